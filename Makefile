@@ -1,0 +1,41 @@
+# Thin wrapper over CMake. `make demo` and `make test` work on a bare
+# Debian bookworm machine: they install what is missing first.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CTEST_ARGS ?= --output-on-failure -j2
+
+.PHONY: all deps build test test-fast test-asan demo bench clean format
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh --test
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Every test in the normal build, then every test in the ASan+UBSan build.
+test: build
+	cd $(BUILD) && ctest $(CTEST_ARGS)
+	$(MAKE) test-asan
+
+test-fast: build
+	cd $(BUILD) && ctest $(CTEST_ARGS)
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMLOPS_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
+
+demo: build
+	bash examples/demo.sh $(BUILD)
+
+bench: build
+	bash scripts/install-deps.sh --bench
+	bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,22 @@
+/* transport.h: every socket of mlops is made here, so that security
+ * (CurveZMQ keys, ZAP) is switched on in one place for every connection.
+ *
+ * Endpoints are ZeroMQ endpoints. Binding to port 0 or "*" picks an
+ * ephemeral port; the bound endpoint is returned with the wildcard host
+ * replaced by `advertise_host` (or 127.0.0.1) so peers can use it. */
+#ifndef MLOPS_TRANSPORT_H
+#define MLOPS_TRANSPORT_H
+#include <czmq.h>
+
+/* ROUTER bound to `endpoint`. On success *bound (if non-NULL) receives a
+ * malloc'd connectable endpoint. NULL on failure with err filled. */
+zsock_t *transport_router_bind(const char *endpoint, const char *advertise_host, char **bound,
+                               char *err, size_t errlen);
+
+/* DEALER connected to `endpoint`. NULL on failure with err filled. */
+zsock_t *transport_dealer_connect(const char *endpoint, char *err, size_t errlen);
+
+/* The host part of a tcp:// endpoint ("tcp://h:p" -> "h"), malloc'd. */
+char *transport_endpoint_host(const char *endpoint);
+
+#endif

@@ -1,0 +1,3 @@
+/* worker.c: worker core (being written). */
+int worker_placeholder_(void);
+int worker_placeholder_(void) { return 0; }

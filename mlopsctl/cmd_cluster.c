@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,20 @@ typedef struct {
     char name[64];
     pid_t pid;
 } proc_entry;
+
+/* snprintf for paths. The data dir is at most PATH_LEN - 128 bytes and
+ * every suffix added to it is shorter than 128, so a truncated result
+ * cannot happen for paths built from it; for others (PATH entries) a
+ * truncated name simply fails access()/open(). */
+static void pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pathf(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    (void)n;
+}
 
 /* The data directory: --data-dir, else $MLOPS_HOME, else $HOME/.mlops. */
 static int data_dir(const ctl_args *a, char *out, size_t len)
@@ -158,7 +173,7 @@ static int find_program(const char *name, char *out, size_t len)
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = 0;
-            snprintf(out, len, "%s/%s", self, name);
+            pathf(out, len, "%s/%s", self, name);
             if (access(out, X_OK) == 0) return 0;
         }
     }
@@ -166,7 +181,7 @@ static int find_program(const char *name, char *out, size_t len)
     while (path && *path) {
         const char *colon = strchr(path, ':');
         size_t dl = colon ? (size_t)(colon - path) : strlen(path);
-        snprintf(out, len, "%.*s/%s", (int)dl, dl ? path : ".", name);
+        pathf(out, len, "%.*s/%s", (int)dl, dl ? path : ".", name);
         if (access(out, X_OK) == 0) return 0;
         path = colon ? colon + 1 : NULL;
     }
@@ -313,10 +328,10 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     char dir[PATH_LEN - 128];
     if (data_dir(a, dir, sizeof dir)) return CTL_EXIT_USAGE;
     char pidfile[PATH_LEN], logdir[PATH_LEN], coorddir[PATH_LEN], epfile[PATH_LEN];
-    snprintf(pidfile, sizeof pidfile, "%s/pids", dir);
-    snprintf(logdir, sizeof logdir, "%s/logs", dir);
-    snprintf(coorddir, sizeof coorddir, "%s/coordinator", dir);
-    snprintf(epfile, sizeof epfile, "%s/coordinator/endpoint", dir);
+    pathf(pidfile, sizeof pidfile, "%s/pids", dir);
+    pathf(logdir, sizeof logdir, "%s/logs", dir);
+    pathf(coorddir, sizeof coorddir, "%s/coordinator", dir);
+    pathf(epfile, sizeof epfile, "%s/coordinator/endpoint", dir);
     if (mkdir_p(logdir) != 0 || mkdir_p(coorddir) != 0) {
         ctl_errorf("cannot create %s: %s", dir, strerror(errno));
         return CTL_EXIT_FAILED;
@@ -348,7 +363,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     if (port) snprintf(bind, sizeof bind, "tcp://127.0.0.1:%ld", port);
     else snprintf(bind, sizeof bind, "tcp://127.0.0.1:*");
     unlink(epfile);
-    snprintf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
+    pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
     {
         char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir, NULL};
         pid_t pid;
@@ -381,8 +396,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     for (long i = 1; i <= nworkers; i++) {
         char name[64], wdir[PATH_LEN], slots_s[32];
         snprintf(name, sizeof name, "worker-%ld", i);
-        snprintf(wdir, sizeof wdir, "%s/%s", dir, name);
-        snprintf(logpath, sizeof logpath, "%s/%s.log", logdir, name);
+        pathf(wdir, sizeof wdir, "%s/%s", dir, name);
+        pathf(logpath, sizeof logpath, "%s/%s.log", logdir, name);
         snprintf(slots_s, sizeof slots_s, "%ld", slots);
         char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
                         slots ? "--slots" : NULL, slots_s, NULL};
@@ -406,7 +421,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         const proc_entry *dead = first_dead(procs, nprocs);
         if (dead) {
             char last[1024];
-            snprintf(logpath, sizeof logpath, "%s/%s.log", logdir, dead->name);
+            pathf(logpath, sizeof logpath, "%s/%s.log", logdir, dead->name);
             last_log_line(logpath, last, sizeof last);
             ctl_errorf("%s exited during start-up%s%s", dead->name, *last ? ": " : "", last);
             ctl_client_destroy(&c);
@@ -462,8 +477,8 @@ int cmd_down(ctl_ctx *ctx, const ctl_args *a)
     char dir[PATH_LEN - 128];
     if (data_dir(a, dir, sizeof dir)) return CTL_EXIT_USAGE;
     char pidfile[PATH_LEN], epfile[PATH_LEN];
-    snprintf(pidfile, sizeof pidfile, "%s/pids", dir);
-    snprintf(epfile, sizeof epfile, "%s/coordinator/endpoint", dir);
+    pathf(pidfile, sizeof pidfile, "%s/pids", dir);
+    pathf(epfile, sizeof epfile, "%s/coordinator/endpoint", dir);
     proc_entry procs[MAX_PROCS];
     size_t n = 0;
     int rc = read_pids(pidfile, procs, MAX_PROCS, &n);

@@ -46,7 +46,7 @@ static int read_small_file(const char *path, size_t max, char **out, size_t *len
     }
     if (n > max) {
         free(buf);
-        return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: larger than %u bytes, not a job file",
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: larger than %zu bytes, not a job file",
                             path, max);
     }
     buf[n] = 0;

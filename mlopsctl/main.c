@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "err.h"
 #include "log.h"
+#include "wire.h"
 
 /* Options every command accepts, and -o for the reading commands. */
 #define OPT_COORD {"coordinator", 'c', "ENDPOINT", "coordinator endpoint (env MLOPS_COORDINATOR, default " CTL_DEFAULT_ENDPOINT ")"}

@@ -477,7 +477,7 @@ static void job_free(job_t *j)
     free(j->spec_yaml);
     free(j->spec_name);
     free(j->model);
-    free(j->plan);
+    planner_job_free(j);
     mlops_jobspec_destroy(&j->spec);
     free(j);
 }

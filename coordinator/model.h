@@ -133,6 +133,8 @@ typedef struct job {
 /* planner.c */
 /* The stage entries of a job, in pipeline order, from its spec. */
 int planner_build(job_t *j, char *err, size_t errlen);
+/* Release the planner's per-job state (mapped input). */
+void planner_job_free(job_t *j);
 /* The job's name from its spec. */
 const char *planner_spec_name(const mlops_jobspec_t *spec);
 /* What a stage's output shards hold, for export: "frame", "csr", ... */

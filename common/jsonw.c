@@ -120,3 +120,10 @@ const char *jw_text(jsonw_t *w)
     if (!w->buf) put(w, "", 0);
     return w->err ? NULL : w->buf;
 }
+
+void jw_kstr(jsonw_t *w, const char *k, const char *v)
+{
+    jw_key(w, k);
+    if (v) jw_str(w, v);
+    else jw_null(w);
+}

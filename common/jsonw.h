@@ -31,7 +31,8 @@ void jw_null(jsonw_t *w);
 /* Insert already-encoded JSON text as a value. */
 void jw_raw(jsonw_t *w, const char *json);
 /* key + value shorthands */
-#define jw_kstr(w, k, v) (jw_key(w, k), (v) ? jw_str(w, v) : jw_null(w))
+/* key + string, or null when v is NULL */
+void jw_kstr(jsonw_t *w, const char *k, const char *v);
 #define jw_knum(w, k, v) (jw_key(w, k), jw_num(w, v))
 #define jw_kint(w, k, v) (jw_key(w, k), jw_int(w, v))
 #define jw_kbool(w, k, v) (jw_key(w, k), jw_bool(w, v))

@@ -1,5 +1,5 @@
 /* coord.h: the coordinator as an object behind a thin main(), so tests
- * can run it in-process on tcp://127.0.0.1:*.
+ * can run it in-process on an ephemeral loopback port.
  *
  * It owns: the ROUTER socket that workers and mlopsctl talk to, the
  * worker registry (Paranoid Pirate heartbeats), the job table and stage
@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *bind;      /* e.g. tcp://*:5555, tcp://127.0.0.1:0 */
+    const char *bind;      /* e.g. "tcp://0.0.0.0:5555", "tcp://127.0.0.1:0" */
     const char *data_dir;  /* journal + uploaded inputs */
     const char *advertise; /* host to advertise for wildcard binds */
     int heartbeat_ms;      /* default 1000 */

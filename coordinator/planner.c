@@ -13,6 +13,7 @@
  *   noop    N empty tasks, for measuring the scheduler.
  */
 #include "bytes.h"
+#include "clean.h"
 #include "csv.h"
 #include "err.h"
 #include "log.h"
@@ -20,6 +21,7 @@
 #include "quantile.h"
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -355,9 +357,7 @@ static int clean_done(job_t *j, stage_t *st, char *err, size_t errlen)
         double qv[2];
         uint64_t n;
         mlk_qjob_result(q, c, qv, &n);
-        double iqr = qv[1] - qv[0];
-        lohi[c * 4] = qv[0] - k * iqr;
-        lohi[c * 4 + 1] = qv[1] + k * iqr;
+        mlk_iqr_bounds(qv[0], qv[1], k, &lohi[c * 4], &lohi[c * 4 + 1]);
         lohi[c * 4 + 2] = qv[0];
         lohi[c * 4 + 3] = qv[1];
         char name[300];

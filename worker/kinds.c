@@ -92,7 +92,7 @@ out:
 /* clean                                                               */
 
 /* The numeric columns of the spec, in spec order, as frame columns. */
-static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, int **idx, size_t *n)
+static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
 {
     const mlops_jobspec_t *s;
     if (task_spec(ctx, &s) != 0) return -1;
@@ -100,12 +100,24 @@ static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, int **idx, size_t *
     *idx = calloc(*n ? *n : 1, sizeof **idx);
     if (!*idx) return task_fail(ctx, 1, "out of memory");
     for (size_t c = 0; c < *n; c++) {
-        (*idx)[c] = mlk_frame_col(f, s->columns.numeric[c]);
-        if ((*idx)[c] < 0 || f->cols[(*idx)[c]].type != MLK_F64)
+        int ci = mlk_frame_col(f, s->columns.numeric[c]);
+        if (ci < 0 || f->cols[ci].type != MLK_F64)
             return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
                              s->columns.numeric[c]);
+        (*idx)[c] = (size_t)ci;
     }
     return 0;
+}
+
+/* dropna over every column of the shard (the used columns) */
+static void dropna_all(const mlk_frame *f, int dropna, uint8_t *keep)
+{
+    memset(keep, 1, f->nrows);
+    if (!dropna) return;
+    size_t all[256];
+    size_t n = f->ncols < 256 ? f->ncols : 256;
+    for (size_t c = 0; c < n; c++) all[c] = c;
+    mlk_dropna_mask(f, all, n, keep);
 }
 
 static int run_clean_qround(task_ctx_t *ctx)
@@ -119,14 +131,13 @@ static int run_clean_qround(task_ctx_t *ctx)
     mlk_frame *f = NULL;
     if (task_input_frame(ctx, 0, &f) != 0) return -1;
     int rc = -1;
-    int *idx = NULL;
+    size_t *idx = NULL;
     size_t ncols = 0;
     uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
     double **cols = NULL;
     if (!keep) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
     if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
-    if (dropna) mlk_dropna_mask(f, keep);
-    else memset(keep, 1, f->nrows);
+    dropna_all(f, (int)dropna, keep);
     cols = calloc(ncols ? ncols : 1, sizeof *cols);
     if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
     size_t kept = 0;
@@ -173,21 +184,20 @@ static int run_clean_filter(task_ctx_t *ctx)
     }
     int rc = -1;
     mlk_frame *f = NULL;
-    int *idx = NULL;
+    size_t *idx = NULL;
     size_t ncols = 0;
     uint8_t *keep = NULL;
     if (!br_done(&r)) { rc = task_fail(ctx, 0, "clean: damaged task arguments"); goto out; }
     if (task_input_frame(ctx, 0, &f) != 0) goto out;
     keep = malloc(f->nrows ? f->nrows : 1);
     if (!keep) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    if (dropna) mlk_dropna_mask(f, keep);
-    else memset(keep, 1, f->nrows);
+    dropna_all(f, (int)dropna, keep);
     size_t after_dropna = 0;
     for (size_t i = 0; i < f->nrows; i++) after_dropna += keep[i];
     if (nb) {
         if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
         if (ncols != nb) { rc = task_fail(ctx, 0, "clean: bounds for %u columns, spec has %zu", nb, ncols); goto out; }
-        mlk_iqr_keep(f, idx, ncols, lo, hi, keep);
+        if (mlk_iqr_mask(f, idx, ncols, lo, hi, keep) < 0) { rc = task_fail(ctx, 0, "clean: bad IQR columns"); goto out; }
     }
     mlk_frame_filter(f, keep);
     if ((rc = task_output_frame(ctx, f)) != 0) goto out;

@@ -97,7 +97,7 @@ static void print_job(const jv *doc, int with_metrics)
     if (error) printf("ERROR       %s\n", error);
     printf("SUBMITTED   %s\n", jv_get_str(doc, "submitted", "-"));
     printf("FINISHED    %s\n", jv_get_str(doc, "finished", "-"));
-    printf("SECONDS     %s\n", num_cell(doc, "seconds", b1, sizeof b1));
+    printf("SECONDS     %s\n", seconds_cell(doc, "seconds", b1, sizeof b1));
     const char *model = jv_get_str(doc, "model", NULL);
     if (model) printf("MODEL       %s\n", model);
 

@@ -75,14 +75,32 @@ static void draw_tty(ctl_progress *p, const jv *st)
     fflush(p->out);
 }
 
+static int job_terminal(const char *state)
+{
+    return strcmp(state, "queued") && strcmp(state, "running");
+}
+
+static void plain_job_line(ctl_progress *p, const jv *st)
+{
+    const char *job = jv_get_str(st, "job", "?"), *state = jv_get_str(st, "state", "?");
+    if (!strcmp(p->job_state, state)) return;
+    const jv *secs = jv_get(st, "seconds");
+    if (jv_is(secs, JV_NUMBER) && job_terminal(state))
+        fprintf(p->out, "%s %s in %.2fs\n", job, state, secs->num);
+    else
+        fprintf(p->out, "%s %s\n", job, state);
+    copy_state(p->job_state, state);
+}
+
 static void draw_plain(ctl_progress *p, const jv *st)
 {
     const char *job = jv_get_str(st, "job", "?");
-    const char *state = jv_get_str(st, "state", "?");
     const jv *stages = jv_get(st, "stages");
     size_t n = jv_len(stages);
     if (n > MAX_STAGES) n = MAX_STAGES;
-    /* stage lines first, so "succeeded" comes after the last stage */
+    /* job line first while it runs, last once it has ended, so the
+     * output reads in time order */
+    if (!job_terminal(jv_get_str(st, "state", "?"))) plain_job_line(p, st);
     for (size_t i = 0; i < n; i++) {
         const jv *s = jv_at(stages, i);
         const char *ss = jv_get_str(s, "state", "?");
@@ -97,14 +115,7 @@ static void draw_plain(ctl_progress *p, const jv *st)
         copy_state(p->stage_state[i], ss);
     }
     if (n > p->nstages) p->nstages = n;
-    if (strcmp(p->job_state, state)) {
-        const jv *secs = jv_get(st, "seconds");
-        if (jv_is(secs, JV_NUMBER) && strcmp(state, "queued") && strcmp(state, "running"))
-            fprintf(p->out, "%s %s in %.2fs\n", job, state, secs->num);
-        else
-            fprintf(p->out, "%s %s\n", job, state);
-        copy_state(p->job_state, state);
-    }
+    plain_job_line(p, st);
     fflush(p->out);
 }
 

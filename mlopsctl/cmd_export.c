@@ -5,14 +5,16 @@
  * ShardGet straight from that worker, decodes it (mlk_frame_decode
  * validates it: a peer may send garbage) and appends its rows as CSV.
  * If a holder does not answer or no longer has the shard, the plan is
- * asked for once more (the coordinator may have recomputed the shard
- * elsewhere) and the export resumes at the same shard; a second failure
- * ends the export with a message naming the shard and endpoint.
+ * asked for once more (the coordinator recomputes shards lost with a
+ * worker; while it does, it answers NOT_FOUND and we ask again, bounded)
+ * and the export resumes at the same shard; a second failure ends the
+ * export with a message naming the shard and endpoint.
  *
  * CSV: header = the frame's column names; numbers in the shortest form
  * that reads back to the same double; strings quoted per RFC 4180 when
  * they hold a comma, quote, CR or LF; missing values empty. With -o the
  * rows go to FILE.tmp, renamed to FILE only when complete. */
+#include <czmq.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,35 +131,61 @@ static int fetch_shard(const ctl_ctx *ctx, const char *endpoint, const char *key
     return rc;
 }
 
-/* Ask for the plan and check its shape. */
-static int get_plan(const ctl_ctx *ctx, const char *job, const char *stage, jv **plan)
+/* Check a plan's shape: kind "frame", shards [{index = position, key, endpoint}]. */
+static int check_plan(const jv *plan, const char *job, const char *stage)
 {
-    const char *args[] = {stage};
-    int code = ctl_query(ctx, "export-plan", job, args, 1, plan, NULL);
-    if (code) return code;
-    const char *kind = jv_get_str(*plan, "kind", "");
+    const char *kind = jv_get_str(plan, "kind", "");
     if (strcmp(kind, "frame")) {
         ctl_errorf("job %s: stage %s produces '%s' output, which export cannot write as CSV", job,
                    stage, kind);
-        jv_free(plan);
         return CTL_EXIT_FAILED;
     }
-    const jv *shards = jv_get(*plan, "shards");
+    const jv *shards = jv_get(plan, "shards");
+    if (!jv_is(shards, JV_ARRAY)) {
+        ctl_errorf("job %s: export plan for stage %s has no shard list", job, stage);
+        return CTL_EXIT_FAILED;
+    }
     for (size_t i = 0; i < jv_len(shards); i++) {
         const jv *s = jv_at(shards, i);
         if (!jv_get_str(s, "key", NULL) || !jv_get_str(s, "endpoint", NULL) ||
             jv_get_num(s, "index", -1) != (double)i) {
             ctl_errorf("job %s: malformed export plan for stage %s (shard %zu)", job, stage, i);
-            jv_free(plan);
             return CTL_EXIT_FAILED;
         }
     }
-    if (!jv_is(shards, JV_ARRAY)) {
-        ctl_errorf("job %s: export plan for stage %s has no shard list", job, stage);
-        jv_free(plan);
-        return CTL_EXIT_FAILED;
-    }
     return 0;
+}
+
+/* Ask for the plan. With `patient`, a NOT_FOUND answer (the coordinator
+ * is recomputing shards lost with a worker) is asked again every
+ * REPLAN_POLL_MS for up to REPLAN_WAIT_MS. Returns an exit code. */
+#define REPLAN_POLL_MS 200
+#define REPLAN_WAIT_MS 60000
+static int get_plan(const ctl_ctx *ctx, const char *job, const char *stage, int patient, jv **plan)
+{
+    char err[1024];
+    const char *args[] = {stage};
+    *plan = NULL;
+    ctl_client *c = ctl_client_new(ctx->endpoint, "the coordinator", ctx->timeout_ms, err, sizeof err);
+    if (!c) {
+        ctl_errorf("%s", err);
+        return CTL_EXIT_USAGE;
+    }
+    int64_t deadline = zclock_mono() + REPLAN_WAIT_MS;
+    int rc;
+    for (;;) {
+        rc = ctl_client_query(c, "export-plan", job, args, 1, plan, NULL, err, sizeof err);
+        if (rc != MLOPS_ENOTFOUND || !patient || zclock_mono() >= deadline) break;
+        zclock_sleep(REPLAN_POLL_MS);
+    }
+    ctl_client_destroy(&c);
+    if (rc) {
+        ctl_errorf("%s", err);
+        return rc == MLOPS_ETIMEOUT ? CTL_EXIT_UNREACHABLE : CTL_EXIT_FAILED;
+    }
+    int code = check_plan(*plan, job, stage);
+    if (code) jv_free(plan);
+    return code;
 }
 
 int cmd_export(ctl_ctx *ctx, const ctl_args *a)
@@ -174,9 +202,24 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
         ctl_errorf("export: --format: only 'csv' is supported, got '%s'", format);
         return CTL_EXIT_USAGE;
     }
-    jv *plan = NULL;
-    int code = get_plan(ctx, job, stage, &plan);
+    /* The job and stage must exist and be done; after that a NOT_FOUND
+     * plan can only mean shards being recomputed, worth waiting for. */
+    jv *status = NULL;
+    int code = ctl_query(ctx, "status", job, NULL, 0, &status, NULL);
     if (code) return code;
+    const jv *st = NULL, *stages = jv_get(status, "stages");
+    for (size_t i = 0; i < jv_len(stages); i++)
+        if (!strcmp(jv_get_str(jv_at(stages, i), "name", ""), stage)) st = jv_at(stages, i);
+    if (!st || strcmp(jv_get_str(st, "state", ""), "done")) {
+        if (!st) ctl_errorf("job %s has no stage '%s'", job, stage);
+        else ctl_errorf("stage '%s' of job %s is %s, not done: nothing to export yet", stage, job,
+                        jv_get_str(st, "state", "?"));
+        jv_free(&status);
+        return CTL_EXIT_FAILED;
+    }
+    jv_free(&status);
+    jv *plan = NULL;
+    if ((code = get_plan(ctx, job, stage, 1, &plan))) return code;
 
     char tmp[PATH_LEN];
     FILE *out = stdout;
@@ -205,7 +248,7 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
                 fprintf(stderr, "mlopsctl: shard %s: %s; asking for a new plan\n", key, err);
                 size_t had = jv_len(jv_get(plan, "shards"));
                 jv_free(&plan);
-                if ((code = get_plan(ctx, job, stage, &plan))) break;
+                if ((code = get_plan(ctx, job, stage, 1, &plan))) break;
                 if (jv_len(jv_get(plan, "shards")) != had) {
                     ctl_errorf("job %s: stage %s now has %zu shards instead of %zu", job, stage,
                                jv_len(jv_get(plan, "shards")), had);

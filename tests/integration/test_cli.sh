@@ -8,7 +8,8 @@
 # 2. A real cluster: up, workers, submit --wait of a small clean job,
 #    status/result/jobs/logs, export of the clean stage compared value by
 #    value with pandas (dropna + IQR filter), the same export again after
-#    a worker holding shards is SIGKILLed, a 50-task noop job, a second
+#    a worker holding shards is SIGKILLed, a 50-task noop job, a failing
+#    job (exit 1 with its error), cancel, a second
 #    `up` on the same data dir refused, down (idempotent), and after down
 #    the coordinator is unreachable.
 source "$(dirname "$0")/lib.sh"
@@ -184,6 +185,21 @@ noop="$(ctl submit "$J/noop.yaml")" || fail "noop submit exit $?"
 ctl wait "$noop" 2>/dev/null || fail "noop wait exit $?"
 ctl status "$noop" -o json >"$T/noop.json" || fail "noop status exit $?"
 assert_eq "$(jget 'sum(s["tasks_done"] for s in d["stages"])' <"$T/noop.json")" 50 "noop tasks done"
+
+# a job that fails on the cluster: submit --wait exits 1 with its error
+printf 'price,quantity,category,income,clicked\n1.5,2,a,3,1\nabc,3,b,4,0\n' >"$J/bad.csv"
+bad="$(ctl submit "$J/small.yaml" --set input=bad.csv --wait 2>"$T/bad.err")"
+assert_eq "$?" 1 "submit --wait of a failing job"
+assert_contains "$(cat "$T/bad.err")" "job $bad failed: "
+assert_contains "$(cat "$T/bad.err")" "bad.csv:3: column 'price': 'abc' is not a number"
+
+# cancel: a long noop job, cancelled at once; wait then exits 1
+long="$(ctl submit "$J/noop.yaml" --set noop.tasks=200000)" || fail "long noop submit exit $?"
+out="$(ctl cancel "$long")" || fail "cancel exit $?"
+assert_eq "$out" "$long cancelled" "cancel output"
+err="$(ctl wait "$long" 2>&1)"
+assert_eq "$?" 1 "wait on a cancelled job"
+assert_contains "$err" "job $long cancelled"
 
 # errors from the coordinator: exit 1 with its message
 err="$(ctl status j999999 2>&1)"

@@ -283,7 +283,7 @@ int cmd_submit(ctl_ctx *ctx, const ctl_args *a)
     int rc = validate(path, sets, nsets, &spec, &files, &nfiles, &sizes, err, sizeof err);
     if (rc) {
         ctl_errorf("%s", err);
-        code = ctl_exit_code(rc) == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_FAILED;
+        code = ctl_exit_code(rc); /* 2 for the job file, 1 for out of memory */
         goto out;
     }
     if (ctl_flag(a, "dry-run")) {

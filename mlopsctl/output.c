@@ -149,33 +149,3 @@ void ctl_json_string(FILE *out, const char *s)
     }
     fputc('"', out);
 }
-
-void ctl_jv_write(FILE *out, const jv *v)
-{
-    if (!v) {
-        fputs("null", out);
-        return;
-    }
-    switch (v->type) {
-    case JV_NULL: fputs("null", out); break;
-    case JV_BOOL: fputs(v->b ? "true" : "false", out); break;
-    case JV_NUMBER:
-        if (isfinite(v->num)) fprintf(out, "%.17g", v->num);
-        else fputs("null", out);
-        break;
-    case JV_STRING: ctl_json_string(out, v->str); break;
-    case JV_ARRAY:
-    case JV_OBJECT:
-        fputc(v->type == JV_ARRAY ? '[' : '{', out);
-        for (size_t i = 0; i < v->len; i++) {
-            if (i) fputc(',', out);
-            if (v->type == JV_OBJECT) {
-                ctl_json_string(out, v->keys[i]);
-                fputc(':', out);
-            }
-            ctl_jv_write(out, v->items[i]);
-        }
-        fputc(v->type == JV_ARRAY ? ']' : '}', out);
-        break;
-    }
-}

@@ -3,7 +3,7 @@
  * Tables are docker-style: an upper-case header row, columns padded to
  * the widest cell, three spaces apart. JSON output is either the
  * coordinator's text unchanged or small objects written with
- * ctl_json_string()/ctl_jv_write(). Numbers print as integers when they
+ * ctl_json_string(). Numbers print as integers when they
  * are integral, else with up to 6 significant digits. */
 #ifndef MLOPSCTL_OUTPUT_H
 #define MLOPSCTL_OUTPUT_H
@@ -32,8 +32,5 @@ void ctl_fmt_value(const jv *v, char *buf, size_t len);
 
 /* Write s as a JSON string literal (quotes and escapes). */
 void ctl_json_string(FILE *out, const char *s);
-
-/* Write a parsed value back as compact JSON. */
-void ctl_jv_write(FILE *out, const jv *v);
 
 #endif

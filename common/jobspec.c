@@ -567,6 +567,18 @@ static int parse_input(vctx *c, const ynode *y, const char *sect, mlops_jobspec_
     return 0;
 }
 
+typedef struct {
+    const char *name;
+    size_t pos; /* numeric 0.., then categorical */
+} col_ref;
+
+static int col_ref_cmp(const void *pa, const void *pb)
+{
+    const col_ref *a = pa, *b = pb;
+    int r = strcmp(a->name, b->name);
+    return r ? r : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
 static int parse_columns(vctx *c, const ynode *y, mlops_jobspec_t *s)
 {
     static const char *const keys[] = {"label", "numeric", "categorical", NULL};
@@ -580,23 +592,45 @@ static int parse_columns(vctx *c, const ynode *y, mlops_jobspec_t *s)
         (rc = get_str_list(c, y, "columns", "categorical", &s->columns.categorical,
                            &s->columns.n_categorical)) != 0)
         return rc;
-    /* a column listed twice, or the label also a feature */
+    /* a column listed twice: sort (name, position) pairs, O(n log n), and
+     * report the earliest second listing in file order */
     const ynode *lists[2] = {mget(y, "numeric", NULL), mget(y, "categorical", NULL)};
     char *const *names[2] = {s->columns.numeric, s->columns.categorical};
     size_t counts[2] = {s->columns.n_numeric, s->columns.n_categorical};
     const char *lname[2] = {"columns.numeric", "columns.categorical"};
-    for (int a = 0; a < 2; a++)
-        for (size_t i = 0; i < counts[a]; i++)
-            for (int b = 0; b <= a; b++)
-                for (size_t j = 0; j < (b == a ? i : counts[b]); j++)
-                    if (!strcmp(names[a][i], names[b][j])) {
-                        if (a == b)
-                            return verr(c, lists[a]->kids[i], "%s: column '%s' listed twice",
-                                        lname[a], names[a][i]);
-                        return verr(c, lists[a]->kids[i],
-                                    "%s: column '%s' listed twice (also in %s)", lname[a],
-                                    names[a][i], lname[b]);
-                    }
+    size_t total = counts[0] + counts[1];
+    if (total > 1) {
+        col_ref *refs = malloc(total * sizeof *refs);
+        if (!refs)
+            return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+        size_t k = 0;
+        for (int a = 0; a < 2; a++)
+            for (size_t i = 0; i < counts[a]; i++, k++)
+                refs[k] = (col_ref){names[a][i], k};
+        qsort(refs, total, sizeof *refs, col_ref_cmp);
+        size_t dup = SIZE_MAX, first = 0;
+        for (size_t i = 1; i < total; i++)
+            if (!strcmp(refs[i].name, refs[i - 1].name)) {
+                /* refs[i - 1] is the first listing only at the start of a run */
+                size_t j = i - 1;
+                while (j > 0 && !strcmp(refs[j - 1].name, refs[i].name))
+                    j--;
+                if (j == i - 1 && refs[i].pos < dup) {
+                    dup = refs[i].pos;
+                    first = refs[j].pos;
+                }
+            }
+        free(refs);
+        if (dup != SIZE_MAX) {
+            int a = dup >= counts[0], b = first >= counts[0];
+            size_t i = a ? dup - counts[0] : dup;
+            if (a == b)
+                return verr(c, lists[a]->kids[i], "%s: column '%s' listed twice", lname[a],
+                            names[a][i]);
+            return verr(c, lists[a]->kids[i], "%s: column '%s' listed twice (also in %s)",
+                        lname[a], names[a][i], lname[b]);
+        }
+    }
     if (s->columns.label)
         for (int a = 0; a < 2; a++)
             for (size_t i = 0; i < counts[a]; i++)

@@ -188,8 +188,9 @@ int mlops_jobspec_check_header(const mlops_jobspec_t *s, const char *csvname,
                                const char *const *names, size_t n, char *err, size_t errlen);
 
 /* The input files to upload. role: "input" (CSV), "images", "labels",
- * "queries.images", "queries.labels". path: relative paths joined to
- * jobdir (the job file's directory; NULL or "" = as written). */
+ * "queries.input" (CSV queries), "queries.images", "queries.labels".
+ * path: relative paths joined to jobdir (the job file's directory; NULL
+ * or "" = as written). */
 typedef struct {
     const char *role; /* static string */
     char *path;       /* malloc'd */

@@ -4,6 +4,7 @@
 #include "worker.h"
 #include <czmq.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -67,6 +68,10 @@ int main(int argc, char **argv)
         snprintf(defname, sizeof defname, "%s-%d", hn, (int)getpid());
         cfg.name = defname;
     }
+    /* shard-sized buffers come and go with every task: keep them in the
+     * heap instead of fresh zeroed mmaps (page faults dominated otherwise) */
+    mallopt(M_MMAP_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1024 << 20);
     zsys_init();
     zsys_set_logstream(NULL);
     mlog_init("worker", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);

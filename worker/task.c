@@ -114,8 +114,31 @@ int task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
     return 0;
 }
 
+typedef struct {
+    const char *key;
+    mlk_frame **out;
+    int rc, found;
+} decode_arg_t;
+
+static int decode_cb(const char *key, const void *data, size_t len, void *arg)
+{
+    decode_arg_t *a = arg;
+    if (strcmp(key, a->key)) return 1; /* past the exact key: stop */
+    a->found = 1;
+    a->rc = mlk_frame_decode(data, len, a->out);
+    return 1;
+}
+
 int task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out)
 {
+    if (i >= ctx->ta->n_inputs) return task_fail(ctx, 0, "task has no input %zu", i);
+    /* held locally: decode straight from the store's map, one copy */
+    decode_arg_t a = {ctx->ta->inputs[i]->key, out, 0, 0};
+    mlops_store_foreach(ctx->store, a.key, decode_cb, &a);
+    if (a.found) {
+        if (a.rc) return task_fail(ctx, 0, "shard %s is not a valid frame", a.key);
+        return 0;
+    }
     void *data;
     size_t len;
     int rc = task_input(ctx, i, &data, &len);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,6 +411,66 @@ static void test_durable_crash(void **state)
     mlops_store_close(&s);
 }
 
+/* Several threads writing and reading one store while the map grows
+ * under them (from 1 MiB): every value written is read back intact. */
+typedef struct {
+    mlops_store_t *s;
+    unsigned id;
+    int failures;
+} worker_arg;
+
+static void *worker(void *p)
+{
+    worker_arg *w = p;
+    enum { N = 60, SZ = 64 << 10 };
+    unsigned char *buf = malloc(SZ);
+    if (!buf) {
+        w->failures++;
+        return NULL;
+    }
+    for (unsigned i = 0; i < N; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "t%u/%03u", w->id, i);
+        fill_pattern(buf, SZ, w->id * 1000 + i);
+        if (mlops_store_put(w->s, key, buf, SZ) != 0)
+            w->failures++;
+        if (i % 7 == 0) { /* read an earlier one back */
+            snprintf(key, sizeof key, "t%u/%03u", w->id, i / 2);
+            void *d = NULL;
+            size_t n = 0;
+            fill_pattern(buf, SZ, w->id * 1000 + i / 2);
+            if (mlops_store_get(w->s, key, &d, &n) != 0 || n != SZ || memcmp(d, buf, SZ) != 0)
+                w->failures++;
+            free(d);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static void test_threads_grow(void **state)
+{
+    mlops_store_t *s = open_sub(*state, "t", 0, 1 << 20);
+    assert_non_null(s);
+    pthread_t th[4];
+    worker_arg args[4];
+    for (unsigned i = 0; i < 4; i++) {
+        args[i] = (worker_arg){.s = s, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &args[i]), 0);
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    char **keys;
+    size_t n;
+    assert_int_equal(mlops_store_list(s, "t", &keys, &n), 0);
+    assert_int_equal(n, 240);
+    mlops_store_list_free(&keys, n);
+    assert_true(mlops_store_mapsize(s) >= 240u * (64u << 10));
+    mlops_store_close(&s);
+}
+
 static void test_open_errors(void **state)
 {
     char path[512], err[256] = "";
@@ -445,6 +506,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_reopen_persists, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_durable_crash, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_threads_grow, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_open_errors, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -965,12 +965,23 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
             if (h < 0) {
                 missing++;
                 if (recompute(c, a.inputs[i]) != 0) {
-                    char msg[600];
-                    snprintf(msg, sizeof msg, "shard %s is lost and cannot be recomputed", a.inputs[i]);
+                    char msg[1024] = "";
+                    int rrc = -1;
+                    if (st->ops->restart && st->state == ST_RUNNING) {
+                        /* an earlier phase's output: re-arm the stage */
+                        rrc = st->ops->restart(j, st, msg, sizeof msg);
+                        if (rrc == 0) {
+                            st->dirty = 1;
+                            for (size_t k = 0; k < st->ntasks; k++) queue_push(st, (uint32_t)k);
+                        }
+                    }
+                    if (rrc != 0) {
+                        if (!msg[0]) snprintf(msg, sizeof msg, "shard %s is lost and cannot be recomputed", a.inputs[i]);
+                        job_finish(c, j, JOB_FAILED, msg);
+                    }
                     free(refs);
                     free(rp);
                     free_args(&a);
-                    job_finish(c, j, JOB_FAILED, msg);
                     return 1;
                 }
                 continue;

@@ -18,12 +18,13 @@
 #include "err.h"
 #include "idx.h"
 #include "knn.h"
-
+#include "recommend.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cblas.h>
@@ -50,6 +51,15 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of this process (less sensitive than wall time to other
+ * load on a shared machine; reported beside it). */
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 static void *read_file(const char *path, size_t bytes)
@@ -221,19 +231,98 @@ static int cmd_fmnist(void)
            mlops_blas_corename());
     mlk_knn_opts o = {opt_z("--tile-q", 0), opt_z("--tile-x", 0)};
     t0 = now();
+    double c0 = cpu_now();
     mlk_knn_normalize(x, nx, d);
     mlk_knn_normalize(q, nq, d);
     mlk_topk *t = NULL;
     if (sharded_search(q, nq, x, nx, d, k, shards, &o, &t))
         return 1;
-    double ts = now() - t0;
-    printf("search_seconds=%.6f\nknn_gflops=%.3f\n", ts, 2.0 * nq * nx * d / ts / 1e9);
+    double ts = now() - t0, tc = cpu_now() - c0;
+    printf("search_seconds=%.6f\nsearch_cpu_seconds=%.6f\nknn_gflops=%.3f\nknn_cpu_gflops=%.3f\n",
+           ts, tc, 2.0 * nq * nx * d / ts / 1e9, 2.0 * nq * nx * d / tc / 1e9);
     int rc = classify_out(t, ly, nx, ty);
     mlk_topk_destroy(&t);
     free(x);
     free(q);
     free(ly);
     free(ty);
+    return rc ? 1 : 0;
+}
+
+static void print_metrics(const char *name, const mlk_rec_metrics *m, size_t topn)
+{
+    printf("%s_users=%zu\n%s_hit@%zu=%.10f\n%s_precision@%zu=%.10f\n%s_recall@%zu=%.10f\n"
+           "%s_ndcg@%zu=%.10f\n",
+           name, m->nusers, name, topn, m->hit, name, topn, m->precision, name, topn, m->recall,
+           name, topn, m->ndcg);
+}
+
+static int cmd_recommend(void)
+{
+    size_t n = opt_z("--n-inter", 0), nu = opt_z("--nusers", 0), ni = opt_z("--nitems", 0),
+           k = opt_z("--k", 20), topn = opt_z("--top", 10), shards = opt_z("--shards", 1);
+    const char *fi = opt("--interactions", NULL), *vals = opt("--values", "binary");
+    if (!fi || !shards || !topn || !k) {
+        fprintf(stderr, "recommend: need --interactions, k, top, shards >= 1\n");
+        return 2;
+    }
+    int32_t *pairs = read_file(fi, n * 2 * sizeof(int32_t));
+    int32_t *user = malloc((n ? n : 1) * sizeof *user), *item = malloc((n ? n : 1) * sizeof *item);
+    if (!pairs || !user || !item)
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        user[i] = pairs[2 * i];
+        item[i] = pairs[2 * i + 1];
+    }
+    char err[256] = "";
+    double t0 = now();
+    mlk_rec_data *d = mlk_rec_split(user, item, n, nu, ni,
+                                    strcmp(vals, "count") == 0 ? MLK_REC_COUNT : MLK_REC_BINARY,
+                                    err, sizeof err);
+    if (!d) {
+        fprintf(stderr, "recommend: %s\n", err);
+        return 1;
+    }
+    /* every user is a query; the index is split into user-range shards */
+    mlk_topk *all = mlk_topk_new(nu, k);
+    int32_t *recs = malloc((nu ? nu : 1) * topn * sizeof *recs);
+    int32_t *pop = malloc((nu ? nu : 1) * topn * sizeof *pop);
+    if (!all || !recs || !pop)
+        return 1;
+    for (size_t s = 0; s < shards; s++) {
+        size_t b, c;
+        mlk_idx_shard_range(nu, shards, s, &b, &c);
+        mlk_topk *part = mlk_topk_new(nu, k);
+        if (!part || mlk_rec_neighbors(d, 0, nu, b, b + c, part, err, sizeof err) ||
+            mlk_topk_merge(all, part)) {
+            fprintf(stderr, "recommend: %s\n", err);
+            return 1;
+        }
+        mlk_topk_destroy(&part);
+    }
+    double tn = now() - t0;
+    if (mlk_rec_recommend(d, all, 0, topn, recs, err, sizeof err) ||
+        mlk_rec_popular(d, 0, nu, topn, pop, err, sizeof err)) {
+        fprintf(stderr, "recommend: %s\n", err);
+        return 1;
+    }
+    printf("neighbors_seconds=%.6f\ntotal_seconds=%.6f\n", tn, now() - t0);
+    mlk_rec_metrics m;
+    mlk_rec_evaluate(recs, nu, topn, d->heldout, &m);
+    print_metrics("knn", &m, topn);
+    mlk_rec_evaluate(pop, nu, topn, d->heldout, &m);
+    print_metrics("pop", &m, topn);
+    int rc = write_file(opt("--out-recs", NULL), recs, nu * topn * sizeof *recs) ||
+             write_file(opt("--out-pop", NULL), pop, nu * topn * sizeof *pop) ||
+             write_file(opt("--out-nbr-ids", NULL), all->id, nu * k * sizeof *all->id) ||
+             write_file(opt("--out-heldout", NULL), d->heldout, nu * sizeof *d->heldout);
+    mlk_topk_destroy(&all);
+    mlk_rec_data_destroy(&d);
+    free(recs);
+    free(pop);
+    free(pairs);
+    free(user);
+    free(item);
     return rc ? 1 : 0;
 }
 
@@ -255,6 +344,8 @@ int main(int argc, char **argv)
         return cmd_search();
     if (strcmp(argv[1], "fmnist") == 0)
         return cmd_fmnist();
+    if (strcmp(argv[1], "recommend") == 0)
+        return cmd_recommend();
     fprintf(stderr, "unknown command %s\n", argv[1]);
     return 2;
 }

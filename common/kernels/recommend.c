@@ -1,0 +1,342 @@
+/* recommend.c: leave-one-out split, sparse cosine user neighbours over
+ * an index shard, item scoring, popularity baseline, metrics. See
+ * recommend.h. Neighbour search builds an inverted index (item -> shard
+ * users) once per call and accumulates dot products for one query at a
+ * time in a dense per-shard array, then offers every shard user to the
+ * query's top-k (one compare each against the k-th similarity). */
+#include "recommend.h"
+#include "err.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* mlops_seterr() lives in mlops_common, which links after the kernels
+ * library; a local copy keeps the kernels self-contained. */
+static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+void mlk_rec_data_destroy(mlk_rec_data **d)
+{
+    if (!d || !*d)
+        return;
+    free((*d)->indptr);
+    free((*d)->items);
+    free((*d)->values);
+    free((*d)->norm);
+    free((*d)->heldout);
+    free((*d)->item_count);
+    free(*d);
+    *d = NULL;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+mlk_rec_data *mlk_rec_split(const int32_t *user, const int32_t *item, size_t n, size_t nusers,
+                            size_t nitems, mlk_rec_values values, char *err, size_t errlen)
+{
+    if ((n && (!user || !item)) || nusers > INT32_MAX || nitems > INT32_MAX ||
+        (values != MLK_REC_BINARY && values != MLK_REC_COUNT)) {
+        seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (user[i] < 0 || (size_t)user[i] >= nusers || item[i] < 0 ||
+            (size_t)item[i] >= nitems) {
+            seterr(err, errlen, MLOPS_EINVAL,
+                   "recommend: interaction %zu has user %d item %d outside [0, %zu) x [0, %zu)",
+                   i, user[i], item[i], nusers, nitems);
+            return NULL;
+        }
+    mlk_rec_data *d = calloc(1, sizeof *d);
+    int64_t *last = malloc((nusers ? nusers : 1) * sizeof *last);
+    int64_t *fill = NULL;
+    int32_t *raw = NULL;
+    if (!d || !last)
+        goto oom;
+    d->nusers = nusers;
+    d->nitems = nitems;
+    d->indptr = calloc(nusers + 1, sizeof *d->indptr);
+    d->norm = calloc(nusers ? nusers : 1, sizeof *d->norm);
+    d->heldout = malloc((nusers ? nusers : 1) * sizeof *d->heldout);
+    d->item_count = calloc(nitems ? nitems : 1, sizeof *d->item_count);
+    if (!d->indptr || !d->norm || !d->heldout || !d->item_count)
+        goto oom;
+    /* the last interaction of each user, and how many each has */
+    for (size_t u = 0; u < nusers; u++) {
+        last[u] = -1;
+        d->heldout[u] = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        last[user[i]] = (int64_t)i;
+        d->indptr[user[i] + 1]++;
+    }
+    for (size_t u = 0; u < nusers; u++)
+        if (d->indptr[u + 1] >= 2) {
+            d->heldout[u] = item[last[u]];
+            d->indptr[u + 1]--;
+        } else {
+            last[u] = -1; /* nothing held out */
+        }
+    for (size_t u = 0; u < nusers; u++)
+        d->indptr[u + 1] += d->indptr[u];
+    /* training items per user (with repeats), then sort + merge */
+    size_t ntrain = (size_t)d->indptr[nusers];
+    raw = malloc((ntrain ? ntrain : 1) * sizeof *raw);
+    fill = malloc((nusers ? nusers : 1) * sizeof *fill);
+    if (!raw || !fill)
+        goto oom;
+    memcpy(fill, d->indptr, nusers * sizeof *fill);
+    for (size_t i = 0; i < n; i++) {
+        if ((int64_t)i == last[user[i]])
+            continue;
+        raw[fill[user[i]]++] = item[i];
+        d->item_count[item[i]]++;
+    }
+    d->items = malloc((ntrain ? ntrain : 1) * sizeof *d->items);
+    d->values = malloc((ntrain ? ntrain : 1) * sizeof *d->values);
+    if (!d->items || !d->values)
+        goto oom;
+    int64_t out = 0;
+    for (size_t u = 0; u < nusers; u++) {
+        int64_t b = d->indptr[u], e = d->indptr[u + 1];
+        qsort(raw + b, (size_t)(e - b), sizeof *raw, cmp_i32);
+        d->indptr[u] = out;
+        double ss = 0.0;
+        for (int64_t i = b; i < e;) {
+            int64_t j = i;
+            while (j < e && raw[j] == raw[i])
+                j++;
+            double v = values == MLK_REC_COUNT ? (double)(j - i) : 1.0;
+            d->items[out] = raw[i];
+            d->values[out] = v;
+            ss += v * v;
+            out++;
+            i = j;
+        }
+        d->norm[u] = sqrt(ss);
+    }
+    d->indptr[nusers] = out;
+    free(raw);
+    free(fill);
+    free(last);
+    return d;
+oom:
+    free(raw);
+    free(fill);
+    free(last);
+    mlk_rec_data_destroy(&d);
+    seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for %zu interactions", n);
+    return NULL;
+}
+
+int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
+                      size_t u_end, mlk_topk *out, char *err, size_t errlen)
+{
+    if (!d || !out || out->nq != q_count || q_begin > d->nusers ||
+        q_count > d->nusers - q_begin || u_begin > u_end || u_end > d->nusers)
+        return seterr(err, errlen, MLOPS_EINVAL,
+                      "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users)",
+                      q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
+    size_t ns = u_end - u_begin;
+    if (ns == 0 || q_count == 0)
+        return 0;
+    /* inverted index of the shard: item -> (user, value) */
+    int64_t *iptr = calloc(d->nitems + 1, sizeof *iptr);
+    int64_t sb = d->indptr[u_begin], se = d->indptr[u_end];
+    size_t nnz = (size_t)(se - sb);
+    int32_t *iuser = malloc((nnz ? nnz : 1) * sizeof *iuser);
+    double *ival = malloc((nnz ? nnz : 1) * sizeof *ival);
+    double *acc = calloc(ns, sizeof *acc);
+    int64_t *pos = malloc((d->nitems ? d->nitems : 1) * sizeof *pos);
+    int rc = 0;
+    if (!iptr || !iuser || !ival || !acc || !pos) {
+        rc = seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for a %zu-user shard",
+                    ns);
+        goto done;
+    }
+    for (int64_t p = sb; p < se; p++)
+        iptr[d->items[p] + 1]++;
+    for (size_t i = 0; i < d->nitems; i++)
+        iptr[i + 1] += iptr[i];
+    memcpy(pos, iptr, d->nitems * sizeof *pos);
+    for (size_t u = u_begin; u < u_end; u++)
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
+            int64_t at = pos[d->items[p]]++;
+            iuser[at] = (int32_t)(u - u_begin);
+            ival[at] = d->values[p];
+        }
+    for (size_t j = 0; j < q_count; j++) {
+        size_t u = q_begin + j;
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
+            int32_t it = d->items[p];
+            double vu = d->values[p];
+            for (int64_t a = iptr[it]; a < iptr[it + 1]; a++)
+                acc[iuser[a]] += vu * ival[a];
+        }
+        double nu = d->norm[u];
+        for (size_t s = 0; s < ns; s++) {
+            size_t v = u_begin + s;
+            double sim = 0.0;
+            if (acc[s] != 0.0) {
+                sim = acc[s] / (nu * d->norm[v]);
+                acc[s] = 0.0;
+            }
+            if (v == u)
+                continue;
+            /* cheap reject against the k-th entry before the full push */
+            size_t last = j * out->k + out->k - 1;
+            if (out->id[last] >= 0 && sim < out->sim[last])
+                continue;
+            mlk_topk_push(out, j, sim, (int64_t)v);
+        }
+    }
+done:
+    free(iptr);
+    free(iuser);
+    free(ival);
+    free(acc);
+    free(pos);
+    return rc;
+}
+
+/* 1 if user u has item it in training (items are sorted). */
+static int seen(const mlk_rec_data *d, size_t u, int32_t it)
+{
+    const int32_t *a = d->items + d->indptr[u];
+    size_t lo = 0, hi = (size_t)(d->indptr[u + 1] - d->indptr[u]);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < it)
+            lo = mid + 1;
+        else if (a[mid] > it)
+            hi = mid;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+int mlk_rec_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begin, size_t topn,
+                      int32_t *recs, char *err, size_t errlen)
+{
+    if (!d || !nbrs || !recs || topn == 0 || q_begin > d->nusers ||
+        nbrs->nq > d->nusers - q_begin)
+        return seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
+    double *score = calloc(d->nitems ? d->nitems : 1, sizeof *score);
+    unsigned char *cand = calloc(d->nitems ? d->nitems : 1, 1);
+    int32_t *touched = malloc((d->nitems ? d->nitems : 1) * sizeof *touched);
+    mlk_topk *best = mlk_topk_new(1, topn);
+    int rc = 0;
+    if (!score || !cand || !touched || !best) {
+        rc = seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
+        goto done;
+    }
+    for (size_t j = 0; j < nbrs->nq; j++) {
+        size_t u = q_begin + j, nt = 0;
+        for (size_t r = 0; r < nbrs->k; r++) {
+            int64_t v = nbrs->id[j * nbrs->k + r];
+            if (v < 0)
+                break;
+            if ((uint64_t)v >= d->nusers) {
+                rc = seterr(err, errlen, MLOPS_EINVAL, "recommend: neighbour %lld is no user",
+                            (long long)v);
+                goto done;
+            }
+            double s = nbrs->sim[j * nbrs->k + r];
+            for (int64_t p = d->indptr[v]; p < d->indptr[v + 1]; p++) {
+                int32_t it = d->items[p];
+                if (!cand[it]) {
+                    cand[it] = 1;
+                    touched[nt++] = it;
+                }
+                score[it] += s;
+            }
+        }
+        mlk_topk_clear(best);
+        for (size_t t = 0; t < nt; t++) {
+            int32_t it = touched[t];
+            if (!seen(d, u, it))
+                mlk_topk_push(best, 0, score[it], it);
+            score[it] = 0.0;
+            cand[it] = 0;
+        }
+        for (size_t r = 0; r < topn; r++)
+            recs[j * topn + r] = (int32_t)best->id[r];
+    }
+done:
+    free(score);
+    free(cand);
+    free(touched);
+    mlk_topk_destroy(&best);
+    return rc;
+}
+
+int mlk_rec_popular(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t topn,
+                    int32_t *recs, char *err, size_t errlen)
+{
+    if (!d || !recs || topn == 0 || q_begin > d->nusers || q_count > d->nusers - q_begin)
+        return seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
+    /* all items with a count, ranked once: (count desc, id asc) */
+    mlk_topk *rank = mlk_topk_new(1, d->nitems ? d->nitems : 1);
+    if (!rank)
+        return seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
+    for (size_t i = 0; i < d->nitems; i++)
+        if (d->item_count[i] > 0)
+            mlk_topk_push(rank, 0, (double)d->item_count[i], (int64_t)i);
+    size_t nr = mlk_topk_count(rank, 0);
+    for (size_t j = 0; j < q_count; j++) {
+        size_t u = q_begin + j, got = 0;
+        for (size_t r = 0; r < nr && got < topn; r++) {
+            int32_t it = (int32_t)rank->id[r];
+            if (!seen(d, u, it))
+                recs[j * topn + got++] = it;
+        }
+        while (got < topn)
+            recs[j * topn + got++] = -1;
+    }
+    mlk_topk_destroy(&rank);
+    return 0;
+}
+
+int mlk_rec_evaluate(const int32_t *recs, size_t q_count, size_t topn, const int32_t *heldout,
+                     mlk_rec_metrics *m)
+{
+    if (!m || topn == 0 || (q_count && (!recs || !heldout)))
+        return MLOPS_EINVAL;
+    memset(m, 0, sizeof *m);
+    for (size_t j = 0; j < q_count; j++) {
+        if (heldout[j] < 0)
+            continue;
+        m->nusers++;
+        for (size_t r = 0; r < topn; r++)
+            if (recs[j * topn + r] == heldout[j]) {
+                m->hit += 1.0;
+                m->ndcg += 1.0 / log2((double)r + 2.0);
+                break;
+            }
+    }
+    if (m->nusers) {
+        m->hit /= (double)m->nusers;
+        m->ndcg /= (double)m->nusers;
+    }
+    m->recall = m->hit;
+    m->precision = m->hit / (double)topn;
+    return 0;
+}

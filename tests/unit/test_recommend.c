@@ -1,0 +1,114 @@
+/* test_recommend.c: the leave-last-out split, neighbours (self excluded,
+ * ties to the lower user id, shards merged), scoring, the popularity
+ * baseline and the metrics on a hand-made example worked out on paper. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "recommend.h"
+
+/* 4 users, 5 items, in time order:
+ *   u0: 0 1 2 (held out 2)    train {0,1}
+ *   u1: 0 1 3 (held out 3)    train {0,1}
+ *   u2: 1 3 3 4 (held out 4)  train {1,3 x2}
+ *   u3: 2                     one interaction: nothing held out, train {2} */
+static const int32_t U[] = {0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 2};
+static const int32_t I[] = {0, 0, 1, 1, 1, 3, 2, 2, 3, 3, 4};
+
+static void test_split(void **state)
+{
+    (void)state;
+    char err[128];
+    mlk_rec_data *d = mlk_rec_split(U, I, 11, 4, 5, MLK_REC_COUNT, err, sizeof err);
+    assert_non_null(d);
+    int32_t held[] = {2, 3, 4, -1};
+    assert_memory_equal(d->heldout, held, sizeof held);
+    int64_t ptr[] = {0, 2, 4, 6, 7};
+    assert_memory_equal(d->indptr, ptr, sizeof ptr);
+    int32_t items[] = {0, 1, 0, 1, 1, 3, 2};
+    assert_memory_equal(d->items, items, sizeof items);
+    assert_true(d->values[5] == 2.0); /* u2 saw item 3 twice */
+    assert_true(fabs(d->norm[2] - sqrt(5.0)) < 1e-15);
+    int64_t cnt[] = {2, 3, 1, 2, 0};
+    assert_memory_equal(d->item_count, cnt, sizeof cnt);
+    mlk_rec_data_destroy(&d);
+    assert_null(d);
+    /* an id out of range is reported with its position */
+    int32_t bu[] = {0, 7};
+    assert_null(mlk_rec_split(bu, I, 2, 4, 5, MLK_REC_BINARY, err, sizeof err));
+    assert_non_null(strstr(err, "interaction 1"));
+}
+
+static void test_neighbors_recommend_metrics(void **state)
+{
+    (void)state;
+    char err[128];
+    mlk_rec_data *d = mlk_rec_split(U, I, 11, 4, 5, MLK_REC_BINARY, err, sizeof err);
+    assert_non_null(d);
+    /* binary: u0 = u1 = {0,1}, u2 = {1,3}, u3 = {2}
+     * sim(u0,u1) = 1, sim(u0,u2) = 1/2, sim(u0,u3) = 0 */
+    mlk_topk *one = mlk_topk_new(4, 2), *merged = mlk_topk_new(4, 2);
+    assert_int_equal(mlk_rec_neighbors(d, 0, 4, 0, 4, one, err, sizeof err), 0);
+    int64_t want[] = {1, 2, 0, 2, 0, 1, 0, 1};
+    assert_memory_equal(one->id, want, sizeof want);
+    assert_true(fabs(one->sim[0] - 1.0) < 1e-15 && fabs(one->sim[1] - 0.5) < 1e-15);
+    assert_true(one->sim[6] == 0.0); /* u3 shares nothing: sim 0, lowest ids */
+    /* two shards, merged in reverse order */
+    mlk_topk *p = mlk_topk_new(4, 2);
+    assert_int_equal(mlk_rec_neighbors(d, 0, 4, 3, 4, p, err, sizeof err), 0);
+    assert_int_equal(mlk_topk_merge(merged, p), 0);
+    mlk_topk_clear(p);
+    assert_int_equal(mlk_rec_neighbors(d, 0, 4, 0, 3, p, err, sizeof err), 0);
+    assert_int_equal(mlk_topk_merge(merged, p), 0);
+    assert_memory_equal(merged->id, one->id, sizeof want);
+    mlk_topk_destroy(&p);
+    /* u0: neighbours u1 (1.0: items 0,1) and u2 (0.5: items 1,3);
+     * unseen candidates: 3 (0.5) -> [3, -1, -1]
+     * u3: neighbours u0, u1 (sim 0): items 0, 1 with score 0 -> [0, 1, -1] */
+    int32_t recs[12];
+    assert_int_equal(mlk_rec_recommend(d, one, 0, 3, recs, err, sizeof err), 0);
+    int32_t wr[] = {3, -1, -1, 3, -1, -1, 0, -1, -1, 0, 1, -1};
+    assert_memory_equal(recs, wr, sizeof wr);
+    /* popularity (counts 2,3,1,2,0): order 1, 0, 3, 2; item 4 never seen */
+    int32_t pop[12];
+    assert_int_equal(mlk_rec_popular(d, 0, 4, 3, pop, err, sizeof err), 0);
+    int32_t wp[] = {3, 2, -1, 3, 2, -1, 0, 2, -1, 1, 0, 3};
+    assert_memory_equal(pop, wp, sizeof wp);
+    /* metrics over users 0..2 (u3 has no held-out item):
+     * knn: u0 hit at rank 2? no: u0 held 2, recs [3] -> miss; u1 held 3,
+     * rank 1 -> hit, ndcg 1; u2 held 4 -> miss. */
+    mlk_rec_metrics m;
+    assert_int_equal(mlk_rec_evaluate(recs, 4, 3, d->heldout, &m), 0);
+    assert_int_equal(m.nusers, 3);
+    assert_true(fabs(m.hit - 1.0 / 3) < 1e-15);
+    assert_true(fabs(m.recall - 1.0 / 3) < 1e-15);
+    assert_true(fabs(m.precision - 1.0 / 9) < 1e-15);
+    assert_true(fabs(m.ndcg - 1.0 / 3) < 1e-15);
+    /* pop: u0 held 2 at rank 2 -> 1/log2(3); u1 held 3 at rank 1; u2 miss */
+    assert_int_equal(mlk_rec_evaluate(pop, 4, 3, d->heldout, &m), 0);
+    assert_true(fabs(m.hit - 2.0 / 3) < 1e-15);
+    assert_true(fabs(m.ndcg - (1.0 / log2(3.0) + 1.0) / 3) < 1e-15);
+    assert_true(fabs(m.precision - 2.0 / 9) < 1e-15);
+    /* bad ranges are errors */
+    assert_int_equal(mlk_rec_neighbors(d, 0, 4, 2, 9, one, err, sizeof err), MLOPS_EINVAL);
+    assert_int_equal(mlk_rec_neighbors(d, 1, 4, 0, 4, one, err, sizeof err), MLOPS_EINVAL);
+    mlk_topk_destroy(&one);
+    mlk_topk_destroy(&merged);
+    mlk_rec_data_destroy(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_neighbors_recommend_metrics),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

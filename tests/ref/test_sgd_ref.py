@@ -93,13 +93,13 @@ def run_tool(args):
     return out
 
 
-def hashed_logistic_data(n, seed, n_features=2**20):
-    """3 categorical + 4 numeric columns from a logistic model; returns
-    (X hashed+dense CSR, H hashed, D dense standardised, y)."""
+def hashed_logistic_data(n, seed, n_features=2**20, cards=(20, 200, 2000)):
+    """3 categorical (with the given cardinalities) + 4 numeric columns from
+    a logistic model; returns (X hashed+dense CSR, H hashed, D dense
+    standardised, y). Also used by bench/bench_sgd.py."""
     from sklearn.feature_extraction import FeatureHasher
 
     rng = np.random.default_rng(seed)
-    cards = [20, 200, 2000]
     cats = [rng.integers(0, c, n) for c in cards]
     effects = [rng.normal(0, s, c) for c, s in zip(cards, (1.0, 0.7, 0.5))]
     num = rng.normal(size=(n, 4)) * np.array([1.0, 5.0, 0.1, 30.0]) + np.array([0, 10, -1, 100])

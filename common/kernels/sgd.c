@@ -84,7 +84,9 @@ static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int nee
         if (nnz > 0 && (!X->indices || !X->data))
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: CSR has %lld entries but no buffers",
                                 (long long)nnz);
-        for (int64_t p = 0; p < nnz; p++)
+        unsigned bad = 0; /* one branch-free pass (vectorised), then locate */
+        for (int64_t p = 0; p < nnz; p++) bad |= (uint64_t)(uint32_t)X->indices[p] >= r->nf;
+        for (int64_t p = 0; bad && p < nnz; p++)
             if (X->indices[p] < 0 || (size_t)X->indices[p] >= r->nf)
                 return mlops_seterr(err, errlen, MLOPS_EINVAL,
                                     "sgd: CSR entry %lld has column %d, n_features %zu",
@@ -249,7 +251,10 @@ static uint64_t splitmix64(uint64_t *s)
 }
 
 /* perm = base (or 0..n-1), Fisher-Yates shuffled by a stream seeded from
- * (seed, epoch, shard) if shuffle. */
+ * (seed, epoch, shard) if shuffle. The swap partners are drawn
+ * SHUF_AHEAD steps early (same draws, same order) so that their slots can
+ * be prefetched: the random swaps are otherwise one cache miss each. */
+#define SHUF_AHEAD 16
 static void epoch_order(size_t *perm, size_t n, const int64_t *base, int shuffle, uint64_t seed,
                         uint64_t epoch, uint64_t shard)
 {
@@ -259,8 +264,18 @@ static void epoch_order(size_t *perm, size_t n, const int64_t *base, int shuffle
     s = splitmix64(&s) ^ epoch;
     s = splitmix64(&s) ^ shard;
     s = splitmix64(&s);
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(((unsigned __int128)splitmix64(&s) * (i + 1)) >> 64);
+    size_t ring[SHUF_AHEAD], next = n - 1; /* next index i to draw for */
+    for (size_t k = 0; k < SHUF_AHEAD && next > 0; k++, next--) {
+        ring[k] = (size_t)(((unsigned __int128)splitmix64(&s) * (next + 1)) >> 64);
+        __builtin_prefetch(&perm[ring[k]], 1);
+    }
+    for (size_t i = n - 1, k = 0; i > 0; i--, k = (k + 1) % SHUF_AHEAD) {
+        size_t j = ring[k];
+        if (next > 0) {
+            ring[k] = (size_t)(((unsigned __int128)splitmix64(&s) * (next + 1)) >> 64);
+            __builtin_prefetch(&perm[ring[k]], 1);
+            next--;
+        }
         size_t tmp = perm[i];
         perm[i] = perm[j];
         perm[j] = tmp;
@@ -280,6 +295,43 @@ typedef struct {
     size_t np;     /* dim * kv */
 } trainer;
 
+/* Rows are visited in a random order, so every row costs several cache
+ * misses (indptr, then indices/data/dense, then the weights they name);
+ * the loop is latency-bound, not compute-bound. Since the order is known
+ * ahead, a three-stage software prefetch overlaps those misses: indptr of
+ * the row PF_DIST ahead, the row's entries and label PF_DIST/2 ahead (its
+ * indptr is cached by then) and its weights PF_DIST/4 ahead. always_inline: GCC
+ * sees a function holding only prefetches as free of side effects and
+ * drops its calls before it would inline it. */
+#define PF_DIST 64
+__attribute__((always_inline)) static inline void prefetch_ahead(const trainer *tr, const size_t *perm, size_t s, size_t n)
+{
+    const rows *r = &tr->r;
+    if (s + PF_DIST < n && r->indptr) __builtin_prefetch(&r->indptr[perm[s + PF_DIST]]);
+    if (s + PF_DIST / 2 < n) {
+        size_t i = perm[s + PF_DIST / 2];
+        if (r->indptr) {
+            int64_t p = r->indptr[i];
+            __builtin_prefetch(&r->ind[p]);
+            __builtin_prefetch(&r->val[p]);
+        }
+        if (r->nd) __builtin_prefetch(&r->dense[i * r->nd]);
+        __builtin_prefetch(&tr->y[i]);
+    }
+    if (s + PF_DIST / 4 < n && r->indptr) {
+        size_t i = perm[s + PF_DIST / 4];
+        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++)
+            __builtin_prefetch(&tr->m->w[(size_t)r->ind[p] * r->kv], 1);
+    }
+}
+
+/* max(0, 1 - eta alpha): the L2 shrink of one step (no libm call). */
+static inline double l2_factor(double eta, double alpha)
+{
+    double f = 1.0 - eta * alpha;
+    return f > 0.0 ? f : 0.0;
+}
+
 /* Multiply the true weights by f (scikit-learn's WeightVector.scale). */
 static void wscale_mul(trainer *tr, double f)
 {
@@ -290,9 +342,11 @@ static void wscale_mul(trainer *tr, double f)
     }
 }
 
-/* One plain SGD step on row i; returns the row's loss. */
-static double step_plain(trainer *tr, size_t i, double eta)
+/* One plain SGD step on row i = perm[s] of n; returns the row's loss. */
+static double step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, double eta)
 {
+    prefetch_ahead(tr, perm, s, n);
+    size_t i = perm[s];
     const rows *r = &tr->r;
     mlk_model *m = tr->m;
     double *z = tr->z;
@@ -305,7 +359,7 @@ static double step_plain(trainer *tr, size_t i, double eta)
         z[k] = -eta * z[k]; /* the update */
         any |= z[k] != 0.0;
     }
-    if (tr->s.alpha > 0.0) wscale_mul(tr, fmax(0.0, 1.0 - eta * tr->s.alpha));
+    if (tr->s.alpha > 0.0) wscale_mul(tr, l2_factor(eta, tr->s.alpha));
     if (any) {
         for (size_t k = 0; k < kv; k++) m->b[k] += z[k] * tr->s.decay;
         for (size_t k = 0; k < kv; k++) z[k] = z[k] / tr->wscale;
@@ -321,9 +375,12 @@ static inline void adagrad_one(double *w, double *G, double g, double eta0)
     *w -= eta0 * g / sqrt(*G + ADAGRAD_EPS);
 }
 
-/* One adagrad step on row i; L2 only on the inputs of the row. */
-static double step_adagrad(trainer *tr, size_t i)
+/* One adagrad step on row i = perm[s] of n; L2 only on the inputs of
+ * the row. */
+static double step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
 {
+    prefetch_ahead(tr, perm, s, n);
+    size_t i = perm[s];
     const rows *r = &tr->r;
     mlk_model *m = tr->m;
     double *z = tr->z, alpha = tr->s.alpha, eta0 = tr->s.eta0;
@@ -418,7 +475,7 @@ static double step_batch(trainer *tr, batchbuf *bb, const size_t *idx, size_t nb
     }
     double inv = 1.0 / (double)nb;
     if (!adagrad) {
-        if (tr->s.alpha > 0.0) wscale_mul(tr, fmax(0.0, 1.0 - eta * tr->s.alpha));
+        if (tr->s.alpha > 0.0) wscale_mul(tr, l2_factor(eta, tr->s.alpha));
         double cu = -eta * inv, c = cu / tr->wscale;
         if (r->indptr)
             for (size_t b = 0; b < nb; b++)
@@ -557,12 +614,12 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
             }
         } else if (adagrad) {
             for (size_t s = 0; s < n; s++) {
-                sumloss += step_adagrad(&tr, perm[s]);
+                sumloss += step_adagrad(&tr, perm, s, n);
                 m->t++;
             }
         } else {
             for (size_t s = 0; s < n; s++) {
-                sumloss += step_plain(&tr, perm[s], sched_eta(&tr.s, m->t));
+                sumloss += step_plain(&tr, perm, s, n, sched_eta(&tr.s, m->t));
                 m->t++;
             }
         }

@@ -11,7 +11,7 @@
 #include "journal.pb-c.h"
 #include "jsonw.h"
 #include "log.h"
-#include "model.h"
+#include "jobmodel.h"
 #include "stages.h"
 #include "transport.h"
 #include "wire.h"

@@ -18,7 +18,7 @@
 #include "csv.h"
 #include "err.h"
 #include "log.h"
-#include "model.h"
+#include "jobmodel.h"
 #include "quantile.h"
 #include "stages.h"
 #include <fcntl.h>

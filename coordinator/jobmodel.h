@@ -1,4 +1,4 @@
-/* model.h: the coordinator's view of jobs, stages, tasks and workers,
+/* jobmodel.h: the coordinator's view of jobs, stages, tasks and workers,
  * and the planner interface through which each stage kind plans its
  * tasks.
  *

@@ -1352,7 +1352,11 @@ static void on_query(coord_t *c, zframe_t *id, envelope_t *env)
         jw_obj(&w);
         jw_kstr(&w, "job", j->id);
         jw_kstr(&w, "stage", st->name);
-        jw_kstr(&w, "kind", planner_output_kind(st));
+        jw_kstr(&w, "kind", planner_output_kind(j, st));
+        jw_key(&w, "classes");
+        jw_arr(&w);
+        for (size_t i = 0; i < j->nclasses; i++) jw_str(&w, j->classes[i]);
+        jw_arr_end(&w);
         jw_key(&w, "shards");
         jw_arr(&w);
         int lost = 0;

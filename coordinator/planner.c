@@ -32,9 +32,12 @@
 
 const char *planner_spec_name(const mlops_jobspec_t *spec) { return spec && spec->name ? spec->name : "job"; }
 
-const char *planner_output_kind(const stage_t *st)
+const char *planner_output_kind(const job_t *j, const stage_t *st)
 {
-    (void)st;
+    if (!strcmp(st->name, "hash") || !strcmp(st->name, "split")) return "features";
+    if (j->spec && j->spec->input.format == MLOPS_INPUT_IDX &&
+        (!strcmp(st->name, "ingest") || !strcmp(st->name, "scale")))
+        return "features";
     return "frame";
 }
 

@@ -43,7 +43,7 @@ static const ctl_optdef submit_opts[] = {
 static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef export_opts[] = {
     {"stage", 0, "NAME", "stage whose output to export (required)"},
-    {"format", 0, "FORMAT", "output format (only csv)"},
+    {"format", 0, "FORMAT", "csv (table stages) or svmlight (hash, split: load with zero_based=True)"},
     {"output", 'o', "FILE", "write to FILE instead of stdout"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 

@@ -61,5 +61,11 @@ ENV PATH=/usr/local/bin LD_LIBRARY_PATH=/usr/local/lib/mlops OPENBLAS_NUM_THREAD
 EXPOSE 5555
 CMD ["mlops-coordinator", "--bind", "tcp://0.0.0.0:5555", "--data-dir", "/data"]
 DOCKERFILE
-docker build -q -t "$TAG" "$CTX" >/dev/null
+# (the legacy builder's deprecation notice is noise here: show the
+# output only when the build fails)
+if ! docker build -q -t "$TAG" "$CTX" >"$CTX/build.log" 2>&1; then
+    cat "$CTX/build.log" >&2
+    echo "build-image: docker build failed" >&2
+    exit 1
+fi
 echo "build-image: $TAG ($(du -sh "$R" | cut -f1) from $BUILD)"

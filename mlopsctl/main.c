@@ -1,1 +1,222 @@
-int main(void) { return 0; }
+/* main.c: mlopsctl, the command-line client of mlops (docker/kubectl
+ * style: `mlopsctl [OPTIONS] COMMAND [ARGS]`).
+ *
+ * This file holds the command table: for each command its name, usage,
+ * summary, options and entry point. The table drives argument parsing,
+ * `mlopsctl --help`, `mlopsctl CMD --help` and dispatch, so help and
+ * behaviour cannot drift apart. Commands live in cmd_*.c. */
+#include <czmq.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "err.h"
+#include "log.h"
+#include "wire.h"
+
+/* Options every command accepts, and -o for the reading commands. */
+#define OPT_COORD {"coordinator", 'c', "ENDPOINT", "coordinator endpoint (env MLOPS_COORDINATOR, default " CTL_DEFAULT_ENDPOINT ")"}
+#define OPT_TIMEOUT {"timeout", 0, "MS", "reply timeout in milliseconds (default 5000)"}
+#define OPT_HELP {"help", 'h', NULL, "print this help"}
+#define OPT_OUTPUT {"output", 'o', "FORMAT", "output format: table or json (default table)"}
+#define OPT_END {NULL, 0, NULL, NULL}
+
+static const ctl_optdef global_opts[] = {OPT_COORD, OPT_TIMEOUT, OPT_OUTPUT, OPT_HELP,
+                                         {"version", 0, NULL, "print the version"}, OPT_END};
+
+static const ctl_optdef up_opts[] = {
+    {"workers", 'n', "N", "number of workers to start (default 2)"},
+    {"data-dir", 'd', "DIR", "data directory (default $MLOPS_HOME or $HOME/.mlops)"},
+    {"port", 'p', "PORT", "coordinator port on 127.0.0.1, 0 = ephemeral (default 5555)"},
+    {"slots", 's', "S", "task slots per worker (default: the worker's own default)"},
+    {"wait-timeout", 0, "SECONDS", "how long to wait for the cluster to come up (default 30)"},
+    OPT_OUTPUT, OPT_TIMEOUT, OPT_HELP, OPT_END};
+static const ctl_optdef down_opts[] = {
+    {"data-dir", 'd', "DIR", "data directory (default $MLOPS_HOME or $HOME/.mlops)"}, OPT_HELP, OPT_END};
+static const ctl_optdef submit_opts[] = {
+    {"set", 0, "KEY=VALUE", "override a job-file value (dotted path, repeatable): train.epochs=3"},
+    {"wait", 'w', NULL, "follow the job until it ends; exit 1 if it fails"},
+    {"dry-run", 0, NULL, "validate the job file and its CSV header, send nothing"},
+    OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+static const ctl_optdef export_opts[] = {
+    {"stage", 0, "NAME", "stage whose output to export (required)"},
+    {"format", 0, "FORMAT", "output format (only csv)"},
+    {"output", 'o', "FILE", "write to FILE instead of stdout"},
+    OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+
+typedef struct {
+    const char *name, *args, *summary;
+    const ctl_optdef *opts;
+    size_t min_pos, max_pos;
+    int (*run)(ctl_ctx *, const ctl_args *);
+} ctl_command;
+
+static const ctl_command commands[] = {
+    {"up", "", "Start a local coordinator and workers in the background", up_opts, 0, 0, cmd_up},
+    {"down", "", "Stop the local cluster started by 'up'", down_opts, 0, 0, cmd_down},
+    {"submit", "JOB.yaml", "Validate a job file, upload it with its inputs, print the job id", submit_opts, 1, 1, cmd_submit},
+    {"jobs", "", "List jobs", read_opts, 0, 0, cmd_jobs},
+    {"status", "JOB", "Show a job's state and stages", read_opts, 1, 1, cmd_status},
+    {"wait", "JOB", "Follow a job until it ends (exit 0 succeeded, 1 failed/cancelled)", read_opts, 1, 1, cmd_wait},
+    {"cancel", "JOB", "Cancel a job", read_opts, 1, 1, cmd_cancel},
+    {"result", "JOB", "Show a job's stages and metrics", read_opts, 1, 1, cmd_result},
+    {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
+    {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
+    {"export", "JOB", "Write a stage's output rows as CSV", export_opts, 1, 1, cmd_export},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+void ctl_errorf(const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "mlopsctl: %s\n", line);
+}
+
+int ctl_exit_code(int rc)
+{
+    if (rc == 0) return CTL_EXIT_OK;
+    if (rc == MLOPS_ETIMEOUT) return CTL_EXIT_UNREACHABLE;
+    if (rc == MLOPS_EINVAL) return CTL_EXIT_USAGE;
+    return CTL_EXIT_FAILED;
+}
+
+static void main_help(FILE *out)
+{
+    fprintf(out,
+            "\nUsage:  mlopsctl [OPTIONS] COMMAND [ARGS]\n\n"
+            "A client for the mlops pipeline scheduler: start a local cluster, submit\n"
+            "job files, follow them, read their results and export stage outputs.\n\n"
+            "Options:\n");
+    ctl_args_help(out, global_opts);
+    fprintf(out, "\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\nExit codes: 0 ok, 1 job failed or cancelled (or a server-side error),\n"
+            "2 usage or job-file error, 3 coordinator unreachable.\n\n"
+            "Run 'mlopsctl COMMAND --help' for more information on a command.\n");
+}
+
+static void command_help(FILE *out, const ctl_command *c)
+{
+    fprintf(out, "\nUsage:  mlopsctl %s [OPTIONS]%s%s\n\n%s\n\nOptions:\n", c->name,
+            *c->args ? " " : "", c->args, c->summary);
+    ctl_args_help(out, c->opts);
+}
+
+static int usage_error(const char *cmd, const char *msg)
+{
+    if (cmd) {
+        ctl_errorf("%s: %s", cmd, msg);
+        fprintf(stderr, "See 'mlopsctl %s --help'.\n", cmd);
+    } else {
+        ctl_errorf("%s", msg);
+        fprintf(stderr, "See 'mlopsctl --help'.\n");
+    }
+    return CTL_EXIT_USAGE;
+}
+
+/* Apply -c/--timeout/-o from a parsed argument set onto the context. */
+static int apply_common(ctl_ctx *ctx, const ctl_args *a, int has_output, char *err, size_t errlen)
+{
+    const char *v;
+    if ((v = ctl_arg(a, "coordinator"))) {
+        if (!*v) return mlops_seterr(err, errlen, MLOPS_EINVAL, "--coordinator: empty endpoint");
+        ctx->endpoint = v;
+    }
+    if ((v = ctl_arg(a, "timeout"))) {
+        long ms;
+        int rc = ctl_parse_int(v, 1, 3600000, "--timeout", &ms, err, errlen);
+        if (rc) return rc;
+        ctx->timeout_ms = (int)ms;
+    }
+    if (has_output && (v = ctl_arg(a, "output"))) {
+        if (!strcmp(v, "json")) ctx->json = 1;
+        else if (!strcmp(v, "table")) ctx->json = 0;
+        else
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "--output: expected 'table' or 'json', got '%s'", v);
+    }
+    return 0;
+}
+
+static int has_option(const ctl_optdef *defs, const char *lng, char shrt)
+{
+    for (int i = 0; defs[i].lng; i++)
+        if (!strcmp(defs[i].lng, lng) && defs[i].shrt == shrt) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* No czmq signal handler: Ctrl-C simply ends the client. */
+    zsys_handler_set(NULL);
+    mlog_init("ctl", MLOG_WARN);
+    setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+
+    ctl_ctx ctx = {.endpoint = CTL_DEFAULT_ENDPOINT, .timeout_ms = CTL_DEFAULT_TIMEOUT_MS};
+    const char *env = getenv("MLOPS_COORDINATOR");
+    if (env && *env) ctx.endpoint = env;
+
+    char err[512];
+    ctl_args g;
+    int used = 0;
+    if (ctl_args_parse(&g, global_opts, argc - 1, argv + 1, 1, &used, err, sizeof err) != 0)
+        return usage_error(NULL, err);
+    if (ctl_flag(&g, "help")) {
+        main_help(stdout);
+        return CTL_EXIT_OK;
+    }
+    if (ctl_flag(&g, "version")) {
+        printf("mlopsctl 0.1 (wire protocol %d)\n", MLOPS_WIRE_VERSION);
+        return CTL_EXIT_OK;
+    }
+    if (apply_common(&ctx, &g, 1, err, sizeof err) != 0) return usage_error(NULL, err);
+    int rest = 1 + used;
+    if (rest >= argc) {
+        main_help(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    const char *name = argv[rest];
+    const ctl_command *cmd = NULL;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) cmd = &commands[i];
+    if (!cmd) {
+        if (!strcmp(name, "help")) {
+            main_help(stdout);
+            return CTL_EXIT_OK;
+        }
+        snprintf(err, sizeof err, "unknown command '%s'", name);
+        return usage_error(NULL, err);
+    }
+    ctx.cmd = cmd->name;
+
+    ctl_args a;
+    if (ctl_args_parse(&a, cmd->opts, argc - rest - 1, argv + rest + 1, 0, NULL, err, sizeof err))
+        return usage_error(cmd->name, err);
+    if (ctl_flag(&a, "help")) {
+        command_help(stdout, cmd);
+        return CTL_EXIT_OK;
+    }
+    /* export's -o is a file, not a format */
+    int reads = has_option(cmd->opts, "output", 'o') && cmd->run != cmd_export;
+    if (apply_common(&ctx, &a, reads, err, sizeof err) != 0) return usage_error(cmd->name, err);
+    if (a.npos < cmd->min_pos) {
+        snprintf(err, sizeof err, "expected %s", cmd->args);
+        return usage_error(cmd->name, err);
+    }
+    if (a.npos > cmd->max_pos) {
+        snprintf(err, sizeof err, "unexpected argument '%s'", a.pos[cmd->max_pos]);
+        return usage_error(cmd->name, err);
+    }
+    int code = cmd->run(&ctx, &a);
+    fflush(stdout);
+    return code;
+}

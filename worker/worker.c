@@ -1,3 +1,455 @@
-/* worker.c: worker core (being written). */
-int worker_placeholder_(void);
-int worker_placeholder_(void) { return 0; }
+/* worker.c: the worker loop. See worker.h.
+ *
+ * The main thread owns three sockets: a DEALER to the coordinator, the
+ * ROUTER store endpoint that serves shards to peers, and a PULL socket
+ * that collects results from the executor threads. Tasks wait in a
+ * mutex-protected FIFO for the `slots` executor threads, so a long task
+ * never delays heartbeats or shard serving.
+ *
+ * Coordinator link (Paranoid Pirate, worker side): after 3 heartbeat
+ * intervals without hearing from the coordinator the worker closes its
+ * socket, waits (backoff doubling from one interval to 32), reconnects
+ * and registers again, listing the shards its store holds. */
+#include "worker.h"
+#include "err.h"
+#include "log.h"
+#include "store.h"
+#include "task.h"
+#include "task_thread.h"
+#include "transport.h"
+#include "wire.h"
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+struct worker {
+    worker_config_t cfg;
+    mlops_store_t *store;
+    zsock_t *coord;
+    zsock_t *storesock;
+    char *store_endpoint;
+    zsock_t *results;
+    char results_ep[64];
+    pthread_t *threads;
+    int nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    envelope_t **q;
+    size_t qhead, qtail, qcap;
+    int quit;
+    atomic_int running;
+    int64_t hb_ms, last_recv, last_sent, reconnect_at, backoff;
+    int registered;
+    char worker_id[16];
+    uint64_t seq;
+    uint64_t bad_frames;
+};
+
+/* ------------------------------------------------------------------ */
+/* executor threads                                                    */
+
+static envelope_t *queue_pop(worker_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->quit && w->qhead == w->qtail) pthread_cond_wait(&w->cv, &w->mu);
+    envelope_t *e = NULL;
+    if (w->qhead < w->qtail) e = w->q[w->qhead++];
+    pthread_mutex_unlock(&w->mu);
+    return e;
+}
+
+static int queue_push(worker_t *w, envelope_t *e)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->qtail == w->qcap) {
+        if (w->qhead) {
+            memmove(w->q, w->q + w->qhead, (w->qtail - w->qhead) * sizeof *w->q);
+            w->qtail -= w->qhead;
+            w->qhead = 0;
+        }
+        if (w->qtail == w->qcap) {
+            size_t cap = w->qcap ? w->qcap * 2 : 64;
+            envelope_t **q = realloc(w->q, cap * sizeof *q);
+            if (!q) {
+                pthread_mutex_unlock(&w->mu);
+                return MLOPS_ENOMEM;
+            }
+            w->q = q;
+            w->qcap = cap;
+        }
+    }
+    w->q[w->qtail++] = e;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *env)
+{
+    const Mlops__TaskAssign *ta = env->task_assign;
+    task_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.ta = ta;
+    ctx.store = w->store;
+    ctx.thread = th;
+    double t0 = mono_s();
+    task_kind_fn fn = ta->kind ? task_kind_find(ta->kind) : NULL;
+    int rc;
+    atomic_fetch_add(&w->running, 1);
+    if (!fn) rc = task_fail(&ctx, 0, "unknown task kind '%s'", ta->kind ? ta->kind : "");
+    else rc = fn(&ctx);
+    atomic_fetch_sub(&w->running, 1);
+    if (rc != 0 && !ctx.err[0]) task_fail(&ctx, 0, "task %s failed", ta->kind);
+    double secs = mono_s() - t0;
+    LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
+          ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
+    envelope_t out;
+    wire_init(&out, 0);
+    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+    r.job_id = ta->job_id;
+    r.stage_idx = ta->stage_idx;
+    r.task_idx = ta->task_idx;
+    r.attempt = ta->attempt;
+    r.ok = rc == 0;
+    r.error = rc == 0 ? "" : ctx.err;
+    r.retry = rc != 0 && ctx.retry;
+    r.seconds = secs;
+    if (rc == 0) {
+        r.n_outputs = ctx.noutputs;
+        r.outputs = ctx.outputs;
+        r.result.data = ctx.result;
+        r.result.len = ctx.result_len;
+    }
+    Mlops__Metric ms[TASK_MAX_METRICS], *mp[TASK_MAX_METRICS];
+    for (size_t i = 0; i < ctx.nmetrics; i++) {
+        mlops__metric__init(&ms[i]);
+        ms[i].name = ctx.mnames[i];
+        ms[i].value = ctx.mvals[i];
+        mp[i] = &ms[i];
+    }
+    r.n_metrics = rc == 0 ? ctx.nmetrics : 0;
+    r.metrics = mp;
+    out.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+    out.task_result = &r;
+    wire_send(push, NULL, &out);
+    free(ctx.result);
+    for (size_t i = 0; i < ctx.noutputs; i++) free(ctx.outputs[i]);
+    free(ctx.outputs);
+    for (size_t i = 0; i < ctx.nmetrics; i++) free(ctx.mnames[i]);
+}
+
+static void *executor(void *arg)
+{
+    worker_t *w = arg;
+    task_thread_t *th = task_thread_new();
+    zsock_t *push = zsock_new_push(w->results_ep);
+    if (!th || !push) {
+        LOG_E("executor thread could not start");
+        task_thread_destroy(&th);
+        zsock_destroy(&push);
+        return NULL;
+    }
+    zsock_set_linger(push, 1000);
+    envelope_t *env;
+    while ((env = queue_pop(w)) != NULL) {
+        run_one(w, th, push, env);
+        wire_free(&env);
+    }
+    zsock_destroy(&push);
+    task_thread_destroy(&th);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* coordinator link                                                    */
+
+static void send_env(worker_t *w, envelope_t *env)
+{
+    if (!w->coord) return;
+    if (wire_send(w->coord, NULL, env) == 0) w->last_sent = zclock_mono();
+}
+
+static void send_register(worker_t *w)
+{
+    char **keys = NULL;
+    size_t n = 0;
+    if (mlops_store_list(w->store, "", &keys, &n) != 0) n = 0;
+    envelope_t env;
+    wire_init(&env, ++w->seq);
+    Mlops__Register r = MLOPS__REGISTER__INIT;
+    r.name = (char *)w->cfg.name;
+    r.slots = (uint32_t)w->cfg.slots;
+    r.store_endpoint = w->store_endpoint;
+    r.held = keys;
+    r.n_held = n;
+    r.pid = (uint32_t)getpid();
+    env.body_case = MLOPS__ENVELOPE__BODY_REGISTER;
+    env.register_ = &r;
+    send_env(w, &env);
+    if (keys) mlops_store_list_free(&keys, n);
+    LOG_I("registering with %s (%zu shards held)", w->cfg.coordinator, n);
+}
+
+static int connect_coord(worker_t *w)
+{
+    char err[512];
+    zsock_destroy(&w->coord);
+    w->coord = transport_dealer_connect(w->cfg.coordinator, err, sizeof err);
+    if (!w->coord) {
+        LOG_E("%s", err);
+        return -1;
+    }
+    w->registered = 0;
+    w->last_recv = zclock_mono();
+    send_register(w);
+    return 0;
+}
+
+static void on_coord(worker_t *w)
+{
+    char err[512];
+    envelope_t *env = wire_recv(w->coord, NULL, err, sizeof err);
+    if (!env) {
+        w->bad_frames++;
+        LOG_W("bad frame from the coordinator: %s", err);
+        return;
+    }
+    w->last_recv = zclock_mono();
+    switch (env->body_case) {
+    case MLOPS__ENVELOPE__BODY_REGISTER_OK:
+        w->registered = 1;
+        w->backoff = 0;
+        snprintf(w->worker_id, sizeof w->worker_id, "%s",
+                 env->register_ok->worker_id ? env->register_ok->worker_id : "?");
+        if (env->register_ok->heartbeat_ms >= 10 && env->register_ok->heartbeat_ms <= 600000)
+            w->hb_ms = env->register_ok->heartbeat_ms;
+        LOG_I("registered as %s (heartbeat %lld ms)", w->worker_id, (long long)w->hb_ms);
+        break;
+    case MLOPS__ENVELOPE__BODY_HEARTBEAT: break;
+    case MLOPS__ENVELOPE__BODY_TASK_ASSIGN:
+        if (queue_push(w, env) == 0) env = NULL; /* the executor frees it */
+        break;
+    case MLOPS__ENVELOPE__BODY_DROP_JOB:
+        if (env->drop_job->job_id && *env->drop_job->job_id) {
+            char prefix[64];
+            snprintf(prefix, sizeof prefix, "%s/", env->drop_job->job_id);
+            mlops_store_del_prefix(w->store, prefix);
+        }
+        break;
+    case MLOPS__ENVELOPE__BODY_ERROR:
+        if (env->error->code == MLOPS__ERROR_CODE__NOT_REGISTERED) {
+            LOG_W("coordinator does not know us: registering again");
+            send_register(w);
+        } else {
+            LOG_W("coordinator error: %s", env->error->message ? env->error->message : "");
+        }
+        break;
+    default: LOG_W("unexpected %s from the coordinator", wire_body_name(env));
+    }
+    wire_free(&env);
+}
+
+/* Serve one ShardGet from the local store. */
+static void on_store(worker_t *w)
+{
+    char err[512];
+    zframe_t *id = NULL;
+    envelope_t *env = wire_recv(w->storesock, &id, err, sizeof err);
+    if (!env) {
+        w->bad_frames++;
+        LOG_W("bad frame on the store endpoint: %s", err);
+        if (id) wire_send_error(w->storesock, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
+        zframe_destroy(&id);
+        return;
+    }
+    if (env->body_case != MLOPS__ENVELOPE__BODY_SHARD_GET || !env->shard_get->key) {
+        wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
+                        "the store endpoint answers ShardGet only, not %s", wire_body_name(env));
+    } else {
+        void *data = NULL;
+        size_t len = 0;
+        int rc = mlops_store_get(w->store, env->shard_get->key, &data, &len);
+        if (rc == 0) {
+            envelope_t rep;
+            wire_init(&rep, env->seq);
+            Mlops__ShardData d = MLOPS__SHARD_DATA__INIT;
+            d.key = env->shard_get->key;
+            d.data.data = data;
+            d.data.len = len;
+            rep.body_case = MLOPS__ENVELOPE__BODY_SHARD_DATA;
+            rep.shard_data = &d;
+            wire_send(w->storesock, id, &rep);
+            free(data);
+        } else {
+            wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND,
+                            "worker %s holds no shard %s", w->cfg.name, env->shard_get->key);
+        }
+    }
+    wire_free(&env);
+    zframe_destroy(&id);
+}
+
+static void forward_results(worker_t *w)
+{
+    for (int n = 0; n < 1000; n++) {
+        zframe_t *f = zframe_recv(w->results);
+        if (!f) return;
+        if (w->coord && zframe_send(&f, w->coord, 0) == 0) w->last_sent = zclock_mono();
+        zframe_destroy(&f);
+        if (!(zsock_events(w->results) & ZMQ_POLLIN)) return;
+    }
+}
+
+int worker_run(worker_t *w)
+{
+    if (connect_coord(w) != 0) return MLOPS_EIO;
+    while (!zsys_interrupted) {
+        zpoller_t *p = zpoller_new(w->storesock, w->results, NULL);
+        if (w->coord) zpoller_add(p, w->coord);
+        void *which = zpoller_wait(p, (int)(w->hb_ms / 4 > 0 ? w->hb_ms / 4 : 1));
+        int term = zpoller_terminated(p);
+        zpoller_destroy(&p);
+        if (term) break;
+        if (which && which == w->coord) {
+            for (int n = 0; n < 1000 && w->coord; n++) {
+                on_coord(w);
+                if (!(zsock_events(w->coord) & ZMQ_POLLIN)) break;
+            }
+        } else if (which == w->storesock) {
+            on_store(w);
+        } else if (which == w->results) {
+            forward_results(w);
+        }
+        int64_t now = zclock_mono();
+        if (w->coord) {
+            if (now - w->last_recv > 3 * w->hb_ms) {
+                w->backoff = w->backoff ? (w->backoff * 2 > 32 * w->hb_ms ? 32 * w->hb_ms : w->backoff * 2)
+                                        : w->hb_ms;
+                LOG_W("coordinator silent for %lld ms: reconnecting in %lld ms",
+                      (long long)(now - w->last_recv), (long long)w->backoff);
+                zsock_destroy(&w->coord);
+                w->registered = 0;
+                w->reconnect_at = now + w->backoff;
+            } else if (now - w->last_sent >= w->hb_ms) {
+                envelope_t env;
+                wire_init(&env, 0);
+                Mlops__Heartbeat hb = MLOPS__HEARTBEAT__INIT;
+                hb.running = (uint32_t)atomic_load(&w->running);
+                env.body_case = MLOPS__ENVELOPE__BODY_HEARTBEAT;
+                env.heartbeat = &hb;
+                send_env(w, &env);
+            }
+        } else if (now >= w->reconnect_at) {
+            connect_coord(w);
+        }
+    }
+    LOG_I("worker stopping");
+    return 0;
+}
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    zsys_interrupted = 1;
+    zctx_interrupted = 1;
+}
+
+worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
+{
+    worker_t *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->cfg = *cfg;
+    if (w->cfg.slots < 1) w->cfg.slots = 1;
+    w->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/store", cfg->data_dir);
+    if (mkdir(cfg->data_dir, 0755) != 0 && errno != EEXIST) {
+        mlops_seterr(err, errlen, MLOPS_EIO, "%s: cannot create data directory: %s", cfg->data_dir,
+                     strerror(errno));
+        worker_destroy(&w);
+        return NULL;
+    }
+    w->store = mlops_store_open(path, 0, err, errlen);
+    if (!w->store) {
+        worker_destroy(&w);
+        return NULL;
+    }
+    char *host = NULL;
+    if (!cfg->advertise || !*cfg->advertise) {
+        /* peers reach us the way we reach the coordinator: loopback stays
+         * loopback, anything else advertises our host name */
+        char *ch = transport_endpoint_host(cfg->coordinator);
+        if (ch && (!strcmp(ch, "127.0.0.1") || !strcmp(ch, "localhost"))) {
+            host = strdup("127.0.0.1");
+        } else {
+            char hn[256] = "127.0.0.1";
+            gethostname(hn, sizeof hn - 1);
+            host = strdup(hn);
+        }
+        free(ch);
+    } else {
+        host = strdup(cfg->advertise);
+    }
+    const char *bind = (host && !strcmp(host, "127.0.0.1")) ? "tcp://127.0.0.1:*" : "tcp://*:*";
+    w->storesock = transport_router_bind(bind, host, &w->store_endpoint, err, errlen);
+    free(host);
+    if (!w->storesock) {
+        worker_destroy(&w);
+        return NULL;
+    }
+    snprintf(w->results_ep, sizeof w->results_ep, "inproc://results-%p", (void *)w);
+    w->results = zsock_new_pull(w->results_ep);
+    if (!w->results) {
+        mlops_seterr(err, errlen, MLOPS_EIO, "cannot bind %s", w->results_ep);
+        worker_destroy(&w);
+        return NULL;
+    }
+    zsys_handler_set(on_interrupt);
+    w->threads = calloc((size_t)w->cfg.slots, sizeof *w->threads);
+    for (int i = 0; w->threads && i < w->cfg.slots; i++) {
+        if (pthread_create(&w->threads[i], NULL, executor, w) != 0) break;
+        w->nthreads++;
+    }
+    if (w->nthreads != w->cfg.slots) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "cannot start %d executor threads", w->cfg.slots);
+        worker_destroy(&w);
+        return NULL;
+    }
+    LOG_I("worker %s: store %s, serving shards on %s, %d slots", cfg->name, path, w->store_endpoint,
+          w->cfg.slots);
+    return w;
+}
+
+void worker_destroy(worker_t **pw)
+{
+    if (!pw || !*pw) return;
+    worker_t *w = *pw;
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < w->nthreads; i++) pthread_join(w->threads[i], NULL);
+    free(w->threads);
+    for (size_t i = w->qhead; i < w->qtail; i++) wire_free(&w->q[i]);
+    free(w->q);
+    zsock_destroy(&w->results);
+    zsock_destroy(&w->coord);
+    zsock_destroy(&w->storesock);
+    free(w->store_endpoint);
+    mlops_store_close(&w->store);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    *pw = NULL;
+}

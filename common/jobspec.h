@@ -1,0 +1,208 @@
+/* jobspec.h: the job file (YAML) — parse, validate, canonicalise.
+ *
+ * A job file names a job, its input and the pipeline stages to run; the
+ * format is documented in docs/jobfile.md. mlopsctl parses the file,
+ * applies --set overrides, validates, and sends the canonical YAML text
+ * (mlops_jobspec_to_yaml) to the coordinator, which parses it again.
+ *
+ * Every error is one line naming the file, line and key, e.g.
+ *   job.yaml:12: train: unknown key 'epoks'
+ *   job.yaml:3: shard_rows: expected a positive integer, got 'abc'
+ *   job.yaml: missing required key 'columns'
+ *   --set train.epochs=0: train.epochs: expected an integer in 1..1000, got '0'
+ * Input is never trusted: garbage, binary bytes, aliases, deep nesting
+ * give an error, never a crash.
+ *
+ * Stages present run in the fixed order ingest -> clean -> scale -> hash
+ * -> split -> train -> evaluate -> knn; noop stands alone. */
+#ifndef MLOPS_JOBSPEC_H
+#define MLOPS_JOBSPEC_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h" /* mlk_coltype */
+
+typedef enum { MLOPS_INPUT_NONE = 0, MLOPS_INPUT_CSV = 1, MLOPS_INPUT_IDX = 2 } mlops_input_format;
+typedef enum { MLOPS_BAD_ROW_FAIL = 0, MLOPS_BAD_ROW_SKIP = 1 } mlops_bad_row;
+typedef enum { MLOPS_SPLIT_HASH = 0, MLOPS_SPLIT_SKLEARN = 1 } mlops_split_method;
+typedef enum { MLOPS_MODEL_LOGISTIC = 0 } mlops_model;
+typedef enum {
+    MLOPS_LR_OPTIMAL = 0,
+    MLOPS_LR_CONSTANT = 1,
+    MLOPS_LR_INVSCALING = 2,
+    MLOPS_LR_ADAGRAD = 3
+} mlops_learning_rate;
+typedef enum { MLOPS_KNN_EUCLIDEAN = 0, MLOPS_KNN_COSINE = 1 } mlops_knn_metric;
+typedef enum { MLOPS_KNN_CLASSIFY = 0, MLOPS_KNN_RECOMMEND = 1 } mlops_knn_mode;
+typedef enum { MLOPS_KNN_UNIFORM = 0, MLOPS_KNN_DISTANCE = 1 } mlops_knn_weights;
+
+/* evaluate: a set of metrics, one bit each (canonical order = bit order) */
+enum {
+    MLOPS_METRIC_ACCURACY = 1u << 0,
+    MLOPS_METRIC_LOGLOSS = 1u << 1,
+    MLOPS_METRIC_AUC = 1u << 2,
+    MLOPS_METRIC_F1 = 1u << 3,
+    MLOPS_METRIC_PRECISION = 1u << 4,
+    MLOPS_METRIC_RECALL = 1u << 5,
+    MLOPS_METRIC_CONFUSION = 1u << 6,
+};
+#define MLOPS_METRIC_COUNT 7
+
+/* An input: a CSV file (path) or an IDX image/label pair. Paths are as
+ * written in the job file (relative ones are relative to its directory;
+ * see mlops_jobspec_inputs). */
+typedef struct {
+    mlops_input_format format; /* NONE only for noop jobs without input */
+    char *path;                /* CSV */
+    char *images, *labels;     /* IDX (gzip or raw) */
+} mlops_jobspec_input_t;
+
+/* A validated job. All strings are owned by the spec. has_* say which
+ * stages are present; the fields of an absent stage hold its defaults. */
+typedef struct {
+    char *name;                  /* [A-Za-z0-9_.-]{1,128} */
+    mlops_jobspec_input_t input; /* required unless noop */
+    uint32_t shard_rows;         /* default 65536 */
+    mlops_bad_row on_bad_row;    /* default fail */
+
+    int has_columns;
+    struct {
+        char *label; /* NULL if none */
+        char **numeric;
+        size_t n_numeric;
+        char **categorical;
+        size_t n_categorical;
+    } columns;
+
+    int has_clean;
+    struct {
+        int dropna;   /* default true */
+        int has_iqr;  /* iqr_k given */
+        double iqr_k; /* >= 0, default 1.5 (used only if has_iqr) */
+    } clean;
+
+    int has_scale; /* scale: true (scale: false = absent) */
+
+    int has_hash;
+    struct {
+        uint32_t n_features; /* 1..2^31-1, default 1048576 */
+        int alternate_sign;  /* default true */
+    } hash;
+
+    int has_split;
+    struct {
+        double test_size; /* (0,1), default 0.25 */
+        uint32_t seed;    /* default 0 */
+        mlops_split_method method; /* default hash */
+    } split;
+
+    int has_train;
+    struct {
+        mlops_model model;                 /* logistic */
+        uint32_t epochs;                   /* 1..1000, default 5 */
+        mlops_learning_rate learning_rate; /* default optimal */
+        double alpha;                      /* > 0, default 0.0001 */
+        double eta0;                       /* > 0, default 0.01 */
+        double power_t;                    /* finite, default 0.5 */
+        uint32_t batch_size;               /* >= 1, default 1 */
+        uint32_t seed;                     /* default 0 */
+        int shuffle;                       /* default true */
+    } train;
+
+    int has_evaluate;
+    unsigned metrics; /* MLOPS_METRIC_* bits, non-empty if has_evaluate */
+
+    int has_knn;
+    struct {
+        uint32_t k;                /* >= 1, default 5 */
+        mlops_knn_metric metric;   /* default euclidean */
+        mlops_knn_mode mode;       /* default classify */
+        mlops_knn_weights weights; /* default uniform */
+        char *user, *item;         /* recommend: required column names */
+        uint32_t top_n;            /* recommend: default 10 */
+        int has_queries;           /* classify: separate query set */
+        mlops_jobspec_input_t queries;
+    } knn;
+
+    int has_noop;
+    struct {
+        uint32_t tasks; /* 1..10000000, default 1 */
+    } noop;
+} mlops_jobspec_t;
+
+/* Parse and validate a job file's text (len bytes, need not be
+ * NUL-terminated). filename is used in messages only (NULL: "<job>").
+ * 0 and a new spec in *out, or MLOPS_EPARSE / MLOPS_EINVAL /
+ * MLOPS_ENOMEM with one line in err. */
+int mlops_jobspec_parse(const char *text, size_t len, const char *filename,
+                        mlops_jobspec_t **out, char *err, size_t errlen);
+
+/* As mlops_jobspec_parse, first applying overrides "dotted.key=value"
+ * (train.epochs=3, input=foo.csv, clean.iqr_k=2, evaluate=[auc,f1]); the
+ * value is YAML (a scalar, or a flow list/map). Missing sections are
+ * created. Errors in an override name it: "--set train.epoks=3: train:
+ * unknown key 'epoks'". */
+int mlops_jobspec_parse_with_sets(const char *text, size_t len, const char *filename,
+                                  const char *const *sets, size_t nsets,
+                                  mlops_jobspec_t **out, char *err, size_t errlen);
+
+/* Free a spec and set *ps to NULL (safe with NULL). */
+void mlops_jobspec_destroy(mlops_jobspec_t **ps);
+
+/* The canonical YAML text of a spec (every field, defaults filled, fixed
+ * order, strings quoted) in a malloc'd NUL-terminated buffer; parsing it
+ * yields an equal spec and the same text. 0 or MLOPS_ENOMEM. */
+int mlops_jobspec_to_yaml(const mlops_jobspec_t *s, char **out, size_t *outlen);
+
+/* 1 if the job has class labels (columns.label, or IDX input). */
+int mlops_jobspec_has_label(const mlops_jobspec_t *s);
+
+/* The columns a job reads from a CSV, in a fixed order: numeric...,
+ * categorical..., label, then knn user/item if not already listed.
+ * Types: numeric -> MLK_F64; categorical, user, item -> MLK_STR; the
+ * label is always MLK_STR (class labels may be any text: "yes"/"no",
+ * "0"/"1"; the train/knn stages map distinct values to classes, sorted as
+ * scikit-learn does). Names are borrowed from the spec. */
+typedef enum {
+    MLOPS_COL_NUMERIC = 1,
+    MLOPS_COL_CATEGORICAL = 2,
+    MLOPS_COL_LABEL = 3,
+    MLOPS_COL_KEY = 4 /* knn user/item */
+} mlops_col_role;
+
+typedef struct {
+    const char *name;
+    mlk_coltype type;
+    mlops_col_role role;
+} mlops_jobspec_col_t;
+
+/* The used columns in a malloc'd array (free() it), count in *n; empty
+ * (NULL, 0) for IDX or noop jobs. 0 or MLOPS_ENOMEM. */
+int mlops_jobspec_used_columns(const mlops_jobspec_t *s, mlops_jobspec_col_t **cols, size_t *n);
+
+/* Check the used columns against a CSV header of n names: 0, or
+ * MLOPS_ENOTFOUND with "data.csv: column 'price' (columns.numeric) is
+ * not in the header", or MLOPS_EINVAL when a used column appears twice
+ * in the header. */
+int mlops_jobspec_check_header(const mlops_jobspec_t *s, const char *csvname,
+                               const char *const *names, size_t n, char *err, size_t errlen);
+
+/* The input files to upload. role: "input" (CSV), "images", "labels",
+ * "queries.input" (CSV queries), "queries.images", "queries.labels".
+ * path: relative paths joined to jobdir (the job file's directory; NULL
+ * or "" = as written). */
+typedef struct {
+    const char *role; /* static string */
+    char *path;       /* malloc'd */
+} mlops_jobspec_file_t;
+
+/* Fill *files (malloc'd, free with mlops_jobspec_files_free) and *n.
+ * 0 or MLOPS_ENOMEM. */
+int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_jobspec_file_t **files,
+                         size_t *n);
+void mlops_jobspec_files_free(mlops_jobspec_file_t **files, size_t n);
+
+/* The directory part of a job file name, malloc'd ("." if none). */
+char *mlops_jobspec_dirname(const char *filename);
+
+#endif

@@ -1,0 +1,557 @@
+/* csv.c: see csv.h for the dialect and the contract.
+ *
+ * One record tokenizer (next_record) is shared by the header parser, the
+ * slow path of the splitter and the parser, so all three agree on where
+ * records end. Fields are recorded as spans into the caller's buffer;
+ * only quoted fields are copied (unquoted into a scratch buffer), and
+ * only the columns a schema keeps are converted. The splitter avoids
+ * the tokenizer for the (common) lines that hold no '"' at all: for those
+ * the record ends at the next LF, found with memchr. */
+#include "csv.h"
+#include "err.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *s; /* raw bytes of the field (for quoted: from the quote) */
+    size_t n;
+    int quoted;
+} span;
+
+/* Bytes a message quotes from a bad field at most. */
+#define MSG_FIELD_MAX 40
+
+static size_t count_nl(const char *p, const char *end)
+{
+    size_t n = 0;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
+/* If p starts a blank line (only spaces/tabs, optional CR, then LF or the
+ * end), return the position after it, else NULL. */
+static const char *skip_blank(const char *p, const char *end)
+{
+    const char *q = p;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+    if (q == end) return q;
+    if (*q == '\n') return q + 1;
+    return NULL;
+}
+
+/* Tokenize the record starting at p (not a blank line). Stores at most
+ * maxf field spans, returns the number of fields in *nf, the position
+ * after the record's terminator in *next, and the LFs consumed in *nl.
+ * Returns 0, or 1 if a quote is still open at `end` (then *next = end). */
+static int next_record(const char *p, const char *end, span *f, size_t maxf, size_t *nf,
+                       const char **next, size_t *nl)
+{
+    size_t k = 0, lines = 0;
+    for (;;) {
+        const char *fs = p;
+        int quoted = 0;
+        if (p < end && *p == '"') {
+            quoted = 1;
+            p++;
+            for (;;) {
+                const char *qp = memchr(p, '"', (size_t)(end - p));
+                if (!qp) {
+                    lines += count_nl(p, end);
+                    *nf = k + 1;
+                    *next = end;
+                    *nl = lines;
+                    return 1;
+                }
+                lines += count_nl(p, qp);
+                p = qp + 1;
+                if (p < end && *p == '"') {
+                    p++;
+                    continue;
+                }
+                break;
+            }
+        }
+        while (p < end && *p != ',' && *p != '\n') p++;
+        const char *fe = p;
+        int last = p >= end || *p == '\n';
+        if (last && fe > fs && fe[-1] == '\r') fe--;
+        if (k < maxf) {
+            f[k].s = fs;
+            f[k].n = (size_t)(fe - fs);
+            f[k].quoted = quoted;
+        }
+        k++;
+        if (p >= end) break;
+        p++;
+        if (last) {
+            lines++;
+            break;
+        }
+    }
+    *nf = k;
+    *next = p;
+    *nl = lines;
+    return 0;
+}
+
+/* Unquote a quoted field's raw bytes into dst (room for n bytes). */
+static size_t unquote(const char *s, size_t n, char *dst)
+{
+    size_t i = 1, w = 0;
+    int in = 1;
+    while (i < n) {
+        char c = s[i++];
+        if (in && c == '"') {
+            if (i < n && s[i] == '"') {
+                dst[w++] = '"';
+                i++;
+            } else {
+                in = 0;
+            }
+        } else {
+            dst[w++] = c;
+        }
+    }
+    return w;
+}
+
+int mlk_csv_is_na(const char *s, size_t n)
+{
+    switch (n) {
+    case 0: return 1;
+    case 2: return !memcmp(s, "NA", 2);
+    case 3:
+        return !memcmp(s, "NaN", 3) || !memcmp(s, "nan", 3) || !memcmp(s, "N/A", 3) ||
+               !memcmp(s, "n/a", 3) || !memcmp(s, "#NA", 3);
+    case 4:
+        return !memcmp(s, "null", 4) || !memcmp(s, "NULL", 4) || !memcmp(s, "None", 4) ||
+               !memcmp(s, "#N/A", 4) || !memcmp(s, "<NA>", 4) || !memcmp(s, "-NaN", 4) ||
+               !memcmp(s, "-nan", 4);
+    case 6: return !memcmp(s, "1.#IND", 6);
+    case 7: return !memcmp(s, "-1.#IND", 7) || !memcmp(s, "1.#QNAN", 7);
+    case 8: return !memcmp(s, "-1.#QNAN", 8) || !memcmp(s, "#N/A N/A", 8);
+    default: return 0;
+    }
+}
+
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static int lower_eq(const char *s, size_t n, const char *word)
+{
+    size_t wl = strlen(word);
+    if (n != wl) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != word[i]) return 0;
+    }
+    return 1;
+}
+
+int mlk_csv_to_double(const char *s, size_t n, double *out)
+{
+    const char *p = s, *end = s + n;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    if (p == end) return MLOPS_EPARSE;
+    int neg = 0;
+    const char *num = p;
+    if (*p == '-' || *p == '+') {
+        neg = *p == '-';
+        p++;
+    }
+    if (p < end && (*p == 'i' || *p == 'I')) {
+        if (lower_eq(p, (size_t)(end - p), "inf") || lower_eq(p, (size_t)(end - p), "infinity")) {
+            *out = neg ? -INFINITY : INFINITY;
+            return 0;
+        }
+        return MLOPS_EPARSE;
+    }
+    uint64_t mant = 0;
+    int nd = 0, digits = 0, exp10 = 0, exact = 1;
+    while (p < end && (unsigned)(*p - '0') < 10) {
+        digits++;
+        if (mant || *p != '0') {
+            if (nd < 19) mant = mant * 10 + (uint64_t)(*p - '0');
+            else exact = 0, exp10++;
+            nd++;
+        }
+        p++;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            digits++;
+            if (mant || *p != '0') {
+                if (nd < 19) {
+                    mant = mant * 10 + (uint64_t)(*p - '0');
+                    exp10--;
+                } else {
+                    exact = 0;
+                }
+                nd++;
+            } else {
+                exp10--;
+            }
+            p++;
+        }
+    }
+    if (!digits) return MLOPS_EPARSE;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0, e = 0, ed = 0;
+        if (p < end && (*p == '-' || *p == '+')) {
+            eneg = *p == '-';
+            p++;
+        }
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            if (e < 100000) e = e * 10 + (*p - '0');
+            ed++;
+            p++;
+        }
+        if (!ed) return MLOPS_EPARSE;
+        exp10 += eneg ? -e : e;
+    }
+    if (p != end) return MLOPS_EPARSE;
+    if (mant == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 0;
+    }
+    if (exact && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)mant;
+        v = exp10 >= 0 ? v * pow10_exact[exp10] : v / pow10_exact[-exp10];
+        *out = neg ? -v : v;
+        return 0;
+    }
+    /* Slow path: the text is a validated decimal number; strtod rounds it
+     * correctly. */
+    size_t len = (size_t)(end - num);
+    char small[128];
+    char *tmp = len < sizeof small ? small : malloc(len + 1);
+    if (!tmp) return MLOPS_ENOMEM;
+    memcpy(tmp, num, len);
+    tmp[len] = 0;
+    *out = strtod(tmp, NULL);
+    if (tmp != small) free(tmp);
+    return 0;
+}
+
+void mlk_csv_names_free(char ***names, size_t ncols)
+{
+    if (!names || !*names) return;
+    for (size_t i = 0; i < ncols; i++) free((*names)[i]);
+    free(*names);
+    *names = NULL;
+}
+
+/* Skip a UTF-8 BOM. */
+static size_t bom_len(const char *buf, size_t len)
+{
+    return len >= 3 && (unsigned char)buf[0] == 0xEF && (unsigned char)buf[1] == 0xBB &&
+                   (unsigned char)buf[2] == 0xBF
+               ? 3
+               : 0;
+}
+
+int mlk_csv_header(const char *buf, size_t len, char ***names, size_t *ncols, size_t *data_start,
+                   char *err, size_t errlen)
+{
+    *names = NULL;
+    *ncols = 0;
+    const char *p = buf + bom_len(buf, len), *end = buf + len;
+    long line = 1;
+    const char *q;
+    while (p < end && (q = skip_blank(p, end)) != NULL) {
+        p = q;
+        line++;
+    }
+    if (p >= end) return mlops_seterr(err, errlen, MLOPS_EPARSE, "empty file: no header row");
+    size_t nf, nl, cap = 0;
+    const char *next;
+    /* First pass counts the fields, second stores them. */
+    if (next_record(p, end, NULL, 0, &nf, &next, &nl))
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "line %ld: unterminated quote in header",
+                            line);
+    cap = nf;
+    span *f = malloc(cap * sizeof *f);
+    char **out = calloc(cap, sizeof *out);
+    if (!f || !out) {
+        free(f);
+        free(out);
+        return MLOPS_ENOMEM;
+    }
+    next_record(p, end, f, cap, &nf, &next, &nl);
+    for (size_t i = 0; i < nf; i++) {
+        char *s = malloc(f[i].n + 32);
+        if (!s) {
+            free(f);
+            mlk_csv_names_free(&out, nf);
+            return MLOPS_ENOMEM;
+        }
+        size_t n = f[i].quoted ? unquote(f[i].s, f[i].n, s) : f[i].n;
+        if (!f[i].quoted) memcpy(s, f[i].s, n);
+        s[n] = 0;
+        if (n == 0) snprintf(s, 32, "Unnamed: %zu", i); /* as pandas names it */
+        out[i] = s;
+    }
+    free(f);
+    *names = out;
+    *ncols = nf;
+    *data_start = (size_t)(next - buf);
+    return 0;
+}
+
+int mlk_csv_schema_init(mlk_csv_schema *schema, const char *const *hdr, size_t nhdr,
+                        const char *const *want, const mlk_coltype *types, size_t nwant,
+                        size_t *index, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nwant; i++) {
+        size_t j = 0;
+        while (j < nhdr && strcmp(hdr[j], want[i]) != 0) j++;
+        if (j == nhdr)
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "column '%s' not in header",
+                                want[i]);
+        for (size_t k = 0; k < i; k++)
+            if (index[k] == j)
+                return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s' wanted twice",
+                                    want[i]);
+        if (types[i] != MLK_F64 && types[i] != MLK_STR)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s': bad type", want[i]);
+        index[i] = j;
+    }
+    schema->nfields = nhdr;
+    schema->ncols = nwant;
+    schema->index = index;
+    schema->names = want;
+    schema->types = types;
+    return 0;
+}
+
+int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_rows,
+                  uint64_t **offsets, long **first_lines, size_t *nshards, uint64_t *total_rows)
+{
+    *offsets = NULL;
+    *first_lines = NULL;
+    *nshards = 0;
+    *total_rows = 0;
+    if (shard_rows == 0 || data_start > len) return MLOPS_EINVAL;
+    const char *p = buf + data_start, *end = buf + len;
+    long line = 1 + (long)count_nl(buf, p);
+    size_t cap = 0, ns = 0;
+    uint64_t *off = NULL;
+    long *lines = NULL;
+    uint64_t rec = 0;
+    const char *nextq = memchr(p, '"', (size_t)(end - p));
+    if (!nextq) nextq = end;
+    while (p < end) {
+        const char *start = p;
+        long start_line = line;
+        const char *q;
+        while (p < end && (q = skip_blank(p, end)) != NULL) {
+            if (q[-1] == '\n') line++;
+            p = q;
+        }
+        if (p >= end) break;
+        if (rec % shard_rows == 0) {
+            if (ns == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                uint64_t *o = realloc(off, nc * sizeof *o);
+                if (!o) goto nomem;
+                off = o;
+                long *l = realloc(lines, nc * sizeof *l);
+                if (!l) goto nomem;
+                lines = l;
+                cap = nc;
+            }
+            off[ns] = (uint64_t)(start - buf);
+            lines[ns] = start_line;
+            ns++;
+        }
+        rec++;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) nl = end;
+        if (nextq < p) {
+            nextq = memchr(p, '"', (size_t)(end - p));
+            if (!nextq) nextq = end;
+        }
+        if (nextq >= nl) {
+            /* No quote on this line: the record is the line. */
+            if (nl < end) line++;
+            p = nl < end ? nl + 1 : end;
+        } else {
+            size_t nf, nlines;
+            const char *next;
+            next_record(p, end, NULL, 0, &nf, &next, &nlines);
+            line += (long)nlines;
+            p = next;
+            nextq = p < end ? memchr(p, '"', (size_t)(end - p)) : NULL;
+            if (!nextq) nextq = end;
+        }
+    }
+    *offsets = off;
+    *first_lines = lines;
+    *nshards = ns;
+    *total_rows = rec;
+    return 0;
+nomem:
+    free(off);
+    free(lines);
+    return MLOPS_ENOMEM;
+}
+
+/* Append a string value as row `row` of string column col. */
+static int str_put(mlk_col *col, size_t row, const char *s, size_t len, int missing)
+{
+    uint64_t at = col->off[row];
+    if (at + len > col->str_cap) {
+        size_t ncap = col->str_cap ? col->str_cap : 4096;
+        while (ncap < at + len) ncap *= 2;
+        char *n = realloc(col->str, ncap);
+        if (!n) return MLOPS_ENOMEM;
+        col->str = n;
+        col->str_cap = ncap;
+    }
+    if (len) memcpy(col->str + at, s, len);
+    col->off[row + 1] = at + len;
+    col->missing[row] = (uint8_t)missing;
+    return 0;
+}
+
+/* A field's text for messages, shortened and without control bytes. */
+static void field_for_msg(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n && w + 4 < outlen; i++)
+        out[w++] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
+    if (n && w < n && w + 4 <= outlen) {
+        memcpy(out + w, "...", 3);
+        w += 3;
+    }
+    out[w] = 0;
+}
+
+int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int64_t first_row_id,
+                  long first_line, const char *filename, int skip_bad, mlk_frame **out,
+                  size_t *rows_bad, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (rows_bad) *rows_bad = 0;
+    if (!schema || schema->nfields == 0) return MLOPS_EINVAL;
+    for (size_t i = 0; i < schema->ncols; i++)
+        if (schema->index[i] >= schema->nfields) return MLOPS_EINVAL;
+    if (!filename) filename = "<csv>";
+    /* Guess the row count from the first 64 KiB to size the frame. */
+    size_t sample = len < 65536 ? len : 65536;
+    size_t sample_nl = count_nl(buf, buf + sample);
+    size_t guess = sample_nl ? (size_t)((double)len / (double)sample * (double)sample_nl * 1.05) + 16
+                             : 16;
+    mlk_frame *f = mlk_frame_new(schema->ncols, schema->names, schema->types, guess);
+    size_t nf_max = schema->nfields + 1;
+    span *fs = malloc(nf_max * sizeof *fs);
+    char *scratch = NULL;
+    size_t scratch_cap = 0, bad = 0;
+    int rc = 0;
+    if (!f || !fs) {
+        rc = MLOPS_ENOMEM;
+        goto out;
+    }
+    const char *p = buf, *end = buf + len;
+    long line = first_line;
+    int64_t rid = first_row_id;
+    while (p < end) {
+        const char *q;
+        if ((q = skip_blank(p, end)) != NULL) {
+            if (q[-1] == '\n') line++;
+            p = q;
+            continue;
+        }
+        size_t nf, nl;
+        const char *next;
+        long rec_line = line;
+        if (next_record(p, end, fs, nf_max, &nf, &next, &nl)) {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: unterminated quoted field",
+                              filename, rec_line);
+            goto out;
+        }
+        p = next;
+        line += (long)nl;
+        int64_t this_rid = rid++;
+        if (nf != schema->nfields) {
+            if (skip_bad) {
+                bad++;
+                continue;
+            }
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: expected %zu fields, got %zu",
+                              filename, rec_line, schema->nfields, nf);
+            goto out;
+        }
+        size_t r = f->nrows;
+        if (r == f->cap && (rc = mlk_frame_reserve(f, r + 1)) != 0) goto out;
+        int row_bad = 0;
+        for (size_t c = 0; c < schema->ncols && !row_bad; c++) {
+            const span *sp = &fs[schema->index[c]];
+            const char *s = sp->s;
+            size_t n = sp->n;
+            if (sp->quoted) {
+                if (n > scratch_cap) {
+                    size_t nc = scratch_cap ? scratch_cap : 256;
+                    while (nc < n) nc *= 2;
+                    char *ns = realloc(scratch, nc);
+                    if (!ns) {
+                        rc = MLOPS_ENOMEM;
+                        goto out;
+                    }
+                    scratch = ns;
+                    scratch_cap = nc;
+                }
+                n = unquote(s, n, scratch);
+                s = scratch;
+            }
+            mlk_col *col = &f->cols[c];
+            int na = mlk_csv_is_na(s, n);
+            if (col->type == MLK_F64) {
+                double v = NAN;
+                if (!na && (rc = mlk_csv_to_double(s, n, &v)) != 0) {
+                    if (rc == MLOPS_ENOMEM) goto out;
+                    rc = 0;
+                    if (skip_bad) {
+                        row_bad = 1;
+                        break;
+                    }
+                    char shown[MSG_FIELD_MAX + 4];
+                    field_for_msg(s, n, shown, sizeof shown);
+                    rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                      "%s:%ld: column '%s': '%s' is not a number", filename,
+                                      rec_line, col->name, shown);
+                    goto out;
+                }
+                col->f64[r] = v;
+            } else if ((rc = str_put(col, r, s, na ? 0 : n, na)) != 0) {
+                goto out;
+            }
+        }
+        if (row_bad) {
+            bad++;
+            continue;
+        }
+        f->row_id[r] = this_rid;
+        f->nrows = r + 1;
+    }
+out:
+    free(fs);
+    free(scratch);
+    if (rc != 0) {
+        mlk_frame_destroy(&f);
+        return rc;
+    }
+    if (rows_bad) *rows_bad = bad;
+    *out = f;
+    return 0;
+}

@@ -1,0 +1,387 @@
+/* model.c: model parameters, averaging and byte form. See model.h for the
+ * layout and the format; this file only adds the mechanics. Decoding
+ * checks every length against the bytes left before reading, so a short
+ * or garbage buffer is answered with MLOPS_EPARSE, never a crash. */
+#include "model.h"
+#include "err.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODEL_MAGIC "MLKM"
+#define MODEL_VERSION 1u
+#define MODEL_HDR 64u
+enum { FLAG_ADAGRAD = 1u, FLAG_W_SPARSE = 2u, FLAG_G_SPARSE = 4u };
+enum { KIND_BINARY = 1u, KIND_MULTI = 2u };
+
+/* Element count n_vec * dim, or 0 if the shape is not acceptable. */
+static uint64_t model_params(uint32_t k, uint64_t nf, uint64_t nd)
+{
+    if (k < 2 || nf > MLK_MODEL_MAX_PARAMS || nd > MLK_MODEL_MAX_PARAMS) return 0;
+    uint64_t dim = nf + nd;
+    uint64_t nvec = k == 2 ? 1 : k;
+    if (dim == 0 || nvec > MLK_MODEL_MAX_PARAMS || dim > MLK_MODEL_MAX_PARAMS / nvec) return 0;
+    return dim * nvec;
+}
+
+mlk_model *mlk_model_new(uint32_t n_classes, uint64_t n_features, uint64_t n_dense,
+                         int with_adagrad)
+{
+    uint64_t np = model_params(n_classes, n_features, n_dense);
+    if (np == 0) return NULL;
+    mlk_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->n_classes = n_classes;
+    m->n_vec = n_classes == 2 ? 1 : n_classes;
+    m->n_features = n_features;
+    m->n_dense = n_dense;
+    m->dim = n_features + n_dense;
+    m->t = 1;
+    m->w = calloc((size_t)np, sizeof *m->w);
+    m->b = calloc(m->n_vec, sizeof *m->b);
+    if (!m->w || !m->b || (with_adagrad && mlk_model_enable_adagrad(m) != 0)) {
+        mlk_model_destroy(&m);
+        return NULL;
+    }
+    return m;
+}
+
+void mlk_model_destroy(mlk_model **pm)
+{
+    if (!pm || !*pm) return;
+    mlk_model *m = *pm;
+    free(m->w);
+    free(m->b);
+    free(m->G);
+    free(m->Gb);
+    free(m);
+    *pm = NULL;
+}
+
+int mlk_model_enable_adagrad(mlk_model *m)
+{
+    if (m->G) return 0;
+    m->G = calloc((size_t)(m->dim * m->n_vec), sizeof *m->G);
+    m->Gb = calloc(m->n_vec, sizeof *m->Gb);
+    if (!m->G || !m->Gb) {
+        free(m->G);
+        free(m->Gb);
+        m->G = m->Gb = NULL;
+        return MLOPS_ENOMEM;
+    }
+    return 0;
+}
+
+mlk_model *mlk_model_clone(const mlk_model *m)
+{
+    mlk_model *c = mlk_model_new(m->n_classes, m->n_features, m->n_dense, m->G != NULL);
+    if (!c) return NULL;
+    size_t np = (size_t)(m->dim * m->n_vec);
+    memcpy(c->w, m->w, np * sizeof *c->w);
+    memcpy(c->b, m->b, m->n_vec * sizeof *c->b);
+    if (m->G) {
+        memcpy(c->G, m->G, np * sizeof *c->G);
+        memcpy(c->Gb, m->Gb, m->n_vec * sizeof *c->Gb);
+    }
+    c->t = m->t;
+    c->n_seen = m->n_seen;
+    return c;
+}
+
+/* Bits of a double are not all zero (keeps -0.0, unlike v != 0). */
+static int bits_nonzero(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u != 0;
+}
+
+static uint64_t count_nnz(const double *v, uint64_t n)
+{
+    uint64_t c = 0;
+    for (uint64_t i = 0; i < n; i++) c += (uint64_t)bits_nonzero(v[i]);
+    return c;
+}
+
+uint64_t mlk_model_nnz(const mlk_model *m)
+{
+    return count_nnz(m->w, m->dim * m->n_vec);
+}
+
+/* acc[i] += c * src[i] for n elements. */
+static void axpy(double *acc, const double *src, double c, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) acc[i] += c * src[i];
+}
+
+static void scale(double *v, double div, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) v[i] /= div;
+}
+
+int mlk_model_average(const mlk_model *const *ms, const uint64_t *counts, size_t n,
+                      mlk_model **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (n == 0 || !ms || !counts)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "model average: no models given");
+    int all_g = 1;
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ms[i]) return mlops_seterr(err, errlen, MLOPS_EINVAL, "model average: model %zu is NULL", i);
+        if (ms[i]->n_classes != ms[0]->n_classes || ms[i]->n_features != ms[0]->n_features ||
+            ms[i]->n_dense != ms[0]->n_dense)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "model average: model %zu has shape K=%u nf=%llu nd=%llu, "
+                                "model 0 has K=%u nf=%llu nd=%llu",
+                                i, ms[i]->n_classes, (unsigned long long)ms[i]->n_features,
+                                (unsigned long long)ms[i]->n_dense, ms[0]->n_classes,
+                                (unsigned long long)ms[0]->n_features,
+                                (unsigned long long)ms[0]->n_dense);
+        all_g = all_g && ms[i]->G != NULL;
+        total += (double)counts[i];
+    }
+    if (total <= 0.0)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "model average: example counts sum to 0");
+    mlk_model *a = mlk_model_new(ms[0]->n_classes, ms[0]->n_features, ms[0]->n_dense, all_g);
+    if (!a) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "model average: out of memory");
+    uint64_t np = a->dim * a->n_vec;
+    a->t = 0;
+    for (size_t i = 0; i < n; i++) {
+        double c = (double)counts[i];
+        axpy(a->w, ms[i]->w, c, np);
+        axpy(a->b, ms[i]->b, c, a->n_vec);
+        if (all_g) {
+            axpy(a->G, ms[i]->G, c, np);
+            axpy(a->Gb, ms[i]->Gb, c, a->n_vec);
+        }
+        if (ms[i]->t > a->t) a->t = ms[i]->t;
+        a->n_seen += ms[i]->n_seen;
+    }
+    scale(a->w, total, np);
+    scale(a->b, total, a->n_vec);
+    if (all_g) {
+        scale(a->G, total, np);
+        scale(a->Gb, total, a->n_vec);
+    }
+    *out = a;
+    return 0;
+}
+
+/* ---- encoding ------------------------------------------------------- */
+
+static uint8_t *put(uint8_t *p, const void *v, size_t n)
+{
+    memcpy(p, v, n);
+    return p + n;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v) { return put(p, &v, sizeof v); }
+static uint8_t *put_u64(uint8_t *p, uint64_t v) { return put(p, &v, sizeof v); }
+
+/* Bytes of a block of n values with nnz non-zeros, and whether sparse. */
+static uint64_t block_size(uint64_t n, uint64_t nnz, int *sparse)
+{
+    uint64_t dense = n * 8, sp = 8 + nnz * 12;
+    *sparse = sp < dense;
+    return *sparse ? sp : dense;
+}
+
+static uint8_t *put_block(uint8_t *p, const double *v, uint64_t n, uint64_t nnz, int sparse)
+{
+    if (!sparse) return put(p, v, (size_t)n * sizeof *v);
+    p = put_u64(p, nnz);
+    uint8_t *pi = p, *pv = p + nnz * 4;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!bits_nonzero(v[i])) continue;
+        pi = put_u32(pi, (uint32_t)i);
+        pv = put(pv, &v[i], sizeof v[i]);
+    }
+    return pv;
+}
+
+int mlk_model_encode(const mlk_model *m, uint8_t **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint64_t np = model_params(m->n_classes, m->n_features, m->n_dense);
+    if (np == 0 || m->n_vec != (m->n_classes == 2 ? 1u : m->n_classes)) return MLOPS_EINVAL;
+    int wsp = 0, gsp = 0;
+    uint64_t wnnz = count_nnz(m->w, np), gnnz = m->G ? count_nnz(m->G, np) : 0;
+    uint64_t payload = (uint64_t)m->n_vec * 8 + block_size(np, wnnz, &wsp);
+    if (m->G) payload += (uint64_t)m->n_vec * 8 + block_size(np, gnnz, &gsp);
+    uint8_t *buf = malloc((size_t)(MODEL_HDR + payload));
+    if (!buf) return MLOPS_ENOMEM;
+    uint32_t flags = (m->G ? FLAG_ADAGRAD : 0) | (wsp ? FLAG_W_SPARSE : 0) | (gsp ? FLAG_G_SPARSE : 0);
+    uint8_t *p = put(buf, MODEL_MAGIC, 4);
+    p = put_u32(p, MODEL_VERSION);
+    p = put_u32(p, m->n_classes == 2 ? KIND_BINARY : KIND_MULTI);
+    p = put_u32(p, m->n_classes);
+    p = put_u64(p, m->n_features);
+    p = put_u64(p, m->n_dense);
+    p = put_u64(p, m->t);
+    p = put_u64(p, m->n_seen);
+    p = put_u32(p, flags);
+    p = put_u32(p, 0);
+    p = put_u64(p, payload);
+    p = put(p, m->b, m->n_vec * sizeof *m->b);
+    p = put_block(p, m->w, np, wnnz, wsp);
+    if (m->G) {
+        p = put(p, m->Gb, m->n_vec * sizeof *m->Gb);
+        p = put_block(p, m->G, np, gnnz, gsp);
+    }
+    *out = buf;
+    *outlen = (size_t)(p - buf);
+    return 0;
+}
+
+/* ---- decoding ------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *p;
+    size_t left;
+} reader;
+
+static int take(reader *r, void *dst, size_t n)
+{
+    if (r->left < n) return -1;
+    memcpy(dst, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+/* Read n finite doubles into dst. */
+static int take_f64s(reader *r, double *dst, uint64_t n)
+{
+    if (r->left / 8 < n) return -1;
+    memcpy(dst, r->p, (size_t)n * 8);
+    r->p += n * 8;
+    r->left -= (size_t)n * 8;
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(dst[i])) return -2;
+    return 0;
+}
+
+/* Read one block of n values into zeroed dst; 0, or a message in err. */
+static int take_block(reader *r, double *dst, uint64_t n, int sparse, const char *what, char *err,
+                      size_t errlen)
+{
+    if (!sparse) {
+        int rc = take_f64s(r, dst, n);
+        if (rc == -1) return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s block truncated", what);
+        if (rc == -2) return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s has a non-finite value", what);
+        return 0;
+    }
+    uint64_t nnz;
+    if (take(r, &nnz, 8) != 0)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s nnz truncated", what);
+    if (nnz > n || r->left / 12 < nnz)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s nnz %llu does not fit", what,
+                            (unsigned long long)nnz);
+    const uint8_t *pi = r->p, *pv = r->p + nnz * 4;
+    int64_t prev = -1;
+    for (uint64_t i = 0; i < nnz; i++) {
+        uint32_t idx;
+        double v;
+        memcpy(&idx, pi + i * 4, 4);
+        memcpy(&v, pv + i * 8, 8);
+        if ((int64_t)idx <= prev || idx >= n)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                "model: %s entry %llu has index %u (previous %lld, size %llu)", what,
+                                (unsigned long long)i, idx, (long long)prev, (unsigned long long)n);
+        if (!isfinite(v))
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s entry %llu is not finite",
+                                what, (unsigned long long)i);
+        dst[idx] = v;
+        prev = idx;
+    }
+    r->p += nnz * 12;
+    r->left -= (size_t)nnz * 12;
+    return 0;
+}
+
+int mlk_model_decode(const uint8_t *buf, size_t len, mlk_model **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!buf || len < MODEL_HDR)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %zu bytes, header needs %u", len,
+                            MODEL_HDR);
+    reader r = {buf, len};
+    char magic[4];
+    uint32_t version, kind, k, flags, reserved;
+    uint64_t nf, nd, t, seen, payload;
+    take(&r, magic, 4);
+    take(&r, &version, 4);
+    take(&r, &kind, 4);
+    take(&r, &k, 4);
+    take(&r, &nf, 8);
+    take(&r, &nd, 8);
+    take(&r, &t, 8);
+    take(&r, &seen, 8);
+    take(&r, &flags, 4);
+    take(&r, &reserved, 4);
+    take(&r, &payload, 8);
+    if (memcmp(magic, MODEL_MAGIC, 4) != 0)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: bad magic");
+    if (version != MODEL_VERSION)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: unsupported version %u", version);
+    if (kind != (k == 2 ? KIND_BINARY : KIND_MULTI))
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: kind %u does not match K=%u", kind, k);
+    uint64_t np = model_params(k, nf, nd);
+    if (np == 0)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                            "model: bad shape K=%u n_features=%llu n_dense=%llu", k,
+                            (unsigned long long)nf, (unsigned long long)nd);
+    if (flags & ~(uint32_t)(FLAG_ADAGRAD | FLAG_W_SPARSE | FLAG_G_SPARSE) || reserved != 0 ||
+        (!(flags & FLAG_ADAGRAD) && (flags & FLAG_G_SPARSE)))
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: bad flags 0x%x", flags);
+    if (t == 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: step counter t is 0");
+    if (payload != r.left)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                            "model: header says %llu payload bytes, buffer has %zu",
+                            (unsigned long long)payload, r.left);
+    mlk_model *m = mlk_model_new(k, nf, nd, (flags & FLAG_ADAGRAD) != 0);
+    if (!m) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "model: out of memory");
+    m->t = t;
+    m->n_seen = seen;
+    int rc;
+    if (take_f64s(&r, m->b, m->n_vec) != 0) {
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "model: intercepts truncated or not finite");
+        goto fail;
+    }
+    if ((rc = take_block(&r, m->w, np, (flags & FLAG_W_SPARSE) != 0, "weights", err, errlen)) != 0)
+        goto fail;
+    if (m->G) {
+        if (take_f64s(&r, m->Gb, m->n_vec) != 0) {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "model: adagrad intercept sums bad");
+            goto fail;
+        }
+        if ((rc = take_block(&r, m->G, np, (flags & FLAG_G_SPARSE) != 0, "adagrad sums", err,
+                             errlen)) != 0)
+            goto fail;
+    }
+    if (m->G) {
+        for (uint64_t i = 0; i < np; i++)
+            if (m->G[i] < 0.0) {
+                rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "model: adagrad sum %llu is negative",
+                                  (unsigned long long)i);
+                goto fail;
+            }
+        for (uint32_t i = 0; i < m->n_vec; i++)
+            if (m->Gb[i] < 0.0) {
+                rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                  "model: adagrad intercept sum %u is negative", i);
+                goto fail;
+            }
+    }
+    if (r.left != 0) {
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %zu trailing bytes", r.left);
+        goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    mlk_model_destroy(&m);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/* model.h: the parameters of a logistic-regression model trained by SGD
+ * (sgd.h), their weighted average for parameter mixing, and their compact
+ * byte form for the stores and the wire.
+ *
+ * A model has n_vec weight vectors over dim = n_features + n_dense inputs:
+ * n_vec = 1 for a binary model (K = 2, the vector scores class 1, as in
+ * scikit-learn) and n_vec = K for a multinomial (softmax) model. Input j
+ * < n_features is hashed feature j; n_features + k is dense column k.
+ *
+ * Layout is feature-major: the weight of input j for vector k is
+ * w[j * n_vec + k]. A sparse row then touches one short contiguous run per
+ * feature, and the dense block is a (n_dense x n_vec) matrix with leading
+ * dimension n_vec that BLAS can use as it is.
+ *
+ * Besides the weights a model carries what is needed to continue training
+ * from it: the step counter t (1 for a fresh model, scikit-learn's t_),
+ * the number of examples it has seen, and, for adagrad, the per-parameter
+ * sums of squared gradients G (and Gb for the intercepts).
+ *
+ * Averaging (parameter mixing) takes the example-count-weighted mean of
+ * the weights, intercepts and adagrad sums, summed in the caller's order
+ * so that the result is byte-identical run after run. G is averaged, not
+ * summed: each shard's G already grew from the same starting G, so the
+ * mean keeps the per-feature step sizes at the scale one learner over
+ * all the data would have had, while a sum would shrink them by the number
+ * of shards at every mixing round. t becomes the largest input t (the
+ * planner normally sets it explicitly for the next round) and n_seen the
+ * sum of the inputs' n_seen.
+ *
+ * Byte form (host order = little-endian, like frame.h):
+ *   "MLKM" u32 version=1, u32 kind (1 binary, 2 multinomial), u32 K,
+ *   u64 n_features, u64 n_dense, u64 t, u64 n_seen,
+ *   u32 flags (bit0 adagrad sums present, bit1 weights sparse, bit2 G sparse),
+ *   u32 reserved = 0, u64 payload bytes,
+ *   then f64 b[n_vec], the weight block, and with adagrad f64 Gb[n_vec]
+ *   and the G block. A block is either dense (f64[n_vec*dim]) or sparse:
+ *   u64 nnz, u32 index[nnz] strictly increasing, f64 value[nnz], holding
+ *   every value whose bits are not all zero (so -0.0 survives). The
+ *   smaller of the two is written; ties go to dense. */
+#ifndef MLK_MODEL_H
+#define MLK_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest n_vec * dim accepted (indexes fit in u32 and a garbage header
+ * cannot ask for more than 1 GiB of weights). */
+#define MLK_MODEL_MAX_PARAMS ((uint64_t)1 << 27)
+
+typedef struct {
+    uint32_t n_classes;  /* K >= 2 */
+    uint32_t n_vec;      /* 1 if K == 2, else K */
+    uint64_t n_features; /* hashed inputs */
+    uint64_t n_dense;    /* dense inputs */
+    uint64_t dim;        /* n_features + n_dense */
+    double *w;           /* dim * n_vec, feature-major (see above) */
+    double *b;           /* n_vec intercepts */
+    uint64_t t;          /* step counter, 1 for a fresh model */
+    uint64_t n_seen;     /* examples seen (row visits) */
+    double *G;           /* adagrad sums, like w, or NULL */
+    double *Gb;          /* adagrad sums of the intercepts, or NULL */
+} mlk_model;
+
+/* A zero model for K classes over n_features hashed + n_dense dense
+ * inputs, t = 1, with zeroed adagrad sums if with_adagrad. NULL if K < 2,
+ * dim == 0, the size exceeds MLK_MODEL_MAX_PARAMS, or out of memory. */
+mlk_model *mlk_model_new(uint32_t n_classes, uint64_t n_features, uint64_t n_dense,
+                         int with_adagrad);
+
+/* Free a model and set *pm to NULL; safe on NULL and twice. */
+void mlk_model_destroy(mlk_model **pm);
+
+/* A deep copy, or NULL on allocation failure. */
+mlk_model *mlk_model_clone(const mlk_model *m);
+
+/* Give a model adagrad sums (zero) if it has none. 0 or MLOPS_ENOMEM. */
+int mlk_model_enable_adagrad(mlk_model *m);
+
+/* Number of weights whose bits are not all zero. */
+uint64_t mlk_model_nnz(const mlk_model *m);
+
+/* Weighted average of models ms[0..n-1] with weights counts[i] (example
+ * counts), accumulated in index order. All models must have the same K,
+ * n_features and n_dense; G is averaged only if every model has it. Sets
+ * *out to a new model. MLOPS_EINVAL (with a message) on n == 0, a NULL
+ * model, mismatched shapes or a zero total count; MLOPS_ENOMEM. */
+int mlk_model_average(const mlk_model *const *ms, const uint64_t *counts, size_t n,
+                      mlk_model **out, char *err, size_t errlen);
+
+/* Encode into a new malloc'd buffer (*out, *outlen). The same parameters
+ * always give the same bytes. 0, MLOPS_EINVAL or MLOPS_ENOMEM. */
+int mlk_model_encode(const mlk_model *m, uint8_t **out, size_t *outlen);
+
+/* Decode a buffer that may be garbage into a new model *out. MLOPS_EPARSE
+ * with a one-line message naming the bad field; MLOPS_ENOMEM. Rejects
+ * non-finite values, out-of-order or out-of-range indexes, a size that
+ * does not match the header and trailing bytes. */
+int mlk_model_decode(const uint8_t *buf, size_t len, mlk_model **out, char *err, size_t errlen);
+
+#endif

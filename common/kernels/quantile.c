@@ -1,0 +1,685 @@
+/* quantile.c: see quantile.h for the rounds and the interpolation.
+ *
+ * Byte formats (little-endian, the host order on supported platforms):
+ *   request: "MLKQ" u32 version=1, u32 nquery, then per query
+ *            u32 col, u32 kind (1 HIST, 2 GATHER), u32 bits, u64 prefix
+ *   answer:  "MLKA" u32 version=1, u32 nquery, then per query its 20
+ *            request bytes echoed, then HIST: u32 nnz, nnz x (u32 bin,
+ *            u64 count) with bins ascending; GATHER: u64 m, m x f64
+ *   job:     "MLKJ" u32 version=1, u32 ncols, u32 nq, f64 qs[nq], per
+ *            column u64 n, u32 known, then 2*nq targets of u64 prefix,
+ *            rank, count, u32 bits, state, f64 value.
+ * The job's queries are a pure function of its targets, so a decoded
+ * job asks exactly what the encoded one would have asked. */
+#include "quantile.h"
+#include "err.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIGN_BIT (UINT64_C(1) << 63)
+#define QUERY_BYTES 20
+
+uint64_t mlk_qkey(double x)
+{
+    uint64_t u;
+    if (x == 0.0) x = 0.0; /* -0.0 -> +0.0 */
+    memcpy(&u, &x, sizeof u);
+    return (u & SIGN_BIT) ? ~u : (u | SIGN_BIT);
+}
+
+double mlk_qkey_value(uint64_t k)
+{
+    uint64_t u = (k & SIGN_BIT) ? (k & ~SIGN_BIT) : ~k;
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static inline int has_prefix(uint64_t key, uint64_t prefix, unsigned bits)
+{
+    return bits == 0 || (key >> (64 - bits)) == prefix;
+}
+
+void mlk_qhist_add(const double *v, size_t n, uint64_t prefix, unsigned bits, uint64_t *counts)
+{
+    unsigned shift = 64 - bits - MLK_QBITS;
+    if (bits == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (isnan(v[i])) continue;
+            counts[mlk_qkey(v[i]) >> shift]++;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(v[i])) continue;
+        uint64_t k = mlk_qkey(v[i]);
+        if ((k >> (64 - bits)) == prefix) counts[(k >> shift) & (MLK_QBINS - 1)]++;
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort doubles (no NaN) ascending by key, canonical zeros. */
+static int sort_values(double *v, size_t n)
+{
+    if (n < 2) {
+        for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(mlk_qkey(v[i]));
+        return 0;
+    }
+    uint64_t *k = malloc(n * sizeof *k);
+    if (!k) return MLOPS_ENOMEM;
+    for (size_t i = 0; i < n; i++) k[i] = mlk_qkey(v[i]);
+    qsort(k, n, sizeof *k, cmp_u64);
+    for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(k[i]);
+    free(k);
+    return 0;
+}
+
+int mlk_qgather(const double *v, size_t n, uint64_t prefix, unsigned bits, double **out,
+                size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i]) && has_prefix(mlk_qkey(v[i]), prefix, bits)) m++;
+    if (!m) return 0;
+    double *o = malloc(m * sizeof *o);
+    if (!o) return MLOPS_ENOMEM;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i]) && has_prefix(mlk_qkey(v[i]), prefix, bits)) o[w++] = v[i];
+    if (sort_values(o, m) != 0) {
+        free(o);
+        return MLOPS_ENOMEM;
+    }
+    *out = o;
+    *nout = m;
+    return 0;
+}
+
+int mlk_qselect(mlk_qtarget *t, const uint64_t *counts)
+{
+    if (t->state != MLK_QT_HIST || t->bits > 48) return MLOPS_EINVAL;
+    uint64_t cum = 0;
+    for (uint32_t b = 0; b < MLK_QBINS; b++) {
+        if (t->rank < cum + counts[b]) {
+            t->prefix = (t->bits ? t->prefix << MLK_QBITS : 0) | b;
+            t->bits += MLK_QBITS;
+            t->rank -= cum;
+            t->count = counts[b];
+            if (t->bits == 64) {
+                t->state = MLK_QT_DONE;
+                t->value = mlk_qkey_value(t->prefix);
+            } else if (t->count <= MLK_QGATHER_MAX) {
+                t->state = MLK_QT_GATHER;
+            }
+            return 0;
+        }
+        cum += counts[b];
+    }
+    return MLOPS_EINVAL;
+}
+
+int mlk_qresolve(mlk_qtarget *t, const double *sorted, size_t n)
+{
+    if (t->state != MLK_QT_GATHER || t->rank >= n) return MLOPS_EINVAL;
+    t->value = sorted[t->rank];
+    t->state = MLK_QT_DONE;
+    return 0;
+}
+
+void mlk_qvirtual(uint64_t n, double q, uint64_t *lo, uint64_t *hi, double *gamma)
+{
+    double v = (double)(n - 1) * q;
+    if (v >= (double)(n - 1)) {
+        *lo = *hi = n - 1;
+        *gamma = v - (-1.0); /* numpy's previous index is -1 here */
+        return;
+    }
+    double fl = floor(v);
+    *lo = (uint64_t)fl;
+    *hi = *lo + 1;
+    *gamma = v - fl;
+}
+
+double mlk_qlerp(double a, double b, double t)
+{
+    double diff = b - a;
+    if (t >= 0.5) return b - diff * (1.0 - t);
+    return a + diff * t;
+}
+
+double mlk_q_pandas(double q)
+{
+    double p = q * 100.0;
+    return p / 100.0;
+}
+
+/* --- the job --------------------------------------------------------- */
+
+enum { Q_HIST = 1, Q_GATHER = 2 };
+
+typedef struct {
+    uint32_t col, kind, bits;
+    uint64_t prefix;
+    uint64_t *counts; /* HIST: MLK_QBINS merged counts */
+    double *vals;     /* GATHER: merged values */
+    size_t nvals, cap;
+} query;
+
+struct mlk_qjob {
+    size_t ncols, nq;
+    double *qs;
+    uint64_t *n;     /* per column */
+    uint32_t *known; /* per column: n known */
+    mlk_qtarget *t;  /* ncols * 2 * nq */
+    query *qry;
+    size_t nqry;
+};
+
+static void queries_free(mlk_qjob *j)
+{
+    for (size_t i = 0; i < j->nqry; i++) {
+        free(j->qry[i].counts);
+        free(j->qry[i].vals);
+    }
+    free(j->qry);
+    j->qry = NULL;
+    j->nqry = 0;
+}
+
+static query *find_query(mlk_qjob *j, uint32_t col, uint32_t kind, uint32_t bits, uint64_t prefix)
+{
+    for (size_t i = 0; i < j->nqry; i++) {
+        query *q = &j->qry[i];
+        if (q->col == col && q->kind == kind && q->bits == bits && q->prefix == prefix) return q;
+    }
+    return NULL;
+}
+
+/* Derive the queries of the next round from the targets. */
+static int build_queries(mlk_qjob *j)
+{
+    queries_free(j);
+    size_t max = j->ncols * (2 * j->nq + 1);
+    j->qry = calloc(max, sizeof *j->qry);
+    if (!j->qry) return MLOPS_ENOMEM;
+    for (size_t c = 0; c < j->ncols; c++) {
+        if (!j->known[c]) {
+            query *q = &j->qry[j->nqry++];
+            q->col = (uint32_t)c;
+            q->kind = Q_HIST;
+            if (!(q->counts = calloc(MLK_QBINS, sizeof *q->counts))) return MLOPS_ENOMEM;
+            continue;
+        }
+        for (size_t k = 0; k < 2 * j->nq; k++) {
+            const mlk_qtarget *t = &j->t[c * 2 * j->nq + k];
+            if (t->state == MLK_QT_DONE) continue;
+            uint32_t kind = t->state == MLK_QT_HIST ? Q_HIST : Q_GATHER;
+            if (find_query(j, (uint32_t)c, kind, t->bits, t->prefix)) continue;
+            query *q = &j->qry[j->nqry++];
+            q->col = (uint32_t)c;
+            q->kind = kind;
+            q->bits = t->bits;
+            q->prefix = t->prefix;
+            if (kind == Q_HIST && !(q->counts = calloc(MLK_QBINS, sizeof *q->counts)))
+                return MLOPS_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static mlk_qjob *job_alloc(size_t ncols, size_t nq)
+{
+    mlk_qjob *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->ncols = ncols;
+    j->nq = nq;
+    j->qs = calloc(nq, sizeof *j->qs);
+    j->n = calloc(ncols, sizeof *j->n);
+    j->known = calloc(ncols, sizeof *j->known);
+    j->t = calloc(ncols * 2 * nq, sizeof *j->t);
+    if (!j->qs || !j->n || !j->known || !j->t) mlk_qjob_destroy(&j);
+    return j;
+}
+
+mlk_qjob *mlk_qjob_new(size_t ncols, const double *qs, size_t nq)
+{
+    if (ncols == 0 || nq == 0 || ncols > 1u << 20 || nq > 1024) return NULL;
+    for (size_t i = 0; i < nq; i++)
+        if (!(qs[i] >= 0.0 && qs[i] <= 1.0)) return NULL;
+    mlk_qjob *j = job_alloc(ncols, nq);
+    if (!j) return NULL;
+    memcpy(j->qs, qs, nq * sizeof *qs);
+    if (build_queries(j) != 0) mlk_qjob_destroy(&j);
+    return j;
+}
+
+void mlk_qjob_destroy(mlk_qjob **pj)
+{
+    if (!pj || !*pj) return;
+    mlk_qjob *j = *pj;
+    queries_free(j);
+    free(j->qs);
+    free(j->n);
+    free(j->known);
+    free(j->t);
+    free(j);
+    *pj = NULL;
+}
+
+int mlk_qjob_done(const mlk_qjob *j)
+{
+    return j->nqry == 0;
+}
+
+/* Growable little-endian byte writer. */
+typedef struct {
+    uint8_t *b;
+    size_t len, cap;
+    int oom;
+} wbuf;
+
+static void wput(wbuf *w, const void *p, size_t n)
+{
+    if (w->oom || n == 0) return;
+    if (w->len + n > w->cap) {
+        size_t nc = w->cap ? w->cap : 256;
+        while (nc < w->len + n) nc *= 2;
+        uint8_t *b = realloc(w->b, nc);
+        if (!b) {
+            w->oom = 1;
+            return;
+        }
+        w->b = b;
+        w->cap = nc;
+    }
+    memcpy(w->b + w->len, p, n);
+    w->len += n;
+}
+static void wu32(wbuf *w, uint32_t v) { wput(w, &v, 4); }
+static void wu64(wbuf *w, uint64_t v) { wput(w, &v, 8); }
+static void wf64(wbuf *w, double v) { wput(w, &v, 8); }
+
+static int wdone(wbuf *w, uint8_t **out, size_t *len)
+{
+    if (w->oom) {
+        free(w->b);
+        return MLOPS_ENOMEM;
+    }
+    *out = w->b;
+    *len = w->len;
+    return 0;
+}
+
+/* Bounds-checked reader. */
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} rbuf;
+
+static int rget(rbuf *r, void *out, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        memset(out, 0, n);
+        return 0;
+    }
+    memcpy(out, r->p, n);
+    r->p += n;
+    return 1;
+}
+static uint32_t ru32(rbuf *r)
+{
+    uint32_t v;
+    rget(r, &v, 4);
+    return v;
+}
+static uint64_t ru64(rbuf *r)
+{
+    uint64_t v;
+    rget(r, &v, 8);
+    return v;
+}
+static double rf64(rbuf *r)
+{
+    double v;
+    rget(r, &v, 8);
+    return v;
+}
+
+static void put_query(wbuf *w, uint32_t col, uint32_t kind, uint32_t bits, uint64_t prefix)
+{
+    wu32(w, col);
+    wu32(w, kind);
+    wu32(w, bits);
+    wu64(w, prefix);
+}
+
+int mlk_qjob_request(const mlk_qjob *j, uint8_t **req, size_t *reqlen)
+{
+    *req = NULL;
+    *reqlen = 0;
+    if (mlk_qjob_done(j)) return MLOPS_EINVAL;
+    wbuf w = {0};
+    wput(&w, "MLKQ", 4);
+    wu32(&w, 1);
+    wu32(&w, (uint32_t)j->nqry);
+    for (size_t i = 0; i < j->nqry; i++)
+        put_query(&w, j->qry[i].col, j->qry[i].kind, j->qry[i].bits, j->qry[i].prefix);
+    return wdone(&w, req, reqlen);
+}
+
+static int check_header(rbuf *r, const char *magic, uint32_t *count)
+{
+    char m[4];
+    rget(r, m, 4);
+    uint32_t ver = ru32(r);
+    *count = ru32(r);
+    return !r->bad && !memcmp(m, magic, 4) && ver == 1;
+}
+
+static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
+{
+    if (kind != Q_HIST && kind != Q_GATHER) return 0;
+    if (bits > 48 || bits % MLK_QBITS) return 0;
+    return bits == 0 ? prefix == 0 : (prefix >> bits) == 0;
+}
+
+int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols, size_t ncols,
+                    size_t nrows, uint8_t **ans, size_t *anslen, char *err, size_t errlen)
+{
+    *ans = NULL;
+    *anslen = 0;
+    rbuf r = {req, req + reqlen, 0};
+    uint32_t nqry;
+    if (!req || !check_header(&r, "MLKQ", &nqry) ||
+        (size_t)(r.end - r.p) != (size_t)nqry * QUERY_BYTES)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
+    uint64_t *counts = NULL;
+    wbuf w = {0};
+    wput(&w, "MLKA", 4);
+    wu32(&w, 1);
+    wu32(&w, nqry);
+    int rc = 0;
+    for (uint32_t i = 0; i < nqry; i++) {
+        uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
+        uint64_t prefix = ru64(&r);
+        if (!valid_query(kind, bits, prefix) || col >= ncols) {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                              "quantile request: query %u is invalid (column %u of %zu)", i, col,
+                              ncols);
+            goto out;
+        }
+        put_query(&w, col, kind, bits, prefix);
+        if (kind == Q_HIST) {
+            if (!counts && !(counts = malloc(MLK_QBINS * sizeof *counts))) {
+                rc = MLOPS_ENOMEM;
+                goto out;
+            }
+            memset(counts, 0, MLK_QBINS * sizeof *counts);
+            mlk_qhist_add(cols[col], nrows, prefix, bits, counts);
+            uint32_t nnz = 0;
+            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += counts[b] != 0;
+            wu32(&w, nnz);
+            for (uint32_t b = 0; b < MLK_QBINS; b++)
+                if (counts[b]) {
+                    wu32(&w, b);
+                    wu64(&w, counts[b]);
+                }
+        } else {
+            double *v;
+            size_t m;
+            if ((rc = mlk_qgather(cols[col], nrows, prefix, bits, &v, &m)) != 0) goto out;
+            wu64(&w, m);
+            wput(&w, v, m * sizeof *v);
+            free(v);
+        }
+    }
+out:
+    free(counts);
+    if (rc != 0) {
+        free(w.b);
+        return rc;
+    }
+    return wdone(&w, ans, anslen);
+}
+
+/* Walk an answer; with apply == 0 only validate it. */
+static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply, char *err,
+                       size_t errlen)
+{
+    rbuf r = {ans, ans + anslen, 0};
+    uint32_t nqry;
+    if (!ans || !check_header(&r, "MLKA", &nqry) || nqry != j->nqry)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                            "quantile answer: malformed header or not an answer to this round");
+    for (uint32_t i = 0; i < nqry; i++) {
+        query *q = &j->qry[i];
+        uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
+        uint64_t prefix = ru64(&r);
+        if (r.bad || col != q->col || kind != q->kind || bits != q->bits || prefix != q->prefix)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                "quantile answer: query %u does not match the request", i);
+        if (kind == Q_HIST) {
+            uint32_t nnz = ru32(&r);
+            if (r.bad || nnz > MLK_QBINS || (size_t)(r.end - r.p) / 12 < nnz)
+                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                    "quantile answer: query %u: bad histogram size", i);
+            int64_t last = -1;
+            for (uint32_t k = 0; k < nnz; k++) {
+                uint32_t b = ru32(&r);
+                uint64_t cnt = ru64(&r);
+                if ((int64_t)b <= last || b >= MLK_QBINS || cnt == 0)
+                    return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                        "quantile answer: query %u: bad histogram bin", i);
+                last = b;
+                if (apply) q->counts[b] += cnt;
+            }
+        } else {
+            uint64_t m = ru64(&r);
+            if (r.bad || m > (uint64_t)(r.end - r.p) / 8)
+                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                    "quantile answer: query %u: bad value count", i);
+            if (apply && m) {
+                if (q->nvals + m > q->cap) {
+                    size_t nc = q->cap ? q->cap : 1024;
+                    while (nc < q->nvals + m) nc *= 2;
+                    double *nv = realloc(q->vals, nc * sizeof *nv);
+                    if (!nv) return MLOPS_ENOMEM;
+                    q->vals = nv;
+                    q->cap = nc;
+                }
+                memcpy(q->vals + q->nvals, r.p, m * 8);
+                q->nvals += m;
+            }
+            r.p += m * 8;
+        }
+    }
+    if (r.p != r.end)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile answer: trailing bytes");
+    return 0;
+}
+
+int mlk_qjob_add(mlk_qjob *j, const uint8_t *ans, size_t anslen, char *err, size_t errlen)
+{
+    int rc = walk_answer(j, ans, anslen, 0, err, errlen);
+    if (rc != 0) return rc;
+    return walk_answer(j, ans, anslen, 1, err, errlen);
+}
+
+int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
+{
+    if (mlk_qjob_done(j)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile job is done");
+    size_t per = 2 * j->nq;
+    for (size_t c = 0; c < j->ncols; c++) {
+        mlk_qtarget *t = &j->t[c * per];
+        if (!j->known[c]) {
+            query *q = find_query(j, (uint32_t)c, Q_HIST, 0, 0);
+            uint64_t n = 0;
+            for (uint32_t b = 0; b < MLK_QBINS; b++) n += q->counts[b];
+            j->n[c] = n;
+            j->known[c] = 1;
+            for (size_t k = 0; k < j->nq; k++) {
+                uint64_t lo = 0, hi = 0;
+                double g;
+                if (n) mlk_qvirtual(n, j->qs[k], &lo, &hi, &g);
+                mlk_qtarget init = {0, 0, n, 0, n ? MLK_QT_HIST : MLK_QT_DONE, NAN};
+                t[2 * k] = init;
+                t[2 * k].rank = lo;
+                t[2 * k + 1] = init;
+                t[2 * k + 1].rank = hi;
+            }
+        }
+        for (size_t k = 0; k < per; k++) {
+            mlk_qtarget *tk = &t[k];
+            if (tk->state == MLK_QT_HIST) {
+                query *q = find_query(j, (uint32_t)c, Q_HIST, tk->bits, tk->prefix);
+                if (!q || mlk_qselect(tk, q->counts) != 0)
+                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                        "quantile column %zu: histogram lost values (shards "
+                                        "changed between rounds?)",
+                                        c);
+            } else if (tk->state == MLK_QT_GATHER) {
+                query *q = find_query(j, (uint32_t)c, Q_GATHER, tk->bits, tk->prefix);
+                if (!q || q->nvals != tk->count)
+                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                        "quantile column %zu: gathered %zu values, expected "
+                                        "%llu (shards changed between rounds?)",
+                                        c, q ? q->nvals : 0, (unsigned long long)tk->count);
+                /* Sorted once per query; sorting is idempotent. */
+                int rc = sort_values(q->vals, q->nvals);
+                if (rc != 0) return rc;
+                if (mlk_qresolve(tk, q->vals, q->nvals) != 0)
+                    return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile column %zu: bad rank",
+                                        c);
+            }
+        }
+    }
+    /* Targets that were HIST before this step may now be GATHER: they are
+     * asked next round, never resolved in the round that narrowed them. */
+    return build_queries(j);
+}
+
+int mlk_qjob_result(const mlk_qjob *j, size_t c, double *out, uint64_t *n)
+{
+    if (c >= j->ncols || !mlk_qjob_done(j)) return MLOPS_EINVAL;
+    uint64_t cnt = j->n[c];
+    if (n) *n = cnt;
+    for (size_t k = 0; k < j->nq; k++) {
+        if (!cnt) {
+            out[k] = NAN;
+            continue;
+        }
+        uint64_t lo, hi;
+        double g;
+        mlk_qvirtual(cnt, j->qs[k], &lo, &hi, &g);
+        const mlk_qtarget *t = &j->t[c * 2 * j->nq + 2 * k];
+        out[k] = mlk_qlerp(t[0].value, t[1].value, g);
+    }
+    return 0;
+}
+
+int mlk_qjob_encode(const mlk_qjob *j, uint8_t **buf, size_t *len)
+{
+    wbuf w = {0};
+    wput(&w, "MLKJ", 4);
+    wu32(&w, 1);
+    wu32(&w, (uint32_t)j->ncols);
+    wu32(&w, (uint32_t)j->nq);
+    for (size_t k = 0; k < j->nq; k++) wf64(&w, j->qs[k]);
+    for (size_t c = 0; c < j->ncols; c++) {
+        wu64(&w, j->n[c]);
+        wu32(&w, j->known[c]);
+        for (size_t k = 0; k < 2 * j->nq; k++) {
+            const mlk_qtarget *t = &j->t[c * 2 * j->nq + k];
+            wu64(&w, t->prefix);
+            wu64(&w, t->rank);
+            wu64(&w, t->count);
+            wu32(&w, t->bits);
+            wu32(&w, t->state);
+            wf64(&w, t->value);
+        }
+    }
+    return wdone(&w, buf, len);
+}
+
+int mlk_qjob_decode(const uint8_t *buf, size_t len, mlk_qjob **out)
+{
+    *out = NULL;
+    rbuf r = {buf, buf + len, 0};
+    uint32_t ncols;
+    if (!buf || !check_header(&r, "MLKJ", &ncols)) return MLOPS_EPARSE;
+    uint32_t nq = ru32(&r);
+    if (r.bad || ncols == 0 || nq == 0 || nq > 1024 ||
+        (uint64_t)(r.end - r.p) != (uint64_t)nq * 8 + (uint64_t)ncols * (12 + 2 * nq * 40))
+        return MLOPS_EPARSE;
+    mlk_qjob *j = job_alloc(ncols, nq);
+    if (!j) return MLOPS_ENOMEM;
+    for (size_t k = 0; k < nq; k++) {
+        j->qs[k] = rf64(&r);
+        if (!(j->qs[k] >= 0.0 && j->qs[k] <= 1.0)) goto bad;
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        j->n[c] = ru64(&r);
+        j->known[c] = ru32(&r);
+        if (j->known[c] > 1) goto bad;
+        for (size_t k = 0; k < 2 * (size_t)nq; k++) {
+            mlk_qtarget *t = &j->t[c * 2 * nq + k];
+            t->prefix = ru64(&r);
+            t->rank = ru64(&r);
+            t->count = ru64(&r);
+            t->bits = ru32(&r);
+            t->state = ru32(&r);
+            t->value = rf64(&r);
+            if (!j->known[c]) continue;
+            if (t->state < MLK_QT_HIST || t->state > MLK_QT_DONE) goto bad;
+            if (t->state != MLK_QT_DONE &&
+                (!valid_query(MLK_QT_HIST, t->bits, t->prefix) || t->rank >= t->count ||
+                 t->count > j->n[c] || (t->state == MLK_QT_GATHER && t->bits == 0)))
+                goto bad;
+        }
+    }
+    if (r.bad || build_queries(j) != 0) goto bad;
+    *out = j;
+    return 0;
+bad:
+    mlk_qjob_destroy(&j);
+    return MLOPS_EPARSE;
+}
+
+int mlk_quantiles_exact(const double *v, size_t n, const double *qs, size_t nq, double *out)
+{
+    for (size_t i = 0; i < nq; i++)
+        if (!(qs[i] >= 0.0 && qs[i] <= 1.0)) return MLOPS_EINVAL;
+    if (nq == 0) return 0;
+    int has_nan = 0;
+    for (size_t i = 0; i < n && !has_nan; i++) has_nan = isnan(v[i]);
+    if (has_nan || n == 0) {
+        for (size_t i = 0; i < nq; i++) out[i] = NAN;
+        return 0;
+    }
+    mlk_qjob *j = mlk_qjob_new(1, qs, nq);
+    if (!j) return MLOPS_ENOMEM;
+    int rc = 0;
+    while (rc == 0 && !mlk_qjob_done(j)) {
+        uint8_t *req = NULL, *ans = NULL;
+        size_t reqlen, anslen;
+        if ((rc = mlk_qjob_request(j, &req, &reqlen)) == 0 &&
+            (rc = mlk_qjob_answer(req, reqlen, &v, 1, n, &ans, &anslen, NULL, 0)) == 0 &&
+            (rc = mlk_qjob_add(j, ans, anslen, NULL, 0)) == 0)
+            rc = mlk_qjob_step(j, NULL, 0);
+        free(req);
+        free(ans);
+    }
+    if (rc == 0) rc = mlk_qjob_result(j, 0, out, NULL);
+    mlk_qjob_destroy(&j);
+    return rc;
+}

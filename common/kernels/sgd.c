@@ -1,0 +1,650 @@
+/* sgd.c: SGD training, prediction and the full-batch objective of the
+ * logistic-regression model. See sgd.h for the update rules.
+ *
+ * Three training loops share the scoring and gradient helpers: one row
+ * per step with plain SGD (the hot path for hashed data: O(nnz * n_vec)
+ * per row, L2 through the weight scale), one row per step with adagrad,
+ * and mini-batches, where the dense block goes through dgemm. During
+ * plain training m->w holds v with the true weights w = wscale * v; the
+ * scale is folded back into m->w before returning. */
+#include "sgd.h"
+#include "err.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DLOSS 1e12     /* scikit-learn's clip of the loss derivative */
+#define ADAGRAD_EPS 1e-8   /* added to G before the square root */
+#define WSCALE_MIN 1e-9    /* fold the weight scale below this */
+#define PREDICT_BLOCK 256  /* rows per dgemm when predicting */
+
+void mlk_sgd_opts_default(mlk_sgd_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->lr = MLK_LR_OPTIMAL;
+    o->alpha = 1e-4;
+    o->eta0 = 0.01;
+    o->power_t = 0.5;
+    o->intercept_decay = -1.0;
+    o->batch_size = 1;
+    o->epochs = 5;
+    o->shuffle = 1;
+}
+
+mlk_lr mlk_sgd_lr_parse(const char *name)
+{
+    if (!name) return (mlk_lr)0;
+    if (strcmp(name, "optimal") == 0) return MLK_LR_OPTIMAL;
+    if (strcmp(name, "constant") == 0) return MLK_LR_CONSTANT;
+    if (strcmp(name, "invscaling") == 0) return MLK_LR_INVSCALING;
+    if (strcmp(name, "adagrad") == 0) return MLK_LR_ADAGRAD;
+    return (mlk_lr)0;
+}
+
+/* ---- data access ---------------------------------------------------- */
+
+/* The shard as flat pointers, plus the model shape it is used with. */
+typedef struct {
+    size_t n, nf, nd, kv;
+    const int64_t *indptr; /* NULL if no hashed part */
+    const int32_t *ind;
+    const double *val;
+    const double *dense; /* NULL if nd == 0 */
+} rows;
+
+/* Check d against m (and labels if need_y) and fill r. */
+static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int need_y, char *err,
+                     size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    if (!m || !d) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    r->n = d->nrows;
+    r->nf = (size_t)m->n_features;
+    r->nd = (size_t)m->n_dense;
+    r->kv = m->n_vec;
+    if (d->n_dense != r->nd || (r->nd > 0 && !d->dense))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: data has %zu dense columns%s, model %zu",
+                            d->n_dense, (r->nd > 0 && !d->dense) ? " (no buffer)" : "", r->nd);
+    if ((r->nf > 0) != (d->X != NULL))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: hashed part %s but model has %zu hashed features",
+                            d->X ? "given" : "absent", r->nf);
+    if (d->X) {
+        const mlk_csr *X = d->X;
+        if (X->nrows != r->n || X->ncols != r->nf)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "sgd: CSR is %zu x %zu, expected %zu x %zu", X->nrows, X->ncols,
+                                r->n, r->nf);
+        if (!X->indptr || X->indptr[0] != 0)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: CSR indptr[0] is not 0");
+        for (size_t i = 0; i < r->n; i++)
+            if (X->indptr[i + 1] < X->indptr[i])
+                return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: CSR indptr decreases at row %zu", i);
+        int64_t nnz = X->indptr[r->n];
+        if (nnz > 0 && (!X->indices || !X->data))
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: CSR has %lld entries but no buffers",
+                                (long long)nnz);
+        for (int64_t p = 0; p < nnz; p++)
+            if (X->indices[p] < 0 || (size_t)X->indices[p] >= r->nf)
+                return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                    "sgd: CSR entry %lld has column %d, n_features %zu",
+                                    (long long)p, X->indices[p], r->nf);
+        r->indptr = X->indptr;
+        r->ind = X->indices;
+        r->val = X->data;
+    }
+    r->dense = r->nd ? d->dense : NULL;
+    if (need_y) {
+        if (r->n > 0 && !d->y) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: no labels");
+        for (size_t i = 0; i < r->n; i++)
+            if (d->y[i] < 0 || (uint32_t)d->y[i] >= m->n_classes)
+                return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                    "sgd: row %zu has label %d, classes are 0..%u", i, d->y[i],
+                                    m->n_classes - 1);
+    }
+    return 0;
+}
+
+/* z[k] = sum_j x_j v[j*kv + k] over row i (no scale, no intercept). */
+static inline void row_dot(const rows *r, const double *v, size_t i, double *z)
+{
+    size_t kv = r->kv;
+    if (kv == 1) {
+        double s = 0.0;
+        if (r->indptr)
+            for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) s += v[r->ind[p]] * r->val[p];
+        if (r->nd) {
+            const double *x = r->dense + i * r->nd, *vd = v + r->nf;
+            for (size_t j = 0; j < r->nd; j++) s += vd[j] * x[j];
+        }
+        z[0] = s;
+        return;
+    }
+    for (size_t k = 0; k < kv; k++) z[k] = 0.0;
+    if (r->indptr)
+        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) {
+            const double *vj = v + (size_t)r->ind[p] * kv;
+            double x = r->val[p];
+            for (size_t k = 0; k < kv; k++) z[k] += vj[k] * x;
+        }
+    for (size_t j = 0; j < r->nd; j++) {
+        const double *vj = v + (r->nf + j) * kv;
+        double x = r->dense[i * r->nd + j];
+        for (size_t k = 0; k < kv; k++) z[k] += vj[k] * x;
+    }
+}
+
+/* v[j*kv + k] += x_j * u[k] over row i (u already divided by wscale). */
+static inline void row_axpy(const rows *r, double *v, size_t i, const double *u)
+{
+    size_t kv = r->kv;
+    if (r->indptr)
+        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) {
+            double *vj = v + (size_t)r->ind[p] * kv;
+            double x = r->val[p];
+            for (size_t k = 0; k < kv; k++) vj[k] += x * u[k];
+        }
+    for (size_t j = 0; j < r->nd; j++) {
+        double *vj = v + (r->nf + j) * kv;
+        double x = r->dense[i * r->nd + j];
+        for (size_t k = 0; k < kv; k++) vj[k] += x * u[k];
+    }
+}
+
+/* ---- loss ----------------------------------------------------------- */
+
+/* scikit-learn's log loss at score p for y in {-1, +1}: returns the
+ * derivative d loss / d p and stores the loss. */
+static inline double log_dloss(double p, double y, double *loss)
+{
+    double z = p * y;
+    if (z > 18.0) {
+        double e = exp(-z);
+        *loss = e;
+        return e * -y;
+    }
+    if (z < -18.0) {
+        *loss = -z;
+        return -y;
+    }
+    double e = exp(z);
+    *loss = log1p(e) - z; /* = log(1 + exp(-z)) with one exp */
+    return -y / (e + 1.0);
+}
+
+/* From scores z (kv values, intercepts included) and label y, write the
+ * loss derivative per score into g (may alias z) and return the loss.
+ * Binary: scikit-learn's log loss, derivative clipped to MAX_DLOSS.
+ * Multinomial: softmax cross-entropy, g_k = p_k - [y == k]. */
+static inline double loss_grad(const double *z, int32_t y, size_t kv, double *g)
+{
+    double loss;
+    if (kv == 1) {
+        double dl = log_dloss(z[0], y == 1 ? 1.0 : -1.0, &loss);
+        if (dl < -MAX_DLOSS) dl = -MAX_DLOSS;
+        else if (dl > MAX_DLOSS) dl = MAX_DLOSS;
+        g[0] = dl;
+        return loss;
+    }
+    double zmax = z[0];
+    for (size_t k = 1; k < kv; k++)
+        if (z[k] > zmax) zmax = z[k];
+    double zy = z[y], s = 0.0;
+    for (size_t k = 0; k < kv; k++) {
+        g[k] = exp(z[k] - zmax);
+        s += g[k];
+    }
+    for (size_t k = 0; k < kv; k++) g[k] /= s;
+    g[y] -= 1.0;
+    return log(s) + zmax - zy;
+}
+
+/* Probabilities of K classes from scores z (kv values). */
+static void scores_proba(const double *z, size_t kv, double *pr)
+{
+    if (kv == 1) {
+        double p1;
+        if (z[0] >= 0.0) {
+            p1 = 1.0 / (1.0 + exp(-z[0]));
+        } else {
+            double e = exp(z[0]);
+            p1 = e / (1.0 + e);
+        }
+        pr[0] = 1.0 - p1;
+        pr[1] = p1;
+        return;
+    }
+    double zmax = z[0], s = 0.0;
+    for (size_t k = 1; k < kv; k++)
+        if (z[k] > zmax) zmax = z[k];
+    for (size_t k = 0; k < kv; k++) {
+        pr[k] = exp(z[k] - zmax);
+        s += pr[k];
+    }
+    for (size_t k = 0; k < kv; k++) pr[k] /= s;
+}
+
+/* ---- schedule and order --------------------------------------------- */
+
+typedef struct {
+    mlk_lr lr;
+    double alpha, eta0, power_t, optimal_init, decay;
+} sched;
+
+static double sched_eta(const sched *s, uint64_t t)
+{
+    switch (s->lr) {
+    case MLK_LR_OPTIMAL: return 1.0 / (s->alpha * (s->optimal_init + (double)t - 1.0));
+    case MLK_LR_INVSCALING: return s->eta0 / pow((double)t, s->power_t);
+    default: return s->eta0;
+    }
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* perm = base (or 0..n-1), Fisher-Yates shuffled by a stream seeded from
+ * (seed, epoch, shard) if shuffle. */
+static void epoch_order(size_t *perm, size_t n, const int64_t *base, int shuffle, uint64_t seed,
+                        uint64_t epoch, uint64_t shard)
+{
+    for (size_t i = 0; i < n; i++) perm[i] = base ? (size_t)base[i] : i;
+    if (!shuffle || n < 2) return;
+    uint64_t s = seed;
+    s = splitmix64(&s) ^ epoch;
+    s = splitmix64(&s) ^ shard;
+    s = splitmix64(&s);
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(((unsigned __int128)splitmix64(&s) * (i + 1)) >> 64);
+        size_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+/* ---- training loops ------------------------------------------------- */
+
+/* State of one training call. */
+typedef struct {
+    rows r;
+    mlk_model *m;
+    const int32_t *y;
+    sched s;
+    double wscale; /* plain SGD: true weights are wscale * m->w */
+    double *z;     /* kv scratch */
+    size_t np;     /* dim * kv */
+} trainer;
+
+/* Multiply the true weights by f (scikit-learn's WeightVector.scale). */
+static void wscale_mul(trainer *tr, double f)
+{
+    tr->wscale *= f;
+    if (tr->wscale < WSCALE_MIN) {
+        for (size_t j = 0; j < tr->np; j++) tr->m->w[j] *= tr->wscale;
+        tr->wscale = 1.0;
+    }
+}
+
+/* One plain SGD step on row i; returns the row's loss. */
+static double step_plain(trainer *tr, size_t i, double eta)
+{
+    const rows *r = &tr->r;
+    mlk_model *m = tr->m;
+    double *z = tr->z;
+    size_t kv = r->kv;
+    row_dot(r, m->w, i, z);
+    for (size_t k = 0; k < kv; k++) z[k] = z[k] * tr->wscale + m->b[k];
+    double loss = loss_grad(z, tr->y[i], kv, z);
+    int any = 0;
+    for (size_t k = 0; k < kv; k++) {
+        z[k] = -eta * z[k]; /* the update */
+        any |= z[k] != 0.0;
+    }
+    if (tr->s.alpha > 0.0) wscale_mul(tr, fmax(0.0, 1.0 - eta * tr->s.alpha));
+    if (any) {
+        for (size_t k = 0; k < kv; k++) m->b[k] += z[k] * tr->s.decay;
+        for (size_t k = 0; k < kv; k++) z[k] = z[k] / tr->wscale;
+        row_axpy(r, m->w, i, z);
+    }
+    return loss;
+}
+
+/* Adagrad update of one parameter with gradient g (L2 included). */
+static inline void adagrad_one(double *w, double *G, double g, double eta0)
+{
+    *G += g * g;
+    *w -= eta0 * g / sqrt(*G + ADAGRAD_EPS);
+}
+
+/* One adagrad step on row i; L2 only on the inputs of the row. */
+static double step_adagrad(trainer *tr, size_t i)
+{
+    const rows *r = &tr->r;
+    mlk_model *m = tr->m;
+    double *z = tr->z, alpha = tr->s.alpha, eta0 = tr->s.eta0;
+    size_t kv = r->kv;
+    row_dot(r, m->w, i, z);
+    for (size_t k = 0; k < kv; k++) z[k] += m->b[k];
+    double loss = loss_grad(z, tr->y[i], kv, z);
+    if (r->indptr)
+        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) {
+            size_t base = (size_t)r->ind[p] * kv;
+            for (size_t k = 0; k < kv; k++)
+                adagrad_one(&m->w[base + k], &m->G[base + k],
+                            r->val[p] * z[k] + alpha * m->w[base + k], eta0);
+        }
+    for (size_t j = 0; j < r->nd; j++) {
+        size_t base = (r->nf + j) * kv;
+        double x = r->dense[i * r->nd + j];
+        for (size_t k = 0; k < kv; k++)
+            adagrad_one(&m->w[base + k], &m->G[base + k], x * z[k] + alpha * m->w[base + k], eta0);
+    }
+    for (size_t k = 0; k < kv; k++) {
+        m->Gb[k] += z[k] * z[k];
+        m->b[k] -= eta0 * z[k] / sqrt(m->Gb[k] + ADAGRAD_EPS) * tr->s.decay;
+    }
+    return loss;
+}
+
+/* Buffers of the mini-batch loop. */
+typedef struct {
+    size_t cap;
+    double *xb;     /* cap x nd gathered dense rows */
+    double *zb;     /* cap x kv scores, then gradients */
+    double *gbuf;   /* adagrad: np summed gradient, zero between steps */
+    uint8_t *mark;  /* adagrad: nf flags, hashed input touched */
+    int32_t *touch; /* adagrad: touched hashed inputs in first-touch order */
+} batchbuf;
+
+static void batchbuf_free(batchbuf *bb)
+{
+    free(bb->xb);
+    free(bb->zb);
+    free(bb->gbuf);
+    free(bb->mark);
+    free(bb->touch);
+}
+
+static int batchbuf_init(batchbuf *bb, const trainer *tr, size_t cap, int adagrad)
+{
+    memset(bb, 0, sizeof *bb);
+    bb->cap = cap;
+    bb->xb = malloc((cap * tr->r.nd + 1) * sizeof *bb->xb);
+    bb->zb = malloc(cap * tr->r.kv * sizeof *bb->zb);
+    if (adagrad) {
+        bb->gbuf = calloc(tr->np, sizeof *bb->gbuf);
+        bb->mark = calloc(tr->r.nf + 1, 1);
+        bb->touch = malloc((tr->r.nf + 1) * sizeof *bb->touch);
+    }
+    if (!bb->xb || !bb->zb || (adagrad && (!bb->gbuf || !bb->mark || !bb->touch))) {
+        batchbuf_free(bb);
+        return MLOPS_ENOMEM;
+    }
+    return 0;
+}
+
+/* One mini-batch step over rows idx[0..nb-1]; returns the summed loss. */
+static double step_batch(trainer *tr, batchbuf *bb, const size_t *idx, size_t nb, double eta,
+                         int adagrad)
+{
+    const rows *r = &tr->r;
+    mlk_model *m = tr->m;
+    size_t kv = r->kv, nd = r->nd, nf = r->nf;
+    double *zb = bb->zb, *xb = bb->xb, *wd = m->w + nf * kv;
+    /* scores: dense block by dgemm, hashed part row by row */
+    if (nd > 0) {
+        for (size_t b = 0; b < nb; b++) memcpy(xb + b * nd, r->dense + idx[b] * nd, nd * sizeof *xb);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)nd, 1.0, xb,
+                    (int)nd, wd, (int)kv, 0.0, zb, (int)kv);
+    } else {
+        memset(zb, 0, nb * kv * sizeof *zb);
+    }
+    if (r->indptr)
+        for (size_t b = 0; b < nb; b++)
+            for (int64_t p = r->indptr[idx[b]]; p < r->indptr[idx[b] + 1]; p++) {
+                const double *vj = m->w + (size_t)r->ind[p] * kv;
+                for (size_t k = 0; k < kv; k++) zb[b * kv + k] += vj[k] * r->val[p];
+            }
+    double loss = 0.0;
+    for (size_t b = 0; b < nb; b++) {
+        double *z = zb + b * kv;
+        for (size_t k = 0; k < kv; k++) z[k] = z[k] * tr->wscale + m->b[k];
+        loss += loss_grad(z, tr->y[idx[b]], kv, z);
+    }
+    double inv = 1.0 / (double)nb;
+    if (!adagrad) {
+        if (tr->s.alpha > 0.0) wscale_mul(tr, fmax(0.0, 1.0 - eta * tr->s.alpha));
+        double cu = -eta * inv, c = cu / tr->wscale;
+        if (r->indptr)
+            for (size_t b = 0; b < nb; b++)
+                for (int64_t p = r->indptr[idx[b]]; p < r->indptr[idx[b] + 1]; p++) {
+                    double *vj = m->w + (size_t)r->ind[p] * kv, xc = r->val[p] * c;
+                    for (size_t k = 0; k < kv; k++) vj[k] += xc * zb[b * kv + k];
+                }
+        if (nd > 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nd, (int)kv, (int)nb, c, xb,
+                        (int)nd, zb, (int)kv, 1.0, wd, (int)kv);
+        for (size_t k = 0; k < kv; k++) {
+            double gs = 0.0;
+            for (size_t b = 0; b < nb; b++) gs += zb[b * kv + k];
+            m->b[k] += cu * gs * tr->s.decay;
+        }
+        return loss;
+    }
+    /* adagrad: sum the mean gradient per parameter, then step each once */
+    double alpha = tr->s.alpha, eta0 = tr->s.eta0, *gb = bb->gbuf;
+    size_t ntouch = 0;
+    if (r->indptr)
+        for (size_t b = 0; b < nb; b++)
+            for (int64_t p = r->indptr[idx[b]]; p < r->indptr[idx[b] + 1]; p++) {
+                int32_t j = r->ind[p];
+                if (!bb->mark[j]) {
+                    bb->mark[j] = 1;
+                    bb->touch[ntouch++] = j;
+                }
+                double xs = r->val[p] * inv;
+                for (size_t k = 0; k < kv; k++) gb[(size_t)j * kv + k] += xs * zb[b * kv + k];
+            }
+    if (nd > 0)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nd, (int)kv, (int)nb, inv, xb,
+                    (int)nd, zb, (int)kv, 0.0, gb + nf * kv, (int)kv);
+    for (size_t t = 0; t < ntouch; t++) {
+        size_t base = (size_t)bb->touch[t] * kv;
+        for (size_t k = 0; k < kv; k++) {
+            adagrad_one(&m->w[base + k], &m->G[base + k], gb[base + k] + alpha * m->w[base + k], eta0);
+            gb[base + k] = 0.0;
+        }
+        bb->mark[bb->touch[t]] = 0;
+    }
+    for (size_t q = nf * kv; q < tr->np; q++) {
+        adagrad_one(&m->w[q], &m->G[q], gb[q] + alpha * m->w[q], eta0);
+        gb[q] = 0.0;
+    }
+    for (size_t k = 0; k < kv; k++) {
+        double g = 0.0;
+        for (size_t b = 0; b < nb; b++) g += zb[b * kv + k];
+        g *= inv;
+        m->Gb[k] += g * g;
+        m->b[k] -= eta0 * g / sqrt(m->Gb[k] + ADAGRAD_EPS) * tr->s.decay;
+    }
+    return loss;
+}
+
+/* All parameters finite (true weights = wscale * v). */
+static int params_finite(const trainer *tr)
+{
+    if (!isfinite(tr->wscale)) return 0;
+    for (size_t k = 0; k < tr->r.kv; k++)
+        if (!isfinite(tr->m->b[k])) return 0;
+    for (size_t j = 0; j < tr->np; j++)
+        if (!isfinite(tr->m->w[j])) return 0;
+    return 1;
+}
+
+static int check_opts(const mlk_sgd_opts *o, const mlk_model *m, char *err, size_t errlen)
+{
+    if (!o) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: options are NULL");
+    if (o->lr < MLK_LR_OPTIMAL || o->lr > MLK_LR_ADAGRAD)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: unknown learning rate %d", (int)o->lr);
+    if (!(o->alpha >= 0.0) || !isfinite(o->alpha))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: alpha %g must be finite and >= 0", o->alpha);
+    if (o->lr == MLK_LR_OPTIMAL && !(o->alpha > 0.0))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: learning rate 'optimal' needs alpha > 0");
+    if (o->lr != MLK_LR_OPTIMAL && (!(o->eta0 > 0.0) || !isfinite(o->eta0)))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: eta0 %g must be finite and > 0", o->eta0);
+    if (!isfinite(o->power_t) || !isfinite(o->intercept_decay))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: power_t and intercept_decay must be finite");
+    if (o->epochs < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: epochs must be >= 1");
+    if (o->batch_size > ((size_t)1 << 20))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: batch_size %zu too large", o->batch_size);
+    if (m->t < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model step counter t is 0");
+    return 0;
+}
+
+int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
+                  const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
+{
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    int rc = rows_init(&tr.r, m, d, 1, err, errlen);
+    if (rc != 0) return rc;
+    if ((rc = check_opts(o, m, err, errlen)) != 0) return rc;
+    size_t n = tr.r.n;
+    if (order)
+        for (size_t i = 0; i < n; i++)
+            if (order[i] < 0 || (uint64_t)order[i] >= n)
+                return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: order[%zu] = %lld out of 0..%zu",
+                                    i, (long long)order[i], n ? n - 1 : 0);
+    int adagrad = o->lr == MLK_LR_ADAGRAD;
+    if (adagrad && mlk_model_enable_adagrad(m) != 0)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory (adagrad sums)");
+    tr.m = m;
+    tr.y = d->y;
+    tr.wscale = 1.0;
+    tr.np = (size_t)(m->dim * m->n_vec);
+    tr.s.lr = o->lr;
+    tr.s.alpha = o->alpha;
+    tr.s.eta0 = o->eta0;
+    tr.s.power_t = o->power_t;
+    tr.s.decay = o->intercept_decay >= 0.0 ? o->intercept_decay : (d->X ? 0.01 : 1.0);
+    if (o->lr == MLK_LR_OPTIMAL) {
+        double typw = sqrt(1.0 / sqrt(o->alpha)), unused;
+        double initial_eta0 = typw / fmax(1.0, log_dloss(-typw, 1.0, &unused));
+        tr.s.optimal_init = 1.0 / (initial_eta0 * o->alpha);
+    }
+    size_t bs = o->batch_size > 1 ? o->batch_size : 1;
+    size_t *perm = malloc((n ? n : 1) * sizeof *perm);
+    tr.z = malloc(tr.r.kv * sizeof *tr.z);
+    batchbuf bb;
+    memset(&bb, 0, sizeof bb);
+    if (!perm || !tr.z || (bs > 1 && batchbuf_init(&bb, &tr, bs, adagrad) != 0)) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto done;
+    }
+    for (unsigned e = 0; e < o->epochs; e++) {
+        epoch_order(perm, n, order, o->shuffle, o->seed, o->epoch0 + e, o->shard);
+        double sumloss = 0.0;
+        if (bs > 1) {
+            for (size_t s = 0; s < n; s += bs) {
+                size_t nb = n - s < bs ? n - s : bs;
+                sumloss += step_batch(&tr, &bb, perm + s, nb, sched_eta(&tr.s, m->t), adagrad);
+                m->t++;
+            }
+        } else if (adagrad) {
+            for (size_t s = 0; s < n; s++) {
+                sumloss += step_adagrad(&tr, perm[s]);
+                m->t++;
+            }
+        } else {
+            for (size_t s = 0; s < n; s++) {
+                sumloss += step_plain(&tr, perm[s], sched_eta(&tr.s, m->t));
+                m->t++;
+            }
+        }
+        if (epoch_loss) epoch_loss[e] = n ? sumloss / (double)n : 0.0;
+        if (!params_finite(&tr)) {
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                              "sgd: parameters not finite after epoch %u; lower eta0 or raise alpha",
+                              e + 1);
+            goto done;
+        }
+        m->n_seen += n;
+    }
+done:
+    if (tr.wscale != 1.0)
+        for (size_t j = 0; j < tr.np; j++) m->w[j] *= tr.wscale;
+    free(perm);
+    free(tr.z);
+    batchbuf_free(&bb);
+    return rc;
+}
+
+/* ---- prediction and objective --------------------------------------- */
+
+int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *proba, char *err,
+                          size_t errlen)
+{
+    rows r;
+    int rc = rows_init(&r, m, d, 0, err, errlen);
+    if (rc != 0) return rc;
+    size_t kv = r.kv, K = m->n_classes;
+    double *z = malloc(PREDICT_BLOCK * kv * sizeof *z);
+    if (!z) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+    for (size_t s = 0; s < r.n; s += PREDICT_BLOCK) {
+        size_t nb = r.n - s < PREDICT_BLOCK ? r.n - s : PREDICT_BLOCK;
+        if (r.nd > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)r.nd, 1.0,
+                        r.dense + s * r.nd, (int)r.nd, m->w + r.nf * kv, (int)kv, 0.0, z, (int)kv);
+        else
+            memset(z, 0, nb * kv * sizeof *z);
+        for (size_t b = 0; b < nb; b++) {
+            double *zr = z + b * kv;
+            if (r.indptr)
+                for (int64_t p = r.indptr[s + b]; p < r.indptr[s + b + 1]; p++) {
+                    const double *wj = m->w + (size_t)r.ind[p] * kv;
+                    for (size_t k = 0; k < kv; k++) zr[k] += wj[k] * r.val[p];
+                }
+            for (size_t k = 0; k < kv; k++) zr[k] += m->b[k];
+            scores_proba(zr, kv, proba + (s + b) * K);
+        }
+    }
+    free(z);
+    return 0;
+}
+
+int mlk_sgd_objective(const mlk_model *m, const mlk_sgd_data *d, double alpha, double *loss,
+                      double *grad, char *err, size_t errlen)
+{
+    rows r;
+    int rc = rows_init(&r, m, d, 1, err, errlen);
+    if (rc != 0) return rc;
+    size_t kv = r.kv, np = (size_t)(m->dim * kv);
+    double *z = malloc(kv * sizeof *z);
+    if (!z) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+    if (grad) memset(grad, 0, (np + kv) * sizeof *grad);
+    double sum = 0.0, inv = r.n ? 1.0 / (double)r.n : 0.0;
+    for (size_t i = 0; i < r.n; i++) {
+        row_dot(&r, m->w, i, z);
+        for (size_t k = 0; k < kv; k++) z[k] += m->b[k];
+        sum += loss_grad(z, d->y[i], kv, z);
+        if (!grad) continue;
+        for (size_t k = 0; k < kv; k++) {
+            z[k] *= inv;
+            grad[np + k] += z[k];
+        }
+        row_axpy(&r, grad, i, z);
+    }
+    double sq = 0.0;
+    for (size_t j = 0; j < np; j++) {
+        sq += m->w[j] * m->w[j];
+        if (grad) grad[j] += alpha * m->w[j];
+    }
+    *loss = sum * inv + 0.5 * alpha * sq;
+    free(z);
+    return 0;
+}

@@ -1,0 +1,31 @@
+/* coord.h: the coordinator as an object behind a thin main(), so tests
+ * can run it in-process on an ephemeral loopback port.
+ *
+ * It owns: the ROUTER socket that workers and mlopsctl talk to, the
+ * worker registry (Paranoid Pirate heartbeats), the job table and stage
+ * plans, the shard directory (which worker holds which shard), and the
+ * LMDB journal in the data directory that makes a restart lose nothing. */
+#ifndef MLOPS_COORD_H
+#define MLOPS_COORD_H
+#include <stddef.h>
+
+typedef struct {
+    const char *bind;      /* e.g. "tcp://0.0.0.0:5555", "tcp://127.0.0.1:0" */
+    const char *data_dir;  /* journal + uploaded inputs */
+    const char *advertise; /* host to advertise for wildcard binds */
+    int heartbeat_ms;      /* default 1000 */
+    int verbose;
+} coord_config_t;
+
+typedef struct coord coord_t;
+
+/* Opens the journal, replays it, binds. Writes the connectable endpoint
+ * to DATA_DIR/endpoint. NULL with err filled on failure. */
+coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen);
+/* Serve until interrupted (SIGINT/SIGTERM) or coord_stop(). */
+int coord_run(coord_t *c);
+void coord_stop(coord_t *c);
+const char *coord_endpoint(const coord_t *c);
+void coord_destroy(coord_t **pc);
+
+#endif

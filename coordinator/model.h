@@ -1,0 +1,157 @@
+/* model.h: the coordinator's view of jobs, stages, tasks and workers,
+ * and the planner interface through which each stage kind plans its
+ * tasks.
+ *
+ * A job is a sequence of stages run in order. A stage runs in one or more
+ * phases (a quantile round, an SGD epoch, a reduction level); a phase is
+ * a set of tasks, all of one kind, that may run in any order and on any
+ * worker. When every task of a phase is done the stage's planner entry
+ * reduces their results and either sets up the next phase or ends the
+ * stage. Adding a stage = one worker kernel + one stage_ops_t entry.
+ *
+ * Task life cycle (state x event -> state), traced with -v:
+ *   PENDING  --dispatch-->         RUNNING
+ *   RUNNING  --result ok-->        DONE
+ *   RUNNING  --result retryable--> PENDING (attempt+1; FAILED after 3)
+ *   RUNNING  --result error-->     FAILED  (the job fails)
+ *   RUNNING  --worker expired-->   PENDING
+ *   DONE     --output lost-->      PENDING (re-run to recompute the shard)
+ *   any      --job cancelled-->    (results ignored)
+ * A result is applied only if its attempt equals the task's current
+ * attempt, so duplicated or late results change nothing. */
+#ifndef MLOPS_COORD_MODEL_H
+#define MLOPS_COORD_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "jobspec.h"
+
+enum { JOB_UPLOADING = 0, JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED };
+enum { ST_PENDING = 0, ST_RUNNING, ST_DONE, ST_FAILED, ST_CANCELLED };
+enum { T_PENDING = 0, T_RUNNING, T_DONE, T_FAILED };
+
+const char *job_state_name(int s);
+const char *stage_state_name(int s);
+
+typedef struct {
+    char *name;
+    double value;
+} metric_t;
+
+typedef struct {
+    int state;
+    uint32_t attempt;  /* the attempt a result must carry to be applied */
+    uint32_t tries;    /* dispatches that ended without a result */
+    int worker;        /* index of the worker running it, or -1 */
+    char *output_key;  /* shard key it writes, or NULL */
+    uint64_t rows;     /* rows in its output */
+    uint8_t *result;   /* reducer input from TaskResult.result */
+    size_t result_len;
+    metric_t *metrics;
+    size_t nmetrics;
+    double seconds;
+    int queued;        /* on the stage's pending queue */
+} task_t;
+
+struct job;
+struct stage;
+
+/* Arguments of one task as its planner entry builds them. */
+typedef struct {
+    uint8_t *args;     /* malloc'd, may be NULL */
+    size_t args_len;
+    char **inputs;     /* malloc'd shard keys the task reads */
+    size_t ninputs;
+} task_args_t;
+
+typedef struct stage_ops {
+    const char *name;
+    /* Set up phase 0: ntasks, kind, output keys, blob. */
+    int (*start)(struct job *j, struct stage *st, char *err, size_t errlen);
+    /* Arguments and inputs of task t in the stage's current phase. Must also
+     * work after the stage is done (recomputing a lost output). */
+    int (*task_args)(struct job *j, struct stage *st, size_t t, task_args_t *out, char *err,
+                     size_t errlen);
+    /* Every task of the phase is done: reduce. Returns 1 if a next phase
+     * was set up, 0 if the stage is complete, < 0 on error (err filled). */
+    int (*phase_done)(struct job *j, struct stage *st, char *err, size_t errlen);
+    int prefetch; /* assignments in flight per worker slot */
+} stage_ops_t;
+
+typedef struct stage {
+    const stage_ops_t *ops;
+    char name[32];
+    char kind[32];     /* task kind of the current phase */
+    int state;
+    uint32_t phase;
+    size_t ntasks;
+    task_t *tasks;
+    size_t ndone;      /* tasks DONE in the current phase */
+    uint32_t *queue;   /* pending task indexes (FIFO) */
+    size_t qhead, qtail, qcap;
+    uint8_t *blob;     /* planner state, journalled */
+    size_t blob_len;
+    double started, seconds;
+    uint32_t done_total, total_all; /* progress across phases */
+    char outsfx[16];   /* output key suffix of this phase ("/" final), "" none */
+    int dirty;
+} stage_t;
+
+typedef struct {
+    char *role, *name, *path;
+    uint64_t size, received;
+    int fd;
+} jfile_t;
+
+typedef struct job {
+    char id[16];
+    char *name;
+    int state;
+    char *error;
+    char *spec_yaml;
+    size_t spec_len;
+    char *spec_name;
+    mlops_jobspec_t *spec;
+    jfile_t *files;
+    size_t nfiles;
+    int uploaded;
+    double submitted, finished;
+    size_t nstages;
+    stage_t *stages;
+    size_t cur;        /* index of the running stage */
+    metric_t *metrics;
+    size_t nmetrics;
+    double *train_loss;
+    size_t ntrain_loss;
+    char *model;
+    char **log;
+    size_t nlog, nlog_saved;
+    int dirty;
+    /* planner scratch kept across stages (e.g. shard row counts) */
+    void *plan;
+} job_t;
+
+/* planner.c */
+/* The stage entries of a job, in pipeline order, from its spec. */
+int planner_build(job_t *j, char *err, size_t errlen);
+/* Release the planner's per-job state (mapped input). */
+void planner_job_free(job_t *j);
+/* The job's name from its spec. */
+const char *planner_spec_name(const mlops_jobspec_t *spec);
+/* What a stage's output shards hold, for export: "frame", "csr", ... */
+const char *planner_output_kind(const stage_t *st);
+
+/* helpers shared by planner entries (coord.c) */
+int stage_set_tasks(stage_t *st, size_t ntasks, const char *kind);
+/* Output keys of the phase's tasks: "<job>/<stage><suffix><task>".
+ * suffix "/" marks the stage's final output (recomputable after the stage
+ * ends); ".pN/" an intermediate one; NULL no output. */
+void stage_set_output_keys(job_t *j, stage_t *st, const char *suffix);
+void job_set_metric(job_t *j, const char *name, double v);
+double job_metric(const job_t *j, const char *name, double dflt);
+void job_logf(job_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *job_file_path(const job_t *j, const char *role);
+const char *job_file_name(const job_t *j, const char *role);
+stage_t *job_stage(job_t *j, const char *name);
+const char *task_metric(const task_t *t, const char *name, double *v);
+
+#endif

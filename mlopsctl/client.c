@@ -1,0 +1,169 @@
+/* client.c: see client.h. The receive loop is our own rather than
+ * wire_request() so that pipelined uploads and plain calls share one
+ * deadline rule and the caller gets the error code, not just a text. */
+#include "client.h"
+#include "err.h"
+#include "transport.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ctl_client {
+    zsock_t *sock;
+    char *endpoint;
+    const char *what;
+    int timeout_ms;
+    uint64_t seq;
+};
+
+ctl_client *ctl_client_new(const char *endpoint, const char *what, int timeout_ms, char *err,
+                           size_t errlen)
+{
+    ctl_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->endpoint = strdup(endpoint);
+    c->what = what;
+    c->timeout_ms = timeout_ms;
+    if (!c->endpoint) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        ctl_client_destroy(&c);
+        return NULL;
+    }
+    c->sock = transport_dealer_connect(endpoint, err, errlen);
+    if (!c->sock) ctl_client_destroy(&c);
+    return c;
+}
+
+void ctl_client_destroy(ctl_client **pc)
+{
+    if (!pc || !*pc) return;
+    ctl_client *c = *pc;
+    zsock_destroy(&c->sock);
+    free(c->endpoint);
+    free(c);
+    *pc = NULL;
+}
+
+uint64_t ctl_client_next_seq(ctl_client *c) { return ++c->seq; }
+
+int ctl_client_unreachable(const ctl_client *c, char *err, size_t errlen)
+{
+    return mlops_seterr(err, errlen, MLOPS_ETIMEOUT, "cannot reach %s at %s (no reply within %d ms)",
+                        c->what, c->endpoint, c->timeout_ms);
+}
+
+int ctl_client_error(const envelope_t *rep, char *err, size_t errlen)
+{
+    const Mlops__Error *e = rep->error;
+    const char *msg = e && e->message && *e->message ? e->message : "error without a message";
+    int code = MLOPS_EPROTO;
+    if (e && e->code == MLOPS__ERROR_CODE__BAD_JOB) code = MLOPS_EINVAL;
+    else if (e && e->code == MLOPS__ERROR_CODE__NOT_FOUND) code = MLOPS_ENOTFOUND;
+    return mlops_seterr(err, errlen, code, "%s", msg);
+}
+
+int ctl_client_send(ctl_client *c, envelope_t *req, char *err, size_t errlen)
+{
+    req->seq = ctl_client_next_seq(c);
+    if (wire_send(c->sock, NULL, req) != 0)
+        return mlops_seterr(err, errlen, MLOPS_EIO, "cannot send to %s at %s", c->what, c->endpoint);
+    return 0;
+}
+
+int ctl_client_recv(ctl_client *c, envelope_t **rep, char *err, size_t errlen)
+{
+    *rep = NULL;
+    zpoller_t *p = zpoller_new(c->sock, NULL);
+    if (!p) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    int64_t deadline = zclock_mono() + c->timeout_ms;
+    int rc = 0;
+    for (;;) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0) {
+            rc = ctl_client_unreachable(c, err, errlen);
+            break;
+        }
+        if (zpoller_wait(p, (int)left)) {
+            char why[256] = "";
+            *rep = wire_recv(c->sock, NULL, why, sizeof why);
+            if (!*rep)
+                rc = mlops_seterr(err, errlen, MLOPS_EPROTO, "bad reply from %s at %s: %s", c->what,
+                                  c->endpoint, why);
+            break;
+        }
+        if (zpoller_terminated(p)) {
+            rc = mlops_seterr(err, errlen, MLOPS_ECANCEL, "interrupted");
+            break;
+        }
+    }
+    zpoller_destroy(&p);
+    return rc;
+}
+
+int ctl_client_call(ctl_client *c, envelope_t *req, envelope_t **rep, char *err, size_t errlen)
+{
+    *rep = NULL;
+    int rc = ctl_client_send(c, req, err, errlen);
+    while (!rc) {
+        envelope_t *r = NULL;
+        rc = ctl_client_recv(c, &r, err, errlen);
+        if (rc) break;
+        if (r->seq != req->seq) { /* a late reply to an earlier request */
+            wire_free(&r);
+            continue;
+        }
+        if (r->body_case == MLOPS__ENVELOPE__BODY_ERROR) {
+            rc = ctl_client_error(r, err, errlen);
+            wire_free(&r);
+            break;
+        }
+        *rep = r;
+        break;
+    }
+    return rc;
+}
+
+int ctl_client_query(ctl_client *c, const char *verb, const char *job_id,
+                     const char *const *args, size_t nargs, jv **doc, char **raw, char *err,
+                     size_t errlen)
+{
+    *doc = NULL;
+    if (raw) *raw = NULL;
+    envelope_t req;
+    wire_init(&req, 0);
+    Mlops__Query q = MLOPS__QUERY__INIT;
+    q.verb = (char *)verb;
+    q.job_id = (char *)(job_id ? job_id : "");
+    q.n_args = nargs;
+    q.args = (char **)args;
+    req.body_case = MLOPS__ENVELOPE__BODY_QUERY;
+    req.query = &q;
+    envelope_t *rep = NULL;
+    int rc = ctl_client_call(c, &req, &rep, err, errlen);
+    if (rc) return rc;
+    if (rep->body_case != MLOPS__ENVELOPE__BODY_REPLY || !rep->reply || !rep->reply->json) {
+        rc = mlops_seterr(err, errlen, MLOPS_EPROTO, "%s at %s answered %s to a %s query", c->what,
+                          c->endpoint, wire_body_name(rep), verb);
+        wire_free(&rep);
+        return rc;
+    }
+    const char *text = rep->reply->json;
+    char jerr[200];
+    *doc = jv_parse(text, strlen(text), jerr, sizeof jerr);
+    if (!*doc) {
+        rc = mlops_seterr(err, errlen, MLOPS_EPROTO, "%s query: malformed reply from %s: %s", verb,
+                          c->what, jerr);
+        wire_free(&rep);
+        return rc;
+    }
+    if (raw && !(*raw = strdup(text))) {
+        jv_free(doc);
+        wire_free(&rep);
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    }
+    wire_free(&rep);
+    return 0;
+}

@@ -1,0 +1,499 @@
+/* cmd_cluster.c: `up` and `down`, a local cluster for one machine.
+ *
+ * `up` starts the coordinator and N workers as daemons (double fork +
+ * setsid, so they outlive mlopsctl and are never its zombies; stdin from
+ * /dev/null, stdout+stderr to DIR/logs/NAME.log, no other inherited fd,
+ * so `$(mlopsctl up)` returns). Their pids go to DIR/pids ("NAME PID"
+ * per line) as each one starts, so `down` can stop a half-started
+ * cluster too. `up` returns only when the coordinator lists N alive
+ * workers, within a bounded wait; otherwise it stops what it started and
+ * exits 3. `down` only signals pids whose /proc cmdline is an mlops
+ * program, so a stale pid file can never kill an unrelated process. */
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "ctl.h"
+#include "err.h"
+#include "output.h"
+
+#define MAX_PROCS 257
+#define PATH_LEN 4096
+
+typedef struct {
+    char name[64];
+    pid_t pid;
+} proc_entry;
+
+/* snprintf for paths. The data dir is at most PATH_LEN - 128 bytes and
+ * every suffix added to it is shorter than 128, so a truncated result
+ * cannot happen for paths built from it; for others (PATH entries) a
+ * truncated name simply fails access()/open(). */
+static void pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pathf(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    (void)n;
+}
+
+/* The data directory: --data-dir, else $MLOPS_HOME, else $HOME/.mlops. */
+static int data_dir(const ctl_args *a, char *out, size_t len)
+{
+    const char *d = ctl_arg(a, "data-dir");
+    const char *home = getenv("HOME");
+    if (!d || !*d) d = getenv("MLOPS_HOME");
+    int n;
+    if (d && *d) n = snprintf(out, len, "%s", d);
+    else if (home && *home) n = snprintf(out, len, "%s/.mlops", home);
+    else {
+        ctl_errorf("no data directory: give --data-dir or set MLOPS_HOME");
+        return MLOPS_EINVAL;
+    }
+    if (n < 0 || (size_t)n >= len) {
+        ctl_errorf("data directory path is too long");
+        return MLOPS_EINVAL;
+    }
+    while (n > 1 && out[n - 1] == '/') out[--n] = 0;
+    return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_LEN];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* 1 if pid runs an mlops program (mlops-coordinator / mlops-worker) and
+ * is not a zombie. */
+static int is_mlops_process(pid_t pid)
+{
+    if (pid <= 1) return 0;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')'); /* state follows "(comm) " */
+    if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X') return 0;
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    f = fopen(path, "r");
+    if (!f) return 0;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0; /* argv[0] ends at the first NUL */
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    return !strncmp(base, "mlops-", 6);
+}
+
+static int read_pids(const char *file, proc_entry *out, size_t max, size_t *n)
+{
+    *n = 0;
+    FILE *f = fopen(file, "r");
+    if (!f) return errno == ENOENT ? MLOPS_ENOTFOUND : MLOPS_EIO;
+    char line[256];
+    while (fgets(line, sizeof line, f) && *n < max) {
+        char name[64];
+        int pid;
+        if (sscanf(line, "%63s %d", name, &pid) == 2 && pid > 1) {
+            snprintf(out[*n].name, sizeof out[*n].name, "%s", name);
+            out[*n].pid = (pid_t)pid;
+            (*n)++;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static int append_pid(const char *file, const char *name, pid_t pid)
+{
+    FILE *f = fopen(file, "a");
+    if (!f) return MLOPS_EIO;
+    fprintf(f, "%s %d\n", name, (int)pid);
+    return fclose(f) == 0 ? 0 : MLOPS_EIO;
+}
+
+/* SIGTERM every live mlops pid, wait up to grace_ms, then SIGKILL.
+ * Returns how many were running. */
+static int stop_procs(const proc_entry *p, size_t n, int grace_ms)
+{
+    int running = 0;
+    for (size_t i = 0; i < n; i++)
+        if (is_mlops_process(p[i].pid)) {
+            kill(p[i].pid, SIGTERM);
+            running++;
+        }
+    int64_t deadline = zclock_mono() + grace_ms;
+    for (int killed = 0;;) {
+        int left = 0;
+        for (size_t i = 0; i < n; i++) left += is_mlops_process(p[i].pid);
+        if (!left) break;
+        if (zclock_mono() >= deadline) {
+            if (killed) break;
+            for (size_t i = 0; i < n; i++)
+                if (is_mlops_process(p[i].pid)) kill(p[i].pid, SIGKILL);
+            killed = 1;
+            deadline = zclock_mono() + 2000;
+        }
+        zclock_sleep(20);
+    }
+    return running;
+}
+
+/* Full path of program `name`: next to mlopsctl itself, else on PATH. */
+static int find_program(const char *name, char *out, size_t len)
+{
+    char self[PATH_LEN];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k > 0) {
+        self[k] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            pathf(out, len, "%s/%s", self, name);
+            if (access(out, X_OK) == 0) return 0;
+        }
+    }
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t dl = colon ? (size_t)(colon - path) : strlen(path);
+        pathf(out, len, "%.*s/%s", (int)dl, dl ? path : ".", name);
+        if (access(out, X_OK) == 0) return 0;
+        path = colon ? colon + 1 : NULL;
+    }
+    return MLOPS_ENOTFOUND;
+}
+
+/* Start argv[0] (a full path) as a daemon with output to `logpath`.
+ * The grandchild's pid comes back over a close-on-exec pipe, followed by
+ * an errno only if exec failed: EOF after the pid means it is running. */
+static int spawn(char *const argv[], const char *logpath, pid_t *pid, char *err, size_t errlen)
+{
+    int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0)
+        return mlops_seterr(err, errlen, MLOPS_EIO, "cannot open %s: %s", logpath, strerror(errno));
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        close(logfd);
+        return mlops_seterr(err, errlen, MLOPS_EIO, "pipe: %s", strerror(errno));
+    }
+    fflush(NULL);
+    pid_t child = fork();
+    if (child < 0) {
+        close(logfd);
+        close(pfd[0]);
+        close(pfd[1]);
+        return mlops_seterr(err, errlen, MLOPS_EIO, "fork: %s", strerror(errno));
+    }
+    if (child == 0) {
+        /* intermediate child: only async-signal-safe calls from here */
+        setsid();
+        pid_t g = fork();
+        if (g < 0) _exit(1);
+        if (g > 0) {
+            int32_t v = (int32_t)g;
+            ssize_t w = write(pfd[1], &v, sizeof v);
+            _exit(w == (ssize_t)sizeof v ? 0 : 1);
+        }
+        int nullfd = open("/dev/null", O_RDONLY);
+        if (nullfd >= 0) dup2(nullfd, STDIN_FILENO);
+        dup2(logfd, STDOUT_FILENO);
+        dup2(logfd, STDERR_FILENO);
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+            for (int fd = 3; fd < 1024; fd++)
+                if (fd != pfd[1]) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        execv(argv[0], argv);
+        int32_t e = errno;
+        ssize_t w = write(pfd[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(logfd);
+    close(pfd[1]);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    int32_t v[2];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(pfd[0], (char *)v + got, sizeof v - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof v) break;
+    }
+    close(pfd[0]);
+    if (got < sizeof v[0])
+        return mlops_seterr(err, errlen, MLOPS_EIO, "cannot start %s", argv[0]);
+    *pid = (pid_t)v[0];
+    if (got == sizeof v)
+        return mlops_seterr(err, errlen, MLOPS_EIO, "cannot run %s: %s", argv[0], strerror(v[1]));
+    return 0;
+}
+
+/* The last non-empty line of a log file, for error messages. */
+static void last_log_line(const char *logpath, char *out, size_t len)
+{
+    out[0] = 0;
+    FILE *f = fopen(logpath, "r");
+    if (!f) return;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (n) snprintf(out, len, "%s", line);
+    }
+    fclose(f);
+}
+
+/* Read the coordinator's endpoint file (written once it is bound). */
+static int read_endpoint(const char *file, char *out, size_t len)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) return MLOPS_ENOTFOUND;
+    char *r = fgets(out, (int)len, f);
+    fclose(f);
+    if (!r) return MLOPS_ENOTFOUND;
+    size_t n = strlen(out);
+    if (!n || out[n - 1] != '\n') return MLOPS_ENOTFOUND; /* partly written */
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ')) out[--n] = 0;
+    return n ? 0 : MLOPS_ENOTFOUND;
+}
+
+/* Count workers in state "alive" in a `workers` reply. */
+static size_t alive_workers(const jv *doc)
+{
+    const jv *ws = jv_get(doc, "workers");
+    size_t n = 0;
+    for (size_t i = 0; i < jv_len(ws); i++)
+        n += !strcmp(jv_get_str(jv_at(ws, i), "state", ""), "alive");
+    return n;
+}
+
+/* Names the first started process that is no longer running, or NULL. */
+static const proc_entry *first_dead(const proc_entry *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_mlops_process(p[i].pid)) return &p[i];
+    return NULL;
+}
+
+static int up_failed(const char *dir, const char *pidfile, const proc_entry *procs, size_t n,
+                     int code)
+{
+    stop_procs(procs, n, 5000);
+    unlink(pidfile);
+    fprintf(stderr, "mlopsctl: stopped what was started; logs in %s/logs\n", dir);
+    return code;
+}
+
+int cmd_up(ctl_ctx *ctx, const ctl_args *a)
+{
+    char err[1024];
+    long nworkers = 2, port = 5555, slots = 0, wait_s = 30;
+    const char *v;
+    if (((v = ctl_arg(a, "workers")) &&
+         ctl_parse_int(v, 0, MAX_PROCS - 1, "--workers", &nworkers, err, sizeof err)) ||
+        ((v = ctl_arg(a, "port")) && ctl_parse_int(v, 0, 65535, "--port", &port, err, sizeof err)) ||
+        ((v = ctl_arg(a, "slots")) && ctl_parse_int(v, 1, 1024, "--slots", &slots, err, sizeof err)) ||
+        ((v = ctl_arg(a, "wait-timeout")) &&
+         ctl_parse_int(v, 1, 3600, "--wait-timeout", &wait_s, err, sizeof err))) {
+        ctl_errorf("up: %s", err);
+        return CTL_EXIT_USAGE;
+    }
+    char dir[PATH_LEN - 128];
+    if (data_dir(a, dir, sizeof dir)) return CTL_EXIT_USAGE;
+    char pidfile[PATH_LEN], logdir[PATH_LEN], coorddir[PATH_LEN], epfile[PATH_LEN];
+    pathf(pidfile, sizeof pidfile, "%s/pids", dir);
+    pathf(logdir, sizeof logdir, "%s/logs", dir);
+    pathf(coorddir, sizeof coorddir, "%s/coordinator", dir);
+    pathf(epfile, sizeof epfile, "%s/coordinator/endpoint", dir);
+    if (mkdir_p(logdir) != 0 || mkdir_p(coorddir) != 0) {
+        ctl_errorf("cannot create %s: %s", dir, strerror(errno));
+        return CTL_EXIT_FAILED;
+    }
+
+    proc_entry procs[MAX_PROCS];
+    size_t nprocs = 0;
+    if (read_pids(pidfile, procs, MAX_PROCS, &nprocs) == 0) {
+        for (size_t i = 0; i < nprocs; i++)
+            if (is_mlops_process(procs[i].pid)) {
+                ctl_errorf("a cluster is already running with data dir %s (%s is pid %d); "
+                           "stop it with 'mlopsctl down --data-dir %s'",
+                           dir, procs[i].name, (int)procs[i].pid, dir);
+                return CTL_EXIT_FAILED;
+            }
+        unlink(pidfile); /* stale */
+    }
+    nprocs = 0;
+
+    char coord_bin[PATH_LEN], worker_bin[PATH_LEN];
+    if (find_program("mlops-coordinator", coord_bin, sizeof coord_bin) ||
+        find_program("mlops-worker", worker_bin, sizeof worker_bin)) {
+        ctl_errorf("cannot find mlops-coordinator and mlops-worker next to mlopsctl or on PATH");
+        return CTL_EXIT_FAILED;
+    }
+
+    int64_t deadline = zclock_mono() + wait_s * 1000;
+    char bind[64], logpath[PATH_LEN];
+    if (port) snprintf(bind, sizeof bind, "tcp://127.0.0.1:%ld", port);
+    else snprintf(bind, sizeof bind, "tcp://127.0.0.1:*");
+    unlink(epfile);
+    pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
+    {
+        char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir, NULL};
+        pid_t pid;
+        if (spawn(argv, logpath, &pid, err, sizeof err)) {
+            ctl_errorf("%s", err);
+            return CTL_EXIT_FAILED;
+        }
+        snprintf(procs[nprocs].name, sizeof procs[nprocs].name, "coordinator");
+        procs[nprocs++].pid = pid;
+        append_pid(pidfile, "coordinator", pid);
+    }
+
+    /* The coordinator writes its bound endpoint once bound. */
+    char endpoint[512];
+    for (;;) {
+        if (read_endpoint(epfile, endpoint, sizeof endpoint) == 0) break;
+        if (!is_mlops_process(procs[0].pid)) {
+            char last[1024];
+            last_log_line(logpath, last, sizeof last);
+            ctl_errorf("the coordinator exited during start-up%s%s", *last ? ": " : "", last);
+            return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+        }
+        if (zclock_mono() >= deadline) {
+            ctl_errorf("the coordinator did not write %s within %ld s", epfile, wait_s);
+            return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_UNREACHABLE);
+        }
+        zclock_sleep(20);
+    }
+
+    for (long i = 1; i <= nworkers; i++) {
+        char name[64], wdir[PATH_LEN], slots_s[32];
+        snprintf(name, sizeof name, "worker-%ld", i);
+        pathf(wdir, sizeof wdir, "%s/%s", dir, name);
+        pathf(logpath, sizeof logpath, "%s/%s.log", logdir, name);
+        snprintf(slots_s, sizeof slots_s, "%ld", slots);
+        char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
+                        slots ? "--slots" : NULL, slots_s, NULL};
+        pid_t pid;
+        if (spawn(argv, logpath, &pid, err, sizeof err)) {
+            ctl_errorf("%s", err);
+            return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+        }
+        snprintf(procs[nprocs].name, sizeof procs[nprocs].name, "%s", name);
+        procs[nprocs++].pid = pid;
+        append_pid(pidfile, name, pid);
+    }
+
+    /* Wait until the coordinator lists every worker alive. */
+    ctl_client *c = NULL;
+    size_t alive = 0;
+    char last_err[1024] = "";
+    for (;;) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0) break;
+        const proc_entry *dead = first_dead(procs, nprocs);
+        if (dead) {
+            char last[1024];
+            pathf(logpath, sizeof logpath, "%s/%s.log", logdir, dead->name);
+            last_log_line(logpath, last, sizeof last);
+            ctl_errorf("%s exited during start-up%s%s", dead->name, *last ? ": " : "", last);
+            ctl_client_destroy(&c);
+            return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+        }
+        if (!c) {
+            int t = left < ctx->timeout_ms ? (int)left : ctx->timeout_ms;
+            c = ctl_client_new(endpoint, "the coordinator", t < 1000 ? t : 1000, err, sizeof err);
+            if (!c) {
+                ctl_errorf("%s", err);
+                return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+            }
+        }
+        jv *doc = NULL;
+        int rc = ctl_client_query(c, "workers", NULL, NULL, 0, &doc, NULL, last_err, sizeof last_err);
+        if (rc == 0) {
+            alive = alive_workers(doc);
+            jv_free(&doc);
+            if (alive >= (size_t)nworkers) break;
+        } else if (rc != MLOPS_ETIMEOUT) {
+            ctl_errorf("%s", last_err);
+            ctl_client_destroy(&c);
+            return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+        }
+        zclock_sleep(50);
+    }
+    ctl_client_destroy(&c);
+    if (alive < (size_t)nworkers) {
+        if (*last_err) ctl_errorf("%s", last_err);
+        ctl_errorf("only %zu of %ld workers registered with the coordinator at %s within %ld s",
+                   alive, nworkers, endpoint, wait_s);
+        return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_UNREACHABLE);
+    }
+
+    if (ctx->json) {
+        fputs("{\"endpoint\":", stdout);
+        ctl_json_string(stdout, endpoint);
+        printf(",\"workers\":%ld,\"data_dir\":", nworkers);
+        ctl_json_string(stdout, dir);
+        fputs("}\n", stdout);
+    } else if (isatty(STDOUT_FILENO)) {
+        printf("mlops cluster up: coordinator %s, %ld workers, data in %s\n", endpoint, nworkers, dir);
+        printf("export MLOPS_COORDINATOR=%s\n", endpoint);
+    } else {
+        printf("%s\n", endpoint);
+    }
+    return CTL_EXIT_OK;
+}
+
+int cmd_down(ctl_ctx *ctx, const ctl_args *a)
+{
+    (void)ctx;
+    char dir[PATH_LEN - 128];
+    if (data_dir(a, dir, sizeof dir)) return CTL_EXIT_USAGE;
+    char pidfile[PATH_LEN], epfile[PATH_LEN];
+    pathf(pidfile, sizeof pidfile, "%s/pids", dir);
+    pathf(epfile, sizeof epfile, "%s/coordinator/endpoint", dir);
+    proc_entry procs[MAX_PROCS];
+    size_t n = 0;
+    int rc = read_pids(pidfile, procs, MAX_PROCS, &n);
+    if (rc == MLOPS_ENOTFOUND) {
+        fprintf(stderr, "mlopsctl: no cluster running with data dir %s\n", dir);
+        return CTL_EXIT_OK;
+    }
+    if (rc) {
+        ctl_errorf("cannot read %s: %s", pidfile, strerror(errno));
+        return CTL_EXIT_FAILED;
+    }
+    int stopped = stop_procs(procs, n, 10000);
+    unlink(pidfile);
+    unlink(epfile);
+    fprintf(stderr, "mlopsctl: stopped %d process%s (data dir %s)\n", stopped,
+            stopped == 1 ? "" : "es", dir);
+    return CTL_EXIT_OK;
+}

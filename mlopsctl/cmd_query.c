@@ -1,0 +1,221 @@
+/* cmd_query.c: the reading commands (jobs, status, result, workers, logs)
+ * and cancel. Each is one Query to the coordinator; -o json prints the
+ * coordinator's JSON unchanged, the table form prints it for people. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "ctl.h"
+#include "err.h"
+#include "output.h"
+
+int ctl_query(const ctl_ctx *ctx, const char *verb, const char *job_id, const char *const *args,
+              size_t nargs, jv **doc, char **raw)
+{
+    char err[1024];
+    *doc = NULL;
+    if (raw) *raw = NULL;
+    ctl_client *c = ctl_client_new(ctx->endpoint, "the coordinator", ctx->timeout_ms, err, sizeof err);
+    if (!c) {
+        ctl_errorf("%s", err);
+        return CTL_EXIT_USAGE; /* a malformed endpoint is a usage error */
+    }
+    int rc = ctl_client_query(c, verb, job_id, args, nargs, doc, raw, err, sizeof err);
+    ctl_client_destroy(&c);
+    if (rc) {
+        ctl_errorf("%s", err);
+        /* An Error reply with BAD_JOB only makes sense for submit; a query
+         * refused by the coordinator is a server-side error (exit 1). */
+        return rc == MLOPS_ETIMEOUT ? CTL_EXIT_UNREACHABLE : CTL_EXIT_FAILED;
+    }
+    return CTL_EXIT_OK;
+}
+
+static void print_raw(const char *raw)
+{
+    fputs(raw, stdout);
+    size_t n = strlen(raw);
+    if (!n || raw[n - 1] != '\n') fputc('\n', stdout);
+}
+
+static const char *num_cell(const jv *v, const char *key, char *buf, size_t len)
+{
+    const jv *x = jv_get(v, key);
+    if (!jv_is(x, JV_NUMBER)) return "-";
+    ctl_fmt_num(x->num, buf, len);
+    return buf;
+}
+
+static const char *seconds_cell(const jv *v, const char *key, char *buf, size_t len)
+{
+    const jv *x = jv_get(v, key);
+    if (!jv_is(x, JV_NUMBER)) return "-";
+    snprintf(buf, len, "%.2fs", x->num);
+    return buf;
+}
+
+int cmd_jobs(ctl_ctx *ctx, const ctl_args *a)
+{
+    (void)a;
+    jv *doc;
+    char *raw;
+    int code = ctl_query(ctx, "jobs", NULL, NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) {
+        print_raw(raw);
+    } else {
+        const char *hdr[] = {"JOB", "NAME", "STATE", "STAGES", "SUBMITTED"};
+        ctl_table *t = ctl_table_new(5, hdr);
+        const jv *jobs = jv_get(doc, "jobs");
+        for (size_t i = 0; t && i < jv_len(jobs); i++) {
+            const jv *j = jv_at(jobs, i);
+            char stages[64];
+            snprintf(stages, sizeof stages, "%.0f/%.0f", jv_get_num(j, "stages_done", 0),
+                     jv_get_num(j, "stages_total", 0));
+            const char *row[] = {jv_get_str(j, "job", "?"), jv_get_str(j, "name", "?"),
+                                 jv_get_str(j, "state", "?"), stages,
+                                 jv_get_str(j, "submitted", "-")};
+            ctl_table_add(t, row);
+        }
+        if (t) ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+    }
+    jv_free(&doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}
+
+/* The job header, the stage table and (for result) the metrics. */
+static void print_job(const jv *doc, int with_metrics)
+{
+    char b1[64], b2[64];
+    printf("JOB         %s\n", jv_get_str(doc, "job", "?"));
+    printf("NAME        %s\n", jv_get_str(doc, "name", "?"));
+    printf("STATE       %s\n", jv_get_str(doc, "state", "?"));
+    const char *error = jv_get_str(doc, "error", NULL);
+    if (error) printf("ERROR       %s\n", error);
+    printf("SUBMITTED   %s\n", jv_get_str(doc, "submitted", "-"));
+    printf("FINISHED    %s\n", jv_get_str(doc, "finished", "-"));
+    printf("SECONDS     %s\n", seconds_cell(doc, "seconds", b1, sizeof b1));
+    const char *model = jv_get_str(doc, "model", NULL);
+    if (model) printf("MODEL       %s\n", model);
+
+    const jv *stages = jv_get(doc, "stages");
+    if (jv_len(stages)) {
+        putchar('\n');
+        const char *hdr[] = {"STAGE", "STATE", "TASKS", "SECONDS"};
+        ctl_table *t = ctl_table_new(4, hdr);
+        for (size_t i = 0; t && i < jv_len(stages); i++) {
+            const jv *s = jv_at(stages, i);
+            char tasks[64];
+            snprintf(tasks, sizeof tasks, "%.0f/%.0f", jv_get_num(s, "tasks_done", 0),
+                     jv_get_num(s, "tasks_total", 0));
+            const char *row[] = {jv_get_str(s, "name", "?"), jv_get_str(s, "state", "?"), tasks,
+                                 seconds_cell(s, "seconds", b2, sizeof b2)};
+            ctl_table_add(t, row);
+        }
+        if (t) ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+    }
+    const jv *m = jv_get(doc, "metrics");
+    if (with_metrics && jv_len(m) && jv_is(m, JV_OBJECT)) {
+        putchar('\n');
+        const char *hdr[] = {"METRIC", "VALUE"};
+        ctl_table *t = ctl_table_new(2, hdr);
+        for (size_t i = 0; t && i < m->len; i++) {
+            char val[1024];
+            ctl_fmt_value(m->items[i], val, sizeof val);
+            const char *row[] = {m->keys[i], val};
+            ctl_table_add(t, row);
+        }
+        if (t) ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+    }
+}
+
+static int job_query(ctl_ctx *ctx, const ctl_args *a, const char *verb, int with_metrics)
+{
+    jv *doc;
+    char *raw;
+    int code = ctl_query(ctx, verb, a->pos[0], NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) print_raw(raw);
+    else print_job(doc, with_metrics);
+    jv_free(&doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}
+
+int cmd_status(ctl_ctx *ctx, const ctl_args *a) { return job_query(ctx, a, "status", 0); }
+
+int cmd_result(ctl_ctx *ctx, const ctl_args *a) { return job_query(ctx, a, "result", 1); }
+
+int cmd_workers(ctl_ctx *ctx, const ctl_args *a)
+{
+    (void)a;
+    jv *doc;
+    char *raw;
+    int code = ctl_query(ctx, "workers", NULL, NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) {
+        print_raw(raw);
+    } else {
+        const char *hdr[] = {"ID",    "NAME",   "STATE",     "SLOTS",   "RUNNING",
+                             "TASKS", "SHARDS", "LAST SEEN", "ENDPOINT"};
+        ctl_table *t = ctl_table_new(9, hdr);
+        const jv *ws = jv_get(doc, "workers");
+        for (size_t i = 0; t && i < jv_len(ws); i++) {
+            const jv *w = jv_at(ws, i);
+            char slots[32], running[32], done[32], shards[32], seen[64];
+            const jv *ls = jv_get(w, "last_seen_ms");
+            if (jv_is(ls, JV_NUMBER)) snprintf(seen, sizeof seen, "%.1fs ago", ls->num / 1000.0);
+            else snprintf(seen, sizeof seen, "-");
+            const char *row[] = {jv_get_str(w, "id", "?"),
+                                 jv_get_str(w, "name", "?"),
+                                 jv_get_str(w, "state", "?"),
+                                 num_cell(w, "slots", slots, sizeof slots),
+                                 num_cell(w, "running", running, sizeof running),
+                                 num_cell(w, "tasks_done", done, sizeof done),
+                                 num_cell(w, "shards", shards, sizeof shards),
+                                 seen,
+                                 jv_get_str(w, "endpoint", "-")};
+            ctl_table_add(t, row);
+        }
+        if (t) ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+    }
+    jv_free(&doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}
+
+int cmd_logs(ctl_ctx *ctx, const ctl_args *a)
+{
+    jv *doc;
+    char *raw;
+    int code = ctl_query(ctx, "logs", a->pos[0], NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) {
+        print_raw(raw);
+    } else {
+        const jv *lines = jv_get(doc, "lines");
+        for (size_t i = 0; i < jv_len(lines); i++) puts(jv_str(jv_at(lines, i), ""));
+    }
+    jv_free(&doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}
+
+int cmd_cancel(ctl_ctx *ctx, const ctl_args *a)
+{
+    jv *doc;
+    char *raw;
+    int code = ctl_query(ctx, "cancel", a->pos[0], NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) print_raw(raw);
+    else printf("%s %s\n", jv_get_str(doc, "job", a->pos[0]), jv_get_str(doc, "state", "?"));
+    jv_free(&doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}

@@ -1,0 +1,75 @@
+/* cmd_wait.c: following a job to its end (`wait`, `submit --wait`).
+ * Polls `status` every POLL_MS over one connection and hands each reply
+ * to the progress drawer; every poll is bounded by the reply timeout, so
+ * a coordinator that goes away ends the wait with exit 3, never a hang. */
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "ctl.h"
+#include "err.h"
+#include "progress.h"
+
+#define POLL_MS 150
+
+static int terminal(const char *state)
+{
+    return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+}
+
+int ctl_follow_job(ctl_ctx *ctx, const char *job_id)
+{
+    char err[1024];
+    ctl_client *c = ctl_client_new(ctx->endpoint, "the coordinator", ctx->timeout_ms, err, sizeof err);
+    if (!c) {
+        ctl_errorf("%s", err);
+        return CTL_EXIT_USAGE;
+    }
+    ctl_progress *p = ctl_progress_new(stderr, isatty(STDERR_FILENO));
+    int code = CTL_EXIT_FAILED;
+    if (!p) {
+        ctl_errorf("out of memory");
+        goto out;
+    }
+    for (;;) {
+        jv *doc = NULL;
+        char *raw = NULL;
+        int rc = ctl_client_query(c, "status", job_id, NULL, 0, &doc, &raw, err, sizeof err);
+        if (rc) {
+            ctl_errorf("%s", err);
+            code = rc == MLOPS_ETIMEOUT ? CTL_EXIT_UNREACHABLE : CTL_EXIT_FAILED;
+            break;
+        }
+        ctl_progress_update(p, doc);
+        const char *state = jv_get_str(doc, "state", "");
+        if (terminal(state)) {
+            if (ctx->json) {
+                fputs(raw, stdout);
+                fputc('\n', stdout);
+            }
+            if (!strcmp(state, "succeeded")) {
+                code = CTL_EXIT_OK;
+            } else {
+                const char *why = jv_get_str(doc, "error", NULL);
+                if (why) ctl_errorf("job %s %s: %s", job_id, state, why);
+                else ctl_errorf("job %s %s", job_id, state);
+                code = CTL_EXIT_FAILED;
+            }
+            jv_free(&doc);
+            free(raw);
+            break;
+        }
+        jv_free(&doc);
+        free(raw);
+        zclock_sleep(POLL_MS);
+    }
+out:
+    ctl_progress_destroy(&p);
+    ctl_client_destroy(&c);
+    return code;
+}
+
+int cmd_wait(ctl_ctx *ctx, const ctl_args *a) { return ctl_follow_job(ctx, a->pos[0]); }

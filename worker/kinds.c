@@ -1,0 +1,233 @@
+/* kinds.c: the task kinds a worker runs, one function each, in a table.
+ * Each reads the arguments its planner entry (coordinator/planner.c)
+ * wrote, calls pure kernels (common/kernels), and writes its output
+ * shard and result. Arguments come from the network: every read is
+ * bounds-checked and a damaged argument fails the task, never the
+ * process. */
+#include "bytes.h"
+#include "clean.h"
+#include "csv.h"
+#include "err.h"
+#include "log.h"
+#include "quantile.h"
+#include "task.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int run_noop(task_ctx_t *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* ingest: raw CSV bytes of one shard -> frame of the used columns      */
+
+static int run_ingest(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    char *fname = br_str(&r);
+    int64_t first_row = (int64_t)br_u64(&r);
+    long first_line = (long)br_u64(&r);
+    uint32_t nhdr = br_u32(&r);
+    int rc = -1;
+    char **hdr = NULL, **want = NULL;
+    mlk_coltype *types = NULL;
+    size_t *index = NULL;
+    uint32_t nwant = 0;
+    mlk_frame *f = NULL;
+    if (r.err || nhdr > 100000) goto bad;
+    hdr = calloc(nhdr ? nhdr : 1, sizeof *hdr);
+    if (!hdr) goto bad;
+    for (uint32_t i = 0; i < nhdr && !r.err; i++) hdr[i] = br_str(&r);
+    nwant = br_u32(&r);
+    if (r.err || nwant > nhdr) goto bad;
+    want = calloc(nwant ? nwant : 1, sizeof *want);
+    types = calloc(nwant ? nwant : 1, sizeof *types);
+    index = calloc(nwant ? nwant : 1, sizeof *index);
+    if (!want || !types || !index) goto bad;
+    for (uint32_t i = 0; i < nwant && !r.err; i++) {
+        want[i] = br_str(&r);
+        uint32_t t = br_u32(&r);
+        types[i] = t == MLK_STR ? MLK_STR : MLK_F64;
+    }
+    uint32_t skip_bad = br_u32(&r);
+    size_t len;
+    const uint8_t *data = br_blob(&r, &len);
+    if (!br_done(&r)) goto bad;
+    mlk_csv_schema schema;
+    if (mlk_csv_schema_init(&schema, (const char *const *)hdr, nhdr, (const char *const *)want, types,
+                            nwant, index, ctx->err, sizeof ctx->err) != 0) {
+        rc = -1;
+        goto out;
+    }
+    size_t rows_bad = 0;
+    if (mlk_csv_parse((const char *)data, len, &schema, first_row, first_line, fname, skip_bad != 0, &f,
+                      &rows_bad, ctx->err, sizeof ctx->err) != 0) {
+        rc = -1; /* a data error: the message names file and line */
+        goto out;
+    }
+    if ((rc = task_output_frame(ctx, f)) != 0) goto out;
+    task_metric(ctx, "rows", (double)f->nrows);
+    task_metric(ctx, "rows_bad", (double)rows_bad);
+    rc = 0;
+    goto out;
+bad:
+    rc = task_fail(ctx, 0, "ingest: damaged task arguments");
+out:
+    mlk_frame_destroy(&f);
+    for (uint32_t i = 0; hdr && i < nhdr; i++) free(hdr[i]);
+    for (uint32_t i = 0; want && i < nwant; i++) free(want[i]);
+    free(hdr);
+    free(want);
+    free(types);
+    free(index);
+    free(fname);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* clean                                                               */
+
+/* The numeric columns of the spec, in spec order, as frame columns. */
+static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
+{
+    const mlops_jobspec_t *s;
+    if (task_spec(ctx, &s) != 0) return -1;
+    *n = s->columns.n_numeric;
+    *idx = calloc(*n ? *n : 1, sizeof **idx);
+    if (!*idx) return task_fail(ctx, 1, "out of memory");
+    for (size_t c = 0; c < *n; c++) {
+        int ci = mlk_frame_col(f, s->columns.numeric[c]);
+        if (ci < 0 || f->cols[ci].type != MLK_F64)
+            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
+                             s->columns.numeric[c]);
+        (*idx)[c] = (size_t)ci;
+    }
+    return 0;
+}
+
+/* dropna over every column of the shard (the used columns) */
+static void dropna_all(const mlk_frame *f, int dropna, uint8_t *keep)
+{
+    memset(keep, 1, f->nrows);
+    if (!dropna) return;
+    size_t all[256];
+    size_t n = f->ncols < 256 ? f->ncols : 256;
+    for (size_t c = 0; c < n; c++) all[c] = c;
+    mlk_dropna_mask(f, all, n, keep);
+}
+
+static int run_clean_qround(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t mode = br_u32(&r), dropna = br_u32(&r);
+    size_t reqlen;
+    const uint8_t *req = br_blob(&r, &reqlen);
+    if (!br_done(&r) || mode != 0) return task_fail(ctx, 0, "clean: damaged task arguments");
+    mlk_frame *f = NULL;
+    if (task_input_frame(ctx, 0, &f) != 0) return -1;
+    int rc = -1;
+    size_t *idx = NULL;
+    size_t ncols = 0;
+    uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
+    double **cols = NULL;
+    if (!keep) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+    dropna_all(f, (int)dropna, keep);
+    cols = calloc(ncols ? ncols : 1, sizeof *cols);
+    if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    size_t kept = 0;
+    for (size_t c = 0; c < ncols; c++) {
+        cols[c] = malloc((f->nrows ? f->nrows : 1) * sizeof(double));
+        if (!cols[c]) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        const double *v = f->cols[idx[c]].f64;
+        size_t k = 0;
+        for (size_t i = 0; i < f->nrows; i++)
+            if (keep[i]) cols[c][k++] = v[i];
+        kept = k;
+    }
+    uint8_t *ans;
+    size_t anslen;
+    if (mlk_qjob_answer(req, reqlen, (const double *const *)cols, ncols, kept, &ans, &anslen, ctx->err,
+                        sizeof ctx->err) != 0)
+        goto out;
+    task_result(ctx, ans, anslen);
+    rc = 0;
+out:
+    for (size_t c = 0; cols && c < ncols; c++) free(cols[c]);
+    free(cols);
+    free(idx);
+    free(keep);
+    mlk_frame_destroy(&f);
+    return rc;
+}
+
+static int run_clean_filter(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t mode = br_u32(&r), dropna = br_u32(&r), nb = br_u32(&r);
+    if (r.err || mode != 1 || nb > 100000) return task_fail(ctx, 0, "clean: damaged task arguments");
+    double *lo = calloc(nb ? nb : 1, sizeof *lo), *hi = calloc(nb ? nb : 1, sizeof *hi);
+    if (!lo || !hi) {
+        free(lo);
+        free(hi);
+        return task_fail(ctx, 1, "out of memory");
+    }
+    for (uint32_t c = 0; c < nb; c++) {
+        lo[c] = br_f64(&r);
+        hi[c] = br_f64(&r);
+    }
+    int rc = -1;
+    mlk_frame *f = NULL;
+    size_t *idx = NULL;
+    size_t ncols = 0;
+    uint8_t *keep = NULL;
+    if (!br_done(&r)) { rc = task_fail(ctx, 0, "clean: damaged task arguments"); goto out; }
+    if (task_input_frame(ctx, 0, &f) != 0) goto out;
+    keep = malloc(f->nrows ? f->nrows : 1);
+    if (!keep) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    dropna_all(f, (int)dropna, keep);
+    size_t after_dropna = 0;
+    for (size_t i = 0; i < f->nrows; i++) after_dropna += keep[i];
+    if (nb) {
+        if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+        if (ncols != nb) { rc = task_fail(ctx, 0, "clean: bounds for %u columns, spec has %zu", nb, ncols); goto out; }
+        if (mlk_iqr_mask(f, idx, ncols, lo, hi, keep) < 0) { rc = task_fail(ctx, 0, "clean: bad IQR columns"); goto out; }
+    }
+    mlk_frame_filter(f, keep);
+    if ((rc = task_output_frame(ctx, f)) != 0) goto out;
+    task_metric(ctx, "rows", (double)f->nrows);
+    task_metric(ctx, "rows_after_dropna", (double)after_dropna);
+    rc = 0;
+out:
+    free(lo);
+    free(hi);
+    free(idx);
+    free(keep);
+    mlk_frame_destroy(&f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    task_kind_fn fn;
+} s_kinds[] = {
+    {"noop", run_noop},
+    {"ingest", run_ingest},
+    {"clean_qround", run_clean_qround},
+    {"clean_filter", run_clean_filter},
+};
+
+task_kind_fn task_kind_find(const char *kind)
+{
+    for (size_t i = 0; i < sizeof s_kinds / sizeof *s_kinds; i++)
+        if (!strcmp(s_kinds[i].name, kind)) return s_kinds[i].fn;
+    return NULL;
+}

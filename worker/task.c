@@ -1,0 +1,206 @@
+/* task.c: the task context helpers of task.h, and the per-executor
+ * thread state behind them: a cache of DEALER sockets to peer stores
+ * (ZeroMQ sockets belong to one thread) and of the last parsed job spec. */
+#include "task.h"
+#include "err.h"
+#include "log.h"
+#include "task_thread.h"
+#include "transport.h"
+#include "wire.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PEER_TIMEOUT_MS 30000
+
+task_thread_t *task_thread_new(void)
+{
+    task_thread_t *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->peers = zhashx_new();
+    return t;
+}
+
+void task_thread_destroy(task_thread_t **pt)
+{
+    if (!pt || !*pt) return;
+    task_thread_t *t = *pt;
+    for (zsock_t *s = zhashx_first(t->peers); s; s = zhashx_next(t->peers)) zsock_destroy(&s);
+    zhashx_destroy(&t->peers);
+    mlops_jobspec_destroy(&t->spec);
+    free(t->spec_job);
+    free(t);
+    *pt = NULL;
+}
+
+int task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)
+{
+    task_thread_t *t = ctx->thread;
+    const char *job = ctx->ta->job_id;
+    if (!t->spec || !t->spec_job || strcmp(t->spec_job, job)) {
+        mlops_jobspec_destroy(&t->spec);
+        free(t->spec_job);
+        t->spec_job = NULL;
+        char err[1024];
+        if (mlops_jobspec_parse((const char *)ctx->ta->spec.data, ctx->ta->spec.len, job, &t->spec,
+                                err, sizeof err) != 0)
+            return task_fail(ctx, 0, "job spec: %s", err);
+        t->spec_job = strdup(job);
+    }
+    *out = t->spec;
+    return 0;
+}
+
+static void drop_peer(task_thread_t *t, const char *endpoint)
+{
+    zsock_t *s = zhashx_lookup(t->peers, endpoint);
+    if (s) {
+        zhashx_delete(t->peers, endpoint);
+        zsock_destroy(&s);
+    }
+}
+
+static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_t *len)
+{
+    task_thread_t *t = ctx->thread;
+    zsock_t *s = zhashx_lookup(t->peers, ref->endpoint);
+    char err[512];
+    if (!s) {
+        s = transport_dealer_connect(ref->endpoint, err, sizeof err);
+        if (!s) return task_fail(ctx, 1, "shard %s: %s", ref->key, err);
+        zhashx_insert(t->peers, ref->endpoint, s);
+    }
+    envelope_t req;
+    wire_init(&req, ++t->seq);
+    Mlops__ShardGet g = MLOPS__SHARD_GET__INIT;
+    g.key = ref->key;
+    req.body_case = MLOPS__ENVELOPE__BODY_SHARD_GET;
+    req.shard_get = &g;
+    envelope_t *rep = wire_request(s, &req, PEER_TIMEOUT_MS, err, sizeof err);
+    if (!rep) {
+        drop_peer(t, ref->endpoint); /* a half-dead socket would keep stale replies */
+        return task_fail(ctx, 1, "fetching shard %s from %s (%s): %s", ref->key, ref->worker_id,
+                         ref->endpoint, err);
+    }
+    int rc = 0;
+    if (rep->body_case == MLOPS__ENVELOPE__BODY_SHARD_DATA && rep->shard_data->key &&
+        !strcmp(rep->shard_data->key, ref->key)) {
+        *len = rep->shard_data->data.len;
+        *data = malloc(*len ? *len : 1);
+        if (!*data) rc = task_fail(ctx, 1, "out of memory fetching %s", ref->key);
+        else memcpy(*data, rep->shard_data->data.data, *len);
+    } else if (rep->body_case == MLOPS__ENVELOPE__BODY_ERROR) {
+        rc = task_fail(ctx, 1, "shard %s from %s: %s", ref->key, ref->worker_id,
+                       rep->error->message ? rep->error->message : "error");
+    } else {
+        rc = task_fail(ctx, 1, "shard %s from %s: unexpected %s", ref->key, ref->worker_id,
+                       wire_body_name(rep));
+    }
+    wire_free(&rep);
+    return rc;
+}
+
+int task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
+{
+    if (i >= ctx->ta->n_inputs) return task_fail(ctx, 0, "task has no input %zu", i);
+    const Mlops__ShardRef *ref = ctx->ta->inputs[i];
+    int rc = mlops_store_get(ctx->store, ref->key, data, len);
+    if (rc == 0) return 0;
+    if (rc != MLOPS_ENOTFOUND) return task_fail(ctx, 1, "store: reading %s failed", ref->key);
+    if ((rc = fetch(ctx, ref, data, len)) != 0) return rc;
+    /* cache it: a later task (or a re-run) may read it again */
+    if (mlops_store_put(ctx->store, ref->key, *data, *len) != 0)
+        LOG_W("could not cache fetched shard %s", ref->key);
+    return 0;
+}
+
+typedef struct {
+    const char *key;
+    mlk_frame **out;
+    int rc, found;
+} decode_arg_t;
+
+static int decode_cb(const char *key, const void *data, size_t len, void *arg)
+{
+    decode_arg_t *a = arg;
+    if (strcmp(key, a->key)) return 1; /* past the exact key: stop */
+    a->found = 1;
+    a->rc = mlk_frame_decode(data, len, a->out);
+    return 1;
+}
+
+int task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out)
+{
+    if (i >= ctx->ta->n_inputs) return task_fail(ctx, 0, "task has no input %zu", i);
+    /* held locally: decode straight from the store's map, one copy */
+    decode_arg_t a = {ctx->ta->inputs[i]->key, out, 0, 0};
+    mlops_store_foreach(ctx->store, a.key, decode_cb, &a);
+    if (a.found) {
+        if (a.rc) return task_fail(ctx, 0, "shard %s is not a valid frame", a.key);
+        return 0;
+    }
+    void *data;
+    size_t len;
+    int rc = task_input(ctx, i, &data, &len);
+    if (rc) return rc;
+    rc = mlk_frame_decode(data, len, out);
+    free(data);
+    if (rc) return task_fail(ctx, 0, "shard %s is not a valid frame", ctx->ta->inputs[i]->key);
+    return 0;
+}
+
+int task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len)
+{
+    if (!key) key = ctx->ta->output_key;
+    if (!key || !*key) return task_fail(ctx, 0, "task has no output key");
+    if (mlops_store_put(ctx->store, key, data, len) != 0)
+        return task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, len);
+    char **o = realloc(ctx->outputs, (ctx->noutputs + 1) * sizeof *o);
+    if (!o) return task_fail(ctx, 1, "out of memory");
+    ctx->outputs = o;
+    o[ctx->noutputs] = strdup(key);
+    if (o[ctx->noutputs]) ctx->noutputs++;
+    return 0;
+}
+
+int task_output_frame(task_ctx_t *ctx, const mlk_frame *f)
+{
+    uint8_t *buf;
+    size_t len;
+    if (mlk_frame_encode(f, &buf, &len) != 0) return task_fail(ctx, 1, "out of memory encoding");
+    int rc = task_output(ctx, NULL, buf, len);
+    free(buf);
+    return rc;
+}
+
+void task_metric(task_ctx_t *ctx, const char *name, double v)
+{
+    for (size_t i = 0; i < ctx->nmetrics; i++)
+        if (!strcmp(ctx->mnames[i], name)) {
+            ctx->mvals[i] = v;
+            return;
+        }
+    if (ctx->nmetrics == TASK_MAX_METRICS) return;
+    ctx->mnames[ctx->nmetrics] = strdup(name);
+    if (!ctx->mnames[ctx->nmetrics]) return;
+    ctx->mvals[ctx->nmetrics++] = v;
+}
+
+void task_result(task_ctx_t *ctx, uint8_t *data, size_t len)
+{
+    free(ctx->result);
+    ctx->result = data;
+    ctx->result_len = len;
+}
+
+int task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...)
+{
+    if (!ctx->err[0]) { /* keep the first, most specific message */
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+        va_end(ap);
+        ctx->retry = retry;
+    }
+    return -1;
+}

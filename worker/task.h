@@ -1,0 +1,54 @@
+/* task.h: what a task kind sees while it runs on a worker.
+ *
+ * A kind is one function `int run(task_ctx_t *ctx)` in the kind table
+ * (kinds.c). It reads its arguments (ctx->ta->args) and inputs (shards
+ * from the local store, fetched from a peer's store when not held),
+ * calls a pure kernel, writes its output shard to the local store, and
+ * sets a small result and metrics for the coordinator's reducer. It runs
+ * on an executor thread; it never touches the coordinator socket. */
+#ifndef MLOPS_WORKER_TASK_H
+#define MLOPS_WORKER_TASK_H
+#include <stddef.h>
+#include <stdint.h>
+#include "frame.h"
+#include "jobspec.h"
+#include "mlops.pb-c.h"
+#include "store.h"
+
+#define TASK_MAX_METRICS 32
+
+typedef struct task_ctx {
+    const Mlops__TaskAssign *ta;
+    mlops_store_t *store;
+    void *thread;            /* executor thread state (peer sockets, spec cache) */
+    uint8_t *result;         /* owned */
+    size_t result_len;
+    char *mnames[TASK_MAX_METRICS];
+    double mvals[TASK_MAX_METRICS];
+    size_t nmetrics;
+    char **outputs;
+    size_t noutputs;
+    char err[1024];
+    int retry;               /* failure is transient */
+} task_ctx_t;
+
+/* The job's parsed spec (cached per thread). */
+int task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out);
+/* Input i's bytes (malloc'd copy): local store first, else the holder's
+ * store over ZeroMQ, cached locally. */
+int task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len);
+int task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out);
+/* Write the task's output shard (to ta->output_key, or key if given). */
+int task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len);
+int task_output_frame(task_ctx_t *ctx, const mlk_frame *f);
+void task_metric(task_ctx_t *ctx, const char *name, double v);
+/* Take ownership of a result buffer. */
+void task_result(task_ctx_t *ctx, uint8_t *data, size_t len);
+/* Record a failure message; returns -1 for `return task_fail(...)`. */
+int task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+typedef int (*task_kind_fn)(task_ctx_t *ctx);
+/* The kind table (kinds.c): NULL for an unknown kind. */
+task_kind_fn task_kind_find(const char *kind);
+
+#endif

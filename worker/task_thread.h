@@ -1,0 +1,17 @@
+/* task_thread.h: per-executor-thread state (private to the worker). */
+#ifndef MLOPS_WORKER_TASK_THREAD_H
+#define MLOPS_WORKER_TASK_THREAD_H
+#include <czmq.h>
+#include "jobspec.h"
+
+typedef struct {
+    zhashx_t *peers;        /* store endpoint -> DEALER */
+    uint64_t seq;
+    mlops_jobspec_t *spec;  /* last job's spec */
+    char *spec_job;
+} task_thread_t;
+
+task_thread_t *task_thread_new(void);
+void task_thread_destroy(task_thread_t **pt);
+
+#endif

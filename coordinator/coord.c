@@ -12,6 +12,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "model.h"
+#include "stages.h"
 #include "transport.h"
 #include "wire.h"
 #include <errno.h>
@@ -222,6 +223,8 @@ static void save_job(coord_t *c, job_t *j)
     }
     r.n_metrics = j->nmetrics;
     r.metrics = mp;
+    r.n_classes = j->nclasses;
+    r.classes = j->classes;
     r.n_train_loss = j->ntrain_loss;
     r.train_loss = j->train_loss;
     /* log lines not yet journalled */
@@ -418,6 +421,18 @@ void job_logf(job_t *j, const char *fmt, ...)
     LOG_I("job %s: %s", j->id, text);
 }
 
+void job_set_classes(job_t *j, char **labels, size_t n)
+{
+    for (size_t i = 0; i < j->nclasses; i++) free(j->classes[i]);
+    free(j->classes);
+    j->classes = labels;
+    j->nclasses = n;
+    j->dirty = 1;
+}
+
+size_t job_nclasses(const job_t *j) { return j->nclasses; }
+const char *job_class(const job_t *j, size_t i) { return i < j->nclasses ? j->classes[i] : NULL; }
+
 const char *job_file_path(const job_t *j, const char *role)
 {
     for (size_t i = 0; i < j->nfiles; i++)
@@ -472,6 +487,8 @@ static void job_free(job_t *j)
     for (size_t i = 0; i < j->nlog; i++) free(j->log[i]);
     free(j->log);
     free(j->train_loss);
+    for (size_t i = 0; i < j->nclasses; i++) free(j->classes[i]);
+    free(j->classes);
     free(j->name);
     free(j->error);
     free(j->spec_yaml);
@@ -948,12 +965,23 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
             if (h < 0) {
                 missing++;
                 if (recompute(c, a.inputs[i]) != 0) {
-                    char msg[600];
-                    snprintf(msg, sizeof msg, "shard %s is lost and cannot be recomputed", a.inputs[i]);
+                    char msg[1024] = "";
+                    int rrc = -1;
+                    if (st->ops->restart && st->state == ST_RUNNING) {
+                        /* an earlier phase's output: re-arm the stage */
+                        rrc = st->ops->restart(j, st, msg, sizeof msg);
+                        if (rrc == 0) {
+                            st->dirty = 1;
+                            for (size_t k = 0; k < st->ntasks; k++) queue_push(st, (uint32_t)k);
+                        }
+                    }
+                    if (rrc != 0) {
+                        if (!msg[0]) snprintf(msg, sizeof msg, "shard %s is lost and cannot be recomputed", a.inputs[i]);
+                        job_finish(c, j, JOB_FAILED, msg);
+                    }
                     free(refs);
                     free(rp);
                     free_args(&a);
-                    job_finish(c, j, JOB_FAILED, msg);
                     return 1;
                 }
                 continue;
@@ -1532,6 +1560,12 @@ static int replay_cb(const char *key, const void *data, size_t len, void *arg)
             j->files[i].fd = -1;
         }
         for (size_t i = 0; i < r->n_metrics; i++) job_set_metric(j, r->metrics[i]->name, r->metrics[i]->value);
+        for (size_t i = 0; i < r->n_classes; i++) {
+            char **a = realloc(j->classes, (j->nclasses + 1) * sizeof *a);
+            if (!a) break;
+            j->classes = a;
+            a[j->nclasses++] = strdup(r->classes[i]);
+        }
         if (r->n_train_loss) {
             j->train_loss = malloc(r->n_train_loss * sizeof(double));
             memcpy(j->train_loss, r->train_loss, r->n_train_loss * sizeof(double));

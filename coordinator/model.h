@@ -75,6 +75,10 @@ typedef struct stage_ops {
      * was set up, 0 if the stage is complete, < 0 on error (err filled). */
     int (*phase_done)(struct job *j, struct stage *st, char *err, size_t errlen);
     int prefetch; /* assignments in flight per worker slot */
+    /* Optional: an input of the current phase was lost and cannot be
+     * recomputed (it was made in an earlier phase). Re-arm the stage from
+     * its journalled state (0), or leave it NULL and the job fails. */
+    int (*restart)(struct job *j, struct stage *st, char *err, size_t errlen);
 } stage_ops_t;
 
 typedef struct stage {
@@ -123,6 +127,8 @@ typedef struct job {
     double *train_loss;
     size_t ntrain_loss;
     char *model;
+    char **classes;    /* class labels in class-index order */
+    size_t nclasses;
     char **log;
     size_t nlog, nlog_saved;
     int dirty;

@@ -13,12 +13,14 @@
  *   noop    N empty tasks, for measuring the scheduler.
  */
 #include "bytes.h"
+#include <czmq.h>
 #include "clean.h"
 #include "csv.h"
 #include "err.h"
 #include "log.h"
 #include "model.h"
 #include "quantile.h"
+#include "stages.h"
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -182,7 +184,7 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     return out->args ? 0 : MLOPS_ENOMEM;
 }
 
-static double sum_task_metric(const stage_t *st, const char *name)
+double stage_sum_metric(const stage_t *st, const char *name)
 {
     double sum = 0, v;
     for (size_t t = 0; t < st->ntasks; t++)
@@ -190,13 +192,101 @@ static double sum_task_metric(const stage_t *st, const char *name)
     return sum;
 }
 
+uint64_t stage_total_rows(const stage_t *st)
+{
+    uint64_t n = 0;
+    for (size_t t = 0; t < st->ntasks; t++) n += st->tasks[t].rows;
+    return n;
+}
+
+stage_t *stage_input_of(job_t *j, const stage_t *st)
+{
+    static const char *chain[] = {"ingest", "clean", "scale", "hash", "split"};
+    for (size_t s = (size_t)(st - j->stages); s-- > 0;) {
+        for (size_t k = 0; k < sizeof chain / sizeof *chain; k++)
+            if (!strcmp(j->stages[s].name, chain[k])) return &j->stages[s];
+    }
+    return NULL;
+}
+
+int args_add_input(task_args_t *a, const char *key)
+{
+    char **in = realloc(a->inputs, (a->ninputs + 1) * sizeof *in);
+    if (!in) return MLOPS_ENOMEM;
+    a->inputs = in;
+    in[a->ninputs] = strdup(key ? key : "");
+    if (!in[a->ninputs]) return MLOPS_ENOMEM;
+    a->ninputs++;
+    return 0;
+}
+
+/* label sets: tasks return "u32 n, n strings" of the distinct labels of
+ * their shard; the union is sorted as numpy.unique sorts the label array
+ * pandas reads: numerically when every value is a number, else by code
+ * point (UTF-8 byte order). */
+static int num_cmp(const void *a, const void *b)
+{
+    double x = strtod(*(char *const *)a, NULL), y = strtod(*(char *const *)b, NULL);
+    return x < y ? -1 : x > y;
+}
+
+static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int is_number(const char *s)
+{
+    char *end;
+    if (!*s) return 0;
+    strtod(s, &end);
+    return *end == 0;
+}
+
+static int merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
+{
+    if (!mlops_jobspec_has_label(j->spec) || j->spec->input.format != MLOPS_INPUT_CSV) return 0;
+    zhashx_t *seen = zhashx_new();
+    char **labels = NULL;
+    size_t n = 0;
+    int rc = 0;
+    for (size_t t = 0; t < st->ntasks && !rc; t++) {
+        br_t r;
+        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
+        uint32_t k = br_u32(&r);
+        for (uint32_t i = 0; i < k && !r.err; i++) {
+            char *l = br_str(&r);
+            if (!l) break;
+            if (zhashx_lookup(seen, l)) { free(l); continue; }
+            if (n >= 10000) {
+                free(l);
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "label column '%s' has more than 10000 distinct values",
+                                  j->spec->columns.label);
+                break;
+            }
+            zhashx_insert(seen, l, (void *)1);
+            char **a = realloc(labels, (n + 1) * sizeof *a);
+            if (!a) { free(l); rc = MLOPS_ENOMEM; break; }
+            labels = a;
+            labels[n++] = l;
+        }
+        if (r.err) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "damaged label set from %s task %zu", st->name, t);
+    }
+    zhashx_destroy(&seen);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) free(labels[i]);
+        free(labels);
+        return rc;
+    }
+    int numeric = 1;
+    for (size_t i = 0; i < n; i++) numeric &= is_number(labels[i]);
+    qsort(labels, n, sizeof *labels, numeric ? num_cmp : str_cmp);
+    job_set_classes(j, labels, n);
+    return 0;
+}
+
 static int ingest_done(job_t *j, stage_t *st, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
-    job_set_metric(j, "rows_bad", sum_task_metric(st, "rows_bad"));
-    job_set_metric(j, "rows_ingested", sum_task_metric(st, "rows"));
-    return 0;
+    job_set_metric(j, "rows_bad", stage_sum_metric(st, "rows_bad"));
+    job_set_metric(j, "rows_ingested", stage_sum_metric(st, "rows"));
+    return merge_labels(j, st, err, errlen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -314,9 +404,9 @@ static int clean_done(job_t *j, stage_t *st, char *err, size_t errlen)
     int rc = clean_decode(st, &mode, &ncols, &q, NULL);
     if (rc) return mlops_seterr(err, errlen, MLOPS_EPARSE, "clean plan is damaged");
     if (mode == CLEAN_FILTER) {
-        job_set_metric(j, "rows_after_dropna", sum_task_metric(st, "rows_after_dropna"));
-        job_set_metric(j, "rows_after_clean", sum_task_metric(st, "rows"));
-        return 0;
+        job_set_metric(j, "rows_after_dropna", stage_sum_metric(st, "rows_after_dropna"));
+        job_set_metric(j, "rows_after_clean", stage_sum_metric(st, "rows"));
+        return merge_labels(j, st, err, errlen);
     }
     /* merge every shard's answer in shard order, then close the round */
     for (size_t t = 0; t < st->ntasks; t++) {
@@ -404,28 +494,19 @@ static int noop_done(job_t *j, stage_t *st, char *err, size_t errlen)
 
 /* ------------------------------------------------------------------ */
 
-static const stage_ops_t s_stages[] = {
-    {"ingest", ingest_start, ingest_args, ingest_done, 2},
-    {"clean", clean_start, clean_args, clean_done, 2},
-    {"noop", noop_start, noop_args, noop_done, 256},
-};
+const stage_ops_t stage_ingest = {"ingest", ingest_start, ingest_args, ingest_done, 2, NULL};
+const stage_ops_t stage_clean = {"clean", clean_start, clean_args, clean_done, 2, NULL};
+const stage_ops_t stage_noop = {"noop", noop_start, noop_args, noop_done, 256, NULL};
 
-static const stage_ops_t *find(const char *name)
-{
-    for (size_t i = 0; i < sizeof s_stages / sizeof *s_stages; i++)
-        if (!strcmp(s_stages[i].name, name)) return &s_stages[i];
-    return NULL;
-}
-
-static int add_stage(job_t *j, const char *name)
+static int add_stage(job_t *j, const stage_ops_t *ops)
 {
     stage_t *a = realloc(j->stages, (j->nstages + 1) * sizeof *a);
     if (!a) return MLOPS_ENOMEM;
     j->stages = a;
     stage_t *st = &a[j->nstages++];
     memset(st, 0, sizeof *st);
-    st->ops = find(name);
-    snprintf(st->name, sizeof st->name, "%s", name);
+    st->ops = ops;
+    snprintf(st->name, sizeof st->name, "%s", ops->name);
     return 0;
 }
 
@@ -434,16 +515,17 @@ int planner_build(job_t *j, char *err, size_t errlen)
     const mlops_jobspec_t *s = j->spec;
     if (!s) return mlops_seterr(err, errlen, MLOPS_EINVAL, "job has no spec");
     if (j->nstages) return 0;
-    if (s->has_noop) return add_stage(j, "noop");
-    const char *unsupported = s->has_scale ? "scale" : s->has_hash ? "hash" : s->has_split ? "split"
-                            : s->has_train ? "train" : s->has_evaluate ? "evaluate"
-                            : s->has_knn ? "knn" : NULL;
-    if (unsupported)
-        return mlops_seterr(err, errlen, MLOPS_EINVAL,
-                            "stage '%s' is not available in this coordinator version", unsupported);
-    if (s->input.format != MLOPS_INPUT_CSV)
-        return mlops_seterr(err, errlen, MLOPS_EINVAL, "only CSV input is available in this version");
-    int rc = add_stage(j, "ingest");
-    if (!rc && s->has_clean) rc = add_stage(j, "clean");
+    if (s->has_noop) return add_stage(j, &stage_noop);
+    int rc;
+    if (s->input.format == MLOPS_INPUT_CSV) rc = add_stage(j, &stage_ingest);
+    else if (s->input.format == MLOPS_INPUT_IDX) rc = add_stage(j, &stage_ingest_idx);
+    else return mlops_seterr(err, errlen, MLOPS_EINVAL, "job has no input");
+    if (!rc && s->has_clean) rc = add_stage(j, &stage_clean);
+    if (!rc && s->has_scale) rc = add_stage(j, &stage_scale);
+    if (!rc && s->has_hash) rc = add_stage(j, &stage_hash);
+    if (!rc && s->has_split) rc = add_stage(j, &stage_split);
+    if (!rc && s->has_train) rc = add_stage(j, &stage_train);
+    if (!rc && s->has_evaluate) rc = add_stage(j, &stage_evaluate);
+    if (!rc && s->has_knn) rc = add_stage(j, &stage_knn);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "model.h"
 
 extern const stage_ops_t stage_ingest;
+extern const stage_ops_t stage_ingest_idx;
 extern const stage_ops_t stage_clean;
 extern const stage_ops_t stage_noop;
 extern const stage_ops_t stage_scale;

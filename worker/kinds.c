@@ -5,15 +5,54 @@
  * bounds-checked and a damaged argument fails the task, never the
  * process. */
 #include "bytes.h"
+#include <czmq.h>
 #include "clean.h"
 #include "csv.h"
 #include "err.h"
 #include "log.h"
 #include "quantile.h"
+#include "kinds.h"
 #include "task.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The distinct labels of a shard as "u32 n, n strings" (for the
+ * coordinator's class list), when the job has a label column. */
+static int label_set_result(task_ctx_t *ctx, const mlk_frame *f)
+{
+    const mlops_jobspec_t *s;
+    if (task_spec(ctx, &s) != 0) return -1;
+    if (!s->columns.label) return 0;
+    int c = mlk_frame_col(f, s->columns.label);
+    if (c < 0 || f->cols[c].type != MLK_STR) return 0;
+    const mlk_col *col = &f->cols[c];
+    zhashx_t *seen = zhashx_new();
+    bw_t w;
+    bw_init(&w);
+    bw_u32(&w, 0);
+    uint32_t n = 0;
+    char buf[1024];
+    for (size_t r = 0; r < f->nrows; r++) {
+        if (col->missing[r]) continue;
+        size_t len;
+        const char *v = mlk_str_at(col, r, &len);
+        if (len >= sizeof buf) len = sizeof buf - 1;
+        memcpy(buf, v, len);
+        buf[len] = 0;
+        if (zhashx_lookup(seen, buf)) continue;
+        zhashx_insert(seen, buf, (void *)1);
+        bw_str(&w, buf);
+        if (++n > 10000) break; /* the coordinator reports the error */
+    }
+    zhashx_destroy(&seen);
+    size_t len;
+    uint8_t *out = bw_take(&w, &len);
+    if (!out) return task_fail(ctx, 1, "out of memory");
+    memcpy(out, &n, 4);
+    task_result(ctx, out, len);
+    return 0;
+}
 
 static int run_noop(task_ctx_t *ctx)
 {
@@ -70,6 +109,7 @@ static int run_ingest(task_ctx_t *ctx)
         goto out;
     }
     if ((rc = task_output_frame(ctx, f)) != 0) goto out;
+    if ((rc = label_set_result(ctx, f)) != 0) goto out;
     task_metric(ctx, "rows", (double)f->nrows);
     task_metric(ctx, "rows_bad", (double)rows_bad);
     rc = 0;
@@ -201,6 +241,7 @@ static int run_clean_filter(task_ctx_t *ctx)
     }
     mlk_frame_filter(f, keep);
     if ((rc = task_output_frame(ctx, f)) != 0) goto out;
+    if ((rc = label_set_result(ctx, f)) != 0) goto out;
     task_metric(ctx, "rows", (double)f->nrows);
     task_metric(ctx, "rows_after_dropna", (double)after_dropna);
     rc = 0;
@@ -223,6 +264,13 @@ static const struct {
     {"ingest", run_ingest},
     {"clean_qround", run_clean_qround},
     {"clean_filter", run_clean_filter},
+    {"scale_moments", kind_scale_moments},
+    {"scale_apply", kind_scale_apply},
+    {"hash", kind_hash},
+    {"split", kind_split},
+    {"train_epoch", kind_train_epoch},
+    {"train_reduce", kind_train_reduce},
+    {"evaluate", kind_evaluate},
 };
 
 task_kind_fn task_kind_find(const char *kind)

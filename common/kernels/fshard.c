@@ -1,6 +1,7 @@
 /* fshard.c: see fshard.h. */
 #include "fshard.h"
 #include "err.h"
+#include "hasher.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,30 +19,6 @@ mlk_features *mlk_features_new(size_t nrows)
     }
     for (size_t i = 0; i < nrows; i++) f->label[i] = -1;
     return f;
-}
-
-mlk_csr *mlk_csr_new(size_t nrows, size_t ncols, size_t nnz)
-{
-    mlk_csr *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->nrows = nrows;
-    c->ncols = ncols;
-    c->indptr = calloc(nrows + 1, sizeof *c->indptr);
-    c->indices = malloc((nnz ? nnz : 1) * sizeof *c->indices);
-    c->data = malloc((nnz ? nnz : 1) * sizeof *c->data);
-    c->nnz_cap = nnz;
-    if (!c->indptr || !c->indices || !c->data) mlk_csr_destroy(&c);
-    return c;
-}
-
-void mlk_csr_destroy(mlk_csr **pc)
-{
-    if (!pc || !*pc) return;
-    free((*pc)->indptr);
-    free((*pc)->indices);
-    free((*pc)->data);
-    free(*pc);
-    *pc = NULL;
 }
 
 void mlk_features_destroy(mlk_features **pf)

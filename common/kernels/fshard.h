@@ -37,9 +37,6 @@ typedef struct {
 /* An empty shard of nrows rows (row_id, label allocated; label = -1). */
 mlk_features *mlk_features_new(size_t nrows);
 void mlk_features_destroy(mlk_features **pf);
-/* A new CSR with room for nnz entries (ncols = n_features). */
-mlk_csr *mlk_csr_new(size_t nrows, size_t ncols, size_t nnz);
-void mlk_csr_destroy(mlk_csr **pc);
 
 int mlk_features_encode(const mlk_features *f, uint8_t **out, size_t *outlen);
 int mlk_features_decode(const uint8_t *buf, size_t len, mlk_features **out);

@@ -1,0 +1,75 @@
+/* stage_evaluate.c: metrics of the trained model on the test rows (all
+ * rows when there is no split), from per-shard partials merged here in
+ * shard order (metrics.h). One phase, a task per shard; the model goes
+ * inline in the arguments.
+ * Args: u32 nclasses, blob model. */
+#include "bytes.h"
+#include "err.h"
+#include "metrics.h"
+#include "stages.h"
+#include <stdlib.h>
+
+const uint8_t *train_model(const stage_t *st, size_t *len);
+
+static int eval_start(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    stage_t *in = stage_input_of(j, st);
+    size_t len;
+    if (!in) return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: no input stage");
+    if (!train_model(job_stage(j, "train"), &len))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: no trained model");
+    int rc = stage_set_tasks(st, in->ntasks, "evaluate");
+    if (!rc) stage_set_output_keys(j, st, NULL);
+    return rc;
+}
+
+static int eval_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
+{
+    stage_t *in = stage_input_of(j, st);
+    size_t len;
+    const uint8_t *model = train_model(job_stage(j, "train"), &len);
+    if (!in || !model || t >= in->ntasks) return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: bad task");
+    int rc = args_add_input(out, in->tasks[t].output_key);
+    if (rc) return rc;
+    bw_t w;
+    bw_init(&w);
+    bw_u32(&w, (uint32_t)job_nclasses(j));
+    bw_blob(&w, model, len);
+    out->args = bw_take(&w, &out->args_len);
+    return out->args ? 0 : MLOPS_ENOMEM;
+}
+
+static int eval_done(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    mlk_metrics *acc = NULL;
+    int rc = 0;
+    for (size_t t = 0; t < st->ntasks && !rc; t++) {
+        mlk_metrics *m = NULL;
+        rc = mlk_metrics_decode(st->tasks[t].result, st->tasks[t].result_len, &m, err, errlen);
+        if (rc) break;
+        if (!acc) acc = m;
+        else {
+            rc = mlk_metrics_merge(acc, m, err, errlen);
+            mlk_metrics_destroy(&m);
+        }
+    }
+    if (rc || !acc) {
+        mlk_metrics_destroy(&acc);
+        return rc ? rc : mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: no partials");
+    }
+    mlk_metrics_result r;
+    rc = mlk_metrics_compute(acc, &r, err, errlen);
+    mlk_metrics_destroy(&acc);
+    if (rc) return rc;
+    unsigned want = j->spec->metrics;
+    job_set_metric(j, "test_rows", (double)r.n);
+    if (want & MLOPS_METRIC_ACCURACY) job_set_metric(j, "accuracy", r.accuracy);
+    if ((want & MLOPS_METRIC_LOGLOSS) && r.has_log_loss) job_set_metric(j, "logloss", r.log_loss);
+    if ((want & MLOPS_METRIC_AUC) && r.has_auc) job_set_metric(j, "auc", r.roc_auc);
+    if (want & MLOPS_METRIC_F1) job_set_metric(j, "f1", r.f1);
+    if (want & MLOPS_METRIC_PRECISION) job_set_metric(j, "precision", r.precision);
+    if (want & MLOPS_METRIC_RECALL) job_set_metric(j, "recall", r.recall);
+    return 0;
+}
+
+const stage_ops_t stage_evaluate = {"evaluate", eval_start, eval_args, eval_done, 2, NULL};

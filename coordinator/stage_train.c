@@ -1,0 +1,262 @@
+/* stage_train.c: logistic regression by iterative parameter mixing.
+ * Epoch e:
+ *   "train_epoch"  one task per shard: starts from the epoch's model
+ *                  (args), one pass over the shard's train rows, writes
+ *                  its parameters with its example count to its worker's
+ *                  store ("<job>/train.e<e>/<shard>").
+ *   "train_reduce" levels of a tree over those, groups of TRAIN_FANIN in
+ *                  shard order, on workers: the count-weighted average
+ *                  of the group (added in a fixed order). The last level
+ *                  stores the epoch's average under "<job>/train.m<e>/0"
+ *                  and returns it, so the coordinator keeps the model.
+ * The tree's shape depends only on the number of shards, so the model is
+ * byte-identical for any number of workers. If a worker dies holding
+ * parameters of the running epoch, the epoch is re-run from its start
+ * model (restart), which gives the same bytes.
+ * blob: u32 epoch, u32 level, u32 final, u64 nparts, u64 counts[nparts],
+ *       f64 loss_sum, then the epoch's start model bytes (empty = fresh). */
+#include "bytes.h"
+#include "err.h"
+#include "log.h"
+#include "stages.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRAIN_FANIN 8
+
+typedef struct {
+    uint32_t epoch, level, final;
+    uint64_t nparts;
+    const uint8_t *counts; /* nparts u64, unaligned */
+    double loss_sum;
+    const uint8_t *model;
+    size_t model_len;
+} tstate_t;
+
+static int tdecode(const stage_t *st, tstate_t *s)
+{
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    s->epoch = br_u32(&r);
+    s->level = br_u32(&r);
+    s->final = br_u32(&r);
+    s->nparts = br_u64(&r);
+    if (r.err || s->nparts > (st->blob_len - r.at) / 8) return MLOPS_EPARSE;
+    s->counts = st->blob + r.at;
+    r.at += s->nparts * 8;
+    s->loss_sum = br_f64(&r);
+    s->model = br_blob(&r, &s->model_len);
+    return br_done(&r) ? 0 : MLOPS_EPARSE;
+}
+
+static int tencode(stage_t *st, uint32_t epoch, uint32_t level, uint32_t final, uint64_t nparts,
+                   const uint64_t *counts, double loss_sum, const uint8_t *model, size_t model_len)
+{
+    bw_t w;
+    bw_init(&w);
+    bw_u32(&w, epoch);
+    bw_u32(&w, level);
+    bw_u32(&w, final);
+    bw_u64(&w, nparts);
+    bw_put(&w, counts, nparts * 8);
+    bw_f64(&w, loss_sum);
+    bw_blob(&w, model, model_len);
+    uint8_t *b = bw_take(&w, &st->blob_len);
+    if (!b) return MLOPS_ENOMEM;
+    free(st->blob);
+    st->blob = b;
+    return 0;
+}
+
+static int set_epoch_phase(job_t *j, stage_t *st, uint32_t epoch)
+{
+    stage_t *in = stage_input_of(j, st);
+    int rc = stage_set_tasks(st, in->ntasks, "train_epoch");
+    if (rc) return rc;
+    char sfx[32];
+    snprintf(sfx, sizeof sfx, ".e%u/", epoch);
+    stage_set_output_keys(j, st, sfx);
+    /* progress: an epoch's tasks count, not its reductions */
+    (void)j;
+    return 0;
+}
+
+static int train_start(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    stage_t *in = stage_input_of(j, st);
+    if (!in) return mlops_seterr(err, errlen, MLOPS_EINVAL, "train: no input stage");
+    if (job_nclasses(j) < 2)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "train: the label has %zu distinct value(s); need at least 2",
+                            job_nclasses(j));
+    j->ntrain_loss = 0;
+    int rc = tencode(st, 0, 0, 0, 0, NULL, 0, NULL, 0);
+    if (rc) return rc;
+    return set_epoch_phase(j, st, 0);
+}
+
+static int train_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
+{
+    tstate_t s;
+    if (tdecode(st, &s) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+    const mlops_jobspec_t *sp = j->spec;
+    bw_t w;
+    bw_init(&w);
+    int rc = 0;
+    if (!strcmp(st->kind, "train_epoch")) {
+        stage_t *in = stage_input_of(j, st);
+        if ((rc = args_add_input(out, in->tasks[t].output_key)) != 0) return rc;
+        bw_u32(&w, (uint32_t)sp->train.learning_rate);
+        bw_f64(&w, sp->train.alpha);
+        bw_f64(&w, sp->train.eta0);
+        bw_f64(&w, sp->train.power_t);
+        bw_u32(&w, sp->train.batch_size);
+        bw_u32(&w, sp->train.seed);
+        bw_u32(&w, (uint32_t)sp->train.shuffle);
+        bw_u32(&w, s.epoch);
+        bw_u32(&w, (uint32_t)t);
+        bw_u32(&w, (uint32_t)job_nclasses(j));
+        bw_u64(&w, sp->has_hash ? sp->hash.n_features : 0);
+        bw_blob(&w, s.model, s.model_len);
+    } else {
+        /* reduce: group t of the previous level's outputs */
+        size_t lo = t * TRAIN_FANIN, hi = lo + TRAIN_FANIN;
+        if (hi > s.nparts) hi = s.nparts;
+        if (lo >= hi) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+        bw_u32(&w, s.final);
+        bw_u32(&w, (uint32_t)(hi - lo));
+        for (size_t i = lo; i < hi; i++) {
+            uint64_t c;
+            memcpy(&c, s.counts + i * 8, 8);
+            bw_u64(&w, c);
+            char key[160];
+            if (s.level == 1) snprintf(key, sizeof key, "%s/train.e%u/%zu", j->id, s.epoch, i);
+            else snprintf(key, sizeof key, "%s/train.e%ur%u/%zu", j->id, s.epoch, s.level - 1, i);
+            if ((rc = args_add_input(out, key)) != 0) break;
+        }
+    }
+    out->args = bw_take(&w, &out->args_len);
+    if (rc) return rc;
+    return out->args ? 0 : MLOPS_ENOMEM;
+}
+
+/* counts (and losses) of the phase just done */
+static int gather_counts(const stage_t *st, uint64_t **counts, double *loss_sum, const uint8_t **model,
+                         size_t *model_len, char *err, size_t errlen)
+{
+    *counts = calloc(st->ntasks ? st->ntasks : 1, sizeof **counts);
+    if (!*counts) return MLOPS_ENOMEM;
+    *loss_sum = 0;
+    for (size_t t = 0; t < st->ntasks; t++) {
+        br_t r;
+        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
+        (*counts)[t] = br_u64(&r);
+        double loss = br_f64(&r);
+        *loss_sum += loss * (double)(*counts)[t];
+        if (model) *model = br_blob(&r, model_len);
+        if (r.err) {
+            free(*counts);
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "train: damaged result of task %zu", t);
+        }
+    }
+    return 0;
+}
+
+static int train_done(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    tstate_t s;
+    if (tdecode(st, &s) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+    uint64_t *counts = NULL;
+    double loss_sum = 0;
+    const uint8_t *model = NULL;
+    size_t model_len = 0;
+    int is_epoch = !strcmp(st->kind, "train_epoch");
+    int rc = gather_counts(st, &counts, &loss_sum, s.final ? &model : NULL, &model_len, err, errlen);
+    if (rc) return rc;
+    size_t nparts = st->ntasks;
+    if (is_epoch) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < nparts; i++) total += counts[i];
+        double mean_loss = total ? loss_sum / (double)total : 0;
+        double *tl = realloc(j->train_loss, (s.epoch + 1) * sizeof *tl);
+        if (!tl) { free(counts); return MLOPS_ENOMEM; }
+        j->train_loss = tl;
+        tl[s.epoch] = mean_loss;
+        j->ntrain_loss = s.epoch + 1;
+        j->dirty = 1;
+        job_logf(j, "train: epoch %u: %llu examples, loss %.6f", s.epoch + 1, (unsigned long long)total,
+                 mean_loss);
+    }
+    if (s.final && !is_epoch) {
+        /* the epoch's average: the next epoch's start, or the model */
+        uint32_t next = s.epoch + 1;
+        uint8_t *copy = malloc(model_len ? model_len : 1);
+        if (!copy) { free(counts); return MLOPS_ENOMEM; }
+        memcpy(copy, model, model_len);
+        free(counts);
+        if (next < j->spec->train.epochs) {
+            rc = tencode(st, next, 0, 0, 0, NULL, 0, copy, model_len);
+            free(copy);
+            if (rc) return rc;
+            st->phase++;
+            if ((rc = set_epoch_phase(j, st, next)) != 0) return rc;
+            return 1;
+        }
+        rc = tencode(st, next, 0, 1, 0, NULL, 0, copy, model_len);
+        free(copy);
+        if (rc) return rc;
+        char id[64];
+        snprintf(id, sizeof id, "%s-model", j->id);
+        free(j->model);
+        j->model = strdup(id);
+        job_set_metric(j, "model_bytes", (double)model_len);
+        j->dirty = 1;
+        stage_set_output_keys(j, st, NULL);
+        return 0;
+    }
+    /* next reduction level over this phase's outputs */
+    uint32_t level = is_epoch ? 1 : s.level + 1;
+    size_t groups = (nparts + TRAIN_FANIN - 1) / TRAIN_FANIN;
+    uint32_t final = groups == 1;
+    /* keep the epoch's start model and the loss for a restart */
+    uint8_t *start = malloc(s.model_len ? s.model_len : 1);
+    if (!start) { free(counts); return MLOPS_ENOMEM; }
+    memcpy(start, s.model, s.model_len);
+    rc = tencode(st, s.epoch, level, final, nparts, counts, loss_sum, start, s.model_len);
+    free(start);
+    free(counts);
+    if (rc) return rc;
+    st->phase++;
+    if ((rc = stage_set_tasks(st, groups, "train_reduce")) != 0) return rc;
+    char sfx[40];
+    if (final) snprintf(sfx, sizeof sfx, ".m%u/", s.epoch);
+    else snprintf(sfx, sizeof sfx, ".e%ur%u/", s.epoch, level);
+    stage_set_output_keys(j, st, sfx);
+    return 1;
+}
+
+static int train_restart(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    tstate_t s;
+    if (tdecode(st, &s) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+    uint8_t *start = malloc(s.model_len ? s.model_len : 1);
+    if (!start) return MLOPS_ENOMEM;
+    memcpy(start, s.model, s.model_len);
+    int rc = tencode(st, s.epoch, 0, 0, 0, NULL, 0, start, s.model_len);
+    free(start);
+    if (rc) return rc;
+    job_logf(j, "train: parameters of epoch %u were lost with a worker: re-running the epoch", s.epoch + 1);
+    st->phase++;
+    return set_epoch_phase(j, st, s.epoch);
+}
+
+/* The final model bytes of a finished train stage (for evaluate), or NULL. */
+const uint8_t *train_model(const stage_t *st, size_t *len)
+{
+    tstate_t s;
+    if (!st || tdecode(st, &s) != 0 || !s.final) return NULL;
+    *len = s.model_len;
+    return s.model;
+}
+
+const stage_ops_t stage_train = {"train", train_start, train_args, train_done, 1, train_restart};

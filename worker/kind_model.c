@@ -1,0 +1,489 @@
+/* kind_model.c: worker kinds of the model stages — scale, hash, split,
+ * train (epoch + reduce) and evaluate. Argument layouts are those of the
+ * matching coordinator/stage_*.c; they are validated here because they
+ * come over the network. Kernels: scaler.h, hasher.h, split.h, sgd.h,
+ * model.h, metrics.h, over frames (frame.h) and feature shards
+ * (fshard.h). */
+#include "bytes.h"
+#include "err.h"
+#include "fshard.h"
+#include "hasher.h"
+#include "kinds.h"
+#include "log.h"
+#include "metrics.h"
+#include "model.h"
+#include "scaler.h"
+#include "sgd.h"
+#include "split.h"
+#include <czmq.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* shard helpers                                                       */
+
+static int is_fshard(const void *data, size_t len) { return len >= 4 && !memcmp(data, "MLKX", 4); }
+
+static int input_fshard(task_ctx_t *ctx, size_t i, mlk_features **out)
+{
+    void *data;
+    size_t len;
+    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    int rc = mlk_features_decode(data, len, out);
+    free(data);
+    if (rc)
+        return task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
+                         ctx->ta->inputs[i]->key);
+    return 0;
+}
+
+static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
+{
+    uint8_t *buf;
+    size_t len;
+    if (mlk_features_encode(f, &buf, &len) != 0) return task_fail(ctx, 1, "out of memory encoding");
+    int rc = task_output(ctx, NULL, buf, len);
+    free(buf);
+    return rc;
+}
+
+static int numeric_idx(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
+{
+    const mlops_jobspec_t *s;
+    if (task_spec(ctx, &s) != 0) return -1;
+    *n = s->columns.n_numeric;
+    *idx = calloc(*n ? *n : 1, sizeof **idx);
+    if (!*idx) return task_fail(ctx, 1, "out of memory");
+    for (size_t c = 0; c < *n; c++) {
+        int ci = mlk_frame_col(f, s->columns.numeric[c]);
+        if (ci < 0 || f->cols[ci].type != MLK_F64)
+            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard", s->columns.numeric[c]);
+        (*idx)[c] = (size_t)ci;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* scale                                                               */
+
+int kind_scale_moments(task_ctx_t *ctx)
+{
+    void *data;
+    size_t len;
+    if (task_input(ctx, 0, &data, &len) != 0) return -1;
+    mlk_moments *m = NULL;
+    size_t ncols = 0;
+    int rc = -1;
+    if (is_fshard(data, len)) {
+        mlk_features *f = NULL;
+        if (mlk_features_decode(data, len, &f) != 0) {
+            free(data);
+            return task_fail(ctx, 0, "damaged feature shard %s", ctx->ta->inputs[0]->key);
+        }
+        ncols = f->n_dense;
+        double *d = mlk_features_dense_f64(f);
+        double *col = malloc((f->nrows ? f->nrows : 1) * sizeof *col);
+        m = calloc(ncols ? ncols : 1, sizeof *m);
+        if (d && col && m) {
+            for (size_t c = 0; c < ncols; c++) {
+                for (size_t r = 0; r < f->nrows; r++) col[r] = d[r * ncols + c];
+                m[c] = mlk_moments_of(col, f->nrows);
+            }
+            rc = 0;
+        }
+        free(d);
+        free(col);
+        mlk_features_destroy(&f);
+    } else {
+        mlk_frame *f = NULL;
+        if (mlk_frame_decode(data, len, &f) != 0) {
+            free(data);
+            return task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
+        }
+        size_t *idx = NULL;
+        if (numeric_idx(ctx, f, &idx, &ncols) == 0) {
+            m = calloc(ncols ? ncols : 1, sizeof *m);
+            if (m) {
+                for (size_t c = 0; c < ncols; c++) m[c] = mlk_moments_of(f->cols[idx[c]].f64, f->nrows);
+                rc = 0;
+            }
+        }
+        free(idx);
+        mlk_frame_destroy(&f);
+    }
+    free(data);
+    if (rc) {
+        free(m);
+        return ctx->err[0] ? -1 : task_fail(ctx, 1, "out of memory");
+    }
+    uint8_t *buf;
+    size_t blen;
+    rc = mlk_moments_encode(m, ncols, &buf, &blen);
+    free(m);
+    if (rc) return task_fail(ctx, 1, "out of memory");
+    task_result(ctx, buf, blen);
+    return 0;
+}
+
+int kind_scale_apply(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t phase = br_u32(&r), ncols = br_u32(&r);
+    if (r.err || phase != 1 || (size_t)ncols * 16 != r.n - r.at)
+        return task_fail(ctx, 0, "scale: damaged task arguments");
+    const uint8_t *mean = r.p + r.at, *scale = r.p + r.at + (size_t)ncols * 8;
+    void *data;
+    size_t len;
+    if (task_input(ctx, 0, &data, &len) != 0) return -1;
+    int rc = -1;
+    if (is_fshard(data, len)) {
+        mlk_features *f = NULL;
+        if (mlk_features_decode(data, len, &f) != 0 || f->n_dense != ncols) {
+            free(data);
+            mlk_features_destroy(&f);
+            return task_fail(ctx, 0, "scale: shard %s does not have %u dense columns", ctx->ta->inputs[0]->key, ncols);
+        }
+        for (size_t c = 0; c < ncols; c++) {
+            double mu, sc;
+            memcpy(&mu, mean + c * 8, 8);
+            memcpy(&sc, scale + c * 8, 8);
+            for (size_t i = 0; i < f->nrows; i++) {
+                if (f->dense_type == MLK_DENSE_F32) {
+                    double v = f->dense32[i * ncols + c];
+                    f->dense32[i * ncols + c] = (float)((v - mu) / sc);
+                } else {
+                    double *v = &f->dense64[i * ncols + c];
+                    *v = (*v - mu) / sc;
+                }
+            }
+        }
+        rc = output_fshard(ctx, f);
+        if (!rc) task_metric(ctx, "rows", (double)f->nrows);
+        mlk_features_destroy(&f);
+    } else {
+        mlk_frame *f = NULL;
+        if (mlk_frame_decode(data, len, &f) != 0) {
+            free(data);
+            return task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
+        }
+        size_t *idx = NULL, n = 0;
+        if (numeric_idx(ctx, f, &idx, &n) == 0) {
+            if (n != ncols) rc = task_fail(ctx, 0, "scale: %u statistics for %zu columns", ncols, n);
+            else {
+                for (size_t c = 0; c < n; c++) {
+                    double mu, sc;
+                    memcpy(&mu, mean + c * 8, 8);
+                    memcpy(&sc, scale + c * 8, 8);
+                    mlk_scaler_transform(f->cols[idx[c]].f64, f->nrows, mu, sc);
+                }
+                rc = task_output_frame(ctx, f);
+                if (!rc) task_metric(ctx, "rows", (double)f->nrows);
+            }
+        }
+        free(idx);
+        mlk_frame_destroy(&f);
+    }
+    free(data);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* hash                                                                */
+
+int kind_hash(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t nf = br_u32(&r), alt = br_u32(&r), ncls = br_u32(&r);
+    if (r.err || nf < 1 || nf > INT32_MAX || ncls > 100000) return task_fail(ctx, 0, "hash: damaged task arguments");
+    zhashx_t *classes = zhashx_new();
+    for (uint32_t i = 0; i < ncls && !r.err; i++) {
+        char *l = br_str(&r);
+        if (l) zhashx_insert(classes, l, (void *)(intptr_t)(i + 1));
+        free(l);
+    }
+    const mlops_jobspec_t *s;
+    mlk_frame *f = NULL;
+    mlk_features *out = NULL;
+    size_t *cat = NULL, *num = NULL, nnum = 0;
+    int rc = -1;
+    if (!br_done(&r)) { rc = task_fail(ctx, 0, "hash: damaged task arguments"); goto done; }
+    if (task_spec(ctx, &s) != 0) goto done;
+    if (task_input_frame(ctx, 0, &f) != 0) goto done;
+    size_t ncat = s->columns.n_categorical;
+    cat = calloc(ncat ? ncat : 1, sizeof *cat);
+    if (!cat) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    for (size_t c = 0; c < ncat; c++) {
+        int ci = mlk_frame_col(f, s->columns.categorical[c]);
+        if (ci < 0) { rc = task_fail(ctx, 0, "hash: column '%s' missing from the shard", s->columns.categorical[c]); goto done; }
+        cat[c] = (size_t)ci;
+    }
+    if (numeric_idx(ctx, f, &num, &nnum) != 0) goto done;
+    out = mlk_features_new(f->nrows);
+    if (!out) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    mlk_hash_opts ho;
+    mlk_hash_opts_default(&ho);
+    ho.n_features = (int32_t)nf;
+    ho.alternate_sign = (int)alt;
+    if (ncat && mlk_hash_frame(&ho, f, cat, ncat, &out->csr, ctx->err, sizeof ctx->err) != 0) goto done;
+    if (!ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    out->n_dense = nnum;
+    out->dense_type = MLK_DENSE_F64;
+    if (nnum) {
+        out->dense64 = malloc((f->nrows ? f->nrows : 1) * nnum * sizeof(double));
+        if (!out->dense64) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+        for (size_t i = 0; i < f->nrows; i++)
+            for (size_t c = 0; c < nnum; c++) out->dense64[i * nnum + c] = f->cols[num[c]].f64[i];
+    }
+    memcpy(out->row_id, f->row_id, f->nrows * sizeof *f->row_id);
+    int lc = s->columns.label ? mlk_frame_col(f, s->columns.label) : -1;
+    char buf[1024];
+    for (size_t i = 0; lc >= 0 && i < f->nrows; i++) {
+        const mlk_col *col = &f->cols[lc];
+        if (col->missing[i]) continue;
+        size_t len;
+        const char *v = mlk_str_at(col, i, &len);
+        if (len >= sizeof buf) len = sizeof buf - 1;
+        memcpy(buf, v, len);
+        buf[len] = 0;
+        intptr_t k = (intptr_t)zhashx_lookup(classes, buf);
+        if (!k) { rc = task_fail(ctx, 0, "hash: label '%s' of row %lld is not a known class", buf, (long long)f->row_id[i]); goto done; }
+        out->label[i] = (int32_t)(k - 1);
+    }
+    if ((rc = output_fshard(ctx, out)) != 0) goto done;
+    task_metric(ctx, "rows", (double)out->nrows);
+    task_metric(ctx, "nnz", (double)out->csr->indptr[out->nrows]);
+    rc = 0;
+done:
+    zhashx_destroy(&classes);
+    free(cat);
+    free(num);
+    mlk_frame_destroy(&f);
+    mlk_features_destroy(&out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* split                                                               */
+
+int kind_split(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t sk = br_u32(&r);
+    uint64_t seed = br_u64(&r), n = br_u64(&r), n_test = br_u64(&r), first = br_u64(&r), count = br_u64(&r);
+    const uint8_t *flags = NULL;
+    size_t flen = 0;
+    if (sk) flags = br_blob(&r, &flen);
+    if (!br_done(&r) || (sk && flen != count)) return task_fail(ctx, 0, "split: damaged task arguments");
+    mlk_features *f = NULL;
+    if (input_fshard(ctx, 0, &f) != 0) return -1;
+    if (f->nrows != count) {
+        mlk_features_destroy(&f);
+        return task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows, (unsigned long long)count);
+    }
+    free(f->test);
+    f->test = malloc(count ? count : 1);
+    int rc = -1;
+    if (!f->test) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    int64_t ntest;
+    if (sk) {
+        memcpy(f->test, flags, count);
+        ntest = 0;
+        for (size_t i = 0; i < count; i++) ntest += f->test[i] != 0;
+    } else {
+        ntest = mlk_split_hash_mask(seed, n, n_test, first, count, f->test, ctx->err, sizeof ctx->err);
+        if (ntest < 0) goto out;
+    }
+    if ((rc = output_fshard(ctx, f)) != 0) goto out;
+    task_metric(ctx, "rows", (double)count);
+    task_metric(ctx, "rows_test", (double)ntest);
+    rc = 0;
+out:
+    mlk_features_destroy(&f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* train                                                               */
+
+static mlk_lr lr_of(uint32_t v)
+{
+    switch (v) {
+    case MLOPS_LR_CONSTANT: return MLK_LR_CONSTANT;
+    case MLOPS_LR_INVSCALING: return MLK_LR_INVSCALING;
+    case MLOPS_LR_ADAGRAD: return MLK_LR_ADAGRAD;
+    default: return MLK_LR_OPTIMAL;
+    }
+}
+
+static int put_result(task_ctx_t *ctx, uint64_t count, double loss, const uint8_t *model, size_t mlen)
+{
+    bw_t w;
+    bw_init(&w);
+    bw_u64(&w, count);
+    bw_f64(&w, loss);
+    if (model) bw_blob(&w, model, mlen);
+    size_t len;
+    uint8_t *b = bw_take(&w, &len);
+    if (!b) return task_fail(ctx, 1, "out of memory");
+    task_result(ctx, b, len);
+    return 0;
+}
+
+int kind_train_epoch(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    mlk_sgd_opts o;
+    mlk_sgd_opts_default(&o);
+    o.lr = lr_of(br_u32(&r));
+    o.alpha = br_f64(&r);
+    o.eta0 = br_f64(&r);
+    o.power_t = br_f64(&r);
+    o.batch_size = br_u32(&r);
+    o.seed = br_u32(&r);
+    o.shuffle = (int)br_u32(&r);
+    o.epoch0 = br_u32(&r);
+    o.shard = br_u32(&r);
+    o.epochs = 1;
+    uint32_t ncls = br_u32(&r);
+    uint64_t nf = br_u64(&r);
+    size_t mlen;
+    const uint8_t *mbytes = br_blob(&r, &mlen);
+    if (!br_done(&r) || ncls < 2 || ncls > 65536 || nf > INT32_MAX)
+        return task_fail(ctx, 0, "train: damaged task arguments");
+    mlk_features *all = NULL, *f = NULL;
+    mlk_model *m = NULL;
+    double *dense = NULL;
+    int rc = -1;
+    if (input_fshard(ctx, 0, &all) != 0) return -1;
+    if (all->test) {
+        f = mlk_features_select(all, all->test, 0);
+        mlk_features_destroy(&all);
+        if (!f) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    } else {
+        f = all;
+        all = NULL;
+    }
+    for (size_t i = 0; i < f->nrows; i++)
+        if (f->label[i] < 0 || (uint32_t)f->label[i] >= ncls) {
+            rc = task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
+            goto out;
+        }
+    if (mlen) {
+        if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    } else {
+        m = mlk_model_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
+        if (!m) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    }
+    dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
+    if (f->n_dense && !dense) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, f->label};
+    double loss = 0;
+    if (f->nrows && mlk_sgd_train(m, &d, NULL, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
+    uint8_t *buf;
+    size_t blen;
+    if (mlk_model_encode(m, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    rc = task_output(ctx, NULL, buf, blen);
+    free(buf);
+    if (rc) goto out;
+    rc = put_result(ctx, f->nrows, loss, NULL, 0);
+    task_metric(ctx, "rows", (double)f->nrows);
+out:
+    free(dense);
+    mlk_model_destroy(&m);
+    mlk_features_destroy(&all);
+    mlk_features_destroy(&f);
+    return rc;
+}
+
+int kind_train_reduce(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t final = br_u32(&r), n = br_u32(&r);
+    if (r.err || n == 0 || n > 1024 || n != ctx->ta->n_inputs) return task_fail(ctx, 0, "train: damaged reduce arguments");
+    uint64_t *counts = calloc(n, sizeof *counts);
+    mlk_model **ms = calloc(n, sizeof *ms);
+    mlk_model *avg = NULL;
+    int rc = -1;
+    if (!counts || !ms) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) total += counts[i] = br_u64(&r);
+    if (!br_done(&r)) { rc = task_fail(ctx, 0, "train: damaged reduce arguments"); goto out; }
+    for (uint32_t i = 0; i < n; i++) {
+        void *data;
+        size_t len;
+        if (task_input(ctx, i, &data, &len) != 0) goto out;
+        int drc = mlk_model_decode(data, len, &ms[i], ctx->err, sizeof ctx->err);
+        free(data);
+        if (drc) goto out;
+    }
+    if (mlk_model_average((const mlk_model *const *)ms, counts, n, &avg, ctx->err, sizeof ctx->err) != 0) goto out;
+    uint8_t *buf;
+    size_t blen;
+    if (mlk_model_encode(avg, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    rc = task_output(ctx, NULL, buf, blen);
+    if (!rc) rc = put_result(ctx, total, 0, final ? buf : NULL, blen);
+    free(buf);
+out:
+    for (uint32_t i = 0; ms && i < n; i++) mlk_model_destroy(&ms[i]);
+    free(ms);
+    free(counts);
+    mlk_model_destroy(&avg);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* evaluate                                                            */
+
+int kind_evaluate(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t ncls = br_u32(&r);
+    size_t mlen;
+    const uint8_t *mbytes = br_blob(&r, &mlen);
+    if (!br_done(&r) || ncls < 2 || ncls > 65536) return task_fail(ctx, 0, "evaluate: damaged task arguments");
+    mlk_features *all = NULL, *f = NULL;
+    mlk_model *m = NULL;
+    mlk_metrics *part = NULL;
+    double *dense = NULL, *proba = NULL;
+    int rc = -1;
+    if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) return -1;
+    if (input_fshard(ctx, 0, &all) != 0) goto out;
+    if (all->test) {
+        f = mlk_features_select(all, all->test, 1);
+        if (!f) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    } else {
+        f = all;
+        all = NULL;
+    }
+    part = mlk_metrics_new(ncls, 0);
+    if (!part) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (f->nrows) {
+        dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
+        proba = malloc(f->nrows * ncls * sizeof *proba);
+        if ((f->n_dense && !dense) || !proba) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
+        if (mlk_sgd_predict_proba(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_metrics_add(part, f->nrows, f->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+    }
+    uint8_t *buf;
+    size_t blen;
+    if (mlk_metrics_encode(part, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    task_result(ctx, buf, blen);
+    task_metric(ctx, "rows", (double)f->nrows);
+    rc = 0;
+out:
+    free(dense);
+    free(proba);
+    mlk_metrics_destroy(&part);
+    mlk_model_destroy(&m);
+    mlk_features_destroy(&all);
+    mlk_features_destroy(&f);
+    return rc;
+}

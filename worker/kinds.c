@@ -272,6 +272,15 @@ out:
 
 /* ------------------------------------------------------------------ */
 
+/* kind_idx.c, kind_knn.c */
+int kind_ingest_idx(task_ctx_t *ctx);
+int kind_knn_search(task_ctx_t *ctx);
+int kind_knn_classify(task_ctx_t *ctx);
+int kind_rec_keys(task_ctx_t *ctx);
+int kind_rec_encode(task_ctx_t *ctx);
+int kind_rec_search(task_ctx_t *ctx);
+int kind_rec_recommend(task_ctx_t *ctx);
+
 static const struct {
     const char *name;
     task_kind_fn fn;
@@ -287,6 +296,13 @@ static const struct {
     {"train_epoch", kind_train_epoch},
     {"train_reduce", kind_train_reduce},
     {"evaluate", kind_evaluate},
+    {"ingest_idx", kind_ingest_idx},
+    {"knn_search", kind_knn_search},
+    {"knn_classify", kind_knn_classify},
+    {"rec_keys", kind_rec_keys},
+    {"rec_encode", kind_rec_encode},
+    {"rec_search", kind_rec_search},
+    {"rec_recommend", kind_rec_recommend},
 };
 
 task_kind_fn task_kind_find(const char *kind)

@@ -10,9 +10,25 @@
 #include "csv.h"
 #include "err.h"
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The kernels library links only libm, zlib and OpenBLAS, not err.c, so
+ * it formats its own messages (same contract as mlops_seterr). */
+static int csv_err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int csv_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
 
 typedef struct {
     const char *s; /* raw bytes of the field (for quoted: from the quote) */
@@ -129,8 +145,7 @@ int mlk_csv_is_na(const char *s, size_t n)
         return !memcmp(s, "NaN", 3) || !memcmp(s, "nan", 3) || !memcmp(s, "N/A", 3) ||
                !memcmp(s, "n/a", 3) || !memcmp(s, "#NA", 3);
     case 4:
-        return !memcmp(s, "null", 4) || !memcmp(s, "NULL", 4) || !memcmp(s, "None", 4) ||
-               !memcmp(s, "#N/A", 4) || !memcmp(s, "<NA>", 4) || !memcmp(s, "-NaN", 4) ||
+        return !memcmp(s, "null", 4) || !memcmp(s, "NULL", 4) || !memcmp(s, "#N/A", 4) || !memcmp(s, "<NA>", 4) || !memcmp(s, "-NaN", 4) ||
                !memcmp(s, "-nan", 4);
     case 6: return !memcmp(s, "1.#IND", 6);
     case 7: return !memcmp(s, "-1.#IND", 7) || !memcmp(s, "1.#QNAN", 7);
@@ -272,12 +287,12 @@ int mlk_csv_header(const char *buf, size_t len, char ***names, size_t *ncols, si
         p = q;
         line++;
     }
-    if (p >= end) return mlops_seterr(err, errlen, MLOPS_EPARSE, "empty file: no header row");
+    if (p >= end) return csv_err(err, errlen, MLOPS_EPARSE, "empty file: no header row");
     size_t nf, nl, cap = 0;
     const char *next;
     /* First pass counts the fields, second stores them. */
     if (next_record(p, end, NULL, 0, &nf, &next, &nl))
-        return mlops_seterr(err, errlen, MLOPS_EPARSE, "line %ld: unterminated quote in header",
+        return csv_err(err, errlen, MLOPS_EPARSE, "line %ld: unterminated quote in header",
                             line);
     cap = nf;
     span *f = malloc(cap * sizeof *f);
@@ -316,14 +331,14 @@ int mlk_csv_schema_init(mlk_csv_schema *schema, const char *const *hdr, size_t n
         size_t j = 0;
         while (j < nhdr && strcmp(hdr[j], want[i]) != 0) j++;
         if (j == nhdr)
-            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "column '%s' not in header",
+            return csv_err(err, errlen, MLOPS_ENOTFOUND, "column '%s' not in header",
                                 want[i]);
         for (size_t k = 0; k < i; k++)
             if (index[k] == j)
-                return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s' wanted twice",
+                return csv_err(err, errlen, MLOPS_EINVAL, "column '%s' wanted twice",
                                     want[i]);
         if (types[i] != MLK_F64 && types[i] != MLK_STR)
-            return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s': bad type", want[i]);
+            return csv_err(err, errlen, MLOPS_EINVAL, "column '%s': bad type", want[i]);
         index[i] = j;
     }
     schema->nfields = nhdr;
@@ -476,7 +491,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
         const char *next;
         long rec_line = line;
         if (next_record(p, end, fs, nf_max, &nf, &next, &nl)) {
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: unterminated quoted field",
+            rc = csv_err(err, errlen, MLOPS_EPARSE, "%s:%ld: unterminated quoted field",
                               filename, rec_line);
             goto out;
         }
@@ -488,7 +503,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                 bad++;
                 continue;
             }
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: expected %zu fields, got %zu",
+            rc = csv_err(err, errlen, MLOPS_EPARSE, "%s:%ld: expected %zu fields, got %zu",
                               filename, rec_line, schema->nfields, nf);
             goto out;
         }
@@ -527,7 +542,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                     }
                     char shown[MSG_FIELD_MAX + 4];
                     field_for_msg(s, n, shown, sizeof shown);
-                    rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                    rc = csv_err(err, errlen, MLOPS_EPARSE,
                                       "%s:%ld: column '%s': '%s' is not a number", filename,
                                       rec_line, col->name, shown);
                     goto out;

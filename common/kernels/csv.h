@@ -17,10 +17,11 @@
  *  - empty lines and lines of only spaces/tabs are skipped: they are not
  *    records and consume no row id (they still count as physical lines);
  *  - a field is MISSING when it is empty or equal to one of pandas'
- *    default NA tokens: "", "NA", "N/A", "NaN", "nan", "null", "NULL",
- *    "None", "#N/A", "<NA>", "n/a", "-NaN", "-nan", "#NA", "1.#IND",
- *    "-1.#IND", "1.#QNAN", "-1.#QNAN", "#N/A N/A" (compared after
- *    unquoting, so "\"NA\"" is missing too). Missing numbers are NaN;
+ *    default NA tokens (pandas 1.5, the reference): "", "NA", "N/A",
+ *    "NaN", "nan", "null", "NULL", "#N/A", "<NA>", "n/a", "-NaN", "-nan",
+ *    "#NA", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN", "#N/A N/A"
+ *    (compared after unquoting, so "\"NA\"" is missing too). "None" is
+ *    NOT missing: pandas 1.5 keeps it as a string (2.0 added it). Missing numbers are NaN;
  *    missing strings have their missing flag set;
  *  - numbers: optional surrounding spaces, optional sign, digits with an
  *    optional '.', optional exponent e/E; also inf/infinity (any case).

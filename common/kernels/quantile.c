@@ -14,9 +14,25 @@
 #include "quantile.h"
 #include "err.h"
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The kernels library links only libm, zlib and OpenBLAS, not err.c, so
+ * it formats its own messages (same contract as mlops_seterr). */
+static int q_err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int q_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
 
 #define SIGN_BIT (UINT64_C(1) << 63)
 #define QUERY_BYTES 20
@@ -402,7 +418,7 @@ int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols
     uint32_t nqry;
     if (!req || !check_header(&r, "MLKQ", &nqry) ||
         (size_t)(r.end - r.p) != (size_t)nqry * QUERY_BYTES)
-        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
+        return q_err(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
     uint64_t *counts = NULL;
     wbuf w = {0};
     wput(&w, "MLKA", 4);
@@ -413,7 +429,7 @@ int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols
         uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
         uint64_t prefix = ru64(&r);
         if (!valid_query(kind, bits, prefix) || col >= ncols) {
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+            rc = q_err(err, errlen, MLOPS_EPARSE,
                               "quantile request: query %u is invalid (column %u of %zu)", i, col,
                               ncols);
             goto out;
@@ -459,26 +475,26 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
     rbuf r = {ans, ans + anslen, 0};
     uint32_t nqry;
     if (!ans || !check_header(&r, "MLKA", &nqry) || nqry != j->nqry)
-        return mlops_seterr(err, errlen, MLOPS_EPARSE,
+        return q_err(err, errlen, MLOPS_EPARSE,
                             "quantile answer: malformed header or not an answer to this round");
     for (uint32_t i = 0; i < nqry; i++) {
         query *q = &j->qry[i];
         uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
         uint64_t prefix = ru64(&r);
         if (r.bad || col != q->col || kind != q->kind || bits != q->bits || prefix != q->prefix)
-            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+            return q_err(err, errlen, MLOPS_EPARSE,
                                 "quantile answer: query %u does not match the request", i);
         if (kind == Q_HIST) {
             uint32_t nnz = ru32(&r);
             if (r.bad || nnz > MLK_QBINS || (size_t)(r.end - r.p) / 12 < nnz)
-                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                return q_err(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad histogram size", i);
             int64_t last = -1;
             for (uint32_t k = 0; k < nnz; k++) {
                 uint32_t b = ru32(&r);
                 uint64_t cnt = ru64(&r);
                 if ((int64_t)b <= last || b >= MLK_QBINS || cnt == 0)
-                    return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                    return q_err(err, errlen, MLOPS_EPARSE,
                                         "quantile answer: query %u: bad histogram bin", i);
                 last = b;
                 if (apply) q->counts[b] += cnt;
@@ -486,7 +502,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
         } else {
             uint64_t m = ru64(&r);
             if (r.bad || m > (uint64_t)(r.end - r.p) / 8)
-                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                return q_err(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad value count", i);
             if (apply && m) {
                 if (q->nvals + m > q->cap) {
@@ -504,7 +520,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
         }
     }
     if (r.p != r.end)
-        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile answer: trailing bytes");
+        return q_err(err, errlen, MLOPS_EPARSE, "quantile answer: trailing bytes");
     return 0;
 }
 
@@ -517,7 +533,7 @@ int mlk_qjob_add(mlk_qjob *j, const uint8_t *ans, size_t anslen, char *err, size
 
 int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
 {
-    if (mlk_qjob_done(j)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile job is done");
+    if (mlk_qjob_done(j)) return q_err(err, errlen, MLOPS_EINVAL, "quantile job is done");
     size_t per = 2 * j->nq;
     for (size_t c = 0; c < j->ncols; c++) {
         mlk_qtarget *t = &j->t[c * per];
@@ -543,14 +559,14 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
             if (tk->state == MLK_QT_HIST) {
                 query *q = find_query(j, (uint32_t)c, Q_HIST, tk->bits, tk->prefix);
                 if (!q || mlk_qselect(tk, q->counts) != 0)
-                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                    return q_err(err, errlen, MLOPS_EINVAL,
                                         "quantile column %zu: histogram lost values (shards "
                                         "changed between rounds?)",
                                         c);
             } else if (tk->state == MLK_QT_GATHER) {
                 query *q = find_query(j, (uint32_t)c, Q_GATHER, tk->bits, tk->prefix);
                 if (!q || q->nvals != tk->count)
-                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                    return q_err(err, errlen, MLOPS_EINVAL,
                                         "quantile column %zu: gathered %zu values, expected "
                                         "%llu (shards changed between rounds?)",
                                         c, q ? q->nvals : 0, (unsigned long long)tk->count);
@@ -558,7 +574,7 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
                 int rc = sort_values(q->vals, q->nvals);
                 if (rc != 0) return rc;
                 if (mlk_qresolve(tk, q->vals, q->nvals) != 0)
-                    return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile column %zu: bad rank",
+                    return q_err(err, errlen, MLOPS_EINVAL, "quantile column %zu: bad rank",
                                         c);
             }
         }

@@ -5,7 +5,8 @@
  *            u32 col, u32 kind (1 HIST, 2 GATHER), u32 bits, u64 prefix
  *   answer:  "MLKA" u32 version=1, u32 nquery, then per query its 20
  *            request bytes echoed, then HIST: u32 nnz, nnz x (u32 bin,
- *            u64 count) with bins ascending; GATHER: u64 m, m x f64
+ *            u64 count, u64 min key, u64 max key) with bins ascending;
+ *            GATHER: u64 m, m x f64 ascending
  *   job:     "MLKJ" u32 version=1, u32 ncols, u32 nq, f64 qs[nq], per
  *            column u64 n, u32 known, then 2*nq targets of u64 prefix,
  *            rank, count, u32 bits, state, f64 value.
@@ -58,41 +59,115 @@ static inline int has_prefix(uint64_t key, uint64_t prefix, unsigned bits)
     return bits == 0 || (key >> (64 - bits)) == prefix;
 }
 
-void mlk_qhist_add(const double *v, size_t n, uint64_t prefix, unsigned bits, uint64_t *counts)
+enum { Q_HIST = 1, Q_GATHER = 2 };
+
+/* One query of a round: on a worker, what it counts or collects over its
+ * shard; on the coordinator, the merged counts or values of all shards. */
+typedef struct {
+    uint32_t col, kind, bits;
+    uint64_t prefix;
+    uint64_t *counts; /* HIST: MLK_QHIST_LEN (counts | min key | max key) */
+    double *vals;     /* GATHER: values */
+    size_t nvals, cap;
+} query;
+
+static int push_val(query *q, double x)
 {
-    unsigned shift = 64 - bits - MLK_QBITS;
-    if (bits == 0) {
+    if (q->nvals == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 1024;
+        double *nv = realloc(q->vals, nc * sizeof *nv);
+        if (!nv) return MLOPS_ENOMEM;
+        q->vals = nv;
+        q->cap = nc;
+    }
+    q->vals[q->nvals++] = x;
+    return 0;
+}
+
+/* The one scan of a shard column: every query of that column served in
+ * a single pass (each key computed once). Rows with keep[r] == 0 and NaN
+ * values are skipped. */
+static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs, size_t nq)
+{
+    if (nq == 1 && qs[0].kind == Q_HIST && qs[0].bits == 0) {
+        uint64_t *counts = qs[0].counts; /* round 0: the hot case */
+        uint64_t *kmin = counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
         for (size_t i = 0; i < n; i++) {
-            if (isnan(v[i])) continue;
-            counts[mlk_qkey(v[i]) >> shift]++;
+            if ((keep && !keep[i]) || isnan(v[i])) continue;
+            uint64_t k = mlk_qkey(v[i]);
+            uint32_t b = (uint32_t)(k >> (64 - MLK_QBITS));
+            counts[b]++;
+            kmin[b] = k < kmin[b] ? k : kmin[b];
+            kmax[b] = k > kmax[b] ? k : kmax[b];
         }
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(v[i])) continue;
-        uint64_t k = mlk_qkey(v[i]);
-        if ((k >> (64 - bits)) == prefix) counts[(k >> shift) & (MLK_QBINS - 1)]++;
-    }
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sort doubles (no NaN) ascending by key, canonical zeros. */
-static int sort_values(double *v, size_t n)
-{
-    if (n < 2) {
-        for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(mlk_qkey(v[i]));
         return 0;
     }
-    uint64_t *k = malloc(n * sizeof *k);
+    for (size_t i = 0; i < n; i++) {
+        if ((keep && !keep[i]) || isnan(v[i])) continue;
+        uint64_t k = mlk_qkey(v[i]);
+        for (size_t j = 0; j < nq; j++) {
+            query *q = &qs[j];
+            if (!has_prefix(k, q->prefix, q->bits)) continue;
+            if (q->kind == Q_HIST) {
+                uint32_t b = (uint32_t)(k >> (64 - q->bits - MLK_QBITS)) & (MLK_QBINS - 1);
+                uint64_t *kmin = q->counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
+                q->counts[b]++;
+                kmin[b] = k < kmin[b] ? k : kmin[b];
+                kmax[b] = k > kmax[b] ? k : kmax[b];
+            } else if (push_val(q, mlk_qkey_value(k)) != 0)
+                return MLOPS_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void mlk_qhist_init(uint64_t *hist)
+{
+    memset(hist, 0, MLK_QBINS * sizeof *hist);
+    memset(hist + MLK_QBINS, 0xFF, MLK_QBINS * sizeof *hist);
+    memset(hist + 2 * MLK_QBINS, 0, MLK_QBINS * sizeof *hist);
+}
+
+/* A new initialised histogram, or NULL. */
+static uint64_t *hist_new(void)
+{
+    uint64_t *h = malloc(MLK_QHIST_LEN * sizeof *h);
+    if (h) mlk_qhist_init(h);
+    return h;
+}
+
+void mlk_qhist_add(const double *v, size_t n, uint64_t prefix, unsigned bits, uint64_t *hist)
+{
+    query q = {0, Q_HIST, bits, prefix, hist, NULL, 0, 0};
+    scan_column(v, n, NULL, &q, 1);
+}
+
+/* Sort doubles (no NaN) ascending by key, canonical zeros: LSD radix
+ * sort on 8-bit digits, skipping digits all keys share; nothing to do
+ * when already sorted (one shard's gathered values). */
+static int sort_values(double *v, size_t n)
+{
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = mlk_qkey_value(mlk_qkey(v[i]));
+        if (i && mlk_qkey(v[i - 1]) > mlk_qkey(v[i])) sorted = 0;
+    }
+    if (sorted) return 0;
+    uint64_t *k = malloc(2 * n * sizeof *k);
     if (!k) return MLOPS_ENOMEM;
-    for (size_t i = 0; i < n; i++) k[i] = mlk_qkey(v[i]);
-    qsort(k, n, sizeof *k, cmp_u64);
-    for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(k[i]);
+    uint64_t *a = k, *b = k + n;
+    for (size_t i = 0; i < n; i++) a[i] = mlk_qkey(v[i]);
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        size_t cnt[257] = {0};
+        for (size_t i = 0; i < n; i++) cnt[((a[i] >> shift) & 0xFF) + 1]++;
+        if (cnt[((a[0] >> shift) & 0xFF) + 1] == n) continue;
+        for (int d = 0; d < 256; d++) cnt[d + 1] += cnt[d];
+        for (size_t i = 0; i < n; i++) b[cnt[(a[i] >> shift) & 0xFF]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(a[i]);
     free(k);
     return 0;
 }
@@ -102,26 +177,21 @@ int mlk_qgather(const double *v, size_t n, uint64_t prefix, unsigned bits, doubl
 {
     *out = NULL;
     *nout = 0;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i]) && has_prefix(mlk_qkey(v[i]), prefix, bits)) m++;
-    if (!m) return 0;
-    double *o = malloc(m * sizeof *o);
-    if (!o) return MLOPS_ENOMEM;
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i]) && has_prefix(mlk_qkey(v[i]), prefix, bits)) o[w++] = v[i];
-    if (sort_values(o, m) != 0) {
-        free(o);
-        return MLOPS_ENOMEM;
+    query q = {0, Q_GATHER, bits, prefix, NULL, NULL, 0, 0};
+    int rc = scan_column(v, n, NULL, &q, 1);
+    if (rc == 0) rc = sort_values(q.vals, q.nvals);
+    if (rc != 0) {
+        free(q.vals);
+        return rc;
     }
-    *out = o;
-    *nout = m;
+    *out = q.vals;
+    *nout = q.nvals;
     return 0;
 }
 
-int mlk_qselect(mlk_qtarget *t, const uint64_t *counts)
+int mlk_qselect(mlk_qtarget *t, const uint64_t *hist)
 {
+    const uint64_t *counts = hist, *kmin = hist + MLK_QBINS, *kmax = kmin + MLK_QBINS;
     if (t->state != MLK_QT_HIST || t->bits > 48) return MLOPS_EINVAL;
     uint64_t cum = 0;
     for (uint32_t b = 0; b < MLK_QBINS; b++) {
@@ -130,9 +200,10 @@ int mlk_qselect(mlk_qtarget *t, const uint64_t *counts)
             t->bits += MLK_QBITS;
             t->rank -= cum;
             t->count = counts[b];
-            if (t->bits == 64) {
+            if (t->bits == 64 || kmin[b] == kmax[b]) {
+                /* One distinct value in the bin: its key is known. */
                 t->state = MLK_QT_DONE;
-                t->value = mlk_qkey_value(t->prefix);
+                t->value = mlk_qkey_value(kmin[b]);
             } else if (t->count <= MLK_QGATHER_MAX) {
                 t->state = MLK_QT_GATHER;
             }
@@ -180,15 +251,6 @@ double mlk_q_pandas(double q)
 
 /* --- the job --------------------------------------------------------- */
 
-enum { Q_HIST = 1, Q_GATHER = 2 };
-
-typedef struct {
-    uint32_t col, kind, bits;
-    uint64_t prefix;
-    uint64_t *counts; /* HIST: MLK_QBINS merged counts */
-    double *vals;     /* GATHER: merged values */
-    size_t nvals, cap;
-} query;
 
 struct mlk_qjob {
     size_t ncols, nq;
@@ -232,7 +294,7 @@ static int build_queries(mlk_qjob *j)
             query *q = &j->qry[j->nqry++];
             q->col = (uint32_t)c;
             q->kind = Q_HIST;
-            if (!(q->counts = calloc(MLK_QBINS, sizeof *q->counts))) return MLOPS_ENOMEM;
+            if (!(q->counts = hist_new())) return MLOPS_ENOMEM;
             continue;
         }
         for (size_t k = 0; k < 2 * j->nq; k++) {
@@ -245,7 +307,7 @@ static int build_queries(mlk_qjob *j)
             q->kind = kind;
             q->bits = t->bits;
             q->prefix = t->prefix;
-            if (kind == Q_HIST && !(q->counts = calloc(MLK_QBINS, sizeof *q->counts)))
+            if (kind == Q_HIST && !(q->counts = hist_new()))
                 return MLOPS_ENOMEM;
         }
     }
@@ -410,7 +472,8 @@ static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
 }
 
 int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols, size_t ncols,
-                    size_t nrows, uint8_t **ans, size_t *anslen, char *err, size_t errlen)
+                    size_t nrows, const uint8_t *keep, uint8_t **ans, size_t *anslen, char *err,
+                    size_t errlen)
 {
     *ans = NULL;
     *anslen = 0;
@@ -419,53 +482,67 @@ int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols
     if (!req || !check_header(&r, "MLKQ", &nqry) ||
         (size_t)(r.end - r.p) != (size_t)nqry * QUERY_BYTES)
         return q_err(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
-    uint64_t *counts = NULL;
+    query *qs = calloc(nqry ? nqry : 1, sizeof *qs);
+    if (!qs) return MLOPS_ENOMEM;
+    int rc = 0;
+    for (uint32_t i = 0; i < nqry; i++) {
+        query *q = &qs[i];
+        q->col = ru32(&r);
+        q->kind = ru32(&r);
+        q->bits = ru32(&r);
+        q->prefix = ru64(&r);
+        if (!valid_query(q->kind, q->bits, q->prefix) || q->col >= ncols) {
+            rc = q_err(err, errlen, MLOPS_EPARSE,
+                       "quantile request: query %u is invalid (column %u of %zu)", i, q->col,
+                       ncols);
+            goto out;
+        }
+        if (q->kind == Q_HIST && !(q->counts = hist_new())) {
+            rc = MLOPS_ENOMEM;
+            goto out;
+        }
+    }
+    /* Queries come grouped by column (mlk_qjob_request's order); scan each
+     * run of the same column once. */
+    for (uint32_t i = 0; i < nqry;) {
+        uint32_t e = i + 1;
+        while (e < nqry && qs[e].col == qs[i].col) e++;
+        if ((rc = scan_column(cols[qs[i].col], nrows, keep, qs + i, e - i)) != 0) goto out;
+        i = e;
+    }
     wbuf w = {0};
     wput(&w, "MLKA", 4);
     wu32(&w, 1);
     wu32(&w, nqry);
-    int rc = 0;
     for (uint32_t i = 0; i < nqry; i++) {
-        uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
-        uint64_t prefix = ru64(&r);
-        if (!valid_query(kind, bits, prefix) || col >= ncols) {
-            rc = q_err(err, errlen, MLOPS_EPARSE,
-                              "quantile request: query %u is invalid (column %u of %zu)", i, col,
-                              ncols);
-            goto out;
-        }
-        put_query(&w, col, kind, bits, prefix);
-        if (kind == Q_HIST) {
-            if (!counts && !(counts = malloc(MLK_QBINS * sizeof *counts))) {
-                rc = MLOPS_ENOMEM;
-                goto out;
-            }
-            memset(counts, 0, MLK_QBINS * sizeof *counts);
-            mlk_qhist_add(cols[col], nrows, prefix, bits, counts);
+        query *q = &qs[i];
+        put_query(&w, q->col, q->kind, q->bits, q->prefix);
+        if (q->kind == Q_HIST) {
             uint32_t nnz = 0;
-            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += counts[b] != 0;
+            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += q->counts[b] != 0;
             wu32(&w, nnz);
             for (uint32_t b = 0; b < MLK_QBINS; b++)
-                if (counts[b]) {
+                if (q->counts[b]) {
                     wu32(&w, b);
-                    wu64(&w, counts[b]);
+                    wu64(&w, q->counts[b]);
+                    wu64(&w, q->counts[MLK_QBINS + b]);
+                    wu64(&w, q->counts[2 * MLK_QBINS + b]);
                 }
         } else {
-            double *v;
-            size_t m;
-            if ((rc = mlk_qgather(cols[col], nrows, prefix, bits, &v, &m)) != 0) goto out;
-            wu64(&w, m);
-            wput(&w, v, m * sizeof *v);
-            free(v);
+            if ((rc = sort_values(q->vals, q->nvals)) != 0) break;
+            wu64(&w, q->nvals);
+            wput(&w, q->vals, q->nvals * sizeof *q->vals);
         }
     }
+    if (rc == 0) rc = wdone(&w, ans, anslen);
+    else free(w.b);
 out:
-    free(counts);
-    if (rc != 0) {
-        free(w.b);
-        return rc;
+    for (uint32_t i = 0; i < nqry; i++) {
+        free(qs[i].counts);
+        free(qs[i].vals);
     }
-    return wdone(&w, ans, anslen);
+    free(qs);
+    return rc;
 }
 
 /* Walk an answer; with apply == 0 only validate it. */
@@ -486,18 +563,27 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
                                 "quantile answer: query %u does not match the request", i);
         if (kind == Q_HIST) {
             uint32_t nnz = ru32(&r);
-            if (r.bad || nnz > MLK_QBINS || (size_t)(r.end - r.p) / 12 < nnz)
+            if (r.bad || nnz > MLK_QBINS || (size_t)(r.end - r.p) / 28 < nnz)
                 return q_err(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad histogram size", i);
             int64_t last = -1;
             for (uint32_t k = 0; k < nnz; k++) {
                 uint32_t b = ru32(&r);
-                uint64_t cnt = ru64(&r);
-                if ((int64_t)b <= last || b >= MLK_QBINS || cnt == 0)
+                uint64_t cnt = ru64(&r), lo = ru64(&r), hi = ru64(&r);
+                /* The bin's keys must carry the query's prefix and bin. */
+                uint64_t top = q->bits ? (q->prefix << MLK_QBITS | b) : b;
+                unsigned sh = 64 - q->bits - MLK_QBITS;
+                if ((int64_t)b <= last || b >= MLK_QBINS || cnt == 0 || lo > hi ||
+                    lo >> sh != top || hi >> sh != top)
                     return q_err(err, errlen, MLOPS_EPARSE,
-                                        "quantile answer: query %u: bad histogram bin", i);
+                                 "quantile answer: query %u: bad histogram bin", i);
                 last = b;
-                if (apply) q->counts[b] += cnt;
+                if (apply) {
+                    uint64_t *kmin = q->counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
+                    q->counts[b] += cnt;
+                    kmin[b] = lo < kmin[b] ? lo : kmin[b];
+                    kmax[b] = hi > kmax[b] ? hi : kmax[b];
+                }
             }
         } else {
             uint64_t m = ru64(&r);
@@ -689,7 +775,7 @@ int mlk_quantiles_exact(const double *v, size_t n, const double *qs, size_t nq, 
         uint8_t *req = NULL, *ans = NULL;
         size_t reqlen, anslen;
         if ((rc = mlk_qjob_request(j, &req, &reqlen)) == 0 &&
-            (rc = mlk_qjob_answer(req, reqlen, &v, 1, n, &ans, &anslen, NULL, 0)) == 0 &&
+            (rc = mlk_qjob_answer(req, reqlen, &v, 1, n, NULL, &ans, &anslen, NULL, 0)) == 0 &&
             (rc = mlk_qjob_add(j, ans, anslen, NULL, 0)) == 0)
             rc = mlk_qjob_step(j, NULL, 0);
         free(req);

@@ -43,6 +43,7 @@ typedef struct {
 
 typedef struct {
     mlk_frame **shards;
+    uint8_t **keep; /* per shard: the rows dropna (then IQR) keeps */
     size_t nshards;
     uint64_t total, bad, after_dropna, kept;
     int rounds;
@@ -116,9 +117,14 @@ static char *read_file(const char *path, size_t *len)
 
 static void result_free(result *r)
 {
-    for (size_t i = 0; i < r->nshards; i++) mlk_frame_destroy(&r->shards[i]);
+    for (size_t i = 0; i < r->nshards; i++) {
+        mlk_frame_destroy(&r->shards[i]);
+        if (r->keep) free(r->keep[i]);
+    }
     free(r->shards);
+    free(r->keep);
     r->shards = NULL;
+    r->keep = NULL;
 }
 
 /* The exact quartiles of the numeric columns over all shards, as a
@@ -141,8 +147,8 @@ static int quartiles(const opts *o, result *r, char *err, size_t errlen)
             for (size_t c = 0; c < o->nnum; c++) cols[c] = r->shards[s]->cols[c].f64;
             uint8_t *ans = NULL;
             size_t anslen;
-            rc = mlk_qjob_answer(req, reqlen, cols, o->nnum, r->shards[s]->nrows, &ans, &anslen,
-                                 err, errlen);
+            rc = mlk_qjob_answer(req, reqlen, cols, o->nnum, r->shards[s]->nrows, r->keep[s],
+                                 &ans, &anslen, err, errlen);
             if (rc == 0) rc = mlk_qjob_add(j, ans, anslen, err, errlen);
             free(ans);
         }
@@ -175,7 +181,6 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
     size_t nhdr, data_start, index[64];
     uint64_t *off = NULL;
     long *lines = NULL;
-    uint8_t *keep = NULL;
     int rc = mlk_csv_header(buf, len, &hdr, &nhdr, &data_start, err, errlen);
     if (rc != 0) return rc;
     mlk_csv_schema sch;
@@ -186,12 +191,14 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
     rc = mlk_csv_split(buf, len, data_start, shard_rows, &off, &lines, &r->nshards, &r->total);
     if (rc != 0) goto out;
     r->shards = calloc(r->nshards ? r->nshards : 1, sizeof *r->shards);
-    if (!r->shards) {
+    r->keep = calloc(r->nshards ? r->nshards : 1, sizeof *r->keep);
+    if (!r->shards || !r->keep) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
     size_t numcols[64];
     for (size_t c = 0; c < o->nnum; c++) numcols[c] = c;
+    /* Workers: parse, then the dropna mask (rows are not moved yet). */
     for (size_t s = 0; s < r->nshards; s++) {
         size_t end = s + 1 < r->nshards ? (size_t)off[s + 1] : len;
         size_t bad = 0;
@@ -200,39 +207,29 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
         if (rc != 0) goto out;
         r->bad += bad;
         mlk_frame *f = r->shards[s];
-        free(keep);
-        keep = malloc(f->nrows ? f->nrows : 1);
-        if (!keep) {
+        if (!(r->keep[s] = malloc(f->nrows ? f->nrows : 1))) {
             rc = MLOPS_ENOMEM;
             goto out;
         }
-        r->after_dropna += mlk_dropna_mask(f, NULL, 0, keep);
-        mlk_frame_filter(f, keep);
+        r->after_dropna += mlk_dropna_mask(f, NULL, 0, r->keep[s]);
     }
+    /* Coordinator: quartiles over the kept rows; workers: IQR mask. */
     if (with_iqr && o->nnum) {
         if ((rc = quartiles(o, r, err, errlen)) != 0) goto out;
         for (size_t s = 0; s < r->nshards; s++) {
-            mlk_frame *f = r->shards[s];
-            free(keep);
-            keep = malloc(f->nrows ? f->nrows : 1);
-            if (!keep) {
-                rc = MLOPS_ENOMEM;
-                goto out;
-            }
-            memset(keep, 1, f->nrows);
-            long long k = mlk_iqr_mask(f, numcols, o->nnum, r->lo, r->hi, keep);
+            long long k = mlk_iqr_mask(r->shards[s], numcols, o->nnum, r->lo, r->hi, r->keep[s]);
             if (k < 0) {
                 rc = (int)k;
                 goto out;
             }
             r->kept += (uint64_t)k;
-            mlk_frame_filter(f, keep);
         }
     } else {
         r->kept = r->after_dropna;
     }
+    /* Workers: one filter of each shard with the final mask. */
+    for (size_t s = 0; s < r->nshards; s++) mlk_frame_filter(r->shards[s], r->keep[s]);
 out:
-    free(keep);
     free(off);
     free(lines);
     mlk_csv_names_free(&hdr, nhdr);

@@ -89,7 +89,7 @@ static int push_val(query *q, double x)
  * values are skipped. */
 static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs, size_t nq)
 {
-    if (nq == 1 && qs[0].kind == Q_HIST && qs[0].bits == 0) {
+    if (nq == 1 && qs[0].counts && qs[0].bits == 0) {
         uint64_t *counts = qs[0].counts; /* round 0: the hot case */
         uint64_t *kmin = counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
         for (size_t i = 0; i < n; i++) {
@@ -108,7 +108,7 @@ static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs
         for (size_t j = 0; j < nq; j++) {
             query *q = &qs[j];
             if (!has_prefix(k, q->prefix, q->bits)) continue;
-            if (q->kind == Q_HIST) {
+            if (q->counts) {
                 uint32_t b = (uint32_t)(k >> (64 - q->bits - MLK_QBITS)) & (MLK_QBINS - 1);
                 uint64_t *kmin = q->counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
                 q->counts[b]++;
@@ -464,6 +464,29 @@ static int check_header(rbuf *r, const char *magic, uint32_t *count)
     return !r->bad && !memcmp(m, magic, 4) && ver == 1;
 }
 
+/* Rows below which a worker answers HIST queries from its sorted keys. */
+#define SPARSE_ROWS 16384
+
+/* Write the histogram of a HIST query answered from sorted values. */
+static void put_sparse_hist(wbuf *w, const query *q)
+{
+    unsigned sh = 64 - q->bits - MLK_QBITS;
+    uint32_t nnz = 0;
+    for (size_t i = 0; i < q->nvals; i++)
+        if (i == 0 || (mlk_qkey(q->vals[i]) >> sh) != (mlk_qkey(q->vals[i - 1]) >> sh)) nnz++;
+    wu32(w, nnz);
+    for (size_t i = 0; i < q->nvals;) {
+        uint64_t lo = mlk_qkey(q->vals[i]), hi = lo;
+        size_t e = i + 1;
+        while (e < q->nvals && (mlk_qkey(q->vals[e]) >> sh) == (lo >> sh)) hi = mlk_qkey(q->vals[e++]);
+        wu32(w, (uint32_t)((lo >> sh) & (MLK_QBINS - 1)));
+        wu64(w, e - i);
+        wu64(w, lo);
+        wu64(w, hi);
+        i = e;
+    }
+}
+
 static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
 {
     if (kind != Q_HIST && kind != Q_GATHER) return 0;
@@ -497,7 +520,9 @@ int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols
                        ncols);
             goto out;
         }
-        if (q->kind == Q_HIST && !(q->counts = hist_new())) {
+        /* A small shard collects its keys instead of filling a dense
+         * histogram (MLK_QHIST_LEN words to clear, send and free). */
+        if (q->kind == Q_HIST && nrows >= SPARSE_ROWS && !(q->counts = hist_new())) {
             rc = MLOPS_ENOMEM;
             goto out;
         }
@@ -517,7 +542,10 @@ int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols
     for (uint32_t i = 0; i < nqry; i++) {
         query *q = &qs[i];
         put_query(&w, q->col, q->kind, q->bits, q->prefix);
-        if (q->kind == Q_HIST) {
+        if (q->kind == Q_HIST && !q->counts) {
+            if ((rc = sort_values(q->vals, q->nvals)) != 0) break;
+            put_sparse_hist(&w, q);
+        } else if (q->kind == Q_HIST) {
             uint32_t nnz = 0;
             for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += q->counts[b] != 0;
             wu32(&w, nnz);

@@ -495,8 +495,15 @@ static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
 }
 
 int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols, size_t ncols,
-                    size_t nrows, const uint8_t *keep, uint8_t **ans, size_t *anslen, char *err,
-                    size_t errlen)
+                    size_t nrows, uint8_t **ans, size_t *anslen, char *err, size_t errlen)
+{
+    return mlk_qjob_answer_masked(req, reqlen, cols, ncols, nrows, NULL, ans, anslen, err,
+                                  errlen);
+}
+
+int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *const *cols,
+                           size_t ncols, size_t nrows, const uint8_t *keep, uint8_t **ans,
+                           size_t *anslen, char *err, size_t errlen)
 {
     *ans = NULL;
     *anslen = 0;
@@ -803,7 +810,7 @@ int mlk_quantiles_exact(const double *v, size_t n, const double *qs, size_t nq, 
         uint8_t *req = NULL, *ans = NULL;
         size_t reqlen, anslen;
         if ((rc = mlk_qjob_request(j, &req, &reqlen)) == 0 &&
-            (rc = mlk_qjob_answer(req, reqlen, &v, 1, n, NULL, &ans, &anslen, NULL, 0)) == 0 &&
+            (rc = mlk_qjob_answer(req, reqlen, &v, 1, n, &ans, &anslen, NULL, 0)) == 0 &&
             (rc = mlk_qjob_add(j, ans, anslen, NULL, 0)) == 0)
             rc = mlk_qjob_step(j, NULL, 0);
         free(req);

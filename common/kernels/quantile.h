@@ -125,14 +125,17 @@ int mlk_qjob_request(const mlk_qjob *j, uint8_t **req, size_t *reqlen);
 
 /* Worker side: answer a request over one shard whose column c holds
  * cols[c][0..nrows) for c < ncols (ncols must cover every column the
- * request names). Rows with keep[r] == 0 are left out (keep may be NULL:
- * all rows), so a worker can pass its dropna mask instead of copying.
- * Each column is scanned once per round whatever its number of queries.
- * The request may be garbage: MLOPS_EPARSE with a message. On success
- * *ans is new malloc'd bytes. */
+ * request names). Each column is scanned once per round whatever its
+ * number of queries. The request may be garbage: MLOPS_EPARSE with a
+ * message. On success *ans is new malloc'd bytes. */
 int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols, size_t ncols,
-                    size_t nrows, const uint8_t *keep, uint8_t **ans, size_t *anslen, char *err,
-                    size_t errlen);
+                    size_t nrows, uint8_t **ans, size_t *anslen, char *err, size_t errlen);
+
+/* The same, leaving out rows with keep[r] == 0 (keep may be NULL: all
+ * rows), so a worker can pass its dropna mask instead of copying. */
+int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *const *cols,
+                           size_t ncols, size_t nrows, const uint8_t *keep, uint8_t **ans,
+                           size_t *anslen, char *err, size_t errlen);
 
 /* Merge one shard's answer to the current round's request. A malformed
  * answer, or one to another request, is MLOPS_EPARSE and leaves the

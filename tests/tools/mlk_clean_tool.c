@@ -147,8 +147,8 @@ static int quartiles(const opts *o, result *r, char *err, size_t errlen)
             for (size_t c = 0; c < o->nnum; c++) cols[c] = r->shards[s]->cols[c].f64;
             uint8_t *ans = NULL;
             size_t anslen;
-            rc = mlk_qjob_answer(req, reqlen, cols, o->nnum, r->shards[s]->nrows, r->keep[s],
-                                 &ans, &anslen, err, errlen);
+            rc = mlk_qjob_answer_masked(req, reqlen, cols, o->nnum, r->shards[s]->nrows,
+                                        r->keep[s], &ans, &anslen, err, errlen);
             if (rc == 0) rc = mlk_qjob_add(j, ans, anslen, err, errlen);
             free(ans);
         }

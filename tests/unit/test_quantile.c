@@ -152,8 +152,9 @@ static void test_distributed_rounds(void **state)
             uint8_t *ans;
             size_t anslen;
             char err[128];
-            assert_int_equal(mlk_qjob_answer(req, reqlen, cols, 2, cuts[s + 1] - cuts[s],
-                                             keep + cuts[s], &ans, &anslen, err, sizeof err),
+            assert_int_equal(mlk_qjob_answer_masked(req, reqlen, cols, 2, cuts[s + 1] - cuts[s],
+                                                    keep + cuts[s], &ans, &anslen, err,
+                                                    sizeof err),
                              0);
             /* A truncated answer is refused and changes nothing. */
             if (anslen > 12)
@@ -208,20 +209,20 @@ static void test_hostile_bytes(void **state)
     char err[128];
     assert_int_equal(mlk_qjob_request(j, &req, &reqlen), 0);
     for (size_t cut = 0; cut < reqlen; cut++)
-        assert_int_equal(mlk_qjob_answer(req, cut, cols, 1, 3, NULL, &ans, &anslen, err, sizeof err),
+        assert_int_equal(mlk_qjob_answer(req, cut, cols, 1, 3, &ans, &anslen, err, sizeof err),
                          MLOPS_EPARSE);
     /* A request naming a column the worker does not have. */
-    assert_int_equal(mlk_qjob_answer(req, reqlen, cols, 0, 3, NULL, &ans, &anslen, err, sizeof err),
+    assert_int_equal(mlk_qjob_answer(req, reqlen, cols, 0, 3, &ans, &anslen, err, sizeof err),
                      MLOPS_EPARSE);
     assert_non_null(strstr(err, "column"));
     for (size_t i = 0; i < reqlen; i++) {
         uint8_t save = req[i];
         req[i] ^= 0x5A;
-        if (mlk_qjob_answer(req, reqlen, cols, 1, 3, NULL, &ans, &anslen, err, sizeof err) == 0)
+        if (mlk_qjob_answer(req, reqlen, cols, 1, 3, &ans, &anslen, err, sizeof err) == 0)
             free(ans);
         req[i] = save;
     }
-    assert_int_equal(mlk_qjob_answer(req, reqlen, cols, 1, 3, NULL, &ans, &anslen, err, sizeof err), 0);
+    assert_int_equal(mlk_qjob_answer(req, reqlen, cols, 1, 3, &ans, &anslen, err, sizeof err), 0);
     for (size_t i = 0; i < anslen; i++) {
         uint8_t save = ans[i];
         ans[i] ^= 0xFF;

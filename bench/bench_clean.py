@@ -10,6 +10,7 @@ thread; medians of REPS runs; the C side must keep the same rows.
 Writes `clean: ratio X.XXx (target >= 10x)` to bench/out/clean.ratio.
 """
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,7 @@ BUILD = os.environ.get("MLOPS_BUILD_DIR", os.path.join(SRC, "build"))
 OUT = os.path.join(SRC, "bench", "out")
 DATA = os.path.join(OUT, "purchases_1m.csv")
 ROWS = int(os.environ.get("BENCH_CLEAN_ROWS", "1000000"))
-REPS = int(os.environ.get("BENCH_REPS", "5"))
+REPS = int(os.environ.get("BENCH_REPS", "7"))
 NUM = ["price", "quantity", "age", "income"]
 CAT = ["user_id", "item_id", "category"]
 K = 1.5
@@ -34,6 +35,7 @@ TARGET = 10.0
 
 
 def anchor():
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     df = pd.read_csv(DATA).dropna(subset=NUM + CAT)
     mask = pd.Series(True, index=df.index)
@@ -42,21 +44,27 @@ def anchor():
         iqr = q3 - q1
         mask &= (df[c] >= q1 - K * iqr) & (df[c] <= q3 + K * iqr)
     df = df[mask.values]
-    return time.perf_counter() - t0, len(df)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, len(df)
 
 
 def c_side():
+    """One run of the C side: (wall seconds as the tool measured it, CPU
+    seconds of the whole tool process, rows kept, phase line)."""
     tool = os.path.join(BUILD, "mlk_clean_tool")
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run([tool, "bench", DATA, "--numeric", ",".join(NUM), "--categorical",
-                        ",".join(CAT), "--iqr-k", repr(K), "--reps", str(REPS)],
+                        ",".join(CAT), "--iqr-k", repr(K), "--reps", "1"],
                        capture_output=True, text=True, check=True)
-    times, kept = [], set()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     for line in p.stdout.splitlines():
         f = line.split()
         if f[0] == "seconds":
-            times.append(float(f[1]))
-            kept.add(int(f[3]))
-    return times, kept
+            return float(f[1]), cpu, int(f[3]), " ".join(f[4:])
+    raise RuntimeError("mlk_clean_tool bench printed no timing")
 
 
 def main():
@@ -68,25 +76,30 @@ def main():
     with open(DATA, "rb") as f:
         while f.read(1 << 24):
             pass
-    # Interleave the sides so machine noise hits both.
-    ct, pt, kept_c, kept_p = [], [], set(), set()
+    # Interleave the sides so machine noise hits both alike.
+    cw, cc, pw, pc, kept_c, kept_p, phases = [], [], [], [], set(), set(), []
     for _ in range(REPS):
-        t, n = anchor()
-        pt.append(t)
+        w, c, n = anchor()
+        pw.append(w)
+        pc.append(c)
         kept_p.add(n)
-    times, kept = c_side()
-    ct += times
-    kept_c |= kept
+        w, c, n, ph = c_side()
+        cw.append(w)
+        cc.append(c)
+        kept_c.add(n)
+        phases.append(ph)
     if kept_c != kept_p:
         print(f"MISMATCH: C kept {sorted(kept_c)} rows, pandas {sorted(kept_p)}")
         return 1
-    mc, mp = statistics.median(ct), statistics.median(pt)
+    mc, mp = statistics.median(cw), statistics.median(pw)
     ratio = mp / mc
-    print(f"rows kept: {kept_p.pop()}")
-    print(f"C (mlk_clean_tool bench): median {mc * 1000:.1f} ms  runs "
-          + " ".join(f"{t * 1000:.0f}" for t in ct))
-    print(f"pandas read_csv+dropna+IQR: median {mp * 1000:.1f} ms  runs "
-          + " ".join(f"{t * 1000:.0f}" for t in pt))
+    print(f"rows: {ROWS}, kept: {kept_p.pop()}, reps: {REPS}, one thread per side")
+    print(f"C (mlk_clean_tool bench): median wall {mc * 1000:.1f} ms, CPU (process) "
+          f"{statistics.median(cc) * 1000:.1f} ms; runs " + " ".join(f"{t * 1000:.0f}" for t in cw))
+    print(f"  phases of the median run: {phases[cw.index(sorted(cw)[len(cw) // 2])]}")
+    print(f"pandas read_csv+dropna+IQR: median wall {mp * 1000:.1f} ms, CPU "
+          f"{statistics.median(pc) * 1000:.1f} ms; runs " + " ".join(f"{t * 1000:.0f}" for t in pw))
+    print(f"CPU-time ratio: {statistics.median(pc) / statistics.median(cc):.2f}x")
     line = f"clean: ratio {ratio:.2f}x (target >= {TARGET:g}x)"
     print(line)
     with open(os.path.join(OUT, "clean.ratio"), "w") as f:

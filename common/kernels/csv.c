@@ -36,6 +36,9 @@ typedef struct {
     int quoted;
 } span;
 
+/* Could s start an NA token? (every token starts with one of these) */
+#define NA_FIRST(c) ((c) == 'N' || (c) == 'n' || (c) == '#' || (c) == '<' || (c) == '-' || (c) == '1')
+
 /* Bytes a message quotes from a bad field at most. */
 #define MSG_FIELD_MAX 40
 
@@ -247,7 +250,9 @@ static int lower_eq(const char *s, size_t n, const char *word)
     return 1;
 }
 
-int mlk_csv_to_double(const char *s, size_t n, double *out)
+/* The number parser; static inline so the parse loop gets it inlined. */
+static inline __attribute__((always_inline)) int to_double(const char *s, size_t n,
+                                                            double *out)
 {
     const char *p = s, *end = s + n;
     while (p < end && (*p == ' ' || *p == '\t')) p++;
@@ -318,6 +323,11 @@ int mlk_csv_to_double(const char *s, size_t n, double *out)
     *out = strtod(tmp, NULL);
     if (tmp != small) free(tmp);
     return 0;
+}
+
+int mlk_csv_to_double(const char *s, size_t n, double *out)
+{
+    return to_double(s, n, out);
 }
 
 void mlk_csv_names_free(char ***names, size_t ncols)
@@ -483,19 +493,24 @@ nomem:
     return MLOPS_ENOMEM;
 }
 
-/* Append a string value as row `row` of string column col. */
-static int str_put(mlk_col *col, size_t row, const char *s, size_t len, int missing)
+/* Append a string value as row `row` of string column col. src_end
+ * bounds the readable bytes after s: short values are copied as one
+ * fixed 16-byte move (inlined, no libc call) when both sides have room;
+ * the bytes past len are scratch, overwritten by the next value. */
+static inline int str_put(mlk_col *col, size_t row, const char *s, size_t len, int missing,
+                          const char *src_end)
 {
     uint64_t at = col->off[row];
-    if (at + len > col->str_cap) {
+    if (at + len + 16 > col->str_cap) {
         size_t ncap = col->str_cap ? col->str_cap : 4096;
-        while (ncap < at + len) ncap *= 2;
+        while (ncap < at + len + 16) ncap *= 2;
         char *n = realloc(col->str, ncap);
         if (!n) return MLOPS_ENOMEM;
         col->str = n;
         col->str_cap = ncap;
     }
-    if (len) memcpy(col->str + at, s, len);
+    if (len <= 16 && src_end - s >= 16) memcpy(col->str + at, s, 16);
+    else if (len) memcpy(col->str + at, s, len);
     col->off[row + 1] = at + len;
     col->missing[row] = (uint8_t)missing;
     return 0;
@@ -544,7 +559,8 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     int64_t rid = first_row_id;
     while (p < end) {
         const char *q;
-        if ((q = skip_blank(p, end)) != NULL) {
+        if ((*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t') &&
+            (q = skip_blank(p, end)) != NULL) {
             if (q[-1] == '\n') line++;
             p = q;
             continue;
@@ -593,14 +609,16 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                 s = scratch;
             }
             mlk_col *col = &f->cols[c];
-            int na = n == 0 || (n <= 8 && (s[0] == 'N' || s[0] == 'n' || s[0] == '#' ||
-                                           s[0] == '<' || s[0] == '-' || s[0] == '1') &&
-                                mlk_csv_is_na(s, n));
             if (col->type == MLK_F64) {
-                double v = NAN;
-                if (!na && (rc = mlk_csv_to_double(s, n, &v)) != 0) {
+                /* No NA token parses as a number: test NA only on failure. */
+                double v;
+                if ((rc = to_double(s, n, &v)) != 0) {
                     if (rc == MLOPS_ENOMEM) goto out;
                     rc = 0;
+                    if (mlk_csv_is_na(s, n)) {
+                        col->f64[r] = NAN;
+                        continue;
+                    }
                     if (skip_bad) {
                         row_bad = 1;
                         break;
@@ -613,8 +631,12 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                     goto out;
                 }
                 col->f64[r] = v;
-            } else if ((rc = str_put(col, r, s, na ? 0 : n, na)) != 0) {
+            } else if ((rc = str_put(col, r, s, n, 0, sp->quoted ? scratch + scratch_cap : end)) !=
+                       0) {
                 goto out;
+            } else if (n == 0 || (n <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, n))) {
+                col->off[r + 1] = col->off[r]; /* missing: drop the bytes just put */
+                col->missing[r] = 1;
             }
         }
         if (row_bad) {

@@ -29,7 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     const char *mode, *file;
@@ -47,8 +51,11 @@ typedef struct {
     size_t nshards;
     uint64_t total, bad, after_dropna, kept;
     int rounds;
+    double t_split, t_parse, t_quant, t_filter; /* seconds per phase */
     double q1[64], q3[64], lo[64], hi[64];
 } result;
+
+static double now(void);
 
 static int die(const char *msg)
 {
@@ -98,21 +105,30 @@ static int parse_args(int argc, char **argv, opts *o)
     return 0;
 }
 
-static char *read_file(const char *path, size_t *len)
+/* Map the file read-only (the coordinator maps uploads the same way);
+ * unmap with unmap_file. NULL on failure; an empty file maps to "". */
+static char *map_file(const char *path, size_t *len)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc(sz > 0 ? (size_t)sz : 1);
-    if (b && sz > 0 && fread(b, 1, (size_t)sz, fp) != (size_t)sz) {
-        free(b);
-        b = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return NULL;
+    struct stat st;
+    char *b = NULL;
+    if (fstat(fd, &st) == 0) {
+        *len = (size_t)st.st_size;
+        if (*len == 0) {
+            b = (char *)"";
+        } else {
+            void *m = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+            b = m == MAP_FAILED ? NULL : m;
+        }
     }
-    fclose(fp);
-    *len = sz > 0 ? (size_t)sz : 0;
+    close(fd);
     return b;
+}
+
+static void unmap_file(char *b, size_t len)
+{
+    if (b && len) munmap(b, len);
 }
 
 static void result_free(result *r)
@@ -188,6 +204,7 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
                              o->types, o->ncols, index, err, errlen);
     if (rc != 0) goto out;
     size_t shard_rows = o->shard_rows ? o->shard_rows : (size_t)-1;
+    double t0 = now();
     rc = mlk_csv_split(buf, len, data_start, shard_rows, &off, &lines, &r->nshards, &r->total);
     if (rc != 0) goto out;
     r->shards = calloc(r->nshards ? r->nshards : 1, sizeof *r->shards);
@@ -198,6 +215,8 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
     }
     size_t numcols[64];
     for (size_t c = 0; c < o->nnum; c++) numcols[c] = c;
+    r->t_split = now() - t0;
+    t0 = now();
     /* Workers: parse, then the dropna mask (rows are not moved yet). */
     for (size_t s = 0; s < r->nshards; s++) {
         size_t end = s + 1 < r->nshards ? (size_t)off[s + 1] : len;
@@ -213,6 +232,8 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
         }
         r->after_dropna += mlk_dropna_mask(f, NULL, 0, r->keep[s]);
     }
+    r->t_parse = now() - t0;
+    t0 = now();
     /* Coordinator: quartiles over the kept rows; workers: IQR mask. */
     if (with_iqr && o->nnum) {
         if ((rc = quartiles(o, r, err, errlen)) != 0) goto out;
@@ -227,8 +248,11 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
     } else {
         r->kept = r->after_dropna;
     }
+    r->t_quant = now() - t0;
+    t0 = now();
     /* Workers: one filter of each shard with the final mask. */
     for (size_t s = 0; s < r->nshards; s++) mlk_frame_filter(r->shards[s], r->keep[s]);
+    r->t_filter = now() - t0;
 out:
     free(off);
     free(lines);
@@ -263,14 +287,16 @@ int main(int argc, char **argv)
         for (int i = 0; i < reps; i++) {
             double t0 = now();
             size_t len;
-            char *buf = read_file(o.file, &len);
+            char *buf = map_file(o.file, &len);
             if (!buf) return die("cannot read file");
             result r;
             int rc = run_clean(&o, buf, len, o.have_k, &r, err, sizeof err);
             t[i] = now() - t0;
-            free(buf);
+            unmap_file(buf, len);
             if (rc != 0) return die(err[0] ? err : mlops_strerror(rc));
-            printf("seconds %.6f kept %llu\n", t[i], (unsigned long long)r.kept);
+            printf("seconds %.6f kept %llu split %.4f parse+dropna %.4f quartiles+iqr %.4f "
+                   "filter %.4f\n",
+                   t[i], (unsigned long long)r.kept, r.t_split, r.t_parse, r.t_quant, r.t_filter);
             result_free(&r);
         }
         qsort(t, (size_t)reps, sizeof *t, cmp_d);
@@ -278,16 +304,16 @@ int main(int argc, char **argv)
         return 0;
     }
     size_t len;
-    char *buf = read_file(o.file, &len);
+    char *buf = map_file(o.file, &len);
     if (!buf) return die("cannot read file");
     result r;
     int is_clean = !strcmp(o.mode, "clean");
     if (!is_clean && strcmp(o.mode, "scale") != 0) {
-        free(buf);
+        unmap_file(buf, len);
         return die("mode must be clean, scale or bench");
     }
     int rc = run_clean(&o, buf, len, is_clean || o.have_k, &r, err, sizeof err);
-    free(buf);
+    unmap_file(buf, len);
     if (rc != 0) return die(err[0] ? err : mlops_strerror(rc));
     if (is_clean) {
         printf("rows %llu bad %llu dropna %llu kept %llu rounds %d\n",

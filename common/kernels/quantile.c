@@ -90,15 +90,16 @@ static int push_val(query *q, double x)
 static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs, size_t nq)
 {
     if (nq == 1 && qs[0].counts && qs[0].bits == 0) {
-        uint64_t *counts = qs[0].counts; /* round 0: the hot case */
-        uint64_t *kmin = counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
+        uint64_t *h = qs[0].counts; /* round 0: the hot case */
         for (size_t i = 0; i < n; i++) {
             if ((keep && !keep[i]) || isnan(v[i])) continue;
             uint64_t k = mlk_qkey(v[i]);
-            uint32_t b = (uint32_t)(k >> (64 - MLK_QBITS));
-            counts[b]++;
-            kmin[b] = k < kmin[b] ? k : kmin[b];
-            kmax[b] = k > kmax[b] ? k : kmax[b];
+            uint64_t *e = h + 3 * (k >> (64 - MLK_QBITS));
+            e[0]++;
+            /* Branches, not selects: a store only when the extreme moves,
+             * so values of one bin do not chain through memory. */
+            if (k < e[1]) e[1] = k;
+            if (k > e[2]) e[2] = k;
         }
         return 0;
     }
@@ -110,10 +111,10 @@ static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs
             if (!has_prefix(k, q->prefix, q->bits)) continue;
             if (q->counts) {
                 uint32_t b = (uint32_t)(k >> (64 - q->bits - MLK_QBITS)) & (MLK_QBINS - 1);
-                uint64_t *kmin = q->counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
-                q->counts[b]++;
-                kmin[b] = k < kmin[b] ? k : kmin[b];
-                kmax[b] = k > kmax[b] ? k : kmax[b];
+                uint64_t *e = q->counts + 3 * b;
+                e[0]++;
+                if (k < e[1]) e[1] = k;
+                if (k > e[2]) e[2] = k;
             } else if (push_val(q, mlk_qkey_value(k)) != 0)
                 return MLOPS_ENOMEM;
         }
@@ -123,9 +124,11 @@ static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs
 
 void mlk_qhist_init(uint64_t *hist)
 {
-    memset(hist, 0, MLK_QBINS * sizeof *hist);
-    memset(hist + MLK_QBINS, 0xFF, MLK_QBINS * sizeof *hist);
-    memset(hist + 2 * MLK_QBINS, 0, MLK_QBINS * sizeof *hist);
+    for (size_t b = 0; b < MLK_QBINS; b++) {
+        hist[3 * b] = 0;
+        hist[3 * b + 1] = UINT64_MAX;
+        hist[3 * b + 2] = 0;
+    }
 }
 
 /* A new initialised histogram, or NULL. */
@@ -191,28 +194,34 @@ int mlk_qgather(const double *v, size_t n, uint64_t prefix, unsigned bits, doubl
 
 int mlk_qselect(mlk_qtarget *t, const uint64_t *hist)
 {
-    const uint64_t *counts = hist, *kmin = hist + MLK_QBINS, *kmax = kmin + MLK_QBINS;
+#define H_CNT(b) hist[3 * (b)]
+#define H_MIN(b) hist[3 * (b) + 1]
+#define H_MAX(b) hist[3 * (b) + 2]
     if (t->state != MLK_QT_HIST || t->bits > 48) return MLOPS_EINVAL;
     uint64_t cum = 0;
     for (uint32_t b = 0; b < MLK_QBINS; b++) {
-        if (t->rank < cum + counts[b]) {
+        if (t->rank < cum + H_CNT(b)) {
             t->prefix = (t->bits ? t->prefix << MLK_QBITS : 0) | b;
             t->bits += MLK_QBITS;
             t->rank -= cum;
-            t->count = counts[b];
-            if (t->bits == 64 || kmin[b] == kmax[b]) {
+            t->count = H_CNT(b);
+            if (t->bits == 64 || H_MIN(b) == H_MAX(b)) {
                 /* One distinct value in the bin: its key is known. */
                 t->state = MLK_QT_DONE;
-                t->value = mlk_qkey_value(kmin[b]);
+                t->value = mlk_qkey_value(H_MIN(b));
             } else if (t->count <= MLK_QGATHER_MAX) {
                 t->state = MLK_QT_GATHER;
             }
             return 0;
         }
-        cum += counts[b];
+        cum += H_CNT(b);
     }
     return MLOPS_EINVAL;
 }
+
+#undef H_CNT
+#undef H_MIN
+#undef H_MAX
 
 int mlk_qresolve(mlk_qtarget *t, const double *sorted, size_t n)
 {
@@ -554,14 +563,12 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
             put_sparse_hist(&w, q);
         } else if (q->kind == Q_HIST) {
             uint32_t nnz = 0;
-            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += q->counts[b] != 0;
+            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += q->counts[3 * b] != 0;
             wu32(&w, nnz);
             for (uint32_t b = 0; b < MLK_QBINS; b++)
-                if (q->counts[b]) {
+                if (q->counts[3 * b]) {
                     wu32(&w, b);
-                    wu64(&w, q->counts[b]);
-                    wu64(&w, q->counts[MLK_QBINS + b]);
-                    wu64(&w, q->counts[2 * MLK_QBINS + b]);
+                    wput(&w, q->counts + 3 * b, 24); /* count, min, max */
                 }
         } else {
             if ((rc = sort_values(q->vals, q->nvals)) != 0) break;
@@ -614,10 +621,10 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
                                  "quantile answer: query %u: bad histogram bin", i);
                 last = b;
                 if (apply) {
-                    uint64_t *kmin = q->counts + MLK_QBINS, *kmax = kmin + MLK_QBINS;
-                    q->counts[b] += cnt;
-                    kmin[b] = lo < kmin[b] ? lo : kmin[b];
-                    kmax[b] = hi > kmax[b] ? hi : kmax[b];
+                    uint64_t *e = q->counts + 3 * b;
+                    e[0] += cnt;
+                    e[1] = lo < e[1] ? lo : e[1];
+                    e[2] = hi > e[2] ? hi : e[2];
                 }
             }
         } else {
@@ -661,7 +668,7 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
         if (!j->known[c]) {
             query *q = find_query(j, (uint32_t)c, Q_HIST, 0, 0);
             uint64_t n = 0;
-            for (uint32_t b = 0; b < MLK_QBINS; b++) n += q->counts[b];
+            for (uint32_t b = 0; b < MLK_QBINS; b++) n += q->counts[3 * b];
             j->n[c] = n;
             j->known[c] = 1;
             for (size_t k = 0; k < j->nq; k++) {

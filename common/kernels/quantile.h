@@ -49,9 +49,10 @@
 #define MLK_QBITS 16
 #define MLK_QBINS (1u << MLK_QBITS)
 #define MLK_QGATHER_MAX 65536
-/* A histogram: counts[MLK_QBINS], then the smallest and the largest key
- * seen in each bin (MLK_QBINS each), so a bin of one distinct value
- * resolves its ranks at once (columns of few values take one round). */
+/* A histogram: per bin b, hist[3b] = count, hist[3b+1] = smallest and
+ * hist[3b+2] = largest key seen (one cache line per update), so a bin
+ * of one distinct value resolves its ranks at once (columns of few
+ * values take one round). */
 #define MLK_QHIST_LEN (3 * MLK_QBINS)
 
 /* Order-preserving key of a double (-0.0 and +0.0 share a key). */

@@ -25,12 +25,13 @@
  *    missing strings have their missing flag set;
  *  - numbers: optional surrounding spaces, optional sign, digits with an
  *    optional '.', optional exponent e/E; also inf/infinity (any case).
- *    Up to 19 significant digits with |10-exponent| <= 22 and mantissa
- *    <= 2^53 are converted with one exact multiply or divide (Clinger's
- *    fast path, correctly rounded, equal to pandas' converter); anything
- *    else falls back to strtod (correctly rounded; pandas' own converter
- *    may differ in the last bit for numbers with more than 17 significant
- *    digits).
+ *    Up to 19 digits with |10-exponent| <= 22 and mantissa <= 2^53 are
+ *    converted with one exact multiply or divide (Clinger's fast path,
+ *    correctly rounded, equal to pandas' converter); anything else falls
+ *    back to strtod (correctly rounded; pandas' own converter may differ
+ *    in the last bit for numbers with more than 17 significant digits).
+ *    No NA token parses as a number, so for numeric columns the NA test
+ *    runs only when the conversion fails.
  * Line numbers are 1-based physical lines of the file: the header is
  * line 1 (unless blank lines precede it). */
 #ifndef MLK_CSV_H

@@ -1,15 +1,17 @@
 /* quantile.c: see quantile.h for the rounds and the interpolation.
  *
  * Byte formats (little-endian, the host order on supported platforms):
- *   request: "MLKQ" u32 version=1, u32 nquery, then per query
+ *   request: "MLKQ" u32 version=2, u32 nquery, then per query
  *            u32 col, u32 kind (1 HIST, 2 GATHER), u32 bits, u64 prefix
- *   answer:  "MLKA" u32 version=1, u32 nquery, then per query its 20
+ *   answer:  "MLKA" u32 version=2, u32 nquery, then per query its 20
  *            request bytes echoed, then HIST: u32 nnz, nnz x (u32 bin,
  *            u64 count, u64 min key, u64 max key) with bins ascending;
  *            GATHER: u64 m, m x f64 ascending
  *   job:     "MLKJ" u32 version=1, u32 ncols, u32 nq, f64 qs[nq], per
  *            column u64 n, u32 known, then 2*nq targets of u64 prefix,
  *            rank, count, u32 bits, state, f64 value.
+ * Version 2 added the per-bin min/max keys; a peer of version 1 is
+ * refused with MLOPS_EPARSE rather than misread.
  * The job's queries are a pure function of its targets, so a decoded
  * job asks exactly what the encoded one would have asked. */
 #include "quantile.h"
@@ -37,6 +39,7 @@ static int q_err(char *err, size_t errlen, int code, const char *fmt, ...)
 
 #define SIGN_BIT (UINT64_C(1) << 63)
 #define QUERY_BYTES 20
+#define QFMT_VERSION 2 /* request and answer format */
 
 uint64_t mlk_qkey(double x)
 {
@@ -457,20 +460,20 @@ int mlk_qjob_request(const mlk_qjob *j, uint8_t **req, size_t *reqlen)
     if (mlk_qjob_done(j)) return MLOPS_EINVAL;
     wbuf w = {0};
     wput(&w, "MLKQ", 4);
-    wu32(&w, 1);
+    wu32(&w, QFMT_VERSION);
     wu32(&w, (uint32_t)j->nqry);
     for (size_t i = 0; i < j->nqry; i++)
         put_query(&w, j->qry[i].col, j->qry[i].kind, j->qry[i].bits, j->qry[i].prefix);
     return wdone(&w, req, reqlen);
 }
 
-static int check_header(rbuf *r, const char *magic, uint32_t *count)
+static int check_header(rbuf *r, const char *magic, uint32_t *count, uint32_t want)
 {
     char m[4];
     rget(r, m, 4);
     uint32_t ver = ru32(r);
     *count = ru32(r);
-    return !r->bad && !memcmp(m, magic, 4) && ver == 1;
+    return !r->bad && !memcmp(m, magic, 4) && ver == want;
 }
 
 /* Rows below which a worker answers HIST queries from its sorted keys. */
@@ -518,7 +521,7 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
     *anslen = 0;
     rbuf r = {req, req + reqlen, 0};
     uint32_t nqry;
-    if (!req || !check_header(&r, "MLKQ", &nqry) ||
+    if (!req || !check_header(&r, "MLKQ", &nqry, QFMT_VERSION) ||
         (size_t)(r.end - r.p) != (size_t)nqry * QUERY_BYTES)
         return q_err(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
     query *qs = calloc(nqry ? nqry : 1, sizeof *qs);
@@ -553,7 +556,7 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
     }
     wbuf w = {0};
     wput(&w, "MLKA", 4);
-    wu32(&w, 1);
+    wu32(&w, QFMT_VERSION);
     wu32(&w, nqry);
     for (uint32_t i = 0; i < nqry; i++) {
         query *q = &qs[i];
@@ -593,7 +596,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
 {
     rbuf r = {ans, ans + anslen, 0};
     uint32_t nqry;
-    if (!ans || !check_header(&r, "MLKA", &nqry) || nqry != j->nqry)
+    if (!ans || !check_header(&r, "MLKA", &nqry, QFMT_VERSION) || nqry != j->nqry)
         return q_err(err, errlen, MLOPS_EPARSE,
                             "quantile answer: malformed header or not an answer to this round");
     for (uint32_t i = 0; i < nqry; i++) {
@@ -760,7 +763,7 @@ int mlk_qjob_decode(const uint8_t *buf, size_t len, mlk_qjob **out)
     *out = NULL;
     rbuf r = {buf, buf + len, 0};
     uint32_t ncols;
-    if (!buf || !check_header(&r, "MLKJ", &ncols)) return MLOPS_EPARSE;
+    if (!buf || !check_header(&r, "MLKJ", &ncols, 1)) return MLOPS_EPARSE;
     uint32_t nq = ru32(&r);
     if (r.bad || ncols == 0 || nq == 0 || nq > 1024 ||
         (uint64_t)(r.end - r.p) != (uint64_t)nq * 8 + (uint64_t)ncols * (12 + 2 * nq * 40))

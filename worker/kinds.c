@@ -94,29 +94,20 @@ static int quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, cons
 {
     int rc = -1;
     size_t *idx = NULL, ncols = 0;
-    double **cols = NULL;
+    const double **cols = NULL;
     uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
     if (!keep) return task_fail(ctx, 1, "out of memory");
     if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
     dropna_all(f, dropna, keep);
     cols = calloc(ncols ? ncols : 1, sizeof *cols);
     if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    size_t kept = 0;
-    for (size_t c = 0; c < ncols; c++) {
-        cols[c] = malloc((f->nrows ? f->nrows : 1) * sizeof(double));
-        if (!cols[c]) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-        const double *v = f->cols[idx[c]].f64;
-        size_t k = 0;
-        for (size_t i = 0; i < f->nrows; i++)
-            if (keep[i]) cols[c][k++] = v[i];
-        kept = k;
-    }
-    if (mlk_qjob_answer(req, reqlen, (const double *const *)cols, ncols, kept, ans, anslen, ctx->err,
-                        sizeof ctx->err) != 0)
+    for (size_t c = 0; c < ncols; c++) cols[c] = f->cols[idx[c]].f64;
+    /* the dropna mask goes in as it is: no copy of the kept rows */
+    if (mlk_qjob_answer_masked(req, reqlen, cols, ncols, f->nrows, keep, ans, anslen, ctx->err,
+                               sizeof ctx->err) != 0)
         goto out;
     rc = 0;
 out:
-    for (size_t c = 0; cols && c < ncols; c++) free(cols[c]);
     free(cols);
     free(idx);
     free(keep);

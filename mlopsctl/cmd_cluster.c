@@ -138,23 +138,42 @@ static int append_pid(const char *file, const char *name, pid_t pid)
 
 /* SIGTERM every live mlops pid, wait up to grace_ms, then SIGKILL.
  * Returns how many were running. */
+/* 1 while pid exists and is not a zombie. A process that is exiting
+ * has an empty cmdline before it becomes a zombie (slow under ASan), so
+ * once signalled, a pid is watched through /proc/PID/stat. */
+static int still_running(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    if (!rp || rp[1] != ' ') return 0;
+    return rp[2] != 'Z' && rp[2] != 'X';
+}
+
 static int stop_procs(const proc_entry *p, size_t n, int grace_ms)
 {
     int running = 0;
-    for (size_t i = 0; i < n; i++)
+    int signalled[MAX_PROCS] = {0};
+    for (size_t i = 0; i < n && i < MAX_PROCS; i++)
         if (is_mlops_process(p[i].pid)) {
             kill(p[i].pid, SIGTERM);
+            signalled[i] = 1;
             running++;
         }
     int64_t deadline = zclock_mono() + grace_ms;
     for (int killed = 0;;) {
         int left = 0;
-        for (size_t i = 0; i < n; i++) left += is_mlops_process(p[i].pid);
+        for (size_t i = 0; i < n && i < MAX_PROCS; i++) left += signalled[i] && still_running(p[i].pid);
         if (!left) break;
         if (zclock_mono() >= deadline) {
             if (killed) break;
-            for (size_t i = 0; i < n; i++)
-                if (is_mlops_process(p[i].pid)) kill(p[i].pid, SIGKILL);
+            for (size_t i = 0; i < n && i < MAX_PROCS; i++)
+                if (signalled[i] && still_running(p[i].pid)) kill(p[i].pid, SIGKILL);
             killed = 1;
             deadline = zclock_mono() + 2000;
         }

@@ -38,6 +38,14 @@ int mlops_blas_ensure(int argc, char **argv)
         return MLOPS_EINVAL;
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
     setenv(MLOPS_BLAS_REEXEC_ENV, "1", 1);
+    /* exec the resolved path: exec'ing "/proc/self/exe" itself would
+     * rename the process "exe" in ps and top */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        execv(self, argv);
+    }
     execv("/proc/self/exe", argv);
     /* exec failed: undo so children do not inherit a half-made choice */
     unsetenv("OPENBLAS_CORETYPE");

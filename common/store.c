@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -443,6 +444,21 @@ int mlops_store_del_prefix(mlops_store_t *s, const char *prefix)
     return run_ops(s, &op, 1);
 }
 
+/* A shard read through the read-only map stays mapped in this process
+ * and counts in its resident set, so a worker's RSS would grow with the
+ * data it has read. Once a large value has been copied or decoded, its
+ * whole pages are dropped from the mapping (not from the page cache: the
+ * next read faults them back in). Only for the shard store: the journal
+ * is small and read once. */
+static void drop_mapped(const mlops_store_t *s, const void *data, size_t len)
+{
+    if ((s->flags & MLOPS_STORE_DURABLE) || len < (256u << 10)) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)data + pg - 1) & ~(pg - 1);
+    uintptr_t b = ((uintptr_t)data + len) & ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int mlops_store_get(mlops_store_t *s, const char *key, void **data, size_t *len)
 {
     size_t klen;
@@ -465,6 +481,7 @@ int mlops_store_get(mlops_store_t *s, const char *key, void **data, size_t *len)
             rc = MLOPS_ENOMEM;
         } else {
             memcpy(copy, v.mv_data, v.mv_size);
+            drop_mapped(s, v.mv_data, v.mv_size);
             *data = copy;
             *len = v.mv_size;
         }
@@ -523,6 +540,7 @@ int mlops_store_foreach(mlops_store_t *s, const char *prefix,
             memcpy(kbuf, k.mv_data, k.mv_size);
             kbuf[k.mv_size] = '\0';
             rc = cb(kbuf, v.mv_data, v.mv_size, arg);
+            drop_mapped(s, v.mv_data, v.mv_size);
             if (rc != 0)
                 break;
             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);

@@ -106,6 +106,17 @@ static int list_input(task_ctx_t *ctx, size_t i, knnlist_t *out)
     return rc;
 }
 
+typedef struct {
+    int64_t id;
+    int32_t label;
+} idlab_t;
+
+static int idlab_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const idlab_t *)a)->id, y = ((const idlab_t *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 /* Merge lists [first, first+n) of the inputs in input order into *out;
  * the label of a merged slot is found in the list it came from. */
 static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
@@ -124,18 +135,25 @@ static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_
         rc = task_fail(ctx, 1, "out of memory");
     for (size_t s = 0; s < n && !rc; s++)
         if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = task_fail(ctx, 0, "list shapes differ");
-    for (size_t q = 0; q < nq && !rc; q++)
+    /* per query: every source's (id, label), sorted by id, then looked up */
+    idlab_t *all = rc ? NULL : malloc(nz(n * k) * sizeof *all);
+    if (!rc && !all) rc = task_fail(ctx, 1, "out of memory");
+    for (size_t q = 0; q < nq && !rc; q++) {
+        size_t m = 0;
+        for (size_t s = 0; s < n; s++)
+            for (size_t j = 0; j < k; j++)
+                if (ls[s].t->id[q * k + j] >= 0) {
+                    all[m].id = ls[s].t->id[q * k + j];
+                    all[m++].label = ls[s].label[q * k + j];
+                }
+        qsort(all, m, sizeof *all, idlab_cmp);
         for (size_t j = 0; j < k; j++) {
-            int64_t id = out->t->id[q * k + j];
-            int32_t lab = -1;
-            for (size_t s = 0; s < n && id >= 0 && lab < 0; s++)
-                for (size_t m = 0; m < k; m++)
-                    if (ls[s].t->id[q * k + m] == id) {
-                        lab = ls[s].label[q * k + m];
-                        break;
-                    }
-            out->label[q * k + j] = lab;
+            idlab_t key = {out->t->id[q * k + j], -1}, *hit = NULL;
+            if (key.id >= 0) hit = bsearch(&key, all, m, sizeof *all, idlab_cmp);
+            out->label[q * k + j] = hit ? hit->label : -1;
         }
+    }
+    free(all);
     for (size_t s = 0; s < n; s++) list_free(&ls[s]);
     free(ls);
     if (rc) list_free(out);

@@ -243,16 +243,29 @@ static int classify_args(job_t *j, stage_t *st, const knnplan_t *p, size_t t, ta
         for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
         for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
     } else {
+        /* after the stage, the lists may be gone: a lost prediction shard
+         * is recomputed from the query and index shards directly */
+        int direct = st->state == ST_DONE;
         const char *qk = query_key(j, st, p, t, qbuf, sizeof qbuf);
-        if (t >= p->nqs || !qk) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+        if (!in || t >= p->nqs || !qk) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
         if ((rc = args_add_input(out, qk)) != 0) return rc;
-        for (size_t xs = 0; xs < p->nxs; xs++)
-            if ((rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs)) != 0) return rc;
+        for (size_t xs = 0; xs < p->nxs; xs++) {
+            if (direct) rc = xs < in->ntasks ? args_add_input(out, in->tasks[xs].output_key) : MLOPS_EINVAL;
+            else rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs);
+            if (rc) return rc;
+        }
         bw_u32(&w, j->spec->knn.k);
         bw_u32(&w, j->spec->knn.weights == MLOPS_KNN_DISTANCE);
         bw_u32(&w, p->qsrc == QSRC_SPLIT);
         bw_u32(&w, (uint32_t)job_nclasses(j));
         for (size_t c = 0; c < job_nclasses(j); c++) bw_str(&w, job_class(j, c));
+        bw_u32(&w, (uint32_t)direct);
+        if (direct) {
+            bw_u32(&w, p->xsel);
+            bw_u32(&w, p->nscale);
+            for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
+            for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
+        }
     }
     out->args = bw_take(&w, &out->args_len);
     return out->args ? 0 : MLOPS_ENOMEM;

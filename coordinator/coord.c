@@ -11,7 +11,7 @@
 #include "journal.pb-c.h"
 #include "jsonw.h"
 #include "log.h"
-#include "model.h"
+#include "jobmodel.h"
 #include "stages.h"
 #include "transport.h"
 #include "wire.h"
@@ -1352,7 +1352,11 @@ static void on_query(coord_t *c, zframe_t *id, envelope_t *env)
         jw_obj(&w);
         jw_kstr(&w, "job", j->id);
         jw_kstr(&w, "stage", st->name);
-        jw_kstr(&w, "kind", planner_output_kind(st));
+        jw_kstr(&w, "kind", planner_output_kind(j, st));
+        jw_key(&w, "classes");
+        jw_arr(&w);
+        for (size_t i = 0; i < j->nclasses; i++) jw_str(&w, j->classes[i]);
+        jw_arr_end(&w);
         jw_key(&w, "shards");
         jw_arr(&w);
         int lost = 0;
@@ -1482,7 +1486,9 @@ int coord_run(coord_t *c)
     LOG_I("coordinator serving on %s (heartbeat %lld ms)", c->endpoint, (long long)c->hb_ms);
     while (!c->stop && !zsys_interrupted) {
         void *which = zpoller_wait(poller, (int)(c->hb_ms / 2 > 0 ? c->hb_ms / 2 : 1));
-        if (zpoller_terminated(poller)) break;
+        /* zpoller_terminated() is also true after a harmless EINTR: only
+         * a real SIGINT/SIGTERM (zsys_interrupted) stops the coordinator */
+        if (!which && zsys_interrupted) break;
         if (which == c->router) {
             /* drain everything waiting, bounded so heartbeats still go out */
             for (int n = 0; n < 10000; n++) {

@@ -93,9 +93,11 @@ static int split_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
 
 static int split_done(job_t *j, stage_t *st, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
-    job_set_metric(j, "rows_test_counted", stage_sum_metric(st, "rows_test"));
+    /* the workers' count must equal the planned size */
+    double counted = stage_sum_metric(st, "rows_test");
+    if (counted != job_metric(j, "rows_test", -1))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "split: %.0f test rows marked, %.0f planned", counted,
+                            job_metric(j, "rows_test", -1));
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* stages.h: the stage entries (one file each, stage_*.c, plus the first
- * ones in planner.c) and helpers they share. See model.h for the
+ * ones in planner.c) and helpers they share. See jobmodel.h for the
  * planner interface.
  *
  * Data flows along a chain of stages whose final outputs (key suffix
@@ -11,7 +11,7 @@
  * split) and produce models, metrics and recommendations. */
 #ifndef MLOPS_COORD_STAGES_H
 #define MLOPS_COORD_STAGES_H
-#include "model.h"
+#include "jobmodel.h"
 
 extern const stage_ops_t stage_ingest;
 extern const stage_ops_t stage_ingest_idx;

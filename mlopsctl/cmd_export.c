@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "err.h"
 #include "frame.h"
+#include "fshard.h"
 
 #define PATH_LEN 4096
 
@@ -91,6 +92,46 @@ static void write_rows(FILE *out, const mlk_frame *f)
     }
 }
 
+/* One svmlight line per row (scikit-learn's load_svmlight_file reads
+ * it with zero_based=True): the class label (its text when numeric,
+ * else the class index), then index:value pairs in increasing index
+ * order, hashed features first and dense column k at n_features + k.
+ * Zero values are omitted, as dump_svmlight_file does. */
+static void put_value(FILE *out, double v)
+{
+    char b[40];
+    snprintf(b, sizeof b, "%.15g", v);
+    if (strtod(b, NULL) != v) snprintf(b, sizeof b, "%.17g", v);
+    fputs(b, out);
+}
+
+static void write_svmlight(FILE *out, const mlk_features *f, const jv *classes)
+{
+    size_t nf = f->csr ? f->csr->ncols : 0;
+    for (size_t r = 0; r < f->nrows; r++) {
+        int32_t y = f->label[r];
+        const char *txt = y >= 0 ? jv_str(jv_at(classes, (size_t)y), NULL) : NULL;
+        char *end = NULL;
+        if (txt && *txt) strtod(txt, &end);
+        if (txt && *txt && end && !*end) fputs(txt, out);
+        else fprintf(out, "%d", (int)y);
+        if (f->csr)
+            for (int64_t p = f->csr->indptr[r]; p < f->csr->indptr[r + 1]; p++) {
+                if (f->csr->data[p] == 0) continue;
+                fprintf(out, " %d:", (int)f->csr->indices[p]);
+                put_value(out, f->csr->data[p]);
+            }
+        for (size_t k = 0; k < f->n_dense; k++) {
+            double v = f->dense_type == MLK_DENSE_F32 ? (double)f->dense32[r * f->n_dense + k]
+                                                      : f->dense64[r * f->n_dense + k];
+            if (v == 0) continue;
+            fprintf(out, " %zu:", nf + k);
+            put_value(out, v);
+        }
+        fputc('\n', out);
+    }
+}
+
 /* 1 if two frames have the same column names and types in order. */
 static int same_columns(const mlk_frame *a, const mlk_frame *b)
 {
@@ -100,11 +141,13 @@ static int same_columns(const mlk_frame *a, const mlk_frame *b)
     return 1;
 }
 
-/* Fetch shard `key` from the store at `endpoint` and decode it. */
+/* Fetch shard `key` from the store at `endpoint` and decode it as a
+ * frame, or (when fs is non-NULL) as a feature shard. */
 static int fetch_shard(const ctl_ctx *ctx, const char *endpoint, const char *key, mlk_frame **out,
-                       char *err, size_t errlen)
+                       mlk_features **fs, char *err, size_t errlen)
 {
     *out = NULL;
+    if (fs) *fs = NULL;
     ctl_client *c = ctl_client_new(endpoint, "the worker store", ctx->timeout_ms, err, errlen);
     if (!c) return MLOPS_EIO;
     envelope_t req;
@@ -123,6 +166,10 @@ static int fetch_shard(const ctl_ctx *ctx, const char *endpoint, const char *key
     } else if (!rep->shard_data->key || strcmp(rep->shard_data->key, key)) {
         rc = mlops_seterr(err, errlen, MLOPS_EPROTO, "%s sent shard '%s' for '%s'", endpoint,
                           rep->shard_data->key ? rep->shard_data->key : "", key);
+    } else if (fs) {
+        if (mlk_features_decode(rep->shard_data->data.data, rep->shard_data->data.len, fs) != 0)
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "shard %s from %s is not a valid feature shard",
+                              key, endpoint);
     } else if (mlk_frame_decode(rep->shard_data->data.data, rep->shard_data->data.len, out) != 0) {
         rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "shard %s from %s is not a valid frame", key,
                           endpoint);
@@ -135,9 +182,8 @@ static int fetch_shard(const ctl_ctx *ctx, const char *endpoint, const char *key
 static int check_plan(const jv *plan, const char *job, const char *stage)
 {
     const char *kind = jv_get_str(plan, "kind", "");
-    if (strcmp(kind, "frame")) {
-        ctl_errorf("job %s: stage %s produces '%s' output, which export cannot write as CSV", job,
-                   stage, kind);
+    if (strcmp(kind, "frame") && strcmp(kind, "features")) {
+        ctl_errorf("job %s: stage %s produces '%s' output, which export cannot write", job, stage, kind);
         return CTL_EXIT_FAILED;
     }
     const jv *shards = jv_get(plan, "shards");
@@ -198,8 +244,8 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
         ctl_errorf("export: --stage NAME is required");
         return CTL_EXIT_USAGE;
     }
-    if (format && strcmp(format, "csv")) {
-        ctl_errorf("export: --format: only 'csv' is supported, got '%s'", format);
+    if (format && strcmp(format, "csv") && strcmp(format, "svmlight")) {
+        ctl_errorf("export: --format: expected csv or svmlight, got '%s'", format);
         return CTL_EXIT_USAGE;
     }
     /* The job and stage must exist and be done; after that a NOT_FOUND
@@ -220,6 +266,17 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
     jv_free(&status);
     jv *plan = NULL;
     if ((code = get_plan(ctx, job, stage, 1, &plan))) return code;
+    int features = !strcmp(jv_get_str(plan, "kind", ""), "features");
+    if (features && format && strcmp(format, "svmlight")) {
+        ctl_errorf("export: stage '%s' holds feature rows: use --format svmlight", stage);
+        jv_free(&plan);
+        return CTL_EXIT_USAGE;
+    }
+    if (!features && format && !strcmp(format, "svmlight")) {
+        ctl_errorf("export: stage '%s' holds table rows: svmlight needs a hash (or later) stage", stage);
+        jv_free(&plan);
+        return CTL_EXIT_USAGE;
+    }
 
     char tmp[PATH_LEN];
     FILE *out = stdout;
@@ -241,7 +298,8 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
         const char *key = jv_get_str(s, "key", ""), *ep = jv_get_str(s, "endpoint", "");
         char err[1024];
         mlk_frame *f = NULL;
-        int rc = fetch_shard(ctx, ep, key, &f, err, sizeof err);
+        mlk_features *fs = NULL;
+        int rc = fetch_shard(ctx, ep, key, &f, features ? &fs : NULL, err, sizeof err);
         if (rc) {
             if (!replanned && (rc == MLOPS_ETIMEOUT || rc == MLOPS_ENOTFOUND || rc == MLOPS_EIO)) {
                 replanned = 1;
@@ -260,6 +318,12 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
             ctl_errorf("cannot fetch shard %s from %s: %s", key, ep, err);
             code = rc == MLOPS_ETIMEOUT ? CTL_EXIT_UNREACHABLE : CTL_EXIT_FAILED;
             break;
+        }
+        if (fs) {
+            write_svmlight(out, fs, jv_get(plan, "classes"));
+            mlk_features_destroy(&fs);
+            i++;
+            continue;
         }
         if (!first) {
             write_header(out, f);

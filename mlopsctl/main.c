@@ -43,7 +43,7 @@ static const ctl_optdef submit_opts[] = {
 static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef export_opts[] = {
     {"stage", 0, "NAME", "stage whose output to export (required)"},
-    {"format", 0, "FORMAT", "output format (only csv)"},
+    {"format", 0, "FORMAT", "csv (table stages) or svmlight (hash, split: load with zero_based=True)"},
     {"output", 'o', "FILE", "write to FILE instead of stdout"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 
@@ -65,7 +65,7 @@ static const ctl_command commands[] = {
     {"result", "JOB", "Show a job's stages and metrics", read_opts, 1, 1, cmd_result},
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
-    {"export", "JOB", "Write a stage's output rows as CSV", export_opts, 1, 1, cmd_export},
+    {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MAX_DLOSS 1e12     /* scikit-learn's clip of the loss derivative */
 #define ADAGRAD_EPS 1e-8   /* added to G before the square root */
@@ -84,7 +85,9 @@ static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int nee
         if (nnz > 0 && (!X->indices || !X->data))
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: CSR has %lld entries but no buffers",
                                 (long long)nnz);
-        for (int64_t p = 0; p < nnz; p++)
+        unsigned bad = 0; /* one branch-free pass (vectorised), then locate */
+        for (int64_t p = 0; p < nnz; p++) bad |= (uint64_t)(uint32_t)X->indices[p] >= r->nf;
+        for (int64_t p = 0; bad && p < nnz; p++)
             if (X->indices[p] < 0 || (size_t)X->indices[p] >= r->nf)
                 return mlops_seterr(err, errlen, MLOPS_EINVAL,
                                     "sgd: CSR entry %lld has column %d, n_features %zu",
@@ -105,50 +108,154 @@ static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int nee
     return 0;
 }
 
-/* z[k] = sum_j x_j v[j*kv + k] over row i (no scale, no intercept). */
-static inline void row_dot(const rows *r, const double *v, size_t i, double *z)
+/* One row as pointers: its hashed entries, dense values and label,
+ * whether it lives in the CSR/dense/label arrays or in a packed record. */
+typedef struct {
+    const int32_t *ind;
+    const double *val;
+    size_t nnz;
+    const double *x; /* nd dense values (NULL if nd == 0) */
+    int32_t y;
+} row_view;
+
+/* Row i of the shard arrays (y = 0 when there are no labels). */
+static inline row_view row_at(const rows *r, const int32_t *y, size_t i)
+{
+    row_view v = {NULL, NULL, 0, NULL, y ? y[i] : 0};
+    if (r->indptr) {
+        int64_t p = r->indptr[i];
+        v.ind = r->ind + p;
+        v.val = r->val + p;
+        v.nnz = (size_t)(r->indptr[i + 1] - p);
+    }
+    if (r->nd) v.x = r->dense + i * r->nd;
+    return v;
+}
+
+/* z[k] = sum_j x_j v[j*kv + k] over one row (no scale, no intercept). */
+static inline void row_dot(const rows *r, const double *v, const row_view *rw, double *z)
 {
     size_t kv = r->kv;
     if (kv == 1) {
         double s = 0.0;
-        if (r->indptr)
-            for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) s += v[r->ind[p]] * r->val[p];
-        if (r->nd) {
-            const double *x = r->dense + i * r->nd, *vd = v + r->nf;
-            for (size_t j = 0; j < r->nd; j++) s += vd[j] * x[j];
-        }
+        for (size_t p = 0; p < rw->nnz; p++) s += v[rw->ind[p]] * rw->val[p];
+        const double *vd = v + r->nf;
+        for (size_t j = 0; j < r->nd; j++) s += vd[j] * rw->x[j];
         z[0] = s;
         return;
     }
     for (size_t k = 0; k < kv; k++) z[k] = 0.0;
-    if (r->indptr)
-        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) {
-            const double *vj = v + (size_t)r->ind[p] * kv;
-            double x = r->val[p];
-            for (size_t k = 0; k < kv; k++) z[k] += vj[k] * x;
-        }
+    for (size_t p = 0; p < rw->nnz; p++) {
+        const double *vj = v + (size_t)rw->ind[p] * kv;
+        double x = rw->val[p];
+        for (size_t k = 0; k < kv; k++) z[k] += vj[k] * x;
+    }
     for (size_t j = 0; j < r->nd; j++) {
         const double *vj = v + (r->nf + j) * kv;
-        double x = r->dense[i * r->nd + j];
+        double x = rw->x[j];
         for (size_t k = 0; k < kv; k++) z[k] += vj[k] * x;
     }
 }
 
-/* v[j*kv + k] += x_j * u[k] over row i (u already divided by wscale). */
-static inline void row_axpy(const rows *r, double *v, size_t i, const double *u)
+/* v[j*kv + k] += x_j * u[k] over one row (u already divided by wscale). */
+static inline void row_axpy(const rows *r, double *v, const row_view *rw, const double *u)
 {
     size_t kv = r->kv;
-    if (r->indptr)
-        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) {
-            double *vj = v + (size_t)r->ind[p] * kv;
-            double x = r->val[p];
-            for (size_t k = 0; k < kv; k++) vj[k] += x * u[k];
-        }
-    for (size_t j = 0; j < r->nd; j++) {
-        double *vj = v + (r->nf + j) * kv;
-        double x = r->dense[i * r->nd + j];
+    if (kv == 1) {
+        for (size_t p = 0; p < rw->nnz; p++) v[rw->ind[p]] += rw->val[p] * u[0];
+        double *vd = v + r->nf;
+        for (size_t j = 0; j < r->nd; j++) vd[j] += rw->x[j] * u[0];
+        return;
+    }
+    for (size_t p = 0; p < rw->nnz; p++) {
+        double *vj = v + (size_t)rw->ind[p] * kv;
+        double x = rw->val[p];
         for (size_t k = 0; k < kv; k++) vj[k] += x * u[k];
     }
+    for (size_t j = 0; j < r->nd; j++) {
+        double *vj = v + (r->nf + j) * kv;
+        double x = rw->x[j];
+        for (size_t k = 0; k < kv; k++) vj[k] += x * u[k];
+    }
+}
+
+/* ---- packed rows ---------------------------------------------------- */
+
+/* For shuffled per-row training each row is copied once per call into
+ * one record: i32 label, u32 nnz, i32 ind[nnz] (padded to 8 bytes),
+ * f64 val[nnz], f64 dense[nd]. A random visit then touches one or two
+ * adjacent cache lines instead of five scattered ones (indptr, indices,
+ * data, dense, label), and the shuffled array holds record offsets, so
+ * there is no indptr lookup either. The visiting order is unchanged. */
+static size_t rec_size(size_t nnz, size_t nd)
+{
+    return 8 + ((nnz * 4 + 7) & ~(size_t)7) + 8 * nnz + 8 * nd;
+}
+
+static inline row_view rec_at(const uint8_t *rec, size_t nd)
+{
+    row_view v;
+    uint32_t nnz;
+    memcpy(&v.y, rec, 4);
+    memcpy(&nnz, rec + 4, 4);
+    v.nnz = nnz;
+    v.ind = (const int32_t *)(const void *)(rec + 8);
+    v.val = (const double *)(const void *)(rec + 8 + ((v.nnz * 4 + 7) & ~(size_t)7));
+    v.x = nd ? v.val + v.nnz : NULL;
+    return v;
+}
+
+/* A large buffer for random access: 2 MiB aligned and, on Linux, marked
+ * for transparent huge pages, so that random visits do not also miss the
+ * TLB on every row and the first touch faults 512 times less often. */
+#define HUGE_PAGE ((size_t)2 << 20)
+static void *big_alloc(size_t n)
+{
+    size_t len = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *p = aligned_alloc(HUGE_PAGE, len ? len : HUGE_PAGE);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, len, MADV_HUGEPAGE); /* a hint; failure is harmless */
+#endif
+    return p;
+}
+
+/* Pack all rows; *off gets each row's record offset. NULL if out of
+ * memory or a row has more than UINT32_MAX entries (then the caller
+ * trains from the arrays directly). */
+static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        row_view v = row_at(r, y, i);
+        if (v.nnz > UINT32_MAX) return NULL;
+        total += rec_size(v.nnz, r->nd);
+    }
+    uint8_t *buf = big_alloc(total);
+    *off = malloc((r->n ? r->n : 1) * sizeof **off);
+    if (!buf || !*off) {
+        free(buf);
+        free(*off);
+        *off = NULL;
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        row_view v = row_at(r, y, i);
+        uint32_t nnz = (uint32_t)v.nnz;
+        uint8_t *rec = buf + o;
+        (*off)[i] = o;
+        memcpy(rec, &v.y, 4);
+        memcpy(rec + 4, &nnz, 4);
+        size_t ip = (v.nnz * 4 + 7) & ~(size_t)7;
+        if (v.nnz) {
+            memcpy(rec + 8, v.ind, v.nnz * 4);
+            memcpy(rec + 8 + ip, v.val, v.nnz * 8);
+        }
+        if (v.nnz & 1) memset(rec + 8 + v.nnz * 4, 0, 4);
+        if (r->nd) memcpy(rec + 8 + ip + v.nnz * 8, v.x, r->nd * 8);
+        o += rec_size(v.nnz, r->nd);
+    }
+    return buf;
 }
 
 /* ---- loss ----------------------------------------------------------- */
@@ -248,19 +355,31 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* perm = base (or 0..n-1), Fisher-Yates shuffled by a stream seeded from
- * (seed, epoch, shard) if shuffle. */
-static void epoch_order(size_t *perm, size_t n, const int64_t *base, int shuffle, uint64_t seed,
-                        uint64_t epoch, uint64_t shard)
+/* Fisher-Yates shuffle of items[0..n-1] by a stream seeded from (seed,
+ * epoch, shard). The items are row indexes or packed-record offsets; the
+ * permutation depends only on n and the seeds. The swap partners are drawn
+ * SHUF_AHEAD steps early (same draws, same order) so that their slots can
+ * be prefetched: the random swaps are otherwise one cache miss each. */
+#define SHUF_AHEAD 16
+static void shuffle_items(size_t *perm, size_t n, uint64_t seed, uint64_t epoch, uint64_t shard)
 {
-    for (size_t i = 0; i < n; i++) perm[i] = base ? (size_t)base[i] : i;
-    if (!shuffle || n < 2) return;
+    if (n < 2) return;
     uint64_t s = seed;
     s = splitmix64(&s) ^ epoch;
     s = splitmix64(&s) ^ shard;
     s = splitmix64(&s);
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(((unsigned __int128)splitmix64(&s) * (i + 1)) >> 64);
+    size_t ring[SHUF_AHEAD], next = n - 1; /* next index i to draw for */
+    for (size_t k = 0; k < SHUF_AHEAD && next > 0; k++, next--) {
+        ring[k] = (size_t)(((unsigned __int128)splitmix64(&s) * (next + 1)) >> 64);
+        __builtin_prefetch(&perm[ring[k]], 1);
+    }
+    for (size_t i = n - 1, k = 0; i > 0; i--, k = (k + 1) % SHUF_AHEAD) {
+        size_t j = ring[k];
+        if (next > 0) {
+            ring[k] = (size_t)(((unsigned __int128)splitmix64(&s) * (next + 1)) >> 64);
+            __builtin_prefetch(&perm[ring[k]], 1);
+            next--;
+        }
         size_t tmp = perm[i];
         perm[i] = perm[j];
         perm[j] = tmp;
@@ -278,7 +397,73 @@ typedef struct {
     double wscale; /* plain SGD: true weights are wscale * m->w */
     double *z;     /* kv scratch */
     size_t np;     /* dim * kv */
+    const uint8_t *pack; /* packed rows (perm holds offsets), or NULL */
+    double loss_sum;     /* loss of the epoch so far, plus log(loss_prod) */
+    double loss_prod;    /* binary: product of pending (1 + e^z) factors */
+    unsigned loss_cnt;   /* factors in loss_prod */
 } trainer;
+
+/* Row perm[s]: a packed record or a row of the arrays. */
+static inline row_view trainer_row(const trainer *tr, const size_t *perm, size_t s)
+{
+    return tr->pack ? rec_at(tr->pack + perm[s], tr->r.nd) : row_at(&tr->r, tr->y, perm[s]);
+}
+
+/* Fold the pending product into the loss sum and return the sum. */
+static double loss_flush(trainer *tr)
+{
+    tr->loss_sum += log(tr->loss_prod);
+    tr->loss_prod = 1.0;
+    tr->loss_cnt = 0;
+    return tr->loss_sum;
+}
+
+/* Rows are visited in a random order, so every row costs cache misses
+ * (its record, or indptr then indices/data/dense/label, then the weights
+ * it names); the loop is latency-bound, not compute-bound. The order is
+ * known ahead, so a software prefetch overlaps those misses: for packed
+ * rows the record PF_DIST ahead and its weights PF_DIST/4 ahead; for
+ * array rows indptr PF_DIST ahead, the entries and label PF_DIST/2 ahead
+ * and the weights PF_DIST/4 ahead. always_inline: GCC sees a function
+ * holding only prefetches as free of side effects and drops its calls
+ * before it would inline it. */
+#define PF_DIST 64
+__attribute__((always_inline)) static inline void prefetch_ahead(const trainer *tr,
+                                                                 const size_t *perm, size_t s,
+                                                                 size_t n)
+{
+    const rows *r = &tr->r;
+    if (tr->pack) {
+        if (s + PF_DIST < n) {
+            const uint8_t *rec = tr->pack + perm[s + PF_DIST];
+            __builtin_prefetch(rec);
+            __builtin_prefetch(rec + 64);
+        }
+    } else {
+        if (s + PF_DIST < n && r->indptr) __builtin_prefetch(&r->indptr[perm[s + PF_DIST]]);
+        if (s + PF_DIST / 2 < n) {
+            size_t i = perm[s + PF_DIST / 2];
+            if (r->indptr) {
+                int64_t p = r->indptr[i];
+                __builtin_prefetch(&r->ind[p]);
+                __builtin_prefetch(&r->val[p]);
+            }
+            if (r->nd) __builtin_prefetch(&r->dense[i * r->nd]);
+            __builtin_prefetch(&tr->y[i]);
+        }
+    }
+    if (s + PF_DIST / 4 < n) {
+        row_view v = trainer_row(tr, perm, s + PF_DIST / 4);
+        for (size_t p = 0; p < v.nnz; p++) __builtin_prefetch(&tr->m->w[(size_t)v.ind[p] * r->kv], 1);
+    }
+}
+
+/* max(0, 1 - eta alpha): the L2 shrink of one step (no libm call). */
+static inline double l2_factor(double eta, double alpha)
+{
+    double f = 1.0 - eta * alpha;
+    return f > 0.0 ? f : 0.0;
+}
 
 /* Multiply the true weights by f (scikit-learn's WeightVector.scale). */
 static void wscale_mul(trainer *tr, double f)
@@ -290,28 +475,54 @@ static void wscale_mul(trainer *tr, double f)
     }
 }
 
-/* One plain SGD step on row i; returns the row's loss. */
-static double step_plain(trainer *tr, size_t i, double eta)
+/* Binary log loss at score p for label y (0/1), scikit-learn's
+ * derivative (clipped); the loss is added to the epoch's sum, with the
+ * log(1 + e^z) terms gathered as a product and logged every 32 rows
+ * (each factor is below 2^27 for |z| <= 18) to save a log per row. */
+static inline double binary_dloss_acc(trainer *tr, double p, int32_t label)
 {
+    double y = label == 1 ? 1.0 : -1.0, z = p * y, dl;
+    if (z > 18.0) {
+        double e = exp(-z);
+        tr->loss_sum += e;
+        dl = e * -y;
+    } else if (z < -18.0) {
+        tr->loss_sum -= z;
+        dl = -y;
+    } else {
+        double e = exp(z);
+        tr->loss_sum -= z;
+        tr->loss_prod *= 1.0 + e;
+        if (++tr->loss_cnt == 32) loss_flush(tr);
+        dl = -y / (e + 1.0);
+    }
+    return dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
+}
+
+/* One plain SGD step on row perm[s] of n; adds its loss to the epoch's. */
+static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, double eta)
+{
+    prefetch_ahead(tr, perm, s, n);
+    row_view rw = trainer_row(tr, perm, s);
     const rows *r = &tr->r;
     mlk_model *m = tr->m;
     double *z = tr->z;
     size_t kv = r->kv;
-    row_dot(r, m->w, i, z);
+    row_dot(r, m->w, &rw, z);
     for (size_t k = 0; k < kv; k++) z[k] = z[k] * tr->wscale + m->b[k];
-    double loss = loss_grad(z, tr->y[i], kv, z);
+    if (kv == 1) z[0] = binary_dloss_acc(tr, z[0], rw.y);
+    else tr->loss_sum += loss_grad(z, rw.y, kv, z);
     int any = 0;
     for (size_t k = 0; k < kv; k++) {
         z[k] = -eta * z[k]; /* the update */
         any |= z[k] != 0.0;
     }
-    if (tr->s.alpha > 0.0) wscale_mul(tr, fmax(0.0, 1.0 - eta * tr->s.alpha));
+    if (tr->s.alpha > 0.0) wscale_mul(tr, l2_factor(eta, tr->s.alpha));
     if (any) {
         for (size_t k = 0; k < kv; k++) m->b[k] += z[k] * tr->s.decay;
         for (size_t k = 0; k < kv; k++) z[k] = z[k] / tr->wscale;
-        row_axpy(r, m->w, i, z);
+        row_axpy(r, m->w, &rw, z);
     }
-    return loss;
 }
 
 /* Adagrad update of one parameter with gradient g (L2 included). */
@@ -321,34 +532,35 @@ static inline void adagrad_one(double *w, double *G, double g, double eta0)
     *w -= eta0 * g / sqrt(*G + ADAGRAD_EPS);
 }
 
-/* One adagrad step on row i; L2 only on the inputs of the row. */
-static double step_adagrad(trainer *tr, size_t i)
+/* One adagrad step on row perm[s] of n; L2 only on the inputs of the
+ * row. Adds its loss to the epoch's. */
+static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
 {
+    prefetch_ahead(tr, perm, s, n);
+    row_view rw = trainer_row(tr, perm, s);
     const rows *r = &tr->r;
     mlk_model *m = tr->m;
     double *z = tr->z, alpha = tr->s.alpha, eta0 = tr->s.eta0;
     size_t kv = r->kv;
-    row_dot(r, m->w, i, z);
+    row_dot(r, m->w, &rw, z);
     for (size_t k = 0; k < kv; k++) z[k] += m->b[k];
-    double loss = loss_grad(z, tr->y[i], kv, z);
-    if (r->indptr)
-        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) {
-            size_t base = (size_t)r->ind[p] * kv;
-            for (size_t k = 0; k < kv; k++)
-                adagrad_one(&m->w[base + k], &m->G[base + k],
-                            r->val[p] * z[k] + alpha * m->w[base + k], eta0);
-        }
+    tr->loss_sum += loss_grad(z, rw.y, kv, z);
+    for (size_t p = 0; p < rw.nnz; p++) {
+        size_t base = (size_t)rw.ind[p] * kv;
+        for (size_t k = 0; k < kv; k++)
+            adagrad_one(&m->w[base + k], &m->G[base + k], rw.val[p] * z[k] + alpha * m->w[base + k],
+                        eta0);
+    }
     for (size_t j = 0; j < r->nd; j++) {
         size_t base = (r->nf + j) * kv;
-        double x = r->dense[i * r->nd + j];
         for (size_t k = 0; k < kv; k++)
-            adagrad_one(&m->w[base + k], &m->G[base + k], x * z[k] + alpha * m->w[base + k], eta0);
+            adagrad_one(&m->w[base + k], &m->G[base + k], rw.x[j] * z[k] + alpha * m->w[base + k],
+                        eta0);
     }
     for (size_t k = 0; k < kv; k++) {
         m->Gb[k] += z[k] * z[k];
         m->b[k] -= eta0 * z[k] / sqrt(m->Gb[k] + ADAGRAD_EPS) * tr->s.decay;
     }
-    return loss;
 }
 
 /* Buffers of the mini-batch loop. */
@@ -418,7 +630,7 @@ static double step_batch(trainer *tr, batchbuf *bb, const size_t *idx, size_t nb
     }
     double inv = 1.0 / (double)nb;
     if (!adagrad) {
-        if (tr->s.alpha > 0.0) wscale_mul(tr, fmax(0.0, 1.0 - eta * tr->s.alpha));
+        if (tr->s.alpha > 0.0) wscale_mul(tr, l2_factor(eta, tr->s.alpha));
         double cu = -eta * inv, c = cu / tr->wscale;
         if (r->indptr)
             for (size_t b = 0; b < nb; b++)
@@ -538,34 +750,46 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
         tr.s.optimal_init = 1.0 / (initial_eta0 * o->alpha);
     }
     size_t bs = o->batch_size > 1 ? o->batch_size : 1;
-    size_t *perm = malloc((n ? n : 1) * sizeof *perm);
+    size_t *perm = big_alloc(n * sizeof *perm); /* shuffled: random access */
     tr.z = malloc(tr.r.kv * sizeof *tr.z);
     batchbuf bb;
     memset(&bb, 0, sizeof bb);
+    uint64_t *offs = NULL;
+    uint8_t *pack = NULL;
     if (!perm || !tr.z || (bs > 1 && batchbuf_init(&bb, &tr, bs, adagrad) != 0)) {
         rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
         goto done;
     }
+    /* rows visited out of storage order one at a time: pack them (if the
+     * memory is there; otherwise read the arrays, same result) */
+    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(&tr.r, d->y, &offs);
     for (unsigned e = 0; e < o->epochs; e++) {
-        epoch_order(perm, n, order, o->shuffle, o->seed, o->epoch0 + e, o->shard);
-        double sumloss = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            size_t row = order ? (size_t)order[i] : i;
+            perm[i] = pack ? (size_t)offs[row] : row;
+        }
+        if (o->shuffle) shuffle_items(perm, n, o->seed, o->epoch0 + e, o->shard);
+        tr.loss_sum = 0.0;
+        tr.loss_prod = 1.0;
+        tr.loss_cnt = 0;
         if (bs > 1) {
             for (size_t s = 0; s < n; s += bs) {
                 size_t nb = n - s < bs ? n - s : bs;
-                sumloss += step_batch(&tr, &bb, perm + s, nb, sched_eta(&tr.s, m->t), adagrad);
+                tr.loss_sum += step_batch(&tr, &bb, perm + s, nb, sched_eta(&tr.s, m->t), adagrad);
                 m->t++;
             }
         } else if (adagrad) {
             for (size_t s = 0; s < n; s++) {
-                sumloss += step_adagrad(&tr, perm[s]);
+                step_adagrad(&tr, perm, s, n);
                 m->t++;
             }
         } else {
             for (size_t s = 0; s < n; s++) {
-                sumloss += step_plain(&tr, perm[s], sched_eta(&tr.s, m->t));
+                step_plain(&tr, perm, s, n, sched_eta(&tr.s, m->t));
                 m->t++;
             }
         }
+        double sumloss = loss_flush(&tr);
         if (epoch_loss) epoch_loss[e] = n ? sumloss / (double)n : 0.0;
         if (!params_finite(&tr)) {
             rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
@@ -579,6 +803,8 @@ done:
     if (tr.wscale != 1.0)
         for (size_t j = 0; j < tr.np; j++) m->w[j] *= tr.wscale;
     free(perm);
+    free(pack);
+    free(offs);
     free(tr.z);
     batchbuf_free(&bb);
     return rc;
@@ -629,15 +855,16 @@ int mlk_sgd_objective(const mlk_model *m, const mlk_sgd_data *d, double alpha, d
     if (grad) memset(grad, 0, (np + kv) * sizeof *grad);
     double sum = 0.0, inv = r.n ? 1.0 / (double)r.n : 0.0;
     for (size_t i = 0; i < r.n; i++) {
-        row_dot(&r, m->w, i, z);
+        row_view rw = row_at(&r, d->y, i);
+        row_dot(&r, m->w, &rw, z);
         for (size_t k = 0; k < kv; k++) z[k] += m->b[k];
-        sum += loss_grad(z, d->y[i], kv, z);
+        sum += loss_grad(z, rw.y, kv, z);
         if (!grad) continue;
         for (size_t k = 0; k < kv; k++) {
             z[k] *= inv;
             grad[np + k] += z[k];
         }
-        row_axpy(&r, grad, i, z);
+        row_axpy(&r, grad, &rw, z);
     }
     double sq = 0.0;
     for (size_t j = 0; j < np; j++) {

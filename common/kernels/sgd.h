@@ -28,7 +28,13 @@
  * Rows are visited in `order` (or 0..n-1); with shuffle on, each epoch
  * visits a permutation of that order drawn from a splitmix64 stream
  * seeded by (seed, epoch index, shard index), so the same inputs give
- * byte-identical parameters. No global state; one thread. */
+ * byte-identical parameters. No global state; one thread.
+ *
+ * Memory: besides the model, a call allocates n row slots and, when rows
+ * are visited out of storage order one at a time (shuffle or an order),
+ * a packed copy of the shard (about 8 + 12 nnz_row + 8 n_dense bytes per
+ * row) so that each random visit reads one record; without the memory
+ * it reads the arrays instead, with the same result. */
 #ifndef MLK_SGD_H
 #define MLK_SGD_H
 #include "csr.h"

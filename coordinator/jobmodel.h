@@ -1,4 +1,4 @@
-/* model.h: the coordinator's view of jobs, stages, tasks and workers,
+/* jobmodel.h: the coordinator's view of jobs, stages, tasks and workers,
  * and the planner interface through which each stage kind plans its
  * tasks.
  *
@@ -144,7 +144,7 @@ void planner_job_free(job_t *j);
 /* The job's name from its spec. */
 const char *planner_spec_name(const mlops_jobspec_t *spec);
 /* What a stage's output shards hold, for export: "frame", "csr", ... */
-const char *planner_output_kind(const stage_t *st);
+const char *planner_output_kind(const job_t *j, const stage_t *st);
 
 /* helpers shared by planner entries (coord.c) */
 int stage_set_tasks(stage_t *st, size_t ntasks, const char *kind);

@@ -1,0 +1,72 @@
+"""Benchmark: one SGD epoch of binary logistic regression on ~1M rows of
+hashed categorical (3 columns, 2^20 features) + standardised numeric (4
+columns) data. C side: mlk_sgd_tool (time of mlk_sgd_train only, measured
+inside the tool, shuffled, per-row updates). Anchor: scikit-learn
+SGDClassifier(loss='log_loss').partial_fit on the same CSR matrix (the call
+only; data prep excluded). Both one thread, same alpha (1e-4, 'optimal').
+Prints medians over the repetitions and both test accuracies (on 200k
+held-out rows), and writes bench/out/sgd.ratio. Not a test."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import numpy as np
+
+SRC = os.environ.get("MLOPS_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+BUILD = os.environ.get("MLOPS_BUILD_DIR", os.path.join(SRC, "build"))
+sys.path.insert(0, os.path.join(SRC, "tests", "ref"))
+from test_sgd_ref import hashed_logistic_data, write_mlkd  # noqa: E402
+
+N_TRAIN, N_TEST, REPS, ALPHA, TARGET = 1_000_000, 200_000, 5, 1e-4, 10.0
+
+
+def main():
+    from sklearn.linear_model import SGDClassifier
+
+    tool = os.path.join(BUILD, "mlk_sgd_tool")
+    if not os.path.exists(tool):
+        sys.exit(f"{tool} not found: build first")
+    t = time.time()
+    X, H, D, y = hashed_logistic_data(N_TRAIN + N_TEST, seed=2024, cards=(50, 1000, 20000))
+    print(f"data: {N_TRAIN} train + {N_TEST} test rows, {X.shape[1]} columns, "
+          f"{X.nnz / X.shape[0]:.1f} nnz/row, prepared in {time.time() - t:.1f}s", flush=True)
+    Xtr, Xte, ytr, yte = X[:N_TRAIN], X[N_TRAIN:], y[:N_TRAIN], y[N_TRAIN:]
+    c_times, c_accs, sk_times, sk_accs = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        ftr, fte = os.path.join(tmp, "train.mlkd"), os.path.join(tmp, "test.mlkd")
+        write_mlkd(ftr, 2, H[:N_TRAIN], D[:N_TRAIN], ytr)
+        write_mlkd(fte, 2, H[N_TRAIN:], D[N_TRAIN:], yte)
+        for r in range(REPS):
+            out = subprocess.run([tool, "--train", ftr, "--test", fte, "--epochs", "1", "--alpha", str(ALPHA),
+                                  "--seed", str(r)], capture_output=True, text=True, env=os.environ)
+            if out.returncode != 0:
+                sys.exit(f"mlk_sgd_tool failed: {out.stderr}")
+            kv = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+            c_times.append(float(kv["train_seconds"]))
+            c_accs.append(float(kv["test_accuracy"]))
+            clf = SGDClassifier(loss="log_loss", alpha=ALPHA, learning_rate="optimal", random_state=r)
+            t0 = time.perf_counter()
+            clf.partial_fit(Xtr, ytr, classes=np.array([0, 1]))
+            sk_times.append(time.perf_counter() - t0)
+            sk_accs.append(clf.score(Xte, yte))
+            print(f"rep {r}: C {c_times[-1]*1e3:.1f} ms acc {c_accs[-1]:.4f} | "
+                  f"sklearn {sk_times[-1]*1e3:.1f} ms acc {sk_accs[-1]:.4f}", flush=True)
+    c_med, sk_med = float(np.median(c_times)), float(np.median(sk_times))
+    ca, sa = float(np.median(c_accs)), float(np.median(sk_accs))
+    ratio = sk_med / c_med
+    print(f"median epoch: C {c_med*1e3:.1f} ms, sklearn partial_fit {sk_med*1e3:.1f} ms, ratio {ratio:.2f}x")
+    print(f"median test accuracy: C {ca:.4f}, sklearn {sa:.4f} (diff {100*(ca-sa):+.2f} points)")
+    if abs(ca - sa) > 0.005:
+        print("WARNING: accuracies differ by more than 0.5 point")
+    os.makedirs(os.path.join(SRC, "bench", "out"), exist_ok=True)
+    with open(os.path.join(SRC, "bench", "out", "sgd.ratio"), "w") as f:
+        f.write(f"sgd: ratio {ratio:.2f}x (target >= {TARGET:g}x)\n")
+
+
+if __name__ == "__main__":
+    main()

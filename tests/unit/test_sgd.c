@@ -1,0 +1,444 @@
+/* test_sgd.c: unit tests of sgd.h. The full-batch objective's gradient is
+ * checked against finite differences; single SGD / adagrad / mini-batch
+ * steps are then checked against that gradient (so the training loops
+ * implement the maths they claim); training is deterministic, lowers the
+ * objective, counts steps, and rejects bad input with a message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "model.h"
+#include "sgd.h"
+
+#define NF 16 /* hashed features */
+#define ND 3  /* dense columns */
+
+/* A small shard: rows with 0..3 hashed entries and ND dense values. */
+typedef struct {
+    size_t n;
+    mlk_csr X;
+    int64_t indptr[65];
+    int32_t indices[64 * 3];
+    double data[64 * 3];
+    double dense[64 * ND];
+    int32_t y[64];
+    mlk_sgd_data d;
+} shard;
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 11;
+}
+
+static double rng_unif(uint64_t *s) { return (double)rng_next(s) / 9007199254740992.0; }
+
+static void shard_make(shard *sh, size_t n, uint32_t k, uint64_t seed)
+{
+    memset(sh, 0, sizeof *sh);
+    uint64_t s = seed;
+    sh->n = n;
+    sh->indptr[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t p = sh->indptr[i];
+        size_t cnt = rng_next(&s) % 4, col = rng_next(&s) % 4;
+        for (size_t c = 0; c < cnt; c++) { /* ascending, unique */
+            col += 1 + rng_next(&s) % 3;
+            if (col >= NF) break;
+            sh->indices[p] = (int32_t)col;
+            sh->data[p] = rng_unif(&s) < 0.5 ? -1.0 : 1.0;
+            p++;
+        }
+        sh->indptr[i + 1] = p;
+        for (size_t j = 0; j < ND; j++) sh->dense[i * ND + j] = 2.0 * rng_unif(&s) - 1.0;
+        double score = sh->dense[i * ND] * 2.0 - sh->dense[i * ND + 1];
+        sh->y[i] = (int32_t)((score > 0 ? 1u : 0u) + (k > 2 ? (uint32_t)(rng_next(&s) % (k - 1)) : 0u)) % (int32_t)k;
+    }
+    sh->X.nrows = n;
+    sh->X.ncols = NF;
+    sh->X.indptr = sh->indptr;
+    sh->X.indices = sh->indices;
+    sh->X.data = sh->data;
+    sh->X.nnz_cap = 64 * 3;
+    sh->d.nrows = n;
+    sh->d.X = &sh->X;
+    sh->d.dense = sh->dense;
+    sh->d.n_dense = ND;
+    sh->d.y = sh->y;
+}
+
+static mlk_model *model_random(uint32_t k, uint64_t seed)
+{
+    mlk_model *m = mlk_model_new(k, NF, ND, 0);
+    assert_non_null(m);
+    uint64_t s = seed;
+    for (size_t j = 0; j < m->dim * m->n_vec; j++) m->w[j] = rng_unif(&s) - 0.5;
+    for (size_t k2 = 0; k2 < m->n_vec; k2++) m->b[k2] = rng_unif(&s) - 0.5;
+    return m;
+}
+
+static void ok(int rc, const char *err)
+{
+    if (rc != 0) fail_msg("rc %d (%s): %s", rc, mlops_strerror(rc), err);
+}
+
+static double objective(const mlk_model *m, const mlk_sgd_data *d, double alpha, double *grad)
+{
+    double loss;
+    char err[200] = "";
+    ok(mlk_sgd_objective(m, d, alpha, &loss, grad, err, sizeof err), err);
+    return loss;
+}
+
+static void check_gradient(uint32_t k)
+{
+    shard sh;
+    shard_make(&sh, 40, k, 7 + k);
+    mlk_model *m = model_random(k, 3);
+    size_t np = (size_t)(m->dim * m->n_vec), nv = m->n_vec;
+    double *g = malloc((np + nv) * sizeof *g);
+    double alpha = 0.01;
+    objective(m, &sh.d, alpha, g);
+    for (size_t q = 0; q < np + nv; q++) {
+        double *p = q < np ? &m->w[q] : &m->b[q - np], keep = *p, h = 1e-6;
+        *p = keep + h;
+        double lp = objective(m, &sh.d, alpha, NULL);
+        *p = keep - h;
+        double lm = objective(m, &sh.d, alpha, NULL);
+        *p = keep;
+        double fd = (lp - lm) / (2 * h);
+        if (fabs(fd - g[q]) > 1e-6 * (1.0 + fabs(fd)))
+            fail_msg("K=%u parameter %zu: analytic %.10g, finite difference %.10g", k, q, g[q], fd);
+    }
+    free(g);
+    mlk_model_destroy(&m);
+}
+
+static void test_gradient_binary(void **state)
+{
+    (void)state;
+    check_gradient(2);
+}
+
+static void test_gradient_multinomial(void **state)
+{
+    (void)state;
+    check_gradient(4);
+}
+
+/* One step of `lr` over rows `order` as one batch, compared with the
+ * objective's gradient at the start. */
+static void check_step(uint32_t k, mlk_lr lr, size_t batch)
+{
+    shard sh;
+    shard_make(&sh, 24, k, 99);
+    size_t n = batch > 1 ? batch : 1;
+    sh.d.nrows = sh.X.nrows = n; /* the first n rows make one step */
+    mlk_model *m = model_random(k, 5);
+    size_t np = (size_t)(m->dim * m->n_vec), nv = m->n_vec;
+    double alpha = 0.05, eta0 = 0.3, decay = 0.5;
+    double *g = malloc((np + nv) * sizeof *g);
+    objective(m, &sh.d, 0.0, g); /* loss gradient only: mean over the rows */
+    mlk_model *before = mlk_model_clone(m);
+    mlk_sgd_opts o;
+    mlk_sgd_opts_default(&o);
+    o.lr = lr;
+    o.alpha = alpha;
+    o.eta0 = eta0;
+    o.intercept_decay = decay;
+    o.epochs = 1;
+    o.shuffle = 0;
+    o.batch_size = batch;
+    char err[200] = "";
+    double loss;
+    ok(mlk_sgd_train(m, &sh.d, NULL, &o, &loss, err, sizeof err), err);
+    assert_int_equal(m->t, 2);
+    /* inputs present in the rows (adagrad's L2 touches only those) */
+    uint8_t present[NF + ND] = {0};
+    for (int64_t p = 0; p < sh.indptr[n]; p++) present[sh.indices[p]] = 1;
+    for (size_t j = NF; j < NF + ND; j++) present[j] = 1;
+    for (size_t q = 0; q < np; q++) {
+        double w0 = before->w[q], expect;
+        if (lr == MLK_LR_ADAGRAD) {
+            double gg = g[q] + alpha * w0;
+            expect = present[q / nv] ? w0 - eta0 * gg / sqrt(gg * gg + 1e-8) : w0;
+        } else {
+            expect = (1.0 - eta0 * alpha) * w0 - eta0 * g[q];
+        }
+        if (fabs(m->w[q] - expect) > 1e-12 * (1.0 + fabs(expect)))
+            fail_msg("K=%u lr=%d batch=%zu weight %zu: got %.15g expected %.15g", k, (int)lr, batch, q,
+                     m->w[q], expect);
+    }
+    for (size_t c = 0; c < nv; c++) {
+        double gb = g[np + c], expect;
+        if (lr == MLK_LR_ADAGRAD) expect = before->b[c] - eta0 * gb / sqrt(gb * gb + 1e-8) * decay;
+        else expect = before->b[c] - eta0 * gb * decay;
+        assert_true(fabs(m->b[c] - expect) < 1e-12);
+    }
+    free(g);
+    mlk_model_destroy(&before);
+    mlk_model_destroy(&m);
+}
+
+static void test_step_matches_gradient(void **state)
+{
+    (void)state;
+    check_step(2, MLK_LR_CONSTANT, 1);
+    check_step(5, MLK_LR_CONSTANT, 1);
+    check_step(2, MLK_LR_ADAGRAD, 1);
+    check_step(3, MLK_LR_ADAGRAD, 1);
+    check_step(2, MLK_LR_CONSTANT, 16); /* dgemm path */
+    check_step(4, MLK_LR_CONSTANT, 16);
+    check_step(2, MLK_LR_ADAGRAD, 16);
+    check_step(4, MLK_LR_ADAGRAD, 16);
+}
+
+static void test_optimal_schedule(void **state)
+{
+    (void)state;
+    /* the first 'optimal' step uses eta = typw * ... = 1/(alpha t0) with
+     * t0 = 1/(typw alpha), i.e. eta = typw = alpha^-1/4 */
+    shard sh;
+    shard_make(&sh, 1, 2, 11);
+    mlk_model *m = mlk_model_new(2, NF, ND, 0), *m2 = mlk_model_new(2, NF, ND, 0);
+    mlk_sgd_opts o;
+    mlk_sgd_opts_default(&o);
+    o.epochs = 1;
+    o.alpha = 1e-4;
+    char err[200] = "";
+    ok(mlk_sgd_train(m, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+    o.lr = MLK_LR_CONSTANT;
+    o.eta0 = pow(1e-4, -0.25);
+    ok(mlk_sgd_train(m2, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+    for (size_t q = 0; q < m->dim; q++) assert_true(fabs(m->w[q] - m2->w[q]) <= 1e-12 * fabs(m2->w[q]));
+    mlk_model_destroy(&m);
+    mlk_model_destroy(&m2);
+}
+
+static uint8_t *train_bytes(uint32_t k, mlk_sgd_opts *o, size_t *len, uint64_t *t)
+{
+    shard sh;
+    shard_make(&sh, 64, k, 21);
+    mlk_model *m = mlk_model_new(k, NF, ND, 0);
+    char err[200] = "";
+    double losses[8];
+    ok(mlk_sgd_train(m, &sh.d, NULL, o, losses, err, sizeof err), err);
+    for (unsigned e = 0; e < o->epochs; e++) assert_true(isfinite(losses[e]) && losses[e] > 0);
+    uint8_t *buf = NULL;
+    ok(mlk_model_encode(m, &buf, len), "encode");
+    *t = m->t;
+    mlk_model_destroy(&m);
+    return buf;
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    mlk_lr lrs[] = {MLK_LR_OPTIMAL, MLK_LR_ADAGRAD, MLK_LR_INVSCALING};
+    for (uint32_t k = 2; k <= 3; k++)
+        for (size_t li = 0; li < 3; li++)
+            for (size_t batch = 1; batch <= 8; batch += 7) {
+                mlk_sgd_opts o;
+                mlk_sgd_opts_default(&o);
+                o.lr = lrs[li];
+                o.eta0 = 0.1;
+                o.epochs = 3;
+                o.seed = 1234;
+                o.batch_size = batch;
+                size_t la, lb, lc;
+                uint64_t ta, tb, tc;
+                uint8_t *a = train_bytes(k, &o, &la, &ta), *b = train_bytes(k, &o, &lb, &tb);
+                assert_int_equal(la, lb);
+                assert_memory_equal(a, b, la);
+                assert_int_equal(ta, 1 + 3 * (batch > 1 ? 8 : 64));
+                o.seed = 1235; /* another shuffle, other parameters */
+                uint8_t *c = train_bytes(k, &o, &lc, &tc);
+                assert_true(la != lc || memcmp(a, c, la) != 0);
+                free(c);
+                o.seed = 1234;
+                o.shard = 1;
+                c = train_bytes(k, &o, &lc, &tc);
+                assert_true(la != lc || memcmp(a, c, la) != 0);
+                free(a);
+                free(b);
+                free(c);
+            }
+}
+
+/* Rows given in an explicit order are packed into records (sgd.c); the
+ * same visiting order straight from the arrays must give the same bytes.
+ * With a vanishing step the pass's loss is the loss at the start point,
+ * which checks the batched-log loss sum against the objective. */
+static void test_packed_rows_and_pass_loss(void **state)
+{
+    (void)state;
+    for (uint32_t k = 2; k <= 3; k++) {
+        shard sh;
+        shard_make(&sh, 64, k, 17);
+        int64_t ident[64];
+        for (int i = 0; i < 64; i++) ident[i] = i;
+        mlk_sgd_opts o;
+        mlk_sgd_opts_default(&o);
+        o.shuffle = 0;
+        o.epochs = 2;
+        mlk_model *a = mlk_model_new(k, NF, ND, 0), *b = mlk_model_new(k, NF, ND, 0);
+        char err[200] = "";
+        ok(mlk_sgd_train(a, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+        ok(mlk_sgd_train(b, &sh.d, ident, &o, NULL, err, sizeof err), err);
+        assert_memory_equal(a->w, b->w, a->dim * a->n_vec * sizeof(double));
+        assert_memory_equal(a->b, b->b, a->n_vec * sizeof(double));
+        mlk_model_destroy(&a);
+        mlk_model_destroy(&b);
+
+        mlk_model *m = model_random(k, 23);
+        double start = objective(m, &sh.d, 0.0, NULL), pass[2];
+        o.lr = MLK_LR_CONSTANT;
+        o.eta0 = 1e-300;
+        o.alpha = 0.0;
+        o.epochs = 1;
+        o.shuffle = 1;
+        ok(mlk_sgd_train(m, &sh.d, NULL, &o, pass, err, sizeof err), err);
+        if (fabs(pass[0] - start) > 1e-13 * start) fail_msg("K=%u pass loss %.17g, objective %.17g", k, pass[0], start);
+        mlk_model_destroy(&m);
+    }
+}
+
+static void test_training_lowers_objective(void **state)
+{
+    (void)state;
+    for (uint32_t k = 2; k <= 4; k += 2) {
+        shard sh;
+        shard_make(&sh, 64, k, 5);
+        mlk_model *m = mlk_model_new(k, NF, ND, 0);
+        double alpha = 1e-3, before = objective(m, &sh.d, alpha, NULL);
+        mlk_sgd_opts o;
+        mlk_sgd_opts_default(&o);
+        o.alpha = alpha;
+        o.lr = MLK_LR_INVSCALING;
+        o.eta0 = 0.1;
+        o.epochs = 20;
+        char err[200] = "";
+        ok(mlk_sgd_train(m, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+        double after = objective(m, &sh.d, alpha, NULL);
+        if (!(after < 0.9 * before)) fail_msg("K=%u objective %g -> %g", k, before, after);
+        /* continuing from t: the counter goes on */
+        uint64_t t = m->t;
+        o.epochs = 1;
+        ok(mlk_sgd_train(m, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+        assert_int_equal(m->t, t + 64);
+        assert_int_equal(m->n_seen, 21 * 64);
+        mlk_model_destroy(&m);
+    }
+}
+
+static void test_predict(void **state)
+{
+    (void)state;
+    shard sh;
+    shard_make(&sh, 30, 2, 8);
+    mlk_model *m = model_random(2, 9);
+    double pr[60];
+    char err[200] = "";
+    ok(mlk_sgd_predict_proba(m, &sh.d, pr, err, sizeof err), err);
+    for (size_t i = 0; i < 30; i++) {
+        double z = m->b[0];
+        for (int64_t p = sh.indptr[i]; p < sh.indptr[i + 1]; p++) z += m->w[sh.indices[p]] * sh.data[p];
+        for (size_t j = 0; j < ND; j++) z += m->w[NF + j] * sh.dense[i * ND + j];
+        assert_true(fabs(pr[2 * i + 1] - 1.0 / (1.0 + exp(-z))) < 1e-14);
+        assert_true(fabs(pr[2 * i] + pr[2 * i + 1] - 1.0) < 1e-15);
+    }
+    mlk_model_destroy(&m);
+    m = model_random(4, 9);
+    double pr4[120];
+    ok(mlk_sgd_predict_proba(m, &sh.d, pr4, err, sizeof err), err);
+    for (size_t i = 0; i < 30; i++) {
+        double s = 0;
+        for (int c = 0; c < 4; c++) {
+            assert_true(pr4[4 * i + c] > 0.0);
+            s += pr4[4 * i + c];
+        }
+        assert_true(fabs(s - 1.0) < 1e-14);
+    }
+    mlk_model_destroy(&m);
+}
+
+static void expect_einval(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
+                          const mlk_sgd_opts *o, const char *needle)
+{
+    char err[200] = "";
+    int rc = mlk_sgd_train(m, d, order, o, NULL, err, sizeof err);
+    if (rc != MLOPS_EINVAL || !strstr(err, needle))
+        fail_msg("expected EINVAL mentioning '%s', got %d (%s): %s", needle, rc, mlops_strerror(rc), err);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    shard sh;
+    shard_make(&sh, 20, 3, 4);
+    mlk_model *m = mlk_model_new(3, NF, ND, 0);
+    mlk_sgd_opts o;
+    mlk_sgd_opts_default(&o);
+    int64_t order[20];
+    for (int i = 0; i < 20; i++) order[i] = 19 - i;
+    char err[200];
+    ok(mlk_sgd_train(m, &sh.d, order, &o, NULL, err, sizeof err), err);
+    order[3] = 20;
+    expect_einval(m, &sh.d, order, &o, "order[3]");
+    sh.y[5] = 3;
+    expect_einval(m, &sh.d, NULL, &o, "row 5 has label 3");
+    sh.y[5] = -1;
+    expect_einval(m, &sh.d, NULL, &o, "label -1");
+    sh.y[5] = 0;
+    int32_t keep = sh.indices[2];
+    sh.indices[2] = NF;
+    expect_einval(m, &sh.d, NULL, &o, "column 16");
+    sh.indices[2] = keep;
+    sh.indptr[4] = sh.indptr[3] - 1;
+    expect_einval(m, &sh.d, NULL, &o, "indptr decreases");
+    shard_make(&sh, 20, 3, 4);
+    sh.d.n_dense = 2;
+    expect_einval(m, &sh.d, NULL, &o, "dense columns");
+    sh.d.n_dense = ND;
+    sh.X.ncols = NF + 1;
+    expect_einval(m, &sh.d, NULL, &o, "CSR is");
+    sh.X.ncols = NF;
+    o.alpha = 0.0;
+    expect_einval(m, &sh.d, NULL, &o, "alpha > 0");
+    o.lr = MLK_LR_CONSTANT;
+    o.eta0 = 0.0;
+    expect_einval(m, &sh.d, NULL, &o, "eta0");
+    o.eta0 = 1e300;
+    o.alpha = 1e-300;
+    for (size_t i = 0; i < 20 * ND; i++) sh.dense[i] = 1e300;
+    expect_einval(m, &sh.d, NULL, &o, "not finite");
+    mlk_sgd_opts_default(&o);
+    o.epochs = 0;
+    expect_einval(m, &sh.d, NULL, &o, "epochs");
+    assert_int_equal(mlk_sgd_lr_parse("adagrad"), MLK_LR_ADAGRAD);
+    assert_int_equal(mlk_sgd_lr_parse("fast"), 0);
+    mlk_model_destroy(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradient_binary),
+        cmocka_unit_test(test_gradient_multinomial),
+        cmocka_unit_test(test_step_matches_gradient),
+        cmocka_unit_test(test_optimal_schedule),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_packed_rows_and_pass_loss),
+        cmocka_unit_test(test_training_lowers_objective),
+        cmocka_unit_test(test_predict),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

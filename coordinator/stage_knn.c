@@ -54,6 +54,7 @@
 enum { MODE_CLASSIFY = 0, MODE_RECOMMEND = 1 };
 enum { QSRC_QUERIES = 0, QSRC_SPLIT = 1 };
 #define REC_RANGES 4
+#define KNN_MAX_K 1000 /* lists hold queries x k entries; merging costs O(k^2) */
 
 typedef struct {
     uint32_t mode, phase;
@@ -202,6 +203,12 @@ static int classify_start(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t
     }
     p->nxs = (uint32_t)in->ntasks;
     if (!p->nxs) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: the input has no shards");
+    /* scikit-learn refuses n_neighbors > n_samples; the lists are nq x k */
+    uint64_t total = stage_total_rows(in);
+    uint64_t nidx = split ? (uint64_t)job_metric(j, "rows_train", (double)total) : total;
+    if (s->knn.k > nidx)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: k=%u is more than the %llu index rows", s->knn.k,
+                            (unsigned long long)nidx);
     return 0;
 }
 
@@ -236,16 +243,29 @@ static int classify_args(job_t *j, stage_t *st, const knnplan_t *p, size_t t, ta
         for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
         for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
     } else {
+        /* after the stage, the lists may be gone: a lost prediction shard
+         * is recomputed from the query and index shards directly */
+        int direct = st->state == ST_DONE;
         const char *qk = query_key(j, st, p, t, qbuf, sizeof qbuf);
-        if (t >= p->nqs || !qk) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+        if (!in || t >= p->nqs || !qk) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
         if ((rc = args_add_input(out, qk)) != 0) return rc;
-        for (size_t xs = 0; xs < p->nxs; xs++)
-            if ((rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs)) != 0) return rc;
+        for (size_t xs = 0; xs < p->nxs; xs++) {
+            if (direct) rc = xs < in->ntasks ? args_add_input(out, in->tasks[xs].output_key) : MLOPS_EINVAL;
+            else rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs);
+            if (rc) return rc;
+        }
         bw_u32(&w, j->spec->knn.k);
         bw_u32(&w, j->spec->knn.weights == MLOPS_KNN_DISTANCE);
         bw_u32(&w, p->qsrc == QSRC_SPLIT);
         bw_u32(&w, (uint32_t)job_nclasses(j));
         for (size_t c = 0; c < job_nclasses(j); c++) bw_str(&w, job_class(j, c));
+        bw_u32(&w, (uint32_t)direct);
+        if (direct) {
+            bw_u32(&w, p->xsel);
+            bw_u32(&w, p->nscale);
+            for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
+            for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
+        }
     }
     out->args = bw_take(&w, &out->args_len);
     return out->args ? 0 : MLOPS_ENOMEM;
@@ -366,6 +386,10 @@ static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t
     }
     sort_ids(v[0], n[0]);
     sort_ids(v[1], n[1]);
+    for (uint64_t i = 0; i < p->nusers; i++) free(p->users[i]);
+    for (uint64_t i = 0; i < p->nitems; i++) free(p->items[i]);
+    free(p->users);
+    free(p->items);
     p->users = v[0];
     p->nusers = n[0];
     p->items = v[1];
@@ -499,7 +523,8 @@ static int knn_start(job_t *j, stage_t *st, char *err, size_t errlen)
     const mlops_jobspec_t *s = j->spec;
     if (s->knn.metric != MLOPS_KNN_COSINE)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: only metric: cosine is implemented");
-    if (s->knn.k > (1u << 20)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: k is too large");
+    if (s->knn.k > KNN_MAX_K)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: k=%u is above the supported %u", s->knn.k, KNN_MAX_K);
     knnplan_t p;
     memset(&p, 0, sizeof p);
     int rc;

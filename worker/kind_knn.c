@@ -106,39 +106,64 @@ static int list_input(task_ctx_t *ctx, size_t i, knnlist_t *out)
     return rc;
 }
 
-/* Merge lists [first, first+n) of the inputs in input order into *out;
- * the label of a merged slot is found in the list it came from. */
-static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
+typedef struct {
+    int64_t id;
+    int32_t label;
+} idlab_t;
+
+static int idlab_cmp(const void *a, const void *b)
 {
-    knnlist_t *ls = calloc(n ? n : 1, sizeof *ls);
-    if (!ls) return task_fail(ctx, 1, "out of memory");
+    int64_t x = ((const idlab_t *)a)->id, y = ((const idlab_t *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Merge the n lists in order into *out; the label of a merged slot is
+ * found in the list it came from. */
+static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq, size_t k, knnlist_t *out)
+{
     int rc = 0;
     memset(out, 0, sizeof *out);
-    for (size_t s = 0; s < n && !rc; s++) {
-        if ((rc = list_input(ctx, first + s, &ls[s])) != 0) break;
+    for (size_t s = 0; s < n && !rc; s++)
         if (ls[s].t->nq != nq || ls[s].t->k != k)
-            rc = task_fail(ctx, 0, "list %s has %zu x %zu entries, expected %zu x %zu",
-                           ctx->ta->inputs[first + s]->key, ls[s].t->nq, ls[s].t->k, nq, k);
-    }
+            rc = task_fail(ctx, 0, "list %zu has %zu x %zu entries, expected %zu x %zu", s, ls[s].t->nq, ls[s].t->k,
+                           nq, k);
     if (!rc && (!(out->t = mlk_topk_new(nq, k)) || !(out->label = malloc(nz(nq * k) * sizeof(int32_t)))))
         rc = task_fail(ctx, 1, "out of memory");
     for (size_t s = 0; s < n && !rc; s++)
         if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = task_fail(ctx, 0, "list shapes differ");
-    for (size_t q = 0; q < nq && !rc; q++)
+    /* per query: every source's (id, label), sorted by id, then looked up */
+    idlab_t *all = rc ? NULL : malloc(nz(n * k) * sizeof *all);
+    if (!rc && !all) rc = task_fail(ctx, 1, "out of memory");
+    for (size_t q = 0; q < nq && !rc; q++) {
+        size_t m = 0;
+        for (size_t s = 0; s < n; s++)
+            for (size_t j = 0; j < k; j++)
+                if (ls[s].t->id[q * k + j] >= 0) {
+                    all[m].id = ls[s].t->id[q * k + j];
+                    all[m++].label = ls[s].label[q * k + j];
+                }
+        qsort(all, m, sizeof *all, idlab_cmp);
         for (size_t j = 0; j < k; j++) {
-            int64_t id = out->t->id[q * k + j];
-            int32_t lab = -1;
-            for (size_t s = 0; s < n && id >= 0 && lab < 0; s++)
-                for (size_t m = 0; m < k; m++)
-                    if (ls[s].t->id[q * k + m] == id) {
-                        lab = ls[s].label[q * k + m];
-                        break;
-                    }
-            out->label[q * k + j] = lab;
+            idlab_t key = {out->t->id[q * k + j], -1}, *hit = NULL;
+            if (key.id >= 0) hit = bsearch(&key, all, m, sizeof *all, idlab_cmp);
+            out->label[q * k + j] = hit ? hit->label : -1;
         }
+    }
+    free(all);
+    if (rc) list_free(out);
+    return rc;
+}
+
+/* merge_lists over the list shards of inputs [first, first+n). */
+static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
+{
+    knnlist_t *ls = calloc(nz(n), sizeof *ls);
+    if (!ls) return task_fail(ctx, 1, "out of memory");
+    int rc = 0;
+    for (size_t s = 0; s < n && !rc; s++) rc = list_input(ctx, first + s, &ls[s]);
+    if (!rc) rc = merge_lists(ctx, ls, n, nq, k, out);
     for (size_t s = 0; s < n; s++) list_free(&ls[s]);
     free(ls);
-    if (rc) list_free(out);
     return rc;
 }
 
@@ -194,6 +219,82 @@ static int densify(task_ctx_t *ctx, const mlk_features *f, float **out, size_t *
     return 0;
 }
 
+/* The queries of input 0 (the test rows if qtest), scaled with the
+ * nscale (mean, scale) pairs as the scale stage transformed the input,
+ * as normalised dense rows. */
+static int prepare_queries(task_ctx_t *ctx, int qtest, uint32_t nscale, const uint8_t *mean, const uint8_t *scale,
+                           mlk_features **q, float **Q, size_t *d)
+{
+    if (features_input(ctx, 0, q) || select_rows(ctx, 0, q, qtest ? 1 : -1)) return -1;
+    mlk_features *f = *q;
+    if (nscale && f->n_dense != nscale)
+        return task_fail(ctx, 0, "knn: %u scale statistics for %zu dense columns", nscale, f->n_dense);
+    for (size_t c = 0; c < nscale; c++) {
+        double mu, sc;
+        memcpy(&mu, mean + c * 8, 8);
+        memcpy(&sc, scale + c * 8, 8);
+        for (size_t i = 0; i < f->nrows; i++) {
+            if (f->dense_type == MLK_DENSE_F32) {
+                double v = f->dense32[i * nscale + c];
+                f->dense32[i * nscale + c] = (float)((v - mu) / sc);
+            } else {
+                double *v = &f->dense64[i * nscale + c];
+                *v = (*v - mu) / sc;
+            }
+        }
+    }
+    if (densify(ctx, f, Q, d)) return -1;
+    mlk_knn_normalize(*Q, f->nrows, *d);
+    return 0;
+}
+
+/* Top-k of the nq normalised queries Q (d wide) within index input i
+ * (its train rows only if xtrain), as a list over global row ids. */
+static int search_index(task_ctx_t *ctx, const float *Q, size_t nq, size_t d, size_t i, int xtrain, uint32_t k,
+                        knnlist_t *out)
+{
+    mlk_features *x = NULL;
+    float *X = NULL;
+    size_t dx = 0;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    if (features_input(ctx, i, &x) || select_rows(ctx, i, &x, xtrain ? 0 : -1)) goto done;
+    for (size_t r = 0; r < x->nrows; r++)
+        if (x->label[r] < 0) {
+            task_fail(ctx, 0, "knn: index row %lld of %s has no class", (long long)x->row_id[r],
+                      ctx->ta->inputs[i]->key);
+            goto done;
+        }
+    if (densify(ctx, x, &X, &dx)) goto done;
+    if (dx != d) {
+        task_fail(ctx, 0, "knn: queries have %zu features, the index %zu", d, dx);
+        goto done;
+    }
+    mlk_knn_normalize(X, x->nrows, dx);
+    out->t = mlk_topk_new(nq, k);
+    out->label = malloc(nz(nq * k) * sizeof *out->label);
+    if (!out->t || !out->label) {
+        task_fail(ctx, 1, "out of memory");
+        goto done;
+    }
+    if (x->nrows && nq && mlk_knn_search(Q, nq, X, x->nrows, d, 0, NULL, out->t, NULL, ctx->err, sizeof ctx->err) != 0)
+        goto done;
+    /* local positions -> global row ids (increasing, so the order and the
+     * tie rule are unchanged), and the neighbour's class */
+    for (size_t j = 0; j < nq * k; j++) {
+        int64_t id = out->t->id[j];
+        out->label[j] = id >= 0 ? x->label[id] : -1;
+        out->t->id[j] = id >= 0 ? x->row_id[id] : -1;
+    }
+    task_metric(ctx, "index_rows", (double)x->nrows);
+    rc = 0;
+done:
+    mlk_features_destroy(&x);
+    free(X);
+    if (rc) list_free(out);
+    return rc;
+}
+
 /* Args: u32 k, u32 queries_are_test_rows, u32 index_train_rows_only,
  *       u32 nscale, f64 mean[nscale], f64 scale[nscale] (applied to the
  *       queries' dense part). Inputs: query shard, index shard. */
@@ -205,78 +306,29 @@ int kind_knn_search(task_ctx_t *ctx)
     if (r.err || k == 0 || k > (1u << 20) || (size_t)nscale * 16 != r.n - r.at || ctx->ta->n_inputs != 2)
         return task_fail(ctx, 0, "knn_search: damaged task arguments");
     const uint8_t *mean = r.p + r.at, *scale = mean + (size_t)nscale * 8;
-    mlk_features *q = NULL, *x = NULL;
-    float *Q = NULL, *X = NULL;
-    mlk_topk *t = NULL;
-    int32_t *label = NULL;
-    size_t dq = 0, dx = 0;
+    mlk_features *q = NULL;
+    float *Q = NULL;
+    size_t d = 0;
+    knnlist_t l = {0};
     int rc = -1;
-    if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
-    if (features_input(ctx, 1, &x) || select_rows(ctx, 1, &x, xtrain ? 0 : -1)) goto out;
-    if (nscale && q->n_dense != nscale) {
-        task_fail(ctx, 0, "knn_search: %u scale statistics for %zu dense columns", nscale, q->n_dense);
-        goto out;
+    if (prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d) == 0 &&
+        search_index(ctx, Q, q->nrows, d, 1, xtrain != 0, k, &l) == 0 && list_output(ctx, l.t, l.label) == 0) {
+        task_metric(ctx, "rows", (double)q->nrows);
+        rc = 0;
     }
-    for (size_t c = 0; c < nscale; c++) { /* as the scale stage transforms the input */
-        double mu, sc;
-        memcpy(&mu, mean + c * 8, 8);
-        memcpy(&sc, scale + c * 8, 8);
-        for (size_t i = 0; i < q->nrows; i++) {
-            if (q->dense_type == MLK_DENSE_F32) {
-                double v = q->dense32[i * nscale + c];
-                q->dense32[i * nscale + c] = (float)((v - mu) / sc);
-            } else {
-                double *v = &q->dense64[i * nscale + c];
-                *v = (*v - mu) / sc;
-            }
-        }
-    }
-    if (densify(ctx, q, &Q, &dq) || densify(ctx, x, &X, &dx)) goto out;
-    if (dq != dx) {
-        task_fail(ctx, 0, "knn_search: queries have %zu features, the index %zu", dq, dx);
-        goto out;
-    }
-    for (size_t i = 0; i < x->nrows; i++)
-        if (x->label[i] < 0) {
-            task_fail(ctx, 0, "knn_search: index row %lld of %s has no class", (long long)x->row_id[i],
-                      ctx->ta->inputs[1]->key);
-            goto out;
-        }
-    mlk_knn_normalize(Q, q->nrows, dq);
-    mlk_knn_normalize(X, x->nrows, dx);
-    t = mlk_topk_new(q->nrows, k);
-    label = malloc(nz(q->nrows * k) * sizeof *label);
-    if (!t || !label) {
-        task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    if (x->nrows && q->nrows &&
-        mlk_knn_search(Q, q->nrows, X, x->nrows, dq, 0, NULL, t, NULL, ctx->err, sizeof ctx->err) != 0)
-        goto out;
-    /* local positions -> global row ids (increasing, so the order and the
-     * tie rule are unchanged), and the neighbour's class */
-    for (size_t i = 0; i < q->nrows * k; i++) {
-        int64_t id = t->id[i];
-        label[i] = id >= 0 ? x->label[id] : -1;
-        t->id[i] = id >= 0 ? x->row_id[id] : -1;
-    }
-    if ((rc = list_output(ctx, t, label)) != 0) goto out;
-    task_metric(ctx, "rows", (double)q->nrows);
-    task_metric(ctx, "index_rows", (double)x->nrows);
-    rc = 0;
-out:
     mlk_features_destroy(&q);
-    mlk_features_destroy(&x);
     free(Q);
-    free(X);
-    free(label);
-    mlk_topk_destroy(&t);
+    list_free(&l);
     return rc;
 }
 
 /* Args: u32 k, u32 weights (1 = distance), u32 queries_are_test_rows,
- *       u32 nclasses, strings classes. Inputs: the query shard, then its
- *       lists from every index shard in index shard order.
+ *       u32 nclasses, strings classes, u32 direct, and if direct the
+ *       search arguments (u32 index_train_rows_only, u32 nscale, f64
+ *       mean[], f64 scale[]). Inputs: the query shard, then its lists from
+ *       every index shard in index shard order — or, direct (recomputing
+ *       a lost prediction shard after the lists are gone), the index
+ *       shards themselves, searched here.
  * Output: frame (label, predicted), row_id = the query's row id.
  * Result: u64 queries, u64 correct. */
 int kind_knn_classify(task_ctx_t *ctx)
@@ -289,17 +341,42 @@ int kind_knn_classify(task_ctx_t *ctx)
     char **cls = calloc(ncls ? ncls : 1, sizeof *cls);
     if (!cls) return task_fail(ctx, 1, "out of memory");
     for (uint32_t c = 0; c < ncls && !r.err; c++) cls[c] = br_str(&r);
+    uint32_t direct = br_u32(&r), xtrain = 0, nscale = 0;
+    const uint8_t *mean = NULL, *scale = NULL;
+    if (direct) {
+        xtrain = br_u32(&r);
+        nscale = br_u32(&r);
+        mean = r.p + r.at;
+        scale = mean + (size_t)nscale * 8;
+        if (!r.err && (size_t)nscale * 16 == r.n - r.at) r.at = r.n;
+    }
     mlk_features *q = NULL;
     knnlist_t m = {0};
     int32_t *pred = NULL, *compact = NULL;
     mlk_frame *f = NULL;
+    float *Q = NULL;
     int rc = -1;
     if (!br_done(&r)) {
         task_fail(ctx, 0, "knn_classify: damaged task arguments");
         goto out;
     }
-    if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
-    if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, q->nrows, k, &m) != 0) goto out;
+    if (direct) {
+        size_t d = 0, n = ctx->ta->n_inputs - 1;
+        knnlist_t *ls = calloc(nz(n), sizeof *ls);
+        if (!ls) {
+            task_fail(ctx, 1, "out of memory");
+            goto out;
+        }
+        int bad = prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d);
+        for (size_t i = 0; i < n && !bad; i++) bad = search_index(ctx, Q, q->nrows, d, 1 + i, xtrain != 0, k, &ls[i]);
+        if (!bad) bad = merge_lists(ctx, ls, n, q->nrows, k, &m);
+        for (size_t i = 0; i < n; i++) list_free(&ls[i]);
+        free(ls);
+        if (bad) goto out;
+    } else {
+        if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
+        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, q->nrows, k, &m) != 0) goto out;
+    }
     size_t nq = q->nrows;
     for (size_t i = 0; i < nq; i++)
         if (mlk_topk_count(m.t, i) < k) {
@@ -362,6 +439,7 @@ out:
     list_free(&m);
     free(pred);
     free(compact);
+    free(Q);
     mlk_frame_destroy(&f);
     return rc;
 }

@@ -13,7 +13,9 @@
 #    same definitions (leave-last-out, binary user vectors, cosine user
 #    k-NN with ties to the lower user id, top-N unseen items, RecBole
 #    metrics), and the hit rate beats the most-popular baseline;
-# 4. the same jobs on 3 workers give byte-identical metrics and exports.
+# 4. the same jobs on 3 workers give byte-identical metrics and exports;
+#    after one of them is killed, the split job's predictions export again
+#    identical (lost shards recomputed).
 source "$(dirname "$0")/lib.sh"
 
 D=/usr/share/datasets/fashion-mnist
@@ -79,7 +81,8 @@ run_job() {
         ctl logs "$job" >&2 2>/dev/null
         fail "job $name failed"
     }
-    mkdir -p "$T/out/$RUN"
+    mkdir -p "$T/out/$RUN" "$T/ids"
+    echo "$job" >"$T/ids/$RUN.$name"
     ctl result "$job" -o json | jget 'd["metrics"]' >"$T/out/$RUN/$name.json" || fail "result $name"
     ctl export "$job" --stage knn -o "$T/out/$RUN/$name.csv" || fail "export $name"
 }
@@ -217,4 +220,14 @@ for f in "$T"/out/w1/*; do
     cmp -s "$f" "$g" || fail "$(basename "$f") differs between 1 and 3 workers"
 done
 echo "1 and 3 workers: identical metrics and exports ($(ls "$T/out/w1" | wc -l) files)"
+
+# a worker dies: the split job's predictions are recomputed from the
+# chain's shards (the intermediate lists are gone with the stage done)
+kill_worker worker-1
+wait_for '[ "$(alive_workers)" = 2 ]' 30
+ctl --timeout 60000 export "$(cat "$T/ids/w3.split")" --stage knn -o "$T/split-again.csv" ||
+    fail "export after a worker died exit $?"
+cmp -s "$T/split-again.csv" "$T/out/w1/split.csv" || fail "predictions recomputed after a worker died differ"
+echo "export after a worker died: identical predictions" \
+    "($(ctl logs "$(cat "$T/ids/w3.split")" | grep -c "re-running knn") knn shards recomputed)"
 echo "PASS test_knn"

@@ -1,15 +1,28 @@
-/* stage_evaluate.c: metrics of the trained model on the test rows (all
- * rows when there is no split), from per-shard partials merged here in
- * shard order (metrics.h). One phase, a task per shard; the model goes
- * inline in the arguments.
- * Args: u32 nclasses, blob model. */
+/* stage_evaluate.c: metrics of the trained model on held-out rows, from
+ * per-shard partials merged here in shard order (metrics.h). The rows:
+ * the test rows of the split shards; without a split, the query set of
+ * an IDX job (knn.queries: "<job>/ingest.q/<t>", scaled as the training
+ * data was); without either, every row (training metrics, logged so).
+ * One phase, a task per shard; the model goes inline in the arguments.
+ * Args: u32 nclasses, blob model, u32 nscale, f64 mean[], f64 scale[]. */
 #include "bytes.h"
 #include "err.h"
 #include "metrics.h"
 #include "stages.h"
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const uint8_t *train_model(const stage_t *st, size_t *len);
+
+/* the query set of an IDX job without a split: its shard count, or 0 */
+static size_t query_shards(job_t *j, const stage_t *in)
+{
+    const mlops_jobspec_t *s = j->spec;
+    if (!strcmp(in->name, "split") || !s->knn.has_queries || s->input.format != MLOPS_INPUT_IDX) return 0;
+    double nq = job_metric(j, "rows_queries", 0);
+    return nq >= 1 ? (size_t)(((uint64_t)nq + s->shard_rows - 1) / s->shard_rows) : 0;
+}
 
 static int eval_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
@@ -18,7 +31,11 @@ static int eval_start(job_t *j, stage_t *st, char *err, size_t errlen)
     if (!in) return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: no input stage");
     if (!train_model(job_stage(j, "train"), &len))
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: no trained model");
-    int rc = stage_set_tasks(st, in->ntasks, "evaluate");
+    size_t nq = query_shards(j, in);
+    if (nq) job_logf(j, "evaluate: on the %.0f query rows (knn.queries)", job_metric(j, "rows_queries", 0));
+    else if (strcmp(in->name, "split"))
+        job_logf(j, "evaluate: no split and no query set: the metrics are on the training rows");
+    int rc = stage_set_tasks(st, nq ? nq : in->ntasks, "evaluate");
     if (!rc) stage_set_output_keys(j, st, NULL);
     return rc;
 }
@@ -28,13 +45,32 @@ static int eval_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *er
     stage_t *in = stage_input_of(j, st);
     size_t len;
     const uint8_t *model = train_model(job_stage(j, "train"), &len);
-    if (!in || !model || t >= in->ntasks) return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: bad task");
-    int rc = args_add_input(out, in->tasks[t].output_key);
+    if (!in || !model) return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: bad task");
+    size_t nq = query_shards(j, in);
+    int rc;
+    if (nq) {
+        char key[160];
+        snprintf(key, sizeof key, "%s/ingest.q/%zu", j->id, t);
+        rc = args_add_input(out, key);
+    } else {
+        if (t >= in->ntasks) return mlops_seterr(err, errlen, MLOPS_EINVAL, "evaluate: bad task");
+        rc = args_add_input(out, in->tasks[t].output_key);
+    }
     if (rc) return rc;
     bw_t w;
     bw_init(&w);
     bw_u32(&w, (uint32_t)job_nclasses(j));
     bw_blob(&w, model, len);
+    /* queries come unscaled from ingest: scale them as the index was */
+    stage_t *sc = nq ? job_stage(j, "scale") : NULL;
+    if (sc && sc->blob_len >= 8 && sc->blob_len == 8 + (size_t)((const uint32_t *)sc->blob)[1] * 16) {
+        uint32_t nc;
+        memcpy(&nc, sc->blob + 4, 4);
+        bw_u32(&w, nc);
+        bw_put(&w, sc->blob + 8, (size_t)nc * 16);
+    } else {
+        bw_u32(&w, 0);
+    }
     out->args = bw_take(&w, &out->args_len);
     return out->args ? 0 : MLOPS_ENOMEM;
 }

@@ -13,7 +13,7 @@
 #include "err.h"
 #include "progress.h"
 
-#define POLL_MS 150
+#define POLL_MS 40
 
 static int terminal(const char *state)
 {

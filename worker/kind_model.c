@@ -447,7 +447,9 @@ int kind_evaluate(task_ctx_t *ctx)
     uint32_t ncls = br_u32(&r);
     size_t mlen;
     const uint8_t *mbytes = br_blob(&r, &mlen);
-    if (!br_done(&r) || ncls < 2 || ncls > 65536) return task_fail(ctx, 0, "evaluate: damaged task arguments");
+    uint32_t nscale = br_u32(&r);
+    const uint8_t *stats = r.err || (size_t)nscale * 16 != r.n - r.at ? NULL : r.p + r.at;
+    if (!stats || ncls < 2 || ncls > 65536) return task_fail(ctx, 0, "evaluate: damaged task arguments");
     mlk_features *all = NULL, *f = NULL;
     mlk_model *m = NULL;
     mlk_metrics *part = NULL;
@@ -464,8 +466,22 @@ int kind_evaluate(task_ctx_t *ctx)
     }
     part = mlk_metrics_new(ncls, 0);
     if (!part) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (nscale && nscale != f->n_dense) {
+        rc = task_fail(ctx, 0, "evaluate: %u scaler columns for %zu dense columns", nscale, f->n_dense);
+        goto out;
+    }
     if (f->nrows) {
         dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
+        for (uint32_t c = 0; dense && c < nscale; c++) {
+            double mu, sc;
+            memcpy(&mu, stats + c * 8, 8);
+            memcpy(&sc, stats + (size_t)nscale * 8 + c * 8, 8);
+            for (size_t i = 0; i < f->nrows; i++) {
+                /* the same float rounding as scale_apply gives an f32 shard */
+                double *v = &dense[i * f->n_dense + c];
+                *v = f->dense_type == MLK_DENSE_F32 ? (double)(float)((*v - mu) / sc) : (*v - mu) / sc;
+            }
+        }
         proba = malloc(f->nrows * ncls * sizeof *proba);
         if ((f->n_dense && !dense) || !proba) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
         mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};

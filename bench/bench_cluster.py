@@ -30,6 +30,7 @@ BLAS/OpenMP thread variables are set to 1 before anything starts.
 """
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -73,6 +74,22 @@ def runs(xs, fmt="{:.3f}"):
     return ", ".join(fmt.format(x) for x in xs)
 
 
+def children_cpu():
+    """User + system CPU seconds of this process's finished children."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a running process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def write_ratio(name, ratio, target):
     """Write `NAME: ratio X.XXx (target >= Yx)` to bench/out/NAME.ratio and print it."""
     line = f"{name}: ratio {ratio:.2f}x (target >= {target:g}x)"
@@ -114,6 +131,7 @@ class Cluster:
         self.data_dir = os.path.join(self.dir, "cluster")
         self.env = dict(os.environ)
         self.endpoint = None
+        self.last_cpu = 0.0
 
     def __enter__(self):
         cmd = [CTL, "up", "--workers", str(self.workers), "--port", "0",
@@ -163,6 +181,8 @@ class Cluster:
         args = ["submit", job_file, "--wait"]
         for s in sets:
             args += ["--set", s]
+        pids = self.pids()
+        cpu0 = sum(proc_cpu(p) for p in pids) + children_cpu()
         t0 = time.perf_counter()
         r = self.ctl(*args, check=False)
         job = r.stdout.split()[0] if r.stdout.split() else None
@@ -171,19 +191,25 @@ class Cluster:
             raise BenchError(f"job {job_file} failed ({r.returncode}): {r.stderr.strip()[-2000:]}\n{logs}")
         res = json.loads(self.ctl("result", job, "-o", "json").stdout)
         dt = time.perf_counter() - t0
+        self.last_cpu = sum(proc_cpu(p) for p in pids) + children_cpu() - cpu0
         if res.get("state") != "succeeded":
             raise BenchError(f"job {job} ended {res.get('state')}: {res.get('error')}")
         return dt, res
 
-    def worker_pids(self):
-        """PIDs of the worker processes, from DATA_DIR/pids."""
+    def pids(self, prefix=""):
+        """PIDs of the cluster's processes whose name in DATA_DIR/pids
+        starts with PREFIX (coordinator, worker-N)."""
         pids = []
         with open(os.path.join(self.data_dir, "pids")) as f:
             for line in f:
                 name, _, pid = line.partition(" ")
-                if name.startswith("worker"):
+                if name.startswith(prefix):
                     pids.append(int(pid))
         return pids
+
+    def worker_pids(self):
+        """PIDs of the worker processes."""
+        return self.pids("worker")
 
 
 def stage_seconds(res, name):
@@ -316,6 +342,7 @@ import json, sys, time
 t_start = time.perf_counter()
 import pandas as pd
 t0 = time.perf_counter()
+c0 = time.process_time()
 N = %r
 C = %r
 df = pd.read_csv(sys.argv[1])
@@ -327,7 +354,8 @@ for c in N:
     keep &= (df[c] >= q1 - 1.5 * iqr) & (df[c] <= q3 + 1.5 * iqr)
 df = df[keep]
 t1 = time.perf_counter()
-print(json.dumps({"rows": len(df), "seconds": t1 - t0, "import_seconds": t0 - t_start}))
+print(json.dumps({"rows": len(df), "seconds": t1 - t0, "cpu": time.process_time() - c0,
+                  "import_seconds": t0 - t_start}))
 """ % (NUMERIC, CATEGORICAL, LABEL)
 
 CLEAN_JOB = """name: bench-ingest-clean
@@ -339,14 +367,15 @@ clean: {{dropna: true, iqr_k: 1.5}}
 
 
 def pandas_clean(csv):
-    """One fresh-process pandas run: (in-process seconds, process wall seconds, rows kept)."""
+    """One fresh-process pandas run: (in-process seconds, process wall
+    seconds, rows kept, in-process CPU seconds)."""
     t = time.perf_counter()
     p = subprocess.run([PY, "-c", PANDAS_CLEAN, csv], capture_output=True, text=True)
     wall = time.perf_counter() - t
     if p.returncode != 0:
         raise BenchError(f"pandas anchor failed: {p.stderr.strip()[-2000:]}")
     d = json.loads(p.stdout)
-    return d["seconds"], wall, d["rows"]
+    return d["seconds"], wall, d["rows"], d["cpu"]
 
 
 def bench_ingest_clean():
@@ -356,6 +385,7 @@ def bench_ingest_clean():
     print(f"--- ingest + clean: {rows} rows ({os.path.getsize(csv) / 1e6:.0f} MB), 2 workers vs pandas "
           f"({loadavg()})", flush=True)
     m_t, p_t, p_wall, stage_t = [], [], [], {"ingest": [], "clean": []}
+    m_cpu, p_cpu = [], []
     with Cluster(2) as c:
         job = c.job_file("clean.yaml", CLEAN_JOB.format(csv=csv))
         c.run_job(job)  # warm-up (page cache, first LMDB maps)
@@ -364,7 +394,9 @@ def bench_ingest_clean():
             kept = res["metrics"]["rows_after_clean"]
             for s in stage_t:
                 stage_t[s].append(stage_seconds(res, s))
-            ps, pw, prow = pandas_clean(csv)
+            m_cpu.append(c.last_cpu)
+            ps, pw, prow, pc = pandas_clean(csv)
+            p_cpu.append(pc)
             if prow != kept:
                 raise BenchError(f"rows after clean differ: mlops {kept}, pandas {prow}")
             m_t.append(dt)
@@ -378,6 +410,9 @@ def bench_ingest_clean():
     print(f"pandas: median {med(p_t):.3f} s read_csv->filtered (runs {runs(p_t)}); "
           f"{med(p_wall):.3f} s including interpreter start-up and import")
     print(f"ratio with the pandas process wall time: {med(p_wall) / med(m_t):.2f}x")
+    print(f"CPU seconds (less sensitive to the load): mlops {med(m_cpu):.3f} (coordinator + workers + "
+          f"mlopsctl), pandas {med(p_cpu):.3f} in-process; pandas/mlops {med(p_cpu) / med(m_cpu):.2f}x "
+          f"({loadavg()})")
     write_ratio("ingest_clean", med(p_t) / med(m_t), 5)
 
 

@@ -139,9 +139,15 @@ class Cluster:
         if self.slots:
             cmd += ["--slots", str(self.slots)]
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
-            if r.returncode != 0:
-                raise BenchError(f"mlopsctl up failed ({r.returncode}): {r.stderr.strip()}")
+            for attempt in (1, 2):
+                r = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
+                if r.returncode == 0:
+                    break
+                msg = f"mlopsctl up failed ({r.returncode}): {r.stderr.strip()}\n{self.log_tails()}"
+                if attempt == 2:
+                    raise BenchError(msg)
+                print(f"NOTE: {msg}\nretrying once", file=sys.stderr, flush=True)
+                self.down(remove=False)
             self.endpoint = json.loads(r.stdout)["endpoint"]
         except BaseException:
             self.down()
@@ -153,12 +159,25 @@ class Cluster:
         self.down()
         return False
 
-    def down(self):
-        """Stop the cluster (best effort) and remove its directory."""
+    def down(self, remove=True):
+        """Stop the cluster (best effort) and, with REMOVE, remove its directory."""
         if os.path.isdir(self.data_dir):
             subprocess.run([CTL, "down", "--data-dir", self.data_dir],
                            capture_output=True, text=True, env=self.env)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_tails(self, lines=5):
+        """The last LINES lines of each process log, for a failure message."""
+        logs = os.path.join(self.data_dir, "logs")
+        out = []
+        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            with open(os.path.join(logs, name), errors="replace") as f:
+                tail = f.read().splitlines()[-lines:]
+            out.append(f"{name}: " + (" | ".join(tail) if tail else "(empty)"))
+        return "\n".join(out)
 
     def ctl(self, *args, check=True):
         """Run mlopsctl against this cluster; return the CompletedProcess."""
@@ -188,7 +207,8 @@ class Cluster:
         job = r.stdout.split()[0] if r.stdout.split() else None
         if r.returncode != 0 or job is None:
             logs = self.ctl("logs", job, check=False).stdout[-2000:] if job else ""
-            raise BenchError(f"job {job_file} failed ({r.returncode}): {r.stderr.strip()[-2000:]}\n{logs}")
+            raise BenchError(f"job {job_file} failed ({r.returncode}): {r.stderr.strip()[-2000:]}\n{logs}\n"
+                             f"{self.log_tails()}")
         res = json.loads(self.ctl("result", job, "-o", "json").stdout)
         dt = time.perf_counter() - t0
         self.last_cpu = sum(proc_cpu(p) for p in pids) + children_cpu() - cpu0

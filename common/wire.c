@@ -124,7 +124,7 @@ envelope_t *wire_request(zsock_t *s, envelope_t *req, int timeout_ms, char *err,
         }
         void *which = zpoller_wait(p, (int)left);
         if (!which) {
-            if (zpoller_terminated(p)) {
+            if (zsys_interrupted) {
                 mlops_seterr(err, errlen, MLOPS_ECANCEL, "interrupted");
                 break;
             }

@@ -1486,7 +1486,9 @@ int coord_run(coord_t *c)
     LOG_I("coordinator serving on %s (heartbeat %lld ms)", c->endpoint, (long long)c->hb_ms);
     while (!c->stop && !zsys_interrupted) {
         void *which = zpoller_wait(poller, (int)(c->hb_ms / 2 > 0 ? c->hb_ms / 2 : 1));
-        if (zpoller_terminated(poller)) break;
+        /* zpoller_terminated() is also true after a harmless EINTR: only
+         * a real SIGINT/SIGTERM (zsys_interrupted) stops the coordinator */
+        if (!which && zsys_interrupted) break;
         if (which == c->router) {
             /* drain everything waiting, bounded so heartbeats still go out */
             for (int n = 0; n < 10000; n++) {

@@ -99,6 +99,42 @@ static int map_input(job_t *j, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* ingest                                                              */
 
+static const double s_quartiles[2] = {0.25, 0.75};
+
+static int wants_iqr(const job_t *j)
+{
+    const mlops_jobspec_t *s = j->spec;
+    return s->has_clean && s->clean.has_iqr && s->columns.n_numeric > 0;
+}
+
+/* The request of the first quantile round (none: NULL, 0). */
+static int first_qrequest(const job_t *j, uint8_t **req, size_t *len)
+{
+    *req = NULL;
+    *len = 0;
+    if (!wants_iqr(j)) return 0;
+    mlk_qjob *q = mlk_qjob_new(j->spec->columns.n_numeric, s_quartiles, 2);
+    if (!q) return MLOPS_ENOMEM;
+    int rc = mlk_qjob_request(q, req, len);
+    mlk_qjob_destroy(&q);
+    return rc;
+}
+
+/* An ingest task's result: u32 n, n label strings, blob quantile answer. */
+static const uint8_t *ingest_qanswer(const task_t *t, size_t *len)
+{
+    br_t r;
+    br_init(&r, t->result, t->result_len);
+    uint32_t n = br_u32(&r);
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        uint32_t l = br_u32(&r);
+        if (l > r.n - r.at) r.err = 1;
+        else r.at += l;
+    }
+    const uint8_t *a = br_blob(&r, len);
+    return r.err ? NULL : a;
+}
+
 /* blob: u64 data_start, u64 nshards, u64 total_rows, then per shard
  * u64 offset, u64 first_line; a final u64 offset = end of data */
 static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -182,6 +218,18 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     }
     bw_u32(&w, j->spec->on_bad_row == MLOPS_BAD_ROW_SKIP);
     bw_blob(&w, (const uint8_t *)p->map + off, (size_t)(end - off));
+    /* the first quantile round of clean rides along: the shard is parsed
+     * and in memory here, so its first histogram costs no extra pass */
+    uint8_t *req = NULL;
+    size_t reql = 0;
+    if ((rc = first_qrequest(j, &req, &reql)) != 0) {
+        bw_free(&w);
+        free(cols);
+        return rc;
+    }
+    bw_u32(&w, j->spec->clean.dropna);
+    bw_blob(&w, req, reql);
+    free(req);
     free(cols);
     out->args = bw_take(&w, &out->args_len);
     return out->args ? 0 : MLOPS_ENOMEM;
@@ -317,17 +365,33 @@ static int clean_set_filter(job_t *j, stage_t *st, const double *lohi, size_t nc
 
 static int clean_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
     const mlops_jobspec_t *s = j->spec;
     size_t nnum = s->columns.n_numeric;
     if (!s->clean.has_iqr || nnum == 0) return clean_set_filter(j, st, NULL, 0);
-    static const double qs[2] = {0.25, 0.75};
-    mlk_qjob *q = mlk_qjob_new(nnum, qs, 2);
+    mlk_qjob *q = mlk_qjob_new(nnum, s_quartiles, 2);
     if (!q) return MLOPS_ENOMEM;
+    /* round 1 was answered by the ingest tasks: merge in shard order */
+    stage_t *in = job_stage(j, "ingest");
+    int rc = 0;
+    for (size_t t = 0; t < in->ntasks && !rc; t++) {
+        size_t al;
+        const uint8_t *a = ingest_qanswer(&in->tasks[t], &al);
+        if (!a) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "clean: ingest task %zu sent no quantile answer", t);
+        else rc = mlk_qjob_add(q, a, al, err, errlen);
+    }
+    if (!rc) rc = mlk_qjob_step(q, err, errlen);
+    if (rc) {
+        mlk_qjob_destroy(&q);
+        return rc;
+    }
+    st->phase = 1;
+    if (mlk_qjob_done(q)) {
+        mlk_qjob_destroy(&q);
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "clean: quantiles resolved without values");
+    }
     uint8_t *qb;
     size_t ql;
-    int rc = mlk_qjob_encode(q, &qb, &ql);
+    rc = mlk_qjob_encode(q, &qb, &ql);
     mlk_qjob_destroy(&q);
     if (rc) return rc;
     bw_t w;

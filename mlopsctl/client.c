@@ -94,7 +94,7 @@ int ctl_client_recv(ctl_client *c, envelope_t **rep, char *err, size_t errlen)
                                   c->endpoint, why);
             break;
         }
-        if (zpoller_terminated(p)) {
+        if (zsys_interrupted) { /* not a mere EINTR (SIGWINCH, SIGCHLD) */
             rc = mlops_seterr(err, errlen, MLOPS_ECANCEL, "interrupted");
             break;
         }

@@ -65,7 +65,7 @@ static const ctl_command commands[] = {
     {"result", "JOB", "Show a job's stages and metrics", read_opts, 1, 1, cmd_result},
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
-    {"export", "JOB", "Write a stage's output rows as CSV", export_opts, 1, 1, cmd_export},
+    {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

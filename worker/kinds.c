@@ -18,22 +18,22 @@
 #include <string.h>
 
 /* The distinct labels of a shard as "u32 n, n strings" (for the
- * coordinator's class list), when the job has a label column. */
-static int label_set_result(task_ctx_t *ctx, const mlk_frame *f)
+ * coordinator's class list), when the job has a label column; then, if
+ * given, a blob (the ingest task's quantile answer). */
+static int label_set_result(task_ctx_t *ctx, const mlk_frame *f, const uint8_t *extra, size_t extra_len)
 {
     const mlops_jobspec_t *s;
     if (task_spec(ctx, &s) != 0) return -1;
-    if (!s->columns.label) return 0;
-    int c = mlk_frame_col(f, s->columns.label);
-    if (c < 0 || f->cols[c].type != MLK_STR) return 0;
-    const mlk_col *col = &f->cols[c];
+    int c = s->columns.label ? mlk_frame_col(f, s->columns.label) : -1;
+    if (c >= 0 && f->cols[c].type != MLK_STR) c = -1;
     zhashx_t *seen = zhashx_new();
     bw_t w;
     bw_init(&w);
     bw_u32(&w, 0);
     uint32_t n = 0;
     char buf[1024];
-    for (size_t r = 0; r < f->nrows; r++) {
+    const mlk_col *col = c >= 0 ? &f->cols[c] : NULL;
+    for (size_t r = 0; col && r < f->nrows; r++) {
         if (col->missing[r]) continue;
         size_t len;
         const char *v = mlk_str_at(col, r, &len);
@@ -46,12 +46,72 @@ static int label_set_result(task_ctx_t *ctx, const mlk_frame *f)
         if (++n > 10000) break; /* the coordinator reports the error */
     }
     zhashx_destroy(&seen);
+    bw_blob(&w, extra, extra_len);
     size_t len;
     uint8_t *out = bw_take(&w, &len);
     if (!out) return task_fail(ctx, 1, "out of memory");
     memcpy(out, &n, 4);
     task_result(ctx, out, len);
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* clean                                                               */
+
+/* The numeric columns of the spec, in spec order, as frame columns. */
+static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
+{
+    const mlops_jobspec_t *s;
+    if (task_spec(ctx, &s) != 0) return -1;
+    *n = s->columns.n_numeric;
+    *idx = calloc(*n ? *n : 1, sizeof **idx);
+    if (!*idx) return task_fail(ctx, 1, "out of memory");
+    for (size_t c = 0; c < *n; c++) {
+        int ci = mlk_frame_col(f, s->columns.numeric[c]);
+        if (ci < 0 || f->cols[ci].type != MLK_F64)
+            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
+                             s->columns.numeric[c]);
+        (*idx)[c] = (size_t)ci;
+    }
+    return 0;
+}
+
+/* dropna over every column of the shard (the used columns) */
+static void dropna_all(const mlk_frame *f, int dropna, uint8_t *keep)
+{
+    memset(keep, 1, f->nrows);
+    if (!dropna) return;
+    size_t all[256];
+    size_t n = f->ncols < 256 ? f->ncols : 256;
+    for (size_t c = 0; c < n; c++) all[c] = c;
+    mlk_dropna_mask(f, all, n, keep);
+}
+
+/* The shard's answer to a quantile request over its numeric columns
+ * (after dropna, as pandas computes quartiles on the dropna'd frame). */
+static int quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, const uint8_t *req,
+                           size_t reqlen, uint8_t **ans, size_t *anslen)
+{
+    int rc = -1;
+    size_t *idx = NULL, ncols = 0;
+    const double **cols = NULL;
+    uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
+    if (!keep) return task_fail(ctx, 1, "out of memory");
+    if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+    dropna_all(f, dropna, keep);
+    cols = calloc(ncols ? ncols : 1, sizeof *cols);
+    if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    for (size_t c = 0; c < ncols; c++) cols[c] = f->cols[idx[c]].f64;
+    /* the dropna mask goes in as it is: no copy of the kept rows */
+    if (mlk_qjob_answer_masked(req, reqlen, cols, ncols, f->nrows, keep, ans, anslen, ctx->err,
+                               sizeof ctx->err) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(cols);
+    free(idx);
+    free(keep);
+    return rc;
 }
 
 static int run_noop(task_ctx_t *ctx)
@@ -93,8 +153,10 @@ static int run_ingest(task_ctx_t *ctx)
         types[i] = t == MLK_STR ? MLK_STR : MLK_F64;
     }
     uint32_t skip_bad = br_u32(&r);
-    size_t len;
+    size_t len, reqlen;
     const uint8_t *data = br_blob(&r, &len);
+    uint32_t dropna = br_u32(&r);
+    const uint8_t *req = br_blob(&r, &reqlen);
     if (!br_done(&r)) goto bad;
     mlk_csv_schema schema;
     if (mlk_csv_schema_init(&schema, (const char *const *)hdr, nhdr, (const char *const *)want, types,
@@ -109,7 +171,12 @@ static int run_ingest(task_ctx_t *ctx)
         goto out;
     }
     if ((rc = task_output_frame(ctx, f)) != 0) goto out;
-    if ((rc = label_set_result(ctx, f)) != 0) goto out;
+    uint8_t *ans = NULL;
+    size_t anslen = 0;
+    if (reqlen && (rc = quantile_answer(ctx, f, (int)dropna, req, reqlen, &ans, &anslen)) != 0) goto out;
+    rc = label_set_result(ctx, f, ans, anslen);
+    free(ans);
+    if (rc) goto out;
     task_metric(ctx, "rows", (double)f->nrows);
     task_metric(ctx, "rows_bad", (double)rows_bad);
     rc = 0;
@@ -128,38 +195,6 @@ out:
     return rc;
 }
 
-/* ------------------------------------------------------------------ */
-/* clean                                                               */
-
-/* The numeric columns of the spec, in spec order, as frame columns. */
-static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
-{
-    const mlops_jobspec_t *s;
-    if (task_spec(ctx, &s) != 0) return -1;
-    *n = s->columns.n_numeric;
-    *idx = calloc(*n ? *n : 1, sizeof **idx);
-    if (!*idx) return task_fail(ctx, 1, "out of memory");
-    for (size_t c = 0; c < *n; c++) {
-        int ci = mlk_frame_col(f, s->columns.numeric[c]);
-        if (ci < 0 || f->cols[ci].type != MLK_F64)
-            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
-                             s->columns.numeric[c]);
-        (*idx)[c] = (size_t)ci;
-    }
-    return 0;
-}
-
-/* dropna over every column of the shard (the used columns) */
-static void dropna_all(const mlk_frame *f, int dropna, uint8_t *keep)
-{
-    memset(keep, 1, f->nrows);
-    if (!dropna) return;
-    size_t all[256];
-    size_t n = f->ncols < 256 ? f->ncols : 256;
-    for (size_t c = 0; c < n; c++) all[c] = c;
-    mlk_dropna_mask(f, all, n, keep);
-}
-
 static int run_clean_qround(task_ctx_t *ctx)
 {
     br_t r;
@@ -170,38 +205,10 @@ static int run_clean_qround(task_ctx_t *ctx)
     if (!br_done(&r) || mode != 0) return task_fail(ctx, 0, "clean: damaged task arguments");
     mlk_frame *f = NULL;
     if (task_input_frame(ctx, 0, &f) != 0) return -1;
-    int rc = -1;
-    size_t *idx = NULL;
-    size_t ncols = 0;
-    uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
-    double **cols = NULL;
-    if (!keep) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
-    dropna_all(f, (int)dropna, keep);
-    cols = calloc(ncols ? ncols : 1, sizeof *cols);
-    if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    size_t kept = 0;
-    for (size_t c = 0; c < ncols; c++) {
-        cols[c] = malloc((f->nrows ? f->nrows : 1) * sizeof(double));
-        if (!cols[c]) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-        const double *v = f->cols[idx[c]].f64;
-        size_t k = 0;
-        for (size_t i = 0; i < f->nrows; i++)
-            if (keep[i]) cols[c][k++] = v[i];
-        kept = k;
-    }
     uint8_t *ans;
     size_t anslen;
-    if (mlk_qjob_answer(req, reqlen, (const double *const *)cols, ncols, kept, &ans, &anslen, ctx->err,
-                        sizeof ctx->err) != 0)
-        goto out;
-    task_result(ctx, ans, anslen);
-    rc = 0;
-out:
-    for (size_t c = 0; cols && c < ncols; c++) free(cols[c]);
-    free(cols);
-    free(idx);
-    free(keep);
+    int rc = quantile_answer(ctx, f, (int)dropna, req, reqlen, &ans, &anslen);
+    if (!rc) task_result(ctx, ans, anslen);
     mlk_frame_destroy(&f);
     return rc;
 }
@@ -241,7 +248,7 @@ static int run_clean_filter(task_ctx_t *ctx)
     }
     mlk_frame_filter(f, keep);
     if ((rc = task_output_frame(ctx, f)) != 0) goto out;
-    if ((rc = label_set_result(ctx, f)) != 0) goto out;
+    if ((rc = label_set_result(ctx, f, NULL, 0)) != 0) goto out;
     task_metric(ctx, "rows", (double)f->nrows);
     task_metric(ctx, "rows_after_dropna", (double)after_dropna);
     rc = 0;
@@ -255,6 +262,15 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+
+/* kind_idx.c, kind_knn.c */
+int kind_ingest_idx(task_ctx_t *ctx);
+int kind_knn_search(task_ctx_t *ctx);
+int kind_knn_classify(task_ctx_t *ctx);
+int kind_rec_keys(task_ctx_t *ctx);
+int kind_rec_encode(task_ctx_t *ctx);
+int kind_rec_search(task_ctx_t *ctx);
+int kind_rec_recommend(task_ctx_t *ctx);
 
 static const struct {
     const char *name;
@@ -271,6 +287,13 @@ static const struct {
     {"train_epoch", kind_train_epoch},
     {"train_reduce", kind_train_reduce},
     {"evaluate", kind_evaluate},
+    {"ingest_idx", kind_ingest_idx},
+    {"knn_search", kind_knn_search},
+    {"knn_classify", kind_knn_classify},
+    {"rec_keys", kind_rec_keys},
+    {"rec_encode", kind_rec_encode},
+    {"rec_search", kind_rec_search},
+    {"rec_recommend", kind_rec_recommend},
 };
 
 task_kind_fn task_kind_find(const char *kind)

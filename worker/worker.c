@@ -316,7 +316,7 @@ int worker_run(worker_t *w)
         zpoller_t *p = zpoller_new(w->storesock, w->results, NULL);
         if (w->coord) zpoller_add(p, w->coord);
         void *which = zpoller_wait(p, (int)(w->hb_ms / 4 > 0 ? w->hb_ms / 4 : 1));
-        int term = zpoller_terminated(p);
+        int term = !which && zsys_interrupted; /* not a mere EINTR */
         zpoller_destroy(&p);
         if (term) break;
         if (which && which == w->coord) {

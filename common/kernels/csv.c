@@ -10,15 +10,34 @@
 #include "csv.h"
 #include "err.h"
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The kernels library links only libm, zlib and OpenBLAS, not err.c, so
+ * it formats its own messages (same contract as mlops_seterr). */
+static int csv_err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int csv_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
 
 typedef struct {
     const char *s; /* raw bytes of the field (for quoted: from the quote) */
     size_t n;
     int quoted;
 } span;
+
+/* Could s start an NA token? (every token starts with one of these) */
+#define NA_FIRST(c) ((c) == 'N' || (c) == 'n' || (c) == '#' || (c) == '<' || (c) == '-' || (c) == '1')
 
 /* Bytes a message quotes from a bad field at most. */
 #define MSG_FIELD_MAX 40
@@ -99,6 +118,83 @@ static int next_record(const char *p, const char *end, span *f, size_t maxf, siz
     return 0;
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* next_record for the common record that holds no '"': commas and the
+ * LF are found 16 bytes at a time. Returns 1 (nothing decided; the
+ * caller runs next_record) as soon as it meets a '"'. */
+static int next_plain_record(const char *p, const char *end, span *f, size_t maxf, size_t *nf,
+                             const char **next, size_t *nl)
+{
+    const __m128i comma = _mm_set1_epi8(','), lf = _mm_set1_epi8('\n'), quote = _mm_set1_epi8('"');
+    const char *fs = p, *q = p;
+    size_t k = 0;
+    for (;;) {
+        unsigned mc = 0, ml = 0, mq = 0, width;
+        if (end - q >= 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+            mc = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, comma));
+            ml = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, lf));
+            mq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, quote));
+            width = 16;
+        } else {
+            width = (unsigned)(end - q);
+            for (unsigned i = 0; i < width; i++) {
+                mc |= (unsigned)(q[i] == ',') << i;
+                ml |= (unsigned)(q[i] == '\n') << i;
+                mq |= (unsigned)(q[i] == '"') << i;
+            }
+        }
+        if (ml) {
+            unsigned below = (ml & -ml) - 1;
+            mc &= below;
+            mq &= below;
+        }
+        if (mq) return 1;
+        while (mc) {
+            const char *fe = q + __builtin_ctz(mc);
+            if (k < maxf) {
+                f[k].s = fs;
+                f[k].n = (size_t)(fe - fs);
+                f[k].quoted = 0;
+            }
+            k++;
+            fs = fe + 1;
+            mc &= mc - 1;
+        }
+        const char *fe = NULL;
+        if (ml) {
+            fe = q + __builtin_ctz(ml);
+            *next = fe + 1;
+            *nl = 1;
+        } else if (q + width >= end) {
+            fe = end;
+            *next = end;
+            *nl = 0;
+        }
+        if (fe) {
+            if (fe > fs && fe[-1] == '\r') fe--;
+            if (k < maxf) {
+                f[k].s = fs;
+                f[k].n = (size_t)(fe - fs);
+                f[k].quoted = 0;
+            }
+            *nf = k + 1;
+            return 0;
+        }
+        q += width;
+    }
+}
+#else
+static int next_plain_record(const char *p, const char *end, span *f, size_t maxf, size_t *nf,
+                             const char **next, size_t *nl)
+{
+    (void)p, (void)end, (void)f, (void)maxf, (void)nf, (void)next, (void)nl;
+    return 1;
+}
+#endif
+
 /* Unquote a quoted field's raw bytes into dst (room for n bytes). */
 static size_t unquote(const char *s, size_t n, char *dst)
 {
@@ -129,8 +225,7 @@ int mlk_csv_is_na(const char *s, size_t n)
         return !memcmp(s, "NaN", 3) || !memcmp(s, "nan", 3) || !memcmp(s, "N/A", 3) ||
                !memcmp(s, "n/a", 3) || !memcmp(s, "#NA", 3);
     case 4:
-        return !memcmp(s, "null", 4) || !memcmp(s, "NULL", 4) || !memcmp(s, "None", 4) ||
-               !memcmp(s, "#N/A", 4) || !memcmp(s, "<NA>", 4) || !memcmp(s, "-NaN", 4) ||
+        return !memcmp(s, "null", 4) || !memcmp(s, "NULL", 4) || !memcmp(s, "#N/A", 4) || !memcmp(s, "<NA>", 4) || !memcmp(s, "-NaN", 4) ||
                !memcmp(s, "-nan", 4);
     case 6: return !memcmp(s, "1.#IND", 6);
     case 7: return !memcmp(s, "-1.#IND", 7) || !memcmp(s, "1.#QNAN", 7);
@@ -155,7 +250,9 @@ static int lower_eq(const char *s, size_t n, const char *word)
     return 1;
 }
 
-int mlk_csv_to_double(const char *s, size_t n, double *out)
+/* The number parser; static inline so the parse loop gets it inlined. */
+static inline __attribute__((always_inline)) int to_double(const char *s, size_t n,
+                                                            double *out)
 {
     const char *p = s, *end = s + n;
     while (p < end && (*p == ' ' || *p == '\t')) p++;
@@ -174,35 +271,20 @@ int mlk_csv_to_double(const char *s, size_t n, double *out)
         }
         return MLOPS_EPARSE;
     }
+    /* Leading zeros count as digits here: more than 19 digits in all
+     * only sends the number to the slow path, which is always right. */
     uint64_t mant = 0;
-    int nd = 0, digits = 0, exp10 = 0, exact = 1;
-    while (p < end && (unsigned)(*p - '0') < 10) {
-        digits++;
-        if (mant || *p != '0') {
-            if (nd < 19) mant = mant * 10 + (uint64_t)(*p - '0');
-            else exact = 0, exp10++;
-            nd++;
-        }
-        p++;
-    }
+    int exp10 = 0;
+    const char *d0 = p;
+    while (p < end && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+    size_t digits = (size_t)(p - d0);
     if (p < end && *p == '.') {
-        p++;
-        while (p < end && (unsigned)(*p - '0') < 10) {
-            digits++;
-            if (mant || *p != '0') {
-                if (nd < 19) {
-                    mant = mant * 10 + (uint64_t)(*p - '0');
-                    exp10--;
-                } else {
-                    exact = 0;
-                }
-                nd++;
-            } else {
-                exp10--;
-            }
-            p++;
-        }
+        const char *f0 = ++p;
+        while (p < end && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+        digits += (size_t)(p - f0);
+        exp10 = -(int)(p - f0 < 400 ? p - f0 : 400);
     }
+    int exact = digits <= 19;
     if (!digits) return MLOPS_EPARSE;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -220,7 +302,7 @@ int mlk_csv_to_double(const char *s, size_t n, double *out)
         exp10 += eneg ? -e : e;
     }
     if (p != end) return MLOPS_EPARSE;
-    if (mant == 0) {
+    if (exact && mant == 0) {
         *out = neg ? -0.0 : 0.0;
         return 0;
     }
@@ -241,6 +323,11 @@ int mlk_csv_to_double(const char *s, size_t n, double *out)
     *out = strtod(tmp, NULL);
     if (tmp != small) free(tmp);
     return 0;
+}
+
+int mlk_csv_to_double(const char *s, size_t n, double *out)
+{
+    return to_double(s, n, out);
 }
 
 void mlk_csv_names_free(char ***names, size_t ncols)
@@ -272,12 +359,12 @@ int mlk_csv_header(const char *buf, size_t len, char ***names, size_t *ncols, si
         p = q;
         line++;
     }
-    if (p >= end) return mlops_seterr(err, errlen, MLOPS_EPARSE, "empty file: no header row");
+    if (p >= end) return csv_err(err, errlen, MLOPS_EPARSE, "empty file: no header row");
     size_t nf, nl, cap = 0;
     const char *next;
     /* First pass counts the fields, second stores them. */
     if (next_record(p, end, NULL, 0, &nf, &next, &nl))
-        return mlops_seterr(err, errlen, MLOPS_EPARSE, "line %ld: unterminated quote in header",
+        return csv_err(err, errlen, MLOPS_EPARSE, "line %ld: unterminated quote in header",
                             line);
     cap = nf;
     span *f = malloc(cap * sizeof *f);
@@ -316,14 +403,14 @@ int mlk_csv_schema_init(mlk_csv_schema *schema, const char *const *hdr, size_t n
         size_t j = 0;
         while (j < nhdr && strcmp(hdr[j], want[i]) != 0) j++;
         if (j == nhdr)
-            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "column '%s' not in header",
+            return csv_err(err, errlen, MLOPS_ENOTFOUND, "column '%s' not in header",
                                 want[i]);
         for (size_t k = 0; k < i; k++)
             if (index[k] == j)
-                return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s' wanted twice",
+                return csv_err(err, errlen, MLOPS_EINVAL, "column '%s' wanted twice",
                                     want[i]);
         if (types[i] != MLK_F64 && types[i] != MLK_STR)
-            return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s': bad type", want[i]);
+            return csv_err(err, errlen, MLOPS_EINVAL, "column '%s': bad type", want[i]);
         index[i] = j;
     }
     schema->nfields = nhdr;
@@ -406,19 +493,24 @@ nomem:
     return MLOPS_ENOMEM;
 }
 
-/* Append a string value as row `row` of string column col. */
-static int str_put(mlk_col *col, size_t row, const char *s, size_t len, int missing)
+/* Append a string value as row `row` of string column col. src_end
+ * bounds the readable bytes after s: short values are copied as one
+ * fixed 16-byte move (inlined, no libc call) when both sides have room;
+ * the bytes past len are scratch, overwritten by the next value. */
+static inline int str_put(mlk_col *col, size_t row, const char *s, size_t len, int missing,
+                          const char *src_end)
 {
     uint64_t at = col->off[row];
-    if (at + len > col->str_cap) {
+    if (at + len + 16 > col->str_cap) {
         size_t ncap = col->str_cap ? col->str_cap : 4096;
-        while (ncap < at + len) ncap *= 2;
+        while (ncap < at + len + 16) ncap *= 2;
         char *n = realloc(col->str, ncap);
         if (!n) return MLOPS_ENOMEM;
         col->str = n;
         col->str_cap = ncap;
     }
-    if (len) memcpy(col->str + at, s, len);
+    if (len <= 16 && src_end - s >= 16) memcpy(col->str + at, s, 16);
+    else if (len) memcpy(col->str + at, s, len);
     col->off[row + 1] = at + len;
     col->missing[row] = (uint8_t)missing;
     return 0;
@@ -467,7 +559,8 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     int64_t rid = first_row_id;
     while (p < end) {
         const char *q;
-        if ((q = skip_blank(p, end)) != NULL) {
+        if ((*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t') &&
+            (q = skip_blank(p, end)) != NULL) {
             if (q[-1] == '\n') line++;
             p = q;
             continue;
@@ -475,8 +568,9 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
         size_t nf, nl;
         const char *next;
         long rec_line = line;
-        if (next_record(p, end, fs, nf_max, &nf, &next, &nl)) {
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: unterminated quoted field",
+        if (next_plain_record(p, end, fs, nf_max, &nf, &next, &nl) &&
+            next_record(p, end, fs, nf_max, &nf, &next, &nl)) {
+            rc = csv_err(err, errlen, MLOPS_EPARSE, "%s:%ld: unterminated quoted field",
                               filename, rec_line);
             goto out;
         }
@@ -488,7 +582,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                 bad++;
                 continue;
             }
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: expected %zu fields, got %zu",
+            rc = csv_err(err, errlen, MLOPS_EPARSE, "%s:%ld: expected %zu fields, got %zu",
                               filename, rec_line, schema->nfields, nf);
             goto out;
         }
@@ -515,26 +609,34 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                 s = scratch;
             }
             mlk_col *col = &f->cols[c];
-            int na = mlk_csv_is_na(s, n);
             if (col->type == MLK_F64) {
-                double v = NAN;
-                if (!na && (rc = mlk_csv_to_double(s, n, &v)) != 0) {
+                /* No NA token parses as a number: test NA only on failure. */
+                double v;
+                if ((rc = to_double(s, n, &v)) != 0) {
                     if (rc == MLOPS_ENOMEM) goto out;
                     rc = 0;
+                    if (mlk_csv_is_na(s, n)) {
+                        col->f64[r] = NAN;
+                        continue;
+                    }
                     if (skip_bad) {
                         row_bad = 1;
                         break;
                     }
                     char shown[MSG_FIELD_MAX + 4];
                     field_for_msg(s, n, shown, sizeof shown);
-                    rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                    rc = csv_err(err, errlen, MLOPS_EPARSE,
                                       "%s:%ld: column '%s': '%s' is not a number", filename,
                                       rec_line, col->name, shown);
                     goto out;
                 }
                 col->f64[r] = v;
-            } else if ((rc = str_put(col, r, s, na ? 0 : n, na)) != 0) {
+            } else if ((rc = str_put(col, r, s, n, 0, sp->quoted ? scratch + scratch_cap : end)) !=
+                       0) {
                 goto out;
+            } else if (n == 0 || (n <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, n))) {
+                col->off[r + 1] = col->off[r]; /* missing: drop the bytes just put */
+                col->missing[r] = 1;
             }
         }
         if (row_bad) {

@@ -17,19 +17,21 @@
  *  - empty lines and lines of only spaces/tabs are skipped: they are not
  *    records and consume no row id (they still count as physical lines);
  *  - a field is MISSING when it is empty or equal to one of pandas'
- *    default NA tokens: "", "NA", "N/A", "NaN", "nan", "null", "NULL",
- *    "None", "#N/A", "<NA>", "n/a", "-NaN", "-nan", "#NA", "1.#IND",
- *    "-1.#IND", "1.#QNAN", "-1.#QNAN", "#N/A N/A" (compared after
- *    unquoting, so "\"NA\"" is missing too). Missing numbers are NaN;
+ *    default NA tokens (pandas 1.5, the reference): "", "NA", "N/A",
+ *    "NaN", "nan", "null", "NULL", "#N/A", "<NA>", "n/a", "-NaN", "-nan",
+ *    "#NA", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN", "#N/A N/A"
+ *    (compared after unquoting, so "\"NA\"" is missing too). "None" is
+ *    NOT missing: pandas 1.5 keeps it as a string (2.0 added it). Missing numbers are NaN;
  *    missing strings have their missing flag set;
  *  - numbers: optional surrounding spaces, optional sign, digits with an
  *    optional '.', optional exponent e/E; also inf/infinity (any case).
- *    Up to 19 significant digits with |10-exponent| <= 22 and mantissa
- *    <= 2^53 are converted with one exact multiply or divide (Clinger's
- *    fast path, correctly rounded, equal to pandas' converter); anything
- *    else falls back to strtod (correctly rounded; pandas' own converter
- *    may differ in the last bit for numbers with more than 17 significant
- *    digits).
+ *    Up to 19 digits with |10-exponent| <= 22 and mantissa <= 2^53 are
+ *    converted with one exact multiply or divide (Clinger's fast path,
+ *    correctly rounded, equal to pandas' converter); anything else falls
+ *    back to strtod (correctly rounded; pandas' own converter may differ
+ *    in the last bit for numbers with more than 17 significant digits).
+ *    No NA token parses as a number, so for numeric columns the NA test
+ *    runs only when the conversion fails.
  * Line numbers are 1-based physical lines of the file: the header is
  * line 1 (unless blank lines precede it). */
 #ifndef MLK_CSV_H

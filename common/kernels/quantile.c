@@ -1,25 +1,45 @@
 /* quantile.c: see quantile.h for the rounds and the interpolation.
  *
  * Byte formats (little-endian, the host order on supported platforms):
- *   request: "MLKQ" u32 version=1, u32 nquery, then per query
+ *   request: "MLKQ" u32 version=2, u32 nquery, then per query
  *            u32 col, u32 kind (1 HIST, 2 GATHER), u32 bits, u64 prefix
- *   answer:  "MLKA" u32 version=1, u32 nquery, then per query its 20
+ *   answer:  "MLKA" u32 version=2, u32 nquery, then per query its 20
  *            request bytes echoed, then HIST: u32 nnz, nnz x (u32 bin,
- *            u64 count) with bins ascending; GATHER: u64 m, m x f64
+ *            u64 count, u64 min key, u64 max key) with bins ascending;
+ *            GATHER: u64 m, m x f64 ascending
  *   job:     "MLKJ" u32 version=1, u32 ncols, u32 nq, f64 qs[nq], per
  *            column u64 n, u32 known, then 2*nq targets of u64 prefix,
  *            rank, count, u32 bits, state, f64 value.
+ * Version 2 added the per-bin min/max keys; a peer of version 1 is
+ * refused with MLOPS_EPARSE rather than misread.
  * The job's queries are a pure function of its targets, so a decoded
  * job asks exactly what the encoded one would have asked. */
 #include "quantile.h"
 #include "err.h"
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The kernels library links only libm, zlib and OpenBLAS, not err.c, so
+ * it formats its own messages (same contract as mlops_seterr). */
+static int q_err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int q_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
 #define SIGN_BIT (UINT64_C(1) << 63)
 #define QUERY_BYTES 20
+#define QFMT_VERSION 2 /* request and answer format */
 
 uint64_t mlk_qkey(double x)
 {
@@ -42,41 +62,118 @@ static inline int has_prefix(uint64_t key, uint64_t prefix, unsigned bits)
     return bits == 0 || (key >> (64 - bits)) == prefix;
 }
 
-void mlk_qhist_add(const double *v, size_t n, uint64_t prefix, unsigned bits, uint64_t *counts)
+enum { Q_HIST = 1, Q_GATHER = 2 };
+
+/* One query of a round: on a worker, what it counts or collects over its
+ * shard; on the coordinator, the merged counts or values of all shards. */
+typedef struct {
+    uint32_t col, kind, bits;
+    uint64_t prefix;
+    uint64_t *counts; /* HIST: MLK_QHIST_LEN (counts | min key | max key) */
+    double *vals;     /* GATHER: values */
+    size_t nvals, cap;
+} query;
+
+static int push_val(query *q, double x)
 {
-    unsigned shift = 64 - bits - MLK_QBITS;
-    if (bits == 0) {
+    if (q->nvals == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 1024;
+        double *nv = realloc(q->vals, nc * sizeof *nv);
+        if (!nv) return MLOPS_ENOMEM;
+        q->vals = nv;
+        q->cap = nc;
+    }
+    q->vals[q->nvals++] = x;
+    return 0;
+}
+
+/* The one scan of a shard column: every query of that column served in
+ * a single pass (each key computed once). Rows with keep[r] == 0 and NaN
+ * values are skipped. */
+static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs, size_t nq)
+{
+    if (nq == 1 && qs[0].counts && qs[0].bits == 0) {
+        uint64_t *h = qs[0].counts; /* round 0: the hot case */
         for (size_t i = 0; i < n; i++) {
-            if (isnan(v[i])) continue;
-            counts[mlk_qkey(v[i]) >> shift]++;
+            if ((keep && !keep[i]) || isnan(v[i])) continue;
+            uint64_t k = mlk_qkey(v[i]);
+            uint64_t *e = h + 3 * (k >> (64 - MLK_QBITS));
+            e[0]++;
+            /* Branches, not selects: a store only when the extreme moves,
+             * so values of one bin do not chain through memory. */
+            if (k < e[1]) e[1] = k;
+            if (k > e[2]) e[2] = k;
         }
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(v[i])) continue;
-        uint64_t k = mlk_qkey(v[i]);
-        if ((k >> (64 - bits)) == prefix) counts[(k >> shift) & (MLK_QBINS - 1)]++;
-    }
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sort doubles (no NaN) ascending by key, canonical zeros. */
-static int sort_values(double *v, size_t n)
-{
-    if (n < 2) {
-        for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(mlk_qkey(v[i]));
         return 0;
     }
-    uint64_t *k = malloc(n * sizeof *k);
+    for (size_t i = 0; i < n; i++) {
+        if ((keep && !keep[i]) || isnan(v[i])) continue;
+        uint64_t k = mlk_qkey(v[i]);
+        for (size_t j = 0; j < nq; j++) {
+            query *q = &qs[j];
+            if (!has_prefix(k, q->prefix, q->bits)) continue;
+            if (q->counts) {
+                uint32_t b = (uint32_t)(k >> (64 - q->bits - MLK_QBITS)) & (MLK_QBINS - 1);
+                uint64_t *e = q->counts + 3 * b;
+                e[0]++;
+                if (k < e[1]) e[1] = k;
+                if (k > e[2]) e[2] = k;
+            } else if (push_val(q, mlk_qkey_value(k)) != 0)
+                return MLOPS_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void mlk_qhist_init(uint64_t *hist)
+{
+    for (size_t b = 0; b < MLK_QBINS; b++) {
+        hist[3 * b] = 0;
+        hist[3 * b + 1] = UINT64_MAX;
+        hist[3 * b + 2] = 0;
+    }
+}
+
+/* A new initialised histogram, or NULL. */
+static uint64_t *hist_new(void)
+{
+    uint64_t *h = malloc(MLK_QHIST_LEN * sizeof *h);
+    if (h) mlk_qhist_init(h);
+    return h;
+}
+
+void mlk_qhist_add(const double *v, size_t n, uint64_t prefix, unsigned bits, uint64_t *hist)
+{
+    query q = {0, Q_HIST, bits, prefix, hist, NULL, 0, 0};
+    scan_column(v, n, NULL, &q, 1);
+}
+
+/* Sort doubles (no NaN) ascending by key, canonical zeros: LSD radix
+ * sort on 8-bit digits, skipping digits all keys share; nothing to do
+ * when already sorted (one shard's gathered values). */
+static int sort_values(double *v, size_t n)
+{
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = mlk_qkey_value(mlk_qkey(v[i]));
+        if (i && mlk_qkey(v[i - 1]) > mlk_qkey(v[i])) sorted = 0;
+    }
+    if (sorted) return 0;
+    uint64_t *k = malloc(2 * n * sizeof *k);
     if (!k) return MLOPS_ENOMEM;
-    for (size_t i = 0; i < n; i++) k[i] = mlk_qkey(v[i]);
-    qsort(k, n, sizeof *k, cmp_u64);
-    for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(k[i]);
+    uint64_t *a = k, *b = k + n;
+    for (size_t i = 0; i < n; i++) a[i] = mlk_qkey(v[i]);
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        size_t cnt[257] = {0};
+        for (size_t i = 0; i < n; i++) cnt[((a[i] >> shift) & 0xFF) + 1]++;
+        if (cnt[((a[0] >> shift) & 0xFF) + 1] == n) continue;
+        for (int d = 0; d < 256; d++) cnt[d + 1] += cnt[d];
+        for (size_t i = 0; i < n; i++) b[cnt[(a[i] >> shift) & 0xFF]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++) v[i] = mlk_qkey_value(a[i]);
     free(k);
     return 0;
 }
@@ -86,46 +183,48 @@ int mlk_qgather(const double *v, size_t n, uint64_t prefix, unsigned bits, doubl
 {
     *out = NULL;
     *nout = 0;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i]) && has_prefix(mlk_qkey(v[i]), prefix, bits)) m++;
-    if (!m) return 0;
-    double *o = malloc(m * sizeof *o);
-    if (!o) return MLOPS_ENOMEM;
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i]) && has_prefix(mlk_qkey(v[i]), prefix, bits)) o[w++] = v[i];
-    if (sort_values(o, m) != 0) {
-        free(o);
-        return MLOPS_ENOMEM;
+    query q = {0, Q_GATHER, bits, prefix, NULL, NULL, 0, 0};
+    int rc = scan_column(v, n, NULL, &q, 1);
+    if (rc == 0) rc = sort_values(q.vals, q.nvals);
+    if (rc != 0) {
+        free(q.vals);
+        return rc;
     }
-    *out = o;
-    *nout = m;
+    *out = q.vals;
+    *nout = q.nvals;
     return 0;
 }
 
-int mlk_qselect(mlk_qtarget *t, const uint64_t *counts)
+int mlk_qselect(mlk_qtarget *t, const uint64_t *hist)
 {
+#define H_CNT(b) hist[3 * (b)]
+#define H_MIN(b) hist[3 * (b) + 1]
+#define H_MAX(b) hist[3 * (b) + 2]
     if (t->state != MLK_QT_HIST || t->bits > 48) return MLOPS_EINVAL;
     uint64_t cum = 0;
     for (uint32_t b = 0; b < MLK_QBINS; b++) {
-        if (t->rank < cum + counts[b]) {
+        if (t->rank < cum + H_CNT(b)) {
             t->prefix = (t->bits ? t->prefix << MLK_QBITS : 0) | b;
             t->bits += MLK_QBITS;
             t->rank -= cum;
-            t->count = counts[b];
-            if (t->bits == 64) {
+            t->count = H_CNT(b);
+            if (t->bits == 64 || H_MIN(b) == H_MAX(b)) {
+                /* One distinct value in the bin: its key is known. */
                 t->state = MLK_QT_DONE;
-                t->value = mlk_qkey_value(t->prefix);
+                t->value = mlk_qkey_value(H_MIN(b));
             } else if (t->count <= MLK_QGATHER_MAX) {
                 t->state = MLK_QT_GATHER;
             }
             return 0;
         }
-        cum += counts[b];
+        cum += H_CNT(b);
     }
     return MLOPS_EINVAL;
 }
+
+#undef H_CNT
+#undef H_MIN
+#undef H_MAX
 
 int mlk_qresolve(mlk_qtarget *t, const double *sorted, size_t n)
 {
@@ -164,15 +263,6 @@ double mlk_q_pandas(double q)
 
 /* --- the job --------------------------------------------------------- */
 
-enum { Q_HIST = 1, Q_GATHER = 2 };
-
-typedef struct {
-    uint32_t col, kind, bits;
-    uint64_t prefix;
-    uint64_t *counts; /* HIST: MLK_QBINS merged counts */
-    double *vals;     /* GATHER: merged values */
-    size_t nvals, cap;
-} query;
 
 struct mlk_qjob {
     size_t ncols, nq;
@@ -216,7 +306,7 @@ static int build_queries(mlk_qjob *j)
             query *q = &j->qry[j->nqry++];
             q->col = (uint32_t)c;
             q->kind = Q_HIST;
-            if (!(q->counts = calloc(MLK_QBINS, sizeof *q->counts))) return MLOPS_ENOMEM;
+            if (!(q->counts = hist_new())) return MLOPS_ENOMEM;
             continue;
         }
         for (size_t k = 0; k < 2 * j->nq; k++) {
@@ -229,7 +319,7 @@ static int build_queries(mlk_qjob *j)
             q->kind = kind;
             q->bits = t->bits;
             q->prefix = t->prefix;
-            if (kind == Q_HIST && !(q->counts = calloc(MLK_QBINS, sizeof *q->counts)))
+            if (kind == Q_HIST && !(q->counts = hist_new()))
                 return MLOPS_ENOMEM;
         }
     }
@@ -370,20 +460,43 @@ int mlk_qjob_request(const mlk_qjob *j, uint8_t **req, size_t *reqlen)
     if (mlk_qjob_done(j)) return MLOPS_EINVAL;
     wbuf w = {0};
     wput(&w, "MLKQ", 4);
-    wu32(&w, 1);
+    wu32(&w, QFMT_VERSION);
     wu32(&w, (uint32_t)j->nqry);
     for (size_t i = 0; i < j->nqry; i++)
         put_query(&w, j->qry[i].col, j->qry[i].kind, j->qry[i].bits, j->qry[i].prefix);
     return wdone(&w, req, reqlen);
 }
 
-static int check_header(rbuf *r, const char *magic, uint32_t *count)
+static int check_header(rbuf *r, const char *magic, uint32_t *count, uint32_t want)
 {
     char m[4];
     rget(r, m, 4);
     uint32_t ver = ru32(r);
     *count = ru32(r);
-    return !r->bad && !memcmp(m, magic, 4) && ver == 1;
+    return !r->bad && !memcmp(m, magic, 4) && ver == want;
+}
+
+/* Rows below which a worker answers HIST queries from its sorted keys. */
+#define SPARSE_ROWS 16384
+
+/* Write the histogram of a HIST query answered from sorted values. */
+static void put_sparse_hist(wbuf *w, const query *q)
+{
+    unsigned sh = 64 - q->bits - MLK_QBITS;
+    uint32_t nnz = 0;
+    for (size_t i = 0; i < q->nvals; i++)
+        if (i == 0 || (mlk_qkey(q->vals[i]) >> sh) != (mlk_qkey(q->vals[i - 1]) >> sh)) nnz++;
+    wu32(w, nnz);
+    for (size_t i = 0; i < q->nvals;) {
+        uint64_t lo = mlk_qkey(q->vals[i]), hi = lo;
+        size_t e = i + 1;
+        while (e < q->nvals && (mlk_qkey(q->vals[e]) >> sh) == (lo >> sh)) hi = mlk_qkey(q->vals[e++]);
+        wu32(w, (uint32_t)((lo >> sh) & (MLK_QBINS - 1)));
+        wu64(w, e - i);
+        wu64(w, lo);
+        wu64(w, hi);
+        i = e;
+    }
 }
 
 static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
@@ -396,60 +509,85 @@ static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
 int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols, size_t ncols,
                     size_t nrows, uint8_t **ans, size_t *anslen, char *err, size_t errlen)
 {
+    return mlk_qjob_answer_masked(req, reqlen, cols, ncols, nrows, NULL, ans, anslen, err,
+                                  errlen);
+}
+
+int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *const *cols,
+                           size_t ncols, size_t nrows, const uint8_t *keep, uint8_t **ans,
+                           size_t *anslen, char *err, size_t errlen)
+{
     *ans = NULL;
     *anslen = 0;
     rbuf r = {req, req + reqlen, 0};
     uint32_t nqry;
-    if (!req || !check_header(&r, "MLKQ", &nqry) ||
+    if (!req || !check_header(&r, "MLKQ", &nqry, QFMT_VERSION) ||
         (size_t)(r.end - r.p) != (size_t)nqry * QUERY_BYTES)
-        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
-    uint64_t *counts = NULL;
-    wbuf w = {0};
-    wput(&w, "MLKA", 4);
-    wu32(&w, 1);
-    wu32(&w, nqry);
+        return q_err(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
+    query *qs = calloc(nqry ? nqry : 1, sizeof *qs);
+    if (!qs) return MLOPS_ENOMEM;
     int rc = 0;
     for (uint32_t i = 0; i < nqry; i++) {
-        uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
-        uint64_t prefix = ru64(&r);
-        if (!valid_query(kind, bits, prefix) || col >= ncols) {
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
-                              "quantile request: query %u is invalid (column %u of %zu)", i, col,
-                              ncols);
+        query *q = &qs[i];
+        q->col = ru32(&r);
+        q->kind = ru32(&r);
+        q->bits = ru32(&r);
+        q->prefix = ru64(&r);
+        if (!valid_query(q->kind, q->bits, q->prefix) || q->col >= ncols) {
+            rc = q_err(err, errlen, MLOPS_EPARSE,
+                       "quantile request: query %u is invalid (column %u of %zu)", i, q->col,
+                       ncols);
             goto out;
         }
-        put_query(&w, col, kind, bits, prefix);
-        if (kind == Q_HIST) {
-            if (!counts && !(counts = malloc(MLK_QBINS * sizeof *counts))) {
-                rc = MLOPS_ENOMEM;
-                goto out;
-            }
-            memset(counts, 0, MLK_QBINS * sizeof *counts);
-            mlk_qhist_add(cols[col], nrows, prefix, bits, counts);
-            uint32_t nnz = 0;
-            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += counts[b] != 0;
-            wu32(&w, nnz);
-            for (uint32_t b = 0; b < MLK_QBINS; b++)
-                if (counts[b]) {
-                    wu32(&w, b);
-                    wu64(&w, counts[b]);
-                }
-        } else {
-            double *v;
-            size_t m;
-            if ((rc = mlk_qgather(cols[col], nrows, prefix, bits, &v, &m)) != 0) goto out;
-            wu64(&w, m);
-            wput(&w, v, m * sizeof *v);
-            free(v);
+        /* A small shard collects its keys instead of filling a dense
+         * histogram (MLK_QHIST_LEN words to clear, send and free). */
+        if (q->kind == Q_HIST && nrows >= SPARSE_ROWS && !(q->counts = hist_new())) {
+            rc = MLOPS_ENOMEM;
+            goto out;
         }
     }
-out:
-    free(counts);
-    if (rc != 0) {
-        free(w.b);
-        return rc;
+    /* Queries come grouped by column (mlk_qjob_request's order); scan each
+     * run of the same column once. */
+    for (uint32_t i = 0; i < nqry;) {
+        uint32_t e = i + 1;
+        while (e < nqry && qs[e].col == qs[i].col) e++;
+        if ((rc = scan_column(cols[qs[i].col], nrows, keep, qs + i, e - i)) != 0) goto out;
+        i = e;
     }
-    return wdone(&w, ans, anslen);
+    wbuf w = {0};
+    wput(&w, "MLKA", 4);
+    wu32(&w, QFMT_VERSION);
+    wu32(&w, nqry);
+    for (uint32_t i = 0; i < nqry; i++) {
+        query *q = &qs[i];
+        put_query(&w, q->col, q->kind, q->bits, q->prefix);
+        if (q->kind == Q_HIST && !q->counts) {
+            if ((rc = sort_values(q->vals, q->nvals)) != 0) break;
+            put_sparse_hist(&w, q);
+        } else if (q->kind == Q_HIST) {
+            uint32_t nnz = 0;
+            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += q->counts[3 * b] != 0;
+            wu32(&w, nnz);
+            for (uint32_t b = 0; b < MLK_QBINS; b++)
+                if (q->counts[3 * b]) {
+                    wu32(&w, b);
+                    wput(&w, q->counts + 3 * b, 24); /* count, min, max */
+                }
+        } else {
+            if ((rc = sort_values(q->vals, q->nvals)) != 0) break;
+            wu64(&w, q->nvals);
+            wput(&w, q->vals, q->nvals * sizeof *q->vals);
+        }
+    }
+    if (rc == 0) rc = wdone(&w, ans, anslen);
+    else free(w.b);
+out:
+    for (uint32_t i = 0; i < nqry; i++) {
+        free(qs[i].counts);
+        free(qs[i].vals);
+    }
+    free(qs);
+    return rc;
 }
 
 /* Walk an answer; with apply == 0 only validate it. */
@@ -458,35 +596,44 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
 {
     rbuf r = {ans, ans + anslen, 0};
     uint32_t nqry;
-    if (!ans || !check_header(&r, "MLKA", &nqry) || nqry != j->nqry)
-        return mlops_seterr(err, errlen, MLOPS_EPARSE,
+    if (!ans || !check_header(&r, "MLKA", &nqry, QFMT_VERSION) || nqry != j->nqry)
+        return q_err(err, errlen, MLOPS_EPARSE,
                             "quantile answer: malformed header or not an answer to this round");
     for (uint32_t i = 0; i < nqry; i++) {
         query *q = &j->qry[i];
         uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
         uint64_t prefix = ru64(&r);
         if (r.bad || col != q->col || kind != q->kind || bits != q->bits || prefix != q->prefix)
-            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+            return q_err(err, errlen, MLOPS_EPARSE,
                                 "quantile answer: query %u does not match the request", i);
         if (kind == Q_HIST) {
             uint32_t nnz = ru32(&r);
-            if (r.bad || nnz > MLK_QBINS || (size_t)(r.end - r.p) / 12 < nnz)
-                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+            if (r.bad || nnz > MLK_QBINS || (size_t)(r.end - r.p) / 28 < nnz)
+                return q_err(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad histogram size", i);
             int64_t last = -1;
             for (uint32_t k = 0; k < nnz; k++) {
                 uint32_t b = ru32(&r);
-                uint64_t cnt = ru64(&r);
-                if ((int64_t)b <= last || b >= MLK_QBINS || cnt == 0)
-                    return mlops_seterr(err, errlen, MLOPS_EPARSE,
-                                        "quantile answer: query %u: bad histogram bin", i);
+                uint64_t cnt = ru64(&r), lo = ru64(&r), hi = ru64(&r);
+                /* The bin's keys must carry the query's prefix and bin. */
+                uint64_t top = q->bits ? (q->prefix << MLK_QBITS | b) : b;
+                unsigned sh = 64 - q->bits - MLK_QBITS;
+                if ((int64_t)b <= last || b >= MLK_QBINS || cnt == 0 || lo > hi ||
+                    lo >> sh != top || hi >> sh != top)
+                    return q_err(err, errlen, MLOPS_EPARSE,
+                                 "quantile answer: query %u: bad histogram bin", i);
                 last = b;
-                if (apply) q->counts[b] += cnt;
+                if (apply) {
+                    uint64_t *e = q->counts + 3 * b;
+                    e[0] += cnt;
+                    e[1] = lo < e[1] ? lo : e[1];
+                    e[2] = hi > e[2] ? hi : e[2];
+                }
             }
         } else {
             uint64_t m = ru64(&r);
             if (r.bad || m > (uint64_t)(r.end - r.p) / 8)
-                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                return q_err(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad value count", i);
             if (apply && m) {
                 if (q->nvals + m > q->cap) {
@@ -504,7 +651,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
         }
     }
     if (r.p != r.end)
-        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile answer: trailing bytes");
+        return q_err(err, errlen, MLOPS_EPARSE, "quantile answer: trailing bytes");
     return 0;
 }
 
@@ -517,14 +664,14 @@ int mlk_qjob_add(mlk_qjob *j, const uint8_t *ans, size_t anslen, char *err, size
 
 int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
 {
-    if (mlk_qjob_done(j)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile job is done");
+    if (mlk_qjob_done(j)) return q_err(err, errlen, MLOPS_EINVAL, "quantile job is done");
     size_t per = 2 * j->nq;
     for (size_t c = 0; c < j->ncols; c++) {
         mlk_qtarget *t = &j->t[c * per];
         if (!j->known[c]) {
             query *q = find_query(j, (uint32_t)c, Q_HIST, 0, 0);
             uint64_t n = 0;
-            for (uint32_t b = 0; b < MLK_QBINS; b++) n += q->counts[b];
+            for (uint32_t b = 0; b < MLK_QBINS; b++) n += q->counts[3 * b];
             j->n[c] = n;
             j->known[c] = 1;
             for (size_t k = 0; k < j->nq; k++) {
@@ -543,14 +690,14 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
             if (tk->state == MLK_QT_HIST) {
                 query *q = find_query(j, (uint32_t)c, Q_HIST, tk->bits, tk->prefix);
                 if (!q || mlk_qselect(tk, q->counts) != 0)
-                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                    return q_err(err, errlen, MLOPS_EINVAL,
                                         "quantile column %zu: histogram lost values (shards "
                                         "changed between rounds?)",
                                         c);
             } else if (tk->state == MLK_QT_GATHER) {
                 query *q = find_query(j, (uint32_t)c, Q_GATHER, tk->bits, tk->prefix);
                 if (!q || q->nvals != tk->count)
-                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                    return q_err(err, errlen, MLOPS_EINVAL,
                                         "quantile column %zu: gathered %zu values, expected "
                                         "%llu (shards changed between rounds?)",
                                         c, q ? q->nvals : 0, (unsigned long long)tk->count);
@@ -558,7 +705,7 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
                 int rc = sort_values(q->vals, q->nvals);
                 if (rc != 0) return rc;
                 if (mlk_qresolve(tk, q->vals, q->nvals) != 0)
-                    return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile column %zu: bad rank",
+                    return q_err(err, errlen, MLOPS_EINVAL, "quantile column %zu: bad rank",
                                         c);
             }
         }
@@ -616,7 +763,7 @@ int mlk_qjob_decode(const uint8_t *buf, size_t len, mlk_qjob **out)
     *out = NULL;
     rbuf r = {buf, buf + len, 0};
     uint32_t ncols;
-    if (!buf || !check_header(&r, "MLKJ", &ncols)) return MLOPS_EPARSE;
+    if (!buf || !check_header(&r, "MLKJ", &ncols, 1)) return MLOPS_EPARSE;
     uint32_t nq = ru32(&r);
     if (r.bad || ncols == 0 || nq == 0 || nq > 1024 ||
         (uint64_t)(r.end - r.p) != (uint64_t)nq * 8 + (uint64_t)ncols * (12 + 2 * nq * 40))

@@ -29,7 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     const char *mode, *file;
@@ -43,11 +47,15 @@ typedef struct {
 
 typedef struct {
     mlk_frame **shards;
+    uint8_t **keep; /* per shard: the rows dropna (then IQR) keeps */
     size_t nshards;
     uint64_t total, bad, after_dropna, kept;
     int rounds;
+    double t_split, t_parse, t_quant, t_filter; /* seconds per phase */
     double q1[64], q3[64], lo[64], hi[64];
 } result;
+
+static double now(void);
 
 static int die(const char *msg)
 {
@@ -97,28 +105,42 @@ static int parse_args(int argc, char **argv, opts *o)
     return 0;
 }
 
-static char *read_file(const char *path, size_t *len)
+/* Map the file read-only (the coordinator maps uploads the same way);
+ * unmap with unmap_file. NULL on failure; an empty file maps to "". */
+static char *map_file(const char *path, size_t *len)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *b = malloc(sz > 0 ? (size_t)sz : 1);
-    if (b && sz > 0 && fread(b, 1, (size_t)sz, fp) != (size_t)sz) {
-        free(b);
-        b = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return NULL;
+    struct stat st;
+    char *b = NULL;
+    if (fstat(fd, &st) == 0) {
+        *len = (size_t)st.st_size;
+        if (*len == 0) {
+            b = (char *)"";
+        } else {
+            void *m = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+            b = m == MAP_FAILED ? NULL : m;
+        }
     }
-    fclose(fp);
-    *len = sz > 0 ? (size_t)sz : 0;
+    close(fd);
     return b;
+}
+
+static void unmap_file(char *b, size_t len)
+{
+    if (b && len) munmap(b, len);
 }
 
 static void result_free(result *r)
 {
-    for (size_t i = 0; i < r->nshards; i++) mlk_frame_destroy(&r->shards[i]);
+    for (size_t i = 0; i < r->nshards; i++) {
+        mlk_frame_destroy(&r->shards[i]);
+        if (r->keep) free(r->keep[i]);
+    }
     free(r->shards);
+    free(r->keep);
     r->shards = NULL;
+    r->keep = NULL;
 }
 
 /* The exact quartiles of the numeric columns over all shards, as a
@@ -141,8 +163,8 @@ static int quartiles(const opts *o, result *r, char *err, size_t errlen)
             for (size_t c = 0; c < o->nnum; c++) cols[c] = r->shards[s]->cols[c].f64;
             uint8_t *ans = NULL;
             size_t anslen;
-            rc = mlk_qjob_answer(req, reqlen, cols, o->nnum, r->shards[s]->nrows, &ans, &anslen,
-                                 err, errlen);
+            rc = mlk_qjob_answer_masked(req, reqlen, cols, o->nnum, r->shards[s]->nrows,
+                                        r->keep[s], &ans, &anslen, err, errlen);
             if (rc == 0) rc = mlk_qjob_add(j, ans, anslen, err, errlen);
             free(ans);
         }
@@ -175,7 +197,6 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
     size_t nhdr, data_start, index[64];
     uint64_t *off = NULL;
     long *lines = NULL;
-    uint8_t *keep = NULL;
     int rc = mlk_csv_header(buf, len, &hdr, &nhdr, &data_start, err, errlen);
     if (rc != 0) return rc;
     mlk_csv_schema sch;
@@ -183,15 +204,20 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
                              o->types, o->ncols, index, err, errlen);
     if (rc != 0) goto out;
     size_t shard_rows = o->shard_rows ? o->shard_rows : (size_t)-1;
+    double t0 = now();
     rc = mlk_csv_split(buf, len, data_start, shard_rows, &off, &lines, &r->nshards, &r->total);
     if (rc != 0) goto out;
     r->shards = calloc(r->nshards ? r->nshards : 1, sizeof *r->shards);
-    if (!r->shards) {
+    r->keep = calloc(r->nshards ? r->nshards : 1, sizeof *r->keep);
+    if (!r->shards || !r->keep) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
     size_t numcols[64];
     for (size_t c = 0; c < o->nnum; c++) numcols[c] = c;
+    r->t_split = now() - t0;
+    t0 = now();
+    /* Workers: parse, then the dropna mask (rows are not moved yet). */
     for (size_t s = 0; s < r->nshards; s++) {
         size_t end = s + 1 < r->nshards ? (size_t)off[s + 1] : len;
         size_t bad = 0;
@@ -200,39 +226,34 @@ static int run_clean(const opts *o, const char *buf, size_t len, int with_iqr, r
         if (rc != 0) goto out;
         r->bad += bad;
         mlk_frame *f = r->shards[s];
-        free(keep);
-        keep = malloc(f->nrows ? f->nrows : 1);
-        if (!keep) {
+        if (!(r->keep[s] = malloc(f->nrows ? f->nrows : 1))) {
             rc = MLOPS_ENOMEM;
             goto out;
         }
-        r->after_dropna += mlk_dropna_mask(f, NULL, 0, keep);
-        mlk_frame_filter(f, keep);
+        r->after_dropna += mlk_dropna_mask(f, NULL, 0, r->keep[s]);
     }
+    r->t_parse = now() - t0;
+    t0 = now();
+    /* Coordinator: quartiles over the kept rows; workers: IQR mask. */
     if (with_iqr && o->nnum) {
         if ((rc = quartiles(o, r, err, errlen)) != 0) goto out;
         for (size_t s = 0; s < r->nshards; s++) {
-            mlk_frame *f = r->shards[s];
-            free(keep);
-            keep = malloc(f->nrows ? f->nrows : 1);
-            if (!keep) {
-                rc = MLOPS_ENOMEM;
-                goto out;
-            }
-            memset(keep, 1, f->nrows);
-            long long k = mlk_iqr_mask(f, numcols, o->nnum, r->lo, r->hi, keep);
+            long long k = mlk_iqr_mask(r->shards[s], numcols, o->nnum, r->lo, r->hi, r->keep[s]);
             if (k < 0) {
                 rc = (int)k;
                 goto out;
             }
             r->kept += (uint64_t)k;
-            mlk_frame_filter(f, keep);
         }
     } else {
         r->kept = r->after_dropna;
     }
+    r->t_quant = now() - t0;
+    t0 = now();
+    /* Workers: one filter of each shard with the final mask. */
+    for (size_t s = 0; s < r->nshards; s++) mlk_frame_filter(r->shards[s], r->keep[s]);
+    r->t_filter = now() - t0;
 out:
-    free(keep);
     free(off);
     free(lines);
     mlk_csv_names_free(&hdr, nhdr);
@@ -266,14 +287,16 @@ int main(int argc, char **argv)
         for (int i = 0; i < reps; i++) {
             double t0 = now();
             size_t len;
-            char *buf = read_file(o.file, &len);
+            char *buf = map_file(o.file, &len);
             if (!buf) return die("cannot read file");
             result r;
             int rc = run_clean(&o, buf, len, o.have_k, &r, err, sizeof err);
             t[i] = now() - t0;
-            free(buf);
+            unmap_file(buf, len);
             if (rc != 0) return die(err[0] ? err : mlops_strerror(rc));
-            printf("seconds %.6f kept %llu\n", t[i], (unsigned long long)r.kept);
+            printf("seconds %.6f kept %llu split %.4f parse+dropna %.4f quartiles+iqr %.4f "
+                   "filter %.4f\n",
+                   t[i], (unsigned long long)r.kept, r.t_split, r.t_parse, r.t_quant, r.t_filter);
             result_free(&r);
         }
         qsort(t, (size_t)reps, sizeof *t, cmp_d);
@@ -281,16 +304,16 @@ int main(int argc, char **argv)
         return 0;
     }
     size_t len;
-    char *buf = read_file(o.file, &len);
+    char *buf = map_file(o.file, &len);
     if (!buf) return die("cannot read file");
     result r;
     int is_clean = !strcmp(o.mode, "clean");
     if (!is_clean && strcmp(o.mode, "scale") != 0) {
-        free(buf);
+        unmap_file(buf, len);
         return die("mode must be clean, scale or bench");
     }
     int rc = run_clean(&o, buf, len, is_clean || o.have_k, &r, err, sizeof err);
-    free(buf);
+    unmap_file(buf, len);
     if (rc != 0) return die(err[0] ? err : mlops_strerror(rc));
     if (is_clean) {
         printf("rows %llu bad %llu dropna %llu kept %llu rounds %d\n",

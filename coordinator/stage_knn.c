@@ -1,0 +1,568 @@
+/* stage_knn.c: the k-NN stage, cosine similarity, in two modes.
+ *
+ * Why this shape: the neighbour search is the costly part and splits
+ * exactly (knn.h: per-shard top-k lists merge into the single-search
+ * result, ties to the lower id), so it runs as independent tasks over
+ * (query block x index block) pairs; the lists stay in the workers'
+ * stores and a second phase merges them per query block. Only counts and
+ * metric sums reach the coordinator, and they are added here in shard
+ * order, so the numbers do not depend on how many workers ran what.
+ *
+ * classify (worker/kind_knn.c "knn_search", "knn_classify"):
+ *   index   = the rows of the chain's last stage (stage_input_of); only
+ *             the train rows (test flag 0) when that stage is split;
+ *   queries = the test rows of the split shards, or, with knn.queries
+ *             (IDX), the query shards "<job>/ingest.q/<t>" made by the
+ *             IDX ingest stage (scaled here with the scale stage's mean
+ *             and scale when the job has one, as the input was).
+ *   phase 0 "knn_search": task qs*nx + xs = top-k of query shard qs
+ *           within index shard xs -> list shard "<job>/knn.p0/<t>";
+ *   phase 1 "knn_classify": task qs merges its nx lists in index shard
+ *           order, votes (uniform or distance weights) and writes the
+ *           predictions (frame: label, predicted) as the final output;
+ *           result u64 queries, u64 correct -> knn_accuracy.
+ * recommend ("rec_keys", "rec_encode", "rec_search", "rec_recommend"):
+ *   reads the frame shards of clean (or ingest): columns knn.user and
+ *   knn.item, rows in time order.
+ *   phase 0 every shard returns its distinct users and items; merged and
+ *           sorted here (numerically when all are numbers, else by code
+ *           point): a user's id is its rank, so ties go to the lower one;
+ *   phase 1 every shard -> (user id, item id) pairs ".p1/";
+ *   phase 2 task qr*R + xr: neighbours of user range qr among user range
+ *           xr (each task rebuilds the leave-last-out data from all the
+ *           pairs, recommend.h) ".p2/";
+ *   phase 3 task qr: merge the R lists, recommend top N unseen items,
+ *           the most-popular baseline, RecBole metrics; final output
+ *           frame (user, rank, item, score); result: metric sums.
+ *
+ * blob: u32 mode, u32 phase, then
+ *   classify:  u32 qsrc (0 query shards, 1 split test rows), u32 nqs,
+ *              u32 nxs, u32 xsel (1: train rows only), u32 nscale,
+ *              f64 mean[nscale], f64 scale[nscale];
+ *   recommend: u32 nin, u64 nusers, u64 nitems, u64 range, u32 R,
+ *              strings users[nusers], strings items[nitems]. */
+#include "bytes.h"
+#include "err.h"
+#include "stages.h"
+#include <czmq.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MODE_CLASSIFY = 0, MODE_RECOMMEND = 1 };
+enum { QSRC_QUERIES = 0, QSRC_SPLIT = 1 };
+#define REC_RANGES 4
+
+typedef struct {
+    uint32_t mode, phase;
+    /* classify */
+    uint32_t qsrc, nqs, nxs, xsel, nscale;
+    double *mean, *scale;
+    /* recommend */
+    uint32_t nin, R;
+    uint64_t nusers, nitems, range;
+    char **users, **items;
+} knnplan_t;
+
+static void plan_free(knnplan_t *p)
+{
+    free(p->mean);
+    free(p->scale);
+    for (uint64_t i = 0; p->users && i < p->nusers; i++) free(p->users[i]);
+    for (uint64_t i = 0; p->items && i < p->nitems; i++) free(p->items[i]);
+    free(p->users);
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+static int plan_encode(stage_t *st, const knnplan_t *p)
+{
+    bw_t w;
+    bw_init(&w);
+    bw_u32(&w, p->mode);
+    bw_u32(&w, p->phase);
+    if (p->mode == MODE_CLASSIFY) {
+        bw_u32(&w, p->qsrc);
+        bw_u32(&w, p->nqs);
+        bw_u32(&w, p->nxs);
+        bw_u32(&w, p->xsel);
+        bw_u32(&w, p->nscale);
+        for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
+        for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
+    } else {
+        bw_u32(&w, p->nin);
+        bw_u64(&w, p->nusers);
+        bw_u64(&w, p->nitems);
+        bw_u64(&w, p->range);
+        bw_u32(&w, p->R);
+        for (uint64_t i = 0; i < p->nusers; i++) bw_str(&w, p->users[i]);
+        for (uint64_t i = 0; i < p->nitems; i++) bw_str(&w, p->items[i]);
+    }
+    free(st->blob);
+    st->blob = bw_take(&w, &st->blob_len);
+    return st->blob ? 0 : MLOPS_ENOMEM;
+}
+
+static int plan_decode(const stage_t *st, knnplan_t *p, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    p->mode = br_u32(&r);
+    p->phase = br_u32(&r);
+    if (p->mode == MODE_CLASSIFY) {
+        p->qsrc = br_u32(&r);
+        p->nqs = br_u32(&r);
+        p->nxs = br_u32(&r);
+        p->xsel = br_u32(&r);
+        p->nscale = br_u32(&r);
+        if (r.err || p->nscale > r.n / 16) goto bad;
+        p->mean = calloc(p->nscale ? p->nscale : 1, sizeof *p->mean);
+        p->scale = calloc(p->nscale ? p->nscale : 1, sizeof *p->scale);
+        if (!p->mean || !p->scale) goto bad;
+        for (uint32_t c = 0; c < p->nscale; c++) p->mean[c] = br_f64(&r);
+        for (uint32_t c = 0; c < p->nscale; c++) p->scale[c] = br_f64(&r);
+    } else if (p->mode == MODE_RECOMMEND) {
+        p->nin = br_u32(&r);
+        p->nusers = br_u64(&r);
+        p->nitems = br_u64(&r);
+        p->range = br_u64(&r);
+        p->R = br_u32(&r);
+        if (r.err || p->nusers > r.n / 4 || p->nitems > r.n / 4) goto bad;
+        p->users = calloc(p->nusers ? p->nusers : 1, sizeof *p->users);
+        p->items = calloc(p->nitems ? p->nitems : 1, sizeof *p->items);
+        if (!p->users || !p->items) goto bad;
+        for (uint64_t i = 0; i < p->nusers && !r.err; i++) p->users[i] = br_str(&r);
+        for (uint64_t i = 0; i < p->nitems && !r.err; i++) p->items[i] = br_str(&r);
+    } else {
+        goto bad;
+    }
+    if (!br_done(&r)) goto bad;
+    return 0;
+bad:
+    plan_free(p);
+    return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn plan is damaged");
+}
+
+static int add_key(task_args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_key(task_args_t *a, const char *fmt, ...)
+{
+    char key[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    return args_add_input(a, key);
+}
+
+/* ------------------------------------------------------------------ */
+/* classify                                                            */
+
+static int classify_start(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    stage_t *in = stage_input_of(j, st);
+    if (!in) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: no input stage");
+    int split = !strcmp(in->name, "split");
+    if (s->knn.has_queries) {
+        if (s->input.format != MLOPS_INPUT_IDX || s->knn.queries.format != MLOPS_INPUT_IDX)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "knn: knn.queries is supported with IDX input and IDX queries only");
+        double nq = job_metric(j, "rows_queries", -1);
+        if (nq < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: the query set was not ingested");
+        uint64_t sr = s->shard_rows;
+        p->qsrc = QSRC_QUERIES;
+        p->nqs = (uint32_t)(((uint64_t)nq + sr - 1) / sr);
+        p->xsel = (uint32_t)split;
+        stage_t *sc = job_stage(j, "scale");
+        if (sc && sc->blob_len >= 8) {
+            /* scale stage blob: u32 phase, u32 ncols, f64 mean[ncols], f64 scale[ncols] */
+            br_t r;
+            br_init(&r, sc->blob, sc->blob_len);
+            br_u32(&r);
+            uint32_t nc = br_u32(&r);
+            if (r.err || sc->blob_len != 8 + (size_t)nc * 16)
+                return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: the scale stage's plan is damaged");
+            p->nscale = nc;
+            p->mean = calloc(nc ? nc : 1, sizeof *p->mean);
+            p->scale = calloc(nc ? nc : 1, sizeof *p->scale);
+            if (!p->mean || !p->scale) return MLOPS_ENOMEM;
+            for (uint32_t c = 0; c < nc; c++) p->mean[c] = br_f64(&r);
+            for (uint32_t c = 0; c < nc; c++) p->scale[c] = br_f64(&r);
+        }
+    } else {
+        if (!split)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "knn: classify needs knn.queries or a split stage (the test rows are the queries)");
+        p->qsrc = QSRC_SPLIT;
+        p->nqs = (uint32_t)in->ntasks;
+        p->xsel = 1;
+    }
+    p->nxs = (uint32_t)in->ntasks;
+    if (!p->nxs) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: the input has no shards");
+    return 0;
+}
+
+static const char *query_key(job_t *j, stage_t *st, const knnplan_t *p, size_t qs, char *buf, size_t n)
+{
+    if (p->qsrc == QSRC_SPLIT) {
+        stage_t *in = stage_input_of(j, st);
+        return in && qs < in->ntasks ? in->tasks[qs].output_key : NULL;
+    }
+    snprintf(buf, n, "%s/ingest.q/%zu", j->id, qs);
+    return buf;
+}
+
+static int classify_args(job_t *j, stage_t *st, const knnplan_t *p, size_t t, task_args_t *out, char *err,
+                         size_t errlen)
+{
+    stage_t *in = stage_input_of(j, st);
+    char qbuf[200];
+    bw_t w;
+    bw_init(&w);
+    int rc;
+    if (p->phase == 0) {
+        size_t qs = t / p->nxs, xs = t % p->nxs;
+        const char *qk = query_key(j, st, p, qs, qbuf, sizeof qbuf);
+        if (!in || qs >= p->nqs || xs >= in->ntasks || !qk || !in->tasks[xs].output_key)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+        if ((rc = args_add_input(out, qk)) || (rc = args_add_input(out, in->tasks[xs].output_key))) return rc;
+        bw_u32(&w, j->spec->knn.k);
+        bw_u32(&w, p->qsrc == QSRC_SPLIT);
+        bw_u32(&w, p->xsel);
+        bw_u32(&w, p->nscale);
+        for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
+        for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
+    } else {
+        const char *qk = query_key(j, st, p, t, qbuf, sizeof qbuf);
+        if (t >= p->nqs || !qk) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+        if ((rc = args_add_input(out, qk)) != 0) return rc;
+        for (size_t xs = 0; xs < p->nxs; xs++)
+            if ((rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs)) != 0) return rc;
+        bw_u32(&w, j->spec->knn.k);
+        bw_u32(&w, j->spec->knn.weights == MLOPS_KNN_DISTANCE);
+        bw_u32(&w, p->qsrc == QSRC_SPLIT);
+        bw_u32(&w, (uint32_t)job_nclasses(j));
+        for (size_t c = 0; c < job_nclasses(j); c++) bw_str(&w, job_class(j, c));
+    }
+    out->args = bw_take(&w, &out->args_len);
+    return out->args ? 0 : MLOPS_ENOMEM;
+}
+
+static int classify_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
+{
+    if (p->phase == 0) {
+        p->phase = 1;
+        st->phase = 1;
+        int rc = plan_encode(st, p);
+        if (!rc) rc = stage_set_tasks(st, p->nqs, "knn_classify");
+        if (rc) return rc;
+        stage_set_output_keys(j, st, "/");
+        return 1;
+    }
+    uint64_t nq = 0, correct = 0;
+    for (size_t t = 0; t < st->ntasks; t++) {
+        br_t r;
+        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
+        uint64_t a = br_u64(&r), b = br_u64(&r);
+        if (!br_done(&r) || b > a)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from classify task %zu", t);
+        nq += a;
+        correct += b;
+    }
+    job_set_metric(j, "knn_queries", (double)nq);
+    job_set_metric(j, "knn_accuracy", nq ? (double)correct / (double)nq : 0.0);
+    job_logf(j, "knn: %llu of %llu queries classified correctly (k=%u)", (unsigned long long)correct,
+             (unsigned long long)nq, j->spec->knn.k);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* recommend                                                           */
+
+static stage_t *frame_stage(job_t *j)
+{
+    stage_t *s = job_stage(j, "clean");
+    return s ? s : job_stage(j, "ingest");
+}
+
+static int is_number(const char *s)
+{
+    char *end;
+    if (!*s) return 0;
+    double v = strtod(s, &end);
+    return *end == 0 && isfinite(v);
+}
+
+static int num_cmp(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    double u = strtod(x, NULL), v = strtod(y, NULL);
+    return u < v ? -1 : u > v ? 1 : strcmp(x, y);
+}
+
+static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sort ids as the class labels are sorted: numbers numerically, else by
+ * code point (UTF-8 byte order). */
+static void sort_ids(char **v, size_t n)
+{
+    int numeric = 1;
+    for (size_t i = 0; i < n && numeric; i++) numeric = is_number(v[i]);
+    qsort(v, n, sizeof *v, numeric ? num_cmp : str_cmp);
+}
+
+/* Merge the per-shard key sets of phase 0 (u32 n, strings, twice). */
+static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
+{
+    zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
+    char **v[2] = {NULL, NULL};
+    size_t n[2] = {0, 0}, cap[2] = {0, 0};
+    int rc = seen[0] && seen[1] ? 0 : MLOPS_ENOMEM;
+    for (size_t t = 0; t < st->ntasks && !rc; t++) {
+        br_t r;
+        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
+        for (int s = 0; s < 2 && !rc; s++) {
+            uint32_t k = br_u32(&r);
+            for (uint32_t i = 0; i < k && !r.err && !rc; i++) {
+                char *x = br_str(&r);
+                if (!x) break;
+                if (zhashx_lookup(seen[s], x)) {
+                    free(x);
+                    continue;
+                }
+                if (n[s] == cap[s]) {
+                    cap[s] = cap[s] ? cap[s] * 2 : 1024;
+                    char **a = realloc(v[s], cap[s] * sizeof *a);
+                    if (!a) {
+                        free(x);
+                        rc = MLOPS_ENOMEM;
+                        break;
+                    }
+                    v[s] = a;
+                }
+                zhashx_insert(seen[s], x, (void *)1);
+                v[s][n[s]++] = x;
+            }
+        }
+        if (!rc && !br_done(&r))
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged key set from task %zu", t);
+    }
+    zhashx_destroy(&seen[0]);
+    zhashx_destroy(&seen[1]);
+    if (!rc && (n[0] == 0 || n[1] == 0))
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: no rows with both '%s' and '%s'", j->spec->knn.user,
+                            j->spec->knn.item);
+    if (!rc && (n[0] > INT32_MAX || n[1] > INT32_MAX))
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: too many users or items");
+    if (rc) {
+        for (int s = 0; s < 2; s++) {
+            for (size_t i = 0; i < n[s]; i++) free(v[s][i]);
+            free(v[s]);
+        }
+        return rc;
+    }
+    sort_ids(v[0], n[0]);
+    sort_ids(v[1], n[1]);
+    p->users = v[0];
+    p->nusers = n[0];
+    p->items = v[1];
+    p->nitems = n[1];
+    p->range = (p->nusers + REC_RANGES - 1) / REC_RANGES;
+    p->R = (uint32_t)((p->nusers + p->range - 1) / p->range);
+    return 0;
+}
+
+static void rec_range(const knnplan_t *p, size_t r, uint64_t *begin, uint64_t *count)
+{
+    *begin = r * p->range;
+    uint64_t end = *begin + p->range < p->nusers ? *begin + p->range : p->nusers;
+    *count = end - *begin;
+}
+
+static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, char *err, size_t errlen)
+{
+    stage_t *in = frame_stage(j);
+    const mlops_jobspec_t *s = j->spec;
+    if (!in || in->ntasks != p->nin) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+    int rc;
+    bw_t w;
+    bw_init(&w);
+    switch (p->phase) {
+    case 0:
+    case 1:
+        if (t >= p->nin || !in->tasks[t].output_key)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+        if ((rc = args_add_input(out, in->tasks[t].output_key)) != 0) return rc;
+        bw_str(&w, s->knn.user);
+        bw_str(&w, s->knn.item);
+        if (p->phase == 1) {
+            bw_u64(&w, p->nusers);
+            for (uint64_t i = 0; i < p->nusers; i++) bw_str(&w, p->users[i]);
+            bw_u64(&w, p->nitems);
+            for (uint64_t i = 0; i < p->nitems; i++) bw_str(&w, p->items[i]);
+        }
+        break;
+    case 2:
+    case 3: {
+        size_t qr = p->phase == 2 ? t / p->R : t;
+        uint64_t qb, qc, xb, xc;
+        if (qr >= p->R) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+        rec_range(p, qr, &qb, &qc);
+        for (uint32_t i = 0; i < p->nin; i++)
+            if ((rc = add_key(out, "%s/knn.p1/%u", j->id, i)) != 0) return rc;
+        bw_u64(&w, p->nusers);
+        bw_u64(&w, p->nitems);
+        bw_u32(&w, s->knn.k);
+        bw_u64(&w, qb);
+        bw_u64(&w, qc);
+        if (p->phase == 2) {
+            rec_range(p, t % p->R, &xb, &xc);
+            bw_u64(&w, xb);
+            bw_u64(&w, xb + xc);
+        } else {
+            for (uint32_t xr = 0; xr < p->R; xr++)
+                if ((rc = add_key(out, "%s/knn.p2/%zu", j->id, qr * p->R + xr)) != 0) return rc;
+            bw_u32(&w, s->knn.top_n);
+            bw_u32(&w, p->R);
+            for (uint64_t u = qb; u < qb + qc; u++) bw_str(&w, p->users[u]);
+            for (uint64_t i = 0; i < p->nitems; i++) bw_str(&w, p->items[i]);
+        }
+        break;
+    }
+    default:
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+    }
+    out->args = bw_take(&w, &out->args_len);
+    return out->args ? 0 : MLOPS_ENOMEM;
+}
+
+static int rec_set_phase(job_t *j, stage_t *st, knnplan_t *p, uint32_t phase)
+{
+    static const char *kinds[4] = {"rec_keys", "rec_encode", "rec_search", "rec_recommend"};
+    static const char *sfx[4] = {NULL, ".p1/", ".p2/", "/"};
+    size_t n = phase <= 1 ? p->nin : phase == 2 ? (size_t)p->R * p->R : p->R;
+    p->phase = phase;
+    st->phase = phase;
+    int rc = plan_encode(st, p);
+    if (!rc) rc = stage_set_tasks(st, n, kinds[phase]);
+    if (rc) return rc;
+    stage_set_output_keys(j, st, sfx[phase]);
+    return 0;
+}
+
+static int rec_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
+{
+    int rc;
+    switch (p->phase) {
+    case 0:
+        if ((rc = rec_merge_keys(j, st, p, err, errlen)) != 0) return rc;
+        job_set_metric(j, "knn_users", (double)p->nusers);
+        job_set_metric(j, "knn_items", (double)p->nitems);
+        job_logf(j, "knn: %llu users, %llu items, %u user ranges", (unsigned long long)p->nusers,
+                 (unsigned long long)p->nitems, p->R);
+        return (rc = rec_set_phase(j, st, p, 1)) != 0 ? rc : 1;
+    case 1:
+        job_set_metric(j, "knn_interactions", stage_sum_metric(st, "rows"));
+        return (rc = rec_set_phase(j, st, p, 2)) != 0 ? rc : 1;
+    case 2:
+        return (rc = rec_set_phase(j, st, p, 3)) != 0 ? rc : 1;
+    default:
+        break;
+    }
+    /* result: u64 users evaluated, f64 sums of hit, precision, recall,
+     * ndcg, popular hit, popular ndcg — added in shard order */
+    uint64_t n = 0;
+    double sum[6] = {0};
+    for (size_t t = 0; t < st->ntasks; t++) {
+        br_t r;
+        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
+        n += br_u64(&r);
+        for (int k = 0; k < 6; k++) sum[k] += br_f64(&r);
+        if (!br_done(&r)) return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from task %zu", t);
+    }
+    static const char *names[6] = {"hit_rate_at_n", "precision_at_n", "recall_at_n",
+                                   "ndcg_at_n",     "popular_hit_rate_at_n", "popular_ndcg_at_n"};
+    for (int k = 0; k < 6; k++) job_set_metric(j, names[k], n ? sum[k] / (double)n : 0.0);
+    job_set_metric(j, "knn_users_evaluated", (double)n);
+    job_logf(j, "knn: hit rate@%u %.4f (most popular %.4f) over %llu users", j->spec->knn.top_n,
+             n ? sum[0] / (double)n : 0.0, n ? sum[4] / (double)n : 0.0, (unsigned long long)n);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int knn_start(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    if (s->knn.metric != MLOPS_KNN_COSINE)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: only metric: cosine is implemented");
+    if (s->knn.k > (1u << 20)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: k is too large");
+    knnplan_t p;
+    memset(&p, 0, sizeof p);
+    int rc;
+    if (s->knn.mode == MLOPS_KNN_RECOMMEND) {
+        p.mode = MODE_RECOMMEND;
+        stage_t *in = frame_stage(j);
+        if (!in || !s->knn.user || !s->knn.item)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: recommend needs CSV input with knn.user and knn.item");
+        p.nin = (uint32_t)in->ntasks;
+        rc = rec_set_phase(j, st, &p, 0);
+    } else {
+        p.mode = MODE_CLASSIFY;
+        rc = classify_start(j, st, &p, err, errlen);
+        if (!rc) rc = plan_encode(st, &p);
+        if (!rc) rc = stage_set_tasks(st, (size_t)p.nqs * p.nxs, "knn_search");
+        if (!rc) stage_set_output_keys(j, st, ".p0/");
+    }
+    plan_free(&p);
+    return rc;
+}
+
+static int knn_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
+{
+    knnplan_t p;
+    int rc = plan_decode(st, &p, err, errlen);
+    if (rc) return rc;
+    rc = p.mode == MODE_CLASSIFY ? classify_args(j, st, &p, t, out, err, errlen)
+                                 : rec_args(j, &p, t, out, err, errlen);
+    plan_free(&p);
+    return rc;
+}
+
+static int knn_done(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    knnplan_t p;
+    int rc = plan_decode(st, &p, err, errlen);
+    if (rc) return rc;
+    rc = p.mode == MODE_CLASSIFY ? classify_done(j, st, &p, err, errlen) : rec_done(j, st, &p, err, errlen);
+    plan_free(&p);
+    return rc;
+}
+
+/* An earlier phase's list or pair shard was lost: go back to the phase
+ * that made it (its own inputs are the chain's recomputable shards). */
+static int knn_restart(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    knnplan_t p;
+    int rc = plan_decode(st, &p, err, errlen);
+    if (rc) return rc;
+    if (p.mode == MODE_CLASSIFY && p.phase == 1) {
+        p.phase = 0;
+        st->phase = 0;
+        rc = plan_encode(st, &p);
+        if (!rc) rc = stage_set_tasks(st, (size_t)p.nqs * p.nxs, "knn_search");
+        if (!rc) stage_set_output_keys(j, st, ".p0/");
+    } else if (p.mode == MODE_RECOMMEND && p.phase >= 2) {
+        rc = rec_set_phase(j, st, &p, 1);
+    } else {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "knn: an input shard of phase %u is lost", p.phase);
+    }
+    if (!rc) job_logf(j, "knn: an intermediate shard was lost; re-running from phase %u", p.phase);
+    plan_free(&p);
+    return rc;
+}
+
+const stage_ops_t stage_knn = {"knn", knn_start, knn_args, knn_done, 2, knn_restart};

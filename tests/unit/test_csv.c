@@ -1,0 +1,333 @@
+/* test_csv.c: the CSV kernel's dialect and error messages, the splitter
+ * agreeing with the parser for every shard size, and frame round trips. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "csv.h"
+#include "err.h"
+#include "frame.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parse a whole buffer (header + data) keeping the named columns. */
+typedef struct {
+    mlk_frame *f;
+    size_t bad;
+    int rc;
+    char err[256];
+} parsed;
+
+static parsed parse_all(const char *text, size_t len, const char *const *want,
+                        const mlk_coltype *types, size_t nwant, int skip_bad)
+{
+    parsed p = {0};
+    char **hdr = NULL;
+    size_t nhdr = 0, ds = 0, index[16];
+    p.rc = mlk_csv_header(text, len, &hdr, &nhdr, &ds, p.err, sizeof p.err);
+    if (p.rc) return p;
+    mlk_csv_schema s;
+    p.rc = mlk_csv_schema_init(&s, (const char *const *)hdr, nhdr, want, types, nwant, index, p.err,
+                               sizeof p.err);
+    if (p.rc == 0) {
+        long line = 1;
+        for (size_t i = 0; i < ds; i++) line += text[i] == '\n';
+        p.rc = mlk_csv_parse(text + ds, len - ds, &s, 0, line, "t.csv", skip_bad, &p.f, &p.bad,
+                             p.err, sizeof p.err);
+    }
+    mlk_csv_names_free(&hdr, nhdr);
+    return p;
+}
+
+static const char *str_of(const mlk_frame *f, size_t c, size_t r, char *buf)
+{
+    size_t n;
+    const char *s = mlk_str_at(&f->cols[c], r, &n);
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return buf;
+}
+
+static void test_header_bom_quotes(void **state)
+{
+    (void)state;
+    const char t[] = "\xEF\xBB\xBF\"a,1\",b,\"c\"\"q\",\r\n1,2,3,4\r\n";
+    char **names;
+    size_t n, ds;
+    char err[128];
+    assert_int_equal(mlk_csv_header(t, sizeof t - 1, &names, &n, &ds, err, sizeof err), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(names[0], "a,1");
+    assert_string_equal(names[1], "b");
+    assert_string_equal(names[2], "c\"q");
+    assert_string_equal(names[3], "Unnamed: 3");
+    assert_string_equal(t + ds, "1,2,3,4\r\n");
+    mlk_csv_names_free(&names, n);
+    assert_null(names);
+}
+
+static void test_empty_and_header_only(void **state)
+{
+    (void)state;
+    char **names;
+    size_t n, ds;
+    char err[128];
+    assert_int_equal(mlk_csv_header("", 0, &names, &n, &ds, err, sizeof err), MLOPS_EPARSE);
+    assert_non_null(strstr(err, "empty"));
+    assert_int_equal(mlk_csv_header("\n\n  \n", 5, &names, &n, &ds, err, sizeof err),
+                     MLOPS_EPARSE);
+    assert_int_equal(mlk_csv_header("\"ab\n", 4, &names, &n, &ds, err, sizeof err),
+                     MLOPS_EPARSE);
+    assert_non_null(strstr(err, "unterminated"));
+
+    const char *want[] = {"x"};
+    mlk_coltype ty[] = {MLK_F64};
+    parsed p = parse_all("x,y\n", 4, want, ty, 1, 0);
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(p.f->nrows, 0);
+    mlk_frame_destroy(&p.f);
+    p = parse_all("x,y", 3, want, ty, 1, 0);
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(p.f->nrows, 0);
+    mlk_frame_destroy(&p.f);
+
+    uint64_t *off;
+    long *lines;
+    size_t ns;
+    uint64_t total;
+    assert_int_equal(mlk_csv_split("x,y\n", 4, 4, 10, &off, &lines, &ns, &total), 0);
+    assert_int_equal(ns, 0);
+    assert_int_equal(total, 0);
+    assert_null(off);
+    assert_int_equal(mlk_csv_split("x,y\n", 4, 4, 0, &off, &lines, &ns, &total), MLOPS_EINVAL);
+    assert_int_equal(mlk_csv_split("x,y\n", 4, 5, 1, &off, &lines, &ns, &total), MLOPS_EINVAL);
+}
+
+static void test_fields_quotes_na(void **state)
+{
+    (void)state;
+    const char t[] = "s,x,n\r\n"
+                     "\"a,b\",1.5,-2\r\n"
+                     "\"say \"\"hi\"\"\",-0.0,1e3\r\n"
+                     "\"multi\nline\",NA,\"7\"\r\n"
+                     "\r\n"
+                     "   \n"
+                     ",#N/A N/A,  3.25 \n"
+                     "None,-1.#IND,+.5\n"
+                     "\"NA\",inf,-Infinity\n"
+                     "\"ab\"cd,1.#QNAN,5.\n"
+                     "x\"y,<NA>,-nan";
+    const char *want[] = {"s", "x", "n"};
+    mlk_coltype ty[] = {MLK_STR, MLK_F64, MLK_F64};
+    parsed p = parse_all(t, sizeof t - 1, want, ty, 3, 0);
+    assert_int_equal(p.rc, 0);
+    mlk_frame *f = p.f;
+    assert_int_equal(f->nrows, 8);
+    char b[64];
+    assert_string_equal(str_of(f, 0, 0, b), "a,b");
+    assert_string_equal(str_of(f, 0, 1, b), "say \"hi\"");
+    assert_string_equal(str_of(f, 0, 2, b), "multi\nline");
+    assert_true(f->cols[0].missing[3]);
+    assert_string_equal(str_of(f, 0, 4, b), "None"); /* not NA in pandas 1.5 */
+    assert_false(f->cols[0].missing[4]);
+    assert_true(f->cols[0].missing[5]); /* quoted "NA" */
+    assert_string_equal(str_of(f, 0, 6, b), "abcd");
+    assert_string_equal(str_of(f, 0, 7, b), "x\"y");
+    double *x = f->cols[1].f64, *n = f->cols[2].f64;
+    assert_true(x[0] == 1.5 && n[0] == -2.0);
+    assert_true(x[1] == 0.0 && signbit(x[1]));
+    assert_true(n[1] == 1000.0);
+    assert_true(isnan(x[2]) && n[2] == 7.0);
+    assert_true(isnan(x[3]) && n[3] == 3.25);
+    assert_true(isnan(x[4]) && n[4] == 0.5);
+    assert_true(isinf(x[5]) && x[5] > 0 && isinf(n[5]) && n[5] < 0);
+    assert_true(isnan(x[6]) && n[6] == 5.0);
+    assert_true(isnan(x[7]) && isnan(n[7]));
+    for (size_t r = 0; r < 8; r++) assert_int_equal(f->row_id[r], (int64_t)r);
+    mlk_frame_destroy(&f);
+}
+
+static void test_numbers_exact(void **state)
+{
+    (void)state;
+    const char *cases[] = {"0.1",   "123.456", "-9007199254740993", "1e22", "1e23", "4.9e-324",
+                           "2.2250738585072014e-308", "0.30000000000000004",
+                           "123456789012345678901234567890", "1.7976931348623157e308",
+                           "1e400", "00012.5000", "3.14159265358979323846264338327950288"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        double v;
+        assert_int_equal(mlk_csv_to_double(cases[i], strlen(cases[i]), &v), 0);
+        double ref = strtod(cases[i], NULL);
+        assert_memory_equal(&v, &ref, sizeof v);
+    }
+    const char *bad[] = {"abc", "1.2.3", "1e", "-", ".", "1,5", "0x10", "nan", "1 2", "e5"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        double v;
+        assert_int_equal(mlk_csv_to_double(bad[i], strlen(bad[i]), &v), MLOPS_EPARSE);
+    }
+    assert_true(mlk_csv_is_na("", 0));
+    assert_true(mlk_csv_is_na("-1.#QNAN", 8));
+    assert_false(mlk_csv_is_na("None", 4));
+    assert_false(mlk_csv_is_na("na", 2));
+}
+
+static void test_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    const char *want[] = {"a", "b"};
+    mlk_coltype ty[] = {MLK_F64, MLK_F64};
+    const char t1[] = "a,b,c\n1,2,3\n\n4,5\n";
+    parsed p = parse_all(t1, sizeof t1 - 1, want, ty, 2, 0);
+    assert_int_equal(p.rc, MLOPS_EPARSE);
+    assert_null(p.f);
+    assert_string_equal(p.err, "t.csv:4: expected 3 fields, got 2");
+
+    const char t2[] = "a,b\n1,2\n\"x\ny\",2\nabc,3\n";
+    const char *want2[] = {"b", "a"};
+    p = parse_all(t2, sizeof t2 - 1, want2, ty, 2, 0);
+    assert_int_equal(p.rc, MLOPS_EPARSE);
+    assert_string_equal(p.err, "t.csv:3: column 'a': 'x?y' is not a number");
+
+    p = parse_all(t2, sizeof t2 - 1, want2, ty, 2, 1);
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(p.bad, 2);
+    assert_int_equal(p.f->nrows, 1);
+    assert_int_equal(p.f->row_id[0], 0);
+    mlk_frame_destroy(&p.f);
+
+    /* Skipped bad rows still consume their row ids. */
+    const char t3[] = "a,b\n1\n2,2\n3,3,3\n4,4\n";
+    p = parse_all(t3, sizeof t3 - 1, want, ty, 2, 1);
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(p.bad, 2);
+    assert_int_equal(p.f->nrows, 2);
+    assert_int_equal(p.f->row_id[0], 1);
+    assert_int_equal(p.f->row_id[1], 3);
+    mlk_frame_destroy(&p.f);
+
+    const char t4[] = "a,b\n1,2\n3,\"open\n4,5\n";
+    p = parse_all(t4, sizeof t4 - 1, want, ty, 2, 1);
+    assert_int_equal(p.rc, MLOPS_EPARSE);
+    assert_string_equal(p.err, "t.csv:3: unterminated quoted field");
+
+    const char *missing[] = {"zz"};
+    p = parse_all(t1, sizeof t1 - 1, missing, ty, 1, 0);
+    assert_int_equal(p.rc, MLOPS_ENOTFOUND);
+    assert_string_equal(p.err, "column 'zz' not in header");
+}
+
+/* Splitting into shards and parsing each must give the same rows, row
+ * ids and line numbers as parsing the whole, for every shard size. */
+static void test_split_matches_parse(void **state)
+{
+    (void)state;
+    char *t = malloc(1 << 16);
+    size_t len = (size_t)sprintf(t, "id,s,v\n");
+    for (int i = 0; i < 300; i++) {
+        if (i % 17 == 0) len += (size_t)sprintf(t + len, "\n");
+        if (i % 13 == 0)
+            len += (size_t)sprintf(t + len, "%d,\"q,\"\"\n%d\",%d.5\r\n", i, i, i);
+        else if (i % 11 == 0)
+            len += (size_t)sprintf(t + len, "%d,a\"b,%d\n", i, i);
+        else
+            len += (size_t)sprintf(t + len, "%d,s%d,%d\n", i, i, i);
+    }
+    len += (size_t)sprintf(t + len, "300,last,1"); /* no final newline */
+    char **hdr;
+    size_t nhdr, ds, index[3];
+    char err[256];
+    assert_int_equal(mlk_csv_header(t, len, &hdr, &nhdr, &ds, err, sizeof err), 0);
+    const char *want[] = {"id", "s", "v"};
+    mlk_coltype ty[] = {MLK_F64, MLK_STR, MLK_F64};
+    mlk_csv_schema s;
+    assert_int_equal(mlk_csv_schema_init(&s, (const char *const *)hdr, nhdr, want, ty, 3, index,
+                                         err, sizeof err),
+                     0);
+    size_t sizes[] = {1, 2, 7, 64, 300, 301, 1000};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        uint64_t *off;
+        long *lines;
+        size_t ns;
+        uint64_t total;
+        assert_int_equal(mlk_csv_split(t, len, ds, sizes[k], &off, &lines, &ns, &total), 0);
+        assert_int_equal(total, 301);
+        assert_int_equal(ns, (301 + sizes[k] - 1) / sizes[k]);
+        assert_int_equal(off[0], ds);
+        assert_int_equal(lines[0], 2);
+        int64_t next = 0;
+        for (size_t i = 0; i < ns; i++) {
+            size_t end = i + 1 < ns ? off[i + 1] : len;
+            long line = 1;
+            for (size_t b = 0; b < off[i]; b++) line += t[b] == '\n';
+            assert_int_equal(lines[i], line);
+            mlk_frame *f = NULL;
+            size_t bad;
+            assert_int_equal(mlk_csv_parse(t + off[i], end - off[i], &s,
+                                           (int64_t)(i * sizes[k]), lines[i], "t.csv", 0, &f,
+                                           &bad, err, sizeof err),
+                             0);
+            for (size_t r = 0; r < f->nrows; r++) {
+                assert_int_equal(f->row_id[r], next);
+                assert_true(f->cols[0].f64[r] == (double)next);
+                next++;
+            }
+            mlk_frame_destroy(&f);
+        }
+        assert_int_equal(next, 301);
+        free(off);
+        free(lines);
+    }
+    mlk_csv_names_free(&hdr, nhdr);
+    free(t);
+}
+
+static void test_frame_roundtrip_and_garbage(void **state)
+{
+    (void)state;
+    const char t[] = "a,s\n1.5,x\n,\n-2,\"y,z\"\n";
+    const char *want[] = {"a", "s"};
+    mlk_coltype ty[] = {MLK_F64, MLK_STR};
+    parsed p = parse_all(t, sizeof t - 1, want, ty, 2, 0);
+    assert_int_equal(p.rc, 0);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(mlk_frame_encode(p.f, &buf, &len), 0);
+    mlk_frame *g = NULL;
+    assert_int_equal(mlk_frame_decode(buf, len, &g), 0);
+    assert_int_equal(g->nrows, 3);
+    assert_true(isnan(g->cols[0].f64[1]));
+    char b[16];
+    assert_string_equal(str_of(g, 1, 2, b), "y,z");
+    mlk_frame_destroy(&g);
+    /* Truncations and flipped bytes must be refused or decoded, never crash. */
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_not_equal(mlk_frame_decode(buf, cut, &g), 0);
+        assert_null(g);
+    }
+    for (size_t i = 0; i < len; i++) {
+        uint8_t save = buf[i];
+        buf[i] ^= 0xA5;
+        if (mlk_frame_decode(buf, len, &g) == 0) mlk_frame_destroy(&g);
+        buf[i] = save;
+    }
+    free(buf);
+    mlk_frame_destroy(&p.f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_bom_quotes),
+        cmocka_unit_test(test_empty_and_header_only),
+        cmocka_unit_test(test_fields_quotes_na),
+        cmocka_unit_test(test_numbers_exact),
+        cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_split_matches_parse),
+        cmocka_unit_test(test_frame_roundtrip_and_garbage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,759 @@
+/* kind_knn.c: the k-NN stage's task kinds (planned by
+ * coordinator/stage_knn.c, which documents the phases and arguments).
+ *
+ *   knn_search     top-k of one query shard within one index shard
+ *   knn_classify   merge a query shard's lists, vote, write predictions
+ *   rec_keys       distinct users and items of a frame shard
+ *   rec_encode     a frame shard as (user id, item id) pairs
+ *   rec_search     neighbours of a user range within a user range
+ *   rec_recommend  merge, recommend, baseline, metrics, write the lists
+ *
+ * Lists between phases are "MLKT" shards: u32 version=1, u64 nq, u64 k,
+ * f64 sim[nq*k], i64 id[nq*k], i32 label[nq*k] (the neighbour's class
+ * index; -1 for users). Ids are global (row ids, user ids), so the lists
+ * of different index shards merge with mlk_topk_merge exactly as one
+ * search would rank them. Pairs are "MLKI" shards: u32 version=1, u64 n,
+ * i32 user[n], i32 item[n]. Every shard and argument is checked: they
+ * come from peers. */
+#include "bytes.h"
+#include "err.h"
+#include "fshard.h"
+#include "knn.h"
+#include "recommend.h"
+#include "task.h"
+#include <czmq.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int kind_knn_search(task_ctx_t *ctx);
+int kind_knn_classify(task_ctx_t *ctx);
+int kind_rec_keys(task_ctx_t *ctx);
+int kind_rec_encode(task_ctx_t *ctx);
+int kind_rec_search(task_ctx_t *ctx);
+int kind_rec_recommend(task_ctx_t *ctx);
+
+#define MAX_DENSE_DIM (1u << 16)
+
+/* n, or 1 for n == 0 (malloc sizes). */
+static size_t nz(size_t n) { return n ? n : 1; }
+
+/* ------------------------------------------------------------------ */
+/* list shards                                                         */
+
+typedef struct {
+    mlk_topk *t;
+    int32_t *label;
+} knnlist_t;
+
+static void list_free(knnlist_t *l)
+{
+    mlk_topk_destroy(&l->t);
+    free(l->label);
+    l->label = NULL;
+}
+
+static int list_output(task_ctx_t *ctx, const mlk_topk *t, const int32_t *label)
+{
+    size_t n = t->nq * t->k;
+    bw_t w;
+    bw_init(&w);
+    bw_put(&w, "MLKT", 4);
+    bw_u32(&w, 1);
+    bw_u64(&w, t->nq);
+    bw_u64(&w, t->k);
+    bw_put(&w, t->sim, n * sizeof *t->sim);
+    bw_put(&w, t->id, n * sizeof *t->id);
+    for (size_t i = 0; i < n; i++) {
+        int32_t l = label ? label[i] : -1;
+        bw_put(&w, &l, 4);
+    }
+    size_t len;
+    uint8_t *buf = bw_take(&w, &len);
+    if (!buf) return task_fail(ctx, 1, "out of memory encoding a list");
+    int rc = task_output(ctx, NULL, buf, len);
+    free(buf);
+    return rc;
+}
+
+static int list_input(task_ctx_t *ctx, size_t i, knnlist_t *out)
+{
+    void *data;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    br_t r;
+    br_init(&r, data, len);
+    char magic[4] = {0};
+    br_get(&r, magic, 4);
+    uint32_t ver = br_u32(&r);
+    uint64_t nq = br_u64(&r), k = br_u64(&r);
+    int rc = 0;
+    if (r.err || memcmp(magic, "MLKT", 4) || ver != 1 || k == 0 || k > (1u << 20) ||
+        nq > (len / 20) / k || len - r.at != nq * k * 20) {
+        rc = task_fail(ctx, 0, "shard %s is not a k-NN list", ctx->ta->inputs[i]->key);
+    } else if (!(out->t = mlk_topk_new((size_t)nq, (size_t)k)) ||
+               !(out->label = malloc(nz(nq * k) * sizeof *out->label))) {
+        rc = task_fail(ctx, 1, "out of memory");
+    } else {
+        size_t n = (size_t)(nq * k);
+        br_get(&r, out->t->sim, n * sizeof(double));
+        br_get(&r, out->t->id, n * sizeof(int64_t));
+        br_get(&r, out->label, n * sizeof(int32_t));
+    }
+    free(data);
+    if (rc) list_free(out);
+    return rc;
+}
+
+/* Merge lists [first, first+n) of the inputs in input order into *out;
+ * the label of a merged slot is found in the list it came from. */
+static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
+{
+    knnlist_t *ls = calloc(n ? n : 1, sizeof *ls);
+    if (!ls) return task_fail(ctx, 1, "out of memory");
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    for (size_t s = 0; s < n && !rc; s++) {
+        if ((rc = list_input(ctx, first + s, &ls[s])) != 0) break;
+        if (ls[s].t->nq != nq || ls[s].t->k != k)
+            rc = task_fail(ctx, 0, "list %s has %zu x %zu entries, expected %zu x %zu",
+                           ctx->ta->inputs[first + s]->key, ls[s].t->nq, ls[s].t->k, nq, k);
+    }
+    if (!rc && (!(out->t = mlk_topk_new(nq, k)) || !(out->label = malloc(nz(nq * k) * sizeof(int32_t)))))
+        rc = task_fail(ctx, 1, "out of memory");
+    for (size_t s = 0; s < n && !rc; s++)
+        if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = task_fail(ctx, 0, "list shapes differ");
+    for (size_t q = 0; q < nq && !rc; q++)
+        for (size_t j = 0; j < k; j++) {
+            int64_t id = out->t->id[q * k + j];
+            int32_t lab = -1;
+            for (size_t s = 0; s < n && id >= 0 && lab < 0; s++)
+                for (size_t m = 0; m < k; m++)
+                    if (ls[s].t->id[q * k + m] == id) {
+                        lab = ls[s].label[q * k + m];
+                        break;
+                    }
+            out->label[q * k + j] = lab;
+        }
+    for (size_t s = 0; s < n; s++) list_free(&ls[s]);
+    free(ls);
+    if (rc) list_free(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* feature shards                                                      */
+
+static int features_input(task_ctx_t *ctx, size_t i, mlk_features **out)
+{
+    void *data;
+    size_t len;
+    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    int rc = mlk_features_decode(data, len, out);
+    free(data);
+    if (rc)
+        return task_fail(ctx, 0, "knn: shard %s is not a feature shard (knn classify reads IDX or hashed features)",
+                         ctx->ta->inputs[i]->key);
+    return 0;
+}
+
+/* Keep the rows whose test flag is `want` (want < 0: all rows). */
+static int select_rows(task_ctx_t *ctx, size_t i, mlk_features **f, int want)
+{
+    if (want < 0) return 0;
+    if (!(*f)->test) return task_fail(ctx, 0, "knn: shard %s has no train/test flags", ctx->ta->inputs[i]->key);
+    mlk_features *s = mlk_features_select(*f, (*f)->test, (uint8_t)want);
+    if (!s) return task_fail(ctx, 1, "out of memory");
+    mlk_features_destroy(f);
+    *f = s;
+    return 0;
+}
+
+/* The model inputs of the rows as dense f32, hstack([sparse, dense]). */
+static int densify(task_ctx_t *ctx, const mlk_features *f, float **out, size_t *dim)
+{
+    size_t ns = f->csr ? f->csr->ncols : 0, d = ns + f->n_dense;
+    if (d == 0) return task_fail(ctx, 0, "knn: the shard has no features");
+    if (d > MAX_DENSE_DIM)
+        return task_fail(ctx, 0, "knn: %zu features are too many for the dense search (at most %u; lower hash.n_features)",
+                         d, MAX_DENSE_DIM);
+    float *x = calloc(nz(f->nrows * d), sizeof *x);
+    if (!x) return task_fail(ctx, 1, "out of memory for %zu x %zu features", f->nrows, d);
+    for (size_t i = 0; i < f->nrows; i++) {
+        float *row = x + i * d;
+        if (f->csr)
+            for (int64_t p = f->csr->indptr[i]; p < f->csr->indptr[i + 1]; p++)
+                row[f->csr->indices[p]] += (float)f->csr->data[p];
+        for (size_t c = 0; c < f->n_dense; c++)
+            row[ns + c] = f->dense_type == MLK_DENSE_F32 ? f->dense32[i * f->n_dense + c]
+                                                         : (float)f->dense64[i * f->n_dense + c];
+    }
+    *out = x;
+    *dim = d;
+    return 0;
+}
+
+/* Args: u32 k, u32 queries_are_test_rows, u32 index_train_rows_only,
+ *       u32 nscale, f64 mean[nscale], f64 scale[nscale] (applied to the
+ *       queries' dense part). Inputs: query shard, index shard. */
+int kind_knn_search(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t k = br_u32(&r), qtest = br_u32(&r), xtrain = br_u32(&r), nscale = br_u32(&r);
+    if (r.err || k == 0 || k > (1u << 20) || (size_t)nscale * 16 != r.n - r.at || ctx->ta->n_inputs != 2)
+        return task_fail(ctx, 0, "knn_search: damaged task arguments");
+    const uint8_t *mean = r.p + r.at, *scale = mean + (size_t)nscale * 8;
+    mlk_features *q = NULL, *x = NULL;
+    float *Q = NULL, *X = NULL;
+    mlk_topk *t = NULL;
+    int32_t *label = NULL;
+    size_t dq = 0, dx = 0;
+    int rc = -1;
+    if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
+    if (features_input(ctx, 1, &x) || select_rows(ctx, 1, &x, xtrain ? 0 : -1)) goto out;
+    if (nscale && q->n_dense != nscale) {
+        task_fail(ctx, 0, "knn_search: %u scale statistics for %zu dense columns", nscale, q->n_dense);
+        goto out;
+    }
+    for (size_t c = 0; c < nscale; c++) { /* as the scale stage transforms the input */
+        double mu, sc;
+        memcpy(&mu, mean + c * 8, 8);
+        memcpy(&sc, scale + c * 8, 8);
+        for (size_t i = 0; i < q->nrows; i++) {
+            if (q->dense_type == MLK_DENSE_F32) {
+                double v = q->dense32[i * nscale + c];
+                q->dense32[i * nscale + c] = (float)((v - mu) / sc);
+            } else {
+                double *v = &q->dense64[i * nscale + c];
+                *v = (*v - mu) / sc;
+            }
+        }
+    }
+    if (densify(ctx, q, &Q, &dq) || densify(ctx, x, &X, &dx)) goto out;
+    if (dq != dx) {
+        task_fail(ctx, 0, "knn_search: queries have %zu features, the index %zu", dq, dx);
+        goto out;
+    }
+    for (size_t i = 0; i < x->nrows; i++)
+        if (x->label[i] < 0) {
+            task_fail(ctx, 0, "knn_search: index row %lld of %s has no class", (long long)x->row_id[i],
+                      ctx->ta->inputs[1]->key);
+            goto out;
+        }
+    mlk_knn_normalize(Q, q->nrows, dq);
+    mlk_knn_normalize(X, x->nrows, dx);
+    t = mlk_topk_new(q->nrows, k);
+    label = malloc(nz(q->nrows * k) * sizeof *label);
+    if (!t || !label) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (x->nrows && q->nrows &&
+        mlk_knn_search(Q, q->nrows, X, x->nrows, dq, 0, NULL, t, NULL, ctx->err, sizeof ctx->err) != 0)
+        goto out;
+    /* local positions -> global row ids (increasing, so the order and the
+     * tie rule are unchanged), and the neighbour's class */
+    for (size_t i = 0; i < q->nrows * k; i++) {
+        int64_t id = t->id[i];
+        label[i] = id >= 0 ? x->label[id] : -1;
+        t->id[i] = id >= 0 ? x->row_id[id] : -1;
+    }
+    if ((rc = list_output(ctx, t, label)) != 0) goto out;
+    task_metric(ctx, "rows", (double)q->nrows);
+    task_metric(ctx, "index_rows", (double)x->nrows);
+    rc = 0;
+out:
+    mlk_features_destroy(&q);
+    mlk_features_destroy(&x);
+    free(Q);
+    free(X);
+    free(label);
+    mlk_topk_destroy(&t);
+    return rc;
+}
+
+/* Args: u32 k, u32 weights (1 = distance), u32 queries_are_test_rows,
+ *       u32 nclasses, strings classes. Inputs: the query shard, then its
+ *       lists from every index shard in index shard order.
+ * Output: frame (label, predicted), row_id = the query's row id.
+ * Result: u64 queries, u64 correct. */
+int kind_knn_classify(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint32_t k = br_u32(&r), weights = br_u32(&r), qtest = br_u32(&r), ncls = br_u32(&r);
+    if (r.err || k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2)
+        return task_fail(ctx, 0, "knn_classify: damaged task arguments");
+    char **cls = calloc(ncls ? ncls : 1, sizeof *cls);
+    if (!cls) return task_fail(ctx, 1, "out of memory");
+    for (uint32_t c = 0; c < ncls && !r.err; c++) cls[c] = br_str(&r);
+    mlk_features *q = NULL;
+    knnlist_t m = {0};
+    int32_t *pred = NULL, *compact = NULL;
+    mlk_frame *f = NULL;
+    int rc = -1;
+    if (!br_done(&r)) {
+        task_fail(ctx, 0, "knn_classify: damaged task arguments");
+        goto out;
+    }
+    if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
+    if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, q->nrows, k, &m) != 0) goto out;
+    size_t nq = q->nrows;
+    for (size_t i = 0; i < nq; i++)
+        if (mlk_topk_count(m.t, i) < k) {
+            task_fail(ctx, 0, "knn: k=%u is more than the %zu index rows", k, mlk_topk_count(m.t, i));
+            goto out;
+        }
+    /* vote over the neighbours' classes: ids become slots of `compact` */
+    pred = malloc(nz(nq) * sizeof *pred);
+    compact = malloc(nz(nq * k) * sizeof *compact);
+    if (!pred || !compact) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nq * k; i++) {
+        compact[i] = m.label[i];
+        m.t->id[i] = (int64_t)i;
+    }
+    if (mlk_knn_classify(m.t, compact, nq * k, weights ? MLK_KNN_DISTANCE : MLK_KNN_UNIFORM, pred, ctx->err,
+                         sizeof ctx->err) != 0)
+        goto out;
+    uint64_t correct = 0;
+    const char *names[2] = {"label", "predicted"};
+    mlk_coltype types[2] = {MLK_STR, MLK_STR};
+    f = mlk_frame_new(2, names, types, nq);
+    if (!f) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        correct += pred[i] == q->label[i];
+        const char *tl = q->label[i] >= 0 && (uint32_t)q->label[i] < ncls ? cls[q->label[i]] : NULL;
+        const char *pl = pred[i] >= 0 && (uint32_t)pred[i] < ncls ? cls[pred[i]] : NULL;
+        f->row_id[i] = q->row_id[i];
+        if (mlk_frame_str_push(f, 0, i, tl ? tl : "", tl ? strlen(tl) : 0, !tl) ||
+            mlk_frame_str_push(f, 1, i, pl ? pl : "", pl ? strlen(pl) : 0, !pl)) {
+            task_fail(ctx, 1, "out of memory");
+            goto out;
+        }
+        f->nrows = i + 1;
+    }
+    if (task_output_frame(ctx, f) != 0) goto out;
+    bw_t w;
+    bw_init(&w);
+    bw_u64(&w, nq);
+    bw_u64(&w, correct);
+    size_t len;
+    uint8_t *res = bw_take(&w, &len);
+    if (!res) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    task_result(ctx, res, len);
+    task_metric(ctx, "rows", (double)nq);
+    task_metric(ctx, "correct", (double)correct);
+    rc = 0;
+out:
+    for (uint32_t c = 0; c < ncls; c++) free(cls[c]);
+    free(cls);
+    mlk_features_destroy(&q);
+    list_free(&m);
+    free(pred);
+    free(compact);
+    mlk_frame_destroy(&f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* recommend                                                           */
+
+/* The user and item columns of a frame shard (string columns). */
+static int key_columns(task_ctx_t *ctx, const mlk_frame *f, const char *user, const char *item, int *cu, int *ci)
+{
+    *cu = mlk_frame_col(f, user);
+    *ci = mlk_frame_col(f, item);
+    if (*cu < 0 || *ci < 0 || f->cols[*cu].type != MLK_STR || f->cols[*ci].type != MLK_STR)
+        return task_fail(ctx, 0, "knn: shard %s has no text columns '%s' and '%s'", ctx->ta->inputs[0]->key, user,
+                         item);
+    return 0;
+}
+
+/* Row r of string column c as a NUL-terminated copy in *buf (grown). */
+static const char *str_copy(const mlk_col *c, size_t r, char **buf, size_t *cap)
+{
+    size_t len;
+    const char *s = mlk_str_at(c, r, &len);
+    if (len + 1 > *cap) {
+        size_t n = len + 64;
+        char *b = realloc(*buf, n);
+        if (!b) return NULL;
+        *buf = b;
+        *cap = n;
+    }
+    memcpy(*buf, s, len);
+    (*buf)[len] = 0;
+    return *buf;
+}
+
+/* Args: str user, str item. Result: u32 n, distinct users (first seen
+ * order), u32 n, distinct items. Rows missing either are skipped. */
+int kind_rec_keys(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    char *user = br_str(&r), *item = br_str(&r);
+    mlk_frame *f = NULL;
+    zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
+    bw_t w[2];
+    bw_init(&w[0]);
+    bw_init(&w[1]);
+    uint32_t n[2] = {0, 0};
+    char *buf = NULL;
+    size_t cap = 0, missing = 0;
+    int rc = -1, cu, ci;
+    if (!br_done(&r) || !user || !item) {
+        task_fail(ctx, 0, "rec_keys: damaged task arguments");
+        goto out;
+    }
+    if (!seen[0] || !seen[1]) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    for (size_t i = 0; i < f->nrows; i++) {
+        if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) {
+            missing++;
+            continue;
+        }
+        int col[2] = {cu, ci};
+        for (int s = 0; s < 2; s++) {
+            const char *v = str_copy(&f->cols[col[s]], i, &buf, &cap);
+            if (!v) {
+                task_fail(ctx, 1, "out of memory");
+                goto out;
+            }
+            if (zhashx_lookup(seen[s], v)) continue;
+            zhashx_insert(seen[s], v, (void *)1);
+            bw_str(&w[s], v);
+            n[s]++;
+        }
+    }
+    bw_t o;
+    bw_init(&o);
+    for (int s = 0; s < 2; s++) {
+        size_t len;
+        uint8_t *p = bw_take(&w[s], &len);
+        bw_u32(&o, n[s]);
+        bw_put(&o, p, len);
+        free(p);
+    }
+    size_t len;
+    uint8_t *res = bw_take(&o, &len);
+    if (!res) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    task_result(ctx, res, len);
+    task_metric(ctx, "rows_missing", (double)missing);
+    rc = 0;
+out:
+    bw_free(&w[0]);
+    bw_free(&w[1]);
+    zhashx_destroy(&seen[0]);
+    zhashx_destroy(&seen[1]);
+    mlk_frame_destroy(&f);
+    free(buf);
+    free(user);
+    free(item);
+    return rc;
+}
+
+/* Read u64 n and n strings into a map string -> index + 1. */
+static zhashx_t *read_ids(br_t *r, uint64_t *n)
+{
+    *n = br_u64(r);
+    if (r->err || *n > INT32_MAX || *n > r->n / 4) return NULL;
+    zhashx_t *h = zhashx_new();
+    for (uint64_t i = 0; h && i < *n; i++) {
+        char *s = br_str(r);
+        if (!s) {
+            zhashx_destroy(&h);
+            return NULL;
+        }
+        zhashx_insert(h, s, (void *)(uintptr_t)(i + 1));
+        free(s);
+    }
+    return h;
+}
+
+/* Args: str user, str item, u64 nusers, users, u64 nitems, items.
+ * Output: pairs shard of the rows with both (in row order). */
+int kind_rec_encode(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    char *user = br_str(&r), *item = br_str(&r);
+    uint64_t nu = 0, ni = 0;
+    zhashx_t *hu = read_ids(&r, &nu);
+    zhashx_t *hi = hu ? read_ids(&r, &ni) : NULL;
+    mlk_frame *f = NULL;
+    int32_t *pairs = NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int rc = -1, cu, ci;
+    if (!br_done(&r) || !user || !item || !hu || !hi) {
+        task_fail(ctx, 0, "rec_encode: damaged task arguments");
+        goto out;
+    }
+    if (task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    pairs = malloc(nz(f->nrows) * 2 * sizeof *pairs);
+    if (!pairs) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < f->nrows; i++) {
+        if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) continue;
+        const char *v = str_copy(&f->cols[cu], i, &buf, &cap);
+        uintptr_t a = v ? (uintptr_t)zhashx_lookup(hu, v) : 0;
+        v = str_copy(&f->cols[ci], i, &buf, &cap);
+        uintptr_t b = v ? (uintptr_t)zhashx_lookup(hi, v) : 0;
+        if (!a || !b) {
+            task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
+                      (long long)f->row_id[i]);
+            goto out;
+        }
+        pairs[n] = (int32_t)(a - 1);
+        pairs[f->nrows + n] = (int32_t)(b - 1);
+        n++;
+    }
+    bw_t w;
+    bw_init(&w);
+    bw_put(&w, "MLKI", 4);
+    bw_u32(&w, 1);
+    bw_u64(&w, n);
+    bw_put(&w, pairs, n * 4);
+    bw_put(&w, pairs + f->nrows, n * 4);
+    size_t len;
+    uint8_t *out = bw_take(&w, &len);
+    if (!out) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    rc = task_output(ctx, NULL, out, len);
+    free(out);
+    if (rc) goto out;
+    task_metric(ctx, "rows", (double)n);
+    rc = 0;
+out:
+    zhashx_destroy(&hu);
+    zhashx_destroy(&hi);
+    mlk_frame_destroy(&f);
+    free(pairs);
+    free(buf);
+    free(user);
+    free(item);
+    return rc;
+}
+
+/* The pairs of inputs [0, nin), in input (= time) order, as the
+ * leave-last-out data (binary user vectors). */
+static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t nitems, mlk_rec_data **out)
+{
+    int32_t *u = NULL, *it = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (size_t i = 0; i < nin && !rc; i++) {
+        void *data;
+        size_t len;
+        if (task_input(ctx, i, &data, &len) != 0) {
+            rc = -1;
+            break;
+        }
+        br_t r;
+        br_init(&r, data, len);
+        char magic[4] = {0};
+        br_get(&r, magic, 4);
+        uint32_t ver = br_u32(&r);
+        uint64_t m = br_u64(&r);
+        if (r.err || memcmp(magic, "MLKI", 4) || ver != 1 || m > (len - r.at) / 8 || len - r.at != m * 8) {
+            free(data);
+            rc = task_fail(ctx, 0, "shard %s is not a pairs shard", ctx->ta->inputs[i]->key);
+            break;
+        }
+        if (n + m > cap) {
+            cap = (n + m) * 2;
+            int32_t *a = realloc(u, cap * sizeof *a), *b = a ? realloc(it, cap * sizeof *b) : NULL;
+            if (a) u = a;
+            if (b) it = b;
+            if (!a || !b) {
+                free(data);
+                rc = task_fail(ctx, 1, "out of memory");
+                break;
+            }
+        }
+        br_get(&r, u + n, (size_t)m * 4);
+        br_get(&r, it + n, (size_t)m * 4);
+        n += (size_t)m;
+        free(data);
+    }
+    if (!rc) {
+        char err[512];
+        *out = mlk_rec_split(u ? u : (int32_t[]){0}, it ? it : (int32_t[]){0}, n, (size_t)nusers, (size_t)nitems,
+                             MLK_REC_BINARY, err, sizeof err);
+        if (!*out) rc = task_fail(ctx, 0, "knn: %s", err);
+    }
+    free(u);
+    free(it);
+    return rc;
+}
+
+/* Args: u64 nusers, u64 nitems, u32 k, u64 q_begin, u64 q_count,
+ *       u64 u_begin, u64 u_end. Inputs: every pairs shard. */
+int kind_rec_search(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint64_t nu = br_u64(&r), ni = br_u64(&r);
+    uint32_t k = br_u32(&r);
+    uint64_t qb = br_u64(&r), qc = br_u64(&r), ub = br_u64(&r), ue = br_u64(&r);
+    if (!br_done(&r) || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu ||
+        qc > nu - qb || ub > ue || ue > nu)
+        return task_fail(ctx, 0, "rec_search: damaged task arguments");
+    mlk_rec_data *d = NULL;
+    if (load_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
+    int rc = -1;
+    mlk_topk *t = mlk_topk_new((size_t)qc, k);
+    if (!t) task_fail(ctx, 1, "out of memory");
+    else if (mlk_rec_neighbors(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, t, ctx->err, sizeof ctx->err) == 0 &&
+             list_output(ctx, t, NULL) == 0) {
+        task_metric(ctx, "rows", (double)qc);
+        rc = 0;
+    }
+    mlk_topk_destroy(&t);
+    mlk_rec_data_destroy(&d);
+    return rc;
+}
+
+/* 1 if user u has item in training (binary search of its sorted items). */
+static int has_item(const mlk_rec_data *d, int64_t u, int32_t item)
+{
+    int64_t lo = d->indptr[u], hi = d->indptr[u + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (d->items[mid] < item) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < d->indptr[u + 1] && d->items[lo] == item;
+}
+
+/* Args: u64 nusers, u64 nitems, u32 k, u64 q_begin, u64 q_count, u32 top_n,
+ *       u32 R, strings users[q_count], strings items[nitems]. Inputs: the
+ *       pairs shards, then the R lists of this user range.
+ * Output: frame (user, rank, item, score). Result: u64 users evaluated,
+ *       f64 sums of hit, precision, recall, ndcg, popular hit, popular ndcg. */
+int kind_rec_recommend(task_ctx_t *ctx)
+{
+    br_t r;
+    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    uint64_t nu = br_u64(&r), ni = br_u64(&r);
+    uint32_t k = br_u32(&r);
+    uint64_t qb = br_u64(&r), qc = br_u64(&r);
+    uint32_t topn = br_u32(&r), R = br_u32(&r);
+    if (r.err || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
+        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || ni > r.n / 4)
+        return task_fail(ctx, 0, "rec_recommend: damaged task arguments");
+    char **users = calloc(qc ? qc : 1, sizeof *users), **items = calloc(ni ? ni : 1, sizeof *items);
+    mlk_rec_data *d = NULL;
+    knnlist_t m = {0};
+    int32_t *recs = NULL, *pop = NULL;
+    mlk_frame *f = NULL;
+    int rc = -1;
+    if (!users || !items) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    for (uint64_t i = 0; i < qc && !r.err; i++) users[i] = br_str(&r);
+    for (uint64_t i = 0; i < ni && !r.err; i++) items[i] = br_str(&r);
+    if (!br_done(&r)) {
+        task_fail(ctx, 0, "rec_recommend: damaged task arguments");
+        goto out;
+    }
+    size_t nin = ctx->ta->n_inputs - R;
+    if (load_rec_data(ctx, nin, nu, ni, &d) != 0) goto out;
+    if (lists_merge(ctx, nin, R, (size_t)qc, k, &m) != 0) goto out;
+    recs = malloc(nz(qc * topn) * sizeof *recs);
+    pop = malloc(nz(qc * topn) * sizeof *pop);
+    if (!recs || !pop) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (mlk_rec_recommend(d, m.t, (size_t)qb, topn, recs, ctx->err, sizeof ctx->err) != 0 ||
+        mlk_rec_popular(d, (size_t)qb, (size_t)qc, topn, pop, ctx->err, sizeof ctx->err) != 0)
+        goto out;
+    mlk_rec_metrics mk, mp;
+    if (mlk_rec_evaluate(recs, (size_t)qc, topn, d->heldout + qb, &mk) != 0 ||
+        mlk_rec_evaluate(pop, (size_t)qc, topn, d->heldout + qb, &mp) != 0) {
+        task_fail(ctx, 0, "rec_recommend: evaluation failed");
+        goto out;
+    }
+    const char *names[4] = {"user", "rank", "item", "score"};
+    mlk_coltype types[4] = {MLK_STR, MLK_F64, MLK_STR, MLK_F64};
+    f = mlk_frame_new(4, names, types, (size_t)(qc * topn));
+    if (!f) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    size_t row = 0;
+    for (size_t q = 0; q < qc; q++)
+        for (size_t j = 0; j < topn; j++) {
+            int32_t it = recs[q * topn + j];
+            if (it < 0 || (uint64_t)it >= ni) continue;
+            double score = 0;
+            for (size_t s = 0; s < k; s++) {
+                int64_t v = m.t->id[q * k + s];
+                if (v >= 0 && (uint64_t)v < nu && has_item(d, v, it)) score += m.t->sim[q * k + s];
+            }
+            f->row_id[row] = (int64_t)((qb + q) * topn + j);
+            f->cols[1].f64[row] = (double)(j + 1);
+            f->cols[3].f64[row] = score;
+            if (mlk_frame_str_push(f, 0, row, users[q], strlen(users[q]), 0) ||
+                mlk_frame_str_push(f, 2, row, items[it], strlen(items[it]), 0)) {
+                task_fail(ctx, 1, "out of memory");
+                goto out;
+            }
+            f->nrows = ++row;
+        }
+    if (task_output_frame(ctx, f) != 0) goto out;
+    bw_t w;
+    bw_init(&w);
+    double n = (double)mk.nusers;
+    bw_u64(&w, mk.nusers);
+    bw_f64(&w, mk.hit * n);
+    bw_f64(&w, mk.precision * n);
+    bw_f64(&w, mk.recall * n);
+    bw_f64(&w, mk.ndcg * n);
+    bw_f64(&w, mp.hit * n);
+    bw_f64(&w, mp.ndcg * n);
+    size_t len;
+    uint8_t *res = bw_take(&w, &len);
+    if (!res) {
+        task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    task_result(ctx, res, len);
+    task_metric(ctx, "rows", (double)row);
+    rc = 0;
+out:
+    for (uint64_t i = 0; users && i < qc; i++) free(users[i]);
+    for (uint64_t i = 0; items && i < ni; i++) free(items[i]);
+    free(users);
+    free(items);
+    mlk_rec_data_destroy(&d);
+    list_free(&m);
+    free(recs);
+    free(pop);
+    mlk_frame_destroy(&f);
+    return rc;
+}

@@ -32,6 +32,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -72,6 +73,12 @@ def med(xs):
 def runs(xs, fmt="{:.3f}"):
     """The individual repetitions, comma separated, for the log."""
     return ", ".join(fmt.format(x) for x in xs)
+
+
+def on_sigterm_exit():
+    """Turn SIGTERM into SystemExit so that the clusters' context managers
+    stop them (a background job started by a shell ignores SIGINT)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def children_cpu():
@@ -437,6 +444,7 @@ def bench_ingest_clean():
 
 
 def main():
+    on_sigterm_exit()
     failed = []
     for name, fn in (("scheduler", bench_scheduler), ("ingest_clean", bench_ingest_clean)):
         if os.environ.get("BENCH_ONLY") and name not in os.environ["BENCH_ONLY"].split(","):

@@ -329,7 +329,7 @@ def bench_scheduler():
     n_dask = int(os.environ.get("DASK_TASKS", "20000"))
     print(f"--- scheduler: mlops noop {n_mlops} tasks vs Dask map {n_dask} tasks, 2 workers ({loadavg()})",
           flush=True)
-    walls, stages = [], []
+    walls, stages, cpus = [], [], []
     with Cluster(2) as c:
         job = c.job_file("noop.yaml", f"name: bench-noop\nnoop: {{tasks: {n_mlops}}}\n")
         c.run_job(job)  # warm-up
@@ -338,6 +338,7 @@ def bench_scheduler():
             if res["metrics"].get("tasks") != n_mlops:
                 raise BenchError(f"noop job ran {res['metrics'].get('tasks')} tasks, expected {n_mlops}")
             walls.append(dt)
+            cpus.append(c.last_cpu)
             stages.append(stage_seconds(res, "noop"))
             print(f"rep {r}: mlops {n_mlops} tasks submit->result {dt:.3f} s, noop stage {stages[-1]:.3f} s "
                   f"({n_mlops / dt:,.0f} tasks/s; {loadavg()})", flush=True)
@@ -356,6 +357,8 @@ def bench_scheduler():
           f"(runs {runs(walls)}); noop stage median {med(stages):.3f} s = {m_stage_tps:,.0f} tasks/s")
     print(f"mlops overhead per task: {1e6 * med(walls) / n_mlops:.1f} us wall for the cluster, "
           f"{2e6 * med(walls) / n_mlops:.1f} us per worker slot (2 slots)")
+    print(f"mlops CPU: median {med(cpus):.3f} s for the cluster (coordinator + workers + mlopsctl) = "
+          f"{1e6 * med(cpus) / n_mlops:.1f} us CPU per task")
     print(f"dask : median {med(dask):.3f} s for {n_dask} tasks = {d_tps:,.0f} tasks/s (runs {runs(dask)}); "
           f"{1e6 / d_tps:.0f} us per task")
     print(f"({loadavg()})")

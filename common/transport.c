@@ -23,6 +23,17 @@ zsock_t *transport_router_bind(const char *endpoint, const char *advertise_host,
     }
     tune(s);
     zsock_set_router_handover(s, 1); /* a reconnecting peer takes over its identity */
+    /* czmq turns ":*" into a scan upward from port 49152, which hands a
+     * port freed a moment ago (a crashed coordinator's) to the next
+     * binder; ":0" lets the kernel pick from its ephemeral range. */
+    char ep[512];
+    size_t el = strlen(endpoint);
+    if (el >= 2 && el < sizeof ep && !strcmp(endpoint + el - 2, ":*")) {
+        memcpy(ep, endpoint, el - 1);
+        ep[el - 1] = '0';
+        ep[el] = 0;
+        endpoint = ep;
+    }
     if (zsock_bind(s, "%s", endpoint) < 0) {
         mlops_seterr(err, errlen, MLOPS_EIO, "cannot bind %s: %s", endpoint,
                      zmq_strerror(zmq_errno()));

@@ -138,23 +138,45 @@ static int append_pid(const char *file, const char *name, pid_t pid)
 
 /* SIGTERM every live mlops pid, wait up to grace_ms, then SIGKILL.
  * Returns how many were running. */
-static int stop_procs(const proc_entry *p, size_t n, int grace_ms)
+/* 1 while pid exists and is not a zombie. A process that is exiting
+ * has an empty cmdline before it becomes a zombie (slow under ASan), so
+ * once signalled, a pid is watched through /proc/PID/stat. */
+static int still_running(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    if (!rp || rp[1] != ' ') return 0;
+    return rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* `spawned`: pids this mlopsctl just started (they may not have exec'ed
+ * yet); otherwise pids from a pid file, signalled only if they run an
+ * mlops program. */
+static int stop_procs(const proc_entry *p, size_t n, int grace_ms, int spawned)
 {
     int running = 0;
-    for (size_t i = 0; i < n; i++)
-        if (is_mlops_process(p[i].pid)) {
+    int signalled[MAX_PROCS] = {0};
+    for (size_t i = 0; i < n && i < MAX_PROCS; i++)
+        if (spawned ? still_running(p[i].pid) : is_mlops_process(p[i].pid)) {
             kill(p[i].pid, SIGTERM);
+            signalled[i] = 1;
             running++;
         }
     int64_t deadline = zclock_mono() + grace_ms;
     for (int killed = 0;;) {
         int left = 0;
-        for (size_t i = 0; i < n; i++) left += is_mlops_process(p[i].pid);
+        for (size_t i = 0; i < n && i < MAX_PROCS; i++) left += signalled[i] && still_running(p[i].pid);
         if (!left) break;
         if (zclock_mono() >= deadline) {
             if (killed) break;
-            for (size_t i = 0; i < n; i++)
-                if (is_mlops_process(p[i].pid)) kill(p[i].pid, SIGKILL);
+            for (size_t i = 0; i < n && i < MAX_PROCS; i++)
+                if (signalled[i] && still_running(p[i].pid)) kill(p[i].pid, SIGKILL);
             killed = 1;
             deadline = zclock_mono() + 2000;
         }
@@ -295,17 +317,21 @@ static size_t alive_workers(const jv *doc)
 }
 
 /* Names the first started process that is no longer running, or NULL. */
+/* The first process that has exited. Judged by /proc/PID/stat, not by
+ * the cmdline: a process we just forked is still a copy of mlopsctl until
+ * it execs, and a worker re-execs itself once to pick its OpenBLAS
+ * kernel, so its cmdline is briefly not an mlops program. */
 static const proc_entry *first_dead(const proc_entry *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!is_mlops_process(p[i].pid)) return &p[i];
+        if (!still_running(p[i].pid)) return &p[i];
     return NULL;
 }
 
 static int up_failed(const char *dir, const char *pidfile, const proc_entry *procs, size_t n,
                      int code)
 {
-    stop_procs(procs, n, 5000);
+    stop_procs(procs, n, 5000, 1);
     unlink(pidfile);
     fprintf(stderr, "mlopsctl: stopped what was started; logs in %s/logs\n", dir);
     return code;
@@ -380,7 +406,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     char endpoint[512];
     for (;;) {
         if (read_endpoint(epfile, endpoint, sizeof endpoint) == 0) break;
-        if (!is_mlops_process(procs[0].pid)) {
+        if (!still_running(procs[0].pid)) {
             char last[1024];
             last_log_line(logpath, last, sizeof last);
             ctl_errorf("the coordinator exited during start-up%s%s", *last ? ": " : "", last);
@@ -490,7 +516,7 @@ int cmd_down(ctl_ctx *ctx, const ctl_args *a)
         ctl_errorf("cannot read %s: %s", pidfile, strerror(errno));
         return CTL_EXIT_FAILED;
     }
-    int stopped = stop_procs(procs, n, 10000);
+    int stopped = stop_procs(procs, n, 10000, 0);
     unlink(pidfile);
     unlink(epfile);
     fprintf(stderr, "mlopsctl: stopped %d process%s (data dir %s)\n", stopped,

@@ -304,10 +304,23 @@ DASK_SCRIPT = r"""
 import json, sys, time, warnings, logging
 warnings.simplefilter("ignore")
 logging.getLogger("distributed").setLevel(logging.ERROR)
+import psutil
 from dask.distributed import Client, LocalCluster
 
 def noop(x):
     return x
+
+def cpu():
+    # this process (scheduler, nannies, client) and the worker processes
+    me = psutil.Process()
+    total = 0.0
+    for p in [me] + me.children(recursive=True):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 if __name__ == "__main__":
     n, reps = int(sys.argv[1]), int(sys.argv[2])
@@ -315,11 +328,13 @@ if __name__ == "__main__":
                       dashboard_address=None) as cl, Client(cl) as c:
         c.gather(c.map(noop, range(200)))  # warm-up: workers connected, function shipped
         for r in range(reps):
+            c0 = cpu()
             t = time.perf_counter()
             out = c.gather(c.map(noop, range(n), pure=False))
             dt = time.perf_counter() - t
+            dc = cpu() - c0
             assert len(out) == n and out[-1] == n - 1
-            print(json.dumps({"rep": r, "tasks": n, "seconds": dt}), flush=True)
+            print(json.dumps({"rep": r, "tasks": n, "seconds": dt, "cpu": dc}), flush=True)
 """
 
 
@@ -347,9 +362,12 @@ def bench_scheduler():
     p = subprocess.run([PY, "-c", DASK_SCRIPT, str(n_dask), str(REPS)], capture_output=True, text=True)
     if p.returncode != 0:
         raise BenchError(f"Dask anchor failed: {p.stderr.strip()[-2000:]}")
-    dask = [json.loads(line)["seconds"] for line in p.stdout.splitlines() if line.startswith("{")]
-    for r, dt in enumerate(dask):
-        print(f"rep {r}: dask {n_dask} tasks map+gather {dt:.3f} s ({n_dask / dt:,.0f} tasks/s)")
+    reps = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    dask = [d["seconds"] for d in reps]
+    dask_cpu = [d["cpu"] for d in reps]
+    for r, d in enumerate(reps):
+        print(f"rep {r}: dask {n_dask} tasks map+gather {d['seconds']:.3f} s ({n_dask / d['seconds']:,.0f} "
+              f"tasks/s), {d['cpu']:.3f} CPU-s")
     m_tps = n_mlops / med(walls)
     m_stage_tps = n_mlops / med(stages)
     d_tps = n_dask / med(dask)
@@ -361,7 +379,11 @@ def bench_scheduler():
           f"{1e6 * med(cpus) / n_mlops:.1f} us CPU per task")
     print(f"dask : median {med(dask):.3f} s for {n_dask} tasks = {d_tps:,.0f} tasks/s (runs {runs(dask)}); "
           f"{1e6 / d_tps:.0f} us per task")
-    print(f"({loadavg()})")
+    print(f"dask CPU: median {med(dask_cpu):.3f} s (scheduler + client + worker processes) = "
+          f"{1e6 * med(dask_cpu) / n_dask:.1f} us CPU per task")
+    print(f"tasks per CPU-second (less sensitive to the load): mlops {n_mlops / med(cpus):,.0f}, dask "
+          f"{n_dask / med(dask_cpu):,.0f}, ratio {(n_mlops / med(cpus)) / (n_dask / med(dask_cpu)):.1f}x "
+          f"({loadavg()})")
     write_ratio("scheduler", m_tps / d_tps, 50)
 
 

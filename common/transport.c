@@ -74,6 +74,26 @@ zsock_t *transport_dealer_connect(const char *endpoint, char *err, size_t errlen
     return s;
 }
 
+zsock_t *transport_peer_connect(const char *endpoint, int send_timeout_ms, char *err, size_t errlen)
+{
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    if (!s) {
+        mlops_seterr(err, errlen, MLOPS_EIO, "cannot create socket: %s", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    tune(s);
+    zsock_set_linger(s, 0);
+    zsock_set_immediate(s, 1);
+    zsock_set_sndtimeo(s, send_timeout_ms);
+    if (zsock_connect(s, "%s", endpoint) < 0) {
+        mlops_seterr(err, errlen, MLOPS_EINVAL, "cannot connect to %s: %s", endpoint,
+                     zmq_strerror(zmq_errno()));
+        zsock_destroy(&s);
+        return NULL;
+    }
+    return s;
+}
+
 char *transport_endpoint_host(const char *endpoint)
 {
     const char *p = strstr(endpoint, "://");

@@ -16,6 +16,12 @@ zsock_t *transport_router_bind(const char *endpoint, const char *advertise_host,
 /* DEALER connected to `endpoint`. NULL on failure with err filled. */
 zsock_t *transport_dealer_connect(const char *endpoint, char *err, size_t errlen);
 
+/* DEALER to a peer's store: messages are queued only on a completed
+ * connection (ZMQ_IMMEDIATE) and a send gives up after send_timeout_ms,
+ * so a request to a dead peer fails at once instead of waiting in the
+ * queue while ZeroMQ retries the connection. */
+zsock_t *transport_peer_connect(const char *endpoint, int send_timeout_ms, char *err, size_t errlen);
+
 /* The host part of a tcp:// endpoint ("tcp://h:p" -> "h"), malloc'd. */
 char *transport_endpoint_host(const char *endpoint);
 

@@ -110,7 +110,7 @@ int wire_send_error(zsock_t *s, zframe_t *identity, uint64_t seq, Mlops__ErrorCo
 envelope_t *wire_request(zsock_t *s, envelope_t *req, int timeout_ms, char *err, size_t errlen)
 {
     if (wire_send(s, NULL, req) != 0) {
-        mlops_seterr(err, errlen, MLOPS_EIO, "send failed");
+        mlops_seterr(err, errlen, MLOPS_EIO, "not reachable (send failed: %s)", zmq_strerror(zmq_errno()));
         return NULL;
     }
     int64_t deadline = zclock_mono() + timeout_ms;

@@ -934,6 +934,20 @@ static void free_args(task_args_t *a)
     memset(a, 0, sizeof *a);
 }
 
+/* Forget the stage's running tasks, releasing their workers' slots. */
+static void stage_abandon_running(coord_t *c, stage_t *st)
+{
+    for (size_t t = 0; t < st->ntasks; t++) {
+        task_t *tk = &st->tasks[t];
+        if (tk->state != T_RUNNING) continue;
+        if (tk->worker >= 0 && (size_t)tk->worker < c->nworkers && c->workers[tk->worker].inflight)
+            c->workers[tk->worker].inflight--;
+        tk->worker = -1;
+        tk->state = T_PENDING;
+        tk->attempt = 0;
+    }
+}
+
 /* Dispatch what can run from one stage. Returns 0 when no worker has
  * room for this stage's tasks. */
 static int dispatch_stage(coord_t *c, job_t *j, size_t s)
@@ -968,7 +982,10 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
                     char msg[1024] = "";
                     int rrc = -1;
                     if (st->ops->restart && st->state == ST_RUNNING) {
-                        /* an earlier phase's output: re-arm the stage */
+                        /* an earlier phase's output: re-arm the stage. Its
+                         * running tasks are dropped: give their workers'
+                         * slots back (their late results are ignored). */
+                        stage_abandon_running(c, st);
                         rrc = st->ops->restart(j, st, msg, sizeof msg);
                         if (rrc == 0) {
                             st->dirty = 1;

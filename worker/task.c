@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEER_TIMEOUT_MS 30000
+/* a peer that accepted the connection answers a shard request within
+ * this; a dead one is noticed by the send (transport_peer_connect) */
+#define PEER_TIMEOUT_MS 10000
+#define PEER_CONNECT_MS 1500
 
 task_thread_t *task_thread_new(void)
 {
@@ -66,7 +69,7 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
     zsock_t *s = zhashx_lookup(t->peers, ref->endpoint);
     char err[512];
     if (!s) {
-        s = transport_dealer_connect(ref->endpoint, err, sizeof err);
+        s = transport_peer_connect(ref->endpoint, PEER_CONNECT_MS, err, sizeof err);
         if (!s) return task_fail(ctx, 1, "shard %s: %s", ref->key, err);
         zhashx_insert(t->peers, ref->endpoint, s);
     }

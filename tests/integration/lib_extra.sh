@@ -28,6 +28,7 @@
 #   job_state JOB             the state of a job
 
 : "${HB_MS:=1000}"
+# COORD_ARGS: extra coordinator flags (e.g. -v when debugging a test)
 
 coord_start() {
     local bind="${1:-tcp://127.0.0.1:*}"
@@ -35,7 +36,7 @@ coord_start() {
     mkdir -p "$dir" "$CLUSTER_DIR/logs"
     rm -f "$dir/endpoint"
     "$MLOPS_BUILD_DIR/mlops-coordinator" --bind "$bind" --data-dir "$dir" \
-        --heartbeat-ms "$HB_MS" </dev/null >>"$CLUSTER_DIR/logs/coordinator.log" 2>&1 &
+        --heartbeat-ms "$HB_MS" ${COORD_ARGS:-} </dev/null >>"$CLUSTER_DIR/logs/coordinator.log" 2>&1 &
     COORD_PID=$!
     echo "coordinator $COORD_PID" >>"$CLUSTER_DIR/pids"
     wait_for '[ -s "$CLUSTER_DIR/coordinator/endpoint" ] || ! kill -0 $COORD_PID' 20

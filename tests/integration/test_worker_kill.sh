@@ -4,7 +4,10 @@
 # under a second) first run an ingest+clean job and the full purchases
 # pipeline undisturbed: the references. Then:
 #  a. the ingest+clean job again, a worker SIGKILLed while clean runs;
-#  b. the full pipeline again, another worker SIGKILLed while train runs.
+#  b. the full pipeline again, another worker SIGKILLed while train runs
+#     its per-shard epoch tasks ("train_epoch");
+#  c. the full pipeline again, a third worker SIGKILLed while train is in
+#     one of its averaging levels ("train_reduce").
 # Each must succeed; the killed worker must be listed dead; the job must
 # still have been running after the kill (else nothing was tested); and
 # its metrics (quartiles, scaler statistics, train_loss, model_bytes,
@@ -36,39 +39,61 @@ reference() { # TAG JOBFILE
 reference clean "$D/clean.yaml"
 reference full "$D/full.yaml"
 
-# killed_run TAG JOBFILE STAGE VICTIM: submit, SIGKILL VICTIM once STAGE
-# runs, then check the outcome against the reference TAG.
+# When to kill: while STAGE runs; for train, in an epoch phase or a
+# reduce phase. 200 shards and fan-in 8 give 1 epoch phase + 3 reduce
+# levels per epoch, so phase % 4 == 0 is "train_epoch".
+PHASES_PER_EPOCH=4
+stage_running() { # JOB STAGE [epoch|reduce]
+    local p
+    p="$(ctl status "$1" -o json | grep -o "\"name\":\"$2\",\"state\":\"running\"[^}]*\"phase\":[0-9]*" |
+        grep -o '[0-9]*$')"
+    [ -n "$p" ] || return 1
+    case "${3:-}" in
+        epoch) [ $((p % PHASES_PER_EPOCH)) -eq 0 ] ;;
+        reduce) [ $((p % PHASES_PER_EPOCH)) -ne 0 ] ;;
+    esac
+}
+
+# killed_run TAG JOBFILE STAGE[:epoch|:reduce] VICTIM: submit, SIGKILL
+# VICTIM at that point, then check the outcome against the reference of
+# the job file.
 killed_run() {
-    local tag="$1" jf="$2" stage="$3" victim="$4" job state
+    local tag="$1" jf="$2" stage="${3%%:*}" when="${3#*:}" victim="$4" job state ref
+    [ "$when" != "$3" ] || when=""
+    ref="$(basename "$jf" .yaml)"
     job="$(ctl submit "$jf" "${SET[@]}" $(full_set "$jf"))" || fail "submit exit $?"
-    # grep, not python: the poll must be quick to catch the stage running
-    wait_for "ctl status $job -o json | grep -q '\"name\":\"$stage\",\"state\":\"running\"'" 30
+    # grep, not python: the poll must be quick to catch a short phase
+    wait_for "stage_running $job $stage $when" 30
     kill_worker "$victim"
     state="$(job_state "$job")"
     [ "$state" = running ] ||
         fail "$tag: job $job was already $state when $victim was killed: nothing was tested"
+    echo "test_worker_kill: $tag: killed $victim at $(ctl status "$job" -o json | grep -o "\"name\":\"$stage\"[^}]*")"
     # bounded: an undisturbed run takes a few seconds on this box
     timeout 30 "$MLOPSCTL" wait "$job" 2>"$T/wait.err"
     local rc=$?
     [ "$rc" -ne 124 ] || fail "$tag: job $job did not finish within 30 s of killing $victim" \
-        "(undisturbed: $(jget 'round(d["seconds"], 1)' <"$T/ref.$tag.json") s); its log: $(ctl logs "$job" | grep -i -m 3 'fail\|retry')"
+        "(undisturbed: $(jget 'round(d["seconds"], 1)' <"$T/ref.$ref.json") s); last job log lines: $(ctl logs "$job" | tail -n 3 | tr '\n' ' ')"
     [ "$rc" -eq 0 ] || fail "$tag: job $job did not survive the loss of $victim: $(tail -n 2 "$T/wait.err")"
     wait_for "[ \"\$(worker_state $victim)\" = dead ]" 20
     save_result "$job" "$T/$tag.json"
-    same_metrics "$T/ref.$tag.json" "$T/$tag.json" "$tag: $victim killed during $stage vs undisturbed run"
+    same_metrics "$T/ref.$ref.json" "$T/$tag.json" "$tag: $victim killed during $stage vs undisturbed run"
     ctl export "$job" --stage clean -o "$T/$tag.clean.csv" || fail "export $job exit $?"
-    cmp "$T/ref.$tag.clean.csv" "$T/$tag.clean.csv" ||
+    cmp "$T/ref.$ref.clean.csv" "$T/$tag.clean.csv" ||
         fail "$tag: export --stage clean differs after killing $victim"
-    if [ "$tag" != clean ]; then
+    if [ "$ref" != clean ]; then
         ctl export "$job" --stage scale -o "$T/$tag.scale.csv" || fail "export $job exit $?"
-        cmp "$T/ref.$tag.scale.csv" "$T/$tag.scale.csv" ||
+        cmp "$T/ref.$ref.scale.csv" "$T/$tag.scale.csv" ||
             fail "$tag: export --stage scale differs after killing $victim"
     fi
-    echo "test_worker_kill: $tag: $victim killed during $stage of $job; same results"
+    echo "test_worker_kill: $tag: $victim killed during $3 of $job; same results"
 }
 
 killed_run clean "$D/clean.yaml" clean worker-2
 worker_start worker-4 1
 wait_for '[ "$(alive_workers)" -eq 3 ]' 20
-killed_run full "$D/full.yaml" train worker-3
+killed_run train-epoch "$D/full.yaml" train:epoch worker-3
+worker_start worker-5 1
+wait_for '[ "$(alive_workers)" -eq 3 ]' 20
+killed_run train-reduce "$D/full.yaml" train:reduce worker-1
 echo "test_worker_kill: ok"

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # test_accuracy_ref.sh: the full purchases pipeline on the cluster against
 # examples/purchases/reference.py (pandas + scikit-learn), computed now.
-# 30k rows; the job runs with split.method=sklearn (the same rows as
+# 40k rows; the job runs with split.method=sklearn (the same rows as
 # train_test_split(test_size=0.2, random_state=42)) and 2^16 hashed
 # features, the reference with --n-features 65536 and the same test size,
-# seed, epochs and alpha. Checks: rows_in, rows_after_dropna,
+# seed, epochs and alpha. 20 epochs, not 5: after 5 epochs SGD has not
+# settled, and scikit-learn's own SGDClassifier scores anywhere from 71.7%
+# to 74.0% on this data depending on random_state alone (0..5), so a
+# 0.5-point band around one seed would test the seed; after 20 epochs
+# SGDClassifier (73.9%) and LogisticRegression (74.0%) agree. Checks: rows_in, rows_after_dropna,
 # rows_after_clean, rows_train and rows_test identical; quartiles
 # identical; scaler mean/scale within 1e-12 relative; test accuracy within
 # 0.5 points of LogisticRegression's and within 0.5 points of
@@ -15,15 +19,15 @@ source "$(dirname "$0")/lib_extra.sh"
 
 D="$T/data"
 mkdir -p "$D"
-gen_purchases 30000 5 "$D/p.csv"
+gen_purchases 40000 3 "$D/p.csv"
 purchases_job "$D/full.yaml" p.csv full
 "$PY" "$MLOPS_SOURCE_DIR/examples/purchases/reference.py" "$D/p.csv" --n-features 65536 \
-    --test-size 0.2 --seed 42 --epochs 5 --alpha 0.0001 --model both >"$T/ref.json" ||
+    --test-size 0.2 --seed 42 --epochs 20 --alpha 0.0001 --model both >"$T/ref.json" ||
     fail "reference.py exit $?"
 
 cluster_start 2 1
 job="$(submit_wait "$D/full.yaml" --set split.method=sklearn --set split.test_size=0.2 \
-    --set split.seed=42 --set hash.n_features=65536 --set train.epochs=5 --set train.alpha=0.0001)" || exit 1
+    --set split.seed=42 --set hash.n_features=65536 --set train.epochs=20 --set train.alpha=0.0001)" || exit 1
 save_result "$job" "$T/job.json"
 
 "$PY" - "$T/job.json" "$T/ref.json" <<'EOF' || fail "job $job differs from the scikit-learn reference (see above)"

@@ -56,9 +56,10 @@ stage_running() { # JOB STAGE [epoch|reduce]
 
 # killed_run TAG JOBFILE STAGE[:epoch|:reduce] VICTIM: submit, SIGKILL
 # VICTIM at that point, then check the outcome against the reference of
-# the job file.
+# the job file. A failed case is reported and cancelled, and the next
+# case still runs: returns 1 after printing why.
 killed_run() {
-    local tag="$1" jf="$2" stage="${3%%:*}" when="${3#*:}" victim="$4" job state ref
+    local tag="$1" jf="$2" stage="${3%%:*}" when="${3#*:}" victim="$4" job state ref rc
     [ "$when" != "$3" ] || when=""
     ref="$(basename "$jf" .yaml)"
     job="$(ctl submit "$jf" "${SET[@]}" $(full_set "$jf"))" || fail "submit exit $?"
@@ -69,31 +70,44 @@ killed_run() {
     [ "$state" = running ] ||
         fail "$tag: job $job was already $state when $victim was killed: nothing was tested"
     echo "test_worker_kill: $tag: killed $victim at $(ctl status "$job" -o json | grep -o "\"name\":\"$stage\"[^}]*")"
+    wait_for "[ \"\$(worker_state $victim)\" = dead ]" 20
     # bounded: an undisturbed run takes a few seconds on this box
     timeout 30 "$MLOPSCTL" wait "$job" 2>"$T/wait.err"
-    local rc=$?
-    [ "$rc" -ne 124 ] || fail "$tag: job $job did not finish within 30 s of killing $victim" \
-        "(undisturbed: $(jget 'round(d["seconds"], 1)' <"$T/ref.$ref.json") s); last job log lines: $(ctl logs "$job" | tail -n 3 | tr '\n' ' ')"
-    [ "$rc" -eq 0 ] || fail "$tag: job $job did not survive the loss of $victim: $(tail -n 2 "$T/wait.err")"
-    wait_for "[ \"\$(worker_state $victim)\" = dead ]" 20
-    save_result "$job" "$T/$tag.json"
-    same_metrics "$T/ref.$ref.json" "$T/$tag.json" "$tag: $victim killed during $stage vs undisturbed run"
-    ctl export "$job" --stage clean -o "$T/$tag.clean.csv" || fail "export $job exit $?"
-    cmp "$T/ref.$ref.clean.csv" "$T/$tag.clean.csv" ||
-        fail "$tag: export --stage clean differs after killing $victim"
-    if [ "$ref" != clean ]; then
-        ctl export "$job" --stage scale -o "$T/$tag.scale.csv" || fail "export $job exit $?"
-        cmp "$T/ref.$ref.scale.csv" "$T/$tag.scale.csv" ||
-            fail "$tag: export --stage scale differs after killing $victim"
+    rc=$?
+    if [ "$rc" -eq 124 ]; then
+        echo "FAIL: $tag: job $job did not finish within 30 s of killing $victim" \
+            "(undisturbed: $(jget 'round(d["seconds"], 1)' <"$T/ref.$ref.json") s); now at" \
+            "$(ctl status "$job" -o json | grep -o "\"name\":\"$stage\"[^}]*"); last job log lines:" >&2
+        ctl logs "$job" | tail -n 3 >&2
+        ctl cancel "$job" >/dev/null
+        return 1
     fi
+    if [ "$rc" -ne 0 ]; then
+        echo "FAIL: $tag: job $job did not survive the loss of $victim: $(tail -n 2 "$T/wait.err")" >&2
+        return 1
+    fi
+    save_result "$job" "$T/$tag.json"
+    (same_metrics "$T/ref.$ref.json" "$T/$tag.json" "$tag: $victim killed during $3 vs undisturbed run") ||
+        return 1
+    local s
+    for s in clean scale; do
+        [ "$s" = clean ] || [ "$ref" != clean ] || continue
+        ctl export "$job" --stage $s -o "$T/$tag.$s.csv" || fail "export $job --stage $s exit $?"
+        if ! cmp "$T/ref.$ref.$s.csv" "$T/$tag.$s.csv"; then
+            echo "FAIL: $tag: export --stage $s differs after killing $victim" >&2
+            return 1
+        fi
+    done
     echo "test_worker_kill: $tag: $victim killed during $3 of $job; same results"
 }
 
-killed_run clean "$D/clean.yaml" clean worker-2
+failed=""
+killed_run clean "$D/clean.yaml" clean worker-2 || failed="$failed clean"
 worker_start worker-4 1
 wait_for '[ "$(alive_workers)" -eq 3 ]' 20
-killed_run train-epoch "$D/full.yaml" train:epoch worker-3
+killed_run train-epoch "$D/full.yaml" train:epoch worker-3 || failed="$failed train-epoch"
 worker_start worker-5 1
 wait_for '[ "$(alive_workers)" -eq 3 ]' 20
-killed_run train-reduce "$D/full.yaml" train:reduce worker-1
+killed_run train-reduce "$D/full.yaml" train:reduce worker-1 || failed="$failed train-reduce"
+[ -z "$failed" ] || fail "failed cases:$failed (details above)"
 echo "test_worker_kill: ok"

@@ -7,7 +7,7 @@
 # coordinator is SIGKILLed while its train stage runs, then restarted
 # with --bind set to the endpoint it had (read from
 # DATA_DIR/coordinator/endpoint). Then: the workers re-register on their
-# own; the interrupted job resumes and succeeds with metrics identical to
+# own; the interrupted job resumes at its train stage and succeeds with metrics identical to
 # the reference, bit for bit, and the same `export --stage clean` bytes;
 # the jobs finished before the crash are still listed by `jobs`, as
 # succeeded, with the same `result` metrics; a job submitted after the
@@ -48,6 +48,7 @@ rc=$?
 [ "$rc" -ne 124 ] || fail "job $c did not finish within 40 s of the restart; state $(job_state "$c")"
 [ "$rc" -eq 0 ] || fail "job $c after the coordinator restart: wait exit $rc: $(tail -n 2 "$T/wait.err")"
 save_result "$c" "$T/c.json"
+assert_contains "$(ctl logs "$c")" "resuming at stage train" "log of $c (resumed where it was, not re-run)"
 same_metrics "$T/b.before.json" "$T/c.json" "job interrupted by a coordinator crash vs uninterrupted"
 ctl export "$c" --stage clean -o "$T/c.clean.csv" || fail "export $c exit $?"
 cmp "$T/b.clean.csv" "$T/c.clean.csv" || fail "export --stage clean of $c differs from $b"

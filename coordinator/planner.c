@@ -363,6 +363,32 @@ static int clean_set_filter(job_t *j, stage_t *st, const double *lohi, size_t nc
     return 0;
 }
 
+/* The quartiles are known: record them, set the IQR bounds and plan
+ * the filter phase. */
+static int clean_bounds_and_filter(job_t *j, stage_t *st, const mlk_qjob *q, uint32_t ncols)
+{
+    double *lohi = calloc((size_t)ncols * 4, sizeof *lohi);
+    if (!lohi) return MLOPS_ENOMEM;
+    double k = j->spec->clean.iqr_k;
+    for (uint32_t c = 0; c < ncols; c++) {
+        double qv[2];
+        uint64_t n;
+        mlk_qjob_result(q, c, qv, &n);
+        mlk_iqr_bounds(qv[0], qv[1], k, &lohi[c * 4], &lohi[c * 4 + 1]);
+        lohi[c * 4 + 2] = qv[0];
+        lohi[c * 4 + 3] = qv[1];
+        char name[300];
+        snprintf(name, sizeof name, "q1.%s", j->spec->columns.numeric[c]);
+        job_set_metric(j, name, qv[0]);
+        snprintf(name, sizeof name, "q3.%s", j->spec->columns.numeric[c]);
+        job_set_metric(j, name, qv[1]);
+    }
+    job_logf(j, "clean: quartiles exact after %u rounds", st->phase);
+    int rc = clean_set_filter(j, st, lohi, ncols);
+    free(lohi);
+    return rc;
+}
+
 static int clean_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     const mlops_jobspec_t *s = j->spec;
@@ -385,9 +411,10 @@ static int clean_start(job_t *j, stage_t *st, char *err, size_t errlen)
         return rc;
     }
     st->phase = 1;
-    if (mlk_qjob_done(q)) {
+    if (mlk_qjob_done(q)) { /* few distinct values: one round was enough */
+        rc = clean_bounds_and_filter(j, st, q, (uint32_t)nnum);
         mlk_qjob_destroy(&q);
-        return mlops_seterr(err, errlen, MLOPS_EINVAL, "clean: quantiles resolved without values");
+        return rc;
     }
     uint8_t *qb;
     size_t ql;
@@ -507,26 +534,8 @@ static int clean_done(job_t *j, stage_t *st, char *err, size_t errlen)
         if ((rc = stage_set_tasks(st, n, "clean_qround")) != 0) return rc;
         return 1;
     }
-    double *lohi = calloc((size_t)ncols * 4, sizeof *lohi);
-    if (!lohi) return MLOPS_ENOMEM;
-    double k = j->spec->clean.iqr_k;
-    for (uint32_t c = 0; c < ncols; c++) {
-        double qv[2];
-        uint64_t n;
-        mlk_qjob_result(q, c, qv, &n);
-        mlk_iqr_bounds(qv[0], qv[1], k, &lohi[c * 4], &lohi[c * 4 + 1]);
-        lohi[c * 4 + 2] = qv[0];
-        lohi[c * 4 + 3] = qv[1];
-        char name[300];
-        snprintf(name, sizeof name, "q1.%s", j->spec->columns.numeric[c]);
-        job_set_metric(j, name, qv[0]);
-        snprintf(name, sizeof name, "q3.%s", j->spec->columns.numeric[c]);
-        job_set_metric(j, name, qv[1]);
-    }
+    rc = clean_bounds_and_filter(j, st, q, ncols);
     mlk_qjob_destroy(&q);
-    job_logf(j, "clean: quartiles exact after %u rounds", st->phase);
-    rc = clean_set_filter(j, st, lohi, ncols);
-    free(lohi);
     return rc ? rc : 1;
 }
 

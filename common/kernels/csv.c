@@ -251,6 +251,61 @@ static int lower_eq(const char *s, size_t n, const char *word)
 }
 
 /* The number parser; static inline so the parse loop gets it inlined. */
+/* 10^k as the double nearest to it (k <= 308). */
+static double pow10_nearest(int k)
+{
+    if (k <= 22) return pow10_exact[k];
+    char b[16];
+    snprintf(b, sizeof b, "1e%d", k);
+    return strtod(b, NULL);
+}
+
+/* pandas 1.5's default text-to-double conversion of a validated decimal
+ * number in [p, end) (sign, digits, optional fraction and exponent). */
+static double pandas_slow(const char *p, const char *end)
+{
+    enum { MAX_DIGITS = 17 };
+    int neg = 0;
+    if (p < end && (*p == '-' || *p == '+')) neg = *p++ == '-';
+    double number = 0;
+    int exponent = 0, ndig = 0, ndec = 0;
+    /* every digit counts, leading zeros too: pandas reads 0.<16 zeros>5 as 0 */
+    for (; p < end && (unsigned)(*p - '0') < 10; p++) {
+        if (ndig < MAX_DIGITS) {
+            number = number * 10. + (*p - '0');
+            ndig++;
+        } else {
+            exponent++;
+        }
+    }
+    if (p < end && *p == '.') {
+        p++;
+        for (; p < end && ndig < MAX_DIGITS && (unsigned)(*p - '0') < 10; p++) {
+            number = number * 10. + (*p - '0');
+            ndig++;
+            ndec++;
+        }
+        while (p < end && (unsigned)(*p - '0') < 10) p++;
+        exponent -= ndec;
+    }
+    if (neg) number = -number;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0, e = 0, ed = 0;
+        if (p < end && (*p == '-' || *p == '+')) eneg = *p++ == '-';
+        for (; p < end && ed < MAX_DIGITS && (unsigned)(*p - '0') < 10; p++, ed++) e = e * 10 + (*p - '0');
+        exponent += eneg ? -e : e;
+    }
+    if (exponent > 308) return neg ? -HUGE_VAL : HUGE_VAL;
+    if (exponent > 0) return number * pow10_nearest(exponent);
+    if (exponent < -308) {
+        if (exponent < -616) return neg ? -0.0 : 0.0;
+        number /= pow10_nearest(-308 - exponent);
+        return number / pow10_nearest(308);
+    }
+    return number / pow10_nearest(-exponent);
+}
+
 static inline __attribute__((always_inline)) int to_double(const char *s, size_t n,
                                                             double *out)
 {
@@ -284,7 +339,10 @@ static inline __attribute__((always_inline)) int to_double(const char *s, size_t
         digits += (size_t)(p - f0);
         exp10 = -(int)(p - f0 < 400 ? p - f0 : 400);
     }
-    int exact = digits <= 19;
+    /* pandas keeps 17 digits (leading zeros included); up to 17, with the
+     * digits below 2^53 and a power of ten it holds exactly, both it and
+     * this path round once, so they agree */
+    int exact = digits <= 17;
     if (!digits) return MLOPS_EPARSE;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -312,16 +370,13 @@ static inline __attribute__((always_inline)) int to_double(const char *s, size_t
         *out = neg ? -v : v;
         return 0;
     }
-    /* Slow path: the text is a validated decimal number; strtod rounds it
-     * correctly. */
-    size_t len = (size_t)(end - num);
-    char small[128];
-    char *tmp = len < sizeof small ? small : malloc(len + 1);
-    if (!tmp) return MLOPS_ENOMEM;
-    memcpy(tmp, num, len);
-    tmp[len] = 0;
-    *out = strtod(tmp, NULL);
-    if (tmp != small) free(tmp);
+    /* Slow path: more than 2^53 in the digits or a power of ten beyond
+     * 10^22, where a correctly rounded strtod and pandas differ. The
+     * numbers must be pandas' (float_precision=None, its default), so
+     * this follows its arithmetic: at most 17 significant digits
+     * accumulated in a double, then one multiplication or division by
+     * the double nearest to the power of ten. */
+    *out = pandas_slow(num, end);
     return 0;
 }
 

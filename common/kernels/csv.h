@@ -27,9 +27,11 @@
  *    optional '.', optional exponent e/E; also inf/infinity (any case).
  *    Up to 19 digits with |10-exponent| <= 22 and mantissa <= 2^53 are
  *    converted with one exact multiply or divide (Clinger's fast path,
- *    correctly rounded, equal to pandas' converter); anything else falls
- *    back to strtod (correctly rounded; pandas' own converter may differ
- *    in the last bit for numbers with more than 17 significant digits).
+ *    correctly rounded, equal to pandas' converter); anything else goes
+ *    through pandas 1.5's own arithmetic (at most 17 digits, leading
+ *    zeros included, then one multiply or divide by the nearest double
+ *    to the power of ten), which is not correctly rounded there: the
+ *    values are pandas', bit for bit (checked on 20,000 hard cases).
  *    No NA token parses as a number, so for numeric columns the NA test
  *    runs only when the conversion fails.
  * Line numbers are 1-based physical lines of the file: the header is

@@ -598,7 +598,11 @@ int planner_build(job_t *j, char *err, size_t errlen)
     else return mlops_seterr(err, errlen, MLOPS_EINVAL, "job has no input");
     if (!rc && s->has_clean) rc = add_stage(j, &stage_clean);
     if (!rc && s->has_scale) rc = add_stage(j, &stage_scale);
-    if (!rc && s->has_hash) rc = add_stage(j, &stage_hash);
+    /* model stages read feature shards: a CSV job without a hash section
+     * still gets the stage that builds them (numeric columns only) */
+    int needs_features = s->has_split || s->has_train || (s->has_knn && s->knn.mode == MLOPS_KNN_CLASSIFY);
+    if (!rc && (s->has_hash || (needs_features && s->input.format == MLOPS_INPUT_CSV)))
+        rc = add_stage(j, &stage_hash);
     if (!rc && s->has_split) rc = add_stage(j, &stage_split);
     if (!rc && s->has_train) rc = add_stage(j, &stage_train);
     if (!rc && s->has_evaluate) rc = add_stage(j, &stage_evaluate);

@@ -25,7 +25,8 @@ static int hash_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *er
     if (rc) return rc;
     bw_t w;
     bw_init(&w);
-    bw_u32(&w, j->spec->hash.n_features);
+    /* no hash section: no sparse part (numeric columns only) */
+    bw_u32(&w, j->spec->has_hash ? j->spec->hash.n_features : 0);
     bw_u32(&w, (uint32_t)j->spec->hash.alternate_sign);
     bw_u32(&w, (uint32_t)job_nclasses(j));
     for (size_t i = 0; i < job_nclasses(j); i++) bw_str(&w, job_class(j, i));

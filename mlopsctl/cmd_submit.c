@@ -231,7 +231,9 @@ static int validate(const char *path, const char *const *sets, size_t nsets, mlo
     free(text);
     if (rc) return MLOPS_EINVAL;
     char *dir = mlops_jobspec_dirname(path);
-    if (!dir || mlops_jobspec_inputs(*spec, dir, files, nfiles) != 0) {
+    /* a job file in the current directory: keep its input names as
+     * written ("bad.csv:3: ...", not "./bad.csv:3: ...") */
+    if (!dir || mlops_jobspec_inputs(*spec, strcmp(dir, ".") ? dir : "", files, nfiles) != 0) {
         free(dir);
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
     }

@@ -197,7 +197,7 @@ int kind_hash(task_ctx_t *ctx)
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
     uint32_t nf = br_u32(&r), alt = br_u32(&r), ncls = br_u32(&r);
-    if (r.err || nf < 1 || nf > INT32_MAX || ncls > 100000) return task_fail(ctx, 0, "hash: damaged task arguments");
+    if (r.err || nf > INT32_MAX || ncls > 100000) return task_fail(ctx, 0, "hash: damaged task arguments");
     zhashx_t *classes = zhashx_new();
     for (uint32_t i = 0; i < ncls && !r.err; i++) {
         char *l = br_str(&r);
@@ -225,10 +225,11 @@ int kind_hash(task_ctx_t *ctx)
     if (!out) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
     mlk_hash_opts ho;
     mlk_hash_opts_default(&ho);
-    ho.n_features = (int32_t)nf;
+    ho.n_features = nf ? (int32_t)nf : 1;
     ho.alternate_sign = (int)alt;
-    if (ncat && mlk_hash_frame(&ho, f, cat, ncat, &out->csr, ctx->err, sizeof ctx->err) != 0) goto done;
-    if (!ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    /* nf == 0: the job hashes nothing, the features are the numeric columns */
+    if (nf && ncat && mlk_hash_frame(&ho, f, cat, ncat, &out->csr, ctx->err, sizeof ctx->err) != 0) goto done;
+    if (nf && !ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
     out->n_dense = nnum;
     out->dense_type = MLK_DENSE_F64;
     if (nnum) {
@@ -254,7 +255,7 @@ int kind_hash(task_ctx_t *ctx)
     }
     if ((rc = output_fshard(ctx, out)) != 0) goto done;
     task_metric(ctx, "rows", (double)out->nrows);
-    task_metric(ctx, "nnz", (double)out->csr->indptr[out->nrows]);
+    task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
     rc = 0;
 done:
     zhashx_destroy(&classes);

@@ -15,21 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The kernels library links only libm, zlib and OpenBLAS, not err.c, so
- * it formats its own messages (same contract as mlops_seterr). */
-static int csv_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int csv_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 typedef struct {
     const char *s; /* raw bytes of the field (for quoted: from the quote) */
     size_t n;
@@ -414,12 +399,12 @@ int mlk_csv_header(const char *buf, size_t len, char ***names, size_t *ncols, si
         p = q;
         line++;
     }
-    if (p >= end) return csv_err(err, errlen, MLOPS_EPARSE, "empty file: no header row");
+    if (p >= end) return mlops_seterr(err, errlen, MLOPS_EPARSE, "empty file: no header row");
     size_t nf, nl, cap = 0;
     const char *next;
     /* First pass counts the fields, second stores them. */
     if (next_record(p, end, NULL, 0, &nf, &next, &nl))
-        return csv_err(err, errlen, MLOPS_EPARSE, "line %ld: unterminated quote in header",
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "line %ld: unterminated quote in header",
                             line);
     cap = nf;
     span *f = malloc(cap * sizeof *f);
@@ -458,14 +443,14 @@ int mlk_csv_schema_init(mlk_csv_schema *schema, const char *const *hdr, size_t n
         size_t j = 0;
         while (j < nhdr && strcmp(hdr[j], want[i]) != 0) j++;
         if (j == nhdr)
-            return csv_err(err, errlen, MLOPS_ENOTFOUND, "column '%s' not in header",
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "column '%s' not in header",
                                 want[i]);
         for (size_t k = 0; k < i; k++)
             if (index[k] == j)
-                return csv_err(err, errlen, MLOPS_EINVAL, "column '%s' wanted twice",
+                return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s' wanted twice",
                                     want[i]);
         if (types[i] != MLK_F64 && types[i] != MLK_STR)
-            return csv_err(err, errlen, MLOPS_EINVAL, "column '%s': bad type", want[i]);
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "column '%s': bad type", want[i]);
         index[i] = j;
     }
     schema->nfields = nhdr;
@@ -625,7 +610,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
         long rec_line = line;
         if (next_plain_record(p, end, fs, nf_max, &nf, &next, &nl) &&
             next_record(p, end, fs, nf_max, &nf, &next, &nl)) {
-            rc = csv_err(err, errlen, MLOPS_EPARSE, "%s:%ld: unterminated quoted field",
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: unterminated quoted field",
                               filename, rec_line);
             goto out;
         }
@@ -637,7 +622,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                 bad++;
                 continue;
             }
-            rc = csv_err(err, errlen, MLOPS_EPARSE, "%s:%ld: expected %zu fields, got %zu",
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s:%ld: expected %zu fields, got %zu",
                               filename, rec_line, schema->nfields, nf);
             goto out;
         }
@@ -680,7 +665,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                     }
                     char shown[MSG_FIELD_MAX + 4];
                     field_for_msg(s, n, shown, sizeof shown);
-                    rc = csv_err(err, errlen, MLOPS_EPARSE,
+                    rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
                                       "%s:%ld: column '%s': '%s' is not a number", filename,
                                       rec_line, col->name, shown);
                     goto out;

@@ -14,21 +14,6 @@
 
 #define IDX_TYPE_UBYTE 0x08
 
-/* Like seterr() (err.c lives in mlops_common, which the kernels
- * library cannot link against without a cycle), kept local. */
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* Reads exactly n bytes; returns 0, or a code with a message. */
 static int gz_read_exact(gzFile gz, const char *path, void *buf, size_t n, const char *what,
                          char *err, size_t errlen)
@@ -40,7 +25,7 @@ static int gz_read_exact(gzFile gz, const char *path, void *buf, size_t n, const
         if (got < 0) {
             int zerr = 0;
             const char *msg = gzerror(gz, &zerr);
-            return seterr(err, errlen, zerr == Z_ERRNO ? MLOPS_EIO : MLOPS_EPARSE,
+            return mlops_seterr(err, errlen, zerr == Z_ERRNO ? MLOPS_EIO : MLOPS_EPARSE,
                                 "%s: corrupt or unreadable while reading %s: %s", path, what,
                                 msg ? msg : "zlib error");
         }
@@ -48,9 +33,9 @@ static int gz_read_exact(gzFile gz, const char *path, void *buf, size_t n, const
             int zerr = 0;
             const char *msg = gzerror(gz, &zerr);
             if (zerr != Z_OK && zerr != Z_BUF_ERROR)
-                return seterr(err, errlen, MLOPS_EPARSE, "%s: corrupt while reading %s: %s",
+                return mlops_seterr(err, errlen, MLOPS_EPARSE, "%s: corrupt while reading %s: %s",
                                     path, what, msg ? msg : "zlib error");
-            return seterr(err, errlen, MLOPS_EPARSE,
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                 "%s: truncated: file ends while reading %s", path, what);
         }
         p += got;
@@ -62,11 +47,11 @@ static int gz_read_exact(gzFile gz, const char *path, void *buf, size_t n, const
 static int open_gz(const char *path, gzFile *gz, char *err, size_t errlen)
 {
     if (!path)
-        return seterr(err, errlen, MLOPS_EINVAL, "idx: no path given");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "idx: no path given");
     errno = 0;
     *gz = gzopen(path, "rb");
     if (!*gz)
-        return seterr(err, errlen, errno == ENOENT ? MLOPS_ENOTFOUND : MLOPS_EIO,
+        return mlops_seterr(err, errlen, errno == ENOENT ? MLOPS_ENOTFOUND : MLOPS_EIO,
                             "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib error");
     gzbuffer(*gz, 1u << 17);
     return 0;
@@ -79,15 +64,15 @@ static int parse_header(gzFile gz, const char *path, mlk_idx_header *h, char *er
     if (rc)
         return rc;
     if (m[0] != 0 || m[1] != 0)
-        return seterr(err, errlen, MLOPS_EPARSE,
+        return mlops_seterr(err, errlen, MLOPS_EPARSE,
                             "%s: not an IDX file (magic %02x %02x %02x %02x, expected 00 00 08 nn)",
                             path, m[0], m[1], m[2], m[3]);
     if (m[2] != IDX_TYPE_UBYTE)
-        return seterr(err, errlen, MLOPS_EPARSE,
+        return mlops_seterr(err, errlen, MLOPS_EPARSE,
                             "%s: IDX data type 0x%02x not supported (only 0x08 unsigned byte)",
                             path, m[2]);
     if (m[3] < 1 || m[3] > MLK_IDX_MAX_DIMS)
-        return seterr(err, errlen, MLOPS_EPARSE, "%s: IDX dimension count %u not in 1..%d",
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "%s: IDX dimension count %u not in 1..%d",
                             path, m[3], MLK_IDX_MAX_DIMS);
     h->ndim = m[3];
     unsigned char d[4 * MLK_IDX_MAX_DIMS];
@@ -101,10 +86,10 @@ static int parse_header(gzFile gz, const char *path, mlk_idx_header *h, char *er
         h->dims[i] = v;
         if (i > 0) {
             if (v == 0)
-                return seterr(err, errlen, MLOPS_EPARSE, "%s: IDX dimension %d is zero",
+                return mlops_seterr(err, errlen, MLOPS_EPARSE, "%s: IDX dimension %d is zero",
                                     path, i);
             if (row_len > ((size_t)1 << 40) / v)
-                return seterr(err, errlen, MLOPS_EPARSE, "%s: IDX row size too large",
+                return mlops_seterr(err, errlen, MLOPS_EPARSE, "%s: IDX row size too large",
                                     path);
             row_len *= v;
         }
@@ -119,7 +104,7 @@ static int parse_header(gzFile gz, const char *path, mlk_idx_header *h, char *er
 int mlk_idx_read_header(const char *path, mlk_idx_header *h, char *err, size_t errlen)
 {
     if (!h)
-        return seterr(err, errlen, MLOPS_EINVAL, "idx: no header output");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "idx: no header output");
     gzFile gz = NULL;
     int rc = open_gz(path, &gz, err, errlen);
     if (rc)
@@ -157,7 +142,7 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
                       mlk_idx_header *hout, char *err, size_t errlen)
 {
     if (!out || !nrows_out)
-        return seterr(err, errlen, MLOPS_EINVAL, "idx: no output given");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "idx: no output given");
     *out = NULL;
     *nrows_out = 0;
     gzFile gz = NULL;
@@ -171,12 +156,12 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
     if (rc)
         goto done;
     if (want_labels && h.row_len != 1) {
-        rc = seterr(err, errlen, MLOPS_EPARSE,
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
                           "%s: expected a label file (idx1), found %d dimensions", path, h.ndim);
         goto done;
     }
     if (begin > h.nrows) {
-        rc = seterr(err, errlen, MLOPS_EINVAL, "%s: row %zu past the end (%zu rows)", path,
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: row %zu past the end (%zu rows)", path,
                           begin, h.nrows);
         goto done;
     }
@@ -184,7 +169,7 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
     if (count == SIZE_MAX)
         count = h.nrows - begin;
     if (count > h.nrows - begin) {
-        rc = seterr(err, errlen, MLOPS_EINVAL,
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
                           "%s: rows [%zu, %zu+%zu) past the end (%zu rows)", path, begin, begin,
                           count, h.nrows);
         goto done;
@@ -193,14 +178,14 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
     if (begin > 0) {
         z_off_t target = (z_off_t)(4 + 4 * (size_t)h.ndim + begin * h.row_len);
         if (gzseek(gz, target, SEEK_SET) != target) {
-            rc = seterr(err, errlen, MLOPS_EPARSE,
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
                               "%s: truncated: cannot reach row %zu (header says %zu rows)", path,
                               begin, h.nrows);
             goto done;
         }
     }
     if (count > 0 && h.row_len > SIZE_MAX / elem_size / count) {
-        rc = seterr(err, errlen, MLOPS_EPARSE, "%s: header claims %zu rows of %zu values: too large",
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s: header claims %zu rows of %zu values: too large",
                     path, h.nrows, h.row_len);
         goto done;
     }
@@ -211,7 +196,7 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
     size_t rows_per_chunk = ((size_t)1 << 20) / h.row_len + 1;
     chunk = malloc(rows_per_chunk * h.row_len);
     if (!chunk) {
-        rc = seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory", path);
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory", path);
         goto done;
     }
     for (size_t r = 0; r < count;) {
@@ -227,7 +212,7 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
                 want = count;
             void *nb = realloc(buf, want * row_bytes);
             if (!nb) {
-                rc = seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory for %zu rows", path,
+                rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory for %zu rows", path,
                             want);
                 goto done;
             }
@@ -238,14 +223,14 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
         r += nr;
     }
     if (!buf && !(buf = malloc(1))) {
-        rc = seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory", path);
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory", path);
         goto done;
     }
     if (to_end) {
         unsigned char extra;
         int got = gzread(gz, &extra, 1);
         if (got != 0) {
-            rc = seterr(err, errlen, MLOPS_EPARSE,
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
                               got > 0 ? "%s: unexpected bytes after the last row"
                                       : "%s: corrupt data after the last row",
                               path);
@@ -254,7 +239,7 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
         int zerr = 0;
         gzerror(gz, &zerr);
         if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
-            rc = seterr(err, errlen, MLOPS_EPARSE, "%s: corrupt compressed stream", path);
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "%s: corrupt compressed stream", path);
             goto done;
         }
     }
@@ -274,7 +259,7 @@ int mlk_idx_read_f32(const char *path, size_t begin, size_t count, float **out,
                      size_t *nrows_out, mlk_idx_header *h, char *err, size_t errlen)
 {
     if (!out)
-        return seterr(err, errlen, MLOPS_EINVAL, "idx: no output given");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "idx: no output given");
     void *p = NULL;
     int rc = read_range(path, begin, count, sizeof(float), sink_f32, 0, &p, nrows_out, h, err,
                         errlen);
@@ -286,7 +271,7 @@ int mlk_idx_read_labels(const char *path, size_t begin, size_t count, int32_t **
                         size_t *nrows_out, char *err, size_t errlen)
 {
     if (!out)
-        return seterr(err, errlen, MLOPS_EINVAL, "idx: no output given");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "idx: no output given");
     void *p = NULL;
     int rc = read_range(path, begin, count, sizeof(int32_t), sink_i32, 1, &p, nrows_out, NULL,
                         err, errlen);

@@ -26,21 +26,6 @@
 #define DEFAULT_TILE_Q 1024
 #define DEFAULT_TILE_X 4096
 
-/* mlops_seterr() lives in mlops_common, which links after the kernels
- * library; a local copy keeps the kernels self-contained. */
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 mlk_topk *mlk_topk_new(size_t nq, size_t k)
 {
     if (k == 0 || (nq && k > SIZE_MAX / sizeof(double) / nq))
@@ -196,17 +181,17 @@ int mlk_knn_search(const float *q, size_t nq, const float *x, size_t nx, size_t 
                    const mlk_knn_opts *opts, char *err, size_t errlen)
 {
     if (!out || out->nq != nq)
-        return seterr(err, errlen, MLOPS_EINVAL, "knn: result has %zu queries, expected %zu",
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: result has %zu queries, expected %zu",
                       out ? out->nq : 0, nq);
     if (id_base < 0)
-        return seterr(err, errlen, MLOPS_EINVAL, "knn: negative id base %lld",
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: negative id base %lld",
                       (long long)id_base);
     if (nq == 0 || nx == 0)
         return 0;
     if (!q || !x || d == 0)
-        return seterr(err, errlen, MLOPS_EINVAL, "knn: missing data or zero dimension");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: missing data or zero dimension");
     if (d > (size_t)INT32_MAX)
-        return seterr(err, errlen, MLOPS_EINVAL, "knn: dimension %zu too large", d);
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: dimension %zu too large", d);
     size_t tq = opts && opts->tile_q ? opts->tile_q : DEFAULT_TILE_Q;
     size_t tx = opts && opts->tile_x ? opts->tile_x : DEFAULT_TILE_X;
     if (tq > nq)
@@ -214,10 +199,10 @@ int mlk_knn_search(const float *q, size_t nq, const float *x, size_t nx, size_t 
     if (tx > nx)
         tx = nx;
     if (tq > (size_t)INT32_MAX || tx > (size_t)INT32_MAX || tq > SIZE_MAX / sizeof(float) / tx)
-        return seterr(err, errlen, MLOPS_EINVAL, "knn: tile %zu x %zu too large", tq, tx);
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: tile %zu x %zu too large", tq, tx);
     float *sims = malloc(tq * tx * sizeof *sims);
     if (!sims)
-        return seterr(err, errlen, MLOPS_ENOMEM, "knn: out of memory for a %zu x %zu tile", tq,
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "knn: out of memory for a %zu x %zu tile", tq,
                       tx);
     for (size_t q0 = 0; q0 < nq; q0 += tq) {
         size_t mq = nq - q0 < tq ? nq - q0 : tq;
@@ -238,9 +223,9 @@ int mlk_knn_classify(const mlk_topk *t, const int32_t *labels, size_t nlabels,
                      mlk_knn_weights weights, int32_t *pred, char *err, size_t errlen)
 {
     if (!t || !labels || !pred)
-        return seterr(err, errlen, MLOPS_EINVAL, "knn classify: missing argument");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn classify: missing argument");
     if (weights != MLK_KNN_UNIFORM && weights != MLK_KNN_DISTANCE)
-        return seterr(err, errlen, MLOPS_EINVAL, "knn classify: unknown weights %d",
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn classify: unknown weights %d",
                       (int)weights);
     size_t k = t->k;
     int32_t *lab = malloc(k * sizeof *lab);
@@ -248,20 +233,20 @@ int mlk_knn_classify(const mlk_topk *t, const int32_t *labels, size_t nlabels,
     if (!lab || !w) {
         free(lab);
         free(w);
-        return seterr(err, errlen, MLOPS_ENOMEM, "knn classify: out of memory");
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "knn classify: out of memory");
     }
     int rc = 0;
     for (size_t q = 0; q < t->nq && rc == 0; q++) {
         size_t n = mlk_topk_count(t, q);
         if (n == 0) {
-            rc = seterr(err, errlen, MLOPS_EINVAL, "knn classify: query %zu has no neighbours", q);
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "knn classify: query %zu has no neighbours", q);
             break;
         }
         int any_zero = 0;
         for (size_t j = 0; j < n; j++) {
             int64_t id = t->id[q * k + j];
             if ((uint64_t)id >= nlabels) {
-                rc = seterr(err, errlen, MLOPS_EINVAL,
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
                             "knn classify: neighbour id %lld has no label (%zu labels)",
                             (long long)id, nlabels);
                 break;

@@ -22,21 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The kernels library links only libm, zlib and OpenBLAS, not err.c, so
- * it formats its own messages (same contract as mlops_seterr). */
-static int q_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int q_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 #define SIGN_BIT (UINT64_C(1) << 63)
 #define QUERY_BYTES 20
 #define QFMT_VERSION 2 /* request and answer format */
@@ -523,7 +508,7 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
     uint32_t nqry;
     if (!req || !check_header(&r, "MLKQ", &nqry, QFMT_VERSION) ||
         (size_t)(r.end - r.p) != (size_t)nqry * QUERY_BYTES)
-        return q_err(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile request: malformed header");
     query *qs = calloc(nqry ? nqry : 1, sizeof *qs);
     if (!qs) return MLOPS_ENOMEM;
     int rc = 0;
@@ -534,7 +519,7 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
         q->bits = ru32(&r);
         q->prefix = ru64(&r);
         if (!valid_query(q->kind, q->bits, q->prefix) || q->col >= ncols) {
-            rc = q_err(err, errlen, MLOPS_EPARSE,
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
                        "quantile request: query %u is invalid (column %u of %zu)", i, q->col,
                        ncols);
             goto out;
@@ -597,19 +582,19 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
     rbuf r = {ans, ans + anslen, 0};
     uint32_t nqry;
     if (!ans || !check_header(&r, "MLKA", &nqry, QFMT_VERSION) || nqry != j->nqry)
-        return q_err(err, errlen, MLOPS_EPARSE,
+        return mlops_seterr(err, errlen, MLOPS_EPARSE,
                             "quantile answer: malformed header or not an answer to this round");
     for (uint32_t i = 0; i < nqry; i++) {
         query *q = &j->qry[i];
         uint32_t col = ru32(&r), kind = ru32(&r), bits = ru32(&r);
         uint64_t prefix = ru64(&r);
         if (r.bad || col != q->col || kind != q->kind || bits != q->bits || prefix != q->prefix)
-            return q_err(err, errlen, MLOPS_EPARSE,
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                 "quantile answer: query %u does not match the request", i);
         if (kind == Q_HIST) {
             uint32_t nnz = ru32(&r);
             if (r.bad || nnz > MLK_QBINS || (size_t)(r.end - r.p) / 28 < nnz)
-                return q_err(err, errlen, MLOPS_EPARSE,
+                return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad histogram size", i);
             int64_t last = -1;
             for (uint32_t k = 0; k < nnz; k++) {
@@ -620,7 +605,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
                 unsigned sh = 64 - q->bits - MLK_QBITS;
                 if ((int64_t)b <= last || b >= MLK_QBINS || cnt == 0 || lo > hi ||
                     lo >> sh != top || hi >> sh != top)
-                    return q_err(err, errlen, MLOPS_EPARSE,
+                    return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                  "quantile answer: query %u: bad histogram bin", i);
                 last = b;
                 if (apply) {
@@ -633,7 +618,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
         } else {
             uint64_t m = ru64(&r);
             if (r.bad || m > (uint64_t)(r.end - r.p) / 8)
-                return q_err(err, errlen, MLOPS_EPARSE,
+                return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad value count", i);
             if (apply && m) {
                 if (q->nvals + m > q->cap) {
@@ -651,7 +636,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
         }
     }
     if (r.p != r.end)
-        return q_err(err, errlen, MLOPS_EPARSE, "quantile answer: trailing bytes");
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "quantile answer: trailing bytes");
     return 0;
 }
 
@@ -664,7 +649,7 @@ int mlk_qjob_add(mlk_qjob *j, const uint8_t *ans, size_t anslen, char *err, size
 
 int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
 {
-    if (mlk_qjob_done(j)) return q_err(err, errlen, MLOPS_EINVAL, "quantile job is done");
+    if (mlk_qjob_done(j)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile job is done");
     size_t per = 2 * j->nq;
     for (size_t c = 0; c < j->ncols; c++) {
         mlk_qtarget *t = &j->t[c * per];
@@ -690,14 +675,14 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
             if (tk->state == MLK_QT_HIST) {
                 query *q = find_query(j, (uint32_t)c, Q_HIST, tk->bits, tk->prefix);
                 if (!q || mlk_qselect(tk, q->counts) != 0)
-                    return q_err(err, errlen, MLOPS_EINVAL,
+                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
                                         "quantile column %zu: histogram lost values (shards "
                                         "changed between rounds?)",
                                         c);
             } else if (tk->state == MLK_QT_GATHER) {
                 query *q = find_query(j, (uint32_t)c, Q_GATHER, tk->bits, tk->prefix);
                 if (!q || q->nvals != tk->count)
-                    return q_err(err, errlen, MLOPS_EINVAL,
+                    return mlops_seterr(err, errlen, MLOPS_EINVAL,
                                         "quantile column %zu: gathered %zu values, expected "
                                         "%llu (shards changed between rounds?)",
                                         c, q ? q->nvals : 0, (unsigned long long)tk->count);
@@ -705,7 +690,7 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
                 int rc = sort_values(q->vals, q->nvals);
                 if (rc != 0) return rc;
                 if (mlk_qresolve(tk, q->vals, q->nvals) != 0)
-                    return q_err(err, errlen, MLOPS_EINVAL, "quantile column %zu: bad rank",
+                    return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile column %zu: bad rank",
                                         c);
             }
         }

@@ -13,21 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* mlops_seterr() lives in mlops_common, which links after the kernels
- * library; a local copy keeps the kernels self-contained. */
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 void mlk_rec_data_destroy(mlk_rec_data **d)
 {
     if (!d || !*d)
@@ -53,13 +38,13 @@ mlk_rec_data *mlk_rec_split(const int32_t *user, const int32_t *item, size_t n, 
 {
     if ((n && (!user || !item)) || nusers > INT32_MAX || nitems > INT32_MAX ||
         (values != MLK_REC_BINARY && values != MLK_REC_COUNT)) {
-        seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
+        mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
         return NULL;
     }
     for (size_t i = 0; i < n; i++)
         if (user[i] < 0 || (size_t)user[i] >= nusers || item[i] < 0 ||
             (size_t)item[i] >= nitems) {
-            seterr(err, errlen, MLOPS_EINVAL,
+            mlops_seterr(err, errlen, MLOPS_EINVAL,
                    "recommend: interaction %zu has user %d item %d outside [0, %zu) x [0, %zu)",
                    i, user[i], item[i], nusers, nitems);
             return NULL;
@@ -142,7 +127,7 @@ oom:
     free(fill);
     free(last);
     mlk_rec_data_destroy(&d);
-    seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for %zu interactions", n);
+    mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for %zu interactions", n);
     return NULL;
 }
 
@@ -151,7 +136,7 @@ int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, siz
 {
     if (!d || !out || out->nq != q_count || q_begin > d->nusers ||
         q_count > d->nusers - q_begin || u_begin > u_end || u_end > d->nusers)
-        return seterr(err, errlen, MLOPS_EINVAL,
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
                       "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users)",
                       q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
     size_t ns = u_end - u_begin;
@@ -167,7 +152,7 @@ int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, siz
     int64_t *pos = malloc((d->nitems ? d->nitems : 1) * sizeof *pos);
     int rc = 0;
     if (!iptr || !iuser || !ival || !acc || !pos) {
-        rc = seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for a %zu-user shard",
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for a %zu-user shard",
                     ns);
         goto done;
     }
@@ -238,14 +223,14 @@ int mlk_rec_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begi
 {
     if (!d || !nbrs || !recs || topn == 0 || q_begin > d->nusers ||
         nbrs->nq > d->nusers - q_begin)
-        return seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
     double *score = calloc(d->nitems ? d->nitems : 1, sizeof *score);
     unsigned char *cand = calloc(d->nitems ? d->nitems : 1, 1);
     int32_t *touched = malloc((d->nitems ? d->nitems : 1) * sizeof *touched);
     mlk_topk *best = mlk_topk_new(1, topn);
     int rc = 0;
     if (!score || !cand || !touched || !best) {
-        rc = seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
         goto done;
     }
     for (size_t j = 0; j < nbrs->nq; j++) {
@@ -255,7 +240,7 @@ int mlk_rec_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begi
             if (v < 0)
                 break;
             if ((uint64_t)v >= d->nusers) {
-                rc = seterr(err, errlen, MLOPS_EINVAL, "recommend: neighbour %lld is no user",
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: neighbour %lld is no user",
                             (long long)v);
                 goto done;
             }
@@ -292,11 +277,11 @@ int mlk_rec_popular(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_
                     int32_t *recs, char *err, size_t errlen)
 {
     if (!d || !recs || topn == 0 || q_begin > d->nusers || q_count > d->nusers - q_begin)
-        return seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
     /* all items with a count, ranked once: (count desc, id asc) */
     mlk_topk *rank = mlk_topk_new(1, d->nitems ? d->nitems : 1);
     if (!rank)
-        return seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
     for (size_t i = 0; i < d->nitems; i++)
         if (d->item_count[i] > 0)
             mlk_topk_push(rank, 0, (double)d->item_count[i], (int64_t)i);

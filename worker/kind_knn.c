@@ -689,6 +689,26 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
 
 /* Args: u64 nusers, u64 nitems, u32 k, u64 q_begin, u64 q_count,
  *       u64 u_begin, u64 u_end. Inputs: every pairs shard. */
+/* The recommendation data of a job, built once per executor thread: every
+ * rec_search / rec_recommend task of the job reads the same pair shards. */
+static void rec_data_free(void *p)
+{
+    mlk_rec_data *d = p;
+    mlk_rec_data_destroy(&d);
+}
+
+static int cached_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t nitems, mlk_rec_data **out)
+{
+    char key[600];
+    snprintf(key, sizeof key, "rec|%s|%zu|%llu|%llu|%s", ctx->ta->job_id, nin, (unsigned long long)nusers,
+             (unsigned long long)nitems, nin ? ctx->ta->inputs[nin - 1]->key : "");
+    *out = task_cache_get(ctx, key);
+    if (*out) return 0;
+    if (load_rec_data(ctx, nin, nusers, nitems, out) != 0) return -1;
+    task_cache_put(ctx, key, *out, rec_data_free);
+    return 0;
+}
+
 int kind_rec_search(task_ctx_t *ctx)
 {
     br_t r;
@@ -700,7 +720,7 @@ int kind_rec_search(task_ctx_t *ctx)
         qc > nu - qb || ub > ue || ue > nu)
         return task_fail(ctx, 0, "rec_search: damaged task arguments");
     mlk_rec_data *d = NULL;
-    if (load_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
+    if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
     mlk_topk *t = mlk_topk_new((size_t)qc, k);
     if (!t) task_fail(ctx, 1, "out of memory");
@@ -710,7 +730,7 @@ int kind_rec_search(task_ctx_t *ctx)
         rc = 0;
     }
     mlk_topk_destroy(&t);
-    mlk_rec_data_destroy(&d);
+    /* d belongs to the thread cache */
     return rc;
 }
 
@@ -759,7 +779,7 @@ int kind_rec_recommend(task_ctx_t *ctx)
         goto out;
     }
     size_t nin = ctx->ta->n_inputs - R;
-    if (load_rec_data(ctx, nin, nu, ni, &d) != 0) goto out;
+    if (cached_rec_data(ctx, nin, nu, ni, &d) != 0) goto out;
     if (lists_merge(ctx, nin, R, (size_t)qc, k, &m) != 0) goto out;
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
@@ -828,7 +848,7 @@ out:
     for (uint64_t i = 0; items && i < ni; i++) free(items[i]);
     free(users);
     free(items);
-    mlk_rec_data_destroy(&d);
+    /* d belongs to the thread cache */
     list_free(&m);
     free(recs);
     free(pop);

@@ -32,8 +32,27 @@ void task_thread_destroy(task_thread_t **pt)
     zhashx_destroy(&t->peers);
     mlops_jobspec_destroy(&t->spec);
     free(t->spec_job);
+    if (t->cache && t->cache_free) t->cache_free(t->cache);
+    free(t->cache_key);
     free(t);
     *pt = NULL;
+}
+
+void *task_cache_get(task_ctx_t *ctx, const char *key)
+{
+    task_thread_t *t = ctx->thread;
+    return t->cache_key && !strcmp(t->cache_key, key) ? t->cache : NULL;
+}
+
+void task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *))
+{
+    task_thread_t *t = ctx->thread;
+    if (t->cache && t->cache_free) t->cache_free(t->cache);
+    free(t->cache_key);
+    t->cache_key = strdup(key);
+    t->cache = t->cache_key ? obj : NULL;
+    t->cache_free = destroy;
+    if (!t->cache_key && obj && destroy) destroy(obj);
 }
 
 int task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)

@@ -47,6 +47,13 @@ void task_result(task_ctx_t *ctx, uint8_t *data, size_t len);
 /* Record a failure message; returns -1 for `return task_fail(...)`. */
 int task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* One object per executor thread that several tasks of a job would
+ * otherwise rebuild from the same inputs (e.g. the recommendation
+ * matrix). get returns it (still owned by the cache) if `key` matches;
+ * put hands a new one to the cache, freeing the previous one. */
+void *task_cache_get(task_ctx_t *ctx, const char *key);
+void task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *));
+
 typedef int (*task_kind_fn)(task_ctx_t *ctx);
 /* The kind table (kinds.c): NULL for an unknown kind. */
 task_kind_fn task_kind_find(const char *kind);

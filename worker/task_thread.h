@@ -9,6 +9,9 @@ typedef struct {
     uint64_t seq;
     mlops_jobspec_t *spec;  /* last job's spec */
     char *spec_job;
+    char *cache_key;        /* one built object (task_cache_get/put) */
+    void *cache;
+    void (*cache_free)(void *);
 } task_thread_t;
 
 task_thread_t *task_thread_new(void);

@@ -89,6 +89,16 @@ void wire_free(envelope_t **env)
     }
 }
 
+void wire_error_body(envelope_t *env, Mlops__Error *e, uint64_t seq, Mlops__ErrorCode code, const char *text)
+{
+    wire_init(env, seq);
+    mlops__error__init(e);
+    e->code = code;
+    e->message = (char *)text;
+    env->body_case = MLOPS__ENVELOPE__BODY_ERROR;
+    env->error = e;
+}
+
 int wire_send_error(zsock_t *s, zframe_t *identity, uint64_t seq, Mlops__ErrorCode code,
                     const char *fmt, ...)
 {
@@ -98,12 +108,8 @@ int wire_send_error(zsock_t *s, zframe_t *identity, uint64_t seq, Mlops__ErrorCo
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     envelope_t env;
-    wire_init(&env, seq);
-    Mlops__Error e = MLOPS__ERROR__INIT;
-    e.code = code;
-    e.message = text;
-    env.body_case = MLOPS__ENVELOPE__BODY_ERROR;
-    env.error = &e;
+    Mlops__Error e;
+    wire_error_body(&env, &e, seq, code, text);
     return wire_send(s, identity, &env);
 }
 

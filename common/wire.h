@@ -24,6 +24,9 @@ envelope_t *wire_recv(zsock_t *s, zframe_t **identity, char *err, size_t errlen)
 
 void wire_free(envelope_t **env);
 
+/* Fill env (seq) with the Error body e {code, text}; both borrowed. */
+void wire_error_body(envelope_t *env, Mlops__Error *e, uint64_t seq, Mlops__ErrorCode code, const char *text);
+
 /* Build and send an Error envelope. */
 int wire_send_error(zsock_t *s, zframe_t *identity, uint64_t seq, Mlops__ErrorCode code,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));

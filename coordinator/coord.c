@@ -142,12 +142,8 @@ static void reply_error(coord_t *c, zframe_t *identity, uint64_t seq, Mlops__Err
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     envelope_t env;
-    wire_init(&env, seq);
-    Mlops__Error e = MLOPS__ERROR__INIT;
-    e.code = code;
-    e.message = text;
-    env.body_case = MLOPS__ENVELOPE__BODY_ERROR;
-    env.error = &e;
+    Mlops__Error e;
+    wire_error_body(&env, &e, seq, code, text);
     outbox_add(c, identity, &env);
 }
 

@@ -21,56 +21,89 @@
 
 #define MM_C1 0xcc9e2d51u
 #define MM_C2 0x1b873593u
+#define HOT static inline __attribute__((always_inline))
 
-static inline uint32_t rotl32(uint32_t x, int r)
+HOT uint32_t rotl32(uint32_t x, int r)
 {
     return (x << r) | (x >> (32 - r));
 }
 
-static inline uint32_t load_le32(const unsigned char *p)
+HOT uint32_t load_le32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static inline uint32_t mm_block(uint32_t h1, uint32_t k1)
+HOT uint32_t mm_mixk(uint32_t k1)
 {
     k1 *= MM_C1;
     k1 = rotl32(k1, 15);
-    k1 *= MM_C2;
-    h1 ^= k1;
+    return k1 * MM_C2;
+}
+
+HOT uint32_t mm_block(uint32_t h1, uint32_t k1)
+{
+    h1 ^= mm_mixk(k1);
     h1 = rotl32(h1, 13);
     return h1 * 5 + 0xe6546b64u;
 }
 
-/* The state after absorbing some bytes: h1 over the whole blocks seen
- * so far, up to 3 pending bytes, and the byte count. */
+/* The state after a prefix: h1 over its whole blocks, its last
+ * len % 4 bytes packed little-endian in `carry` (sh = 8 * their count),
+ * and its length. */
 typedef struct {
     uint32_t h1;
-    unsigned char pend[4];
-    size_t npend;
+    uint32_t carry;
+    unsigned sh;
     size_t len;
-} mm_state;
+} mm_prefix;
 
-static inline uint32_t mm_body(uint32_t h1, const unsigned char *p, size_t nblocks)
+static void mm_absorb(mm_prefix *s, const unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < nblocks; i++) h1 = mm_block(h1, load_le32(p + 4 * i));
-    return h1;
+    for (size_t i = 0; i < n; i++) {
+        s->carry |= (uint32_t)p[i] << s->sh;
+        s->sh += 8;
+        if (s->sh == 32) {
+            s->h1 = mm_block(s->h1, s->carry);
+            s->carry = 0;
+            s->sh = 0;
+        }
+    }
+    s->len += n;
 }
 
-static inline int32_t mm_final(uint32_t h1, const unsigned char *tail, size_t ntail, size_t len)
+/* Hash of (the prefix in s) followed by v[0..n). `readable` >= n bytes
+ * may be read from v: when the last partial block has 4 readable bytes
+ * it is loaded whole and masked instead of byte by byte. The value's
+ * 4-byte words are shifted into the blocks after the prefix's pending
+ * bytes. The tail is mixed unconditionally: an empty tail is 0, and
+ * MurmurHash's tail mix of 0 is 0, so h1 ^= 0 changes nothing. */
+HOT int32_t mm_continue(const mm_prefix *s, const unsigned char *v, size_t n, size_t readable)
 {
-    uint32_t k1 = 0;
-    switch (ntail) {
-    case 3: k1 ^= (uint32_t)tail[2] << 16; /* fall through */
-    case 2: k1 ^= (uint32_t)tail[1] << 8;  /* fall through */
-    case 1:
-        k1 ^= tail[0];
-        k1 *= MM_C1;
-        k1 = rotl32(k1, 15);
-        k1 *= MM_C2;
-        h1 ^= k1;
+    uint32_t h1 = s->h1;
+    const unsigned sh = s->sh;
+    uint64_t carry = s->carry;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint64_t w = load_le32(v + i);
+        h1 = mm_block(h1, (uint32_t)(carry | (w << sh)));
+        carry = w >> (32 - sh);
     }
-    h1 ^= (uint32_t)len;
+    size_t r = n - i;
+    uint64_t w;
+    if (i + 4 <= readable) {
+        w = load_le32(v + i) & ((1ull << (8 * r)) - 1);
+    } else {
+        w = 0;
+        for (size_t j = 0; j < r; j++) w |= (uint64_t)v[i + j] << (8 * j);
+    }
+    uint64_t t = carry | (w << sh);
+    size_t tl = sh / 8 + r;
+    uint32_t hb = mm_block(h1, (uint32_t)t);
+    int full = tl >= 4;
+    h1 = full ? hb : h1;
+    t = full ? t >> 32 : t;
+    h1 ^= mm_mixk((uint32_t)t);
+    h1 ^= (uint32_t)(s->len + n);
     h1 ^= h1 >> 16;
     h1 *= 0x85ebca6bu;
     h1 ^= h1 >> 13;
@@ -79,51 +112,76 @@ static inline int32_t mm_final(uint32_t h1, const unsigned char *tail, size_t nt
     return (int32_t)h1;
 }
 
-static void mm_absorb(mm_state *s, const unsigned char *p, size_t n)
+/* mm_continue for a value of at most 12 bytes with 16 readable bytes:
+ * the same blocks, but computed for a fixed 3 + 1 and selected without
+ * branches, so that varying lengths cost no mispredictions. The value's
+ * words are masked to its n bytes; block i of the stream (prefix's
+ * pending bytes, then the value) is taken from words i-1 and i. */
+HOT int32_t mm_continue_short(const mm_prefix *s, const unsigned char *v, size_t n)
 {
-    s->len += n;
-    while (s->npend && n) { /* complete the pending block first */
-        s->pend[s->npend++] = *p++;
-        n--;
-        if (s->npend == 4) {
-            s->h1 = mm_block(s->h1, load_le32(s->pend));
-            s->npend = 0;
-        }
+    const unsigned sh = s->sh;
+    uint64_t w[3];
+    for (int i = 0; i < 3; i++) {
+        size_t left = n > 4 * (size_t)i ? n - 4 * (size_t)i : 0;
+        size_t vb = left < 4 ? left : 4;
+        w[i] = load_le32(v + 4 * i) & ((1ull << (8 * vb)) - 1);
     }
-    s->h1 = mm_body(s->h1, p, n / 4);
-    p += n & ~(size_t)3;
-    for (size_t i = 0; i < (n & 3); i++) s->pend[s->npend++] = p[i];
-}
-
-/* Hash of (bytes absorbed into s) followed by v[0..n), s unchanged. */
-static inline int32_t mm_finish_with(const mm_state *s, const unsigned char *v, size_t n)
-{
+    uint32_t b0 = (uint32_t)(s->carry | (w[0] << sh));
+    uint32_t b1 = (uint32_t)((w[0] >> (32 - sh)) | (w[1] << sh));
+    uint32_t b2 = (uint32_t)((w[1] >> (32 - sh)) | (w[2] << sh));
+    uint32_t b3 = (uint32_t)(w[2] >> (32 - sh));
+    uint32_t nbt = (uint32_t)((sh / 8 + n) / 4);
+    /* all-ones when block i is a full block; masks, not branches */
+    uint32_t m0 = 0u - (uint32_t)(nbt > 0), m1 = 0u - (uint32_t)(nbt > 1);
+    uint32_t m2 = 0u - (uint32_t)(nbt > 2);
     uint32_t h1 = s->h1;
-    size_t total = s->len + n;
-    if (s->npend == 0) {
-        h1 = mm_body(h1, v, n / 4);
-        return mm_final(h1, v + (n & ~(size_t)3), n & 3, total);
-    }
-    unsigned char blk[4];
-    memcpy(blk, s->pend, s->npend);
-    size_t need = 4 - s->npend;
-    if (n < need) {
-        memcpy(blk + s->npend, v, n);
-        return mm_final(h1, blk, s->npend + n, total);
-    }
-    memcpy(blk + s->npend, v, need);
-    h1 = mm_block(h1, load_le32(blk));
-    v += need;
-    n -= need;
-    h1 = mm_body(h1, v, n / 4);
-    return mm_final(h1, v + (n & ~(size_t)3), n & 3, total);
+    h1 = (mm_block(h1, b0) & m0) | (h1 & ~m0);
+    h1 = (mm_block(h1, b1) & m1) | (h1 & ~m1);
+    h1 = (mm_block(h1, b2) & m2) | (h1 & ~m2);
+    /* the tail is block nbt */
+    uint32_t tail = (b0 & ~m0) | (b1 & m0 & ~m1) | (b2 & m1 & ~m2) | (b3 & m2);
+    h1 ^= mm_mixk(tail);
+    h1 ^= (uint32_t)(s->len + n);
+    h1 ^= h1 >> 16;
+    h1 *= 0x85ebca6bu;
+    h1 ^= h1 >> 13;
+    h1 *= 0xc2b2ae35u;
+    h1 ^= h1 >> 16;
+    return (int32_t)h1;
 }
 
 int32_t mlk_murmur3_32(const void *key, size_t len, uint32_t seed)
 {
-    mm_state s = {.h1 = seed};
+    mm_prefix s = {.h1 = seed};
     if (!key) key = ""; /* only valid with len == 0 */
-    return mm_finish_with(&s, key, len);
+    return mm_continue(&s, key, len, len);
+}
+
+/* --- |h| mod n_features without a division ------------------------- */
+
+/* Lemire's fastmod (exact for every 32-bit a and d >= 1). Taking |h| as
+ * an unsigned 32-bit value makes h == INT32_MIN give 2^31 mod d, which
+ * is what scikit-learn computes for that case. */
+__extension__ typedef unsigned __int128 u128;
+
+typedef struct {
+    uint64_t m;
+    uint32_t d;
+    uint32_t pow2mask; /* d - 1 when d is a power of two (the default), else 0 */
+} fastmod;
+
+static fastmod fastmod_make(uint32_t d)
+{
+    fastmod f = {UINT64_MAX / d + 1, d, (d & (d - 1)) == 0 ? d - 1 : 0};
+    return f;
+}
+
+HOT int32_t fast_index(int32_t h, fastmod f)
+{
+    uint32_t a = h < 0 ? 0u - (uint32_t)h : (uint32_t)h;
+    if (f.pow2mask || f.d == 1) return (int32_t)(a & f.pow2mask);
+    uint64_t low = f.m * a;
+    return (int32_t)(uint32_t)(((u128)low * f.d) >> 64);
 }
 
 void mlk_hash_opts_default(mlk_hash_opts *o)
@@ -162,27 +220,66 @@ void mlk_csr_destroy(mlk_csr **pm)
 
 /* --- rows ----------------------------------------------------------- */
 
-/* Sort the n entries of a row by index (stable, so equal indexes keep
- * token order) and sum equal indexes in that order. Returns the new
- * length. Rows of hashed categoricals are short; insertion sort is the
- * fast choice there and stays correct (if slower) on long rows. */
-static size_t row_canon(int32_t *idx, double *val, size_t n)
+/* Compare-exchange of entries a < b by index, without branches; swaps
+ * only when idx[a] > idx[b], so equal indexes keep their order. */
+HOT void cswap(int32_t *idx, double *val, size_t a, size_t b)
 {
-    for (size_t i = 1; i < n; i++) {
-        int32_t ki = idx[i];
-        double vi = val[i];
-        size_t j = i;
-        while (j > 0 && idx[j - 1] > ki) {
-            idx[j] = idx[j - 1];
-            val[j] = val[j - 1];
-            j--;
+    uint32_t x = (uint32_t)idx[a], y = (uint32_t)idx[b];
+    uint64_t u, v;
+    memcpy(&u, &val[a], 8);
+    memcpy(&v, &val[b], 8);
+    /* masked xor-swap: an unpredictable comparison costs no branch */
+    uint32_t m32 = 0u - (uint32_t)(idx[a] > idx[b]);
+    uint64_t m64 = 0u - (uint64_t)(idx[a] > idx[b]);
+    uint32_t dx = (x ^ y) & m32;
+    uint64_t du = (u ^ v) & m64;
+    x ^= dx;
+    y ^= dx;
+    u ^= du;
+    v ^= du;
+    idx[a] = (int32_t)x;
+    idx[b] = (int32_t)y;
+    memcpy(&val[a], &u, 8);
+    memcpy(&val[b], &v, 8);
+}
+
+#define NETWORK_ROW 8
+#define SHORT_ROW 32
+
+/* Sort the n entries of a row by index, stably (equal indexes keep
+ * token order, which is the order they are summed in), then sum equal
+ * indexes. Returns the new length. Rows of hashed categoricals are
+ * short: up to 8 entries an odd-even transposition network (adjacent
+ * compare-exchanges: stable and branch-free), up to 32 insertion sort;
+ * longer rows are merge-sorted by the caller first. */
+HOT size_t row_canon(int32_t *idx, double *val, size_t n)
+{
+    if (n == 3) { /* the common case: three categorical columns */
+        cswap(idx, val, 0, 1);
+        cswap(idx, val, 1, 2);
+        cswap(idx, val, 0, 1);
+    } else if (n == 2) {
+        cswap(idx, val, 0, 1);
+    } else if (n <= NETWORK_ROW) {
+        for (size_t round = 0; round < n; round++)
+            for (size_t i = round & 1; i + 1 < n; i += 2) cswap(idx, val, i, i + 1);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            int32_t ki = idx[i];
+            double vi = val[i];
+            size_t j = i;
+            while (j > 0 && idx[j - 1] > ki) {
+                idx[j] = idx[j - 1];
+                val[j] = val[j - 1];
+                j--;
+            }
+            idx[j] = ki;
+            val[j] = vi;
         }
-        idx[j] = ki;
-        val[j] = vi;
     }
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (w > 0 && idx[w - 1] == idx[i]) {
+    size_t w = n ? 1 : 0;
+    for (size_t i = 1; i < n; i++) {
+        if (idx[w - 1] == idx[i]) {
             val[w - 1] += val[i];
         } else {
             idx[w] = idx[i];
@@ -194,7 +291,7 @@ static size_t row_canon(int32_t *idx, double *val, size_t n)
 }
 
 /* Long rows (many tokens) through the low-level entry: a stable merge
- * sort by index with a scratch buffer, then the same summing pass. */
+ * sort by index with a scratch buffer; row_canon then only sums. */
 static void merge_sort_row(int32_t *idx, double *val, int32_t *si, double *sv, size_t n)
 {
     for (size_t width = 1; width < n; width *= 2) {
@@ -214,7 +311,15 @@ static void merge_sort_row(int32_t *idx, double *val, int32_t *si, double *sv, s
     }
 }
 
-#define SHORT_ROW 32
+/* Finish row r whose entries are [start, w): sort, sum, set indptr. */
+HOT size_t row_finish(mlk_csr *m, size_t r, size_t start, size_t w, int32_t *si, double *sv)
+{
+    size_t n = w - start;
+    if (n > SHORT_ROW) merge_sort_row(m->indices + start, m->data + start, si, sv, n);
+    w = start + row_canon(m->indices + start, m->data + start, n);
+    m->indptr[r + 1] = (int64_t)w;
+    return w;
+}
 
 static int check_opts(const mlk_hash_opts *o, char *err, size_t errlen)
 {
@@ -236,6 +341,20 @@ static void csr_trim(mlk_csr *m)
     if (i && d) m->nnz_cap = nnz;
 }
 
+/* Scratch for rows longer than SHORT_ROW; 0 or MLOPS_ENOMEM. */
+static int scratch_alloc(size_t longest, int32_t **si, double **sv)
+{
+    *si = NULL;
+    *sv = NULL;
+    if (longest <= SHORT_ROW) return 0;
+    *si = malloc(longest * sizeof **si);
+    *sv = malloc(longest * sizeof **sv);
+    if (*si && *sv) return 0;
+    free(*si);
+    free(*sv);
+    return MLOPS_ENOMEM;
+}
+
 int mlk_hash_tokens(const mlk_hash_opts *o, size_t nrows, const size_t *row_ptr,
                     const mlk_hash_token *tok, mlk_csr **out, char *err, size_t errlen)
 {
@@ -252,34 +371,26 @@ int mlk_hash_tokens(const mlk_hash_opts *o, size_t nrows, const size_t *row_ptr,
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "hasher: row_ptr decreases at row %zu", r);
         if (row_ptr[r + 1] - row_ptr[r] > longest) longest = row_ptr[r + 1] - row_ptr[r];
     }
+    int32_t *si;
+    double *sv;
     mlk_csr *m = mlk_csr_new(nrows, (size_t)o->n_features, row_ptr[nrows]);
-    int32_t *si = NULL;
-    double *sv = NULL;
-    if (m && longest > SHORT_ROW) {
-        si = malloc(longest * sizeof *si);
-        sv = malloc(longest * sizeof *sv);
-    }
-    if (!m || (longest > SHORT_ROW && (!si || !sv))) {
-        free(si);
-        free(sv);
+    if (!m || scratch_alloc(longest, &si, &sv) != 0) {
         mlk_csr_destroy(&m);
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "hasher: out of memory for %zu tokens",
                             row_ptr[nrows]);
     }
+    const fastmod fm = fastmod_make((uint32_t)o->n_features);
     size_t w = 0;
     for (size_t r = 0; r < nrows; r++) {
         size_t start = w;
         for (size_t t = row_ptr[r]; t < row_ptr[r + 1]; t++) {
             if (tok[t].value == 0) continue; /* scikit-learn skips zero values */
             int32_t h = mlk_murmur3_32(tok[t].bytes, tok[t].len, 0);
-            m->indices[w] = mlk_hash_index(h, o->n_features);
+            m->indices[w] = fast_index(h, fm);
             m->data[w] = mlk_hash_sign(h, o->alternate_sign) * tok[t].value;
             w++;
         }
-        size_t n = w - start;
-        if (n > SHORT_ROW) merge_sort_row(m->indices + start, m->data + start, si, sv, n);
-        w = start + row_canon(m->indices + start, m->data + start, n);
-        m->indptr[r + 1] = (int64_t)w;
+        w = row_finish(m, r, start, w, si, sv);
     }
     free(si);
     free(sv);
@@ -288,44 +399,73 @@ int mlk_hash_tokens(const mlk_hash_opts *o, size_t nrows, const size_t *row_ptr,
     return 0;
 }
 
-/* Hash one frame column into slots r*stride + at of idx/val. */
-static void hash_column(const mlk_hash_opts *o, const mlk_frame *f, const mlk_col *c, size_t stride,
-                        size_t at, int32_t *idx, double *val)
+/* One selected frame column, ready for the loops. */
+typedef struct {
+    const mlk_col *c;
+    mm_prefix pre;   /* the state after "name=" (STR) or "name" (F64) */
+    size_t readable; /* STR: bytes of c->str that may be read */
+    int32_t h;       /* F64: the hash of "name" */
+} hcol;
+
+#define HASH_BLOCK 2048 /* rows per block: the block's hashes stay in L1/L2 */
+
+/* Column pass over rows [r0, r1): hash k's value of each row into
+ * hv[(r - r0) * stride + k], with its value (0 = no token) in dv. The
+ * loop has no data-dependent branch for short values: a missing value
+ * is hashed too (its bytes exist) and given value 0. */
+HOT void hash_block_column(const hcol *hc, size_t r0, size_t r1, size_t stride, size_t k,
+                              int32_t *hv, double *dv)
 {
-    const int32_t nf = o->n_features;
-    const int alt = o->alternate_sign;
-    const size_t nrows = f->nrows;
-    mm_state pre = {.h1 = 0};
-    mm_absorb(&pre, (const unsigned char *)c->name, strlen(c->name));
+    const mlk_col *c = hc->c;
+    int32_t *hp = hv + k;
+    double *dp = dv + k;
     if (c->type == MLK_STR) {
-        static const unsigned char eq = '=';
-        mm_absorb(&pre, &eq, 1);
         const unsigned char *str = (const unsigned char *)c->str;
-        for (size_t r = 0; r < nrows; r++) {
-            size_t slot = r * stride + at;
-            if (c->missing[r]) {
-                idx[slot] = -1;
-                continue;
-            }
-            int32_t h = mm_finish_with(&pre, str + c->off[r], (size_t)(c->off[r + 1] - c->off[r]));
-            idx[slot] = mlk_hash_index(h, nf);
-            val[slot] = mlk_hash_sign(h, alt);
+        const uint64_t *off = c->off;
+        const uint8_t *miss = c->missing;
+        const mm_prefix pre = hc->pre;
+        const size_t readable = hc->readable;
+        for (size_t r = r0; r < r1; r++, hp += stride, dp += stride) {
+            size_t o = (size_t)off[r], len = (size_t)off[r + 1] - o;
+            *hp = len <= 12 && readable - o >= 16 ? mm_continue_short(&pre, str + o, len)
+                                                  : mm_continue(&pre, str + o, len, readable - o);
+            *dp = miss[r] ? 0.0 : 1.0;
         }
     } else {
-        int32_t h = mm_finish_with(&pre, (const unsigned char *)"", 0);
-        int32_t j = mlk_hash_index(h, nf);
-        double s = mlk_hash_sign(h, alt);
-        for (size_t r = 0; r < nrows; r++) {
-            size_t slot = r * stride + at;
-            double v = c->f64[r];
-            if (isnan(v) || v == 0) {
-                idx[slot] = -1;
-                continue;
-            }
-            idx[slot] = j;
-            val[slot] = s * v;
+        const double *f = c->f64;
+        for (size_t r = r0; r < r1; r++, hp += stride, dp += stride) {
+            double v = f[r];
+            *hp = hc->h;
+            *dp = isnan(v) ? 0.0 : v; /* a zero value gives no token either */
         }
     }
+}
+
+/* Rows [r0, r1) of the frame into the CSR from entry w on; returns
+ * the new w. A tight loop per column (its prefix state in registers)
+ * into the small block arrays hv/dv, then one pass over the block's rows
+ * that turns hashes into (index, signed value), sorts and sums each
+ * row, and writes the CSR front to back. */
+HOT size_t hash_block(const hcol *hc, size_t r0, size_t r1, const size_t ncols, const fastmod fm,
+                      const int alt, int32_t *hv, double *dv, mlk_csr *m, size_t w, int32_t *si,
+                      double *sv)
+{
+    for (size_t k = 0; k < ncols; k++) hash_block_column(&hc[k], r0, r1, ncols, k, hv, dv);
+    const int32_t *hp = hv;
+    const double *dp = dv;
+    int32_t *ind = m->indices;
+    double *dat = m->data;
+    for (size_t r = r0; r < r1; r++, hp += ncols, dp += ncols) {
+        size_t start = w;
+        for (size_t k = 0; k < ncols; k++) {
+            if (dp[k] == 0) continue; /* no token: missing, or a zero value */
+            ind[w] = fast_index(hp[k], fm);
+            dat[w] = mlk_hash_sign(hp[k], alt) * dp[k];
+            w++;
+        }
+        w = row_finish(m, r, start, w, si, sv);
+    }
+    return w;
 }
 
 int mlk_hash_frame(const mlk_hash_opts *o, const mlk_frame *f, const size_t *cols, size_t ncols,
@@ -346,42 +486,52 @@ int mlk_hash_frame(const mlk_hash_opts *o, const mlk_frame *f, const size_t *col
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "hasher: column '%s' has unknown type %d",
                                 f->cols[cols[k]].name, (int)t);
     }
-    if (ncols && f->nrows > SIZE_MAX / ncols)
+    if (ncols && f->nrows > SIZE_MAX / ncols / HASH_BLOCK)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "hasher: %zu rows x %zu columns overflow",
                             f->nrows, ncols);
-    mlk_csr *m = mlk_csr_new(f->nrows, (size_t)o->n_features, f->nrows * ncols);
-    if (!m)
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "hasher: out of memory for %zu rows", f->nrows);
-    for (size_t k = 0; k < ncols; k++)
-        hash_column(o, f, &f->cols[cols[k]], ncols, k, m->indices, m->data);
-    /* Compact in place: the write position never passes the read one. */
+    const fastmod fm = fastmod_make((uint32_t)o->n_features);
+    const int alt = o->alternate_sign;
+    size_t nb = ncols ? ncols : 1;
+    hcol *hc = calloc(nb, sizeof *hc);
+    int32_t *hv = malloc(HASH_BLOCK * nb * sizeof *hv);
+    double *dv = malloc(HASH_BLOCK * nb * sizeof *dv);
     int32_t *si = NULL;
     double *sv = NULL;
-    if (ncols > SHORT_ROW) {
-        si = malloc(ncols * sizeof *si);
-        sv = malloc(ncols * sizeof *sv);
-        if (!si || !sv) {
-            free(si);
-            free(sv);
-            mlk_csr_destroy(&m);
-            return mlops_seterr(err, errlen, MLOPS_ENOMEM, "hasher: out of memory");
+    mlk_csr *m = mlk_csr_new(f->nrows, (size_t)o->n_features, f->nrows * ncols);
+    if (!hc || !hv || !dv || !m || scratch_alloc(ncols, &si, &sv) != 0) {
+        free(hc);
+        free(hv);
+        free(dv);
+        mlk_csr_destroy(&m);
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "hasher: out of memory for %zu rows", f->nrows);
+    }
+    for (size_t k = 0; k < ncols; k++) {
+        const mlk_col *c = &f->cols[cols[k]];
+        hc[k].c = c;
+        mm_absorb(&hc[k].pre, (const unsigned char *)c->name, strlen(c->name));
+        if (c->type == MLK_STR) {
+            static const unsigned char eq = '=';
+            mm_absorb(&hc[k].pre, &eq, 1);
+            /* Only the bytes in use are known to exist. */
+            hc[k].readable = f->nrows ? (size_t)c->off[f->nrows] : 0;
+        } else {
+            hc[k].h = mm_continue(&hc[k].pre, (const unsigned char *)"", 0, 0);
         }
     }
+    /* Blocks of rows: a tight loop per column (its prefix state in
+     * registers) into small arrays, then one pass over the block's rows
+     * that turns hashes into (index, signed value), sorts and sums each
+     * row, and writes the CSR front to back. */
     size_t w = 0;
-    for (size_t r = 0; r < f->nrows; r++) {
-        size_t start = w, base = r * ncols;
-        for (size_t k = 0; k < ncols; k++) {
-            int32_t j = m->indices[base + k];
-            if (j < 0) continue;
-            m->indices[w] = j;
-            m->data[w] = m->data[base + k];
-            w++;
-        }
-        size_t n = w - start;
-        if (n > SHORT_ROW) merge_sort_row(m->indices + start, m->data + start, si, sv, n);
-        w = start + row_canon(m->indices + start, m->data + start, n);
-        m->indptr[r + 1] = (int64_t)w;
+    for (size_t r0 = 0; r0 < f->nrows; r0 += HASH_BLOCK) {
+        size_t r1 = r0 + HASH_BLOCK < f->nrows ? r0 + HASH_BLOCK : f->nrows;
+        /* the usual width gets a copy of the loops with a constant width */
+        if (ncols == 3) w = hash_block(hc, r0, r1, 3, fm, alt, hv, dv, m, w, si, sv);
+        else w = hash_block(hc, r0, r1, ncols, fm, alt, hv, dv, m, w, si, sv);
     }
+    free(hc);
+    free(hv);
+    free(dv);
     free(si);
     free(sv);
     csr_trim(m);

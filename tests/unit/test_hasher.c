@@ -230,6 +230,44 @@ static void test_row_rules(void **state)
     mlk_csr_destroy(&m);
 }
 
+/* The kernels reduce |h| without a division (a mask for powers of two,
+ * else a multiply); compare with mlk_hash_index for many tokens and
+ * widths, the INT32_MIN key included. */
+static void test_index_fast_paths(void **state)
+{
+    (void)state;
+    enum { NT = 2000 };
+    static char bytes[NT][12];
+    mlk_hash_token t[NT + 1];
+    srand(99);
+    for (int i = 0; i < NT; i++) {
+        for (int j = 0; j < 12; j++) bytes[i][j] = (char)rand();
+        t[i].bytes = bytes[i];
+        t[i].len = 1 + (size_t)(i % 12);
+        t[i].value = 1.0;
+    }
+    unsigned char key[4];
+    preimage4(0x80000000u, key);
+    t[NT].bytes = (const char *)key;
+    t[NT].len = 4;
+    t[NT].value = 1.0;
+    static size_t rp[NT + 2];
+    for (size_t i = 0; i <= NT + 1; i++) rp[i] = i;
+    const int32_t widths[] = {1, 2, 3, 7, 10, 1000, 1 << 20, (1 << 20) + 1, 1000003, INT32_MAX - 1,
+                              INT32_MAX, 1 << 30};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        mlk_hash_opts o = {.n_features = widths[wi], .alternate_sign = 1};
+        mlk_csr *m = NULL;
+        assert_int_equal(mlk_hash_tokens(&o, NT + 1, rp, t, &m, NULL, 0), 0);
+        for (int i = 0; i <= NT; i++) {
+            int32_t h = mlk_murmur3_32(t[i].bytes, t[i].len, 0);
+            assert_int_equal(m->indptr[i + 1] - m->indptr[i], 1);
+            assert_int_equal(m->indices[m->indptr[i]], mlk_hash_index(h, widths[wi]));
+        }
+        mlk_csr_destroy(&m);
+    }
+}
+
 static void test_bad_args(void **state)
 {
     (void)state;
@@ -366,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_index_sign),
         cmocka_unit_test(test_stream_matches_plain),
         cmocka_unit_test(test_row_rules),
+        cmocka_unit_test(test_index_fast_paths),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_encode_decode),
     };

@@ -15,6 +15,7 @@
 #include "stages.h"
 #include "transport.h"
 #include "wire.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1280,6 +1281,63 @@ static void json_job_full(jsonw_t *w, job_t *j)
     jw_obj_end(w);
 }
 
+/* Remove a finished job for good: its journal records, its uploaded
+ * inputs, its entries in the shard directory, and (DropJob) the shards in
+ * every worker's store. */
+static void job_remove(coord_t *c, job_t *j)
+{
+    char key[64], prefix[64];
+    snprintf(key, sizeof key, "job/%s", j->id);
+    snprintf(prefix, sizeof prefix, "job/%s/", j->id);
+    journal_del(c->journal, key);
+    journal_del_prefix(c->journal, prefix);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/jobs/%s", c->data_dir, j->id);
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            char path[4500];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+        rmdir(dir);
+    }
+    /* the shard directory: keys "<job>/..." */
+    snprintf(prefix, sizeof prefix, "%s/", j->id);
+    size_t pl = strlen(prefix);
+    zlistx_t *gone = zlistx_new();
+    for (holders_t *h = zhashx_first(c->shards); h; h = zhashx_next(c->shards)) {
+        const char *k = zhashx_cursor(c->shards);
+        if (strncmp(k, prefix, pl)) continue;
+        for (int i = 0; i < h->n; i++)
+            if (c->workers[h->w[i]].shards) c->workers[h->w[i]].shards--;
+        zlistx_add_end(gone, (void *)k);
+    }
+    for (const char *k = zlistx_first(gone); k; k = zlistx_next(gone)) zhashx_delete(c->shards, k);
+    zlistx_destroy(&gone);
+    for (size_t w = 0; w < c->nworkers; w++) {
+        if (!c->workers[w].alive) continue;
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+        dj.job_id = j->id;
+        env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+        env.drop_job = &dj;
+        outbox_add(c, c->workers[w].identity, &env);
+    }
+    LOG_I("job %s removed", j->id);
+    for (size_t i = 0; i < c->njobs; i++)
+        if (c->jobs[i] == j) {
+            memmove(&c->jobs[i], &c->jobs[i + 1], (c->njobs - i - 1) * sizeof *c->jobs);
+            c->njobs--;
+            break;
+        }
+    job_free(j);
+}
+
 static void on_query(coord_t *c, zframe_t *id, envelope_t *env)
 {
     Mlops__Query *q = env->query;
@@ -1288,7 +1346,7 @@ static void on_query(coord_t *c, zframe_t *id, envelope_t *env)
     jw_init(&w);
     job_t *j = NULL;
     int needs_job = !strcmp(verb, "status") || !strcmp(verb, "result") || !strcmp(verb, "logs") ||
-                    !strcmp(verb, "cancel") || !strcmp(verb, "export-plan");
+                    !strcmp(verb, "cancel") || !strcmp(verb, "export-plan") || !strcmp(verb, "rm");
     if (needs_job) {
         j = q->job_id ? find_job(c, q->job_id) : NULL;
         if (!j) {
@@ -1345,6 +1403,21 @@ static void on_query(coord_t *c, zframe_t *id, envelope_t *env)
         jw_obj(&w);
         jw_kstr(&w, "job", j->id);
         jw_kstr(&w, "state", job_state_name(j->state));
+        jw_obj_end(&w);
+    } else if (!strcmp(verb, "rm")) {
+        if (j->state < JOB_SUCCEEDED) {
+            reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
+                        "job %s is %s: cancel it first (mlopsctl cancel %s)", j->id, job_state_name(j->state),
+                        j->id);
+            jw_free(&w);
+            return;
+        }
+        char jid[16];
+        snprintf(jid, sizeof jid, "%s", j->id);
+        job_remove(c, j);
+        jw_obj(&w);
+        jw_kstr(&w, "job", jid);
+        jw_kbool(&w, "removed", 1);
         jw_obj_end(&w);
     } else if (!strcmp(verb, "export-plan")) {
         const char *sname = q->n_args ? q->args[0] : "";

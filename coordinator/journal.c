@@ -9,10 +9,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+enum { JOP_PUT = 0, JOP_DEL_PREFIX = 1, JOP_DEL = 2 };
+
 typedef struct {
     char *key;
-    void *data; /* NULL = delete prefix */
+    void *data; /* JOP_PUT only */
     size_t len;
+    int op;
 } jop_t;
 
 struct journal {
@@ -79,7 +82,7 @@ void journal_close(journal_t **pj)
     *pj = NULL;
 }
 
-static int push(journal_t *j, const char *key, const void *data, size_t len, int del)
+static int push(journal_t *j, const char *key, const void *data, size_t len, int kind)
 {
     if (j->nops == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 256;
@@ -92,11 +95,12 @@ static int push(journal_t *j, const char *key, const void *data, size_t len, int
     op->key = strdup(key);
     op->data = NULL;
     op->len = len;
-    if (!del) {
+    op->op = kind;
+    if (kind == JOP_PUT) {
         op->data = malloc(len ? len : 1);
         if (op->data && len) memcpy(op->data, data, len);
     }
-    if (!op->key || (!del && !op->data)) {
+    if (!op->key || (kind == JOP_PUT && !op->data)) {
         free(op->key);
         free(op->data);
         return MLOPS_ENOMEM;
@@ -107,10 +111,11 @@ static int push(journal_t *j, const char *key, const void *data, size_t len, int
 
 int journal_put(journal_t *j, const char *key, const void *data, size_t len)
 {
-    return push(j, key, data, len, 0);
+    return push(j, key, data, len, JOP_PUT);
 }
 
-int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, 1); }
+int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, JOP_DEL_PREFIX); }
+int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JOP_DEL); }
 
 size_t journal_pending(const journal_t *j) { return j->nops; }
 
@@ -119,9 +124,13 @@ static int apply(journal_t *j, MDB_txn *txn)
     for (size_t i = 0; i < j->nops; i++) {
         jop_t *op = &j->ops[i];
         int rc;
-        if (op->data) {
+        if (op->op == JOP_PUT) {
             MDB_val k = {strlen(op->key), op->key}, v = {op->len, op->data};
             rc = mdb_put(txn, j->dbi, &k, &v, 0);
+        } else if (op->op == JOP_DEL) {
+            MDB_val k = {strlen(op->key), op->key};
+            rc = mdb_del(txn, j->dbi, &k, NULL);
+            if (rc == MDB_NOTFOUND) rc = 0;
         } else {
             MDB_cursor *cur;
             rc = mdb_cursor_open(txn, j->dbi, &cur);

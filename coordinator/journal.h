@@ -15,6 +15,7 @@ void journal_close(journal_t **pj);
 /* Queue a put (data copied) or a delete of every key with the prefix. */
 int journal_put(journal_t *j, const char *key, const void *data, size_t len);
 int journal_del_prefix(journal_t *j, const char *prefix);
+int journal_del(journal_t *j, const char *key);
 /* Write the queued batch durably. 0, or MLOPS_ESTORE (batch kept). */
 int journal_commit(journal_t *j);
 size_t journal_pending(const journal_t *j);

@@ -219,3 +219,16 @@ int cmd_cancel(ctl_ctx *ctx, const ctl_args *a)
     free(raw);
     return CTL_EXIT_OK;
 }
+
+int cmd_rm(ctl_ctx *ctx, const ctl_args *a)
+{
+    jv *doc;
+    char *raw;
+    int code = ctl_query(ctx, "rm", a->pos[0], NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) print_raw(raw);
+    else printf("%s\n", jv_get_str(doc, "job", a->pos[0]));
+    jv_free(&doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}

@@ -51,6 +51,7 @@ int cmd_jobs(ctl_ctx *ctx, const ctl_args *a);
 int cmd_status(ctl_ctx *ctx, const ctl_args *a);
 int cmd_wait(ctl_ctx *ctx, const ctl_args *a);
 int cmd_cancel(ctl_ctx *ctx, const ctl_args *a);
+int cmd_rm(ctl_ctx *ctx, const ctl_args *a);
 int cmd_result(ctl_ctx *ctx, const ctl_args *a);
 int cmd_workers(ctl_ctx *ctx, const ctl_args *a);
 int cmd_logs(ctl_ctx *ctx, const ctl_args *a);

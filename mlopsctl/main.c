@@ -62,6 +62,7 @@ static const ctl_command commands[] = {
     {"status", "JOB", "Show a job's state and stages", read_opts, 1, 1, cmd_status},
     {"wait", "JOB", "Follow a job until it ends (exit 0 succeeded, 1 failed/cancelled)", read_opts, 1, 1, cmd_wait},
     {"cancel", "JOB", "Cancel a job", read_opts, 1, 1, cmd_cancel},
+    {"rm", "JOB", "Remove a finished job: its record, its uploads and its shards on every worker", read_opts, 1, 1, cmd_rm},
     {"result", "JOB", "Show a job's stages and metrics", read_opts, 1, 1, cmd_result},
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},

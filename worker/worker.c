@@ -242,7 +242,9 @@ static void on_coord(worker_t *w)
         if (env->drop_job->job_id && *env->drop_job->job_id) {
             char prefix[64];
             snprintf(prefix, sizeof prefix, "%s/", env->drop_job->job_id);
-            mlops_store_del_prefix(w->store, prefix);
+            int rc = mlops_store_del_prefix(w->store, prefix);
+            if (rc < 0) LOG_W("dropping the shards of job %s failed: %s", env->drop_job->job_id, mlops_strerror(rc));
+            else LOG_I("dropped the shards of job %s", env->drop_job->job_id);
         }
         break;
     case MLOPS__ENVELOPE__BODY_ERROR:

@@ -91,4 +91,19 @@ const uint8_t *br_blob(br_t *r, size_t *len)
     return p;
 }
 
+double *br_f64s(br_t *r, size_t n)
+{
+    if (r->err || n > (r->n - r->at) / 8) {
+        r->err = 1;
+        return NULL;
+    }
+    double *v = malloc(n ? n * 8 : 1);
+    if (!v) {
+        r->err = 1;
+        return NULL;
+    }
+    br_get(r, v, n * 8);
+    return v;
+}
+
 int br_done(const br_t *r) { return !r->err && r->at == r->n; }

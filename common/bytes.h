@@ -38,6 +38,8 @@ double br_f64(br_t *r);
 char *br_str(br_t *r);
 /* A blob as a pointer into the buffer (borrowed) and its length. */
 const uint8_t *br_blob(br_t *r, size_t *len);
+/* n doubles into a new malloc'd array (NULL and r->err on a short buffer). */
+double *br_f64s(br_t *r, size_t n);
 /* Raw bytes into dst. */
 void br_get(br_t *r, void *dst, size_t len);
 /* 1 if the reader consumed everything without error. */

@@ -49,6 +49,7 @@ typedef struct {
     size_t maplen;
     char **hdr;
     size_t nhdr;
+    size_t data_start; /* offset of the first record after the header */
 } plan_t;
 
 static plan_t *plan_of(job_t *j)
@@ -90,10 +91,7 @@ static int map_input(job_t *j, char *err, size_t errlen)
         }
     }
     close(fd);
-    size_t data_start = 0;
-    int rc = mlk_csv_header(p->map ? p->map : "", p->maplen, &p->hdr, &p->nhdr, &data_start, err, errlen);
-    if (rc) return rc;
-    return 0;
+    return mlk_csv_header(p->map ? p->map : "", p->maplen, &p->hdr, &p->nhdr, &p->data_start, err, errlen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -148,11 +146,7 @@ static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
     const char *name = job_file_name(j, "input");
     rc = mlops_jobspec_check_header(s, name, (const char *const *)p->hdr, p->nhdr, err, errlen);
     if (rc) return rc;
-    char **hdr = NULL;
-    size_t nh = 0, data_start = 0;
-    rc = mlk_csv_header(p->map ? p->map : "", p->maplen, &hdr, &nh, &data_start, err, errlen);
-    mlk_csv_names_free(&hdr, nh);
-    if (rc) return rc;
+    size_t data_start = p->data_start;
     uint64_t *offs = NULL, total = 0;
     long *lines = NULL;
     size_t nshards = 0;

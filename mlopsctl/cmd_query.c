@@ -207,28 +207,22 @@ int cmd_logs(ctl_ctx *ctx, const ctl_args *a)
     return CTL_EXIT_OK;
 }
 
-int cmd_cancel(ctl_ctx *ctx, const ctl_args *a)
+/* A verb on one job whose reply is {"job", ...}: the raw JSON, or the
+ * job id followed by the reply's `field` (if given). */
+static int job_verb(ctl_ctx *ctx, const ctl_args *a, const char *verb, const char *field)
 {
     jv *doc;
     char *raw;
-    int code = ctl_query(ctx, "cancel", a->pos[0], NULL, 0, &doc, &raw);
+    int code = ctl_query(ctx, verb, a->pos[0], NULL, 0, &doc, &raw);
     if (code) return code;
     if (ctx->json) print_raw(raw);
-    else printf("%s %s\n", jv_get_str(doc, "job", a->pos[0]), jv_get_str(doc, "state", "?"));
-    jv_free(&doc);
-    free(raw);
-    return CTL_EXIT_OK;
-}
-
-int cmd_rm(ctl_ctx *ctx, const ctl_args *a)
-{
-    jv *doc;
-    char *raw;
-    int code = ctl_query(ctx, "rm", a->pos[0], NULL, 0, &doc, &raw);
-    if (code) return code;
-    if (ctx->json) print_raw(raw);
+    else if (field) printf("%s %s\n", jv_get_str(doc, "job", a->pos[0]), jv_get_str(doc, field, "?"));
     else printf("%s\n", jv_get_str(doc, "job", a->pos[0]));
     jv_free(&doc);
     free(raw);
     return CTL_EXIT_OK;
 }
+
+int cmd_cancel(ctl_ctx *ctx, const ctl_args *a) { return job_verb(ctx, a, "cancel", "state"); }
+
+int cmd_rm(ctl_ctx *ctx, const ctl_args *a) { return job_verb(ctx, a, "rm", NULL); }

@@ -229,19 +229,16 @@ static int prepare_queries(task_ctx_t *ctx, int qtest, uint32_t nscale, const ui
     mlk_features *f = *q;
     if (nscale && f->n_dense != nscale)
         return task_fail(ctx, 0, "knn: %u scale statistics for %zu dense columns", nscale, f->n_dense);
-    for (size_t c = 0; c < nscale; c++) {
-        double mu, sc;
-        memcpy(&mu, mean + c * 8, 8);
-        memcpy(&sc, scale + c * 8, 8);
-        for (size_t i = 0; i < f->nrows; i++) {
-            if (f->dense_type == MLK_DENSE_F32) {
-                double v = f->dense32[i * nscale + c];
-                f->dense32[i * nscale + c] = (float)((v - mu) / sc);
-            } else {
-                double *v = &f->dense64[i * nscale + c];
-                *v = (*v - mu) / sc;
-            }
-        }
+    if (nscale) {
+        br_t r;
+        br_init(&r, mean, (size_t)nscale * 8);
+        double *mu = br_f64s(&r, nscale);
+        br_init(&r, scale, (size_t)nscale * 8);
+        double *sc = br_f64s(&r, nscale);
+        int rc = mu && sc ? mlk_features_scale(f, mu, sc, nscale) : MLOPS_ENOMEM;
+        free(mu);
+        free(sc);
+        if (rc) return task_fail(ctx, 1, "out of memory");
     }
     if (densify(ctx, f, Q, d)) return -1;
     mlk_knn_normalize(*Q, f->nrows, *d);

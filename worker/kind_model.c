@@ -48,22 +48,6 @@ static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
     return rc;
 }
 
-static int numeric_idx(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
-{
-    const mlops_jobspec_t *s;
-    if (task_spec(ctx, &s) != 0) return -1;
-    *n = s->columns.n_numeric;
-    *idx = calloc(*n ? *n : 1, sizeof **idx);
-    if (!*idx) return task_fail(ctx, 1, "out of memory");
-    for (size_t c = 0; c < *n; c++) {
-        int ci = mlk_frame_col(f, s->columns.numeric[c]);
-        if (ci < 0 || f->cols[ci].type != MLK_F64)
-            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard", s->columns.numeric[c]);
-        (*idx)[c] = (size_t)ci;
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* scale                                                               */
 
@@ -102,7 +86,7 @@ int kind_scale_moments(task_ctx_t *ctx)
             return task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
         }
         size_t *idx = NULL;
-        if (numeric_idx(ctx, f, &idx, &ncols) == 0) {
+        if (task_numeric_cols(ctx, f, &idx, &ncols) == 0) {
             m = calloc(ncols ? ncols : 1, sizeof *m);
             if (m) {
                 for (size_t c = 0; c < ncols; c++) m[c] = mlk_moments_of(f->cols[idx[c]].f64, f->nrows);
@@ -133,51 +117,33 @@ int kind_scale_apply(task_ctx_t *ctx)
     uint32_t phase = br_u32(&r), ncols = br_u32(&r);
     if (r.err || phase != 1 || (size_t)ncols * 16 != r.n - r.at)
         return task_fail(ctx, 0, "scale: damaged task arguments");
-    const uint8_t *mean = r.p + r.at, *scale = r.p + r.at + (size_t)ncols * 8;
-    void *data;
+    double *mean = br_f64s(&r, ncols), *scale = br_f64s(&r, ncols);
+    void *data = NULL;
     size_t len;
-    if (task_input(ctx, 0, &data, &len) != 0) return -1;
     int rc = -1;
+    if (!mean || !scale) {
+        rc = task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (task_input(ctx, 0, &data, &len) != 0) goto out;
     if (is_fshard(data, len)) {
         mlk_features *f = NULL;
-        if (mlk_features_decode(data, len, &f) != 0 || f->n_dense != ncols) {
-            free(data);
-            mlk_features_destroy(&f);
-            return task_fail(ctx, 0, "scale: shard %s does not have %u dense columns", ctx->ta->inputs[0]->key, ncols);
+        if (mlk_features_decode(data, len, &f) != 0 || mlk_features_scale(f, mean, scale, ncols) != 0) {
+            rc = task_fail(ctx, 0, "scale: shard %s does not have %u dense columns", ctx->ta->inputs[0]->key, ncols);
+        } else {
+            rc = output_fshard(ctx, f);
+            if (!rc) task_metric(ctx, "rows", (double)f->nrows);
         }
-        for (size_t c = 0; c < ncols; c++) {
-            double mu, sc;
-            memcpy(&mu, mean + c * 8, 8);
-            memcpy(&sc, scale + c * 8, 8);
-            for (size_t i = 0; i < f->nrows; i++) {
-                if (f->dense_type == MLK_DENSE_F32) {
-                    double v = f->dense32[i * ncols + c];
-                    f->dense32[i * ncols + c] = (float)((v - mu) / sc);
-                } else {
-                    double *v = &f->dense64[i * ncols + c];
-                    *v = (*v - mu) / sc;
-                }
-            }
-        }
-        rc = output_fshard(ctx, f);
-        if (!rc) task_metric(ctx, "rows", (double)f->nrows);
         mlk_features_destroy(&f);
     } else {
         mlk_frame *f = NULL;
-        if (mlk_frame_decode(data, len, &f) != 0) {
-            free(data);
-            return task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
-        }
         size_t *idx = NULL, n = 0;
-        if (numeric_idx(ctx, f, &idx, &n) == 0) {
+        if (mlk_frame_decode(data, len, &f) != 0) {
+            rc = task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
+        } else if (task_numeric_cols(ctx, f, &idx, &n) == 0) {
             if (n != ncols) rc = task_fail(ctx, 0, "scale: %u statistics for %zu columns", ncols, n);
             else {
-                for (size_t c = 0; c < n; c++) {
-                    double mu, sc;
-                    memcpy(&mu, mean + c * 8, 8);
-                    memcpy(&sc, scale + c * 8, 8);
-                    mlk_scaler_transform(f->cols[idx[c]].f64, f->nrows, mu, sc);
-                }
+                for (size_t c = 0; c < n; c++) mlk_scaler_transform(f->cols[idx[c]].f64, f->nrows, mean[c], scale[c]);
                 rc = task_output_frame(ctx, f);
                 if (!rc) task_metric(ctx, "rows", (double)f->nrows);
             }
@@ -185,7 +151,10 @@ int kind_scale_apply(task_ctx_t *ctx)
         free(idx);
         mlk_frame_destroy(&f);
     }
+out:
     free(data);
+    free(mean);
+    free(scale);
     return rc;
 }
 
@@ -220,7 +189,7 @@ int kind_hash(task_ctx_t *ctx)
         if (ci < 0) { rc = task_fail(ctx, 0, "hash: column '%s' missing from the shard", s->columns.categorical[c]); goto done; }
         cat[c] = (size_t)ci;
     }
-    if (numeric_idx(ctx, f, &num, &nnum) != 0) goto done;
+    if (task_numeric_cols(ctx, f, &num, &nnum) != 0) goto done;
     out = mlk_features_new(f->nrows);
     if (!out) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
     mlk_hash_opts ho;
@@ -449,14 +418,16 @@ int kind_evaluate(task_ctx_t *ctx)
     size_t mlen;
     const uint8_t *mbytes = br_blob(&r, &mlen);
     uint32_t nscale = br_u32(&r);
-    const uint8_t *stats = r.err || (size_t)nscale * 16 != r.n - r.at ? NULL : r.p + r.at;
-    if (!stats || ncls < 2 || ncls > 65536) return task_fail(ctx, 0, "evaluate: damaged task arguments");
+    if (r.err || (size_t)nscale * 16 != r.n - r.at || ncls < 2 || ncls > 65536)
+        return task_fail(ctx, 0, "evaluate: damaged task arguments");
+    double *smean = br_f64s(&r, nscale), *sscale = br_f64s(&r, nscale);
     mlk_features *all = NULL, *f = NULL;
     mlk_model *m = NULL;
     mlk_metrics *part = NULL;
     double *dense = NULL, *proba = NULL;
     int rc = -1;
-    if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) return -1;
+    if (!smean || !sscale) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 1);
@@ -467,22 +438,13 @@ int kind_evaluate(task_ctx_t *ctx)
     }
     part = mlk_metrics_new(ncls, 0);
     if (!part) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    if (nscale && nscale != f->n_dense) {
+    /* queries come unscaled: scale them as scale_apply did the index */
+    if (nscale && mlk_features_scale(f, smean, sscale, nscale) != 0) {
         rc = task_fail(ctx, 0, "evaluate: %u scaler columns for %zu dense columns", nscale, f->n_dense);
         goto out;
     }
     if (f->nrows) {
         dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
-        for (uint32_t c = 0; dense && c < nscale; c++) {
-            double mu, sc;
-            memcpy(&mu, stats + c * 8, 8);
-            memcpy(&sc, stats + (size_t)nscale * 8 + c * 8, 8);
-            for (size_t i = 0; i < f->nrows; i++) {
-                /* the same float rounding as scale_apply gives an f32 shard */
-                double *v = &dense[i * f->n_dense + c];
-                *v = f->dense_type == MLK_DENSE_F32 ? (double)(float)((*v - mu) / sc) : (*v - mu) / sc;
-            }
-        }
         proba = malloc(f->nrows * ncls * sizeof *proba);
         if ((f->n_dense && !dense) || !proba) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
         mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
@@ -496,6 +458,8 @@ int kind_evaluate(task_ctx_t *ctx)
     task_metric(ctx, "rows", (double)f->nrows);
     rc = 0;
 out:
+    free(smean);
+    free(sscale);
     free(dense);
     free(proba);
     mlk_metrics_destroy(&part);

@@ -58,24 +58,6 @@ static int label_set_result(task_ctx_t *ctx, const mlk_frame *f, const uint8_t *
 /* ------------------------------------------------------------------ */
 /* clean                                                               */
 
-/* The numeric columns of the spec, in spec order, as frame columns. */
-static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
-{
-    const mlops_jobspec_t *s;
-    if (task_spec(ctx, &s) != 0) return -1;
-    *n = s->columns.n_numeric;
-    *idx = calloc(*n ? *n : 1, sizeof **idx);
-    if (!*idx) return task_fail(ctx, 1, "out of memory");
-    for (size_t c = 0; c < *n; c++) {
-        int ci = mlk_frame_col(f, s->columns.numeric[c]);
-        if (ci < 0 || f->cols[ci].type != MLK_F64)
-            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
-                             s->columns.numeric[c]);
-        (*idx)[c] = (size_t)ci;
-    }
-    return 0;
-}
-
 /* dropna over every column of the shard (the used columns) */
 static void dropna_all(const mlk_frame *f, int dropna, uint8_t *keep)
 {
@@ -97,7 +79,7 @@ static int quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, cons
     const double **cols = NULL;
     uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
     if (!keep) return task_fail(ctx, 1, "out of memory");
-    if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+    if (task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
     dropna_all(f, dropna, keep);
     cols = calloc(ncols ? ncols : 1, sizeof *cols);
     if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
@@ -242,7 +224,7 @@ static int run_clean_filter(task_ctx_t *ctx)
     size_t after_dropna = 0;
     for (size_t i = 0; i < f->nrows; i++) after_dropna += keep[i];
     if (nb) {
-        if (numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+        if (task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
         if (ncols != nb) { rc = task_fail(ctx, 0, "clean: bounds for %u columns, spec has %zu", nb, ncols); goto out; }
         if (mlk_iqr_mask(f, idx, ncols, lo, hi, keep) < 0) { rc = task_fail(ctx, 0, "clean: bad IQR columns"); goto out; }
     }

@@ -171,6 +171,23 @@ int task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out)
     return 0;
 }
 
+int task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
+{
+    const mlops_jobspec_t *s;
+    if (task_spec(ctx, &s) != 0) return -1;
+    *n = s->columns.n_numeric;
+    *idx = calloc(*n ? *n : 1, sizeof **idx);
+    if (!*idx) return task_fail(ctx, 1, "out of memory");
+    for (size_t c = 0; c < *n; c++) {
+        int ci = mlk_frame_col(f, s->columns.numeric[c]);
+        if (ci < 0 || f->cols[ci].type != MLK_F64)
+            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
+                             s->columns.numeric[c]);
+        (*idx)[c] = (size_t)ci;
+    }
+    return 0;
+}
+
 int task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len)
 {
     if (!key) key = ctx->ta->output_key;

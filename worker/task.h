@@ -38,6 +38,10 @@ int task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out);
  * store over ZeroMQ, cached locally. */
 int task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len);
 int task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out);
+/* The spec's numeric columns, in spec order, as column indexes of f
+ * (malloc'd in *idx, count in *n). A missing or non-numeric column fails
+ * the task naming it. */
+int task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n);
 /* Write the task's output shard (to ta->output_key, or key if given). */
 int task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len);
 int task_output_frame(task_ctx_t *ctx, const mlk_frame *f);

@@ -217,6 +217,22 @@ fail:
     return NULL;
 }
 
+int mlk_features_scale(mlk_features *f, const double *mean, const double *scale, size_t n)
+{
+    if (n != f->n_dense) return MLOPS_EINVAL;
+    for (size_t i = 0; i < f->nrows; i++)
+        for (size_t c = 0; c < n; c++) {
+            if (f->dense_type == MLK_DENSE_F32) {
+                float *v = &f->dense32[i * n + c];
+                *v = (float)(((double)*v - mean[c]) / scale[c]);
+            } else {
+                double *v = &f->dense64[i * n + c];
+                *v = (*v - mean[c]) / scale[c];
+            }
+        }
+    return 0;
+}
+
 double *mlk_features_dense_f64(const mlk_features *f)
 {
     size_t n = f->nrows * f->n_dense;

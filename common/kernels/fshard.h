@@ -45,6 +45,11 @@ int mlk_features_decode(const uint8_t *buf, size_t len, mlk_features **out);
  * new shard; the test flags are dropped. NULL on allocation failure. */
 mlk_features *mlk_features_select(const mlk_features *f, const uint8_t *sel, uint8_t want);
 
+/* Standardise the dense part in place: column c becomes (x - mean[c]) /
+ * scale[c], computed in double (and rounded to float for an F32 shard),
+ * as the scale stage transforms it. MLOPS_EINVAL if n != n_dense. */
+int mlk_features_scale(mlk_features *f, const double *mean, const double *scale, size_t n);
+
 /* Dense part as f64 (a new buffer for F32 shards, converted). */
 double *mlk_features_dense_f64(const mlk_features *f);
 /* Dense part as f32 (a new buffer for F64 shards, converted). */

@@ -3,7 +3,7 @@
 # but only those missing, so a second run costs nothing.
 set -euo pipefail
 PKGS="build-essential cmake pkg-config libczmq-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-liblmdb-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev
+liblmdb-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev libjansson-dev
 python3 python3-numpy python3-pandas python3-sklearn python3-yaml"
 if [ "${1:-}" = "--bench" ]; then
   PKGS="$PKGS python3-distributed python3-faiss dataset-fashion-mnist"

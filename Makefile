@@ -5,19 +5,24 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all deps build test test-fast test-asan demo bench clean format
+.PHONY: all deps check-deps build test test-fast test-asan test-fresh demo bench clean format
 
 all: build
 
 deps:
 	bash scripts/install-deps.sh --test
 
+# Every Python module and program the tests, benchmarks and examples use
+# comes from a package install-deps.sh installs (scripts/deps.txt).
+check-deps: deps
+	/usr/bin/python3 scripts/check-deps.py
+
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Every test in the normal build, then every test in the ASan+UBSan build.
-test: build
+test: check-deps build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
 	$(MAKE) test-asan
 
@@ -29,6 +34,10 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
+
+# make test on a Debian bookworm root made by debootstrap (needs root).
+test-fresh:
+	bash scripts/test-fresh.sh
 
 demo: build
 	bash examples/demo.sh $(BUILD)

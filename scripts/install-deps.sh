@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Installs the Debian packages mlops needs to build, test and benchmark,
-# but only those missing, so a second run costs nothing.
+# Installs the Debian packages mlops needs, from the one table in
+# scripts/deps.txt, but only those missing, so a second run costs nothing.
+#   install-deps.sh            build
+#   install-deps.sh --test     build + test (make test, make demo)
+#   install-deps.sh --demo     the same as --test
+#   install-deps.sh --bench    build + test + bench
+#   install-deps.sh --fresh    build + fresh (make test-fresh)
+#   install-deps.sh --list SET print a set's packages and exit
 set -euo pipefail
-PKGS="build-essential cmake pkg-config libczmq-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-liblmdb-dev libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev libjansson-dev
-python3 python3-numpy python3-pandas python3-sklearn python3-yaml"
-if [ "${1:-}" = "--bench" ]; then
-  PKGS="$PKGS python3-distributed python3-faiss dataset-fashion-mnist"
-fi
-if [ "${1:-}" = "--demo" ] || [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
-  PKGS="$PKGS dataset-fashion-mnist"
+DEPS="$(dirname "$0")/deps.txt"
+sets="build"
+case "${1:-}" in
+  "") ;;
+  --test | --demo) sets="build test" ;;
+  --bench) sets="build test bench" ;;
+  --fresh) sets="build fresh" ;;
+  --list) sets="${2:?--list needs a set name}" ;;
+  *) echo "install-deps: unknown option '$1' (expected --test, --demo, --bench, --fresh or --list SET)" >&2; exit 2 ;;
+esac
+PKGS=""
+for s in $sets; do
+  PKGS="$PKGS $(awk -v s="$s" '$1 == "pkg" && $2 == s { printf "%s ", $3 }' "$DEPS")"
+done
+if [ "${1:-}" = "--list" ]; then
+  echo $PKGS
+  exit 0
 fi
 missing=""
 for p in $PKGS; do

@@ -10,7 +10,7 @@
 # still knows the job (the journal volume). Then down -v, and the image
 # is removed.
 #
-# Skipped (exit 0, "skipped: ...") without a docker client, a compose
+# Skipped (exit 77, which ctest shows as skipped; "skipped: ..." says why) without a docker client, a compose
 # (docker-compose or `docker compose`), or a daemon: when no daemon
 # answers and we are root with dockerd installed, the test starts its own
 # (vfs storage, no iptables, socket and state under the test's temp dir)
@@ -20,7 +20,7 @@ source "$(dirname "$0")/lib.sh"
 
 skip() {
     echo "skipped: $*"
-    exit 0
+    exit 77
 }
 
 command -v docker >/dev/null 2>&1 || skip "no docker client"

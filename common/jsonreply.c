@@ -32,8 +32,3 @@ double mlops_jsonreply_num(const json_t *obj, const char *key, double dflt)
     const json_t *v = json_object_get(obj, key);
     return json_is_number(v) ? json_number_value(v) : dflt;
 }
-
-int mlops_jsonreply_has_num(const json_t *obj, const char *key)
-{
-    return json_is_number(json_object_get(obj, key));
-}

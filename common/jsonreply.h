@@ -1,7 +1,7 @@
 /* jsonreply.h: reading the JSON text of a coordinator Reply{json}.
  *
  * Why: the text comes from the network, so it is parsed strictly by
- * jansson (one document, duplicate object keys rejected) and a failure
+ * jansson (one object or array, duplicate keys rejected) and a failure
  * becomes one line naming the line and column, never a crash. Every
  * number is read as a double (JSON has one number type; an integer too
  * big for int64 must not fail the parse), which is also how the readers
@@ -25,8 +25,5 @@ const char *mlops_jsonreply_str(const json_t *obj, const char *key, const char *
 
 /* The number member `key` of object `obj`, else dflt. */
 double mlops_jsonreply_num(const json_t *obj, const char *key, double dflt);
-
-/* 1 if member `key` of `obj` is a number (so a "-" can stand for absent). */
-int mlops_jsonreply_has_num(const json_t *obj, const char *key);
 
 #endif

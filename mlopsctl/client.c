@@ -126,9 +126,8 @@ int ctl_client_call(ctl_client *c, envelope_t *req, envelope_t **rep, char *err,
     return rc;
 }
 
-int ctl_client_query(ctl_client *c, const char *verb, const char *job_id,
-                     const char *const *args, size_t nargs, jv **doc, char **raw, char *err,
-                     size_t errlen)
+int ctl_client_query(ctl_client *c, const char *verb, const char *job_id, const char *const *args,
+                     size_t nargs, json_t **doc, char **raw, char *err, size_t errlen)
 {
     *doc = NULL;
     if (raw) *raw = NULL;
@@ -151,8 +150,8 @@ int ctl_client_query(ctl_client *c, const char *verb, const char *job_id,
         return rc;
     }
     const char *text = rep->reply->json;
-    char jerr[200];
-    *doc = jv_parse(text, strlen(text), jerr, sizeof jerr);
+    char jerr[256];
+    *doc = mlops_jsonreply_parse(text, strlen(text), jerr, sizeof jerr);
     if (!*doc) {
         rc = mlops_seterr(err, errlen, MLOPS_EPROTO, "%s query: malformed reply from %s: %s", verb,
                           c->what, jerr);
@@ -160,7 +159,8 @@ int ctl_client_query(ctl_client *c, const char *verb, const char *job_id,
         return rc;
     }
     if (raw && !(*raw = strdup(text))) {
-        jv_free(doc);
+        json_decref(*doc);
+        *doc = NULL;
         wire_free(&rep);
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
     }

@@ -11,7 +11,7 @@
 #ifndef MLOPSCTL_CLIENT_H
 #define MLOPSCTL_CLIENT_H
 #include <stdint.h>
-#include "jsonparse.h"
+#include "jsonreply.h"
 #include "wire.h"
 
 typedef struct ctl_client ctl_client;
@@ -28,11 +28,11 @@ void ctl_client_destroy(ctl_client **pc);
 int ctl_client_call(ctl_client *c, envelope_t *req, envelope_t **rep, char *err, size_t errlen);
 
 /* Query{verb, job_id, args} and parse the Reply's JSON. On success
- * *doc is the parsed tree and, if raw is non-NULL, *raw the text as
- * received (malloc'd); the caller frees both. */
-int ctl_client_query(ctl_client *c, const char *verb, const char *job_id,
-                     const char *const *args, size_t nargs, jv **doc, char **raw, char *err,
-                     size_t errlen);
+ * *doc is the parsed document (json_decref it) and, if raw is non-NULL,
+ * *raw the text as received (malloc'd, free it). A reply that is not
+ * JSON is MLOPS_EPROTO with a message giving its line and column. */
+int ctl_client_query(ctl_client *c, const char *verb, const char *job_id, const char *const *args,
+                     size_t nargs, json_t **doc, char **raw, char *err, size_t errlen);
 
 /* Pipelining (uploads keep several requests in flight): send assigns
  * req->seq; recv returns the next well-formed message of any seq

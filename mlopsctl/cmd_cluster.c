@@ -307,12 +307,12 @@ static int read_endpoint(const char *file, char *out, size_t len)
 }
 
 /* Count workers in state "alive" in a `workers` reply. */
-static size_t alive_workers(const jv *doc)
+static size_t alive_workers(const json_t *doc)
 {
-    const jv *ws = jv_get(doc, "workers");
+    const json_t *ws = json_object_get(doc, "workers");
     size_t n = 0;
-    for (size_t i = 0; i < jv_len(ws); i++)
-        n += !strcmp(jv_get_str(jv_at(ws, i), "state", ""), "alive");
+    for (size_t i = 0; i < json_array_size(ws); i++)
+        n += !strcmp(mlops_jsonreply_str(json_array_get(ws, i), "state", ""), "alive");
     return n;
 }
 
@@ -461,11 +461,11 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
                 return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
             }
         }
-        jv *doc = NULL;
+        json_t *doc = NULL;
         int rc = ctl_client_query(c, "workers", NULL, NULL, 0, &doc, NULL, last_err, sizeof last_err);
         if (rc == 0) {
             alive = alive_workers(doc);
-            jv_free(&doc);
+            json_decref(doc);
             if (alive >= (size_t)nworkers) break;
         } else if (rc != MLOPS_ETIMEOUT) {
             ctl_errorf("%s", last_err);
@@ -483,11 +483,17 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     }
 
     if (ctx->json) {
-        fputs("{\"endpoint\":", stdout);
-        ctl_json_string(stdout, endpoint);
-        printf(",\"workers\":%ld,\"data_dir\":", nworkers);
-        ctl_json_string(stdout, dir);
-        fputs("}\n", stdout);
+        /* the cluster is up either way; only the report can fail, on a
+         * data dir that is not UTF-8 (JSON strings must be) */
+        json_t *doc = json_pack("{s:s, s:I, s:s}", "endpoint", endpoint, "workers",
+                                (json_int_t)nworkers, "data_dir", dir);
+        int rc = doc ? ctl_json_print(stdout, doc) : MLOPS_EINVAL;
+        json_decref(doc);
+        if (rc) {
+            ctl_errorf("up: the cluster is up, but data dir %s is not valid UTF-8 for -o json",
+                       dir);
+            return CTL_EXIT_FAILED;
+        }
     } else if (isatty(STDOUT_FILENO)) {
         printf("mlops cluster up: coordinator %s, %ld workers, data in %s\n", endpoint, nworkers, dir);
         printf("export MLOPS_COORDINATOR=%s\n", endpoint);

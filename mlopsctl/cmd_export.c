@@ -105,12 +105,12 @@ static void put_value(FILE *out, double v)
     fputs(b, out);
 }
 
-static void write_svmlight(FILE *out, const mlk_features *f, const jv *classes)
+static void write_svmlight(FILE *out, const mlk_features *f, const json_t *classes)
 {
     size_t nf = f->csr ? f->csr->ncols : 0;
     for (size_t r = 0; r < f->nrows; r++) {
         int32_t y = f->label[r];
-        const char *txt = y >= 0 ? jv_str(jv_at(classes, (size_t)y), NULL) : NULL;
+        const char *txt = y >= 0 ? json_string_value(json_array_get(classes, (size_t)y)) : NULL;
         char *end = NULL;
         if (txt && *txt) strtod(txt, &end);
         if (txt && *txt && end && !*end) fputs(txt, out);
@@ -179,22 +179,22 @@ static int fetch_shard(const ctl_ctx *ctx, const char *endpoint, const char *key
 }
 
 /* Check a plan's shape: kind "frame", shards [{index = position, key, endpoint}]. */
-static int check_plan(const jv *plan, const char *job, const char *stage)
+static int check_plan(const json_t *plan, const char *job, const char *stage)
 {
-    const char *kind = jv_get_str(plan, "kind", "");
+    const char *kind = mlops_jsonreply_str(plan, "kind", "");
     if (strcmp(kind, "frame") && strcmp(kind, "features")) {
         ctl_errorf("job %s: stage %s produces '%s' output, which export cannot write", job, stage, kind);
         return CTL_EXIT_FAILED;
     }
-    const jv *shards = jv_get(plan, "shards");
-    if (!jv_is(shards, JV_ARRAY)) {
+    const json_t *shards = json_object_get(plan, "shards");
+    if (!json_is_array(shards)) {
         ctl_errorf("job %s: export plan for stage %s has no shard list", job, stage);
         return CTL_EXIT_FAILED;
     }
-    for (size_t i = 0; i < jv_len(shards); i++) {
-        const jv *s = jv_at(shards, i);
-        if (!jv_get_str(s, "key", NULL) || !jv_get_str(s, "endpoint", NULL) ||
-            jv_get_num(s, "index", -1) != (double)i) {
+    for (size_t i = 0; i < json_array_size(shards); i++) {
+        const json_t *s = json_array_get(shards, i);
+        if (!mlops_jsonreply_str(s, "key", NULL) || !mlops_jsonreply_str(s, "endpoint", NULL) ||
+            mlops_jsonreply_num(s, "index", -1) != (double)i) {
             ctl_errorf("job %s: malformed export plan for stage %s (shard %zu)", job, stage, i);
             return CTL_EXIT_FAILED;
         }
@@ -207,7 +207,8 @@ static int check_plan(const jv *plan, const char *job, const char *stage)
  * REPLAN_POLL_MS for up to REPLAN_WAIT_MS. Returns an exit code. */
 #define REPLAN_POLL_MS 200
 #define REPLAN_WAIT_MS 60000
-static int get_plan(const ctl_ctx *ctx, const char *job, const char *stage, int patient, jv **plan)
+static int get_plan(const ctl_ctx *ctx, const char *job, const char *stage, int patient,
+                    json_t **plan)
 {
     char err[1024];
     const char *args[] = {stage};
@@ -230,7 +231,10 @@ static int get_plan(const ctl_ctx *ctx, const char *job, const char *stage, int 
         return rc == MLOPS_ETIMEOUT ? CTL_EXIT_UNREACHABLE : CTL_EXIT_FAILED;
     }
     int code = check_plan(*plan, job, stage);
-    if (code) jv_free(plan);
+    if (code) {
+        json_decref(*plan);
+        *plan = NULL;
+    }
     return code;
 }
 
@@ -250,31 +254,33 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
     }
     /* The job and stage must exist and be done; after that a NOT_FOUND
      * plan can only mean shards being recomputed, worth waiting for. */
-    jv *status = NULL;
+    json_t *status = NULL;
     int code = ctl_query(ctx, "status", job, NULL, 0, &status, NULL);
     if (code) return code;
-    const jv *st = NULL, *stages = jv_get(status, "stages");
-    for (size_t i = 0; i < jv_len(stages); i++)
-        if (!strcmp(jv_get_str(jv_at(stages, i), "name", ""), stage)) st = jv_at(stages, i);
-    if (!st || strcmp(jv_get_str(st, "state", ""), "done")) {
+    const json_t *st = NULL, *stages = json_object_get(status, "stages");
+    for (size_t i = 0; i < json_array_size(stages); i++)
+        if (!strcmp(mlops_jsonreply_str(json_array_get(stages, i), "name", ""), stage))
+            st = json_array_get(stages, i);
+    if (!st || strcmp(mlops_jsonreply_str(st, "state", ""), "done")) {
         if (!st) ctl_errorf("job %s has no stage '%s'", job, stage);
-        else ctl_errorf("stage '%s' of job %s is %s, not done: nothing to export yet", stage, job,
-                        jv_get_str(st, "state", "?"));
-        jv_free(&status);
+        else
+            ctl_errorf("stage '%s' of job %s is %s, not done: nothing to export yet", stage, job,
+                       mlops_jsonreply_str(st, "state", "?"));
+        json_decref(status);
         return CTL_EXIT_FAILED;
     }
-    jv_free(&status);
-    jv *plan = NULL;
+    json_decref(status);
+    json_t *plan = NULL;
     if ((code = get_plan(ctx, job, stage, 1, &plan))) return code;
-    int features = !strcmp(jv_get_str(plan, "kind", ""), "features");
+    int features = !strcmp(mlops_jsonreply_str(plan, "kind", ""), "features");
     if (features && format && strcmp(format, "svmlight")) {
         ctl_errorf("export: stage '%s' holds feature rows: use --format svmlight", stage);
-        jv_free(&plan);
+        json_decref(plan);
         return CTL_EXIT_USAGE;
     }
     if (!features && format && !strcmp(format, "svmlight")) {
         ctl_errorf("export: stage '%s' holds table rows: svmlight needs a hash (or later) stage", stage);
-        jv_free(&plan);
+        json_decref(plan);
         return CTL_EXIT_USAGE;
     }
 
@@ -285,7 +291,7 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
         out = fopen(tmp, "wb");
         if (!out) {
             ctl_errorf("cannot write %s", tmp);
-            jv_free(&plan);
+            json_decref(plan);
             return CTL_EXIT_FAILED;
         }
         setvbuf(out, NULL, _IOFBF, 1 << 20);
@@ -293,9 +299,10 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
     mlk_frame *first = NULL;
     int replanned = 0;
     code = CTL_EXIT_OK;
-    for (size_t i = 0; i < jv_len(jv_get(plan, "shards"));) {
-        const jv *s = jv_at(jv_get(plan, "shards"), i);
-        const char *key = jv_get_str(s, "key", ""), *ep = jv_get_str(s, "endpoint", "");
+    for (size_t i = 0; i < json_array_size(json_object_get(plan, "shards"));) {
+        const json_t *s = json_array_get(json_object_get(plan, "shards"), i);
+        const char *key = mlops_jsonreply_str(s, "key", ""),
+                   *ep = mlops_jsonreply_str(s, "endpoint", "");
         char err[1024];
         mlk_frame *f = NULL;
         mlk_features *fs = NULL;
@@ -304,12 +311,12 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
             if (!replanned && (rc == MLOPS_ETIMEOUT || rc == MLOPS_ENOTFOUND || rc == MLOPS_EIO)) {
                 replanned = 1;
                 fprintf(stderr, "mlopsctl: shard %s: %s; asking for a new plan\n", key, err);
-                size_t had = jv_len(jv_get(plan, "shards"));
-                jv_free(&plan);
+                size_t had = json_array_size(json_object_get(plan, "shards"));
+                json_decref(plan);
                 if ((code = get_plan(ctx, job, stage, 1, &plan))) break;
-                if (jv_len(jv_get(plan, "shards")) != had) {
+                if (json_array_size(json_object_get(plan, "shards")) != had) {
                     ctl_errorf("job %s: stage %s now has %zu shards instead of %zu", job, stage,
-                               jv_len(jv_get(plan, "shards")), had);
+                               json_array_size(json_object_get(plan, "shards")), had);
                     code = CTL_EXIT_FAILED;
                     break;
                 }
@@ -320,7 +327,7 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
             break;
         }
         if (fs) {
-            write_svmlight(out, fs, jv_get(plan, "classes"));
+            write_svmlight(out, fs, json_object_get(plan, "classes"));
             mlk_features_destroy(&fs);
             i++;
             continue;
@@ -339,7 +346,7 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
         i++;
     }
     mlk_frame_destroy(&first);
-    jv_free(&plan);
+    json_decref(plan);
     if (fflush(out) != 0 || ferror(out)) {
         ctl_errorf("cannot write %s", out == stdout ? "standard output" : tmp);
         if (!code) code = CTL_EXIT_FAILED;

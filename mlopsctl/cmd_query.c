@@ -11,7 +11,7 @@
 #include "output.h"
 
 int ctl_query(const ctl_ctx *ctx, const char *verb, const char *job_id, const char *const *args,
-              size_t nargs, jv **doc, char **raw)
+              size_t nargs, json_t **doc, char **raw)
 {
     char err[1024];
     *doc = NULL;
@@ -39,26 +39,26 @@ static void print_raw(const char *raw)
     if (!n || raw[n - 1] != '\n') fputc('\n', stdout);
 }
 
-static const char *num_cell(const jv *v, const char *key, char *buf, size_t len)
+static const char *num_cell(const json_t *v, const char *key, char *buf, size_t len)
 {
-    const jv *x = jv_get(v, key);
-    if (!jv_is(x, JV_NUMBER)) return "-";
-    ctl_fmt_num(x->num, buf, len);
+    const json_t *x = json_object_get(v, key);
+    if (!json_is_number(x)) return "-";
+    ctl_fmt_num(json_number_value(x), buf, len);
     return buf;
 }
 
-static const char *seconds_cell(const jv *v, const char *key, char *buf, size_t len)
+static const char *seconds_cell(const json_t *v, const char *key, char *buf, size_t len)
 {
-    const jv *x = jv_get(v, key);
-    if (!jv_is(x, JV_NUMBER)) return "-";
-    snprintf(buf, len, "%.2fs", x->num);
+    const json_t *x = json_object_get(v, key);
+    if (!json_is_number(x)) return "-";
+    snprintf(buf, len, "%.2fs", json_number_value(x));
     return buf;
 }
 
 int cmd_jobs(ctl_ctx *ctx, const ctl_args *a)
 {
     (void)a;
-    jv *doc;
+    json_t *doc;
     char *raw;
     int code = ctl_query(ctx, "jobs", NULL, NULL, 0, &doc, &raw);
     if (code) return code;
@@ -67,66 +67,71 @@ int cmd_jobs(ctl_ctx *ctx, const ctl_args *a)
     } else {
         const char *hdr[] = {"JOB", "NAME", "STATE", "STAGES", "SUBMITTED"};
         ctl_table *t = ctl_table_new(5, hdr);
-        const jv *jobs = jv_get(doc, "jobs");
-        for (size_t i = 0; t && i < jv_len(jobs); i++) {
-            const jv *j = jv_at(jobs, i);
+        const json_t *jobs = json_object_get(doc, "jobs");
+        for (size_t i = 0; t && i < json_array_size(jobs); i++) {
+            const json_t *j = json_array_get(jobs, i);
             char stages[64];
-            snprintf(stages, sizeof stages, "%.0f/%.0f", jv_get_num(j, "stages_done", 0),
-                     jv_get_num(j, "stages_total", 0));
-            const char *row[] = {jv_get_str(j, "job", "?"), jv_get_str(j, "name", "?"),
-                                 jv_get_str(j, "state", "?"), stages,
-                                 jv_get_str(j, "submitted", "-")};
+            snprintf(stages, sizeof stages, "%.0f/%.0f", mlops_jsonreply_num(j, "stages_done", 0),
+                     mlops_jsonreply_num(j, "stages_total", 0));
+            const char *row[] = {mlops_jsonreply_str(j, "job", "?"),
+                                 mlops_jsonreply_str(j, "name", "?"),
+                                 mlops_jsonreply_str(j, "state", "?"), stages,
+                                 mlops_jsonreply_str(j, "submitted", "-")};
             ctl_table_add(t, row);
         }
         if (t) ctl_table_print(t, stdout);
         ctl_table_destroy(&t);
     }
-    jv_free(&doc);
+    json_decref(doc);
     free(raw);
     return CTL_EXIT_OK;
 }
 
 /* The job header, the stage table and (for result) the metrics. */
-static void print_job(const jv *doc, int with_metrics)
+static void print_job(const json_t *doc, int with_metrics)
 {
     char b1[64], b2[64];
-    printf("JOB         %s\n", jv_get_str(doc, "job", "?"));
-    printf("NAME        %s\n", jv_get_str(doc, "name", "?"));
-    printf("STATE       %s\n", jv_get_str(doc, "state", "?"));
-    const char *error = jv_get_str(doc, "error", NULL);
+    printf("JOB         %s\n", mlops_jsonreply_str(doc, "job", "?"));
+    printf("NAME        %s\n", mlops_jsonreply_str(doc, "name", "?"));
+    printf("STATE       %s\n", mlops_jsonreply_str(doc, "state", "?"));
+    const char *error = mlops_jsonreply_str(doc, "error", NULL);
     if (error) printf("ERROR       %s\n", error);
-    printf("SUBMITTED   %s\n", jv_get_str(doc, "submitted", "-"));
-    printf("FINISHED    %s\n", jv_get_str(doc, "finished", "-"));
+    printf("SUBMITTED   %s\n", mlops_jsonreply_str(doc, "submitted", "-"));
+    printf("FINISHED    %s\n", mlops_jsonreply_str(doc, "finished", "-"));
     printf("SECONDS     %s\n", seconds_cell(doc, "seconds", b1, sizeof b1));
-    const char *model = jv_get_str(doc, "model", NULL);
+    const char *model = mlops_jsonreply_str(doc, "model", NULL);
     if (model) printf("MODEL       %s\n", model);
 
-    const jv *stages = jv_get(doc, "stages");
-    if (jv_len(stages)) {
+    const json_t *stages = json_object_get(doc, "stages");
+    if (json_array_size(stages)) {
         putchar('\n');
         const char *hdr[] = {"STAGE", "STATE", "TASKS", "SECONDS"};
         ctl_table *t = ctl_table_new(4, hdr);
-        for (size_t i = 0; t && i < jv_len(stages); i++) {
-            const jv *s = jv_at(stages, i);
+        for (size_t i = 0; t && i < json_array_size(stages); i++) {
+            const json_t *s = json_array_get(stages, i);
             char tasks[64];
-            snprintf(tasks, sizeof tasks, "%.0f/%.0f", jv_get_num(s, "tasks_done", 0),
-                     jv_get_num(s, "tasks_total", 0));
-            const char *row[] = {jv_get_str(s, "name", "?"), jv_get_str(s, "state", "?"), tasks,
+            snprintf(tasks, sizeof tasks, "%.0f/%.0f", mlops_jsonreply_num(s, "tasks_done", 0),
+                     mlops_jsonreply_num(s, "tasks_total", 0));
+            const char *row[] = {mlops_jsonreply_str(s, "name", "?"),
+                                 mlops_jsonreply_str(s, "state", "?"), tasks,
                                  seconds_cell(s, "seconds", b2, sizeof b2)};
             ctl_table_add(t, row);
         }
         if (t) ctl_table_print(t, stdout);
         ctl_table_destroy(&t);
     }
-    const jv *m = jv_get(doc, "metrics");
-    if (with_metrics && jv_len(m) && jv_is(m, JV_OBJECT)) {
+    const json_t *m = json_object_get(doc, "metrics");
+    if (with_metrics && json_object_size(m)) {
         putchar('\n');
         const char *hdr[] = {"METRIC", "VALUE"};
         ctl_table *t = ctl_table_new(2, hdr);
-        for (size_t i = 0; t && i < m->len; i++) {
+        const char *key;
+        json_t *value;
+        json_object_foreach ((json_t *)m, key, value) {
+            if (!t) break;
             char val[1024];
-            ctl_fmt_value(m->items[i], val, sizeof val);
-            const char *row[] = {m->keys[i], val};
+            ctl_fmt_value(value, val, sizeof val);
+            const char *row[] = {key, val};
             ctl_table_add(t, row);
         }
         if (t) ctl_table_print(t, stdout);
@@ -136,13 +141,13 @@ static void print_job(const jv *doc, int with_metrics)
 
 static int job_query(ctl_ctx *ctx, const ctl_args *a, const char *verb, int with_metrics)
 {
-    jv *doc;
+    json_t *doc;
     char *raw;
     int code = ctl_query(ctx, verb, a->pos[0], NULL, 0, &doc, &raw);
     if (code) return code;
     if (ctx->json) print_raw(raw);
     else print_job(doc, with_metrics);
-    jv_free(&doc);
+    json_decref(doc);
     free(raw);
     return CTL_EXIT_OK;
 }
@@ -154,7 +159,7 @@ int cmd_result(ctl_ctx *ctx, const ctl_args *a) { return job_query(ctx, a, "resu
 int cmd_workers(ctl_ctx *ctx, const ctl_args *a)
 {
     (void)a;
-    jv *doc;
+    json_t *doc;
     char *raw;
     int code = ctl_query(ctx, "workers", NULL, NULL, 0, &doc, &raw);
     if (code) return code;
@@ -164,45 +169,49 @@ int cmd_workers(ctl_ctx *ctx, const ctl_args *a)
         const char *hdr[] = {"ID",    "NAME",   "STATE",     "SLOTS",   "RUNNING",
                              "TASKS", "SHARDS", "LAST SEEN", "ENDPOINT"};
         ctl_table *t = ctl_table_new(9, hdr);
-        const jv *ws = jv_get(doc, "workers");
-        for (size_t i = 0; t && i < jv_len(ws); i++) {
-            const jv *w = jv_at(ws, i);
+        const json_t *ws = json_object_get(doc, "workers");
+        for (size_t i = 0; t && i < json_array_size(ws); i++) {
+            const json_t *w = json_array_get(ws, i);
             char slots[32], running[32], done[32], shards[32], seen[64];
-            const jv *ls = jv_get(w, "last_seen_ms");
-            if (jv_is(ls, JV_NUMBER)) snprintf(seen, sizeof seen, "%.1fs ago", ls->num / 1000.0);
+            const json_t *ls = json_object_get(w, "last_seen_ms");
+            if (json_is_number(ls))
+                snprintf(seen, sizeof seen, "%.1fs ago", json_number_value(ls) / 1000.0);
             else snprintf(seen, sizeof seen, "-");
-            const char *row[] = {jv_get_str(w, "id", "?"),
-                                 jv_get_str(w, "name", "?"),
-                                 jv_get_str(w, "state", "?"),
+            const char *row[] = {mlops_jsonreply_str(w, "id", "?"),
+                                 mlops_jsonreply_str(w, "name", "?"),
+                                 mlops_jsonreply_str(w, "state", "?"),
                                  num_cell(w, "slots", slots, sizeof slots),
                                  num_cell(w, "running", running, sizeof running),
                                  num_cell(w, "tasks_done", done, sizeof done),
                                  num_cell(w, "shards", shards, sizeof shards),
                                  seen,
-                                 jv_get_str(w, "endpoint", "-")};
+                                 mlops_jsonreply_str(w, "endpoint", "-")};
             ctl_table_add(t, row);
         }
         if (t) ctl_table_print(t, stdout);
         ctl_table_destroy(&t);
     }
-    jv_free(&doc);
+    json_decref(doc);
     free(raw);
     return CTL_EXIT_OK;
 }
 
 int cmd_logs(ctl_ctx *ctx, const ctl_args *a)
 {
-    jv *doc;
+    json_t *doc;
     char *raw;
     int code = ctl_query(ctx, "logs", a->pos[0], NULL, 0, &doc, &raw);
     if (code) return code;
     if (ctx->json) {
         print_raw(raw);
     } else {
-        const jv *lines = jv_get(doc, "lines");
-        for (size_t i = 0; i < jv_len(lines); i++) puts(jv_str(jv_at(lines, i), ""));
+        const json_t *lines = json_object_get(doc, "lines");
+        for (size_t i = 0; i < json_array_size(lines); i++) {
+            const char *line = json_string_value(json_array_get(lines, i));
+            puts(line ? line : "");
+        }
     }
-    jv_free(&doc);
+    json_decref(doc);
     free(raw);
     return CTL_EXIT_OK;
 }
@@ -211,14 +220,16 @@ int cmd_logs(ctl_ctx *ctx, const ctl_args *a)
  * job id followed by the reply's `field` (if given). */
 static int job_verb(ctl_ctx *ctx, const ctl_args *a, const char *verb, const char *field)
 {
-    jv *doc;
+    json_t *doc;
     char *raw;
     int code = ctl_query(ctx, verb, a->pos[0], NULL, 0, &doc, &raw);
     if (code) return code;
     if (ctx->json) print_raw(raw);
-    else if (field) printf("%s %s\n", jv_get_str(doc, "job", a->pos[0]), jv_get_str(doc, field, "?"));
-    else printf("%s\n", jv_get_str(doc, "job", a->pos[0]));
-    jv_free(&doc);
+    else if (field)
+        printf("%s %s\n", mlops_jsonreply_str(doc, "job", a->pos[0]),
+               mlops_jsonreply_str(doc, field, "?"));
+    else printf("%s\n", mlops_jsonreply_str(doc, "job", a->pos[0]));
+    json_decref(doc);
     free(raw);
     return CTL_EXIT_OK;
 }

@@ -35,7 +35,7 @@ int ctl_follow_job(ctl_ctx *ctx, const char *job_id)
         goto out;
     }
     for (;;) {
-        jv *doc = NULL;
+        json_t *doc = NULL;
         char *raw = NULL;
         int rc = ctl_client_query(c, "status", job_id, NULL, 0, &doc, &raw, err, sizeof err);
         if (rc) {
@@ -44,7 +44,7 @@ int ctl_follow_job(ctl_ctx *ctx, const char *job_id)
             break;
         }
         ctl_progress_update(p, doc);
-        const char *state = jv_get_str(doc, "state", "");
+        const char *state = mlops_jsonreply_str(doc, "state", "");
         if (terminal(state)) {
             if (ctx->json) {
                 fputs(raw, stdout);
@@ -53,16 +53,16 @@ int ctl_follow_job(ctl_ctx *ctx, const char *job_id)
             if (!strcmp(state, "succeeded")) {
                 code = CTL_EXIT_OK;
             } else {
-                const char *why = jv_get_str(doc, "error", NULL);
+                const char *why = mlops_jsonreply_str(doc, "error", NULL);
                 if (why) ctl_errorf("job %s %s: %s", job_id, state, why);
                 else ctl_errorf("job %s %s", job_id, state);
                 code = CTL_EXIT_FAILED;
             }
-            jv_free(&doc);
+            json_decref(doc);
             free(raw);
             break;
         }
-        jv_free(&doc);
+        json_decref(doc);
         free(raw);
         zclock_sleep(POLL_MS);
     }

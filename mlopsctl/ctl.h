@@ -8,7 +8,7 @@
 #ifndef MLOPSCTL_CTL_H
 #define MLOPSCTL_CTL_H
 #include "args.h"
-#include "jsonparse.h"
+#include "jsonreply.h"
 
 /* Process exit codes (documented in --help). */
 enum {
@@ -41,7 +41,7 @@ int ctl_exit_code(int rc);
  * with *doc (and *raw if non-NULL) to free; otherwise prints the error
  * and returns the exit code (3 unreachable, 1 refused or malformed). */
 int ctl_query(const ctl_ctx *ctx, const char *verb, const char *job_id, const char *const *args,
-              size_t nargs, jv **doc, char **raw);
+              size_t nargs, json_t **doc, char **raw);
 
 /* Command entry points: run with parsed arguments, return an exit code. */
 int cmd_up(ctl_ctx *ctx, const ctl_args *a);

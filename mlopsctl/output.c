@@ -93,38 +93,54 @@ static void cb_put(cellbuf *c, const char *s)
     c->b[c->n] = 0;
 }
 
-static void cb_value(cellbuf *c, const jv *v, int top)
+static void cb_value(cellbuf *c, const json_t *v, int top)
 {
     char num[64];
-    switch (v ? v->type : JV_NULL) {
-    case JV_NULL: cb_put(c, top ? "-" : "null"); break;
-    case JV_BOOL: cb_put(c, v->b ? "true" : "false"); break;
-    case JV_NUMBER:
-        ctl_fmt_num(v->num, num, sizeof num);
+    switch (v ? json_typeof(v) : JSON_NULL) {
+    case JSON_NULL: cb_put(c, top ? "-" : "null"); break;
+    case JSON_TRUE: cb_put(c, "true"); break;
+    case JSON_FALSE: cb_put(c, "false"); break;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        ctl_fmt_num(json_number_value(v), num, sizeof num);
         cb_put(c, num);
         break;
-    case JV_STRING:
+    case JSON_STRING:
         if (!top) cb_put(c, "\"");
-        cb_put(c, v->str);
+        cb_put(c, json_string_value(v));
         if (!top) cb_put(c, "\"");
         break;
-    case JV_ARRAY:
-    case JV_OBJECT:
-        cb_put(c, v->type == JV_ARRAY ? "[" : "{");
-        for (size_t i = 0; i < v->len; i++) {
+    case JSON_ARRAY: {
+        cb_put(c, "[");
+        size_t i;
+        json_t *item;
+        json_array_foreach (v, i, item) {
             if (i) cb_put(c, ",");
-            if (v->type == JV_OBJECT) {
-                cb_put(c, v->keys[i]);
-                cb_put(c, ":");
-            }
-            cb_value(c, v->items[i], 0);
+            cb_value(c, item, 0);
         }
-        cb_put(c, v->type == JV_ARRAY ? "]" : "}");
+        cb_put(c, "]");
         break;
+    }
+    case JSON_OBJECT: {
+        /* keys unquoted, as the cells have always shown them */
+        cb_put(c, "{");
+        const char *key;
+        json_t *item;
+        int first = 1;
+        json_object_foreach ((json_t *)v, key, item) {
+            if (!first) cb_put(c, ",");
+            first = 0;
+            cb_put(c, key);
+            cb_put(c, ":");
+            cb_value(c, item, 0);
+        }
+        cb_put(c, "}");
+        break;
+    }
     }
 }
 
-void ctl_fmt_value(const jv *v, char *buf, size_t len)
+void ctl_fmt_value(const json_t *v, char *buf, size_t len)
 {
     if (!len) return;
     buf[0] = 0;
@@ -132,20 +148,13 @@ void ctl_fmt_value(const jv *v, char *buf, size_t len)
     cb_value(&c, v, 1);
 }
 
-void ctl_json_string(FILE *out, const char *s)
+int ctl_json_print(FILE *out, const json_t *doc)
 {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default:
-            if (*p < 0x20) fprintf(out, "\\u%04x", *p);
-            else fputc(*p, out);
-        }
-    }
-    fputc('"', out);
+    /* to a string first: a failed dump must not leave half a line */
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (!text) return MLOPS_EINVAL;
+    fputs(text, out);
+    fputc('\n', out);
+    free(text);
+    return 0;
 }

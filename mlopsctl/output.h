@@ -2,14 +2,14 @@
  *
  * Tables are docker-style: an upper-case header row, columns padded to
  * the widest cell, three spaces apart. JSON output is either the
- * coordinator's text unchanged or small objects written with
- * ctl_json_string(). Numbers print as integers when they
+ * coordinator's text unchanged or a small object built with jansson
+ * and printed by ctl_json_print(). Numbers print as integers when they
  * are integral, else with up to 6 significant digits. */
 #ifndef MLOPSCTL_OUTPUT_H
 #define MLOPSCTL_OUTPUT_H
 #include <stddef.h>
 #include <stdio.h>
-#include "jsonparse.h"
+#include <jansson.h>
 
 typedef struct ctl_table ctl_table;
 
@@ -28,9 +28,11 @@ void ctl_fmt_num(double x, char *buf, size_t len);
 
 /* Format a JSON value for a table cell: strings as they are, numbers
  * via ctl_fmt_num, null as "-", arrays/objects as compact JSON. */
-void ctl_fmt_value(const jv *v, char *buf, size_t len);
+void ctl_fmt_value(const json_t *v, char *buf, size_t len);
 
-/* Write s as a JSON string literal (quotes and escapes). */
-void ctl_json_string(FILE *out, const char *s);
+/* Print doc as one line of compact JSON, members in the order they were
+ * set, then a newline. 0, or MLOPS_EINVAL when jansson cannot encode it
+ * (a string that is not UTF-8). */
+int ctl_json_print(FILE *out, const json_t *doc);
 
 #endif

@@ -36,26 +36,27 @@ void ctl_progress_destroy(ctl_progress **pp)
 
 static void copy_state(char dst[32], const char *src) { snprintf(dst, 32, "%s", src); }
 
-static void draw_tty(ctl_progress *p, const jv *st)
+static void draw_tty(ctl_progress *p, const json_t *st)
 {
-    const jv *stages = jv_get(st, "stages");
-    size_t n = jv_len(stages), namew = 5;
+    const json_t *stages = json_object_get(st, "stages");
+    size_t n = json_array_size(stages), namew = 5;
     for (size_t i = 0; i < n; i++) {
-        size_t k = strlen(jv_get_str(jv_at(stages, i), "name", ""));
+        size_t k = strlen(mlops_jsonreply_str(json_array_get(stages, i), "name", ""));
         if (k > namew) namew = k;
     }
     if (namew > 24) namew = 24;
     if (p->drawn) fprintf(p->out, "\033[%dA", p->drawn); /* back to our first line */
     int lines = 0;
-    const jv *secs = jv_get(st, "seconds");
-    fprintf(p->out, "\r\033[K%s %s  %s", jv_get_str(st, "job", "?"), jv_get_str(st, "name", ""),
-            jv_get_str(st, "state", "?"));
-    if (jv_is(secs, JV_NUMBER)) fprintf(p->out, "  %.1fs", secs->num);
+    const json_t *secs = json_object_get(st, "seconds");
+    fprintf(p->out, "\r\033[K%s %s  %s", mlops_jsonreply_str(st, "job", "?"),
+            mlops_jsonreply_str(st, "name", ""), mlops_jsonreply_str(st, "state", "?"));
+    if (json_is_number(secs)) fprintf(p->out, "  %.1fs", json_number_value(secs));
     fputc('\n', p->out);
     lines++;
     for (size_t i = 0; i < n && i < MAX_STAGES; i++) {
-        const jv *s = jv_at(stages, i);
-        double total = jv_get_num(s, "tasks_total", 0), done = jv_get_num(s, "tasks_done", 0);
+        const json_t *s = json_array_get(stages, i);
+        double total = mlops_jsonreply_num(s, "tasks_total", 0),
+               done = mlops_jsonreply_num(s, "tasks_done", 0);
         int fill = total > 0 ? (int)(BAR_WIDTH * (done / total)) : 0;
         if (fill < 0) fill = 0;
         if (fill > BAR_WIDTH) fill = BAR_WIDTH;
@@ -64,8 +65,8 @@ static void draw_tty(ctl_progress *p, const jv *st)
         memset(bar + fill, '-', (size_t)(BAR_WIDTH - fill));
         bar[BAR_WIDTH] = 0;
         fprintf(p->out, "\r\033[K  %-*.*s [%s] %5.0f/%-5.0f %7.2fs  %s\n", (int)namew, (int)namew,
-                jv_get_str(s, "name", "?"), bar, done, total, jv_get_num(s, "seconds", 0),
-                jv_get_str(s, "state", "?"));
+                mlops_jsonreply_str(s, "name", "?"), bar, done, total,
+                mlops_jsonreply_num(s, "seconds", 0), mlops_jsonreply_str(s, "state", "?"));
         lines++;
     }
     /* if the document has fewer lines than last time, clear the rest */
@@ -80,38 +81,39 @@ static int job_terminal(const char *state)
     return strcmp(state, "queued") && strcmp(state, "running");
 }
 
-static void plain_job_line(ctl_progress *p, const jv *st)
+static void plain_job_line(ctl_progress *p, const json_t *st)
 {
-    const char *job = jv_get_str(st, "job", "?"), *state = jv_get_str(st, "state", "?");
+    const char *job = mlops_jsonreply_str(st, "job", "?"),
+               *state = mlops_jsonreply_str(st, "state", "?");
     if (!strcmp(p->job_state, state)) return;
-    const jv *secs = jv_get(st, "seconds");
-    if (jv_is(secs, JV_NUMBER) && job_terminal(state))
-        fprintf(p->out, "%s %s in %.2fs\n", job, state, secs->num);
+    const json_t *secs = json_object_get(st, "seconds");
+    if (json_is_number(secs) && job_terminal(state))
+        fprintf(p->out, "%s %s in %.2fs\n", job, state, json_number_value(secs));
     else
         fprintf(p->out, "%s %s\n", job, state);
     copy_state(p->job_state, state);
 }
 
-static void draw_plain(ctl_progress *p, const jv *st)
+static void draw_plain(ctl_progress *p, const json_t *st)
 {
-    const char *job = jv_get_str(st, "job", "?");
-    const jv *stages = jv_get(st, "stages");
-    size_t n = jv_len(stages);
+    const char *job = mlops_jsonreply_str(st, "job", "?");
+    const json_t *stages = json_object_get(st, "stages");
+    size_t n = json_array_size(stages);
     if (n > MAX_STAGES) n = MAX_STAGES;
     /* job line first while it runs, last once it has ended, so the
      * output reads in time order */
-    if (!job_terminal(jv_get_str(st, "state", "?"))) plain_job_line(p, st);
+    if (!job_terminal(mlops_jsonreply_str(st, "state", "?"))) plain_job_line(p, st);
     for (size_t i = 0; i < n; i++) {
-        const jv *s = jv_at(stages, i);
-        const char *ss = jv_get_str(s, "state", "?");
+        const json_t *s = json_array_get(stages, i);
+        const char *ss = mlops_jsonreply_str(s, "state", "?");
         if (i < p->nstages && !strcmp(p->stage_state[i], ss)) continue;
         if (i >= p->nstages && !strcmp(ss, "pending")) {
             copy_state(p->stage_state[i], ss); /* nothing worth a line yet */
             continue;
         }
-        fprintf(p->out, "%s stage %s %s %.0f/%.0f tasks %.2fs\n", job, jv_get_str(s, "name", "?"),
-                ss, jv_get_num(s, "tasks_done", 0), jv_get_num(s, "tasks_total", 0),
-                jv_get_num(s, "seconds", 0));
+        fprintf(p->out, "%s stage %s %s %.0f/%.0f tasks %.2fs\n", job,
+                mlops_jsonreply_str(s, "name", "?"), ss, mlops_jsonreply_num(s, "tasks_done", 0),
+                mlops_jsonreply_num(s, "tasks_total", 0), mlops_jsonreply_num(s, "seconds", 0));
         copy_state(p->stage_state[i], ss);
     }
     if (n > p->nstages) p->nstages = n;
@@ -119,7 +121,7 @@ static void draw_plain(ctl_progress *p, const jv *st)
     fflush(p->out);
 }
 
-void ctl_progress_update(ctl_progress *p, const jv *status)
+void ctl_progress_update(ctl_progress *p, const json_t *status)
 {
     if (p->tty) draw_tty(p, status);
     else draw_plain(p, status);

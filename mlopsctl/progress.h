@@ -9,7 +9,7 @@
 #ifndef MLOPSCTL_PROGRESS_H
 #define MLOPSCTL_PROGRESS_H
 #include <stdio.h>
-#include "jsonparse.h"
+#include "jsonreply.h"
 
 typedef struct ctl_progress ctl_progress;
 
@@ -19,6 +19,6 @@ void ctl_progress_destroy(ctl_progress **pp);
 
 /* Show one status document ({"job","state","stages":[...]} as the
  * coordinator's `status` reply). */
-void ctl_progress_update(ctl_progress *p, const jv *status);
+void ctl_progress_update(ctl_progress *p, const json_t *status);
 
 #endif

@@ -9,13 +9,16 @@
  *  - --set overrides are applied to that tree before validation, with the
  *    new nodes marked as coming from the override, so one validator
  *    checks both and an error names whichever the bad value came from.
- *  - Validation walks a fixed schema: each section lists its keys (an
- *    unknown or duplicate key is an error), typed getters check one value
- *    each, then cross-section rules run on the filled spec.
- *  - The canonical YAML quotes every string and prints every field, so
- *    parse(to_yaml(s)) gives the same spec and the same text. */
+ *  - Validation walks the key table of jobschema.h: a section allows the
+ *    keys that have a row (an unknown or duplicate key is an error), the
+ *    typed getter of a row's type checks its value against the row's
+ *    bounds and stores it where the row says; rules that span keys are
+ *    a few functions per section, then cross-section rules run on the
+ *    filled spec. The canonical YAML is printed from the same table
+ *    (jobschema.c). */
 #include "jobspec.h"
 #include "err.h"
+#include "jobschema.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,7 +32,7 @@
 
 #define MAX_DEPTH 32
 #define MAX_NODES 100000
-#define MAX_NAME 128
+#define AT(base, off, T) ((T *)(void *)((char *)(base) + (off)))
 
 /* ------------------------------------------------------------------------
  * The tree
@@ -285,10 +288,10 @@ static const char *shown(const ynode *y, char *buf, size_t n)
 /* "sect.key" or "key" */
 static const char *fpath(char *buf, size_t n, const char *sect, const char *key)
 {
-    if (sect && *sect)
-        snprintf(buf, n, "%s.%s", sect, key);
-    else
-        snprintf(buf, n, "%s", key);
+    /* names come from the table and the file's own keys: a path longer
+     * than buf is cut in the message, never overrun */
+    int w = sect && *sect ? snprintf(buf, n, "%s.%s", sect, key) : snprintf(buf, n, "%s", key);
+    (void)w;
     return buf;
 }
 
@@ -315,27 +318,36 @@ static int want_map(vctx *c, const ynode *y, const char *sect)
     return 0;
 }
 
-/* Every key of map must be a scalar in `allowed` and appear once. */
-static int check_keys(vctx *c, const ynode *map, const char *sect, const char *const *allowed)
+/* The table rows of section `sect`, in table order: k = first, then next. */
+static const mlops_jobschema_key_t *row_next(const mlops_jobschema_key_t *k, const char *sect)
+{
+    const mlops_jobschema_key_t *end = mlops_jobschema + mlops_jobschema_count;
+    for (k = k ? k + 1 : mlops_jobschema; k < end; k++)
+        if (!strcmp(k->sect, sect))
+            return k;
+    return NULL;
+}
+
+#define FOR_ROWS(k, sect) for (const mlops_jobschema_key_t *k = row_next(NULL, sect); k; k = row_next(k, sect))
+
+/* Every key of map must be a scalar naming a row of section `sect` and
+ * appear once. `name` is the section as messages call it. */
+static int check_keys(vctx *c, const ynode *map, const char *name, const char *sect)
 {
     char b[64];
-    const char *pre = sect && *sect ? sect : "";
-    const char *sep = sect && *sect ? ": " : "";
+    const char *sep = *name ? ": " : "";
     for (size_t i = 0; i + 1 < map->n; i += 2) {
         const ynode *k = map->kids[i];
         if (k->kind != YN_SCALAR || strlen(k->str) != k->len)
-            return verr(c, k, "%s%sexpected a plain key, got %s", pre, sep, shown(k, b, sizeof b));
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = !strcmp(*a, k->str);
-        if (!ok)
-            return verr(c, k, "%s%sunknown key %s", pre, sep, shown(k, b, sizeof b));
+            return verr(c, k, "%s%sexpected a plain key, got %s", name, sep, shown(k, b, sizeof b));
+        if (!mlops_jobschema_find(sect, k->str))
+            return verr(c, k, "%s%sunknown key %s", name, sep, shown(k, b, sizeof b));
         for (size_t j = 0; j < i; j += 2) {
             if (!strcmp(map->kids[j]->str, k->str)) {
                 if (map->kids[j]->origin)
-                    return verr(c, k, "%s%sduplicate key %s (also set by --set %s)", pre, sep,
+                    return verr(c, k, "%s%sduplicate key %s (also set by --set %s)", name, sep,
                                 shown(k, b, sizeof b), map->kids[j]->origin);
-                return verr(c, k, "%s%sduplicate key %s (first at line %d)", pre, sep,
+                return verr(c, k, "%s%sduplicate key %s (first at line %d)", name, sep,
                             shown(k, b, sizeof b), map->kids[j]->line);
             }
         }
@@ -343,19 +355,11 @@ static int check_keys(vctx *c, const ynode *map, const char *sect, const char *c
     return 0;
 }
 
-/* Unsigned integer at map[key] in [lo, hi]; absent = keep *out. */
-static int get_uint(vctx *c, const ynode *map, const char *sect, const char *key, uint64_t lo,
-                    uint64_t hi, uint32_t *out)
+/* An unsigned integer within the row's bounds. */
+static int get_uint(vctx *c, const ynode *y, const char *path, const mlops_jobschema_key_t *k,
+                    uint32_t *out)
 {
-    ynode *y = mget(map, key, NULL);
-    if (!y)
-        return 0;
-    char p[96], b[64], want[64];
-    if (lo == 1 && hi == INT32_MAX)
-        snprintf(want, sizeof want, "a positive integer");
-    else
-        snprintf(want, sizeof want, "an integer in %llu..%llu", (unsigned long long)lo,
-                 (unsigned long long)hi);
+    char b[64], want[64];
     int ok = y->kind == YN_SCALAR && y->len > 0 && y->len < 24;
     uint64_t v = 0;
     if (ok) {
@@ -370,23 +374,18 @@ static int get_uint(vctx *c, const ynode *map, const char *sect, const char *key
                 v = v * 10 + (uint64_t)(*s - '0');
         }
     }
-    if (!ok || v < lo || v > hi)
-        return verr(c, y, "%s: expected %s, got %s", fpath(p, sizeof p, sect, key), want,
+    if (!ok || (double)v < k->lo || (double)v > k->hi)
+        return verr(c, y, "%s: expected %s, got %s", path, mlops_jobschema_want(k, want, sizeof want),
                     shown(y, b, sizeof b));
     *out = (uint32_t)v;
     return 0;
 }
 
-/* Finite number at map[key] within bounds (open or closed); absent =
- * keep *out. `want` describes the range for the message. */
-static int get_num(vctx *c, const ynode *map, const char *sect, const char *key, double lo,
-                   int lo_open, double hi, int hi_open, const char *want, double *out,
-                   int *present)
+/* A finite decimal number within the row's bounds (open or closed). */
+static int get_num(vctx *c, const ynode *y, const char *path, const mlops_jobschema_key_t *k,
+                   double *out)
 {
-    ynode *y = mget(map, key, NULL);
-    if (!y)
-        return 0;
-    char p[96], b[64];
+    char b[64], want[64];
     int ok = y->kind == YN_SCALAR && y->len > 0 && strlen(y->str) == y->len &&
              !isspace((unsigned char)y->str[0]);
     double v = 0;
@@ -401,13 +400,11 @@ static int get_num(vctx *c, const ynode *map, const char *sect, const char *key,
                 ok = 0;
     }
     if (ok)
-        ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+        ok = (k->lo_open ? v > k->lo : v >= k->lo) && (k->hi_open ? v < k->hi : v <= k->hi);
     if (!ok)
-        return verr(c, y, "%s: expected %s, got %s", fpath(p, sizeof p, sect, key), want,
+        return verr(c, y, "%s: expected %s, got %s", path, mlops_jobschema_want(k, want, sizeof want),
                     shown(y, b, sizeof b));
     *out = v;
-    if (present)
-        *present = 1;
     return 0;
 }
 
@@ -426,38 +423,44 @@ static int parse_bool(const ynode *y, int *v)
     return 0;
 }
 
-static int get_bool(vctx *c, const ynode *map, const char *sect, const char *key, int *out)
+static int get_bool(vctx *c, const ynode *y, const char *path, int *out)
 {
-    ynode *y = mget(map, key, NULL);
-    if (!y)
-        return 0;
-    char p[96], b[64];
+    char b[64];
     if (!parse_bool(y, out))
-        return verr(c, y, "%s: expected true or false, got %s", fpath(p, sizeof p, sect, key),
-                    shown(y, b, sizeof b));
+        return verr(c, y, "%s: expected true or false, got %s", path, shown(y, b, sizeof b));
     return 0;
 }
 
-/* One of names[] (NULL-terminated); *out = its index. */
-static int get_enum(vctx *c, const ynode *map, const char *sect, const char *key,
-                    const char *const *names, int *out)
+/* "a, b or c" */
+static const char *name_list(const char *const *names, char *want, size_t n)
 {
-    ynode *y = mget(map, key, NULL);
-    if (!y)
-        return 0;
+    size_t o = 0;
+    want[0] = '\0';
+    for (int i = 0; names[i] && o < n; i++)
+        o += (size_t)snprintf(want + o, n - o, "%s%s", i ? (names[i + 1] ? ", " : " or ") : "",
+                              names[i]);
+    return want;
+}
+
+/* The index of y in names[] (NULL-terminated), or -1. */
+static int name_index(const ynode *y, const char *const *names)
+{
     if (y->kind == YN_SCALAR)
         for (int i = 0; names[i]; i++)
-            if (!strcmp(names[i], y->str) && strlen(y->str) == y->len) {
-                *out = i;
-                return 0;
-            }
-    char p[96], b[64], want[160] = "";
-    size_t o = 0;
-    for (int i = 0; names[i] && o < sizeof want; i++)
-        o += (size_t)snprintf(want + o, sizeof want - o, "%s%s", i ? (names[i + 1] ? ", " : " or ")
-                                                                   : "",
-                              names[i]);
-    return verr(c, y, "%s: expected %s, got %s", fpath(p, sizeof p, sect, key), want,
+            if (!strcmp(names[i], y->str) && strlen(y->str) == y->len)
+                return i;
+    return -1;
+}
+
+static int get_enum(vctx *c, const ynode *y, const char *path, const char *const *names, int *out)
+{
+    int i = name_index(y, names);
+    if (i >= 0) {
+        *out = i;
+        return 0;
+    }
+    char b[64], want[160];
+    return verr(c, y, "%s: expected %s, got %s", path, name_list(names, want, sizeof want),
                 shown(y, b, sizeof b));
 }
 
@@ -477,36 +480,60 @@ static int node_str(vctx *c, const ynode *y, const char *what, char **out)
     return 0;
 }
 
-static int get_str(vctx *c, const ynode *map, const char *sect, const char *key, char **out)
+/* A list of strings. */
+static int get_str_list(vctx *c, const ynode *y, const char *path, char ***out, size_t *n)
 {
-    ynode *y = mget(map, key, NULL);
-    if (!y)
-        return 0;
-    char p[96];
-    return node_str(c, y, fpath(p, sizeof p, sect, key), out);
-}
-
-/* A list of strings at map[key]. */
-static int get_str_list(vctx *c, const ynode *map, const char *sect, const char *key,
-                        char ***out, size_t *n)
-{
-    ynode *y = mget(map, key, NULL);
-    if (!y)
-        return 0;
-    char p[96], b[64];
-    fpath(p, sizeof p, sect, key);
+    char b[64];
     if (y->kind != YN_SEQ)
-        return verr(c, y, "%s: expected a list of names, got %s", p, shown(y, b, sizeof b));
+        return verr(c, y, "%s: expected a list of names, got %s", path, shown(y, b, sizeof b));
     char **v = y->n ? calloc(y->n, sizeof *v) : NULL;
     if (y->n && !v)
         return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
     *out = v;
     *n = 0;
     for (size_t i = 0; i < y->n; i++) {
-        int rc = node_str(c, y->kids[i], p, &v[i]);
+        int rc = node_str(c, y->kids[i], path, &v[i]);
         if (rc != 0)
             return rc;
         *n = i + 1;
+    }
+    return 0;
+}
+
+/* A non-empty list of distinct names[], as bits. */
+static int get_set(vctx *c, const ynode *y, const char *path, const mlops_jobschema_key_t *k,
+                   unsigned *out)
+{
+    char b[64], want[160];
+    if (y->kind != YN_SEQ)
+        return verr(c, y, "%s: expected a list of %ss, got %s", path, k->noun,
+                    shown(y, b, sizeof b));
+    if (y->n == 0)
+        return verr(c, y, "%s: expected at least one %s", path, k->noun);
+    for (size_t i = 0; i < y->n; i++) {
+        const ynode *m = y->kids[i];
+        int idx = name_index(m, k->names);
+        if (idx < 0)
+            return verr(c, m, "%s: unknown %s %s (expected %s)", path, k->noun,
+                        shown(m, b, sizeof b), name_list(k->names, want, sizeof want));
+        if (*out & (1u << idx))
+            return verr(c, m, "%s: %s '%s' listed twice", path, k->noun, k->names[idx]);
+        *out |= 1u << idx;
+    }
+    return 0;
+}
+
+static int get_name(vctx *c, const ynode *y, const char *path, char **out)
+{
+    int rc = node_str(c, y, path, out);
+    if (rc != 0)
+        return rc;
+    size_t nl = strlen(*out);
+    if (nl > MLOPS_JOBSCHEMA_MAX_NAME ||
+        strspn(*out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != nl) {
+        char b[64];
+        return verr(c, y, "%s: expected 1..%d characters from [A-Za-z0-9_.-], got %s", path,
+                    MLOPS_JOBSCHEMA_MAX_NAME, shown(y, b, sizeof b));
     }
     return 0;
 }
@@ -515,55 +542,101 @@ static int get_str_list(vctx *c, const ynode *map, const char *sect, const char 
  * Sections
  * ------------------------------------------------------------------------ */
 
-static const char *const TOP_KEYS[] = {"name",  "input", "shard_rows", "on_bad_row", "columns",
-                                       "clean", "scale", "hash",       "split",      "train",
-                                       "evaluate", "knn", "noop", NULL};
-static const char *const BAD_ROW_NAMES[] = {"fail", "skip", NULL};
-static const char *const FORMAT_NAMES[] = {"csv", "idx", NULL};
-static const char *const SPLIT_NAMES[] = {"hash", "sklearn", NULL};
-static const char *const MODEL_NAMES[] = {"logistic", NULL};
-static const char *const LR_NAMES[] = {"optimal", "constant", "invscaling", "adagrad", NULL};
-static const char *const METRIC_NAMES[] = {"accuracy", "logloss",   "auc",       "f1",
-                                           "precision", "recall", "confusion", NULL};
-static const char *const KNN_METRIC_NAMES[] = {"euclidean", "cosine", NULL};
-static const char *const KNN_MODE_NAMES[] = {"classify", "recommend", NULL};
-static const char *const KNN_WEIGHT_NAMES[] = {"uniform", "distance", NULL};
+static int parse_section(vctx *c, const ynode *y, const char *name, const mlops_jobschema_key_t *sec,
+                         mlops_jobspec_t *s);
 
-/* input: a CSV path, or {format: csv, path} / {format: idx, images, labels} */
-static int parse_input(vctx *c, const ynode *y, const char *sect, mlops_jobspec_input_t *in)
+/* input: a CSV path, or a mapping of the "input" rows: format picks
+ * which of the others are required and which refused. */
+static int parse_input(vctx *c, const ynode *y, const char *name, mlops_jobspec_input_t *in)
 {
     if (y->kind == YN_SCALAR) {
         in->format = MLOPS_INPUT_CSV;
-        return node_str(c, y, sect, &in->path);
+        return node_str(c, y, name, &in->path);
     }
     int rc;
-    static const char *const keys[] = {"format", "path", "images", "labels", NULL};
-    if ((rc = want_map(c, y, sect)) != 0 || (rc = check_keys(c, y, sect, keys)) != 0)
+    if ((rc = want_map(c, y, name)) != 0 || (rc = check_keys(c, y, name, "input")) != 0)
         return rc;
-    int fmt = 0;
-    if ((rc = get_enum(c, y, sect, "format", FORMAT_NAMES, &fmt)) != 0)
+    const mlops_jobschema_key_t *fk = mlops_jobschema_find("input", "format");
+    int fmt = (int)fk->dflt;
+    char p[128]; /* name (< 96) and a key of the input rows */
+    ynode *v, *kn;
+    if ((v = mget(y, "format", NULL)) &&
+        (rc = get_enum(c, v, fpath(p, sizeof p, name, "format"), fk->names, &fmt)) != 0)
         return rc;
     in->format = fmt == 1 ? MLOPS_INPUT_IDX : MLOPS_INPUT_CSV;
-    const char *need[2] = {"path", NULL};
-    const char *bad[2] = {"images", "labels"};
-    if (in->format == MLOPS_INPUT_IDX) {
-        need[0] = "images";
-        need[1] = "labels";
-        bad[0] = "path";
-        bad[1] = NULL;
+    /* the keys of the other format and the missing ones of this format,
+     * checked in turns, so the first of each is reported in that order */
+    const mlops_jobschema_key_t *bad[4], *need[4];
+    size_t nbad = 0, nneed = 0;
+    FOR_ROWS(k, "input") {
+        if (k->only_key && k->only_val != fmt && nbad < 4)
+            bad[nbad++] = k;
+        else if (k->only_key && (k->flags & MLOPS_JSF_REQUIRED) && nneed < 4)
+            need[nneed++] = k;
     }
-    for (int i = 0; i < 2; i++) {
-        ynode *k;
-        if (bad[i] && mget(y, bad[i], &k))
-            return verr(c, k, "%s: key '%s' is not used with format %s", sect, bad[i],
-                        FORMAT_NAMES[fmt]);
-        if (need[i] && !mget(y, need[i], NULL))
-            return verr(c, y, "%s: missing required key '%s'", sect, need[i]);
+    for (size_t i = 0; i < nbad || i < nneed; i++) {
+        if (i < nbad && mget(y, bad[i]->key, &kn))
+            return verr(c, kn, "%s: key '%s' is not used with format %s", name, bad[i]->key,
+                        fk->names[fmt]);
+        if (i < nneed && !mget(y, need[i]->key, NULL))
+            return verr(c, y, "%s: missing required key '%s'", name, need[i]->key);
     }
-    if ((rc = get_str(c, y, sect, "path", &in->path)) != 0 ||
-        (rc = get_str(c, y, sect, "images", &in->images)) != 0 ||
-        (rc = get_str(c, y, sect, "labels", &in->labels)) != 0)
-        return rc;
+    FOR_ROWS(k, "input")
+        if (k->type == MLOPS_JSK_STR && (v = mget(y, k->key, NULL)) &&
+            (rc = node_str(c, v, fpath(p, sizeof p, name, k->key), AT(in, k->off, char *))) != 0)
+            return rc;
+    return 0;
+}
+
+/* Read one row's value y into s (or into the input at k->off). */
+static int get_value(vctx *c, const ynode *y, const char *path, const mlops_jobschema_key_t *k,
+                     mlops_jobspec_t *s)
+{
+    if (k->flags & MLOPS_JSF_PRESENCE)
+        *AT(s, k->off2, int) = 1;
+    switch (k->type) {
+    case MLOPS_JSK_SECTION: return parse_section(c, y, path, k, s);
+    case MLOPS_JSK_NAME: return get_name(c, y, path, AT(s, k->off, char *));
+    case MLOPS_JSK_STR: return node_str(c, y, path, AT(s, k->off, char *));
+    case MLOPS_JSK_NAMES:
+        return get_str_list(c, y, path, AT(s, k->off, char **), AT(s, k->off2, size_t));
+    case MLOPS_JSK_UINT: return get_uint(c, y, path, k, AT(s, k->off, uint32_t));
+    case MLOPS_JSK_NUM: return get_num(c, y, path, k, AT(s, k->off, double));
+    case MLOPS_JSK_BOOL: return get_bool(c, y, path, AT(s, k->off, int));
+    case MLOPS_JSK_ENUM: return get_enum(c, y, path, k->names, AT(s, k->off, int));
+    case MLOPS_JSK_SET: return get_set(c, y, path, k, AT(s, k->off, unsigned));
+    case MLOPS_JSK_INPUT: return parse_input(c, y, path, AT(s, k->off, mlops_jobspec_input_t));
+    }
+    return 0;
+}
+
+/* Read every row of section `sect` present in map, in table order, then
+ * refuse the keys whose only_key does not hold their only_val. */
+static int parse_keys(vctx *c, const ynode *map, const char *name, const char *sect,
+                      mlops_jobspec_t *s)
+{
+    int rc;
+    char p[96];
+    ynode *y;
+    FOR_ROWS(k, sect) {
+        if ((y = mget(map, k->key, NULL))) {
+            if ((rc = get_value(c, y, fpath(p, sizeof p, name, k->key), k, s)) != 0)
+                return rc;
+        } else if (k->flags & MLOPS_JSF_REQUIRED) {
+            if (*name)
+                return verr(c, map, "%s: missing required key '%s'", name, k->key);
+            return verr(c, NULL, "missing required key '%s'", k->key);
+        }
+    }
+    FOR_ROWS(k, sect) {
+        ynode *kn;
+        if (!k->only_key || !mget(map, k->key, &kn))
+            continue;
+        const mlops_jobschema_key_t *o = mlops_jobschema_find(sect, k->only_key);
+        if (*AT(s, o->off, int) != k->only_val)
+            return verr(c, kn, "%s: only used with %s %s", fpath(p, sizeof p, name, k->key),
+                        o->key, o->names[k->only_val]);
+    }
     return 0;
 }
 
@@ -579,19 +652,9 @@ static int col_ref_cmp(const void *pa, const void *pb)
     return r ? r : (a->pos > b->pos) - (a->pos < b->pos);
 }
 
-static int parse_columns(vctx *c, const ynode *y, mlops_jobspec_t *s)
+/* columns: no column listed twice, the label is not a feature */
+static int columns_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
 {
-    static const char *const keys[] = {"label", "numeric", "categorical", NULL};
-    int rc;
-    if ((rc = want_map(c, y, "columns")) != 0 || (rc = check_keys(c, y, "columns", keys)) != 0)
-        return rc;
-    s->has_columns = 1;
-    if ((rc = get_str(c, y, "columns", "label", &s->columns.label)) != 0 ||
-        (rc = get_str_list(c, y, "columns", "numeric", &s->columns.numeric,
-                           &s->columns.n_numeric)) != 0 ||
-        (rc = get_str_list(c, y, "columns", "categorical", &s->columns.categorical,
-                           &s->columns.n_categorical)) != 0)
-        return rc;
     /* a column listed twice: sort (name, position) pairs, O(n log n), and
      * report the earliest second listing in file order */
     const ynode *lists[2] = {mget(y, "numeric", NULL), mget(y, "categorical", NULL)};
@@ -641,174 +704,47 @@ static int parse_columns(vctx *c, const ynode *y, mlops_jobspec_t *s)
     return 0;
 }
 
-static int parse_clean(vctx *c, const ynode *y, mlops_jobspec_t *s)
+/* train: the optimal schedule divides by alpha */
+static int train_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
 {
-    static const char *const keys[] = {"dropna", "iqr_k", NULL};
-    int rc;
-    if ((rc = want_map(c, y, "clean")) != 0 || (rc = check_keys(c, y, "clean", keys)) != 0)
-        return rc;
-    s->has_clean = 1;
-    if ((rc = get_bool(c, y, "clean", "dropna", &s->clean.dropna)) != 0 ||
-        (rc = get_num(c, y, "clean", "iqr_k", 0, 0, HUGE_VAL, 0, "a number >= 0",
-                      &s->clean.iqr_k, &s->clean.has_iqr)) != 0)
-        return rc;
-    return 0;
-}
-
-static int parse_hash(vctx *c, const ynode *y, mlops_jobspec_t *s)
-{
-    static const char *const keys[] = {"n_features", "alternate_sign", NULL};
-    int rc;
-    if ((rc = want_map(c, y, "hash")) != 0 || (rc = check_keys(c, y, "hash", keys)) != 0)
-        return rc;
-    s->has_hash = 1;
-    if ((rc = get_uint(c, y, "hash", "n_features", 1, INT32_MAX, &s->hash.n_features)) != 0 ||
-        (rc = get_bool(c, y, "hash", "alternate_sign", &s->hash.alternate_sign)) != 0)
-        return rc;
-    return 0;
-}
-
-static int parse_split(vctx *c, const ynode *y, mlops_jobspec_t *s)
-{
-    static const char *const keys[] = {"test_size", "seed", "method", NULL};
-    int rc, m = (int)s->split.method;
-    if ((rc = want_map(c, y, "split")) != 0 || (rc = check_keys(c, y, "split", keys)) != 0)
-        return rc;
-    s->has_split = 1;
-    if ((rc = get_num(c, y, "split", "test_size", 0, 1, 1, 1, "a number in (0, 1)",
-                      &s->split.test_size, NULL)) != 0 ||
-        (rc = get_uint(c, y, "split", "seed", 0, UINT32_MAX, &s->split.seed)) != 0 ||
-        (rc = get_enum(c, y, "split", "method", SPLIT_NAMES, &m)) != 0)
-        return rc;
-    s->split.method = (mlops_split_method)m;
-    return 0;
-}
-
-static int parse_train(vctx *c, const ynode *y, mlops_jobspec_t *s)
-{
-    static const char *const keys[] = {"model", "epochs",     "learning_rate", "alpha", "eta0",
-                                        "power_t", "batch_size", "seed", "shuffle", NULL};
-    int rc, model = 0, lr = (int)s->train.learning_rate;
-    if ((rc = want_map(c, y, "train")) != 0 || (rc = check_keys(c, y, "train", keys)) != 0)
-        return rc;
-    s->has_train = 1;
-    if ((rc = get_enum(c, y, "train", "model", MODEL_NAMES, &model)) != 0 ||
-        (rc = get_uint(c, y, "train", "epochs", 1, 1000, &s->train.epochs)) != 0 ||
-        (rc = get_enum(c, y, "train", "learning_rate", LR_NAMES, &lr)) != 0 ||
-        (rc = get_num(c, y, "train", "alpha", 0, 0, HUGE_VAL, 0, "a number >= 0",
-                      &s->train.alpha, NULL)) != 0 ||
-        (rc = get_num(c, y, "train", "eta0", 0, 1, HUGE_VAL, 0, "a number > 0", &s->train.eta0,
-                      NULL)) != 0 ||
-        (rc = get_num(c, y, "train", "power_t", -HUGE_VAL, 0, HUGE_VAL, 0, "a number",
-                      &s->train.power_t, NULL)) != 0 ||
-        (rc = get_uint(c, y, "train", "batch_size", 1, INT32_MAX, &s->train.batch_size)) != 0 ||
-        (rc = get_uint(c, y, "train", "seed", 0, UINT32_MAX, &s->train.seed)) != 0 ||
-        (rc = get_bool(c, y, "train", "shuffle", &s->train.shuffle)) != 0)
-        return rc;
-    s->train.model = (mlops_model)model;
-    s->train.learning_rate = (mlops_learning_rate)lr;
     if (s->train.learning_rate == MLOPS_LR_OPTIMAL && s->train.alpha <= 0)
         return verr(c, mget(y, "alpha", NULL) ? mget(y, "alpha", NULL) : y,
                     "train.alpha: learning_rate optimal needs alpha > 0");
     return 0;
 }
 
-static int parse_evaluate(vctx *c, const ynode *y, mlops_jobspec_t *s)
+/* knn: recommend needs two distinct key columns */
+static int knn_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
 {
-    char b[64];
-    if (y->kind != YN_SEQ)
-        return verr(c, y, "evaluate: expected a list of metrics, got %s", shown(y, b, sizeof b));
-    if (y->n == 0)
-        return verr(c, y, "evaluate: expected at least one metric");
-    s->has_evaluate = 1;
-    for (size_t i = 0; i < y->n; i++) {
-        const ynode *m = y->kids[i];
-        int idx = -1;
-        if (m->kind == YN_SCALAR)
-            for (int j = 0; METRIC_NAMES[j]; j++)
-                if (!strcmp(METRIC_NAMES[j], m->str) && strlen(m->str) == m->len)
-                    idx = j;
-        if (idx < 0)
-            return verr(c, m,
-                        "evaluate: unknown metric %s (expected accuracy, logloss, auc, f1, "
-                        "precision, recall or confusion)",
-                        shown(m, b, sizeof b));
-        if (s->metrics & (1u << idx))
-            return verr(c, m, "evaluate: metric '%s' listed twice", METRIC_NAMES[idx]);
-        s->metrics |= 1u << idx;
-    }
+    if (s->knn.mode != MLOPS_KNN_RECOMMEND)
+        return 0;
+    if (!s->knn.user || !s->knn.item)
+        return verr(c, y, "knn: mode recommend needs 'user' and 'item' columns");
+    if (!strcmp(s->knn.user, s->knn.item))
+        return verr(c, mget(y, "item", NULL), "knn.item: same column as knn.user ('%s')",
+                    s->knn.item);
     return 0;
 }
 
-static int parse_knn(vctx *c, const ynode *y, mlops_jobspec_t *s)
+/* Rules within one section that no single row can state. */
+static const struct {
+    const char *sect;
+    int (*rule)(vctx *, const ynode *, mlops_jobspec_t *);
+} SECTION_RULES[] = {{"columns", columns_rule}, {"train", train_rule}, {"knn", knn_rule}};
+
+static int parse_section(vctx *c, const ynode *y, const char *name, const mlops_jobschema_key_t *sec,
+                         mlops_jobspec_t *s)
 {
-    static const char *const keys[] = {"k",    "metric", "mode",  "weights", "user",
-                                       "item", "top_n",  "queries", NULL};
-    int rc, metric = (int)s->knn.metric, mode = (int)s->knn.mode, w = (int)s->knn.weights;
-    if ((rc = want_map(c, y, "knn")) != 0 || (rc = check_keys(c, y, "knn", keys)) != 0)
+    int rc;
+    if ((rc = want_map(c, y, name)) != 0 || (rc = check_keys(c, y, name, sec->key)) != 0)
         return rc;
-    s->has_knn = 1;
-    if ((rc = get_uint(c, y, "knn", "k", 1, 100000, &s->knn.k)) != 0 ||
-        (rc = get_enum(c, y, "knn", "metric", KNN_METRIC_NAMES, &metric)) != 0 ||
-        (rc = get_enum(c, y, "knn", "mode", KNN_MODE_NAMES, &mode)) != 0 ||
-        (rc = get_enum(c, y, "knn", "weights", KNN_WEIGHT_NAMES, &w)) != 0 ||
-        (rc = get_str(c, y, "knn", "user", &s->knn.user)) != 0 ||
-        (rc = get_str(c, y, "knn", "item", &s->knn.item)) != 0 ||
-        (rc = get_uint(c, y, "knn", "top_n", 1, 100000, &s->knn.top_n)) != 0)
+    *AT(s, sec->off, int) = 1;
+    if ((rc = parse_keys(c, y, name, sec->key, s)) != 0)
         return rc;
-    s->knn.metric = (mlops_knn_metric)metric;
-    s->knn.mode = (mlops_knn_mode)mode;
-    s->knn.weights = (mlops_knn_weights)w;
-    ynode *q = mget(y, "queries", NULL);
-    if (q) {
-        s->knn.has_queries = 1;
-        if ((rc = parse_input(c, q, "knn.queries", &s->knn.queries)) != 0)
+    for (size_t i = 0; i < sizeof SECTION_RULES / sizeof SECTION_RULES[0]; i++)
+        if (!strcmp(SECTION_RULES[i].sect, sec->key) && (rc = SECTION_RULES[i].rule(c, y, s)) != 0)
             return rc;
-    }
-    ynode *k;
-    if (s->knn.mode == MLOPS_KNN_CLASSIFY) {
-        static const char *const only[] = {"user", "item", "top_n"};
-        for (int i = 0; i < 3; i++)
-            if (mget(y, only[i], &k))
-                return verr(c, k, "knn.%s: only used with mode recommend", only[i]);
-    } else {
-        if (mget(y, "queries", &k))
-            return verr(c, k, "knn.queries: only used with mode classify");
-        if (!s->knn.user || !s->knn.item)
-            return verr(c, y, "knn: mode recommend needs 'user' and 'item' columns");
-        if (!strcmp(s->knn.user, s->knn.item))
-            return verr(c, mget(y, "item", NULL), "knn.item: same column as knn.user ('%s')",
-                        s->knn.item);
-    }
     return 0;
-}
-
-static void set_defaults(mlops_jobspec_t *s)
-{
-    s->shard_rows = 65536;
-    s->on_bad_row = MLOPS_BAD_ROW_FAIL;
-    s->clean.dropna = 1;
-    s->clean.iqr_k = 1.5;
-    s->hash.n_features = 1048576;
-    s->hash.alternate_sign = 1;
-    s->split.test_size = 0.25;
-    s->split.seed = 0;
-    s->split.method = MLOPS_SPLIT_HASH;
-    s->train.model = MLOPS_MODEL_LOGISTIC;
-    s->train.epochs = 5;
-    s->train.learning_rate = MLOPS_LR_OPTIMAL;
-    s->train.alpha = 0.0001;
-    s->train.eta0 = 0.01;
-    s->train.power_t = 0.5;
-    s->train.batch_size = 1;
-    s->train.seed = 0;
-    s->train.shuffle = 1;
-    s->knn.k = 5;
-    s->knn.metric = MLOPS_KNN_EUCLIDEAN;
-    s->knn.mode = MLOPS_KNN_CLASSIFY;
-    s->knn.weights = MLOPS_KNN_UNIFORM;
-    s->knn.top_n = 10;
-    s->noop.tasks = 1;
 }
 
 /* Rules across sections, once every section is parsed. */
@@ -876,54 +812,13 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
     return 0;
 }
 
-/* Fill a spec from a validated-shape tree. */
+/* Fill a spec from the tree: the top-level rows, then the rules across
+ * sections. */
 static int build_spec(vctx *c, const ynode *root, mlops_jobspec_t *s)
 {
     int rc;
-    if ((rc = check_keys(c, root, "", TOP_KEYS)) != 0)
+    if ((rc = check_keys(c, root, "", "")) != 0 || (rc = parse_keys(c, root, "", "", s)) != 0)
         return rc;
-    ynode *y = mget(root, "name", NULL);
-    if (!y)
-        return verr(c, NULL, "missing required key 'name'");
-    if ((rc = node_str(c, y, "name", &s->name)) != 0)
-        return rc;
-    size_t nl = strlen(s->name);
-    if (nl > MAX_NAME || strspn(s->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                         "0123456789_.-") != nl) {
-        char b[64];
-        return verr(c, y, "name: expected 1..%d characters from [A-Za-z0-9_.-], got %s",
-                    MAX_NAME, shown(y, b, sizeof b));
-    }
-    if ((y = mget(root, "input", NULL)) && (rc = parse_input(c, y, "input", &s->input)) != 0)
-        return rc;
-    int br = (int)s->on_bad_row;
-    if ((rc = get_uint(c, root, "", "shard_rows", 1, INT32_MAX, &s->shard_rows)) != 0 ||
-        (rc = get_enum(c, root, "", "on_bad_row", BAD_ROW_NAMES, &br)) != 0)
-        return rc;
-    s->on_bad_row = (mlops_bad_row)br;
-    if ((y = mget(root, "columns", NULL)) && (rc = parse_columns(c, y, s)) != 0)
-        return rc;
-    if ((y = mget(root, "clean", NULL)) && (rc = parse_clean(c, y, s)) != 0)
-        return rc;
-    if ((rc = get_bool(c, root, "", "scale", &s->has_scale)) != 0)
-        return rc;
-    if ((y = mget(root, "hash", NULL)) && (rc = parse_hash(c, y, s)) != 0)
-        return rc;
-    if ((y = mget(root, "split", NULL)) && (rc = parse_split(c, y, s)) != 0)
-        return rc;
-    if ((y = mget(root, "train", NULL)) && (rc = parse_train(c, y, s)) != 0)
-        return rc;
-    if ((y = mget(root, "evaluate", NULL)) && (rc = parse_evaluate(c, y, s)) != 0)
-        return rc;
-    if ((y = mget(root, "knn", NULL)) && (rc = parse_knn(c, y, s)) != 0)
-        return rc;
-    if ((y = mget(root, "noop", NULL))) {
-        static const char *const keys[] = {"tasks", NULL};
-        if ((rc = want_map(c, y, "noop")) != 0 || (rc = check_keys(c, y, "noop", keys)) != 0 ||
-            (rc = get_uint(c, y, "noop", "tasks", 1, 10000000, &s->noop.tasks)) != 0)
-            return rc;
-        s->has_noop = 1;
-    }
     return cross_check(c, root, s);
 }
 
@@ -1081,7 +976,7 @@ int mlops_jobspec_parse_with_sets(const char *text, size_t len, const char *file
         ynode_free(root);
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory", file);
     }
-    set_defaults(s);
+    mlops_jobschema_defaults(s);
     rc = build_spec(&c, root, s);
     ynode_free(root);
     if (rc != 0) {
@@ -1096,171 +991,6 @@ int mlops_jobspec_parse(const char *text, size_t len, const char *filename,
                         mlops_jobspec_t **out, char *err, size_t errlen)
 {
     return mlops_jobspec_parse_with_sets(text, len, filename, NULL, 0, out, err, errlen);
-}
-
-/* ------------------------------------------------------------------------
- * Canonical YAML
- * ------------------------------------------------------------------------ */
-
-static void put_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            fprintf(f, "\\x%02x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-/* Shortest decimal text that reads back as the same double. */
-static void put_num(FILE *f, double v)
-{
-    char buf[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    fputs(buf, f);
-}
-
-static void put_list(FILE *f, char *const *v, size_t n)
-{
-    fputc('[', f);
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            fputs(", ", f);
-        put_str(f, v[i]);
-    }
-    fputc(']', f);
-}
-
-static void put_input(FILE *f, const mlops_jobspec_input_t *in)
-{
-    if (in->format == MLOPS_INPUT_IDX) {
-        fputs("{format: idx, images: ", f);
-        put_str(f, in->images);
-        fputs(", labels: ", f);
-        put_str(f, in->labels);
-    } else {
-        fputs("{format: csv, path: ", f);
-        put_str(f, in->path);
-    }
-    fputc('}', f);
-}
-
-static const char *tf(int b) { return b ? "true" : "false"; }
-
-int mlops_jobspec_to_yaml(const mlops_jobspec_t *s, char **out, size_t *outlen)
-{
-    if (!s || !out)
-        return MLOPS_EINVAL;
-    *out = NULL;
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f)
-        return MLOPS_ENOMEM;
-    fputs("name: ", f);
-    put_str(f, s->name);
-    fputc('\n', f);
-    if (s->input.format != MLOPS_INPUT_NONE) {
-        fputs("input: ", f);
-        put_input(f, &s->input);
-        fputc('\n', f);
-    }
-    fprintf(f, "shard_rows: %u\non_bad_row: %s\n", s->shard_rows, BAD_ROW_NAMES[s->on_bad_row]);
-    if (s->has_columns) {
-        if (!s->columns.label && !s->columns.n_numeric && !s->columns.n_categorical)
-            fputs("columns: {}\n", f);
-        else
-            fputs("columns:\n", f);
-        if (s->columns.label) {
-            fputs("  label: ", f);
-            put_str(f, s->columns.label);
-            fputc('\n', f);
-        }
-        if (s->columns.n_numeric) {
-            fputs("  numeric: ", f);
-            put_list(f, s->columns.numeric, s->columns.n_numeric);
-            fputc('\n', f);
-        }
-        if (s->columns.n_categorical) {
-            fputs("  categorical: ", f);
-            put_list(f, s->columns.categorical, s->columns.n_categorical);
-            fputc('\n', f);
-        }
-    }
-    if (s->has_clean) {
-        fprintf(f, "clean: {dropna: %s", tf(s->clean.dropna));
-        if (s->clean.has_iqr) {
-            fputs(", iqr_k: ", f);
-            put_num(f, s->clean.iqr_k);
-        }
-        fputs("}\n", f);
-    }
-    if (s->has_scale)
-        fputs("scale: true\n", f);
-    if (s->has_hash)
-        fprintf(f, "hash: {n_features: %u, alternate_sign: %s}\n", s->hash.n_features,
-                tf(s->hash.alternate_sign));
-    if (s->has_split) {
-        fputs("split: {test_size: ", f);
-        put_num(f, s->split.test_size);
-        fprintf(f, ", seed: %u, method: %s}\n", s->split.seed, SPLIT_NAMES[s->split.method]);
-    }
-    if (s->has_train) {
-        fprintf(f, "train: {model: %s, epochs: %u, learning_rate: %s, alpha: ",
-                MODEL_NAMES[s->train.model], s->train.epochs, LR_NAMES[s->train.learning_rate]);
-        put_num(f, s->train.alpha);
-        fputs(", eta0: ", f);
-        put_num(f, s->train.eta0);
-        fputs(", power_t: ", f);
-        put_num(f, s->train.power_t);
-        fprintf(f, ", batch_size: %u, seed: %u, shuffle: %s}\n", s->train.batch_size,
-                s->train.seed, tf(s->train.shuffle));
-    }
-    if (s->has_evaluate) {
-        fputs("evaluate: [", f);
-        int first = 1;
-        for (int i = 0; i < MLOPS_METRIC_COUNT; i++)
-            if (s->metrics & (1u << i)) {
-                fprintf(f, "%s%s", first ? "" : ", ", METRIC_NAMES[i]);
-                first = 0;
-            }
-        fputs("]\n", f);
-    }
-    if (s->has_knn) {
-        fprintf(f, "knn: {k: %u, metric: %s, mode: %s, weights: %s", s->knn.k,
-                KNN_METRIC_NAMES[s->knn.metric], KNN_MODE_NAMES[s->knn.mode],
-                KNN_WEIGHT_NAMES[s->knn.weights]);
-        if (s->knn.mode == MLOPS_KNN_RECOMMEND) {
-            fputs(", user: ", f);
-            put_str(f, s->knn.user);
-            fputs(", item: ", f);
-            put_str(f, s->knn.item);
-            fprintf(f, ", top_n: %u", s->knn.top_n);
-        } else if (s->knn.has_queries) {
-            fputs(", queries: ", f);
-            put_input(f, &s->knn.queries);
-        }
-        fputs("}\n", f);
-    }
-    if (s->has_noop)
-        fprintf(f, "noop: {tasks: %u}\n", s->noop.tasks);
-    if (fclose(f) != 0 || !buf) {
-        free(buf);
-        return MLOPS_ENOMEM;
-    }
-    *out = buf;
-    if (outlen)
-        *outlen = size;
-    return 0;
 }
 
 /* ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /* jobspec.h: the job file (YAML) — parse, validate, canonicalise.
  *
  * A job file names a job, its input and the pipeline stages to run; the
- * format is documented in docs/jobfile.md. mlopsctl parses the file,
+ * format is documented in docs/jobfile.md; its keys are the rows of
+ * jobschema.h, which also hold the defaults. mlopsctl parses the file,
  * applies --set overrides, validates, and sends the canonical YAML text
  * (mlops_jobspec_to_yaml) to the coordinator, which parses it again.
  *

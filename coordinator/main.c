@@ -1,63 +1,57 @@
-/* mlops-coordinator: thin main() over coord.h. */
+/* mlops-coordinator: thin main() over coord.h; its flags are the table
+ * below (common/flags.h), which also prints --help. */
 #include "coord.h"
 #include "log.h"
 #include <czmq.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "flags.h"
+
+#define CFG(f) offsetof(coord_config_t, f)
+static const mlops_flag_t FLAGS[] = {
+    {.name = "data-dir", .shrt = 'd', .type = MLOPS_FLAG_STR, .meta = "DIR", .required = 1,
+     .off = CFG(data_dir), .help = "journal and uploaded inputs"},
+    {.name = "bind", .shrt = 'b', .type = MLOPS_FLAG_STR, .meta = "ENDPOINT",
+     .dflt = "tcp://*:5555", .off = CFG(bind),
+     .help = "where workers and mlopsctl connect; port 0 or * picks a free port, written to "
+             "DIR/endpoint"},
+    {.name = "heartbeat-ms", .shrt = 'H', .type = MLOPS_FLAG_INT, .meta = "N", .lo = 10,
+     .hi = 600000, .dflt = "1000", .off = CFG(heartbeat_ms),
+     .help = "heartbeat interval; a worker silent for 3 is dead"},
+    {.name = "advertise", .shrt = 'a', .type = MLOPS_FLAG_STR, .meta = "HOST",
+     .off = CFG(advertise), .help = "host name to publish for a wildcard bind (default 127.0.0.1)"},
+    {.name = "verbose", .shrt = 'v', .type = MLOPS_FLAG_BOOL, .off = CFG(verbose),
+     .help = "trace every message and task transition"},
+    {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
+     .help = "print this help"},
+    {.name = NULL}};
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: mlops-coordinator --data-dir DIR [--bind ENDPOINT] [--heartbeat-ms N]\n"
-            "                         [--advertise HOST] [-v]\n"
-            "  --bind ENDPOINT     where workers and mlopsctl connect (default tcp://*:5555;\n"
-            "                      port 0 or * picks a free port, written to DIR/endpoint)\n"
-            "  --data-dir DIR      journal and uploaded inputs (required)\n"
-            "  --heartbeat-ms N    heartbeat interval; a worker silent for 3 is dead (default 1000)\n"
-            "  --advertise HOST    host name to publish for a wildcard bind (default 127.0.0.1)\n"
-            "  -v, --verbose       trace every message and task transition\n");
+    fprintf(f, "Usage: mlops-coordinator --data-dir DIR [OPTIONS]\n\nOptions:\n");
+    mlops_flags_help(f, FLAGS);
 }
 
 int main(int argc, char **argv)
 {
-    coord_config_t cfg = {.bind = "tcp://*:5555", .heartbeat_ms = 1000};
-    static const struct option opts[] = {
-        {"bind", required_argument, 0, 'b'},      {"data-dir", required_argument, 0, 'd'},
-        {"heartbeat-ms", required_argument, 0, 'H'}, {"advertise", required_argument, 0, 'a'},
-        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "b:d:H:a:vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b': cfg.bind = optarg; break;
-        case 'd': cfg.data_dir = optarg; break;
-        case 'H': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 10 || v > 600000) {
-                fprintf(stderr, "mlops-coordinator: --heartbeat-ms: expected 10..600000, got '%s'\n", optarg);
-                return 2;
-            }
-            cfg.heartbeat_ms = (int)v;
-            break;
-        }
-        case 'a': cfg.advertise = optarg; break;
-        case 'v': cfg.verbose = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
+    coord_config_t cfg = {0};
+    mlops_flags_t flags;
+    char err[1024] = "";
+    if (mlops_flags_parse(&flags, FLAGS, argc - 1, argv + 1, 0, NULL, err, sizeof err) == 0 &&
+        mlops_flags_has(&flags, "help")) {
+        usage(stdout);
+        return 0;
     }
-    if (!cfg.data_dir || optind < argc) {
-        if (!cfg.data_dir) fprintf(stderr, "mlops-coordinator: --data-dir is required\n");
-        else fprintf(stderr, "mlops-coordinator: unexpected argument '%s'\n", argv[optind]);
+    if (err[0] || mlops_flags_store(&flags, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "mlops-coordinator: %s\n", err);
         usage(stderr);
         return 2;
     }
     zsys_init();
     zsys_set_logstream(NULL);
     mlog_init("coordinator", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);
-    char err[1024] = "";
     coord_t *co = coord_new(&cfg, err, sizeof err);
     if (!co) {
         LOG_E("%s", err);

@@ -1,41 +1,22 @@
-/* args.h: a table-driven command-line parser for mlopsctl.
+/* args.h: mlopsctl's view of the shared flag tables (common/flags.h).
  *
- * Why not getopt_long: each command has its own option table that also
- * produces its --help text, options may come before or after positional
- * arguments (like docker), an option may repeat (--set), and every
- * mistake must give one line naming the option, never exit() from
- * inside the parser. Accepted forms: --name value, --name=value, -x
- * value, -xvalue, -x (flag), and "--" to end options. */
+ * Each command has its own table (in main.c) that drives parsing, its
+ * --help text and the checks of typed values; the cmd_*.c files read the
+ * parsed values through the names below. */
 #ifndef MLOPSCTL_ARGS_H
 #define MLOPSCTL_ARGS_H
 #include <stddef.h>
 #include <stdio.h>
 
-/* One option. A table ends with an entry whose lng is NULL. */
-typedef struct {
-    const char *lng;  /* long name without "--" */
-    char shrt;        /* short letter, or 0 */
-    const char *meta; /* value name ("N", "DIR"), or NULL for a flag */
-    const char *help; /* one line */
-} ctl_optdef;
+#include "flags.h"
 
-#define CTL_MAX_OCC 256
+/* One option row; a table ends with a row whose name is NULL. */
+typedef mlops_flag_t ctl_optdef;
 
-typedef struct {
-    const ctl_optdef *defs;
-    struct {
-        int def;           /* index into defs */
-        const char *value; /* NULL for flags */
-    } occ[CTL_MAX_OCC];
-    size_t nocc;
-    const char *pos[CTL_MAX_OCC]; /* positional arguments */
-    size_t npos;
-} ctl_args;
+/* A parsed command line: a->pos[0..a->npos) are the positional arguments. */
+typedef mlops_flags_t ctl_args;
 
-/* Parse argv[0..argc) against `defs`. If stop_at_positional, parsing
- * stops at the first positional argument and *consumed says how many
- * entries were used (for global options before the command name).
- * 0, or MLOPS_EINVAL with err = "unknown option '--foo'" etc. */
+/* Parse argv[0..argc) against `defs` (see mlops_flags_parse). */
 int ctl_args_parse(ctl_args *a, const ctl_optdef *defs, int argc, char **argv,
                    int stop_at_positional, int *consumed, char *err, size_t errlen);
 

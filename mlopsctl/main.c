@@ -2,7 +2,9 @@
  * style: `mlopsctl [OPTIONS] COMMAND [ARGS]`).
  *
  * This file holds the command table: for each command its name, usage,
- * summary, options and entry point. The table drives argument parsing,
+ * summary, options and entry point; each command's options are a flag
+ * table (common/flags.h) with types, bounds and defaults. The table
+ * drives argument parsing,
  * `mlopsctl --help`, `mlopsctl CMD --help` and dispatch, so help and
  * behaviour cannot drift apart. Commands live in cmd_*.c. */
 #include <czmq.h>
@@ -17,34 +19,57 @@
 #include "wire.h"
 
 /* Options every command accepts, and -o for the reading commands. */
-#define OPT_COORD {"coordinator", 'c', "ENDPOINT", "coordinator endpoint (env MLOPS_COORDINATOR, default " CTL_DEFAULT_ENDPOINT ")"}
-#define OPT_TIMEOUT {"timeout", 0, "MS", "reply timeout in milliseconds (default 5000)"}
-#define OPT_HELP {"help", 'h', NULL, "print this help"}
-#define OPT_OUTPUT {"output", 'o', "FORMAT", "output format: table or json (default table)"}
-#define OPT_END {NULL, 0, NULL, NULL}
+#define STR2(x) #x
+#define STR(x) STR2(x)
+static const char *const OUTPUT_FORMATS[] = {"table", "json", NULL};
+#define OPT_COORD                                                                                  \
+    {.name = "coordinator", .shrt = 'c', .type = MLOPS_FLAG_STR, .meta = "ENDPOINT",              \
+     .help = "coordinator endpoint", .env = "MLOPS_COORDINATOR", .dflt = CTL_DEFAULT_ENDPOINT}
+#define OPT_TIMEOUT                                                                                \
+    {.name = "timeout", .type = MLOPS_FLAG_INT, .meta = "MS", .lo = 1, .hi = 3600000,             \
+     .dflt = STR(CTL_DEFAULT_TIMEOUT_MS), .help = "reply timeout in milliseconds"}
+#define OPT_HELP {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .help = "print this help"}
+#define OPT_OUTPUT                                                                                 \
+    {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT",                  \
+     .choices = OUTPUT_FORMATS, .dflt = "table", .help = "output format"}
+#define OPT_DATA_DIR                                                                               \
+    {.name = "data-dir", .shrt = 'd', .type = MLOPS_FLAG_STR, .meta = "DIR",                      \
+     .help = "data directory (default $MLOPS_HOME or $HOME/.mlops)"}
+#define OPT_END {.name = NULL}
 
-static const ctl_optdef global_opts[] = {OPT_COORD, OPT_TIMEOUT, OPT_OUTPUT, OPT_HELP,
-                                         {"version", 0, NULL, "print the version"}, OPT_END};
+static const ctl_optdef global_opts[] = {
+    OPT_COORD, OPT_TIMEOUT, OPT_OUTPUT, OPT_HELP,
+    {.name = "version", .type = MLOPS_FLAG_BOOL, .help = "print the version"}, OPT_END};
 
+/* the bounds of up's numbers are also checked by cmd_up */
 static const ctl_optdef up_opts[] = {
-    {"workers", 'n', "N", "number of workers to start (default 2)"},
-    {"data-dir", 'd', "DIR", "data directory (default $MLOPS_HOME or $HOME/.mlops)"},
-    {"port", 'p', "PORT", "coordinator port on 127.0.0.1, 0 = ephemeral (default 5555)"},
-    {"slots", 's', "S", "task slots per worker (default: the worker's own default)"},
-    {"wait-timeout", 0, "SECONDS", "how long to wait for the cluster to come up (default 30)"},
+    {.name = "workers", .shrt = 'n', .type = MLOPS_FLAG_INT, .meta = "N", .lo = 0, .hi = 256,
+     .dflt = "2", .help = "number of workers to start"},
+    OPT_DATA_DIR,
+    {.name = "port", .shrt = 'p', .type = MLOPS_FLAG_INT, .meta = "PORT", .lo = 0, .hi = 65535,
+     .dflt = "5555", .help = "coordinator port on 127.0.0.1, 0 = ephemeral"},
+    {.name = "slots", .shrt = 's', .type = MLOPS_FLAG_INT, .meta = "S", .lo = 1, .hi = 1024,
+     .help = "task slots per worker (absent: the worker's own default)"},
+    {.name = "wait-timeout", .type = MLOPS_FLAG_INT, .meta = "SECONDS", .lo = 1, .hi = 3600,
+     .dflt = "30", .help = "how long to wait for the cluster to come up"},
     OPT_OUTPUT, OPT_TIMEOUT, OPT_HELP, OPT_END};
-static const ctl_optdef down_opts[] = {
-    {"data-dir", 'd', "DIR", "data directory (default $MLOPS_HOME or $HOME/.mlops)"}, OPT_HELP, OPT_END};
+static const ctl_optdef down_opts[] = {OPT_DATA_DIR, OPT_HELP, OPT_END};
 static const ctl_optdef submit_opts[] = {
-    {"set", 0, "KEY=VALUE", "override a job-file value (dotted path, repeatable): train.epochs=3"},
-    {"wait", 'w', NULL, "follow the job until it ends; exit 1 if it fails"},
-    {"dry-run", 0, NULL, "validate the job file and its CSV header, send nothing"},
+    {.name = "set", .type = MLOPS_FLAG_STR, .meta = "KEY=VALUE",
+     .help = "override a job-file value (dotted path, repeatable): train.epochs=3"},
+    {.name = "wait", .shrt = 'w', .type = MLOPS_FLAG_BOOL,
+     .help = "follow the job until it ends; exit 1 if it fails"},
+    {.name = "dry-run", .type = MLOPS_FLAG_BOOL,
+     .help = "validate the job file and its CSV header, send nothing"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef export_opts[] = {
-    {"stage", 0, "NAME", "stage whose output to export (required)"},
-    {"format", 0, "FORMAT", "csv (table stages) or svmlight (hash, split: load with zero_based=True)"},
-    {"output", 'o', "FILE", "write to FILE instead of stdout"},
+    {.name = "stage", .type = MLOPS_FLAG_STR, .meta = "NAME",
+     .help = "stage whose output to export (required)"},
+    {.name = "format", .type = MLOPS_FLAG_STR, .meta = "FORMAT",
+     .help = "csv (table stages) or svmlight (hash, split: load with zero_based=True)"},
+    {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_STR, .meta = "FILE",
+     .help = "write to FILE instead of stdout"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 
 typedef struct {
@@ -124,34 +149,32 @@ static int usage_error(const char *cmd, const char *msg)
     return CTL_EXIT_USAGE;
 }
 
-/* Apply -c/--timeout/-o from a parsed argument set onto the context. */
+/* Apply -c/--timeout/-o from a parsed argument set onto the context;
+ * the parser has checked their values against the table. */
 static int apply_common(ctl_ctx *ctx, const ctl_args *a, int has_output, char *err, size_t errlen)
 {
     const char *v;
-    if ((v = ctl_arg(a, "coordinator"))) {
-        if (!*v) return mlops_seterr(err, errlen, MLOPS_EINVAL, "--coordinator: empty endpoint");
+    long n;
+    if ((v = ctl_arg(a, "coordinator")))
         ctx->endpoint = v;
-    }
     if ((v = ctl_arg(a, "timeout"))) {
-        long ms;
-        int rc = ctl_parse_int(v, 1, 3600000, "--timeout", &ms, err, errlen);
+        int rc = ctl_parse_int(v, 1, 3600000, "--timeout", &n, err, errlen);
         if (rc) return rc;
-        ctx->timeout_ms = (int)ms;
+        ctx->timeout_ms = (int)n;
     }
     if (has_output && (v = ctl_arg(a, "output"))) {
-        if (!strcmp(v, "json")) ctx->json = 1;
-        else if (!strcmp(v, "table")) ctx->json = 0;
-        else
-            return mlops_seterr(err, errlen, MLOPS_EINVAL,
-                                "--output: expected 'table' or 'json', got '%s'", v);
+        const ctl_optdef out = OPT_OUTPUT;
+        int rc = mlops_flags_check(&out, v, &n, err, errlen);
+        if (rc) return rc;
+        ctx->json = n == 1;
     }
     return 0;
 }
 
 static int has_option(const ctl_optdef *defs, const char *lng, char shrt)
 {
-    for (int i = 0; defs[i].lng; i++)
-        if (!strcmp(defs[i].lng, lng) && defs[i].shrt == shrt) return 1;
+    for (int i = 0; defs[i].name; i++)
+        if (!strcmp(defs[i].name, lng) && defs[i].shrt == shrt) return 1;
     return 0;
 }
 

@@ -1,63 +1,57 @@
-/* mlops-worker: thin main() over worker.h. */
+/* mlops-worker: thin main() over worker.h; its flags are the table below
+ * (common/flags.h), which also prints --help. */
 #include "blasenv.h"
 #include "log.h"
 #include "worker.h"
 #include <czmq.h>
-#include <getopt.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "flags.h"
+
+#define CFG(f) offsetof(worker_config_t, f)
+static const mlops_flag_t FLAGS[] = {
+    {.name = "coordinator", .shrt = 'c', .type = MLOPS_FLAG_STR, .meta = "ENDPOINT",
+     .required = 1, .env = "MLOPS_COORDINATOR", .off = CFG(coordinator),
+     .help = "e.g. tcp://10.0.0.5:5555"},
+    {.name = "data-dir", .shrt = 'd', .type = MLOPS_FLAG_STR, .meta = "DIR", .required = 1,
+     .off = CFG(data_dir), .help = "this worker's own LMDB shard store"},
+    {.name = "slots", .shrt = 's', .type = MLOPS_FLAG_INT, .meta = "N", .lo = 1, .hi = 256,
+     .dflt = "1", .off = CFG(slots), .help = "tasks run at once"},
+    {.name = "name", .shrt = 'n', .type = MLOPS_FLAG_STR, .meta = "NAME", .off = CFG(name),
+     .help = "shown by `mlopsctl workers` (default host-pid)"},
+    {.name = "advertise", .shrt = 'a', .type = MLOPS_FLAG_STR, .meta = "HOST",
+     .off = CFG(advertise), .help = "host peers use to fetch shards from this worker"},
+    {.name = "verbose", .shrt = 'v', .type = MLOPS_FLAG_BOOL, .off = CFG(verbose),
+     .help = "trace every task"},
+    {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
+     .help = "print this help"},
+    {.name = NULL}};
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: mlops-worker --coordinator ENDPOINT --data-dir DIR [--slots N] [--name NAME]\n"
-            "                    [--advertise HOST] [-v]\n"
-            "  --coordinator ENDPOINT  e.g. tcp://10.0.0.5:5555\n"
-            "  --data-dir DIR          this worker's own LMDB shard store\n"
-            "  --slots N               tasks run at once (default 1)\n"
-            "  --name NAME             shown by `mlopsctl workers` (default host-pid)\n"
-            "  --advertise HOST        host peers use to fetch shards from this worker\n"
-            "  -v, --verbose           trace every task\n");
+    fprintf(f, "Usage: mlops-worker --coordinator ENDPOINT --data-dir DIR [OPTIONS]\n\n"
+               "Options:\n");
+    mlops_flags_help(f, FLAGS);
 }
 
 int main(int argc, char **argv)
 {
     /* first: pick the fast OpenBLAS kernel (may re-exec) and one thread */
     mlops_blas_ensure(argc, argv);
-    worker_config_t cfg = {.slots = 1, .heartbeat_ms = 1000};
-    static const struct option opts[] = {
-        {"coordinator", required_argument, 0, 'c'}, {"data-dir", required_argument, 0, 'd'},
-        {"slots", required_argument, 0, 's'},       {"name", required_argument, 0, 'n'},
-        {"advertise", required_argument, 0, 'a'},   {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "c:d:s:n:a:vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': cfg.coordinator = optarg; break;
-        case 'd': cfg.data_dir = optarg; break;
-        case 's': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 256) {
-                fprintf(stderr, "mlops-worker: --slots: expected 1..256, got '%s'\n", optarg);
-                return 2;
-            }
-            cfg.slots = (int)v;
-            break;
-        }
-        case 'n': cfg.name = optarg; break;
-        case 'a': cfg.advertise = optarg; break;
-        case 'v': cfg.verbose = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
+    worker_config_t cfg = {.heartbeat_ms = 1000};
+    mlops_flags_t flags;
+    char err[1024] = "";
+    if (mlops_flags_parse(&flags, FLAGS, argc - 1, argv + 1, 0, NULL, err, sizeof err) == 0 &&
+        mlops_flags_has(&flags, "help")) {
+        usage(stdout);
+        return 0;
     }
-    const char *env = getenv("MLOPS_COORDINATOR");
-    if (!cfg.coordinator && env && *env) cfg.coordinator = env;
-    if (!cfg.coordinator || !cfg.data_dir || optind < argc) {
-        fprintf(stderr, "mlops-worker: --coordinator and --data-dir are required\n");
+    if (err[0] || mlops_flags_store(&flags, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "mlops-worker: %s\n", err);
         usage(stderr);
         return 2;
     }
@@ -80,7 +74,6 @@ int main(int argc, char **argv)
     zsys_set_logstream(NULL);
     mlog_init("worker", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);
     LOG_I("OpenBLAS kernel: %s", mlops_blas_corename());
-    char err[1024] = "";
     worker_t *w = worker_new(&cfg, err, sizeof err);
     if (!w) {
         LOG_E("%s", err);

@@ -2,6 +2,11 @@
  * its canonical YAML, the used columns and the input files.
  *
  *   mlops_jobspec_tool JOB.yaml [--set key=value]... [--header a,b,c]
+ *   mlops_jobspec_tool --doc-table
+ *
+ * --doc-table prints the key table of docs/jobfile.md, generated from
+ * the schema (jobschema.h), markers included: paste it over the old one
+ * when a key changes (unit.test_jobschema fails until then).
  *
  * Exit 0 if valid (prints canonical YAML on stdout, then "# column" and
  * "# file" comment lines), 1 with the one-line error on stderr if not,
@@ -12,6 +17,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "jobschema.h"
 #include "jobspec.h"
 
 static char *slurp(const char *path, size_t *len)
@@ -47,8 +53,16 @@ static char *slurp(const char *path, size_t *len)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "--doc-table")) {
+        char *t = NULL;
+        if (mlops_jobschema_doc_table(&t, NULL) != 0)
+            return 2;
+        printf("%s%s%s", MLOPS_JOBSCHEMA_DOC_BEGIN, t, MLOPS_JOBSCHEMA_DOC_END);
+        free(t);
+        return 0;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: %s JOB.yaml [--set key=value]... [--header a,b,c]\n", argv[0]);
+        fprintf(stderr, "usage: %s JOB.yaml [--set key=value]... [--header a,b,c]\n       %s --doc-table\n", argv[0], argv[0]);
         return 2;
     }
     const char **sets = calloc((size_t)argc, sizeof *sets);

@@ -1,5 +1,5 @@
 /* kinds.c: the task kinds a worker runs, one function each, in a table.
- * Each reads the arguments its planner entry (coordinator/planner.c)
+ * Each reads the arguments its stage entry (coordinator/stage_*.c)
  * wrote, calls pure kernels (common/kernels), and writes its output
  * shard and result. Arguments come from the network: every read is
  * bounds-checked and a damaged argument fails the task, never the

@@ -26,12 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kind_knn_search(task_ctx_t *ctx);
-int kind_knn_classify(task_ctx_t *ctx);
-int kind_rec_keys(task_ctx_t *ctx);
-int kind_rec_encode(task_ctx_t *ctx);
-int kind_rec_search(task_ctx_t *ctx);
-int kind_rec_recommend(task_ctx_t *ctx);
+int wk_kind_knn_search(task_ctx_t *ctx);
+int wk_kind_knn_classify(task_ctx_t *ctx);
+int wk_kind_rec_keys(task_ctx_t *ctx);
+int wk_kind_rec_encode(task_ctx_t *ctx);
+int wk_kind_rec_search(task_ctx_t *ctx);
+int wk_kind_rec_recommend(task_ctx_t *ctx);
 
 #define MAX_DENSE_DIM (1u << 16)
 
@@ -70,8 +70,8 @@ static int list_output(task_ctx_t *ctx, const mlk_topk *t, const int32_t *label)
     }
     size_t len;
     uint8_t *buf = bw_take(&w, &len);
-    if (!buf) return task_fail(ctx, 1, "out of memory encoding a list");
-    int rc = task_output(ctx, NULL, buf, len);
+    if (!buf) return wk_task_fail(ctx, 1, "out of memory encoding a list");
+    int rc = wk_task_output(ctx, NULL, buf, len);
     free(buf);
     return rc;
 }
@@ -81,7 +81,7 @@ static int list_input(task_ctx_t *ctx, size_t i, knnlist_t *out)
     void *data;
     size_t len;
     memset(out, 0, sizeof *out);
-    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
     br_t r;
     br_init(&r, data, len);
     char magic[4] = {0};
@@ -91,10 +91,10 @@ static int list_input(task_ctx_t *ctx, size_t i, knnlist_t *out)
     int rc = 0;
     if (r.err || memcmp(magic, "MLKT", 4) || ver != 1 || k == 0 || k > (1u << 20) ||
         nq > (len / 20) / k || len - r.at != nq * k * 20) {
-        rc = task_fail(ctx, 0, "shard %s is not a k-NN list", ctx->ta->inputs[i]->key);
+        rc = wk_task_fail(ctx, 0, "shard %s is not a k-NN list", ctx->ta->inputs[i]->key);
     } else if (!(out->t = mlk_topk_new((size_t)nq, (size_t)k)) ||
                !(out->label = malloc(nz(nq * k) * sizeof *out->label))) {
-        rc = task_fail(ctx, 1, "out of memory");
+        rc = wk_task_fail(ctx, 1, "out of memory");
     } else {
         size_t n = (size_t)(nq * k);
         br_get(&r, out->t->sim, n * sizeof(double));
@@ -125,15 +125,15 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
     memset(out, 0, sizeof *out);
     for (size_t s = 0; s < n && !rc; s++)
         if (ls[s].t->nq != nq || ls[s].t->k != k)
-            rc = task_fail(ctx, 0, "list %zu has %zu x %zu entries, expected %zu x %zu", s, ls[s].t->nq, ls[s].t->k,
+            rc = wk_task_fail(ctx, 0, "list %zu has %zu x %zu entries, expected %zu x %zu", s, ls[s].t->nq, ls[s].t->k,
                            nq, k);
     if (!rc && (!(out->t = mlk_topk_new(nq, k)) || !(out->label = malloc(nz(nq * k) * sizeof(int32_t)))))
-        rc = task_fail(ctx, 1, "out of memory");
+        rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t s = 0; s < n && !rc; s++)
-        if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = task_fail(ctx, 0, "list shapes differ");
+        if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = wk_task_fail(ctx, 0, "list shapes differ");
     /* per query: every source's (id, label), sorted by id, then looked up */
     idlab_t *all = rc ? NULL : malloc(nz(n * k) * sizeof *all);
-    if (!rc && !all) rc = task_fail(ctx, 1, "out of memory");
+    if (!rc && !all) rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t q = 0; q < nq && !rc; q++) {
         size_t m = 0;
         for (size_t s = 0; s < n; s++)
@@ -158,7 +158,7 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
 static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
 {
     knnlist_t *ls = calloc(nz(n), sizeof *ls);
-    if (!ls) return task_fail(ctx, 1, "out of memory");
+    if (!ls) return wk_task_fail(ctx, 1, "out of memory");
     int rc = 0;
     for (size_t s = 0; s < n && !rc; s++) rc = list_input(ctx, first + s, &ls[s]);
     if (!rc) rc = merge_lists(ctx, ls, n, nq, k, out);
@@ -174,11 +174,11 @@ static int features_input(task_ctx_t *ctx, size_t i, mlk_features **out)
 {
     void *data;
     size_t len;
-    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
     int rc = mlk_features_decode(data, len, out);
     free(data);
     if (rc)
-        return task_fail(ctx, 0, "knn: shard %s is not a feature shard (knn classify reads IDX or hashed features)",
+        return wk_task_fail(ctx, 0, "knn: shard %s is not a feature shard (knn classify reads IDX or hashed features)",
                          ctx->ta->inputs[i]->key);
     return 0;
 }
@@ -187,9 +187,9 @@ static int features_input(task_ctx_t *ctx, size_t i, mlk_features **out)
 static int select_rows(task_ctx_t *ctx, size_t i, mlk_features **f, int want)
 {
     if (want < 0) return 0;
-    if (!(*f)->test) return task_fail(ctx, 0, "knn: shard %s has no train/test flags", ctx->ta->inputs[i]->key);
+    if (!(*f)->test) return wk_task_fail(ctx, 0, "knn: shard %s has no train/test flags", ctx->ta->inputs[i]->key);
     mlk_features *s = mlk_features_select(*f, (*f)->test, (uint8_t)want);
-    if (!s) return task_fail(ctx, 1, "out of memory");
+    if (!s) return wk_task_fail(ctx, 1, "out of memory");
     mlk_features_destroy(f);
     *f = s;
     return 0;
@@ -199,12 +199,12 @@ static int select_rows(task_ctx_t *ctx, size_t i, mlk_features **f, int want)
 static int densify(task_ctx_t *ctx, const mlk_features *f, float **out, size_t *dim)
 {
     size_t ns = f->csr ? f->csr->ncols : 0, d = ns + f->n_dense;
-    if (d == 0) return task_fail(ctx, 0, "knn: the shard has no features");
+    if (d == 0) return wk_task_fail(ctx, 0, "knn: the shard has no features");
     if (d > MAX_DENSE_DIM)
-        return task_fail(ctx, 0, "knn: %zu features are too many for the dense search (at most %u; lower hash.n_features)",
+        return wk_task_fail(ctx, 0, "knn: %zu features are too many for the dense search (at most %u; lower hash.n_features)",
                          d, MAX_DENSE_DIM);
     float *x = calloc(nz(f->nrows * d), sizeof *x);
-    if (!x) return task_fail(ctx, 1, "out of memory for %zu x %zu features", f->nrows, d);
+    if (!x) return wk_task_fail(ctx, 1, "out of memory for %zu x %zu features", f->nrows, d);
     for (size_t i = 0; i < f->nrows; i++) {
         float *row = x + i * d;
         if (f->csr)
@@ -228,7 +228,7 @@ static int prepare_queries(task_ctx_t *ctx, int qtest, uint32_t nscale, const ui
     if (features_input(ctx, 0, q) || select_rows(ctx, 0, q, qtest ? 1 : -1)) return -1;
     mlk_features *f = *q;
     if (nscale && f->n_dense != nscale)
-        return task_fail(ctx, 0, "knn: %u scale statistics for %zu dense columns", nscale, f->n_dense);
+        return wk_task_fail(ctx, 0, "knn: %u scale statistics for %zu dense columns", nscale, f->n_dense);
     if (nscale) {
         br_t r;
         br_init(&r, mean, (size_t)nscale * 8);
@@ -238,7 +238,7 @@ static int prepare_queries(task_ctx_t *ctx, int qtest, uint32_t nscale, const ui
         int rc = mu && sc ? mlk_features_scale(f, mu, sc, nscale) : MLOPS_ENOMEM;
         free(mu);
         free(sc);
-        if (rc) return task_fail(ctx, 1, "out of memory");
+        if (rc) return wk_task_fail(ctx, 1, "out of memory");
     }
     if (densify(ctx, f, Q, d)) return -1;
     mlk_knn_normalize(*Q, f->nrows, *d);
@@ -258,20 +258,20 @@ static int search_index(task_ctx_t *ctx, const float *Q, size_t nq, size_t d, si
     if (features_input(ctx, i, &x) || select_rows(ctx, i, &x, xtrain ? 0 : -1)) goto done;
     for (size_t r = 0; r < x->nrows; r++)
         if (x->label[r] < 0) {
-            task_fail(ctx, 0, "knn: index row %lld of %s has no class", (long long)x->row_id[r],
+            wk_task_fail(ctx, 0, "knn: index row %lld of %s has no class", (long long)x->row_id[r],
                       ctx->ta->inputs[i]->key);
             goto done;
         }
     if (densify(ctx, x, &X, &dx)) goto done;
     if (dx != d) {
-        task_fail(ctx, 0, "knn: queries have %zu features, the index %zu", d, dx);
+        wk_task_fail(ctx, 0, "knn: queries have %zu features, the index %zu", d, dx);
         goto done;
     }
     mlk_knn_normalize(X, x->nrows, dx);
     out->t = mlk_topk_new(nq, k);
     out->label = malloc(nz(nq * k) * sizeof *out->label);
     if (!out->t || !out->label) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto done;
     }
     if (x->nrows && nq && mlk_knn_search(Q, nq, X, x->nrows, d, 0, NULL, out->t, NULL, ctx->err, sizeof ctx->err) != 0)
@@ -283,7 +283,7 @@ static int search_index(task_ctx_t *ctx, const float *Q, size_t nq, size_t d, si
         out->label[j] = id >= 0 ? x->label[id] : -1;
         out->t->id[j] = id >= 0 ? x->row_id[id] : -1;
     }
-    task_metric(ctx, "index_rows", (double)x->nrows);
+    wk_task_metric(ctx, "index_rows", (double)x->nrows);
     rc = 0;
 done:
     mlk_features_destroy(&x);
@@ -295,13 +295,13 @@ done:
 /* Args: u32 k, u32 queries_are_test_rows, u32 index_train_rows_only,
  *       u32 nscale, f64 mean[nscale], f64 scale[nscale] (applied to the
  *       queries' dense part). Inputs: query shard, index shard. */
-int kind_knn_search(task_ctx_t *ctx)
+int wk_kind_knn_search(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
     uint32_t k = br_u32(&r), qtest = br_u32(&r), xtrain = br_u32(&r), nscale = br_u32(&r);
     if (r.err || k == 0 || k > (1u << 20) || (size_t)nscale * 16 != r.n - r.at || ctx->ta->n_inputs != 2)
-        return task_fail(ctx, 0, "knn_search: damaged task arguments");
+        return wk_task_fail(ctx, 0, "knn_search: damaged task arguments");
     const uint8_t *mean = r.p + r.at, *scale = mean + (size_t)nscale * 8;
     mlk_features *q = NULL;
     float *Q = NULL;
@@ -310,7 +310,7 @@ int kind_knn_search(task_ctx_t *ctx)
     int rc = -1;
     if (prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d) == 0 &&
         search_index(ctx, Q, q->nrows, d, 1, xtrain != 0, k, &l) == 0 && list_output(ctx, l.t, l.label) == 0) {
-        task_metric(ctx, "rows", (double)q->nrows);
+        wk_task_metric(ctx, "rows", (double)q->nrows);
         rc = 0;
     }
     mlk_features_destroy(&q);
@@ -328,15 +328,15 @@ int kind_knn_search(task_ctx_t *ctx)
  *       shards themselves, searched here.
  * Output: frame (label, predicted), row_id = the query's row id.
  * Result: u64 queries, u64 correct. */
-int kind_knn_classify(task_ctx_t *ctx)
+int wk_kind_knn_classify(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
     uint32_t k = br_u32(&r), weights = br_u32(&r), qtest = br_u32(&r), ncls = br_u32(&r);
     if (r.err || k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2)
-        return task_fail(ctx, 0, "knn_classify: damaged task arguments");
+        return wk_task_fail(ctx, 0, "knn_classify: damaged task arguments");
     char **cls = calloc(ncls ? ncls : 1, sizeof *cls);
-    if (!cls) return task_fail(ctx, 1, "out of memory");
+    if (!cls) return wk_task_fail(ctx, 1, "out of memory");
     for (uint32_t c = 0; c < ncls && !r.err; c++) cls[c] = br_str(&r);
     uint32_t direct = br_u32(&r), xtrain = 0, nscale = 0;
     const uint8_t *mean = NULL, *scale = NULL;
@@ -354,14 +354,14 @@ int kind_knn_classify(task_ctx_t *ctx)
     float *Q = NULL;
     int rc = -1;
     if (!br_done(&r)) {
-        task_fail(ctx, 0, "knn_classify: damaged task arguments");
+        wk_task_fail(ctx, 0, "knn_classify: damaged task arguments");
         goto out;
     }
     if (direct) {
         size_t d = 0, n = ctx->ta->n_inputs - 1;
         knnlist_t *ls = calloc(nz(n), sizeof *ls);
         if (!ls) {
-            task_fail(ctx, 1, "out of memory");
+            wk_task_fail(ctx, 1, "out of memory");
             goto out;
         }
         int bad = prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d);
@@ -377,14 +377,14 @@ int kind_knn_classify(task_ctx_t *ctx)
     size_t nq = q->nrows;
     for (size_t i = 0; i < nq; i++)
         if (mlk_topk_count(m.t, i) < k) {
-            task_fail(ctx, 0, "knn: k=%u is more than the %zu index rows", k, mlk_topk_count(m.t, i));
+            wk_task_fail(ctx, 0, "knn: k=%u is more than the %zu index rows", k, mlk_topk_count(m.t, i));
             goto out;
         }
     /* vote over the neighbours' classes: ids become slots of `compact` */
     pred = malloc(nz(nq) * sizeof *pred);
     compact = malloc(nz(nq * k) * sizeof *compact);
     if (!pred || !compact) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < nq * k; i++) {
@@ -399,7 +399,7 @@ int kind_knn_classify(task_ctx_t *ctx)
     mlk_coltype types[2] = {MLK_STR, MLK_STR};
     f = mlk_frame_new(2, names, types, nq);
     if (!f) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < nq; i++) {
@@ -409,12 +409,12 @@ int kind_knn_classify(task_ctx_t *ctx)
         f->row_id[i] = q->row_id[i];
         if (mlk_frame_str_push(f, 0, i, tl ? tl : "", tl ? strlen(tl) : 0, !tl) ||
             mlk_frame_str_push(f, 1, i, pl ? pl : "", pl ? strlen(pl) : 0, !pl)) {
-            task_fail(ctx, 1, "out of memory");
+            wk_task_fail(ctx, 1, "out of memory");
             goto out;
         }
         f->nrows = i + 1;
     }
-    if (task_output_frame(ctx, f) != 0) goto out;
+    if (wk_task_output_frame(ctx, f) != 0) goto out;
     bw_t w;
     bw_init(&w);
     bw_u64(&w, nq);
@@ -422,12 +422,12 @@ int kind_knn_classify(task_ctx_t *ctx)
     size_t len;
     uint8_t *res = bw_take(&w, &len);
     if (!res) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    task_result(ctx, res, len);
-    task_metric(ctx, "rows", (double)nq);
-    task_metric(ctx, "correct", (double)correct);
+    wk_task_result(ctx, res, len);
+    wk_task_metric(ctx, "rows", (double)nq);
+    wk_task_metric(ctx, "correct", (double)correct);
     rc = 0;
 out:
     for (uint32_t c = 0; c < ncls; c++) free(cls[c]);
@@ -450,7 +450,7 @@ static int key_columns(task_ctx_t *ctx, const mlk_frame *f, const char *user, co
     *cu = mlk_frame_col(f, user);
     *ci = mlk_frame_col(f, item);
     if (*cu < 0 || *ci < 0 || f->cols[*cu].type != MLK_STR || f->cols[*ci].type != MLK_STR)
-        return task_fail(ctx, 0, "knn: shard %s has no text columns '%s' and '%s'", ctx->ta->inputs[0]->key, user,
+        return wk_task_fail(ctx, 0, "knn: shard %s has no text columns '%s' and '%s'", ctx->ta->inputs[0]->key, user,
                          item);
     return 0;
 }
@@ -474,7 +474,7 @@ static const char *str_copy(const mlk_col *c, size_t r, char **buf, size_t *cap)
 
 /* Args: str user, str item. Result: u32 n, distinct users (first seen
  * order), u32 n, distinct items. Rows missing either are skipped. */
-int kind_rec_keys(task_ctx_t *ctx)
+int wk_kind_rec_keys(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
@@ -489,14 +489,14 @@ int kind_rec_keys(task_ctx_t *ctx)
     size_t cap = 0, missing = 0;
     int rc = -1, cu, ci;
     if (!br_done(&r) || !user || !item) {
-        task_fail(ctx, 0, "rec_keys: damaged task arguments");
+        wk_task_fail(ctx, 0, "rec_keys: damaged task arguments");
         goto out;
     }
     if (!seen[0] || !seen[1]) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
     for (size_t i = 0; i < f->nrows; i++) {
         if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) {
             missing++;
@@ -506,7 +506,7 @@ int kind_rec_keys(task_ctx_t *ctx)
         for (int s = 0; s < 2; s++) {
             const char *v = str_copy(&f->cols[col[s]], i, &buf, &cap);
             if (!v) {
-                task_fail(ctx, 1, "out of memory");
+                wk_task_fail(ctx, 1, "out of memory");
                 goto out;
             }
             if (zhashx_lookup(seen[s], v)) continue;
@@ -527,11 +527,11 @@ int kind_rec_keys(task_ctx_t *ctx)
     size_t len;
     uint8_t *res = bw_take(&o, &len);
     if (!res) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    task_result(ctx, res, len);
-    task_metric(ctx, "rows_missing", (double)missing);
+    wk_task_result(ctx, res, len);
+    wk_task_metric(ctx, "rows_missing", (double)missing);
     rc = 0;
 out:
     bw_free(&w[0]);
@@ -565,7 +565,7 @@ static zhashx_t *read_ids(br_t *r, uint64_t *n)
 
 /* Args: str user, str item, u64 nusers, users, u64 nitems, items.
  * Output: pairs shard of the rows with both (in row order). */
-int kind_rec_encode(task_ctx_t *ctx)
+int wk_kind_rec_encode(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
@@ -579,13 +579,13 @@ int kind_rec_encode(task_ctx_t *ctx)
     size_t cap = 0, n = 0;
     int rc = -1, cu, ci;
     if (!br_done(&r) || !user || !item || !hu || !hi) {
-        task_fail(ctx, 0, "rec_encode: damaged task arguments");
+        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments");
         goto out;
     }
-    if (task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
     pairs = malloc(nz(f->nrows) * 2 * sizeof *pairs);
     if (!pairs) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < f->nrows; i++) {
@@ -595,7 +595,7 @@ int kind_rec_encode(task_ctx_t *ctx)
         v = str_copy(&f->cols[ci], i, &buf, &cap);
         uintptr_t b = v ? (uintptr_t)zhashx_lookup(hi, v) : 0;
         if (!a || !b) {
-            task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
+            wk_task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
                       (long long)f->row_id[i]);
             goto out;
         }
@@ -613,13 +613,13 @@ int kind_rec_encode(task_ctx_t *ctx)
     size_t len;
     uint8_t *out = bw_take(&w, &len);
     if (!out) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    rc = task_output(ctx, NULL, out, len);
+    rc = wk_task_output(ctx, NULL, out, len);
     free(out);
     if (rc) goto out;
-    task_metric(ctx, "rows", (double)n);
+    wk_task_metric(ctx, "rows", (double)n);
     rc = 0;
 out:
     zhashx_destroy(&hu);
@@ -642,7 +642,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
     for (size_t i = 0; i < nin && !rc; i++) {
         void *data;
         size_t len;
-        if (task_input(ctx, i, &data, &len) != 0) {
+        if (wk_task_input(ctx, i, &data, &len) != 0) {
             rc = -1;
             break;
         }
@@ -654,7 +654,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
         uint64_t m = br_u64(&r);
         if (r.err || memcmp(magic, "MLKI", 4) || ver != 1 || m > (len - r.at) / 8 || len - r.at != m * 8) {
             free(data);
-            rc = task_fail(ctx, 0, "shard %s is not a pairs shard", ctx->ta->inputs[i]->key);
+            rc = wk_task_fail(ctx, 0, "shard %s is not a pairs shard", ctx->ta->inputs[i]->key);
             break;
         }
         if (n + m > cap) {
@@ -664,7 +664,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
             if (b) it = b;
             if (!a || !b) {
                 free(data);
-                rc = task_fail(ctx, 1, "out of memory");
+                rc = wk_task_fail(ctx, 1, "out of memory");
                 break;
             }
         }
@@ -677,7 +677,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
         char err[512];
         *out = mlk_rec_split(u ? u : (int32_t[]){0}, it ? it : (int32_t[]){0}, n, (size_t)nusers, (size_t)nitems,
                              MLK_REC_BINARY, err, sizeof err);
-        if (!*out) rc = task_fail(ctx, 0, "knn: %s", err);
+        if (!*out) rc = wk_task_fail(ctx, 0, "knn: %s", err);
     }
     free(u);
     free(it);
@@ -699,14 +699,14 @@ static int cached_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_
     char key[600];
     snprintf(key, sizeof key, "rec|%s|%zu|%llu|%llu|%s", ctx->ta->job_id, nin, (unsigned long long)nusers,
              (unsigned long long)nitems, nin ? ctx->ta->inputs[nin - 1]->key : "");
-    *out = task_cache_get(ctx, key);
+    *out = wk_task_cache_get(ctx, key);
     if (*out) return 0;
     if (load_rec_data(ctx, nin, nusers, nitems, out) != 0) return -1;
-    task_cache_put(ctx, key, *out, rec_data_free);
+    wk_task_cache_put(ctx, key, *out, rec_data_free);
     return 0;
 }
 
-int kind_rec_search(task_ctx_t *ctx)
+int wk_kind_rec_search(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
@@ -715,15 +715,15 @@ int kind_rec_search(task_ctx_t *ctx)
     uint64_t qb = br_u64(&r), qc = br_u64(&r), ub = br_u64(&r), ue = br_u64(&r);
     if (!br_done(&r) || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu ||
         qc > nu - qb || ub > ue || ue > nu)
-        return task_fail(ctx, 0, "rec_search: damaged task arguments");
+        return wk_task_fail(ctx, 0, "rec_search: damaged task arguments");
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
     mlk_topk *t = mlk_topk_new((size_t)qc, k);
-    if (!t) task_fail(ctx, 1, "out of memory");
+    if (!t) wk_task_fail(ctx, 1, "out of memory");
     else if (mlk_rec_neighbors(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, t, ctx->err, sizeof ctx->err) == 0 &&
              list_output(ctx, t, NULL) == 0) {
-        task_metric(ctx, "rows", (double)qc);
+        wk_task_metric(ctx, "rows", (double)qc);
         rc = 0;
     }
     mlk_topk_destroy(&t);
@@ -748,7 +748,7 @@ static int has_item(const mlk_rec_data *d, int64_t u, int32_t item)
  *       pairs shards, then the R lists of this user range.
  * Output: frame (user, rank, item, score). Result: u64 users evaluated,
  *       f64 sums of hit, precision, recall, ndcg, popular hit, popular ndcg. */
-int kind_rec_recommend(task_ctx_t *ctx)
+int wk_kind_rec_recommend(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
@@ -758,7 +758,7 @@ int kind_rec_recommend(task_ctx_t *ctx)
     uint32_t topn = br_u32(&r), R = br_u32(&r);
     if (r.err || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
         topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || ni > r.n / 4)
-        return task_fail(ctx, 0, "rec_recommend: damaged task arguments");
+        return wk_task_fail(ctx, 0, "rec_recommend: damaged task arguments");
     char **users = calloc(qc ? qc : 1, sizeof *users), **items = calloc(ni ? ni : 1, sizeof *items);
     mlk_rec_data *d = NULL;
     knnlist_t m = {0};
@@ -766,13 +766,13 @@ int kind_rec_recommend(task_ctx_t *ctx)
     mlk_frame *f = NULL;
     int rc = -1;
     if (!users || !items) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (uint64_t i = 0; i < qc && !r.err; i++) users[i] = br_str(&r);
     for (uint64_t i = 0; i < ni && !r.err; i++) items[i] = br_str(&r);
     if (!br_done(&r)) {
-        task_fail(ctx, 0, "rec_recommend: damaged task arguments");
+        wk_task_fail(ctx, 0, "rec_recommend: damaged task arguments");
         goto out;
     }
     size_t nin = ctx->ta->n_inputs - R;
@@ -781,7 +781,7 @@ int kind_rec_recommend(task_ctx_t *ctx)
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
     if (!recs || !pop) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     if (mlk_rec_recommend(d, m.t, (size_t)qb, topn, recs, ctx->err, sizeof ctx->err) != 0 ||
@@ -790,14 +790,14 @@ int kind_rec_recommend(task_ctx_t *ctx)
     mlk_rec_metrics mk, mp;
     if (mlk_rec_evaluate(recs, (size_t)qc, topn, d->heldout + qb, &mk) != 0 ||
         mlk_rec_evaluate(pop, (size_t)qc, topn, d->heldout + qb, &mp) != 0) {
-        task_fail(ctx, 0, "rec_recommend: evaluation failed");
+        wk_task_fail(ctx, 0, "rec_recommend: evaluation failed");
         goto out;
     }
     const char *names[4] = {"user", "rank", "item", "score"};
     mlk_coltype types[4] = {MLK_STR, MLK_F64, MLK_STR, MLK_F64};
     f = mlk_frame_new(4, names, types, (size_t)(qc * topn));
     if (!f) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     size_t row = 0;
@@ -815,12 +815,12 @@ int kind_rec_recommend(task_ctx_t *ctx)
             f->cols[3].f64[row] = score;
             if (mlk_frame_str_push(f, 0, row, users[q], strlen(users[q]), 0) ||
                 mlk_frame_str_push(f, 2, row, items[it], strlen(items[it]), 0)) {
-                task_fail(ctx, 1, "out of memory");
+                wk_task_fail(ctx, 1, "out of memory");
                 goto out;
             }
             f->nrows = ++row;
         }
-    if (task_output_frame(ctx, f) != 0) goto out;
+    if (wk_task_output_frame(ctx, f) != 0) goto out;
     bw_t w;
     bw_init(&w);
     double n = (double)mk.nusers;
@@ -834,11 +834,11 @@ int kind_rec_recommend(task_ctx_t *ctx)
     size_t len;
     uint8_t *res = bw_take(&w, &len);
     if (!res) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    task_result(ctx, res, len);
-    task_metric(ctx, "rows", (double)row);
+    wk_task_result(ctx, res, len);
+    wk_task_metric(ctx, "rows", (double)row);
     rc = 0;
 out:
     for (uint64_t i = 0; users && i < qc; i++) free(users[i]);

@@ -29,11 +29,11 @@ static int input_fshard(task_ctx_t *ctx, size_t i, mlk_features **out)
 {
     void *data;
     size_t len;
-    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
     int rc = mlk_features_decode(data, len, out);
     free(data);
     if (rc)
-        return task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
+        return wk_task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
                          ctx->ta->inputs[i]->key);
     return 0;
 }
@@ -42,8 +42,8 @@ static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
 {
     uint8_t *buf;
     size_t len;
-    if (mlk_features_encode(f, &buf, &len) != 0) return task_fail(ctx, 1, "out of memory encoding");
-    int rc = task_output(ctx, NULL, buf, len);
+    if (mlk_features_encode(f, &buf, &len) != 0) return wk_task_fail(ctx, 1, "out of memory encoding");
+    int rc = wk_task_output(ctx, NULL, buf, len);
     free(buf);
     return rc;
 }
@@ -51,11 +51,11 @@ static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
 /* ------------------------------------------------------------------ */
 /* scale                                                               */
 
-int kind_scale_moments(task_ctx_t *ctx)
+int wk_kind_scale_moments(task_ctx_t *ctx)
 {
     void *data;
     size_t len;
-    if (task_input(ctx, 0, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, 0, &data, &len) != 0) return -1;
     mlk_moments *m = NULL;
     size_t ncols = 0;
     int rc = -1;
@@ -63,7 +63,7 @@ int kind_scale_moments(task_ctx_t *ctx)
         mlk_features *f = NULL;
         if (mlk_features_decode(data, len, &f) != 0) {
             free(data);
-            return task_fail(ctx, 0, "damaged feature shard %s", ctx->ta->inputs[0]->key);
+            return wk_task_fail(ctx, 0, "damaged feature shard %s", ctx->ta->inputs[0]->key);
         }
         ncols = f->n_dense;
         double *d = mlk_features_dense_f64(f);
@@ -83,10 +83,10 @@ int kind_scale_moments(task_ctx_t *ctx)
         mlk_frame *f = NULL;
         if (mlk_frame_decode(data, len, &f) != 0) {
             free(data);
-            return task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
+            return wk_task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
         }
         size_t *idx = NULL;
-        if (task_numeric_cols(ctx, f, &idx, &ncols) == 0) {
+        if (wk_task_numeric_cols(ctx, f, &idx, &ncols) == 0) {
             m = calloc(ncols ? ncols : 1, sizeof *m);
             if (m) {
                 for (size_t c = 0; c < ncols; c++) m[c] = mlk_moments_of(f->cols[idx[c]].f64, f->nrows);
@@ -99,53 +99,53 @@ int kind_scale_moments(task_ctx_t *ctx)
     free(data);
     if (rc) {
         free(m);
-        return ctx->err[0] ? -1 : task_fail(ctx, 1, "out of memory");
+        return ctx->err[0] ? -1 : wk_task_fail(ctx, 1, "out of memory");
     }
     uint8_t *buf;
     size_t blen;
     rc = mlk_moments_encode(m, ncols, &buf, &blen);
     free(m);
-    if (rc) return task_fail(ctx, 1, "out of memory");
-    task_result(ctx, buf, blen);
+    if (rc) return wk_task_fail(ctx, 1, "out of memory");
+    wk_task_result(ctx, buf, blen);
     return 0;
 }
 
-int kind_scale_apply(task_ctx_t *ctx)
+int wk_kind_scale_apply(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
     uint32_t phase = br_u32(&r), ncols = br_u32(&r);
     if (r.err || phase != 1 || (size_t)ncols * 16 != r.n - r.at)
-        return task_fail(ctx, 0, "scale: damaged task arguments");
+        return wk_task_fail(ctx, 0, "scale: damaged task arguments");
     double *mean = br_f64s(&r, ncols), *scale = br_f64s(&r, ncols);
     void *data = NULL;
     size_t len;
     int rc = -1;
     if (!mean || !scale) {
-        rc = task_fail(ctx, 1, "out of memory");
+        rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (task_input(ctx, 0, &data, &len) != 0) goto out;
+    if (wk_task_input(ctx, 0, &data, &len) != 0) goto out;
     if (is_fshard(data, len)) {
         mlk_features *f = NULL;
         if (mlk_features_decode(data, len, &f) != 0 || mlk_features_scale(f, mean, scale, ncols) != 0) {
-            rc = task_fail(ctx, 0, "scale: shard %s does not have %u dense columns", ctx->ta->inputs[0]->key, ncols);
+            rc = wk_task_fail(ctx, 0, "scale: shard %s does not have %u dense columns", ctx->ta->inputs[0]->key, ncols);
         } else {
             rc = output_fshard(ctx, f);
-            if (!rc) task_metric(ctx, "rows", (double)f->nrows);
+            if (!rc) wk_task_metric(ctx, "rows", (double)f->nrows);
         }
         mlk_features_destroy(&f);
     } else {
         mlk_frame *f = NULL;
         size_t *idx = NULL, n = 0;
         if (mlk_frame_decode(data, len, &f) != 0) {
-            rc = task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
-        } else if (task_numeric_cols(ctx, f, &idx, &n) == 0) {
-            if (n != ncols) rc = task_fail(ctx, 0, "scale: %u statistics for %zu columns", ncols, n);
+            rc = wk_task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
+        } else if (wk_task_numeric_cols(ctx, f, &idx, &n) == 0) {
+            if (n != ncols) rc = wk_task_fail(ctx, 0, "scale: %u statistics for %zu columns", ncols, n);
             else {
                 for (size_t c = 0; c < n; c++) mlk_scaler_transform(f->cols[idx[c]].f64, f->nrows, mean[c], scale[c]);
-                rc = task_output_frame(ctx, f);
-                if (!rc) task_metric(ctx, "rows", (double)f->nrows);
+                rc = wk_task_output_frame(ctx, f);
+                if (!rc) wk_task_metric(ctx, "rows", (double)f->nrows);
             }
         }
         free(idx);
@@ -161,12 +161,12 @@ out:
 /* ------------------------------------------------------------------ */
 /* hash                                                                */
 
-int kind_hash(task_ctx_t *ctx)
+int wk_kind_hash(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
     uint32_t nf = br_u32(&r), alt = br_u32(&r), ncls = br_u32(&r);
-    if (r.err || nf > INT32_MAX || ncls > 100000) return task_fail(ctx, 0, "hash: damaged task arguments");
+    if (r.err || nf > INT32_MAX || ncls > 100000) return wk_task_fail(ctx, 0, "hash: damaged task arguments");
     zhashx_t *classes = zhashx_new();
     for (uint32_t i = 0; i < ncls && !r.err; i++) {
         char *l = br_str(&r);
@@ -178,32 +178,32 @@ int kind_hash(task_ctx_t *ctx)
     mlk_features *out = NULL;
     size_t *cat = NULL, *num = NULL, nnum = 0;
     int rc = -1;
-    if (!br_done(&r)) { rc = task_fail(ctx, 0, "hash: damaged task arguments"); goto done; }
-    if (task_spec(ctx, &s) != 0) goto done;
-    if (task_input_frame(ctx, 0, &f) != 0) goto done;
+    if (!br_done(&r)) { rc = wk_task_fail(ctx, 0, "hash: damaged task arguments"); goto done; }
+    if (wk_task_spec(ctx, &s) != 0) goto done;
+    if (wk_task_input_frame(ctx, 0, &f) != 0) goto done;
     size_t ncat = s->columns.n_categorical;
     cat = calloc(ncat ? ncat : 1, sizeof *cat);
-    if (!cat) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    if (!cat) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
     for (size_t c = 0; c < ncat; c++) {
         int ci = mlk_frame_col(f, s->columns.categorical[c]);
-        if (ci < 0) { rc = task_fail(ctx, 0, "hash: column '%s' missing from the shard", s->columns.categorical[c]); goto done; }
+        if (ci < 0) { rc = wk_task_fail(ctx, 0, "hash: column '%s' missing from the shard", s->columns.categorical[c]); goto done; }
         cat[c] = (size_t)ci;
     }
-    if (task_numeric_cols(ctx, f, &num, &nnum) != 0) goto done;
+    if (wk_task_numeric_cols(ctx, f, &num, &nnum) != 0) goto done;
     out = mlk_features_new(f->nrows);
-    if (!out) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    if (!out) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
     mlk_hash_opts ho;
     mlk_hash_opts_default(&ho);
     ho.n_features = nf ? (int32_t)nf : 1;
     ho.alternate_sign = (int)alt;
     /* nf == 0: the job hashes nothing, the features are the numeric columns */
     if (nf && ncat && mlk_hash_frame(&ho, f, cat, ncat, &out->csr, ctx->err, sizeof ctx->err) != 0) goto done;
-    if (nf && !ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    if (nf && !ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
     out->n_dense = nnum;
     out->dense_type = MLK_DENSE_F64;
     if (nnum) {
         out->dense64 = malloc((f->nrows ? f->nrows : 1) * nnum * sizeof(double));
-        if (!out->dense64) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+        if (!out->dense64) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
         for (size_t i = 0; i < f->nrows; i++)
             for (size_t c = 0; c < nnum; c++) out->dense64[i * nnum + c] = f->cols[num[c]].f64[i];
     }
@@ -219,12 +219,12 @@ int kind_hash(task_ctx_t *ctx)
         memcpy(buf, v, len);
         buf[len] = 0;
         intptr_t k = (intptr_t)zhashx_lookup(classes, buf);
-        if (!k) { rc = task_fail(ctx, 0, "hash: label '%s' of row %lld is not a known class", buf, (long long)f->row_id[i]); goto done; }
+        if (!k) { rc = wk_task_fail(ctx, 0, "hash: label '%s' of row %lld is not a known class", buf, (long long)f->row_id[i]); goto done; }
         out->label[i] = (int32_t)(k - 1);
     }
     if ((rc = output_fshard(ctx, out)) != 0) goto done;
-    task_metric(ctx, "rows", (double)out->nrows);
-    task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
+    wk_task_metric(ctx, "rows", (double)out->nrows);
+    wk_task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
     rc = 0;
 done:
     zhashx_destroy(&classes);
@@ -238,7 +238,7 @@ done:
 /* ------------------------------------------------------------------ */
 /* split                                                               */
 
-int kind_split(task_ctx_t *ctx)
+int wk_kind_split(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
@@ -247,17 +247,17 @@ int kind_split(task_ctx_t *ctx)
     const uint8_t *flags = NULL;
     size_t flen = 0;
     if (sk) flags = br_blob(&r, &flen);
-    if (!br_done(&r) || (sk && flen != count)) return task_fail(ctx, 0, "split: damaged task arguments");
+    if (!br_done(&r) || (sk && flen != count)) return wk_task_fail(ctx, 0, "split: damaged task arguments");
     mlk_features *f = NULL;
     if (input_fshard(ctx, 0, &f) != 0) return -1;
     if (f->nrows != count) {
         mlk_features_destroy(&f);
-        return task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows, (unsigned long long)count);
+        return wk_task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows, (unsigned long long)count);
     }
     free(f->test);
     f->test = malloc(count ? count : 1);
     int rc = -1;
-    if (!f->test) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!f->test) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     int64_t ntest;
     if (sk) {
         memcpy(f->test, flags, count);
@@ -268,8 +268,8 @@ int kind_split(task_ctx_t *ctx)
         if (ntest < 0) goto out;
     }
     if ((rc = output_fshard(ctx, f)) != 0) goto out;
-    task_metric(ctx, "rows", (double)count);
-    task_metric(ctx, "rows_test", (double)ntest);
+    wk_task_metric(ctx, "rows", (double)count);
+    wk_task_metric(ctx, "rows_test", (double)ntest);
     rc = 0;
 out:
     mlk_features_destroy(&f);
@@ -298,12 +298,12 @@ static int put_result(task_ctx_t *ctx, uint64_t count, double loss, const uint8_
     if (model) bw_blob(&w, model, mlen);
     size_t len;
     uint8_t *b = bw_take(&w, &len);
-    if (!b) return task_fail(ctx, 1, "out of memory");
-    task_result(ctx, b, len);
+    if (!b) return wk_task_fail(ctx, 1, "out of memory");
+    wk_task_result(ctx, b, len);
     return 0;
 }
 
-int kind_train_epoch(task_ctx_t *ctx)
+int wk_kind_train_epoch(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
@@ -324,7 +324,7 @@ int kind_train_epoch(task_ctx_t *ctx)
     size_t mlen;
     const uint8_t *mbytes = br_blob(&r, &mlen);
     if (!br_done(&r) || ncls < 2 || ncls > 65536 || nf > INT32_MAX)
-        return task_fail(ctx, 0, "train: damaged task arguments");
+        return wk_task_fail(ctx, 0, "train: damaged task arguments");
     mlk_features *all = NULL, *f = NULL;
     mlk_model *m = NULL;
     double *dense = NULL;
@@ -333,35 +333,35 @@ int kind_train_epoch(task_ctx_t *ctx)
     if (all->test) {
         f = mlk_features_select(all, all->test, 0);
         mlk_features_destroy(&all);
-        if (!f) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     } else {
         f = all;
         all = NULL;
     }
     for (size_t i = 0; i < f->nrows; i++)
         if (f->label[i] < 0 || (uint32_t)f->label[i] >= ncls) {
-            rc = task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
+            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
             goto out;
         }
     if (mlen) {
         if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     } else {
         m = mlk_model_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
-        if (!m) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if (!m) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     }
     dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
-    if (f->n_dense && !dense) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (f->n_dense && !dense) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, f->label};
     double loss = 0;
     if (f->nrows && mlk_sgd_train(m, &d, NULL, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
     uint8_t *buf;
     size_t blen;
-    if (mlk_model_encode(m, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    rc = task_output(ctx, NULL, buf, blen);
+    if (mlk_model_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    rc = wk_task_output(ctx, NULL, buf, blen);
     free(buf);
     if (rc) goto out;
     rc = put_result(ctx, f->nrows, loss, NULL, 0);
-    task_metric(ctx, "rows", (double)f->nrows);
+    wk_task_metric(ctx, "rows", (double)f->nrows);
 out:
     free(dense);
     mlk_model_destroy(&m);
@@ -370,24 +370,24 @@ out:
     return rc;
 }
 
-int kind_train_reduce(task_ctx_t *ctx)
+int wk_kind_train_reduce(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
     uint32_t final = br_u32(&r), n = br_u32(&r);
-    if (r.err || n == 0 || n > 1024 || n != ctx->ta->n_inputs) return task_fail(ctx, 0, "train: damaged reduce arguments");
+    if (r.err || n == 0 || n > 1024 || n != ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "train: damaged reduce arguments");
     uint64_t *counts = calloc(n, sizeof *counts);
     mlk_model **ms = calloc(n, sizeof *ms);
     mlk_model *avg = NULL;
     int rc = -1;
-    if (!counts || !ms) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!counts || !ms) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++) total += counts[i] = br_u64(&r);
-    if (!br_done(&r)) { rc = task_fail(ctx, 0, "train: damaged reduce arguments"); goto out; }
+    if (!br_done(&r)) { rc = wk_task_fail(ctx, 0, "train: damaged reduce arguments"); goto out; }
     for (uint32_t i = 0; i < n; i++) {
         void *data;
         size_t len;
-        if (task_input(ctx, i, &data, &len) != 0) goto out;
+        if (wk_task_input(ctx, i, &data, &len) != 0) goto out;
         int drc = mlk_model_decode(data, len, &ms[i], ctx->err, sizeof ctx->err);
         free(data);
         if (drc) goto out;
@@ -395,8 +395,8 @@ int kind_train_reduce(task_ctx_t *ctx)
     if (mlk_model_average((const mlk_model *const *)ms, counts, n, &avg, ctx->err, sizeof ctx->err) != 0) goto out;
     uint8_t *buf;
     size_t blen;
-    if (mlk_model_encode(avg, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    rc = task_output(ctx, NULL, buf, blen);
+    if (mlk_model_encode(avg, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    rc = wk_task_output(ctx, NULL, buf, blen);
     if (!rc) rc = put_result(ctx, total, 0, final ? buf : NULL, blen);
     free(buf);
 out:
@@ -410,7 +410,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* evaluate                                                            */
 
-int kind_evaluate(task_ctx_t *ctx)
+int wk_kind_evaluate(task_ctx_t *ctx)
 {
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
@@ -419,43 +419,43 @@ int kind_evaluate(task_ctx_t *ctx)
     const uint8_t *mbytes = br_blob(&r, &mlen);
     uint32_t nscale = br_u32(&r);
     if (r.err || (size_t)nscale * 16 != r.n - r.at || ncls < 2 || ncls > 65536)
-        return task_fail(ctx, 0, "evaluate: damaged task arguments");
+        return wk_task_fail(ctx, 0, "evaluate: damaged task arguments");
     double *smean = br_f64s(&r, nscale), *sscale = br_f64s(&r, nscale);
     mlk_features *all = NULL, *f = NULL;
     mlk_model *m = NULL;
     mlk_metrics *part = NULL;
     double *dense = NULL, *proba = NULL;
     int rc = -1;
-    if (!smean || !sscale) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!smean || !sscale) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 1);
-        if (!f) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     } else {
         f = all;
         all = NULL;
     }
     part = mlk_metrics_new(ncls, 0);
-    if (!part) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!part) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     /* queries come unscaled: scale them as scale_apply did the index */
     if (nscale && mlk_features_scale(f, smean, sscale, nscale) != 0) {
-        rc = task_fail(ctx, 0, "evaluate: %u scaler columns for %zu dense columns", nscale, f->n_dense);
+        rc = wk_task_fail(ctx, 0, "evaluate: %u scaler columns for %zu dense columns", nscale, f->n_dense);
         goto out;
     }
     if (f->nrows) {
         dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
         proba = malloc(f->nrows * ncls * sizeof *proba);
-        if ((f->n_dense && !dense) || !proba) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if ((f->n_dense && !dense) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
         mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
         if (mlk_sgd_predict_proba(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
         if (mlk_metrics_add(part, f->nrows, f->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }
     uint8_t *buf;
     size_t blen;
-    if (mlk_metrics_encode(part, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    task_result(ctx, buf, blen);
-    task_metric(ctx, "rows", (double)f->nrows);
+    if (mlk_metrics_encode(part, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    wk_task_result(ctx, buf, blen);
+    wk_task_metric(ctx, "rows", (double)f->nrows);
     rc = 0;
 out:
     free(smean);

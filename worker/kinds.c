@@ -23,7 +23,7 @@
 static int label_set_result(task_ctx_t *ctx, const mlk_frame *f, const uint8_t *extra, size_t extra_len)
 {
     const mlops_jobspec_t *s;
-    if (task_spec(ctx, &s) != 0) return -1;
+    if (wk_task_spec(ctx, &s) != 0) return -1;
     int c = s->columns.label ? mlk_frame_col(f, s->columns.label) : -1;
     if (c >= 0 && f->cols[c].type != MLK_STR) c = -1;
     zhashx_t *seen = zhashx_new();
@@ -49,9 +49,9 @@ static int label_set_result(task_ctx_t *ctx, const mlk_frame *f, const uint8_t *
     bw_blob(&w, extra, extra_len);
     size_t len;
     uint8_t *out = bw_take(&w, &len);
-    if (!out) return task_fail(ctx, 1, "out of memory");
+    if (!out) return wk_task_fail(ctx, 1, "out of memory");
     memcpy(out, &n, 4);
-    task_result(ctx, out, len);
+    wk_task_result(ctx, out, len);
     return 0;
 }
 
@@ -78,11 +78,11 @@ static int quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, cons
     size_t *idx = NULL, ncols = 0;
     const double **cols = NULL;
     uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
-    if (!keep) return task_fail(ctx, 1, "out of memory");
-    if (task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+    if (!keep) return wk_task_fail(ctx, 1, "out of memory");
+    if (wk_task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
     dropna_all(f, dropna, keep);
     cols = calloc(ncols ? ncols : 1, sizeof *cols);
-    if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!cols) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     for (size_t c = 0; c < ncols; c++) cols[c] = f->cols[idx[c]].f64;
     /* the dropna mask goes in as it is: no copy of the kept rows */
     if (mlk_qjob_answer_masked(req, reqlen, cols, ncols, f->nrows, keep, ans, anslen, ctx->err,
@@ -152,19 +152,19 @@ static int run_ingest(task_ctx_t *ctx)
         rc = -1; /* a data error: the message names file and line */
         goto out;
     }
-    if ((rc = task_output_frame(ctx, f)) != 0) goto out;
+    if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
     uint8_t *ans = NULL;
     size_t anslen = 0;
     if (reqlen && (rc = quantile_answer(ctx, f, (int)dropna, req, reqlen, &ans, &anslen)) != 0) goto out;
     rc = label_set_result(ctx, f, ans, anslen);
     free(ans);
     if (rc) goto out;
-    task_metric(ctx, "rows", (double)f->nrows);
-    task_metric(ctx, "rows_bad", (double)rows_bad);
+    wk_task_metric(ctx, "rows", (double)f->nrows);
+    wk_task_metric(ctx, "rows_bad", (double)rows_bad);
     rc = 0;
     goto out;
 bad:
-    rc = task_fail(ctx, 0, "ingest: damaged task arguments");
+    rc = wk_task_fail(ctx, 0, "ingest: damaged task arguments");
 out:
     mlk_frame_destroy(&f);
     for (uint32_t i = 0; hdr && i < nhdr; i++) free(hdr[i]);
@@ -184,13 +184,13 @@ static int run_clean_qround(task_ctx_t *ctx)
     uint32_t mode = br_u32(&r), dropna = br_u32(&r);
     size_t reqlen;
     const uint8_t *req = br_blob(&r, &reqlen);
-    if (!br_done(&r) || mode != 0) return task_fail(ctx, 0, "clean: damaged task arguments");
+    if (!br_done(&r) || mode != 0) return wk_task_fail(ctx, 0, "clean: damaged task arguments");
     mlk_frame *f = NULL;
-    if (task_input_frame(ctx, 0, &f) != 0) return -1;
+    if (wk_task_input_frame(ctx, 0, &f) != 0) return -1;
     uint8_t *ans;
     size_t anslen;
     int rc = quantile_answer(ctx, f, (int)dropna, req, reqlen, &ans, &anslen);
-    if (!rc) task_result(ctx, ans, anslen);
+    if (!rc) wk_task_result(ctx, ans, anslen);
     mlk_frame_destroy(&f);
     return rc;
 }
@@ -200,12 +200,12 @@ static int run_clean_filter(task_ctx_t *ctx)
     br_t r;
     br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
     uint32_t mode = br_u32(&r), dropna = br_u32(&r), nb = br_u32(&r);
-    if (r.err || mode != 1 || nb > 100000) return task_fail(ctx, 0, "clean: damaged task arguments");
+    if (r.err || mode != 1 || nb > 100000) return wk_task_fail(ctx, 0, "clean: damaged task arguments");
     double *lo = calloc(nb ? nb : 1, sizeof *lo), *hi = calloc(nb ? nb : 1, sizeof *hi);
     if (!lo || !hi) {
         free(lo);
         free(hi);
-        return task_fail(ctx, 1, "out of memory");
+        return wk_task_fail(ctx, 1, "out of memory");
     }
     for (uint32_t c = 0; c < nb; c++) {
         lo[c] = br_f64(&r);
@@ -216,23 +216,23 @@ static int run_clean_filter(task_ctx_t *ctx)
     size_t *idx = NULL;
     size_t ncols = 0;
     uint8_t *keep = NULL;
-    if (!br_done(&r)) { rc = task_fail(ctx, 0, "clean: damaged task arguments"); goto out; }
-    if (task_input_frame(ctx, 0, &f) != 0) goto out;
+    if (!br_done(&r)) { rc = wk_task_fail(ctx, 0, "clean: damaged task arguments"); goto out; }
+    if (wk_task_input_frame(ctx, 0, &f) != 0) goto out;
     keep = malloc(f->nrows ? f->nrows : 1);
-    if (!keep) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!keep) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     dropna_all(f, (int)dropna, keep);
     size_t after_dropna = 0;
     for (size_t i = 0; i < f->nrows; i++) after_dropna += keep[i];
     if (nb) {
-        if (task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
-        if (ncols != nb) { rc = task_fail(ctx, 0, "clean: bounds for %u columns, spec has %zu", nb, ncols); goto out; }
-        if (mlk_iqr_mask(f, idx, ncols, lo, hi, keep) < 0) { rc = task_fail(ctx, 0, "clean: bad IQR columns"); goto out; }
+        if (wk_task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+        if (ncols != nb) { rc = wk_task_fail(ctx, 0, "clean: bounds for %u columns, spec has %zu", nb, ncols); goto out; }
+        if (mlk_iqr_mask(f, idx, ncols, lo, hi, keep) < 0) { rc = wk_task_fail(ctx, 0, "clean: bad IQR columns"); goto out; }
     }
     mlk_frame_filter(f, keep);
-    if ((rc = task_output_frame(ctx, f)) != 0) goto out;
+    if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
     if ((rc = label_set_result(ctx, f, NULL, 0)) != 0) goto out;
-    task_metric(ctx, "rows", (double)f->nrows);
-    task_metric(ctx, "rows_after_dropna", (double)after_dropna);
+    wk_task_metric(ctx, "rows", (double)f->nrows);
+    wk_task_metric(ctx, "rows_after_dropna", (double)after_dropna);
     rc = 0;
 out:
     free(lo);
@@ -246,13 +246,13 @@ out:
 /* ------------------------------------------------------------------ */
 
 /* kind_idx.c, kind_knn.c */
-int kind_ingest_idx(task_ctx_t *ctx);
-int kind_knn_search(task_ctx_t *ctx);
-int kind_knn_classify(task_ctx_t *ctx);
-int kind_rec_keys(task_ctx_t *ctx);
-int kind_rec_encode(task_ctx_t *ctx);
-int kind_rec_search(task_ctx_t *ctx);
-int kind_rec_recommend(task_ctx_t *ctx);
+int wk_kind_ingest_idx(task_ctx_t *ctx);
+int wk_kind_knn_search(task_ctx_t *ctx);
+int wk_kind_knn_classify(task_ctx_t *ctx);
+int wk_kind_rec_keys(task_ctx_t *ctx);
+int wk_kind_rec_encode(task_ctx_t *ctx);
+int wk_kind_rec_search(task_ctx_t *ctx);
+int wk_kind_rec_recommend(task_ctx_t *ctx);
 
 static const struct {
     const char *name;
@@ -262,23 +262,23 @@ static const struct {
     {"ingest", run_ingest},
     {"clean_qround", run_clean_qround},
     {"clean_filter", run_clean_filter},
-    {"scale_moments", kind_scale_moments},
-    {"scale_apply", kind_scale_apply},
-    {"hash", kind_hash},
-    {"split", kind_split},
-    {"train_epoch", kind_train_epoch},
-    {"train_reduce", kind_train_reduce},
-    {"evaluate", kind_evaluate},
-    {"ingest_idx", kind_ingest_idx},
-    {"knn_search", kind_knn_search},
-    {"knn_classify", kind_knn_classify},
-    {"rec_keys", kind_rec_keys},
-    {"rec_encode", kind_rec_encode},
-    {"rec_search", kind_rec_search},
-    {"rec_recommend", kind_rec_recommend},
+    {"scale_moments", wk_kind_scale_moments},
+    {"scale_apply", wk_kind_scale_apply},
+    {"hash", wk_kind_hash},
+    {"split", wk_kind_split},
+    {"train_epoch", wk_kind_train_epoch},
+    {"train_reduce", wk_kind_train_reduce},
+    {"evaluate", wk_kind_evaluate},
+    {"ingest_idx", wk_kind_ingest_idx},
+    {"knn_search", wk_kind_knn_search},
+    {"knn_classify", wk_kind_knn_classify},
+    {"rec_keys", wk_kind_rec_keys},
+    {"rec_encode", wk_kind_rec_encode},
+    {"rec_search", wk_kind_rec_search},
+    {"rec_recommend", wk_kind_rec_recommend},
 };
 
-task_kind_fn task_kind_find(const char *kind)
+task_kind_fn wk_task_kind_find(const char *kind)
 {
     for (size_t i = 0; i < sizeof s_kinds / sizeof *s_kinds; i++)
         if (!strcmp(s_kinds[i].name, kind)) return s_kinds[i].fn;

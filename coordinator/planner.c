@@ -2,11 +2,11 @@
  * (planner_build), and the helpers the stage entries share. Each stage
  * entry lives in its own file, stage_<name>.c (see stages.h); the
  * matching task kinds run on workers (worker/kinds.c). */
-#include "bytes.h"
 #include <czmq.h>
 #include "err.h"
 #include "jobmodel.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +49,18 @@ stage_t *stage_input_of(job_t *j, const stage_t *st)
     return NULL;
 }
 
+int args_pack(task_args_t *a, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b) return MLOPS_ENOMEM;
+    protobuf_c_message_pack(m, b);
+    free(a->args);
+    a->args = b;
+    a->args_len = n;
+    return 0;
+}
+
 int args_add_input(task_args_t *a, const char *key)
 {
     char **in = realloc(a->inputs, (a->ninputs + 1) * sizeof *in);
@@ -60,10 +72,10 @@ int args_add_input(task_args_t *a, const char *key)
     return 0;
 }
 
-/* label sets: tasks return "u32 n, n strings" of the distinct labels of
- * their shard; the union is sorted as numpy.unique sorts the label array
- * pandas reads: numerically when every value is a number, else by code
- * point (UTF-8 byte order). */
+/* label sets: ingest and clean_filter tasks return the distinct labels
+ * of their shard (IngestResult, CleanFilterResult); the union is sorted
+ * as numpy.unique sorts the label array pandas reads: numerically when
+ * every value is a number, else by code point (UTF-8 byte order). */
 static int num_cmp(const void *a, const void *b)
 {
     double x = strtod(*(char *const *)a, NULL), y = strtod(*(char *const *)b, NULL);
@@ -87,14 +99,28 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
     char **labels = NULL;
     size_t n = 0;
     int rc = 0;
+    int from_ingest = !strcmp(st->kind, "ingest");
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
-        br_t r;
-        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
-        uint32_t k = br_u32(&r);
-        for (uint32_t i = 0; i < k && !r.err; i++) {
-            char *l = br_str(&r);
-            if (!l) break;
-            if (zhashx_lookup(seen, l)) { free(l); continue; }
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__IngestResult *ir = NULL;
+        Mlops__Tasks__CleanFilterResult *cr = NULL;
+        char **got = NULL;
+        size_t k = 0;
+        if (from_ingest && (ir = mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result))) {
+            got = ir->labels;
+            k = ir->n_labels;
+        } else if (!from_ingest &&
+                   (cr = mlops__tasks__clean_filter_result__unpack(NULL, tk->result_len, tk->result))) {
+            got = cr->labels;
+            k = cr->n_labels;
+        } else {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "damaged label set from %s task %zu", st->name, t);
+            break;
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (zhashx_lookup(seen, got[i])) continue;
+            char *l = strdup(got[i]);
+            if (!l) { rc = MLOPS_ENOMEM; break; }
             if (n >= 10000) {
                 free(l);
                 rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "label column '%s' has more than 10000 distinct values",
@@ -107,7 +133,8 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
             labels = a;
             labels[n++] = l;
         }
-        if (r.err) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "damaged label set from %s task %zu", st->name, t);
+        if (ir) mlops__tasks__ingest_result__free_unpacked(ir, NULL);
+        if (cr) mlops__tasks__clean_filter_result__free_unpacked(cr, NULL);
     }
     zhashx_destroy(&seen);
     if (rc) {

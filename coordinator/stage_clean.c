@@ -4,13 +4,15 @@
  * until Q1 and Q3 of every numeric column are exact, then
  * "clean_filter" (dropna + bounds). The first round is answered by the
  * ingest tasks (stage_clean_first_request), as the shard is parsed and
- * in memory there. The filter tasks return their shard's labels. */
+ * in memory there. The filter tasks return their shard's labels.
+ * Args and results: CleanQround*, CleanFilter* (proto/tasks.proto). */
 #include "bytes.h"
 #include "clean.h"
 #include "err.h"
 #include "jobmodel.h"
 #include "quantile.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,10 +94,11 @@ static int clean_start(job_t *j, stage_t *st, char *err, size_t errlen)
     stage_t *in = job_stage(j, "ingest");
     int rc = 0;
     for (size_t t = 0; t < in->ntasks && !rc; t++) {
-        size_t al;
-        const uint8_t *a = stage_ingest_qanswer(&in->tasks[t], &al);
-        if (!a) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "clean: ingest task %zu sent no quantile answer", t);
-        else rc = mlk_qjob_add(q, a, al, err, errlen);
+        const task_t *tk = &in->tasks[t];
+        Mlops__Tasks__IngestResult *r = mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "clean: ingest task %zu sent no quantile answer", t);
+        else rc = mlk_qjob_add(q, r->quantile_answer.data, r->quantile_answer.len, err, errlen);
+        if (r) mlops__tasks__ingest_result__free_unpacked(r, NULL);
     }
     if (!rc) rc = mlk_qjob_step(q, err, errlen);
     if (rc) {
@@ -154,10 +157,6 @@ static int clean_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     out->inputs = malloc(sizeof(char *));
     out->inputs[0] = strdup(in->tasks[t].output_key);
     out->ninputs = 1;
-    bw_t w;
-    bw_init(&w);
-    bw_u32(&w, mode);
-    bw_u32(&w, j->spec->clean.dropna);
     if (mode == CLEAN_ROUNDS) {
         mlk_qjob *q = NULL;
         if (mlk_qjob_decode(st->blob + 8, st->blob_len - 8, &q) != 0)
@@ -167,20 +166,29 @@ static int clean_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
         int rc = mlk_qjob_request(q, &req, &rl);
         mlk_qjob_destroy(&q);
         if (rc) return mlops_seterr(err, errlen, rc, "quantile request: %s", mlops_strerror(rc));
-        bw_blob(&w, req, rl);
+        Mlops__Tasks__CleanQroundArgs a = MLOPS__TASKS__CLEAN_QROUND_ARGS__INIT;
+        a.dropna = j->spec->clean.dropna != 0;
+        a.quantile_request.data = req;
+        a.quantile_request.len = rl;
+        rc = args_pack(out, &a.base);
         free(req);
-    } else {
-        bw_u32(&w, ncols);
-        for (uint32_t c = 0; c < ncols; c++) {
-            double lo, hi;
-            memcpy(&lo, lohi + c * 32, 8);
-            memcpy(&hi, lohi + c * 32 + 8, 8);
-            bw_f64(&w, lo);
-            bw_f64(&w, hi);
-        }
+        return rc;
     }
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
+    double *lo = calloc(ncols ? ncols : 1, sizeof *lo), *hi = calloc(ncols ? ncols : 1, sizeof *hi);
+    int rc = lo && hi ? 0 : MLOPS_ENOMEM;
+    for (uint32_t c = 0; !rc && c < ncols; c++) {
+        memcpy(&lo[c], lohi + c * 32, 8);
+        memcpy(&hi[c], lohi + c * 32 + 8, 8);
+    }
+    Mlops__Tasks__CleanFilterArgs a = MLOPS__TASKS__CLEAN_FILTER_ARGS__INIT;
+    a.dropna = j->spec->clean.dropna != 0;
+    a.n_lo = a.n_hi = ncols;
+    a.lo = lo;
+    a.hi = hi;
+    if (!rc) rc = args_pack(out, &a.base);
+    free(lo);
+    free(hi);
+    return rc;
 }
 
 static int clean_done(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -196,7 +204,11 @@ static int clean_done(job_t *j, stage_t *st, char *err, size_t errlen)
     }
     /* merge every shard's answer in shard order, then close the round */
     for (size_t t = 0; t < st->ntasks; t++) {
-        rc = mlk_qjob_add(q, st->tasks[t].result, st->tasks[t].result_len, err, errlen);
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__CleanQroundResult *r = mlops__tasks__clean_qround_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "clean: damaged quantile answer from task %zu", t);
+        else rc = mlk_qjob_add(q, r->quantile_answer.data, r->quantile_answer.len, err, errlen);
+        if (r) mlops__tasks__clean_qround_result__free_unpacked(r, NULL);
         if (rc) {
             mlk_qjob_destroy(&q);
             return rc;

@@ -4,13 +4,13 @@
  * worker/kinds.c) parses its byte range into a frame of the used columns.
  * The first quantile round of clean rides along with each task, and the
  * tasks return their shard's distinct labels (stage_merge_labels).
- * Args: file name, first row id, first line, header names, the used
- * columns, the raw bytes, dropna and the first quantile request. */
+ * Args: IngestArgs, result: IngestResult (proto/tasks.proto). */
 #include "bytes.h"
 #include "csv.h"
 #include "err.h"
 #include "jobmodel.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,21 +68,6 @@ static int map_input(job_t *j, char *err, size_t errlen)
     }
     close(fd);
     return mlk_csv_header(p->map ? p->map : "", p->maplen, &p->hdr, &p->nhdr, &p->data_start, err, errlen);
-}
-
-/* An ingest task's result: u32 n, n label strings, blob quantile answer. */
-const uint8_t *stage_ingest_qanswer(const task_t *t, size_t *len)
-{
-    br_t r;
-    br_init(&r, t->result, t->result_len);
-    uint32_t n = br_u32(&r);
-    for (uint32_t i = 0; i < n && !r.err; i++) {
-        uint32_t l = br_u32(&r);
-        if (l > r.n - r.at) r.err = 1;
-        else r.at += l;
-    }
-    const uint8_t *a = br_blob(&r, len);
-    return r.err ? NULL : a;
 }
 
 /* blob: u64 data_start, u64 nshards, u64 total_rows, then per shard
@@ -150,35 +135,42 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     mlops_jobspec_col_t *cols = NULL;
     size_t ncols = 0;
     if ((rc = mlops_jobspec_used_columns(j->spec, &cols, &ncols)) != 0) return rc;
-    bw_t w;
-    bw_init(&w);
-    bw_str(&w, job_file_name(j, "input"));
-    bw_u64(&w, (uint64_t)t * j->spec->shard_rows);
-    bw_u64(&w, line);
-    bw_u32(&w, (uint32_t)p->nhdr);
-    for (size_t i = 0; i < p->nhdr; i++) bw_str(&w, p->hdr[i]);
-    bw_u32(&w, (uint32_t)ncols);
-    for (size_t i = 0; i < ncols; i++) {
-        bw_str(&w, cols[i].name);
-        bw_u32(&w, (uint32_t)cols[i].type);
-    }
-    bw_u32(&w, j->spec->on_bad_row == MLOPS_BAD_ROW_SKIP);
-    bw_blob(&w, (const uint8_t *)p->map + off, (size_t)(end - off));
+    Mlops__Tasks__IngestColumn *cv = calloc(ncols ? ncols : 1, sizeof *cv);
+    Mlops__Tasks__IngestColumn **cp = calloc(ncols ? ncols : 1, sizeof *cp);
     /* the first quantile round of clean rides along: the shard is parsed
      * and in memory here, so its first histogram costs no extra pass */
     uint8_t *req = NULL;
     size_t reql = 0;
-    if ((rc = stage_clean_first_request(j, &req, &reql)) != 0) {
-        bw_free(&w);
-        free(cols);
-        return rc;
+    if (!cv || !cp) rc = MLOPS_ENOMEM;
+    else rc = stage_clean_first_request(j, &req, &reql);
+    if (!rc) {
+        for (size_t i = 0; i < ncols; i++) {
+            mlops__tasks__ingest_column__init(&cv[i]);
+            cv[i].name = (char *)cols[i].name;
+            cv[i].type = (uint32_t)cols[i].type;
+            cp[i] = &cv[i];
+        }
+        Mlops__Tasks__IngestArgs a = MLOPS__TASKS__INGEST_ARGS__INIT;
+        a.file_name = (char *)job_file_name(j, "input");
+        a.first_row = (uint64_t)t * j->spec->shard_rows;
+        a.first_line = line;
+        a.n_header = p->nhdr;
+        a.header = p->hdr;
+        a.n_columns = ncols;
+        a.columns = cp;
+        a.skip_bad_rows = j->spec->on_bad_row == MLOPS_BAD_ROW_SKIP;
+        a.data.data = (uint8_t *)p->map + off;
+        a.data.len = (size_t)(end - off);
+        a.dropna = j->spec->clean.dropna != 0;
+        a.quantile_request.data = req;
+        a.quantile_request.len = reql;
+        rc = args_pack(out, &a.base);
     }
-    bw_u32(&w, j->spec->clean.dropna);
-    bw_blob(&w, req, reql);
     free(req);
+    free(cv);
+    free(cp);
     free(cols);
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
+    return rc;
 }
 
 static int ingest_done(job_t *j, stage_t *st, char *err, size_t errlen)

@@ -21,6 +21,7 @@
  * split) and produce models, metrics and recommendations. */
 #ifndef MLOPS_COORD_STAGES_H
 #define MLOPS_COORD_STAGES_H
+#include <protobuf-c/protobuf-c.h>
 #include "jobmodel.h"
 
 extern const stage_ops_t stage_ingest;
@@ -36,9 +37,6 @@ extern const stage_ops_t stage_knn;
 
 /* stage_ingest.c: release the mapped input of a CSV job (planner_job_free). */
 void stage_ingest_job_free(job_t *j);
-/* The quantile answer in an ingest task's result (borrowed from the
- * task), NULL if the result is damaged. */
-const uint8_t *stage_ingest_qanswer(const task_t *t, size_t *len);
 /* stage_clean.c: the request of clean's first quantile round, which the
  * ingest tasks answer (malloc'd; NULL, 0 when clean has no IQR). */
 int stage_clean_first_request(const job_t *j, uint8_t **req, size_t *len);
@@ -49,6 +47,8 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen);
 /* The stage whose final outputs this stage reads: the nearest earlier
  * stage among ingest, clean, scale, hash, split. NULL if none. */
 stage_t *stage_input_of(job_t *j, const stage_t *st);
+/* Pack a proto/tasks.proto message as a task's arguments (a->args). */
+int args_pack(task_args_t *a, const ProtobufCMessage *m);
 /* Append a shard key to a task's inputs (copied). */
 int args_add_input(task_args_t *a, const char *key);
 /* Sum of a metric over the current phase's tasks, in task order. */

@@ -232,6 +232,25 @@ void wk_task_result(task_ctx_t *ctx, uint8_t *data, size_t len)
     ctx->result_len = len;
 }
 
+void *wk_task_args(task_ctx_t *ctx, const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, ctx->ta->args.len, ctx->ta->args.data);
+    if (!m)
+        wk_task_fail(ctx, 0, "%s: damaged task arguments (%zu bytes are not a %s)", ctx->ta->kind,
+                     ctx->ta->args.len, d->name);
+    return m;
+}
+
+int wk_task_result_pack(task_ctx_t *ctx, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b) return wk_task_fail(ctx, 1, "out of memory");
+    protobuf_c_message_pack(m, b);
+    wk_task_result(ctx, b, n);
+    return 0;
+}
+
 int wk_task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...)
 {
     if (!ctx->err[0]) { /* keep the first, most specific message */

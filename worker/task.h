@@ -1,7 +1,8 @@
 /* task.h: what a task kind sees while it runs on a worker.
  *
  * A kind is one function `int run(task_ctx_t *ctx)` in the kind table
- * (kinds.c). It reads its arguments (ctx->ta->args) and inputs (shards
+ * (kinds.c). It reads its arguments (ctx->ta->args, a <Kind>Args message
+ * of proto/tasks.proto: wk_task_args) and inputs (shards
  * from the local store, fetched from a peer's store when not held),
  * calls a pure kernel, writes its output shard to the local store, and
  * sets a small result and metrics for the coordinator's reducer. It runs
@@ -13,6 +14,7 @@
 #include "frame.h"
 #include "jobspec.h"
 #include "mlops.pb-c.h"
+#include "tasks.pb-c.h"
 #include "store.h"
 
 #define TASK_MAX_METRICS 32
@@ -48,6 +50,13 @@ int wk_task_output_frame(task_ctx_t *ctx, const mlk_frame *f);
 void wk_task_metric(task_ctx_t *ctx, const char *name, double v);
 /* Take ownership of a result buffer. */
 void wk_task_result(task_ctx_t *ctx, uint8_t *data, size_t len);
+/* The task's arguments unpacked as a message of type d (a <Kind>Args of
+ * proto/tasks.proto); free it with protobuf_c_message_free_unpacked.
+ * NULL if they do not unpack: they came from the network, so the task
+ * has then failed (not retryable) with a message naming the type. */
+void *wk_task_args(task_ctx_t *ctx, const ProtobufCMessageDescriptor *d);
+/* Pack m (a <Kind>Result) as the task's result. */
+int wk_task_result_pack(task_ctx_t *ctx, const ProtobufCMessage *m);
 /* Record a failure message; returns -1 for `return wk_task_fail(...)`. */
 int wk_task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -1,5 +1,6 @@
 /* kind_knn.c: the k-NN stage's task kinds (planned by
- * coordinator/stage_knn.c, which documents the phases and arguments).
+ * coordinator/stage_knn.c, which documents the phases; arguments and
+ * results are the Knn* and Rec* messages of proto/tasks.proto).
  *
  *   knn_search     top-k of one query shard within one index shard
  *   knn_classify   merge a query shard's lists, vote, write predictions
@@ -222,24 +223,14 @@ static int densify(task_ctx_t *ctx, const mlk_features *f, float **out, size_t *
 /* The queries of input 0 (the test rows if qtest), scaled with the
  * nscale (mean, scale) pairs as the scale stage transformed the input,
  * as normalised dense rows. */
-static int prepare_queries(task_ctx_t *ctx, int qtest, uint32_t nscale, const uint8_t *mean, const uint8_t *scale,
+static int prepare_queries(task_ctx_t *ctx, int qtest, size_t nscale, const double *mean, const double *scale,
                            mlk_features **q, float **Q, size_t *d)
 {
     if (features_input(ctx, 0, q) || select_rows(ctx, 0, q, qtest ? 1 : -1)) return -1;
     mlk_features *f = *q;
     if (nscale && f->n_dense != nscale)
-        return wk_task_fail(ctx, 0, "knn: %u scale statistics for %zu dense columns", nscale, f->n_dense);
-    if (nscale) {
-        br_t r;
-        br_init(&r, mean, (size_t)nscale * 8);
-        double *mu = br_f64s(&r, nscale);
-        br_init(&r, scale, (size_t)nscale * 8);
-        double *sc = br_f64s(&r, nscale);
-        int rc = mu && sc ? mlk_features_scale(f, mu, sc, nscale) : MLOPS_ENOMEM;
-        free(mu);
-        free(sc);
-        if (rc) return wk_task_fail(ctx, 1, "out of memory");
-    }
+        return wk_task_fail(ctx, 0, "knn: %zu scale statistics for %zu dense columns", nscale, f->n_dense);
+    if (nscale && mlk_features_scale(f, mean, scale, nscale) != 0) return wk_task_fail(ctx, 1, "out of memory");
     if (densify(ctx, f, Q, d)) return -1;
     mlk_knn_normalize(*Q, f->nrows, *d);
     return 0;
@@ -292,69 +283,56 @@ done:
     return rc;
 }
 
-/* Args: u32 k, u32 queries_are_test_rows, u32 index_train_rows_only,
- *       u32 nscale, f64 mean[nscale], f64 scale[nscale] (applied to the
- *       queries' dense part). Inputs: query shard, index shard. */
+/* Args: KnnSearchArgs. Inputs: query shard, index shard. */
 int wk_kind_knn_search(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t k = br_u32(&r), qtest = br_u32(&r), xtrain = br_u32(&r), nscale = br_u32(&r);
-    if (r.err || k == 0 || k > (1u << 20) || (size_t)nscale * 16 != r.n - r.at || ctx->ta->n_inputs != 2)
-        return wk_task_fail(ctx, 0, "knn_search: damaged task arguments");
-    const uint8_t *mean = r.p + r.at, *scale = mean + (size_t)nscale * 8;
+    Mlops__Tasks__KnnSearchArgs *a = wk_task_args(ctx, &mlops__tasks__knn_search_args__descriptor);
+    if (!a) return -1;
+    uint32_t k = a->k;
     mlk_features *q = NULL;
     float *Q = NULL;
     size_t d = 0;
     knnlist_t l = {0};
     int rc = -1;
-    if (prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d) == 0 &&
-        search_index(ctx, Q, q->nrows, d, 1, xtrain != 0, k, &l) == 0 && list_output(ctx, l.t, l.label) == 0) {
+    if (k == 0 || k > (1u << 20) || a->n_scale_mean != a->n_scale_scale || ctx->ta->n_inputs != 2)
+        wk_task_fail(ctx, 0, "knn_search: damaged task arguments (k=%u, %zu means, %zu scales, %zu inputs)", k,
+                     a->n_scale_mean, a->n_scale_scale, ctx->ta->n_inputs);
+    else if (prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale, &q, &Q, &d) == 0 &&
+             search_index(ctx, Q, q->nrows, d, 1, a->index_train, k, &l) == 0 && list_output(ctx, l.t, l.label) == 0) {
         wk_task_metric(ctx, "rows", (double)q->nrows);
         rc = 0;
     }
     mlk_features_destroy(&q);
     free(Q);
     list_free(&l);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
-/* Args: u32 k, u32 weights (1 = distance), u32 queries_are_test_rows,
- *       u32 nclasses, strings classes, u32 direct, and if direct the
- *       search arguments (u32 index_train_rows_only, u32 nscale, f64
- *       mean[], f64 scale[]). Inputs: the query shard, then its lists from
+/* Args: KnnClassifyArgs. Inputs: the query shard, then its lists from
  *       every index shard in index shard order — or, direct (recomputing
  *       a lost prediction shard after the lists are gone), the index
  *       shards themselves, searched here.
  * Output: frame (label, predicted), row_id = the query's row id.
- * Result: u64 queries, u64 correct. */
+ * Result: KnnClassifyResult. */
 int wk_kind_knn_classify(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t k = br_u32(&r), weights = br_u32(&r), qtest = br_u32(&r), ncls = br_u32(&r);
-    if (r.err || k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2)
-        return wk_task_fail(ctx, 0, "knn_classify: damaged task arguments");
-    char **cls = calloc(ncls ? ncls : 1, sizeof *cls);
-    if (!cls) return wk_task_fail(ctx, 1, "out of memory");
-    for (uint32_t c = 0; c < ncls && !r.err; c++) cls[c] = br_str(&r);
-    uint32_t direct = br_u32(&r), xtrain = 0, nscale = 0;
-    const uint8_t *mean = NULL, *scale = NULL;
-    if (direct) {
-        xtrain = br_u32(&r);
-        nscale = br_u32(&r);
-        mean = r.p + r.at;
-        scale = mean + (size_t)nscale * 8;
-        if (!r.err && (size_t)nscale * 16 == r.n - r.at) r.at = r.n;
-    }
+    Mlops__Tasks__KnnClassifyArgs *a = wk_task_args(ctx, &mlops__tasks__knn_classify_args__descriptor);
+    if (!a) return -1;
+    uint32_t k = a->k;
+    int weights = a->distance_weights, qtest = a->queries_test, direct = a->direct, xtrain = a->index_train;
+    size_t ncls = a->n_classes, nscale = a->n_scale_mean;
+    char **cls = a->classes;
+    const double *mean = a->scale_mean, *scale = a->scale_scale;
     mlk_features *q = NULL;
     knnlist_t m = {0};
     int32_t *pred = NULL, *compact = NULL;
     mlk_frame *f = NULL;
     float *Q = NULL;
     int rc = -1;
-    if (!br_done(&r)) {
-        wk_task_fail(ctx, 0, "knn_classify: damaged task arguments");
+    if (k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2 || a->n_scale_scale != nscale) {
+        wk_task_fail(ctx, 0, "knn_classify: damaged task arguments (k=%u, %zu classes, %zu inputs)", k, ncls,
+                     ctx->ta->n_inputs);
         goto out;
     }
     if (direct) {
@@ -404,8 +382,8 @@ int wk_kind_knn_classify(task_ctx_t *ctx)
     }
     for (size_t i = 0; i < nq; i++) {
         correct += pred[i] == q->label[i];
-        const char *tl = q->label[i] >= 0 && (uint32_t)q->label[i] < ncls ? cls[q->label[i]] : NULL;
-        const char *pl = pred[i] >= 0 && (uint32_t)pred[i] < ncls ? cls[pred[i]] : NULL;
+        const char *tl = q->label[i] >= 0 && (size_t)q->label[i] < ncls ? cls[q->label[i]] : NULL;
+        const char *pl = pred[i] >= 0 && (size_t)pred[i] < ncls ? cls[pred[i]] : NULL;
         f->row_id[i] = q->row_id[i];
         if (mlk_frame_str_push(f, 0, i, tl ? tl : "", tl ? strlen(tl) : 0, !tl) ||
             mlk_frame_str_push(f, 1, i, pl ? pl : "", pl ? strlen(pl) : 0, !pl)) {
@@ -415,23 +393,15 @@ int wk_kind_knn_classify(task_ctx_t *ctx)
         f->nrows = i + 1;
     }
     if (wk_task_output_frame(ctx, f) != 0) goto out;
-    bw_t w;
-    bw_init(&w);
-    bw_u64(&w, nq);
-    bw_u64(&w, correct);
-    size_t len;
-    uint8_t *res = bw_take(&w, &len);
-    if (!res) {
-        wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    wk_task_result(ctx, res, len);
+    Mlops__Tasks__KnnClassifyResult res = MLOPS__TASKS__KNN_CLASSIFY_RESULT__INIT;
+    res.queries = nq;
+    res.correct = correct;
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
     wk_task_metric(ctx, "rows", (double)nq);
     wk_task_metric(ctx, "correct", (double)correct);
     rc = 0;
 out:
-    for (uint32_t c = 0; c < ncls; c++) free(cls[c]);
-    free(cls);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     mlk_features_destroy(&q);
     list_free(&m);
     free(pred);
@@ -472,26 +442,35 @@ static const char *str_copy(const mlk_col *c, size_t r, char **buf, size_t *cap)
     return *buf;
 }
 
-/* Args: str user, str item. Result: u32 n, distinct users (first seen
- * order), u32 n, distinct items. Rows missing either are skipped. */
+/* Append a copy of s to the growing list *v. */
+static int push_str(char ***v, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        char **a = realloc(*v, c * sizeof *a);
+        if (!a) return -1;
+        *v = a;
+        *cap = c;
+    }
+    if (!((*v)[*n] = strdup(s))) return -1;
+    (*n)++;
+    return 0;
+}
+
+/* Args: RecKeysArgs. Result: RecKeysResult, the distinct users and items
+ * in first-seen order. Rows missing either are skipped. */
 int wk_kind_rec_keys(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    char *user = br_str(&r), *item = br_str(&r);
+    Mlops__Tasks__RecKeysArgs *a = wk_task_args(ctx, &mlops__tasks__rec_keys_args__descriptor);
+    if (!a) return -1;
+    const char *user = a->user_column, *item = a->item_column;
     mlk_frame *f = NULL;
     zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
-    bw_t w[2];
-    bw_init(&w[0]);
-    bw_init(&w[1]);
-    uint32_t n[2] = {0, 0};
+    char **keys[2] = {NULL, NULL};
+    size_t n[2] = {0, 0}, kcap[2] = {0, 0};
     char *buf = NULL;
     size_t cap = 0, missing = 0;
     int rc = -1, cu, ci;
-    if (!br_done(&r) || !user || !item) {
-        wk_task_fail(ctx, 0, "rec_keys: damaged task arguments");
-        goto out;
-    }
     if (!seen[0] || !seen[1]) {
         wk_task_fail(ctx, 1, "out of memory");
         goto out;
@@ -511,75 +490,58 @@ int wk_kind_rec_keys(task_ctx_t *ctx)
             }
             if (zhashx_lookup(seen[s], v)) continue;
             zhashx_insert(seen[s], v, (void *)1);
-            bw_str(&w[s], v);
-            n[s]++;
+            if (push_str(&keys[s], &n[s], &kcap[s], v) != 0) {
+                wk_task_fail(ctx, 1, "out of memory");
+                goto out;
+            }
         }
     }
-    bw_t o;
-    bw_init(&o);
-    for (int s = 0; s < 2; s++) {
-        size_t len;
-        uint8_t *p = bw_take(&w[s], &len);
-        bw_u32(&o, n[s]);
-        bw_put(&o, p, len);
-        free(p);
-    }
-    size_t len;
-    uint8_t *res = bw_take(&o, &len);
-    if (!res) {
-        wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    wk_task_result(ctx, res, len);
+    Mlops__Tasks__RecKeysResult res = MLOPS__TASKS__REC_KEYS_RESULT__INIT;
+    res.n_users = n[0];
+    res.users = keys[0];
+    res.n_items = n[1];
+    res.items = keys[1];
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
     wk_task_metric(ctx, "rows_missing", (double)missing);
     rc = 0;
 out:
-    bw_free(&w[0]);
-    bw_free(&w[1]);
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; i < n[s]; i++) free(keys[s][i]);
+        free(keys[s]);
+    }
     zhashx_destroy(&seen[0]);
     zhashx_destroy(&seen[1]);
     mlk_frame_destroy(&f);
     free(buf);
-    free(user);
-    free(item);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
-/* Read u64 n and n strings into a map string -> index + 1. */
-static zhashx_t *read_ids(br_t *r, uint64_t *n)
+/* A map string -> index + 1 of n ids (NULL if too many). */
+static zhashx_t *id_map(char **ids, size_t n)
 {
-    *n = br_u64(r);
-    if (r->err || *n > INT32_MAX || *n > r->n / 4) return NULL;
+    if (n > INT32_MAX) return NULL;
     zhashx_t *h = zhashx_new();
-    for (uint64_t i = 0; h && i < *n; i++) {
-        char *s = br_str(r);
-        if (!s) {
-            zhashx_destroy(&h);
-            return NULL;
-        }
-        zhashx_insert(h, s, (void *)(uintptr_t)(i + 1));
-        free(s);
-    }
+    for (size_t i = 0; h && i < n; i++) zhashx_insert(h, ids[i], (void *)(uintptr_t)(i + 1));
     return h;
 }
 
-/* Args: str user, str item, u64 nusers, users, u64 nitems, items.
- * Output: pairs shard of the rows with both (in row order). */
+/* Args: RecEncodeArgs. Output: pairs shard of the rows with both (in row
+ * order). */
 int wk_kind_rec_encode(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    char *user = br_str(&r), *item = br_str(&r);
-    uint64_t nu = 0, ni = 0;
-    zhashx_t *hu = read_ids(&r, &nu);
-    zhashx_t *hi = hu ? read_ids(&r, &ni) : NULL;
+    Mlops__Tasks__RecEncodeArgs *a = wk_task_args(ctx, &mlops__tasks__rec_encode_args__descriptor);
+    if (!a) return -1;
+    const char *user = a->user_column, *item = a->item_column;
+    zhashx_t *hu = id_map(a->users, a->n_users);
+    zhashx_t *hi = hu ? id_map(a->items, a->n_items) : NULL;
     mlk_frame *f = NULL;
     int32_t *pairs = NULL;
     char *buf = NULL;
     size_t cap = 0, n = 0;
     int rc = -1, cu, ci;
-    if (!br_done(&r) || !user || !item || !hu || !hi) {
-        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments");
+    if (!hu || !hi) {
+        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items)", a->n_users, a->n_items);
         goto out;
     }
     if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
@@ -627,8 +589,7 @@ out:
     mlk_frame_destroy(&f);
     free(pairs);
     free(buf);
-    free(user);
-    free(item);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
@@ -708,14 +669,16 @@ static int cached_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_
 
 int wk_kind_rec_search(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint64_t nu = br_u64(&r), ni = br_u64(&r);
-    uint32_t k = br_u32(&r);
-    uint64_t qb = br_u64(&r), qc = br_u64(&r), ub = br_u64(&r), ue = br_u64(&r);
-    if (!br_done(&r) || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu ||
+    Mlops__Tasks__RecSearchArgs *a = wk_task_args(ctx, &mlops__tasks__rec_search_args__descriptor);
+    if (!a) return -1;
+    uint64_t nu = a->users, ni = a->items;
+    uint32_t k = a->k;
+    uint64_t qb = a->query_begin, qc = a->query_count, ub = a->index_begin, ue = a->index_end;
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu ||
         qc > nu - qb || ub > ue || ue > nu)
-        return wk_task_fail(ctx, 0, "rec_search: damaged task arguments");
+        return wk_task_fail(ctx, 0, "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
+                            (unsigned long long)nu, (unsigned long long)ni);
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
@@ -743,36 +706,27 @@ static int has_item(const mlk_rec_data *d, int64_t u, int32_t item)
     return lo < d->indptr[u + 1] && d->items[lo] == item;
 }
 
-/* Args: u64 nusers, u64 nitems, u32 k, u64 q_begin, u64 q_count, u32 top_n,
- *       u32 R, strings users[q_count], strings items[nitems]. Inputs: the
- *       pairs shards, then the R lists of this user range.
- * Output: frame (user, rank, item, score). Result: u64 users evaluated,
- *       f64 sums of hit, precision, recall, ndcg, popular hit, popular ndcg. */
+/* Args: RecRecommendArgs. Inputs: the pairs shards, then the R lists of
+ * this user range. Output: frame (user, rank, item, score). Result:
+ * RecRecommendResult. */
 int wk_kind_rec_recommend(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint64_t nu = br_u64(&r), ni = br_u64(&r);
-    uint32_t k = br_u32(&r);
-    uint64_t qb = br_u64(&r), qc = br_u64(&r);
-    uint32_t topn = br_u32(&r), R = br_u32(&r);
-    if (r.err || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || ni > r.n / 4)
-        return wk_task_fail(ctx, 0, "rec_recommend: damaged task arguments");
-    char **users = calloc(qc ? qc : 1, sizeof *users), **items = calloc(ni ? ni : 1, sizeof *items);
+    Mlops__Tasks__RecRecommendArgs *a = wk_task_args(ctx, &mlops__tasks__rec_recommend_args__descriptor);
+    if (!a) return -1;
+    uint64_t nu = a->users, ni = a->items;
+    uint32_t k = a->k;
+    uint64_t qb = a->query_begin, qc = a->query_count;
+    uint32_t topn = a->top_n, R = a->ranges;
+    char **users = a->range_users, **items = a->items_named;
     mlk_rec_data *d = NULL;
     knnlist_t m = {0};
     int32_t *recs = NULL, *pop = NULL;
     mlk_frame *f = NULL;
     int rc = -1;
-    if (!users || !items) {
-        wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    for (uint64_t i = 0; i < qc && !r.err; i++) users[i] = br_str(&r);
-    for (uint64_t i = 0; i < ni && !r.err; i++) items[i] = br_str(&r);
-    if (!br_done(&r)) {
-        wk_task_fail(ctx, 0, "rec_recommend: damaged task arguments");
+    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb || topn == 0 ||
+        topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_range_users != qc || a->n_items_named != ni) {
+        wk_task_fail(ctx, 0, "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu item names)",
+                     a->n_range_users, (unsigned long long)qc, a->n_items_named, (unsigned long long)ni);
         goto out;
     }
     size_t nin = ctx->ta->n_inputs - R;
@@ -821,30 +775,20 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
             f->nrows = ++row;
         }
     if (wk_task_output_frame(ctx, f) != 0) goto out;
-    bw_t w;
-    bw_init(&w);
     double n = (double)mk.nusers;
-    bw_u64(&w, mk.nusers);
-    bw_f64(&w, mk.hit * n);
-    bw_f64(&w, mk.precision * n);
-    bw_f64(&w, mk.recall * n);
-    bw_f64(&w, mk.ndcg * n);
-    bw_f64(&w, mp.hit * n);
-    bw_f64(&w, mp.ndcg * n);
-    size_t len;
-    uint8_t *res = bw_take(&w, &len);
-    if (!res) {
-        wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    wk_task_result(ctx, res, len);
+    Mlops__Tasks__RecRecommendResult res = MLOPS__TASKS__REC_RECOMMEND_RESULT__INIT;
+    res.users = mk.nusers;
+    res.hit = mk.hit * n;
+    res.precision = mk.precision * n;
+    res.recall = mk.recall * n;
+    res.ndcg = mk.ndcg * n;
+    res.popular_hit = mp.hit * n;
+    res.popular_ndcg = mp.ndcg * n;
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
     wk_task_metric(ctx, "rows", (double)row);
     rc = 0;
 out:
-    for (uint64_t i = 0; users && i < qc; i++) free(users[i]);
-    for (uint64_t i = 0; items && i < ni; i++) free(items[i]);
-    free(users);
-    free(items);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     /* d belongs to the thread cache */
     list_free(&m);
     free(recs);

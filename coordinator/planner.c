@@ -106,21 +106,26 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
         Mlops__Tasks__CleanFilterResult *cr = NULL;
         char **got = NULL;
         size_t k = 0;
-        if (from_ingest && (ir = mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result))) {
+        if (from_ingest &&
+            (ir = mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result))) {
             got = ir->labels;
             k = ir->n_labels;
-        } else if (!from_ingest &&
-                   (cr = mlops__tasks__clean_filter_result__unpack(NULL, tk->result_len, tk->result))) {
+        } else if (!from_ingest && (cr = mlops__tasks__clean_filter_result__unpack(
+                                        NULL, tk->result_len, tk->result))) {
             got = cr->labels;
             k = cr->n_labels;
         } else {
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "damaged label set from %s task %zu", st->name, t);
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "damaged label set from %s task %zu",
+                              st->name, t);
             break;
         }
         for (size_t i = 0; i < k; i++) {
             if (zhashx_lookup(seen, got[i])) continue;
             char *l = strdup(got[i]);
-            if (!l) { rc = MLOPS_ENOMEM; break; }
+            if (!l) {
+                rc = MLOPS_ENOMEM;
+                break;
+            }
             if (n >= 10000) {
                 free(l);
                 rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "label column '%s' has more than 10000 distinct values",

@@ -95,8 +95,11 @@ static int clean_start(job_t *j, stage_t *st, char *err, size_t errlen)
     int rc = 0;
     for (size_t t = 0; t < in->ntasks && !rc; t++) {
         const task_t *tk = &in->tasks[t];
-        Mlops__Tasks__IngestResult *r = mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result);
-        if (!r) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "clean: ingest task %zu sent no quantile answer", t);
+        Mlops__Tasks__IngestResult *r =
+            mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r)
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                              "clean: ingest task %zu sent no quantile answer", t);
         else rc = mlk_qjob_add(q, r->quantile_answer.data, r->quantile_answer.len, err, errlen);
         if (r) mlops__tasks__ingest_result__free_unpacked(r, NULL);
     }
@@ -205,8 +208,11 @@ static int clean_done(job_t *j, stage_t *st, char *err, size_t errlen)
     /* merge every shard's answer in shard order, then close the round */
     for (size_t t = 0; t < st->ntasks; t++) {
         const task_t *tk = &st->tasks[t];
-        Mlops__Tasks__CleanQroundResult *r = mlops__tasks__clean_qround_result__unpack(NULL, tk->result_len, tk->result);
-        if (!r) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "clean: damaged quantile answer from task %zu", t);
+        Mlops__Tasks__CleanQroundResult *r =
+            mlops__tasks__clean_qround_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r)
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                              "clean: damaged quantile answer from task %zu", t);
         else rc = mlk_qjob_add(q, r->quantile_answer.data, r->quantile_answer.len, err, errlen);
         if (r) mlops__tasks__clean_qround_result__free_unpacked(r, NULL);
         if (rc) {

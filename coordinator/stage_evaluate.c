@@ -91,8 +91,11 @@ static int eval_done(job_t *j, stage_t *st, char *err, size_t errlen)
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
         mlk_metrics *m = NULL;
         const task_t *tk = &st->tasks[t];
-        Mlops__Tasks__EvaluateResult *res = mlops__tasks__evaluate_result__unpack(NULL, tk->result_len, tk->result);
-        if (!res) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "evaluate: damaged result from task %zu", t);
+        Mlops__Tasks__EvaluateResult *res =
+            mlops__tasks__evaluate_result__unpack(NULL, tk->result_len, tk->result);
+        if (!res)
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "evaluate: damaged result from task %zu",
+                              t);
         else rc = mlk_metrics_decode(res->partial.data, res->partial.len, &m, err, errlen);
         if (res) mlops__tasks__evaluate_result__free_unpacked(res, NULL);
         if (rc) break;

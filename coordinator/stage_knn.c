@@ -251,10 +251,12 @@ static int classify_args(job_t *j, stage_t *st, const knnplan_t *p, size_t t, ta
      * is recomputed from the query and index shards directly */
     int direct = st->state == ST_DONE;
     const char *qk = query_key(j, st, p, t, qbuf, sizeof qbuf);
-    if (!in || t >= p->nqs || !qk) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+    if (!in || t >= p->nqs || !qk)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
     if ((rc = args_add_input(out, qk)) != 0) return rc;
     for (size_t xs = 0; xs < p->nxs; xs++) {
-        if (direct) rc = xs < in->ntasks ? args_add_input(out, in->tasks[xs].output_key) : MLOPS_EINVAL;
+        if (direct)
+            rc = xs < in->ntasks ? args_add_input(out, in->tasks[xs].output_key) : MLOPS_EINVAL;
         else rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs);
         if (rc) return rc;
     }
@@ -294,14 +296,17 @@ static int classify_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t 
     uint64_t nq = 0, correct = 0;
     for (size_t t = 0; t < st->ntasks; t++) {
         const task_t *tk = &st->tasks[t];
-        Mlops__Tasks__KnnClassifyResult *r = mlops__tasks__knn_classify_result__unpack(NULL, tk->result_len, tk->result);
+        Mlops__Tasks__KnnClassifyResult *r =
+            mlops__tasks__knn_classify_result__unpack(NULL, tk->result_len, tk->result);
         int bad = !r || r->correct > r->queries;
         if (!bad) {
             nq += r->queries;
             correct += r->correct;
         }
         if (r) mlops__tasks__knn_classify_result__free_unpacked(r, NULL);
-        if (bad) return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from classify task %zu", t);
+        if (bad)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                "knn: damaged result from classify task %zu", t);
     }
     job_set_metric(j, "knn_queries", (double)nq);
     job_set_metric(j, "knn_accuracy", nq ? (double)correct / (double)nq : 0.0);
@@ -354,7 +359,8 @@ static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t
     int rc = seen[0] && seen[1] ? 0 : MLOPS_ENOMEM;
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
         const task_t *tk = &st->tasks[t];
-        Mlops__Tasks__RecKeysResult *r = mlops__tasks__rec_keys_result__unpack(NULL, tk->result_len, tk->result);
+        Mlops__Tasks__RecKeysResult *r =
+            mlops__tasks__rec_keys_result__unpack(NULL, tk->result_len, tk->result);
         if (!r) {
             rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged key set from task %zu", t);
             break;
@@ -528,9 +534,12 @@ static int rec_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errle
     double sum[6] = {0};
     for (size_t t = 0; t < st->ntasks; t++) {
         const task_t *tk = &st->tasks[t];
-        Mlops__Tasks__RecRecommendResult *r = mlops__tasks__rec_recommend_result__unpack(NULL, tk->result_len, tk->result);
-        if (!r) return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from task %zu", t);
-        const double v[6] = {r->hit, r->precision, r->recall, r->ndcg, r->popular_hit, r->popular_ndcg};
+        Mlops__Tasks__RecRecommendResult *r =
+            mlops__tasks__rec_recommend_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from task %zu", t);
+        const double v[6] = {r->hit,  r->precision,   r->recall,
+                             r->ndcg, r->popular_hit, r->popular_ndcg};
         n += r->users;
         for (int k = 0; k < 6; k++) sum[k] += v[k];
         mlops__tasks__rec_recommend_result__free_unpacked(r, NULL);

@@ -42,7 +42,8 @@ static int scale_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     br_init(&r, st->blob, st->blob_len);
     uint32_t phase = br_u32(&r), ncols = br_u32(&r);
     double *mean = br_f64s(&r, ncols), *scale = br_f64s(&r, ncols);
-    if (!br_done(&r) || phase != 1) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "scale plan is damaged");
+    if (!br_done(&r) || phase != 1)
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "scale plan is damaged");
     Mlops__Tasks__ScaleApplyArgs a = MLOPS__TASKS__SCALE_APPLY_ARGS__INIT;
     a.n_mean = a.n_scale = ncols;
     a.mean = mean;
@@ -66,7 +67,8 @@ static int scale_done(job_t *j, stage_t *st, char *err, size_t errlen)
         mlk_moments *m = NULL;
         size_t n = 0;
         const task_t *tk = &st->tasks[t];
-        Mlops__Tasks__ScaleMomentsResult *res = mlops__tasks__scale_moments_result__unpack(NULL, tk->result_len, tk->result);
+        Mlops__Tasks__ScaleMomentsResult *res =
+            mlops__tasks__scale_moments_result__unpack(NULL, tk->result_len, tk->result);
         int bad = !res || mlk_moments_decode(res->moments.data, res->moments.len, &m, &n) != 0;
         if (res) mlops__tasks__scale_moments_result__free_unpacked(res, NULL);
         if (bad) {

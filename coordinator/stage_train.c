@@ -154,7 +154,8 @@ static int gather_counts(const stage_t *st, uint64_t **counts, double *loss_sum,
         const task_t *tk = &st->tasks[t];
         int bad = 0;
         if (is_epoch) {
-            Mlops__Tasks__TrainEpochResult *r = mlops__tasks__train_epoch_result__unpack(NULL, tk->result_len, tk->result);
+            Mlops__Tasks__TrainEpochResult *r =
+                mlops__tasks__train_epoch_result__unpack(NULL, tk->result_len, tk->result);
             if (!r) bad = 1;
             else {
                 (*counts)[t] = r->count;
@@ -162,7 +163,8 @@ static int gather_counts(const stage_t *st, uint64_t **counts, double *loss_sum,
                 mlops__tasks__train_epoch_result__free_unpacked(r, NULL);
             }
         } else {
-            Mlops__Tasks__TrainReduceResult *r = mlops__tasks__train_reduce_result__unpack(NULL, tk->result_len, tk->result);
+            Mlops__Tasks__TrainReduceResult *r =
+                mlops__tasks__train_reduce_result__unpack(NULL, tk->result_len, tk->result);
             if (!r) bad = 1;
             else {
                 (*counts)[t] = r->count;
@@ -216,7 +218,10 @@ static int train_done(job_t *j, stage_t *st, char *err, size_t errlen)
         /* the epoch's average: the next epoch's start, or the model */
         uint32_t next = s.epoch + 1;
         uint8_t *copy = model;
-        if (!copy) { free(counts); return MLOPS_EPARSE; }
+        if (!copy) {
+            free(counts);
+            return MLOPS_EPARSE;
+        }
         free(counts);
         if (next < j->spec->train.epochs) {
             rc = tencode(st, next, 0, 0, 0, NULL, 0, copy, model_len);

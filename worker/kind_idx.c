@@ -17,12 +17,16 @@ static int ingest(task_ctx_t *ctx, const Mlops__Tasks__IngestIdxArgs *a)
     uint64_t first = a->first_row, nrows = a->rows, row_len = a->row_len;
     size_t ncls = a->classes.len, npx = a->pixels.len, nlab = a->labels.len;
     const uint8_t *cls = a->classes.data, *px = a->pixels.data, *lab = a->labels.data;
-    if (ncls > 256 || row_len == 0 || row_len > (1u << 24) || nrows > (1u << 30) || first > ((uint64_t)1 << 62))
-        return wk_task_fail(ctx, 0, "ingest_idx: damaged task arguments (%zu classes, rows of %llu values)", ncls,
-                            (unsigned long long)row_len);
+    if (ncls > 256 || row_len == 0 || row_len > (1u << 24) || nrows > (1u << 30) ||
+        first > ((uint64_t)1 << 62))
+        return wk_task_fail(ctx, 0,
+                            "ingest_idx: damaged task arguments (%zu classes, rows of %llu values)",
+                            ncls, (unsigned long long)row_len);
     if (npx != nrows * row_len || nlab != nrows)
-        return wk_task_fail(ctx, 0, "ingest_idx: damaged task arguments (%zu pixel bytes, %zu labels for %llu rows)",
-                            npx, nlab, (unsigned long long)nrows);
+        return wk_task_fail(
+            ctx, 0,
+            "ingest_idx: damaged task arguments (%zu pixel bytes, %zu labels for %llu rows)", npx,
+            nlab, (unsigned long long)nrows);
     int32_t map[256];
     for (int v = 0; v < 256; v++) map[v] = -1;
     for (size_t c = 0; c < ncls; c++) map[cls[c]] = (int32_t)c;

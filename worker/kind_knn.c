@@ -223,14 +223,16 @@ static int densify(task_ctx_t *ctx, const mlk_features *f, float **out, size_t *
 /* The queries of input 0 (the test rows if qtest), scaled with the
  * nscale (mean, scale) pairs as the scale stage transformed the input,
  * as normalised dense rows. */
-static int prepare_queries(task_ctx_t *ctx, int qtest, size_t nscale, const double *mean, const double *scale,
-                           mlk_features **q, float **Q, size_t *d)
+static int prepare_queries(task_ctx_t *ctx, int qtest, size_t nscale, const double *mean,
+                           const double *scale, mlk_features **q, float **Q, size_t *d)
 {
     if (features_input(ctx, 0, q) || select_rows(ctx, 0, q, qtest ? 1 : -1)) return -1;
     mlk_features *f = *q;
     if (nscale && f->n_dense != nscale)
-        return wk_task_fail(ctx, 0, "knn: %zu scale statistics for %zu dense columns", nscale, f->n_dense);
-    if (nscale && mlk_features_scale(f, mean, scale, nscale) != 0) return wk_task_fail(ctx, 1, "out of memory");
+        return wk_task_fail(ctx, 0, "knn: %zu scale statistics for %zu dense columns", nscale,
+                            f->n_dense);
+    if (nscale && mlk_features_scale(f, mean, scale, nscale) != 0)
+        return wk_task_fail(ctx, 1, "out of memory");
     if (densify(ctx, f, Q, d)) return -1;
     mlk_knn_normalize(*Q, f->nrows, *d);
     return 0;
@@ -295,10 +297,13 @@ int wk_kind_knn_search(task_ctx_t *ctx)
     knnlist_t l = {0};
     int rc = -1;
     if (k == 0 || k > (1u << 20) || a->n_scale_mean != a->n_scale_scale || ctx->ta->n_inputs != 2)
-        wk_task_fail(ctx, 0, "knn_search: damaged task arguments (k=%u, %zu means, %zu scales, %zu inputs)", k,
-                     a->n_scale_mean, a->n_scale_scale, ctx->ta->n_inputs);
-    else if (prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale, &q, &Q, &d) == 0 &&
-             search_index(ctx, Q, q->nrows, d, 1, a->index_train, k, &l) == 0 && list_output(ctx, l.t, l.label) == 0) {
+        wk_task_fail(ctx, 0,
+                     "knn_search: damaged task arguments (k=%u, %zu means, %zu scales, %zu inputs)",
+                     k, a->n_scale_mean, a->n_scale_scale, ctx->ta->n_inputs);
+    else if (prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale,
+                             &q, &Q, &d) == 0 &&
+             search_index(ctx, Q, q->nrows, d, 1, a->index_train, k, &l) == 0 &&
+             list_output(ctx, l.t, l.label) == 0) {
         wk_task_metric(ctx, "rows", (double)q->nrows);
         rc = 0;
     }
@@ -317,10 +322,12 @@ int wk_kind_knn_search(task_ctx_t *ctx)
  * Result: KnnClassifyResult. */
 int wk_kind_knn_classify(task_ctx_t *ctx)
 {
-    Mlops__Tasks__KnnClassifyArgs *a = wk_task_args(ctx, &mlops__tasks__knn_classify_args__descriptor);
+    Mlops__Tasks__KnnClassifyArgs *a =
+        wk_task_args(ctx, &mlops__tasks__knn_classify_args__descriptor);
     if (!a) return -1;
     uint32_t k = a->k;
-    int weights = a->distance_weights, qtest = a->queries_test, direct = a->direct, xtrain = a->index_train;
+    int weights = a->distance_weights, qtest = a->queries_test, direct = a->direct,
+        xtrain = a->index_train;
     size_t ncls = a->n_classes, nscale = a->n_scale_mean;
     char **cls = a->classes;
     const double *mean = a->scale_mean, *scale = a->scale_scale;
@@ -330,9 +337,10 @@ int wk_kind_knn_classify(task_ctx_t *ctx)
     mlk_frame *f = NULL;
     float *Q = NULL;
     int rc = -1;
-    if (k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2 || a->n_scale_scale != nscale) {
-        wk_task_fail(ctx, 0, "knn_classify: damaged task arguments (k=%u, %zu classes, %zu inputs)", k, ncls,
-                     ctx->ta->n_inputs);
+    if (k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2 ||
+        a->n_scale_scale != nscale) {
+        wk_task_fail(ctx, 0, "knn_classify: damaged task arguments (k=%u, %zu classes, %zu inputs)",
+                     k, ncls, ctx->ta->n_inputs);
         goto out;
     }
     if (direct) {
@@ -541,7 +549,8 @@ int wk_kind_rec_encode(task_ctx_t *ctx)
     size_t cap = 0, n = 0;
     int rc = -1, cu, ci;
     if (!hu || !hi) {
-        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items)", a->n_users, a->n_items);
+        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items)",
+                     a->n_users, a->n_items);
         goto out;
     }
     if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
@@ -675,9 +684,10 @@ int wk_kind_rec_search(task_ctx_t *ctx)
     uint32_t k = a->k;
     uint64_t qb = a->query_begin, qc = a->query_count, ub = a->index_begin, ue = a->index_end;
     protobuf_c_message_free_unpacked(&a->base, NULL);
-    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu ||
-        qc > nu - qb || ub > ue || ue > nu)
-        return wk_task_fail(ctx, 0, "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
+    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
+        ub > ue || ue > nu)
+        return wk_task_fail(ctx, 0,
+                            "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
                             (unsigned long long)nu, (unsigned long long)ni);
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
@@ -711,7 +721,8 @@ static int has_item(const mlk_rec_data *d, int64_t u, int32_t item)
  * RecRecommendResult. */
 int wk_kind_rec_recommend(task_ctx_t *ctx)
 {
-    Mlops__Tasks__RecRecommendArgs *a = wk_task_args(ctx, &mlops__tasks__rec_recommend_args__descriptor);
+    Mlops__Tasks__RecRecommendArgs *a =
+        wk_task_args(ctx, &mlops__tasks__rec_recommend_args__descriptor);
     if (!a) return -1;
     uint64_t nu = a->users, ni = a->items;
     uint32_t k = a->k;
@@ -723,10 +734,14 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     int32_t *recs = NULL, *pop = NULL;
     mlk_frame *f = NULL;
     int rc = -1;
-    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb || topn == 0 ||
-        topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_range_users != qc || a->n_items_named != ni) {
-        wk_task_fail(ctx, 0, "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu item names)",
-                     a->n_range_users, (unsigned long long)qc, a->n_items_named, (unsigned long long)ni);
+    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
+        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_range_users != qc ||
+        a->n_items_named != ni) {
+        wk_task_fail(ctx, 0,
+                     "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu "
+                     "item names)",
+                     a->n_range_users, (unsigned long long)qc, a->n_items_named,
+                     (unsigned long long)ni);
         goto out;
     }
     size_t nin = ctx->ta->n_inputs - R;

@@ -2,9 +2,9 @@
  * train (epoch + reduce) and evaluate. Arguments and results are the
  * <Kind>Args and <Kind>Result messages of proto/tasks.proto, written and
  * read by the matching coordinator/stage_*.c; the values are validated
- * here because they come over the network. Kernels: scaler.h, hasher.h, split.h, sgd.h,
- * model.h, metrics.h, over frames (frame.h) and feature shards
- * (fshard.h). */
+ * here because they come over the network. Kernels: scaler.h, hasher.h,
+ * split.h, sgd.h, model.h, metrics.h, over frames (frame.h) and feature
+ * shards (fshard.h). */
 #include "err.h"
 #include "fshard.h"
 #include "hasher.h"
@@ -116,14 +116,16 @@ int wk_kind_scale_moments(task_ctx_t *ctx)
 
 int wk_kind_scale_apply(task_ctx_t *ctx)
 {
-    Mlops__Tasks__ScaleApplyArgs *a = wk_task_args(ctx, &mlops__tasks__scale_apply_args__descriptor);
+    Mlops__Tasks__ScaleApplyArgs *a =
+        wk_task_args(ctx, &mlops__tasks__scale_apply_args__descriptor);
     if (!a) return -1;
     void *data = NULL;
     size_t len;
     int rc = -1;
     const double *mean = a->mean, *scale = a->scale;
     if (a->n_mean != a->n_scale || a->n_mean > UINT32_MAX) {
-        rc = wk_task_fail(ctx, 0, "scale: damaged task arguments (%zu means, %zu scales)", a->n_mean, a->n_scale);
+        rc = wk_task_fail(ctx, 0, "scale: damaged task arguments (%zu means, %zu scales)",
+                          a->n_mean, a->n_scale);
         goto out;
     }
     uint32_t ncols = (uint32_t)a->n_mean;
@@ -170,10 +172,12 @@ int wk_kind_hash(task_ctx_t *ctx)
     int alt = a->alternate_sign;
     if (nf > INT32_MAX || a->n_classes > 100000) {
         protobuf_c_message_free_unpacked(&a->base, NULL);
-        return wk_task_fail(ctx, 0, "hash: damaged task arguments (%u features, %zu classes)", nf, a->n_classes);
+        return wk_task_fail(ctx, 0, "hash: damaged task arguments (%u features, %zu classes)", nf,
+                            a->n_classes);
     }
     zhashx_t *classes = zhashx_new();
-    for (size_t i = 0; i < a->n_classes; i++) zhashx_insert(classes, a->classes[i], (void *)(intptr_t)(i + 1));
+    for (size_t i = 0; i < a->n_classes; i++)
+        zhashx_insert(classes, a->classes[i], (void *)(intptr_t)(i + 1));
     protobuf_c_message_free_unpacked(&a->base, NULL);
     const mlops_jobspec_t *s;
     mlk_frame *f = NULL;
@@ -244,18 +248,20 @@ int wk_kind_split(task_ctx_t *ctx)
     Mlops__Tasks__SplitArgs *a = wk_task_args(ctx, &mlops__tasks__split_args__descriptor);
     if (!a) return -1;
     int sk = a->sklearn;
-    uint64_t seed = a->seed, n = a->rows, n_test = a->rows_test, first = a->first_rank, count = a->count;
+    uint64_t seed = a->seed, n = a->rows, n_test = a->rows_test, first = a->first_rank,
+             count = a->count;
     const uint8_t *flags = a->test_flags.data;
     mlk_features *f = NULL;
     int rc = -1;
     if (sk && a->test_flags.len != count) {
-        rc = wk_task_fail(ctx, 0, "split: damaged task arguments (%zu flags for %llu rows)", a->test_flags.len,
-                          (unsigned long long)count);
+        rc = wk_task_fail(ctx, 0, "split: damaged task arguments (%zu flags for %llu rows)",
+                          a->test_flags.len, (unsigned long long)count);
         goto out;
     }
     if (input_fshard(ctx, 0, &f) != 0) goto out;
     if (f->nrows != count) {
-        rc = wk_task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows, (unsigned long long)count);
+        rc = wk_task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows,
+                          (unsigned long long)count);
         goto out;
     }
     free(f->test);
@@ -295,7 +301,8 @@ static mlk_lr lr_of(uint32_t v)
 
 int wk_kind_train_epoch(task_ctx_t *ctx)
 {
-    Mlops__Tasks__TrainEpochArgs *a = wk_task_args(ctx, &mlops__tasks__train_epoch_args__descriptor);
+    Mlops__Tasks__TrainEpochArgs *a =
+        wk_task_args(ctx, &mlops__tasks__train_epoch_args__descriptor);
     if (!a) return -1;
     mlk_sgd_opts o;
     mlk_sgd_opts_default(&o);
@@ -368,20 +375,24 @@ out:
 
 int wk_kind_train_reduce(task_ctx_t *ctx)
 {
-    Mlops__Tasks__TrainReduceArgs *a = wk_task_args(ctx, &mlops__tasks__train_reduce_args__descriptor);
+    Mlops__Tasks__TrainReduceArgs *a =
+        wk_task_args(ctx, &mlops__tasks__train_reduce_args__descriptor);
     if (!a) return -1;
     size_t n = a->n_counts;
     int final = a->final;
     if (n == 0 || n > 1024 || n != ctx->ta->n_inputs) {
         protobuf_c_message_free_unpacked(&a->base, NULL);
-        return wk_task_fail(ctx, 0, "train: damaged reduce arguments (%zu counts for %zu inputs)", n,
-                            ctx->ta->n_inputs);
+        return wk_task_fail(ctx, 0, "train: damaged reduce arguments (%zu counts for %zu inputs)",
+                            n, ctx->ta->n_inputs);
     }
     const uint64_t *counts = a->counts;
     mlk_model **ms = calloc(n, sizeof *ms);
     mlk_model *avg = NULL;
     int rc = -1;
-    if (!ms) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!ms) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) total += counts[i];
     for (size_t i = 0; i < n; i++) {
@@ -431,8 +442,9 @@ int wk_kind_evaluate(task_ctx_t *ctx)
     double *dense = NULL, *proba = NULL;
     int rc = -1;
     if (a->n_scale_scale != nscale || ncls < 2 || ncls > 65536) {
-        rc = wk_task_fail(ctx, 0, "evaluate: damaged task arguments (%u classes, %zu means, %zu scales)", ncls,
-                          nscale, a->n_scale_scale);
+        rc = wk_task_fail(ctx, 0,
+                          "evaluate: damaged task arguments (%u classes, %zu means, %zu scales)",
+                          ncls, nscale, a->n_scale_scale);
         goto out;
     }
     if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
@@ -448,7 +460,8 @@ int wk_kind_evaluate(task_ctx_t *ctx)
     if (!part) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     /* queries come unscaled: scale them as scale_apply did the index */
     if (nscale && mlk_features_scale(f, smean, sscale, nscale) != 0) {
-        rc = wk_task_fail(ctx, 0, "evaluate: %zu scaler columns for %zu dense columns", nscale, f->n_dense);
+        rc = wk_task_fail(ctx, 0, "evaluate: %zu scaler columns for %zu dense columns", nscale,
+                          f->n_dense);
         goto out;
     }
     if (f->nrows) {

@@ -44,10 +44,16 @@ static int shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, siz
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             char **a = realloc(v, cap * sizeof *a);
-            if (!a) { rc = -1; break; }
+            if (!a) {
+                rc = -1;
+                break;
+            }
             v = a;
         }
-        if (!(v[n] = strdup(buf))) { rc = -1; break; }
+        if (!(v[n] = strdup(buf))) {
+            rc = -1;
+            break;
+        }
         n++;
     }
     zhashx_destroy(&seen);
@@ -130,29 +136,36 @@ static int run_ingest(task_ctx_t *ctx)
     uint8_t *ans = NULL;
     size_t anslen = 0;
     if (a->n_header > 100000 || nwant > a->n_header) {
-        rc = wk_task_fail(ctx, 0, "ingest: damaged task arguments (%zu columns of %zu)", nwant, a->n_header);
+        rc = wk_task_fail(ctx, 0, "ingest: damaged task arguments (%zu columns of %zu)", nwant,
+                          a->n_header);
         goto out;
     }
     want = calloc(nwant ? nwant : 1, sizeof *want);
     types = calloc(nwant ? nwant : 1, sizeof *types);
     index = calloc(nwant ? nwant : 1, sizeof *index);
-    if (!want || !types || !index) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!want || !types || !index) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < nwant; i++) {
         want[i] = a->columns[i]->name;
         types[i] = a->columns[i]->type == MLK_STR ? MLK_STR : MLK_F64;
     }
     mlk_csv_schema schema;
-    if (mlk_csv_schema_init(&schema, (const char *const *)a->header, a->n_header, (const char *const *)want, types,
-                            nwant, index, ctx->err, sizeof ctx->err) != 0)
+    if (mlk_csv_schema_init(&schema, (const char *const *)a->header, a->n_header,
+                            (const char *const *)want, types, nwant, index, ctx->err,
+                            sizeof ctx->err) != 0)
         goto out;
     size_t rows_bad = 0;
     /* a data error: the message names file and line */
-    if (mlk_csv_parse(a->data.data ? (const char *)a->data.data : "", a->data.len, &schema, (int64_t)a->first_row, (long)a->first_line,
-                      a->file_name, a->skip_bad_rows, &f, &rows_bad, ctx->err, sizeof ctx->err) != 0)
+    if (mlk_csv_parse(a->data.data ? (const char *)a->data.data : "", a->data.len, &schema,
+                      (int64_t)a->first_row, (long)a->first_line, a->file_name, a->skip_bad_rows,
+                      &f, &rows_bad, ctx->err, sizeof ctx->err) != 0)
         goto out;
     if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
     if (a->quantile_request.len &&
-        (rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len, &ans, &anslen)) != 0)
+        (rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
+                              &ans, &anslen)) != 0)
         goto out;
     if ((rc = shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
     Mlops__Tasks__IngestResult res = MLOPS__TASKS__INGEST_RESULT__INIT;
@@ -177,13 +190,16 @@ out:
 
 static int run_clean_qround(task_ctx_t *ctx)
 {
-    Mlops__Tasks__CleanQroundArgs *a = wk_task_args(ctx, &mlops__tasks__clean_qround_args__descriptor);
+    Mlops__Tasks__CleanQroundArgs *a =
+        wk_task_args(ctx, &mlops__tasks__clean_qround_args__descriptor);
     if (!a) return -1;
     mlk_frame *f = NULL;
     uint8_t *ans = NULL;
     size_t anslen = 0;
     int rc = wk_task_input_frame(ctx, 0, &f);
-    if (!rc) rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len, &ans, &anslen);
+    if (!rc)
+        rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
+                             &ans, &anslen);
     if (!rc) {
         Mlops__Tasks__CleanQroundResult res = MLOPS__TASKS__CLEAN_QROUND_RESULT__INIT;
         res.quantile_answer.data = ans;
@@ -198,7 +214,8 @@ static int run_clean_qround(task_ctx_t *ctx)
 
 static int run_clean_filter(task_ctx_t *ctx)
 {
-    Mlops__Tasks__CleanFilterArgs *a = wk_task_args(ctx, &mlops__tasks__clean_filter_args__descriptor);
+    Mlops__Tasks__CleanFilterArgs *a =
+        wk_task_args(ctx, &mlops__tasks__clean_filter_args__descriptor);
     if (!a) return -1;
     int rc = -1;
     mlk_frame *f = NULL;
@@ -206,7 +223,8 @@ static int run_clean_filter(task_ctx_t *ctx)
     uint8_t *keep = NULL;
     char **labels = NULL;
     if (a->n_hi != nb) {
-        rc = wk_task_fail(ctx, 0, "clean: damaged task arguments (%zu lower, %zu upper bounds)", nb, a->n_hi);
+        rc = wk_task_fail(ctx, 0, "clean: damaged task arguments (%zu lower, %zu upper bounds)", nb,
+                          a->n_hi);
         goto out;
     }
     if (wk_task_input_frame(ctx, 0, &f) != 0) goto out;
@@ -217,8 +235,14 @@ static int run_clean_filter(task_ctx_t *ctx)
     for (size_t i = 0; i < f->nrows; i++) after_dropna += keep[i];
     if (nb) {
         if (wk_task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
-        if (ncols != nb) { rc = wk_task_fail(ctx, 0, "clean: bounds for %zu columns, spec has %zu", nb, ncols); goto out; }
-        if (mlk_iqr_mask(f, idx, ncols, a->lo, a->hi, keep) < 0) { rc = wk_task_fail(ctx, 0, "clean: bad IQR columns"); goto out; }
+        if (ncols != nb) {
+            rc = wk_task_fail(ctx, 0, "clean: bounds for %zu columns, spec has %zu", nb, ncols);
+            goto out;
+        }
+        if (mlk_iqr_mask(f, idx, ncols, a->lo, a->hi, keep) < 0) {
+            rc = wk_task_fail(ctx, 0, "clean: bad IQR columns");
+            goto out;
+        }
     }
     mlk_frame_filter(f, keep);
     if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;

@@ -18,10 +18,10 @@
 #include <string.h>
 
 /* Every kind that takes arguments. */
-static const char *s_kinds[] = {"ingest",      "clean_qround", "clean_filter", "scale_apply",  "hash",
-                                "split",       "train_epoch",  "train_reduce", "evaluate",     "ingest_idx",
-                                "knn_search",  "knn_classify", "rec_keys",     "rec_encode",   "rec_search",
-                                "rec_recommend"};
+static const char *s_kinds[] = {"ingest",   "clean_qround", "clean_filter", "scale_apply",
+                                "hash",     "split",        "train_epoch",  "train_reduce",
+                                "evaluate", "ingest_idx",   "knn_search",   "knn_classify",
+                                "rec_keys", "rec_encode",   "rec_search",   "rec_recommend"};
 
 /* Run kind on args with no inputs and no store; returns its rc, the
  * failure text in ctx. */
@@ -60,9 +60,11 @@ static void test_garbage_args(void **state)
             assert_int_equal(run_kind(s_kinds[k], bad[b].p, bad[b].n, &ctx), -1);
             assert_int_equal(ctx.retry, 0);
             char want[200];
-            snprintf(want, sizeof want, "%s: damaged task arguments (%zu bytes are not a mlops.tasks.", s_kinds[k],
+            snprintf(want, sizeof want,
+                     "%s: damaged task arguments (%zu bytes are not a mlops.tasks.", s_kinds[k],
                      bad[b].n);
-            if (strncmp(ctx.err, want, strlen(want)) != 0) fail_msg("%s: got '%s'", s_kinds[k], ctx.err);
+            if (strncmp(ctx.err, want, strlen(want)) != 0)
+                fail_msg("%s: got '%s'", s_kinds[k], ctx.err);
         }
 }
 
@@ -118,10 +120,12 @@ static void test_out_of_bounds(void **state)
     Mlops__Tasks__SplitArgs sp = MLOPS__TASKS__SPLIT_ARGS__INIT;
     sp.sklearn = 1;
     sp.count = 3;
-    assert_string_equal(run_msg("split", &sp.base, &ctx), "split: damaged task arguments (0 flags for 3 rows)");
+    assert_string_equal(run_msg("split", &sp.base, &ctx),
+                        "split: damaged task arguments (0 flags for 3 rows)");
 
     Mlops__Tasks__RecSearchArgs rs = MLOPS__TASKS__REC_SEARCH_ARGS__INIT;
-    assert_string_equal(run_msg("rec_search", &rs.base, &ctx), "rec_search: damaged task arguments (k=0, 0 users, 0 items)");
+    assert_string_equal(run_msg("rec_search", &rs.base, &ctx),
+                        "rec_search: damaged task arguments (k=0, 0 users, 0 items)");
 }
 
 int main(void)

@@ -170,10 +170,11 @@ int wk_kind_hash(task_ctx_t *ctx)
     if (!a) return -1;
     uint32_t nf = a->n_features;
     int alt = a->alternate_sign;
-    if (nf > INT32_MAX || a->n_classes > 100000) {
+    size_t ncls = a->n_classes;
+    if (nf > INT32_MAX || ncls > 100000) {
         protobuf_c_message_free_unpacked(&a->base, NULL);
         return wk_task_fail(ctx, 0, "hash: damaged task arguments (%u features, %zu classes)", nf,
-                            a->n_classes);
+                            ncls);
     }
     zhashx_t *classes = zhashx_new();
     for (size_t i = 0; i < a->n_classes; i++)

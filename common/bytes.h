@@ -1,6 +1,8 @@
-/* bytes.h: little binary writer/reader for task arguments and results.
- * The reader checks every length against the buffer: the bytes may come
- * from a peer, so a short or garbage buffer sets r->err instead of
+/* bytes.h: little binary writer/reader for bulk shard payloads (k-NN
+ * lists, rating pairs) and the coordinator's journalled stage state; task
+ * arguments and results are proto/tasks.proto messages. The reader
+ * checks every length against the buffer: the bytes may come from a peer
+ * or the disk, so a short or garbage buffer sets r->err instead of
  * reading past the end. Values are little-endian host order. */
 #ifndef MLOPS_BYTES_H
 #define MLOPS_BYTES_H

@@ -4,11 +4,11 @@
  * an IDX job (knn.queries: "<job>/ingest.q/<t>", scaled as the training
  * data was); without either, every row (training metrics, logged so).
  * One phase, a task per shard; the model goes inline in the arguments.
- * Args: u32 nclasses, blob model, u32 nscale, f64 mean[], f64 scale[]. */
-#include "bytes.h"
+ * Args EvaluateArgs, result EvaluateResult (proto/tasks.proto). */
 #include "err.h"
 #include "metrics.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,22 +57,31 @@ static int eval_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *er
         rc = args_add_input(out, in->tasks[t].output_key);
     }
     if (rc) return rc;
-    bw_t w;
-    bw_init(&w);
-    bw_u32(&w, (uint32_t)job_nclasses(j));
-    bw_blob(&w, model, len);
+    Mlops__Tasks__EvaluateArgs a = MLOPS__TASKS__EVALUATE_ARGS__INIT;
+    a.classes = (uint32_t)job_nclasses(j);
+    a.model.data = (uint8_t *)model;
+    a.model.len = len;
     /* queries come unscaled from ingest: scale them as the index was */
     stage_t *sc = nq ? job_stage(j, "scale") : NULL;
+    double *mean = NULL, *scale = NULL;
     if (sc && sc->blob_len >= 8 && sc->blob_len == 8 + (size_t)((const uint32_t *)sc->blob)[1] * 16) {
         uint32_t nc;
         memcpy(&nc, sc->blob + 4, 4);
-        bw_u32(&w, nc);
-        bw_put(&w, sc->blob + 8, (size_t)nc * 16);
-    } else {
-        bw_u32(&w, 0);
+        mean = malloc((nc ? nc : 1) * sizeof *mean);
+        scale = malloc((nc ? nc : 1) * sizeof *scale);
+        if (!mean || !scale) rc = MLOPS_ENOMEM;
+        else {
+            memcpy(mean, sc->blob + 8, (size_t)nc * 8);
+            memcpy(scale, sc->blob + 8 + (size_t)nc * 8, (size_t)nc * 8);
+            a.n_scale_mean = a.n_scale_scale = nc;
+            a.scale_mean = mean;
+            a.scale_scale = scale;
+        }
     }
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
+    if (!rc) rc = args_pack(out, &a.base);
+    free(mean);
+    free(scale);
+    return rc;
 }
 
 static int eval_done(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -81,7 +90,14 @@ static int eval_done(job_t *j, stage_t *st, char *err, size_t errlen)
     int rc = 0;
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
         mlk_metrics *m = NULL;
-        rc = mlk_metrics_decode(st->tasks[t].result, st->tasks[t].result_len, &m, err, errlen);
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__EvaluateResult *res =
+            mlops__tasks__evaluate_result__unpack(NULL, tk->result_len, tk->result);
+        if (!res)
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "evaluate: damaged result from task %zu",
+                              t);
+        else rc = mlk_metrics_decode(res->partial.data, res->partial.len, &m, err, errlen);
+        if (res) mlops__tasks__evaluate_result__free_unpacked(res, NULL);
         if (rc) break;
         if (!acc) acc = m;
         else {

@@ -2,10 +2,10 @@
  * identical FeatureHasher; each shard becomes a feature shard (fshard.h):
  * hashed CSR + the (scaled) numeric columns as the dense part + class
  * indexes of the label. One phase, a task per shard.
- * Args: u32 n_features, u32 alternate_sign, u32 nclasses, class strings. */
-#include "bytes.h"
+ * Args: HashArgs (proto/tasks.proto). */
 #include "err.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <stdlib.h>
 
 static int hash_start(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -23,15 +23,19 @@ static int hash_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *er
     if (!in || t >= in->ntasks) return mlops_seterr(err, errlen, MLOPS_EINVAL, "hash: bad task");
     int rc = args_add_input(out, in->tasks[t].output_key);
     if (rc) return rc;
-    bw_t w;
-    bw_init(&w);
+    size_t ncls = job_nclasses(j);
+    char **cls = calloc(ncls ? ncls : 1, sizeof *cls);
+    if (!cls) return MLOPS_ENOMEM;
+    for (size_t i = 0; i < ncls; i++) cls[i] = (char *)job_class(j, i);
+    Mlops__Tasks__HashArgs a = MLOPS__TASKS__HASH_ARGS__INIT;
     /* no hash section: no sparse part (numeric columns only) */
-    bw_u32(&w, j->spec->has_hash ? j->spec->hash.n_features : 0);
-    bw_u32(&w, (uint32_t)j->spec->hash.alternate_sign);
-    bw_u32(&w, (uint32_t)job_nclasses(j));
-    for (size_t i = 0; i < job_nclasses(j); i++) bw_str(&w, job_class(j, i));
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
+    a.n_features = j->spec->has_hash ? j->spec->hash.n_features : 0;
+    a.alternate_sign = j->spec->hash.alternate_sign != 0;
+    a.n_classes = ncls;
+    a.classes = cls;
+    rc = args_pack(out, &a.base);
+    free(cls);
+    return rc;
 }
 
 static int hash_done(job_t *j, stage_t *st, char *err, size_t errlen)

@@ -22,13 +22,12 @@
  *       for the input and the queries: u64 nrows, u64 row_len,
  *       u64 image data offset, u64 label data offset (nrows 0: none).
  *
- * Task args (kind "ingest_idx"): u64 first_row, u64 nrows, u64 row_len,
- *       u32 ncls, u8 cls[ncls], blob pixels (nrows*row_len bytes),
- *       blob labels (nrows bytes). */
+ * Task args (kind "ingest_idx"): IngestIdxArgs (proto/tasks.proto). */
 #include "bytes.h"
 #include "err.h"
 #include "idx.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -290,18 +289,19 @@ static int idx_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err
         free(buf);
         return rc;
     }
-    bw_t w;
-    bw_init(&w);
-    bw_u64(&w, first);
-    bw_u64(&w, rows);
-    bw_u64(&w, x->row_len);
-    bw_u32(&w, p.ncls);
-    bw_put(&w, p.cls, p.ncls);
-    bw_blob(&w, buf, npx);
-    bw_blob(&w, buf + npx, (size_t)rows);
+    Mlops__Tasks__IngestIdxArgs a = MLOPS__TASKS__INGEST_IDX_ARGS__INIT;
+    a.first_row = first;
+    a.rows = rows;
+    a.row_len = x->row_len;
+    a.classes.data = p.cls;
+    a.classes.len = p.ncls;
+    a.pixels.data = buf;
+    a.pixels.len = npx;
+    a.labels.data = buf + npx;
+    a.labels.len = (size_t)rows;
+    rc = args_pack(out, &a.base);
     free(buf);
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
+    return rc;
 }
 
 static int idx_done(job_t *j, stage_t *st, char *err, size_t errlen)

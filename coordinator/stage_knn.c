@@ -20,7 +20,7 @@
  *   phase 1 "knn_classify": task qs merges its nx lists in index shard
  *           order, votes (uniform or distance weights) and writes the
  *           predictions (frame: label, predicted) as the final output;
- *           result u64 queries, u64 correct -> knn_accuracy.
+ *           result queries and correct ones -> knn_accuracy.
  * recommend ("rec_keys", "rec_encode", "rec_search", "rec_recommend"):
  *   reads the frame shards of clean (or ingest): columns knn.user and
  *   knn.item, rows in time order.
@@ -35,6 +35,9 @@
  *           the most-popular baseline, RecBole metrics; final output
  *           frame (user, rank, item, score); result: metric sums.
  *
+ * Task arguments and results: the Knn* and Rec* messages of
+ * proto/tasks.proto.
+ *
  * blob: u32 mode, u32 phase, then
  *   classify:  u32 qsrc (0 query shards, 1 split test rows), u32 nqs,
  *              u32 nxs, u32 xsel (1: train rows only), u32 nscale,
@@ -44,6 +47,7 @@
 #include "bytes.h"
 #include "err.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <czmq.h>
 #include <math.h>
 #include <stdarg.h>
@@ -227,8 +231,6 @@ static int classify_args(job_t *j, stage_t *st, const knnplan_t *p, size_t t, ta
 {
     stage_t *in = stage_input_of(j, st);
     char qbuf[200];
-    bw_t w;
-    bw_init(&w);
     int rc;
     if (p->phase == 0) {
         size_t qs = t / p->nxs, xs = t % p->nxs;
@@ -236,39 +238,48 @@ static int classify_args(job_t *j, stage_t *st, const knnplan_t *p, size_t t, ta
         if (!in || qs >= p->nqs || xs >= in->ntasks || !qk || !in->tasks[xs].output_key)
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
         if ((rc = args_add_input(out, qk)) || (rc = args_add_input(out, in->tasks[xs].output_key))) return rc;
-        bw_u32(&w, j->spec->knn.k);
-        bw_u32(&w, p->qsrc == QSRC_SPLIT);
-        bw_u32(&w, p->xsel);
-        bw_u32(&w, p->nscale);
-        for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
-        for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
-    } else {
-        /* after the stage, the lists may be gone: a lost prediction shard
-         * is recomputed from the query and index shards directly */
-        int direct = st->state == ST_DONE;
-        const char *qk = query_key(j, st, p, t, qbuf, sizeof qbuf);
-        if (!in || t >= p->nqs || !qk) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
-        if ((rc = args_add_input(out, qk)) != 0) return rc;
-        for (size_t xs = 0; xs < p->nxs; xs++) {
-            if (direct) rc = xs < in->ntasks ? args_add_input(out, in->tasks[xs].output_key) : MLOPS_EINVAL;
-            else rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs);
-            if (rc) return rc;
-        }
-        bw_u32(&w, j->spec->knn.k);
-        bw_u32(&w, j->spec->knn.weights == MLOPS_KNN_DISTANCE);
-        bw_u32(&w, p->qsrc == QSRC_SPLIT);
-        bw_u32(&w, (uint32_t)job_nclasses(j));
-        for (size_t c = 0; c < job_nclasses(j); c++) bw_str(&w, job_class(j, c));
-        bw_u32(&w, (uint32_t)direct);
-        if (direct) {
-            bw_u32(&w, p->xsel);
-            bw_u32(&w, p->nscale);
-            for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->mean[c]);
-            for (uint32_t c = 0; c < p->nscale; c++) bw_f64(&w, p->scale[c]);
-        }
+        Mlops__Tasks__KnnSearchArgs a = MLOPS__TASKS__KNN_SEARCH_ARGS__INIT;
+        a.k = j->spec->knn.k;
+        a.queries_test = p->qsrc == QSRC_SPLIT;
+        a.index_train = p->xsel != 0;
+        a.n_scale_mean = a.n_scale_scale = p->nscale;
+        a.scale_mean = p->mean;
+        a.scale_scale = p->scale;
+        return args_pack(out, &a.base);
     }
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
+    /* after the stage, the lists may be gone: a lost prediction shard
+     * is recomputed from the query and index shards directly */
+    int direct = st->state == ST_DONE;
+    const char *qk = query_key(j, st, p, t, qbuf, sizeof qbuf);
+    if (!in || t >= p->nqs || !qk)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+    if ((rc = args_add_input(out, qk)) != 0) return rc;
+    for (size_t xs = 0; xs < p->nxs; xs++) {
+        if (direct)
+            rc = xs < in->ntasks ? args_add_input(out, in->tasks[xs].output_key) : MLOPS_EINVAL;
+        else rc = add_key(out, "%s/knn.p0/%zu", j->id, t * p->nxs + xs);
+        if (rc) return rc;
+    }
+    size_t ncls = job_nclasses(j);
+    char **cls = calloc(ncls ? ncls : 1, sizeof *cls);
+    if (!cls) return MLOPS_ENOMEM;
+    for (size_t c = 0; c < ncls; c++) cls[c] = (char *)job_class(j, c);
+    Mlops__Tasks__KnnClassifyArgs a = MLOPS__TASKS__KNN_CLASSIFY_ARGS__INIT;
+    a.k = j->spec->knn.k;
+    a.distance_weights = j->spec->knn.weights == MLOPS_KNN_DISTANCE;
+    a.queries_test = p->qsrc == QSRC_SPLIT;
+    a.n_classes = ncls;
+    a.classes = cls;
+    a.direct = direct;
+    if (direct) {
+        a.index_train = p->xsel != 0;
+        a.n_scale_mean = a.n_scale_scale = p->nscale;
+        a.scale_mean = p->mean;
+        a.scale_scale = p->scale;
+    }
+    rc = args_pack(out, &a.base);
+    free(cls);
+    return rc;
 }
 
 static int classify_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
@@ -284,13 +295,18 @@ static int classify_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t 
     }
     uint64_t nq = 0, correct = 0;
     for (size_t t = 0; t < st->ntasks; t++) {
-        br_t r;
-        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
-        uint64_t a = br_u64(&r), b = br_u64(&r);
-        if (!br_done(&r) || b > a)
-            return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from classify task %zu", t);
-        nq += a;
-        correct += b;
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__KnnClassifyResult *r =
+            mlops__tasks__knn_classify_result__unpack(NULL, tk->result_len, tk->result);
+        int bad = !r || r->correct > r->queries;
+        if (!bad) {
+            nq += r->queries;
+            correct += r->correct;
+        }
+        if (r) mlops__tasks__knn_classify_result__free_unpacked(r, NULL);
+        if (bad)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                "knn: damaged result from classify task %zu", t);
     }
     job_set_metric(j, "knn_queries", (double)nq);
     job_set_metric(j, "knn_accuracy", nq ? (double)correct / (double)nq : 0.0);
@@ -334,7 +350,7 @@ static void sort_ids(char **v, size_t n)
     qsort(v, n, sizeof *v, numeric ? num_cmp : str_cmp);
 }
 
-/* Merge the per-shard key sets of phase 0 (u32 n, strings, twice). */
+/* Merge the per-shard key sets of phase 0 (RecKeysResult). */
 static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
 {
     zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
@@ -342,16 +358,22 @@ static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t
     size_t n[2] = {0, 0}, cap[2] = {0, 0};
     int rc = seen[0] && seen[1] ? 0 : MLOPS_ENOMEM;
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
-        br_t r;
-        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__RecKeysResult *r =
+            mlops__tasks__rec_keys_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r) {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged key set from task %zu", t);
+            break;
+        }
+        char **got[2] = {r->users, r->items};
+        size_t ngot[2] = {r->n_users, r->n_items};
         for (int s = 0; s < 2 && !rc; s++) {
-            uint32_t k = br_u32(&r);
-            for (uint32_t i = 0; i < k && !r.err && !rc; i++) {
-                char *x = br_str(&r);
-                if (!x) break;
-                if (zhashx_lookup(seen[s], x)) {
-                    free(x);
-                    continue;
+            for (size_t i = 0; i < ngot[s] && !rc; i++) {
+                if (zhashx_lookup(seen[s], got[s][i])) continue;
+                char *x = strdup(got[s][i]);
+                if (!x) {
+                    rc = MLOPS_ENOMEM;
+                    break;
                 }
                 if (n[s] == cap[s]) {
                     cap[s] = cap[s] ? cap[s] * 2 : 1024;
@@ -367,8 +389,7 @@ static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t
                 v[s][n[s]++] = x;
             }
         }
-        if (!rc && !br_done(&r))
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged key set from task %zu", t);
+        mlops__tasks__rec_keys_result__free_unpacked(r, NULL);
     }
     zhashx_destroy(&seen[0]);
     zhashx_destroy(&seen[1]);
@@ -412,23 +433,27 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
     const mlops_jobspec_t *s = j->spec;
     if (!in || in->ntasks != p->nin) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
     int rc;
-    bw_t w;
-    bw_init(&w);
     switch (p->phase) {
     case 0:
     case 1:
         if (t >= p->nin || !in->tasks[t].output_key)
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
         if ((rc = args_add_input(out, in->tasks[t].output_key)) != 0) return rc;
-        bw_str(&w, s->knn.user);
-        bw_str(&w, s->knn.item);
-        if (p->phase == 1) {
-            bw_u64(&w, p->nusers);
-            for (uint64_t i = 0; i < p->nusers; i++) bw_str(&w, p->users[i]);
-            bw_u64(&w, p->nitems);
-            for (uint64_t i = 0; i < p->nitems; i++) bw_str(&w, p->items[i]);
+        if (p->phase == 0) {
+            Mlops__Tasks__RecKeysArgs a = MLOPS__TASKS__REC_KEYS_ARGS__INIT;
+            a.user_column = s->knn.user;
+            a.item_column = s->knn.item;
+            return args_pack(out, &a.base);
+        } else {
+            Mlops__Tasks__RecEncodeArgs a = MLOPS__TASKS__REC_ENCODE_ARGS__INIT;
+            a.user_column = s->knn.user;
+            a.item_column = s->knn.item;
+            a.n_users = p->nusers;
+            a.users = p->users;
+            a.n_items = p->nitems;
+            a.items = p->items;
+            return args_pack(out, &a.base);
         }
-        break;
     case 2:
     case 3: {
         size_t qr = p->phase == 2 ? t / p->R : t;
@@ -437,30 +462,37 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
         rec_range(p, qr, &qb, &qc);
         for (uint32_t i = 0; i < p->nin; i++)
             if ((rc = add_key(out, "%s/knn.p1/%u", j->id, i)) != 0) return rc;
-        bw_u64(&w, p->nusers);
-        bw_u64(&w, p->nitems);
-        bw_u32(&w, s->knn.k);
-        bw_u64(&w, qb);
-        bw_u64(&w, qc);
         if (p->phase == 2) {
             rec_range(p, t % p->R, &xb, &xc);
-            bw_u64(&w, xb);
-            bw_u64(&w, xb + xc);
-        } else {
-            for (uint32_t xr = 0; xr < p->R; xr++)
-                if ((rc = add_key(out, "%s/knn.p2/%zu", j->id, qr * p->R + xr)) != 0) return rc;
-            bw_u32(&w, s->knn.top_n);
-            bw_u32(&w, p->R);
-            for (uint64_t u = qb; u < qb + qc; u++) bw_str(&w, p->users[u]);
-            for (uint64_t i = 0; i < p->nitems; i++) bw_str(&w, p->items[i]);
+            Mlops__Tasks__RecSearchArgs a = MLOPS__TASKS__REC_SEARCH_ARGS__INIT;
+            a.users = p->nusers;
+            a.items = p->nitems;
+            a.k = s->knn.k;
+            a.query_begin = qb;
+            a.query_count = qc;
+            a.index_begin = xb;
+            a.index_end = xb + xc;
+            return args_pack(out, &a.base);
         }
-        break;
+        for (uint32_t xr = 0; xr < p->R; xr++)
+            if ((rc = add_key(out, "%s/knn.p2/%zu", j->id, qr * p->R + xr)) != 0) return rc;
+        Mlops__Tasks__RecRecommendArgs a = MLOPS__TASKS__REC_RECOMMEND_ARGS__INIT;
+        a.users = p->nusers;
+        a.items = p->nitems;
+        a.k = s->knn.k;
+        a.query_begin = qb;
+        a.query_count = qc;
+        a.top_n = s->knn.top_n;
+        a.ranges = p->R;
+        a.n_range_users = (size_t)qc;
+        a.range_users = p->users + qb;
+        a.n_items_named = p->nitems;
+        a.items_named = p->items;
+        return args_pack(out, &a.base);
     }
     default:
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
     }
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
 }
 
 static int rec_set_phase(job_t *j, stage_t *st, knnplan_t *p, uint32_t phase)
@@ -496,16 +528,21 @@ static int rec_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errle
     default:
         break;
     }
-    /* result: u64 users evaluated, f64 sums of hit, precision, recall,
-     * ndcg, popular hit, popular ndcg — added in shard order */
+    /* RecRecommendResult: users evaluated and the metric sums, added in
+     * shard order */
     uint64_t n = 0;
     double sum[6] = {0};
     for (size_t t = 0; t < st->ntasks; t++) {
-        br_t r;
-        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
-        n += br_u64(&r);
-        for (int k = 0; k < 6; k++) sum[k] += br_f64(&r);
-        if (!br_done(&r)) return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from task %zu", t);
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__RecRecommendResult *r =
+            mlops__tasks__rec_recommend_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged result from task %zu", t);
+        const double v[6] = {r->hit,  r->precision,   r->recall,
+                             r->ndcg, r->popular_hit, r->popular_ndcg};
+        n += r->users;
+        for (int k = 0; k < 6; k++) sum[k] += v[k];
+        mlops__tasks__rec_recommend_result__free_unpacked(r, NULL);
     }
     static const char *names[6] = {"hit_rate_at_n", "precision_at_n", "recall_at_n",
                                    "ndcg_at_n",     "popular_hit_rate_at_n", "popular_ndcg_at_n"};

@@ -4,11 +4,14 @@
  *           column; merged here in shard order by Chan's formulas.
  *   phase 1 "scale_apply":   every shard is transformed with the
  *           global mean and scale (final output).
+ * Args: none, then ScaleApplyArgs; result ScaleMomentsResult
+ * (proto/tasks.proto).
  * blob: u32 phase, u32 ncols, f64 mean[ncols], f64 scale[ncols]. */
 #include "bytes.h"
 #include "err.h"
 #include "scaler.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +37,21 @@ static int scale_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     stage_t *in = stage_input_of(j, st);
     if (!in || t >= in->ntasks) return mlops_seterr(err, errlen, MLOPS_EINVAL, "scale: bad task");
     int rc = args_add_input(out, in->tasks[t].output_key);
-    if (rc) return rc;
-    out->args = malloc(st->blob_len);
-    if (!out->args) return MLOPS_ENOMEM;
-    memcpy(out->args, st->blob, st->blob_len);
-    out->args_len = st->blob_len;
-    return 0;
+    if (rc || strcmp(st->kind, "scale_apply")) return rc; /* scale_moments: no arguments */
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    uint32_t phase = br_u32(&r), ncols = br_u32(&r);
+    double *mean = br_f64s(&r, ncols), *scale = br_f64s(&r, ncols);
+    if (!br_done(&r) || phase != 1)
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "scale plan is damaged");
+    Mlops__Tasks__ScaleApplyArgs a = MLOPS__TASKS__SCALE_APPLY_ARGS__INIT;
+    a.n_mean = a.n_scale = ncols;
+    a.mean = mean;
+    a.scale = scale;
+    if (!rc) rc = args_pack(out, &a.base);
+    free(mean);
+    free(scale);
+    return rc;
 }
 
 static int scale_done(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -54,7 +66,12 @@ static int scale_done(job_t *j, stage_t *st, char *err, size_t errlen)
     for (size_t t = 0; t < st->ntasks; t++) {
         mlk_moments *m = NULL;
         size_t n = 0;
-        if (mlk_moments_decode(st->tasks[t].result, st->tasks[t].result_len, &m, &n) != 0) {
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__ScaleMomentsResult *res =
+            mlops__tasks__scale_moments_result__unpack(NULL, tk->result_len, tk->result);
+        int bad = !res || mlk_moments_decode(res->moments.data, res->moments.len, &m, &n) != 0;
+        if (res) mlops__tasks__scale_moments_result__free_unpacked(res, NULL);
+        if (bad) {
             free(acc);
             return mlops_seterr(err, errlen, MLOPS_EPARSE, "scale: damaged moments from task %zu", t);
         }

@@ -7,12 +7,14 @@
  *   method sklearn: train_test_split(test_size, random_state) exactly;
  *                   the test set is computed here (MT19937 permutation)
  *                   and each task gets its slice of the flags.
+ * Args: SplitArgs (proto/tasks.proto).
  * blob: u32 method, u64 seed, u64 N, u64 n_test, u64 ntasks,
  *       u64 first_rank[ntasks], and for sklearn u8 flags[N]. */
 #include "bytes.h"
 #include "err.h"
 #include "split.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,17 +80,18 @@ static int split_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     if (first + count > n) return mlops_seterr(err, errlen, MLOPS_EPARSE, "split plan is damaged");
     int rc = args_add_input(out, in->tasks[t].output_key);
     if (rc) return rc;
-    bw_t w;
-    bw_init(&w);
-    bw_u32(&w, sk);
-    bw_u64(&w, seed);
-    bw_u64(&w, n);
-    bw_u64(&w, n_test);
-    bw_u64(&w, first);
-    bw_u64(&w, count);
-    if (sk) bw_blob(&w, st->blob + 36 + nt * 8 + first, (size_t)count);
-    out->args = bw_take(&w, &out->args_len);
-    return out->args ? 0 : MLOPS_ENOMEM;
+    Mlops__Tasks__SplitArgs a = MLOPS__TASKS__SPLIT_ARGS__INIT;
+    a.sklearn = sk != 0;
+    a.seed = seed;
+    a.rows = n;
+    a.rows_test = n_test;
+    a.first_rank = first;
+    a.count = count;
+    if (sk) {
+        a.test_flags.data = st->blob + 36 + nt * 8 + first;
+        a.test_flags.len = (size_t)count;
+    }
+    return args_pack(out, &a.base);
 }
 
 static int split_done(job_t *j, stage_t *st, char *err, size_t errlen)

@@ -13,12 +13,14 @@
  * byte-identical for any number of workers. If a worker dies holding
  * parameters of the running epoch, the epoch is re-run from its start
  * model (restart), which gives the same bytes.
+ * Args and results: TrainEpoch*, TrainReduce* (proto/tasks.proto).
  * blob: u32 epoch, u32 level, u32 final, u64 nparts, u64 counts[nparts],
  *       f64 loss_sum, then the epoch's start model bytes (empty = fresh). */
 #include "bytes.h"
 #include "err.h"
 #include "log.h"
 #include "stages.h"
+#include "tasks.pb-c.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,62 +102,87 @@ static int train_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     tstate_t s;
     if (tdecode(st, &s) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
     const mlops_jobspec_t *sp = j->spec;
-    bw_t w;
-    bw_init(&w);
     int rc = 0;
     if (!strcmp(st->kind, "train_epoch")) {
         stage_t *in = stage_input_of(j, st);
         if ((rc = args_add_input(out, in->tasks[t].output_key)) != 0) return rc;
-        bw_u32(&w, (uint32_t)sp->train.learning_rate);
-        bw_f64(&w, sp->train.alpha);
-        bw_f64(&w, sp->train.eta0);
-        bw_f64(&w, sp->train.power_t);
-        bw_u32(&w, sp->train.batch_size);
-        bw_u32(&w, sp->train.seed);
-        bw_u32(&w, (uint32_t)sp->train.shuffle);
-        bw_u32(&w, s.epoch);
-        bw_u32(&w, (uint32_t)t);
-        bw_u32(&w, (uint32_t)job_nclasses(j));
-        bw_u64(&w, sp->has_hash ? sp->hash.n_features : 0);
-        bw_blob(&w, s.model, s.model_len);
-    } else {
-        /* reduce: group t of the previous level's outputs */
-        size_t lo = t * TRAIN_FANIN, hi = lo + TRAIN_FANIN;
-        if (hi > s.nparts) hi = s.nparts;
-        if (lo >= hi) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
-        bw_u32(&w, s.final);
-        bw_u32(&w, (uint32_t)(hi - lo));
-        for (size_t i = lo; i < hi; i++) {
-            uint64_t c;
-            memcpy(&c, s.counts + i * 8, 8);
-            bw_u64(&w, c);
-            char key[160];
-            if (s.level == 1) snprintf(key, sizeof key, "%s/train.e%u/%zu", j->id, s.epoch, i);
-            else snprintf(key, sizeof key, "%s/train.e%ur%u/%zu", j->id, s.epoch, s.level - 1, i);
-            if ((rc = args_add_input(out, key)) != 0) break;
-        }
+        Mlops__Tasks__TrainEpochArgs a = MLOPS__TASKS__TRAIN_EPOCH_ARGS__INIT;
+        a.learning_rate = (uint32_t)sp->train.learning_rate;
+        a.alpha = sp->train.alpha;
+        a.eta0 = sp->train.eta0;
+        a.power_t = sp->train.power_t;
+        a.batch_size = sp->train.batch_size;
+        a.seed = sp->train.seed;
+        a.shuffle = sp->train.shuffle != 0;
+        a.epoch = s.epoch;
+        a.shard = (uint32_t)t;
+        a.classes = (uint32_t)job_nclasses(j);
+        a.n_features = sp->has_hash ? sp->hash.n_features : 0;
+        a.model.data = (uint8_t *)s.model;
+        a.model.len = s.model_len;
+        return args_pack(out, &a.base);
     }
-    out->args = bw_take(&w, &out->args_len);
-    if (rc) return rc;
-    return out->args ? 0 : MLOPS_ENOMEM;
+    /* reduce: group t of the previous level's outputs */
+    size_t lo = t * TRAIN_FANIN, hi = lo + TRAIN_FANIN;
+    if (hi > s.nparts) hi = s.nparts;
+    if (lo >= hi) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+    uint64_t counts[TRAIN_FANIN];
+    for (size_t i = lo; i < hi; i++) {
+        memcpy(&counts[i - lo], s.counts + i * 8, 8);
+        char key[160];
+        if (s.level == 1) snprintf(key, sizeof key, "%s/train.e%u/%zu", j->id, s.epoch, i);
+        else snprintf(key, sizeof key, "%s/train.e%ur%u/%zu", j->id, s.epoch, s.level - 1, i);
+        if ((rc = args_add_input(out, key)) != 0) return rc;
+    }
+    Mlops__Tasks__TrainReduceArgs a = MLOPS__TASKS__TRAIN_REDUCE_ARGS__INIT;
+    a.final = s.final != 0;
+    a.n_counts = hi - lo;
+    a.counts = counts;
+    return args_pack(out, &a.base);
 }
 
-/* counts (and losses) of the phase just done */
-static int gather_counts(const stage_t *st, uint64_t **counts, double *loss_sum, const uint8_t **model,
+/* counts (and losses) of the phase just done; with model, a reduce
+ * phase's model (malloc'd, the caller frees it) */
+static int gather_counts(const stage_t *st, uint64_t **counts, double *loss_sum, uint8_t **model,
                          size_t *model_len, char *err, size_t errlen)
 {
     *counts = calloc(st->ntasks ? st->ntasks : 1, sizeof **counts);
     if (!*counts) return MLOPS_ENOMEM;
     *loss_sum = 0;
+    int is_epoch = !strcmp(st->kind, "train_epoch");
     for (size_t t = 0; t < st->ntasks; t++) {
-        br_t r;
-        br_init(&r, st->tasks[t].result, st->tasks[t].result_len);
-        (*counts)[t] = br_u64(&r);
-        double loss = br_f64(&r);
-        *loss_sum += loss * (double)(*counts)[t];
-        if (model) *model = br_blob(&r, model_len);
-        if (r.err) {
+        const task_t *tk = &st->tasks[t];
+        int bad = 0;
+        if (is_epoch) {
+            Mlops__Tasks__TrainEpochResult *r =
+                mlops__tasks__train_epoch_result__unpack(NULL, tk->result_len, tk->result);
+            if (!r) bad = 1;
+            else {
+                (*counts)[t] = r->count;
+                *loss_sum += r->loss * (double)r->count;
+                mlops__tasks__train_epoch_result__free_unpacked(r, NULL);
+            }
+        } else {
+            Mlops__Tasks__TrainReduceResult *r =
+                mlops__tasks__train_reduce_result__unpack(NULL, tk->result_len, tk->result);
+            if (!r) bad = 1;
+            else {
+                (*counts)[t] = r->count;
+                if (model && !*model) {
+                    *model = malloc(r->model.len ? r->model.len : 1);
+                    if (*model) memcpy(*model, r->model.data, r->model.len);
+                    *model_len = r->model.len;
+                    bad = !*model || !r->model.len;
+                }
+                mlops__tasks__train_reduce_result__free_unpacked(r, NULL);
+            }
+        }
+        if (bad) {
             free(*counts);
+            if (model) {
+                free(*model);
+                *model = NULL;
+            }
             return mlops_seterr(err, errlen, MLOPS_EPARSE, "train: damaged result of task %zu", t);
         }
     }
@@ -168,7 +195,7 @@ static int train_done(job_t *j, stage_t *st, char *err, size_t errlen)
     if (tdecode(st, &s) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
     uint64_t *counts = NULL;
     double loss_sum = 0;
-    const uint8_t *model = NULL;
+    uint8_t *model = NULL;
     size_t model_len = 0;
     int is_epoch = !strcmp(st->kind, "train_epoch");
     int rc = gather_counts(st, &counts, &loss_sum, s.final ? &model : NULL, &model_len, err, errlen);
@@ -190,9 +217,11 @@ static int train_done(job_t *j, stage_t *st, char *err, size_t errlen)
     if (s.final && !is_epoch) {
         /* the epoch's average: the next epoch's start, or the model */
         uint32_t next = s.epoch + 1;
-        uint8_t *copy = malloc(model_len ? model_len : 1);
-        if (!copy) { free(counts); return MLOPS_ENOMEM; }
-        memcpy(copy, model, model_len);
+        uint8_t *copy = model;
+        if (!copy) {
+            free(counts);
+            return MLOPS_EPARSE;
+        }
         free(counts);
         if (next < j->spec->train.epochs) {
             rc = tencode(st, next, 0, 0, 0, NULL, 0, copy, model_len);

@@ -1,6 +1,16 @@
-/* stages.h: the stage entries (one file each, stage_*.c, plus the first
- * ones in planner.c) and helpers they share. See jobmodel.h for the
- * planner interface.
+/* stages.h: the stage entries and the helpers they share. See
+ * jobmodel.h for the planner interface. One file per stage entry:
+ *   stage_ingest.c    ingest (CSV: byte ranges of the upload -> frames)
+ *   stage_idx.c       ingest (IDX images/labels -> feature shards)
+ *   stage_clean.c     clean (quantile rounds, then dropna + IQR filter)
+ *   stage_scale.c     scale (moments, then apply)
+ *   stage_hash.c      hash (frames -> feature shards)
+ *   stage_split.c     split (the test flag of every row)
+ *   stage_train.c     train (SGD epochs + reduction tree)
+ *   stage_evaluate.c  evaluate (metrics partials)
+ *   stage_knn.c       knn (classify or recommend)
+ *   stage_noop.c      noop (empty tasks, for the scheduler benchmark)
+ * planner.c builds a job's chain of stages and holds the helpers below.
  *
  * Data flows along a chain of stages whose final outputs (key suffix
  * "/") are shards of the same rows: ingest -> clean -> scale -> hash ->
@@ -11,6 +21,7 @@
  * split) and produce models, metrics and recommendations. */
 #ifndef MLOPS_COORD_STAGES_H
 #define MLOPS_COORD_STAGES_H
+#include <protobuf-c/protobuf-c.h>
 #include "jobmodel.h"
 
 extern const stage_ops_t stage_ingest;
@@ -24,9 +35,20 @@ extern const stage_ops_t stage_train;
 extern const stage_ops_t stage_evaluate;
 extern const stage_ops_t stage_knn;
 
+/* stage_ingest.c: release the mapped input of a CSV job (planner_job_free). */
+void stage_ingest_job_free(job_t *j);
+/* stage_clean.c: the request of clean's first quantile round, which the
+ * ingest tasks answer (malloc'd; NULL, 0 when clean has no IQR). */
+int stage_clean_first_request(const job_t *j, uint8_t **req, size_t *len);
+/* planner.c: merge the distinct labels the tasks of an ingest or
+ * clean_filter phase returned into the job's class list (job_set_classes). */
+int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen);
+
 /* The stage whose final outputs this stage reads: the nearest earlier
  * stage among ingest, clean, scale, hash, split. NULL if none. */
 stage_t *stage_input_of(job_t *j, const stage_t *st);
+/* Pack a proto/tasks.proto message as a task's arguments (a->args). */
+int args_pack(task_args_t *a, const ProtobufCMessage *m);
 /* Append a shard key to a task's inputs (copied). */
 int args_add_input(task_args_t *a, const char *key);
 /* Sum of a metric over the current phase's tasks, in task order. */

@@ -1,5 +1,6 @@
 /* kind_knn.c: the k-NN stage's task kinds (planned by
- * coordinator/stage_knn.c, which documents the phases and arguments).
+ * coordinator/stage_knn.c, which documents the phases; arguments and
+ * results are the Knn* and Rec* messages of proto/tasks.proto).
  *
  *   knn_search     top-k of one query shard within one index shard
  *   knn_classify   merge a query shard's lists, vote, write predictions
@@ -26,12 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kind_knn_search(task_ctx_t *ctx);
-int kind_knn_classify(task_ctx_t *ctx);
-int kind_rec_keys(task_ctx_t *ctx);
-int kind_rec_encode(task_ctx_t *ctx);
-int kind_rec_search(task_ctx_t *ctx);
-int kind_rec_recommend(task_ctx_t *ctx);
+int wk_kind_knn_search(task_ctx_t *ctx);
+int wk_kind_knn_classify(task_ctx_t *ctx);
+int wk_kind_rec_keys(task_ctx_t *ctx);
+int wk_kind_rec_encode(task_ctx_t *ctx);
+int wk_kind_rec_search(task_ctx_t *ctx);
+int wk_kind_rec_recommend(task_ctx_t *ctx);
 
 #define MAX_DENSE_DIM (1u << 16)
 
@@ -70,8 +71,8 @@ static int list_output(task_ctx_t *ctx, const mlk_topk *t, const int32_t *label)
     }
     size_t len;
     uint8_t *buf = bw_take(&w, &len);
-    if (!buf) return task_fail(ctx, 1, "out of memory encoding a list");
-    int rc = task_output(ctx, NULL, buf, len);
+    if (!buf) return wk_task_fail(ctx, 1, "out of memory encoding a list");
+    int rc = wk_task_output(ctx, NULL, buf, len);
     free(buf);
     return rc;
 }
@@ -81,7 +82,7 @@ static int list_input(task_ctx_t *ctx, size_t i, knnlist_t *out)
     void *data;
     size_t len;
     memset(out, 0, sizeof *out);
-    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
     br_t r;
     br_init(&r, data, len);
     char magic[4] = {0};
@@ -91,10 +92,10 @@ static int list_input(task_ctx_t *ctx, size_t i, knnlist_t *out)
     int rc = 0;
     if (r.err || memcmp(magic, "MLKT", 4) || ver != 1 || k == 0 || k > (1u << 20) ||
         nq > (len / 20) / k || len - r.at != nq * k * 20) {
-        rc = task_fail(ctx, 0, "shard %s is not a k-NN list", ctx->ta->inputs[i]->key);
+        rc = wk_task_fail(ctx, 0, "shard %s is not a k-NN list", ctx->ta->inputs[i]->key);
     } else if (!(out->t = mlk_topk_new((size_t)nq, (size_t)k)) ||
                !(out->label = malloc(nz(nq * k) * sizeof *out->label))) {
-        rc = task_fail(ctx, 1, "out of memory");
+        rc = wk_task_fail(ctx, 1, "out of memory");
     } else {
         size_t n = (size_t)(nq * k);
         br_get(&r, out->t->sim, n * sizeof(double));
@@ -125,15 +126,15 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
     memset(out, 0, sizeof *out);
     for (size_t s = 0; s < n && !rc; s++)
         if (ls[s].t->nq != nq || ls[s].t->k != k)
-            rc = task_fail(ctx, 0, "list %zu has %zu x %zu entries, expected %zu x %zu", s, ls[s].t->nq, ls[s].t->k,
+            rc = wk_task_fail(ctx, 0, "list %zu has %zu x %zu entries, expected %zu x %zu", s, ls[s].t->nq, ls[s].t->k,
                            nq, k);
     if (!rc && (!(out->t = mlk_topk_new(nq, k)) || !(out->label = malloc(nz(nq * k) * sizeof(int32_t)))))
-        rc = task_fail(ctx, 1, "out of memory");
+        rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t s = 0; s < n && !rc; s++)
-        if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = task_fail(ctx, 0, "list shapes differ");
+        if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = wk_task_fail(ctx, 0, "list shapes differ");
     /* per query: every source's (id, label), sorted by id, then looked up */
     idlab_t *all = rc ? NULL : malloc(nz(n * k) * sizeof *all);
-    if (!rc && !all) rc = task_fail(ctx, 1, "out of memory");
+    if (!rc && !all) rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t q = 0; q < nq && !rc; q++) {
         size_t m = 0;
         for (size_t s = 0; s < n; s++)
@@ -158,7 +159,7 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
 static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
 {
     knnlist_t *ls = calloc(nz(n), sizeof *ls);
-    if (!ls) return task_fail(ctx, 1, "out of memory");
+    if (!ls) return wk_task_fail(ctx, 1, "out of memory");
     int rc = 0;
     for (size_t s = 0; s < n && !rc; s++) rc = list_input(ctx, first + s, &ls[s]);
     if (!rc) rc = merge_lists(ctx, ls, n, nq, k, out);
@@ -174,11 +175,11 @@ static int features_input(task_ctx_t *ctx, size_t i, mlk_features **out)
 {
     void *data;
     size_t len;
-    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
     int rc = mlk_features_decode(data, len, out);
     free(data);
     if (rc)
-        return task_fail(ctx, 0, "knn: shard %s is not a feature shard (knn classify reads IDX or hashed features)",
+        return wk_task_fail(ctx, 0, "knn: shard %s is not a feature shard (knn classify reads IDX or hashed features)",
                          ctx->ta->inputs[i]->key);
     return 0;
 }
@@ -187,9 +188,9 @@ static int features_input(task_ctx_t *ctx, size_t i, mlk_features **out)
 static int select_rows(task_ctx_t *ctx, size_t i, mlk_features **f, int want)
 {
     if (want < 0) return 0;
-    if (!(*f)->test) return task_fail(ctx, 0, "knn: shard %s has no train/test flags", ctx->ta->inputs[i]->key);
+    if (!(*f)->test) return wk_task_fail(ctx, 0, "knn: shard %s has no train/test flags", ctx->ta->inputs[i]->key);
     mlk_features *s = mlk_features_select(*f, (*f)->test, (uint8_t)want);
-    if (!s) return task_fail(ctx, 1, "out of memory");
+    if (!s) return wk_task_fail(ctx, 1, "out of memory");
     mlk_features_destroy(f);
     *f = s;
     return 0;
@@ -199,12 +200,12 @@ static int select_rows(task_ctx_t *ctx, size_t i, mlk_features **f, int want)
 static int densify(task_ctx_t *ctx, const mlk_features *f, float **out, size_t *dim)
 {
     size_t ns = f->csr ? f->csr->ncols : 0, d = ns + f->n_dense;
-    if (d == 0) return task_fail(ctx, 0, "knn: the shard has no features");
+    if (d == 0) return wk_task_fail(ctx, 0, "knn: the shard has no features");
     if (d > MAX_DENSE_DIM)
-        return task_fail(ctx, 0, "knn: %zu features are too many for the dense search (at most %u; lower hash.n_features)",
+        return wk_task_fail(ctx, 0, "knn: %zu features are too many for the dense search (at most %u; lower hash.n_features)",
                          d, MAX_DENSE_DIM);
     float *x = calloc(nz(f->nrows * d), sizeof *x);
-    if (!x) return task_fail(ctx, 1, "out of memory for %zu x %zu features", f->nrows, d);
+    if (!x) return wk_task_fail(ctx, 1, "out of memory for %zu x %zu features", f->nrows, d);
     for (size_t i = 0; i < f->nrows; i++) {
         float *row = x + i * d;
         if (f->csr)
@@ -222,24 +223,16 @@ static int densify(task_ctx_t *ctx, const mlk_features *f, float **out, size_t *
 /* The queries of input 0 (the test rows if qtest), scaled with the
  * nscale (mean, scale) pairs as the scale stage transformed the input,
  * as normalised dense rows. */
-static int prepare_queries(task_ctx_t *ctx, int qtest, uint32_t nscale, const uint8_t *mean, const uint8_t *scale,
-                           mlk_features **q, float **Q, size_t *d)
+static int prepare_queries(task_ctx_t *ctx, int qtest, size_t nscale, const double *mean,
+                           const double *scale, mlk_features **q, float **Q, size_t *d)
 {
     if (features_input(ctx, 0, q) || select_rows(ctx, 0, q, qtest ? 1 : -1)) return -1;
     mlk_features *f = *q;
     if (nscale && f->n_dense != nscale)
-        return task_fail(ctx, 0, "knn: %u scale statistics for %zu dense columns", nscale, f->n_dense);
-    if (nscale) {
-        br_t r;
-        br_init(&r, mean, (size_t)nscale * 8);
-        double *mu = br_f64s(&r, nscale);
-        br_init(&r, scale, (size_t)nscale * 8);
-        double *sc = br_f64s(&r, nscale);
-        int rc = mu && sc ? mlk_features_scale(f, mu, sc, nscale) : MLOPS_ENOMEM;
-        free(mu);
-        free(sc);
-        if (rc) return task_fail(ctx, 1, "out of memory");
-    }
+        return wk_task_fail(ctx, 0, "knn: %zu scale statistics for %zu dense columns", nscale,
+                            f->n_dense);
+    if (nscale && mlk_features_scale(f, mean, scale, nscale) != 0)
+        return wk_task_fail(ctx, 1, "out of memory");
     if (densify(ctx, f, Q, d)) return -1;
     mlk_knn_normalize(*Q, f->nrows, *d);
     return 0;
@@ -258,20 +251,20 @@ static int search_index(task_ctx_t *ctx, const float *Q, size_t nq, size_t d, si
     if (features_input(ctx, i, &x) || select_rows(ctx, i, &x, xtrain ? 0 : -1)) goto done;
     for (size_t r = 0; r < x->nrows; r++)
         if (x->label[r] < 0) {
-            task_fail(ctx, 0, "knn: index row %lld of %s has no class", (long long)x->row_id[r],
+            wk_task_fail(ctx, 0, "knn: index row %lld of %s has no class", (long long)x->row_id[r],
                       ctx->ta->inputs[i]->key);
             goto done;
         }
     if (densify(ctx, x, &X, &dx)) goto done;
     if (dx != d) {
-        task_fail(ctx, 0, "knn: queries have %zu features, the index %zu", d, dx);
+        wk_task_fail(ctx, 0, "knn: queries have %zu features, the index %zu", d, dx);
         goto done;
     }
     mlk_knn_normalize(X, x->nrows, dx);
     out->t = mlk_topk_new(nq, k);
     out->label = malloc(nz(nq * k) * sizeof *out->label);
     if (!out->t || !out->label) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto done;
     }
     if (x->nrows && nq && mlk_knn_search(Q, nq, X, x->nrows, d, 0, NULL, out->t, NULL, ctx->err, sizeof ctx->err) != 0)
@@ -283,7 +276,7 @@ static int search_index(task_ctx_t *ctx, const float *Q, size_t nq, size_t d, si
         out->label[j] = id >= 0 ? x->label[id] : -1;
         out->t->id[j] = id >= 0 ? x->row_id[id] : -1;
     }
-    task_metric(ctx, "index_rows", (double)x->nrows);
+    wk_task_metric(ctx, "index_rows", (double)x->nrows);
     rc = 0;
 done:
     mlk_features_destroy(&x);
@@ -292,76 +285,69 @@ done:
     return rc;
 }
 
-/* Args: u32 k, u32 queries_are_test_rows, u32 index_train_rows_only,
- *       u32 nscale, f64 mean[nscale], f64 scale[nscale] (applied to the
- *       queries' dense part). Inputs: query shard, index shard. */
-int kind_knn_search(task_ctx_t *ctx)
+/* Args: KnnSearchArgs. Inputs: query shard, index shard. */
+int wk_kind_knn_search(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t k = br_u32(&r), qtest = br_u32(&r), xtrain = br_u32(&r), nscale = br_u32(&r);
-    if (r.err || k == 0 || k > (1u << 20) || (size_t)nscale * 16 != r.n - r.at || ctx->ta->n_inputs != 2)
-        return task_fail(ctx, 0, "knn_search: damaged task arguments");
-    const uint8_t *mean = r.p + r.at, *scale = mean + (size_t)nscale * 8;
+    Mlops__Tasks__KnnSearchArgs *a = wk_task_args(ctx, &mlops__tasks__knn_search_args__descriptor);
+    if (!a) return -1;
+    uint32_t k = a->k;
     mlk_features *q = NULL;
     float *Q = NULL;
     size_t d = 0;
     knnlist_t l = {0};
     int rc = -1;
-    if (prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d) == 0 &&
-        search_index(ctx, Q, q->nrows, d, 1, xtrain != 0, k, &l) == 0 && list_output(ctx, l.t, l.label) == 0) {
-        task_metric(ctx, "rows", (double)q->nrows);
+    if (k == 0 || k > (1u << 20) || a->n_scale_mean != a->n_scale_scale || ctx->ta->n_inputs != 2)
+        wk_task_fail(ctx, 0,
+                     "knn_search: damaged task arguments (k=%u, %zu means, %zu scales, %zu inputs)",
+                     k, a->n_scale_mean, a->n_scale_scale, ctx->ta->n_inputs);
+    else if (prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale,
+                             &q, &Q, &d) == 0 &&
+             search_index(ctx, Q, q->nrows, d, 1, a->index_train, k, &l) == 0 &&
+             list_output(ctx, l.t, l.label) == 0) {
+        wk_task_metric(ctx, "rows", (double)q->nrows);
         rc = 0;
     }
     mlk_features_destroy(&q);
     free(Q);
     list_free(&l);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
-/* Args: u32 k, u32 weights (1 = distance), u32 queries_are_test_rows,
- *       u32 nclasses, strings classes, u32 direct, and if direct the
- *       search arguments (u32 index_train_rows_only, u32 nscale, f64
- *       mean[], f64 scale[]). Inputs: the query shard, then its lists from
+/* Args: KnnClassifyArgs. Inputs: the query shard, then its lists from
  *       every index shard in index shard order — or, direct (recomputing
  *       a lost prediction shard after the lists are gone), the index
  *       shards themselves, searched here.
  * Output: frame (label, predicted), row_id = the query's row id.
- * Result: u64 queries, u64 correct. */
-int kind_knn_classify(task_ctx_t *ctx)
+ * Result: KnnClassifyResult. */
+int wk_kind_knn_classify(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t k = br_u32(&r), weights = br_u32(&r), qtest = br_u32(&r), ncls = br_u32(&r);
-    if (r.err || k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2)
-        return task_fail(ctx, 0, "knn_classify: damaged task arguments");
-    char **cls = calloc(ncls ? ncls : 1, sizeof *cls);
-    if (!cls) return task_fail(ctx, 1, "out of memory");
-    for (uint32_t c = 0; c < ncls && !r.err; c++) cls[c] = br_str(&r);
-    uint32_t direct = br_u32(&r), xtrain = 0, nscale = 0;
-    const uint8_t *mean = NULL, *scale = NULL;
-    if (direct) {
-        xtrain = br_u32(&r);
-        nscale = br_u32(&r);
-        mean = r.p + r.at;
-        scale = mean + (size_t)nscale * 8;
-        if (!r.err && (size_t)nscale * 16 == r.n - r.at) r.at = r.n;
-    }
+    Mlops__Tasks__KnnClassifyArgs *a =
+        wk_task_args(ctx, &mlops__tasks__knn_classify_args__descriptor);
+    if (!a) return -1;
+    uint32_t k = a->k;
+    int weights = a->distance_weights, qtest = a->queries_test, direct = a->direct,
+        xtrain = a->index_train;
+    size_t ncls = a->n_classes, nscale = a->n_scale_mean;
+    char **cls = a->classes;
+    const double *mean = a->scale_mean, *scale = a->scale_scale;
     mlk_features *q = NULL;
     knnlist_t m = {0};
     int32_t *pred = NULL, *compact = NULL;
     mlk_frame *f = NULL;
     float *Q = NULL;
     int rc = -1;
-    if (!br_done(&r)) {
-        task_fail(ctx, 0, "knn_classify: damaged task arguments");
+    if (k == 0 || k > (1u << 20) || ncls > 100000 || ctx->ta->n_inputs < 2 ||
+        a->n_scale_scale != nscale) {
+        wk_task_fail(ctx, 0, "knn_classify: damaged task arguments (k=%u, %zu classes, %zu inputs)",
+                     k, ncls, ctx->ta->n_inputs);
         goto out;
     }
     if (direct) {
         size_t d = 0, n = ctx->ta->n_inputs - 1;
         knnlist_t *ls = calloc(nz(n), sizeof *ls);
         if (!ls) {
-            task_fail(ctx, 1, "out of memory");
+            wk_task_fail(ctx, 1, "out of memory");
             goto out;
         }
         int bad = prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d);
@@ -377,14 +363,14 @@ int kind_knn_classify(task_ctx_t *ctx)
     size_t nq = q->nrows;
     for (size_t i = 0; i < nq; i++)
         if (mlk_topk_count(m.t, i) < k) {
-            task_fail(ctx, 0, "knn: k=%u is more than the %zu index rows", k, mlk_topk_count(m.t, i));
+            wk_task_fail(ctx, 0, "knn: k=%u is more than the %zu index rows", k, mlk_topk_count(m.t, i));
             goto out;
         }
     /* vote over the neighbours' classes: ids become slots of `compact` */
     pred = malloc(nz(nq) * sizeof *pred);
     compact = malloc(nz(nq * k) * sizeof *compact);
     if (!pred || !compact) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < nq * k; i++) {
@@ -399,39 +385,31 @@ int kind_knn_classify(task_ctx_t *ctx)
     mlk_coltype types[2] = {MLK_STR, MLK_STR};
     f = mlk_frame_new(2, names, types, nq);
     if (!f) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < nq; i++) {
         correct += pred[i] == q->label[i];
-        const char *tl = q->label[i] >= 0 && (uint32_t)q->label[i] < ncls ? cls[q->label[i]] : NULL;
-        const char *pl = pred[i] >= 0 && (uint32_t)pred[i] < ncls ? cls[pred[i]] : NULL;
+        const char *tl = q->label[i] >= 0 && (size_t)q->label[i] < ncls ? cls[q->label[i]] : NULL;
+        const char *pl = pred[i] >= 0 && (size_t)pred[i] < ncls ? cls[pred[i]] : NULL;
         f->row_id[i] = q->row_id[i];
         if (mlk_frame_str_push(f, 0, i, tl ? tl : "", tl ? strlen(tl) : 0, !tl) ||
             mlk_frame_str_push(f, 1, i, pl ? pl : "", pl ? strlen(pl) : 0, !pl)) {
-            task_fail(ctx, 1, "out of memory");
+            wk_task_fail(ctx, 1, "out of memory");
             goto out;
         }
         f->nrows = i + 1;
     }
-    if (task_output_frame(ctx, f) != 0) goto out;
-    bw_t w;
-    bw_init(&w);
-    bw_u64(&w, nq);
-    bw_u64(&w, correct);
-    size_t len;
-    uint8_t *res = bw_take(&w, &len);
-    if (!res) {
-        task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    task_result(ctx, res, len);
-    task_metric(ctx, "rows", (double)nq);
-    task_metric(ctx, "correct", (double)correct);
+    if (wk_task_output_frame(ctx, f) != 0) goto out;
+    Mlops__Tasks__KnnClassifyResult res = MLOPS__TASKS__KNN_CLASSIFY_RESULT__INIT;
+    res.queries = nq;
+    res.correct = correct;
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
+    wk_task_metric(ctx, "rows", (double)nq);
+    wk_task_metric(ctx, "correct", (double)correct);
     rc = 0;
 out:
-    for (uint32_t c = 0; c < ncls; c++) free(cls[c]);
-    free(cls);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     mlk_features_destroy(&q);
     list_free(&m);
     free(pred);
@@ -450,7 +428,7 @@ static int key_columns(task_ctx_t *ctx, const mlk_frame *f, const char *user, co
     *cu = mlk_frame_col(f, user);
     *ci = mlk_frame_col(f, item);
     if (*cu < 0 || *ci < 0 || f->cols[*cu].type != MLK_STR || f->cols[*ci].type != MLK_STR)
-        return task_fail(ctx, 0, "knn: shard %s has no text columns '%s' and '%s'", ctx->ta->inputs[0]->key, user,
+        return wk_task_fail(ctx, 0, "knn: shard %s has no text columns '%s' and '%s'", ctx->ta->inputs[0]->key, user,
                          item);
     return 0;
 }
@@ -472,31 +450,40 @@ static const char *str_copy(const mlk_col *c, size_t r, char **buf, size_t *cap)
     return *buf;
 }
 
-/* Args: str user, str item. Result: u32 n, distinct users (first seen
- * order), u32 n, distinct items. Rows missing either are skipped. */
-int kind_rec_keys(task_ctx_t *ctx)
+/* Append a copy of s to the growing list *v. */
+static int push_str(char ***v, size_t *n, size_t *cap, const char *s)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    char *user = br_str(&r), *item = br_str(&r);
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        char **a = realloc(*v, c * sizeof *a);
+        if (!a) return -1;
+        *v = a;
+        *cap = c;
+    }
+    if (!((*v)[*n] = strdup(s))) return -1;
+    (*n)++;
+    return 0;
+}
+
+/* Args: RecKeysArgs. Result: RecKeysResult, the distinct users and items
+ * in first-seen order. Rows missing either are skipped. */
+int wk_kind_rec_keys(task_ctx_t *ctx)
+{
+    Mlops__Tasks__RecKeysArgs *a = wk_task_args(ctx, &mlops__tasks__rec_keys_args__descriptor);
+    if (!a) return -1;
+    const char *user = a->user_column, *item = a->item_column;
     mlk_frame *f = NULL;
     zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
-    bw_t w[2];
-    bw_init(&w[0]);
-    bw_init(&w[1]);
-    uint32_t n[2] = {0, 0};
+    char **keys[2] = {NULL, NULL};
+    size_t n[2] = {0, 0}, kcap[2] = {0, 0};
     char *buf = NULL;
     size_t cap = 0, missing = 0;
     int rc = -1, cu, ci;
-    if (!br_done(&r) || !user || !item) {
-        task_fail(ctx, 0, "rec_keys: damaged task arguments");
-        goto out;
-    }
     if (!seen[0] || !seen[1]) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
     for (size_t i = 0; i < f->nrows; i++) {
         if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) {
             missing++;
@@ -506,86 +493,70 @@ int kind_rec_keys(task_ctx_t *ctx)
         for (int s = 0; s < 2; s++) {
             const char *v = str_copy(&f->cols[col[s]], i, &buf, &cap);
             if (!v) {
-                task_fail(ctx, 1, "out of memory");
+                wk_task_fail(ctx, 1, "out of memory");
                 goto out;
             }
             if (zhashx_lookup(seen[s], v)) continue;
             zhashx_insert(seen[s], v, (void *)1);
-            bw_str(&w[s], v);
-            n[s]++;
+            if (push_str(&keys[s], &n[s], &kcap[s], v) != 0) {
+                wk_task_fail(ctx, 1, "out of memory");
+                goto out;
+            }
         }
     }
-    bw_t o;
-    bw_init(&o);
-    for (int s = 0; s < 2; s++) {
-        size_t len;
-        uint8_t *p = bw_take(&w[s], &len);
-        bw_u32(&o, n[s]);
-        bw_put(&o, p, len);
-        free(p);
-    }
-    size_t len;
-    uint8_t *res = bw_take(&o, &len);
-    if (!res) {
-        task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    task_result(ctx, res, len);
-    task_metric(ctx, "rows_missing", (double)missing);
+    Mlops__Tasks__RecKeysResult res = MLOPS__TASKS__REC_KEYS_RESULT__INIT;
+    res.n_users = n[0];
+    res.users = keys[0];
+    res.n_items = n[1];
+    res.items = keys[1];
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
+    wk_task_metric(ctx, "rows_missing", (double)missing);
     rc = 0;
 out:
-    bw_free(&w[0]);
-    bw_free(&w[1]);
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; i < n[s]; i++) free(keys[s][i]);
+        free(keys[s]);
+    }
     zhashx_destroy(&seen[0]);
     zhashx_destroy(&seen[1]);
     mlk_frame_destroy(&f);
     free(buf);
-    free(user);
-    free(item);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
-/* Read u64 n and n strings into a map string -> index + 1. */
-static zhashx_t *read_ids(br_t *r, uint64_t *n)
+/* A map string -> index + 1 of n ids (NULL if too many). */
+static zhashx_t *id_map(char **ids, size_t n)
 {
-    *n = br_u64(r);
-    if (r->err || *n > INT32_MAX || *n > r->n / 4) return NULL;
+    if (n > INT32_MAX) return NULL;
     zhashx_t *h = zhashx_new();
-    for (uint64_t i = 0; h && i < *n; i++) {
-        char *s = br_str(r);
-        if (!s) {
-            zhashx_destroy(&h);
-            return NULL;
-        }
-        zhashx_insert(h, s, (void *)(uintptr_t)(i + 1));
-        free(s);
-    }
+    for (size_t i = 0; h && i < n; i++) zhashx_insert(h, ids[i], (void *)(uintptr_t)(i + 1));
     return h;
 }
 
-/* Args: str user, str item, u64 nusers, users, u64 nitems, items.
- * Output: pairs shard of the rows with both (in row order). */
-int kind_rec_encode(task_ctx_t *ctx)
+/* Args: RecEncodeArgs. Output: pairs shard of the rows with both (in row
+ * order). */
+int wk_kind_rec_encode(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    char *user = br_str(&r), *item = br_str(&r);
-    uint64_t nu = 0, ni = 0;
-    zhashx_t *hu = read_ids(&r, &nu);
-    zhashx_t *hi = hu ? read_ids(&r, &ni) : NULL;
+    Mlops__Tasks__RecEncodeArgs *a = wk_task_args(ctx, &mlops__tasks__rec_encode_args__descriptor);
+    if (!a) return -1;
+    const char *user = a->user_column, *item = a->item_column;
+    zhashx_t *hu = id_map(a->users, a->n_users);
+    zhashx_t *hi = hu ? id_map(a->items, a->n_items) : NULL;
     mlk_frame *f = NULL;
     int32_t *pairs = NULL;
     char *buf = NULL;
     size_t cap = 0, n = 0;
     int rc = -1, cu, ci;
-    if (!br_done(&r) || !user || !item || !hu || !hi) {
-        task_fail(ctx, 0, "rec_encode: damaged task arguments");
+    if (!hu || !hi) {
+        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items)",
+                     a->n_users, a->n_items);
         goto out;
     }
-    if (task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
     pairs = malloc(nz(f->nrows) * 2 * sizeof *pairs);
     if (!pairs) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < f->nrows; i++) {
@@ -595,7 +566,7 @@ int kind_rec_encode(task_ctx_t *ctx)
         v = str_copy(&f->cols[ci], i, &buf, &cap);
         uintptr_t b = v ? (uintptr_t)zhashx_lookup(hi, v) : 0;
         if (!a || !b) {
-            task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
+            wk_task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
                       (long long)f->row_id[i]);
             goto out;
         }
@@ -613,13 +584,13 @@ int kind_rec_encode(task_ctx_t *ctx)
     size_t len;
     uint8_t *out = bw_take(&w, &len);
     if (!out) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    rc = task_output(ctx, NULL, out, len);
+    rc = wk_task_output(ctx, NULL, out, len);
     free(out);
     if (rc) goto out;
-    task_metric(ctx, "rows", (double)n);
+    wk_task_metric(ctx, "rows", (double)n);
     rc = 0;
 out:
     zhashx_destroy(&hu);
@@ -627,8 +598,7 @@ out:
     mlk_frame_destroy(&f);
     free(pairs);
     free(buf);
-    free(user);
-    free(item);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
@@ -642,7 +612,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
     for (size_t i = 0; i < nin && !rc; i++) {
         void *data;
         size_t len;
-        if (task_input(ctx, i, &data, &len) != 0) {
+        if (wk_task_input(ctx, i, &data, &len) != 0) {
             rc = -1;
             break;
         }
@@ -654,7 +624,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
         uint64_t m = br_u64(&r);
         if (r.err || memcmp(magic, "MLKI", 4) || ver != 1 || m > (len - r.at) / 8 || len - r.at != m * 8) {
             free(data);
-            rc = task_fail(ctx, 0, "shard %s is not a pairs shard", ctx->ta->inputs[i]->key);
+            rc = wk_task_fail(ctx, 0, "shard %s is not a pairs shard", ctx->ta->inputs[i]->key);
             break;
         }
         if (n + m > cap) {
@@ -664,7 +634,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
             if (b) it = b;
             if (!a || !b) {
                 free(data);
-                rc = task_fail(ctx, 1, "out of memory");
+                rc = wk_task_fail(ctx, 1, "out of memory");
                 break;
             }
         }
@@ -677,7 +647,7 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
         char err[512];
         *out = mlk_rec_split(u ? u : (int32_t[]){0}, it ? it : (int32_t[]){0}, n, (size_t)nusers, (size_t)nitems,
                              MLK_REC_BINARY, err, sizeof err);
-        if (!*out) rc = task_fail(ctx, 0, "knn: %s", err);
+        if (!*out) rc = wk_task_fail(ctx, 0, "knn: %s", err);
     }
     free(u);
     free(it);
@@ -699,31 +669,34 @@ static int cached_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_
     char key[600];
     snprintf(key, sizeof key, "rec|%s|%zu|%llu|%llu|%s", ctx->ta->job_id, nin, (unsigned long long)nusers,
              (unsigned long long)nitems, nin ? ctx->ta->inputs[nin - 1]->key : "");
-    *out = task_cache_get(ctx, key);
+    *out = wk_task_cache_get(ctx, key);
     if (*out) return 0;
     if (load_rec_data(ctx, nin, nusers, nitems, out) != 0) return -1;
-    task_cache_put(ctx, key, *out, rec_data_free);
+    wk_task_cache_put(ctx, key, *out, rec_data_free);
     return 0;
 }
 
-int kind_rec_search(task_ctx_t *ctx)
+int wk_kind_rec_search(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint64_t nu = br_u64(&r), ni = br_u64(&r);
-    uint32_t k = br_u32(&r);
-    uint64_t qb = br_u64(&r), qc = br_u64(&r), ub = br_u64(&r), ue = br_u64(&r);
-    if (!br_done(&r) || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu ||
-        qc > nu - qb || ub > ue || ue > nu)
-        return task_fail(ctx, 0, "rec_search: damaged task arguments");
+    Mlops__Tasks__RecSearchArgs *a = wk_task_args(ctx, &mlops__tasks__rec_search_args__descriptor);
+    if (!a) return -1;
+    uint64_t nu = a->users, ni = a->items;
+    uint32_t k = a->k;
+    uint64_t qb = a->query_begin, qc = a->query_count, ub = a->index_begin, ue = a->index_end;
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
+        ub > ue || ue > nu)
+        return wk_task_fail(ctx, 0,
+                            "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
+                            (unsigned long long)nu, (unsigned long long)ni);
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
     mlk_topk *t = mlk_topk_new((size_t)qc, k);
-    if (!t) task_fail(ctx, 1, "out of memory");
+    if (!t) wk_task_fail(ctx, 1, "out of memory");
     else if (mlk_rec_neighbors(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, t, ctx->err, sizeof ctx->err) == 0 &&
              list_output(ctx, t, NULL) == 0) {
-        task_metric(ctx, "rows", (double)qc);
+        wk_task_metric(ctx, "rows", (double)qc);
         rc = 0;
     }
     mlk_topk_destroy(&t);
@@ -743,36 +716,32 @@ static int has_item(const mlk_rec_data *d, int64_t u, int32_t item)
     return lo < d->indptr[u + 1] && d->items[lo] == item;
 }
 
-/* Args: u64 nusers, u64 nitems, u32 k, u64 q_begin, u64 q_count, u32 top_n,
- *       u32 R, strings users[q_count], strings items[nitems]. Inputs: the
- *       pairs shards, then the R lists of this user range.
- * Output: frame (user, rank, item, score). Result: u64 users evaluated,
- *       f64 sums of hit, precision, recall, ndcg, popular hit, popular ndcg. */
-int kind_rec_recommend(task_ctx_t *ctx)
+/* Args: RecRecommendArgs. Inputs: the pairs shards, then the R lists of
+ * this user range. Output: frame (user, rank, item, score). Result:
+ * RecRecommendResult. */
+int wk_kind_rec_recommend(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint64_t nu = br_u64(&r), ni = br_u64(&r);
-    uint32_t k = br_u32(&r);
-    uint64_t qb = br_u64(&r), qc = br_u64(&r);
-    uint32_t topn = br_u32(&r), R = br_u32(&r);
-    if (r.err || k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || ni > r.n / 4)
-        return task_fail(ctx, 0, "rec_recommend: damaged task arguments");
-    char **users = calloc(qc ? qc : 1, sizeof *users), **items = calloc(ni ? ni : 1, sizeof *items);
+    Mlops__Tasks__RecRecommendArgs *a =
+        wk_task_args(ctx, &mlops__tasks__rec_recommend_args__descriptor);
+    if (!a) return -1;
+    uint64_t nu = a->users, ni = a->items;
+    uint32_t k = a->k;
+    uint64_t qb = a->query_begin, qc = a->query_count;
+    uint32_t topn = a->top_n, R = a->ranges;
+    char **users = a->range_users, **items = a->items_named;
     mlk_rec_data *d = NULL;
     knnlist_t m = {0};
     int32_t *recs = NULL, *pop = NULL;
     mlk_frame *f = NULL;
     int rc = -1;
-    if (!users || !items) {
-        task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    for (uint64_t i = 0; i < qc && !r.err; i++) users[i] = br_str(&r);
-    for (uint64_t i = 0; i < ni && !r.err; i++) items[i] = br_str(&r);
-    if (!br_done(&r)) {
-        task_fail(ctx, 0, "rec_recommend: damaged task arguments");
+    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
+        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_range_users != qc ||
+        a->n_items_named != ni) {
+        wk_task_fail(ctx, 0,
+                     "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu "
+                     "item names)",
+                     a->n_range_users, (unsigned long long)qc, a->n_items_named,
+                     (unsigned long long)ni);
         goto out;
     }
     size_t nin = ctx->ta->n_inputs - R;
@@ -781,7 +750,7 @@ int kind_rec_recommend(task_ctx_t *ctx)
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
     if (!recs || !pop) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     if (mlk_rec_recommend(d, m.t, (size_t)qb, topn, recs, ctx->err, sizeof ctx->err) != 0 ||
@@ -790,14 +759,14 @@ int kind_rec_recommend(task_ctx_t *ctx)
     mlk_rec_metrics mk, mp;
     if (mlk_rec_evaluate(recs, (size_t)qc, topn, d->heldout + qb, &mk) != 0 ||
         mlk_rec_evaluate(pop, (size_t)qc, topn, d->heldout + qb, &mp) != 0) {
-        task_fail(ctx, 0, "rec_recommend: evaluation failed");
+        wk_task_fail(ctx, 0, "rec_recommend: evaluation failed");
         goto out;
     }
     const char *names[4] = {"user", "rank", "item", "score"};
     mlk_coltype types[4] = {MLK_STR, MLK_F64, MLK_STR, MLK_F64};
     f = mlk_frame_new(4, names, types, (size_t)(qc * topn));
     if (!f) {
-        task_fail(ctx, 1, "out of memory");
+        wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     size_t row = 0;
@@ -815,36 +784,26 @@ int kind_rec_recommend(task_ctx_t *ctx)
             f->cols[3].f64[row] = score;
             if (mlk_frame_str_push(f, 0, row, users[q], strlen(users[q]), 0) ||
                 mlk_frame_str_push(f, 2, row, items[it], strlen(items[it]), 0)) {
-                task_fail(ctx, 1, "out of memory");
+                wk_task_fail(ctx, 1, "out of memory");
                 goto out;
             }
             f->nrows = ++row;
         }
-    if (task_output_frame(ctx, f) != 0) goto out;
-    bw_t w;
-    bw_init(&w);
+    if (wk_task_output_frame(ctx, f) != 0) goto out;
     double n = (double)mk.nusers;
-    bw_u64(&w, mk.nusers);
-    bw_f64(&w, mk.hit * n);
-    bw_f64(&w, mk.precision * n);
-    bw_f64(&w, mk.recall * n);
-    bw_f64(&w, mk.ndcg * n);
-    bw_f64(&w, mp.hit * n);
-    bw_f64(&w, mp.ndcg * n);
-    size_t len;
-    uint8_t *res = bw_take(&w, &len);
-    if (!res) {
-        task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    task_result(ctx, res, len);
-    task_metric(ctx, "rows", (double)row);
+    Mlops__Tasks__RecRecommendResult res = MLOPS__TASKS__REC_RECOMMEND_RESULT__INIT;
+    res.users = mk.nusers;
+    res.hit = mk.hit * n;
+    res.precision = mk.precision * n;
+    res.recall = mk.recall * n;
+    res.ndcg = mk.ndcg * n;
+    res.popular_hit = mp.hit * n;
+    res.popular_ndcg = mp.ndcg * n;
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
+    wk_task_metric(ctx, "rows", (double)row);
     rc = 0;
 out:
-    for (uint64_t i = 0; users && i < qc; i++) free(users[i]);
-    for (uint64_t i = 0; items && i < ni; i++) free(items[i]);
-    free(users);
-    free(items);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     /* d belongs to the thread cache */
     list_free(&m);
     free(recs);

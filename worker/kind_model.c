@@ -1,10 +1,10 @@
 /* kind_model.c: worker kinds of the model stages — scale, hash, split,
- * train (epoch + reduce) and evaluate. Argument layouts are those of the
- * matching coordinator/stage_*.c; they are validated here because they
- * come over the network. Kernels: scaler.h, hasher.h, split.h, sgd.h,
- * model.h, metrics.h, over frames (frame.h) and feature shards
- * (fshard.h). */
-#include "bytes.h"
+ * train (epoch + reduce) and evaluate. Arguments and results are the
+ * <Kind>Args and <Kind>Result messages of proto/tasks.proto, written and
+ * read by the matching coordinator/stage_*.c; the values are validated
+ * here because they come over the network. Kernels: scaler.h, hasher.h,
+ * split.h, sgd.h, model.h, metrics.h, over frames (frame.h) and feature
+ * shards (fshard.h). */
 #include "err.h"
 #include "fshard.h"
 #include "hasher.h"
@@ -29,11 +29,11 @@ static int input_fshard(task_ctx_t *ctx, size_t i, mlk_features **out)
 {
     void *data;
     size_t len;
-    if (task_input(ctx, i, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
     int rc = mlk_features_decode(data, len, out);
     free(data);
     if (rc)
-        return task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
+        return wk_task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
                          ctx->ta->inputs[i]->key);
     return 0;
 }
@@ -42,8 +42,8 @@ static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
 {
     uint8_t *buf;
     size_t len;
-    if (mlk_features_encode(f, &buf, &len) != 0) return task_fail(ctx, 1, "out of memory encoding");
-    int rc = task_output(ctx, NULL, buf, len);
+    if (mlk_features_encode(f, &buf, &len) != 0) return wk_task_fail(ctx, 1, "out of memory encoding");
+    int rc = wk_task_output(ctx, NULL, buf, len);
     free(buf);
     return rc;
 }
@@ -51,11 +51,11 @@ static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
 /* ------------------------------------------------------------------ */
 /* scale                                                               */
 
-int kind_scale_moments(task_ctx_t *ctx)
+int wk_kind_scale_moments(task_ctx_t *ctx)
 {
     void *data;
     size_t len;
-    if (task_input(ctx, 0, &data, &len) != 0) return -1;
+    if (wk_task_input(ctx, 0, &data, &len) != 0) return -1;
     mlk_moments *m = NULL;
     size_t ncols = 0;
     int rc = -1;
@@ -63,7 +63,7 @@ int kind_scale_moments(task_ctx_t *ctx)
         mlk_features *f = NULL;
         if (mlk_features_decode(data, len, &f) != 0) {
             free(data);
-            return task_fail(ctx, 0, "damaged feature shard %s", ctx->ta->inputs[0]->key);
+            return wk_task_fail(ctx, 0, "damaged feature shard %s", ctx->ta->inputs[0]->key);
         }
         ncols = f->n_dense;
         double *d = mlk_features_dense_f64(f);
@@ -83,10 +83,10 @@ int kind_scale_moments(task_ctx_t *ctx)
         mlk_frame *f = NULL;
         if (mlk_frame_decode(data, len, &f) != 0) {
             free(data);
-            return task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
+            return wk_task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
         }
         size_t *idx = NULL;
-        if (task_numeric_cols(ctx, f, &idx, &ncols) == 0) {
+        if (wk_task_numeric_cols(ctx, f, &idx, &ncols) == 0) {
             m = calloc(ncols ? ncols : 1, sizeof *m);
             if (m) {
                 for (size_t c = 0; c < ncols; c++) m[c] = mlk_moments_of(f->cols[idx[c]].f64, f->nrows);
@@ -99,53 +99,57 @@ int kind_scale_moments(task_ctx_t *ctx)
     free(data);
     if (rc) {
         free(m);
-        return ctx->err[0] ? -1 : task_fail(ctx, 1, "out of memory");
+        return ctx->err[0] ? -1 : wk_task_fail(ctx, 1, "out of memory");
     }
     uint8_t *buf;
     size_t blen;
     rc = mlk_moments_encode(m, ncols, &buf, &blen);
     free(m);
-    if (rc) return task_fail(ctx, 1, "out of memory");
-    task_result(ctx, buf, blen);
-    return 0;
+    if (rc) return wk_task_fail(ctx, 1, "out of memory");
+    Mlops__Tasks__ScaleMomentsResult res = MLOPS__TASKS__SCALE_MOMENTS_RESULT__INIT;
+    res.moments.data = buf;
+    res.moments.len = blen;
+    rc = wk_task_result_pack(ctx, &res.base);
+    free(buf);
+    return rc;
 }
 
-int kind_scale_apply(task_ctx_t *ctx)
+int wk_kind_scale_apply(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t phase = br_u32(&r), ncols = br_u32(&r);
-    if (r.err || phase != 1 || (size_t)ncols * 16 != r.n - r.at)
-        return task_fail(ctx, 0, "scale: damaged task arguments");
-    double *mean = br_f64s(&r, ncols), *scale = br_f64s(&r, ncols);
+    Mlops__Tasks__ScaleApplyArgs *a =
+        wk_task_args(ctx, &mlops__tasks__scale_apply_args__descriptor);
+    if (!a) return -1;
     void *data = NULL;
     size_t len;
     int rc = -1;
-    if (!mean || !scale) {
-        rc = task_fail(ctx, 1, "out of memory");
+    const double *mean = a->mean, *scale = a->scale;
+    if (a->n_mean != a->n_scale || a->n_mean > UINT32_MAX) {
+        rc = wk_task_fail(ctx, 0, "scale: damaged task arguments (%zu means, %zu scales)",
+                          a->n_mean, a->n_scale);
         goto out;
     }
-    if (task_input(ctx, 0, &data, &len) != 0) goto out;
+    uint32_t ncols = (uint32_t)a->n_mean;
+    if (wk_task_input(ctx, 0, &data, &len) != 0) goto out;
     if (is_fshard(data, len)) {
         mlk_features *f = NULL;
         if (mlk_features_decode(data, len, &f) != 0 || mlk_features_scale(f, mean, scale, ncols) != 0) {
-            rc = task_fail(ctx, 0, "scale: shard %s does not have %u dense columns", ctx->ta->inputs[0]->key, ncols);
+            rc = wk_task_fail(ctx, 0, "scale: shard %s does not have %u dense columns", ctx->ta->inputs[0]->key, ncols);
         } else {
             rc = output_fshard(ctx, f);
-            if (!rc) task_metric(ctx, "rows", (double)f->nrows);
+            if (!rc) wk_task_metric(ctx, "rows", (double)f->nrows);
         }
         mlk_features_destroy(&f);
     } else {
         mlk_frame *f = NULL;
         size_t *idx = NULL, n = 0;
         if (mlk_frame_decode(data, len, &f) != 0) {
-            rc = task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
-        } else if (task_numeric_cols(ctx, f, &idx, &n) == 0) {
-            if (n != ncols) rc = task_fail(ctx, 0, "scale: %u statistics for %zu columns", ncols, n);
+            rc = wk_task_fail(ctx, 0, "damaged shard %s", ctx->ta->inputs[0]->key);
+        } else if (wk_task_numeric_cols(ctx, f, &idx, &n) == 0) {
+            if (n != ncols) rc = wk_task_fail(ctx, 0, "scale: %u statistics for %zu columns", ncols, n);
             else {
                 for (size_t c = 0; c < n; c++) mlk_scaler_transform(f->cols[idx[c]].f64, f->nrows, mean[c], scale[c]);
-                rc = task_output_frame(ctx, f);
-                if (!rc) task_metric(ctx, "rows", (double)f->nrows);
+                rc = wk_task_output_frame(ctx, f);
+                if (!rc) wk_task_metric(ctx, "rows", (double)f->nrows);
             }
         }
         free(idx);
@@ -153,57 +157,59 @@ int kind_scale_apply(task_ctx_t *ctx)
     }
 out:
     free(data);
-    free(mean);
-    free(scale);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
 /* ------------------------------------------------------------------ */
 /* hash                                                                */
 
-int kind_hash(task_ctx_t *ctx)
+int wk_kind_hash(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t nf = br_u32(&r), alt = br_u32(&r), ncls = br_u32(&r);
-    if (r.err || nf > INT32_MAX || ncls > 100000) return task_fail(ctx, 0, "hash: damaged task arguments");
-    zhashx_t *classes = zhashx_new();
-    for (uint32_t i = 0; i < ncls && !r.err; i++) {
-        char *l = br_str(&r);
-        if (l) zhashx_insert(classes, l, (void *)(intptr_t)(i + 1));
-        free(l);
+    Mlops__Tasks__HashArgs *a = wk_task_args(ctx, &mlops__tasks__hash_args__descriptor);
+    if (!a) return -1;
+    uint32_t nf = a->n_features;
+    int alt = a->alternate_sign;
+    size_t ncls = a->n_classes;
+    if (nf > INT32_MAX || ncls > 100000) {
+        protobuf_c_message_free_unpacked(&a->base, NULL);
+        return wk_task_fail(ctx, 0, "hash: damaged task arguments (%u features, %zu classes)", nf,
+                            ncls);
     }
+    zhashx_t *classes = zhashx_new();
+    for (size_t i = 0; i < a->n_classes; i++)
+        zhashx_insert(classes, a->classes[i], (void *)(intptr_t)(i + 1));
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     const mlops_jobspec_t *s;
     mlk_frame *f = NULL;
     mlk_features *out = NULL;
     size_t *cat = NULL, *num = NULL, nnum = 0;
     int rc = -1;
-    if (!br_done(&r)) { rc = task_fail(ctx, 0, "hash: damaged task arguments"); goto done; }
-    if (task_spec(ctx, &s) != 0) goto done;
-    if (task_input_frame(ctx, 0, &f) != 0) goto done;
+    if (wk_task_spec(ctx, &s) != 0) goto done;
+    if (wk_task_input_frame(ctx, 0, &f) != 0) goto done;
     size_t ncat = s->columns.n_categorical;
     cat = calloc(ncat ? ncat : 1, sizeof *cat);
-    if (!cat) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    if (!cat) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
     for (size_t c = 0; c < ncat; c++) {
         int ci = mlk_frame_col(f, s->columns.categorical[c]);
-        if (ci < 0) { rc = task_fail(ctx, 0, "hash: column '%s' missing from the shard", s->columns.categorical[c]); goto done; }
+        if (ci < 0) { rc = wk_task_fail(ctx, 0, "hash: column '%s' missing from the shard", s->columns.categorical[c]); goto done; }
         cat[c] = (size_t)ci;
     }
-    if (task_numeric_cols(ctx, f, &num, &nnum) != 0) goto done;
+    if (wk_task_numeric_cols(ctx, f, &num, &nnum) != 0) goto done;
     out = mlk_features_new(f->nrows);
-    if (!out) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    if (!out) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
     mlk_hash_opts ho;
     mlk_hash_opts_default(&ho);
     ho.n_features = nf ? (int32_t)nf : 1;
     ho.alternate_sign = (int)alt;
     /* nf == 0: the job hashes nothing, the features are the numeric columns */
     if (nf && ncat && mlk_hash_frame(&ho, f, cat, ncat, &out->csr, ctx->err, sizeof ctx->err) != 0) goto done;
-    if (nf && !ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+    if (nf && !ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
     out->n_dense = nnum;
     out->dense_type = MLK_DENSE_F64;
     if (nnum) {
         out->dense64 = malloc((f->nrows ? f->nrows : 1) * nnum * sizeof(double));
-        if (!out->dense64) { rc = task_fail(ctx, 1, "out of memory"); goto done; }
+        if (!out->dense64) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
         for (size_t i = 0; i < f->nrows; i++)
             for (size_t c = 0; c < nnum; c++) out->dense64[i * nnum + c] = f->cols[num[c]].f64[i];
     }
@@ -219,12 +225,12 @@ int kind_hash(task_ctx_t *ctx)
         memcpy(buf, v, len);
         buf[len] = 0;
         intptr_t k = (intptr_t)zhashx_lookup(classes, buf);
-        if (!k) { rc = task_fail(ctx, 0, "hash: label '%s' of row %lld is not a known class", buf, (long long)f->row_id[i]); goto done; }
+        if (!k) { rc = wk_task_fail(ctx, 0, "hash: label '%s' of row %lld is not a known class", buf, (long long)f->row_id[i]); goto done; }
         out->label[i] = (int32_t)(k - 1);
     }
     if ((rc = output_fshard(ctx, out)) != 0) goto done;
-    task_metric(ctx, "rows", (double)out->nrows);
-    task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
+    wk_task_metric(ctx, "rows", (double)out->nrows);
+    wk_task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
     rc = 0;
 done:
     zhashx_destroy(&classes);
@@ -238,26 +244,30 @@ done:
 /* ------------------------------------------------------------------ */
 /* split                                                               */
 
-int kind_split(task_ctx_t *ctx)
+int wk_kind_split(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t sk = br_u32(&r);
-    uint64_t seed = br_u64(&r), n = br_u64(&r), n_test = br_u64(&r), first = br_u64(&r), count = br_u64(&r);
-    const uint8_t *flags = NULL;
-    size_t flen = 0;
-    if (sk) flags = br_blob(&r, &flen);
-    if (!br_done(&r) || (sk && flen != count)) return task_fail(ctx, 0, "split: damaged task arguments");
+    Mlops__Tasks__SplitArgs *a = wk_task_args(ctx, &mlops__tasks__split_args__descriptor);
+    if (!a) return -1;
+    int sk = a->sklearn;
+    uint64_t seed = a->seed, n = a->rows, n_test = a->rows_test, first = a->first_rank,
+             count = a->count;
+    const uint8_t *flags = a->test_flags.data;
     mlk_features *f = NULL;
-    if (input_fshard(ctx, 0, &f) != 0) return -1;
+    int rc = -1;
+    if (sk && a->test_flags.len != count) {
+        rc = wk_task_fail(ctx, 0, "split: damaged task arguments (%zu flags for %llu rows)",
+                          a->test_flags.len, (unsigned long long)count);
+        goto out;
+    }
+    if (input_fshard(ctx, 0, &f) != 0) goto out;
     if (f->nrows != count) {
-        mlk_features_destroy(&f);
-        return task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows, (unsigned long long)count);
+        rc = wk_task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows,
+                          (unsigned long long)count);
+        goto out;
     }
     free(f->test);
     f->test = malloc(count ? count : 1);
-    int rc = -1;
-    if (!f->test) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!f->test) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     int64_t ntest;
     if (sk) {
         memcpy(f->test, flags, count);
@@ -268,11 +278,12 @@ int kind_split(task_ctx_t *ctx)
         if (ntest < 0) goto out;
     }
     if ((rc = output_fshard(ctx, f)) != 0) goto out;
-    task_metric(ctx, "rows", (double)count);
-    task_metric(ctx, "rows_test", (double)ntest);
+    wk_task_metric(ctx, "rows", (double)count);
+    wk_task_metric(ctx, "rows_test", (double)ntest);
     rc = 0;
 out:
     mlk_features_destroy(&f);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
@@ -289,80 +300,73 @@ static mlk_lr lr_of(uint32_t v)
     }
 }
 
-static int put_result(task_ctx_t *ctx, uint64_t count, double loss, const uint8_t *model, size_t mlen)
+int wk_kind_train_epoch(task_ctx_t *ctx)
 {
-    bw_t w;
-    bw_init(&w);
-    bw_u64(&w, count);
-    bw_f64(&w, loss);
-    if (model) bw_blob(&w, model, mlen);
-    size_t len;
-    uint8_t *b = bw_take(&w, &len);
-    if (!b) return task_fail(ctx, 1, "out of memory");
-    task_result(ctx, b, len);
-    return 0;
-}
-
-int kind_train_epoch(task_ctx_t *ctx)
-{
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
+    Mlops__Tasks__TrainEpochArgs *a =
+        wk_task_args(ctx, &mlops__tasks__train_epoch_args__descriptor);
+    if (!a) return -1;
     mlk_sgd_opts o;
     mlk_sgd_opts_default(&o);
-    o.lr = lr_of(br_u32(&r));
-    o.alpha = br_f64(&r);
-    o.eta0 = br_f64(&r);
-    o.power_t = br_f64(&r);
-    o.batch_size = br_u32(&r);
-    o.seed = br_u32(&r);
-    o.shuffle = (int)br_u32(&r);
-    o.epoch0 = br_u32(&r);
-    o.shard = br_u32(&r);
+    o.lr = lr_of(a->learning_rate);
+    o.alpha = a->alpha;
+    o.eta0 = a->eta0;
+    o.power_t = a->power_t;
+    o.batch_size = a->batch_size;
+    o.seed = a->seed;
+    o.shuffle = a->shuffle;
+    o.epoch0 = a->epoch;
+    o.shard = a->shard;
     o.epochs = 1;
-    uint32_t ncls = br_u32(&r);
-    uint64_t nf = br_u64(&r);
-    size_t mlen;
-    const uint8_t *mbytes = br_blob(&r, &mlen);
-    if (!br_done(&r) || ncls < 2 || ncls > 65536 || nf > INT32_MAX)
-        return task_fail(ctx, 0, "train: damaged task arguments");
+    uint32_t ncls = a->classes;
+    size_t mlen = a->model.len;
+    const uint8_t *mbytes = a->model.data;
     mlk_features *all = NULL, *f = NULL;
     mlk_model *m = NULL;
     double *dense = NULL;
     int rc = -1;
-    if (input_fshard(ctx, 0, &all) != 0) return -1;
+    if (ncls < 2 || ncls > 65536 || a->n_features > INT32_MAX) {
+        rc = wk_task_fail(ctx, 0, "train: damaged task arguments (%u classes, %llu features)", ncls,
+                          (unsigned long long)a->n_features);
+        goto out;
+    }
+    if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 0);
         mlk_features_destroy(&all);
-        if (!f) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     } else {
         f = all;
         all = NULL;
     }
     for (size_t i = 0; i < f->nrows; i++)
         if (f->label[i] < 0 || (uint32_t)f->label[i] >= ncls) {
-            rc = task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
+            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
             goto out;
         }
     if (mlen) {
         if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     } else {
         m = mlk_model_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
-        if (!m) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if (!m) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     }
     dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
-    if (f->n_dense && !dense) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (f->n_dense && !dense) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, f->label};
     double loss = 0;
     if (f->nrows && mlk_sgd_train(m, &d, NULL, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
     uint8_t *buf;
     size_t blen;
-    if (mlk_model_encode(m, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    rc = task_output(ctx, NULL, buf, blen);
+    if (mlk_model_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    rc = wk_task_output(ctx, NULL, buf, blen);
     free(buf);
     if (rc) goto out;
-    rc = put_result(ctx, f->nrows, loss, NULL, 0);
-    task_metric(ctx, "rows", (double)f->nrows);
+    Mlops__Tasks__TrainEpochResult res = MLOPS__TASKS__TRAIN_EPOCH_RESULT__INIT;
+    res.count = f->nrows;
+    res.loss = loss;
+    rc = wk_task_result_pack(ctx, &res.base);
+    wk_task_metric(ctx, "rows", (double)f->nrows);
 out:
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     free(dense);
     mlk_model_destroy(&m);
     mlk_features_destroy(&all);
@@ -370,24 +374,32 @@ out:
     return rc;
 }
 
-int kind_train_reduce(task_ctx_t *ctx)
+int wk_kind_train_reduce(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t final = br_u32(&r), n = br_u32(&r);
-    if (r.err || n == 0 || n > 1024 || n != ctx->ta->n_inputs) return task_fail(ctx, 0, "train: damaged reduce arguments");
-    uint64_t *counts = calloc(n, sizeof *counts);
+    Mlops__Tasks__TrainReduceArgs *a =
+        wk_task_args(ctx, &mlops__tasks__train_reduce_args__descriptor);
+    if (!a) return -1;
+    size_t n = a->n_counts;
+    int final = a->final;
+    if (n == 0 || n > 1024 || n != ctx->ta->n_inputs) {
+        protobuf_c_message_free_unpacked(&a->base, NULL);
+        return wk_task_fail(ctx, 0, "train: damaged reduce arguments (%zu counts for %zu inputs)",
+                            n, ctx->ta->n_inputs);
+    }
+    const uint64_t *counts = a->counts;
     mlk_model **ms = calloc(n, sizeof *ms);
     mlk_model *avg = NULL;
     int rc = -1;
-    if (!counts || !ms) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!ms) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
     uint64_t total = 0;
-    for (uint32_t i = 0; i < n; i++) total += counts[i] = br_u64(&r);
-    if (!br_done(&r)) { rc = task_fail(ctx, 0, "train: damaged reduce arguments"); goto out; }
-    for (uint32_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) total += counts[i];
+    for (size_t i = 0; i < n; i++) {
         void *data;
         size_t len;
-        if (task_input(ctx, i, &data, &len) != 0) goto out;
+        if (wk_task_input(ctx, i, &data, &len) != 0) goto out;
         int drc = mlk_model_decode(data, len, &ms[i], ctx->err, sizeof ctx->err);
         free(data);
         if (drc) goto out;
@@ -395,14 +407,22 @@ int kind_train_reduce(task_ctx_t *ctx)
     if (mlk_model_average((const mlk_model *const *)ms, counts, n, &avg, ctx->err, sizeof ctx->err) != 0) goto out;
     uint8_t *buf;
     size_t blen;
-    if (mlk_model_encode(avg, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    rc = task_output(ctx, NULL, buf, blen);
-    if (!rc) rc = put_result(ctx, total, 0, final ? buf : NULL, blen);
+    if (mlk_model_encode(avg, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    rc = wk_task_output(ctx, NULL, buf, blen);
+    if (!rc) {
+        Mlops__Tasks__TrainReduceResult res = MLOPS__TASKS__TRAIN_REDUCE_RESULT__INIT;
+        res.count = total;
+        if (final) {
+            res.model.data = buf;
+            res.model.len = blen;
+        }
+        rc = wk_task_result_pack(ctx, &res.base);
+    }
     free(buf);
 out:
-    for (uint32_t i = 0; ms && i < n; i++) mlk_model_destroy(&ms[i]);
+    for (size_t i = 0; ms && i < n; i++) mlk_model_destroy(&ms[i]);
     free(ms);
-    free(counts);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     mlk_model_destroy(&avg);
     return rc;
 }
@@ -410,56 +430,62 @@ out:
 /* ------------------------------------------------------------------ */
 /* evaluate                                                            */
 
-int kind_evaluate(task_ctx_t *ctx)
+int wk_kind_evaluate(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t ncls = br_u32(&r);
-    size_t mlen;
-    const uint8_t *mbytes = br_blob(&r, &mlen);
-    uint32_t nscale = br_u32(&r);
-    if (r.err || (size_t)nscale * 16 != r.n - r.at || ncls < 2 || ncls > 65536)
-        return task_fail(ctx, 0, "evaluate: damaged task arguments");
-    double *smean = br_f64s(&r, nscale), *sscale = br_f64s(&r, nscale);
+    Mlops__Tasks__EvaluateArgs *a = wk_task_args(ctx, &mlops__tasks__evaluate_args__descriptor);
+    if (!a) return -1;
+    uint32_t ncls = a->classes;
+    size_t nscale = a->n_scale_mean;
+    const double *smean = a->scale_mean, *sscale = a->scale_scale;
     mlk_features *all = NULL, *f = NULL;
     mlk_model *m = NULL;
     mlk_metrics *part = NULL;
     double *dense = NULL, *proba = NULL;
     int rc = -1;
-    if (!smean || !sscale) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (a->n_scale_scale != nscale || ncls < 2 || ncls > 65536) {
+        rc = wk_task_fail(ctx, 0,
+                          "evaluate: damaged task arguments (%u classes, %zu means, %zu scales)",
+                          ncls, nscale, a->n_scale_scale);
+        goto out;
+    }
+    if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 1);
-        if (!f) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     } else {
         f = all;
         all = NULL;
     }
     part = mlk_metrics_new(ncls, 0);
-    if (!part) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!part) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     /* queries come unscaled: scale them as scale_apply did the index */
     if (nscale && mlk_features_scale(f, smean, sscale, nscale) != 0) {
-        rc = task_fail(ctx, 0, "evaluate: %u scaler columns for %zu dense columns", nscale, f->n_dense);
+        rc = wk_task_fail(ctx, 0, "evaluate: %zu scaler columns for %zu dense columns", nscale,
+                          f->n_dense);
         goto out;
     }
     if (f->nrows) {
         dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
         proba = malloc(f->nrows * ncls * sizeof *proba);
-        if ((f->n_dense && !dense) || !proba) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+        if ((f->n_dense && !dense) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
         mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
         if (mlk_sgd_predict_proba(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
         if (mlk_metrics_add(part, f->nrows, f->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }
     uint8_t *buf;
     size_t blen;
-    if (mlk_metrics_encode(part, &buf, &blen) != 0) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    task_result(ctx, buf, blen);
-    task_metric(ctx, "rows", (double)f->nrows);
+    if (mlk_metrics_encode(part, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    Mlops__Tasks__EvaluateResult res = MLOPS__TASKS__EVALUATE_RESULT__INIT;
+    res.partial.data = buf;
+    res.partial.len = blen;
+    rc = wk_task_result_pack(ctx, &res.base);
+    free(buf);
+    if (rc) goto out;
+    wk_task_metric(ctx, "rows", (double)f->nrows);
     rc = 0;
 out:
-    free(smean);
-    free(sscale);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     free(dense);
     free(proba);
     mlk_metrics_destroy(&part);

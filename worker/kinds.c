@@ -1,10 +1,9 @@
 /* kinds.c: the task kinds a worker runs, one function each, in a table.
- * Each reads the arguments its planner entry (coordinator/planner.c)
- * wrote, calls pure kernels (common/kernels), and writes its output
- * shard and result. Arguments come from the network: every read is
- * bounds-checked and a damaged argument fails the task, never the
- * process. */
-#include "bytes.h"
+ * Each reads the arguments its stage entry (coordinator/stage_*.c)
+ * wrote (a <Kind>Args message of proto/tasks.proto), calls pure kernels
+ * (common/kernels), and writes its output shard and <Kind>Result.
+ * Arguments come from the network: a message that does not unpack or a
+ * value out of bounds fails the task, never the process. */
 #include <czmq.h>
 #include "clean.h"
 #include "csv.h"
@@ -17,42 +16,61 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The distinct labels of a shard as "u32 n, n strings" (for the
- * coordinator's class list), when the job has a label column; then, if
- * given, a blob (the ingest task's quantile answer). */
-static int label_set_result(task_ctx_t *ctx, const mlk_frame *f, const uint8_t *extra, size_t extra_len)
+/* The distinct labels of a shard (for the coordinator's class list),
+ * when the job has a label column, into *labels (malloc'd strings;
+ * stops after 10001: the coordinator reports the error). */
+static int shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t *nlabels)
 {
     const mlops_jobspec_t *s;
-    if (task_spec(ctx, &s) != 0) return -1;
+    *labels = NULL;
+    *nlabels = 0;
+    if (wk_task_spec(ctx, &s) != 0) return -1;
     int c = s->columns.label ? mlk_frame_col(f, s->columns.label) : -1;
     if (c >= 0 && f->cols[c].type != MLK_STR) c = -1;
     zhashx_t *seen = zhashx_new();
-    bw_t w;
-    bw_init(&w);
-    bw_u32(&w, 0);
-    uint32_t n = 0;
-    char buf[1024];
+    size_t n = 0, cap = 0;
+    char **v = NULL, buf[1024];
     const mlk_col *col = c >= 0 ? &f->cols[c] : NULL;
-    for (size_t r = 0; col && r < f->nrows; r++) {
+    int rc = 0;
+    for (size_t r = 0; col && r < f->nrows && n <= 10000; r++) {
         if (col->missing[r]) continue;
         size_t len;
-        const char *v = mlk_str_at(col, r, &len);
+        const char *x = mlk_str_at(col, r, &len);
         if (len >= sizeof buf) len = sizeof buf - 1;
-        memcpy(buf, v, len);
+        memcpy(buf, x, len);
         buf[len] = 0;
         if (zhashx_lookup(seen, buf)) continue;
         zhashx_insert(seen, buf, (void *)1);
-        bw_str(&w, buf);
-        if (++n > 10000) break; /* the coordinator reports the error */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **a = realloc(v, cap * sizeof *a);
+            if (!a) {
+                rc = -1;
+                break;
+            }
+            v = a;
+        }
+        if (!(v[n] = strdup(buf))) {
+            rc = -1;
+            break;
+        }
+        n++;
     }
     zhashx_destroy(&seen);
-    bw_blob(&w, extra, extra_len);
-    size_t len;
-    uint8_t *out = bw_take(&w, &len);
-    if (!out) return task_fail(ctx, 1, "out of memory");
-    memcpy(out, &n, 4);
-    task_result(ctx, out, len);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) free(v[i]);
+        free(v);
+        return wk_task_fail(ctx, 1, "out of memory");
+    }
+    *labels = v;
+    *nlabels = n;
     return 0;
+}
+
+static void labels_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -78,11 +96,11 @@ static int quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, cons
     size_t *idx = NULL, ncols = 0;
     const double **cols = NULL;
     uint8_t *keep = malloc(f->nrows ? f->nrows : 1);
-    if (!keep) return task_fail(ctx, 1, "out of memory");
-    if (task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+    if (!keep) return wk_task_fail(ctx, 1, "out of memory");
+    if (wk_task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
     dropna_all(f, dropna, keep);
     cols = calloc(ncols ? ncols : 1, sizeof *cols);
-    if (!cols) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
+    if (!cols) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     for (size_t c = 0; c < ncols; c++) cols[c] = f->cols[idx[c]].f64;
     /* the dropna mask goes in as it is: no copy of the kept rows */
     if (mlk_qjob_answer_masked(req, reqlen, cols, ncols, f->nrows, keep, ans, anslen, ctx->err,
@@ -107,152 +125,154 @@ static int run_noop(task_ctx_t *ctx)
 
 static int run_ingest(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    char *fname = br_str(&r);
-    int64_t first_row = (int64_t)br_u64(&r);
-    long first_line = (long)br_u64(&r);
-    uint32_t nhdr = br_u32(&r);
+    Mlops__Tasks__IngestArgs *a = wk_task_args(ctx, &mlops__tasks__ingest_args__descriptor);
+    if (!a) return -1;
     int rc = -1;
-    char **hdr = NULL, **want = NULL;
+    char **want = NULL, **labels = NULL;
+    size_t nlabels = 0;
     mlk_coltype *types = NULL;
-    size_t *index = NULL;
-    uint32_t nwant = 0;
+    size_t *index = NULL, nwant = a->n_columns;
     mlk_frame *f = NULL;
-    if (r.err || nhdr > 100000) goto bad;
-    hdr = calloc(nhdr ? nhdr : 1, sizeof *hdr);
-    if (!hdr) goto bad;
-    for (uint32_t i = 0; i < nhdr && !r.err; i++) hdr[i] = br_str(&r);
-    nwant = br_u32(&r);
-    if (r.err || nwant > nhdr) goto bad;
+    uint8_t *ans = NULL;
+    size_t anslen = 0;
+    if (a->n_header > 100000 || nwant > a->n_header) {
+        rc = wk_task_fail(ctx, 0, "ingest: damaged task arguments (%zu columns of %zu)", nwant,
+                          a->n_header);
+        goto out;
+    }
     want = calloc(nwant ? nwant : 1, sizeof *want);
     types = calloc(nwant ? nwant : 1, sizeof *types);
     index = calloc(nwant ? nwant : 1, sizeof *index);
-    if (!want || !types || !index) goto bad;
-    for (uint32_t i = 0; i < nwant && !r.err; i++) {
-        want[i] = br_str(&r);
-        uint32_t t = br_u32(&r);
-        types[i] = t == MLK_STR ? MLK_STR : MLK_F64;
+    if (!want || !types || !index) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
     }
-    uint32_t skip_bad = br_u32(&r);
-    size_t len, reqlen;
-    const uint8_t *data = br_blob(&r, &len);
-    uint32_t dropna = br_u32(&r);
-    const uint8_t *req = br_blob(&r, &reqlen);
-    if (!br_done(&r)) goto bad;
+    for (size_t i = 0; i < nwant; i++) {
+        want[i] = a->columns[i]->name;
+        types[i] = a->columns[i]->type == MLK_STR ? MLK_STR : MLK_F64;
+    }
     mlk_csv_schema schema;
-    if (mlk_csv_schema_init(&schema, (const char *const *)hdr, nhdr, (const char *const *)want, types,
-                            nwant, index, ctx->err, sizeof ctx->err) != 0) {
-        rc = -1;
+    if (mlk_csv_schema_init(&schema, (const char *const *)a->header, a->n_header,
+                            (const char *const *)want, types, nwant, index, ctx->err,
+                            sizeof ctx->err) != 0)
         goto out;
-    }
     size_t rows_bad = 0;
-    if (mlk_csv_parse((const char *)data, len, &schema, first_row, first_line, fname, skip_bad != 0, &f,
-                      &rows_bad, ctx->err, sizeof ctx->err) != 0) {
-        rc = -1; /* a data error: the message names file and line */
+    /* a data error: the message names file and line */
+    if (mlk_csv_parse(a->data.data ? (const char *)a->data.data : "", a->data.len, &schema,
+                      (int64_t)a->first_row, (long)a->first_line, a->file_name, a->skip_bad_rows,
+                      &f, &rows_bad, ctx->err, sizeof ctx->err) != 0)
         goto out;
-    }
-    if ((rc = task_output_frame(ctx, f)) != 0) goto out;
-    uint8_t *ans = NULL;
-    size_t anslen = 0;
-    if (reqlen && (rc = quantile_answer(ctx, f, (int)dropna, req, reqlen, &ans, &anslen)) != 0) goto out;
-    rc = label_set_result(ctx, f, ans, anslen);
-    free(ans);
-    if (rc) goto out;
-    task_metric(ctx, "rows", (double)f->nrows);
-    task_metric(ctx, "rows_bad", (double)rows_bad);
+    if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
+    if (a->quantile_request.len &&
+        (rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
+                              &ans, &anslen)) != 0)
+        goto out;
+    if ((rc = shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
+    Mlops__Tasks__IngestResult res = MLOPS__TASKS__INGEST_RESULT__INIT;
+    res.n_labels = nlabels;
+    res.labels = labels;
+    res.quantile_answer.data = ans;
+    res.quantile_answer.len = anslen;
+    if ((rc = wk_task_result_pack(ctx, &res.base)) != 0) goto out;
+    wk_task_metric(ctx, "rows", (double)f->nrows);
+    wk_task_metric(ctx, "rows_bad", (double)rows_bad);
     rc = 0;
-    goto out;
-bad:
-    rc = task_fail(ctx, 0, "ingest: damaged task arguments");
 out:
     mlk_frame_destroy(&f);
-    for (uint32_t i = 0; hdr && i < nhdr; i++) free(hdr[i]);
-    for (uint32_t i = 0; want && i < nwant; i++) free(want[i]);
-    free(hdr);
+    labels_free(labels, nlabels);
+    free(ans);
     free(want);
     free(types);
     free(index);
-    free(fname);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
 static int run_clean_qround(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t mode = br_u32(&r), dropna = br_u32(&r);
-    size_t reqlen;
-    const uint8_t *req = br_blob(&r, &reqlen);
-    if (!br_done(&r) || mode != 0) return task_fail(ctx, 0, "clean: damaged task arguments");
+    Mlops__Tasks__CleanQroundArgs *a =
+        wk_task_args(ctx, &mlops__tasks__clean_qround_args__descriptor);
+    if (!a) return -1;
     mlk_frame *f = NULL;
-    if (task_input_frame(ctx, 0, &f) != 0) return -1;
-    uint8_t *ans;
-    size_t anslen;
-    int rc = quantile_answer(ctx, f, (int)dropna, req, reqlen, &ans, &anslen);
-    if (!rc) task_result(ctx, ans, anslen);
+    uint8_t *ans = NULL;
+    size_t anslen = 0;
+    int rc = wk_task_input_frame(ctx, 0, &f);
+    if (!rc)
+        rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
+                             &ans, &anslen);
+    if (!rc) {
+        Mlops__Tasks__CleanQroundResult res = MLOPS__TASKS__CLEAN_QROUND_RESULT__INIT;
+        res.quantile_answer.data = ans;
+        res.quantile_answer.len = anslen;
+        rc = wk_task_result_pack(ctx, &res.base);
+    }
+    free(ans);
     mlk_frame_destroy(&f);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
 static int run_clean_filter(task_ctx_t *ctx)
 {
-    br_t r;
-    br_init(&r, ctx->ta->args.data, ctx->ta->args.len);
-    uint32_t mode = br_u32(&r), dropna = br_u32(&r), nb = br_u32(&r);
-    if (r.err || mode != 1 || nb > 100000) return task_fail(ctx, 0, "clean: damaged task arguments");
-    double *lo = calloc(nb ? nb : 1, sizeof *lo), *hi = calloc(nb ? nb : 1, sizeof *hi);
-    if (!lo || !hi) {
-        free(lo);
-        free(hi);
-        return task_fail(ctx, 1, "out of memory");
-    }
-    for (uint32_t c = 0; c < nb; c++) {
-        lo[c] = br_f64(&r);
-        hi[c] = br_f64(&r);
-    }
+    Mlops__Tasks__CleanFilterArgs *a =
+        wk_task_args(ctx, &mlops__tasks__clean_filter_args__descriptor);
+    if (!a) return -1;
     int rc = -1;
     mlk_frame *f = NULL;
-    size_t *idx = NULL;
-    size_t ncols = 0;
+    size_t *idx = NULL, ncols = 0, nb = a->n_lo, nlabels = 0;
     uint8_t *keep = NULL;
-    if (!br_done(&r)) { rc = task_fail(ctx, 0, "clean: damaged task arguments"); goto out; }
-    if (task_input_frame(ctx, 0, &f) != 0) goto out;
+    char **labels = NULL;
+    if (a->n_hi != nb) {
+        rc = wk_task_fail(ctx, 0, "clean: damaged task arguments (%zu lower, %zu upper bounds)", nb,
+                          a->n_hi);
+        goto out;
+    }
+    if (wk_task_input_frame(ctx, 0, &f) != 0) goto out;
     keep = malloc(f->nrows ? f->nrows : 1);
-    if (!keep) { rc = task_fail(ctx, 1, "out of memory"); goto out; }
-    dropna_all(f, (int)dropna, keep);
+    if (!keep) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    dropna_all(f, a->dropna, keep);
     size_t after_dropna = 0;
     for (size_t i = 0; i < f->nrows; i++) after_dropna += keep[i];
     if (nb) {
-        if (task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
-        if (ncols != nb) { rc = task_fail(ctx, 0, "clean: bounds for %u columns, spec has %zu", nb, ncols); goto out; }
-        if (mlk_iqr_mask(f, idx, ncols, lo, hi, keep) < 0) { rc = task_fail(ctx, 0, "clean: bad IQR columns"); goto out; }
+        if (wk_task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
+        if (ncols != nb) {
+            rc = wk_task_fail(ctx, 0, "clean: bounds for %zu columns, spec has %zu", nb, ncols);
+            goto out;
+        }
+        if (mlk_iqr_mask(f, idx, ncols, a->lo, a->hi, keep) < 0) {
+            rc = wk_task_fail(ctx, 0, "clean: bad IQR columns");
+            goto out;
+        }
     }
     mlk_frame_filter(f, keep);
-    if ((rc = task_output_frame(ctx, f)) != 0) goto out;
-    if ((rc = label_set_result(ctx, f, NULL, 0)) != 0) goto out;
-    task_metric(ctx, "rows", (double)f->nrows);
-    task_metric(ctx, "rows_after_dropna", (double)after_dropna);
+    if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
+    if ((rc = shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
+    Mlops__Tasks__CleanFilterResult res = MLOPS__TASKS__CLEAN_FILTER_RESULT__INIT;
+    res.n_labels = nlabels;
+    res.labels = labels;
+    if ((rc = wk_task_result_pack(ctx, &res.base)) != 0) goto out;
+    wk_task_metric(ctx, "rows", (double)f->nrows);
+    wk_task_metric(ctx, "rows_after_dropna", (double)after_dropna);
     rc = 0;
 out:
-    free(lo);
-    free(hi);
+    labels_free(labels, nlabels);
     free(idx);
     free(keep);
     mlk_frame_destroy(&f);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
 /* ------------------------------------------------------------------ */
 
 /* kind_idx.c, kind_knn.c */
-int kind_ingest_idx(task_ctx_t *ctx);
-int kind_knn_search(task_ctx_t *ctx);
-int kind_knn_classify(task_ctx_t *ctx);
-int kind_rec_keys(task_ctx_t *ctx);
-int kind_rec_encode(task_ctx_t *ctx);
-int kind_rec_search(task_ctx_t *ctx);
-int kind_rec_recommend(task_ctx_t *ctx);
+int wk_kind_ingest_idx(task_ctx_t *ctx);
+int wk_kind_knn_search(task_ctx_t *ctx);
+int wk_kind_knn_classify(task_ctx_t *ctx);
+int wk_kind_rec_keys(task_ctx_t *ctx);
+int wk_kind_rec_encode(task_ctx_t *ctx);
+int wk_kind_rec_search(task_ctx_t *ctx);
+int wk_kind_rec_recommend(task_ctx_t *ctx);
 
 static const struct {
     const char *name;
@@ -262,23 +282,23 @@ static const struct {
     {"ingest", run_ingest},
     {"clean_qround", run_clean_qround},
     {"clean_filter", run_clean_filter},
-    {"scale_moments", kind_scale_moments},
-    {"scale_apply", kind_scale_apply},
-    {"hash", kind_hash},
-    {"split", kind_split},
-    {"train_epoch", kind_train_epoch},
-    {"train_reduce", kind_train_reduce},
-    {"evaluate", kind_evaluate},
-    {"ingest_idx", kind_ingest_idx},
-    {"knn_search", kind_knn_search},
-    {"knn_classify", kind_knn_classify},
-    {"rec_keys", kind_rec_keys},
-    {"rec_encode", kind_rec_encode},
-    {"rec_search", kind_rec_search},
-    {"rec_recommend", kind_rec_recommend},
+    {"scale_moments", wk_kind_scale_moments},
+    {"scale_apply", wk_kind_scale_apply},
+    {"hash", wk_kind_hash},
+    {"split", wk_kind_split},
+    {"train_epoch", wk_kind_train_epoch},
+    {"train_reduce", wk_kind_train_reduce},
+    {"evaluate", wk_kind_evaluate},
+    {"ingest_idx", wk_kind_ingest_idx},
+    {"knn_search", wk_kind_knn_search},
+    {"knn_classify", wk_kind_knn_classify},
+    {"rec_keys", wk_kind_rec_keys},
+    {"rec_encode", wk_kind_rec_encode},
+    {"rec_search", wk_kind_rec_search},
+    {"rec_recommend", wk_kind_rec_recommend},
 };
 
-task_kind_fn task_kind_find(const char *kind)
+task_kind_fn wk_task_kind_find(const char *kind)
 {
     for (size_t i = 0; i < sizeof s_kinds / sizeof *s_kinds; i++)
         if (!strcmp(s_kinds[i].name, kind)) return s_kinds[i].fn;

@@ -4,12 +4,12 @@
 #include "task.h"
 
 /* kind_model.c: scale, hash, split, train, evaluate */
-int kind_scale_moments(task_ctx_t *ctx);
-int kind_scale_apply(task_ctx_t *ctx);
-int kind_hash(task_ctx_t *ctx);
-int kind_split(task_ctx_t *ctx);
-int kind_train_epoch(task_ctx_t *ctx);
-int kind_train_reduce(task_ctx_t *ctx);
-int kind_evaluate(task_ctx_t *ctx);
+int wk_kind_scale_moments(task_ctx_t *ctx);
+int wk_kind_scale_apply(task_ctx_t *ctx);
+int wk_kind_hash(task_ctx_t *ctx);
+int wk_kind_split(task_ctx_t *ctx);
+int wk_kind_train_epoch(task_ctx_t *ctx);
+int wk_kind_train_reduce(task_ctx_t *ctx);
+int wk_kind_evaluate(task_ctx_t *ctx);
 
 #endif

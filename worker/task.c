@@ -16,7 +16,7 @@
 #define PEER_TIMEOUT_MS 10000
 #define PEER_CONNECT_MS 1500
 
-task_thread_t *task_thread_new(void)
+task_thread_t *wk_task_thread_new(void)
 {
     task_thread_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
@@ -24,7 +24,7 @@ task_thread_t *task_thread_new(void)
     return t;
 }
 
-void task_thread_destroy(task_thread_t **pt)
+void wk_task_thread_destroy(task_thread_t **pt)
 {
     if (!pt || !*pt) return;
     task_thread_t *t = *pt;
@@ -38,13 +38,13 @@ void task_thread_destroy(task_thread_t **pt)
     *pt = NULL;
 }
 
-void *task_cache_get(task_ctx_t *ctx, const char *key)
+void *wk_task_cache_get(task_ctx_t *ctx, const char *key)
 {
     task_thread_t *t = ctx->thread;
     return t->cache_key && !strcmp(t->cache_key, key) ? t->cache : NULL;
 }
 
-void task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *))
+void wk_task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *))
 {
     task_thread_t *t = ctx->thread;
     if (t->cache && t->cache_free) t->cache_free(t->cache);
@@ -55,7 +55,7 @@ void task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)
     if (!t->cache_key && obj && destroy) destroy(obj);
 }
 
-int task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)
+int wk_task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)
 {
     task_thread_t *t = ctx->thread;
     const char *job = ctx->ta->job_id;
@@ -66,7 +66,7 @@ int task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)
         char err[1024];
         if (mlops_jobspec_parse((const char *)ctx->ta->spec.data, ctx->ta->spec.len, job, &t->spec,
                                 err, sizeof err) != 0)
-            return task_fail(ctx, 0, "job spec: %s", err);
+            return wk_task_fail(ctx, 0, "job spec: %s", err);
         t->spec_job = strdup(job);
     }
     *out = t->spec;
@@ -89,7 +89,7 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
     char err[512];
     if (!s) {
         s = transport_peer_connect(ref->endpoint, PEER_CONNECT_MS, err, sizeof err);
-        if (!s) return task_fail(ctx, 1, "shard %s: %s", ref->key, err);
+        if (!s) return wk_task_fail(ctx, 1, "shard %s: %s", ref->key, err);
         zhashx_insert(t->peers, ref->endpoint, s);
     }
     envelope_t req;
@@ -101,7 +101,7 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
     envelope_t *rep = wire_request(s, &req, PEER_TIMEOUT_MS, err, sizeof err);
     if (!rep) {
         drop_peer(t, ref->endpoint); /* a half-dead socket would keep stale replies */
-        return task_fail(ctx, 1, "fetching shard %s from %s (%s): %s", ref->key, ref->worker_id,
+        return wk_task_fail(ctx, 1, "fetching shard %s from %s (%s): %s", ref->key, ref->worker_id,
                          ref->endpoint, err);
     }
     int rc = 0;
@@ -109,26 +109,26 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
         !strcmp(rep->shard_data->key, ref->key)) {
         *len = rep->shard_data->data.len;
         *data = malloc(*len ? *len : 1);
-        if (!*data) rc = task_fail(ctx, 1, "out of memory fetching %s", ref->key);
+        if (!*data) rc = wk_task_fail(ctx, 1, "out of memory fetching %s", ref->key);
         else memcpy(*data, rep->shard_data->data.data, *len);
     } else if (rep->body_case == MLOPS__ENVELOPE__BODY_ERROR) {
-        rc = task_fail(ctx, 1, "shard %s from %s: %s", ref->key, ref->worker_id,
+        rc = wk_task_fail(ctx, 1, "shard %s from %s: %s", ref->key, ref->worker_id,
                        rep->error->message ? rep->error->message : "error");
     } else {
-        rc = task_fail(ctx, 1, "shard %s from %s: unexpected %s", ref->key, ref->worker_id,
+        rc = wk_task_fail(ctx, 1, "shard %s from %s: unexpected %s", ref->key, ref->worker_id,
                        wire_body_name(rep));
     }
     wire_free(&rep);
     return rc;
 }
 
-int task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
+int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
 {
-    if (i >= ctx->ta->n_inputs) return task_fail(ctx, 0, "task has no input %zu", i);
+    if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
     const Mlops__ShardRef *ref = ctx->ta->inputs[i];
     int rc = mlops_store_get(ctx->store, ref->key, data, len);
     if (rc == 0) return 0;
-    if (rc != MLOPS_ENOTFOUND) return task_fail(ctx, 1, "store: reading %s failed", ref->key);
+    if (rc != MLOPS_ENOTFOUND) return wk_task_fail(ctx, 1, "store: reading %s failed", ref->key);
     if ((rc = fetch(ctx, ref, data, len)) != 0) return rc;
     /* cache it: a later task (or a re-run) may read it again */
     if (mlops_store_put(ctx->store, ref->key, *data, *len) != 0)
@@ -151,68 +151,68 @@ static int decode_cb(const char *key, const void *data, size_t len, void *arg)
     return 1;
 }
 
-int task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out)
+int wk_task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out)
 {
-    if (i >= ctx->ta->n_inputs) return task_fail(ctx, 0, "task has no input %zu", i);
+    if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
     /* held locally: decode straight from the store's map, one copy */
     decode_arg_t a = {ctx->ta->inputs[i]->key, out, 0, 0};
     mlops_store_foreach(ctx->store, a.key, decode_cb, &a);
     if (a.found) {
-        if (a.rc) return task_fail(ctx, 0, "shard %s is not a valid frame", a.key);
+        if (a.rc) return wk_task_fail(ctx, 0, "shard %s is not a valid frame", a.key);
         return 0;
     }
     void *data;
     size_t len;
-    int rc = task_input(ctx, i, &data, &len);
+    int rc = wk_task_input(ctx, i, &data, &len);
     if (rc) return rc;
     rc = mlk_frame_decode(data, len, out);
     free(data);
-    if (rc) return task_fail(ctx, 0, "shard %s is not a valid frame", ctx->ta->inputs[i]->key);
+    if (rc) return wk_task_fail(ctx, 0, "shard %s is not a valid frame", ctx->ta->inputs[i]->key);
     return 0;
 }
 
-int task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
+int wk_task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)
 {
     const mlops_jobspec_t *s;
-    if (task_spec(ctx, &s) != 0) return -1;
+    if (wk_task_spec(ctx, &s) != 0) return -1;
     *n = s->columns.n_numeric;
     *idx = calloc(*n ? *n : 1, sizeof **idx);
-    if (!*idx) return task_fail(ctx, 1, "out of memory");
+    if (!*idx) return wk_task_fail(ctx, 1, "out of memory");
     for (size_t c = 0; c < *n; c++) {
         int ci = mlk_frame_col(f, s->columns.numeric[c]);
         if (ci < 0 || f->cols[ci].type != MLK_F64)
-            return task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
+            return wk_task_fail(ctx, 0, "column '%s' is not a numeric column of the shard",
                              s->columns.numeric[c]);
         (*idx)[c] = (size_t)ci;
     }
     return 0;
 }
 
-int task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len)
+int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len)
 {
     if (!key) key = ctx->ta->output_key;
-    if (!key || !*key) return task_fail(ctx, 0, "task has no output key");
+    if (!key || !*key) return wk_task_fail(ctx, 0, "task has no output key");
     if (mlops_store_put(ctx->store, key, data, len) != 0)
-        return task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, len);
+        return wk_task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, len);
     char **o = realloc(ctx->outputs, (ctx->noutputs + 1) * sizeof *o);
-    if (!o) return task_fail(ctx, 1, "out of memory");
+    if (!o) return wk_task_fail(ctx, 1, "out of memory");
     ctx->outputs = o;
     o[ctx->noutputs] = strdup(key);
     if (o[ctx->noutputs]) ctx->noutputs++;
     return 0;
 }
 
-int task_output_frame(task_ctx_t *ctx, const mlk_frame *f)
+int wk_task_output_frame(task_ctx_t *ctx, const mlk_frame *f)
 {
     uint8_t *buf;
     size_t len;
-    if (mlk_frame_encode(f, &buf, &len) != 0) return task_fail(ctx, 1, "out of memory encoding");
-    int rc = task_output(ctx, NULL, buf, len);
+    if (mlk_frame_encode(f, &buf, &len) != 0) return wk_task_fail(ctx, 1, "out of memory encoding");
+    int rc = wk_task_output(ctx, NULL, buf, len);
     free(buf);
     return rc;
 }
 
-void task_metric(task_ctx_t *ctx, const char *name, double v)
+void wk_task_metric(task_ctx_t *ctx, const char *name, double v)
 {
     for (size_t i = 0; i < ctx->nmetrics; i++)
         if (!strcmp(ctx->mnames[i], name)) {
@@ -225,14 +225,33 @@ void task_metric(task_ctx_t *ctx, const char *name, double v)
     ctx->mvals[ctx->nmetrics++] = v;
 }
 
-void task_result(task_ctx_t *ctx, uint8_t *data, size_t len)
+void wk_task_result(task_ctx_t *ctx, uint8_t *data, size_t len)
 {
     free(ctx->result);
     ctx->result = data;
     ctx->result_len = len;
 }
 
-int task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...)
+void *wk_task_args(task_ctx_t *ctx, const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, ctx->ta->args.len, ctx->ta->args.data);
+    if (!m)
+        wk_task_fail(ctx, 0, "%s: damaged task arguments (%zu bytes are not a %s)", ctx->ta->kind,
+                     ctx->ta->args.len, d->name);
+    return m;
+}
+
+int wk_task_result_pack(task_ctx_t *ctx, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b) return wk_task_fail(ctx, 1, "out of memory");
+    protobuf_c_message_pack(m, b);
+    wk_task_result(ctx, b, n);
+    return 0;
+}
+
+int wk_task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...)
 {
     if (!ctx->err[0]) { /* keep the first, most specific message */
         va_list ap;

@@ -1,7 +1,8 @@
 /* task.h: what a task kind sees while it runs on a worker.
  *
  * A kind is one function `int run(task_ctx_t *ctx)` in the kind table
- * (kinds.c). It reads its arguments (ctx->ta->args) and inputs (shards
+ * (kinds.c). It reads its arguments (ctx->ta->args, a <Kind>Args message
+ * of proto/tasks.proto: wk_task_args) and inputs (shards
  * from the local store, fetched from a peer's store when not held),
  * calls a pure kernel, writes its output shard to the local store, and
  * sets a small result and metrics for the coordinator's reducer. It runs
@@ -13,6 +14,7 @@
 #include "frame.h"
 #include "jobspec.h"
 #include "mlops.pb-c.h"
+#include "tasks.pb-c.h"
 #include "store.h"
 
 #define TASK_MAX_METRICS 32
@@ -33,33 +35,40 @@ typedef struct task_ctx {
 } task_ctx_t;
 
 /* The job's parsed spec (cached per thread). */
-int task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out);
+int wk_task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out);
 /* Input i's bytes (malloc'd copy): local store first, else the holder's
  * store over ZeroMQ, cached locally. */
-int task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len);
-int task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out);
+int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len);
+int wk_task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out);
 /* The spec's numeric columns, in spec order, as column indexes of f
  * (malloc'd in *idx, count in *n). A missing or non-numeric column fails
  * the task naming it. */
-int task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n);
+int wk_task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n);
 /* Write the task's output shard (to ta->output_key, or key if given). */
-int task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len);
-int task_output_frame(task_ctx_t *ctx, const mlk_frame *f);
-void task_metric(task_ctx_t *ctx, const char *name, double v);
+int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len);
+int wk_task_output_frame(task_ctx_t *ctx, const mlk_frame *f);
+void wk_task_metric(task_ctx_t *ctx, const char *name, double v);
 /* Take ownership of a result buffer. */
-void task_result(task_ctx_t *ctx, uint8_t *data, size_t len);
-/* Record a failure message; returns -1 for `return task_fail(...)`. */
-int task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void wk_task_result(task_ctx_t *ctx, uint8_t *data, size_t len);
+/* The task's arguments unpacked as a message of type d (a <Kind>Args of
+ * proto/tasks.proto); free it with protobuf_c_message_free_unpacked.
+ * NULL if they do not unpack: they came from the network, so the task
+ * has then failed (not retryable) with a message naming the type. */
+void *wk_task_args(task_ctx_t *ctx, const ProtobufCMessageDescriptor *d);
+/* Pack m (a <Kind>Result) as the task's result. */
+int wk_task_result_pack(task_ctx_t *ctx, const ProtobufCMessage *m);
+/* Record a failure message; returns -1 for `return wk_task_fail(...)`. */
+int wk_task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* One object per executor thread that several tasks of a job would
  * otherwise rebuild from the same inputs (e.g. the recommendation
  * matrix). get returns it (still owned by the cache) if `key` matches;
  * put hands a new one to the cache, freeing the previous one. */
-void *task_cache_get(task_ctx_t *ctx, const char *key);
-void task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *));
+void *wk_task_cache_get(task_ctx_t *ctx, const char *key);
+void wk_task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *));
 
 typedef int (*task_kind_fn)(task_ctx_t *ctx);
 /* The kind table (kinds.c): NULL for an unknown kind. */
-task_kind_fn task_kind_find(const char *kind);
+task_kind_fn wk_task_kind_find(const char *kind);
 
 #endif

@@ -9,12 +9,12 @@ typedef struct {
     uint64_t seq;
     mlops_jobspec_t *spec;  /* last job's spec */
     char *spec_job;
-    char *cache_key;        /* one built object (task_cache_get/put) */
+    char *cache_key;        /* one built object (wk_task_cache_get/put) */
     void *cache;
     void (*cache_free)(void *);
 } task_thread_t;
 
-task_thread_t *task_thread_new(void);
-void task_thread_destroy(task_thread_t **pt);
+task_thread_t *wk_task_thread_new(void);
+void wk_task_thread_destroy(task_thread_t **pt);
 
 #endif

@@ -102,13 +102,13 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     ctx.store = w->store;
     ctx.thread = th;
     double t0 = mono_s();
-    task_kind_fn fn = ta->kind ? task_kind_find(ta->kind) : NULL;
+    task_kind_fn fn = ta->kind ? wk_task_kind_find(ta->kind) : NULL;
     int rc;
     atomic_fetch_add(&w->running, 1);
-    if (!fn) rc = task_fail(&ctx, 0, "unknown task kind '%s'", ta->kind ? ta->kind : "");
+    if (!fn) rc = wk_task_fail(&ctx, 0, "unknown task kind '%s'", ta->kind ? ta->kind : "");
     else rc = fn(&ctx);
     atomic_fetch_sub(&w->running, 1);
-    if (rc != 0 && !ctx.err[0]) task_fail(&ctx, 0, "task %s failed", ta->kind);
+    if (rc != 0 && !ctx.err[0]) wk_task_fail(&ctx, 0, "task %s failed", ta->kind);
     double secs = mono_s() - t0;
     LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
           ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
@@ -150,11 +150,11 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
 static void *executor(void *arg)
 {
     worker_t *w = arg;
-    task_thread_t *th = task_thread_new();
+    task_thread_t *th = wk_task_thread_new();
     zsock_t *push = zsock_new_push(w->results_ep);
     if (!th || !push) {
         LOG_E("executor thread could not start");
-        task_thread_destroy(&th);
+        wk_task_thread_destroy(&th);
         zsock_destroy(&push);
         return NULL;
     }
@@ -165,7 +165,7 @@ static void *executor(void *arg)
         wire_free(&env);
     }
     zsock_destroy(&push);
-    task_thread_destroy(&th);
+    wk_task_thread_destroy(&th);
     return NULL;
 }
 

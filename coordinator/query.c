@@ -118,7 +118,8 @@ static json_t *job_full(const job_t *j)
     json_object_set_new(o, "submitted", jstr(ts));
     if (j->finished > 0) iso_time(j->finished, ts, sizeof ts);
     json_object_set_new(o, "finished", j->finished > 0 ? jstr(ts) : json_null());
-    json_object_set_new(o, "seconds", jnum((j->finished > 0 ? j->finished : coord_now_s()) - j->submitted));
+    json_object_set_new(o, "seconds",
+                        jnum((j->finished > 0 ? j->finished : coord_now_s()) - j->submitted));
     json_t *stages = json_array();
     for (size_t s = 0; s < j->nstages; s++) {
         const stage_t *st = &j->stages[s];
@@ -138,11 +139,13 @@ static json_t *job_full(const job_t *j)
     for (size_t i = 0; i < j->nmetrics; i++) {
         double v = j->metrics[i].value;
         json_object_set_new(m, j->metrics[i].name,
-                            v == floor(v) && fabs(v) < 9e15 ? json_integer((json_int_t)v) : jnum(v));
+                            v == floor(v) && fabs(v) < 9e15 ? json_integer((json_int_t)v)
+                                                            : jnum(v));
     }
     if (j->ntrain_loss) {
         json_t *tl = json_array();
-        for (size_t i = 0; i < j->ntrain_loss; i++) json_array_append_new(tl, jnum(j->train_loss[i]));
+        for (size_t i = 0; i < j->ntrain_loss; i++)
+            json_array_append_new(tl, jnum(j->train_loss[i]));
         json_object_set_new(m, "train_loss", tl);
     }
     if (j->model) json_object_set_new(m, "model", jstr(j->model));
@@ -226,7 +229,8 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
 {
     const char *sname = q->n_args ? q->args[0] : "";
     stage_t *st = job_stage(j, sname);
-    if (!st) return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "job %s has no stage '%s'", j->id, sname);
+    if (!st)
+        return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "job %s has no stage '%s'", j->id, sname);
     if (st->state != ST_DONE || strcmp(st->outsfx, "/"))
         return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
                       "stage '%s' of job %s has no output to export (state %s)", sname, j->id,
@@ -271,15 +275,9 @@ static const struct {
     int needs_job;
     query_fn fn;
 } verbs[] = {
-    {"ping", 0, q_ping},
-    {"jobs", 0, q_jobs},
-    {"status", 1, q_status},
-    {"result", 1, q_status},
-    {"workers", 0, q_workers},
-    {"logs", 1, q_logs},
-    {"cancel", 1, q_cancel},
-    {"rm", 1, q_rm},
-    {"export-plan", 1, q_export_plan},
+    {"ping", 0, q_ping},     {"jobs", 0, q_jobs},       {"status", 1, q_status},
+    {"result", 1, q_status}, {"workers", 0, q_workers}, {"logs", 1, q_logs},
+    {"cancel", 1, q_cancel}, {"rm", 1, q_rm},           {"export-plan", 1, q_export_plan},
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
@@ -289,7 +287,8 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     size_t v = 0;
     while (v < sizeof verbs / sizeof *verbs && strcmp(verbs[v].verb, verb)) v++;
     if (v == sizeof verbs / sizeof *verbs) {
-        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "unknown query '%s'", verb);
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "unknown query '%s'",
+                          verb);
         return;
     }
     job_t *j = NULL;
@@ -306,8 +305,9 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     /* 17 significant digits, so every double reads back bit for bit as
      * before (jsonw printed the shortest round-trip form; jansson has one
      * precision per dump, and 15 digits would change computed values) */
-    char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
-                       : NULL;
+    char *text =
+        reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+              : NULL;
     if (text) coord_reply_json(c, id, env->seq, text);
     else coord_reply_error(c, id, env->seq, e.code, "%s", e.msg);
     free(text);

@@ -8,8 +8,9 @@
  * Covered: registration and the workers list; heartbeats sent to a quiet
  * worker and its expiry after three intervals; messages from a peer that
  * has not registered; a noop job whose results arrive twice, late, or
- * with a stale attempt; garbage frames and unexpected bodies, after
- * which the coordinator still answers. */
+ * with a stale attempt; an upload whose last chunk comes short; garbage
+ * frames and unexpected bodies, after which the coordinator still
+ * answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,7 +163,8 @@ static json_t *query(fix_t *f, const char *verb, const char *job)
     assert_int_equal(rep->seq, 11);
     json_error_t je;
     json_t *doc = json_loads(rep->reply->json, JSON_REJECT_DUPLICATES, &je);
-    if (!doc) fail_msg("reply is not JSON (%d:%d %s): %s", je.line, je.column, je.text, rep->reply->json);
+    if (!doc)
+        fail_msg("reply is not JSON (%d:%d %s): %s", je.line, je.column, je.text, rep->reply->json);
     wire_free(&rep);
     return doc;
 }
@@ -178,7 +180,8 @@ static const char *worker0(json_t *doc, const char *key)
 static void assert_error(envelope_t *e, Mlops__ErrorCode code, const char *part)
 {
     assert_int_equal(e->error->code, code);
-    if (!strstr(e->error->message, part)) fail_msg("error '%s' lacks '%s'", e->error->message, part);
+    if (!strstr(e->error->message, part))
+        fail_msg("error '%s' lacks '%s'", e->error->message, part);
 }
 
 static void test_register(void **state)
@@ -323,7 +326,7 @@ static void test_duplicate_and_late_results(void **state)
 
     const char *js;
     send_result(w, a[0]->task_assign, a[0]->task_assign->attempt);
-    send_result(w, a[0]->task_assign, a[0]->task_assign->attempt); /* duplicate */
+    send_result(w, a[0]->task_assign, a[0]->task_assign->attempt);     /* duplicate */
     send_result(w, a[1]->task_assign, a[1]->task_assign->attempt + 1); /* stale attempt */
     assert_int_equal(stage_done(f, job, &js), 1);
     assert_string_equal(js, "running");
@@ -338,7 +341,8 @@ static void test_duplicate_and_late_results(void **state)
     assert_string_equal(js, "succeeded");
 
     json_t *doc = query(f, "result", job);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "metrics"), "tasks")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "metrics"), "tasks")),
+                     2);
     json_decref(doc);
     doc = query(f, "workers", NULL);
     json_t *w0 = json_array_get(json_object_get(doc, "workers"), 0);
@@ -348,6 +352,55 @@ static void test_duplicate_and_late_results(void **state)
     wire_free(&a[0]);
     wire_free(&a[1]);
     zsock_destroy(&w);
+}
+
+/* A chunk marked last that leaves its file short: refused, and the job
+ * fails instead of waiting in "uploading" for ever. */
+static void test_upload_short_last(void **state)
+{
+    fix_t *f = *state;
+    envelope_t env;
+    wire_init(&env, 31);
+    Mlops__SubmitBegin sb = MLOPS__SUBMIT_BEGIN__INIT;
+    static const char spec[] = "name: short\nnoop: {tasks: 1}\n";
+    sb.spec_yaml.data = (uint8_t *)spec;
+    sb.spec_yaml.len = sizeof spec - 1;
+    sb.spec_name = "short.yaml";
+    Mlops__InputFile in = MLOPS__INPUT_FILE__INIT, *files[] = {&in};
+    in.role = "input";
+    in.name = "data.csv";
+    in.size = 10;
+    sb.n_files = 1;
+    sb.files = files;
+    env.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
+    env.submit_begin = &sb;
+    send_env(f->ctl, &env);
+    envelope_t *ack = await(f, f->ctl, MLOPS__ENVELOPE__BODY_JOB_ACK);
+    char job[16];
+    snprintf(job, sizeof job, "%s", ack->job_ack->job_id);
+    wire_free(&ack);
+    json_t *doc = query(f, "status", job);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "uploading");
+    json_decref(doc);
+
+    wire_init(&env, 32);
+    Mlops__UploadChunk ch = MLOPS__UPLOAD_CHUNK__INIT;
+    ch.job_id = job;
+    ch.data.data = (uint8_t *)"a,b\n";
+    ch.data.len = 4;
+    ch.last = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK;
+    env.upload_chunk = &ch;
+    send_env(f->ctl, &env);
+    envelope_t *e = await(f, f->ctl, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_int_equal(e->seq, 32);
+    assert_error(e, MLOPS__ERROR_CODE__BAD_REQUEST, "upload of data.csv ended at 4 of 10 bytes");
+    wire_free(&e);
+    doc = query(f, "status", job);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "failed");
+    assert_string_equal(json_string_value(json_object_get(doc, "error")),
+                        "upload of data.csv ended at 4 of 10 bytes");
+    json_decref(doc);
 }
 
 static void test_garbage(void **state)
@@ -415,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeat_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_before_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_late_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

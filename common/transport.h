@@ -1,5 +1,7 @@
-/* transport.h: every socket of mlops is made here, so that security
- * (CurveZMQ keys, ZAP) is switched on in one place for every connection.
+/* transport.h: every socket of mlops is made here, so that socket
+ * options (ZMQ_IMMEDIATE, timeouts, linger) are chosen in one place. There
+ * is no security layer today: traffic is plain TCP, so run a cluster on a
+ * trusted network. CurveZMQ, when it comes, belongs here too.
  *
  * Endpoints are ZeroMQ endpoints. Binding to port 0 or "*" picks an
  * ephemeral port; the bound endpoint is returned with the wildcard host

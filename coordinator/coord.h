@@ -24,6 +24,10 @@ typedef struct coord coord_t;
 coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen);
 /* Serve until interrupted (SIGINT/SIGTERM) or coord_stop(). */
 int coord_run(coord_t *c);
+/* One turn of the loop: wait up to timeout_ms for messages, handle them,
+ * heartbeat, dispatch, commit and send. Lets a test drive the coordinator
+ * from its own thread. 0, or MLOPS_ECANCEL after SIGINT/SIGTERM. */
+int coord_poll(coord_t *c, int timeout_ms);
 void coord_stop(coord_t *c);
 const char *coord_endpoint(const coord_t *c);
 void coord_destroy(coord_t **pc);

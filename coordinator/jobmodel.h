@@ -146,7 +146,7 @@ const char *planner_spec_name(const mlops_jobspec_t *spec);
 /* What a stage's output shards hold, for export: "frame", "csr", ... */
 const char *planner_output_kind(const job_t *j, const stage_t *st);
 
-/* helpers shared by planner entries (coord.c) */
+/* helpers shared by planner entries (jobmodel.c) */
 int stage_set_tasks(stage_t *st, size_t ntasks, const char *kind);
 /* Output keys of the phase's tasks: "<job>/<stage><suffix><task>".
  * suffix "/" marks the stage's final output (recomputable after the stage

@@ -1,0 +1,196 @@
+/* dispatch.c: from the stages' ready queues to TaskAssign messages.
+ *
+ * Each loop iteration walks the running jobs' stages in order and hands
+ * out pending tasks while some worker has room: up to slots x prefetch
+ * assignments per worker, preferring the worker that already holds most
+ * of a task's inputs, then the least loaded one. An input without a live
+ * holder is recomputed by its producer (the task waits at the back of
+ * its queue) or, if it cannot be, re-arms the stage or fails the job. */
+#include "coord_internal.h"
+#include "err.h"
+#include "log.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t ninputs)
+{
+    int best = -1;
+    int best_local = -1;
+    uint32_t best_load = UINT32_MAX;
+    for (size_t w = 0; w < c->nworkers; w++) {
+        coord_worker_t *wk = &c->workers[w];
+        uint32_t cap = wk->slots * (uint32_t)(ops->prefetch > 0 ? ops->prefetch : 1);
+        if (!wk->alive || wk->inflight >= cap) continue;
+        int local = 0;
+        for (size_t i = 0; i < ninputs; i++) local += coord_shard_held_by(c, inputs[i], (int)w);
+        /* load as a fraction of capacity, so bigger workers get more */
+        uint32_t load = (uint32_t)((uint64_t)wk->inflight * 1024 / wk->slots);
+        if (local > best_local || (local == best_local && load < best_load)) {
+            best = (int)w;
+            best_local = local;
+            best_load = load;
+        }
+    }
+    return best;
+}
+
+static int any_capacity(coord_t *c)
+{
+    for (size_t w = 0; w < c->nworkers; w++)
+        if (c->workers[w].alive && c->workers[w].inflight < c->workers[w].slots * 512) return 1;
+    return 0;
+}
+
+static void free_args(task_args_t *a)
+{
+    free(a->args);
+    for (size_t i = 0; i < a->ninputs; i++) free(a->inputs[i]);
+    free(a->inputs);
+    memset(a, 0, sizeof *a);
+}
+
+/* Forget the stage's running tasks, releasing their workers' slots. */
+static void stage_abandon_running(coord_t *c, stage_t *st)
+{
+    for (size_t t = 0; t < st->ntasks; t++) {
+        task_t *tk = &st->tasks[t];
+        if (tk->state != T_RUNNING) continue;
+        if (tk->worker >= 0 && (size_t)tk->worker < c->nworkers && c->workers[tk->worker].inflight)
+            c->workers[tk->worker].inflight--;
+        tk->worker = -1;
+        tk->state = T_PENDING;
+        tk->attempt = 0;
+    }
+}
+
+/* Dispatch what can run from one stage. Returns 0 when no worker has
+ * room for this stage's tasks. */
+static int dispatch_stage(coord_t *c, job_t *j, size_t s)
+{
+    stage_t *st = &j->stages[s];
+    size_t blocked = 0;
+    while (st->qhead < st->qtail) {
+        uint32_t t = st->queue[st->qhead];
+        task_t *tk = &st->tasks[t];
+        if (tk->state != T_PENDING) {
+            st->qhead++;
+            tk->queued = 0;
+            continue;
+        }
+        task_args_t a = {0};
+        char err[1024] = "";
+        int rc = st->ops->task_args(j, st, t, &a, err, sizeof err);
+        if (rc != 0) {
+            free_args(&a);
+            coord_job_finish(c, j, JOB_FAILED, err[0] ? err : mlops_strerror(rc));
+            return 1;
+        }
+        /* every input must have a live holder */
+        int missing = 0;
+        Mlops__ShardRef *refs = calloc(a.ninputs ? a.ninputs : 1, sizeof *refs);
+        Mlops__ShardRef **rp = calloc(a.ninputs ? a.ninputs : 1, sizeof *rp);
+        for (size_t i = 0; refs && rp && i < a.ninputs; i++) {
+            int h = coord_shard_holder(c, a.inputs[i]);
+            if (h < 0) {
+                missing++;
+                if (coord_recompute(c, a.inputs[i]) != 0) {
+                    char msg[1024] = "";
+                    int rrc = -1;
+                    if (st->ops->restart && st->state == ST_RUNNING) {
+                        /* an earlier phase's output: re-arm the stage. Its
+                         * running tasks are dropped: give their workers'
+                         * slots back (their late results are ignored). */
+                        stage_abandon_running(c, st);
+                        rrc = st->ops->restart(j, st, msg, sizeof msg);
+                        if (rrc == 0) {
+                            st->dirty = 1;
+                            for (size_t k = 0; k < st->ntasks; k++) coord_stage_enqueue(st, (uint32_t)k);
+                        }
+                    }
+                    if (rrc != 0) {
+                        if (!msg[0]) snprintf(msg, sizeof msg, "shard %s is lost and cannot be recomputed", a.inputs[i]);
+                        coord_job_finish(c, j, JOB_FAILED, msg);
+                    }
+                    free(refs);
+                    free(rp);
+                    free_args(&a);
+                    return 1;
+                }
+                continue;
+            }
+            mlops__shard_ref__init(&refs[i]);
+            refs[i].key = a.inputs[i];
+            refs[i].endpoint = c->workers[h].endpoint;
+            refs[i].worker_id = c->workers[h].id;
+            rp[i] = &refs[i];
+        }
+        if (missing) {
+            /* wait for the producer: move to the back of the queue */
+            free(refs);
+            free(rp);
+            free_args(&a);
+            st->qhead++;
+            tk->queued = 0;
+            coord_stage_enqueue(st, t);
+            if (++blocked >= st->qtail - st->qhead) return 1;
+            continue;
+        }
+        int w = pick_worker(c, st->ops, a.inputs, a.ninputs);
+        if (w < 0) {
+            free(refs);
+            free(rp);
+            free_args(&a);
+            return 0;
+        }
+        coord_worker_t *wk = &c->workers[w];
+        tk->attempt = (uint32_t)(++c->next_attempt);
+        c->meta_dirty = 1;
+        tk->state = T_RUNNING;
+        tk->worker = w;
+        wk->inflight++;
+        st->qhead++;
+        tk->queued = 0;
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__TaskAssign ta = MLOPS__TASK_ASSIGN__INIT;
+        ta.job_id = j->id;
+        ta.stage_idx = (uint32_t)s;
+        ta.task_idx = t;
+        ta.attempt = tk->attempt;
+        ta.kind = st->kind;
+        ta.spec.data = (uint8_t *)j->spec_yaml;
+        ta.spec.len = j->spec_len;
+        ta.args.data = a.args;
+        ta.args.len = a.args_len;
+        ta.n_inputs = a.ninputs;
+        ta.inputs = rp;
+        ta.output_key = tk->output_key ? tk->output_key : "";
+        env.body_case = MLOPS__ENVELOPE__BODY_TASK_ASSIGN;
+        env.task_assign = &ta;
+        coord_outbox_add(c, wk->identity, &env);
+        wk->last_sent = zclock_mono();
+        coord_save_task(c, j, s, t);
+        LOG_D("assign %s/%s/%u (%s) attempt %u -> %s", j->id, st->name, t, st->kind, tk->attempt,
+              wk->id);
+        free(refs);
+        free(rp);
+        free_args(&a);
+    }
+    return 1;
+}
+
+void coord_dispatch(coord_t *c)
+{
+    if (!any_capacity(c)) return;
+    for (size_t i = 0; i < c->njobs; i++) {
+        job_t *j = c->jobs[i];
+        if (j->state != JOB_RUNNING && j->state != JOB_SUCCEEDED) continue;
+        for (size_t s = 0; s < j->nstages; s++) {
+            if (j->stages[s].qhead == j->stages[s].qtail) continue;
+            dispatch_stage(c, j, s);
+            if (j->state != JOB_RUNNING && j->state != JOB_SUCCEEDED) break;
+        }
+    }
+}
+

@@ -1,0 +1,377 @@
+/* jobrecord.c: the coordinator's journal records, written and read back
+ * side by side: each coord_save_* encoder sits next to the load_*
+ * decoder of the same record, so a field added to one is seen in the
+ * other. The records are messages of proto/journal.proto under these
+ * keys (key order is replay order):
+ *   meta                         next job and attempt numbers
+ *   job/<id>                     the job: spec, files, metrics, classes
+ *   job/<id>/log/<n>             one log line each, appended
+ *   job/<id>/s/<stage>           a stage: state, phase, planner blob
+ *   job/<id>/t/<stage>/<task>    a task of the stage's current phase
+ * Saving only queues into the journal's open batch; the loop commits it
+ * before it sends anything that depends on it. */
+#include "coord_internal.h"
+#include "journal.pb-c.h"
+#include "log.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void coord_save_meta(coord_t *c)
+{
+    Mlops__Meta m = MLOPS__META__INIT;
+    m.next_job = c->next_job;
+    m.next_attempt = c->next_attempt;
+    uint8_t buf[64];
+    size_t n = mlops__meta__pack(&m, buf);
+    journal_put(c->journal, "meta", buf, n);
+}
+
+/* The counters a restart continues from. */
+static int load_meta(coord_t *c, const void *data, size_t len)
+{
+    Mlops__Meta *m = mlops__meta__unpack(NULL, len, data);
+    if (!m) return -1;
+    c->next_job = m->next_job;
+    /* leave a gap: results of attempts handed out before a crash but
+     * never journalled must not match new attempts */
+    c->next_attempt = m->next_attempt + 1000000;
+    mlops__meta__free_unpacked(m, NULL);
+    return 0;
+}
+
+void coord_save_job(coord_t *c, job_t *j)
+{
+    Mlops__JobRecord r = MLOPS__JOB_RECORD__INIT;
+    r.id = j->id;
+    r.name = j->name ? j->name : "";
+    r.state = (uint32_t)j->state;
+    r.error = j->error ? j->error : "";
+    r.spec_yaml.data = (uint8_t *)j->spec_yaml;
+    r.spec_yaml.len = j->spec_len;
+    r.spec_name = j->spec_name ? j->spec_name : "";
+    r.submitted = j->submitted;
+    r.finished = j->finished;
+    r.cur_stage = (uint32_t)j->cur;
+    r.uploaded = j->uploaded;
+    r.model = j->model ? j->model : "";
+    Mlops__JFile *files = calloc(j->nfiles ? j->nfiles : 1, sizeof *files);
+    Mlops__JFile **fp = calloc(j->nfiles ? j->nfiles : 1, sizeof *fp);
+    Mlops__JMetric *ms = calloc(j->nmetrics ? j->nmetrics : 1, sizeof *ms);
+    Mlops__JMetric **mp = calloc(j->nmetrics ? j->nmetrics : 1, sizeof *mp);
+    if (!files || !fp || !ms || !mp) goto out;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        mlops__jfile__init(&files[i]);
+        files[i].role = j->files[i].role;
+        files[i].name = j->files[i].name;
+        files[i].size = j->files[i].size;
+        files[i].path = j->files[i].path;
+        fp[i] = &files[i];
+    }
+    r.n_files = j->nfiles;
+    r.files = fp;
+    for (size_t i = 0; i < j->nmetrics; i++) {
+        mlops__jmetric__init(&ms[i]);
+        ms[i].name = j->metrics[i].name;
+        ms[i].value = j->metrics[i].value;
+        mp[i] = &ms[i];
+    }
+    r.n_metrics = j->nmetrics;
+    r.metrics = mp;
+    r.n_classes = j->nclasses;
+    r.classes = j->classes;
+    r.n_train_loss = j->ntrain_loss;
+    r.train_loss = j->train_loss;
+    /* log lines not yet journalled */
+    for (; j->nlog_saved < j->nlog; j->nlog_saved++) {
+        char key[96];
+        snprintf(key, sizeof key, "job/%s/log/%08zu", j->id, j->nlog_saved);
+        journal_put(c->journal, key, j->log[j->nlog_saved], strlen(j->log[j->nlog_saved]));
+    }
+    r.nlog = (uint32_t)j->nlog;
+    size_t n = mlops__job_record__get_packed_size(&r);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf) {
+        mlops__job_record__pack(&r, buf);
+        char key[64];
+        snprintf(key, sizeof key, "job/%s", j->id);
+        journal_put(c->journal, key, buf, n);
+        free(buf);
+    }
+out:
+    free(files);
+    free(fp);
+    free(ms);
+    free(mp);
+    j->dirty = 0;
+}
+
+/* A job record; the job is rebuilt from its spec, its stages from the
+ * records that follow it in key order. -1 if unreadable. */
+static int load_job(coord_t *c, const char *key, const void *data, size_t len)
+{
+    Mlops__JobRecord *r = mlops__job_record__unpack(NULL, len, data);
+    if (!r) {
+        LOG_E("journal record %s is unreadable; skipping that job", key);
+        return -1;
+    }
+    job_t *j = calloc(1, sizeof *j);
+    snprintf(j->id, sizeof j->id, "%s", r->id);
+    j->name = strdup(r->name);
+    j->state = (int)r->state;
+    j->error = *r->error ? strdup(r->error) : NULL;
+    j->spec_yaml = malloc(r->spec_yaml.len + 1);
+    memcpy(j->spec_yaml, r->spec_yaml.data, r->spec_yaml.len);
+    j->spec_yaml[r->spec_yaml.len] = 0;
+    j->spec_len = r->spec_yaml.len;
+    j->spec_name = strdup(r->spec_name);
+    j->submitted = r->submitted;
+    j->finished = r->finished;
+    j->cur = r->cur_stage;
+    j->uploaded = r->uploaded;
+    j->model = *r->model ? strdup(r->model) : NULL;
+    j->files = calloc(r->n_files ? r->n_files : 1, sizeof *j->files);
+    j->nfiles = r->n_files;
+    for (size_t i = 0; i < r->n_files; i++) {
+        j->files[i].role = strdup(r->files[i]->role);
+        j->files[i].name = strdup(r->files[i]->name);
+        j->files[i].path = strdup(r->files[i]->path);
+        j->files[i].size = j->files[i].received = r->files[i]->size;
+        j->files[i].fd = -1;
+    }
+    for (size_t i = 0; i < r->n_metrics; i++) job_set_metric(j, r->metrics[i]->name, r->metrics[i]->value);
+    for (size_t i = 0; i < r->n_classes; i++) {
+        char **a = realloc(j->classes, (j->nclasses + 1) * sizeof *a);
+        if (!a) break;
+        j->classes = a;
+        a[j->nclasses++] = strdup(r->classes[i]);
+    }
+    if (r->n_train_loss) {
+        j->train_loss = malloc(r->n_train_loss * sizeof(double));
+        memcpy(j->train_loss, r->train_loss, r->n_train_loss * sizeof(double));
+        j->ntrain_loss = r->n_train_loss;
+    }
+    mlops__job_record__free_unpacked(r, NULL);
+    char err[1024] = "";
+    if (mlops_jobspec_parse(j->spec_yaml, j->spec_len, j->spec_name, &j->spec, err, sizeof err) != 0 ||
+        planner_build(j, err, sizeof err) != 0) {
+        if (j->state < JOB_SUCCEEDED) {
+            j->state = JOB_FAILED;
+            j->error = strdup(err);
+        }
+    }
+    if (j->state == JOB_UPLOADING) {
+        j->state = JOB_FAILED;
+        free(j->error);
+        j->error = strdup("the coordinator restarted during the upload; submit again");
+        j->dirty = 1;
+    }
+    coord_job_add(c, j);
+    return 0;
+}
+
+void coord_save_stage(coord_t *c, job_t *j, size_t s)
+{
+    stage_t *st = &j->stages[s];
+    Mlops__StageRecord r = MLOPS__STAGE_RECORD__INIT;
+    r.state = (uint32_t)st->state;
+    r.phase = st->phase;
+    r.ntasks = (uint32_t)st->ntasks;
+    r.kind = st->kind;
+    r.state_blob.data = st->blob;
+    r.state_blob.len = st->blob_len;
+    r.started = st->started;
+    r.seconds = st->seconds;
+    r.tasks_done_total = st->done_total;
+    r.tasks_total_all = st->total_all;
+    r.outkeys = st->outsfx;
+    size_t n = mlops__stage_record__get_packed_size(&r);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return;
+    mlops__stage_record__pack(&r, buf);
+    char key[64];
+    snprintf(key, sizeof key, "job/%s/s/%03zu", j->id, s);
+    journal_put(c->journal, key, buf, n);
+    free(buf);
+    st->dirty = 0;
+}
+
+static int load_stage(job_t *j, size_t s, const void *data, size_t len)
+{
+    Mlops__StageRecord *r = mlops__stage_record__unpack(NULL, len, data);
+    if (!r) return -1;
+    stage_t *st = &j->stages[s];
+    st->state = (int)r->state;
+    st->phase = r->phase;
+    st->started = r->started;
+    st->seconds = r->seconds;
+    uint32_t total_all = r->tasks_total_all;
+    stage_set_tasks(st, r->ntasks, r->kind);
+    st->total_all = total_all;
+    st->done_total = r->tasks_done_total;
+    if (r->outkeys && *r->outkeys) stage_set_output_keys(j, st, r->outkeys);
+    free(st->blob);
+    st->blob = NULL;
+    st->blob_len = r->state_blob.len;
+    if (r->state_blob.len) {
+        st->blob = malloc(r->state_blob.len);
+        memcpy(st->blob, r->state_blob.data, r->state_blob.len);
+    }
+    st->dirty = 0;
+    mlops__stage_record__free_unpacked(r, NULL);
+    return 0;
+}
+
+void coord_save_task(coord_t *c, job_t *j, size_t s, size_t t)
+{
+    task_t *tk = &j->stages[s].tasks[t];
+    Mlops__TaskRecord r = MLOPS__TASK_RECORD__INIT;
+    r.state = (uint32_t)tk->state;
+    r.attempt = tk->attempt;
+    r.phase = j->stages[s].phase;
+    r.output_key = tk->output_key ? tk->output_key : "";
+    r.rows = tk->rows;
+    r.result.data = tk->result;
+    r.result.len = tk->result_len;
+    r.worker = (tk->worker >= 0 && (size_t)tk->worker < c->nworkers) ? c->workers[tk->worker].id : "";
+    Mlops__JMetric ms[16], *mp[16];
+    size_t nm = tk->nmetrics < 16 ? tk->nmetrics : 16;
+    for (size_t i = 0; i < nm; i++) {
+        mlops__jmetric__init(&ms[i]);
+        ms[i].name = tk->metrics[i].name;
+        ms[i].value = tk->metrics[i].value;
+        mp[i] = &ms[i];
+    }
+    r.n_metrics = nm;
+    r.metrics = mp;
+    size_t n = mlops__task_record__get_packed_size(&r);
+    uint8_t stackbuf[512];
+    uint8_t *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    if (!buf) return;
+    mlops__task_record__pack(&r, buf);
+    char key[80];
+    snprintf(key, sizeof key, "job/%s/t/%03zu/%08zu", j->id, s, t);
+    journal_put(c->journal, key, buf, n);
+    if (buf != stackbuf) free(buf);
+}
+
+static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
+{
+    stage_t *st = &j->stages[s];
+    Mlops__TaskRecord *r = mlops__task_record__unpack(NULL, len, data);
+    if (!r) return -1;
+    if (r->phase == st->phase) {
+        task_t *tk = &st->tasks[t];
+        tk->state = r->state == T_DONE ? T_DONE : (r->state == T_FAILED ? T_FAILED : T_PENDING);
+        tk->attempt = r->attempt;
+        tk->rows = r->rows;
+        if (*r->output_key) {
+            free(tk->output_key);
+            tk->output_key = strdup(r->output_key);
+        }
+        if (r->result.len) {
+            tk->result = malloc(r->result.len);
+            memcpy(tk->result, r->result.data, r->result.len);
+            tk->result_len = r->result.len;
+        }
+        tk->metrics = calloc(r->n_metrics ? r->n_metrics : 1, sizeof *tk->metrics);
+        for (size_t i = 0; i < r->n_metrics; i++) {
+            tk->metrics[i].name = strdup(r->metrics[i]->name);
+            tk->metrics[i].value = r->metrics[i]->value;
+        }
+        tk->nmetrics = r->n_metrics;
+    }
+    mlops__task_record__free_unpacked(r, NULL);
+    return 0;
+}
+typedef struct {
+    coord_t *c;
+    int bad;
+} replay_t;
+
+static int replay_cb(const char *key, const void *data, size_t len, void *arg)
+{
+    replay_t *rp = arg;
+    coord_t *c = rp->c;
+    if (!strcmp(key, "meta")) {
+        if (load_meta(c, data, len) != 0) rp->bad++;
+        return 0;
+    }
+    if (strncmp(key, "job/", 4)) return 0;
+    const char *rest = key + 4;
+    const char *slash = strchr(rest, '/');
+    if (!slash) {
+        if (load_job(c, key, data, len) != 0) rp->bad++;
+        return 0;
+    }
+    char jid[16];
+    size_t jl = (size_t)(slash - rest);
+    if (jl >= sizeof jid) return 0;
+    memcpy(jid, rest, jl);
+    jid[jl] = 0;
+    job_t *j = coord_job_find(c, jid);
+    if (!j) return 0;
+    if (!strncmp(slash, "/log/", 5)) {
+        char **l = realloc(j->log, (j->nlog + 1) * sizeof *l);
+        if (!l) return 0;
+        j->log = l;
+        l[j->nlog] = strndup(data, len);
+        j->nlog++;
+        j->nlog_saved = j->nlog;
+        return 0;
+    }
+    if (!strncmp(slash, "/s/", 3)) {
+        size_t s = strtoul(slash + 3, NULL, 10);
+        if (s >= j->nstages) return 0;
+        if (load_stage(j, s, data, len) != 0) rp->bad++;
+        return 0;
+    }
+    if (!strncmp(slash, "/t/", 3)) {
+        char *end;
+        size_t s = strtoul(slash + 3, &end, 10);
+        if (*end != '/' || s >= j->nstages) return 0;
+        size_t t = strtoul(end + 1, NULL, 10);
+        stage_t *st = &j->stages[s];
+        if (t >= st->ntasks) return 0;
+        if (load_task(j, s, t, data, len) != 0) rp->bad++;
+        return 0;
+    }
+    return 0;
+}
+
+static void replay_finish(coord_t *c)
+{
+    for (size_t i = 0; i < c->njobs; i++) {
+        job_t *j = c->jobs[i];
+        for (size_t s = 0; s < j->nstages; s++) {
+            stage_t *st = &j->stages[s];
+            st->ndone = 0;
+            for (size_t t = 0; t < st->ntasks; t++) {
+                task_t *tk = &st->tasks[t];
+                if (tk->state == T_DONE) st->ndone++;
+                else if (j->state == JOB_RUNNING && st->state == ST_RUNNING && tk->state == T_PENDING)
+                    coord_stage_enqueue(st, (uint32_t)t);
+            }
+        }
+        if (j->state == JOB_QUEUED) {
+            coord_job_start(c, j);
+        } else if (j->state == JOB_RUNNING) {
+            job_logf(j, "coordinator restarted: resuming at stage %s",
+                     j->cur < j->nstages ? j->stages[j->cur].name : "?");
+            if (j->cur < j->nstages) {
+                stage_t *st = &j->stages[j->cur];
+                if (st->state == ST_PENDING) coord_stage_start(c, j, j->cur);
+                else if (st->state == ST_RUNNING && st->ndone == st->ntasks) coord_stage_complete(c, j, j->cur);
+            }
+        }
+    }
+}
+
+
+int coord_replay(coord_t *c)
+{
+    replay_t rp = {c, 0};
+    journal_foreach(c->journal, "", replay_cb, &rp);
+    replay_finish(c);
+    return rp.bad;
+}

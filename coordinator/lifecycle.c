@@ -1,0 +1,228 @@
+/* lifecycle.c: the job table and the job/stage state machine of
+ * jobmodel.h: start a job, start a stage, complete a phase or a stage,
+ * finish a job, recompute a lost shard, remove a finished job.
+ *
+ * The planner entries (stage_ops_t) decide what a phase is; this file
+ * decides when they are called, and moves the job through its states. It
+ * only marks records dirty: the loop journals them before anything that
+ * depends on them is sent. */
+#include "coord_internal.h"
+#include "err.h"
+#include "log.h"
+#include "stages.h"
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+job_t *coord_job_find(coord_t *c, const char *id)
+{
+    for (size_t i = 0; i < c->njobs; i++)
+        if (!strcmp(c->jobs[i]->id, id)) return c->jobs[i];
+    return NULL;
+}
+
+int coord_job_add(coord_t *c, job_t *j)
+{
+    if (c->njobs == c->jcap) {
+        size_t cap = c->jcap ? c->jcap * 2 : 16;
+        job_t **a = realloc(c->jobs, cap * sizeof *a);
+        if (!a) return MLOPS_ENOMEM;
+        c->jobs = a;
+        c->jcap = cap;
+    }
+    c->jobs[c->njobs++] = j;
+    return 0;
+}
+
+void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
+{
+    if (j->state >= JOB_SUCCEEDED) return;
+    j->state = state;
+    j->finished = coord_now_s();
+    free(j->error);
+    j->error = error ? strdup(error) : NULL;
+    for (size_t s = 0; s < j->nstages; s++) {
+        stage_t *st = &j->stages[s];
+        if (st->state == ST_RUNNING || st->state == ST_PENDING) {
+            st->state = state == JOB_CANCELLED ? ST_CANCELLED : (st->state == ST_RUNNING ? ST_FAILED : ST_PENDING);
+            if (st->started > 0) st->seconds = coord_now_s() - st->started;
+            st->dirty = 1;
+        }
+        for (size_t t = 0; t < st->ntasks; t++) {
+            task_t *tk = &st->tasks[t];
+            if (tk->state == T_RUNNING && tk->worker >= 0) {
+                if (c->workers[tk->worker].inflight) c->workers[tk->worker].inflight--;
+                tk->worker = -1;
+                tk->attempt = 0; /* late results are ignored */
+            }
+            if (tk->state == T_PENDING || tk->state == T_RUNNING) tk->state = T_FAILED;
+            tk->queued = 0;
+        }
+        st->qhead = st->qtail = 0;
+    }
+    if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
+    else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
+    j->dirty = 1;
+}
+
+void coord_stage_complete(coord_t *c, job_t *j, size_t s)
+{
+    stage_t *st = &j->stages[s];
+    for (;;) {
+        char err[1024] = "";
+        int rc = st->ops->phase_done(j, st, err, sizeof err);
+        if (rc < 0) {
+            st->state = ST_FAILED;
+            st->seconds = coord_now_s() - st->started;
+            st->dirty = 1;
+            coord_job_finish(c, j, JOB_FAILED, err[0] ? err : mlops_strerror(rc));
+            return;
+        }
+        if (rc == 1) {
+            LOG_D("job %s stage %s phase %u: %zu %s tasks", j->id, st->name, st->phase, st->ntasks,
+                  st->kind);
+            st->dirty = 1;
+            if (st->ntasks == 0) continue;
+            for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+            return;
+        }
+        break;
+    }
+    st->state = ST_DONE;
+    st->seconds = coord_now_s() - st->started;
+    st->dirty = 1;
+    job_logf(j, "stage %s done in %.3f s", st->name, st->seconds);
+    if (s + 1 < j->nstages) {
+        j->cur = s + 1;
+        j->dirty = 1;
+        coord_stage_start(c, j, s + 1);
+    } else {
+        coord_job_finish(c, j, JOB_SUCCEEDED, NULL);
+    }
+}
+
+void coord_stage_start(coord_t *c, job_t *j, size_t s)
+{
+    stage_t *st = &j->stages[s];
+    st->state = ST_RUNNING;
+    st->phase = 0;
+    st->started = coord_now_s();
+    st->dirty = 1;
+    char err[1024] = "";
+    int rc = st->ops->start(j, st, err, sizeof err);
+    if (rc < 0) {
+        st->state = ST_FAILED;
+        st->dirty = 1;
+        coord_job_finish(c, j, JOB_FAILED, err[0] ? err : mlops_strerror(rc));
+        return;
+    }
+    job_logf(j, "stage %s started: %zu %s tasks", st->name, st->ntasks, st->kind);
+    if (st->ntasks == 0) {
+        coord_stage_complete(c, j, s);
+        return;
+    }
+    for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+}
+
+void coord_job_start(coord_t *c, job_t *j)
+{
+    char err[1024] = "";
+    if (planner_build(j, err, sizeof err) != 0) {
+        coord_job_finish(c, j, JOB_FAILED, err);
+        return;
+    }
+    j->state = JOB_RUNNING;
+    j->cur = 0;
+    j->dirty = 1;
+    job_logf(j, "job started: %zu stages", j->nstages);
+    if (j->nstages == 0) {
+        coord_job_finish(c, j, JOB_SUCCEEDED, NULL);
+        return;
+    }
+    coord_stage_start(c, j, 0);
+}
+
+/* Reset the task that produced `key` so it runs again. 0 if a producer is
+ * (or already was) queued, -1 if the key cannot be recomputed. */
+int coord_recompute(coord_t *c, const char *key)
+{
+    char jid[16], sname[40];
+    size_t t;
+    const char *p1 = strchr(key, '/');
+    if (!p1 || p1 - key >= (long)sizeof jid) return -1;
+    memcpy(jid, key, (size_t)(p1 - key));
+    jid[p1 - key] = 0;
+    const char *p2 = strrchr(key, '/');
+    if (p2 == p1) return -1;
+    size_t sl = (size_t)(p2 - p1 - 1);
+    if (sl >= sizeof sname) return -1;
+    memcpy(sname, p1 + 1, sl);
+    sname[sl] = 0;
+    char *end;
+    t = strtoul(p2 + 1, &end, 10);
+    if (*end) return -1;
+    job_t *j = coord_job_find(c, jid);
+    if (!j || j->state == JOB_FAILED || j->state == JOB_CANCELLED) return -1;
+    char *dot = strchr(sname, '.');
+    if (dot) *dot = 0;
+    stage_t *st = job_stage(j, sname);
+    if (!st || t >= st->ntasks || !st->tasks[t].output_key || strcmp(st->tasks[t].output_key, key))
+        return -1;
+    task_t *tk = &st->tasks[t];
+    if (tk->state == T_PENDING || tk->state == T_RUNNING) return 0;
+    if (tk->state != T_DONE) return -1;
+    tk->state = T_PENDING;
+    if (st->state == ST_RUNNING && st->ndone) st->ndone--;
+    coord_stage_enqueue(st, (uint32_t)t);
+    job_logf(j, "shard %s lost: re-running %s task %zu", key, st->name, t);
+    coord_save_task(c, j, (size_t)(st - j->stages), t);
+    return 0;
+}
+
+/* Remove a finished job for good: its journal records, its uploaded
+ * inputs, its entries in the shard directory, and (DropJob) the shards in
+ * every worker's store. */
+void coord_job_remove(coord_t *c, job_t *j)
+{
+    char key[64], prefix[64];
+    snprintf(key, sizeof key, "job/%s", j->id);
+    snprintf(prefix, sizeof prefix, "job/%s/", j->id);
+    journal_del(c->journal, key);
+    journal_del_prefix(c->journal, prefix);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/jobs/%s", c->data_dir, j->id);
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            char path[4500];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+        rmdir(dir);
+    }
+    coord_shards_drop_job(c, j->id);
+    for (size_t w = 0; w < c->nworkers; w++) {
+        if (!c->workers[w].alive) continue;
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+        dj.job_id = j->id;
+        env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+        env.drop_job = &dj;
+        coord_outbox_add(c, c->workers[w].identity, &env);
+    }
+    LOG_I("job %s removed", j->id);
+    for (size_t i = 0; i < c->njobs; i++)
+        if (c->jobs[i] == j) {
+            memmove(&c->jobs[i], &c->jobs[i + 1], (c->njobs - i - 1) * sizeof *c->jobs);
+            c->njobs--;
+            break;
+        }
+    coord_job_free(&j);
+}
+

@@ -1,0 +1,315 @@
+/* query.c: the Query verbs of mlopsctl (jobs, status, result, workers,
+ * logs, cancel, rm, export-plan, ping), answered with Reply{json}.
+ *
+ * One table row per verb: its wire name, whether it names a job (looked
+ * up here, so a handler always has one), and the handler that builds the
+ * reply with jansson. The keys and their order are what `mlopsctl -o
+ * json` prints, so they are part of the interface: change one and the
+ * scripts reading them break. */
+#include "coord_internal.h"
+#include "log.h"
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Why a handler refused: the Error the client gets instead of a reply. */
+typedef struct {
+    Mlops__ErrorCode code;
+    char msg[1024];
+} qerr_t;
+
+typedef json_t *(*query_fn)(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e);
+
+static json_t *refuse(qerr_t *e, Mlops__ErrorCode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static json_t *refuse(qerr_t *e, Mlops__ErrorCode code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->code = code;
+    return NULL;
+}
+
+/* A string value, or null for NULL. Names, errors and log lines can hold
+ * bytes from a user's file that are not UTF-8, which jansson refuses:
+ * those bytes become U+FFFD rather than losing the whole reply. */
+static json_t *jstr(const char *s)
+{
+    if (!s) return json_null();
+    json_t *v = json_string(s);
+    if (v) return v;
+    size_t n = strlen(s);
+    char *clean = malloc(n * 3 + 1);
+    if (!clean) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char b = (unsigned char)s[i];
+        size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++) ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok) {
+            json_t *probe = json_stringn(s + i, len); /* rejects overlongs and surrogates */
+            ok = probe != NULL;
+            json_decref(probe);
+        }
+        if (ok) {
+            memcpy(clean + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(clean + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    v = json_stringn(clean, o);
+    free(clean);
+    return v;
+}
+
+/* A double as the replies have always printed it: integral values as
+ * integers, NaN and infinities (which JSON lacks) as null. */
+static json_t *jnum(double v)
+{
+    if (!isfinite(v)) return json_null();
+    if (v == floor(v) && fabs(v) < 1e15) return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+static void iso_time(double t, char *buf, size_t n)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *job_summary(const job_t *j)
+{
+    char ts[32];
+    iso_time(j->submitted, ts, sizeof ts);
+    size_t done = 0;
+    for (size_t s = 0; s < j->nstages; s++)
+        if (j->stages[s].state == ST_DONE) done++;
+    json_t *o = json_object();
+    json_object_set_new(o, "job", jstr(j->id));
+    json_object_set_new(o, "name", jstr(j->name));
+    json_object_set_new(o, "state", jstr(job_state_name(j->state)));
+    json_object_set_new(o, "submitted", jstr(ts));
+    json_object_set_new(o, "stages_done", json_integer((json_int_t)done));
+    json_object_set_new(o, "stages_total", json_integer((json_int_t)j->nstages));
+    return o;
+}
+
+static json_t *job_full(const job_t *j)
+{
+    char ts[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "job", jstr(j->id));
+    json_object_set_new(o, "name", jstr(j->name));
+    json_object_set_new(o, "state", jstr(job_state_name(j->state)));
+    json_object_set_new(o, "error", jstr(j->error));
+    iso_time(j->submitted, ts, sizeof ts);
+    json_object_set_new(o, "submitted", jstr(ts));
+    if (j->finished > 0) iso_time(j->finished, ts, sizeof ts);
+    json_object_set_new(o, "finished", j->finished > 0 ? jstr(ts) : json_null());
+    json_object_set_new(o, "seconds",
+                        jnum((j->finished > 0 ? j->finished : coord_now_s()) - j->submitted));
+    json_t *stages = json_array();
+    for (size_t s = 0; s < j->nstages; s++) {
+        const stage_t *st = &j->stages[s];
+        json_t *so = json_object();
+        json_object_set_new(so, "name", jstr(st->name));
+        json_object_set_new(so, "state", jstr(stage_state_name(st->state)));
+        /* progress across phases: done over all tasks planned so far */
+        json_object_set_new(so, "tasks_total", json_integer(st->total_all));
+        json_object_set_new(so, "tasks_done", json_integer(st->done_total));
+        json_object_set_new(so, "phase", json_integer(st->phase));
+        double secs = st->state == ST_RUNNING ? coord_now_s() - st->started : st->seconds;
+        json_object_set_new(so, "seconds", jnum(secs));
+        json_array_append_new(stages, so);
+    }
+    json_object_set_new(o, "stages", stages);
+    json_t *m = json_object();
+    for (size_t i = 0; i < j->nmetrics; i++) {
+        double v = j->metrics[i].value;
+        json_object_set_new(m, j->metrics[i].name,
+                            v == floor(v) && fabs(v) < 9e15 ? json_integer((json_int_t)v)
+                                                            : jnum(v));
+    }
+    if (j->ntrain_loss) {
+        json_t *tl = json_array();
+        for (size_t i = 0; i < j->ntrain_loss; i++)
+            json_array_append_new(tl, jnum(j->train_loss[i]));
+        json_object_set_new(m, "train_loss", tl);
+    }
+    if (j->model) json_object_set_new(m, "model", jstr(j->model));
+    json_object_set_new(o, "metrics", m);
+    json_object_set_new(o, "model", jstr(j->model));
+    return o;
+}
+
+static json_t *q_ping(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)c, (void)j, (void)q, (void)e;
+    return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *q_jobs(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)j, (void)q, (void)e;
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->njobs; i++) json_array_append_new(a, job_summary(c->jobs[i]));
+    return json_pack("{s:o}", "jobs", a);
+}
+
+/* status and result are one reply: result is status once the job ends */
+static json_t *q_status(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)c, (void)q, (void)e;
+    return job_full(j);
+}
+
+static json_t *q_workers(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)j, (void)q, (void)e;
+    int64_t now = zclock_mono();
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->nworkers; i++) {
+        const coord_worker_t *wk = &c->workers[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "id", jstr(wk->id));
+        json_object_set_new(o, "name", jstr(wk->name));
+        json_object_set_new(o, "endpoint", jstr(wk->endpoint));
+        json_object_set_new(o, "state", jstr(wk->alive ? "alive" : "dead"));
+        json_object_set_new(o, "slots", json_integer(wk->slots));
+        json_object_set_new(o, "running", json_integer(wk->inflight));
+        json_object_set_new(o, "tasks_done", json_integer((json_int_t)wk->tasks_done));
+        json_object_set_new(o, "shards", json_integer((json_int_t)wk->shards));
+        json_object_set_new(o, "pid", json_integer(wk->pid));
+        json_object_set_new(o, "last_seen_ms", json_integer(now - wk->last_seen));
+        json_array_append_new(a, o);
+    }
+    return json_pack("{s:o}", "workers", a);
+}
+
+static json_t *q_logs(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)c, (void)q, (void)e;
+    json_t *a = json_array();
+    for (size_t i = 0; i < j->nlog; i++) json_array_append_new(a, jstr(j->log[i]));
+    return json_pack("{s:o,s:o}", "job", jstr(j->id), "lines", a);
+}
+
+static json_t *q_cancel(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)q, (void)e;
+    if (j->state < JOB_SUCCEEDED) coord_job_finish(c, j, JOB_CANCELLED, "cancelled by user");
+    return json_pack("{s:o,s:o}", "job", jstr(j->id), "state", jstr(job_state_name(j->state)));
+}
+
+static json_t *q_rm(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)q;
+    if (j->state < JOB_SUCCEEDED)
+        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
+                      "job %s is %s: cancel it first (mlopsctl cancel %s)", j->id,
+                      job_state_name(j->state), j->id);
+    json_t *o = json_pack("{s:o,s:b}", "job", jstr(j->id), "removed", 1);
+    coord_job_remove(c, j);
+    return o;
+}
+
+static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    const char *sname = q->n_args ? q->args[0] : "";
+    stage_t *st = job_stage(j, sname);
+    if (!st)
+        return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "job %s has no stage '%s'", j->id, sname);
+    if (st->state != ST_DONE || strcmp(st->outsfx, "/"))
+        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
+                      "stage '%s' of job %s has no output to export (state %s)", sname, j->id,
+                      stage_state_name(st->state));
+    json_t *classes = json_array();
+    for (size_t i = 0; i < j->nclasses; i++) json_array_append_new(classes, jstr(j->classes[i]));
+    json_t *shards = json_array();
+    int lost = 0;
+    for (size_t t = 0; t < st->ntasks; t++) {
+        task_t *tk = &st->tasks[t];
+        int h = tk->output_key ? coord_shard_holder(c, tk->output_key) : -1;
+        if (h < 0 && tk->output_key) {
+            lost++;
+            coord_recompute(c, tk->output_key);
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "index", json_integer((json_int_t)t));
+        json_object_set_new(o, "key", jstr(tk->output_key));
+        json_object_set_new(o, "endpoint", jstr(h >= 0 ? c->workers[h].endpoint : NULL));
+        json_object_set_new(o, "rows", json_integer((json_int_t)tk->rows));
+        json_array_append_new(shards, o);
+    }
+    if (lost) {
+        json_decref(classes);
+        json_decref(shards);
+        return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND,
+                      "%d shard(s) of stage '%s' were lost with their worker and are being "
+                      "recomputed; try again shortly",
+                      lost, sname);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "job", jstr(j->id));
+    json_object_set_new(o, "stage", jstr(st->name));
+    json_object_set_new(o, "kind", jstr(planner_output_kind(j, st)));
+    json_object_set_new(o, "classes", classes);
+    json_object_set_new(o, "shards", shards);
+    return o;
+}
+
+static const struct {
+    const char *verb;
+    int needs_job;
+    query_fn fn;
+} verbs[] = {
+    {"ping", 0, q_ping},     {"jobs", 0, q_jobs},       {"status", 1, q_status},
+    {"result", 1, q_status}, {"workers", 0, q_workers}, {"logs", 1, q_logs},
+    {"cancel", 1, q_cancel}, {"rm", 1, q_rm},           {"export-plan", 1, q_export_plan},
+};
+
+void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
+{
+    Mlops__Query *q = env->query;
+    const char *verb = q->verb ? q->verb : "";
+    size_t v = 0;
+    while (v < sizeof verbs / sizeof *verbs && strcmp(verbs[v].verb, verb)) v++;
+    if (v == sizeof verbs / sizeof *verbs) {
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "unknown query '%s'",
+                          verb);
+        return;
+    }
+    job_t *j = NULL;
+    if (verbs[v].needs_job) {
+        j = q->job_id ? coord_job_find(c, q->job_id) : NULL;
+        if (!j) {
+            coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND, "no job '%s'",
+                              q->job_id ? q->job_id : "");
+            return;
+        }
+    }
+    qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, "out of memory"};
+    json_t *reply = verbs[v].fn(c, j, q, &e);
+    /* 17 significant digits, so every double reads back bit for bit as
+     * before (jsonw printed the shortest round-trip form; jansson has one
+     * precision per dump, and 15 digits would change computed values) */
+    char *text =
+        reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+              : NULL;
+    if (text) coord_reply_json(c, id, env->seq, text);
+    else coord_reply_error(c, id, env->seq, e.code, "%s", e.msg);
+    free(text);
+    json_decref(reply);
+}

@@ -1,0 +1,95 @@
+/* shards.c: the shard directory, shard key -> the workers that hold a
+ * copy. Dispatch reads it to send a task where its inputs are and to tell
+ * a worker where to fetch the rest; a lost worker's entries go, and a
+ * shard with no live holder is recomputed by its producer.
+ *
+ * The directory is not journalled: workers report the shards they hold
+ * when they register, so a restarted coordinator learns it again. */
+#include "coord_internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* A shard is written by one task; more holders only appear when a
+ * recomputed copy lands elsewhere, so a small fixed set is enough. */
+#define MAX_HOLDERS 8
+
+typedef struct {
+    int n;
+    int w[MAX_HOLDERS];
+} holders_t;
+
+static void holders_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+zhashx_t *coord_shards_new(void)
+{
+    zhashx_t *h = zhashx_new();
+    if (h) zhashx_set_destructor(h, holders_free);
+    return h;
+}
+
+void coord_shard_add(coord_t *c, const char *key, int w)
+{
+    holders_t *h = zhashx_lookup(c->shards, key);
+    if (!h) {
+        h = calloc(1, sizeof *h);
+        if (!h) return;
+        zhashx_insert(c->shards, key, h);
+    }
+    for (int i = 0; i < h->n; i++)
+        if (h->w[i] == w) return;
+    if (h->n < MAX_HOLDERS) {
+        h->w[h->n++] = w;
+        c->workers[w].shards++;
+    }
+}
+
+int coord_shard_holder(coord_t *c, const char *key)
+{
+    holders_t *h = zhashx_lookup(c->shards, key);
+    if (!h) return -1;
+    for (int i = 0; i < h->n; i++)
+        if (c->workers[h->w[i]].alive) return h->w[i];
+    return -1;
+}
+
+void coord_shard_forget_worker(coord_t *c, int w)
+{
+    for (holders_t *h = zhashx_first(c->shards); h; h = zhashx_next(c->shards)) {
+        for (int i = 0; i < h->n; i++)
+            if (h->w[i] == w) {
+                h->w[i] = h->w[--h->n];
+                break;
+            }
+    }
+    c->workers[w].shards = 0;
+}
+
+
+int coord_shard_held_by(coord_t *c, const char *key, int w)
+{
+    holders_t *h = zhashx_lookup(c->shards, key);
+    for (int k = 0; h && k < h->n; k++)
+        if (h->w[k] == w) return 1;
+    return 0;
+}
+
+void coord_shards_drop_job(coord_t *c, const char *job_id)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s/", job_id);
+    size_t pl = strlen(prefix);
+    zlistx_t *gone = zlistx_new();
+    for (holders_t *h = zhashx_first(c->shards); h; h = zhashx_next(c->shards)) {
+        const char *k = zhashx_cursor(c->shards);
+        if (strncmp(k, prefix, pl)) continue;
+        for (int i = 0; i < h->n; i++)
+            if (c->workers[h->w[i]].shards) c->workers[h->w[i]].shards--;
+        zlistx_add_end(gone, (void *)k);
+    }
+    for (const char *k = zlistx_first(gone); k; k = zlistx_next(gone)) zhashx_delete(c->shards, k);
+    zlistx_destroy(&gone);
+}

@@ -1,0 +1,155 @@
+/* upload.c: job submission. SubmitBegin parses and checks the job file
+ * and creates the job (answered with JobAck); its input files then arrive
+ * as UploadChunks, in order, written to DATA_DIR/jobs/<job>/f<n>. When
+ * every file is complete the job is queued and started. A job whose
+ * upload is cut off stays "uploading" until a restart fails it. */
+#include "coord_internal.h"
+#include "err.h"
+#include "log.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
+{
+    Mlops__SubmitBegin *sb = env->submit_begin;
+    char err[1024] = "";
+    const char *fname = sb->spec_name && *sb->spec_name ? sb->spec_name : "job.yaml";
+    mlops_jobspec_t *spec = NULL;
+    if (mlops_jobspec_parse((const char *)sb->spec_yaml.data, sb->spec_yaml.len, fname, &spec, err,
+                            sizeof err) != 0) {
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_JOB, "%s", err);
+        return;
+    }
+    if (sb->n_files > 16) {
+        mlops_jobspec_destroy(&spec);
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "too many input files (%zu)",
+                    sb->n_files);
+        return;
+    }
+    job_t *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->id, sizeof j->id, "j%06llu", (unsigned long long)++c->next_job);
+    c->meta_dirty = 1;
+    j->spec = spec;
+    j->name = strdup(planner_spec_name(spec));
+    j->spec_yaml = malloc(sb->spec_yaml.len + 1);
+    memcpy(j->spec_yaml, sb->spec_yaml.data, sb->spec_yaml.len);
+    j->spec_yaml[sb->spec_yaml.len] = 0;
+    j->spec_len = sb->spec_yaml.len;
+    j->spec_name = strdup(fname);
+    j->submitted = coord_now_s();
+    j->state = JOB_UPLOADING;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/jobs", c->data_dir);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "%s/jobs/%s", c->data_dir, j->id);
+    mkdir(dir, 0755);
+    j->files = calloc(sb->n_files ? sb->n_files : 1, sizeof *j->files);
+    j->nfiles = sb->n_files;
+    for (size_t i = 0; i < sb->n_files; i++) {
+        jfile_t *f = &j->files[i];
+        f->role = strdup(sb->files[i]->role ? sb->files[i]->role : "input");
+        f->name = strdup(sb->files[i]->name ? sb->files[i]->name : "input");
+        f->size = sb->files[i]->size;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/f%zu", dir, i);
+        f->path = strdup(path);
+        f->fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+        if (f->fd < 0) {
+            coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__INTERNAL, "%s: cannot create: %s", path,
+                        strerror(errno));
+            coord_job_free(&j);
+            return;
+        }
+    }
+    coord_job_add(c, j);
+    job_logf(j, "job submitted from %s (%zu input files)", fname, j->nfiles);
+    int all_empty = 1;
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].size) all_empty = 0;
+    if (all_empty) {
+        for (size_t i = 0; i < j->nfiles; i++) {
+            close(j->files[i].fd);
+            j->files[i].fd = -1;
+        }
+        j->uploaded = 1;
+        j->state = JOB_QUEUED;
+        coord_job_start(c, j);
+    }
+    j->dirty = 1;
+    envelope_t rep;
+    wire_init(&rep, env->seq);
+    Mlops__JobAck ack = MLOPS__JOB_ACK__INIT;
+    ack.job_id = j->id;
+    rep.body_case = MLOPS__ENVELOPE__BODY_JOB_ACK;
+    rep.job_ack = &ack;
+    coord_outbox_add(c, id, &rep);
+}
+
+void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env)
+{
+    Mlops__UploadChunk *u = env->upload_chunk;
+    job_t *j = u->job_id ? coord_job_find(c, u->job_id) : NULL;
+    if (!j) {
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND, "no job %s", u->job_id ? u->job_id : "");
+        return;
+    }
+    if (j->state != JOB_UPLOADING || u->file_idx >= j->nfiles) {
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
+                    "job %s is not accepting uploads for file %u", j->id, u->file_idx);
+        return;
+    }
+    jfile_t *f = &j->files[u->file_idx];
+    if (u->offset != f->received || f->received + u->data.len > f->size) {
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
+                    "upload of %s out of order: offset %llu, expected %llu", f->name,
+                    (unsigned long long)u->offset, (unsigned long long)f->received);
+        return;
+    }
+    if (u->last && f->received + u->data.len != f->size) {
+        /* the client has finished a file shorter than it declared: left
+         * alone, the job would wait in "uploading" for ever */
+        char msg[600];
+        snprintf(msg, sizeof msg, "upload of %s ended at %llu of %llu bytes", f->name,
+                 (unsigned long long)(f->received + u->data.len), (unsigned long long)f->size);
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "%s", msg);
+        coord_job_finish(c, j, JOB_FAILED, msg);
+        return;
+    }
+    size_t off = 0;
+    while (off < u->data.len) {
+        ssize_t n = pwrite(f->fd, u->data.data + off, u->data.len - off, (off_t)(u->offset + off));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s: write failed: %s", f->path, strerror(errno));
+            coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__INTERNAL, "%s", msg);
+            coord_job_finish(c, j, JOB_FAILED, msg);
+            return;
+        }
+        off += (size_t)n;
+    }
+    f->received += u->data.len;
+    if (f->received == f->size && f->fd >= 0) {
+        fsync(f->fd);
+        close(f->fd);
+        f->fd = -1;
+    }
+    int done = 1;
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].received != j->files[i].size) done = 0;
+    if (done) {
+        j->uploaded = 1;
+        j->state = JOB_QUEUED;
+        j->dirty = 1;
+        job_logf(j, "upload complete");
+        coord_job_start(c, j);
+    }
+    coord_reply_ack(c, id, env->seq);
+}
+

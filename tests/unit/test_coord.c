@@ -1,0 +1,475 @@
+/* test_coord.c: the coordinator in-process (coord_new on
+ * tcp://127.0.0.1:*, a fresh temporary data directory), driven from the
+ * same thread by scripted DEALER sockets that speak the real protocol
+ * (common/wire.h envelopes): one plays a worker, one plays mlopsctl.
+ * coord_poll() turns the coordinator's loop, so nothing waits on a sleep
+ * and every wait is bounded.
+ *
+ * Covered: registration and the workers list; heartbeats sent to a quiet
+ * worker and its expiry after three intervals; messages from a peer that
+ * has not registered; a noop job whose results arrive twice, late, or
+ * with a stale attempt; an upload whose last chunk comes short; garbage
+ * frames and unexpected bodies, after which the coordinator still
+ * answers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "err.h"
+#include "transport.h"
+#include "wire.h"
+
+#define HB_MS 100
+
+typedef struct {
+    char dir[64];
+    coord_t *c;
+    zsock_t *ctl; /* plays mlopsctl */
+} fix_t;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static zsock_t *dealer(fix_t *f)
+{
+    char err[256] = "";
+    zsock_t *d = transport_dealer_connect(coord_endpoint(f->c), err, sizeof err);
+    if (!d) print_error("dealer: %s\n", err);
+    assert_non_null(d);
+    return d;
+}
+
+static int setup(void **state)
+{
+    fix_t *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/mlops_test_coord_XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    char data[128], err[512] = "";
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = data, .heartbeat_ms = HB_MS};
+    f->c = coord_new(&cfg, err, sizeof err);
+    if (!f->c) {
+        print_error("coord_new: %s\n", err);
+        return -1;
+    }
+    f->ctl = dealer(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix_t *f = *state;
+    zsock_destroy(&f->ctl);
+    coord_destroy(&f->c);
+    assert_null(f->c);
+    coord_destroy(&f->c); /* twice is safe */
+    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* Turn the coordinator's loop until `d` receives a body of kind `want`
+ * (others, such as heartbeats, are dropped) or about 3 s pass. */
+static envelope_t *await(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase want)
+{
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        while (zsock_events(d) & ZMQ_POLLIN) {
+            char err[256] = "";
+            envelope_t *env = wire_recv(d, NULL, err, sizeof err);
+            if (!env) fail_msg("bad frame from the coordinator: %s", err);
+            if (env->body_case == want) return env;
+            wire_free(&env);
+        }
+    }
+    fail_msg("no %d from the coordinator within 3 s", (int)want);
+    return NULL;
+}
+
+/* Turn the loop for `ms` milliseconds, answering nothing. */
+static void idle(fix_t *f, int ms)
+{
+    int64_t end = zclock_mono() + ms;
+    while (zclock_mono() < end) coord_poll(f->c, 10);
+}
+
+static void send_env(zsock_t *d, envelope_t *env) { assert_int_equal(wire_send(d, NULL, env), 0); }
+
+static void send_register(zsock_t *d, const char *name, uint32_t slots)
+{
+    envelope_t env;
+    wire_init(&env, 7);
+    Mlops__Register r = MLOPS__REGISTER__INIT;
+    r.name = (char *)name;
+    r.slots = slots;
+    r.store_endpoint = "tcp://127.0.0.1:9";
+    r.pid = 4242;
+    env.body_case = MLOPS__ENVELOPE__BODY_REGISTER;
+    env.register_ = &r;
+    send_env(d, &env);
+}
+
+static void send_heartbeat(zsock_t *d)
+{
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__Heartbeat hb = MLOPS__HEARTBEAT__INIT;
+    env.body_case = MLOPS__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    send_env(d, &env);
+}
+
+static void send_result(zsock_t *d, const Mlops__TaskAssign *a, uint32_t attempt)
+{
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+    r.job_id = a->job_id;
+    r.stage_idx = a->stage_idx;
+    r.task_idx = a->task_idx;
+    r.attempt = attempt;
+    r.ok = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+    env.task_result = &r;
+    send_env(d, &env);
+}
+
+/* Query `verb` [job] from the ctl socket; the parsed reply, or fail. */
+static json_t *query(fix_t *f, const char *verb, const char *job)
+{
+    envelope_t env;
+    wire_init(&env, 11);
+    Mlops__Query q = MLOPS__QUERY__INIT;
+    q.verb = (char *)verb;
+    q.job_id = (char *)(job ? job : "");
+    env.body_case = MLOPS__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    send_env(f->ctl, &env);
+    envelope_t *rep = await(f, f->ctl, MLOPS__ENVELOPE__BODY_REPLY);
+    assert_int_equal(rep->seq, 11);
+    json_error_t je;
+    json_t *doc = json_loads(rep->reply->json, JSON_REJECT_DUPLICATES, &je);
+    if (!doc)
+        fail_msg("reply is not JSON (%d:%d %s): %s", je.line, je.column, je.text, rep->reply->json);
+    wire_free(&rep);
+    return doc;
+}
+
+/* The state ("alive"/"dead") of the first listed worker. */
+static const char *worker0(json_t *doc, const char *key)
+{
+    json_t *w = json_array_get(json_object_get(doc, "workers"), 0);
+    assert_non_null(w);
+    return json_string_value(json_object_get(w, key));
+}
+
+static void assert_error(envelope_t *e, Mlops__ErrorCode code, const char *part)
+{
+    assert_int_equal(e->error->code, code);
+    if (!strstr(e->error->message, part))
+        fail_msg("error '%s' lacks '%s'", e->error->message, part);
+}
+
+static void test_register(void **state)
+{
+    fix_t *f = *state;
+    json_t *doc = query(f, "workers", NULL);
+    assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
+    json_decref(doc);
+
+    zsock_t *w = dealer(f);
+    send_register(w, "alpha", 3);
+    envelope_t *ok = await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK);
+    assert_int_equal(ok->seq, 7);
+    assert_string_equal(ok->register_ok->worker_id, "w1");
+    assert_int_equal(ok->register_ok->heartbeat_ms, HB_MS);
+    wire_free(&ok);
+
+    doc = query(f, "workers", NULL);
+    assert_int_equal(json_array_size(json_object_get(doc, "workers")), 1);
+    assert_string_equal(worker0(doc, "state"), "alive");
+    assert_string_equal(worker0(doc, "name"), "alpha");
+    json_t *w0 = json_array_get(json_object_get(doc, "workers"), 0);
+    assert_int_equal(json_integer_value(json_object_get(w0, "slots")), 3);
+    assert_int_equal(json_integer_value(json_object_get(w0, "pid")), 4242);
+    json_decref(doc);
+
+    /* the same connection registering again keeps its id */
+    send_register(w, "alpha", 1);
+    ok = await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK);
+    assert_string_equal(ok->register_ok->worker_id, "w1");
+    wire_free(&ok);
+    doc = query(f, "workers", NULL);
+    assert_int_equal(json_array_size(json_object_get(doc, "workers")), 1);
+    json_decref(doc);
+    zsock_destroy(&w);
+}
+
+static void test_heartbeat_expiry(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_register(w, "quiet", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+
+    /* a worker that answers stays alive past three intervals */
+    for (int i = 0; i < 6; i++) {
+        envelope_t *hb = await(f, w, MLOPS__ENVELOPE__BODY_HEARTBEAT);
+        wire_free(&hb);
+        send_heartbeat(w);
+    }
+    json_t *doc = query(f, "workers", NULL);
+    assert_string_equal(worker0(doc, "state"), "alive");
+    json_decref(doc);
+
+    /* silent for more than 3 x HB_MS: dead */
+    int64_t t0 = zclock_mono();
+    const char *st = "alive";
+    while (zclock_mono() - t0 < 3000) {
+        idle(f, HB_MS);
+        doc = query(f, "workers", NULL);
+        st = strcmp(worker0(doc, "state"), "dead") ? "alive" : "dead";
+        json_decref(doc);
+        if (!strcmp(st, "dead")) break;
+    }
+    assert_string_equal(st, "dead");
+    assert_true(zclock_mono() - t0 >= 2 * HB_MS); /* not at once: after the silence */
+
+    /* a heartbeat from the dead worker is refused until it registers */
+    send_heartbeat(w);
+    envelope_t *e = await(f, w, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(e, MLOPS__ERROR_CODE__NOT_REGISTERED, "register first");
+    wire_free(&e);
+    zsock_destroy(&w);
+}
+
+static void test_before_register(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_heartbeat(w);
+    envelope_t *e = await(f, w, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(e, MLOPS__ERROR_CODE__NOT_REGISTERED, "register first");
+    wire_free(&e);
+
+    Mlops__TaskAssign fake = MLOPS__TASK_ASSIGN__INIT;
+    fake.job_id = "j000001";
+    send_result(w, &fake, 1);
+    e = await(f, w, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(e, MLOPS__ERROR_CODE__NOT_REGISTERED, "register first");
+    wire_free(&e);
+
+    json_t *doc = query(f, "workers", NULL);
+    assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
+    json_decref(doc);
+    zsock_destroy(&w);
+}
+
+/* tasks_done of the job's first stage, and its state */
+static json_int_t stage_done(fix_t *f, const char *job, const char **state)
+{
+    json_t *doc = query(f, "status", job);
+    json_t *st = json_array_get(json_object_get(doc, "stages"), 0);
+    assert_non_null(st);
+    json_int_t n = json_integer_value(json_object_get(st, "tasks_done"));
+    static char job_state[32];
+    snprintf(job_state, sizeof job_state, "%s", json_string_value(json_object_get(doc, "state")));
+    *state = job_state;
+    json_decref(doc);
+    return n;
+}
+
+static void test_duplicate_and_late_results(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_register(w, "busy", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+
+    envelope_t env;
+    wire_init(&env, 21);
+    Mlops__SubmitBegin sb = MLOPS__SUBMIT_BEGIN__INIT;
+    static const char spec[] = "name: twice\nnoop: {tasks: 2}\n";
+    sb.spec_yaml.data = (uint8_t *)spec;
+    sb.spec_yaml.len = sizeof spec - 1;
+    sb.spec_name = "twice.yaml";
+    env.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
+    env.submit_begin = &sb;
+    send_env(f->ctl, &env);
+    envelope_t *ack = await(f, f->ctl, MLOPS__ENVELOPE__BODY_JOB_ACK);
+    char job[16];
+    snprintf(job, sizeof job, "%s", ack->job_ack->job_id);
+    wire_free(&ack);
+
+    /* noop's prefetch lets both tasks come to the one slot */
+    envelope_t *a[2];
+    for (int i = 0; i < 2; i++) {
+        a[i] = await(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        assert_string_equal(a[i]->task_assign->job_id, job);
+        assert_string_equal(a[i]->task_assign->kind, "noop");
+    }
+    assert_int_not_equal(a[0]->task_assign->task_idx, a[1]->task_assign->task_idx);
+
+    const char *js;
+    send_result(w, a[0]->task_assign, a[0]->task_assign->attempt);
+    send_result(w, a[0]->task_assign, a[0]->task_assign->attempt);     /* duplicate */
+    send_result(w, a[1]->task_assign, a[1]->task_assign->attempt + 1); /* stale attempt */
+    assert_int_equal(stage_done(f, job, &js), 1);
+    assert_string_equal(js, "running");
+
+    send_result(w, a[1]->task_assign, a[1]->task_assign->attempt);
+    assert_int_equal(stage_done(f, job, &js), 2);
+    assert_string_equal(js, "succeeded");
+
+    /* late, after the job ended: changes nothing */
+    send_result(w, a[1]->task_assign, a[1]->task_assign->attempt);
+    assert_int_equal(stage_done(f, job, &js), 2);
+    assert_string_equal(js, "succeeded");
+
+    json_t *doc = query(f, "result", job);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "metrics"), "tasks")),
+                     2);
+    json_decref(doc);
+    doc = query(f, "workers", NULL);
+    json_t *w0 = json_array_get(json_object_get(doc, "workers"), 0);
+    assert_int_equal(json_integer_value(json_object_get(w0, "tasks_done")), 2);
+    assert_int_equal(json_integer_value(json_object_get(w0, "running")), 0);
+    json_decref(doc);
+    wire_free(&a[0]);
+    wire_free(&a[1]);
+    zsock_destroy(&w);
+}
+
+/* A chunk marked last that leaves its file short: refused, and the job
+ * fails instead of waiting in "uploading" for ever. */
+static void test_upload_short_last(void **state)
+{
+    fix_t *f = *state;
+    envelope_t env;
+    wire_init(&env, 31);
+    Mlops__SubmitBegin sb = MLOPS__SUBMIT_BEGIN__INIT;
+    static const char spec[] = "name: short\nnoop: {tasks: 1}\n";
+    sb.spec_yaml.data = (uint8_t *)spec;
+    sb.spec_yaml.len = sizeof spec - 1;
+    sb.spec_name = "short.yaml";
+    Mlops__InputFile in = MLOPS__INPUT_FILE__INIT, *files[] = {&in};
+    in.role = "input";
+    in.name = "data.csv";
+    in.size = 10;
+    sb.n_files = 1;
+    sb.files = files;
+    env.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
+    env.submit_begin = &sb;
+    send_env(f->ctl, &env);
+    envelope_t *ack = await(f, f->ctl, MLOPS__ENVELOPE__BODY_JOB_ACK);
+    char job[16];
+    snprintf(job, sizeof job, "%s", ack->job_ack->job_id);
+    wire_free(&ack);
+    json_t *doc = query(f, "status", job);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "uploading");
+    json_decref(doc);
+
+    wire_init(&env, 32);
+    Mlops__UploadChunk ch = MLOPS__UPLOAD_CHUNK__INIT;
+    ch.job_id = job;
+    ch.data.data = (uint8_t *)"a,b\n";
+    ch.data.len = 4;
+    ch.last = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK;
+    env.upload_chunk = &ch;
+    send_env(f->ctl, &env);
+    envelope_t *e = await(f, f->ctl, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_int_equal(e->seq, 32);
+    assert_error(e, MLOPS__ERROR_CODE__BAD_REQUEST, "upload of data.csv ended at 4 of 10 bytes");
+    wire_free(&e);
+    doc = query(f, "status", job);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "failed");
+    assert_string_equal(json_string_value(json_object_get(doc, "error")),
+                        "upload of data.csv ended at 4 of 10 bytes");
+    json_decref(doc);
+}
+
+static void test_garbage(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *g = dealer(f);
+    static const char junk[] = "\x0a\xff\xff\xffnot an envelope";
+    zframe_t *fr = zframe_new(junk, sizeof junk - 1);
+    assert_int_equal(zframe_send(&fr, g, 0), 0);
+    envelope_t *e = await(f, g, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_int_equal(e->error->code, MLOPS__ERROR_CODE__BAD_FRAME);
+    assert_true(strlen(e->error->message) > 0);
+    wire_free(&e);
+
+    /* two frames where one is expected */
+    assert_int_equal(zstr_sendm(g, "one"), 0);
+    assert_int_equal(zstr_send(g, "two"), 0);
+    e = await(f, g, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_int_equal(e->error->code, MLOPS__ERROR_CODE__BAD_FRAME);
+    wire_free(&e);
+
+    /* a well-formed body the coordinator never receives */
+    envelope_t env;
+    wire_init(&env, 5);
+    Mlops__RegisterOk ok = MLOPS__REGISTER_OK__INIT;
+    env.body_case = MLOPS__ENVELOPE__BODY_REGISTER_OK;
+    env.register_ok = &ok;
+    send_env(g, &env);
+    e = await(f, g, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_int_equal(e->seq, 5);
+    assert_error(e, MLOPS__ERROR_CODE__BAD_REQUEST, "unexpected");
+    wire_free(&e);
+
+    /* an unknown verb and a missing job are errors, not replies */
+    envelope_t qenv;
+    wire_init(&qenv, 6);
+    Mlops__Query q = MLOPS__QUERY__INIT;
+    q.verb = "frobnicate";
+    qenv.body_case = MLOPS__ENVELOPE__BODY_QUERY;
+    qenv.query = &q;
+    send_env(g, &qenv);
+    e = await(f, g, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(e, MLOPS__ERROR_CODE__BAD_REQUEST, "unknown query 'frobnicate'");
+    wire_free(&e);
+    q.verb = "status";
+    q.job_id = "j999999";
+    send_env(g, &qenv);
+    e = await(f, g, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(e, MLOPS__ERROR_CODE__NOT_FOUND, "no job 'j999999'");
+    wire_free(&e);
+
+    /* still serving */
+    json_t *doc = query(f, "ping", NULL);
+    assert_true(json_is_true(json_object_get(doc, "ok")));
+    json_decref(doc);
+    zsock_destroy(&g);
+}
+
+int main(void)
+{
+    zsys_init();
+    zsys_set_linger(0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_register, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_before_register, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_and_late_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

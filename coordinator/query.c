@@ -7,6 +7,7 @@
  * json` prints, so they are part of the interface: change one and the
  * scripts reading them break. */
 #include "coord_internal.h"
+#include "jsondump.h"
 #include "log.h"
 #include <jansson.h>
 #include <math.h>
@@ -302,12 +303,8 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     }
     qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, "out of memory"};
     json_t *reply = verbs[v].fn(c, j, q, &e);
-    /* 17 significant digits, so every double reads back bit for bit as
-     * before (jsonw printed the shortest round-trip form; jansson has one
-     * precision per dump, and 15 digits would change computed values) */
-    char *text =
-        reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
-              : NULL;
+    /* every real in its short round-trip form (jsondump.h says why) */
+    char *text = reply ? mlops_json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text) coord_reply_json(c, id, env->seq, text);
     else coord_reply_error(c, id, env->seq, e.code, "%s", e.msg);
     free(text);

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const uint8_t *train_model(const stage_t *st, size_t *len);
 
 /* the query set of an IDX job without a split: its shard count, or 0 */
 static size_t query_shards(job_t *j, const stage_t *in)

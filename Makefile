@@ -2,10 +2,17 @@
 # Debian bookworm machine: they install what is missing first.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+# make fuzz: seconds per target, and how many targets fuzz at once
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS  ?= 1
+# make test-fuzz (run by make test): seconds per target
+FUZZ_TEST_SECONDS ?= 30
+SECONDS_EACH ?= $(FUZZ_TEST_SECONDS)
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all deps check-deps build test test-fast test-asan test-fresh demo bench clean format
+.PHONY: all deps check-deps build test test-fast test-asan test-fresh fuzz-build fuzz test-fuzz demo bench clean format
 
 all: build
 
@@ -21,10 +28,12 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Every test in the normal build, then every test in the ASan+UBSan build.
+# Every test in the normal build, then every test in the ASan+UBSan build,
+# then each fuzz target for a bounded time.
 test: check-deps build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
 	$(MAKE) test-asan
+	$(MAKE) test-fuzz
 
 test-fast: build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
@@ -34,6 +43,24 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
+
+# libFuzzer targets (tests/fuzz), built with Debian's clang in their own
+# build directory. Each runs as the ctest fuzz.NAME from the committed
+# seeds; a crash fails it and prints the reproducer's path (under
+# $(FUZZ_BUILD)/fuzz-artifacts/NAME/). Inputs found are kept in
+# $(FUZZ_BUILD)/fuzz-corpus/NAME/ for the next run.
+fuzz-build: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMLOPS_FUZZ=ON -DMLOPS_FUZZ_SECONDS=$(SECONDS_EACH) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+test-fuzz:
+	$(MAKE) fuzz-build SECONDS_EACH=$(FUZZ_TEST_SECONDS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz $(CTEST_ARGS)
+
+fuzz:
+	$(MAKE) fuzz-build SECONDS_EACH=$(FUZZ_SECONDS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz -j $(FUZZ_JOBS)
 
 # make test on a Debian bookworm root made by debootstrap (needs root).
 test-fresh:
@@ -47,4 +74,4 @@ bench: build
 	bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -966,6 +966,14 @@ int mlops_jobspec_parse_with_sets(const char *text, size_t len, const char *file
             ynode_free(root);
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "--set: empty override");
         }
+        /* Messages quote the override: a line break in it would split
+         * the one-line error (found by fuzz_jobspec). */
+        if (strpbrk(sets[i], "\r\n")) {
+            ynode_free(root);
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "--set: override %zu holds a line break; give one key=value each",
+                                i + 1);
+        }
         if ((rc = apply_set(root, sets[i], err, errlen)) != 0) {
             ynode_free(root);
             return rc;

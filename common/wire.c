@@ -32,6 +32,31 @@ int wire_send(zsock_t *s, zframe_t *identity, envelope_t *env)
     return 0;
 }
 
+envelope_t *wire_decode(const void *data, size_t len, char *err, size_t errlen)
+{
+    if (len > MLOPS_MAX_FRAME) {
+        mlops_seterr(err, errlen, MLOPS_EPROTO, "frame of %zu bytes is over the limit", len);
+        return NULL;
+    }
+    envelope_t *env = mlops__envelope__unpack(NULL, len, data);
+    if (!env) {
+        mlops_seterr(err, errlen, MLOPS_EPROTO, "frame of %zu bytes is not an Envelope", len);
+        return NULL;
+    }
+    if (env->version != MLOPS_WIRE_VERSION) {
+        mlops_seterr(err, errlen, MLOPS_EPROTO, "protocol version %u, expected %u", env->version,
+                     MLOPS_WIRE_VERSION);
+        wire_free(&env);
+        return NULL;
+    }
+    if (env->body_case == MLOPS__ENVELOPE__BODY__NOT_SET) {
+        mlops_seterr(err, errlen, MLOPS_EPROTO, "envelope without a body");
+        wire_free(&env);
+        return NULL;
+    }
+    return env;
+}
+
 envelope_t *wire_recv(zsock_t *s, zframe_t **identity, char *err, size_t errlen)
 {
     zmsg_t *msg = zmsg_recv(s);
@@ -55,27 +80,7 @@ envelope_t *wire_recv(zsock_t *s, zframe_t **identity, char *err, size_t errlen)
         goto out;
     }
     zframe_t *f = zmsg_first(msg);
-    size_t len = zframe_size(f);
-    if (len > MLOPS_MAX_FRAME) {
-        mlops_seterr(err, errlen, MLOPS_EPROTO, "frame of %zu bytes is over the limit", len);
-        goto out;
-    }
-    env = mlops__envelope__unpack(NULL, len, zframe_data(f));
-    if (!env) {
-        mlops_seterr(err, errlen, MLOPS_EPROTO, "frame of %zu bytes is not an Envelope", len);
-        goto out;
-    }
-    if (env->version != MLOPS_WIRE_VERSION) {
-        mlops_seterr(err, errlen, MLOPS_EPROTO, "protocol version %u, expected %u", env->version,
-                     MLOPS_WIRE_VERSION);
-        wire_free(&env);
-        goto out;
-    }
-    if (env->body_case == MLOPS__ENVELOPE__BODY__NOT_SET) {
-        mlops_seterr(err, errlen, MLOPS_EPROTO, "envelope without a body");
-        wire_free(&env);
-        goto out;
-    }
+    env = wire_decode(zframe_data(f), zframe_size(f), err, errlen);
 out:
     zmsg_destroy(&msg);
     return env;

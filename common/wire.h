@@ -22,6 +22,13 @@ int wire_send(zsock_t *s, zframe_t *identity, envelope_t *env);
  * for ROUTER sockets, *identity still set so the caller can answer. */
 envelope_t *wire_recv(zsock_t *s, zframe_t **identity, char *err, size_t errlen);
 
+/* Decode one frame's bytes data[0..len) (borrowed) from a peer into an
+ * envelope to free with wire_free(): the checks wire_recv makes on every
+ * frame (size limit, unpacking, version, a body), apart from the socket,
+ * so that they can be tested and fuzzed on bytes alone. NULL with err
+ * filled (MLOPS_EPROTO text) on a bad frame. */
+envelope_t *wire_decode(const void *data, size_t len, char *err, size_t errlen);
+
 void wire_free(envelope_t **env);
 
 /* Fill env (seq) with the Error body e {code, text}; both borrowed. */

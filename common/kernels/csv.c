@@ -278,7 +278,10 @@ static double pandas_slow(const char *p, const char *end)
         p++;
         int eneg = 0, e = 0, ed = 0;
         if (p < end && (*p == '-' || *p == '+')) eneg = *p++ == '-';
-        for (; p < end && ed < MAX_DIGITS && (unsigned)(*p - '0') < 10; p++, ed++) e = e * 10 + (*p - '0');
+        /* past 10^8 the value is inf or 0 anyway; growing further would
+         * overflow the int (found by fuzz_csv) */
+        for (; p < end && ed < MAX_DIGITS && (unsigned)(*p - '0') < 10; p++, ed++)
+            if (e < 100000000) e = e * 10 + (*p - '0');
         exponent += eneg ? -e : e;
     }
     if (exponent > 308) return neg ? -HUGE_VAL : HUGE_VAL;

@@ -1,7 +1,7 @@
 /* idx.c: IDX file reader over zlib (gzip or plain). See idx.h.
  * The header is parsed from bytes with explicit big-endian decoding, every
  * size product is checked for overflow, and data is read in chunks so a
- * lying header cannot make us allocate more than the range asked for. */
+ * lying header cannot make us allocate more than the data there is. */
 #include "idx.h"
 #include "err.h"
 
@@ -115,27 +115,25 @@ int mlk_idx_read_header(const char *path, mlk_idx_header *h, char *err, size_t e
 }
 
 /* Shared body: reads the row range as raw bytes through `sink`, which
- * converts a chunk of whole rows into the caller's output. */
-typedef void (*idx_sink)(void *out, size_t first_row, const unsigned char *bytes, size_t nrows,
-                         size_t row_len);
+ * converts n bytes, values first..first+n of the range, into the
+ * caller's output. */
+typedef void (*idx_sink)(void *out, size_t first, const unsigned char *bytes, size_t n);
 
-static void sink_f32(void *out, size_t first_row, const unsigned char *b, size_t nrows,
-                     size_t row_len)
+static void sink_f32(void *out, size_t first, const unsigned char *b, size_t n)
 {
-    float *o = (float *)out + first_row * row_len;
-    size_t n = nrows * row_len;
+    float *o = (float *)out + first;
     for (size_t i = 0; i < n; i++)
         o[i] = (float)b[i];
 }
 
-static void sink_i32(void *out, size_t first_row, const unsigned char *b, size_t nrows,
-                     size_t row_len)
+static void sink_i32(void *out, size_t first, const unsigned char *b, size_t n)
 {
-    int32_t *o = (int32_t *)out + first_row * row_len;
-    size_t n = nrows * row_len;
+    int32_t *o = (int32_t *)out + first;
     for (size_t i = 0; i < n; i++)
         o[i] = b[i];
 }
+
+#define IDX_CHUNK ((size_t)1 << 20)
 
 static int read_range(const char *path, size_t begin, size_t count, size_t elem_size,
                       idx_sink sink, int want_labels, void **out, size_t *nrows_out,
@@ -176,6 +174,13 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
     }
     /* skip rows before the range (gzseek decompresses forward) */
     if (begin > 0) {
+        /* no file holds 2^62 bytes: past that the offset would wrap */
+        if (begin > (((size_t)1 << 62) - 4 - 4 * MLK_IDX_MAX_DIMS) / h.row_len) {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                              "%s: truncated: cannot reach row %zu (header says %zu rows)", path,
+                              begin, h.nrows);
+            goto done;
+        }
         z_off_t target = (z_off_t)(4 + 4 * (size_t)h.ndim + begin * h.row_len);
         if (gzseek(gz, target, SEEK_SET) != target) {
             rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
@@ -189,38 +194,40 @@ static int read_range(const char *path, size_t begin, size_t count, size_t elem_
                     path, h.nrows, h.row_len);
         goto done;
     }
-    /* The output grows with the data actually read, so a header that
-     * lies about the row count cannot make us allocate for it. */
-    size_t row_bytes = h.row_len * elem_size;
-    size_t cap_rows = 0;
-    size_t rows_per_chunk = ((size_t)1 << 20) / h.row_len + 1;
-    chunk = malloc(rows_per_chunk * h.row_len);
+    /* The range is read as a byte stream in chunks of at most IDX_CHUNK
+     * bytes, and the output grows with the data actually read, so a
+     * header that lies about the row count or the row size cannot make
+     * us allocate for it (a single claimed row of 8 GiB did, found by
+     * fuzz_idx). */
+    size_t total = count * h.row_len;
+    size_t cap = 0;
+    chunk = malloc(IDX_CHUNK);
     if (!chunk) {
         rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    for (size_t r = 0; r < count;) {
-        size_t nr = count - r < rows_per_chunk ? count - r : rows_per_chunk;
+    for (size_t at = 0; at < total;) {
+        size_t n = total - at < IDX_CHUNK ? total - at : IDX_CHUNK;
         char what[64];
-        snprintf(what, sizeof what, "row %zu", begin + r);
-        rc = gz_read_exact(gz, path, chunk, nr * h.row_len, what, err, errlen);
+        snprintf(what, sizeof what, "row %zu", begin + at / h.row_len);
+        rc = gz_read_exact(gz, path, chunk, n, what, err, errlen);
         if (rc)
             goto done;
-        if (r + nr > cap_rows) {
-            size_t want = cap_rows * 2 > r + nr ? cap_rows * 2 : r + nr;
-            if (want > count)
-                want = count;
-            void *nb = realloc(buf, want * row_bytes);
+        if (at + n > cap) {
+            size_t want = cap * 2 > at + n ? cap * 2 : at + n;
+            if (want > total)
+                want = total;
+            void *nb = realloc(buf, want * elem_size);
             if (!nb) {
-                rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory for %zu rows", path,
-                            want);
+                rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory for %zu rows",
+                                  path, want / h.row_len);
                 goto done;
             }
             buf = nb;
-            cap_rows = want;
+            cap = want;
         }
-        sink(buf, r, chunk, nr, h.row_len);
-        r += nr;
+        sink(buf, at, chunk, n);
+        at += n;
     }
     if (!buf && !(buf = malloc(1))) {
         rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "%s: out of memory", path);

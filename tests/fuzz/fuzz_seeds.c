@@ -1,0 +1,300 @@
+/* fuzz_seeds.c: writes the binary seeds of the fuzz corpora (payload,
+ * wire, idx) from the project's own encoders, so that the fuzzers start
+ * from valid bytes of each format rather than having to find the magic
+ * numbers and lengths. Run once by hand when a format changes:
+ *   build/fuzz_seeds tests/fuzz/corpus
+ * The text seeds (CSV, job files) are plain files written by hand or
+ * copied from the tests. Not a test; built with the tools. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "csv.h"
+#include "frame.h"
+#include "fshard.h"
+#include "hasher.h"
+#include "metrics.h"
+#include "model.h"
+#include "quantile.h"
+#include "scaler.h"
+#include "wire.h"
+
+static const char *root;
+
+static void put(const char *dir, const char *name, uint8_t sel, int with_sel, const void *b,
+                size_t n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/%s", root, dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (with_sel && fwrite(&sel, 1, 1, f) != 1) || (n && fwrite(b, 1, n, f) != n)) {
+        fprintf(stderr, "%s: cannot write\n", path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+static void must(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "fuzz_seeds: %s failed\n", what);
+        exit(1);
+    }
+}
+
+static const char csv[] = "price,cat,label\n1.5,a,yes\n,\"b,c\",no\n-2e3,NA,yes\n";
+
+static mlk_frame *small_frame(void)
+{
+    char **names = NULL;
+    size_t n = 0, ds = 0;
+    char err[256];
+    must(mlk_csv_header(csv, sizeof csv - 1, &names, &n, &ds, err, sizeof err) == 0, "header");
+    size_t index[3] = {0, 1, 2};
+    mlk_coltype types[3] = {MLK_F64, MLK_STR, MLK_STR};
+    mlk_csv_schema s;
+    must(mlk_csv_schema_init(&s, (const char *const *)names, n, (const char *const *)names,
+                             types, 3, index, err, sizeof err) == 0,
+         "schema");
+    mlk_frame *f = NULL;
+    size_t bad = 0;
+    must(mlk_csv_parse(csv + ds, sizeof csv - 1 - ds, &s, 0, 2, "seed.csv", 0, &f, &bad, err,
+                       sizeof err) == 0,
+         "parse");
+    mlk_csv_names_free(&names, n);
+    return f;
+}
+
+static void payload_seeds(void)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    char err[256];
+    mlk_frame *f = small_frame();
+    must(mlk_frame_encode(f, &b, &n) == 0, "frame encode");
+    put("payload", "frame", 0, 1, b, n);
+    free(b);
+
+    mlk_hash_opts o = {.n_features = 16, .alternate_sign = 1};
+    size_t cols[2] = {0, 1};
+    mlk_csr *m = NULL;
+    must(mlk_hash_frame(&o, f, cols, 2, &m, err, sizeof err) == 0, "hash");
+    must(mlk_csr_encode(m, &b, &n) == 0, "csr encode");
+    put("payload", "csr", 2, 1, b, n);
+    free(b);
+
+    mlk_features *fs = mlk_features_new(f->nrows);
+    must(fs != NULL, "features");
+    for (size_t i = 0; i < f->nrows; i++) {
+        fs->row_id[i] = f->row_id[i];
+        fs->label[i] = (int32_t)(i % 2);
+    }
+    fs->csr = m;
+    must(mlk_features_encode(fs, &b, &n) == 0, "features encode");
+    put("payload", "features", 1, 1, b, n);
+    free(b);
+    mlk_features_destroy(&fs);
+    mlk_frame_destroy(&f);
+
+    mlk_metrics *mt = mlk_metrics_new(2, 0);
+    int32_t yt[4] = {0, 1, 1, 0}, yp[4] = {0, 1, 0, 0};
+    double pr[8] = {.9, .1, .2, .8, .6, .4, .7, .3};
+    must(mt && mlk_metrics_add(mt, 4, yt, yp, pr, err, sizeof err) == 0, "metrics");
+    must(mlk_metrics_encode(mt, &b, &n) == 0, "metrics encode");
+    put("payload", "metrics", 3, 1, b, n);
+    free(b);
+    mlk_metrics_destroy(&mt);
+
+    for (int ada = 0; ada < 2; ada++) {
+        mlk_model *md = mlk_model_new(ada ? 3 : 2, 4, 2, ada);
+        must(md != NULL, "model");
+        for (uint64_t i = 0; i < md->dim * md->n_vec; i++)
+            md->w[i] = (double)i / 8;
+        must(mlk_model_encode(md, &b, &n) == 0, "model encode");
+        put("payload", ada ? "model_adagrad" : "model", 4, 1, b, n);
+        free(b);
+        mlk_model_destroy(&md);
+    }
+
+    double qs[3] = {0.25, 0.5, 0.75};
+    mlk_qjob *q = mlk_qjob_new(2, qs, 3);
+    must(q && mlk_qjob_encode(q, &b, &n) == 0, "qjob encode");
+    put("payload", "qjob", 5, 1, b, n);
+    free(b);
+    mlk_qjob_destroy(&q);
+
+    double v[4] = {1, 2, 4, 8};
+    mlk_moments mm[2] = {mlk_moments_of(v, 4), mlk_moments_of(v, 2)};
+    must(mlk_moments_encode(mm, 2, &b, &n) == 0, "moments encode");
+    put("payload", "moments", 6, 1, b, n);
+    free(b);
+
+    /* task arguments as bytes.h writes them */
+    uint8_t args[] = {4, 0, 0, 0, 'k', 'i', 'n', 'd', 3, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 7, 0, 0, 0};
+    put("payload", "args", 7, 1, args, sizeof args);
+}
+
+static void wire_seed(const char *name, envelope_t *env)
+{
+    size_t n = mlops__envelope__get_packed_size(env);
+    uint8_t *b = malloc(n + 1);
+    must(b != NULL, "malloc");
+    mlops__envelope__pack(env, b);
+    put("wire", name, 0, 0, b, n);
+    free(b);
+}
+
+static void wire_seeds(void)
+{
+    envelope_t env;
+    wire_init(&env, 7);
+    Mlops__Register reg = MLOPS__REGISTER__INIT;
+    char *held[] = {"j1/0/0", "j1/1/3"};
+    reg.name = "w1";
+    reg.slots = 2;
+    reg.store_endpoint = "tcp://127.0.0.1:40000";
+    reg.n_held = 2;
+    reg.held = held;
+    env.body_case = MLOPS__ENVELOPE__BODY_REGISTER;
+    env.register_ = &reg;
+    wire_seed("register", &env);
+
+    wire_init(&env, 8);
+    Mlops__ShardRef ref = MLOPS__SHARD_REF__INIT, *refs[] = {&ref};
+    ref.key = "j1/0/0";
+    ref.endpoint = "tcp://127.0.0.1:40000";
+    ref.worker_id = "w-1";
+    Mlops__TaskAssign ta = MLOPS__TASK_ASSIGN__INIT;
+    ta.job_id = "j1";
+    ta.kind = "clean_hist";
+    ta.spec.data = (uint8_t *)"name: x\n";
+    ta.spec.len = 8;
+    ta.args.data = (uint8_t *)"\1\0\0\0";
+    ta.args.len = 4;
+    ta.n_inputs = 1;
+    ta.inputs = refs;
+    ta.output_key = "j1/1/0";
+    env.body_case = MLOPS__ENVELOPE__BODY_TASK_ASSIGN;
+    env.task_assign = &ta;
+    wire_seed("task_assign", &env);
+
+    wire_init(&env, 9);
+    Mlops__Metric met = MLOPS__METRIC__INIT, *mets[] = {&met};
+    met.name = "rows_bad";
+    met.value = 2;
+    Mlops__TaskResult tr = MLOPS__TASK_RESULT__INIT;
+    char *outs[] = {"j1/1/0"};
+    tr.job_id = "j1";
+    tr.ok = 1;
+    tr.n_outputs = 1;
+    tr.outputs = outs;
+    tr.n_metrics = 1;
+    tr.metrics = mets;
+    tr.seconds = 0.5;
+    env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+    env.task_result = &tr;
+    wire_seed("task_result", &env);
+
+    wire_init(&env, 10);
+    Mlops__InputFile in = MLOPS__INPUT_FILE__INIT, *ins[] = {&in};
+    in.role = "input";
+    in.name = "data.csv";
+    in.size = 100;
+    Mlops__SubmitBegin sb = MLOPS__SUBMIT_BEGIN__INIT;
+    sb.spec_yaml.data = (uint8_t *)"name: x\n";
+    sb.spec_yaml.len = 8;
+    sb.spec_name = "job.yaml";
+    sb.n_files = 1;
+    sb.files = ins;
+    env.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
+    env.submit_begin = &sb;
+    wire_seed("submit_begin", &env);
+
+    wire_init(&env, 11);
+    Mlops__Query q = MLOPS__QUERY__INIT;
+    char *qargs[] = {"--stage", "clean"};
+    q.verb = "export-plan";
+    q.job_id = "j1";
+    q.n_args = 2;
+    q.args = qargs;
+    env.body_case = MLOPS__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    wire_seed("query", &env);
+
+    wire_init(&env, 12);
+    Mlops__ShardData sd = MLOPS__SHARD_DATA__INIT;
+    sd.key = "j1/0/0";
+    sd.data.data = (uint8_t *)"MLKF";
+    sd.data.len = 4;
+    env.body_case = MLOPS__ENVELOPE__BODY_SHARD_DATA;
+    env.shard_data = &sd;
+    wire_seed("shard_data", &env);
+
+    Mlops__Error e;
+    wire_error_body(&env, &e, 13, MLOPS__ERROR_CODE__BAD_FRAME, "frame of 3 bytes is not an Envelope");
+    wire_seed("error", &env);
+
+    wire_init(&env, 14);
+    Mlops__Heartbeat hb = MLOPS__HEARTBEAT__INIT;
+    hb.running = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    wire_seed("heartbeat", &env);
+}
+
+/* IDX: mode byte (bit 0: the fuzzer gzips the rest), first row, count. */
+static void idx_seed(const char *name, uint8_t mode, uint8_t begin, uint8_t count,
+                     const uint8_t *file, size_t n, int gzip_here)
+{
+    uint8_t *b = malloc(n + 64 + 3);
+    must(b != NULL, "malloc");
+    b[0] = mode;
+    b[1] = begin;
+    b[2] = count;
+    size_t len = n;
+    if (gzip_here) {
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        must(deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) == Z_OK, "deflate");
+        z.next_in = (Bytef *)file;
+        z.avail_in = (uInt)n;
+        z.next_out = b + 3;
+        z.avail_out = (uInt)(n + 64);
+        must(deflate(&z, Z_FINISH) == Z_STREAM_END, "deflate");
+        len = z.total_out;
+        deflateEnd(&z);
+    } else {
+        memcpy(b + 3, file, n);
+    }
+    put("idx", name, 0, 0, b, len + 3);
+    free(b);
+}
+
+static void idx_seeds(void)
+{
+    uint8_t img[4 + 12 + 3 * 2 * 2] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2};
+    for (int i = 0; i < 12; i++)
+        img[16 + i] = (uint8_t)(i * 20);
+    uint8_t lab[4 + 4 + 3] = {0, 0, 8, 1, 0, 0, 0, 3, 1, 0, 9};
+    idx_seed("images_plain", 0, 0, 255, img, sizeof img, 0);
+    idx_seed("images_range", 0, 1, 2, img, sizeof img, 0);
+    idx_seed("labels_plain", 0, 0, 255, lab, sizeof lab, 0);
+    idx_seed("labels_fuzzer_gzips", 1, 1, 1, lab, sizeof lab, 0);
+    idx_seed("images_gz_file", 0, 0, 255, img, sizeof img, 1);
+    idx_seed("labels_gz_file", 0, 2, 1, lab, sizeof lab, 1);
+    idx_seed("truncated", 0, 0, 255, img, sizeof img - 5, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CORPUS_DIR (tests/fuzz/corpus)\n", argv[0]);
+        return 2;
+    }
+    root = argv[1];
+    payload_seeds();
+    wire_seeds();
+    idx_seeds();
+    return 0;
+}

@@ -51,7 +51,7 @@ fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
 mkdir -p "$ROOT/src"
-(cd "$SRC" && git ls-files -z --cached --others --exclude-standard | tar -cf - --null -T - --no-recursion) |
+(cd "$SRC" && git ls-files -z --cached --others --exclude-standard | tar -cf - --null --no-recursion -T -) |
     tar -xf - -C "$ROOT/src"
 echo "test-fresh: copied $(cd "$ROOT/src" && find . -type f | wc -l) files of the checkout"
 

@@ -120,6 +120,12 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off2 = S(has_evaluate), .flags = MLOPS_JSF_PRESENCE, .noun = "metric", .doc_default = "—",
      .help = "needs `train`; canonical order is this order"},
 
+    {.sect = "", .key = "register", .type = MLOPS_JSK_SECTION, .off = S(has_register)},
+    {.sect = "register", .key = "model", .type = MLOPS_JSK_NAME, .off = S(reg.model),
+     .doc_default = "the job's `name`", .help = "the registered model a successful `train` adds a version to"},
+    {.sect = "register", .key = "tags", .type = MLOPS_JSK_NAMES, .off = S(reg.tags),
+     .off2 = S(reg.n_tags), .help = "free-text tags of the version"},
+
     {.sect = "", .key = "knn", .type = MLOPS_JSK_SECTION, .off = S(has_knn)},
     {.sect = "knn", .key = "k", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 100000, .dflt = 5,
      .off = S(knn.k), .help = ""},
@@ -300,6 +306,7 @@ static int written(const mlops_jobschema_key_t *k, const mlops_jobspec_t *s)
     if ((k->flags & MLOPS_JSF_TRUE_ONLY) && !*CAT(s, k->off, int))
         return 0;
     switch (k->type) {
+    case MLOPS_JSK_NAME: /* register.model may be absent */
     case MLOPS_JSK_STR: return *CAT(s, k->off, char *) != NULL;
     case MLOPS_JSK_NAMES: return *CAT(s, k->off2, size_t) != 0;
     case MLOPS_JSK_INPUT: return CAT(s, k->off, mlops_jobspec_input_t)->format != MLOPS_INPUT_NONE;

@@ -794,6 +794,8 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
     }
     if (s->has_evaluate && !s->has_train && mget(root, "evaluate", &k))
         return verr(c, k, "evaluate: needs a train stage");
+    if (s->has_register && !s->has_train && mget(root, "register", &k))
+        return verr(c, k, "register: needs a train stage");
     if (s->has_knn && mget(root, "knn", &k)) {
         if (s->knn.mode == MLOPS_KNN_CLASSIFY) {
             if (!mlops_jobspec_has_label(s))
@@ -930,6 +932,8 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free_list(s->columns.categorical, s->columns.n_categorical);
     free(s->knn.user);
     free(s->knn.item);
+    free(s->reg.model);
+    free_list(s->reg.tags, s->reg.n_tags);
     free_input(&s->knn.queries);
     free(s);
     *ps = NULL;

@@ -113,6 +113,13 @@ typedef struct {
     int has_evaluate;
     unsigned metrics; /* MLOPS_METRIC_* bits, non-empty if has_evaluate */
 
+    int has_register; /* the model registry (docs/model-format.md) */
+    struct {
+        char *model;  /* registered model name, NULL = the job's name */
+        char **tags;  /* free text tags of every version it registers */
+        size_t n_tags;
+    } reg;
+
     int has_knn;
     struct {
         uint32_t k;                /* >= 1, default 5 */

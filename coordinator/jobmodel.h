@@ -127,6 +127,7 @@ typedef struct job {
     double *train_loss;
     size_t ntrain_loss;
     char *model;
+    char *registered;  /* "NAME@VERSION" once the registry holds its model */
     char **classes;    /* class labels in class-index order */
     size_t nclasses;
     char **log;

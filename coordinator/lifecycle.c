@@ -62,6 +62,7 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
         }
         st->qhead = st->qtail = 0;
     }
+    if (state == JOB_SUCCEEDED) coord_registry_on_success(c, j);
     if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
     else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
     j->dirty = 1;

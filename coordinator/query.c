@@ -151,6 +151,7 @@ static json_t *job_full(const job_t *j)
     if (j->model) json_object_set_new(m, "model", jstr(j->model));
     json_object_set_new(o, "metrics", m);
     json_object_set_new(o, "model", jstr(j->model));
+    json_object_set_new(o, "registered", jstr(j->registered));
     return o;
 }
 
@@ -270,6 +271,13 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
     return o;
 }
 
+/* models, model-* and alias-moves: the registry's own table (registry.c) */
+static json_t *q_registry(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)j;
+    return coord_registry_query(c, q, &e->code, e->msg, sizeof e->msg);
+}
+
 static const struct {
     const char *verb;
     int needs_job;
@@ -278,6 +286,11 @@ static const struct {
     {"ping", 0, q_ping},     {"jobs", 0, q_jobs},       {"status", 1, q_status},
     {"result", 1, q_status}, {"workers", 0, q_workers}, {"logs", 1, q_logs},
     {"cancel", 1, q_cancel}, {"rm", 1, q_rm},           {"export-plan", 1, q_export_plan},
+    {"models", 0, q_registry},        {"model-show", 0, q_registry},
+    {"model-versions", 0, q_registry}, {"model-alias", 0, q_registry},
+    {"model-unalias", 0, q_registry}, {"model-history", 0, q_registry},
+    {"model-export", 0, q_registry},  {"model-rm", 0, q_registry},
+    {"alias-moves", 0, q_registry},
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)

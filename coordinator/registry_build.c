@@ -1,0 +1,162 @@
+/* registry_build.c: the artifact of a succeeded job, the whole fitted
+ * pipeline (artifact.h), gathered from what its stages left behind: the
+ * spec's column roles and hasher settings, the scale stage's mean and
+ * scale (its journalled blob), the classes, the train stage's final
+ * model, the metrics, and the lineage (job id, canonical job file, a
+ * SHA-256 of each uploaded input). coord_registry_on_success hands it to
+ * the registry as the next version of `register.model` (default: the
+ * job's name).
+ *
+ * Why at the end of the job and not at the end of train: the version's
+ * metrics are evaluate's, which runs after train. A job whose later
+ * stages fail registers nothing. */
+#include "coord_internal.h"
+#include "artifact.h"
+#include "err.h"
+#include "log.h"
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const uint8_t *train_model(const stage_t *st, size_t *len);
+
+static int file_sha256(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return MLOPS_EIO;
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crypto_hash_sha256_update(&st, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return MLOPS_EIO;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&st, h);
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
+    return 0;
+}
+
+/* The scale stage's statistics (blob: u32 phase, u32 ncols, f64 mean[],
+ * f64 scale[]), or mean 0 and scale 1 without one. */
+static int numeric_stats(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    size_t n = s->columns.n_numeric;
+    a->numeric = calloc(n ? n : 1, sizeof *a->numeric);
+    if (!a->numeric) return MLOPS_ENOMEM;
+    const stage_t *sc = job_stage(j, "scale");
+    uint32_t nc = 0;
+    if (sc) {
+        if (sc->blob_len >= 8) memcpy(&nc, sc->blob + 4, 4);
+        if (nc != n || sc->blob_len != 8 + (size_t)nc * 16)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "the scale stage holds %u columns for %zu numeric columns", nc, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!(a->numeric[i].column = strdup(s->columns.numeric[i]))) return MLOPS_ENOMEM;
+        a->nnumeric = i + 1;
+        a->numeric[i].mean = 0;
+        a->numeric[i].scale = 1;
+        if (sc) {
+            memcpy(&a->numeric[i].mean, sc->blob + 8 + i * 8, 8);
+            memcpy(&a->numeric[i].scale, sc->blob + 8 + (size_t)nc * 8 + i * 8, 8);
+        }
+    }
+    return 0;
+}
+
+static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    size_t len = 0;
+    const uint8_t *mb = train_model(job_stage(j, "train"), &len);
+    if (!mb) return mlops_seterr(err, errlen, MLOPS_EINVAL, "the train stage holds no model");
+    int rc = mlk_model_decode(mb, len, &a->model, err, errlen);
+    if (rc) return rc;
+    if (!(a->label = strdup(s->columns.label))) return MLOPS_ENOMEM;
+    a->classes = calloc(j->nclasses ? j->nclasses : 1, sizeof *a->classes);
+    if (!a->classes) return MLOPS_ENOMEM;
+    for (size_t i = 0; i < j->nclasses; i++) {
+        if (!(a->classes[i] = strdup(j->classes[i]))) return MLOPS_ENOMEM;
+        a->nclasses = i + 1;
+    }
+    if ((rc = numeric_stats(j, a, err, errlen))) return rc;
+    a->n_features = s->has_hash ? s->hash.n_features : 0;
+    a->alternate_sign = s->hash.alternate_sign;
+    if (a->n_features) {
+        a->hashed = calloc(s->columns.n_categorical ? s->columns.n_categorical : 1, sizeof *a->hashed);
+        if (!a->hashed) return MLOPS_ENOMEM;
+        for (size_t i = 0; i < s->columns.n_categorical; i++) {
+            if (!(a->hashed[i] = strdup(s->columns.categorical[i]))) return MLOPS_ENOMEM;
+            a->nhashed = i + 1;
+        }
+    }
+    static const char *const kept[] = {"accuracy", "logloss", "auc",        "f1",
+                                       "precision", "recall", "test_rows", "rows_train"};
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        double v = job_metric(j, kept[i], NAN);
+        if (!isnan(v) && (rc = mlops_artifact_add_metric(a, kept[i], v))) return rc;
+    }
+    if (j->ntrain_loss) {
+        a->train_loss = malloc(j->ntrain_loss * sizeof *a->train_loss);
+        if (!a->train_loss) return MLOPS_ENOMEM;
+        memcpy(a->train_loss, j->train_loss, j->ntrain_loss * sizeof *a->train_loss);
+        a->ntrain_loss = j->ntrain_loss;
+    }
+    for (size_t i = 0; i < s->reg.n_tags; i++)
+        if ((rc = mlops_artifact_add_tag(a, s->reg.tags[i]))) return rc;
+    if (!(a->job = strdup(j->id)) || !(a->job_file = strndup(j->spec_yaml, j->spec_len)))
+        return MLOPS_ENOMEM;
+    a->inputs = calloc(j->nfiles ? j->nfiles : 1, sizeof *a->inputs);
+    if (!a->inputs) return MLOPS_ENOMEM;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        mlops_art_input_t *in = &a->inputs[i];
+        in->role = strdup(j->files[i].role);
+        in->name = strdup(j->files[i].name);
+        a->ninputs = i + 1;
+        if (!in->role || !in->name) return MLOPS_ENOMEM;
+        in->size = j->files[i].size;
+        if (file_sha256(j->files[i].path, in->sha256) != 0)
+            return mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
+                                j->files[i].name, j->files[i].path);
+    }
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return (a->created = strdup(ts)) ? 0 : MLOPS_ENOMEM;
+}
+
+void coord_registry_on_success(coord_t *c, job_t *j)
+{
+    const mlops_jobspec_t *s = j->spec;
+    if (!s || !s->has_train) return;
+    if (s->input.format != MLOPS_INPUT_CSV) {
+        job_logf(j, "registry: only CSV pipelines are registered; this model stays with the job");
+        return;
+    }
+    const char *name = s->reg.model ? s->reg.model : s->name;
+    char err[1024] = "";
+    mlops_artifact_t *a = mlops_artifact_new();
+    uint32_t version = 0;
+    int rc = a ? build(j, a, err, sizeof err) : MLOPS_ENOMEM;
+    if (!rc) rc = coord_registry_add(c, name, a, j->id, &version, err, sizeof err);
+    mlops_artifact_destroy(&a);
+    if (rc) {
+        LOG_E("job %s: the model was not registered: %s", j->id, err[0] ? err : mlops_strerror(rc));
+        job_logf(j, "registry: the model was not registered: %s", err[0] ? err : mlops_strerror(rc));
+        return;
+    }
+    job_logf(j, "registry: model %s version %u", name, version);
+    char ref[300];
+    snprintf(ref, sizeof ref, "%s@%u", name, version);
+    free(j->registered);
+    j->registered = strdup(ref);
+    j->dirty = 1;
+}

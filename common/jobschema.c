@@ -120,6 +120,12 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off2 = S(has_evaluate), .flags = MLOPS_JSF_PRESENCE, .noun = "metric", .doc_default = "—",
      .help = "needs `train`; canonical order is this order"},
 
+    {.sect = "", .key = "predict", .type = MLOPS_JSK_SECTION, .off = S(has_predict)},
+    {.sect = "predict", .key = "model", .type = MLOPS_JSK_STR, .off = S(predict.model),
+     .flags = MLOPS_JSF_REQUIRED, .doc_default = "—", .doc_allowed = "`NAME@VERSION` or `NAME@ALIAS`",
+     .help = "score the input with this registered model's pipeline; `columns` may be omitted"},
+    {.sect = "predict", .key = "keep", .type = MLOPS_JSK_NAMES, .off = S(predict.keep),
+     .off2 = S(predict.n_keep), .help = "input columns written before the predictions"},
     {.sect = "", .key = "register", .type = MLOPS_JSK_SECTION, .off = S(has_register)},
     {.sect = "register", .key = "model", .type = MLOPS_JSK_NAME, .off = S(reg.model),
      .doc_default = "the job's `name`", .help = "the registered model a successful `train` adds a version to"},

@@ -762,6 +762,22 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
     }
     if (s->input.format == MLOPS_INPUT_NONE)
         return verr(c, NULL, "missing required key 'input'");
+    if (s->has_predict) {
+        static const char *const stages[] = {"clean", "scale", "hash", "split", "train",
+                                             "evaluate", "knn", "register", NULL};
+        for (int i = 0; stages[i]; i++)
+            if (mget(root, stages[i], &k) && (strcmp(stages[i], "scale") || s->has_scale))
+                return verr(c, k, "%s: cannot be combined with predict (the model brings its own pipeline)",
+                            stages[i]);
+        if (s->input.format != MLOPS_INPUT_CSV)
+            return verr(c, mget(root, "predict", NULL), "predict: needs CSV input");
+        const char *at = strchr(s->predict.model, '@');
+        if (!at || at == s->predict.model || !at[1])
+            return verr(c, mget(mget(root, "predict", NULL), "model", NULL),
+                        "predict.model: expected NAME@VERSION or NAME@ALIAS, got '%s'",
+                        s->predict.model);
+        return 0;
+    }
     int idx = s->input.format == MLOPS_INPUT_IDX;
     size_t nfeat = s->columns.n_numeric + s->columns.n_categorical;
     if (!idx && !s->has_columns)
@@ -933,6 +949,8 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free(s->knn.user);
     free(s->knn.item);
     free(s->reg.model);
+    free(s->predict.model);
+    free_list(s->predict.keep, s->predict.n_keep);
     free_list(s->reg.tags, s->reg.n_tags);
     free_input(&s->knn.queries);
     free(s);

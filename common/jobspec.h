@@ -113,6 +113,13 @@ typedef struct {
     int has_evaluate;
     unsigned metrics; /* MLOPS_METRIC_* bits, non-empty if has_evaluate */
 
+    int has_predict; /* batch scoring with a registered model */
+    struct {
+        char *model; /* NAME@VERSION or NAME@ALIAS (the coordinator pins the version) */
+        char **keep; /* input columns copied to the predictions */
+        size_t n_keep;
+    } predict;
+
     int has_register; /* the model registry (docs/model-format.md) */
     struct {
         char *model;  /* registered model name, NULL = the job's name */

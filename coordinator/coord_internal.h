@@ -162,6 +162,16 @@ int coord_registry_valid_name(const char *s, size_t max);
  * queued. 0 with *version, or an error with err filled. */
 int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
                        uint32_t *version, char *err, size_t errlen);
+/* The artifact text of model `name` at ref ("" latest, a version, an
+ * alias; malloc'd) and its version, or NULL with err naming what is missing. */
+char *coord_registry_artifact(coord_t *c, const char *name, const char *ref, uint32_t *version,
+                              char *err, size_t errlen);
+/* A predict job starts (rewrite = 1) or is replayed (0): resolve
+ * predict.model to a version, check the job's columns against the
+ * model's, pin the model (job_t.pinned); with rewrite, the job's spec
+ * takes the model's columns and the pinned NAME@VERSION. 0, or an error
+ * with err filled (the job fails with it). */
+int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errlen);
 /* A job ended JOB_SUCCEEDED: register its trained model, if it has one. */
 void coord_registry_on_success(coord_t *c, job_t *j);
 /* The registry's verbs (models, model-*, alias-moves): the reply, or

@@ -211,6 +211,7 @@ void coord_job_free(job_t **pj)
     free(j->spec_name);
     free(j->model);
     free(j->registered);
+    free(j->pinned);
     planner_job_free(j);
     mlops_jobspec_destroy(&j->spec);
     free(j);

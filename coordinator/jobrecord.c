@@ -365,6 +365,11 @@ static void replay_finish(coord_t *c)
         if (j->state == JOB_QUEUED) {
             coord_job_start(c, j);
         } else if (j->state == JOB_RUNNING) {
+            char err[1024] = "";
+            if (j->spec && j->spec->has_predict && coord_registry_pin(c, j, 0, err, sizeof err) != 0) {
+                coord_job_finish(c, j, JOB_FAILED, err);
+                continue;
+            }
             job_logf(j, "coordinator restarted: resuming at stage %s",
                      j->cur < j->nstages ? j->stages[j->cur].name : "?");
             if (j->cur < j->nstages) {

@@ -383,7 +383,7 @@ void coord_registry_collect(coord_t *c)
         memcpy(sha, e->d_name, 64);
         sha[64] = 0;
         if (sha_referenced(c->registry, sha)) continue;
-        char path[4300];
+        char path[4500];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) == 0) LOG_I("model artifact %s: no version refers to it, removed", sha);
     }
@@ -761,4 +761,21 @@ json_t *coord_registry_query(coord_t *c, const Mlops__Query *q, Mlops__ErrorCode
     for (size_t i = 0; i < sizeof reg_verbs / sizeof *reg_verbs; i++)
         if (!strcmp(reg_verbs[i].verb, q->verb)) return reg_verbs[i].fn(c, q, &e);
     return refuse(&e, MLOPS__ERROR_CODE__BAD_REQUEST, "unknown query '%s'", q->verb);
+}
+
+char *coord_registry_artifact(coord_t *c, const char *name, const char *ref, uint32_t *version,
+                              char *err, size_t errlen)
+{
+    Mlops__ErrorCode code;
+    rq_t e = {&code, err, errlen};
+    regmodel_t *m = need_model(c, name, &e);
+    regver_t *v = m ? resolve(m, ref, &e) : NULL;
+    if (!v) return NULL;
+    size_t len = 0;
+    char *text = read_artifact(c, v, &len);
+    if (!text)
+        mlops_seterr(err, errlen, MLOPS_EIO, "model '%s' version %u: artifact %s.json is missing",
+                     name, v->version, v->sha);
+    *version = v->version;
+    return text;
 }

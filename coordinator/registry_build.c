@@ -13,6 +13,7 @@
 #include "coord_internal.h"
 #include "artifact.h"
 #include "err.h"
+#include "tasks.pb-c.h"
 #include "log.h"
 #include <math.h>
 #include <sodium.h>
@@ -159,4 +160,148 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     free(j->registered);
     j->registered = strdup(ref);
     j->dirty = 1;
+}
+
+/* The model's PredictModel message, packed (malloc'd). */
+static int pack_pinned(const mlops_artifact_t *a, const char *ref, uint8_t **out, size_t *outlen)
+{
+    Mlops__Tasks__PredictModel pm = MLOPS__TASKS__PREDICT_MODEL__INIT;
+    uint8_t *mb = NULL;
+    size_t mlen = 0;
+    int rc = mlk_model_encode(a->model, &mb, &mlen);
+    if (rc) return rc;
+    size_t nn = a->nnumeric;
+    char **names = calloc(nn + 1, sizeof *names);
+    double *mean = calloc(nn + 1, sizeof *mean), *scale = calloc(nn + 1, sizeof *scale);
+    if (!names || !mean || !scale) rc = MLOPS_ENOMEM;
+    for (size_t i = 0; !rc && i < nn; i++) {
+        names[i] = a->numeric[i].column;
+        mean[i] = a->numeric[i].mean;
+        scale[i] = a->numeric[i].scale;
+    }
+    if (!rc) {
+        pm.ref = (char *)ref;
+        pm.model.data = mb;
+        pm.model.len = mlen;
+        pm.n_numeric = pm.n_mean = pm.n_scale = nn;
+        pm.numeric = names;
+        pm.mean = mean;
+        pm.scale = scale;
+        pm.n_hashed = a->nhashed;
+        pm.hashed = a->hashed;
+        pm.n_features = a->n_features;
+        pm.alternate_sign = a->alternate_sign != 0;
+        pm.n_classes = a->nclasses;
+        pm.classes = a->classes;
+        *outlen = mlops__tasks__predict_model__get_packed_size(&pm);
+        *out = malloc(*outlen ? *outlen : 1);
+        if (!*out) rc = MLOPS_ENOMEM;
+        else mlops__tasks__predict_model__pack(&pm, *out);
+    }
+    free(mb);
+    free(names);
+    free(mean);
+    free(scale);
+    return rc;
+}
+
+static int listed(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i], s)) return 1;
+    return 0;
+}
+
+/* The job's spec with the model's columns (plus the kept ones, read as
+ * text) and the pinned reference, as canonical YAML parsed again. */
+static int rewrite_spec(job_t *j, const mlops_artifact_t *a, const char *ref, char *err,
+                        size_t errlen)
+{
+    mlops_jobspec_t *s = j->spec;
+    char **num = calloc(a->nnumeric + 1, sizeof *num);
+    char **cat = calloc(a->nhashed + s->predict.n_keep + 1, sizeof *cat);
+    if (!num || !cat) {
+        free(num);
+        free(cat);
+        return MLOPS_ENOMEM;
+    }
+    size_t nn = 0, nc = 0;
+    for (size_t i = 0; i < a->nnumeric; i++) num[nn++] = a->numeric[i].column;
+    for (size_t i = 0; i < a->nhashed; i++) cat[nc++] = a->hashed[i];
+    for (size_t i = 0; i < s->predict.n_keep; i++)
+        if (!listed(num, nn, s->predict.keep[i]) && !listed(cat, nc, s->predict.keep[i]))
+            cat[nc++] = s->predict.keep[i];
+    /* borrow the lists for the YAML, then give the spec its own back */
+    mlops_jobspec_t saved = *s;
+    s->has_columns = 1;
+    s->columns.label = NULL;
+    s->columns.numeric = num;
+    s->columns.n_numeric = nn;
+    s->columns.categorical = cat;
+    s->columns.n_categorical = nc;
+    s->predict.model = (char *)ref;
+    char *yaml = NULL;
+    size_t ylen = 0;
+    int rc = mlops_jobspec_to_yaml(s, &yaml, &ylen);
+    s->has_columns = saved.has_columns;
+    s->columns = saved.columns;
+    s->predict.model = saved.predict.model;
+    free(num);
+    free(cat);
+    if (rc) return rc;
+    mlops_jobspec_t *ns = NULL;
+    rc = mlops_jobspec_parse(yaml, ylen, j->spec_name, &ns, err, errlen);
+    if (rc) {
+        free(yaml);
+        return rc;
+    }
+    mlops_jobspec_destroy(&j->spec);
+    j->spec = ns;
+    free(j->spec_yaml);
+    j->spec_yaml = yaml;
+    j->spec_len = ylen;
+    j->dirty = 1;
+    return 0;
+}
+
+int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    char name[200];
+    const char *at = strchr(s->predict.model, '@');
+    size_t nlen = at ? (size_t)(at - s->predict.model) : strlen(s->predict.model);
+    if (!at || nlen >= sizeof name)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "predict.model: expected NAME@REF, got '%s'",
+                            s->predict.model);
+    memcpy(name, s->predict.model, nlen);
+    name[nlen] = 0;
+    uint32_t version = 0;
+    char why[512] = "";
+    char *text = coord_registry_artifact(c, name, at + 1, &version, why, sizeof why);
+    if (!text) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "predict.model: %s", why);
+    mlops_artifact_t *a = NULL;
+    int rc = mlops_artifact_from_json(text, strlen(text), &a, err, errlen);
+    free(text);
+    if (rc) return rc;
+    char ref[300];
+    snprintf(ref, sizeof ref, "%s@%u", name, version);
+    if (s->has_columns && rewrite) {
+        for (size_t i = 0; !rc && i < a->nnumeric; i++)
+            if (!listed(s->columns.numeric, s->columns.n_numeric, a->numeric[i].column))
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                  "columns.numeric: lacks '%s', which model %s needs",
+                                  a->numeric[i].column, ref);
+        for (size_t i = 0; !rc && i < a->nhashed; i++)
+            if (!listed(s->columns.categorical, s->columns.n_categorical, a->hashed[i]))
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                  "columns.categorical: lacks '%s', which model %s needs",
+                                  a->hashed[i], ref);
+    }
+    if (!rc && rewrite) rc = rewrite_spec(j, a, ref, err, errlen);
+    free(j->pinned);
+    j->pinned = NULL;
+    if (!rc) rc = pack_pinned(a, ref, &j->pinned, &j->pinned_len);
+    if (!rc && rewrite) job_logf(j, "predict: scoring with model %s", ref);
+    mlops_artifact_destroy(&a);
+    return rc;
 }

@@ -296,6 +296,7 @@ static const struct {
     {"rec_encode", wk_kind_rec_encode},
     {"rec_search", wk_kind_rec_search},
     {"rec_recommend", wk_kind_rec_recommend},
+    {"predict", wk_kind_predict},
 };
 
 task_kind_fn wk_task_kind_find(const char *kind)

@@ -22,6 +22,9 @@ static const char *const MODEL_NAMES[] = {"logistic", NULL};
 static const char *const LR_NAMES[] = {"optimal", "constant", "invscaling", "adagrad", NULL};
 static const char *const METRIC_NAMES[] = {"accuracy",  "logloss", "auc",       "f1",
                                            "precision", "recall",  "confusion", NULL};
+/* promote.metric: the index is the MLOPS_METRIC_* bit number */
+static const char *const PROMOTE_METRIC_NAMES[] = {"accuracy", "logloss", "auc", "f1",
+                                                   "precision", "recall", NULL};
 static const char *const KNN_METRIC_NAMES[] = {"euclidean", "cosine", NULL};
 static const char *const KNN_MODE_NAMES[] = {"classify", "recommend", NULL};
 static const char *const KNN_WEIGHT_NAMES[] = {"uniform", "distance", NULL};
@@ -126,6 +129,14 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .help = "score the input with this registered model's pipeline; `columns` may be omitted"},
     {.sect = "predict", .key = "keep", .type = MLOPS_JSK_NAMES, .off = S(predict.keep),
      .off2 = S(predict.n_keep), .help = "input columns written before the predictions"},
+    {.sect = "", .key = "promote", .type = MLOPS_JSK_SECTION, .off = S(has_promote)},
+    {.sect = "promote", .key = "alias", .type = MLOPS_JSK_NAME, .off = S(promote.alias),
+     .flags = MLOPS_JSF_REQUIRED, .doc_default = "—",
+     .help = "moved to the new version only if it beats the version holding it (the champion)"},
+    {.sect = "promote", .key = "metric", .type = MLOPS_JSK_ENUM, .names = PROMOTE_METRIC_NAMES,
+     .dflt = 2, .off = S(promote.metric), .help = "one of the `evaluate` metrics; lower is better for logloss"},
+    {.sect = "promote", .key = "min_delta", .type = MLOPS_JSK_NUM, .lo = 0, .hi = HUGE_VAL, .dflt = 0,
+     .off = S(promote.min_delta), .help = "how much better the challenger must be"},
     {.sect = "", .key = "register", .type = MLOPS_JSK_SECTION, .off = S(has_register)},
     {.sect = "register", .key = "model", .type = MLOPS_JSK_NAME, .off = S(reg.model),
      .doc_default = "the job's `name`", .help = "the registered model a successful `train` adds a version to"},

@@ -812,6 +812,18 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
         return verr(c, k, "evaluate: needs a train stage");
     if (s->has_register && !s->has_train && mget(root, "register", &k))
         return verr(c, k, "register: needs a train stage");
+    if (s->has_promote && mget(root, "promote", &k)) {
+        if (!s->has_evaluate)
+            return verr(c, k, "promote: needs an evaluate stage");
+        if (!s->has_split)
+            return verr(c, k, "promote: needs a split (champion and challenger are scored on its test rows)");
+        if (!(s->metrics & (1u << s->promote.metric)))
+            return verr(c, mget(k, "metric", NULL) ? mget(k, "metric", NULL) : k,
+                        "promote.metric: '%s' is not among the evaluate metrics",
+                        mlops_jobschema_find("promote", "metric")->names[s->promote.metric]);
+        if (strlen(s->promote.alias) > 64)
+            return verr(c, mget(k, "alias", NULL), "promote.alias: at most 64 characters");
+    }
     if (s->has_knn && mget(root, "knn", &k)) {
         if (s->knn.mode == MLOPS_KNN_CLASSIFY) {
             if (!mlops_jobspec_has_label(s))
@@ -950,6 +962,7 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free(s->knn.item);
     free(s->reg.model);
     free(s->predict.model);
+    free(s->promote.alias);
     free_list(s->predict.keep, s->predict.n_keep);
     free_list(s->reg.tags, s->reg.n_tags);
     free_input(&s->knn.queries);

@@ -120,6 +120,13 @@ typedef struct {
         size_t n_keep;
     } predict;
 
+    int has_promote; /* the promotion gate, after evaluate */
+    struct {
+        char *alias;     /* moved to the new version if it beats the holder */
+        int metric;      /* the MLOPS_METRIC_* bit number (accuracy .. recall) */
+        double min_delta;
+    } promote;
+
     int has_register; /* the model registry (docs/model-format.md) */
     struct {
         char *model;  /* registered model name, NULL = the job's name */

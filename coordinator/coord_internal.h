@@ -172,6 +172,14 @@ char *coord_registry_artifact(coord_t *c, const char *name, const char *ref, uin
  * takes the model's columns and the pinned NAME@VERSION. 0, or an error
  * with err filled (the job fails with it). */
 int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errlen);
+/* A job with a promotion gate starts (at_start = 1: pin the version that
+ * holds promote.alias now, if any) or is replayed (0: pin it again by the
+ * version journalled in its metrics). 0, or an error with err filled. */
+int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, size_t errlen);
+/* The gate's decision as an alias move: to a version (promoted), or 0
+ * (kept: a move from the holder to itself, so the history has it). */
+int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_t to,
+                        const char *reason);
 /* A job ended JOB_SUCCEEDED: register its trained model, if it has one. */
 void coord_registry_on_success(coord_t *c, job_t *j);
 /* The registry's verbs (models, model-*, alias-moves): the reply, or

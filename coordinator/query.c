@@ -8,6 +8,7 @@
  * scripts reading them break. */
 #include "coord_internal.h"
 #include "log.h"
+#include "stages.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -152,6 +153,21 @@ static json_t *job_full(const job_t *j)
     json_object_set_new(o, "metrics", m);
     json_object_set_new(o, "model", jstr(j->model));
     json_object_set_new(o, "registered", jstr(j->registered));
+    double promoted = job_metric(j, "promotion.promoted", NAN);
+    if (!isnan(promoted)) { /* the promotion gate's decision (registry_build.c) */
+        const char *metric = stage_promote_metric_name(j);
+        double cv = job_metric(j, "promotion.champion_version", 0);
+        json_t *champ = cv > 0 ? json_pack("{s:o,s:o}", "version", jnum(cv), "metric",
+                                           jnum(job_metric(j, "promotion.champion_metric", NAN)))
+                               : json_null();
+        json_object_set_new(
+            o, "promotion",
+            json_pack("{s:s,s:o,s:s,s:o,s:{s:o,s:o}}", "decision", promoted ? "promoted" : "kept",
+                      "alias", jstr(j->spec->promote.alias), "metric", metric, "champion", champ,
+                      "challenger", "version",
+                      jnum(job_metric(j, "promotion.challenger_version", NAN)), "metric",
+                      jnum(job_metric(j, metric, NAN))));
+    }
     return o;
 }
 

@@ -779,3 +779,16 @@ char *coord_registry_artifact(coord_t *c, const char *name, const char *ref, uin
     *version = v->version;
     return text;
 }
+
+int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_t to,
+                        const char *reason)
+{
+    regmodel_t *m = model_find(c->registry, name);
+    if (!m) return MLOPS_ENOTFOUND;
+    if (!to) { /* kept: the history says so, the alias stays where it is */
+        regalias_t *a = alias_find(m, alias);
+        if (!a) return 0;
+        to = a->version;
+    }
+    return record_move(c, m, alias, to, "", reason);
+}

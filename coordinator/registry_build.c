@@ -15,6 +15,7 @@
 #include "err.h"
 #include "tasks.pb-c.h"
 #include "log.h"
+#include "stages.h"
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 
 const uint8_t *train_model(const stage_t *st, size_t *len);
+static int pack_pinned(const mlops_artifact_t *a, const char *ref, uint8_t **out, size_t *outlen);
 
 static int file_sha256(const char *path, char out[65])
 {
@@ -134,6 +136,73 @@ static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
     return (a->created = strdup(ts)) ? 0 : MLOPS_ENOMEM;
 }
 
+/* The promotion gate: the challenger (the new version, scored by
+ * evaluate) against the champion (scored by the promote stage on the
+ * same test rows); lower is better for logloss. */
+static void gate(coord_t *c, job_t *j, const char *name, uint32_t version)
+{
+    const mlops_jobspec_t *s = j->spec;
+    const char *metric = stage_promote_metric_name(j);
+    double ch = job_metric(j, metric, NAN);
+    uint32_t cv = (uint32_t)job_metric(j, "promotion.champion_version", 0);
+    double cm = job_metric(j, "promotion.champion_metric", NAN);
+    int lower = !strcmp(metric, "logloss");
+    double gain = lower ? cm - ch : ch - cm;
+    int promoted = !cv || (isfinite(ch) && (!isfinite(cm) || gain >= s->promote.min_delta));
+    char reason[512];
+    if (!cv)
+        snprintf(reason, sizeof reason, "promotion gate (job %s): no champion; challenger v%u %s %.6g",
+                 j->id, version, metric, ch);
+    else
+        snprintf(reason, sizeof reason,
+                 "promotion gate (job %s): %s: challenger v%u %s %.6g, champion v%u %.6g, min_delta %g",
+                 j->id, promoted ? "promoted" : "kept", version, metric, ch, cv, cm,
+                 s->promote.min_delta);
+    if (coord_registry_gate(c, name, s->promote.alias, promoted ? version : 0, reason) != 0) {
+        job_logf(j, "promote: the alias move failed");
+        return;
+    }
+    job_set_metric(j, "promotion.promoted", promoted);
+    job_set_metric(j, "promotion.challenger_version", version);
+    job_logf(j, "promote: %s", reason);
+}
+
+int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    const char *name = s->reg.model ? s->reg.model : s->name;
+    uint32_t version = 0;
+    char why[512] = "", ref[32];
+    char *text;
+    if (at_start) {
+        text = coord_registry_artifact(c, name, s->promote.alias, &version, why, sizeof why);
+        if (!text) { /* no model or no alias yet: the first version is promoted */
+            job_set_metric(j, "promotion.champion_version", 0);
+            return 0;
+        }
+    } else {
+        uint32_t v = (uint32_t)job_metric(j, "promotion.champion_version", 0);
+        if (!v) return 0;
+        snprintf(ref, sizeof ref, "%u", v);
+        text = coord_registry_artifact(c, name, ref, &version, why, sizeof why);
+        if (!text) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "promote: the champion is gone: %s", why);
+    }
+    mlops_artifact_t *a = NULL;
+    int rc = mlops_artifact_from_json(text, strlen(text), &a, err, errlen);
+    free(text);
+    if (rc) return rc;
+    char full[300];
+    snprintf(full, sizeof full, "%s@%u", name, version);
+    free(j->pinned);
+    j->pinned = NULL;
+    rc = pack_pinned(a, full, &j->pinned, &j->pinned_len);
+    mlops_artifact_destroy(&a);
+    if (rc) return rc;
+    job_set_metric(j, "promotion.champion_version", version);
+    if (at_start) job_logf(j, "promote: champion is %s (holds '%s')", full, s->promote.alias);
+    return 0;
+}
+
 void coord_registry_on_success(coord_t *c, job_t *j)
 {
     const mlops_jobspec_t *s = j->spec;
@@ -155,6 +224,7 @@ void coord_registry_on_success(coord_t *c, job_t *j)
         return;
     }
     job_logf(j, "registry: model %s version %u", name, version);
+    if (s->has_promote) gate(c, j, name, version);
     char ref[300];
     snprintf(ref, sizeof ref, "%s@%u", name, version);
     free(j->registered);

@@ -102,9 +102,11 @@ int cmd_models(ctl_ctx *ctx, const ctl_args *a)
             size_t o = 0;
             json_object_foreach(json_object_get(m, "aliases"), k, v)
             {
+                char num[32];
+                ctl_fmt_value(v, num, sizeof num);
                 if (o < sizeof aliases)
-                    o += (size_t)snprintf(aliases + o, sizeof aliases - o, "%s%s=%lld", o ? "," : "",
-                                          k, (long long)json_integer_value(v));
+                    o += (size_t)snprintf(aliases + o, sizeof aliases - o, "%s%s=%s", o ? "," : "",
+                                          k, num);
             }
             const char *row[] = {mlops_jsonreply_str(m, "name", "?"), latest, nv, o ? aliases : "-"};
             ctl_table_add(t, row);
@@ -294,7 +296,7 @@ int cmd_model(ctl_ctx *ctx, const ctl_args *a)
     else if (!strcmp(sub, "versions")) print_versions(doc);
     else if (!strcmp(sub, "history")) print_history(doc);
     else if (!strcmp(sub, "rm"))
-        printf("%s@%lld\n", name, (long long)json_integer_value(json_object_get(doc, "version")));
+        printf("%s@%.0f\n", name, json_number_value(json_object_get(doc, "version")));
     else {
         char from[32], to[32];
         ctl_fmt_value(json_object_get(doc, "from"), from, sizeof from);

@@ -14,5 +14,6 @@ int wk_kind_evaluate(task_ctx_t *ctx);
 
 /* kind_predict.c: batch scoring with a registered model */
 int wk_kind_predict(task_ctx_t *ctx);
+int wk_kind_promote_score(task_ctx_t *ctx);
 
 #endif

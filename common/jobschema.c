@@ -131,7 +131,7 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off2 = S(predict.n_keep), .help = "input columns written before the predictions"},
     {.sect = "", .key = "promote", .type = MLOPS_JSK_SECTION, .off = S(has_promote)},
     {.sect = "promote", .key = "alias", .type = MLOPS_JSK_NAME, .off = S(promote.alias),
-     .flags = MLOPS_JSF_REQUIRED, .doc_default = "—",
+     .doc_default = "`production`",
      .help = "moved to the new version only if it beats the version holding it (the champion)"},
     {.sect = "promote", .key = "metric", .type = MLOPS_JSK_ENUM, .names = PROMOTE_METRIC_NAMES,
      .dflt = 2, .off = S(promote.metric), .help = "one of the `evaluate` metrics; lower is better for logloss"},

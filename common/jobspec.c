@@ -812,6 +812,8 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
         return verr(c, k, "evaluate: needs a train stage");
     if (s->has_register && !s->has_train && mget(root, "register", &k))
         return verr(c, k, "register: needs a train stage");
+    if (s->has_promote && !s->promote.alias && !(s->promote.alias = strdup("production")))
+        return MLOPS_ENOMEM;
     if (s->has_promote && mget(root, "promote", &k)) {
         if (!s->has_evaluate)
             return verr(c, k, "promote: needs an evaluate stage");

@@ -25,7 +25,7 @@ static mlops_artifact_t *make(uint32_t K)
     a->nclasses = K;
     a->classes = calloc(K, sizeof *a->classes);
     for (uint32_t k = 0; k < K; k++) {
-        char b[8];
+        char b[16];
         snprintf(b, sizeof b, "c%u", k);
         a->classes[k] = strdup(b);
     }

@@ -14,10 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-mlops_artifact_t *mlops_artifact_new(void)
-{
-    return calloc(1, sizeof(mlops_artifact_t));
-}
+mlops_artifact_t *mlops_artifact_new(void) { return calloc(1, sizeof(mlops_artifact_t)); }
 
 static void free_strv(char **v, size_t n)
 {
@@ -85,10 +82,7 @@ double mlops_artifact_metric(const mlops_artifact_t *a, const char *name)
 
 /* ---- writing ---------------------------------------------------------- */
 
-static json_t *num(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *strv(char *const *v, size_t n)
 {
@@ -112,8 +106,8 @@ static json_t *weight_entry(const mlops_artifact_t *a, uint32_t k)
         json_array_append_new(val, json_real(w));
     }
     const char *cls = m->n_vec == 1 ? a->classes[1] : a->classes[k];
-    return json_pack("{s:s,s:o,s:{s:o,s:o}}", "class", cls, "intercept", json_real(m->b[k]),
-                     "coef", "indices", idx, "values", val);
+    return json_pack("{s:s,s:o,s:{s:o,s:o}}", "class", cls, "intercept", json_real(m->b[k]), "coef",
+                     "indices", idx, "values", val);
 }
 
 char *mlops_artifact_to_json(const mlops_artifact_t *a, char *err, size_t errlen)
@@ -141,10 +135,10 @@ char *mlops_artifact_to_json(const mlops_artifact_t *a, char *err, size_t errlen
     for (size_t i = 0; i < a->ntrain_loss; i++) json_array_append_new(loss, num(a->train_loss[i]));
     json_t *inputs = json_array();
     for (size_t i = 0; i < a->ninputs; i++)
-        json_array_append_new(inputs, json_pack("{s:s,s:s,s:I,s:s}", "role", a->inputs[i].role,
-                                                "name", a->inputs[i].name, "size",
-                                                (json_int_t)a->inputs[i].size, "sha256",
-                                                a->inputs[i].sha256));
+        json_array_append_new(inputs,
+                              json_pack("{s:s,s:s,s:I,s:s}", "role", a->inputs[i].role, "name",
+                                        a->inputs[i].name, "size", (json_int_t)a->inputs[i].size,
+                                        "sha256", a->inputs[i].sha256));
     json_t *categorical = strv(a->hashed, a->nhashed);
     json_t *doc = json_pack(
         "{s:s,s:s?,s:I,s:s?,s:s,s:o,s:{s:s?,s:o,s:o},s:{s:o,s:{s:o,s:I,s:b}},s:o,s:o,s:o,s:o,"
@@ -249,12 +243,12 @@ static int read_weights(rd_t *r, json_t *doc, mlops_artifact_t *a)
         snprintf(where, sizeof where, "weights[%u]", k);
         const char *cls = get_str(e, "class");
         const char *want = n_vec == 1 ? a->classes[1] : a->classes[k];
-        if (!cls || strcmp(cls, want))
-            return bad(r, "%s.class: expected \"%s\"", where, want);
+        if (!cls || strcmp(cls, want)) return bad(r, "%s.class: expected \"%s\"", where, want);
         if (get_num(r, e, "intercept", where, &m->b[k])) return MLOPS_EPARSE;
         json_t *coef = json_object_get(e, "coef");
         json_t *idx = json_object_get(coef, "indices"), *val = json_object_get(coef, "values");
-        if (!json_is_array(idx) || !json_is_array(val) || json_array_size(idx) != json_array_size(val))
+        if (!json_is_array(idx) || !json_is_array(val) ||
+            json_array_size(idx) != json_array_size(val))
             return bad(r, "%s.coef: expected lists indices and values of the same length", where);
         json_int_t last = -1;
         for (size_t i = 0; i < json_array_size(idx); i++) {
@@ -285,7 +279,8 @@ static int read_doc(rd_t *r, json_t *doc, mlops_artifact_t *a)
     if ((s = get_str(doc, "name")) && !(a->name = strdup(s))) return MLOPS_ENOMEM;
     if ((s = get_str(doc, "created")) && !(a->created = strdup(s))) return MLOPS_ENOMEM;
     json_t *v = json_object_get(doc, "version");
-    if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX))
+    if (v &&
+        (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX))
         return bad(r, "version: expected a non-negative integer");
     a->version = v ? (uint32_t)json_integer_value(v) : 0;
     if ((rc = get_strv(r, doc, "classes", "", &a->classes, &a->nclasses))) return rc;
@@ -322,15 +317,15 @@ static int read_doc(rd_t *r, json_t *doc, mlops_artifact_t *a)
     if (a->nhashed && !a->n_features)
         return bad(r, "features.hashed.n_features: must be > 0 with hashed columns");
     json_t *alt = json_object_get(h, "alternate_sign");
-    if (!json_is_boolean(alt)) return bad(r, "features.hashed.alternate_sign: expected true or false");
+    if (!json_is_boolean(alt))
+        return bad(r, "features.hashed.alternate_sign: expected true or false");
     a->alternate_sign = json_is_true(alt);
     if (a->n_features == 0 && a->nnumeric == 0) return bad(r, "features: the model has no inputs");
     if ((rc = read_weights(r, doc, a))) return rc;
     json_t *metrics = json_object_get(doc, "metrics");
     const char *key;
     json_t *mv;
-    json_object_foreach(metrics, key, mv)
-    {
+    json_object_foreach (metrics, key, mv) {
         double x = json_is_number(mv) ? json_number_value(mv) : NAN;
         if ((rc = mlops_artifact_add_metric(a, key, x))) return rc;
     }

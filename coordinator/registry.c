@@ -284,8 +284,8 @@ static int push_move(coord_registry_t *r, uint64_t seq, const char *model, const
 }
 
 static int add_version(regmodel_t *m, uint32_t version, const char *job, const char *sha,
-                       double created, const metric_t *metrics, size_t nmetrics,
-                       char *const *tags, size_t ntags)
+                       double created, const metric_t *metrics, size_t nmetrics, char *const *tags,
+                       size_t ntags)
 {
     regver_t *a = realloc(m->v, (m->nv + 1) * sizeof *a);
     if (!a) return MLOPS_ENOMEM;
@@ -351,8 +351,9 @@ int coord_registry_replay(coord_t *c, const char *key, const void *data, size_t 
         Mlops__RegMove *rec = mlops__reg_move__unpack(NULL, len, data);
         if (!rec) return -1;
         regmodel_t *m = model_get(r, rec->model);
-        if (!m || push_move(r, rec->seq, rec->model, rec->alias, rec->from_version,
-                            rec->to_version, rec->time, rec->fingerprint, rec->reason) ||
+        if (!m ||
+            push_move(r, rec->seq, rec->model, rec->alias, rec->from_version, rec->to_version,
+                      rec->time, rec->fingerprint, rec->reason) ||
             alias_apply(m, rec->alias, rec->to_version))
             rc = -1;
         mlops__reg_move__free_unpacked(rec, NULL);
@@ -578,7 +579,8 @@ static regver_t *resolve(regmodel_t *m, const char *ref, rq_t *e)
     unsigned long v = strtoul(ref, &end, 10);
     if (ref[0] >= '0' && ref[0] <= '9') {
         regver_t *rv = !*end && v <= UINT32_MAX ? ver_find(m, (uint32_t)v) : NULL;
-        if (!rv) refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "model '%s' has no version %s", m->name, ref);
+        if (!rv)
+            refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "model '%s' has no version %s", m->name, ref);
         return rv;
     }
     regalias_t *a = alias_find(m, ref);
@@ -596,10 +598,10 @@ static json_t *q_models(coord_t *c, const Mlops__Query *q, rq_t *e)
         json_t *al = json_object();
         for (size_t k = 0; k < m->na; k++)
             json_object_set_new(al, m->a[k].alias, json_integer(m->a[k].version));
-        json_array_append_new(
-            a, json_pack("{s:s,s:o,s:o,s:I}", "name", m->name, "latest",
-                         m->nv ? json_integer(m->v[m->nv - 1].version) : json_null(), "aliases", al,
-                         "versions", (json_int_t)m->nv));
+        json_array_append_new(a,
+                              json_pack("{s:s,s:o,s:o,s:I}", "name", m->name, "latest",
+                                        m->nv ? json_integer(m->v[m->nv - 1].version) : json_null(),
+                                        "aliases", al, "versions", (json_int_t)m->nv));
     }
     return json_pack("{s:o}", "models", a);
 }
@@ -614,8 +616,9 @@ static json_t *q_show(coord_t *c, const Mlops__Query *q, rq_t *e)
     json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
     free(text);
     if (!doc)
-        return refuse(e, MLOPS__ERROR_CODE__INTERNAL, "model '%s' version %u: artifact %s.json is missing or damaged",
-                      m->name, v->version, v->sha);
+        return refuse(e, MLOPS__ERROR_CODE__INTERNAL,
+                      "model '%s' version %u: artifact %s.json is missing or damaged", m->name,
+                      v->version, v->sha);
     json_t *tags = json_array();
     for (size_t i = 0; i < v->ntags; i++) json_array_append_new(tags, json_string(v->tags[i]));
     json_t *o = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:O,s:O,s:s}", "name", m->name, "version",
@@ -634,10 +637,10 @@ static json_t *q_versions(coord_t *c, const Mlops__Query *q, rq_t *e)
     json_t *a = json_array();
     for (size_t i = 0; i < m->nv; i++) {
         const regver_t *v = &m->v[i];
-        json_array_append_new(a, json_pack("{s:I,s:s,s:o,s:o,s:o}", "version",
-                                           (json_int_t)v->version, "job", v->job, "aliases",
-                                           aliases_of(m, v->version), "metrics", metrics_of(v),
-                                           "created", jtime(v->created)));
+        json_array_append_new(a,
+                              json_pack("{s:I,s:s,s:o,s:o,s:o}", "version", (json_int_t)v->version,
+                                        "job", v->job, "aliases", aliases_of(m, v->version),
+                                        "metrics", metrics_of(v), "created", jtime(v->created)));
     }
     return json_pack("{s:s,s:o}", "name", m->name, "versions", a);
 }
@@ -660,7 +663,8 @@ static json_t *q_alias(coord_t *c, const Mlops__Query *q, rq_t *e)
         return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
                       "alias '%s': expected [A-Za-z0-9._-]{1,64}", alias);
     if ((arg(q, 1)[0] < '0' || arg(q, 1)[0] > '9'))
-        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST, "version '%s': expected a number", arg(q, 1));
+        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST, "version '%s': expected a number",
+                      arg(q, 1));
     regver_t *v = resolve(m, arg(q, 1), e);
     if (!v) return NULL;
     if (record_move(c, m, alias, v->version, "", arg(q, 3)))
@@ -674,7 +678,8 @@ static json_t *q_unalias(coord_t *c, const Mlops__Query *q, rq_t *e)
     if (!m) return NULL;
     const char *alias = arg(q, 1);
     if (!alias_find(m, alias))
-        return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "model '%s' has no alias '%s'", m->name, alias);
+        return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "model '%s' has no alias '%s'", m->name,
+                      alias);
     if (record_move(c, m, alias, 0, "", arg(q, 2)))
         return refuse(e, MLOPS__ERROR_CODE__INTERNAL, "out of memory");
     return move_json(&c->registry->h[c->registry->nh - 1]);
@@ -697,7 +702,9 @@ static json_t *q_moves(coord_t *c, const Mlops__Query *q, rq_t *e)
 {
     char *end;
     unsigned long long since = strtoull(arg(q, 0), &end, 10);
-    if (*end) return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST, "alias-moves: '%s' is not a sequence number", arg(q, 0));
+    if (*end)
+        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
+                      "alias-moves: '%s' is not a sequence number", arg(q, 0));
     json_t *a = json_array();
     for (size_t i = 0; i < c->registry->nh; i++)
         if (c->registry->h[i].seq > since) json_array_append_new(a, move_json(&c->registry->h[i]));
@@ -714,8 +721,9 @@ static json_t *q_export(coord_t *c, const Mlops__Query *q, rq_t *e)
     json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
     free(text);
     if (!doc)
-        return refuse(e, MLOPS__ERROR_CODE__INTERNAL, "model '%s' version %u: artifact %s.json is missing or damaged",
-                      m->name, v->version, v->sha);
+        return refuse(e, MLOPS__ERROR_CODE__INTERNAL,
+                      "model '%s' version %u: artifact %s.json is missing or damaged", m->name,
+                      v->version, v->sha);
     return json_pack("{s:s,s:I,s:s,s:o}", "name", m->name, "version", (json_int_t)v->version,
                      "sha256", v->sha, "artifact", doc);
 }
@@ -725,7 +733,8 @@ static json_t *q_rm(coord_t *c, const Mlops__Query *q, rq_t *e)
     regmodel_t *m = need_model(c, arg(q, 0), e);
     if (!m) return NULL;
     if (arg(q, 1)[0] < '0' || arg(q, 1)[0] > '9')
-        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST, "model rm: give a version number (NAME@VERSION), not '%s'", arg(q, 1));
+        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
+                      "model rm: give a version number (NAME@VERSION), not '%s'", arg(q, 1));
     regver_t *v = resolve(m, arg(q, 1), e);
     if (!v) return NULL;
     for (size_t i = 0; i < m->na; i++)
@@ -742,16 +751,17 @@ static json_t *q_rm(coord_t *c, const Mlops__Query *q, rq_t *e)
     memmove(&m->v[at], &m->v[at + 1], (m->nv - at - 1) * sizeof *m->v);
     m->nv--;
     LOG_I("model %s version %u removed", m->name, version);
-    return json_pack("{s:s,s:I,s:b}", "name", m->name, "version", (json_int_t)version, "removed", 1);
+    return json_pack("{s:s,s:I,s:b}", "name", m->name, "version", (json_int_t)version, "removed",
+                     1);
 }
 
 static const struct {
     const char *verb;
     json_t *(*fn)(coord_t *c, const Mlops__Query *q, rq_t *e);
 } reg_verbs[] = {
-    {"models", q_models},          {"model-show", q_show},       {"model-versions", q_versions},
-    {"model-alias", q_alias},      {"model-unalias", q_unalias}, {"model-history", q_history},
-    {"model-export", q_export},    {"model-rm", q_rm},           {"alias-moves", q_moves},
+    {"models", q_models},       {"model-show", q_show},       {"model-versions", q_versions},
+    {"model-alias", q_alias},   {"model-unalias", q_unalias}, {"model-history", q_history},
+    {"model-export", q_export}, {"model-rm", q_rm},           {"alias-moves", q_moves},
 };
 
 json_t *coord_registry_query(coord_t *c, const Mlops__Query *q, Mlops__ErrorCode *code, char *msg,

@@ -92,15 +92,16 @@ static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
     a->n_features = s->has_hash ? s->hash.n_features : 0;
     a->alternate_sign = s->hash.alternate_sign;
     if (a->n_features) {
-        a->hashed = calloc(s->columns.n_categorical ? s->columns.n_categorical : 1, sizeof *a->hashed);
+        a->hashed =
+            calloc(s->columns.n_categorical ? s->columns.n_categorical : 1, sizeof *a->hashed);
         if (!a->hashed) return MLOPS_ENOMEM;
         for (size_t i = 0; i < s->columns.n_categorical; i++) {
             if (!(a->hashed[i] = strdup(s->columns.categorical[i]))) return MLOPS_ENOMEM;
             a->nhashed = i + 1;
         }
     }
-    static const char *const kept[] = {"accuracy", "logloss", "auc",        "f1",
-                                       "precision", "recall", "test_rows", "rows_train"};
+    static const char *const kept[] = {"accuracy",  "logloss", "auc",       "f1",
+                                       "precision", "recall",  "test_rows", "rows_train"};
     for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
         double v = job_metric(j, kept[i], NAN);
         if (!isnan(v) && (rc = mlops_artifact_add_metric(a, kept[i], v))) return rc;
@@ -151,13 +152,15 @@ static void gate(coord_t *c, job_t *j, const char *name, uint32_t version)
     int promoted = !cv || (isfinite(ch) && (!isfinite(cm) || gain >= s->promote.min_delta));
     char reason[512];
     if (!cv)
-        snprintf(reason, sizeof reason, "promotion gate (job %s): no champion; challenger v%u %s %.6g",
-                 j->id, version, metric, ch);
-    else
         snprintf(reason, sizeof reason,
-                 "promotion gate (job %s): %s: challenger v%u %s %.6g, champion v%u %.6g, min_delta %g",
-                 j->id, promoted ? "promoted" : "kept", version, metric, ch, cv, cm,
-                 s->promote.min_delta);
+                 "promotion gate (job %s): no champion; challenger v%u %s %.6g", j->id, version,
+                 metric, ch);
+    else
+        snprintf(
+            reason, sizeof reason,
+            "promotion gate (job %s): %s: challenger v%u %s %.6g, champion v%u %.6g, min_delta %g",
+            j->id, promoted ? "promoted" : "kept", version, metric, ch, cv, cm,
+            s->promote.min_delta);
     if (coord_registry_gate(c, name, s->promote.alias, promoted ? version : 0, reason) != 0) {
         job_logf(j, "promote: the alias move failed");
         return;
@@ -185,7 +188,9 @@ int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, s
         if (!v) return 0;
         snprintf(ref, sizeof ref, "%u", v);
         text = coord_registry_artifact(c, name, ref, &version, why, sizeof why);
-        if (!text) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "promote: the champion is gone: %s", why);
+        if (!text)
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "promote: the champion is gone: %s",
+                                why);
     }
     mlops_artifact_t *a = NULL;
     int rc = mlops_artifact_from_json(text, strlen(text), &a, err, errlen);
@@ -220,7 +225,8 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     mlops_artifact_destroy(&a);
     if (rc) {
         LOG_E("job %s: the model was not registered: %s", j->id, err[0] ? err : mlops_strerror(rc));
-        job_logf(j, "registry: the model was not registered: %s", err[0] ? err : mlops_strerror(rc));
+        job_logf(j, "registry: the model was not registered: %s",
+                 err[0] ? err : mlops_strerror(rc));
         return;
     }
     job_logf(j, "registry: model %s version %u", name, version);

@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const METRIC_NAMES[] = {"accuracy", "logloss", "auc", "f1", "precision", "recall"};
+static const char *const METRIC_NAMES[] = {"accuracy", "logloss",   "auc",
+                                           "f1",       "precision", "recall"};
 
 const char *stage_promote_metric_name(const job_t *j)
 {
@@ -38,7 +39,8 @@ static int promote_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     stage_t *split = job_stage(j, "split"), *raw = raw_stage(j);
     if (!split || !raw || raw->ntasks != split->ntasks)
-        return mlops_seterr(err, errlen, MLOPS_EINVAL, "promote: needs the split and its raw frames");
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "promote: needs the split and its raw frames");
     if (!j->pinned) {
         job_logf(j, "promote: no version holds '%s': the new version will be promoted",
                  j->spec->promote.alias);
@@ -59,8 +61,10 @@ static int promote_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char 
     stage_t *split = job_stage(j, "split"), *raw = raw_stage(j);
     if (!split || !raw || t >= split->ntasks || t >= raw->ntasks)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "promote: bad task");
-    Mlops__Tasks__PredictModel *pm = mlops__tasks__predict_model__unpack(NULL, st->blob_len, st->blob);
-    if (!pm) return mlops_seterr(err, errlen, MLOPS_EPARSE, "promote: the pinned champion is damaged");
+    Mlops__Tasks__PredictModel *pm =
+        mlops__tasks__predict_model__unpack(NULL, st->blob_len, st->blob);
+    if (!pm)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "promote: the pinned champion is damaged");
     int rc = args_add_input(out, raw->tasks[t].output_key);
     if (!rc) rc = args_add_input(out, split->tasks[t].output_key);
     size_t ncls = job_nclasses(j);
@@ -89,7 +93,9 @@ static int promote_done(job_t *j, stage_t *st, char *err, size_t errlen)
         const task_t *tk = &st->tasks[t];
         Mlops__Tasks__EvaluateResult *res =
             mlops__tasks__evaluate_result__unpack(NULL, tk->result_len, tk->result);
-        if (!res) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "promote: damaged result from task %zu", t);
+        if (!res)
+            rc =
+                mlops_seterr(err, errlen, MLOPS_EPARSE, "promote: damaged result from task %zu", t);
         else rc = mlk_metrics_decode(res->partial.data, res->partial.len, &m, err, errlen);
         if (res) mlops__tasks__evaluate_result__free_unpacked(res, NULL);
         if (rc) break;
@@ -107,8 +113,12 @@ static int promote_done(job_t *j, stage_t *st, char *err, size_t errlen)
     rc = mlk_metrics_compute(acc, &r, err, errlen);
     mlk_metrics_destroy(&acc);
     if (rc) return rc;
-    const double vals[] = {r.accuracy, r.has_log_loss ? r.log_loss : NAN, r.has_auc ? r.roc_auc : NAN,
-                           r.f1, r.precision, r.recall};
+    const double vals[] = {r.accuracy,
+                           r.has_log_loss ? r.log_loss : NAN,
+                           r.has_auc ? r.roc_auc : NAN,
+                           r.f1,
+                           r.precision,
+                           r.recall};
     double v = vals[j->spec->promote.metric < 6 ? j->spec->promote.metric : 2];
     job_set_metric(j, "promotion.champion_metric", v);
     job_logf(j, "promote: champion %s on %llu test rows: %s %.6f", stage_promote_metric_name(j),

@@ -42,8 +42,9 @@ static int split_ref(const char *arg, char *name, size_t nlen, char *ref, size_t
     if (!valid_name(name, 128))
         return usage("model: invalid model name '%s' (expected [A-Za-z0-9._-]{1,128})", name);
     if (at && !valid_name(ref, 64))
-        return usage("model: invalid version or alias '%s' (expected a number or [A-Za-z0-9._-]{1,64})",
-                     ref);
+        return usage(
+            "model: invalid version or alias '%s' (expected a number or [A-Za-z0-9._-]{1,64})",
+            ref);
     return 0;
 }
 
@@ -60,8 +61,7 @@ static void metrics_cell(const json_t *m, char *buf, size_t len)
     json_t *v;
     size_t o = 0;
     buf[0] = 0;
-    json_object_foreach((json_t *)m, k, v)
-    {
+    json_object_foreach ((json_t *)m, k, v) {
         if (strcmp(k, "auc") && strcmp(k, "accuracy") && strcmp(k, "logloss")) continue;
         char num[32];
         ctl_fmt_num(json_number_value(v), num, sizeof num);
@@ -100,15 +100,15 @@ int cmd_models(ctl_ctx *ctx, const ctl_args *a)
             const char *k;
             json_t *v;
             size_t o = 0;
-            json_object_foreach(json_object_get(m, "aliases"), k, v)
-            {
+            json_object_foreach (json_object_get(m, "aliases"), k, v) {
                 char num[32];
                 ctl_fmt_value(v, num, sizeof num);
                 if (o < sizeof aliases)
                     o += (size_t)snprintf(aliases + o, sizeof aliases - o, "%s%s=%s", o ? "," : "",
                                           k, num);
             }
-            const char *row[] = {mlops_jsonreply_str(m, "name", "?"), latest, nv, o ? aliases : "-"};
+            const char *row[] = {mlops_jsonreply_str(m, "name", "?"), latest, nv,
+                                 o ? aliases : "-"};
             ctl_table_add(t, row);
         }
         if (t) ctl_table_print(t, stdout);
@@ -125,8 +125,9 @@ static int write_export(const char *raw, const char *file)
 {
     json_t *doc = json_loads(raw, 0, NULL);
     const json_t *art = json_object_get(doc, "artifact");
-    char *text = art ? json_dumps(art, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
-                     : NULL;
+    char *text =
+        art ? json_dumps(art, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+            : NULL;
     json_decref(doc);
     if (!text) {
         ctl_errorf("model export: the coordinator sent no artifact");
@@ -183,8 +184,12 @@ static void print_history(const json_t *doc)
         ctl_fmt_value(json_object_get(h, "from"), from, sizeof from);
         ctl_fmt_value(json_object_get(h, "to"), to, sizeof to);
         const char *reason = mlops_jsonreply_str(h, "reason", "");
-        const char *row[] = {seq, mlops_jsonreply_str(h, "time", "-"),
-                             mlops_jsonreply_str(h, "alias", "?"), from, to, *reason ? reason : "-"};
+        const char *row[] = {seq,
+                             mlops_jsonreply_str(h, "time", "-"),
+                             mlops_jsonreply_str(h, "alias", "?"),
+                             from,
+                             to,
+                             *reason ? reason : "-"};
         ctl_table_add(t, row);
     }
     if (t) ctl_table_print(t, stdout);
@@ -213,8 +218,7 @@ static void print_show(const json_t *doc)
     putchar('\n');
     const char *hdr[] = {"METRIC", "VALUE"};
     ctl_table *t = ctl_table_new(2, hdr);
-    json_object_foreach(json_object_get(doc, "metrics"), k, v)
-    {
+    json_object_foreach (json_object_get(doc, "metrics"), k, v) {
         ctl_fmt_value(v, buf, sizeof buf);
         const char *row[] = {k, buf};
         if (t) ctl_table_add(t, row);
@@ -281,7 +285,8 @@ int cmd_model(ctl_ctx *ctx, const ctl_args *a)
     } else if (!strcmp(sub, "unalias")) {
         const char *alias = a->pos[2];
         if (!valid_name(alias, 64))
-            return usage("model unalias: invalid alias '%s' (expected [A-Za-z0-9._-]{1,64})", alias);
+            return usage("model unalias: invalid alias '%s' (expected [A-Za-z0-9._-]{1,64})",
+                         alias);
         args[nargs++] = alias;
         const char *reason = ctl_arg(a, "reason");
         args[nargs++] = reason ? reason : "";

@@ -245,7 +245,8 @@ int wk_kind_promote_score(task_ctx_t *ctx)
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!fs->test[i] || p.unscored[i] || fs->label[i] < 0 || (size_t)fs->label[i] >= a->n_classes)
+        if (!fs->test[i] || p.unscored[i] || fs->label[i] < 0 ||
+            (size_t)fs->label[i] >= a->n_classes)
             continue;
         const char *name = a->classes[fs->label[i]];
         size_t k = 0;

@@ -39,7 +39,8 @@ static mlops_artifact_t *make(uint32_t K)
     a->n_features = 16;
     a->alternate_sign = 1;
     a->model = mlk_model_new(K, 16, 2, 0);
-    for (uint64_t i = 0; i < a->model->dim * a->model->n_vec; i += 3) a->model->w[i] = 1.0 / (double)(i + 7);
+    for (uint64_t i = 0; i < a->model->dim * a->model->n_vec; i += 3)
+        a->model->w[i] = 1.0 / (double)(i + 7);
     a->model->w[1] = -0.0;
     for (uint32_t k = 0; k < a->model->n_vec; k++) a->model->b[k] = -0.3 * (k + 1);
     mlops_artifact_add_metric(a, "auc", 0.7512345678901234);
@@ -108,7 +109,8 @@ static void refused(const char *text, const char *from, const char *to, const ch
     mlops_artifact_t *a = NULL;
     int rc = mlops_artifact_from_json(t, strlen(t), &a, err, sizeof err);
     if (rc != MLOPS_EPARSE || !strstr(err, want))
-        fail_msg("replacing '%s' by '%s': rc %d, message '%s', wanted '%s'", from, to, rc, err, want);
+        fail_msg("replacing '%s' by '%s': rc %d, message '%s', wanted '%s'", from, to, rc, err,
+                 want);
     assert_null(a);
     free(t);
 }
@@ -123,11 +125,15 @@ static void test_refusals(void **state)
     refused(text, "mlops-model/1", "mlops-model/9", "format: expected");
     refused(text, "\"logistic\"", "\"tree\"", "kind: expected");
     refused(text, "\"class\": \"c1\"", "\"class\": \"c0\"", "weights[0].class: expected \"c1\"");
-    refused(text, "\"indices\": [\n     0", "\"indices\": [\n     99", "weights[0].coef.indices[0]");
+    refused(text, "\"indices\": [\n     0", "\"indices\": [\n     99",
+            "weights[0].coef.indices[0]");
     refused(text, "\"n_features\": 16", "\"n_features\": -1", "features.hashed.n_features");
-    refused(text, "\"scale\": 3.0000000000000004", "\"scale\": 0", "features.numeric[0].scale: must not be 0");
-    refused(text, "\"mean\": 41.123456789012344", "\"mean\": \"x\"", "features.numeric[0].mean: expected a finite number");
-    refused(text, "\"alternate_sign\": true", "\"alternate_sign\": 1", "alternate_sign: expected true or false");
+    refused(text, "\"scale\": 3.0000000000000004", "\"scale\": 0",
+            "features.numeric[0].scale: must not be 0");
+    refused(text, "\"mean\": 41.123456789012344", "\"mean\": \"x\"",
+            "features.numeric[0].mean: expected a finite number");
+    refused(text, "\"alternate_sign\": true", "\"alternate_sign\": 1",
+            "alternate_sign: expected true or false");
     mlops_artifact_t *b = NULL;
     assert_int_equal(mlops_artifact_from_json("[1]", 3, &b, err, sizeof err), MLOPS_EPARSE);
     assert_string_equal(err, "model file: expected a JSON object");

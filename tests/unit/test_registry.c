@@ -88,7 +88,8 @@ static envelope_t *ask(fix_t *f, const char *verb, size_t nargs, char **args)
             char err[256] = "";
             envelope_t *e = wire_recv(f->ctl, NULL, err, sizeof err);
             if (!e) fail_msg("bad frame: %s", err);
-            if (e->body_case == MLOPS__ENVELOPE__BODY_REPLY || e->body_case == MLOPS__ENVELOPE__BODY_ERROR)
+            if (e->body_case == MLOPS__ENVELOPE__BODY_REPLY ||
+                e->body_case == MLOPS__ENVELOPE__BODY_ERROR)
                 return e;
             wire_free(&e);
         }
@@ -100,7 +101,8 @@ static envelope_t *ask(fix_t *f, const char *verb, size_t nargs, char **args)
 static json_t *reply(fix_t *f, const char *verb, size_t nargs, char **args)
 {
     envelope_t *e = ask(f, verb, nargs, args);
-    if (e->body_case != MLOPS__ENVELOPE__BODY_REPLY) fail_msg("%s: error %s", verb, e->error->message);
+    if (e->body_case != MLOPS__ENVELOPE__BODY_REPLY)
+        fail_msg("%s: error %s", verb, e->error->message);
     json_t *doc = json_loads(e->reply->json, 0, NULL);
     assert_non_null(doc);
     wire_free(&e);
@@ -164,7 +166,8 @@ static void test_aliases_history_restart(void **state)
     assert_string_equal(json_string_value(json_object_get(m0, "reason")), "better");
     json_decref(mv);
     /* refusals, each naming what is wrong */
-    char *rm2[] = {"m", "2"}, *nov[] = {"m", "9"}, *bad[] = {"m", "1", "no way", ""}, *nom[] = {"zz", ""};
+    char *rm2[] = {"m", "2"}, *nov[] = {"m", "9"}, *bad[] = {"m", "1", "no way", ""},
+         *nom[] = {"zz", ""};
     refused(f, "model-rm", 2, rm2, "holds alias 'prod'");
     refused(f, "model-show", 2, nov, "no version 9");
     refused(f, "model-alias", 4, bad, "alias 'no way'");
@@ -176,7 +179,8 @@ static void test_aliases_history_restart(void **state)
     json_t *e = reply(f, "model-export", 2, ex);
     assert_int_equal(num(e, "version", NULL), 2);
     json_t *w = json_array_get(json_object_get(json_object_get(e, "artifact"), "weights"), 0);
-    assert_true(json_number_value(json_array_get(json_object_get(json_object_get(w, "coef"), "values"), 0)) == 0.5);
+    assert_true(json_number_value(json_array_get(
+                    json_object_get(json_object_get(w, "coef"), "values"), 0)) == 0.5);
     json_decref(e);
     /* the journal brings it all back */
     stop(f);

@@ -22,6 +22,9 @@ static const char *const MODEL_NAMES[] = {"logistic", NULL};
 static const char *const LR_NAMES[] = {"optimal", "constant", "invscaling", "adagrad", NULL};
 static const char *const METRIC_NAMES[] = {"accuracy",  "logloss", "auc",       "f1",
                                            "precision", "recall",  "confusion", NULL};
+/* promote.metric: the index is the MLOPS_METRIC_* bit number */
+static const char *const PROMOTE_METRIC_NAMES[] = {"accuracy", "logloss", "auc", "f1",
+                                                   "precision", "recall", NULL};
 static const char *const KNN_METRIC_NAMES[] = {"euclidean", "cosine", NULL};
 static const char *const KNN_MODE_NAMES[] = {"classify", "recommend", NULL};
 static const char *const KNN_WEIGHT_NAMES[] = {"uniform", "distance", NULL};
@@ -119,6 +122,26 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
     {.sect = "", .key = "evaluate", .type = MLOPS_JSK_SET, .names = METRIC_NAMES, .off = S(metrics),
      .off2 = S(has_evaluate), .flags = MLOPS_JSF_PRESENCE, .noun = "metric", .doc_default = "—",
      .help = "needs `train`; canonical order is this order"},
+
+    {.sect = "", .key = "predict", .type = MLOPS_JSK_SECTION, .off = S(has_predict)},
+    {.sect = "predict", .key = "model", .type = MLOPS_JSK_STR, .off = S(predict.model),
+     .flags = MLOPS_JSF_REQUIRED, .doc_default = "—", .doc_allowed = "`NAME@VERSION` or `NAME@ALIAS`",
+     .help = "score the input with this registered model's pipeline; `columns` may be omitted"},
+    {.sect = "predict", .key = "keep", .type = MLOPS_JSK_NAMES, .off = S(predict.keep),
+     .off2 = S(predict.n_keep), .help = "input columns written before the predictions"},
+    {.sect = "", .key = "promote", .type = MLOPS_JSK_SECTION, .off = S(has_promote)},
+    {.sect = "promote", .key = "alias", .type = MLOPS_JSK_NAME, .off = S(promote.alias),
+     .doc_default = "`production`",
+     .help = "moved to the new version only if it beats the version holding it (the champion)"},
+    {.sect = "promote", .key = "metric", .type = MLOPS_JSK_ENUM, .names = PROMOTE_METRIC_NAMES,
+     .dflt = 2, .off = S(promote.metric), .help = "one of the `evaluate` metrics; lower is better for logloss"},
+    {.sect = "promote", .key = "min_delta", .type = MLOPS_JSK_NUM, .lo = 0, .hi = HUGE_VAL, .dflt = 0,
+     .off = S(promote.min_delta), .help = "how much better the challenger must be"},
+    {.sect = "", .key = "register", .type = MLOPS_JSK_SECTION, .off = S(has_register)},
+    {.sect = "register", .key = "model", .type = MLOPS_JSK_NAME, .off = S(reg.model),
+     .doc_default = "the job's `name`", .help = "the registered model a successful `train` adds a version to"},
+    {.sect = "register", .key = "tags", .type = MLOPS_JSK_NAMES, .off = S(reg.tags),
+     .off2 = S(reg.n_tags), .help = "free-text tags of the version"},
 
     {.sect = "", .key = "knn", .type = MLOPS_JSK_SECTION, .off = S(has_knn)},
     {.sect = "knn", .key = "k", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 100000, .dflt = 5,
@@ -300,6 +323,7 @@ static int written(const mlops_jobschema_key_t *k, const mlops_jobspec_t *s)
     if ((k->flags & MLOPS_JSF_TRUE_ONLY) && !*CAT(s, k->off, int))
         return 0;
     switch (k->type) {
+    case MLOPS_JSK_NAME: /* register.model may be absent */
     case MLOPS_JSK_STR: return *CAT(s, k->off, char *) != NULL;
     case MLOPS_JSK_NAMES: return *CAT(s, k->off2, size_t) != 0;
     case MLOPS_JSK_INPUT: return CAT(s, k->off, mlops_jobspec_input_t)->format != MLOPS_INPUT_NONE;

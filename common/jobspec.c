@@ -762,6 +762,22 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
     }
     if (s->input.format == MLOPS_INPUT_NONE)
         return verr(c, NULL, "missing required key 'input'");
+    if (s->has_predict) {
+        static const char *const stages[] = {"clean", "scale", "hash", "split", "train",
+                                             "evaluate", "knn", "register", NULL};
+        for (int i = 0; stages[i]; i++)
+            if (mget(root, stages[i], &k) && (strcmp(stages[i], "scale") || s->has_scale))
+                return verr(c, k, "%s: cannot be combined with predict (the model brings its own pipeline)",
+                            stages[i]);
+        if (s->input.format != MLOPS_INPUT_CSV)
+            return verr(c, mget(root, "predict", NULL), "predict: needs CSV input");
+        const char *at = strchr(s->predict.model, '@');
+        if (!at || at == s->predict.model || !at[1])
+            return verr(c, mget(mget(root, "predict", NULL), "model", NULL),
+                        "predict.model: expected NAME@VERSION or NAME@ALIAS, got '%s'",
+                        s->predict.model);
+        return 0;
+    }
     int idx = s->input.format == MLOPS_INPUT_IDX;
     size_t nfeat = s->columns.n_numeric + s->columns.n_categorical;
     if (!idx && !s->has_columns)
@@ -794,6 +810,22 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
     }
     if (s->has_evaluate && !s->has_train && mget(root, "evaluate", &k))
         return verr(c, k, "evaluate: needs a train stage");
+    if (s->has_register && !s->has_train && mget(root, "register", &k))
+        return verr(c, k, "register: needs a train stage");
+    if (s->has_promote && !s->promote.alias && !(s->promote.alias = strdup("production")))
+        return MLOPS_ENOMEM;
+    if (s->has_promote && mget(root, "promote", &k)) {
+        if (!s->has_evaluate)
+            return verr(c, k, "promote: needs an evaluate stage");
+        if (!s->has_split)
+            return verr(c, k, "promote: needs a split (champion and challenger are scored on its test rows)");
+        if (!(s->metrics & (1u << s->promote.metric)))
+            return verr(c, mget(k, "metric", NULL) ? mget(k, "metric", NULL) : k,
+                        "promote.metric: '%s' is not among the evaluate metrics",
+                        mlops_jobschema_find("promote", "metric")->names[s->promote.metric]);
+        if (strlen(s->promote.alias) > 64)
+            return verr(c, mget(k, "alias", NULL), "promote.alias: at most 64 characters");
+    }
     if (s->has_knn && mget(root, "knn", &k)) {
         if (s->knn.mode == MLOPS_KNN_CLASSIFY) {
             if (!mlops_jobspec_has_label(s))
@@ -930,6 +962,11 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free_list(s->columns.categorical, s->columns.n_categorical);
     free(s->knn.user);
     free(s->knn.item);
+    free(s->reg.model);
+    free(s->predict.model);
+    free(s->promote.alias);
+    free_list(s->predict.keep, s->predict.n_keep);
+    free_list(s->reg.tags, s->reg.n_tags);
     free_input(&s->knn.queries);
     free(s);
     *ps = NULL;

@@ -113,6 +113,27 @@ typedef struct {
     int has_evaluate;
     unsigned metrics; /* MLOPS_METRIC_* bits, non-empty if has_evaluate */
 
+    int has_predict; /* batch scoring with a registered model */
+    struct {
+        char *model; /* NAME@VERSION or NAME@ALIAS (the coordinator pins the version) */
+        char **keep; /* input columns copied to the predictions */
+        size_t n_keep;
+    } predict;
+
+    int has_promote; /* the promotion gate, after evaluate */
+    struct {
+        char *alias;     /* moved to the new version if it beats the holder */
+        int metric;      /* the MLOPS_METRIC_* bit number (accuracy .. recall) */
+        double min_delta;
+    } promote;
+
+    int has_register; /* the model registry (docs/model-format.md) */
+    struct {
+        char *model;  /* registered model name, NULL = the job's name */
+        char **tags;  /* free text tags of every version it registers */
+        size_t n_tags;
+    } reg;
+
     int has_knn;
     struct {
         uint32_t k;                /* >= 1, default 5 */

@@ -317,6 +317,12 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         coord_destroy(&c);
         return NULL;
     }
+    c->registry = coord_registry_new();
+    if (!c->registry) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "cannot set up the model registry");
+        coord_destroy(&c);
+        return NULL;
+    }
     int bad = coord_replay(c);
     if (bad) LOG_W("journal: %d unreadable records skipped", bad);
     if (c->njobs) LOG_I("journal replayed: %zu jobs", c->njobs);
@@ -365,6 +371,7 @@ void coord_destroy(coord_t **pc)
     free(c->out);
     zhashx_destroy(&c->by_identity);
     zhashx_destroy(&c->shards);
+    coord_registry_destroy(&c->registry);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);
     journal_close(&c->journal);

@@ -9,11 +9,13 @@
  * coordinator's one thread, so nothing takes a lock. */
 #ifndef MLOPS_COORD_INTERNAL_H
 #define MLOPS_COORD_INTERNAL_H
+#include "artifact.h"
 #include "coord.h"
 #include "jobmodel.h"
 #include "journal.h"
 #include "wire.h"
 #include <czmq.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -60,6 +62,7 @@ struct coord {
     int64_t hb_ms;
     uint64_t bad_frames;
     int stop;
+    struct coord_registry *registry; /* registry.c */
 };
 
 /* Wall-clock seconds, for the times a person reads (submitted, seconds). */
@@ -142,5 +145,46 @@ void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env);
 
 /* query.c: Query verbs, answered with JSON. */
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);
+
+/* registry.c: the model registry (versions, aliases, alias history) and
+ * its journal records; registry_build.c: a succeeded job's artifact. */
+typedef struct coord_registry coord_registry_t;
+coord_registry_t *coord_registry_new(void);
+void coord_registry_destroy(coord_registry_t **pr);
+/* A journal record under "reg/" at replay: 0, or -1 if it does not unpack. */
+int coord_registry_replay(coord_t *c, const char *key, const void *data, size_t len);
+/* After replay: remove artifact files no version refers to (model rm). */
+void coord_registry_collect(coord_t *c);
+/* 1 if s matches [A-Za-z0-9._-]{1,max}. */
+int coord_registry_valid_name(const char *s, size_t max);
+/* Add artifact a (name and version are set here) as the next version of
+ * model `name`, trained by `job`: its file is written durably, its records
+ * queued. 0 with *version, or an error with err filled. */
+int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
+                       uint32_t *version, char *err, size_t errlen);
+/* The artifact text of model `name` at ref ("" latest, a version, an
+ * alias; malloc'd) and its version, or NULL with err naming what is missing. */
+char *coord_registry_artifact(coord_t *c, const char *name, const char *ref, uint32_t *version,
+                              char *err, size_t errlen);
+/* A predict job starts (rewrite = 1) or is replayed (0): resolve
+ * predict.model to a version, check the job's columns against the
+ * model's, pin the model (job_t.pinned); with rewrite, the job's spec
+ * takes the model's columns and the pinned NAME@VERSION. 0, or an error
+ * with err filled (the job fails with it). */
+int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errlen);
+/* A job with a promotion gate starts (at_start = 1: pin the version that
+ * holds promote.alias now, if any) or is replayed (0: pin it again by the
+ * version journalled in its metrics). 0, or an error with err filled. */
+int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, size_t errlen);
+/* The gate's decision as an alias move: to a version (promoted), or 0
+ * (kept: a move from the holder to itself, so the history has it). */
+int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_t to,
+                        const char *reason);
+/* A job ended JOB_SUCCEEDED: register its trained model, if it has one. */
+void coord_registry_on_success(coord_t *c, job_t *j);
+/* The registry's verbs (models, model-*, alias-moves): the reply, or
+ * NULL with *code and msg set. */
+json_t *coord_registry_query(coord_t *c, const Mlops__Query *q, Mlops__ErrorCode *code, char *msg,
+                             size_t msglen);
 
 #endif

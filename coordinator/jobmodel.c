@@ -210,6 +210,8 @@ void coord_job_free(job_t **pj)
     free(j->spec_yaml);
     free(j->spec_name);
     free(j->model);
+    free(j->registered);
+    free(j->pinned);
     planner_job_free(j);
     mlops_jobspec_destroy(&j->spec);
     free(j);

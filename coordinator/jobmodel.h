@@ -127,6 +127,9 @@ typedef struct job {
     double *train_loss;
     size_t ntrain_loss;
     char *model;
+    char *registered;  /* "NAME@VERSION" once the registry holds its model */
+    uint8_t *pinned;   /* predict: the packed PredictModel pinned at start (not journalled: */
+    size_t pinned_len; /* pinned again at replay; the stage blob keeps a copy) */
     char **classes;    /* class labels in class-index order */
     size_t nclasses;
     char **log;

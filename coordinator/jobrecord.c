@@ -55,6 +55,7 @@ void coord_save_job(coord_t *c, job_t *j)
     r.cur_stage = (uint32_t)j->cur;
     r.uploaded = j->uploaded;
     r.model = j->model ? j->model : "";
+    r.registered = j->registered ? j->registered : "";
     Mlops__JFile *files = calloc(j->nfiles ? j->nfiles : 1, sizeof *files);
     Mlops__JFile **fp = calloc(j->nfiles ? j->nfiles : 1, sizeof *fp);
     Mlops__JMetric *ms = calloc(j->nmetrics ? j->nmetrics : 1, sizeof *ms);
@@ -130,6 +131,7 @@ static int load_job(coord_t *c, const char *key, const void *data, size_t len)
     j->cur = r->cur_stage;
     j->uploaded = r->uploaded;
     j->model = *r->model ? strdup(r->model) : NULL;
+    j->registered = r->registered && *r->registered ? strdup(r->registered) : NULL;
     j->files = calloc(r->n_files ? r->n_files : 1, sizeof *j->files);
     j->nfiles = r->n_files;
     for (size_t i = 0; i < r->n_files; i++) {
@@ -297,6 +299,13 @@ static int replay_cb(const char *key, const void *data, size_t len, void *arg)
         if (load_meta(c, data, len) != 0) rp->bad++;
         return 0;
     }
+    if (!strncmp(key, "reg/", 4)) {
+        if (coord_registry_replay(c, key, data, len) != 0) {
+            LOG_E("journal record %s is unreadable; skipping it", key);
+            rp->bad++;
+        }
+        return 0;
+    }
     if (strncmp(key, "job/", 4)) return 0;
     const char *rest = key + 4;
     const char *slash = strchr(rest, '/');
@@ -356,6 +365,13 @@ static void replay_finish(coord_t *c)
         if (j->state == JOB_QUEUED) {
             coord_job_start(c, j);
         } else if (j->state == JOB_RUNNING) {
+            char err[1024] = "";
+            if ((j->spec && j->spec->has_predict && coord_registry_pin(c, j, 0, err, sizeof err) != 0) ||
+                (j->spec && j->spec->has_promote &&
+                 coord_registry_pin_champion(c, j, 0, err, sizeof err) != 0)) {
+                coord_job_finish(c, j, JOB_FAILED, err);
+                continue;
+            }
             job_logf(j, "coordinator restarted: resuming at stage %s",
                      j->cur < j->nstages ? j->stages[j->cur].name : "?");
             if (j->cur < j->nstages) {
@@ -372,6 +388,7 @@ int coord_replay(coord_t *c)
 {
     replay_t rp = {c, 0};
     journal_foreach(c->journal, "", replay_cb, &rp);
+    coord_registry_collect(c);
     replay_finish(c);
     return rp.bad;
 }

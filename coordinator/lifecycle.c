@@ -62,6 +62,7 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
         }
         st->qhead = st->qtail = 0;
     }
+    if (state == JOB_SUCCEEDED) coord_registry_on_success(c, j);
     if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
     else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
     j->dirty = 1;
@@ -129,7 +130,9 @@ void coord_stage_start(coord_t *c, job_t *j, size_t s)
 void coord_job_start(coord_t *c, job_t *j)
 {
     char err[1024] = "";
-    if (planner_build(j, err, sizeof err) != 0) {
+    if ((j->spec && j->spec->has_predict && coord_registry_pin(c, j, 1, err, sizeof err) != 0) ||
+        (j->spec && j->spec->has_promote && coord_registry_pin_champion(c, j, 1, err, sizeof err) != 0) ||
+        planner_build(j, err, sizeof err) != 0) {
         coord_job_finish(c, j, JOB_FAILED, err);
         return;
     }

@@ -9,6 +9,7 @@
 #include "coord_internal.h"
 #include "jsondump.h"
 #include "log.h"
+#include "stages.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -152,6 +153,22 @@ static json_t *job_full(const job_t *j)
     if (j->model) json_object_set_new(m, "model", jstr(j->model));
     json_object_set_new(o, "metrics", m);
     json_object_set_new(o, "model", jstr(j->model));
+    json_object_set_new(o, "registered", jstr(j->registered));
+    double promoted = job_metric(j, "promotion.promoted", NAN);
+    if (!isnan(promoted)) { /* the promotion gate's decision (registry_build.c) */
+        const char *metric = stage_promote_metric_name(j);
+        double cv = job_metric(j, "promotion.champion_version", 0);
+        json_t *champ = cv > 0 ? json_pack("{s:o,s:o}", "version", jnum(cv), "metric",
+                                           jnum(job_metric(j, "promotion.champion_metric", NAN)))
+                               : json_null();
+        json_object_set_new(
+            o, "promotion",
+            json_pack("{s:s,s:o,s:s,s:o,s:{s:o,s:o}}", "decision", promoted ? "promoted" : "kept",
+                      "alias", jstr(j->spec->promote.alias), "metric", metric, "champion", champ,
+                      "challenger", "version",
+                      jnum(job_metric(j, "promotion.challenger_version", NAN)), "metric",
+                      jnum(job_metric(j, metric, NAN))));
+    }
     return o;
 }
 
@@ -271,6 +288,13 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
     return o;
 }
 
+/* models, model-* and alias-moves: the registry's own table (registry.c) */
+static json_t *q_registry(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)j;
+    return coord_registry_query(c, q, &e->code, e->msg, sizeof e->msg);
+}
+
 static const struct {
     const char *verb;
     int needs_job;
@@ -279,6 +303,11 @@ static const struct {
     {"ping", 0, q_ping},     {"jobs", 0, q_jobs},       {"status", 1, q_status},
     {"result", 1, q_status}, {"workers", 0, q_workers}, {"logs", 1, q_logs},
     {"cancel", 1, q_cancel}, {"rm", 1, q_rm},           {"export-plan", 1, q_export_plan},
+    {"models", 0, q_registry},        {"model-show", 0, q_registry},
+    {"model-versions", 0, q_registry}, {"model-alias", 0, q_registry},
+    {"model-unalias", 0, q_registry}, {"model-history", 0, q_registry},
+    {"model-export", 0, q_registry},  {"model-rm", 0, q_registry},
+    {"alias-moves", 0, q_registry},
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)

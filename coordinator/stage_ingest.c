@@ -82,6 +82,10 @@ static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
     plan_t *p = j->plan;
     const char *name = job_file_name(j, "input");
     rc = mlops_jobspec_check_header(s, name, (const char *const *)p->hdr, p->nhdr, err, errlen);
+    if (rc && s->has_predict) { /* the columns came from the model: say which */
+        size_t n = strlen(err);
+        snprintf(err + n, errlen > n ? errlen - n : 0, "; model %s needs it", s->predict.model);
+    }
     if (rc) return rc;
     size_t data_start = p->data_start;
     uint64_t *offs = NULL, total = 0;

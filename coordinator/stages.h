@@ -9,6 +9,8 @@
  *   stage_train.c     train (SGD epochs + reduction tree)
  *   stage_evaluate.c  evaluate (metrics partials)
  *   stage_knn.c       knn (classify or recommend)
+ *   stage_predict.c   predict (batch scoring with a registered model)
+ *   stage_promote.c   promote (the champion scored on the same test rows)
  *   stage_noop.c      noop (empty tasks, for the scheduler benchmark)
  * planner.c builds a job's chain of stages and holds the helpers below.
  *
@@ -34,6 +36,11 @@ extern const stage_ops_t stage_split;
 extern const stage_ops_t stage_train;
 extern const stage_ops_t stage_evaluate;
 extern const stage_ops_t stage_knn;
+extern const stage_ops_t stage_predict;
+extern const stage_ops_t stage_promote;
+
+/* stage_promote.c: the name of promote.metric ("auc", ...). */
+const char *stage_promote_metric_name(const job_t *j);
 
 /* stage_ingest.c: release the mapped input of a CSV job (planner_job_free). */
 void stage_ingest_job_free(job_t *j);

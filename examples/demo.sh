@@ -30,4 +30,7 @@ echo "== result of $JOB"
 echo "== the same as JSON: mlopsctl result $JOB -o json"
 "$CTL" result "$JOB" -o json
 echo
+echo "== the registered models: mlopsctl models"
+"$CTL" models
+echo
 echo "== stopping the cluster"

@@ -72,6 +72,13 @@ static const ctl_optdef export_opts[] = {
      .help = "write to FILE instead of stdout"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 
+static const ctl_optdef model_opts[] = {
+    {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_STR, .meta = "FORMAT|FILE",
+     .help = "table or json; for export, the file to write (default stdout)"},
+    {.name = "reason", .type = MLOPS_FLAG_STR, .meta = "TEXT",
+     .help = "alias, unalias: why, kept in the alias history"},
+    OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+
 typedef struct {
     const char *name, *args, *summary;
     const ctl_optdef *opts;
@@ -92,6 +99,9 @@ static const ctl_command commands[] = {
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
     {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
+    {"models", "", "List registered models with their latest version and aliases", read_opts, 0, 0, cmd_models},
+    {"model", "show|versions|history NAME[@REF] | alias NAME VERSION ALIAS | unalias NAME ALIAS | export NAME[@REF] | rm NAME@VERSION",
+     "Inspect a registered model, move its aliases, export or remove a version", model_opts, 2, 4, cmd_model},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -230,7 +240,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     /* export's -o is a file, not a format */
-    int reads = has_option(cmd->opts, "output", 'o') && cmd->run != cmd_export;
+    int reads = has_option(cmd->opts, "output", 'o') && cmd->run != cmd_export && cmd->run != cmd_model;
     if (apply_common(&ctx, &a, reads, err, sizeof err) != 0) return usage_error(cmd->name, err);
     if (a.npos < cmd->min_pos) {
         snprintf(err, sizeof err, "expected %s", cmd->args);

@@ -296,6 +296,8 @@ static const struct {
     {"rec_encode", wk_kind_rec_encode},
     {"rec_search", wk_kind_rec_search},
     {"rec_recommend", wk_kind_rec_recommend},
+    {"predict", wk_kind_predict},
+    {"promote_score", wk_kind_promote_score},
 };
 
 task_kind_fn wk_task_kind_find(const char *kind)

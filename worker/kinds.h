@@ -12,4 +12,8 @@ int wk_kind_train_epoch(task_ctx_t *ctx);
 int wk_kind_train_reduce(task_ctx_t *ctx);
 int wk_kind_evaluate(task_ctx_t *ctx);
 
+/* kind_predict.c: batch scoring with a registered model */
+int wk_kind_predict(task_ctx_t *ctx);
+int wk_kind_promote_score(task_ctx_t *ctx);
+
 #endif

@@ -1,0 +1,383 @@
+/* registry_build.c: the artifact of a succeeded job, the whole fitted
+ * pipeline (artifact.h), gathered from what its stages left behind: the
+ * spec's column roles and hasher settings, the scale stage's mean and
+ * scale (its journalled blob), the classes, the train stage's final
+ * model, the metrics, and the lineage (job id, canonical job file, a
+ * SHA-256 of each uploaded input). coord_registry_on_success hands it to
+ * the registry as the next version of `register.model` (default: the
+ * job's name).
+ *
+ * Why at the end of the job and not at the end of train: the version's
+ * metrics are evaluate's, which runs after train. A job whose later
+ * stages fail registers nothing. */
+#include "coord_internal.h"
+#include "artifact.h"
+#include "err.h"
+#include "tasks.pb-c.h"
+#include "log.h"
+#include "stages.h"
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const uint8_t *train_model(const stage_t *st, size_t *len);
+static int pack_pinned(const mlops_artifact_t *a, const char *ref, uint8_t **out, size_t *outlen);
+
+static int file_sha256(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return MLOPS_EIO;
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crypto_hash_sha256_update(&st, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return MLOPS_EIO;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&st, h);
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
+    return 0;
+}
+
+/* The scale stage's statistics (blob: u32 phase, u32 ncols, f64 mean[],
+ * f64 scale[]), or mean 0 and scale 1 without one. */
+static int numeric_stats(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    size_t n = s->columns.n_numeric;
+    a->numeric = calloc(n ? n : 1, sizeof *a->numeric);
+    if (!a->numeric) return MLOPS_ENOMEM;
+    const stage_t *sc = job_stage(j, "scale");
+    uint32_t nc = 0;
+    if (sc) {
+        if (sc->blob_len >= 8) memcpy(&nc, sc->blob + 4, 4);
+        if (nc != n || sc->blob_len != 8 + (size_t)nc * 16)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "the scale stage holds %u columns for %zu numeric columns", nc, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!(a->numeric[i].column = strdup(s->columns.numeric[i]))) return MLOPS_ENOMEM;
+        a->nnumeric = i + 1;
+        a->numeric[i].mean = 0;
+        a->numeric[i].scale = 1;
+        if (sc) {
+            memcpy(&a->numeric[i].mean, sc->blob + 8 + i * 8, 8);
+            memcpy(&a->numeric[i].scale, sc->blob + 8 + (size_t)nc * 8 + i * 8, 8);
+        }
+    }
+    return 0;
+}
+
+static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    size_t len = 0;
+    const uint8_t *mb = train_model(job_stage(j, "train"), &len);
+    if (!mb) return mlops_seterr(err, errlen, MLOPS_EINVAL, "the train stage holds no model");
+    int rc = mlk_model_decode(mb, len, &a->model, err, errlen);
+    if (rc) return rc;
+    if (!(a->label = strdup(s->columns.label))) return MLOPS_ENOMEM;
+    a->classes = calloc(j->nclasses ? j->nclasses : 1, sizeof *a->classes);
+    if (!a->classes) return MLOPS_ENOMEM;
+    for (size_t i = 0; i < j->nclasses; i++) {
+        if (!(a->classes[i] = strdup(j->classes[i]))) return MLOPS_ENOMEM;
+        a->nclasses = i + 1;
+    }
+    if ((rc = numeric_stats(j, a, err, errlen))) return rc;
+    a->n_features = s->has_hash ? s->hash.n_features : 0;
+    a->alternate_sign = s->hash.alternate_sign;
+    if (a->n_features) {
+        a->hashed =
+            calloc(s->columns.n_categorical ? s->columns.n_categorical : 1, sizeof *a->hashed);
+        if (!a->hashed) return MLOPS_ENOMEM;
+        for (size_t i = 0; i < s->columns.n_categorical; i++) {
+            if (!(a->hashed[i] = strdup(s->columns.categorical[i]))) return MLOPS_ENOMEM;
+            a->nhashed = i + 1;
+        }
+    }
+    static const char *const kept[] = {"accuracy",  "logloss", "auc",       "f1",
+                                       "precision", "recall",  "test_rows", "rows_train"};
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        double v = job_metric(j, kept[i], NAN);
+        if (!isnan(v) && (rc = mlops_artifact_add_metric(a, kept[i], v))) return rc;
+    }
+    if (j->ntrain_loss) {
+        a->train_loss = malloc(j->ntrain_loss * sizeof *a->train_loss);
+        if (!a->train_loss) return MLOPS_ENOMEM;
+        memcpy(a->train_loss, j->train_loss, j->ntrain_loss * sizeof *a->train_loss);
+        a->ntrain_loss = j->ntrain_loss;
+    }
+    for (size_t i = 0; i < s->reg.n_tags; i++)
+        if ((rc = mlops_artifact_add_tag(a, s->reg.tags[i]))) return rc;
+    if (!(a->job = strdup(j->id)) || !(a->job_file = strndup(j->spec_yaml, j->spec_len)))
+        return MLOPS_ENOMEM;
+    a->inputs = calloc(j->nfiles ? j->nfiles : 1, sizeof *a->inputs);
+    if (!a->inputs) return MLOPS_ENOMEM;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        mlops_art_input_t *in = &a->inputs[i];
+        in->role = strdup(j->files[i].role);
+        in->name = strdup(j->files[i].name);
+        a->ninputs = i + 1;
+        if (!in->role || !in->name) return MLOPS_ENOMEM;
+        in->size = j->files[i].size;
+        if (file_sha256(j->files[i].path, in->sha256) != 0)
+            return mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
+                                j->files[i].name, j->files[i].path);
+    }
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return (a->created = strdup(ts)) ? 0 : MLOPS_ENOMEM;
+}
+
+/* The promotion gate: the challenger (the new version, scored by
+ * evaluate) against the champion (scored by the promote stage on the
+ * same test rows); lower is better for logloss. */
+static void gate(coord_t *c, job_t *j, const char *name, uint32_t version)
+{
+    const mlops_jobspec_t *s = j->spec;
+    const char *metric = stage_promote_metric_name(j);
+    double ch = job_metric(j, metric, NAN);
+    uint32_t cv = (uint32_t)job_metric(j, "promotion.champion_version", 0);
+    double cm = job_metric(j, "promotion.champion_metric", NAN);
+    int lower = !strcmp(metric, "logloss");
+    double gain = lower ? cm - ch : ch - cm;
+    int promoted = !cv || (isfinite(ch) && (!isfinite(cm) || gain >= s->promote.min_delta));
+    char reason[512];
+    if (!cv)
+        snprintf(reason, sizeof reason,
+                 "promotion gate (job %s): no champion; challenger v%u %s %.6g", j->id, version,
+                 metric, ch);
+    else
+        snprintf(
+            reason, sizeof reason,
+            "promotion gate (job %s): %s: challenger v%u %s %.6g, champion v%u %.6g, min_delta %g",
+            j->id, promoted ? "promoted" : "kept", version, metric, ch, cv, cm,
+            s->promote.min_delta);
+    if (coord_registry_gate(c, name, s->promote.alias, promoted ? version : 0, reason) != 0) {
+        job_logf(j, "promote: the alias move failed");
+        return;
+    }
+    job_set_metric(j, "promotion.promoted", promoted);
+    job_set_metric(j, "promotion.challenger_version", version);
+    job_logf(j, "promote: %s", reason);
+}
+
+int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    const char *name = s->reg.model ? s->reg.model : s->name;
+    uint32_t version = 0;
+    char why[512] = "", ref[32];
+    char *text;
+    if (at_start) {
+        text = coord_registry_artifact(c, name, s->promote.alias, &version, why, sizeof why);
+        if (!text) { /* no model or no alias yet: the first version is promoted */
+            job_set_metric(j, "promotion.champion_version", 0);
+            return 0;
+        }
+    } else {
+        uint32_t v = (uint32_t)job_metric(j, "promotion.champion_version", 0);
+        if (!v) return 0;
+        snprintf(ref, sizeof ref, "%u", v);
+        text = coord_registry_artifact(c, name, ref, &version, why, sizeof why);
+        if (!text)
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "promote: the champion is gone: %s",
+                                why);
+    }
+    mlops_artifact_t *a = NULL;
+    int rc = mlops_artifact_from_json(text, strlen(text), &a, err, errlen);
+    free(text);
+    if (rc) return rc;
+    char full[300];
+    snprintf(full, sizeof full, "%s@%u", name, version);
+    free(j->pinned);
+    j->pinned = NULL;
+    rc = pack_pinned(a, full, &j->pinned, &j->pinned_len);
+    mlops_artifact_destroy(&a);
+    if (rc) return rc;
+    job_set_metric(j, "promotion.champion_version", version);
+    if (at_start) job_logf(j, "promote: champion is %s (holds '%s')", full, s->promote.alias);
+    return 0;
+}
+
+void coord_registry_on_success(coord_t *c, job_t *j)
+{
+    const mlops_jobspec_t *s = j->spec;
+    if (!s || !s->has_train) return;
+    if (s->input.format != MLOPS_INPUT_CSV) {
+        job_logf(j, "registry: only CSV pipelines are registered; this model stays with the job");
+        return;
+    }
+    const char *name = s->reg.model ? s->reg.model : s->name;
+    char err[1024] = "";
+    mlops_artifact_t *a = mlops_artifact_new();
+    uint32_t version = 0;
+    int rc = a ? build(j, a, err, sizeof err) : MLOPS_ENOMEM;
+    if (!rc) rc = coord_registry_add(c, name, a, j->id, &version, err, sizeof err);
+    mlops_artifact_destroy(&a);
+    if (rc) {
+        LOG_E("job %s: the model was not registered: %s", j->id, err[0] ? err : mlops_strerror(rc));
+        job_logf(j, "registry: the model was not registered: %s",
+                 err[0] ? err : mlops_strerror(rc));
+        return;
+    }
+    job_logf(j, "registry: model %s version %u", name, version);
+    if (s->has_promote) gate(c, j, name, version);
+    char ref[300];
+    snprintf(ref, sizeof ref, "%s@%u", name, version);
+    free(j->registered);
+    j->registered = strdup(ref);
+    j->dirty = 1;
+}
+
+/* The model's PredictModel message, packed (malloc'd). */
+static int pack_pinned(const mlops_artifact_t *a, const char *ref, uint8_t **out, size_t *outlen)
+{
+    Mlops__Tasks__PredictModel pm = MLOPS__TASKS__PREDICT_MODEL__INIT;
+    uint8_t *mb = NULL;
+    size_t mlen = 0;
+    int rc = mlk_model_encode(a->model, &mb, &mlen);
+    if (rc) return rc;
+    size_t nn = a->nnumeric;
+    char **names = calloc(nn + 1, sizeof *names);
+    double *mean = calloc(nn + 1, sizeof *mean), *scale = calloc(nn + 1, sizeof *scale);
+    if (!names || !mean || !scale) rc = MLOPS_ENOMEM;
+    for (size_t i = 0; !rc && i < nn; i++) {
+        names[i] = a->numeric[i].column;
+        mean[i] = a->numeric[i].mean;
+        scale[i] = a->numeric[i].scale;
+    }
+    if (!rc) {
+        pm.ref = (char *)ref;
+        pm.model.data = mb;
+        pm.model.len = mlen;
+        pm.n_numeric = pm.n_mean = pm.n_scale = nn;
+        pm.numeric = names;
+        pm.mean = mean;
+        pm.scale = scale;
+        pm.n_hashed = a->nhashed;
+        pm.hashed = a->hashed;
+        pm.n_features = a->n_features;
+        pm.alternate_sign = a->alternate_sign != 0;
+        pm.n_classes = a->nclasses;
+        pm.classes = a->classes;
+        *outlen = mlops__tasks__predict_model__get_packed_size(&pm);
+        *out = malloc(*outlen ? *outlen : 1);
+        if (!*out) rc = MLOPS_ENOMEM;
+        else mlops__tasks__predict_model__pack(&pm, *out);
+    }
+    free(mb);
+    free(names);
+    free(mean);
+    free(scale);
+    return rc;
+}
+
+static int listed(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i], s)) return 1;
+    return 0;
+}
+
+/* The job's spec with the model's columns (plus the kept ones, read as
+ * text) and the pinned reference, as canonical YAML parsed again. */
+static int rewrite_spec(job_t *j, const mlops_artifact_t *a, const char *ref, char *err,
+                        size_t errlen)
+{
+    mlops_jobspec_t *s = j->spec;
+    char **num = calloc(a->nnumeric + 1, sizeof *num);
+    char **cat = calloc(a->nhashed + s->predict.n_keep + 1, sizeof *cat);
+    if (!num || !cat) {
+        free(num);
+        free(cat);
+        return MLOPS_ENOMEM;
+    }
+    size_t nn = 0, nc = 0;
+    for (size_t i = 0; i < a->nnumeric; i++) num[nn++] = a->numeric[i].column;
+    for (size_t i = 0; i < a->nhashed; i++) cat[nc++] = a->hashed[i];
+    for (size_t i = 0; i < s->predict.n_keep; i++)
+        if (!listed(num, nn, s->predict.keep[i]) && !listed(cat, nc, s->predict.keep[i]))
+            cat[nc++] = s->predict.keep[i];
+    /* borrow the lists for the YAML, then give the spec its own back */
+    mlops_jobspec_t saved = *s;
+    s->has_columns = 1;
+    s->columns.label = NULL;
+    s->columns.numeric = num;
+    s->columns.n_numeric = nn;
+    s->columns.categorical = cat;
+    s->columns.n_categorical = nc;
+    s->predict.model = (char *)ref;
+    char *yaml = NULL;
+    size_t ylen = 0;
+    int rc = mlops_jobspec_to_yaml(s, &yaml, &ylen);
+    s->has_columns = saved.has_columns;
+    s->columns = saved.columns;
+    s->predict.model = saved.predict.model;
+    free(num);
+    free(cat);
+    if (rc) return rc;
+    mlops_jobspec_t *ns = NULL;
+    rc = mlops_jobspec_parse(yaml, ylen, j->spec_name, &ns, err, errlen);
+    if (rc) {
+        free(yaml);
+        return rc;
+    }
+    mlops_jobspec_destroy(&j->spec);
+    j->spec = ns;
+    free(j->spec_yaml);
+    j->spec_yaml = yaml;
+    j->spec_len = ylen;
+    j->dirty = 1;
+    return 0;
+}
+
+int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    char name[200];
+    const char *at = strchr(s->predict.model, '@');
+    size_t nlen = at ? (size_t)(at - s->predict.model) : strlen(s->predict.model);
+    if (!at || nlen >= sizeof name)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "predict.model: expected NAME@REF, got '%s'",
+                            s->predict.model);
+    memcpy(name, s->predict.model, nlen);
+    name[nlen] = 0;
+    uint32_t version = 0;
+    char why[512] = "";
+    char *text = coord_registry_artifact(c, name, at + 1, &version, why, sizeof why);
+    if (!text) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "predict.model: %s", why);
+    mlops_artifact_t *a = NULL;
+    int rc = mlops_artifact_from_json(text, strlen(text), &a, err, errlen);
+    free(text);
+    if (rc) return rc;
+    char ref[300];
+    snprintf(ref, sizeof ref, "%s@%u", name, version);
+    if (s->has_columns && rewrite) {
+        for (size_t i = 0; !rc && i < a->nnumeric; i++)
+            if (!listed(s->columns.numeric, s->columns.n_numeric, a->numeric[i].column))
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                  "columns.numeric: lacks '%s', which model %s needs",
+                                  a->numeric[i].column, ref);
+        for (size_t i = 0; !rc && i < a->nhashed; i++)
+            if (!listed(s->columns.categorical, s->columns.n_categorical, a->hashed[i]))
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                  "columns.categorical: lacks '%s', which model %s needs",
+                                  a->hashed[i], ref);
+    }
+    if (!rc && rewrite) rc = rewrite_spec(j, a, ref, err, errlen);
+    free(j->pinned);
+    j->pinned = NULL;
+    if (!rc) rc = pack_pinned(a, ref, &j->pinned, &j->pinned_len);
+    if (!rc && rewrite) job_logf(j, "predict: scoring with model %s", ref);
+    mlops_artifact_destroy(&a);
+    return rc;
+}

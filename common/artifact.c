@@ -7,6 +7,7 @@
  * strictly increasing, finite values) before a model is built. */
 #include "artifact.h"
 #include "err.h"
+#include "jsondump.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -160,7 +161,7 @@ char *mlops_artifact_to_json(const mlops_artifact_t *a, char *err, size_t errlen
     json_t *cn = json_object_get(json_object_get(doc, "columns"), "numeric");
     for (size_t i = 0; i < json_array_size(cn); i++)
         json_array_set(cn, i, json_object_get(json_array_get(cn, i), "column"));
-    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    char *text = mlops_json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(doc);
     if (!text) {
         mlops_seterr(err, errlen, MLOPS_EINVAL, "artifact: a name is not valid UTF-8");

@@ -14,8 +14,9 @@
  * `numeric` order. Weights are the model's (mlk_model, feature-major);
  * a binary model has one weight vector, for classes[1].
  *
- * Doubles are written with 17 significant digits, so a decoded artifact
- * has bit-identical weights, means and scales. */
+ * Doubles are written in their short round-trip form (jsondump.h: 15
+ * significant digits where that reads back exactly, else 17), so a decoded
+ * artifact has bit-identical weights, means and scales. */
 #ifndef MLOPS_ARTIFACT_H
 #define MLOPS_ARTIFACT_H
 #include <jansson.h>

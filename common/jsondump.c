@@ -21,6 +21,12 @@ static size_t short_real(const char *tok, size_t n, char *out, size_t cap)
         k = snprintf(out, cap, "%.17g", v);
         if (k < 0 || (size_t)k >= cap) return 0;
     }
+    /* a whole number stays a real, as jansson writes it: "3.0", and
+     * "-0.0" keeps its sign (an integer token would read back as 0) */
+    if (!strpbrk(out, ".eEn") && (size_t)k + 2 < cap) {
+        memcpy(out + k, ".0", 3);
+        k += 2;
+    }
     return (size_t)k <= n ? (size_t)k : 0;
 }
 

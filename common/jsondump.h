@@ -6,7 +6,8 @@
  * look right but lose bits of computed values (a logloss, a scaler mean).
  * People read these replies and scripts compare them, so each real gets
  * the %.15g form when that reads back to the same double, else %.17g —
- * what the project printed before it used jansson. */
+ * what the project printed before it used jansson. A whole number stays
+ * a real ("3.0", and "-0.0" keeps its sign). */
 #ifndef MLOPS_JSONDUMP_H
 #define MLOPS_JSONDUMP_H
 #include <jansson.h>

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "err.h"
+#include "jsondump.h"
 #include "output.h"
 
 static int valid_name(const char *s, size_t max)
@@ -126,7 +127,7 @@ static int write_export(const char *raw, const char *file)
     json_t *doc = json_loads(raw, 0, NULL);
     const json_t *art = json_object_get(doc, "artifact");
     char *text =
-        art ? json_dumps(art, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+        art ? mlops_json_dumps(art, JSON_INDENT(1) | JSON_PRESERVE_ORDER)
             : NULL;
     json_decref(doc);
     if (!text) {

@@ -27,7 +27,7 @@ static void test_short_forms(void **state)
     (void)state;
     expect_dump(json_pack("[f,f,f,f]", 0.1, 10.04, 0.5, -2.25), "[0.1,10.04,0.5,-2.25]");
     expect_dump(json_pack("[f,f]", 1e-5, 1e300), "[1e-05,1e+300]");
-    expect_dump(json_pack("[f]", 3.0), "[3]");
+    expect_dump(json_pack("[f,f]", 3.0, -0.0), "[3.0,-0.0]");
     /* a computed value that needs 17 digits keeps them */
     expect_dump(json_pack("[f]", 0.1 + 0.2), "[0.30000000000000004]");
     expect_dump(json_pack("{s:f}", "accuracy", 0.718978102189781), "{\"accuracy\":0.718978102189781}");

@@ -55,6 +55,7 @@ void coord_save_job(coord_t *c, job_t *j)
     r.cur_stage = (uint32_t)j->cur;
     r.uploaded = j->uploaded;
     r.model = j->model ? j->model : "";
+    r.owner = j->owner;
     Mlops__JFile *files = calloc(j->nfiles ? j->nfiles : 1, sizeof *files);
     Mlops__JFile **fp = calloc(j->nfiles ? j->nfiles : 1, sizeof *fp);
     Mlops__JMetric *ms = calloc(j->nmetrics ? j->nmetrics : 1, sizeof *ms);
@@ -130,6 +131,7 @@ static int load_job(coord_t *c, const char *key, const void *data, size_t len)
     j->cur = r->cur_stage;
     j->uploaded = r->uploaded;
     j->model = *r->model ? strdup(r->model) : NULL;
+    snprintf(j->owner, sizeof j->owner, "%s", r->owner ? r->owner : "");
     j->files = calloc(r->n_files ? r->n_files : 1, sizeof *j->files);
     j->nfiles = r->n_files;
     for (size_t i = 0; i < r->n_files; i++) {

@@ -250,6 +250,7 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
         json_object_set_new(o, "index", json_integer((json_int_t)t));
         json_object_set_new(o, "key", jstr(tk->output_key));
         json_object_set_new(o, "endpoint", jstr(h >= 0 ? c->workers[h].endpoint : NULL));
+        json_object_set_new(o, "server_key", jstr(h >= 0 ? c->workers[h].key : NULL));
         json_object_set_new(o, "rows", json_integer((json_int_t)tk->rows));
         json_array_append_new(shards, o);
     }

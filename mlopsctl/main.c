@@ -15,6 +15,7 @@
 
 #include "ctl.h"
 #include "err.h"
+#include "keyring.h"
 #include "log.h"
 #include "wire.h"
 
@@ -39,6 +40,10 @@ static const char *const OUTPUT_FORMATS[] = {"table", "json", NULL};
 
 static const ctl_optdef global_opts[] = {
     OPT_COORD, OPT_TIMEOUT, OPT_OUTPUT, OPT_HELP,
+    {.name = "key", .type = MLOPS_FLAG_STR, .meta = "FILE", .env = "MLOPS_KEY",
+     .help = "client key pair (default $MLOPS_HOME/keys/client.key or ~/.mlops/keys/client.key)"},
+    {.name = "server-key", .type = MLOPS_FLAG_STR, .meta = "FILE|KEY", .env = "MLOPS_SERVER_KEY",
+     .help = "the coordinator's public key (default coordinator.key beside the client key)"},
     {.name = "version", .type = MLOPS_FLAG_BOOL, .help = "print the version"}, OPT_END};
 
 /* the bounds of up's numbers are also checked by cmd_up */
@@ -72,6 +77,17 @@ static const ctl_optdef export_opts[] = {
      .help = "write to FILE instead of stdout"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 
+static const ctl_optdef keygen_opts[] = {
+    {.name = "out", .type = MLOPS_FLAG_STR, .meta = "DIR",
+     .help = "directory for NAME.key (public) and NAME.key_secret (mode 0600); required"},
+    {.name = "http-token", .type = MLOPS_FLAG_BOOL,
+     .help = "also write DIR/http.token, the bearer token of HTTP listeners"},
+    {.name = "cluster", .type = MLOPS_FLAG_BOOL,
+     .help = "make what `up` makes in DIR (coordinator, worker, client, workers/, clients/, "
+             "http.token), keeping what is there"},
+    {.name = "force", .type = MLOPS_FLAG_BOOL, .help = "replace existing files"},
+    OPT_HELP, OPT_END};
+
 typedef struct {
     const char *name, *args, *summary;
     const ctl_optdef *opts;
@@ -92,6 +108,7 @@ static const ctl_command commands[] = {
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
     {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
+    {"keygen", "[NAME]", "Write a CURVE key pair NAME.key (zcert format), or an HTTP token", keygen_opts, 0, 1, cmd_keygen},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -203,6 +220,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     if (apply_common(&ctx, &g, 1, err, sizeof err) != 0) return usage_error(NULL, err);
+    ctl_keys_set(ctl_arg(&g, "key"), ctl_arg(&g, "server-key"));
     int rest = 1 + used;
     if (rest >= argc) {
         main_help(stderr);

@@ -45,7 +45,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 static zsock_t *dealer(fix_t *f)
 {
     char err[256] = "";
-    zsock_t *d = transport_dealer_connect(coord_endpoint(f->c), err, sizeof err);
+    zsock_t *d = transport_dealer_connect(coord_endpoint(f->c), NULL, err, sizeof err);
     if (!d) print_error("dealer: %s\n", err);
     assert_non_null(d);
     return d;

@@ -49,7 +49,9 @@ coord_start() {
     local dir="$CLUSTER_DIR/coordinator" keyargs=""
     mkdir -p "$dir" "$CLUSTER_DIR/logs"
     rm -f "$dir/endpoint"
-    if [ "${INSECURE:-0}" != 1 ]; then
+    if [ "${INSECURE:-0}" = 1 ]; then
+        unset MLOPS_KEY MLOPS_SERVER_KEY # a plain coordinator answers plain clients only
+    else
         cluster_keys
         keyargs="--cert $CLUSTER_DIR/keys/coordinator.key --worker-keys $CLUSTER_DIR/keys/workers"
         keyargs="$keyargs --client-keys $CLUSTER_DIR/keys/clients"

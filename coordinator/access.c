@@ -16,8 +16,16 @@
 #include "err.h"
 #include "log.h"
 #include "transport.h"
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+static volatile sig_atomic_t hup;
+static void on_hup(int sig)
+{
+    (void)sig;
+    hup = 1;
+}
 
 int coord_access_open(coord_t *c, transport_sec_t *sec, char *err, size_t errlen)
 {
@@ -48,6 +56,9 @@ int coord_access_open(coord_t *c, transport_sec_t *sec, char *err, size_t errlen
     if (!c->auth) return MLOPS_EINVAL;
     sec->cert = c->cert;
     sec->zap_domain = mlops_auth_domain(c->auth);
+    struct sigaction sa = {.sa_handler = on_hup};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
     char fp[MLOPS_KEY_FP_LEN + 1];
     mlops_keys_fingerprint(zcert_public_txt(c->cert), fp);
     LOG_I("CURVE on: server key %s, worker keys from %s, client keys from %s", fp,
@@ -119,11 +130,15 @@ int coord_access_check(coord_t *c, zframe_t *id, const envelope_t *env, const wi
     char key[MLOPS_KEY_Z85_LEN + 1] = "", fp[MLOPS_KEY_FP_LEN + 1];
     mlops_role_t have = mlops_auth_role(peer->user_id, key);
     mlops_role_t need = needed_role(env);
-    mlops_keys_fingerprint(key, fp);
     if (need == MLOPS_ROLE_NONE || have == need) {
-        if (owner) snprintf(owner, MLOPS_KEY_FP_LEN + 1, "%s", fp);
+        /* the fingerprint (a SHA-1) only where a job's owner is needed:
+         * heartbeats and results are most of the traffic */
+        if (owner && (env->body_case == MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN ||
+                      env->body_case == MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK))
+            mlops_keys_fingerprint(key, owner);
         return 0;
     }
+    mlops_keys_fingerprint(key, fp);
     c->denied++;
     const char *why = need == MLOPS_ROLE_WORKER
                           ? "a client key cannot act as a worker"
@@ -178,4 +193,23 @@ int coord_access_limits(coord_t *c, zframe_t *id, const envelope_t *env, const c
 const char *coord_worker_key(const coord_t *c, int w)
 {
     return w >= 0 && (size_t)w < c->nworkers ? c->workers[w].key : "";
+}
+
+void coord_access_sighup(coord_t *c)
+{
+    if (!hup || !c->auth) return;
+    hup = 0;
+    mlops_auth_reload(c->auth);
+    LOG_I("SIGHUP: re-read the keys in %s and %s", c->cfg.worker_keys, c->cfg.client_keys);
+}
+
+json_t *coord_access_json(const coord_t *c)
+{
+    char fp[MLOPS_KEY_FP_LEN + 1] = "";
+    if (c->cert) mlops_keys_fingerprint(zcert_public_txt(c->cert), fp);
+    return json_pack("{s:b, s:s?, s:s?, s:s?, s:I, s:I, s:I}", "curve", c->cert != NULL,
+                     "server_key", c->cert ? fp : NULL, "worker_keys", c->cfg.worker_keys,
+                     "client_keys", c->cfg.client_keys, "refused_keys",
+                     (json_int_t)(c->auth ? mlops_auth_refused(c->auth) : 0), "denied",
+                     (json_int_t)c->denied, "handshakes_failed", (json_int_t)c->handshakes_failed);
 }

@@ -275,6 +275,7 @@ int coord_poll(coord_t *c, int timeout_ms)
             if (!(zsock_events(c->router) & ZMQ_POLLIN)) break;
         }
     }
+    coord_access_sighup(c);
     coord_workers_heartbeat(c);
     coord_dispatch(c);
     persist(c);

@@ -17,6 +17,7 @@
 #include "transport.h"
 #include "wire.h"
 #include <czmq.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -172,6 +173,11 @@ int coord_access_check(coord_t *c, zframe_t *id, const envelope_t *env, const wi
 /* The limits of a submission by `owner` (file size, inputs, jobs at
  * once); 0, or -1 with the refusal queued. */
 int coord_access_limits(coord_t *c, zframe_t *id, const envelope_t *env, const char *owner);
+/* The `security` query: CURVE on or off, the server key's fingerprint
+ * and the refusal counters. */
+json_t *coord_access_json(const coord_t *c);
+/* SIGHUP re-reads the authorised-key directories (on the loop's thread). */
+void coord_access_sighup(coord_t *c);
 /* The public key (Z85) of worker w, "" when it connected in plain. */
 const char *coord_worker_key(const coord_t *c, int w);
 

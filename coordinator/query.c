@@ -271,6 +271,12 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
     return o;
 }
 
+static json_t *q_security(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)j, (void)q, (void)e;
+    return coord_access_json(c);
+}
+
 static const struct {
     const char *verb;
     int needs_job;
@@ -279,6 +285,7 @@ static const struct {
     {"ping", 0, q_ping},     {"jobs", 0, q_jobs},       {"status", 1, q_status},
     {"result", 1, q_status}, {"workers", 0, q_workers}, {"logs", 1, q_logs},
     {"cancel", 1, q_cancel}, {"rm", 1, q_rm},           {"export-plan", 1, q_export_plan},
+    {"security", 0, q_security},
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)

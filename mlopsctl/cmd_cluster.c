@@ -374,11 +374,13 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     pathf(wcert, sizeof wcert, "%s/keys/worker.key", dir);
     pathf(wkeys, sizeof wkeys, "%s/keys/workers", dir);
     pathf(ckeys, sizeof ckeys, "%s/keys/clients", dir);
-    if (ctl_cluster_keys(keydir, err, sizeof err) != 0) {
+    int insecure = ctl_flag(a, "insecure");
+    if (!insecure && ctl_cluster_keys(keydir, err, sizeof err) != 0) {
         ctl_errorf("up: %s", err);
         return CTL_EXIT_FAILED;
     }
-    ctl_keys_use_dir(keydir);
+    if (insecure) ctl_keys_use_dir(NULL);
+    else ctl_keys_use_dir(keydir);
 
     proc_entry procs[MAX_PROCS];
     size_t nprocs = 0;
@@ -410,6 +412,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     {
         char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir, "--cert", ccert,
                         "--worker-keys", wkeys, "--client-keys", ckeys, NULL};
+        if (insecure) argv[5] = "--insecure", argv[6] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -446,6 +449,11 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
                         "--cert", wcert, "--server-key", srvkey, "--worker-keys", wkeys,
                         "--client-keys", ckeys, slots ? "--slots" : NULL, slots_s, NULL};
+        if (insecure) { /* drop the key flags, keep --slots */
+            argv[7] = slots ? "--slots" : NULL;
+            argv[8] = slots_s;
+            argv[9] = NULL;
+        }
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -516,7 +524,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     } else if (isatty(STDOUT_FILENO)) {
         printf("mlops cluster up: coordinator %s, %ld workers, data in %s\n", endpoint, nworkers, dir);
         printf("export MLOPS_COORDINATOR=%s\n", endpoint);
-        printf("export MLOPS_KEY=%s/client.key MLOPS_SERVER_KEY=%s\n", keydir, srvkey);
+        if (!insecure)
+            printf("export MLOPS_KEY=%s/client.key MLOPS_SERVER_KEY=%s\n", keydir, srvkey);
     } else {
         printf("%s\n", endpoint);
     }

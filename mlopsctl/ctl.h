@@ -57,6 +57,7 @@ int cmd_workers(ctl_ctx *ctx, const ctl_args *a);
 int cmd_logs(ctl_ctx *ctx, const ctl_args *a);
 int cmd_export(ctl_ctx *ctx, const ctl_args *a);
 int cmd_keygen(ctl_ctx *ctx, const ctl_args *a);
+int cmd_security(ctl_ctx *ctx, const ctl_args *a);
 
 /* Make the keys of a local cluster in keydir, keeping those already
  * there: coordinator, worker and client pairs, the authorised-key

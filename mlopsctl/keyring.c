@@ -21,9 +21,12 @@ void ctl_keys_set(const char *key, const char *server)
     opt_server = server;
 }
 
+static int plain_forced;
+
 void ctl_keys_use_dir(const char *dir)
 {
-    snprintf(use_dir, sizeof use_dir, "%s", dir);
+    snprintf(use_dir, sizeof use_dir, "%s", dir ? dir : "");
+    plain_forced = !dir;
     zcert_destroy(&cert);
     resolved = 0;
 }
@@ -35,6 +38,7 @@ static int resolve(char *err, size_t errlen)
     const char *k = opt_key ? opt_key : (envkey && *envkey ? envkey : NULL);
     const char *srv = opt_server ? opt_server : (envserver && *envserver ? envserver : NULL);
     key_path[0] = 0;
+    if (plain_forced) return 0;
     if (use_dir[0]) {
         snprintf(key_path, sizeof key_path, "%s/client.key", use_dir);
         srv = NULL;

@@ -18,7 +18,8 @@
 
 /* The --key and --server-key values given (NULL if absent). */
 void ctl_keys_set(const char *key, const char *server_key);
-/* Use DIR/client.key and DIR/coordinator.key, whatever else is set. */
+/* Use DIR/client.key and DIR/coordinator.key, whatever else is set;
+ * NULL: no key at all (`up --insecure`). */
 void ctl_keys_use_dir(const char *dir);
 /* The security of a connection to the coordinator (server_key NULL) or
  * to a worker store (its key from an export plan). Resolved on first

@@ -57,6 +57,8 @@ static const ctl_optdef up_opts[] = {
      .help = "task slots per worker (absent: the worker's own default)"},
     {.name = "wait-timeout", .type = MLOPS_FLAG_INT, .meta = "SECONDS", .lo = 1, .hi = 3600,
      .dflt = "30", .help = "how long to wait for the cluster to come up"},
+    {.name = "insecure", .type = MLOPS_FLAG_BOOL,
+     .help = "no CURVE: plain text on loopback (to measure what CURVE costs)"},
     OPT_OUTPUT, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef down_opts[] = {OPT_DATA_DIR, OPT_HELP, OPT_END};
 static const ctl_optdef submit_opts[] = {
@@ -108,6 +110,7 @@ static const ctl_command commands[] = {
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
     {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
+    {"security", "", "Show whether CURVE is on, the server key, and the refusals counted", read_opts, 0, 0, cmd_security},
     {"keygen", "[NAME]", "Write a CURVE key pair NAME.key (zcert format), or an HTTP token", keygen_opts, 0, 1, cmd_keygen},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

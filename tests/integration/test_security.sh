@@ -90,6 +90,13 @@ names="$(ctl workers -o json | jget '" ".join(sorted(w["name"] for w in d["worke
 assert_eq "$names" "worker-1 worker-2" "registered workers"
 kill_worker intruder1
 kill_worker intruder2
+wait "$(worker_pid intruder1)" "$(worker_pid intruder2)" 2>/dev/null
+
+# the refusals are counted
+sec="$(ctl security -o json)" || fail "security query exit $?"
+assert_eq "$(echo "$sec" | jget 'd["curve"] and d["refused_keys"] >= 2 and d["denied"] >= 3 and d["handshakes_failed"] >= 1')" \
+    True "security counters: $sec"
+ctl security | grep -q "^CURVE: *on" || fail "mlopsctl security does not say CURVE is on"
 
 # a store request: answered for the client key only
 store="$(ctl workers -o json | jget 'd["workers"][0]["endpoint"]')"
@@ -125,6 +132,10 @@ rm "$K/clients/late.key"
 out="$(MLOPS_KEY="$T/other/late.key" ctl --timeout 1500 jobs 2>&1)"
 assert_eq "$?" 1 "exit of a removed key"
 assert_contains "$out" "refused this client's key" "removed-key message"
+# SIGHUP re-reads the directories too
+kill -HUP "$(worker_pid coordinator)"
+wait_for 'grep -q "SIGHUP: re-read the keys" "$CLUSTER_DIR/logs/coordinator.log"' 10
+ctl jobs >/dev/null || fail "the client key after SIGHUP"
 
 # path escapes
 sed 's/^name: .*/name: ..\/..\/etc\/cron.d\/x/' "$D/job.yaml" >"$D/evil.yaml"
@@ -181,4 +192,5 @@ n="$(grep -a -c "$MARK" "$T/plain.pcap")"
 [ "$n" -gt 0 ] || fail "the marker is not in the plain-text capture: the check cannot see plain text"
 grep -q "INSECURE: plain-text connection from 127.0.0.1" "$CLUSTER_DIR/logs/coordinator.log" ||
     fail "no warning on the connections of an insecure coordinator"
-echo "ok: refusals, key reload, path escapes; marker on the wire: 0 with CURVE, $n packets plain"
+assert_eq "$(ctl security -o json | jget 'd["curve"]')" False "security query of a plain coordinator"
+echo "ok: refusals, key reload, path escapes; marker in the capture: 0 times with CURVE, on $n lines in plain"

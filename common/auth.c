@@ -177,9 +177,10 @@ mlops_auth_t *mlops_auth_new(const char *worker_dir, const char *client_dir, con
         free(a->dirs[0]);
         free(a->dirs[1]);
         free(a);
-        mlops_seterr(err, errlen, MLOPS_EIO, "cannot start the ZAP handler on "
-                                             "inproc://zeromq.zap.01 (another one in this "
-                                             "process?)");
+        mlops_seterr(err, errlen, MLOPS_EIO,
+                     "cannot start the ZAP handler on "
+                     "inproc://zeromq.zap.01 (another one in this "
+                     "process?)");
         return NULL;
     }
     zap_refs++;

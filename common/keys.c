@@ -106,8 +106,7 @@ int mlops_keys_name_ok(const char *name)
     return 1;
 }
 
-int mlops_keys_generate(const char *dir, const char *name, int overwrite, char *err,
-                        size_t errlen)
+int mlops_keys_generate(const char *dir, const char *name, int overwrite, char *err, size_t errlen)
 {
     if (!mlops_keys_name_ok(name))
         return mlops_seterr(err, errlen, MLOPS_EINVAL,
@@ -115,8 +114,8 @@ int mlops_keys_generate(const char *dir, const char *name, int overwrite, char *
                             "starting with '.'",
                             name ? name : "");
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return mlops_seterr(err, errlen, MLOPS_EIO, "%s: cannot create the key directory: %s",
-                            dir, strerror(errno));
+        return mlops_seterr(err, errlen, MLOPS_EIO, "%s: cannot create the key directory: %s", dir,
+                            strerror(errno));
     char path[4200], secret[4300];
     snprintf(path, sizeof path, "%s/%s.key", dir, name);
     snprintf(secret, sizeof secret, "%s_secret", path);

@@ -35,8 +35,7 @@ int mlops_keys_name_ok(const char *name);
 /* Create DIR (mode 0700) if needed and write a fresh pair DIR/NAME.key
  * and DIR/NAME.key_secret. An existing pair is left as it is unless
  * `overwrite`. 0, or a negative code with err. */
-int mlops_keys_generate(const char *dir, const char *name, int overwrite, char *err,
-                        size_t errlen);
+int mlops_keys_generate(const char *dir, const char *name, int overwrite, char *err, size_t errlen);
 
 /* Copy the public file of pair `pair_path` into directory `dir` as
  * DIR/BASENAME (the authorised keys of a role). */

@@ -78,8 +78,7 @@ int mlops_token_load(const char *path, char *out, size_t n, char *err, size_t er
         char ch = buf[i];
         if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
             return mlops_seterr(err, errlen, MLOPS_EPARSE,
-                                "%s: line 1, column %zu: '%c' is not a hex digit", path, i + 1,
-                                ch);
+                                "%s: line 1, column %zu: '%c' is not a hex digit", path, i + 1, ch);
     }
     memcpy(out, buf, len + 1);
     return 0;

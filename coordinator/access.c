@@ -61,8 +61,8 @@ int coord_access_open(coord_t *c, transport_sec_t *sec, char *err, size_t errlen
     sigaction(SIGHUP, &sa, NULL);
     char fp[MLOPS_KEY_FP_LEN + 1];
     mlops_keys_fingerprint(zcert_public_txt(c->cert), fp);
-    LOG_I("CURVE on: server key %s, worker keys from %s, client keys from %s", fp,
-          cfg->worker_keys, cfg->client_keys);
+    LOG_I("CURVE on: server key %s, worker keys from %s, client keys from %s", fp, cfg->worker_keys,
+          cfg->client_keys);
     return 0;
 }
 
@@ -140,9 +140,8 @@ int coord_access_check(coord_t *c, zframe_t *id, const envelope_t *env, const wi
     }
     mlops_keys_fingerprint(key, fp);
     c->denied++;
-    const char *why = need == MLOPS_ROLE_WORKER
-                          ? "a client key cannot act as a worker"
-                          : "a worker key cannot submit jobs or read results";
+    const char *why = need == MLOPS_ROLE_WORKER ? "a client key cannot act as a worker"
+                                                : "a worker key cannot submit jobs or read results";
     LOG_W("denied %s from %s (key %s, %s): %s (%llu denied so far)", wire_body_name(env),
           peer->address, fp, have == MLOPS_ROLE_WORKER ? "worker" : "client", why,
           (unsigned long long)c->denied);

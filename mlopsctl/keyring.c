@@ -92,8 +92,9 @@ int ctl_keys_sec(const char *store_key, transport_sec_t *sec, char *err, size_t 
 void ctl_keys_hint(char *out, size_t n)
 {
     if (!resolved || !cert) {
-        snprintf(out, n, "; mlopsctl has no client key (--key, MLOPS_KEY, "
-                         "$MLOPS_HOME/keys/client.key, ~/.mlops/keys/client.key)");
+        snprintf(out, n,
+                 "; mlopsctl has no client key (--key, MLOPS_KEY, "
+                 "$MLOPS_HOME/keys/client.key, ~/.mlops/keys/client.key)");
         return;
     }
     char fp[MLOPS_KEY_FP_LEN + 1], sfp[MLOPS_KEY_FP_LEN + 1];

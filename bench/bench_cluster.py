@@ -131,9 +131,10 @@ class Cluster:
     directory, stopped with `mlopsctl down` and removed on exit, also when
     the body raises."""
 
-    def __init__(self, workers, slots=None):
+    def __init__(self, workers, slots=None, insecure=False):
         self.workers = workers
         self.slots = slots
+        self.insecure = insecure
         self.dir = tempfile.mkdtemp(prefix="mlops-bench-", dir=os.environ.get("BENCH_TMP"))
         self.data_dir = os.path.join(self.dir, "cluster")
         self.env = dict(os.environ)
@@ -145,6 +146,8 @@ class Cluster:
                "--data-dir", self.data_dir, "-o", "json"]
         if self.slots:
             cmd += ["--slots", str(self.slots)]
+        if self.insecure:  # plain text on loopback: only to measure what CURVE costs
+            cmd += ["--insecure"]
         try:
             for attempt in (1, 2):
                 r = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
@@ -160,6 +163,13 @@ class Cluster:
             self.down()
             raise
         self.env["MLOPS_COORDINATOR"] = self.endpoint
+        if not self.insecure:  # the keys `up` made (secure by default)
+            keys = os.path.join(self.data_dir, "keys")
+            self.env["MLOPS_KEY"] = os.path.join(keys, "client.key")
+            self.env["MLOPS_SERVER_KEY"] = os.path.join(keys, "coordinator.key")
+        else:
+            self.env.pop("MLOPS_KEY", None)
+            self.env.pop("MLOPS_SERVER_KEY", None)
         return self
 
     def __exit__(self, *exc):

@@ -440,7 +440,9 @@ static void doc_allowed(FILE *f, const mlops_jobschema_key_t *k)
         return;
     }
     switch (k->type) {
-    case MLOPS_JSK_NAME: fprintf(f, "`[A-Za-z0-9_.-]{1,%d}`", MLOPS_JOBSCHEMA_MAX_NAME); break;
+    case MLOPS_JSK_NAME:
+        fprintf(f, "`[A-Za-z0-9_.-]{1,%d}`, not starting with `.`", MLOPS_JOBSCHEMA_MAX_NAME);
+        break;
     case MLOPS_JSK_UINT: fprintf(f, "%.0f..%.0f", k->lo, k->hi); break;
     case MLOPS_JSK_NUM:
         fmt_num(lo, sizeof lo, k->lo);

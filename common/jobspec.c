@@ -529,11 +529,13 @@ static int get_name(vctx *c, const ynode *y, const char *path, char **out)
     if (rc != 0)
         return rc;
     size_t nl = strlen(*out);
-    if (nl > MLOPS_JOBSCHEMA_MAX_NAME ||
+    /* no leading '.': a name must never read as "." or ".." (or hide)
+     * should it ever become a path component */
+    if (nl > MLOPS_JOBSCHEMA_MAX_NAME || (*out)[0] == '.' ||
         strspn(*out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != nl) {
         char b[64];
-        return verr(c, y, "%s: expected 1..%d characters from [A-Za-z0-9_.-], got %s", path,
-                    MLOPS_JOBSCHEMA_MAX_NAME, shown(y, b, sizeof b));
+        return verr(c, y, "%s: expected 1..%d characters from [A-Za-z0-9_.-], not starting with "
+                    "'.', got %s", path, MLOPS_JOBSCHEMA_MAX_NAME, shown(y, b, sizeof b));
     }
     return 0;
 }

@@ -59,8 +59,28 @@ envelope_t *wire_decode(const void *data, size_t len, char *err, size_t errlen)
 
 envelope_t *wire_recv(zsock_t *s, zframe_t **identity, char *err, size_t errlen)
 {
+    return wire_recv_peer(s, identity, NULL, err, errlen);
+}
+
+/* Connection metadata is the same on every frame of a message: read it
+ * from the body frame, which outlives the identity frame's pop. */
+static void peer_meta(zframe_t *f, wire_peer_t *peer)
+{
+    const char *u = zframe_meta(f, "User-Id");
+    const char *a = zframe_meta(f, "Peer-Address");
+    snprintf(peer->user_id, sizeof peer->user_id, "%s", u ? u : "");
+    snprintf(peer->address, sizeof peer->address, "%s", a ? a : "?");
+}
+
+envelope_t *wire_recv_peer(zsock_t *s, zframe_t **identity, wire_peer_t *peer, char *err,
+                           size_t errlen)
+{
     zmsg_t *msg = zmsg_recv(s);
     if (identity) *identity = NULL;
+    if (peer) {
+        peer->user_id[0] = 0;
+        snprintf(peer->address, sizeof peer->address, "?");
+    }
     if (!msg) {
         mlops_seterr(err, errlen, MLOPS_EIO, "receive interrupted");
         return NULL;
@@ -80,6 +100,7 @@ envelope_t *wire_recv(zsock_t *s, zframe_t **identity, char *err, size_t errlen)
         goto out;
     }
     zframe_t *f = zmsg_first(msg);
+    if (peer) peer_meta(f, peer);
     env = wire_decode(zframe_data(f), zframe_size(f), err, errlen);
 out:
     zmsg_destroy(&msg);

@@ -29,6 +29,18 @@ envelope_t *wire_recv(zsock_t *s, zframe_t **identity, char *err, size_t errlen)
  * filled (MLOPS_EPROTO text) on a bad frame. */
 envelope_t *wire_decode(const void *data, size_t len, char *err, size_t errlen);
 
+/* Who sent a message, from its connection: the User-Id the ZAP handler
+ * gave it (auth.h; "" on a plain connection) and its address. */
+typedef struct {
+    char user_id[64];
+    char address[64];
+} wire_peer_t;
+
+/* wire_recv, also filling *peer (if non-NULL), even for a bad message
+ * once its body frame has arrived. */
+envelope_t *wire_recv_peer(zsock_t *s, zframe_t **identity, wire_peer_t *peer, char *err,
+                           size_t errlen);
+
 void wire_free(envelope_t **env);
 
 /* Fill env (seq) with the Error body e {code, text}; both borrowed. */

@@ -102,6 +102,7 @@ static void on_register(coord_t *c, zframe_t *id, envelope_t *env)
     wk->endpoint = strdup(r->store_endpoint ? r->store_endpoint : "");
     wk->slots = r->slots ? (r->slots > 256 ? 256 : r->slots) : 1;
     wk->pid = r->pid;
+    snprintf(wk->key, sizeof wk->key, "%s", c->msg_key);
     for (size_t i = 0; i < r->n_held; i++) coord_shard_add(c, r->held[i], w);
     LOG_I("worker %s registered: name=%s slots=%u store=%s shards=%zu", wk->id, wk->name, wk->slots,
           wk->endpoint, r->n_held);
@@ -195,14 +196,23 @@ static void handle(coord_t *c)
 {
     char err[512];
     zframe_t *id = NULL;
-    envelope_t *env = wire_recv(c->router, &id, err, sizeof err);
+    wire_peer_t peer;
+    envelope_t *env = wire_recv_peer(c->router, &id, &peer, err, sizeof err);
     if (!env) {
         c->bad_frames++;
-        LOG_W("bad frame from a peer (%s); %llu so far", err, (unsigned long long)c->bad_frames);
+        LOG_W("bad frame from %s (%s); %llu so far", peer.address, err,
+              (unsigned long long)c->bad_frames);
         if (id) coord_reply_error(c, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
         zframe_destroy(&id);
         return;
     }
+    if (coord_access_check(c, id, env, &peer, c->msg_owner) != 0) {
+        wire_free(&env);
+        zframe_destroy(&id);
+        return;
+    }
+    c->msg_key[0] = 0;
+    mlops_auth_role(peer.user_id, c->msg_key);
     int w = coord_worker_find(c, id);
     if (w >= 0) c->workers[w].last_seen = zclock_mono();
     switch (env->body_case) {
@@ -257,6 +267,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     /* zpoller_terminated() is also true after a harmless EINTR: only
      * a real SIGINT/SIGTERM (zsys_interrupted) stops the coordinator */
     if (!which && zsys_interrupted) return MLOPS_ECANCEL;
+    if (which && which == c->mon) coord_access_events(c);
     if (which == c->router) {
         /* drain everything waiting, bounded so heartbeats still go out */
         for (int n = 0; n < 10000; n++) {
@@ -264,6 +275,7 @@ int coord_poll(coord_t *c, int timeout_ms)
             if (!(zsock_events(c->router) & ZMQ_POLLIN)) break;
         }
     }
+    coord_access_sighup(c);
     coord_workers_heartbeat(c);
     coord_dispatch(c);
     persist(c);
@@ -323,15 +335,21 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         coord_destroy(&c);
         return NULL;
     }
+    transport_sec_t sec;
+    if (coord_access_open(c, &sec, err, errlen) != 0) {
+        coord_destroy(&c);
+        return NULL;
+    }
     int bad = coord_replay(c);
     if (bad) LOG_W("journal: %d unreadable records skipped", bad);
     if (c->njobs) LOG_I("journal replayed: %zu jobs", c->njobs);
-    c->router = transport_router_bind(cfg->bind, cfg->advertise, &c->endpoint, err, errlen);
+    c->router = transport_router_bind(cfg->bind, cfg->advertise, &sec, &c->endpoint, err, errlen);
     if (!c->router) {
         coord_destroy(&c);
         return NULL;
     }
-    c->poller = zpoller_new(c->router, NULL);
+    coord_access_watch(c);
+    c->poller = zpoller_new(c->router, c->mon, NULL);
     if (!c->poller) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "coordinator: cannot create a poller");
         coord_destroy(&c);
@@ -374,6 +392,7 @@ void coord_destroy(coord_t **pc)
     coord_registry_destroy(&c->registry);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);
+    coord_access_close(c);
     journal_close(&c->journal);
     free(c->endpoint);
     free(c->data_dir);

@@ -15,6 +15,17 @@ typedef struct {
     const char *advertise; /* host to advertise for wildcard binds */
     int heartbeat_ms;      /* default 1000 */
     int verbose;
+    /* security (access.c): with cert, every connection is CURVE and a
+     * peer's key must be in worker_keys or client_keys; without, only a
+     * loopback bind or `insecure` may start, and it warns */
+    const char *cert;        /* this coordinator's key pair (zcert) */
+    const char *worker_keys; /* directory of authorised worker public keys */
+    const char *client_keys; /* directory of authorised client public keys */
+    int insecure;            /* allow a plain bind on a non-loopback address */
+    /* limits per client key (0 = none) */
+    int max_job_bytes;  /* size of a job file */
+    int max_input_mib;  /* total size of a job's inputs */
+    int max_running;    /* jobs uploading, queued or running at once */
 } coord_config_t;
 
 typedef struct coord coord_t;

@@ -10,9 +10,12 @@
 #ifndef MLOPS_COORD_INTERNAL_H
 #define MLOPS_COORD_INTERNAL_H
 #include "artifact.h"
+#include "auth.h"
 #include "coord.h"
+#include "keys.h"
 #include "jobmodel.h"
 #include "journal.h"
+#include "transport.h"
 #include "wire.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -34,6 +37,7 @@ typedef struct {
     int alive;
     int64_t last_seen, last_sent;
     uint32_t pid;
+    char key[MLOPS_KEY_Z85_LEN + 1]; /* its CURVE key, which its store serves with */
 } coord_worker_t;
 
 /* A message waiting in the outbox for the journal commit. */
@@ -63,6 +67,16 @@ struct coord {
     uint64_t bad_frames;
     int stop;
     struct coord_registry *registry; /* registry.c */
+    /* access.c */
+    zcert_t *cert;          /* NULL: plain connections */
+    mlops_auth_t *auth;     /* the ZAP domain of the router */
+    uint64_t denied;        /* messages refused for their key's role */
+    zhashx_t *plain_seen;   /* identities already warned about (insecure) */
+    zsock_t *mon;           /* the router's handshake events */
+    uint64_t handshakes_failed;
+    /* the message being handled: its sender's key, and its fingerprint */
+    char msg_key[MLOPS_KEY_Z85_LEN + 1];
+    char msg_owner[MLOPS_KEY_FP_LEN + 1];
 };
 
 /* Wall-clock seconds, for the times a person reads (submitted, seconds). */
@@ -142,6 +156,32 @@ void coord_dispatch(coord_t *c);
 /* upload.c: SubmitBegin and UploadChunk. */
 void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env);
 void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env);
+
+/* access.c: security. coord_access_open runs in coord_new before the
+ * bind: loads the key pair and registers the ZAP domain, or refuses a
+ * plain non-loopback bind without `insecure`. */
+int coord_access_open(coord_t *c, transport_sec_t *sec, char *err, size_t errlen);
+void coord_access_close(coord_t *c);
+/* After the bind: watch the router's handshakes; and log the failed
+ * ones (a plain client, a wrong server key) when the watch has events. */
+void coord_access_watch(coord_t *c);
+void coord_access_events(coord_t *c);
+/* May this message be handled? Worker messages need a worker key, client
+ * messages a client key. On 0, owner (if non-NULL) is the sender's key
+ * fingerprint ("" on a plain connection). On -1 the DENIED reply is
+ * queued, and the refusal logged and counted. */
+int coord_access_check(coord_t *c, zframe_t *id, const envelope_t *env, const wire_peer_t *peer,
+                       char owner[MLOPS_KEY_FP_LEN + 1]);
+/* The limits of a submission by `owner` (file size, inputs, jobs at
+ * once); 0, or -1 with the refusal queued. */
+int coord_access_limits(coord_t *c, zframe_t *id, const envelope_t *env, const char *owner);
+/* The `security` query: CURVE on or off, the server key's fingerprint
+ * and the refusal counters. */
+json_t *coord_access_json(const coord_t *c);
+/* SIGHUP re-reads the authorised-key directories (on the loop's thread). */
+void coord_access_sighup(coord_t *c);
+/* The public key (Z85) of worker w, "" when it connected in plain. */
+const char *coord_worker_key(const coord_t *c, int w);
 
 /* query.c: Query verbs, answered with JSON. */
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);

@@ -123,6 +123,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
             refs[i].key = a.inputs[i];
             refs[i].endpoint = c->workers[h].endpoint;
             refs[i].worker_id = c->workers[h].id;
+            refs[i].server_key = (char *)coord_worker_key(c, h);
             rp[i] = &refs[i];
         }
         if (missing) {

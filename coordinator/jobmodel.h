@@ -135,6 +135,7 @@ typedef struct job {
     char **log;
     size_t nlog, nlog_saved;
     int dirty;
+    char owner[17];    /* fingerprint of the client key that submitted it; "" plain */
     /* planner scratch kept across stages (e.g. shard row counts) */
     void *plan;
 } job_t;

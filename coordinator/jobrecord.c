@@ -56,6 +56,7 @@ void coord_save_job(coord_t *c, job_t *j)
     r.uploaded = j->uploaded;
     r.model = j->model ? j->model : "";
     r.registered = j->registered ? j->registered : "";
+    r.owner = j->owner;
     Mlops__JFile *files = calloc(j->nfiles ? j->nfiles : 1, sizeof *files);
     Mlops__JFile **fp = calloc(j->nfiles ? j->nfiles : 1, sizeof *fp);
     Mlops__JMetric *ms = calloc(j->nmetrics ? j->nmetrics : 1, sizeof *ms);
@@ -132,6 +133,7 @@ static int load_job(coord_t *c, const char *key, const void *data, size_t len)
     j->uploaded = r->uploaded;
     j->model = *r->model ? strdup(r->model) : NULL;
     j->registered = r->registered && *r->registered ? strdup(r->registered) : NULL;
+    snprintf(j->owner, sizeof j->owner, "%s", r->owner ? r->owner : "");
     j->files = calloc(r->n_files ? r->n_files : 1, sizeof *j->files);
     j->nfiles = r->n_files;
     for (size_t i = 0; i < r->n_files; i++) {

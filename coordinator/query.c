@@ -268,6 +268,7 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
         json_object_set_new(o, "index", json_integer((json_int_t)t));
         json_object_set_new(o, "key", jstr(tk->output_key));
         json_object_set_new(o, "endpoint", jstr(h >= 0 ? c->workers[h].endpoint : NULL));
+        json_object_set_new(o, "server_key", jstr(h >= 0 ? c->workers[h].key : NULL));
         json_object_set_new(o, "rows", json_integer((json_int_t)tk->rows));
         json_array_append_new(shards, o);
     }
@@ -295,6 +296,12 @@ static json_t *q_registry(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e
     return coord_registry_query(c, q, &e->code, e->msg, sizeof e->msg);
 }
 
+static json_t *q_security(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)j, (void)q, (void)e;
+    return coord_access_json(c);
+}
+
 static const struct {
     const char *verb;
     int needs_job;
@@ -308,6 +315,7 @@ static const struct {
     {"model-unalias", 0, q_registry}, {"model-history", 0, q_registry},
     {"model-export", 0, q_registry},  {"model-rm", 0, q_registry},
     {"alias-moves", 0, q_registry},
+    {"security", 0, q_security},
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)

@@ -667,7 +667,7 @@ static json_t *q_alias(coord_t *c, const Mlops__Query *q, rq_t *e)
                       arg(q, 1));
     regver_t *v = resolve(m, arg(q, 1), e);
     if (!v) return NULL;
-    if (record_move(c, m, alias, v->version, "", arg(q, 3)))
+    if (record_move(c, m, alias, v->version, c->msg_owner, arg(q, 3)))
         return refuse(e, MLOPS__ERROR_CODE__INTERNAL, "out of memory");
     return move_json(&c->registry->h[c->registry->nh - 1]);
 }
@@ -680,7 +680,7 @@ static json_t *q_unalias(coord_t *c, const Mlops__Query *q, rq_t *e)
     if (!alias_find(m, alias))
         return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "model '%s' has no alias '%s'", m->name,
                       alias);
-    if (record_move(c, m, alias, 0, "", arg(q, 2)))
+    if (record_move(c, m, alias, 0, c->msg_owner, arg(q, 2)))
         return refuse(e, MLOPS__ERROR_CODE__INTERNAL, "out of memory");
     return move_json(&c->registry->h[c->registry->nh - 1]);
 }

@@ -25,6 +25,10 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
         coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_JOB, "%s", err);
         return;
     }
+    if (coord_access_limits(c, id, env, c->msg_owner) != 0) {
+        mlops_jobspec_destroy(&spec);
+        return;
+    }
     if (sb->n_files > 16) {
         mlops_jobspec_destroy(&spec);
         coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "too many input files (%zu)",
@@ -44,6 +48,7 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
     j->spec_name = strdup(fname);
     j->submitted = coord_now_s();
     j->state = JOB_UPLOADING;
+    snprintf(j->owner, sizeof j->owner, "%s", c->msg_owner);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/jobs", c->data_dir);
     mkdir(dir, 0755);
@@ -97,6 +102,13 @@ void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env)
     job_t *j = u->job_id ? coord_job_find(c, u->job_id) : NULL;
     if (!j) {
         coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND, "no job %s", u->job_id ? u->job_id : "");
+        return;
+    }
+    if (strcmp(j->owner, c->msg_owner)) {
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__DENIED,
+                          "job %s was submitted with another key: only that key may upload its "
+                          "inputs",
+                          j->id);
         return;
     }
     if (j->state != JOB_UPLOADING || u->file_idx >= j->nfiles) {

@@ -59,7 +59,8 @@ FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/bin LD_LIBRARY_PATH=/usr/local/lib/mlops OPENBLAS_NUM_THREADS=1
 EXPOSE 5555
-CMD ["mlops-coordinator", "--bind", "tcp://0.0.0.0:5555", "--data-dir", "/data"]
+# keys from /keys (`mlopsctl keygen --cluster --out DIR`, mounted there)
+CMD ["mlops-coordinator", "--bind", "tcp://0.0.0.0:5555", "--data-dir", "/data", "--cert", "/keys/coordinator.key", "--worker-keys", "/keys/workers", "--client-keys", "/keys/clients"]
 DOCKERFILE
 # (the legacy builder's deprecation notice is noise here: show the
 # output only when the build fails)

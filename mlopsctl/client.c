@@ -3,6 +3,7 @@
  * deadline rule and the caller gets the error code, not just a text. */
 #include "client.h"
 #include "err.h"
+#include "keyring.h"
 #include "transport.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 
 struct ctl_client {
     zsock_t *sock;
+    zsock_t *mon; /* its connection events: why a server does not answer */
+    int events;
     char *endpoint;
     const char *what;
     int timeout_ms;
@@ -18,6 +21,12 @@ struct ctl_client {
 
 ctl_client *ctl_client_new(const char *endpoint, const char *what, int timeout_ms, char *err,
                            size_t errlen)
+{
+    return ctl_client_new_store(endpoint, what, timeout_ms, NULL, err, errlen);
+}
+
+ctl_client *ctl_client_new_store(const char *endpoint, const char *what, int timeout_ms,
+                                 const char *server_key, char *err, size_t errlen)
 {
     ctl_client *c = calloc(1, sizeof *c);
     if (!c) {
@@ -32,8 +41,14 @@ ctl_client *ctl_client_new(const char *endpoint, const char *what, int timeout_m
         ctl_client_destroy(&c);
         return NULL;
     }
-    c->sock = transport_dealer_connect(endpoint, err, errlen);
+    transport_sec_t sec;
+    if (ctl_keys_sec(server_key, &sec, err, errlen) != 0) {
+        ctl_client_destroy(&c);
+        return NULL;
+    }
+    c->sock = transport_dealer_connect(endpoint, &sec, err, errlen);
     if (!c->sock) ctl_client_destroy(&c);
+    else c->mon = transport_monitor(c->sock);
     return c;
 }
 
@@ -42,6 +57,7 @@ void ctl_client_destroy(ctl_client **pc)
     if (!pc || !*pc) return;
     ctl_client *c = *pc;
     zsock_destroy(&c->sock);
+    zsock_destroy(&c->mon);
     free(c->endpoint);
     free(c);
     *pc = NULL;
@@ -49,10 +65,30 @@ void ctl_client_destroy(ctl_client **pc)
 
 uint64_t ctl_client_next_seq(ctl_client *c) { return ++c->seq; }
 
-int ctl_client_unreachable(const ctl_client *c, char *err, size_t errlen)
+int ctl_client_unreachable(ctl_client *c, char *err, size_t errlen)
 {
-    return mlops_seterr(err, errlen, MLOPS_ETIMEOUT, "cannot reach %s at %s (no reply within %d ms)",
-                        c->what, c->endpoint, c->timeout_ms);
+    char hint[600] = "";
+    /* the monitor's events arrive asynchronously: give them a moment */
+    for (int i = 0; i < 5 && c->mon; i++) {
+        c->events |= transport_monitor_poll(c->mon, NULL, 0);
+        if (c->events & (TRANSPORT_REFUSED_AUTH | TRANSPORT_REFUSED_PROTO)) break;
+        zclock_sleep(10);
+    }
+    if (c->events & TRANSPORT_REFUSED_AUTH) {
+        ctl_keys_hint(hint, sizeof hint);
+        return mlops_seterr(err, errlen, MLOPS_EDENIED,
+                            "%s at %s refused this client's key%s", c->what, c->endpoint, hint);
+    }
+    if ((c->events & TRANSPORT_REFUSED_PROTO) ||
+        ((c->events & TRANSPORT_CONNECTED) && !(c->events & TRANSPORT_HANDSHAKE_OK))) {
+        ctl_keys_hint(hint, sizeof hint);
+        return mlops_seterr(err, errlen, MLOPS_EDENIED,
+                            "%s at %s did not complete the handshake%s", c->what, c->endpoint,
+                            hint);
+    }
+    return mlops_seterr(err, errlen, MLOPS_ETIMEOUT,
+                        "cannot reach %s at %s (no reply within %d ms)%s", c->what, c->endpoint,
+                        c->timeout_ms, hint);
 }
 
 int ctl_client_error(const envelope_t *rep, char *err, size_t errlen)
@@ -62,6 +98,7 @@ int ctl_client_error(const envelope_t *rep, char *err, size_t errlen)
     int code = MLOPS_EPROTO;
     if (e && e->code == MLOPS__ERROR_CODE__BAD_JOB) code = MLOPS_EINVAL;
     else if (e && e->code == MLOPS__ERROR_CODE__NOT_FOUND) code = MLOPS_ENOTFOUND;
+    else if (e && e->code == MLOPS__ERROR_CODE__DENIED) code = MLOPS_EDENIED;
     return mlops_seterr(err, errlen, code, "%s", msg);
 }
 

@@ -20,6 +20,10 @@ typedef struct ctl_client ctl_client;
  * coordinator", "the worker store"). NULL with err filled on failure. */
 ctl_client *ctl_client_new(const char *endpoint, const char *what, int timeout_ms, char *err,
                            size_t errlen);
+/* The same, to a worker store whose CURVE public key is `server_key`
+ * (from the export plan; NULL: the coordinator's, see keyring.h). */
+ctl_client *ctl_client_new_store(const char *endpoint, const char *what, int timeout_ms,
+                                 const char *server_key, char *err, size_t errlen);
 void ctl_client_destroy(ctl_client **pc);
 
 /* Send `req` (its seq is assigned here) and wait for the reply with the
@@ -43,7 +47,7 @@ uint64_t ctl_client_next_seq(ctl_client *c);
 
 /* Fill err with the "cannot reach ... (no reply within N ms)" line and
  * return MLOPS_ETIMEOUT. */
-int ctl_client_unreachable(const ctl_client *c, char *err, size_t errlen);
+int ctl_client_unreachable(ctl_client *c, char *err, size_t errlen);
 
 /* Turn an Error envelope into a code and message (see the top comment). */
 int ctl_client_error(const envelope_t *rep, char *err, size_t errlen);

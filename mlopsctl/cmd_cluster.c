@@ -25,6 +25,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "err.h"
+#include "keyring.h"
 #include "output.h"
 
 #define MAX_PROCS 257
@@ -363,6 +364,24 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         return CTL_EXIT_FAILED;
     }
 
+    /* secure by default: the cluster's keys live in DIR/keys, made once
+     * and kept, so a cluster restarted on the same data dir keeps them */
+    char keydir[PATH_LEN], ccert[PATH_LEN], wcert[PATH_LEN], wkeys[PATH_LEN], ckeys[PATH_LEN],
+        srvkey[PATH_LEN];
+    pathf(keydir, sizeof keydir, "%s/keys", dir);
+    pathf(ccert, sizeof ccert, "%s/keys/coordinator.key", dir);
+    pathf(srvkey, sizeof srvkey, "%s/keys/coordinator.key", dir);
+    pathf(wcert, sizeof wcert, "%s/keys/worker.key", dir);
+    pathf(wkeys, sizeof wkeys, "%s/keys/workers", dir);
+    pathf(ckeys, sizeof ckeys, "%s/keys/clients", dir);
+    int insecure = ctl_flag(a, "insecure");
+    if (!insecure && ctl_cluster_keys(keydir, err, sizeof err) != 0) {
+        ctl_errorf("up: %s", err);
+        return CTL_EXIT_FAILED;
+    }
+    if (insecure) ctl_keys_use_dir(NULL);
+    else ctl_keys_use_dir(keydir);
+
     proc_entry procs[MAX_PROCS];
     size_t nprocs = 0;
     if (read_pids(pidfile, procs, MAX_PROCS, &nprocs) == 0) {
@@ -391,7 +410,9 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     unlink(epfile);
     pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
     {
-        char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir, NULL};
+        char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir, "--cert", ccert,
+                        "--worker-keys", wkeys, "--client-keys", ckeys, NULL};
+        if (insecure) argv[5] = "--insecure", argv[6] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -426,7 +447,13 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         pathf(logpath, sizeof logpath, "%s/%s.log", logdir, name);
         snprintf(slots_s, sizeof slots_s, "%ld", slots);
         char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
-                        slots ? "--slots" : NULL, slots_s, NULL};
+                        "--cert", wcert, "--server-key", srvkey, "--worker-keys", wkeys,
+                        "--client-keys", ckeys, slots ? "--slots" : NULL, slots_s, NULL};
+        if (insecure) { /* drop the key flags, keep --slots */
+            argv[7] = slots ? "--slots" : NULL;
+            argv[8] = slots_s;
+            argv[9] = NULL;
+        }
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -497,6 +524,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     } else if (isatty(STDOUT_FILENO)) {
         printf("mlops cluster up: coordinator %s, %ld workers, data in %s\n", endpoint, nworkers, dir);
         printf("export MLOPS_COORDINATOR=%s\n", endpoint);
+        if (!insecure)
+            printf("export MLOPS_KEY=%s/client.key MLOPS_SERVER_KEY=%s\n", keydir, srvkey);
     } else {
         printf("%s\n", endpoint);
     }

@@ -143,12 +143,14 @@ static int same_columns(const mlk_frame *a, const mlk_frame *b)
 
 /* Fetch shard `key` from the store at `endpoint` and decode it as a
  * frame, or (when fs is non-NULL) as a feature shard. */
-static int fetch_shard(const ctl_ctx *ctx, const char *endpoint, const char *key, mlk_frame **out,
-                       mlk_features **fs, char *err, size_t errlen)
+static int fetch_shard(const ctl_ctx *ctx, const char *endpoint, const char *server_key,
+                       const char *key, mlk_frame **out, mlk_features **fs, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     if (fs) *fs = NULL;
-    ctl_client *c = ctl_client_new(endpoint, "the worker store", ctx->timeout_ms, err, errlen);
+    ctl_client *c = ctl_client_new_store(endpoint, "the worker store", ctx->timeout_ms, server_key,
+                                         err, errlen);
     if (!c) return MLOPS_EIO;
     envelope_t req;
     wire_init(&req, 0);
@@ -302,11 +304,12 @@ int cmd_export(ctl_ctx *ctx, const ctl_args *a)
     for (size_t i = 0; i < json_array_size(json_object_get(plan, "shards"));) {
         const json_t *s = json_array_get(json_object_get(plan, "shards"), i);
         const char *key = mlops_jsonreply_str(s, "key", ""),
-                   *ep = mlops_jsonreply_str(s, "endpoint", "");
+                   *ep = mlops_jsonreply_str(s, "endpoint", ""),
+                   *skey = mlops_jsonreply_str(s, "server_key", "");
         char err[1024];
         mlk_frame *f = NULL;
         mlk_features *fs = NULL;
-        int rc = fetch_shard(ctx, ep, key, &f, features ? &fs : NULL, err, sizeof err);
+        int rc = fetch_shard(ctx, ep, skey, key, &f, features ? &fs : NULL, err, sizeof err);
         if (rc) {
             if (!replanned && (rc == MLOPS_ETIMEOUT || rc == MLOPS_ENOTFOUND || rc == MLOPS_EIO)) {
                 replanned = 1;

@@ -237,3 +237,29 @@ static int job_verb(ctl_ctx *ctx, const ctl_args *a, const char *verb, const cha
 int cmd_cancel(ctl_ctx *ctx, const ctl_args *a) { return job_verb(ctx, a, "cancel", "state"); }
 
 int cmd_rm(ctl_ctx *ctx, const ctl_args *a) { return job_verb(ctx, a, "rm", NULL); }
+
+int cmd_security(ctl_ctx *ctx, const ctl_args *a)
+{
+    (void)a;
+    json_t *doc;
+    char *raw;
+    int code = ctl_query(ctx, "security", NULL, NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) {
+        print_raw(raw);
+    } else {
+        int on = json_is_true(json_object_get(doc, "curve"));
+        printf("CURVE:             %s\n", on ? "on" : "OFF (plain text, no keys)");
+        if (on) {
+            printf("server key:        %s\n", mlops_jsonreply_str(doc, "server_key", "?"));
+            printf("worker keys:       %s\n", mlops_jsonreply_str(doc, "worker_keys", "?"));
+            printf("client keys:       %s\n", mlops_jsonreply_str(doc, "client_keys", "?"));
+        }
+        printf("refused keys:      %lld\n", (long long)json_integer_value(json_object_get(doc, "refused_keys")));
+        printf("denied messages:   %lld\n", (long long)json_integer_value(json_object_get(doc, "denied")));
+        printf("failed handshakes: %lld\n", (long long)json_integer_value(json_object_get(doc, "handshakes_failed")));
+    }
+    json_decref(doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}

@@ -58,6 +58,13 @@ int cmd_logs(ctl_ctx *ctx, const ctl_args *a);
 int cmd_export(ctl_ctx *ctx, const ctl_args *a);
 int cmd_models(ctl_ctx *ctx, const ctl_args *a);
 int cmd_model(ctl_ctx *ctx, const ctl_args *a);
+int cmd_keygen(ctl_ctx *ctx, const ctl_args *a);
+int cmd_security(ctl_ctx *ctx, const ctl_args *a);
+
+/* Make the keys of a local cluster in keydir, keeping those already
+ * there: coordinator, worker and client pairs, the authorised-key
+ * directories workers/ and clients/, and http.token (cmd_keygen.c). */
+int ctl_cluster_keys(const char *keydir, char *err, size_t errlen);
 
 /* Follow job `job_id` until it ends, drawing progress on stderr.
  * Returns an exit code: 0 succeeded, 1 failed/cancelled, 3 unreachable.

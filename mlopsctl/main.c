@@ -15,6 +15,7 @@
 
 #include "ctl.h"
 #include "err.h"
+#include "keyring.h"
 #include "log.h"
 #include "wire.h"
 
@@ -39,6 +40,10 @@ static const char *const OUTPUT_FORMATS[] = {"table", "json", NULL};
 
 static const ctl_optdef global_opts[] = {
     OPT_COORD, OPT_TIMEOUT, OPT_OUTPUT, OPT_HELP,
+    {.name = "key", .type = MLOPS_FLAG_STR, .meta = "FILE", .env = "MLOPS_KEY",
+     .help = "client key pair (default $MLOPS_HOME/keys/client.key or ~/.mlops/keys/client.key)"},
+    {.name = "server-key", .type = MLOPS_FLAG_STR, .meta = "FILE|KEY", .env = "MLOPS_SERVER_KEY",
+     .help = "the coordinator's public key (default coordinator.key beside the client key)"},
     {.name = "version", .type = MLOPS_FLAG_BOOL, .help = "print the version"}, OPT_END};
 
 /* the bounds of up's numbers are also checked by cmd_up */
@@ -52,6 +57,8 @@ static const ctl_optdef up_opts[] = {
      .help = "task slots per worker (absent: the worker's own default)"},
     {.name = "wait-timeout", .type = MLOPS_FLAG_INT, .meta = "SECONDS", .lo = 1, .hi = 3600,
      .dflt = "30", .help = "how long to wait for the cluster to come up"},
+    {.name = "insecure", .type = MLOPS_FLAG_BOOL,
+     .help = "no CURVE: plain text on loopback (to measure what CURVE costs)"},
     OPT_OUTPUT, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef down_opts[] = {OPT_DATA_DIR, OPT_HELP, OPT_END};
 static const ctl_optdef submit_opts[] = {
@@ -78,6 +85,16 @@ static const ctl_optdef model_opts[] = {
     {.name = "reason", .type = MLOPS_FLAG_STR, .meta = "TEXT",
      .help = "alias, unalias: why, kept in the alias history"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+static const ctl_optdef keygen_opts[] = {
+    {.name = "out", .type = MLOPS_FLAG_STR, .meta = "DIR",
+     .help = "directory for NAME.key (public) and NAME.key_secret (mode 0600); required"},
+    {.name = "http-token", .type = MLOPS_FLAG_BOOL,
+     .help = "also write DIR/http.token, the bearer token of HTTP listeners"},
+    {.name = "cluster", .type = MLOPS_FLAG_BOOL,
+     .help = "make what `up` makes in DIR (coordinator, worker, client, workers/, clients/, "
+             "http.token), keeping what is there"},
+    {.name = "force", .type = MLOPS_FLAG_BOOL, .help = "replace existing files"},
+    OPT_HELP, OPT_END};
 
 typedef struct {
     const char *name, *args, *summary;
@@ -102,6 +119,8 @@ static const ctl_command commands[] = {
     {"models", "", "List registered models with their latest version and aliases", read_opts, 0, 0, cmd_models},
     {"model", "show|versions|history NAME[@REF] | alias NAME VERSION ALIAS | unalias NAME ALIAS | export NAME[@REF] | rm NAME@VERSION",
      "Inspect a registered model, move its aliases, export or remove a version", model_opts, 2, 4, cmd_model},
+    {"security", "", "Show whether CURVE is on, the server key, and the refusals counted", read_opts, 0, 0, cmd_security},
+    {"keygen", "[NAME]", "Write a CURVE key pair NAME.key (zcert format), or an HTTP token", keygen_opts, 0, 1, cmd_keygen},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -213,6 +232,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     if (apply_common(&ctx, &g, 1, err, sizeof err) != 0) return usage_error(NULL, err);
+    ctl_keys_set(ctl_arg(&g, "key"), ctl_arg(&g, "server-key"));
     int rest = 1 + used;
     if (rest >= argc) {
         main_help(stderr);

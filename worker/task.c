@@ -16,9 +16,10 @@
 #define PEER_TIMEOUT_MS 10000
 #define PEER_CONNECT_MS 1500
 
-task_thread_t *wk_task_thread_new(void)
+task_thread_t *wk_task_thread_new(zcert_t *cert)
 {
     task_thread_t *t = calloc(1, sizeof *t);
+    if (t) t->cert = cert;
     if (!t) return NULL;
     t->peers = zhashx_new();
     return t;
@@ -73,11 +74,20 @@ int wk_task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)
     return 0;
 }
 
-static void drop_peer(task_thread_t *t, const char *endpoint)
+/* Peers are cached by endpoint and key: a holder restarted on the same
+ * port with another key gets a socket that checks the new one. */
+static void peer_name(const Mlops__ShardRef *ref, char *out, size_t n)
 {
-    zsock_t *s = zhashx_lookup(t->peers, endpoint);
+    snprintf(out, n, "%s %s", ref->endpoint, ref->server_key ? ref->server_key : "");
+}
+
+static void drop_peer(task_thread_t *t, const Mlops__ShardRef *ref)
+{
+    char name[600];
+    peer_name(ref, name, sizeof name);
+    zsock_t *s = zhashx_lookup(t->peers, name);
     if (s) {
-        zhashx_delete(t->peers, endpoint);
+        zhashx_delete(t->peers, name);
         zsock_destroy(&s);
     }
 }
@@ -85,12 +95,18 @@ static void drop_peer(task_thread_t *t, const char *endpoint)
 static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_t *len)
 {
     task_thread_t *t = ctx->thread;
-    zsock_t *s = zhashx_lookup(t->peers, ref->endpoint);
+    char name[600];
+    peer_name(ref, name, sizeof name);
+    zsock_t *s = zhashx_lookup(t->peers, name);
     char err[512];
     if (!s) {
-        s = transport_peer_connect(ref->endpoint, PEER_CONNECT_MS, err, sizeof err);
+        transport_sec_t sec = {.cert = t->cert, .server_key = ref->server_key};
+        if (t->cert && (!ref->server_key || !*ref->server_key))
+            return wk_task_fail(ctx, 1, "shard %s: holder %s at %s has no CURVE key", ref->key,
+                                ref->worker_id, ref->endpoint);
+        s = transport_peer_connect(ref->endpoint, PEER_CONNECT_MS, &sec, err, sizeof err);
         if (!s) return wk_task_fail(ctx, 1, "shard %s: %s", ref->key, err);
-        zhashx_insert(t->peers, ref->endpoint, s);
+        zhashx_insert(t->peers, name, s);
     }
     envelope_t req;
     wire_init(&req, ++t->seq);
@@ -100,7 +116,7 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
     req.shard_get = &g;
     envelope_t *rep = wire_request(s, &req, PEER_TIMEOUT_MS, err, sizeof err);
     if (!rep) {
-        drop_peer(t, ref->endpoint); /* a half-dead socket would keep stale replies */
+        drop_peer(t, ref); /* a half-dead socket would keep stale replies */
         return wk_task_fail(ctx, 1, "fetching shard %s from %s (%s): %s", ref->key, ref->worker_id,
                          ref->endpoint, err);
     }

@@ -5,7 +5,8 @@
 #include "jobspec.h"
 
 typedef struct {
-    zhashx_t *peers;        /* store endpoint -> DEALER */
+    zhashx_t *peers;        /* "endpoint key" -> DEALER */
+    zcert_t *cert;          /* the worker's key pair (borrowed, read only); NULL plain */
     uint64_t seq;
     mlops_jobspec_t *spec;  /* last job's spec */
     char *spec_job;
@@ -14,7 +15,8 @@ typedef struct {
     void (*cache_free)(void *);
 } task_thread_t;
 
-task_thread_t *wk_task_thread_new(void);
+/* `cert` (borrowed) is the key pair peer sockets use; NULL for plain. */
+task_thread_t *wk_task_thread_new(zcert_t *cert);
 void wk_task_thread_destroy(task_thread_t **pt);
 
 #endif

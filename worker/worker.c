@@ -11,6 +11,8 @@
  * socket, waits (backoff doubling from one interval to 32), reconnects
  * and registers again, listing the shards its store holds. */
 #include "worker.h"
+#include "auth.h"
+#include "keys.h"
 #include "err.h"
 #include "log.h"
 #include "store.h"
@@ -45,6 +47,10 @@ struct worker {
     char worker_id[16];
     uint64_t seq;
     uint64_t bad_frames;
+    zcert_t *cert;           /* NULL: plain */
+    mlops_auth_t *auth;      /* the store endpoint's ZAP domain */
+    char server_key[MLOPS_KEY_Z85_LEN + 1];
+    uint64_t denied;
 };
 
 /* ------------------------------------------------------------------ */
@@ -150,7 +156,7 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
 static void *executor(void *arg)
 {
     worker_t *w = arg;
-    task_thread_t *th = wk_task_thread_new();
+    task_thread_t *th = wk_task_thread_new(w->cert);
     zsock_t *push = zsock_new_push(w->results_ep);
     if (!th || !push) {
         LOG_E("executor thread could not start");
@@ -203,7 +209,8 @@ static int connect_coord(worker_t *w)
 {
     char err[512];
     zsock_destroy(&w->coord);
-    w->coord = transport_dealer_connect(w->cfg.coordinator, err, sizeof err);
+    transport_sec_t sec = {.cert = w->cert, .server_key = w->server_key};
+    w->coord = transport_dealer_connect(w->cfg.coordinator, &sec, err, sizeof err);
     if (!w->coord) {
         LOG_E("%s", err);
         return -1;
@@ -248,7 +255,10 @@ static void on_coord(worker_t *w)
         }
         break;
     case MLOPS__ENVELOPE__BODY_ERROR:
-        if (env->error->code == MLOPS__ERROR_CODE__NOT_REGISTERED) {
+        if (env->error->code == MLOPS__ERROR_CODE__DENIED) {
+            LOG_E("the coordinator refused this worker: %s",
+                  env->error->message ? env->error->message : "");
+        } else if (env->error->code == MLOPS__ERROR_CODE__NOT_REGISTERED) {
             LOG_W("coordinator does not know us: registering again");
             send_register(w);
         } else {
@@ -265,15 +275,24 @@ static void on_store(worker_t *w)
 {
     char err[512];
     zframe_t *id = NULL;
-    envelope_t *env = wire_recv(w->storesock, &id, err, sizeof err);
+    wire_peer_t peer;
+    envelope_t *env = wire_recv_peer(w->storesock, &id, &peer, err, sizeof err);
     if (!env) {
         w->bad_frames++;
-        LOG_W("bad frame on the store endpoint: %s", err);
+        LOG_W("bad frame on the store endpoint from %s: %s", peer.address, err);
         if (id) wire_send_error(w->storesock, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
         zframe_destroy(&id);
         return;
     }
-    if (env->body_case != MLOPS__ENVELOPE__BODY_SHARD_GET || !env->shard_get->key) {
+    char key[MLOPS_KEY_Z85_LEN + 1] = "";
+    if (w->cert && mlops_auth_role(peer.user_id, key) == MLOPS_ROLE_NONE) {
+        /* the handshake admits only known keys: this is a belt to its braces */
+        w->denied++;
+        LOG_W("store: denied %s from %s: no authorised key (%llu denied so far)",
+              wire_body_name(env), peer.address, (unsigned long long)w->denied);
+        wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__DENIED,
+                        "the store endpoint serves authorised keys only");
+    } else if (env->body_case != MLOPS__ENVELOPE__BODY_SHARD_GET || !env->shard_get->key) {
         wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
                         "the store endpoint answers ShardGet only, not %s", wire_body_name(env));
     } else {
@@ -365,6 +384,44 @@ static void on_interrupt(int sig)
     zctx_interrupted = 1;
 }
 
+/* The worker's key pair, the coordinator's public key and the store's
+ * ZAP domain; or plain, where the store is on loopback or --insecure. */
+static int security_open(worker_t *w, const char *bind, transport_sec_t *sec, char *err,
+                         size_t errlen)
+{
+    const worker_config_t *cfg = &w->cfg;
+    memset(sec, 0, sizeof *sec);
+    if (!cfg->cert) {
+        if (cfg->server_key || cfg->worker_keys || cfg->client_keys)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "--server-key, --worker-keys and --client-keys need --cert (this "
+                                "worker's key pair)");
+        if (!transport_is_loopback(bind) && !cfg->insecure)
+            return mlops_seterr(err, errlen, MLOPS_EDENIED,
+                                "refusing to serve shards on %s without keys: give --cert, "
+                                "--server-key, --worker-keys and --client-keys (see "
+                                "docs/security.md), or --insecure",
+                                bind);
+        LOG_W("INSECURE: no CURVE: shards travel in plain text and the store endpoint serves "
+              "anyone who can connect");
+        return 0;
+    }
+    if (cfg->insecure)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "--insecure and --cert exclude each other");
+    if (!cfg->server_key)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "--cert needs --server-key (the coordinator's public key)");
+    int rc = mlops_keys_load_public(cfg->server_key, w->server_key, err, errlen);
+    if (rc) return rc;
+    w->cert = mlops_keys_load_pair(cfg->cert, err, errlen);
+    if (!w->cert) return MLOPS_EINVAL;
+    w->auth = mlops_auth_new(cfg->worker_keys, cfg->client_keys, "store", err, errlen);
+    if (!w->auth) return MLOPS_EINVAL;
+    sec->cert = w->cert;
+    sec->zap_domain = mlops_auth_domain(w->auth);
+    return 0;
+}
+
 worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
 {
     worker_t *w = calloc(1, sizeof *w);
@@ -404,7 +461,13 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
         host = strdup(cfg->advertise);
     }
     const char *bind = (host && !strcmp(host, "127.0.0.1")) ? "tcp://127.0.0.1:*" : "tcp://*:*";
-    w->storesock = transport_router_bind(bind, host, &w->store_endpoint, err, errlen);
+    transport_sec_t sec;
+    if (security_open(w, bind, &sec, err, errlen) != 0) {
+        free(host);
+        worker_destroy(&w);
+        return NULL;
+    }
+    w->storesock = transport_router_bind(bind, host, &sec, &w->store_endpoint, err, errlen);
     free(host);
     if (!w->storesock) {
         worker_destroy(&w);
@@ -448,6 +511,8 @@ void worker_destroy(worker_t **pw)
     zsock_destroy(&w->results);
     zsock_destroy(&w->coord);
     zsock_destroy(&w->storesock);
+    mlops_auth_destroy(&w->auth);
+    zcert_destroy(&w->cert);
     free(w->store_endpoint);
     mlops_store_close(&w->store);
     pthread_mutex_destroy(&w->mu);

@@ -15,6 +15,14 @@ typedef struct {
     int slots;
     int heartbeat_ms;        /* until the coordinator says otherwise */
     int verbose;
+    /* security: with cert, the worker speaks CURVE to the coordinator
+     * (checked against server_key) and its store endpoint serves only
+     * keys found in worker_keys (peers) and client_keys (export) */
+    const char *cert;        /* this worker's key pair (zcert) */
+    const char *server_key;  /* the coordinator's public key: a file or Z85 */
+    const char *worker_keys; /* directory of authorised worker public keys */
+    const char *client_keys; /* directory of authorised client public keys */
+    int insecure;            /* allow a plain store endpoint on a non-loopback address */
 } worker_config_t;
 
 typedef struct worker worker_t;

@@ -7,7 +7,10 @@
 # failure alike, and on failure prints the tail of each process log.
 # Synchronisation is always a bounded poll (wait_for), never a bare sleep.
 #
-#   cluster_up N          mlopsctl up --port 0 --workers N; exports MLOPS_COORDINATOR
+#   cluster_up N          mlopsctl up --port 0 --workers N; exports MLOPS_COORDINATOR,
+#                         and MLOPS_KEY / MLOPS_SERVER_KEY (the keys up made)
+#   worker_key_args       the key flags of a worker of this cluster (none with
+#                         INSECURE=1 or no $CLUSTER_DIR/keys)
 #   cluster_down          mlopsctl down (idempotent)
 #   start_worker NAME     one more worker process, recorded in the pid file
 #   kill_worker NAME      SIGKILL that worker (one started by up or start_worker)
@@ -29,7 +32,7 @@ MLOPSCTL="$MLOPS_BUILD_DIR/mlopsctl"
 
 T="$(mktemp -d "${TMPDIR:-/tmp}/mlops-it.XXXXXX")"
 CLUSTER_DIR="$T/cluster"
-unset MLOPS_COORDINATOR MLOPS_HOME
+unset MLOPS_COORDINATOR MLOPS_HOME MLOPS_KEY MLOPS_SERVER_KEY
 export HOME="$T/home" # never touch the real ~/.mlops
 mkdir -p "$HOME"
 _FAILED=0
@@ -84,6 +87,13 @@ cluster_up() {
         fail "mlopsctl up --workers $n failed (exit $?)"
     [ -n "$ep" ] || fail "mlopsctl up printed no endpoint"
     export MLOPS_COORDINATOR="$ep"
+    export MLOPS_KEY="$CLUSTER_DIR/keys/client.key" MLOPS_SERVER_KEY="$CLUSTER_DIR/keys/coordinator.key"
+}
+
+worker_key_args() {
+    local k="$CLUSTER_DIR/keys"
+    [ "${INSECURE:-0}" != 1 ] && [ -f "$k/worker.key" ] || return 0
+    echo "--cert $k/worker.key --server-key $k/coordinator.key --worker-keys $k/workers --client-keys $k/clients"
 }
 
 cluster_down() {
@@ -99,8 +109,9 @@ start_worker() {
     local name="$1"
     [ -n "${MLOPS_COORDINATOR:-}" ] || fail "start_worker: no cluster"
     mkdir -p "$CLUSTER_DIR/logs"
+    # shellcheck disable=SC2046 # key paths hold no spaces ($T is mktemp's)
     "$MLOPS_BUILD_DIR/mlops-worker" --coordinator "$MLOPS_COORDINATOR" \
-        --data-dir "$CLUSTER_DIR/$name" --name "$name" \
+        --data-dir "$CLUSTER_DIR/$name" --name "$name" $(worker_key_args) \
         </dev/null >>"$CLUSTER_DIR/logs/$name.log" 2>&1 &
     echo "$name $!" >>"$CLUSTER_DIR/pids"
 }

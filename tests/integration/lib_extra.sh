@@ -8,9 +8,13 @@
 # recorded in $CLUSTER_DIR/pids like `up` does, so lib.sh's cleanup
 # (`mlopsctl down`, then SIGKILL of the shell's children) stops them all.
 #
+#   cluster_keys              the keys `up` would make, in $CLUSTER_DIR/keys, made
+#                             with `mlopsctl keygen` (kept if already there)
 #   coord_start [BIND]        coordinator on BIND (default tcp://127.0.0.1:*),
 #                             data in $CLUSTER_DIR/coordinator; waits until it
-#                             answers; exports MLOPS_COORDINATOR
+#                             answers; exports MLOPS_COORDINATOR. With CURVE
+#                             (cluster_keys, exports MLOPS_KEY/MLOPS_SERVER_KEY)
+#                             unless INSECURE=1
 #   coord_kill                SIGKILL the coordinator, wait until it is gone
 #   worker_start NAME [SLOTS] one worker (like start_worker, with --slots)
 #   cluster_start N [SLOTS]   coord_start + worker-1..N, waits until N alive
@@ -30,12 +34,30 @@
 : "${HB_MS:=1000}"
 # COORD_ARGS: extra coordinator flags (e.g. -v when debugging a test)
 
+cluster_keys() {
+    local k="$CLUSTER_DIR/keys" n
+    mkdir -p "$k/workers" "$k/clients"
+    for n in coordinator worker client; do
+        [ -f "$k/$n.key_secret" ] || ctl keygen "$n" --out "$k" >/dev/null || fail "keygen $n failed"
+    done
+    cp "$k/worker.key" "$k/workers/" && cp "$k/client.key" "$k/clients/" || fail "cannot copy keys"
+    export MLOPS_KEY="$k/client.key" MLOPS_SERVER_KEY="$k/coordinator.key"
+}
+
 coord_start() {
     local bind="${1:-tcp://127.0.0.1:*}"
-    local dir="$CLUSTER_DIR/coordinator"
+    local dir="$CLUSTER_DIR/coordinator" keyargs=""
     mkdir -p "$dir" "$CLUSTER_DIR/logs"
     rm -f "$dir/endpoint"
-    "$MLOPS_BUILD_DIR/mlops-coordinator" --bind "$bind" --data-dir "$dir" \
+    if [ "${INSECURE:-0}" = 1 ]; then
+        unset MLOPS_KEY MLOPS_SERVER_KEY # a plain coordinator answers plain clients only
+    else
+        cluster_keys
+        keyargs="--cert $CLUSTER_DIR/keys/coordinator.key --worker-keys $CLUSTER_DIR/keys/workers"
+        keyargs="$keyargs --client-keys $CLUSTER_DIR/keys/clients"
+    fi
+    # shellcheck disable=SC2086 # key paths hold no spaces ($T is mktemp's)
+    "$MLOPS_BUILD_DIR/mlops-coordinator" --bind "$bind" --data-dir "$dir" $keyargs \
         --heartbeat-ms "$HB_MS" ${COORD_ARGS:-} </dev/null >>"$CLUSTER_DIR/logs/coordinator.log" 2>&1 &
     COORD_PID=$!
     echo "coordinator $COORD_PID" >>"$CLUSTER_DIR/pids"
@@ -56,8 +78,9 @@ worker_start() {
     local name="$1" slots="${2:-1}"
     [ -n "${MLOPS_COORDINATOR:-}" ] || fail "worker_start: no coordinator"
     mkdir -p "$CLUSTER_DIR/logs"
+    # shellcheck disable=SC2046 # key paths hold no spaces ($T is mktemp's)
     "$MLOPS_BUILD_DIR/mlops-worker" --coordinator "$MLOPS_COORDINATOR" \
-        --data-dir "$CLUSTER_DIR/$name" --name "$name" --slots "$slots" \
+        --data-dir "$CLUSTER_DIR/$name" --name "$name" --slots "$slots" $(worker_key_args) \
         </dev/null >>"$CLUSTER_DIR/logs/$name.log" 2>&1 &
     echo "$name $!" >>"$CLUSTER_DIR/pids"
 }

@@ -97,7 +97,7 @@ PYEOF
 job="$(submit_wait "$D/bad.yaml" --set input=good.csv)" || exit 1
 save_result "$job" "$T/before.json"
 cat >"$T/garbage.py" <<'PYEOF'
-"""garbage_frames.py ENDPOINT WHAT: throw malformed input at a ROUTER
+"""garbage_frames.py ENDPOINT WHAT [SERVER_KEY_FILE]: throw malformed input at a ROUTER
 endpoint of the cluster (the coordinator, or a worker's store) and check
 that it keeps answering. Used by test_bad_input.sh (not a test itself).
 
@@ -116,6 +116,9 @@ frame, which ZeroMQ itself refuses (maxmsgsize) by dropping the
 connection. Finally, a fresh DEALER sends a valid request (Query ping to
 the coordinator, ShardGet of a missing key to a store) and must get a
 well-formed answer. Exit 1 with a list of what went wrong.
+With SERVER_KEY_FILE, the DEALERs speak CURVE with the client key pair
+$MLOPS_KEY (the cluster is secure by default), so the garbage reaches
+the message handlers and not only the handshake.
 """
 import os, random, socket, struct, sys
 
@@ -220,9 +223,19 @@ ctx = zmq.Context()
 ctx.setsockopt(zmq.LINGER, 0)
 
 
+def zcert_keys(path):
+    import re
+    text = open(path).read()
+    get = lambda k: re.search(k + r'\s*=\s*"(.{40})"', text).group(1).encode()
+    return get("public-key"), (get("secret-key") if "secret-key" in text else None)
+
+
 def dealer():
     d = ctx.socket(zmq.DEALER)
     d.setsockopt(zmq.RCVTIMEO, 3000)
+    if len(sys.argv) > 3:
+        d.curve_publickey, d.curve_secretkey = zcert_keys(os.environ["MLOPS_KEY"] + "_secret")
+        d.curve_serverkey = zcert_keys(sys.argv[3])[0]
     d.connect(ep)
     return d
 
@@ -299,8 +312,8 @@ PYEOF
 store="$(worker_field worker-1 endpoint)"
 [[ "$store" == tcp://* ]] || fail "no store endpoint for worker-1: '$store'"
 gerr=""
-"$PY" "$T/garbage.py" "$MLOPS_COORDINATOR" coordinator || gerr="coordinator"
-"$PY" "$T/garbage.py" "$store" store || gerr="$gerr worker-1's store"
+"$PY" "$T/garbage.py" "$MLOPS_COORDINATOR" coordinator "$MLOPS_SERVER_KEY" || gerr="coordinator"
+"$PY" "$T/garbage.py" "$store" store "$CLUSTER_DIR/keys/worker.key" || gerr="$gerr worker-1's store"
 for p in $(awk '{print $2}' "$CLUSTER_DIR/pids"); do
     kill -0 "$p" 2>/dev/null || fail "pid $p ($(awk -v p="$p" '$2 == p {print $1}' "$CLUSTER_DIR/pids")) died from the garbage"
 done

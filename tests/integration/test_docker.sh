@@ -85,6 +85,10 @@ assert_contains "$out" "wire protocol" "mlopsctl --version in the image"
 # ----------------------------------------------------------- the cluster
 compose() { "${COMPOSE[@]}" -f "$MLOPS_SOURCE_DIR/docker-compose.yml" -p "$PROJECT" "$@"; }
 export MLOPS_PORT="$(free_port)"
+# the cluster's keys, as docker-compose.yml asks: the host's mlopsctl
+# uses the client key, the containers read them all from /keys
+ctl keygen --cluster --out "$T/keys" >/dev/null || fail "keygen --cluster"
+export MLOPS_KEYS="$T/keys" MLOPS_KEY="$T/keys/client.key" MLOPS_SERVER_KEY="$T/keys/coordinator.key"
 COMPOSE_UP=1
 compose up -d --scale worker=3 >>"$COMPOSE_LOG" 2>&1 ||
     { cat "$COMPOSE_LOG" >&2; fail "docker-compose up -d --scale worker=3 failed"; }
@@ -124,7 +128,7 @@ assert_eq "$(ctl workers -o json | jget 'all(w["tasks_done"] > 0 for w in d["wor
     "every worker ran tasks"
 
 # export fetches every shard from the worker stores: inside the network
-compose exec -T coordinator mlopsctl -c tcp://coordinator:5555 export "$job" --stage clean >"$T/clean.csv" \
+compose exec -T coordinator mlopsctl -c tcp://coordinator:5555 --key /keys/client.key export "$job" --stage clean >"$T/clean.csv" \
     2>"$T/export.err" || { cat "$T/export.err" >&2; fail "export inside the compose network failed"; }
 assert_eq "$(head -1 "$T/clean.csv")" "price,quantity,age,income,category,item_id,user_id,clicked" "export header"
 assert_eq "$(($(wc -l <"$T/clean.csv") - 1))" "$clean_rows" "exported rows = rows_after_clean"

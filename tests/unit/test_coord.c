@@ -45,11 +45,13 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 static zsock_t *dealer(fix_t *f)
 {
     char err[256] = "";
-    zsock_t *d = transport_dealer_connect(coord_endpoint(f->c), err, sizeof err);
+    zsock_t *d = transport_dealer_connect(coord_endpoint(f->c), NULL, err, sizeof err);
     if (!d) print_error("dealer: %s\n", err);
     assert_non_null(d);
     return d;
 }
+
+static coord_config_t limits; /* setup_limits: the limits to start with */
 
 static int setup(void **state)
 {
@@ -60,6 +62,9 @@ static int setup(void **state)
     char data[128], err[512] = "";
     snprintf(data, sizeof data, "%s/data", f->dir);
     coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = data, .heartbeat_ms = HB_MS};
+    cfg.max_job_bytes = limits.max_job_bytes;
+    cfg.max_input_mib = limits.max_input_mib;
+    cfg.max_running = limits.max_running;
     f->c = coord_new(&cfg, err, sizeof err);
     if (!f->c) {
         print_error("coord_new: %s\n", err);
@@ -403,6 +408,73 @@ static void test_upload_short_last(void **state)
     json_decref(doc);
 }
 
+/* SubmitBegin of `spec` with one input of `size` bytes; the reply. */
+static envelope_t *submit(fix_t *f, const char *spec, uint64_t size, uint64_t seq)
+{
+    envelope_t env;
+    wire_init(&env, seq);
+    Mlops__SubmitBegin sb = MLOPS__SUBMIT_BEGIN__INIT;
+    sb.spec_yaml.data = (uint8_t *)spec;
+    sb.spec_yaml.len = strlen(spec);
+    sb.spec_name = "limits.yaml";
+    Mlops__InputFile in = MLOPS__INPUT_FILE__INIT, *files[] = {&in};
+    in.role = "input";
+    in.name = "data.csv";
+    in.size = size;
+    sb.n_files = 1;
+    sb.files = files;
+    env.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
+    env.submit_begin = &sb;
+    send_env(f->ctl, &env);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        while (zsock_events(f->ctl) & ZMQ_POLLIN) {
+            char err[256] = "";
+            envelope_t *rep = wire_recv(f->ctl, NULL, err, sizeof err);
+            assert_non_null(rep);
+            if (rep->seq == seq) return rep;
+            wire_free(&rep);
+        }
+    }
+    fail_msg("no answer to SubmitBegin %llu", (unsigned long long)seq);
+    return NULL;
+}
+
+static int setup_limits(void **state)
+{
+    limits = (coord_config_t){.max_job_bytes = 64, .max_input_mib = 1, .max_running = 1};
+    int rc = setup(state);
+    limits = (coord_config_t){0};
+    return rc;
+}
+
+static void test_limits(void **state)
+{
+    fix_t *f = *state;
+    static const char small[] = "name: a\nnoop: {tasks: 1}\n";
+    char big[200];
+    snprintf(big, sizeof big, "name: %0120d\nnoop: {tasks: 1}\n", 0);
+    envelope_t *r = submit(f, big, 10, 41);
+    assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(r, MLOPS__ERROR_CODE__DENIED, "over this coordinator's limit of 64 bytes");
+    wire_free(&r);
+    r = submit(f, small, (2u << 20), 42);
+    assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(r, MLOPS__ERROR_CODE__DENIED, "inputs of 2097152 bytes are over");
+    wire_free(&r);
+    /* the first job waits for its upload, so it counts as running */
+    r = submit(f, small, 10, 43);
+    assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_JOB_ACK);
+    wire_free(&r);
+    r = submit(f, small, 10, 44);
+    assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
+    assert_error(r, MLOPS__ERROR_CODE__DENIED, "the limit is 1 (--max-running)");
+    wire_free(&r);
+    json_t *doc = query(f, "jobs", NULL);
+    assert_int_equal(json_array_size(json_object_get(doc, "jobs")), 1);
+    json_decref(doc);
+}
+
 static void test_garbage(void **state)
 {
     fix_t *f = *state;
@@ -470,6 +542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_and_late_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup_limits, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,7 +99,14 @@ static const err_case ERRORS[] = {
     {"name: j\ninput: d.csv\ncolumns:\n  numeric: [a, '']\n", NULL,
      "job.yaml:4: columns.numeric: expected a non-empty string, got ''"},
     {"name: 'a b'\ninput: d.csv\n", NULL,
-     "job.yaml:1: name: expected 1..128 characters from [A-Za-z0-9_.-], got 'a b'"},
+     "job.yaml:1: name: expected 1..128 characters from [A-Za-z0-9_.-], not starting with '.', "
+     "got 'a b'"},
+    {"name: ../../etc/cron.d/x\ninput: d.csv\n", NULL,
+     "job.yaml:1: name: expected 1..128 characters from [A-Za-z0-9_.-], not starting with '.', "
+     "got '../../etc/cron.d/x'"},
+    {"name: '..'\ninput: d.csv\n", NULL,
+     "job.yaml:1: name: expected 1..128 characters from [A-Za-z0-9_.-], not starting with '.', "
+     "got '..'"},
     {"name:\ninput: d.csv\n", NULL, "job.yaml:1: name: expected a non-empty string, got nothing"},
     {BASE "on_bad_row: maybe\n", NULL,
      "job.yaml:7: on_bad_row: expected fail or skip, got 'maybe'"},

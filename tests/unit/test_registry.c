@@ -39,7 +39,7 @@ static void start(fix_t *f)
     coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = f->data, .heartbeat_ms = 100};
     f->c = coord_new(&cfg, err, sizeof err);
     if (!f->c) fail_msg("coord_new: %s", err);
-    f->ctl = transport_dealer_connect(coord_endpoint(f->c), err, sizeof err);
+    f->ctl = transport_dealer_connect(coord_endpoint(f->c), NULL, err, sizeof err);
     assert_non_null(f->ctl);
 }
 

@@ -240,6 +240,16 @@ static void put_input(FILE *f, const mlops_jobspec_input_t *in)
         if (strcmp(k->sect, "input") || k->type != MLOPS_JSK_STR || k->only_val != fmt)
             continue;
         fprintf(f, ", %s: ", k->key);
+        if (!strcmp(k->key, "path") && in->npaths > 1) { /* many files: a list */
+            fputc('[', f);
+            for (size_t p = 0; p < in->npaths; p++) {
+                if (p)
+                    fputs(", ", f);
+                put_str(f, in->paths[p]);
+            }
+            fputc(']', f);
+            continue;
+        }
         put_str(f, *CAT(in, k->off, char *));
     }
     fputc('}', f);

@@ -22,6 +22,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -545,15 +546,38 @@ static int get_name(vctx *c, const ynode *y, const char *path, char **out)
 static int parse_section(vctx *c, const ynode *y, const char *name, const mlops_jobschema_key_t *sec,
                          mlops_jobspec_t *s);
 
+/* A CSV input's paths: one string or a non-empty list of strings (only
+ * for the job's input: knn.queries names one file). */
+static int get_paths(vctx *c, const ynode *y, const char *name, mlops_jobspec_input_t *in)
+{
+    int rc;
+    if (y->kind == YN_SEQ) {
+        if (strcmp(name, "input") && strcmp(name, "input.path"))
+            return verr(c, y, "%s: expected one file, got a list", name);
+        if (y->n == 0)
+            return verr(c, y, "%s: expected at least one file", name);
+        rc = get_str_list(c, y, name, &in->paths, &in->npaths);
+    } else {
+        in->paths = calloc(1, sizeof *in->paths);
+        if (!in->paths)
+            return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+        rc = node_str(c, y, name, &in->paths[0]);
+        if (rc == 0)
+            in->npaths = 1;
+    }
+    in->path = in->npaths ? in->paths[0] : NULL;
+    return rc;
+}
+
 /* input: a CSV path, or a mapping of the "input" rows: format picks
  * which of the others are required and which refused. */
 static int parse_input(vctx *c, const ynode *y, const char *name, mlops_jobspec_input_t *in)
 {
-    if (y->kind == YN_SCALAR) {
-        in->format = MLOPS_INPUT_CSV;
-        return node_str(c, y, name, &in->path);
-    }
     int rc;
+    if (y->kind == YN_SCALAR || y->kind == YN_SEQ) {
+        in->format = MLOPS_INPUT_CSV;
+        return get_paths(c, y, name, in);
+    }
     if ((rc = want_map(c, y, name)) != 0 || (rc = check_keys(c, y, name, "input")) != 0)
         return rc;
     const mlops_jobschema_key_t *fk = mlops_jobschema_find("input", "format");
@@ -581,8 +605,11 @@ static int parse_input(vctx *c, const ynode *y, const char *name, mlops_jobspec_
         if (i < nneed && !mget(y, need[i]->key, NULL))
             return verr(c, y, "%s: missing required key '%s'", name, need[i]->key);
     }
+    if (fmt == 0 && (v = mget(y, "path", NULL)) &&
+        (rc = get_paths(c, v, fpath(p, sizeof p, name, "path"), in)) != 0)
+        return rc;
     FOR_ROWS(k, "input")
-        if (k->type == MLOPS_JSK_STR && (v = mget(y, k->key, NULL)) &&
+        if (k->type == MLOPS_JSK_STR && strcmp(k->key, "path") && (v = mget(y, k->key, NULL)) &&
             (rc = node_str(c, v, fpath(p, sizeof p, name, k->key), AT(in, k->off, char *))) != 0)
             return rc;
     return 0;
@@ -904,7 +931,11 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen)
 
 static void free_input(mlops_jobspec_input_t *in)
 {
-    free(in->path);
+    for (size_t i = 0; i < in->npaths; i++)
+        free(in->paths[i]);
+    if (in->paths && !in->npaths)
+        free(in->paths[0]);
+    free(in->paths);
     free(in->images);
     free(in->labels);
 }
@@ -1110,29 +1141,104 @@ static int add_file(mlops_jobspec_file_t *v, size_t *k, const char *role, const 
     return 0;
 }
 
-int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_jobspec_file_t **files,
-                         size_t *n)
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A CSV path: as written, or its glob's matches in strcmp order (glob(3)
+ * sorts by the locale, which would make the order depend on it). */
+static int add_csv(mlops_jobspec_file_t **v, size_t *k, size_t *cap, const char *jobdir,
+                   const char *path, char *err, size_t errlen)
+{
+    mlops_jobspec_file_t one[1];
+    size_t n1 = 0;
+    int rc = add_file(one, &n1, "input", jobdir, path);
+    if (rc != 0)
+        return mlops_seterr(err, errlen, rc, "out of memory");
+    char *full = one[0].path;
+    glob_t g;
+    size_t nm = 1;
+    int is_glob = strpbrk(path, "*?[") != NULL;
+    if (is_glob) {
+        int gr = glob(full, 0, NULL, &g);
+        if (gr == GLOB_NOMATCH || (gr == 0 && g.gl_pathc == 0)) {
+            if (gr == 0)
+                globfree(&g);
+            free(full);
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "input: '%s' matches no file", path);
+        }
+        if (gr != 0) {
+            free(full);
+            return mlops_seterr(err, errlen, MLOPS_EIO, "input: cannot expand '%s'", path);
+        }
+        nm = g.gl_pathc;
+        qsort(g.gl_pathv, nm, sizeof *g.gl_pathv, by_name);
+    }
+    if (*k + nm > *cap) {
+        size_t nc = (*k + nm) * 2;
+        mlops_jobspec_file_t *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv)
+            rc = MLOPS_ENOMEM;
+        else {
+            *v = nv;
+            *cap = nc;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < nm; i++) {
+        char *p = is_glob ? strdup(g.gl_pathv[i]) : full;
+        if (!p) {
+            rc = MLOPS_ENOMEM;
+            break;
+        }
+        (*v)[*k].role = "input";
+        (*v)[*k].path = p;
+        (*k)++;
+    }
+    if (is_glob) {
+        globfree(&g);
+        free(full);
+    } else if (rc != 0)
+        free(full);
+    return rc ? mlops_seterr(err, errlen, rc, "out of memory") : 0;
+}
+
+int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
+                             mlops_jobspec_file_t **files, size_t *n, char *err, size_t errlen)
 {
     if (!s || !files || !n)
         return MLOPS_EINVAL;
     *files = NULL;
     *n = 0;
-    mlops_jobspec_file_t *v = calloc(4, sizeof *v);
+    size_t cap = 4 + (s->input.format == MLOPS_INPUT_CSV ? s->input.npaths : 0);
+    mlops_jobspec_file_t *v = calloc(cap, sizeof *v);
     if (!v)
-        return MLOPS_ENOMEM;
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
     size_t k = 0;
     int rc = 0;
     if (s->input.format == MLOPS_INPUT_CSV) {
-        rc = add_file(v, &k, "input", jobdir, s->input.path);
+        for (size_t i = 0; rc == 0 && i < s->input.npaths; i++)
+            rc = add_csv(&v, &k, &cap, jobdir, s->input.paths[i], err, errlen);
     } else if (s->input.format == MLOPS_INPUT_IDX) {
         if ((rc = add_file(v, &k, "images", jobdir, s->input.images)) == 0)
             rc = add_file(v, &k, "labels", jobdir, s->input.labels);
     }
     if (rc == 0 && s->has_knn && s->knn.has_queries) {
-        if (s->knn.queries.format == MLOPS_INPUT_CSV)
+        if (k + 2 > cap) {
+            mlops_jobspec_file_t *nv = realloc(v, (k + 2) * sizeof *nv);
+            if (!nv)
+                rc = MLOPS_ENOMEM;
+            else
+                v = nv;
+        }
+        if (rc != 0)
+            ;
+        else if (s->knn.queries.format == MLOPS_INPUT_CSV)
             rc = add_file(v, &k, "queries.input", jobdir, s->knn.queries.path);
         else if ((rc = add_file(v, &k, "queries.images", jobdir, s->knn.queries.images)) == 0)
             rc = add_file(v, &k, "queries.labels", jobdir, s->knn.queries.labels);
+        if (rc == MLOPS_ENOMEM)
+            mlops_seterr(err, errlen, rc, "out of memory");
     }
     if (rc != 0) {
         mlops_jobspec_files_free(&v, k);
@@ -1145,6 +1251,13 @@ int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_job
     *files = v;
     *n = k;
     return 0;
+}
+
+int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_jobspec_file_t **files,
+                         size_t *n)
+{
+    char err[8];
+    return mlops_jobspec_inputs_err(s, jobdir, files, n, err, sizeof err);
 }
 
 void mlops_jobspec_files_free(mlops_jobspec_file_t **files, size_t n)

@@ -49,12 +49,16 @@ enum {
 };
 #define MLOPS_METRIC_COUNT 7
 
-/* An input: a CSV file (path) or an IDX image/label pair. Paths are as
- * written in the job file (relative ones are relative to its directory;
- * see mlops_jobspec_inputs). */
+/* An input: CSV files (paths: one path, a list, or globs such as
+ * data/events-*.csv, each read in sorted name order; .gz and .zst are
+ * decompressed) or an IDX image/label pair. Paths are as written in the
+ * job file (relative ones are relative to its directory; see
+ * mlops_jobspec_inputs). */
 typedef struct {
     mlops_input_format format; /* NONE only for noop jobs without input */
-    char *path;                /* CSV */
+    char *path;                /* CSV: paths[0], borrowed from paths */
+    char **paths;              /* CSV: every path or glob as written */
+    size_t npaths;             /* >= 1 for CSV */
     char *images, *labels;     /* IDX (gzip or raw) */
 } mlops_jobspec_input_t;
 
@@ -198,9 +202,15 @@ typedef struct {
 } mlops_jobspec_file_t;
 
 /* Fill *files (malloc'd, free with mlops_jobspec_files_free) and *n.
- * 0 or MLOPS_ENOMEM. */
+ * A CSV path with a glob character (*?[) is expanded here, its matches
+ * in sorted name order (strcmp), each a file of role "input", in the
+ * order the paths are written. 0, MLOPS_ENOMEM, or MLOPS_ENOTFOUND for
+ * a glob that matches nothing. */
 int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_jobspec_file_t **files,
                          size_t *n);
+/* The same with a message: "input: 'data/events-*.csv' matches no file". */
+int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
+                             mlops_jobspec_file_t **files, size_t *n, char *err, size_t errlen);
 void mlops_jobspec_files_free(mlops_jobspec_file_t **files, size_t n);
 
 /* The directory part of a job file name, malloc'd ("." if none). */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "jobspec.h"
@@ -68,6 +69,7 @@ typedef struct {
 
 static const err_case ERRORS[] = {
     /* from the brief */
+    {"name: m\ninput: []\ncolumns: {numeric: [x]}\n", NULL, "job.yaml:2: input: expected at least one file"},
     {BASE "train:\n  epochs: 3\n  epoks: 5\n", NULL, "job.yaml:9: train: unknown key 'epoks'"},
     {"name: j\nshard_rows: abc\ninput: d.csv\n", NULL,
      "job.yaml:2: shard_rows: expected a positive integer, got 'abc'"},
@@ -502,6 +504,48 @@ static void test_columns_header_inputs(void **state)
     assert_string_equal(files[0].path, "/abs/r.csv"); /* absolute: as written */
     mlops_jobspec_files_free(&files, n);
     mlops_jobspec_destroy(&s);
+
+    /* many files: a list and a glob, expanded in strcmp order; the
+     * canonical form keeps the list as written */
+    char gdir[] = "/tmp/test_jobspec.XXXXXX";
+    assert_non_null(mkdtemp(gdir));
+    const char *names[] = {"ev-b.csv", "ev-B.csv.gz", "ev-a.csv.zst"};
+    for (int i = 0; i < 3; i++) {
+        char fp[256];
+        snprintf(fp, sizeof fp, "%s/%s", gdir, names[i]);
+        FILE *f = fopen(fp, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    s = parse_ok("name: m\ninput: [one.csv, \"ev-*\"]\ncolumns: {numeric: [x]}\n", NULL, 0);
+    assert_int_equal(s->input.npaths, 2);
+    assert_string_equal(s->input.path, "one.csv");
+    char *y = NULL;
+    size_t yl = 0;
+    assert_int_equal(mlops_jobspec_to_yaml(s, &y, &yl), 0);
+    assert_non_null(strstr(y, "input: {format: csv, path: [\"one.csv\", \"ev-*\"]}\n"));
+    free(y);
+    assert_int_equal(mlops_jobspec_inputs(s, gdir, &files, &n), 0);
+    assert_int_equal(n, 4);
+    const char *order[] = {"one.csv", "ev-B.csv.gz", "ev-a.csv.zst", "ev-b.csv"};
+    for (int i = 0; i < 4; i++) {
+        char fp[256];
+        snprintf(fp, sizeof fp, "%s/%s", gdir, order[i]);
+        assert_string_equal(files[i].path, fp);
+        assert_string_equal(files[i].role, "input");
+    }
+    mlops_jobspec_files_free(&files, n);
+    mlops_jobspec_destroy(&s);
+    s = parse_ok("name: m\ninput: {path: \"none-*.csv\"}\ncolumns: {numeric: [x]}\n", NULL, 0);
+    assert_int_equal(mlops_jobspec_inputs_err(s, gdir, &files, &n, err, sizeof err), MLOPS_ENOTFOUND);
+    assert_string_equal(err, "input: 'none-*.csv' matches no file");
+    mlops_jobspec_destroy(&s);
+    for (int i = 0; i < 3; i++) {
+        char fp[256];
+        snprintf(fp, sizeof fp, "%s/%s", gdir, names[i]);
+        unlink(fp);
+    }
+    rmdir(gdir);
 
     s = parse_ok("name: mnist\ninput: {format: idx, images: a.gz, labels: b.gz}\n"
                  "knn: {queries: {format: idx, images: c.gz, labels: d.gz}}\n",

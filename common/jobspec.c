@@ -615,6 +615,72 @@ static int parse_input(vctx *c, const ynode *y, const char *name, mlops_jobspec_
     return 0;
 }
 
+/* join: a non-empty list of mappings of the "join" rows (one mapping
+ * alone is taken as a list of one). */
+static int parse_joins(vctx *c, const ynode *y, const char *name, mlops_jobspec_t *s)
+{
+    char b[64], p[160];
+    size_t n = y->kind == YN_SEQ ? y->n : 1;
+    if (y->kind != YN_SEQ && y->kind != YN_MAP)
+        return verr(c, y, "%s: expected a list of mappings, got %s", name, shown(y, b, sizeof b));
+    if (n == 0)
+        return verr(c, y, "%s: expected at least one join", name);
+    if (n > 16)
+        return verr(c, y, "%s: at most 16 joins, got %zu", name, n);
+    s->join = calloc(n, sizeof *s->join);
+    if (!s->join)
+        return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+    for (size_t i = 0; i < n; i++) {
+        const ynode *m = y->kind == YN_SEQ ? y->kids[i] : y;
+        mlops_jobspec_join_t *jn = &s->join[i];
+        char jname[48];
+        snprintf(jname, sizeof jname, "%.24s[%zu]", name, i);
+        s->njoin = i + 1;
+        int rc;
+        if ((rc = want_map(c, m, jname)) != 0 || (rc = check_keys(c, m, jname, "join")) != 0)
+            return rc;
+        jn->how = MLOPS_JOIN_LEFT;
+        jn->validate = MLOPS_JOIN_ANY;
+        FOR_ROWS(k, "join") {
+            ynode *v = mget(m, k->key, NULL);
+            const char *kp = fpath(p, sizeof p, jname, k->key);
+            if (!v) {
+                if (k->flags & MLOPS_JSF_REQUIRED)
+                    return verr(c, m, "%s: missing required key '%s'", jname, k->key);
+                continue;
+            }
+            if (k->type == MLOPS_JSK_STR)
+                rc = node_str(c, v, kp, AT(jn, k->off, char *));
+            else if (k->type == MLOPS_JSK_NAMES)
+                rc = get_str_list(c, v, kp, AT(jn, k->off, char **), AT(jn, k->off2, size_t));
+            else
+                rc = get_enum(c, v, kp, k->names, AT(jn, k->off, int));
+            if (rc != 0)
+                return rc;
+        }
+        if (jn->ncolumns == 0)
+            return verr(c, mget(m, "columns", NULL), "%s.columns: expected at least one column",
+                        jname);
+        for (size_t a = 0; a < jn->ncolumns; a++) {
+            if (!strcmp(jn->columns[a], jn->on))
+                return verr(c, mget(m, "columns", NULL),
+                            "%s.columns: '%s' is the key (on), which every row already has", jname,
+                            jn->on);
+            for (size_t b2 = 0; b2 < a; b2++)
+                if (!strcmp(jn->columns[a], jn->columns[b2]))
+                    return verr(c, mget(m, "columns", NULL), "%s.columns: column '%s' listed twice",
+                                jname, jn->columns[a]);
+            for (size_t e = 0; e < i; e++)
+                for (size_t b2 = 0; b2 < s->join[e].ncolumns; b2++)
+                    if (!strcmp(jn->columns[a], s->join[e].columns[b2]))
+                        return verr(c, mget(m, "columns", NULL),
+                                    "%s.columns: column '%s' is also appended by %s[%zu]", jname,
+                                    jn->columns[a], name, e);
+        }
+    }
+    return 0;
+}
+
 /* Read one row's value y into s (or into the input at k->off). */
 static int get_value(vctx *c, const ynode *y, const char *path, const mlops_jobschema_key_t *k,
                      mlops_jobspec_t *s)
@@ -633,6 +699,7 @@ static int get_value(vctx *c, const ynode *y, const char *path, const mlops_jobs
     case MLOPS_JSK_ENUM: return get_enum(c, y, path, k->names, AT(s, k->off, int));
     case MLOPS_JSK_SET: return get_set(c, y, path, k, AT(s, k->off, unsigned));
     case MLOPS_JSK_INPUT: return parse_input(c, y, path, AT(s, k->off, mlops_jobspec_input_t));
+    case MLOPS_JSK_JOINS: return parse_joins(c, y, path, s);
     }
     return 0;
 }
@@ -813,6 +880,14 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
         if (s->has_hash && s->columns.n_categorical == 0 && mget(root, "hash", &k))
             return verr(c, k, "hash: no categorical columns to hash (columns.categorical)");
     }
+    if (s->njoin && s->input.format != MLOPS_INPUT_CSV && mget(root, "join", &k))
+        return verr(c, k, "join: needs CSV input");
+    for (size_t i = 0; i < s->njoin; i++)
+        for (size_t e = 0; e < s->njoin; e++)
+            for (size_t a = 0; a < s->join[e].ncolumns; a++)
+                if (!strcmp(s->join[i].on, s->join[e].columns[a]) && mget(root, "join", &k))
+                    return verr(c, k, "join[%zu].on: '%s' is a column that join[%zu] appends", i,
+                                s->join[i].on, e);
     if (s->has_train && mget(root, "train", &k)) {
         if (!mlops_jobspec_has_label(s))
             return verr(c, k, "train: needs a label column (columns.label)");
@@ -962,6 +1037,12 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free(s->knn.user);
     free(s->knn.item);
     free_input(&s->knn.queries);
+    for (size_t i = 0; i < s->njoin; i++) {
+        free(s->join[i].input);
+        free(s->join[i].on);
+        free_list(s->join[i].columns, s->join[i].ncolumns);
+    }
+    free(s->join);
     free(s);
     *ps = NULL;
 }
@@ -1041,24 +1122,34 @@ int mlops_jobspec_used_columns(const mlops_jobspec_t *s, mlops_jobspec_col_t **c
     *n = 0;
     if (s->input.format != MLOPS_INPUT_CSV || !s->has_columns)
         return 0;
-    size_t cap = s->columns.n_numeric + s->columns.n_categorical + 3;
+    size_t cap = s->columns.n_numeric + s->columns.n_categorical + 3 + s->njoin;
     mlops_jobspec_col_t *v = calloc(cap, sizeof *v);
     if (!v)
         return MLOPS_ENOMEM;
-    size_t k = 0;
+    size_t k = 0, w;
     for (size_t i = 0; i < s->columns.n_numeric; i++)
-        v[k++] = (mlops_jobspec_col_t){s->columns.numeric[i], MLK_F64, MLOPS_COL_NUMERIC};
+        if (!mlops_jobspec_joined_column(s, s->columns.numeric[i], &w))
+            v[k++] = (mlops_jobspec_col_t){s->columns.numeric[i], MLK_F64, MLOPS_COL_NUMERIC};
     for (size_t i = 0; i < s->columns.n_categorical; i++)
-        v[k++] = (mlops_jobspec_col_t){s->columns.categorical[i], MLK_STR, MLOPS_COL_CATEGORICAL};
-    if (s->columns.label)
+        if (!mlops_jobspec_joined_column(s, s->columns.categorical[i], &w))
+            v[k++] =
+                (mlops_jobspec_col_t){s->columns.categorical[i], MLK_STR, MLOPS_COL_CATEGORICAL};
+    if (s->columns.label && !mlops_jobspec_joined_column(s, s->columns.label, &w))
         v[k++] = (mlops_jobspec_col_t){s->columns.label, MLK_STR, MLOPS_COL_LABEL};
+    for (size_t j = 0; j < s->njoin; j++) {
+        int seen = 0;
+        for (size_t i = 0; i < k && !seen; i++)
+            seen = !strcmp(v[i].name, s->join[j].on);
+        if (!seen)
+            v[k++] = (mlops_jobspec_col_t){s->join[j].on, MLK_STR, MLOPS_COL_JOIN_KEY};
+    }
     if (s->has_knn && s->knn.mode == MLOPS_KNN_RECOMMEND) {
         const char *keys[2] = {s->knn.user, s->knn.item};
         for (int j = 0; j < 2; j++) {
             int seen = 0;
             for (size_t i = 0; i < k && !seen; i++)
                 seen = !strcmp(v[i].name, keys[j]);
-            if (!seen && keys[j])
+            if (!seen && keys[j] && !mlops_jobspec_joined_column(s, keys[j], &w) && k < cap)
                 v[k++] = (mlops_jobspec_col_t){keys[j], MLK_STR, MLOPS_COL_KEY};
         }
     }
@@ -1067,9 +1158,22 @@ int mlops_jobspec_used_columns(const mlops_jobspec_t *s, mlops_jobspec_col_t **c
     return 0;
 }
 
+int mlops_jobspec_joined_column(const mlops_jobspec_t *s, const char *name, size_t *which)
+{
+    for (size_t j = 0; s && name && j < s->njoin; j++)
+        for (size_t i = 0; i < s->join[j].ncolumns; i++)
+            if (!strcmp(s->join[j].columns[i], name)) {
+                if (which)
+                    *which = j;
+                return 1;
+            }
+    return 0;
+}
+
 static const char *role_name(const mlops_jobspec_t *s, const mlops_jobspec_col_t *c)
 {
     switch (c->role) {
+    case MLOPS_COL_JOIN_KEY: return "join.on";
     case MLOPS_COL_NUMERIC: return "columns.numeric";
     case MLOPS_COL_CATEGORICAL: return "columns.categorical";
     case MLOPS_COL_LABEL: return "columns.label";
@@ -1203,6 +1307,12 @@ static int add_csv(mlops_jobspec_file_t **v, size_t *k, size_t *cap, const char 
     return rc ? mlops_seterr(err, errlen, rc, "out of memory") : 0;
 }
 
+/* the upload role of join i's right table (roles are static strings) */
+static const char *const JOIN_ROLES[16] = {"join.0",  "join.1",  "join.2",  "join.3",
+                                           "join.4",  "join.5",  "join.6",  "join.7",
+                                           "join.8",  "join.9",  "join.10", "join.11",
+                                           "join.12", "join.13", "join.14", "join.15"};
+
 int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
                              mlops_jobspec_file_t **files, size_t *n, char *err, size_t errlen)
 {
@@ -1210,7 +1320,7 @@ int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
         return MLOPS_EINVAL;
     *files = NULL;
     *n = 0;
-    size_t cap = 4 + (s->input.format == MLOPS_INPUT_CSV ? s->input.npaths : 0);
+    size_t cap = 4 + s->njoin + (s->input.format == MLOPS_INPUT_CSV ? s->input.npaths : 0);
     mlops_jobspec_file_t *v = calloc(cap, sizeof *v);
     if (!v)
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
@@ -1223,6 +1333,19 @@ int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
         if ((rc = add_file(v, &k, "images", jobdir, s->input.images)) == 0)
             rc = add_file(v, &k, "labels", jobdir, s->input.labels);
     }
+    /* the join tables after the inputs: add_csv may have grown v, so
+     * make room first */
+    if (rc == 0 && s->njoin && k + s->njoin + 2 > cap) {
+        mlops_jobspec_file_t *nv = realloc(v, (k + s->njoin + 2) * sizeof *nv);
+        if (!nv)
+            rc = MLOPS_ENOMEM;
+        else {
+            v = nv;
+            cap = k + s->njoin + 2;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < s->njoin && i < 16; i++)
+        rc = add_file(v, &k, JOIN_ROLES[i], jobdir, s->join[i].input);
     if (rc == 0 && s->has_knn && s->knn.has_queries) {
         if (k + 2 > cap) {
             mlops_jobspec_file_t *nv = realloc(v, (k + 2) * sizeof *nv);

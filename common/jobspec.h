@@ -62,6 +62,21 @@ typedef struct {
     char *images, *labels;     /* IDX (gzip or raw) */
 } mlops_jobspec_input_t;
 
+/* One join: the rows of a right table (a CSV file) matched to the
+ * input's rows on a key column, as pandas' merge(left, right, on=on,
+ * how=how, validate=validate) with only `columns` of the right table
+ * kept. */
+typedef enum { MLOPS_JOIN_LEFT = 0, MLOPS_JOIN_INNER = 1 } mlops_join_how;
+typedef enum { MLOPS_JOIN_ANY = 0, MLOPS_JOIN_MANY_TO_ONE = 1 } mlops_join_validate;
+typedef struct {
+    char *input;                  /* the right table's path (CSV, .gz, .zst) */
+    char *on;                     /* the key column, in both tables */
+    char **columns;               /* the right table's columns to append */
+    size_t ncolumns;
+    mlops_join_how how;           /* default left */
+    mlops_join_validate validate; /* default none (duplicates multiply rows) */
+} mlops_jobspec_join_t;
+
 /* A validated job. All strings are owned by the spec. has_* say which
  * stages are present; the fields of an absent stage hold its defaults. */
 typedef struct {
@@ -69,6 +84,10 @@ typedef struct {
     mlops_jobspec_input_t input; /* required unless noop */
     uint32_t shard_rows;         /* default 65536 */
     mlops_bad_row on_bad_row;    /* default fail */
+
+    mlops_jobspec_join_t *join;     /* the joins, in file order (the join stage) */
+    size_t njoin;
+    uint32_t join_broadcast_limit;  /* bytes; a larger right table is shuffled */
 
     int has_columns;
     struct {
@@ -172,7 +191,8 @@ typedef enum {
     MLOPS_COL_NUMERIC = 1,
     MLOPS_COL_CATEGORICAL = 2,
     MLOPS_COL_LABEL = 3,
-    MLOPS_COL_KEY = 4 /* knn user/item */
+    MLOPS_COL_KEY = 4,     /* knn user/item */
+    MLOPS_COL_JOIN_KEY = 5 /* a join's `on` column, read as a string */
 } mlops_col_role;
 
 typedef struct {
@@ -181,6 +201,9 @@ typedef struct {
     mlops_col_role role;
 } mlops_jobspec_col_t;
 
+/* With joins, the columns a join appends are not read from the input
+ * (they come from the right tables) and each join's key is read as a
+ * string unless it is already a listed column. */
 /* The used columns in a malloc'd array (free() it), count in *n; empty
  * (NULL, 0) for IDX or noop jobs. 0 or MLOPS_ENOMEM. */
 int mlops_jobspec_used_columns(const mlops_jobspec_t *s, mlops_jobspec_col_t **cols, size_t *n);
@@ -212,6 +235,9 @@ int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_job
 int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
                              mlops_jobspec_file_t **files, size_t *n, char *err, size_t errlen);
 void mlops_jobspec_files_free(mlops_jobspec_file_t **files, size_t n);
+
+/* 1 if column `name` is appended by one of the joins (its index in *which). */
+int mlops_jobspec_joined_column(const mlops_jobspec_t *s, const char *name, size_t *which);
 
 /* The directory part of a job file name, malloc'd ("." if none). */
 char *mlops_jobspec_dirname(const char *filename);

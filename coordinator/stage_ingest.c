@@ -6,6 +6,9 @@
  * worker/kinds.c) parses its byte range into a frame of the used columns.
  * The first quantile round of clean rides along with each task, and the
  * tasks return their shard's distinct labels (stage_merge_labels).
+ * With joins, the join stage answers that round instead (the joined
+ * columns are not here yet) and this file also maps the joins' right
+ * tables for it (stage_ingest_join_file).
  * Args: IngestArgs, result: IngestResult (proto/tasks.proto). */
 #include "bytes.h"
 #include "csv.h"
@@ -22,21 +25,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* one input file: the mapped plain text and its header */
-typedef struct {
-    void *map;
-    size_t maplen;
-    char **hdr;
-    size_t nhdr;
-    size_t data_start; /* offset of the first record after the header */
-    const char *name;  /* the user's path, borrowed from the job */
-} infile_t;
+typedef stage_csvfile_t infile_t;
 
-/* per-job planning state: every input file, in the job's order */
+/* per-job planning state: every input file, in the job's order, and
+ * the right tables of the joins (mapped when the join stage asks) */
 typedef struct {
     infile_t *f;
     size_t nf;
     int mapped;
+    infile_t jf[16];
+    int jmapped[16];
 } plan_t;
 
 static plan_t *plan_of(job_t *j)
@@ -54,6 +52,10 @@ void stage_ingest_job_free(job_t *j)
         mlk_csv_names_free(&p->f[i].hdr, p->f[i].nhdr);
     }
     free(p->f);
+    for (size_t i = 0; i < 16; i++) {
+        if (p->jf[i].map) munmap(p->jf[i].map, p->jf[i].maplen);
+        mlk_csv_names_free(&p->jf[i].hdr, p->jf[i].nhdr);
+    }
     free(p);
     j->plan = NULL;
 }
@@ -123,6 +125,38 @@ static int map_input(job_t *j, char *err, size_t errlen)
  * numbered on from the records of the files before it, so row ids are
  * those of the files read one after another. */
 #define SHARD_WORDS 5
+
+const stage_csvfile_t *stage_ingest_join_file(job_t *j, size_t i, char *err, size_t errlen)
+{
+    plan_t *p = plan_of(j);
+    if (!p) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (i >= 16) {
+        mlops_seterr(err, errlen, MLOPS_EINVAL, "join %zu: at most 16 joins", i);
+        return NULL;
+    }
+    if (p->jmapped[i]) return &p->jf[i];
+    char role[16];
+    snprintf(role, sizeof role, "join.%zu", i);
+    const jfile_t *jf = NULL;
+    for (size_t k = 0; k < j->nfiles && !jf; k++)
+        if (!strcmp(j->files[k].role, role)) jf = &j->files[k];
+    if (!jf) {
+        mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "join[%zu]: the right table was not uploaded", i);
+        return NULL;
+    }
+    int rc = map_one(jf, &p->jf[i], err, errlen);
+    if (rc) {
+        if (p->jf[i].map) munmap(p->jf[i].map, p->jf[i].maplen);
+        mlk_csv_names_free(&p->jf[i].hdr, p->jf[i].nhdr);
+        memset(&p->jf[i], 0, sizeof p->jf[i]);
+        return NULL;
+    }
+    p->jmapped[i] = 1;
+    return &p->jf[i];
+}
 
 static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
@@ -208,7 +242,7 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     uint8_t *req = NULL;
     size_t reql = 0;
     if (!cv || !cp) rc = MLOPS_ENOMEM;
-    else rc = stage_clean_first_request(j, &req, &reql);
+    else if (!j->spec->njoin) rc = stage_clean_first_request(j, &req, &reql); /* else join answers */
     if (!rc) {
         for (size_t i = 0; i < ncols; i++) {
             mlops__tasks__ingest_column__init(&cv[i]);

@@ -99,7 +99,7 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
     char **labels = NULL;
     size_t n = 0;
     int rc = 0;
-    int from_ingest = !strcmp(st->kind, "ingest"), from_join = !strcmp(st->kind, "join");
+    int from_ingest = !strcmp(st->kind, "ingest"), from_join = !strncmp(st->kind, "join", 4);
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
         const task_t *tk = &st->tasks[t];
         Mlops__Tasks__IngestResult *ir = NULL;

@@ -11,6 +11,17 @@
  * thread and job, and built into a hash table there) and writes the
  * joined shard. The joins run in file order inside each task.
  *
+ * A larger right table (any join's, or join_broadcast_limit 0) makes
+ * every join of the job a shuffle join, one join after another, in three
+ * phases each after the load: "join_part" cuts every left and every
+ * right shard into P partitions by the hash of the key (task k*P+p of
+ * the left shards, then those of the right), "join" joins partition p of
+ * left shard k with partition p of the right table (task p*S+k, so one
+ * thread's tasks share a partition's table), and "join_gather" puts left
+ * shard k's joined partitions back into its order. P is fixed by the
+ * data and the limit, never by the workers, and the output is the
+ * broadcast join's, row for row.
+ *
  * The key types are checked between the phases as pandas checks them: a
  * key that is numeric on one side only fails the job. The join tasks
  * answer clean's first quantile round, as ingest does without joins.
@@ -25,27 +36,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* blob: u64 njoin; per join u64 nshards, u64 keys_numeric; then per
- * right shard u64 join, offset, end, first_line */
+/* blob: u64 njoin, u64 nparts (0: broadcast); per join u64 nshards,
+ * u64 keys_numeric; then per right shard u64 join, offset, end,
+ * first_line */
 #define JW 4
+#define HDR 16
 
 typedef struct {
-    uint64_t njoin, nshards[16], numeric[16], total;
+    uint64_t njoin, nparts, nshards[16], numeric[16], first[16], total;
     const uint8_t *shard; /* total * JW words */
 } jplan_t;
 
 static int plan_decode(const stage_t *st, jplan_t *p)
 {
     memset(p, 0, sizeof *p);
-    if (!st->blob || st->blob_len < 8) return MLOPS_EPARSE;
+    if (!st->blob || st->blob_len < HDR) return MLOPS_EPARSE;
     memcpy(&p->njoin, st->blob, 8);
-    if (p->njoin == 0 || p->njoin > 16 || st->blob_len < 8 + p->njoin * 16) return MLOPS_EPARSE;
+    memcpy(&p->nparts, st->blob + 8, 8);
+    if (p->njoin == 0 || p->njoin > 16 || p->nparts > 4096 || st->blob_len < HDR + p->njoin * 16)
+        return MLOPS_EPARSE;
     for (size_t i = 0; i < p->njoin; i++) {
-        memcpy(&p->nshards[i], st->blob + 8 + i * 16, 8);
-        memcpy(&p->numeric[i], st->blob + 16 + i * 16, 8);
+        memcpy(&p->nshards[i], st->blob + HDR + i * 16, 8);
+        memcpy(&p->numeric[i], st->blob + HDR + 8 + i * 16, 8);
+        p->first[i] = p->total;
         p->total += p->nshards[i];
     }
-    size_t at = 8 + p->njoin * 16;
+    size_t at = HDR + p->njoin * 16;
     if (st->blob_len != at + p->total * JW * 8) return MLOPS_EPARSE;
     p->shard = st->blob + at;
     return 0;
@@ -80,11 +96,12 @@ static int join_start(job_t *j, stage_t *st, char *err, size_t errlen)
     bw_t w;
     bw_init(&w);
     bw_u64(&w, s->njoin);
+    bw_u64(&w, 0); /* nparts, patched below */
     for (size_t i = 0; i < s->njoin; i++) {
         bw_u64(&w, 0); /* nshards, patched below */
         bw_u64(&w, 0);
     }
-    uint64_t ns_of[16] = {0}, total = 0;
+    uint64_t ns_of[16] = {0}, total = 0, biggest = 0;
     int rc = 0;
     for (size_t i = 0; !rc && i < s->njoin; i++) {
         const mlops_jobspec_join_t *jn = &s->join[i];
@@ -105,13 +122,7 @@ static int join_start(job_t *j, stage_t *st, char *err, size_t errlen)
                                   "%s: column '%s' (join[%zu].columns) is not in the header",
                                   f->name, jn->columns[c], i);
         if (rc) break;
-        if (f->maplen > s->join_broadcast_limit) {
-            rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
-                              "%s: %zu bytes, over join_broadcast_limit (%u); only broadcast "
-                              "joins are built so far: raise the limit",
-                              f->name, f->maplen, s->join_broadcast_limit);
-            break;
-        }
+        if (f->maplen > biggest) biggest = f->maplen;
         uint64_t *offs = NULL, rows = 0;
         long *lines = NULL;
         size_t ns = 0;
@@ -142,7 +153,19 @@ static int join_start(job_t *j, stage_t *st, char *err, size_t errlen)
     free(st->blob);
     st->blob = bw_take(&w, &st->blob_len);
     if (!st->blob) return MLOPS_ENOMEM;
-    for (size_t i = 0; i < s->njoin; i++) memcpy(st->blob + 8 + i * 16, &ns_of[i], 8);
+    for (size_t i = 0; i < s->njoin; i++) memcpy(st->blob + HDR + i * 16, &ns_of[i], 8);
+    /* partitions: about one broadcast limit's worth of right table each
+     * (at least 8 MiB), 4..64 of them */
+    uint64_t nparts = 0;
+    if (biggest > s->join_broadcast_limit) {
+        uint64_t per = s->join_broadcast_limit > (8u << 20) ? s->join_broadcast_limit : (8u << 20);
+        nparts = (biggest + per - 1) / per;
+        nparts = nparts < 4 ? 4 : nparts > 64 ? 64 : nparts;
+        job_logf(j, "join: shuffle join in %llu partitions (a right table of %llu bytes is over "
+                    "join_broadcast_limit %u)", (unsigned long long)nparts,
+                 (unsigned long long)biggest, s->join_broadcast_limit);
+    }
+    memcpy(st->blob + 8, &nparts, 8);
     st->phase = 0;
     if ((rc = stage_set_tasks(st, total, "join_load")) != 0) return rc;
     stage_set_output_keys(j, st, ".p0/");
@@ -255,22 +278,147 @@ static int probe_args(job_t *j, stage_t *st, const jplan_t *p, size_t t, task_ar
     return rc;
 }
 
+/* shuffle phases: phase q >= 1 is step (q-1)%3 (part, join, gather) of
+ * join (q-1)/3 */
+enum { SH_PART = 0, SH_JOIN = 1, SH_GATHER = 2 };
+
+static int add_key(task_args_t *out, const job_t *j, const stage_t *st, uint32_t phase, size_t t)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s/%s.p%u/%zu", j->id, st->name, phase, t);
+    return args_add_input(out, key);
+}
+
+static int shuffle_args(job_t *j, stage_t *st, const jplan_t *p, size_t t, task_args_t *out,
+                        char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    uint32_t q = st->phase, step = (q - 1) % 3;
+    size_t i = (q - 1) / 3, P = (size_t)p->nparts;
+    stage_t *in = stage_input_of(j, st);
+    size_t S = in ? in->ntasks : 0;
+    if (i >= p->njoin || !in) return mlops_seterr(err, errlen, MLOPS_EINVAL, "join plan is damaged");
+    int rc;
+    if (step == SH_PART) {
+        if (t >= (S + p->nshards[i]) * P)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "join plan is damaged");
+        if (t < S * P)
+            rc = i == 0 ? args_add_input(out, in->tasks[t / P].output_key)
+                        : add_key(out, j, st, q - 1, t / P);
+        else
+            rc = add_key(out, j, st, 0, p->first[i] + (t - S * P) / P);
+        if (rc) return rc;
+        Mlops__Tasks__JoinPartArgs a = MLOPS__TASKS__JOIN_PART_ARGS__INIT;
+        a.on = s->join[i].on;
+        a.keys_numeric = p->numeric[i] != 0;
+        a.parts = (uint32_t)P;
+        a.part = (uint32_t)(t % P);
+        return args_pack(out, &a.base);
+    }
+    if (step == SH_JOIN) {
+        size_t part = t / (S ? S : 1), k = t % (S ? S : 1);
+        if (t >= S * P) return mlops_seterr(err, errlen, MLOPS_EINVAL, "join plan is damaged");
+        rc = add_key(out, j, st, q - 1, k * P + part);
+        for (size_t r = 0; !rc && r < p->nshards[i]; r++)
+            rc = add_key(out, j, st, q - 1, S * P + r * P + part);
+        if (rc) return rc;
+        const stage_csvfile_t *f = stage_ingest_join_file(j, i, err, errlen);
+        if (!f) return MLOPS_EIO;
+        Mlops__Tasks__IngestColumn *cv = NULL, **cp = NULL;
+        size_t nc = 0;
+        rc = table_columns(s, i, 0, &cv, &cp, &nc);
+        Mlops__Tasks__JoinTable tv = MLOPS__TASKS__JOIN_TABLE__INIT, *tp = &tv;
+        tv.file_name = (char *)f->name;
+        tv.on = s->join[i].on;
+        tv.n_columns = nc;
+        tv.columns = cp;
+        tv.how = (uint32_t)s->join[i].how;
+        tv.many_to_one = s->join[i].validate == MLOPS_JOIN_MANY_TO_ONE;
+        tv.keys_numeric = p->numeric[i] != 0;
+        tv.shards = (uint32_t)p->nshards[i];
+        Mlops__Tasks__JoinArgs a = MLOPS__TASKS__JOIN_ARGS__INIT;
+        a.n_tables = 1;
+        a.tables = &tp;
+        if (!rc) rc = args_pack(out, &a.base);
+        free(cv);
+        free(cp);
+        return rc;
+    }
+    if (t >= S) return mlops_seterr(err, errlen, MLOPS_EINVAL, "join plan is damaged");
+    rc = 0;
+    for (size_t part = 0; !rc && part < P; part++) rc = add_key(out, j, st, q - 1, part * S + t);
+    if (rc) return rc;
+    uint8_t *req = NULL;
+    size_t reql = 0;
+    int final = i + 1 == p->njoin;
+    if (final && (rc = stage_clean_first_request(j, &req, &reql)) != 0) return rc;
+    Mlops__Tasks__JoinGatherArgs a = MLOPS__TASKS__JOIN_GATHER_ARGS__INIT;
+    a.final = final;
+    a.dropna = s->clean.dropna != 0;
+    a.quantile_request.data = req;
+    a.quantile_request.len = reql;
+    rc = args_pack(out, &a.base);
+    free(req);
+    return rc;
+}
+
 static int join_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
 {
     jplan_t p;
     if (plan_decode(st, &p) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "join plan is damaged");
     if (st->phase == 0) return load_args(j, &p, t, out, err, errlen);
+    if (p.nparts) return shuffle_args(j, st, &p, t, out, err, errlen);
     return probe_args(j, st, &p, t, out, err, errlen);
+}
+
+/* the next phase: n tasks of kind, outputs intermediate (".pQ/") or final */
+static int next_phase(job_t *j, stage_t *st, size_t n, const char *kind, int final)
+{
+    st->phase++;
+    int rc = stage_set_tasks(st, n, kind);
+    if (rc) return rc;
+    char sfx[16];
+    snprintf(sfx, sizeof sfx, ".p%u/", st->phase);
+    stage_set_output_keys(j, st, final ? "/" : sfx);
+    return 1;
 }
 
 /* the input's files, for messages: "ev.csv" or "ev-1.csv, ..." */
 static const char *left_name(const job_t *j) { return job_file_name(j, "input"); }
 
+/* pandas refuses to merge a number key with a text key: join i's left
+ * keys (entry `at` of each task's left_numeric) against its right keys */
+static int check_types(job_t *j, const stage_t *st, const jplan_t *p, size_t i, size_t at,
+                       char *err, size_t errlen)
+{
+    int left_num = 1;
+    for (size_t t = 0; t < st->ntasks; t++) {
+        Mlops__Tasks__JoinResult *r =
+            mlops__tasks__join_result__unpack(NULL, st->tasks[t].result_len, st->tasks[t].result);
+        if (!r || r->n_left_numeric <= at) {
+            if (r) mlops__tasks__join_result__free_unpacked(r, NULL);
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "join: damaged result from task %zu", t);
+        }
+        left_num &= r->left_numeric[at];
+        mlops__tasks__join_result__free_unpacked(r, NULL);
+    }
+    if (left_num == (p->numeric[i] != 0)) return 0;
+    char role[16];
+    snprintf(role, sizeof role, "join.%zu", i);
+    const char *rn = job_file_name(j, role), *ln = left_name(j);
+    return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                        "join[%zu]: key '%s' is numeric in %s but not in %s (a value does not "
+                        "parse as a number); pandas refuses to merge them",
+                        i, j->spec->join[i].on, left_num ? ln : rn, left_num ? rn : ln);
+}
+
 static int join_done(job_t *j, stage_t *st, char *err, size_t errlen)
 {
-    const mlops_jobspec_t *s = j->spec;
     jplan_t p;
     if (plan_decode(st, &p) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "join plan is damaged");
+    stage_t *in = stage_input_of(j, st);
+    size_t S = in->ntasks, P = (size_t)p.nparts;
+    int rc;
     if (st->phase == 0) {
         /* a key column is numeric when every shard's keys are */
         uint64_t num[16];
@@ -287,38 +435,23 @@ static int join_done(job_t *j, stage_t *st, char *err, size_t errlen)
             if (!r->keys_numeric) num[e0] = 0;
             mlops__tasks__join_load_result__free_unpacked(r, NULL);
         }
-        for (size_t i = 0; i < p.njoin; i++) memcpy(st->blob + 16 + i * 16, &num[i], 8);
+        for (size_t i = 0; i < p.njoin; i++) memcpy(st->blob + HDR + 8 + i * 16, &num[i], 8);
         job_set_metric(j, "rows_right", stage_sum_metric(st, "rows"));
-        stage_t *in = stage_input_of(j, st);
-        st->phase = 1;
-        int rc = stage_set_tasks(st, in->ntasks, "join");
-        if (rc) return rc;
-        stage_set_output_keys(j, st, "/");
-        return 1;
+        if (P) return next_phase(j, st, (S + p.nshards[0]) * P, "join_part", 0);
+        return next_phase(j, st, S, "join", 1);
     }
-    /* pandas refuses to merge a number key with a text key */
-    for (size_t i = 0; i < p.njoin; i++) {
-        int left_num = 1;
-        for (size_t t = 0; t < st->ntasks; t++) {
-            Mlops__Tasks__JoinResult *r =
-                mlops__tasks__join_result__unpack(NULL, st->tasks[t].result_len, st->tasks[t].result);
-            if (!r || r->n_left_numeric != p.njoin) {
-                if (r) mlops__tasks__join_result__free_unpacked(r, NULL);
-                return mlops_seterr(err, errlen, MLOPS_EPARSE, "join: damaged result from task %zu", t);
-            }
-            left_num &= r->left_numeric[i];
-            mlops__tasks__join_result__free_unpacked(r, NULL);
+    if (P) {
+        uint32_t step = (st->phase - 1) % 3;
+        size_t i = (st->phase - 1) / 3;
+        if (step == SH_PART) return next_phase(j, st, S * P, "join", 0);
+        if (step == SH_JOIN) {
+            if ((rc = check_types(j, st, &p, i, 0, err, errlen)) != 0) return rc;
+            return next_phase(j, st, S, "join_gather", i + 1 == p.njoin);
         }
-        if (left_num != (p.numeric[i] != 0)) {
-            char role[16];
-            snprintf(role, sizeof role, "join.%zu", i);
-            const char *rn = job_file_name(j, role);
-            return mlops_seterr(err, errlen, MLOPS_EINVAL,
-                                "join[%zu]: key '%s' is numeric in %s but not in %s (a value "
-                                "does not parse as a number); pandas refuses to merge them",
-                                i, s->join[i].on, left_num ? left_name(j) : rn,
-                                left_num ? rn : left_name(j));
-        }
+        if (i + 1 < p.njoin) return next_phase(j, st, (S + p.nshards[i + 1]) * P, "join_part", 0);
+    } else {
+        for (size_t i = 0; i < p.njoin; i++)
+            if ((rc = check_types(j, st, &p, i, i, err, errlen)) != 0) return rc;
     }
     job_set_metric(j, "rows_joined", stage_sum_metric(st, "rows"));
     return stage_merge_labels(j, st, err, errlen);

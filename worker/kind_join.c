@@ -3,7 +3,10 @@
  * and appended columns; join reads a left shard and every right shard,
  * builds each join's hash table (common/kernels/join.h) once per
  * executor thread and job (the task cache, as the k-NN kinds keep their
- * matrix), and merges the shard with each table in order. */
+ * matrix), and merges the shard with each table in order. The shuffle
+ * join of a large right table adds join_part (one partition of a shard)
+ * and join_gather (a left shard's joined partitions, back in order); its
+ * per-partition join is the join kind with one table. */
 #include "csv.h"
 #include "err.h"
 #include "join.h"
@@ -81,7 +84,9 @@ static void tables_free(void *p)
 static tables_t *cached_tables(task_ctx_t *ctx, const Mlops__Tasks__JoinArgs *a)
 {
     char key[200];
-    snprintf(key, sizeof key, "join|%s|%zu", ctx->ta->job_id, ctx->ta->n_inputs);
+    /* the first right shard tells the tables of a shuffle's partitions apart */
+    snprintf(key, sizeof key, "join|%s|%zu|%s", ctx->ta->job_id, ctx->ta->n_inputs,
+             ctx->ta->n_inputs > 1 ? ctx->ta->inputs[1]->key : "");
     tables_t *ts = wk_task_cache_get(ctx, key);
     if (ts) return ts;
     ts = calloc(1, sizeof *ts);
@@ -174,6 +179,81 @@ out:
     wk_labels_free(labels, nlabels);
     free(ans);
     mlk_frame_destroy(&f);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc;
+}
+
+int wk_kind_join_part(task_ctx_t *ctx)
+{
+    Mlops__Tasks__JoinPartArgs *a = wk_task_args(ctx, &mlops__tasks__join_part_args__descriptor);
+    if (!a) return -1;
+    int rc = -1;
+    mlk_frame *f = NULL, *g = NULL;
+    if (a->parts == 0 || a->parts > 4096 || a->part >= a->parts || ctx->ta->n_inputs != 1) {
+        rc = wk_task_fail(ctx, 0, "join_part: damaged task arguments (part %u of %u)", a->part,
+                          a->parts);
+        goto out;
+    }
+    if (wk_task_input_frame(ctx, 0, &f) != 0) goto out;
+    int kc = mlk_frame_col(f, a->on);
+    if (kc < 0) {
+        rc = wk_task_fail(ctx, 0, "join_part: the shard has no column '%s'", a->on);
+        goto out;
+    }
+    if (mlk_join_partition(f, (size_t)kc, a->keys_numeric, a->parts, a->part, &g) != 0) {
+        rc = wk_task_fail(ctx, 1, "join_part: out of memory");
+        goto out;
+    }
+    if (wk_task_output_frame(ctx, g) != 0) goto out;
+    wk_task_metric(ctx, "rows", (double)g->nrows);
+    rc = 0;
+out:
+    mlk_frame_destroy(&f);
+    mlk_frame_destroy(&g);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc;
+}
+
+int wk_kind_join_gather(task_ctx_t *ctx)
+{
+    Mlops__Tasks__JoinGatherArgs *a =
+        wk_task_args(ctx, &mlops__tasks__join_gather_args__descriptor);
+    if (!a) return -1;
+    int rc = -1;
+    size_t n = ctx->ta->n_inputs, nlabels = 0, anslen = 0;
+    mlk_frame **parts = calloc(n ? n : 1, sizeof *parts), *g = NULL;
+    uint8_t *ans = NULL;
+    char **labels = NULL;
+    if (!parts || n == 0) {
+        rc = wk_task_fail(ctx, n != 0, n ? "out of memory" : "join_gather: no inputs");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (wk_task_input_frame(ctx, i, &parts[i]) != 0) goto out;
+    if (mlk_join_gather((const mlk_frame *const *)parts, n, &g) != 0) {
+        rc = wk_task_fail(ctx, 0, "join_gather: the partitions have other columns");
+        goto out;
+    }
+    if (wk_task_output_frame(ctx, g) != 0) goto out;
+    if (a->final && a->quantile_request.len &&
+        wk_quantile_answer(ctx, g, a->dropna, a->quantile_request.data, a->quantile_request.len,
+                           &ans, &anslen) != 0)
+        goto out;
+    if (a->final && wk_shard_labels(ctx, g, &labels, &nlabels) != 0) goto out;
+    Mlops__Tasks__JoinResult res = MLOPS__TASKS__JOIN_RESULT__INIT;
+    res.n_labels = nlabels;
+    res.labels = labels;
+    res.quantile_answer.data = ans;
+    res.quantile_answer.len = anslen;
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
+    wk_task_metric(ctx, "rows", (double)g->nrows);
+    rc = 0;
+out:
+    for (size_t i = 0; parts && i < n; i++) mlk_frame_destroy(&parts[i]);
+    free(parts);
+    mlk_frame_destroy(&g);
+    wk_labels_free(labels, nlabels);
+    free(ans);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }

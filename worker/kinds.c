@@ -282,6 +282,8 @@ static const struct {
     {"ingest", run_ingest},
     {"join_load", wk_kind_join_load},
     {"join", wk_kind_join},
+    {"join_part", wk_kind_join_part},
+    {"join_gather", wk_kind_join_gather},
     {"clean_qround", run_clean_qround},
     {"clean_filter", run_clean_filter},
     {"scale_moments", wk_kind_scale_moments},

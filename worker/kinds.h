@@ -15,6 +15,8 @@ int wk_kind_evaluate(task_ctx_t *ctx);
 /* kind_join.c: a join's right table shard, and the join of a left shard */
 int wk_kind_join_load(task_ctx_t *ctx);
 int wk_kind_join(task_ctx_t *ctx);
+int wk_kind_join_part(task_ctx_t *ctx);
+int wk_kind_join_gather(task_ctx_t *ctx);
 
 /* kinds.c, shared with the kinds that answer clean's first round or
  * report labels: see kinds.c */

@@ -283,3 +283,97 @@ int mlk_join_apply(const mlk_frame *left, size_t kc, const mlk_join_table *t, in
     *out = f;
     return 0;
 }
+
+int mlk_join_partition(const mlk_frame *f, size_t kc, int keys_numeric, uint32_t nparts,
+                       uint32_t part, mlk_frame **out)
+{
+    *out = NULL;
+    if (kc >= f->ncols || nparts == 0 || part >= nparts) return MLOPS_EINVAL;
+    const char **names = calloc(f->ncols, sizeof *names);
+    mlk_coltype *types = calloc(f->ncols, sizeof *types);
+    mlk_frame *g = NULL;
+    if (names && types) {
+        for (size_t c = 0; c < f->ncols; c++) {
+            names[c] = f->cols[c].name;
+            types[c] = f->cols[c].type;
+        }
+        g = mlk_frame_new(f->ncols, names, types, 16);
+    }
+    free(names);
+    free(types);
+    if (!g) return MLOPS_ENOMEM;
+    char *kb = NULL;
+    size_t kcap = 0, row = 0;
+    int rc = 0;
+    for (size_t r = 0; !rc && r < f->nrows; r++) {
+        int isn, present;
+        size_t n = canon(&f->cols[kc], r, keys_numeric, &kb, &kcap, &isn, &present);
+        if (n == SIZE_MAX) {
+            rc = MLOPS_ENOMEM;
+            break;
+        }
+        if (fnv(kb, n) % nparts != part) continue;
+        if ((rc = mlk_frame_reserve(g, row + 1)) != 0 || (rc = copy_row(g, 0, row, f, 0, r)) != 0)
+            break;
+        g->row_id[row] = f->row_id[r];
+        g->nrows = ++row;
+    }
+    free(kb);
+    if (rc) {
+        mlk_frame_destroy(&g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+int mlk_join_gather(const mlk_frame *const *parts, size_t n, mlk_frame **out)
+{
+    *out = NULL;
+    if (n == 0 || !parts[0]) return MLOPS_EINVAL;
+    const mlk_frame *f0 = parts[0];
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        int same = parts[i] && parts[i]->ncols == f0->ncols;
+        for (size_t c = 0; same && c < f0->ncols; c++)
+            same = parts[i]->cols[c].type == f0->cols[c].type &&
+                   !strcmp(parts[i]->cols[c].name, f0->cols[c].name);
+        if (!same) return MLOPS_EPARSE;
+        total += parts[i]->nrows;
+    }
+    const char **names = calloc(f0->ncols ? f0->ncols : 1, sizeof *names);
+    mlk_coltype *types = calloc(f0->ncols ? f0->ncols : 1, sizeof *types);
+    size_t *at = calloc(n, sizeof *at);
+    mlk_frame *g = NULL;
+    if (names && types && at) {
+        for (size_t c = 0; c < f0->ncols; c++) {
+            names[c] = f0->cols[c].name;
+            types[c] = f0->cols[c].type;
+        }
+        g = mlk_frame_new(f0->ncols, names, types, total ? total : 1);
+    }
+    free(names);
+    free(types);
+    int rc = g ? 0 : MLOPS_ENOMEM;
+    /* n is small (the partitions): a linear pick of the lowest row_id;
+     * rows that share one (a multiplied left row) sit in one partition,
+     * consecutive, and stay so */
+    for (size_t row = 0; !rc && row < total; row++) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < n; i++)
+            if (at[i] < parts[i]->nrows &&
+                (best == SIZE_MAX || parts[i]->row_id[at[i]] < parts[best]->row_id[at[best]]))
+                best = i;
+        if ((rc = copy_row(g, 0, row, parts[best], 0, at[best])) != 0) break;
+        g->row_id[row] = parts[best]->row_id[at[best]];
+        g->nrows = row + 1;
+        at[best]++;
+    }
+    free(at);
+    if (rc) {
+        mlk_frame_destroy(&g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}

@@ -19,6 +19,7 @@
 #ifndef MLK_JOIN_H
 #define MLK_JOIN_H
 #include <stddef.h>
+#include <stdint.h>
 #include "frame.h"
 
 typedef struct mlk_join_table mlk_join_table;
@@ -45,5 +46,21 @@ size_t mlk_join_table_rows(const mlk_join_table *t);
  * MLOPS_ENOMEM / MLOPS_EINVAL (kc out of range). */
 int mlk_join_apply(const mlk_frame *left, size_t kc, const mlk_join_table *t, int inner,
                    mlk_frame **out, int *left_numeric);
+
+/* The shuffle join of a right table too large to broadcast: both sides
+ * are cut into nparts partitions by the hash of the canonical key (so
+ * keys that match land in the same partition), each partition is joined
+ * alone, and the joined partitions of a left shard are gathered back
+ * into its order by row_id. */
+
+/* The rows of f (key in column kc) whose key falls in partition `part`
+ * of `nparts`, in order, as a new frame. 0, MLOPS_EINVAL or MLOPS_ENOMEM. */
+int mlk_join_partition(const mlk_frame *f, size_t kc, int keys_numeric, uint32_t nparts,
+                       uint32_t part, mlk_frame **out);
+
+/* Merge frames of the same columns, each in row_id order and no row_id
+ * in two of them, into one in row_id order. 0, MLOPS_EPARSE (columns
+ * differ) or MLOPS_ENOMEM. */
+int mlk_join_gather(const mlk_frame *const *parts, size_t n, mlk_frame **out);
 
 #endif

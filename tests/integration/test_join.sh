@@ -8,6 +8,8 @@
 #  2. items with duplicate and missing keys, how inner (and users inner):
 #     rows multiplied exactly as pandas multiplies them, in its order.
 #  3. numeric keys ("7" on the left matches "7.0" on the right).
+#  The shuffle join (join_broadcast_limit 0) gives the same bytes as the
+#  broadcast join for all three, and the same metrics.
 #  4. Bad input, each a one-line error naming the file and the key: a key
 #     not in the left header (submit, exit 2), a key not in the right
 #     header, a numeric key on one side only, an empty right table, and a
@@ -130,6 +132,15 @@ check left 3 left items.csv item_id
 check inner 3 inner items_dup.csv item_id
 cmp -s "$T/left-w1.csv" "$T/left-w3.csv" || fail "left join: 1 and 3 workers differ"
 cmp -s "$T/inner-w1.csv" "$T/inner-w3.csv" || fail "inner join: 1 and 3 workers differ"
+# the shuffle join (join_broadcast_limit 0): the broadcast join's bytes
+for name in left inner num; do
+    job="$(cd "$D" && submit_wait "$name.yaml" --set join_broadcast_limit=0)" || exit 1
+    ctl logs "$job" 2>/dev/null | grep -q "shuffle join in 4 partitions" || fail "$name: no shuffle join"
+    ctl export "$job" --stage join -o "$T/$name-shuffle.csv" || fail "export $job --stage join exit $?"
+    cmp -s "$T/$name-w1.csv" "$T/$name-shuffle.csv" || fail "$name join: shuffle and broadcast differ"
+    save_result "$job" "$T/$name-shuffle.json"
+    same_metrics "$T/$name.json" "$T/$name-shuffle.json" "$name: shuffle against broadcast"
+done
 
 # bad input: the job fails with one line naming the file and the key
 USERS="{input: users.csv, on: user_id, columns: [age, income]}"

@@ -696,9 +696,79 @@ static void test_garbage(void **state)
     }
 }
 
+/* join: the list, its defaults, the canonical YAML round trip, the
+ * columns it takes away from the input and the key it adds, the upload
+ * roles of the right tables, and the errors naming the join */
+static void test_join(void **state)
+{
+    (void)state;
+    const char *text = "name: j\ninput: ev.csv\n"
+                       "join: [{input: items.csv, on: item_id, columns: [cat], validate: many_to_one},\n"
+                       "       {input: users.csv, on: uid, columns: [age], how: inner}]\n"
+                       "columns: {label: y, numeric: [price, age], categorical: [cat, item_id]}\n";
+    mlops_jobspec_t *s = parse_ok(text, NULL, 0);
+    assert_int_equal(s->njoin, 2);
+    assert_int_equal(s->join[0].how, MLOPS_JOIN_LEFT);
+    assert_int_equal(s->join[0].validate, MLOPS_JOIN_MANY_TO_ONE);
+    assert_int_equal(s->join[1].how, MLOPS_JOIN_INNER);
+    assert_int_equal(s->join_broadcast_limit, 64u << 20);
+    char *y = NULL, *y2 = NULL;
+    assert_int_equal(mlops_jobspec_to_yaml(s, &y, NULL), 0);
+    mlops_jobspec_t *s2 = parse_ok(y, NULL, 0);
+    assert_int_equal(mlops_jobspec_to_yaml(s2, &y2, NULL), 0);
+    assert_string_equal(y, y2);
+    mlops_jobspec_col_t *cols;
+    size_t n;
+    assert_int_equal(mlops_jobspec_used_columns(s, &cols, &n), 0);
+    assert_int_equal(n, 4); /* price, item_id, y, then the key uid */
+    assert_string_equal(cols[0].name, "price");
+    assert_string_equal(cols[1].name, "item_id");
+    assert_string_equal(cols[2].name, "y");
+    assert_string_equal(cols[3].name, "uid");
+    assert_int_equal(cols[3].role, MLOPS_COL_JOIN_KEY);
+    free(cols);
+    mlops_jobspec_file_t *files;
+    assert_int_equal(mlops_jobspec_inputs(s, "/d", &files, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(files[1].role, "join.0");
+    assert_string_equal(files[1].path, "/d/items.csv");
+    assert_string_equal(files[2].role, "join.1");
+    mlops_jobspec_files_free(&files, n);
+    const char *hdr[] = {"price", "item_id", "y"};
+    char err[256];
+    assert_int_equal(mlops_jobspec_check_header(s, "ev.csv", hdr, 3, err, sizeof err), MLOPS_ENOTFOUND);
+    assert_string_equal(err, "ev.csv: column 'uid' (join.on) is not in the header");
+    free(y);
+    free(y2);
+    mlops_jobspec_destroy(&s);
+    mlops_jobspec_destroy(&s2);
+    static const err_case bad[] = {
+        {BASE "join: {input: i.csv, on: k}\n", NULL, "job.yaml:7: join[0]: missing required key 'columns'"},
+        {BASE "join: [{input: i.csv, on: k, columns: [k]}]\n", NULL,
+         "job.yaml:7: join[0].columns: 'k' is the key (on), which every row already has"},
+        {BASE "join: [{input: i.csv, on: k, columns: [c], how: outer}]\n", NULL,
+         "job.yaml:7: join[0].how: expected left or inner, got 'outer'"},
+        {BASE "join: []\n", NULL, "job.yaml:7: join: expected at least one join"},
+        {BASE "join: [{input: i.csv, on: k, columns: [c]}, {input: u.csv, on: c, columns: [d]}]\n", NULL,
+         "job.yaml:7: join[1].on: 'c' is a column that join[0] appends"},
+        {BASE "join: [{input: i.csv, on: k, columns: [c], colums: [d]}]\n", NULL,
+         "job.yaml:7: join[0]: unknown key 'colums'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mlops_jobspec_t *b = NULL;
+        int rc = mlops_jobspec_parse(bad[i].text, strlen(bad[i].text), "job.yaml", &b, err, sizeof err);
+        if (rc == 0 || strcmp(err, bad[i].want))
+            print_error("case %zu: got '%s'\n", i, err);
+        assert_int_not_equal(rc, 0);
+        assert_string_equal(err, bad[i].want);
+        mlops_jobspec_destroy(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_join),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_full),
         cmocka_unit_test(test_sets),         cmocka_unit_test(test_to_yaml),

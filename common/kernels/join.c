@@ -33,6 +33,11 @@ static uint64_t fnv(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    /* FNV's low bits cluster for keys that differ in their last bytes
+     * (u000123, u000124, ...): mix before the table masks them */
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
     return h;
 }
 

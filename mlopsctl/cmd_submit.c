@@ -217,6 +217,28 @@ static int upload_file(ctl_client *c, const char *job_id, uint32_t idx, const ch
 }
 
 /* Validate everything locally; on success *spec, *files, *nfiles, *sizes. */
+
+/* A join's right table must hold its key and the columns it appends
+ * (the coordinator checks again, and that the table has rows). */
+static int check_join_header(const mlops_jobspec_t *s, size_t ji, const char *file,
+                             const char *const *names, size_t n, char *err, size_t errlen)
+{
+    if (ji >= s->njoin) return 0;
+    const mlops_jobspec_join_t *jn = &s->join[ji];
+    for (size_t c = 0; c <= jn->ncolumns; c++) {
+        const char *want = c ? jn->columns[c - 1] : jn->on;
+        int hit = 0;
+        for (size_t k = 0; k < n && !hit; k++) hit = names[k] && !strcmp(names[k], want);
+        if (!hit && !c)
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND,
+                                "%s: join key '%s' (join[%zu].on) is not in the header", file, want, ji);
+        if (!hit)
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND,
+                                "%s: column '%s' (join[%zu].columns) is not in the header", file, want,
+                                ji);
+    }
+    return 0;
+}
 static int validate(const char *path, const char *const *sets, size_t nsets, mlops_jobspec_t **spec,
                     mlops_jobspec_file_t **files, size_t *nfiles, uint64_t **sizes, char *err,
                     size_t errlen)
@@ -260,6 +282,16 @@ static int validate(const char *path, const char *const *sets, size_t nsets, mlo
             break;
         }
         (*sizes)[i] = (uint64_t)st.st_size;
+        if (!strncmp(fl->role, "join.", 5)) { /* a join's right table: its key and columns */
+            char **names = NULL;
+            size_t n = 0;
+            if ((rc = read_csv_header(fl->path, &names, &n, err, errlen))) break;
+            rc = check_join_header(*spec, strtoul(fl->role + 5, NULL, 10), fl->path,
+                                   (const char *const *)names, n, err, errlen);
+            free_names(names, n);
+            if (rc) break;
+            continue;
+        }
         if ((*spec)->input.format != MLOPS_INPUT_CSV || strcmp(fl->role, "input")) continue;
         char **names = NULL;
         size_t n = 0;

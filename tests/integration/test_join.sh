@@ -11,9 +11,10 @@
 #  The shuffle join (join_broadcast_limit 0) gives the same bytes as the
 #  broadcast join for all three, and the same metrics.
 #  4. Bad input, each a one-line error naming the file and the key: a key
-#     not in the left header (submit, exit 2), a key not in the right
-#     header, a numeric key on one side only, an empty right table, and a
-#     duplicate key with validate: many_to_one.
+#     not in the left or the right header or a column not in the right
+#     one (submit, exit 2, nothing uploaded); a numeric key on one side
+#     only, an empty right table, and a duplicate key with validate:
+#     many_to_one (the job fails).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
@@ -153,19 +154,25 @@ fails_with() { # fails_with NAME JOIN MESSAGE: JOIN, then the users join
     save_result "$job" "$T/$1.json"
     assert_contains "$(jget 'd["error"]' <"$T/$1.json")" "$3" "$1: error"
 }
-fails_with nokey "{input: items_nokey.csv, on: item_id, columns: [category]}" \
-    "items_nokey.csv: join key 'item_id' (join[0].on) is not in the header"
 fails_with types "{input: items_numid.csv, on: item_id, columns: [category]}" \
     "join[0]: key 'item_id' is numeric in items_numid.csv but not in events.csv"
 fails_with empty "{input: empty.csv, on: item_id, columns: [category]}" \
     "empty.csv: the right table of join[0] has no rows"
 fails_with dups "{input: items_dup.csv, on: item_id, columns: [category], validate: many_to_one}" \
     "join[0]: items_dup.csv: key 'i0"
-fails_with nocol "{input: items.csv, on: item_id, columns: [category, colour]}" \
+# refused by submit before anything is uploaded: a key or a column not in
+# a header
+refused_with() { # refused_with NAME JOINS MESSAGE
+    local err
+    job_file "$D/$1.yaml" "$2"
+    err="$(cd "$D" && ctl submit "$1.yaml" 2>&1)"
+    assert_eq "$?" 2 "submit exit of $1"
+    assert_contains "$err" "$3" "$1: submit's message"
+}
+refused_with nokey "[{input: items_nokey.csv, on: item_id, columns: [category]}, $USERS]" \
+    "items_nokey.csv: join key 'item_id' (join[0].on) is not in the header"
+refused_with nocol "[{input: items.csv, on: item_id, columns: [category, colour]}, $USERS]" \
     "items.csv: column 'colour' (join[0].columns) is not in the header"
-# a key the input lacks: refused by submit before anything is uploaded
-job_file "$D/noleft.yaml" "[{input: items.csv, on: item_id, columns: [category]}, {input: users.csv, on: uid, columns: [age, income]}]"
-err="$(cd "$D" && ctl submit noleft.yaml 2>&1)"
-assert_eq "$?" 2 "submit exit of a key not in the input"
-assert_contains "$err" "events.csv: column 'uid' (join.on) is not in the header" "submit's message"
+refused_with noleft "[{input: items.csv, on: item_id, columns: [category]}, {input: users.csv, on: uid, columns: [age, income]}]" \
+    "events.csv: column 'uid' (join.on) is not in the header"
 echo "PASS test_join"

@@ -12,11 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A key of up to INLINE bytes (most ids) sits in its slot, so a probe
+ * touches one cache line; a longer one lives in keys[]. */
+#define INLINE 24
 typedef struct {
     uint64_t hash;
-    size_t koff, klen; /* the canonical key in keys[] */
+    uint32_t klen, used;
     size_t head, tail; /* right rows with this key, chained by next[] */
-    int used;
+    union {
+        char inl[INLINE];
+        size_t koff; /* klen > INLINE: the canonical key in keys[] */
+    } k;
 } slot_t;
 
 struct mlk_join_table {
@@ -102,7 +108,9 @@ static slot_t *find(const mlk_join_table *t, const char *k, size_t n, uint64_t h
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         slot_t *s = &t->slots[i];
         if (!s->used) return s;
-        if (s->hash == h && s->klen == n && !memcmp(t->keys + s->koff, k, n)) return s;
+        if (s->hash == h && s->klen == n &&
+            !memcmp(n <= INLINE ? s->k.inl : t->keys + s->k.koff, k, n))
+            return s;
     }
 }
 
@@ -207,10 +215,20 @@ int mlk_join_table_new(const mlk_frame *const *shards, size_t nshards, int keys_
                 s->tail = row;
                 continue;
             }
+            if (n > UINT32_MAX) {
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "join: a key over 4 GiB");
+                break;
+            }
+            *s = (slot_t){.hash = h, .klen = (uint32_t)n, .used = 1, .head = row, .tail = row};
+            if (n <= INLINE) {
+                memcpy(s->k.inl, kb, n);
+                continue;
+            }
             if (t->keys_len + n > t->keys_cap) {
                 size_t nc = (t->keys_len + n) * 2 + 256;
                 char *k = realloc(t->keys, nc);
                 if (!k) {
+                    s->used = 0;
                     rc = MLOPS_ENOMEM;
                     break;
                 }
@@ -218,7 +236,7 @@ int mlk_join_table_new(const mlk_frame *const *shards, size_t nshards, int keys_
                 t->keys_cap = nc;
             }
             memcpy(t->keys + t->keys_len, kb, n);
-            *s = (slot_t){h, t->keys_len, n, row, row, 1};
+            s->k.koff = t->keys_len;
             t->keys_len += n;
         }
     }

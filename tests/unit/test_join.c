@@ -129,6 +129,32 @@ static void test_numeric_keys(void **state)
     mlk_frame_destroy(&r);
 }
 
+/* keys longer than a hash slot holds inline match as short ones do */
+static void test_long_keys(void **state)
+{
+    (void)state;
+    static const char *lk[] = {"a-key-much-longer-than-twenty-four-bytes-1", "short",
+                               "a-key-much-longer-than-twenty-four-bytes-2", "nope-this-one-is-long-too-xxxxx"};
+    static const char *lv[] = {"1", "2", "3", "4"};
+    static const char *rk[] = {"a-key-much-longer-than-twenty-four-bytes-2", "short",
+                               "a-key-much-longer-than-twenty-four-bytes-1"};
+    static const char *rv[] = {"two", "s", "one"};
+    mlk_frame *l = kv("k", "v", MLK_F64, lk, lv, 4), *r = kv("k", "w", MLK_STR, rk, rv, 3), *o = NULL;
+    mlk_join_table *t = NULL;
+    char err[256];
+    const mlk_frame *rs[1] = {r};
+    assert_int_equal(mlk_join_table_new(rs, 1, 0, 1, &t, err, sizeof err), 0);
+    int num = -1;
+    assert_int_equal(mlk_join_apply(l, 0, t, 1, &o, &num), 0);
+    static const char *want[] = {"a-key-much-longer-than-twenty-four-bytes-1|1|one|0", "short|2|s|1",
+                                 "a-key-much-longer-than-twenty-four-bytes-2|3|two|2"};
+    expect_rows(o, want, 3);
+    mlk_frame_destroy(&o);
+    mlk_join_table_destroy(&t);
+    mlk_frame_destroy(&l);
+    mlk_frame_destroy(&r);
+}
+
 /* the shuffle's partitions, joined alone and gathered, are the broadcast
  * join row for row, for any partition count */
 static void test_partition_gather(void **state)
@@ -205,6 +231,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_left_duplicates_missing),
         cmocka_unit_test(test_numeric_keys),
+        cmocka_unit_test(test_long_keys),
         cmocka_unit_test(test_partition_gather),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

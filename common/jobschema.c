@@ -28,6 +28,8 @@ static const char *const PROMOTE_METRIC_NAMES[] = {"accuracy", "logloss", "auc",
 static const char *const KNN_METRIC_NAMES[] = {"euclidean", "cosine", NULL};
 static const char *const KNN_MODE_NAMES[] = {"classify", "recommend", NULL};
 static const char *const KNN_WEIGHT_NAMES[] = {"uniform", "distance", NULL};
+static const char *const JOIN_HOW_NAMES[] = {"left", "inner", NULL};
+static const char *const JOIN_VALIDATE_NAMES[] = {"none", "many_to_one", NULL};
 
 /* the parser stores ENUM rows through an int */
 _Static_assert(sizeof(mlops_bad_row) == sizeof(int) && sizeof(mlops_split_method) == sizeof(int) &&
@@ -35,13 +37,16 @@ _Static_assert(sizeof(mlops_bad_row) == sizeof(int) && sizeof(mlops_split_method
                    sizeof(mlops_learning_rate) == sizeof(int) &&
                    sizeof(mlops_knn_metric) == sizeof(int) &&
                    sizeof(mlops_knn_mode) == sizeof(int) &&
-                   sizeof(mlops_knn_weights) == sizeof(int),
+                   sizeof(mlops_knn_weights) == sizeof(int) &&
+                   sizeof(mlops_join_how) == sizeof(int) &&
+                   sizeof(mlops_join_validate) == sizeof(int),
                "job-file enums must be int-sized");
 _Static_assert(MLOPS_METRIC_COUNT == sizeof METRIC_NAMES / sizeof METRIC_NAMES[0] - 1,
                "one metric name per MLOPS_METRIC_* bit");
 
 #define S(f) offsetof(mlops_jobspec_t, f)
 #define I(f) offsetof(mlops_jobspec_input_t, f)
+#define J(f) offsetof(mlops_jobspec_join_t, f)
 #define U32 4294967295.0
 #define I32 2147483647.0
 
@@ -63,6 +68,23 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off = S(shard_rows), .help = "rows per shard at ingest"},
     {.sect = "", .key = "on_bad_row", .type = MLOPS_JSK_ENUM, .names = BAD_ROW_NAMES,
      .dflt = MLOPS_BAD_ROW_FAIL, .off = S(on_bad_row), .help = "a CSV row with the wrong field count"},
+
+    {.sect = "", .key = "join", .type = MLOPS_JSK_JOINS, .off = S(join), .off2 = S(njoin),
+     .doc_default = "none", .help = "tables joined to the input before clean (see *Joins*)"},
+    {.sect = "join", .key = "input", .type = MLOPS_JSK_STR, .off = J(input), .flags = MLOPS_JSF_REQUIRED,
+     .doc_default = "—", .help = "the right table: a CSV path (.gz, .zst too)"},
+    {.sect = "join", .key = "on", .type = MLOPS_JSK_STR, .off = J(on), .flags = MLOPS_JSF_REQUIRED,
+     .doc_default = "—", .help = "the key column, in both headers"},
+    {.sect = "join", .key = "columns", .type = MLOPS_JSK_NAMES, .off = J(columns), .off2 = J(ncolumns),
+     .flags = MLOPS_JSF_REQUIRED, .doc_default = "—", .help = "the right table's columns appended to each row"},
+    {.sect = "join", .key = "how", .type = MLOPS_JSK_ENUM, .names = JOIN_HOW_NAMES,
+     .dflt = MLOPS_JOIN_LEFT, .off = J(how), .help = "pandas `merge(how=...)`"},
+    {.sect = "join", .key = "validate", .type = MLOPS_JSK_ENUM, .names = JOIN_VALIDATE_NAMES,
+     .dflt = MLOPS_JOIN_ANY, .off = J(validate),
+     .help = "`many_to_one`: a key twice in the right table fails the job"},
+    {.sect = "", .key = "join_broadcast_limit", .type = MLOPS_JSK_UINT, .lo = 0, .hi = U32,
+     .dflt = 67108864, .off = S(join_broadcast_limit),
+     .help = "bytes: a right table up to this size is broadcast to the workers"},
 
     {.sect = "", .key = "columns", .type = MLOPS_JSK_SECTION, .off = S(has_columns), .flags = MLOPS_JSF_BLOCK},
     {.sect = "columns", .key = "label", .type = MLOPS_JSK_STR, .off = S(columns.label),
@@ -189,7 +211,7 @@ void mlops_jobschema_defaults(mlops_jobspec_t *s)
 {
     for (size_t i = 0; i < mlops_jobschema_count; i++) {
         const mlops_jobschema_key_t *k = &mlops_jobschema[i];
-        if (!strcmp(k->sect, "input") || (k->flags & MLOPS_JSF_BY_CODE))
+        if (!strcmp(k->sect, "input") || !strcmp(k->sect, "join") || (k->flags & MLOPS_JSF_BY_CODE))
             continue;
         switch (k->type) {
         case MLOPS_JSK_UINT: *AT(s, k->off, uint32_t) = (uint32_t)k->dflt; break;
@@ -263,9 +285,43 @@ static void put_input(FILE *f, const mlops_jobspec_input_t *in)
         if (strcmp(k->sect, "input") || k->type != MLOPS_JSK_STR || k->only_val != fmt)
             continue;
         fprintf(f, ", %s: ", k->key);
+        if (!strcmp(k->key, "path") && in->npaths > 1) { /* many files: a list */
+            fputc('[', f);
+            for (size_t p = 0; p < in->npaths; p++) {
+                if (p)
+                    fputs(", ", f);
+                put_str(f, in->paths[p]);
+            }
+            fputc(']', f);
+            continue;
+        }
         put_str(f, *CAT(in, k->off, char *));
     }
     fputc('}', f);
+}
+
+static void put_value(FILE *f, const mlops_jobschema_key_t *k, const mlops_jobspec_t *s);
+
+/* every key of every join, in table order, as a flow list of mappings */
+static void put_joins(FILE *f, const mlops_jobspec_join_t *v, size_t n)
+{
+    fputc('[', f);
+    for (size_t j = 0; j < n; j++) {
+        int first = 1;
+        fputs(j ? ", {" : "{", f);
+        for (size_t i = 0; i < mlops_jobschema_count; i++) {
+            const mlops_jobschema_key_t *k = &mlops_jobschema[i];
+            if (strcmp(k->sect, "join"))
+                continue;
+            fprintf(f, "%s%s: ", first ? "" : ", ", k->key);
+            /* the join rows' offsets are into the join, which put_value
+             * reads as it reads the spec */
+            put_value(f, k, (const mlops_jobspec_t *)(const void *)&v[j]);
+            first = 0;
+        }
+        fputc('}', f);
+    }
+    fputc(']', f);
 }
 
 static void put_value(FILE *f, const mlops_jobschema_key_t *k, const mlops_jobspec_t *s)
@@ -306,6 +362,9 @@ static void put_value(FILE *f, const mlops_jobschema_key_t *k, const mlops_jobsp
         break;
     }
     case MLOPS_JSK_INPUT: put_input(f, CAT(s, k->off, mlops_jobspec_input_t)); break;
+    case MLOPS_JSK_JOINS:
+        put_joins(f, *CAT(s, k->off, mlops_jobspec_join_t *), *CAT(s, k->off2, size_t));
+        break;
     case MLOPS_JSK_SECTION: break;
     }
 }
@@ -325,7 +384,8 @@ static int written(const mlops_jobschema_key_t *k, const mlops_jobspec_t *s)
     switch (k->type) {
     case MLOPS_JSK_NAME: /* register.model may be absent */
     case MLOPS_JSK_STR: return *CAT(s, k->off, char *) != NULL;
-    case MLOPS_JSK_NAMES: return *CAT(s, k->off2, size_t) != 0;
+    case MLOPS_JSK_NAMES:
+    case MLOPS_JSK_JOINS: return *CAT(s, k->off2, size_t) != 0;
     case MLOPS_JSK_INPUT: return CAT(s, k->off, mlops_jobspec_input_t)->format != MLOPS_INPUT_NONE;
     case MLOPS_JSK_SECTION: return *CAT(s, k->off, int) != 0;
     default: return 1;
@@ -402,6 +462,7 @@ static const char *type_name(mlops_jsk_type t)
     case MLOPS_JSK_ENUM: return "enum";
     case MLOPS_JSK_SET: return "list";
     case MLOPS_JSK_INPUT: return "path, or mapping";
+    case MLOPS_JSK_JOINS: return "list of mappings";
     default: return "mapping";
     }
 }

@@ -28,6 +28,7 @@ typedef enum {
     MLOPS_JSK_ENUM,        /* one of names[]; an int-sized enum holding the index */
     MLOPS_JSK_SET,         /* a non-empty list of distinct names[]; unsigned, bit i = names[i] */
     MLOPS_JSK_INPUT,       /* a CSV path, or a mapping of the "input" rows; mlops_jobspec_input_t */
+    MLOPS_JSK_JOINS,       /* a list of mappings of the "join" rows; mlops_jobspec_join_t *, count at off2 */
 } mlops_jsk_type;
 
 enum {
@@ -50,7 +51,8 @@ typedef struct {
     double dflt;          /* UINT, NUM, BOOL, ENUM (an index into names) */
     const char *const *names; /* ENUM, SET: allowed values, NULL-terminated */
     size_t off;  /* where it is stored: offset into mlops_jobspec_t, or into
-                  * mlops_jobspec_input_t for the "input" rows */
+                  * mlops_jobspec_input_t for the "input" rows, or into
+                  * mlops_jobspec_join_t for the "join" rows */
     size_t off2; /* NAMES: the count; PRESENCE: the flag; INPUT: the presence flag or 0 */
     int flags;   /* MLOPS_JSF_* */
     const char *only_key; /* used only when this ENUM key of the section... */

@@ -22,6 +22,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -547,15 +548,38 @@ static int get_name(vctx *c, const ynode *y, const char *path, char **out)
 static int parse_section(vctx *c, const ynode *y, const char *name, const mlops_jobschema_key_t *sec,
                          mlops_jobspec_t *s);
 
+/* A CSV input's paths: one string or a non-empty list of strings (only
+ * for the job's input: knn.queries names one file). */
+static int get_paths(vctx *c, const ynode *y, const char *name, mlops_jobspec_input_t *in)
+{
+    int rc;
+    if (y->kind == YN_SEQ) {
+        if (strcmp(name, "input") && strcmp(name, "input.path"))
+            return verr(c, y, "%s: expected one file, got a list", name);
+        if (y->n == 0)
+            return verr(c, y, "%s: expected at least one file", name);
+        rc = get_str_list(c, y, name, &in->paths, &in->npaths);
+    } else {
+        in->paths = calloc(1, sizeof *in->paths);
+        if (!in->paths)
+            return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+        rc = node_str(c, y, name, &in->paths[0]);
+        if (rc == 0)
+            in->npaths = 1;
+    }
+    in->path = in->npaths ? in->paths[0] : NULL;
+    return rc;
+}
+
 /* input: a CSV path, or a mapping of the "input" rows: format picks
  * which of the others are required and which refused. */
 static int parse_input(vctx *c, const ynode *y, const char *name, mlops_jobspec_input_t *in)
 {
-    if (y->kind == YN_SCALAR) {
-        in->format = MLOPS_INPUT_CSV;
-        return node_str(c, y, name, &in->path);
-    }
     int rc;
+    if (y->kind == YN_SCALAR || y->kind == YN_SEQ) {
+        in->format = MLOPS_INPUT_CSV;
+        return get_paths(c, y, name, in);
+    }
     if ((rc = want_map(c, y, name)) != 0 || (rc = check_keys(c, y, name, "input")) != 0)
         return rc;
     const mlops_jobschema_key_t *fk = mlops_jobschema_find("input", "format");
@@ -583,10 +607,79 @@ static int parse_input(vctx *c, const ynode *y, const char *name, mlops_jobspec_
         if (i < nneed && !mget(y, need[i]->key, NULL))
             return verr(c, y, "%s: missing required key '%s'", name, need[i]->key);
     }
+    if (fmt == 0 && (v = mget(y, "path", NULL)) &&
+        (rc = get_paths(c, v, fpath(p, sizeof p, name, "path"), in)) != 0)
+        return rc;
     FOR_ROWS(k, "input")
-        if (k->type == MLOPS_JSK_STR && (v = mget(y, k->key, NULL)) &&
+        if (k->type == MLOPS_JSK_STR && strcmp(k->key, "path") && (v = mget(y, k->key, NULL)) &&
             (rc = node_str(c, v, fpath(p, sizeof p, name, k->key), AT(in, k->off, char *))) != 0)
             return rc;
+    return 0;
+}
+
+/* join: a non-empty list of mappings of the "join" rows (one mapping
+ * alone is taken as a list of one). */
+static int parse_joins(vctx *c, const ynode *y, const char *name, mlops_jobspec_t *s)
+{
+    char b[64], p[160];
+    size_t n = y->kind == YN_SEQ ? y->n : 1;
+    if (y->kind != YN_SEQ && y->kind != YN_MAP)
+        return verr(c, y, "%s: expected a list of mappings, got %s", name, shown(y, b, sizeof b));
+    if (n == 0)
+        return verr(c, y, "%s: expected at least one join", name);
+    if (n > 16)
+        return verr(c, y, "%s: at most 16 joins, got %zu", name, n);
+    s->join = calloc(n, sizeof *s->join);
+    if (!s->join)
+        return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+    for (size_t i = 0; i < n; i++) {
+        const ynode *m = y->kind == YN_SEQ ? y->kids[i] : y;
+        mlops_jobspec_join_t *jn = &s->join[i];
+        char jname[48];
+        snprintf(jname, sizeof jname, "%.24s[%zu]", name, i);
+        s->njoin = i + 1;
+        int rc;
+        if ((rc = want_map(c, m, jname)) != 0 || (rc = check_keys(c, m, jname, "join")) != 0)
+            return rc;
+        jn->how = MLOPS_JOIN_LEFT;
+        jn->validate = MLOPS_JOIN_ANY;
+        FOR_ROWS(k, "join") {
+            ynode *v = mget(m, k->key, NULL);
+            const char *kp = fpath(p, sizeof p, jname, k->key);
+            if (!v) {
+                if (k->flags & MLOPS_JSF_REQUIRED)
+                    return verr(c, m, "%s: missing required key '%s'", jname, k->key);
+                continue;
+            }
+            if (k->type == MLOPS_JSK_STR)
+                rc = node_str(c, v, kp, AT(jn, k->off, char *));
+            else if (k->type == MLOPS_JSK_NAMES)
+                rc = get_str_list(c, v, kp, AT(jn, k->off, char **), AT(jn, k->off2, size_t));
+            else
+                rc = get_enum(c, v, kp, k->names, AT(jn, k->off, int));
+            if (rc != 0)
+                return rc;
+        }
+        if (jn->ncolumns == 0)
+            return verr(c, mget(m, "columns", NULL), "%s.columns: expected at least one column",
+                        jname);
+        for (size_t a = 0; a < jn->ncolumns; a++) {
+            if (!strcmp(jn->columns[a], jn->on))
+                return verr(c, mget(m, "columns", NULL),
+                            "%s.columns: '%s' is the key (on), which every row already has", jname,
+                            jn->on);
+            for (size_t b2 = 0; b2 < a; b2++)
+                if (!strcmp(jn->columns[a], jn->columns[b2]))
+                    return verr(c, mget(m, "columns", NULL), "%s.columns: column '%s' listed twice",
+                                jname, jn->columns[a]);
+            for (size_t e = 0; e < i; e++)
+                for (size_t b2 = 0; b2 < s->join[e].ncolumns; b2++)
+                    if (!strcmp(jn->columns[a], s->join[e].columns[b2]))
+                        return verr(c, mget(m, "columns", NULL),
+                                    "%s.columns: column '%s' is also appended by %s[%zu]", jname,
+                                    jn->columns[a], name, e);
+        }
+    }
     return 0;
 }
 
@@ -608,6 +701,7 @@ static int get_value(vctx *c, const ynode *y, const char *path, const mlops_jobs
     case MLOPS_JSK_ENUM: return get_enum(c, y, path, k->names, AT(s, k->off, int));
     case MLOPS_JSK_SET: return get_set(c, y, path, k, AT(s, k->off, unsigned));
     case MLOPS_JSK_INPUT: return parse_input(c, y, path, AT(s, k->off, mlops_jobspec_input_t));
+    case MLOPS_JSK_JOINS: return parse_joins(c, y, path, s);
     }
     return 0;
 }
@@ -804,6 +898,14 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
         if (s->has_hash && s->columns.n_categorical == 0 && mget(root, "hash", &k))
             return verr(c, k, "hash: no categorical columns to hash (columns.categorical)");
     }
+    if (s->njoin && s->input.format != MLOPS_INPUT_CSV && mget(root, "join", &k))
+        return verr(c, k, "join: needs CSV input");
+    for (size_t i = 0; i < s->njoin; i++)
+        for (size_t e = 0; e < s->njoin; e++)
+            for (size_t a = 0; a < s->join[e].ncolumns; a++)
+                if (!strcmp(s->join[i].on, s->join[e].columns[a]) && mget(root, "join", &k))
+                    return verr(c, k, "join[%zu].on: '%s' is a column that join[%zu] appends", i,
+                                s->join[i].on, e);
     if (s->has_train && mget(root, "train", &k)) {
         if (!mlops_jobspec_has_label(s))
             return verr(c, k, "train: needs a label column (columns.label)");
@@ -938,7 +1040,11 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen)
 
 static void free_input(mlops_jobspec_input_t *in)
 {
-    free(in->path);
+    for (size_t i = 0; i < in->npaths; i++)
+        free(in->paths[i]);
+    if (in->paths && !in->npaths)
+        free(in->paths[0]);
+    free(in->paths);
     free(in->images);
     free(in->labels);
 }
@@ -970,6 +1076,12 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free_list(s->predict.keep, s->predict.n_keep);
     free_list(s->reg.tags, s->reg.n_tags);
     free_input(&s->knn.queries);
+    for (size_t i = 0; i < s->njoin; i++) {
+        free(s->join[i].input);
+        free(s->join[i].on);
+        free_list(s->join[i].columns, s->join[i].ncolumns);
+    }
+    free(s->join);
     free(s);
     *ps = NULL;
 }
@@ -1057,24 +1169,34 @@ int mlops_jobspec_used_columns(const mlops_jobspec_t *s, mlops_jobspec_col_t **c
     *n = 0;
     if (s->input.format != MLOPS_INPUT_CSV || !s->has_columns)
         return 0;
-    size_t cap = s->columns.n_numeric + s->columns.n_categorical + 3;
+    size_t cap = s->columns.n_numeric + s->columns.n_categorical + 3 + s->njoin;
     mlops_jobspec_col_t *v = calloc(cap, sizeof *v);
     if (!v)
         return MLOPS_ENOMEM;
-    size_t k = 0;
+    size_t k = 0, w;
     for (size_t i = 0; i < s->columns.n_numeric; i++)
-        v[k++] = (mlops_jobspec_col_t){s->columns.numeric[i], MLK_F64, MLOPS_COL_NUMERIC};
+        if (!mlops_jobspec_joined_column(s, s->columns.numeric[i], &w))
+            v[k++] = (mlops_jobspec_col_t){s->columns.numeric[i], MLK_F64, MLOPS_COL_NUMERIC};
     for (size_t i = 0; i < s->columns.n_categorical; i++)
-        v[k++] = (mlops_jobspec_col_t){s->columns.categorical[i], MLK_STR, MLOPS_COL_CATEGORICAL};
-    if (s->columns.label)
+        if (!mlops_jobspec_joined_column(s, s->columns.categorical[i], &w))
+            v[k++] =
+                (mlops_jobspec_col_t){s->columns.categorical[i], MLK_STR, MLOPS_COL_CATEGORICAL};
+    if (s->columns.label && !mlops_jobspec_joined_column(s, s->columns.label, &w))
         v[k++] = (mlops_jobspec_col_t){s->columns.label, MLK_STR, MLOPS_COL_LABEL};
+    for (size_t j = 0; j < s->njoin; j++) {
+        int seen = 0;
+        for (size_t i = 0; i < k && !seen; i++)
+            seen = !strcmp(v[i].name, s->join[j].on);
+        if (!seen)
+            v[k++] = (mlops_jobspec_col_t){s->join[j].on, MLK_STR, MLOPS_COL_JOIN_KEY};
+    }
     if (s->has_knn && s->knn.mode == MLOPS_KNN_RECOMMEND) {
         const char *keys[2] = {s->knn.user, s->knn.item};
         for (int j = 0; j < 2; j++) {
             int seen = 0;
             for (size_t i = 0; i < k && !seen; i++)
                 seen = !strcmp(v[i].name, keys[j]);
-            if (!seen && keys[j])
+            if (!seen && keys[j] && !mlops_jobspec_joined_column(s, keys[j], &w) && k < cap)
                 v[k++] = (mlops_jobspec_col_t){keys[j], MLK_STR, MLOPS_COL_KEY};
         }
     }
@@ -1083,9 +1205,22 @@ int mlops_jobspec_used_columns(const mlops_jobspec_t *s, mlops_jobspec_col_t **c
     return 0;
 }
 
+int mlops_jobspec_joined_column(const mlops_jobspec_t *s, const char *name, size_t *which)
+{
+    for (size_t j = 0; s && name && j < s->njoin; j++)
+        for (size_t i = 0; i < s->join[j].ncolumns; i++)
+            if (!strcmp(s->join[j].columns[i], name)) {
+                if (which)
+                    *which = j;
+                return 1;
+            }
+    return 0;
+}
+
 static const char *role_name(const mlops_jobspec_t *s, const mlops_jobspec_col_t *c)
 {
     switch (c->role) {
+    case MLOPS_COL_JOIN_KEY: return "join.on";
     case MLOPS_COL_NUMERIC: return "columns.numeric";
     case MLOPS_COL_CATEGORICAL: return "columns.categorical";
     case MLOPS_COL_LABEL: return "columns.label";
@@ -1157,29 +1292,123 @@ static int add_file(mlops_jobspec_file_t *v, size_t *k, const char *role, const 
     return 0;
 }
 
-int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_jobspec_file_t **files,
-                         size_t *n)
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A CSV path: as written, or its glob's matches in strcmp order (glob(3)
+ * sorts by the locale, which would make the order depend on it). */
+static int add_csv(mlops_jobspec_file_t **v, size_t *k, size_t *cap, const char *jobdir,
+                   const char *path, char *err, size_t errlen)
+{
+    mlops_jobspec_file_t one[1];
+    size_t n1 = 0;
+    int rc = add_file(one, &n1, "input", jobdir, path);
+    if (rc != 0)
+        return mlops_seterr(err, errlen, rc, "out of memory");
+    char *full = one[0].path;
+    glob_t g;
+    size_t nm = 1;
+    int is_glob = strpbrk(path, "*?[") != NULL;
+    if (is_glob) {
+        int gr = glob(full, 0, NULL, &g);
+        if (gr == GLOB_NOMATCH || (gr == 0 && g.gl_pathc == 0)) {
+            if (gr == 0)
+                globfree(&g);
+            free(full);
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "input: '%s' matches no file", path);
+        }
+        if (gr != 0) {
+            free(full);
+            return mlops_seterr(err, errlen, MLOPS_EIO, "input: cannot expand '%s'", path);
+        }
+        nm = g.gl_pathc;
+        qsort(g.gl_pathv, nm, sizeof *g.gl_pathv, by_name);
+    }
+    if (*k + nm > *cap) {
+        size_t nc = (*k + nm) * 2;
+        mlops_jobspec_file_t *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv)
+            rc = MLOPS_ENOMEM;
+        else {
+            *v = nv;
+            *cap = nc;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < nm; i++) {
+        char *p = is_glob ? strdup(g.gl_pathv[i]) : full;
+        if (!p) {
+            rc = MLOPS_ENOMEM;
+            break;
+        }
+        (*v)[*k].role = "input";
+        (*v)[*k].path = p;
+        (*k)++;
+    }
+    if (is_glob) {
+        globfree(&g);
+        free(full);
+    } else if (rc != 0)
+        free(full);
+    return rc ? mlops_seterr(err, errlen, rc, "out of memory") : 0;
+}
+
+/* the upload role of join i's right table (roles are static strings) */
+static const char *const JOIN_ROLES[16] = {"join.0",  "join.1",  "join.2",  "join.3",
+                                           "join.4",  "join.5",  "join.6",  "join.7",
+                                           "join.8",  "join.9",  "join.10", "join.11",
+                                           "join.12", "join.13", "join.14", "join.15"};
+
+int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
+                             mlops_jobspec_file_t **files, size_t *n, char *err, size_t errlen)
 {
     if (!s || !files || !n)
         return MLOPS_EINVAL;
     *files = NULL;
     *n = 0;
-    mlops_jobspec_file_t *v = calloc(4, sizeof *v);
+    size_t cap = 4 + s->njoin + (s->input.format == MLOPS_INPUT_CSV ? s->input.npaths : 0);
+    mlops_jobspec_file_t *v = calloc(cap, sizeof *v);
     if (!v)
-        return MLOPS_ENOMEM;
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
     size_t k = 0;
     int rc = 0;
     if (s->input.format == MLOPS_INPUT_CSV) {
-        rc = add_file(v, &k, "input", jobdir, s->input.path);
+        for (size_t i = 0; rc == 0 && i < s->input.npaths; i++)
+            rc = add_csv(&v, &k, &cap, jobdir, s->input.paths[i], err, errlen);
     } else if (s->input.format == MLOPS_INPUT_IDX) {
         if ((rc = add_file(v, &k, "images", jobdir, s->input.images)) == 0)
             rc = add_file(v, &k, "labels", jobdir, s->input.labels);
     }
+    /* the join tables after the inputs: add_csv may have grown v, so
+     * make room first */
+    if (rc == 0 && s->njoin && k + s->njoin + 2 > cap) {
+        mlops_jobspec_file_t *nv = realloc(v, (k + s->njoin + 2) * sizeof *nv);
+        if (!nv)
+            rc = MLOPS_ENOMEM;
+        else {
+            v = nv;
+            cap = k + s->njoin + 2;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < s->njoin && i < 16; i++)
+        rc = add_file(v, &k, JOIN_ROLES[i], jobdir, s->join[i].input);
     if (rc == 0 && s->has_knn && s->knn.has_queries) {
-        if (s->knn.queries.format == MLOPS_INPUT_CSV)
+        if (k + 2 > cap) {
+            mlops_jobspec_file_t *nv = realloc(v, (k + 2) * sizeof *nv);
+            if (!nv)
+                rc = MLOPS_ENOMEM;
+            else
+                v = nv;
+        }
+        if (rc != 0)
+            ;
+        else if (s->knn.queries.format == MLOPS_INPUT_CSV)
             rc = add_file(v, &k, "queries.input", jobdir, s->knn.queries.path);
         else if ((rc = add_file(v, &k, "queries.images", jobdir, s->knn.queries.images)) == 0)
             rc = add_file(v, &k, "queries.labels", jobdir, s->knn.queries.labels);
+        if (rc == MLOPS_ENOMEM)
+            mlops_seterr(err, errlen, rc, "out of memory");
     }
     if (rc != 0) {
         mlops_jobspec_files_free(&v, k);
@@ -1192,6 +1421,13 @@ int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_job
     *files = v;
     *n = k;
     return 0;
+}
+
+int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_jobspec_file_t **files,
+                         size_t *n)
+{
+    char err[8];
+    return mlops_jobspec_inputs_err(s, jobdir, files, n, err, sizeof err);
 }
 
 void mlops_jobspec_files_free(mlops_jobspec_file_t **files, size_t n)

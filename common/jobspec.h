@@ -49,14 +49,33 @@ enum {
 };
 #define MLOPS_METRIC_COUNT 7
 
-/* An input: a CSV file (path) or an IDX image/label pair. Paths are as
- * written in the job file (relative ones are relative to its directory;
- * see mlops_jobspec_inputs). */
+/* An input: CSV files (paths: one path, a list, or globs such as
+ * data/events-*.csv, each read in sorted name order; .gz and .zst are
+ * decompressed) or an IDX image/label pair. Paths are as written in the
+ * job file (relative ones are relative to its directory; see
+ * mlops_jobspec_inputs). */
 typedef struct {
     mlops_input_format format; /* NONE only for noop jobs without input */
-    char *path;                /* CSV */
+    char *path;                /* CSV: paths[0], borrowed from paths */
+    char **paths;              /* CSV: every path or glob as written */
+    size_t npaths;             /* >= 1 for CSV */
     char *images, *labels;     /* IDX (gzip or raw) */
 } mlops_jobspec_input_t;
+
+/* One join: the rows of a right table (a CSV file) matched to the
+ * input's rows on a key column, as pandas' merge(left, right, on=on,
+ * how=how, validate=validate) with only `columns` of the right table
+ * kept. */
+typedef enum { MLOPS_JOIN_LEFT = 0, MLOPS_JOIN_INNER = 1 } mlops_join_how;
+typedef enum { MLOPS_JOIN_ANY = 0, MLOPS_JOIN_MANY_TO_ONE = 1 } mlops_join_validate;
+typedef struct {
+    char *input;                  /* the right table's path (CSV, .gz, .zst) */
+    char *on;                     /* the key column, in both tables */
+    char **columns;               /* the right table's columns to append */
+    size_t ncolumns;
+    mlops_join_how how;           /* default left */
+    mlops_join_validate validate; /* default none (duplicates multiply rows) */
+} mlops_jobspec_join_t;
 
 /* A validated job. All strings are owned by the spec. has_* say which
  * stages are present; the fields of an absent stage hold its defaults. */
@@ -65,6 +84,10 @@ typedef struct {
     mlops_jobspec_input_t input; /* required unless noop */
     uint32_t shard_rows;         /* default 65536 */
     mlops_bad_row on_bad_row;    /* default fail */
+
+    mlops_jobspec_join_t *join;     /* the joins, in file order (the join stage) */
+    size_t njoin;
+    uint32_t join_broadcast_limit;  /* bytes; a larger right table is shuffled */
 
     int has_columns;
     struct {
@@ -189,7 +212,8 @@ typedef enum {
     MLOPS_COL_NUMERIC = 1,
     MLOPS_COL_CATEGORICAL = 2,
     MLOPS_COL_LABEL = 3,
-    MLOPS_COL_KEY = 4 /* knn user/item */
+    MLOPS_COL_KEY = 4,     /* knn user/item */
+    MLOPS_COL_JOIN_KEY = 5 /* a join's `on` column, read as a string */
 } mlops_col_role;
 
 typedef struct {
@@ -198,6 +222,9 @@ typedef struct {
     mlops_col_role role;
 } mlops_jobspec_col_t;
 
+/* With joins, the columns a join appends are not read from the input
+ * (they come from the right tables) and each join's key is read as a
+ * string unless it is already a listed column. */
 /* The used columns in a malloc'd array (free() it), count in *n; empty
  * (NULL, 0) for IDX or noop jobs. 0 or MLOPS_ENOMEM. */
 int mlops_jobspec_used_columns(const mlops_jobspec_t *s, mlops_jobspec_col_t **cols, size_t *n);
@@ -219,10 +246,19 @@ typedef struct {
 } mlops_jobspec_file_t;
 
 /* Fill *files (malloc'd, free with mlops_jobspec_files_free) and *n.
- * 0 or MLOPS_ENOMEM. */
+ * A CSV path with a glob character (*?[) is expanded here, its matches
+ * in sorted name order (strcmp), each a file of role "input", in the
+ * order the paths are written. 0, MLOPS_ENOMEM, or MLOPS_ENOTFOUND for
+ * a glob that matches nothing. */
 int mlops_jobspec_inputs(const mlops_jobspec_t *s, const char *jobdir, mlops_jobspec_file_t **files,
                          size_t *n);
+/* The same with a message: "input: 'data/events-*.csv' matches no file". */
+int mlops_jobspec_inputs_err(const mlops_jobspec_t *s, const char *jobdir,
+                             mlops_jobspec_file_t **files, size_t *n, char *err, size_t errlen);
 void mlops_jobspec_files_free(mlops_jobspec_file_t **files, size_t n);
+
+/* 1 if column `name` is appended by one of the joins (its index in *which). */
+int mlops_jobspec_joined_column(const mlops_jobspec_t *s, const char *name, size_t *which);
 
 /* The directory part of a job file name, malloc'd ("." if none). */
 char *mlops_jobspec_dirname(const char *filename);

@@ -41,7 +41,7 @@ uint64_t stage_total_rows(const stage_t *st)
 
 stage_t *stage_input_of(job_t *j, const stage_t *st)
 {
-    static const char *chain[] = {"ingest", "clean", "scale", "hash", "split"};
+    static const char *chain[] = {"ingest", "join", "clean", "scale", "hash", "split"};
     for (size_t s = (size_t)(st - j->stages); s-- > 0;) {
         for (size_t k = 0; k < sizeof chain / sizeof *chain; k++)
             if (!strcmp(j->stages[s].name, chain[k])) return &j->stages[s];
@@ -99,14 +99,24 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
     char **labels = NULL;
     size_t n = 0;
     int rc = 0;
-    int from_ingest = !strcmp(st->kind, "ingest");
+    int from_ingest = !strcmp(st->kind, "ingest"), from_join = !strncmp(st->kind, "join", 4);
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
         const task_t *tk = &st->tasks[t];
         Mlops__Tasks__IngestResult *ir = NULL;
         Mlops__Tasks__CleanFilterResult *cr = NULL;
+        Mlops__Tasks__JoinResult *jr = NULL;
         char **got = NULL;
         size_t k = 0;
-        if (from_ingest &&
+        if (from_join) {
+            if ((jr = mlops__tasks__join_result__unpack(NULL, tk->result_len, tk->result))) {
+                got = jr->labels;
+                k = jr->n_labels;
+            } else {
+                rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "damaged label set from %s task %zu",
+                                  st->name, t);
+                break;
+            }
+        } else if (from_ingest &&
             (ir = mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result))) {
             got = ir->labels;
             k = ir->n_labels;
@@ -140,6 +150,7 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
         }
         if (ir) mlops__tasks__ingest_result__free_unpacked(ir, NULL);
         if (cr) mlops__tasks__clean_filter_result__free_unpacked(cr, NULL);
+        if (jr) mlops__tasks__join_result__free_unpacked(jr, NULL);
     }
     zhashx_destroy(&seen);
     if (rc) {
@@ -176,6 +187,7 @@ int planner_build(job_t *j, char *err, size_t errlen)
     if (s->input.format == MLOPS_INPUT_CSV) rc = add_stage(j, &stage_ingest);
     else if (s->input.format == MLOPS_INPUT_IDX) rc = add_stage(j, &stage_ingest_idx);
     else return mlops_seterr(err, errlen, MLOPS_EINVAL, "job has no input");
+    if (!rc && s->njoin && s->input.format == MLOPS_INPUT_CSV) rc = add_stage(j, &stage_join);
     if (!rc && s->has_clean) rc = add_stage(j, &stage_clean);
     if (!rc && s->has_scale) rc = add_stage(j, &stage_scale);
     /* model stages read feature shards: a CSV job without a hash section

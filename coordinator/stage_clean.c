@@ -4,7 +4,7 @@
  * until Q1 and Q3 of every numeric column are exact, then
  * "clean_filter" (dropna + bounds). The first round is answered by the
  * ingest tasks (stage_clean_first_request), as the shard is parsed and
- * in memory there. The filter tasks return their shard's labels.
+ * in memory there, or by the join tasks when the job has joins. The filter tasks return their shard's labels.
  * Args and results: CleanQround*, CleanFilter* (proto/tasks.proto). */
 #include "bytes.h"
 #include "clean.h"
@@ -51,7 +51,7 @@ static int clean_set_filter(job_t *j, stage_t *st, const double *lohi, size_t nc
     free(st->blob);
     st->blob = bw_take(&w, &st->blob_len);
     if (!st->blob) return MLOPS_ENOMEM;
-    int rc = stage_set_tasks(st, job_stage(j, "ingest")->ntasks, "clean_filter");
+    int rc = stage_set_tasks(st, stage_input_of(j, st)->ntasks, "clean_filter");
     if (rc) return rc;
     stage_set_output_keys(j, st, "/");
     return 0;
@@ -90,18 +90,26 @@ static int clean_start(job_t *j, stage_t *st, char *err, size_t errlen)
     if (!s->clean.has_iqr || nnum == 0) return clean_set_filter(j, st, NULL, 0);
     mlk_qjob *q = mlk_qjob_new(nnum, s_quartiles, 2);
     if (!q) return MLOPS_ENOMEM;
-    /* round 1 was answered by the ingest tasks: merge in shard order */
-    stage_t *in = job_stage(j, "ingest");
+    /* round 1 was answered by the ingest (or join) tasks: merge in shard
+     * order; both results hold the answer as field 2 */
+    stage_t *in = stage_join_first_round(j);
     int rc = 0;
     for (size_t t = 0; t < in->ntasks && !rc; t++) {
         const task_t *tk = &in->tasks[t];
-        Mlops__Tasks__IngestResult *r =
-            mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result);
-        if (!r)
+        Mlops__Tasks__IngestResult *r = NULL;
+        Mlops__Tasks__JoinResult *jr = NULL;
+        ProtobufCBinaryData ans = {0, NULL};
+        if (!strcmp(in->name, "join")) {
+            if ((jr = mlops__tasks__join_result__unpack(NULL, tk->result_len, tk->result)))
+                ans = jr->quantile_answer;
+        } else if ((r = mlops__tasks__ingest_result__unpack(NULL, tk->result_len, tk->result)))
+            ans = r->quantile_answer;
+        if (!r && !jr)
             rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
-                              "clean: ingest task %zu sent no quantile answer", t);
-        else rc = mlk_qjob_add(q, r->quantile_answer.data, r->quantile_answer.len, err, errlen);
+                              "clean: %s task %zu sent no quantile answer", in->name, t);
+        else rc = mlk_qjob_add(q, ans.data, ans.len, err, errlen);
         if (r) mlops__tasks__ingest_result__free_unpacked(r, NULL);
+        if (jr) mlops__tasks__join_result__free_unpacked(jr, NULL);
     }
     if (!rc) rc = mlk_qjob_step(q, err, errlen);
     if (rc) {
@@ -128,7 +136,7 @@ static int clean_start(job_t *j, stage_t *st, char *err, size_t errlen)
     free(st->blob);
     st->blob = bw_take(&w, &st->blob_len);
     if (!st->blob) return MLOPS_ENOMEM;
-    if ((rc = stage_set_tasks(st, job_stage(j, "ingest")->ntasks, "clean_qround")) != 0) return rc;
+    if ((rc = stage_set_tasks(st, stage_input_of(j, st)->ntasks, "clean_qround")) != 0) return rc;
     stage_set_output_keys(j, st, NULL);
     return 0;
 }
@@ -156,7 +164,7 @@ static int clean_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     const uint8_t *lohi = NULL;
     if (clean_decode(st, &mode, &ncols, NULL, &lohi) != 0)
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "clean plan is damaged");
-    stage_t *in = job_stage(j, "ingest");
+    stage_t *in = stage_input_of(j, st);
     out->inputs = malloc(sizeof(char *));
     out->inputs[0] = strdup(in->tasks[t].output_key);
     out->ninputs = 1;

@@ -1,12 +1,18 @@
-/* stage_ingest.c: the ingest stage for CSV input. The uploaded file is
- * mapped once per job and cut into shards of shard_rows records (fixed by
- * the data and the job file, never by the workers); a task ("ingest",
+/* stage_ingest.c: the ingest stage for CSV input. The uploaded files
+ * (one or many, in the job's order; .gz and .zst inflated once, by
+ * decompress.h) are mapped once per job and each cut into shards of
+ * shard_rows records (fixed by the data and the job file, never by the
+ * workers; a shard never spans two files); a task ("ingest",
  * worker/kinds.c) parses its byte range into a frame of the used columns.
  * The first quantile round of clean rides along with each task, and the
  * tasks return their shard's distinct labels (stage_merge_labels).
+ * With joins, the join stage answers that round instead (the joined
+ * columns are not here yet) and this file also maps the joins' right
+ * tables for it (stage_ingest_join_file).
  * Args: IngestArgs, result: IngestResult (proto/tasks.proto). */
 #include "bytes.h"
 #include "csv.h"
+#include "decompress.h"
 #include "err.h"
 #include "jobmodel.h"
 #include "stages.h"
@@ -19,13 +25,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* per-job planning state: the mapped input and its header */
+typedef stage_csvfile_t infile_t;
+
+/* per-job planning state: every input file, in the job's order, and
+ * the right tables of the joins (mapped when the join stage asks) */
 typedef struct {
-    void *map;
-    size_t maplen;
-    char **hdr;
-    size_t nhdr;
-    size_t data_start; /* offset of the first record after the header */
+    infile_t *f;
+    size_t nf;
+    int mapped;
+    infile_t jf[16];
+    int jmapped[16];
 } plan_t;
 
 static plan_t *plan_of(job_t *j)
@@ -38,40 +47,117 @@ void stage_ingest_job_free(job_t *j)
 {
     plan_t *p = j->plan;
     if (!p) return;
-    if (p->map) munmap(p->map, p->maplen);
-    mlk_csv_names_free(&p->hdr, p->nhdr);
+    for (size_t i = 0; i < p->nf; i++) {
+        if (p->f[i].map) munmap(p->f[i].map, p->f[i].maplen);
+        mlk_csv_names_free(&p->f[i].hdr, p->f[i].nhdr);
+    }
+    free(p->f);
+    for (size_t i = 0; i < 16; i++) {
+        if (p->jf[i].map) munmap(p->jf[i].map, p->jf[i].maplen);
+        mlk_csv_names_free(&p->jf[i].hdr, p->jf[i].nhdr);
+    }
     free(p);
     j->plan = NULL;
+}
+
+/* Map one upload; a .gz or .zst one is inflated once, next to it, into
+ * PATH.csv (kept, so a re-plan after a restart does not inflate again). */
+static int map_one(const jfile_t *jf, infile_t *f, char *err, size_t errlen)
+{
+    f->name = jf->name;
+    const char *path = jf->path;
+    char plain[4200];
+    mlops_comp_kind kind = mlops_decompress_kind(jf->name);
+    if (kind != MLOPS_COMP_NONE) {
+        snprintf(plain, sizeof plain, "%s.csv", jf->path);
+        if (access(plain, R_OK) != 0) {
+            int rc = mlops_decompress_file(jf->path, jf->name, kind, plain, err, errlen);
+            if (rc) return rc;
+        }
+        path = plain;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mlops_seterr(err, errlen, MLOPS_EIO, "%s: the uploaded copy is missing", f->name);
+    struct stat sb;
+    fstat(fd, &sb);
+    f->maplen = (size_t)sb.st_size;
+    if (f->maplen) {
+        f->map = mmap(NULL, f->maplen, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (f->map == MAP_FAILED) {
+            f->map = NULL;
+            f->maplen = 0;
+            close(fd);
+            return mlops_seterr(err, errlen, MLOPS_EIO, "%s: cannot map the uploaded copy", f->name);
+        }
+    }
+    close(fd);
+    char why[900];
+    int rc = mlk_csv_header(f->map ? f->map : "", f->maplen, &f->hdr, &f->nhdr, &f->data_start, why,
+                            sizeof why);
+    /* the kernel's message does not know the file */
+    if (rc) return mlops_seterr(err, errlen, rc, "%s: %s", f->name, why);
+    return 0;
 }
 
 static int map_input(job_t *j, char *err, size_t errlen)
 {
     plan_t *p = plan_of(j);
     if (!p) return MLOPS_ENOMEM;
-    if (p->map || p->maplen) return 0;
-    const char *path = job_file_path(j, "input");
-    const char *name = job_file_name(j, "input");
-    if (!path) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "job has no input file");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mlops_seterr(err, errlen, MLOPS_EIO, "%s: the uploaded copy is missing", name);
-    struct stat sb;
-    fstat(fd, &sb);
-    p->maplen = (size_t)sb.st_size;
-    if (p->maplen) {
-        p->map = mmap(NULL, p->maplen, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p->map == MAP_FAILED) {
-            p->map = NULL;
-            p->maplen = 0;
-            close(fd);
-            return mlops_seterr(err, errlen, MLOPS_EIO, "%s: cannot map the uploaded copy", name);
-        }
+    if (p->mapped) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < j->nfiles; i++) n += !strcmp(j->files[i].role, "input");
+    if (!n) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "job has no input file");
+    if (!p->f && !(p->f = calloc(n, sizeof *p->f))) return MLOPS_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < j->nfiles; i++)
+        if (!strcmp(j->files[i].role, "input")) rc = map_one(&j->files[i], &p->f[p->nf++], err, errlen);
+    if (rc) {
+        stage_ingest_job_free(j); /* a later try starts over */
+        return rc;
     }
-    close(fd);
-    return mlk_csv_header(p->map ? p->map : "", p->maplen, &p->hdr, &p->nhdr, &p->data_start, err, errlen);
+    p->mapped = 1;
+    return 0;
 }
 
-/* blob: u64 data_start, u64 nshards, u64 total_rows, then per shard
- * u64 offset, u64 first_line; a final u64 offset = end of data */
+/* The shard table, one entry per shard, journalled as the stage blob:
+ * u64 nshards, u64 total_rows, then per shard u64 file, offset, end,
+ * first_line, first_row. Shards never span files, and a shard's rows are
+ * numbered on from the records of the files before it, so row ids are
+ * those of the files read one after another. */
+#define SHARD_WORDS 5
+
+const stage_csvfile_t *stage_ingest_join_file(job_t *j, size_t i, char *err, size_t errlen)
+{
+    plan_t *p = plan_of(j);
+    if (!p) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (i >= 16) {
+        mlops_seterr(err, errlen, MLOPS_EINVAL, "join %zu: at most 16 joins", i);
+        return NULL;
+    }
+    if (p->jmapped[i]) return &p->jf[i];
+    char role[16];
+    snprintf(role, sizeof role, "join.%zu", i);
+    const jfile_t *jf = NULL;
+    for (size_t k = 0; k < j->nfiles && !jf; k++)
+        if (!strcmp(j->files[k].role, role)) jf = &j->files[k];
+    if (!jf) {
+        mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "join[%zu]: the right table was not uploaded", i);
+        return NULL;
+    }
+    int rc = map_one(jf, &p->jf[i], err, errlen);
+    if (rc) {
+        if (p->jf[i].map) munmap(p->jf[i].map, p->jf[i].maplen);
+        mlk_csv_names_free(&p->jf[i].hdr, p->jf[i].nhdr);
+        memset(&p->jf[i], 0, sizeof p->jf[i]);
+        return NULL;
+    }
+    p->jmapped[i] = 1;
+    return &p->jf[i];
+}
+
 static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     const mlops_jobspec_t *s = j->spec;
@@ -80,39 +166,56 @@ static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
     int rc = map_input(j, err, errlen);
     if (rc) return rc;
     plan_t *p = j->plan;
-    const char *name = job_file_name(j, "input");
-    rc = mlops_jobspec_check_header(s, name, (const char *const *)p->hdr, p->nhdr, err, errlen);
+    rc = mlops_jobspec_check_header(s, p->f[0].name, (const char *const *)p->f[0].hdr, p->f[0].nhdr, err,
+                                    errlen);
     if (rc && s->has_predict) { /* the columns came from the model: say which */
         size_t n = strlen(err);
         snprintf(err + n, errlen > n ? errlen - n : 0, "; model %s needs it", s->predict.model);
     }
     if (rc) return rc;
-    size_t data_start = p->data_start;
-    uint64_t *offs = NULL, total = 0;
-    long *lines = NULL;
-    size_t nshards = 0;
-    rc = mlk_csv_split(p->map ? p->map : "", p->maplen, data_start, s->shard_rows, &offs, &lines,
-                       &nshards, &total);
-    if (rc) {
-        free(offs);
-        free(lines);
-        return mlops_seterr(err, errlen, rc, "%s: cannot split into shards: %s", name, mlops_strerror(rc));
+    for (size_t i = 1; i < p->nf; i++) {
+        int same = p->f[i].nhdr == p->f[0].nhdr;
+        for (size_t c = 0; same && c < p->f[i].nhdr; c++) same = !strcmp(p->f[i].hdr[c], p->f[0].hdr[c]);
+        if (!same)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: header differs from %s's", p->f[i].name,
+                                p->f[0].name);
     }
     bw_t w;
     bw_init(&w);
-    bw_u64(&w, data_start);
-    bw_u64(&w, nshards);
-    bw_u64(&w, total);
-    for (size_t i = 0; i < nshards; i++) {
-        bw_u64(&w, offs[i]);
-        bw_u64(&w, (uint64_t)lines[i]);
+    uint64_t total = 0, nshards = 0;
+    bw_u64(&w, 0); /* nshards and total, patched below */
+    bw_u64(&w, 0);
+    for (size_t i = 0; i < p->nf; i++) {
+        infile_t *f = &p->f[i];
+        uint64_t *offs = NULL, ftotal = 0;
+        long *lines = NULL;
+        size_t ns = 0;
+        rc = mlk_csv_split(f->map ? f->map : "", f->maplen, f->data_start, s->shard_rows, &offs, &lines,
+                           &ns, &ftotal);
+        if (rc) {
+            free(offs);
+            free(lines);
+            bw_free(&w);
+            return mlops_seterr(err, errlen, rc, "%s: cannot split into shards: %s", f->name,
+                                mlops_strerror(rc));
+        }
+        for (size_t k = 0; k < ns; k++) {
+            bw_u64(&w, i);
+            bw_u64(&w, offs[k]);
+            bw_u64(&w, k + 1 < ns ? offs[k + 1] : f->maplen);
+            bw_u64(&w, (uint64_t)lines[k]);
+            bw_u64(&w, total + (uint64_t)k * s->shard_rows);
+        }
+        nshards += ns;
+        total += ftotal;
+        free(offs);
+        free(lines);
     }
-    bw_u64(&w, p->maplen);
-    free(offs);
-    free(lines);
     free(st->blob);
     st->blob = bw_take(&w, &st->blob_len);
     if (!st->blob) return MLOPS_ENOMEM;
+    memcpy(st->blob, &nshards, 8);
+    memcpy(st->blob + 8, &total, 8);
     job_set_metric(j, "rows_in", (double)total);
     if ((rc = stage_set_tasks(st, nshards, "ingest")) != 0) return rc;
     stage_set_output_keys(j, st, "/");
@@ -124,18 +227,15 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     int rc = map_input(j, err, errlen);
     if (rc) return rc;
     plan_t *p = j->plan;
-    br_t r;
-    br_init(&r, st->blob, st->blob_len);
-    br_u64(&r);
-    uint64_t n = br_u64(&r);
-    if (r.err || t >= n || st->blob_len != 24 + n * 16 + 8)
+    uint64_t n = 0, e[SHARD_WORDS];
+    if (st->blob_len >= 16) memcpy(&n, st->blob, 8);
+    if (st->blob_len < 16 || t >= n || st->blob_len != 16 + n * SHARD_WORDS * 8)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "ingest plan is damaged");
-    uint64_t off, line, end;
-    memcpy(&off, st->blob + 24 + t * 16, 8);
-    memcpy(&line, st->blob + 24 + t * 16 + 8, 8);
-    memcpy(&end, st->blob + 24 + (t + 1) * 16, 8); /* next shard's offset, or the end */
-    if (off > end || end > p->maplen)
+    memcpy(e, st->blob + 16 + t * SHARD_WORDS * 8, sizeof e);
+    if (e[0] >= p->nf || e[1] > e[2] || e[2] > p->f[e[0]].maplen)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "ingest plan is damaged");
+    const infile_t *f = &p->f[e[0]];
+    uint64_t off = e[1], end = e[2], line = e[3];
     mlops_jobspec_col_t *cols = NULL;
     size_t ncols = 0;
     if ((rc = mlops_jobspec_used_columns(j->spec, &cols, &ncols)) != 0) return rc;
@@ -146,7 +246,7 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     uint8_t *req = NULL;
     size_t reql = 0;
     if (!cv || !cp) rc = MLOPS_ENOMEM;
-    else rc = stage_clean_first_request(j, &req, &reql);
+    else if (!j->spec->njoin) rc = stage_clean_first_request(j, &req, &reql); /* else join answers */
     if (!rc) {
         for (size_t i = 0; i < ncols; i++) {
             mlops__tasks__ingest_column__init(&cv[i]);
@@ -155,15 +255,15 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
             cp[i] = &cv[i];
         }
         Mlops__Tasks__IngestArgs a = MLOPS__TASKS__INGEST_ARGS__INIT;
-        a.file_name = (char *)job_file_name(j, "input");
-        a.first_row = (uint64_t)t * j->spec->shard_rows;
+        a.file_name = (char *)f->name;
+        a.first_row = e[4];
         a.first_line = line;
-        a.n_header = p->nhdr;
-        a.header = p->hdr;
+        a.n_header = f->nhdr;
+        a.header = f->hdr;
         a.n_columns = ncols;
         a.columns = cp;
         a.skip_bad_rows = j->spec->on_bad_row == MLOPS_BAD_ROW_SKIP;
-        a.data.data = (uint8_t *)p->map + off;
+        a.data.data = (uint8_t *)f->map + off;
         a.data.len = (size_t)(end - off);
         a.dropna = j->spec->clean.dropna != 0;
         a.quantile_request.data = req;

@@ -2,6 +2,7 @@
  * jobmodel.h for the planner interface. One file per stage entry:
  *   stage_ingest.c    ingest (CSV: byte ranges of the upload -> frames)
  *   stage_idx.c       ingest (IDX images/labels -> feature shards)
+ *   stage_join.c      join (pandas merge with the joins' right tables)
  *   stage_clean.c     clean (quantile rounds, then dropna + IQR filter)
  *   stage_scale.c     scale (moments, then apply)
  *   stage_hash.c      hash (frames -> feature shards)
@@ -28,6 +29,7 @@
 
 extern const stage_ops_t stage_ingest;
 extern const stage_ops_t stage_ingest_idx;
+extern const stage_ops_t stage_join;
 extern const stage_ops_t stage_clean;
 extern const stage_ops_t stage_noop;
 extern const stage_ops_t stage_scale;
@@ -44,6 +46,22 @@ const char *stage_promote_metric_name(const job_t *j);
 
 /* stage_ingest.c: release the mapped input of a CSV job (planner_job_free). */
 void stage_ingest_job_free(job_t *j);
+/* An uploaded CSV file, mapped as plain text (a .gz/.zst one inflated
+ * once), and its header. */
+typedef struct {
+    void *map;
+    size_t maplen;
+    char **hdr;
+    size_t nhdr;
+    size_t data_start; /* offset of the first record after the header */
+    const char *name;  /* the user's path, borrowed from the job */
+} stage_csvfile_t;
+/* stage_ingest.c: join i's right table (upload role "join.i"), mapped on
+ * first use and kept with the job's input; NULL with err filled. */
+const stage_csvfile_t *stage_ingest_join_file(job_t *j, size_t i, char *err, size_t errlen);
+/* stage_join.c: the shards the clean stage's first quantile round was
+ * answered by (the join's with joins, else ingest's). */
+stage_t *stage_join_first_round(job_t *j);
 /* stage_clean.c: the request of clean's first quantile round, which the
  * ingest tasks answer (malloc'd; NULL, 0 when clean has no IQR). */
 int stage_clean_first_request(const job_t *j, uint8_t **req, size_t *len);

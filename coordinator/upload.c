@@ -29,7 +29,7 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
         mlops_jobspec_destroy(&spec);
         return;
     }
-    if (sb->n_files > 16) {
+    if (sb->n_files > 512) { /* each is open while it uploads */
         mlops_jobspec_destroy(&spec);
         coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "too many input files (%zu)",
                     sb->n_files);

@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "ctl.h"
+#include "decompress.h"
 #include "err.h"
 #include "jobspec.h"
 
@@ -66,15 +67,12 @@ static void free_names(char **names, size_t n)
 static int read_csv_header(const char *path, char ***names_out, size_t *n_out, char *err,
                            size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return mlops_seterr(err, errlen, MLOPS_EINVAL, "cannot read %s: %s", path, strerror(errno));
-    char *buf = malloc(MAX_HEADER);
-    if (!buf) {
-        fclose(f);
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
-    }
-    size_t len = fread(buf, 1, MAX_HEADER, f);
-    fclose(f);
+    char *buf = NULL;
+    size_t len = 0;
+    /* .csv.gz and .csv.zst: the header of the plain text */
+    int drc = mlops_decompress_head(path, path, mlops_decompress_kind(path), MAX_HEADER, &buf, &len,
+                                    err, errlen);
+    if (drc) return drc == MLOPS_ENOMEM ? drc : MLOPS_EINVAL;
     size_t i = 0;
     if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) i = 3;
     if (i >= len) {
@@ -219,6 +217,28 @@ static int upload_file(ctl_client *c, const char *job_id, uint32_t idx, const ch
 }
 
 /* Validate everything locally; on success *spec, *files, *nfiles, *sizes. */
+
+/* A join's right table must hold its key and the columns it appends
+ * (the coordinator checks again, and that the table has rows). */
+static int check_join_header(const mlops_jobspec_t *s, size_t ji, const char *file,
+                             const char *const *names, size_t n, char *err, size_t errlen)
+{
+    if (ji >= s->njoin) return 0;
+    const mlops_jobspec_join_t *jn = &s->join[ji];
+    for (size_t c = 0; c <= jn->ncolumns; c++) {
+        const char *want = c ? jn->columns[c - 1] : jn->on;
+        int hit = 0;
+        for (size_t k = 0; k < n && !hit; k++) hit = names[k] && !strcmp(names[k], want);
+        if (!hit && !c)
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND,
+                                "%s: join key '%s' (join[%zu].on) is not in the header", file, want, ji);
+        if (!hit)
+            return mlops_seterr(err, errlen, MLOPS_ENOTFOUND,
+                                "%s: column '%s' (join[%zu].columns) is not in the header", file, want,
+                                ji);
+    }
+    return 0;
+}
 static int validate(const char *path, const char *const *sets, size_t nsets, mlops_jobspec_t **spec,
                     mlops_jobspec_file_t **files, size_t *nfiles, uint64_t **sizes, char *err,
                     size_t errlen)
@@ -233,36 +253,66 @@ static int validate(const char *path, const char *const *sets, size_t nsets, mlo
     char *dir = mlops_jobspec_dirname(path);
     /* a job file in the current directory: keep its input names as
      * written ("bad.csv:3: ...", not "./bad.csv:3: ...") */
-    if (!dir || mlops_jobspec_inputs(*spec, strcmp(dir, ".") ? dir : "", files, nfiles) != 0) {
-        free(dir);
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
-    }
+    if (!dir) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    char why[600];
+    rc = mlops_jobspec_inputs_err(*spec, strcmp(dir, ".") ? dir : "", files, nfiles, why, sizeof why);
     free(dir);
+    if (rc) return mlops_seterr(err, errlen, rc == MLOPS_ENOMEM ? rc : MLOPS_EINVAL, "%s: %s", path, why);
+    char **first = NULL; /* the first input's header: every file must agree */
+    size_t nfirst = 0;
+    const char *first_name = NULL;
     *sizes = calloc(*nfiles ? *nfiles : 1, sizeof **sizes);
     if (!*sizes) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < *nfiles; i++) {
+    for (size_t i = 0; !rc && i < *nfiles; i++) {
         const mlops_jobspec_file_t *fl = &(*files)[i];
         struct stat st;
-        if (stat(fl->path, &st) != 0)
-            return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: %s file '%s': %s", path, fl->role,
-                                fl->path, strerror(errno));
-        if (!S_ISREG(st.st_mode))
-            return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: %s file '%s' is not a regular file",
-                                path, fl->role, fl->path);
-        if (access(fl->path, R_OK) != 0)
-            return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: %s file '%s': %s", path, fl->role,
-                                fl->path, strerror(errno));
+        if (stat(fl->path, &st) != 0) {
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: %s file '%s': %s", path, fl->role,
+                              fl->path, strerror(errno));
+            break;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: %s file '%s' is not a regular file",
+                              path, fl->role, fl->path);
+            break;
+        }
+        if (access(fl->path, R_OK) != 0) {
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: %s file '%s': %s", path, fl->role,
+                              fl->path, strerror(errno));
+            break;
+        }
         (*sizes)[i] = (uint64_t)st.st_size;
-        if ((*spec)->input.format == MLOPS_INPUT_CSV && !strcmp(fl->role, "input")) {
+        if (!strncmp(fl->role, "join.", 5)) { /* a join's right table: its key and columns */
             char **names = NULL;
             size_t n = 0;
-            if ((rc = read_csv_header(fl->path, &names, &n, err, errlen))) return MLOPS_EINVAL;
-            rc = mlops_jobspec_check_header(*spec, fl->path, (const char *const *)names, n, err, errlen);
+            if ((rc = read_csv_header(fl->path, &names, &n, err, errlen))) break;
+            rc = check_join_header(*spec, strtoul(fl->role + 5, NULL, 10), fl->path,
+                                   (const char *const *)names, n, err, errlen);
             free_names(names, n);
-            if (rc) return MLOPS_EINVAL;
+            if (rc) break;
+            continue;
         }
+        if ((*spec)->input.format != MLOPS_INPUT_CSV || strcmp(fl->role, "input")) continue;
+        char **names = NULL;
+        size_t n = 0;
+        if ((rc = read_csv_header(fl->path, &names, &n, err, errlen))) break;
+        rc = mlops_jobspec_check_header(*spec, fl->path, (const char *const *)names, n, err, errlen);
+        if (!rc && first) {
+            int same = n == nfirst;
+            for (size_t c = 0; same && c < n; c++) same = !strcmp(names[c], first[c]);
+            if (!same)
+                rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: header differs from %s's", fl->path,
+                                  first_name);
+        }
+        if (!rc && !first) {
+            first = names;
+            nfirst = n;
+            first_name = fl->path;
+        } else
+            free_names(names, n);
     }
-    return 0;
+    free_names(first, nfirst);
+    return rc ? (rc == MLOPS_ENOMEM ? rc : MLOPS_EINVAL) : 0;
 }
 
 int cmd_submit(ctl_ctx *ctx, const ctl_args *a)

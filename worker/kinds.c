@@ -19,7 +19,7 @@
 /* The distinct labels of a shard (for the coordinator's class list),
  * when the job has a label column, into *labels (malloc'd strings;
  * stops after 10001: the coordinator reports the error). */
-static int shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t *nlabels)
+int wk_shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t *nlabels)
 {
     const mlops_jobspec_t *s;
     *labels = NULL;
@@ -67,7 +67,7 @@ static int shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, siz
     return 0;
 }
 
-static void labels_free(char **v, size_t n)
+void wk_labels_free(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++) free(v[i]);
     free(v);
@@ -89,7 +89,7 @@ static void dropna_all(const mlk_frame *f, int dropna, uint8_t *keep)
 
 /* The shard's answer to a quantile request over its numeric columns
  * (after dropna, as pandas computes quartiles on the dropna'd frame). */
-static int quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, const uint8_t *req,
+int wk_quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, const uint8_t *req,
                            size_t reqlen, uint8_t **ans, size_t *anslen)
 {
     int rc = -1;
@@ -164,10 +164,10 @@ static int run_ingest(task_ctx_t *ctx)
         goto out;
     if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
     if (a->quantile_request.len &&
-        (rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
+        (rc = wk_quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
                               &ans, &anslen)) != 0)
         goto out;
-    if ((rc = shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
+    if ((rc = wk_shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
     Mlops__Tasks__IngestResult res = MLOPS__TASKS__INGEST_RESULT__INIT;
     res.n_labels = nlabels;
     res.labels = labels;
@@ -179,7 +179,7 @@ static int run_ingest(task_ctx_t *ctx)
     rc = 0;
 out:
     mlk_frame_destroy(&f);
-    labels_free(labels, nlabels);
+    wk_labels_free(labels, nlabels);
     free(ans);
     free(want);
     free(types);
@@ -198,7 +198,7 @@ static int run_clean_qround(task_ctx_t *ctx)
     size_t anslen = 0;
     int rc = wk_task_input_frame(ctx, 0, &f);
     if (!rc)
-        rc = quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
+        rc = wk_quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
                              &ans, &anslen);
     if (!rc) {
         Mlops__Tasks__CleanQroundResult res = MLOPS__TASKS__CLEAN_QROUND_RESULT__INIT;
@@ -246,7 +246,7 @@ static int run_clean_filter(task_ctx_t *ctx)
     }
     mlk_frame_filter(f, keep);
     if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
-    if ((rc = shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
+    if ((rc = wk_shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
     Mlops__Tasks__CleanFilterResult res = MLOPS__TASKS__CLEAN_FILTER_RESULT__INIT;
     res.n_labels = nlabels;
     res.labels = labels;
@@ -255,7 +255,7 @@ static int run_clean_filter(task_ctx_t *ctx)
     wk_task_metric(ctx, "rows_after_dropna", (double)after_dropna);
     rc = 0;
 out:
-    labels_free(labels, nlabels);
+    wk_labels_free(labels, nlabels);
     free(idx);
     free(keep);
     mlk_frame_destroy(&f);
@@ -280,6 +280,10 @@ static const struct {
 } s_kinds[] = {
     {"noop", run_noop},
     {"ingest", run_ingest},
+    {"join_load", wk_kind_join_load},
+    {"join", wk_kind_join},
+    {"join_part", wk_kind_join_part},
+    {"join_gather", wk_kind_join_gather},
     {"clean_qround", run_clean_qround},
     {"clean_filter", run_clean_filter},
     {"scale_moments", wk_kind_scale_moments},

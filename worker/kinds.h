@@ -15,5 +15,17 @@ int wk_kind_evaluate(task_ctx_t *ctx);
 /* kind_predict.c: batch scoring with a registered model */
 int wk_kind_predict(task_ctx_t *ctx);
 int wk_kind_promote_score(task_ctx_t *ctx);
+/* kind_join.c: a join's right table shard, and the join of a left shard */
+int wk_kind_join_load(task_ctx_t *ctx);
+int wk_kind_join(task_ctx_t *ctx);
+int wk_kind_join_part(task_ctx_t *ctx);
+int wk_kind_join_gather(task_ctx_t *ctx);
+
+/* kinds.c, shared with the kinds that answer clean's first round or
+ * report labels: see kinds.c */
+int wk_shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t *nlabels);
+void wk_labels_free(char **v, size_t n);
+int wk_quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, const uint8_t *req,
+                       size_t reqlen, uint8_t **ans, size_t *anslen);
 
 #endif

@@ -30,7 +30,7 @@ typedef struct {
     size_t nrows;
     size_t cap;      /* rows allocated */
     size_t ncols;
-    int64_t *row_id; /* nrows global row indexes, increasing */
+    int64_t *row_id; /* nrows global row indexes, non-decreasing (a join repeats a multiplied row's) */
     mlk_col *cols;
 } mlk_frame;
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "jobspec.h"
@@ -68,6 +69,7 @@ typedef struct {
 
 static const err_case ERRORS[] = {
     /* from the brief */
+    {"name: m\ninput: []\ncolumns: {numeric: [x]}\n", NULL, "job.yaml:2: input: expected at least one file"},
     {BASE "train:\n  epochs: 3\n  epoks: 5\n", NULL, "job.yaml:9: train: unknown key 'epoks'"},
     {"name: j\nshard_rows: abc\ninput: d.csv\n", NULL,
      "job.yaml:2: shard_rows: expected a positive integer, got 'abc'"},
@@ -510,6 +512,48 @@ static void test_columns_header_inputs(void **state)
     mlops_jobspec_files_free(&files, n);
     mlops_jobspec_destroy(&s);
 
+    /* many files: a list and a glob, expanded in strcmp order; the
+     * canonical form keeps the list as written */
+    char gdir[] = "/tmp/test_jobspec.XXXXXX";
+    assert_non_null(mkdtemp(gdir));
+    const char *names[] = {"ev-b.csv", "ev-B.csv.gz", "ev-a.csv.zst"};
+    for (int i = 0; i < 3; i++) {
+        char fp[256];
+        snprintf(fp, sizeof fp, "%s/%s", gdir, names[i]);
+        FILE *f = fopen(fp, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    s = parse_ok("name: m\ninput: [one.csv, \"ev-*\"]\ncolumns: {numeric: [x]}\n", NULL, 0);
+    assert_int_equal(s->input.npaths, 2);
+    assert_string_equal(s->input.path, "one.csv");
+    char *y = NULL;
+    size_t yl = 0;
+    assert_int_equal(mlops_jobspec_to_yaml(s, &y, &yl), 0);
+    assert_non_null(strstr(y, "input: {format: csv, path: [\"one.csv\", \"ev-*\"]}\n"));
+    free(y);
+    assert_int_equal(mlops_jobspec_inputs(s, gdir, &files, &n), 0);
+    assert_int_equal(n, 4);
+    const char *order[] = {"one.csv", "ev-B.csv.gz", "ev-a.csv.zst", "ev-b.csv"};
+    for (int i = 0; i < 4; i++) {
+        char fp[256];
+        snprintf(fp, sizeof fp, "%s/%s", gdir, order[i]);
+        assert_string_equal(files[i].path, fp);
+        assert_string_equal(files[i].role, "input");
+    }
+    mlops_jobspec_files_free(&files, n);
+    mlops_jobspec_destroy(&s);
+    s = parse_ok("name: m\ninput: {path: \"none-*.csv\"}\ncolumns: {numeric: [x]}\n", NULL, 0);
+    assert_int_equal(mlops_jobspec_inputs_err(s, gdir, &files, &n, err, sizeof err), MLOPS_ENOTFOUND);
+    assert_string_equal(err, "input: 'none-*.csv' matches no file");
+    mlops_jobspec_destroy(&s);
+    for (int i = 0; i < 3; i++) {
+        char fp[256];
+        snprintf(fp, sizeof fp, "%s/%s", gdir, names[i]);
+        unlink(fp);
+    }
+    rmdir(gdir);
+
     s = parse_ok("name: mnist\ninput: {format: idx, images: a.gz, labels: b.gz}\n"
                  "knn: {queries: {format: idx, images: c.gz, labels: d.gz}}\n",
                  NULL, 0);
@@ -659,9 +703,79 @@ static void test_garbage(void **state)
     }
 }
 
+/* join: the list, its defaults, the canonical YAML round trip, the
+ * columns it takes away from the input and the key it adds, the upload
+ * roles of the right tables, and the errors naming the join */
+static void test_join(void **state)
+{
+    (void)state;
+    const char *text = "name: j\ninput: ev.csv\n"
+                       "join: [{input: items.csv, on: item_id, columns: [cat], validate: many_to_one},\n"
+                       "       {input: users.csv, on: uid, columns: [age], how: inner}]\n"
+                       "columns: {label: y, numeric: [price, age], categorical: [cat, item_id]}\n";
+    mlops_jobspec_t *s = parse_ok(text, NULL, 0);
+    assert_int_equal(s->njoin, 2);
+    assert_int_equal(s->join[0].how, MLOPS_JOIN_LEFT);
+    assert_int_equal(s->join[0].validate, MLOPS_JOIN_MANY_TO_ONE);
+    assert_int_equal(s->join[1].how, MLOPS_JOIN_INNER);
+    assert_int_equal(s->join_broadcast_limit, 64u << 20);
+    char *y = NULL, *y2 = NULL;
+    assert_int_equal(mlops_jobspec_to_yaml(s, &y, NULL), 0);
+    mlops_jobspec_t *s2 = parse_ok(y, NULL, 0);
+    assert_int_equal(mlops_jobspec_to_yaml(s2, &y2, NULL), 0);
+    assert_string_equal(y, y2);
+    mlops_jobspec_col_t *cols;
+    size_t n;
+    assert_int_equal(mlops_jobspec_used_columns(s, &cols, &n), 0);
+    assert_int_equal(n, 4); /* price, item_id, y, then the key uid */
+    assert_string_equal(cols[0].name, "price");
+    assert_string_equal(cols[1].name, "item_id");
+    assert_string_equal(cols[2].name, "y");
+    assert_string_equal(cols[3].name, "uid");
+    assert_int_equal(cols[3].role, MLOPS_COL_JOIN_KEY);
+    free(cols);
+    mlops_jobspec_file_t *files;
+    assert_int_equal(mlops_jobspec_inputs(s, "/d", &files, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(files[1].role, "join.0");
+    assert_string_equal(files[1].path, "/d/items.csv");
+    assert_string_equal(files[2].role, "join.1");
+    mlops_jobspec_files_free(&files, n);
+    const char *hdr[] = {"price", "item_id", "y"};
+    char err[256];
+    assert_int_equal(mlops_jobspec_check_header(s, "ev.csv", hdr, 3, err, sizeof err), MLOPS_ENOTFOUND);
+    assert_string_equal(err, "ev.csv: column 'uid' (join.on) is not in the header");
+    free(y);
+    free(y2);
+    mlops_jobspec_destroy(&s);
+    mlops_jobspec_destroy(&s2);
+    static const err_case bad[] = {
+        {BASE "join: {input: i.csv, on: k}\n", NULL, "job.yaml:7: join[0]: missing required key 'columns'"},
+        {BASE "join: [{input: i.csv, on: k, columns: [k]}]\n", NULL,
+         "job.yaml:7: join[0].columns: 'k' is the key (on), which every row already has"},
+        {BASE "join: [{input: i.csv, on: k, columns: [c], how: outer}]\n", NULL,
+         "job.yaml:7: join[0].how: expected left or inner, got 'outer'"},
+        {BASE "join: []\n", NULL, "job.yaml:7: join: expected at least one join"},
+        {BASE "join: [{input: i.csv, on: k, columns: [c]}, {input: u.csv, on: c, columns: [d]}]\n", NULL,
+         "job.yaml:7: join[1].on: 'c' is a column that join[0] appends"},
+        {BASE "join: [{input: i.csv, on: k, columns: [c], colums: [d]}]\n", NULL,
+         "job.yaml:7: join[0]: unknown key 'colums'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mlops_jobspec_t *b = NULL;
+        int rc = mlops_jobspec_parse(bad[i].text, strlen(bad[i].text), "job.yaml", &b, err, sizeof err);
+        if (rc == 0 || strcmp(err, bad[i].want))
+            print_error("case %zu: got '%s'\n", i, err);
+        assert_int_not_equal(rc, 0);
+        assert_string_equal(err, bad[i].want);
+        mlops_jobspec_destroy(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_join),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_full),
         cmocka_unit_test(test_sets),         cmocka_unit_test(test_to_yaml),

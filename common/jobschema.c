@@ -60,6 +60,13 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off = S(shard_rows), .help = "rows per shard at ingest"},
     {.sect = "", .key = "on_bad_row", .type = MLOPS_JSK_ENUM, .names = BAD_ROW_NAMES,
      .dflt = MLOPS_BAD_ROW_FAIL, .off = S(on_bad_row), .help = "a CSV row with the wrong field count"},
+    {.sect = "", .key = "max_attempts", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 100, .dflt = 3,
+     .off = S(max_attempts), .off2 = S(has_max_attempts), .flags = MLOPS_JSF_PRESENCE,
+     .help = "dispatches of one task (failures, timeouts, lost workers) before the job fails"},
+    {.sect = "", .key = "task_timeout", .type = MLOPS_JSK_NUM, .lo = 0, .hi = 86400, .lo_open = 1,
+     .dflt = 600, .off = S(task_timeout), .off2 = S(has_task_timeout), .flags = MLOPS_JSF_PRESENCE,
+     .doc_default = "600", .doc_allowed = "(0, 86400]",
+     .help = "seconds one dispatch of a task may run before it is re-dispatched"},
 
     {.sect = "", .key = "columns", .type = MLOPS_JSK_SECTION, .off = S(has_columns), .flags = MLOPS_JSF_BLOCK},
     {.sect = "columns", .key = "label", .type = MLOPS_JSK_STR, .off = S(columns.label),

@@ -19,10 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* dispatches of one task that may end without a result (worker lost,
- * retryable failure) before the task, and with it the job, fails */
-#define MAX_TRIES 4
-
 void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env)
 {
     if (c->nout == c->outcap) {
@@ -134,24 +130,29 @@ static void on_result(coord_t *c, int w, envelope_t *env)
               r->attempt);
         return;
     }
-    if (wk->inflight) wk->inflight--;
-    tk->worker = -1;
     if (!r->ok) {
-        if (r->retry && ++tk->tries < MAX_TRIES) {
-            LOG_W("job %s %s task %u failed (%s), retrying", j->id, st->name, r->task_idx,
-                  r->error ? r->error : "");
-            tk->state = T_PENDING;
-            coord_stage_enqueue(st, r->task_idx);
+        const char *why = r->error && *r->error ? r->error : "task failed (no message)";
+        if (r->retry) {
+            coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
             return;
         }
+        if (wk->inflight) wk->inflight--;
+        tk->worker = -1;
+        tk->deadline = 0;
         tk->state = T_FAILED;
         coord_save_task(c, j, r->stage_idx, r->task_idx);
         if (st->state == ST_RUNNING) st->state = ST_FAILED;
         st->seconds = coord_now_s() - st->started;
         st->dirty = 1;
-        coord_job_finish(c, j, JOB_FAILED, r->error && *r->error ? r->error : "task failed");
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s task %u on worker %s (%s): %s", st->name, r->task_idx, wk->id,
+                 wk->name ? wk->name : "?", why);
+        coord_job_finish(c, j, JOB_FAILED, msg);
         return;
     }
+    if (wk->inflight) wk->inflight--;
+    tk->worker = -1;
+    tk->deadline = 0;
     wk->tasks_done++;
     tk->state = T_DONE;
     tk->seconds = r->seconds;
@@ -265,6 +266,7 @@ int coord_poll(coord_t *c, int timeout_ms)
         }
     }
     coord_workers_heartbeat(c);
+    coord_tasks_expire(c);
     coord_dispatch(c);
     persist(c);
     return 0;

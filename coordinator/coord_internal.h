@@ -59,6 +59,7 @@ struct coord {
     size_t nout, outcap;
     int64_t hb_ms;
     uint64_t bad_frames;
+    int64_t next_expire_scan; /* retry.c: mono ms of the next timeout scan */
     int stop;
 };
 
@@ -135,6 +136,16 @@ void coord_workers_heartbeat(coord_t *c);
 
 /* dispatch.c: ready queues -> TaskAssign messages in the outbox. */
 void coord_dispatch(coord_t *c);
+
+/* retry.c: attempt limits and task timeouts. */
+/* The mono-ms deadline of a dispatch of one of j's tasks made now. */
+int64_t coord_task_deadline(const job_t *j);
+/* The dispatch of task t of stage s ended without a good result (`why`,
+ * one line): count a try, then re-queue it (0) or, at max_attempts,
+ * fail the job with a message naming task, worker and why (-1). */
+int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
+/* Retry the running tasks whose task_timeout has passed. */
+void coord_tasks_expire(coord_t *c);
 
 /* upload.c: SubmitBegin and UploadChunk. */
 void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env);

@@ -144,10 +144,11 @@ static void on_result(coord_t *c, int w, envelope_t *env)
         if (st->state == ST_RUNNING) st->state = ST_FAILED;
         st->seconds = coord_now_s() - st->started;
         st->dirty = 1;
-        char msg[1200];
-        snprintf(msg, sizeof msg, "%s task %u on worker %s (%s): %s", st->name, r->task_idx, wk->id,
-                 wk->name ? wk->name : "?", why);
-        coord_job_finish(c, j, JOB_FAILED, msg);
+        /* a deterministic failure: the task's own line (file:line: what)
+         * is the job's error; the log says where it ran */
+        job_logf(j, "%s task %u failed on worker %s (%s), not retried", st->name, r->task_idx,
+                 wk->id, wk->name ? wk->name : "?");
+        coord_job_finish(c, j, JOB_FAILED, why);
         return;
     }
     if (wk->inflight) wk->inflight--;

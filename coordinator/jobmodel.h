@@ -116,6 +116,7 @@ typedef struct job {
     char *spec_yaml;
     size_t spec_len;
     char *spec_name;
+    char *idem_key;    /* the client's idempotency key, NULL none */
     mlops_jobspec_t *spec;
     jfile_t *files;
     size_t nfiles;

@@ -98,7 +98,7 @@ static void on_register(coord_t *c, zframe_t *id, envelope_t *env)
     wk->endpoint = strdup(r->store_endpoint ? r->store_endpoint : "");
     wk->slots = r->slots ? (r->slots > 256 ? 256 : r->slots) : 1;
     wk->pid = r->pid;
-    for (size_t i = 0; i < r->n_held; i++) coord_shard_add(c, r->held[i], w);
+    coord_shards_adopt(c, w, (const char *const *)r->held, r->n_held);
     LOG_I("worker %s registered: name=%s slots=%u store=%s shards=%zu", wk->id, wk->name, wk->slots,
           wk->endpoint, r->n_held);
     envelope_t rep;
@@ -268,6 +268,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     }
     coord_workers_heartbeat(c);
     coord_tasks_expire(c);
+    coord_jobs_retain(c);
     coord_dispatch(c);
     persist(c);
     return 0;

@@ -15,6 +15,8 @@ typedef struct {
     const char *advertise; /* host to advertise for wildcard binds */
     int heartbeat_ms;      /* default 1000 */
     int verbose;
+    int retain_jobs;       /* keep at most this many finished jobs, 0 = all */
+    int retain_age_s;      /* remove finished jobs older than this, 0 = never */
 } coord_config_t;
 
 typedef struct coord coord_t;

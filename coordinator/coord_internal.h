@@ -60,6 +60,7 @@ struct coord {
     int64_t hb_ms;
     uint64_t bad_frames;
     int64_t next_expire_scan; /* retry.c: mono ms of the next timeout scan */
+    int64_t next_retain_scan; /* lifecycle.c: mono ms of the next retention pass */
     int stop;
 };
 
@@ -111,10 +112,19 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s);
 int coord_recompute(coord_t *c, const char *key);
 /* Remove a finished job for good (journal, inputs, shards); frees j. */
 void coord_job_remove(coord_t *c, job_t *j);
+/* Retention (--retain-jobs, --retain-age): remove, the way `rm` does, the
+ * finished jobs beyond the newest N and those finished longer ago than
+ * the age. Runs at most once per heartbeat interval. */
+void coord_jobs_retain(coord_t *c);
 
 /* shards.c: the shard directory, shard key -> the workers holding it. */
 zhashx_t *coord_shards_new(void);
 void coord_shard_add(coord_t *c, const char *key, int w);
+/* The shards a registering worker reports: those of known jobs join the
+ * directory; those of a job that no longer exists (removed while the
+ * worker was away, by rm or retention) are dropped with a DropJob to it,
+ * so no store keeps a removed job's shards. */
+void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n);
 /* A live holder of key, or -1. */
 int coord_shard_holder(coord_t *c, const char *key);
 /* 1 if worker w holds key (alive or not), else 0. */

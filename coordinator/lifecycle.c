@@ -1,6 +1,7 @@
 /* lifecycle.c: the job table and the job/stage state machine of
  * jobmodel.h: start a job, start a stage, complete a phase or a stage,
- * finish a job, recompute a lost shard, remove a finished job.
+ * finish a job, recompute a lost shard, remove a finished job (by `rm`
+ * or by the retention settings).
  *
  * The planner entries (stage_ops_t) decide what a phase is; this file
  * decides when they are called, and moves the job through its states. It
@@ -226,3 +227,45 @@ void coord_job_remove(coord_t *c, job_t *j)
     coord_job_free(&j);
 }
 
+
+static int by_finished(const void *a, const void *b)
+{
+    const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
+    if (x->finished != y->finished) return x->finished < y->finished ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Without retention the journal, the uploads and the workers' stores
+ * would grow with every job ever run. */
+void coord_jobs_retain(coord_t *c)
+{
+    int keep = c->cfg.retain_jobs, age = c->cfg.retain_age_s;
+    if (keep <= 0 && age <= 0) return;
+    int64_t now_ms = zclock_mono();
+    if (now_ms < c->next_retain_scan) return;
+    c->next_retain_scan = now_ms + c->hb_ms;
+    size_t n = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        if (c->jobs[i]->state >= JOB_SUCCEEDED) n++;
+    if (!n) return;
+    job_t **done = malloc(n * sizeof *done);
+    if (!done) return;
+    n = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        if (c->jobs[i]->state >= JOB_SUCCEEDED) done[n++] = c->jobs[i];
+    qsort(done, n, sizeof *done, by_finished);
+    double now = coord_now_s();
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = done[i];
+        int over = keep > 0 && n - i > (size_t)keep;
+        int old = age > 0 && now - j->finished > age;
+        if (!over && !old) continue;
+        if (over)
+            LOG_I("job %s removed by retention: more than %d finished jobs (--retain-jobs)", j->id, keep);
+        else
+            LOG_I("job %s removed by retention: finished %.0f s ago (--retain-age %d)", j->id,
+                  now - j->finished, age);
+        coord_job_remove(c, j);
+    }
+    free(done);
+}

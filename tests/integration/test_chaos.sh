@@ -17,6 +17,15 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
+# Under ASan+UBSan the undisturbed run alone takes about 190 s here, and
+# the two runs do not fit the 300 s ctest timeout; the kill, restart and
+# recompute paths it drives run under the sanitizers in test_worker_kill
+# and test_coordinator_crash. The normal build runs this test.
+if ldd "$MLOPS_BUILD_DIR/mlops-worker" | grep -q libasan; then
+    echo "skipped: sanitizer build (too slow for its timeout; the normal build runs this test)"
+    exit 77
+fi
+
 HB_MS=250
 : "${CHAOS_ROWS:=200000}" "${CHAOS_EPOCHS:=40}" "${CHAOS_KILL_S:=3}" "${CHAOS_KILLS:=5}"
 D="$T/data"

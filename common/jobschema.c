@@ -153,6 +153,8 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
     {.sect = "", .key = "noop", .type = MLOPS_JSK_SECTION, .off = S(has_noop)},
     {.sect = "noop", .key = "tasks", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 10000000, .dflt = 1,
      .off = S(noop.tasks), .help = "N empty tasks"},
+    {.sect = "noop", .key = "task_ms", .type = MLOPS_JSK_UINT, .lo = 0, .hi = 600000, .dflt = 0,
+     .off = S(noop.task_ms), .help = "each task waits M ms (simulated work; it stops early when its job is cancelled)"},
 };
 /* clang-format on */
 const size_t mlops_jobschema_count = sizeof mlops_jobschema / sizeof mlops_jobschema[0];

@@ -132,6 +132,7 @@ typedef struct {
     int has_noop;
     struct {
         uint32_t tasks; /* 1..10000000, default 1 */
+        uint32_t task_ms; /* 0..600000, default 0 */
     } noop;
 } mlops_jobspec_t;
 

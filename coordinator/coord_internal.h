@@ -27,6 +27,7 @@ typedef struct {
     char *endpoint;
     uint32_t slots;
     uint32_t inflight;
+    uint32_t executing; /* tasks running there, as its last Heartbeat said */
     uint64_t tasks_done;
     uint64_t shards;
     int alive;
@@ -121,9 +122,9 @@ void coord_jobs_retain(coord_t *c);
 zhashx_t *coord_shards_new(void);
 void coord_shard_add(coord_t *c, const char *key, int w);
 /* The shards a registering worker reports: those of known jobs join the
- * directory; those of a job that no longer exists (removed while the
- * worker was away, by rm or retention) are dropped with a DropJob to it,
- * so no store keeps a removed job's shards. */
+ * directory; those of a job cancelled or removed (by rm or retention)
+ * while the worker was away are dropped with a DropJob to it, so no
+ * store keeps such a job's shards. */
 void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n);
 /* A live holder of key, or -1. */
 int coord_shard_holder(coord_t *c, const char *key);

@@ -37,6 +37,25 @@ int coord_job_add(coord_t *c, job_t *j)
     return 0;
 }
 
+/* The job's shards leave the directory, and every live worker gets
+ * DropJob: it stops the job's queued and running tasks and deletes the
+ * job's shards (a worker away now drops them when it registers again:
+ * shards.c). */
+static void drop_everywhere(coord_t *c, job_t *j)
+{
+    coord_shards_drop_job(c, j->id);
+    for (size_t w = 0; w < c->nworkers; w++) {
+        if (!c->workers[w].alive) continue;
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+        dj.job_id = j->id;
+        env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+        env.drop_job = &dj;
+        coord_outbox_add(c, c->workers[w].identity, &env);
+    }
+}
+
 void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
 {
     if (j->state >= JOB_SUCCEEDED) return;
@@ -66,6 +85,7 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
     if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
     else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
     j->dirty = 1;
+    if (state == JOB_CANCELLED) drop_everywhere(c, j);
 }
 
 void coord_stage_complete(coord_t *c, job_t *j, size_t s)
@@ -206,17 +226,7 @@ void coord_job_remove(coord_t *c, job_t *j)
         closedir(d);
         rmdir(dir);
     }
-    coord_shards_drop_job(c, j->id);
-    for (size_t w = 0; w < c->nworkers; w++) {
-        if (!c->workers[w].alive) continue;
-        envelope_t env;
-        wire_init(&env, 0);
-        Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
-        dj.job_id = j->id;
-        env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
-        env.drop_job = &dj;
-        coord_outbox_add(c, c->workers[w].identity, &env);
-    }
+    drop_everywhere(c, j);
     LOG_I("job %s removed", j->id);
     for (size_t i = 0; i < c->njobs; i++)
         if (c->jobs[i] == j) {

@@ -106,7 +106,8 @@ void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n)
         if (len && len < sizeof job) {
             memcpy(job, keys[i], len);
             job[len] = 0;
-            if (coord_job_find(c, job)) {
+            const job_t *j = coord_job_find(c, job);
+            if (j && j->state != JOB_CANCELLED) {
                 coord_shard_add(c, keys[i], w);
                 continue;
             }
@@ -117,7 +118,7 @@ void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n)
         while (k < ndropped && strcmp(dropped[k], job)) k++;
         if (k < ndropped || ndropped == sizeof dropped / sizeof dropped[0]) continue;
         memcpy(dropped[ndropped++], job, len + 1);
-        LOG_I("worker %s holds shards of job %s, which no longer exists: dropping them",
+        LOG_I("worker %s holds shards of job %s, which is cancelled or removed: dropping them",
               c->workers[w].id, job);
         envelope_t env;
         wire_init(&env, 0);

@@ -215,6 +215,9 @@ int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t le
         ctx->cancelled = 1;
         return wk_task_fail(ctx, 0, "job %s was cancelled", ctx->ta->job_id);
     }
+    if (rc == MLOPS_EFULL) /* another worker may have room: retryable */
+        return wk_task_fail(ctx, 1, "store: no space left on the device writing %s (%zu bytes)", key,
+                            len);
     if (rc != 0)
         return wk_task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, len);
     char **o = realloc(ctx->outputs, (ctx->noutputs + 1) * sizeof *o);

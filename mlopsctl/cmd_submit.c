@@ -149,6 +149,13 @@ static int read_csv_header(const char *path, char ***names_out, size_t *n_out, c
         }
         n++;
     }
+    if (len < MAX_HEADER) { /* the whole file is in buf: is there a record after the header? */
+        while (i < len && (buf[i] == '\r' || buf[i] == '\n' || buf[i] == ' ' || buf[i] == '\t')) i++;
+        if (i >= len) {
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: header only, no data rows", path);
+            goto out;
+        }
+    }
 out:
     free(field);
     free(buf);

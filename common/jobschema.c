@@ -75,6 +75,8 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off2 = S(columns.n_numeric), .help = "read as float64, empty/NaN = missing"},
     {.sect = "columns", .key = "categorical", .type = MLOPS_JSK_NAMES, .off = S(columns.categorical),
      .off2 = S(columns.n_categorical), .help = "read as strings"},
+    {.sect = "columns", .key = "classes", .type = MLOPS_JSK_NAMES, .off = S(columns.classes),
+     .off2 = S(columns.n_classes), .help = "the label's allowed values; another value fails the job (none: every value is a class)"},
 
     {.sect = "", .key = "clean", .type = MLOPS_JSK_SECTION, .off = S(has_clean)},
     {.sect = "clean", .key = "dropna", .type = MLOPS_JSK_BOOL, .dflt = 1, .off = S(clean.dropna),

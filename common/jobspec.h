@@ -75,6 +75,8 @@ typedef struct {
         char *label; /* NULL if none */
         char **numeric;
         size_t n_numeric;
+        char **classes; /* columns.classes: allowed label values, none = any */
+        size_t n_classes;
         char **categorical;
         size_t n_categorical;
     } columns;

@@ -7,7 +7,8 @@
 #  "FILE:LINE: column 'category': invalid UTF-8 at byte 2 of the field";
 #  an empty file and a header-only file are refused by submit (exit 2);
 #  a UTF-8 BOM and CRLF line ends give metrics identical to the plain
-#  file; a 10 MB field is carried (the job succeeds with every row).
+#  file; a 10 MB field is carried (the job succeeds with every row); a
+#  label value outside columns.classes fails the job naming it.
 #  Protocol: a TaskResult from a DEALER that never registered is answered
 #  Error{NOT_REGISTERED}; a registered worker's result for a job that was
 #  removed is ignored (logged), and the coordinator keeps serving.
@@ -37,6 +38,9 @@ w("empty.csv", b"")
 w("header.csv", (hdr + "\n").encode())
 w("bom.csv", b"\xef\xbb\xbf" + body.encode())
 w("crlf.csv", body.replace("\n", "\r\n").encode())
+lab = rows[:]
+lab[50] = lab[50][:-1] + "yes"
+w("label.csv", ("\n".join([hdr] + lab) + "\n").encode())
 PYEOF
 cat >job.yaml <<'EOF'
 name: p
@@ -66,6 +70,13 @@ assert_eq "$e" "mlopsctl: empty.csv: empty file, expected a header row" "empty f
 e="$(ctl submit job.yaml --set input=header.csv 2>&1)"
 assert_eq "$?" 2 "submit exit of a header-only file"
 assert_eq "$e" "mlopsctl: header.csv: header only, no data rows" "header-only message"
+
+j="$(ctl submit job.yaml --set input=label.csv --set 'columns.classes=[0, 1]')" || fail "submit label.csv exit $?"
+ctl wait "$j" >/dev/null 2>&1
+assert_eq "$?" 1 "wait exit of a label value that is not a class"
+assert_eq "$(ctl status "$j" -o json | jget 'd["error"]')" \
+    "label.csv: column 'clicked': label value 'yes' is not one of columns.classes (0, 1)" "label error"
+k="$(submit_wait job.yaml --set 'columns.classes=[0, 1]')" || exit 1
 
 for f in bom crlf; do
     k="$(submit_wait job.yaml --set input=$f.csv)" || exit 1

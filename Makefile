@@ -12,7 +12,7 @@ SECONDS_EACH ?= $(FUZZ_TEST_SECONDS)
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all deps check-deps build test test-fast test-asan test-fresh fuzz-build fuzz test-fuzz demo bench clean format
+.PHONY: all deps check-deps build test test-fast test-asan test-fresh fuzz-build fuzz test-fuzz demo bench soak clean format
 
 all: build
 
@@ -72,6 +72,11 @@ demo: build
 bench: build
 	bash scripts/install-deps.sh --bench
 	bash bench/run.sh $(BUILD)
+
+# Many jobs under random worker kills and coordinator restarts, about 20
+# minutes (SOAK_SECONDS to change); prints jobs and tasks lost (must be 0).
+soak: build
+	MLOPS_BUILD_DIR=$(BUILD) bash tests/soak/soak.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

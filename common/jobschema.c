@@ -68,6 +68,13 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off = S(shard_rows), .help = "rows per shard at ingest"},
     {.sect = "", .key = "on_bad_row", .type = MLOPS_JSK_ENUM, .names = BAD_ROW_NAMES,
      .dflt = MLOPS_BAD_ROW_FAIL, .off = S(on_bad_row), .help = "a CSV row with the wrong field count"},
+    {.sect = "", .key = "max_attempts", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 100, .dflt = 3,
+     .off = S(max_attempts), .off2 = S(has_max_attempts), .flags = MLOPS_JSF_PRESENCE,
+     .help = "dispatches of one task (failures, timeouts, lost workers) before the job fails"},
+    {.sect = "", .key = "task_timeout", .type = MLOPS_JSK_NUM, .lo = 0, .hi = 86400, .lo_open = 1,
+     .dflt = 600, .off = S(task_timeout), .off2 = S(has_task_timeout), .flags = MLOPS_JSF_PRESENCE,
+     .doc_default = "600", .doc_allowed = "(0, 86400]",
+     .help = "seconds one dispatch of a task may run before it is re-dispatched"},
 
     {.sect = "", .key = "join", .type = MLOPS_JSK_JOINS, .off = S(join), .off2 = S(njoin),
      .doc_default = "none", .help = "tables joined to the input before clean (see *Joins*)"},
@@ -93,6 +100,8 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off2 = S(columns.n_numeric), .help = "read as float64, empty/NaN = missing"},
     {.sect = "columns", .key = "categorical", .type = MLOPS_JSK_NAMES, .off = S(columns.categorical),
      .off2 = S(columns.n_categorical), .help = "read as strings"},
+    {.sect = "columns", .key = "classes", .type = MLOPS_JSK_NAMES, .off = S(columns.classes),
+     .off2 = S(columns.n_classes), .help = "the label's allowed values; another value fails the job (none: every value is a class)"},
 
     {.sect = "", .key = "clean", .type = MLOPS_JSK_SECTION, .off = S(has_clean)},
     {.sect = "clean", .key = "dropna", .type = MLOPS_JSK_BOOL, .dflt = 1, .off = S(clean.dropna),
@@ -191,6 +200,8 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
     {.sect = "", .key = "noop", .type = MLOPS_JSK_SECTION, .off = S(has_noop)},
     {.sect = "noop", .key = "tasks", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 10000000, .dflt = 1,
      .off = S(noop.tasks), .help = "N empty tasks"},
+    {.sect = "noop", .key = "task_ms", .type = MLOPS_JSK_UINT, .lo = 0, .hi = 600000, .dflt = 0,
+     .off = S(noop.task_ms), .help = "each task waits M ms (simulated work; it stops early when its job is cancelled)"},
 };
 /* clang-format on */
 const size_t mlops_jobschema_count = sizeof mlops_jobschema / sizeof mlops_jobschema[0];

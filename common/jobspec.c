@@ -1068,6 +1068,7 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free(s->columns.label);
     free_list(s->columns.numeric, s->columns.n_numeric);
     free_list(s->columns.categorical, s->columns.n_categorical);
+    free_list(s->columns.classes, s->columns.n_classes);
     free(s->knn.user);
     free(s->knn.item);
     free(s->reg.model);

@@ -84,6 +84,10 @@ typedef struct {
     mlops_jobspec_input_t input; /* required unless noop */
     uint32_t shard_rows;         /* default 65536 */
     mlops_bad_row on_bad_row;    /* default fail */
+    uint32_t max_attempts;       /* dispatches of a task before the job fails, default 3 */
+    int has_max_attempts;
+    double task_timeout; /* seconds a dispatch may run, default 600 */
+    int has_task_timeout;
 
     mlops_jobspec_join_t *join;     /* the joins, in file order (the join stage) */
     size_t njoin;
@@ -94,6 +98,8 @@ typedef struct {
         char *label; /* NULL if none */
         char **numeric;
         size_t n_numeric;
+        char **classes; /* columns.classes: allowed label values, none = any */
+        size_t n_classes;
         char **categorical;
         size_t n_categorical;
     } columns;
@@ -172,6 +178,7 @@ typedef struct {
     int has_noop;
     struct {
         uint32_t tasks; /* 1..10000000, default 1 */
+        uint32_t task_ms; /* 0..600000, default 0 */
     } noop;
 } mlops_jobspec_t;
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 struct mlops_store {
@@ -217,6 +218,16 @@ static int del_prefix_txn(mlops_store_t *s, MDB_txn *txn, const char *prefix, si
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* LMDB reports a full file system as EIO (its pwrite of the dirty
+ * pages fails) or ENOSPC: the file system's free space tells which. */
+static int disk_full(const mlops_store_t *s, size_t need)
+{
+    struct statvfs fs;
+    if (statvfs(s->dir, &fs) != 0) return 0;
+    uint64_t avail = (uint64_t)fs.f_bavail * fs.f_frsize;
+    return avail < (uint64_t)need + (1u << 20);
+}
+
 /* Apply ops[0..n) in one write transaction, growing the map and
  * replaying on MDB_MAP_FULL. 0 or an MLOPS_E* code. */
 static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
@@ -273,6 +284,10 @@ static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
                 return grc;
             }
             continue;
+        }
+        if ((rc == EIO || rc == ENOSPC) && disk_full(s, need)) {
+            LOG_E("store %s: %s: no space left on the device", s->dir, what);
+            return MLOPS_EFULL;
         }
         return lmdb_code(s, what, rc);
     }

@@ -58,7 +58,7 @@ size_t mlops_store_mapsize(mlops_store_t *s);
 int mlops_store_sync(mlops_store_t *s);
 
 /* Store `len` bytes at `key`, replacing any old value; one committed
- * transaction. 0, MLOPS_EINVAL (bad key), MLOPS_EFULL (map cannot grow),
+ * transaction. 0, MLOPS_EINVAL (bad key), MLOPS_EFULL (map cannot grow, or the disk is full),
  * MLOPS_ESTORE. */
 int mlops_store_put(mlops_store_t *s, const char *key, const void *data, size_t len);
 

@@ -19,10 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* dispatches of one task that may end without a result (worker lost,
- * retryable failure) before the task, and with it the job, fails */
-#define MAX_TRIES 4
-
 void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env)
 {
     if (c->nout == c->outcap) {
@@ -103,7 +99,7 @@ static void on_register(coord_t *c, zframe_t *id, envelope_t *env)
     wk->slots = r->slots ? (r->slots > 256 ? 256 : r->slots) : 1;
     wk->pid = r->pid;
     snprintf(wk->key, sizeof wk->key, "%s", c->msg_key);
-    for (size_t i = 0; i < r->n_held; i++) coord_shard_add(c, r->held[i], w);
+    coord_shards_adopt(c, w, (const char *const *)r->held, r->n_held);
     LOG_I("worker %s registered: name=%s slots=%u store=%s shards=%zu", wk->id, wk->name, wk->slots,
           wk->endpoint, r->n_held);
     envelope_t rep;
@@ -135,24 +131,30 @@ static void on_result(coord_t *c, int w, envelope_t *env)
               r->attempt);
         return;
     }
-    if (wk->inflight) wk->inflight--;
-    tk->worker = -1;
     if (!r->ok) {
-        if (r->retry && ++tk->tries < MAX_TRIES) {
-            LOG_W("job %s %s task %u failed (%s), retrying", j->id, st->name, r->task_idx,
-                  r->error ? r->error : "");
-            tk->state = T_PENDING;
-            coord_stage_enqueue(st, r->task_idx);
+        const char *why = r->error && *r->error ? r->error : "task failed (no message)";
+        if (r->retry) {
+            coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
             return;
         }
+        if (wk->inflight) wk->inflight--;
+        tk->worker = -1;
+        tk->deadline = 0;
         tk->state = T_FAILED;
         coord_save_task(c, j, r->stage_idx, r->task_idx);
         if (st->state == ST_RUNNING) st->state = ST_FAILED;
         st->seconds = coord_now_s() - st->started;
         st->dirty = 1;
-        coord_job_finish(c, j, JOB_FAILED, r->error && *r->error ? r->error : "task failed");
+        /* a deterministic failure: the task's own line (file:line: what)
+         * is the job's error; the log says where it ran */
+        job_logf(j, "%s task %u failed on worker %s (%s), not retried", st->name, r->task_idx,
+                 wk->id, wk->name ? wk->name : "?");
+        coord_job_finish(c, j, JOB_FAILED, why);
         return;
     }
+    if (wk->inflight) wk->inflight--;
+    tk->worker = -1;
+    tk->deadline = 0;
     wk->tasks_done++;
     tk->state = T_DONE;
     tk->seconds = r->seconds;
@@ -224,6 +226,7 @@ static void handle(coord_t *c)
             break;
         }
         if (env->body_case == MLOPS__ENVELOPE__BODY_TASK_RESULT) on_result(c, w, env);
+        else if (env->heartbeat) c->workers[w].executing = env->heartbeat->running;
         break;
     case MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN: coord_on_submit(c, id, env); break;
     case MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK: coord_on_upload(c, id, env); break;
@@ -277,6 +280,8 @@ int coord_poll(coord_t *c, int timeout_ms)
     }
     coord_access_sighup(c);
     coord_workers_heartbeat(c);
+    coord_tasks_expire(c);
+    coord_jobs_retain(c);
     coord_dispatch(c);
     persist(c);
     return 0;

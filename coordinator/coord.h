@@ -26,6 +26,8 @@ typedef struct {
     int max_job_bytes;  /* size of a job file */
     int max_input_mib;  /* total size of a job's inputs */
     int max_running;    /* jobs uploading, queued or running at once */
+    int retain_jobs;       /* keep at most this many finished jobs, 0 = all */
+    int retain_age_s;      /* remove finished jobs older than this, 0 = never */
 } coord_config_t;
 
 typedef struct coord coord_t;

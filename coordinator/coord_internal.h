@@ -32,6 +32,7 @@ typedef struct {
     char *endpoint;
     uint32_t slots;
     uint32_t inflight;
+    uint32_t executing; /* tasks running there, as its last Heartbeat said */
     uint64_t tasks_done;
     uint64_t shards;
     int alive;
@@ -65,6 +66,8 @@ struct coord {
     size_t nout, outcap;
     int64_t hb_ms;
     uint64_t bad_frames;
+    int64_t next_expire_scan; /* retry.c: mono ms of the next timeout scan */
+    int64_t next_retain_scan; /* lifecycle.c: mono ms of the next retention pass */
     int stop;
     struct coord_registry *registry; /* registry.c */
     /* access.c */
@@ -127,10 +130,19 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s);
 int coord_recompute(coord_t *c, const char *key);
 /* Remove a finished job for good (journal, inputs, shards); frees j. */
 void coord_job_remove(coord_t *c, job_t *j);
+/* Retention (--retain-jobs, --retain-age): remove, the way `rm` does, the
+ * finished jobs beyond the newest N and those finished longer ago than
+ * the age. Runs at most once per heartbeat interval. */
+void coord_jobs_retain(coord_t *c);
 
 /* shards.c: the shard directory, shard key -> the workers holding it. */
 zhashx_t *coord_shards_new(void);
 void coord_shard_add(coord_t *c, const char *key, int w);
+/* The shards a registering worker reports: those of known jobs join the
+ * directory; those of a job cancelled or removed (by rm or retention)
+ * while the worker was away are dropped with a DropJob to it, so no
+ * store keeps such a job's shards. */
+void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n);
 /* A live holder of key, or -1. */
 int coord_shard_holder(coord_t *c, const char *key);
 /* 1 if worker w holds key (alive or not), else 0. */
@@ -152,6 +164,16 @@ void coord_workers_heartbeat(coord_t *c);
 
 /* dispatch.c: ready queues -> TaskAssign messages in the outbox. */
 void coord_dispatch(coord_t *c);
+
+/* retry.c: attempt limits and task timeouts. */
+/* The mono-ms deadline of a dispatch of one of j's tasks made now. */
+int64_t coord_task_deadline(const job_t *j);
+/* The dispatch of task t of stage s ended without a good result (`why`,
+ * one line): count a try, then re-queue it (0) or, at max_attempts,
+ * fail the job with a message naming task, worker and why (-1). */
+int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
+/* Retry the running tasks whose task_timeout has passed. */
+void coord_tasks_expire(coord_t *c);
 
 /* upload.c: SubmitBegin and UploadChunk. */
 void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env);

@@ -149,6 +149,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
         c->meta_dirty = 1;
         tk->state = T_RUNNING;
         tk->worker = w;
+        tk->deadline = coord_task_deadline(j);
         wk->inflight++;
         st->qhead++;
         tk->queued = 0;

@@ -209,6 +209,7 @@ void coord_job_free(job_t **pj)
     free(j->error);
     free(j->spec_yaml);
     free(j->spec_name);
+    free(j->idem_key);
     free(j->model);
     free(j->registered);
     free(j->pinned);

@@ -12,9 +12,10 @@
  * Task life cycle (state x event -> state), traced with -v:
  *   PENDING  --dispatch-->         RUNNING
  *   RUNNING  --result ok-->        DONE
- *   RUNNING  --result retryable--> PENDING (attempt+1; FAILED after 3)
+ *   RUNNING  --result retryable--> PENDING (FAILED at max_attempts)
  *   RUNNING  --result error-->     FAILED  (the job fails)
- *   RUNNING  --worker expired-->   PENDING
+ *   RUNNING  --worker expired-->   PENDING (FAILED at max_attempts)
+ *   RUNNING  --task_timeout-->     PENDING (FAILED at max_attempts)
  *   DONE     --output lost-->      PENDING (re-run to recompute the shard)
  *   any      --job cancelled-->    (results ignored)
  * A result is applied only if its attempt equals the task's current
@@ -42,6 +43,7 @@ typedef struct {
     uint32_t attempt;  /* the attempt a result must carry to be applied */
     uint32_t tries;    /* dispatches that ended without a result */
     int worker;        /* index of the worker running it, or -1 */
+    int64_t deadline;  /* mono ms when the running dispatch times out, 0 none */
     char *output_key;  /* shard key it writes, or NULL */
     uint64_t rows;     /* rows in its output */
     uint8_t *result;   /* reducer input from TaskResult.result */
@@ -114,6 +116,7 @@ typedef struct job {
     char *spec_yaml;
     size_t spec_len;
     char *spec_name;
+    char *idem_key;    /* the client's idempotency key, NULL none */
     mlops_jobspec_t *spec;
     jfile_t *files;
     size_t nfiles;

@@ -50,6 +50,7 @@ void coord_save_job(coord_t *c, job_t *j)
     r.spec_yaml.data = (uint8_t *)j->spec_yaml;
     r.spec_yaml.len = j->spec_len;
     r.spec_name = j->spec_name ? j->spec_name : "";
+    r.idem_key = j->idem_key ? j->idem_key : "";
     r.submitted = j->submitted;
     r.finished = j->finished;
     r.cur_stage = (uint32_t)j->cur;
@@ -127,6 +128,7 @@ static int load_job(coord_t *c, const char *key, const void *data, size_t len)
     j->spec_yaml[r->spec_yaml.len] = 0;
     j->spec_len = r->spec_yaml.len;
     j->spec_name = strdup(r->spec_name);
+    j->idem_key = *r->idem_key ? strdup(r->idem_key) : NULL;
     j->submitted = r->submitted;
     j->finished = r->finished;
     j->cur = r->cur_stage;

@@ -28,13 +28,27 @@ struct journal {
 
 journal_t *journal_open(const char *dir, char *err, size_t errlen)
 {
+    return journal_open_ex(dir, (size_t)1 << 30, err, errlen);
+}
+
+int journal_reader_check(journal_t *j)
+{
+    int dead = 0;
+    if (mdb_reader_check(j->env, &dead) != 0) return 0;
+    if (dead) LOG_I("journal: cleared %d reader slots left by dead processes", dead);
+    return dead;
+}
+size_t journal_mapsize(const journal_t *j) { return j->mapsize; }
+
+journal_t *journal_open_ex(const char *dir, size_t mapsize, char *err, size_t errlen)
+{
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         mlops_seterr(err, errlen, MLOPS_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
         return NULL;
     }
     journal_t *j = calloc(1, sizeof *j);
     if (!j) return NULL;
-    j->mapsize = (size_t)1 << 30;
+    j->mapsize = mapsize;
     int rc = mdb_env_create(&j->env);
     if (rc == 0) rc = mdb_env_set_mapsize(j->env, j->mapsize);
     if (rc == 0) rc = mdb_env_open(j->env, dir, 0, 0644);
@@ -44,8 +58,7 @@ journal_t *journal_open(const char *dir, char *err, size_t errlen)
         free(j);
         return NULL;
     }
-    int dead = 0;
-    mdb_reader_check(j->env, &dead);
+    journal_reader_check(j);
     MDB_envinfo info;
     if (mdb_env_info(j->env, &info) == 0 && info.me_mapsize > j->mapsize) j->mapsize = info.me_mapsize;
     MDB_txn *txn;

@@ -11,6 +11,16 @@
 typedef struct journal journal_t;
 
 journal_t *journal_open(const char *dir, char *err, size_t errlen);
+/* journal_open with a first map size (rounded up to a page by LMDB;
+ * larger if the file already is): tests start small to see it grow. */
+journal_t *journal_open_ex(const char *dir, size_t mapsize, char *err, size_t errlen);
+/* Clear the reader slots of dead processes (mdb_reader_check); returns
+ * how many. journal_open runs it. (LMDB resets the whole table when the
+ * first process opens the environment, so a slot outlives its process
+ * only while another process has the journal open.) */
+int journal_reader_check(journal_t *j);
+/* The current map size in bytes. */
+size_t journal_mapsize(const journal_t *j);
 void journal_close(journal_t **pj);
 /* Queue a put (data copied) or a delete of every key with the prefix. */
 int journal_put(journal_t *j, const char *key, const void *data, size_t len);

@@ -1,6 +1,7 @@
 /* lifecycle.c: the job table and the job/stage state machine of
  * jobmodel.h: start a job, start a stage, complete a phase or a stage,
- * finish a job, recompute a lost shard, remove a finished job.
+ * finish a job, recompute a lost shard, remove a finished job (by `rm`
+ * or by the retention settings).
  *
  * The planner entries (stage_ops_t) decide what a phase is; this file
  * decides when they are called, and moves the job through its states. It
@@ -36,6 +37,25 @@ int coord_job_add(coord_t *c, job_t *j)
     return 0;
 }
 
+/* The job's shards leave the directory, and every live worker gets
+ * DropJob: it stops the job's queued and running tasks and deletes the
+ * job's shards (a worker away now drops them when it registers again:
+ * shards.c). */
+static void drop_everywhere(coord_t *c, job_t *j)
+{
+    coord_shards_drop_job(c, j->id);
+    for (size_t w = 0; w < c->nworkers; w++) {
+        if (!c->workers[w].alive) continue;
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+        dj.job_id = j->id;
+        env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+        env.drop_job = &dj;
+        coord_outbox_add(c, c->workers[w].identity, &env);
+    }
+}
+
 void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
 {
     if (j->state >= JOB_SUCCEEDED) return;
@@ -66,6 +86,7 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
     if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
     else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
     j->dirty = 1;
+    if (state == JOB_CANCELLED) drop_everywhere(c, j);
 }
 
 void coord_stage_complete(coord_t *c, job_t *j, size_t s)
@@ -208,17 +229,7 @@ void coord_job_remove(coord_t *c, job_t *j)
         closedir(d);
         rmdir(dir);
     }
-    coord_shards_drop_job(c, j->id);
-    for (size_t w = 0; w < c->nworkers; w++) {
-        if (!c->workers[w].alive) continue;
-        envelope_t env;
-        wire_init(&env, 0);
-        Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
-        dj.job_id = j->id;
-        env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
-        env.drop_job = &dj;
-        coord_outbox_add(c, c->workers[w].identity, &env);
-    }
+    drop_everywhere(c, j);
     LOG_I("job %s removed", j->id);
     for (size_t i = 0; i < c->njobs; i++)
         if (c->jobs[i] == j) {
@@ -229,3 +240,45 @@ void coord_job_remove(coord_t *c, job_t *j)
     coord_job_free(&j);
 }
 
+
+static int by_finished(const void *a, const void *b)
+{
+    const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
+    if (x->finished != y->finished) return x->finished < y->finished ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Without retention the journal, the uploads and the workers' stores
+ * would grow with every job ever run. */
+void coord_jobs_retain(coord_t *c)
+{
+    int keep = c->cfg.retain_jobs, age = c->cfg.retain_age_s;
+    if (keep <= 0 && age <= 0) return;
+    int64_t now_ms = zclock_mono();
+    if (now_ms < c->next_retain_scan) return;
+    c->next_retain_scan = now_ms + c->hb_ms;
+    size_t n = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        if (c->jobs[i]->state >= JOB_SUCCEEDED) n++;
+    if (!n) return;
+    job_t **done = malloc(n * sizeof *done);
+    if (!done) return;
+    n = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        if (c->jobs[i]->state >= JOB_SUCCEEDED) done[n++] = c->jobs[i];
+    qsort(done, n, sizeof *done, by_finished);
+    double now = coord_now_s();
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = done[i];
+        int over = keep > 0 && n - i > (size_t)keep;
+        int old = age > 0 && now - j->finished > age;
+        if (!over && !old) continue;
+        if (over)
+            LOG_I("job %s removed by retention: more than %d finished jobs (--retain-jobs)", j->id, keep);
+        else
+            LOG_I("job %s removed by retention: finished %.0f s ago (--retain-age %d)", j->id,
+                  now - j->finished, age);
+        coord_job_remove(c, j);
+    }
+    free(done);
+}

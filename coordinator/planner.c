@@ -158,6 +158,22 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
         free(labels);
         return rc;
     }
+    /* columns.classes: a value outside the declared list is bad data */
+    const mlops_jobspec_t *sp = j->spec;
+    for (size_t i = 0; sp->columns.n_classes && i < n; i++) {
+        size_t c = 0;
+        while (c < sp->columns.n_classes && strcmp(sp->columns.classes[c], labels[i])) c++;
+        if (c < sp->columns.n_classes) continue;
+        char list[512] = "";
+        for (size_t k = 0, o = 0; k < sp->columns.n_classes && o < sizeof list; k++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", k ? ", " : "", sp->columns.classes[k]);
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                          "%s: column '%s': label value '%s' is not one of columns.classes (%s)",
+                          j->nfiles ? j->files[0].name : "input", sp->columns.label, labels[i], list);
+        for (size_t k = 0; k < n; k++) free(labels[k]);
+        free(labels);
+        return rc;
+    }
     int numeric = 1;
     for (size_t i = 0; i < n; i++) numeric &= is_number(labels[i]);
     qsort(labels, n, sizeof *labels, numeric ? num_cmp : str_cmp);

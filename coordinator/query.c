@@ -207,6 +207,7 @@ static json_t *q_workers(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
         json_object_set_new(o, "state", jstr(wk->alive ? "alive" : "dead"));
         json_object_set_new(o, "slots", json_integer(wk->slots));
         json_object_set_new(o, "running", json_integer(wk->inflight));
+        json_object_set_new(o, "executing", json_integer(wk->executing));
         json_object_set_new(o, "tasks_done", json_integer((json_int_t)wk->tasks_done));
         json_object_set_new(o, "shards", json_integer((json_int_t)wk->shards));
         json_object_set_new(o, "pid", json_integer(wk->pid));

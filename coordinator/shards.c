@@ -6,6 +6,7 @@
  * The directory is not journalled: workers report the shards they hold
  * when they register, so a restarted coordinator learns it again. */
 #include "coord_internal.h"
+#include "log.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,4 +93,39 @@ void coord_shards_drop_job(coord_t *c, const char *job_id)
     }
     for (const char *k = zlistx_first(gone); k; k = zlistx_next(gone)) zhashx_delete(c->shards, k);
     zlistx_destroy(&gone);
+}
+
+void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n)
+{
+    char dropped[64][16]; /* more dead jobs than this: the rest at the next registration */
+    size_t ndropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = strchr(keys[i], '/');
+        char job[16];
+        size_t len = slash ? (size_t)(slash - keys[i]) : 0;
+        if (len && len < sizeof job) {
+            memcpy(job, keys[i], len);
+            job[len] = 0;
+            const job_t *j = coord_job_find(c, job);
+            if (j && j->state != JOB_CANCELLED) {
+                coord_shard_add(c, keys[i], w);
+                continue;
+            }
+        } else {
+            continue; /* not a shard key of ours: ignore it */
+        }
+        size_t k = 0;
+        while (k < ndropped && strcmp(dropped[k], job)) k++;
+        if (k < ndropped || ndropped == sizeof dropped / sizeof dropped[0]) continue;
+        memcpy(dropped[ndropped++], job, len + 1);
+        LOG_I("worker %s holds shards of job %s, which is cancelled or removed: dropping them",
+              c->workers[w].id, job);
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+        dj.job_id = job;
+        env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+        env.drop_job = &dj;
+        coord_outbox_add(c, c->workers[w].identity, &env);
+    }
 }

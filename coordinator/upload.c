@@ -14,10 +14,65 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The job a repeated SubmitBegin names by its idempotency key. A job
+ * whose upload was cut off by a restart failed without its inputs and
+ * cannot resume: a retry of it makes a new job. */
+static job_t *find_by_key(coord_t *c, const char *key)
+{
+    for (size_t i = c->njobs; i-- > 0;) {
+        job_t *j = c->jobs[i];
+        if (j->idem_key && !strcmp(j->idem_key, key) && (j->uploaded || j->state == JOB_UPLOADING))
+            return j;
+    }
+    return NULL;
+}
+
+static void ack_job(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
+{
+    envelope_t rep;
+    wire_init(&rep, seq);
+    Mlops__JobAck ack = MLOPS__JOB_ACK__INIT;
+    ack.job_id = j->id;
+    ack.uploaded = j->uploaded;
+    rep.body_case = MLOPS__ENVELOPE__BODY_JOB_ACK;
+    rep.job_ack = &ack;
+    coord_outbox_add(c, id, &rep);
+}
+
+/* A repeat of a submit already made: its first JobAck may have been lost.
+ * An upload in progress starts again from the first byte, which is what
+ * the client, holding no ack, is about to send. */
+static void resubmit(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
+{
+    if (!j->uploaded) {
+        for (size_t i = 0; i < j->nfiles; i++) {
+            jfile_t *f = &j->files[i];
+            f->received = 0;
+            if (f->fd < 0) f->fd = open(f->path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+            if (f->fd < 0 || ftruncate(f->fd, 0) != 0)
+                LOG_W("job %s: cannot restart the upload of %s: %s", j->id, f->path,
+                      strerror(errno));
+        }
+    }
+    job_logf(j, "submit repeated with the same idempotency key; answered %s", j->id);
+    j->dirty = 1;
+    ack_job(c, id, seq, j);
+}
+
 void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
 {
     Mlops__SubmitBegin *sb = env->submit_begin;
     char err[1024] = "";
+    if (sb->idem_key && strlen(sb->idem_key) > 128) {
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
+                          "idempotency key longer than 128 bytes");
+        return;
+    }
+    job_t *prev = sb->idem_key && *sb->idem_key ? find_by_key(c, sb->idem_key) : NULL;
+    if (prev) {
+        resubmit(c, id, env->seq, prev);
+        return;
+    }
     const char *fname = sb->spec_name && *sb->spec_name ? sb->spec_name : "job.yaml";
     mlops_jobspec_t *spec = NULL;
     if (mlops_jobspec_parse((const char *)sb->spec_yaml.data, sb->spec_yaml.len, fname, &spec, err,
@@ -46,6 +101,7 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
     j->spec_yaml[sb->spec_yaml.len] = 0;
     j->spec_len = sb->spec_yaml.len;
     j->spec_name = strdup(fname);
+    if (sb->idem_key && *sb->idem_key) j->idem_key = strdup(sb->idem_key);
     j->submitted = coord_now_s();
     j->state = JOB_UPLOADING;
     snprintf(j->owner, sizeof j->owner, "%s", c->msg_owner);
@@ -87,13 +143,7 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
         coord_job_start(c, j);
     }
     j->dirty = 1;
-    envelope_t rep;
-    wire_init(&rep, env->seq);
-    Mlops__JobAck ack = MLOPS__JOB_ACK__INIT;
-    ack.job_id = j->id;
-    rep.body_case = MLOPS__ENVELOPE__BODY_JOB_ACK;
-    rep.job_ack = &ack;
-    coord_outbox_add(c, id, &rep);
+    ack_job(c, id, env->seq, j);
 }
 
 void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env)

@@ -35,19 +35,16 @@ void coord_worker_lost(coord_t *c, int w, const char *why)
     char key[600];
     identity_key(wk->identity, key, sizeof key);
     zhashx_delete(c->by_identity, key);
+    char why_task[160];
+    snprintf(why_task, sizeof why_task, "worker lost (%s)", why);
     for (size_t i = 0; i < c->njobs; i++) {
         job_t *j = c->jobs[i];
         for (size_t s = 0; s < j->nstages; s++) {
             stage_t *st = &j->stages[s];
             for (size_t t = 0; t < st->ntasks; t++) {
                 task_t *tk = &st->tasks[t];
-                if (tk->state == T_RUNNING && tk->worker == w) {
-                    tk->state = T_PENDING;
-                    tk->worker = -1;
-                    tk->tries++;
-                    coord_stage_enqueue(st, (uint32_t)t);
-                    job_logf(j, "worker %s %s: %s task %zu re-queued", wk->id, why, st->name, t);
-                }
+                if (tk->state == T_RUNNING && tk->worker == w)
+                    coord_task_retry(c, j, s, t, why_task);
             }
         }
     }

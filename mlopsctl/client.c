@@ -16,6 +16,8 @@ struct ctl_client {
     char *endpoint;
     const char *what;
     int timeout_ms;
+    int retries; /* resends of a read after a timeout */
+    int tries;   /* of the last call, for the unreachable message */
     uint64_t seq;
 };
 
@@ -36,6 +38,7 @@ ctl_client *ctl_client_new_store(const char *endpoint, const char *what, int tim
     c->endpoint = strdup(endpoint);
     c->what = what;
     c->timeout_ms = timeout_ms;
+    c->tries = 1;
     if (!c->endpoint) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
         ctl_client_destroy(&c);
@@ -65,6 +68,8 @@ void ctl_client_destroy(ctl_client **pc)
 
 uint64_t ctl_client_next_seq(ctl_client *c) { return ++c->seq; }
 
+void ctl_client_set_retries(ctl_client *c, int retries) { c->retries = retries < 0 ? 0 : retries; }
+
 int ctl_client_unreachable(ctl_client *c, char *err, size_t errlen)
 {
     char hint[600] = "";
@@ -86,6 +91,10 @@ int ctl_client_unreachable(ctl_client *c, char *err, size_t errlen)
                             "%s at %s did not complete the handshake%s", c->what, c->endpoint,
                             hint);
     }
+    if (c->tries > 1)
+        return mlops_seterr(err, errlen, MLOPS_ETIMEOUT,
+                            "cannot reach %s at %s (no reply within %d ms, %d tries)%s", c->what,
+                            c->endpoint, c->timeout_ms, c->tries, hint);
     return mlops_seterr(err, errlen, MLOPS_ETIMEOUT,
                         "cannot reach %s at %s (no reply within %d ms)%s", c->what, c->endpoint,
                         c->timeout_ms, hint);
@@ -163,6 +172,29 @@ int ctl_client_call(ctl_client *c, envelope_t *req, envelope_t **rep, char *err,
     return rc;
 }
 
+/* A request that changes nothing twice (a read, or a submit carrying its
+ * idempotency key) may be sent again when no reply came: the peer may
+ * be restarting (ZeroMQ reconnects the DEALER by itself) or the first
+ * copy died with the old connection. Each resend takes a new seq, so a
+ * late answer to an earlier copy is dropped by ctl_client_call. The
+ * pause doubles from RETRY_FIRST_MS up to RETRY_MAX_MS. */
+#define RETRY_FIRST_MS 200
+#define RETRY_MAX_MS 3200
+int ctl_client_call_retry(ctl_client *c, envelope_t *req, envelope_t **rep, char *err, size_t errlen)
+{
+    int pause = RETRY_FIRST_MS;
+    for (c->tries = 1;; c->tries++) {
+        int rc = ctl_client_call(c, req, rep, err, errlen);
+        if (rc != MLOPS_ETIMEOUT || c->tries > c->retries) {
+            if (rc == MLOPS_ETIMEOUT) rc = ctl_client_unreachable(c, err, errlen);
+            return rc;
+        }
+        zclock_sleep(pause);
+        if (zsys_interrupted) return mlops_seterr(err, errlen, MLOPS_ECANCEL, "interrupted");
+        pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
+    }
+}
+
 int ctl_client_query(ctl_client *c, const char *verb, const char *job_id, const char *const *args,
                      size_t nargs, json_t **doc, char **raw, char *err, size_t errlen)
 {
@@ -178,7 +210,9 @@ int ctl_client_query(ctl_client *c, const char *verb, const char *job_id, const 
     req.body_case = MLOPS__ENVELOPE__BODY_QUERY;
     req.query = &q;
     envelope_t *rep = NULL;
-    int rc = ctl_client_call(c, &req, &rep, err, errlen);
+    /* rm is the one verb whose repeat answers differently ("no job") */
+    int rc = strcmp(verb, "rm") ? ctl_client_call_retry(c, &req, &rep, err, errlen)
+                                : ctl_client_call(c, &req, &rep, err, errlen);
     if (rc) return rc;
     if (rep->body_case != MLOPS__ENVELOPE__BODY_REPLY || !rep->reply || !rep->reply->json) {
         rc = mlops_seterr(err, errlen, MLOPS_EPROTO, "%s at %s answered %s to a %s query", c->what,

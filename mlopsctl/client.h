@@ -31,10 +31,19 @@ void ctl_client_destroy(ctl_client **pc);
  * never an Error: an Error reply is turned into a code and message. */
 int ctl_client_call(ctl_client *c, envelope_t *req, envelope_t **rep, char *err, size_t errlen);
 
+/* ctl_client_call, sent again up to `retries` more times (backoff
+ * 0.2 s doubling to 3.2 s) while no reply comes; only for requests that
+ * are safe to repeat: reads, and a submit with its idempotency key. The
+ * unreachable message then ends ", N tries)". */
+int ctl_client_call_retry(ctl_client *c, envelope_t *req, envelope_t **rep, char *err, size_t errlen);
+void ctl_client_set_retries(ctl_client *c, int retries);
+
 /* Query{verb, job_id, args} and parse the Reply's JSON. On success
  * *doc is the parsed document (json_decref it) and, if raw is non-NULL,
  * *raw the text as received (malloc'd, free it). A reply that is not
- * JSON is MLOPS_EPROTO with a message giving its line and column. */
+ * JSON is MLOPS_EPROTO with a message giving its line and column.
+ * Sent with ctl_client_call_retry, except "rm": every other verb is a
+ * read or answers a repeat the same (cancel of a cancelled job). */
 int ctl_client_query(ctl_client *c, const char *verb, const char *job_id, const char *const *args,
                      size_t nargs, json_t **doc, char **raw, char *err, size_t errlen);
 

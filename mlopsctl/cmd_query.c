@@ -21,6 +21,7 @@ int ctl_query(const ctl_ctx *ctx, const char *verb, const char *job_id, const ch
         ctl_errorf("%s", err);
         return CTL_EXIT_USAGE; /* a malformed endpoint is a usage error */
     }
+    ctl_client_set_retries(c, ctx->retries);
     int rc = ctl_client_query(c, verb, job_id, args, nargs, doc, raw, err, sizeof err);
     ctl_client_destroy(&c);
     if (rc) {

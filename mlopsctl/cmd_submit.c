@@ -7,11 +7,19 @@
  * 2. Then SubmitBegin carries the canonical YAML; the coordinator's
  * JobAck names the job, and each input file follows as UploadChunks with
  * a window of UPLOAD_WINDOW chunks in flight (acks matched by seq), so
- * the upload runs at socket speed rather than one round trip per chunk. */
+ * the upload runs at socket speed rather than one round trip per chunk.
+ *
+ * Every submit carries an idempotency key (--idempotency-key, else 128
+ * random bits): the coordinator journals it with the job and answers a
+ * repeat with the same job id, so a submit sent again after a lost reply
+ * (--retries, or a script running mlopsctl again with the same key)
+ * never makes two jobs. An upload that stops answering starts over from
+ * SubmitBegin, which resets the job's upload to offset 0. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,6 +147,13 @@ static int read_csv_header(const char *path, char ***names_out, size_t *n_out, c
         }
         n++;
     }
+    if (len < MAX_HEADER) { /* the whole file is in buf: is there a record after the header? */
+        while (i < len && (buf[i] == '\r' || buf[i] == '\n' || buf[i] == ' ' || buf[i] == '\t')) i++;
+        if (i >= len) {
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: header only, no data rows", path);
+            goto out;
+        }
+    }
 out:
     free(field);
     free(buf);
@@ -214,6 +229,23 @@ static int upload_file(ctl_client *c, const char *job_id, uint32_t idx, const ch
     free(buf);
     fclose(f);
     return rc;
+}
+
+/* 32 hex digits from the kernel's random source. */
+static int make_key(char out[33], char *err, size_t errlen)
+{
+    uint8_t b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            return mlops_seterr(err, errlen, MLOPS_EIO, "cannot make an idempotency key: %s",
+                                strerror(errno));
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof b; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
 }
 
 /* Validate everything locally; on success *spec, *files, *nfiles, *sizes. */
@@ -376,21 +408,41 @@ int cmd_submit(ctl_ctx *ctx, const ctl_args *a)
     sb.spec_name = (char *)path;
     sb.n_files = nfiles;
     sb.files = ppf;
+    char key[140];
+    const char *given = ctl_arg(a, "idempotency-key");
+    if (given) {
+        if (!*given || strlen(given) > 128) {
+            ctl_errorf("submit: --idempotency-key: expected 1 to 128 characters");
+            code = CTL_EXIT_USAGE;
+            goto out;
+        }
+        snprintf(key, sizeof key, "%s", given);
+    } else if ((rc = make_key(key, err, sizeof err))) {
+        ctl_errorf("%s", err);
+        goto out;
+    }
+    sb.idem_key = key;
     req.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
     req.submit_begin = &sb;
-    if ((rc = ctl_client_call(c, &req, &rep, err, sizeof err))) {
-        ctl_errorf("%s", err);
-        code = ctl_exit_code(rc);
-        goto out;
-    }
-    if (rep->body_case != MLOPS__ENVELOPE__BODY_JOB_ACK || !rep->job_ack || !rep->job_ack->job_id ||
-        !*rep->job_ack->job_id) {
-        ctl_errorf("the coordinator answered %s to SubmitBegin", wire_body_name(rep));
-        goto out;
-    }
-    snprintf(job_id, sizeof job_id, "%s", rep->job_ack->job_id);
-    for (size_t i = 0; i < nfiles; i++) {
-        if ((rc = upload_file(c, job_id, (uint32_t)i, files[i].path, sizes[i], err, sizeof err))) {
+    ctl_client_set_retries(c, ctx->retries);
+    for (int round = 0;; round++) {
+        wire_free(&rep);
+        if ((rc = ctl_client_call_retry(c, &req, &rep, err, sizeof err))) {
+            ctl_errorf("%s", err);
+            code = ctl_exit_code(rc);
+            goto out;
+        }
+        if (rep->body_case != MLOPS__ENVELOPE__BODY_JOB_ACK || !rep->job_ack ||
+            !rep->job_ack->job_id || !*rep->job_ack->job_id) {
+            ctl_errorf("the coordinator answered %s to SubmitBegin", wire_body_name(rep));
+            goto out;
+        }
+        snprintf(job_id, sizeof job_id, "%s", rep->job_ack->job_id);
+        rc = 0;
+        for (size_t i = 0; !rc && !rep->job_ack->uploaded && i < nfiles; i++)
+            rc = upload_file(c, job_id, (uint32_t)i, files[i].path, sizes[i], err, sizeof err);
+        if (!rc) break;
+        if (rc != MLOPS_ETIMEOUT || round >= ctx->retries) {
             ctl_errorf("job %s: %s", job_id, err);
             code = ctl_exit_code(rc);
             goto out;

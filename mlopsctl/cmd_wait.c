@@ -1,7 +1,10 @@
 /* cmd_wait.c: following a job to its end (`wait`, `submit --wait`).
  * Polls `status` every POLL_MS over one connection and hands each reply
- * to the progress drawer; every poll is bounded by the reply timeout, so
- * a coordinator that goes away ends the wait with exit 3, never a hang. */
+ * to the progress drawer. A poll that gets no reply is resent --retries
+ * times with backoff, and the count starts again after every answer, so
+ * a coordinator restarted on its data directory within about
+ * (retries + 1) x timeout is followed through (the job resumes from its
+ * journal); one that stays away ends the wait with exit 3, never a hang. */
 #include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,7 @@ int ctl_follow_job(ctl_ctx *ctx, const char *job_id)
         ctl_errorf("%s", err);
         return CTL_EXIT_USAGE;
     }
+    ctl_client_set_retries(c, ctx->retries);
     ctl_progress *p = ctl_progress_new(stderr, isatty(STDERR_FILENO));
     int code = CTL_EXIT_FAILED;
     if (!p) {

@@ -20,12 +20,14 @@ enum {
 
 #define CTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:5555"
 #define CTL_DEFAULT_TIMEOUT_MS 5000
+#define CTL_DEFAULT_RETRIES 3
 
 /* Settings every command sees: from the global options, overridden by
  * the same options given after the command name. */
 typedef struct {
     const char *endpoint; /* coordinator endpoint */
     int timeout_ms;       /* reply timeout */
+    int retries;          /* resends of a read or submit after a timeout */
     int json;             /* -o json */
     const char *cmd;      /* command name, for messages */
 } ctl_ctx;

@@ -44,6 +44,9 @@ static const ctl_optdef global_opts[] = {
      .help = "client key pair (default $MLOPS_HOME/keys/client.key or ~/.mlops/keys/client.key)"},
     {.name = "server-key", .type = MLOPS_FLAG_STR, .meta = "FILE|KEY", .env = "MLOPS_SERVER_KEY",
      .help = "the coordinator's public key (default coordinator.key beside the client key)"},
+    {.name = "retries", .type = MLOPS_FLAG_INT, .meta = "N", .lo = 0, .hi = 100,
+     .dflt = STR(CTL_DEFAULT_RETRIES),
+     .help = "resend a read or a submit N more times when no reply comes (backoff 0.2-3.2 s)"},
     {.name = "version", .type = MLOPS_FLAG_BOOL, .help = "print the version"}, OPT_END};
 
 /* the bounds of up's numbers are also checked by cmd_up */
@@ -68,6 +71,8 @@ static const ctl_optdef submit_opts[] = {
      .help = "follow the job until it ends; exit 1 if it fails"},
     {.name = "dry-run", .type = MLOPS_FLAG_BOOL,
      .help = "validate the job file and its CSV header, send nothing"},
+    {.name = "idempotency-key", .type = MLOPS_FLAG_STR, .meta = "KEY",
+     .help = "a submit repeated with the same KEY answers the first job (default: random)"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef export_opts[] = {
@@ -191,6 +196,11 @@ static int apply_common(ctl_ctx *ctx, const ctl_args *a, int has_output, char *e
         if (rc) return rc;
         ctx->timeout_ms = (int)n;
     }
+    if ((v = ctl_arg(a, "retries"))) {
+        int rc = ctl_parse_int(v, 0, 100, "--retries", &n, err, errlen);
+        if (rc) return rc;
+        ctx->retries = (int)n;
+    }
     if (has_output && (v = ctl_arg(a, "output"))) {
         const ctl_optdef out = OPT_OUTPUT;
         int rc = mlops_flags_check(&out, v, &n, err, errlen);
@@ -214,7 +224,8 @@ int main(int argc, char **argv)
     mlog_init("ctl", MLOG_WARN);
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 
-    ctl_ctx ctx = {.endpoint = CTL_DEFAULT_ENDPOINT, .timeout_ms = CTL_DEFAULT_TIMEOUT_MS};
+    ctl_ctx ctx = {.endpoint = CTL_DEFAULT_ENDPOINT, .timeout_ms = CTL_DEFAULT_TIMEOUT_MS,
+                   .retries = CTL_DEFAULT_RETRIES};
     const char *env = getenv("MLOPS_COORDINATOR");
     if (env && *env) ctx.endpoint = env;
 

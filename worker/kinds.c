@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The distinct labels of a shard (for the coordinator's class list),
  * when the job has a label column, into *labels (malloc'd strings;
@@ -114,9 +115,19 @@ out:
     return rc;
 }
 
+/* noop.task_ms simulates work in 10 ms steps, each a cancel point, so a
+ * scheduler test can hold tasks running and see a cancel stop them. */
 static int run_noop(task_ctx_t *ctx)
 {
-    (void)ctx;
+    const mlops_jobspec_t *spec = NULL;
+    if (wk_task_spec(ctx, &spec) != 0) return -1;
+    for (uint32_t left = spec->noop.task_ms; left > 0;) {
+        uint32_t step = left < 10 ? left : 10;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        left -= step;
+        if (wk_task_check_cancel(ctx)) return -1;
+    }
     return 0;
 }
 

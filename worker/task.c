@@ -2,6 +2,7 @@
  * thread state behind them: a cache of DEALER sockets to peer stores
  * (ZeroMQ sockets belong to one thread) and of the last parsed job spec. */
 #include "task.h"
+#include "cancel.h"
 #include "err.h"
 #include "log.h"
 #include "task_thread.h"
@@ -138,17 +139,29 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
     return rc;
 }
 
+int wk_task_check_cancel(task_ctx_t *ctx)
+{
+    if (!ctx->cancel || !ctx->ta->job_id || !wk_cancel_has(ctx->cancel, ctx->ta->job_id)) return 0;
+    ctx->cancelled = 1;
+    return wk_task_fail(ctx, 0, "job %s was cancelled", ctx->ta->job_id);
+}
+
 int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
 {
+    if (wk_task_check_cancel(ctx)) return -1;
     if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
     const Mlops__ShardRef *ref = ctx->ta->inputs[i];
     int rc = mlops_store_get(ctx->store, ref->key, data, len);
     if (rc == 0) return 0;
     if (rc != MLOPS_ENOTFOUND) return wk_task_fail(ctx, 1, "store: reading %s failed", ref->key);
     if ((rc = fetch(ctx, ref, data, len)) != 0) return rc;
-    /* cache it: a later task (or a re-run) may read it again */
-    if (mlops_store_put(ctx->store, ref->key, *data, *len) != 0)
+    /* cache it: a later task (or a re-run) may read it again; not for a
+     * job dropped meanwhile (checked under the drop's lock, as outputs) */
+    if (ctx->cancel) wk_cancel_lock(ctx->cancel);
+    int dropped = ctx->cancel && ctx->ta->job_id && wk_cancel_has_locked(ctx->cancel, ctx->ta->job_id);
+    if (!dropped && mlops_store_put(ctx->store, ref->key, *data, *len) != 0)
         LOG_W("could not cache fetched shard %s", ref->key);
+    if (ctx->cancel) wk_cancel_unlock(ctx->cancel);
     return 0;
 }
 
@@ -208,7 +221,20 @@ int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t le
 {
     if (!key) key = ctx->ta->output_key;
     if (!key || !*key) return wk_task_fail(ctx, 0, "task has no output key");
-    if (mlops_store_put(ctx->store, key, data, len) != 0)
+    /* the check and the write under the lock DropJob deletes under: no
+     * shard of a dropped job is written after its others were deleted */
+    if (ctx->cancel) wk_cancel_lock(ctx->cancel);
+    int dropped = ctx->cancel && ctx->ta->job_id && wk_cancel_has_locked(ctx->cancel, ctx->ta->job_id);
+    int rc = dropped ? 0 : mlops_store_put(ctx->store, key, data, len);
+    if (ctx->cancel) wk_cancel_unlock(ctx->cancel);
+    if (dropped) {
+        ctx->cancelled = 1;
+        return wk_task_fail(ctx, 0, "job %s was cancelled", ctx->ta->job_id);
+    }
+    if (rc == MLOPS_EFULL) /* another worker may have room: retryable */
+        return wk_task_fail(ctx, 1, "store: no space left on the device writing %s (%zu bytes)", key,
+                            len);
+    if (rc != 0)
         return wk_task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, len);
     char **o = realloc(ctx->outputs, (ctx->noutputs + 1) * sizeof *o);
     if (!o) return wk_task_fail(ctx, 1, "out of memory");

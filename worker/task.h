@@ -32,7 +32,13 @@ typedef struct task_ctx {
     size_t noutputs;
     char err[1024];
     int retry;               /* failure is transient */
+    struct wk_cancel *cancel; /* the worker's dropped jobs (cancel.h); NULL in tests */
+    int cancelled;           /* the task stopped because its job was dropped */
 } task_ctx_t;
+
+/* "job JOB was cancelled" as the task's failure, if it was: -1 then, else 0.
+ * Called at every shard boundary (wk_task_input, wk_task_output). */
+int wk_task_check_cancel(task_ctx_t *ctx);
 
 /* The job's parsed spec (cached per thread). */
 int wk_task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out);

@@ -13,6 +13,7 @@
 #include "worker.h"
 #include "auth.h"
 #include "keys.h"
+#include "cancel.h"
 #include "err.h"
 #include "log.h"
 #include "store.h"
@@ -51,6 +52,7 @@ struct worker {
     mlops_auth_t *auth;      /* the store endpoint's ZAP domain */
     char server_key[MLOPS_KEY_Z85_LEN + 1];
     uint64_t denied;
+    wk_cancel_t *cancel; /* jobs dropped by the coordinator (cancel.h) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -107,15 +109,20 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     ctx.ta = ta;
     ctx.store = w->store;
     ctx.thread = th;
+    ctx.cancel = w->cancel;
     double t0 = mono_s();
     task_kind_fn fn = ta->kind ? wk_task_kind_find(ta->kind) : NULL;
     int rc;
     atomic_fetch_add(&w->running, 1);
     if (!fn) rc = wk_task_fail(&ctx, 0, "unknown task kind '%s'", ta->kind ? ta->kind : "");
+    else if (wk_task_check_cancel(&ctx)) rc = -1; /* queued before the drop: never started */
     else rc = fn(&ctx);
     atomic_fetch_sub(&w->running, 1);
     if (rc != 0 && !ctx.err[0]) wk_task_fail(&ctx, 0, "task %s failed", ta->kind);
     double secs = mono_s() - t0;
+    if (ctx.cancelled)
+        LOG_I("task %s/%u/%u (%s) stopped after %.3f s: its job was cancelled", ta->job_id,
+              ta->stage_idx, ta->task_idx, ta->kind, secs);
     LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
           ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
     envelope_t out;
@@ -249,7 +256,12 @@ static void on_coord(worker_t *w)
         if (env->drop_job->job_id && *env->drop_job->job_id) {
             char prefix[64];
             snprintf(prefix, sizeof prefix, "%s/", env->drop_job->job_id);
+            /* mark first: tasks of the job, queued or running, stop at
+             * their next shard and write nothing after the delete */
+            wk_cancel_lock(w->cancel);
+            wk_cancel_mark_locked(w->cancel, env->drop_job->job_id);
             int rc = mlops_store_del_prefix(w->store, prefix);
+            wk_cancel_unlock(w->cancel);
             if (rc < 0) LOG_W("dropping the shards of job %s failed: %s", env->drop_job->job_id, mlops_strerror(rc));
             else LOG_I("dropped the shards of job %s", env->drop_job->job_id);
         }
@@ -431,6 +443,11 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
     w->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    if (!(w->cancel = wk_cancel_new())) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        worker_destroy(&w);
+        return NULL;
+    }
     char path[4200];
     snprintf(path, sizeof path, "%s/store", cfg->data_dir);
     if (mkdir(cfg->data_dir, 0755) != 0 && errno != EEXIST) {
@@ -515,6 +532,7 @@ void worker_destroy(worker_t **pw)
     zcert_destroy(&w->cert);
     free(w->store_endpoint);
     mlops_store_close(&w->store);
+    wk_cancel_destroy(&w->cancel);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     free(w);

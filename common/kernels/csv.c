@@ -572,6 +572,40 @@ static void field_for_msg(const char *s, size_t n, char *out, size_t outlen)
     out[w] = 0;
 }
 
+/* The offset of the first byte of s[0..n) that is not well-formed UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF),
+ * or n. pandas refuses such a file (UnicodeDecodeError), and a string
+ * that is not text would come back out of export as bytes no CSV reader
+ * takes, so it is refused with its line rather than carried along. */
+static size_t utf8_bad_at(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) k = 1;
+        else if (c == 0xE0) k = 2, lo = 0xA0;
+        else if (c == 0xED) k = 2, hi = 0x9F;
+        else if (c >= 0xE1 && c <= 0xEF) k = 2;
+        else if (c == 0xF0) k = 3, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) k = 3;
+        else if (c == 0xF4) k = 3, hi = 0x8F;
+        else return i;
+        if (i + k >= n) return i; /* truncated sequence */
+        if (s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (size_t t = 2; t <= k; t++)
+            if (s[i + t] < 0x80 || s[i + t] > 0xBF) return i;
+        i += k + 1;
+    }
+    return n;
+}
+
 int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int64_t first_row_id,
                   long first_line, const char *filename, int skip_bad, mlk_frame **out,
                   size_t *rows_bad, char *err, size_t errlen)
@@ -674,6 +708,15 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
                     goto out;
                 }
                 col->f64[r] = v;
+            } else if (utf8_bad_at(s, n) < n) {
+                if (skip_bad) {
+                    row_bad = 1;
+                    break;
+                }
+                rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                  "%s:%ld: column '%s': invalid UTF-8 at byte %zu of the field",
+                                  filename, rec_line, col->name, utf8_bad_at(s, n) + 1);
+                goto out;
             } else if ((rc = str_put(col, r, s, n, 0, sp->quoted ? scratch + scratch_cap : end)) !=
                        0) {
                 goto out;

@@ -103,13 +103,13 @@ ctl submit --dry-run "$J/small.yaml" 2>/dev/null || fail "valid job rejected by 
 
 # ---------------------------------------------------- unreachable coordinator
 start=$SECONDS
-err="$(ctl -c "$DEAD" --timeout 1000 jobs 2>&1)"
+err="$(ctl -c "$DEAD" --timeout 1000 --retries 1 jobs 2>&1)"
 assert_eq "$?" 3 "unreachable exit"
-assert_eq "$err" "mlopsctl: cannot reach the coordinator at $DEAD (no reply within 1000 ms)" "unreachable message"
-err="$(MLOPS_COORDINATOR="$DEAD" ctl --timeout 500 wait j000001 2>&1)"
+assert_eq "$err" "mlopsctl: cannot reach the coordinator at $DEAD (no reply within 1000 ms, 2 tries)" "unreachable message"
+err="$(MLOPS_COORDINATOR="$DEAD" ctl --timeout 500 --retries 0 wait j000001 2>&1)"
 assert_eq "$?" 3 "unreachable wait exit"
 assert_contains "$err" "cannot reach the coordinator at $DEAD"
-err="$(ctl -c "$DEAD" --timeout 500 submit "$J/small.yaml" 2>&1)"
+err="$(ctl -c "$DEAD" --timeout 500 --retries 0 submit "$J/small.yaml" 2>&1)"
 assert_eq "$?" 3 "unreachable submit exit"
 [ $((SECONDS - start)) -le 10 ] || fail "unreachable checks took $((SECONDS - start)) s"
 

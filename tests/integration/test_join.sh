@@ -13,7 +13,7 @@
 #  4. Bad input, each a one-line error naming the file and the key: a key
 #     not in the left or the right header or a column not in the right
 #     one (submit, exit 2, nothing uploaded); a numeric key on one side
-#     only, an empty right table, and a duplicate key with validate:
+#     only, and a duplicate key with validate:
 #     many_to_one (the job fails).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
@@ -156,8 +156,6 @@ fails_with() { # fails_with NAME JOIN MESSAGE: JOIN, then the users join
 }
 fails_with types "{input: items_numid.csv, on: item_id, columns: [category]}" \
     "join[0]: key 'item_id' is numeric in items_numid.csv but not in events.csv"
-fails_with empty "{input: empty.csv, on: item_id, columns: [category]}" \
-    "empty.csv: the right table of join[0] has no rows"
 fails_with dups "{input: items_dup.csv, on: item_id, columns: [category], validate: many_to_one}" \
     "join[0]: items_dup.csv: key 'i0"
 # refused by submit before anything is uploaded: a key or a column not in
@@ -169,6 +167,10 @@ refused_with() { # refused_with NAME JOINS MESSAGE
     assert_eq "$?" 2 "submit exit of $1"
     assert_contains "$err" "$3" "$1: submit's message"
 }
+# an empty right table: submit reads every table's header and refuses one
+# with no data rows (as it does an input), before anything is uploaded
+refused_with empty "[{input: empty.csv, on: item_id, columns: [category]}, $USERS]" \
+    "empty.csv: header only, no data rows"
 refused_with nokey "[{input: items_nokey.csv, on: item_id, columns: [category]}, $USERS]" \
     "items_nokey.csv: join key 'item_id' (join[0].on) is not in the header"
 refused_with nocol "[{input: items.csv, on: item_id, columns: [category, colour]}, $USERS]" \

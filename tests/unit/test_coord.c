@@ -8,7 +8,9 @@
  * Covered: registration and the workers list; heartbeats sent to a quiet
  * worker and its expiry after three intervals; messages from a peer that
  * has not registered; a noop job whose results arrive twice, late, or
- * with a stale attempt; an upload whose last chunk comes short; garbage
+ * with a stale attempt; task_timeout re-dispatching a stuck task (its
+ * late result ignored) and max_attempts failing the job with a message
+ * naming task, worker and cause; an upload whose last chunk comes short; garbage
  * frames and unexpected bodies, after which the coordinator still
  * answers. */
 #include <setjmp.h>
@@ -359,6 +361,141 @@ static void test_duplicate_and_late_results(void **state)
     zsock_destroy(&w);
 }
 
+/* Submit a job file's text from the ctl socket; its id into job. */
+static void submit(fix_t *f, const char *spec, char job[16])
+{
+    envelope_t env;
+    wire_init(&env, 31);
+    Mlops__SubmitBegin sb = MLOPS__SUBMIT_BEGIN__INIT;
+    sb.spec_yaml.data = (uint8_t *)spec;
+    sb.spec_yaml.len = strlen(spec);
+    sb.spec_name = "retry.yaml";
+    env.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
+    env.submit_begin = &sb;
+    send_env(f->ctl, &env);
+    envelope_t *ack = await(f, f->ctl, MLOPS__ENVELOPE__BODY_JOB_ACK);
+    snprintf(job, 16, "%s", ack->job_ack->job_id);
+    wire_free(&ack);
+}
+
+/* Like await, but the worker keeps sending heartbeats so only the task's
+ * own timeout can end its dispatch. */
+static envelope_t *await_alive(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase want)
+{
+    for (int i = 0; i < 300; i++) {
+        if (i % 5 == 0) send_heartbeat(d);
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        while (zsock_events(d) & ZMQ_POLLIN) {
+            char err[256] = "";
+            envelope_t *env = wire_recv(d, NULL, err, sizeof err);
+            if (!env) fail_msg("bad frame from the coordinator: %s", err);
+            if (env->body_case == want) return env;
+            wire_free(&env);
+        }
+    }
+    fail_msg("no %d from the coordinator within 3 s", (int)want);
+    return NULL;
+}
+
+static void test_task_timeout(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_register(w, "slow", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    char job[16];
+    int64_t t0 = zclock_mono(); /* before the dispatch, whenever a1 arrives */
+    submit(f, "name: stuck\nmax_attempts: 3\ntask_timeout: 0.2\nnoop: {tasks: 1}\n", job);
+    envelope_t *a1 = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+    /* never answered: after 0.2 s it comes again, with a new attempt */
+    envelope_t *a2 = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+    assert_true(zclock_mono() - t0 >= 200);
+    assert_int_equal(a2->task_assign->task_idx, a1->task_assign->task_idx);
+    assert_int_not_equal(a2->task_assign->attempt, a1->task_assign->attempt);
+    const char *js;
+    send_result(w, a1->task_assign, a1->task_assign->attempt); /* late: ignored */
+    assert_int_equal(stage_done(f, job, &js), 0);
+    assert_string_equal(js, "running");
+    send_result(w, a2->task_assign, a2->task_assign->attempt);
+    assert_int_equal(stage_done(f, job, &js), 1);
+    assert_string_equal(js, "succeeded");
+    json_t *doc = query(f, "logs", job);
+    char *text = json_dumps(doc, 0);
+    assert_non_null(strstr(text, "noop task 0 attempt 1 of 3 on worker w1 (slow): timed out"));
+    free(text);
+    json_decref(doc);
+    wire_free(&a1);
+    wire_free(&a2);
+    zsock_destroy(&w);
+}
+
+/* max_attempts reached: the job fails, and its error names the task, the
+ * worker and the cause of the last try. */
+static void test_max_attempts(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_register(w, "flaky", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    char job[16];
+    submit(f, "name: flaky\nmax_attempts: 2\nnoop: {tasks: 1}\n", job);
+    for (int i = 0; i < 2; i++) {
+        envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+        r.job_id = a->task_assign->job_id;
+        r.stage_idx = a->task_assign->stage_idx;
+        r.task_idx = a->task_assign->task_idx;
+        r.attempt = a->task_assign->attempt;
+        r.ok = 0;
+        r.retry = 1;
+        r.error = "cannot reach the worker store at tcp://127.0.0.1:9";
+        env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+        env.task_result = &r;
+        send_env(w, &env);
+        wire_free(&a);
+    }
+    const char *js;
+    for (int i = 0; i < 100; i++) {
+        stage_done(f, job, &js);
+        if (strcmp(js, "running")) break;
+    }
+    assert_string_equal(js, "failed");
+    json_t *doc = query(f, "status", job);
+    const char *e = json_string_value(json_object_get(doc, "error"));
+    assert_non_null(e);
+    assert_string_equal(e, "noop task 0 failed 2 of 2 attempts; the last on worker w1 (flaky): "
+                           "cannot reach the worker store at tcp://127.0.0.1:9");
+    json_decref(doc);
+    zsock_destroy(&w);
+}
+
+/* A worker that takes the task and dies each time: lost workers count
+ * against max_attempts too, so a task that kills its worker cannot loop
+ * for ever. */
+static void test_lost_worker_attempts(void **state)
+{
+    fix_t *f = *state;
+    char job[16];
+    submit(f, "name: poison\nmax_attempts: 2\nnoop: {tasks: 1}\n", job);
+    for (int i = 0; i < 2; i++) {
+        zsock_t *w = dealer(f);
+        send_register(w, i ? "second" : "first", 1);
+        wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+        envelope_t *a = await(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        wire_free(&a);
+        zsock_destroy(&w);
+        idle(f, 4 * HB_MS); /* silent for more than 3 intervals: lost */
+    }
+    json_t *doc = query(f, "status", job);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "failed");
+    const char *e = json_string_value(json_object_get(doc, "error"));
+    assert_non_null(strstr(e, "noop task 0 failed 2 of 2 attempts; the last on worker w2 (second): "
+                              "worker lost (expired (no heartbeat))"));
+    json_decref(doc);
+}
+
 /* A chunk marked last that leaves its file short: refused, and the job
  * fails instead of waiting in "uploading" for ever. */
 static void test_upload_short_last(void **state)
@@ -409,7 +546,7 @@ static void test_upload_short_last(void **state)
 }
 
 /* SubmitBegin of `spec` with one input of `size` bytes; the reply. */
-static envelope_t *submit(fix_t *f, const char *spec, uint64_t size, uint64_t seq)
+static envelope_t *submit_sized(fix_t *f, const char *spec, uint64_t size, uint64_t seq)
 {
     envelope_t env;
     wire_init(&env, seq);
@@ -454,19 +591,19 @@ static void test_limits(void **state)
     static const char small[] = "name: a\nnoop: {tasks: 1}\n";
     char big[200];
     snprintf(big, sizeof big, "name: %0120d\nnoop: {tasks: 1}\n", 0);
-    envelope_t *r = submit(f, big, 10, 41);
+    envelope_t *r = submit_sized(f, big, 10, 41);
     assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
     assert_error(r, MLOPS__ERROR_CODE__DENIED, "over this coordinator's limit of 64 bytes");
     wire_free(&r);
-    r = submit(f, small, (2u << 20), 42);
+    r = submit_sized(f, small, (2u << 20), 42);
     assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
     assert_error(r, MLOPS__ERROR_CODE__DENIED, "inputs of 2097152 bytes are over");
     wire_free(&r);
     /* the first job waits for its upload, so it counts as running */
-    r = submit(f, small, 10, 43);
+    r = submit_sized(f, small, 10, 43);
     assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_JOB_ACK);
     wire_free(&r);
-    r = submit(f, small, 10, 44);
+    r = submit_sized(f, small, 10, 44);
     assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
     assert_error(r, MLOPS__ERROR_CODE__DENIED, "the limit is 1 (--max-running)");
     wire_free(&r);
@@ -540,6 +677,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeat_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_before_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_late_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_limits, teardown),

@@ -242,6 +242,41 @@ static void test_errors_name_file_and_line(void **state)
     assert_string_equal(p.err, "column 'zz' not in header");
 }
 
+/* String fields must be well-formed UTF-8 (RFC 3629): valid 2-, 3- and
+ * 4-byte forms pass (quoted too); a stray continuation byte, an overlong
+ * form, a surrogate, a code point past U+10FFFF and a truncated sequence
+ * are refused with the line, the column and the byte, or skipped. */
+static void test_utf8(void **state)
+{
+    (void)state;
+    const char *want[] = {"s"};
+    mlk_coltype ty[] = {MLK_STR};
+    const char ok[] = "s\n\xc3\xa9t\xc3\xa9\n\"\xe2\x82\xac,\"\n\xf0\x9f\x98\x80\n";
+    parsed p = parse_all(ok, sizeof ok - 1, want, ty, 1, 0);
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(p.f->nrows, 3);
+    mlk_frame_destroy(&p.f);
+    const char *bad[] = {"x\x80y", "\xc0\xaf", "a\xed\xa0\x80", "\xf4\x90\x80\x80", "ab\xe2\x82"};
+    const char *why[] = {"t.csv:3: column 's': invalid UTF-8 at byte 2 of the field",
+                         "t.csv:3: column 's': invalid UTF-8 at byte 1 of the field",
+                         "t.csv:3: column 's': invalid UTF-8 at byte 2 of the field",
+                         "t.csv:3: column 's': invalid UTF-8 at byte 1 of the field",
+                         "t.csv:3: column 's': invalid UTF-8 at byte 3 of the field"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char t[64];
+        int n = snprintf(t, sizeof t, "s\nfine\n%s\nlast\n", bad[i]);
+        p = parse_all(t, (size_t)n, want, ty, 1, 0);
+        assert_int_equal(p.rc, MLOPS_EPARSE);
+        assert_null(p.f);
+        assert_string_equal(p.err, why[i]);
+        p = parse_all(t, (size_t)n, want, ty, 1, 1);
+        assert_int_equal(p.rc, 0);
+        assert_int_equal(p.bad, 1);
+        assert_int_equal(p.f->nrows, 2);
+        mlk_frame_destroy(&p.f);
+    }
+}
+
 /* Splitting into shards and parsing each must give the same rows, row
  * ids and line numbers as parsing the whole, for every shard size. */
 static void test_split_matches_parse(void **state)
@@ -348,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_fields_quotes_na),
         cmocka_unit_test(test_numbers_exact),
         cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_split_matches_parse),
         cmocka_unit_test(test_frame_roundtrip_and_garbage),
     };

@@ -1,0 +1,127 @@
+/* test_journal.c: the coordinator's LMDB journal (coordinator/journal.h):
+ * the map grows on MDB_MAP_FULL and the batch is committed whole, and a
+ * reader slot left by a process killed mid-read is cleared at open. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "journal.h"
+
+static char *tmpdir(void)
+{
+    char tmpl[] = "/tmp/mlops-journal.XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return strdup(d);
+}
+
+static void rmtree(const char *d)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int count_cb(const char *key, const void *data, size_t len, void *arg)
+{
+    (void)key;
+    const unsigned char *p = data;
+    size_t *n = arg;
+    /* each value is its index byte repeated: a torn write would show */
+    for (size_t i = 1; i < len; i++)
+        if (p[i] != p[0]) return -1;
+    (*n)++;
+    return 0;
+}
+
+/* 4 MiB in one batch into a 64 KiB map: the commit grows the map
+ * (doubling) and writes every record; a reopen reads them all. */
+static void test_map_grows(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[256] = "";
+    journal_t *j = journal_open_ex(dir, 64 << 10, err, sizeof err);
+    assert_non_null(j);
+    size_t before = journal_mapsize(j);
+    unsigned char *val = malloc(16 << 10);
+    assert_non_null(val);
+    for (int i = 0; i < 256; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "rec/%04d", i);
+        memset(val, i, 16 << 10);
+        assert_int_equal(journal_put(j, key, val, 16 << 10), 0);
+    }
+    assert_int_equal(journal_commit(j), 0);
+    assert_int_equal(journal_pending(j), 0);
+    assert_true(journal_mapsize(j) >= (size_t)4 << 20);
+    assert_true(journal_mapsize(j) > before);
+    journal_close(&j);
+    assert_null(j);
+    j = journal_open_ex(dir, 64 << 10, err, sizeof err);
+    assert_non_null(j);
+    size_t n = 0;
+    assert_int_equal(journal_foreach(j, "rec/", count_cb, &n), 0);
+    assert_int_equal(n, 256);
+    journal_close(&j);
+    free(val);
+    rmtree(dir);
+    free(dir);
+}
+
+static int die_cb(const char *key, const void *data, size_t len, void *arg)
+{
+    (void)key, (void)data, (void)len, (void)arg;
+    _exit(0); /* mid-read, as a SIGKILL would: the reader slot stays taken */
+}
+
+/* While this process has the journal open, a child opens it too and
+ * dies inside a read transaction: its reader slot stays taken until
+ * journal_reader_check clears it (once). */
+static void test_stale_reader_cleared(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[256] = "";
+    journal_t *j = journal_open(dir, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(journal_put(j, "k", "v", 1), 0);
+    assert_int_equal(journal_commit(j), 0);
+    assert_int_equal(journal_reader_check(j), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* the child's own environment, opened after the fork */
+        journal_t *cj = journal_open(dir, err, sizeof err);
+        if (cj) journal_foreach(cj, "", die_cb, NULL);
+        _exit(1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(journal_reader_check(j), 1);
+    assert_int_equal(journal_reader_check(j), 0);
+    size_t n = 0;
+    assert_int_equal(journal_foreach(j, "", count_cb, &n), 0);
+    assert_int_equal(n, 1);
+    journal_close(&j);
+    rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_grows),
+        cmocka_unit_test(test_stale_reader_cleared),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

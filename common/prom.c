@@ -397,3 +397,11 @@ char *mlops_prom_render(mlops_prom_t *r, size_t *len)
     if (len) *len = b.len;
     return b.buf;
 }
+
+void mlops_prom_build_info(mlops_prom_t *r, const char *role)
+{
+    mlops_prom_fam_t *f =
+        mlops_prom_gauge(r, "mlops_build_info", "Always 1; the labels name the program and release.",
+                         "role,version");
+    mlops_prom_set(f, role, MLOPS_VERSION, 1);
+}

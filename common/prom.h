@@ -62,6 +62,14 @@ double mlops_prom_value(mlops_prom_fam_t *f, const char *l1, const char *l2);
  * (the caller frees); *len its length. NULL when out of memory. */
 char *mlops_prom_render(mlops_prom_t *r, size_t *len);
 
+/* The release every daemon reports in mlops_build_info{version}. */
+#ifndef MLOPS_VERSION
+#define MLOPS_VERSION "0.1"
+#endif
+
+/* Register mlops_build_info{role,version} = 1. */
+void mlops_prom_build_info(mlops_prom_t *r, const char *role);
+
 /* The Content-Type of mlops_prom_render's output. */
 #define MLOPS_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

@@ -138,6 +138,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     tk->worker = -1;
     if (!r->ok) {
         if (r->retry && ++tk->tries < MAX_TRIES) {
+            mlops_prom_add(c->obs.retried, st->kind, NULL, 1);
             LOG_W("job %s %s task %u failed (%s), retrying", j->id, st->name, r->task_idx,
                   r->error ? r->error : "");
             tk->state = T_PENDING;
@@ -145,6 +146,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
             return;
         }
         tk->state = T_FAILED;
+        mlops_prom_add(c->obs.failed, st->kind, NULL, 1);
         coord_save_task(c, j, r->stage_idx, r->task_idx);
         if (st->state == ST_RUNNING) st->state = ST_FAILED;
         st->seconds = coord_now_s() - st->started;
@@ -154,6 +156,8 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     }
     wk->tasks_done++;
     tk->state = T_DONE;
+    mlops_prom_add(c->obs.done, st->kind, NULL, 1);
+    mlops_prom_observe(c->obs.duration, st->kind, NULL, r->seconds);
     tk->seconds = r->seconds;
     free(tk->result);
     tk->result = NULL;
@@ -198,6 +202,7 @@ static void handle(coord_t *c)
     envelope_t *env = wire_recv(c->router, &id, err, sizeof err);
     if (!env) {
         c->bad_frames++;
+        mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
         LOG_W("bad frame from a peer (%s); %llu so far", err, (unsigned long long)c->bad_frames);
         if (id) coord_reply_error(c, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
         zframe_destroy(&id);
@@ -223,6 +228,7 @@ static void handle(coord_t *c)
         break;
     default:
         c->bad_frames++;
+        mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
         coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "unexpected %s",
                     wire_body_name(env));
     }
@@ -243,11 +249,13 @@ static void persist(coord_t *c)
             if (j->stages[s].dirty) coord_save_stage(c, j, s);
         if (j->dirty || j->nlog_saved < j->nlog) coord_save_job(c, j);
     }
+    int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
     if (journal_commit(c->journal) != 0) {
         /* keep running: the batch stays queued and is retried */
         LOG_E("journal commit failed; holding %zu replies", c->nout);
         return;
     }
+    if (t0) mlops_prom_observe(c->obs.commit, NULL, NULL, (double)(zclock_usecs() - t0) / 1e6);
     outbox_flush(c);
 }
 
@@ -267,6 +275,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_workers_heartbeat(c);
     coord_dispatch(c);
     persist(c);
+    coord_obs_tick(c);
     return 0;
 }
 
@@ -325,6 +334,10 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         coord_destroy(&c);
         return NULL;
     }
+    if (coord_obs_start(c, err, errlen) != 0) {
+        coord_destroy(&c);
+        return NULL;
+    }
     c->poller = zpoller_new(c->router, NULL);
     if (!c->poller) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "coordinator: cannot create a poller");
@@ -363,6 +376,7 @@ void coord_destroy(coord_t **pc)
         zframe_destroy(&c->out[i].frame);
     }
     free(c->out);
+    coord_obs_stop(c);
     zhashx_destroy(&c->by_identity);
     zhashx_destroy(&c->shards);
     zpoller_destroy(&c->poller);

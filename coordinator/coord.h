@@ -15,6 +15,8 @@ typedef struct {
     const char *advertise; /* host to advertise for wildcard binds */
     int heartbeat_ms;      /* default 1000 */
     int verbose;
+    const char *metrics_listen;  /* HOST:PORT for GET /metrics, or NULL */
+    const char *http_token_file; /* bearer token for a non-loopback listener */
 } coord_config_t;
 
 typedef struct coord coord_t;

@@ -12,6 +12,7 @@
 #include "coord.h"
 #include "jobmodel.h"
 #include "journal.h"
+#include "coord_obs.h"
 #include "wire.h"
 #include <czmq.h>
 #include <stdint.h>
@@ -59,6 +60,7 @@ struct coord {
     size_t nout, outcap;
     int64_t hb_ms;
     uint64_t bad_frames;
+    coord_obs_t obs;
     int stop;
 };
 

@@ -24,6 +24,13 @@ static const mlops_flag_t FLAGS[] = {
      .off = CFG(advertise), .help = "host name to publish for a wildcard bind (default 127.0.0.1)"},
     {.name = "verbose", .shrt = 'v', .type = MLOPS_FLAG_BOOL, .off = CFG(verbose),
      .help = "trace every message and task transition"},
+    {.name = "metrics-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
+     .off = CFG(metrics_listen),
+     .help = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one, written to "
+             "DIR/metrics.addr)"},
+    {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE",
+     .off = CFG(http_token_file),
+     .help = "bearer token the HTTP listeners require; needed on a non-loopback address"},
     {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
      .help = "print this help"},
     {.name = NULL}};

@@ -45,6 +45,7 @@ void coord_worker_lost(coord_t *c, int w, const char *why)
                     tk->state = T_PENDING;
                     tk->worker = -1;
                     tk->tries++;
+                    mlops_prom_add(c->obs.retried, st->kind, NULL, 1);
                     coord_stage_enqueue(st, (uint32_t)t);
                     job_logf(j, "worker %s %s: %s task %zu re-queued", wk->id, why, st->name, t);
                 }

@@ -391,7 +391,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     unlink(epfile);
     pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
     {
-        char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir, NULL};
+        char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir,
+                        "--metrics-listen", "127.0.0.1:0", NULL};
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -426,7 +427,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         pathf(logpath, sizeof logpath, "%s/%s.log", logdir, name);
         snprintf(slots_s, sizeof slots_s, "%ld", slots);
         char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
-                        slots ? "--slots" : NULL, slots_s, NULL};
+                        "--metrics-listen", "127.0.0.1:0", slots ? "--slots" : NULL, slots_s,
+                        NULL};
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -482,24 +484,48 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_UNREACHABLE);
     }
 
+    /* each daemon wrote the address its metrics listener bound before it
+     * registered, so the files are there now */
+    json_t *metrics = json_object();
+    char mfile[PATH_LEN], addr[128];
+    pathf(mfile, sizeof mfile, "%s/metrics.addr", coorddir);
+    if (read_endpoint(mfile, addr, sizeof addr) == 0)
+        json_object_set_new(metrics, "coordinator", json_sprintf("http://%s/metrics", addr));
+    for (long i = 1; i <= nworkers; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "worker-%ld", i);
+        pathf(mfile, sizeof mfile, "%s/%s/metrics.addr", dir, name);
+        if (read_endpoint(mfile, addr, sizeof addr) == 0)
+            json_object_set_new(metrics, name, json_sprintf("http://%s/metrics", addr));
+    }
     if (ctx->json) {
         /* the cluster is up either way; only the report can fail, on a
          * data dir that is not UTF-8 (JSON strings must be) */
-        json_t *doc = json_pack("{s:s, s:I, s:s}", "endpoint", endpoint, "workers",
-                                (json_int_t)nworkers, "data_dir", dir);
+        json_t *doc = json_pack("{s:s, s:I, s:s, s:O}", "endpoint", endpoint, "workers",
+                                (json_int_t)nworkers, "data_dir", dir, "metrics", metrics);
         int rc = doc ? ctl_json_print(stdout, doc) : MLOPS_EINVAL;
         json_decref(doc);
         if (rc) {
             ctl_errorf("up: the cluster is up, but data dir %s is not valid UTF-8 for -o json",
                        dir);
+            json_decref(metrics);
             return CTL_EXIT_FAILED;
         }
     } else if (isatty(STDOUT_FILENO)) {
         printf("mlops cluster up: coordinator %s, %ld workers, data in %s\n", endpoint, nworkers, dir);
         printf("export MLOPS_COORDINATOR=%s\n", endpoint);
+        const char *k;
+        json_t *u;
+        json_object_foreach(metrics, k, u) printf("metrics: %-12s %s\n", k, json_string_value(u));
     } else {
         printf("%s\n", endpoint);
+        /* stdout stays the endpoint alone, for $(mlopsctl up) */
+        const char *k;
+        json_t *u;
+        json_object_foreach(metrics, k, u)
+            fprintf(stderr, "mlopsctl: metrics of %s at %s\n", k, json_string_value(u));
     }
+    json_decref(metrics);
     return CTL_EXIT_OK;
 }
 

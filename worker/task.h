@@ -32,6 +32,7 @@ typedef struct task_ctx {
     size_t noutputs;
     char err[1024];
     int retry;               /* failure is transient */
+    const struct wk_obs *obs; /* the worker's metrics (worker/wk_obs.h), or NULL */
 } task_ctx_t;
 
 /* The job's parsed spec (cached per thread). */

@@ -11,6 +11,7 @@
  * socket, waits (backoff doubling from one interval to 32), reconnects
  * and registers again, listing the shards its store holds. */
 #include "worker.h"
+#include "wk_obs.h"
 #include "err.h"
 #include "log.h"
 #include "store.h"
@@ -45,6 +46,7 @@ struct worker {
     char worker_id[16];
     uint64_t seq;
     uint64_t bad_frames;
+    wk_obs_t *obs;
 };
 
 /* ------------------------------------------------------------------ */
@@ -101,6 +103,7 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     ctx.ta = ta;
     ctx.store = w->store;
     ctx.thread = th;
+    ctx.obs = w->obs;
     double t0 = mono_s();
     task_kind_fn fn = ta->kind ? wk_task_kind_find(ta->kind) : NULL;
     int rc;
@@ -110,6 +113,8 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     atomic_fetch_sub(&w->running, 1);
     if (rc != 0 && !ctx.err[0]) wk_task_fail(&ctx, 0, "task %s failed", ta->kind);
     double secs = mono_s() - t0;
+    wk_obs_task(w->obs, ta->kind ? ta->kind : "", rc == 0 ? "ok" : ctx.retry ? "retry" : "error",
+                secs);
     LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
           ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
     envelope_t out;
@@ -220,6 +225,7 @@ static void on_coord(worker_t *w)
     envelope_t *env = wire_recv(w->coord, NULL, err, sizeof err);
     if (!env) {
         w->bad_frames++;
+        if (w->obs) mlops_prom_add(w->obs->bad_frames, NULL, NULL, 1);
         LOG_W("bad frame from the coordinator: %s", err);
         return;
     }
@@ -268,6 +274,7 @@ static void on_store(worker_t *w)
     envelope_t *env = wire_recv(w->storesock, &id, err, sizeof err);
     if (!env) {
         w->bad_frames++;
+        if (w->obs) mlops_prom_add(w->obs->bad_frames, NULL, NULL, 1);
         LOG_W("bad frame on the store endpoint: %s", err);
         if (id) wire_send_error(w->storesock, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
         zframe_destroy(&id);
@@ -290,6 +297,10 @@ static void on_store(worker_t *w)
             rep.body_case = MLOPS__ENVELOPE__BODY_SHARD_DATA;
             rep.shard_data = &d;
             wire_send(w->storesock, id, &rep);
+            if (w->obs) {
+                mlops_prom_add(w->obs->served, NULL, NULL, 1);
+                mlops_prom_add(w->obs->served_bytes, NULL, NULL, (double)len);
+            }
             free(data);
         } else {
             wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND,
@@ -417,6 +428,12 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
         worker_destroy(&w);
         return NULL;
     }
+    w->obs = wk_obs_new(cfg->metrics_listen, cfg->http_token_file, cfg->data_dir, w->store,
+                        &w->running, w->cfg.slots, err, errlen);
+    if (!w->obs) {
+        worker_destroy(&w);
+        return NULL;
+    }
     zsys_handler_set(on_interrupt);
     w->threads = calloc((size_t)w->cfg.slots, sizeof *w->threads);
     for (int i = 0; w->threads && i < w->cfg.slots; i++) {
@@ -443,6 +460,7 @@ void worker_destroy(worker_t **pw)
     pthread_mutex_unlock(&w->mu);
     for (int i = 0; i < w->nthreads; i++) pthread_join(w->threads[i], NULL);
     free(w->threads);
+    wk_obs_destroy(&w->obs);
     for (size_t i = w->qhead; i < w->qtail; i++) wire_free(&w->q[i]);
     free(w->q);
     zsock_destroy(&w->results);

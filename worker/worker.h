@@ -15,6 +15,8 @@ typedef struct {
     int slots;
     int heartbeat_ms;        /* until the coordinator says otherwise */
     int verbose;
+    const char *metrics_listen;  /* HOST:PORT for GET /metrics, or NULL */
+    const char *http_token_file; /* bearer token for a non-loopback listener */
 } worker_config_t;
 
 typedef struct worker worker_t;

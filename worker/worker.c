@@ -104,6 +104,9 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     ctx.store = w->store;
     ctx.thread = th;
     ctx.obs = w->obs;
+    char tname[64];
+    snprintf(tname, sizeof tname, "%u/%u", ta->stage_idx, ta->task_idx);
+    mlog_context(ta->job_id, tname);
     double t0 = mono_s();
     task_kind_fn fn = ta->kind ? wk_task_kind_find(ta->kind) : NULL;
     int rc;
@@ -115,8 +118,10 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     double secs = mono_s() - t0;
     wk_obs_task(w->obs, ta->kind ? ta->kind : "", rc == 0 ? "ok" : ctx.retry ? "retry" : "error",
                 secs);
+    if (rc != 0) LOG_W("task %s failed: %s", ta->kind ? ta->kind : "", ctx.err);
     LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
           ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
+    mlog_context(NULL, NULL);
     envelope_t out;
     wire_init(&out, 0);
     Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;

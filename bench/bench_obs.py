@@ -1,0 +1,77 @@
+"""Observability overhead on the scheduler benchmark.
+
+  mlops   : the scheduler benchmark's `noop: {tasks: N}` job (N =
+            BENCH_OBS_TASKS, default 50,000) on a local cluster of 2
+            workers, while a thread scrapes /metrics of the coordinator
+            and both workers every second (as Prometheus would).
+  anchor  : the same job on the same cluster with nobody scraping.
+
+Repetitions alternate anchor and scraped runs (BENCH_REPS pairs, default
+3) so drift in the machine's load hits both alike; medians are compared.
+The ratio written is the anchor's median noop-stage seconds over the
+scraped runs' median: the scraped runs' speed relative to the anchor
+(1.00 = no slowdown; the requirement is >= 0.95, at most 5% slower).
+
+Not covered: the dashboard (not built yet), so "dashboard open" is not
+part of this measurement.
+"""
+import os
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_cluster import Cluster, loadavg, med, runs, stage_seconds, write_ratio  # noqa: E402
+
+
+def scraper(urls, stop, counts):
+    while not stop.is_set():
+        for u in urls:
+            try:
+                with urllib.request.urlopen(u, timeout=5) as r:
+                    r.read()
+                counts[0] += 1
+            except OSError:
+                counts[1] += 1
+        stop.wait(1.0)
+
+
+def main():
+    n = int(os.environ.get("BENCH_OBS_TASKS", "50000"))
+    reps = int(os.environ.get("BENCH_REPS", "3"))
+    print(f"--- observability: noop {n} tasks, 2 workers, /metrics scraped every 1 s vs not "
+          f"({loadavg()})", flush=True)
+    plain, scraped = [], []
+    with Cluster(2) as c:
+        urls = []
+        for d in ["coordinator", "worker-1", "worker-2"]:
+            with open(os.path.join(c.data_dir, d, "metrics.addr")) as f:
+                urls.append(f"http://{f.read().strip()}/metrics")
+        job = c.job_file("noop.yaml", f"name: bench-obs\nnoop: {{tasks: {n}}}\n")
+        c.run_job(job)  # warm-up
+        for r in range(reps):
+            dt, res = c.run_job(job)
+            plain.append(stage_seconds(res, "noop"))
+            stop, counts = threading.Event(), [0, 0]
+            t = threading.Thread(target=scraper, args=(urls, stop, counts))
+            t.start()
+            try:
+                dt, res = c.run_job(job)
+            finally:
+                stop.set()
+                t.join()
+            scraped.append(stage_seconds(res, "noop"))
+            print(f"rep {r}: noop stage {plain[-1]:.3f} s plain, {scraped[-1]:.3f} s scraped "
+                  f"({counts[0]} scrapes, {counts[1]} failed)", flush=True)
+            if counts[1]:
+                print(f"FAILED: {counts[1]} scrapes failed", file=sys.stderr)
+                return 1
+    print(f"plain median {med(plain):.3f} s (runs {runs(plain)}), scraped median "
+          f"{med(scraped):.3f} s (runs {runs(scraped)})")
+    write_ratio("observability", med(plain) / med(scraped), 0.95)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -61,7 +61,10 @@ void mlops_http_text(mlops_http_reply_t *rep, int status, const char *ctype, con
     rep->len = rep->body ? strlen(rep->body) : 0;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, mlops_http_reply_t *rep)
+/* cookie: when set, the token the browser showed in ?token=, kept in a
+ * cookie so the page's own requests carry it */
+static enum MHD_Result send_reply(struct MHD_Connection *conn, mlops_http_reply_t *rep,
+                                  const char *cookie)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(rep->len, rep->body ? rep->body : (void *)"",
@@ -75,6 +78,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, mlops_http_reply_
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (rep->status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     if (rep->status == 405) MHD_add_response_header(r, "Allow", "GET, HEAD");
+    if (cookie) {
+        char c[400];
+        snprintf(c, sizeof c, "mlops_token=%s; Path=/; HttpOnly; SameSite=Strict", cookie);
+        MHD_add_response_header(r, "Set-Cookie", c);
+    }
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)(rep->status ? rep->status : 200), r);
     MHD_destroy_response(r);
     return ok;
@@ -110,13 +118,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         mlops_http_text(&rep, 405, NULL, "only GET and HEAD are served here\n");
-        return send_reply(conn, &rep);
+        return send_reply(conn, &rep, NULL);
     }
+    const char *set_cookie = NULL;
     if (h->need_token) {
+        /* a program sends the header; a browser has only the URL it was
+         * given (?token=) and then the cookie this server sets from it */
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-        if (!auth || strncmp(auth, "Bearer ", 7) || !mlops_token_equal(auth + 7, h->token)) {
-            mlops_http_text(&rep, 401, NULL, "a bearer token is required (Authorization: Bearer ...)\n");
-            return send_reply(conn, &rep);
+        const char *qtok = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+        const char *ctok = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "mlops_token");
+        int ok = auth && !strncmp(auth, "Bearer ", 7) && mlops_token_equal(auth + 7, h->token);
+        if (!ok && qtok && mlops_token_equal(qtok, h->token)) {
+            ok = 1;
+            set_cookie = h->token;
+        }
+        if (!ok) ok = ctok && mlops_token_equal(ctok, h->token);
+        if (!ok) {
+            mlops_http_text(&rep, 401, NULL,
+                            "a bearer token is required (Authorization: Bearer ..., or ?token= "
+                            "in a browser)\n");
+            return send_reply(conn, &rep, NULL);
         }
     }
     char query[1024] = "";
@@ -125,10 +146,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = strlen(r->path);
         if (r->prefix ? strncmp(url, r->path, n) : strcmp(url, r->path)) continue;
         r->fn(h->arg, url, query, &rep);
-        return send_reply(conn, &rep);
+        return send_reply(conn, &rep, set_cookie);
     }
     mlops_http_text(&rep, 404, NULL, "not found\n");
-    return send_reply(conn, &rep);
+    return send_reply(conn, &rep, NULL);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

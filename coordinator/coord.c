@@ -276,6 +276,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_dispatch(c);
     persist(c);
     coord_obs_tick(c);
+    coord_dash_tick(c, c->dash);
     return 0;
 }
 
@@ -334,7 +335,7 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         coord_destroy(&c);
         return NULL;
     }
-    if (coord_obs_start(c, err, errlen) != 0) {
+    if (coord_obs_start(c, err, errlen) != 0 || coord_dash_start(c, &c->dash, err, errlen) != 0) {
         coord_destroy(&c);
         return NULL;
     }
@@ -376,6 +377,7 @@ void coord_destroy(coord_t **pc)
         zframe_destroy(&c->out[i].frame);
     }
     free(c->out);
+    coord_dash_destroy(&c->dash);
     coord_obs_stop(c);
     zhashx_destroy(&c->by_identity);
     zhashx_destroy(&c->shards);

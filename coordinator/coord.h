@@ -17,6 +17,7 @@ typedef struct {
     int verbose;
     const char *metrics_listen;  /* HOST:PORT for GET /metrics, or NULL */
     const char *http_token_file; /* bearer token for a non-loopback listener */
+    const char *http_listen;     /* HOST:PORT for the dashboard, or NULL */
 } coord_config_t;
 
 typedef struct coord coord_t;

@@ -13,6 +13,7 @@
 #include "jobmodel.h"
 #include "journal.h"
 #include "coord_obs.h"
+#include "coord_dash.h"
 #include "wire.h"
 #include <czmq.h>
 #include <stdint.h>
@@ -61,6 +62,7 @@ struct coord {
     int64_t hb_ms;
     uint64_t bad_frames;
     coord_obs_t obs;
+    coord_dash_t *dash;
     int stop;
 };
 
@@ -144,5 +146,10 @@ void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env);
 
 /* query.c: Query verbs, answered with JSON. */
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);
+/* The JSON text (malloc'd) a reading Query verb (jobs, status, workers,
+ * logs, models) would reply, exactly as mlopsctl receives it; NULL for
+ * any other verb, a verb this coordinator lacks, or a missing job. For
+ * the dashboard's snapshot (coord_dash.c). */
+char *coord_query_text(coord_t *c, const char *verb, job_t *j);
 
 #endif

@@ -30,6 +30,9 @@ static const mlops_flag_t FLAGS[] = {
      .off = CFG(metrics_listen),
      .help = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one, written to "
              "DIR/metrics.addr)"},
+    {.name = "http", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT", .off = CFG(http_listen),
+     .help = "serve the web dashboard and its JSON API on http://HOST:PORT/ (port 0 picks one, "
+             "written to DIR/http.addr)"},
     {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE",
      .off = CFG(http_token_file),
      .help = "bearer token the HTTP listeners require; needed on a non-loopback address"},

@@ -313,3 +313,26 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     free(text);
     json_decref(reply);
 }
+
+char *coord_query_text(coord_t *c, const char *verb, job_t *j)
+{
+    /* only the verbs that read: the dashboard must never cancel or remove */
+    static const char *const READERS[] = {"jobs", "status", "workers", "logs", "models", NULL};
+    size_t r = 0;
+    while (READERS[r] && strcmp(READERS[r], verb)) r++;
+    if (!READERS[r]) return NULL;
+    for (size_t v = 0; v < sizeof verbs / sizeof *verbs; v++) {
+        if (strcmp(verbs[v].verb, verb) || (verbs[v].needs_job && !j)) continue;
+        Mlops__Query q = MLOPS__QUERY__INIT;
+        q.verb = (char *)verb;
+        q.job_id = j ? j->id : NULL;
+        qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, ""};
+        json_t *reply = verbs[v].fn(c, j, &q, &e);
+        char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                                   JSON_REAL_PRECISION(17))
+                           : NULL;
+        json_decref(reply);
+        return text;
+    }
+    return NULL;
+}

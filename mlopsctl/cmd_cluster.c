@@ -392,7 +392,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
     {
         char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir,
-                        "--metrics-listen", "127.0.0.1:0", NULL};
+                        "--metrics-listen", "127.0.0.1:0", "--http", "127.0.0.1:0", NULL};
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -498,11 +498,16 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         if (read_endpoint(mfile, addr, sizeof addr) == 0)
             json_object_set_new(metrics, name, json_sprintf("http://%s/metrics", addr));
     }
+    char dashboard[160] = "";
+    pathf(mfile, sizeof mfile, "%s/http.addr", coorddir);
+    if (read_endpoint(mfile, addr, sizeof addr) == 0)
+        snprintf(dashboard, sizeof dashboard, "http://%s/", addr);
     if (ctx->json) {
         /* the cluster is up either way; only the report can fail, on a
          * data dir that is not UTF-8 (JSON strings must be) */
-        json_t *doc = json_pack("{s:s, s:I, s:s, s:O}", "endpoint", endpoint, "workers",
-                                (json_int_t)nworkers, "data_dir", dir, "metrics", metrics);
+        json_t *doc = json_pack("{s:s, s:I, s:s, s:O, s:s}", "endpoint", endpoint, "workers",
+                                (json_int_t)nworkers, "data_dir", dir, "metrics", metrics,
+                                "dashboard", dashboard);
         int rc = doc ? ctl_json_print(stdout, doc) : MLOPS_EINVAL;
         json_decref(doc);
         if (rc) {
@@ -517,6 +522,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         const char *k;
         json_t *u;
         json_object_foreach(metrics, k, u) printf("metrics: %-12s %s\n", k, json_string_value(u));
+        if (*dashboard) printf("dashboard: %s\n", dashboard);
     } else {
         printf("%s\n", endpoint);
         /* stdout stays the endpoint alone, for $(mlopsctl up) */
@@ -524,6 +530,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         json_t *u;
         json_object_foreach(metrics, k, u)
             fprintf(stderr, "mlopsctl: metrics of %s at %s\n", k, json_string_value(u));
+        if (*dashboard) fprintf(stderr, "mlopsctl: dashboard at %s\n", dashboard);
     }
     json_decref(metrics);
     return CTL_EXIT_OK;

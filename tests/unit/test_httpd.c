@@ -144,6 +144,18 @@ static void test_token(void **state)
     snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
     assert_int_equal(get(port, "/metrics", hdr, buf, sizeof buf), 200);
     assert_int_equal(hits, 1);
+    /* a browser: ?token= once, answered with the cookie it then sends */
+    assert_int_equal(get(port, "/metrics?token=nope", NULL, buf, sizeof buf), 401);
+    char path[128];
+    snprintf(path, sizeof path, "/metrics?token=%s", tok);
+    assert_int_equal(get(port, path, NULL, buf, sizeof buf), 200);
+    snprintf(hdr, sizeof hdr, "Set-Cookie: mlops_token=%s; Path=/; HttpOnly", tok);
+    assert_non_null(strstr(buf, hdr));
+    snprintf(hdr, sizeof hdr, "Cookie: mlops_token=%s\r\n", tok);
+    assert_int_equal(get(port, "/metrics", hdr, buf, sizeof buf), 200);
+    assert_null(strstr(buf, "Set-Cookie"));
+    assert_int_equal(get(port, "/metrics", "Cookie: mlops_token=nope\r\n", buf, sizeof buf), 401);
+    assert_int_equal(hits, 3);
     mlops_httpd_destroy(&h);
 }
 

@@ -219,6 +219,11 @@ static void handle(coord_t *c)
             break;
         }
         if (env->body_case == MLOPS__ENVELOPE__BODY_TASK_RESULT) on_result(c, w, env);
+        else if (env->heartbeat) {
+            c->workers[w].has_usage = 1;
+            c->workers[w].store_bytes = env->heartbeat->store_bytes;
+            c->workers[w].rss_bytes = env->heartbeat->rss_bytes;
+        }
         break;
     case MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN: coord_on_submit(c, id, env); break;
     case MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK: coord_on_upload(c, id, env); break;

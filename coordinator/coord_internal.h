@@ -34,6 +34,8 @@ typedef struct {
     int alive;
     int64_t last_seen, last_sent;
     uint32_t pid;
+    int has_usage;                     /* a Heartbeat has said the two below */
+    uint64_t store_bytes, rss_bytes;   /* as of the worker's last Heartbeat */
 } coord_worker_t;
 
 /* A message waiting in the outbox for the journal commit. */

@@ -193,6 +193,11 @@ static json_t *q_workers(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
         json_object_set_new(o, "shards", json_integer((json_int_t)wk->shards));
         json_object_set_new(o, "pid", json_integer(wk->pid));
         json_object_set_new(o, "last_seen_ms", json_integer(now - wk->last_seen));
+        /* null until the worker's first Heartbeat says them */
+        json_object_set_new(o, "store_bytes",
+                            wk->has_usage ? json_integer((json_int_t)wk->store_bytes) : json_null());
+        json_object_set_new(o, "rss_bytes",
+                            wk->has_usage ? json_integer((json_int_t)wk->rss_bytes) : json_null());
         json_array_append_new(a, o);
     }
     return json_pack("{s:o}", "workers", a);

@@ -9,8 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Resident set size from /proc/self/statm (pages), 0 where unreadable. */
-static double rss_bytes(void)
+double wk_obs_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f) return 0;
@@ -26,7 +25,7 @@ static void h_metrics(void *arg, const char *path, const char *query, mlops_http
     (void)query;
     wk_obs_t *o = arg;
     mlops_prom_set(o->store_bytes, NULL, NULL, (double)mlops_store_used_bytes(o->store));
-    mlops_prom_set(o->rss, NULL, NULL, rss_bytes());
+    mlops_prom_set(o->rss, NULL, NULL, wk_obs_rss_bytes());
     if (o->nrunning) mlops_prom_set(o->running, NULL, NULL, (double)atomic_load(o->nrunning));
     size_t len = 0;
     char *text = mlops_prom_render(o->reg, &len);

@@ -28,6 +28,8 @@ wk_obs_t *wk_obs_new(const char *listen, const char *token_file, const char *dat
                      size_t errlen);
 void wk_obs_destroy(wk_obs_t **po);
 
+/* Resident set size from /proc/self/statm, 0 where unreadable. */
+double wk_obs_rss_bytes(void);
 /* One finished task: result "ok", "retry" or "error". */
 void wk_obs_task(const wk_obs_t *o, const char *kind, const char *result, double seconds);
 /* One ShardGet to a peer: ok or not, bytes received, seconds waited. */

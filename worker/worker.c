@@ -362,6 +362,8 @@ int worker_run(worker_t *w)
                 wire_init(&env, 0);
                 Mlops__Heartbeat hb = MLOPS__HEARTBEAT__INIT;
                 hb.running = (uint32_t)atomic_load(&w->running);
+                hb.store_bytes = (uint64_t)mlops_store_used_bytes(w->store);
+                hb.rss_bytes = (uint64_t)wk_obs_rss_bytes();
                 env.body_case = MLOPS__ENVELOPE__BODY_HEARTBEAT;
                 env.heartbeat = &hb;
                 send_env(w, &env);

@@ -4,7 +4,8 @@
 # purchases pipeline and a job that fails at ingest (a short row);
 # then:
 #   - every /api/ body equals what `mlopsctl -o json` prints (jobs,
-#     status, logs, workers; the worker's last_seen_ms aside);
+#     status, logs, workers; the workers' last_seen_ms, store and memory
+#     aside, which move with each heartbeat);
 #   - headless Chromium loads /, /jobs/ID of each job, /workers and
 #     /models; the rendered DOM (--dump-dom) holds the job ids, the stage
 #     names, the loss curve, the worker names and the failure reason;
@@ -86,10 +87,19 @@ while True:
         pairs.append((get(f"/api/jobs/{j}"), json.load(open(f"{T}/status-{j}.json"))))
         pairs.append((get(f"/api/jobs/{j}/logs"), json.load(open(f"{T}/logs-{j}.json"))))
     wa, wb = get("/api/workers"), ctl_json("workers")
+    # the stores hold the jobs' shards by the first heartbeat after them
+    stored = all(w["store_bytes"] for w in wa["workers"])
+    # store and memory as of each worker's last heartbeat: known, and
+    # allowed to move between the two reads
     for w in wa["workers"] + wb["workers"]:
         w.pop("last_seen_ms")
+        for k in ("store_bytes", "rss_bytes"):
+            v = w.pop(k)
+            assert v is None or v >= 0, (k, v)
     pairs.append((wa, wb))
     bad_pairs = [(a, b) for a, b in pairs if a != b]
+    if not stored:
+        bad_pairs.append(("store_bytes of every worker > 0", wa))
     if not bad_pairs:
         break
     if time.time() > deadline:
@@ -145,7 +155,7 @@ check_page job-full "/jobs/$full" "$full" ingest clean scale hash split train ev
     "Training loss per epoch" 'aria-label="training loss per epoch"' accuracy auc \
     "mlopsctl export $full --stage" "$(jget 'd["lines"][0]' <"$T/logs-$full.json")"
 check_page job-failed "/jobs/$bad" "$bad" "$err" ingest "No training loss"
-check_page workers /workers worker-1 worker-2 alive "Tasks done" \
+check_page workers /workers worker-1 worker-2 alive "Tasks done" MiB \
     "$(ctl workers -o json | jget 'd["workers"][0]["endpoint"]')"
 check_page models /models "No models registered"
 # a page whose scripts failed shows "Loading…" or the error line

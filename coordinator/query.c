@@ -8,6 +8,7 @@
  * scripts reading them break. */
 #include "coord_internal.h"
 #include "log.h"
+#include "stages.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -106,6 +107,56 @@ static json_t *job_summary(const job_t *j)
     return o;
 }
 
+static json_t *jnums(const double *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, jnum(v[i]));
+    return a;
+}
+
+/* The evaluate stage's curves and confusion matrix (stage_evaluate.c),
+ * for `mlopsctl report` and the dashboard; NULL before it is done. */
+static json_t *evaluation(const job_t *j)
+{
+    stage_t *st = NULL;
+    for (size_t s = 0; s < j->nstages; s++)
+        if (!strcmp(j->stages[s].name, "evaluate") && j->stages[s].state == ST_DONE)
+            st = &j->stages[s];
+    mlk_metrics_curves c;
+    uint64_t *conf = NULL;
+    uint32_t k = 0;
+    if (!st || stage_evaluate_curves(st, &c, &conf, &k) != 0) return NULL;
+    json_t *o = json_object();
+    if (c.nroc)
+        json_object_set_new(o, "roc",
+                            json_pack("{s:o,s:o,s:o}", "fpr", jnums(c.fpr, c.nroc), "tpr",
+                                      jnums(c.tpr, c.nroc), "thresholds",
+                                      jnums(c.threshold, c.nroc)));
+    if (c.ncal) {
+        json_t *cnt = json_array();
+        for (size_t i = 0; i < c.ncal; i++) json_array_append_new(cnt, json_integer((json_int_t)c.count[i]));
+        json_object_set_new(o, "calibration",
+                            json_pack("{s:o,s:o,s:o}", "prob_pred", jnums(c.prob_pred, c.ncal),
+                                      "prob_true", jnums(c.prob_true, c.ncal), "count", cnt));
+    }
+    if (k) {
+        json_t *rows = json_array();
+        for (uint32_t r = 0; r < k; r++) {
+            json_t *row = json_array();
+            for (uint32_t q = 0; q < k; q++)
+                json_array_append_new(row, json_integer((json_int_t)conf[(size_t)r * k + q]));
+            json_array_append_new(rows, row);
+        }
+        json_t *classes = json_array();
+        for (size_t i = 0; i < j->nclasses && i < k; i++)
+            json_array_append_new(classes, jstr(j->classes[i]));
+        json_object_set_new(o, "classes", classes);
+        json_object_set_new(o, "confusion_matrix", rows);
+    }
+    free(conf);
+    return o;
+}
+
 static json_t *job_full(const job_t *j)
 {
     char ts[32];
@@ -151,6 +202,8 @@ static json_t *job_full(const job_t *j)
     if (j->model) json_object_set_new(m, "model", jstr(j->model));
     json_object_set_new(o, "metrics", m);
     json_object_set_new(o, "model", jstr(j->model));
+    json_t *ev = evaluation(j);
+    if (ev) json_object_set_new(o, "evaluation", ev);
     return o;
 }
 

@@ -56,6 +56,7 @@ int cmd_result(ctl_ctx *ctx, const ctl_args *a);
 int cmd_workers(ctl_ctx *ctx, const ctl_args *a);
 int cmd_logs(ctl_ctx *ctx, const ctl_args *a);
 int cmd_export(ctl_ctx *ctx, const ctl_args *a);
+int cmd_report(ctl_ctx *ctx, const ctl_args *a);
 
 /* Follow job `job_id` until it ends, drawing progress on stderr.
  * Returns an exit code: 0 succeeded, 1 failed/cancelled, 3 unreachable.

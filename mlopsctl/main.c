@@ -71,6 +71,10 @@ static const ctl_optdef export_opts[] = {
     {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_STR, .meta = "FILE",
      .help = "write to FILE instead of stdout"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+static const ctl_optdef report_opts[] = {
+    {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_STR, .meta = "FILE",
+     .help = "write the HTML to FILE instead of stdout"},
+    OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 
 typedef struct {
     const char *name, *args, *summary;
@@ -92,6 +96,7 @@ static const ctl_command commands[] = {
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
     {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
+    {"report", "JOB", "Write a self-contained HTML report: metrics, loss, ROC, calibration, confusion", report_opts, 1, 1, cmd_report},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -229,8 +234,9 @@ int main(int argc, char **argv)
         command_help(stdout, cmd);
         return CTL_EXIT_OK;
     }
-    /* export's -o is a file, not a format */
-    int reads = has_option(cmd->opts, "output", 'o') && cmd->run != cmd_export;
+    /* export's and report's -o is a file, not a format */
+    int reads = has_option(cmd->opts, "output", 'o') && cmd->run != cmd_export &&
+                cmd->run != cmd_report;
     if (apply_common(&ctx, &a, reads, err, sizeof err) != 0) return usage_error(cmd->name, err);
     if (a.npos < cmd->min_pos) {
         snprintf(err, sizeof err, "expected %s", cmd->args);

@@ -10,6 +10,12 @@
 #     /models; the rendered DOM (--dump-dom) holds the job ids, the stage
 #     names, the loss curve, the worker names and the failure reason;
 #   - a screenshot of each page is kept in BUILD/artifacts/dashboard/;
+#   - `mlopsctl report` of the pipeline, of a k-NN recommend job and of
+#     the failed job, rendered by Chromium from file://: every number on
+#     the page (data-value) equals `result -o json`, the loss, ROC and
+#     calibration plots and the confusion matrix are there, the hit rate
+#     against the most-popular baseline for the recommend job, no script
+#     and nothing fetched from elsewhere; screenshots kept too;
 #   - unknown paths are 404, other methods 405, a non-loopback --http
 #     without a token is refused, and a client that sends half a request
 #     and stalls does not stop the coordinator answering mlopsctl.
@@ -28,8 +34,8 @@ CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage -
 # --virtual-time-budget lets the page's fetches finish before the DOM is
 # dumped or the picture taken
 dump() { timeout 120 "${CHROME[@]}" --virtual-time-budget=8000 --dump-dom "$1" 2>>"$T/chrome.log"; }
-shot() {
-    timeout 120 "${CHROME[@]}" --virtual-time-budget=8000 --window-size=1280,900 \
+shot() { # URL FILE [WIDTH,HEIGHT]
+    timeout 120 "${CHROME[@]}" --virtual-time-budget=8000 --window-size="${3:-1280,900}" \
         --screenshot="$2" "$1" >>"$T/chrome.log" 2>&1
 }
 probe="$(dump "data:text/html,<p id=x>chromium-ok</p>")"
@@ -53,6 +59,14 @@ purchases_job "$D/full.yaml" p.csv full
 # the same data with a field cut from line 2503: the job fails at ingest
 awk -F, -v OFS=, 'NR == 2503 { NF = NF - 1 } 1' "$D/p.csv" >"$D/short.csv"
 purchases_job "$D/bad.yaml" short.csv
+cat >"$D/rec.yaml" <<'YEOF'
+name: knn-rec
+input: p.csv
+shard_rows: 6000
+columns: {label: clicked, numeric: [price], categorical: [category]}
+clean: {dropna: true}
+knn: {k: 20, metric: cosine, mode: recommend, user: user_id, item: item_id, top_n: 10}
+YEOF
 
 up="$(ctl -o json up --port 0 --data-dir "$CLUSTER_DIR" --workers 2 2>"$T/up.err")" ||
     fail "mlopsctl up exit $?: $(cat "$T/up.err")"
@@ -62,6 +76,7 @@ case "$URL" in http://127.0.0.1:*/) ;; *) fail "up -o json gives no dashboard UR
 URL="${URL%/}"
 
 full="$(submit_wait "$D/full.yaml")" || exit 1
+rec="$(submit_wait "$D/rec.yaml")" || exit 1
 bad="$(cd "$D" && ctl submit bad.yaml)" || fail "submit bad.yaml exit $?"
 ctl wait "$bad" >/dev/null 2>&1 && fail "the job with a short row succeeded"
 for j in "$full" "$bad"; do
@@ -162,4 +177,74 @@ check_page models /models "No models registered"
 for f in "$ART"/*.html; do
     grep -q "cannot reach the coordinator" "$f" && fail "$(basename "$f"): the page could not read /api/"
 done
+
+# the reports: self-contained HTML, numbers equal to result -o json
+for j in "$full" "$rec" "$bad"; do
+    ctl report "$j" -o "$ART/report-$j.html" || fail "report $j exit $?"
+    ctl result "$j" -o json >"$T/result-$j.json" || fail "result $j"
+    dump "file://$ART/report-$j.html" >"$ART/report-$j.dom.html"
+    shot "file://$ART/report-$j.html" "$ART/report-$j.png" 1280,2200
+done
+"$PY" - "$ART" "$T" "$full" "$rec" "$bad" <<'PYEOF' || fail "a report disagrees with result -o json (see above)"
+import json, re, sys
+from html.parser import HTMLParser
+art, T, full, rec, bad = sys.argv[1:6]
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.values, self.cm, self.svgs, self.tags, self.ext = {}, {}, [], set(), []
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        if "data-metric" in a:
+            self.values[a["data-metric"]] = a["data-value"]
+        if "data-cm" in a:
+            self.cm[a["data-cm"]] = None
+            self._cm = a["data-cm"]
+        if tag == "svg":
+            self.svgs.append(a.get("aria-label"))
+        for k in ("src", "href"):
+            if k in a:
+                self.ext.append(a[k])
+    def handle_data(self, d):
+        if getattr(self, "_cm", None):
+            self.cm[self._cm] = int(d)
+            self._cm = None
+
+def load(j):
+    p = Page()
+    p.feed(open(f"{art}/report-{j}.dom.html").read())
+    return p, json.load(open(f"{T}/result-{j}.json"))
+
+for j in (full, rec, bad):
+    p, d = load(j)
+    assert "script" not in p.tags and not p.ext, (j, p.ext)
+    for k, v in p.values.items():
+        want = d["metrics"]["train_loss"][-1] if k == "train_loss.last" else d["metrics"][k]
+        assert float(v) == float(want), f"{j} {k}: page {v}, result {want}"
+    numeric = [k for k, v in d["metrics"].items() if isinstance(v, (int, float))]
+    assert set(numeric) <= set(p.values), f"{j}: metrics missing: {set(numeric) - set(p.values)}"
+
+p, d = load(full)
+assert "training loss per epoch" in p.svgs and "Calibration curve" in p.svgs, p.svgs
+assert any(s and s.startswith("ROC curve (AUC ") for s in p.svgs), p.svgs
+cm = d["evaluation"]["confusion_matrix"]
+assert p.cm == {f"{r},{c}": cm[r][c] for r in range(len(cm)) for c in range(len(cm))}, p.cm
+assert sum(map(sum, cm)) == d["metrics"]["test_rows"]
+ev = d["evaluation"]
+assert len(ev["roc"]["fpr"]) <= 101 and ev["roc"]["fpr"][0] == 0 and ev["roc"]["tpr"][-1] == 1
+# the trapezoids under the (thinned) ROC points come close to the exact AUC
+f, t = ev["roc"]["fpr"], ev["roc"]["tpr"]
+area = sum((f[i + 1] - f[i]) * (t[i + 1] + t[i]) / 2 for i in range(len(f) - 1))
+assert abs(area - d["metrics"]["auc"]) < 0.01, (area, d["metrics"]["auc"])
+assert sum(ev["calibration"]["count"]) == d["metrics"]["test_rows"]
+
+p, d = load(rec)
+assert {"hit_rate_at_n", "popular_hit_rate_at_n"} <= set(p.values), p.values
+assert "No train or evaluate stage ran" in open(f"{art}/report-{rec}.dom.html").read()
+p, d = load(bad)
+assert d["error"] in open(f"{art}/report-{bad}.dom.html").read()
+print("ok: the reports match result -o json")
+PYEOF
 echo "ok: screenshots in $ART"

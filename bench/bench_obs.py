@@ -3,8 +3,13 @@
   mlops   : the scheduler benchmark's `noop: {tasks: N}` job (N =
             BENCH_OBS_TASKS, default 50,000) on a local cluster of 2
             workers, while a thread scrapes /metrics of the coordinator
-            and both workers every second (as Prometheus would).
-  anchor  : the same job on the same cluster with nobody scraping.
+            and both workers every second (as Prometheus would) and
+            another keeps the dashboard open: every 2 s it fetches what
+            the jobs page and the running job's page fetch (/api/jobs,
+            /api/jobs/ID of each job, the job's logs, /api/workers).
+  anchor  : the same job on the same cluster with nobody scraping and
+            nobody watching (the coordinator then builds no dashboard
+            snapshots at all).
 
 Repetitions alternate anchor and scraped runs (BENCH_REPS pairs, default
 3) so drift in the machine's load hits both alike; medians are compared.
@@ -12,9 +17,10 @@ The ratio written is the anchor's median noop-stage seconds over the
 scraped runs' median: the scraped runs' speed relative to the anchor
 (1.00 = no slowdown; the requirement is >= 0.95, at most 5% slower).
 
-Not covered: the dashboard (not built yet), so "dashboard open" is not
-part of this measurement.
+The jobs table grows by one job per run, so late runs make the
+dashboard fetch more statuses; the alternation spreads that too.
 """
+import json
 import os
 import sys
 import threading
@@ -37,10 +43,29 @@ def scraper(urls, stop, counts):
         stop.wait(1.0)
 
 
+def dashboard(base, stop, counts):
+    def get(path):
+        with urllib.request.urlopen(base + path, timeout=5) as r:
+            return r.read()
+    while not stop.is_set():
+        try:
+            jobs = json.loads(get("/api/jobs"))["jobs"]
+            for j in jobs[-100:]:
+                get(f"/api/jobs/{j['job']}")
+            if jobs:
+                get(f"/api/jobs/{jobs[-1]['job']}/logs")
+            get("/api/workers")
+            counts[0] += 1
+        except OSError:
+            counts[1] += 1
+        stop.wait(2.0)
+
+
 def main():
     n = int(os.environ.get("BENCH_OBS_TASKS", "50000"))
     reps = int(os.environ.get("BENCH_REPS", "3"))
-    print(f"--- observability: noop {n} tasks, 2 workers, /metrics scraped every 1 s vs not "
+    print(f"--- observability: noop {n} tasks, 2 workers, /metrics scraped every 1 s and the "
+          f"dashboard refreshed every 2 s vs neither "
           f"({loadavg()})", flush=True)
     plain, scraped = [], []
     with Cluster(2) as c:
@@ -48,26 +73,33 @@ def main():
         for d in ["coordinator", "worker-1", "worker-2"]:
             with open(os.path.join(c.data_dir, d, "metrics.addr")) as f:
                 urls.append(f"http://{f.read().strip()}/metrics")
+        with open(os.path.join(c.data_dir, "coordinator", "http.addr")) as f:
+            base = f"http://{f.read().strip()}"
         job = c.job_file("noop.yaml", f"name: bench-obs\nnoop: {{tasks: {n}}}\n")
         c.run_job(job)  # warm-up
         for r in range(reps):
             dt, res = c.run_job(job)
             plain.append(stage_seconds(res, "noop"))
-            stop, counts = threading.Event(), [0, 0]
-            t = threading.Thread(target=scraper, args=(urls, stop, counts))
-            t.start()
+            stop, counts, dcounts = threading.Event(), [0, 0], [0, 0]
+            ts = [threading.Thread(target=scraper, args=(urls, stop, counts)),
+                  threading.Thread(target=dashboard, args=(base, stop, dcounts))]
+            for t in ts:
+                t.start()
             try:
                 dt, res = c.run_job(job)
             finally:
                 stop.set()
-                t.join()
+                for t in ts:
+                    t.join()
             scraped.append(stage_seconds(res, "noop"))
-            print(f"rep {r}: noop stage {plain[-1]:.3f} s plain, {scraped[-1]:.3f} s scraped "
-                  f"({counts[0]} scrapes, {counts[1]} failed)", flush=True)
-            if counts[1]:
-                print(f"FAILED: {counts[1]} scrapes failed", file=sys.stderr)
+            print(f"rep {r}: noop stage {plain[-1]:.3f} s plain, {scraped[-1]:.3f} s watched "
+                  f"({counts[0]} scrapes, {counts[1]} failed; {dcounts[0]} dashboard refreshes, "
+                  f"{dcounts[1]} failed) ({loadavg()})", flush=True)
+            if counts[1] or dcounts[1]:
+                print(f"FAILED: {counts[1]} scrapes and {dcounts[1]} dashboard refreshes failed",
+                      file=sys.stderr)
                 return 1
-    print(f"plain median {med(plain):.3f} s (runs {runs(plain)}), scraped median "
+    print(f"plain median {med(plain):.3f} s (runs {runs(plain)}), watched median "
           f"{med(scraped):.3f} s (runs {runs(scraped)})")
     write_ratio("observability", med(plain) / med(scraped), 0.95)
     return 0

@@ -50,7 +50,7 @@ static const char CSS[] =
     "sans-serif;fill:#4a5264}.bars td.bar{width:55%}.bars td.bar span{display:block;height:12px;"
     "background:#2f6fdf;border-radius:3px}.bars tr.base td.bar span{background:#9aa1ae}"
     "th.num{text-align:right}.grid{margin-bottom:16px}.grid .card{margin:0}"
-    "@media print{body{background:#fff}.card,.metric{break-inside:avoid}}";
+    ".card p:first-child{margin-top:0}@media print{body{background:#fff}.card,.metric{break-inside:avoid}}";
 
 static const json_t *get(const json_t *o, const char *k) { return json_object_get(o, k); }
 

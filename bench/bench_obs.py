@@ -17,6 +17,10 @@ The ratio written is the anchor's median noop-stage seconds over the
 scraped runs' median: the scraped runs' speed relative to the anchor
 (1.00 = no slowdown; the requirement is >= 0.95, at most 5% slower).
 
+Also printed: the median CPU seconds the cluster's processes spent per
+run, plain and watched (less sensitive to the machine's load than the
+wall time, and it includes the daemons' own HTTP threads).
+
 The jobs table grows by one job per run, so late runs make the
 dashboard fetch more statuses; the alternation spreads that too.
 """
@@ -67,7 +71,7 @@ def main():
     print(f"--- observability: noop {n} tasks, 2 workers, /metrics scraped every 1 s and the "
           f"dashboard refreshed every 2 s vs neither "
           f"({loadavg()})", flush=True)
-    plain, scraped = [], []
+    plain, scraped, cpu_plain, cpu_watched = [], [], [], []
     with Cluster(2) as c:
         urls = []
         for d in ["coordinator", "worker-1", "worker-2"]:
@@ -80,6 +84,7 @@ def main():
         for r in range(reps):
             dt, res = c.run_job(job)
             plain.append(stage_seconds(res, "noop"))
+            cpu_plain.append(c.last_cpu)
             stop, counts, dcounts = threading.Event(), [0, 0], [0, 0]
             ts = [threading.Thread(target=scraper, args=(urls, stop, counts)),
                   threading.Thread(target=dashboard, args=(base, stop, dcounts))]
@@ -92,6 +97,7 @@ def main():
                 for t in ts:
                     t.join()
             scraped.append(stage_seconds(res, "noop"))
+            cpu_watched.append(c.last_cpu)
             print(f"rep {r}: noop stage {plain[-1]:.3f} s plain, {scraped[-1]:.3f} s watched "
                   f"({counts[0]} scrapes, {counts[1]} failed; {dcounts[0]} dashboard refreshes, "
                   f"{dcounts[1]} failed) ({loadavg()})", flush=True)
@@ -101,6 +107,9 @@ def main():
                 return 1
     print(f"plain median {med(plain):.3f} s (runs {runs(plain)}), watched median "
           f"{med(scraped):.3f} s (runs {runs(scraped)})")
+    print(f"cluster CPU per run: plain median {med(cpu_plain):.3f} s (runs {runs(cpu_plain)}), "
+          f"watched median {med(cpu_watched):.3f} s (runs {runs(cpu_watched)}); "
+          f"CPU ratio {med(cpu_plain) / med(cpu_watched):.2f}x")
     write_ratio("observability", med(plain) / med(scraped), 0.95)
     return 0
 

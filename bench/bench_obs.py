@@ -11,8 +11,9 @@
             nobody watching (the coordinator then builds no dashboard
             snapshots at all).
 
-Repetitions alternate anchor and scraped runs (BENCH_REPS pairs, default
-3) so drift in the machine's load hits both alike; medians are compared.
+Repetitions alternate anchor and watched runs (BENCH_REPS pairs, default
+3), the order flipped every other pair (ABBA), so drift in the machine's
+load hits both alike; medians are compared.
 The ratio written is the anchor's median noop-stage seconds over the
 scraped runs' median: the scraped runs' speed relative to the anchor
 (1.00 = no slowdown; the requirement is >= 0.95, at most 5% slower).
@@ -81,10 +82,14 @@ def main():
             base = f"http://{f.read().strip()}"
         job = c.job_file("noop.yaml", f"name: bench-obs\nnoop: {{tasks: {n}}}\n")
         c.run_job(job)  # warm-up
-        for r in range(reps):
+        def run_plain():
             dt, res = c.run_job(job)
             plain.append(stage_seconds(res, "noop"))
             cpu_plain.append(c.last_cpu)
+
+        for r in range(reps):
+            if r % 2 == 0:
+                run_plain()
             stop, counts, dcounts = threading.Event(), [0, 0], [0, 0]
             ts = [threading.Thread(target=scraper, args=(urls, stop, counts)),
                   threading.Thread(target=dashboard, args=(base, stop, dcounts))]
@@ -98,6 +103,8 @@ def main():
                     t.join()
             scraped.append(stage_seconds(res, "noop"))
             cpu_watched.append(c.last_cpu)
+            if r % 2 == 1:
+                run_plain()
             print(f"rep {r}: noop stage {plain[-1]:.3f} s plain, {scraped[-1]:.3f} s watched "
                   f"({counts[0]} scrapes, {counts[1]} failed; {dcounts[0]} dashboard refreshes, "
                   f"{dcounts[1]} failed) ({loadavg()})", flush=True)

@@ -18,6 +18,9 @@ The ratio written is the anchor's median noop-stage seconds over the
 scraped runs' median: the scraped runs' speed relative to the anchor
 (1.00 = no slowdown; the requirement is >= 0.95, at most 5% slower).
 
+BENCH_OBS_MODE=metrics or dashboard runs one of the two watchers alone,
+to tell their costs apart (default: both).
+
 Also printed: the median CPU seconds the cluster's processes spent per
 run, plain and watched (less sensitive to the machine's load than the
 wall time, and it includes the daemons' own HTTP threads).
@@ -91,8 +94,12 @@ def main():
             if r % 2 == 0:
                 run_plain()
             stop, counts, dcounts = threading.Event(), [0, 0], [0, 0]
-            ts = [threading.Thread(target=scraper, args=(urls, stop, counts)),
-                  threading.Thread(target=dashboard, args=(base, stop, dcounts))]
+            mode = os.environ.get("BENCH_OBS_MODE", "both")
+            ts = []
+            if mode in ("both", "metrics"):
+                ts.append(threading.Thread(target=scraper, args=(urls, stop, counts)))
+            if mode in ("both", "dashboard"):
+                ts.append(threading.Thread(target=dashboard, args=(base, stop, dcounts)))
             for t in ts:
                 t.start()
             try:

@@ -178,7 +178,8 @@ static int job_known(coord_dash_t *d, const char *id)
     int found = 0;
     pthread_mutex_lock(&d->mu);
     fresh_locked(d);
-    for (size_t i = 0; d->snap && i < d->snap->n && !found; i++) found = !strcmp(d->snap->ids[i], id);
+    for (size_t i = 0; d->snap && i < d->snap->n && !found; i++)
+        found = !strcmp(d->snap->ids[i], id);
     pthread_mutex_unlock(&d->mu);
     return found;
 }

@@ -50,7 +50,8 @@ static const char CSS[] =
     "sans-serif;fill:#4a5264}.bars td.bar{width:55%}.bars td.bar span{display:block;height:12px;"
     "background:#2f6fdf;border-radius:3px}.bars tr.base td.bar span{background:#9aa1ae}"
     "th.num{text-align:right}.grid{margin-bottom:16px}.grid .card{margin:0}"
-    ".card p:first-child{margin-top:0}@media print{body{background:#fff}.card,.metric{break-inside:avoid}}";
+    ".card p:first-child{margin-top:0}@media "
+    "print{body{background:#fff}.card,.metric{break-inside:avoid}}";
 
 static const json_t *get(const json_t *o, const char *k) { return json_object_get(o, k); }
 
@@ -81,8 +82,8 @@ static double *numbers(const json_t *a, size_t *n)
 
 static void headline(FILE *f, const json_t *m)
 {
-    static const char *const KEYS[] = {"accuracy", "auc",          "logloss",       "f1",
-                                       "precision", "recall",      "test_rows",     "knn_accuracy",
+    static const char *const KEYS[] = {"accuracy",      "auc",       "logloss",   "f1",
+                                       "precision",     "recall",    "test_rows", "knn_accuracy",
                                        "hit_rate_at_n", "ndcg_at_n", NULL};
     fprintf(f, "<div class=\"cards\">\n");
     for (size_t i = 0; KEYS[i]; i++) {
@@ -107,8 +108,13 @@ static void loss_card(FILE *f, const json_t *m)
     }
     double *x = malloc(n * sizeof *x);
     for (size_t i = 0; x && i < n; i++) x[i] = (double)(i + 1);
-    ctl_svgplot p = {.label = "training loss per epoch", .xlabel = "epoch", .ylabel = "loss",
-                     .xmin = 1, .xmax = n > 1 ? (double)n : 2, .dots = 1, .integer_x = 1};
+    ctl_svgplot p = {.label = "training loss per epoch",
+                     .xlabel = "epoch",
+                     .ylabel = "loss",
+                     .xmin = 1,
+                     .xmax = n > 1 ? (double)n : 2,
+                     .dots = 1,
+                     .integer_x = 1};
     if (x) ctl_svgplot_write(f, &p, x, y, n);
     fprintf(f, "<p class=\"muted\">Final loss ");
     value(f, "train_loss.last", json_array_get(get(m, "train_loss"), n - 1));
@@ -124,8 +130,15 @@ static void curve_card(FILE *f, const char *id, const char *title, const json_t 
     size_t n, n2;
     double *x = numbers(xs, &n), *y = numbers(ys, &n2);
     if (x && y && n && n == n2) {
-        ctl_svgplot p = {.label = title, .xlabel = xl, .ylabel = yl, .xmin = 0, .xmax = 1,
-                         .ymin = 0, .ymax = 1, .diagonal = 1, .dots = !strcmp(id, "calibration")};
+        ctl_svgplot p = {.label = title,
+                         .xlabel = xl,
+                         .ylabel = yl,
+                         .xmin = 0,
+                         .xmax = 1,
+                         .ymin = 0,
+                         .ymax = 1,
+                         .diagonal = 1,
+                         .dots = !strcmp(id, "calibration")};
         ctl_svgplot_write(f, &p, x, y, n);
     } else {
         fprintf(f, "<p class=\"muted\">%s</p>\n", why);
@@ -141,7 +154,8 @@ static void confusion_card(FILE *f, const json_t *ev)
     size_t k = json_array_size(cm);
     fprintf(f, "<div class=\"card\" id=\"confusion\"><h2>Confusion matrix</h2>\n");
     if (!k) {
-        fprintf(f, "<p class=\"muted\">No evaluate stage ran, or it has more than 64 classes.</p></div>\n");
+        fprintf(f, "<p class=\"muted\">No evaluate stage ran, or it has more than 64 "
+                   "classes.</p></div>\n");
         return;
     }
     double max = 1;
@@ -163,9 +177,10 @@ static void confusion_card(FILE *f, const json_t *ev)
             const json_t *v = json_array_get(json_array_get(cm, r), c);
             double a = json_number_value(v) / max;
             /* the diagonal in blue, mistakes in red, darker with more rows */
-            fprintf(f, "<td style=\"background:rgba(%s,%.2f);color:%s\" data-cm=\"%zu,%zu\">%lld</td>",
-                    r == c ? "47,111,223" : "214,69,69", 0.08 + 0.8 * a, a > 0.55 ? "#fff" : "#1d2330",
-                    r, c, (long long)json_number_value(v));
+            fprintf(f,
+                    "<td style=\"background:rgba(%s,%.2f);color:%s\" data-cm=\"%zu,%zu\">%lld</td>",
+                    r == c ? "47,111,223" : "214,69,69", 0.08 + 0.8 * a,
+                    a > 0.55 ? "#fff" : "#1d2330", r, c, (long long)json_number_value(v));
         }
         fprintf(f, "</tr>\n");
     }
@@ -180,12 +195,14 @@ static void knn_card(FILE *f, const json_t *m)
     fprintf(f, "<div class=\"card\" id=\"knn\"><h2>k-NN recommendations against the most-popular "
                "baseline</h2><table class=\"bars\"><tr><th>measure</th><th>recommender</th>"
                "<th></th></tr>\n");
-    static const char *const ROWS[][3] = {{"hit rate at n", "hit_rate_at_n", "popular_hit_rate_at_n"},
-                                          {"NDCG at n", "ndcg_at_n", "popular_ndcg_at_n"}};
+    static const char *const ROWS[][3] = {
+        {"hit rate at n", "hit_rate_at_n", "popular_hit_rate_at_n"},
+        {"NDCG at n", "ndcg_at_n", "popular_ndcg_at_n"}};
     for (size_t i = 0; i < 2; i++) {
         const json_t *a = get(m, ROWS[i][1]), *b = get(m, ROWS[i][2]);
         if (!json_is_number(a) || !json_is_number(b)) continue;
-        double va = json_number_value(a), vb = json_number_value(b), top = fmax(fmax(va, vb), 1e-12);
+        double va = json_number_value(a), vb = json_number_value(b),
+               top = fmax(fmax(va, vb), 1e-12);
         fprintf(f, "<tr><td>%s</td><td class=\"num\">k-NN ", ROWS[i][0]);
         value(f, ROWS[i][1], a);
         fprintf(f, "</td><td class=\"bar\"><span style=\"width:%.1f%%\"></span></td></tr>\n",
@@ -196,8 +213,10 @@ static void knn_card(FILE *f, const json_t *m)
                 100 * vb / top);
     }
     double vh = json_number_value(hit), vp = json_number_value(pop);
-    fprintf(f, "</table><p>The recommender's hit rate is <b>%.2f&times;</b> the baseline's.</p></div>\n",
-            vp > 0 ? vh / vp : INFINITY);
+    fprintf(
+        f,
+        "</table><p>The recommender's hit rate is <b>%.2f&times;</b> the baseline's.</p></div>\n",
+        vp > 0 ? vh / vp : INFINITY);
 }
 
 static void stages_card(FILE *f, const json_t *doc)
@@ -276,9 +295,10 @@ static void page(FILE *f, const json_t *doc)
     curve_card(f, "roc", title, get(roc, "fpr"), get(roc, "tpr"), "false positive rate",
                "true positive rate",
                "No ROC curve: it needs an evaluate stage with two classes and probabilities.");
-    curve_card(f, "calibration", "Calibration curve", get(cal, "prob_pred"), get(cal, "prob_true"),
-               "mean predicted probability", "fraction of positives",
-               "No calibration curve: it needs an evaluate stage with two classes and probabilities.");
+    curve_card(
+        f, "calibration", "Calibration curve", get(cal, "prob_pred"), get(cal, "prob_true"),
+        "mean predicted probability", "fraction of positives",
+        "No calibration curve: it needs an evaluate stage with two classes and probabilities.");
     confusion_card(f, ev);
     fprintf(f, "</div>\n");
 rest:

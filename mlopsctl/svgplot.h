@@ -9,12 +9,12 @@
 #include <stdio.h>
 
 typedef struct {
-    const char *label;          /* aria-label of the <svg> */
+    const char *label; /* aria-label of the <svg> */
     const char *xlabel, *ylabel;
     double xmin, xmax, ymin, ymax; /* ymin == ymax: from the data */
-    int diagonal;               /* dashed y = x line (ROC, calibration) */
-    int dots;                   /* a circle on each point */
-    int integer_x;              /* x ticks are whole numbers (epochs) */
+    int diagonal;                  /* dashed y = x line (ROC, calibration) */
+    int dots;                      /* a circle on each point */
+    int integer_x;                 /* x ticks are whole numbers (epochs) */
 } ctl_svgplot;
 
 /* Write the chart of the n points (x[i], y[i]) to f. */

@@ -63,7 +63,9 @@ static void test_dash(void **state)
     assert_non_null(mkdtemp(dir));
     char data[256], err[512] = "", path[300];
     snprintf(data, sizeof data, "%s/c", dir);
-    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = data, .heartbeat_ms = 100,
+    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*",
+                          .data_dir = data,
+                          .heartbeat_ms = 100,
                           .http_listen = "127.0.0.1:0"};
     coord_t *c = coord_new(&cfg, err, sizeof err);
     assert_non_null(c);

@@ -424,6 +424,20 @@ size_t mlops_store_mapsize(mlops_store_t *s)
     return n;
 }
 
+size_t mlops_store_used_bytes(mlops_store_t *s)
+{
+    if (!s)
+        return 0;
+    pthread_rwlock_rdlock(&s->lock);
+    MDB_envinfo info;
+    MDB_stat st;
+    size_t n = 0;
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
+        n = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    pthread_rwlock_unlock(&s->lock);
+    return n;
+}
+
 int mlops_store_sync(mlops_store_t *s)
 {
     if (!s)

@@ -53,6 +53,9 @@ void mlops_store_close(mlops_store_t **ps);
 
 /* Current map size in bytes (grows on demand). */
 size_t mlops_store_mapsize(mlops_store_t *s);
+/* Bytes of the map in use (pages up to the last one written), the size
+ * the store takes on disk; safe from any thread. */
+size_t mlops_store_used_bytes(mlops_store_t *s);
 
 /* Force the data of a non-durable store to disk. 0 or MLOPS_ESTORE. */
 int mlops_store_sync(mlops_store_t *s);

@@ -141,6 +141,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
         tk->worker = -1;
         tk->deadline = 0;
         tk->state = T_FAILED;
+        mlops_prom_add(c->obs.failed, st->kind, NULL, 1);
         coord_save_task(c, j, r->stage_idx, r->task_idx);
         if (st->state == ST_RUNNING) st->state = ST_FAILED;
         st->seconds = coord_now_s() - st->started;
@@ -157,6 +158,8 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     tk->deadline = 0;
     wk->tasks_done++;
     tk->state = T_DONE;
+    mlops_prom_add(c->obs.done, st->kind, NULL, 1);
+    mlops_prom_observe(c->obs.duration, st->kind, NULL, r->seconds);
     tk->seconds = r->seconds;
     free(tk->result);
     tk->result = NULL;
@@ -202,6 +205,7 @@ static void handle(coord_t *c)
     envelope_t *env = wire_recv_peer(c->router, &id, &peer, err, sizeof err);
     if (!env) {
         c->bad_frames++;
+        mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
         LOG_W("bad frame from %s (%s); %llu so far", peer.address, err,
               (unsigned long long)c->bad_frames);
         if (id) coord_reply_error(c, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
@@ -226,7 +230,12 @@ static void handle(coord_t *c)
             break;
         }
         if (env->body_case == MLOPS__ENVELOPE__BODY_TASK_RESULT) on_result(c, w, env);
-        else if (env->heartbeat) c->workers[w].executing = env->heartbeat->running;
+        else if (env->heartbeat) {
+            c->workers[w].executing = env->heartbeat->running;
+            c->workers[w].has_usage = 1;
+            c->workers[w].store_bytes = env->heartbeat->store_bytes;
+            c->workers[w].rss_bytes = env->heartbeat->rss_bytes;
+        }
         break;
     case MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN: coord_on_submit(c, id, env); break;
     case MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK: coord_on_upload(c, id, env); break;
@@ -236,6 +245,7 @@ static void handle(coord_t *c)
         break;
     default:
         c->bad_frames++;
+        mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
         coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "unexpected %s",
                     wire_body_name(env));
     }
@@ -256,11 +266,13 @@ static void persist(coord_t *c)
             if (j->stages[s].dirty) coord_save_stage(c, j, s);
         if (j->dirty || j->nlog_saved < j->nlog) coord_save_job(c, j);
     }
+    int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
     if (journal_commit(c->journal) != 0) {
         /* keep running: the batch stays queued and is retried */
         LOG_E("journal commit failed; holding %zu replies", c->nout);
         return;
     }
+    if (t0) mlops_prom_observe(c->obs.commit, NULL, NULL, (double)(zclock_usecs() - t0) / 1e6);
     outbox_flush(c);
 }
 
@@ -284,6 +296,8 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_jobs_retain(c);
     coord_dispatch(c);
     persist(c);
+    coord_obs_tick(c);
+    coord_dash_tick(c, c->dash);
     return 0;
 }
 
@@ -354,6 +368,10 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     coord_access_watch(c);
+    if (coord_obs_start(c, err, errlen) != 0 || coord_dash_start(c, &c->dash, err, errlen) != 0) {
+        coord_destroy(&c);
+        return NULL;
+    }
     c->poller = zpoller_new(c->router, c->mon, NULL);
     if (!c->poller) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "coordinator: cannot create a poller");
@@ -392,6 +410,8 @@ void coord_destroy(coord_t **pc)
         zframe_destroy(&c->out[i].frame);
     }
     free(c->out);
+    coord_dash_destroy(&c->dash);
+    coord_obs_stop(c);
     zhashx_destroy(&c->by_identity);
     zhashx_destroy(&c->shards);
     coord_registry_destroy(&c->registry);

@@ -28,6 +28,9 @@ typedef struct {
     int max_running;    /* jobs uploading, queued or running at once */
     int retain_jobs;       /* keep at most this many finished jobs, 0 = all */
     int retain_age_s;      /* remove finished jobs older than this, 0 = never */
+    const char *metrics_listen;  /* HOST:PORT for GET /metrics, or NULL */
+    const char *http_token_file; /* bearer token for a non-loopback listener */
+    const char *http_listen;     /* HOST:PORT for the dashboard, or NULL */
 } coord_config_t;
 
 typedef struct coord coord_t;

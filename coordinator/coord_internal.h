@@ -16,6 +16,8 @@
 #include "jobmodel.h"
 #include "journal.h"
 #include "transport.h"
+#include "coord_obs.h"
+#include "coord_dash.h"
 #include "wire.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -39,6 +41,8 @@ typedef struct {
     int64_t last_seen, last_sent;
     uint32_t pid;
     char key[MLOPS_KEY_Z85_LEN + 1]; /* its CURVE key, which its store serves with */
+    int has_usage;                     /* a Heartbeat has said the two below */
+    uint64_t store_bytes, rss_bytes;   /* as of the worker's last Heartbeat */
 } coord_worker_t;
 
 /* A message waiting in the outbox for the journal commit. */
@@ -68,6 +72,8 @@ struct coord {
     uint64_t bad_frames;
     int64_t next_expire_scan; /* retry.c: mono ms of the next timeout scan */
     int64_t next_retain_scan; /* lifecycle.c: mono ms of the next retention pass */
+    coord_obs_t obs;
+    coord_dash_t *dash;
     int stop;
     struct coord_registry *registry; /* registry.c */
     /* access.c */
@@ -207,6 +213,11 @@ const char *coord_worker_key(const coord_t *c, int w);
 
 /* query.c: Query verbs, answered with JSON. */
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);
+/* The JSON text (malloc'd) a reading Query verb (jobs, status, workers,
+ * logs, models) would reply, exactly as mlopsctl receives it; NULL for
+ * any other verb, a verb this coordinator lacks, or a missing job. For
+ * the dashboard's snapshot (coord_dash.c). */
+char *coord_query_text(coord_t *c, const char *verb, job_t *j);
 
 /* registry.c: the model registry (versions, aliases, alias history) and
  * its journal records; registry_build.c: a succeeded job's artifact. */

@@ -171,6 +171,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
         env.body_case = MLOPS__ENVELOPE__BODY_TASK_ASSIGN;
         env.task_assign = &ta;
         coord_outbox_add(c, wk->identity, &env);
+        mlops_prom_add(c->obs.dispatched, st->kind, NULL, 1);
         wk->last_sent = zclock_mono();
         coord_save_task(c, j, s, t);
         LOG_D("assign %s/%s/%u (%s) attempt %u -> %s", j->id, st->name, t, st->kind, tk->attempt,

@@ -6,10 +6,12 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "flags.h"
 
 #define CFG(f) offsetof(coord_config_t, f)
+static const char *const LOG_FORMATS[] = {"human", "json", NULL};
 static const mlops_flag_t FLAGS[] = {
     {.name = "data-dir", .shrt = 'd', .type = MLOPS_FLAG_STR, .meta = "DIR", .required = 1,
      .off = CFG(data_dir), .help = "journal and uploaded inputs"},
@@ -44,6 +46,19 @@ static const mlops_flag_t FLAGS[] = {
      .dflt = "65536", .off = CFG(max_input_mib), .help = "largest total input of one job, MiB (0: no limit)"},
     {.name = "max-running", .type = MLOPS_FLAG_INT, .meta = "N", .lo = 0, .hi = 1000000,
      .dflt = "64", .off = CFG(max_running), .help = "jobs one client key may have uploading, queued or running (0: no limit)"},
+    {.name = "metrics-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
+     .off = CFG(metrics_listen),
+     .help = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one, written to "
+             "DIR/metrics.addr)"},
+    {.name = "http", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT", .off = CFG(http_listen),
+     .help = "serve the web dashboard and its JSON API on http://HOST:PORT/ (port 0 picks one, "
+             "written to DIR/http.addr)"},
+    {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE",
+     .off = CFG(http_token_file),
+     .help = "bearer token the HTTP listeners require; needed on a non-loopback address"},
+    {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
+     .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
+     .help = "human: one readable line; json: one JSON object per line, for log shippers"},
     {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
      .help = "print this help"},
     {.name = NULL}};
@@ -72,6 +87,8 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_logstream(NULL);
     mlog_init("coordinator", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);
+    const char *lf = mlops_flags_get(&flags, "log-format");
+    mlog_set_json(lf && !strcmp(lf, "json"));
     coord_t *co = coord_new(&cfg, err, sizeof err);
     if (!co) {
         LOG_E("%s", err);

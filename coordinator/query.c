@@ -108,6 +108,56 @@ static json_t *job_summary(const job_t *j)
     return o;
 }
 
+static json_t *jnums(const double *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, jnum(v[i]));
+    return a;
+}
+
+/* The evaluate stage's curves and confusion matrix (stage_evaluate.c),
+ * for `mlopsctl report` and the dashboard; NULL before it is done. */
+static json_t *evaluation(const job_t *j)
+{
+    stage_t *st = NULL;
+    for (size_t s = 0; s < j->nstages; s++)
+        if (!strcmp(j->stages[s].name, "evaluate") && j->stages[s].state == ST_DONE)
+            st = &j->stages[s];
+    mlk_metrics_curves c;
+    uint64_t *conf = NULL;
+    uint32_t k = 0;
+    if (!st || stage_evaluate_curves(st, &c, &conf, &k) != 0) return NULL;
+    json_t *o = json_object();
+    if (c.nroc)
+        json_object_set_new(o, "roc",
+                            json_pack("{s:o,s:o,s:o}", "fpr", jnums(c.fpr, c.nroc), "tpr",
+                                      jnums(c.tpr, c.nroc), "thresholds",
+                                      jnums(c.threshold, c.nroc)));
+    if (c.ncal) {
+        json_t *cnt = json_array();
+        for (size_t i = 0; i < c.ncal; i++) json_array_append_new(cnt, json_integer((json_int_t)c.count[i]));
+        json_object_set_new(o, "calibration",
+                            json_pack("{s:o,s:o,s:o}", "prob_pred", jnums(c.prob_pred, c.ncal),
+                                      "prob_true", jnums(c.prob_true, c.ncal), "count", cnt));
+    }
+    if (k) {
+        json_t *rows = json_array();
+        for (uint32_t r = 0; r < k; r++) {
+            json_t *row = json_array();
+            for (uint32_t q = 0; q < k; q++)
+                json_array_append_new(row, json_integer((json_int_t)conf[(size_t)r * k + q]));
+            json_array_append_new(rows, row);
+        }
+        json_t *classes = json_array();
+        for (size_t i = 0; i < j->nclasses && i < k; i++)
+            json_array_append_new(classes, jstr(j->classes[i]));
+        json_object_set_new(o, "classes", classes);
+        json_object_set_new(o, "confusion_matrix", rows);
+    }
+    free(conf);
+    return o;
+}
+
 static json_t *job_full(const job_t *j)
 {
     char ts[32];
@@ -169,6 +219,8 @@ static json_t *job_full(const job_t *j)
                       jnum(job_metric(j, "promotion.challenger_version", NAN)), "metric",
                       jnum(job_metric(j, metric, NAN))));
     }
+    json_t *ev = evaluation(j);
+    if (ev) json_object_set_new(o, "evaluation", ev);
     return o;
 }
 
@@ -212,6 +264,11 @@ static json_t *q_workers(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
         json_object_set_new(o, "shards", json_integer((json_int_t)wk->shards));
         json_object_set_new(o, "pid", json_integer(wk->pid));
         json_object_set_new(o, "last_seen_ms", json_integer(now - wk->last_seen));
+        /* null until the worker's first Heartbeat says them */
+        json_object_set_new(o, "store_bytes",
+                            wk->has_usage ? json_integer((json_int_t)wk->store_bytes) : json_null());
+        json_object_set_new(o, "rss_bytes",
+                            wk->has_usage ? json_integer((json_int_t)wk->rss_bytes) : json_null());
         json_array_append_new(a, o);
     }
     return json_pack("{s:o}", "workers", a);
@@ -347,4 +404,27 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     else coord_reply_error(c, id, env->seq, e.code, "%s", e.msg);
     free(text);
     json_decref(reply);
+}
+
+char *coord_query_text(coord_t *c, const char *verb, job_t *j)
+{
+    /* only the verbs that read: the dashboard must never cancel or remove */
+    static const char *const READERS[] = {"jobs", "status", "workers", "logs", "models", NULL};
+    size_t r = 0;
+    while (READERS[r] && strcmp(READERS[r], verb)) r++;
+    if (!READERS[r]) return NULL;
+    for (size_t v = 0; v < sizeof verbs / sizeof *verbs; v++) {
+        if (strcmp(verbs[v].verb, verb) || (verbs[v].needs_job && !j)) continue;
+        Mlops__Query q = MLOPS__QUERY__INIT;
+        q.verb = (char *)verb;
+        q.job_id = j ? j->id : NULL;
+        qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, ""};
+        json_t *reply = verbs[v].fn(c, j, &q, &e);
+        char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                                   JSON_REAL_PRECISION(17))
+                           : NULL;
+        json_decref(reply);
+        return text;
+    }
+    return NULL;
 }

@@ -43,6 +43,7 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     if (tk->tries < max) {
         tk->state = T_PENDING;
         coord_stage_enqueue(st, (uint32_t)t);
+        mlops_prom_add(c->obs.retried, st->kind, NULL, 1);
         job_logf(j, "%s task %zu attempt %u of %u on %s: %s; re-queued", st->name, t, tk->tries,
                  max, where, why);
         return 0;

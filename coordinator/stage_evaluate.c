@@ -4,7 +4,15 @@
  * an IDX job (knn.queries: "<job>/ingest.q/<t>", scaled as the training
  * data was); without either, every row (training metrics, logged so).
  * One phase, a task per shard; the model goes inline in the arguments.
- * Args EvaluateArgs, result EvaluateResult (proto/tasks.proto). */
+ * Args EvaluateArgs, result EvaluateResult (proto/tasks.proto).
+ *
+ * The stage's blob keeps what the report plots, journalled with the
+ * stage and bounded whatever the rows: u32 version 1, u32 nroc, then
+ * nroc x (f64 fpr, f64 tpr, f64 threshold), u32 ncal, ncal x (f64
+ * prob_pred, f64 prob_true, u64 count) (both 0 unless 2 classes with
+ * probabilities), u32 K (0 above EVAL_MAX_CONFUSION), K x K u64 of the
+ * confusion matrix (row = true class). */
+#include "bytes.h"
 #include "err.h"
 #include "metrics.h"
 #include "stages.h"
@@ -13,6 +21,79 @@
 #include <stdlib.h>
 #include <string.h>
 
+
+#define EVAL_MAX_CONFUSION 64
+
+static int curves_blob(stage_t *st, const mlk_metrics *acc)
+{
+    mlk_metrics_curves *c = calloc(1, sizeof *c);
+    if (!c) return MLOPS_ENOMEM;
+    char e[128];
+    if (mlk_metrics_curves_of(acc, c, e, sizeof e) != 0) c->nroc = c->ncal = 0;
+    bw_t w;
+    bw_init(&w);
+    bw_u32(&w, 1);
+    bw_u32(&w, (uint32_t)c->nroc);
+    for (size_t i = 0; i < c->nroc; i++) {
+        bw_f64(&w, c->fpr[i]);
+        bw_f64(&w, c->tpr[i]);
+        bw_f64(&w, c->threshold[i]);
+    }
+    bw_u32(&w, (uint32_t)c->ncal);
+    for (size_t i = 0; i < c->ncal; i++) {
+        bw_f64(&w, c->prob_pred[i]);
+        bw_f64(&w, c->prob_true[i]);
+        bw_u64(&w, c->count[i]);
+    }
+    uint32_t k = mlk_metrics_nclasses(acc);
+    if (k > EVAL_MAX_CONFUSION) k = 0;
+    bw_u32(&w, k);
+    const uint64_t *conf = mlk_metrics_confusion(acc);
+    for (size_t i = 0; i < (size_t)k * k; i++) bw_u64(&w, conf[i]);
+    free(c);
+    free(st->blob);
+    st->blob = bw_take(&w, &st->blob_len);
+    return st->blob ? 0 : MLOPS_ENOMEM;
+}
+
+int stage_evaluate_curves(const stage_t *st, mlk_metrics_curves *c, uint64_t **conf, uint32_t *k)
+{
+    memset(c, 0, sizeof *c);
+    *conf = NULL;
+    *k = 0;
+    if (!st || !st->blob || st->blob_len < 16) return MLOPS_ENOTFOUND;
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    if (br_u32(&r) != 1) return MLOPS_EPARSE;
+    uint32_t n = br_u32(&r);
+    if (n > MLK_ROC_POINTS) return MLOPS_EPARSE;
+    for (uint32_t i = 0; i < n; i++) {
+        c->fpr[i] = br_f64(&r);
+        c->tpr[i] = br_f64(&r);
+        c->threshold[i] = br_f64(&r);
+    }
+    c->nroc = n;
+    n = br_u32(&r);
+    if (n > MLK_CALIB_BINS) return MLOPS_EPARSE;
+    for (uint32_t i = 0; i < n; i++) {
+        c->prob_pred[i] = br_f64(&r);
+        c->prob_true[i] = br_f64(&r);
+        c->count[i] = br_u64(&r);
+    }
+    c->ncal = n;
+    uint32_t kk = br_u32(&r);
+    if (kk > EVAL_MAX_CONFUSION) return MLOPS_EPARSE;
+    uint64_t *m = calloc((size_t)kk * kk + 1, sizeof *m);
+    if (!m) return MLOPS_ENOMEM;
+    for (size_t i = 0; i < (size_t)kk * kk; i++) m[i] = br_u64(&r);
+    if (!br_done(&r)) {
+        free(m);
+        return MLOPS_EPARSE;
+    }
+    *conf = m;
+    *k = kk;
+    return 0;
+}
 
 /* the query set of an IDX job without a split: its shard count, or 0 */
 static size_t query_shards(job_t *j, const stage_t *in)
@@ -110,6 +191,7 @@ static int eval_done(job_t *j, stage_t *st, char *err, size_t errlen)
     }
     mlk_metrics_result r;
     rc = mlk_metrics_compute(acc, &r, err, errlen);
+    if (!rc) rc = curves_blob(st, acc);
     mlk_metrics_destroy(&acc);
     if (rc) return rc;
     unsigned want = j->spec->metrics;

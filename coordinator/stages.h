@@ -26,6 +26,7 @@
 #define MLOPS_COORD_STAGES_H
 #include <protobuf-c/protobuf-c.h>
 #include "jobmodel.h"
+#include "metrics.h"
 
 extern const stage_ops_t stage_ingest;
 extern const stage_ops_t stage_ingest_idx;
@@ -44,6 +45,11 @@ extern const stage_ops_t stage_promote;
 /* stage_promote.c: the name of promote.metric ("auc", ...). */
 const char *stage_promote_metric_name(const job_t *j);
 
+/* stage_evaluate.c: the ROC and calibration points and the confusion
+ * matrix (*conf malloc'd, *k x *k; *k = 0 for more than 64 classes) of a
+ * done evaluate stage, from its journalled blob. 0; MLOPS_ENOTFOUND
+ * before the stage is done; MLOPS_EPARSE for a damaged blob. */
+int stage_evaluate_curves(const stage_t *st, mlk_metrics_curves *c, uint64_t **conf, uint32_t *k);
 /* stage_ingest.c: release the mapped input of a CSV job (planner_job_free). */
 void stage_ingest_job_free(job_t *j);
 /* An uploaded CSV file, mapped as plain text (a .gz/.zst one inflated

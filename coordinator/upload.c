@@ -129,6 +129,7 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
         }
     }
     coord_job_add(c, j);
+    mlops_prom_add(c->obs.submitted, NULL, NULL, 1);
     job_logf(j, "job submitted from %s (%zu input files)", fname, j->nfiles);
     int all_empty = 1;
     for (size_t i = 0; i < j->nfiles; i++)
@@ -197,6 +198,7 @@ void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env)
         off += (size_t)n;
     }
     f->received += u->data.len;
+    mlops_prom_add(c->obs.uploaded, NULL, NULL, (double)u->data.len);
     if (f->received == f->size && f->fd >= 0) {
         fsync(f->fd);
         close(f->fd);

@@ -410,9 +410,20 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     unlink(epfile);
     pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
     {
-        char *argv[] = {coord_bin, "--bind", bind, "--data-dir", coorddir, "--cert", ccert,
-                        "--worker-keys", wkeys, "--client-keys", ckeys, NULL};
-        if (insecure) argv[5] = "--insecure", argv[6] = NULL;
+        char *argv[16];
+        int n = 0;
+        argv[n++] = coord_bin, argv[n++] = "--bind", argv[n++] = bind;
+        argv[n++] = "--data-dir", argv[n++] = coorddir;
+        argv[n++] = "--metrics-listen", argv[n++] = "127.0.0.1:0";
+        argv[n++] = "--http", argv[n++] = "127.0.0.1:0";
+        if (insecure) {
+            argv[n++] = "--insecure";
+        } else {
+            argv[n++] = "--cert", argv[n++] = ccert;
+            argv[n++] = "--worker-keys", argv[n++] = wkeys;
+            argv[n++] = "--client-keys", argv[n++] = ckeys;
+        }
+        argv[n] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -447,13 +458,17 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         pathf(logpath, sizeof logpath, "%s/%s.log", logdir, name);
         snprintf(slots_s, sizeof slots_s, "%ld", slots);
         char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
-                        "--cert", wcert, "--server-key", srvkey, "--worker-keys", wkeys,
-                        "--client-keys", ckeys, slots ? "--slots" : NULL, slots_s, NULL};
-        if (insecure) { /* drop the key flags, keep --slots */
-            argv[7] = slots ? "--slots" : NULL;
-            argv[8] = slots_s;
-            argv[9] = NULL;
+                        "--metrics-listen", "127.0.0.1:0", NULL, NULL, NULL, NULL, NULL, NULL,
+                        NULL, NULL, NULL, NULL, NULL, NULL};
+        int n = 9;
+        if (!insecure) {
+            argv[n++] = "--cert", argv[n++] = wcert;
+            argv[n++] = "--server-key", argv[n++] = srvkey;
+            argv[n++] = "--worker-keys", argv[n++] = wkeys;
+            argv[n++] = "--client-keys", argv[n++] = ckeys;
         }
+        if (slots) argv[n++] = "--slots", argv[n++] = slots_s;
+        argv[n] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
             ctl_errorf("%s", err);
@@ -509,26 +524,57 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_UNREACHABLE);
     }
 
+    /* each daemon wrote the address its metrics listener bound before it
+     * registered, so the files are there now */
+    json_t *metrics = json_object();
+    char mfile[PATH_LEN], addr[128];
+    pathf(mfile, sizeof mfile, "%s/metrics.addr", coorddir);
+    if (read_endpoint(mfile, addr, sizeof addr) == 0)
+        json_object_set_new(metrics, "coordinator", json_sprintf("http://%s/metrics", addr));
+    for (long i = 1; i <= nworkers; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "worker-%ld", i);
+        pathf(mfile, sizeof mfile, "%s/%s/metrics.addr", dir, name);
+        if (read_endpoint(mfile, addr, sizeof addr) == 0)
+            json_object_set_new(metrics, name, json_sprintf("http://%s/metrics", addr));
+    }
+    char dashboard[160] = "";
+    pathf(mfile, sizeof mfile, "%s/http.addr", coorddir);
+    if (read_endpoint(mfile, addr, sizeof addr) == 0)
+        snprintf(dashboard, sizeof dashboard, "http://%s/", addr);
     if (ctx->json) {
         /* the cluster is up either way; only the report can fail, on a
          * data dir that is not UTF-8 (JSON strings must be) */
-        json_t *doc = json_pack("{s:s, s:I, s:s}", "endpoint", endpoint, "workers",
-                                (json_int_t)nworkers, "data_dir", dir);
+        json_t *doc = json_pack("{s:s, s:I, s:s, s:O, s:s}", "endpoint", endpoint, "workers",
+                                (json_int_t)nworkers, "data_dir", dir, "metrics", metrics,
+                                "dashboard", dashboard);
         int rc = doc ? ctl_json_print(stdout, doc) : MLOPS_EINVAL;
         json_decref(doc);
         if (rc) {
             ctl_errorf("up: the cluster is up, but data dir %s is not valid UTF-8 for -o json",
                        dir);
+            json_decref(metrics);
             return CTL_EXIT_FAILED;
         }
     } else if (isatty(STDOUT_FILENO)) {
         printf("mlops cluster up: coordinator %s, %ld workers, data in %s\n", endpoint, nworkers, dir);
         printf("export MLOPS_COORDINATOR=%s\n", endpoint);
+        const char *k;
+        json_t *u;
+        json_object_foreach(metrics, k, u) printf("metrics: %-12s %s\n", k, json_string_value(u));
+        if (*dashboard) printf("dashboard: %s\n", dashboard);
         if (!insecure)
             printf("export MLOPS_KEY=%s/client.key MLOPS_SERVER_KEY=%s\n", keydir, srvkey);
     } else {
         printf("%s\n", endpoint);
+        /* stdout stays the endpoint alone, for $(mlopsctl up) */
+        const char *k;
+        json_t *u;
+        json_object_foreach(metrics, k, u)
+            fprintf(stderr, "mlopsctl: metrics of %s at %s\n", k, json_string_value(u));
+        if (*dashboard) fprintf(stderr, "mlopsctl: dashboard at %s\n", dashboard);
     }
+    json_decref(metrics);
     return CTL_EXIT_OK;
 }
 

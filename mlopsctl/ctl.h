@@ -67,6 +67,7 @@ int cmd_security(ctl_ctx *ctx, const ctl_args *a);
  * there: coordinator, worker and client pairs, the authorised-key
  * directories workers/ and clients/, and http.token (cmd_keygen.c). */
 int ctl_cluster_keys(const char *keydir, char *err, size_t errlen);
+int cmd_report(ctl_ctx *ctx, const ctl_args *a);
 
 /* Follow job `job_id` until it ends, drawing progress on stderr.
  * Returns an exit code: 0 succeeded, 1 failed/cancelled, 3 unreachable.

@@ -83,6 +83,10 @@ static const ctl_optdef export_opts[] = {
     {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_STR, .meta = "FILE",
      .help = "write to FILE instead of stdout"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+static const ctl_optdef report_opts[] = {
+    {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_STR, .meta = "FILE",
+     .help = "write the HTML to FILE instead of stdout"},
+    OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 
 static const ctl_optdef model_opts[] = {
     {.name = "output", .shrt = 'o', .type = MLOPS_FLAG_STR, .meta = "FORMAT|FILE",
@@ -126,6 +130,7 @@ static const ctl_command commands[] = {
      "Inspect a registered model, move its aliases, export or remove a version", model_opts, 2, 4, cmd_model},
     {"security", "", "Show whether CURVE is on, the server key, and the refusals counted", read_opts, 0, 0, cmd_security},
     {"keygen", "[NAME]", "Write a CURVE key pair NAME.key (zcert format), or an HTTP token", keygen_opts, 0, 1, cmd_keygen},
+    {"report", "JOB", "Write a self-contained HTML report: metrics, loss, ROC, calibration, confusion", report_opts, 1, 1, cmd_report},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -270,8 +275,9 @@ int main(int argc, char **argv)
         command_help(stdout, cmd);
         return CTL_EXIT_OK;
     }
-    /* export's -o is a file, not a format */
-    int reads = has_option(cmd->opts, "output", 'o') && cmd->run != cmd_export && cmd->run != cmd_model;
+    /* export's, model's and report's -o is a file, not a format */
+    int reads = has_option(cmd->opts, "output", 'o') && cmd->run != cmd_export &&
+                cmd->run != cmd_model && cmd->run != cmd_report;
     if (apply_common(&ctx, &a, reads, err, sizeof err) != 0) return usage_error(cmd->name, err);
     if (a.npos < cmd->min_pos) {
         snprintf(err, sizeof err, "expected %s", cmd->args);

@@ -8,11 +8,13 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "flags.h"
 
 #define CFG(f) offsetof(worker_config_t, f)
+static const char *const LOG_FORMATS[] = {"human", "json", NULL};
 static const mlops_flag_t FLAGS[] = {
     {.name = "coordinator", .shrt = 'c', .type = MLOPS_FLAG_STR, .meta = "ENDPOINT",
      .required = 1, .env = "MLOPS_COORDINATOR", .off = CFG(coordinator),
@@ -37,6 +39,16 @@ static const mlops_flag_t FLAGS[] = {
      .help = "public keys of the clients that may export shards from this worker"},
     {.name = "insecure", .type = MLOPS_FLAG_BOOL, .off = CFG(insecure),
      .help = "serve shards on a non-loopback address without keys (plain text)"},
+    {.name = "metrics-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
+     .off = CFG(metrics_listen),
+     .help = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one, written to "
+             "DIR/metrics.addr)"},
+    {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE",
+     .off = CFG(http_token_file),
+     .help = "bearer token the HTTP listeners require; needed on a non-loopback address"},
+    {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
+     .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
+     .help = "human: one readable line; json: one JSON object per line, for log shippers"},
     {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
      .help = "print this help"},
     {.name = NULL}};
@@ -83,6 +95,8 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_logstream(NULL);
     mlog_init("worker", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);
+    const char *lf = mlops_flags_get(&flags, "log-format");
+    mlog_set_json(lf && !strcmp(lf, "json"));
     LOG_I("OpenBLAS kernel: %s", mlops_blas_corename());
     worker_t *w = worker_new(&cfg, err, sizeof err);
     if (!w) {

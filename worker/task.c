@@ -3,6 +3,7 @@
  * (ZeroMQ sockets belong to one thread) and of the last parsed job spec. */
 #include "task.h"
 #include "cancel.h"
+#include "wk_obs.h"
 #include "err.h"
 #include "log.h"
 #include "task_thread.h"
@@ -115,8 +116,11 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
     g.key = ref->key;
     req.body_case = MLOPS__ENVELOPE__BODY_SHARD_GET;
     req.shard_get = &g;
+    double t0 = zclock_usecs() / 1e6;
     envelope_t *rep = wire_request(s, &req, PEER_TIMEOUT_MS, err, sizeof err);
+    double waited = zclock_usecs() / 1e6 - t0;
     if (!rep) {
+        wk_obs_fetch(ctx->obs, 0, 0, waited);
         drop_peer(t, ref); /* a half-dead socket would keep stale replies */
         return wk_task_fail(ctx, 1, "fetching shard %s from %s (%s): %s", ref->key, ref->worker_id,
                          ref->endpoint, err);
@@ -135,6 +139,7 @@ static int fetch(task_ctx_t *ctx, const Mlops__ShardRef *ref, void **data, size_
         rc = wk_task_fail(ctx, 1, "shard %s from %s: unexpected %s", ref->key, ref->worker_id,
                        wire_body_name(rep));
     }
+    wk_obs_fetch(ctx->obs, rc == 0, rc == 0 ? *len : 0, waited);
     wire_free(&rep);
     return rc;
 }

@@ -34,6 +34,7 @@ typedef struct task_ctx {
     int retry;               /* failure is transient */
     struct wk_cancel *cancel; /* the worker's dropped jobs (cancel.h); NULL in tests */
     int cancelled;           /* the task stopped because its job was dropped */
+    const struct wk_obs *obs; /* the worker's metrics (worker/wk_obs.h), or NULL */
 } task_ctx_t;
 
 /* "job JOB was cancelled" as the task's failure, if it was: -1 then, else 0.

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "keys.h"
 #include "cancel.h"
+#include "wk_obs.h"
 #include "err.h"
 #include "log.h"
 #include "store.h"
@@ -53,6 +54,7 @@ struct worker {
     char server_key[MLOPS_KEY_Z85_LEN + 1];
     uint64_t denied;
     wk_cancel_t *cancel; /* jobs dropped by the coordinator (cancel.h) */
+    wk_obs_t *obs;
 };
 
 /* ------------------------------------------------------------------ */
@@ -110,6 +112,10 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     ctx.store = w->store;
     ctx.thread = th;
     ctx.cancel = w->cancel;
+    ctx.obs = w->obs;
+    char tname[64];
+    snprintf(tname, sizeof tname, "%u/%u", ta->stage_idx, ta->task_idx);
+    mlog_context(ta->job_id, tname);
     double t0 = mono_s();
     task_kind_fn fn = ta->kind ? wk_task_kind_find(ta->kind) : NULL;
     int rc;
@@ -123,8 +129,12 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     if (ctx.cancelled)
         LOG_I("task %s/%u/%u (%s) stopped after %.3f s: its job was cancelled", ta->job_id,
               ta->stage_idx, ta->task_idx, ta->kind, secs);
+    wk_obs_task(w->obs, ta->kind ? ta->kind : "", rc == 0 ? "ok" : ctx.retry ? "retry" : "error",
+                secs);
+    if (rc != 0) LOG_W("task %s failed: %s", ta->kind ? ta->kind : "", ctx.err);
     LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
           ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
+    mlog_context(NULL, NULL);
     envelope_t out;
     wire_init(&out, 0);
     Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
@@ -234,6 +244,7 @@ static void on_coord(worker_t *w)
     envelope_t *env = wire_recv(w->coord, NULL, err, sizeof err);
     if (!env) {
         w->bad_frames++;
+        if (w->obs) mlops_prom_add(w->obs->bad_frames, NULL, NULL, 1);
         LOG_W("bad frame from the coordinator: %s", err);
         return;
     }
@@ -291,6 +302,7 @@ static void on_store(worker_t *w)
     envelope_t *env = wire_recv_peer(w->storesock, &id, &peer, err, sizeof err);
     if (!env) {
         w->bad_frames++;
+        if (w->obs) mlops_prom_add(w->obs->bad_frames, NULL, NULL, 1);
         LOG_W("bad frame on the store endpoint from %s: %s", peer.address, err);
         if (id) wire_send_error(w->storesock, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
         zframe_destroy(&id);
@@ -321,6 +333,10 @@ static void on_store(worker_t *w)
             rep.body_case = MLOPS__ENVELOPE__BODY_SHARD_DATA;
             rep.shard_data = &d;
             wire_send(w->storesock, id, &rep);
+            if (w->obs) {
+                mlops_prom_add(w->obs->served, NULL, NULL, 1);
+                mlops_prom_add(w->obs->served_bytes, NULL, NULL, (double)len);
+            }
             free(data);
         } else {
             wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND,
@@ -377,6 +393,8 @@ int worker_run(worker_t *w)
                 wire_init(&env, 0);
                 Mlops__Heartbeat hb = MLOPS__HEARTBEAT__INIT;
                 hb.running = (uint32_t)atomic_load(&w->running);
+                hb.store_bytes = (uint64_t)mlops_store_used_bytes(w->store);
+                hb.rss_bytes = (uint64_t)wk_obs_rss_bytes();
                 env.body_case = MLOPS__ENVELOPE__BODY_HEARTBEAT;
                 env.heartbeat = &hb;
                 send_env(w, &env);
@@ -497,6 +515,12 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
         worker_destroy(&w);
         return NULL;
     }
+    w->obs = wk_obs_new(cfg->metrics_listen, cfg->http_token_file, cfg->data_dir, w->store,
+                        &w->running, w->cfg.slots, err, errlen);
+    if (!w->obs) {
+        worker_destroy(&w);
+        return NULL;
+    }
     zsys_handler_set(on_interrupt);
     w->threads = calloc((size_t)w->cfg.slots, sizeof *w->threads);
     for (int i = 0; w->threads && i < w->cfg.slots; i++) {
@@ -523,6 +547,7 @@ void worker_destroy(worker_t **pw)
     pthread_mutex_unlock(&w->mu);
     for (int i = 0; i < w->nthreads; i++) pthread_join(w->threads[i], NULL);
     free(w->threads);
+    wk_obs_destroy(&w->obs);
     for (size_t i = w->qhead; i < w->qtail; i++) wire_free(&w->q[i]);
     free(w->q);
     zsock_destroy(&w->results);

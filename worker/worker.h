@@ -23,6 +23,8 @@ typedef struct {
     const char *worker_keys; /* directory of authorised worker public keys */
     const char *client_keys; /* directory of authorised client public keys */
     int insecure;            /* allow a plain store endpoint on a non-loopback address */
+    const char *metrics_listen;  /* HOST:PORT for GET /metrics, or NULL */
+    const char *http_token_file; /* bearer token for a non-loopback listener */
 } worker_config_t;
 
 typedef struct worker worker_t;

@@ -325,6 +325,65 @@ int mlk_metrics_compute(const mlk_metrics *m, mlk_metrics_result *r, char *err, 
     return 0;
 }
 
+/* --- curves --------------------------------------------------------- */
+
+int mlk_metrics_curves_of(const mlk_metrics *m, mlk_metrics_curves *c, char *err, size_t errlen)
+{
+    if (!m || !c) return mlops_seterr(err, errlen, MLOPS_EINVAL, "metrics: NULL argument");
+    memset(c, 0, sizeof *c);
+    if (m->k != 2 || m->n == 0 || m->n_proba != m->n)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "metrics: curves need 2 classes and a probability for every row");
+    uint64_t pos = 0, neg = 0;
+    for (size_t i = 0; i < m->nruns; i++) {
+        pos += m->runs[i].npos;
+        neg += m->runs[i].nneg;
+    }
+    if (!pos || !neg)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "metrics: curves need both classes");
+    /* ROC: point p (0 = the origin, then one per run from the highest
+     * score down); keep p = round(i * (npoints - 1) / (MLK_ROC_POINTS - 1)) */
+    size_t npoints = m->nruns + 1;
+    size_t keep = npoints < MLK_ROC_POINTS ? npoints : MLK_ROC_POINTS;
+    uint64_t tp = 0, fp = 0;
+    size_t next = 0, p = 0;
+    for (size_t i = 0; i < keep; i++) {
+        size_t want = keep == npoints ? i : (size_t)((double)i * (double)(npoints - 1) /
+                                                       (double)(keep - 1) + 0.5);
+        while (p < want) { /* advance to point `want` */
+            const score_run *r = &m->runs[m->nruns - 1 - p];
+            tp += r->npos;
+            fp += r->nneg;
+            p++;
+        }
+        c->fpr[next] = (double)fp / (double)neg;
+        c->tpr[next] = (double)tp / (double)pos;
+        c->threshold[next] = p == 0 ? 2.0 : m->runs[m->nruns - p].score;
+        next++;
+    }
+    c->nroc = next;
+    /* calibration: numpy's linspace(0, 1, 11) edges are i * 0.1 */
+    double sum[MLK_CALIB_BINS] = {0};
+    uint64_t npos[MLK_CALIB_BINS] = {0}, cnt[MLK_CALIB_BINS] = {0};
+    for (size_t i = 0; i < m->nruns; i++) {
+        const score_run *r = &m->runs[i];
+        size_t b = 0;
+        while (b + 1 < MLK_CALIB_BINS && (double)(b + 1) * (1.0 / MLK_CALIB_BINS) < r->score) b++;
+        uint64_t n = r->npos + r->nneg;
+        sum[b] += r->score * (double)n;
+        npos[b] += r->npos;
+        cnt[b] += n;
+    }
+    for (size_t b = 0; b < MLK_CALIB_BINS; b++) {
+        if (!cnt[b]) continue;
+        c->prob_pred[c->ncal] = sum[b] / (double)cnt[b];
+        c->prob_true[c->ncal] = (double)npos[b] / (double)cnt[b];
+        c->count[c->ncal] = cnt[b];
+        c->ncal++;
+    }
+    return 0;
+}
+
 /* --- encoding ------------------------------------------------------- */
 
 #define MET_MAGIC "MLKM"

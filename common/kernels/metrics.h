@@ -82,4 +82,30 @@ typedef struct {
  * no rows. */
 int mlk_metrics_compute(const mlk_metrics *m, mlk_metrics_result *r, char *err, size_t errlen);
 
+/* The curves of a 2-class partial with probabilities, for plots (a
+ * bounded size whatever the number of rows):
+ *   ROC: the points of scikit-learn's roc_curve(drop_intermediate=False)
+ *   (one per distinct score, descending, after (0, 0) at threshold
+ *   +inf, given here as 2), thinned to at most MLK_ROC_POINTS by keeping
+ *   the first, the last and evenly spaced ones between;
+ *   calibration: calibration_curve(n_bins=MLK_CALIB_BINS,
+ *   strategy='uniform'): per non-empty bin of the score (numpy's
+ *   linspace edges, a score on an edge in the lower bin), the mean score
+ *   and the fraction of positives, and the rows in it. The mean is
+ *   summed over distinct scores, so it may differ from numpy's in the
+ *   last bits. */
+#define MLK_ROC_POINTS 101
+#define MLK_CALIB_BINS 10
+typedef struct {
+    size_t nroc;
+    double fpr[MLK_ROC_POINTS], tpr[MLK_ROC_POINTS], threshold[MLK_ROC_POINTS];
+    size_t ncal;
+    double prob_pred[MLK_CALIB_BINS], prob_true[MLK_CALIB_BINS];
+    uint64_t count[MLK_CALIB_BINS];
+} mlk_metrics_curves;
+
+/* MLOPS_EINVAL unless the partial has 2 classes, every row has
+ * probabilities and both classes occur. */
+int mlk_metrics_curves_of(const mlk_metrics *m, mlk_metrics_curves *c, char *err, size_t errlen);
+
 #endif

@@ -4,7 +4,8 @@ scikit-learn at test time, rtol 1e-12: accuracy, precision/recall/F1
 (binary for 2 classes, macro otherwise), log_loss (clipping at the
 default eps, renormalisation), ROC AUC (also checked bit-for-bit against
 the exact Mann-Whitney value, the bound stated in metrics.h) and the
-confusion matrix; with ties, probabilities 0 and 1, classes absent, and
+confusion matrix; the ROC points (roc_curve without dropping
+intermediates, thinned to 101) and calibration_curve(n_bins=10); with ties, probabilities 0 and 1, classes absent, and
 several shardings."""
 import os
 import subprocess
@@ -71,9 +72,33 @@ def compare(name, y, yp, proba, k, shards, use_pred=True):
             ref = skm.roc_auc_score(y, proba[:, 1])
             close(f"{name} roc_auc", float(got["roc_auc"]), ref)
             check(float(got["roc_auc"]) == exact_auc(y, proba[:, 1]), f"{name}: AUC not exact")
+            curves(name, got, y, proba[:, 1])
         else:
             check("roc_auc" not in got, f"{name}: AUC reported for one class")
+            check("roc_fpr" not in got, f"{name}: a ROC curve for one class")
     return got
+
+
+def curves(name, got, y, score):
+    fpr, tpr, thr = skm.roc_curve(y, score, drop_intermediate=False)
+    n = len(fpr)
+    keep = n if n < 101 else 101
+    idx = [i if keep == n else int(i * (n - 1) / (keep - 1) + 0.5) for i in range(keep)]
+    for key, ref in (("roc_fpr", fpr), ("roc_tpr", tpr)):
+        c = np.array(got[key].split(), dtype=float)
+        check(len(c) == keep and np.array_equal(c, ref[idx]), f"{name}: {key} differs from roc_curve")
+    c = np.array(got["roc_thr"].split(), dtype=float)
+    check(c[0] == 2.0 and np.array_equal(c[1:], thr[idx][1:]), f"{name}: ROC thresholds differ")
+    from sklearn.calibration import calibration_curve
+    ptrue, ppred = calibration_curve(y, score, n_bins=10)
+    for key, ref in (("cal_true", ptrue), ("cal_pred", ppred)):
+        c = np.array(got[key].split(), dtype=float)
+        check(len(c) == len(ref) and np.allclose(c, ref, rtol=1e-12, atol=0),
+              f"{name}: {key} {c} differs from calibration_curve {ref}")
+    bins = np.searchsorted(np.linspace(0, 1, 11)[1:-1], score)
+    counts = np.bincount(bins, minlength=10)
+    c = np.array(got["cal_count"].split(), dtype=np.int64)
+    check(np.array_equal(c, counts[counts > 0]), f"{name}: calibration counts")
 
 
 def binary_data(rng, n):

@@ -24,6 +24,8 @@
  *   mt --seed S --count C
  *       stdout: the first C 32-bit MT19937 outputs.
  *   metrics --k K [--shards S] [--eps E] [--no-proba] [--no-pred]
+ *           (with 2 classes also the ROC and calibration curves:
+ *           roc_fpr/roc_tpr/roc_thr/cal_pred/cal_true/cal_count lines)
  *       stdin: "y_true y_pred p_0 .. p_{K-1}" per line. Rows are split
  *       into S shards; each shard's partial is encoded, decoded and
  *       merged in shard order. stdout: "name value" lines. */
@@ -585,6 +587,24 @@ static int cmd_metrics(const opts *o)
     const uint64_t *cm = mlk_metrics_confusion(acc);
     for (size_t i = 0; i < k * k; i++) printf(" %llu", (unsigned long long)cm[i]);
     printf("\n");
+    mlk_metrics_curves cv;
+    if (mlk_metrics_curves_of(acc, &cv, err, sizeof err) == 0) {
+        const struct {
+            const char *name;
+            const double *v;
+            size_t n;
+        } rows[] = {{"roc_fpr", cv.fpr, cv.nroc},          {"roc_tpr", cv.tpr, cv.nroc},
+                    {"roc_thr", cv.threshold, cv.nroc},    {"cal_pred", cv.prob_pred, cv.ncal},
+                    {"cal_true", cv.prob_true, cv.ncal}};
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            printf("%s", rows[r].name);
+            for (size_t i = 0; i < rows[r].n; i++) printf(" %.17g", rows[r].v[i]);
+            printf("\n");
+        }
+        printf("cal_count");
+        for (size_t i = 0; i < cv.ncal; i++) printf(" %llu", (unsigned long long)cv.count[i]);
+        printf("\n");
+    }
 out:
     mlk_metrics_destroy(&acc);
     free(yt);

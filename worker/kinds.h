@@ -16,4 +16,8 @@ int wk_kind_evaluate(task_ctx_t *ctx);
 int wk_kind_predict(task_ctx_t *ctx);
 int wk_kind_promote_score(task_ctx_t *ctx);
 
+/* kind_profile.c: the training rows' reference distributions */
+int wk_kind_profile_qround(task_ctx_t *ctx);
+int wk_kind_profile_count(task_ctx_t *ctx);
+
 #endif

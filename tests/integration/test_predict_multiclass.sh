@@ -72,4 +72,27 @@ assert [r["class"] for r in ref] == m["classes"], ref
 assert all(sum(r["counts"]) == m["reference"]["rows"] for r in ref), ref
 print(f"multiclass predict: {len(out)} rows, max |dp| {d:.2e}")
 PYEOF
+# without a split every row is a training row: the reference is numpy's
+grep -v -e '^split:' -e '^evaluate:' "$D/train.yaml" | sed 's/^name: tiers/name: tiersall/' >"$D/all.yaml"
+submit_wait "$D/all.yaml" >/dev/null || exit 1
+ctl model export tiersall@1 -o "$T/all.json" || fail "model export tiersall"
+"$PY" - "$T/all.json" "$D/train.csv" <<'PYEOF' || fail "the reference distributions are not numpy's"
+import json, sys
+import numpy as np
+import pandas as pd
+r = json.load(open(sys.argv[1]))["reference"]
+df = pd.read_csv(sys.argv[2], keep_default_na=False)
+assert r["rows"] == len(df), (r["rows"], len(df))
+for c in r["numeric"]:
+    x = df[c["column"]].to_numpy(float)
+    e = np.quantile(x, np.arange(1, 10) / 10)
+    assert c["edges"] == list(e), (c["column"], c["edges"], list(e))
+    want = np.bincount(np.searchsorted(e, x, side="left"), minlength=10).tolist()
+    assert c["counts"] == want, (c["counts"], want)
+vc = df["colour"].value_counts()
+top = sorted(vc.items(), key=lambda kv: (-kv[1], kv[0]))
+got = r["categorical"][0]
+assert [(t["value"], t["count"]) for t in got["top"]] == top and got["other"] == 0, (got, top)
+print("reference: deciles, bins and categories as numpy and pandas give them")
+PYEOF
 echo "test_predict_multiclass: ok"

@@ -99,8 +99,7 @@ static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
     return rc;
 }
 
-static int profile_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err,
-                        size_t errlen)
+static int profile_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
 {
     stage_t *in = stage_input_of(j, st), *raw = raw_stage(j);
     if (!in || !raw || t >= in->ntasks || t >= raw->ntasks)
@@ -228,7 +227,8 @@ static json_t *category_json(const char *column, Mlops__Tasks__ProfileCountResul
     for (size_t t = 0; t < nres; t++) {
         const Mlops__Tasks__ProfileCategory *pc = res[t]->categorical[c];
         missing += pc->missing;
-        for (size_t i = 0; i < pc->n_values; i++) v[m++] = (catcount_t){pc->values[i], pc->counts[i]};
+        for (size_t i = 0; i < pc->n_values; i++)
+            v[m++] = (catcount_t){pc->values[i], pc->counts[i]};
     }
     qsort(v, m, sizeof *v, by_value);
     size_t d = 0;
@@ -243,8 +243,8 @@ static json_t *category_json(const char *column, Mlops__Tasks__ProfileCountResul
     uint64_t in_top = 0;
     for (size_t i = 0; i < d && i < PROFILE_TOP; i++) {
         in_top += v[i].count;
-        json_array_append_new(top, json_pack("{s:s,s:I}", "value", v[i].value, "count",
-                                             (json_int_t)v[i].count));
+        json_array_append_new(
+            top, json_pack("{s:s,s:I}", "value", v[i].value, "count", (json_int_t)v[i].count));
     }
     free(v);
     return json_pack("{s:s,s:I,s:o,s:I,s:I}", "column", column, "distinct", (json_int_t)d, "top",
@@ -267,8 +267,8 @@ static int count_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t e
         res[t] = mlops__tasks__profile_count_result__unpack(NULL, tk->result_len, tk->result);
         if (!res[t] || res[t]->n_numeric != (size_t)ncols * (PROFILE_BINS + 1) ||
             res[t]->n_categorical != ncat || res[t]->n_proba != nvec * PROFILE_BINS) {
-            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "profile: damaged counts from task %zu",
-                              t);
+            rc =
+                mlops_seterr(err, errlen, MLOPS_EPARSE, "profile: damaged counts from task %zu", t);
             break;
         }
         for (size_t c = 0; c < ncat && !rc; c++)
@@ -288,10 +288,10 @@ static int count_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t e
             for (size_t k = 0; k < PROFILE_EDGES; k++)
                 json_array_append_new(e, real_or_null(edges[c * PROFILE_EDGES + k]));
             const uint64_t *cnt = &num[c * (PROFILE_BINS + 1)];
-            json_array_append_new(jn, json_pack("{s:s,s:o,s:o,s:I}", "column",
-                                                s->columns.numeric[c], "edges", e, "counts",
-                                                counts_json(cnt, PROFILE_BINS), "missing",
-                                                (json_int_t)cnt[PROFILE_BINS]));
+            json_array_append_new(jn,
+                                  json_pack("{s:s,s:o,s:o,s:I}", "column", s->columns.numeric[c],
+                                            "edges", e, "counts", counts_json(cnt, PROFILE_BINS),
+                                            "missing", (json_int_t)cnt[PROFILE_BINS]));
         }
         for (size_t c = 0; c < ncat; c++) {
             json_t *cj = category_json(s->columns.categorical[c], res, st->ntasks, c);
@@ -326,8 +326,9 @@ static int count_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t e
             free(e);
         }
     }
-    if (!rc) job_logf(j, "profile: reference distributions of %llu training rows",
-                      (unsigned long long)rows);
+    if (!rc)
+        job_logf(j, "profile: reference distributions of %llu training rows",
+                 (unsigned long long)rows);
     free(text);
     return rc;
 }

@@ -46,6 +46,7 @@ void mlops_artifact_destroy(mlops_artifact_t **pa)
         free(a->inputs[i].name);
     }
     free(a->inputs);
+    json_decref(a->reference);
     free(a);
     *pa = NULL;
 }
@@ -156,6 +157,7 @@ char *mlops_artifact_to_json(const mlops_artifact_t *a, char *err, size_t errlen
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "artifact: cannot build the JSON");
         return NULL;
     }
+    if (a->reference) json_object_set(doc, "reference", a->reference);
     /* columns.numeric holds the names only: the copy above kept the
      * statistics, which belong to features.numeric */
     json_t *cn = json_object_get(json_object_get(doc, "columns"), "numeric");
@@ -342,6 +344,9 @@ static int read_doc(rd_t *r, json_t *doc, mlops_artifact_t *a)
     }
     if (json_object_get(doc, "tags") && (rc = get_strv(r, doc, "tags", "", &a->tags, &a->ntags)))
         return rc;
+    json_t *ref = json_object_get(doc, "reference");
+    if (ref && !json_is_object(ref)) return bad(r, "reference: expected an object");
+    if (ref) a->reference = json_incref(ref);
     json_t *lin = json_object_get(doc, "lineage");
     if ((s = get_str(lin, "job")) && !(a->job = strdup(s))) return MLOPS_ENOMEM;
     if ((s = get_str(lin, "job_file")) && !(a->job_file = strdup(s))) return MLOPS_ENOMEM;

@@ -63,6 +63,9 @@ typedef struct {
     char *job_file; /* its canonical job-file text */
     mlops_art_input_t *inputs;
     size_t ninputs;
+    /* reference distributions of the training rows (features and
+     * predicted probability, docs/model-format.md), owned; NULL: none */
+    json_t *reference;
 } mlops_artifact_t;
 
 /* An empty artifact (every field zero), or NULL when out of memory. */

@@ -250,9 +250,10 @@ int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errl
  * version journalled in its metrics). 0, or an error with err filled. */
 int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, size_t errlen);
 /* The gate's decision as an alias move: to a version (promoted), or 0
- * (kept: a move from the holder to itself, so the history has it). */
+ * (kept: a move from the holder to itself, so the history has it),
+ * recorded with the fingerprint of the key that submitted the job. */
 int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_t to,
-                        const char *reason);
+                        const char *fingerprint, const char *reason);
 /* A job ended JOB_SUCCEEDED: register its trained model, if it has one. */
 void coord_registry_on_success(coord_t *c, job_t *j);
 /* The registry's verbs (models, model-*, alias-moves): the reply, or

@@ -215,6 +215,9 @@ int planner_build(job_t *j, char *err, size_t errlen)
     if (!rc && s->has_train) rc = add_stage(j, &stage_train);
     if (!rc && s->has_evaluate) rc = add_stage(j, &stage_evaluate);
     if (!rc && s->has_promote) rc = add_stage(j, &stage_promote);
+    /* last of the model stages: a journal written before it existed
+     * keeps its stage indexes */
+    if (!rc && s->has_train && s->input.format == MLOPS_INPUT_CSV) rc = add_stage(j, &stage_profile);
     if (!rc && s->has_knn) rc = add_stage(j, &stage_knn);
     if (!rc && s->has_predict) rc = add_stage(j, &stage_predict);
     return rc;

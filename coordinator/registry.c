@@ -791,7 +791,7 @@ char *coord_registry_artifact(coord_t *c, const char *name, const char *ref, uin
 }
 
 int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_t to,
-                        const char *reason)
+                        const char *fingerprint, const char *reason)
 {
     regmodel_t *m = model_find(c->registry, name);
     if (!m) return MLOPS_ENOTFOUND;
@@ -800,5 +800,5 @@ int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_
         if (!a) return 0;
         to = a->version;
     }
-    return record_move(c, m, alias, to, "", reason);
+    return record_move(c, m, alias, to, fingerprint, reason);
 }

@@ -129,6 +129,14 @@ static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
             return mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
                                 j->files[i].name, j->files[i].path);
     }
+    char *ref = stage_profile_reference(j);
+    if (ref) {
+        json_error_t je;
+        a->reference = json_loads(ref, 0, &je);
+        free(ref);
+        if (!a->reference)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "the profile stage's result is damaged");
+    }
     char ts[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -161,7 +169,8 @@ static void gate(coord_t *c, job_t *j, const char *name, uint32_t version)
             "promotion gate (job %s): %s: challenger v%u %s %.6g, champion v%u %.6g, min_delta %g",
             j->id, promoted ? "promoted" : "kept", version, metric, ch, cv, cm,
             s->promote.min_delta);
-    if (coord_registry_gate(c, name, s->promote.alias, promoted ? version : 0, reason) != 0) {
+    if (coord_registry_gate(c, name, s->promote.alias, promoted ? version : 0, j->owner,
+                            reason) != 0) {
         job_logf(j, "promote: the alias move failed");
         return;
     }

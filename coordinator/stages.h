@@ -12,6 +12,7 @@
  *   stage_knn.c       knn (classify or recommend)
  *   stage_predict.c   predict (batch scoring with a registered model)
  *   stage_promote.c   promote (the champion scored on the same test rows)
+ *   stage_profile.c   profile (reference distributions of the training rows)
  *   stage_noop.c      noop (empty tasks, for the scheduler benchmark)
  * planner.c builds a job's chain of stages and holds the helpers below.
  *
@@ -41,6 +42,7 @@ extern const stage_ops_t stage_evaluate;
 extern const stage_ops_t stage_knn;
 extern const stage_ops_t stage_predict;
 extern const stage_ops_t stage_promote;
+extern const stage_ops_t stage_profile;
 
 /* stage_promote.c: the name of promote.metric ("auc", ...). */
 const char *stage_promote_metric_name(const job_t *j);
@@ -50,6 +52,11 @@ const char *stage_promote_metric_name(const job_t *j);
  * done evaluate stage, from its journalled blob. 0; MLOPS_ENOTFOUND
  * before the stage is done; MLOPS_EPARSE for a damaged blob. */
 int stage_evaluate_curves(const stage_t *st, mlk_metrics_curves *c, uint64_t **conf, uint32_t *k);
+
+/* stage_profile.c: the reference distributions as JSON text (malloc'd),
+ * or NULL while the profile stage has not finished or the job has none. */
+char *stage_profile_reference(const job_t *j);
+
 /* stage_ingest.c: release the mapped input of a CSV job (planner_job_free). */
 void stage_ingest_job_free(job_t *j);
 /* An uploaded CSV file, mapped as plain text (a .gz/.zst one inflated

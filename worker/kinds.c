@@ -313,6 +313,8 @@ static const struct {
     {"rec_recommend", wk_kind_rec_recommend},
     {"predict", wk_kind_predict},
     {"promote_score", wk_kind_promote_score},
+    {"profile_qround", wk_kind_profile_qround},
+    {"profile_count", wk_kind_profile_count},
 };
 
 task_kind_fn wk_task_kind_find(const char *kind)

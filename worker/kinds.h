@@ -28,4 +28,8 @@ void wk_labels_free(char **v, size_t n);
 int wk_quantile_answer(task_ctx_t *ctx, const mlk_frame *f, int dropna, const uint8_t *req,
                        size_t reqlen, uint8_t **ans, size_t *anslen);
 
+/* kind_profile.c: the training rows' reference distributions */
+int wk_kind_profile_qround(task_ctx_t *ctx);
+int wk_kind_profile_count(task_ctx_t *ctx);
+
 #endif

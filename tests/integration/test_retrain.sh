@@ -33,6 +33,11 @@ PYEOF
 hist="$(ctl model history clicks -o json | jget 'repr([(h["from"], h["to"]) for h in d["history"]])')"
 [ "$hist" = "[(None, 1), (1, 2), (2, 2)]" ] || [ "$hist" = "[(None, 1), (1, 1), (1, 1)]" ] ||
     fail "alias history: $hist"
+# the gate's moves carry the key of the client that submitted the job
+fps="$(ctl model history clicks -o json | jget '" ".join(sorted(set(h["fingerprint"] for h in d["history"])))')"
+if [ "${INSECURE:-0}" != 1 ]; then
+    [ "${#fps}" = 16 ] || fail "gate moves without the submitter's key fingerprint: '$fps'"
+fi
 [ "$(ctl models -o json | jget 'd["models"][0]["aliases"]["production"]')" != 3 ] || fail "the misconfigured version holds production"
 grep -q '^== mlopsctl models' "$T/retrain.out" || fail "retrain.sh does not end with mlopsctl models"
 echo "test_retrain: ok"

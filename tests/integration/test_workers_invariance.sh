@@ -32,6 +32,26 @@ run_all() {
     save_result "$job" "$T/$tag.full.json"
     ctl export "$job" --stage clean -o "$T/$tag.full-clean.csv" || fail "$tag: export clean exit $?"
     ctl export "$job" --stage scale -o "$T/$tag.full-scale.csv" || fail "$tag: export scale exit $?"
+    # the registered artifact's reference distributions (stage_profile.c)
+    local reg
+    reg="$(ctl result "$job" -o json | jget 'd["registered"]')" || fail "$tag: no registered model"
+    ctl model export "$reg" -o "$T/$tag.model.json" || fail "$tag: model export exit $?"
+    "$PY" - "$T/$tag.model.json" >"$T/$tag.reference.json" <<'PYEOF' || fail "$tag: reference distributions do not add up"
+import json, sys
+r = json.load(open(sys.argv[1]))["reference"]
+n = r["rows"]
+assert n > 0, r
+for c in r["numeric"]:
+    assert len(c["edges"]) == 9 and c["edges"] == sorted(c["edges"]), c
+    assert sum(c["counts"]) + c["missing"] == n, c
+for c in r["categorical"]:
+    assert len(c["top"]) <= 20 and sum(t["count"] for t in c["top"]) + c["other"] + c["missing"] == n, c
+    cnt = [t["count"] for t in c["top"]]
+    assert cnt == sorted(cnt, reverse=True), c
+for k in r["proba"]["classes"]:
+    assert sum(k["counts"]) == n, k
+print(json.dumps(r, sort_keys=True))
+PYEOF
     if [ "$svmlight" = 1 ]; then
         ctl export "$job" --stage hash --format svmlight -o "$T/$tag.full-hash.svm" ||
             fail "$tag: export hash --format svmlight exit $?"
@@ -63,7 +83,7 @@ miss = [k for k in need if k not in m]
 assert not miss, "missing metrics %s" % miss
 assert len(m["train_loss"]) == 5 and m["model_bytes"] > 0, m
 EOF
-for f in clean.csv full-clean.csv full-scale.csv; do
+for f in clean.csv full-clean.csv full-scale.csv reference.json; do
     [ -s "$T/one.$f" ] || fail "export one.$f is empty"
     cmp "$T/one.$f" "$T/three.$f" || fail "export $f differs between 1 and 3 workers"
 done

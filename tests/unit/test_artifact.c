@@ -47,6 +47,10 @@ static mlops_artifact_t *make(uint32_t K)
     mlops_artifact_add_tag(a, "day1");
     a->job = strdup("j000001");
     a->job_file = strdup("name: x\n");
+    a->reference = json_pack("{s:I,s:[{s:s,s:[f,f],s:[I,I,I],s:I}]}", "rows", (json_int_t)5,
+                             "numeric", "column", "price", "edges", 0.1, 2.0 / 3.0, "counts",
+                             (json_int_t)2, (json_int_t)2, (json_int_t)1, "missing",
+                             (json_int_t)0);
     return a;
 }
 
@@ -71,6 +75,7 @@ static void roundtrip(uint32_t K)
     }
     assert_true(mlops_artifact_metric(b, "auc") == 0.7512345678901234);
     assert_string_equal(b->tags[0], "day1");
+    assert_true(json_equal(a->reference, b->reference));
     char *again = mlops_artifact_to_json(b, err, sizeof err);
     assert_string_equal(text, again);
     free(again);
@@ -134,6 +139,8 @@ static void test_refusals(void **state)
             "features.numeric[0].mean: expected a finite number");
     refused(text, "\"alternate_sign\": true", "\"alternate_sign\": 1",
             "alternate_sign: expected true or false");
+    refused(text, "\"reference\": {", "\"reference\": 7, \"x\": {",
+            "reference: expected an object");
     mlops_artifact_t *b = NULL;
     assert_int_equal(mlops_artifact_from_json("[1]", 3, &b, err, sizeof err), MLOPS_EPARSE);
     assert_string_equal(err, "model file: expected a JSON object");

@@ -1,0 +1,359 @@
+/* stage_profile.c: the training rows' reference distributions, which the
+ * registered artifact keeps ("reference", docs/model-format.md) so that
+ * serving can compare traffic against them (drift).
+ *   "profile_qround": rounds of the exact deciles (quantile.h, numpy's
+ *                     'linear') of every numeric column over the
+ *                     training rows, as clean finds its quartiles;
+ *   "profile_count":  per shard the counts per decile bin, per category
+ *                     and per probability bin (worker/kind_profile.c).
+ * Both read the raw frame (clean, else ingest) and the split shard, as
+ * promote does. Every partial is merged in shard order and is a count or
+ * an exact order statistic, so the result is the same bytes with any
+ * number of workers. The categories: the top PROFILE_TOP by count (ties
+ * by value, byte order) plus "other".
+ * blob: u32 mode, u32 ncols, then mode ROUNDS: qjob bytes; mode COUNT:
+ *       f64 edges[ncols * 9]; mode DONE: the edges, then the reference
+ *       JSON text (stage_profile_reference). */
+#include "bytes.h"
+#include "err.h"
+#include "jsondump.h"
+#include "quantile.h"
+#include "stages.h"
+#include "tasks.pb-c.h"
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROFILE_EDGES 9
+#define PROFILE_BINS 10
+#define PROFILE_TOP 20
+
+enum { PROF_ROUNDS = 0, PROF_COUNT = 1, PROF_DONE = 2 };
+
+static const double s_deciles[PROFILE_EDGES] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+
+static stage_t *raw_stage(job_t *j)
+{
+    stage_t *st = job_stage(j, "clean");
+    return st ? st : job_stage(j, "ingest");
+}
+
+static size_t n_categorical(const job_t *j)
+{
+    return j->spec->has_hash ? j->spec->columns.n_categorical : 0;
+}
+
+static int set_blob(stage_t *st, uint32_t mode, uint32_t ncols, const void *a, size_t alen,
+                    const void *b, size_t blen)
+{
+    bw_t w;
+    bw_init(&w);
+    bw_u32(&w, mode);
+    bw_u32(&w, ncols);
+    if (alen) bw_put(&w, a, alen);
+    if (blen) bw_put(&w, b, blen);
+    free(st->blob);
+    st->blob = bw_take(&w, &st->blob_len);
+    return st->blob ? 0 : MLOPS_ENOMEM;
+}
+
+static int set_qjob(stage_t *st, const mlk_qjob *q, uint32_t ncols)
+{
+    uint8_t *qb;
+    size_t ql;
+    int rc = mlk_qjob_encode(q, &qb, &ql);
+    if (rc) return rc;
+    rc = set_blob(st, PROF_ROUNDS, ncols, qb, ql, NULL, 0);
+    free(qb);
+    if (!rc) rc = stage_set_tasks(st, st->ntasks, "profile_qround");
+    return rc;
+}
+
+static int set_count(stage_t *st, const double *edges, uint32_t ncols)
+{
+    int rc = set_blob(st, PROF_COUNT, ncols, edges, (size_t)ncols * PROFILE_EDGES * 8, NULL, 0);
+    if (!rc) rc = stage_set_tasks(st, st->ntasks, "profile_count");
+    return rc;
+}
+
+static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    stage_t *in = stage_input_of(j, st), *raw = raw_stage(j);
+    if (!in || !raw || raw->ntasks != in->ntasks)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "profile: needs the feature shards and their raw frames");
+    size_t nn = j->spec->columns.n_numeric;
+    int rc;
+    if (nn) {
+        mlk_qjob *q = mlk_qjob_new(nn, s_deciles, PROFILE_EDGES);
+        if (!q) return MLOPS_ENOMEM;
+        rc = stage_set_tasks(st, in->ntasks, "profile_qround");
+        if (!rc) rc = set_qjob(st, q, (uint32_t)nn);
+        mlk_qjob_destroy(&q);
+    } else {
+        rc = stage_set_tasks(st, in->ntasks, "profile_count");
+        if (!rc) rc = set_count(st, NULL, 0);
+    }
+    if (!rc) stage_set_output_keys(j, st, NULL);
+    return rc;
+}
+
+static int profile_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
+{
+    stage_t *in = stage_input_of(j, st), *raw = raw_stage(j);
+    if (!in || !raw || t >= in->ntasks || t >= raw->ntasks)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "profile: bad task");
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    uint32_t mode = br_u32(&r), ncols = br_u32(&r);
+    const mlops_jobspec_t *s = j->spec;
+    if (r.err || ncols != s->columns.n_numeric)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
+    int rc = args_add_input(out, raw->tasks[t].output_key);
+    if (!rc) rc = args_add_input(out, in->tasks[t].output_key);
+    if (rc) return rc;
+    if (mode == PROF_ROUNDS) {
+        mlk_qjob *q = NULL;
+        if (mlk_qjob_decode(st->blob + 8, st->blob_len - 8, &q) != 0)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
+        uint8_t *req;
+        size_t rl;
+        rc = mlk_qjob_request(q, &req, &rl);
+        mlk_qjob_destroy(&q);
+        if (rc) return mlops_seterr(err, errlen, rc, "quantile request: %s", mlops_strerror(rc));
+        Mlops__Tasks__ProfileQroundArgs a = MLOPS__TASKS__PROFILE_QROUND_ARGS__INIT;
+        a.quantile_request.data = req;
+        a.quantile_request.len = rl;
+        a.n_numeric = ncols;
+        a.numeric = s->columns.numeric;
+        rc = args_pack(out, &a.base);
+        free(req);
+        return rc;
+    }
+    size_t ne = (size_t)ncols * PROFILE_EDGES, mlen = 0;
+    if (st->blob_len < 8 + ne * 8)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
+    double *edges = br_f64s(&r, ne);
+    const uint8_t *mb = train_model(job_stage(j, "train"), &mlen);
+    if (!mb || (ne && !edges)) {
+        free(edges);
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "profile: the train stage holds no model");
+    }
+    Mlops__Tasks__ProfileCountArgs a = MLOPS__TASKS__PROFILE_COUNT_ARGS__INIT;
+    a.n_numeric = ncols;
+    a.numeric = s->columns.numeric;
+    a.n_edges = ne;
+    a.edges = edges;
+    a.n_categorical = n_categorical(j);
+    a.categorical = s->columns.categorical;
+    a.model.data = (uint8_t *)mb;
+    a.model.len = mlen;
+    rc = args_pack(out, &a.base);
+    free(edges);
+    return rc;
+}
+
+static int rounds_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t errlen)
+{
+    mlk_qjob *q = NULL;
+    if (mlk_qjob_decode(st->blob + 8, st->blob_len - 8, &q) != 0)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
+    int rc = 0;
+    for (size_t t = 0; t < st->ntasks && !rc; t++) {
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__ProfileQroundResult *r =
+            mlops__tasks__profile_qround_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r)
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                              "profile: damaged quantile answer from task %zu", t);
+        else rc = mlk_qjob_add(q, r->quantile_answer.data, r->quantile_answer.len, err, errlen);
+        if (r) mlops__tasks__profile_qround_result__free_unpacked(r, NULL);
+    }
+    if (!rc) rc = mlk_qjob_step(q, err, errlen);
+    st->phase++;
+    if (!rc && !mlk_qjob_done(q)) rc = set_qjob(st, q, ncols);
+    else if (!rc) {
+        double *edges = calloc((size_t)ncols * PROFILE_EDGES + 1, sizeof *edges);
+        if (!edges) rc = MLOPS_ENOMEM;
+        for (uint32_t c = 0; !rc && c < ncols; c++) {
+            uint64_t n = 0;
+            rc = mlk_qjob_result(q, c, &edges[(size_t)c * PROFILE_EDGES], &n);
+        }
+        if (!rc) rc = set_count(st, edges, ncols);
+        if (!rc) job_logf(j, "profile: deciles exact after %u rounds", st->phase);
+        free(edges);
+    }
+    mlk_qjob_destroy(&q);
+    return rc ? rc : 1;
+}
+
+typedef struct {
+    const char *value;
+    uint64_t count;
+} catcount_t;
+
+static int by_value(const void *pa, const void *pb)
+{
+    return strcmp(((const catcount_t *)pa)->value, ((const catcount_t *)pb)->value);
+}
+
+static int by_count(const void *pa, const void *pb)
+{
+    const catcount_t *a = pa, *b = pb;
+    if (a->count != b->count) return a->count < b->count ? 1 : -1;
+    return strcmp(a->value, b->value);
+}
+
+static json_t *counts_json(const uint64_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) json_array_append_new(a, json_integer((json_int_t)v[i]));
+    return a;
+}
+
+static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* Column c's merged categories over every shard's result. */
+static json_t *category_json(const char *column, Mlops__Tasks__ProfileCountResult **res,
+                             size_t nres, size_t c)
+{
+    size_t total = 0;
+    uint64_t missing = 0;
+    for (size_t t = 0; t < nres; t++) total += res[t]->categorical[c]->n_values;
+    catcount_t *v = malloc((total ? total : 1) * sizeof *v);
+    if (!v) return NULL;
+    size_t m = 0;
+    for (size_t t = 0; t < nres; t++) {
+        const Mlops__Tasks__ProfileCategory *pc = res[t]->categorical[c];
+        missing += pc->missing;
+        for (size_t i = 0; i < pc->n_values; i++)
+            v[m++] = (catcount_t){pc->values[i], pc->counts[i]};
+    }
+    qsort(v, m, sizeof *v, by_value);
+    size_t d = 0;
+    uint64_t rows = 0;
+    for (size_t i = 0; i < m; i++) {
+        rows += v[i].count;
+        if (d && !strcmp(v[i].value, v[d - 1].value)) v[d - 1].count += v[i].count;
+        else v[d++] = v[i];
+    }
+    qsort(v, d, sizeof *v, by_count);
+    json_t *top = json_array();
+    uint64_t in_top = 0;
+    for (size_t i = 0; i < d && i < PROFILE_TOP; i++) {
+        in_top += v[i].count;
+        json_array_append_new(
+            top, json_pack("{s:s,s:I}", "value", v[i].value, "count", (json_int_t)v[i].count));
+    }
+    free(v);
+    return json_pack("{s:s,s:I,s:o,s:I,s:I}", "column", column, "distinct", (json_int_t)d, "top",
+                     top, "other", (json_int_t)(rows - in_top), "missing", (json_int_t)missing);
+}
+
+static int count_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    size_t ne = (size_t)ncols * PROFILE_EDGES, ncat = n_categorical(j);
+    size_t ncls = job_nclasses(j), nvec = ncls == 2 ? 1 : ncls;
+    if (st->blob_len != 8 + ne * 8)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
+    Mlops__Tasks__ProfileCountResult **res = calloc(st->ntasks + 1, sizeof *res);
+    uint64_t *num = calloc((size_t)ncols * (PROFILE_BINS + 1) + 1, sizeof *num);
+    uint64_t *pc = calloc(nvec * PROFILE_BINS + 1, sizeof *pc), rows = 0;
+    int rc = res && num && pc ? 0 : MLOPS_ENOMEM;
+    for (size_t t = 0; !rc && t < st->ntasks; t++) {
+        const task_t *tk = &st->tasks[t];
+        res[t] = mlops__tasks__profile_count_result__unpack(NULL, tk->result_len, tk->result);
+        if (!res[t] || res[t]->n_numeric != (size_t)ncols * (PROFILE_BINS + 1) ||
+            res[t]->n_categorical != ncat || res[t]->n_proba != nvec * PROFILE_BINS) {
+            rc =
+                mlops_seterr(err, errlen, MLOPS_EPARSE, "profile: damaged counts from task %zu", t);
+            break;
+        }
+        for (size_t c = 0; c < ncat && !rc; c++)
+            if (res[t]->categorical[c]->n_counts != res[t]->categorical[c]->n_values)
+                rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                  "profile: damaged counts from task %zu", t);
+        for (size_t i = 0; i < res[t]->n_numeric; i++) num[i] += res[t]->numeric[i];
+        for (size_t i = 0; i < res[t]->n_proba; i++) pc[i] += res[t]->proba[i];
+        rows += res[t]->rows;
+    }
+    json_t *doc = NULL;
+    if (!rc) {
+        const double *edges = (const double *)(st->blob + 8); /* blob is malloc'd: aligned */
+        json_t *jn = json_array(), *jc = json_array(), *jp = json_array(), *pe = json_array();
+        for (uint32_t c = 0; c < ncols; c++) {
+            json_t *e = json_array();
+            for (size_t k = 0; k < PROFILE_EDGES; k++)
+                json_array_append_new(e, real_or_null(edges[c * PROFILE_EDGES + k]));
+            const uint64_t *cnt = &num[c * (PROFILE_BINS + 1)];
+            json_array_append_new(jn,
+                                  json_pack("{s:s,s:o,s:o,s:I}", "column", s->columns.numeric[c],
+                                            "edges", e, "counts", counts_json(cnt, PROFILE_BINS),
+                                            "missing", (json_int_t)cnt[PROFILE_BINS]));
+        }
+        for (size_t c = 0; c < ncat; c++) {
+            json_t *cj = category_json(s->columns.categorical[c], res, st->ntasks, c);
+            if (!cj) rc = MLOPS_ENOMEM;
+            else json_array_append_new(jc, cj);
+        }
+        for (size_t k = 0; k <= PROFILE_BINS; k++)
+            json_array_append_new(pe, json_real((double)k / PROFILE_BINS));
+        for (size_t k = 0; k < nvec; k++)
+            json_array_append_new(jp, json_pack("{s:s,s:o}", "class",
+                                                job_class(j, ncls == 2 ? 1 : k), "counts",
+                                                counts_json(&pc[k * PROFILE_BINS], PROFILE_BINS)));
+        doc = json_pack("{s:I,s:o,s:o,s:{s:o,s:o}}", "rows", (json_int_t)rows, "numeric", jn,
+                        "categorical", jc, "proba", "edges", pe, "classes", jp);
+        if (!doc && !rc) rc = MLOPS_ENOMEM;
+    }
+    char *text = doc && !rc ? mlops_json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (!rc && !text)
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "profile: a category is not valid UTF-8");
+    json_decref(doc);
+    for (size_t t = 0; res && t < st->ntasks; t++)
+        if (res[t]) mlops__tasks__profile_count_result__free_unpacked(res[t], NULL);
+    free(res);
+    free(num);
+    free(pc);
+    if (!rc) {
+        uint8_t *e = malloc(ne * 8 + 1);
+        if (!e) rc = MLOPS_ENOMEM;
+        else {
+            memcpy(e, st->blob + 8, ne * 8);
+            rc = set_blob(st, PROF_DONE, ncols, e, ne * 8, text, strlen(text));
+            free(e);
+        }
+    }
+    if (!rc)
+        job_logf(j, "profile: reference distributions of %llu training rows",
+                 (unsigned long long)rows);
+    free(text);
+    return rc;
+}
+
+static int profile_done(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    uint32_t mode = br_u32(&r), ncols = br_u32(&r);
+    if (r.err) return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
+    if (mode == PROF_ROUNDS) return rounds_done(j, st, ncols, err, errlen);
+    if (mode == PROF_COUNT) return count_done(j, st, ncols, err, errlen);
+    return 0;
+}
+
+char *stage_profile_reference(const job_t *j)
+{
+    const stage_t *st = job_stage((job_t *)j, "profile");
+    if (!st || st->blob_len < 8) return NULL;
+    uint32_t mode, ncols;
+    memcpy(&mode, st->blob, 4);
+    memcpy(&ncols, st->blob + 4, 4);
+    size_t off = 8 + (size_t)ncols * PROFILE_EDGES * 8;
+    if (mode != PROF_DONE || st->blob_len <= off) return NULL;
+    return strndup((const char *)st->blob + off, st->blob_len - off);
+}
+
+const stage_ops_t stage_profile = {"profile", profile_start, profile_args, profile_done, 2, NULL};

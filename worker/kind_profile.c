@@ -1,0 +1,270 @@
+/* kind_profile.c: the "profile_qround" and "profile_count" task kinds:
+ * one shard's part of the training rows' reference distributions, which
+ * the registered artifact keeps for drift monitoring (stage_profile.c).
+ *
+ * Both read the shard's raw frame (input 0: the values before this job's
+ * scaler and hasher) and its split shard (input 1: the same rows in the
+ * same order, with the test flags and the features train used). Only the
+ * training rows (test flag 0, or every row without a split) count.
+ *   profile_qround: one round of the exact deciles (quantile.h) of the
+ *                   numeric columns, masked to the training rows.
+ *   profile_count:  per numeric column the counts in the 10 bins that
+ *                   the 9 deciles bound (bin = number of edges < x, as
+ *                   numpy.searchsorted(edges, x, side="left")) and the
+ *                   missing count; per categorical column every distinct
+ *                   value and its count, in byte order (the top values
+ *                   need exact global counts); per weight vector the
+ *                   counts of the model's probability in 10 equal bins
+ *                   of [0, 1] (bin = min(floor(10 p), 9)).
+ * Everything returned is a count, so the coordinator's sums are the same
+ * whatever the number of workers. */
+#include "kinds.h"
+#include "err.h"
+#include "fshard.h"
+#include "model.h"
+#include "quantile.h"
+#include "sgd.h"
+#include "task.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROFILE_EDGES 9
+#define PROFILE_BINS 10
+
+typedef struct {
+    mlk_frame *f;
+    mlk_features *fs;
+    uint8_t *train; /* 1 = a training row */
+} prof_in_t;
+
+static void prof_in_free(prof_in_t *p)
+{
+    mlk_frame_destroy(&p->f);
+    mlk_features_destroy(&p->fs);
+    free(p->train);
+}
+
+static int prof_inputs(task_ctx_t *ctx, prof_in_t *p)
+{
+    void *data = NULL;
+    size_t len = 0;
+    if (wk_task_input_frame(ctx, 0, &p->f) != 0) return -1;
+    if (wk_task_input(ctx, 1, &data, &len) != 0) return -1;
+    int bad = mlk_features_decode(data, len, &p->fs) != 0 || p->fs->nrows != p->f->nrows;
+    free(data);
+    if (bad)
+        return wk_task_fail(ctx, 0, "profile: split shard %s does not match frame %s",
+                            ctx->ta->inputs[1]->key, ctx->ta->inputs[0]->key);
+    size_t n = p->f->nrows;
+    if (!(p->train = malloc(n ? n : 1))) return wk_task_fail(ctx, 1, "out of memory");
+    for (size_t i = 0; i < n; i++) p->train[i] = !p->fs->test || !p->fs->test[i];
+    return 0;
+}
+
+/* The f64 columns of the named numeric columns. */
+static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, char **names, size_t n,
+                        const double ***out)
+{
+    const double **cols = calloc(n ? n : 1, sizeof *cols);
+    if (!cols) return wk_task_fail(ctx, 1, "out of memory");
+    for (size_t c = 0; c < n; c++) {
+        int k = mlk_frame_col(f, names[c]);
+        if (k < 0 || f->cols[k].type != MLK_F64) {
+            free(cols);
+            return wk_task_fail(ctx, 0, "profile: the frame has no numeric column '%s'", names[c]);
+        }
+        cols[c] = f->cols[k].f64;
+    }
+    *out = cols;
+    return 0;
+}
+
+int wk_kind_profile_qround(task_ctx_t *ctx)
+{
+    Mlops__Tasks__ProfileQroundArgs *a =
+        wk_task_args(ctx, &mlops__tasks__profile_qround_args__descriptor);
+    if (!a) return -1;
+    prof_in_t p = {0};
+    const double **cols = NULL;
+    uint8_t *ans = NULL;
+    size_t anslen = 0;
+    int rc = -1;
+    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
+        goto out;
+    if (mlk_qjob_answer_masked(a->quantile_request.data, a->quantile_request.len, cols,
+                               a->n_numeric, p.f->nrows, p.train, &ans, &anslen, ctx->err,
+                               sizeof ctx->err) != 0)
+        goto out;
+    Mlops__Tasks__ProfileQroundResult res = MLOPS__TASKS__PROFILE_QROUND_RESULT__INIT;
+    res.quantile_answer.data = ans;
+    res.quantile_answer.len = anslen;
+    rc = wk_task_result_pack(ctx, &res.base);
+out:
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    free(ans);
+    free(cols);
+    prof_in_free(&p);
+    return rc;
+}
+
+typedef struct {
+    const char *s;
+    size_t len;
+} strref_t;
+
+static int strref_cmp(const void *pa, const void *pb)
+{
+    const strref_t *a = pa, *b = pb;
+    int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Column c's distinct training values (byte order) and their counts into
+ * cat. The strings point into the frame, which outlives the result. */
+static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
+                          Mlops__Tasks__ProfileCategory *cat, strref_t **vals)
+{
+    strref_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return MLOPS_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!train[i]) continue;
+        if (col->missing[i]) {
+            cat->missing++;
+            continue;
+        }
+        v[m].s = mlk_str_at(col, i, &v[m].len);
+        m++;
+    }
+    qsort(v, m, sizeof *v, strref_cmp);
+    cat->values = calloc(m ? m : 1, sizeof *cat->values);
+    cat->counts = calloc(m ? m : 1, sizeof *cat->counts);
+    if (!cat->values || !cat->counts) {
+        free(v);
+        return MLOPS_ENOMEM;
+    }
+    size_t d = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (d && !strref_cmp(&v[i], &v[d - 1])) {
+            cat->counts[d - 1]++;
+            continue;
+        }
+        v[d] = v[i];
+        if (!(cat->values[d] = strndup(v[i].s, v[i].len))) {
+            free(v);
+            return MLOPS_ENOMEM;
+        }
+        cat->counts[d++] = 1;
+        cat->n_values = cat->n_counts = d;
+    }
+    *vals = v;
+    return 0;
+}
+
+static size_t bin_of(const double *edges, double x)
+{
+    size_t b = 0;
+    while (b < PROFILE_EDGES && edges[b] < x) b++;
+    return b;
+}
+
+int wk_kind_profile_count(task_ctx_t *ctx)
+{
+    Mlops__Tasks__ProfileCountArgs *a =
+        wk_task_args(ctx, &mlops__tasks__profile_count_args__descriptor);
+    if (!a) return -1;
+    prof_in_t p = {0};
+    const double **cols = NULL;
+    mlk_model *m = NULL;
+    double *dense = NULL, *proba = NULL;
+    uint64_t *num = NULL, *pc = NULL;
+    Mlops__Tasks__ProfileCategory *cats = NULL, **catp = NULL;
+    size_t ncat = a->n_categorical;
+    int rc = -1;
+    if (a->n_edges != a->n_numeric * PROFILE_EDGES) {
+        rc = wk_task_fail(ctx, 0, "profile: damaged task arguments");
+        goto out;
+    }
+    if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
+        goto out;
+    size_t n = p.f->nrows, nn = a->n_numeric, K = m->n_classes, nvec = K == 2 ? 1 : K;
+    num = calloc(nn * (PROFILE_BINS + 1) + 1, sizeof *num);
+    pc = calloc(nvec * PROFILE_BINS, sizeof *pc);
+    cats = calloc(ncat + 1, sizeof *cats);
+    catp = calloc(ncat + 1, sizeof *catp);
+    proba = malloc((n * K + 1) * sizeof *proba);
+    if (!num || !pc || !cats || !catp || !proba) goto oom;
+    uint64_t rows = 0;
+    for (size_t i = 0; i < n; i++) rows += p.train[i];
+    for (size_t c = 0; c < nn; c++) {
+        uint64_t *cnt = &num[c * (PROFILE_BINS + 1)];
+        const double *e = &a->edges[c * PROFILE_EDGES];
+        for (size_t i = 0; i < n; i++) {
+            if (!p.train[i]) continue;
+            double x = cols[c][i];
+            cnt[isnan(x) ? PROFILE_BINS : bin_of(e, x)]++;
+        }
+    }
+    for (size_t c = 0; c < ncat; c++) {
+        mlops__tasks__profile_category__init(&cats[c]);
+        catp[c] = &cats[c];
+        int k = mlk_frame_col(p.f, a->categorical[c]);
+        if (k < 0 || p.f->cols[k].type != MLK_STR) {
+            rc = wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'",
+                              a->categorical[c]);
+            goto out;
+        }
+        strref_t *v = NULL;
+        int r = count_category(&p.f->cols[k], p.train, n, &cats[c], &v);
+        free(v);
+        if (r) goto oom;
+    }
+    /* the model's probabilities on the features it was trained on */
+    mlk_features *fs = p.fs;
+    if (n) {
+        dense = fs->n_dense ? mlk_features_dense_f64(fs) : NULL;
+        if (fs->n_dense && !dense) goto oom;
+        mlk_sgd_data d = {n, fs->csr, dense, fs->n_dense, NULL};
+        if (mlk_sgd_predict_proba(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!p.train[i]) continue;
+        for (size_t k = 0; k < nvec; k++) {
+            double x = proba[i * K + (K == 2 ? 1 : k)];
+            size_t b = x >= 1 ? PROFILE_BINS - 1 : x > 0 ? (size_t)(x * PROFILE_BINS) : 0;
+            pc[k * PROFILE_BINS + (b < PROFILE_BINS ? b : PROFILE_BINS - 1)]++;
+        }
+    }
+    Mlops__Tasks__ProfileCountResult res = MLOPS__TASKS__PROFILE_COUNT_RESULT__INIT;
+    res.n_numeric = nn * (PROFILE_BINS + 1);
+    res.numeric = num;
+    res.n_categorical = ncat;
+    res.categorical = catp;
+    res.n_proba = nvec * PROFILE_BINS;
+    res.proba = pc;
+    res.rows = rows;
+    rc = wk_task_result_pack(ctx, &res.base);
+    if (!rc) wk_task_metric(ctx, "rows", (double)rows);
+    goto out;
+oom:
+    rc = wk_task_fail(ctx, 1, "out of memory");
+out:
+    for (size_t c = 0; cats && c < ncat; c++) {
+        for (size_t i = 0; i < cats[c].n_values; i++) free(cats[c].values[i]);
+        free(cats[c].values);
+        free(cats[c].counts);
+    }
+    free(cats);
+    free(catp);
+    free(num);
+    free(pc);
+    free(dense);
+    free(proba);
+    free(cols);
+    mlk_model_destroy(&m);
+    prof_in_free(&p);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc;
+}

@@ -59,6 +59,10 @@ void coord_reply_error(coord_t *c, zframe_t *identity, uint64_t seq, Mlops__Erro
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* an error is one line, even when it quotes a peer's bytes (a job id
+     * or a file name holding a line break) */
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     envelope_t env;
     Mlops__Error e;
     wire_error_body(&env, &e, seq, code, text);

@@ -176,7 +176,9 @@ int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen)
     }
     int numeric = 1;
     for (size_t i = 0; i < n; i++) numeric &= is_number(labels[i]);
-    qsort(labels, n, sizeof *labels, numeric ? num_cmp : str_cmp);
+    /* no label at all (every shard empty) leaves labels NULL, which
+     * qsort must not get even for 0 elements */
+    if (n) qsort(labels, n, sizeof *labels, numeric ? num_cmp : str_cmp);
     job_set_classes(j, labels, n);
     return 0;
 }

@@ -125,6 +125,9 @@ static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *e
     else rc = fn(&ctx);
     atomic_fetch_sub(&w->running, 1);
     if (rc != 0 && !ctx.err[0]) wk_task_fail(&ctx, 0, "task %s failed", ta->kind);
+    /* the coordinator shows it as one line: it may quote the peer's bytes */
+    for (char *p = ctx.err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     double secs = mono_s() - t0;
     if (ctx.cancelled)
         LOG_I("task %s/%u/%u (%s) stopped after %.3f s: its job was cancelled", ta->job_id,
@@ -339,8 +342,13 @@ static void on_store(worker_t *w)
             }
             free(data);
         } else {
-            wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND,
-                            "worker %s holds no shard %s", w->cfg.name, env->shard_get->key);
+            char text[1024];
+            snprintf(text, sizeof text, "worker %s holds no shard %s", w->cfg.name,
+                     env->shard_get->key);
+            /* one line, whatever bytes the peer put in the key */
+            for (char *p = text; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+            wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND, "%s", text);
         }
     }
     wire_free(&env);

@@ -504,7 +504,7 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
 {
     *ans = NULL;
     *anslen = 0;
-    rbuf r = {req, req + reqlen, 0};
+    rbuf r = {req, req ? req + reqlen : req, 0};
     uint32_t nqry;
     if (!req || !check_header(&r, "MLKQ", &nqry, QFMT_VERSION) ||
         (size_t)(r.end - r.p) != (size_t)nqry * QUERY_BYTES)
@@ -579,7 +579,8 @@ out:
 static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply, char *err,
                        size_t errlen)
 {
-    rbuf r = {ans, ans + anslen, 0};
+    /* a shard that sent no answer has ans NULL: no arithmetic on it */
+    rbuf r = {ans, ans ? ans + anslen : ans, 0};
     uint32_t nqry;
     if (!ans || !check_header(&r, "MLKA", &nqry, QFMT_VERSION) || nqry != j->nqry)
         return mlops_seterr(err, errlen, MLOPS_EPARSE,

@@ -11,7 +11,16 @@
  *    under the read side, growing takes the write side.
  *  - The journal is opened with LMDB's default full sync; a shard store
  *    with MDB_NOSYNC (the OS writes pages back when it likes; after a
- *    crash the shards are recomputed, never trusted). */
+ *    crash the shards are recomputed, never trusted).
+ *  - A write transaction that dirties more pages than LMDB's dirty list
+ *    holds (one value of about 256 MiB or more) spills pages, and LMDB
+ *    0.9.24 (bookworm) never frees the spill list of a top-level
+ *    transaction: 1 MiB leaks per such write, committed or aborted.
+ *    Nothing here can free it. A shard a peer fetches must fit in a
+ *    frame (MLOPS_MAX_FRAME) anyway, and the worker's kinds check the
+ *    sizes their arguments ask for before they build them; only a shard
+ *    that large written and read on one worker (a huge shard_rows)
+ *    still meets the leak. */
 #include "store.h"
 #include "err.h"
 #include "log.h"

@@ -22,6 +22,7 @@
 #include "knn.h"
 #include "recommend.h"
 #include "task.h"
+#include "wire.h"
 #include <czmq.h>
 #include <math.h>
 #include <stdlib.h>
@@ -52,6 +53,26 @@ static void list_free(knnlist_t *l)
     mlk_topk_destroy(&l->t);
     free(l->label);
     l->label = NULL;
+}
+
+/* The bytes of a list shard of nq x k entries. */
+#define LIST_HEADER 24u
+#define LIST_ENTRY 20u
+/* A list or recommendation shard goes to a task on any worker, so it
+ * must fit in one frame; the room left is for the envelope around it. */
+#define SHARD_MAX_BYTES (MLOPS_MAX_FRAME - ((size_t)1 << 16))
+
+/* 0 if n items of `each` bytes (plus `head`) fit in a shard a peer can
+ * fetch; else the task fails naming what asked for it. Checked before
+ * anything that size is allocated: the counts come from task arguments,
+ * so from a peer. */
+static int shard_fits(task_ctx_t *ctx, const char *what, uint64_t n, size_t each, size_t head)
+{
+    if (n <= (SHARD_MAX_BYTES - head) / each) return 0;
+    return wk_task_fail(ctx, 0,
+                        "%s: %llu entries of %zu bytes are more than the %zu MiB a shard sent to a "
+                        "peer may hold (lower knn.k or knn.top_n)",
+                        what, (unsigned long long)n, each, (size_t)(MLOPS_MAX_FRAME >> 20));
 }
 
 static int list_output(task_ctx_t *ctx, const mlk_topk *t, const int32_t *label)
@@ -261,6 +282,9 @@ static int search_index(task_ctx_t *ctx, const float *Q, size_t nq, size_t d, si
         goto done;
     }
     mlk_knn_normalize(X, x->nrows, dx);
+    /* the list goes to knn_classify on any worker: the same limit with
+     * one worker as with eight */
+    if (shard_fits(ctx, "knn", (uint64_t)nq * k, LIST_ENTRY, LIST_HEADER) != 0) goto done;
     out->t = mlk_topk_new(nq, k);
     out->label = malloc(nz(nq * k) * sizeof *out->label);
     if (!out->t || !out->label) {
@@ -643,6 +667,14 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t 
         n += (size_t)m;
         free(data);
     }
+    /* rec_keys keeps only the rows rec_encode turns into pairs, so every
+     * user and item of the key set has one: more would be damaged
+     * arguments, asking for arrays of that size */
+    if (!rc && (nusers > n || nitems > n))
+        rc = wk_task_fail(ctx, 0,
+                          "knn: damaged task arguments (%llu users and %llu items for %zu pairs; "
+                          "each has at least one)",
+                          (unsigned long long)nusers, (unsigned long long)nitems, n);
     if (!rc) {
         char err[512];
         *out = mlk_rec_split(u ? u : (int32_t[]){0}, it ? it : (int32_t[]){0}, n, (size_t)nusers, (size_t)nitems,
@@ -689,6 +721,7 @@ int wk_kind_rec_search(task_ctx_t *ctx)
         return wk_task_fail(ctx, 0,
                             "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
                             (unsigned long long)nu, (unsigned long long)ni);
+    if (shard_fits(ctx, "rec_search", qc * k, LIST_ENTRY, LIST_HEADER) != 0) return -1;
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
@@ -744,6 +777,8 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
                      (unsigned long long)ni);
         goto out;
     }
+    /* the output frame: row id, rank and score, and two names a row */
+    if (shard_fits(ctx, "rec_recommend", qc * topn, 3 * sizeof(double), 0) != 0) goto out;
     size_t nin = ctx->ta->n_inputs - R;
     if (cached_rec_data(ctx, nin, nu, ni, &d) != 0) goto out;
     if (lists_merge(ctx, nin, R, (size_t)qc, k, &m) != 0) goto out;

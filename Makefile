@@ -20,7 +20,7 @@ deps:
 	bash scripts/install-deps.sh --test
 
 # Every Python module and program the tests, benchmarks and examples use
-# comes from a package install-deps.sh installs (scripts/deps.txt).
+# comes from a package install-deps.sh installs (the package table in scripts/install-deps.sh).
 check-deps: deps
 	/usr/bin/python3 scripts/check-deps.py
 

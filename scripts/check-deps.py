@@ -5,7 +5,7 @@ Every Python module imported under tests/, bench/ and examples/ (in .py
 files, and in Python code embedded in shell scripts: heredocs and
 `python3 -c '...'` strings) and every external program that the shell
 scripts there call must be provided by a Debian package that
-scripts/install-deps.sh installs for the right set (scripts/deps.txt), by
+scripts/install-deps.sh installs for the right set (the package table in scripts/install-deps.sh), by
 Python's standard library, by the project itself, or by a package of
 Priority required (on every Debian system). Where a module or program is
 present on this machine, dpkg must also agree that it comes from the
@@ -19,7 +19,7 @@ command that is neither a builtin, a function of the scripts, a project
 program nor a known package's program is reported, never ignored.
 
 Exit 0 when everything is provided; else 1, one line per problem:
-  check-deps: tests/integration/test_x.sh:12: calls 'tshark': no 'prog' row in scripts/deps.txt and not installed
+  check-deps: tests/integration/test_x.sh:12: calls 'tshark': no 'prog' row in the package table in scripts/install-deps.sh and not installed
 """
 import ast
 import os
@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEPS = os.path.join(ROOT, "scripts", "deps.txt")
+DEPS = os.path.join(ROOT, "scripts", "install-deps.sh")
 SCAN_DIRS = ("tests", "bench", "examples")
 # Programs the build makes (tests call them from $MLOPS_BUILD_DIR).
 PROJECT_PROGRAMS = {"mlopsctl", "mlops-coordinator", "mlops-worker", "mlops-serve"}
@@ -47,12 +47,17 @@ def problem(where, text):
 def read_table():
     pkgs, mods, progs = {}, {}, {}
     with open(DEPS, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+        text = f.read()
+    start = text.index("<<'DEPS'\n") + len("<<'DEPS'\n")
+    first = text.count("\n", 0, start) + 1
+    body = text[start:text.index("\nDEPS\n", start)]
+    if True:
+        for n, line in enumerate(body.splitlines(), first):
             line = line.split("#", 1)[0].split()
             if not line:
                 continue
             if len(line) != 3 or line[0] not in ("pkg", "py", "prog"):
-                problem(f"scripts/deps.txt:{n}", "expected 'pkg SET PACKAGE', 'py MODULE PACKAGE' or 'prog NAME PACKAGE'")
+                problem(f"the package table in scripts/install-deps.sh:{n}", "expected 'pkg SET PACKAGE', 'py MODULE PACKAGE' or 'prog NAME PACKAGE'")
                 continue
             kind, a, b = line
             if kind == "pkg":
@@ -133,7 +138,7 @@ def check_module(mod, where, want_set, local_dir, pkgs, mods):
     _checked_mod[key] = True
     pkg = mods.get(mod)
     if pkg is None:
-        problem(where, f"imports '{mod}': no 'py {mod} PACKAGE' row in scripts/deps.txt")
+        problem(where, f"imports '{mod}': no 'py {mod} PACKAGE' row in the package table in scripts/install-deps.sh")
         return
     if not installed_by_us(pkg, want_set, pkgs):
         problem(where, f"imports '{mod}' from {pkg}, which install-deps.sh --{want_set} does not install (add 'pkg {want_set} {pkg}')")
@@ -143,7 +148,7 @@ def check_module(mod, where, want_set, local_dir, pkgs, mods):
         if owner is None:
             problem(where, f"'{mod}' is importable from {origin}, which no Debian package installed (by hand, with pip?): a fresh machine will not have it")
         elif owner != pkg:
-            problem(where, f"'{mod}' comes from {owner} here, but scripts/deps.txt says {pkg}")
+            problem(where, f"'{mod}' comes from {owner} here, but the package table in scripts/install-deps.sh says {pkg}")
 
 
 # ------------------------------------------------------------ shell side
@@ -442,16 +447,16 @@ def check_program(w, where, want_set, funcs, pkgs, progs):
         if owner and is_required(owner):
             return
         if owner:
-            problem(where, f"calls '{name}' from {owner}: add 'prog {name} {owner}' to scripts/deps.txt and the package to the {want_set} set")
+            problem(where, f"calls '{name}' from {owner}: add 'prog {name} {owner}' to the package table in scripts/install-deps.sh and the package to the {want_set} set")
         else:
-            problem(where, f"calls '{name}': no 'prog' row in scripts/deps.txt and not installed")
+            problem(where, f"calls '{name}': no 'prog' row in the package table in scripts/install-deps.sh and not installed")
         return
     if not installed_by_us(pkg, want_set, pkgs) and not is_required(pkg):
         problem(where, f"calls '{name}' from {pkg}, which install-deps.sh --{want_set} does not install (add 'pkg {want_set} {pkg}')")
     if path and owner is None:
         problem(where, f"'{name}' is {path}, which no Debian package installed: a fresh machine will not have it")
     elif owner and owner != pkg:
-        problem(where, f"'{name}' comes from {owner} here, but scripts/deps.txt says {pkg}")
+        problem(where, f"'{name}' comes from {owner} here, but the package table in scripts/install-deps.sh says {pkg}")
 
 
 def main():
@@ -490,7 +495,7 @@ def main():
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
-        print(f"check-deps: {len(problems)} problem(s); see scripts/deps.txt", file=sys.stderr)
+        print(f"check-deps: {len(problems)} problem(s); see the package table in scripts/install-deps.sh", file=sys.stderr)
         return 1
     print(f"check-deps: {nmods} imports and {nprogs} program calls in {len(files)} files: every one provided")
     return 0

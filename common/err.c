@@ -29,6 +29,12 @@ int mlops_seterr(char *err, size_t errlen, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
+        /* An error is one line, whatever bytes of a file or a peer it
+         * quotes (a column name may hold a quoted line break): control
+         * bytes become '?'. */
+        for (char *p = err; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
     }
     return code;
 }

@@ -24,7 +24,8 @@ enum {
 
 const char *mlops_strerror(int code);
 
-/* snprintf into err (if non-NULL) and return code. */
+/* snprintf into err (if non-NULL) and return code. The message is one
+ * line: control bytes in it (from a quoted field or a peer) become '?'. */
 int mlops_seterr(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

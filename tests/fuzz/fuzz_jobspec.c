@@ -75,8 +75,15 @@ static void check_spec(const mlops_jobspec_t *s)
 
     mlops_jobspec_file_t *files = NULL;
     size_t nf = 0;
-    FUZZ_CHECK(mlops_jobspec_inputs(s, "jobs/dir", &files, &nf) == 0);
-    mlops_jobspec_files_free(&files, nf);
+    /* a glob that matches no file is refused, with a one-line message */
+    err[0] = 0;
+    rc = mlops_jobspec_inputs_err(s, "jobs/dir", &files, &nf, err, sizeof err);
+    if (rc == 0)
+        mlops_jobspec_files_free(&files, nf);
+    else {
+        FUZZ_CHECK(files == NULL && nf == 0);
+        check_err(err);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

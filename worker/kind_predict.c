@@ -3,22 +3,19 @@
  * into a frame of predictions: the kept input columns, then `proba`
  * (binary: of classes[1]) or one `proba_<class>` per class, then `label`.
  *
- * Why it reuses the training kernels one for one: the numeric columns go
- * through mlk_scaler_transform as scale_apply did, the categorical ones
- * through mlk_hash_frame as the hash kind did, and the scores through
- * mlk_sgd_predict_proba as evaluate does. So a row scored here gets the
- * bits it would have had in the training job, on any number of workers.
+ * Why it calls mlk_score_frame (common/kernels/score.h): that function
+ * reuses the training kernels one for one, so a row scored here gets the
+ * bits it would have had in the training job, on any number of workers,
+ * and mlops-serve, which calls it too, gives the same bits over HTTP.
  *
  * A row with a missing value the model needs is not scored: its
  * predictions are empty and it is counted in the "unscored" metric. */
 #include "kinds.h"
 #include "err.h"
 #include "fshard.h"
-#include "hasher.h"
 #include "metrics.h"
 #include "model.h"
-#include "scaler.h"
-#include "sgd.h"
+#include "score.h"
 #include "task.h"
 #include <math.h>
 #include <stdio.h>
@@ -28,8 +25,7 @@
 typedef struct {
     mlk_frame *in, *out;
     mlk_model *m;
-    mlk_csr *csr;
-    double *dense, *proba, *col;
+    double *proba;
     size_t *num, *cat, *keep;
     uint8_t *unscored;
     char **names;
@@ -42,10 +38,7 @@ static void pstate_free(pstate_t *p)
     mlk_frame_destroy(&p->in);
     mlk_frame_destroy(&p->out);
     mlk_model_destroy(&p->m);
-    mlk_csr_destroy(&p->csr);
-    free(p->dense);
     free(p->proba);
-    free(p->col);
     free(p->num);
     free(p->cat);
     free(p->keep);
@@ -78,7 +71,8 @@ static int add_name(pstate_t *p, const char *name, mlk_coltype t)
 }
 
 /* Score frame p->in with model pm into p->proba (n x K) and
- * p->unscored: the features exactly as scale_apply and hash made them. */
+ * p->unscored, through the pipeline scorer the server shares
+ * (common/kernels/score.h). */
 static int score_frame(task_ctx_t *ctx, const Mlops__Tasks__PredictModel *pm, pstate_t *p)
 {
     if (pm->n_mean != pm->n_numeric || pm->n_scale != pm->n_numeric || pm->n_classes < 2 ||
@@ -94,39 +88,16 @@ static int score_frame(task_ctx_t *ctx, const Mlops__Tasks__PredictModel *pm, ps
     p->num = calloc(nnum + 1, sizeof *p->num);
     p->cat = calloc(ncat + 1, sizeof *p->cat);
     p->unscored = calloc(n + 1, 1);
-    p->dense = malloc((n * nnum + 1) * sizeof *p->dense);
-    p->col = malloc((n + 1) * sizeof *p->col);
     p->proba = malloc((n * K + 1) * sizeof *p->proba);
-    if (!p->num || !p->cat || !p->unscored || !p->dense || !p->col || !p->proba)
+    if (!p->num || !p->cat || !p->unscored || !p->proba)
         return wk_task_fail(ctx, 1, "out of memory");
     for (size_t c = 0; c < nnum; c++)
         if (find_col(ctx, p->in, pm->numeric[c], MLK_F64, ref, &p->num[c])) return -1;
     for (size_t c = 0; c < ncat; c++)
         if (find_col(ctx, p->in, pm->hashed[c], MLK_STR, ref, &p->cat[c])) return -1;
-    for (size_t c = 0; c < nnum; c++) {
-        const double *x = p->in->cols[p->num[c]].f64;
-        memcpy(p->col, x, n * sizeof *p->col);
-        mlk_scaler_transform(p->col, n, pm->mean[c], pm->scale[c]);
-        for (size_t i = 0; i < n; i++) {
-            if (isnan(x[i])) p->unscored[i] = 1;
-            p->dense[i * nnum + c] = p->col[i];
-        }
-    }
-    for (size_t c = 0; c < ncat; c++)
-        for (size_t i = 0; i < n; i++)
-            if (p->in->cols[p->cat[c]].missing[i]) p->unscored[i] = 1;
-    mlk_hash_opts ho;
-    mlk_hash_opts_default(&ho);
-    ho.n_features = pm->n_features ? (int32_t)pm->n_features : 1;
-    ho.alternate_sign = pm->alternate_sign;
-    if (pm->n_features && ncat &&
-        mlk_hash_frame(&ho, p->in, p->cat, ncat, &p->csr, ctx->err, sizeof ctx->err) != 0)
-        return -1;
-    if (pm->n_features && !ncat && !(p->csr = mlk_csr_new(n, pm->n_features, 0)))
-        return wk_task_fail(ctx, 1, "out of memory");
-    if (!n) return 0;
-    mlk_sgd_data d = {n, p->csr, nnum ? p->dense : NULL, nnum, NULL};
-    return mlk_sgd_predict_proba(p->m, &d, p->proba, ctx->err, sizeof ctx->err) ? -1 : 0;
+    mlk_score_spec sp = {p->m,   nnum, p->num,          pm->mean, pm->scale,
+                         ncat,   p->cat, (uint32_t)pm->n_features, pm->alternate_sign};
+    return mlk_score_frame(&sp, p->in, p->proba, p->unscored, ctx->err, sizeof ctx->err) ? -1 : 0;
 }
 
 int wk_kind_predict(task_ctx_t *ctx)

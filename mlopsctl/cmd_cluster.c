@@ -379,8 +379,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         ctl_errorf("up: %s", err);
         return CTL_EXIT_FAILED;
     }
-    if (insecure) ctl_keys_use_dir(NULL);
-    else ctl_keys_use_dir(keydir);
+    if (insecure) mlops_keyring_use_dir(NULL);
+    else mlops_keyring_use_dir(keydir);
 
     proc_entry procs[MAX_PROCS];
     size_t nprocs = 0;

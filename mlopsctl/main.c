@@ -248,7 +248,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     if (apply_common(&ctx, &g, 1, err, sizeof err) != 0) return usage_error(NULL, err);
-    ctl_keys_set(ctl_arg(&g, "key"), ctl_arg(&g, "server-key"));
+    mlops_keyring_set(ctl_arg(&g, "key"), ctl_arg(&g, "server-key"));
     int rest = 1 + used;
     if (rest >= argc) {
         main_help(stderr);

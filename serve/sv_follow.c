@@ -7,6 +7,8 @@
  *   2. model-export NAME REF -> the artifact, parsed and put live;
  *   3. alias-watch SEQ, held by the coordinator until an alias moves (or
  *      20 s pass): a move of NAME@ALIAS sends it back to 2.
+ * A model or alias that does not exist yet is waited for: watched if an
+ * alias (a move creates it), fetched again every second if a version.
  * A request without a reply (the coordinator restarting, the network)
  * drops the socket and starts again at 1 after a pause: the fetch after
  * a reconnect is the slow fallback that catches a move pushed while the
@@ -168,6 +170,12 @@ int sv_run(sv_t *s, char *err, size_t errlen)
         if (!r && !s->by_version) moved(s, doc, &since);
         json_decref(doc);
         if (!r) r = load(s, &l, s->ref, e2, sizeof e2);
+        if (r == MLOPS_ENOTFOUND && !s->by_version) {
+            /* not registered or aliased yet (`up --serve` before the first
+             * training): health says 503 until a move makes it exist */
+            LOG_W("%s: waiting for %s to exist (health answers 503)", e2, s->cfg.model);
+            r = 0;
+        }
         while (!r && !atomic_load(&s->stop) && !zsys_interrupted) {
             if (s->by_version) { /* a fixed version never changes */
                 pause_ms(s, 500);
@@ -185,7 +193,7 @@ int sv_run(sv_t *s, char *err, size_t errlen)
         sv_model_t *cur = sv_slot_get(&s->slot);
         int loaded = cur != NULL;
         sv_model_release(&cur);
-        if (!loaded && (r == MLOPS_ENOTFOUND || r == MLOPS_EINVAL)) {
+        if (!loaded && r == MLOPS_EINVAL) {
             rc = mlops_seterr(err, errlen, r, "--model %s: %s", s->cfg.model, e2);
             break;
         }

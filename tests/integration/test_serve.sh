@@ -144,5 +144,16 @@ curl -s "$URL/metrics" >"$T/metrics.txt"
 grep -q '^mlops_serve_requests_total{endpoint="/invocations",code="400"}' "$T/metrics.txt" || fail "no 400s counted: $(grep requests_total "$T/metrics.txt")"
 ! grep -q 'code="5' "$T/metrics.txt" || fail "a 5xx was answered: $(grep 'code="5' "$T/metrics.txt")"
 grep -q '^mlops_serve_model_info{model="clicks",version="1"} 1' "$T/metrics.txt" || fail "model_info"
+"$PY" - "$MLOPS_SOURCE_DIR/docs/metrics.md" "$T/metrics.txt" <<'PYEOF' || fail "docs/metrics.md and mlops-serve's /metrics disagree"
+import re, sys
+doc, text = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+serve_doc = set(re.findall(r"^\| `(mlops_[a-z_]+)`", doc.split("## mlops-serve", 1)[1], re.M))
+common = set(re.findall(r"^\| `(mlops_[a-z_]+)`", doc.split("## Every daemon", 1)[1].split("##", 1)[0], re.M))
+exported = set(re.findall(r"^# TYPE (mlops_[a-z_]+) ", text, re.M))
+assert serve_doc - exported == set(), f"documented but not exported: {sorted(serve_doc - exported)}"
+assert exported - serve_doc - common == set(), f"exported but not documented: {sorted(exported - serve_doc - common)}"
+for fam in ("parse", "predict", "serialize"):
+    assert re.search(r'^mlops_serve_request_duration_seconds_count\{phase="%s"\} [1-9]' % fam, text, re.M), fam
+PYEOF
 kill -0 "$(awk '$1 == "serve" {print $2}' "$CLUSTER_DIR/pids")" || fail "mlops-serve died"
 echo "test_serve: ok"

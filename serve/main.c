@@ -1,5 +1,6 @@
 /* mlops-serve: thin main() over sv.h; its flags are the table below
  * (common/flags.h), which also prints --help. */
+#include "blasenv.h"
 #include "flags.h"
 #include "keyring.h"
 #include "log.h"
@@ -61,6 +62,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* one BLAS thread per HTTP thread: OpenBLAS's own pool would fight
+     * --threads over the cores (and its kernel choice, see blasenv.h) */
+    mlops_blas_ensure(argc, argv);
     sv_config_t cfg = {0};
     mlops_flags_t flags;
     char err[1024] = "";

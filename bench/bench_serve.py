@@ -197,7 +197,7 @@ def main():
                     nonlocal moves
                     to = 2
                     for _ in range(10):
-                        if stop.wait(SECONDS / 11):
+                        if stop.wait(SECONDS / 14):
                             return
                         c.ctl("model", "alias", "bench", str(to), "production")
                         moves += 1
@@ -217,6 +217,11 @@ def main():
                 res["s_rows"].append(1000 * wrk(surl + "/invocations", thousand, 8, tmp)[0])
                 res["a_rows"].append(1000 * wrk(aurl + "/invocations", thousand, 8, tmp)[0])
             swaps = open(os.path.join(tmp, "serve.log")).read().count("goes live (was")
+            with urllib.request.urlopen(surl + "/metrics") as r:
+                text = r.read().decode()
+            phases = {ph: (float(re.search(r'^mlops_serve_request_duration_seconds_sum\{phase="%s"\} (\S+)' % ph, text, re.M).group(1)),
+                           float(re.search(r'^mlops_serve_request_duration_seconds_count\{phase="%s"\} (\S+)' % ph, text, re.M).group(1)))
+                      for ph in ("parse", "predict", "serialize")}
     finally:
         for p in procs:
             p.terminate()
@@ -233,6 +238,8 @@ def main():
           f"anchor {med(res['a_rows']):.0f} rows/s")
     print(f"alias moves during the mlops single-row runs: {moves} moves, {swaps} swaps, "
           f"{failed} failed of {sent} requests (target 0)")
+    print("mlops-serve time per request by phase (all runs): " +
+          ", ".join(f"{ph} {s / max(n, 1) * 1e6:.0f} us" for ph, (s, n) in phases.items()))
     print(f"mlops p99 single row: {med(res['s_p99']):.2f} ms (target < 2 ms)")
     write_ratio("serve_rps", med(res["s_rps"]) / med(res["a_rps"]), 20)
     write_ratio("serve_rows", med(res["s_rows"]) / med(res["a_rows"]), 10)

@@ -1,4 +1,5 @@
-/* kind_predict.c: the "predict" task kind: one ingested frame scored
+/* kind_predict.c: the "predict" task kind (and promote_score, drift, which
+ * score the same way): one ingested frame scored
  * with a registered model's own pipeline (PredictArgs, proto/tasks.proto)
  * into a frame of predictions: the kept input columns, then `proba`
  * (binary: of classes[1]) or one `proba_<class>` per class, then `label`.
@@ -11,12 +12,14 @@
  * A row with a missing value the model needs is not scored: its
  * predictions are empty and it is counted in the "unscored" metric. */
 #include "kinds.h"
+#include "driftref.h"
 #include "err.h"
 #include "fshard.h"
 #include "metrics.h"
 #include "model.h"
 #include "score.h"
 #include "task.h"
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +250,62 @@ out:
     free(rows);
     mlk_metrics_destroy(&part);
     mlk_features_destroy(&fs);
+    pstate_free(&p);
+    return rc;
+}
+
+/* drift: one shard scored like predict, then counted per bin of the
+ * pinned version's reference (common/driftref.h) into a DriftResult;
+ * stage_drift.c sums the shards and gives the PSI. The frame's own column
+ * names drive the binning, so a feature is a column of the model. */
+int wk_kind_drift(task_ctx_t *ctx)
+{
+    Mlops__Tasks__DriftArgs *a = wk_task_args(ctx, &mlops__tasks__drift_args__descriptor);
+    if (!a) return -1;
+    pstate_t p = {0};
+    json_t *ref = NULL;
+    mlops_driftref_t *d = NULL;
+    char **names = NULL;
+    double *counts = NULL;
+    int rc = -1;
+    const Mlops__Tasks__PredictModel *pm = a->model;
+    if (!pm || !pm->reference_json) {
+        rc = wk_task_fail(ctx, 0, "drift: damaged task arguments");
+        goto out;
+    }
+    if (wk_task_input_frame(ctx, 0, &p.in) != 0) goto out;
+    if (score_frame(ctx, pm, &p) != 0) goto out;
+    json_error_t je;
+    if (!(ref = json_loads(pm->reference_json, 0, &je))) {
+        rc = wk_task_fail(ctx, 0, "drift: model %s: damaged reference: %s", pm->ref, je.text);
+        goto out;
+    }
+    if (!(names = calloc(p.in->ncols + 1, sizeof *names))) goto oom;
+    for (size_t c = 0; c < p.in->ncols; c++) names[c] = p.in->cols[c].name;
+    if (!(d = mlops_driftref_new(ref, names, p.in->ncols, pm->classes, pm->n_classes))) goto oom;
+    size_t width = 0;
+    for (size_t i = 0; i < d->nf; i++) width += d->f[i].nbins;
+    if (!(counts = calloc(width + 1, sizeof *counts))) goto oom;
+    size_t n = p.in->nrows;
+    for (size_t o = 0, i = 0; i < d->nf; o += d->f[i].nbins, i++)
+        for (size_t r = 0; r < n; r++) {
+            size_t b = mlops_driftref_bin(d, i, p.in, r, p.proba, p.unscored);
+            if (b != MLOPS_DRIFT_NO_BIN) counts[o + b] += 1;
+        }
+    Mlops__Tasks__DriftResult res = MLOPS__TASKS__DRIFT_RESULT__INIT;
+    res.counts = counts;
+    res.n_counts = width;
+    rc = wk_task_result_pack(ctx, &res.base);
+    if (!rc) wk_task_metric(ctx, "rows", (double)n);
+    goto out;
+oom:
+    rc = wk_task_fail(ctx, 1, "out of memory");
+out:
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    json_decref(ref);
+    mlops_driftref_destroy(&d);
+    free(names);
+    free(counts);
     pstate_free(&p);
     return rc;
 }

@@ -40,11 +40,11 @@ echo "serve $!" >>"$CLUSTER_DIR/pids"
 wait_for '[ -s "$T/serve.addr" ]' 20
 URL="http://$(cat "$T/serve.addr")"
 wait_for "curl -sf $URL/health" 30
-"$PY" - "$URL" "$T/m.json" "$D/fresh.csv" "$D/shifted.csv" <<'PYEOF' || fail "drift (see above)"
+"$PY" - "$URL" "$T/m.json" "$D/fresh.csv" "$D/shifted.csv" "$T" <<'PYEOF' || fail "drift (see above)"
 import json, sys, urllib.request
 import numpy as np
 import pandas as pd
-url, mfile, fresh, shifted = sys.argv[1:]
+url, mfile, fresh, shifted, tmp = sys.argv[1:]
 m = json.load(open(mfile))
 ref = m["reference"]
 EPS = 1e-4
@@ -88,6 +88,7 @@ for k, w in want.items():
     assert abs(got[k]["psi"] - w) <= 1e-9, f"fresh {k}: served {got[k]['psi']!r}, numpy {w!r}"
     assert got[k]["psi"] < 0.1 and got[k]["status"] == "stable", f"fresh {k}: {got[k]}"
 print("fresh: " + ", ".join(f"{k} {v['psi']:.4f}" for k, v in sorted(got.items())))
+json.dump({k: v["psi"] for k, v in got.items()}, open(f"{tmp}/served_fresh.json", "w"))
 preds, got, doc = send(shifted)  # the window now holds exactly these rows
 want = expected(shifted, preds)
 for k, w in want.items():
@@ -97,8 +98,29 @@ for k in ("price", "income"):
 for k in ("category", "quantity", "age"):
     assert got[k]["psi"] < 0.1, f"unshifted {k} under --shift: {got[k]}"
 print("shifted: " + ", ".join(f"{k} {v['psi']:.4f}" for k, v in sorted(got.items())))
+json.dump({k: v["psi"] for k, v in got.items()}, open(f"{tmp}/served_shifted.json", "w"))
 PYEOF
 curl -s "$URL/metrics" >"$T/metrics.txt"
 grep -Eq '^mlops_serve_drift_psi\{feature="price"\} [0-9.e+-]+$' "$T/metrics.txt" || fail "no price PSI gauge: $(grep drift "$T/metrics.txt")"
 grep -q '^mlops_serve_drift_window_rows 3000' "$T/metrics.txt" || fail "window rows gauge"
+# the batch stage over the same rows: psi.<feature> equal to the served
+# window's, bit for bit (the same counts, summed in shard order)
+for n in fresh shifted; do
+    printf 'name: drift-%s\ninput: %s.csv\nshard_rows: 700\ndrift: {model: clicks@1}\n' "$n" "$n" >"$D/$n.yaml"
+    job="$(submit_wait "$D/$n.yaml")" || exit 1
+    ctl result "$job" -o json >"$T/$n.result.json" || fail "result"
+    "$PY" - "$T/$n.result.json" "$T/served_$n.json" "$n" <<'PYEOF' || fail "batch drift ($n) differs from the server's"
+import json, sys
+res, served, n = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+m = res["metrics"]
+assert m["rows_compared"] == 3000, m.get("rows_compared")
+for k, v in served.items():
+    assert float(m[f"psi.{k}"]).hex() == float(v).hex(), f"{n} {k}: batch {m[f'psi.{k}']!r}, served {v!r}"
+print(f"batch drift ({n}): " + ", ".join(f"{k} {m[f'psi.{k}']:.4f}" for k in sorted(served)))
+PYEOF
+done
+assert_contains "$(ctl logs "$job" 2>&1)" "drift: shifted against model clicks@1"
+printf 'name: bad\ninput: fresh.csv\ndrift: {model: clicks@1}\npredict: {model: clicks@1}\n' >"$D/bad.yaml"
+out="$(ctl submit "$D/bad.yaml" 2>&1)"; [ $? -eq 2 ] || fail "drift with predict must be refused: $out"
+assert_contains "$out" "drift: cannot be combined with predict"
 echo "test_serve_drift: ok"

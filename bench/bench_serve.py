@@ -30,6 +30,8 @@ import threading
 import time
 import urllib.request
 
+import psutil
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_cluster import (BUILD, PY, REPS, SRC, BenchError, Cluster, loadavg, med,  # noqa: E402
                            on_sigterm_exit, purchases_csv, runs, write_ratio)
@@ -132,6 +134,26 @@ def wrk(url, body, conns, tmp):
     return rps, p99, errs, total
 
 
+def cpu_of(proc):
+    """CPU seconds used so far by a server process and its children (gunicorn's workers)."""
+    p = psutil.Process(proc.pid)
+    total = 0.0
+    for q in [p] + p.children(recursive=True):
+        try:
+            t = q.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def timed(proc, fn):
+    """fn()'s result and the CPU seconds proc spent meanwhile."""
+    c0 = cpu_of(proc)
+    r = fn()
+    return r, cpu_of(proc) - c0
+
+
 def post(url, body):
     req = urllib.request.Request(url, data=open(body, "rb").read(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
@@ -188,7 +210,8 @@ def main():
             d = max(abs(x - y) for x, y in zip(ps, pa))
             if len(ps) != 1000 or d > 1e-12:
                 raise BenchError(f"mlops-serve and scikit-learn differ: max |dp| {d}")
-            res = {k: [] for k in ("s_rps", "s_p99", "a_rps", "a_p99", "s_rows", "a_rows")}
+            res = {k: [] for k in ("s_rps", "s_p99", "a_rps", "a_p99", "s_rows", "a_rows",
+                                   "s_cpu1", "a_cpu1", "s_cpuk", "a_cpuk")}
             failed, sent, moves = 0, 0, 0
             for _ in range(REPS):
                 stop = threading.Event()
@@ -204,18 +227,24 @@ def main():
                         to = 3 - to
                 t = threading.Thread(target=mover)
                 t.start()
-                rps, p99, errs, total = wrk(surl + "/invocations", one, 16, tmp)
+                (rps, p99, errs, total), cpu = timed(serve, lambda: wrk(surl + "/invocations", one, 16, tmp))
+                res["s_cpu1"].append(total / max(cpu, 1e-9))
                 stop.set()
                 t.join()
                 failed += errs
                 sent += total
                 res["s_rps"].append(rps)
                 res["s_p99"].append(p99)
-                rps, p99, _, _ = wrk(aurl + "/invocations", one, 16, tmp)
+                (rps, p99, _, total), cpu = timed(anchor, lambda: wrk(aurl + "/invocations", one, 16, tmp))
+                res["a_cpu1"].append(total / max(cpu, 1e-9))
                 res["a_rps"].append(rps)
                 res["a_p99"].append(p99)
-                res["s_rows"].append(1000 * wrk(surl + "/invocations", thousand, 8, tmp)[0])
-                res["a_rows"].append(1000 * wrk(aurl + "/invocations", thousand, 8, tmp)[0])
+                (rps, _, _, total), cpu = timed(serve, lambda: wrk(surl + "/invocations", thousand, 8, tmp))
+                res["s_rows"].append(1000 * rps)
+                res["s_cpuk"].append(1000 * total / max(cpu, 1e-9))
+                (rps, _, _, total), cpu = timed(anchor, lambda: wrk(aurl + "/invocations", thousand, 8, tmp))
+                res["a_rows"].append(1000 * rps)
+                res["a_cpuk"].append(1000 * total / max(cpu, 1e-9))
             swaps = open(os.path.join(tmp, "serve.log")).read().count("goes live (was")
             with urllib.request.urlopen(surl + "/metrics") as r:
                 text = r.read().decode()
@@ -238,6 +267,10 @@ def main():
           f"anchor {med(res['a_rows']):.0f} rows/s")
     print(f"alias moves during the mlops single-row runs: {moves} moves, {swaps} swaps, "
           f"{failed} failed of {sent} requests (target 0)")
+    print(f"per CPU second of the server (less sensitive to the load): single row mlops "
+          f"{med(res['s_cpu1']):.0f} req, anchor {med(res['a_cpu1']):.0f} req "
+          f"({med(res['s_cpu1']) / med(res['a_cpu1']):.1f}x); 1000 rows mlops {med(res['s_cpuk']):.0f} rows, "
+          f"anchor {med(res['a_cpuk']):.0f} rows ({med(res['s_cpuk']) / med(res['a_cpuk']):.1f}x)")
     print("mlops-serve time per request by phase (all runs): " +
           ", ".join(f"{ph} {s / max(n, 1) * 1e6:.0f} us" for ph, (s, n) in phases.items()))
     print(f"mlops p99 single row: {med(res['s_p99']):.2f} ms (target < 2 ms)")

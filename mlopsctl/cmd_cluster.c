@@ -547,8 +547,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         argv[n++] = "--model", argv[n++] = (char *)serve_model;
         argv[n++] = "--listen", argv[n++] = (char *)(listen ? listen : "127.0.0.1:8080");
         argv[n++] = "--addr-file", argv[n++] = addrfile;
-        if (!insecure) argv[n++] = "--key", argv[n++] = ckey, argv[n++] = "--server-key",
-                       argv[n++] = srvkey;
+        if (insecure) argv[n++] = "--insecure";
+        else argv[n++] = "--key", argv[n++] = ckey, argv[n++] = "--server-key", argv[n++] = srvkey;
         argv[n] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {

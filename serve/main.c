@@ -44,6 +44,8 @@ static const mlops_flag_t FLAGS[] = {
      .env = "MLOPS_KEY", .help = "client key pair (as mlopsctl's --key)"},
     {.name = "server-key", .type = MLOPS_FLAG_STR, .meta = "FILE|KEY", .off = MLOPS_FLAG_NOSTORE,
      .env = "MLOPS_SERVER_KEY", .help = "the coordinator's public key (as mlopsctl's)"},
+    {.name = "insecure", .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
+     .help = "no key: plain text, for a coordinator started with --insecure"},
     {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
      .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
      .help = "human: one readable line; json: one JSON object per line"},
@@ -85,6 +87,7 @@ int main(int argc, char **argv)
     mlog_set_json(lf && !strcmp(lf, "json"));
     /* the key flags as mlopsctl's, the environment read by the keyring */
     mlops_keyring_set(mlops_flags_get(&flags, "key"), mlops_flags_get(&flags, "server-key"));
+    if (mlops_flags_has(&flags, "insecure")) mlops_keyring_use_dir(NULL);
     sv_t *s = sv_new(&cfg, err, sizeof err);
     if (!s) {
         fprintf(stderr, "mlops-serve: %s\n", err);

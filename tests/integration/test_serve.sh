@@ -156,4 +156,50 @@ for fam in ("parse", "predict", "serialize"):
     assert re.search(r'^mlops_serve_request_duration_seconds_count\{phase="%s"\} [1-9]' % fam, text, re.M), fam
 PYEOF
 kill -0 "$(awk '$1 == "serve" {print $2}' "$CLUSTER_DIR/pids")" || fail "mlops-serve died"
+# a model of 3 classes: proba is an object class -> p, bit-identical to
+# the batch stage's proba_<class> columns
+"$PY" - "$D" <<'PYEOF' || fail "cannot generate the multiclass data"
+import sys
+import numpy as np
+import pandas as pd
+d = sys.argv[1]
+rng = np.random.default_rng(7)
+def make(n):
+    x1, x2 = rng.normal(0, 1, n), rng.normal(5, 2, n)
+    c = rng.choice(["red", "green", "blue", "grey"], n)
+    z = np.column_stack([x1 + (c == "red"), 0.5 * (x2 - 5) + (c == "blue"), 0.3 * rng.normal(0, 1, n)])
+    lab = np.array(["high", "low", "mid"])[np.argmax(z + rng.normal(0, 0.5, z.shape), axis=1)]
+    return pd.DataFrame({"x1": x1, "x2": x2, "colour": c, "tier": lab})
+make(3000).to_csv(f"{d}/tiers.csv", index=False)
+make(300).drop(columns=["tier"]).to_csv(f"{d}/tiers_new.csv", index=False)
+PYEOF
+printf '%s\n' "name: tiers" "input: tiers.csv" "shard_rows: 1000" \
+    "columns: {label: tier, numeric: [x1, x2], categorical: [colour]}" "scale: true" \
+    "hash: {n_features: 64, alternate_sign: true}" "train: {model: logistic, epochs: 3}" >"$D/tiers.yaml"
+printf '%s\n' "name: score-tiers" "input: tiers_new.csv" "predict: {model: tiers@1}" >"$D/tiers_predict.yaml"
+submit_wait "$D/tiers.yaml" >/dev/null || exit 1
+p="$(submit_wait "$D/tiers_predict.yaml")" || exit 1
+ctl export "$p" --stage predict -o "$T/tiers_batch.csv" || fail "export tiers"
+"$SERVE" --coordinator "$MLOPS_COORDINATOR" --model tiers@1 --listen 127.0.0.1:0 \
+    --addr-file "$T/serve2.addr" </dev/null >>"$CLUSTER_DIR/logs/serve2.log" 2>&1 &
+echo "serve2 $!" >>"$CLUSTER_DIR/pids"
+wait_for '[ -s "$T/serve2.addr" ]' 20
+URL2="http://$(cat "$T/serve2.addr")"
+wait_for "curl -sf $URL2/health" 30
+"$PY" - "$URL2" "$D/tiers_new.csv" "$T/tiers_batch.csv" <<'PYEOF' || fail "multiclass served predictions differ from the batch ones"
+import csv, json, sys, urllib.request
+url, new, batch = sys.argv[1:]
+req = urllib.request.Request(url + "/invocations", data=open(new, "rb").read(), headers={"Content-Type": "text/csv"})
+preds = json.load(urllib.request.urlopen(req))["predictions"]
+out = list(csv.DictReader(open(batch, newline="")))
+assert len(preds) == len(out) == 300
+for i, (p, o) in enumerate(zip(preds, out)):
+    assert sorted(p["proba"]) == ["high", "low", "mid"], p
+    for c in ("high", "low", "mid"):
+        assert float(p["proba"][c]).hex() == float(o[f"proba_{c}"]).hex(), (i, c, p["proba"][c], o[f"proba_{c}"])
+    assert p["label"] == o["label"], (i, p["label"], o["label"])
+meta = json.load(urllib.request.urlopen(url + "/v2/models/tiers"))
+assert meta["outputs"][0]["shape"] == [-1, 3], meta["outputs"]
+print("test_serve: 300 multiclass rows bit-identical to the batch stage")
+PYEOF
 echo "test_serve: ok"

@@ -394,17 +394,19 @@ int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errl
                                   "columns.categorical: lacks '%s', which model %s needs",
                                   a->hashed[i], ref);
     }
-    if (!rc && rewrite) rc = rewrite_spec(j, a, ref, err, errlen);
-    free(j->pinned);
-    j->pinned = NULL;
-    if (!rc && s->has_drift && !a->reference)
+    /* rewrite_spec replaces j->spec: s is not to be read after it */
+    int drift = s->has_drift;
+    if (!rc && drift && !a->reference)
         rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
                           "drift.model: %s has no reference distributions to compare with (an "
                           "artifact from before they were stored)",
                           ref);
-    if (!rc) rc = pack_pinned(a, ref, s->has_drift, &j->pinned, &j->pinned_len);
+    if (!rc && rewrite) rc = rewrite_spec(j, a, ref, err, errlen);
+    free(j->pinned);
+    j->pinned = NULL;
+    if (!rc) rc = pack_pinned(a, ref, drift, &j->pinned, &j->pinned_len);
     if (!rc && rewrite)
-        job_logf(j, "%s: %s with model %s", what, s->has_drift ? "comparing" : "scoring", ref);
+        job_logf(j, "%s: %s with model %s", what, drift ? "comparing" : "scoring", ref);
     mlops_artifact_destroy(&a);
     return rc;
 }

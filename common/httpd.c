@@ -17,8 +17,11 @@
 #define HTTP_TIMEOUT_S 10
 #define HTTP_MEMORY_LIMIT (32 * 1024) /* per connection: caps the request headers */
 
+#define HTTP_MAX_BODY (1 << 20)
+
 struct mlops_httpd {
     struct MHD_Daemon *d;
+    size_t max_body;
     const mlops_http_route_t *routes;
     void *arg;
     char token[256];
@@ -77,7 +80,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, mlops_http_reply_
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (rep->status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
-    if (rep->status == 405) MHD_add_response_header(r, "Allow", "GET, HEAD");
+    if (rep->status == 405)
+        MHD_add_response_header(r, "Allow", rep->allow ? rep->allow : "GET, HEAD");
     if (cookie) {
         char c[400];
         snprintf(c, sizeof c, "mlops_token=%s; Path=/; HttpOnly; SameSite=Strict", cookie);
@@ -98,25 +102,91 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* The state of one request between libmicrohttpd's calls: the route it
+ * matched and, for a `req` route, the body so far. */
+typedef struct {
+    const mlops_http_route_t *route;
+    char *buf;
+    size_t len, cap;
+    int too_big;
+} conn_t;
+
+static const mlops_http_route_t *find_route(const mlops_httpd_t *h, const char *url)
+{
+    for (const mlops_http_route_t *r = h->routes; r && r->path; r++) {
+        size_t n = strlen(r->path);
+        if (!(r->prefix ? strncmp(url, r->path, n) : strcmp(url, r->path))) return r;
+    }
+    return NULL;
+}
+
+static void body_append(conn_t *c, size_t max, const char *data, size_t n)
+{
+    if (c->too_big) return;
+    if (c->len + n > max) {
+        c->too_big = 1;
+        free(c->buf);
+        c->buf = NULL;
+        c->len = c->cap = 0;
+        return;
+    }
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap < c->len + n + 1) cap *= 2;
+        char *b = realloc(c->buf, cap);
+        if (!b) { /* answered as too big: the client may retry with less */
+            c->too_big = 1;
+            free(c->buf);
+            c->buf = NULL;
+            c->len = c->cap = 0;
+            return;
+        }
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    c->buf[c->len] = 0;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)cls, (void)conn, (void)why;
+    conn_t *c = *state;
+    if (c) free(c->buf);
+    free(c);
+    *state = NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **state)
 {
     (void)version;
-    (void)upload;
     mlops_httpd_t *h = cls;
     mlops_http_reply_t rep = {0};
-    /* the first call only sees the headers; answer on the second, after
-     * any body has been discarded */
+    /* the first call only sees the headers; answer on the last, after
+     * the body has been collected (req routes) or discarded */
     if (!*state) {
-        *state = (void *)1;
+        conn_t *c = calloc(1, sizeof *c);
+        if (!c) return MHD_NO;
+        c->route = find_route(h, url);
+        if (c->route && c->route->req) {
+            const char *cl =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            if (cl && strtoull(cl, NULL, 10) > h->max_body) c->too_big = 1;
+        }
+        *state = c;
         return MHD_YES;
     }
+    conn_t *c = *state;
     if (*upload_size) {
+        if (c->route && c->route->req) body_append(c, h->max_body, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+    if ((!c->route || !c->route->req) && strcmp(method, "GET") && strcmp(method, "HEAD")) {
         mlops_http_text(&rep, 405, NULL, "only GET and HEAD are served here\n");
         return send_reply(conn, &rep, NULL);
     }
@@ -140,16 +210,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_reply(conn, &rep, NULL);
         }
     }
+    if (!c->route) {
+        mlops_http_text(&rep, 404, NULL, "not found\n");
+        return send_reply(conn, &rep, NULL);
+    }
     char query[1024] = "";
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, query);
-    for (const mlops_http_route_t *r = h->routes; r && r->path; r++) {
-        size_t n = strlen(r->path);
-        if (r->prefix ? strncmp(url, r->path, n) : strcmp(url, r->path)) continue;
-        r->fn(h->arg, url, query, &rep);
-        return send_reply(conn, &rep, set_cookie);
+    if (c->route->req) {
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+        mlops_http_req_t rq = {method, url, query, ct ? ct : "", c->buf ? c->buf : "",
+                               c->len, c->too_big};
+        c->route->req(h->arg, &rq, &rep);
+    } else {
+        c->route->fn(h->arg, url, query, &rep);
     }
-    mlops_http_text(&rep, 404, NULL, "not found\n");
-    return send_reply(conn, &rep, NULL);
+    return send_reply(conn, &rep, set_cookie);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -164,6 +239,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 mlops_httpd_t *mlops_httpd_new(const char *listen, const mlops_http_route_t *routes, void *arg,
                                const char *token, char *err, size_t errlen)
+{
+    return mlops_httpd_new_opts(listen, routes, arg, token, NULL, err, errlen);
+}
+
+mlops_httpd_t *mlops_httpd_new_opts(const char *listen, const mlops_http_route_t *routes,
+                                    void *arg, const char *token, const mlops_httpd_opts_t *o,
+                                    char *err, size_t errlen)
 {
     char host[64];
     int port = 0, loopback = 0;
@@ -180,6 +262,9 @@ mlops_httpd_t *mlops_httpd_new(const char *listen, const mlops_http_route_t *rou
     if (!h) return NULL;
     h->routes = routes;
     h->arg = arg;
+    h->max_body = o && o->max_body ? o->max_body : HTTP_MAX_BODY;
+    unsigned threads = o && o->threads ? o->threads : HTTP_THREADS;
+    unsigned maxconn = o && o->max_connections ? o->max_connections : HTTP_MAX_CONNECTIONS;
     if (token && *token) {
         snprintf(h->token, sizeof h->token, "%s", token);
         h->need_token = 1;
@@ -188,8 +273,9 @@ mlops_httpd_t *mlops_httpd_new(const char *listen, const mlops_http_route_t *rou
     inet_pton(AF_INET, host, &sa.sin_addr);
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
                             (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_CONNECTION_LIMIT, maxconn,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);

@@ -160,6 +160,11 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .help = "score the input with this registered model's pipeline; `columns` may be omitted"},
     {.sect = "predict", .key = "keep", .type = MLOPS_JSK_NAMES, .off = S(predict.keep),
      .off2 = S(predict.n_keep), .help = "input columns written before the predictions"},
+    {.sect = "", .key = "drift", .type = MLOPS_JSK_SECTION, .off = S(has_drift)},
+    {.sect = "drift", .key = "model", .type = MLOPS_JSK_STR, .off = S(drift.model),
+     .flags = MLOPS_JSF_REQUIRED, .doc_default = "—", .doc_allowed = "`NAME@VERSION` or `NAME@ALIAS`",
+     .help = "compare the input with this version's reference bins: `psi.<column>` metrics; "
+             "`columns` may be omitted"},
     {.sect = "", .key = "promote", .type = MLOPS_JSK_SECTION, .off = S(has_promote)},
     {.sect = "promote", .key = "alias", .type = MLOPS_JSK_NAME, .off = S(promote.alias),
      .doc_default = "`production`",

@@ -858,20 +858,25 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
     }
     if (s->input.format == MLOPS_INPUT_NONE)
         return verr(c, NULL, "missing required key 'input'");
-    if (s->has_predict) {
+    if (s->has_drift && s->has_predict)
+        return verr(c, mget(root, "drift", NULL),
+                    "drift: cannot be combined with predict (run them as two jobs)");
+    if (s->has_predict || s->has_drift) {
+        /* drift is a predict job that reports drift instead of predictions */
+        const char *what = s->has_drift ? "drift" : "predict";
+        const char *model = s->has_drift ? s->drift.model : s->predict.model;
         static const char *const stages[] = {"clean", "scale", "hash", "split", "train",
                                              "evaluate", "knn", "register", NULL};
         for (int i = 0; stages[i]; i++)
             if (mget(root, stages[i], &k) && (strcmp(stages[i], "scale") || s->has_scale))
-                return verr(c, k, "%s: cannot be combined with predict (the model brings its own pipeline)",
-                            stages[i]);
+                return verr(c, k, "%s: cannot be combined with %s (the model brings its own pipeline)",
+                            stages[i], what);
         if (s->input.format != MLOPS_INPUT_CSV)
-            return verr(c, mget(root, "predict", NULL), "predict: needs CSV input");
-        const char *at = strchr(s->predict.model, '@');
-        if (!at || at == s->predict.model || !at[1])
-            return verr(c, mget(mget(root, "predict", NULL), "model", NULL),
-                        "predict.model: expected NAME@VERSION or NAME@ALIAS, got '%s'",
-                        s->predict.model);
+            return verr(c, mget(root, what, NULL), "%s: needs CSV input", what);
+        const char *at = strchr(model, '@');
+        if (!at || at == model || !at[1])
+            return verr(c, mget(mget(root, what, NULL), "model", NULL),
+                        "%s.model: expected NAME@VERSION or NAME@ALIAS, got '%s'", what, model);
         return 0;
     }
     int idx = s->input.format == MLOPS_INPUT_IDX;
@@ -1073,6 +1078,7 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
     free(s->knn.item);
     free(s->reg.model);
     free(s->predict.model);
+    free(s->drift.model);
     free(s->promote.alias);
     free_list(s->predict.keep, s->predict.n_keep);
     free_list(s->reg.tags, s->reg.n_tags);

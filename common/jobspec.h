@@ -149,6 +149,11 @@ typedef struct {
         size_t n_keep;
     } predict;
 
+    int has_drift; /* the input's drift against a registered version's reference bins */
+    struct {
+        char *model; /* NAME@VERSION or NAME@ALIAS (pinned like predict.model) */
+    } drift;
+
     int has_promote; /* the promotion gate, after evaluate */
     struct {
         char *alias;     /* moved to the new version if it beats the holder */

@@ -298,6 +298,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_workers_heartbeat(c);
     coord_tasks_expire(c);
     coord_jobs_retain(c);
+    coord_watch_tick(c);
     coord_dispatch(c);
     persist(c);
     coord_obs_tick(c);
@@ -418,6 +419,7 @@ void coord_destroy(coord_t **pc)
     coord_obs_stop(c);
     zhashx_destroy(&c->by_identity);
     zhashx_destroy(&c->shards);
+    coord_watch_destroy(c);
     coord_registry_destroy(&c->registry);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);

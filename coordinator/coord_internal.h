@@ -76,6 +76,7 @@ struct coord {
     coord_dash_t *dash;
     int stop;
     struct coord_registry *registry; /* registry.c */
+    struct coord_watch *watch;       /* alias_watch.c: followers waiting for a move */
     /* access.c */
     zcert_t *cert;          /* NULL: plain connections */
     mlops_auth_t *auth;     /* the ZAP domain of the router */
@@ -258,6 +259,19 @@ int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_
 void coord_registry_on_success(coord_t *c, job_t *j);
 /* The registry's verbs (models, model-*, alias-moves): the reply, or
  * NULL with *code and msg set. */
+/* {"moves": [moves with seq > since, oldest first], "next": the last
+ * seq} (the alias-moves reply), with that seq in *next; NULL: no memory. */
+json_t *coord_registry_moves(coord_t *c, uint64_t since, uint64_t *next);
+
+/* alias_watch.c: Query{alias-watch, [SINCE]} held until an alias moves
+ * (the reply is the alias-moves one), pushed to mlops-serve. add queues
+ * the reply itself (or holds it); notify answers every held watch after
+ * a move; tick answers those held too long with no moves. */
+void coord_watch_add(coord_t *c, zframe_t *id, uint64_t seq, const Mlops__Query *q);
+void coord_watch_notify(coord_t *c);
+void coord_watch_tick(coord_t *c);
+void coord_watch_destroy(coord_t *c);
+
 json_t *coord_registry_query(coord_t *c, const Mlops__Query *q, Mlops__ErrorCode *code, char *msg,
                              size_t msglen);
 

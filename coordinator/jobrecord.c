@@ -370,7 +370,7 @@ static void replay_finish(coord_t *c)
             coord_job_start(c, j);
         } else if (j->state == JOB_RUNNING) {
             char err[1024] = "";
-            if ((j->spec && j->spec->has_predict && coord_registry_pin(c, j, 0, err, sizeof err) != 0) ||
+            if ((j->spec && (j->spec->has_predict || j->spec->has_drift) && coord_registry_pin(c, j, 0, err, sizeof err) != 0) ||
                 (j->spec && j->spec->has_promote &&
                  coord_registry_pin_champion(c, j, 0, err, sizeof err) != 0)) {
                 coord_job_finish(c, j, JOB_FAILED, err);

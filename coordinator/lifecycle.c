@@ -151,7 +151,7 @@ void coord_stage_start(coord_t *c, job_t *j, size_t s)
 void coord_job_start(coord_t *c, job_t *j)
 {
     char err[1024] = "";
-    if ((j->spec && j->spec->has_predict && coord_registry_pin(c, j, 1, err, sizeof err) != 0) ||
+    if ((j->spec && (j->spec->has_predict || j->spec->has_drift) && coord_registry_pin(c, j, 1, err, sizeof err) != 0) ||
         (j->spec && j->spec->has_promote && coord_registry_pin_champion(c, j, 1, err, sizeof err) != 0) ||
         planner_build(j, err, sizeof err) != 0) {
         coord_job_finish(c, j, JOB_FAILED, err);

@@ -222,5 +222,6 @@ int planner_build(job_t *j, char *err, size_t errlen)
     if (!rc && s->has_train && s->input.format == MLOPS_INPUT_CSV) rc = add_stage(j, &stage_profile);
     if (!rc && s->has_knn) rc = add_stage(j, &stage_knn);
     if (!rc && s->has_predict) rc = add_stage(j, &stage_predict);
+    if (!rc && s->has_drift) rc = add_stage(j, &stage_drift);
     return rc;
 }

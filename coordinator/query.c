@@ -373,6 +373,7 @@ static const struct {
     {"model-unalias", 0, q_registry}, {"model-history", 0, q_registry},
     {"model-export", 0, q_registry},  {"model-rm", 0, q_registry},
     {"alias-moves", 0, q_registry},
+    {"alias-watch", 0, NULL}, /* held until a move: alias_watch.c answers it */
     {"security", 0, q_security},
 };
 
@@ -385,6 +386,10 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     if (v == sizeof verbs / sizeof *verbs) {
         coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST, "unknown query '%s'",
                           verb);
+        return;
+    }
+    if (!verbs[v].fn) {
+        coord_watch_add(c, id, env->seq, q);
         return;
     }
     job_t *j = NULL;
@@ -414,7 +419,7 @@ char *coord_query_text(coord_t *c, const char *verb, job_t *j)
     while (READERS[r] && strcmp(READERS[r], verb)) r++;
     if (!READERS[r]) return NULL;
     for (size_t v = 0; v < sizeof verbs / sizeof *verbs; v++) {
-        if (strcmp(verbs[v].verb, verb) || (verbs[v].needs_job && !j)) continue;
+        if (strcmp(verbs[v].verb, verb) || (verbs[v].needs_job && !j) || !verbs[v].fn) continue;
         Mlops__Query q = MLOPS__QUERY__INIT;
         q.verb = (char *)verb;
         q.job_id = j ? j->id : NULL;

@@ -476,6 +476,7 @@ static int record_move(coord_t *c, regmodel_t *m, const char *alias, uint32_t to
     int rc = push_move(r, r->next_seq, m->name, alias, from, to, coord_now_s(), fp, reason);
     if (!rc) rc = alias_apply(m, alias, to);
     if (!rc) save_move(c, &r->h[r->nh - 1]);
+    if (!rc) coord_watch_notify(c); /* alias_watch.c: the followers learn at once */
     return rc;
 }
 
@@ -705,10 +706,17 @@ static json_t *q_moves(coord_t *c, const Mlops__Query *q, rq_t *e)
     if (*end)
         return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
                       "alias-moves: '%s' is not a sequence number", arg(q, 0));
+    uint64_t next;
+    return coord_registry_moves(c, since, &next);
+}
+
+json_t *coord_registry_moves(coord_t *c, uint64_t since, uint64_t *next)
+{
     json_t *a = json_array();
     for (size_t i = 0; i < c->registry->nh; i++)
         if (c->registry->h[i].seq > since) json_array_append_new(a, move_json(&c->registry->h[i]));
-    return json_pack("{s:o,s:I}", "moves", a, "next", (json_int_t)(c->registry->next_seq - 1));
+    *next = c->registry->next_seq - 1;
+    return json_pack("{s:o,s:I}", "moves", a, "next", (json_int_t)*next);
 }
 
 static json_t *q_export(coord_t *c, const Mlops__Query *q, rq_t *e)

@@ -13,6 +13,7 @@
 #include "coord_internal.h"
 #include "artifact.h"
 #include "err.h"
+#include "jsondump.h"
 #include "tasks.pb-c.h"
 #include "log.h"
 #include "stages.h"
@@ -24,7 +25,8 @@
 #include <time.h>
 
 const uint8_t *train_model(const stage_t *st, size_t *len);
-static int pack_pinned(const mlops_artifact_t *a, const char *ref, uint8_t **out, size_t *outlen);
+static int pack_pinned(const mlops_artifact_t *a, const char *ref, int with_ref, uint8_t **out,
+                       size_t *outlen);
 
 static int file_sha256(const char *path, char out[65])
 {
@@ -209,7 +211,7 @@ int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, s
     snprintf(full, sizeof full, "%s@%u", name, version);
     free(j->pinned);
     j->pinned = NULL;
-    rc = pack_pinned(a, full, &j->pinned, &j->pinned_len);
+    rc = pack_pinned(a, full, 0, &j->pinned, &j->pinned_len);
     mlops_artifact_destroy(&a);
     if (rc) return rc;
     job_set_metric(j, "promotion.champion_version", version);
@@ -247,9 +249,12 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     j->dirty = 1;
 }
 
-/* The model's PredictModel message, packed (malloc'd). */
-static int pack_pinned(const mlops_artifact_t *a, const char *ref, uint8_t **out, size_t *outlen)
+/* The model's PredictModel message, packed (malloc'd); with_ref: with
+ * its reference distributions (a drift job). */
+static int pack_pinned(const mlops_artifact_t *a, const char *ref, int with_ref, uint8_t **out,
+                       size_t *outlen)
 {
+    char *reference = with_ref && a->reference ? mlops_json_dumps(a->reference, JSON_COMPACT) : NULL;
     Mlops__Tasks__PredictModel pm = MLOPS__TASKS__PREDICT_MODEL__INIT;
     uint8_t *mb = NULL;
     size_t mlen = 0;
@@ -278,12 +283,14 @@ static int pack_pinned(const mlops_artifact_t *a, const char *ref, uint8_t **out
         pm.alternate_sign = a->alternate_sign != 0;
         pm.n_classes = a->nclasses;
         pm.classes = a->classes;
+        if (reference) pm.reference_json = reference;
         *outlen = mlops__tasks__predict_model__get_packed_size(&pm);
         *out = malloc(*outlen ? *outlen : 1);
         if (!*out) rc = MLOPS_ENOMEM;
         else mlops__tasks__predict_model__pack(&pm, *out);
     }
     free(mb);
+    free(reference);
     free(names);
     free(mean);
     free(scale);
@@ -324,13 +331,16 @@ static int rewrite_spec(job_t *j, const mlops_artifact_t *a, const char *ref, ch
     s->columns.n_numeric = nn;
     s->columns.categorical = cat;
     s->columns.n_categorical = nc;
-    s->predict.model = (char *)ref;
+    char *saved_drift = s->drift.model;
+    if (s->has_drift) s->drift.model = (char *)ref;
+    else s->predict.model = (char *)ref;
     char *yaml = NULL;
     size_t ylen = 0;
     int rc = mlops_jobspec_to_yaml(s, &yaml, &ylen);
     s->has_columns = saved.has_columns;
     s->columns = saved.columns;
     s->predict.model = saved.predict.model;
+    s->drift.model = saved_drift;
     free(num);
     free(cat);
     if (rc) return rc;
@@ -353,17 +363,19 @@ int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errl
 {
     const mlops_jobspec_t *s = j->spec;
     char name[200];
-    const char *at = strchr(s->predict.model, '@');
-    size_t nlen = at ? (size_t)(at - s->predict.model) : strlen(s->predict.model);
+    const char *what = s->has_drift ? "drift" : "predict";
+    const char *model = s->has_drift ? s->drift.model : s->predict.model;
+    const char *at = strchr(model, '@');
+    size_t nlen = at ? (size_t)(at - model) : strlen(model);
     if (!at || nlen >= sizeof name)
-        return mlops_seterr(err, errlen, MLOPS_EINVAL, "predict.model: expected NAME@REF, got '%s'",
-                            s->predict.model);
-    memcpy(name, s->predict.model, nlen);
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s.model: expected NAME@REF, got '%s'",
+                            what, model);
+    memcpy(name, model, nlen);
     name[nlen] = 0;
     uint32_t version = 0;
     char why[512] = "";
     char *text = coord_registry_artifact(c, name, at + 1, &version, why, sizeof why);
-    if (!text) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "predict.model: %s", why);
+    if (!text) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "%s.model: %s", what, why);
     mlops_artifact_t *a = NULL;
     int rc = mlops_artifact_from_json(text, strlen(text), &a, err, errlen);
     free(text);
@@ -382,11 +394,19 @@ int coord_registry_pin(coord_t *c, job_t *j, int rewrite, char *err, size_t errl
                                   "columns.categorical: lacks '%s', which model %s needs",
                                   a->hashed[i], ref);
     }
+    /* rewrite_spec replaces j->spec: s is not to be read after it */
+    int drift = s->has_drift;
+    if (!rc && drift && !a->reference)
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                          "drift.model: %s has no reference distributions to compare with (an "
+                          "artifact from before they were stored)",
+                          ref);
     if (!rc && rewrite) rc = rewrite_spec(j, a, ref, err, errlen);
     free(j->pinned);
     j->pinned = NULL;
-    if (!rc) rc = pack_pinned(a, ref, &j->pinned, &j->pinned_len);
-    if (!rc && rewrite) job_logf(j, "predict: scoring with model %s", ref);
+    if (!rc) rc = pack_pinned(a, ref, drift, &j->pinned, &j->pinned_len);
+    if (!rc && rewrite)
+        job_logf(j, "%s: %s with model %s", what, drift ? "comparing" : "scoring", ref);
     mlops_artifact_destroy(&a);
     return rc;
 }

@@ -168,9 +168,10 @@ static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
     plan_t *p = j->plan;
     rc = mlops_jobspec_check_header(s, p->f[0].name, (const char *const *)p->f[0].hdr, p->f[0].nhdr, err,
                                     errlen);
-    if (rc && s->has_predict) { /* the columns came from the model: say which */
+    if (rc && (s->has_predict || s->has_drift)) { /* the columns came from the model: say which */
         size_t n = strlen(err);
-        snprintf(err + n, errlen > n ? errlen - n : 0, "; model %s needs it", s->predict.model);
+        snprintf(err + n, errlen > n ? errlen - n : 0, "; model %s needs it",
+                 s->has_drift ? s->drift.model : s->predict.model);
     }
     if (rc) return rc;
     for (size_t i = 1; i < p->nf; i++) {

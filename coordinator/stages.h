@@ -43,6 +43,7 @@ extern const stage_ops_t stage_knn;
 extern const stage_ops_t stage_predict;
 extern const stage_ops_t stage_promote;
 extern const stage_ops_t stage_profile;
+extern const stage_ops_t stage_drift;
 
 /* stage_promote.c: the name of promote.metric ("auc", ...). */
 const char *stage_promote_metric_name(const job_t *j);

@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
 TAG="${2:-${MLOPS_IMAGE:-mlops:latest}}"
-PROGS="mlops-coordinator mlops-worker mlopsctl"
+PROGS="mlops-coordinator mlops-worker mlopsctl mlops-serve"
 
 for p in $PROGS; do
     [ -x "$BUILD/$p" ] || { echo "build-image: $BUILD/$p is not built (cmake --build $BUILD)" >&2; exit 2; }

@@ -45,7 +45,7 @@ ctl_client *ctl_client_new_store(const char *endpoint, const char *what, int tim
         return NULL;
     }
     transport_sec_t sec;
-    if (ctl_keys_sec(server_key, &sec, err, errlen) != 0) {
+    if (mlops_keyring_sec(server_key, &sec, err, errlen) != 0) {
         ctl_client_destroy(&c);
         return NULL;
     }
@@ -80,13 +80,13 @@ int ctl_client_unreachable(ctl_client *c, char *err, size_t errlen)
         zclock_sleep(10);
     }
     if (c->events & TRANSPORT_REFUSED_AUTH) {
-        ctl_keys_hint(hint, sizeof hint);
+        mlops_keyring_hint(hint, sizeof hint);
         return mlops_seterr(err, errlen, MLOPS_EDENIED,
                             "%s at %s refused this client's key%s", c->what, c->endpoint, hint);
     }
     if ((c->events & TRANSPORT_REFUSED_PROTO) ||
         ((c->events & TRANSPORT_CONNECTED) && !(c->events & TRANSPORT_HANDSHAKE_OK))) {
-        ctl_keys_hint(hint, sizeof hint);
+        mlops_keyring_hint(hint, sizeof hint);
         return mlops_seterr(err, errlen, MLOPS_EDENIED,
                             "%s at %s did not complete the handshake%s", c->what, c->endpoint,
                             hint);

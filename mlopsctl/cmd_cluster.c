@@ -379,8 +379,8 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         ctl_errorf("up: %s", err);
         return CTL_EXIT_FAILED;
     }
-    if (insecure) ctl_keys_use_dir(NULL);
-    else ctl_keys_use_dir(keydir);
+    if (insecure) mlops_keyring_use_dir(NULL);
+    else mlops_keyring_use_dir(keydir);
 
     proc_entry procs[MAX_PROCS];
     size_t nprocs = 0;
@@ -524,6 +524,53 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_UNREACHABLE);
     }
 
+    /* --serve: mlops-serve beside the cluster, with the client key; it
+     * loads the model itself (and waits for it if it is not there yet) */
+    char serve_url[160] = "";
+    const char *serve_model = ctl_arg(a, "serve");
+    if (serve_model) {
+        char serve_bin[PATH_LEN], sdir[PATH_LEN], addrfile[PATH_LEN], ckey[PATH_LEN];
+        const char *listen = ctl_arg(a, "serve-listen");
+        pathf(sdir, sizeof sdir, "%s/serve", dir);
+        pathf(addrfile, sizeof addrfile, "%s/serve/serve.addr", dir);
+        pathf(ckey, sizeof ckey, "%s/keys/client.key", dir);
+        pathf(logpath, sizeof logpath, "%s/serve.log", logdir);
+        if (find_program("mlops-serve", serve_bin, sizeof serve_bin)) {
+            ctl_errorf("up --serve: cannot find mlops-serve next to mlopsctl or on PATH");
+            return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+        }
+        mkdir_p(sdir);
+        unlink(addrfile);
+        char *argv[16];
+        int n = 0;
+        argv[n++] = serve_bin, argv[n++] = "--coordinator", argv[n++] = endpoint;
+        argv[n++] = "--model", argv[n++] = (char *)serve_model;
+        argv[n++] = "--listen", argv[n++] = (char *)(listen ? listen : "127.0.0.1:8080");
+        argv[n++] = "--addr-file", argv[n++] = addrfile;
+        if (insecure) argv[n++] = "--insecure";
+        else argv[n++] = "--key", argv[n++] = ckey, argv[n++] = "--server-key", argv[n++] = srvkey;
+        argv[n] = NULL;
+        pid_t pid;
+        if (spawn(argv, logpath, &pid, err, sizeof err)) {
+            ctl_errorf("%s", err);
+            return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+        }
+        snprintf(procs[nprocs].name, sizeof procs[nprocs].name, "serve");
+        procs[nprocs++].pid = pid;
+        append_pid(pidfile, "serve", pid);
+        char addr[128];
+        while (read_endpoint(addrfile, addr, sizeof addr) != 0) {
+            if (!still_running(pid) || zclock_mono() >= deadline) {
+                char last[1024];
+                last_log_line(logpath, last, sizeof last);
+                ctl_errorf("mlops-serve did not start%s%s", *last ? ": " : "", last);
+                return up_failed(dir, pidfile, procs, nprocs, CTL_EXIT_FAILED);
+            }
+            zclock_sleep(20);
+        }
+        snprintf(serve_url, sizeof serve_url, "http://%s/", addr);
+    }
+
     /* each daemon wrote the address its metrics listener bound before it
      * registered, so the files are there now */
     json_t *metrics = json_object();
@@ -548,6 +595,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         json_t *doc = json_pack("{s:s, s:I, s:s, s:O, s:s}", "endpoint", endpoint, "workers",
                                 (json_int_t)nworkers, "data_dir", dir, "metrics", metrics,
                                 "dashboard", dashboard);
+        if (doc && *serve_url) json_object_set_new(doc, "serve", json_string(serve_url));
         int rc = doc ? ctl_json_print(stdout, doc) : MLOPS_EINVAL;
         json_decref(doc);
         if (rc) {
@@ -563,6 +611,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         json_t *u;
         json_object_foreach(metrics, k, u) printf("metrics: %-12s %s\n", k, json_string_value(u));
         if (*dashboard) printf("dashboard: %s\n", dashboard);
+        if (*serve_url) printf("serving: %s (%s)\n", serve_url, serve_model);
         if (!insecure)
             printf("export MLOPS_KEY=%s/client.key MLOPS_SERVER_KEY=%s\n", keydir, srvkey);
     } else {
@@ -573,6 +622,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         json_object_foreach(metrics, k, u)
             fprintf(stderr, "mlopsctl: metrics of %s at %s\n", k, json_string_value(u));
         if (*dashboard) fprintf(stderr, "mlopsctl: dashboard at %s\n", dashboard);
+        if (*serve_url) fprintf(stderr, "mlopsctl: serving %s at %s\n", serve_model, serve_url);
     }
     json_decref(metrics);
     return CTL_EXIT_OK;

@@ -62,6 +62,10 @@ static const ctl_optdef up_opts[] = {
      .dflt = "30", .help = "how long to wait for the cluster to come up"},
     {.name = "insecure", .type = MLOPS_FLAG_BOOL,
      .help = "no CURVE: plain text on loopback (to measure what CURVE costs)"},
+    {.name = "serve", .type = MLOPS_FLAG_STR, .meta = "NAME@REF",
+     .help = "also start mlops-serve for this model (docs/serving.md)"},
+    {.name = "serve-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
+     .dflt = "127.0.0.1:8080", .help = "where --serve listens (port 0 picks one)"},
     OPT_OUTPUT, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef down_opts[] = {OPT_DATA_DIR, OPT_HELP, OPT_END};
 static const ctl_optdef submit_opts[] = {
@@ -248,7 +252,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     if (apply_common(&ctx, &g, 1, err, sizeof err) != 0) return usage_error(NULL, err);
-    ctl_keys_set(ctl_arg(&g, "key"), ctl_arg(&g, "server-key"));
+    mlops_keyring_set(ctl_arg(&g, "key"), ctl_arg(&g, "server-key"));
     int rest = 1 + used;
     if (rest >= argc) {
         main_help(stderr);

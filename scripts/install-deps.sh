@@ -83,6 +83,9 @@ pkg test curl
 pkg bench python3-dask
 pkg bench python3-distributed
 pkg bench python3-faiss
+pkg bench wrk
+pkg bench python3-flask
+pkg bench gunicorn
 
 pkg fresh debootstrap
 
@@ -97,6 +100,7 @@ py psutil        python3-psutil
 py dask          python3-dask
 py distributed   python3-distributed
 py faiss         python3-faiss
+py flask         python3-flask
 
 # Programs from packages of Priority required (coreutils, grep, sed,
 # mawk, findutils, ...: on every Debian system, debootstrap's minbase too)
@@ -123,6 +127,8 @@ prog tcpdump        tcpdump
 prog prometheus     prometheus
 prog chromium       chromium
 prog curl           curl
+prog wrk            wrk
+prog gunicorn       gunicorn
 DEPS
 }
 

@@ -1,25 +1,25 @@
-/* kind_predict.c: the "predict" task kind: one ingested frame scored
+/* kind_predict.c: the "predict" task kind (and promote_score, drift, which
+ * score the same way): one ingested frame scored
  * with a registered model's own pipeline (PredictArgs, proto/tasks.proto)
  * into a frame of predictions: the kept input columns, then `proba`
  * (binary: of classes[1]) or one `proba_<class>` per class, then `label`.
  *
- * Why it reuses the training kernels one for one: the numeric columns go
- * through mlk_scaler_transform as scale_apply did, the categorical ones
- * through mlk_hash_frame as the hash kind did, and the scores through
- * mlk_sgd_predict_proba as evaluate does. So a row scored here gets the
- * bits it would have had in the training job, on any number of workers.
+ * Why it calls mlk_score_frame (common/kernels/score.h): that function
+ * reuses the training kernels one for one, so a row scored here gets the
+ * bits it would have had in the training job, on any number of workers,
+ * and mlops-serve, which calls it too, gives the same bits over HTTP.
  *
  * A row with a missing value the model needs is not scored: its
  * predictions are empty and it is counted in the "unscored" metric. */
 #include "kinds.h"
+#include "driftref.h"
 #include "err.h"
 #include "fshard.h"
-#include "hasher.h"
 #include "metrics.h"
 #include "model.h"
-#include "scaler.h"
-#include "sgd.h"
+#include "score.h"
 #include "task.h"
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +28,7 @@
 typedef struct {
     mlk_frame *in, *out;
     mlk_model *m;
-    mlk_csr *csr;
-    double *dense, *proba, *col;
+    double *proba;
     size_t *num, *cat, *keep;
     uint8_t *unscored;
     char **names;
@@ -42,10 +41,7 @@ static void pstate_free(pstate_t *p)
     mlk_frame_destroy(&p->in);
     mlk_frame_destroy(&p->out);
     mlk_model_destroy(&p->m);
-    mlk_csr_destroy(&p->csr);
-    free(p->dense);
     free(p->proba);
-    free(p->col);
     free(p->num);
     free(p->cat);
     free(p->keep);
@@ -78,7 +74,8 @@ static int add_name(pstate_t *p, const char *name, mlk_coltype t)
 }
 
 /* Score frame p->in with model pm into p->proba (n x K) and
- * p->unscored: the features exactly as scale_apply and hash made them. */
+ * p->unscored, through the pipeline scorer the server shares
+ * (common/kernels/score.h). */
 static int score_frame(task_ctx_t *ctx, const Mlops__Tasks__PredictModel *pm, pstate_t *p)
 {
     if (pm->n_mean != pm->n_numeric || pm->n_scale != pm->n_numeric || pm->n_classes < 2 ||
@@ -94,39 +91,16 @@ static int score_frame(task_ctx_t *ctx, const Mlops__Tasks__PredictModel *pm, ps
     p->num = calloc(nnum + 1, sizeof *p->num);
     p->cat = calloc(ncat + 1, sizeof *p->cat);
     p->unscored = calloc(n + 1, 1);
-    p->dense = malloc((n * nnum + 1) * sizeof *p->dense);
-    p->col = malloc((n + 1) * sizeof *p->col);
     p->proba = malloc((n * K + 1) * sizeof *p->proba);
-    if (!p->num || !p->cat || !p->unscored || !p->dense || !p->col || !p->proba)
+    if (!p->num || !p->cat || !p->unscored || !p->proba)
         return wk_task_fail(ctx, 1, "out of memory");
     for (size_t c = 0; c < nnum; c++)
         if (find_col(ctx, p->in, pm->numeric[c], MLK_F64, ref, &p->num[c])) return -1;
     for (size_t c = 0; c < ncat; c++)
         if (find_col(ctx, p->in, pm->hashed[c], MLK_STR, ref, &p->cat[c])) return -1;
-    for (size_t c = 0; c < nnum; c++) {
-        const double *x = p->in->cols[p->num[c]].f64;
-        memcpy(p->col, x, n * sizeof *p->col);
-        mlk_scaler_transform(p->col, n, pm->mean[c], pm->scale[c]);
-        for (size_t i = 0; i < n; i++) {
-            if (isnan(x[i])) p->unscored[i] = 1;
-            p->dense[i * nnum + c] = p->col[i];
-        }
-    }
-    for (size_t c = 0; c < ncat; c++)
-        for (size_t i = 0; i < n; i++)
-            if (p->in->cols[p->cat[c]].missing[i]) p->unscored[i] = 1;
-    mlk_hash_opts ho;
-    mlk_hash_opts_default(&ho);
-    ho.n_features = pm->n_features ? (int32_t)pm->n_features : 1;
-    ho.alternate_sign = pm->alternate_sign;
-    if (pm->n_features && ncat &&
-        mlk_hash_frame(&ho, p->in, p->cat, ncat, &p->csr, ctx->err, sizeof ctx->err) != 0)
-        return -1;
-    if (pm->n_features && !ncat && !(p->csr = mlk_csr_new(n, pm->n_features, 0)))
-        return wk_task_fail(ctx, 1, "out of memory");
-    if (!n) return 0;
-    mlk_sgd_data d = {n, p->csr, nnum ? p->dense : NULL, nnum, NULL};
-    return mlk_sgd_predict_proba(p->m, &d, p->proba, ctx->err, sizeof ctx->err) ? -1 : 0;
+    mlk_score_spec sp = {p->m,   nnum, p->num,          pm->mean, pm->scale,
+                         ncat,   p->cat, (uint32_t)pm->n_features, pm->alternate_sign};
+    return mlk_score_frame(&sp, p->in, p->proba, p->unscored, ctx->err, sizeof ctx->err) ? -1 : 0;
 }
 
 int wk_kind_predict(task_ctx_t *ctx)
@@ -276,6 +250,62 @@ out:
     free(rows);
     mlk_metrics_destroy(&part);
     mlk_features_destroy(&fs);
+    pstate_free(&p);
+    return rc;
+}
+
+/* drift: one shard scored like predict, then counted per bin of the
+ * pinned version's reference (common/driftref.h) into a DriftResult;
+ * stage_drift.c sums the shards and gives the PSI. The frame's own column
+ * names drive the binning, so a feature is a column of the model. */
+int wk_kind_drift(task_ctx_t *ctx)
+{
+    Mlops__Tasks__DriftArgs *a = wk_task_args(ctx, &mlops__tasks__drift_args__descriptor);
+    if (!a) return -1;
+    pstate_t p = {0};
+    json_t *ref = NULL;
+    mlops_driftref_t *d = NULL;
+    char **names = NULL;
+    double *counts = NULL;
+    int rc = -1;
+    const Mlops__Tasks__PredictModel *pm = a->model;
+    if (!pm || !pm->reference_json) {
+        rc = wk_task_fail(ctx, 0, "drift: damaged task arguments");
+        goto out;
+    }
+    if (wk_task_input_frame(ctx, 0, &p.in) != 0) goto out;
+    if (score_frame(ctx, pm, &p) != 0) goto out;
+    json_error_t je;
+    if (!(ref = json_loads(pm->reference_json, 0, &je))) {
+        rc = wk_task_fail(ctx, 0, "drift: model %s: damaged reference: %s", pm->ref, je.text);
+        goto out;
+    }
+    if (!(names = calloc(p.in->ncols + 1, sizeof *names))) goto oom;
+    for (size_t c = 0; c < p.in->ncols; c++) names[c] = p.in->cols[c].name;
+    if (!(d = mlops_driftref_new(ref, names, p.in->ncols, pm->classes, pm->n_classes))) goto oom;
+    size_t width = 0;
+    for (size_t i = 0; i < d->nf; i++) width += d->f[i].nbins;
+    if (!(counts = calloc(width + 1, sizeof *counts))) goto oom;
+    size_t n = p.in->nrows;
+    for (size_t o = 0, i = 0; i < d->nf; o += d->f[i].nbins, i++)
+        for (size_t r = 0; r < n; r++) {
+            size_t b = mlops_driftref_bin(d, i, p.in, r, p.proba, p.unscored);
+            if (b != MLOPS_DRIFT_NO_BIN) counts[o + b] += 1;
+        }
+    Mlops__Tasks__DriftResult res = MLOPS__TASKS__DRIFT_RESULT__INIT;
+    res.counts = counts;
+    res.n_counts = width;
+    rc = wk_task_result_pack(ctx, &res.base);
+    if (!rc) wk_task_metric(ctx, "rows", (double)n);
+    goto out;
+oom:
+    rc = wk_task_fail(ctx, 1, "out of memory");
+out:
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    json_decref(ref);
+    mlops_driftref_destroy(&d);
+    free(names);
+    free(counts);
     pstate_free(&p);
     return rc;
 }

@@ -313,6 +313,7 @@ static const struct {
     {"rec_recommend", wk_kind_rec_recommend},
     {"predict", wk_kind_predict},
     {"promote_score", wk_kind_promote_score},
+    {"drift", wk_kind_drift},
     {"profile_qround", wk_kind_profile_qround},
     {"profile_count", wk_kind_profile_count},
 };

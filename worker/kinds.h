@@ -15,6 +15,7 @@ int wk_kind_evaluate(task_ctx_t *ctx);
 /* kind_predict.c: batch scoring with a registered model */
 int wk_kind_predict(task_ctx_t *ctx);
 int wk_kind_promote_score(task_ctx_t *ctx);
+int wk_kind_drift(task_ctx_t *ctx);
 /* kind_join.c: a join's right table shard, and the join of a left shard */
 int wk_kind_join_load(task_ctx_t *ctx);
 int wk_kind_join(task_ctx_t *ctx);

@@ -15,7 +15,7 @@ static int resolved;
 static zcert_t *cert;
 static char key_path[4200], server_key[MLOPS_KEY_Z85_LEN + 1];
 
-void ctl_keys_set(const char *key, const char *server)
+void mlops_keyring_set(const char *key, const char *server)
 {
     opt_key = key;
     opt_server = server;
@@ -23,7 +23,7 @@ void ctl_keys_set(const char *key, const char *server)
 
 static int plain_forced;
 
-void ctl_keys_use_dir(const char *dir)
+void mlops_keyring_use_dir(const char *dir)
 {
     snprintf(use_dir, sizeof use_dir, "%s", dir ? dir : "");
     plain_forced = !dir;
@@ -72,7 +72,7 @@ static int resolve(char *err, size_t errlen)
     return 0;
 }
 
-int ctl_keys_sec(const char *store_key, transport_sec_t *sec, char *err, size_t errlen)
+int mlops_keyring_sec(const char *store_key, transport_sec_t *sec, char *err, size_t errlen)
 {
     memset(sec, 0, sizeof *sec);
     if (!resolved) {
@@ -89,7 +89,7 @@ int ctl_keys_sec(const char *store_key, transport_sec_t *sec, char *err, size_t 
     return 0;
 }
 
-void ctl_keys_hint(char *out, size_t n)
+void mlops_keyring_hint(char *out, size_t n)
 {
     if (!resolved || !cert) {
         snprintf(out, n,

@@ -1,0 +1,577 @@
+/* sv_server.c: mlops-serve's HTTP side: the routes table and handlers
+ * (docs/serving.md).
+ *
+ * Why libmicrohttpd (through common/httpd.c, the daemons' listener): it
+ * is a maintained Debian library (libmicrohttpd12), it answers from its
+ * own thread pool (--threads) with epoll, so scoring runs on several
+ * cores with no event loop of ours, and it is what Prometheus' C client
+ * (libprom's promhttp) serves with, so one library serves both the
+ * scores and /metrics.
+ *
+ * Every request takes a reference to the current model (sv_slot_get)
+ * and answers with it to the end, so a hot swap never fails or delays a
+ * request: the reply names the version that answered. A request a client
+ * got wrong is a 4xx {"error_code": "BAD_REQUEST", "message": ...};
+ * nothing a client sends leads to a 5xx. */
+#include "err.h"
+#include "jsondump.h"
+#include "log.h"
+#include "sv_internal.h"
+#include "sv_request.h"
+#include "token.h"
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A growing reply body. */
+typedef struct {
+    char *b;
+    size_t n, cap;
+    int oom;
+} sbuf_t;
+
+static void sb_put(sbuf_t *s, const char *p, size_t n)
+{
+    if (s->oom) return;
+    if (s->n + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->n + n + 1) cap *= 2;
+        char *b = realloc(s->b, cap);
+        if (!b) {
+            s->oom = 1;
+            return;
+        }
+        s->b = b;
+        s->cap = cap;
+    }
+    memcpy(s->b + s->n, p, n);
+    s->n += n;
+    s->b[s->n] = 0;
+}
+static void sb_str(sbuf_t *s, const char *p) { sb_put(s, p, strlen(p)); }
+static void sb_num(sbuf_t *s, double v)
+{
+    char t[40];
+    /* 17 significant digits: the reader gets the very double scored */
+    int n = isfinite(v) ? snprintf(t, sizeof t, "%.17g", v) : snprintf(t, sizeof t, "null");
+    sb_put(s, t, (size_t)n);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void reply_json(mlops_http_reply_t *rep, int status, json_t *doc)
+{
+    char *text = doc ? mlops_json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (!text) {
+        mlops_http_text(rep, 500, "application/json",
+                        "{\"error_code\":\"INTERNAL_ERROR\",\"message\":\"out of memory\"}");
+        return;
+    }
+    rep->status = status;
+    rep->ctype = "application/json";
+    rep->body = text;
+    rep->len = strlen(text);
+}
+
+static void reply_error(mlops_http_reply_t *rep, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_error(mlops_http_reply_t *rep, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* "error" too: the Open Inference Protocol's error field */
+    reply_json(rep, status, json_pack("{s:s,s:s,s:s}", "error_code", code, "message", msg, "error", msg));
+}
+
+static void count(sv_t *s, const char *endpoint, const mlops_http_reply_t *rep)
+{
+    char code[8];
+    snprintf(code, sizeof code, "%d", rep->status ? rep->status : 200);
+    mlops_prom_add(s->requests, endpoint, code, 1);
+}
+
+static void not_loaded(sv_t *s, mlops_http_reply_t *rep)
+{
+    reply_error(rep, 503, "MODEL_NOT_LOADED", "model %s@%s is not loaded yet", s->name, s->ref);
+}
+
+static sv_schema_t schema_of(const sv_model_t *m)
+{
+    return (sv_schema_t){m->ncols, m->cols, m->types};
+}
+
+/* Score frame f with m; on success proba (n x K) and unscored are the
+ * caller's. Timings into the latency histogram. */
+static int score(sv_t *s, sv_model_t *m, const mlk_frame *f, double **proba, uint8_t **unscored,
+                 mlops_http_reply_t *rep)
+{
+    size_t n = f->nrows, K = m->art->nclasses;
+    *proba = malloc((n * K + 1) * sizeof **proba);
+    *unscored = malloc(n + 1);
+    char err[512];
+    if (!*proba || !*unscored) {
+        reply_error(rep, 500, "INTERNAL_ERROR", "out of memory");
+        return -1;
+    }
+    double t = now_s();
+    if (sv_model_score(m, f, *proba, *unscored, err, sizeof err) != 0) {
+        reply_error(rep, 500, "INTERNAL_ERROR", "model %s version %u: %s", m->name, m->version, err);
+        return -1;
+    }
+    mlops_prom_observe(s->latency, "predict", NULL, now_s() - t);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += (*unscored)[i];
+    mlops_prom_add(s->rows, "scored", NULL, (double)(n - bad));
+    if (bad) mlops_prom_add(s->rows, "unscored", NULL, (double)bad);
+    sv_drift_add(m->drift, f, *proba, *unscored);
+    return 0;
+}
+
+/* MLflow's reply: {"predictions": [{"proba": p, "label": "1"}, ...], "model": {...}} */
+static void mlflow_reply(const sv_model_t *m, size_t n, const double *proba, const uint8_t *unscored,
+                         mlops_http_reply_t *rep)
+{
+    size_t K = m->art->nclasses;
+    sbuf_t b = {0};
+    sb_str(&b, "{\"predictions\":[");
+    for (size_t i = 0; i < n; i++) {
+        const double *p = &proba[i * K];
+        sb_str(&b, i ? ",{\"proba\":" : "{\"proba\":");
+        if (unscored[i]) {
+            sb_str(&b, "null,\"label\":null}");
+            continue;
+        }
+        size_t best = 0;
+        for (size_t k = 1; k < K; k++)
+            if (p[k] > p[best]) best = k; /* the first of equals, as the predict kind */
+        if (K == 2) sb_num(&b, p[1]);
+        else {
+            sb_str(&b, "{");
+            for (size_t k = 0; k < K; k++) {
+                if (k) sb_str(&b, ",");
+                sb_str(&b, m->class_json[k]);
+                sb_str(&b, ":");
+                sb_num(&b, p[k]);
+            }
+            sb_str(&b, "}");
+        }
+        sb_str(&b, ",\"label\":");
+        sb_str(&b, m->class_json[best]);
+        sb_str(&b, "}");
+    }
+    char tail[64];
+    snprintf(tail, sizeof tail, "],\"model\":{\"name\":");
+    sb_str(&b, tail);
+    json_t *nm = json_string(m->name);
+    char *q = nm ? json_dumps(nm, JSON_ENCODE_ANY) : NULL;
+    json_decref(nm);
+    sb_str(&b, q ? q : "\"\"");
+    free(q);
+    snprintf(tail, sizeof tail, ",\"version\":%u}}\n", m->version);
+    sb_str(&b, tail);
+    if (b.oom) {
+        free(b.b);
+        reply_error(rep, 500, "INTERNAL_ERROR", "out of memory");
+        return;
+    }
+    rep->status = 200;
+    rep->ctype = "application/json";
+    rep->body = b.b;
+    rep->len = b.n;
+}
+
+static void on_invocations(void *arg, const mlops_http_req_t *rq, mlops_http_reply_t *rep)
+{
+    sv_t *s = arg;
+    sv_model_t *m = NULL;
+    mlk_frame *f = NULL;
+    double *proba = NULL;
+    uint8_t *unscored = NULL;
+    if (strcmp(rq->method, "POST")) {
+        reply_error(rep, 405, "BAD_REQUEST", "/invocations takes POST");
+        rep->allow = "POST";
+        goto out;
+    }
+    if (!(m = sv_slot_get(&s->slot))) {
+        not_loaded(s, rep);
+        goto out;
+    }
+    if (rq->too_big) {
+        reply_error(rep, 413, "BAD_REQUEST", "the body is over the limit of %d MiB (--max-body-mib)",
+                    s->cfg.max_body_mib);
+        goto out;
+    }
+    double t = now_s();
+    char err[1024];
+    sv_schema_t sc = schema_of(m);
+    int rc = sv_request_parse(&sc, rq->ctype, rq->body, rq->len, &f, err, sizeof err);
+    if (rc) {
+        reply_error(rep, rc == MLOPS_EINVAL ? 415 : rc == MLOPS_ENOMEM ? 413 : 400, "BAD_REQUEST",
+                    "%s", err);
+        goto out;
+    }
+    mlops_prom_observe(s->latency, "parse", NULL, now_s() - t);
+    if (score(s, m, f, &proba, &unscored, rep)) goto out;
+    t = now_s();
+    mlflow_reply(m, f->nrows, proba, unscored, rep);
+    mlops_prom_observe(s->latency, "serialize", NULL, now_s() - t);
+out:
+    count(s, "/invocations", rep);
+    mlk_frame_destroy(&f);
+    free(proba);
+    free(unscored);
+    sv_model_release(&m);
+}
+
+static void on_health(void *arg, const char *path, const char *query, mlops_http_reply_t *rep)
+{
+    (void)query;
+    sv_t *s = arg;
+    sv_model_t *m = sv_slot_get(&s->slot);
+    if (m) mlops_http_text(rep, 200, "text/plain; charset=utf-8", "\n");
+    else mlops_http_text(rep, 503, "text/plain; charset=utf-8", "no model loaded yet\n");
+    sv_model_release(&m);
+    count(s, path, rep);
+}
+
+static json_t *model_json(const sv_model_t *m)
+{
+    return json_pack("{s:s,s:I}", "name", m->name, "version", (json_int_t)m->version);
+}
+
+static void on_version(void *arg, const char *path, const char *query, mlops_http_reply_t *rep)
+{
+    (void)query;
+    sv_t *s = arg;
+    sv_model_t *m = sv_slot_get(&s->slot);
+    reply_json(rep, 200,
+               json_pack("{s:s,s:s,s:o}", "mlops", MLOPS_VERSION, "follows", s->cfg.model, "model",
+                         m ? model_json(m) : json_null()));
+    sv_model_release(&m);
+    count(s, path, rep);
+}
+
+/* the drift gauges, refreshed from the current window */
+static json_t *drift_now(sv_t *s, sv_model_t *m)
+{
+    const char *names[128];
+    double psi[128];
+    size_t n = 0;
+    if (!m->drift) return NULL;
+    json_t *doc = sv_drift_json(m->drift, s->psi_moderate, s->psi_shifted, names, psi, 128, &n);
+    mlops_prom_zero(s->psi);
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(psi[i])) mlops_prom_set(s->psi, names[i], NULL, psi[i]);
+    mlops_prom_set(s->drift_rows, NULL, NULL,
+                   (double)json_integer_value(json_object_get(doc, "rows")));
+    return doc;
+}
+
+static void on_drift(void *arg, const char *path, const char *query, mlops_http_reply_t *rep)
+{
+    (void)query;
+    sv_t *s = arg;
+    sv_model_t *m = sv_slot_get(&s->slot);
+    if (!m) not_loaded(s, rep);
+    else if (!m->drift)
+        reply_error(rep, 404, "BAD_REQUEST",
+                    "model %s version %u has no reference distributions to compare with (an "
+                    "artifact from before they were stored)",
+                    m->name, m->version);
+    else {
+        json_t *doc = drift_now(s, m);
+        if (doc) json_object_set_new(doc, "model", model_json(m));
+        reply_json(rep, 200, doc);
+    }
+    sv_model_release(&m);
+    count(s, path, rep);
+}
+
+static void on_metrics(void *arg, const char *path, const char *query, mlops_http_reply_t *rep)
+{
+    (void)query;
+    sv_t *s = arg;
+    sv_model_t *m = sv_slot_get(&s->slot);
+    if (m) json_decref(drift_now(s, m));
+    sv_model_release(&m);
+    count(s, path, rep); /* before rendering: this request counts itself */
+    size_t len = 0;
+    char *text = mlops_prom_render(s->prom, &len);
+    if (!text) {
+        mlops_http_text(rep, 500, NULL, "out of memory\n");
+        return;
+    }
+    rep->status = 200;
+    rep->ctype = MLOPS_PROM_CONTENT_TYPE;
+    rep->body = text;
+    rep->len = len;
+}
+
+/* ---- the Open Inference Protocol (KServe / Seldon V2) ----------------- */
+
+static void on_v2_live(void *arg, const char *path, const char *query, mlops_http_reply_t *rep)
+{
+    (void)query;
+    sv_t *s = arg;
+    reply_json(rep, 200, json_pack("{s:b}", "live", 1));
+    count(s, path, rep);
+}
+
+static void on_v2_ready(void *arg, const char *path, const char *query, mlops_http_reply_t *rep)
+{
+    (void)query;
+    sv_t *s = arg;
+    sv_model_t *m = sv_slot_get(&s->slot);
+    reply_json(rep, m ? 200 : 503, json_pack("{s:b}", "ready", m != NULL));
+    sv_model_release(&m);
+    count(s, path, rep);
+}
+
+static json_t *v2_metadata(const sv_model_t *m)
+{
+    json_t *in = json_array();
+    for (size_t i = 0; i < m->ncols; i++)
+        json_array_append_new(in, json_pack("{s:s,s:s,s:[i]}", "name", m->cols[i], "datatype",
+                                            m->types[i] == MLK_F64 ? "FP64" : "BYTES", "shape",
+                                            -1));
+    size_t K = m->art->nclasses;
+    json_t *proba = K == 2 ? json_pack("{s:s,s:s,s:[i]}", "name", "proba", "datatype", "FP64",
+                                       "shape", -1)
+                           : json_pack("{s:s,s:s,s:[i,I]}", "name", "proba", "datatype", "FP64",
+                                       "shape", -1, (json_int_t)K);
+    char ver[16];
+    snprintf(ver, sizeof ver, "%u", m->version);
+    return json_pack("{s:s,s:[s],s:s,s:o,s:[o,{s:s,s:s,s:[i]}]}", "name", m->name, "versions", ver,
+                     "platform", "mlops", "inputs", in, "outputs", proba, "name", "label",
+                     "datatype", "BYTES", "shape", -1);
+}
+
+static void v2_infer_reply(const sv_model_t *m, const char *id, size_t n, const double *proba,
+                           const uint8_t *unscored, mlops_http_reply_t *rep)
+{
+    size_t K = m->art->nclasses;
+    sbuf_t b = {0};
+    char t[160];
+    json_t *nm = json_string(m->name), *jid = id ? json_string(id) : NULL;
+    char *qn = nm ? json_dumps(nm, JSON_ENCODE_ANY) : NULL;
+    char *qi = jid ? json_dumps(jid, JSON_ENCODE_ANY) : NULL;
+    json_decref(nm);
+    json_decref(jid);
+    sb_str(&b, "{\"model_name\":");
+    sb_str(&b, qn ? qn : "\"\"");
+    snprintf(t, sizeof t, ",\"model_version\":\"%u\"", m->version);
+    sb_str(&b, t);
+    if (qi) {
+        sb_str(&b, ",\"id\":");
+        sb_str(&b, qi);
+    }
+    if (K == 2) snprintf(t, sizeof t, ",\"outputs\":[{\"name\":\"proba\",\"datatype\":\"FP64\",\"shape\":[%zu],\"data\":[", n);
+    else snprintf(t, sizeof t, ",\"outputs\":[{\"name\":\"proba\",\"datatype\":\"FP64\",\"shape\":[%zu,%zu],\"data\":[", n, K);
+    sb_str(&b, t);
+    size_t w = K == 2 ? 1 : K;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < w; k++) {
+            if (i || k) sb_str(&b, ",");
+            if (unscored[i]) sb_str(&b, "null");
+            else sb_num(&b, proba[i * K + (K == 2 ? 1 : k)]);
+        }
+    snprintf(t, sizeof t, "]},{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%zu],\"data\":[", n);
+    sb_str(&b, t);
+    for (size_t i = 0; i < n; i++) {
+        if (i) sb_str(&b, ",");
+        if (unscored[i]) {
+            sb_str(&b, "null");
+            continue;
+        }
+        size_t best = 0;
+        for (size_t k = 1; k < K; k++)
+            if (proba[i * K + k] > proba[i * K + best]) best = k;
+        sb_str(&b, m->class_json[best]);
+    }
+    sb_str(&b, "]}]}\n");
+    free(qn);
+    free(qi);
+    if (b.oom) {
+        free(b.b);
+        reply_error(rep, 500, "INTERNAL_ERROR", "out of memory");
+        return;
+    }
+    rep->status = 200;
+    rep->ctype = "application/json";
+    rep->body = b.b;
+    rep->len = b.n;
+}
+
+/* /v2/models/NAME[/versions/V][/ready|/infer] */
+static void on_v2_models(void *arg, const mlops_http_req_t *rq, mlops_http_reply_t *rep)
+{
+    sv_t *s = arg;
+    sv_model_t *m = NULL;
+    mlk_frame *f = NULL;
+    double *proba = NULL;
+    uint8_t *unscored = NULL;
+    char *id = NULL;
+    const char *endpoint = "/v2/models";
+    const char *rest = rq->path + strlen("/v2/models/");
+    char name[200];
+    size_t nl = strcspn(rest, "/");
+    snprintf(name, sizeof name, "%.*s", (int)(nl < 190 ? nl : 190), rest);
+    const char *tail = rest + nl;
+    char ver[32] = "";
+    if (!strncmp(tail, "/versions/", 10)) {
+        size_t vl = strcspn(tail + 10, "/");
+        snprintf(ver, sizeof ver, "%.*s", (int)(vl < 30 ? vl : 30), tail + 10);
+        tail += 10 + vl;
+    }
+    int infer = !strcmp(tail, "/infer"), ready = !strcmp(tail, "/ready");
+    if (infer) endpoint = "/v2/models/infer";
+    if (!(m = sv_slot_get(&s->slot))) {
+        not_loaded(s, rep);
+        goto out;
+    }
+    if (strcmp(name, m->name)) {
+        reply_error(rep, 404, "BAD_REQUEST", "unknown model '%s': this server serves '%s'", name,
+                    m->name);
+        goto out;
+    }
+    char have[16];
+    snprintf(have, sizeof have, "%u", m->version);
+    if (*ver && strcmp(ver, have)) {
+        reply_error(rep, 404, "BAD_REQUEST", "model '%s' version %s is not served here (version %s is)",
+                    name, ver, have);
+        goto out;
+    }
+    if (!infer && !ready && *tail) {
+        reply_error(rep, 404, "BAD_REQUEST", "no such endpoint: %s", rq->path);
+        goto out;
+    }
+    if (!infer) {
+        if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD")) {
+            reply_error(rep, 405, "BAD_REQUEST", "%s takes GET", rq->path);
+            rep->allow = "GET, HEAD";
+        } else if (ready) {
+            reply_json(rep, 200, json_pack("{s:s,s:b}", "name", m->name, "ready", 1));
+        } else {
+            reply_json(rep, 200, v2_metadata(m));
+        }
+        goto out;
+    }
+    if (strcmp(rq->method, "POST")) {
+        reply_error(rep, 405, "BAD_REQUEST", "%s takes POST", rq->path);
+        rep->allow = "POST";
+        goto out;
+    }
+    if (rq->too_big) {
+        reply_error(rep, 413, "BAD_REQUEST", "the body is over the limit of %d MiB (--max-body-mib)",
+                    s->cfg.max_body_mib);
+        goto out;
+    }
+    double t = now_s();
+    char err[1024];
+    sv_schema_t sc = schema_of(m);
+    int rc = sv_request_parse_v2(&sc, rq->body, rq->len, &f, &id, err, sizeof err);
+    if (rc) {
+        reply_error(rep, rc == MLOPS_ENOMEM ? 413 : 400, "BAD_REQUEST", "%s", err);
+        goto out;
+    }
+    mlops_prom_observe(s->latency, "parse", NULL, now_s() - t);
+    if (score(s, m, f, &proba, &unscored, rep)) goto out;
+    t = now_s();
+    v2_infer_reply(m, id, f->nrows, proba, unscored, rep);
+    mlops_prom_observe(s->latency, "serialize", NULL, now_s() - t);
+out:
+    count(s, endpoint, rep);
+    free(id);
+    mlk_frame_destroy(&f);
+    free(proba);
+    free(unscored);
+    sv_model_release(&m);
+}
+
+static void on_v2_server(void *arg, const char *path, const char *query, mlops_http_reply_t *rep)
+{
+    (void)query;
+    sv_t *s = arg;
+    reply_json(rep, 200, json_pack("{s:s,s:s,s:[]}", "name", "mlops-serve", "version",
+                                   MLOPS_VERSION, "extensions"));
+    count(s, path, rep);
+}
+
+/* POST /recommend: a recommender version answers (common/recommender.h,
+ * another branch); a classifier cannot. */
+static void on_recommend(void *arg, const mlops_http_req_t *rq, mlops_http_reply_t *rep)
+{
+    (void)rq;
+    sv_t *s = arg;
+    sv_model_t *m = sv_slot_get(&s->slot);
+    if (!m) not_loaded(s, rep);
+    else
+        reply_error(rep, 404, "BAD_REQUEST",
+                    "model %s version %u is a classifier: /recommend needs a recommender version "
+                    "(a knn stage in recommend mode); score rows with POST /invocations",
+                    m->name, m->version);
+    sv_model_release(&m);
+    count(s, "/recommend", rep);
+}
+
+static const mlops_http_route_t ROUTES[] = {
+    {"/invocations", 0, NULL, on_invocations},
+    {"/ping", 0, on_health, NULL},
+    {"/health", 0, on_health, NULL},
+    {"/version", 0, on_version, NULL},
+    {"/metrics", 0, on_metrics, NULL},
+    {"/drift", 0, on_drift, NULL},
+    {"/v2/health/live", 0, on_v2_live, NULL},
+    {"/v2/health/ready", 0, on_v2_ready, NULL},
+    {"/v2/models/", 1, NULL, on_v2_models},
+    {"/v2", 0, on_v2_server, NULL},
+    {"/recommend", 0, NULL, on_recommend},
+    {NULL, 0, NULL, NULL},
+};
+
+int sv_server_start(sv_t *s, char *err, size_t errlen)
+{
+    static const double BOUNDS[] = {25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3,
+                                    5e-3,  10e-3, 25e-3,  50e-3,  0.1,    0.25, 0.5,
+                                    1,     2.5,   5};
+    s->prom = mlops_prom_new();
+    if (!s->prom) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    mlops_prom_build_info(s->prom, "serve");
+    s->requests = mlops_prom_counter(s->prom, "mlops_serve_requests_total",
+                                     "HTTP requests answered, by endpoint and status code",
+                                     "endpoint,code");
+    s->latency = mlops_prom_histogram(
+        s->prom, "mlops_serve_request_duration_seconds",
+        "time spent on a scoring request, by phase (parse, predict, serialize)", "phase", BOUNDS,
+        sizeof BOUNDS / sizeof *BOUNDS);
+    s->rows = mlops_prom_counter(s->prom, "mlops_serve_rows_total",
+                                 "rows answered: scored, or unscored (a missing value)", "result");
+    s->info = mlops_prom_gauge(s->prom, "mlops_serve_model_info",
+                               "1 for the model version that answers now", "model,version");
+    s->swaps = mlops_prom_counter(s->prom, "mlops_serve_swaps_total",
+                                  "times a new model version went live", NULL);
+    s->psi = mlops_prom_gauge(s->prom, "mlops_serve_drift_psi",
+                              "population stability index of the drift window against the "
+                              "model's reference, per feature",
+                              "feature");
+    s->drift_rows = mlops_prom_gauge(s->prom, "mlops_serve_drift_window_rows",
+                                     "rows in the drift window", NULL);
+    mlops_httpd_opts_t o = {(unsigned)s->cfg.threads, 256,
+                            (size_t)s->cfg.max_body_mib << 20};
+    s->http = mlops_httpd_new_opts(s->cfg.listen, ROUTES, s, s->token[0] ? s->token : NULL, &o, err,
+                                   errlen);
+    return s->http ? 0 : MLOPS_EIO;
+}

@@ -1,7 +1,7 @@
 /* coord_dash.c: see coord_dash.h. The pages are one small JavaScript
  * application (coordinator/dashboard/) that reads /api/ every 2 s; the
- * server only checks that a /jobs/ID names a job in the snapshot, so a
- * wrong link gets a real 404. */
+ * server only checks that a /jobs/ID names a job (a /models/NAME a model)
+ * in the snapshot, so a wrong link gets a real 404. */
 #include "coord_internal.h"
 #include "err.h"
 #include "httpd.h"
@@ -30,6 +30,8 @@ typedef struct {
     char *jobs, *workers, *models; /* reply texts; models NULL without the verb */
     size_t n;
     char **ids, **status, **logs;
+    size_t nm; /* the registered models: model-versions and model-history replies */
+    char **mnames, **mversions, **mhistory;
 } snap_t;
 
 struct coord_dash {
@@ -55,11 +57,42 @@ static void snap_free(snap_t **ps)
     free(s->ids);
     free(s->status);
     free(s->logs);
+    for (size_t i = 0; i < s->nm; i++) {
+        free(s->mnames[i]);
+        free(s->mversions[i]);
+        free(s->mhistory[i]);
+    }
+    free(s->mnames);
+    free(s->mversions);
+    free(s->mhistory);
     free(s->jobs);
     free(s->workers);
     free(s->models);
     free(s);
     *ps = NULL;
+}
+
+/* Each model the models reply names: its versions and its history. */
+static int snap_models(coord_t *c, snap_t *s)
+{
+    json_t *doc = json_loads(s->models, 0, NULL);
+    json_t *list = json_object_get(doc, "models");
+    size_t n = json_array_size(list);
+    s->mnames = calloc(n ? n : 1, sizeof *s->mnames);
+    s->mversions = calloc(n ? n : 1, sizeof *s->mversions);
+    s->mhistory = calloc(n ? n : 1, sizeof *s->mhistory);
+    int rc = doc && s->mnames && s->mversions && s->mhistory ? 0 : -1;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(list, i), "name"));
+        if (!name) continue;
+        size_t k = s->nm++;
+        s->mnames[k] = strdup(name);
+        s->mversions[k] = coord_query_text(c, "model-versions", NULL, name);
+        s->mhistory[k] = coord_query_text(c, "model-history", NULL, name);
+        if (!s->mnames[k] || !s->mversions[k] || !s->mhistory[k]) rc = -1;
+    }
+    json_decref(doc);
+    return rc;
 }
 
 static snap_t *snap_build(coord_t *c)
@@ -71,9 +104,9 @@ static snap_t *snap_build(coord_t *c)
     s->ids = calloc(n ? n : 1, sizeof *s->ids);
     s->status = calloc(n ? n : 1, sizeof *s->status);
     s->logs = calloc(n ? n : 1, sizeof *s->logs);
-    s->jobs = coord_query_text(c, "jobs", NULL);
-    s->workers = coord_query_text(c, "workers", NULL);
-    s->models = coord_query_text(c, "models", NULL);
+    s->jobs = coord_query_text(c, "jobs", NULL, NULL);
+    s->workers = coord_query_text(c, "workers", NULL, NULL);
+    s->models = coord_query_text(c, "models", NULL, NULL);
     if (!s->ids || !s->status || !s->logs || !s->jobs || !s->workers) {
         snap_free(&s);
         return NULL;
@@ -81,14 +114,15 @@ static snap_t *snap_build(coord_t *c)
     for (size_t i = 0; i < n; i++) {
         job_t *j = c->jobs[i];
         s->ids[i] = strdup(j->id);
-        s->status[i] = coord_query_text(c, "status", j);
-        s->logs[i] = coord_query_text(c, "logs", j);
+        s->status[i] = coord_query_text(c, "status", j, NULL);
+        s->logs[i] = coord_query_text(c, "logs", j, NULL);
         s->n = i + 1;
         if (!s->ids[i] || !s->status[i] || !s->logs[i]) {
             snap_free(&s);
             return NULL;
         }
     }
+    if (s->models && snap_models(c, s) != 0) snap_free(&s);
     return s;
 }
 
@@ -144,7 +178,8 @@ static void fresh_locked(coord_dash_t *d)
 }
 
 /* Copy one text of the snapshot into the reply, under the lock.
- * which: 0 status, 1 logs of job `id`; 2 jobs; 3 workers; 4 models.
+ * which: 0 status, 1 logs of job `id`; 2 jobs; 3 workers; 4 models;
+ * 5 versions, 6 history of model `id`.
  * Returns 0, or -1 when there is nothing to serve (no such job/verb). */
 static int serve_snap(coord_dash_t *d, int which, const char *id, mlops_http_reply_t *rep)
 {
@@ -153,12 +188,18 @@ static int serve_snap(coord_dash_t *d, int which, const char *id, mlops_http_rep
     pthread_mutex_lock(&d->mu);
     fresh_locked(d);
     snap_t *s = d->snap;
-    if (s && which >= 2) {
+    if (s && which >= 2 && which <= 4) {
         const char *t = which == 2 ? s->jobs : which == 3 ? s->workers : s->models;
         if (t) {
             found = 1;
             text = strdup(t);
         }
+    } else if (s && which >= 5) {
+        for (size_t i = 0; i < s->nm && !found; i++)
+            if (!strcmp(s->mnames[i], id)) {
+                found = 1;
+                text = strdup(which == 5 ? s->mversions[i] : s->mhistory[i]);
+            }
     } else if (s) {
         for (size_t i = 0; i < s->n && !found; i++)
             if (!strcmp(s->ids[i], id)) {
@@ -173,13 +214,15 @@ static int serve_snap(coord_dash_t *d, int which, const char *id, mlops_http_rep
     return 0;
 }
 
-static int job_known(coord_dash_t *d, const char *id)
+/* Whether the snapshot has job `id` (model: a model named `id`). */
+static int known(coord_dash_t *d, int model, const char *id)
 {
     int found = 0;
     pthread_mutex_lock(&d->mu);
     fresh_locked(d);
-    for (size_t i = 0; d->snap && i < d->snap->n && !found; i++)
-        found = !strcmp(d->snap->ids[i], id);
+    size_t n = !d->snap ? 0 : model ? d->snap->nm : d->snap->n;
+    for (size_t i = 0; i < n && !found; i++)
+        found = !strcmp(model ? d->snap->mnames[i] : d->snap->ids[i], id);
     pthread_mutex_unlock(&d->mu);
     return found;
 }
@@ -206,6 +249,17 @@ static void h_api(void *arg, const char *path, const char *query, mlops_http_rep
             id[n] = 0;
             if (serve_snap(d, slash ? 1 : 0, id, rep) == 0) return;
             json_error(rep, 404, "no job '%s'", id);
+            return;
+        }
+    } else if (!strncmp(p, "models/", 7)) {
+        char name[160];
+        const char *rest = p + 7, *slash = strchr(rest, '/');
+        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+        if (n && n < sizeof name && (!slash || !strcmp(slash, "/history"))) {
+            memcpy(name, rest, n);
+            name[n] = 0;
+            if (serve_snap(d, slash ? 6 : 5, name, rep) == 0) return;
+            json_error(rep, 404, "no model '%s'", name);
             return;
         }
     }
@@ -262,7 +316,8 @@ static void h_page(void *arg, const char *path, const char *query, mlops_http_re
     (void)query;
     coord_dash_t *d = arg;
     int ok = !strcmp(path, "/") || !strcmp(path, "/workers") || !strcmp(path, "/models");
-    if (!strncmp(path, "/jobs/", 6)) ok = path[6] && job_known(d, path + 6);
+    if (!strncmp(path, "/jobs/", 6)) ok = path[6] && known(d, 0, path + 6);
+    if (!strncmp(path, "/models/", 8)) ok = path[8] && known(d, 1, path + 8);
     if (ok && asset("index.html", rep) == 0) return;
     not_found(rep, path);
 }

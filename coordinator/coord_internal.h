@@ -214,10 +214,11 @@ const char *coord_worker_key(const coord_t *c, int w);
 /* query.c: Query verbs, answered with JSON. */
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);
 /* The JSON text (malloc'd) a reading Query verb (jobs, status, workers,
- * logs, models) would reply, exactly as mlopsctl receives it; NULL for
- * any other verb, a verb this coordinator lacks, or a missing job. For
- * the dashboard's snapshot (coord_dash.c). */
-char *coord_query_text(coord_t *c, const char *verb, job_t *j);
+ * logs, models, model-versions, model-history) would reply, exactly as
+ * mlopsctl receives it; `arg` the verb's one argument (a model name) or
+ * NULL. NULL for any other verb, a verb this coordinator lacks, a missing
+ * job or model. For the dashboard's snapshot (coord_dash.c). */
+char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg);
 
 /* registry.c: the model registry (versions, aliases, alias history) and
  * its journal records; registry_build.c: a succeeded job's artifact. */

@@ -406,10 +406,12 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     json_decref(reply);
 }
 
-char *coord_query_text(coord_t *c, const char *verb, job_t *j)
+char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg)
 {
     /* only the verbs that read: the dashboard must never cancel or remove */
-    static const char *const READERS[] = {"jobs", "status", "workers", "logs", "models", NULL};
+    static const char *const READERS[] = {"jobs",           "status",        "workers", "logs",
+                                          "models",         "model-versions", "model-history",
+                                          NULL};
     size_t r = 0;
     while (READERS[r] && strcmp(READERS[r], verb)) r++;
     if (!READERS[r]) return NULL;
@@ -418,6 +420,11 @@ char *coord_query_text(coord_t *c, const char *verb, job_t *j)
         Mlops__Query q = MLOPS__QUERY__INIT;
         q.verb = (char *)verb;
         q.job_id = j ? j->id : NULL;
+        char *args[1] = {(char *)arg};
+        if (arg) {
+            q.args = args;
+            q.n_args = 1;
+        }
         qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, ""};
         json_t *reply = verbs[v].fn(c, j, &q, &e);
         char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER |

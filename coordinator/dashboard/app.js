@@ -1,6 +1,6 @@
 // app.js: the dashboard. Reads the coordinator's /api/ (the same JSON as
 // `mlopsctl -o json`) every 2 s and redraws the page the path names:
-// /, /jobs/ID, /workers, /models. Every value from the API is escaped
+// /, /jobs/ID, /workers, /models, /models/NAME. Every value from the API is escaped
 // before it reaches the DOM: job names and log lines come from users.
 "use strict";
 const REFRESH_MS = 2000;
@@ -144,11 +144,30 @@ async function pageWorkers() {
     <th class="num">Store</th><th class="num">Memory</th><th class="num">Last heartbeat</th><th>Endpoint</th></tr>${rows}</table></div>`;
 }
 
-// ---- /models -----------------------------------------------------------
-function cell(v) {
-  if (Array.isArray(v)) return v.map((x) => (typeof x === "object" && x ? esc(JSON.stringify(x)) : esc(x))).join(", ");
-  if (v && typeof v === "object") return Object.keys(v).map((k) => `${esc(k)}: ${cell(v[k])}`).join("; ");
-  return num(v);
+// ---- /models and /models/NAME -----------------------------------------
+// Every shown value also sits exact in data-value (numbers in JSON's own
+// form), so a test can compare the page with `mlopsctl model ... -o json`.
+function dv(v) { return esc(typeof v === "string" ? v : JSON.stringify(v === undefined ? null : v)); }
+function metricsCell(m) {
+  const ks = Object.keys(m || {});
+  if (!ks.length) return `<span class="muted">—</span>`;
+  return ks.map((k) => `<span class="chip" data-metric="${esc(k)}" data-value="${dv(m[k])}">${esc(k)} <b>${num(m[k])}</b></span>`).join(" ");
+}
+function aliasChips(list) {
+  return (list || []).map((a) => `<span class="badge alias">${esc(a)}</span>`).join(" ");
+}
+function modelLink(name) { return `<a href="/models/${encodeURIComponent(name)}">${esc(name)}</a>`; }
+function versionsTable(name, vs, full) {
+  if (!vs.length) return `<div class="empty">No versions: every one was removed.</div>`;
+  const rows = vs.slice().reverse().map((v) => `<tr data-model="${esc(name)}" data-version="${v.version}">
+    <td class="num" data-key="version" data-value="${v.version}"><b>v${v.version}</b></td>
+    <td data-key="aliases" data-value="${dv(v.aliases)}">${aliasChips(v.aliases)}</td>
+    <td data-key="job" data-value="${esc(v.job)}"><a class="mono" href="/jobs/${encodeURIComponent(v.job)}">${esc(v.job)}</a></td>
+    <td class="muted" data-key="created" data-value="${esc(v.created)}">${esc(v.created)}</td>
+    <td data-key="metrics">${metricsCell(v.metrics)}</td>
+    <td data-key="tags" data-value="${dv(v.tags || [])}">${(v.tags || []).map((t) => `<span class="chip">${esc(t)}</span>`).join(" ")}</td>
+    <td class="mono" data-key="sha256" data-value="${esc(v.sha256)}" title="${esc(v.sha256)}">${esc(full ? v.sha256 : String(v.sha256 || "").slice(0, 12) + "…")}</td></tr>`).join("");
+  return `<table><tr><th class="num">Version</th><th>Aliases</th><th>Job</th><th>Created</th><th>Metrics</th><th>Tags</th><th>sha256</th></tr>${rows}</table>`;
 }
 async function pageModels() {
   let doc;
@@ -157,11 +176,64 @@ async function pageModels() {
     throw e;
   }
   const models = doc.models || [];
-  if (!models.length) return `<h1>Models</h1><div class="card empty">No models registered.</div>`;
-  const keys = [...new Set(models.flatMap((m) => Object.keys(m)))];
-  return `<h1>Models <span class="muted">(${models.length})</span></h1><div class="card"><table>
-    <tr>${keys.map((k) => `<th>${esc(k)}</th>`).join("")}</tr>
-    ${models.map((m) => `<tr>${keys.map((k) => `<td>${cell(m[k])}</td>`).join("")}</tr>`).join("")}</table></div>`;
+  if (!models.length) return `<h1>Models</h1><div class="card empty">No models registered. A job with <code>train</code> registers one when it succeeds.</div>`;
+  const vers = await Promise.all(models.map((m) => api(`/api/models/${encodeURIComponent(m.name)}`).catch(() => ({ versions: [] }))));
+  const cards = models.map((m, i) => {
+    const al = Object.keys(m.aliases || {}).map((a) => `<span data-alias="${esc(a)}" data-value="${m.aliases[a]}"><span class="badge alias">${esc(a)}</span> v${m.aliases[a]}</span>`).join(" &nbsp; ");
+    return `<div class="card" data-model="${esc(m.name)}"><h2>${modelLink(m.name)} <span class="muted">· ${m.versions} version${m.versions === 1 ? "" : "s"} · latest ${m.latest === null ? "—" : "v" + m.latest}</span></h2>
+      <div class="aliases">${al || `<span class="muted">No aliases.</span>`}</div>
+      ${versionsTable(m.name, vers[i].versions || [], false)}
+      <p class="muted"><a href="/models/${encodeURIComponent(m.name)}">Alias history and promotion decisions of ${esc(m.name)} →</a></p></div>`;
+  }).join("");
+  return `<h1>Models <span class="muted">(${models.length})</span></h1>${cards}`;
+}
+const GATE = /^promotion gate \(job ([^)]+)\)/;
+async function pageModel(name) {
+  const enc = encodeURIComponent(name);
+  const [v, h] = await Promise.all([api(`/api/models/${enc}`), api(`/api/models/${enc}/history`)]);
+  const versions = v.versions || [], hist = h.history || [];
+  // the gate's decision of each job that registered a version here: the
+  // job's own record while it is kept (status.promotion), and the alias
+  // move the gate journalled (which outlives the job)
+  const jobs = [...new Set(versions.map((x) => x.job).concat(hist.map((m) => (GATE.exec(m.reason || "") || [])[1]).filter(Boolean)))];
+  const st = await Promise.all(jobs.map((j) => api(`/api/jobs/${encodeURIComponent(j)}`).catch(() => null)));
+  const decisions = jobs.map((j, i) => ({ job: j, status: st[i], move: hist.find((m) => (GATE.exec(m.reason || "") || [])[1] === j) }))
+    .filter((d) => (d.status && d.status.promotion) || d.move);
+  const holders = {};
+  versions.forEach((x) => (x.aliases || []).forEach((a) => { holders[a] = x.version; }));
+  const aliasList = Object.keys(holders).sort().map((a) => `<div data-alias="${esc(a)}" data-value="${holders[a]}"><span><span class="badge alias">${esc(a)}</span></span><span>v${holders[a]}</span></div>`).join("");
+  const hrows = hist.slice().reverse().map((m) => `<tr data-seq="${m.seq}">
+    <td class="num" data-key="seq" data-value="${m.seq}">${m.seq}</td><td class="muted" data-key="time" data-value="${esc(m.time)}">${esc(m.time)}</td>
+    <td data-key="alias" data-value="${esc(m.alias)}"><span class="badge alias">${esc(m.alias)}</span></td>
+    <td data-key="from" data-value="${dv(m.from)}">${m.from === null ? `<span class="muted">—</span>` : "v" + m.from}</td>
+    <td data-key="to" data-value="${dv(m.to)}">${m.to === null ? `<span class="muted">removed</span>` : "v" + m.to}${m.from === m.to && m.to !== null ? ` <span class="muted">(kept)</span>` : ""}</td>
+    <td class="mono" data-key="fingerprint" data-value="${esc(m.fingerprint)}">${esc(m.fingerprint) || `<span class="muted">plain</span>`}</td>
+    <td data-key="reason" data-value="${esc(m.reason)}">${esc(m.reason) || `<span class="muted">—</span>`}</td></tr>`).join("");
+  const drows = decisions.map((d) => {
+    const p = d.status && d.status.promotion;
+    const passed = p ? p.decision === "promoted" : d.move.from !== d.move.to || d.move.from === null;
+    const side = (x) => x ? `v${x.version} <b data-value="${dv(x.metric)}">${num(x.metric)}</b>` : `<span class="muted">none</span>`;
+    return `<tr data-job="${esc(d.job)}">
+      <td><a class="mono" href="/jobs/${encodeURIComponent(d.job)}">${esc(d.job)}</a></td>
+      <td data-key="alias" data-value="${esc(p ? p.alias : d.move.alias)}"><span class="badge alias">${esc(p ? p.alias : d.move.alias)}</span></td>
+      <td data-key="metric" data-value="${esc(p ? p.metric : "")}">${esc(p ? p.metric : "")}</td>
+      <td data-key="challenger" data-value="${dv(p ? p.challenger : null)}">${p ? side(p.challenger) : ""}</td>
+      <td data-key="champion" data-value="${dv(p ? p.champion : null)}">${p ? side(p.champion) : ""}</td>
+      <td data-key="decision" data-value="${esc(p ? p.decision : passed ? "promoted" : "kept")}"><span class="badge ${passed ? "s-succeeded" : "s-failed"}">${passed ? "passed" : "failed"}</span> <span class="muted">${passed ? "promoted" : "kept"}</span></td>
+      <td data-key="reason" data-value="${esc(d.move ? d.move.reason : "")}" class="muted">${esc(d.move ? d.move.reason : "(no alias move journalled)")}</td></tr>`;
+  }).join("");
+  const latest = versions.length ? versions[versions.length - 1].version : null;
+  return `<h1>Model ${esc(v.name)}</h1>
+    <div class="summary"><div><small>Versions</small>${versions.length}</div><div><small>Latest</small>${latest === null ? "—" : "v" + latest}</div>
+      <div><small>Aliases</small>${Object.keys(holders).length}</div><div><small>Alias moves</small>${hist.length}</div></div>
+    <div class="grid2"><div class="card"><h2>Aliases now</h2>${aliasList ? `<div class="kv">${aliasList}</div>` : `<div class="empty">No alias points at a version.</div>`}</div>
+      <div class="card"><h2>Commands</h2><code class="cmd">mlopsctl model versions ${esc(v.name)}</code><code class="cmd">mlopsctl model history ${esc(v.name)}</code>
+      <code class="cmd">mlopsctl model alias ${esc(v.name)} VERSION ALIAS --reason TEXT</code></div></div>
+    <div class="card"><h2>Versions</h2>${versionsTable(v.name, versions, true)}</div>
+    <div class="card"><h2>Promotion decisions</h2>${drows ? `<table><tr><th>Job</th><th>Alias</th><th>Metric</th><th>Challenger</th><th>Champion</th><th>Gate</th><th>Reason</th></tr>${drows}</table>`
+      : `<div class="empty">No job with a <code>promote</code> section registered a version of this model.</div>`}</div>
+    <div class="card"><h2>Alias history</h2>${hrows ? `<table><tr><th class="num">Seq</th><th>Time</th><th>Alias</th><th>From</th><th>To</th><th>By (key fingerprint)</th><th>Reason</th></tr>${hrows}</table>`
+      : `<div class="empty">No alias was ever moved.</div>`}</div>`;
 }
 
 // ---- routing and refresh -----------------------------------------------
@@ -169,6 +241,7 @@ function route() {
   const p = location.pathname;
   if (p === "/workers") return ["workers", pageWorkers];
   if (p === "/models") return ["models", pageModels];
+  if (p.startsWith("/models/")) return ["models", () => pageModel(decodeURIComponent(p.slice(8)))];
   if (p.startsWith("/jobs/")) return ["jobs", () => pageJob(decodeURIComponent(p.slice(6)))];
   return ["jobs", pageJobs];
 }

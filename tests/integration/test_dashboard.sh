@@ -6,9 +6,13 @@
 #   - every /api/ body equals what `mlopsctl -o json` prints (jobs,
 #     status, logs, workers; the workers' last_seen_ms, store and memory
 #     aside, which move with each heartbeat);
-#   - headless Chromium loads /, /jobs/ID of each job, /workers and
-#     /models; the rendered DOM (--dump-dom) holds the job ids, the stage
-#     names, the loss curve, the worker names and the failure reason;
+#   - headless Chromium loads /, /jobs/ID of each job, /workers, /models
+#     and /models/NAME; the rendered DOM (--dump-dom) holds the job ids,
+#     the stage names, the loss curve, the worker names and the failure
+#     reason; on the models pages every version (job, created, metrics,
+#     tags, sha256, aliases), every alias move and the gate's decision of
+#     both train jobs (one promoted, one kept) equal `mlopsctl model
+#     versions/history -o json` and `status -o json`;
 #   - a screenshot of each page is kept in BUILD/artifacts/dashboard/;
 #   - `mlopsctl report` of the pipeline, of a k-NN recommend job and of
 #     the failed job, rendered by Chromium from file://: every number on
@@ -56,6 +60,9 @@ D="$T/data"
 mkdir -p "$D"
 gen_purchases 12000 7 "$D/p.csv"
 purchases_job "$D/full.yaml" p.csv full
+# the gate on: the first version has no champion and is promoted; the
+# second must beat it by 100 in log loss, so the gate keeps the first
+echo 'promote: {alias: production, metric: logloss}' >>"$D/full.yaml"
 # the same data with a field cut from line 2503: the job fails at ingest
 awk -F, -v OFS=, 'NR == 2503 { NF = NF - 1 } 1' "$D/p.csv" >"$D/short.csv"
 purchases_job "$D/bad.yaml" short.csv
@@ -77,10 +84,12 @@ case "$URL" in http://127.0.0.1:*/) ;; *) fail "up -o json gives no dashboard UR
 URL="${URL%/}"
 
 full="$(submit_wait "$D/full.yaml")" || exit 1
+full2="$(submit_wait "$D/full.yaml" --set promote.min_delta=100)" || exit 1
+ctl model alias purchases 2 staging --reason "canary <b>for</b> 5%" >/dev/null || fail "model alias exit $?"
 rec="$(submit_wait "$D/rec.yaml")" || exit 1
 bad="$(cd "$D" && ctl submit bad.yaml)" || fail "submit bad.yaml exit $?"
 ctl wait "$bad" >/dev/null 2>&1 && fail "the job with a short row succeeded"
-for j in "$full" "$bad"; do
+for j in "$full" "$full2" "$bad"; do
     ctl status "$j" -o json >"$T/status-$j.json" || fail "status $j"
     ctl logs "$j" -o json >"$T/logs-$j.json" || fail "logs $j"
 done
@@ -98,7 +107,9 @@ def ctl_json(*a):
     return json.loads(subprocess.run([ctl, *a, "-o", "json"], check=True, capture_output=True).stdout)
 deadline = time.time() + 30
 while True:
-    pairs = [(get("/api/jobs"), ctl_json("jobs")), (get("/api/models"), ctl_json("models"))]
+    pairs = [(get("/api/jobs"), ctl_json("jobs")), (get("/api/models"), ctl_json("models")),
+             (get("/api/models/purchases"), ctl_json("model", "versions", "purchases")),
+             (get("/api/models/purchases/history"), ctl_json("model", "history", "purchases"))]
     for j in (full, bad):
         pairs.append((get(f"/api/jobs/{j}"), json.load(open(f"{T}/status-{j}.json"))))
         pairs.append((get(f"/api/jobs/{j}/logs"), json.load(open(f"{T}/logs-{j}.json"))))
@@ -124,7 +135,8 @@ while True:
         sys.exit(1)
     time.sleep(0.3)
 for p, code in (("/nope", 404), ("/jobs/j-none", 404), ("/api/nope", 404),
-                ("/api/jobs/j-none", 404), ("/assets/nope.js", 404)):
+                ("/api/jobs/j-none", 404), ("/assets/nope.js", 404), ("/models/nope", 404),
+                ("/api/models/nope", 404), ("/api/models/purchases/nope", 404)):
     try:
         urllib.request.urlopen(url + p, timeout=10)
         sys.exit(f"{p} answered 200")
@@ -175,7 +187,76 @@ check_page workers /workers worker-1 worker-2 alive "Tasks done" MiB \
     "$(ctl workers -o json | jget 'd["workers"][0]["endpoint"]')"
 # the purchases job's train registered version 1 of model "purchases"
 assert_eq "$(ctl models -o json | jget '[m["name"] for m in d["models"]]')" '["purchases"]' "registered models"
-check_page models /models "Models" "purchases"
+check_page models /models "Models" "purchases" "v1" "v2" "$full" "$full2" production staging
+check_page model /models/purchases "Model purchases" "Promotion decisions" "Alias history" \
+    passed failed promoted kept "canary <b>for</b> 5%"
+ctl model versions purchases -o json >"$T/versions.json" || fail "model versions"
+ctl model history purchases -o json >"$T/history.json" || fail "model history"
+# every value on the two pages (data-value) is the one mlopsctl prints
+"$PY" - "$ART" "$T" "$full" "$full2" <<'PYEOF' || fail "the models pages disagree with mlopsctl model ... -o json (see above)"
+import json, sys
+from html.parser import HTMLParser
+art, T, full, full2 = sys.argv[1:5]
+class Rows(HTMLParser):
+    """tr[data-version|data-seq|data-job] -> {data-key: data-value}; plus data-alias and data-metric"""
+    def __init__(self):
+        super().__init__()
+        self.rows, self.alias, self.metrics, self.row = {}, {}, {}, None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr":
+            for k in ("data-version", "data-seq", "data-job"):
+                if k in a:
+                    self.row = (k[5:], a[k])
+                    self.rows[self.row] = {}
+        if self.row and "data-key" in a and "data-value" in a:
+            self.rows[self.row][a["data-key"]] = a["data-value"]
+        if self.row and "data-metric" in a:
+            self.metrics.setdefault(self.row, {})[a["data-metric"]] = float(a["data-value"])
+        if "data-alias" in a:
+            self.alias[a["data-alias"]] = int(a["data-value"])
+def page(name):
+    p = Rows()
+    p.feed(open(f"{art}/{name}.html").read())
+    return p
+vers = json.load(open(f"{T}/versions.json"))["versions"]
+hist = json.load(open(f"{T}/history.json"))["history"]
+assert [v["job"] for v in vers] == [full, full2], vers
+for name in ("models", "model"):
+    p = page(name)
+    for v in vers:
+        row = p.rows.get(("version", str(v["version"])))
+        assert row, f"{name}: no row of version {v['version']}"
+        for k in ("job", "created", "sha256"):
+            assert row[k] == v[k], (name, k, row[k], v[k])
+        for k in ("aliases", "tags"):
+            assert json.loads(row[k]) == v[k], (name, k, row[k], v[k])
+        assert p.metrics[("version", str(v["version"]))] == v["metrics"], (name, v["metrics"])
+    want = {a: v["version"] for v in vers for a in v["aliases"]}
+    assert want == {"production": 1, "staging": 2}, want
+    assert p.alias == want, (name, p.alias)
+p = page("model")
+# a reason is the user's text: shown as text, never as markup
+assert "<b>for</b>" not in open(f"{art}/model.html").read(), "an alias reason reached the DOM as markup"
+assert len([k for k in p.rows if k[0] == "seq"]) == len(hist) == 3, hist
+for m in hist:
+    row = p.rows[("seq", str(m["seq"]))]
+    for k in ("time", "alias", "fingerprint", "reason"):
+        assert row[k] == m[k], (k, row[k], m[k])
+    for k in ("from", "to"):
+        assert json.loads(row[k]) == m[k], (k, row[k], m[k])
+for j, decision in ((full, "promoted"), (full2, "kept")):
+    promo = json.load(open(f"{T}/status-{j}.json"))["promotion"]
+    assert promo["decision"] == decision, promo
+    row = p.rows[("job", j)]
+    assert row["decision"] == decision and row["metric"] == "logloss" == promo["metric"], row
+    assert json.loads(row["challenger"]) == promo["challenger"], (row, promo)
+    assert json.loads(row["champion"]) == promo["champion"], (row, promo)
+    gate = [m for m in hist if m["reason"].startswith(f"promotion gate (job {j})")]
+    assert len(gate) == 1 and row["reason"] == gate[0]["reason"], (row, gate)
+    assert (promo["champion"] is None) == (j == full), promo
+print("ok: /models and /models/purchases match mlopsctl model ... -o json")
+PYEOF
 # a page whose scripts failed shows "Loading…" or the error line
 for f in "$ART"/*.html; do
     grep -q "cannot reach the coordinator" "$f" && fail "$(basename "$f"): the page could not read /api/"

@@ -6,7 +6,8 @@
             and both workers every second (as Prometheus would) and
             another keeps the dashboard open: every 2 s it fetches what
             the jobs page and the running job's page fetch (/api/jobs,
-            /api/jobs/ID of each job, the job's logs, /api/workers).
+            /api/jobs/ID of each job, the job's logs and task table,
+            /api/workers).
   anchor  : the same job on the same cluster with nobody scraping and
             nobody watching (the coordinator then builds no dashboard
             snapshots at all).
@@ -62,6 +63,7 @@ def dashboard(base, stop, counts):
                 get(f"/api/jobs/{j['job']}")
             if jobs:
                 get(f"/api/jobs/{jobs[-1]['job']}/logs")
+                get(f"/api/jobs/{jobs[-1]['job']}/tasks")
             get("/api/workers")
             counts[0] += 1
         except OSError:

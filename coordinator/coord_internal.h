@@ -74,6 +74,7 @@ struct coord {
     int64_t next_retain_scan; /* lifecycle.c: mono ms of the next retention pass */
     coord_obs_t obs;
     coord_dash_t *dash;
+    struct coord_stream *stream; /* coord_stream.c */
     int stop;
     struct coord_registry *registry; /* registry.c */
     /* access.c */
@@ -210,6 +211,18 @@ json_t *coord_access_json(const coord_t *c);
 void coord_access_sighup(coord_t *c);
 /* The public key (Z85) of worker w, "" when it connected in plain. */
 const char *coord_worker_key(const coord_t *c, int w);
+
+/* coord_stream.c: the task stream and the workers' usage over time. */
+typedef struct coord_stream coord_stream_t;
+coord_stream_t *coord_stream_new(void);
+void coord_stream_destroy(coord_stream_t **ps);
+/* A task of stage st ended on worker w after `seconds` (the worker's). */
+void coord_stream_task(coord_t *c, int w, const job_t *j, const stage_t *st, uint32_t t,
+                       double seconds, int ok);
+/* Worker w's Heartbeat was just applied: sample its usage. */
+void coord_stream_sample(coord_t *c, int w);
+/* The `stream` verb's reply: {"tasks": [...], "workers": [...]}. */
+json_t *coord_stream_json(coord_t *c);
 
 /* query.c: Query verbs, answered with JSON. */
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);

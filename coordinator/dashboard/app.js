@@ -65,22 +65,51 @@ async function pageJobs() {
 }
 
 // ---- /jobs/ID: one job -------------------------------------------------
+// Each stage a bar from its start (seconds after submission) for its
+// seconds; a stage not started yet has no bar.
 function timeline(stages) {
-  const W = 1100, rowH = 26, left = 110, right = 150, H = stages.length * rowH + 30;
-  const total = stages.reduce((a, s) => a + (s.seconds || 0), 0) || 1;
-  const scale = (W - left - right) / total;
-  let x = left, out = "";
-  const colour = { done: "#1f9d55", running: "#2f6fdf", failed: "#d64545", pending: "#c5cad4" };
+  const W = 1100, rowH = 26, left = 110, right = 230, H = stages.length * rowH + 30;
+  const end = (s) => (s.started_s === null || s.started_s === undefined ? 0 : s.started_s + (s.seconds || 0));
+  const total = Math.max(...stages.map(end), 0) || 1;
+  const scale = (W - left - right) / total, out = [];
+  const colour = { done: "#1f9d55", running: "#2f6fdf", failed: "#d64545", pending: "#c5cad4", cancelled: "#c98a00" };
   stages.forEach((s, i) => {
-    const w = Math.max(3, (s.seconds || 0) * scale), y = 8 + i * rowH;
-    out += `<text x="${left - 10}" y="${y + 15}" text-anchor="end">${esc(s.name)}</text>
-      <rect x="${x.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="16" rx="3" fill="${colour[s.state] || "#9aa1ae"}"><title>${esc(s.name)}: ${esc(s.state)}</title></rect>
-      <text x="${(x + w + 8).toFixed(1)}" y="${y + 15}">${s.tasks_done}/${s.tasks_total} tasks · ${secs(s.seconds)}</text>`;
-    x += (s.seconds || 0) * scale;
+    const y = 8 + i * rowH, started = s.started_s !== null && s.started_s !== undefined;
+    const x = left + (started ? s.started_s : 0) * scale, w = started ? Math.max(3, (s.seconds || 0) * scale) : 0;
+    const what = started ? `starts +${secs(s.started_s)} · ${secs(s.seconds)} · ${s.tasks_done}/${s.tasks_total} tasks` : "not started";
+    out.push(`<g data-stage="${esc(s.name)}" data-started="${dj(s.started_s)}" data-seconds="${dj(s.seconds)}">
+      <text x="${left - 10}" y="${y + 15}" text-anchor="end">${esc(s.name)}</text>
+      ${started ? `<rect x="${x.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="16" rx="3" fill="${colour[s.state] || "#9aa1ae"}"><title>${esc(s.name)}: ${esc(s.state)}</title></rect>` : ""}
+      <text x="${(x + w + 8).toFixed(1)}" y="${y + 15}">${what}</text></g>`);
   });
-  out += `<line class="axis" x1="${left}" y1="${H - 16}" x2="${W - right}" y2="${H - 16}"/>
-    <text x="${left}" y="${H - 3}">0 s</text><text x="${W - right}" y="${H - 3}" text-anchor="end">${secs(total)}</text>`;
-  return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="stage timeline">${out}</svg>`;
+  out.push(`<line class="axis" x1="${left}" y1="${H - 16}" x2="${W - right}" y2="${H - 16}"/>
+    <text x="${left}" y="${H - 3}">0 s</text><text x="${W - right}" y="${H - 3}" text-anchor="end">${secs(total)}</text>`);
+  return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="stage timeline">${out.join("")}</svg>`;
+}
+function workerLink(name) {
+  return name ? `<a href="/workers#w-${encodeURIComponent(name)}">${esc(name)}</a>` : `<span class="muted">—</span>`;
+}
+// The task table: the stages' tasks as the coordinator lists them (the
+// first ones of each stage, then every running, failed or retried one).
+function taskTable(t) {
+  if (!t) return `<div class="empty">The task table is not available right now.</div>`;
+  const rows = [];
+  let hidden = 0;
+  for (const st of t.stages) {
+    hidden += st.tasks_total - st.tasks_shown;
+    for (const k of st.tasks)
+      rows.push(`<tr data-stage="${esc(st.name)}" data-task="${k.task}" class="${k.state === "failed" ? "bad" : ""}">
+        <td>${esc(st.name)}</td><td class="num" data-key="task">${k.task}</td><td data-key="state">${badge(k.state)}</td>
+        <td data-key="worker" data-value="${dj(k.worker)}">${workerLink(k.worker)}</td>
+        <td class="num" data-key="attempts" data-value="${k.attempts}">${k.attempts}${k.retries ? ` <span class="muted">(${k.retries} retried)</span>` : ""}</td>
+        <td class="num" data-key="seconds" data-value="${dj(k.seconds)}">${k.seconds === null ? "" : secs(k.seconds)}</td>
+        <td class="num" data-key="rows" data-value="${dj(k.rows)}">${k.rows === null ? "" : num(k.rows)}</td>
+        <td class="error" data-key="error" data-value="${dj(k.error)}">${esc(k.error)}</td></tr>`);
+  }
+  if (!rows.length) return `<div class="empty">No tasks planned yet.</div>`;
+  return `<div class="scroll"><table class="dense"><tr><th>Stage</th><th class="num">Task</th><th>State</th><th>Worker</th><th class="num">Attempts</th>
+    <th class="num">Seconds</th><th class="num">Rows</th><th>Error</th></tr>${rows.join("")}</table></div>
+    ${hidden ? `<p class="muted">${num(hidden)} more done tasks not listed (<code>mlopsctl tasks ${esc(t.job)}</code> lists the same).</p>` : ""}`;
 }
 function lossCurve(loss) {
   if (!loss || !loss.length) return `<div class="empty">No training loss: this job has no train stage.</div>`;
@@ -106,7 +135,11 @@ function lossCurve(loss) {
     <text x="${(l + W - r) / 2}" y="${H - 4}" text-anchor="middle">epoch</text></svg>`;
 }
 async function pageJob(id) {
-  const [j, logs] = await Promise.all([api(`/api/jobs/${encodeURIComponent(id)}`), api(`/api/jobs/${encodeURIComponent(id)}/logs`)]);
+  const enc = encodeURIComponent(id);
+  const [j, logs, tasks] = await Promise.all([api(`/api/jobs/${enc}`), api(`/api/jobs/${enc}/logs`),
+    api(`/api/jobs/${enc}/tasks`).catch(() => null)]);
+  const reg = j.registered ? /^(.*)@(\d+)$/.exec(j.registered) : null;
+  const workers = tasks ? [...new Set(tasks.stages.flatMap((s) => s.tasks.map((k) => k.worker)).filter(Boolean))].sort() : [];
   const m = j.metrics || {};
   const scalars = Object.keys(m).filter((k) => k !== "train_loss" && k !== "model")
     .map((k) => `<div><span title="${esc(k)}">${esc(k)}</span><span>${num(m[k])}</span></div>`).join("");
@@ -116,9 +149,13 @@ async function pageJob(id) {
     <div class="summary"><div><small>Submitted</small>${esc(j.submitted)}</div>
       <div><small>Finished</small>${esc(j.finished || "—")}</div><div><small>Duration</small>${secs(j.seconds)}</div>
       <div><small>Stages</small>${j.stages.filter((s) => s.state === "done").length}/${j.stages.length} done</div>
-      ${j.model ? `<div><small>Model</small><span class="mono">${esc(j.model)}</span></div>` : ""}</div>
+      ${j.model ? `<div><small>Model</small><span class="mono">${esc(j.model)}</span></div>` : ""}
+      ${reg ? `<div><small>Registered</small><a data-registered="${esc(j.registered)}" href="/models/${encodeURIComponent(reg[1])}">${esc(reg[1])} v${reg[2]}</a></div>` : ""}
+      ${j.promotion ? `<div><small>Promotion gate</small><span class="badge ${j.promotion.decision === "promoted" ? "s-succeeded" : "s-failed"}">${j.promotion.decision === "promoted" ? "passed" : "failed"}</span> ${esc(j.promotion.alias)}</div>` : ""}
+      ${workers.length ? `<div><small>Workers</small>${workers.map(workerLink).join(", ")}</div>` : ""}</div>
     ${j.error ? `<div class="card"><h2>Failure reason</h2><div class="error">${esc(j.error)}</div></div>` : ""}
     <div class="card"><h2>Stages</h2>${timeline(j.stages)}</div>
+    <div class="card"><h2>Tasks</h2>${taskTable(tasks)}</div>
     <div class="grid2"><div class="card"><h2>Training loss per epoch</h2>${lossCurve(m.train_loss)}</div>
       <div class="card"><h2>Metrics</h2>${scalars ? `<div class="kv">${scalars}</div>` : `<div class="empty">No metrics yet.</div>`}</div></div>
     <div class="card"><h2>Log</h2><pre class="log">${logs.lines.map(esc).join("\n") || "(no log lines)"}</pre></div>
@@ -133,7 +170,7 @@ async function pageJob(id) {
 async function pageWorkers() {
   const ws = (await api("/api/workers")).workers;
   if (!ws.length) return `<h1>Workers</h1><div class="card empty">No worker has registered. Start one with <code>mlops-worker --coordinator ENDPOINT</code>.</div>`;
-  const rows = ws.map((w) => `<tr><td><b>${esc(w.name)}</b><div class="muted mono">${esc(w.id)}</div></td>
+  const rows = ws.map((w) => `<tr id="w-${esc(w.name)}"><td><b>${esc(w.name)}</b><div class="muted mono">${esc(w.id)}</div></td>
     <td>${badge(w.state)}</td><td class="num">${w.slots}</td>
     <td><div class="progress">${bar(w.running, w.slots)}<small>${w.running} running</small></div></td>
     <td class="num">${num(w.tasks_done)}</td><td class="num">${num(w.shards)}</td>
@@ -147,6 +184,7 @@ async function pageWorkers() {
 // ---- /models and /models/NAME -----------------------------------------
 // Every shown value also sits exact in data-value (numbers in JSON's own
 // form), so a test can compare the page with `mlopsctl model ... -o json`.
+function dj(v) { return esc(JSON.stringify(v === undefined ? null : v)); }
 function dv(v) { return esc(typeof v === "string" ? v : JSON.stringify(v === undefined ? null : v)); }
 function metricsCell(m) {
   const ks = Object.keys(m || {});
@@ -163,10 +201,10 @@ function versionsTable(name, vs, full) {
     <td class="num" data-key="version" data-value="${v.version}"><b>v${v.version}</b></td>
     <td data-key="aliases" data-value="${dv(v.aliases)}">${aliasChips(v.aliases)}</td>
     <td data-key="job" data-value="${esc(v.job)}"><a class="mono" href="/jobs/${encodeURIComponent(v.job)}">${esc(v.job)}</a></td>
-    <td class="muted" data-key="created" data-value="${esc(v.created)}">${esc(v.created)}</td>
+    <td class="muted nowrap" data-key="created" data-value="${esc(v.created)}">${esc(String(v.created).replace("T", " "))}</td>
     <td data-key="metrics">${metricsCell(v.metrics)}</td>
     <td data-key="tags" data-value="${dv(v.tags || [])}">${(v.tags || []).map((t) => `<span class="chip">${esc(t)}</span>`).join(" ")}</td>
-    <td class="mono" data-key="sha256" data-value="${esc(v.sha256)}" title="${esc(v.sha256)}">${esc(full ? v.sha256 : String(v.sha256 || "").slice(0, 12) + "…")}</td></tr>`).join("");
+    <td class="mono sha" data-key="sha256" data-value="${esc(v.sha256)}" title="${esc(v.sha256)}">${esc(full ? v.sha256 : String(v.sha256 || "").slice(0, 12) + "…")}</td></tr>`).join("");
   return `<table><tr><th class="num">Version</th><th>Aliases</th><th>Job</th><th>Created</th><th>Metrics</th><th>Tags</th><th>sha256</th></tr>${rows}</table>`;
 }
 async function pageModels() {
@@ -201,9 +239,9 @@ async function pageModel(name) {
     .filter((d) => (d.status && d.status.promotion) || d.move);
   const holders = {};
   versions.forEach((x) => (x.aliases || []).forEach((a) => { holders[a] = x.version; }));
-  const aliasList = Object.keys(holders).sort().map((a) => `<div data-alias="${esc(a)}" data-value="${holders[a]}"><span><span class="badge alias">${esc(a)}</span></span><span>v${holders[a]}</span></div>`).join("");
+  const aliasList = Object.keys(holders).sort().map((a) => `<div class="holder" data-alias="${esc(a)}" data-value="${holders[a]}"><span class="badge alias">${esc(a)}</span> → <b>v${holders[a]}</b></div>`).join("");
   const hrows = hist.slice().reverse().map((m) => `<tr data-seq="${m.seq}">
-    <td class="num" data-key="seq" data-value="${m.seq}">${m.seq}</td><td class="muted" data-key="time" data-value="${esc(m.time)}">${esc(m.time)}</td>
+    <td class="num" data-key="seq" data-value="${m.seq}">${m.seq}</td><td class="muted nowrap" data-key="time" data-value="${esc(m.time)}">${esc(String(m.time).replace("T", " "))}</td>
     <td data-key="alias" data-value="${esc(m.alias)}"><span class="badge alias">${esc(m.alias)}</span></td>
     <td data-key="from" data-value="${dv(m.from)}">${m.from === null ? `<span class="muted">—</span>` : "v" + m.from}</td>
     <td data-key="to" data-value="${dv(m.to)}">${m.to === null ? `<span class="muted">removed</span>` : "v" + m.to}${m.from === m.to && m.to !== null ? ` <span class="muted">(kept)</span>` : ""}</td>
@@ -226,7 +264,7 @@ async function pageModel(name) {
   return `<h1>Model ${esc(v.name)}</h1>
     <div class="summary"><div><small>Versions</small>${versions.length}</div><div><small>Latest</small>${latest === null ? "—" : "v" + latest}</div>
       <div><small>Aliases</small>${Object.keys(holders).length}</div><div><small>Alias moves</small>${hist.length}</div></div>
-    <div class="grid2"><div class="card"><h2>Aliases now</h2>${aliasList ? `<div class="kv">${aliasList}</div>` : `<div class="empty">No alias points at a version.</div>`}</div>
+    <div class="grid2"><div class="card"><h2>Aliases now</h2>${aliasList ? `<div class="holders">${aliasList}</div>` : `<div class="empty">No alias points at a version.</div>`}</div>
       <div class="card"><h2>Commands</h2><code class="cmd">mlopsctl model versions ${esc(v.name)}</code><code class="cmd">mlopsctl model history ${esc(v.name)}</code>
       <code class="cmd">mlopsctl model alias ${esc(v.name)} VERSION ALIAS --reason TEXT</code></div></div>
     <div class="card"><h2>Versions</h2>${versionsTable(v.name, versions, true)}</div>

@@ -113,6 +113,7 @@ while True:
     for j in (full, bad):
         pairs.append((get(f"/api/jobs/{j}"), json.load(open(f"{T}/status-{j}.json"))))
         pairs.append((get(f"/api/jobs/{j}/logs"), json.load(open(f"{T}/logs-{j}.json"))))
+        pairs.append((get(f"/api/jobs/{j}/tasks"), ctl_json("tasks", j)))
     wa, wb = get("/api/workers"), ctl_json("workers")
     # the stores hold the jobs' shards by the first heartbeat after them
     stored = all(w["store_bytes"] for w in wa["workers"])
@@ -135,7 +136,7 @@ while True:
         sys.exit(1)
     time.sleep(0.3)
 for p, code in (("/nope", 404), ("/jobs/j-none", 404), ("/api/nope", 404),
-                ("/api/jobs/j-none", 404), ("/assets/nope.js", 404), ("/models/nope", 404),
+                ("/api/jobs/j-none", 404), ("/api/jobs/j-none/tasks", 404), ("/assets/nope.js", 404), ("/models/nope", 404),
                 ("/api/models/nope", 404), ("/api/models/purchases/nope", 404)):
     try:
         urllib.request.urlopen(url + p, timeout=10)
@@ -174,7 +175,7 @@ missing = [w for w in sys.argv[2:] if w not in dom]
 if missing:
     sys.exit(f"missing from the rendered DOM: {missing}")
 PYEOF
-    shot "$URL$path" "$ART/$name.png"
+    shot "$URL$path" "$ART/$name.png" "${SIZE:-1280,900}"
     [ -s "$ART/$name.png" ] || fail "no screenshot of $path: $(tail -n 3 "$T/chrome.log")"
 }
 err="$(jget 'd["error"]' <"$T/status-$bad.json")"
@@ -182,13 +183,74 @@ check_page jobs / "$full" "$bad" purchases succeeded failed "$err" "Failure reas
 check_page job-full "/jobs/$full" "$full" ingest clean scale hash split train evaluate \
     "Training loss per epoch" 'aria-label="training loss per epoch"' accuracy auc \
     "mlopsctl export $full --stage" "$(jget 'd["lines"][0]' <"$T/logs-$full.json")"
-check_page job-failed "/jobs/$bad" "$bad" "$err" ingest "No training loss"
+check_page job-failed "/jobs/$bad" "$bad" "$err" ingest "No training loss" Tasks
+# the job pages: each stage's bar starts and lasts what status says, each
+# task row is what `mlopsctl tasks` says, the failed task names its
+# worker and the job's error, and the job links to its model version
+for j in "$full" "$bad"; do ctl tasks "$j" -o json >"$T/tasks-$j.json" || fail "tasks $j"; done
+"$PY" - "$ART" "$T" "$full" "$bad" <<'PYEOF' || fail "a job page disagrees with mlopsctl status/tasks -o json (see above)"
+import json, sys
+from html.parser import HTMLParser
+art, T, full, bad = sys.argv[1:5]
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stages, self.tasks, self.links, self.reg, self.row = {}, {}, [], None, None
+    def handle_starttag(self, tag, a):
+        a = dict(a)
+        if tag == "g" and "data-stage" in a:
+            self.stages[a["data-stage"]] = (json.loads(a["data-started"]), json.loads(a["data-seconds"]))
+        if tag == "tr" and "data-task" in a:
+            self.row = (a["data-stage"], int(a["data-task"]))
+            self.tasks[self.row] = {}
+        if self.row and "data-key" in a and "data-value" in a:
+            self.tasks[self.row][a["data-key"]] = json.loads(a["data-value"])
+        if tag == "a":
+            self.links.append(a.get("href"))
+            if "data-registered" in a:
+                self.reg = a["data-registered"]
+for j, name in ((full, "job-full"), (bad, "job-failed")):
+    p = Page()
+    p.feed(open(f"{art}/{name}.html").read())
+    st = json.load(open(f"{T}/status-{j}.json"))
+    tk = json.load(open(f"{T}/tasks-{j}.json"))
+    for s in st["stages"]:
+        assert p.stages[s["name"]] == (s["started_s"], s["seconds"]), (j, s, p.stages.get(s["name"]))
+        if s["state"] == "done":
+            assert s["started_s"] is not None and s["started_s"] >= 0, s
+    listed = 0
+    for s in tk["stages"]:
+        for t in s["tasks"]:
+            listed += 1
+            row = p.tasks[(s["name"], t["task"])]
+            for k in ("worker", "attempts", "seconds", "rows", "error"):
+                assert row[k] == t[k], (j, s["name"], t, k, row)
+    assert listed == len(p.tasks) > 0, (listed, len(p.tasks))
+    workers = {t["worker"] for s in tk["stages"] for t in s["tasks"] if t["worker"]}
+    for w in workers:
+        assert f"/workers#w-{w}" in p.links, (j, w)
+    if j == full:
+        assert p.reg == st["registered"] == "purchases@1", (p.reg, st["registered"])
+        assert "/models/purchases" in p.links
+        done = [t for s in tk["stages"] for t in s["tasks"]]
+        assert all(t["state"] == "done" and t["worker"] and t["attempts"] >= 1 for t in done), done
+        ing = next(s for s in tk["stages"] if s["name"] == "ingest")
+        assert sum(t["rows"] for t in ing["tasks"]) == 12000, ing
+    else:
+        # the task that failed names its worker and the job's error; the
+        # others, stopped when the job failed, say so
+        failed = [t for s in tk["stages"] for t in s["tasks"] if t["state"] == "failed"]
+        cause = [t for t in failed if t["error"] == st["error"]]
+        assert len(cause) == 1 and cause[0]["worker"], failed
+        assert all(t["error"] == "abandoned: the job failed" for t in failed if t not in cause), failed
+print("ok: job pages match mlopsctl status/tasks -o json")
+PYEOF
 check_page workers /workers worker-1 worker-2 alive "Tasks done" MiB \
     "$(ctl workers -o json | jget 'd["workers"][0]["endpoint"]')"
 # the purchases job's train registered version 1 of model "purchases"
 assert_eq "$(ctl models -o json | jget '[m["name"] for m in d["models"]]')" '["purchases"]' "registered models"
 check_page models /models "Models" "purchases" "v1" "v2" "$full" "$full2" production staging
-check_page model /models/purchases "Model purchases" "Promotion decisions" "Alias history" \
+SIZE=1280,1600 check_page model /models/purchases "Model purchases" "Promotion decisions" "Alias history" \
     passed failed promoted kept "canary <b>for</b> 5%"
 ctl model versions purchases -o json >"$T/versions.json" || fail "model versions"
 ctl model history purchases -o json >"$T/history.json" || fail "model history"

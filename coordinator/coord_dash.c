@@ -32,6 +32,7 @@ typedef struct {
     size_t n;
     char **ids, **status, **logs;
     char **tasks; /* the `tasks` reply of a job someone's page asked for, else NULL */
+    char *stream; /* the `stream` reply while /workers is watched, else NULL */
     size_t nm; /* the registered models: model-versions and model-history replies */
     char **mnames, **mversions, **mhistory;
 } snap_t;
@@ -51,6 +52,7 @@ struct coord_dash {
      * names its job here (under mu) for WATCHED_MS. */
     char want[NWANT][16];
     int64_t want_until[NWANT];
+    int64_t stream_until; /* the same for the task stream (under mu) */
 };
 
 static void snap_free(snap_t **ps)
@@ -64,6 +66,7 @@ static void snap_free(snap_t **ps)
         if (s->tasks) free(s->tasks[i]);
     }
     free(s->tasks);
+    free(s->stream);
     free(s->ids);
     free(s->status);
     free(s->logs);
@@ -105,7 +108,7 @@ static int snap_models(coord_t *c, snap_t *s)
     return rc;
 }
 
-static snap_t *snap_build(coord_t *c, char want[NWANT][16])
+static snap_t *snap_build(coord_t *c, char want[NWANT][16], int stream)
 {
     snap_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -118,6 +121,10 @@ static snap_t *snap_build(coord_t *c, char want[NWANT][16])
     s->jobs = coord_query_text(c, "jobs", NULL, NULL);
     s->workers = coord_query_text(c, "workers", NULL, NULL);
     s->models = coord_query_text(c, "models", NULL, NULL);
+    if (stream && !(s->stream = coord_query_text(c, "stream", NULL, NULL))) {
+        snap_free(&s);
+        return NULL;
+    }
     if (!s->ids || !s->status || !s->logs || !s->tasks || !s->jobs || !s->workers) {
         snap_free(&s);
         return NULL;
@@ -150,8 +157,9 @@ void coord_dash_tick(coord_t *c, coord_dash_t *d)
     pthread_mutex_lock(&d->mu);
     for (int k = 0; k < NWANT; k++)
         snprintf(want[k], sizeof want[k], "%s", d->want_until[k] > now ? d->want[k] : "");
+    int stream = d->stream_until > now;
     pthread_mutex_unlock(&d->mu);
-    snap_t *s = snap_build(c, want);
+    snap_t *s = snap_build(c, want, stream);
     if (!s) return; /* out of memory: keep serving the last one */
     pthread_mutex_lock(&d->mu);
     snap_t *old = d->snap;
@@ -273,6 +281,24 @@ static int serve_tasks(coord_dash_t *d, const char *id, mlops_http_reply_t *rep)
     return 0;
 }
 
+/* The `stream` reply, asked for and waited for as serve_tasks does. */
+static void serve_stream(coord_dash_t *d, mlops_http_reply_t *rep)
+{
+    char *text = NULL;
+    pthread_mutex_lock(&d->mu);
+    fresh_locked(d);
+    d->stream_until = zclock_mono() + WATCHED_MS;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    while (!(d->snap && d->snap->stream))
+        if (pthread_cond_timedwait(&d->published, &d->mu, &until) != 0) break;
+    if (d->snap && d->snap->stream) text = strdup(d->snap->stream);
+    pthread_mutex_unlock(&d->mu);
+    if (!text) mlops_http_text(rep, 503, NULL, "the task stream is not ready yet; try again\n");
+    else json_reply(rep, 200, text);
+}
+
 /* Whether the snapshot has job `id` (model: a model named `id`). */
 static int known(coord_dash_t *d, int model, const char *id)
 {
@@ -295,6 +321,9 @@ static void h_api(void *arg, const char *path, const char *query, mlops_http_rep
         if (serve_snap(d, 2, NULL, rep) == 0) return;
     } else if (!strcmp(p, "workers")) {
         if (serve_snap(d, 3, NULL, rep) == 0) return;
+    } else if (!strcmp(p, "stream")) {
+        serve_stream(d, rep);
+        return;
     } else if (!strcmp(p, "models")) {
         if (serve_snap(d, 4, NULL, rep) == 0) return;
         json_error(rep, 404, "%s", "no model registry in this coordinator (no 'models' query)");

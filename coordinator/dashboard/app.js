@@ -167,8 +167,61 @@ async function pageJob(id) {
 }
 
 // ---- /workers ----------------------------------------------------------
+// one colour per stage kind, so a stage reads the same in every row
+const STAGE_COLOURS = { ingest: "#2f6fdf", clean: "#0e9aa7", join: "#4b6584", scale: "#7a8b1f", hash: "#c98a00",
+  split: "#a0522d", train: "#6b4fd8", evaluate: "#1f9d55", promote: "#e67e22", profile: "#d6457a",
+  knn: "#8e44ad", idx: "#16a085", predict: "#2c3e50", noop: "#7f8c8d" };
+const PALETTE = ["#5d8aa8", "#b5651d", "#3b7a57", "#915c83", "#8b8000", "#36454f"];
+function stageColour(name) {
+  if (STAGE_COLOURS[name]) return STAGE_COLOURS[name];
+  let h = 0;
+  for (const ch of String(name)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return PALETTE[h % PALETTE.length];
+}
+// Dask's task stream: one row per worker, one bar per finished task from
+// its start to its end (the worker's own seconds), coloured by stage;
+// failed ones red. The span is that of the tasks the coordinator keeps.
+function taskStream(st, names) {
+  const ts = st.tasks;
+  if (!ts.length) return `<div class="empty">No task has finished yet.</div>`;
+  const W = 1100, left = 110, right = 20, rowH = 24, H = names.length * rowH + 34;
+  const t0 = Math.min(...ts.map((t) => t.start)), t1 = Math.max(...ts.map((t) => t.end));
+  const span = Math.max(t1 - t0, 1e-3), X = (t) => left + ((t - t0) / span) * (W - left - right);
+  const rows = names.map((n, i) => {
+    const mine = ts.filter((t) => t.worker === n), y = 6 + i * rowH;
+    const bars = mine.map((t) => `<rect x="${X(t.start).toFixed(2)}" y="${y + 3}" width="${Math.max(1, X(t.end) - X(t.start)).toFixed(2)}" height="16"
+      fill="${t.ok ? stageColour(t.stage) : "#d64545"}"><title>${esc(t.job)} ${esc(t.stage)} task ${t.task}: ${secs(t.end - t.start)}${t.ok ? "" : " (failed)"}</title></rect>`).join("");
+    return `<g data-worker="${esc(n)}" data-tasks="${mine.length}"><text x="${left - 10}" y="${y + 15}" text-anchor="end">${esc(n)}</text>${bars}</g>`;
+  }).join("");
+  const stages = [...new Set(ts.map((t) => t.stage))];
+  const legend = stages.map((n) => `<span class="chip"><span class="sw" style="background:${stageColour(n)}"></span>${esc(n)}</span>`).join(" ");
+  return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="task stream">${rows}
+    <line class="axis" x1="${left}" y1="${H - 20}" x2="${W - right}" y2="${H - 20}"/>
+    <text x="${left}" y="${H - 6}">${esc(new Date(t0 * 1000).toLocaleTimeString())}</text>
+    <text x="${W - right}" y="${H - 6}" text-anchor="end">${esc(new Date(t1 * 1000).toLocaleTimeString())} (${secs(span)} shown, last ${ts.length} tasks)</text></svg>
+    <div class="legend">${legend} <span class="chip"><span class="sw" style="background:#d64545"></span>failed</span></div>`;
+}
+// A worker's resident memory and store bytes over its heartbeats.
+function usageChart(w) {
+  const xs = w.samples;
+  if (!xs.length) return `<div class="empty">No heartbeat with usage yet.</div>`;
+  const W = 520, H = 150, l = 64, r = 12, t = 10, b = 24;
+  const t0 = xs[0].time, t1 = xs[xs.length - 1].time, span = Math.max(t1 - t0, 1);
+  const hi = Math.max(1, ...xs.map((x) => Math.max(x.rss_bytes, x.store_bytes)));
+  const X = (v) => l + ((v - t0) / span) * (W - l - r), Y = (v) => t + (H - t - b) * (1 - v / hi);
+  const line = (k, colour) => `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${xs.map((x) => `${X(x.time).toFixed(1)},${Y(x[k]).toFixed(1)}`).join(" ")}"/>`;
+  const last = xs[xs.length - 1];
+  return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="memory of ${esc(w.name)}" data-worker="${esc(w.name)}" data-samples="${xs.length}" data-last-rss="${last.rss_bytes}" data-last-store="${last.store_bytes}">
+    <line class="gridl" x1="${l}" x2="${W - r}" y1="${Y(hi)}" y2="${Y(hi)}"/><text x="${l - 6}" y="${Y(hi) + 4}" text-anchor="end">${bytes(hi)}</text>
+    <line class="axis" x1="${l}" x2="${W - r}" y1="${H - b}" y2="${H - b}"/><text x="${l - 6}" y="${H - b + 4}" text-anchor="end">0</text>
+    ${line("rss_bytes", "#2f6fdf")}${line("store_bytes", "#1f9d55")}
+    <text x="${l}" y="${H - 6}">${secs(span)} ago</text><text x="${W - r}" y="${H - 6}" text-anchor="end">now · ${last.running} running</text></svg>
+    <div class="legend"><span class="chip"><span class="sw" style="background:#2f6fdf"></span>memory ${bytes(last.rss_bytes)}</span>
+      <span class="chip"><span class="sw" style="background:#1f9d55"></span>store ${bytes(last.store_bytes)}</span></div>`;
+}
 async function pageWorkers() {
-  const ws = (await api("/api/workers")).workers;
+  const [doc, st] = await Promise.all([api("/api/workers"), api("/api/stream").catch(() => null)]);
+  const ws = doc.workers;
   if (!ws.length) return `<h1>Workers</h1><div class="card empty">No worker has registered. Start one with <code>mlops-worker --coordinator ENDPOINT</code>.</div>`;
   const rows = ws.map((w) => `<tr id="w-${esc(w.name)}"><td><b>${esc(w.name)}</b><div class="muted mono">${esc(w.id)}</div></td>
     <td>${badge(w.state)}</td><td class="num">${w.slots}</td>
@@ -176,9 +229,12 @@ async function pageWorkers() {
     <td class="num">${num(w.tasks_done)}</td><td class="num">${num(w.shards)}</td>
     <td class="num">${"store_bytes" in w ? bytes(w.store_bytes) : "—"}</td><td class="num">${"rss_bytes" in w ? bytes(w.rss_bytes) : "—"}</td>
     <td class="num">${secs(w.last_seen_ms / 1000)} ago</td><td class="mono muted">${esc(w.endpoint)}<br>pid ${w.pid}</td></tr>`).join("");
+  const charts = st ? st.workers.map((w) => `<div class="card"><h2>${esc(w.name)} <span class="muted">memory and store over time</span></h2>${usageChart(w)}</div>`).join("") : "";
   return `<h1>Workers <span class="muted">(${ws.filter((w) => w.state === "alive").length} alive)</span></h1><div class="card"><table>
     <tr><th>Worker</th><th>State</th><th class="num">Slots</th><th>Running</th><th class="num">Tasks done</th><th class="num">Shards</th>
-    <th class="num">Store</th><th class="num">Memory</th><th class="num">Last heartbeat</th><th>Endpoint</th></tr>${rows}</table></div>`;
+    <th class="num">Store</th><th class="num">Memory</th><th class="num">Last heartbeat</th><th>Endpoint</th></tr>${rows}</table></div>
+    <div class="card"><h2>Task stream</h2>${st ? taskStream(st, ws.map((w) => w.name)) : `<div class="empty">The task stream is not available right now.</div>`}</div>
+    <div class="grid2">${charts}</div>`;
 }
 
 // ---- /models and /models/NAME -----------------------------------------

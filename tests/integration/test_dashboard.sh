@@ -125,6 +125,16 @@ while True:
             v = w.pop(k)
             assert v is None or v >= 0, (k, v)
     pairs.append((wa, wb))
+    # the task stream: the same tasks; each worker's usage samples as of
+    # the first read are where the second read starts (the ring is far
+    # from full), and there is one at least
+    sa, sb = get("/api/stream"), ctl_json("stream")
+    pairs.append((sa["tasks"], sb["tasks"]))
+    for x, y in zip(sa["workers"], sb["workers"]):
+        pairs.append(((x["id"], x["name"]), (y["id"], y["name"])))
+        pairs.append((x["samples"], y["samples"][:len(x["samples"])]))
+        if not x["samples"]:
+            pairs.append(("a usage sample of " + x["name"], x))
     bad_pairs = [(a, b) for a, b in pairs if a != b]
     if not stored:
         bad_pairs.append(("store_bytes of every worker > 0", wa))
@@ -245,8 +255,42 @@ for j, name in ((full, "job-full"), (bad, "job-failed")):
         assert all(t["error"] == "abandoned: the job failed" for t in failed if t not in cause), failed
 print("ok: job pages match mlopsctl status/tasks -o json")
 PYEOF
-check_page workers /workers worker-1 worker-2 alive "Tasks done" MiB \
-    "$(ctl workers -o json | jget 'd["workers"][0]["endpoint"]')"
+check_page workers /workers worker-1 worker-2 alive "Tasks done" MiB "Task stream" \
+    "memory and store over time" "$(ctl workers -o json | jget 'd["workers"][0]["endpoint"]')"
+ctl stream -o json >"$T/stream.json" || fail "stream exit $?"
+# the stream holds every finished task of the jobs (each done task once,
+# the failed one too), and the page draws each worker's
+"$PY" - "$ART" "$T" "$full" "$full2" "$rec" "$bad" <<'PYEOF' || fail "the workers page disagrees with mlopsctl stream -o json (see above)"
+import json, sys
+from html.parser import HTMLParser
+art, T, jobs = sys.argv[1], sys.argv[2], sys.argv[3:]
+stream = json.load(open(f"{T}/stream.json"))
+for j in (jobs[0], jobs[3]):
+    st = json.load(open(f"{T}/status-{j}.json"))
+    ok = [t for t in stream["tasks"] if t["job"] == j and t["ok"]]
+    assert len(ok) == sum(s["tasks_done"] for s in st["stages"]), (j, len(ok), st["stages"])
+    assert all(0 <= t["end"] - t["start"] < 60 for t in ok), ok[:3]
+bad = [t for t in stream["tasks"] if not t["ok"]]
+assert [t["job"] for t in bad] == [jobs[3]], bad
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows, self.mem = {}, {}
+    def handle_starttag(self, tag, a):
+        a = dict(a)
+        if tag == "g" and "data-tasks" in a:
+            self.rows[a["data-worker"]] = int(a["data-tasks"])
+        if tag == "svg" and "data-samples" in a:
+            self.mem[a["data-worker"]] = (int(a["data-samples"]), int(a["data-last-rss"]))
+p = P()
+p.feed(open(f"{art}/workers.html").read())
+for w in stream["workers"]:
+    n = sum(1 for t in stream["tasks"] if t["worker"] == w["name"])
+    assert p.rows.get(w["name"]) == n > 0, (w["name"], p.rows, n)
+    samples, rss = p.mem[w["name"]]
+    assert samples >= 1 and rss > 0, (w["name"], p.mem)
+print("ok: the task stream and the usage charts match mlopsctl stream -o json")
+PYEOF
 # the purchases job's train registered version 1 of model "purchases"
 assert_eq "$(ctl models -o json | jget '[m["name"] for m in d["models"]]')" '["purchases"]' "registered models"
 check_page models /models "Models" "purchases" "v1" "v2" "$full" "$full2" production staging

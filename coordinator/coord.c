@@ -138,6 +138,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     if (!r->ok) {
         const char *why = r->error && *r->error ? r->error : "task failed (no message)";
         if (r->retry) {
+            coord_stream_task(c, w, j, st, r->task_idx, r->seconds, 0);
             coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
             return;
         }

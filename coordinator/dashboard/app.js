@@ -98,7 +98,7 @@ function taskTable(t) {
   for (const st of t.stages) {
     hidden += st.tasks_total - st.tasks_shown;
     for (const k of st.tasks)
-      rows.push(`<tr data-stage="${esc(st.name)}" data-task="${k.task}" class="${k.state === "failed" ? "bad" : ""}">
+      rows.push(`<tr data-stage="${esc(st.name)}" data-task="${k.task}" class="${k.state !== "failed" ? "" : /^abandoned/.test(k.error || "") ? "stopped" : "bad"}">
         <td>${esc(st.name)}</td><td class="num" data-key="task">${k.task}</td><td data-key="state">${badge(k.state)}</td>
         <td data-key="worker" data-value="${dj(k.worker)}">${workerLink(k.worker)}</td>
         <td class="num" data-key="attempts" data-value="${k.attempts}">${k.attempts}${k.retries ? ` <span class="muted">(${k.retries} retried)</span>` : ""}</td>

@@ -309,17 +309,21 @@ static json_t *q_tasks(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
             shown++;
             json_t *o = json_object();
             json_object_set_new(o, "task", json_integer((json_int_t)t));
-            json_object_set_new(o, "state", jstr(tk->state >= 0 && tk->state <= T_FAILED ? TN[tk->state] : "?"));
+            json_object_set_new(
+                o, "state", jstr(tk->state >= 0 && tk->state <= T_FAILED ? TN[tk->state] : "?"));
             json_object_set_new(o, "worker", tk->ran_on[0] ? jstr(tk->ran_on) : json_null());
             json_object_set_new(o, "attempts", json_integer(tk->dispatches));
             json_object_set_new(o, "retries", json_integer(tk->tries));
-            json_object_set_new(o, "seconds", tk->state == T_DONE ? jnum(tk->seconds) : json_null());
-            json_object_set_new(o, "rows", tk->state == T_DONE ? json_integer((json_int_t)tk->rows) : json_null());
+            json_object_set_new(o, "seconds",
+                                tk->state == T_DONE ? jnum(tk->seconds) : json_null());
+            json_object_set_new(
+                o, "rows", tk->state == T_DONE ? json_integer((json_int_t)tk->rows) : json_null());
             json_object_set_new(o, "error", jstr(tk->error));
             json_array_append_new(ts, o);
         }
-        json_array_append_new(stages, json_pack("{s:o,s:s,s:I,s:I,s:I,s:o}", "name", jstr(st->name), "kind", st->kind,
-                                                "phase", (json_int_t)st->phase, "tasks_total", (json_int_t)st->ntasks,
+        json_array_append_new(stages, json_pack("{s:o,s:s,s:I,s:I,s:I,s:o}", "name", jstr(st->name),
+                                                "kind", st->kind, "phase", (json_int_t)st->phase,
+                                                "tasks_total", (json_int_t)st->ntasks,
                                                 "tasks_shown", (json_int_t)shown, "tasks", ts));
     }
     return json_pack("{s:o,s:o}", "job", jstr(j->id), "stages", stages);
@@ -460,9 +464,9 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
 char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg)
 {
     /* only the verbs that read: the dashboard must never cancel or remove */
-    static const char *const READERS[] = {"jobs",           "status",        "workers", "logs",
-                                          "models",         "model-versions", "model-history",
-                                          "tasks",          "stream",        NULL};
+    static const char *const READERS[] = {
+        "jobs",           "status",        "workers", "logs",   "models",
+        "model-versions", "model-history", "tasks",   "stream", NULL};
     size_t r = 0;
     while (READERS[r] && strcmp(READERS[r], verb)) r++;
     if (!READERS[r]) return NULL;
@@ -478,9 +482,9 @@ char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg)
         }
         qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, ""};
         json_t *reply = verbs[v].fn(c, j, &q, &e);
-        char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                                   JSON_REAL_PRECISION(17))
-                           : NULL;
+        char *text =
+            reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+                  : NULL;
         json_decref(reply);
         return text;
     }

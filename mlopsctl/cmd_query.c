@@ -226,8 +226,8 @@ int cmd_tasks(ctl_ctx *ctx, const ctl_args *a)
     if (ctx->json) {
         print_raw(raw);
     } else {
-        const char *hdr[] = {"STAGE", "TASK", "STATE", "WORKER", "ATTEMPTS", "SECONDS", "ROWS",
-                             "ERROR"};
+        const char *hdr[] = {"STAGE",    "TASK",    "STATE", "WORKER",
+                             "ATTEMPTS", "SECONDS", "ROWS",  "ERROR"};
         ctl_table *t = ctl_table_new(8, hdr);
         const json_t *ss = json_object_get(doc, "stages");
         for (size_t s = 0; t && s < json_array_size(ss); s++) {
@@ -276,7 +276,8 @@ int cmd_stream(ctl_ctx *ctx, const ctl_args *a)
             const char *row[] = {mlops_jsonreply_str(tk, "worker", "?"),
                                  mlops_jsonreply_str(tk, "job", "?"),
                                  mlops_jsonreply_str(tk, "stage", "?"),
-                                 num_cell(tk, "task", task, sizeof task), secs,
+                                 num_cell(tk, "task", task, sizeof task),
+                                 secs,
                                  json_is_true(json_object_get(tk, "ok")) ? "yes" : "no"};
             ctl_table_add(t, row);
         }

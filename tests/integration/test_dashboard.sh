@@ -96,7 +96,7 @@ done
 assert_contains "$(jget 'd["error"]' <"$T/status-$bad.json")" "short.csv:2503: expected 8 fields" \
     "the failed job's error"
 
-# /api/ says what mlopsctl says; the snapshot is at most 250 ms old, so
+# /api/ says what mlopsctl says; the snapshot is at most a second old, so
 # poll until it has caught up with the jobs' end
 "$PY" - "$URL" "$T" "$full" "$bad" "$MLOPSCTL" <<'PYEOF' || fail "/api/ disagrees with mlopsctl -o json (see above)"
 import json, subprocess, sys, time, urllib.request, urllib.error

@@ -102,7 +102,7 @@ static void test_dash(void **state)
     assert_int_equal(get(port, "/nope/<b>", buf, sizeof buf), 404);
     assert_null(strstr(buf, "<b>"));
     /* let the snapshot go stale with nobody watching... */
-    zclock_sleep(1300);
+    zclock_sleep(1800);
     /* ...then a request waits for the loop's next one, made while it waits */
     req_t q = {.port = port};
     pthread_t t;

@@ -39,7 +39,8 @@ static void test_rings(void **state)
     memset(&st, 0, sizeof st);
     snprintf(st.name, sizeof st.name, "clean");
 
-    for (uint32_t t = 0; t < 1005; t++) coord_stream_task(&c, (int)(t % 2), &j, &st, t, 0.25, t != 1004);
+    for (uint32_t t = 0; t < 1005; t++)
+        coord_stream_task(&c, (int)(t % 2), &j, &st, t, 0.25, t != 1004);
     coord_stream_sample(&c, 0);
     coord_stream_sample(&c, 0); /* within 2 s of the first: not kept */
     ws[0].rss_bytes = 2000;

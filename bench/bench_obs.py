@@ -6,7 +6,9 @@
             and both workers every second (as Prometheus would) and
             another keeps the dashboard open: every 2 s it fetches what
             the jobs page and the running job's page fetch (/api/jobs,
-            /api/jobs/ID of each job, the job's logs, /api/workers).
+            /api/jobs/ID of each job, the job's logs and task table,
+            /api/workers and the task stream: every page's API at once,
+            the most the loop can be asked to snapshot).
   anchor  : the same job on the same cluster with nobody scraping and
             nobody watching (the coordinator then builds no dashboard
             snapshots at all).
@@ -62,7 +64,9 @@ def dashboard(base, stop, counts):
                 get(f"/api/jobs/{j['job']}")
             if jobs:
                 get(f"/api/jobs/{jobs[-1]['job']}/logs")
+                get(f"/api/jobs/{jobs[-1]['job']}/tasks")
             get("/api/workers")
+            get("/api/stream")
             counts[0] += 1
         except OSError:
             counts[1] += 1

@@ -325,8 +325,19 @@ static void sb_labels(sbuf_t *b, const mlops_prom_fam_t *f, const series_t *s, c
     sb_printf(b, "}");
 }
 
-static void render_fam(sbuf_t *b, const mlops_prom_fam_t *f)
+/* One family's series as they were when the render began: `s` copied
+ * under the lock; the family's name, help, labels and bounds never change
+ * after registration, and a series' label strings live until the
+ * registry does, so both are read without it. */
+typedef struct {
+    const mlops_prom_fam_t *f;
+    series_t *s;
+    size_t n;
+} famcopy_t;
+
+static void render_fam(sbuf_t *b, const famcopy_t *fc)
 {
+    const mlops_prom_fam_t *f = fc->f;
     static const char *tn[] = {"counter", "gauge", "histogram"};
     sb_printf(b, "# HELP %s ", f->name);
     sb_escaped(b, f->help, 0);
@@ -334,8 +345,8 @@ static void render_fam(sbuf_t *b, const mlops_prom_fam_t *f)
     /* a family without labels shows 0 before its first update, so a
      * query for it finds the series from the first scrape */
     series_t zero = {0};
-    size_t n = f->nseries;
-    const series_t *ss = f->series;
+    size_t n = fc->n;
+    const series_t *ss = fc->s;
     if (n == 0 && f->nlabels == 0) {
         ss = &zero;
         n = 1;
@@ -374,23 +385,42 @@ static void render_fam(sbuf_t *b, const mlops_prom_fam_t *f)
     }
 }
 
+/* Why copy first: the loop thread and the executors update the registry
+ * under its one lock, and formatting a few hundred lines takes far longer
+ * than copying their numbers; a scrape would stall every update for the
+ * whole of it. Under the lock only memcpy runs; the text is written after. */
 char *mlops_prom_render(mlops_prom_t *r, size_t *len)
 {
-    sbuf_t b = {.cap = 4096};
-    b.buf = malloc(b.cap);
-    if (!b.buf) return NULL;
-    b.buf[0] = 0;
     pthread_mutex_lock(&r->mu);
-    for (size_t i = 0; i < r->nfams; i++)
-        render_fam(&b, r->fams[i]);
-    sb_printf(&b,
-              "# HELP mlops_metrics_dropped_series_total Updates dropped because a family "
-              "reached %d label combinations.\n"
-              "# TYPE mlops_metrics_dropped_series_total counter\n"
-              "mlops_metrics_dropped_series_total %llu\n",
-              MLOPS_PROM_MAX_SERIES, r->dropped);
+    size_t nf = r->nfams;
+    unsigned long long dropped = r->dropped;
+    famcopy_t *fc = calloc(nf ? nf : 1, sizeof *fc);
+    int oom = !fc;
+    for (size_t i = 0; !oom && i < nf; i++) {
+        const mlops_prom_fam_t *f = r->fams[i];
+        fc[i].f = f;
+        fc[i].n = f->nseries;
+        if (!f->nseries) continue;
+        fc[i].s = malloc(f->nseries * sizeof *fc[i].s);
+        if (!fc[i].s) oom = 1;
+        else memcpy(fc[i].s, f->series, f->nseries * sizeof *fc[i].s);
+    }
     pthread_mutex_unlock(&r->mu);
-    if (b.oom) {
+    sbuf_t b = {.cap = 4096};
+    b.buf = oom ? NULL : malloc(b.cap);
+    if (b.buf) {
+        b.buf[0] = 0;
+        for (size_t i = 0; i < nf; i++) render_fam(&b, &fc[i]);
+        sb_printf(&b,
+                  "# HELP mlops_metrics_dropped_series_total Updates dropped because a family "
+                  "reached %d label combinations.\n"
+                  "# TYPE mlops_metrics_dropped_series_total counter\n"
+                  "mlops_metrics_dropped_series_total %llu\n",
+                  MLOPS_PROM_MAX_SERIES, dropped);
+    }
+    for (size_t i = 0; fc && i < nf; i++) free(fc[i].s);
+    free(fc);
+    if (!b.buf || b.oom) {
         free(b.buf);
         return NULL;
     }

@@ -5,9 +5,10 @@
  *
  * Thread-safe: the coordinator loop and the worker's executor threads
  * update it while the HTTP threads render it. One mutex guards it; an
- * update is a short linear search over a family's few series, and the
- * rendering copies everything into one buffer under the lock, so a slow
- * HTTP client never holds it.
+ * update is a short linear search over a family's few series. A render
+ * copies the series' numbers under the lock and writes the text after
+ * releasing it, so neither the formatting nor a slow HTTP client ever
+ * makes an update wait.
  *
  * A family takes at most MLOPS_PROM_MAX_SERIES label combinations; an
  * update with a new combination beyond that is dropped and counted in

@@ -138,6 +138,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     if (!r->ok) {
         const char *why = r->error && *r->error ? r->error : "task failed (no message)";
         if (r->retry) {
+            coord_stream_task(c, w, j, st, r->task_idx, r->seconds, 0);
             coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
             return;
         }
@@ -145,6 +146,9 @@ static void on_result(coord_t *c, int w, envelope_t *env)
         tk->worker = -1;
         tk->deadline = 0;
         tk->state = T_FAILED;
+        free(tk->error);
+        tk->error = strdup(why);
+        coord_stream_task(c, w, j, st, r->task_idx, r->seconds, 0);
         mlops_prom_add(c->obs.failed, st->kind, NULL, 1);
         coord_save_task(c, j, r->stage_idx, r->task_idx);
         if (st->state == ST_RUNNING) st->state = ST_FAILED;
@@ -165,6 +169,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     mlops_prom_add(c->obs.done, st->kind, NULL, 1);
     mlops_prom_observe(c->obs.duration, st->kind, NULL, r->seconds);
     tk->seconds = r->seconds;
+    coord_stream_task(c, w, j, st, r->task_idx, r->seconds, 1);
     free(tk->result);
     tk->result = NULL;
     tk->result_len = 0;
@@ -239,6 +244,7 @@ static void handle(coord_t *c)
             c->workers[w].has_usage = 1;
             c->workers[w].store_bytes = env->heartbeat->store_bytes;
             c->workers[w].rss_bytes = env->heartbeat->rss_bytes;
+            coord_stream_sample(c, w);
         }
         break;
     case MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN: coord_on_submit(c, id, env); break;
@@ -354,7 +360,8 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     c->registry = coord_registry_new();
-    if (!c->registry) {
+    c->stream = coord_stream_new();
+    if (!c->registry || !c->stream) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "cannot set up the model registry");
         coord_destroy(&c);
         return NULL;
@@ -421,6 +428,7 @@ void coord_destroy(coord_t **pc)
     zhashx_destroy(&c->shards);
     coord_watch_destroy(c);
     coord_registry_destroy(&c->registry);
+    coord_stream_destroy(&c->stream);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);
     coord_access_close(c);

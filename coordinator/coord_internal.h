@@ -74,6 +74,7 @@ struct coord {
     int64_t next_retain_scan; /* lifecycle.c: mono ms of the next retention pass */
     coord_obs_t obs;
     coord_dash_t *dash;
+    struct coord_stream *stream; /* coord_stream.c */
     int stop;
     struct coord_registry *registry; /* registry.c */
     struct coord_watch *watch;       /* alias_watch.c: followers waiting for a move */
@@ -212,13 +213,26 @@ void coord_access_sighup(coord_t *c);
 /* The public key (Z85) of worker w, "" when it connected in plain. */
 const char *coord_worker_key(const coord_t *c, int w);
 
+/* coord_stream.c: the task stream and the workers' usage over time. */
+typedef struct coord_stream coord_stream_t;
+coord_stream_t *coord_stream_new(void);
+void coord_stream_destroy(coord_stream_t **ps);
+/* A task of stage st ended on worker w after `seconds` (the worker's). */
+void coord_stream_task(coord_t *c, int w, const job_t *j, const stage_t *st, uint32_t t,
+                       double seconds, int ok);
+/* Worker w's Heartbeat was just applied: sample its usage. */
+void coord_stream_sample(coord_t *c, int w);
+/* The `stream` verb's reply: {"tasks": [...], "workers": [...]}. */
+json_t *coord_stream_json(coord_t *c);
+
 /* query.c: Query verbs, answered with JSON. */
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);
 /* The JSON text (malloc'd) a reading Query verb (jobs, status, workers,
- * logs, models) would reply, exactly as mlopsctl receives it; NULL for
- * any other verb, a verb this coordinator lacks, or a missing job. For
- * the dashboard's snapshot (coord_dash.c). */
-char *coord_query_text(coord_t *c, const char *verb, job_t *j);
+ * logs, models, model-versions, model-history) would reply, exactly as
+ * mlopsctl receives it; `arg` the verb's one argument (a model name) or
+ * NULL. NULL for any other verb, a verb this coordinator lacks, a missing
+ * job or model. For the dashboard's snapshot (coord_dash.c). */
+char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg);
 
 /* registry.c: the model registry (versions, aliases, alias history) and
  * its journal records; registry_build.c: a succeeded job's artifact. */

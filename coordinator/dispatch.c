@@ -149,6 +149,8 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
         c->meta_dirty = 1;
         tk->state = T_RUNNING;
         tk->worker = w;
+        snprintf(tk->ran_on, sizeof tk->ran_on, "%s", wk->name ? wk->name : wk->id);
+        tk->dispatches++;
         tk->deadline = coord_task_deadline(j);
         wk->inflight++;
         st->qhead++;

@@ -34,6 +34,7 @@ static void task_clear(task_t *t)
     free(t->result);
     for (size_t i = 0; i < t->nmetrics; i++) free(t->metrics[i].name);
     free(t->metrics);
+    free(t->error);
     memset(t, 0, sizeof *t);
     t->worker = -1;
 }

@@ -52,6 +52,11 @@ typedef struct {
     size_t nmetrics;
     double seconds;
     int queued;        /* on the stage's pending queue */
+    /* for the task table (`tasks` verb, the dashboard's job page); not
+     * journalled: a restarted coordinator shows them from the next try */
+    char ran_on[48];   /* name of the worker of its latest dispatch, "" none */
+    uint32_t dispatches; /* times it was sent to a worker */
+    char *error;       /* why its latest try ended without a result, or NULL */
 } task_t;
 
 struct job;

@@ -77,7 +77,13 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
                 tk->worker = -1;
                 tk->attempt = 0; /* late results are ignored */
             }
-            if (tk->state == T_PENDING || tk->state == T_RUNNING) tk->state = T_FAILED;
+            if (tk->state == T_PENDING || tk->state == T_RUNNING) {
+                tk->state = T_FAILED;
+                /* the task table tells these from the task that failed */
+                free(tk->error);
+                tk->error = strdup(state == JOB_CANCELLED ? "abandoned: the job was cancelled"
+                                                          : "abandoned: the job failed");
+            }
             tk->queued = 0;
         }
         st->qhead = st->qtail = 0;

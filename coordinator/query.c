@@ -1,5 +1,5 @@
 /* query.c: the Query verbs of mlopsctl (jobs, status, result, workers,
- * logs, cancel, rm, export-plan, ping), answered with Reply{json}.
+ * logs, tasks, stream, cancel, rm, export-plan, ping), answered with Reply{json}.
  *
  * One table row per verb: its wire name, whether it names a job (looked
  * up here, so a handler always has one), and the handler that builds the
@@ -184,6 +184,9 @@ static json_t *job_full(const job_t *j)
         json_object_set_new(so, "phase", json_integer(st->phase));
         double secs = st->state == ST_RUNNING ? coord_now_s() - st->started : st->seconds;
         json_object_set_new(so, "seconds", jnum(secs));
+        /* when it began, in seconds after the job's submission: the timeline's x */
+        json_object_set_new(so, "started_s",
+                            st->started > 0 ? jnum(st->started - j->submitted) : json_null());
         json_array_append_new(stages, so);
     }
     json_object_set_new(o, "stages", stages);
@@ -282,6 +285,50 @@ static json_t *q_logs(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
     return json_pack("{s:o,s:o}", "job", jstr(j->id), "lines", a);
 }
 
+/* The task table of each stage (its current or last phase: a phase's
+ * tasks replace the previous phase's). A stage lists its first
+ * TASKS_HEAD tasks and, beyond them, only those running, failed or
+ * retried, at most TASKS_MORE: a 50,000-task stage stays a small reply,
+ * and the tasks worth a look are all there. */
+#define TASKS_HEAD 200
+#define TASKS_MORE 1000
+static json_t *q_tasks(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)c, (void)q, (void)e;
+    static const char *const TN[] = {"pending", "running", "done", "failed"};
+    json_t *stages = json_array();
+    for (size_t s = 0; s < j->nstages; s++) {
+        const stage_t *st = &j->stages[s];
+        json_t *ts = json_array();
+        size_t more = 0, shown = 0;
+        for (size_t t = 0; t < st->ntasks; t++) {
+            const task_t *tk = &st->tasks[t];
+            int notable = tk->state == T_RUNNING || tk->state == T_FAILED || tk->tries > 0;
+            if (t >= TASKS_HEAD && (!notable || more == TASKS_MORE)) continue;
+            if (t >= TASKS_HEAD) more++;
+            shown++;
+            json_t *o = json_object();
+            json_object_set_new(o, "task", json_integer((json_int_t)t));
+            json_object_set_new(
+                o, "state", jstr(tk->state >= 0 && tk->state <= T_FAILED ? TN[tk->state] : "?"));
+            json_object_set_new(o, "worker", tk->ran_on[0] ? jstr(tk->ran_on) : json_null());
+            json_object_set_new(o, "attempts", json_integer(tk->dispatches));
+            json_object_set_new(o, "retries", json_integer(tk->tries));
+            json_object_set_new(o, "seconds",
+                                tk->state == T_DONE ? jnum(tk->seconds) : json_null());
+            json_object_set_new(
+                o, "rows", tk->state == T_DONE ? json_integer((json_int_t)tk->rows) : json_null());
+            json_object_set_new(o, "error", jstr(tk->error));
+            json_array_append_new(ts, o);
+        }
+        json_array_append_new(stages, json_pack("{s:o,s:s,s:I,s:I,s:I,s:o}", "name", jstr(st->name),
+                                                "kind", st->kind, "phase", (json_int_t)st->phase,
+                                                "tasks_total", (json_int_t)st->ntasks,
+                                                "tasks_shown", (json_int_t)shown, "tasks", ts));
+    }
+    return json_pack("{s:o,s:o}", "job", jstr(j->id), "stages", stages);
+}
+
 static json_t *q_cancel(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
 {
     (void)q, (void)e;
@@ -360,6 +407,12 @@ static json_t *q_security(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e
     return coord_access_json(c);
 }
 
+static json_t *q_stream(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
+{
+    (void)j, (void)q, (void)e;
+    return coord_stream_json(c);
+}
+
 static const struct {
     const char *verb;
     int needs_job;
@@ -375,6 +428,8 @@ static const struct {
     {"alias-moves", 0, q_registry},
     {"alias-watch", 0, NULL}, /* held until a move: alias_watch.c answers it */
     {"security", 0, q_security},
+    {"tasks", 1, q_tasks},
+    {"stream", 0, q_stream},
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
@@ -411,10 +466,12 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
     json_decref(reply);
 }
 
-char *coord_query_text(coord_t *c, const char *verb, job_t *j)
+char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg)
 {
     /* only the verbs that read: the dashboard must never cancel or remove */
-    static const char *const READERS[] = {"jobs", "status", "workers", "logs", "models", NULL};
+    static const char *const READERS[] = {
+        "jobs",           "status",        "workers", "logs",   "models",
+        "model-versions", "model-history", "tasks",   "stream", NULL};
     size_t r = 0;
     while (READERS[r] && strcmp(READERS[r], verb)) r++;
     if (!READERS[r]) return NULL;
@@ -423,11 +480,16 @@ char *coord_query_text(coord_t *c, const char *verb, job_t *j)
         Mlops__Query q = MLOPS__QUERY__INIT;
         q.verb = (char *)verb;
         q.job_id = j ? j->id : NULL;
+        char *args[1] = {(char *)arg};
+        if (arg) {
+            q.args = args;
+            q.n_args = 1;
+        }
         qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, ""};
         json_t *reply = verbs[v].fn(c, j, &q, &e);
-        char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                                   JSON_REAL_PRECISION(17))
-                           : NULL;
+        char *text =
+            reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+                  : NULL;
         json_decref(reply);
         return text;
     }

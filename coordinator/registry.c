@@ -638,10 +638,15 @@ static json_t *q_versions(coord_t *c, const Mlops__Query *q, rq_t *e)
     json_t *a = json_array();
     for (size_t i = 0; i < m->nv; i++) {
         const regver_t *v = &m->v[i];
-        json_array_append_new(a,
-                              json_pack("{s:I,s:s,s:o,s:o,s:o}", "version", (json_int_t)v->version,
-                                        "job", v->job, "aliases", aliases_of(m, v->version),
-                                        "metrics", metrics_of(v), "created", jtime(v->created)));
+        json_t *tags = json_array();
+        for (size_t k = 0; k < v->ntags; k++) json_array_append_new(tags, json_string(v->tags[k]));
+        /* tags and sha256 too, so a page of every version (the dashboard's
+         * /models/NAME) needs no artifact read per version */
+        json_array_append_new(a, json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:s}", "version",
+                                           (json_int_t)v->version, "job", v->job, "aliases",
+                                           aliases_of(m, v->version), "metrics", metrics_of(v),
+                                           "created", jtime(v->created), "tags", tags, "sha256",
+                                           v->sha));
     }
     return json_pack("{s:s,s:o}", "name", m->name, "versions", a);
 }

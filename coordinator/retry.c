@@ -39,6 +39,8 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     tk->worker = -1;
     tk->deadline = 0;
     tk->tries++;
+    free(tk->error);
+    tk->error = strdup(why);
     uint32_t max = max_attempts(j);
     if (tk->tries < max) {
         tk->state = T_PENDING;

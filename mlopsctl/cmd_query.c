@@ -217,6 +217,78 @@ int cmd_logs(ctl_ctx *ctx, const ctl_args *a)
     return CTL_EXIT_OK;
 }
 
+int cmd_tasks(ctl_ctx *ctx, const ctl_args *a)
+{
+    json_t *doc;
+    char *raw;
+    int code = ctl_query(ctx, "tasks", a->pos[0], NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) {
+        print_raw(raw);
+    } else {
+        const char *hdr[] = {"STAGE",    "TASK",    "STATE", "WORKER",
+                             "ATTEMPTS", "SECONDS", "ROWS",  "ERROR"};
+        ctl_table *t = ctl_table_new(8, hdr);
+        const json_t *ss = json_object_get(doc, "stages");
+        for (size_t s = 0; t && s < json_array_size(ss); s++) {
+            const json_t *st = json_array_get(ss, s), *ts = json_object_get(st, "tasks");
+            for (size_t i = 0; i < json_array_size(ts); i++) {
+                const json_t *tk = json_array_get(ts, i);
+                char task[32], att[32], secs[64], rows[32];
+                const char *row[] = {mlops_jsonreply_str(st, "name", "?"),
+                                     num_cell(tk, "task", task, sizeof task),
+                                     mlops_jsonreply_str(tk, "state", "?"),
+                                     mlops_jsonreply_str(tk, "worker", "-"),
+                                     num_cell(tk, "attempts", att, sizeof att),
+                                     seconds_cell(tk, "seconds", secs, sizeof secs),
+                                     num_cell(tk, "rows", rows, sizeof rows),
+                                     mlops_jsonreply_str(tk, "error", "")};
+                ctl_table_add(t, row);
+            }
+        }
+        if (t) ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+    }
+    json_decref(doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}
+
+int cmd_stream(ctl_ctx *ctx, const ctl_args *a)
+{
+    (void)a;
+    json_t *doc;
+    char *raw;
+    int code = ctl_query(ctx, "stream", NULL, NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) {
+        print_raw(raw);
+    } else {
+        const char *hdr[] = {"WORKER", "JOB", "STAGE", "TASK", "SECONDS", "OK"};
+        ctl_table *t = ctl_table_new(6, hdr);
+        const json_t *ts = json_object_get(doc, "tasks");
+        for (size_t i = 0; t && i < json_array_size(ts); i++) {
+            const json_t *tk = json_array_get(ts, i);
+            char task[32], secs[64];
+            snprintf(secs, sizeof secs, "%.3fs",
+                     json_number_value(json_object_get(tk, "end")) -
+                         json_number_value(json_object_get(tk, "start")));
+            const char *row[] = {mlops_jsonreply_str(tk, "worker", "?"),
+                                 mlops_jsonreply_str(tk, "job", "?"),
+                                 mlops_jsonreply_str(tk, "stage", "?"),
+                                 num_cell(tk, "task", task, sizeof task),
+                                 secs,
+                                 json_is_true(json_object_get(tk, "ok")) ? "yes" : "no"};
+            ctl_table_add(t, row);
+        }
+        if (t) ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+    }
+    json_decref(doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}
+
 /* A verb on one job whose reply is {"job", ...}: the raw JSON, or the
  * job id followed by the reply's `field` (if given). */
 static int job_verb(ctl_ctx *ctx, const ctl_args *a, const char *verb, const char *field)

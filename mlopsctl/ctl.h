@@ -57,6 +57,8 @@ int cmd_rm(ctl_ctx *ctx, const ctl_args *a);
 int cmd_result(ctl_ctx *ctx, const ctl_args *a);
 int cmd_workers(ctl_ctx *ctx, const ctl_args *a);
 int cmd_logs(ctl_ctx *ctx, const ctl_args *a);
+int cmd_tasks(ctl_ctx *ctx, const ctl_args *a);
+int cmd_stream(ctl_ctx *ctx, const ctl_args *a);
 int cmd_export(ctl_ctx *ctx, const ctl_args *a);
 int cmd_models(ctl_ctx *ctx, const ctl_args *a);
 int cmd_model(ctl_ctx *ctx, const ctl_args *a);

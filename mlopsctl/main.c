@@ -128,6 +128,8 @@ static const ctl_command commands[] = {
     {"result", "JOB", "Show a job's stages and metrics", read_opts, 1, 1, cmd_result},
     {"workers", "", "List workers", read_opts, 0, 0, cmd_workers},
     {"logs", "JOB", "Show a job's log lines", read_opts, 1, 1, cmd_logs},
+    {"stream", "", "Show the last tasks each worker ran (the task stream) and the workers' usage samples", read_opts, 0, 0, cmd_stream},
+    {"tasks", "JOB", "Show each stage's tasks: state, worker, attempts, seconds, rows, error", read_opts, 1, 1, cmd_tasks},
     {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
     {"models", "", "List registered models with their latest version and aliases", read_opts, 0, 0, cmd_models},
     {"model", "show|versions|history NAME[@REF] | alias NAME VERSION ALIAS | unalias NAME ALIAS | export NAME[@REF] | rm NAME@VERSION",

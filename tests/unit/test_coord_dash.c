@@ -92,11 +92,17 @@ static void test_dash(void **state)
     /* the registry's `models` verb, served like the others */
     assert_int_equal(get(port, "/api/models", buf, sizeof buf), 200);
     assert_non_null(strstr(buf, "{\"models\":[]}"));
+    /* a model no snapshot names: 404 for its page and its API, naming it */
+    assert_int_equal(get(port, "/models/clicks", buf, sizeof buf), 404);
+    assert_int_equal(get(port, "/api/models/clicks", buf, sizeof buf), 404);
+    assert_non_null(strstr(buf, "no model 'clicks'"));
+    assert_int_equal(get(port, "/api/models/clicks/history", buf, sizeof buf), 404);
+    assert_int_equal(get(port, "/models", buf, sizeof buf), 200);
     assert_int_equal(get(port, "/api/nope", buf, sizeof buf), 404);
     assert_int_equal(get(port, "/nope/<b>", buf, sizeof buf), 404);
     assert_null(strstr(buf, "<b>"));
     /* let the snapshot go stale with nobody watching... */
-    zclock_sleep(1300);
+    zclock_sleep(1800);
     /* ...then a request waits for the loop's next one, made while it waits */
     req_t q = {.port = port};
     pthread_t t;

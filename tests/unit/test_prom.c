@@ -128,7 +128,24 @@ static void test_threads(void **state)
     pthread_t th[4];
     const char *kinds[4] = {"a", "b", "a", "b"};
     for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, hammer, (void *)kinds[i]);
-    for (int i = 0; i < 20; i++) free(mlops_prom_render(r, NULL)); /* renders while updating */
+    /* renders while updating: each is one moment (the copy is taken
+     * under the lock), so a series' +Inf bucket equals its count, and a
+     * counter never goes back between renders */
+    double last = 0;
+    for (int i = 0; i < 20; i++) {
+        char *text = mlops_prom_render(r, NULL);
+        assert_non_null(text);
+        const char *inf = strstr(text, "mlops_t_seconds_bucket{kind=\"a\",le=\"+Inf\"} ");
+        const char *cnt = strstr(text, "mlops_t_seconds_count{kind=\"a\"} ");
+        const char *ctr = strstr(text, "mlops_t_total{kind=\"a\"} ");
+        if (inf && cnt) assert_int_equal(atoll(strchr(inf, '}') + 2), atoll(strchr(cnt, '}') + 2));
+        if (ctr) {
+            double v = atof(strchr(ctr, '}') + 2);
+            assert_true(v >= last);
+            last = v;
+        }
+        free(text);
+    }
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     assert_int_equal((int)mlops_prom_value(s_c, "a", NULL), 40000);
     assert_int_equal((int)mlops_prom_value(s_h, "b", NULL), 40000);

@@ -533,6 +533,10 @@ int coord_registry_add_doc(coord_t *c, const char *name, json_t *doc, const char
     json_object_set_new(doc, "version", json_integer(ver));
     /* the same dump as artifact.c's, so `model export` gives these bytes back */
     char *text = mlops_json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    char *nl = text ? realloc(text, strlen(text) + 2) : NULL;
+    if (nl) strcat(nl, "\n");
+    else free(text);
+    text = nl;
     const json_t *jm = json_object_get(doc, "metrics"), *jt = json_object_get(doc, "tags");
     size_t nm = 0, nt = 0;
     metric_t *ms = calloc(json_object_size(jm) + 1, sizeof *ms);
@@ -667,11 +671,13 @@ static json_t *q_show(coord_t *c, const Mlops__Query *q, rq_t *e)
                       v->version, v->sha);
     json_t *tags = json_array();
     for (size_t i = 0; i < v->ntags; i++) json_array_append_new(tags, json_string(v->tags[i]));
-    json_t *o = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:O,s:O,s:s}", "name", m->name, "version",
-                          (json_int_t)v->version, "job", v->job, "created", jtime(v->created),
-                          "aliases", aliases_of(m, v->version), "tags", tags, "metrics",
-                          metrics_of(v), "classes", json_object_get(doc, "classes"), "lineage",
-                          json_object_get(doc, "lineage"), "sha256", v->sha);
+    /* a recommender has no classes; its kind says what it is */
+    json_t *o = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:O*,s:O*,s:s,s:O*}", "name", m->name,
+                          "version", (json_int_t)v->version, "job", v->job, "created",
+                          jtime(v->created), "aliases", aliases_of(m, v->version), "tags", tags,
+                          "metrics", metrics_of(v), "classes", json_object_get(doc, "classes"),
+                          "lineage", json_object_get(doc, "lineage"), "sha256", v->sha, "kind",
+                          json_object_get(doc, "kind"));
     json_decref(doc);
     return o;
 }

@@ -7,7 +7,8 @@
 # scores, bit for bit; -n 3 is the first 3; an unknown user gets the
 # most popular training items (numpy's counts), marked popular. The
 # version survives `mlopsctl rm` of the job and a SIGKILLed coordinator;
-# the export is the stored file; bad references and -n fail with a
+# the export is the stored file; bad references and -n, a classifier
+# asked to recommend and a recommender asked to predict fail with a
 # message and the right exit code.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
@@ -123,6 +124,30 @@ assert_eq "$?" 1 "unknown version exit"
 assert_contains "$(cat "$T/e2")" "9" "unknown version named"
 ctl model recommend 'bad name' "$first" >/dev/null 2>/dev/null
 assert_eq "$?" 2 "invalid name exit"
+
+# a classifier is not a recommender, and a recommender scores no rows
+cat >"$D/clf.yaml" <<'YAML'
+name: clicks
+input: p.csv
+shard_rows: 5000
+columns: {label: clicked, numeric: [price], categorical: [category]}
+clean: {dropna: true}
+hash: {n_features: 1024}
+train: {model: logistic, epochs: 1}
+register: {model: clicks}
+YAML
+submit_wait "$D/clf.yaml" >/dev/null || exit 1
+ctl model recommend clicks@1 "$first" >/dev/null 2>"$T/e3"
+assert_eq "$?" 1 "recommend with a classifier exit"
+assert_contains "$(cat "$T/e3")" "clicks version 1 is not a recommender (format mlops-model/1)" "a classifier is refused"
+cat >"$D/pred.yaml" <<'YAML'
+name: scored
+input: p.csv
+predict: {model: shop-rec@1}
+YAML
+pj="$(ctl submit "$D/pred.yaml")" || fail "submit predict"
+ctl wait "$pj" >/dev/null 2>&1 && fail "a predict job with a recommender succeeded"
+assert_contains "$(ctl status "$pj" -o json | jget 'd["error"]')" "mlops-model/1" "predict names the format it needs"
 
 # rm of the job and a SIGKILLed coordinator keep the recommender
 ctl rm "$job" >/dev/null || fail "rm exit $?"

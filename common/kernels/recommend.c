@@ -150,11 +150,16 @@ mlk_rec_data *mlk_rec_data_from_csr(size_t nusers, size_t nitems, const int64_t 
         mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
         return NULL;
     }
+    /* items holds indptr[nusers] entries: a range past it (a later
+     * offset that goes down) would read beyond them */
     for (size_t u = 0; u < nusers; u++) {
-        if (indptr[u + 1] < indptr[u] || (uint64_t)(indptr[u + 1] - indptr[u]) > nitems) {
+        if (indptr[u + 1] < indptr[u] || indptr[u + 1] > indptr[nusers] ||
+            (uint64_t)(indptr[u + 1] - indptr[u]) > nitems) {
             mlops_seterr(err, errlen, MLOPS_EINVAL,
-                         "recommend: user %zu's item range [%lld, %lld) is not increasing", u,
-                         (long long)indptr[u], (long long)indptr[u + 1]);
+                         "recommend: user %zu's item range [%lld, %lld) is not an increasing "
+                         "range within the %lld entries",
+                         u, (long long)indptr[u], (long long)indptr[u + 1],
+                         (long long)indptr[nusers]);
             return NULL;
         }
         for (int64_t p = indptr[u]; p < indptr[u + 1]; p++)

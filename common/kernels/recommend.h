@@ -96,7 +96,8 @@ int mlk_rec_recommend_scored(const mlk_rec_data *d, const mlk_topk *nbrs, size_t
                              size_t topn, int32_t *recs, double *scores, char *err, size_t errlen);
 
 /* Training data given as it was split: per user u the sorted unique item
- * ids items[indptr[u] .. indptr[u+1]) (binary values), and the training
+ * ids items[indptr[u] .. indptr[u+1]) (binary values; items holds
+ * indptr[nusers] entries, and every offset is checked against that), and the training
  * interactions per item (item_count, nitems). No user has a held-out
  * item. The norms are computed as mlk_rec_split() computes them, so
  * neighbours and scores are bit-identical to the split data's. NULL with

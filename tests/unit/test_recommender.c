@@ -238,6 +238,11 @@ static void test_from_csr_and_index(void **state)
     int64_t cnt[] = {0, 1, 0, 1};
     assert_null(mlk_rec_data_from_csr(1, 4, ptr, it, cnt, err, sizeof err));
     assert_non_null(strstr(err, "user 0's item 1"));
+    /* an offset past the last one (found by fuzz_recommender) */
+    int64_t past[] = {0, 2, 6, 5};
+    int32_t five[] = {0, 2, 1, 2, 3};
+    assert_null(mlk_rec_data_from_csr(3, 4, past, five, cnt, err, sizeof err));
+    assert_non_null(strstr(err, "user 1's item range [2, 6)"));
     mlk_rec_data_destroy(&c);
 }
 

@@ -287,7 +287,10 @@ void coord_registry_on_success(coord_t *c, job_t *j)
         snprintf(name, sizeof name, "%s%s", s->reg.model ? s->reg.model : s->name,
                  s->has_train ? "-recommender" : "");
         uint32_t version = 0;
-        if (register_recommender(c, j, name, &version, err, sizeof err) != 0) {
+        if (!coord_registry_valid_name(name, 128))
+            snprintf(err, sizeof err, "'%s' is not a valid model name (over 128 characters?)",
+                     name);
+        if (err[0] || register_recommender(c, j, name, &version, err, sizeof err) != 0) {
             LOG_E("job %s: the recommender was not registered: %s", j->id, err);
             job_logf(j, "registry: the recommender was not registered: %s", err);
         } else {

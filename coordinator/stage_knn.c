@@ -556,6 +556,14 @@ static int rec_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errle
         return (rc = rec_set_phase(j, st, p, j->spec->has_register ? 4 : 2)) != 0 ? rc : 1;
     case 4: {
         const task_t *tk = &st->tasks[0];
+        Mlops__Tasks__RecExportResult *r =
+            mlops__tasks__rec_export_result__unpack(NULL, tk->result_len, tk->result);
+        int good = r && r->n_indptr == p->nusers + 1;
+        if (r) mlops__tasks__rec_export_result__free_unpacked(r, NULL);
+        if (!good)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                "knn: damaged training data from rec_export (%zu bytes)",
+                                tk->result_len);
         free(p->art);
         p->art = NULL;
         if (!(p->art = malloc(tk->result_len ? tk->result_len : 1))) return MLOPS_ENOMEM;
@@ -725,21 +733,27 @@ json_t *stage_knn_recommender(job_t *j, char *err, size_t errlen)
         "similarity", "cosine", "values", "binary", "exclude_seen", 1, "ties",
         "neighbours: similarity descending, then the lower user index; items: score "
         "descending, then the lower item index");
-    json_t *inter = json_pack("{s:o*,s:o*}", "indptr", int_array(r->indptr, NULL, r->n_indptr),
-                              "items", int_array(NULL, r->items, r->n_items));
-    json_t *pop = json_pack("{s:o*,s:o*}", "items", int_array(NULL, r->popular, r->n_popular),
-                            "counts", int_array(r->popular_count, NULL, r->n_popular_count));
-    doc = json_pack("{s:s,s:o*,s:{s:s,s:s},s:o*,s:o*,s:o*,s:o*}", "kind", "user-knn", "settings",
-                    settings, "columns", "user", s->knn.user, "item", s->knn.item, "users",
-                    str_array(p.users, p.nusers), "items", str_array(p.items, p.nitems),
-                    "interactions", inter, "popular", pop);
-    if (!doc || !json_object_get(doc, "settings") || !json_object_get(doc, "users") ||
-        !json_object_get(doc, "items") || !json_object_get(doc, "interactions") ||
-        !json_object_get(doc, "popular")) {
-        json_decref(doc);
-        doc = NULL;
-        mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory for the recommender");
+    json_t *parts[6] = {settings,
+                        str_array(p.users, p.nusers),
+                        str_array(p.items, p.nitems),
+                        int_array(r->indptr, NULL, r->n_indptr),
+                        int_array(NULL, r->items, r->n_items),
+                        int_array(NULL, r->popular, r->n_popular)};
+    json_t *counts = int_array(r->popular_count, NULL, r->n_popular_count);
+    int ok = counts != NULL;
+    for (int i = 0; i < 6; i++) ok = ok && parts[i];
+    /* "o" steals each part, also when json_pack fails */
+    doc = ok ? json_pack("{s:s,s:o,s:{s:s,s:s},s:o,s:o,s:{s:o,s:o},s:{s:o,s:o}}", "kind",
+                         "user-knn", "settings", parts[0], "columns", "user", s->knn.user, "item",
+                         s->knn.item, "users", parts[1], "items", parts[2], "interactions",
+                         "indptr", parts[3], "items", parts[4], "popular", "items", parts[5],
+                         "counts", counts)
+             : NULL;
+    if (!ok) {
+        for (int i = 0; i < 6; i++) json_decref(parts[i]);
+        json_decref(counts);
     }
+    if (!doc) mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory for the recommender");
 out:
     if (r) mlops__tasks__rec_export_result__free_unpacked(r, NULL);
     plan_free(&p);

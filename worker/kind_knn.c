@@ -752,9 +752,13 @@ int wk_kind_rec_export(task_ctx_t *ctx)
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     size_t nnz = (size_t)d->indptr[d->nusers];
-    /* packed varints: at most 10 bytes a number */
-    if (shard_fits(ctx, "rec_export", (uint64_t)nnz + 2 * d->nusers + 2 * d->nitems + 1, 10, 0) != 0)
-        return -1;
+    /* packed varints: at most 10 bytes a number, in one result frame */
+    uint64_t numbers = (uint64_t)nnz + d->nusers + 2 * (uint64_t)d->nitems + 1;
+    if (numbers > SHARD_MAX_BYTES / 10)
+        return wk_task_fail(ctx, 0,
+                            "rec_export: %zu training interactions are more than a result of %zu "
+                            "MiB may hold; the recommender cannot be registered",
+                            nnz, (size_t)(MLOPS_MAX_FRAME >> 20));
     int32_t *pop = malloc(nz(d->nitems) * sizeof *pop);
     int64_t *cnt = malloc(nz(d->nitems) * sizeof *cnt);
     size_t np = 0;

@@ -5,7 +5,8 @@
 # did: for 40 users spread over the export (and every user with fewer
 # than top_n items), the same items in the same order with the same
 # scores, bit for bit; -n 3 is the first 3; an unknown user gets the
-# most popular training items (numpy's counts), marked popular. The
+# most popular training items (numpy's counts), marked popular; the same
+# job on 3 workers registers the same content. The
 # version survives `mlopsctl rm` of the job and a SIGKILLed coordinator;
 # the export is the stored file; bad references and -n, a classifier
 # asked to recommend and a recommender asked to predict fail with a
@@ -125,6 +126,19 @@ assert_contains "$(cat "$T/e2")" "9" "unknown version named"
 ctl model recommend 'bad name' "$first" >/dev/null 2>/dev/null
 assert_eq "$?" 2 "invalid name exit"
 
+# the same job on 3 workers registers version 2 with the same content
+worker_start worker-3
+wait_for "[ \"\$(alive_workers)\" -ge 3 ]" 30
+submit_wait "$D/rec.yaml" >/dev/null || exit 1
+ctl model export shop-rec@2 -o "$T/art3.json" || fail "model export v2 exit $?"
+"$PY" - "$T/art.json" "$T/art3.json" <<'EOF' || fail "the recommender differs between 2 and 3 workers"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+for k in ("version", "created", "lineage"):
+    a.pop(k), b.pop(k)
+assert json.dumps(a) == json.dumps(b), [k for k in a if a[k] != b.get(k)]
+EOF
+
 # a classifier is not a recommender, and a recommender scores no rows
 cat >"$D/clf.yaml" <<'YAML'
 name: clicks
@@ -154,7 +168,7 @@ ctl rm "$job" >/dev/null || fail "rm exit $?"
 ep="$MLOPS_COORDINATOR"
 coord_kill
 coord_start "$ep"
-wait_for "[ \"\$(alive_workers)\" -ge 2 ]" 30
+wait_for "[ \"\$(alive_workers)\" -ge 3 ]" 30
 rm -f "$T"/ans/*.json
 i=0
 while read -r u; do

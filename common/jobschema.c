@@ -175,7 +175,7 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .off = S(promote.min_delta), .help = "how much better the challenger must be"},
     {.sect = "", .key = "register", .type = MLOPS_JSK_SECTION, .off = S(has_register)},
     {.sect = "register", .key = "model", .type = MLOPS_JSK_NAME, .off = S(reg.model),
-     .doc_default = "the job's `name`", .help = "the registered model a successful `train` adds a version to"},
+     .doc_default = "the job's `name`", .help = "the registered model a successful `train` adds a version to; a `knn` recommend stage adds a recommender (`NAME-recommender` beside `train`)"},
     {.sect = "register", .key = "tags", .type = MLOPS_JSK_NAMES, .off = S(reg.tags),
      .off2 = S(reg.n_tags), .help = "free-text tags of the version"},
 

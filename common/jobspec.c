@@ -919,8 +919,9 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
     }
     if (s->has_evaluate && !s->has_train && mget(root, "evaluate", &k))
         return verr(c, k, "evaluate: needs a train stage");
-    if (s->has_register && !s->has_train && mget(root, "register", &k))
-        return verr(c, k, "register: needs a train stage");
+    if (s->has_register && !s->has_train && !(s->has_knn && s->knn.mode == MLOPS_KNN_RECOMMEND) &&
+        mget(root, "register", &k))
+        return verr(c, k, "register: needs a train stage or a knn stage in recommend mode");
     if (s->has_promote && !s->promote.alias && !(s->promote.alias = strdup("production")))
         return MLOPS_ENOMEM;
     if (s->has_promote && mget(root, "promote", &k)) {

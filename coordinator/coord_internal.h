@@ -250,6 +250,11 @@ int coord_registry_valid_name(const char *s, size_t max);
  * queued. 0 with *version, or an error with err filled. */
 int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
                        uint32_t *version, char *err, size_t errlen);
+/* The same for an artifact given as JSON (a recommender,
+ * mlops-recommender/1): "name" and "version" are set in doc here, its
+ * "metrics" and "tags" go to the version's record. */
+int coord_registry_add_doc(coord_t *c, const char *name, json_t *doc, const char *job,
+                           uint32_t *version, char *err, size_t errlen);
 /* The artifact text of model `name` at ref ("" latest, a version, an
  * alias; malloc'd) and its version, or NULL with err naming what is missing. */
 char *coord_registry_artifact(coord_t *c, const char *name, const char *ref, uint32_t *version,

@@ -21,6 +21,7 @@
 #include "artifact.h"
 #include "err.h"
 #include "journal.pb-c.h"
+#include "jsondump.h"
 #include "log.h"
 #include <dirent.h>
 #include <errno.h>
@@ -480,6 +481,21 @@ static int record_move(coord_t *c, regmodel_t *m, const char *alias, uint32_t to
     return rc;
 }
 
+/* The artifact text as version `ver` of m: its file, then its records. */
+static int add_text(coord_t *c, regmodel_t *m, uint32_t ver, const char *text, const char *job,
+                    const metric_t *ms, size_t nm, char **tags, size_t ntags, char *err,
+                    size_t errlen)
+{
+    char sha[65];
+    int rc = write_artifact(c, text, strlen(text), sha, err, errlen);
+    if (rc) return rc;
+    if (add_version(m, ver, job, sha, coord_now_s(), ms, nm, tags, ntags) != 0)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    save_version(c, m, ver_find(m, ver));
+    save_model(c, m);
+    return 0;
+}
+
 int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
                        uint32_t *version, char *err, size_t errlen)
 {
@@ -490,25 +506,59 @@ int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const 
     a->version = m->next_version;
     char *text = mlops_artifact_to_json(a, err, errlen);
     if (!text) return MLOPS_EINVAL;
-    char sha[65];
-    int rc = write_artifact(c, text, strlen(text), sha, err, errlen);
-    free(text);
-    if (rc) return rc;
     metric_t *ms = calloc(a->nmetrics ? a->nmetrics : 1, sizeof *ms);
-    if (!ms) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    if (!ms) {
+        free(text);
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    }
     size_t nm = 0;
     for (size_t i = 0; i < a->nmetrics; i++)
         if (isfinite(a->metric_values[i])) {
             ms[nm].name = a->metric_names[i];
             ms[nm++].value = a->metric_values[i];
         }
-    rc = add_version(m, a->version, job, sha, coord_now_s(), ms, nm, a->tags, a->ntags);
+    int rc = add_text(c, m, a->version, text, job, ms, nm, a->tags, a->ntags, err, errlen);
     free(ms);
-    if (rc) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
-    save_version(c, m, ver_find(m, a->version));
-    save_model(c, m);
-    *version = a->version;
-    return 0;
+    free(text);
+    if (!rc) *version = a->version;
+    return rc;
+}
+
+int coord_registry_add_doc(coord_t *c, const char *name, json_t *doc, const char *job,
+                           uint32_t *version, char *err, size_t errlen)
+{
+    regmodel_t *m = model_get(c->registry, name);
+    if (!m) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    uint32_t ver = m->next_version;
+    json_object_set_new(doc, "name", json_string(name));
+    json_object_set_new(doc, "version", json_integer(ver));
+    /* the same dump as artifact.c's, so `model export` gives these bytes back */
+    char *text = mlops_json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    char *nl = text ? realloc(text, strlen(text) + 2) : NULL;
+    if (nl) strcat(nl, "\n");
+    else free(text);
+    text = nl;
+    const json_t *jm = json_object_get(doc, "metrics"), *jt = json_object_get(doc, "tags");
+    size_t nm = 0, nt = 0;
+    metric_t *ms = calloc(json_object_size(jm) + 1, sizeof *ms);
+    char **tags = calloc(json_array_size(jt) + 1, sizeof *tags);
+    int rc = text && ms && tags ? 0 : mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)jm, key, v)
+        if (!rc && json_is_number(v) && isfinite(json_number_value(v))) {
+            ms[nm].name = (char *)key;
+            ms[nm++].value = json_number_value(v);
+        }
+    for (size_t i = 0; !rc && i < json_array_size(jt); i++)
+        if (json_is_string(json_array_get(jt, i)))
+            tags[nt++] = (char *)json_string_value(json_array_get(jt, i));
+    if (!rc) rc = add_text(c, m, ver, text, job, ms, nm, tags, nt, err, errlen);
+    free(text);
+    free(ms);
+    free(tags);
+    if (!rc) *version = ver;
+    return rc;
 }
 
 /* ---- the Query verbs -------------------------------------------------- */
@@ -622,11 +672,13 @@ static json_t *q_show(coord_t *c, const Mlops__Query *q, rq_t *e)
                       v->version, v->sha);
     json_t *tags = json_array();
     for (size_t i = 0; i < v->ntags; i++) json_array_append_new(tags, json_string(v->tags[i]));
-    json_t *o = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:O,s:O,s:s}", "name", m->name, "version",
-                          (json_int_t)v->version, "job", v->job, "created", jtime(v->created),
-                          "aliases", aliases_of(m, v->version), "tags", tags, "metrics",
-                          metrics_of(v), "classes", json_object_get(doc, "classes"), "lineage",
-                          json_object_get(doc, "lineage"), "sha256", v->sha);
+    /* a recommender has no classes; its kind says what it is */
+    json_t *o = json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:O*,s:O*,s:s,s:O*}", "name", m->name,
+                          "version", (json_int_t)v->version, "job", v->job, "created",
+                          jtime(v->created), "aliases", aliases_of(m, v->version), "tags", tags,
+                          "metrics", metrics_of(v), "classes", json_object_get(doc, "classes"),
+                          "lineage", json_object_get(doc, "lineage"), "sha256", v->sha, "kind",
+                          json_object_get(doc, "kind"));
     json_decref(doc);
     return o;
 }

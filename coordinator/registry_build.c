@@ -9,7 +9,13 @@
  *
  * Why at the end of the job and not at the end of train: the version's
  * metrics are evaluate's, which runs after train. A job whose later
- * stages fail registers nothing. */
+ * stages fail registers nothing.
+ *
+ * A knn stage in recommend mode with register: adds a recommender
+ * version (mlops-recommender/1) the same way: the stage's training data
+ * and settings (stage_knn_recommender), its metrics, the lineage. Its
+ * name is register.model (default: the job's name), or that name with
+ * "-recommender" when the same job also trains a classifier. */
 #include "coord_internal.h"
 #include "artifact.h"
 #include "err.h"
@@ -219,9 +225,87 @@ int coord_registry_pin_champion(coord_t *c, job_t *j, int at_start, char *err, s
     return 0;
 }
 
+static const char *const rec_metrics[] = {
+    "hit_rate_at_n", "precision_at_n", "recall_at_n", "ndcg_at_n", "popular_hit_rate_at_n",
+    "popular_ndcg_at_n", "knn_users", "knn_items", "knn_interactions", "knn_users_evaluated"};
+
+/* The recommender's version: the stage's part, then what every artifact
+ * carries. 0 with *version, or an error in err. */
+static int register_recommender(coord_t *c, job_t *j, const char *name, uint32_t *version,
+                                char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    json_t *body = stage_knn_recommender(j, err, errlen);
+    if (!body) return MLOPS_EINVAL;
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *doc = json_pack("{s:s,s:s,s:I,s:s}", "format", "mlops-recommender/1", "name", name,
+                            "version", (json_int_t)0, "created", ts);
+    json_t *metrics = json_object(), *tags = json_array(), *inputs = json_array();
+    int rc = doc && metrics && tags && inputs ? 0 : MLOPS_ENOMEM;
+    if (!rc) rc = json_object_update(doc, body) ? MLOPS_ENOMEM : 0;
+    for (size_t i = 0; !rc && i < sizeof rec_metrics / sizeof *rec_metrics; i++) {
+        double v = job_metric(j, rec_metrics[i], NAN);
+        if (!isnan(v)) json_object_set_new(metrics, rec_metrics[i], json_real(v));
+    }
+    for (size_t i = 0; !rc && i < s->reg.n_tags; i++)
+        json_array_append_new(tags, json_string(s->reg.tags[i]));
+    for (size_t i = 0; !rc && i < j->nfiles; i++) {
+        char sha[65];
+        if (file_sha256(j->files[i].path, sha) != 0) {
+            rc = mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
+                              j->files[i].name, j->files[i].path);
+            break;
+        }
+        json_array_append_new(inputs, json_pack("{s:s,s:s,s:I,s:s}", "role", j->files[i].role,
+                                                "name", j->files[i].name, "size",
+                                                (json_int_t)j->files[i].size, "sha256", sha));
+    }
+    if (!rc) {
+        json_object_set(doc, "metrics", metrics);
+        json_object_set(doc, "tags", tags);
+        json_t *lin = json_pack("{s:s,s:s%,s:O}", "job", j->id, "job_file", j->spec_yaml,
+                                j->spec_len, "inputs", inputs);
+        rc = lin ? json_object_set_new(doc, "lineage", lin) : MLOPS_ENOMEM;
+    }
+    if (!rc) rc = coord_registry_add_doc(c, name, doc, j->id, version, err, errlen);
+    else if (!err[0]) mlops_seterr(err, errlen, rc, "out of memory");
+    json_decref(body);
+    json_decref(doc);
+    json_decref(metrics);
+    json_decref(tags);
+    json_decref(inputs);
+    return rc;
+}
+
 void coord_registry_on_success(coord_t *c, job_t *j)
 {
     const mlops_jobspec_t *s = j->spec;
+    if (s && s->has_register && s->has_knn && s->knn.mode == MLOPS_KNN_RECOMMEND) {
+        char name[300], err[1024] = "";
+        snprintf(name, sizeof name, "%s%s", s->reg.model ? s->reg.model : s->name,
+                 s->has_train ? "-recommender" : "");
+        uint32_t version = 0;
+        if (!coord_registry_valid_name(name, 128))
+            snprintf(err, sizeof err, "'%s' is not a valid model name (over 128 characters?)",
+                     name);
+        if (err[0] || register_recommender(c, j, name, &version, err, sizeof err) != 0) {
+            LOG_E("job %s: the recommender was not registered: %s", j->id, err);
+            job_logf(j, "registry: the recommender was not registered: %s", err);
+        } else {
+            job_logf(j, "registry: recommender %s version %u", name, version);
+            if (!s->has_train) {
+                char ref[330];
+                snprintf(ref, sizeof ref, "%s@%u", name, version);
+                free(j->registered);
+                j->registered = strdup(ref);
+                j->dirty = 1;
+            }
+        }
+    }
     if (!s || !s->has_train) return;
     if (s->input.format != MLOPS_INPUT_CSV) {
         job_logf(j, "registry: only CSV pipelines are registered; this model stays with the job");

@@ -34,6 +34,12 @@
  *   phase 3 task qr: merge the R lists, recommend top N unseen items,
  *           the most-popular baseline, RecBole metrics; final output
  *           frame (user, rank, item, score); result: metric sums.
+ *   phase 4 "rec_export", only with register: (run between phases 1 and
+ *           2, as phase 3's outputs must stay the stage's last): one
+ *           task returns the leave-last-out training data and the
+ *           most-popular ranking (RecExportResult), kept in the blob for
+ *           the recommender the job registers when it succeeds
+ *           (stage_knn_recommender, docs/model-format.md).
  *
  * Task arguments and results: the Knn* and Rec* messages of
  * proto/tasks.proto.
@@ -43,12 +49,15 @@
  *              u32 nxs, u32 xsel (1: train rows only), u32 nscale,
  *              f64 mean[nscale], f64 scale[nscale];
  *   recommend: u32 nin, u64 nusers, u64 nitems, u64 range, u32 R,
- *              strings users[nusers], strings items[nitems]. */
+ *              strings users[nusers], strings items[nitems], and once
+ *              phase 4 is done: u64 len, the RecExportResult bytes. */
 #include "bytes.h"
 #include "err.h"
+#include "jsondump.h"
 #include "stages.h"
 #include "tasks.pb-c.h"
 #include <czmq.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +78,8 @@ typedef struct {
     uint32_t nin, R;
     uint64_t nusers, nitems, range;
     char **users, **items;
+    uint8_t *art; /* phase 4's RecExportResult, packed; NULL before */
+    size_t art_len;
 } knnplan_t;
 
 static void plan_free(knnplan_t *p)
@@ -79,6 +90,7 @@ static void plan_free(knnplan_t *p)
     for (uint64_t i = 0; p->items && i < p->nitems; i++) free(p->items[i]);
     free(p->users);
     free(p->items);
+    free(p->art);
     memset(p, 0, sizeof *p);
 }
 
@@ -104,6 +116,10 @@ static int plan_encode(stage_t *st, const knnplan_t *p)
         bw_u32(&w, p->R);
         for (uint64_t i = 0; i < p->nusers; i++) bw_str(&w, p->users[i]);
         for (uint64_t i = 0; i < p->nitems; i++) bw_str(&w, p->items[i]);
+        if (p->art) {
+            bw_u64(&w, p->art_len);
+            bw_put(&w, p->art, p->art_len);
+        }
     }
     free(st->blob);
     st->blob = bw_take(&w, &st->blob_len);
@@ -141,6 +157,12 @@ static int plan_decode(const stage_t *st, knnplan_t *p, char *err, size_t errlen
         if (!p->users || !p->items) goto bad;
         for (uint64_t i = 0; i < p->nusers && !r.err; i++) p->users[i] = br_str(&r);
         for (uint64_t i = 0; i < p->nitems && !r.err; i++) p->items[i] = br_str(&r);
+        if (!r.err && r.at < r.n) {
+            uint64_t n = br_u64(&r);
+            if (r.err || n > r.n - r.at || !(p->art = malloc(n ? n : 1))) goto bad;
+            br_get(&r, p->art, (size_t)n);
+            p->art_len = (size_t)n;
+        }
     } else {
         goto bad;
     }
@@ -490,6 +512,14 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
         a.items_named = p->items;
         return args_pack(out, &a.base);
     }
+    case 4: {
+        for (uint32_t i = 0; i < p->nin; i++)
+            if ((rc = add_key(out, "%s/knn.p1/%u", j->id, i)) != 0) return rc;
+        Mlops__Tasks__RecExportArgs a = MLOPS__TASKS__REC_EXPORT_ARGS__INIT;
+        a.users = p->nusers;
+        a.items = p->nitems;
+        return args_pack(out, &a.base);
+    }
     default:
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
     }
@@ -497,9 +527,10 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
 
 static int rec_set_phase(job_t *j, stage_t *st, knnplan_t *p, uint32_t phase)
 {
-    static const char *kinds[4] = {"rec_keys", "rec_encode", "rec_search", "rec_recommend"};
-    static const char *sfx[4] = {NULL, ".p1/", ".p2/", "/"};
-    size_t n = phase <= 1 ? p->nin : phase == 2 ? (size_t)p->R * p->R : p->R;
+    static const char *kinds[5] = {"rec_keys", "rec_encode", "rec_search", "rec_recommend",
+                                   "rec_export"};
+    static const char *sfx[5] = {NULL, ".p1/", ".p2/", "/", NULL};
+    size_t n = phase <= 1 ? p->nin : phase == 2 ? (size_t)p->R * p->R : phase == 3 ? p->R : 1;
     p->phase = phase;
     st->phase = phase;
     int rc = plan_encode(st, p);
@@ -522,11 +553,30 @@ static int rec_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errle
         return (rc = rec_set_phase(j, st, p, 1)) != 0 ? rc : 1;
     case 1:
         job_set_metric(j, "knn_interactions", stage_sum_metric(st, "rows"));
+        return (rc = rec_set_phase(j, st, p, j->spec->has_register ? 4 : 2)) != 0 ? rc : 1;
+    case 4: {
+        const task_t *tk = &st->tasks[0];
+        Mlops__Tasks__RecExportResult *r =
+            mlops__tasks__rec_export_result__unpack(NULL, tk->result_len, tk->result);
+        int good = r && r->n_indptr == p->nusers + 1;
+        if (r) mlops__tasks__rec_export_result__free_unpacked(r, NULL);
+        if (!good)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                "knn: damaged training data from rec_export (%zu bytes)",
+                                tk->result_len);
+        free(p->art);
+        p->art = NULL;
+        if (!(p->art = malloc(tk->result_len ? tk->result_len : 1))) return MLOPS_ENOMEM;
+        if (tk->result_len) memcpy(p->art, tk->result, tk->result_len);
+        p->art_len = tk->result_len;
         return (rc = rec_set_phase(j, st, p, 2)) != 0 ? rc : 1;
+    }
     case 2:
         return (rc = rec_set_phase(j, st, p, 3)) != 0 ? rc : 1;
-    default:
+    case 3:
         break;
+    default:
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
     }
     /* RecRecommendResult: users evaluated and the metric sums, added in
      * shard order */
@@ -628,3 +678,84 @@ static int knn_restart(job_t *j, stage_t *st, char *err, size_t errlen)
 }
 
 const stage_ops_t stage_knn = {"knn", knn_start, knn_args, knn_done, 2, knn_restart};
+
+/* ------------------------------------------------------------------ */
+/* the registered recommender                                          */
+
+static json_t *int_array(const int64_t *v64, const int32_t *v32, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_integer(v64 ? v64[i] : v32[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *str_array(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+json_t *stage_knn_recommender(job_t *j, char *err, size_t errlen)
+{
+    const mlops_jobspec_t *s = j->spec;
+    const stage_t *st = job_stage(j, "knn");
+    if (!st || !st->blob) {
+        mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "the job has no knn stage");
+        return NULL;
+    }
+    knnplan_t p;
+    if (plan_decode(st, &p, err, errlen) != 0) return NULL;
+    json_t *doc = NULL;
+    Mlops__Tasks__RecExportResult *r =
+        p.art ? mlops__tasks__rec_export_result__unpack(NULL, p.art_len, p.art) : NULL;
+    if (p.mode != MODE_RECOMMEND || !r) {
+        mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "the knn stage holds no recommender data");
+        goto out;
+    }
+    if (r->n_indptr != p.nusers + 1 || r->n_popular != r->n_popular_count ||
+        r->n_popular > p.nitems || (int64_t)r->n_items != r->indptr[p.nusers]) {
+        mlops_seterr(err, errlen, MLOPS_EPARSE,
+                     "the knn stage's training data is damaged (%zu offsets for %llu users)",
+                     r->n_indptr, (unsigned long long)p.nusers);
+        goto out;
+    }
+    json_t *settings = json_pack(
+        "{s:I,s:I,s:s,s:s,s:b,s:s}", "k", (json_int_t)s->knn.k, "n", (json_int_t)s->knn.top_n,
+        "similarity", "cosine", "values", "binary", "exclude_seen", 1, "ties",
+        "neighbours: similarity descending, then the lower user index; items: score "
+        "descending, then the lower item index");
+    json_t *parts[6] = {settings,
+                        str_array(p.users, p.nusers),
+                        str_array(p.items, p.nitems),
+                        int_array(r->indptr, NULL, r->n_indptr),
+                        int_array(NULL, r->items, r->n_items),
+                        int_array(NULL, r->popular, r->n_popular)};
+    json_t *counts = int_array(r->popular_count, NULL, r->n_popular_count);
+    int ok = counts != NULL;
+    for (int i = 0; i < 6; i++) ok = ok && parts[i];
+    /* "o" steals each part, also when json_pack fails */
+    doc = ok ? json_pack("{s:s,s:o,s:{s:s,s:s},s:o,s:o,s:{s:o,s:o},s:{s:o,s:o}}", "kind",
+                         "user-knn", "settings", parts[0], "columns", "user", s->knn.user, "item",
+                         s->knn.item, "users", parts[1], "items", parts[2], "interactions",
+                         "indptr", parts[3], "items", parts[4], "popular", "items", parts[5],
+                         "counts", counts)
+             : NULL;
+    if (!ok) {
+        for (int i = 0; i < 6; i++) json_decref(parts[i]);
+        json_decref(counts);
+    }
+    if (!doc) mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory for the recommender");
+out:
+    if (r) mlops__tasks__rec_export_result__free_unpacked(r, NULL);
+    plan_free(&p);
+    return doc;
+}

@@ -25,6 +25,7 @@
  * split) and produce models, metrics and recommendations. */
 #ifndef MLOPS_COORD_STAGES_H
 #define MLOPS_COORD_STAGES_H
+#include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include "jobmodel.h"
 #include "metrics.h"
@@ -57,6 +58,12 @@ int stage_evaluate_curves(const stage_t *st, mlk_metrics_curves *c, uint64_t **c
 /* stage_profile.c: the reference distributions as JSON text (malloc'd),
  * or NULL while the profile stage has not finished or the job has none. */
 char *stage_profile_reference(const job_t *j);
+
+/* stage_knn.c: the recommender part of a recommend job's artifact
+ * (docs/model-format.md, mlops-recommender/1: kind, settings, columns,
+ * users, items, interactions, popular) from the knn stage's blob, once
+ * its rec_export phase has run; NULL with err otherwise. */
+json_t *stage_knn_recommender(job_t *j, char *err, size_t errlen);
 
 /* stage_ingest.c: release the mapped input of a CSV job (planner_job_free). */
 void stage_ingest_job_free(job_t *j);

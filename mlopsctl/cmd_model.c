@@ -1,5 +1,5 @@
 /* cmd_model.c: the model registry's commands, `models` and `model
- * show|versions|alias|unalias|history|export|rm`. Each is one Query
+ * show|versions|alias|unalias|history|export|rm|recommend`. Each is one Query
  * (coordinator/registry.c); -o json prints the coordinator's JSON
  * unchanged, the table form prints it for people.
  *
@@ -7,7 +7,10 @@
  * for a model, 64 for an alias; exit 2), so a typo never reaches the
  * coordinator. `model export` writes the artifact exactly as the
  * registry stores it (same dump settings as artifact.c: indent 1, 17
- * significant digits), to FILE.tmp first and renamed when complete. */
+ * significant digits), to FILE.tmp first and renamed when complete.
+ * `model recommend` fetches a recommender's artifact the way export does
+ * and answers for one user here (common/recommender.h), the same answer
+ * the model server gives. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include "err.h"
 #include "jsondump.h"
 #include "output.h"
+#include "recommender.h"
 
 static int valid_name(const char *s, size_t max)
 {
@@ -154,6 +158,60 @@ static int write_export(const char *raw, const char *file)
     return code;
 }
 
+/* `model recommend NAME@REF USER`: the reply's artifact (parsed again
+ * from the raw text, so integers stay integers) as a recommender. */
+static int recommend(const ctl_ctx *ctx, const char *raw, const char *user, const char *top)
+{
+    json_t *doc = json_loads(raw, 0, NULL);
+    const json_t *art = json_object_get(doc, "artifact");
+    const char *fmt = json_string_value(json_object_get(art, "format"));
+    char err[600] = "";
+    mlops_recommender_t *r = NULL;
+    if (!art) ctl_errorf("model recommend: the coordinator sent no artifact");
+    else if (!fmt || strcmp(fmt, MLOPS_RECOMMENDER_FORMAT))
+        ctl_errorf("model recommend: %s version %.0f is not a recommender (format %s)",
+                   json_string_value(json_object_get(doc, "name")),
+                   json_number_value(json_object_get(doc, "version")), fmt ? fmt : "missing");
+    else if (!(r = mlops_recommender_from_json(art, err, sizeof err)))
+        ctl_errorf("model recommend: %s", err);
+    json_decref(doc);
+    if (!r) return CTL_EXIT_FAILED;
+    long n = (long)mlops_recommender_default_n(r);
+    if (top && ctl_parse_int(top, 1, MLOPS_RECOMMENDER_MAX_N, "-n", &n, err, sizeof err) != 0) {
+        mlops_recommender_destroy(&r);
+        return usage("model recommend: %s", err);
+    }
+    json_t *ans = mlops_recommender_answer(r, user, (size_t)n, err, sizeof err);
+    mlops_recommender_destroy(&r);
+    if (!ans) {
+        ctl_errorf("model recommend: %s", err);
+        return CTL_EXIT_FAILED;
+    }
+    if (ctx->json) {
+        char *text = mlops_json_dumps(ans, JSON_PRESERVE_ORDER);
+        if (text) puts(text);
+        free(text);
+    } else {
+        const char *hdr[] = {"RANK", "ITEM", "SCORE"};
+        ctl_table *t = ctl_table_new(3, hdr);
+        const json_t *items = json_object_get(ans, "items");
+        for (size_t i = 0; t && i < json_array_size(items); i++) {
+            const json_t *it = json_array_get(items, i);
+            char rank[32], score[64];
+            snprintf(rank, sizeof rank, "%zu", i + 1);
+            ctl_fmt_value(json_object_get(it, "score"), score, sizeof score);
+            const char *row[] = {rank, mlops_jsonreply_str(it, "item_id", "?"), score};
+            ctl_table_add(t, row);
+        }
+        if (t) ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+        if (json_is_true(json_object_get(ans, "popular")))
+            printf("(user '%s' is unknown to the model: the most popular items)\n", user);
+    }
+    json_decref(ans);
+    return CTL_EXIT_OK;
+}
+
 static void print_versions(const json_t *doc)
 {
     const char *hdr[] = {"VERSION", "JOB", "ALIASES", "METRICS", "CREATED"};
@@ -238,13 +296,13 @@ int cmd_model(ctl_ctx *ctx, const ctl_args *a)
         {"show", "model-show", 1},       {"versions", "model-versions", 1},
         {"alias", "model-alias", 3},     {"unalias", "model-unalias", 2},
         {"history", "model-history", 1}, {"export", "model-export", 1},
-        {"rm", "model-rm", 1},
+        {"rm", "model-rm", 1},           {"recommend", "model-export", 2},
     };
     size_t s = 0;
     while (s < sizeof subs / sizeof *subs && strcmp(subs[s].sub, sub)) s++;
     if (s == sizeof subs / sizeof *subs)
         return usage("model: unknown subcommand '%s' (show, versions, alias, unalias, history, "
-                     "export, rm)",
+                     "export, rm, recommend)",
                      sub);
     if (a->npos - 1 != subs[s].npos) {
         ctl_errorf("model %s: expected %zu argument(s), got %zu", sub, subs[s].npos, a->npos - 1);
@@ -266,7 +324,9 @@ int cmd_model(ctl_ctx *ctx, const ctl_args *a)
     int code;
     if ((code = split_ref(a->pos[1], name, sizeof name, ref, sizeof ref))) return code;
     args[nargs++] = name;
-    if (!strcmp(sub, "show") || export || !strcmp(sub, "rm")) {
+    int rec = !strcmp(sub, "recommend");
+    if (ctl_arg(a, "top") && !rec) return usage("model: -n is for '%s'", "recommend");
+    if (!strcmp(sub, "show") || export || !strcmp(sub, "rm") || rec) {
         if (!strcmp(sub, "rm") && !*ref)
             return usage("model rm: give the version to remove (%s@VERSION)", name);
         args[nargs++] = ref;
@@ -297,6 +357,7 @@ int cmd_model(ctl_ctx *ctx, const ctl_args *a)
     code = ctl_query(ctx, subs[s].verb, NULL, args, nargs, &doc, &raw);
     if (code) return code;
     if (export) code = write_export(raw, out);
+    else if (rec) code = recommend(ctx, raw, a->pos[2], ctl_arg(a, "top"));
     else if (ctx->json) print_raw(raw);
     else if (!strcmp(sub, "show")) print_show(doc);
     else if (!strcmp(sub, "versions")) print_versions(doc);

@@ -97,6 +97,8 @@ static const ctl_optdef model_opts[] = {
      .help = "table or json; for export, the file to write (default stdout)"},
     {.name = "reason", .type = MLOPS_FLAG_STR, .meta = "TEXT",
      .help = "alias, unalias: why, kept in the alias history"},
+    {.name = "top", .shrt = 'n', .type = MLOPS_FLAG_STR, .meta = "N",
+     .help = "recommend: how many items (default: the job's knn.top_n)"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef keygen_opts[] = {
     {.name = "out", .type = MLOPS_FLAG_STR, .meta = "DIR",
@@ -132,8 +134,8 @@ static const ctl_command commands[] = {
     {"tasks", "JOB", "Show each stage's tasks: state, worker, attempts, seconds, rows, error", read_opts, 1, 1, cmd_tasks},
     {"export", "JOB", "Write a stage's output (CSV rows, or svmlight features)", export_opts, 1, 1, cmd_export},
     {"models", "", "List registered models with their latest version and aliases", read_opts, 0, 0, cmd_models},
-    {"model", "show|versions|history NAME[@REF] | alias NAME VERSION ALIAS | unalias NAME ALIAS | export NAME[@REF] | rm NAME@VERSION",
-     "Inspect a registered model, move its aliases, export or remove a version", model_opts, 2, 4, cmd_model},
+    {"model", "show|versions|history NAME[@REF] | alias NAME VERSION ALIAS | unalias NAME ALIAS | export NAME[@REF] | rm NAME@VERSION | recommend NAME[@REF] USER",
+     "Inspect a registered model, move its aliases, export or remove a version, ask a recommender", model_opts, 2, 4, cmd_model},
     {"security", "", "Show whether CURVE is on, the server key, and the refusals counted", read_opts, 0, 0, cmd_security},
     {"keygen", "[NAME]", "Write a CURVE key pair NAME.key (zcert format), or an HTTP token", keygen_opts, 0, 1, cmd_keygen},
     {"report", "JOB", "Write a self-contained HTML report: metrics, loss, ROC, calibration, confusion", report_opts, 1, 1, cmd_report},

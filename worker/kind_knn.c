@@ -737,16 +737,53 @@ int wk_kind_rec_search(task_ctx_t *ctx)
     return rc;
 }
 
-/* 1 if user u has item in training (binary search of its sorted items). */
-static int has_item(const mlk_rec_data *d, int64_t u, int32_t item)
+/* Args: RecExportArgs. Inputs: every pairs shard. Result:
+ * RecExportResult, the training data every rec_search and rec_recommend
+ * task of the job rebuilt, for the registered recommender. */
+int wk_kind_rec_export(task_ctx_t *ctx)
 {
-    int64_t lo = d->indptr[u], hi = d->indptr[u + 1];
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (d->items[mid] < item) lo = mid + 1;
-        else hi = mid;
+    Mlops__Tasks__RecExportArgs *a = wk_task_args(ctx, &mlops__tasks__rec_export_args__descriptor);
+    if (!a) return -1;
+    uint64_t nu = a->users, ni = a->items;
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    if (nu > INT32_MAX || ni > INT32_MAX)
+        return wk_task_fail(ctx, 0, "rec_export: damaged task arguments (%llu users, %llu items)",
+                            (unsigned long long)nu, (unsigned long long)ni);
+    mlk_rec_data *d = NULL;
+    if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
+    size_t nnz = (size_t)d->indptr[d->nusers];
+    /* packed varints: at most 10 bytes a number, in one result frame */
+    uint64_t numbers = (uint64_t)nnz + d->nusers + 2 * (uint64_t)d->nitems + 1;
+    if (numbers > SHARD_MAX_BYTES / 10)
+        return wk_task_fail(ctx, 0,
+                            "rec_export: %zu training interactions are more than a result of %zu "
+                            "MiB may hold; the recommender cannot be registered",
+                            nnz, (size_t)(MLOPS_MAX_FRAME >> 20));
+    int32_t *pop = malloc(nz(d->nitems) * sizeof *pop);
+    int64_t *cnt = malloc(nz(d->nitems) * sizeof *cnt);
+    size_t np = 0;
+    int rc = -1;
+    if (!pop || !cnt || mlk_rec_popular_rank(d, pop, &np) != 0) {
+        wk_task_fail(ctx, 1, "out of memory");
+        goto out;
     }
-    return lo < d->indptr[u + 1] && d->items[lo] == item;
+    for (size_t i = 0; i < np; i++) cnt[i] = d->item_count[pop[i]];
+    Mlops__Tasks__RecExportResult res = MLOPS__TASKS__REC_EXPORT_RESULT__INIT;
+    res.n_indptr = d->nusers + 1;
+    res.indptr = d->indptr;
+    res.n_items = nnz;
+    res.items = d->items;
+    res.n_popular = res.n_popular_count = np;
+    res.popular = pop;
+    res.popular_count = cnt;
+    if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
+    wk_task_metric(ctx, "rows", (double)nnz);
+    rc = 0;
+out:
+    /* d belongs to the thread cache */
+    free(pop);
+    free(cnt);
+    return rc;
 }
 
 /* Args: RecRecommendArgs. Inputs: the pairs shards, then the R lists of
@@ -765,6 +802,7 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     mlk_rec_data *d = NULL;
     knnlist_t m = {0};
     int32_t *recs = NULL, *pop = NULL;
+    double *scores = NULL;
     mlk_frame *f = NULL;
     int rc = -1;
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
@@ -784,11 +822,12 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     if (lists_merge(ctx, nin, R, (size_t)qc, k, &m) != 0) goto out;
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
-    if (!recs || !pop) {
+    scores = malloc(nz(qc * topn) * sizeof *scores);
+    if (!recs || !pop || !scores) {
         wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (mlk_rec_recommend(d, m.t, (size_t)qb, topn, recs, ctx->err, sizeof ctx->err) != 0 ||
+    if (mlk_rec_recommend_scored(d, m.t, (size_t)qb, topn, recs, scores, ctx->err, sizeof ctx->err) != 0 ||
         mlk_rec_popular(d, (size_t)qb, (size_t)qc, topn, pop, ctx->err, sizeof ctx->err) != 0)
         goto out;
     mlk_rec_metrics mk, mp;
@@ -809,14 +848,9 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
         for (size_t j = 0; j < topn; j++) {
             int32_t it = recs[q * topn + j];
             if (it < 0 || (uint64_t)it >= ni) continue;
-            double score = 0;
-            for (size_t s = 0; s < k; s++) {
-                int64_t v = m.t->id[q * k + s];
-                if (v >= 0 && (uint64_t)v < nu && has_item(d, v, it)) score += m.t->sim[q * k + s];
-            }
             f->row_id[row] = (int64_t)((qb + q) * topn + j);
             f->cols[1].f64[row] = (double)(j + 1);
-            f->cols[3].f64[row] = score;
+            f->cols[3].f64[row] = scores[q * topn + j];
             if (mlk_frame_str_push(f, 0, row, users[q], strlen(users[q]), 0) ||
                 mlk_frame_str_push(f, 2, row, items[it], strlen(items[it]), 0)) {
                 wk_task_fail(ctx, 1, "out of memory");
@@ -843,6 +877,7 @@ out:
     list_free(&m);
     free(recs);
     free(pop);
+    free(scores);
     mlk_frame_destroy(&f);
     return rc;
 }

@@ -284,6 +284,7 @@ int wk_kind_rec_keys(task_ctx_t *ctx);
 int wk_kind_rec_encode(task_ctx_t *ctx);
 int wk_kind_rec_search(task_ctx_t *ctx);
 int wk_kind_rec_recommend(task_ctx_t *ctx);
+int wk_kind_rec_export(task_ctx_t *ctx);
 
 static const struct {
     const char *name;
@@ -311,6 +312,7 @@ static const struct {
     {"rec_encode", wk_kind_rec_encode},
     {"rec_search", wk_kind_rec_search},
     {"rec_recommend", wk_kind_rec_recommend},
+    {"rec_export", wk_kind_rec_export},
     {"predict", wk_kind_predict},
     {"promote_score", wk_kind_promote_score},
     {"drift", wk_kind_drift},

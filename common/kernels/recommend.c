@@ -1,7 +1,8 @@
 /* recommend.c: leave-one-out split, sparse cosine user neighbours over
  * an index shard, item scoring, popularity baseline, metrics. See
  * recommend.h. Neighbour search builds an inverted index (item -> shard
- * users) once per call and accumulates dot products for one query at a
+ * users) once per call (or once per loaded recommender, mlk_rec_index)
+ * and accumulates dot products for one query at a
  * time in a dense per-shard array, then offers every shard user to the
  * query's top-k (one compare each against the k-th similarity). */
 #include "recommend.h"
@@ -25,6 +26,17 @@ void mlk_rec_data_destroy(mlk_rec_data **d)
     free((*d)->item_count);
     free(*d);
     *d = NULL;
+}
+
+/* The L2 norm of one user's vector: the squares added in item order, so
+ * the split and a reloaded artifact (mlk_rec_data_from_csr) give the
+ * same bits. */
+static double user_norm(const double *v, size_t n)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        ss += v[i] * v[i];
+    return sqrt(ss);
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -103,7 +115,6 @@ mlk_rec_data *mlk_rec_split(const int32_t *user, const int32_t *item, size_t n, 
         int64_t b = d->indptr[u], e = d->indptr[u + 1];
         qsort(raw + b, (size_t)(e - b), sizeof *raw, cmp_i32);
         d->indptr[u] = out;
-        double ss = 0.0;
         for (int64_t i = b; i < e;) {
             int64_t j = i;
             while (j < e && raw[j] == raw[i])
@@ -111,11 +122,10 @@ mlk_rec_data *mlk_rec_split(const int32_t *user, const int32_t *item, size_t n, 
             double v = values == MLK_REC_COUNT ? (double)(j - i) : 1.0;
             d->items[out] = raw[i];
             d->values[out] = v;
-            ss += v * v;
             out++;
             i = j;
         }
-        d->norm[u] = sqrt(ss);
+        d->norm[u] = user_norm(d->values + d->indptr[u], (size_t)(out - d->indptr[u]));
     }
     d->indptr[nusers] = out;
     free(raw);
@@ -131,49 +141,156 @@ oom:
     return NULL;
 }
 
-int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
-                      size_t u_end, mlk_topk *out, char *err, size_t errlen)
+mlk_rec_data *mlk_rec_data_from_csr(size_t nusers, size_t nitems, const int64_t *indptr,
+                                    const int32_t *items, const int64_t *item_count, char *err,
+                                    size_t errlen)
 {
-    if (!d || !out || out->nq != q_count || q_begin > d->nusers ||
-        q_count > d->nusers - q_begin || u_begin > u_end || u_end > d->nusers)
-        return mlops_seterr(err, errlen, MLOPS_EINVAL,
-                      "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users)",
-                      q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
-    size_t ns = u_end - u_begin;
-    if (ns == 0 || q_count == 0)
-        return 0;
-    /* inverted index of the shard: item -> (user, value) */
-    int64_t *iptr = calloc(d->nitems + 1, sizeof *iptr);
+    if (nusers > INT32_MAX || nitems > INT32_MAX || !indptr || indptr[0] != 0 ||
+        (nitems && !item_count)) {
+        mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
+        return NULL;
+    }
+    /* items holds indptr[nusers] entries: a range past it (a later
+     * offset that goes down) would read beyond them */
+    for (size_t u = 0; u < nusers; u++) {
+        if (indptr[u + 1] < indptr[u] || indptr[u + 1] > indptr[nusers] ||
+            (uint64_t)(indptr[u + 1] - indptr[u]) > nitems) {
+            mlops_seterr(err, errlen, MLOPS_EINVAL,
+                         "recommend: user %zu's item range [%lld, %lld) is not an increasing "
+                         "range within the %lld entries",
+                         u, (long long)indptr[u], (long long)indptr[u + 1],
+                         (long long)indptr[nusers]);
+            return NULL;
+        }
+        for (int64_t p = indptr[u]; p < indptr[u + 1]; p++)
+            if (items[p] < 0 || (size_t)items[p] >= nitems ||
+                (p > indptr[u] && items[p] <= items[p - 1])) {
+                mlops_seterr(err, errlen, MLOPS_EINVAL,
+                             "recommend: user %zu's item %d is out of [0, %zu) or not after the "
+                             "one before",
+                             u, items[p], nitems);
+                return NULL;
+            }
+    }
+    for (size_t i = 0; i < nitems; i++)
+        if (item_count[i] < 0) {
+            mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: item %zu has count %lld", i,
+                         (long long)item_count[i]);
+            return NULL;
+        }
+    size_t nnz = (size_t)indptr[nusers];
+    mlk_rec_data *d = calloc(1, sizeof *d);
+    if (!d)
+        goto oom;
+    d->nusers = nusers;
+    d->nitems = nitems;
+    d->indptr = malloc((nusers + 1) * sizeof *d->indptr);
+    d->items = malloc((nnz ? nnz : 1) * sizeof *d->items);
+    d->values = malloc((nnz ? nnz : 1) * sizeof *d->values);
+    d->norm = calloc(nusers ? nusers : 1, sizeof *d->norm);
+    d->heldout = malloc((nusers ? nusers : 1) * sizeof *d->heldout);
+    d->item_count = calloc(nitems ? nitems : 1, sizeof *d->item_count);
+    if (!d->indptr || !d->items || !d->values || !d->norm || !d->heldout || !d->item_count)
+        goto oom;
+    memcpy(d->indptr, indptr, (nusers + 1) * sizeof *d->indptr);
+    if (nnz)
+        memcpy(d->items, items, nnz * sizeof *d->items);
+    if (nitems)
+        memcpy(d->item_count, item_count, nitems * sizeof *d->item_count);
+    for (size_t p = 0; p < nnz; p++)
+        d->values[p] = 1.0;
+    for (size_t u = 0; u < nusers; u++) {
+        d->heldout[u] = -1;
+        d->norm[u] = user_norm(d->values + indptr[u], (size_t)(indptr[u + 1] - indptr[u]));
+    }
+    return d;
+oom:
+    mlk_rec_data_destroy(&d);
+    mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for %zu users", nusers);
+    return NULL;
+}
+
+struct mlk_rec_index {
+    size_t u_begin, u_end;
+    int64_t *iptr; /* nitems + 1: item i's shard users are [iptr[i], iptr[i+1]) */
+    int32_t *iuser; /* shard-local user */
+    double *ival;
+};
+
+void mlk_rec_index_destroy(mlk_rec_index **ix)
+{
+    if (!ix || !*ix)
+        return;
+    free((*ix)->iptr);
+    free((*ix)->iuser);
+    free((*ix)->ival);
+    free(*ix);
+    *ix = NULL;
+}
+
+mlk_rec_index *mlk_rec_index_new(const mlk_rec_data *d, size_t u_begin, size_t u_end, char *err,
+                                 size_t errlen)
+{
+    if (!d || u_begin > u_end || u_end > d->nusers) {
+        mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad shard [%zu, %zu) of %zu users",
+                     u_begin, u_end, d ? d->nusers : 0);
+        return NULL;
+    }
+    mlk_rec_index *ix = calloc(1, sizeof *ix);
     int64_t sb = d->indptr[u_begin], se = d->indptr[u_end];
     size_t nnz = (size_t)(se - sb);
-    int32_t *iuser = malloc((nnz ? nnz : 1) * sizeof *iuser);
-    double *ival = malloc((nnz ? nnz : 1) * sizeof *ival);
-    double *acc = calloc(ns, sizeof *acc);
     int64_t *pos = malloc((d->nitems ? d->nitems : 1) * sizeof *pos);
-    int rc = 0;
-    if (!iptr || !iuser || !ival || !acc || !pos) {
-        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for a %zu-user shard",
-                    ns);
-        goto done;
+    if (ix) {
+        ix->u_begin = u_begin;
+        ix->u_end = u_end;
+        ix->iptr = calloc(d->nitems + 1, sizeof *ix->iptr);
+        ix->iuser = malloc((nnz ? nnz : 1) * sizeof *ix->iuser);
+        ix->ival = malloc((nnz ? nnz : 1) * sizeof *ix->ival);
+    }
+    if (!ix || !pos || !ix->iptr || !ix->iuser || !ix->ival) {
+        free(pos);
+        mlk_rec_index_destroy(&ix);
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory for a %zu-user shard",
+                     u_end - u_begin);
+        return NULL;
     }
     for (int64_t p = sb; p < se; p++)
-        iptr[d->items[p] + 1]++;
+        ix->iptr[d->items[p] + 1]++;
     for (size_t i = 0; i < d->nitems; i++)
-        iptr[i + 1] += iptr[i];
-    memcpy(pos, iptr, d->nitems * sizeof *pos);
+        ix->iptr[i + 1] += ix->iptr[i];
+    memcpy(pos, ix->iptr, d->nitems * sizeof *pos);
     for (size_t u = u_begin; u < u_end; u++)
         for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
             int64_t at = pos[d->items[p]]++;
-            iuser[at] = (int32_t)(u - u_begin);
-            ival[at] = d->values[p];
+            ix->iuser[at] = (int32_t)(u - u_begin);
+            ix->ival[at] = d->values[p];
         }
+    free(pos);
+    return ix;
+}
+
+int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_begin,
+                         size_t q_count, mlk_topk *out, char *err, size_t errlen)
+{
+    if (!d || !ix || !out || out->nq != q_count || q_begin > d->nusers ||
+        q_count > d->nusers - q_begin || ix->u_end > d->nusers)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "recommend: bad ranges (queries %zu+%zu, %zu users)", q_begin, q_count,
+                            d ? d->nusers : 0);
+    size_t u_begin = ix->u_begin, ns = ix->u_end - ix->u_begin;
+    if (ns == 0 || q_count == 0)
+        return 0;
+    double *acc = calloc(ns, sizeof *acc);
+    if (!acc)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM,
+                            "recommend: out of memory for a %zu-user shard", ns);
     for (size_t j = 0; j < q_count; j++) {
         size_t u = q_begin + j;
         for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
             int32_t it = d->items[p];
             double vu = d->values[p];
-            for (int64_t a = iptr[it]; a < iptr[it + 1]; a++)
-                acc[iuser[a]] += vu * ival[a];
+            for (int64_t a = ix->iptr[it]; a < ix->iptr[it + 1]; a++)
+                acc[ix->iuser[a]] += vu * ix->ival[a];
         }
         double nu = d->norm[u];
         for (size_t s = 0; s < ns; s++) {
@@ -192,12 +309,25 @@ int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, siz
             mlk_topk_push(out, j, sim, (int64_t)v);
         }
     }
-done:
-    free(iptr);
-    free(iuser);
-    free(ival);
     free(acc);
-    free(pos);
+    return 0;
+}
+
+int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
+                      size_t u_end, mlk_topk *out, char *err, size_t errlen)
+{
+    if (!d || !out || out->nq != q_count || q_begin > d->nusers ||
+        q_count > d->nusers - q_begin || u_begin > u_end || u_end > d->nusers)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                      "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users)",
+                      q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
+    if (u_end == u_begin || q_count == 0)
+        return 0;
+    mlk_rec_index *ix = mlk_rec_index_new(d, u_begin, u_end, err, errlen);
+    if (!ix)
+        return MLOPS_ENOMEM;
+    int rc = mlk_rec_neighbors_in(d, ix, q_begin, q_count, out, err, errlen);
+    mlk_rec_index_destroy(&ix);
     return rc;
 }
 
@@ -220,6 +350,12 @@ static int seen(const mlk_rec_data *d, size_t u, int32_t it)
 
 int mlk_rec_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begin, size_t topn,
                       int32_t *recs, char *err, size_t errlen)
+{
+    return mlk_rec_recommend_scored(d, nbrs, q_begin, topn, recs, NULL, err, errlen);
+}
+
+int mlk_rec_recommend_scored(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begin,
+                             size_t topn, int32_t *recs, double *scores, char *err, size_t errlen)
 {
     if (!d || !nbrs || !recs || topn == 0 || q_begin > d->nusers ||
         nbrs->nq > d->nusers - q_begin)
@@ -262,8 +398,11 @@ int mlk_rec_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begi
             score[it] = 0.0;
             cand[it] = 0;
         }
-        for (size_t r = 0; r < topn; r++)
+        for (size_t r = 0; r < topn; r++) {
             recs[j * topn + r] = (int32_t)best->id[r];
+            if (scores)
+                scores[j * topn + r] = best->id[r] >= 0 ? best->sim[r] : 0.0;
+        }
     }
 done:
     free(score);
@@ -278,24 +417,45 @@ int mlk_rec_popular(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_
 {
     if (!d || !recs || topn == 0 || q_begin > d->nusers || q_count > d->nusers - q_begin)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
-    /* all items with a count, ranked once: (count desc, id asc) */
-    mlk_topk *rank = mlk_topk_new(1, d->nitems ? d->nitems : 1);
+    /* all items with a count, ranked once */
+    int32_t *rank = malloc((d->nitems ? d->nitems : 1) * sizeof *rank);
     if (!rank)
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
-    for (size_t i = 0; i < d->nitems; i++)
-        if (d->item_count[i] > 0)
-            mlk_topk_push(rank, 0, (double)d->item_count[i], (int64_t)i);
-    size_t nr = mlk_topk_count(rank, 0);
+    size_t nr = 0;
+    int rc = mlk_rec_popular_rank(d, rank, &nr);
+    if (rc) {
+        free(rank);
+        return mlops_seterr(err, errlen, rc, "recommend: out of memory");
+    }
     for (size_t j = 0; j < q_count; j++) {
         size_t u = q_begin + j, got = 0;
         for (size_t r = 0; r < nr && got < topn; r++) {
-            int32_t it = (int32_t)rank->id[r];
+            int32_t it = rank[r];
             if (!seen(d, u, it))
                 recs[j * topn + got++] = it;
         }
         while (got < topn)
             recs[j * topn + got++] = -1;
     }
+    free(rank);
+    return 0;
+}
+
+int mlk_rec_popular_rank(const mlk_rec_data *d, int32_t *ids, size_t *n)
+{
+    *n = 0;
+    if (!d || !ids)
+        return MLOPS_EINVAL;
+    /* (count desc, id asc) is the top-k order of knn.h */
+    mlk_topk *rank = mlk_topk_new(1, d->nitems ? d->nitems : 1);
+    if (!rank)
+        return MLOPS_ENOMEM;
+    for (size_t i = 0; i < d->nitems; i++)
+        if (d->item_count[i] > 0)
+            mlk_topk_push(rank, 0, (double)d->item_count[i], (int64_t)i);
+    *n = mlk_topk_count(rank, 0);
+    for (size_t r = 0; r < *n; r++)
+        ids[r] = (int32_t)rank->id[r];
     mlk_topk_destroy(&rank);
     return 0;
 }

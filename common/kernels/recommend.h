@@ -58,6 +58,26 @@ void mlk_rec_data_destroy(mlk_rec_data **d);
 int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
                       size_t u_end, mlk_topk *out, char *err, size_t errlen);
 
+/* The inverted index (item -> users of [u_begin, u_end) with their
+ * values) mlk_rec_neighbors() builds for one call, kept: a registered
+ * recommender (common/recommender.h) builds it once over all users and
+ * answers each lookup with mlk_rec_neighbors_in(). Read-only once built,
+ * so several threads may search it. */
+typedef struct mlk_rec_index mlk_rec_index;
+
+/* NULL with a message on a bad range or allocation failure. d must
+ * outlive the index. */
+mlk_rec_index *mlk_rec_index_new(const mlk_rec_data *d, size_t u_begin, size_t u_end, char *err,
+                                 size_t errlen);
+
+/* Frees and nulls *ix; safe on NULL and twice. */
+void mlk_rec_index_destroy(mlk_rec_index **ix);
+
+/* mlk_rec_neighbors() over the index's shard: the same candidates, the
+ * same similarities bit for bit, the same lists. */
+int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_begin,
+                         size_t q_count, mlk_topk *out, char *err, size_t errlen);
+
 /* Top-n items for each query user q_begin + j from its neighbours nbrs
  * (row j): score(item) = sum of the similarities of the neighbours who
  * interacted with it (in training); candidates are those items minus the
@@ -66,6 +86,30 @@ int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, siz
  * fewer candidates. 0 or a negative code. */
 int mlk_rec_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begin, size_t topn,
                       int32_t *recs, char *err, size_t errlen);
+
+/* mlk_rec_recommend(), and also the score of each recommended item
+ * (scores gets q_count x topn; 0 in the padding). The score is the sum
+ * of the similarities of the neighbours who have the item, added in
+ * neighbour order: the batch stage's frame and a registered recommender
+ * (common/recommender.h) both print it. */
+int mlk_rec_recommend_scored(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begin,
+                             size_t topn, int32_t *recs, double *scores, char *err, size_t errlen);
+
+/* Training data given as it was split: per user u the sorted unique item
+ * ids items[indptr[u] .. indptr[u+1]) (binary values; items holds
+ * indptr[nusers] entries, and every offset is checked against that), and the training
+ * interactions per item (item_count, nitems). No user has a held-out
+ * item. The norms are computed as mlk_rec_split() computes them, so
+ * neighbours and scores are bit-identical to the split data's. NULL with
+ * a message naming the user or item when the arrays are inconsistent. */
+mlk_rec_data *mlk_rec_data_from_csr(size_t nusers, size_t nitems, const int64_t *indptr,
+                                    const int32_t *items, const int64_t *item_count, char *err,
+                                    size_t errlen);
+
+/* The items with at least one training interaction, most popular first:
+ * interaction count descending, then item id ascending. ids holds
+ * d->nitems; *n gets how many were written. 0 or a negative code. */
+int mlk_rec_popular_rank(const mlk_rec_data *d, int32_t *ids, size_t *n);
 
 /* The most-popular baseline for users q_begin .. q_begin+q_count-1: items
  * with at least one training interaction ordered by interaction count

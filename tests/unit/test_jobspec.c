@@ -162,6 +162,8 @@ static const err_case ERRORS[] = {
     {"name: j\ninput: d.csv\ncolumns: {numeric: [a]}\ntrain: {}\n", NULL,
      "job.yaml:4: train: needs a label column (columns.label)"},
     {BASE "evaluate: [auc]\n", NULL, "job.yaml:7: evaluate: needs a train stage"},
+    {BASE "knn: {k: 3}\nregister: {model: m}\n", NULL,
+     "job.yaml:8: register: needs a train stage or a knn stage in recommend mode"},
     {BASE "train: {}\nevaluate: [auc, accuracy, auc]\n", NULL,
      "job.yaml:8: evaluate: metric 'auc' listed twice"},
     {BASE "train: {}\nevaluate: []\n", NULL, "job.yaml:8: evaluate: expected at least one metric"},
@@ -235,6 +237,20 @@ static void test_errors(void **state)
         mlops_jobspec_destroy(&s);
     }
     assert_int_equal(failed, 0);
+}
+
+/* register: without train is a recommender (a knn stage in recommend mode) */
+static void test_register_recommender(void **state)
+{
+    (void)state;
+    const char *text = BASE "knn: {k: 5, metric: cosine, mode: recommend, user: a, item: c}\n"
+                            "register: {model: shop-rec}\n";
+    char err[512] = "";
+    mlops_jobspec_t *s = NULL;
+    assert_int_equal(mlops_jobspec_parse(text, strlen(text), "job.yaml", &s, err, sizeof err), 0);
+    assert_true(s->has_register);
+    assert_string_equal(s->reg.model, "shop-rec");
+    mlops_jobspec_destroy(&s);
 }
 
 static void test_syntax_error(void **state)
@@ -777,6 +793,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_register_recommender),
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_full),
         cmocka_unit_test(test_sets),         cmocka_unit_test(test_to_yaml),
         cmocka_unit_test(test_columns_header_inputs), cmocka_unit_test(test_garbage),

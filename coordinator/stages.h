@@ -103,6 +103,10 @@ void job_set_classes(job_t *j, char **labels, size_t n);
 size_t job_nclasses(const job_t *j);
 const char *job_class(const job_t *j, size_t i);
 
+/* stage_train.c: the rows the train stage learns from: the split's
+ * training rows, or every row without a split. */
+uint64_t stage_train_rows(job_t *j, const stage_t *st);
+
 /* The encoded model (model.h) of a finished train stage, or NULL. Borrowed
  * from the stage: valid while the job lives. */
 const uint8_t *train_model(const stage_t *st, size_t *len);

@@ -321,6 +321,7 @@ static int train_restart(job_t *j, stage_t *st, char *err, size_t errlen)
 const uint8_t *train_model(const stage_t *st, size_t *len)
 {
     tstate_t s;
+    if (st && st->ops == &stage_lbfgs) return stage_lbfgs_model(st, len);
     if (!st || tdecode(st, &s) != 0 || !s.final) return NULL;
     *len = s.model_len;
     return s.model;

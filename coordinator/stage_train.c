@@ -90,7 +90,7 @@ static double train_alpha(job_t *j, const stage_t *st)
 
 /* The schedule: as given, else SGDClassifier's 'optimal' with its alpha,
  * and adagrad (eta0 0.1) with C. 'optimal' steps 1/(alpha (t0 + t)):
- * with alpha = 1/(C n_train) its first steps are about 1/sqrt(alpha)
+ * with alpha = 1/(C n_train) its first steps are about alpha^(-1/4)
  * long and it has not settled after 5 epochs (100k purchase rows: 1.2
  * points below LogisticRegression(), adagrad 0.1 above it). */
 static mlops_learning_rate train_lr(const mlops_jobspec_t *sp)

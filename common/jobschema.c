@@ -20,6 +20,7 @@ static const char *const FORMAT_NAMES[] = {"csv", "idx", NULL};
 static const char *const SPLIT_NAMES[] = {"hash", "sklearn", NULL};
 static const char *const MODEL_NAMES[] = {"logistic", NULL};
 static const char *const LR_NAMES[] = {"optimal", "constant", "invscaling", "adagrad", NULL};
+static const char *const SOLVER_NAMES[] = {"sgd", "lbfgs", NULL};
 static const char *const METRIC_NAMES[] = {"accuracy",  "logloss", "auc",       "f1",
                                            "precision", "recall",  "confusion", NULL};
 /* promote.metric: the index is the MLOPS_METRIC_* bit number */
@@ -35,6 +36,7 @@ static const char *const JOIN_VALIDATE_NAMES[] = {"none", "many_to_one", NULL};
 _Static_assert(sizeof(mlops_bad_row) == sizeof(int) && sizeof(mlops_split_method) == sizeof(int) &&
                    sizeof(mlops_model) == sizeof(int) &&
                    sizeof(mlops_learning_rate) == sizeof(int) &&
+                   sizeof(mlops_solver) == sizeof(int) &&
                    sizeof(mlops_knn_metric) == sizeof(int) &&
                    sizeof(mlops_knn_mode) == sizeof(int) &&
                    sizeof(mlops_knn_weights) == sizeof(int) &&
@@ -136,11 +138,26 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
     {.sect = "train", .key = "epochs", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 1000, .dflt = 5,
      .off = S(train.epochs), .help = ""},
     {.sect = "train", .key = "learning_rate", .type = MLOPS_JSK_ENUM, .names = LR_NAMES,
-     .dflt = MLOPS_LR_OPTIMAL, .off = S(train.learning_rate), .help = ""},
+     .dflt = MLOPS_LR_OPTIMAL, .off = S(train.learning_rate), .off2 = S(train.has_learning_rate),
+     .flags = MLOPS_JSF_PRESENCE, .doc_default = "`adagrad` with C, `optimal` with alpha",
+     .help = "'optimal' (1/(alpha t)) takes steps far too long for the small alpha C gives"},
+    {.sect = "train", .key = "solver", .type = MLOPS_JSK_ENUM, .names = SOLVER_NAMES,
+     .dflt = MLOPS_SOLVER_SGD, .off = S(train.solver),
+     .help = "`sgd`: epochs of SGD with parameter mixing; `lbfgs`: full-batch L-BFGS, LogisticRegression's objective"},
+    {.sect = "train", .key = "C", .type = MLOPS_JSK_NUM, .lo = 0, .hi = HUGE_VAL, .lo_open = 1, .dflt = 1.0,
+     .off = S(train.C), .off2 = S(train.has_C), .flags = MLOPS_JSF_PRESENCE, .doc_default = "1.0",
+     .help = "LogisticRegression's C: the summed log loss times C plus ½‖w‖²; SGD then uses alpha = 1/(C·n_train)"},
     {.sect = "train", .key = "alpha", .type = MLOPS_JSK_NUM, .lo = 0, .hi = HUGE_VAL, .dflt = 0.0001,
-     .off = S(train.alpha), .doc_allowed = ">= 0; > 0 with `optimal`", .help = "L2 penalty"},
+     .off = S(train.alpha), .off2 = S(train.has_alpha), .flags = MLOPS_JSF_PRESENCE,
+     .doc_default = "1/(C·n_train)", .doc_allowed = ">= 0; > 0 with `optimal`",
+     .help = "SGDClassifier's L2 penalty on the mean loss; not with `C`"},
+    {.sect = "train", .key = "max_iter", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 100000, .dflt = 100,
+     .off = S(train.max_iter), .help = "`lbfgs`: iterations at most"},
+    {.sect = "train", .key = "tol", .type = MLOPS_JSK_NUM, .lo = 0, .hi = HUGE_VAL, .dflt = 0.0001,
+     .off = S(train.tol), .help = "`lbfgs`: stop when the largest gradient entry is at most tol (scipy's gtol)"},
     {.sect = "train", .key = "eta0", .type = MLOPS_JSK_NUM, .lo = 0, .hi = HUGE_VAL, .lo_open = 1,
-     .dflt = 0.01, .off = S(train.eta0), .help = ""},
+     .dflt = 0.01, .off = S(train.eta0), .off2 = S(train.has_eta0), .flags = MLOPS_JSF_PRESENCE,
+     .doc_default = "0.1 for the default `adagrad`, else 0.01", .help = ""},
     {.sect = "train", .key = "power_t", .type = MLOPS_JSK_NUM, .lo = -HUGE_VAL, .hi = HUGE_VAL,
      .dflt = 0.5, .off = S(train.power_t), .help = ""},
     {.sect = "train", .key = "batch_size", .type = MLOPS_JSK_UINT, .lo = 1, .hi = I32, .dflt = 1,

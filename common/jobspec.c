@@ -800,10 +800,16 @@ static int columns_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
     return 0;
 }
 
-/* train: the optimal schedule divides by alpha */
+/* train: C and alpha are two spellings of one penalty (LogisticRegression's
+ * and SGDClassifier's), so at most one is given; the optimal schedule
+ * divides by alpha */
 static int train_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
 {
-    if (s->train.learning_rate == MLOPS_LR_OPTIMAL && s->train.alpha <= 0)
+    if (s->train.has_C && s->train.has_alpha)
+        return verr(c, mget(y, "alpha", NULL),
+                    "train.alpha: cannot be combined with train.C (give C, LogisticRegression's "
+                    "penalty, or alpha, SGDClassifier's)");
+    if (s->train.has_alpha && s->train.learning_rate == MLOPS_LR_OPTIMAL && s->train.alpha <= 0)
         return verr(c, mget(y, "alpha", NULL) ? mget(y, "alpha", NULL) : y,
                     "train.alpha: learning_rate optimal needs alpha > 0");
     return 0;

@@ -33,6 +33,7 @@ typedef enum {
     MLOPS_LR_INVSCALING = 2,
     MLOPS_LR_ADAGRAD = 3
 } mlops_learning_rate;
+typedef enum { MLOPS_SOLVER_SGD = 0, MLOPS_SOLVER_LBFGS = 1 } mlops_solver;
 typedef enum { MLOPS_KNN_EUCLIDEAN = 0, MLOPS_KNN_COSINE = 1 } mlops_knn_metric;
 typedef enum { MLOPS_KNN_CLASSIFY = 0, MLOPS_KNN_RECOMMEND = 1 } mlops_knn_mode;
 typedef enum { MLOPS_KNN_UNIFORM = 0, MLOPS_KNN_DISTANCE = 1 } mlops_knn_weights;
@@ -130,9 +131,16 @@ typedef struct {
     struct {
         mlops_model model;                 /* logistic */
         uint32_t epochs;                   /* 1..1000, default 5 */
-        mlops_learning_rate learning_rate; /* default optimal */
-        double alpha;                      /* > 0, default 0.0001 */
-        double eta0;                       /* > 0, default 0.01 */
+        int has_learning_rate, has_eta0;   /* given (the defaults follow C or alpha) */
+        mlops_learning_rate learning_rate; /* default adagrad with C, optimal with alpha */
+        mlops_solver solver;               /* default sgd */
+        int has_C;                         /* C given */
+        double C;                          /* > 0, default 1 */
+        int has_alpha;                     /* alpha given: SGDClassifier's meaning */
+        double alpha;                      /* >= 0; absent: 1/(C n_train) */
+        uint32_t max_iter;                 /* lbfgs: 1..100000, default 100 */
+        double tol;                        /* lbfgs: >= 0, default 1e-4 */
+        double eta0;                       /* > 0, default 0.01 (0.1: the C default's adagrad) */
         double power_t;                    /* finite, default 0.5 */
         uint32_t batch_size;               /* >= 1, default 1 */
         uint32_t seed;                     /* default 0 */

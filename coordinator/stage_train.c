@@ -71,6 +71,41 @@ static int tencode(stage_t *st, uint32_t epoch, uint32_t level, uint32_t final, 
     return 0;
 }
 
+uint64_t stage_train_rows(job_t *j, const stage_t *st)
+{
+    stage_t *in = stage_input_of(j, (stage_t *)st);
+    uint64_t total = in ? stage_total_rows(in) : 0;
+    return j->spec->has_split ? (uint64_t)job_metric(j, "rows_train", (double)total) : total;
+}
+
+/* SGDClassifier's alpha of the job: as given, or LogisticRegression's C
+ * turned into the same penalty on the mean loss, 1/(C n_train). */
+static double train_alpha(job_t *j, const stage_t *st)
+{
+    const mlops_jobspec_t *sp = j->spec;
+    if (sp->train.has_alpha) return sp->train.alpha;
+    uint64_t n = stage_train_rows(j, st);
+    return 1.0 / (sp->train.C * (double)(n ? n : 1));
+}
+
+/* The schedule: as given, else SGDClassifier's 'optimal' with its alpha,
+ * and adagrad (eta0 0.1) with C. 'optimal' steps 1/(alpha (t0 + t)):
+ * with alpha = 1/(C n_train) its first steps are about alpha^(-1/4)
+ * long and it has not settled after 5 epochs (100k purchase rows: 1.2
+ * points below LogisticRegression(), adagrad 0.1 above it). */
+static mlops_learning_rate train_lr(const mlops_jobspec_t *sp)
+{
+    if (sp->train.has_learning_rate) return sp->train.learning_rate;
+    return sp->train.has_alpha ? MLOPS_LR_OPTIMAL : MLOPS_LR_ADAGRAD;
+}
+
+static double train_eta0(const mlops_jobspec_t *sp)
+{
+    if (sp->train.has_eta0 || train_lr(sp) != MLOPS_LR_ADAGRAD || sp->train.has_learning_rate)
+        return sp->train.eta0;
+    return 0.1;
+}
+
 static int set_epoch_phase(job_t *j, stage_t *st, uint32_t epoch)
 {
     stage_t *in = stage_input_of(j, st);
@@ -92,6 +127,9 @@ static int train_start(job_t *j, stage_t *st, char *err, size_t errlen)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "train: the label has %zu distinct value(s); need at least 2",
                             job_nclasses(j));
     j->ntrain_loss = 0;
+    if (!j->spec->train.has_alpha)
+        job_logf(j, "train: alpha = 1/(C n_train) = %.6g (C %g, %llu training rows)", train_alpha(j, st),
+                 j->spec->train.C, (unsigned long long)stage_train_rows(j, st));
     int rc = tencode(st, 0, 0, 0, 0, NULL, 0, NULL, 0);
     if (rc) return rc;
     return set_epoch_phase(j, st, 0);
@@ -107,9 +145,9 @@ static int train_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
         stage_t *in = stage_input_of(j, st);
         if ((rc = args_add_input(out, in->tasks[t].output_key)) != 0) return rc;
         Mlops__Tasks__TrainEpochArgs a = MLOPS__TASKS__TRAIN_EPOCH_ARGS__INIT;
-        a.learning_rate = (uint32_t)sp->train.learning_rate;
-        a.alpha = sp->train.alpha;
-        a.eta0 = sp->train.eta0;
+        a.learning_rate = (uint32_t)train_lr(sp);
+        a.alpha = train_alpha(j, st);
+        a.eta0 = train_eta0(sp);
         a.power_t = sp->train.power_t;
         a.batch_size = sp->train.batch_size;
         a.seed = sp->train.seed;
@@ -283,6 +321,7 @@ static int train_restart(job_t *j, stage_t *st, char *err, size_t errlen)
 const uint8_t *train_model(const stage_t *st, size_t *len)
 {
     tstate_t s;
+    if (st && st->ops == &stage_lbfgs) return stage_lbfgs_model(st, len);
     if (!st || tdecode(st, &s) != 0 || !s.final) return NULL;
     *len = s.model_len;
     return s.model;

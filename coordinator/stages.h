@@ -8,6 +8,7 @@
  *   stage_hash.c      hash (frames -> feature shards)
  *   stage_split.c     split (the test flag of every row)
  *   stage_train.c     train (SGD epochs + reduction tree)
+ *   stage_lbfgs.c     train with solver lbfgs (one phase per evaluation)
  *   stage_evaluate.c  evaluate (metrics partials)
  *   stage_knn.c       knn (classify or recommend)
  *   stage_predict.c   predict (batch scoring with a registered model)
@@ -39,6 +40,7 @@ extern const stage_ops_t stage_scale;
 extern const stage_ops_t stage_hash;
 extern const stage_ops_t stage_split;
 extern const stage_ops_t stage_train;
+extern const stage_ops_t stage_lbfgs; /* train with solver lbfgs */
 extern const stage_ops_t stage_evaluate;
 extern const stage_ops_t stage_knn;
 extern const stage_ops_t stage_predict;
@@ -110,6 +112,12 @@ uint64_t stage_total_rows(const stage_t *st);
 void job_set_classes(job_t *j, char **labels, size_t n);
 size_t job_nclasses(const job_t *j);
 const char *job_class(const job_t *j, size_t i);
+
+/* stage_train.c: the rows the train stage learns from: the split's
+ * training rows, or every row without a split. */
+uint64_t stage_train_rows(job_t *j, const stage_t *st);
+/* stage_lbfgs.c: the model of a finished lbfgs train stage, or NULL. */
+const uint8_t *stage_lbfgs_model(const stage_t *st, size_t *len);
 
 /* The encoded model (model.h) of a finished train stage, or NULL. Borrowed
  * from the stage: valid while the job lives. */

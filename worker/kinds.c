@@ -304,6 +304,7 @@ static const struct {
     {"split", wk_kind_split},
     {"train_epoch", wk_kind_train_epoch},
     {"train_reduce", wk_kind_train_reduce},
+    {"lbfgs_grad", wk_kind_lbfgs_grad},
     {"evaluate", wk_kind_evaluate},
     {"ingest_idx", wk_kind_ingest_idx},
     {"knn_search", wk_kind_knn_search},

@@ -12,6 +12,9 @@ int wk_kind_train_epoch(task_ctx_t *ctx);
 int wk_kind_train_reduce(task_ctx_t *ctx);
 int wk_kind_evaluate(task_ctx_t *ctx);
 
+/* kind_lbfgs.c: one shard's loss and sparse gradient for the L-BFGS solver */
+int wk_kind_lbfgs_grad(task_ctx_t *ctx);
+
 /* kind_predict.c: batch scoring with a registered model */
 int wk_kind_predict(task_ctx_t *ctx);
 int wk_kind_promote_score(task_ctx_t *ctx);

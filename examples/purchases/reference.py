@@ -4,6 +4,7 @@ measured against (same cleaning, scaling, hashing, split and metrics).
 
   reference.py DATA.csv [--test-size 0.2] [--seed 42] [--epochs 5]
                [--alpha 0.0001] [--model logreg|sgd|both] [--iqr-k 1.5]
+               [--C 1.0] [--logreg-max-iter 1000] [--logreg-tol 1e-4]
 
 Prints one JSON object: rows after each step, the quartiles and scaler
 statistics, and test metrics of LogisticRegression() and/or
@@ -35,6 +36,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--alpha", type=float, default=0.0001)
     ap.add_argument("--iqr-k", type=float, default=1.5)
+    ap.add_argument("--C", type=float, default=1.0)
+    ap.add_argument("--logreg-max-iter", type=int, default=1000)
+    ap.add_argument("--logreg-tol", type=float, default=1e-4)
     ap.add_argument("--n-features", type=int, default=2 ** 20)
     ap.add_argument("--model", default="both", choices=["logreg", "sgd", "both"])
     a = ap.parse_args()
@@ -84,9 +88,15 @@ def main():
         score("sgd.", sgd, time.perf_counter() - t)
     if a.model in ("logreg", "both"):
         t = time.perf_counter()
-        lr = LogisticRegression(max_iter=1000)
+        lr = LogisticRegression(C=a.C, max_iter=a.logreg_max_iter, tol=a.logreg_tol)
         lr.fit(X_tr, y_tr)
         score("logreg.", lr, time.perf_counter() - t)
+        # its objective, C * summed log loss + 1/2 |w|^2 (intercept free)
+        z = X_tr @ lr.coef_.ravel() + lr.intercept_[0]
+        s = np.where(y_tr == 1, 1.0, -1.0)
+        out["logreg.objective"] = float(a.C * np.logaddexp(0.0, -s * z).sum()
+                                        + 0.5 * float(lr.coef_.ravel() @ lr.coef_.ravel()))
+        out["logreg.n_iter"] = int(lr.n_iter_[0])
     out["seconds_total"] = time.perf_counter() - t0
     json.dump(out, sys.stdout, indent=1)
     print()

@@ -1,4 +1,4 @@
-/* fuzz_seeds.c: writes the binary seeds of the fuzz corpora (payload,
+/* fuzz_seeds.c: writes the binary seeds of the fuzz corpora (payload, lbfgs,
  * wire, idx) from the project's own encoders, so that the fuzzers start
  * from valid bytes of each format rather than having to find the magic
  * numbers and lengths. Run once by hand when a format changes:
@@ -14,6 +14,7 @@
 #include "frame.h"
 #include "fshard.h"
 #include "hasher.h"
+#include "lbfgs.h"
 #include "metrics.h"
 #include "model.h"
 #include "quantile.h"
@@ -286,6 +287,35 @@ static void idx_seeds(void)
     idx_seed("truncated", 0, 0, 255, img, sizeof img - 5, 0);
 }
 
+/* Solver states: fresh, in a line search, and stopped (lbfgs.h). */
+static void lbfgs_seeds(void)
+{
+    mlk_lbfgs_opts o;
+    mlk_lbfgs_opts_default(&o);
+    o.m = 3;
+    double x0[3] = {1, -2, 0.5}, g[3];
+    mlk_lbfgs *s = mlk_lbfgs_new(3, x0, &o);
+    must(s != NULL, "lbfgs new");
+    static const char *const names[] = {"fresh", "search", "iterating"};
+    for (int k = 0; k < 3; k++) {
+        uint8_t *b;
+        size_t n;
+        must(mlk_lbfgs_encode(s, &b, &n) == 0, "lbfgs encode");
+        put("lbfgs", names[k], 0, 0, b, n);
+        free(b);
+        for (int step = 0; step < 2 * k + 1 && mlk_lbfgs_status_of(s) == MLK_LBFGS_RUNNING; step++) {
+            const double *x = mlk_lbfgs_x(s);
+            double f = 0;
+            for (int i = 0; i < 3; i++) {
+                g[i] = (i + 1.0) * x[i];
+                f += 0.5 * (i + 1.0) * x[i] * x[i];
+            }
+            must(mlk_lbfgs_tell(s, f, g, NULL, 0) >= 0, "lbfgs tell");
+        }
+    }
+    mlk_lbfgs_destroy(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -296,5 +326,6 @@ int main(int argc, char **argv)
     payload_seeds();
     wire_seeds();
     idx_seeds();
+    lbfgs_seeds();
     return 0;
 }

@@ -144,6 +144,14 @@ static const err_case ERRORS[] = {
     {BASE "train: {eta0: 0}\n", NULL, "job.yaml:7: train.eta0: expected a number > 0, got '0'"},
     {BASE "train:\n  alpha: 0\n", NULL,
      "job.yaml:8: train.alpha: learning_rate optimal needs alpha > 0"},
+    {BASE "train: {C: 0.5,\n  alpha: 0.001}\n", NULL,
+     "job.yaml:8: train.alpha: cannot be combined with train.C (give C, LogisticRegression's "
+     "penalty, or alpha, SGDClassifier's)"},
+    {BASE "train: {C: 0}\n", NULL, "job.yaml:7: train.C: expected a number > 0, got '0'"},
+    {BASE "train: {solver: newton}\n", NULL,
+     "job.yaml:7: train.solver: expected sgd or lbfgs, got 'newton'"},
+    {BASE "train: {max_iter: 0}\n", NULL,
+     "job.yaml:7: train.max_iter: expected an integer in 1..100000, got '0'"},
     {BASE "train: {batch_size: 0}\n", NULL,
      "job.yaml:7: train.batch_size: expected a positive integer, got '0'"},
     {BASE "knn: {k: 0}\n", NULL, "job.yaml:7: knn.k: expected an integer in 1..100000, got '0'"},
@@ -458,7 +466,9 @@ static void test_to_yaml(void **state)
     /* canonical order of metrics, defaults written out */
     assert_non_null(strstr(y, "evaluate: [accuracy, recall]\n"));
     assert_non_null(strstr(y, "shard_rows: 65536\n"));
-    assert_non_null(strstr(y, "alpha: 0.0001, eta0: 0.01"));
+    /* the penalty is C's unless alpha is given: neither is written */
+    assert_non_null(strstr(y, "epochs: 3, solver: sgd, max_iter: 100, tol: 0.0001, power_t: 0.5"));
+    assert_null(strstr(y, "alpha"));
     free(y);
     mlops_jobspec_destroy(&s);
     assert_int_equal(mlops_jobspec_to_yaml(NULL, &y, NULL), MLOPS_EINVAL);

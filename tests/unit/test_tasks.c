@@ -21,7 +21,8 @@
 static const char *s_kinds[] = {"ingest",   "clean_qround", "clean_filter", "scale_apply",
                                 "hash",     "split",        "train_epoch",  "train_reduce",
                                 "evaluate", "ingest_idx",   "knn_search",   "knn_classify",
-                                "rec_keys", "rec_encode",   "rec_search",   "rec_recommend"};
+                                "rec_keys", "rec_encode",   "rec_search",   "rec_recommend",
+                                "lbfgs_grad"};
 
 /* Run kind on args with no inputs and no store; returns its rc, the
  * failure text in ctx. */
@@ -87,6 +88,11 @@ static void test_out_of_bounds(void **state)
     te.classes = 1;
     assert_string_equal(run_msg("train_epoch", &te.base, &ctx),
                         "train: damaged task arguments (1 classes, 0 features)");
+
+    Mlops__Tasks__LbfgsGradArgs lg = MLOPS__TASKS__LBFGS_GRAD_ARGS__INIT;
+    lg.classes = 1;
+    assert_string_equal(run_msg("lbfgs_grad", &lg.base, &ctx),
+                        "lbfgs: damaged task arguments (1 classes, 0 features)");
 
     Mlops__Tasks__HashArgs h = MLOPS__TASKS__HASH_ARGS__INIT;
     h.n_features = 0x80000000u;

@@ -1,0 +1,347 @@
+/* stage_lbfgs.c: the train stage with `solver: lbfgs` — full-batch
+ * L-BFGS on scikit-learn's LogisticRegression(C) objective,
+ *   f(w, b) = sum_i logloss_i + ||w||^2 / (2 C)   (intercepts free),
+ * which is LogisticRegression's C sum logloss + ½||w||² divided by C, the
+ * form scikit-learn 1.2 hands scipy (so `tol` is its gtol on the same
+ * gradient). With `alpha` given instead of C, C = 1/(alpha n_train).
+ *
+ * Each phase is one evaluation: "lbfgs_grad" tasks, one per shard
+ * (worker/kind_lbfgs.c), return the summed loss and the gradient of the
+ * hashed inputs they touch; this file sums them in shard order, adds the
+ * penalty, and tells the solver (common/kernels/lbfgs.h), which names
+ * the next point or stops. The first evaluation, at zero, also gathers
+ * the active inputs: the union of the touched ones. No other hashed
+ * weight can leave zero (its gradient is w_j / C alone), so the solver
+ * works on the active weights, the dense weights and the intercepts
+ * only, and only they travel. Sums in shard order and a deterministic
+ * solver: the same model bytes for any number of workers.
+ *
+ * The tasks write nothing to the stores, so a lost worker only re-runs
+ * its task of the current evaluation; there is no restart entry.
+ *
+ * blob: u32 version = 1, u32 final, f64 C, u64 n_dense, u64 nactive,
+ *       u32 active[nactive], blob solver state (lbfgs.h; empty before
+ *       the first evaluation), blob model (model.h; final only). */
+#include "bytes.h"
+#include "err.h"
+#include "lbfgs.h"
+#include "log.h"
+#include "model.h"
+#include "stages.h"
+#include "tasks.pb-c.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t final;
+    double C;
+    uint64_t nd, na;
+    const uint8_t *active; /* na u32, unaligned */
+    const uint8_t *state, *model;
+    size_t state_len, model_len;
+} lstate_t;
+
+static int ldecode(const stage_t *st, lstate_t *s)
+{
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    uint32_t ver = br_u32(&r);
+    s->final = br_u32(&r);
+    s->C = br_f64(&r);
+    s->nd = br_u64(&r);
+    s->na = br_u64(&r);
+    if (r.err || ver != 1 || s->na > (st->blob_len - r.at) / 4) return MLOPS_EPARSE;
+    s->active = st->blob + r.at;
+    r.at += s->na * 4;
+    s->state = br_blob(&r, &s->state_len);
+    s->model = br_blob(&r, &s->model_len);
+    return br_done(&r) ? 0 : MLOPS_EPARSE;
+}
+
+static int lencode(stage_t *st, uint32_t final, double C, uint64_t nd, uint64_t na,
+                   const uint32_t *active, const uint8_t *state, size_t state_len,
+                   const uint8_t *model, size_t model_len)
+{
+    bw_t w;
+    bw_init(&w);
+    bw_u32(&w, 1);
+    bw_u32(&w, final);
+    bw_f64(&w, C);
+    bw_u64(&w, nd);
+    bw_u64(&w, na);
+    bw_put(&w, active, na * 4);
+    bw_blob(&w, state, state_len);
+    bw_blob(&w, model, model_len);
+    size_t len;
+    uint8_t *b = bw_take(&w, &len);
+    if (!b) return MLOPS_ENOMEM;
+    free(st->blob);
+    st->blob = b;
+    st->blob_len = len;
+    return 0;
+}
+
+static uint32_t n_vec(const job_t *j) { return job_nclasses(j) == 2 ? 1 : (uint32_t)job_nclasses(j); }
+
+static int lbfgs_start(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    stage_t *in = stage_input_of(j, st);
+    if (!in) return mlops_seterr(err, errlen, MLOPS_EINVAL, "train: no input stage");
+    if (job_nclasses(j) < 2)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "train: the label has %zu distinct value(s); need at least 2",
+                            job_nclasses(j));
+    const mlops_jobspec_t *sp = j->spec;
+    uint64_t n = stage_train_rows(j, st);
+    double C = sp->train.C;
+    if (sp->train.has_alpha) {
+        if (!(sp->train.alpha > 0))
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "train.alpha: solver lbfgs needs a penalty > 0 (alpha %g)", sp->train.alpha);
+        C = 1.0 / (sp->train.alpha * (double)(n ? n : 1));
+    }
+    j->ntrain_loss = 0;
+    job_logf(j, "train: L-BFGS on LogisticRegression's objective, C %.6g, %llu training rows, max_iter %u, tol %g",
+             C, (unsigned long long)n, sp->train.max_iter, sp->train.tol);
+    int rc = lencode(st, 0, C, 0, 0, NULL, NULL, 0, NULL, 0);
+    if (rc) return rc;
+    if ((rc = stage_set_tasks(st, in->ntasks, "lbfgs_grad")) != 0) return rc;
+    stage_set_output_keys(j, st, NULL);
+    return 0;
+}
+
+static int lbfgs_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
+{
+    lstate_t s;
+    if (ldecode(st, &s) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+    stage_t *in = stage_input_of(j, st);
+    if (!in || t >= in->ntasks) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+    int rc = args_add_input(out, in->tasks[t].output_key);
+    if (rc) return rc;
+    Mlops__Tasks__LbfgsGradArgs a = MLOPS__TASKS__LBFGS_GRAD_ARGS__INIT;
+    a.classes = (uint32_t)job_nclasses(j);
+    a.n_features = j->spec->has_hash ? j->spec->hash.n_features : 0;
+    mlk_lbfgs *ls = NULL;
+    uint32_t *active = NULL;
+    if (s.state_len) {
+        if (mlk_lbfgs_decode(s.state, s.state_len, &ls, err, errlen) != 0) return MLOPS_EPARSE;
+        size_t kv = n_vec(j), nw = (s.na + s.nd) * kv;
+        if (mlk_lbfgs_n(ls) != nw + kv) {
+            mlk_lbfgs_destroy(&ls);
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+        }
+        active = malloc((s.na ? s.na : 1) * sizeof *active);
+        if (!active) {
+            mlk_lbfgs_destroy(&ls);
+            return MLOPS_ENOMEM;
+        }
+        memcpy(active, s.active, s.na * 4);
+        const double *x = mlk_lbfgs_x(ls);
+        a.n_active = s.na;
+        a.active = active;
+        a.n_w = nw;
+        a.w = (double *)x;
+        a.n_b = kv;
+        a.b = (double *)x + nw;
+    }
+    rc = args_pack(out, &a.base);
+    free(active);
+    mlk_lbfgs_destroy(&ls);
+    return rc;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The union of the touched inputs of every result (ascending). */
+static int gather_active(Mlops__Tasks__LbfgsGradResult **rs, size_t n, uint32_t **act, size_t *na)
+{
+    size_t total = 0;
+    for (size_t t = 0; t < n; t++) total += rs[t]->n_touched;
+    uint32_t *a = malloc((total ? total : 1) * sizeof *a);
+    if (!a) return MLOPS_ENOMEM;
+    size_t k = 0;
+    for (size_t t = 0; t < n; t++) {
+        memcpy(a + k, rs[t]->touched, rs[t]->n_touched * sizeof *a);
+        k += rs[t]->n_touched;
+    }
+    qsort(a, total, sizeof *a, cmp_u32);
+    size_t u = 0;
+    for (size_t i = 0; i < total; i++)
+        if (!u || a[i] != a[u - 1]) a[u++] = a[i];
+    *act = a;
+    *na = u;
+    return 0;
+}
+
+/* The solver's final point as a model (model.h bytes, malloc'd). */
+static int make_model(job_t *j, const lstate_t *s, const double *x, uint64_t n_seen, uint8_t **buf,
+                      size_t *len)
+{
+    uint64_t nf = j->spec->has_hash ? j->spec->hash.n_features : 0;
+    mlk_model *m = mlk_model_new((uint32_t)job_nclasses(j), nf, s->nd, 0);
+    if (!m) return MLOPS_ENOMEM;
+    size_t kv = m->n_vec;
+    for (size_t i = 0; i < s->na; i++) {
+        uint32_t a;
+        memcpy(&a, s->active + i * 4, 4);
+        if (a >= nf) {
+            mlk_model_destroy(&m);
+            return MLOPS_EPARSE;
+        }
+        memcpy(m->w + (size_t)a * kv, x + i * kv, kv * 8);
+    }
+    memcpy(m->w + nf * kv, x + s->na * kv, s->nd * kv * 8);
+    memcpy(m->b, x + (s->na + s->nd) * kv, kv * 8);
+    m->n_seen = n_seen;
+    int rc = mlk_model_encode(m, buf, len);
+    mlk_model_destroy(&m);
+    return rc;
+}
+
+static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    lstate_t s;
+    if (ldecode(st, &s) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+    size_t nt = st->ntasks, kv = n_vec(j);
+    Mlops__Tasks__LbfgsGradResult **rs = calloc(nt ? nt : 1, sizeof *rs);
+    mlk_lbfgs *ls = NULL;
+    uint32_t *active = NULL;
+    double *g = NULL;
+    uint8_t *sbuf = NULL, *mbuf = NULL;
+    size_t slen = 0, mlen = 0;
+    int rc = 0;
+    if (!rs) return MLOPS_ENOMEM;
+    uint64_t nd = s.nd, count = 0;
+    for (size_t t = 0; t < nt; t++) {
+        rs[t] = mlops__tasks__lbfgs_grad_result__unpack(NULL, st->tasks[t].result_len, st->tasks[t].result);
+        if (rs[t] && t == 0 && !s.state_len) nd = rs[t]->n_dense; /* the first evaluation tells */
+        if (!rs[t] || rs[t]->n_grad_b != kv || rs[t]->n_dense != nd ||
+            rs[t]->n_grad != (rs[t]->n_touched + nd) * kv || nd > ((uint64_t)1 << 24)) {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "train: damaged result of task %zu", t);
+            goto out;
+        }
+        count += rs[t]->count;
+    }
+    size_t na = s.na;
+    if (!s.state_len) { /* the first evaluation, at zero: the active inputs */
+        if ((rc = gather_active(rs, nt, &active, &na)) != 0) goto out;
+        size_t n = (na + nd) * kv + kv;
+        double *x0 = calloc(n, sizeof *x0);
+        mlk_lbfgs_opts o;
+        mlk_lbfgs_opts_default(&o);
+        o.max_iter = j->spec->train.max_iter;
+        o.gtol = j->spec->train.tol;
+        ls = x0 ? mlk_lbfgs_new(n, x0, &o) : NULL;
+        free(x0);
+        if (!ls) { rc = MLOPS_ENOMEM; goto out; }
+        job_logf(j, "train: %zu of the hashed inputs are active, %zu parameters", na, n);
+    } else {
+        active = malloc((na ? na : 1) * sizeof *active);
+        if (!active) { rc = MLOPS_ENOMEM; goto out; }
+        memcpy(active, s.active, na * 4);
+        if (mlk_lbfgs_decode(s.state, s.state_len, &ls, err, errlen) != 0) { rc = MLOPS_EPARSE; goto out; }
+        if (mlk_lbfgs_n(ls) != (na + nd) * kv + kv) {
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
+            goto out;
+        }
+    }
+    size_t n = mlk_lbfgs_n(ls), nw = (na + nd) * kv;
+    g = calloc(n, sizeof *g);
+    if (!g) { rc = MLOPS_ENOMEM; goto out; }
+    /* the sums, in shard order */
+    double f = 0.0;
+    for (size_t t = 0; t < nt; t++) {
+        const Mlops__Tasks__LbfgsGradResult *r = rs[t];
+        f += r->loss;
+        size_t pos = 0;
+        for (size_t i = 0; i < r->n_touched; i++) {
+            /* both lists ascend: walk forward */
+            while (pos < na && active[pos] < r->touched[i]) pos++;
+            if (pos == na || active[pos] != r->touched[i]) {
+                rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                  "train: task %zu touched hashed input %u, not active", t, r->touched[i]);
+                goto out;
+            }
+            for (size_t k = 0; k < kv; k++) g[pos * kv + k] += r->grad[i * kv + k];
+        }
+        for (size_t q = 0; q < nd * kv; q++) g[na * kv + q] += r->grad[r->n_touched * kv + q];
+        for (size_t k = 0; k < kv; k++) g[nw + k] += r->grad_b[k];
+    }
+    const double *x = mlk_lbfgs_x(ls);
+    double sq = 0.0, C = s.C;
+    for (size_t q = 0; q < nw; q++) {
+        sq += x[q] * x[q];
+        g[q] += x[q] / C;
+    }
+    f += 0.5 * sq / C;
+    unsigned iter0 = mlk_lbfgs_iter(ls);
+    int st_rc = mlk_lbfgs_tell(ls, f, g, err, errlen);
+    if (st_rc < 0) { rc = st_rc; goto out; }
+    double fb, gmax;
+    mlk_lbfgs_best(ls, &fb, &gmax);
+    if (mlk_lbfgs_iter(ls) != iter0 || iter0 == 0) {
+        double *tl = realloc(j->train_loss, (j->ntrain_loss + 1) * sizeof *tl);
+        if (!tl) { rc = MLOPS_ENOMEM; goto out; }
+        j->train_loss = tl;
+        tl[j->ntrain_loss++] = count ? fb / (double)count : fb;
+        j->dirty = 1;
+        if (mlk_lbfgs_iter(ls) != iter0)
+            job_logf(j, "train: L-BFGS iteration %u: objective %.10g, max |gradient| %.3g (%u evaluations)",
+                     mlk_lbfgs_iter(ls), C * fb, C * gmax, mlk_lbfgs_evals(ls));
+    }
+    if ((rc = mlk_lbfgs_encode(ls, &sbuf, &slen)) != 0) goto out;
+    if (st_rc == MLK_LBFGS_RUNNING) {
+        if ((rc = lencode(st, 0, C, nd, na, active, sbuf, slen, NULL, 0)) != 0) goto out;
+        st->phase++;
+        if ((rc = stage_set_tasks(st, nt, "lbfgs_grad")) != 0) goto out;
+        stage_set_output_keys(j, st, NULL);
+        rc = 1;
+        goto out;
+    }
+    /* stopped: the last accepted point is the model */
+    lstate_t s2 = s;
+    s2.nd = nd;
+    s2.na = na;
+    s2.active = (const uint8_t *)active;
+    const double *best = mlk_lbfgs_best(ls, NULL, NULL);
+    if ((rc = make_model(j, &s2, best, count * mlk_lbfgs_evals(ls), &mbuf, &mlen)) != 0) goto out;
+    /* the solver's state is no longer needed: keep the journal small */
+    if ((rc = lencode(st, 1, C, nd, na, active, NULL, 0, mbuf, mlen)) != 0) goto out;
+    job_logf(j, "train: L-BFGS stopped (%s) after %u iterations, %u evaluations: objective %.10g",
+             mlk_lbfgs_status_name(mlk_lbfgs_status_of(ls)), mlk_lbfgs_iter(ls), mlk_lbfgs_evals(ls), C * fb);
+    job_set_metric(j, "lbfgs_iterations", (double)mlk_lbfgs_iter(ls));
+    job_set_metric(j, "lbfgs_evaluations", (double)mlk_lbfgs_evals(ls));
+    job_set_metric(j, "lbfgs_objective", C * fb);
+    job_set_metric(j, "model_bytes", (double)mlen);
+    char id[64];
+    snprintf(id, sizeof id, "%s-model", j->id);
+    free(j->model);
+    j->model = strdup(id);
+    j->dirty = 1;
+    rc = 0;
+out:
+    for (size_t t = 0; t < nt; t++)
+        if (rs[t]) mlops__tasks__lbfgs_grad_result__free_unpacked(rs[t], NULL);
+    free(rs);
+    free(active);
+    free(g);
+    free(sbuf);
+    free(mbuf);
+    mlk_lbfgs_destroy(&ls);
+    return rc;
+}
+
+const uint8_t *stage_lbfgs_model(const stage_t *st, size_t *len)
+{
+    lstate_t s;
+    if (!st || ldecode(st, &s) != 0 || !s.final || !s.model_len) return NULL;
+    *len = s.model_len;
+    return s.model;
+}
+
+const stage_ops_t stage_lbfgs = {"train", lbfgs_start, lbfgs_args, lbfgs_done, 1, NULL};

@@ -37,7 +37,7 @@
  *       u32 level, u32 final, u32 T, u32 K, u32 S, u32 nact, u32
  *       act[nact], u64 nparts, u64 counts[nact * nparts], u64 first[S],
  *       u64 ntrain[S], u64 nassign, u8 assign[nassign], then per instance
- *       (T * K): blob model, f64 seconds, f64 score[CV_NM] (NaN: none). */
+ *       (T * K): blob model, f64 seconds, f64 score[CV_NS] (NaN: none). */
 #include "bytes.h"
 #include "err.h"
 #include "jobschema.h"
@@ -53,6 +53,7 @@
 
 #define CV_FANIN 8 /* as train's tree */
 #define CV_NM 6    /* accuracy, logloss, auc, f1, precision, recall: the MLOPS_METRIC_* bits */
+#define CV_NS 8    /* the scores kept per instance: CV_NM, then the fold's rows and its rows of class 1 */
 enum { M_EPOCH = 0, M_REDUCE = 1, M_EVAL = 2, M_DONE = 3 };
 
 static const char *const METRIC[CV_NM] = {"accuracy", "logloss", "auc", "f1", "precision", "recall"};
@@ -127,7 +128,7 @@ static int plan_decode(const stage_t *st, cvplan_t *p)
     p->model = calloc(ninst + 1, sizeof *p->model);
     p->model_len = calloc(ninst + 1, sizeof *p->model_len);
     p->seconds = calloc(ninst + 1, sizeof *p->seconds);
-    p->score = calloc(ninst * CV_NM + 1, sizeof *p->score);
+    p->score = calloc(ninst * CV_NS + 1, sizeof *p->score);
     if (!p->model || !p->model_len || !p->seconds || !p->score) {
         plan_free(p);
         return MLOPS_ENOMEM;
@@ -135,7 +136,7 @@ static int plan_decode(const stage_t *st, cvplan_t *p)
     for (uint64_t i = 0; i < ninst; i++) {
         p->model[i] = br_blob(&r, &p->model_len[i]);
         p->seconds[i] = br_f64(&r);
-        for (int m = 0; m < CV_NM; m++) p->score[i * CV_NM + m] = br_f64(&r);
+        for (int m = 0; m < CV_NS; m++) p->score[i * CV_NS + m] = br_f64(&r);
     }
     for (uint32_t a = 0; a < p->nact; a++)
         if (rd32(p->act, a) >= ninst) r.err = 1;
@@ -172,7 +173,7 @@ static int plan_encode(stage_t *st, const cvplan_t *p, const uint32_t *act, uint
         if (models && models[i]) bw_blob(&w, models[i], mlens[i]);
         else bw_blob(&w, p->model[i], p->model_len[i]);
         bw_f64(&w, p->seconds[i]);
-        for (int m = 0; m < CV_NM; m++) bw_f64(&w, p->score[i * CV_NM + m]);
+        for (int m = 0; m < CV_NS; m++) bw_f64(&w, p->score[i * CV_NS + m]);
     }
     size_t len;
     uint8_t *b = bw_take(&w, &len);
@@ -281,9 +282,9 @@ static int cv_start(job_t *j, stage_t *st, char *err, size_t errlen)
     p.model = calloc(ninst, sizeof *p.model);
     p.model_len = calloc(ninst, sizeof *p.model_len);
     p.seconds = calloc(ninst, sizeof *p.seconds);
-    p.score = malloc(ninst * CV_NM * sizeof *p.score);
+    p.score = malloc(ninst * CV_NS * sizeof *p.score);
     if (!rc && (!p.model || !p.model_len || !p.seconds || !p.score)) rc = MLOPS_ENOMEM;
-    for (uint64_t i = 0; !rc && i < ninst * CV_NM; i++) p.score[i] = NAN;
+    for (uint64_t i = 0; !rc && i < ninst * CV_NS; i++) p.score[i] = NAN;
     uint32_t *act = NULL, nact = 0;
     if (!rc) rc = active_of(j, &p, 0, &act, &nact);
     if (!rc) rc = plan_encode(st, &p, act, nact, NULL, 0, NULL, NULL);
@@ -414,7 +415,7 @@ static int finish(job_t *j, const cvplan_t *p, char *err, size_t errlen)
     uint32_t best = 0;
     double best_mean = 0, mean, sd;
     for (uint32_t t = 0; t < p->T; t++) {
-        for (uint32_t f = 0; f < p->K; f++) fold[f] = p->score[((size_t)t * p->K + f) * CV_NM + metric];
+        for (uint32_t f = 0; f < p->K; f++) fold[f] = p->score[((size_t)t * p->K + f) * CV_NS + metric];
         mlk_kfold_stats(fold, p->K, &mean, &sd);
         if (t == 0 || better(mean, metric) > better(best_mean, metric)) {
             best = t;
@@ -425,7 +426,7 @@ static int finish(job_t *j, const cvplan_t *p, char *err, size_t errlen)
     for (int m = 0; m < CV_NM; m++) {
         if (!(want & (1u << m))) continue;
         for (uint32_t f = 0; f < p->K; f++) {
-            fold[f] = p->score[((size_t)best * p->K + f) * CV_NM + m];
+            fold[f] = p->score[((size_t)best * p->K + f) * CV_NS + m];
             snprintf(name, sizeof name, "cv.%s.fold%u", METRIC[m], f);
             if (!isnan(fold[f])) job_set_metric(j, name, fold[f]);
         }
@@ -435,6 +436,12 @@ static int finish(job_t *j, const cvplan_t *p, char *err, size_t errlen)
         job_set_metric(j, name, mean);
         snprintf(name, sizeof name, "cv.%s.std", METRIC[m]);
         job_set_metric(j, name, sd);
+    }
+    for (uint32_t f = 0; f < p->K; f++) {
+        snprintf(name, sizeof name, "cv.rows.fold%u", f);
+        job_set_metric(j, name, p->score[(size_t)f * CV_NS + 6]);
+        snprintf(name, sizeof name, "cv.rows_class1.fold%u", f);
+        job_set_metric(j, name, p->score[(size_t)f * CV_NS + 7]);
     }
     free(fold);
     if (!sp->has_search) {
@@ -557,7 +564,7 @@ static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
             }
             if (!rc && t % p.S == p.S - 1) { /* the instance's last shard: its fold's scores */
                 mlk_metrics_result res;
-                double *sc = p.score + (size_t)inst * CV_NM;
+                double *sc = p.score + (size_t)inst * CV_NS;
                 if (mlk_metrics_rows(acc) && mlk_metrics_compute(acc, &res, err, errlen) == 0) {
                     sc[0] = res.accuracy;
                     sc[1] = res.has_log_loss ? res.log_loss : NAN;
@@ -566,6 +573,12 @@ static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
                     sc[4] = res.precision;
                     sc[5] = res.recall;
                 }
+                /* the fold's make-up, which is the same for every trial */
+                const uint64_t *conf = mlk_metrics_confusion(acc);
+                uint32_t nc = mlk_metrics_nclasses(acc);
+                sc[6] = (double)mlk_metrics_rows(acc);
+                sc[7] = 0;
+                for (uint32_t c = 0; conf && nc >= 2 && c < nc; c++) sc[7] += (double)conf[nc + c];
                 mlk_metrics_destroy(&acc);
             }
         }
@@ -683,7 +696,7 @@ json_t *stage_cv_search_json(const job_t *j)
         }
         double mean, sd, secs = 0;
         for (uint32_t f = 0; f < p.K; f++) {
-            fold[f] = p.score[((size_t)t * p.K + f) * CV_NM + metric];
+            fold[f] = p.score[((size_t)t * p.K + f) * CV_NS + metric];
             secs += p.seconds[(size_t)t * p.K + f];
         }
         mlk_kfold_stats(fold, p.K, &mean, &sd);

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# test_search_kill.sh: a search gives the same trial table and the same
+# best model whatever the workers do. A 3 x 2 grid with 3 hashed folds
+# (cv.method hash) on 10k purchases rows in 1000-row shards runs
+#  a. on 1 worker (the reference),
+#  b. on 3 workers,
+#  c. on 3 workers with one SIGKILLed while the cv stage trains
+#     (heartbeat 250 ms, so the death is noticed at once);
+# b and c must give the reference's trial table (params, mean, std: the
+# seconds differ), best index and every metric, bit for bit (cv.*, the
+# refitted model's train_loss, model_bytes and test metrics).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib_extra.sh"
+
+HB_MS=250
+D="$T/data"
+mkdir -p "$D"
+gen_purchases 10000 11 "$D/p.csv"
+purchases_job "$D/full.yaml" p.csv full
+cat >>"$D/full.yaml" <<'EOF'
+cv: {seed: 3, method: hash}
+search: {grid: {train.alpha: [1e-5, 1e-3, 1e-1], train.epochs: [2, 4]}, metric: auc, folds: 3}
+EOF
+SET=(--set shard_rows=1000)
+
+same_search() { # A.json B.json WHAT
+    "$PY" - "$1" "$2" "$3" <<'EOF' || fail "$3: the trial tables differ (see above)"
+import json, sys
+a, b = (json.load(open(p)).get("search") for p in sys.argv[1:3])
+if not a or not b or len(a["trials"]) != 6:
+    sys.exit("%s: no search table of 6 trials: %r / %r" % (sys.argv[3], a, b))
+strip = lambda s: (s["metric"], s["best"], [(t["params"], float(t["mean"]).hex(), float(t["std"]).hex())
+                                            for t in s["trials"]])
+if strip(a) != strip(b):
+    sys.exit("%s:\n  %s\n  %s" % (sys.argv[3], strip(a), strip(b)))
+EOF
+}
+
+cluster_start 1 1
+ref="$(submit_wait "$D/full.yaml" "${SET[@]}")" || exit 1
+save_result "$ref" "$T/ref.json"
+
+worker_start worker-2
+worker_start worker-3
+wait_for '[ "$(alive_workers)" -ge 3 ]' 20
+job="$(submit_wait "$D/full.yaml" "${SET[@]}")" || exit 1
+save_result "$job" "$T/three.json"
+same_search "$T/ref.json" "$T/three.json" "1 vs 3 workers"
+same_metrics "$T/ref.json" "$T/three.json" "1 vs 3 workers"
+echo "test_search_kill: 1 and 3 workers give the same trial table and model"
+
+cv_training() { # JOB: the cv stage is running, past its first phase
+    ctl status "$1" -o json | grep -q '"name":"cv","state":"running","tasks_total":[0-9]*,"tasks_done":[0-9]*,"phase":[1-9]'
+}
+job="$(ctl submit "$D/full.yaml" "${SET[@]}")" || fail "submit exit $?"
+wait_for "cv_training $job" 60
+kill_worker worker-2
+[ "$(job_state "$job")" = running ] || fail "job $job ended before worker-2 was killed: nothing was tested"
+echo "test_search_kill: killed worker-2 at $(ctl status "$job" -o json | grep -o '"name":"cv"[^}]*')"
+wait_for '[ "$(worker_state worker-2)" = dead ]' 20
+lim="$(jget 'max(60, int(6 * d["seconds"]) + 1)' <"$T/ref.json")"
+timeout "$lim" "$MLOPSCTL" wait "$job" >/dev/null 2>&1 || fail "job $job did not succeed after the kill (wait exit $?)"
+save_result "$job" "$T/killed.json"
+same_search "$T/ref.json" "$T/killed.json" "a killed worker"
+same_metrics "$T/ref.json" "$T/killed.json" "a killed worker"
+echo "test_search_kill: ok"

@@ -6,9 +6,13 @@
 #  b. on 3 workers,
 #  c. on 3 workers with one SIGKILLed while the cv stage trains
 #     (heartbeat 250 ms, so the death is noticed at once);
-# b and c must give the reference's trial table (params, mean, std: the
-# seconds differ), best index and every metric, bit for bit (cv.*, the
-# refitted model's train_loss, model_bytes and test metrics).
+#  d. with the coordinator SIGKILLed once the cv stage is done and
+#     restarted on its endpoint and data dir: replay must put the best
+#     trial's values back into the train section, so the version
+#     registered at the end still carries them as tags;
+# b, c and d must give the reference's trial table (params, mean, std:
+# the seconds differ), best index and every metric, bit for bit (cv.*,
+# the refitted model's train_loss, model_bytes and test metrics).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
@@ -20,6 +24,7 @@ purchases_job "$D/full.yaml" p.csv full
 cat >>"$D/full.yaml" <<'EOF'
 cv: {seed: 3, method: hash}
 search: {grid: {train.alpha: [1e-5, 1e-3, 1e-1], train.epochs: [2, 4]}, metric: auc, folds: 3}
+register: {model: shop}
 EOF
 SET=(--set shard_rows=1000)
 
@@ -63,4 +68,28 @@ timeout "$lim" "$MLOPSCTL" wait "$job" >/dev/null 2>&1 || fail "job $job did not
 save_result "$job" "$T/killed.json"
 same_search "$T/ref.json" "$T/killed.json" "a killed worker"
 same_metrics "$T/ref.json" "$T/killed.json" "a killed worker"
+echo "test_search_kill: a killed worker changes nothing"
+
+job="$(ctl submit "$D/full.yaml" "${SET[@]}")" || fail "submit exit $?"
+wait_for "[ \"\$(stage_state $job cv)\" = done ]" 60
+ep="$(head -n 1 "$CLUSTER_DIR/coordinator/endpoint")"
+was="$(job_state "$job")"
+coord_kill
+coord_start "$ep"
+echo "test_search_kill: coordinator restarted after the cv stage (the job was $was)"
+timeout "$lim" "$MLOPSCTL" wait "$job" >/dev/null 2>&1 || fail "job $job did not succeed after the restart (wait exit $?)"
+save_result "$job" "$T/restart.json"
+same_search "$T/ref.json" "$T/restart.json" "a coordinator restart"
+same_metrics "$T/ref.json" "$T/restart.json" "a coordinator restart"
+version="$(jget 'd["registered"]' <"$T/restart.json")"
+ctl model show "$version" -o json >"$T/version.json" || fail "model show $version exit $?"
+"$PY" - "$T/ref.json" "$T/version.json" <<'EOF' || fail "the version registered after the restart lacks the best trial's tags"
+import json, sys
+s = json.load(open(sys.argv[1]))["search"]
+tags = json.load(open(sys.argv[2])).get("tags", [])
+best = s["trials"][s["best"]]["params"]
+got = dict(t.split("=", 1) for t in tags if "=" in t)
+if set(got) != set(best) or any(float(got[k]) != float(v) for k, v in best.items()):
+    sys.exit("tags %s, want the values of %s" % (tags, best))
+EOF
 echo "test_search_kill: ok"

@@ -54,6 +54,7 @@
 #define CV_FANIN 8 /* as train's tree */
 #define CV_NM 6    /* accuracy, logloss, auc, f1, precision, recall: the MLOPS_METRIC_* bits */
 #define CV_NS 8    /* the scores kept per instance: CV_NM, then the fold's rows and its rows of class 1 */
+#define CV_MAX_MODEL_BYTES 2147483648.0 /* the instances' models, held in the stage's blob */
 enum { M_EPOCH = 0, M_REDUCE = 1, M_EVAL = 2, M_DONE = 3 };
 
 static const char *const METRIC[CV_NM] = {"accuracy", "logloss", "auc", "f1", "precision", "recall"};
@@ -255,6 +256,14 @@ static int cv_start(job_t *j, stage_t *st, char *err, size_t errlen)
     if (rc) return rc;
     free(vals);
     uint32_t K = cv_folds(sp), S = (uint32_t)in->ntasks;
+    /* the blob holds every instance's model: refuse what would not fit */
+    double dim = (sp->has_hash ? (double)sp->hash.n_features : 0) + (double)sp->columns.n_numeric + 1;
+    double bytes = dim * (job_nclasses(j) > 2 ? (double)job_nclasses(j) : 1) * 8 * (double)T * K;
+    if (bytes > CV_MAX_MODEL_BYTES)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "search: %zu trials x %u folds of %.0f-weight models need %.1f GiB in the coordinator "
+                            "(at most %.0f GiB): use fewer trials or folds, or a smaller hash.n_features",
+                            T, K, dim, bytes / 1073741824.0, CV_MAX_MODEL_BYTES / 1073741824.0);
     int is_split = !strcmp(in->name, "split");
     uint64_t *first = calloc((size_t)S * 2 + 1, sizeof *first), ntr = 0;
     if (!first) return MLOPS_ENOMEM;

@@ -20,7 +20,9 @@
 #    else among those within it (and per epochs value, the best alpha,
 #    where the reference's gap is clear); the best trial refitted (its epochs in
 #    train_loss), evaluated on the test split and registered with its
-#    values as tags.
+#    values as tags;
+#  - a search whose models would not fit in the coordinator (2^24
+#    hashed features x 18 instances) fails its job with a message.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
@@ -168,4 +170,10 @@ if errs:
     print("\n".join(errs), file=sys.stderr)
     sys.exit(1)
 EOF
+# a search whose models would not fit the coordinator fails its job, saying so
+job="$(ctl submit "$D/full.yaml" "${SET[@]}" --set "$GRID" --set hash.n_features=16777216)" ||
+    fail "submit exit $?"
+timeout 120 "$MLOPSCTL" wait "$job" >/dev/null 2>&1
+assert_eq "$(job_state "$job")" failed "state of the oversized search $job"
+assert_contains "$(ctl status "$job" -o json | jget 'd["error"]')" "GiB in the coordinator" "error of $job"
 echo "test_search: ok"

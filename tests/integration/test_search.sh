@@ -21,6 +21,8 @@
 #    where the reference's gap is clear); the best trial refitted (its epochs in
 #    train_loss), evaluated on the test split and registered with its
 #    values as tags;
+#  - random search: 4 trials drawn within the range and the list, the
+#    best the lowest logloss;
 #  - a search whose models would not fit in the coordinator (2^24
 #    hashed features x 18 instances) fails its job with a message.
 source "$(dirname "$0")/lib.sh"
@@ -170,6 +172,22 @@ if errs:
     print("\n".join(errs), file=sys.stderr)
     sys.exit(1)
 EOF
+# random search: n trials drawn from a log-uniform range and a list
+job="$(submit_wait "$D/full.yaml" "${SET[@]}" \
+    --set 'search={grid: {train.alpha: {loguniform: [1e-5, 1e-1]}, train.epochs: [2, 3]}, random: {n: 4, seed: 9}, metric: logloss, folds: 2}')" || exit 1
+save_result "$job" "$T/random.json"
+"$PY" - "$T/random.json" <<'EOF' || fail "random search $job (see above)"
+import json, sys
+s = json.load(open(sys.argv[1]))["search"]
+t = s["trials"]
+ok = s["metric"] == "logloss" and len(t) == 4 and all(
+    1e-5 <= x["params"]["train.alpha"] <= 1e-1 and x["params"]["train.epochs"] in (2, 3) for x in t)
+ok = ok and s["best"] == min(range(4), key=lambda i: (t[i]["mean"], i))  # lower logloss is better
+ok = ok and len({x["params"]["train.alpha"] for x in t}) == 4
+if not ok:
+    sys.exit("random search table: %s" % s)
+EOF
+
 # a search whose models would not fit the coordinator fails its job, saying so
 job="$(ctl submit "$D/full.yaml" "${SET[@]}" --set "$GRID" --set hash.n_features=16777216)" ||
     fail "submit exit $?"

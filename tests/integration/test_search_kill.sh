@@ -23,7 +23,7 @@ gen_purchases 10000 11 "$D/p.csv"
 purchases_job "$D/full.yaml" p.csv full
 cat >>"$D/full.yaml" <<'EOF'
 cv: {seed: 3, method: hash}
-search: {grid: {train.alpha: [1e-5, 1e-3, 1e-1], train.epochs: [2, 4]}, metric: auc, folds: 3}
+search: {grid: {train.alpha: [1e-5, 1e-3, 1e-1], train.epochs: [1, 3]}, metric: auc, folds: 3}
 register: {model: shop}
 EOF
 SET=(--set shard_rows=1000)

@@ -782,12 +782,14 @@ static int parse_sample(vctx *c, const ynode *y, const char *name, const mlops_j
         return verr(c, y, "%s: expected {n: N, seed: S}, got %s", name, shown(y, b, sizeof b));
     v[0] = 0;
     v[1] = 0;
-    int rc;
+    int rc, seen[2] = {0, 0};
     for (size_t i = 0; i + 1 < y->n; i += 2) {
         const ynode *kn = y->kids[i];
         int isn = kn->kind == YN_SCALAR && !strcmp(kn->str, "n");
         if (!isn && (kn->kind != YN_SCALAR || strcmp(kn->str, "seed")))
             return verr(c, kn, "%s: unknown key %s", name, shown(kn, b, sizeof b));
+        if (seen[isn]++)
+            return verr(c, kn, "%s: duplicate key %s", name, shown(kn, b, sizeof b));
         if ((rc = get_uint(c, y->kids[i + 1], fpath(p, sizeof p, name, kn->str), isn ? &N : &SEED,
                            &v[isn ? 0 : 1])) != 0)
             return rc;

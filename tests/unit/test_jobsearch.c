@@ -116,6 +116,7 @@ static void test_refused(void **state)
         {"search={grid: {train.alpha: {uniform: [2, 1]}}, random: {n: 3}}", "low end is above its high end"},
         {"search={grid: {train.alpha: [1e-4]}, random: {n: 0}}", "search.random.n: expected an integer in 1..1000000"},
         {"search={metric: auc}", "search: missing required key 'grid'"},
+        {"search={grid: {train.alpha: [1e-4]}, random: {n: 2, n: 3}}", "search.random: duplicate key 'n'"},
         {"cv={folds: 1}", "cv.folds: expected an integer in 2..100, got '1'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

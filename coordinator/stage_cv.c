@@ -302,9 +302,12 @@ static int cv_start(job_t *j, stage_t *st, char *err, size_t errlen)
     free(act);
     plan_free(&p);
     if (rc) return rc;
+    double prep = 0; /* the stages before this one ran once for every trial and fold */
+    for (size_t i = 0; i < (size_t)(st - j->stages); i++) prep += j->stages[i].seconds;
     if (sp->has_search)
-        job_logf(j, "search: %zu trials x %u folds on %llu training rows (%s folds)", T, K,
-                 (unsigned long long)ntr, sp->cv.method == MLOPS_CV_SKLEARN ? "KFold" : "hashed");
+        job_logf(j, "search: %zu trials x %u folds on %llu training rows (%s folds), sharing the "
+                 "preparation of %.3f s (the stages before cv, once)", T, K, (unsigned long long)ntr,
+                 sp->cv.method == MLOPS_CV_SKLEARN ? "KFold" : "hashed", prep);
     else
         job_logf(j, "cv: %u folds on %llu training rows", K, (unsigned long long)ntr);
     return set_epoch_phase(j, st, 0, nact, S);

@@ -19,8 +19,8 @@
 #    best two reference means differ by more than the noise (1 point),
 #    else among those within it (and per epochs value, the best alpha,
 #    where the reference's gap is clear); the best trial refitted (its epochs in
-#    train_loss), evaluated on the test split and registered with its
-#    values as tags;
+#    train_loss), evaluated on the test split, registered with its
+#    values as tags and gated by promote (no champion yet: promoted);
 #  - random search: 4 trials drawn within the range and the list, the
 #    best the lowest logloss;
 #  - a search whose models would not fit in the coordinator (2^24
@@ -97,7 +97,7 @@ GRID='search={grid: {train.alpha: [1e-5, 1e-3, 1e-1], train.epochs: [2, 6]}, met
 "$PY" "$MLOPS_SOURCE_DIR/examples/purchases/reference_search.py" "$D/p.csv" --folds 3 --cv-seed 7 \
     --alpha 1e-5 1e-3 1e-1 --epochs 2 6 --metric accuracy >"$T/ref.grid.json" || fail "reference_search.py exit $?"
 job="$(submit_wait "$D/full.yaml" "${SET[@]}" --set 'cv={seed: 7}' --set "$GRID" \
-    --set 'register={model: shop, tags: [grid]}')" || exit 1
+    --set 'register={model: shop, tags: [grid]}' --set 'promote={metric: accuracy}')" || exit 1
 save_result "$job" "$T/grid.json"
 ctl result "$job" >"$T/grid.txt" || fail "result $job exit $?"
 ctl model show shop@1 -o json >"$T/model.json" || fail "model show shop@1 exit $?"
@@ -164,6 +164,9 @@ if not lines or lines[0].split()[1] != "%d*" % best:
 shown = [float(l.split()[4]) for l in lines[:len(means)]]
 if shown != sorted(shown, reverse=True):
     errs.append("result table not sorted by mean: %s" % shown)
+p = d.get("promotion") or {}
+if p.get("decision") != "promoted" or p.get("alias") != "production":
+    errs.append("the refit was not gated by promote (no champion: promoted): %s" % p)
 alpha = params[best]["train.alpha"]
 for tag in ("train.epochs=%d" % params[best]["train.epochs"], "grid"):
     if tag not in model:

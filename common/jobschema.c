@@ -18,6 +18,7 @@
 static const char *const BAD_ROW_NAMES[] = {"fail", "skip", NULL};
 static const char *const FORMAT_NAMES[] = {"csv", "idx", NULL};
 static const char *const SPLIT_NAMES[] = {"hash", "sklearn", NULL};
+static const char *const CV_NAMES[] = {"sklearn", "hash", NULL};
 static const char *const MODEL_NAMES[] = {"logistic", NULL};
 static const char *const LR_NAMES[] = {"optimal", "constant", "invscaling", "adagrad", NULL};
 static const char *const SOLVER_NAMES[] = {"sgd", "lbfgs", NULL};
@@ -41,7 +42,8 @@ _Static_assert(sizeof(mlops_bad_row) == sizeof(int) && sizeof(mlops_split_method
                    sizeof(mlops_knn_mode) == sizeof(int) &&
                    sizeof(mlops_knn_weights) == sizeof(int) &&
                    sizeof(mlops_join_how) == sizeof(int) &&
-                   sizeof(mlops_join_validate) == sizeof(int),
+                   sizeof(mlops_join_validate) == sizeof(int) &&
+                   sizeof(mlops_cv_method) == sizeof(int),
                "job-file enums must be int-sized");
 _Static_assert(MLOPS_METRIC_COUNT == sizeof METRIC_NAMES / sizeof METRIC_NAMES[0] - 1,
                "one metric name per MLOPS_METRIC_* bit");
@@ -170,6 +172,30 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
     {.sect = "", .key = "evaluate", .type = MLOPS_JSK_SET, .names = METRIC_NAMES, .off = S(metrics),
      .off2 = S(has_evaluate), .flags = MLOPS_JSF_PRESENCE, .noun = "metric", .doc_default = "—",
      .help = "needs `train`; canonical order is this order"},
+
+    {.sect = "", .key = "cv", .type = MLOPS_JSK_SECTION, .off = S(has_cv)},
+    {.sect = "cv", .key = "folds", .type = MLOPS_JSK_UINT, .lo = 2, .hi = 100, .dflt = 5,
+     .off = S(cv.folds), .help = "k-fold cross-validation of `train` on the training rows (needs `train`)"},
+    {.sect = "cv", .key = "seed", .type = MLOPS_JSK_UINT, .lo = 0, .hi = U32, .dflt = 0,
+     .off = S(cv.seed), .help = ""},
+    {.sect = "cv", .key = "method", .type = MLOPS_JSK_ENUM, .names = CV_NAMES,
+     .dflt = MLOPS_CV_SKLEARN, .off = S(cv.method),
+     .help = "`sklearn`: the folds of `KFold(folds, shuffle=True, random_state=seed)` over the training "
+             "rows in order; `hash`: by a hash of the row id, independent of sharding; also the folds of `search`"},
+    {.sect = "", .key = "search", .type = MLOPS_JSK_SECTION, .off = S(has_search)},
+    {.sect = "search", .key = "grid", .type = MLOPS_JSK_GRID, .off = S(search.params),
+     .off2 = S(search.nparams), .doc_default = "— (required)",
+     .doc_allowed = "numeric `train.*` keys: a list of values, or (with `random`) `{uniform: [lo, hi]}`, `{loguniform: [lo, hi]}`",
+     .help = "every combination is a trial (ParameterGrid order: keys sorted, the last fastest)"},
+    {.sect = "search", .key = "random", .type = MLOPS_JSK_SAMPLE, .off = S(search.random),
+     .off2 = S(search.has_random), .flags = MLOPS_JSF_PRESENCE, .doc_default = "none (the whole grid)",
+     .doc_allowed = "`{n: 1..1000000, seed: 0..4294967295}`", .help = "n trials sampled from the grid's lists and ranges"},
+    {.sect = "search", .key = "metric", .type = MLOPS_JSK_ENUM, .names = PROMOTE_METRIC_NAMES,
+     .dflt = 0, .off = S(search.metric), .help = "the trials' score (mean over the folds); lower is better for logloss"},
+    {.sect = "search", .key = "folds", .type = MLOPS_JSK_UINT, .lo = 2, .hi = 100, .dflt = 5,
+     .off = S(search.folds), .help = "folds per trial (assigned as `cv.method`/`cv.seed` say)"},
+    {.sect = "search", .key = "max_trials", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 1000000, .dflt = 1000,
+     .off = S(search.max_trials), .help = "a search of more trials is refused"},
 
     {.sect = "", .key = "predict", .type = MLOPS_JSK_SECTION, .off = S(has_predict)},
     {.sect = "predict", .key = "model", .type = MLOPS_JSK_STR, .off = S(predict.model),
@@ -398,6 +424,41 @@ static void put_value(FILE *f, const mlops_jobschema_key_t *k, const mlops_jobsp
     case MLOPS_JSK_JOINS:
         put_joins(f, *CAT(s, k->off, mlops_jobspec_join_t *), *CAT(s, k->off2, size_t));
         break;
+    case MLOPS_JSK_GRID: {
+        const mlops_jobspec_param_t *v = *CAT(s, k->off, mlops_jobspec_param_t *);
+        size_t n = *CAT(s, k->off2, size_t);
+        static const char *const dist[] = {"", "uniform", "loguniform"};
+        /* integer keys must read back as integers: 20, not 2e+01 */
+#define GRID_NUM(x) (floor(x) == (x) && fabs(x) < 1e15 ? (void)snprintf(b, sizeof b, "%.0f", (x)) \
+                                                       : fmt_num(b, sizeof b, (x)))
+        fputc('{', f);
+        for (size_t i = 0; i < n; i++) {
+            fputs(i ? ", " : "", f);
+            put_str(f, v[i].key);
+            fputs(": ", f);
+            if (v[i].dist != MLOPS_PARAM_LIST) {
+                GRID_NUM(v[i].lo);
+                fprintf(f, "{%s: [%s, ", dist[v[i].dist], b);
+                GRID_NUM(v[i].hi);
+                fprintf(f, "%s]}", b);
+                continue;
+            }
+            fputc('[', f);
+            for (size_t a = 0; a < v[i].nvalues; a++) {
+                GRID_NUM(v[i].values[a]);
+                fprintf(f, "%s%s", a ? ", " : "", b);
+            }
+            fputc(']', f);
+        }
+        fputc('}', f);
+#undef GRID_NUM
+        break;
+    }
+    case MLOPS_JSK_SAMPLE: {
+        const uint32_t *v = CAT(s, k->off, uint32_t);
+        fprintf(f, "{n: %u, seed: %u}", v[0], v[1]);
+        break;
+    }
     case MLOPS_JSK_SECTION: break;
     }
 }
@@ -418,7 +479,8 @@ static int written(const mlops_jobschema_key_t *k, const mlops_jobspec_t *s)
     case MLOPS_JSK_NAME: /* register.model may be absent */
     case MLOPS_JSK_STR: return *CAT(s, k->off, char *) != NULL;
     case MLOPS_JSK_NAMES:
-    case MLOPS_JSK_JOINS: return *CAT(s, k->off2, size_t) != 0;
+    case MLOPS_JSK_JOINS:
+    case MLOPS_JSK_GRID: return *CAT(s, k->off2, size_t) != 0;
     case MLOPS_JSK_INPUT: return CAT(s, k->off, mlops_jobspec_input_t)->format != MLOPS_INPUT_NONE;
     case MLOPS_JSK_SECTION: return *CAT(s, k->off, int) != 0;
     default: return 1;
@@ -496,6 +558,8 @@ static const char *type_name(mlops_jsk_type t)
     case MLOPS_JSK_SET: return "list";
     case MLOPS_JSK_INPUT: return "path, or mapping";
     case MLOPS_JSK_JOINS: return "list of mappings";
+    case MLOPS_JSK_GRID: return "mapping";
+    case MLOPS_JSK_SAMPLE: return "mapping";
     default: return "mapping";
     }
 }

@@ -29,6 +29,9 @@ typedef enum {
     MLOPS_JSK_SET,         /* a non-empty list of distinct names[]; unsigned, bit i = names[i] */
     MLOPS_JSK_INPUT,       /* a CSV path, or a mapping of the "input" rows; mlops_jobspec_input_t */
     MLOPS_JSK_JOINS,       /* a list of mappings of the "join" rows; mlops_jobspec_join_t *, count at off2 */
+    MLOPS_JSK_GRID,        /* numeric train.* keys -> a list of values or a range; mlops_jobspec_param_t *,
+                            * count at off2 (jobsearch.h) */
+    MLOPS_JSK_SAMPLE,      /* {n, seed}: two uint32_t at off (n 1..1000000) */
 } mlops_jsk_type;
 
 enum {
@@ -42,7 +45,7 @@ enum {
 
 #define MLOPS_JOBSCHEMA_MAX_NAME 128
 
-typedef struct {
+typedef struct mlops_jobschema_key {
     const char *sect; /* "" at the top level; "input" = the keys of any input mapping */
     const char *key;
     mlops_jsk_type type;

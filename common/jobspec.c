@@ -19,6 +19,7 @@
 #include "jobspec.h"
 #include "err.h"
 #include "jobschema.h"
+#include "jobsearch.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -683,6 +684,121 @@ static int parse_joins(vctx *c, const ynode *y, const char *name, mlops_jobspec_
     return 0;
 }
 
+static int param_cmp(const void *a, const void *b)
+{
+    return strcmp(((const mlops_jobspec_param_t *)a)->key, ((const mlops_jobspec_param_t *)b)->key);
+}
+
+/* A value of a grid key, within the key's own bounds. */
+static int grid_value(vctx *c, const ynode *y, const char *path, const mlops_jobschema_key_t *row,
+                      double *out)
+{
+    if (row->type == MLOPS_JSK_NUM)
+        return get_num(c, y, path, row, out);
+    uint32_t u;
+    int rc = get_uint(c, y, path, row, &u);
+    *out = u;
+    return rc;
+}
+
+/* search.grid: a mapping of numeric train.* keys (as the schema names
+ * them) to a non-empty list of values, or to {uniform|loguniform: [lo,
+ * hi]}; kept sorted by key, as ParameterGrid orders them. */
+static int parse_grid(vctx *c, const ynode *y, const char *name, const mlops_jobschema_key_t *k,
+                      mlops_jobspec_t *s)
+{
+    char b[64], p[160];
+    if (y->kind != YN_MAP)
+        return verr(c, y, "%s: expected a mapping of train keys to lists, got %s", name,
+                    shown(y, b, sizeof b));
+    size_t n = y->n / 2;
+    if (n == 0)
+        return verr(c, y, "%s: expected at least one key", name);
+    mlops_jobspec_param_t *v = calloc(n, sizeof *v);
+    if (!v)
+        return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+    *AT(s, k->off, mlops_jobspec_param_t *) = v;
+    for (size_t i = 0; i < n; i++) {
+        const ynode *kn = y->kids[2 * i], *vn = y->kids[2 * i + 1];
+        if (kn->kind != YN_SCALAR || strlen(kn->str) != kn->len)
+            return verr(c, kn, "%s: expected a plain key, got %s", name, shown(kn, b, sizeof b));
+        const mlops_jobschema_key_t *row = mlops_search_row(kn->str);
+        if (!row)
+            return verr(c, kn, "%s: %s is not a numeric train key of the job file (train.alpha, train.epochs, ...)",
+                        name, shown(kn, b, sizeof b));
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(v[j].key, kn->str))
+                return verr(c, kn, "%s: duplicate key %s", name, shown(kn, b, sizeof b));
+        const char *kp = fpath(p, sizeof p, name, kn->str);
+        if (!(v[i].key = strdup(kn->str)))
+            return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+        *AT(s, k->off2, size_t) = i + 1;
+        int rc;
+        if (vn->kind == YN_SEQ) {
+            if (vn->n == 0)
+                return verr(c, vn, "%s: expected at least one value", kp);
+            if (!(v[i].values = calloc(vn->n, sizeof *v[i].values)))
+                return mlops_seterr(c->err, c->errlen, MLOPS_ENOMEM, "%s: out of memory", c->file);
+            for (size_t a = 0; a < vn->n; a++, v[i].nvalues++)
+                if ((rc = grid_value(c, vn->kids[a], kp, row, &v[i].values[a])) != 0)
+                    return rc;
+            v[i].lo = v[i].hi = v[i].values[0];
+            for (size_t a = 1; a < vn->n; a++) {
+                if (v[i].values[a] < v[i].lo) v[i].lo = v[i].values[a];
+                if (v[i].values[a] > v[i].hi) v[i].hi = v[i].values[a];
+            }
+            continue;
+        }
+        const ynode *dk = vn->kind == YN_MAP && vn->n == 2 ? vn->kids[0] : NULL;
+        const ynode *r = dk ? vn->kids[1] : NULL;
+        if (!dk || dk->kind != YN_SCALAR || (strcmp(dk->str, "uniform") && strcmp(dk->str, "loguniform")))
+            return verr(c, vn, "%s: expected a list of values, {uniform: [lo, hi]} or {loguniform: [lo, hi]}, got %s",
+                        kp, shown(vn, b, sizeof b));
+        v[i].dist = strcmp(dk->str, "uniform") ? MLOPS_PARAM_LOGUNIFORM : MLOPS_PARAM_UNIFORM;
+        if (r->kind != YN_SEQ || r->n != 2)
+            return verr(c, r, "%s: expected [lo, hi], got %s", kp, shown(r, b, sizeof b));
+        if ((rc = grid_value(c, r->kids[0], kp, row, &v[i].lo)) != 0 ||
+            (rc = grid_value(c, r->kids[1], kp, row, &v[i].hi)) != 0)
+            return rc;
+        if (v[i].lo > v[i].hi)
+            return verr(c, r, "%s: the range's low end is above its high end", kp);
+        if (v[i].dist == MLOPS_PARAM_LOGUNIFORM && v[i].lo <= 0)
+            return verr(c, r, "%s: loguniform needs lo > 0", kp);
+    }
+    qsort(v, n, sizeof *v, param_cmp);
+    return 0;
+}
+
+/* search.random: {n, seed} */
+static int parse_sample(vctx *c, const ynode *y, const char *name, const mlops_jobschema_key_t *k,
+                        mlops_jobspec_t *s)
+{
+    static const mlops_jobschema_key_t N = {.key = "n", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 1000000};
+    static const mlops_jobschema_key_t SEED = {.key = "seed", .type = MLOPS_JSK_UINT, .lo = 0,
+                                               .hi = 4294967295.0};
+    char b[64], p[160];
+    uint32_t *v = AT(s, k->off, uint32_t);
+    if (y->kind != YN_MAP)
+        return verr(c, y, "%s: expected {n: N, seed: S}, got %s", name, shown(y, b, sizeof b));
+    v[0] = 0;
+    v[1] = 0;
+    int rc, seen[2] = {0, 0};
+    for (size_t i = 0; i + 1 < y->n; i += 2) {
+        const ynode *kn = y->kids[i];
+        int isn = kn->kind == YN_SCALAR && !strcmp(kn->str, "n");
+        if (!isn && (kn->kind != YN_SCALAR || strcmp(kn->str, "seed")))
+            return verr(c, kn, "%s: unknown key %s", name, shown(kn, b, sizeof b));
+        if (seen[isn]++)
+            return verr(c, kn, "%s: duplicate key %s", name, shown(kn, b, sizeof b));
+        if ((rc = get_uint(c, y->kids[i + 1], fpath(p, sizeof p, name, kn->str), isn ? &N : &SEED,
+                           &v[isn ? 0 : 1])) != 0)
+            return rc;
+    }
+    if (v[0] == 0)
+        return verr(c, y, "%s: missing required key 'n'", name);
+    return 0;
+}
+
 /* Read one row's value y into s (or into the input at k->off). */
 static int get_value(vctx *c, const ynode *y, const char *path, const mlops_jobschema_key_t *k,
                      mlops_jobspec_t *s)
@@ -702,6 +818,8 @@ static int get_value(vctx *c, const ynode *y, const char *path, const mlops_jobs
     case MLOPS_JSK_SET: return get_set(c, y, path, k, AT(s, k->off, unsigned));
     case MLOPS_JSK_INPUT: return parse_input(c, y, path, AT(s, k->off, mlops_jobspec_input_t));
     case MLOPS_JSK_JOINS: return parse_joins(c, y, path, s);
+    case MLOPS_JSK_GRID: return parse_grid(c, y, path, k, s);
+    case MLOPS_JSK_SAMPLE: return parse_sample(c, y, path, k, s);
     }
     return 0;
 }
@@ -828,11 +946,34 @@ static int knn_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
     return 0;
 }
 
+/* search: ranges only for random search; no more trials than max_trials;
+ * an alpha the optimal schedule cannot divide by */
+static int search_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
+{
+    const ynode *g = mget(y, "grid", NULL);
+    if (!g) /* checked here, after the other keys' bounds */
+        return verr(c, y, "search: missing required key 'grid'");
+    for (size_t i = 0; i < s->search.nparams; i++) {
+        const mlops_jobspec_param_t *p = &s->search.params[i];
+        if (p->dist != MLOPS_PARAM_LIST && !s->search.has_random)
+            return verr(c, mget(g, p->key, NULL), "search.grid.%s: a range needs search.random", p->key);
+        if (!strcmp(p->key, "train.alpha") && s->train.learning_rate == MLOPS_LR_OPTIMAL && p->lo <= 0)
+            return verr(c, mget(g, p->key, NULL),
+                        "search.grid.train.alpha: learning_rate optimal needs alpha > 0");
+    }
+    uint64_t n = mlops_search_count(s);
+    if (n > s->search.max_trials)
+        return verr(c, y, "search: %llu trials exceed search.max_trials (%u)", (unsigned long long)n,
+                    s->search.max_trials);
+    return 0;
+}
+
 /* Rules within one section that no single row can state. */
 static const struct {
     const char *sect;
     int (*rule)(vctx *, const ynode *, mlops_jobspec_t *);
-} SECTION_RULES[] = {{"columns", columns_rule}, {"train", train_rule}, {"knn", knn_rule}};
+} SECTION_RULES[] = {{"columns", columns_rule}, {"train", train_rule}, {"knn", knn_rule},
+                     {"search", search_rule}};
 
 static int parse_section(vctx *c, const ynode *y, const char *name, const mlops_jobschema_key_t *sec,
                          mlops_jobspec_t *s)
@@ -923,6 +1064,10 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
         if (!idx && nfeat == 0)
             return verr(c, k, "train: no feature columns (columns.numeric, columns.categorical)");
     }
+    if (s->has_cv && !s->has_train && mget(root, "cv", &k))
+        return verr(c, k, "cv: needs a train stage");
+    if (s->has_search && !s->has_train && mget(root, "search", &k))
+        return verr(c, k, "search: needs a train stage");
     if (s->has_evaluate && !s->has_train && mget(root, "evaluate", &k))
         return verr(c, k, "evaluate: needs a train stage");
     if (s->has_register && !s->has_train && !(s->has_knn && s->knn.mode == MLOPS_KNN_RECOMMEND) &&
@@ -1096,6 +1241,11 @@ void mlops_jobspec_destroy(mlops_jobspec_t **ps)
         free_list(s->join[i].columns, s->join[i].ncolumns);
     }
     free(s->join);
+    for (size_t i = 0; i < s->search.nparams; i++) {
+        free(s->search.params[i].key);
+        free(s->search.params[i].values);
+    }
+    free(s->search.params);
     free(s);
     *ps = NULL;
 }

@@ -26,6 +26,7 @@
 typedef enum { MLOPS_INPUT_NONE = 0, MLOPS_INPUT_CSV = 1, MLOPS_INPUT_IDX = 2 } mlops_input_format;
 typedef enum { MLOPS_BAD_ROW_FAIL = 0, MLOPS_BAD_ROW_SKIP = 1 } mlops_bad_row;
 typedef enum { MLOPS_SPLIT_HASH = 0, MLOPS_SPLIT_SKLEARN = 1 } mlops_split_method;
+typedef enum { MLOPS_CV_SKLEARN = 0, MLOPS_CV_HASH = 1 } mlops_cv_method;
 typedef enum { MLOPS_MODEL_LOGISTIC = 0 } mlops_model;
 typedef enum {
     MLOPS_LR_OPTIMAL = 0,
@@ -77,6 +78,17 @@ typedef struct {
     mlops_join_how how;           /* default left */
     mlops_join_validate validate; /* default none (duplicates multiply rows) */
 } mlops_jobspec_join_t;
+
+/* One dimension of a search space: a numeric train.* key of the schema
+ * and the values to try (a list) or, for random search, a range. */
+typedef enum { MLOPS_PARAM_LIST = 0, MLOPS_PARAM_UNIFORM = 1, MLOPS_PARAM_LOGUNIFORM = 2 } mlops_param_dist;
+typedef struct {
+    char *key;             /* "train.alpha" */
+    mlops_param_dist dist;
+    double *values;        /* LIST: within the key's bounds */
+    size_t nvalues;
+    double lo, hi;         /* UNIFORM, LOGUNIFORM: the closed range */
+} mlops_jobspec_param_t;
 
 /* A validated job. All strings are owned by the spec. has_* say which
  * stages are present; the fields of an absent stage hold its defaults. */
@@ -149,6 +161,26 @@ typedef struct {
 
     int has_evaluate;
     unsigned metrics; /* MLOPS_METRIC_* bits, non-empty if has_evaluate */
+
+    int has_cv; /* k-fold cross-validation of the train parameters (stage_search.c) */
+    struct {
+        uint32_t folds;         /* 2..100, default 5 */
+        uint32_t seed;          /* default 0 */
+        mlops_cv_method method; /* default sklearn (KFold(shuffle=True)) */
+    } cv;
+
+    int has_search; /* hyperparameter search: trials of train.* values, each cross-validated */
+    struct {
+        mlops_jobspec_param_t *params; /* search.grid, keys in sorted order (jobsearch.h) */
+        size_t nparams;
+        int has_random;       /* random: {n, seed}: sample n trials instead of the grid */
+        struct {
+            uint32_t n, seed; /* n 1..1000000, seed default 0 */
+        } random;
+        int metric;           /* the MLOPS_METRIC_* bit number (accuracy .. recall) */
+        uint32_t folds;       /* 2..100, default 5 */
+        uint32_t max_trials;  /* more trials are refused, default 1000 */
+    } search;
 
     int has_predict; /* batch scoring with a registered model */
     struct {

@@ -13,6 +13,7 @@
 #include "coord_internal.h"
 #include "journal.pb-c.h"
 #include "log.h"
+#include "stages.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,7 @@ static int load_stage(job_t *j, size_t s, const void *data, size_t len)
     }
     st->dirty = 0;
     mlops__stage_record__free_unpacked(r, NULL);
+    if (st->ops == &stage_cv) stage_cv_replayed(j, st); /* the search's best values into the spec */
     return 0;
 }
 

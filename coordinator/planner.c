@@ -214,6 +214,7 @@ int planner_build(job_t *j, char *err, size_t errlen)
     if (!rc && (s->has_hash || (needs_features && s->input.format == MLOPS_INPUT_CSV)))
         rc = add_stage(j, &stage_hash);
     if (!rc && s->has_split) rc = add_stage(j, &stage_split);
+    if (!rc && (s->has_cv || s->has_search)) rc = add_stage(j, &stage_cv);
     if (!rc && s->has_train)
         rc = add_stage(j, s->train.solver == MLOPS_SOLVER_LBFGS ? &stage_lbfgs : &stage_train);
     if (!rc && s->has_evaluate) rc = add_stage(j, &stage_evaluate);

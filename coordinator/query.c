@@ -224,6 +224,8 @@ static json_t *job_full(const job_t *j)
     }
     json_t *ev = evaluation(j);
     if (ev) json_object_set_new(o, "evaluation", ev);
+    json_t *search = stage_cv_search_json(j);
+    if (search) json_object_set_new(o, "search", search);
     return o;
 }
 

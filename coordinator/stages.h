@@ -7,6 +7,7 @@
  *   stage_scale.c     scale (moments, then apply)
  *   stage_hash.c      hash (frames -> feature shards)
  *   stage_split.c     split (the test flag of every row)
+ *   stage_cv.c        cv (k-fold cross-validation and search trials, before train)
  *   stage_train.c     train (SGD epochs + reduction tree)
  *   stage_lbfgs.c     train with solver lbfgs (one phase per evaluation)
  *   stage_evaluate.c  evaluate (metrics partials)
@@ -47,6 +48,18 @@ extern const stage_ops_t stage_predict;
 extern const stage_ops_t stage_promote;
 extern const stage_ops_t stage_profile;
 extern const stage_ops_t stage_drift;
+extern const stage_ops_t stage_cv;
+
+/* stage_cv.c: write trial `best`'s values into the job's train section
+ * and its register tags (the refit trains it). 0, or < 0 with err. */
+int stage_cv_apply_best(job_t *j, uint32_t best, char *err, size_t errlen);
+/* stage_cv.c: after replay rebuilt the spec, re-apply a done search's
+ * best trial (jobrecord.c calls it for the cv stage). */
+void stage_cv_replayed(job_t *j, const stage_t *st);
+/* stage_cv.c: the "search" object of `result` ({"metric", "trials":
+ * [{"params", "mean", "std", "seconds"}], "best"}), or NULL while the
+ * search has not finished or the job has none. */
+struct json_t *stage_cv_search_json(const job_t *j);
 
 /* stage_promote.c: the name of promote.metric ("auc", ...). */
 const char *stage_promote_metric_name(const job_t *j);

@@ -9,6 +9,7 @@
 #include "ctl.h"
 #include "err.h"
 #include "output.h"
+#include "searchtable.h"
 
 int ctl_query(const ctl_ctx *ctx, const char *verb, const char *job_id, const char *const *args,
               size_t nargs, json_t **doc, char **raw)
@@ -138,6 +139,7 @@ static void print_job(const json_t *doc, int with_metrics)
         if (t) ctl_table_print(t, stdout);
         ctl_table_destroy(&t);
     }
+    if (with_metrics) ctl_search_print(doc, stdout);
 }
 
 static int job_query(ctl_ctx *ctx, const ctl_args *a, const char *verb, int with_metrics)

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "fshard.h"
 #include "hasher.h"
+#include "kind_cv.h"
 #include "kinds.h"
 #include "log.h"
 #include "metrics.h"
@@ -330,6 +331,7 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
         goto out;
     }
     if (input_fshard(ctx, 0, &all) != 0) goto out;
+    if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 0);
         mlk_features_destroy(&all);
@@ -450,6 +452,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
     }
     if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     if (input_fshard(ctx, 0, &all) != 0) goto out;
+    if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 1);
         if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }

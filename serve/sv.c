@@ -74,7 +74,8 @@ fail:
 
 void sv_install(sv_t *s, sv_model_t *m)
 {
-    m->drift = sv_drift_new(m->art->reference, m->cols, m->ncols, m->art->classes,
+    if (m->art)
+        m->drift = sv_drift_new(m->art->reference, m->cols, m->ncols, m->art->classes,
                             m->art->nclasses, (size_t)s->cfg.window);
     char ver[16];
     snprintf(ver, sizeof ver, "%u", m->version);

@@ -11,6 +11,7 @@ static void model_free(sv_model_t *m)
 {
     if (!m) return;
     mlops_artifact_destroy(&m->art);
+    mlops_recommender_destroy(&m->rec);
     sv_drift_destroy(&m->drift);
     free(m->name);
     for (size_t i = 0; i < m->ncols; i++) free(m->cols[i]);
@@ -25,8 +26,36 @@ static void model_free(sv_model_t *m)
     free(m);
 }
 
+/* A recommender version: it answers POST /recommend only. */
+static sv_model_t *recommender_new(const json_t *doc, char *err, size_t errlen)
+{
+    mlops_recommender_t *r = mlops_recommender_from_json(doc, err, errlen);
+    if (!r) return NULL;
+    sv_model_t *m = calloc(1, sizeof *m);
+    if (!m || !(m->name = strdup(mlops_recommender_name(r)))) {
+        free(m);
+        mlops_recommender_destroy(&r);
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    m->rec = r;
+    m->version = mlops_recommender_version(r);
+    atomic_init(&m->refs, 1);
+    return m;
+}
+
 sv_model_t *sv_model_new(const char *text, size_t len, char *err, size_t errlen)
 {
+    /* the format decides which kind of version this is */
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, 0, &je);
+    const char *fmt = json_string_value(json_object_get(doc, "format"));
+    if (fmt && !strcmp(fmt, MLOPS_RECOMMENDER_FORMAT)) {
+        sv_model_t *m = recommender_new(doc, err, errlen);
+        json_decref(doc);
+        return m;
+    }
+    json_decref(doc);
     mlops_artifact_t *a = NULL;
     if (mlops_artifact_from_json(text, len, &a, err, errlen) != 0) return NULL;
     if (!a->model || a->nclasses < 2) {

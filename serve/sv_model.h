@@ -16,11 +16,13 @@
 
 #include "artifact.h"
 #include "frame.h"
+#include "recommender.h"
 #include "score.h"
 #include "sv_drift.h"
 
 typedef struct {
-    mlops_artifact_t *art;
+    mlops_artifact_t *art;      /* a classifier; NULL for a recommender */
+    mlops_recommender_t *rec;   /* a recommender (POST /recommend); NULL for a classifier */
     char *name;       /* the registered name */
     uint32_t version;
     /* the request's columns: numeric ones first, then the hashed ones */
@@ -34,7 +36,8 @@ typedef struct {
     atomic_int refs;
 } sv_model_t;
 
-/* Parse the artifact text of NAME version VERSION. NULL with err. */
+/* Parse the artifact text of NAME version VERSION: a classifier
+ * (mlops-model/1) or a recommender (mlops-recommender/1). NULL with err. */
 sv_model_t *sv_model_new(const char *text, size_t len, char *err, size_t errlen);
 /* Give back a reference; the last one frees the model. NULLs *pm. */
 void sv_model_release(sv_model_t **pm);

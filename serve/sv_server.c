@@ -108,6 +108,16 @@ static void not_loaded(sv_t *s, mlops_http_reply_t *rep)
     reply_error(rep, 503, "MODEL_NOT_LOADED", "model %s@%s is not loaded yet", s->name, s->ref);
 }
 
+/* A recommender version answers POST /recommend only. */
+static int refuse_recommender(const sv_model_t *m, mlops_http_reply_t *rep)
+{
+    if (!m->rec) return 0;
+    reply_error(rep, 404, "BAD_REQUEST",
+                "model %s version %u is a recommender: ask POST /recommend with {\"user_id\": ...}",
+                m->name, m->version);
+    return 1;
+}
+
 static sv_schema_t schema_of(const sv_model_t *m)
 {
     return (sv_schema_t){m->ncols, m->cols, m->types};
@@ -209,6 +219,7 @@ static void on_invocations(void *arg, const mlops_http_req_t *rq, mlops_http_rep
         not_loaded(s, rep);
         goto out;
     }
+    if (refuse_recommender(m, rep)) goto out;
     if (rq->too_big) {
         reply_error(rep, 413, "BAD_REQUEST", "the body is over the limit of %d MiB (--max-body-mib)",
                     s->cfg.max_body_mib);
@@ -286,6 +297,8 @@ static void on_drift(void *arg, const char *path, const char *query, mlops_http_
     sv_t *s = arg;
     sv_model_t *m = sv_slot_get(&s->slot);
     if (!m) not_loaded(s, rep);
+    else if (refuse_recommender(m, rep))
+        ;
     else if (!m->drift)
         reply_error(rep, 404, "BAD_REQUEST",
                     "model %s version %u has no reference distributions to compare with (an "
@@ -447,6 +460,7 @@ static void on_v2_models(void *arg, const mlops_http_req_t *rq, mlops_http_reply
                     m->name);
         goto out;
     }
+    if (refuse_recommender(m, rep)) goto out;
     char have[16];
     snprintf(have, sizeof have, "%u", m->version);
     if (*ver && strcmp(ver, have)) {
@@ -510,19 +524,81 @@ static void on_v2_server(void *arg, const char *path, const char *query, mlops_h
     count(s, path, rep);
 }
 
-/* POST /recommend: a recommender version answers (common/recommender.h,
- * another branch); a classifier cannot. */
+/* POST /recommend {"user_id": "...", "n": 10}: a recommender version
+ * answers with the batch knn stage's items for that user, in its order
+ * and with its scores (common/recommender.h); an unknown user gets the
+ * most popular items, "popular": true. A classifier cannot answer. */
 static void on_recommend(void *arg, const mlops_http_req_t *rq, mlops_http_reply_t *rep)
 {
-    (void)rq;
     sv_t *s = arg;
-    sv_model_t *m = sv_slot_get(&s->slot);
-    if (!m) not_loaded(s, rep);
-    else
+    sv_model_t *m = NULL;
+    json_t *body = NULL;
+    if (strcmp(rq->method, "POST")) {
+        reply_error(rep, 405, "BAD_REQUEST", "/recommend takes POST");
+        rep->allow = "POST";
+        goto out;
+    }
+    if (!(m = sv_slot_get(&s->slot))) {
+        not_loaded(s, rep);
+        goto out;
+    }
+    if (!m->rec) {
         reply_error(rep, 404, "BAD_REQUEST",
                     "model %s version %u is a classifier: /recommend needs a recommender version "
                     "(a knn stage in recommend mode); score rows with POST /invocations",
                     m->name, m->version);
+        goto out;
+    }
+    if (rq->too_big) {
+        reply_error(rep, 413, "BAD_REQUEST", "the body is over the limit of %d MiB (--max-body-mib)",
+                    s->cfg.max_body_mib);
+        goto out;
+    }
+    json_error_t je;
+    body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &je);
+    if (!body || !json_is_object(body)) {
+        if (!body)
+            reply_error(rep, 400, "BAD_REQUEST", "malformed JSON at line %d, column %d: %s", je.line,
+                        je.column, je.text);
+        else
+            reply_error(rep, 400, "BAD_REQUEST", "the body must be a JSON object {\"user_id\": ..., \"n\": ...}");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        if (strcmp(key, "user_id") && strcmp(key, "n")) {
+            reply_error(rep, 400, "BAD_REQUEST", "unknown field '%s' (expected user_id and n)", key);
+            goto out;
+        }
+    }
+    const json_t *u = json_object_get(body, "user_id");
+    if (!json_is_string(u)) {
+        reply_error(rep, 400, "BAD_REQUEST", "user_id: %s", u ? "expected a string" : "missing");
+        goto out;
+    }
+    size_t n = mlops_recommender_default_n(m->rec);
+    const json_t *jn = json_object_get(body, "n");
+    if (jn) {
+        if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
+            json_integer_value(jn) > MLOPS_RECOMMENDER_MAX_N) {
+            reply_error(rep, 400, "BAD_REQUEST", "n: expected an integer from 1 to %d",
+                        MLOPS_RECOMMENDER_MAX_N);
+            goto out;
+        }
+        n = (size_t)json_integer_value(jn);
+    }
+    double t = now_s();
+    char err[512];
+    json_t *ans = mlops_recommender_answer(m->rec, json_string_value(u), n, err, sizeof err);
+    mlops_prom_observe(s->latency, "predict", NULL, now_s() - t);
+    if (!ans) {
+        reply_error(rep, 400, "BAD_REQUEST", "%s", err);
+        goto out;
+    }
+    reply_json(rep, 200, ans);
+out:
+    json_decref(body);
     sv_model_release(&m);
     count(s, "/recommend", rep);
 }

@@ -10,7 +10,9 @@
 # version survives `mlopsctl rm` of the job and a SIGKILLed coordinator;
 # the export is the stored file; bad references and -n, a classifier
 # asked to recommend and a recommender asked to predict fail with a
-# message and the right exit code.
+# message and the right exit code. mlops-serve on the recommender answers
+# POST /recommend exactly as `model recommend` does, and refuses bad
+# bodies (400) and /invocations (404).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 D="$T/data"
@@ -108,6 +110,46 @@ print(f"model recommend: {len(users)} users identical to the batch stage; unknow
 EOF
 }
 check
+
+# mlops-serve on the recommender: POST /recommend gives the CLI's answers
+"$MLOPS_BUILD_DIR/mlops-serve" --coordinator "$MLOPS_COORDINATOR" --model shop-rec@production \
+    --listen 127.0.0.1:0 --addr-file "$T/serve.addr" </dev/null >>"$CLUSTER_DIR/logs/serve.log" 2>&1 &
+echo "serve $!" >>"$CLUSTER_DIR/pids"
+wait_for '[ -s "$T/serve.addr" ]' 20
+URL="http://$(cat "$T/serve.addr")"
+wait_for "curl -sf $URL/health" 30
+"$PY" - "$URL" "$T/users.txt" "$T/ans" <<'EOF' || fail "POST /recommend differs from model recommend"
+import json, sys, urllib.error, urllib.request
+url, users, A = sys.argv[1:]
+def post(path, body):
+    rq = urllib.request.Request(url + path, data=body.encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(rq, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+users = [x for x in open(users).read().split("\n") if x]
+for i, u in enumerate(users):
+    st, got = post("/recommend", json.dumps({"user_id": u}))
+    exp = json.load(open(f"{A}/u{i}.json"))
+    assert st == 200, (u, st, got)
+    assert got["items"] == exp["items"] and got["popular"] is False, (u, got, exp)
+    assert got["model"] == exp["model"], (got["model"], exp["model"])
+st, got = post("/recommend", json.dumps({"user_id": "no-such-user-x", "n": 15}))
+exp = json.load(open(f"{A}/unknown.json"))
+assert st == 200 and got["popular"] is True and got["items"] == exp["items"], got
+st, got = post("/recommend", json.dumps({"user_id": users[0], "n": 3}))
+assert st == 200 and got["items"] == json.load(open(f"{A}/top3.json"))["items"], got
+for body, want in (('{"n": 3}', "user_id: missing"), ('{"user_id": 7}', "user_id: expected a string"),
+                   (json.dumps({"user_id": users[0], "n": 0}), "n: expected an integer"),
+                   (json.dumps({"user_id": users[0], "k": 1}), "unknown field 'k'"),
+                   ('{"user_id": ', "malformed JSON at line 1")):
+    st, got = post("/recommend", body)
+    assert st == 400 and got["error_code"] == "BAD_REQUEST" and want in got["message"], (body, st, got)
+st, got = post("/invocations", '{"dataframe_split": {"columns": ["price"], "data": [[1]]}}')
+assert st == 404 and "is a recommender" in got["message"], (st, got)
+print(f"POST /recommend: {len(users)} users, an unknown one and n 3 as model recommend; bad bodies 400")
+EOF
 
 # table form
 ctl model recommend shop-rec@1 "$first" >"$T/table.txt" || fail "table exit $?"

@@ -1068,6 +1068,12 @@ static int cross_check(vctx *c, const ynode *root, mlops_jobspec_t *s)
         return verr(c, k, "cv: needs a train stage");
     if (s->has_search && !s->has_train && mget(root, "search", &k))
         return verr(c, k, "search: needs a train stage");
+    /* the folds and trials train by SGD's epochs (stage_cv.c): a refit by
+     * L-BFGS would not be the model the search chose */
+    if ((s->has_cv || s->has_search) && s->has_train && s->train.solver == MLOPS_SOLVER_LBFGS &&
+        mget(root, s->has_search ? "search" : "cv", &k))
+        return verr(c, k, "%s: not with train.solver lbfgs (the folds train by SGD)",
+                    s->has_search ? "search" : "cv");
     if (s->has_evaluate && !s->has_train && mget(root, "evaluate", &k))
         return verr(c, k, "evaluate: needs a train stage");
     if (s->has_register && !s->has_train && !(s->has_knn && s->knn.mode == MLOPS_KNN_RECOMMEND) &&

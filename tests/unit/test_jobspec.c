@@ -170,6 +170,8 @@ static const err_case ERRORS[] = {
     {"name: j\ninput: d.csv\ncolumns: {numeric: [a]}\ntrain: {}\n", NULL,
      "job.yaml:4: train: needs a label column (columns.label)"},
     {BASE "evaluate: [auc]\n", NULL, "job.yaml:7: evaluate: needs a train stage"},
+    {BASE "train: {solver: lbfgs}\ncv: {folds: 3}\n", NULL,
+     "job.yaml:8: cv: not with train.solver lbfgs (the folds train by SGD)"},
     {BASE "knn: {k: 3}\nregister: {model: m}\n", NULL,
      "job.yaml:8: register: needs a train stage or a knn stage in recommend mode"},
     {BASE "train: {}\nevaluate: [auc, accuracy, auc]\n", NULL,

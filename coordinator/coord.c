@@ -299,6 +299,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_tasks_expire(c);
     coord_jobs_retain(c);
     coord_dispatch(c);
+    coord_waits_tick(c);
     persist(c);
     coord_obs_tick(c);
     coord_dash_tick(c, c->dash);
@@ -353,7 +354,8 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     c->registry = coord_registry_new();
-    if (!c->registry) {
+    c->waits = coord_waits_new();
+    if (!c->registry || !c->waits) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "cannot set up the model registry");
         coord_destroy(&c);
         return NULL;
@@ -419,6 +421,7 @@ void coord_destroy(coord_t **pc)
     zhashx_destroy(&c->by_identity);
     zhashx_destroy(&c->shards);
     coord_registry_destroy(&c->registry);
+    coord_waits_destroy(&c->waits);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);
     coord_access_close(c);

@@ -76,6 +76,7 @@ struct coord {
     coord_dash_t *dash;
     int stop;
     struct coord_registry *registry; /* registry.c */
+    struct coord_waits *waits;       /* waits.c */
     /* access.c */
     zcert_t *cert;          /* NULL: plain connections */
     mlops_auth_t *auth;     /* the ZAP domain of the router */
@@ -218,6 +219,18 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);
  * any other verb, a verb this coordinator lacks, or a missing job. For
  * the dashboard's snapshot (coord_dash.c). */
 char *coord_query_text(coord_t *c, const char *verb, job_t *j);
+/* The `status` reply of job j to a request (waits.c answers with it). */
+void coord_query_reply_status(coord_t *c, zframe_t *id, uint64_t seq, job_t *j);
+
+/* waits.c: held `wait JOB HOLD_MS` queries, answered when the job ends
+ * or the hold runs out. hold: 1 if the request is now held (answered
+ * later), 0 if it must be answered at once (job ended, no hold asked,
+ * too many held). tick: answer the ones that are due. */
+typedef struct coord_waits coord_waits_t;
+coord_waits_t *coord_waits_new(void);
+void coord_waits_destroy(coord_waits_t **pw);
+int coord_waits_hold(coord_t *c, zframe_t *id, uint64_t seq, const job_t *j, const Mlops__Query *q);
+void coord_waits_tick(coord_t *c);
 
 /* registry.c: the model registry (versions, aliases, alias history) and
  * its journal records; registry_build.c: a succeeded job's artifact. */

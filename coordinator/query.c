@@ -374,6 +374,7 @@ static const struct {
     {"model-export", 0, q_registry},  {"model-rm", 0, q_registry},
     {"alias-moves", 0, q_registry},
     {"security", 0, q_security},
+    {"wait", 1, q_status}, /* held until the job ends (waits.c) */
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
@@ -396,12 +397,23 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
             return;
         }
     }
+    if (!strcmp(verb, "wait") && coord_waits_hold(c, id, env->seq, j, q)) return; /* waits.c answers */
     qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, "out of memory"};
     json_t *reply = verbs[v].fn(c, j, q, &e);
     /* every real in its short round-trip form (jsondump.h says why) */
     char *text = reply ? mlops_json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text) coord_reply_json(c, id, env->seq, text);
     else coord_reply_error(c, id, env->seq, e.code, "%s", e.msg);
+    free(text);
+    json_decref(reply);
+}
+
+void coord_query_reply_status(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
+{
+    json_t *reply = job_full(j);
+    char *text = reply ? mlops_json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (text) coord_reply_json(c, id, seq, text);
+    else coord_reply_error(c, id, seq, MLOPS__ERROR_CODE__INTERNAL, "out of memory");
     free(text);
     json_decref(reply);
 }

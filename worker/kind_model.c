@@ -387,27 +387,23 @@ int wk_kind_train_reduce(task_ctx_t *ctx)
                             n, ctx->ta->n_inputs);
     }
     const uint64_t *counts = a->counts;
-    mlk_model **ms = calloc(n, sizeof *ms);
-    mlk_model *avg = NULL;
+    /* averaged as encoded (sparse): the inputs touch ~1% of the weights */
+    void **bufs = calloc(n, sizeof *bufs);
+    size_t *lens = calloc(n, sizeof *lens);
+    uint8_t *buf = NULL;
+    size_t blen = 0;
     int rc = -1;
-    if (!ms) {
+    if (!bufs || !lens) {
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) total += counts[i];
-    for (size_t i = 0; i < n; i++) {
-        void *data;
-        size_t len;
-        if (wk_task_input(ctx, i, &data, &len) != 0) goto out;
-        int drc = mlk_model_decode(data, len, &ms[i], ctx->err, sizeof ctx->err);
-        free(data);
-        if (drc) goto out;
-    }
-    if (mlk_model_average((const mlk_model *const *)ms, counts, n, &avg, ctx->err, sizeof ctx->err) != 0) goto out;
-    uint8_t *buf;
-    size_t blen;
-    if (mlk_model_encode(avg, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    for (size_t i = 0; i < n; i++)
+        if (wk_task_input(ctx, i, &bufs[i], &lens[i]) != 0) goto out;
+    if (mlk_model_average_encoded((const uint8_t *const *)bufs, lens, counts, n, &buf, &blen, ctx->err,
+                                  sizeof ctx->err) != 0)
+        goto out;
     rc = wk_task_output(ctx, NULL, buf, blen);
     if (!rc) {
         Mlops__Tasks__TrainReduceResult res = MLOPS__TASKS__TRAIN_REDUCE_RESULT__INIT;
@@ -418,12 +414,12 @@ int wk_kind_train_reduce(task_ctx_t *ctx)
         }
         rc = wk_task_result_pack(ctx, &res.base);
     }
-    free(buf);
 out:
-    for (size_t i = 0; ms && i < n; i++) mlk_model_destroy(&ms[i]);
-    free(ms);
+    for (size_t i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(lens);
+    free(buf);
     protobuf_c_message_free_unpacked(&a->base, NULL);
-    mlk_model_destroy(&avg);
     return rc;
 }
 

@@ -307,6 +307,11 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
     stage_t *st = job_stage(j, sname);
     if (!st)
         return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "job %s has no stage '%s'", j->id, sname);
+    if (stage_fused_features(j) && (!strcmp(st->name, "scale") || !strcmp(st->name, "hash")))
+        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
+                      "stage '%s' of job %s kept no output: it ran fused into split's tasks "
+                      "(set keep_stages: true in the job file to keep it)",
+                      sname, j->id);
     if (st->state != ST_DONE || strcmp(st->outsfx, "/"))
         return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
                       "stage '%s' of job %s has no output to export (state %s)", sname, j->id,

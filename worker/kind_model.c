@@ -421,13 +421,21 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     uint8_t *buf;
     size_t blen;
     if (mlk_model_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    rc = wk_task_output(ctx, NULL, buf, blen);
-    free(buf);
-    if (rc) goto out;
+    /* the parameters go back in the result (a model mixed after an epoch
+     * is ~12,000 non-zero weights, so its sparse form is small) and the
+     * coordinator mixes them; a task with an output key also stores them */
+    rc = ctx->ta->output_key && *ctx->ta->output_key ? wk_task_output(ctx, NULL, buf, blen) : 0;
+    if (rc) {
+        free(buf);
+        goto out;
+    }
     Mlops__Tasks__TrainEpochResult res = MLOPS__TASKS__TRAIN_EPOCH_RESULT__INIT;
     res.count = f->nrows;
     res.loss = loss;
+    res.model.data = buf;
+    res.model.len = blen;
     rc = wk_task_result_pack(ctx, &res.base);
+    free(buf);
     wk_task_metric(ctx, "rows", (double)f->nrows);
 out:
     protobuf_c_message_free_unpacked(&a->base, NULL);

@@ -141,7 +141,7 @@ static void test_average_encoded_same_bytes(void **state)
     unsigned seed = 7;
     const struct { uint32_t k; uint64_t nf, nd; int ada; double fill; size_t n; } cases[] = {
         {2, 4096, 4, 0, 0.01, 3}, {2, 4096, 4, 0, 0.9, 2}, {3, 1000, 2, 1, 0.05, 5},
-        {2, 64, 0, 1, 0.95, 9},   {4, 512, 3, 0, 0.0, 2},  {2, 1 << 16, 4, 0, 0.002, 16},
+        {2, 64, 0, 1, 0.95, 9},   {4, 512, 3, 0, 0.0, 2},  {2, 1 << 13, 4, 0, 0.01, 12},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         size_t n = cases[c].n;

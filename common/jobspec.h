@@ -97,6 +97,8 @@ typedef struct {
     mlops_jobspec_input_t input; /* required unless noop */
     uint32_t shard_rows;         /* default 65536 */
     mlops_bad_row on_bad_row;    /* default fail */
+    int keep_stages;             /* keep scale's and hash's outputs (unfused), default false */
+    int has_keep_stages;
     uint32_t max_attempts;       /* dispatches of a task before the job fails, default 3 */
     int has_max_attempts;
     double task_timeout; /* seconds a dispatch may run, default 600 */

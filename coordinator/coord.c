@@ -306,6 +306,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_jobs_retain(c);
     coord_watch_tick(c);
     coord_dispatch(c);
+    coord_waits_tick(c);
     persist(c);
     coord_obs_tick(c);
     coord_dash_tick(c, c->dash);
@@ -361,7 +362,8 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     }
     c->registry = coord_registry_new();
     c->stream = coord_stream_new();
-    if (!c->registry || !c->stream) {
+    c->waits = coord_waits_new();
+    if (!c->registry || !c->stream || !c->waits) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "cannot set up the model registry");
         coord_destroy(&c);
         return NULL;
@@ -429,6 +431,7 @@ void coord_destroy(coord_t **pc)
     coord_watch_destroy(c);
     coord_registry_destroy(&c->registry);
     coord_stream_destroy(&c->stream);
+    coord_waits_destroy(&c->waits);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);
     coord_access_close(c);

@@ -78,6 +78,7 @@ struct coord {
     int stop;
     struct coord_registry *registry; /* registry.c */
     struct coord_watch *watch;       /* alias_watch.c: followers waiting for a move */
+    struct coord_waits *waits;       /* waits.c */
     /* access.c */
     zcert_t *cert;          /* NULL: plain connections */
     mlops_auth_t *auth;     /* the ZAP domain of the router */
@@ -233,6 +234,18 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env);
  * NULL. NULL for any other verb, a verb this coordinator lacks, a missing
  * job or model. For the dashboard's snapshot (coord_dash.c). */
 char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg);
+/* The `status` reply of job j to a request (waits.c answers with it). */
+void coord_query_reply_status(coord_t *c, zframe_t *id, uint64_t seq, job_t *j);
+
+/* waits.c: held `wait JOB HOLD_MS` queries, answered when the job ends
+ * or the hold runs out. hold: 1 if the request is now held (answered
+ * later), 0 if it must be answered at once (job ended, no hold asked,
+ * too many held). tick: answer the ones that are due. */
+typedef struct coord_waits coord_waits_t;
+coord_waits_t *coord_waits_new(void);
+void coord_waits_destroy(coord_waits_t **pw);
+int coord_waits_hold(coord_t *c, zframe_t *id, uint64_t seq, const job_t *j, const Mlops__Query *q);
+void coord_waits_tick(coord_t *c);
 
 /* registry.c: the model registry (versions, aliases, alias history) and
  * its journal records; registry_build.c: a succeeded job's artifact. */

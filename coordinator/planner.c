@@ -39,10 +39,24 @@ uint64_t stage_total_rows(const stage_t *st)
     return n;
 }
 
+int stage_fused_features(const job_t *j)
+{
+    const mlops_jobspec_t *s = j->spec;
+    if (!s || s->input.format != MLOPS_INPUT_CSV || !s->has_scale || !s->has_split || s->keep_stages ||
+        !s->columns.n_numeric)
+        return 0;
+    int hash = 0;
+    for (size_t i = 0; i < j->nstages; i++) hash |= !strcmp(j->stages[i].name, "hash");
+    return hash;
+}
+
 stage_t *stage_input_of(job_t *j, const stage_t *st)
 {
     static const char *chain[] = {"ingest", "join", "clean", "scale", "hash", "split"};
+    int fused = stage_fused_features(j);
     for (size_t s = (size_t)(st - j->stages); s-- > 0;) {
+        /* fused: scale and hash write nothing, split reads their input */
+        if (fused && (!strcmp(j->stages[s].name, "scale") || !strcmp(j->stages[s].name, "hash"))) continue;
         for (size_t k = 0; k < sizeof chain / sizeof *chain; k++)
             if (!strcmp(j->stages[s].name, chain[k])) return &j->stages[s];
     }

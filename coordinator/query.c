@@ -356,6 +356,11 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
     stage_t *st = job_stage(j, sname);
     if (!st)
         return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND, "job %s has no stage '%s'", j->id, sname);
+    if (stage_fused_features(j) && (!strcmp(st->name, "scale") || !strcmp(st->name, "hash")))
+        return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
+                      "stage '%s' of job %s kept no output: it ran fused into split's tasks "
+                      "(set keep_stages: true in the job file to keep it)",
+                      sname, j->id);
     if (st->state != ST_DONE || strcmp(st->outsfx, "/"))
         return refuse(e, MLOPS__ERROR_CODE__BAD_REQUEST,
                       "stage '%s' of job %s has no output to export (state %s)", sname, j->id,
@@ -432,6 +437,7 @@ static const struct {
     {"security", 0, q_security},
     {"tasks", 1, q_tasks},
     {"stream", 0, q_stream},
+    {"wait", 1, q_status}, /* held until the job ends (waits.c) */
 };
 
 void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
@@ -458,12 +464,23 @@ void coord_on_query(coord_t *c, zframe_t *id, envelope_t *env)
             return;
         }
     }
+    if (!strcmp(verb, "wait") && coord_waits_hold(c, id, env->seq, j, q)) return; /* waits.c answers */
     qerr_t e = {MLOPS__ERROR_CODE__INTERNAL, "out of memory"};
     json_t *reply = verbs[v].fn(c, j, q, &e);
     /* every real in its short round-trip form (jsondump.h says why) */
     char *text = reply ? mlops_json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text) coord_reply_json(c, id, env->seq, text);
     else coord_reply_error(c, id, env->seq, e.code, "%s", e.msg);
+    free(text);
+    json_decref(reply);
+}
+
+void coord_query_reply_status(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
+{
+    json_t *reply = job_full(j);
+    char *text = reply ? mlops_json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (text) coord_reply_json(c, id, seq, text);
+    else coord_reply_error(c, id, seq, MLOPS__ERROR_CODE__INTERNAL, "out of memory");
     free(text);
     json_decref(reply);
 }

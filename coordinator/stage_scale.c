@@ -121,6 +121,8 @@ static int scale_done(job_t *j, stage_t *st, char *err, size_t errlen)
     st->blob = bw_take(&w, &st->blob_len);
     if (!st->blob) return MLOPS_ENOMEM;
     st->phase = 1;
+    /* fused: split's featurize tasks apply the statistics */
+    if (stage_fused_features(j)) return 0;
     int rc = stage_set_tasks(st, st->ntasks, "scale_apply");
     if (rc) return rc;
     stage_set_output_keys(j, st, "/");

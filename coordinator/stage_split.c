@@ -7,7 +7,12 @@
  *   method sklearn: train_test_split(test_size, random_state) exactly;
  *                   the test set is computed here (MT19937 permutation)
  *                   and each task gets its slice of the flags.
- * Args: SplitArgs (proto/tasks.proto).
+ * Fused (stage_fused_features: CSV with scale, hash and split) the tasks
+ * are "featurize": each reads the frame shard scale and hash would have
+ * read, applies the scale statistics, hashes and flags the rows, and
+ * writes the split feature shard once, where the three stages wrote three
+ * copies (the bytes are the same: the same kernels in the same order).
+ * Args: SplitArgs, or FeaturizeArgs (proto/tasks.proto).
  * blob: u32 method, u64 seed, u64 N, u64 n_test, u64 ntasks,
  *       u64 first_rank[ntasks], and for sklearn u8 flags[N]. */
 #include "bytes.h"
@@ -59,7 +64,7 @@ static int split_start(job_t *j, stage_t *st, char *err, size_t errlen)
     if (!st->blob) return MLOPS_ENOMEM;
     job_set_metric(j, "rows_train", (double)n_train);
     job_set_metric(j, "rows_test", (double)n_test);
-    if ((rc = stage_set_tasks(st, in->ntasks, "split")) != 0) return rc;
+    if ((rc = stage_set_tasks(st, in->ntasks, stage_fused_features(j) ? "featurize" : "split")) != 0) return rc;
     stage_set_output_keys(j, st, "/");
     return 0;
 }
@@ -91,11 +96,37 @@ static int split_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
         a.test_flags.data = st->blob + 36 + nt * 8 + first;
         a.test_flags.len = (size_t)count;
     }
-    return args_pack(out, &a.base);
+    if (strcmp(st->kind, "featurize")) return args_pack(out, &a.base);
+    /* the scale stage's blob: u32 phase, u32 ncols, f64 mean[ncols], f64 scale[ncols] */
+    const stage_t *sc = job_stage(j, "scale");
+    br_t sr;
+    br_init(&sr, sc ? sc->blob : NULL, sc ? sc->blob_len : 0);
+    uint32_t phase = br_u32(&sr), ncols = br_u32(&sr);
+    double *mean = br_f64s(&sr, ncols), *scale = br_f64s(&sr, ncols);
+    Mlops__Tasks__ScaleApplyArgs sa = MLOPS__TASKS__SCALE_APPLY_ARGS__INIT;
+    Mlops__Tasks__HashArgs ha = MLOPS__TASKS__HASH_ARGS__INIT;
+    Mlops__Tasks__FeaturizeArgs fa = MLOPS__TASKS__FEATURIZE_ARGS__INIT;
+    char **cls = NULL;
+    if (!sc || !br_done(&sr) || phase != 1) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "scale plan is damaged");
+    else if (!(cls = stage_hash_args(j, &ha))) rc = MLOPS_ENOMEM;
+    else {
+        sa.n_mean = sa.n_scale = ncols;
+        sa.mean = mean;
+        sa.scale = scale;
+        fa.scale = &sa;
+        fa.hash = &ha;
+        fa.split = &a;
+        rc = args_pack(out, &fa.base);
+    }
+    free(cls);
+    free(mean);
+    free(scale);
+    return rc;
 }
 
 static int split_done(job_t *j, stage_t *st, char *err, size_t errlen)
 {
+    if (!strcmp(st->kind, "featurize")) job_set_metric(j, "hash_nnz", stage_sum_metric(st, "nnz"));
     /* the workers' count must equal the planned size */
     double counted = stage_sum_metric(st, "rows_test");
     if (counted != job_metric(j, "rows_test", -1))

@@ -1,24 +1,29 @@
 /* stage_train.c: logistic regression by iterative parameter mixing.
  * Epoch e:
  *   "train_epoch"  one task per shard: starts from the epoch's model
- *                  (args), one pass over the shard's train rows, writes
- *                  its parameters with its example count to its worker's
- *                  store ("<job>/train.e<e>/<shard>").
- *   "train_reduce" levels of a tree over those, groups of TRAIN_FANIN in
- *                  shard order, on workers: the count-weighted average
- *                  of the group (added in a fixed order). The last level
- *                  stores the epoch's average under "<job>/train.m<e>/0"
- *                  and returns it, so the coordinator keeps the model.
+ *                  (args), one pass over the shard's train rows, returns
+ *                  its parameters (sparse byte form, ~12,000 non-zero
+ *                  weights of 2^20 here) with its example count.
+ *   mixing         here, when the epoch's tasks are done: levels of a
+ *                  tree over those, groups of TRAIN_FANIN in shard order,
+ *                  each the count-weighted average of the group added in
+ *                  a fixed order (mlk_model_average_encoded, which visits
+ *                  only the entries the inputs hold). The result starts
+ *                  the next epoch at once: one phase per epoch, where the
+ *                  tree's levels were phases of "train_reduce" tasks with
+ *                  their shards in the stores (the same bytes).
  * The tree's shape depends only on the number of shards, so the model is
- * byte-identical for any number of workers. If a worker dies holding
- * parameters of the running epoch, the epoch is re-run from its start
- * model (restart), which gives the same bytes.
+ * byte-identical for any number of workers. The "train_reduce" phases
+ * remain for a journal written while they were used: if a worker dies
+ * holding their parameters, the epoch is re-run from its start model
+ * (restart), which gives the same bytes.
  * Args and results: TrainEpoch*, TrainReduce* (proto/tasks.proto).
  * blob: u32 epoch, u32 level, u32 final, u64 nparts, u64 counts[nparts],
  *       f64 loss_sum, then the epoch's start model bytes (empty = fresh). */
 #include "bytes.h"
 #include "err.h"
 #include "log.h"
+#include "model.h"
 #include "stages.h"
 #include "tasks.pb-c.h"
 #include <stdio.h>
@@ -111,11 +116,8 @@ static int set_epoch_phase(job_t *j, stage_t *st, uint32_t epoch)
     stage_t *in = stage_input_of(j, st);
     int rc = stage_set_tasks(st, in->ntasks, "train_epoch");
     if (rc) return rc;
-    char sfx[32];
-    snprintf(sfx, sizeof sfx, ".e%u/", epoch);
-    stage_set_output_keys(j, st, sfx);
-    /* progress: an epoch's tasks count, not its reductions */
-    (void)j;
+    (void)epoch;
+    stage_set_output_keys(j, st, NULL); /* the parameters come back in the results */
     return 0;
 }
 
@@ -227,6 +229,70 @@ static int gather_counts(const stage_t *st, uint64_t **counts, double *loss_sum,
     return 0;
 }
 
+/* The epoch's average of the models the epoch tasks returned: the tree
+ * of TRAIN_FANIN groups the train_reduce phases computed, level by level
+ * in memory. *model malloc'd. */
+static int mix_epoch(const stage_t *st, const uint64_t *counts, uint8_t **model, size_t *model_len, char *err,
+                     size_t errlen)
+{
+    size_t n = st->ntasks;
+    uint8_t **bufs = calloc(n ? n : 1, sizeof *bufs);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    uint64_t *cnt = malloc((n ? n : 1) * sizeof *cnt);
+    int rc = (!bufs || !lens || !cnt) ? MLOPS_ENOMEM : 0;
+    for (size_t t = 0; !rc && t < n; t++) {
+        const task_t *tk = &st->tasks[t];
+        Mlops__Tasks__TrainEpochResult *r = mlops__tasks__train_epoch_result__unpack(NULL, tk->result_len, tk->result);
+        if (!r || !r->model.len) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "train: task %zu returned no model", t);
+        else if (!(bufs[t] = malloc(r->model.len))) rc = MLOPS_ENOMEM;
+        else {
+            memcpy(bufs[t], r->model.data, r->model.len);
+            lens[t] = r->model.len;
+            cnt[t] = counts[t];
+        }
+        if (r) mlops__tasks__train_epoch_result__free_unpacked(r, NULL);
+    }
+    while (!rc && n > 1) {
+        size_t groups = (n + TRAIN_FANIN - 1) / TRAIN_FANIN;
+        for (size_t g = 0; !rc && g < groups; g++) {
+            size_t lo = g * TRAIN_FANIN, hi = lo + TRAIN_FANIN < n ? lo + TRAIN_FANIN : n;
+            uint8_t *avg = NULL;
+            size_t alen = 0;
+            uint64_t total = 0;
+            for (size_t i = lo; i < hi; i++) total += cnt[i];
+            rc = mlk_model_average_encoded((const uint8_t *const *)bufs + lo, lens + lo, cnt + lo, hi - lo, &avg, &alen,
+                                           err, errlen);
+            for (size_t i = lo; i < hi; i++) {
+                free(bufs[i]);
+                bufs[i] = NULL;
+            }
+            bufs[g] = avg;
+            lens[g] = alen;
+            cnt[g] = total;
+        }
+        n = groups;
+    }
+    /* one shard: the reduce phase of one input averaged it with itself */
+    if (!rc && st->ntasks == 1) {
+        uint8_t *avg = NULL;
+        size_t alen = 0;
+        rc = mlk_model_average_encoded((const uint8_t *const *)bufs, lens, cnt, 1, &avg, &alen, err, errlen);
+        free(bufs[0]);
+        bufs[0] = avg;
+        lens[0] = alen;
+    }
+    if (!rc) {
+        *model = bufs[0];
+        *model_len = lens[0];
+        bufs[0] = NULL;
+    }
+    for (size_t i = 0; bufs && i < st->ntasks; i++) free(bufs[i]);
+    free(bufs);
+    free(lens);
+    free(cnt);
+    return rc;
+}
+
 static int train_done(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     tstate_t s;
@@ -238,6 +304,11 @@ static int train_done(job_t *j, stage_t *st, char *err, size_t errlen)
     int is_epoch = !strcmp(st->kind, "train_epoch");
     int rc = gather_counts(st, &counts, &loss_sum, s.final ? &model : NULL, &model_len, err, errlen);
     if (rc) return rc;
+    /* the epoch's tasks returned their parameters: mix them here */
+    if (is_epoch && (rc = mix_epoch(st, counts, &model, &model_len, err, errlen)) != 0) {
+        free(counts);
+        return rc;
+    }
     size_t nparts = st->ntasks;
     if (is_epoch) {
         uint64_t total = 0;
@@ -252,7 +323,7 @@ static int train_done(job_t *j, stage_t *st, char *err, size_t errlen)
         job_logf(j, "train: epoch %u: %llu examples, loss %.6f", s.epoch + 1, (unsigned long long)total,
                  mean_loss);
     }
-    if (s.final && !is_epoch) {
+    if (is_epoch || (s.final && !is_epoch)) {
         /* the epoch's average: the next epoch's start, or the model */
         uint32_t next = s.epoch + 1;
         uint8_t *copy = model;

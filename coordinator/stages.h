@@ -105,6 +105,15 @@ int stage_clean_first_request(const job_t *j, uint8_t **req, size_t *len);
  * clean_filter phase returned into the job's class list (job_set_classes). */
 int stage_merge_labels(job_t *j, const stage_t *st, char *err, size_t errlen);
 
+/* Whether the job runs scale's apply step, hash and split as one
+ * "featurize" task per shard (stage_split.c): a CSV job with scale (over
+ * numeric columns), hash and split, without keep_stages. Then scale only
+ * computes the statistics and hash has no tasks; neither writes shards. */
+int stage_fused_features(const job_t *j);
+/* stage_hash.c: a hash task's arguments (the class list malloc'd and
+ * returned, the caller frees it; NULL when out of memory). */
+struct Mlops__Tasks__HashArgs;
+char **stage_hash_args(const job_t *j, struct Mlops__Tasks__HashArgs *a);
 /* The stage whose final outputs this stage reads: the nearest earlier
  * stage among ingest, clean, scale, hash, split. NULL if none. */
 stage_t *stage_input_of(job_t *j, const stage_t *st);

@@ -1,6 +1,10 @@
 /* cmd_wait.c: following a job to its end (`wait`, `submit --wait`).
- * Polls `status` every POLL_MS over one connection and hands each reply
- * to the progress drawer. A poll that gets no reply is resent --retries
+ * Asks `wait JOB HOLD` over one connection: the coordinator holds the
+ * request until the job ends or HOLD ms pass (coordinator/waits.c), so
+ * the end is seen the moment it is committed, and each reply in between
+ * goes to the progress drawer. A reply that comes back at once without
+ * the end (the coordinator holds too many) is followed by a POLL_MS
+ * pause, as polling did. A poll that gets no reply is resent --retries
  * times with backoff, and the count starts again after every answer, so
  * a coordinator restarted on its data directory within about
  * (retries + 1) x timeout is followed through (the job resumes from its
@@ -17,6 +21,7 @@
 #include "progress.h"
 
 #define POLL_MS 40
+#define HOLD_MS 500 /* at most a third of the reply timeout, see below */
 
 static int terminal(const char *state)
 {
@@ -38,10 +43,17 @@ int ctl_follow_job(ctl_ctx *ctx, const char *job_id)
         ctl_errorf("out of memory");
         goto out;
     }
+    /* the hold must end well inside the client's timeout, or a held
+     * request would be taken for a lost one and resent */
+    int hold = ctx->timeout_ms / 3 < HOLD_MS ? ctx->timeout_ms / 3 : HOLD_MS;
+    char holds[16];
+    snprintf(holds, sizeof holds, "%d", hold > 0 ? hold : 0);
+    const char *args[] = {holds};
     for (;;) {
         json_t *doc = NULL;
         char *raw = NULL;
-        int rc = ctl_client_query(c, "status", job_id, NULL, 0, &doc, &raw, err, sizeof err);
+        int64_t t0 = zclock_mono();
+        int rc = ctl_client_query(c, "wait", job_id, args, 1, &doc, &raw, err, sizeof err);
         if (rc) {
             ctl_errorf("%s", err);
             code = rc == MLOPS_ETIMEOUT ? CTL_EXIT_UNREACHABLE : CTL_EXIT_FAILED;
@@ -68,7 +80,7 @@ int ctl_follow_job(ctl_ctx *ctx, const char *job_id)
         }
         json_decref(doc);
         free(raw);
-        zclock_sleep(POLL_MS);
+        if (zclock_mono() - t0 < POLL_MS / 4) zclock_sleep(POLL_MS);
     }
 out:
     ctl_progress_destroy(&p);

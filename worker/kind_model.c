@@ -165,29 +165,21 @@ out:
 /* ------------------------------------------------------------------ */
 /* hash                                                                */
 
-int wk_kind_hash(task_ctx_t *ctx)
+/* The feature shard of frame f (*out): the categorical columns hashed
+ * (nf features, 0 none), the numeric ones as the dense part, the label as
+ * class indexes. 0, or -1 with the task failed. */
+static int hash_frame(task_ctx_t *ctx, const mlk_frame *f, uint32_t nf, int alt, char *const *clsv, size_t ncls,
+                      mlk_features **pout)
 {
-    Mlops__Tasks__HashArgs *a = wk_task_args(ctx, &mlops__tasks__hash_args__descriptor);
-    if (!a) return -1;
-    uint32_t nf = a->n_features;
-    int alt = a->alternate_sign;
-    size_t ncls = a->n_classes;
-    if (nf > INT32_MAX || ncls > 100000) {
-        protobuf_c_message_free_unpacked(&a->base, NULL);
-        return wk_task_fail(ctx, 0, "hash: damaged task arguments (%u features, %zu classes)", nf,
-                            ncls);
-    }
+    *pout = NULL;
     zhashx_t *classes = zhashx_new();
-    for (size_t i = 0; i < a->n_classes; i++)
-        zhashx_insert(classes, a->classes[i], (void *)(intptr_t)(i + 1));
-    protobuf_c_message_free_unpacked(&a->base, NULL);
+    if (!classes) return wk_task_fail(ctx, 1, "out of memory");
+    for (size_t i = 0; i < ncls; i++) zhashx_insert(classes, clsv[i], (void *)(intptr_t)(i + 1));
     const mlops_jobspec_t *s;
-    mlk_frame *f = NULL;
     mlk_features *out = NULL;
     size_t *cat = NULL, *num = NULL, nnum = 0;
     int rc = -1;
     if (wk_task_spec(ctx, &s) != 0) goto done;
-    if (wk_task_input_frame(ctx, 0, &f) != 0) goto done;
     size_t ncat = s->columns.n_categorical;
     cat = calloc(ncat ? ncat : 1, sizeof *cat);
     if (!cat) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
@@ -202,7 +194,7 @@ int wk_kind_hash(task_ctx_t *ctx)
     mlk_hash_opts ho;
     mlk_hash_opts_default(&ho);
     ho.n_features = nf ? (int32_t)nf : 1;
-    ho.alternate_sign = (int)alt;
+    ho.alternate_sign = alt;
     /* nf == 0: the job hashes nothing, the features are the numeric columns */
     if (nf && ncat && mlk_hash_frame(&ho, f, cat, ncat, &out->csr, ctx->err, sizeof ctx->err) != 0) goto done;
     if (nf && !ncat && !(out->csr = mlk_csr_new(f->nrows, nf, 0))) { rc = wk_task_fail(ctx, 1, "out of memory"); goto done; }
@@ -229,63 +221,135 @@ int wk_kind_hash(task_ctx_t *ctx)
         if (!k) { rc = wk_task_fail(ctx, 0, "hash: label '%s' of row %lld is not a known class", buf, (long long)f->row_id[i]); goto done; }
         out->label[i] = (int32_t)(k - 1);
     }
-    if ((rc = output_fshard(ctx, out)) != 0) goto done;
-    wk_task_metric(ctx, "rows", (double)out->nrows);
-    wk_task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
+    *pout = out;
+    out = NULL;
     rc = 0;
 done:
     zhashx_destroy(&classes);
     free(cat);
     free(num);
-    mlk_frame_destroy(&f);
     mlk_features_destroy(&out);
     return rc;
+}
+
+static int hash_args_ok(task_ctx_t *ctx, const Mlops__Tasks__HashArgs *a)
+{
+    if (a->n_features > INT32_MAX || a->n_classes > 100000)
+        return wk_task_fail(ctx, 0, "hash: damaged task arguments (%u features, %zu classes)", a->n_features,
+                            a->n_classes);
+    return 0;
+}
+
+int wk_kind_hash(task_ctx_t *ctx)
+{
+    Mlops__Tasks__HashArgs *a = wk_task_args(ctx, &mlops__tasks__hash_args__descriptor);
+    if (!a) return -1;
+    mlk_frame *f = NULL;
+    mlk_features *out = NULL;
+    int rc = hash_args_ok(ctx, a);
+    if (!rc) rc = wk_task_input_frame(ctx, 0, &f);
+    if (!rc) rc = hash_frame(ctx, f, a->n_features, a->alternate_sign, a->classes, a->n_classes, &out);
+    if (!rc) rc = output_fshard(ctx, out);
+    if (!rc) {
+        wk_task_metric(ctx, "rows", (double)out->nrows);
+        wk_task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
+    }
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    mlk_frame_destroy(&f);
+    mlk_features_destroy(&out);
+    return rc ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* split                                                               */
 
+/* Set f->test from the split arguments; the test row count in *ntest.
+ * 0, or -1 with the task failed. */
+static int split_args_ok(task_ctx_t *ctx, const Mlops__Tasks__SplitArgs *a)
+{
+    if (a->sklearn && a->test_flags.len != a->count)
+        return wk_task_fail(ctx, 0, "split: damaged task arguments (%zu flags for %llu rows)", a->test_flags.len,
+                            (unsigned long long)a->count);
+    return 0;
+}
+
+static int split_flags(task_ctx_t *ctx, const Mlops__Tasks__SplitArgs *a, mlk_features *f, int64_t *ntest)
+{
+    uint64_t count = a->count;
+    if (split_args_ok(ctx, a) != 0) return -1;
+    if (f->nrows != count)
+        return wk_task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows,
+                            (unsigned long long)count);
+    free(f->test);
+    f->test = malloc(count ? count : 1);
+    if (!f->test) return wk_task_fail(ctx, 1, "out of memory");
+    if (a->sklearn) {
+        memcpy(f->test, a->test_flags.data, count);
+        *ntest = 0;
+        for (size_t i = 0; i < count; i++) *ntest += f->test[i] != 0;
+        return 0;
+    }
+    *ntest = mlk_split_hash_mask(a->seed, a->rows, a->rows_test, a->first_rank, count, f->test, ctx->err,
+                                 sizeof ctx->err);
+    return *ntest < 0 ? -1 : 0;
+}
+
 int wk_kind_split(task_ctx_t *ctx)
 {
     Mlops__Tasks__SplitArgs *a = wk_task_args(ctx, &mlops__tasks__split_args__descriptor);
     if (!a) return -1;
-    int sk = a->sklearn;
-    uint64_t seed = a->seed, n = a->rows, n_test = a->rows_test, first = a->first_rank,
-             count = a->count;
-    const uint8_t *flags = a->test_flags.data;
     mlk_features *f = NULL;
-    int rc = -1;
-    if (sk && a->test_flags.len != count) {
-        rc = wk_task_fail(ctx, 0, "split: damaged task arguments (%zu flags for %llu rows)",
-                          a->test_flags.len, (unsigned long long)count);
-        goto out;
+    int64_t ntest = 0;
+    int rc = split_args_ok(ctx, a);
+    if (!rc) rc = input_fshard(ctx, 0, &f);
+    if (!rc) rc = split_flags(ctx, a, f, &ntest);
+    if (!rc) rc = output_fshard(ctx, f);
+    if (!rc) {
+        wk_task_metric(ctx, "rows", (double)a->count);
+        wk_task_metric(ctx, "rows_test", (double)ntest);
     }
-    if (input_fshard(ctx, 0, &f) != 0) goto out;
-    if (f->nrows != count) {
-        rc = wk_task_fail(ctx, 0, "split: shard has %zu rows, plan says %llu", f->nrows,
-                          (unsigned long long)count);
-        goto out;
-    }
-    free(f->test);
-    f->test = malloc(count ? count : 1);
-    if (!f->test) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    int64_t ntest;
-    if (sk) {
-        memcpy(f->test, flags, count);
-        ntest = 0;
-        for (size_t i = 0; i < count; i++) ntest += f->test[i] != 0;
-    } else {
-        ntest = mlk_split_hash_mask(seed, n, n_test, first, count, f->test, ctx->err, sizeof ctx->err);
-        if (ntest < 0) goto out;
-    }
-    if ((rc = output_fshard(ctx, f)) != 0) goto out;
-    wk_task_metric(ctx, "rows", (double)count);
-    wk_task_metric(ctx, "rows_test", (double)ntest);
-    rc = 0;
-out:
     mlk_features_destroy(&f);
     protobuf_c_message_free_unpacked(&a->base, NULL);
-    return rc;
+    return rc ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* featurize: scale_apply + hash + split in one task                   */
+
+int wk_kind_featurize(task_ctx_t *ctx)
+{
+    Mlops__Tasks__FeaturizeArgs *a = wk_task_args(ctx, &mlops__tasks__featurize_args__descriptor);
+    if (!a) return -1;
+    mlk_frame *f = NULL;
+    mlk_features *out = NULL;
+    size_t *idx = NULL, n = 0;
+    int64_t ntest = 0;
+    int rc = 0;
+    if (!a->scale || !a->hash || !a->split || a->scale->n_mean != a->scale->n_scale)
+        rc = wk_task_fail(ctx, 0, "featurize: damaged task arguments");
+    if (!rc) rc = hash_args_ok(ctx, a->hash);
+    if (!rc) rc = split_args_ok(ctx, a->split);
+    if (!rc) rc = wk_task_input_frame(ctx, 0, &f);
+    if (!rc) rc = wk_task_numeric_cols(ctx, f, &idx, &n);
+    if (!rc && n != a->scale->n_mean)
+        rc = wk_task_fail(ctx, 0, "scale: %zu statistics for %zu columns", a->scale->n_mean, n);
+    /* the same transform as scale_apply, in place on the parsed frame */
+    for (size_t c = 0; !rc && c < n; c++)
+        mlk_scaler_transform(f->cols[idx[c]].f64, f->nrows, a->scale->mean[c], a->scale->scale[c]);
+    if (!rc) rc = hash_frame(ctx, f, a->hash->n_features, a->hash->alternate_sign, a->hash->classes,
+                             a->hash->n_classes, &out);
+    if (!rc) rc = split_flags(ctx, a->split, out, &ntest);
+    if (!rc) rc = output_fshard(ctx, out);
+    if (!rc) {
+        wk_task_metric(ctx, "rows", (double)out->nrows);
+        wk_task_metric(ctx, "rows_test", (double)ntest);
+        wk_task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
+    }
+    free(idx);
+    mlk_frame_destroy(&f);
+    mlk_features_destroy(&out);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -359,13 +423,21 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     uint8_t *buf;
     size_t blen;
     if (mlk_model_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    rc = wk_task_output(ctx, NULL, buf, blen);
-    free(buf);
-    if (rc) goto out;
+    /* the parameters go back in the result (a model mixed after an epoch
+     * is ~12,000 non-zero weights, so its sparse form is small) and the
+     * coordinator mixes them; a task with an output key also stores them */
+    rc = ctx->ta->output_key && *ctx->ta->output_key ? wk_task_output(ctx, NULL, buf, blen) : 0;
+    if (rc) {
+        free(buf);
+        goto out;
+    }
     Mlops__Tasks__TrainEpochResult res = MLOPS__TASKS__TRAIN_EPOCH_RESULT__INIT;
     res.count = f->nrows;
     res.loss = loss;
+    res.model.data = buf;
+    res.model.len = blen;
     rc = wk_task_result_pack(ctx, &res.base);
+    free(buf);
     wk_task_metric(ctx, "rows", (double)f->nrows);
 out:
     protobuf_c_message_free_unpacked(&a->base, NULL);
@@ -389,27 +461,23 @@ int wk_kind_train_reduce(task_ctx_t *ctx)
                             n, ctx->ta->n_inputs);
     }
     const uint64_t *counts = a->counts;
-    mlk_model **ms = calloc(n, sizeof *ms);
-    mlk_model *avg = NULL;
+    /* averaged as encoded (sparse): the inputs touch ~1% of the weights */
+    void **bufs = calloc(n, sizeof *bufs);
+    size_t *lens = calloc(n, sizeof *lens);
+    uint8_t *buf = NULL;
+    size_t blen = 0;
     int rc = -1;
-    if (!ms) {
+    if (!bufs || !lens) {
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) total += counts[i];
-    for (size_t i = 0; i < n; i++) {
-        void *data;
-        size_t len;
-        if (wk_task_input(ctx, i, &data, &len) != 0) goto out;
-        int drc = mlk_model_decode(data, len, &ms[i], ctx->err, sizeof ctx->err);
-        free(data);
-        if (drc) goto out;
-    }
-    if (mlk_model_average((const mlk_model *const *)ms, counts, n, &avg, ctx->err, sizeof ctx->err) != 0) goto out;
-    uint8_t *buf;
-    size_t blen;
-    if (mlk_model_encode(avg, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    for (size_t i = 0; i < n; i++)
+        if (wk_task_input(ctx, i, &bufs[i], &lens[i]) != 0) goto out;
+    if (mlk_model_average_encoded((const uint8_t *const *)bufs, lens, counts, n, &buf, &blen, ctx->err,
+                                  sizeof ctx->err) != 0)
+        goto out;
     rc = wk_task_output(ctx, NULL, buf, blen);
     if (!rc) {
         Mlops__Tasks__TrainReduceResult res = MLOPS__TASKS__TRAIN_REDUCE_RESULT__INIT;
@@ -420,12 +488,12 @@ int wk_kind_train_reduce(task_ctx_t *ctx)
         }
         rc = wk_task_result_pack(ctx, &res.base);
     }
-    free(buf);
 out:
-    for (size_t i = 0; ms && i < n; i++) mlk_model_destroy(&ms[i]);
-    free(ms);
+    for (size_t i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(lens);
+    free(buf);
     protobuf_c_message_free_unpacked(&a->base, NULL);
-    mlk_model_destroy(&avg);
     return rc;
 }
 

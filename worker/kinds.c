@@ -302,6 +302,7 @@ static const struct {
     {"scale_apply", wk_kind_scale_apply},
     {"hash", wk_kind_hash},
     {"split", wk_kind_split},
+    {"featurize", wk_kind_featurize},
     {"train_epoch", wk_kind_train_epoch},
     {"train_reduce", wk_kind_train_reduce},
     {"lbfgs_grad", wk_kind_lbfgs_grad},

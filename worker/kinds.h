@@ -8,6 +8,7 @@ int wk_kind_scale_moments(task_ctx_t *ctx);
 int wk_kind_scale_apply(task_ctx_t *ctx);
 int wk_kind_hash(task_ctx_t *ctx);
 int wk_kind_split(task_ctx_t *ctx);
+int wk_kind_featurize(task_ctx_t *ctx); /* scale_apply + hash + split of a frame shard */
 int wk_kind_train_epoch(task_ctx_t *ctx);
 int wk_kind_train_reduce(task_ctx_t *ctx);
 int wk_kind_evaluate(task_ctx_t *ctx);

@@ -385,3 +385,303 @@ fail:
     mlk_model_destroy(&m);
     return rc;
 }
+
+/* ---- averaging encoded models --------------------------------------- */
+
+/* One block of an encoded model as its non-zero entries (a dense block
+ * is scanned into this form; a sparse one is pointed at, unaligned). */
+typedef struct {
+    uint64_t nnz;
+    const uint8_t *idx, *val; /* u32[nnz], f64[nnz] */
+    uint32_t *own_idx;        /* for a dense block: the arrays made */
+    double *own_val;
+} sblock;
+
+typedef struct {
+    uint32_t k;
+    uint64_t nf, nd, t, seen, np;
+    int has_g;
+    const uint8_t *b, *gb; /* f64[n_vec], unaligned */
+    sblock w, g;
+} smodel;
+
+static void sblock_free(sblock *s)
+{
+    free(s->own_idx);
+    free(s->own_val);
+}
+
+static int sblock_read(reader *r, sblock *s, uint64_t n, int sparse, int nonneg, const char *what,
+                       char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    if (sparse) {
+        if (take(r, &s->nnz, 8) != 0)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s nnz truncated", what);
+        if (s->nnz > n || r->left / 12 < s->nnz)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s nnz %llu does not fit", what,
+                                (unsigned long long)s->nnz);
+        s->idx = r->p;
+        s->val = r->p + s->nnz * 4;
+        int64_t prev = -1;
+        for (uint64_t i = 0; i < s->nnz; i++) {
+            uint32_t idx;
+            double v;
+            memcpy(&idx, s->idx + i * 4, 4);
+            memcpy(&v, s->val + i * 8, 8);
+            if ((int64_t)idx <= prev || idx >= n)
+                return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s entry %llu has index %u", what,
+                                    (unsigned long long)i, idx);
+            if (!isfinite(v) || (nonneg && v < 0.0))
+                return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s entry %llu is bad", what,
+                                    (unsigned long long)i);
+            prev = idx;
+        }
+        r->p += s->nnz * 12;
+        r->left -= (size_t)s->nnz * 12;
+        return 0;
+    }
+    if (r->left / 8 < n) return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s block truncated", what);
+    const uint8_t *p = r->p;
+    uint64_t nnz = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        double v;
+        memcpy(&v, p + i * 8, 8);
+        if (!isfinite(v) || (nonneg && v < 0.0))
+            return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %s value %llu is bad", what,
+                                (unsigned long long)i);
+        nnz += (uint64_t)bits_nonzero(v);
+    }
+    s->own_idx = malloc((nnz ? nnz : 1) * sizeof *s->own_idx);
+    s->own_val = malloc((nnz ? nnz : 1) * sizeof *s->own_val);
+    if (!s->own_idx || !s->own_val) {
+        sblock_free(s);
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "model: out of memory");
+    }
+    for (uint64_t i = 0, o = 0; i < n; i++) {
+        double v;
+        memcpy(&v, p + i * 8, 8);
+        if (!bits_nonzero(v)) continue;
+        s->own_idx[o] = (uint32_t)i;
+        s->own_val[o++] = v;
+    }
+    s->nnz = nnz;
+    s->idx = (const uint8_t *)s->own_idx;
+    s->val = (const uint8_t *)s->own_val;
+    r->p += n * 8;
+    r->left -= (size_t)n * 8;
+    return 0;
+}
+
+static int smodel_read(const uint8_t *buf, size_t len, smodel *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    if (!buf || len < MODEL_HDR)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %zu bytes, header needs %u", len, MODEL_HDR);
+    reader r = {buf, len};
+    char magic[4];
+    uint32_t version, kind, flags, reserved;
+    uint64_t payload;
+    take(&r, magic, 4);
+    take(&r, &version, 4);
+    take(&r, &kind, 4);
+    take(&r, &m->k, 4);
+    take(&r, &m->nf, 8);
+    take(&r, &m->nd, 8);
+    take(&r, &m->t, 8);
+    take(&r, &m->seen, 8);
+    take(&r, &flags, 4);
+    take(&r, &reserved, 4);
+    take(&r, &payload, 8);
+    m->np = model_params(m->k, m->nf, m->nd);
+    if (memcmp(magic, MODEL_MAGIC, 4) != 0 || version != MODEL_VERSION ||
+        kind != (m->k == 2 ? KIND_BINARY : KIND_MULTI) || m->np == 0 || m->t == 0 || reserved != 0 ||
+        (flags & ~(uint32_t)(FLAG_ADAGRAD | FLAG_W_SPARSE | FLAG_G_SPARSE)) ||
+        (!(flags & FLAG_ADAGRAD) && (flags & FLAG_G_SPARSE)) || payload != r.left)
+        return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: bad header");
+    uint32_t nvec = m->k == 2 ? 1 : m->k;
+    m->has_g = (flags & FLAG_ADAGRAD) != 0;
+    if (r.left / 8 < nvec) return mlops_seterr(err, errlen, MLOPS_EPARSE, "model: intercepts truncated");
+    m->b = r.p;
+    r.p += nvec * 8;
+    r.left -= nvec * 8;
+    int rc = sblock_read(&r, &m->w, m->np, (flags & FLAG_W_SPARSE) != 0, 0, "weights", err, errlen);
+    if (!rc && m->has_g) {
+        if (r.left / 8 < nvec) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "model: adagrad intercepts truncated");
+        else {
+            m->gb = r.p;
+            r.p += nvec * 8;
+            r.left -= nvec * 8;
+            rc = sblock_read(&r, &m->g, m->np, (flags & FLAG_G_SPARSE) != 0, 1, "adagrad sums", err, errlen);
+        }
+    }
+    for (uint32_t i = 0; !rc && i < nvec; i++) {
+        double v, g = 0.0;
+        memcpy(&v, m->b + i * 8, 8);
+        if (m->gb) memcpy(&g, m->gb + i * 8, 8);
+        if (!isfinite(v) || !isfinite(g) || g < 0.0)
+            rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "model: intercept %u is bad", i);
+    }
+    if (!rc && r.left != 0) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "model: %zu trailing bytes", r.left);
+    if (rc) {
+        sblock_free(&m->w);
+        sblock_free(&m->g);
+    }
+    return rc;
+}
+
+/* The weighted mean of block `which` over the models, as the dense
+ * average computes it: acc = 0, acc += c_i * v_i in model order (an
+ * absent entry is +0.0, as in the dense array), then acc / total; only
+ * the indexes some model has are visited, which is every index whose
+ * result can have non-zero bits. Sets *nnz, *idx and *val (malloc'd). */
+static int sblock_average(const smodel *ms, size_t n, int which, const double *cs, double total,
+                          uint64_t *nnz, uint32_t **idx, double **val)
+{
+    uint64_t cap = 0;
+    for (size_t i = 0; i < n; i++) cap += which ? ms[i].g.nnz : ms[i].w.nnz;
+    uint64_t *cur = calloc(n, sizeof *cur);
+    *idx = malloc((cap ? cap : 1) * sizeof **idx);
+    *val = malloc((cap ? cap : 1) * sizeof **val);
+    if (!cur || !*idx || !*val) {
+        free(cur);
+        return MLOPS_ENOMEM;
+    }
+    uint64_t out = 0;
+    for (;;) {
+        uint64_t next = UINT64_MAX;
+        for (size_t i = 0; i < n; i++) {
+            const sblock *b = which ? &ms[i].g : &ms[i].w;
+            if (cur[i] == b->nnz) continue;
+            uint32_t ix;
+            memcpy(&ix, b->idx + cur[i] * 4, 4);
+            if (ix < next) next = ix;
+        }
+        if (next == UINT64_MAX) break;
+        double acc = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            const sblock *b = which ? &ms[i].g : &ms[i].w;
+            double v = 0.0;
+            uint32_t ix;
+            if (cur[i] < b->nnz && (memcpy(&ix, b->idx + cur[i] * 4, 4), ix == next)) {
+                memcpy(&v, b->val + cur[i] * 8, 8);
+                cur[i]++;
+            }
+            acc += cs[i] * v;
+        }
+        acc /= total;
+        if (!bits_nonzero(acc)) continue;
+        (*idx)[out] = (uint32_t)next;
+        (*val)[out++] = acc;
+    }
+    free(cur);
+    *nnz = out;
+    return 0;
+}
+
+static uint8_t *put_sblock(uint8_t *p, uint64_t np, uint64_t nnz, const uint32_t *idx, const double *val,
+                           int sparse)
+{
+    if (sparse) {
+        p = put_u64(p, nnz);
+        p = put(p, idx, (size_t)nnz * 4);
+        return put(p, val, (size_t)nnz * 8);
+    }
+    memset(p, 0, (size_t)np * 8);
+    for (uint64_t i = 0; i < nnz; i++) memcpy(p + (size_t)idx[i] * 8, &val[i], 8);
+    return p + np * 8;
+}
+
+int mlk_model_average_encoded(const uint8_t *const *bufs, const size_t *lens, const uint64_t *counts,
+                              size_t n, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (n == 0 || !bufs || !lens || !counts)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "model average: no models given");
+    smodel *ms = calloc(n, sizeof *ms);
+    double *cs = malloc(n * sizeof *cs);
+    uint32_t *wi = NULL, *gi = NULL;
+    double *wv = NULL, *gv = NULL;
+    size_t nread = 0;
+    int rc = 0;
+    if (!ms || !cs) rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "model average: out of memory");
+    double total = 0.0;
+    int all_g = 1;
+    for (; !rc && nread < n; nread++) {
+        char why[256];
+        if ((rc = smodel_read(bufs[nread], lens[nread], &ms[nread], why, sizeof why)) != 0) {
+            rc = mlops_seterr(err, errlen, rc, "model average: model %zu: %s", nread, why);
+            break;
+        }
+        if (ms[nread].k != ms[0].k || ms[nread].nf != ms[0].nf || ms[nread].nd != ms[0].nd) {
+            nread++;
+            rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "model average: model %zu has another shape than model 0",
+                              nread - 1);
+            break;
+        }
+        all_g = all_g && ms[nread].has_g;
+        cs[nread] = (double)counts[nread];
+        total += cs[nread];
+    }
+    if (!rc && total <= 0.0)
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "model average: example counts sum to 0");
+    uint64_t wnnz = 0, gnnz = 0;
+    if (!rc && (sblock_average(ms, n, 0, cs, total, &wnnz, &wi, &wv) != 0 ||
+                (all_g && sblock_average(ms, n, 1, cs, total, &gnnz, &gi, &gv) != 0)))
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "model average: out of memory");
+    if (!rc) {
+        uint32_t nvec = ms[0].k == 2 ? 1 : ms[0].k;
+        uint64_t np = ms[0].np, t = 0, seen = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ms[i].t > t) t = ms[i].t;
+            seen += ms[i].seen;
+        }
+        int wsp = 0, gsp = 0;
+        uint64_t payload = (uint64_t)nvec * 8 + block_size(np, wnnz, &wsp);
+        if (all_g) payload += (uint64_t)nvec * 8 + block_size(np, gnnz, &gsp);
+        uint8_t *buf = malloc((size_t)(MODEL_HDR + payload));
+        if (!buf) rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "model average: out of memory");
+        else {
+            uint32_t flags = (all_g ? FLAG_ADAGRAD : 0) | (wsp ? FLAG_W_SPARSE : 0) | (gsp ? FLAG_G_SPARSE : 0);
+            uint8_t *p = put(buf, MODEL_MAGIC, 4);
+            p = put_u32(p, MODEL_VERSION);
+            p = put_u32(p, ms[0].k == 2 ? KIND_BINARY : KIND_MULTI);
+            p = put_u32(p, ms[0].k);
+            p = put_u64(p, ms[0].nf);
+            p = put_u64(p, ms[0].nd);
+            p = put_u64(p, t);
+            p = put_u64(p, seen);
+            p = put_u32(p, flags);
+            p = put_u32(p, 0);
+            p = put_u64(p, payload);
+            /* the intercepts (and their sums) are short: dense, as mlk_model_average */
+            for (int pass = 0; pass < 1 + all_g; pass++) {
+                for (uint32_t k = 0; k < nvec; k++) {
+                    double acc = 0.0;
+                    for (size_t i = 0; i < n; i++) {
+                        double v;
+                        memcpy(&v, (pass ? ms[i].gb : ms[i].b) + k * 8, 8);
+                        acc += cs[i] * v;
+                    }
+                    acc /= total;
+                    p = put(p, &acc, 8);
+                }
+                p = pass ? put_sblock(p, np, gnnz, gi, gv, gsp) : put_sblock(p, np, wnnz, wi, wv, wsp);
+            }
+            *out = buf;
+            *outlen = (size_t)(p - buf);
+        }
+    }
+    for (size_t i = 0; ms && i < nread; i++) {
+        sblock_free(&ms[i].w);
+        sblock_free(&ms[i].g);
+    }
+    free(ms);
+    free(cs);
+    free(wi);
+    free(wv);
+    free(gi);
+    free(gv);
+    return rc;
+}

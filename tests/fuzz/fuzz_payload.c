@@ -142,6 +142,35 @@ static void round_trip(const codec *c, const uint8_t *b, size_t n)
     FUZZ_CHECK(v == NULL && v2 == NULL);
 }
 
+/* The mixing of encoded models (train) reads the same bytes as the model
+ * decoder: it must accept exactly what the decoder accepts and give the
+ * bytes of the dense average of the decoded models. */
+static void model_average_check(const uint8_t *b, size_t n)
+{
+    char err[512] = "";
+    mlk_model *m = NULL;
+    int drc = mlk_model_decode(b, n, &m, err, sizeof err);
+    const uint8_t *bufs[2] = {b, b};
+    size_t lens[2] = {n, n};
+    uint64_t cnt[2] = {3, 5};
+    uint8_t *avg = NULL, *want = NULL;
+    size_t alen = 0, wlen = 0;
+    int arc = mlk_model_average_encoded(bufs, lens, cnt, 2, &avg, &alen, err, sizeof err);
+    FUZZ_CHECK((drc == 0) == (arc == 0));
+    if (arc != 0) FUZZ_CHECK(err[0] != 0 && strchr(err, '\n') == NULL);
+    if (drc == 0) {
+        const mlk_model *ms[2] = {m, m};
+        mlk_model *a = NULL;
+        FUZZ_CHECK(mlk_model_average(ms, cnt, 2, &a, err, sizeof err) == 0);
+        FUZZ_CHECK(mlk_model_encode(a, &want, &wlen) == 0);
+        FUZZ_CHECK(wlen == alen && memcmp(want, avg, alen) == 0);
+        mlk_model_destroy(&a);
+    }
+    free(avg);
+    free(want);
+    mlk_model_destroy(&m);
+}
+
 /* Task arguments are read field by field: here the payload's own bytes
  * say which reads follow (2 bits each), so every mix of fields meets
  * every truncation. */
@@ -189,5 +218,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         reader(data + 1, size - 1);
     else
         round_trip(&codecs[which], data + 1, size - 1);
+    if (which < NCODECS && !strcmp(codecs[which].name, "model")) model_average_check(data + 1, size - 1);
     return 0;
 }

@@ -27,7 +27,7 @@ evaluate: [accuracy, logloss, auc]
 register: {model: clicks, tags: [day1]}
 YAML
 cluster_start 2 1
-j1="$(submit_wait "$D/job.yaml")" || exit 1
+j1="$(submit_wait "$D/job.yaml" --set keep_stages=true)" || exit 1
 assert_eq "$(ctl result "$j1" -o json | jget 'd["registered"]')" "clicks@1" "result names the version"
 j2="$(submit_wait "$D/job.yaml" --set train.epochs=1)" || exit 1
 ctl models -o json >"$T/models.json" || fail "models exit $?"

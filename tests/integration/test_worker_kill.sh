@@ -23,7 +23,7 @@ mkdir -p "$D"
 gen_purchases 200000 13 "$D/p.csv"
 purchases_job "$D/clean.yaml" p.csv
 purchases_job "$D/full.yaml" p.csv full
-SET=(--set shard_rows=1000)
+SET=(--set shard_rows=1000 --set keep_stages=true)
 full_set() { [ "$(basename "$1")" = full.yaml ] && echo "--set train.epochs=10"; }
 
 cluster_start 3 1

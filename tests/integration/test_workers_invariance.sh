@@ -8,7 +8,11 @@
 # bit for bit (quartiles, scaler statistics, row counts, model_bytes,
 # the train_loss list, accuracy, logloss, auc, f1), and, when mlopsctl
 # export supports svmlight, `export --stage hash --format svmlight` too.
-# The 3-worker runs must really have used the new workers.
+# The 3-worker runs must really have used the new workers. The full job
+# runs with keep_stages (so scale and hash can be exported) and again
+# fused (scale + hash + split as one task per shard, the default): the
+# fused runs' metrics equal the unfused ones bit for bit, on 1 and 3
+# workers, and `export --stage hash` of a fused job is refused by name.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
@@ -29,6 +33,11 @@ run_all() {
     save_result "$job" "$T/$tag.clean.json"
     ctl export "$job" --stage clean -o "$T/$tag.clean.csv" || fail "$tag: export clean exit $?"
     job="$(submit_wait "$D/full.yaml" "${SET[@]}")" || exit 1
+    save_result "$job" "$T/$tag.fused.json"
+    ctl export "$job" --stage hash -o "$T/$tag.fused-hash.csv" 2>"$T/$tag.fused-hash.err" &&
+        fail "$tag: export --stage hash of a fused job succeeded"
+    grep -q "fused into split" "$T/$tag.fused-hash.err" || fail "$tag: export of a fused stage: $(cat "$T/$tag.fused-hash.err")"
+    job="$(submit_wait "$D/full.yaml" "${SET[@]}" --set keep_stages=true)" || exit 1
     save_result "$job" "$T/$tag.full.json"
     ctl export "$job" --stage clean -o "$T/$tag.full-clean.csv" || fail "$tag: export clean exit $?"
     ctl export "$job" --stage scale -o "$T/$tag.full-scale.csv" || fail "$tag: export scale exit $?"
@@ -75,6 +84,8 @@ done
 
 same_metrics "$T/one.clean.json" "$T/three.clean.json" "ingest+clean, 1 vs 3 workers"
 same_metrics "$T/one.full.json" "$T/three.full.json" "full pipeline, 1 vs 3 workers"
+same_metrics "$T/one.fused.json" "$T/three.fused.json" "fused full pipeline, 1 vs 3 workers"
+same_metrics "$T/one.full.json" "$T/one.fused.json" "full pipeline, keep_stages vs fused"
 "$PY" - "$T/one.full.json" <<'EOF' || fail "the full pipeline's metrics lack what this test compares"
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]

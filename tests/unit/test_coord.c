@@ -397,6 +397,89 @@ static envelope_t *await_alive(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase w
     return NULL;
 }
 
+/* Send `wait JOB HOLD` from the ctl socket with sequence seq. */
+static void send_wait(fix_t *f, const char *job, const char *hold, uint64_t seq)
+{
+    envelope_t env;
+    wire_init(&env, seq);
+    Mlops__Query q = MLOPS__QUERY__INIT;
+    q.verb = "wait";
+    q.job_id = (char *)job;
+    char *args[] = {(char *)hold};
+    q.n_args = 1;
+    q.args = args;
+    env.body_case = MLOPS__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    send_env(f->ctl, &env);
+}
+
+/* The next Reply on the ctl socket within max_ms while worker w keeps
+ * sending heartbeats, or NULL. */
+static envelope_t *reply_alive(fix_t *f, zsock_t *w, int max_ms)
+{
+    int64_t end = zclock_mono() + max_ms;
+    for (int i = 0; zclock_mono() < end; i++) {
+        if (i % 3 == 0) send_heartbeat(w);
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        while (zsock_events(w) & ZMQ_POLLIN) {
+            envelope_t *env = wire_recv(w, NULL, NULL, 0);
+            wire_free(&env);
+        }
+        while (zsock_events(f->ctl) & ZMQ_POLLIN) {
+            envelope_t *env = wire_recv(f->ctl, NULL, NULL, 0);
+            if (env && env->body_case == MLOPS__ENVELOPE__BODY_REPLY) return env;
+            wire_free(&env);
+        }
+    }
+    return NULL;
+}
+
+/* A held wait is answered when the job ends (not before), or when its
+ * hold runs out with the job still running; one on a finished job at once. */
+static void test_wait_held(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_register(w, "one", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    char job[16];
+    submit(f, "name: held\nnoop: {tasks: 1}\n", job);
+    envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+
+    /* a short hold ends with the job still running */
+    send_wait(f, job, "100", 41);
+    int64_t t0 = zclock_mono();
+    envelope_t *rep = reply_alive(f, w, 3000);
+    assert_non_null(rep);
+    assert_true(zclock_mono() - t0 >= 90);
+    assert_int_equal(rep->seq, 41);
+    assert_non_null(strstr(rep->reply->json, "\"running\""));
+    wire_free(&rep);
+
+    /* a long one is held while the job runs ... */
+    send_wait(f, job, "10000", 42);
+    assert_null(reply_alive(f, w, 300));
+    /* ... and answered with the end */
+    send_result(w, a->task_assign, a->task_assign->attempt);
+    t0 = zclock_mono();
+    rep = reply_alive(f, w, 3000);
+    assert_non_null(rep);
+    assert_true(zclock_mono() - t0 < 2000);
+    assert_int_equal(rep->seq, 42);
+    assert_non_null(strstr(rep->reply->json, "\"succeeded\""));
+    wire_free(&rep);
+
+    /* the job has ended: answered at once */
+    send_wait(f, job, "10000", 43);
+    rep = reply_alive(f, w, 3000);
+    assert_non_null(rep);
+    assert_int_equal(rep->seq, 43);
+    assert_non_null(strstr(rep->reply->json, "\"succeeded\""));
+    wire_free(&rep);
+    wire_free(&a);
+    zsock_destroy(&w);
+}
+
 static void test_task_timeout(void **state)
 {
     fix_t *f = *state;
@@ -678,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_before_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_late_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),

@@ -112,6 +112,77 @@ static void test_average_order(void **state)
     for (int i = 0; i < 3; i++) mlk_model_destroy(&ms[i]);
 }
 
+/* A model with a fraction `fill` of non-zero weights (some -0.0), for
+ * the encoded average; fill near 1 makes its block dense. */
+static mlk_model *random_model(uint32_t k, uint64_t nf, uint64_t nd, int adagrad, double fill, unsigned *seed)
+{
+    mlk_model *m = mlk_model_new(k, nf, nd, adagrad);
+    assert_non_null(m);
+    uint64_t np = m->dim * m->n_vec;
+    for (uint64_t i = 0; i < np; i++) {
+        double r = (double)rand_r(seed) / RAND_MAX;
+        if (r < fill) m->w[i] = (double)rand_r(seed) / RAND_MAX - 0.5;
+        else if (r < fill + 0.01) m->w[i] = -0.0;
+        if (adagrad && r < fill) m->G[i] = (double)rand_r(seed) / RAND_MAX;
+    }
+    for (uint32_t v = 0; v < m->n_vec; v++) {
+        m->b[v] = (double)rand_r(seed) / RAND_MAX - 0.5;
+        if (adagrad) m->Gb[v] = (double)rand_r(seed) / RAND_MAX;
+    }
+    m->t = 1 + (uint64_t)(rand_r(seed) % 1000);
+    m->n_seen = (uint64_t)(rand_r(seed) % 100000);
+    return m;
+}
+
+/* mlk_model_average_encoded gives the bytes of encode(average(decoded)) */
+static void test_average_encoded_same_bytes(void **state)
+{
+    (void)state;
+    unsigned seed = 7;
+    const struct { uint32_t k; uint64_t nf, nd; int ada; double fill; size_t n; } cases[] = {
+        {2, 4096, 4, 0, 0.01, 3}, {2, 4096, 4, 0, 0.9, 2}, {3, 1000, 2, 1, 0.05, 5},
+        {2, 64, 0, 1, 0.95, 9},   {4, 512, 3, 0, 0.0, 2},  {2, 1 << 13, 4, 0, 0.01, 12},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        size_t n = cases[c].n;
+        mlk_model *ms[16];
+        uint8_t *bufs[16];
+        size_t lens[16];
+        uint64_t counts[16];
+        for (size_t i = 0; i < n; i++) {
+            /* a mix of fill levels, so dense and sparse inputs meet */
+            double fill = i % 3 == 2 ? 1.0 - cases[c].fill : cases[c].fill;
+            ms[i] = random_model(cases[c].k, cases[c].nf, cases[c].nd, cases[c].ada && i != 4, fill, &seed);
+            counts[i] = 1 + (uint64_t)(rand_r(&seed) % 70000);
+            assert_int_equal(mlk_model_encode(ms[i], &bufs[i], &lens[i]), 0);
+        }
+        mlk_model *avg = NULL;
+        char err[256];
+        assert_int_equal(mlk_model_average((const mlk_model *const *)ms, counts, n, &avg, err, sizeof err), 0);
+        uint8_t *want, *got;
+        size_t wlen, glen;
+        assert_int_equal(mlk_model_encode(avg, &want, &wlen), 0);
+        assert_int_equal(mlk_model_average_encoded((const uint8_t *const *)bufs, lens, counts, n, &got, &glen, err,
+                                                   sizeof err),
+                         0);
+        assert_int_equal(glen, wlen);
+        assert_memory_equal(got, want, wlen);
+        free(want);
+        free(got);
+        mlk_model_destroy(&avg);
+        /* a damaged input is refused with its index */
+        bufs[n - 1][0] ^= 1;
+        assert_int_equal(mlk_model_average_encoded((const uint8_t *const *)bufs, lens, counts, n, &got, &glen, err,
+                                                   sizeof err),
+                         MLOPS_EPARSE);
+        assert_non_null(strstr(err, "model average: model"));
+        for (size_t i = 0; i < n; i++) {
+            free(bufs[i]);
+            mlk_model_destroy(&ms[i]);
+        }
+    }
+}
+
 static void test_average_errors(void **state)
 {
     (void)state;
@@ -293,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_average_arithmetic),
         cmocka_unit_test(test_average_order),
         cmocka_unit_test(test_average_errors),
+        cmocka_unit_test(test_average_encoded_same_bytes),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_encode_deterministic),
         cmocka_unit_test(test_garbage),

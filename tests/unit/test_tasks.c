@@ -19,7 +19,7 @@
 
 /* Every kind that takes arguments. */
 static const char *s_kinds[] = {"ingest",   "clean_qround", "clean_filter", "scale_apply",
-                                "hash",     "split",        "train_epoch",  "train_reduce",
+                                "hash",     "split",        "featurize",    "train_epoch",  "train_reduce",
                                 "evaluate", "ingest_idx",   "knn_search",   "knn_classify",
                                 "rec_keys", "rec_encode",   "rec_search",   "rec_recommend",
                                 "lbfgs_grad"};

@@ -201,28 +201,23 @@ static void on_result(coord_t *c, int w, envelope_t *env)
 /* ------------------------------------------------------------------ */
 /* the loop                                                            */
 
-static void handle(coord_t *c)
+void coord_handle(coord_t *c, zframe_t *id, const wire_peer_t *peer, envelope_t *env,
+                  const char *err)
 {
-    char err[512];
-    zframe_t *id = NULL;
-    wire_peer_t peer;
-    envelope_t *env = wire_recv_peer(c->router, &id, &peer, err, sizeof err);
     if (!env) {
         c->bad_frames++;
         mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
-        LOG_W("bad frame from %s (%s); %llu so far", peer.address, err,
+        LOG_W("bad frame from %s (%s); %llu so far", peer->address, err,
               (unsigned long long)c->bad_frames);
-        if (id) coord_reply_error(c, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
-        zframe_destroy(&id);
+        coord_reply_error(c, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
         return;
     }
-    if (coord_access_check(c, id, env, &peer, c->msg_owner) != 0) {
+    if (coord_access_check(c, id, env, peer, c->msg_owner) != 0) {
         wire_free(&env);
-        zframe_destroy(&id);
         return;
     }
     c->msg_key[0] = 0;
-    mlops_auth_role(peer.user_id, c->msg_key);
+    mlops_auth_role(peer->user_id, c->msg_key);
     int w = coord_worker_find(c, id);
     if (w >= 0) c->workers[w].last_seen = zclock_mono();
     switch (env->body_case) {
@@ -254,9 +249,26 @@ static void handle(coord_t *c)
                     wire_body_name(env));
     }
     wire_free(&env);
-    zframe_destroy(&id);
 }
 
+static void handle(coord_t *c)
+{
+    char err[512];
+    zframe_t *id = NULL;
+    wire_peer_t peer;
+    envelope_t *env = wire_recv_peer(c->router, &id, &peer, err, sizeof err);
+    if (id) {
+        coord_handle(c, id, &peer, env, err); /* takes env */
+        zframe_destroy(&id);
+        return;
+    }
+    /* no identity: nobody to answer */
+    c->bad_frames++;
+    mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
+    LOG_W("bad frame without an identity (%s); %llu so far", err,
+          (unsigned long long)c->bad_frames);
+    wire_free(&env);
+}
 
 static void persist(coord_t *c)
 {

@@ -96,6 +96,14 @@ static inline double coord_now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* coord.c: one message from peer `id` (borrowed), who is *peer: env
+ * (taken and freed) or, for a frame that did not decode, NULL with err
+ * saying why. Every message takes this path: the loop's receive
+ * (wire_recv_peer) and the fuzz target tests/fuzz/fuzz_coord.c
+ * (wire_decode, no socket). Replies go to the outbox. */
+void coord_handle(coord_t *c, zframe_t *id, const wire_peer_t *peer, envelope_t *env,
+                  const char *err);
+
 /* coord.c: the outbox. Each queues a message to `identity` (borrowed)
  * that goes out after the next journal commit. */
 void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env);

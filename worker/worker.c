@@ -18,6 +18,7 @@
 #include "err.h"
 #include "log.h"
 #include "store.h"
+#include "store_answer.h"
 #include "task.h"
 #include "task_thread.h"
 #include "transport.h"
@@ -96,81 +97,17 @@ static int queue_push(worker_t *w, envelope_t *e)
     return 0;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *env)
 {
-    const Mlops__TaskAssign *ta = env->task_assign;
-    task_ctx_t ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.ta = ta;
-    ctx.store = w->store;
-    ctx.thread = th;
-    ctx.cancel = w->cancel;
-    ctx.obs = w->obs;
-    char tname[64];
-    snprintf(tname, sizeof tname, "%u/%u", ta->stage_idx, ta->task_idx);
-    mlog_context(ta->job_id, tname);
-    double t0 = mono_s();
-    task_kind_fn fn = ta->kind ? wk_task_kind_find(ta->kind) : NULL;
-    int rc;
+    uint8_t *out = NULL;
+    size_t len = 0;
     atomic_fetch_add(&w->running, 1);
-    if (!fn) rc = wk_task_fail(&ctx, 0, "unknown task kind '%s'", ta->kind ? ta->kind : "");
-    else if (wk_task_check_cancel(&ctx)) rc = -1; /* queued before the drop: never started */
-    else rc = fn(&ctx);
+    int rc = wk_task_run(env->task_assign, w->store, th, w->cancel, w->obs, &out, &len);
     atomic_fetch_sub(&w->running, 1);
-    if (rc != 0 && !ctx.err[0]) wk_task_fail(&ctx, 0, "task %s failed", ta->kind);
-    /* the coordinator shows it as one line: it may quote the peer's bytes */
-    for (char *p = ctx.err; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-    double secs = mono_s() - t0;
-    if (ctx.cancelled)
-        LOG_I("task %s/%u/%u (%s) stopped after %.3f s: its job was cancelled", ta->job_id,
-              ta->stage_idx, ta->task_idx, ta->kind, secs);
-    wk_obs_task(w->obs, ta->kind ? ta->kind : "", rc == 0 ? "ok" : ctx.retry ? "retry" : "error",
-                secs);
-    if (rc != 0) LOG_W("task %s failed: %s", ta->kind ? ta->kind : "", ctx.err);
-    LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
-          ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
-    mlog_context(NULL, NULL);
-    envelope_t out;
-    wire_init(&out, 0);
-    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
-    r.job_id = ta->job_id;
-    r.stage_idx = ta->stage_idx;
-    r.task_idx = ta->task_idx;
-    r.attempt = ta->attempt;
-    r.ok = rc == 0;
-    r.error = rc == 0 ? "" : ctx.err;
-    r.retry = rc != 0 && ctx.retry;
-    r.seconds = secs;
-    if (rc == 0) {
-        r.n_outputs = ctx.noutputs;
-        r.outputs = ctx.outputs;
-        r.result.data = ctx.result;
-        r.result.len = ctx.result_len;
-    }
-    Mlops__Metric ms[TASK_MAX_METRICS], *mp[TASK_MAX_METRICS];
-    for (size_t i = 0; i < ctx.nmetrics; i++) {
-        mlops__metric__init(&ms[i]);
-        ms[i].name = ctx.mnames[i];
-        ms[i].value = ctx.mvals[i];
-        mp[i] = &ms[i];
-    }
-    r.n_metrics = rc == 0 ? ctx.nmetrics : 0;
-    r.metrics = mp;
-    out.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
-    out.task_result = &r;
-    wire_send(push, NULL, &out);
-    free(ctx.result);
-    for (size_t i = 0; i < ctx.noutputs; i++) free(ctx.outputs[i]);
-    free(ctx.outputs);
-    for (size_t i = 0; i < ctx.nmetrics; i++) free(ctx.mnames[i]);
+    zframe_t *f = rc == 0 ? zframe_new(out, len) : NULL;
+    if (!f) LOG_E("task %s: out of memory building its result", env->task_assign->kind);
+    else if (zframe_send(&f, push, 0) != 0) zframe_destroy(&f);
+    free(out);
 }
 
 static void *executor(void *arg)
@@ -296,7 +233,7 @@ static void on_coord(worker_t *w)
     wire_free(&env);
 }
 
-/* Serve one ShardGet from the local store. */
+/* Serve one request on the store endpoint (store_answer.c). */
 static void on_store(worker_t *w)
 {
     char err[512];
@@ -307,50 +244,22 @@ static void on_store(worker_t *w)
         w->bad_frames++;
         if (w->obs) mlops_prom_add(w->obs->bad_frames, NULL, NULL, 1);
         LOG_W("bad frame on the store endpoint from %s: %s", peer.address, err);
-        if (id) wire_send_error(w->storesock, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
-        zframe_destroy(&id);
-        return;
     }
     char key[MLOPS_KEY_Z85_LEN + 1] = "";
-    if (w->cert && mlops_auth_role(peer.user_id, key) == MLOPS_ROLE_NONE) {
+    zframe_t *rep = NULL;
+    if (env && w->cert && mlops_auth_role(peer.user_id, key) == MLOPS_ROLE_NONE) {
         /* the handshake admits only known keys: this is a belt to its braces */
         w->denied++;
         LOG_W("store: denied %s from %s: no authorised key (%llu denied so far)",
               wire_body_name(env), peer.address, (unsigned long long)w->denied);
         wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__DENIED,
                         "the store endpoint serves authorised keys only");
-    } else if (env->body_case != MLOPS__ENVELOPE__BODY_SHARD_GET || !env->shard_get->key) {
-        wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
-                        "the store endpoint answers ShardGet only, not %s", wire_body_name(env));
-    } else {
-        void *data = NULL;
-        size_t len = 0;
-        int rc = mlops_store_get(w->store, env->shard_get->key, &data, &len);
-        if (rc == 0) {
-            envelope_t rep;
-            wire_init(&rep, env->seq);
-            Mlops__ShardData d = MLOPS__SHARD_DATA__INIT;
-            d.key = env->shard_get->key;
-            d.data.data = data;
-            d.data.len = len;
-            rep.body_case = MLOPS__ENVELOPE__BODY_SHARD_DATA;
-            rep.shard_data = &d;
-            wire_send(w->storesock, id, &rep);
-            if (w->obs) {
-                mlops_prom_add(w->obs->served, NULL, NULL, 1);
-                mlops_prom_add(w->obs->served_bytes, NULL, NULL, (double)len);
-            }
-            free(data);
-        } else {
-            char text[1024];
-            snprintf(text, sizeof text, "worker %s holds no shard %s", w->cfg.name,
-                     env->shard_get->key);
-            /* one line, whatever bytes the peer put in the key */
-            for (char *p = text; *p; p++)
-                if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-            wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND, "%s", text);
-        }
+    } else if (id) {
+        rep = wk_store_answer(w->store, w->cfg.name, env, err, w->obs);
     }
+    /* a ROUTER drops a reply to a peer that is gone: never blocks */
+    if (rep && zframe_send(&id, w->storesock, ZFRAME_MORE) == 0) zframe_send(&rep, w->storesock, 0);
+    zframe_destroy(&rep);
     wire_free(&env);
     zframe_destroy(&id);
 }

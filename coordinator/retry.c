@@ -6,8 +6,10 @@
  * at the limit the job fails with one line naming the task, the worker
  * it last ran on and what ended it — never a bare "failed".
  *
- * A coordinator restart is not counted: the attempt in flight is void
- * through no fault of the task (jobrecord.c re-queues it). */
+ * The count is journalled with the task (TaskRecord.tries), so a task
+ * that keeps failing is not given max_attempts afresh by a coordinator
+ * restart. The restart itself is not counted: the attempt in flight is
+ * void through no fault of the task (jobrecord.c re-queues it). */
 #include "coord_internal.h"
 #include "log.h"
 #include <stdio.h>
@@ -43,6 +45,7 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     if (tk->tries < max) {
         tk->state = T_PENDING;
         coord_stage_enqueue(st, (uint32_t)t);
+        coord_save_task(c, j, s, t); /* the try, in the batch the log line goes in */
         mlops_prom_add(c->obs.retried, st->kind, NULL, 1);
         job_logf(j, "%s task %zu attempt %u of %u on %s: %s; re-queued", st->name, t, tk->tries,
                  max, where, why);

@@ -37,12 +37,40 @@ void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env)
     c->nout++;
 }
 
+int coord_outbox_full(const coord_t *c) { return c->nout >= (size_t)c->cfg.outbox_max; }
+
+/* A message the peer's full pipe refused (it has --send-hwm unread): a
+ * TaskAssign goes back to its queue, not counted as a try; a reply or a
+ * heartbeat is dropped and counted (a client sends its request again, a
+ * worker hears the next heartbeat). */
+static void outbox_unsent(coord_t *c, const coord_outmsg_t *m)
+{
+    char err[256];
+    envelope_t *env = wire_decode(zframe_data(m->frame), zframe_size(m->frame), err, sizeof err);
+    if (env && env->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN) {
+        const Mlops__TaskAssign *ta = env->task_assign;
+        job_t *j = ta->job_id ? coord_job_find(c, ta->job_id) : NULL;
+        if (j)
+            coord_task_unsent(c, j, ta->stage_idx, ta->task_idx, ta->attempt,
+                              "its connection has --send-hwm messages unread");
+    } else if (c->unsent++ % 1000 == 0) {
+        LOG_W("a peer does not read its messages: %s dropped (%llu so far; --send-hwm %d)",
+              env ? wire_body_name(env) : "a message", (unsigned long long)c->unsent,
+              c->cfg.send_hwm);
+    }
+    wire_free(&env);
+}
+
 static void outbox_flush(coord_t *c)
 {
     for (size_t i = 0; i < c->nout; i++) {
         coord_outmsg_t *m = &c->out[i];
-        /* a ROUTER drops messages to peers that are gone: never blocks */
-        if (zframe_send(&m->identity, c->router, ZFRAME_MORE) == 0) zframe_send(&m->frame, c->router, 0);
+        /* never blocks: the router is ROUTER_MANDATORY, so a full pipe
+         * says EAGAIN (handled) where it would drop silently; a peer that
+         * is gone says EHOSTUNREACH, and its loss is noticed by expiry */
+        int rc = zframe_send(&m->identity, c->router, ZFRAME_MORE | ZFRAME_DONTWAIT);
+        if (rc == 0) rc = zframe_send(&m->frame, c->router, ZFRAME_DONTWAIT);
+        if (rc != 0 && errno == EAGAIN && m->frame) outbox_unsent(c, m);
         zframe_destroy(&m->identity);
         zframe_destroy(&m->frame);
     }
@@ -137,6 +165,10 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     }
     if (!r->ok) {
         const char *why = r->error && *r->error ? r->error : "task failed (no message)";
+        if (r->busy) {
+            coord_task_unsent(c, j, r->stage_idx, r->task_idx, r->attempt, why);
+            return;
+        }
         if (r->retry) {
             coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
             return;
@@ -301,7 +333,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     if (which && which == c->mon) coord_access_events(c);
     if (which == c->router) {
         /* drain everything waiting, bounded so heartbeats still go out */
-        for (int n = 0; n < 10000; n++) {
+        for (int n = 0; n < 10000 && !coord_outbox_full(c); n++) {
             handle(c);
             if (!(zsock_events(c->router) & ZMQ_POLLIN)) break;
         }
@@ -342,6 +374,9 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     coord_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->cfg = *cfg;
+    if (c->cfg.outbox_max <= 0) c->cfg.outbox_max = 65536;
+    if (c->cfg.send_hwm <= 0) c->cfg.send_hwm = 10000;
+    if (c->cfg.max_jobs <= 0) c->cfg.max_jobs = 10000;
     c->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     c->data_dir = strdup(cfg->data_dir);
     if (mkdir(c->data_dir, 0755) != 0 && errno != EEXIST) {
@@ -378,11 +413,15 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     int bad = coord_replay(c);
     if (bad) LOG_W("journal: %d unreadable records skipped", bad);
     if (c->njobs) LOG_I("journal replayed: %zu jobs", c->njobs);
-    c->router = transport_router_bind(cfg->bind, cfg->advertise, &sec, &c->endpoint, err, errlen);
+    c->router = transport_router_bind_hwm(cfg->bind, cfg->advertise, &sec, c->cfg.send_hwm,
+                                          &c->endpoint, err, errlen);
     if (!c->router) {
         coord_destroy(&c);
         return NULL;
     }
+    /* each peer's pipe holds --send-hwm (set before the bind), and a
+     * full one is reported, not dropped silently (outbox_flush) */
+    zsock_set_router_mandatory(c->router, 1);
     coord_access_watch(c);
     if (coord_obs_start(c, err, errlen) != 0 || coord_dash_start(c, &c->dash, err, errlen) != 0) {
         coord_destroy(&c);

@@ -66,6 +66,27 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     return -1;
 }
 
+void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why)
+{
+    if (s >= j->nstages || t >= j->stages[s].ntasks) return;
+    stage_t *st = &j->stages[s];
+    task_t *tk = &st->tasks[t];
+    if (tk->state != T_RUNNING || tk->attempt != attempt) return;
+    int w = tk->worker;
+    if (w >= 0 && (size_t)w < c->nworkers) {
+        coord_worker_t *wk = &c->workers[w];
+        if (wk->inflight) wk->inflight--;
+        wk->paused_until = zclock_mono() + c->hb_ms;
+        LOG_W("job %s: %s task %zu not delivered to worker %s (%s): %s; re-queued", j->id, st->name,
+              t, wk->id, wk->name ? wk->name : "?", why);
+    }
+    tk->worker = -1;
+    tk->deadline = 0;
+    tk->state = T_PENDING;
+    coord_stage_enqueue(st, (uint32_t)t);
+    coord_save_task(c, j, s, t);
+}
+
 void coord_tasks_expire(coord_t *c)
 {
     int64_t now = zclock_mono();

@@ -50,6 +50,7 @@ struct worker {
     char worker_id[16];
     uint64_t seq;
     uint64_t bad_frames;
+    zframe_t *held; /* a result the coordinator's pipe refused, sent first */
     zcert_t *cert;           /* NULL: plain */
     mlops_auth_t *auth;      /* the store endpoint's ZAP domain */
     char server_key[MLOPS_KEY_Z85_LEN + 1];
@@ -71,9 +72,16 @@ static envelope_t *queue_pop(worker_t *w)
     return e;
 }
 
+/* MLOPS_EFULL at --queue-max waiting tasks: the coordinator's credits
+ * (slots x prefetch) keep the FIFO below that, so this guards against a
+ * coordinator that lost count (a worker it expired and took back). */
 static int queue_push(worker_t *w, envelope_t *e)
 {
     pthread_mutex_lock(&w->mu);
+    if (w->qtail - w->qhead >= (size_t)w->cfg.queue_max) {
+        pthread_mutex_unlock(&w->mu);
+        return MLOPS_EFULL;
+    }
     if (w->qtail == w->qcap) {
         if (w->qhead) {
             memmove(w->q, w->q + w->qhead, (w->qtail - w->qhead) * sizeof *w->q);
@@ -114,7 +122,11 @@ static void *executor(void *arg)
 {
     worker_t *w = arg;
     task_thread_t *th = wk_task_thread_new(w->cert);
-    zsock_t *push = zsock_new_push(w->results_ep);
+    zsock_t *push = zsock_new(ZMQ_PUSH);
+    if (push) {
+        zsock_set_sndhwm(push, w->cfg.queue_max);
+        if (zsock_connect(push, "%s", w->results_ep) != 0) zsock_destroy(&push);
+    }
     if (!th || !push) {
         LOG_E("executor thread could not start");
         wk_task_thread_destroy(&th);
@@ -178,6 +190,29 @@ static int connect_coord(worker_t *w)
     return 0;
 }
 
+/* Answer an assignment the FIFO has no room for: busy, so the
+ * coordinator gives it to a worker with room and counts no try. */
+static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
+{
+    char text[256];
+    snprintf(text, sizeof text, "worker %s: task queue full (%d waiting, --queue-max)", w->cfg.name,
+             w->cfg.queue_max);
+    LOG_W("%s: %s/%u/%u sent back", text, ta->job_id, ta->stage_idx, ta->task_idx);
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+    r.job_id = ta->job_id;
+    r.stage_idx = ta->stage_idx;
+    r.task_idx = ta->task_idx;
+    r.attempt = ta->attempt;
+    r.error = text;
+    r.retry = 1;
+    r.busy = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+    env.task_result = &r;
+    send_env(w, &env);
+}
+
 static void on_coord(worker_t *w)
 {
     char err[512];
@@ -202,6 +237,7 @@ static void on_coord(worker_t *w)
     case MLOPS__ENVELOPE__BODY_HEARTBEAT: break;
     case MLOPS__ENVELOPE__BODY_TASK_ASSIGN:
         if (queue_push(w, env) == 0) env = NULL; /* the executor frees it */
+        else refuse_busy(w, env->task_assign);
         break;
     case MLOPS__ENVELOPE__BODY_DROP_JOB:
         if (env->drop_job->job_id && *env->drop_job->job_id) {
@@ -264,14 +300,30 @@ static void on_store(worker_t *w)
     zframe_destroy(&id);
 }
 
+/* Results go to the coordinator without blocking the loop: one its pipe
+ * refuses is held and sent first next time, and while one is held the
+ * results socket is not read, so the executors stop at its high-water
+ * mark (--queue-max) instead of results piling up. Without a connection
+ * (reconnecting) a result waits the same way. */
+static int send_result(worker_t *w, zframe_t **f)
+{
+    if (!w->coord) return -1;
+    if (zframe_send(f, w->coord, ZFRAME_DONTWAIT) != 0) return -1;
+    w->last_sent = zclock_mono();
+    return 0;
+}
+
 static void forward_results(worker_t *w)
 {
+    if (w->held && send_result(w, &w->held) != 0) return;
     for (int n = 0; n < 1000; n++) {
+        if (!(zsock_events(w->results) & ZMQ_POLLIN)) return;
         zframe_t *f = zframe_recv(w->results);
         if (!f) return;
-        if (w->coord && zframe_send(&f, w->coord, 0) == 0) w->last_sent = zclock_mono();
-        zframe_destroy(&f);
-        if (!(zsock_events(w->results) & ZMQ_POLLIN)) return;
+        if (send_result(w, &f) != 0) {
+            w->held = f;
+            return;
+        }
     }
 }
 
@@ -279,7 +331,8 @@ int worker_run(worker_t *w)
 {
     if (connect_coord(w) != 0) return MLOPS_EIO;
     while (!zsys_interrupted) {
-        zpoller_t *p = zpoller_new(w->storesock, w->results, NULL);
+        zpoller_t *p = zpoller_new(w->storesock, NULL);
+        if (!w->held) zpoller_add(p, w->results);
         if (w->coord) zpoller_add(p, w->coord);
         void *which = zpoller_wait(p, (int)(w->hb_ms / 4 > 0 ? w->hb_ms / 4 : 1));
         int term = !which && zsys_interrupted; /* not a mere EINTR */
@@ -292,9 +345,8 @@ int worker_run(worker_t *w)
             }
         } else if (which == w->storesock) {
             on_store(w);
-        } else if (which == w->results) {
-            forward_results(w);
         }
+        forward_results(w); /* also the held one, once there is room */
         int64_t now = zclock_mono();
         if (w->coord) {
             if (now - w->last_recv > 3 * w->hb_ms) {
@@ -375,6 +427,7 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
     if (!w) return NULL;
     w->cfg = *cfg;
     if (w->cfg.slots < 1) w->cfg.slots = 1;
+    if (w->cfg.queue_max < 1) w->cfg.queue_max = 1024;
     w->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -426,7 +479,11 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     snprintf(w->results_ep, sizeof w->results_ep, "inproc://results-%p", (void *)w);
-    w->results = zsock_new_pull(w->results_ep);
+    w->results = zsock_new(ZMQ_PULL);
+    if (w->results) {
+        zsock_set_rcvhwm(w->results, w->cfg.queue_max);
+        if (zsock_bind(w->results, "%s", w->results_ep) != 0) zsock_destroy(&w->results);
+    }
     if (!w->results) {
         mlops_seterr(err, errlen, MLOPS_EIO, "cannot bind %s", w->results_ep);
         worker_destroy(&w);
@@ -467,6 +524,7 @@ void worker_destroy(worker_t **pw)
     wk_obs_destroy(&w->obs);
     for (size_t i = w->qhead; i < w->qtail; i++) wire_free(&w->q[i]);
     free(w->q);
+    zframe_destroy(&w->held);
     zsock_destroy(&w->results);
     zsock_destroy(&w->coord);
     zsock_destroy(&w->storesock);

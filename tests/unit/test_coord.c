@@ -663,7 +663,7 @@ static void test_limits(void **state)
     wire_free(&r);
     r = submit_sized(f, small, 10, 44);
     assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
-    assert_error(r, MLOPS__ERROR_CODE__DENIED, "the limit is 1 (--max-running)");
+    assert_error(r, MLOPS__ERROR_CODE__BUSY, "the limit is 1 (--max-running)");
     wire_free(&r);
     json_t *doc = query(f, "jobs", NULL);
     assert_int_equal(json_array_size(json_object_get(doc, "jobs")), 1);

@@ -37,7 +37,9 @@ void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env)
     c->nout++;
 }
 
-int coord_outbox_full(const coord_t *c) { return c->nout >= (size_t)c->cfg.outbox_max; }
+/* the messages held for a journal that cannot be written do not count:
+ * reads are still answered meanwhile */
+int coord_outbox_full(const coord_t *c) { return c->nout - c->nheld >= (size_t)c->cfg.outbox_max; }
 
 /* A message the peer's full pipe refused (it has --send-hwm unread): a
  * TaskAssign goes back to its queue, not counted as a try; a reply or a
@@ -61,9 +63,10 @@ static void outbox_unsent(coord_t *c, const coord_outmsg_t *m)
     wire_free(&env);
 }
 
-static void outbox_flush(coord_t *c)
+/* Send the outbox from message `from` on, keeping those before it. */
+static void outbox_flush_from(coord_t *c, size_t from)
 {
-    for (size_t i = 0; i < c->nout; i++) {
+    for (size_t i = from; i < c->nout; i++) {
         coord_outmsg_t *m = &c->out[i];
         /* never blocks: the router is ROUTER_MANDATORY, so a full pipe
          * says EAGAIN (handled) where it would drop silently; a peer that
@@ -74,8 +77,10 @@ static void outbox_flush(coord_t *c)
         zframe_destroy(&m->identity);
         zframe_destroy(&m->frame);
     }
-    c->nout = 0;
+    c->nout = from;
 }
+
+static void outbox_flush(coord_t *c) { outbox_flush_from(c, 0); }
 
 void coord_reply_error(coord_t *c, zframe_t *identity, uint64_t seq, Mlops__ErrorCode code,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -248,6 +253,10 @@ void coord_handle(coord_t *c, zframe_t *id, const wire_peer_t *peer, envelope_t 
         wire_free(&env);
         return;
     }
+    if (coord_journal_refuse(c, id, env)) {
+        wire_free(&env);
+        return;
+    }
     c->msg_key[0] = 0;
     mlops_auth_role(peer->user_id, c->msg_key);
     int w = coord_worker_find(c, id);
@@ -302,6 +311,50 @@ static void handle(coord_t *c)
     wire_free(&env);
 }
 
+int coord_journal_refuse(coord_t *c, zframe_t *id, const envelope_t *env)
+{
+    if (!c->jfull) return 0;
+    const char *what = NULL;
+    if (env->body_case == MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN) what = "a submit";
+    else if (env->body_case == MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK) what = "an upload";
+    else if (env->body_case == MLOPS__ENVELOPE__BODY_QUERY &&
+             !coord_query_reads(env->query->verb ? env->query->verb : ""))
+        what = env->query->verb;
+    if (!what) return 0;
+    if (c->busy++ % 100 == 0)
+        LOG_W("coordinator journal full: %s refused (%llu requests answered busy so far)", what,
+              (unsigned long long)c->busy);
+    coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BUSY,
+                      "coordinator journal full: %s; %s refused, retry once space is freed",
+                      c->jfull_why, what);
+    return 1;
+}
+
+/* The journal commit failed for want of room: keep the batch, and the
+ * messages queued with it, until a later commit succeeds (once per
+ * heartbeat interval). Meanwhile writes are refused with BUSY, nothing is
+ * dispatched, and the rest is answered: reads, heartbeats, registrations.
+ * Running jobs are kept, not failed: their progress is in memory and in
+ * the batch, and failing them would need a journal write too; they go on
+ * from where they were once space is freed (after a restart, from the
+ * last commit: their tasks run again, with the same results). */
+static void journal_stalled(coord_t *c, int rc)
+{
+    int64_t now = zclock_mono();
+    if (!c->jfull) {
+        c->jfull = 1;
+        c->nheld = c->nout;
+        c->jfull_since = now;
+        snprintf(c->jfull_why, sizeof c->jfull_why, "%s/journal: %s", c->data_dir,
+                 journal_error(c->journal));
+        LOG_E("coordinator journal %s: %s; holding %zu messages, refusing writes and pausing "
+              "dispatch until it can be written",
+              rc == MLOPS_EFULL ? "full" : "not writable", c->jfull_why, c->nheld);
+    }
+    c->jfull_retry = now + c->hb_ms;
+    outbox_flush_from(c, c->nheld);
+}
+
 static void persist(coord_t *c)
 {
     if (c->meta_dirty) {
@@ -314,11 +367,23 @@ static void persist(coord_t *c)
             if (j->stages[s].dirty) coord_save_stage(c, j, s);
         if (j->dirty || j->nlog_saved < j->nlog) coord_save_job(c, j);
     }
-    int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
-    if (journal_commit(c->journal) != 0) {
-        /* keep running: the batch stays queued and is retried */
-        LOG_E("journal commit failed; holding %zu replies", c->nout);
+    if (c->jfull && zclock_mono() < c->jfull_retry) {
+        outbox_flush_from(c, c->nheld);
         return;
+    }
+    int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
+    int rc = journal_commit(c->journal);
+    if (rc != 0) {
+        /* keep running: the batch stays queued and is retried */
+        journal_stalled(c, rc);
+        return;
+    }
+    if (c->jfull) {
+        LOG_I("coordinator journal written again after %.1f s: %zu held messages sent, dispatch "
+              "resumes",
+              (double)(zclock_mono() - c->jfull_since) / 1000.0, c->nheld);
+        c->jfull = 0;
+        c->nheld = 0;
     }
     if (t0) mlops_prom_observe(c->obs.commit, NULL, NULL, (double)(zclock_usecs() - t0) / 1e6);
     outbox_flush(c);
@@ -341,8 +406,10 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_access_sighup(c);
     coord_workers_heartbeat(c);
     coord_tasks_expire(c);
-    coord_jobs_retain(c);
-    coord_dispatch(c);
+    if (!c->jfull) { /* both write the journal */
+        coord_jobs_retain(c);
+        coord_dispatch(c);
+    }
     persist(c);
     coord_obs_tick(c);
     coord_dash_tick(c, c->dash);

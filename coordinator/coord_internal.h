@@ -72,6 +72,13 @@ struct coord {
     int64_t hb_ms;
     uint64_t bad_frames;
     uint64_t unsent;      /* messages a full peer pipe refused (coord.c) */
+    /* coord.c: the journal cannot be written (a full disk): writes are
+     * refused, dispatch waits, the outbox's first nheld messages (queued
+     * before the failed commit) wait for it */
+    int jfull;
+    char jfull_why[320];
+    size_t nheld;
+    int64_t jfull_since, jfull_retry;
     uint64_t busy;        /* requests answered BUSY at a bound */
     int64_t next_expire_scan; /* retry.c: mono ms of the next timeout scan */
     int64_t next_retain_scan; /* lifecycle.c: mono ms of the next retention pass */
@@ -106,6 +113,13 @@ static inline double coord_now_s(void)
  * (wire_decode, no socket). Replies go to the outbox. */
 void coord_handle(coord_t *c, zframe_t *id, const wire_peer_t *peer, envelope_t *env,
                   const char *err);
+
+/* coord.c: 1 (and BUSY answered) if env needs a journal write while the
+ * journal cannot be written: a submit, an upload, a Query verb that is
+ * not a read (coord_query_reads). */
+int coord_journal_refuse(coord_t *c, zframe_t *id, const envelope_t *env);
+/* query.c: 1 if the verb only reads (answered while the journal is full). */
+int coord_query_reads(const char *verb);
 
 /* coord.c: the outbox. Each queues a message to `identity` (borrowed)
  * that goes out after the next journal commit. */

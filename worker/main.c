@@ -24,7 +24,7 @@ static const mlops_flag_t FLAGS[] = {
     {.name = "slots", .shrt = 's', .type = MLOPS_FLAG_INT, .meta = "N", .lo = 1, .hi = 256,
      .dflt = "1", .off = CFG(slots), .help = "tasks run at once"},
     {.name = "queue-max", .type = MLOPS_FLAG_INT, .meta = "N", .lo = 1, .hi = 1000000,
-     .dflt = "1024", .off = CFG(queue_max),
+     .dflt = "65536", .off = CFG(queue_max),
      .help = "tasks waiting for an executor (and results for the coordinator); beyond, an assignment is answered busy"},
     {.name = "name", .shrt = 'n', .type = MLOPS_FLAG_STR, .meta = "NAME", .off = CFG(name),
      .help = "shown by `mlopsctl workers` (default host-pid)"},

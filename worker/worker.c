@@ -427,7 +427,7 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
     if (!w) return NULL;
     w->cfg = *cfg;
     if (w->cfg.slots < 1) w->cfg.slots = 1;
-    if (w->cfg.queue_max < 1) w->cfg.queue_max = 1024;
+    if (w->cfg.queue_max < 1) w->cfg.queue_max = 65536;
     w->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);

@@ -529,6 +529,47 @@ static void test_tries_survive_restart(void **state)
     json_decref(doc);
 }
 
+/* A worker whose FIFO is full answers busy: the task goes back to the
+ * queue without counting a try, so with max_attempts 1 three busy
+ * answers and then a good result make a succeeded job. */
+static void test_busy_not_a_try(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_register(w, "full", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    char job[16];
+    submit(f, "name: busy\nmax_attempts: 1\nnoop: {tasks: 1}\n", job);
+    uint32_t last = 0;
+    for (int i = 0; i < 4; i++) {
+        envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        assert_true(a->task_assign->attempt != last); /* a new dispatch each time */
+        last = a->task_assign->attempt;
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+        r.job_id = a->task_assign->job_id;
+        r.stage_idx = a->task_assign->stage_idx;
+        r.task_idx = a->task_assign->task_idx;
+        r.attempt = a->task_assign->attempt;
+        r.ok = i == 3;
+        r.retry = i < 3;
+        r.busy = i < 3;
+        r.error = i < 3 ? "worker full: task queue full (1 waiting, --queue-max)" : "";
+        env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+        env.task_result = &r;
+        send_env(w, &env);
+        wire_free(&a);
+    }
+    const char *js;
+    for (int i = 0; i < 100; i++) {
+        stage_done(f, job, &js);
+        if (strcmp(js, "running")) break;
+    }
+    assert_string_equal(js, "succeeded");
+    zsock_destroy(&w);
+}
+
 /* A worker that takes the task and dies each time: lost workers count
  * against max_attempts too, so a task that kills its worker cannot loop
  * for ever. */
@@ -739,6 +780,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tries_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_not_a_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_limits, teardown),

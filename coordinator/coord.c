@@ -322,11 +322,12 @@ int coord_journal_refuse(coord_t *c, zframe_t *id, const envelope_t *env)
         what = env->query->verb;
     if (!what) return 0;
     if (c->busy++ % 100 == 0)
-        LOG_W("coordinator journal full: %s refused (%llu requests answered busy so far)", what,
-              (unsigned long long)c->busy);
+        LOG_W("coordinator journal %s: %s refused (%llu requests answered busy so far)",
+              c->jfull == 1 ? "full" : "not writable", what, (unsigned long long)c->busy);
     coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BUSY,
-                      "coordinator journal full: %s; %s refused, retry once space is freed",
-                      c->jfull_why, what);
+                      "coordinator journal %s: %s; %s refused, retry once %s",
+                      c->jfull == 1 ? "full" : "not writable", c->jfull_why, what,
+                      c->jfull == 1 ? "space is freed" : "it can be written");
     return 1;
 }
 
@@ -342,7 +343,7 @@ static void journal_stalled(coord_t *c, int rc)
 {
     int64_t now = zclock_mono();
     if (!c->jfull) {
-        c->jfull = 1;
+        c->jfull = rc == MLOPS_EFULL ? 1 : 2;
         c->nheld = c->nout;
         c->jfull_since = now;
         snprintf(c->jfull_why, sizeof c->jfull_why, "%s/journal: %s", c->data_dir,

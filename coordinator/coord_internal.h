@@ -75,7 +75,7 @@ struct coord {
     /* coord.c: the journal cannot be written (a full disk): writes are
      * refused, dispatch waits, the outbox's first nheld messages (queued
      * before the failed commit) wait for it */
-    int jfull;
+    int jfull; /* 0, 1 full (no room), 2 another write error */
     char jfull_why[320];
     size_t nheld;
     int64_t jfull_since, jfull_retry;

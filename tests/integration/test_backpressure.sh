@@ -85,7 +85,13 @@ wait_for 'grep -q "a peer does not read its messages: Reply dropped" "$coord_log
 peak="$(rss_kib "$COORD_PID" VmHWM)"
 grow=$(((peak - base) / 1024))
 echo "coordinator RSS: $((base / 1024)) MiB before the flood, peak $((peak / 1024)) MiB (+$grow MiB)"
-[ "$grow" -lt 64 ] || fail "the coordinator's peak RSS grew by $grow MiB under the flood (bound: 64)"
+# ASan keeps freed memory in its quarantine (256 MiB by default): there
+# the RSS says nothing about the bound, which the normal build checks
+if ldd "$MLOPS_BUILD_DIR/mlops-coordinator" | grep -q libasan; then
+    echo "sanitizer build: RSS bound not checked (ASan's quarantine holds freed memory)"
+else
+    [ "$grow" -lt 64 ] || fail "the coordinator's peak RSS grew by $grow MiB under the flood (bound: 64)"
+fi
 assert_contains "$(cat "$coord_log")" "coordinator busy: a submit answered busy" "coordinator log"
 
 kill -CONT "$w1" || fail "cannot SIGCONT worker-1"

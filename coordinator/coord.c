@@ -443,7 +443,7 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     if (!c) return NULL;
     c->cfg = *cfg;
     if (c->cfg.outbox_max <= 0) c->cfg.outbox_max = 65536;
-    if (c->cfg.send_hwm <= 0) c->cfg.send_hwm = 10000;
+    if (c->cfg.send_hwm <= 0) c->cfg.send_hwm = 100000;
     if (c->cfg.max_jobs <= 0) c->cfg.max_jobs = 10000;
     c->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     c->data_dir = strdup(cfg->data_dir);

@@ -53,7 +53,7 @@ static const mlops_flag_t FLAGS[] = {
      .dflt = "65536", .off = CFG(outbox_max),
      .help = "messages waiting for the next journal commit; at N the loop stops reading and dispatching until they are sent"},
     {.name = "send-hwm", .type = MLOPS_FLAG_INT, .meta = "N", .lo = 16, .hi = 10000000,
-     .dflt = "10000", .off = CFG(send_hwm),
+     .dflt = "100000", .off = CFG(send_hwm),
      .help = "messages queued to one peer that does not read; beyond, a task is re-queued and other messages are dropped and counted"},
     {.name = "metrics-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
      .off = CFG(metrics_listen),

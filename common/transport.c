@@ -34,12 +34,20 @@ static int secure(zsock_t *s, const transport_sec_t *sec, int server, char *err,
 zsock_t *transport_router_bind(const char *endpoint, const char *advertise_host,
                                const transport_sec_t *sec, char **bound, char *err, size_t errlen)
 {
+    return transport_router_bind_hwm(endpoint, advertise_host, sec, 0, bound, err, errlen);
+}
+
+zsock_t *transport_router_bind_hwm(const char *endpoint, const char *advertise_host,
+                                   const transport_sec_t *sec, int sndhwm, char **bound, char *err,
+                                   size_t errlen)
+{
     zsock_t *s = zsock_new(ZMQ_ROUTER);
     if (!s) {
         mlops_seterr(err, errlen, MLOPS_EIO, "cannot create socket: %s", zmq_strerror(zmq_errno()));
         return NULL;
     }
     tune(s);
+    if (sndhwm > 0) zsock_set_sndhwm(s, sndhwm);
     zsock_set_router_handover(s, 1); /* a reconnecting peer takes over its identity */
     if (secure(s, sec, 1, err, errlen) != 0) {
         zsock_destroy(&s);

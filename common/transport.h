@@ -24,6 +24,12 @@ typedef struct {
  * malloc'd connectable endpoint. NULL on failure with err filled. */
 zsock_t *transport_router_bind(const char *endpoint, const char *advertise_host,
                                const transport_sec_t *sec, char **bound, char *err, size_t errlen);
+/* The same with `sndhwm` messages queued to each peer before a send
+ * would block (0: the default, 100 000). It must be set before the bind:
+ * libzmq gives accepted connections the options the socket had then. */
+zsock_t *transport_router_bind_hwm(const char *endpoint, const char *advertise_host,
+                                   const transport_sec_t *sec, int sndhwm, char **bound, char *err,
+                                   size_t errlen);
 
 /* DEALER connected to `endpoint`. NULL on failure with err filled. */
 zsock_t *transport_dealer_connect(const char *endpoint, const transport_sec_t *sec, char *err,

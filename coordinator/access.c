@@ -179,7 +179,12 @@ int coord_access_limits(coord_t *c, zframe_t *id, const envelope_t *env, const c
                 n++;
         }
         if (n >= cfg->max_running) {
-            coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__DENIED,
+            /* busy: the same submit succeeds once one has ended */
+            if (c->busy++ % 100 == 0)
+                LOG_W("coordinator busy: a submit answered busy at %d jobs of one client "
+                      "(--max-running); %llu so far",
+                      n, (unsigned long long)c->busy);
+            coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BUSY,
                               "%d jobs of this client are already uploading, queued or running: "
                               "the limit is %d (--max-running); wait for one to end",
                               n, cfg->max_running);

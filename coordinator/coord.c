@@ -37,17 +37,50 @@ void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env)
     c->nout++;
 }
 
-static void outbox_flush(coord_t *c)
+/* the messages held for a journal that cannot be written do not count:
+ * reads are still answered meanwhile */
+int coord_outbox_full(const coord_t *c) { return c->nout - c->nheld >= (size_t)c->cfg.outbox_max; }
+
+/* A message the peer's full pipe refused (it has --send-hwm unread): a
+ * TaskAssign goes back to its queue, not counted as a try; a reply or a
+ * heartbeat is dropped and counted (a client sends its request again, a
+ * worker hears the next heartbeat). */
+static void outbox_unsent(coord_t *c, const coord_outmsg_t *m)
 {
-    for (size_t i = 0; i < c->nout; i++) {
+    char err[256];
+    envelope_t *env = wire_decode(zframe_data(m->frame), zframe_size(m->frame), err, sizeof err);
+    if (env && env->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN) {
+        const Mlops__TaskAssign *ta = env->task_assign;
+        job_t *j = ta->job_id ? coord_job_find(c, ta->job_id) : NULL;
+        if (j)
+            coord_task_unsent(c, j, ta->stage_idx, ta->task_idx, ta->attempt,
+                              "its connection has --send-hwm messages unread");
+    } else if (c->unsent++ % 1000 == 0) {
+        LOG_W("a peer does not read its messages: %s dropped (%llu so far; --send-hwm %d)",
+              env ? wire_body_name(env) : "a message", (unsigned long long)c->unsent,
+              c->cfg.send_hwm);
+    }
+    wire_free(&env);
+}
+
+/* Send the outbox from message `from` on, keeping those before it. */
+static void outbox_flush_from(coord_t *c, size_t from)
+{
+    for (size_t i = from; i < c->nout; i++) {
         coord_outmsg_t *m = &c->out[i];
-        /* a ROUTER drops messages to peers that are gone: never blocks */
-        if (zframe_send(&m->identity, c->router, ZFRAME_MORE) == 0) zframe_send(&m->frame, c->router, 0);
+        /* never blocks: the router is ROUTER_MANDATORY, so a full pipe
+         * says EAGAIN (handled) where it would drop silently; a peer that
+         * is gone says EHOSTUNREACH, and its loss is noticed by expiry */
+        int rc = zframe_send(&m->identity, c->router, ZFRAME_MORE | ZFRAME_DONTWAIT);
+        if (rc == 0) rc = zframe_send(&m->frame, c->router, ZFRAME_DONTWAIT);
+        if (rc != 0 && errno == EAGAIN && m->frame) outbox_unsent(c, m);
         zframe_destroy(&m->identity);
         zframe_destroy(&m->frame);
     }
-    c->nout = 0;
+    c->nout = from;
 }
+
+static void outbox_flush(coord_t *c) { outbox_flush_from(c, 0); }
 
 void coord_reply_error(coord_t *c, zframe_t *identity, uint64_t seq, Mlops__ErrorCode code,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -137,6 +170,10 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     }
     if (!r->ok) {
         const char *why = r->error && *r->error ? r->error : "task failed (no message)";
+        if (r->busy) {
+            coord_task_unsent(c, j, r->stage_idx, r->task_idx, r->attempt, why);
+            return;
+        }
         if (r->retry) {
             coord_stream_task(c, w, j, st, r->task_idx, r->seconds, 0);
             coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
@@ -206,28 +243,27 @@ static void on_result(coord_t *c, int w, envelope_t *env)
 /* ------------------------------------------------------------------ */
 /* the loop                                                            */
 
-static void handle(coord_t *c)
+void coord_handle(coord_t *c, zframe_t *id, const wire_peer_t *peer, envelope_t *env,
+                  const char *err)
 {
-    char err[512];
-    zframe_t *id = NULL;
-    wire_peer_t peer;
-    envelope_t *env = wire_recv_peer(c->router, &id, &peer, err, sizeof err);
     if (!env) {
         c->bad_frames++;
         mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
-        LOG_W("bad frame from %s (%s); %llu so far", peer.address, err,
+        LOG_W("bad frame from %s (%s); %llu so far", peer->address, err,
               (unsigned long long)c->bad_frames);
-        if (id) coord_reply_error(c, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
-        zframe_destroy(&id);
+        coord_reply_error(c, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
         return;
     }
-    if (coord_access_check(c, id, env, &peer, c->msg_owner) != 0) {
+    if (coord_access_check(c, id, env, peer, c->msg_owner) != 0) {
         wire_free(&env);
-        zframe_destroy(&id);
+        return;
+    }
+    if (coord_journal_refuse(c, id, env)) {
+        wire_free(&env);
         return;
     }
     c->msg_key[0] = 0;
-    mlops_auth_role(peer.user_id, c->msg_key);
+    mlops_auth_role(peer->user_id, c->msg_key);
     int w = coord_worker_find(c, id);
     if (w >= 0) c->workers[w].last_seen = zclock_mono();
     switch (env->body_case) {
@@ -260,9 +296,71 @@ static void handle(coord_t *c)
                     wire_body_name(env));
     }
     wire_free(&env);
-    zframe_destroy(&id);
 }
 
+static void handle(coord_t *c)
+{
+    char err[512];
+    zframe_t *id = NULL;
+    wire_peer_t peer;
+    envelope_t *env = wire_recv_peer(c->router, &id, &peer, err, sizeof err);
+    if (id) {
+        coord_handle(c, id, &peer, env, err); /* takes env */
+        zframe_destroy(&id);
+        return;
+    }
+    /* no identity: nobody to answer */
+    c->bad_frames++;
+    mlops_prom_add(c->obs.bad_frames, NULL, NULL, 1);
+    LOG_W("bad frame without an identity (%s); %llu so far", err,
+          (unsigned long long)c->bad_frames);
+    wire_free(&env);
+}
+
+int coord_journal_refuse(coord_t *c, zframe_t *id, const envelope_t *env)
+{
+    if (!c->jfull) return 0;
+    const char *what = NULL;
+    if (env->body_case == MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN) what = "a submit";
+    else if (env->body_case == MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK) what = "an upload";
+    else if (env->body_case == MLOPS__ENVELOPE__BODY_QUERY &&
+             !coord_query_reads(env->query->verb ? env->query->verb : ""))
+        what = env->query->verb;
+    if (!what) return 0;
+    if (c->busy++ % 100 == 0)
+        LOG_W("coordinator journal %s: %s refused (%llu requests answered busy so far)",
+              c->jfull == 1 ? "full" : "not writable", what, (unsigned long long)c->busy);
+    coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BUSY,
+                      "coordinator journal %s: %s; %s refused, retry once %s",
+                      c->jfull == 1 ? "full" : "not writable", c->jfull_why, what,
+                      c->jfull == 1 ? "space is freed" : "it can be written");
+    return 1;
+}
+
+/* The journal commit failed for want of room: keep the batch, and the
+ * messages queued with it, until a later commit succeeds (once per
+ * heartbeat interval). Meanwhile writes are refused with BUSY, nothing is
+ * dispatched, and the rest is answered: reads, heartbeats, registrations.
+ * Running jobs are kept, not failed: their progress is in memory and in
+ * the batch, and failing them would need a journal write too; they go on
+ * from where they were once space is freed (after a restart, from the
+ * last commit: their tasks run again, with the same results). */
+static void journal_stalled(coord_t *c, int rc)
+{
+    int64_t now = zclock_mono();
+    if (!c->jfull) {
+        c->jfull = rc == MLOPS_EFULL ? 1 : 2;
+        c->nheld = c->nout;
+        c->jfull_since = now;
+        snprintf(c->jfull_why, sizeof c->jfull_why, "%s/journal: %s", c->data_dir,
+                 journal_error(c->journal));
+        LOG_E("coordinator journal %s: %s; holding %zu messages, refusing writes and pausing "
+              "dispatch until it can be written",
+              rc == MLOPS_EFULL ? "full" : "not writable", c->jfull_why, c->nheld);
+    }
+    c->jfull_retry = now + c->hb_ms;
+    outbox_flush_from(c, c->nheld);
+}
 
 static void persist(coord_t *c)
 {
@@ -276,11 +374,23 @@ static void persist(coord_t *c)
             if (j->stages[s].dirty) coord_save_stage(c, j, s);
         if (j->dirty || j->nlog_saved < j->nlog) coord_save_job(c, j);
     }
-    int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
-    if (journal_commit(c->journal) != 0) {
-        /* keep running: the batch stays queued and is retried */
-        LOG_E("journal commit failed; holding %zu replies", c->nout);
+    if (c->jfull && zclock_mono() < c->jfull_retry) {
+        outbox_flush_from(c, c->nheld);
         return;
+    }
+    int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
+    int rc = journal_commit(c->journal);
+    if (rc != 0) {
+        /* keep running: the batch stays queued and is retried */
+        journal_stalled(c, rc);
+        return;
+    }
+    if (c->jfull) {
+        LOG_I("coordinator journal written again after %.1f s: %zu held messages sent, dispatch "
+              "resumes",
+              (double)(zclock_mono() - c->jfull_since) / 1000.0, c->nheld);
+        c->jfull = 0;
+        c->nheld = 0;
     }
     if (t0) mlops_prom_observe(c->obs.commit, NULL, NULL, (double)(zclock_usecs() - t0) / 1e6);
     outbox_flush(c);
@@ -295,7 +405,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     if (which && which == c->mon) coord_access_events(c);
     if (which == c->router) {
         /* drain everything waiting, bounded so heartbeats still go out */
-        for (int n = 0; n < 10000; n++) {
+        for (int n = 0; n < 10000 && !coord_outbox_full(c); n++) {
             handle(c);
             if (!(zsock_events(c->router) & ZMQ_POLLIN)) break;
         }
@@ -303,9 +413,11 @@ int coord_poll(coord_t *c, int timeout_ms)
     coord_access_sighup(c);
     coord_workers_heartbeat(c);
     coord_tasks_expire(c);
-    coord_jobs_retain(c);
+    if (!c->jfull) { /* both write the journal */
+        coord_jobs_retain(c);
+        coord_dispatch(c);
+    }
     coord_watch_tick(c);
-    coord_dispatch(c);
     coord_waits_tick(c);
     persist(c);
     coord_obs_tick(c);
@@ -338,6 +450,9 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     coord_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->cfg = *cfg;
+    if (c->cfg.outbox_max <= 0) c->cfg.outbox_max = 65536;
+    if (c->cfg.send_hwm <= 0) c->cfg.send_hwm = 100000;
+    if (c->cfg.max_jobs <= 0) c->cfg.max_jobs = 10000;
     c->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     c->data_dir = strdup(cfg->data_dir);
     if (mkdir(c->data_dir, 0755) != 0 && errno != EEXIST) {
@@ -376,11 +491,15 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     int bad = coord_replay(c);
     if (bad) LOG_W("journal: %d unreadable records skipped", bad);
     if (c->njobs) LOG_I("journal replayed: %zu jobs", c->njobs);
-    c->router = transport_router_bind(cfg->bind, cfg->advertise, &sec, &c->endpoint, err, errlen);
+    c->router = transport_router_bind_hwm(cfg->bind, cfg->advertise, &sec, c->cfg.send_hwm,
+                                          &c->endpoint, err, errlen);
     if (!c->router) {
         coord_destroy(&c);
         return NULL;
     }
+    /* each peer's pipe holds --send-hwm (set before the bind), and a
+     * full one is reported, not dropped silently (outbox_flush) */
+    zsock_set_router_mandatory(c->router, 1);
     coord_access_watch(c);
     if (coord_obs_start(c, err, errlen) != 0 || coord_dash_start(c, &c->dash, err, errlen) != 0) {
         coord_destroy(&c);

@@ -31,6 +31,10 @@ typedef struct {
     const char *metrics_listen;  /* HOST:PORT for GET /metrics, or NULL */
     const char *http_token_file; /* bearer token for a non-loopback listener */
     const char *http_listen;     /* HOST:PORT for the dashboard, or NULL */
+    /* bounds (docs/reliability.md, Bounds); 0 = the default */
+    int outbox_max; /* messages queued for the next commit before receive and dispatch pause */
+    int send_hwm;   /* messages ZeroMQ queues to one peer before a send would block */
+    int max_jobs;   /* jobs uploading, queued or running, all clients together */
 } coord_config_t;
 
 typedef struct coord coord_t;

@@ -43,6 +43,7 @@ typedef struct {
     char key[MLOPS_KEY_Z85_LEN + 1]; /* its CURVE key, which its store serves with */
     int has_usage;                     /* a Heartbeat has said the two below */
     uint64_t store_bytes, rss_bytes;   /* as of the worker's last Heartbeat */
+    int64_t paused_until; /* mono ms: its pipe or its queue was full, dispatch waits */
 } coord_worker_t;
 
 /* A message waiting in the outbox for the journal commit. */
@@ -70,6 +71,15 @@ struct coord {
     size_t nout, outcap;
     int64_t hb_ms;
     uint64_t bad_frames;
+    uint64_t unsent;      /* messages a full peer pipe refused (coord.c) */
+    /* coord.c: the journal cannot be written (a full disk): writes are
+     * refused, dispatch waits, the outbox's first nheld messages (queued
+     * before the failed commit) wait for it */
+    int jfull; /* 0, 1 full (no room), 2 another write error */
+    char jfull_why[320];
+    size_t nheld;
+    int64_t jfull_since, jfull_retry;
+    uint64_t busy;        /* requests answered BUSY at a bound */
     int64_t next_expire_scan; /* retry.c: mono ms of the next timeout scan */
     int64_t next_retain_scan; /* lifecycle.c: mono ms of the next retention pass */
     coord_obs_t obs;
@@ -99,9 +109,27 @@ static inline double coord_now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* coord.c: one message from peer `id` (borrowed), who is *peer: env
+ * (taken and freed) or, for a frame that did not decode, NULL with err
+ * saying why. Every message takes this path: the loop's receive
+ * (wire_recv_peer) and the fuzz target tests/fuzz/fuzz_coord.c
+ * (wire_decode, no socket). Replies go to the outbox. */
+void coord_handle(coord_t *c, zframe_t *id, const wire_peer_t *peer, envelope_t *env,
+                  const char *err);
+
+/* coord.c: 1 (and BUSY answered) if env needs a journal write while the
+ * journal cannot be written: a submit, an upload, a Query verb that is
+ * not a read (coord_query_reads). */
+int coord_journal_refuse(coord_t *c, zframe_t *id, const envelope_t *env);
+/* query.c: 1 if the verb only reads (answered while the journal is full). */
+int coord_query_reads(const char *verb);
+
 /* coord.c: the outbox. Each queues a message to `identity` (borrowed)
  * that goes out after the next journal commit. */
 void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env);
+/* The outbox holds --outbox-max messages: receive and dispatch wait for
+ * the commit that sends them. */
+int coord_outbox_full(const coord_t *c);
 void coord_reply_error(coord_t *c, zframe_t *identity, uint64_t seq, Mlops__ErrorCode code,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* `json` is borrowed and copied into the message. */
@@ -181,6 +209,11 @@ int64_t coord_task_deadline(const job_t *j);
  * one line): count a try, then re-queue it (0) or, at max_attempts,
  * fail the job with a message naming task, worker and why (-1). */
 int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
+/* The TaskAssign of attempt `attempt` of task t of stage s never reached
+ * its worker (`why`: its pipe or queue was full): back to the queue,
+ * not counted as a try, and no dispatch to that worker for one heartbeat
+ * interval. Nothing if the task has moved on. */
+void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why);
 /* Retry the running tasks whose task_timeout has passed. */
 void coord_tasks_expire(coord_t *c);
 

@@ -3,7 +3,9 @@
  * Each loop iteration walks the running jobs' stages in order and hands
  * out pending tasks while some worker has room: up to slots x prefetch
  * assignments per worker, preferring the worker that already holds most
- * of a task's inputs, then the least loaded one. An input without a live
+ * of a task's inputs, then the least loaded one, skipping a worker paused
+ * because an assignment to it did not go out (coord_task_unsent), and
+ * stopping while the outbox is full (--outbox-max). An input without a live
  * holder is recomputed by its producer (the task waits at the back of
  * its queue) or, if it cannot be, re-arms the stage or fails the job. */
 #include "coord_internal.h"
@@ -15,13 +17,14 @@
 
 static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t ninputs)
 {
+    int64_t now = zclock_mono();
     int best = -1;
     int best_local = -1;
     uint32_t best_load = UINT32_MAX;
     for (size_t w = 0; w < c->nworkers; w++) {
         coord_worker_t *wk = &c->workers[w];
         uint32_t cap = wk->slots * (uint32_t)(ops->prefetch > 0 ? ops->prefetch : 1);
-        if (!wk->alive || wk->inflight >= cap) continue;
+        if (!wk->alive || wk->inflight >= cap || wk->paused_until > now) continue;
         int local = 0;
         for (size_t i = 0; i < ninputs; i++) local += coord_shard_held_by(c, inputs[i], (int)w);
         /* load as a fraction of capacity, so bigger workers get more */
@@ -137,7 +140,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
             if (++blocked >= st->qtail - st->qhead) return 1;
             continue;
         }
-        int w = pick_worker(c, st->ops, a.inputs, a.ninputs);
+        int w = coord_outbox_full(c) ? -1 : pick_worker(c, st->ops, a.inputs, a.ninputs);
         if (w < 0) {
             free(refs);
             free(rp);
@@ -188,7 +191,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
 void coord_dispatch(coord_t *c)
 {
     if (!any_capacity(c)) return;
-    for (size_t i = 0; i < c->njobs; i++) {
+    for (size_t i = 0; i < c->njobs && !coord_outbox_full(c); i++) {
         job_t *j = c->jobs[i];
         if (j->state != JOB_RUNNING && j->state != JOB_SUCCEEDED) continue;
         for (size_t s = 0; s < j->nstages; s++) {

@@ -236,6 +236,7 @@ void coord_save_task(coord_t *c, job_t *j, size_t s, size_t t)
     Mlops__TaskRecord r = MLOPS__TASK_RECORD__INIT;
     r.state = (uint32_t)tk->state;
     r.attempt = tk->attempt;
+    r.tries = tk->tries;
     r.phase = j->stages[s].phase;
     r.output_key = tk->output_key ? tk->output_key : "";
     r.rows = tk->rows;
@@ -272,6 +273,7 @@ static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
         task_t *tk = &st->tasks[t];
         tk->state = r->state == T_DONE ? T_DONE : (r->state == T_FAILED ? T_FAILED : T_PENDING);
         tk->attempt = r->attempt;
+        tk->tries = r->tries;
         tk->rows = r->rows;
         if (*r->output_key) {
             free(tk->output_key);

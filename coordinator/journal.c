@@ -5,9 +5,12 @@
 #include "log.h"
 #include <errno.h>
 #include <lmdb.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 enum { JOP_PUT = 0, JOP_DEL_PREFIX = 1, JOP_DEL = 2 };
 
@@ -24,7 +27,21 @@ struct journal {
     size_t mapsize;
     jop_t *ops;
     size_t nops, cap;
+    char error[256]; /* why the last commit failed */
+    char *dir;
 };
+
+/* LMDB reports a full file system as EIO (a short pwrite of its dirty
+ * pages) or ENOSPC: the file system's free space tells which. */
+static int disk_full(const journal_t *j, size_t need)
+{
+    struct statvfs fs;
+    if (statvfs(j->dir, &fs) != 0) return 0;
+    uint64_t avail = (uint64_t)fs.f_bavail * fs.f_frsize;
+    return avail < (uint64_t)need + (1u << 20);
+}
+
+const char *journal_error(const journal_t *j) { return j->error; }
 
 journal_t *journal_open(const char *dir, char *err, size_t errlen)
 {
@@ -49,12 +66,18 @@ journal_t *journal_open_ex(const char *dir, size_t mapsize, char *err, size_t er
     journal_t *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->mapsize = mapsize;
+    j->dir = strdup(dir);
+    if (!j->dir) {
+        free(j);
+        return NULL;
+    }
     int rc = mdb_env_create(&j->env);
     if (rc == 0) rc = mdb_env_set_mapsize(j->env, j->mapsize);
     if (rc == 0) rc = mdb_env_open(j->env, dir, 0, 0644);
     if (rc != 0) {
         mlops_seterr(err, errlen, MLOPS_ESTORE, "%s: cannot open journal: %s", dir, mdb_strerror(rc));
         if (j->env) mdb_env_close(j->env);
+        free(j->dir);
         free(j);
         return NULL;
     }
@@ -68,6 +91,7 @@ journal_t *journal_open_ex(const char *dir, size_t mapsize, char *err, size_t er
     if (rc != 0) {
         mlops_seterr(err, errlen, MLOPS_ESTORE, "%s: %s", dir, mdb_strerror(rc));
         mdb_env_close(j->env);
+        free(j->dir);
         free(j);
         return NULL;
     }
@@ -91,6 +115,7 @@ void journal_close(journal_t **pj)
     clear_ops(j);
     free(j->ops);
     mdb_env_close(j->env);
+    free(j->dir);
     free(j);
     *pj = NULL;
 }
@@ -178,20 +203,29 @@ int journal_commit(journal_t *j)
         }
         if (rc == 0) {
             clear_ops(j);
+            j->error[0] = 0;
             return 0;
         }
         if (rc != MDB_MAP_FULL) {
-            LOG_E("journal commit failed: %s", mdb_strerror(rc));
-            return MLOPS_ESTORE;
+            /* the transaction was aborted: the file holds the last
+             * committed batch, and this one stays queued for the next try */
+            size_t need = 0;
+            for (size_t i = 0; i < j->nops; i++) need += j->ops[i].len + strlen(j->ops[i].key);
+            int full = rc == ENOSPC || rc == EDQUOT || (rc == EIO && disk_full(j, need));
+            snprintf(j->error, sizeof j->error, "writing %zu records failed: %s", j->nops,
+                     full ? "no space left on the device" : mdb_strerror(rc));
+            return full ? MLOPS_EFULL : MLOPS_ESTORE;
         }
         j->mapsize *= 2;
         if ((rc = mdb_env_set_mapsize(j->env, j->mapsize)) != 0) {
-            LOG_E("journal: cannot grow map: %s", mdb_strerror(rc));
-            return MLOPS_ESTORE;
+            snprintf(j->error, sizeof j->error, "cannot grow its map to %zu MiB: %s",
+                     j->mapsize >> 20, mdb_strerror(rc));
+            return MLOPS_EFULL;
         }
         LOG_I("journal map grown to %zu MiB", j->mapsize >> 20);
     }
-    return MLOPS_ESTORE;
+    snprintf(j->error, sizeof j->error, "map full at %zu MiB", j->mapsize >> 20);
+    return MLOPS_EFULL;
 }
 
 int journal_foreach(journal_t *j, const char *prefix,

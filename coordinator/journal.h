@@ -26,8 +26,12 @@ void journal_close(journal_t **pj);
 int journal_put(journal_t *j, const char *key, const void *data, size_t len);
 int journal_del_prefix(journal_t *j, const char *prefix);
 int journal_del(journal_t *j, const char *key);
-/* Write the queued batch durably. 0, or MLOPS_ESTORE (batch kept). */
+/* Write the queued batch durably. 0, or (the batch kept queued, the file
+ * as of the last commit) MLOPS_EFULL when the disk or the map is full
+ * (ENOSPC, EDQUOT, a map that cannot grow), else MLOPS_ESTORE;
+ * journal_error() then says why in one line. */
 int journal_commit(journal_t *j);
+const char *journal_error(const journal_t *j);
 size_t journal_pending(const journal_t *j);
 /* Visit committed records with the prefix in key order. cb returns 0 to go on. */
 int journal_foreach(journal_t *j, const char *prefix,

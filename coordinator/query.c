@@ -485,6 +485,22 @@ void coord_query_reply_status(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
     json_decref(reply);
 }
 
+int coord_query_reads(const char *verb)
+{
+    /* an allow-list: a verb added later is refused while the journal is
+     * full until it is listed here as a read */
+    static const char *const READS[] = {"ping",          "jobs",           "status",
+                                        "result",        "workers",        "logs",
+                                        "export-plan",   "models",         "model-show",
+                                        "model-versions", "model-history", "model-export",
+                                        "alias-moves",   "security",       "tasks",
+                                        "stream",        "wait",           "alias-watch",
+                                        NULL};
+    for (size_t r = 0; READS[r]; r++)
+        if (!strcmp(READS[r], verb)) return 1;
+    return 0;
+}
+
 char *coord_query_text(coord_t *c, const char *verb, job_t *j, const char *arg)
 {
     /* only the verbs that read: the dashboard must never cancel or remove */

@@ -6,8 +6,10 @@
  * at the limit the job fails with one line naming the task, the worker
  * it last ran on and what ended it — never a bare "failed".
  *
- * A coordinator restart is not counted: the attempt in flight is void
- * through no fault of the task (jobrecord.c re-queues it). */
+ * The count is journalled with the task (TaskRecord.tries), so a task
+ * that keeps failing is not given max_attempts afresh by a coordinator
+ * restart. The restart itself is not counted: the attempt in flight is
+ * void through no fault of the task (jobrecord.c re-queues it). */
 #include "coord_internal.h"
 #include "log.h"
 #include <stdio.h>
@@ -45,6 +47,7 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     if (tk->tries < max) {
         tk->state = T_PENDING;
         coord_stage_enqueue(st, (uint32_t)t);
+        coord_save_task(c, j, s, t); /* the try, in the batch the log line goes in */
         mlops_prom_add(c->obs.retried, st->kind, NULL, 1);
         job_logf(j, "%s task %zu attempt %u of %u on %s: %s; re-queued", st->name, t, tk->tries,
                  max, where, why);
@@ -63,6 +66,27 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     LOG_W("job %s: %s", j->id, msg);
     coord_job_finish(c, j, JOB_FAILED, msg);
     return -1;
+}
+
+void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why)
+{
+    if (s >= j->nstages || t >= j->stages[s].ntasks) return;
+    stage_t *st = &j->stages[s];
+    task_t *tk = &st->tasks[t];
+    if (tk->state != T_RUNNING || tk->attempt != attempt) return;
+    int w = tk->worker;
+    if (w >= 0 && (size_t)w < c->nworkers) {
+        coord_worker_t *wk = &c->workers[w];
+        if (wk->inflight) wk->inflight--;
+        wk->paused_until = zclock_mono() + c->hb_ms;
+        LOG_W("job %s: %s task %zu not delivered to worker %s (%s): %s; re-queued", j->id, st->name,
+              t, wk->id, wk->name ? wk->name : "?", why);
+    }
+    tk->worker = -1;
+    tk->deadline = 0;
+    tk->state = T_PENDING;
+    coord_stage_enqueue(st, (uint32_t)t);
+    coord_save_task(c, j, s, t);
 }
 
 void coord_tasks_expire(coord_t *c)

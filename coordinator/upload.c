@@ -73,6 +73,22 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
         resubmit(c, id, env->seq, prev);
         return;
     }
+    /* the bound of all clients together: busy, not refused, so mlopsctl
+     * sends the same submit again after a pause */
+    size_t active = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        active += c->jobs[i]->state == JOB_UPLOADING || c->jobs[i]->state == JOB_QUEUED ||
+                  c->jobs[i]->state == JOB_RUNNING;
+    if (active >= (size_t)c->cfg.max_jobs) {
+        if (c->busy++ % 100 == 0)
+            LOG_W("coordinator busy: a submit answered busy at %zu jobs (--max-jobs %d); %llu so far",
+                  active, c->cfg.max_jobs, (unsigned long long)c->busy);
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BUSY,
+                          "coordinator busy: %zu jobs are uploading, queued or running, the limit "
+                          "is %d (--max-jobs); retry later",
+                          active, c->cfg.max_jobs);
+        return;
+    }
     const char *fname = sb->spec_name && *sb->spec_name ? sb->spec_name : "job.yaml";
     mlops_jobspec_t *spec = NULL;
     if (mlops_jobspec_parse((const char *)sb->spec_yaml.data, sb->spec_yaml.len, fname, &spec, err,

@@ -108,6 +108,7 @@ int ctl_client_error(const envelope_t *rep, char *err, size_t errlen)
     if (e && e->code == MLOPS__ERROR_CODE__BAD_JOB) code = MLOPS_EINVAL;
     else if (e && e->code == MLOPS__ERROR_CODE__NOT_FOUND) code = MLOPS_ENOTFOUND;
     else if (e && e->code == MLOPS__ERROR_CODE__DENIED) code = MLOPS_EDENIED;
+    else if (e && e->code == MLOPS__ERROR_CODE__BUSY) code = MLOPS_EFULL;
     return mlops_seterr(err, errlen, code, "%s", msg);
 }
 
@@ -177,15 +178,31 @@ int ctl_client_call(ctl_client *c, envelope_t *req, envelope_t **rep, char *err,
  * be restarting (ZeroMQ reconnects the DEALER by itself) or the first
  * copy died with the old connection. Each resend takes a new seq, so a
  * late answer to an earlier copy is dropped by ctl_client_call. The
- * pause doubles from RETRY_FIRST_MS up to RETRY_MAX_MS. */
+ * pause doubles from RETRY_FIRST_MS up to RETRY_MAX_MS.
+ *
+ * A BUSY answer (the coordinator is at a bound: --max-jobs, a client's
+ * --max-running, a full journal) is sent again the same way for up to
+ * CTL_BUSY_WAIT_MS, however many tries that takes (--retries 0: none):
+ * the coordinator asked for it, and a flood of submits then waits its
+ * turn instead of failing. */
 #define RETRY_FIRST_MS 200
 #define RETRY_MAX_MS 3200
+#define CTL_BUSY_WAIT_MS 60000
 int ctl_client_call_retry(ctl_client *c, envelope_t *req, envelope_t **rep, char *err, size_t errlen)
 {
     int pause = RETRY_FIRST_MS;
+    int64_t busy_until = zclock_mono() + CTL_BUSY_WAIT_MS;
+    int timeouts = 0;
     for (c->tries = 1;; c->tries++) {
         int rc = ctl_client_call(c, req, rep, err, errlen);
-        if (rc != MLOPS_ETIMEOUT || c->tries > c->retries) {
+        if (rc == MLOPS_EFULL) {
+            if (c->retries == 0 || zclock_mono() + pause > busy_until) {
+                size_t n = strlen(err);
+                if (n < errlen && c->tries > 1)
+                    snprintf(err + n, errlen - n, " (still busy after %d tries)", c->tries);
+                return rc;
+            }
+        } else if (rc != MLOPS_ETIMEOUT || ++timeouts > c->retries) {
             if (rc == MLOPS_ETIMEOUT) rc = ctl_client_unreachable(c, err, errlen);
             return rc;
         }

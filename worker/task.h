@@ -74,6 +74,17 @@ int wk_task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...) __attribute__
 void *wk_task_cache_get(task_ctx_t *ctx, const char *key);
 void wk_task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *));
 
+/* Run one assignment (borrowed) on this executor thread (a
+ * task_thread_t) and pack the TaskResult envelope the coordinator gets,
+ * ok or failed, into *out (malloc'd, *outlen bytes) (task_run.c). The one
+ * path of every assignment: the executor threads, and
+ * tests/fuzz/fuzz_worker.c without sockets. cancel and obs may be NULL.
+ * 0, or MLOPS_ENOMEM. */
+struct wk_cancel;
+struct wk_obs;
+int wk_task_run(const Mlops__TaskAssign *ta, mlops_store_t *store, void *thread,
+                struct wk_cancel *cancel, const struct wk_obs *obs, uint8_t **out, size_t *outlen);
+
 typedef int (*task_kind_fn)(task_ctx_t *ctx);
 /* The kind table (kinds.c): NULL for an unknown kind. */
 task_kind_fn wk_task_kind_find(const char *kind);

@@ -18,6 +18,7 @@
 #include "err.h"
 #include "log.h"
 #include "store.h"
+#include "store_answer.h"
 #include "task.h"
 #include "task_thread.h"
 #include "transport.h"
@@ -49,6 +50,7 @@ struct worker {
     char worker_id[16];
     uint64_t seq;
     uint64_t bad_frames;
+    zframe_t *held; /* a result the coordinator's pipe refused, sent first */
     zcert_t *cert;           /* NULL: plain */
     mlops_auth_t *auth;      /* the store endpoint's ZAP domain */
     char server_key[MLOPS_KEY_Z85_LEN + 1];
@@ -70,9 +72,16 @@ static envelope_t *queue_pop(worker_t *w)
     return e;
 }
 
+/* MLOPS_EFULL at --queue-max waiting tasks: the coordinator's credits
+ * (slots x prefetch) keep the FIFO below that, so this guards against a
+ * coordinator that lost count (a worker it expired and took back). */
 static int queue_push(worker_t *w, envelope_t *e)
 {
     pthread_mutex_lock(&w->mu);
+    if (w->qtail - w->qhead >= (size_t)w->cfg.queue_max) {
+        pthread_mutex_unlock(&w->mu);
+        return MLOPS_EFULL;
+    }
     if (w->qtail == w->qcap) {
         if (w->qhead) {
             memmove(w->q, w->q + w->qhead, (w->qtail - w->qhead) * sizeof *w->q);
@@ -96,88 +105,28 @@ static int queue_push(worker_t *w, envelope_t *e)
     return 0;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void run_one(worker_t *w, task_thread_t *th, zsock_t *push, envelope_t *env)
 {
-    const Mlops__TaskAssign *ta = env->task_assign;
-    task_ctx_t ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.ta = ta;
-    ctx.store = w->store;
-    ctx.thread = th;
-    ctx.cancel = w->cancel;
-    ctx.obs = w->obs;
-    char tname[64];
-    snprintf(tname, sizeof tname, "%u/%u", ta->stage_idx, ta->task_idx);
-    mlog_context(ta->job_id, tname);
-    double t0 = mono_s();
-    task_kind_fn fn = ta->kind ? wk_task_kind_find(ta->kind) : NULL;
-    int rc;
+    uint8_t *out = NULL;
+    size_t len = 0;
     atomic_fetch_add(&w->running, 1);
-    if (!fn) rc = wk_task_fail(&ctx, 0, "unknown task kind '%s'", ta->kind ? ta->kind : "");
-    else if (wk_task_check_cancel(&ctx)) rc = -1; /* queued before the drop: never started */
-    else rc = fn(&ctx);
+    int rc = wk_task_run(env->task_assign, w->store, th, w->cancel, w->obs, &out, &len);
     atomic_fetch_sub(&w->running, 1);
-    if (rc != 0 && !ctx.err[0]) wk_task_fail(&ctx, 0, "task %s failed", ta->kind);
-    /* the coordinator shows it as one line: it may quote the peer's bytes */
-    for (char *p = ctx.err; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-    double secs = mono_s() - t0;
-    if (ctx.cancelled)
-        LOG_I("task %s/%u/%u (%s) stopped after %.3f s: its job was cancelled", ta->job_id,
-              ta->stage_idx, ta->task_idx, ta->kind, secs);
-    wk_obs_task(w->obs, ta->kind ? ta->kind : "", rc == 0 ? "ok" : ctx.retry ? "retry" : "error",
-                secs);
-    if (rc != 0) LOG_W("task %s failed: %s", ta->kind ? ta->kind : "", ctx.err);
-    LOG_D("task %s/%u/%u %s attempt %u: %s in %.3f s", ta->job_id, ta->stage_idx, ta->task_idx,
-          ta->kind, ta->attempt, rc == 0 ? "ok" : ctx.err, secs);
-    mlog_context(NULL, NULL);
-    envelope_t out;
-    wire_init(&out, 0);
-    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
-    r.job_id = ta->job_id;
-    r.stage_idx = ta->stage_idx;
-    r.task_idx = ta->task_idx;
-    r.attempt = ta->attempt;
-    r.ok = rc == 0;
-    r.error = rc == 0 ? "" : ctx.err;
-    r.retry = rc != 0 && ctx.retry;
-    r.seconds = secs;
-    if (rc == 0) {
-        r.n_outputs = ctx.noutputs;
-        r.outputs = ctx.outputs;
-        r.result.data = ctx.result;
-        r.result.len = ctx.result_len;
-    }
-    Mlops__Metric ms[TASK_MAX_METRICS], *mp[TASK_MAX_METRICS];
-    for (size_t i = 0; i < ctx.nmetrics; i++) {
-        mlops__metric__init(&ms[i]);
-        ms[i].name = ctx.mnames[i];
-        ms[i].value = ctx.mvals[i];
-        mp[i] = &ms[i];
-    }
-    r.n_metrics = rc == 0 ? ctx.nmetrics : 0;
-    r.metrics = mp;
-    out.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
-    out.task_result = &r;
-    wire_send(push, NULL, &out);
-    free(ctx.result);
-    for (size_t i = 0; i < ctx.noutputs; i++) free(ctx.outputs[i]);
-    free(ctx.outputs);
-    for (size_t i = 0; i < ctx.nmetrics; i++) free(ctx.mnames[i]);
+    zframe_t *f = rc == 0 ? zframe_new(out, len) : NULL;
+    if (!f) LOG_E("task %s: out of memory building its result", env->task_assign->kind);
+    else if (zframe_send(&f, push, 0) != 0) zframe_destroy(&f);
+    free(out);
 }
 
 static void *executor(void *arg)
 {
     worker_t *w = arg;
     task_thread_t *th = wk_task_thread_new(w->cert);
-    zsock_t *push = zsock_new_push(w->results_ep);
+    zsock_t *push = zsock_new(ZMQ_PUSH);
+    if (push) {
+        zsock_set_sndhwm(push, w->cfg.queue_max);
+        if (zsock_connect(push, "%s", w->results_ep) != 0) zsock_destroy(&push);
+    }
     if (!th || !push) {
         LOG_E("executor thread could not start");
         wk_task_thread_destroy(&th);
@@ -241,6 +190,29 @@ static int connect_coord(worker_t *w)
     return 0;
 }
 
+/* Answer an assignment the FIFO has no room for: busy, so the
+ * coordinator gives it to a worker with room and counts no try. */
+static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
+{
+    char text[256];
+    snprintf(text, sizeof text, "worker %s: task queue full (%d waiting, --queue-max)", w->cfg.name,
+             w->cfg.queue_max);
+    LOG_W("%s: %s/%u/%u sent back", text, ta->job_id, ta->stage_idx, ta->task_idx);
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+    r.job_id = ta->job_id;
+    r.stage_idx = ta->stage_idx;
+    r.task_idx = ta->task_idx;
+    r.attempt = ta->attempt;
+    r.error = text;
+    r.retry = 1;
+    r.busy = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+    env.task_result = &r;
+    send_env(w, &env);
+}
+
 static void on_coord(worker_t *w)
 {
     char err[512];
@@ -265,6 +237,7 @@ static void on_coord(worker_t *w)
     case MLOPS__ENVELOPE__BODY_HEARTBEAT: break;
     case MLOPS__ENVELOPE__BODY_TASK_ASSIGN:
         if (queue_push(w, env) == 0) env = NULL; /* the executor frees it */
+        else refuse_busy(w, env->task_assign);
         break;
     case MLOPS__ENVELOPE__BODY_DROP_JOB:
         if (env->drop_job->job_id && *env->drop_job->job_id) {
@@ -296,7 +269,7 @@ static void on_coord(worker_t *w)
     wire_free(&env);
 }
 
-/* Serve one ShardGet from the local store. */
+/* Serve one request on the store endpoint (store_answer.c). */
 static void on_store(worker_t *w)
 {
     char err[512];
@@ -307,62 +280,50 @@ static void on_store(worker_t *w)
         w->bad_frames++;
         if (w->obs) mlops_prom_add(w->obs->bad_frames, NULL, NULL, 1);
         LOG_W("bad frame on the store endpoint from %s: %s", peer.address, err);
-        if (id) wire_send_error(w->storesock, id, 0, MLOPS__ERROR_CODE__BAD_FRAME, "%s", err);
-        zframe_destroy(&id);
-        return;
     }
     char key[MLOPS_KEY_Z85_LEN + 1] = "";
-    if (w->cert && mlops_auth_role(peer.user_id, key) == MLOPS_ROLE_NONE) {
+    zframe_t *rep = NULL;
+    if (env && w->cert && mlops_auth_role(peer.user_id, key) == MLOPS_ROLE_NONE) {
         /* the handshake admits only known keys: this is a belt to its braces */
         w->denied++;
         LOG_W("store: denied %s from %s: no authorised key (%llu denied so far)",
               wire_body_name(env), peer.address, (unsigned long long)w->denied);
         wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__DENIED,
                         "the store endpoint serves authorised keys only");
-    } else if (env->body_case != MLOPS__ENVELOPE__BODY_SHARD_GET || !env->shard_get->key) {
-        wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__BAD_REQUEST,
-                        "the store endpoint answers ShardGet only, not %s", wire_body_name(env));
-    } else {
-        void *data = NULL;
-        size_t len = 0;
-        int rc = mlops_store_get(w->store, env->shard_get->key, &data, &len);
-        if (rc == 0) {
-            envelope_t rep;
-            wire_init(&rep, env->seq);
-            Mlops__ShardData d = MLOPS__SHARD_DATA__INIT;
-            d.key = env->shard_get->key;
-            d.data.data = data;
-            d.data.len = len;
-            rep.body_case = MLOPS__ENVELOPE__BODY_SHARD_DATA;
-            rep.shard_data = &d;
-            wire_send(w->storesock, id, &rep);
-            if (w->obs) {
-                mlops_prom_add(w->obs->served, NULL, NULL, 1);
-                mlops_prom_add(w->obs->served_bytes, NULL, NULL, (double)len);
-            }
-            free(data);
-        } else {
-            char text[1024];
-            snprintf(text, sizeof text, "worker %s holds no shard %s", w->cfg.name,
-                     env->shard_get->key);
-            /* one line, whatever bytes the peer put in the key */
-            for (char *p = text; *p; p++)
-                if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-            wire_send_error(w->storesock, id, env->seq, MLOPS__ERROR_CODE__NOT_FOUND, "%s", text);
-        }
+    } else if (id) {
+        rep = wk_store_answer(w->store, w->cfg.name, env, err, w->obs);
     }
+    /* a ROUTER drops a reply to a peer that is gone: never blocks */
+    if (rep && zframe_send(&id, w->storesock, ZFRAME_MORE) == 0) zframe_send(&rep, w->storesock, 0);
+    zframe_destroy(&rep);
     wire_free(&env);
     zframe_destroy(&id);
 }
 
+/* Results go to the coordinator without blocking the loop: one its pipe
+ * refuses is held and sent first next time, and while one is held the
+ * results socket is not read, so the executors stop at its high-water
+ * mark (--queue-max) instead of results piling up. Without a connection
+ * (reconnecting) a result waits the same way. */
+static int send_result(worker_t *w, zframe_t **f)
+{
+    if (!w->coord) return -1;
+    if (zframe_send(f, w->coord, ZFRAME_DONTWAIT) != 0) return -1;
+    w->last_sent = zclock_mono();
+    return 0;
+}
+
 static void forward_results(worker_t *w)
 {
+    if (w->held && send_result(w, &w->held) != 0) return;
     for (int n = 0; n < 1000; n++) {
+        if (!(zsock_events(w->results) & ZMQ_POLLIN)) return;
         zframe_t *f = zframe_recv(w->results);
         if (!f) return;
-        if (w->coord && zframe_send(&f, w->coord, 0) == 0) w->last_sent = zclock_mono();
-        zframe_destroy(&f);
-        if (!(zsock_events(w->results) & ZMQ_POLLIN)) return;
+        if (send_result(w, &f) != 0) {
+            w->held = f;
+            return;
+        }
     }
 }
 
@@ -370,7 +331,8 @@ int worker_run(worker_t *w)
 {
     if (connect_coord(w) != 0) return MLOPS_EIO;
     while (!zsys_interrupted) {
-        zpoller_t *p = zpoller_new(w->storesock, w->results, NULL);
+        zpoller_t *p = zpoller_new(w->storesock, NULL);
+        if (!w->held) zpoller_add(p, w->results);
         if (w->coord) zpoller_add(p, w->coord);
         void *which = zpoller_wait(p, (int)(w->hb_ms / 4 > 0 ? w->hb_ms / 4 : 1));
         int term = !which && zsys_interrupted; /* not a mere EINTR */
@@ -383,9 +345,8 @@ int worker_run(worker_t *w)
             }
         } else if (which == w->storesock) {
             on_store(w);
-        } else if (which == w->results) {
-            forward_results(w);
         }
+        forward_results(w); /* also the held one, once there is room */
         int64_t now = zclock_mono();
         if (w->coord) {
             if (now - w->last_recv > 3 * w->hb_ms) {
@@ -466,6 +427,7 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
     if (!w) return NULL;
     w->cfg = *cfg;
     if (w->cfg.slots < 1) w->cfg.slots = 1;
+    if (w->cfg.queue_max < 1) w->cfg.queue_max = 65536;
     w->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -517,7 +479,11 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     snprintf(w->results_ep, sizeof w->results_ep, "inproc://results-%p", (void *)w);
-    w->results = zsock_new_pull(w->results_ep);
+    w->results = zsock_new(ZMQ_PULL);
+    if (w->results) {
+        zsock_set_rcvhwm(w->results, w->cfg.queue_max);
+        if (zsock_bind(w->results, "%s", w->results_ep) != 0) zsock_destroy(&w->results);
+    }
     if (!w->results) {
         mlops_seterr(err, errlen, MLOPS_EIO, "cannot bind %s", w->results_ep);
         worker_destroy(&w);
@@ -558,6 +524,7 @@ void worker_destroy(worker_t **pw)
     wk_obs_destroy(&w->obs);
     for (size_t i = w->qhead; i < w->qtail; i++) wire_free(&w->q[i]);
     free(w->q);
+    zframe_destroy(&w->held);
     zsock_destroy(&w->results);
     zsock_destroy(&w->coord);
     zsock_destroy(&w->storesock);

@@ -13,6 +13,7 @@ typedef struct {
     const char *name;
     const char *advertise;   /* host peers use to reach the store endpoint */
     int slots;
+    int queue_max;           /* tasks waiting for an executor; 0 = the default */
     int heartbeat_ms;        /* until the coordinator says otherwise */
     int verbose;
     /* security: with cert, the worker speaks CURVE to the coordinator

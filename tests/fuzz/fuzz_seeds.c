@@ -1,5 +1,5 @@
 /* fuzz_seeds.c: writes the binary seeds of the fuzz corpora (payload, lbfgs,
- * wire, idx) from the project's own encoders, so that the fuzzers start
+ * wire, idx, coord, worker) from the project's own encoders, so that the fuzzers start
  * from valid bytes of each format rather than having to find the magic
  * numbers and lengths. Run once by hand when a format changes:
  *   build/fuzz_seeds tests/fuzz/corpus
@@ -19,6 +19,7 @@
 #include "model.h"
 #include "quantile.h"
 #include "scaler.h"
+#include "tasks.pb-c.h"
 #include "wire.h"
 
 static const char *root;
@@ -316,6 +317,289 @@ static void lbfgs_seeds(void)
     mlk_lbfgs_destroy(&s);
 }
 
+/* ------------------------------------------------------------------ */
+/* coord and worker: inputs in the record formats of fuzz_coord.c and
+ * fuzz_worker.c, from envelopes and task arguments packed here */
+
+static uint8_t s_buf[1 << 16];
+static size_t s_len;
+
+static void rec(int with_op, uint8_t op, const void *b, size_t n)
+{
+    must(s_len + n + 3 <= sizeof s_buf, "seed size");
+    if (with_op) s_buf[s_len++] = op;
+    s_buf[s_len++] = (uint8_t)(n & 0xff);
+    s_buf[s_len++] = (uint8_t)(n >> 8);
+    memcpy(s_buf + s_len, b, n);
+    s_len += n;
+}
+
+static void rec_env(uint8_t peer, envelope_t *env)
+{
+    size_t n = mlops__envelope__get_packed_size(env);
+    uint8_t *b = malloc(n + 1);
+    must(b != NULL, "malloc");
+    mlops__envelope__pack(env, b);
+    rec(1, peer, b, n);
+    free(b);
+}
+
+static void rec_msg(const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n + 1);
+    must(b != NULL, "malloc");
+    protobuf_c_message_pack(m, b);
+    rec(0, 0, b, n);
+    free(b);
+}
+
+static void flush_seed(const char *dir, const char *name)
+{
+    put(dir, name, 0, 0, s_buf, s_len);
+    s_len = 0;
+}
+
+static void c_register(uint8_t peer, const char *held)
+{
+    envelope_t env;
+    wire_init(&env, 1);
+    Mlops__Register r = MLOPS__REGISTER__INIT;
+    char *h[] = {(char *)held};
+    r.name = "stranger";
+    r.slots = 1;
+    r.store_endpoint = "tcp://127.0.0.1:9";
+    r.n_held = held ? 1 : 0;
+    r.held = h;
+    env.body_case = MLOPS__ENVELOPE__BODY_REGISTER;
+    env.register_ = &r;
+    rec_env(peer, &env);
+}
+
+static void c_query(uint8_t peer, const char *verb, const char *job)
+{
+    envelope_t env;
+    wire_init(&env, 3);
+    Mlops__Query q = MLOPS__QUERY__INIT;
+    q.verb = (char *)verb;
+    q.job_id = (char *)(job ? job : "");
+    env.body_case = MLOPS__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    rec_env(peer, &env);
+}
+
+static void c_submit(uint8_t peer, const char *yaml, const char *file, size_t size)
+{
+    envelope_t env;
+    wire_init(&env, 2);
+    Mlops__InputFile in = MLOPS__INPUT_FILE__INIT, *ins[] = {&in};
+    in.role = "input";
+    in.name = (char *)file;
+    in.size = size;
+    Mlops__SubmitBegin sb = MLOPS__SUBMIT_BEGIN__INIT;
+    sb.spec_yaml.data = (uint8_t *)yaml;
+    sb.spec_yaml.len = strlen(yaml);
+    sb.spec_name = "job.yaml";
+    sb.n_files = file ? 1 : 0;
+    sb.files = ins;
+    env.body_case = MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN;
+    env.submit_begin = &sb;
+    rec_env(peer, &env);
+}
+
+static void c_upload(uint8_t peer, const char *job, const char *data, size_t off, int last)
+{
+    envelope_t env;
+    wire_init(&env, 4);
+    Mlops__UploadChunk u = MLOPS__UPLOAD_CHUNK__INIT;
+    u.job_id = (char *)job;
+    u.offset = off;
+    u.data.data = (uint8_t *)data;
+    u.data.len = strlen(data);
+    u.last = last;
+    env.body_case = MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK;
+    env.upload_chunk = &u;
+    rec_env(peer, &env);
+}
+
+static void c_answers(int n, const void *b, size_t len)
+{
+    for (int i = 0; i < n; i++) rec(1, (uint8_t)(0xF0 + (i & 3)), b, len);
+}
+
+static const char small_yaml[] = "name: small\ninput: data.csv\ncolumns:\n  numeric: [price]\n"
+                                 "  label: label\nclean: {dropna: true, iqr_k: 1.5}\n";
+
+static void coord_seeds(void)
+{
+    c_register(4, "j000009/ingest/0");
+    c_query(5, "workers", NULL);
+    c_query(5, "jobs", NULL);
+    c_query(4, "status", "j000001");
+    flush_seed("coord", "register_query");
+
+    c_submit(4, "name: many\nnoop: {tasks: 6}\n", NULL, 0);
+    c_answers(6, "", 0);
+    c_query(4, "status", "j000001");
+    c_query(4, "logs", "j000001");
+    c_query(4, "rm", "j000001");
+    flush_seed("coord", "noop_job");
+
+    c_submit(5, "name: many\nnoop: {tasks: 8}\n", NULL, 0);
+    rec(1, 0xF4, "boom", 4); /* a failure */
+    c_query(5, "cancel", "j000001");
+    c_answers(4, "", 0); /* late */
+    flush_seed("coord", "noop_fail_cancel");
+
+    size_t n = sizeof csv - 1;
+    c_submit(4, small_yaml, "data.csv", n);
+    c_upload(4, "j000001", csv, 0, 1);
+    c_answers(4, "", 0);
+    c_query(4, "status", "j000001");
+    c_query(4, "export-plan", "j000001");
+    flush_seed("coord", "small_job_upload");
+
+    c_submit(5, small_yaml, "data.csv", n + 10);
+    c_upload(5, "j000001", csv, 0, 1); /* short */
+    c_upload(5, "j000002", csv, 0, 0); /* no such job */
+    flush_seed("coord", "upload_short");
+
+    envelope_t env;
+    wire_init(&env, 9);
+    env.version = 2;
+    Mlops__Heartbeat hb = MLOPS__HEARTBEAT__INIT;
+    env.body_case = MLOPS__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    rec_env(4, &env); /* wrong version */
+    env.version = MLOPS_WIRE_VERSION;
+    rec_env(5, &env); /* heartbeat from a stranger */
+    rec(1, 1, "\x0f\x01garbage", 9);
+    Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+    dj.job_id = "j000001";
+    env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+    env.drop_job = &dj;
+    rec_env(2, &env); /* a body the coordinator never gets */
+    Mlops__TaskResult tr = MLOPS__TASK_RESULT__INIT;
+    tr.job_id = "j000007";
+    tr.ok = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+    env.task_result = &tr;
+    rec_env(0, &env); /* a result for a job that is not there */
+    rec_env(5, &env); /* ... from a worker never registered */
+    c_query(5, "no-such-verb", NULL);
+    flush_seed("coord", "bad_messages");
+}
+
+static void w_store(const char *name, Mlops__Envelope__BodyCase body, const char *key)
+{
+    envelope_t env;
+    wire_init(&env, 5);
+    Mlops__ShardGet g = MLOPS__SHARD_GET__INIT;
+    Mlops__Heartbeat hb = MLOPS__HEARTBEAT__INIT;
+    g.key = (char *)key;
+    env.body_case = body;
+    if (body == MLOPS__ENVELOPE__BODY_SHARD_GET) env.shard_get = &g;
+    else env.heartbeat = &hb;
+    rec_env(0x80, &env);
+    /* the record's length is not part of this format: drop it */
+    memmove(s_buf + 1, s_buf + 3, s_len - 3);
+    s_len -= 2;
+    flush_seed("worker", name);
+}
+
+static void w_task(const char *name, uint8_t kind, uint8_t spec, const ProtobufCMessage *args,
+                   const void *in, size_t inlen)
+{
+    s_buf[s_len++] = kind;
+    s_buf[s_len++] = spec;
+    if (args) rec_msg(args);
+    else rec(0, 0, "", 0);
+    if (in) rec(0, 0, in, inlen);
+    flush_seed("worker", name);
+}
+
+static void worker_seeds(void)
+{
+    w_store("store_get", MLOPS__ENVELOPE__BODY_SHARD_GET, "j0/ingest/0");
+    w_store("store_get_empty", MLOPS__ENVELOPE__BODY_SHARD_GET, "j0/empty/0");
+    w_store("store_missing", MLOPS__ENVELOPE__BODY_SHARD_GET, "j9/nothing/3");
+    w_store("store_heartbeat", MLOPS__ENVELOPE__BODY_HEARTBEAT, NULL);
+    put("worker", "store_garbage", 0x80, 1, "\x0a\xff", 2);
+
+    uint8_t *fb = NULL;
+    size_t fn = 0;
+    mlk_frame *f = small_frame();
+    must(mlk_frame_encode(f, &fb, &fn) == 0, "frame encode");
+    mlk_frame_destroy(&f);
+
+    w_task("noop", 0, 0, NULL, NULL, 0);
+    Mlops__Tasks__IngestColumn c0 = MLOPS__TASKS__INGEST_COLUMN__INIT, c1 = c0, c2 = c0;
+    c0.name = "price";
+    c1.name = "cat";
+    c1.type = 1;
+    c2.name = "label";
+    c2.type = 1;
+    Mlops__Tasks__IngestColumn *cols[] = {&c0, &c1, &c2};
+    char *header[] = {"price", "cat", "label"};
+    Mlops__Tasks__IngestArgs ia = MLOPS__TASKS__INGEST_ARGS__INIT;
+    ia.file_name = "data.csv";
+    ia.first_line = 2;
+    ia.n_header = 3;
+    ia.header = header;
+    ia.n_columns = 3;
+    ia.columns = cols;
+    const char *rows = strchr(csv, '\n') + 1;
+    ia.data.data = (uint8_t *)rows;
+    ia.data.len = strlen(rows);
+    ia.dropna = 1;
+    w_task("ingest", 1, 1, &ia.base, NULL, 0);
+
+    double lo[] = {-10}, hi[] = {10};
+    Mlops__Tasks__CleanFilterArgs cf = MLOPS__TASKS__CLEAN_FILTER_ARGS__INIT;
+    cf.dropna = 1;
+    cf.n_lo = cf.n_hi = 1;
+    cf.lo = lo;
+    cf.hi = hi;
+    w_task("clean_filter", 3, 0, &cf.base, fb, fn);
+    w_task("scale_moments", 4, 1, NULL, fb, fn);
+    double mean[] = {1}, scale[] = {2};
+    Mlops__Tasks__ScaleApplyArgs sa = MLOPS__TASKS__SCALE_APPLY_ARGS__INIT;
+    sa.n_mean = sa.n_scale = 1;
+    sa.mean = mean;
+    sa.scale = scale;
+    w_task("scale_apply", 5, 1, &sa.base, fb, fn);
+    char *classes[] = {"no", "yes"};
+    Mlops__Tasks__HashArgs ha = MLOPS__TASKS__HASH_ARGS__INIT;
+    ha.n_features = 16;
+    ha.alternate_sign = 1;
+    ha.n_classes = 2;
+    ha.classes = classes;
+    w_task("hash", 6, 1, &ha.base, fb, fn);
+    Mlops__Tasks__SplitArgs sp = MLOPS__TASKS__SPLIT_ARGS__INIT;
+    sp.seed = 42;
+    sp.rows = 3;
+    sp.rows_test = 1;
+    sp.count = 3;
+    w_task("split", 7, 1, &sp.base, fb, fn);
+    Mlops__Tasks__TrainEpochArgs te = MLOPS__TASKS__TRAIN_EPOCH_ARGS__INIT;
+    te.alpha = 0.0001;
+    te.eta0 = 0.01;
+    te.power_t = 0.5;
+    te.batch_size = 1;
+    te.seed = 42;
+    te.classes = 2;
+    te.n_features = 16;
+    w_task("train_epoch", 8, 1, &te.base, fb, fn);
+    Mlops__Tasks__EvaluateArgs ev = MLOPS__TASKS__EVALUATE_ARGS__INIT;
+    ev.classes = 2;
+    w_task("evaluate", 10, 1, &ev.base, fb, fn);
+    Mlops__Tasks__KnnSearchArgs ks = MLOPS__TASKS__KNN_SEARCH_ARGS__INIT;
+    w_task("knn_search", 12, 3, &ks.base, fb, fn);
+    Mlops__Tasks__RecKeysArgs rk = MLOPS__TASKS__REC_KEYS_ARGS__INIT;
+    w_task("rec_keys", 14, 2, &rk.base, fb, fn);
+    free(fb);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -327,5 +611,7 @@ int main(int argc, char **argv)
     wire_seeds();
     idx_seeds();
     lbfgs_seeds();
+    coord_seeds();
+    worker_seeds();
     return 0;
 }

@@ -554,6 +554,105 @@ static void test_max_attempts(void **state)
     zsock_destroy(&w);
 }
 
+/* Stop the coordinator and start it again on the same data directory
+ * (the journal replays); the client socket follows it. */
+static void restart(fix_t *f)
+{
+    zsock_destroy(&f->ctl);
+    coord_destroy(&f->c);
+    char data[128], err[512] = "";
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = data, .heartbeat_ms = HB_MS};
+    f->c = coord_new(&cfg, err, sizeof err);
+    if (!f->c) fail_msg("coord_new after a restart: %s", err);
+    f->ctl = dealer(f);
+}
+
+/* Tries are journalled: a task that fails retryably once before each of
+ * two coordinator restarts fails the job at its third try, as it would
+ * without the restarts, and the message counts all three. */
+static void test_tries_survive_restart(void **state)
+{
+    fix_t *f = *state;
+    char job[16];
+    submit(f, "name: flaky\nmax_attempts: 3\nnoop: {tasks: 1}\n", job);
+    for (int i = 0; i < 3; i++) {
+        zsock_t *w = dealer(f);
+        send_register(w, "flaky", 1);
+        wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+        envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+        r.job_id = a->task_assign->job_id;
+        r.stage_idx = a->task_assign->stage_idx;
+        r.task_idx = a->task_assign->task_idx;
+        r.attempt = a->task_assign->attempt;
+        r.ok = 0;
+        r.retry = 1;
+        r.error = "transient";
+        env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+        env.task_result = &r;
+        send_env(w, &env);
+        wire_free(&a);
+        idle(f, 50); /* handled and committed */
+        zsock_destroy(&w);
+        if (i < 2) restart(f);
+    }
+    const char *js;
+    for (int i = 0; i < 100; i++) {
+        stage_done(f, job, &js);
+        if (strcmp(js, "running")) break;
+    }
+    assert_string_equal(js, "failed");
+    json_t *doc = query(f, "status", job);
+    const char *e = json_string_value(json_object_get(doc, "error"));
+    assert_non_null(e);
+    assert_non_null(strstr(e, "noop task 0 failed 3 of 3 attempts"));
+    json_decref(doc);
+}
+
+/* A worker whose FIFO is full answers busy: the task goes back to the
+ * queue without counting a try, so with max_attempts 1 three busy
+ * answers and then a good result make a succeeded job. */
+static void test_busy_not_a_try(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = dealer(f);
+    send_register(w, "full", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    char job[16];
+    submit(f, "name: busy\nmax_attempts: 1\nnoop: {tasks: 1}\n", job);
+    uint32_t last = 0;
+    for (int i = 0; i < 4; i++) {
+        envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        assert_true(a->task_assign->attempt != last); /* a new dispatch each time */
+        last = a->task_assign->attempt;
+        envelope_t env;
+        wire_init(&env, 0);
+        Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+        r.job_id = a->task_assign->job_id;
+        r.stage_idx = a->task_assign->stage_idx;
+        r.task_idx = a->task_assign->task_idx;
+        r.attempt = a->task_assign->attempt;
+        r.ok = i == 3;
+        r.retry = i < 3;
+        r.busy = i < 3;
+        r.error = i < 3 ? "worker full: task queue full (1 waiting, --queue-max)" : "";
+        env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+        env.task_result = &r;
+        send_env(w, &env);
+        wire_free(&a);
+    }
+    const char *js;
+    for (int i = 0; i < 100; i++) {
+        stage_done(f, job, &js);
+        if (strcmp(js, "running")) break;
+    }
+    assert_string_equal(js, "succeeded");
+    zsock_destroy(&w);
+}
+
 /* A worker that takes the task and dies each time: lost workers count
  * against max_attempts too, so a task that kills its worker cannot loop
  * for ever. */
@@ -688,7 +787,7 @@ static void test_limits(void **state)
     wire_free(&r);
     r = submit_sized(f, small, 10, 44);
     assert_int_equal(r->body_case, MLOPS__ENVELOPE__BODY_ERROR);
-    assert_error(r, MLOPS__ERROR_CODE__DENIED, "the limit is 1 (--max-running)");
+    assert_error(r, MLOPS__ERROR_CODE__BUSY, "the limit is 1 (--max-running)");
     wire_free(&r);
     json_t *doc = query(f, "jobs", NULL);
     assert_int_equal(json_array_size(json_object_get(doc, "jobs")), 1);
@@ -764,6 +863,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wait_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tries_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_not_a_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_limits, teardown),

@@ -97,6 +97,7 @@ static mlops_role_t needed_role(const envelope_t *env)
     switch (env->body_case) {
     case MLOPS__ENVELOPE__BODY_REGISTER:
     case MLOPS__ENVELOPE__BODY_HEARTBEAT:
+    case MLOPS__ENVELOPE__BODY_LEAVE:
     case MLOPS__ENVELOPE__BODY_TASK_RESULT: return MLOPS_ROLE_WORKER;
     case MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN:
     case MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK:

@@ -9,7 +9,14 @@
  * Coordinator link (Paranoid Pirate, worker side): after 3 heartbeat
  * intervals without hearing from the coordinator the worker closes its
  * socket, waits (backoff doubling from one interval to 32), reconnects
- * and registers again, listing the shards its store holds. */
+ * and registers again, listing the shards its store holds.
+ *
+ * SIGTERM (or SIGINT) drains: the worker marks every job dropped, so its
+ * running tasks stop at their next shard boundary and queued ones never
+ * start, and tells the coordinator Leave, which re-queues them elsewhere
+ * without counting a try. The worker then exits once its executors have
+ * stopped. It hands back rather than finishes: the outputs of a finished
+ * task would sit in a store that is about to go away. */
 #include "worker.h"
 #include "auth.h"
 #include "keys.h"
@@ -366,6 +373,25 @@ static void forward_results(worker_t *w)
     }
 }
 
+/* SIGTERM: hand every task back (see the top of this file). */
+static void drain(worker_t *w)
+{
+    wk_cancel_lock(w->cancel);
+    wk_cancel_all_locked(w->cancel);
+    wk_cancel_unlock(w->cancel);
+    if (!w->coord || !w->registered) return;
+    envelope_t env;
+    wire_init(&env, ++w->seq);
+    Mlops__Leave lv = MLOPS__LEAVE__INIT;
+    lv.reason = "SIGTERM";
+    env.body_case = MLOPS__ENVELOPE__BODY_LEAVE;
+    env.leave = &lv;
+    /* czmq closes with linger 0: give the Leave a moment to go out */
+    zsock_set_linger(w->coord, 2000);
+    send_env(w, &env);
+    LOG_I("draining: handed %d running task(s) back to the coordinator", atomic_load(&w->running));
+}
+
 int worker_run(worker_t *w)
 {
     if (connect_coord(w) != 0) return MLOPS_EIO;
@@ -411,6 +437,8 @@ int worker_run(worker_t *w)
             connect_coord(w);
         }
     }
+    /* the loop ends only on a signal */
+    drain(w);
     LOG_I("worker stopping");
     return 0;
 }

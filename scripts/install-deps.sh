@@ -79,6 +79,9 @@ pkg test valgrind
 pkg test prometheus
 pkg test chromium
 pkg test curl
+pkg test slurm-wlm
+pkg test munge
+pkg test systemd
 
 pkg bench python3-dask
 pkg bench python3-distributed
@@ -123,6 +126,14 @@ prog tcpdump        tcpdump
 prog prometheus     prometheus
 prog chromium       chromium
 prog curl           curl
+prog slurmctld      slurm-wlm
+prog slurmd         slurm-wlm
+prog srun           slurm-wlm
+prog sbatch         slurm-wlm
+prog sinfo          slurm-wlm
+prog munged         munge
+prog mungekey       munge
+prog systemd-analyze systemd
 DEPS
 }
 

@@ -44,11 +44,17 @@ case "$logs" in *" of 1 on "*) fail "a try was counted: $logs" ;; esac
 
 # ------------------------------------------------ the coordinator drains
 COORD_DIR="$CLUSTER_DIR/coordinator"
+assert_eq "$(ctl ping)" ok "mlopsctl ping (the containers' health check)"
+# a worker container's health check pings with the worker's key: allowed
+# for ping, and for nothing else
+assert_eq "$(MLOPS_KEY="$CLUSTER_DIR/keys/worker.key" ctl ping)" ok "ping with the worker key"
+MLOPS_KEY="$CLUSTER_DIR/keys/worker.key" ctl jobs >/dev/null 2>&1 && fail "a worker key listed the jobs"
 kill -TERM "$COORD_PID"
 wait_for "! kill -0 $COORD_PID" 20
 wait "$COORD_PID"
 assert_eq "$?" 0 "the coordinator's exit status after SIGTERM"
 grep -q "coordinator stopping" "$CLUSTER_DIR/logs/coordinator.log" || fail "the coordinator did not log its stop"
+ctl --timeout 500 ping >/dev/null 2>&1 && fail "mlopsctl ping succeeded with the coordinator stopped"
 coord_start "$(head -n 1 "$COORD_DIR/endpoint")"
 assert_eq "$(job_state "$job")" succeeded "the drained job after a coordinator restart"
 assert_eq "$(job_state "$ref")" succeeded "the reference job after a coordinator restart"

@@ -29,6 +29,8 @@
 #include "task_thread.h"
 #include "transport.h"
 #include "wire.h"
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -530,6 +532,26 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
         free(ch);
     } else {
         host = strdup(cfg->advertise);
+    }
+    if (cfg->advertise_ip && (!cfg->advertise || !*cfg->advertise) && host &&
+        strcmp(host, "127.0.0.1") != 0) {
+        /* a container's name resolves only inside its network; its
+         * address is routable from the docker host too */
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        int grc = getaddrinfo(host, NULL, &hints, &ai);
+        char ip[INET_ADDRSTRLEN] = "";
+        if (grc == 0 && ai)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, ip, sizeof ip);
+        if (ai) freeaddrinfo(ai);
+        if (!ip[0]) {
+            mlops_seterr(err, errlen, MLOPS_EINVAL, "--advertise-ip: this host's name '%s' has no IPv4 address: %s",
+                         host, grc ? gai_strerror(grc) : "none listed");
+            free(host);
+            worker_destroy(&w);
+            return NULL;
+        }
+        free(host);
+        host = strdup(ip);
     }
     const char *bind = (host && !strcmp(host, "127.0.0.1")) ? "tcp://127.0.0.1:*" : "tcp://*:*";
     transport_sec_t sec;

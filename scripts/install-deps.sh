@@ -131,6 +131,8 @@ prog slurmd         slurm-wlm
 prog srun           slurm-wlm
 prog sbatch         slurm-wlm
 prog sinfo          slurm-wlm
+prog squeue         slurm-wlm
+prog scontrol       slurm-wlm
 prog munged         munge
 prog mungekey       munge
 prog systemd-analyze systemd

@@ -79,13 +79,14 @@ in_ns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
 # ----------------------------------------------------------- the cluster
 N="$T/hosts"
 mkdir -p "$N/c" "$N/w1" "$N/w2" "$N/k"
-in_ns "$NS_C" "$MLOPS_BUILD_DIR/mlops-coordinator" --bind "tcp://$C_IP:5555" --data-dir "$N/c" \
+# (ip netns exec directly, not in_ns: $! must be the daemon, for the trap)
+ip netns exec "$NS_C" "$MLOPS_BUILD_DIR/mlops-coordinator" --bind "tcp://$C_IP:5555" --data-dir "$N/c" \
     --cert "$KEYS/coordinator.key" --worker-keys "$KEYS/workers" --client-keys "$KEYS/clients" \
     --heartbeat-ms 500 </dev/null >"$T/coordinator.log" 2>&1 &
 NS_PIDS+=($!)
 for w in 1 2; do
     ns="NS_W$w" ip="W${w}_IP"
-    in_ns "${!ns}" "$MLOPS_BUILD_DIR/mlops-worker" --coordinator "tcp://$C_IP:5555" --data-dir "$N/w$w" \
+    ip netns exec "${!ns}" "$MLOPS_BUILD_DIR/mlops-worker" --coordinator "tcp://$C_IP:5555" --data-dir "$N/w$w" \
         --name "host-w$w" --advertise "${!ip}" --metrics-listen 127.0.0.1:0 \
         --cert "$KEYS/worker.key" --server-key "$KEYS/coordinator.key" \
         --worker-keys "$KEYS/workers" --client-keys "$KEYS/clients" </dev/null >"$T/worker-$w.log" 2>&1 &

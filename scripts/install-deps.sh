@@ -80,6 +80,9 @@ pkg test prometheus
 pkg test chromium
 pkg test curl
 pkg test slurm-wlm
+pkg test slurmctld
+pkg test slurmd
+pkg test slurm-client
 pkg test munge
 pkg test systemd
 
@@ -126,13 +129,13 @@ prog tcpdump        tcpdump
 prog prometheus     prometheus
 prog chromium       chromium
 prog curl           curl
-prog slurmctld      slurm-wlm
-prog slurmd         slurm-wlm
-prog srun           slurm-wlm
-prog sbatch         slurm-wlm
-prog sinfo          slurm-wlm
-prog squeue         slurm-wlm
-prog scontrol       slurm-wlm
+prog slurmctld      slurmctld
+prog slurmd         slurmd
+prog srun           slurm-client
+prog sbatch         slurm-client
+prog sinfo          slurm-client
+prog squeue         slurm-client
+prog scontrol       slurm-client
 prog munged         munge
 prog mungekey       munge
 prog systemd-analyze systemd

@@ -10,7 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
-HB_MS=250
+HB_MS=2000 # generous: with max_attempts 1 a spurious expiry on a loaded box would fail the job
 D="$T/data"
 mkdir -p "$D"
 gen_purchases 100000 21 "$D/p.csv"

@@ -11,8 +11,10 @@ FUZZ_TEST_SECONDS ?= 30
 SECONDS_EACH ?= $(FUZZ_TEST_SECONDS)
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j2
+IMAGE      ?= mlops:latest
+PROM_IMAGE ?= mlops-prometheus:latest
 
-.PHONY: all deps check-deps build test test-fast test-asan test-fresh fuzz-build fuzz test-fuzz demo bench soak clean format
+.PHONY: all deps check-deps build test test-fast test-asan test-fresh fuzz-build fuzz test-fuzz demo bench soak clean format image test-compose
 
 all: build
 
@@ -65,6 +67,17 @@ fuzz:
 # make test on a Debian bookworm root made by debootstrap (needs root).
 test-fresh:
 	bash scripts/test-fresh.sh
+
+# The FROM scratch images of this build (docker/build-image.sh: nothing is
+# pulled): mlops:latest, and mlops-prometheus:latest for compose's
+# Prometheus profile. Needs a docker daemon.
+image: build
+	MLOPS_PROM_IMAGE=$(PROM_IMAGE) bash docker/build-image.sh $(BUILD) $(IMAGE)
+
+# docker-compose.yml for real (tests/integration/test_docker.sh, which
+# `make test` also runs as a ctest): here a missing docker is a failure.
+test-compose: build
+	cd $(BUILD) && MLOPS_REQUIRE_DOCKER=1 ctest --output-on-failure -R '^integration\.test_docker$$'
 
 demo: build
 	bash examples/demo.sh $(BUILD)

@@ -56,7 +56,12 @@ int mlops_token_load(const char *path, char *out, size_t n, char *err, size_t er
         close(fd);
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: not a regular file", path);
     }
-    if (st.st_mode & 077) {
+    /* group read is allowed only on a file root made for our own group:
+     * a Kubernetes Secret mounted with fsGroup (kubelet adds g+r) or a
+     * key an admin provisioned; others may never read it */
+    int provisioned = st.st_uid == 0 && geteuid() != 0 && st.st_gid == getegid() &&
+                      (st.st_mode & 077) == 040;
+    if ((st.st_mode & 077) && !provisioned) {
         close(fd);
         return mlops_seterr(err, errlen, MLOPS_EDENIED,
                             "%s: mode %03o lets others read the token; chmod 600 it", path,

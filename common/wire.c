@@ -189,6 +189,7 @@ const char *wire_body_name(const envelope_t *env)
     case MLOPS__ENVELOPE__BODY_QUERY: return "Query";
     case MLOPS__ENVELOPE__BODY_REPLY: return "Reply";
     case MLOPS__ENVELOPE__BODY_ERROR: return "Error";
+    case MLOPS__ENVELOPE__BODY_LEAVE: return "Leave";
     default: return "?";
     }
 }

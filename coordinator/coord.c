@@ -283,6 +283,11 @@ void coord_handle(coord_t *c, zframe_t *id, const wire_peer_t *peer, envelope_t 
             coord_stream_sample(c, w);
         }
         break;
+    case MLOPS__ENVELOPE__BODY_LEAVE:
+        /* no reply: the worker is closing its socket */
+        if (w >= 0 && c->workers[w].alive)
+            coord_worker_left(c, w, env->leave->reason && *env->leave->reason ? env->leave->reason : "draining");
+        break;
     case MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN: coord_on_submit(c, id, env); break;
     case MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK: coord_on_upload(c, id, env); break;
     case MLOPS__ENVELOPE__BODY_QUERY: coord_on_query(c, id, env); break;

@@ -38,6 +38,7 @@ typedef struct {
     uint64_t tasks_done;
     uint64_t shards;
     int alive;
+    int left; /* it said Leave (a drain), not silence: listed "left", not "dead" */
     int64_t last_seen, last_sent;
     uint32_t pid;
     char key[MLOPS_KEY_Z85_LEN + 1]; /* its CURVE key, which its store serves with */
@@ -196,6 +197,9 @@ int coord_worker_find(coord_t *c, zframe_t *id);
 int coord_worker_register(coord_t *c, zframe_t *id);
 /* Mark w dead and re-queue its running tasks. */
 void coord_worker_lost(coord_t *c, int w, const char *why);
+/* w said Leave (it is draining): mark it left and re-queue its running
+ * tasks without counting a try (coord_task_handback). */
+void coord_worker_left(coord_t *c, int w, const char *why);
 /* Expire silent workers and send heartbeats that are due. */
 void coord_workers_heartbeat(coord_t *c);
 
@@ -214,6 +218,9 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
  * not counted as a try, and no dispatch to that worker for one heartbeat
  * interval. Nothing if the task has moved on. */
 void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why);
+/* The worker of running task t handed it back (it is stopping): re-queue
+ * it with no try counted, since nothing went wrong with the task. */
+void coord_task_handback(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
 /* Retry the running tasks whose task_timeout has passed. */
 void coord_tasks_expire(coord_t *c);
 

@@ -13,6 +13,7 @@
 typedef struct {
     mlops_prom_t *reg;
     mlops_prom_fam_t *jobs, *dispatched, *done, *retried, *failed, *duration;
+    mlops_prom_fam_t *handed_back;
     mlops_prom_fam_t *workers_alive, *workers_known, *commit, *bad_frames, *uploaded;
     mlops_prom_fam_t *submitted, *loop;
     mlops_httpd_t *http;

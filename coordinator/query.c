@@ -261,7 +261,7 @@ static json_t *q_workers(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t *e)
         json_object_set_new(o, "id", jstr(wk->id));
         json_object_set_new(o, "name", jstr(wk->name));
         json_object_set_new(o, "endpoint", jstr(wk->endpoint));
-        json_object_set_new(o, "state", jstr(wk->alive ? "alive" : "dead"));
+        json_object_set_new(o, "state", jstr(wk->alive ? "alive" : wk->left ? "left" : "dead"));
         json_object_set_new(o, "slots", json_integer(wk->slots));
         json_object_set_new(o, "running", json_integer(wk->inflight));
         json_object_set_new(o, "executing", json_integer(wk->executing));

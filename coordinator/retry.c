@@ -9,7 +9,10 @@
  * The count is journalled with the task (TaskRecord.tries), so a task
  * that keeps failing is not given max_attempts afresh by a coordinator
  * restart. The restart itself is not counted: the attempt in flight is
- * void through no fault of the task (jobrecord.c re-queues it). */
+ * void through no fault of the task (jobrecord.c re-queues it).
+ * Nor is a worker that drains (SIGTERM, then Leave): it hands its tasks
+ * back (coord_task_handback), so a rolling restart or a scale-down never
+ * brings a job closer to max_attempts. */
 #include "coord_internal.h"
 #include "log.h"
 #include <stdio.h>
@@ -87,6 +90,21 @@ void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attemp
     tk->state = T_PENDING;
     coord_stage_enqueue(st, (uint32_t)t);
     coord_save_task(c, j, s, t);
+}
+
+void coord_task_handback(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
+{
+    stage_t *st = &j->stages[s];
+    task_t *tk = &st->tasks[t];
+    int w = tk->worker;
+    if (w >= 0 && (size_t)w < c->nworkers && c->workers[w].inflight) c->workers[w].inflight--;
+    tk->worker = -1;
+    tk->deadline = 0;
+    tk->state = T_PENDING;
+    coord_stage_enqueue(st, (uint32_t)t);
+    coord_save_task(c, j, s, t);
+    mlops_prom_add(c->obs.handed_back, st->kind, NULL, 1);
+    job_logf(j, "%s task %zu handed back by %s; re-queued, no try counted", st->name, t, why);
 }
 
 void coord_tasks_expire(coord_t *c)

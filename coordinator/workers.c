@@ -26,31 +26,40 @@ int coord_worker_find(coord_t *c, zframe_t *id)
     return v ? (int)((intptr_t)v - 1) : -1;
 }
 
-void coord_worker_lost(coord_t *c, int w, const char *why)
+/* Both ends of a worker: lost (silence, a re-registration: each running
+ * task counts a try) or left (it said Leave while draining: none does). */
+static void worker_gone(coord_t *c, int w, const char *why, int left)
 {
     coord_worker_t *wk = &c->workers[w];
     if (!wk->alive) return;
     wk->alive = 0;
-    LOG_W("worker %s (%s) %s: re-queueing its tasks", wk->id, wk->name, why);
+    wk->left = left;
+    if (left) LOG_I("worker %s (%s) left (%s): re-queueing its tasks", wk->id, wk->name, why);
+    else LOG_W("worker %s (%s) %s: re-queueing its tasks", wk->id, wk->name, why);
     char key[600];
     identity_key(wk->identity, key, sizeof key);
     zhashx_delete(c->by_identity, key);
     char why_task[160];
-    snprintf(why_task, sizeof why_task, "worker lost (%s)", why);
+    if (left) snprintf(why_task, sizeof why_task, "worker %s (%s), which left (%s)", wk->id, wk->name, why);
+    else snprintf(why_task, sizeof why_task, "worker lost (%s)", why);
     for (size_t i = 0; i < c->njobs; i++) {
         job_t *j = c->jobs[i];
         for (size_t s = 0; s < j->nstages; s++) {
             stage_t *st = &j->stages[s];
             for (size_t t = 0; t < st->ntasks; t++) {
                 task_t *tk = &st->tasks[t];
-                if (tk->state == T_RUNNING && tk->worker == w)
-                    coord_task_retry(c, j, s, t, why_task);
+                if (tk->state != T_RUNNING || tk->worker != w) continue;
+                if (left) coord_task_handback(c, j, s, t, why_task);
+                else coord_task_retry(c, j, s, t, why_task);
             }
         }
     }
     wk->inflight = 0;
     coord_shard_forget_worker(c, w);
 }
+
+void coord_worker_lost(coord_t *c, int w, const char *why) { worker_gone(c, w, why, 0); }
+void coord_worker_left(coord_t *c, int w, const char *why) { worker_gone(c, w, why, 1); }
 
 int coord_worker_register(coord_t *c, zframe_t *id)
 {
@@ -78,6 +87,7 @@ int coord_worker_register(coord_t *c, zframe_t *id)
     }
     coord_worker_t *wk = &c->workers[w];
     wk->alive = 1;
+    wk->left = 0;
     wk->inflight = 0;
     wk->last_seen = zclock_mono();
     return w;

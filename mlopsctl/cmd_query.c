@@ -313,6 +313,23 @@ int cmd_cancel(ctl_ctx *ctx, const ctl_args *a) { return job_verb(ctx, a, "cance
 
 int cmd_rm(ctl_ctx *ctx, const ctl_args *a) { return job_verb(ctx, a, "rm", NULL); }
 
+/* Exit 0 only when the coordinator answered the ping: what a container
+ * HEALTHCHECK or a readiness probe runs (a refused key or no answer is
+ * the usual non-zero exit with its one-line message). */
+int cmd_ping(ctl_ctx *ctx, const ctl_args *a)
+{
+    (void)a;
+    json_t *doc;
+    char *raw;
+    int code = ctl_query(ctx, "ping", NULL, NULL, 0, &doc, &raw);
+    if (code) return code;
+    if (ctx->json) print_raw(raw);
+    else printf("ok\n");
+    json_decref(doc);
+    free(raw);
+    return CTL_EXIT_OK;
+}
+
 int cmd_security(ctl_ctx *ctx, const ctl_args *a)
 {
     (void)a;

@@ -64,6 +64,7 @@ int cmd_models(ctl_ctx *ctx, const ctl_args *a);
 int cmd_model(ctl_ctx *ctx, const ctl_args *a);
 int cmd_keygen(ctl_ctx *ctx, const ctl_args *a);
 int cmd_security(ctl_ctx *ctx, const ctl_args *a);
+int cmd_ping(ctl_ctx *ctx, const ctl_args *a);
 
 /* Make the keys of a local cluster in keydir, keeping those already
  * there: coordinator, worker and client pairs, the authorised-key

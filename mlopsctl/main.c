@@ -137,6 +137,7 @@ static const ctl_command commands[] = {
     {"model", "show|versions|history NAME[@REF] | alias NAME VERSION ALIAS | unalias NAME ALIAS | export NAME[@REF] | rm NAME@VERSION | recommend NAME[@REF] USER",
      "Inspect a registered model, move its aliases, export or remove a version, ask a recommender", model_opts, 2, 4, cmd_model},
     {"security", "", "Show whether CURVE is on, the server key, and the refusals counted", read_opts, 0, 0, cmd_security},
+    {"ping", "", "Check that the coordinator answers with this key (exit 0): the containers' health check", read_opts, 0, 0, cmd_ping},
     {"keygen", "[NAME]", "Write a CURVE key pair NAME.key (zcert format), or an HTTP token", keygen_opts, 0, 1, cmd_keygen},
     {"report", "JOB", "Write a self-contained HTML report: metrics, loss, ROC, calibration, confusion", report_opts, 1, 1, cmd_report},
 };

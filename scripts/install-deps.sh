@@ -79,6 +79,12 @@ pkg test valgrind
 pkg test prometheus
 pkg test chromium
 pkg test curl
+pkg test slurm-wlm
+pkg test slurmctld
+pkg test slurmd
+pkg test slurm-client
+pkg test munge
+pkg test systemd
 
 pkg bench python3-dask
 pkg bench python3-distributed
@@ -129,6 +135,16 @@ prog chromium       chromium
 prog curl           curl
 prog wrk            wrk
 prog gunicorn       gunicorn
+prog slurmctld      slurmctld
+prog slurmd         slurmd
+prog srun           slurm-client
+prog sbatch         slurm-client
+prog sinfo          slurm-client
+prog squeue         slurm-client
+prog scontrol       slurm-client
+prog munged         munge
+prog mungekey       munge
+prog systemd-analyze systemd
 DEPS
 }
 

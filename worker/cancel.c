@@ -10,6 +10,7 @@ struct wk_cancel {
     pthread_mutex_t mu;
     char ids[WK_CANCEL_MAX][32];
     size_t n, next;
+    int all; /* draining: every job is dropped */
 };
 
 wk_cancel_t *wk_cancel_new(void)
@@ -36,6 +37,7 @@ void wk_cancel_unlock(wk_cancel_t *c) { pthread_mutex_unlock(&c->mu); }
 
 int wk_cancel_has_locked(wk_cancel_t *c, const char *job_id)
 {
+    if (c->all) return 1;
     for (size_t i = 0; i < c->n; i++)
         if (!strcmp(c->ids[i], job_id)) return 1;
     return 0;
@@ -48,6 +50,8 @@ void wk_cancel_mark_locked(wk_cancel_t *c, const char *job_id)
     c->next = (c->next + 1) % WK_CANCEL_MAX;
     if (c->n < WK_CANCEL_MAX) c->n++;
 }
+
+void wk_cancel_all_locked(wk_cancel_t *c) { c->all = 1; }
 
 int wk_cancel_has(wk_cancel_t *c, const char *job_id)
 {

@@ -9,7 +9,10 @@
  * deleted the job's others (the check and the write hold the set's lock,
  * the same lock the drop holds while it deletes). The set keeps the last
  * WK_CANCEL_MAX job ids: a job's tasks stop arriving once the
- * coordinator has dropped it, so only recent ones matter. */
+ * coordinator has dropped it, so only recent ones matter.
+ *
+ * A draining worker (SIGTERM) marks every job at once (wk_cancel_all):
+ * it has handed its tasks back, so they stop at their next shard. */
 #ifndef MLOPS_WORKER_CANCEL_H
 #define MLOPS_WORKER_CANCEL_H
 #include <stddef.h>
@@ -27,6 +30,8 @@ void wk_cancel_unlock(wk_cancel_t *c);
 /* With the lock held: add job_id / is job_id in the set (1 or 0). */
 void wk_cancel_mark_locked(wk_cancel_t *c, const char *job_id);
 int wk_cancel_has_locked(wk_cancel_t *c, const char *job_id);
+/* With the lock held: every job counts as dropped from now on. */
+void wk_cancel_all_locked(wk_cancel_t *c);
 /* Takes the lock itself. */
 int wk_cancel_has(wk_cancel_t *c, const char *job_id);
 

@@ -30,6 +30,9 @@ static const mlops_flag_t FLAGS[] = {
      .help = "shown by `mlopsctl workers` (default host-pid)"},
     {.name = "advertise", .shrt = 'a', .type = MLOPS_FLAG_STR, .meta = "HOST",
      .off = CFG(advertise), .help = "host peers use to fetch shards from this worker"},
+    {.name = "advertise-ip", .type = MLOPS_FLAG_BOOL, .off = CFG(advertise_ip),
+     .help = "advertise the IPv4 address this host's name resolves to, not the name (a container "
+             "that the docker host must reach for `mlopsctl export`)"},
     {.name = "verbose", .shrt = 'v', .type = MLOPS_FLAG_BOOL, .off = CFG(verbose),
      .help = "trace every task"},
     {.name = "cert", .type = MLOPS_FLAG_STR, .meta = "FILE", .off = CFG(cert),

@@ -9,7 +9,14 @@
  * Coordinator link (Paranoid Pirate, worker side): after 3 heartbeat
  * intervals without hearing from the coordinator the worker closes its
  * socket, waits (backoff doubling from one interval to 32), reconnects
- * and registers again, listing the shards its store holds. */
+ * and registers again, listing the shards its store holds.
+ *
+ * SIGTERM (or SIGINT) drains: the worker marks every job dropped, so its
+ * running tasks stop at their next shard boundary and queued ones never
+ * start, and tells the coordinator Leave, which re-queues them elsewhere
+ * without counting a try. The worker then exits once its executors have
+ * stopped. It hands back rather than finishes: the outputs of a finished
+ * task would sit in a store that is about to go away. */
 #include "worker.h"
 #include "auth.h"
 #include "keys.h"
@@ -23,6 +30,8 @@
 #include "task_thread.h"
 #include "transport.h"
 #include "wire.h"
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -327,6 +336,25 @@ static void forward_results(worker_t *w)
     }
 }
 
+/* SIGTERM: hand every task back (see the top of this file). */
+static void drain(worker_t *w)
+{
+    wk_cancel_lock(w->cancel);
+    wk_cancel_all_locked(w->cancel);
+    wk_cancel_unlock(w->cancel);
+    if (!w->coord || !w->registered) return;
+    envelope_t env;
+    wire_init(&env, ++w->seq);
+    Mlops__Leave lv = MLOPS__LEAVE__INIT;
+    lv.reason = "SIGTERM";
+    env.body_case = MLOPS__ENVELOPE__BODY_LEAVE;
+    env.leave = &lv;
+    /* czmq closes with linger 0: give the Leave a moment to go out */
+    zsock_set_linger(w->coord, 2000);
+    send_env(w, &env);
+    LOG_I("draining: handed %d running task(s) back to the coordinator", atomic_load(&w->running));
+}
+
 int worker_run(worker_t *w)
 {
     if (connect_coord(w) != 0) return MLOPS_EIO;
@@ -372,6 +400,8 @@ int worker_run(worker_t *w)
             connect_coord(w);
         }
     }
+    /* the loop ends only on a signal */
+    drain(w);
     LOG_I("worker stopping");
     return 0;
 }
@@ -464,6 +494,26 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
         free(ch);
     } else {
         host = strdup(cfg->advertise);
+    }
+    if (cfg->advertise_ip && (!cfg->advertise || !*cfg->advertise) && host &&
+        strcmp(host, "127.0.0.1") != 0) {
+        /* a container's name resolves only inside its network; its
+         * address is routable from the docker host too */
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        int grc = getaddrinfo(host, NULL, &hints, &ai);
+        char ip[INET_ADDRSTRLEN] = "";
+        if (grc == 0 && ai)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, ip, sizeof ip);
+        if (ai) freeaddrinfo(ai);
+        if (!ip[0]) {
+            mlops_seterr(err, errlen, MLOPS_EINVAL, "--advertise-ip: this host's name '%s' has no IPv4 address: %s",
+                         host, grc ? gai_strerror(grc) : "none listed");
+            free(host);
+            worker_destroy(&w);
+            return NULL;
+        }
+        free(host);
+        host = strdup(ip);
     }
     const char *bind = (host && !strcmp(host, "127.0.0.1")) ? "tcp://127.0.0.1:*" : "tcp://*:*";
     transport_sec_t sec;

@@ -12,6 +12,7 @@ typedef struct {
     const char *data_dir;
     const char *name;
     const char *advertise;   /* host peers use to reach the store endpoint */
+    int advertise_ip;        /* advertise gethostname()'s IPv4 address instead of the name */
     int slots;
     int queue_max;           /* tasks waiting for an executor; 0 = the default */
     int heartbeat_ms;        /* until the coordinator says otherwise */

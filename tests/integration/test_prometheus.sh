@@ -161,6 +161,7 @@ for n in names:
         continue
     exported.add(re.sub(r"_(bucket|sum|count)$", "", n) if not n.endswith("_total") else n)
 missing = sorted(documented - exported - {"mlops_coordinator_tasks_retried_total",
+                                          "mlops_coordinator_tasks_handed_back_total",
                                           "mlops_coordinator_tasks_failed_total",
                                           "mlops_worker_shard_fetches_total",
                                           "mlops_worker_shard_fetch_duration_seconds"})

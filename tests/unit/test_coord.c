@@ -678,6 +678,54 @@ static void test_lost_worker_attempts(void **state)
     json_decref(doc);
 }
 
+/* A worker that drains (Leave) hands its task back: the next worker gets
+ * it, no try is counted (max_attempts 1 would fail the job otherwise),
+ * and the drained worker is listed "left", not "dead". */
+static void test_leave_hands_back(void **state)
+{
+    fix_t *f = *state;
+    char job[16];
+    submit(f, "name: drained\nmax_attempts: 1\nnoop: {tasks: 1}\n", job);
+    zsock_t *w1 = dealer(f);
+    send_register(w1, "leaving", 1);
+    wire_free((envelope_t *[]){await(f, w1, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    envelope_t *a1 = await(f, w1, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__Leave lv = MLOPS__LEAVE__INIT;
+    lv.reason = "SIGTERM";
+    env.body_case = MLOPS__ENVELOPE__BODY_LEAVE;
+    env.leave = &lv;
+    send_env(w1, &env);
+    zsock_t *w2 = dealer(f);
+    send_register(w2, "staying", 1);
+    wire_free((envelope_t *[]){await(f, w2, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    envelope_t *a2 = await_alive(f, w2, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+    assert_int_equal(a2->task_assign->task_idx, a1->task_assign->task_idx);
+    assert_int_not_equal(a2->task_assign->attempt, a1->task_assign->attempt);
+    const char *js;
+    send_result(w1, a1->task_assign, a1->task_assign->attempt); /* after Leave: ignored */
+    assert_int_equal(stage_done(f, job, &js), 0);
+    send_result(w2, a2->task_assign, a2->task_assign->attempt);
+    assert_int_equal(stage_done(f, job, &js), 1);
+    assert_string_equal(js, "succeeded");
+    json_t *doc = query(f, "workers", NULL);
+    json_t *ws = json_object_get(doc, "workers");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ws, 0), "state")), "left");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ws, 1), "state")), "alive");
+    json_decref(doc);
+    doc = query(f, "logs", job);
+    char *text = json_dumps(doc, 0);
+    assert_non_null(strstr(text, "noop task 0 handed back by worker w1 (leaving), which left (SIGTERM); "
+                                 "re-queued, no try counted"));
+    free(text);
+    json_decref(doc);
+    wire_free(&a1);
+    wire_free(&a2);
+    zsock_destroy(&w1);
+    zsock_destroy(&w2);
+}
+
 /* A chunk marked last that leaves its file short: refused, and the job
  * fails instead of waiting in "uploading" for ever. */
 static void test_upload_short_last(void **state)
@@ -865,6 +913,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tries_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_not_a_try, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leave_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup_limits, teardown),

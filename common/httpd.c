@@ -26,6 +26,7 @@ struct mlops_httpd {
     void *arg;
     char token[256];
     int need_token;
+    const char *const *open_paths;
     int port;
     char addr[80];
 };
@@ -191,7 +192,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_reply(conn, &rep, NULL);
     }
     const char *set_cookie = NULL;
-    if (h->need_token) {
+    int open = 0;
+    for (size_t i = 0; h->open_paths && h->open_paths[i]; i++)
+        open |= !strcmp(url, h->open_paths[i]);
+    if (h->need_token && !open) {
         /* a program sends the header; a browser has only the URL it was
          * given (?token=) and then the cookie this server sets from it */
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -263,6 +267,7 @@ mlops_httpd_t *mlops_httpd_new_opts(const char *listen, const mlops_http_route_t
     h->routes = routes;
     h->arg = arg;
     h->max_body = o && o->max_body ? o->max_body : HTTP_MAX_BODY;
+    h->open_paths = o ? o->open_paths : NULL;
     unsigned threads = o && o->threads ? o->threads : HTTP_THREADS;
     unsigned maxconn = o && o->max_connections ? o->max_connections : HTTP_MAX_CONNECTIONS;
     if (token && *token) {

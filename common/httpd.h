@@ -58,6 +58,10 @@ typedef struct {
     unsigned threads;
     unsigned max_connections;
     size_t max_body;
+    /* paths answered without the token (NULL-terminated, borrowed): the
+     * health probes an orchestrator sends, which carry no credentials
+     * and learn only whether the server is up */
+    const char *const *open_paths;
 } mlops_httpd_opts_t;
 
 /* Parse "HOST:PORT" (IPv4 literal or localhost; port 0 picks a free

@@ -645,8 +645,11 @@ int sv_server_start(sv_t *s, char *err, size_t errlen)
                               "feature");
     s->drift_rows = mlops_prom_gauge(s->prom, "mlops_serve_drift_window_rows",
                                      "rows in the drift window", NULL);
-    mlops_httpd_opts_t o = {(unsigned)s->cfg.threads, 256,
-                            (size_t)s->cfg.max_body_mib << 20};
+    /* the probes of Kubernetes and compose carry no token */
+    static const char *const OPEN[] = {"/ping", "/health", "/v2/health/live", "/v2/health/ready",
+                                       NULL};
+    mlops_httpd_opts_t o = {(unsigned)s->cfg.threads, 256, (size_t)s->cfg.max_body_mib << 20,
+                            OPEN};
     s->http = mlops_httpd_new_opts(s->cfg.listen, ROUTES, s, s->token[0] ? s->token : NULL, &o, err,
                                    errlen);
     return s->http ? 0 : MLOPS_EIO;

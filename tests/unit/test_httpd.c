@@ -126,6 +126,26 @@ static void test_routes(void **state)
     mlops_httpd_destroy(&h);
 }
 
+/* an open path (a health probe) is answered without the token; every
+ * other path still needs it */
+static void test_open_paths(void **state)
+{
+    (void)state;
+    int hits = 0;
+    char err[256] = "";
+    static const char *const OPEN[] = {"/jobs/open", NULL};
+    mlops_httpd_opts_t o = {0, 0, 0, OPEN};
+    mlops_httpd_t *h = mlops_httpd_new_opts("127.0.0.1:0", ROUTES, &hits,
+                                            "0123456789abcdef0123456789abcdef", &o, err, sizeof err);
+    assert_non_null(h);
+    int port = mlops_httpd_port(h);
+    char buf[8192];
+    assert_int_equal(get(port, "/jobs/open", NULL, buf, sizeof buf), 200);
+    assert_int_equal(get(port, "/jobs/open2", NULL, buf, sizeof buf), 401);
+    assert_int_equal(get(port, "/metrics", NULL, buf, sizeof buf), 401);
+    mlops_httpd_destroy(&h);
+}
+
 static void test_token(void **state)
 {
     (void)state;
@@ -188,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_token),
+        cmocka_unit_test(test_open_paths),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,7 +60,7 @@ sv_model_t *sv_model_new(const char *text, size_t len, char *err, size_t errlen)
     if (mlops_artifact_from_json(text, len, &a, err, errlen) != 0) return NULL;
     if (!a->model || a->nclasses < 2) {
         mlops_seterr(err, errlen, MLOPS_EINVAL,
-                     "model %s version %u is not a classifier: mlops-serve scores classifiers only",
+                     "model %s version %u is not a classifier: mlops-serve serves classifiers and recommenders",
                      a->name ? a->name : "?", a->version);
         mlops_artifact_destroy(&a);
         return NULL;

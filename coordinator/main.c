@@ -16,7 +16,7 @@ static const mlops_flag_t FLAGS[] = {
     {.name = "data-dir", .shrt = 'd', .type = MLOPS_FLAG_STR, .meta = "DIR", .required = 1,
      .off = CFG(data_dir), .help = "journal and uploaded inputs"},
     {.name = "bind", .shrt = 'b', .type = MLOPS_FLAG_STR, .meta = "ENDPOINT",
-     .dflt = "tcp://*:5555", .off = CFG(bind),
+     .dflt = "tcp://127.0.0.1:5555", .off = CFG(bind),
      .help = "where workers and mlopsctl connect; port 0 or * picks a free port, written to "
              "DIR/endpoint"},
     {.name = "heartbeat-ms", .shrt = 'H', .type = MLOPS_FLAG_INT, .meta = "N", .lo = 10,

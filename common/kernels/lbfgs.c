@@ -400,17 +400,19 @@ int mlk_lbfgs_decode(const uint8_t *buf, size_t len, mlk_lbfgs **out, char *err,
     GET(o.max_ls);
     GET(o.gtol);
     GET(o.ftol);
+    static const uint8_t zero[sizeof pad];
+    int pad_ok = memcmp(p, zero, sizeof pad) == 0; /* written as zeros: a state is kept exactly */
     GET(pad);
 #undef GET
     (void)pad;
-    if (ver != VERSION || !opts_ok(&o) || n == 0 || n > ((uint64_t)1 << 32) ||
+    if (ver != VERSION || !pad_ok || !opts_ok(&o) || n == 0 || n > ((uint64_t)1 << 32) ||
         len != enc_len((size_t)n, o.m))
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "lbfgs: damaged solver state (%zu bytes)", len);
     uint32_t u[NU32];
     double dv[NF64];
     memcpy(u, p, sizeof u), p += sizeof u;
     memcpy(dv, p, sizeof dv), p += sizeof dv;
-    if (u[0] > P_STOPPED || u[1] > MLK_LBFGS_LINESEARCH || u[4] > o.m || u[5] >= o.m)
+    if (u[0] > P_STOPPED || u[1] > MLK_LBFGS_LINESEARCH || u[4] > o.m || u[5] >= o.m || u[7] != 0)
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "lbfgs: damaged solver state (phase %u)", u[0]);
     mlk_lbfgs *s = alloc_state((size_t)n, &o);
     if (!s) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "lbfgs: out of memory");

@@ -25,6 +25,10 @@ mirror="$(awk '/^URIs:/ && !/security/ {print $2; exit}' /etc/apt/sources.list.d
 [ -n "$mirror" ] || mirror="http://deb.debian.org/debian"
 
 ROOT="${MLOPS_FRESH_DIR:-$(mktemp -d /var/tmp/mlops-fresh.XXXXXX)}"
+mkdir -p "$ROOT"
+# mktemp makes it 0700: the root of a machine is 0755, and packages whose
+# scripts run as their own user (munge's postinst) need to reach /bin/sh
+chmod 0755 "$ROOT"
 mounted=()
 cleanup() {
     local rc=$?

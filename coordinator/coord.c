@@ -176,7 +176,13 @@ static void on_result(coord_t *c, int w, envelope_t *env)
         }
         if (r->retry) {
             coord_stream_task(c, w, j, st, r->task_idx, r->seconds, 0);
-            coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
+            /* a fetch from a peer that has left or died since the task
+             * was sent: no try counted; dispatch recomputes the input */
+            if (coord_task_inputs_lost(c, j, st, r->task_idx))
+                coord_task_handback(c, j, r->stage_idx, r->task_idx,
+                                    "its worker: an input shard went with a worker that left");
+            else
+                coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
             return;
         }
         if (wk->inflight) wk->inflight--;

@@ -221,6 +221,10 @@ void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attemp
 /* The worker of running task t handed it back (it is stopping): re-queue
  * it with no try counted, since nothing went wrong with the task. */
 void coord_task_handback(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
+/* dispatch.c: 1 if an input shard of task t has no live holder now (it
+ * went with a worker that left or died), so a fetch failure of the task
+ * is explained by the loss, not by the task. */
+int coord_task_inputs_lost(coord_t *c, job_t *j, stage_t *st, size_t t);
 /* Retry the running tasks whose task_timeout has passed. */
 void coord_tasks_expire(coord_t *c);
 

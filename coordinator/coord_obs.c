@@ -66,7 +66,7 @@ int coord_obs_start(coord_t *c, char *err, size_t errlen)
         "Tasks queued again after a retryable failure or a lost worker, by task kind.", "kind");
     o->handed_back = mlops_prom_counter(
         r, "mlops_coordinator_tasks_handed_back_total",
-        "Tasks queued again, no try counted, because their worker left (a drain), by task kind.",
+        "Tasks queued again, no try counted: their worker left (a drain), or an input went with a worker that left, by task kind.",
         "kind");
     o->failed = mlops_prom_counter(r, "mlops_coordinator_tasks_failed_total",
                                    "Tasks that failed for good (failing their job), by task kind.",

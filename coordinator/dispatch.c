@@ -53,6 +53,21 @@ static void free_args(task_args_t *a)
     memset(a, 0, sizeof *a);
 }
 
+int coord_task_inputs_lost(coord_t *c, job_t *j, stage_t *st, size_t t)
+{
+    task_args_t a;
+    memset(&a, 0, sizeof a);
+    char err[256];
+    if (st->ops->task_args(j, st, t, &a, err, sizeof err) != 0) {
+        free_args(&a);
+        return 0;
+    }
+    int lost = 0;
+    for (size_t i = 0; i < a.ninputs && !lost; i++) lost = coord_shard_holder(c, a.inputs[i]) < 0;
+    free_args(&a);
+    return lost;
+}
+
 /* Forget the stage's running tasks, releasing their workers' slots. */
 static void stage_abandon_running(coord_t *c, stage_t *st)
 {

@@ -61,7 +61,12 @@ unset MLOPS_COORDINATOR
 
 # ---------------------------------------------------------- the network
 ip netns add "$NS_SW" 2>"$T/netns.err" || skip "cannot create a network namespace: $(head -c 200 "$T/netns.err")"
-ip -n "$NS_SW" link add br0 type bridge || fail "cannot create the bridge"
+# `ip netns add` can leave a namespace that cannot be entered (inside a
+# chroot, where / is not a mount point, its bind mount fails): probe it
+ip -n "$NS_SW" link show lo >/dev/null 2>"$T/netns.err" ||
+    skip "the network namespace cannot be entered (a chroot?): $(head -c 200 "$T/netns.err")"
+ip -n "$NS_SW" link add br0 type bridge 2>"$T/netns.err" ||
+    skip "cannot create a bridge (no bridge support in this kernel?): $(head -c 200 "$T/netns.err")"
 ip -n "$NS_SW" link set br0 up
 i=0
 for ns in "$NS_C" "$NS_W1" "$NS_W2" "$NS_K"; do

@@ -33,6 +33,9 @@ mounted=()
 cleanup() {
     local rc=$?
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
+    # and whatever the tests mounted inside (ip netns makes ROOT/run/netns a mount)
+    awk -v r="$ROOT/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null || true; done
     if [ "${MLOPS_FRESH_KEEP:-0}" = 1 ]; then
         echo "test-fresh: kept $ROOT"
     else

@@ -13,10 +13,12 @@ trap cleanup EXIT
 
 echo "== starting a local cluster: 1 coordinator, $WORKERS workers"
 export MLOPS_COORDINATOR="$("$CTL" up --workers "$WORKERS" --port 0 --data-dir "$DIR/cluster" | tail -1)"
+# the cluster is secure by default: mlopsctl uses the client key `up` made
+export MLOPS_KEY="$DIR/cluster/keys/client.key" MLOPS_SERVER_KEY="$DIR/cluster/keys/coordinator.key"
 echo "   coordinator at $MLOPS_COORDINATOR"
 "$CTL" workers
 
-DATA="$ROOT/examples/purchases/data/purchases.csv"
+DATA="${DEMO_DATA:-$ROOT/examples/purchases/data/purchases.csv}"
 if [ ! -s "$DATA" ] || [ "$(($(wc -l <"$DATA") - 1))" != "$ROWS" ]; then
   echo "== generating $ROWS purchase rows"
   mkdir -p "$(dirname "$DATA")"
@@ -24,7 +26,7 @@ if [ ! -s "$DATA" ] || [ "$(($(wc -l <"$DATA") - 1))" != "$ROWS" ]; then
 fi
 
 echo "== submitting examples/purchases/job.yaml"
-JOB="$("$CTL" submit "$ROOT/examples/purchases/job.yaml" --wait | head -1)"
+JOB="$("$CTL" submit "$ROOT/examples/purchases/job.yaml" --set "input=$DATA" --wait | head -1)"
 echo "== result of $JOB"
 "$CTL" result "$JOB"
 echo "== the same as JSON: mlopsctl result $JOB -o json"

@@ -28,6 +28,8 @@ if [ -z "${MLOPS_COORDINATOR:-}" ]; then
   OWN=1
   MLOPS_COORDINATOR="$("$CTL" up --workers 2 --port 0 --data-dir "$DIR/cluster" | tail -1)"
   export MLOPS_COORDINATOR
+  # secure by default: the client key `up` made
+  export MLOPS_KEY="$DIR/cluster/keys/client.key" MLOPS_SERVER_KEY="$DIR/cluster/keys/coordinator.key"
 fi
 MODEL="${RETRAIN_MODEL:-purchases-clicks}"
 

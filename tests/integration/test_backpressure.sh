@@ -87,7 +87,7 @@ grow=$(((peak - base) / 1024))
 echo "coordinator RSS: $((base / 1024)) MiB before the flood, peak $((peak / 1024)) MiB (+$grow MiB)"
 # ASan keeps freed memory in its quarantine (256 MiB by default): there
 # the RSS says nothing about the bound, which the normal build checks
-if ldd "$MLOPS_BUILD_DIR/mlops-coordinator" | grep -q libasan; then
+if grep -qa __asan_init "$MLOPS_BUILD_DIR/mlops-coordinator"; then
     echo "sanitizer build: RSS bound not checked (ASan's quarantine holds freed memory)"
 else
     [ "$grow" -lt 64 ] || fail "the coordinator's peak RSS grew by $grow MiB under the flood (bound: 64)"

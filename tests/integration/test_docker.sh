@@ -44,7 +44,7 @@ elif docker compose version >/dev/null 2>&1; then
 else
     skip "no docker-compose and no 'docker compose'"
 fi
-ldd "$MLOPS_BUILD_DIR/mlops-worker" | grep -q libasan && skip "sanitizer build (the normal build runs this test)"
+grep -qa __asan_init "$MLOPS_BUILD_DIR/mlops-worker" && skip "sanitizer build (the normal build runs this test)"
 
 DOCKERD_PID=""
 PROJECT="mlopsit$$"

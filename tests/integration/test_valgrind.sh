@@ -8,7 +8,7 @@
 # the normal build runs it) and where valgrind is missing.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
-if ldd "$MLOPS_BUILD_DIR/mlops-worker" | grep -q libasan; then
+if grep -qa __asan_init "$MLOPS_BUILD_DIR/mlops-worker"; then
     echo "skipped: sanitizer build (valgrind cannot run ASan binaries; the normal build runs this test)"
     exit 77
 fi

@@ -35,7 +35,7 @@ _slurm_cleanup() {
         kill -KILL "$p" 2>/dev/null
     done
     if [ "$_FAILED" -ne 0 ] || [ "${rc:-0}" -ne 0 ]; then
-        for f in "$S"/log/*.log "$T"/work/logs/*.log; do
+        for f in "$S"/log/*.log "${W:-$T/sbatch}"/logs/*.log; do
             [ -f "$f" ] && { echo "--- tail of $f" >&2; tail -n 15 "$f" >&2; }
         done
     fi
@@ -115,7 +115,7 @@ done
 [ -n "$up" ] || skip "Slurm did not come up (node state '${st:-none}'): $(tail -n 2 "$S/log/slurmctld.log" "$S/log/slurmd.log" 2>/dev/null | tr '\n' ' ' | head -c 400)"
 
 # ------------------------------------------------------------- the job
-W="$T/work"
+W="$T/sbatch"
 mkdir -p "$W"
 out="$(cd "$T" && MLOPS_BIN="$MLOPS_BUILD_DIR" MLOPS_WORKDIR="$W" MLOPS_LOCAL_DIR="$T/local" \
     MLOPS_SUBMIT_ARGS="--set shard_rows=5000" timeout 180 \

@@ -89,11 +89,16 @@ static int teardown(void **state)
     return 0;
 }
 
+static void send_heartbeat(zsock_t *d);
+
 /* Turn the coordinator's loop until `d` receives a body of kind `want`
- * (others, such as heartbeats, are dropped) or about 3 s pass. */
-static envelope_t *await(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase want)
+ * (others, such as heartbeats, are dropped) or about 3 s pass; with
+ * `beat`, d sends heartbeats meanwhile, so only a task's own timeout
+ * can end its dispatch. */
+static envelope_t *await_beating(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase want, int beat)
 {
     for (int i = 0; i < 300; i++) {
+        if (beat && i % 5 == 0) send_heartbeat(d);
         assert_int_equal(coord_poll(f->c, 10), 0);
         while (zsock_events(d) & ZMQ_POLLIN) {
             char err[256] = "";
@@ -105,6 +110,11 @@ static envelope_t *await(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase want)
     }
     fail_msg("no %d from the coordinator within 3 s", (int)want);
     return NULL;
+}
+
+static envelope_t *await(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase want)
+{
+    return await_beating(f, d, want, 0);
 }
 
 /* Turn the loop for `ms` milliseconds, answering nothing. */
@@ -140,7 +150,10 @@ static void send_heartbeat(zsock_t *d)
     send_env(d, &env);
 }
 
-static void send_result(zsock_t *d, const Mlops__TaskAssign *a, uint32_t attempt)
+/* A TaskResult for assignment a: ok, or a failure (retryable, or busy:
+ * the worker's queue was full) with its error. */
+static void send_outcome(zsock_t *d, const Mlops__TaskAssign *a, uint32_t attempt, int ok, int retry,
+                         int busy, const char *error)
 {
     envelope_t env;
     wire_init(&env, 0);
@@ -149,10 +162,27 @@ static void send_result(zsock_t *d, const Mlops__TaskAssign *a, uint32_t attempt
     r.stage_idx = a->stage_idx;
     r.task_idx = a->task_idx;
     r.attempt = attempt;
-    r.ok = 1;
+    r.ok = ok;
+    r.retry = retry;
+    r.busy = busy;
+    r.error = (char *)(error ? error : "");
     env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
     env.task_result = &r;
     send_env(d, &env);
+}
+
+static void send_result(zsock_t *d, const Mlops__TaskAssign *a, uint32_t attempt)
+{
+    send_outcome(d, a, attempt, 1, 0, 0, NULL);
+}
+
+/* A worker socket registered as `name` with one slot. */
+static zsock_t *worker_up(fix_t *f, const char *name)
+{
+    zsock_t *w = dealer(f);
+    send_register(w, name, 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    return w;
 }
 
 /* Query `verb` [job] from the ctl socket; the parsed reply, or fail. */
@@ -229,9 +259,7 @@ static void test_register(void **state)
 static void test_heartbeat_expiry(void **state)
 {
     fix_t *f = *state;
-    zsock_t *w = dealer(f);
-    send_register(w, "quiet", 1);
-    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w = worker_up(f, "quiet");
 
     /* a worker that answers stays alive past three intervals */
     for (int i = 0; i < 6; i++) {
@@ -300,12 +328,42 @@ static json_int_t stage_done(fix_t *f, const char *job, const char **state)
     return n;
 }
 
+/* The job's state once it is no longer running (at most 100 turns). */
+static const char *await_end(fix_t *f, const char *job)
+{
+    const char *js = "running";
+    for (int i = 0; i < 100 && !strcmp(js, "running"); i++) stage_done(f, job, &js);
+    return js;
+}
+
+/* The job's logs hold `text`. */
+static void assert_logs_have(fix_t *f, const char *job, const char *text)
+{
+    json_t *doc = query(f, "logs", job);
+    char *dump = json_dumps(doc, 0);
+    if (!strstr(dump, text)) fail_msg("logs of %s lack \"%s\": %s", job, text, dump);
+    free(dump);
+    json_decref(doc);
+}
+
+/* A result for a superseded try (late) is ignored: the job still runs;
+ * the current try's result then ends it. */
+static void late_then_good(fix_t *f, const char *job, zsock_t *wl, envelope_t *late, zsock_t *wg,
+                           envelope_t *good)
+{
+    const char *js;
+    send_result(wl, late->task_assign, late->task_assign->attempt);
+    assert_int_equal(stage_done(f, job, &js), 0);
+    assert_string_equal(js, "running");
+    send_result(wg, good->task_assign, good->task_assign->attempt);
+    assert_int_equal(stage_done(f, job, &js), 1);
+    assert_string_equal(js, "succeeded");
+}
+
 static void test_duplicate_and_late_results(void **state)
 {
     fix_t *f = *state;
-    zsock_t *w = dealer(f);
-    send_register(w, "busy", 1);
-    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w = worker_up(f, "busy");
 
     envelope_t env;
     wire_init(&env, 21);
@@ -378,23 +436,9 @@ static void submit(fix_t *f, const char *spec, char job[16])
     wire_free(&ack);
 }
 
-/* Like await, but the worker keeps sending heartbeats so only the task's
- * own timeout can end its dispatch. */
 static envelope_t *await_alive(fix_t *f, zsock_t *d, Mlops__Envelope__BodyCase want)
 {
-    for (int i = 0; i < 300; i++) {
-        if (i % 5 == 0) send_heartbeat(d);
-        assert_int_equal(coord_poll(f->c, 10), 0);
-        while (zsock_events(d) & ZMQ_POLLIN) {
-            char err[256] = "";
-            envelope_t *env = wire_recv(d, NULL, err, sizeof err);
-            if (!env) fail_msg("bad frame from the coordinator: %s", err);
-            if (env->body_case == want) return env;
-            wire_free(&env);
-        }
-    }
-    fail_msg("no %d from the coordinator within 3 s", (int)want);
-    return NULL;
+    return await_beating(f, d, want, 1);
 }
 
 /* Send `wait JOB HOLD` from the ctl socket with sequence seq. */
@@ -439,9 +483,7 @@ static envelope_t *reply_alive(fix_t *f, zsock_t *w, int max_ms)
 static void test_wait_held(void **state)
 {
     fix_t *f = *state;
-    zsock_t *w = dealer(f);
-    send_register(w, "one", 1);
-    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w = worker_up(f, "one");
     char job[16];
     submit(f, "name: held\nnoop: {tasks: 1}\n", job);
     envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
@@ -483,9 +525,7 @@ static void test_wait_held(void **state)
 static void test_task_timeout(void **state)
 {
     fix_t *f = *state;
-    zsock_t *w = dealer(f);
-    send_register(w, "slow", 1);
-    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w = worker_up(f, "slow");
     char job[16];
     int64_t t0 = zclock_mono(); /* before the dispatch, whenever a1 arrives */
     submit(f, "name: stuck\nmax_attempts: 3\ntask_timeout: 0.2\nnoop: {tasks: 1}\n", job);
@@ -495,18 +535,8 @@ static void test_task_timeout(void **state)
     assert_true(zclock_mono() - t0 >= 200);
     assert_int_equal(a2->task_assign->task_idx, a1->task_assign->task_idx);
     assert_int_not_equal(a2->task_assign->attempt, a1->task_assign->attempt);
-    const char *js;
-    send_result(w, a1->task_assign, a1->task_assign->attempt); /* late: ignored */
-    assert_int_equal(stage_done(f, job, &js), 0);
-    assert_string_equal(js, "running");
-    send_result(w, a2->task_assign, a2->task_assign->attempt);
-    assert_int_equal(stage_done(f, job, &js), 1);
-    assert_string_equal(js, "succeeded");
-    json_t *doc = query(f, "logs", job);
-    char *text = json_dumps(doc, 0);
-    assert_non_null(strstr(text, "noop task 0 attempt 1 of 3 on worker w1 (slow): timed out"));
-    free(text);
-    json_decref(doc);
+    late_then_good(f, job, w, a1, w, a2);
+    assert_logs_have(f, job, "noop task 0 attempt 1 of 3 on worker w1 (slow): timed out");
     wire_free(&a1);
     wire_free(&a2);
     zsock_destroy(&w);
@@ -517,34 +547,16 @@ static void test_task_timeout(void **state)
 static void test_max_attempts(void **state)
 {
     fix_t *f = *state;
-    zsock_t *w = dealer(f);
-    send_register(w, "flaky", 1);
-    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w = worker_up(f, "flaky");
     char job[16];
     submit(f, "name: flaky\nmax_attempts: 2\nnoop: {tasks: 1}\n", job);
     for (int i = 0; i < 2; i++) {
         envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
-        envelope_t env;
-        wire_init(&env, 0);
-        Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
-        r.job_id = a->task_assign->job_id;
-        r.stage_idx = a->task_assign->stage_idx;
-        r.task_idx = a->task_assign->task_idx;
-        r.attempt = a->task_assign->attempt;
-        r.ok = 0;
-        r.retry = 1;
-        r.error = "cannot reach the worker store at tcp://127.0.0.1:9";
-        env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
-        env.task_result = &r;
-        send_env(w, &env);
+        send_outcome(w, a->task_assign, a->task_assign->attempt, 0, 1, 0,
+                     "cannot reach the worker store at tcp://127.0.0.1:9");
         wire_free(&a);
     }
-    const char *js;
-    for (int i = 0; i < 100; i++) {
-        stage_done(f, job, &js);
-        if (strcmp(js, "running")) break;
-    }
-    assert_string_equal(js, "failed");
+    assert_string_equal(await_end(f, job), "failed");
     json_t *doc = query(f, "status", job);
     const char *e = json_string_value(json_object_get(doc, "error"));
     assert_non_null(e);
@@ -577,34 +589,16 @@ static void test_tries_survive_restart(void **state)
     char job[16];
     submit(f, "name: flaky\nmax_attempts: 3\nnoop: {tasks: 1}\n", job);
     for (int i = 0; i < 3; i++) {
-        zsock_t *w = dealer(f);
-        send_register(w, "flaky", 1);
-        wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+        zsock_t *w = worker_up(f, "flaky");
         envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
-        envelope_t env;
-        wire_init(&env, 0);
-        Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
-        r.job_id = a->task_assign->job_id;
-        r.stage_idx = a->task_assign->stage_idx;
-        r.task_idx = a->task_assign->task_idx;
-        r.attempt = a->task_assign->attempt;
-        r.ok = 0;
-        r.retry = 1;
-        r.error = "transient";
-        env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
-        env.task_result = &r;
-        send_env(w, &env);
+        send_outcome(w, a->task_assign, a->task_assign->attempt, 0, 1, 0,
+                     "transient");
         wire_free(&a);
         idle(f, 50); /* handled and committed */
         zsock_destroy(&w);
         if (i < 2) restart(f);
     }
-    const char *js;
-    for (int i = 0; i < 100; i++) {
-        stage_done(f, job, &js);
-        if (strcmp(js, "running")) break;
-    }
-    assert_string_equal(js, "failed");
+    assert_string_equal(await_end(f, job), "failed");
     json_t *doc = query(f, "status", job);
     const char *e = json_string_value(json_object_get(doc, "error"));
     assert_non_null(e);
@@ -618,9 +612,7 @@ static void test_tries_survive_restart(void **state)
 static void test_busy_not_a_try(void **state)
 {
     fix_t *f = *state;
-    zsock_t *w = dealer(f);
-    send_register(w, "full", 1);
-    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w = worker_up(f, "full");
     char job[16];
     submit(f, "name: busy\nmax_attempts: 1\nnoop: {tasks: 1}\n", job);
     uint32_t last = 0;
@@ -628,28 +620,11 @@ static void test_busy_not_a_try(void **state)
         envelope_t *a = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
         assert_true(a->task_assign->attempt != last); /* a new dispatch each time */
         last = a->task_assign->attempt;
-        envelope_t env;
-        wire_init(&env, 0);
-        Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
-        r.job_id = a->task_assign->job_id;
-        r.stage_idx = a->task_assign->stage_idx;
-        r.task_idx = a->task_assign->task_idx;
-        r.attempt = a->task_assign->attempt;
-        r.ok = i == 3;
-        r.retry = i < 3;
-        r.busy = i < 3;
-        r.error = i < 3 ? "worker full: task queue full (1 waiting, --queue-max)" : "";
-        env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
-        env.task_result = &r;
-        send_env(w, &env);
+        send_outcome(w, a->task_assign, a->task_assign->attempt, i == 3, i < 3, i < 3,
+                     i < 3 ? "worker full: task queue full (1 waiting, --queue-max)" : "");
         wire_free(&a);
     }
-    const char *js;
-    for (int i = 0; i < 100; i++) {
-        stage_done(f, job, &js);
-        if (strcmp(js, "running")) break;
-    }
-    assert_string_equal(js, "succeeded");
+    assert_string_equal(await_end(f, job), "succeeded");
     zsock_destroy(&w);
 }
 
@@ -662,9 +637,7 @@ static void test_lost_worker_attempts(void **state)
     char job[16];
     submit(f, "name: poison\nmax_attempts: 2\nnoop: {tasks: 1}\n", job);
     for (int i = 0; i < 2; i++) {
-        zsock_t *w = dealer(f);
-        send_register(w, i ? "second" : "first", 1);
-        wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+        zsock_t *w = worker_up(f, i ? "second" : "first");
         envelope_t *a = await(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
         wire_free(&a);
         zsock_destroy(&w);
@@ -686,9 +659,7 @@ static void test_leave_hands_back(void **state)
     fix_t *f = *state;
     char job[16];
     submit(f, "name: drained\nmax_attempts: 1\nnoop: {tasks: 1}\n", job);
-    zsock_t *w1 = dealer(f);
-    send_register(w1, "leaving", 1);
-    wire_free((envelope_t *[]){await(f, w1, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w1 = worker_up(f, "leaving");
     envelope_t *a1 = await(f, w1, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
     envelope_t env;
     wire_init(&env, 0);
@@ -697,29 +668,18 @@ static void test_leave_hands_back(void **state)
     env.body_case = MLOPS__ENVELOPE__BODY_LEAVE;
     env.leave = &lv;
     send_env(w1, &env);
-    zsock_t *w2 = dealer(f);
-    send_register(w2, "staying", 1);
-    wire_free((envelope_t *[]){await(f, w2, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    zsock_t *w2 = worker_up(f, "staying");
     envelope_t *a2 = await_alive(f, w2, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
     assert_int_equal(a2->task_assign->task_idx, a1->task_assign->task_idx);
     assert_int_not_equal(a2->task_assign->attempt, a1->task_assign->attempt);
-    const char *js;
-    send_result(w1, a1->task_assign, a1->task_assign->attempt); /* after Leave: ignored */
-    assert_int_equal(stage_done(f, job, &js), 0);
-    send_result(w2, a2->task_assign, a2->task_assign->attempt);
-    assert_int_equal(stage_done(f, job, &js), 1);
-    assert_string_equal(js, "succeeded");
+    late_then_good(f, job, w1, a1, w2, a2);
     json_t *doc = query(f, "workers", NULL);
     json_t *ws = json_object_get(doc, "workers");
     assert_string_equal(json_string_value(json_object_get(json_array_get(ws, 0), "state")), "left");
     assert_string_equal(json_string_value(json_object_get(json_array_get(ws, 1), "state")), "alive");
     json_decref(doc);
-    doc = query(f, "logs", job);
-    char *text = json_dumps(doc, 0);
-    assert_non_null(strstr(text, "noop task 0 handed back by worker w1 (leaving), which left (SIGTERM); "
-                                 "re-queued, no try counted"));
-    free(text);
-    json_decref(doc);
+    assert_logs_have(f, job, "noop task 0 handed back by worker w1 (leaving), which left (SIGTERM); "
+                                 "re-queued, no try counted");
     wire_free(&a1);
     wire_free(&a2);
     zsock_destroy(&w1);

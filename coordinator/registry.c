@@ -657,10 +657,12 @@ static json_t *q_models(coord_t *c, const Mlops__Query *q, rq_t *e)
     return json_pack("{s:o}", "models", a);
 }
 
-static json_t *q_show(coord_t *c, const Mlops__Query *q, rq_t *e)
+/* The artifact of the version `q` names (args NAME, REF) as JSON, with
+ * its model and version; NULL with the refusal in e. */
+static json_t *artifact_of(coord_t *c, const Mlops__Query *q, rq_t *e, regmodel_t **pm, regver_t **pv)
 {
-    regmodel_t *m = need_model(c, arg(q, 0), e);
-    regver_t *v = m ? resolve(m, arg(q, 1), e) : NULL;
+    regmodel_t *m = *pm = need_model(c, arg(q, 0), e);
+    regver_t *v = *pv = m ? resolve(m, arg(q, 1), e) : NULL;
     if (!v) return NULL;
     size_t len = 0;
     char *text = read_artifact(c, v, &len);
@@ -670,6 +672,15 @@ static json_t *q_show(coord_t *c, const Mlops__Query *q, rq_t *e)
         return refuse(e, MLOPS__ERROR_CODE__INTERNAL,
                       "model '%s' version %u: artifact %s.json is missing or damaged", m->name,
                       v->version, v->sha);
+    return doc;
+}
+
+static json_t *q_show(coord_t *c, const Mlops__Query *q, rq_t *e)
+{
+    regmodel_t *m;
+    regver_t *v;
+    json_t *doc = artifact_of(c, q, e, &m, &v);
+    if (!doc) return NULL;
     json_t *tags = json_array();
     for (size_t i = 0; i < v->ntags; i++) json_array_append_new(tags, json_string(v->tags[i]));
     /* a recommender has no classes; its kind says what it is */
@@ -778,17 +789,10 @@ json_t *coord_registry_moves(coord_t *c, uint64_t since, uint64_t *next)
 
 static json_t *q_export(coord_t *c, const Mlops__Query *q, rq_t *e)
 {
-    regmodel_t *m = need_model(c, arg(q, 0), e);
-    regver_t *v = m ? resolve(m, arg(q, 1), e) : NULL;
-    if (!v) return NULL;
-    size_t len = 0;
-    char *text = read_artifact(c, v, &len);
-    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
-    free(text);
-    if (!doc)
-        return refuse(e, MLOPS__ERROR_CODE__INTERNAL,
-                      "model '%s' version %u: artifact %s.json is missing or damaged", m->name,
-                      v->version, v->sha);
+    regmodel_t *m;
+    regver_t *v;
+    json_t *doc = artifact_of(c, q, e, &m, &v);
+    if (!doc) return NULL;
     return json_pack("{s:s,s:I,s:s,s:o}", "name", m->name, "version", (json_int_t)v->version,
                      "sha256", v->sha, "artifact", doc);
 }

@@ -137,10 +137,12 @@ int coord_access_check(coord_t *c, zframe_t *id, const envelope_t *env, const wi
         !strcmp(env->query->verb, "ping") && have != MLOPS_ROLE_NONE)
         return 0;
     if (need == MLOPS_ROLE_NONE || have == need) {
-        /* the fingerprint (a SHA-1) only where a job's owner is needed:
-         * heartbeats and results are most of the traffic */
+        /* the fingerprint (a SHA-1) only where an owner is recorded (a
+         * job's; the key that moved a model alias, a query): heartbeats
+         * and results are most of the traffic */
         if (owner && (env->body_case == MLOPS__ENVELOPE__BODY_SUBMIT_BEGIN ||
-                      env->body_case == MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK))
+                      env->body_case == MLOPS__ENVELOPE__BODY_UPLOAD_CHUNK ||
+                      env->body_case == MLOPS__ENVELOPE__BODY_QUERY))
             mlops_keys_fingerprint(key, owner);
         return 0;
     }

@@ -40,6 +40,12 @@ ctl model alias clicks 2 production --reason "better" >/dev/null || fail "move e
 assert_eq "$(ctl models -o json | jget 'repr(d["models"][0]["aliases"])')" "{'production': 2, 'staging': 2}" "aliases listed"
 assert_eq "$(ctl model history clicks -o json | jget 'repr([(h["alias"], h["from"], h["to"], h["reason"]) for h in d["history"]])')" \
     "[('production', None, 1, 'first model'), ('staging', None, 2, ''), ('production', 1, 2, 'better')]" "history"
+# a manual move records the key that made it (the client key's fingerprint:
+# the first 16 hex digits of the SHA-1 of the raw public key)
+fp="$(/usr/bin/python3 -c 'import hashlib, re, sys, zmq.utils.z85 as z
+k = re.search(r"public-key = \"(.{40})\"", open(sys.argv[1]).read()).group(1)
+print(hashlib.sha1(z.decode(k)).hexdigest()[:16])' "$MLOPS_KEY")"
+assert_eq "$(ctl model history clicks -o json | jget 'repr(sorted(set(h["fingerprint"] for h in d["history"])))')" "['$fp']" "fingerprint of the key that moved the aliases"
 ctl model show clicks@production -o json >"$T/show.json" || fail "show exit $?"
 assert_eq "$(jget 'd["version"], d["job"], d["tags"], sorted(d["aliases"])' <"$T/show.json")" "(2, '$j2', ['day1'], ['production', 'staging'])" "show by alias"
 assert_eq "$(jget 'd["lineage"]["inputs"][0]["sha256"]' <"$T/show.json")" "$(sha256sum "$D/p.csv" | cut -d' ' -f1)" "lineage sha256 of the input"

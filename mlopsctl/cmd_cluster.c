@@ -375,6 +375,11 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     pathf(wkeys, sizeof wkeys, "%s/keys/workers", dir);
     pathf(ckeys, sizeof ckeys, "%s/keys/clients", dir);
     int insecure = ctl_flag(a, "insecure");
+    /* a local cluster reads the user's files in place: it runs as the
+     * user, binds loopback only and admits only the keys `up` made, so
+     * "/" lets it read what the user could upload (docs/security.md) */
+    const char *local_inputs = ctl_flag(a, "no-local-inputs") ? NULL : ctl_arg(a, "local-inputs");
+    if (!local_inputs && !ctl_flag(a, "no-local-inputs")) local_inputs = "/";
     if (!insecure && ctl_cluster_keys(keydir, err, sizeof err) != 0) {
         ctl_errorf("up: %s", err);
         return CTL_EXIT_FAILED;
@@ -410,7 +415,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     unlink(epfile);
     pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
     {
-        char *argv[16];
+        char *argv[24];
         int n = 0;
         argv[n++] = coord_bin, argv[n++] = "--bind", argv[n++] = bind;
         argv[n++] = "--data-dir", argv[n++] = coorddir;
@@ -423,6 +428,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
             argv[n++] = "--worker-keys", argv[n++] = wkeys;
             argv[n++] = "--client-keys", argv[n++] = ckeys;
         }
+        if (local_inputs) argv[n++] = "--local-inputs", argv[n++] = (char *)local_inputs;
         argv[n] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
@@ -459,7 +465,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         snprintf(slots_s, sizeof slots_s, "%ld", slots);
         char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
                         "--metrics-listen", "127.0.0.1:0", NULL, NULL, NULL, NULL, NULL, NULL,
-                        NULL, NULL, NULL, NULL, NULL, NULL};
+                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
         int n = 9;
         if (!insecure) {
             argv[n++] = "--cert", argv[n++] = wcert;
@@ -468,6 +474,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
             argv[n++] = "--client-keys", argv[n++] = ckeys;
         }
         if (slots) argv[n++] = "--slots", argv[n++] = slots_s;
+        if (local_inputs) argv[n++] = "--local-inputs", argv[n++] = (char *)local_inputs;
         argv[n] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {

@@ -171,7 +171,7 @@ static int run_ingest(task_ctx_t *ctx)
     const uint8_t *data = a->data.data;
     size_t len = a->data.len;
     if (a->local) { /* read in place: the same bytes the upload would have carried */
-        if ((rc = wk_task_read_local(ctx, a->local, a->file_name, &local)) != 0) goto out;
+        if (wk_task_read_local(ctx, a->local, a->file_name, &local) != 0) goto out; /* rc stays -1 */
         data = local;
         len = (size_t)a->local->length;
     }

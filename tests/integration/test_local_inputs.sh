@@ -7,7 +7,8 @@
 #     (the job log says so, nothing is written under the coordinator's
 #     jobs/ directory) and again with `submit --upload`: every metric is
 #     identical bit for bit and `export --stage clean` is byte-identical.
-#     An input inside the coordinator's data directory is refused.
+#     An input inside the coordinator's data directory is refused; a bad
+#     row read in place fails the job naming its line.
 #  2. On a cluster with --local-inputs DIR: a file outside DIR, and a
 #     symlink in DIR leading out of it, are refused at submit with one
 #     line naming the file. A file rewritten in place (same size, new
@@ -48,6 +49,11 @@ cp "$D/p.csv" "$CLUSTER_DIR/coordinator/secret.csv"
 purchases_job "$CLUSTER_DIR/coordinator/own.yaml" secret.csv
 ctl submit "$CLUSTER_DIR/coordinator/own.yaml" >/dev/null 2>"$T/own.err" && fail "an input in the coordinator's data dir was accepted"
 assert_contains "$(cat "$T/own.err")" "secret.csv: inside the coordinator's data directory" "refusal"
+# a bad row read in place fails the job naming its line, as uploaded
+{ head -n 3 "$D/p.csv"; echo "abc,1,2,3,x,y,z,1"; } >"$D/bad.csv"
+purchases_job "$D/bad.yaml" bad.csv
+ctl submit "$D/bad.yaml" --wait >/dev/null 2>"$T/bad.err" && fail "a bad row read in place did not fail the job"
+assert_contains "$(cat "$T/bad.err")" "bad.csv:4: " "error of a bad row read in place"
 cluster_down
 
 # -------- 2. refusals and a file changed before dispatch

@@ -42,6 +42,11 @@ typedef struct {
     int mapped;
     infile_t jf[16];
     int jmapped[16];
+    /* clean's first quantile request, the same for every task: made once
+     * (a quantile job allocates a histogram per column to make it) */
+    uint8_t *req;
+    size_t reqlen;
+    int req_made;
 } plan_t;
 
 static plan_t *plan_of(job_t *j)
@@ -60,6 +65,7 @@ void stage_ingest_job_free(job_t *j)
     }
     free(p->f);
     free(p->src);
+    free(p->req);
     for (size_t i = 0; i < 16; i++) {
         if (p->jf[i].map) munmap(p->jf[i].map, p->jf[i].maplen);
         mlk_csv_names_free(&p->jf[i].hdr, p->jf[i].nhdr);
@@ -279,10 +285,11 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     Mlops__Tasks__IngestColumn **cp = calloc(ncols ? ncols : 1, sizeof *cp);
     /* the first quantile round of clean rides along: the shard is parsed
      * and in memory here, so its first histogram costs no extra pass */
-    uint8_t *req = NULL;
-    size_t reql = 0;
     if (!cv || !cp) rc = MLOPS_ENOMEM;
-    else if (!j->spec->njoin) rc = stage_clean_first_request(j, &req, &reql); /* else join answers */
+    else if (!j->spec->njoin && !p->req_made) { /* else join answers */
+        rc = stage_clean_first_request(j, &p->req, &p->reqlen);
+        p->req_made = rc == 0;
+    }
     if (!rc) {
         for (size_t i = 0; i < ncols; i++) {
             mlops__tasks__ingest_column__init(&cv[i]);
@@ -314,11 +321,10 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
             a.data.len = (size_t)(end - off);
         }
         a.dropna = j->spec->clean.dropna != 0;
-        a.quantile_request.data = req;
-        a.quantile_request.len = reql;
+        a.quantile_request.data = p->req;
+        a.quantile_request.len = p->reqlen;
         rc = args_pack(out, &a.base);
     }
-    free(req);
     free(cv);
     free(cp);
     free(cols);

@@ -126,12 +126,61 @@ static int same(const struct stat *st, const char *name, const mlops_localin_id_
     return 0;
 }
 
+int mlops_localin_absolute(const char *cwd, const char *path, char *out, size_t outlen)
+{
+    char buf[PATH_MAX * 2];
+    if ((size_t)snprintf(buf, sizeof buf, "%s/%s", path[0] == '/' ? "" : cwd, path) >= sizeof buf)
+        return MLOPS_EINVAL;
+    size_t n = 0; /* out holds "/a/b" so far, without a trailing slash */
+    for (char *p = buf; *p;) {
+        while (*p == '/') p++;
+        char *e = p;
+        while (*e && *e != '/') e++;
+        size_t len = (size_t)(e - p);
+        if (!len || (len == 1 && p[0] == '.')) {
+        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--;
+        } else {
+            if (n + 1 + len + 1 > outlen) return MLOPS_EINVAL;
+            out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p = e;
+    }
+    if (!n) {
+        if (outlen < 2) return MLOPS_EINVAL;
+        out[n++] = '/';
+    }
+    out[n] = 0;
+    return 0;
+}
+
+/* No empty, "." or ".." component: the text says where the file is. */
+static int normalised(const char *path)
+{
+    for (const char *p = path; *p;) {
+        if (*p++ != '/') return 0;
+        const char *e = p;
+        while (*e && *e != '/') e++;
+        size_t len = (size_t)(e - p);
+        if ((!len && *e) || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        p = e;
+    }
+    return 1;
+}
+
 int mlops_localin_resolve(const char *list, const char *path, const char *name, char *canon,
                           size_t canonlen, mlops_localin_id_t *id, char *err, size_t errlen)
 {
     if (!path || path[0] != '/')
         return mlops_seterr(err, errlen, MLOPS_EINVAL,
                             "%s: not an absolute path (the client resolves it)", name);
+    if (!normalised(path))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "%s: '.', '..' or '//' in the path (the client normalises it)", name);
     /* by its text first: a path outside the list is refused before
      * anything about it (does it exist?) is looked at */
     if (!allowed(list, path, 1))

@@ -27,13 +27,21 @@ typedef struct {
 int mlops_localin_check_list(const char *list, char *err, size_t errlen);
 
 /* Check the path a client named (`path`, shown as `name` in messages)
- * against `list`: absolute, inside the list before and after symlinks
- * are resolved, a regular file, readable. On success its realpath goes
+ * against `list`: absolute and normalised (no "." or ".." component, so
+ * nothing outside the list is looked at), inside the list before and
+ * after symlinks are resolved, a regular file, readable. On success its realpath goes
  * to canon and its identity to *id. Every refusal is one line naming
  * the file: MLOPS_EDENIED (outside the list), MLOPS_EINVAL (relative, a
  * directory, a FIFO or device), MLOPS_ENOTFOUND, MLOPS_EIO (unreadable). */
 int mlops_localin_resolve(const char *list, const char *path, const char *name, char *canon,
                           size_t canonlen, mlops_localin_id_t *id, char *err, size_t errlen);
+
+/* `path` made absolute against `cwd` (when relative) and normalised by
+ * its text alone: "." and ".." components and repeated slashes removed,
+ * symlinks left alone (the coordinator resolves them and checks the
+ * result). What a client offers: 0, or MLOPS_EINVAL when it does not
+ * fit outlen. */
+int mlops_localin_absolute(const char *cwd, const char *path, char *out, size_t outlen);
 
 /* The file at `canon` still has identity *want: 0, or MLOPS_EINVAL with
  * "NAME: changed since it was submitted (size 10 -> 12 bytes)" (or gone,

@@ -34,6 +34,7 @@
 #include "decompress.h"
 #include "err.h"
 #include "jobspec.h"
+#include "localin.h"
 
 #define MAX_JOBFILE (16u << 20)
 #define MAX_HEADER (1u << 20)
@@ -260,14 +261,9 @@ static void offer_local(const mlops_jobspec_t *spec, const mlops_jobspec_file_t 
     if (spec->input.format != MLOPS_INPUT_CSV || strcmp(fl->role, "input") ||
         mlops_decompress_kind(fl->path) != MLOPS_COMP_NONE || stat(fl->path, &st) != 0)
         return;
-    if (fl->path[0] == '/') snprintf(abs, abslen, "%s", fl->path);
-    else {
-        char cwd[4096];
-        if (!getcwd(cwd, sizeof cwd)) return;
-        const char *rel = fl->path;
-        while (rel[0] == '.' && rel[1] == '/') rel += 2;
-        if ((size_t)snprintf(abs, abslen, "%s/%s", cwd, rel) >= abslen) return;
-    }
+    char cwd[4096] = "/";
+    if (fl->path[0] != '/' && !getcwd(cwd, sizeof cwd)) return;
+    if (mlops_localin_absolute(cwd, fl->path, abs, abslen) != 0) return;
     pf->local_path = abs;
     pf->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 }

@@ -2,9 +2,10 @@
  * temp directory holding an allowed dir `in` and a dir `out` beside it.
  * The allow-list itself (relative or missing entries refused); each
  * refusal of mlops_localin_resolve with its one line (relative path,
- * outside the list, a `..` and a symlink leading out, a directory, a
+ * outside the list, a `..` or `//` in the path, a symlink leading out, a directory, a
  * FIFO, a missing file, an unreadable file when not root) and a file
- * taken with its identity; mlops_localin_verify on a file grown,
+ * taken with its identity; the client's lexical absolute path;
+ * mlops_localin_verify on a file grown,
  * rewritten in place (mtime), replaced (new inode) and removed; and
  * mlops_localin_read of a byte range: the bytes, a worker with no list,
  * a path outside its list, a range past the end, a changed file. */
@@ -102,11 +103,13 @@ static void test_resolve(void **state)
     /* a name that only starts like the allowed directory */
     snprintf(p, sizeof p, "%s2/x.csv", in);
     assert_int_equal(resolve(in, p, canon, &id, err, sizeof err), MLOPS_EDENIED);
-    /* lexically inside, really outside */
+    /* lexically inside, really outside: refused before it is looked at */
     snprintf(p, sizeof p, "%s/../out/far.csv", in);
-    assert_int_equal(resolve(in, p, canon, &id, err, sizeof err), MLOPS_EDENIED);
-    snprintf(want, sizeof want, "%s: resolves to %s, outside --local-inputs %s", p, far, in);
+    assert_int_equal(resolve(in, p, canon, &id, err, sizeof err), MLOPS_EINVAL);
+    snprintf(want, sizeof want, "%s: '.', '..' or '//' in the path (the client normalises it)", p);
     assert_string_equal(err, want);
+    snprintf(p, sizeof p, "%s//ok.csv", in);
+    assert_int_equal(resolve(in, p, canon, &id, err, sizeof err), MLOPS_EINVAL);
     snprintf(p, sizeof p, "%s/link.csv", in);
     assert_int_equal(symlink(far, p), 0);
     assert_int_equal(resolve(in, p, canon, &id, err, sizeof err), MLOPS_EDENIED);
@@ -134,6 +137,21 @@ static void test_resolve(void **state)
         assert_int_equal(resolve(in, p, canon, &id, err, sizeof err), MLOPS_EIO);
         assert_non_null(strstr(err, "locked.csv: cannot read: Permission denied"));
     }
+}
+
+static void test_absolute(void **state)
+{
+    (void)state;
+    char o[64];
+    assert_int_equal(mlops_localin_absolute("/home/u", "data/x.csv", o, sizeof o), 0);
+    assert_string_equal(o, "/home/u/data/x.csv");
+    assert_int_equal(mlops_localin_absolute("/home/u/job", "./../data//./x.csv", o, sizeof o), 0);
+    assert_string_equal(o, "/home/u/data/x.csv");
+    assert_int_equal(mlops_localin_absolute("/home/u", "/a/b/../../../c", o, sizeof o), 0);
+    assert_string_equal(o, "/c");
+    assert_int_equal(mlops_localin_absolute("/", "..", o, sizeof o), 0);
+    assert_string_equal(o, "/");
+    assert_int_equal(mlops_localin_absolute("/", "abcdefghij/abcdefghij", o, 12), MLOPS_EINVAL);
 }
 
 static void test_verify(void **state)
@@ -199,6 +217,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_absolute),
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_read),
     };

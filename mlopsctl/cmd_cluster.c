@@ -25,6 +25,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "err.h"
+#include "localin.h"
 #include "keyring.h"
 #include "output.h"
 
@@ -380,6 +381,28 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
      * "/" lets it read what the user could upload (docs/security.md) */
     const char *local_inputs = ctl_flag(a, "no-local-inputs") ? NULL : ctl_arg(a, "local-inputs");
     if (!local_inputs && !ctl_flag(a, "no-local-inputs")) local_inputs = "/";
+    char local_abs[PATH_LEN] = ""; /* relative entries made absolute here, where cwd is known */
+    if (local_inputs) {
+        char cwd[PATH_LEN] = "/", one[PATH_LEN], absd[PATH_LEN];
+        if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "/");
+        for (const char *p = local_inputs; *p;) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            if (n && n < sizeof one) {
+                memcpy(one, p, n);
+                one[n] = 0;
+                size_t used = strlen(local_abs);
+                if (mlops_localin_absolute(cwd, one, absd, sizeof absd) != 0 ||
+                    (size_t)snprintf(local_abs + used, sizeof local_abs - used, "%s%s",
+                                     used ? "," : "", absd) >= sizeof local_abs - used) {
+                    ctl_errorf("up: --local-inputs: path too long");
+                    return CTL_EXIT_USAGE;
+                }
+            }
+            p += n + (e ? 1 : 0);
+        }
+        local_inputs = local_abs;
+    }
     if (!insecure && ctl_cluster_keys(keydir, err, sizeof err) != 0) {
         ctl_errorf("up: %s", err);
         return CTL_EXIT_FAILED;

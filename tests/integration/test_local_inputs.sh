@@ -7,7 +7,10 @@
 #     (the job log says so, nothing is written under the coordinator's
 #     jobs/ directory) and again with `submit --upload`: every metric is
 #     identical bit for bit and `export --stage clean` is byte-identical.
-#     An input inside the coordinator's data directory is refused; a bad
+#     A .csv.gz input is uploaded and gives the same clean rows; a join
+#     reads its left input in place and uploads its right table, with the
+#     metrics and clean rows of the all-uploaded run. An input inside the
+#     coordinator's data directory is refused; a bad
 #     row read in place fails the job naming its line.
 #  2. On a cluster with --local-inputs DIR: a file outside DIR, and a
 #     symlink in DIR leading out of it, are refused at submit with one
@@ -49,6 +52,41 @@ cp "$D/p.csv" "$CLUSTER_DIR/coordinator/secret.csv"
 purchases_job "$CLUSTER_DIR/coordinator/own.yaml" secret.csv
 ctl submit "$CLUSTER_DIR/coordinator/own.yaml" >/dev/null 2>"$T/own.err" && fail "an input in the coordinator's data dir was accepted"
 assert_contains "$(cat "$T/own.err")" "secret.csv: inside the coordinator's data directory" "refusal"
+# a compressed input is uploaded (the coordinator inflates it): the same clean rows
+gzip -c "$D/p.csv" >"$D/p.csv.gz"
+purchases_job "$D/gz.yaml" p.csv.gz
+g="$(submit_wait "$D/gz.yaml" "${SET[@]}")" || exit 1
+assert_contains "$(ctl logs "$g")" "upload complete" "log of $g (.csv.gz)"
+ctl export "$g" --stage clean -o "$T/g.clean.csv" || fail "export $g exit $?"
+cmp "$T/a.clean.csv" "$T/g.clean.csv" || fail "export --stage clean of the .csv.gz input differs"
+
+# a join: the left input read in place, the right table uploaded; the same as all uploaded
+"$PY" - "$D/p.csv" "$D/users.csv" <<'EOF2' || fail "cannot write users.csv"
+import csv, sys, zlib
+users = sorted({r["user_id"] for r in csv.DictReader(open(sys.argv[1]))})
+with open(sys.argv[2], "w") as f:
+    f.write("user_id,segment\n")
+    for u in users:
+        f.write("%s,s%d\n" % (u, zlib.crc32(u.encode()) % 7))
+EOF2
+cat >"$D/join.yaml" <<'EOF2'
+name: joined
+input: p.csv
+shard_rows: 5000
+join: [{input: users.csv, on: user_id, columns: [segment], how: left, validate: many_to_one}]
+columns: {label: clicked, numeric: [price, quantity, age, income], categorical: [category, item_id, user_id, segment]}
+clean: {dropna: true, iqr_k: 1.5}
+EOF2
+j1="$(submit_wait "$D/join.yaml")" || exit 1
+assert_contains "$(ctl logs "$j1")" "1 of 2 input files read in place" "log of $j1 (join)"
+j2="$(submit_wait "$D/join.yaml" --upload)" || exit 1
+save_result "$j1" "$T/j1.json"
+save_result "$j2" "$T/j2.json"
+same_metrics "$T/j1.json" "$T/j2.json" "join: left read in place vs uploaded"
+ctl export "$j1" --stage clean -o "$T/j1.clean.csv" || fail "export $j1 exit $?"
+ctl export "$j2" --stage clean -o "$T/j2.clean.csv" || fail "export $j2 exit $?"
+cmp "$T/j1.clean.csv" "$T/j2.clean.csv" || fail "join: export --stage clean differs, in place vs uploaded"
+
 # a bad row read in place fails the job naming its line, as uploaded
 { head -n 3 "$D/p.csv"; echo "abc,1,2,3,x,y,z,1"; } >"$D/bad.csv"
 purchases_job "$D/bad.yaml" bad.csv

@@ -15,8 +15,12 @@ Scheduler (writes bench/out/scheduler.ratio, target >= 50x)
 Ingest + clean (writes bench/out/ingest_clean.ratio, target >= 5x)
   mlops : a 1M-row purchases CSV (examples/purchases/generate.py --rows
           1000000 --seed 1, ~40 MB), job = ingest + clean (dropna, IQR
-          k=1.5) on 2 workers, timed from `mlopsctl submit --wait` (which
-          uploads the CSV) to the end of `mlopsctl result`.
+          k=1.5) on 2 workers, timed from `mlopsctl submit --wait` to the
+          end of `mlopsctl result`. The ratio is that of the `up`
+          cluster's default, the CSV read in place by the workers
+          (--local-inputs); `submit --upload` (a remote cluster's path:
+          the CSV uploaded over CURVE) is timed in the same run and
+          printed beside it.
   anchor: pandas read_csv + dropna + the IQR filter in a fresh
           /usr/bin/python3 process per repetition; timed inside that
           process from after `import pandas` to the filtered frame, i.e.
@@ -211,10 +215,12 @@ class Cluster:
             f.write(text)
         return path
 
-    def run_job(self, job_file, *sets):
-        """Submit JOB_FILE with --wait, then fetch its result. Returns
-        (seconds from submit to the end of result, result dict)."""
-        args = ["submit", job_file, "--wait"]
+    def run_job(self, job_file, *sets, upload=False):
+        """Submit JOB_FILE with --wait (and --upload with UPLOAD: the
+        bytes travel even though `up` reads inputs in place), then fetch
+        its result. Returns (seconds from submit to the end of result,
+        result dict)."""
+        args = ["submit", job_file, "--wait"] + (["--upload"] if upload else [])
         for s in sets:
             args += ["--set", s]
         pids = self.pids()
@@ -448,12 +454,20 @@ def bench_ingest_clean():
           f"({loadavg()})", flush=True)
     m_t, p_t, p_wall, stage_t = [], [], [], {"ingest": [], "clean": []}
     m_cpu, p_cpu = [], []
+    u_t, u_cpu, u_ingest = [], [], []
     with Cluster(2) as c:
         job = c.job_file("clean.yaml", CLEAN_JOB.format(csv=csv))
         c.run_job(job)  # warm-up (page cache, first LMDB maps)
         for r in range(REPS):
+            # the upload path too (a remote cluster's), same run, same file
+            du, ures = c.run_job(job, upload=True)
+            u_t.append(du)
+            u_cpu.append(c.last_cpu)
+            u_ingest.append(stage_seconds(ures, "ingest"))
             dt, res = c.run_job(job)
             kept = res["metrics"]["rows_after_clean"]
+            if ures["metrics"] != res["metrics"]:
+                raise BenchError("read in place and uploaded: the metrics differ")
             for s in stage_t:
                 stage_t[s].append(stage_seconds(res, s))
             m_cpu.append(c.last_cpu)
@@ -465,12 +479,16 @@ def bench_ingest_clean():
             p_t.append(ps)
             p_wall.append(pw)
             print(f"rep {r}: mlops {dt:.3f} s (ingest {stage_t['ingest'][-1]:.3f}, clean "
-                  f"{stage_t['clean'][-1]:.3f}), pandas {ps:.3f} s in-process / {pw:.3f} s with start-up; "
+                  f"{stage_t['clean'][-1]:.3f}; uploaded {du:.3f} s, ingest {u_ingest[-1]:.3f}), pandas "
+                  f"{ps:.3f} s in-process / {pw:.3f} s with start-up; "
                   f"{kept} rows kept by both ({loadavg()})", flush=True)
     print(f"mlops : median {med(m_t):.3f} s submit->result (runs {runs(m_t)}); stage medians ingest "
           f"{med(stage_t['ingest']):.3f} s, clean {med(stage_t['clean']):.3f} s")
     print(f"pandas: median {med(p_t):.3f} s read_csv->filtered (runs {runs(p_t)}); "
           f"{med(p_wall):.3f} s including interpreter start-up and import")
+    print(f"mlops --upload (a remote cluster's path): median {med(u_t):.3f} s (runs {runs(u_t)}), ingest "
+          f"{med(u_ingest):.3f} s, {med(u_cpu):.3f} CPU-s; pandas/upload {med(p_t) / med(u_t):.2f}x, "
+          f"in place {med(u_t) / med(m_t):.2f}x faster")
     print(f"ratio with the pandas process wall time: {med(p_wall) / med(m_t):.2f}x")
     print(f"CPU seconds (less sensitive to the load): mlops {med(m_cpu):.3f} (coordinator + workers + "
           f"mlopsctl), pandas {med(p_cpu):.3f} in-process; pandas/mlops {med(p_cpu) / med(m_cpu):.2f}x "

@@ -10,6 +10,7 @@
  * acknowledged before it is durable. */
 #include "coord_internal.h"
 #include "err.h"
+#include "localin.h"
 #include "log.h"
 #include "transport.h"
 #include <errno.h>
@@ -466,6 +467,10 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     if (c->cfg.max_jobs <= 0) c->cfg.max_jobs = 10000;
     c->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     c->data_dir = strdup(cfg->data_dir);
+    if (cfg->local_inputs && mlops_localin_check_list(cfg->local_inputs, err, errlen) != 0) {
+        coord_destroy(&c);
+        return NULL;
+    }
     if (mkdir(c->data_dir, 0755) != 0 && errno != EEXIST) {
         mlops_seterr(err, errlen, MLOPS_EIO, "%s: cannot create data directory: %s", c->data_dir,
                      strerror(errno));

@@ -35,6 +35,9 @@ typedef struct {
     int outbox_max; /* messages queued for the next commit before receive and dispatch pause */
     int send_hwm;   /* messages ZeroMQ queues to one peer before a send would block */
     int max_jobs;   /* jobs uploading, queued or running, all clients together */
+    /* directories whose files a client may name to be read in place
+     * (comma-separated; NULL: every input is uploaded), common/localin.h */
+    const char *local_inputs;
 } coord_config_t;
 
 typedef struct coord coord_t;

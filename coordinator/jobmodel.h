@@ -111,6 +111,11 @@ typedef struct {
     char *role, *name, *path;
     uint64_t size, received;
     int fd;
+    /* read in place (--local-inputs): path is the file's realpath, and
+     * these its identity at submit (common/localin.h); never written */
+    int local;
+    uint64_t dev, ino;
+    int64_t mtime_ns;
 } jfile_t;
 
 typedef struct job {

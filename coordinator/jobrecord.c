@@ -70,6 +70,11 @@ void coord_save_job(coord_t *c, job_t *j)
         files[i].name = j->files[i].name;
         files[i].size = j->files[i].size;
         files[i].path = j->files[i].path;
+        /* read in place: a re-plan after a restart checks it is the same file */
+        files[i].local = j->files[i].local != 0;
+        files[i].dev = j->files[i].dev;
+        files[i].ino = j->files[i].ino;
+        files[i].mtime_ns = j->files[i].mtime_ns;
         fp[i] = &files[i];
     }
     r.n_files = j->nfiles;
@@ -145,6 +150,10 @@ static int load_job(coord_t *c, const char *key, const void *data, size_t len)
         j->files[i].path = strdup(r->files[i]->path);
         j->files[i].size = j->files[i].received = r->files[i]->size;
         j->files[i].fd = -1;
+        j->files[i].local = r->files[i]->local;
+        j->files[i].dev = r->files[i]->dev;
+        j->files[i].ino = r->files[i]->ino;
+        j->files[i].mtime_ns = r->files[i]->mtime_ns;
     }
     for (size_t i = 0; i < r->n_metrics; i++) job_set_metric(j, r->metrics[i]->name, r->metrics[i]->value);
     for (size_t i = 0; i < r->n_classes; i++) {

@@ -68,6 +68,9 @@ static const mlops_flag_t FLAGS[] = {
     {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
      .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
      .help = "human: one readable line; json: one JSON object per line, for log shippers"},
+    {.name = "local-inputs", .type = MLOPS_FLAG_STR, .meta = "DIR[,DIR...]",
+     .off = CFG(local_inputs),
+     .help = "read clients' input files under these directories in place, not uploaded (a local cluster; docs/security.md)"},
     {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
      .help = "print this help"},
     {.name = NULL}};

@@ -9,14 +9,20 @@
  * With joins, the join stage answers that round instead (the joined
  * columns are not here yet) and this file also maps the joins' right
  * tables for it (stage_ingest_join_file).
+ * A file read in place (--local-inputs, jfile_t.local) is mapped only to
+ * be cut; its tasks carry the path, byte range and identity instead of
+ * the bytes (IngestArgs.local), and each use checks it is still the file
+ * submitted. Compressed files and the joins' tables are uploads.
  * Args: IngestArgs, result: IngestResult (proto/tasks.proto). */
 #include "bytes.h"
 #include "csv.h"
 #include "decompress.h"
 #include "err.h"
+#include "localin.h"
 #include "jobmodel.h"
 #include "stages.h"
 #include "tasks.pb-c.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +37,16 @@ typedef stage_csvfile_t infile_t;
  * the right tables of the joins (mapped when the join stage asks) */
 typedef struct {
     infile_t *f;
+    const jfile_t **src; /* the job's file behind each f */
     size_t nf;
     int mapped;
     infile_t jf[16];
     int jmapped[16];
+    /* clean's first quantile request, the same for every task: made once
+     * (a quantile job allocates a histogram per column to make it) */
+    uint8_t *req;
+    size_t reqlen;
+    int req_made;
 } plan_t;
 
 static plan_t *plan_of(job_t *j)
@@ -52,6 +64,8 @@ void stage_ingest_job_free(job_t *j)
         mlk_csv_names_free(&p->f[i].hdr, p->f[i].nhdr);
     }
     free(p->f);
+    free(p->src);
+    free(p->req);
     for (size_t i = 0; i < 16; i++) {
         if (p->jf[i].map) munmap(p->jf[i].map, p->jf[i].maplen);
         mlk_csv_names_free(&p->jf[i].hdr, p->jf[i].nhdr);
@@ -67,7 +81,12 @@ static int map_one(const jfile_t *jf, infile_t *f, char *err, size_t errlen)
     f->name = jf->name;
     const char *path = jf->path;
     char plain[4200];
-    mlops_comp_kind kind = mlops_decompress_kind(jf->name);
+    mlops_comp_kind kind = jf->local ? MLOPS_COMP_NONE : mlops_decompress_kind(jf->name);
+    if (jf->local) { /* read in place: it must still be the file submitted */
+        mlops_localin_id_t id = {jf->dev, jf->ino, jf->size, jf->mtime_ns};
+        int rc = mlops_localin_verify(jf->path, jf->name, &id, err, errlen);
+        if (rc) return rc;
+    }
     if (kind != MLOPS_COMP_NONE) {
         snprintf(plain, sizeof plain, "%s.csv", jf->path);
         if (access(plain, R_OK) != 0) {
@@ -77,9 +96,15 @@ static int map_one(const jfile_t *jf, infile_t *f, char *err, size_t errlen)
         path = plain;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mlops_seterr(err, errlen, MLOPS_EIO, "%s: the uploaded copy is missing", f->name);
+    if (fd < 0)
+        return mlops_seterr(err, errlen, MLOPS_EIO, "%s: %s", f->name,
+                            jf->local ? strerror(errno) : "the uploaded copy is missing");
     struct stat sb;
     fstat(fd, &sb);
+    if (jf->local && (uint64_t)sb.st_size != jf->size) { /* changed between the check and the open */
+        close(fd);
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "%s: changed since it was submitted", f->name);
+    }
     f->maplen = (size_t)sb.st_size;
     if (f->maplen) {
         f->map = mmap(NULL, f->maplen, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -108,9 +133,13 @@ static int map_input(job_t *j, char *err, size_t errlen)
     for (size_t i = 0; i < j->nfiles; i++) n += !strcmp(j->files[i].role, "input");
     if (!n) return mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "job has no input file");
     if (!p->f && !(p->f = calloc(n, sizeof *p->f))) return MLOPS_ENOMEM;
+    if (!p->src && !(p->src = calloc(n, sizeof *p->src))) return MLOPS_ENOMEM;
     int rc = 0;
     for (size_t i = 0; !rc && i < j->nfiles; i++)
-        if (!strcmp(j->files[i].role, "input")) rc = map_one(&j->files[i], &p->f[p->nf++], err, errlen);
+        if (!strcmp(j->files[i].role, "input")) {
+            p->src[p->nf] = &j->files[i];
+            rc = map_one(&j->files[i], &p->f[p->nf++], err, errlen);
+        }
     if (rc) {
         stage_ingest_job_free(j); /* a later try starts over */
         return rc;
@@ -211,6 +240,12 @@ static int ingest_start(job_t *j, stage_t *st, char *err, size_t errlen)
         total += ftotal;
         free(offs);
         free(lines);
+        /* the workers read a file in place themselves: unmapped now, the
+         * user's file changing later cannot fault the coordinator */
+        if (p->src[i]->local && f->map) {
+            munmap(f->map, f->maplen);
+            f->map = NULL;
+        }
     }
     free(st->blob);
     st->blob = bw_take(&w, &st->blob_len);
@@ -236,7 +271,13 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     if (e[0] >= p->nf || e[1] > e[2] || e[2] > p->f[e[0]].maplen)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "ingest plan is damaged");
     const infile_t *f = &p->f[e[0]];
+    const jfile_t *src = p->src[e[0]];
     uint64_t off = e[1], end = e[2], line = e[3];
+    if (src->local) { /* gone or changed since submit: the job fails here, naming it */
+        mlops_localin_id_t id = {src->dev, src->ino, src->size, src->mtime_ns};
+        if ((rc = mlops_localin_verify(src->path, src->name, &id, err, errlen)) != 0) return rc;
+    } else if (!f->map && f->maplen)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "ingest plan is damaged");
     mlops_jobspec_col_t *cols = NULL;
     size_t ncols = 0;
     if ((rc = mlops_jobspec_used_columns(j->spec, &cols, &ncols)) != 0) return rc;
@@ -244,10 +285,11 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
     Mlops__Tasks__IngestColumn **cp = calloc(ncols ? ncols : 1, sizeof *cp);
     /* the first quantile round of clean rides along: the shard is parsed
      * and in memory here, so its first histogram costs no extra pass */
-    uint8_t *req = NULL;
-    size_t reql = 0;
     if (!cv || !cp) rc = MLOPS_ENOMEM;
-    else if (!j->spec->njoin) rc = stage_clean_first_request(j, &req, &reql); /* else join answers */
+    else if (!j->spec->njoin && !p->req_made) { /* else join answers */
+        rc = stage_clean_first_request(j, &p->req, &p->reqlen);
+        p->req_made = rc == 0;
+    }
     if (!rc) {
         for (size_t i = 0; i < ncols; i++) {
             mlops__tasks__ingest_column__init(&cv[i]);
@@ -264,14 +306,25 @@ static int ingest_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *
         a.n_columns = ncols;
         a.columns = cp;
         a.skip_bad_rows = j->spec->on_bad_row == MLOPS_BAD_ROW_SKIP;
-        a.data.data = (uint8_t *)f->map + off;
-        a.data.len = (size_t)(end - off);
+        Mlops__Tasks__LocalRange lr = MLOPS__TASKS__LOCAL_RANGE__INIT;
+        if (src->local) { /* the worker reads the range in place */
+            lr.path = src->path;
+            lr.offset = off;
+            lr.length = end - off;
+            lr.dev = src->dev;
+            lr.ino = src->ino;
+            lr.size = src->size;
+            lr.mtime_ns = src->mtime_ns;
+            a.local = &lr;
+        } else {
+            a.data.data = (uint8_t *)f->map + off;
+            a.data.len = (size_t)(end - off);
+        }
         a.dropna = j->spec->clean.dropna != 0;
-        a.quantile_request.data = req;
-        a.quantile_request.len = reql;
+        a.quantile_request.data = p->req;
+        a.quantile_request.len = p->reqlen;
         rc = args_pack(out, &a.base);
     }
-    free(req);
     free(cv);
     free(cp);
     free(cols);

@@ -2,9 +2,14 @@
  * and creates the job (answered with JobAck); its input files then arrive
  * as UploadChunks, in order, written to DATA_DIR/jobs/<job>/f<n>. When
  * every file is complete the job is queued and started. A job whose
- * upload is cut off stays "uploading" until a restart fails it. */
+ * upload is cut off stays "uploading" until a restart fails it.
+ * With --local-inputs, a file the client offers by path is checked here
+ * (common/localin.h) and read in place by the workers: JobAck names it
+ * and it is never uploaded. */
 #include "coord_internal.h"
+#include "decompress.h"
 #include "err.h"
+#include "localin.h"
 #include "log.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +39,10 @@ static void ack_job(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
     Mlops__JobAck ack = MLOPS__JOB_ACK__INIT;
     ack.job_id = j->id;
     ack.uploaded = j->uploaded;
+    uint32_t local[512];
+    for (size_t i = 0; i < j->nfiles && ack.n_local_files < 512; i++)
+        if (j->files[i].local) local[ack.n_local_files++] = (uint32_t)i;
+    ack.local_files = local;
     rep.body_case = MLOPS__ENVELOPE__BODY_JOB_ACK;
     rep.job_ack = &ack;
     coord_outbox_add(c, id, &rep);
@@ -47,6 +56,7 @@ static void resubmit(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
     if (!j->uploaded) {
         for (size_t i = 0; i < j->nfiles; i++) {
             jfile_t *f = &j->files[i];
+            if (f->local) continue; /* the user's own file: never truncated */
             f->received = 0;
             if (f->fd < 0) f->fd = open(f->path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
             if (f->fd < 0 || ftruncate(f->fd, 0) != 0)
@@ -57,6 +67,52 @@ static void resubmit(coord_t *c, zframe_t *id, uint64_t seq, job_t *j)
     job_logf(j, "submit repeated with the same idempotency key; answered %s", j->id);
     j->dirty = 1;
     ack_job(c, id, seq, j);
+}
+
+/* The files a client offers to be read in place (InputFile.local_path),
+ * checked against --local-inputs: canon[i] set (malloc'd) for each file
+ * taken, NULL for one to upload. A coordinator without the flag takes
+ * none, and the client uploads; with it, a path it refuses fails the
+ * submit with the reason, since the user asked for that file. */
+static int resolve_local(coord_t *c, const Mlops__SubmitBegin *sb, int sb_format_csv, char **canon,
+                         mlops_localin_id_t *ids, char *err, size_t errlen)
+{
+    if (!c->cfg.local_inputs) return 0;
+    char own[4096];
+    if (!realpath(c->data_dir, own)) snprintf(own, sizeof own, "%s", c->data_dir);
+    size_t ownlen = strlen(own);
+    for (size_t i = 0; i < sb->n_files; i++) {
+        const Mlops__InputFile *f = sb->files[i];
+        /* a plain CSV input only: a compressed one is inflated by the
+         * coordinator and a join's table or an IDX file is read by it, so
+         * those travel as uploads (the client sends their bytes) */
+        if (!f->local_path || !*f->local_path || !f->role || strcmp(f->role, "input") ||
+            sb_format_csv == 0 || mlops_decompress_kind(f->local_path) != MLOPS_COMP_NONE)
+            continue;
+        const char *name = f->name && *f->name ? f->name : f->local_path;
+        char real[4096];
+        int rc = mlops_localin_resolve(c->cfg.local_inputs, f->local_path, name, real, sizeof real,
+                                       &ids[i], err, errlen);
+        if (rc) return rc;
+        /* the journal and the keys are no one's input */
+        if (!strncmp(real, own, ownlen) && (real[ownlen] == '/' || !real[ownlen]))
+            return mlops_seterr(err, errlen, MLOPS_EDENIED,
+                                "%s: inside the coordinator's data directory", name);
+        if (ids[i].size != f->size || ids[i].mtime_ns != f->mtime_ns)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "%s: the coordinator sees another file at %s (%llu bytes, not "
+                                "%llu); submit with --upload",
+                                name, f->local_path, (unsigned long long)ids[i].size,
+                                (unsigned long long)f->size);
+        if (!(canon[i] = strdup(real))) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static void free_canon(char **canon, size_t n)
+{
+    for (size_t i = 0; canon && i < n; i++) free(canon[i]);
+    free(canon);
 }
 
 void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
@@ -106,8 +162,22 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
                     sb->n_files);
         return;
     }
+    char **canon = calloc(sb->n_files ? sb->n_files : 1, sizeof *canon);
+    mlops_localin_id_t *ids = calloc(sb->n_files ? sb->n_files : 1, sizeof *ids);
+    if (!canon || !ids || resolve_local(c, sb, spec->input.format == MLOPS_INPUT_CSV, canon, ids, err, sizeof err) != 0) {
+        mlops_jobspec_destroy(&spec);
+        free_canon(canon, sb->n_files);
+        free(ids);
+        coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__BAD_JOB, "%s",
+                          err[0] ? err : "out of memory");
+        return;
+    }
     job_t *j = calloc(1, sizeof *j);
-    if (!j) return;
+    if (!j) {
+        free_canon(canon, sb->n_files);
+        free(ids);
+        return;
+    }
     snprintf(j->id, sizeof j->id, "j%06llu", (unsigned long long)++c->next_job);
     c->meta_dirty = 1;
     j->spec = spec;
@@ -133,6 +203,17 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
         f->role = strdup(sb->files[i]->role ? sb->files[i]->role : "input");
         f->name = strdup(sb->files[i]->name ? sb->files[i]->name : "input");
         f->size = sb->files[i]->size;
+        if (canon[i]) { /* read in place: nothing arrives, nothing is written */
+            f->path = canon[i];
+            canon[i] = NULL;
+            f->local = 1;
+            f->dev = ids[i].dev;
+            f->ino = ids[i].ino;
+            f->mtime_ns = ids[i].mtime_ns;
+            f->received = f->size;
+            f->fd = -1;
+            continue;
+        }
         char path[4200];
         snprintf(path, sizeof path, "%s/f%zu", dir, i);
         f->path = strdup(path);
@@ -141,18 +222,26 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
             coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__INTERNAL, "%s: cannot create: %s", path,
                         strerror(errno));
             coord_job_free(&j);
+            free_canon(canon, sb->n_files);
+            free(ids);
             return;
         }
     }
+    free_canon(canon, sb->n_files);
+    free(ids);
     coord_job_add(c, j);
     mlops_prom_add(c->obs.submitted, NULL, NULL, 1);
     job_logf(j, "job submitted from %s (%zu input files)", fname, j->nfiles);
-    int all_empty = 1;
-    for (size_t i = 0; i < j->nfiles; i++)
-        if (j->files[i].size) all_empty = 0;
+    int all_empty = 1; /* nothing to upload: the files are empty or read in place */
+    size_t nlocal = 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        if (j->files[i].size && !j->files[i].local) all_empty = 0;
+        nlocal += j->files[i].local != 0;
+    }
+    if (nlocal) job_logf(j, "%zu of %zu input files read in place (--local-inputs)", nlocal, j->nfiles);
     if (all_empty) {
         for (size_t i = 0; i < j->nfiles; i++) {
-            close(j->files[i].fd);
+            if (j->files[i].fd >= 0) close(j->files[i].fd);
             j->files[i].fd = -1;
         }
         j->uploaded = 1;

@@ -25,6 +25,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "err.h"
+#include "localin.h"
 #include "keyring.h"
 #include "output.h"
 
@@ -375,6 +376,33 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     pathf(wkeys, sizeof wkeys, "%s/keys/workers", dir);
     pathf(ckeys, sizeof ckeys, "%s/keys/clients", dir);
     int insecure = ctl_flag(a, "insecure");
+    /* a local cluster reads the user's files in place: it runs as the
+     * user, binds loopback only and admits only the keys `up` made, so
+     * "/" lets it read what the user could upload (docs/security.md) */
+    const char *local_inputs = ctl_flag(a, "no-local-inputs") ? NULL : ctl_arg(a, "local-inputs");
+    if (!local_inputs && !ctl_flag(a, "no-local-inputs")) local_inputs = "/";
+    char local_abs[PATH_LEN] = ""; /* relative entries made absolute here, where cwd is known */
+    if (local_inputs) {
+        char cwd[PATH_LEN] = "/", one[PATH_LEN], absd[PATH_LEN];
+        if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "/");
+        for (const char *p = local_inputs; *p;) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            if (n && n < sizeof one) {
+                memcpy(one, p, n);
+                one[n] = 0;
+                size_t used = strlen(local_abs);
+                if (mlops_localin_absolute(cwd, one, absd, sizeof absd) != 0 ||
+                    (size_t)snprintf(local_abs + used, sizeof local_abs - used, "%s%s",
+                                     used ? "," : "", absd) >= sizeof local_abs - used) {
+                    ctl_errorf("up: --local-inputs: path too long");
+                    return CTL_EXIT_USAGE;
+                }
+            }
+            p += n + (e ? 1 : 0);
+        }
+        local_inputs = local_abs;
+    }
     if (!insecure && ctl_cluster_keys(keydir, err, sizeof err) != 0) {
         ctl_errorf("up: %s", err);
         return CTL_EXIT_FAILED;
@@ -410,7 +438,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
     unlink(epfile);
     pathf(logpath, sizeof logpath, "%s/coordinator.log", logdir);
     {
-        char *argv[16];
+        char *argv[24];
         int n = 0;
         argv[n++] = coord_bin, argv[n++] = "--bind", argv[n++] = bind;
         argv[n++] = "--data-dir", argv[n++] = coorddir;
@@ -423,6 +451,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
             argv[n++] = "--worker-keys", argv[n++] = wkeys;
             argv[n++] = "--client-keys", argv[n++] = ckeys;
         }
+        if (local_inputs) argv[n++] = "--local-inputs", argv[n++] = (char *)local_inputs;
         argv[n] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {
@@ -459,7 +488,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
         snprintf(slots_s, sizeof slots_s, "%ld", slots);
         char *argv[] = {worker_bin, "--coordinator", endpoint, "--data-dir", wdir, "--name", name,
                         "--metrics-listen", "127.0.0.1:0", NULL, NULL, NULL, NULL, NULL, NULL,
-                        NULL, NULL, NULL, NULL, NULL, NULL};
+                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
         int n = 9;
         if (!insecure) {
             argv[n++] = "--cert", argv[n++] = wcert;
@@ -468,6 +497,7 @@ int cmd_up(ctl_ctx *ctx, const ctl_args *a)
             argv[n++] = "--client-keys", argv[n++] = ckeys;
         }
         if (slots) argv[n++] = "--slots", argv[n++] = slots_s;
+        if (local_inputs) argv[n++] = "--local-inputs", argv[n++] = (char *)local_inputs;
         argv[n] = NULL;
         pid_t pid;
         if (spawn(argv, logpath, &pid, err, sizeof err)) {

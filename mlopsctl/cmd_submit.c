@@ -14,7 +14,13 @@
  * repeat with the same job id, so a submit sent again after a lost reply
  * (--retries, or a script running mlopsctl again with the same key)
  * never makes two jobs. An upload that stops answering starts over from
- * SubmitBegin, which resets the job's upload to offset 0. */
+ * SubmitBegin, which resets the job's upload to offset 0.
+ *
+ * To a coordinator on this host (a loopback endpoint) each plain CSV
+ * input is also offered by its absolute path; one started with
+ * --local-inputs (as `up` does) takes the files it may read in place,
+ * named in JobAck.local_files, and those are not uploaded. Any other
+ * coordinator ignores the offer, and --upload sends no offer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,7 @@
 #include "decompress.h"
 #include "err.h"
 #include "jobspec.h"
+#include "localin.h"
 
 #define MAX_JOBFILE (16u << 20)
 #define MAX_HEADER (1u << 20)
@@ -231,6 +238,44 @@ static int upload_file(ctl_client *c, const char *job_id, uint32_t idx, const ch
     return rc;
 }
 
+/* The coordinator runs on this host, so a path here names the same file
+ * there: a loopback or IPC endpoint. To any other, a path would say
+ * nothing (and tell a remote host the user's file names). */
+static int local_endpoint(const char *ep)
+{
+    if (!ep) return 0;
+    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9)) return 1;
+    if (strncmp(ep, "tcp://", 6)) return 0;
+    ep += 6;
+    return !strncmp(ep, "127.", 4) || !strncmp(ep, "localhost:", 10) || !strncmp(ep, "[::1]:", 6);
+}
+
+/* Offer input file `fl` to be read in place: its absolute path (made
+ * here, where the working directory is known) and mtime into pf. Only a
+ * plain CSV input: the coordinator reads compressed files, join tables
+ * and IDX files itself, from an upload. */
+static void offer_local(const mlops_jobspec_t *spec, const mlops_jobspec_file_t *fl,
+                        Mlops__InputFile *pf, char *abs, size_t abslen)
+{
+    struct stat st;
+    if (spec->input.format != MLOPS_INPUT_CSV || strcmp(fl->role, "input") ||
+        mlops_decompress_kind(fl->path) != MLOPS_COMP_NONE || stat(fl->path, &st) != 0)
+        return;
+    char cwd[4096] = "/";
+    if (fl->path[0] != '/' && !getcwd(cwd, sizeof cwd)) return;
+    if (mlops_localin_absolute(cwd, fl->path, abs, abslen) != 0) return;
+    pf->local_path = abs;
+    pf->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+/* File i was taken by the coordinator to be read in place. */
+static int taken_local(const Mlops__JobAck *ack, size_t i)
+{
+    for (size_t k = 0; k < ack->n_local_files; k++)
+        if (ack->local_files[k] == i) return 1;
+    return 0;
+}
+
 /* 32 hex digits from the kernel's random source. */
 static int make_key(char out[33], char *err, size_t errlen)
 {
@@ -361,6 +406,7 @@ int cmd_submit(ctl_ctx *ctx, const ctl_args *a)
     ctl_client *c = NULL;
     envelope_t *rep = NULL;
     Mlops__InputFile *pf = NULL, **ppf = NULL;
+    char *abs = NULL; /* nfiles absolute paths of 4096 bytes, for local_path */
     char job_id[128] = "";
     int code = CTL_EXIT_FAILED;
 
@@ -389,7 +435,9 @@ int cmd_submit(ctl_ctx *ctx, const ctl_args *a)
 
     pf = calloc(nfiles ? nfiles : 1, sizeof *pf);
     ppf = calloc(nfiles ? nfiles : 1, sizeof *ppf);
-    if (!pf || !ppf) {
+    abs = calloc(nfiles ? nfiles : 1, 4096);
+    int offer = !ctl_flag(a, "upload") && local_endpoint(ctx->endpoint);
+    if (!pf || !ppf || !abs) {
         ctl_errorf("out of memory");
         goto out;
     }
@@ -398,6 +446,7 @@ int cmd_submit(ctl_ctx *ctx, const ctl_args *a)
         pf[i].role = (char *)files[i].role;
         pf[i].name = files[i].path;
         pf[i].size = sizes[i];
+        if (offer) offer_local(spec, &files[i], &pf[i], abs + i * 4096, 4096);
         ppf[i] = &pf[i];
     }
     envelope_t req;
@@ -440,7 +489,8 @@ int cmd_submit(ctl_ctx *ctx, const ctl_args *a)
         snprintf(job_id, sizeof job_id, "%s", rep->job_ack->job_id);
         rc = 0;
         for (size_t i = 0; !rc && !rep->job_ack->uploaded && i < nfiles; i++)
-            rc = upload_file(c, job_id, (uint32_t)i, files[i].path, sizes[i], err, sizeof err);
+            if (!taken_local(rep->job_ack, i))
+                rc = upload_file(c, job_id, (uint32_t)i, files[i].path, sizes[i], err, sizeof err);
         if (!rc) break;
         if (rc != MLOPS_ETIMEOUT || round >= ctx->retries) {
             ctl_errorf("job %s: %s", job_id, err);
@@ -460,6 +510,7 @@ out:
     ctl_client_destroy(&c);
     free(pf);
     free(ppf);
+    free(abs);
     free(yaml);
     free(sizes);
     if (files) mlops_jobspec_files_free(&files, nfiles);

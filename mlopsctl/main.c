@@ -66,6 +66,10 @@ static const ctl_optdef up_opts[] = {
      .help = "also start mlops-serve for this model (docs/serving.md)"},
     {.name = "serve-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
      .dflt = "127.0.0.1:8080", .help = "where --serve listens (port 0 picks one)"},
+    {.name = "local-inputs", .type = MLOPS_FLAG_STR, .meta = "DIR[,DIR...]", .dflt = "/",
+     .help = "input files under these directories are read in place, not uploaded (docs/security.md)"},
+    {.name = "no-local-inputs", .type = MLOPS_FLAG_BOOL,
+     .help = "every input is uploaded, as to a remote cluster"},
     OPT_OUTPUT, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef down_opts[] = {OPT_DATA_DIR, OPT_HELP, OPT_END};
 static const ctl_optdef submit_opts[] = {
@@ -77,6 +81,8 @@ static const ctl_optdef submit_opts[] = {
      .help = "validate the job file and its CSV header, send nothing"},
     {.name = "idempotency-key", .type = MLOPS_FLAG_STR, .meta = "KEY",
      .help = "a submit repeated with the same KEY answers the first job (default: random)"},
+    {.name = "upload", .type = MLOPS_FLAG_BOOL,
+     .help = "upload every input, even to a local cluster that reads them in place"},
     OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef export_opts[] = {

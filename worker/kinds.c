@@ -144,7 +144,7 @@ static int run_ingest(task_ctx_t *ctx)
     mlk_coltype *types = NULL;
     size_t *index = NULL, nwant = a->n_columns;
     mlk_frame *f = NULL;
-    uint8_t *ans = NULL;
+    uint8_t *ans = NULL, *local = NULL;
     size_t anslen = 0;
     if (a->n_header > 100000 || nwant > a->n_header) {
         rc = wk_task_fail(ctx, 0, "ingest: damaged task arguments (%zu columns of %zu)", nwant,
@@ -168,8 +168,15 @@ static int run_ingest(task_ctx_t *ctx)
                             sizeof ctx->err) != 0)
         goto out;
     size_t rows_bad = 0;
+    const uint8_t *data = a->data.data;
+    size_t len = a->data.len;
+    if (a->local) { /* read in place: the same bytes the upload would have carried */
+        if (wk_task_read_local(ctx, a->local, a->file_name, &local) != 0) goto out; /* rc stays -1 */
+        data = local;
+        len = (size_t)a->local->length;
+    }
     /* a data error: the message names file and line */
-    if (mlk_csv_parse(a->data.data ? (const char *)a->data.data : "", a->data.len, &schema,
+    if (mlk_csv_parse(data ? (const char *)data : "", len, &schema,
                       (int64_t)a->first_row, (long)a->first_line, a->file_name, a->skip_bad_rows,
                       &f, &rows_bad, ctx->err, sizeof ctx->err) != 0)
         goto out;
@@ -192,6 +199,7 @@ out:
     mlk_frame_destroy(&f);
     wk_labels_free(labels, nlabels);
     free(ans);
+    free(local);
     free(want);
     free(types);
     free(index);

@@ -55,6 +55,9 @@ static const mlops_flag_t FLAGS[] = {
     {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
      .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
      .help = "human: one readable line; json: one JSON object per line, for log shippers"},
+    {.name = "local-inputs", .type = MLOPS_FLAG_STR, .meta = "DIR[,DIR...]",
+     .off = CFG(local_inputs),
+     .help = "ingest tasks may read input files under these directories in place (never outside them)"},
     {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
      .help = "print this help"},
     {.name = NULL}};

@@ -5,6 +5,7 @@
 #include "cancel.h"
 #include "wk_obs.h"
 #include "err.h"
+#include "localin.h"
 #include "log.h"
 #include "task_thread.h"
 #include "transport.h"
@@ -56,6 +57,20 @@ void wk_task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destr
     t->cache = t->cache_key ? obj : NULL;
     t->cache_free = destroy;
     if (!t->cache_key && obj && destroy) destroy(obj);
+}
+
+int wk_task_read_local(task_ctx_t *ctx, const Mlops__Tasks__LocalRange *r, const char *name,
+                       uint8_t **out)
+{
+    task_thread_t *t = ctx->thread;
+    mlops_localin_id_t id = {r->dev, r->ino, r->size, r->mtime_ns};
+    char why[sizeof ctx->err];
+    int rc = mlops_localin_read(t ? t->local_inputs : NULL, r->path, name && *name ? name : r->path,
+                                &id, r->offset, r->length, out, why, sizeof why);
+    /* another worker may have the file in its list; a changed file is
+     * the same everywhere */
+    if (rc) return wk_task_fail(ctx, rc == MLOPS_EDENIED || rc == MLOPS_ENOMEM, "%s", why);
+    return 0;
 }
 
 int wk_task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)

@@ -43,6 +43,12 @@ int wk_task_check_cancel(task_ctx_t *ctx);
 
 /* The job's parsed spec (cached per thread). */
 int wk_task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out);
+/* The bytes of an input read in place (IngestArgs.local), checked
+ * against this worker's --local-inputs and the file's identity at submit,
+ * into a malloc'd *out; -1 with the task failed (naming the file) when
+ * the file is outside the list, gone or changed. */
+int wk_task_read_local(task_ctx_t *ctx, const Mlops__Tasks__LocalRange *r, const char *name,
+                       uint8_t **out);
 /* Input i's bytes (malloc'd copy): local store first, else the holder's
  * store over ZeroMQ, cached locally. */
 int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len);

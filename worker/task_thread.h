@@ -13,6 +13,7 @@ typedef struct {
     char *cache_key;        /* one built object (wk_task_cache_get/put) */
     void *cache;
     void (*cache_free)(void *);
+    const char *local_inputs; /* the worker's --local-inputs (borrowed), NULL none */
 } task_thread_t;
 
 /* `cert` (borrowed) is the key pair peer sockets use; NULL for plain. */

@@ -23,6 +23,7 @@
 #include "cancel.h"
 #include "wk_obs.h"
 #include "err.h"
+#include "localin.h"
 #include "log.h"
 #include "store.h"
 #include "store_answer.h"
@@ -131,6 +132,7 @@ static void *executor(void *arg)
 {
     worker_t *w = arg;
     task_thread_t *th = wk_task_thread_new(w->cert);
+    if (th) th->local_inputs = w->cfg.local_inputs;
     zsock_t *push = zsock_new(ZMQ_PUSH);
     if (push) {
         zsock_set_sndhwm(push, w->cfg.queue_max);
@@ -463,6 +465,10 @@ worker_t *worker_new(const worker_config_t *cfg, char *err, size_t errlen)
     pthread_cond_init(&w->cv, NULL);
     if (!(w->cancel = wk_cancel_new())) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        worker_destroy(&w);
+        return NULL;
+    }
+    if (cfg->local_inputs && mlops_localin_check_list(cfg->local_inputs, err, errlen) != 0) {
         worker_destroy(&w);
         return NULL;
     }

@@ -27,6 +27,7 @@ typedef struct {
     int insecure;            /* allow a plain store endpoint on a non-loopback address */
     const char *metrics_listen;  /* HOST:PORT for GET /metrics, or NULL */
     const char *http_token_file; /* bearer token for a non-loopback listener */
+    const char *local_inputs;    /* directories whose files ingest tasks may read in place */
 } worker_config_t;
 
 typedef struct worker worker_t;

@@ -279,6 +279,15 @@ static query *find_query(mlk_qjob *j, uint32_t col, uint32_t kind, uint32_t bits
     return NULL;
 }
 
+/* A HIST query's merged counts, made on first use: a job decoded or
+ * made only to write its request (once per task on the coordinator)
+ * then never allocates and fills the 1.5 MB of a histogram. */
+static int lazy_hist(query *q)
+{
+    if (!q->counts && !(q->counts = hist_new())) return MLOPS_ENOMEM;
+    return 0;
+}
+
 /* Derive the queries of the next round from the targets. */
 static int build_queries(mlk_qjob *j)
 {
@@ -290,8 +299,7 @@ static int build_queries(mlk_qjob *j)
         if (!j->known[c]) {
             query *q = &j->qry[j->nqry++];
             q->col = (uint32_t)c;
-            q->kind = Q_HIST;
-            if (!(q->counts = hist_new())) return MLOPS_ENOMEM;
+            q->kind = Q_HIST; /* counts made by the first answer merged (lazy_hist) */
             continue;
         }
         for (size_t k = 0; k < 2 * j->nq; k++) {
@@ -304,8 +312,6 @@ static int build_queries(mlk_qjob *j)
             q->kind = kind;
             q->bits = t->bits;
             q->prefix = t->prefix;
-            if (kind == Q_HIST && !(q->counts = hist_new()))
-                return MLOPS_ENOMEM;
         }
     }
     return 0;
@@ -598,6 +604,8 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
                 return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad histogram size", i);
             int64_t last = -1;
+            if (apply && lazy_hist(q) != 0)
+                return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
             for (uint32_t k = 0; k < nnz; k++) {
                 uint32_t b = ru32(&r);
                 uint64_t cnt = ru64(&r), lo = ru64(&r), hi = ru64(&r);
@@ -656,6 +664,8 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
         mlk_qtarget *t = &j->t[c * per];
         if (!j->known[c]) {
             query *q = find_query(j, (uint32_t)c, Q_HIST, 0, 0);
+            if (!q) return mlops_seterr(err, errlen, MLOPS_EINVAL, "quantile column %zu: no count", c);
+            if (lazy_hist(q) != 0) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
             uint64_t n = 0;
             for (uint32_t b = 0; b < MLK_QBINS; b++) n += q->counts[3 * b];
             j->n[c] = n;
@@ -675,6 +685,8 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
             mlk_qtarget *tk = &t[k];
             if (tk->state == MLK_QT_HIST) {
                 query *q = find_query(j, (uint32_t)c, Q_HIST, tk->bits, tk->prefix);
+                if (q && lazy_hist(q) != 0)
+                    return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
                 if (!q || mlk_qselect(tk, q->counts) != 0)
                     return mlops_seterr(err, errlen, MLOPS_EINVAL,
                                         "quantile column %zu: histogram lost values (shards "

@@ -8,7 +8,8 @@
 # exist, and the counters must agree with the jobs: done tasks by kind
 # equal the tasks of the stages of that kind, the workers' ok tasks equal
 # the coordinator's done tasks and each worker's count in `mlopsctl
-# workers`, uploaded bytes equal the input file sizes, two jobs submitted
+# workers`, uploaded bytes equal the input file's size (one job uploads
+# with --upload, the other reads it in place), two jobs submitted
 # and two succeeded, two workers alive. Also: /metrics on a daemon
 # answers the exposition content type, an unknown path is 404, and a
 # non-loopback --metrics-listen without a token is refused.
@@ -79,7 +80,7 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 
-full="$(submit_wait "$D/full.yaml")" || exit 1
+full="$(submit_wait "$D/full.yaml" --upload)" || exit 1
 clean="$(submit_wait "$D/clean.yaml" --set shard_rows=2500)" || exit 1
 ctl status "$full" -o json >"$T/full.json" || fail "status $full"
 ctl status "$clean" -o json >"$T/clean.json" || fail "status $clean"
@@ -120,7 +121,7 @@ want = {
     'mlops_coordinator_jobs{state="succeeded"}': 2,
     'mlops_coordinator_jobs{state="running"}': 0,
     'mlops_coordinator_workers_alive': 2,
-    'mlops_coordinator_uploaded_bytes_total': 2 * size,
+    'mlops_coordinator_uploaded_bytes_total': size,  # the clean job read it in place
     'sum(mlops_coordinator_tasks_failed_total) or vector(0)': 0,
     'count(up == 1)': 3,
 }

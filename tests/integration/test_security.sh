@@ -167,7 +167,8 @@ capture() { # FILE: capture lo, on this cluster's ports, while a job runs
     local cap=$!
     wait_for "grep -q 'listening on' '$f.err' || ! kill -0 $cap" 10
     kill -0 "$cap" 2>/dev/null || skip "tcpdump cannot capture on lo: $(tail -n 1 "$f.err")"
-    submit_wait "$D/job.yaml" >/dev/null || exit 1
+    # --upload: the CSV itself crosses the wire (an `up` cluster reads it in place)
+    submit_wait "$D/job.yaml" --upload >/dev/null || exit 1
     ctl export "$(ctl jobs -o json | jget 'd["jobs"][-1]["job"]')" --stage clean >/dev/null ||
         fail "export during the capture"
     sleep 0.5 # the last packets reach the file (tcpdump -U flushes per packet)

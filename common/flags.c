@@ -4,6 +4,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,4 +256,35 @@ void mlops_flags_help(FILE *out, const mlops_flag_t *defs)
         extras(d, more, sizeof more);
         fprintf(out, "  %-*s   %s%s\n", (int)w, buf, d->help, more);
     }
+}
+
+const char *const mlops_flag_log_formats[] = {"human", "json", NULL};
+
+static void daemon_usage(FILE *f, const char *prog, const char *synopsis, const mlops_flag_t *defs)
+{
+    fprintf(f, "Usage: %s %s\n\nOptions:\n", prog, synopsis);
+    mlops_flags_help(f, defs);
+}
+
+int mlops_flags_daemon(const char *prog, const char *synopsis, const mlops_flag_t *defs, int argc,
+                       char **argv, mlops_flags_t *flags, void *cfg)
+{
+    char err[1024] = "";
+    if (mlops_flags_parse(flags, defs, argc - 1, argv + 1, 0, NULL, err, sizeof err) == 0 &&
+        mlops_flags_has(flags, "help")) {
+        daemon_usage(stdout, prog, synopsis, defs);
+        return 0;
+    }
+    if (err[0] || mlops_flags_store(flags, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        daemon_usage(stderr, prog, synopsis, defs);
+        return 2;
+    }
+    return -1;
+}
+
+int mlops_flags_log_json(const mlops_flags_t *flags)
+{
+    const char *lf = mlops_flags_get(flags, "log-format");
+    return lf && !strcmp(lf, "json");
 }

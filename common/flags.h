@@ -94,4 +94,32 @@ int mlops_flags_store(const mlops_flags_t *f, void *cfg, char *err, size_t errle
  *   "  -s, --slots N          tasks run at once (1..256, default 1)" */
 void mlops_flags_help(FILE *out, const mlops_flag_t *defs);
 
+/* Rows every daemon shares (coordinator, worker, serve): put them at
+ * the end of its table, before the NULL row. OFF is the config field's
+ * offset; LOG_FORMAT and HELP are not stored (mlops_flags_daemon and
+ * mlops_flags_log_json read them). */
+extern const char *const mlops_flag_log_formats[];
+#define MLOPS_FLAG_ROW_METRICS_LISTEN(OFF)                                                          \
+    {.name = "metrics-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT", .off = (OFF),          \
+     .help = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one, written to " \
+             "DIR/metrics.addr)"}
+#define MLOPS_FLAG_ROW_HTTP_TOKEN_FILE(OFF, HELP)                                                    \
+    {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE", .off = (OFF), .help = (HELP)}
+#define MLOPS_FLAG_ROW_LOG_FORMAT(HELP)                                                             \
+    {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT",                           \
+     .choices = mlops_flag_log_formats, .dflt = "human", .off = MLOPS_FLAG_NOSTORE, .help = (HELP)}
+#define MLOPS_FLAG_ROW_HELP                                                                         \
+    {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,              \
+     .help = "print this help"}
+
+/* A daemon's command line, the same for each: parse argv[1..argc)
+ * against defs and store into cfg. Returns -1 to go on, else the exit
+ * status: 0 after printing the help for --help, 2 after an error, which
+ * is printed as "PROG: message" followed by the help on stderr. The help
+ * is "Usage: PROG SYNOPSIS", then the flags. */
+int mlops_flags_daemon(const char *prog, const char *synopsis, const mlops_flag_t *defs, int argc,
+                       char **argv, mlops_flags_t *flags, void *cfg);
+/* 1 if --log-format json was given. */
+int mlops_flags_log_json(const mlops_flags_t *flags);
+
 #endif

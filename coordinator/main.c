@@ -11,7 +11,6 @@
 #include "flags.h"
 
 #define CFG(f) offsetof(coord_config_t, f)
-static const char *const LOG_FORMATS[] = {"human", "json", NULL};
 static const mlops_flag_t FLAGS[] = {
     {.name = "data-dir", .shrt = 'd', .type = MLOPS_FLAG_STR, .meta = "DIR", .required = 1,
      .off = CFG(data_dir), .help = "journal and uploaded inputs"},
@@ -55,52 +54,32 @@ static const mlops_flag_t FLAGS[] = {
     {.name = "send-hwm", .type = MLOPS_FLAG_INT, .meta = "N", .lo = 16, .hi = 10000000,
      .dflt = "100000", .off = CFG(send_hwm),
      .help = "messages queued to one peer that does not read; beyond, a task is re-queued and other messages are dropped and counted"},
-    {.name = "metrics-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
-     .off = CFG(metrics_listen),
-     .help = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one, written to "
-             "DIR/metrics.addr)"},
+    MLOPS_FLAG_ROW_METRICS_LISTEN(CFG(metrics_listen)),
     {.name = "http", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT", .off = CFG(http_listen),
      .help = "serve the web dashboard and its JSON API on http://HOST:PORT/ (port 0 picks one, "
              "written to DIR/http.addr)"},
-    {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE",
-     .off = CFG(http_token_file),
-     .help = "bearer token the HTTP listeners require; needed on a non-loopback address"},
-    {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
-     .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
-     .help = "human: one readable line; json: one JSON object per line, for log shippers"},
+    MLOPS_FLAG_ROW_HTTP_TOKEN_FILE(CFG(http_token_file),
+                                   "bearer token the HTTP listeners require; needed on a non-loopback address"),
+    MLOPS_FLAG_ROW_LOG_FORMAT("human: one readable line; json: one JSON object per line, for log shippers"),
     {.name = "local-inputs", .type = MLOPS_FLAG_STR, .meta = "DIR[,DIR...]",
      .off = CFG(local_inputs),
      .help = "read clients' input files under these directories in place, not uploaded (a local cluster; docs/security.md)"},
-    {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
-     .help = "print this help"},
+    MLOPS_FLAG_ROW_HELP,
     {.name = NULL}};
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: mlops-coordinator --data-dir DIR [OPTIONS]\n\nOptions:\n");
-    mlops_flags_help(f, FLAGS);
-}
+#define SYNOPSIS "--data-dir DIR [OPTIONS]"
 
 int main(int argc, char **argv)
 {
     coord_config_t cfg = {0};
     mlops_flags_t flags;
+    int code = mlops_flags_daemon("mlops-coordinator", SYNOPSIS, FLAGS, argc, argv, &flags, &cfg);
+    if (code >= 0) return code;
     char err[1024] = "";
-    if (mlops_flags_parse(&flags, FLAGS, argc - 1, argv + 1, 0, NULL, err, sizeof err) == 0 &&
-        mlops_flags_has(&flags, "help")) {
-        usage(stdout);
-        return 0;
-    }
-    if (err[0] || mlops_flags_store(&flags, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "mlops-coordinator: %s\n", err);
-        usage(stderr);
-        return 2;
-    }
     zsys_init();
     zsys_set_logstream(NULL);
     mlog_init("coordinator", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);
-    const char *lf = mlops_flags_get(&flags, "log-format");
-    mlog_set_json(lf && !strcmp(lf, "json"));
+    mlog_set_json(mlops_flags_log_json(&flags));
     coord_t *co = coord_new(&cfg, err, sizeof err);
     if (!co) {
         LOG_E("%s", err);

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #define CFG(f) offsetof(sv_config_t, f)
-static const char *const LOG_FORMATS[] = {"human", "json", NULL};
 static const mlops_flag_t FLAGS[] = {
     {.name = "coordinator", .shrt = 'c', .type = MLOPS_FLAG_STR, .meta = "ENDPOINT",
      .env = "MLOPS_COORDINATOR", .required = 1, .off = CFG(coordinator),
@@ -33,9 +32,8 @@ static const mlops_flag_t FLAGS[] = {
      .off = CFG(psi_moderate), .help = "drift: a PSI from X on reads 'moderate'"},
     {.name = "psi-shifted", .type = MLOPS_FLAG_STR, .meta = "X", .dflt = "0.25",
      .off = CFG(psi_shifted), .help = "drift: a PSI from X on reads 'shifted'"},
-    {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE",
-     .off = CFG(http_token_file),
-     .help = "bearer token every request must carry; needed on a non-loopback --listen"},
+    MLOPS_FLAG_ROW_HTTP_TOKEN_FILE(CFG(http_token_file),
+                                   "bearer token every request must carry; needed on a non-loopback --listen"),
     {.name = "addr-file", .type = MLOPS_FLAG_STR, .meta = "FILE", .off = CFG(addr_file),
      .help = "write the bound HOST:PORT to FILE once listening"},
     {.name = "timeout", .type = MLOPS_FLAG_INT, .meta = "MS", .lo = 100, .hi = 600000,
@@ -46,21 +44,13 @@ static const mlops_flag_t FLAGS[] = {
      .env = "MLOPS_SERVER_KEY", .help = "the coordinator's public key (as mlopsctl's)"},
     {.name = "insecure", .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
      .help = "no key: plain text, for a coordinator started with --insecure"},
-    {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
-     .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
-     .help = "human: one readable line; json: one JSON object per line"},
+    MLOPS_FLAG_ROW_LOG_FORMAT("human: one readable line; json: one JSON object per line"),
     {.name = "verbose", .shrt = 'v', .type = MLOPS_FLAG_BOOL, .off = CFG(verbose),
      .help = "debug logging"},
-    {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
-     .help = "print this help"},
+    MLOPS_FLAG_ROW_HELP,
     {.name = NULL}};
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: mlops-serve --coordinator ENDPOINT --model NAME@ALIAS|NAME@VERSION "
-               "[OPTIONS]\n\nOptions:\n");
-    mlops_flags_help(f, FLAGS);
-}
+#define SYNOPSIS "--coordinator ENDPOINT --model NAME@ALIAS|NAME@VERSION [OPTIONS]"
 
 int main(int argc, char **argv)
 {
@@ -69,22 +59,13 @@ int main(int argc, char **argv)
     mlops_blas_ensure(argc, argv);
     sv_config_t cfg = {0};
     mlops_flags_t flags;
+    int code = mlops_flags_daemon("mlops-serve", SYNOPSIS, FLAGS, argc, argv, &flags, &cfg);
+    if (code >= 0) return code;
     char err[1024] = "";
-    if (mlops_flags_parse(&flags, FLAGS, argc - 1, argv + 1, 0, NULL, err, sizeof err) == 0 &&
-        mlops_flags_has(&flags, "help")) {
-        usage(stdout);
-        return 0;
-    }
-    if (err[0] || mlops_flags_store(&flags, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "mlops-serve: %s\n", err);
-        usage(stderr);
-        return 2;
-    }
     zsys_init();
     zsys_set_logstream(NULL);
     mlog_init("serve", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);
-    const char *lf = mlops_flags_get(&flags, "log-format");
-    mlog_set_json(lf && !strcmp(lf, "json"));
+    mlog_set_json(mlops_flags_log_json(&flags));
     /* the key flags as mlopsctl's, the environment read by the keyring */
     mlops_keyring_set(mlops_flags_get(&flags, "key"), mlops_flags_get(&flags, "server-key"));
     if (mlops_flags_has(&flags, "insecure")) mlops_keyring_use_dir(NULL);

@@ -14,7 +14,6 @@
 #include "flags.h"
 
 #define CFG(f) offsetof(worker_config_t, f)
-static const char *const LOG_FORMATS[] = {"human", "json", NULL};
 static const mlops_flag_t FLAGS[] = {
     {.name = "coordinator", .shrt = 'c', .type = MLOPS_FLAG_STR, .meta = "ENDPOINT",
      .required = 1, .env = "MLOPS_COORDINATOR", .off = CFG(coordinator),
@@ -45,29 +44,17 @@ static const mlops_flag_t FLAGS[] = {
      .help = "public keys of the clients that may export shards from this worker"},
     {.name = "insecure", .type = MLOPS_FLAG_BOOL, .off = CFG(insecure),
      .help = "serve shards on a non-loopback address without keys (plain text)"},
-    {.name = "metrics-listen", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT",
-     .off = CFG(metrics_listen),
-     .help = "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one, written to "
-             "DIR/metrics.addr)"},
-    {.name = "http-token-file", .type = MLOPS_FLAG_STR, .meta = "FILE",
-     .off = CFG(http_token_file),
-     .help = "bearer token the HTTP listeners require; needed on a non-loopback address"},
-    {.name = "log-format", .type = MLOPS_FLAG_CHOICE, .meta = "FORMAT", .choices = LOG_FORMATS,
-     .dflt = "human", .off = MLOPS_FLAG_NOSTORE,
-     .help = "human: one readable line; json: one JSON object per line, for log shippers"},
+    MLOPS_FLAG_ROW_METRICS_LISTEN(CFG(metrics_listen)),
+    MLOPS_FLAG_ROW_HTTP_TOKEN_FILE(CFG(http_token_file),
+                                   "bearer token the HTTP listeners require; needed on a non-loopback address"),
+    MLOPS_FLAG_ROW_LOG_FORMAT("human: one readable line; json: one JSON object per line, for log shippers"),
     {.name = "local-inputs", .type = MLOPS_FLAG_STR, .meta = "DIR[,DIR...]",
      .off = CFG(local_inputs),
      .help = "ingest tasks may read input files under these directories in place (never outside them)"},
-    {.name = "help", .shrt = 'h', .type = MLOPS_FLAG_BOOL, .off = MLOPS_FLAG_NOSTORE,
-     .help = "print this help"},
+    MLOPS_FLAG_ROW_HELP,
     {.name = NULL}};
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: mlops-worker --coordinator ENDPOINT --data-dir DIR [OPTIONS]\n\n"
-               "Options:\n");
-    mlops_flags_help(f, FLAGS);
-}
+#define SYNOPSIS "--coordinator ENDPOINT --data-dir DIR [OPTIONS]"
 
 int main(int argc, char **argv)
 {
@@ -75,17 +62,9 @@ int main(int argc, char **argv)
     mlops_blas_ensure(argc, argv);
     worker_config_t cfg = {.heartbeat_ms = 1000};
     mlops_flags_t flags;
+    int code = mlops_flags_daemon("mlops-worker", SYNOPSIS, FLAGS, argc, argv, &flags, &cfg);
+    if (code >= 0) return code;
     char err[1024] = "";
-    if (mlops_flags_parse(&flags, FLAGS, argc - 1, argv + 1, 0, NULL, err, sizeof err) == 0 &&
-        mlops_flags_has(&flags, "help")) {
-        usage(stdout);
-        return 0;
-    }
-    if (err[0] || mlops_flags_store(&flags, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "mlops-worker: %s\n", err);
-        usage(stderr);
-        return 2;
-    }
     char defname[300];
     if (!cfg.name) {
         char hn[256] = "worker";
@@ -104,8 +83,7 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_logstream(NULL);
     mlog_init("worker", cfg.verbose ? MLOG_DEBUG : MLOG_INFO);
-    const char *lf = mlops_flags_get(&flags, "log-format");
-    mlog_set_json(lf && !strcmp(lf, "json"));
+    mlog_set_json(mlops_flags_log_json(&flags));
     LOG_I("OpenBLAS kernel: %s", mlops_blas_corename());
     worker_t *w = worker_new(&cfg, err, sizeof err);
     if (!w) {

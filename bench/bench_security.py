@@ -19,7 +19,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import (REPS, BenchError, Cluster, loadavg, med, on_sigterm_exit,  # noqa: E402
+from bench_cluster import (REPS, BenchError, Cluster, loadavg, med, on_sigterm_exit, run_parts,  # noqa: E402
                            purchases_csv, runs, write_ratio)
 from bench_pipeline import job_file  # noqa: E402
 
@@ -78,17 +78,7 @@ def bench_e2e():
 
 def main():
     on_sigterm_exit()
-    failed = []
-    for name, fn in (("scheduler", bench_scheduler), ("e2e", bench_e2e)):
-        if os.environ.get("BENCH_ONLY") and name not in os.environ["BENCH_ONLY"].split(","):
-            continue
-        try:
-            fn()
-        except BenchError as e:
-            print(f"{name}: FAILED: {e}", file=sys.stderr, flush=True)
-            failed.append(name)
-    if failed:
-        sys.exit(f"failed: {', '.join(failed)}")
+    run_parts((("scheduler", bench_scheduler), ("e2e", bench_e2e)))
 
 
 if __name__ == "__main__":

@@ -86,8 +86,11 @@ zsock_t *transport_router_bind_hwm(const char *endpoint, const char *advertise_h
     return s;
 }
 
-zsock_t *transport_dealer_connect(const char *endpoint, const transport_sec_t *sec, char *err,
-                                  size_t errlen)
+/* A DEALER with our tuning, linger 0 and the security of sec, connected
+ * to endpoint; a peer socket also queues only to a completed connection
+ * and gives up a send after send_timeout_ms. */
+static zsock_t *dealer_connect(const char *endpoint, int peer, int send_timeout_ms,
+                               const transport_sec_t *sec, char *err, size_t errlen)
 {
     zsock_t *s = zsock_new(ZMQ_DEALER);
     if (!s) {
@@ -96,6 +99,10 @@ zsock_t *transport_dealer_connect(const char *endpoint, const transport_sec_t *s
     }
     tune(s);
     zsock_set_linger(s, 0);
+    if (peer) {
+        zsock_set_immediate(s, 1);
+        zsock_set_sndtimeo(s, send_timeout_ms);
+    }
     if (secure(s, sec, 0, err, errlen) != 0) {
         zsock_destroy(&s);
         return NULL;
@@ -109,29 +116,16 @@ zsock_t *transport_dealer_connect(const char *endpoint, const transport_sec_t *s
     return s;
 }
 
+zsock_t *transport_dealer_connect(const char *endpoint, const transport_sec_t *sec, char *err,
+                                  size_t errlen)
+{
+    return dealer_connect(endpoint, 0, 0, sec, err, errlen);
+}
+
 zsock_t *transport_peer_connect(const char *endpoint, int send_timeout_ms,
                                 const transport_sec_t *sec, char *err, size_t errlen)
 {
-    zsock_t *s = zsock_new(ZMQ_DEALER);
-    if (!s) {
-        mlops_seterr(err, errlen, MLOPS_EIO, "cannot create socket: %s", zmq_strerror(zmq_errno()));
-        return NULL;
-    }
-    tune(s);
-    zsock_set_linger(s, 0);
-    zsock_set_immediate(s, 1);
-    zsock_set_sndtimeo(s, send_timeout_ms);
-    if (secure(s, sec, 0, err, errlen) != 0) {
-        zsock_destroy(&s);
-        return NULL;
-    }
-    if (zsock_connect(s, "%s", endpoint) < 0) {
-        mlops_seterr(err, errlen, MLOPS_EINVAL, "cannot connect to %s: %s", endpoint,
-                     zmq_strerror(zmq_errno()));
-        zsock_destroy(&s);
-        return NULL;
-    }
-    return s;
+    return dealer_connect(endpoint, 1, send_timeout_ms, sec, err, errlen);
 }
 
 char *transport_endpoint_host(const char *endpoint)

@@ -4,6 +4,7 @@
 #include "httpd.h"
 #include "err.h"
 #include "log.h"
+#include "prom.h"
 #include "token.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,6 +64,20 @@ void mlops_http_text(mlops_http_reply_t *rep, int status, const char *ctype, con
     rep->ctype = ctype;
     rep->body = strdup(text);
     rep->len = rep->body ? strlen(rep->body) : 0;
+}
+
+void mlops_http_metrics(mlops_http_reply_t *rep, mlops_prom_t *reg)
+{
+    size_t len = 0;
+    char *text = mlops_prom_render(reg, &len);
+    if (!text) {
+        mlops_http_text(rep, 503, NULL, "out of memory\n");
+        return;
+    }
+    rep->status = 200;
+    rep->ctype = MLOPS_PROM_CONTENT_TYPE;
+    rep->body = text;
+    rep->len = len;
 }
 
 /* cookie: when set, the token the browser showed in ?token=, kept in a

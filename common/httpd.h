@@ -89,4 +89,8 @@ void mlops_httpd_destroy(mlops_httpd_t **ph);
 /* A reply helper: status, type, and a copy of the NUL-terminated text. */
 void mlops_http_text(mlops_http_reply_t *rep, int status, const char *ctype, const char *text);
 
+/* A /metrics answer: the registry in Prometheus' text format, or 503. */
+struct mlops_prom;
+void mlops_http_metrics(mlops_http_reply_t *rep, struct mlops_prom *reg);
+
 #endif

@@ -18,16 +18,7 @@ static void h_metrics(void *arg, const char *path, const char *query, mlops_http
     (void)path;
     (void)query;
     coord_t *c = arg;
-    size_t len = 0;
-    char *text = mlops_prom_render(c->obs.reg, &len);
-    if (!text) {
-        mlops_http_text(rep, 503, NULL, "out of memory\n");
-        return;
-    }
-    rep->status = 200;
-    rep->ctype = MLOPS_PROM_CONTENT_TYPE;
-    rep->body = text;
-    rep->len = len;
+    mlops_http_metrics(rep, c->obs.reg);
 }
 
 static const mlops_http_route_t ROUTES[] = {{.path = "/metrics", .fn = h_metrics}, {.path = NULL}};

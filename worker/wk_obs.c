@@ -27,16 +27,7 @@ static void h_metrics(void *arg, const char *path, const char *query, mlops_http
     mlops_prom_set(o->store_bytes, NULL, NULL, (double)mlops_store_used_bytes(o->store));
     mlops_prom_set(o->rss, NULL, NULL, wk_obs_rss_bytes());
     if (o->nrunning) mlops_prom_set(o->running, NULL, NULL, (double)atomic_load(o->nrunning));
-    size_t len = 0;
-    char *text = mlops_prom_render(o->reg, &len);
-    if (!text) {
-        mlops_http_text(rep, 503, NULL, "out of memory\n");
-        return;
-    }
-    rep->status = 200;
-    rep->ctype = MLOPS_PROM_CONTENT_TYPE;
-    rep->body = text;
-    rep->len = len;
+    mlops_http_metrics(rep, o->reg);
 }
 
 static const mlops_http_route_t ROUTES[] = {{.path = "/metrics", .fn = h_metrics}, {.path = NULL}};

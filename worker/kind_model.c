@@ -386,7 +386,7 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     size_t mlen = a->model.len;
     const uint8_t *mbytes = a->model.data;
     mlk_features *all = NULL, *f = NULL;
-    mlk_model *m = NULL;
+    mlk_cmodel *m = NULL;
     double *dense = NULL;
     int rc = -1;
     if (ncls < 2 || ncls > 65536 || a->n_features > INT32_MAX) {
@@ -409,20 +409,25 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
             rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
             goto out;
         }
+    /* the compact form: the model's non-zero inputs and the shard's, never
+     * an array of all n_features (2^20) inputs */
     if (mlen) {
-        if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_cmodel_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     } else {
-        m = mlk_model_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
+        m = mlk_cmodel_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
         if (!m) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     }
-    dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
-    if (f->n_dense && !dense) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, f->label};
+    const double *dv = f->dense64; /* f64 shards are read in place */
+    if (f->n_dense && f->dense_type != MLK_DENSE_F64) {
+        if (!(dense = mlk_features_dense_f64(f))) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+        dv = dense;
+    }
+    mlk_sgd_data d = {f->nrows, f->csr, f->n_dense ? dv : NULL, f->n_dense, f->label};
     double loss = 0;
-    if (f->nrows && mlk_sgd_train(m, &d, NULL, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (f->nrows && mlk_sgd_train_compact(m, &d, NULL, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
     uint8_t *buf;
     size_t blen;
-    if (mlk_model_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    if (mlk_cmodel_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     /* the parameters go back in the result (a model mixed after an epoch
      * is ~12,000 non-zero weights, so its sparse form is small) and the
      * coordinator mixes them; a task with an output key also stores them */
@@ -442,7 +447,7 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
 out:
     protobuf_c_message_free_unpacked(&a->base, NULL);
     free(dense);
-    mlk_model_destroy(&m);
+    mlk_cmodel_destroy(&m);
     mlk_features_destroy(&all);
     mlk_features_destroy(&f);
     return rc;

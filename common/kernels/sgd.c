@@ -54,12 +54,18 @@ typedef struct {
     const double *dense; /* NULL if nd == 0 */
 } rows;
 
-/* Check d against m (and labels if need_y) and fill r. */
-static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int need_y, char *err,
+/* The shape of a model the rows are checked against. */
+typedef struct {
+    uint32_t n_classes, n_vec;
+    uint64_t n_features, n_dense;
+} mshape;
+
+/* Check d against a model of shape *m (and labels if need_y) and fill r. */
+static int rows_init(rows *r, const mshape *m, const mlk_sgd_data *d, int need_y, char *err,
                      size_t errlen)
 {
     memset(r, 0, sizeof *r);
-    if (!m || !d) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    if (!d) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     r->n = d->nrows;
     r->nf = (size_t)m->n_features;
     r->nd = (size_t)m->n_dense;
@@ -219,10 +225,70 @@ static void *big_alloc(size_t n)
     return p;
 }
 
-/* Pack all rows; *off gets each row's record offset. NULL if out of
- * memory or a row has more than UINT32_MAX entries (then the caller
- * trains from the arrays directly). */
-static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off)
+/* ---- the shard's inputs, numbered 0..m-1 ----------------------------- */
+
+/* The hashed inputs a call trains (the shard's, and a compact model's)
+ * as a bitmap with the count of set bits before each word: the local
+ * index of input j is its rank among them, one popcount away. The
+ * bitmap is nf bits (128 KiB for 2^20) and stays in L2 while the rows
+ * are renumbered. */
+typedef struct {
+    uint64_t *bits;
+    uint32_t *pre;
+    size_t nw, mh; /* words, set bits */
+} inset;
+
+static void inset_free(inset *s)
+{
+    free(s->bits);
+    free(s->pre);
+}
+
+static inline int32_t inset_rank(const inset *s, uint32_t j)
+{
+    uint64_t wd = s->bits[j >> 6] & ((UINT64_C(1) << (j & 63)) - 1);
+    return (int32_t)(s->pre[j >> 6] + (uint32_t)__builtin_popcountll(wd));
+}
+
+/* The set of r's hashed columns and the hashed inputs of c (if any);
+ * the prefix counts are left for inset_finish. */
+static int inset_build(inset *s, const rows *r, const mlk_cmodel *c)
+{
+    memset(s, 0, sizeof *s);
+    s->nw = r->nf / 64 + 1;
+    s->bits = calloc(s->nw, sizeof *s->bits);
+    s->pre = malloc(s->nw * sizeof *s->pre);
+    if (!s->bits || !s->pre) return MLOPS_ENOMEM;
+    int64_t nnz = r->indptr ? r->indptr[r->n] : 0;
+    for (int64_t p = 0; p < nnz; p++) s->bits[(uint32_t)r->ind[p] >> 6] |= UINT64_C(1) << (r->ind[p] & 63);
+    for (size_t l = 0; c && l < c->m && c->in[l] < r->nf; l++)
+        s->bits[c->in[l] >> 6] |= UINT64_C(1) << (c->in[l] & 63);
+    uint32_t acc = 0;
+    for (size_t i = 0; i < s->nw; i++) {
+        s->pre[i] = acc;
+        acc += (uint32_t)__builtin_popcountll(s->bits[i]);
+    }
+    s->mh = acc;
+    return 0;
+}
+
+/* The global inputs of the set, then the nd dense ones (malloc'd, mh + nd). */
+static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
+{
+    uint32_t *in = malloc((s->mh + nd + 1) * sizeof *in);
+    if (!in) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < s->nw; i++)
+        for (uint64_t wd = s->bits[i]; wd; wd &= wd - 1) in[o++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(wd));
+    for (size_t j = 0; j < nd; j++) in[o++] = (uint32_t)(nf + j);
+    return in;
+}
+
+/* Pack all rows, their hashed columns renumbered by rk (if non-NULL);
+ * *off gets each row's record offset. NULL if out of memory or a row
+ * has more than UINT32_MAX entries (then the caller trains from the
+ * arrays directly). */
+static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off, const inset *rk)
 {
     size_t total = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -248,7 +314,12 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off)
         memcpy(rec + 4, &nnz, 4);
         size_t ip = (v.nnz * 4 + 7) & ~(size_t)7;
         if (v.nnz) {
-            memcpy(rec + 8, v.ind, v.nnz * 4);
+            if (rk) {
+                int32_t *ri = (int32_t *)(void *)(rec + 8);
+                for (size_t p = 0; p < v.nnz; p++) ri[p] = inset_rank(rk, (uint32_t)v.ind[p]);
+            } else {
+                memcpy(rec + 8, v.ind, v.nnz * 4);
+            }
             memcpy(rec + 8 + ip, v.val, v.nnz * 8);
         }
         if (v.nnz & 1) memset(rec + 8 + v.nnz * 4, 0, 4);
@@ -390,8 +461,10 @@ static void shuffle_items(size_t *perm, size_t n, uint64_t seed, uint64_t epoch,
 
 /* State of one training call. */
 typedef struct {
-    rows r;
-    mlk_model *m;
+    rows r;        /* hashed columns renumbered to the compact model's inputs */
+    mlk_cmodel *m; /* the parameters trained */
+    double *passive;   /* dense call: the whole weight array, folded with the scale */
+    size_t npassive;
     const int32_t *y;
     sched s;
     double wscale; /* plain SGD: true weights are wscale * m->w */
@@ -465,14 +538,21 @@ static inline double l2_factor(double eta, double alpha)
     return f > 0.0 ? f : 0.0;
 }
 
+/* Fold the scale into the weights: the trained ones and, in a call on a
+ * dense model, every other weight of it (the same product per weight,
+ * in the same order, as when the whole array was trained). */
+static void wscale_fold(trainer *tr)
+{
+    for (size_t j = 0; j < tr->np; j++) tr->m->w[j] *= tr->wscale;
+    for (size_t j = 0; j < tr->npassive; j++) tr->passive[j] *= tr->wscale;
+    tr->wscale = 1.0;
+}
+
 /* Multiply the true weights by f (scikit-learn's WeightVector.scale). */
 static void wscale_mul(trainer *tr, double f)
 {
     tr->wscale *= f;
-    if (tr->wscale < WSCALE_MIN) {
-        for (size_t j = 0; j < tr->np; j++) tr->m->w[j] *= tr->wscale;
-        tr->wscale = 1.0;
-    }
+    if (tr->wscale < WSCALE_MIN) wscale_fold(tr);
 }
 
 /* Binary log loss at score p for label y (0/1), scikit-learn's
@@ -505,7 +585,7 @@ static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, doub
     prefetch_ahead(tr, perm, s, n);
     row_view rw = trainer_row(tr, perm, s);
     const rows *r = &tr->r;
-    mlk_model *m = tr->m;
+    mlk_cmodel *m = tr->m;
     double *z = tr->z;
     size_t kv = r->kv;
     row_dot(r, m->w, &rw, z);
@@ -539,7 +619,7 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
     prefetch_ahead(tr, perm, s, n);
     row_view rw = trainer_row(tr, perm, s);
     const rows *r = &tr->r;
-    mlk_model *m = tr->m;
+    mlk_cmodel *m = tr->m;
     double *z = tr->z, alpha = tr->s.alpha, eta0 = tr->s.eta0;
     size_t kv = r->kv;
     row_dot(r, m->w, &rw, z);
@@ -605,7 +685,7 @@ static double step_batch(trainer *tr, batchbuf *bb, const size_t *idx, size_t nb
                          int adagrad)
 {
     const rows *r = &tr->r;
-    mlk_model *m = tr->m;
+    mlk_cmodel *m = tr->m;
     size_t kv = r->kv, nd = r->nd, nf = r->nf;
     double *zb = bb->zb, *xb = bb->xb, *wd = m->w + nf * kv;
     /* scores: dense block by dgemm, hashed part row by row */
@@ -698,7 +778,7 @@ static int params_finite(const trainer *tr)
     return 1;
 }
 
-static int check_opts(const mlk_sgd_opts *o, const mlk_model *m, char *err, size_t errlen)
+static int check_opts(const mlk_sgd_opts *o, uint64_t t, char *err, size_t errlen)
 {
     if (!o) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: options are NULL");
     if (o->lr < MLK_LR_OPTIMAL || o->lr > MLK_LR_ADAGRAD)
@@ -714,36 +794,35 @@ static int check_opts(const mlk_sgd_opts *o, const mlk_model *m, char *err, size
     if (o->epochs < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: epochs must be >= 1");
     if (o->batch_size > ((size_t)1 << 20))
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: batch_size %zu too large", o->batch_size);
-    if (m->t < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model step counter t is 0");
+    if (t < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model step counter t is 0");
     return 0;
 }
 
-int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
-                  const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
+/* Train compact model m over the rows r (checked, global columns) for
+ * o->epochs epochs; rk renumbers r's hashed columns to m's inputs, which
+ * hold them all. passive: a call on a dense model hands its whole
+ * weight array, which every scale fold multiplies too. */
+static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const inset *rk, double *passive,
+                      size_t npassive, const int64_t *order, const mlk_sgd_opts *o, double *epoch_loss,
+                      char *err, size_t errlen)
 {
     trainer tr;
     memset(&tr, 0, sizeof tr);
-    int rc = rows_init(&tr.r, m, d, 1, err, errlen);
-    if (rc != 0) return rc;
-    if ((rc = check_opts(o, m, err, errlen)) != 0) return rc;
+    tr.r = *r;
+    tr.r.nf = rk->mh;
     size_t n = tr.r.n;
-    if (order)
-        for (size_t i = 0; i < n; i++)
-            if (order[i] < 0 || (uint64_t)order[i] >= n)
-                return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: order[%zu] = %lld out of 0..%zu",
-                                    i, (long long)order[i], n ? n - 1 : 0);
     int adagrad = o->lr == MLK_LR_ADAGRAD;
-    if (adagrad && mlk_model_enable_adagrad(m) != 0)
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory (adagrad sums)");
     tr.m = m;
-    tr.y = d->y;
+    tr.y = y;
+    tr.passive = passive;
+    tr.npassive = npassive;
     tr.wscale = 1.0;
-    tr.np = (size_t)(m->dim * m->n_vec);
+    tr.np = m->m * m->n_vec;
     tr.s.lr = o->lr;
     tr.s.alpha = o->alpha;
     tr.s.eta0 = o->eta0;
     tr.s.power_t = o->power_t;
-    tr.s.decay = o->intercept_decay >= 0.0 ? o->intercept_decay : (d->X ? 0.01 : 1.0);
+    tr.s.decay = o->intercept_decay >= 0.0 ? o->intercept_decay : (r->indptr ? 0.01 : 1.0);
     if (o->lr == MLK_LR_OPTIMAL) {
         double typw = sqrt(1.0 / sqrt(o->alpha)), unused;
         double initial_eta0 = typw / fmax(1.0, log_dloss(-typw, 1.0, &unused));
@@ -756,13 +835,25 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
     memset(&bb, 0, sizeof bb);
     uint64_t *offs = NULL;
     uint8_t *pack = NULL;
+    int32_t *lind = NULL;
+    int rc = 0;
     if (!perm || !tr.z || (bs > 1 && batchbuf_init(&bb, &tr, bs, adagrad) != 0)) {
         rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
         goto done;
     }
     /* rows visited out of storage order one at a time: pack them (if the
-     * memory is there; otherwise read the arrays, same result) */
-    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(&tr.r, d->y, &offs);
+     * memory is there; otherwise read the arrays, same result), renumbered
+     * on the way; else renumber a copy of the columns */
+    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, &offs, rk);
+    if (!pack && r->indptr) {
+        int64_t nnz = r->indptr[n];
+        if (!(lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind))) {
+            rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+            goto done;
+        }
+        for (int64_t p = 0; p < nnz; p++) lind[p] = inset_rank(rk, (uint32_t)r->ind[p]);
+        tr.r.ind = lind;
+    }
     for (unsigned e = 0; e < o->epochs; e++) {
         for (size_t i = 0; i < n; i++) {
             size_t row = order ? (size_t)order[i] : i;
@@ -800,13 +891,109 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
         m->n_seen += n;
     }
 done:
-    if (tr.wscale != 1.0)
-        for (size_t j = 0; j < tr.np; j++) m->w[j] *= tr.wscale;
+    if (tr.wscale != 1.0) wscale_fold(&tr);
     free(perm);
     free(pack);
     free(offs);
+    free(lind);
     free(tr.z);
     batchbuf_free(&bb);
+    return rc;
+}
+
+/* What both entries check before training: the rows against the shape,
+ * the options, the order. */
+static int train_check(rows *r, const mshape *sh, uint64_t t, const mlk_sgd_data *d, const int64_t *order,
+                       const mlk_sgd_opts *o, char *err, size_t errlen)
+{
+    int rc = rows_init(r, sh, d, 1, err, errlen);
+    if (rc != 0) return rc;
+    if ((rc = check_opts(o, t, err, errlen)) != 0) return rc;
+    if (order)
+        for (size_t i = 0; i < r->n; i++)
+            if (order[i] < 0 || (uint64_t)order[i] >= r->n)
+                return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: order[%zu] = %lld out of 0..%zu",
+                                    i, (long long)order[i], r->n ? r->n - 1 : 0);
+    return 0;
+}
+
+int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
+                  const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
+{
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
+    rows r;
+    int rc = train_check(&r, &sh, m->t, d, order, o, err, errlen);
+    if (rc != 0) return rc;
+    if (o->lr == MLK_LR_ADAGRAD && mlk_model_enable_adagrad(m) != 0)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory (adagrad sums)");
+    /* the rows' inputs as a compact model gathered from m, trained, put back */
+    inset rk;
+    uint32_t *in = NULL;
+    mlk_cmodel c;
+    memset(&c, 0, sizeof c);
+    size_t kv = m->n_vec;
+    if (inset_build(&rk, &r, NULL) != 0 || !(in = inset_list(&rk, r.nf, r.nd))) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    c.n_classes = m->n_classes;
+    c.n_vec = m->n_vec;
+    c.n_features = m->n_features;
+    c.n_dense = m->n_dense;
+    c.dim = m->dim;
+    c.m = rk.mh + r.nd;
+    c.in = in;
+    c.b = m->b;
+    c.Gb = m->Gb;
+    c.t = m->t;
+    c.n_seen = m->n_seen;
+    c.w = malloc((c.m * kv + 1) * sizeof *c.w);
+    if (m->G) c.G = malloc((c.m * kv + 1) * sizeof *c.G);
+    if (!c.w || (m->G && !c.G)) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    for (size_t l = 0; l < c.m; l++) {
+        memcpy(c.w + l * kv, m->w + (size_t)in[l] * kv, kv * sizeof *c.w);
+        if (m->G) memcpy(c.G + l * kv, m->G + (size_t)in[l] * kv, kv * sizeof *c.G);
+    }
+    rc = train_core(&c, &r, d->y, &rk, m->w, (size_t)(m->dim * kv), order, o, epoch_loss, err, errlen);
+    for (size_t l = 0; l < c.m; l++) {
+        memcpy(m->w + (size_t)in[l] * kv, c.w + l * kv, kv * sizeof *c.w);
+        if (m->G) memcpy(m->G + (size_t)in[l] * kv, c.G + l * kv, kv * sizeof *c.G);
+    }
+    m->t = c.t;
+    m->n_seen = c.n_seen;
+out:
+    inset_free(&rk);
+    free(in);
+    free(c.w);
+    free(c.G);
+    return rc;
+}
+
+int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order,
+                          const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
+{
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
+    rows r;
+    int rc = train_check(&r, &sh, m->t, d, order, o, err, errlen);
+    if (rc != 0) return rc;
+    inset rk;
+    uint32_t *in = NULL;
+    if (inset_build(&rk, &r, m) != 0 || !(in = inset_list(&rk, r.nf, r.nd)) ||
+        (o->lr == MLK_LR_ADAGRAD && mlk_cmodel_enable_adagrad(m) != 0)) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+    } else if ((rc = mlk_cmodel_reindex(m, in, rk.mh + r.nd)) != 0) {
+        rc = mlops_seterr(err, errlen, rc, rc == MLOPS_ENOMEM ? "sgd: out of memory"
+                                                              : "sgd: compact model holds an input out of range");
+    } else {
+        rc = train_core(m, &r, d->y, &rk, NULL, 0, order, o, epoch_loss, err, errlen);
+    }
+    inset_free(&rk);
+    free(in);
     return rc;
 }
 
@@ -815,8 +1002,10 @@ done:
 int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *proba, char *err,
                           size_t errlen)
 {
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
     rows r;
-    int rc = rows_init(&r, m, d, 0, err, errlen);
+    int rc = rows_init(&r, &sh, d, 0, err, errlen);
     if (rc != 0) return rc;
     size_t kv = r.kv, K = m->n_classes;
     double *z = malloc(PREDICT_BLOCK * kv * sizeof *z);
@@ -846,8 +1035,10 @@ int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *pro
 int mlk_sgd_objective(const mlk_model *m, const mlk_sgd_data *d, double alpha, double *loss,
                       double *grad, char *err, size_t errlen)
 {
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
     rows r;
-    int rc = rows_init(&r, m, d, 1, err, errlen);
+    int rc = rows_init(&r, &sh, d, 1, err, errlen);
     if (rc != 0) return rc;
     size_t kv = r.kv, np = (size_t)(m->dim * kv);
     double *z = malloc(kv * sizeof *z);

@@ -92,6 +92,16 @@ mlk_lr mlk_sgd_lr_parse(const char *name);
 int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
                   const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen);
 
+/* The same training on a compact model (model.h): m is first made to
+ * hold the shard's hashed inputs too (new ones zero), then trained on
+ * arrays of its inputs alone, with the shard's columns renumbered to
+ * them once per call. The parameters, t, n_seen and losses are those
+ * mlk_sgd_train gives on the dense model m stands for, bit for bit. No
+ * array of n_features entries is made beyond a bitmap of n_features
+ * bits. Errors as mlk_sgd_train's. */
+int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order,
+                          const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen);
+
 /* Class probabilities of every row of d into proba (nrows x K,
  * row-major). d->y is ignored. MLOPS_EINVAL on a shape mismatch or an
  * index out of range; MLOPS_ENOMEM. */

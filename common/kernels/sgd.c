@@ -118,7 +118,8 @@ static int rows_init(rows *r, const mshape *m, const mlk_sgd_data *d, int need_y
  * whether it lives in the CSR/dense/label arrays or in a packed record. */
 typedef struct {
     const int32_t *ind;
-    const double *val;
+    const double *val;  /* the values, or NULL when they are held as valf */
+    const float *valf;  /* a packed record's values, each exactly a double */
     size_t nnz;
     const double *x; /* nd dense values (NULL if nd == 0) */
     int32_t y;
@@ -127,7 +128,7 @@ typedef struct {
 /* Row i of the shard arrays (y = 0 when there are no labels). */
 static inline row_view row_at(const rows *r, const int32_t *y, size_t i)
 {
-    row_view v = {NULL, NULL, 0, NULL, y ? y[i] : 0};
+    row_view v = {NULL, NULL, NULL, 0, NULL, y ? y[i] : 0};
     if (r->indptr) {
         int64_t p = r->indptr[i];
         v.ind = r->ind + p;
@@ -138,13 +139,19 @@ static inline row_view row_at(const rows *r, const int32_t *y, size_t i)
     return v;
 }
 
+/* Value p of a row: exact either way, so the arithmetic is the same. */
+static inline double rv_val(const row_view *rw, size_t p)
+{
+    return rw->valf ? (double)rw->valf[p] : rw->val[p];
+}
+
 /* z[k] = sum_j x_j v[j*kv + k] over one row (no scale, no intercept). */
 static inline void row_dot(const rows *r, const double *v, const row_view *rw, double *z)
 {
     size_t kv = r->kv;
     if (kv == 1) {
         double s = 0.0;
-        for (size_t p = 0; p < rw->nnz; p++) s += v[rw->ind[p]] * rw->val[p];
+        for (size_t p = 0; p < rw->nnz; p++) s += v[rw->ind[p]] * rv_val(rw, p);
         const double *vd = v + r->nf;
         for (size_t j = 0; j < r->nd; j++) s += vd[j] * rw->x[j];
         z[0] = s;
@@ -153,7 +160,7 @@ static inline void row_dot(const rows *r, const double *v, const row_view *rw, d
     for (size_t k = 0; k < kv; k++) z[k] = 0.0;
     for (size_t p = 0; p < rw->nnz; p++) {
         const double *vj = v + (size_t)rw->ind[p] * kv;
-        double x = rw->val[p];
+        double x = rv_val(rw, p);
         for (size_t k = 0; k < kv; k++) z[k] += vj[k] * x;
     }
     for (size_t j = 0; j < r->nd; j++) {
@@ -168,14 +175,14 @@ static inline void row_axpy(const rows *r, double *v, const row_view *rw, const 
 {
     size_t kv = r->kv;
     if (kv == 1) {
-        for (size_t p = 0; p < rw->nnz; p++) v[rw->ind[p]] += rw->val[p] * u[0];
+        for (size_t p = 0; p < rw->nnz; p++) v[rw->ind[p]] += rv_val(rw, p) * u[0];
         double *vd = v + r->nf;
         for (size_t j = 0; j < r->nd; j++) vd[j] += rw->x[j] * u[0];
         return;
     }
     for (size_t p = 0; p < rw->nnz; p++) {
         double *vj = v + (size_t)rw->ind[p] * kv;
-        double x = rw->val[p];
+        double x = rv_val(rw, p);
         for (size_t k = 0; k < kv; k++) vj[k] += x * u[k];
     }
     for (size_t j = 0; j < r->nd; j++) {
@@ -188,17 +195,30 @@ static inline void row_axpy(const rows *r, double *v, const row_view *rw, const 
 /* ---- packed rows ---------------------------------------------------- */
 
 /* For shuffled per-row training each row is copied once per call into
- * one record: i32 label, u32 nnz, i32 ind[nnz] (padded to 8 bytes),
- * f64 val[nnz], f64 dense[nd]. A random visit then touches one or two
- * adjacent cache lines instead of five scattered ones (indptr, indices,
- * data, dense, label), and the shuffled array holds record offsets, so
- * there is no indptr lookup either. The visiting order is unchanged. */
-static size_t rec_size(size_t nnz, size_t nd)
+ * one record: i32 label, u32 nnz, i32 ind[nnz], the values (f32[nnz]
+ * when every value of the shard is exactly a float, as hashed counts
+ * are, else f64[nnz] after padding to 8 bytes), padding to 8, f64
+ * dense[nd]. A random visit then touches one or two adjacent cache lines
+ * instead of five scattered ones (indptr, indices, data, dense, label),
+ * and the shuffled array holds record offsets, so there is no indptr
+ * lookup either; a row of 3 hashed values and 4 dense ones is 64 bytes,
+ * one line. The visiting order and the values are unchanged. */
+static inline size_t rec_vals_at(size_t nnz, int f32)
 {
-    return 8 + ((nnz * 4 + 7) & ~(size_t)7) + 8 * nnz + 8 * nd;
+    return f32 ? 8 + 4 * nnz : 8 + ((nnz * 4 + 7) & ~(size_t)7);
 }
 
-static inline row_view rec_at(const uint8_t *rec, size_t nd)
+static inline size_t rec_dense_at(size_t nnz, int f32)
+{
+    return f32 ? 8 + ((nnz * 8 + 7) & ~(size_t)7) : rec_vals_at(nnz, 0) + 8 * nnz;
+}
+
+static size_t rec_size(size_t nnz, size_t nd, int f32)
+{
+    return rec_dense_at(nnz, f32) + 8 * nd;
+}
+
+static inline row_view rec_at(const uint8_t *rec, size_t nd, int f32)
 {
     row_view v;
     uint32_t nnz;
@@ -206,8 +226,9 @@ static inline row_view rec_at(const uint8_t *rec, size_t nd)
     memcpy(&nnz, rec + 4, 4);
     v.nnz = nnz;
     v.ind = (const int32_t *)(const void *)(rec + 8);
-    v.val = (const double *)(const void *)(rec + 8 + ((v.nnz * 4 + 7) & ~(size_t)7));
-    v.x = nd ? v.val + v.nnz : NULL;
+    v.val = f32 ? NULL : (const double *)(const void *)(rec + rec_vals_at(v.nnz, 0));
+    v.valf = f32 ? (const float *)(const void *)(rec + rec_vals_at(v.nnz, 1)) : NULL;
+    v.x = nd ? (const double *)(const void *)(rec + rec_dense_at(v.nnz, f32)) : NULL;
     return v;
 }
 
@@ -288,13 +309,17 @@ static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
  * *off gets each row's record offset. NULL if out of memory or a row
  * has more than UINT32_MAX entries (then the caller trains from the
  * arrays directly). */
-static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off, const inset *rk)
+static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off, const inset *rk, int *f32)
 {
+    int64_t nnz_all = r->indptr ? r->indptr[r->n] : 0;
+    unsigned inexact = 0;
+    for (int64_t p = 0; p < nnz_all; p++) inexact |= (double)(float)r->val[p] != r->val[p];
+    *f32 = !inexact;
     size_t total = 0;
     for (size_t i = 0; i < r->n; i++) {
         row_view v = row_at(r, y, i);
         if (v.nnz > UINT32_MAX) return NULL;
-        total += rec_size(v.nnz, r->nd);
+        total += rec_size(v.nnz, r->nd, *f32);
     }
     uint8_t *buf = big_alloc(total);
     *off = malloc((r->n ? r->n : 1) * sizeof **off);
@@ -310,21 +335,25 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off, const
         uint32_t nnz = (uint32_t)v.nnz;
         uint8_t *rec = buf + o;
         (*off)[i] = o;
+        size_t dat = rec_dense_at(v.nnz, *f32), sz = rec_size(v.nnz, r->nd, *f32);
+        memset(rec + dat - 8, 0, 8); /* the padding, if any */
         memcpy(rec, &v.y, 4);
         memcpy(rec + 4, &nnz, 4);
-        size_t ip = (v.nnz * 4 + 7) & ~(size_t)7;
         if (v.nnz) {
-            if (rk) {
-                int32_t *ri = (int32_t *)(void *)(rec + 8);
+            int32_t *ri = (int32_t *)(void *)(rec + 8);
+            if (rk)
                 for (size_t p = 0; p < v.nnz; p++) ri[p] = inset_rank(rk, (uint32_t)v.ind[p]);
+            else
+                memcpy(ri, v.ind, v.nnz * 4);
+            if (*f32) {
+                float *fv = (float *)(void *)(rec + rec_vals_at(v.nnz, 1));
+                for (size_t p = 0; p < v.nnz; p++) fv[p] = (float)v.val[p];
             } else {
-                memcpy(rec + 8, v.ind, v.nnz * 4);
+                memcpy(rec + rec_vals_at(v.nnz, 0), v.val, v.nnz * 8);
             }
-            memcpy(rec + 8 + ip, v.val, v.nnz * 8);
         }
-        if (v.nnz & 1) memset(rec + 8 + v.nnz * 4, 0, 4);
-        if (r->nd) memcpy(rec + 8 + ip + v.nnz * 8, v.x, r->nd * 8);
-        o += rec_size(v.nnz, r->nd);
+        if (r->nd) memcpy(rec + dat, v.x, r->nd * 8);
+        o += sz;
     }
     return buf;
 }
@@ -471,6 +500,7 @@ typedef struct {
     double *z;     /* kv scratch */
     size_t np;     /* dim * kv */
     const uint8_t *pack; /* packed rows (perm holds offsets), or NULL */
+    int pack_f32;        /* their values are held as f32 */
     double loss_sum;     /* loss of the epoch so far, plus log(loss_prod) */
     double loss_prod;    /* binary: product of pending (1 + e^z) factors */
     unsigned loss_cnt;   /* factors in loss_prod */
@@ -479,7 +509,7 @@ typedef struct {
 /* Row perm[s]: a packed record or a row of the arrays. */
 static inline row_view trainer_row(const trainer *tr, const size_t *perm, size_t s)
 {
-    return tr->pack ? rec_at(tr->pack + perm[s], tr->r.nd) : row_at(&tr->r, tr->y, perm[s]);
+    return tr->pack ? rec_at(tr->pack + perm[s], tr->r.nd, tr->pack_f32) : row_at(&tr->r, tr->y, perm[s]);
 }
 
 /* Fold the pending product into the loss sum and return the sum. */
@@ -492,12 +522,12 @@ static double loss_flush(trainer *tr)
 }
 
 /* Rows are visited in a random order, so every row costs cache misses
- * (its record, or indptr then indices/data/dense/label, then the weights
- * it names); the loop is latency-bound, not compute-bound. The order is
- * known ahead, so a software prefetch overlaps those misses: for packed
- * rows the record PF_DIST ahead and its weights PF_DIST/4 ahead; for
- * array rows indptr PF_DIST ahead, the entries and label PF_DIST/2 ahead
- * and the weights PF_DIST/4 ahead. always_inline: GCC sees a function
+ * (its record, or indptr then indices/data/dense/label); the weights
+ * it names are the compact model's, which stay in L2, so they need no
+ * prefetch (one cost 15% of the loop). The order is known ahead, so a
+ * software prefetch overlaps the row misses: for packed rows the record
+ * PF_DIST ahead; for array rows indptr PF_DIST ahead, the entries and
+ * label PF_DIST/2 ahead. always_inline: GCC sees a function
  * holding only prefetches as free of side effects and drops its calls
  * before it would inline it. */
 #define PF_DIST 64
@@ -524,10 +554,6 @@ __attribute__((always_inline)) static inline void prefetch_ahead(const trainer *
             if (r->nd) __builtin_prefetch(&r->dense[i * r->nd]);
             __builtin_prefetch(&tr->y[i]);
         }
-    }
-    if (s + PF_DIST / 4 < n) {
-        row_view v = trainer_row(tr, perm, s + PF_DIST / 4);
-        for (size_t p = 0; p < v.nnz; p++) __builtin_prefetch(&tr->m->w[(size_t)v.ind[p] * r->kv], 1);
     }
 }
 
@@ -628,7 +654,7 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
     for (size_t p = 0; p < rw.nnz; p++) {
         size_t base = (size_t)rw.ind[p] * kv;
         for (size_t k = 0; k < kv; k++)
-            adagrad_one(&m->w[base + k], &m->G[base + k], rw.val[p] * z[k] + alpha * m->w[base + k],
+            adagrad_one(&m->w[base + k], &m->G[base + k], rv_val(&rw, p) * z[k] + alpha * m->w[base + k],
                         eta0);
     }
     for (size_t j = 0; j < r->nd; j++) {
@@ -844,7 +870,7 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const inse
     /* rows visited out of storage order one at a time: pack them (if the
      * memory is there; otherwise read the arrays, same result), renumbered
      * on the way; else renumber a copy of the columns */
-    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, &offs, rk);
+    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, &offs, rk, &tr.pack_f32);
     if (!pack && r->indptr) {
         int64_t nnz = r->indptr[n];
         if (!(lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind))) {

@@ -513,7 +513,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
     size_t nscale = a->n_scale_mean;
     const double *smean = a->scale_mean, *sscale = a->scale_scale;
     mlk_features *all = NULL, *f = NULL;
-    mlk_model *m = NULL;
+    mlk_cmodel *m = NULL; /* compact: no 2^20 (times K) array per task */
     mlk_metrics *part = NULL;
     double *dense = NULL, *proba = NULL;
     int rc = -1;
@@ -523,7 +523,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
                           ncls, nscale, a->n_scale_scale);
         goto out;
     }
-    if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     if (all->test) {
@@ -546,7 +546,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
         proba = malloc(f->nrows * ncls * sizeof *proba);
         if ((f->n_dense && !dense) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
         mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
-        if (mlk_sgd_predict_proba(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
         if (mlk_metrics_add(part, f->nrows, f->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }
     uint8_t *buf;
@@ -565,7 +565,7 @@ out:
     free(dense);
     free(proba);
     mlk_metrics_destroy(&part);
-    mlk_model_destroy(&m);
+    mlk_cmodel_destroy(&m);
     mlk_features_destroy(&all);
     mlk_features_destroy(&f);
     return rc;

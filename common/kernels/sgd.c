@@ -1025,6 +1025,36 @@ int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *o
 
 /* ---- prediction and objective --------------------------------------- */
 
+/* Probabilities of rows r (hashed columns numbered as w's inputs, dense
+ * block at r->nf) under weights w and intercepts b. */
+static int predict_rows(const double *w, const double *b, uint32_t K, const rows *r, double *proba, char *err,
+                        size_t errlen)
+{
+    size_t kv = r->kv;
+    double *z = malloc(PREDICT_BLOCK * kv * sizeof *z);
+    if (!z) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+    for (size_t s = 0; s < r->n; s += PREDICT_BLOCK) {
+        size_t nb = r->n - s < PREDICT_BLOCK ? r->n - s : PREDICT_BLOCK;
+        if (r->nd > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)r->nd, 1.0,
+                        r->dense + s * r->nd, (int)r->nd, w + r->nf * kv, (int)kv, 0.0, z, (int)kv);
+        else
+            memset(z, 0, nb * kv * sizeof *z);
+        for (size_t bi = 0; bi < nb; bi++) {
+            double *zr = z + bi * kv;
+            if (r->indptr)
+                for (int64_t p = r->indptr[s + bi]; p < r->indptr[s + bi + 1]; p++) {
+                    const double *wj = w + (size_t)r->ind[p] * kv;
+                    for (size_t k = 0; k < kv; k++) zr[k] += wj[k] * r->val[p];
+                }
+            for (size_t k = 0; k < kv; k++) zr[k] += b[k];
+            scores_proba(zr, kv, proba + (s + bi) * K);
+        }
+    }
+    free(z);
+    return 0;
+}
+
 int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *proba, char *err,
                           size_t errlen)
 {
@@ -1033,29 +1063,54 @@ int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *pro
     rows r;
     int rc = rows_init(&r, &sh, d, 0, err, errlen);
     if (rc != 0) return rc;
-    size_t kv = r.kv, K = m->n_classes;
-    double *z = malloc(PREDICT_BLOCK * kv * sizeof *z);
-    if (!z) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
-    for (size_t s = 0; s < r.n; s += PREDICT_BLOCK) {
-        size_t nb = r.n - s < PREDICT_BLOCK ? r.n - s : PREDICT_BLOCK;
-        if (r.nd > 0)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)r.nd, 1.0,
-                        r.dense + s * r.nd, (int)r.nd, m->w + r.nf * kv, (int)kv, 0.0, z, (int)kv);
-        else
-            memset(z, 0, nb * kv * sizeof *z);
-        for (size_t b = 0; b < nb; b++) {
-            double *zr = z + b * kv;
-            if (r.indptr)
-                for (int64_t p = r.indptr[s + b]; p < r.indptr[s + b + 1]; p++) {
-                    const double *wj = m->w + (size_t)r.ind[p] * kv;
-                    for (size_t k = 0; k < kv; k++) zr[k] += wj[k] * r.val[p];
-                }
-            for (size_t k = 0; k < kv; k++) zr[k] += m->b[k];
-            scores_proba(zr, kv, proba + (s + b) * K);
-        }
+    return predict_rows(m->w, m->b, m->n_classes, &r, proba, err, errlen);
+}
+
+int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, double *proba, char *err,
+                                  size_t errlen)
+{
+    if (!c) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {c->n_classes, c->n_vec, c->n_features, c->n_dense};
+    rows r;
+    int rc = rows_init(&r, &sh, d, 0, err, errlen);
+    if (rc != 0) return rc;
+    size_t kv = c->n_vec, nd = (size_t)c->n_dense, mh = c->m >= nd ? c->m - nd : 0;
+    for (size_t j = 0; j < nd; j++)
+        if (c->m < nd || c->in[mh + j] != c->n_features + j)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: compact model lacks dense input %zu", j);
+    /* a column the model does not hold reads a row of zeros (index c->m),
+     * so every product and sum is the dense model's */
+    inset rk;
+    memset(&rk, 0, sizeof rk);
+    rk.nw = r.nf / 64 + 1;
+    rk.bits = calloc(rk.nw, sizeof *rk.bits);
+    rk.pre = malloc(rk.nw * sizeof *rk.pre);
+    int64_t nnz = r.indptr ? r.indptr[r.n] : 0;
+    int32_t *lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind);
+    double *w = malloc((c->m + 1) * kv * sizeof *w);
+    if (!rk.bits || !rk.pre || !lind || !w) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
     }
-    free(z);
-    return 0;
+    for (size_t l = 0; l < mh; l++) rk.bits[c->in[l] >> 6] |= UINT64_C(1) << (c->in[l] & 63);
+    for (size_t i = 0, acc = 0; i < rk.nw; i++) {
+        rk.pre[i] = (uint32_t)acc;
+        acc += (size_t)__builtin_popcountll(rk.bits[i]);
+    }
+    for (int64_t p = 0; p < nnz; p++) {
+        uint32_t j = (uint32_t)r.ind[p];
+        lind[p] = (rk.bits[j >> 6] >> (j & 63)) & 1 ? inset_rank(&rk, j) : (int32_t)c->m;
+    }
+    memcpy(w, c->w, c->m * kv * sizeof *w);
+    memset(w + c->m * kv, 0, kv * sizeof *w);
+    r.ind = lind;
+    r.nf = mh;
+    rc = predict_rows(w, c->b, c->n_classes, &r, proba, err, errlen);
+out:
+    inset_free(&rk);
+    free(lind);
+    free(w);
+    return rc;
 }
 
 int mlk_sgd_objective(const mlk_model *m, const mlk_sgd_data *d, double alpha, double *loss,

@@ -108,6 +108,12 @@ int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *o
 int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *proba, char *err,
                           size_t errlen);
 
+/* The same probabilities from a compact model (bit for bit those of the
+ * dense model it stands for): a shard column the model does not hold
+ * has weight zero. MLOPS_EINVAL also if c lacks a dense input. */
+int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, double *proba, char *err,
+                                  size_t errlen);
+
 /* Full-batch objective at m: mean log loss over d plus alpha/2 ||w||^2
  * (intercepts not penalised) into *loss, and, if grad is non-NULL, its
  * gradient: dim * n_vec values laid out like m->w followed by n_vec for

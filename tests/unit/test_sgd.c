@@ -405,6 +405,21 @@ static void test_compact_matches_dense(void **state)
     for (size_t l = 1; l < c->m; l++) assert_true(c->in[l] > c->in[l - 1]);
     uint32_t fewer[1] = {0};
     assert_int_equal(mlk_cmodel_reindex(c, fewer, 1), MLOPS_EINVAL);
+    /* predictions on rows with columns the model lacks equal the dense model's */
+    uint8_t *bytes;
+    size_t blen;
+    ok(mlk_cmodel_encode(c, &bytes, &blen), "encode");
+    mlk_model *dm = NULL;
+    ok(mlk_model_decode(bytes, blen, &dm, err, sizeof err), err);
+    shard other;
+    shard_make(&other, 50, 2, 77);
+    for (int64_t p = 0; p < other.indptr[50]; p++) other.indices[p] = NF - 1 - other.indices[p] % 5;
+    double pd[100], pc[100];
+    ok(mlk_sgd_predict_proba(dm, &other.d, pd, err, sizeof err), err);
+    ok(mlk_sgd_predict_proba_compact(c, &other.d, pc, err, sizeof err), err);
+    assert_memory_equal(pd, pc, sizeof pd);
+    free(bytes);
+    mlk_model_destroy(&dm);
     mlk_cmodel_destroy(&c);
 }
 

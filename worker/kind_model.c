@@ -396,19 +396,17 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     }
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
-    if (all->test) {
-        f = mlk_features_select(all, all->test, 0);
-        mlk_features_destroy(&all);
-        if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    } else {
-        f = all;
-        all = NULL;
-    }
-    for (size_t i = 0; i < f->nrows; i++)
+    f = all; /* the kernel leaves the test rows out (skip): no copy of the train rows */
+    all = NULL;
+    size_t ntrain = 0;
+    for (size_t i = 0; i < f->nrows; i++) {
+        if (f->test && f->test[i]) continue;
+        ntrain++;
         if (f->label[i] < 0 || (uint32_t)f->label[i] >= ncls) {
             rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
             goto out;
         }
+    }
     /* the compact form: the model's non-zero inputs and the shard's, never
      * an array of all n_features (2^20) inputs */
     if (mlen) {
@@ -424,7 +422,7 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     }
     mlk_sgd_data d = {f->nrows, f->csr, f->n_dense ? dv : NULL, f->n_dense, f->label};
     double loss = 0;
-    if (f->nrows && mlk_sgd_train_compact(m, &d, NULL, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (ntrain && mlk_sgd_train_compact(m, &d, NULL, f->test, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
     uint8_t *buf;
     size_t blen;
     if (mlk_cmodel_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
@@ -437,13 +435,13 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
         goto out;
     }
     Mlops__Tasks__TrainEpochResult res = MLOPS__TASKS__TRAIN_EPOCH_RESULT__INIT;
-    res.count = f->nrows;
+    res.count = ntrain;
     res.loss = loss;
     res.model.data = buf;
     res.model.len = blen;
     rc = wk_task_result_pack(ctx, &res.base);
     free(buf);
-    wk_task_metric(ctx, "rows", (double)f->nrows);
+    wk_task_metric(ctx, "rows", (double)ntrain);
 out:
     protobuf_c_message_free_unpacked(&a->base, NULL);
     free(dense);

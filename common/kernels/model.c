@@ -855,13 +855,15 @@ done:
     return rc;
 }
 
-/* Non-zero entries of a compact block, as (element index, value) lists in
- * increasing index order. */
+/* Values of a compact block whose bits are not all zero. */
 static uint64_t cm_nnz(const mlk_cmodel *c, const double *v)
 {
     return count_nnz(v, (uint64_t)c->m * c->n_vec);
 }
 
+/* A compact block in the model's block form (model.h): dense, or the
+ * non-zero entries by increasing element index, which the increasing
+ * input list gives in order. */
 static uint8_t *put_cblock(uint8_t *p, const mlk_cmodel *c, const double *v, uint64_t np, uint64_t nnz,
                            int sparse)
 {

@@ -4,9 +4,12 @@
  * Three training loops share the scoring and gradient helpers: one row
  * per step with plain SGD (the hot path for hashed data: O(nnz * n_vec)
  * per row, L2 through the weight scale), one row per step with adagrad,
- * and mini-batches, where the dense block goes through dgemm. During
- * plain training m->w holds v with the true weights w = wscale * v; the
- * scale is folded back into m->w before returning. */
+ * and mini-batches, where the dense block goes through dgemm. They run
+ * on a compact model (model.h) with the shard's columns renumbered to its
+ * inputs (train_core); mlk_sgd_train gathers a dense model's weights into
+ * one and puts them back. During plain training m->w holds v with the
+ * true weights w = wscale * v; the scale is folded back into m->w (and
+ * into the rest of a dense model's array) before returning. */
 #include "sgd.h"
 #include "err.h"
 #include <cblas.h>
@@ -60,9 +63,10 @@ typedef struct {
     uint64_t n_features, n_dense;
 } mshape;
 
-/* Check d against a model of shape *m (and labels if need_y) and fill r. */
-static int rows_init(rows *r, const mshape *m, const mlk_sgd_data *d, int need_y, char *err,
-                     size_t errlen)
+/* Check d against a model of shape *m and fill r; need_y: 1 every
+ * row's label, 2 those of the rows training does not skip. */
+static int rows_init(rows *r, const mshape *m, const mlk_sgd_data *d, int need_y, const uint8_t *skip,
+                     char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     if (!d) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
@@ -106,7 +110,7 @@ static int rows_init(rows *r, const mshape *m, const mlk_sgd_data *d, int need_y
     if (need_y) {
         if (r->n > 0 && !d->y) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: no labels");
         for (size_t i = 0; i < r->n; i++)
-            if (d->y[i] < 0 || (uint32_t)d->y[i] >= m->n_classes)
+            if ((need_y == 1 || !skip || !skip[i]) && (d->y[i] < 0 || (uint32_t)d->y[i] >= m->n_classes))
                 return mlops_seterr(err, errlen, MLOPS_EINVAL,
                                     "sgd: row %zu has label %d, classes are 0..%u", i, d->y[i],
                                     m->n_classes - 1);
@@ -305,24 +309,26 @@ static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
     return in;
 }
 
-/* Pack all rows, their hashed columns renumbered by rk (if non-NULL);
- * *off gets each row's record offset. NULL if out of memory or a row
+/* Pack the rows keep[0..nk-1] (keep NULL: all rows, nk = r->n), their
+ * hashed columns renumbered by rk (if non-NULL); *off gets each packed
+ * row's record offset, in packing order. NULL if out of memory or a row
  * has more than UINT32_MAX entries (then the caller trains from the
  * arrays directly). */
-static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off, const inset *rk, int *f32)
+static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, size_t nk, uint64_t **off,
+                          const inset *rk, int *f32)
 {
     int64_t nnz_all = r->indptr ? r->indptr[r->n] : 0;
     unsigned inexact = 0;
     for (int64_t p = 0; p < nnz_all; p++) inexact |= (double)(float)r->val[p] != r->val[p];
     *f32 = !inexact;
     size_t total = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        row_view v = row_at(r, y, i);
+    for (size_t i = 0; i < nk; i++) {
+        row_view v = row_at(r, y, keep ? keep[i] : i);
         if (v.nnz > UINT32_MAX) return NULL;
         total += rec_size(v.nnz, r->nd, *f32);
     }
     uint8_t *buf = big_alloc(total);
-    *off = malloc((r->n ? r->n : 1) * sizeof **off);
+    *off = malloc((nk ? nk : 1) * sizeof **off);
     if (!buf || !*off) {
         free(buf);
         free(*off);
@@ -330,8 +336,8 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off, const
         return NULL;
     }
     size_t o = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        row_view v = row_at(r, y, i);
+    for (size_t i = 0; i < nk; i++) {
+        row_view v = row_at(r, y, keep ? keep[i] : i);
         uint32_t nnz = (uint32_t)v.nnz;
         uint8_t *rec = buf + o;
         (*off)[i] = o;
@@ -828,15 +834,24 @@ static int check_opts(const mlk_sgd_opts *o, uint64_t t, char *err, size_t errle
  * o->epochs epochs; rk renumbers r's hashed columns to m's inputs, which
  * hold them all. passive: a call on a dense model hands its whole
  * weight array, which every scale fold multiplies too. */
-static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const inset *rk, double *passive,
-                      size_t npassive, const int64_t *order, const mlk_sgd_opts *o, double *epoch_loss,
-                      char *err, size_t errlen)
+static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint8_t *skip, const inset *rk,
+                      double *passive, size_t npassive, const int64_t *order, const mlk_sgd_opts *o,
+                      double *epoch_loss, char *err, size_t errlen)
 {
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.r = *r;
     tr.r.nf = rk->mh;
-    size_t n = tr.r.n;
+    size_t n = r->n; /* rows trained: all, or those skip leaves */
+    size_t *keep = NULL;
+    if (skip) {
+        n = 0;
+        for (size_t i = 0; i < r->n; i++) n += !skip[i];
+        if (!(keep = malloc((n ? n : 1) * sizeof *keep)))
+            return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        for (size_t i = 0, k = 0; i < r->n; i++)
+            if (!skip[i]) keep[k++] = i;
+    }
     int adagrad = o->lr == MLK_LR_ADAGRAD;
     tr.m = m;
     tr.y = y;
@@ -870,9 +885,9 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const inse
     /* rows visited out of storage order one at a time: pack them (if the
      * memory is there; otherwise read the arrays, same result), renumbered
      * on the way; else renumber a copy of the columns */
-    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, &offs, rk, &tr.pack_f32);
+    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, keep, n, &offs, rk, &tr.pack_f32);
     if (!pack && r->indptr) {
-        int64_t nnz = r->indptr[n];
+        int64_t nnz = r->indptr[r->n];
         if (!(lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind))) {
             rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
             goto done;
@@ -882,8 +897,8 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const inse
     }
     for (unsigned e = 0; e < o->epochs; e++) {
         for (size_t i = 0; i < n; i++) {
-            size_t row = order ? (size_t)order[i] : i;
-            perm[i] = pack ? (size_t)offs[row] : row;
+            size_t row = order ? (size_t)order[i] : keep ? keep[i] : i;
+            perm[i] = pack ? (size_t)offs[keep ? i : row] : row;
         }
         if (o->shuffle) shuffle_items(perm, n, o->seed, o->epoch0 + e, o->shard);
         tr.loss_sum = 0.0;
@@ -922,6 +937,7 @@ done:
     free(pack);
     free(offs);
     free(lind);
+    free(keep);
     free(tr.z);
     batchbuf_free(&bb);
     return rc;
@@ -930,11 +946,12 @@ done:
 /* What both entries check before training: the rows against the shape,
  * the options, the order. */
 static int train_check(rows *r, const mshape *sh, uint64_t t, const mlk_sgd_data *d, const int64_t *order,
-                       const mlk_sgd_opts *o, char *err, size_t errlen)
+                       const uint8_t *skip, const mlk_sgd_opts *o, char *err, size_t errlen)
 {
-    int rc = rows_init(r, sh, d, 1, err, errlen);
+    int rc = rows_init(r, sh, d, 2, skip, err, errlen);
     if (rc != 0) return rc;
     if ((rc = check_opts(o, t, err, errlen)) != 0) return rc;
+    if (order && skip) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: an order and skipped rows together");
     if (order)
         for (size_t i = 0; i < r->n; i++)
             if (order[i] < 0 || (uint64_t)order[i] >= r->n)
@@ -949,7 +966,7 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
     if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
     rows r;
-    int rc = train_check(&r, &sh, m->t, d, order, o, err, errlen);
+    int rc = train_check(&r, &sh, m->t, d, order, NULL, o, err, errlen);
     if (rc != 0) return rc;
     if (o->lr == MLK_LR_ADAGRAD && mlk_model_enable_adagrad(m) != 0)
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory (adagrad sums)");
@@ -984,7 +1001,7 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
         memcpy(c.w + l * kv, m->w + (size_t)in[l] * kv, kv * sizeof *c.w);
         if (m->G) memcpy(c.G + l * kv, m->G + (size_t)in[l] * kv, kv * sizeof *c.G);
     }
-    rc = train_core(&c, &r, d->y, &rk, m->w, (size_t)(m->dim * kv), order, o, epoch_loss, err, errlen);
+    rc = train_core(&c, &r, d->y, NULL, &rk, m->w, (size_t)(m->dim * kv), order, o, epoch_loss, err, errlen);
     for (size_t l = 0; l < c.m; l++) {
         memcpy(m->w + (size_t)in[l] * kv, c.w + l * kv, kv * sizeof *c.w);
         if (m->G) memcpy(m->G + (size_t)in[l] * kv, c.G + l * kv, kv * sizeof *c.G);
@@ -999,13 +1016,13 @@ out:
     return rc;
 }
 
-int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order,
+int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order, const uint8_t *skip,
                           const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
 {
     if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
     rows r;
-    int rc = train_check(&r, &sh, m->t, d, order, o, err, errlen);
+    int rc = train_check(&r, &sh, m->t, d, order, skip, o, err, errlen);
     if (rc != 0) return rc;
     inset rk;
     uint32_t *in = NULL;
@@ -1016,7 +1033,7 @@ int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *o
         rc = mlops_seterr(err, errlen, rc, rc == MLOPS_ENOMEM ? "sgd: out of memory"
                                                               : "sgd: compact model holds an input out of range");
     } else {
-        rc = train_core(m, &r, d->y, &rk, NULL, 0, order, o, epoch_loss, err, errlen);
+        rc = train_core(m, &r, d->y, skip, &rk, NULL, 0, order, o, epoch_loss, err, errlen);
     }
     inset_free(&rk);
     free(in);
@@ -1061,7 +1078,7 @@ int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *pro
     if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
     rows r;
-    int rc = rows_init(&r, &sh, d, 0, err, errlen);
+    int rc = rows_init(&r, &sh, d, 0, NULL, err, errlen);
     if (rc != 0) return rc;
     return predict_rows(m->w, m->b, m->n_classes, &r, proba, err, errlen);
 }
@@ -1072,7 +1089,7 @@ int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, do
     if (!c) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     mshape sh = {c->n_classes, c->n_vec, c->n_features, c->n_dense};
     rows r;
-    int rc = rows_init(&r, &sh, d, 0, err, errlen);
+    int rc = rows_init(&r, &sh, d, 0, NULL, err, errlen);
     if (rc != 0) return rc;
     size_t kv = c->n_vec, nd = (size_t)c->n_dense, mh = c->m >= nd ? c->m - nd : 0;
     for (size_t j = 0; j < nd; j++)
@@ -1119,7 +1136,7 @@ int mlk_sgd_objective(const mlk_model *m, const mlk_sgd_data *d, double alpha, d
     if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
     rows r;
-    int rc = rows_init(&r, &sh, d, 1, err, errlen);
+    int rc = rows_init(&r, &sh, d, 1, NULL, err, errlen);
     if (rc != 0) return rc;
     size_t kv = r.kv, np = (size_t)(m->dim * kv);
     double *z = malloc(kv * sizeof *z);

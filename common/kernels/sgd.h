@@ -30,11 +30,20 @@
  * seeded by (seed, epoch index, shard index), so the same inputs give
  * byte-identical parameters. No global state; one thread.
  *
- * Memory: besides the model, a call allocates n row slots and, when rows
- * are visited out of storage order one at a time (shuffle or an order),
- * a packed copy of the shard (about 8 + 12 nnz_row + 8 n_dense bytes per
- * row) so that each random visit reads one record; without the memory
- * it reads the arrays instead, with the same result. */
+ * The weights trained are those of the shard's inputs alone (a compact
+ * model, model.h): the shard's hashed columns are renumbered 0..m-1 once
+ * per call through a bitmap of n_features bits, so the arrays a step
+ * reads and writes are ~12,000 inputs long, not 2^20, and stay in L2;
+ * the sums are added in the same order as over the dense array, so the
+ * parameters are the same bits.
+ *
+ * Memory: besides the model, a call allocates n row slots, the bitmap
+ * and, when rows are visited out of storage order one at a time
+ * (shuffle or an order), a packed copy of the shard (about 8 + 8 nnz_row
+ * + 8 n_dense bytes per row when the hashed values are exact floats,
+ * else 8 + 12 nnz_row + 8 n_dense) so that each random visit reads one
+ * record; without the memory it reads the arrays instead, with the same
+ * result. */
 #ifndef MLK_SGD_H
 #define MLK_SGD_H
 #include "csr.h"
@@ -98,8 +107,11 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
  * them once per call. The parameters, t, n_seen and losses are those
  * mlk_sgd_train gives on the dense model m stands for, bit for bit. No
  * array of n_features entries is made beyond a bitmap of n_features
- * bits. Errors as mlk_sgd_train's. */
-int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order,
+ * bits. skip: NULL, or the rows with skip[i] != 0 are left out, as if d
+ * held only the others in their order (the split's test flags: the train
+ * rows need no copy; their labels are not checked; not with an order).
+ * Errors as mlk_sgd_train's. */
+int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order, const uint8_t *skip,
                           const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen);
 
 /* Class probabilities of every row of d into proba (nrows x K,

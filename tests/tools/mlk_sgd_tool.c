@@ -276,7 +276,7 @@ int main(int argc, char **argv)
     else if (compact) {
         mlk_cmodel *c = mlk_cmodel_new(train.n_classes, train.nf, train.nd, o.lr == MLK_LR_ADAGRAD);
         mlk_sgd_data d = view(&train);
-        krc = c ? mlk_sgd_train_compact(c, &d, NULL, &o, losses, err, sizeof err) : MLOPS_ENOMEM;
+        krc = c ? mlk_sgd_train_compact(c, &d, NULL, NULL, &o, losses, err, sizeof err) : MLOPS_ENOMEM;
         if (krc == 0) krc = mlk_cmodel_encode(c, &cbytes, &clen);
         mlk_cmodel_destroy(&c);
     } else {

@@ -375,7 +375,7 @@ static void test_compact_matches_dense(void **state)
                     for (int call = 0; call < 2; call++) {
                         o.epoch0 = (uint64_t)call * 2;
                         int rw = mlk_sgd_train(m, &sh.d, NULL, &o, lw, err, sizeof err);
-                        int rg = mlk_sgd_train_compact(c, &sh.d, NULL, &o, lg, err, sizeof err);
+                        int rg = mlk_sgd_train_compact(c, &sh.d, NULL, NULL, &o, lg, err, sizeof err);
                         assert_int_equal(rw, rg);
                         if (rw) break;
                         assert_memory_equal(lw, lg, sizeof lw);
@@ -400,7 +400,7 @@ static void test_compact_matches_dense(void **state)
     mlk_sgd_opts o;
     mlk_sgd_opts_default(&o);
     char err[200] = "";
-    ok(mlk_sgd_train_compact(c, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+    ok(mlk_sgd_train_compact(c, &sh.d, NULL, NULL, &o, NULL, err, sizeof err), err);
     assert_true(c->m > ND && c->m <= NF + ND);
     for (size_t l = 1; l < c->m; l++) assert_true(c->in[l] > c->in[l - 1]);
     uint32_t fewer[1] = {0};
@@ -421,6 +421,61 @@ static void test_compact_matches_dense(void **state)
     free(bytes);
     mlk_model_destroy(&dm);
     mlk_cmodel_destroy(&c);
+}
+
+/* Skipped rows (the split's test flags) train as if the data held only
+ * the others: every fourth row of 40 skipped (one with a label out of
+ * range, which is not checked) gives the bytes of the other 30 copied
+ * into a shard of their own. */
+static void test_skip_rows(void **state)
+{
+    (void)state;
+    for (size_t batch = 1; batch <= 8; batch += 7)
+        for (int shuffle = 0; shuffle < 2; shuffle++) {
+            shard a, b;
+            shard_make(&a, 40, 3, 11);
+            shard_make(&b, 30, 3, 11);
+            uint8_t skip[40] = {0};
+            size_t w = 0;
+            int64_t q = 0;
+            for (size_t i = 0; i < 40; i++) {
+                skip[i] = i % 4 == 1;
+                if (skip[i]) continue;
+                for (int64_t p = a.indptr[i]; p < a.indptr[i + 1]; p++, q++) {
+                    b.indices[q] = a.indices[p];
+                    b.data[q] = a.data[p];
+                }
+                b.indptr[w + 1] = q;
+                memcpy(b.dense + w * ND, a.dense + i * ND, ND * sizeof(double));
+                b.y[w++] = a.y[i];
+            }
+            assert_int_equal(w, 30);
+            a.y[5] = 7;
+            mlk_sgd_opts o;
+            mlk_sgd_opts_default(&o);
+            o.lr = MLK_LR_ADAGRAD;
+            o.shuffle = shuffle;
+            o.batch_size = batch;
+            mlk_cmodel *ca = mlk_cmodel_new(3, NF, ND, 1), *cb = mlk_cmodel_new(3, NF, ND, 1);
+            char err[200] = "";
+            double la[5], lb[5];
+            ok(mlk_sgd_train_compact(ca, &a.d, NULL, skip, &o, la, err, sizeof err), err);
+            ok(mlk_sgd_train_compact(cb, &b.d, NULL, NULL, &o, lb, err, sizeof err), err);
+            assert_memory_equal(la, lb, sizeof la);
+            uint8_t *x, *y;
+            size_t xl, yl;
+            ok(mlk_cmodel_encode(ca, &x, &xl), "encode");
+            ok(mlk_cmodel_encode(cb, &y, &yl), "encode");
+            assert_int_equal(xl, yl);
+            assert_memory_equal(x, y, xl);
+            free(x);
+            free(y);
+            int64_t order[40];
+            for (int i = 0; i < 40; i++) order[i] = i;
+            assert_int_equal(mlk_sgd_train_compact(ca, &a.d, order, skip, &o, NULL, err, sizeof err), MLOPS_EINVAL);
+            mlk_cmodel_destroy(&ca);
+            mlk_cmodel_destroy(&cb);
+        }
 }
 
 static void test_predict(void **state)
@@ -523,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_packed_rows_and_pass_loss),
         cmocka_unit_test(test_training_lowers_objective),
         cmocka_unit_test(test_compact_matches_dense),
+        cmocka_unit_test(test_skip_rows),
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_bad_input),
     };

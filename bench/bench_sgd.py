@@ -1,7 +1,12 @@
 """Benchmark: one SGD epoch of binary logistic regression on ~1M rows of
 hashed categorical (3 columns, 2^20 features) + standardised numeric (4
-columns) data. C side: mlk_sgd_tool (time of mlk_sgd_train only, measured
-inside the tool, shuffled, per-row updates). Anchor: scikit-learn
+columns) data. C side: mlk_sgd_tool --compact, the epoch as the train
+stage's epoch task runs it (measured inside the tool: a fresh compact
+model, mlk_sgd_train_compact, which renumbers the shard's columns to its
+inputs and packs the rows, and the encoded result; shuffled, per-row
+updates); the same epoch through mlk_sgd_train on a dense 2^20 model (the
+API of before, now gathering into the compact form and putting back) is
+timed too and printed beside it. Anchor: scikit-learn
 SGDClassifier(loss='log_loss').partial_fit on the same CSR matrix (the call
 only; data prep excluded). Both one thread, same alpha (1e-4, 'optimal').
 Prints medians over the repetitions and both test accuracies (on 200k
@@ -24,7 +29,8 @@ BUILD = os.environ.get("MLOPS_BUILD_DIR", os.path.join(SRC, "build"))
 sys.path.insert(0, os.path.join(SRC, "tests", "ref"))
 from test_sgd_ref import hashed_logistic_data, write_mlkd  # noqa: E402
 
-N_TRAIN, N_TEST, REPS, ALPHA, TARGET = 1_000_000, 200_000, 5, 1e-4, 10.0
+N_TRAIN, N_TEST, ALPHA, TARGET = 1_000_000, 200_000, 1e-4, 10.0
+REPS = int(os.environ.get("BENCH_SGD_REPS", "5"))
 
 
 def main():
@@ -39,26 +45,35 @@ def main():
           f"{X.nnz / X.shape[0]:.1f} nnz/row, prepared in {time.time() - t:.1f}s", flush=True)
     Xtr, Xte, ytr, yte = X[:N_TRAIN], X[N_TRAIN:], y[:N_TRAIN], y[N_TRAIN:]
     c_times, c_accs, sk_times, sk_accs, c_cpus, sk_cpus = [], [], [], [], [], []
+    d_times, d_cpus = [], []
     with tempfile.TemporaryDirectory() as tmp:
         ftr, fte = os.path.join(tmp, "train.mlkd"), os.path.join(tmp, "test.mlkd")
         write_mlkd(ftr, 2, H[:N_TRAIN], D[:N_TRAIN], ytr)
         write_mlkd(fte, 2, H[N_TRAIN:], D[N_TRAIN:], yte)
         for r in range(REPS):
-            out = subprocess.run([tool, "--train", ftr, "--test", fte, "--epochs", "1", "--alpha", str(ALPHA),
-                                  "--seed", str(r)], capture_output=True, text=True, env=os.environ)
-            if out.returncode != 0:
-                sys.exit(f"mlk_sgd_tool failed: {out.stderr}")
-            kv = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+            kvs = []
+            for mode in (["--compact"], []):
+                out = subprocess.run([tool, "--train", ftr, "--test", fte, "--epochs", "1", "--alpha", str(ALPHA),
+                                      "--seed", str(r)] + mode, capture_output=True, text=True, env=os.environ)
+                if out.returncode != 0:
+                    sys.exit(f"mlk_sgd_tool failed: {out.stderr}")
+                kvs.append(dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line))
+            kv, kd = kvs
+            if kv["test_accuracy"] != kd["test_accuracy"] or kv["model_bytes"] != kd["model_bytes"]:
+                sys.exit(f"compact and dense epochs differ: {kv} {kd}")
             c_times.append(float(kv["train_seconds"]))
             c_cpus.append(float(kv["train_cpu_seconds"]))
             c_accs.append(float(kv["test_accuracy"]))
+            d_times.append(float(kd["train_seconds"]))
+            d_cpus.append(float(kd["train_cpu_seconds"]))
             clf = SGDClassifier(loss="log_loss", alpha=ALPHA, learning_rate="optimal", random_state=r)
             t0, c0 = time.perf_counter(), time.process_time()
             clf.partial_fit(Xtr, ytr, classes=np.array([0, 1]))
             sk_times.append(time.perf_counter() - t0)
             sk_cpus.append(time.process_time() - c0)
             sk_accs.append(clf.score(Xte, yte))
-            print(f"rep {r}: C {c_times[-1]*1e3:.1f} ms acc {c_accs[-1]:.4f} | "
+            print(f"rep {r}: C {c_times[-1]*1e3:.1f} ms ({c_cpus[-1]*1e3:.1f} CPU; dense API "
+                  f"{d_times[-1]*1e3:.1f} ms, {d_cpus[-1]*1e3:.1f} CPU) acc {c_accs[-1]:.4f} | "
                   f"sklearn {sk_times[-1]*1e3:.1f} ms acc {sk_accs[-1]:.4f}", flush=True)
     c_med, sk_med = float(np.median(c_times)), float(np.median(sk_times))
     ca, sa = float(np.median(c_accs)), float(np.median(sk_accs))
@@ -67,6 +82,9 @@ def main():
     print(f"median epoch: C {c_med*1e3:.1f} ms, sklearn partial_fit {sk_med*1e3:.1f} ms, wall ratio "
           f"{sk_med / c_med:.2f}x; CPU C {c_cpu*1e3:.1f} ms, sklearn {sk_cpu*1e3:.1f} ms, CPU-time ratio "
           f"{ratio:.2f}x; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    d_med, d_cpu = float(np.median(d_times)), float(np.median(d_cpus))
+    print(f"dense API (mlk_sgd_train on a 2^20 model): {d_med*1e3:.1f} ms wall, {d_cpu*1e3:.1f} ms CPU: "
+          f"wall ratio {sk_med / d_med:.2f}x, CPU ratio {sk_cpu / d_cpu:.2f}x")
     print(f"median test accuracy: C {ca:.4f}, sklearn {sa:.4f} (diff {100*(ca-sa):+.2f} points)")
     if abs(ca - sa) > 0.005:
         print("WARNING: accuracies differ by more than 0.5 point")

@@ -386,7 +386,7 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     size_t mlen = a->model.len;
     const uint8_t *mbytes = a->model.data;
     mlk_features *all = NULL, *f = NULL;
-    mlk_model *m = NULL;
+    mlk_cmodel *m = NULL;
     double *dense = NULL;
     int rc = -1;
     if (ncls < 2 || ncls > 65536 || a->n_features > INT32_MAX) {
@@ -396,33 +396,36 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     }
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
-    if (all->test) {
-        f = mlk_features_select(all, all->test, 0);
-        mlk_features_destroy(&all);
-        if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    } else {
-        f = all;
-        all = NULL;
-    }
-    for (size_t i = 0; i < f->nrows; i++)
+    f = all; /* the kernel leaves the test rows out (skip): no copy of the train rows */
+    all = NULL;
+    size_t ntrain = 0;
+    for (size_t i = 0; i < f->nrows; i++) {
+        if (f->test && f->test[i]) continue;
+        ntrain++;
         if (f->label[i] < 0 || (uint32_t)f->label[i] >= ncls) {
             rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
             goto out;
         }
+    }
+    /* the compact form: the model's non-zero inputs and the shard's, never
+     * an array of all n_features (2^20) inputs */
     if (mlen) {
-        if (mlk_model_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_cmodel_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     } else {
-        m = mlk_model_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
+        m = mlk_cmodel_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
         if (!m) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     }
-    dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
-    if (f->n_dense && !dense) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, f->label};
+    const double *dv = f->dense64; /* f64 shards are read in place */
+    if (f->n_dense && f->dense_type != MLK_DENSE_F64) {
+        if (!(dense = mlk_features_dense_f64(f))) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+        dv = dense;
+    }
+    mlk_sgd_data d = {f->nrows, f->csr, f->n_dense ? dv : NULL, f->n_dense, f->label};
     double loss = 0;
-    if (f->nrows && mlk_sgd_train(m, &d, NULL, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (ntrain && mlk_sgd_train_compact(m, &d, NULL, f->test, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
     uint8_t *buf;
     size_t blen;
-    if (mlk_model_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+    if (mlk_cmodel_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
     /* the parameters go back in the result (a model mixed after an epoch
      * is ~12,000 non-zero weights, so its sparse form is small) and the
      * coordinator mixes them; a task with an output key also stores them */
@@ -432,17 +435,17 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
         goto out;
     }
     Mlops__Tasks__TrainEpochResult res = MLOPS__TASKS__TRAIN_EPOCH_RESULT__INIT;
-    res.count = f->nrows;
+    res.count = ntrain;
     res.loss = loss;
     res.model.data = buf;
     res.model.len = blen;
     rc = wk_task_result_pack(ctx, &res.base);
     free(buf);
-    wk_task_metric(ctx, "rows", (double)f->nrows);
+    wk_task_metric(ctx, "rows", (double)ntrain);
 out:
     protobuf_c_message_free_unpacked(&a->base, NULL);
     free(dense);
-    mlk_model_destroy(&m);
+    mlk_cmodel_destroy(&m);
     mlk_features_destroy(&all);
     mlk_features_destroy(&f);
     return rc;
@@ -508,7 +511,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
     size_t nscale = a->n_scale_mean;
     const double *smean = a->scale_mean, *sscale = a->scale_scale;
     mlk_features *all = NULL, *f = NULL;
-    mlk_model *m = NULL;
+    mlk_cmodel *m = NULL; /* compact: no 2^20 (times K) array per task */
     mlk_metrics *part = NULL;
     double *dense = NULL, *proba = NULL;
     int rc = -1;
@@ -518,7 +521,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
                           ncls, nscale, a->n_scale_scale);
         goto out;
     }
-    if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     if (all->test) {
@@ -541,7 +544,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
         proba = malloc(f->nrows * ncls * sizeof *proba);
         if ((f->n_dense && !dense) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
         mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
-        if (mlk_sgd_predict_proba(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
         if (mlk_metrics_add(part, f->nrows, f->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }
     uint8_t *buf;
@@ -560,7 +563,7 @@ out:
     free(dense);
     free(proba);
     mlk_metrics_destroy(&part);
-    mlk_model_destroy(&m);
+    mlk_cmodel_destroy(&m);
     mlk_features_destroy(&all);
     mlk_features_destroy(&f);
     return rc;

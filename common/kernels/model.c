@@ -685,3 +685,237 @@ int mlk_model_average_encoded(const uint8_t *const *bufs, const size_t *lens, co
     free(gv);
     return rc;
 }
+
+/* ---- compact models ------------------------------------------------- */
+
+mlk_cmodel *mlk_cmodel_new(uint32_t n_classes, uint64_t n_features, uint64_t n_dense, int with_adagrad)
+{
+    if (model_params(n_classes, n_features, n_dense) == 0) return NULL;
+    mlk_cmodel *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->n_classes = n_classes;
+    c->n_vec = n_classes == 2 ? 1 : n_classes;
+    c->n_features = n_features;
+    c->n_dense = n_dense;
+    c->dim = n_features + n_dense;
+    c->t = 1;
+    c->m = (size_t)n_dense;
+    c->in = malloc((c->m ? c->m : 1) * sizeof *c->in);
+    c->w = calloc(c->m * c->n_vec + 1, sizeof *c->w);
+    c->b = calloc(c->n_vec, sizeof *c->b);
+    if (!c->in || !c->w || !c->b || (with_adagrad && mlk_cmodel_enable_adagrad(c) != 0)) {
+        mlk_cmodel_destroy(&c);
+        return NULL;
+    }
+    for (size_t l = 0; l < c->m; l++) c->in[l] = (uint32_t)(n_features + l);
+    return c;
+}
+
+void mlk_cmodel_destroy(mlk_cmodel **pc)
+{
+    if (!pc || !*pc) return;
+    mlk_cmodel *c = *pc;
+    free(c->in);
+    free(c->w);
+    free(c->b);
+    free(c->G);
+    free(c->Gb);
+    free(c);
+    *pc = NULL;
+}
+
+int mlk_cmodel_enable_adagrad(mlk_cmodel *c)
+{
+    if (c->G) return 0;
+    c->G = calloc(c->m * c->n_vec + 1, sizeof *c->G);
+    c->Gb = calloc(c->n_vec, sizeof *c->Gb);
+    if (!c->G || !c->Gb) {
+        free(c->G);
+        free(c->Gb);
+        c->G = c->Gb = NULL;
+        return MLOPS_ENOMEM;
+    }
+    return 0;
+}
+
+/* dst (m' * kv, zeroed) gets src's rows at their places in the new list */
+static void cm_move(double *dst, const double *src, const size_t *to, size_t mold, size_t kv)
+{
+    for (size_t l = 0; l < mold; l++) memcpy(dst + to[l] * kv, src + l * kv, kv * sizeof *dst);
+}
+
+int mlk_cmodel_reindex(mlk_cmodel *c, const uint32_t *in, size_t m)
+{
+    size_t kv = c->n_vec, *to = malloc((c->m ? c->m : 1) * sizeof *to);
+    if (!to) return MLOPS_ENOMEM;
+    size_t j = 0;
+    for (size_t l = 0; l < c->m; l++) { /* merge: where each held input goes */
+        while (j < m && in[j] < c->in[l]) j++;
+        if (j == m || in[j] != c->in[l]) {
+            free(to);
+            return MLOPS_EINVAL;
+        }
+        to[l] = j++;
+    }
+    for (size_t l = 1; l < m; l++)
+        if (in[l] <= in[l - 1]) {
+            free(to);
+            return MLOPS_EINVAL;
+        }
+    if (m && in[m - 1] >= c->dim) {
+        free(to);
+        return MLOPS_EINVAL;
+    }
+    uint32_t *nin = malloc((m ? m : 1) * sizeof *nin);
+    double *nw = calloc(m * kv + 1, sizeof *nw), *ng = c->G ? calloc(m * kv + 1, sizeof *ng) : NULL;
+    if (!nin || !nw || (c->G && !ng)) {
+        free(to);
+        free(nin);
+        free(nw);
+        free(ng);
+        return MLOPS_ENOMEM;
+    }
+    memcpy(nin, in, m * sizeof *nin);
+    cm_move(nw, c->w, to, c->m, kv);
+    if (c->G) cm_move(ng, c->G, to, c->m, kv);
+    free(to);
+    free(c->in);
+    free(c->w);
+    free(c->G);
+    c->in = nin;
+    c->w = nw;
+    c->G = ng;
+    c->m = m;
+    return 0;
+}
+
+int mlk_cmodel_decode(const uint8_t *buf, size_t len, mlk_cmodel **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    smodel s;
+    int rc = smodel_read(buf, len, &s, err, errlen);
+    if (rc) return rc;
+    uint32_t kv = s.k == 2 ? 1 : s.k;
+    mlk_cmodel *c = calloc(1, sizeof *c);
+    /* inputs: those of the weights and of the sums (each list increasing), then the dense ones */
+    size_t cap = (size_t)(s.w.nnz + s.g.nnz + s.nd);
+    if (c) c->in = malloc((cap ? cap : 1) * sizeof *c->in);
+    if (!c || !c->in) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "model: out of memory");
+        goto done;
+    }
+    c->n_classes = s.k;
+    c->n_vec = kv;
+    c->n_features = s.nf;
+    c->n_dense = s.nd;
+    c->dim = s.nf + s.nd;
+    c->t = s.t;
+    c->n_seen = s.seen;
+    uint64_t iw = 0, ig = 0;
+    size_t m = 0;
+    for (;;) {
+        uint64_t jw = UINT64_MAX, jg = UINT64_MAX;
+        uint32_t ix;
+        if (iw < s.w.nnz) jw = (memcpy(&ix, s.w.idx + iw * 4, 4), ix / kv);
+        if (ig < s.g.nnz) jg = (memcpy(&ix, s.g.idx + ig * 4, 4), ix / kv);
+        uint64_t j = jw < jg ? jw : jg;
+        if (j >= s.nf) break;
+        c->in[m++] = (uint32_t)j;
+        while (iw < s.w.nnz && (memcpy(&ix, s.w.idx + iw * 4, 4), ix / kv == j)) iw++;
+        while (ig < s.g.nnz && (memcpy(&ix, s.g.idx + ig * 4, 4), ix / kv == j)) ig++;
+    }
+    for (uint64_t j = 0; j < s.nd; j++) c->in[m++] = (uint32_t)(s.nf + j);
+    c->m = m;
+    c->w = calloc(m * kv + 1, sizeof *c->w);
+    c->b = malloc(kv * sizeof *c->b);
+    if (!c->w || !c->b || (s.has_g && mlk_cmodel_enable_adagrad(c) != 0)) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "model: out of memory");
+        goto done;
+    }
+    memcpy(c->b, s.b, kv * sizeof *c->b);
+    if (s.has_g) memcpy(c->Gb, s.gb, kv * sizeof *c->Gb);
+    /* scatter each block's entries to their local places: a merge, both are increasing */
+    for (int pass = 0; pass < 1 + s.has_g; pass++) {
+        const sblock *bl = pass ? &s.g : &s.w;
+        double *dst = pass ? c->G : c->w;
+        size_t l = 0;
+        for (uint64_t i = 0; i < bl->nnz; i++) {
+            uint32_t ix;
+            memcpy(&ix, bl->idx + i * 4, 4);
+            while (c->in[l] != ix / kv) l++;
+            memcpy(&dst[l * kv + ix % kv], bl->val + i * 8, 8);
+        }
+    }
+    *out = c;
+    c = NULL;
+done:
+    sblock_free(&s.w);
+    sblock_free(&s.g);
+    mlk_cmodel_destroy(&c);
+    return rc;
+}
+
+/* Values of a compact block whose bits are not all zero. */
+static uint64_t cm_nnz(const mlk_cmodel *c, const double *v)
+{
+    return count_nnz(v, (uint64_t)c->m * c->n_vec);
+}
+
+/* A compact block in the model's block form (model.h): dense, or the
+ * non-zero entries by increasing element index, which the increasing
+ * input list gives in order. */
+static uint8_t *put_cblock(uint8_t *p, const mlk_cmodel *c, const double *v, uint64_t np, uint64_t nnz,
+                           int sparse)
+{
+    size_t kv = c->n_vec;
+    if (!sparse) {
+        memset(p, 0, (size_t)np * 8);
+        for (size_t l = 0; l < c->m; l++) memcpy(p + (size_t)c->in[l] * kv * 8, v + l * kv, kv * 8);
+        return p + np * 8;
+    }
+    p = put_u64(p, nnz);
+    uint8_t *pi = p, *pv = p + nnz * 4;
+    for (size_t l = 0; l < c->m; l++)
+        for (size_t k = 0; k < kv; k++) {
+            double x = v[l * kv + k];
+            if (!bits_nonzero(x)) continue;
+            pi = put_u32(pi, (uint32_t)(c->in[l] * kv + k));
+            pv = put(pv, &x, 8);
+        }
+    return pv;
+}
+
+int mlk_cmodel_encode(const mlk_cmodel *c, uint8_t **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint64_t np = model_params(c->n_classes, c->n_features, c->n_dense);
+    if (np == 0 || c->n_vec != (c->n_classes == 2 ? 1u : c->n_classes)) return MLOPS_EINVAL;
+    int wsp = 0, gsp = 0;
+    uint64_t wnnz = cm_nnz(c, c->w), gnnz = c->G ? cm_nnz(c, c->G) : 0;
+    uint64_t payload = (uint64_t)c->n_vec * 8 + block_size(np, wnnz, &wsp);
+    if (c->G) payload += (uint64_t)c->n_vec * 8 + block_size(np, gnnz, &gsp);
+    uint8_t *buf = malloc((size_t)(MODEL_HDR + payload));
+    if (!buf) return MLOPS_ENOMEM;
+    uint32_t flags = (c->G ? FLAG_ADAGRAD : 0) | (wsp ? FLAG_W_SPARSE : 0) | (gsp ? FLAG_G_SPARSE : 0);
+    uint8_t *p = put(buf, MODEL_MAGIC, 4);
+    p = put_u32(p, MODEL_VERSION);
+    p = put_u32(p, c->n_classes == 2 ? KIND_BINARY : KIND_MULTI);
+    p = put_u32(p, c->n_classes);
+    p = put_u64(p, c->n_features);
+    p = put_u64(p, c->n_dense);
+    p = put_u64(p, c->t);
+    p = put_u64(p, c->n_seen);
+    p = put_u32(p, flags);
+    p = put_u32(p, 0);
+    p = put_u64(p, payload);
+    p = put(p, c->b, c->n_vec * sizeof *c->b);
+    p = put_cblock(p, c, c->w, np, wnnz, wsp);
+    if (c->G) {
+        p = put(p, c->Gb, c->n_vec * sizeof *c->Gb);
+        p = put_cblock(p, c, c->G, np, gnnz, gsp);
+    }
+    *out = buf;
+    *outlen = (size_t)(p - buf);
+    return 0;
+}

@@ -106,4 +106,52 @@ int mlk_model_encode(const mlk_model *m, uint8_t **out, size_t *outlen);
  * does not match the header and trailing bytes. */
 int mlk_model_decode(const uint8_t *buf, size_t len, mlk_model **out, char *err, size_t errlen);
 
+/* A compact model: the parameters of inputs in[0..m-1] only (strictly
+ * increasing global input indexes below dim), every other parameter of
+ * the model it stands for being zero. w, G are laid out like a model's
+ * (feature-major) over the local inputs: the weight of input in[l] for
+ * vector k is w[l * n_vec + k]. An epoch task works on this form only: a
+ * shard touches ~12,000 of 2^20 hashed inputs, so the arrays stay in L2
+ * and no 2^20 array is made, filled or scanned. Its byte form is the
+ * model's (mlk_model_encode of the dense model it stands for, byte for
+ * byte). */
+typedef struct {
+    uint32_t n_classes, n_vec;
+    uint64_t n_features, n_dense, dim;
+    size_t m;     /* inputs held */
+    uint32_t *in; /* m increasing global input indexes */
+    double *w;    /* m * n_vec */
+    double *b;    /* n_vec */
+    double *G;    /* adagrad sums like w, or NULL */
+    double *Gb;   /* n_vec, or NULL */
+    uint64_t t, n_seen;
+} mlk_cmodel;
+
+/* A zero compact model holding the dense inputs only (t = 1), with
+ * zeroed adagrad sums if with_adagrad. NULL on a bad shape (as
+ * mlk_model_new) or out of memory. */
+mlk_cmodel *mlk_cmodel_new(uint32_t n_classes, uint64_t n_features, uint64_t n_dense, int with_adagrad);
+
+/* Free a compact model and set *pc to NULL; safe on NULL and twice. */
+void mlk_cmodel_destroy(mlk_cmodel **pc);
+
+/* Give a compact model zero adagrad sums if it has none. 0 or MLOPS_ENOMEM. */
+int mlk_cmodel_enable_adagrad(mlk_cmodel *c);
+
+/* Hold exactly inputs in[0..m-1] (increasing, below dim, a superset of
+ * the inputs held): the values of the inputs held move to their new
+ * places by a merge of the two sorted lists, the new ones are zero.
+ * MLOPS_EINVAL if in is not such a superset; MLOPS_ENOMEM. */
+int mlk_cmodel_reindex(mlk_cmodel *c, const uint32_t *in, size_t m);
+
+/* Decode a model's byte form (a buffer that may be garbage, validated as
+ * mlk_model_decode does) into a compact model holding every input with
+ * a non-zero weight or adagrad sum, and every dense input. MLOPS_EPARSE
+ * with a message; MLOPS_ENOMEM. */
+int mlk_cmodel_decode(const uint8_t *buf, size_t len, mlk_cmodel **out, char *err, size_t errlen);
+
+/* Encode: the bytes mlk_model_encode gives for the dense model c stands
+ * for. 0, MLOPS_EINVAL or MLOPS_ENOMEM. */
+int mlk_cmodel_encode(const mlk_cmodel *c, uint8_t **out, size_t *outlen);
+
 #endif

@@ -4,9 +4,12 @@
  * Three training loops share the scoring and gradient helpers: one row
  * per step with plain SGD (the hot path for hashed data: O(nnz * n_vec)
  * per row, L2 through the weight scale), one row per step with adagrad,
- * and mini-batches, where the dense block goes through dgemm. During
- * plain training m->w holds v with the true weights w = wscale * v; the
- * scale is folded back into m->w before returning. */
+ * and mini-batches, where the dense block goes through dgemm. They run
+ * on a compact model (model.h) with the shard's columns renumbered to its
+ * inputs (train_core); mlk_sgd_train gathers a dense model's weights into
+ * one and puts them back. During plain training m->w holds v with the
+ * true weights w = wscale * v; the scale is folded back into m->w (and
+ * into the rest of a dense model's array) before returning. */
 #include "sgd.h"
 #include "err.h"
 #include <cblas.h>
@@ -54,12 +57,19 @@ typedef struct {
     const double *dense; /* NULL if nd == 0 */
 } rows;
 
-/* Check d against m (and labels if need_y) and fill r. */
-static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int need_y, char *err,
-                     size_t errlen)
+/* The shape of a model the rows are checked against. */
+typedef struct {
+    uint32_t n_classes, n_vec;
+    uint64_t n_features, n_dense;
+} mshape;
+
+/* Check d against a model of shape *m and fill r; need_y: 1 every
+ * row's label, 2 those of the rows training does not skip. */
+static int rows_init(rows *r, const mshape *m, const mlk_sgd_data *d, int need_y, const uint8_t *skip,
+                     char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
-    if (!m || !d) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    if (!d) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     r->n = d->nrows;
     r->nf = (size_t)m->n_features;
     r->nd = (size_t)m->n_dense;
@@ -100,7 +110,7 @@ static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int nee
     if (need_y) {
         if (r->n > 0 && !d->y) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: no labels");
         for (size_t i = 0; i < r->n; i++)
-            if (d->y[i] < 0 || (uint32_t)d->y[i] >= m->n_classes)
+            if ((need_y == 1 || !skip || !skip[i]) && (d->y[i] < 0 || (uint32_t)d->y[i] >= m->n_classes))
                 return mlops_seterr(err, errlen, MLOPS_EINVAL,
                                     "sgd: row %zu has label %d, classes are 0..%u", i, d->y[i],
                                     m->n_classes - 1);
@@ -112,7 +122,8 @@ static int rows_init(rows *r, const mlk_model *m, const mlk_sgd_data *d, int nee
  * whether it lives in the CSR/dense/label arrays or in a packed record. */
 typedef struct {
     const int32_t *ind;
-    const double *val;
+    const double *val;  /* the values, or NULL when they are held as valf */
+    const float *valf;  /* a packed record's values, each exactly a double */
     size_t nnz;
     const double *x; /* nd dense values (NULL if nd == 0) */
     int32_t y;
@@ -121,7 +132,7 @@ typedef struct {
 /* Row i of the shard arrays (y = 0 when there are no labels). */
 static inline row_view row_at(const rows *r, const int32_t *y, size_t i)
 {
-    row_view v = {NULL, NULL, 0, NULL, y ? y[i] : 0};
+    row_view v = {NULL, NULL, NULL, 0, NULL, y ? y[i] : 0};
     if (r->indptr) {
         int64_t p = r->indptr[i];
         v.ind = r->ind + p;
@@ -132,13 +143,19 @@ static inline row_view row_at(const rows *r, const int32_t *y, size_t i)
     return v;
 }
 
+/* Value p of a row: exact either way, so the arithmetic is the same. */
+static inline double rv_val(const row_view *rw, size_t p)
+{
+    return rw->valf ? (double)rw->valf[p] : rw->val[p];
+}
+
 /* z[k] = sum_j x_j v[j*kv + k] over one row (no scale, no intercept). */
 static inline void row_dot(const rows *r, const double *v, const row_view *rw, double *z)
 {
     size_t kv = r->kv;
     if (kv == 1) {
         double s = 0.0;
-        for (size_t p = 0; p < rw->nnz; p++) s += v[rw->ind[p]] * rw->val[p];
+        for (size_t p = 0; p < rw->nnz; p++) s += v[rw->ind[p]] * rv_val(rw, p);
         const double *vd = v + r->nf;
         for (size_t j = 0; j < r->nd; j++) s += vd[j] * rw->x[j];
         z[0] = s;
@@ -147,7 +164,7 @@ static inline void row_dot(const rows *r, const double *v, const row_view *rw, d
     for (size_t k = 0; k < kv; k++) z[k] = 0.0;
     for (size_t p = 0; p < rw->nnz; p++) {
         const double *vj = v + (size_t)rw->ind[p] * kv;
-        double x = rw->val[p];
+        double x = rv_val(rw, p);
         for (size_t k = 0; k < kv; k++) z[k] += vj[k] * x;
     }
     for (size_t j = 0; j < r->nd; j++) {
@@ -162,14 +179,14 @@ static inline void row_axpy(const rows *r, double *v, const row_view *rw, const 
 {
     size_t kv = r->kv;
     if (kv == 1) {
-        for (size_t p = 0; p < rw->nnz; p++) v[rw->ind[p]] += rw->val[p] * u[0];
+        for (size_t p = 0; p < rw->nnz; p++) v[rw->ind[p]] += rv_val(rw, p) * u[0];
         double *vd = v + r->nf;
         for (size_t j = 0; j < r->nd; j++) vd[j] += rw->x[j] * u[0];
         return;
     }
     for (size_t p = 0; p < rw->nnz; p++) {
         double *vj = v + (size_t)rw->ind[p] * kv;
-        double x = rw->val[p];
+        double x = rv_val(rw, p);
         for (size_t k = 0; k < kv; k++) vj[k] += x * u[k];
     }
     for (size_t j = 0; j < r->nd; j++) {
@@ -182,17 +199,30 @@ static inline void row_axpy(const rows *r, double *v, const row_view *rw, const 
 /* ---- packed rows ---------------------------------------------------- */
 
 /* For shuffled per-row training each row is copied once per call into
- * one record: i32 label, u32 nnz, i32 ind[nnz] (padded to 8 bytes),
- * f64 val[nnz], f64 dense[nd]. A random visit then touches one or two
- * adjacent cache lines instead of five scattered ones (indptr, indices,
- * data, dense, label), and the shuffled array holds record offsets, so
- * there is no indptr lookup either. The visiting order is unchanged. */
-static size_t rec_size(size_t nnz, size_t nd)
+ * one record: i32 label, u32 nnz, i32 ind[nnz], the values (f32[nnz]
+ * when every value of the shard is exactly a float, as hashed counts
+ * are, else f64[nnz] after padding to 8 bytes), padding to 8, f64
+ * dense[nd]. A random visit then touches one or two adjacent cache lines
+ * instead of five scattered ones (indptr, indices, data, dense, label),
+ * and the shuffled array holds record offsets, so there is no indptr
+ * lookup either; a row of 3 hashed values and 4 dense ones is 64 bytes,
+ * one line. The visiting order and the values are unchanged. */
+static inline size_t rec_vals_at(size_t nnz, int f32)
 {
-    return 8 + ((nnz * 4 + 7) & ~(size_t)7) + 8 * nnz + 8 * nd;
+    return f32 ? 8 + 4 * nnz : 8 + ((nnz * 4 + 7) & ~(size_t)7);
 }
 
-static inline row_view rec_at(const uint8_t *rec, size_t nd)
+static inline size_t rec_dense_at(size_t nnz, int f32)
+{
+    return f32 ? 8 + ((nnz * 8 + 7) & ~(size_t)7) : rec_vals_at(nnz, 0) + 8 * nnz;
+}
+
+static size_t rec_size(size_t nnz, size_t nd, int f32)
+{
+    return rec_dense_at(nnz, f32) + 8 * nd;
+}
+
+static inline row_view rec_at(const uint8_t *rec, size_t nd, int f32)
 {
     row_view v;
     uint32_t nnz;
@@ -200,8 +230,9 @@ static inline row_view rec_at(const uint8_t *rec, size_t nd)
     memcpy(&nnz, rec + 4, 4);
     v.nnz = nnz;
     v.ind = (const int32_t *)(const void *)(rec + 8);
-    v.val = (const double *)(const void *)(rec + 8 + ((v.nnz * 4 + 7) & ~(size_t)7));
-    v.x = nd ? v.val + v.nnz : NULL;
+    v.val = f32 ? NULL : (const double *)(const void *)(rec + rec_vals_at(v.nnz, 0));
+    v.valf = f32 ? (const float *)(const void *)(rec + rec_vals_at(v.nnz, 1)) : NULL;
+    v.x = nd ? (const double *)(const void *)(rec + rec_dense_at(v.nnz, f32)) : NULL;
     return v;
 }
 
@@ -219,19 +250,85 @@ static void *big_alloc(size_t n)
     return p;
 }
 
-/* Pack all rows; *off gets each row's record offset. NULL if out of
- * memory or a row has more than UINT32_MAX entries (then the caller
- * trains from the arrays directly). */
-static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off)
+/* ---- the shard's inputs, numbered 0..m-1 ----------------------------- */
+
+/* The hashed inputs a call trains (the shard's, and a compact model's)
+ * as a bitmap with the count of set bits before each word: the local
+ * index of input j is its rank among them, one popcount away. The
+ * bitmap is nf bits (128 KiB for 2^20) and stays in L2 while the rows
+ * are renumbered. */
+typedef struct {
+    uint64_t *bits;
+    uint32_t *pre;
+    size_t nw, mh; /* words, set bits */
+} inset;
+
+static void inset_free(inset *s)
 {
+    free(s->bits);
+    free(s->pre);
+}
+
+static inline int32_t inset_rank(const inset *s, uint32_t j)
+{
+    uint64_t wd = s->bits[j >> 6] & ((UINT64_C(1) << (j & 63)) - 1);
+    return (int32_t)(s->pre[j >> 6] + (uint32_t)__builtin_popcountll(wd));
+}
+
+/* The set of r's hashed columns and the hashed inputs of c (if any);
+ * the prefix counts are left for inset_finish. */
+static int inset_build(inset *s, const rows *r, const mlk_cmodel *c)
+{
+    memset(s, 0, sizeof *s);
+    s->nw = r->nf / 64 + 1;
+    s->bits = calloc(s->nw, sizeof *s->bits);
+    s->pre = malloc(s->nw * sizeof *s->pre);
+    if (!s->bits || !s->pre) return MLOPS_ENOMEM;
+    int64_t nnz = r->indptr ? r->indptr[r->n] : 0;
+    for (int64_t p = 0; p < nnz; p++) s->bits[(uint32_t)r->ind[p] >> 6] |= UINT64_C(1) << (r->ind[p] & 63);
+    for (size_t l = 0; c && l < c->m && c->in[l] < r->nf; l++)
+        s->bits[c->in[l] >> 6] |= UINT64_C(1) << (c->in[l] & 63);
+    uint32_t acc = 0;
+    for (size_t i = 0; i < s->nw; i++) {
+        s->pre[i] = acc;
+        acc += (uint32_t)__builtin_popcountll(s->bits[i]);
+    }
+    s->mh = acc;
+    return 0;
+}
+
+/* The global inputs of the set, then the nd dense ones (malloc'd, mh + nd). */
+static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
+{
+    uint32_t *in = malloc((s->mh + nd + 1) * sizeof *in);
+    if (!in) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < s->nw; i++)
+        for (uint64_t wd = s->bits[i]; wd; wd &= wd - 1) in[o++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(wd));
+    for (size_t j = 0; j < nd; j++) in[o++] = (uint32_t)(nf + j);
+    return in;
+}
+
+/* Pack the rows keep[0..nk-1] (keep NULL: all rows, nk = r->n), their
+ * hashed columns renumbered by rk (if non-NULL); *off gets each packed
+ * row's record offset, in packing order. NULL if out of memory or a row
+ * has more than UINT32_MAX entries (then the caller trains from the
+ * arrays directly). */
+static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, size_t nk, uint64_t **off,
+                          const inset *rk, int *f32)
+{
+    int64_t nnz_all = r->indptr ? r->indptr[r->n] : 0;
+    unsigned inexact = 0;
+    for (int64_t p = 0; p < nnz_all; p++) inexact |= (double)(float)r->val[p] != r->val[p];
+    *f32 = !inexact;
     size_t total = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        row_view v = row_at(r, y, i);
+    for (size_t i = 0; i < nk; i++) {
+        row_view v = row_at(r, y, keep ? keep[i] : i);
         if (v.nnz > UINT32_MAX) return NULL;
-        total += rec_size(v.nnz, r->nd);
+        total += rec_size(v.nnz, r->nd, *f32);
     }
     uint8_t *buf = big_alloc(total);
-    *off = malloc((r->n ? r->n : 1) * sizeof **off);
+    *off = malloc((nk ? nk : 1) * sizeof **off);
     if (!buf || !*off) {
         free(buf);
         free(*off);
@@ -239,21 +336,30 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, uint64_t **off)
         return NULL;
     }
     size_t o = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        row_view v = row_at(r, y, i);
+    for (size_t i = 0; i < nk; i++) {
+        row_view v = row_at(r, y, keep ? keep[i] : i);
         uint32_t nnz = (uint32_t)v.nnz;
         uint8_t *rec = buf + o;
         (*off)[i] = o;
+        size_t dat = rec_dense_at(v.nnz, *f32), sz = rec_size(v.nnz, r->nd, *f32);
+        memset(rec + dat - 8, 0, 8); /* the padding, if any */
         memcpy(rec, &v.y, 4);
         memcpy(rec + 4, &nnz, 4);
-        size_t ip = (v.nnz * 4 + 7) & ~(size_t)7;
         if (v.nnz) {
-            memcpy(rec + 8, v.ind, v.nnz * 4);
-            memcpy(rec + 8 + ip, v.val, v.nnz * 8);
+            int32_t *ri = (int32_t *)(void *)(rec + 8);
+            if (rk)
+                for (size_t p = 0; p < v.nnz; p++) ri[p] = inset_rank(rk, (uint32_t)v.ind[p]);
+            else
+                memcpy(ri, v.ind, v.nnz * 4);
+            if (*f32) {
+                float *fv = (float *)(void *)(rec + rec_vals_at(v.nnz, 1));
+                for (size_t p = 0; p < v.nnz; p++) fv[p] = (float)v.val[p];
+            } else {
+                memcpy(rec + rec_vals_at(v.nnz, 0), v.val, v.nnz * 8);
+            }
         }
-        if (v.nnz & 1) memset(rec + 8 + v.nnz * 4, 0, 4);
-        if (r->nd) memcpy(rec + 8 + ip + v.nnz * 8, v.x, r->nd * 8);
-        o += rec_size(v.nnz, r->nd);
+        if (r->nd) memcpy(rec + dat, v.x, r->nd * 8);
+        o += sz;
     }
     return buf;
 }
@@ -390,14 +496,17 @@ static void shuffle_items(size_t *perm, size_t n, uint64_t seed, uint64_t epoch,
 
 /* State of one training call. */
 typedef struct {
-    rows r;
-    mlk_model *m;
+    rows r;        /* hashed columns renumbered to the compact model's inputs */
+    mlk_cmodel *m; /* the parameters trained */
+    double *passive;   /* dense call: the whole weight array, folded with the scale */
+    size_t npassive;
     const int32_t *y;
     sched s;
     double wscale; /* plain SGD: true weights are wscale * m->w */
     double *z;     /* kv scratch */
     size_t np;     /* dim * kv */
     const uint8_t *pack; /* packed rows (perm holds offsets), or NULL */
+    int pack_f32;        /* their values are held as f32 */
     double loss_sum;     /* loss of the epoch so far, plus log(loss_prod) */
     double loss_prod;    /* binary: product of pending (1 + e^z) factors */
     unsigned loss_cnt;   /* factors in loss_prod */
@@ -406,7 +515,7 @@ typedef struct {
 /* Row perm[s]: a packed record or a row of the arrays. */
 static inline row_view trainer_row(const trainer *tr, const size_t *perm, size_t s)
 {
-    return tr->pack ? rec_at(tr->pack + perm[s], tr->r.nd) : row_at(&tr->r, tr->y, perm[s]);
+    return tr->pack ? rec_at(tr->pack + perm[s], tr->r.nd, tr->pack_f32) : row_at(&tr->r, tr->y, perm[s]);
 }
 
 /* Fold the pending product into the loss sum and return the sum. */
@@ -419,12 +528,12 @@ static double loss_flush(trainer *tr)
 }
 
 /* Rows are visited in a random order, so every row costs cache misses
- * (its record, or indptr then indices/data/dense/label, then the weights
- * it names); the loop is latency-bound, not compute-bound. The order is
- * known ahead, so a software prefetch overlaps those misses: for packed
- * rows the record PF_DIST ahead and its weights PF_DIST/4 ahead; for
- * array rows indptr PF_DIST ahead, the entries and label PF_DIST/2 ahead
- * and the weights PF_DIST/4 ahead. always_inline: GCC sees a function
+ * (its record, or indptr then indices/data/dense/label); the weights
+ * it names are the compact model's, which stay in L2, so they need no
+ * prefetch (one cost 15% of the loop). The order is known ahead, so a
+ * software prefetch overlaps the row misses: for packed rows the record
+ * PF_DIST ahead; for array rows indptr PF_DIST ahead, the entries and
+ * label PF_DIST/2 ahead. always_inline: GCC sees a function
  * holding only prefetches as free of side effects and drops its calls
  * before it would inline it. */
 #define PF_DIST 64
@@ -452,10 +561,6 @@ __attribute__((always_inline)) static inline void prefetch_ahead(const trainer *
             __builtin_prefetch(&tr->y[i]);
         }
     }
-    if (s + PF_DIST / 4 < n) {
-        row_view v = trainer_row(tr, perm, s + PF_DIST / 4);
-        for (size_t p = 0; p < v.nnz; p++) __builtin_prefetch(&tr->m->w[(size_t)v.ind[p] * r->kv], 1);
-    }
 }
 
 /* max(0, 1 - eta alpha): the L2 shrink of one step (no libm call). */
@@ -465,14 +570,21 @@ static inline double l2_factor(double eta, double alpha)
     return f > 0.0 ? f : 0.0;
 }
 
+/* Fold the scale into the weights: the trained ones and, in a call on a
+ * dense model, every other weight of it (the same product per weight,
+ * in the same order, as when the whole array was trained). */
+static void wscale_fold(trainer *tr)
+{
+    for (size_t j = 0; j < tr->np; j++) tr->m->w[j] *= tr->wscale;
+    for (size_t j = 0; j < tr->npassive; j++) tr->passive[j] *= tr->wscale;
+    tr->wscale = 1.0;
+}
+
 /* Multiply the true weights by f (scikit-learn's WeightVector.scale). */
 static void wscale_mul(trainer *tr, double f)
 {
     tr->wscale *= f;
-    if (tr->wscale < WSCALE_MIN) {
-        for (size_t j = 0; j < tr->np; j++) tr->m->w[j] *= tr->wscale;
-        tr->wscale = 1.0;
-    }
+    if (tr->wscale < WSCALE_MIN) wscale_fold(tr);
 }
 
 /* Binary log loss at score p for label y (0/1), scikit-learn's
@@ -505,7 +617,7 @@ static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, doub
     prefetch_ahead(tr, perm, s, n);
     row_view rw = trainer_row(tr, perm, s);
     const rows *r = &tr->r;
-    mlk_model *m = tr->m;
+    mlk_cmodel *m = tr->m;
     double *z = tr->z;
     size_t kv = r->kv;
     row_dot(r, m->w, &rw, z);
@@ -539,7 +651,7 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
     prefetch_ahead(tr, perm, s, n);
     row_view rw = trainer_row(tr, perm, s);
     const rows *r = &tr->r;
-    mlk_model *m = tr->m;
+    mlk_cmodel *m = tr->m;
     double *z = tr->z, alpha = tr->s.alpha, eta0 = tr->s.eta0;
     size_t kv = r->kv;
     row_dot(r, m->w, &rw, z);
@@ -548,7 +660,7 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
     for (size_t p = 0; p < rw.nnz; p++) {
         size_t base = (size_t)rw.ind[p] * kv;
         for (size_t k = 0; k < kv; k++)
-            adagrad_one(&m->w[base + k], &m->G[base + k], rw.val[p] * z[k] + alpha * m->w[base + k],
+            adagrad_one(&m->w[base + k], &m->G[base + k], rv_val(&rw, p) * z[k] + alpha * m->w[base + k],
                         eta0);
     }
     for (size_t j = 0; j < r->nd; j++) {
@@ -605,7 +717,7 @@ static double step_batch(trainer *tr, batchbuf *bb, const size_t *idx, size_t nb
                          int adagrad)
 {
     const rows *r = &tr->r;
-    mlk_model *m = tr->m;
+    mlk_cmodel *m = tr->m;
     size_t kv = r->kv, nd = r->nd, nf = r->nf;
     double *zb = bb->zb, *xb = bb->xb, *wd = m->w + nf * kv;
     /* scores: dense block by dgemm, hashed part row by row */
@@ -698,7 +810,7 @@ static int params_finite(const trainer *tr)
     return 1;
 }
 
-static int check_opts(const mlk_sgd_opts *o, const mlk_model *m, char *err, size_t errlen)
+static int check_opts(const mlk_sgd_opts *o, uint64_t t, char *err, size_t errlen)
 {
     if (!o) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: options are NULL");
     if (o->lr < MLK_LR_OPTIMAL || o->lr > MLK_LR_ADAGRAD)
@@ -714,36 +826,44 @@ static int check_opts(const mlk_sgd_opts *o, const mlk_model *m, char *err, size
     if (o->epochs < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: epochs must be >= 1");
     if (o->batch_size > ((size_t)1 << 20))
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: batch_size %zu too large", o->batch_size);
-    if (m->t < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model step counter t is 0");
+    if (t < 1) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model step counter t is 0");
     return 0;
 }
 
-int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
-                  const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
+/* Train compact model m over the rows r (checked, global columns) for
+ * o->epochs epochs; rk renumbers r's hashed columns to m's inputs, which
+ * hold them all. passive: a call on a dense model hands its whole
+ * weight array, which every scale fold multiplies too. */
+static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint8_t *skip, const inset *rk,
+                      double *passive, size_t npassive, const int64_t *order, const mlk_sgd_opts *o,
+                      double *epoch_loss, char *err, size_t errlen)
 {
     trainer tr;
     memset(&tr, 0, sizeof tr);
-    int rc = rows_init(&tr.r, m, d, 1, err, errlen);
-    if (rc != 0) return rc;
-    if ((rc = check_opts(o, m, err, errlen)) != 0) return rc;
-    size_t n = tr.r.n;
-    if (order)
-        for (size_t i = 0; i < n; i++)
-            if (order[i] < 0 || (uint64_t)order[i] >= n)
-                return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: order[%zu] = %lld out of 0..%zu",
-                                    i, (long long)order[i], n ? n - 1 : 0);
+    tr.r = *r;
+    tr.r.nf = rk->mh;
+    size_t n = r->n; /* rows trained: all, or those skip leaves */
+    size_t *keep = NULL;
+    if (skip) {
+        n = 0;
+        for (size_t i = 0; i < r->n; i++) n += !skip[i];
+        if (!(keep = malloc((n ? n : 1) * sizeof *keep)))
+            return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        for (size_t i = 0, k = 0; i < r->n; i++)
+            if (!skip[i]) keep[k++] = i;
+    }
     int adagrad = o->lr == MLK_LR_ADAGRAD;
-    if (adagrad && mlk_model_enable_adagrad(m) != 0)
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory (adagrad sums)");
     tr.m = m;
-    tr.y = d->y;
+    tr.y = y;
+    tr.passive = passive;
+    tr.npassive = npassive;
     tr.wscale = 1.0;
-    tr.np = (size_t)(m->dim * m->n_vec);
+    tr.np = m->m * m->n_vec;
     tr.s.lr = o->lr;
     tr.s.alpha = o->alpha;
     tr.s.eta0 = o->eta0;
     tr.s.power_t = o->power_t;
-    tr.s.decay = o->intercept_decay >= 0.0 ? o->intercept_decay : (d->X ? 0.01 : 1.0);
+    tr.s.decay = o->intercept_decay >= 0.0 ? o->intercept_decay : (r->indptr ? 0.01 : 1.0);
     if (o->lr == MLK_LR_OPTIMAL) {
         double typw = sqrt(1.0 / sqrt(o->alpha)), unused;
         double initial_eta0 = typw / fmax(1.0, log_dloss(-typw, 1.0, &unused));
@@ -756,17 +876,29 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
     memset(&bb, 0, sizeof bb);
     uint64_t *offs = NULL;
     uint8_t *pack = NULL;
+    int32_t *lind = NULL;
+    int rc = 0;
     if (!perm || !tr.z || (bs > 1 && batchbuf_init(&bb, &tr, bs, adagrad) != 0)) {
         rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
         goto done;
     }
     /* rows visited out of storage order one at a time: pack them (if the
-     * memory is there; otherwise read the arrays, same result) */
-    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(&tr.r, d->y, &offs);
+     * memory is there; otherwise read the arrays, same result), renumbered
+     * on the way; else renumber a copy of the columns */
+    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, keep, n, &offs, rk, &tr.pack_f32);
+    if (!pack && r->indptr) {
+        int64_t nnz = r->indptr[r->n];
+        if (!(lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind))) {
+            rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+            goto done;
+        }
+        for (int64_t p = 0; p < nnz; p++) lind[p] = inset_rank(rk, (uint32_t)r->ind[p]);
+        tr.r.ind = lind;
+    }
     for (unsigned e = 0; e < o->epochs; e++) {
         for (size_t i = 0; i < n; i++) {
-            size_t row = order ? (size_t)order[i] : i;
-            perm[i] = pack ? (size_t)offs[row] : row;
+            size_t row = order ? (size_t)order[i] : keep ? keep[i] : i;
+            perm[i] = pack ? (size_t)offs[keep ? i : row] : row;
         }
         if (o->shuffle) shuffle_items(perm, n, o->seed, o->epoch0 + e, o->shard);
         tr.loss_sum = 0.0;
@@ -800,54 +932,211 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
         m->n_seen += n;
     }
 done:
-    if (tr.wscale != 1.0)
-        for (size_t j = 0; j < tr.np; j++) m->w[j] *= tr.wscale;
+    if (tr.wscale != 1.0) wscale_fold(&tr);
     free(perm);
     free(pack);
     free(offs);
+    free(lind);
+    free(keep);
     free(tr.z);
     batchbuf_free(&bb);
     return rc;
 }
 
+/* What both entries check before training: the rows against the shape,
+ * the options, the order. */
+static int train_check(rows *r, const mshape *sh, uint64_t t, const mlk_sgd_data *d, const int64_t *order,
+                       const uint8_t *skip, const mlk_sgd_opts *o, char *err, size_t errlen)
+{
+    int rc = rows_init(r, sh, d, 2, skip, err, errlen);
+    if (rc != 0) return rc;
+    if ((rc = check_opts(o, t, err, errlen)) != 0) return rc;
+    if (order && skip) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: an order and skipped rows together");
+    if (order)
+        for (size_t i = 0; i < r->n; i++)
+            if (order[i] < 0 || (uint64_t)order[i] >= r->n)
+                return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: order[%zu] = %lld out of 0..%zu",
+                                    i, (long long)order[i], r->n ? r->n - 1 : 0);
+    return 0;
+}
+
+int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
+                  const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
+{
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
+    rows r;
+    int rc = train_check(&r, &sh, m->t, d, order, NULL, o, err, errlen);
+    if (rc != 0) return rc;
+    if (o->lr == MLK_LR_ADAGRAD && mlk_model_enable_adagrad(m) != 0)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory (adagrad sums)");
+    /* the rows' inputs as a compact model gathered from m, trained, put back */
+    inset rk;
+    uint32_t *in = NULL;
+    mlk_cmodel c;
+    memset(&c, 0, sizeof c);
+    size_t kv = m->n_vec;
+    if (inset_build(&rk, &r, NULL) != 0 || !(in = inset_list(&rk, r.nf, r.nd))) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    c.n_classes = m->n_classes;
+    c.n_vec = m->n_vec;
+    c.n_features = m->n_features;
+    c.n_dense = m->n_dense;
+    c.dim = m->dim;
+    c.m = rk.mh + r.nd;
+    c.in = in;
+    c.b = m->b;
+    c.Gb = m->Gb;
+    c.t = m->t;
+    c.n_seen = m->n_seen;
+    c.w = malloc((c.m * kv + 1) * sizeof *c.w);
+    if (m->G) c.G = malloc((c.m * kv + 1) * sizeof *c.G);
+    if (!c.w || (m->G && !c.G)) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    for (size_t l = 0; l < c.m; l++) {
+        memcpy(c.w + l * kv, m->w + (size_t)in[l] * kv, kv * sizeof *c.w);
+        if (m->G) memcpy(c.G + l * kv, m->G + (size_t)in[l] * kv, kv * sizeof *c.G);
+    }
+    rc = train_core(&c, &r, d->y, NULL, &rk, m->w, (size_t)(m->dim * kv), order, o, epoch_loss, err, errlen);
+    for (size_t l = 0; l < c.m; l++) {
+        memcpy(m->w + (size_t)in[l] * kv, c.w + l * kv, kv * sizeof *c.w);
+        if (m->G) memcpy(m->G + (size_t)in[l] * kv, c.G + l * kv, kv * sizeof *c.G);
+    }
+    m->t = c.t;
+    m->n_seen = c.n_seen;
+out:
+    inset_free(&rk);
+    free(in);
+    free(c.w);
+    free(c.G);
+    return rc;
+}
+
+int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order, const uint8_t *skip,
+                          const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
+{
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
+    rows r;
+    int rc = train_check(&r, &sh, m->t, d, order, skip, o, err, errlen);
+    if (rc != 0) return rc;
+    inset rk;
+    uint32_t *in = NULL;
+    if (inset_build(&rk, &r, m) != 0 || !(in = inset_list(&rk, r.nf, r.nd)) ||
+        (o->lr == MLK_LR_ADAGRAD && mlk_cmodel_enable_adagrad(m) != 0)) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+    } else if ((rc = mlk_cmodel_reindex(m, in, rk.mh + r.nd)) != 0) {
+        rc = mlops_seterr(err, errlen, rc, rc == MLOPS_ENOMEM ? "sgd: out of memory"
+                                                              : "sgd: compact model holds an input out of range");
+    } else {
+        rc = train_core(m, &r, d->y, skip, &rk, NULL, 0, order, o, epoch_loss, err, errlen);
+    }
+    inset_free(&rk);
+    free(in);
+    return rc;
+}
+
 /* ---- prediction and objective --------------------------------------- */
 
-int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *proba, char *err,
-                          size_t errlen)
+/* Probabilities of rows r (hashed columns numbered as w's inputs, dense
+ * block at r->nf) under weights w and intercepts b. */
+static int predict_rows(const double *w, const double *b, uint32_t K, const rows *r, double *proba, char *err,
+                        size_t errlen)
 {
-    rows r;
-    int rc = rows_init(&r, m, d, 0, err, errlen);
-    if (rc != 0) return rc;
-    size_t kv = r.kv, K = m->n_classes;
+    size_t kv = r->kv;
     double *z = malloc(PREDICT_BLOCK * kv * sizeof *z);
     if (!z) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
-    for (size_t s = 0; s < r.n; s += PREDICT_BLOCK) {
-        size_t nb = r.n - s < PREDICT_BLOCK ? r.n - s : PREDICT_BLOCK;
-        if (r.nd > 0)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)r.nd, 1.0,
-                        r.dense + s * r.nd, (int)r.nd, m->w + r.nf * kv, (int)kv, 0.0, z, (int)kv);
+    for (size_t s = 0; s < r->n; s += PREDICT_BLOCK) {
+        size_t nb = r->n - s < PREDICT_BLOCK ? r->n - s : PREDICT_BLOCK;
+        if (r->nd > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)r->nd, 1.0,
+                        r->dense + s * r->nd, (int)r->nd, w + r->nf * kv, (int)kv, 0.0, z, (int)kv);
         else
             memset(z, 0, nb * kv * sizeof *z);
-        for (size_t b = 0; b < nb; b++) {
-            double *zr = z + b * kv;
-            if (r.indptr)
-                for (int64_t p = r.indptr[s + b]; p < r.indptr[s + b + 1]; p++) {
-                    const double *wj = m->w + (size_t)r.ind[p] * kv;
-                    for (size_t k = 0; k < kv; k++) zr[k] += wj[k] * r.val[p];
+        for (size_t bi = 0; bi < nb; bi++) {
+            double *zr = z + bi * kv;
+            if (r->indptr)
+                for (int64_t p = r->indptr[s + bi]; p < r->indptr[s + bi + 1]; p++) {
+                    const double *wj = w + (size_t)r->ind[p] * kv;
+                    for (size_t k = 0; k < kv; k++) zr[k] += wj[k] * r->val[p];
                 }
-            for (size_t k = 0; k < kv; k++) zr[k] += m->b[k];
-            scores_proba(zr, kv, proba + (s + b) * K);
+            for (size_t k = 0; k < kv; k++) zr[k] += b[k];
+            scores_proba(zr, kv, proba + (s + bi) * K);
         }
     }
     free(z);
     return 0;
 }
 
+int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *proba, char *err,
+                          size_t errlen)
+{
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
+    rows r;
+    int rc = rows_init(&r, &sh, d, 0, NULL, err, errlen);
+    if (rc != 0) return rc;
+    return predict_rows(m->w, m->b, m->n_classes, &r, proba, err, errlen);
+}
+
+int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, double *proba, char *err,
+                                  size_t errlen)
+{
+    if (!c) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {c->n_classes, c->n_vec, c->n_features, c->n_dense};
+    rows r;
+    int rc = rows_init(&r, &sh, d, 0, NULL, err, errlen);
+    if (rc != 0) return rc;
+    size_t kv = c->n_vec, nd = (size_t)c->n_dense, mh = c->m >= nd ? c->m - nd : 0;
+    for (size_t j = 0; j < nd; j++)
+        if (c->m < nd || c->in[mh + j] != c->n_features + j)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: compact model lacks dense input %zu", j);
+    /* a column the model does not hold reads a row of zeros (index c->m),
+     * so every product and sum is the dense model's */
+    inset rk;
+    memset(&rk, 0, sizeof rk);
+    rk.nw = r.nf / 64 + 1;
+    rk.bits = calloc(rk.nw, sizeof *rk.bits);
+    rk.pre = malloc(rk.nw * sizeof *rk.pre);
+    int64_t nnz = r.indptr ? r.indptr[r.n] : 0;
+    int32_t *lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind);
+    double *w = malloc((c->m + 1) * kv * sizeof *w);
+    if (!rk.bits || !rk.pre || !lind || !w) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    for (size_t l = 0; l < mh; l++) rk.bits[c->in[l] >> 6] |= UINT64_C(1) << (c->in[l] & 63);
+    for (size_t i = 0, acc = 0; i < rk.nw; i++) {
+        rk.pre[i] = (uint32_t)acc;
+        acc += (size_t)__builtin_popcountll(rk.bits[i]);
+    }
+    for (int64_t p = 0; p < nnz; p++) {
+        uint32_t j = (uint32_t)r.ind[p];
+        lind[p] = (rk.bits[j >> 6] >> (j & 63)) & 1 ? inset_rank(&rk, j) : (int32_t)c->m;
+    }
+    memcpy(w, c->w, c->m * kv * sizeof *w);
+    memset(w + c->m * kv, 0, kv * sizeof *w);
+    r.ind = lind;
+    r.nf = mh;
+    rc = predict_rows(w, c->b, c->n_classes, &r, proba, err, errlen);
+out:
+    inset_free(&rk);
+    free(lind);
+    free(w);
+    return rc;
+}
+
 int mlk_sgd_objective(const mlk_model *m, const mlk_sgd_data *d, double alpha, double *loss,
                       double *grad, char *err, size_t errlen)
 {
+    if (!m) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    mshape sh = {m->n_classes, m->n_vec, m->n_features, m->n_dense};
     rows r;
-    int rc = rows_init(&r, m, d, 1, err, errlen);
+    int rc = rows_init(&r, &sh, d, 1, NULL, err, errlen);
     if (rc != 0) return rc;
     size_t kv = r.kv, np = (size_t)(m->dim * kv);
     double *z = malloc(kv * sizeof *z);

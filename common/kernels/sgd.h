@@ -30,11 +30,20 @@
  * seeded by (seed, epoch index, shard index), so the same inputs give
  * byte-identical parameters. No global state; one thread.
  *
- * Memory: besides the model, a call allocates n row slots and, when rows
- * are visited out of storage order one at a time (shuffle or an order),
- * a packed copy of the shard (about 8 + 12 nnz_row + 8 n_dense bytes per
- * row) so that each random visit reads one record; without the memory
- * it reads the arrays instead, with the same result. */
+ * The weights trained are those of the shard's inputs alone (a compact
+ * model, model.h): the shard's hashed columns are renumbered 0..m-1 once
+ * per call through a bitmap of n_features bits, so the arrays a step
+ * reads and writes are ~12,000 inputs long, not 2^20, and stay in L2;
+ * the sums are added in the same order as over the dense array, so the
+ * parameters are the same bits.
+ *
+ * Memory: besides the model, a call allocates n row slots, the bitmap
+ * and, when rows are visited out of storage order one at a time
+ * (shuffle or an order), a packed copy of the shard (about 8 + 8 nnz_row
+ * + 8 n_dense bytes per row when the hashed values are exact floats,
+ * else 8 + 12 nnz_row + 8 n_dense) so that each random visit reads one
+ * record; without the memory it reads the arrays instead, with the same
+ * result. */
 #ifndef MLK_SGD_H
 #define MLK_SGD_H
 #include "csr.h"
@@ -92,11 +101,30 @@ mlk_lr mlk_sgd_lr_parse(const char *name);
 int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
                   const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen);
 
+/* The same training on a compact model (model.h): m is first made to
+ * hold the shard's hashed inputs too (new ones zero), then trained on
+ * arrays of its inputs alone, with the shard's columns renumbered to
+ * them once per call. The parameters, t, n_seen and losses are those
+ * mlk_sgd_train gives on the dense model m stands for, bit for bit. No
+ * array of n_features entries is made beyond a bitmap of n_features
+ * bits. skip: NULL, or the rows with skip[i] != 0 are left out, as if d
+ * held only the others in their order (the split's test flags: the train
+ * rows need no copy; their labels are not checked; not with an order).
+ * Errors as mlk_sgd_train's. */
+int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order, const uint8_t *skip,
+                          const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen);
+
 /* Class probabilities of every row of d into proba (nrows x K,
  * row-major). d->y is ignored. MLOPS_EINVAL on a shape mismatch or an
  * index out of range; MLOPS_ENOMEM. */
 int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *proba, char *err,
                           size_t errlen);
+
+/* The same probabilities from a compact model (bit for bit those of the
+ * dense model it stands for): a shard column the model does not hold
+ * has weight zero. MLOPS_EINVAL also if c lacks a dense input. */
+int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, double *proba, char *err,
+                                  size_t errlen);
 
 /* Full-batch objective at m: mean log loss over d plus alpha/2 ||w||^2
  * (intercepts not penalised) into *loss, and, if grad is non-NULL, its

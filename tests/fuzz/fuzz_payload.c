@@ -144,7 +144,8 @@ static void round_trip(const codec *c, const uint8_t *b, size_t n)
 
 /* The mixing of encoded models (train) reads the same bytes as the model
  * decoder: it must accept exactly what the decoder accepts and give the
- * bytes of the dense average of the decoded models. */
+ * bytes of the dense average of the decoded models. So must the compact
+ * decoder. */
 static void model_average_check(const uint8_t *b, size_t n)
 {
     char err[512] = "";
@@ -168,6 +169,21 @@ static void model_average_check(const uint8_t *b, size_t n)
     }
     free(avg);
     free(want);
+    /* the compact decoder (the epoch task's) accepts the same bytes and
+     * encodes them back as the dense model does */
+    mlk_cmodel *c = NULL;
+    int crc = mlk_cmodel_decode(b, n, &c, err, sizeof err);
+    FUZZ_CHECK((drc == 0) == (crc == 0));
+    if (crc != 0) FUZZ_CHECK(err[0] != 0 && strchr(err, '\n') == NULL);
+    if (drc == 0) {
+        uint8_t *x = NULL, *y = NULL;
+        size_t xl = 0, yl = 0;
+        FUZZ_CHECK(mlk_model_encode(m, &x, &xl) == 0 && mlk_cmodel_encode(c, &y, &yl) == 0);
+        FUZZ_CHECK(xl == yl && memcmp(x, y, xl) == 0);
+        free(x);
+        free(y);
+    }
+    mlk_cmodel_destroy(&c);
     mlk_model_destroy(&m);
 }
 

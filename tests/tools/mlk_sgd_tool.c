@@ -11,10 +11,14 @@
  * Usage:
  *   mlk_sgd_tool --train FILE [--test FILE] [--lr optimal|constant|invscaling|adagrad]
  *     [--alpha A] [--eta0 E] [--power-t P] [--decay D] [--epochs N] [--batch B]
- *     [--seed S] [--no-shuffle] [--shards S] [--model-out FILE] [--proba-out FILE]
+ *     [--seed S] [--no-shuffle] [--shards S] [--compact] [--model-out FILE] [--proba-out FILE]
  * With --shards S > 1 each epoch trains S contiguous shards from the current
  * model (one epoch each) and averages them weighted by their row counts:
- * the parameter-mixing step of the distributed pipeline.
+ * the parameter-mixing step of the distributed pipeline. With --compact
+ * (one shard) the model is trained as an epoch task trains it: a fresh
+ * compact model (model.h), mlk_sgd_train_compact, then its byte form;
+ * train_seconds then covers all three, and the bytes are decoded into a
+ * dense model (untimed) for the lines below.
  * Prints "key value" lines: train_seconds (wall), train_cpu_seconds, epoch_loss, t, nnz, model_bytes,
  * test_accuracy. Exit status 0, or 1 with a message on stderr. */
 #include "err.h"
@@ -206,11 +210,15 @@ int main(int argc, char **argv)
     mlk_sgd_opts o;
     mlk_sgd_opts_default(&o);
     size_t nshards = 1;
+    int compact = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
         if (!strcmp(a, "--no-shuffle")) {
             o.shuffle = 0;
+            takes = 0;
+        } else if (!strcmp(a, "--compact")) {
+            compact = 1;
             takes = 0;
         } else if (!v) {
             fprintf(stderr, "option %s needs a value\n", a);
@@ -262,12 +270,25 @@ int main(int argc, char **argv)
     }
     double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
     int krc;
+    uint8_t *cbytes = NULL;
+    size_t clen = 0;
     if (nshards > 1) krc = train_mixed(&m, &train, nshards, o, losses, err, sizeof err);
-    else {
+    else if (compact) {
+        mlk_cmodel *c = mlk_cmodel_new(train.n_classes, train.nf, train.nd, o.lr == MLK_LR_ADAGRAD);
+        mlk_sgd_data d = view(&train);
+        krc = c ? mlk_sgd_train_compact(c, &d, NULL, NULL, &o, losses, err, sizeof err) : MLOPS_ENOMEM;
+        if (krc == 0) krc = mlk_cmodel_encode(c, &cbytes, &clen);
+        mlk_cmodel_destroy(&c);
+    } else {
         mlk_sgd_data d = view(&train);
         krc = mlk_sgd_train(m, &d, NULL, &o, losses, err, sizeof err);
     }
     double t1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
+    if (krc == 0 && compact) {
+        mlk_model_destroy(&m);
+        krc = mlk_model_decode(cbytes, clen, &m, err, sizeof err);
+    }
+    free(cbytes);
     if (krc != 0) {
         fprintf(stderr, "train: %s (%s)\n", err, mlops_strerror(krc));
         rc = 1;

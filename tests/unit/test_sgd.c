@@ -338,6 +338,146 @@ static void test_training_lowers_objective(void **state)
     }
 }
 
+/* The compact path (the epoch task's: decode the bytes into the model's
+ * inputs, train on the shard's inputs renumbered, encode) gives the
+ * bytes of the dense path, for a start model with weights on inputs the
+ * shard lacks, every schedule, mini-batches, two chained calls, and an
+ * L2 shrink so strong that the scale is folded into the weights during
+ * the pass (and turns some to -0.0). */
+static void test_compact_matches_dense(void **state)
+{
+    (void)state;
+    mlk_lr lrs[] = {MLK_LR_OPTIMAL, MLK_LR_ADAGRAD, MLK_LR_INVSCALING, MLK_LR_CONSTANT};
+    for (uint32_t k = 2; k <= 3; k++)
+        for (size_t li = 0; li < 4; li++)
+            for (size_t batch = 1; batch <= 8; batch += 7)
+                for (int fold = 0; fold < 3; fold++) {
+                    shard sh;
+                    shard_make(&sh, 40, k, 5 + li);
+                    for (int64_t p = 0; p < sh.indptr[40]; p++) sh.indices[p] = sh.indices[p] % (NF - 4); /* inputs 12..15 absent */
+                    mlk_sgd_opts o;
+                    mlk_sgd_opts_default(&o);
+                    o.lr = lrs[li];
+                    o.eta0 = fold == 1 ? 0.5 : fold == 2 ? 1.0 : 0.1;
+                    o.alpha = fold == 1 ? 1.0 : fold == 2 ? 2.0 : 1e-3;
+                    o.epochs = 2;
+                    o.seed = 99;
+                    o.batch_size = batch;
+                    mlk_model *m = model_random(k, 41);
+                    for (size_t j = 0; j < m->dim * m->n_vec; j += 3) m->w[j] = 0.0; /* some inputs zero */
+                    uint8_t *start, *want, *got;
+                    size_t slen, wlen, glen;
+                    char err[200] = "";
+                    ok(mlk_model_encode(m, &start, &slen), "encode");
+                    mlk_cmodel *c = NULL;
+                    ok(mlk_cmodel_decode(start, slen, &c, err, sizeof err), err);
+                    double lw[2], lg[2];
+                    for (int call = 0; call < 2; call++) {
+                        o.epoch0 = (uint64_t)call * 2;
+                        int rw = mlk_sgd_train(m, &sh.d, NULL, &o, lw, err, sizeof err);
+                        int rg = mlk_sgd_train_compact(c, &sh.d, NULL, NULL, &o, lg, err, sizeof err);
+                        assert_int_equal(rw, rg);
+                        if (rw) break;
+                        assert_memory_equal(lw, lg, sizeof lw);
+                        ok(mlk_model_encode(m, &want, &wlen), "encode");
+                        ok(mlk_cmodel_encode(c, &got, &glen), "encode");
+                        if (wlen != glen || memcmp(want, got, wlen) != 0)
+                            fail_msg("K=%u lr=%d batch=%zu fold=%d call %d: compact bytes differ", k, (int)lrs[li],
+                                     batch, fold, call);
+                        free(want);
+                        free(got);
+                    }
+                    free(start);
+                    mlk_cmodel_destroy(&c);
+                    mlk_model_destroy(&m);
+                }
+    /* a fresh compact model holds the dense inputs only, and grows */
+    mlk_cmodel *c = mlk_cmodel_new(2, NF, ND, 0);
+    assert_non_null(c);
+    assert_int_equal(c->m, ND);
+    shard sh;
+    shard_make(&sh, 30, 2, 3);
+    mlk_sgd_opts o;
+    mlk_sgd_opts_default(&o);
+    char err[200] = "";
+    ok(mlk_sgd_train_compact(c, &sh.d, NULL, NULL, &o, NULL, err, sizeof err), err);
+    assert_true(c->m > ND && c->m <= NF + ND);
+    for (size_t l = 1; l < c->m; l++) assert_true(c->in[l] > c->in[l - 1]);
+    uint32_t fewer[1] = {0};
+    assert_int_equal(mlk_cmodel_reindex(c, fewer, 1), MLOPS_EINVAL);
+    /* predictions on rows with columns the model lacks equal the dense model's */
+    uint8_t *bytes;
+    size_t blen;
+    ok(mlk_cmodel_encode(c, &bytes, &blen), "encode");
+    mlk_model *dm = NULL;
+    ok(mlk_model_decode(bytes, blen, &dm, err, sizeof err), err);
+    shard other;
+    shard_make(&other, 50, 2, 77);
+    for (int64_t p = 0; p < other.indptr[50]; p++) other.indices[p] = NF - 1 - other.indices[p] % 5;
+    double pd[100], pc[100];
+    ok(mlk_sgd_predict_proba(dm, &other.d, pd, err, sizeof err), err);
+    ok(mlk_sgd_predict_proba_compact(c, &other.d, pc, err, sizeof err), err);
+    assert_memory_equal(pd, pc, sizeof pd);
+    free(bytes);
+    mlk_model_destroy(&dm);
+    mlk_cmodel_destroy(&c);
+}
+
+/* Skipped rows (the split's test flags) train as if the data held only
+ * the others: every fourth row of 40 skipped (one with a label out of
+ * range, which is not checked) gives the bytes of the other 30 copied
+ * into a shard of their own. */
+static void test_skip_rows(void **state)
+{
+    (void)state;
+    for (size_t batch = 1; batch <= 8; batch += 7)
+        for (int shuffle = 0; shuffle < 2; shuffle++) {
+            shard a, b;
+            shard_make(&a, 40, 3, 11);
+            shard_make(&b, 30, 3, 11);
+            uint8_t skip[40] = {0};
+            size_t w = 0;
+            int64_t q = 0;
+            for (size_t i = 0; i < 40; i++) {
+                skip[i] = i % 4 == 1;
+                if (skip[i]) continue;
+                for (int64_t p = a.indptr[i]; p < a.indptr[i + 1]; p++, q++) {
+                    b.indices[q] = a.indices[p];
+                    b.data[q] = a.data[p];
+                }
+                b.indptr[w + 1] = q;
+                memcpy(b.dense + w * ND, a.dense + i * ND, ND * sizeof(double));
+                b.y[w++] = a.y[i];
+            }
+            assert_int_equal(w, 30);
+            a.y[5] = 7;
+            mlk_sgd_opts o;
+            mlk_sgd_opts_default(&o);
+            o.lr = MLK_LR_ADAGRAD;
+            o.shuffle = shuffle;
+            o.batch_size = batch;
+            mlk_cmodel *ca = mlk_cmodel_new(3, NF, ND, 1), *cb = mlk_cmodel_new(3, NF, ND, 1);
+            char err[200] = "";
+            double la[5], lb[5];
+            ok(mlk_sgd_train_compact(ca, &a.d, NULL, skip, &o, la, err, sizeof err), err);
+            ok(mlk_sgd_train_compact(cb, &b.d, NULL, NULL, &o, lb, err, sizeof err), err);
+            assert_memory_equal(la, lb, sizeof la);
+            uint8_t *x, *y;
+            size_t xl, yl;
+            ok(mlk_cmodel_encode(ca, &x, &xl), "encode");
+            ok(mlk_cmodel_encode(cb, &y, &yl), "encode");
+            assert_int_equal(xl, yl);
+            assert_memory_equal(x, y, xl);
+            free(x);
+            free(y);
+            int64_t order[40];
+            for (int i = 0; i < 40; i++) order[i] = i;
+            assert_int_equal(mlk_sgd_train_compact(ca, &a.d, order, skip, &o, NULL, err, sizeof err), MLOPS_EINVAL);
+            mlk_cmodel_destroy(&ca);
+            mlk_cmodel_destroy(&cb);
+        }
+}
+
 static void test_predict(void **state)
 {
     (void)state;
@@ -437,6 +577,8 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_packed_rows_and_pass_loss),
         cmocka_unit_test(test_training_lowers_objective),
+        cmocka_unit_test(test_compact_matches_dense),
+        cmocka_unit_test(test_skip_rows),
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_bad_input),
     };

@@ -8,8 +8,9 @@
  * machine per body shape, as long as this file, to know which column a
  * value belongs to. The shapes are few and fixed and everything outside
  * them goes to jansson, so this reader only has to recognise a
- * well-formed body exactly as jansson reads it: UTF-8 checked by
- * jansson's rules, duplicate keys refused (JSON_REJECT_DUPLICATES),
+ * well-formed body exactly as jansson reads it: UTF-8 checked and
+ * escapes decoded by jansson's rules (Python's json writes every
+ * non-ASCII character as \uXXXX), duplicate keys refused (JSON_REJECT_DUPLICATES),
  * integers through long long (jansson refuses larger ones), reals as
  * strtod rounds them (the fast path below is exact, so it agrees), an
  * integer given for a text column as its "%lld" text. */
@@ -27,6 +28,8 @@
 
 typedef struct {
     const char *p, *end;
+    char *tmp; /* an unescaped string, until the next one */
+    size_t tmp_cap;
 } rd_t;
 
 /* What a request's columns need while reading: the schema's name
@@ -133,8 +136,89 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-/* A string without escapes (one with them goes to jansson, which
- * unescapes): its bytes in [*s, *s + *n). -1 if not one. */
+static int hex4(const unsigned char *p, const unsigned char *end, uint32_t *v)
+{
+    if (end - p < 4) return -1;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i], d = c - '0' < 10 ? c - '0' : (c | 32) - 'a' < 6 ? (c | 32) - 'a' + 10 : 16;
+        if (d > 15) return -1;
+        *v = *v << 4 | d;
+    }
+    return 0;
+}
+
+/* The rest of a string from its first backslash at p, unescaped into
+ * r->tmp after the n0 bytes before it (b); -1 where jansson refuses it
+ * (a bad escape, \u0000, a lone surrogate). */
+static int str_escaped(rd_t *r, const unsigned char *b, const unsigned char *p, const char **s,
+                       size_t *n)
+{
+    const unsigned char *end = (const unsigned char *)r->end;
+    /* the unescaped text is never longer than the escaped */
+    size_t need = (size_t)(end - b) + 1;
+    if (need > r->tmp_cap) {
+        char *t = realloc(r->tmp, need);
+        if (!t) return -1;
+        r->tmp = t;
+        r->tmp_cap = need;
+    }
+    char *o = r->tmp;
+    memcpy(o, b, (size_t)(p - b));
+    o += p - b;
+    while (p < end) {
+        unsigned c = *p;
+        if (c == '"') {
+            *s = r->tmp;
+            *n = (size_t)(o - r->tmp);
+            r->p = (const char *)p + 1;
+            return 0;
+        }
+        if (c < 0x20) return -1;
+        if (c >= 0x80) {
+            size_t k = utf8_len(p, end);
+            if (!k) return -1;
+            memcpy(o, p, k);
+            o += k, p += k;
+            continue;
+        }
+        if (c != '\\') {
+            *o++ = (char)c, p++;
+            continue;
+        }
+        if (++p >= end) return -1;
+        static const char FROM[] = "\"\\/bfnrt", TO[] = "\"\\/\b\f\n\r\t";
+        const char *e = *p ? strchr(FROM, *p) : NULL;
+        if (e) {
+            *o++ = TO[e - FROM], p++;
+            continue;
+        }
+        uint32_t u, lo;
+        if (*p != 'u' || hex4(p + 1, end, &u)) return -1;
+        p += 5;
+        if (u >= 0xDC00 && u <= 0xDFFF) return -1;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, end, &lo) || lo < 0xDC00 ||
+                lo > 0xDFFF)
+                return -1;
+            p += 6;
+            u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (u == 0) return -1; /* jansson refuses \u0000 (no JSON_ALLOW_NUL) */
+        if (u < 0x80) *o++ = (char)u;
+        else if (u < 0x800) *o++ = (char)(0xC0 | u >> 6), *o++ = (char)(0x80 | (u & 0x3F));
+        else if (u < 0x10000)
+            *o++ = (char)(0xE0 | u >> 12), *o++ = (char)(0x80 | (u >> 6 & 0x3F)),
+            *o++ = (char)(0x80 | (u & 0x3F));
+        else
+            *o++ = (char)(0xF0 | u >> 18), *o++ = (char)(0x80 | (u >> 12 & 0x3F)),
+            *o++ = (char)(0x80 | (u >> 6 & 0x3F)), *o++ = (char)(0x80 | (u & 0x3F));
+    }
+    return -1;
+}
+
+/* A string: its bytes in [*s, *s + *n), in the body itself or, when it
+ * has escapes, unescaped in r->tmp until the next string. -1 if not one. */
 static int str(rd_t *r, const char **s, size_t *n)
 {
     if (!eat(r, '"')) return -1;
@@ -148,7 +232,8 @@ static int str(rd_t *r, const char **s, size_t *n)
             r->p = (const char *)p + 1;
             return 0;
         }
-        if (c < 0x20 || c == '\\') return -1;
+        if (c == '\\') return str_escaped(r, b, p, s, n);
+        if (c < 0x20) return -1;
         if (c < 0x80) {
             p++;
             continue;
@@ -412,7 +497,7 @@ static int at_end(rd_t *r)
 int sv_reader_mlflow(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out)
 {
     *out = NULL;
-    rd_t r = {body, body + len};
+    rd_t r = {body, body + len, NULL, 0};
     const char *k;
     size_t kn;
     if (!eat(&r, '{') || key(&r, &k, &kn)) return PUNT;
@@ -429,6 +514,7 @@ int sv_reader_mlflow(const sv_schema_t *s, const char *body, size_t len, mlk_fra
              : form == 1 ? records(&r, &x, f)
                          : columns(&r, &x, f);
     if (!rc && !at_end(&r)) rc = PUNT;
+    free(r.tmp);
     cx_fini(&x);
     if (rc) mlk_frame_destroy(&f);
     *out = f;
@@ -439,9 +525,9 @@ int sv_reader_mlflow(const sv_schema_t *s, const char *body, size_t len, mlk_fra
  * column; *n: the rows of the tensors before (SIZE_MAX for none). */
 static int tensor(rd_t *r, cx_t *x, mlk_frame **pf, size_t len, size_t *n)
 {
-    const char *k, *dt = NULL;
-    size_t kn, dtn = 0, rows = 0;
-    int c = -1, shaped = 0, done = 0, rc;
+    const char *k;
+    size_t kn, rows = 0;
+    int c = -1, shaped = 0, done = 0, rc, dtype = 0; /* 1 numeric, 2 BYTES, 3 another */
     if (!eat(r, '{')) return PUNT;
     do {
         if (done || key(r, &k, &kn)) return PUNT;
@@ -450,7 +536,12 @@ static int tensor(rd_t *r, cx_t *x, mlk_frame **pf, size_t len, size_t *n)
                 return PUNT;
             x->seen[c] = 1;
         } else if (is(k, kn, "datatype")) {
-            if (dt || str(r, &dt, &dtn)) return PUNT;
+            if (dtype || str(r, &k, &kn)) return PUNT;
+            dtype = is(k, kn, "FP64") || is(k, kn, "FP32") || is(k, kn, "INT64") ||
+                            is(k, kn, "INT32")
+                        ? 1
+                    : is(k, kn, "BYTES") ? 2
+                                         : 3;
         } else if (is(k, kn, "shape")) {
             num_t d0, d1;
             if (shaped || !eat(r, '[') || number(r, &d0) || !d0.is_int || d0.ll < 0) return PUNT;
@@ -459,12 +550,9 @@ static int tensor(rd_t *r, cx_t *x, mlk_frame **pf, size_t len, size_t *n)
             shaped = 1;
             rows = (size_t)d0.ll;
         } else if (is(k, kn, "data")) {
-            if (c < 0 || !dt || !shaped || (*n != SIZE_MAX && rows != *n) || rows > len)
+            if (c < 0 || !shaped || (*n != SIZE_MAX && rows != *n) || rows > len ||
+                dtype != (x->s->types[c] == MLK_F64 ? 1 : 2))
                 return PUNT;
-            int numeric = x->s->types[c] == MLK_F64;
-            int dnum = is(dt, dtn, "FP64") || is(dt, dtn, "FP32") || is(dt, dtn, "INT64") ||
-                       is(dt, dtn, "INT32");
-            if (numeric ? !dnum : !is(dt, dtn, "BYTES")) return PUNT;
             if (!*pf && !(*pf = new_frame(x->s, rows))) return MLOPS_ENOMEM;
             if (!eat(r, '[')) return PUNT;
             for (size_t i = 0; i < rows; i++)
@@ -484,7 +572,7 @@ int sv_reader_v2(const sv_schema_t *s, const char *body, size_t len, mlk_frame *
 {
     *out = NULL;
     *id = NULL;
-    rd_t r = {body, body + len};
+    rd_t r = {body, body + len, NULL, 0};
     cx_t x;
     if (cx_init(&x, s)) return MLOPS_ENOMEM;
     mlk_frame *f = NULL;
@@ -512,6 +600,7 @@ int sv_reader_v2(const sv_schema_t *s, const char *body, size_t len, mlk_frame *
             }
         } while (!rc && eat(&r, ','));
     if (!rc && (!at_end(&r) || !f || got != s->ncols)) rc = PUNT;
+    free(r.tmp);
     cx_fini(&x);
     if (rc) {
         mlk_frame_destroy(&f);

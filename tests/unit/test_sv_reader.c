@@ -74,6 +74,10 @@ static void test_shapes(void **state)
         "{\"instances\": [{\"price\": 0.1, \"qty\": 2.5e-320, \"category\": \"n/a\"}]}",
         "{\"instances\": {\"price\": [1, 2], \"qty\": [3, \"nan\"], \"category\": [\"x\", 7]}}",
         "{\"instances\": []}",
+        /* escapes, as Python's json writes every non-ASCII character */
+        "{\"dataframe_split\": {\"columns\": [\"pr\\u0069ce\", \"qty\", \"category\"], \"data\": "
+        "[[1, 2, \"\\u5bb6\\u5c45\"], [\"1\\u002e5\", 3, \"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"], "
+        "[1, 2, \"\\ud83d\\ude00 \\u00e9\\u00E9\"]]}}",
     };
     for (size_t i = 0; i < sizeof OK / sizeof *OK; i++) fast(OK[i], strlen(OK[i]));
 
@@ -161,7 +165,11 @@ static void test_punts(void **state)
         {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\tb\"}]}", "malformed JSON"},
         {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": 1.5}]}",
          "instances[0].category (column 'category'): expected a string, got a number"},
-        {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\\\"b\"}]}", NULL},
+        {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\\u0000\"}]}",
+         "malformed JSON"},
+        {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"\\ud800x\"}]}",
+         "malformed JSON"},
+        {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"\\x\"}]}", "malformed JSON"},
         {"{\"dataframe_split\": {\"data\": [[1, 2, \"a\"]], \"columns\": [\"price\", \"qty\", "
          "\"category\"]}}",
          NULL},

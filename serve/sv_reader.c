@@ -500,11 +500,15 @@ int sv_reader_mlflow(const sv_schema_t *s, const char *body, size_t len, mlk_fra
     rd_t r = {body, body + len, NULL, 0};
     const char *k;
     size_t kn;
-    if (!eat(&r, '{') || key(&r, &k, &kn)) return PUNT;
-    int form = is(k, kn, "dataframe_split")     ? 0
+    int form = -1;
+    if (eat(&r, '{') && !key(&r, &k, &kn))
+        form = is(k, kn, "dataframe_split")     ? 0
                : is(k, kn, "dataframe_records") ? 1
                : is(k, kn, "instances")         ? (peek(&r) == '{' ? 2 : 1)
                                                 : -1;
+    free(r.tmp); /* the key's, if it had escapes; r.tmp is NULL again below */
+    r.tmp = NULL;
+    r.tmp_cap = 0;
     if (form < 0) return PUNT;
     cx_t x;
     if (cx_init(&x, s)) return MLOPS_ENOMEM;

@@ -388,22 +388,27 @@ static void row_ids(mlk_frame *f, size_t n)
     f->nrows = n;
 }
 
-/* {"columns": [...], "data": [[...], ...]}, in that order */
-static int split(rd_t *r, cx_t *x, mlk_frame *f)
+/* "columns": the request's order of the schema's columns, all of them */
+static int split_columns(rd_t *r, cx_t *x, size_t *nc)
 {
     const char *k;
-    size_t kn, nc = 0;
-    if (!eat(r, '{') || key(r, &k, &kn) || !is(k, kn, "columns") || !eat(r, '[')) return PUNT;
+    size_t kn;
+    if (!eat(r, '[')) return PUNT;
     if (!eat(r, ']')) do {
             int c;
-            if (str(r, &k, &kn) || (c = col_of(x, k, kn, nc)) < 0 || x->seen[c]) return PUNT;
+            if (str(r, &k, &kn) || (c = col_of(x, k, kn, *nc)) < 0 || x->seen[c]) return PUNT;
             x->seen[c] = 1;
-            x->order[nc++] = (size_t)c;
+            x->order[(*nc)++] = (size_t)c;
         } while (eat(r, ','));
-    if ((nc && !eat(r, ']')) || nc != x->s->ncols) return PUNT;
-    if (!eat(r, ',') || key(r, &k, &kn) || !is(k, kn, "data") || !eat(r, '[')) return PUNT;
+    return (*nc && !eat(r, ']')) || *nc != x->s->ncols ? PUNT : 0;
+}
+
+/* "data": rows of nc values in the columns' order */
+static int split_data(rd_t *r, cx_t *x, mlk_frame *f, size_t nc)
+{
     size_t row = 0;
     int rc;
+    if (!eat(r, '[')) return PUNT;
     if (!eat(r, ']')) {
         do {
             if ((rc = room(f, row)) != 0) return rc;
@@ -416,9 +421,56 @@ static int split(rd_t *r, cx_t *x, mlk_frame *f)
         } while (eat(r, ','));
         if (!eat(r, ']')) return PUNT;
     }
-    if (!eat(r, '}')) return PUNT;
     row_ids(f, row);
     return 0;
+}
+
+/* pandas' "index" (its orient="split" writes it first): an array of
+ * scalars, read and dropped, as the jansson path drops it */
+static int skip_index(rd_t *r)
+{
+    if (!eat(r, '[')) return -1;
+    if (eat(r, ']')) return 0;
+    do {
+        const char *t;
+        size_t n;
+        num_t x;
+        int ch = peek(r);
+        if (ch == '"' ? str(r, &t, &n)
+            : ch == 'n' ? !lit(r, "null", 4)
+            : ch == 't' ? !lit(r, "true", 4)
+            : ch == 'f' ? !lit(r, "false", 5)
+                        : number(r, &x))
+            return -1;
+    } while (eat(r, ','));
+    return eat(r, ']') ? 0 : -1;
+}
+
+/* {"columns": [...], "data": [[...], ...]}, columns before data, an
+ * "index" anywhere */
+static int split(rd_t *r, cx_t *x, mlk_frame *f)
+{
+    int cols = 0, data = 0, index = 0, rc;
+    size_t nc = 0;
+    if (!eat(r, '{')) return PUNT;
+    do {
+        const char *k;
+        size_t kn;
+        if (key(r, &k, &kn)) return PUNT;
+        if (is(k, kn, "columns") && !cols) {
+            cols = 1;
+            if ((rc = split_columns(r, x, &nc)) != 0) return rc;
+        } else if (is(k, kn, "data") && cols && !data) {
+            data = 1;
+            if ((rc = split_data(r, x, f, nc)) != 0) return rc;
+        } else if (is(k, kn, "index") && !index) {
+            index = 1;
+            if (skip_index(r)) return PUNT;
+        } else {
+            return PUNT;
+        }
+    } while (eat(r, ','));
+    return data && eat(r, '}') ? 0 : PUNT;
 }
 
 /* [{"col": value, ...}, ...] */

@@ -74,6 +74,11 @@ static void test_shapes(void **state)
         "{\"instances\": [{\"price\": 0.1, \"qty\": 2.5e-320, \"category\": \"n/a\"}]}",
         "{\"instances\": {\"price\": [1, 2], \"qty\": [3, \"nan\"], \"category\": [\"x\", 7]}}",
         "{\"instances\": []}",
+        /* pandas' orient="split", index first */
+        "{\"dataframe_split\": {\"index\": [0, \"r1\", null, true, false, -1.5e3], \"columns\": "
+        "[\"price\", \"qty\", \"category\"], \"data\": [[1, 2, \"a\"], [3, 4, \"b\"]]}}",
+        "{\"dataframe_split\": {\"columns\": [\"price\", \"qty\", \"category\"], \"data\": "
+        "[[1, 2, \"a\"]], \"index\": []}}",
         /* escapes, as Python's json writes every non-ASCII character */
         "{\"dataframe_split\": {\"columns\": [\"pr\\u0069ce\", \"qty\", \"category\"], \"data\": "
         "[[1, 2, \"\\u5bb6\\u5c45\"], [\"1\\u002e5\", 3, \"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"], "
@@ -174,7 +179,7 @@ static void test_punts(void **state)
          "\"category\"]}}",
          NULL},
         {"{\"dataframe_split\": {\"columns\": [\"price\", \"qty\", \"category\"], \"data\": "
-         "[[1, 2, \"a\"]], \"index\": [0]}}",
+         "[[1, 2, \"a\"]], \"index\": [[0]]}}",
          NULL},
         {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\"}], \"params\": {}}",
          NULL},

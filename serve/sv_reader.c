@@ -403,26 +403,32 @@ static int split_columns(rd_t *r, cx_t *x, size_t *nc)
     return (*nc && !eat(r, ']')) || *nc != x->s->ncols ? PUNT : 0;
 }
 
-/* "data": rows of nc values in the columns' order */
-static int split_data(rd_t *r, cx_t *x, mlk_frame *f, size_t nc)
+/* [row, row, ...], each row read by fn into the frame's next row */
+static int rows(rd_t *r, cx_t *x, mlk_frame *f, size_t nc,
+                int (*fn)(rd_t *, cx_t *, mlk_frame *, size_t row, size_t nc))
 {
     size_t row = 0;
     int rc;
     if (!eat(r, '[')) return PUNT;
     if (!eat(r, ']')) {
         do {
-            if ((rc = room(f, row)) != 0) return rc;
-            if (!eat(r, '[')) return PUNT;
-            for (size_t i = 0; i < nc; i++)
-                if ((i && !eat(r, ',')) || (rc = cell(r, f, x->order[i], row)) != 0)
-                    return rc ? rc : PUNT;
-            if (!eat(r, ']')) return PUNT;
+            if ((rc = room(f, row)) != 0 || (rc = fn(r, x, f, row, nc)) != 0) return rc;
             row++;
         } while (eat(r, ','));
         if (!eat(r, ']')) return PUNT;
     }
     row_ids(f, row);
     return 0;
+}
+
+/* a row of "data": [nc values in the columns' order] */
+static int split_row(rd_t *r, cx_t *x, mlk_frame *f, size_t row, size_t nc)
+{
+    int rc;
+    if (!eat(r, '[')) return PUNT;
+    for (size_t i = 0; i < nc; i++)
+        if ((i && !eat(r, ',')) || (rc = cell(r, f, x->order[i], row)) != 0) return rc ? rc : PUNT;
+    return eat(r, ']') ? 0 : PUNT;
 }
 
 /* pandas' "index" (its orient="split" writes it first): an array of
@@ -462,7 +468,7 @@ static int split(rd_t *r, cx_t *x, mlk_frame *f)
             if ((rc = split_columns(r, x, &nc)) != 0) return rc;
         } else if (is(k, kn, "data") && cols && !data) {
             data = 1;
-            if ((rc = split_data(r, x, f, nc)) != 0) return rc;
+            if ((rc = rows(r, x, f, nc, split_row)) != 0) return rc;
         } else if (is(k, kn, "index") && !index) {
             index = 1;
             if (skip_index(r)) return PUNT;
@@ -473,40 +479,29 @@ static int split(rd_t *r, cx_t *x, mlk_frame *f)
     return data && eat(r, '}') ? 0 : PUNT;
 }
 
-/* [{"col": value, ...}, ...] */
-static int records(rd_t *r, cx_t *x, mlk_frame *f)
+/* a record: {"col": value, ...}, every column once */
+static int record_row(rd_t *r, cx_t *x, mlk_frame *f, size_t row, size_t nc)
 {
-    size_t row = 0, nc = x->s->ncols;
+    size_t got = 0;
     int rc;
-    if (!eat(r, '[')) return PUNT;
-    if (!eat(r, ']')) {
+    if (!eat(r, '{')) return PUNT;
+    memset(x->seen, 0, nc);
+    if (!eat(r, '}')) {
         do {
-            if ((rc = room(f, row)) != 0) return rc;
-            if (!eat(r, '{')) return PUNT;
-            memset(x->seen, 0, nc);
-            size_t got = 0;
-            if (!eat(r, '}')) {
-                do {
-                    const char *k;
-                    size_t kn;
-                    int c;
-                    if (key(r, &k, &kn) ||
-                        (c = col_of(x, k, kn, got < nc ? x->order[got] : 0)) < 0 || x->seen[c])
-                        return PUNT;
-                    x->seen[c] = 1;
-                    if (got < nc) x->order[got] = (size_t)c;
-                    got++;
-                    if ((rc = cell(r, f, (size_t)c, row)) != 0) return rc;
-                } while (eat(r, ','));
-                if (!eat(r, '}')) return PUNT;
-            }
-            if (got != nc) return PUNT;
-            row++;
+            const char *k;
+            size_t kn;
+            int c;
+            if (key(r, &k, &kn) || (c = col_of(x, k, kn, got < nc ? x->order[got] : 0)) < 0 ||
+                x->seen[c])
+                return PUNT;
+            x->seen[c] = 1;
+            if (got < nc) x->order[got] = (size_t)c;
+            got++;
+            if ((rc = cell(r, f, (size_t)c, row)) != 0) return rc;
         } while (eat(r, ','));
-        if (!eat(r, ']')) return PUNT;
+        if (!eat(r, '}')) return PUNT;
     }
-    row_ids(f, row);
-    return 0;
+    return got == nc ? 0 : PUNT;
 }
 
 /* {"col": [values], ...}: instances by column */
@@ -567,7 +562,7 @@ int sv_reader_mlflow(const sv_schema_t *s, const char *body, size_t len, mlk_fra
     mlk_frame *f = new_frame(s, 16);
     int rc = !f ? MLOPS_ENOMEM
              : form == 0 ? split(&r, &x, f)
-             : form == 1 ? records(&r, &x, f)
+             : form == 1 ? rows(&r, &x, f, s->ncols, record_row)
                          : columns(&r, &x, f);
     if (!rc && !at_end(&r)) rc = PUNT;
     free(r.tmp);

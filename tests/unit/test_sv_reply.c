@@ -38,7 +38,7 @@ static uint64_t next(void)
 static void test_g17(void **state)
 {
     (void)state;
-    for (int i = 0; i < 300000; i++) {
+    for (int i = 0; i < 150000; i++) {
         uint64_t x = next();
         double d;
         memcpy(&d, &x, sizeof d);

@@ -219,10 +219,46 @@ static void test_punts(void **state)
     }
 }
 
+/* More columns than the reader keeps on its stack (32): its heap path */
+static void test_wide(void **state)
+{
+    (void)state;
+    enum { NC = 40 };
+    char *cols[NC], names[NC][8];
+    mlk_coltype types[NC];
+    for (int c = 0; c < NC; c++) {
+        snprintf(names[c], sizeof names[c], "c%d", c);
+        cols[c] = names[c];
+        types[c] = c % 3 ? MLK_F64 : MLK_STR;
+    }
+    const sv_schema_t w = {NC, cols, types};
+    char body[4096];
+    size_t o = (size_t)snprintf(body, sizeof body, "{\"instances\": [");
+    for (int r = 0; r < 3; r++) {
+        o += (size_t)snprintf(body + o, sizeof body - o, "%s{", r ? "," : "");
+        for (int c = NC - 1; c >= 0; c--) /* the reverse of the schema's order */
+            o += (size_t)snprintf(body + o, sizeof body - o, "%s\"c%d\": %s%d.5%s",
+                                  c == NC - 1 ? "" : ", ", c, c % 3 ? "" : "\"", r * 100 + c,
+                                  c % 3 ? "" : "\"");
+        o += (size_t)snprintf(body + o, sizeof body - o, "}");
+    }
+    o += (size_t)snprintf(body + o, sizeof body - o, "]}");
+    mlk_frame *f = NULL, *t = NULL;
+    char err[512] = "";
+    assert_int_equal(sv_reader_mlflow(&w, body, o, &f), 0);
+    assert_int_equal(sv_request_parse_tree(&w, body, o, &t, err, sizeof err), 0);
+    same_frame(f, t);
+    assert_int_equal(f->nrows, 3);
+    assert_true(f->cols[1].f64[2] == 201.5);
+    mlk_frame_destroy(&f);
+    mlk_frame_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_wide),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_punts),
     };

@@ -541,30 +541,71 @@ static int at_end(rd_t *r)
     return r->p == r->end;
 }
 
+/* Any JSON value, read and dropped as jansson reads it (MLflow's
+ * "params", V2's "parameters" and "outputs", which the jansson path reads
+ * and ignores); -1 where jansson refuses it, or past what is checked here
+ * (nesting past 16 levels, an object of over 64 keys or with an escaped
+ * key: duplicate keys are refused, compared as written). */
+static int skip_value(rd_t *r, int depth)
+{
+    const char *t;
+    size_t n;
+    num_t x;
+    int ch = peek(r);
+    if (ch == '"') return str(r, &t, &n);
+    if (ch == 'n' || ch == 't' || ch == 'f')
+        return lit(r, ch == 'n' ? "null" : ch == 't' ? "true" : "false", ch == 'f' ? 5 : 4) ? 0
+                                                                                          : -1;
+    if (ch != '[' && ch != '{') return number(r, &x);
+    if (depth >= 16) return -1;
+    r->p++;
+    if (eat(r, ch == '[' ? ']' : '}')) return 0;
+    const char *ks[64];
+    size_t kl[64], nk = 0;
+    do {
+        if (ch == '{') {
+            if (nk == 64 || key(r, &t, &n) || (r->tmp && t == r->tmp)) return -1;
+            for (size_t i = 0; i < nk; i++)
+                if (kl[i] == n && !memcmp(ks[i], t, n)) return -1;
+            ks[nk] = t, kl[nk++] = n;
+        }
+        if (skip_value(r, depth + 1)) return -1;
+    } while (eat(r, ','));
+    return eat(r, ch == '[' ? ']' : '}') ? 0 : -1;
+}
+
 int sv_reader_mlflow(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out)
 {
     *out = NULL;
     rd_t r = {body, body + len, NULL, 0};
-    const char *k;
-    size_t kn;
-    int form = -1;
-    if (eat(&r, '{') && !key(&r, &k, &kn))
-        form = is(k, kn, "dataframe_split")     ? 0
-               : is(k, kn, "dataframe_records") ? 1
-               : is(k, kn, "instances")         ? (peek(&r) == '{' ? 2 : 1)
-                                                : -1;
-    free(r.tmp); /* the key's, if it had escapes; r.tmp is NULL again below */
-    r.tmp = NULL;
-    r.tmp_cap = 0;
-    if (form < 0) return PUNT;
     cx_t x;
     if (cx_init(&x, s)) return MLOPS_ENOMEM;
-    mlk_frame *f = new_frame(s, 16);
-    int rc = !f ? MLOPS_ENOMEM
-             : form == 0 ? split(&r, &x, f)
-             : form == 1 ? rows(&r, &x, f, s->ncols, record_row)
-                         : columns(&r, &x, f);
-    if (!rc && !at_end(&r)) rc = PUNT;
+    mlk_frame *f = NULL;
+    int params = 0, rc = eat(&r, '{') ? 0 : PUNT;
+    if (!rc) do {
+            const char *k;
+            size_t kn;
+            if (key(&r, &k, &kn)) {
+                rc = PUNT;
+                break;
+            }
+            if (is(k, kn, "params") && !params) {
+                params = 1;
+                rc = skip_value(&r, 0) ? PUNT : 0;
+                continue;
+            }
+            int form = f                                ? -1
+                       : is(k, kn, "dataframe_split")   ? 0
+                       : is(k, kn, "dataframe_records") ? 1
+                       : is(k, kn, "instances")         ? (peek(&r) == '{' ? 2 : 1)
+                                                        : -1;
+            rc = form < 0                       ? PUNT
+                 : !(f = new_frame(s, 16))      ? MLOPS_ENOMEM
+                 : form == 0                    ? split(&r, &x, f)
+                 : form == 1                    ? rows(&r, &x, f, s->ncols, record_row)
+                                                : columns(&r, &x, f);
+        } while (!rc && eat(&r, ','));
+    if (!rc && (!f || !at_end(&r))) rc = PUNT;
     free(r.tmp);
     cx_fini(&x);
     if (rc) mlk_frame_destroy(&f);
@@ -578,7 +619,8 @@ static int tensor(rd_t *r, cx_t *x, mlk_frame **pf, size_t len, size_t *n)
 {
     const char *k;
     size_t kn, rows = 0;
-    int c = -1, shaped = 0, done = 0, rc, dtype = 0; /* 1 numeric, 2 BYTES, 3 another */
+    int c = -1, shaped = 0, done = 0, params = 0, rc;
+    int dtype = 0; /* 1 numeric, 2 BYTES, 3 another */
     if (!eat(r, '{')) return PUNT;
     do {
         if (done || key(r, &k, &kn)) return PUNT;
@@ -600,6 +642,9 @@ static int tensor(rd_t *r, cx_t *x, mlk_frame **pf, size_t len, size_t *n)
             if (!eat(r, ']')) return PUNT;
             shaped = 1;
             rows = (size_t)d0.ll;
+        } else if (is(k, kn, "parameters") && !params) {
+            params = 1;
+            if (skip_value(r, 0)) return PUNT;
         } else if (is(k, kn, "data")) {
             if (c < 0 || !shaped || (*n != SIZE_MAX && rows != *n) || rows > len ||
                 dtype != (x->s->types[c] == MLK_F64 ? 1 : 2))
@@ -628,7 +673,7 @@ int sv_reader_v2(const sv_schema_t *s, const char *body, size_t len, mlk_frame *
     if (cx_init(&x, s)) return MLOPS_ENOMEM;
     mlk_frame *f = NULL;
     size_t n = SIZE_MAX, got = 0;
-    int inputs = 0, rc = eat(&r, '{') ? 0 : PUNT;
+    int inputs = 0, extra = 0, rc = eat(&r, '{') ? 0 : PUNT;
     if (!rc) do {
             const char *k;
             size_t kn;
@@ -638,6 +683,10 @@ int sv_reader_v2(const sv_schema_t *s, const char *body, size_t len, mlk_frame *
                 size_t vn;
                 if (*id || str(&r, &v, &vn)) rc = PUNT;
                 else if (!(*id = strndup(v, vn))) rc = MLOPS_ENOMEM;
+            } else if ((is(k, kn, "parameters") && !(extra & 1)) ||
+                       (is(k, kn, "outputs") && !(extra & 2))) {
+                extra |= is(k, kn, "parameters") ? 1 : 2;
+                rc = skip_value(&r, 0) ? PUNT : 0;
             } else if (is(k, kn, "inputs") && !inputs) {
                 inputs = 1;
                 if (!eat(&r, '[')) rc = PUNT;

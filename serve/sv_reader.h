@@ -3,9 +3,9 @@
  * Inference Protocol's infer request, read in one pass straight into the
  * frame the scoring kernel reads, with no JSON tree in between.
  *
- * It takes only the common shape of a well-formed body (no "params";
- * keys in the order clients write them: "columns" before "data", a
- * tensor's "data" last) and says
+ * It takes only the common shape of a well-formed body (keys in the
+ * order clients write them: "columns" before "data", a tensor's "data"
+ * last; "params", "parameters" and "outputs" read and dropped) and says
  * SV_READER_PUNT for anything else, malformed bodies included: the caller
  * then reads the body with sv_request's jansson path, which gives the
  * answer (a frame, or the message naming the position). So a frame this

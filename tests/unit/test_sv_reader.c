@@ -74,6 +74,10 @@ static void test_shapes(void **state)
         "{\"instances\": [{\"price\": 0.1, \"qty\": 2.5e-320, \"category\": \"n/a\"}]}",
         "{\"instances\": {\"price\": [1, 2], \"qty\": [3, \"nan\"], \"category\": [\"x\", 7]}}",
         "{\"instances\": []}",
+        /* MLflow's inference parameters: read and dropped */
+        "{\"params\": {\"k\": [1, \"x\", null, true, {\"d\": -2.5e-3}], \"e\": {}}, \"instances\": "
+        "[{\"price\": 1, \"qty\": 2, \"category\": \"a\"}]}",
+        "{\"dataframe_records\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\"}], \"params\": []}",
         /* pandas' orient="split", index first */
         "{\"dataframe_split\": {\"index\": [0, \"r1\", null, true, false, -1.5e3], \"columns\": "
         "[\"price\", \"qty\", \"category\"], \"data\": [[1, 2, \"a\"], [3, 4, \"b\"]]}}",
@@ -86,11 +90,12 @@ static void test_shapes(void **state)
     };
     for (size_t i = 0; i < sizeof OK / sizeof *OK; i++) fast(OK[i], strlen(OK[i]));
 
-    const char *v2 = "{\"inputs\": [{\"name\": \"price\", \"datatype\": \"FP64\", \"shape\": [2], "
+    const char *v2 = "{\"parameters\": {\"content_type\": \"pd\"}, \"inputs\": [{\"name\": \"price\", "
+                     "\"datatype\": \"FP64\", \"shape\": [2], \"parameters\": {}, "
                      "\"data\": [1, 0.30000000000000004]}, {\"name\": \"qty\", \"datatype\": "
                      "\"INT64\", \"shape\": [2, 1], \"data\": [1, null]}, {\"name\": "
                      "\"category\", \"datatype\": \"BYTES\", \"shape\": [2], \"data\": [\"a\", "
-                     "-0]}], \"id\": \"q1\"}";
+                     "-0]}], \"id\": \"q1\", \"outputs\": [{\"name\": \"proba\"}]}";
     mlk_frame *f = NULL, *t = NULL;
     char *id = NULL, *tid = NULL, err[512];
     assert_int_equal(sv_reader_v2(&S, v2, strlen(v2), &f, &id), 0);
@@ -181,7 +186,11 @@ static void test_punts(void **state)
         {"{\"dataframe_split\": {\"columns\": [\"price\", \"qty\", \"category\"], \"data\": "
          "[[1, 2, \"a\"]], \"index\": [[0]]}}",
          NULL},
-        {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\"}], \"params\": {}}",
+        {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\"}], \"params\": {\"a\": "
+         "1, \"b\": {\"c\": 2, \"c\": 3}}}",
+         "duplicate"},
+        {"{\"instances\": [{\"price\": 1, \"qty\": 2, \"category\": \"a\"}], \"params\": {\"\\u0061\": "
+         "1}}",
          NULL},
     };
     for (size_t i = 0; i < sizeof P / sizeof *P; i++) {
@@ -206,7 +215,7 @@ static void test_punts(void **state)
     /* V2: a tensor's data before its shape, an unknown key, a shape past the body */
     static const char *const V2[] = {
         "{\"inputs\": [{\"name\": \"price\", \"data\": [1], \"datatype\": \"FP64\", \"shape\": [1]}]}",
-        "{\"inputs\": [], \"parameters\": {}}",
+        "{\"inputs\": [], \"parameters\": {}, \"parameters\": {}}",
         "{\"inputs\": [{\"name\": \"price\", \"datatype\": \"FP64\", \"shape\": [99999999999], "
         "\"data\": [1]}]}",
     };

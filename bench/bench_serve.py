@@ -11,7 +11,9 @@
 Both are loaded with wrk (Debian's) in the same run, for BENCH_SECONDS
 (default 8) each: single-row requests at 16 connections (requests/s
 ratio, target >= 20x; mlops' p99, target < 2 ms), then 1,000-row
-requests at 8 connections (rows/s ratio, target >= 10x). During each
+requests at 8 connections (rows/s ratio, target >= 10x), then single
+rows over one connection (p50 and p99 of a request with no queue).
+BENCH_SERVE_THREADS sets mlops-serve's --threads (default 4). During each
 single-row mlops run the alias moves 10 times between versions 1 and 2:
 failed requests (non-2xx and socket errors), target 0. The two servers'
 probabilities are checked equal (1e-12) once, outside the timing.
@@ -37,6 +39,7 @@ from bench_cluster import (BUILD, PY, REPS, SRC, BenchError, Cluster, loadavg, m
                            on_sigterm_exit, purchases_csv, runs, write_ratio)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+THREADS = os.environ.get("BENCH_SERVE_THREADS", "4")  # mlops-serve --threads
 COLS = ["price", "quantity", "age", "income", "category", "item_id", "user_id"]
 
 APP = r'''
@@ -115,22 +118,26 @@ def body_file(tmp, rows, name):
     return path
 
 
-def wrk(url, body, conns, tmp):
+def wrk(url, body, conns, tmp, full=False):
     lua = os.path.join(tmp, "post.lua")
     with open(lua, "w") as f:
         f.write(LUA % body)
-    r = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{SECONDS}s", "--latency", "-s", lua, url],
+    r = subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{SECONDS}s", "--latency", "-s", lua, url],
                        capture_output=True, text=True)
     if r.returncode:
         raise BenchError(f"wrk failed: {r.stderr}")
     out = r.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", out, re.M)
-    p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+    def pct(q):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\b" % q, out, re.M)
+        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+    p99 = pct(99)
     non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, "0"])[1])
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errs = non2xx + (sum(int(x) for x in sock.groups()) if sock else 0)
     total = int(re.search(r"(\d+) requests in", out).group(1))
+    if full:
+        return rps, pct(50), p99, errs, total
     return rps, p99, errs, total
 
 
@@ -184,7 +191,8 @@ def main():
             c.ctl("model", "export", "bench@production", "-o", model)
             sport, aport = free_port(), free_port()
             serve = subprocess.Popen([os.path.join(BUILD, "mlops-serve"), "--coordinator", c.endpoint,
-                                      "--model", "bench@production", "--listen", f"127.0.0.1:{sport}"],
+                                      "--model", "bench@production", "--listen", f"127.0.0.1:{sport}",
+                                      "--threads", THREADS],
                                      env=c.env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "serve.log"), "w"))
             procs.append(serve)
             with open(os.path.join(tmp, "app.py"), "w") as f:
@@ -210,8 +218,9 @@ def main():
             d = max(abs(x - y) for x, y in zip(ps, pa))
             if len(ps) != 1000 or d > 1e-12:
                 raise BenchError(f"mlops-serve and scikit-learn differ: max |dp| {d}")
-            res = {k: [] for k in ("s_rps", "s_p99", "a_rps", "a_p99", "s_rows", "a_rows",
-                                   "s_cpu1", "a_cpu1", "s_cpuk", "a_cpuk")}
+            res = {k: [] for k in ("s_rps", "s_p50", "s_p99", "a_rps", "a_p99", "s_rows", "a_rows",
+                                   "s_cpu1", "a_cpu1", "s_cpuk", "a_cpuk", "s1_p50", "s1_p99", "s1_rps",
+                                   "a1_p50", "a1_p99")}
             failed, sent, moves = 0, 0, 0
             for _ in range(REPS):
                 stop = threading.Event()
@@ -227,7 +236,8 @@ def main():
                         to = 3 - to
                 t = threading.Thread(target=mover)
                 t.start()
-                (rps, p99, errs, total), cpu = timed(serve, lambda: wrk(surl + "/invocations", one, 16, tmp))
+                (rps, p50, p99, errs, total), cpu = timed(serve, lambda: wrk(surl + "/invocations", one, 16, tmp, True))
+                res["s_p50"].append(p50)
                 res["s_cpu1"].append(total / max(cpu, 1e-9))
                 stop.set()
                 t.join()
@@ -245,6 +255,14 @@ def main():
                 (rps, _, _, total), cpu = timed(anchor, lambda: wrk(aurl + "/invocations", thousand, 8, tmp))
                 res["a_rows"].append(1000 * rps)
                 res["a_cpuk"].append(1000 * total / max(cpu, 1e-9))
+                # one connection: the latency of a request alone, no queue of its own
+                rps, p50, p99, _, _ = wrk(surl + "/invocations", one, 1, tmp, True)
+                res["s1_rps"].append(rps)
+                res["s1_p50"].append(p50)
+                res["s1_p99"].append(p99)
+                _, p50, p99, _, _ = wrk(aurl + "/invocations", one, 1, tmp, True)
+                res["a1_p50"].append(p50)
+                res["a1_p99"].append(p99)
             swaps = open(os.path.join(tmp, "serve.log")).read().count("goes live (was")
             with urllib.request.urlopen(surl + "/metrics") as r:
                 text = r.read().decode()
@@ -262,7 +280,11 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{SECONDS} s per wrk run, {REPS} reps, load {loadavg()} (2 shared cores: the load generator, both servers and the cluster share them)")
     print(f"single row, 16 conns : mlops {med(res['s_rps']):.0f} req/s (runs {runs(res['s_rps'], '{:.0f}')}), "
-          f"p99 {med(res['s_p99']):.2f} ms; anchor {med(res['a_rps']):.0f} req/s, p99 {med(res['a_p99']):.2f} ms")
+          f"p50 {med(res['s_p50']):.2f} ms, p99 {med(res['s_p99']):.2f} ms; anchor {med(res['a_rps']):.0f} req/s, "
+          f"p99 {med(res['a_p99']):.2f} ms")
+    print(f"single row, 1 conn   : mlops {med(res['s1_rps']):.0f} req/s, p50 {med(res['s1_p50']):.3f} ms, "
+          f"p99 {med(res['s1_p99']):.3f} ms (runs {runs(res['s1_p99'], '{:.3f}')}); anchor p50 "
+          f"{med(res['a1_p50']):.2f} ms, p99 {med(res['a1_p99']):.2f} ms")
     print(f"1000 rows, 8 conns   : mlops {med(res['s_rows']):.0f} rows/s (runs {runs(res['s_rows'], '{:.0f}')}); "
           f"anchor {med(res['a_rows']):.0f} rows/s")
     print(f"alias moves during the mlops single-row runs: {moves} moves, {swaps} swaps, "

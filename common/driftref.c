@@ -14,6 +14,8 @@ static void feature_free(mlops_drift_feature_t *f)
     free(f->edges);
     for (size_t i = 0; f->values && i + 1 < f->nbins; i++) free(f->values[i]);
     free(f->values);
+    free(f->lens);
+    free(f->order);
     free(f->ref);
     memset(f, 0, sizeof *f);
 }
@@ -55,6 +57,13 @@ static int read_numeric(mlops_drift_feature_t *f, const json_t *e)
     return 1;
 }
 
+/* top value k against the bytes s[0..n), by length first */
+static int value_cmp(const mlops_drift_feature_t *f, size_t k, const char *s, size_t n)
+{
+    if (f->lens[k] != n) return f->lens[k] < n ? -1 : 1;
+    return n ? memcmp(f->values[k], s, n) : 0;
+}
+
 static int read_categorical(mlops_drift_feature_t *f, const json_t *e)
 {
     const json_t *top = json_object_get(e, "top");
@@ -71,6 +80,19 @@ static int read_categorical(mlops_drift_feature_t *f, const json_t *e)
         f->ref[k] = json_number_value(json_object_get(t, "count"));
     }
     f->ref[nt] = json_number_value(json_object_get(e, "other"));
+    /* the values sorted by (length, bytes, index), for a binary search
+     * per served row: the scan it replaces was most of mlops-serve's time
+     * on 1,000-row requests */
+    f->lens = malloc((nt + 1) * sizeof *f->lens);
+    f->order = malloc((nt + 1) * sizeof *f->order);
+    if (!f->lens || !f->order) return -1;
+    for (size_t k = 0; k < nt; k++) {
+        f->lens[k] = strlen(f->values[k]);
+        size_t j = k;
+        for (; j > 0 && value_cmp(f, f->order[j - 1], f->values[k], f->lens[k]) > 0; j--)
+            f->order[j] = f->order[j - 1];
+        f->order[j] = k;
+    }
     return 1;
 }
 
@@ -150,8 +172,14 @@ size_t mlops_driftref_bin(const mlops_driftref_t *d, size_t i, const mlk_frame *
         if (c->missing[r]) return MLOPS_DRIFT_NO_BIN;
         size_t len;
         const char *s = mlk_str_at(c, r, &len);
-        for (size_t k = 0; k + 1 < ft->nbins; k++)
-            if (strlen(ft->values[k]) == len && !memcmp(ft->values[k], s, len)) return k;
+        size_t lo = 0, hi = ft->nbins - 1; /* the first in order not below s */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (value_cmp(ft, ft->order[mid], s, len) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        /* equal values sort by index, so this is the first match, as the scan found */
+        if (lo + 1 < ft->nbins && !value_cmp(ft, ft->order[lo], s, len)) return ft->order[lo];
         return ft->nbins - 1;
     }
     if (unscored[r]) return MLOPS_DRIFT_NO_BIN;

@@ -28,6 +28,7 @@ typedef struct {
     size_t nbins; /* categorical: ntop + 1 ("other") */
     double *edges; /* numeric: nbins - 1 */
     char **values; /* categorical: the top values */
+    size_t *lens, *order; /* categorical: their lengths, and their indexes by (length, bytes) */
     double *ref;   /* the training rows' count per bin */
 } mlops_drift_feature_t;
 

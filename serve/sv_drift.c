@@ -55,26 +55,42 @@ sv_drift_t *sv_drift_new(const json_t *reference, char *const *cols, size_t ncol
     return d;
 }
 
+static void bin_row(const sv_drift_t *d, const mlk_frame *f, size_t r, const double *proba,
+                    const uint8_t *unscored, uint16_t *out)
+{
+    for (size_t i = 0; i < d->ref->nf; i++) {
+        size_t b = mlops_driftref_bin(d->ref, i, f, r, proba, unscored);
+        out[i] = b == MLOPS_DRIFT_NO_BIN ? NO_BIN : (uint16_t)b;
+    }
+}
+
 void sv_drift_add(sv_drift_t *d, const mlk_frame *f, const double *proba,
                   const uint8_t *unscored)
 {
     if (!d) return;
-    size_t nf = d->ref->nf;
+    size_t nf = d->ref->nf, n = f->nrows;
+    /* Bin before taking the lock: binning is the costly part (a search
+     * per feature and row) and reads only the reference, which never
+     * changes, so the HTTP threads bin in parallel and hold the lock just
+     * to move counts. Without the room for that, bin under the lock. */
+    uint16_t local[512], *bins = n * nf <= 512 ? local : malloc(n * nf * sizeof *bins);
+    if (bins)
+        for (size_t r = 0; r < n; r++) bin_row(d, f, r, proba, unscored, &bins[r * nf]);
     pthread_mutex_lock(&d->mu);
-    for (size_t r = 0; r < f->nrows; r++) {
+    for (size_t r = 0; r < n; r++) {
         uint16_t *row = &d->bins[d->head * nf];
         if (d->n == d->window)
             for (size_t i = 0; i < nf; i++)
                 if (row[i] != NO_BIN) d->cur[i][row[i]] -= 1;
-        for (size_t i = 0; i < nf; i++) {
-            size_t b = mlops_driftref_bin(d->ref, i, f, r, proba, unscored);
-            row[i] = b == MLOPS_DRIFT_NO_BIN ? NO_BIN : (uint16_t)b;
-            if (b != MLOPS_DRIFT_NO_BIN) d->cur[i][b] += 1;
-        }
+        if (bins) memcpy(row, &bins[r * nf], nf * sizeof *row);
+        else bin_row(d, f, r, proba, unscored, row);
+        for (size_t i = 0; i < nf; i++)
+            if (row[i] != NO_BIN) d->cur[i][row[i]] += 1;
         d->head = (d->head + 1) % d->window;
         if (d->n < d->window) d->n++;
     }
     pthread_mutex_unlock(&d->mu);
+    if (bins != local) free(bins);
 }
 
 const char *sv_drift_status(double psi, double moderate, double shifted)

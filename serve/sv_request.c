@@ -1,9 +1,13 @@
-/* sv_request.c: see sv_request.h. JSON is read with jansson (duplicate
- * keys refused), CSV with the batch reader itself (common/kernels/csv.h),
- * so a CSV body is parsed exactly as a predict job's input is. */
+/* sv_request.c: see sv_request.h. JSON is read first by the tree-less
+ * reader (sv_reader.h), which takes the common shapes; whatever it does
+ * not take, a malformed body included, is read with jansson (duplicate
+ * keys refused), which gives the frame or names the position. CSV is
+ * read with the batch reader itself (common/kernels/csv.h), so a CSV
+ * body is parsed exactly as a predict job's input is. */
 #include "sv_request.h"
 #include "csv.h"
 #include "err.h"
+#include "sv_reader.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -284,9 +288,10 @@ static json_t *load(const char *body, size_t len, char *err, size_t errlen)
     return doc;
 }
 
-static int parse_json(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out,
-                      char *err, size_t errlen)
+int sv_request_parse_tree(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out,
+                          char *err, size_t errlen)
 {
+    *out = NULL;
     json_t *doc = load(body, len, err, errlen);
     if (!doc) return MLOPS_EPARSE;
     int rc = 0;
@@ -382,7 +387,11 @@ int sv_request_parse(const sv_schema_t *s, const char *ctype, const char *body, 
                      mlk_frame **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (ctype_is(ctype, "application/json")) return parse_json(s, body, len, out, err, errlen);
+    if (ctype_is(ctype, "application/json")) {
+        int rc = sv_reader_mlflow(s, body, len, out);
+        if (rc == MLOPS_ENOMEM) return mlops_seterr(err, errlen, rc, "out of memory");
+        return rc == SV_READER_PUNT ? sv_request_parse_tree(s, body, len, out, err, errlen) : 0;
+    }
     if (ctype_is(ctype, "text/csv")) return parse_csv(s, body, len, out, err, errlen);
     return mlops_seterr(err, errlen, MLOPS_EINVAL,
                         "Content-Type '%.100s' is not read here: send application/json or text/csv",
@@ -428,6 +437,14 @@ static int put_tensor(mlk_frame *f, size_t c, size_t n, const json_t *t, size_t 
 
 int sv_request_parse_v2(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out,
                         char **id, char *err, size_t errlen)
+{
+    int rc = sv_reader_v2(s, body, len, out, id);
+    if (rc == MLOPS_ENOMEM) return mlops_seterr(err, errlen, rc, "out of memory");
+    return rc == SV_READER_PUNT ? sv_request_parse_v2_tree(s, body, len, out, id, err, errlen) : 0;
+}
+
+int sv_request_parse_v2_tree(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out,
+                             char **id, char *err, size_t errlen)
 {
     *out = NULL;
     *id = NULL;

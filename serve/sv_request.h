@@ -45,4 +45,12 @@ int sv_request_parse(const sv_schema_t *s, const char *ctype, const char *body, 
 int sv_request_parse_v2(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out,
                         char **id, char *err, size_t errlen);
 
+/* The same two with jansson alone, building the tree: what the above
+ * fall back on for a body the tree-less reader does not take, and the
+ * reference fuzz_serve_request holds that reader to. */
+int sv_request_parse_tree(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out,
+                          char *err, size_t errlen);
+int sv_request_parse_v2_tree(const sv_schema_t *s, const char *body, size_t len, mlk_frame **out,
+                             char **id, char *err, size_t errlen);
+
 #endif

@@ -17,6 +17,7 @@
 #include "jsondump.h"
 #include "log.h"
 #include "sv_internal.h"
+#include "sv_reply.h"
 #include "sv_request.h"
 #include "token.h"
 #include <jansson.h>
@@ -26,40 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* A growing reply body. */
-typedef struct {
-    char *b;
-    size_t n, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_put(sbuf_t *s, const char *p, size_t n)
-{
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->n + n + 1) cap *= 2;
-        char *b = realloc(s->b, cap);
-        if (!b) {
-            s->oom = 1;
-            return;
-        }
-        s->b = b;
-        s->cap = cap;
-    }
-    memcpy(s->b + s->n, p, n);
-    s->n += n;
-    s->b[s->n] = 0;
-}
-static void sb_str(sbuf_t *s, const char *p) { sb_put(s, p, strlen(p)); }
-static void sb_num(sbuf_t *s, double v)
-{
-    char t[40];
-    /* 17 significant digits: the reader gets the very double scored */
-    int n = isfinite(v) ? snprintf(t, sizeof t, "%.17g", v) : snprintf(t, sizeof t, "null");
-    sb_put(s, t, (size_t)n);
-}
 
 static double now_s(void)
 {
@@ -150,100 +117,88 @@ static int score(sv_t *s, sv_model_t *m, const mlk_frame *f, double **proba, uin
     return 0;
 }
 
-/* MLflow's reply: {"predictions": [{"proba": p, "label": "1"}, ...], "model": {...}} */
-static void mlflow_reply(const sv_model_t *m, size_t n, const double *proba, const uint8_t *unscored,
-                         mlops_http_reply_t *rep)
+/* What POST /invocations and POST /v2/models/NAME/infer do not share:
+ * how the body is read and how the reply is written. */
+typedef struct {
+    int (*parse)(const sv_schema_t *sc, const mlops_http_req_t *rq, mlk_frame **out, char **id,
+                 char *err, size_t errlen);
+    int (*reply)(const sv_model_t *m, size_t n, const double *proba, const uint8_t *unscored,
+                 const char *id, char **body, size_t *len);
+} sv_format_t;
+
+static int parse_mlflow(const sv_schema_t *sc, const mlops_http_req_t *rq, mlk_frame **out,
+                        char **id, char *err, size_t errlen)
 {
-    size_t K = m->art->nclasses;
-    sbuf_t b = {0};
-    sb_str(&b, "{\"predictions\":[");
-    for (size_t i = 0; i < n; i++) {
-        const double *p = &proba[i * K];
-        sb_str(&b, i ? ",{\"proba\":" : "{\"proba\":");
-        if (unscored[i]) {
-            sb_str(&b, "null,\"label\":null}");
-            continue;
-        }
-        size_t best = 0;
-        for (size_t k = 1; k < K; k++)
-            if (p[k] > p[best]) best = k; /* the first of equals, as the predict kind */
-        if (K == 2) sb_num(&b, p[1]);
-        else {
-            sb_str(&b, "{");
-            for (size_t k = 0; k < K; k++) {
-                if (k) sb_str(&b, ",");
-                sb_str(&b, m->class_json[k]);
-                sb_str(&b, ":");
-                sb_num(&b, p[k]);
-            }
-            sb_str(&b, "}");
-        }
-        sb_str(&b, ",\"label\":");
-        sb_str(&b, m->class_json[best]);
-        sb_str(&b, "}");
-    }
-    char tail[64];
-    snprintf(tail, sizeof tail, "],\"model\":{\"name\":");
-    sb_str(&b, tail);
-    json_t *nm = json_string(m->name);
-    char *q = nm ? json_dumps(nm, JSON_ENCODE_ANY) : NULL;
-    json_decref(nm);
-    sb_str(&b, q ? q : "\"\"");
-    free(q);
-    snprintf(tail, sizeof tail, ",\"version\":%u}}\n", m->version);
-    sb_str(&b, tail);
-    if (b.oom) {
-        free(b.b);
-        reply_error(rep, 500, "INTERNAL_ERROR", "out of memory");
+    *id = NULL;
+    return sv_request_parse(sc, rq->ctype, rq->body, rq->len, out, err, errlen);
+}
+
+static int parse_v2(const sv_schema_t *sc, const mlops_http_req_t *rq, mlk_frame **out, char **id,
+                    char *err, size_t errlen)
+{
+    return sv_request_parse_v2(sc, rq->body, rq->len, out, id, err, errlen);
+}
+
+static const sv_format_t MLFLOW = {parse_mlflow, sv_reply_mlflow};
+static const sv_format_t V2 = {parse_v2, sv_reply_v2};
+
+/* A scoring request to model m in format fmt: parse, score, serialize,
+ * each phase timed into the latency histogram. */
+static void score_request(sv_t *s, sv_model_t *m, const sv_format_t *fmt,
+                          const mlops_http_req_t *rq, mlops_http_reply_t *rep)
+{
+    mlk_frame *f = NULL;
+    double *proba = NULL;
+    uint8_t *unscored = NULL;
+    char *id = NULL;
+    if (rq->too_big) {
+        reply_error(rep, 413, "BAD_REQUEST", "the body is over the limit of %d MiB (--max-body-mib)",
+                    s->cfg.max_body_mib);
         return;
+    }
+    double t = now_s();
+    char err[1024];
+    sv_schema_t sc = schema_of(m);
+    int rc = fmt->parse(&sc, rq, &f, &id, err, sizeof err);
+    if (rc) {
+        reply_error(rep, rc == MLOPS_EINVAL ? 415 : rc == MLOPS_ENOMEM ? 413 : 400, "BAD_REQUEST",
+                    "%s", err);
+        return;
+    }
+    mlops_prom_observe(s->latency, "parse", NULL, now_s() - t);
+    if (score(s, m, f, &proba, &unscored, rep)) goto out;
+    t = now_s();
+    char *body;
+    size_t len;
+    if (fmt->reply(m, f->nrows, proba, unscored, id, &body, &len)) {
+        reply_error(rep, 500, "INTERNAL_ERROR", "out of memory");
+        goto out;
     }
     rep->status = 200;
     rep->ctype = "application/json";
-    rep->body = b.b;
-    rep->len = b.n;
+    rep->body = body;
+    rep->len = len;
+    mlops_prom_observe(s->latency, "serialize", NULL, now_s() - t);
+out:
+    free(id);
+    mlk_frame_destroy(&f);
+    free(proba);
+    free(unscored);
 }
 
 static void on_invocations(void *arg, const mlops_http_req_t *rq, mlops_http_reply_t *rep)
 {
     sv_t *s = arg;
     sv_model_t *m = NULL;
-    mlk_frame *f = NULL;
-    double *proba = NULL;
-    uint8_t *unscored = NULL;
     if (strcmp(rq->method, "POST")) {
         reply_error(rep, 405, "BAD_REQUEST", "/invocations takes POST");
         rep->allow = "POST";
-        goto out;
-    }
-    if (!(m = sv_slot_get(&s->slot))) {
+    } else if (!(m = sv_slot_get(&s->slot))) {
         not_loaded(s, rep);
-        goto out;
+    } else if (!refuse_recommender(m, rep)) {
+        score_request(s, m, &MLFLOW, rq, rep);
     }
-    if (refuse_recommender(m, rep)) goto out;
-    if (rq->too_big) {
-        reply_error(rep, 413, "BAD_REQUEST", "the body is over the limit of %d MiB (--max-body-mib)",
-                    s->cfg.max_body_mib);
-        goto out;
-    }
-    double t = now_s();
-    char err[1024];
-    sv_schema_t sc = schema_of(m);
-    int rc = sv_request_parse(&sc, rq->ctype, rq->body, rq->len, &f, err, sizeof err);
-    if (rc) {
-        reply_error(rep, rc == MLOPS_EINVAL ? 415 : rc == MLOPS_ENOMEM ? 413 : 400, "BAD_REQUEST",
-                    "%s", err);
-        goto out;
-    }
-    mlops_prom_observe(s->latency, "parse", NULL, now_s() - t);
-    if (score(s, m, f, &proba, &unscored, rep)) goto out;
-    t = now_s();
-    mlflow_reply(m, f->nrows, proba, unscored, rep);
-    mlops_prom_observe(s->latency, "serialize", NULL, now_s() - t);
-out:
     count(s, "/invocations", rep);
-    mlk_frame_destroy(&f);
-    free(proba);
-    free(unscored);
     sv_model_release(&m);
 }
 
@@ -372,71 +327,11 @@ static json_t *v2_metadata(const sv_model_t *m)
                      "datatype", "BYTES", "shape", -1);
 }
 
-static void v2_infer_reply(const sv_model_t *m, const char *id, size_t n, const double *proba,
-                           const uint8_t *unscored, mlops_http_reply_t *rep)
-{
-    size_t K = m->art->nclasses;
-    sbuf_t b = {0};
-    char t[160];
-    json_t *nm = json_string(m->name), *jid = id ? json_string(id) : NULL;
-    char *qn = nm ? json_dumps(nm, JSON_ENCODE_ANY) : NULL;
-    char *qi = jid ? json_dumps(jid, JSON_ENCODE_ANY) : NULL;
-    json_decref(nm);
-    json_decref(jid);
-    sb_str(&b, "{\"model_name\":");
-    sb_str(&b, qn ? qn : "\"\"");
-    snprintf(t, sizeof t, ",\"model_version\":\"%u\"", m->version);
-    sb_str(&b, t);
-    if (qi) {
-        sb_str(&b, ",\"id\":");
-        sb_str(&b, qi);
-    }
-    if (K == 2) snprintf(t, sizeof t, ",\"outputs\":[{\"name\":\"proba\",\"datatype\":\"FP64\",\"shape\":[%zu],\"data\":[", n);
-    else snprintf(t, sizeof t, ",\"outputs\":[{\"name\":\"proba\",\"datatype\":\"FP64\",\"shape\":[%zu,%zu],\"data\":[", n, K);
-    sb_str(&b, t);
-    size_t w = K == 2 ? 1 : K;
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < w; k++) {
-            if (i || k) sb_str(&b, ",");
-            if (unscored[i]) sb_str(&b, "null");
-            else sb_num(&b, proba[i * K + (K == 2 ? 1 : k)]);
-        }
-    snprintf(t, sizeof t, "]},{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%zu],\"data\":[", n);
-    sb_str(&b, t);
-    for (size_t i = 0; i < n; i++) {
-        if (i) sb_str(&b, ",");
-        if (unscored[i]) {
-            sb_str(&b, "null");
-            continue;
-        }
-        size_t best = 0;
-        for (size_t k = 1; k < K; k++)
-            if (proba[i * K + k] > proba[i * K + best]) best = k;
-        sb_str(&b, m->class_json[best]);
-    }
-    sb_str(&b, "]}]}\n");
-    free(qn);
-    free(qi);
-    if (b.oom) {
-        free(b.b);
-        reply_error(rep, 500, "INTERNAL_ERROR", "out of memory");
-        return;
-    }
-    rep->status = 200;
-    rep->ctype = "application/json";
-    rep->body = b.b;
-    rep->len = b.n;
-}
-
 /* /v2/models/NAME[/versions/V][/ready|/infer] */
 static void on_v2_models(void *arg, const mlops_http_req_t *rq, mlops_http_reply_t *rep)
 {
     sv_t *s = arg;
     sv_model_t *m = NULL;
-    mlk_frame *f = NULL;
-    double *proba = NULL;
-    uint8_t *unscored = NULL;
-    char *id = NULL;
     const char *endpoint = "/v2/models";
     const char *rest = rq->path + strlen("/v2/models/");
     char name[200];
@@ -488,30 +383,9 @@ static void on_v2_models(void *arg, const mlops_http_req_t *rq, mlops_http_reply
         rep->allow = "POST";
         goto out;
     }
-    if (rq->too_big) {
-        reply_error(rep, 413, "BAD_REQUEST", "the body is over the limit of %d MiB (--max-body-mib)",
-                    s->cfg.max_body_mib);
-        goto out;
-    }
-    double t = now_s();
-    char err[1024];
-    sv_schema_t sc = schema_of(m);
-    int rc = sv_request_parse_v2(&sc, rq->body, rq->len, &f, &id, err, sizeof err);
-    if (rc) {
-        reply_error(rep, rc == MLOPS_ENOMEM ? 413 : 400, "BAD_REQUEST", "%s", err);
-        goto out;
-    }
-    mlops_prom_observe(s->latency, "parse", NULL, now_s() - t);
-    if (score(s, m, f, &proba, &unscored, rep)) goto out;
-    t = now_s();
-    v2_infer_reply(m, id, f->nrows, proba, unscored, rep);
-    mlops_prom_observe(s->latency, "serialize", NULL, now_s() - t);
+    score_request(s, m, &V2, rq, rep);
 out:
     count(s, endpoint, rep);
-    free(id);
-    mlk_frame_destroy(&f);
-    free(proba);
-    free(unscored);
     sv_model_release(&m);
 }
 

@@ -816,12 +816,19 @@ static inline int ascii_run(const char *s, size_t n, const char *end)
     return !(acc & hi);
 }
 
+/* What the fast path does with field k of a record: nothing (col NULL)
+ * or convert it into col, numeric or not. */
+typedef struct {
+    mlk_col *col;
+    int num;
+} field_op;
+
 /* Parse the plain record at *pp as row f->nrows (room reserved) with
- * field k going to column act[k] (-1: not kept). Returns 1 (row stored,
+ * field k going as op[k] says. Returns 1 (row stored,
  * *pp after the record, *nl the LFs consumed), 0 (not a plain record:
  * nothing is counted, the cursor must be re-seeked) or MLOPS_ENOMEM. */
 static inline __attribute__((always_inline)) int fast_record(sepit *it, const char **pp, const char *end, mlk_frame *f,
-                              const int *act, size_t nfields, size_t *nl)
+                              const field_op *op, size_t nfields, size_t *nl)
 {
     const size_t r = f->nrows;
     const char *fs = *pp;
@@ -838,11 +845,10 @@ static inline __attribute__((always_inline)) int fast_record(sepit *it, const ch
         } else {
             return 0;
         }
-        int c = act[k];
-        if (c >= 0) {
-            mlk_col *col = &f->cols[c];
+        mlk_col *col = op[k].col;
+        if (col) {
             size_t n = (size_t)(fe - fs);
-            if (col->type == MLK_F64) {
+            if (op[k].num) {
                 double v = NAN;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
                 if (n && n <= 8 && end - fs >= 8) {
@@ -887,11 +893,11 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     mlk_frame *f = mlk_frame_new(schema->ncols, schema->names, schema->types, guess);
     size_t nf_max = schema->nfields + 1;
     span *fs = malloc(nf_max * sizeof *fs);
-    int *act = malloc(schema->nfields * sizeof *act);
+    field_op *op = calloc(schema->nfields, sizeof *op);
     char *scratch = NULL;
     size_t scratch_cap = 0, bad = 0;
     int rc = 0;
-    if (!f || !fs || !act) {
+    if (!f || !fs || !op) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
@@ -900,8 +906,16 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     int64_t rid = first_row_id;
     sepit it = {buf, len, 0, 0, 1};
     int seek = 1; /* the cursor is behind p: re-seek before the fast path */
-    for (size_t k = 0; k < schema->nfields; k++) act[k] = -1;
-    for (size_t c = 0; c < schema->ncols; c++) act[schema->index[c]] = (int)c;
+    for (size_t c = 0; c < schema->ncols; c++) {
+        mlk_col *col = &f->cols[c];
+        op[schema->index[c]].col = col;
+        op[schema->index[c]].num = col->type == MLK_F64;
+        /* room for the strings up front (twice an even share of the
+         * bytes), so that a column seldom grows while it is filled */
+        size_t est = len / schema->nfields * 2 + 64;
+        if (col->type == MLK_STR && !col->str && (col->str = malloc(est)) != NULL)
+            col->str_cap = est;
+    }
     while (p < end) {
         if (!schema->general_only && *p != '\n' && *p != '\r' && *p != ' ' && *p != '\t' &&
             *p != '"') {
@@ -909,7 +923,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             seek = 0;
             size_t r = f->nrows, nl;
             if (r == f->cap && (rc = mlk_frame_reserve(f, r + 1)) != 0) goto out;
-            int got = fast_record(&it, &p, end, f, act, schema->nfields, &nl);
+            int got = fast_record(&it, &p, end, f, op, schema->nfields, &nl);
             if (got < 0) {
                 rc = got;
                 goto out;
@@ -1021,7 +1035,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     }
 out:
     free(fs);
-    free(act);
+    free(op);
     free(scratch);
     if (rc != 0) {
         mlk_frame_destroy(&f);

@@ -693,11 +693,12 @@ static size_t utf8_bad_at(const char *str, size_t n)
 /* ------------------------------------------------------------------ */
 /* The fast path: one pass over a plain record.
  *
- * Most records hold no '"', no CR but the one of a CRLF, and numbers of
- * at most 17 digits with no exponent. For those the parser walks the
+ * Most records hold no '"' but around a field with no '"' or line break
+ * inside, no CR but the one of a CRLF, and numbers of at most 17 digits
+ * with no exponent. For those the parser walks the
  * structural bytes (sepit), and converts or appends each kept field as
  * soon as its end is known: no span array, no second pass. Anything
- * else (a quote, a stray CR, a wrong field count, a number the fast
+ * else (any other quote, a stray CR, a wrong field count, a number the fast
  * conversion does not take, an NA token in a numeric column, non-UTF-8
  * text) makes fast_record give up on the record, and the general
  * tokenizer below parses it again from its first byte, so both paths
@@ -833,9 +834,24 @@ static inline __attribute__((always_inline)) int fast_record(sepit *it, const ch
     const size_t r = f->nrows;
     const char *fs = *pp;
     for (size_t k = 0;; k++) {
-        const char *e = sepit_next(it), *fe = e;
+        const char *e = sepit_next(it), *fe = e, *vs = fs;
         char t = e < end ? *e : '\n';
         int last = k + 1 == nfields;
+        if (t == '"') {
+            /* a quoted field with commas at most inside ("toys, games"):
+             * its value is the bytes between the quotes; a '""', a line
+             * break inside, bytes after the closing quote or a quote not
+             * at the start are the general tokenizer's */
+            if (e != fs) return 0;
+            const char *q = sepit_next(it);
+            while (q < end && *q == ',') q = sepit_next(it);
+            if (q >= end || *q != '"') return 0;
+            vs = fs + 1;
+            fe = q;
+            e = sepit_next(it);
+            if (e != q + 1 && !(e == end && q + 1 == end)) return 0;
+            t = e < end ? *e : '\n';
+        }
         if (t == ',') {
             if (last) return 0;
         } else if (t == '\n') {
@@ -847,20 +863,20 @@ static inline __attribute__((always_inline)) int fast_record(sepit *it, const ch
         }
         mlk_col *col = op[k].col;
         if (col) {
-            size_t n = (size_t)(fe - fs);
+            size_t n = (size_t)(fe - vs);
             if (op[k].num) {
                 double v = NAN;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-                if (n && n <= 8 && end - fs >= 8) {
-                    if (!swar_number(fs, n, &v)) return 0;
+                if (n && n <= 8 && end - vs >= 8) {
+                    if (!swar_number(vs, n, &v)) return 0;
                 } else
 #endif
-                if (n && !fast_number(fs, fe, &v)) return 0;
+                if (n && !fast_number(vs, fe, &v)) return 0;
                 col->f64[r] = v;
             } else {
-                if (!ascii_run(fs, n, end) && utf8_bad_at(fs, n) < n) return 0;
-                if (str_put(col, r, fs, n, 0, end) != 0) return MLOPS_ENOMEM;
-                if (n == 0 || (n <= 8 && NA_FIRST(fs[0]) && mlk_csv_is_na(fs, n))) {
+                if (!ascii_run(vs, n, end) && utf8_bad_at(vs, n) < n) return 0;
+                if (str_put(col, r, vs, n, 0, end) != 0) return MLOPS_ENOMEM;
+                if (n == 0 || (n <= 8 && NA_FIRST(vs[0]) && mlk_csv_is_na(vs, n))) {
                     col->off[r + 1] = col->off[r]; /* missing: drop the bytes just put */
                     col->missing[r] = 1;
                 }
@@ -917,8 +933,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             col->str_cap = est;
     }
     while (p < end) {
-        if (!schema->general_only && *p != '\n' && *p != '\r' && *p != ' ' && *p != '\t' &&
-            *p != '"') {
+        if (!schema->general_only && *p != '\n' && *p != '\r' && *p != ' ' && *p != '\t') {
             if (seek) sepit_seek(&it, p);
             seek = 0;
             size_t r = f->nrows, nl;

@@ -140,6 +140,11 @@ static void test_records(void **state)
         /* long fields, UTF-8 and bytes that are not */
         "a,b,c\n\xc3\xa9t\xc3\xa9,\xe5\xae\xb6\xe5\xb1\x85,abcdefghijklmnopqrstuvwxyz0123456789\n"
         "ok,\xff,3\n\xed\xa0\x80,2,3\n",
+        /* quoted fields the fast path takes: commas inside, empty,
+         * numbers, the last before a CRLF or the end; and those it
+         * leaves: a '""' inside, a quote closing early */
+        "a,b,c\n\"toys, games\",\"\",\"12.5\"\r\n\"1,5\",2,\"3\"\n4,\",\",\"NA\"\n7,8,\"9\"",
+        "a,b,c\n\"a\"\"b\",2,3\n\"x\"y\",2,3\n1,\"2\",\"3\"\"\n",
         /* no final newline, an unterminated quote */
         "a,b,c\n1,2,3\n4,5,\"6",
         "a,b,c\n1,2,3\n4,5,6",
@@ -174,6 +179,22 @@ static void test_records(void **state)
     assert_memory_equal(s, "abc,def\n\"ghi\"", 13);
     assert_int_equal(o.f->row_id[2], 9);
     done(&o);
+    o = agree(texts[8], strlen(texts[8]), S3, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.f->nrows, 4);
+    s = mlk_str_at(&o.f->cols[0], 0, &n);
+    assert_true(n == 11 && !memcmp(s, "toys, games", 11));
+    assert_true(o.f->cols[1].missing[0] && !o.f->cols[2].missing[0]);
+    assert_true(o.f->cols[2].missing[2]); /* "NA" quoted is missing too */
+    s = mlk_str_at(&o.f->cols[1], 2, &n);
+    assert_true(n == 1 && s[0] == ',');
+    done(&o);
+    const mlk_coltype ssf[] = {MLK_STR, MLK_STR, MLK_F64};
+    o = agree(texts[8], strlen(texts[8]), ssf, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_true(o.f->cols[2].f64[0] == 12.5 && o.f->cols[2].f64[1] == 3);
+    assert_true(isnan(o.f->cols[2].f64[2]) && o.f->cols[2].f64[3] == 9);
+    done(&o);
     o = agree(texts[6], strlen(texts[6]), S3, ALL3, 3, 0);
     assert_int_equal(o.rc, 0);
     assert_true(o.f->cols[0].missing[0] && o.f->cols[1].missing[0] && o.f->cols[2].missing[0]);
@@ -201,7 +222,8 @@ static void test_random_agree(void **state)
     (void)state;
     static const char *const atoms[] = {"-", "+", ".", "e", "E", ",", "\r", "\"", "\"\"", " ",
                                         "\t", "NA", "nan", "inf", "\xc3\xa9", "\xff", "\n",
-                                        "abcdefghijklmnopq", "#N/A", "\"a,\nb\""};
+                                        "abcdefghijklmnopq", "#N/A", "\"a,\nb\"", "\"a,b\"",
+                                        "\"12\"", "\",\""};
     const size_t natoms = sizeof atoms / sizeof *atoms;
     uint64_t seed = 0x9e3779b97f4a7c15u;
     char buf[1200];

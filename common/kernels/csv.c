@@ -193,7 +193,7 @@ static int next_plain_record(const char *p, const char *end, span *f, size_t max
 #if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
 #include <emmintrin.h>
 
-static inline uint64_t mask16(const char *p, int with_comma)
+static inline __attribute__((always_inline)) uint64_t mask16(const char *p, int with_comma)
 {
     __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
     __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')),
@@ -204,13 +204,13 @@ static inline uint64_t mask16(const char *p, int with_comma)
     return (uint64_t)(unsigned)_mm_movemask_epi8(m);
 }
 
-static inline uint64_t mask64_full(const char *p, int with_comma)
+static inline __attribute__((always_inline)) uint64_t mask64_full(const char *p, int with_comma)
 {
     return mask16(p, with_comma) | mask16(p + 16, with_comma) << 16 |
            mask16(p + 32, with_comma) << 32 | mask16(p + 48, with_comma) << 48;
 }
 #else
-static inline uint64_t mask64_full(const char *p, int with_comma)
+static inline __attribute__((always_inline)) uint64_t mask64_full(const char *p, int with_comma)
 {
     uint64_t m = 0;
     for (unsigned i = 0; i < 64; i++) {
@@ -224,12 +224,17 @@ static inline uint64_t mask64_full(const char *p, int with_comma)
 
 /* The mask of the block at p with `avail` readable bytes: a short tail
  * is copied into a zeroed block (NUL is not structural). */
-static inline uint64_t block_mask(const char *p, size_t avail, int with_comma)
+static __attribute__((noinline)) uint64_t tail_mask(const char *p, size_t avail, int with_comma)
 {
-    if (avail >= 64) return mask64_full(p, with_comma);
     char tail[64] = {0};
     memcpy(tail, p, avail);
     return mask64_full(tail, with_comma);
+}
+
+static inline __attribute__((always_inline)) uint64_t block_mask(const char *p, size_t avail,
+                                                                 int with_comma)
+{
+    return avail >= 64 ? mask64_full(p, with_comma) : tail_mask(p, avail, with_comma);
 }
 
 /* A cursor over the structural bytes of buf[0..len) from some position:
@@ -562,6 +567,7 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
     uint64_t *off = NULL;
     long *lines = NULL;
     uint64_t rec = 0;
+    size_t left = 0; /* records until the next shard starts */
     /* the next LF or '"' comes from the structural mask: a line with no
      * '"' is one record, ended by that LF */
     sepit it = {buf, len, 0, 0, 0};
@@ -578,7 +584,8 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
             if (p >= end) break;
             if (p != start) sepit_seek(&it, p);
         }
-        if (rec % shard_rows == 0) {
+        if (left == 0) { /* a shard starts here (a countdown: no division per record) */
+            left = shard_rows;
             if (ns == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 uint64_t *o = realloc(off, nc * sizeof *o);
@@ -594,6 +601,7 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
             ns++;
         }
         rec++;
+        left--;
         const char *e = sepit_next(&it);
         if (e >= end) {
             p = end;

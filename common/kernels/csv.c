@@ -202,8 +202,8 @@ static int next_plain_record(const char *p, const char *end, span *f, size_t max
 static inline __attribute__((always_inline)) uint64_t mask16(const char *p, int with_comma)
 {
     __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')),
-                             _mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
+    __m128i m =
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
     if (with_comma)
         m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')),
                                          _mm_cmpeq_epi8(x, _mm_set1_epi8('\r'))));
@@ -720,7 +720,8 @@ static size_t utf8_bad_at(const char *str, size_t n)
 
 /* The exact branch of to_double for a field of sign, digits and at most
  * one '.', at most 17 digits: 1 and *out, or 0 (to_double decides). */
-static inline __attribute__((always_inline)) int fast_number(const char *s, const char *e, double *out)
+static inline __attribute__((always_inline)) int fast_number(const char *s, const char *e,
+                                                             double *out)
 {
     const char *p = s;
     int neg = 0;
@@ -756,8 +757,7 @@ static inline __attribute__((always_inline)) int fast_number(const char *s, cons
  * word, the digits are checked and converted 8 at a time (the SWAR
  * method of simdjson and fast_float). The same mantissa and count of
  * decimals as fast_number, so the same double. */
-static inline __attribute__((always_inline)) int swar_number(const char *s, size_t n,
-                                                             double *out)
+static inline __attribute__((always_inline)) int swar_number(const char *s, size_t n, double *out)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101);
     uint64_t w;
@@ -782,8 +782,7 @@ static inline __attribute__((always_inline)) int swar_number(const char *s, size
     if (k == 0) return 0;
     /* the k digits at the top, '0's below them: eight digits or not */
     uint64_t v = w << (8 * (8 - k)) | ((ones * '0') & ((UINT64_C(1) << (8 * (8 - k))) - 1));
-    if (((v & (ones * 0xF0)) | (((v + ones * 0x06) & (ones * 0xF0)) >> 4)) != ones * 0x33)
-        return 0;
+    if (((v & (ones * 0xF0)) | (((v + ones * 0x06) & (ones * 0xF0)) >> 4)) != ones * 0x33) return 0;
     v -= ones * '0';
     v = v * 10 + (v >> 8);
     v = (((v & UINT64_C(0x000000FF000000FF)) * (100 + (UINT64_C(1000000) << 32))) +
@@ -842,8 +841,10 @@ typedef struct {
  * field k going as op[k] says. Returns 1 (row stored,
  * *pp after the record, *nl the LFs consumed), 0 (not a plain record:
  * nothing is counted, the cursor must be re-seeked) or MLOPS_ENOMEM. */
-static inline __attribute__((always_inline)) int fast_record(sepit *it, const char **pp, const char *end, mlk_frame *f,
-                              const field_op *op, size_t nfields, size_t *nl)
+static inline __attribute__((always_inline)) int fast_record(sepit *it, const char **pp,
+                                                             const char *end, mlk_frame *f,
+                                                             const field_op *op, size_t nfields,
+                                                             size_t *nl)
 {
     const size_t r = f->nrows;
     const char *fs = *pp;
@@ -885,7 +886,8 @@ static inline __attribute__((always_inline)) int fast_record(sepit *it, const ch
                     if (!swar_number(vs, n, &v)) return 0;
                 } else
 #endif
-                if (n && !fast_number(vs, fe, &v)) return 0;
+                    if (n && !fast_number(vs, fe, &v))
+                    return 0;
                 col->f64[r] = v;
             } else {
                 if (!ascii_run(vs, n, end) && utf8_bad_at(vs, n) < n) return 0;

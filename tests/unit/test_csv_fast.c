@@ -43,8 +43,8 @@ static outcome run(const char *text, size_t len, const mlk_coltype *types, const
         size_t n = 0;
         for (size_t i = 0; i < nkeep && keep[i] < nhdr; i++) want[n++] = hdr[keep[i]];
         mlk_csv_schema s;
-        o.rc = mlk_csv_schema_init(&s, (const char *const *)hdr, nhdr, want, types, n, index,
-                                   o.err, sizeof o.err);
+        o.rc = mlk_csv_schema_init(&s, (const char *const *)hdr, nhdr, want, types, n, index, o.err,
+                                   sizeof o.err);
         if (o.rc == 0) {
             s.general_only = general_only;
             long line = 1;
@@ -92,12 +92,40 @@ static void test_numbers(void **state)
     /* the 8-byte word conversion, the digit loop beyond 8 bytes, and
      * what both leave to the general path (>17 or >19 digits, exponents,
      * inf, spaces, NA tokens, signs alone, two dots) */
-    const char *cells[] = {"0", "-0", "+5.", ".5", "-.5", "00000001", "12345678", "1234567.8",
-                           "123456789", "0.1234567", "9007199254740993", "12345678901234567",
-                           "123456789012345678", "12345678901234567890123",
-                           "0.000000000000000000001", "1e5", "-inf", " 7", "7 ", "NA", "nan", "",
-                           "-", ".", "1.2.3", "+", "1-2", "99999999", "-99999999", "1.0000000",
-                           "4.35", "0.3", "14.26", "16000"};
+    const char *cells[] = {"0",
+                           "-0",
+                           "+5.",
+                           ".5",
+                           "-.5",
+                           "00000001",
+                           "12345678",
+                           "1234567.8",
+                           "123456789",
+                           "0.1234567",
+                           "9007199254740993",
+                           "12345678901234567",
+                           "123456789012345678",
+                           "12345678901234567890123",
+                           "0.000000000000000000001",
+                           "1e5",
+                           "-inf",
+                           " 7",
+                           "7 ",
+                           "NA",
+                           "nan",
+                           "",
+                           "-",
+                           ".",
+                           "1.2.3",
+                           "+",
+                           "1-2",
+                           "99999999",
+                           "-99999999",
+                           "1.0000000",
+                           "4.35",
+                           "0.3",
+                           "14.26",
+                           "16000"};
     size_t n = sizeof cells / sizeof *cells;
     for (size_t i = 0; i < n; i++) {
         char t[256];
@@ -105,7 +133,8 @@ static void test_numbers(void **state)
         for (int skip = 0; skip < 2; skip++) {
             outcome o = agree(t, (size_t)len, F3, ALL3, 3, skip);
             double v;
-            if (o.rc == 0 && o.f->nrows == 2 && mlk_csv_to_double(cells[i], strlen(cells[i]), &v) == 0) {
+            if (o.rc == 0 && o.f->nrows == 2 &&
+                mlk_csv_to_double(cells[i], strlen(cells[i]), &v) == 0) {
                 assert_memory_equal(&o.f->cols[0].f64[0], &v, sizeof v);
                 assert_memory_equal(&o.f->cols[1].f64[1], &v, sizeof v);
             }
@@ -132,7 +161,8 @@ static void test_records(void **state)
         /* too many fields, too few, one field */
         "a,b,c\n1,2,3,4\n1,2\n1\n1,2,3\n",
         /* a quoted field across the 16- and 64-byte blocks */
-        "a,b,c\n1,2,3\n1234567890,\"abc,def\n\"\"ghi\"\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",9\n5,6,7\n",
+        "a,b,c\n1,2,3\n1234567890,\"abc,def\n\"\"ghi\"\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",9\n5,"
+        "6,7\n",
         /* a '"' inside a field is data; a field that starts quoted */
         "a,b,c\nx\"y,2,3\n\"q\"tail,2,3\n",
         /* NA tokens in every column */
@@ -220,10 +250,11 @@ static uint64_t rnd(uint64_t *seed, uint64_t n)
 static void test_random_agree(void **state)
 {
     (void)state;
-    static const char *const atoms[] = {"-", "+", ".", "e", "E", ",", "\r", "\"", "\"\"", " ",
-                                        "\t", "NA", "nan", "inf", "\xc3\xa9", "\xff", "\n",
-                                        "abcdefghijklmnopq", "#N/A", "\"a,\nb\"", "\"a,b\"",
-                                        "\"12\"", "\",\""};
+    static const char *const atoms[] = {
+        "-",    "+",         ".",        "e",      "E",    ",",
+        "\r",   "\"",        "\"\"",     " ",      "\t",   "NA",
+        "nan",  "inf",       "\xc3\xa9", "\xff",   "\n",   "abcdefghijklmnopq",
+        "#N/A", "\"a,\nb\"", "\"a,b\"",  "\"12\"", "\",\""};
     const size_t natoms = sizeof atoms / sizeof *atoms;
     uint64_t seed = 0x9e3779b97f4a7c15u;
     char buf[1200];
@@ -258,9 +289,8 @@ static void test_random_agree(void **state)
                 buf[len++] = '\n';
             }
         }
-        const mlk_coltype types[][3] = {{MLK_F64, MLK_F64, MLK_F64},
-                                        {MLK_STR, MLK_STR, MLK_STR},
-                                        {MLK_F64, MLK_STR, MLK_F64}};
+        const mlk_coltype types[][3] = {
+            {MLK_F64, MLK_F64, MLK_F64}, {MLK_STR, MLK_STR, MLK_STR}, {MLK_F64, MLK_STR, MLK_F64}};
         const size_t keep_one[] = {1};
         for (int skip = 0; skip < 2; skip++) {
             outcome o = agree(buf, len, types[iter % 3], ALL3, 3, skip);

@@ -38,6 +38,11 @@ int wk_shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t 
         size_t len;
         const char *x = mlk_str_at(col, r, &len);
         if (len >= sizeof buf) len = sizeof buf - 1;
+        /* a label is mostly one of a few seen already: compare with the
+         * first ones before building a key and hashing it */
+        size_t i = 0;
+        while (i < n && i < 8 && !(strlen(v[i]) == len && !memcmp(v[i], x, len))) i++;
+        if (i < n && i < 8) continue;
         memcpy(buf, x, len);
         buf[len] = 0;
         if (zhashx_lookup(seen, buf)) continue;

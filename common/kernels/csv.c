@@ -4,9 +4,15 @@
  * slow path of the splitter and the parser, so all three agree on where
  * records end. Fields are recorded as spans into the caller's buffer;
  * only quoted fields are copied (unquoted into a scratch buffer), and
- * only the columns a schema keeps are converted. The splitter avoids
- * the tokenizer for the (common) lines that hold no '"' at all: for those
- * the record ends at the next LF, found with memchr. */
+ * only the columns a schema keeps are converted.
+ *
+ * Both the splitter and the parser first try the common case without the
+ * tokenizer, walking a bit mask of the structural bytes (sepit): for the
+ * splitter a line with no '"' is a record, ended by its LF; the parser's
+ * fast path (fast_record) converts each kept field of a plain record as
+ * soon as its end is found, and hands any other record to the tokenizer
+ * from its first byte, so the two paths cannot disagree (test_csv_fast
+ * and fuzz_csv compare them on every input). */
 #include "csv.h"
 #include "err.h"
 #include <math.h>
@@ -103,7 +109,7 @@ static int next_record(const char *p, const char *end, span *f, size_t maxf, siz
     return 0;
 }
 
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
 #include <emmintrin.h>
 
 /* next_record for the common record that holds no '"': commas and the
@@ -179,6 +185,109 @@ static int next_plain_record(const char *p, const char *end, span *f, size_t max
     return 1;
 }
 #endif
+
+/* ------------------------------------------------------------------ */
+/* Structural bytes 64 at a time.
+ *
+ * The splitter and the parser's fast path do not look at every byte:
+ * they ask for the next byte that can end a field or a record (',' LF,
+ * and the '"' and CR that send a record to the general tokenizer), found
+ * by comparing 16 bytes at a time (SSE2, always there on x86-64) into a
+ * 64-bit mask per 64-byte block, one bit per structural byte. The
+ * portable path (no SSE2, or MLK_CSV_SCALAR, which the unit tests build
+ * too) makes the same mask 8 bytes at a time in a 64-bit word. */
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
+#include <emmintrin.h>
+
+static inline __attribute__((always_inline)) uint64_t mask16(const char *p, int with_comma)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m =
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
+    if (with_comma)
+        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')),
+                                         _mm_cmpeq_epi8(x, _mm_set1_epi8('\r'))));
+    return (uint64_t)(unsigned)_mm_movemask_epi8(m);
+}
+
+static inline __attribute__((always_inline)) uint64_t mask64_full(const char *p, int with_comma)
+{
+    return mask16(p, with_comma) | mask16(p + 16, with_comma) << 16 |
+           mask16(p + 32, with_comma) << 32 | mask16(p + 48, with_comma) << 48;
+}
+#else
+/* 0x80 in each byte of w equal to c, 0 elsewhere (exact: no carry crosses
+ * a byte) */
+static inline uint64_t eq_bytes(uint64_t w, unsigned char c)
+{
+    const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
+    uint64_t x = w ^ (UINT64_C(0x0101010101010101) * c);
+    return ~(((x & lo7) + lo7) | x) & ~lo7;
+}
+
+/* The same mask a word (8 bytes) at a time: byte i of the word is loaded
+ * into bits 8i..8i+7 whatever the host's byte order, and the multiply
+ * gathers the 8 flags into bits 0..7. */
+static inline __attribute__((always_inline)) uint64_t mask64_full(const char *p, int with_comma)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t m = 0;
+    for (unsigned i = 0; i < 8; i++, u += 8) {
+        uint64_t w = 0;
+        for (unsigned b = 0; b < 8; b++) w |= (uint64_t)u[b] << (8 * b);
+        uint64_t h = eq_bytes(w, '\n') | eq_bytes(w, '"');
+        if (with_comma) h |= eq_bytes(w, ',') | eq_bytes(w, '\r');
+        m |= (((h >> 7) * UINT64_C(0x0102040810204080)) >> 56) << (8 * i);
+    }
+    return m;
+}
+#endif
+
+/* The mask of the block at p with `avail` readable bytes: a short tail
+ * is copied into a zeroed block (NUL is not structural). */
+static __attribute__((noinline)) uint64_t tail_mask(const char *p, size_t avail, int with_comma)
+{
+    char tail[64] = {0};
+    memcpy(tail, p, avail);
+    return mask64_full(tail, with_comma);
+}
+
+static inline __attribute__((always_inline)) uint64_t block_mask(const char *p, size_t avail,
+                                                                 int with_comma)
+{
+    return avail >= 64 ? mask64_full(p, with_comma) : tail_mask(p, avail, with_comma);
+}
+
+/* A cursor over the structural bytes of buf[0..len) from some position:
+ * `at` is the offset of the current block, `m` its bits not yet taken. */
+typedef struct {
+    const char *buf;
+    size_t len, at;
+    uint64_t m;
+    int with_comma;
+} sepit;
+
+static inline void sepit_seek(sepit *it, const char *p)
+{
+    it->at = (size_t)(p - it->buf);
+    it->m = it->at < it->len ? block_mask(p, it->len - it->at, it->with_comma) : 0;
+}
+
+/* The next structural byte at or after the cursor, or buf + len. */
+static inline __attribute__((always_inline)) const char *sepit_next(sepit *it)
+{
+    while (!it->m) {
+        if (it->len - it->at <= 64) {
+            it->at = it->len;
+            return it->buf + it->len;
+        }
+        it->at += 64;
+        it->m = block_mask(it->buf + it->at, it->len - it->at, it->with_comma);
+    }
+    const char *r = it->buf + it->at + (size_t)__builtin_ctzll(it->m);
+    it->m &= it->m - 1;
+    return r;
+}
 
 /* Unquote a quoted field's raw bytes into dst (room for n bytes). */
 static size_t unquote(const char *s, size_t n, char *dst)
@@ -461,6 +570,7 @@ int mlk_csv_schema_init(mlk_csv_schema *schema, const char *const *hdr, size_t n
     schema->index = index;
     schema->names = want;
     schema->types = types;
+    schema->general_only = 0;
     return 0;
 }
 
@@ -478,18 +588,25 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
     uint64_t *off = NULL;
     long *lines = NULL;
     uint64_t rec = 0;
-    const char *nextq = memchr(p, '"', (size_t)(end - p));
-    if (!nextq) nextq = end;
+    size_t left = 0; /* records until the next shard starts */
+    /* the next LF or '"' comes from the structural mask: a line with no
+     * '"' is one record, ended by that LF */
+    sepit it = {buf, len, 0, 0, 0};
+    sepit_seek(&it, p);
     while (p < end) {
         const char *start = p;
         long start_line = line;
         const char *q;
-        while (p < end && (q = skip_blank(p, end)) != NULL) {
-            if (q[-1] == '\n') line++;
-            p = q;
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+            while (p < end && (q = skip_blank(p, end)) != NULL) {
+                if (q[-1] == '\n') line++;
+                p = q;
+            }
+            if (p >= end) break;
+            if (p != start) sepit_seek(&it, p);
         }
-        if (p >= end) break;
-        if (rec % shard_rows == 0) {
+        if (left == 0) { /* a shard starts here (a countdown: no division per record) */
+            left = shard_rows;
             if (ns == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 uint64_t *o = realloc(off, nc * sizeof *o);
@@ -505,24 +622,20 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
             ns++;
         }
         rec++;
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) nl = end;
-        if (nextq < p) {
-            nextq = memchr(p, '"', (size_t)(end - p));
-            if (!nextq) nextq = end;
-        }
-        if (nextq >= nl) {
-            /* No quote on this line: the record is the line. */
-            if (nl < end) line++;
-            p = nl < end ? nl + 1 : end;
+        left--;
+        const char *e = sepit_next(&it);
+        if (e >= end) {
+            p = end;
+        } else if (*e == '\n') {
+            line++;
+            p = e + 1;
         } else {
             size_t nf, nlines;
             const char *next;
             next_record(p, end, NULL, 0, &nf, &next, &nlines);
             line += (long)nlines;
             p = next;
-            nextq = p < end ? memchr(p, '"', (size_t)(end - p)) : NULL;
-            if (!nextq) nextq = end;
+            sepit_seek(&it, p);
         }
     }
     *offsets = off;
@@ -606,6 +719,209 @@ static size_t utf8_bad_at(const char *str, size_t n)
     return n;
 }
 
+/* ------------------------------------------------------------------ */
+/* The fast path: one pass over a plain record.
+ *
+ * Most records hold no '"' but around a field with no '"' or line break
+ * inside, no CR but the one of a CRLF, and numbers of at most 17 digits
+ * with no exponent. For those the parser walks the
+ * structural bytes (sepit), and converts or appends each kept field as
+ * soon as its end is known: no span array, no second pass. Anything
+ * else (any other quote, a stray CR, a wrong field count, a number the fast
+ * conversion does not take, an NA token in a numeric column, non-UTF-8
+ * text) makes fast_record give up on the record, and the general
+ * tokenizer below parses it again from its first byte, so both paths
+ * give the same values and messages. */
+
+/* The exact branch of to_double for a field of sign, digits and at most
+ * one '.', at most 17 digits: 1 and *out, or 0 (to_double decides). */
+static inline __attribute__((always_inline)) int fast_number(const char *s, const char *e,
+                                                             double *out)
+{
+    const char *p = s;
+    int neg = 0;
+    if (p < e && (*p == '-' || *p == '+')) {
+        neg = *p == '-';
+        p++;
+    }
+    uint64_t mant = 0;
+    const char *d0 = p;
+    while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+    size_t digits = (size_t)(p - d0), frac = 0;
+    if (p < e && *p == '.') {
+        const char *f0 = ++p;
+        while (p < e && (unsigned)(*p - '0') < 10) mant = mant * 10 + (uint64_t)(*p++ - '0');
+        frac = (size_t)(p - f0);
+        digits += frac;
+    }
+    if (p != e || digits == 0 || digits > 17) return 0;
+    if (mant == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 1;
+    }
+    if (mant > (UINT64_C(1) << 53)) return 0;
+    double v = (double)mant;
+    if (frac) v /= pow10_exact[frac];
+    *out = neg ? -v : v;
+    return 1;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* fast_number for a field of at most 8 bytes with 8 readable, without a
+ * loop or a branch per digit: the '.' is found and squeezed out of the
+ * word, the digits are checked and converted 8 at a time (the SWAR
+ * method of simdjson and fast_float). The same mantissa and count of
+ * decimals as fast_number, so the same double. */
+static inline __attribute__((always_inline)) int swar_number(const char *s, size_t n, double *out)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    uint64_t w;
+    memcpy(&w, s, 8);
+    w &= ~UINT64_C(0) >> (64 - 8 * n); /* 1 <= n <= 8 */
+    int neg = 0;
+    if ((w & 0xff) == '-' || (w & 0xff) == '+') {
+        neg = (w & 0xff) == '-';
+        w >>= 8;
+        n--;
+    }
+    uint64_t x = w ^ (ones * '.');
+    uint64_t z = (x - ones) & ~x & (ones * 0x80); /* lowest set: the first '.' */
+    size_t d = z ? (size_t)__builtin_ctzll(z) / 8 : 8, k = n, frac = 0;
+    if (d < n) {
+        uint64_t lo = w & ((UINT64_C(1) << (8 * d)) - 1);
+        uint64_t hi = d + 1 < 8 ? w >> (8 * (d + 1)) : 0;
+        w = lo | hi << (8 * d);
+        k = n - 1;
+        frac = k - d;
+    }
+    if (k == 0) return 0;
+    /* the k digits at the top, '0's below them: eight digits or not */
+    uint64_t v = w << (8 * (8 - k)) | ((ones * '0') & ((UINT64_C(1) << (8 * (8 - k))) - 1));
+    if (((v & (ones * 0xF0)) | (((v + ones * 0x06) & (ones * 0xF0)) >> 4)) != ones * 0x33) return 0;
+    v -= ones * '0';
+    v = v * 10 + (v >> 8);
+    v = (((v & UINT64_C(0x000000FF000000FF)) * (100 + (UINT64_C(1000000) << 32))) +
+         (((v >> 16) & UINT64_C(0x000000FF000000FF)) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    if (v == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 1;
+    }
+    double r = (double)v;
+    if (frac) r /= pow10_exact[frac];
+    *out = neg ? -r : r;
+    return 1;
+}
+#endif
+
+/* 1 if s[0..n) is all ASCII. Short fields (the common case) are tested
+ * as two 8-byte words when 16 bytes are readable. */
+static inline int ascii_run(const char *s, size_t n, const char *end)
+{
+    const uint64_t hi = UINT64_C(0x8080808080808080);
+    uint64_t acc = 0, a, b;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n <= 16 && (size_t)(end - s) >= 16) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        if (n < 8) {
+            a = n ? a & (~UINT64_C(0) >> (64 - 8 * n)) : 0;
+            b = 0;
+        } else if (n < 16) {
+            b = n > 8 ? b & (~UINT64_C(0) >> (128 - 8 * n)) : 0;
+        }
+        return !((a | b) & hi);
+    }
+#else
+    (void)end;
+#endif
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&a, s + i, 8);
+        acc |= a;
+    }
+    for (; i < n; i++) acc |= (unsigned char)s[i];
+    (void)b;
+    return !(acc & hi);
+}
+
+/* What the fast path does with field k of a record: nothing (col NULL)
+ * or convert it into col, numeric or not. */
+typedef struct {
+    mlk_col *col;
+    int num;
+} field_op;
+
+/* Parse the plain record at *pp as row f->nrows (room reserved) with
+ * field k going as op[k] says. Returns 1 (row stored,
+ * *pp after the record, *nl the LFs consumed), 0 (not a plain record:
+ * nothing is counted, the cursor must be re-seeked) or MLOPS_ENOMEM. */
+static inline __attribute__((always_inline)) int fast_record(sepit *it, const char **pp,
+                                                             const char *end, mlk_frame *f,
+                                                             const field_op *op, size_t nfields,
+                                                             size_t *nl)
+{
+    const size_t r = f->nrows;
+    const char *fs = *pp;
+    for (size_t k = 0;; k++) {
+        const char *e = sepit_next(it), *fe = e, *vs = fs;
+        char t = e < end ? *e : '\n';
+        int last = k + 1 == nfields;
+        if (t == '"') {
+            /* a quoted field with commas at most inside ("toys, games"):
+             * its value is the bytes between the quotes; a '""', a line
+             * break inside, bytes after the closing quote or a quote not
+             * at the start are the general tokenizer's */
+            if (e != fs) return 0;
+            const char *q = sepit_next(it);
+            while (q < end && *q == ',') q = sepit_next(it);
+            if (q >= end || *q != '"') return 0;
+            vs = fs + 1;
+            fe = q;
+            e = sepit_next(it);
+            if (e != q + 1 && !(e == end && q + 1 == end)) return 0;
+            t = e < end ? *e : '\n';
+        }
+        if (t == ',') {
+            if (last) return 0;
+        } else if (t == '\n') {
+            if (!last) return 0;
+        } else if (t == '\r' && last && end - e >= 2 && e[1] == '\n') {
+            e = sepit_next(it); /* the LF after it */
+        } else {
+            return 0;
+        }
+        mlk_col *col = op[k].col;
+        if (col) {
+            size_t n = (size_t)(fe - vs);
+            if (op[k].num) {
+                double v = NAN;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                if (n && n <= 8 && end - vs >= 8) {
+                    if (!swar_number(vs, n, &v)) return 0;
+                } else
+#endif
+                    if (n && !fast_number(vs, fe, &v))
+                    return 0;
+                col->f64[r] = v;
+            } else {
+                if (!ascii_run(vs, n, end) && utf8_bad_at(vs, n) < n) return 0;
+                if (str_put(col, r, vs, n, 0, end) != 0) return MLOPS_ENOMEM;
+                if (n == 0 || (n <= 8 && NA_FIRST(vs[0]) && mlk_csv_is_na(vs, n))) {
+                    col->off[r + 1] = col->off[r]; /* missing: drop the bytes just put */
+                    col->missing[r] = 1;
+                }
+            }
+        }
+        if (last) {
+            *pp = e < end ? e + 1 : end;
+            *nl = e < end;
+            return 1;
+        }
+        fs = e + 1;
+    }
+}
+
 int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int64_t first_row_id,
                   long first_line, const char *filename, int skip_bad, mlk_frame **out,
                   size_t *rows_bad, char *err, size_t errlen)
@@ -624,17 +940,48 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     mlk_frame *f = mlk_frame_new(schema->ncols, schema->names, schema->types, guess);
     size_t nf_max = schema->nfields + 1;
     span *fs = malloc(nf_max * sizeof *fs);
+    field_op *op = calloc(schema->nfields, sizeof *op);
     char *scratch = NULL;
     size_t scratch_cap = 0, bad = 0;
     int rc = 0;
-    if (!f || !fs) {
+    if (!f || !fs || !op) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
     const char *p = buf, *end = buf + len;
     long line = first_line;
     int64_t rid = first_row_id;
+    sepit it = {buf, len, 0, 0, 1};
+    int seek = 1; /* the cursor is behind p: re-seek before the fast path */
+    for (size_t c = 0; c < schema->ncols; c++) {
+        mlk_col *col = &f->cols[c];
+        op[schema->index[c]].col = col;
+        op[schema->index[c]].num = col->type == MLK_F64;
+        /* room for the strings up front (twice an even share of the
+         * bytes), so that a column seldom grows while it is filled */
+        size_t est = len / schema->nfields * 2 + 64;
+        if (col->type == MLK_STR && !col->str && (col->str = malloc(est)) != NULL)
+            col->str_cap = est;
+    }
     while (p < end) {
+        if (!schema->general_only && *p != '\n' && *p != '\r' && *p != ' ' && *p != '\t') {
+            if (seek) sepit_seek(&it, p);
+            seek = 0;
+            size_t r = f->nrows, nl;
+            if (r == f->cap && (rc = mlk_frame_reserve(f, r + 1)) != 0) goto out;
+            int got = fast_record(&it, &p, end, f, op, schema->nfields, &nl);
+            if (got < 0) {
+                rc = got;
+                goto out;
+            }
+            if (got) {
+                f->row_id[r] = rid++;
+                f->nrows = r + 1;
+                line += (long)nl;
+                continue;
+            }
+        }
+        seek = 1;
         const char *q;
         if ((*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t') &&
             (q = skip_blank(p, end)) != NULL) {
@@ -734,6 +1081,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     }
 out:
     free(fs);
+    free(op);
     free(scratch);
     if (rc != 0) {
         mlk_frame_destroy(&f);

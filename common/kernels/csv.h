@@ -51,6 +51,10 @@ typedef struct {
     const size_t *index;
     const char *const *names;
     const mlk_coltype *types;
+    /* 0 (what mlk_csv_schema_init sets): plain records take the fast
+     * path; 1: every record goes through the general tokenizer, for the
+     * tests that compare the two. */
+    int general_only;
 } mlk_csv_schema;
 
 /* Parse the header record of buf[0..len). On success returns 0 and sets

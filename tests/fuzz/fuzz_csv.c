@@ -9,8 +9,11 @@
  *  - an error is one line (a field quoted in it may hold a line break);
  *  - with skip_bad, every shard parses (only an open quote may fail),
  *    and parsed + skipped rows equal the records mlk_csv_split counted;
- *  - a number mlk_csv_to_double accepts is never an NA token. */
+ *  - a number mlk_csv_to_double accepts is never an NA token;
+ *  - the parser's fast path and its general tokenizer (general_only)
+ *    give the same frame bytes, skipped rows, return code and message. */
 #include "fuzz.h"
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -45,6 +48,27 @@ static void parse_shards(const char *buf, size_t len, char **names, size_t ncols
         size_t bad = 0;
         int rc = mlk_csv_parse(buf + b, e - b, &s, row_id, lines[i], "fuzz.csv", skip_bad, &f,
                                &bad, err, sizeof err);
+        /* the fast path and the general tokenizer give the same answer */
+        mlk_frame *g = NULL;
+        size_t gbad = 0;
+        char gerr[256];
+        s.general_only = 1;
+        int grc = mlk_csv_parse(buf + b, e - b, &s, row_id, lines[i], "fuzz.csv", skip_bad, &g,
+                                &gbad, gerr, sizeof gerr);
+        s.general_only = 0;
+        FUZZ_CHECK(grc == rc);
+        if (rc == 0) {
+            uint8_t *x = NULL, *y = NULL;
+            size_t xl = 0, yl = 0;
+            FUZZ_CHECK(gbad == bad);
+            if (mlk_frame_encode(f, &x, &xl) == 0 && mlk_frame_encode(g, &y, &yl) == 0)
+                FUZZ_CHECK(xl == yl && memcmp(x, y, xl) == 0);
+            free(x);
+            free(y);
+        } else {
+            FUZZ_CHECK(strcmp(err, gerr) == 0);
+        }
+        mlk_frame_destroy(&g);
         if (rc == 0) {
             FUZZ_CHECK(f != NULL && f->ncols == nc);
             rows += f->nrows + bad;

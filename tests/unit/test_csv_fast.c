@@ -1,0 +1,312 @@
+/* test_csv_fast.c: the CSV parser's fast path (plain records, converted
+ * as they are scanned) against its general tokenizer: for every input
+ * both must give the same frame bytes, the same return code, the same
+ * message and the same count of skipped rows. Built twice: with SSE2
+ * (test_csv_fast) and with the portable byte-at-a-time structural scan
+ * (test_csv_fast_scalar, -DMLK_CSV_SCALAR). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "csv.h"
+#include "err.h"
+#include "frame.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int rc;
+    size_t bad;
+    char err[256];
+    uint8_t *enc; /* the frame's bytes, NULL on failure */
+    size_t enclen;
+    mlk_frame *f;
+} outcome;
+
+/* Parse text (header + records) from an exactly sized heap copy (so that
+ * a read past the end shows under ASan) with the given path. */
+static outcome run(const char *text, size_t len, const mlk_coltype *types, const size_t *keep,
+                   size_t nkeep, int skip_bad, int general_only)
+{
+    outcome o = {0};
+    char *buf = malloc(len ? len : 1);
+    memcpy(buf, text, len);
+    char **hdr = NULL;
+    size_t nhdr = 0, ds = 0, index[16];
+    o.rc = mlk_csv_header(buf, len, &hdr, &nhdr, &ds, o.err, sizeof o.err);
+    if (o.rc == 0) {
+        const char *want[16];
+        size_t n = 0;
+        for (size_t i = 0; i < nkeep && keep[i] < nhdr; i++) want[n++] = hdr[keep[i]];
+        mlk_csv_schema s;
+        o.rc = mlk_csv_schema_init(&s, (const char *const *)hdr, nhdr, want, types, n, index, o.err,
+                                   sizeof o.err);
+        if (o.rc == 0) {
+            s.general_only = general_only;
+            long line = 1;
+            for (size_t i = 0; i < ds; i++) line += buf[i] == '\n';
+            o.rc = mlk_csv_parse(buf + ds, len - ds, &s, 7, line, "t.csv", skip_bad, &o.f, &o.bad,
+                                 o.err, sizeof o.err);
+            if (o.rc == 0) assert_int_equal(mlk_frame_encode(o.f, &o.enc, &o.enclen), 0);
+        }
+    }
+    mlk_csv_names_free(&hdr, nhdr);
+    free(buf);
+    return o;
+}
+
+static void done(outcome *o)
+{
+    free(o->enc);
+    mlk_frame_destroy(&o->f);
+}
+
+/* Both paths agree on text; returns the fast path's outcome (caller
+ * calls done) for checks of the values themselves. */
+static outcome agree(const char *text, size_t len, const mlk_coltype *types, const size_t *keep,
+                     size_t nkeep, int skip_bad)
+{
+    outcome a = run(text, len, types, keep, nkeep, skip_bad, 0);
+    outcome b = run(text, len, types, keep, nkeep, skip_bad, 1);
+    if (a.rc != b.rc || strcmp(a.err, b.err) != 0 || a.bad != b.bad || a.enclen != b.enclen ||
+        (a.enclen && memcmp(a.enc, b.enc, a.enclen) != 0)) {
+        fprintf(stderr, "fast and general paths differ on [%.*s]: rc %d/%d '%s'/'%s' bad %zu/%zu\n",
+                (int)len, text, a.rc, b.rc, a.err, b.err, a.bad, b.bad);
+        fail();
+    }
+    done(&b);
+    return a;
+}
+
+static const mlk_coltype F3[] = {MLK_F64, MLK_F64, MLK_F64};
+static const mlk_coltype S3[] = {MLK_STR, MLK_STR, MLK_STR};
+static const size_t ALL3[] = {0, 1, 2};
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    /* the 8-byte word conversion, the digit loop beyond 8 bytes, and
+     * what both leave to the general path (>17 or >19 digits, exponents,
+     * inf, spaces, NA tokens, signs alone, two dots) */
+    const char *cells[] = {"0",
+                           "-0",
+                           "+5.",
+                           ".5",
+                           "-.5",
+                           "00000001",
+                           "12345678",
+                           "1234567.8",
+                           "123456789",
+                           "0.1234567",
+                           "9007199254740993",
+                           "12345678901234567",
+                           "123456789012345678",
+                           "12345678901234567890123",
+                           "0.000000000000000000001",
+                           "1e5",
+                           "-inf",
+                           " 7",
+                           "7 ",
+                           "NA",
+                           "nan",
+                           "",
+                           "-",
+                           ".",
+                           "1.2.3",
+                           "+",
+                           "1-2",
+                           "99999999",
+                           "-99999999",
+                           "1.0000000",
+                           "4.35",
+                           "0.3",
+                           "14.26",
+                           "16000"};
+    size_t n = sizeof cells / sizeof *cells;
+    for (size_t i = 0; i < n; i++) {
+        char t[256];
+        int len = snprintf(t, sizeof t, "a,b,c\n%s,1,%s\n2,%s,3", cells[i], cells[i], cells[i]);
+        for (int skip = 0; skip < 2; skip++) {
+            outcome o = agree(t, (size_t)len, F3, ALL3, 3, skip);
+            double v;
+            if (o.rc == 0 && o.f->nrows == 2 &&
+                mlk_csv_to_double(cells[i], strlen(cells[i]), &v) == 0) {
+                assert_memory_equal(&o.f->cols[0].f64[0], &v, sizeof v);
+                assert_memory_equal(&o.f->cols[1].f64[1], &v, sizeof v);
+            }
+            done(&o);
+        }
+    }
+    outcome o = agree("a,b,c\n14.26,-0,16000\n", 21, F3, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_true(o.f->cols[0].f64[0] == 14.26 && o.f->cols[2].f64[0] == 16000.0);
+    assert_true(o.f->cols[1].f64[0] == 0 && signbit(o.f->cols[1].f64[0]));
+    done(&o);
+}
+
+static void test_records(void **state)
+{
+    (void)state;
+    const char *texts[] = {
+        /* CRLF, the last field trimmed on the fast path */
+        "a,b,c\r\n1,2,3\r\n4,5,6\r\n",
+        /* a CR that is data, a CR at the very end */
+        "a,b,c\n1,x\ry,3\n4,5,6\r",
+        /* blank lines, lines of spaces, and an error after them */
+        "a,b,c\n\n1,2,3\n  \t\n\r\n4,5\n7,8,9\n",
+        /* too many fields, too few, one field */
+        "a,b,c\n1,2,3,4\n1,2\n1\n1,2,3\n",
+        /* a quoted field across the 16- and 64-byte blocks */
+        "a,b,c\n1,2,3\n1234567890,\"abc,def\n\"\"ghi\"\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",9\n5,"
+        "6,7\n",
+        /* a '"' inside a field is data; a field that starts quoted */
+        "a,b,c\nx\"y,2,3\n\"q\"tail,2,3\n",
+        /* NA tokens in every column */
+        "a,b,c\nNA,N/A,\n#N/A N/A,<NA>,-1.#QNAN\nNone,null,1\n",
+        /* long fields, UTF-8 and bytes that are not */
+        "a,b,c\n\xc3\xa9t\xc3\xa9,\xe5\xae\xb6\xe5\xb1\x85,abcdefghijklmnopqrstuvwxyz0123456789\n"
+        "ok,\xff,3\n\xed\xa0\x80,2,3\n",
+        /* quoted fields the fast path takes: commas inside, empty,
+         * numbers, the last before a CRLF or the end; and those it
+         * leaves: a '""' inside, a quote closing early */
+        "a,b,c\n\"toys, games\",\"\",\"12.5\"\r\n\"1,5\",2,\"3\"\n4,\",\",\"NA\"\n7,8,\"9\"",
+        "a,b,c\n\"a\"\"b\",2,3\n\"x\"y\",2,3\n1,\"2\",\"3\"\"\n",
+        /* no final newline, an unterminated quote */
+        "a,b,c\n1,2,3\n4,5,\"6",
+        "a,b,c\n1,2,3\n4,5,6",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        size_t len = strlen(texts[i]);
+        for (int skip = 0; skip < 2; skip++) {
+            const mlk_coltype mixed[] = {MLK_STR, MLK_F64, MLK_STR};
+            const size_t two[] = {2, 0};
+            outcome o = agree(texts[i], len, F3, ALL3, 3, skip);
+            done(&o);
+            o = agree(texts[i], len, S3, ALL3, 3, skip);
+            done(&o);
+            o = agree(texts[i], len, mixed, ALL3, 3, skip);
+            done(&o);
+            o = agree(texts[i], len, S3, two, 2, skip); /* a field not kept */
+            done(&o);
+        }
+    }
+    /* the values of a CRLF file, a quoted field across blocks */
+    outcome o = agree(texts[0], strlen(texts[0]), F3, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.f->nrows, 2);
+    assert_true(o.f->cols[2].f64[0] == 3 && o.f->cols[2].f64[1] == 6);
+    done(&o);
+    o = agree(texts[4], strlen(texts[4]), S3, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.f->nrows, 3);
+    size_t n;
+    const char *s = mlk_str_at(&o.f->cols[1], 1, &n);
+    assert_int_equal(n, 48);
+    assert_memory_equal(s, "abc,def\n\"ghi\"", 13);
+    assert_int_equal(o.f->row_id[2], 9);
+    done(&o);
+    o = agree(texts[8], strlen(texts[8]), S3, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.f->nrows, 4);
+    s = mlk_str_at(&o.f->cols[0], 0, &n);
+    assert_true(n == 11 && !memcmp(s, "toys, games", 11));
+    assert_true(o.f->cols[1].missing[0] && !o.f->cols[2].missing[0]);
+    assert_true(o.f->cols[2].missing[2]); /* "NA" quoted is missing too */
+    s = mlk_str_at(&o.f->cols[1], 2, &n);
+    assert_true(n == 1 && s[0] == ',');
+    done(&o);
+    const mlk_coltype ssf[] = {MLK_STR, MLK_STR, MLK_F64};
+    o = agree(texts[8], strlen(texts[8]), ssf, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_true(o.f->cols[2].f64[0] == 12.5 && o.f->cols[2].f64[1] == 3);
+    assert_true(isnan(o.f->cols[2].f64[2]) && o.f->cols[2].f64[3] == 9);
+    done(&o);
+    o = agree(texts[6], strlen(texts[6]), S3, ALL3, 3, 0);
+    assert_int_equal(o.rc, 0);
+    assert_true(o.f->cols[0].missing[0] && o.f->cols[1].missing[0] && o.f->cols[2].missing[0]);
+    assert_true(o.f->cols[0].missing[1] && o.f->cols[1].missing[1] && o.f->cols[2].missing[1]);
+    assert_false(o.f->cols[0].missing[2]); /* "None" is a string in pandas 1.5 */
+    done(&o);
+    o = agree(texts[2], strlen(texts[2]), F3, ALL3, 3, 0);
+    assert_int_equal(o.rc, MLOPS_EPARSE);
+    assert_string_equal(o.err, "t.csv:6: expected 3 fields, got 2");
+    done(&o);
+}
+
+static uint64_t rnd(uint64_t *seed, uint64_t n)
+{
+    *seed = *seed * 6364136223846793005u + 1442695040888963407u;
+    return (*seed >> 33) % n;
+}
+
+/* Random records, field by field: mostly numbers of every shape the
+ * fast conversion takes or hands on (sign, 0-12 digits, a '.', 0-9
+ * decimals), words, and atoms of every byte the dialect treats
+ * specially; mostly 3 fields, LF or CRLF. Both paths must agree. */
+static void test_random_agree(void **state)
+{
+    (void)state;
+    static const char *const atoms[] = {
+        "-",    "+",         ".",        "e",      "E",    ",",
+        "\r",   "\"",        "\"\"",     " ",      "\t",   "NA",
+        "nan",  "inf",       "\xc3\xa9", "\xff",   "\n",   "abcdefghijklmnopq",
+        "#N/A", "\"a,\nb\"", "\"a,b\"",  "\"12\"", "\",\""};
+    const size_t natoms = sizeof atoms / sizeof *atoms;
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    char buf[1200];
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = (size_t)sprintf(buf, "a,b,c\n");
+        size_t nrec = 1 + rnd(&seed, 12);
+        for (size_t r = 0; r < nrec && len < sizeof buf - 200; r++) {
+            size_t nf = rnd(&seed, 10) == 0 ? 2 + 2 * rnd(&seed, 2) : 3;
+            for (size_t k = 0; k < nf; k++) {
+                uint64_t kind = rnd(&seed, 10);
+                if (kind < 7) {
+                    if (rnd(&seed, 8) == 0) buf[len++] = rnd(&seed, 2) ? '-' : '+';
+                    size_t id = rnd(&seed, 13);
+                    for (size_t i = 0; i < id; i++) buf[len++] = (char)('0' + rnd(&seed, 10));
+                    if (rnd(&seed, 2)) {
+                        buf[len++] = '.';
+                        size_t fd = rnd(&seed, 10);
+                        for (size_t i = 0; i < fd; i++) buf[len++] = (char)('0' + rnd(&seed, 10));
+                    }
+                } else if (kind < 9) {
+                    size_t wl = rnd(&seed, 20);
+                    for (size_t i = 0; i < wl; i++) buf[len++] = (char)('a' + rnd(&seed, 26));
+                } else {
+                    const char *a = atoms[rnd(&seed, natoms)];
+                    memcpy(buf + len, a, strlen(a));
+                    len += strlen(a);
+                }
+                if (k + 1 < nf) buf[len++] = ',';
+            }
+            if (r + 1 < nrec || rnd(&seed, 2)) {
+                if (rnd(&seed, 10) == 0) buf[len++] = '\r';
+                buf[len++] = '\n';
+            }
+        }
+        const mlk_coltype types[][3] = {
+            {MLK_F64, MLK_F64, MLK_F64}, {MLK_STR, MLK_STR, MLK_STR}, {MLK_F64, MLK_STR, MLK_F64}};
+        const size_t keep_one[] = {1};
+        for (int skip = 0; skip < 2; skip++) {
+            outcome o = agree(buf, len, types[iter % 3], ALL3, 3, skip);
+            done(&o);
+        }
+        outcome o = agree(buf, len, types[1], keep_one, 1, 1);
+        done(&o);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_records),
+        cmocka_unit_test(test_random_agree),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

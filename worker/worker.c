@@ -222,6 +222,25 @@ static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
     send_env(w, &env);
 }
 
+
+/* A stage's consumed outputs (DropJob with prefixes): only keys of that
+ * job under each prefix go, and the job is not marked dropped, so its
+ * other tasks go on. A prefix outside the job is a peer's mistake. */
+static void drop_prefixes(worker_t *w, const Mlops__DropJob *dj)
+{
+    char job[64];
+    snprintf(job, sizeof job, "%s/", dj->job_id ? dj->job_id : "");
+    for (size_t i = 0; i < dj->n_prefixes; i++) {
+        const char *p = dj->prefixes[i];
+        if (!p || strlen(job) < 2 || strncmp(p, job, strlen(job)) || strlen(p) <= strlen(job)) {
+            LOG_W("DropJob: prefix '%s' is not inside job %s: ignored", p ? p : "", dj->job_id ? dj->job_id : "");
+            continue;
+        }
+        int rc = mlops_store_del_prefix(w->store, p);
+        if (rc < 0) LOG_W("dropping shards %s* failed: %s", p, mlops_strerror(rc));
+        else LOG_I("dropped consumed shards %s*", p);
+    }
+}
 static void on_coord(worker_t *w)
 {
     char err[512];
@@ -249,7 +268,9 @@ static void on_coord(worker_t *w)
         else refuse_busy(w, env->task_assign);
         break;
     case MLOPS__ENVELOPE__BODY_DROP_JOB:
-        if (env->drop_job->job_id && *env->drop_job->job_id) {
+        if (env->drop_job->n_prefixes) {
+            drop_prefixes(w, env->drop_job);
+        } else if (env->drop_job->job_id && *env->drop_job->job_id) {
             char prefix[64];
             snprintf(prefix, sizeof prefix, "%s/", env->drop_job->job_id);
             /* mark first: tasks of the job, queued or running, stop at

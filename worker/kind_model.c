@@ -508,7 +508,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
     size_t nscale = a->n_scale_mean;
     const double *smean = a->scale_mean, *sscale = a->scale_scale;
     mlk_features *all = NULL, *f = NULL;
-    mlk_model *m = NULL;
+    const mlk_model *m = NULL;
     mlk_metrics *part = NULL;
     double *dense = NULL, *proba = NULL;
     int rc = -1;
@@ -518,7 +518,7 @@ int wk_kind_evaluate(task_ctx_t *ctx)
                           ncls, nscale, a->n_scale_scale);
         goto out;
     }
-    if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (!(m = wk_task_model(ctx, a->model.data, a->model.len))) goto out;
     if (input_fshard(ctx, 0, &all) != 0) goto out;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     if (all->test) {
@@ -560,7 +560,6 @@ out:
     free(dense);
     free(proba);
     mlk_metrics_destroy(&part);
-    mlk_model_destroy(&m);
     mlk_features_destroy(&all);
     mlk_features_destroy(&f);
     return rc;

@@ -1,6 +1,7 @@
 /* task.c: the task context helpers of task.h, and the per-executor
  * thread state behind them: a cache of DEALER sockets to peer stores
- * (ZeroMQ sockets belong to one thread) and of the last parsed job spec. */
+ * (ZeroMQ sockets belong to one thread), of the last parsed job spec and
+ * of one built object (the last decoded model, wk_task_model). */
 #include "task.h"
 #include "fshard.h"
 #include "cancel.h"

@@ -76,7 +76,9 @@ static int stage_busy(const stage_t *st)
  * recomputed later (for an export) stay until the job is removed. */
 static void drop_consumed(coord_t *c, job_t *j)
 {
-    for (size_t p = 0; p < j->nstages; p++) {
+    /* the last stage's shards are the job's product, not an intermediate:
+     * an ingest + clean job keeps its clean rows for export */
+    for (size_t p = 0; p + 1 < j->nstages; p++) {
         stage_t *ps = &j->stages[p];
         if (ps->dropped || stage_busy(ps) || strcmp(ps->outsfx, "/") || !planner_stage_droppable(j, ps))
             continue;

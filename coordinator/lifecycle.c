@@ -97,7 +97,7 @@ static void drop_consumed(coord_t *c, job_t *j)
             envelope_t env;
             wire_init(&env, 0);
             Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
-            dj.job_id = j->id;
+            dj.job_id = ""; /* a worker without field 360 then drops nothing */
             dj.n_prefixes = 1;
             dj.prefixes = pp;
             env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;

@@ -223,17 +223,18 @@ static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
 }
 
 
-/* A stage's consumed outputs (DropJob with prefixes): only keys of that
- * job under each prefix go, and the job is not marked dropped, so its
- * other tasks go on. A prefix outside the job is a peer's mistake. */
+/* A stage's consumed outputs (DropJob with prefixes): only the keys
+ * under each "<job>/<stage>/" prefix go, and the job is not marked
+ * dropped, so its other tasks go on. job_id is empty on purpose: a worker
+ * that predates the prefixes would otherwise drop the whole job. A prefix
+ * of another form is a peer's mistake and deletes nothing. */
 static void drop_prefixes(worker_t *w, const Mlops__DropJob *dj)
 {
-    char job[64];
-    snprintf(job, sizeof job, "%s/", dj->job_id ? dj->job_id : "");
     for (size_t i = 0; i < dj->n_prefixes; i++) {
-        const char *p = dj->prefixes[i];
-        if (!p || strlen(job) < 2 || strncmp(p, job, strlen(job)) || strlen(p) <= strlen(job)) {
-            LOG_W("DropJob: prefix '%s' is not inside job %s: ignored", p ? p : "", dj->job_id ? dj->job_id : "");
+        const char *p = dj->prefixes[i] ? dj->prefixes[i] : "";
+        const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+        if (!s1 || s1 == p || !s2 || s2 == s1 + 1 || s2[1]) {
+            LOG_W("DropJob: prefix '%s' is not <job>/<stage>/: ignored", p);
             continue;
         }
         int rc = mlops_store_del_prefix(w->store, p);

@@ -74,7 +74,7 @@ const mlops_jobschema_key_t mlops_jobschema[] = {
      .dflt = MLOPS_BAD_ROW_FAIL, .off = S(on_bad_row), .help = "a CSV row with the wrong field count"},
     {.sect = "", .key = "keep_stages", .type = MLOPS_JSK_BOOL, .dflt = 0, .off = S(keep_stages),
      .off2 = S(has_keep_stages), .flags = MLOPS_JSF_PRESENCE,
-     .help = "keep the outputs of `scale` and `hash` for `export --stage`; else a CSV job with scale, hash and split runs the three per row in one task per shard that writes once"},
+     .help = "keep the outputs of `scale` and `hash` for `export --stage`, and every stage's shards after they are consumed; else a CSV job with scale, hash and split runs the three per row in one task per shard that writes once, and drops the shards of ingest, clean and split once every later stage that reads them is done (the job's last stage keeps its own; an export recomputes them)"},
     {.sect = "", .key = "max_attempts", .type = MLOPS_JSK_UINT, .lo = 1, .hi = 100, .dflt = 3,
      .off = S(max_attempts), .off2 = S(has_max_attempts), .flags = MLOPS_JSF_PRESENCE,
      .help = "dispatches of one task (failures, timeouts, lost workers) before the job fails"},

@@ -188,6 +188,8 @@ int coord_shard_held_by(coord_t *c, const char *key, int w);
 void coord_shard_forget_worker(coord_t *c, int w);
 /* Drop every entry of job `job_id` ("<job>/..." keys). */
 void coord_shards_drop_job(coord_t *c, const char *job_id);
+/* Drop every entry whose key starts with `prefix`; the number dropped. */
+size_t coord_shards_drop_prefix(coord_t *c, const char *prefix);
 
 /* workers.c: the worker registry and its heartbeats. */
 /* The worker index of a ROUTER identity, or -1. */

@@ -5,7 +5,9 @@
  * assignments per worker, preferring the worker that already holds most
  * of a task's inputs, then the least loaded one, skipping a worker paused
  * because an assignment to it did not go out (coord_task_unsent), and
- * stopping while the outbox is full (--outbox-max). An input without a live
+ * stopping while the outbox is full (--outbox-max). A worker with room
+ * whose best task is all remote takes a later task it holds the inputs of
+ * first (local_task_ahead). An input without a live
  * holder is recomputed by its producer (the task waits at the back of
  * its queue) or, if it cannot be, re-arms the stage or fails the job. */
 #include "coord_internal.h"
@@ -15,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t ninputs)
+static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t ninputs, int *nlocal)
 {
     int64_t now = zclock_mono();
     int best = -1;
@@ -35,6 +37,7 @@ static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t
             best_load = load;
         }
     }
+    *nlocal = best_local;
     return best;
 }
 
@@ -68,6 +71,20 @@ int coord_task_inputs_lost(coord_t *c, job_t *j, stage_t *st, size_t t)
     return lost;
 }
 
+/* Whether key is a final output of one of the job's row-chain stages
+ * (planner_stage_droppable): those are read where they are held, so a
+ * worker that fetches one need not keep a copy. */
+static int chain_shard(job_t *j, const char *key)
+{
+    const char *s = strchr(key, '/'), *e = s ? strchr(s + 1, '/') : NULL;
+    char name[40];
+    if (!e || (size_t)(e - s - 1) >= sizeof name) return 0;
+    memcpy(name, s + 1, (size_t)(e - s - 1));
+    name[e - s - 1] = 0;
+    const stage_t *st = job_stage(j, name);
+    return st && planner_stage_droppable(j, st);
+}
+
 /* Forget the stage's running tasks, releasing their workers' slots. */
 static void stage_abandon_running(coord_t *c, stage_t *st)
 {
@@ -80,6 +97,32 @@ static void stage_abandon_running(coord_t *c, stage_t *st)
         tk->state = T_PENDING;
         tk->attempt = 0;
     }
+}
+
+/* The queue position (after qhead, within LOOKAHEAD) of a pending task
+ * whose inputs worker w already holds and all have a live holder, or 0.
+ * A worker with room takes such a task before one it would have to fetch
+ * every input of from a busy holder: every fetched byte crosses CURVE
+ * twice and is written again. Without one it takes the remote task, so
+ * no worker idles while tasks wait. */
+#define LOOKAHEAD 32
+static size_t local_task_ahead(coord_t *c, job_t *j, stage_t *st, int w)
+{
+    size_t end = st->qtail - st->qhead > LOOKAHEAD ? st->qhead + LOOKAHEAD : st->qtail;
+    for (size_t q = st->qhead + 1; q < end; q++) {
+        uint32_t u = st->queue[q];
+        if (st->tasks[u].state != T_PENDING) continue;
+        task_args_t a = {0};
+        char err[256];
+        int ok = st->ops->task_args(j, st, u, &a, err, sizeof err) == 0 && a.ninputs > 0, local = 0;
+        for (size_t i = 0; ok && i < a.ninputs; i++) {
+            ok = coord_shard_holder(c, a.inputs[i]) >= 0;
+            local |= coord_shard_held_by(c, a.inputs[i], w);
+        }
+        free_args(&a);
+        if (ok && local) return q;
+    }
+    return 0;
 }
 
 /* Dispatch what can run from one stage. Returns 0 when no worker has
@@ -142,6 +185,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
             refs[i].endpoint = c->workers[h].endpoint;
             refs[i].worker_id = c->workers[h].id;
             refs[i].server_key = (char *)coord_worker_key(c, h);
+            refs[i].no_cache = chain_shard(j, a.inputs[i]);
             rp[i] = &refs[i];
         }
         if (missing) {
@@ -155,12 +199,23 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
             if (++blocked >= st->qtail - st->qhead) return 1;
             continue;
         }
-        int w = coord_outbox_full(c) ? -1 : pick_worker(c, st->ops, a.inputs, a.ninputs);
+        int nlocal = 0;
+        int w = coord_outbox_full(c) ? -1 : pick_worker(c, st->ops, a.inputs, a.ninputs, &nlocal);
         if (w < 0) {
             free(refs);
             free(rp);
             free_args(&a);
             return 0;
+        }
+        size_t ahead = a.ninputs && !nlocal ? local_task_ahead(c, j, st, w) : 0;
+        if (ahead) {
+            /* run that one first; this task stays at the head */
+            st->queue[st->qhead] = st->queue[ahead];
+            st->queue[ahead] = t;
+            free(refs);
+            free(rp);
+            free_args(&a);
+            continue;
         }
         coord_worker_t *wk = &c->workers[w];
         tk->attempt = (uint32_t)(++c->next_attempt);

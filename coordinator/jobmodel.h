@@ -105,6 +105,7 @@ typedef struct stage {
     uint32_t done_total, total_all; /* progress across phases */
     char outsfx[16];   /* output key suffix of this phase ("/" final), "" none */
     int dirty;
+    int dropped;       /* its outputs were deleted once consumed (not journalled) */
 } stage_t;
 
 typedef struct {
@@ -162,6 +163,14 @@ void planner_job_free(job_t *j);
 const char *planner_spec_name(const mlops_jobspec_t *spec);
 /* What a stage's output shards hold, for export: "frame", "csr", ... */
 const char *planner_output_kind(const job_t *j, const stage_t *st);
+/* Whether the final outputs of `producer` may be deleted once consumed:
+ * a stage of the row chain (CSV ingest, clean, scale, hash, split) whose
+ * lost shard is recomputed from its own inputs, in a job without
+ * keep_stages. */
+int planner_stage_droppable(const job_t *j, const stage_t *producer);
+/* Whether any phase of `reader` (a later stage) reads the final outputs
+ * of `producer`. A stage kind this does not know reads everything. */
+int planner_stage_reads(job_t *j, const stage_t *reader, const stage_t *producer);
 
 /* helpers shared by planner entries (jobmodel.c) */
 int stage_set_tasks(stage_t *st, size_t ntasks, const char *kind);

@@ -56,6 +56,58 @@ static void drop_everywhere(coord_t *c, job_t *j)
     }
 }
 
+/* Whether a stage still has work that may read its inputs: not done, or
+ * done with a task queued or running again (recomputing a lost shard). */
+static int stage_busy(const stage_t *st)
+{
+    if (st->state != ST_DONE) return 1;
+    for (size_t t = 0; t < st->ntasks; t++)
+        if (st->tasks[t].state == T_PENDING || st->tasks[t].state == T_RUNNING) return 1;
+    return 0;
+}
+
+/* Delete the outputs of every done chain stage whose readers are all done
+ * (planner_stage_reads), so the stores stop growing with the job and
+ * LMDB reuses the freed, resident pages for the next stage's writes. A
+ * shard a later recompute needs is recomputed in turn from its own
+ * inputs, back to the job's input file if need be (coord_recompute via
+ * dispatch); `export --stage` of a dropped stage recomputes it the same
+ * way. Called when a stage completes; once a stage is dropped, copies
+ * recomputed later (for an export) stay until the job is removed. */
+static void drop_consumed(coord_t *c, job_t *j)
+{
+    /* the last stage's shards are the job's product, not an intermediate:
+     * an ingest + clean job keeps its clean rows for export */
+    for (size_t p = 0; p + 1 < j->nstages; p++) {
+        stage_t *ps = &j->stages[p];
+        if (ps->dropped || stage_busy(ps) || strcmp(ps->outsfx, "/") || !planner_stage_droppable(j, ps))
+            continue;
+        int needed = 0;
+        for (size_t r = p + 1; r < j->nstages && !needed; r++)
+            needed = stage_busy(&j->stages[r]) && planner_stage_reads(j, &j->stages[r], ps);
+        if (needed) continue;
+        ps->dropped = 1;
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s/%s/", j->id, ps->name);
+        size_t n = coord_shards_drop_prefix(c, prefix);
+        if (!n) continue;
+        char *pp[] = {prefix};
+        for (size_t w = 0; w < c->nworkers; w++) {
+            if (!c->workers[w].alive) continue;
+            envelope_t env;
+            wire_init(&env, 0);
+            Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+            dj.job_id = ""; /* a worker without field 360 then drops nothing */
+            dj.n_prefixes = 1;
+            dj.prefixes = pp;
+            env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+            env.drop_job = &dj;
+            coord_outbox_add(c, c->workers[w].identity, &env);
+        }
+        job_logf(j, "stage %s: its %zu shards are consumed: dropped (keep_stages: true keeps them)", ps->name, n);
+    }
+}
+
 void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
 {
     if (j->state >= JOB_SUCCEEDED) return;
@@ -122,6 +174,7 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s)
     st->seconds = coord_now_s() - st->started;
     st->dirty = 1;
     job_logf(j, "stage %s done in %.3f s", st->name, st->seconds);
+    drop_consumed(c, j);
     if (s + 1 < j->nstages) {
         j->cur = s + 1;
         j->dirty = 1;

@@ -24,6 +24,40 @@ const char *planner_output_kind(const job_t *j, const stage_t *st)
 
 void planner_job_free(job_t *j) { stage_ingest_job_free(j); }
 
+int planner_stage_droppable(const job_t *j, const stage_t *p)
+{
+    static const char *chain[] = {"clean", "scale", "hash", "split"};
+    if (!j->spec || j->spec->keep_stages || j->spec->input.format != MLOPS_INPUT_CSV) return 0;
+    if (p->ops == &stage_ingest) return 1;
+    for (size_t k = 0; k < sizeof chain / sizeof *chain; k++)
+        if (!strcmp(p->name, chain[k])) return 1;
+    return 0;
+}
+
+/* The readers of the raw frame (clean's, else ingest's) besides the
+ * chain: profile and promote pair it with the split shard, knn's
+ * recommend mode reads its user and item columns. */
+static int reads_raw(const stage_t *r)
+{
+    return !strcmp(r->name, "profile") || !strcmp(r->name, "promote") || !strcmp(r->name, "knn");
+}
+
+int planner_stage_reads(job_t *j, const stage_t *r, const stage_t *p)
+{
+    static const char *known[] = {"ingest", "clean", "scale", "hash", "split", "cv", "train",
+                                  "evaluate", "promote", "profile", "knn", "predict", "drift"};
+    size_t k = 0;
+    while (k < sizeof known / sizeof *known && strcmp(r->name, known[k])) k++;
+    if (k == sizeof known / sizeof *known) return 1;
+    if (stage_input_of(j, r) == p) return 1;
+    if (reads_raw(r)) {
+        const stage_t *raw = job_stage(j, "clean");
+        if (!raw) raw = job_stage(j, "ingest");
+        if (raw == p) return 1;
+    }
+    return 0;
+}
+
 double stage_sum_metric(const stage_t *st, const char *name)
 {
     double sum = 0, v;

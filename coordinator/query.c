@@ -384,6 +384,14 @@ static json_t *q_export_plan(coord_t *c, job_t *j, const Mlops__Query *q, qerr_t
         json_object_set_new(o, "rows", json_integer((json_int_t)tk->rows));
         json_array_append_new(shards, o);
     }
+    if (lost && st->dropped) {
+        json_decref(classes);
+        json_decref(shards);
+        return refuse(e, MLOPS__ERROR_CODE__NOT_FOUND,
+                      "stage '%s' of job %s was dropped once consumed: %d shard(s) are being "
+                      "recomputed from the input; try again shortly (keep_stages: true keeps them)",
+                      sname, j->id, lost);
+    }
     if (lost) {
         json_decref(classes);
         json_decref(shards);

@@ -82,7 +82,12 @@ void coord_shards_drop_job(coord_t *c, const char *job_id)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s/", job_id);
-    size_t pl = strlen(prefix);
+    coord_shards_drop_prefix(c, prefix);
+}
+
+size_t coord_shards_drop_prefix(coord_t *c, const char *prefix)
+{
+    size_t pl = strlen(prefix), n = 0;
     zlistx_t *gone = zlistx_new();
     for (holders_t *h = zhashx_first(c->shards); h; h = zhashx_next(c->shards)) {
         const char *k = zhashx_cursor(c->shards);
@@ -90,15 +95,47 @@ void coord_shards_drop_job(coord_t *c, const char *job_id)
         for (int i = 0; i < h->n; i++)
             if (c->workers[h->w[i]].shards) c->workers[h->w[i]].shards--;
         zlistx_add_end(gone, (void *)k);
+        n++;
     }
     for (const char *k = zlistx_first(gone); k; k = zlistx_next(gone)) zhashx_delete(c->shards, k);
     zlistx_destroy(&gone);
+    return n;
+}
+
+/* A shard of a stage dropped once consumed (lifecycle.c) that a worker
+ * away at the time still holds: the worker is told to delete the stage's
+ * shards instead of the directory adopting them. 1 if so. */
+static int drop_if_consumed(coord_t *c, int w, job_t *j, const char *key, char last[64])
+{
+    const char *s = strchr(key, '/') + 1, *e = strchr(s, '/');
+    char name[40];
+    if (!e || (size_t)(e - s) >= sizeof name) return 0;
+    memcpy(name, s, (size_t)(e - s));
+    name[e - s] = 0;
+    stage_t *st = job_stage(j, name);
+    if (!st || !st->dropped) return 0;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s/%s/", j->id, name);
+    if (!strcmp(prefix, last)) return 1; /* the keys come sorted: told already */
+    memcpy(last, prefix, sizeof prefix);
+    char *pp[] = {prefix};
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+    dj.job_id = ""; /* a worker without field 360 then drops nothing */
+    dj.n_prefixes = 1;
+    dj.prefixes = pp;
+    env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+    env.drop_job = &dj;
+    coord_outbox_add(c, c->workers[w].identity, &env);
+    return 1;
 }
 
 void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n)
 {
     char dropped[64][16]; /* more dead jobs than this: the rest at the next registration */
     size_t ndropped = 0;
+    char last[64] = "";
     for (size_t i = 0; i < n; i++) {
         const char *slash = strchr(keys[i], '/');
         char job[16];
@@ -106,9 +143,9 @@ void coord_shards_adopt(coord_t *c, int w, const char *const *keys, size_t n)
         if (len && len < sizeof job) {
             memcpy(job, keys[i], len);
             job[len] = 0;
-            const job_t *j = coord_job_find(c, job);
+            job_t *j = coord_job_find(c, job);
             if (j && j->state != JOB_CANCELLED) {
-                coord_shard_add(c, keys[i], w);
+                if (!drop_if_consumed(c, w, j, keys[i], last)) coord_shard_add(c, keys[i], w);
                 continue;
             }
         } else {

@@ -22,6 +22,7 @@
 #include "tasks.pb-c.h"
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,11 +194,6 @@ typedef struct {
     uint64_t count;
 } catcount_t;
 
-static int by_value(const void *pa, const void *pb)
-{
-    return strcmp(((const catcount_t *)pa)->value, ((const catcount_t *)pb)->value);
-}
-
 static int by_count(const void *pa, const void *pb)
 {
     const catcount_t *a = pa, *b = pb;
@@ -214,30 +210,78 @@ static json_t *counts_json(const uint64_t *v, size_t n)
 
 static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-/* Column c's merged categories over every shard's result. */
+/* A binary min-heap of shard cursors by their current value, for the
+ * k-way merge below. */
+typedef struct {
+    const Mlops__Tasks__ProfileCategory *pc;
+    size_t i;
+} cursor_t;
+
+static int cur_less(const cursor_t *a, const cursor_t *b)
+{
+    return strcmp(a->pc->values[a->i], b->pc->values[b->i]) < 0;
+}
+
+static void heap_down(cursor_t *h, size_t n, size_t k)
+{
+    for (;;) {
+        size_t l = 2 * k + 1, r = l + 1, m = k;
+        if (l < n && cur_less(&h[l], &h[m])) m = l;
+        if (r < n && cur_less(&h[r], &h[m])) m = r;
+        if (m == k) return;
+        cursor_t t = h[k];
+        h[k] = h[m];
+        h[m] = t;
+        k = m;
+    }
+}
+
+/* Column c's merged categories over every shard's result. Each shard's
+ * values come in byte order (kind_profile.c), so they are merged k ways
+ * (a qsort of every shard's list was O(N log N) in all the values, most
+ * of count_done at many shards); a list out of order is damaged. NULL
+ * with *bad = the task index of a damaged list, or out of memory. */
 static json_t *category_json(const char *column, Mlops__Tasks__ProfileCountResult **res,
-                             size_t nres, size_t c)
+                             size_t nres, size_t c, size_t *bad)
 {
     size_t total = 0;
     uint64_t missing = 0;
-    for (size_t t = 0; t < nres; t++) total += res[t]->categorical[c]->n_values;
+    *bad = SIZE_MAX;
+    for (size_t t = 0; t < nres; t++) {
+        const Mlops__Tasks__ProfileCategory *pc = res[t]->categorical[c];
+        total += pc->n_values;
+        for (size_t i = 1; i < pc->n_values; i++)
+            if (strcmp(pc->values[i - 1], pc->values[i]) > 0) {
+                *bad = t;
+                return NULL;
+            }
+    }
     catcount_t *v = malloc((total ? total : 1) * sizeof *v);
-    if (!v) return NULL;
-    size_t m = 0;
+    cursor_t *h = malloc((nres ? nres : 1) * sizeof *h);
+    if (!v || !h) {
+        free(v);
+        free(h);
+        return NULL;
+    }
+    size_t nh = 0;
     for (size_t t = 0; t < nres; t++) {
         const Mlops__Tasks__ProfileCategory *pc = res[t]->categorical[c];
         missing += pc->missing;
-        for (size_t i = 0; i < pc->n_values; i++)
-            v[m++] = (catcount_t){pc->values[i], pc->counts[i]};
+        if (pc->n_values) h[nh++] = (cursor_t){pc, 0};
     }
-    qsort(v, m, sizeof *v, by_value);
+    for (size_t k = nh / 2; k-- > 0;) heap_down(h, nh, k);
     size_t d = 0;
     uint64_t rows = 0;
-    for (size_t i = 0; i < m; i++) {
-        rows += v[i].count;
-        if (d && !strcmp(v[i].value, v[d - 1].value)) v[d - 1].count += v[i].count;
-        else v[d++] = v[i];
+    while (nh) {
+        const char *val = h[0].pc->values[h[0].i];
+        uint64_t cnt = h[0].pc->counts[h[0].i];
+        rows += cnt;
+        if (d && !strcmp(val, v[d - 1].value)) v[d - 1].count += cnt;
+        else v[d++] = (catcount_t){val, cnt};
+        if (++h[0].i == h[0].pc->n_values) h[0] = h[--nh];
+        heap_down(h, nh, 0);
     }
+    free(h);
     qsort(v, d, sizeof *v, by_count);
     json_t *top = json_array();
     uint64_t in_top = 0;
@@ -293,10 +337,15 @@ static int count_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t e
                                             "edges", e, "counts", counts_json(cnt, PROFILE_BINS),
                                             "missing", (json_int_t)cnt[PROFILE_BINS]));
         }
-        for (size_t c = 0; c < ncat; c++) {
-            json_t *cj = category_json(s->columns.categorical[c], res, st->ntasks, c);
-            if (!cj) rc = MLOPS_ENOMEM;
-            else json_array_append_new(jc, cj);
+        for (size_t c = 0; c < ncat && !rc; c++) {
+            size_t bad;
+            json_t *cj = category_json(s->columns.categorical[c], res, st->ntasks, c, &bad);
+            if (cj) json_array_append_new(jc, cj);
+            else if (bad != SIZE_MAX)
+                rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                  "profile: damaged counts from task %zu (column '%s' not in byte order)",
+                                  bad, s->columns.categorical[c]);
+            else rc = MLOPS_ENOMEM;
         }
         for (size_t k = 0; k <= PROFILE_BINS; k++)
             json_array_append_new(pe, json_real((double)k / PROFILE_BINS));

@@ -47,13 +47,9 @@ static void prof_in_free(prof_in_t *p)
 
 static int prof_inputs(task_ctx_t *ctx, prof_in_t *p)
 {
-    void *data = NULL;
-    size_t len = 0;
     if (wk_task_input_frame(ctx, 0, &p->f) != 0) return -1;
-    if (wk_task_input(ctx, 1, &data, &len) != 0) return -1;
-    int bad = mlk_features_decode(data, len, &p->fs) != 0 || p->fs->nrows != p->f->nrows;
-    free(data);
-    if (bad)
+    if (wk_task_input_features(ctx, 1, &p->fs) != 0) return -1;
+    if (p->fs->nrows != p->f->nrows)
         return wk_task_fail(ctx, 0, "profile: split shard %s does not match frame %s",
                             ctx->ta->inputs[1]->key, ctx->ta->inputs[0]->key);
     size_t n = p->f->nrows;
@@ -212,7 +208,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
     if (!a) return -1;
     prof_in_t p = {0};
     const double **cols = NULL;
-    mlk_model *m = NULL;
+    const mlk_model *m = NULL;
     double *dense = NULL, *proba = NULL;
     uint64_t *num = NULL, *pc = NULL;
     Mlops__Tasks__ProfileCategory *cats = NULL, **catp = NULL;
@@ -222,7 +218,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 0, "profile: damaged task arguments");
         goto out;
     }
-    if (mlk_model_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (!(m = wk_task_model(ctx, a->model.data, a->model.len))) goto out;
     if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
         goto out;
     size_t n = p.f->nrows, nn = a->n_numeric, K = m->n_classes, nvec = K == 2 ? 1 : K;
@@ -299,7 +295,6 @@ out:
     free(dense);
     free(proba);
     free(cols);
-    mlk_model_destroy(&m);
     prof_in_free(&p);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;

@@ -1,7 +1,9 @@
 /* task.c: the task context helpers of task.h, and the per-executor
  * thread state behind them: a cache of DEALER sockets to peer stores
- * (ZeroMQ sockets belong to one thread) and of the last parsed job spec. */
+ * (ZeroMQ sockets belong to one thread), of the last parsed job spec and
+ * of one built object (the last decoded model, wk_task_model). */
 #include "task.h"
+#include "fshard.h"
 #include "cancel.h"
 #include "wk_obs.h"
 #include "err.h"
@@ -71,6 +73,29 @@ int wk_task_read_local(task_ctx_t *ctx, const Mlops__Tasks__LocalRange *r, const
      * the same everywhere */
     if (rc) return wk_task_fail(ctx, rc == MLOPS_EDENIED || rc == MLOPS_ENOMEM, "%s", why);
     return 0;
+}
+
+static void model_free(void *m)
+{
+    mlk_model *p = m;
+    mlk_model_destroy(&p);
+}
+
+const mlk_model *wk_task_model(task_ctx_t *ctx, const uint8_t *data, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a of the bytes: equal args, equal model */
+    for (size_t i = 0; i < len; i++) h = (h ^ data[i]) * 1099511628211ull;
+    char key[128];
+    snprintf(key, sizeof key, "model %s %zu %016llx", ctx->ta->job_id ? ctx->ta->job_id : "", len,
+             (unsigned long long)h);
+    mlk_model *m = wk_task_cache_get(ctx, key);
+    if (m) return m;
+    if (mlk_model_decode(data, len, &m, ctx->err, sizeof ctx->err) != 0) {
+        ctx->retry = 0;
+        return NULL;
+    }
+    wk_task_cache_put(ctx, key, m, model_free);
+    return wk_task_cache_get(ctx, key);
 }
 
 int wk_task_spec(task_ctx_t *ctx, const mlops_jobspec_t **out)
@@ -175,6 +200,9 @@ int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
     if (rc == 0) return 0;
     if (rc != MLOPS_ENOTFOUND) return wk_task_fail(ctx, 1, "store: reading %s failed", ref->key);
     if ((rc = fetch(ctx, ref, data, len)) != 0) return rc;
+    /* the coordinator sends later reads of a chain shard to its holder:
+     * writing a copy would only cost fresh pages */
+    if (ref->no_cache) return 0;
     /* cache it: a later task (or a re-run) may read it again; not for a
      * job dropped meanwhile (checked under the drop's lock, as outputs) */
     if (ctx->cancel) wk_cancel_lock(ctx->cancel);
@@ -187,7 +215,8 @@ int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
 
 typedef struct {
     const char *key;
-    mlk_frame **out;
+    mlk_frame **frame; /* decode as a frame, or */
+    mlk_features **fs; /* as a feature shard */
     int rc, found;
 } decode_arg_t;
 
@@ -196,28 +225,39 @@ static int decode_cb(const char *key, const void *data, size_t len, void *arg)
     decode_arg_t *a = arg;
     if (strcmp(key, a->key)) return 1; /* past the exact key: stop */
     a->found = 1;
-    a->rc = mlk_frame_decode(data, len, a->out);
+    a->rc = a->frame ? mlk_frame_decode(data, len, a->frame) : mlk_features_decode(data, len, a->fs);
     return 1;
+}
+
+/* Held locally: decode straight from the store's map, one copy; else
+ * fetched (wk_task_input) and decoded from the copy. */
+static int input_decoded(task_ctx_t *ctx, size_t i, decode_arg_t *a, const char *what)
+{
+    if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
+    a->key = ctx->ta->inputs[i]->key;
+    mlops_store_foreach(ctx->store, a->key, decode_cb, a);
+    if (!a->found) {
+        void *data;
+        size_t len;
+        int rc = wk_task_input(ctx, i, &data, &len);
+        if (rc) return rc;
+        decode_cb(a->key, data, len, a);
+        free(data);
+    }
+    if (a->rc) return wk_task_fail(ctx, 0, "shard %s is not a valid %s", a->key, what);
+    return 0;
 }
 
 int wk_task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out)
 {
-    if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
-    /* held locally: decode straight from the store's map, one copy */
-    decode_arg_t a = {ctx->ta->inputs[i]->key, out, 0, 0};
-    mlops_store_foreach(ctx->store, a.key, decode_cb, &a);
-    if (a.found) {
-        if (a.rc) return wk_task_fail(ctx, 0, "shard %s is not a valid frame", a.key);
-        return 0;
-    }
-    void *data;
-    size_t len;
-    int rc = wk_task_input(ctx, i, &data, &len);
-    if (rc) return rc;
-    rc = mlk_frame_decode(data, len, out);
-    free(data);
-    if (rc) return wk_task_fail(ctx, 0, "shard %s is not a valid frame", ctx->ta->inputs[i]->key);
-    return 0;
+    decode_arg_t a = {NULL, out, NULL, 0, 0};
+    return input_decoded(ctx, i, &a, "frame");
+}
+
+int wk_task_input_features(task_ctx_t *ctx, size_t i, mlk_features **out)
+{
+    decode_arg_t a = {NULL, NULL, out, 0, 0};
+    return input_decoded(ctx, i, &a, "feature shard");
 }
 
 int wk_task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size_t *n)

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "frame.h"
+#include "fshard.h"
+#include "model.h"
 #include "jobspec.h"
 #include "mlops.pb-c.h"
 #include "tasks.pb-c.h"
@@ -53,6 +55,9 @@ int wk_task_read_local(task_ctx_t *ctx, const Mlops__Tasks__LocalRange *r, const
  * store over ZeroMQ, cached locally. */
 int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len);
 int wk_task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out);
+/* Input i decoded as a feature shard (fshard.h), from the store's map
+ * when held locally (one copy instead of two). */
+int wk_task_input_features(task_ctx_t *ctx, size_t i, mlk_features **out);
 /* The spec's numeric columns, in spec order, as column indexes of f
  * (malloc'd in *idx, count in *n). A missing or non-numeric column fails
  * the task naming it. */
@@ -79,6 +84,12 @@ int wk_task_fail(task_ctx_t *ctx, int retry, const char *fmt, ...) __attribute__
  * put hands a new one to the cache, freeing the previous one. */
 void *wk_task_cache_get(task_ctx_t *ctx, const char *key);
 void wk_task_cache_put(task_ctx_t *ctx, const char *key, void *obj, void (*destroy)(void *));
+/* The model a task's arguments carry, decoded once per executor thread
+ * for all the tasks of a phase that carry the same bytes (evaluate,
+ * profile_count): decoding fills a dense 2^20-weight array, fresh pages
+ * each time. Borrowed from the thread's cache (valid for this task, not
+ * to be changed); NULL with the task failed if the bytes do not decode. */
+const mlk_model *wk_task_model(task_ctx_t *ctx, const uint8_t *data, size_t len);
 
 /* Run one assignment (borrowed) on this executor thread (a
  * task_thread_t) and pack the TaskResult envelope the coordinator gets,

@@ -224,6 +224,26 @@ static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
     send_env(w, &env);
 }
 
+
+/* A stage's consumed outputs (DropJob with prefixes): only the keys
+ * under each "<job>/<stage>/" prefix go, and the job is not marked
+ * dropped, so its other tasks go on. job_id is empty on purpose: a worker
+ * that predates the prefixes would otherwise drop the whole job. A prefix
+ * of another form is a peer's mistake and deletes nothing. */
+static void drop_prefixes(worker_t *w, const Mlops__DropJob *dj)
+{
+    for (size_t i = 0; i < dj->n_prefixes; i++) {
+        const char *p = dj->prefixes[i] ? dj->prefixes[i] : "";
+        const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+        if (!s1 || s1 == p || !s2 || s2 == s1 + 1 || s2[1]) {
+            LOG_W("DropJob: prefix '%s' is not <job>/<stage>/: ignored", p);
+            continue;
+        }
+        int rc = mlops_store_del_prefix(w->store, p);
+        if (rc < 0) LOG_W("dropping shards %s* failed: %s", p, mlops_strerror(rc));
+        else LOG_I("dropped consumed shards %s*", p);
+    }
+}
 static void on_coord(worker_t *w)
 {
     char err[512];
@@ -251,7 +271,9 @@ static void on_coord(worker_t *w)
         else refuse_busy(w, env->task_assign);
         break;
     case MLOPS__ENVELOPE__BODY_DROP_JOB:
-        if (env->drop_job->job_id && *env->drop_job->job_id) {
+        if (env->drop_job->n_prefixes) {
+            drop_prefixes(w, env->drop_job);
+        } else if (env->drop_job->job_id && *env->drop_job->job_id) {
             char prefix[64];
             snprintf(prefix, sizeof prefix, "%s/", env->drop_job->job_id);
             /* mark first: tasks of the job, queued or running, stop at

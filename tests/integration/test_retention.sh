@@ -21,7 +21,7 @@ shards() { ctl workers -o json | jget "sum(w['shards'] for w in d['workers'] if 
 listed() { ctl jobs -o json | jget "' '.join(x['job'] for x in d['jobs'])"; }
 ids=()
 for i in 1 2 3 4; do
-    ids+=("$(submit_wait "$D/clean.yaml" --set shard_rows=2000)") || exit 1
+    ids+=("$(submit_wait "$D/clean.yaml" --set shard_rows=2000 --set keep_stages=true)") || exit 1
 done
 wait_for "[ \"\$(listed)\" = \"${ids[2]} ${ids[3]}\" ]" 10
 # 20 shards a job (10 ingest + 10 clean), two jobs left

@@ -11,8 +11,9 @@ gen_purchases 20000 3 "$D/p.csv"
 purchases_job "$D/clean.yaml" p.csv
 cluster_start 2 1
 shards() { ctl workers -o json | jget "sum(w['shards'] for w in d['workers'] if w['state'] == 'alive')"; }
-keep="$(submit_wait "$D/clean.yaml" --set shard_rows=2000)" || exit 1
-gone="$(submit_wait "$D/clean.yaml" --set shard_rows=1000)" || exit 1
+# keep_stages: a finished job keeps its shards (else they go once consumed)
+keep="$(submit_wait "$D/clean.yaml" --set shard_rows=2000 --set keep_stages=true)" || exit 1
+gone="$(submit_wait "$D/clean.yaml" --set shard_rows=1000 --set keep_stages=true)" || exit 1
 before="$(shards)"
 [ "$before" -gt 0 ] || fail "no shards held before rm"
 out="$(ctl rm "$gone" 2>&1)" || fail "rm $gone exit $?: $out"

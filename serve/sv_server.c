@@ -276,16 +276,7 @@ static void on_metrics(void *arg, const char *path, const char *query, mlops_htt
     if (m) json_decref(drift_now(s, m));
     sv_model_release(&m);
     count(s, path, rep); /* before rendering: this request counts itself */
-    size_t len = 0;
-    char *text = mlops_prom_render(s->prom, &len);
-    if (!text) {
-        mlops_http_text(rep, 500, NULL, "out of memory\n");
-        return;
-    }
-    rep->status = 200;
-    rep->ctype = MLOPS_PROM_CONTENT_TYPE;
-    rep->body = text;
-    rep->len = len;
+    mlops_http_metrics(rep, s->prom);
 }
 
 /* ---- the Open Inference Protocol (KServe / Seldon V2) ----------------- */

@@ -309,30 +309,68 @@ done:
     return rc;
 }
 
+/* A query shard made ready for the search (decoded, its rows selected,
+ * scaled, densified, normalised), kept in the executor thread's cache:
+ * the search tasks of one query shard against every index shard come
+ * in a row (task qs * nx + xs), and each would redo all of it. */
+typedef struct {
+    float *Q; /* nq x d, normalised */
+    size_t nq, d;
+} knnq_t;
+
+static void knnq_free(void *p)
+{
+    knnq_t *c = p;
+    free(c->Q);
+    free(c);
+}
+
+static const knnq_t *cached_queries(task_ctx_t *ctx, const Mlops__Tasks__KnnSearchArgs *a)
+{
+    /* the same shard key, selection and scale statistics give the same
+     * rows: the statistics are the job's, fixed once its scale stage ran */
+    char key[600];
+    snprintf(key, sizeof key, "knnq|%s|%s|%d|%zu", ctx->ta->job_id, ctx->ta->inputs[0]->key,
+             a->queries_test ? 1 : 0, a->n_scale_mean);
+    knnq_t *c = wk_task_cache_get(ctx, key);
+    if (c) return c;
+    if (!(c = calloc(1, sizeof *c))) {
+        wk_task_fail(ctx, 1, "out of memory");
+        return NULL;
+    }
+    mlk_features *q = NULL;
+    int rc = prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale,
+                             &q, &c->Q, &c->d);
+    c->nq = q ? q->nrows : 0;
+    mlk_features_destroy(&q);
+    if (rc != 0) {
+        knnq_free(c);
+        return NULL;
+    }
+    wk_task_cache_put(ctx, key, c, knnq_free);
+    return c;
+}
+
 /* Args: KnnSearchArgs. Inputs: query shard, index shard. */
 int wk_kind_knn_search(task_ctx_t *ctx)
 {
     Mlops__Tasks__KnnSearchArgs *a = wk_task_args(ctx, &mlops__tasks__knn_search_args__descriptor);
     if (!a) return -1;
     uint32_t k = a->k;
-    mlk_features *q = NULL;
-    float *Q = NULL;
-    size_t d = 0;
+    const knnq_t *c = NULL;
     knnlist_t l = {0};
     int rc = -1;
     if (k == 0 || k > (1u << 20) || a->n_scale_mean != a->n_scale_scale || ctx->ta->n_inputs != 2)
         wk_task_fail(ctx, 0,
                      "knn_search: damaged task arguments (k=%u, %zu means, %zu scales, %zu inputs)",
                      k, a->n_scale_mean, a->n_scale_scale, ctx->ta->n_inputs);
-    else if (prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale,
-                             &q, &Q, &d) == 0 &&
-             search_index(ctx, Q, q->nrows, d, 1, a->index_train, k, &l) == 0 &&
+    else if ((c = cached_queries(ctx, a)) != NULL &&
+             search_index(ctx, c->Q, c->nq, c->d, 1, a->index_train, k, &l) == 0 &&
              list_output(ctx, l.t, l.label) == 0) {
-        wk_task_metric(ctx, "rows", (double)q->nrows);
+        wk_task_metric(ctx, "rows", (double)c->nq);
         rc = 0;
     }
-    mlk_features_destroy(&q);
-    free(Q);
+    /* c belongs to the thread cache */
     list_free(&l);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;

@@ -176,13 +176,40 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
     return rc;
 }
 
-/* merge_lists over the list shards of inputs [first, first+n). */
-static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
+/* Keep lists [first, first + nq) of l (a both-ways list shard holds
+ * two ranges' lists). */
+static int list_rows(task_ctx_t *ctx, size_t i, knnlist_t *l, uint64_t first, size_t nq)
+{
+    if (first == 0 && l->t->nq == nq) return 0;
+    size_t k = l->t->k;
+    if (first > l->t->nq || nq > l->t->nq - first)
+        return wk_task_fail(ctx, 0, "shard %s has %zu lists, not %llu + %zu", ctx->ta->inputs[i]->key,
+                            l->t->nq, (unsigned long long)first, nq);
+    knnlist_t c = {mlk_topk_new(nq, k), malloc(nz(nq * k) * sizeof(int32_t))};
+    if (!c.t || !c.label) {
+        list_free(&c);
+        return wk_task_fail(ctx, 1, "out of memory");
+    }
+    memcpy(c.t->sim, l->t->sim + first * k, nq * k * sizeof *c.t->sim);
+    memcpy(c.t->id, l->t->id + first * k, nq * k * sizeof *c.t->id);
+    memcpy(c.label, l->label + first * k, nq * k * sizeof *c.label);
+    list_free(l);
+    *l = c;
+    return 0;
+}
+
+/* merge_lists over the list shards of inputs [first, first+n); rows[s]
+ * (rows may be NULL: 0) is where input s's lists for these queries start. */
+static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, const uint64_t *rows, size_t nq,
+                       size_t k, knnlist_t *out)
 {
     knnlist_t *ls = calloc(nz(n), sizeof *ls);
     if (!ls) return wk_task_fail(ctx, 1, "out of memory");
     int rc = 0;
-    for (size_t s = 0; s < n && !rc; s++) rc = list_input(ctx, first + s, &ls[s]);
+    for (size_t s = 0; s < n && !rc; s++) {
+        rc = list_input(ctx, first + s, &ls[s]);
+        if (!rc) rc = list_rows(ctx, first + s, &ls[s], rows ? rows[s] : 0, nq);
+    }
     if (!rc) rc = merge_lists(ctx, ls, n, nq, k, out);
     for (size_t s = 0; s < n; s++) list_free(&ls[s]);
     free(ls);
@@ -420,7 +447,7 @@ int wk_kind_knn_classify(task_ctx_t *ctx)
         if (bad) goto out;
     } else {
         if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
-        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, q->nrows, k, &m) != 0) goto out;
+        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, NULL, q->nrows, k, &m) != 0) goto out;
     }
     size_t nq = q->nrows;
     for (size_t i = 0; i < nq; i++)
@@ -753,21 +780,33 @@ int wk_kind_rec_search(task_ctx_t *ctx)
     uint64_t nu = a->users, ni = a->items;
     uint32_t k = a->k;
     uint64_t qb = a->query_begin, qc = a->query_count, ub = a->index_begin, ue = a->index_end;
+    int both = a->both;
     protobuf_c_message_free_unpacked(&a->base, NULL);
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        ub > ue || ue > nu)
+        ub > ue || ue > nu || (both && qb < ue && ub < qb + qc))
         return wk_task_fail(ctx, 0,
                             "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
                             (unsigned long long)nu, (unsigned long long)ni);
-    if (shard_fits(ctx, "rec_search", qc * k, LIST_ENTRY, LIST_HEADER) != 0) return -1;
+    uint64_t nl = both ? qc + (ue - ub) : qc;
+    if (shard_fits(ctx, "rec_search", nl * k, LIST_ENTRY, LIST_HEADER) != 0) return -1;
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
-    mlk_topk *t = mlk_topk_new((size_t)qc, k);
+    /* both ways: one list shard, the queries' lists then the index
+     * users'; the two halves are views into it */
+    mlk_topk *t = mlk_topk_new((size_t)nl, k);
+    mlk_topk fwd, back;
+    if (t) {
+        fwd = (mlk_topk){(size_t)qc, k, t->sim, t->id};
+        back = (mlk_topk){(size_t)(nl - qc), k, t->sim + qc * k, t->id + qc * k};
+    }
     if (!t) wk_task_fail(ctx, 1, "out of memory");
-    else if (mlk_rec_neighbors(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, t, ctx->err, sizeof ctx->err) == 0 &&
+    else if ((both ? mlk_rec_neighbors_both(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, &fwd, &back,
+                                            ctx->err, sizeof ctx->err)
+                   : mlk_rec_neighbors(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, t, ctx->err,
+                                       sizeof ctx->err)) == 0 &&
              list_output(ctx, t, NULL) == 0) {
-        wk_task_metric(ctx, "rows", (double)qc);
+        wk_task_metric(ctx, "rows", (double)nl);
         rc = 0;
     }
     mlk_topk_destroy(&t);
@@ -845,7 +884,7 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     int rc = -1;
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
         topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_range_users != qc ||
-        a->n_items_named != ni) {
+        a->n_items_named != ni || (a->n_list_rows && a->n_list_rows != R)) {
         wk_task_fail(ctx, 0,
                      "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu "
                      "item names)",
@@ -857,7 +896,7 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     if (shard_fits(ctx, "rec_recommend", qc * topn, 3 * sizeof(double), 0) != 0) goto out;
     size_t nin = ctx->ta->n_inputs - R;
     if (cached_rec_data(ctx, nin, nu, ni, &d) != 0) goto out;
-    if (lists_merge(ctx, nin, R, (size_t)qc, k, &m) != 0) goto out;
+    if (lists_merge(ctx, nin, R, a->n_list_rows ? a->list_rows : NULL, (size_t)qc, k, &m) != 0) goto out;
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
     scores = malloc(nz(qc * topn) * sizeof *scores);

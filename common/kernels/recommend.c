@@ -282,26 +282,32 @@ mlk_rec_index *mlk_rec_index_new(const mlk_rec_data *d, size_t u_begin, size_t u
     return ix;
 }
 
-int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_begin,
-                         size_t q_count, mlk_topk *out, char *err, size_t errlen)
+/* The neighbour search over ix's shard; with back (disjoint ranges),
+ * each query user is also offered to the list of every shard user. */
+static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_begin,
+                     size_t q_count, mlk_topk *out, mlk_topk *back, char *err, size_t errlen)
 {
-    if (!d || !ix || !out || out->nq != q_count || q_begin > d->nusers ||
-        q_count > d->nusers - q_begin || ix->u_end > d->nusers)
-        return mlops_seterr(err, errlen, MLOPS_EINVAL,
-                            "recommend: bad ranges (queries %zu+%zu, %zu users)", q_begin, q_count,
-                            d ? d->nusers : 0);
     size_t u_begin = ix->u_begin, ns = ix->u_end - ix->u_begin;
     if (ns == 0 || q_count == 0)
         return 0;
     double *acc = calloc(ns, sizeof *acc);
     uint32_t *cnt = calloc(ns, sizeof *cnt);
-    if (!acc || !cnt) {
+    /* back's k-th similarities and their bounds, as thr and below */
+    double *bthr = back ? malloc(ns * sizeof *bthr) : NULL;
+    double *bbelow = back ? malloc(ns * sizeof *bbelow) : NULL;
+    if (!acc || !cnt || (back && (!bthr || !bbelow))) {
         free(acc);
         free(cnt);
+        free(bthr);
+        free(bbelow);
         return mlops_seterr(err, errlen, MLOPS_ENOMEM,
                             "recommend: out of memory for a %zu-user shard", ns);
     }
     const size_t k = out->k;
+    for (size_t s = 0; back && s < ns; s++) {
+        bthr[s] = back->id[s * k + k - 1] >= 0 ? back->sim[s * k + k - 1] : -INFINITY;
+        bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+    }
     for (size_t j = 0; j < q_count; j++) {
         size_t u = q_begin + j;
         /* binary vectors (the recommend stage's): the dot products are
@@ -355,17 +361,27 @@ int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t 
             else if (!any)
                 for (size_t s = s0; s < s1; s++)
                     any |= acc[s] >= below * (nu * norm[s]);
+            if (back && !any)
+                for (size_t s = s0; s < s1; s++) {
+                    double a = counts ? (double)cnt[s] : acc[s];
+                    any |= bbelow[s] == -INFINITY || a >= bbelow[s] * (nu * norm[s]);
+                }
             if (!any)
                 continue;
             for (size_t s = s0; s < s1; s++) {
                 double a = counts ? (double)cnt[s] : acc[s], sim = 0.0;
                 if (a != 0.0) {
                     double pn = nu * norm[s];
-                    if (a < below * pn)
+                    if (a < below * pn && (!back || a < bbelow[s] * pn))
                         continue;
                     sim = a / pn;
                 }
                 size_t v = u_begin + s;
+                if (back && sim >= bthr[s] && mlk_topk_push(back, s, sim, (int64_t)u) &&
+                    back->id[s * k + k - 1] >= 0) {
+                    bthr[s] = back->sim[s * k + k - 1];
+                    bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+                }
                 if (v == u || sim < thr)
                     continue;
                 if (mlk_topk_push(out, j, sim, (int64_t)v) && lid[k - 1] >= 0) {
@@ -381,7 +397,41 @@ int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t 
     }
     free(acc);
     free(cnt);
+    free(bthr);
+    free(bbelow);
     return 0;
+}
+
+int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_begin,
+                         size_t q_count, mlk_topk *out, char *err, size_t errlen)
+{
+    if (!d || !ix || !out || out->nq != q_count || q_begin > d->nusers ||
+        q_count > d->nusers - q_begin || ix->u_end > d->nusers)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "recommend: bad ranges (queries %zu+%zu, %zu users)", q_begin, q_count,
+                            d ? d->nusers : 0);
+    return neighbors(d, ix, q_begin, q_count, out, NULL, err, errlen);
+}
+
+int mlk_rec_neighbors_both(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
+                           size_t u_end, mlk_topk *out, mlk_topk *back, char *err, size_t errlen)
+{
+    if (!d || !out || !back || out->nq != q_count || q_begin > d->nusers ||
+        q_count > d->nusers - q_begin || u_begin > u_end || u_end > d->nusers ||
+        back->nq != u_end - u_begin || back->k != out->k ||
+        (q_count && u_end > u_begin && q_begin < u_end && u_begin < q_begin + q_count))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users; "
+                            "they must not overlap)",
+                            q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
+    if (u_end == u_begin || q_count == 0)
+        return 0;
+    mlk_rec_index *ix = mlk_rec_index_new(d, u_begin, u_end, err, errlen);
+    if (!ix)
+        return MLOPS_ENOMEM;
+    int rc = neighbors(d, ix, q_begin, q_count, out, back, err, errlen);
+    mlk_rec_index_destroy(&ix);
+    return rc;
 }
 
 int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,

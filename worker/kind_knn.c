@@ -21,6 +21,7 @@
 #include "fshard.h"
 #include "knn.h"
 #include "recommend.h"
+#include "strid.h"
 #include "task.h"
 #include "wire.h"
 #include <czmq.h>
@@ -522,36 +523,13 @@ static int key_columns(task_ctx_t *ctx, const mlk_frame *f, const char *user, co
     return 0;
 }
 
-/* Row r of string column c as a NUL-terminated copy in *buf (grown). */
-static const char *str_copy(const mlk_col *c, size_t r, char **buf, size_t *cap)
+/* Row r of string column c in place, up to its first NUL byte (the
+ * keys travel as C strings). */
+static const char *key_at(const mlk_col *c, size_t r, size_t *len)
 {
-    size_t len;
-    const char *s = mlk_str_at(c, r, &len);
-    if (len + 1 > *cap) {
-        size_t n = len + 64;
-        char *b = realloc(*buf, n);
-        if (!b) return NULL;
-        *buf = b;
-        *cap = n;
-    }
-    memcpy(*buf, s, len);
-    (*buf)[len] = 0;
-    return *buf;
-}
-
-/* Append a copy of s to the growing list *v. */
-static int push_str(char ***v, size_t *n, size_t *cap, const char *s)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 1024;
-        char **a = realloc(*v, c * sizeof *a);
-        if (!a) return -1;
-        *v = a;
-        *cap = c;
-    }
-    if (!((*v)[*n] = strdup(s))) return -1;
-    (*n)++;
-    return 0;
+    const char *v = mlk_str_at(c, r, len);
+    *len = strnlen(v, *len);
+    return v;
 }
 
 /* Args: RecKeysArgs. Result: RecKeysResult, the distinct users and items
@@ -562,65 +540,65 @@ int wk_kind_rec_keys(task_ctx_t *ctx)
     if (!a) return -1;
     const char *user = a->user_column, *item = a->item_column;
     mlk_frame *f = NULL;
-    zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
-    char **keys[2] = {NULL, NULL};
-    size_t n[2] = {0, 0}, kcap[2] = {0, 0};
-    char *buf = NULL;
-    size_t cap = 0, missing = 0;
+    mlk_strid *seen[2] = {NULL, NULL};
+    const char **keys[2] = {NULL, NULL};
+    size_t missing = 0;
     int rc = -1, cu, ci;
-    if (!seen[0] || !seen[1]) {
+    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    if (!(seen[0] = mlk_strid_new(f->nrows / 8)) || !(seen[1] = mlk_strid_new(f->nrows / 64))) {
         wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    const mlk_col *col[2] = {&f->cols[cu], &f->cols[ci]};
     for (size_t i = 0; i < f->nrows; i++) {
-        if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) {
+        if (col[0]->missing[i] || col[1]->missing[i]) {
             missing++;
             continue;
         }
-        int col[2] = {cu, ci};
         for (int s = 0; s < 2; s++) {
-            const char *v = str_copy(&f->cols[col[s]], i, &buf, &cap);
-            if (!v) {
-                wk_task_fail(ctx, 1, "out of memory");
-                goto out;
-            }
-            if (zhashx_lookup(seen[s], v)) continue;
-            zhashx_insert(seen[s], v, (void *)1);
-            if (push_str(&keys[s], &n[s], &kcap[s], v) != 0) {
+            size_t len;
+            const char *v = key_at(col[s], i, &len);
+            if (mlk_strid_add(seen[s], v, len) < 0) {
                 wk_task_fail(ctx, 1, "out of memory");
                 goto out;
             }
         }
     }
+    size_t n[2] = {mlk_strid_count(seen[0]), mlk_strid_count(seen[1])};
+    for (int s = 0; s < 2; s++) {
+        if (!(keys[s] = malloc(nz(n[s]) * sizeof *keys[s]))) {
+            wk_task_fail(ctx, 1, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n[s]; i++) keys[s][i] = mlk_strid_key(seen[s], i);
+    }
     Mlops__Tasks__RecKeysResult res = MLOPS__TASKS__REC_KEYS_RESULT__INIT;
     res.n_users = n[0];
-    res.users = keys[0];
+    res.users = (char **)keys[0]; /* packed, not modified */
     res.n_items = n[1];
-    res.items = keys[1];
+    res.items = (char **)keys[1];
     if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
     wk_task_metric(ctx, "rows_missing", (double)missing);
     rc = 0;
 out:
     for (int s = 0; s < 2; s++) {
-        for (size_t i = 0; i < n[s]; i++) free(keys[s][i]);
         free(keys[s]);
+        mlk_strid_destroy(&seen[s]);
     }
-    zhashx_destroy(&seen[0]);
-    zhashx_destroy(&seen[1]);
     mlk_frame_destroy(&f);
-    free(buf);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
-/* A map string -> index + 1 of n ids (NULL if too many). */
-static zhashx_t *id_map(char **ids, size_t n)
+/* A map of the n ids to their index (NULL if too many, a repeated id or
+ * out of memory). */
+static mlk_strid *id_map(char **ids, size_t n)
 {
     if (n > INT32_MAX) return NULL;
-    zhashx_t *h = zhashx_new();
-    for (size_t i = 0; h && i < n; i++) zhashx_insert(h, ids[i], (void *)(uintptr_t)(i + 1));
-    return h;
+    mlk_strid *m = mlk_strid_new(n);
+    for (size_t i = 0; m && i < n; i++)
+        if (mlk_strid_add(m, ids[i], strlen(ids[i])) != (int64_t)i) mlk_strid_destroy(&m);
+    return m;
 }
 
 /* Args: RecEncodeArgs. Output: pairs shard of the rows with both (in row
@@ -630,15 +608,14 @@ int wk_kind_rec_encode(task_ctx_t *ctx)
     Mlops__Tasks__RecEncodeArgs *a = wk_task_args(ctx, &mlops__tasks__rec_encode_args__descriptor);
     if (!a) return -1;
     const char *user = a->user_column, *item = a->item_column;
-    zhashx_t *hu = id_map(a->users, a->n_users);
-    zhashx_t *hi = hu ? id_map(a->items, a->n_items) : NULL;
+    mlk_strid *hu = id_map(a->users, a->n_users);
+    mlk_strid *hi = hu ? id_map(a->items, a->n_items) : NULL;
     mlk_frame *f = NULL;
     int32_t *pairs = NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
+    size_t n = 0;
     int rc = -1, cu, ci;
     if (!hu || !hi) {
-        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items)",
+        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items, or a repeated one)",
                      a->n_users, a->n_items);
         goto out;
     }
@@ -650,17 +627,18 @@ int wk_kind_rec_encode(task_ctx_t *ctx)
     }
     for (size_t i = 0; i < f->nrows; i++) {
         if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) continue;
-        const char *v = str_copy(&f->cols[cu], i, &buf, &cap);
-        uintptr_t a = v ? (uintptr_t)zhashx_lookup(hu, v) : 0;
-        v = str_copy(&f->cols[ci], i, &buf, &cap);
-        uintptr_t b = v ? (uintptr_t)zhashx_lookup(hi, v) : 0;
-        if (!a || !b) {
+        size_t len;
+        const char *v = key_at(&f->cols[cu], i, &len);
+        int64_t ua = mlk_strid_find(hu, v, len);
+        v = key_at(&f->cols[ci], i, &len);
+        int64_t ib = mlk_strid_find(hi, v, len);
+        if (ua < 0 || ib < 0) {
             wk_task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
                       (long long)f->row_id[i]);
             goto out;
         }
-        pairs[n] = (int32_t)(a - 1);
-        pairs[f->nrows + n] = (int32_t)(b - 1);
+        pairs[n] = (int32_t)ua;
+        pairs[f->nrows + n] = (int32_t)ib;
         n++;
     }
     bw_t w;
@@ -682,11 +660,10 @@ int wk_kind_rec_encode(task_ctx_t *ctx)
     wk_task_metric(ctx, "rows", (double)n);
     rc = 0;
 out:
-    zhashx_destroy(&hu);
-    zhashx_destroy(&hi);
+    mlk_strid_destroy(&hu);
+    mlk_strid_destroy(&hi);
     mlk_frame_destroy(&f);
     free(pairs);
-    free(buf);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }

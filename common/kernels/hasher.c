@@ -572,7 +572,13 @@ HOT void hash_block_column(const hcol *hc, size_t r0, size_t r1, int avx2, const
             r++;
         }
         /* hashes -> (column, value): separate loops, so each vectorises */
-        for (size_t i = 0; i < n; i++) dv[i] = miss[i] ? 0.0 : mlk_hash_sign(ix[i], alt);
+        /* the sign (-1 for a negative hash with alt) times "present",
+         * in integers, so the loop has no branch and vectorises */
+        const int32_t altmask = alt ? -1 : 0;
+        for (size_t i = 0; i < n; i++) {
+            int32_t sign = 1 + 2 * ((ix[i] >> 31) & altmask);
+            dv[i] = (double)(sign * (int32_t)(miss[i] == 0));
+        }
         if (fm.pow2mask || fm.d == 1)
             for (size_t i = 0; i < n; i++) {
                 uint32_t a = ix[i] < 0 ? 0u - (uint32_t)ix[i] : (uint32_t)ix[i];

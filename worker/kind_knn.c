@@ -6,7 +6,10 @@
  *   knn_classify   merge a query shard's lists, vote, write predictions
  *   rec_keys       distinct users and items of a frame shard
  *   rec_encode     a frame shard as (user id, item id) pairs
- *   rec_search     neighbours of a user range within a user range
+ *   rec_search     neighbours of a user range within a user range (and,
+ *                  "both", of the second within the first, from the same
+ *                  dot products: one list shard, the first range's lists
+ *                  then the second's)
  *   rec_recommend  merge, recommend, baseline, metrics, write the lists
  *
  * Lists between phases are "MLKT" shards: u32 version=1, u64 nq, u64 k,

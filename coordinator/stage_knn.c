@@ -28,10 +28,13 @@
  *           sorted here (numerically when all are numbers, else by code
  *           point): a user's id is its rank, so ties go to the lower one;
  *   phase 1 every shard -> (user id, item id) pairs ".p1/";
- *   phase 2 task qr*R + xr: neighbours of user range qr among user range
- *           xr (each task rebuilds the leave-last-out data from all the
- *           pairs, recommend.h) ".p2/";
- *   phase 3 task qr: merge the R lists, recommend top N unseen items,
+ *   phase 2 one task per pair of user ranges a <= b (rec_pair): the
+ *           neighbours of range a among range b and, for a < b, of b
+ *           among a from the same dot products, in one list shard
+ *           (the leave-last-out data is built once per executor
+ *           thread from all the pairs, recommend.h) ".p2/";
+ *   phase 3 task qr: merge its R lists (the rows of each pair's shard
+ *           that are qr's), recommend top N unseen items,
  *           the most-popular baseline, RecBole metrics; final output
  *           frame (user, rank, item, score); result: metric sums.
  *   phase 4 "rec_export", only with register: (run between phases 1 and
@@ -442,6 +445,28 @@ static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t
     return 0;
 }
 
+/* Phase 2's task t searches the pair of user ranges a <= b (a < b both
+ * ways: similarities are symmetric), in the order (0,0), (0,1), ...,
+ * (0,R-1), (1,1), ...: R(R+1)/2 tasks where R x R did each pair twice. */
+static size_t rec_pairs(const knnplan_t *p) { return (size_t)p->R * (p->R + 1) / 2; }
+
+static void rec_pair(const knnplan_t *p, size_t t, size_t *a, size_t *b)
+{
+    size_t first = 0;
+    for (*a = 0; *a + 1 < p->R && t >= first + (p->R - *a); (*a)++) first += p->R - *a;
+    *b = *a + (t - first);
+}
+
+static size_t rec_pair_task(const knnplan_t *p, size_t a, size_t b)
+{
+    if (a > b) {
+        size_t x = a;
+        a = b;
+        b = x;
+    }
+    return a * p->R - a * (a - 1) / 2 + (b - a);
+}
+
 static void rec_range(const knnplan_t *p, size_t r, uint64_t *begin, uint64_t *count)
 {
     *begin = r * p->range;
@@ -478,15 +503,18 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
         }
     case 2:
     case 3: {
-        size_t qr = p->phase == 2 ? t / p->R : t;
+        size_t qr = t, xr = 0;
+        if (p->phase == 2) rec_pair(p, t, &qr, &xr);
         uint64_t qb, qc, xb, xc;
-        if (qr >= p->R) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
+        if (qr >= p->R || p->R > REC_RANGES || (p->phase == 2 && (t >= rec_pairs(p) || xr >= p->R)))
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
         rec_range(p, qr, &qb, &qc);
         for (uint32_t i = 0; i < p->nin; i++)
             if ((rc = add_key(out, "%s/knn.p1/%u", j->id, i)) != 0) return rc;
         if (p->phase == 2) {
-            rec_range(p, t % p->R, &xb, &xc);
+            rec_range(p, xr, &xb, &xc);
             Mlops__Tasks__RecSearchArgs a = MLOPS__TASKS__REC_SEARCH_ARGS__INIT;
+            a.both = qr != xr;
             a.users = p->nusers;
             a.items = p->nitems;
             a.k = s->knn.k;
@@ -496,9 +524,17 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
             a.index_end = xb + xc;
             return args_pack(out, &a.base);
         }
-        for (uint32_t xr = 0; xr < p->R; xr++)
-            if ((rc = add_key(out, "%s/knn.p2/%zu", j->id, qr * p->R + xr)) != 0) return rc;
+        /* this range's lists in each pair's shard: after the other
+         * range's when that one is the pair's first */
+        uint64_t rows[REC_RANGES];
+        for (uint32_t xr = 0; xr < p->R; xr++) {
+            if ((rc = add_key(out, "%s/knn.p2/%zu", j->id, rec_pair_task(p, qr, xr))) != 0) return rc;
+            rec_range(p, xr, &xb, &xc);
+            rows[xr] = xr < qr ? xc : 0;
+        }
         Mlops__Tasks__RecRecommendArgs a = MLOPS__TASKS__REC_RECOMMEND_ARGS__INIT;
+        a.n_list_rows = p->R;
+        a.list_rows = rows;
         a.users = p->nusers;
         a.items = p->nitems;
         a.k = s->knn.k;
@@ -530,7 +566,7 @@ static int rec_set_phase(job_t *j, stage_t *st, knnplan_t *p, uint32_t phase)
     static const char *kinds[5] = {"rec_keys", "rec_encode", "rec_search", "rec_recommend",
                                    "rec_export"};
     static const char *sfx[5] = {NULL, ".p1/", ".p2/", "/", NULL};
-    size_t n = phase <= 1 ? p->nin : phase == 2 ? (size_t)p->R * p->R : phase == 3 ? p->R : 1;
+    size_t n = phase <= 1 ? p->nin : phase == 2 ? rec_pairs(p) : phase == 3 ? p->R : 1;
     p->phase = phase;
     st->phase = phase;
     int rc = plan_encode(st, p);

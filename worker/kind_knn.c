@@ -6,7 +6,10 @@
  *   knn_classify   merge a query shard's lists, vote, write predictions
  *   rec_keys       distinct users and items of a frame shard
  *   rec_encode     a frame shard as (user id, item id) pairs
- *   rec_search     neighbours of a user range within a user range
+ *   rec_search     neighbours of a user range within a user range (and,
+ *                  "both", of the second within the first, from the same
+ *                  dot products: one list shard, the first range's lists
+ *                  then the second's)
  *   rec_recommend  merge, recommend, baseline, metrics, write the lists
  *
  * Lists between phases are "MLKT" shards: u32 version=1, u64 nq, u64 k,
@@ -21,6 +24,7 @@
 #include "fshard.h"
 #include "knn.h"
 #include "recommend.h"
+#include "strid.h"
 #include "task.h"
 #include "wire.h"
 #include <czmq.h>
@@ -176,13 +180,40 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
     return rc;
 }
 
-/* merge_lists over the list shards of inputs [first, first+n). */
-static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, size_t nq, size_t k, knnlist_t *out)
+/* Keep lists [first, first + nq) of l (a both-ways list shard holds
+ * two ranges' lists). */
+static int list_rows(task_ctx_t *ctx, size_t i, knnlist_t *l, uint64_t first, size_t nq)
+{
+    if (first == 0 && l->t->nq == nq) return 0;
+    size_t k = l->t->k;
+    if (first > l->t->nq || nq > l->t->nq - first)
+        return wk_task_fail(ctx, 0, "shard %s has %zu lists, not %llu + %zu", ctx->ta->inputs[i]->key,
+                            l->t->nq, (unsigned long long)first, nq);
+    knnlist_t c = {mlk_topk_new(nq, k), malloc(nz(nq * k) * sizeof(int32_t))};
+    if (!c.t || !c.label) {
+        list_free(&c);
+        return wk_task_fail(ctx, 1, "out of memory");
+    }
+    memcpy(c.t->sim, l->t->sim + first * k, nq * k * sizeof *c.t->sim);
+    memcpy(c.t->id, l->t->id + first * k, nq * k * sizeof *c.t->id);
+    memcpy(c.label, l->label + first * k, nq * k * sizeof *c.label);
+    list_free(l);
+    *l = c;
+    return 0;
+}
+
+/* merge_lists over the list shards of inputs [first, first+n); rows[s]
+ * (rows may be NULL: 0) is where input s's lists for these queries start. */
+static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, const uint64_t *rows, size_t nq,
+                       size_t k, knnlist_t *out)
 {
     knnlist_t *ls = calloc(nz(n), sizeof *ls);
     if (!ls) return wk_task_fail(ctx, 1, "out of memory");
     int rc = 0;
-    for (size_t s = 0; s < n && !rc; s++) rc = list_input(ctx, first + s, &ls[s]);
+    for (size_t s = 0; s < n && !rc; s++) {
+        rc = list_input(ctx, first + s, &ls[s]);
+        if (!rc) rc = list_rows(ctx, first + s, &ls[s], rows ? rows[s] : 0, nq);
+    }
     if (!rc) rc = merge_lists(ctx, ls, n, nq, k, out);
     for (size_t s = 0; s < n; s++) list_free(&ls[s]);
     free(ls);
@@ -309,30 +340,68 @@ done:
     return rc;
 }
 
+/* A query shard made ready for the search (decoded, its rows selected,
+ * scaled, densified, normalised), kept in the executor thread's cache:
+ * the search tasks of one query shard against every index shard come
+ * in a row (task qs * nx + xs), and each would redo all of it. */
+typedef struct {
+    float *Q; /* nq x d, normalised */
+    size_t nq, d;
+} knnq_t;
+
+static void knnq_free(void *p)
+{
+    knnq_t *c = p;
+    free(c->Q);
+    free(c);
+}
+
+static const knnq_t *cached_queries(task_ctx_t *ctx, const Mlops__Tasks__KnnSearchArgs *a)
+{
+    /* the same shard key, selection and scale statistics give the same
+     * rows: the statistics are the job's, fixed once its scale stage ran */
+    char key[600];
+    snprintf(key, sizeof key, "knnq|%s|%s|%d|%zu", ctx->ta->job_id, ctx->ta->inputs[0]->key,
+             a->queries_test ? 1 : 0, a->n_scale_mean);
+    knnq_t *c = wk_task_cache_get(ctx, key);
+    if (c) return c;
+    if (!(c = calloc(1, sizeof *c))) {
+        wk_task_fail(ctx, 1, "out of memory");
+        return NULL;
+    }
+    mlk_features *q = NULL;
+    int rc = prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale,
+                             &q, &c->Q, &c->d);
+    c->nq = q ? q->nrows : 0;
+    mlk_features_destroy(&q);
+    if (rc != 0) {
+        knnq_free(c);
+        return NULL;
+    }
+    wk_task_cache_put(ctx, key, c, knnq_free);
+    return c;
+}
+
 /* Args: KnnSearchArgs. Inputs: query shard, index shard. */
 int wk_kind_knn_search(task_ctx_t *ctx)
 {
     Mlops__Tasks__KnnSearchArgs *a = wk_task_args(ctx, &mlops__tasks__knn_search_args__descriptor);
     if (!a) return -1;
     uint32_t k = a->k;
-    mlk_features *q = NULL;
-    float *Q = NULL;
-    size_t d = 0;
+    const knnq_t *c = NULL;
     knnlist_t l = {0};
     int rc = -1;
     if (k == 0 || k > (1u << 20) || a->n_scale_mean != a->n_scale_scale || ctx->ta->n_inputs != 2)
         wk_task_fail(ctx, 0,
                      "knn_search: damaged task arguments (k=%u, %zu means, %zu scales, %zu inputs)",
                      k, a->n_scale_mean, a->n_scale_scale, ctx->ta->n_inputs);
-    else if (prepare_queries(ctx, a->queries_test, a->n_scale_mean, a->scale_mean, a->scale_scale,
-                             &q, &Q, &d) == 0 &&
-             search_index(ctx, Q, q->nrows, d, 1, a->index_train, k, &l) == 0 &&
+    else if ((c = cached_queries(ctx, a)) != NULL &&
+             search_index(ctx, c->Q, c->nq, c->d, 1, a->index_train, k, &l) == 0 &&
              list_output(ctx, l.t, l.label) == 0) {
-        wk_task_metric(ctx, "rows", (double)q->nrows);
+        wk_task_metric(ctx, "rows", (double)c->nq);
         rc = 0;
     }
-    mlk_features_destroy(&q);
-    free(Q);
+    /* c belongs to the thread cache */
     list_free(&l);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
@@ -382,7 +451,7 @@ int wk_kind_knn_classify(task_ctx_t *ctx)
         if (bad) goto out;
     } else {
         if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
-        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, q->nrows, k, &m) != 0) goto out;
+        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, NULL, q->nrows, k, &m) != 0) goto out;
     }
     size_t nq = q->nrows;
     for (size_t i = 0; i < nq; i++)
@@ -457,36 +526,13 @@ static int key_columns(task_ctx_t *ctx, const mlk_frame *f, const char *user, co
     return 0;
 }
 
-/* Row r of string column c as a NUL-terminated copy in *buf (grown). */
-static const char *str_copy(const mlk_col *c, size_t r, char **buf, size_t *cap)
+/* Row r of string column c in place, up to its first NUL byte (the
+ * keys travel as C strings). */
+static const char *key_at(const mlk_col *c, size_t r, size_t *len)
 {
-    size_t len;
-    const char *s = mlk_str_at(c, r, &len);
-    if (len + 1 > *cap) {
-        size_t n = len + 64;
-        char *b = realloc(*buf, n);
-        if (!b) return NULL;
-        *buf = b;
-        *cap = n;
-    }
-    memcpy(*buf, s, len);
-    (*buf)[len] = 0;
-    return *buf;
-}
-
-/* Append a copy of s to the growing list *v. */
-static int push_str(char ***v, size_t *n, size_t *cap, const char *s)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 1024;
-        char **a = realloc(*v, c * sizeof *a);
-        if (!a) return -1;
-        *v = a;
-        *cap = c;
-    }
-    if (!((*v)[*n] = strdup(s))) return -1;
-    (*n)++;
-    return 0;
+    const char *v = mlk_str_at(c, r, len);
+    *len = strnlen(v, *len);
+    return v;
 }
 
 /* Args: RecKeysArgs. Result: RecKeysResult, the distinct users and items
@@ -497,65 +543,65 @@ int wk_kind_rec_keys(task_ctx_t *ctx)
     if (!a) return -1;
     const char *user = a->user_column, *item = a->item_column;
     mlk_frame *f = NULL;
-    zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
-    char **keys[2] = {NULL, NULL};
-    size_t n[2] = {0, 0}, kcap[2] = {0, 0};
-    char *buf = NULL;
-    size_t cap = 0, missing = 0;
+    mlk_strid *seen[2] = {NULL, NULL};
+    const char **keys[2] = {NULL, NULL};
+    size_t missing = 0;
     int rc = -1, cu, ci;
-    if (!seen[0] || !seen[1]) {
+    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    if (!(seen[0] = mlk_strid_new(f->nrows / 8)) || !(seen[1] = mlk_strid_new(f->nrows / 64))) {
         wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
+    const mlk_col *col[2] = {&f->cols[cu], &f->cols[ci]};
     for (size_t i = 0; i < f->nrows; i++) {
-        if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) {
+        if (col[0]->missing[i] || col[1]->missing[i]) {
             missing++;
             continue;
         }
-        int col[2] = {cu, ci};
         for (int s = 0; s < 2; s++) {
-            const char *v = str_copy(&f->cols[col[s]], i, &buf, &cap);
-            if (!v) {
-                wk_task_fail(ctx, 1, "out of memory");
-                goto out;
-            }
-            if (zhashx_lookup(seen[s], v)) continue;
-            zhashx_insert(seen[s], v, (void *)1);
-            if (push_str(&keys[s], &n[s], &kcap[s], v) != 0) {
+            size_t len;
+            const char *v = key_at(col[s], i, &len);
+            if (mlk_strid_add(seen[s], v, len) < 0) {
                 wk_task_fail(ctx, 1, "out of memory");
                 goto out;
             }
         }
     }
+    size_t n[2] = {mlk_strid_count(seen[0]), mlk_strid_count(seen[1])};
+    for (int s = 0; s < 2; s++) {
+        if (!(keys[s] = malloc(nz(n[s]) * sizeof *keys[s]))) {
+            wk_task_fail(ctx, 1, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n[s]; i++) keys[s][i] = mlk_strid_key(seen[s], i);
+    }
     Mlops__Tasks__RecKeysResult res = MLOPS__TASKS__REC_KEYS_RESULT__INIT;
     res.n_users = n[0];
-    res.users = keys[0];
+    res.users = (char **)keys[0]; /* packed, not modified */
     res.n_items = n[1];
-    res.items = keys[1];
+    res.items = (char **)keys[1];
     if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
     wk_task_metric(ctx, "rows_missing", (double)missing);
     rc = 0;
 out:
     for (int s = 0; s < 2; s++) {
-        for (size_t i = 0; i < n[s]; i++) free(keys[s][i]);
         free(keys[s]);
+        mlk_strid_destroy(&seen[s]);
     }
-    zhashx_destroy(&seen[0]);
-    zhashx_destroy(&seen[1]);
     mlk_frame_destroy(&f);
-    free(buf);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
 
-/* A map string -> index + 1 of n ids (NULL if too many). */
-static zhashx_t *id_map(char **ids, size_t n)
+/* A map of the n ids to their index (NULL if too many, a repeated id or
+ * out of memory). */
+static mlk_strid *id_map(char **ids, size_t n)
 {
     if (n > INT32_MAX) return NULL;
-    zhashx_t *h = zhashx_new();
-    for (size_t i = 0; h && i < n; i++) zhashx_insert(h, ids[i], (void *)(uintptr_t)(i + 1));
-    return h;
+    mlk_strid *m = mlk_strid_new(n);
+    for (size_t i = 0; m && i < n; i++)
+        if (mlk_strid_add(m, ids[i], strlen(ids[i])) != (int64_t)i) mlk_strid_destroy(&m);
+    return m;
 }
 
 /* Args: RecEncodeArgs. Output: pairs shard of the rows with both (in row
@@ -565,15 +611,14 @@ int wk_kind_rec_encode(task_ctx_t *ctx)
     Mlops__Tasks__RecEncodeArgs *a = wk_task_args(ctx, &mlops__tasks__rec_encode_args__descriptor);
     if (!a) return -1;
     const char *user = a->user_column, *item = a->item_column;
-    zhashx_t *hu = id_map(a->users, a->n_users);
-    zhashx_t *hi = hu ? id_map(a->items, a->n_items) : NULL;
+    mlk_strid *hu = id_map(a->users, a->n_users);
+    mlk_strid *hi = hu ? id_map(a->items, a->n_items) : NULL;
     mlk_frame *f = NULL;
     int32_t *pairs = NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
+    size_t n = 0;
     int rc = -1, cu, ci;
     if (!hu || !hi) {
-        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items)",
+        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items, or a repeated one)",
                      a->n_users, a->n_items);
         goto out;
     }
@@ -585,17 +630,18 @@ int wk_kind_rec_encode(task_ctx_t *ctx)
     }
     for (size_t i = 0; i < f->nrows; i++) {
         if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) continue;
-        const char *v = str_copy(&f->cols[cu], i, &buf, &cap);
-        uintptr_t a = v ? (uintptr_t)zhashx_lookup(hu, v) : 0;
-        v = str_copy(&f->cols[ci], i, &buf, &cap);
-        uintptr_t b = v ? (uintptr_t)zhashx_lookup(hi, v) : 0;
-        if (!a || !b) {
+        size_t len;
+        const char *v = key_at(&f->cols[cu], i, &len);
+        int64_t ua = mlk_strid_find(hu, v, len);
+        v = key_at(&f->cols[ci], i, &len);
+        int64_t ib = mlk_strid_find(hi, v, len);
+        if (ua < 0 || ib < 0) {
             wk_task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
                       (long long)f->row_id[i]);
             goto out;
         }
-        pairs[n] = (int32_t)(a - 1);
-        pairs[f->nrows + n] = (int32_t)(b - 1);
+        pairs[n] = (int32_t)ua;
+        pairs[f->nrows + n] = (int32_t)ib;
         n++;
     }
     bw_t w;
@@ -617,11 +663,10 @@ int wk_kind_rec_encode(task_ctx_t *ctx)
     wk_task_metric(ctx, "rows", (double)n);
     rc = 0;
 out:
-    zhashx_destroy(&hu);
-    zhashx_destroy(&hi);
+    mlk_strid_destroy(&hu);
+    mlk_strid_destroy(&hi);
     mlk_frame_destroy(&f);
     free(pairs);
-    free(buf);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
@@ -715,21 +760,33 @@ int wk_kind_rec_search(task_ctx_t *ctx)
     uint64_t nu = a->users, ni = a->items;
     uint32_t k = a->k;
     uint64_t qb = a->query_begin, qc = a->query_count, ub = a->index_begin, ue = a->index_end;
+    int both = a->both;
     protobuf_c_message_free_unpacked(&a->base, NULL);
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        ub > ue || ue > nu)
+        ub > ue || ue > nu || (both && qb < ue && ub < qb + qc))
         return wk_task_fail(ctx, 0,
                             "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
                             (unsigned long long)nu, (unsigned long long)ni);
-    if (shard_fits(ctx, "rec_search", qc * k, LIST_ENTRY, LIST_HEADER) != 0) return -1;
+    uint64_t nl = both ? qc + (ue - ub) : qc;
+    if (shard_fits(ctx, "rec_search", nl * k, LIST_ENTRY, LIST_HEADER) != 0) return -1;
     mlk_rec_data *d = NULL;
     if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
-    mlk_topk *t = mlk_topk_new((size_t)qc, k);
+    /* both ways: one list shard, the queries' lists then the index
+     * users'; the two halves are views into it */
+    mlk_topk *t = mlk_topk_new((size_t)nl, k);
+    mlk_topk fwd, back;
+    if (t) {
+        fwd = (mlk_topk){(size_t)qc, k, t->sim, t->id};
+        back = (mlk_topk){(size_t)(nl - qc), k, t->sim + qc * k, t->id + qc * k};
+    }
     if (!t) wk_task_fail(ctx, 1, "out of memory");
-    else if (mlk_rec_neighbors(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, t, ctx->err, sizeof ctx->err) == 0 &&
+    else if ((both ? mlk_rec_neighbors_both(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, &fwd, &back,
+                                            ctx->err, sizeof ctx->err)
+                   : mlk_rec_neighbors(d, (size_t)qb, (size_t)qc, (size_t)ub, (size_t)ue, t, ctx->err,
+                                       sizeof ctx->err)) == 0 &&
              list_output(ctx, t, NULL) == 0) {
-        wk_task_metric(ctx, "rows", (double)qc);
+        wk_task_metric(ctx, "rows", (double)nl);
         rc = 0;
     }
     mlk_topk_destroy(&t);
@@ -807,7 +864,7 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     int rc = -1;
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
         topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_range_users != qc ||
-        a->n_items_named != ni) {
+        a->n_items_named != ni || (a->n_list_rows && a->n_list_rows != R)) {
         wk_task_fail(ctx, 0,
                      "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu "
                      "item names)",
@@ -819,7 +876,7 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     if (shard_fits(ctx, "rec_recommend", qc * topn, 3 * sizeof(double), 0) != 0) goto out;
     size_t nin = ctx->ta->n_inputs - R;
     if (cached_rec_data(ctx, nin, nu, ni, &d) != 0) goto out;
-    if (lists_merge(ctx, nin, R, (size_t)qc, k, &m) != 0) goto out;
+    if (lists_merge(ctx, nin, R, a->n_list_rows ? a->list_rows : NULL, (size_t)qc, k, &m) != 0) goto out;
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
     scores = malloc(nz(qc * topn) * sizeof *scores);

@@ -16,6 +16,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HASH_AVX2 1 /* compiled for x86-64-v2; used only where the CPU has it */
+#endif
 
 /* --- MurmurHash3_x86_32, as a stream ------------------------------- */
 
@@ -192,6 +197,24 @@ void mlk_hash_opts_default(mlk_hash_opts *o)
 
 /* --- CSR life cycle ------------------------------------------------- */
 
+/* The entry arrays of a large CSR: 2 MiB aligned and, on Linux, marked
+ * for transparent huge pages, so that writing them once faults 512
+ * times less often (a fault per 4 KiB page was a third of the hashing
+ * time on a busy VM). Small ones stay with malloc; free() frees both. */
+#define HUGE_PAGE ((size_t)2 << 20)
+static void *csr_alloc(size_t n, int zero)
+{
+    if (n < 2 * HUGE_PAGE) return zero ? calloc(1, n ? n : 1) : malloc(n ? n : 1);
+    size_t len = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *p = aligned_alloc(HUGE_PAGE, len);
+    if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE); /* a hint; failure is harmless */
+#endif
+    if (zero) memset(p, 0, n);
+    return p;
+}
+
 mlk_csr *mlk_csr_new(size_t nrows, size_t ncols, size_t nnz_cap)
 {
     if (nrows >= SIZE_MAX / sizeof(int64_t) - 1) return NULL;
@@ -201,9 +224,9 @@ mlk_csr *mlk_csr_new(size_t nrows, size_t ncols, size_t nnz_cap)
     m->nrows = nrows;
     m->ncols = ncols;
     m->nnz_cap = nnz_cap;
-    m->indptr = calloc(nrows + 1, sizeof *m->indptr);
-    m->indices = malloc((nnz_cap ? nnz_cap : 1) * sizeof *m->indices);
-    m->data = malloc((nnz_cap ? nnz_cap : 1) * sizeof *m->data);
+    m->indptr = csr_alloc((nrows + 1) * sizeof *m->indptr, 1);
+    m->indices = csr_alloc((nnz_cap ? nnz_cap : 1) * sizeof *m->indices, 0);
+    m->data = csr_alloc((nnz_cap ? nnz_cap : 1) * sizeof *m->data, 0);
     if (!m->indptr || !m->indices || !m->data) mlk_csr_destroy(&m);
     return m;
 }
@@ -408,59 +431,225 @@ typedef struct {
 } hcol;
 
 #define HASH_BLOCK 2048 /* rows per block: the block's hashes stay in L1/L2 */
+#define SHORT_VALUE 12  /* bytes: values up to this length take the branch-free paths */
 
-/* Column pass over rows [r0, r1): hash k's value of each row into
- * hv[(r - r0) * stride + k], with its value (0 = no token) in dv. The
- * loop has no data-dependent branch for short values: a missing value
+#ifdef HASH_AVX2
+/* mm_continue_short for 8 rows at once, one per 32-bit lane: the same
+ * blocks, masks and tail as the scalar version, so the same bits. The
+ * caller has checked that every value is at most SHORT_VALUE bytes, that
+ * the 8 values lie within 96 bytes from base (offsets fit a lane) and
+ * that 16 bytes from the last one may be read. */
+#define V_ROTL(x, r) _mm256_or_si256(_mm256_slli_epi32((x), (r)), _mm256_srli_epi32((x), 32 - (r)))
+__attribute__((target("avx2"))) static inline __m256i v_mixk(__m256i k)
+{
+    k = _mm256_mullo_epi32(k, _mm256_set1_epi32((int)MM_C1));
+    k = V_ROTL(k, 15);
+    return _mm256_mullo_epi32(k, _mm256_set1_epi32((int)MM_C2));
+}
+
+__attribute__((target("avx2"))) static inline __m256i v_block(__m256i h, __m256i k)
+{
+    h = _mm256_xor_si256(h, v_mixk(k));
+    h = V_ROTL(h, 13);
+    h = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(h, 2), h),
+                         _mm256_set1_epi32((int)0xe6546b64u));
+    return h;
+}
+
+/* Offsets r .. r+7 (uint64, relative to off[r]) as 8 int32 lanes. */
+__attribute__((target("avx2"))) static inline __m256i v_rel(const uint64_t *off, __m256i base)
+{
+    const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    __m256i lo = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)off), base);
+    __m256i hi = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(off + 4)), base);
+    __m128i a = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(lo, perm));
+    __m128i b = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(hi, perm));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+}
+
+/* Rows [r, r1) of a STR column, 8 at a time while the values are short;
+ * returns the first row not done (a long value, or fewer than 8 left). */
+__attribute__((target("avx2"))) static size_t hash_str_avx2(const hcol *hc, size_t r, size_t r0,
+                                                            size_t r1, int32_t *hv)
+{
+    const unsigned char *str = (const unsigned char *)hc->c->str;
+    const uint64_t *off = hc->c->off;
+    const mm_prefix pre = hc->pre;
+    const __m128i sh = _mm_cvtsi32_si128((int)pre.sh);
+    const __m128i rsh = _mm_cvtsi32_si128(32 - (int)pre.sh); /* 32 shifts to 0 */
+    const __m256i carry = _mm256_set1_epi32((int)pre.carry);
+    const __m256i h0 = _mm256_set1_epi32((int)pre.h1);
+    const __m256i plen = _mm256_set1_epi32((int)(uint32_t)pre.len);
+    const __m256i pend = _mm256_set1_epi32((int)(pre.sh / 8));
+    const __m256i ones = _mm256_set1_epi32(-1), zero = _mm256_setzero_si256();
+    const __m256i four = _mm256_set1_epi32(4), thirty2 = _mm256_set1_epi32(32);
+    const __m256i maxlen = _mm256_set1_epi32(SHORT_VALUE);
+    for (; r + 8 <= r1; r += 8) {
+        uint64_t o = off[r];
+        if (off[r + 8] - o > 8 * SHORT_VALUE || off[r + 7] + 16 > hc->readable) break;
+        __m256i base = _mm256_set1_epi64x((long long)o);
+        __m256i rel = v_rel(off + r, base);
+        __m256i n = _mm256_sub_epi32(v_rel(off + r + 1, base), rel);
+        if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(n, maxlen))) break;
+        /* the 3 words of each value: 16-byte loads, transposed (a
+         * gather of the same words costs several times more here) */
+        __m256i y[4];
+        for (int i = 0; i < 4; i++)
+            y[i] = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(str + off[r + i]))),
+                _mm_loadu_si128((const __m128i *)(const void *)(str + off[r + 4 + i])), 1);
+        __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpacklo_epi32(y[2], y[3]);
+        __m256i t2 = _mm256_unpackhi_epi32(y[0], y[1]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+        __m256i w[3] = {_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1),
+                        _mm256_unpacklo_epi64(t2, t3)};
+        for (int i = 0; i < 3; i++) {
+            __m256i left = _mm256_sub_epi32(n, _mm256_set1_epi32(4 * i));
+            left = _mm256_min_epi32(_mm256_max_epi32(left, zero), four);
+            /* (1 << 8 * left) - 1: all ones for 4 bytes, 0 for none */
+            __m256i mask = _mm256_srlv_epi32(ones, _mm256_sub_epi32(thirty2, _mm256_slli_epi32(left, 3)));
+            w[i] = _mm256_and_si256(w[i], mask);
+        }
+        __m256i b0 = _mm256_or_si256(carry, _mm256_sll_epi32(w[0], sh));
+        __m256i b1 = _mm256_or_si256(_mm256_srl_epi32(w[0], rsh), _mm256_sll_epi32(w[1], sh));
+        __m256i b2 = _mm256_or_si256(_mm256_srl_epi32(w[1], rsh), _mm256_sll_epi32(w[2], sh));
+        __m256i b3 = _mm256_srl_epi32(w[2], rsh);
+        __m256i nbt = _mm256_srli_epi32(_mm256_add_epi32(n, pend), 2);
+        __m256i m0 = _mm256_cmpgt_epi32(nbt, zero);
+        __m256i m1 = _mm256_cmpgt_epi32(nbt, _mm256_set1_epi32(1));
+        __m256i m2 = _mm256_cmpgt_epi32(nbt, _mm256_set1_epi32(2));
+        __m256i h = h0;
+        h = _mm256_blendv_epi8(h, v_block(h, b0), m0);
+        h = _mm256_blendv_epi8(h, v_block(h, b1), m1);
+        h = _mm256_blendv_epi8(h, v_block(h, b2), m2);
+        __m256i tail = _mm256_andnot_si256(m0, b0);
+        tail = _mm256_or_si256(tail, _mm256_and_si256(_mm256_andnot_si256(m1, m0), b1));
+        tail = _mm256_or_si256(tail, _mm256_and_si256(_mm256_andnot_si256(m2, m1), b2));
+        tail = _mm256_or_si256(tail, _mm256_and_si256(m2, b3));
+        h = _mm256_xor_si256(h, v_mixk(tail));
+        h = _mm256_xor_si256(h, _mm256_add_epi32(plen, n));
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+        h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+        h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+        _mm256_storeu_si256((__m256i *)(void *)(hv + (r - r0)), h);
+    }
+    return r;
+}
+#endif
+
+/* Column pass over rows [r0, r1): the CSR column of k's value of row r
+ * into ix[r - r0], its signed value (0 = no token) into dv[r - r0]. The
+ * loops have no data-dependent branch for short values: a missing value
  * is hashed too (its bytes exist) and given value 0. */
-HOT void hash_block_column(const hcol *hc, size_t r0, size_t r1, size_t stride, size_t k,
-                              int32_t *hv, double *dv)
+HOT void hash_block_column(const hcol *hc, size_t r0, size_t r1, int avx2, const fastmod fm,
+                           const int alt, int32_t *ix, double *dv)
 {
     const mlk_col *c = hc->c;
-    int32_t *hp = hv + k;
-    double *dp = dv + k;
+    const size_t n = r1 - r0;
     if (c->type == MLK_STR) {
         const unsigned char *str = (const unsigned char *)c->str;
         const uint64_t *off = c->off;
-        const uint8_t *miss = c->missing;
+        const uint8_t *miss = c->missing + r0;
         const mm_prefix pre = hc->pre;
         const size_t readable = hc->readable;
-        for (size_t r = r0; r < r1; r++, hp += stride, dp += stride) {
+        for (size_t r = r0; r < r1;) {
+#ifdef HASH_AVX2
+            if (avx2) {
+                size_t e = hash_str_avx2(hc, r, r0, r1, ix);
+                if (e > r) {
+                    r = e;
+                    continue;
+                }
+            }
+#else
+            (void)avx2;
+#endif
             size_t o = (size_t)off[r], len = (size_t)off[r + 1] - o;
-            *hp = len <= 12 && readable - o >= 16 ? mm_continue_short(&pre, str + o, len)
-                                                  : mm_continue(&pre, str + o, len, readable - o);
-            *dp = miss[r] ? 0.0 : 1.0;
+            ix[r - r0] = len <= SHORT_VALUE && readable - o >= 16
+                             ? mm_continue_short(&pre, str + o, len)
+                             : mm_continue(&pre, str + o, len, readable - o);
+            r++;
         }
+        /* hashes -> (column, value): separate loops, so each vectorises */
+        /* the sign (-1 for a negative hash with alt) times "present",
+         * in integers, so the loop has no branch and vectorises */
+        const int32_t altmask = alt ? -1 : 0;
+        for (size_t i = 0; i < n; i++) {
+            int32_t sign = 1 + 2 * ((ix[i] >> 31) & altmask);
+            dv[i] = (double)(sign * (int32_t)(miss[i] == 0));
+        }
+        if (fm.pow2mask || fm.d == 1)
+            for (size_t i = 0; i < n; i++) {
+                uint32_t a = ix[i] < 0 ? 0u - (uint32_t)ix[i] : (uint32_t)ix[i];
+                ix[i] = (int32_t)(a & fm.pow2mask);
+            }
+        else
+            for (size_t i = 0; i < n; i++) ix[i] = fast_index(ix[i], fm);
     } else {
-        const double *f = c->f64;
-        for (size_t r = r0; r < r1; r++, hp += stride, dp += stride) {
-            double v = f[r];
-            *hp = hc->h;
-            *dp = isnan(v) ? 0.0 : v; /* a zero value gives no token either */
+        const double *f = c->f64 + r0;
+        const int32_t j = fast_index(hc->h, fm);
+        const double sg = mlk_hash_sign(hc->h, alt);
+        for (size_t i = 0; i < n; i++) {
+            double v = f[i];
+            ix[i] = j;
+            dv[i] = isnan(v) ? 0.0 : sg * v; /* a zero value gives no token either */
         }
     }
 }
 
 /* Rows [r0, r1) of the frame into the CSR from entry w on; returns
  * the new w. A tight loop per column (its prefix state in registers)
- * into the small block arrays hv/dv, then one pass over the block's rows
- * that turns hashes into (index, signed value), sorts and sums each
- * row, and writes the CSR front to back. */
+ * into the block arrays (column k's at k * HASH_BLOCK), then one pass
+ * over the block's rows that drops the missing entries, sorts and sums
+ * each row, and writes the CSR front to back. */
 HOT size_t hash_block(const hcol *hc, size_t r0, size_t r1, const size_t ncols, const fastmod fm,
-                      const int alt, int32_t *hv, double *dv, mlk_csr *m, size_t w, int32_t *si,
-                      double *sv)
+                      const int alt, int avx2, int32_t *ix, double *dv, mlk_csr *m, size_t w,
+                      int32_t *si, double *sv)
 {
-    for (size_t k = 0; k < ncols; k++) hash_block_column(&hc[k], r0, r1, ncols, k, hv, dv);
-    const int32_t *hp = hv;
-    const double *dp = dv;
+    for (size_t k = 0; k < ncols; k++)
+        hash_block_column(&hc[k], r0, r1, avx2, fm, alt, ix + k * HASH_BLOCK, dv + k * HASH_BLOCK);
     int32_t *ind = m->indices;
     double *dat = m->data;
-    for (size_t r = r0; r < r1; r++, hp += ncols, dp += ncols) {
+    int64_t *indptr = m->indptr;
+    for (size_t r = r0, i = 0; r < r1; r++, i++) {
+        if (ncols == 3) {
+            /* the usual row: three tokens on three different columns.
+             * Sorted as (column << 2 | token) keys, so equal columns
+             * keep token order, as the stable sort keeps it. */
+            double v[3] = {dv[i], dv[HASH_BLOCK + i], dv[2 * HASH_BLOCK + i]};
+            if (v[0] != 0 && v[1] != 0 && v[2] != 0) {
+                uint64_t a = (uint64_t)(uint32_t)ix[i] << 2;
+                uint64_t b = (uint64_t)(uint32_t)ix[HASH_BLOCK + i] << 2 | 1;
+                uint64_t c = (uint64_t)(uint32_t)ix[2 * HASH_BLOCK + i] << 2 | 2;
+                uint64_t t = a < b ? a : b;
+                b = a < b ? b : a;
+                a = t;
+                t = b < c ? b : c;
+                c = b < c ? c : b;
+                b = t;
+                t = a < b ? a : b;
+                b = a < b ? b : a;
+                a = t;
+                if ((a >> 2) != (b >> 2) && (b >> 2) != (c >> 2)) {
+                    ind[w] = (int32_t)(a >> 2);
+                    ind[w + 1] = (int32_t)(b >> 2);
+                    ind[w + 2] = (int32_t)(c >> 2);
+                    dat[w] = v[a & 3];
+                    dat[w + 1] = v[b & 3];
+                    dat[w + 2] = v[c & 3];
+                    w += 3;
+                    indptr[r + 1] = (int64_t)w;
+                    continue;
+                }
+            }
+        }
         size_t start = w;
         for (size_t k = 0; k < ncols; k++) {
-            if (dp[k] == 0) continue; /* no token: missing, or a zero value */
-            ind[w] = fast_index(hp[k], fm);
-            dat[w] = mlk_hash_sign(hp[k], alt) * dp[k];
+            double v = dv[k * HASH_BLOCK + i];
+            if (v == 0) continue; /* no token: missing, or a zero value */
+            ind[w] = ix[k * HASH_BLOCK + i];
+            dat[w] = v;
             w++;
         }
         w = row_finish(m, r, start, w, si, sv);
@@ -491,6 +680,11 @@ int mlk_hash_frame(const mlk_hash_opts *o, const mlk_frame *f, const size_t *col
                             f->nrows, ncols);
     const fastmod fm = fastmod_make((uint32_t)o->n_features);
     const int alt = o->alternate_sign;
+#ifdef HASH_AVX2
+    const int avx2 = __builtin_cpu_supports("avx2");
+#else
+    const int avx2 = 0;
+#endif
     size_t nb = ncols ? ncols : 1;
     hcol *hc = calloc(nb, sizeof *hc);
     int32_t *hv = malloc(HASH_BLOCK * nb * sizeof *hv);
@@ -526,8 +720,8 @@ int mlk_hash_frame(const mlk_hash_opts *o, const mlk_frame *f, const size_t *col
     for (size_t r0 = 0; r0 < f->nrows; r0 += HASH_BLOCK) {
         size_t r1 = r0 + HASH_BLOCK < f->nrows ? r0 + HASH_BLOCK : f->nrows;
         /* the usual width gets a copy of the loops with a constant width */
-        if (ncols == 3) w = hash_block(hc, r0, r1, 3, fm, alt, hv, dv, m, w, si, sv);
-        else w = hash_block(hc, r0, r1, ncols, fm, alt, hv, dv, m, w, si, sv);
+        if (ncols == 3) w = hash_block(hc, r0, r1, 3, fm, alt, avx2, hv, dv, m, w, si, sv);
+        else w = hash_block(hc, r0, r1, ncols, fm, alt, avx2, hv, dv, m, w, si, sv);
     }
     free(hc);
     free(hv);

@@ -217,11 +217,14 @@ oom:
     return NULL;
 }
 
+#define SCAN_GROUP 16 /* shard users tested together against the k-th similarity */
+
 struct mlk_rec_index {
     size_t u_begin, u_end;
     int64_t *iptr; /* nitems + 1: item i's shard users are [iptr[i], iptr[i+1]) */
     int32_t *iuser; /* shard-local user */
     double *ival;
+    int binary; /* every ival is 1: dot products are counts */
 };
 
 void mlk_rec_index_destroy(mlk_rec_index **ix)
@@ -273,7 +276,130 @@ mlk_rec_index *mlk_rec_index_new(const mlk_rec_data *d, size_t u_begin, size_t u
             ix->ival[at] = d->values[p];
         }
     free(pos);
+    ix->binary = 1;
+    for (size_t p = 0; p < nnz && ix->binary; p++)
+        ix->binary = ix->ival[p] == 1.0;
     return ix;
+}
+
+/* The neighbour search over ix's shard; with back (disjoint ranges),
+ * each query user is also offered to the list of every shard user. */
+static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_begin,
+                     size_t q_count, mlk_topk *out, mlk_topk *back, char *err, size_t errlen)
+{
+    size_t u_begin = ix->u_begin, ns = ix->u_end - ix->u_begin;
+    if (ns == 0 || q_count == 0)
+        return 0;
+    double *acc = calloc(ns, sizeof *acc);
+    uint32_t *cnt = calloc(ns, sizeof *cnt);
+    /* back's k-th similarities and their bounds, as thr and below */
+    double *bthr = back ? malloc(ns * sizeof *bthr) : NULL;
+    double *bbelow = back ? malloc(ns * sizeof *bbelow) : NULL;
+    if (!acc || !cnt || (back && (!bthr || !bbelow))) {
+        free(acc);
+        free(cnt);
+        free(bthr);
+        free(bbelow);
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM,
+                            "recommend: out of memory for a %zu-user shard", ns);
+    }
+    const size_t k = out->k;
+    for (size_t s = 0; back && s < ns; s++) {
+        bthr[s] = back->id[s * k + k - 1] >= 0 ? back->sim[s * k + k - 1] : -INFINITY;
+        bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+    }
+    for (size_t j = 0; j < q_count; j++) {
+        size_t u = q_begin + j;
+        /* binary vectors (the recommend stage's): the dot products are
+         * counts of shared items, added as integers; the double sum of
+         * 1 * 1 products is the same integer, so the same bits */
+        int counts = ix->binary;
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1] && counts; p++)
+            counts = d->values[p] == 1.0;
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
+            int32_t it = d->items[p];
+            const int32_t *iu = ix->iuser + ix->iptr[it], *ie = ix->iuser + ix->iptr[it + 1];
+            if (counts) {
+                /* unrolled: the users of one item are distinct, so the
+                 * four increments are independent */
+                for (; iu + 4 <= ie; iu += 4) {
+                    int32_t a = iu[0], b = iu[1], c = iu[2], e = iu[3];
+                    cnt[a]++;
+                    cnt[b]++;
+                    cnt[c]++;
+                    cnt[e]++;
+                }
+                for (; iu < ie; iu++)
+                    cnt[*iu]++;
+            } else {
+                double vu = d->values[p];
+                const double *iv = ix->ival + ix->iptr[it];
+                for (; iu < ie; iu++, iv++)
+                    acc[*iu] += vu * *iv;
+            }
+        }
+        double nu = d->norm[u];
+        const double *norm = d->norm + u_begin;
+        double *lsim = out->sim + j * k;
+        int64_t *lid = out->id + j * k;
+        /* thr: the k-th similarity once the list is full; below is a
+         * bound a hair under it, tested with a multiply: a dot product
+         * under below * |u||v| is certainly under thr once divided (the
+         * margin, 1e-12 relative, exceeds the roundings), so only the
+         * candidates near or above thr pay the division */
+        double thr = lid[k - 1] >= 0 ? lsim[k - 1] : -INFINITY;
+        double below = thr > 0 ? thr * (1.0 - 1e-12) : -INFINITY;
+        for (size_t s0 = 0; s0 < ns; s0 += SCAN_GROUP) {
+            size_t s1 = s0 + SCAN_GROUP < ns ? s0 + SCAN_GROUP : ns;
+            /* a group none of whose users passes the bound costs a few
+             * vector compares (a zero dot product passes only while the
+             * bound is -inf, as its similarity 0 may still enter) */
+            int any = below == -INFINITY; /* (then -inf * 0 would be NaN) */
+            if (!any && counts)
+                for (size_t s = s0; s < s1; s++)
+                    any |= (double)cnt[s] >= below * (nu * norm[s]);
+            else if (!any)
+                for (size_t s = s0; s < s1; s++)
+                    any |= acc[s] >= below * (nu * norm[s]);
+            if (back && !any)
+                for (size_t s = s0; s < s1; s++) {
+                    double a = counts ? (double)cnt[s] : acc[s];
+                    any |= bbelow[s] == -INFINITY || a >= bbelow[s] * (nu * norm[s]);
+                }
+            if (!any)
+                continue;
+            for (size_t s = s0; s < s1; s++) {
+                double a = counts ? (double)cnt[s] : acc[s], sim = 0.0;
+                if (a != 0.0) {
+                    double pn = nu * norm[s];
+                    if (a < below * pn && (!back || a < bbelow[s] * pn))
+                        continue;
+                    sim = a / pn;
+                }
+                size_t v = u_begin + s;
+                if (back && sim >= bthr[s] && mlk_topk_push(back, s, sim, (int64_t)u) &&
+                    back->id[s * k + k - 1] >= 0) {
+                    bthr[s] = back->sim[s * k + k - 1];
+                    bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+                }
+                if (v == u || sim < thr)
+                    continue;
+                if (mlk_topk_push(out, j, sim, (int64_t)v) && lid[k - 1] >= 0) {
+                    thr = lsim[k - 1];
+                    below = thr > 0 ? thr * (1.0 - 1e-12) : -INFINITY;
+                }
+            }
+        }
+        if (counts)
+            memset(cnt, 0, ns * sizeof *cnt);
+        else
+            memset(acc, 0, ns * sizeof *acc);
+    }
+    free(acc);
+    free(cnt);
+    free(bthr);
+    free(bbelow);
+    return 0;
 }
 
 int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_begin,
@@ -284,40 +410,28 @@ int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t 
         return mlops_seterr(err, errlen, MLOPS_EINVAL,
                             "recommend: bad ranges (queries %zu+%zu, %zu users)", q_begin, q_count,
                             d ? d->nusers : 0);
-    size_t u_begin = ix->u_begin, ns = ix->u_end - ix->u_begin;
-    if (ns == 0 || q_count == 0)
+    return neighbors(d, ix, q_begin, q_count, out, NULL, err, errlen);
+}
+
+int mlk_rec_neighbors_both(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
+                           size_t u_end, mlk_topk *out, mlk_topk *back, char *err, size_t errlen)
+{
+    if (!d || !out || !back || out->nq != q_count || q_begin > d->nusers ||
+        q_count > d->nusers - q_begin || u_begin > u_end || u_end > d->nusers ||
+        back->nq != u_end - u_begin || back->k != out->k ||
+        (q_count && u_end > u_begin && q_begin < u_end && u_begin < q_begin + q_count))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users; "
+                            "they must not overlap)",
+                            q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
+    if (u_end == u_begin || q_count == 0)
         return 0;
-    double *acc = calloc(ns, sizeof *acc);
-    if (!acc)
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM,
-                            "recommend: out of memory for a %zu-user shard", ns);
-    for (size_t j = 0; j < q_count; j++) {
-        size_t u = q_begin + j;
-        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
-            int32_t it = d->items[p];
-            double vu = d->values[p];
-            for (int64_t a = ix->iptr[it]; a < ix->iptr[it + 1]; a++)
-                acc[ix->iuser[a]] += vu * ix->ival[a];
-        }
-        double nu = d->norm[u];
-        for (size_t s = 0; s < ns; s++) {
-            size_t v = u_begin + s;
-            double sim = 0.0;
-            if (acc[s] != 0.0) {
-                sim = acc[s] / (nu * d->norm[v]);
-                acc[s] = 0.0;
-            }
-            if (v == u)
-                continue;
-            /* cheap reject against the k-th entry before the full push */
-            size_t last = j * out->k + out->k - 1;
-            if (out->id[last] >= 0 && sim < out->sim[last])
-                continue;
-            mlk_topk_push(out, j, sim, (int64_t)v);
-        }
-    }
-    free(acc);
-    return 0;
+    mlk_rec_index *ix = mlk_rec_index_new(d, u_begin, u_end, err, errlen);
+    if (!ix)
+        return MLOPS_ENOMEM;
+    int rc = neighbors(d, ix, q_begin, q_count, out, back, err, errlen);
+    mlk_rec_index_destroy(&ix);
+    return rc;
 }
 
 int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,

@@ -58,6 +58,16 @@ void mlk_rec_data_destroy(mlk_rec_data **d);
 int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
                       size_t u_end, mlk_topk *out, char *err, size_t errlen);
 
+/* mlk_rec_neighbors() both ways between two disjoint user ranges, from
+ * one pass over their dot products: out (q_count lists) gets the users
+ * of [u_begin, u_end) as candidates of the queries q_begin.., and back
+ * (u_end - u_begin lists, same k) the queries as candidates of those
+ * users. Similarities are symmetric to the bit (the products commute
+ * and both sides add the shared items in item order), so each list
+ * equals the one-way search's. MLOPS_EINVAL on overlapping ranges. */
+int mlk_rec_neighbors_both(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
+                           size_t u_end, mlk_topk *out, mlk_topk *back, char *err, size_t errlen);
+
 /* The inverted index (item -> users of [u_begin, u_end) with their
  * values) mlk_rec_neighbors() builds for one call, kept: a registered
  * recommender (common/recommender.h) builds it once over all users and

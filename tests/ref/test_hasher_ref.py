@@ -180,6 +180,15 @@ def test_frame():
             mine = parse_csr(run(args))
             ref = FeatureHasher(n_features=nf, alternate_sign=alt).transform(dicts)
             same_csr(f"frame n_features={nf} alternate_sign={alt}", mine, ref)
+        # three string columns: the kernel's own path for the usual row
+        # (three tokens on three columns), and its fallback when columns
+        # collide (small n_features) or a value is missing
+        three = [{k: r[k] for k in ("category", "item_id", "user_id") if k in r} for r in dicts]
+        for nf in (2**20, 1000, 8, 1):
+            args = ["csv", path, "--n-features", str(nf), "--cols", "category,item_id,user_id"]
+            mine = parse_csr(run(args))
+            ref = FeatureHasher(n_features=nf).transform(three)
+            same_csr(f"frame, 3 string columns, n_features={nf}", mine, ref)
 
 
 if __name__ == "__main__":

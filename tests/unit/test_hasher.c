@@ -162,6 +162,66 @@ static void test_stream_matches_plain(void **state)
     mlk_frame_destroy(&f);
 }
 
+/* Many rows of short values (0..16 bytes, random bytes, some missing,
+ * now and then a long one): the 8-row vector path of hash_frame (on a
+ * CPU that has it), its fallbacks at long values and at the column's
+ * end, and the scalar path all give the plain hash of "name=value",
+ * for every prefix length mod 4. */
+static void test_stream_many_rows(void **state)
+{
+    (void)state;
+    const char *names[] = {"c", "ab", "abc", "item", "user_id", "category"};
+    const size_t nnames = sizeof names / sizeof names[0];
+    mlk_coltype types[sizeof names / sizeof names[0]];
+    for (size_t c = 0; c < nnames; c++) types[c] = MLK_STR;
+    const size_t nrows = 5003;
+    mlk_frame *f = mlk_frame_new(nnames, names, types, nrows);
+    assert_non_null(f);
+    uint32_t x = 12345;
+    char val[40];
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t c = 0; c < nnames; c++) {
+            x = x * 1103515245u + 12345u;
+            size_t len = (x >> 8) % 17;
+            if ((x >> 20) % 97 == 0) len = 13 + (x >> 4) % 27; /* a long one */
+            for (size_t i = 0; i < len; i++) {
+                x = x * 1103515245u + 12345u;
+                val[i] = (char)(x >> 16);
+            }
+            int missing = (x >> 12) % 53 == 0;
+            assert_int_equal(mlk_frame_str_push(f, c, r, val, missing ? 0 : len, missing), 0);
+        }
+        f->row_id[r] = (int64_t)r;
+        f->nrows = r + 1;
+    }
+    size_t cols[sizeof names / sizeof names[0]];
+    for (size_t c = 0; c < nnames; c++) cols[c] = c;
+    mlk_hash_opts o = {.n_features = 1 << 30, .alternate_sign = 1};
+    for (size_t c = 0; c < nnames; c++) {
+        mlk_csr *m = NULL;
+        assert_int_equal(mlk_hash_frame(&o, f, cols + c, 1, &m, NULL, 0), 0);
+        char buf[80];
+        size_t nl = strlen(names[c]);
+        memcpy(buf, names[c], nl);
+        buf[nl] = '=';
+        for (size_t r = 0; r < nrows; r++) {
+            if (f->cols[c].missing[r]) {
+                assert_int_equal(m->indptr[r + 1] - m->indptr[r], 0);
+                continue;
+            }
+            size_t len;
+            const char *v = mlk_str_at(&f->cols[c], r, &len);
+            memcpy(buf + nl + 1, v, len);
+            int32_t h = mlk_murmur3_32(buf, nl + 1 + len, 0);
+            assert_int_equal(m->indptr[r + 1] - m->indptr[r], 1);
+            assert_int_equal(m->indices[m->indptr[r]], mlk_hash_index(h, 1 << 30));
+            assert_true(m->data[m->indptr[r]] == mlk_hash_sign(h, 1));
+        }
+        mlk_csr_destroy(&m);
+    }
+    mlk_frame_destroy(&f);
+}
+
 static mlk_hash_token tk(const char *s, double v)
 {
     mlk_hash_token t = {s, strlen(s), v};
@@ -403,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_murmur_vectors),
         cmocka_unit_test(test_index_sign),
         cmocka_unit_test(test_stream_matches_plain),
+        cmocka_unit_test(test_stream_many_rows),
         cmocka_unit_test(test_row_rules),
         cmocka_unit_test(test_index_fast_paths),
         cmocka_unit_test(test_bad_args),

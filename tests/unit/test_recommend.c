@@ -104,11 +104,56 @@ static void test_neighbors_recommend_metrics(void **state)
     mlk_rec_data_destroy(&d);
 }
 
+/* Both ways between two ranges gives, list for list and bit for bit,
+ * the two one-way searches (binary and count values; a user with no
+ * training items; a user with one item only), and refuses overlapping
+ * ranges. */
+static void test_neighbors_both(void **state)
+{
+    (void)state;
+    const size_t nu = 60, ni = 25, n = 700, k = 4;
+    int32_t *u = malloc(n * sizeof *u), *it = malloc(n * sizeof *it);
+    assert_non_null(u);
+    assert_non_null(it);
+    uint32_t x = 7;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        u[i] = (int32_t)((x >> 8) % (nu - 2)); /* users 58, 59: none, then one */
+        x = x * 1103515245u + 12345u;
+        it[i] = (int32_t)((x >> 8) % ni);
+    }
+    u[0] = 59;
+    for (int values = 0; values < 2; values++) {
+        mlk_rec_data *d = mlk_rec_split(u, it, n, nu, ni, values ? MLK_REC_COUNT : MLK_REC_BINARY, NULL, 0);
+        assert_non_null(d);
+        const size_t ab = 3, ac = 27, bb = 30, be = 60; /* a = [3, 30), b = [30, 60) */
+        mlk_topk *fwd = mlk_topk_new(ac, k), *back = mlk_topk_new(be - bb, k);
+        mlk_topk *one = mlk_topk_new(ac, k), *two = mlk_topk_new(be - bb, k);
+        assert_int_equal(mlk_rec_neighbors_both(d, ab, ac, bb, be, fwd, back, NULL, 0), 0);
+        assert_int_equal(mlk_rec_neighbors(d, ab, ac, bb, be, one, NULL, 0), 0);
+        assert_int_equal(mlk_rec_neighbors(d, bb, be - bb, ab, ab + ac, two, NULL, 0), 0);
+        assert_memory_equal(fwd->sim, one->sim, ac * k * sizeof *fwd->sim);
+        assert_memory_equal(fwd->id, one->id, ac * k * sizeof *fwd->id);
+        assert_memory_equal(back->sim, two->sim, (be - bb) * k * sizeof *back->sim);
+        assert_memory_equal(back->id, two->id, (be - bb) * k * sizeof *back->id);
+        assert_true(back->id[(58 - bb) * k] >= 0); /* no items: still offered (similarity 0) */
+        assert_int_equal(mlk_rec_neighbors_both(d, 25, ac, bb, be, one, back, NULL, 0), MLOPS_EINVAL);
+        mlk_topk_destroy(&fwd);
+        mlk_topk_destroy(&back);
+        mlk_topk_destroy(&one);
+        mlk_topk_destroy(&two);
+        mlk_rec_data_destroy(&d);
+    }
+    free(u);
+    free(it);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_neighbors_recommend_metrics),
+        cmocka_unit_test(test_neighbors_both),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

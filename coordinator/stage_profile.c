@@ -59,7 +59,8 @@ static int set_blob(stage_t *st, uint32_t mode, uint32_t ncols, const void *a, s
     return st->blob ? 0 : MLOPS_ENOMEM;
 }
 
-static int set_qjob(stage_t *st, const mlk_qjob *q, uint32_t ncols)
+/* The next phase: ntasks tasks (one per input shard) of that kind. */
+static int set_qjob(stage_t *st, const mlk_qjob *q, uint32_t ncols, size_t ntasks)
 {
     uint8_t *qb;
     size_t ql;
@@ -67,14 +68,14 @@ static int set_qjob(stage_t *st, const mlk_qjob *q, uint32_t ncols)
     if (rc) return rc;
     rc = set_blob(st, PROF_ROUNDS, ncols, qb, ql, NULL, 0);
     free(qb);
-    if (!rc) rc = stage_set_tasks(st, st->ntasks, "profile_qround");
+    if (!rc) rc = stage_set_tasks(st, ntasks, "profile_qround");
     return rc;
 }
 
-static int set_count(stage_t *st, const double *edges, uint32_t ncols)
+static int set_count(stage_t *st, const double *edges, uint32_t ncols, size_t ntasks)
 {
     int rc = set_blob(st, PROF_COUNT, ncols, edges, (size_t)ncols * PROFILE_EDGES * 8, NULL, 0);
-    if (!rc) rc = stage_set_tasks(st, st->ntasks, "profile_count");
+    if (!rc) rc = stage_set_tasks(st, ntasks, "profile_count");
     return rc;
 }
 
@@ -89,12 +90,10 @@ static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
     if (nn) {
         mlk_qjob *q = mlk_qjob_new(nn, s_deciles, PROFILE_EDGES);
         if (!q) return MLOPS_ENOMEM;
-        rc = stage_set_tasks(st, in->ntasks, "profile_qround");
-        if (!rc) rc = set_qjob(st, q, (uint32_t)nn);
+        rc = set_qjob(st, q, (uint32_t)nn, in->ntasks);
         mlk_qjob_destroy(&q);
     } else {
-        rc = stage_set_tasks(st, in->ntasks, "profile_count");
-        if (!rc) rc = set_count(st, NULL, 0);
+        rc = set_count(st, NULL, 0, in->ntasks);
     }
     if (!rc) stage_set_output_keys(j, st, NULL);
     return rc;
@@ -173,7 +172,7 @@ static int rounds_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t 
     }
     if (!rc) rc = mlk_qjob_step(q, err, errlen);
     st->phase++;
-    if (!rc && !mlk_qjob_done(q)) rc = set_qjob(st, q, ncols);
+    if (!rc && !mlk_qjob_done(q)) rc = set_qjob(st, q, ncols, st->ntasks);
     else if (!rc) {
         double *edges = calloc((size_t)ncols * PROFILE_EDGES + 1, sizeof *edges);
         if (!edges) rc = MLOPS_ENOMEM;
@@ -181,7 +180,7 @@ static int rounds_done(job_t *j, stage_t *st, uint32_t ncols, char *err, size_t 
             uint64_t n = 0;
             rc = mlk_qjob_result(q, c, &edges[(size_t)c * PROFILE_EDGES], &n);
         }
-        if (!rc) rc = set_count(st, edges, ncols);
+        if (!rc) rc = set_count(st, edges, ncols, st->ntasks);
         if (!rc) job_logf(j, "profile: deciles exact after %u rounds", st->phase);
         free(edges);
     }

@@ -16,14 +16,19 @@ mkdir -p "$D"
 gen_purchases 100000 21 "$D/p.csv"
 purchases_job "$D/full.yaml" p.csv full
 echo "max_attempts: 1" >>"$D/full.yaml"
-SET=(--set shard_rows=1000 --set train.epochs=8)
+SET=(--set shard_rows=1000 --set train.epochs=20)
 
 cluster_start 2 1
 ref="$(submit_wait "$D/full.yaml" "${SET[@]}")" || exit 1
 save_result "$ref" "$T/ref.json"
 
 job="$(ctl submit "$D/full.yaml" "${SET[@]}")" || fail "submit exit $?"
-train_running() { ctl status "$job" -o json | grep -q '"name":"train","state":"running"'; }
+# train running and worker-1 holding some of its tasks (else it would have
+# nothing to hand back: a fast epoch can go by on worker-2 alone)
+train_running() {
+    ctl status "$job" -o json | grep -q '"name":"train","state":"running"' &&
+        [ "$(ctl workers -o json | jget '[w["running"] for w in d["workers"] if w["name"] == "worker-1"][0]')" -gt 0 ]
+}
 wait_for train_running 60
 pid="$(worker_pid worker-1)"
 kill -TERM "$pid"

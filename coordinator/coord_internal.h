@@ -190,6 +190,9 @@ void coord_shard_forget_worker(coord_t *c, int w);
 void coord_shards_drop_job(coord_t *c, const char *job_id);
 /* Drop every entry whose key starts with `prefix`; the number dropped. */
 size_t coord_shards_drop_prefix(coord_t *c, const char *prefix);
+/* Tell worker w to delete its shards under prefix ("<job>/<stage>/"):
+ * a DropJob with prefixes, whose empty job id an older worker ignores. */
+void coord_shards_tell_drop(coord_t *c, int w, const char *prefix);
 
 /* workers.c: the worker registry and its heartbeats. */
 /* The worker index of a ROUTER identity, or -1. */

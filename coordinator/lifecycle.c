@@ -91,19 +91,8 @@ static void drop_consumed(coord_t *c, job_t *j)
         snprintf(prefix, sizeof prefix, "%s/%s/", j->id, ps->name);
         size_t n = coord_shards_drop_prefix(c, prefix);
         if (!n) continue;
-        char *pp[] = {prefix};
-        for (size_t w = 0; w < c->nworkers; w++) {
-            if (!c->workers[w].alive) continue;
-            envelope_t env;
-            wire_init(&env, 0);
-            Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
-            dj.job_id = ""; /* a worker without field 360 then drops nothing */
-            dj.n_prefixes = 1;
-            dj.prefixes = pp;
-            env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
-            env.drop_job = &dj;
-            coord_outbox_add(c, c->workers[w].identity, &env);
-        }
+        for (size_t w = 0; w < c->nworkers; w++)
+            if (c->workers[w].alive) coord_shards_tell_drop(c, (int)w, prefix);
         job_logf(j, "stage %s: its %zu shards are consumed: dropped (keep_stages: true keeps them)", ps->name, n);
     }
 }

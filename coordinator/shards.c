@@ -102,6 +102,20 @@ size_t coord_shards_drop_prefix(coord_t *c, const char *prefix)
     return n;
 }
 
+void coord_shards_tell_drop(coord_t *c, int w, const char *prefix)
+{
+    char *pp[] = {(char *)prefix};
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
+    dj.job_id = ""; /* a worker without field 360 then drops nothing */
+    dj.n_prefixes = 1;
+    dj.prefixes = pp;
+    env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
+    env.drop_job = &dj;
+    coord_outbox_add(c, c->workers[w].identity, &env);
+}
+
 /* A shard of a stage dropped once consumed (lifecycle.c) that a worker
  * away at the time still holds: the worker is told to delete the stage's
  * shards instead of the directory adopting them. 1 if so. */
@@ -118,16 +132,7 @@ static int drop_if_consumed(coord_t *c, int w, job_t *j, const char *key, char l
     snprintf(prefix, sizeof prefix, "%s/%s/", j->id, name);
     if (!strcmp(prefix, last)) return 1; /* the keys come sorted: told already */
     memcpy(last, prefix, sizeof prefix);
-    char *pp[] = {prefix};
-    envelope_t env;
-    wire_init(&env, 0);
-    Mlops__DropJob dj = MLOPS__DROP_JOB__INIT;
-    dj.job_id = ""; /* a worker without field 360 then drops nothing */
-    dj.n_prefixes = 1;
-    dj.prefixes = pp;
-    env.body_case = MLOPS__ENVELOPE__BODY_DROP_JOB;
-    env.drop_job = &dj;
-    coord_outbox_add(c, c->workers[w].identity, &env);
+    coord_shards_tell_drop(c, w, prefix);
     return 1;
 }
 

@@ -413,6 +413,21 @@ int mlk_rec_neighbors_in(const mlk_rec_data *d, const mlk_rec_index *ix, size_t 
     return neighbors(d, ix, q_begin, q_count, out, NULL, err, errlen);
 }
 
+/* The search of checked ranges: an index of users [u_begin, u_end), the
+ * queries' neighbours in it (and, with back, theirs among the queries). */
+static int search_range(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
+                        size_t u_end, mlk_topk *out, mlk_topk *back, char *err, size_t errlen)
+{
+    if (u_end == u_begin || q_count == 0)
+        return 0;
+    mlk_rec_index *ix = mlk_rec_index_new(d, u_begin, u_end, err, errlen);
+    if (!ix)
+        return MLOPS_ENOMEM;
+    int rc = neighbors(d, ix, q_begin, q_count, out, back, err, errlen);
+    mlk_rec_index_destroy(&ix);
+    return rc;
+}
+
 int mlk_rec_neighbors_both(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
                            size_t u_end, mlk_topk *out, mlk_topk *back, char *err, size_t errlen)
 {
@@ -424,14 +439,7 @@ int mlk_rec_neighbors_both(const mlk_rec_data *d, size_t q_begin, size_t q_count
                             "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users; "
                             "they must not overlap)",
                             q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
-    if (u_end == u_begin || q_count == 0)
-        return 0;
-    mlk_rec_index *ix = mlk_rec_index_new(d, u_begin, u_end, err, errlen);
-    if (!ix)
-        return MLOPS_ENOMEM;
-    int rc = neighbors(d, ix, q_begin, q_count, out, back, err, errlen);
-    mlk_rec_index_destroy(&ix);
-    return rc;
+    return search_range(d, q_begin, q_count, u_begin, u_end, out, back, err, errlen);
 }
 
 int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_t u_begin,
@@ -442,14 +450,7 @@ int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, siz
         return mlops_seterr(err, errlen, MLOPS_EINVAL,
                       "recommend: bad ranges (queries %zu+%zu, shard [%zu, %zu), %zu users)",
                       q_begin, q_count, u_begin, u_end, d ? d->nusers : 0);
-    if (u_end == u_begin || q_count == 0)
-        return 0;
-    mlk_rec_index *ix = mlk_rec_index_new(d, u_begin, u_end, err, errlen);
-    if (!ix)
-        return MLOPS_ENOMEM;
-    int rc = mlk_rec_neighbors_in(d, ix, q_begin, q_count, out, err, errlen);
-    mlk_rec_index_destroy(&ix);
-    return rc;
+    return search_range(d, q_begin, q_count, u_begin, u_end, out, NULL, err, errlen);
 }
 
 /* 1 if user u has item it in training (items are sorted). */

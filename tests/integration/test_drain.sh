@@ -22,33 +22,49 @@ cluster_start 2 1
 ref="$(submit_wait "$D/full.yaml" "${SET[@]}")" || exit 1
 save_result "$ref" "$T/ref.json"
 
-job="$(ctl submit "$D/full.yaml" "${SET[@]}")" || fail "submit exit $?"
 # train running and worker-1 holding some of its tasks (else it would have
 # nothing to hand back: a fast epoch can go by on worker-2 alone)
 train_running() {
     ctl status "$job" -o json | grep -q '"name":"train","state":"running"' &&
-        [ "$(ctl workers -o json | jget '[w["running"] for w in d["workers"] if w["name"] == "worker-1"][0]')" -gt 0 ]
+        [ "$(ctl workers -o json | jget '[w["running"] for w in d["workers"] if w["name"] == "worker-1"][-1]')" -gt 0 ]
 }
-wait_for train_running 60
-pid="$(worker_pid worker-1)"
-kill -TERM "$pid"
-wait_for "! kill -0 $pid" 20
-wait "$pid"
-assert_eq "$?" 0 "worker-1's exit status after SIGTERM"
-assert_eq "$(job_state "$job")" running "job state right after the drain (else nothing was tested)"
-assert_eq "$(worker_state worker-1)" left "worker-1 listed as"
-grep -q "draining: handed" "$CLUSTER_DIR/logs/worker-1.log" || fail "worker-1 did not log its drain"
-
-# bounded by the undisturbed run's own time: a sanitizer build or a
-# loaded box is several times slower, and a hang is still caught
+# An epoch's tasks last milliseconds and the epochs meet at a barrier on the
+# coordinator, so worker-1 can finish what it held between the check above
+# and the signal (CI's sanitizer build did): then the drain hands nothing
+# back and proves nothing. Such a try must still drain cleanly and keep the
+# metrics; the test starts worker-1 again and tries once more, and fails if
+# no try of ten handed a task back (under ASan about half the tries do).
 lim="$(jget 'max(60, int(5 * d["seconds"]) + 1)' <"$T/ref.json")"
-timeout "$lim" "$MLOPSCTL" wait "$job" 2>"$T/wait.err" ||
-    fail "job $job did not survive the drain of worker-1: $(tail -n 2 "$T/wait.err")"
-save_result "$job" "$T/drained.json"
-same_metrics "$T/ref.json" "$T/drained.json" "drained worker-1 vs undisturbed run"
-logs="$(ctl logs "$job")"
-assert_contains "$logs" "handed back by worker" "job log"
-case "$logs" in *" of 1 on "*) fail "a try was counted: $logs" ;; esac
+handed=""
+for try in 1 2 3 4 5 6 7 8 9 10; do
+    job="$(ctl submit "$D/full.yaml" "${SET[@]}")" || fail "submit exit $?"
+    wait_for train_running 60
+    pid="$(worker_pid worker-1)"
+    kill -TERM "$pid"
+    wait_for "! kill -0 $pid" 20
+    wait "$pid"
+    assert_eq "$?" 0 "worker-1's exit status after SIGTERM"
+    assert_eq "$(job_state "$job")" running "job state right after the drain (else nothing was tested)"
+    assert_eq "$(worker_state worker-1)" left "worker-1 listed as"
+    [ "$(grep -c "draining: handed" "$CLUSTER_DIR/logs/worker-1.log")" -ge "$try" ] ||
+        fail "worker-1 did not log its drain (try $try)"
+
+    # bounded by the undisturbed run's own time: a sanitizer build or a
+    # loaded box is several times slower, and a hang is still caught
+    timeout "$lim" "$MLOPSCTL" wait "$job" 2>"$T/wait.err" ||
+        fail "job $job did not survive the drain of worker-1: $(tail -n 2 "$T/wait.err")"
+    save_result "$job" "$T/drained.json"
+    same_metrics "$T/ref.json" "$T/drained.json" "drained worker-1 (try $try) vs undisturbed run"
+    logs="$(ctl logs "$job")"
+    case "$logs" in *" of 1 on "*) fail "a try was counted: $logs" ;; esac
+    case "$logs" in *"handed back by worker"*) handed=1 && break ;; esac
+    said="$(grep "draining: handed" "$CLUSTER_DIR/logs/worker-1.log" | tail -n 1)"
+    case "$said" in *"handed 0 running"*) ;; *) fail "worker-1 said '${said##*: }' but the job log shows no hand-back" ;; esac
+    echo "try $try: worker-1 held no task when its Leave arrived; starting it again"
+    worker_start worker-1
+    wait_for '[ "$(worker_state worker-1)" = alive ]' 20
+done
+[ -n "$handed" ] || fail "in 10 tries no drain of worker-1 handed a task back"
 
 # ------------------------------------------------ the coordinator drains
 COORD_DIR="$CLUSTER_DIR/coordinator"

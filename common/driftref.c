@@ -170,8 +170,9 @@ size_t mlops_driftref_bin(const mlops_driftref_t *d, size_t i, const mlk_frame *
     if (ft->kind == MLOPS_DRIFT_CATEGORICAL) {
         const mlk_col *c = &f->cols[ft->col];
         if (c->missing[r]) return MLOPS_DRIFT_NO_BIN;
-        size_t len;
-        const char *s = mlk_str_at(c, r, &len);
+        size_t len = 0;
+        /* a column of only empty strings has no buffer: NULL + 0 is undefined */
+        const char *s = c->str ? mlk_str_at(c, r, &len) : "";
         size_t lo = 0, hi = ft->nbins - 1; /* the first in order not below s */
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;

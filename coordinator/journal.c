@@ -29,6 +29,7 @@ struct journal {
     size_t nops, cap;
     char error[256]; /* why the last commit failed */
     char *dir;
+    uint64_t commits, records, bytes; /* of the batches written (journal_written) */
 };
 
 /* LMDB reports a full file system as EIO (a short pwrite of its dirty
@@ -157,6 +158,13 @@ int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JO
 
 size_t journal_pending(const journal_t *j) { return j->nops; }
 
+void journal_written(const journal_t *j, uint64_t *commits, uint64_t *records, uint64_t *bytes)
+{
+    *commits = j->commits;
+    *records = j->records;
+    *bytes = j->bytes;
+}
+
 static int apply(journal_t *j, MDB_txn *txn)
 {
     for (size_t i = 0; i < j->nops; i++) {
@@ -202,6 +210,11 @@ int journal_commit(journal_t *j)
             else mdb_txn_abort(txn);
         }
         if (rc == 0) {
+            j->commits++;
+            for (size_t i = 0; i < j->nops; i++) {
+                j->records++;
+                j->bytes += strlen(j->ops[i].key) + j->ops[i].len;
+            }
             clear_ops(j);
             j->error[0] = 0;
             return 0;

@@ -241,9 +241,10 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     coord_save_task(c, j, r->stage_idx, r->task_idx);
     if (j->state != JOB_RUNNING) return;
     if (st->state != ST_RUNNING) return; /* a recomputed shard of a finished stage */
+    /* progress only: the task record above carries it (replay counts the
+     * done tasks), so the stage record and its blob are not rewritten */
     st->ndone++;
     st->done_total++;
-    st->dirty = 1;
     if (st->ndone == st->ntasks) coord_stage_complete(c, j, r->stage_idx);
 }
 
@@ -384,7 +385,9 @@ static void persist(coord_t *c)
         job_t *j = c->jobs[i];
         for (size_t s = 0; s < j->nstages; s++)
             if (j->stages[s].dirty) coord_save_stage(c, j, s);
-        if (j->dirty || j->nlog_saved < j->nlog) coord_save_job(c, j);
+        /* a log line alone does not rewrite the job's record (its spec) */
+        if (j->dirty) coord_save_job(c, j);
+        else if (j->nlog_saved < j->nlog) coord_save_log(c, j);
     }
     if (c->jfull && zclock_mono() < c->jfull_retry) {
         outbox_flush_from(c, c->nheld);

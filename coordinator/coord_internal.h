@@ -147,6 +147,8 @@ void coord_job_free(job_t **pj);
  * commits) and their replay at start-up. */
 void coord_save_meta(coord_t *c);
 void coord_save_job(coord_t *c, job_t *j);
+/* The job's log lines not yet journalled, without its record. */
+void coord_save_log(coord_t *c, job_t *j);
 void coord_save_stage(coord_t *c, job_t *j, size_t s);
 void coord_save_task(coord_t *c, job_t *j, size_t s, size_t t);
 /* Rebuild the job table from the journal and resume what was running.

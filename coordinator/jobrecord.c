@@ -7,6 +7,8 @@
  *   job/<id>                     the job: spec, files, metrics, classes
  *   job/<id>/log/<n>             one log line each, appended
  *   job/<id>/s/<stage>           a stage: state, phase, planner blob
+ *                                (rewritten on a change of those, not
+ *                                on a task's result: see load_task)
  *   job/<id>/t/<stage>/<task>    a task of the stage's current phase
  * Saving only queues into the journal's open batch; the loop commits it
  * before it sends anything that depends on it. */
@@ -39,6 +41,15 @@ static int load_meta(coord_t *c, const void *data, size_t len)
     c->next_attempt = m->next_attempt + 1000000;
     mlops__meta__free_unpacked(m, NULL);
     return 0;
+}
+
+void coord_save_log(coord_t *c, job_t *j)
+{
+    for (; j->nlog_saved < j->nlog; j->nlog_saved++) {
+        char key[96];
+        snprintf(key, sizeof key, "job/%s/log/%08zu", j->id, j->nlog_saved);
+        journal_put(c->journal, key, j->log[j->nlog_saved], strlen(j->log[j->nlog_saved]));
+    }
 }
 
 void coord_save_job(coord_t *c, job_t *j)
@@ -91,13 +102,8 @@ void coord_save_job(coord_t *c, job_t *j)
     r.classes = j->classes;
     r.n_train_loss = j->ntrain_loss;
     r.train_loss = j->train_loss;
-    /* log lines not yet journalled */
-    for (; j->nlog_saved < j->nlog; j->nlog_saved++) {
-        char key[96];
-        snprintf(key, sizeof key, "job/%s/log/%08zu", j->id, j->nlog_saved);
-        journal_put(c->journal, key, j->log[j->nlog_saved], strlen(j->log[j->nlog_saved]));
-    }
-    r.nlog = (uint32_t)j->nlog;
+    coord_save_log(c, j);
+    r.nlog = (uint32_t)j->nlog; /* informative: replay counts the lines */
     size_t n = mlops__job_record__get_packed_size(&r);
     uint8_t *buf = malloc(n ? n : 1);
     if (buf) {
@@ -198,7 +204,10 @@ void coord_save_stage(coord_t *c, job_t *j, size_t s)
     r.state_blob.len = st->blob_len;
     r.started = st->started;
     r.seconds = st->seconds;
-    r.tasks_done_total = st->done_total;
+    /* the current phase's done tasks are counted from their records at
+     * replay, so a result need not rewrite this record */
+    r.tasks_done_total = st->done_total >= st->ndone ? st->done_total - (uint32_t)st->ndone : 0;
+    r.progress_in_tasks = 1;
     r.tasks_total_all = st->total_all;
     r.outkeys = st->outsfx;
     size_t n = mlops__stage_record__get_packed_size(&r);
@@ -212,7 +221,15 @@ void coord_save_stage(coord_t *c, job_t *j, size_t s)
     st->dirty = 0;
 }
 
-static int load_stage(job_t *j, size_t s, const void *data, size_t len)
+typedef struct {
+    coord_t *c;
+    int bad;
+    /* stages whose record predates progress_in_tasks: their count is whole */
+    const stage_t **whole;
+    size_t nwhole;
+} replay_t;
+
+static int load_stage(replay_t *rp, job_t *j, size_t s, const void *data, size_t len)
 {
     Mlops__StageRecord *r = mlops__stage_record__unpack(NULL, len, data);
     if (!r) return -1;
@@ -225,6 +242,13 @@ static int load_stage(job_t *j, size_t s, const void *data, size_t len)
     stage_set_tasks(st, r->ntasks, r->kind);
     st->total_all = total_all;
     st->done_total = r->tasks_done_total;
+    if (!r->progress_in_tasks) {
+        const stage_t **w = realloc(rp->whole, (rp->nwhole + 1) * sizeof *w);
+        if (w) {
+            rp->whole = w;
+            w[rp->nwhole++] = st;
+        }
+    }
     if (r->outkeys && *r->outkeys) stage_set_output_keys(j, st, r->outkeys);
     free(st->blob);
     st->blob = NULL;
@@ -273,7 +297,14 @@ void coord_save_task(coord_t *c, job_t *j, size_t s, size_t t)
     if (buf != stackbuf) free(buf);
 }
 
-static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
+static int count_whole(const replay_t *rp, const stage_t *st)
+{
+    for (size_t i = 0; i < rp->nwhole; i++)
+        if (rp->whole[i] == st) return 1;
+    return 0;
+}
+
+static int load_task(replay_t *rp, job_t *j, size_t s, size_t t, const void *data, size_t len)
 {
     stage_t *st = &j->stages[s];
     Mlops__TaskRecord *r = mlops__task_record__unpack(NULL, len, data);
@@ -281,6 +312,7 @@ static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
     if (r->phase == st->phase) {
         task_t *tk = &st->tasks[t];
         tk->state = r->state == T_DONE ? T_DONE : (r->state == T_FAILED ? T_FAILED : T_PENDING);
+        if (tk->state == T_DONE && !count_whole(rp, st)) st->done_total++;
         tk->attempt = r->attempt;
         tk->tries = r->tries;
         tk->rows = r->rows;
@@ -303,11 +335,6 @@ static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
     mlops__task_record__free_unpacked(r, NULL);
     return 0;
 }
-typedef struct {
-    coord_t *c;
-    int bad;
-} replay_t;
-
 static int replay_cb(const char *key, const void *data, size_t len, void *arg)
 {
     replay_t *rp = arg;
@@ -349,7 +376,7 @@ static int replay_cb(const char *key, const void *data, size_t len, void *arg)
     if (!strncmp(slash, "/s/", 3)) {
         size_t s = strtoul(slash + 3, NULL, 10);
         if (s >= j->nstages) return 0;
-        if (load_stage(j, s, data, len) != 0) rp->bad++;
+        if (load_stage(rp, j, s, data, len) != 0) rp->bad++;
         return 0;
     }
     if (!strncmp(slash, "/t/", 3)) {
@@ -359,7 +386,7 @@ static int replay_cb(const char *key, const void *data, size_t len, void *arg)
         size_t t = strtoul(end + 1, NULL, 10);
         stage_t *st = &j->stages[s];
         if (t >= st->ntasks) return 0;
-        if (load_task(j, s, t, data, len) != 0) rp->bad++;
+        if (load_task(rp, j, s, t, data, len) != 0) rp->bad++;
         return 0;
     }
     return 0;
@@ -403,8 +430,9 @@ static void replay_finish(coord_t *c)
 
 int coord_replay(coord_t *c)
 {
-    replay_t rp = {c, 0};
+    replay_t rp = {c, 0, NULL, 0};
     journal_foreach(c->journal, "", replay_cb, &rp);
+    free(rp.whole);
     coord_registry_collect(c);
     replay_finish(c);
     return rp.bad;

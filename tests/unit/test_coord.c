@@ -10,7 +10,9 @@
  * has not registered; a noop job whose results arrive twice, late, or
  * with a stale attempt; task_timeout re-dispatching a stuck task (its
  * late result ignored) and max_attempts failing the job with a message
- * naming task, worker and cause; an upload whose last chunk comes short; garbage
+ * naming task, worker and cause; progress and attempt numbers restored
+ * from a disk image taken between turns (what a SIGKILL leaves); an
+ * upload whose last chunk comes short; garbage
  * frames and unexpected bodies, after which the coordinator still
  * answers. */
 #include <setjmp.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coord.h"
 #include "err.h"
@@ -606,6 +609,77 @@ static void test_tries_survive_restart(void **state)
     json_decref(doc);
 }
 
+/* What a SIGKILL would leave on disk now: a copy of the journal's data
+ * file into DIR/journal (between coord_poll turns no transaction is
+ * open, and each commit is whole). */
+static void crash_image(fix_t *f, const char *dir)
+{
+    char from[160], to[160];
+    snprintf(from, sizeof from, "%s/data/journal/data.mdb", f->dir);
+    mkdir(dir, 0755);
+    snprintf(to, sizeof to, "%s/journal", dir);
+    mkdir(to, 0755);
+    snprintf(to, sizeof to, "%s/journal/data.mdb", dir);
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A coordinator started on a crash image, in fixture g. */
+static void start_on(fix_t *g, const char *dir)
+{
+    char err[512] = "";
+    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = dir, .heartbeat_ms = HB_MS};
+    g->c = coord_new(&cfg, err, sizeof err);
+    if (!g->c) fail_msg("coord_new on the crash image %s: %s", dir, err);
+    g->ctl = dealer(g);
+}
+
+/* Progress lives in the task records (a result does not rewrite its
+ * stage's record): a coordinator started on the disk image taken after
+ * two of four results shows those two done, runs the other two again
+ * (they were running), and counts four at the end, not more. */
+static void test_progress_after_crash(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = worker_up(f, "one");
+    char job[16];
+    submit(f, "name: prog\nnoop: {tasks: 4}\n", job);
+    envelope_t *a[2];
+    for (int i = 0; i < 2; i++) a[i] = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+    for (int i = 0; i < 2; i++) send_result(w, a[i]->task_assign, a[i]->task_assign->attempt);
+    const char *js;
+    for (int i = 0; i < 100 && stage_done(f, job, &js) < 2; i++) send_heartbeat(w);
+    assert_int_equal(stage_done(f, job, &js), 2);
+    char img[128];
+    snprintf(img, sizeof img, "%s/image", f->dir);
+    crash_image(f, img);
+    for (int i = 0; i < 2; i++) wire_free(&a[i]);
+    zsock_destroy(&w);
+
+    fix_t g = {.c = NULL};
+    snprintf(g.dir, sizeof g.dir, "%s", f->dir);
+    start_on(&g, img);
+    assert_int_equal(stage_done(&g, job, &js), 2);
+    assert_string_equal(js, "running");
+    zsock_t *w2 = worker_up(&g, "two");
+    for (int i = 0; i < 2; i++) {
+        envelope_t *b = await_alive(&g, w2, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        send_result(w2, b->task_assign, b->task_assign->attempt);
+        wire_free(&b);
+    }
+    assert_string_equal(await_end(&g, job), "succeeded");
+    assert_int_equal(stage_done(&g, job, &js), 4);
+    zsock_destroy(&w2);
+    zsock_destroy(&g.ctl);
+    coord_destroy(&g.c);
+}
+
 /* A worker whose FIFO is full answers busy: the task goes back to the
  * queue without counting a try, so with max_attempts 1 three busy
  * answers and then a good result make a succeeded job. */
@@ -872,6 +946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tries_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_not_a_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),

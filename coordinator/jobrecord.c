@@ -3,7 +3,7 @@
  * decoder of the same record, so a field added to one is seen in the
  * other. The records are messages of proto/journal.proto under these
  * keys (key order is replay order):
- *   meta                         next job and attempt numbers
+ *   meta                         next job number, reserved attempt numbers
  *   job/<id>                     the job: spec, files, metrics, classes
  *   job/<id>/log/<n>             one log line each, appended
  *   job/<id>/s/<stage>           a stage: state, phase, planner blob
@@ -24,7 +24,10 @@ void coord_save_meta(coord_t *c)
 {
     Mlops__Meta m = MLOPS__META__INIT;
     m.next_job = c->next_job;
-    m.next_attempt = c->next_attempt;
+    /* the high-water mark, not the counter: attempts up to it may be out
+     * before the commit that would journal their tasks */
+    m.next_attempt = c->attempt_reserved > c->next_attempt ? c->attempt_reserved : c->next_attempt;
+    c->attempt_saved = m.next_attempt;
     uint8_t buf[64];
     size_t n = mlops__meta__pack(&m, buf);
     journal_put(c->journal, "meta", buf, n);
@@ -36,9 +39,11 @@ static int load_meta(coord_t *c, const void *data, size_t len)
     Mlops__Meta *m = mlops__meta__unpack(NULL, len, data);
     if (!m) return -1;
     c->next_job = m->next_job;
-    /* leave a gap: results of attempts handed out before a crash but
-     * never journalled must not match new attempts */
-    c->next_attempt = m->next_attempt + 1000000;
+    /* every attempt handed out so far is at most the journalled mark
+     * (coord_save_meta): new ones start above it, so a result of an
+     * assignment sent before a crash never matches a new attempt */
+    c->next_attempt = m->next_attempt;
+    c->attempt_reserved = c->attempt_saved = c->attempt_durable = m->next_attempt;
     mlops__meta__free_unpacked(m, NULL);
     return 0;
 }

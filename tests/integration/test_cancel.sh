@@ -2,7 +2,9 @@
 # test_cancel.sh: `mlopsctl cancel` stops a job's tasks on every worker
 # within a few seconds and frees its shards (issue 8 §1.7). Two workers
 # with two slots each.
-#  - A 200 000-row job cancelled in its clean stage (400 shards): every
+#  - An 800 000-row job (a 200 000-row file four times, long enough to be
+#    still running when the cancel comes) cancelled in its clean stage
+#    (1600 shards): every
 #    worker logs the drop (one away at the cancel gets it when it
 #    registers again); within 5 s no worker reports a task executing
 #    and the shard directory lists none of the job's shards; a worker
@@ -19,7 +21,8 @@ source "$(dirname "$0")/lib_extra.sh"
 HB_MS=250
 D="$T/data"
 mkdir -p "$D"
-gen_purchases 200000 9 "$D/p.csv"
+gen_purchases 200000 9 "$D/p1.csv"
+{ cat "$D/p1.csv"; for i in 1 2 3; do tail -n +2 "$D/p1.csv"; done; } >"$D/p.csv"
 purchases_job "$D/clean.yaml" p.csv
 cluster_start 2 2
 shards() { ctl workers -o json | jget "sum(w['shards'] for w in d['workers'] if w['state'] == 'alive')"; }

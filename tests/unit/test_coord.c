@@ -680,6 +680,110 @@ static void test_progress_after_crash(void **state)
     coord_destroy(&g.c);
 }
 
+/* Receive every TaskAssign waiting on w (none is left unread); returns
+ * how many, their highest attempt into *max. */
+static int take_assigns(zsock_t *w, uint32_t *max, envelope_t **keep, int nkeep)
+{
+    int n = 0;
+    while (zsock_events(w) & ZMQ_POLLIN) {
+        envelope_t *e = wire_recv(w, NULL, NULL, 0);
+        if (e && e->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN) {
+            if (e->task_assign->attempt > *max) *max = e->task_assign->attempt;
+            if (n < nkeep) {
+                keep[n++] = e;
+                continue;
+            }
+            n++;
+        }
+        wire_free(&e);
+    }
+    return n;
+}
+
+/* Assignments go out before the commit of their batch, under attempt
+ * numbers the journal reserved earlier. A disk image taken before each
+ * turn is what a SIGKILL between those sends and their commit leaves: a
+ * coordinator started on the image taken before the turn that sent the
+ * second burst of assignments hands out only attempts above every one
+ * sent, and the job still succeeds there. */
+static void test_attempts_never_reused(void **state)
+{
+    fix_t *f = *state;
+    zsock_destroy(&f->ctl);
+    coord_destroy(&f->c);
+    char data[128], err[512] = "";
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = data, .heartbeat_ms = HB_MS,
+                          .commit_delay_ms = 200};
+    f->c = coord_new(&cfg, err, sizeof err);
+    if (!f->c) fail_msg("coord_new: %s", err);
+    f->ctl = dealer(f);
+    /* noop keeps 256 assignments in flight per slot: one slot takes 256
+     * of the 300 tasks at once, and the rest as results come back */
+    enum { CAP = 256, TASKS = 300, NEXT = TASKS - CAP };
+    zsock_t *w = dealer(f);
+    send_register(w, "one", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    char job[16];
+    submit(f, "name: burst\nnoop: {tasks: 300}\n", job);
+    envelope_t *a[CAP];
+    uint32_t max = 0;
+    int got = 0;
+    for (int i = 0; i < 300 && got < CAP; i++) {
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        got += take_assigns(w, &max, a + got, CAP - got);
+    }
+    assert_int_equal(got, CAP);
+    for (int i = 0; i < CAP; i++) {
+        if (i < NEXT) send_result(w, a[i]->task_assign, a[i]->task_assign->attempt);
+        wire_free(&a[i]);
+    }
+    /* the next burst: their attempts are under the journalled mark */
+    char img[2][128];
+    int kept = -1;
+    got = 0;
+    for (int i = 0; i < 300 && got < NEXT; i++) {
+        if (kept < 0) {
+            snprintf(img[i % 2], sizeof img[0], "%s/image%d", f->dir, i % 2);
+            crash_image(f, img[i % 2]);
+        }
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        int n = take_assigns(w, &max, a + got, NEXT - got);
+        if (n && kept < 0) kept = i % 2;
+        got += n;
+    }
+    assert_int_equal(got, NEXT);
+    for (int i = 0; i < NEXT; i++) wire_free(&a[i]);
+    zsock_destroy(&w);
+
+    fix_t g = {.c = NULL};
+    snprintf(g.dir, sizeof g.dir, "%s", f->dir);
+    start_on(&g, img[kept]);
+    zsock_t *w2 = dealer(&g);
+    send_register(w2, "after", 2);
+    wire_free((envelope_t *[]){await(&g, w2, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    const char *js = "running";
+    for (int i = 0; i < 300 && !strcmp(js, "running"); i++) {
+        assert_int_equal(coord_poll(g.c, 10), 0);
+        while (zsock_events(w2) & ZMQ_POLLIN) {
+            envelope_t *e = wire_recv(w2, NULL, NULL, 0);
+            if (e && e->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN) {
+                if (e->task_assign->attempt <= max)
+                    fail_msg("attempt %u handed out again after the restart (sent before it: up to %u)",
+                             e->task_assign->attempt, max);
+                send_result(w2, e->task_assign, e->task_assign->attempt);
+            }
+            wire_free(&e);
+        }
+        if (i % 10 == 9) stage_done(&g, job, &js);
+    }
+    assert_string_equal(js, "succeeded");
+    assert_int_equal(stage_done(&g, job, &js), TASKS);
+    zsock_destroy(&w2);
+    zsock_destroy(&g.ctl);
+    coord_destroy(&g.c);
+}
+
 /* A worker whose FIFO is full answers busy: the task goes back to the
  * queue without counting a try, so with max_attempts 1 three busy
  * answers and then a good result make a succeeded job. */
@@ -947,6 +1051,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tries_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_after_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempts_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_not_a_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),

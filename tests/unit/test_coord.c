@@ -30,6 +30,8 @@
 
 #include "coord.h"
 #include "err.h"
+#include "journal.h"
+#include "journal.pb-c.h"
 #include "transport.h"
 #include "wire.h"
 
@@ -630,6 +632,13 @@ static void crash_image(fix_t *f, const char *dir)
     assert_int_equal(fclose(out), 0);
 }
 
+static int stage_record_cb(const char *key, const void *data, size_t len, void *arg)
+{
+    (void)key;
+    *(Mlops__StageRecord **)arg = mlops__stage_record__unpack(NULL, len, data);
+    return 1; /* the first one is the stage's */
+}
+
 /* A coordinator started on a crash image, in fixture g. */
 static void start_on(fix_t *g, const char *dir)
 {
@@ -643,7 +652,8 @@ static void start_on(fix_t *g, const char *dir)
 /* Progress lives in the task records (a result does not rewrite its
  * stage's record): a coordinator started on the disk image taken after
  * two of four results shows those two done, runs the other two again
- * (they were running), and counts four at the end, not more. */
+ * (they were running), and counts four at the end, not more; an image
+ * whose stage record is in the older form also shows two. */
 static void test_progress_after_crash(void **state)
 {
     fix_t *f = *state;
@@ -656,11 +666,42 @@ static void test_progress_after_crash(void **state)
     const char *js;
     for (int i = 0; i < 100 && stage_done(f, job, &js) < 2; i++) send_heartbeat(w);
     assert_int_equal(stage_done(f, job, &js), 2);
-    char img[128];
+    char img[128], old[128];
     snprintf(img, sizeof img, "%s/image", f->dir);
     crash_image(f, img);
+    snprintf(old, sizeof old, "%s/image-old", f->dir);
+    crash_image(f, old);
     for (int i = 0; i < 2; i++) wire_free(&a[i]);
     zsock_destroy(&w);
+
+    /* the stage record as an older coordinator wrote it (rewritten on
+     * every result, the whole count, no progress_in_tasks): the count is
+     * taken as it is, not added to */
+    char jdir[160], key[64], err[256] = "";
+    snprintf(jdir, sizeof jdir, "%s/journal", old);
+    snprintf(key, sizeof key, "job/%s/s/000", job);
+    journal_t *jn = journal_open(jdir, err, sizeof err);
+    if (!jn) fail_msg("%s", err);
+    Mlops__StageRecord *sr = NULL;
+    assert_int_equal(journal_foreach(jn, key, stage_record_cb, &sr), 1);
+    assert_non_null(sr);
+    assert_true(sr->progress_in_tasks);
+    sr->progress_in_tasks = 0;
+    sr->tasks_done_total = 2;
+    uint8_t buf[4096];
+    size_t n = mlops__stage_record__get_packed_size(sr);
+    assert_true(n <= sizeof buf);
+    mlops__stage_record__pack(sr, buf);
+    mlops__stage_record__free_unpacked(sr, NULL);
+    assert_int_equal(journal_put(jn, key, buf, n), 0);
+    assert_int_equal(journal_commit(jn), 0);
+    journal_close(&jn);
+    fix_t h = {.c = NULL};
+    snprintf(h.dir, sizeof h.dir, "%s", f->dir);
+    start_on(&h, old);
+    assert_int_equal(stage_done(&h, job, &js), 2);
+    zsock_destroy(&h.ctl);
+    coord_destroy(&h.c);
 
     fix_t g = {.c = NULL};
     snprintf(g.dir, sizeof g.dir, "%s", f->dir);

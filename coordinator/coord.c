@@ -277,11 +277,13 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     tk->result = NULL;
     tk->result_len = 0;
     if (r->result.len) {
-        tk->result = malloc(r->result.len);
-        if (tk->result) {
-            memcpy(tk->result, r->result.data, r->result.len);
-            tk->result_len = r->result.len;
-        }
+        /* taken from the message, not copied (it may be a model): a
+         * protobuf-c bytes field is a malloc'd buffer of its own, and the
+         * message frees none once its pointer is NULL */
+        tk->result = r->result.data;
+        tk->result_len = r->result.len;
+        r->result.data = NULL;
+        r->result.len = 0;
     }
     for (size_t i = 0; i < tk->nmetrics; i++) free(tk->metrics[i].name);
     free(tk->metrics);

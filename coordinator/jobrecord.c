@@ -115,8 +115,7 @@ void coord_save_job(coord_t *c, job_t *j)
         mlops__job_record__pack(&r, buf);
         char key[64];
         snprintf(key, sizeof key, "job/%s", j->id);
-        journal_put(c->journal, key, buf, n);
-        free(buf);
+        journal_put_take(c->journal, key, buf, n);
     }
 out:
     free(files);
@@ -221,8 +220,7 @@ void coord_save_stage(coord_t *c, job_t *j, size_t s)
     mlops__stage_record__pack(&r, buf);
     char key[64];
     snprintf(key, sizeof key, "job/%s/s/%03zu", j->id, s);
-    journal_put(c->journal, key, buf, n);
-    free(buf);
+    journal_put_take(c->journal, key, buf, n);
     st->dirty = 0;
 }
 
@@ -298,8 +296,8 @@ void coord_save_task(coord_t *c, job_t *j, size_t s, size_t t)
     mlops__task_record__pack(&r, buf);
     char key[80];
     snprintf(key, sizeof key, "job/%s/t/%03zu/%08zu", j->id, s, t);
-    journal_put(c->journal, key, buf, n);
-    if (buf != stackbuf) free(buf);
+    if (buf != stackbuf) journal_put_take(c->journal, key, buf, n); /* a result: no second copy */
+    else journal_put(c->journal, key, buf, n);
 }
 
 static int count_whole(const replay_t *rp, const stage_t *st)

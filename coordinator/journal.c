@@ -121,12 +121,16 @@ void journal_close(journal_t **pj)
     *pj = NULL;
 }
 
-static int push(journal_t *j, const char *key, const void *data, size_t len, int kind)
+/* take: data is a malloc'd buffer the op keeps (freed on failure too) */
+static int push(journal_t *j, const char *key, const void *data, size_t len, int kind, int take)
 {
     if (j->nops == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 256;
         jop_t *o = realloc(j->ops, cap * sizeof *o);
-        if (!o) return MLOPS_ENOMEM;
+        if (!o) {
+            if (take) free((void *)data);
+            return MLOPS_ENOMEM;
+        }
         j->ops = o;
         j->cap = cap;
     }
@@ -135,7 +139,9 @@ static int push(journal_t *j, const char *key, const void *data, size_t len, int
     op->data = NULL;
     op->len = len;
     op->op = kind;
-    if (kind == JOP_PUT) {
+    if (kind == JOP_PUT && take) {
+        op->data = (void *)data;
+    } else if (kind == JOP_PUT) {
         op->data = malloc(len ? len : 1);
         if (op->data && len) memcpy(op->data, data, len);
     }
@@ -150,11 +156,16 @@ static int push(journal_t *j, const char *key, const void *data, size_t len, int
 
 int journal_put(journal_t *j, const char *key, const void *data, size_t len)
 {
-    return push(j, key, data, len, JOP_PUT);
+    return push(j, key, data, len, JOP_PUT, 0);
 }
 
-int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, JOP_DEL_PREFIX); }
-int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JOP_DEL); }
+int journal_put_take(journal_t *j, const char *key, void *data, size_t len)
+{
+    return push(j, key, data, len, JOP_PUT, 1);
+}
+
+int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, JOP_DEL_PREFIX, 0); }
+int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JOP_DEL, 0); }
 
 size_t journal_pending(const journal_t *j) { return j->nops; }
 

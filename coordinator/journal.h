@@ -25,6 +25,9 @@ size_t journal_mapsize(const journal_t *j);
 void journal_close(journal_t **pj);
 /* Queue a put (data copied) or a delete of every key with the prefix. */
 int journal_put(journal_t *j, const char *key, const void *data, size_t len);
+/* journal_put of a malloc'd buffer, which the journal takes (and frees,
+ * on failure too): a packed record is not copied again. */
+int journal_put_take(journal_t *j, const char *key, void *data, size_t len);
 int journal_del_prefix(journal_t *j, const char *prefix);
 int journal_del(journal_t *j, const char *key);
 /* Write the queued batch durably. 0, or (the batch kept queued, the file

@@ -24,6 +24,7 @@ mkdir -p "$D"
 gen_purchases 200000 9 "$D/p1.csv"
 { cat "$D/p1.csv"; for i in 1 2 3; do tail -n +2 "$D/p1.csv"; done; } >"$D/p.csv"
 purchases_job "$D/clean.yaml" p.csv
+purchases_job "$D/clean1.yaml" p1.csv
 cluster_start 2 2
 shards() { ctl workers -o json | jget "sum(w['shards'] for w in d['workers'] if w['state'] == 'alive')"; }
 executing() { ctl workers -o json | jget "sum(w['executing'] for w in d['workers'] if w['state'] == 'alive')"; }
@@ -64,7 +65,7 @@ done1="$(ctl status "$n" -o json | jget 'd["stages"][0]["tasks_done"]')"
 assert_eq "$(job_state "$n")" cancelled "state of $n"
 [ "$done1" -lt 1000 ] || fail "$done1 tasks of $n ran"
 
-k="$(submit_wait "$D/clean.yaml" --set shard_rows=20000)" || exit 1
+k="$(submit_wait "$D/clean1.yaml" --set shard_rows=20000)" || exit 1
 assert_eq "$(job_state "$k")" succeeded "the job after the cancel"
 assert_eq "$(ctl status "$n" -o json | jget 'd["stages"][0]["tasks_done"]')" "$done1" "tasks done of $n later"
 echo "test_cancel: ok ($j's shards freed; $stopped queued tasks of $n stopped, $done1 of 2000 ran; $k ran)"

@@ -6,8 +6,27 @@
  * One thread, one ROUTER socket. Each loop iteration: receive and handle
  * every waiting message, dispatch ready tasks, send heartbeats and expire
  * silent workers, then commit the journal batch (one fsync) and only then
- * send the replies and assignments queued in the outbox — so nothing is
- * acknowledged before it is durable. */
+ * send the replies queued in the outbox — so nothing is acknowledged
+ * before it is durable.
+ *
+ * Task assignments go out before the commit, so the workers compute
+ * while the fsync runs (outbox_flush_early). An assignment tells no one
+ * that anything is durable: a coordinator killed before the commit
+ * restarts from the last one and runs those tasks again under new
+ * attempts, ignoring the old tries' results. Two rules keep that true:
+ * an assignment goes early only under an attempt number the journal
+ * already reserves (dispatch.c, COORD_ATTEMPT_BLOCK), so a restart never
+ * hands out the same number twice; and never ahead of a message queued
+ * before it to the same peer (a RegisterOk, a DropJob), so each peer
+ * still sees its messages in the order they were decided. Heartbeats
+ * carry no state and go early too.
+ *
+ * So a batch that no message waits on (results, assignments) need not be
+ * committed at once: it stays open for up to --commit-delay-ms while the
+ * loop goes on, and one fsync covers the results of several turns. Every
+ * reply, DropJob or RegisterOk still waits for the commit of everything
+ * decided before it, and commits at once. A crash loses at most that
+ * delay's results, whose tasks run again. */
 #include "coord_internal.h"
 #include "err.h"
 #include "localin.h"
@@ -35,6 +54,9 @@ void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env)
     mlops__envelope__pack(env, zframe_data(f));
     c->out[c->nout].identity = zframe_dup(identity);
     c->out[c->nout].frame = f;
+    c->out[c->nout].early = (env->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN && env->task_assign &&
+                             env->task_assign->attempt <= c->attempt_durable) ||
+                            env->body_case == MLOPS__ENVELOPE__BODY_HEARTBEAT;
     c->nout++;
 }
 
@@ -64,6 +86,15 @@ static void outbox_unsent(coord_t *c, const coord_outmsg_t *m)
     wire_free(&env);
 }
 
+static void send_one(coord_t *c, coord_outmsg_t *m)
+{
+    int rc = zframe_send(&m->identity, c->router, ZFRAME_MORE | ZFRAME_DONTWAIT);
+    if (rc == 0) rc = zframe_send(&m->frame, c->router, ZFRAME_DONTWAIT);
+    if (rc != 0 && errno == EAGAIN && m->frame) outbox_unsent(c, m);
+    zframe_destroy(&m->identity);
+    zframe_destroy(&m->frame);
+}
+
 /* Send the outbox from message `from` on, keeping those before it. */
 static void outbox_flush_from(coord_t *c, size_t from)
 {
@@ -72,16 +103,44 @@ static void outbox_flush_from(coord_t *c, size_t from)
         /* never blocks: the router is ROUTER_MANDATORY, so a full pipe
          * says EAGAIN (handled) where it would drop silently; a peer that
          * is gone says EHOSTUNREACH, and its loss is noticed by expiry */
-        int rc = zframe_send(&m->identity, c->router, ZFRAME_MORE | ZFRAME_DONTWAIT);
-        if (rc == 0) rc = zframe_send(&m->frame, c->router, ZFRAME_DONTWAIT);
-        if (rc != 0 && errno == EAGAIN && m->frame) outbox_unsent(c, m);
-        zframe_destroy(&m->identity);
-        zframe_destroy(&m->frame);
+        send_one(c, m);
     }
     c->nout = from;
 }
 
 static void outbox_flush(coord_t *c) { outbox_flush_from(c, 0); }
+
+/* Send the early messages (see the top of this file) that no message
+ * still waiting for the commit precedes on the same peer; keep the rest
+ * in order. Past LATE_PEERS such peers everything waits: that bounds
+ * the scan, and a loop with that many clients to answer is not waiting
+ * on its workers. */
+#define LATE_PEERS 32
+static void outbox_flush_early(coord_t *c)
+{
+    zframe_t *late[LATE_PEERS];
+    size_t nlate = 0, keep = c->nheld;
+    int all_late = 0;
+    for (size_t i = c->nheld; i < c->nout; i++) {
+        coord_outmsg_t *m = &c->out[i];
+        int go = m->early && !all_late;
+        for (size_t k = 0; go && k < nlate; k++) go = !zframe_eq(late[k], m->identity);
+        if (go) {
+            send_one(c, m);
+            continue;
+        }
+        if (!all_late) {
+            size_t k = 0;
+            while (k < nlate && !zframe_eq(late[k], m->identity)) k++;
+            if (k == nlate) {
+                if (nlate < LATE_PEERS) late[nlate++] = m->identity;
+                else all_late = 1;
+            }
+        }
+        c->out[keep++] = *m;
+    }
+    c->nout = keep;
+}
 
 void coord_reply_error(coord_t *c, zframe_t *identity, uint64_t seq, Mlops__ErrorCode code,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -218,11 +277,13 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     tk->result = NULL;
     tk->result_len = 0;
     if (r->result.len) {
-        tk->result = malloc(r->result.len);
-        if (tk->result) {
-            memcpy(tk->result, r->result.data, r->result.len);
-            tk->result_len = r->result.len;
-        }
+        /* taken from the message, not copied (it may be a model): a
+         * protobuf-c bytes field is a malloc'd buffer of its own, and the
+         * message frees none once its pointer is NULL */
+        tk->result = r->result.data;
+        tk->result_len = r->result.len;
+        r->result.data = NULL;
+        r->result.len = 0;
     }
     for (size_t i = 0; i < tk->nmetrics; i++) free(tk->metrics[i].name);
     free(tk->metrics);
@@ -241,9 +302,10 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     coord_save_task(c, j, r->stage_idx, r->task_idx);
     if (j->state != JOB_RUNNING) return;
     if (st->state != ST_RUNNING) return; /* a recomputed shard of a finished stage */
+    /* progress only: the task record above carries it (replay counts the
+     * done tasks), so the stage record and its blob are not rewritten */
     st->ndone++;
     st->done_total++;
-    st->dirty = 1;
     if (st->ndone == st->ntasks) coord_stage_complete(c, j, r->stage_idx);
 }
 
@@ -374,8 +436,13 @@ static void journal_stalled(coord_t *c, int rc)
     outbox_flush_from(c, c->nheld);
 }
 
-static void persist(coord_t *c)
+/* Journal what changed, commit (unless the batch may wait: the top of
+ * this file) and send what the commit releases. force: commit now. */
+static void persist(coord_t *c, int force)
 {
+    /* first, so that an assignment a full pipe refuses is re-queued in
+     * this batch; not while a failed batch holds the outbox */
+    if (!c->jfull) outbox_flush_early(c);
     if (c->meta_dirty) {
         coord_save_meta(c);
         c->meta_dirty = 0;
@@ -384,12 +451,21 @@ static void persist(coord_t *c)
         job_t *j = c->jobs[i];
         for (size_t s = 0; s < j->nstages; s++)
             if (j->stages[s].dirty) coord_save_stage(c, j, s);
-        if (j->dirty || j->nlog_saved < j->nlog) coord_save_job(c, j);
+        /* a log line alone does not rewrite the job's record (its spec) */
+        if (j->dirty) coord_save_job(c, j);
+        else if (j->nlog_saved < j->nlog) coord_save_log(c, j);
     }
     if (c->jfull && zclock_mono() < c->jfull_retry) {
         outbox_flush_from(c, c->nheld);
         return;
     }
+    if (!force && !c->jfull && c->nout == 0 && c->cfg.commit_delay_ms > 0 &&
+        journal_pending(c->journal)) {
+        int64_t now = zclock_mono();
+        if (!c->batch_due) c->batch_due = now + c->cfg.commit_delay_ms;
+        if (now < c->batch_due) return; /* nothing waits on it yet */
+    }
+    c->batch_due = 0;
     int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
     int rc = journal_commit(c->journal);
     if (rc != 0) {
@@ -397,6 +473,7 @@ static void persist(coord_t *c)
         journal_stalled(c, rc);
         return;
     }
+    c->attempt_durable = c->attempt_saved;
     if (c->jfull) {
         LOG_I("coordinator journal written again after %.1f s: %zu held messages sent, dispatch "
               "resumes",
@@ -410,6 +487,10 @@ static void persist(coord_t *c)
 
 int coord_poll(coord_t *c, int timeout_ms)
 {
+    if (c->batch_due) { /* wake up to commit the open batch in time */
+        int64_t left = c->batch_due - zclock_mono();
+        if (left < timeout_ms) timeout_ms = left > 0 ? (int)left : 0;
+    }
     void *which = zpoller_wait(c->poller, timeout_ms);
     /* zpoller_terminated() is also true after a harmless EINTR: only
      * a real SIGINT/SIGTERM (zsys_interrupted) stops the coordinator */
@@ -431,7 +512,7 @@ int coord_poll(coord_t *c, int timeout_ms)
     }
     coord_watch_tick(c);
     coord_waits_tick(c);
-    persist(c);
+    persist(c, 0);
     coord_obs_tick(c);
     coord_dash_tick(c, c->dash);
     return 0;
@@ -442,7 +523,7 @@ int coord_run(coord_t *c)
     LOG_I("coordinator serving on %s (heartbeat %lld ms)", c->endpoint, (long long)c->hb_ms);
     while (!c->stop && !zsys_interrupted)
         if (coord_poll(c, (int)(c->hb_ms / 2 > 0 ? c->hb_ms / 2 : 1)) != 0) break;
-    persist(c);
+    persist(c, 1);
     LOG_I("coordinator stopping");
     return 0;
 }
@@ -538,7 +619,7 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         rename(tmp, path);
     }
     zsys_handler_set(on_interrupt);
-    persist(c);
+    persist(c, 1);
     return c;
 }
 

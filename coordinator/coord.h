@@ -35,6 +35,9 @@ typedef struct {
     int outbox_max; /* messages queued for the next commit before receive and dispatch pause */
     int send_hwm;   /* messages ZeroMQ queues to one peer before a send would block */
     int max_jobs;   /* jobs uploading, queued or running, all clients together */
+    /* the longest a journal batch that no message waits on stays open
+     * (coord.c: group commit over time); 0: commit at every turn */
+    int commit_delay_ms;
     /* directories whose files a client may name to be read in place
      * (comma-separated; NULL: every input is uploaded), common/localin.h */
     const char *local_inputs;

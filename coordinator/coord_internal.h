@@ -51,6 +51,7 @@ typedef struct {
 typedef struct {
     zframe_t *identity;
     zframe_t *frame;
+    int early; /* a TaskAssign under a durable attempt: may go before the commit (coord.c) */
 } coord_outmsg_t;
 
 struct coord {
@@ -67,6 +68,12 @@ struct coord {
     job_t **jobs;
     size_t njobs, jcap;
     uint64_t next_job, next_attempt;
+    /* attempt numbers are reserved in blocks (dispatch.c): the journalled
+     * meta holds the high-water mark, so a restart never reuses one that
+     * went out before its commit. saved: in the open batch; durable:
+     * committed. */
+    uint64_t attempt_reserved, attempt_saved, attempt_durable;
+    int64_t batch_due; /* coord.c: mono ms the open batch must be committed by, 0 none */
     int meta_dirty;
     coord_outmsg_t *out;
     size_t nout, outcap;
@@ -147,6 +154,8 @@ void coord_job_free(job_t **pj);
  * commits) and their replay at start-up. */
 void coord_save_meta(coord_t *c);
 void coord_save_job(coord_t *c, job_t *j);
+/* The job's log lines not yet journalled, without its record. */
+void coord_save_log(coord_t *c, job_t *j);
 void coord_save_stage(coord_t *c, job_t *j, size_t s);
 void coord_save_task(coord_t *c, job_t *j, size_t s, size_t t);
 /* Rebuild the job table from the journal and resume what was running.
@@ -210,6 +219,9 @@ void coord_workers_heartbeat(coord_t *c);
 
 /* dispatch.c: ready queues -> TaskAssign messages in the outbox. */
 void coord_dispatch(coord_t *c);
+/* Attempt numbers reserved (journalled) at a time: a restart skips what
+ * is left of a block, and one assignment in a block waits for a commit. */
+#define COORD_ATTEMPT_BLOCK 4096
 
 /* retry.c: attempt limits and task timeouts. */
 /* The mono-ms deadline of a dispatch of one of j's tasks made now. */

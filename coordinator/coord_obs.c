@@ -73,6 +73,10 @@ int coord_obs_start(coord_t *c, char *err, size_t errlen)
                                      "Time of one journal group commit (one fsync).", NULL,
                                      COMMIT_BUCKETS,
                                      sizeof COMMIT_BUCKETS / sizeof COMMIT_BUCKETS[0]);
+    o->jrecords = mlops_prom_counter(r, "mlops_coordinator_journal_records_total",
+                                     "Records (puts and deletes) in committed journal batches.", NULL);
+    o->jbytes = mlops_prom_counter(r, "mlops_coordinator_journal_written_bytes_total",
+                                   "Bytes (keys plus values) of the committed journal records.", NULL);
     o->bad_frames = mlops_prom_counter(r, "mlops_coordinator_bad_frames_total",
                                        "Frames from peers that did not decode or were unexpected.",
                                        NULL);
@@ -98,6 +102,14 @@ void coord_obs_tick(coord_t *c)
     coord_obs_t *o = &c->obs;
     if (!o->reg) return;
     mlops_prom_add(o->loop, NULL, NULL, 1);
+    uint64_t commits, records, bytes;
+    journal_written(c->journal, &commits, &records, &bytes);
+    if (records != o->jrecords_seen) {
+        mlops_prom_add(o->jrecords, NULL, NULL, (double)(records - o->jrecords_seen));
+        mlops_prom_add(o->jbytes, NULL, NULL, (double)(bytes - o->jbytes_seen));
+        o->jrecords_seen = records;
+        o->jbytes_seen = bytes;
+    }
     int64_t now = zclock_mono();
     if (now < o->next_refresh) return;
     o->next_refresh = now + REFRESH_MS;

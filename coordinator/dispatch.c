@@ -219,7 +219,12 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
         }
         coord_worker_t *wk = &c->workers[w];
         tk->attempt = (uint32_t)(++c->next_attempt);
-        c->meta_dirty = 1;
+        if (c->next_attempt > c->attempt_reserved) {
+            /* this assignment waits for the commit of the new block; the
+             * next ATTEMPT_BLOCK may go out before theirs (coord.c) */
+            c->attempt_reserved = c->next_attempt + COORD_ATTEMPT_BLOCK;
+            c->meta_dirty = 1;
+        }
         tk->state = T_RUNNING;
         tk->worker = w;
         snprintf(tk->ran_on, sizeof tk->ran_on, "%s", wk->name ? wk->name : wk->id);

@@ -3,10 +3,12 @@
  * decoder of the same record, so a field added to one is seen in the
  * other. The records are messages of proto/journal.proto under these
  * keys (key order is replay order):
- *   meta                         next job and attempt numbers
+ *   meta                         next job number, reserved attempt numbers
  *   job/<id>                     the job: spec, files, metrics, classes
  *   job/<id>/log/<n>             one log line each, appended
  *   job/<id>/s/<stage>           a stage: state, phase, planner blob
+ *                                (rewritten on a change of those, not
+ *                                on a task's result: see load_task)
  *   job/<id>/t/<stage>/<task>    a task of the stage's current phase
  * Saving only queues into the journal's open batch; the loop commits it
  * before it sends anything that depends on it. */
@@ -22,7 +24,10 @@ void coord_save_meta(coord_t *c)
 {
     Mlops__Meta m = MLOPS__META__INIT;
     m.next_job = c->next_job;
-    m.next_attempt = c->next_attempt;
+    /* the high-water mark, not the counter: attempts up to it may be out
+     * before the commit that would journal their tasks */
+    m.next_attempt = c->attempt_reserved > c->next_attempt ? c->attempt_reserved : c->next_attempt;
+    c->attempt_saved = m.next_attempt;
     uint8_t buf[64];
     size_t n = mlops__meta__pack(&m, buf);
     journal_put(c->journal, "meta", buf, n);
@@ -34,11 +39,22 @@ static int load_meta(coord_t *c, const void *data, size_t len)
     Mlops__Meta *m = mlops__meta__unpack(NULL, len, data);
     if (!m) return -1;
     c->next_job = m->next_job;
-    /* leave a gap: results of attempts handed out before a crash but
-     * never journalled must not match new attempts */
-    c->next_attempt = m->next_attempt + 1000000;
+    /* every attempt handed out so far is at most the journalled mark
+     * (coord_save_meta): new ones start above it, so a result of an
+     * assignment sent before a crash never matches a new attempt */
+    c->next_attempt = m->next_attempt;
+    c->attempt_reserved = c->attempt_saved = c->attempt_durable = m->next_attempt;
     mlops__meta__free_unpacked(m, NULL);
     return 0;
+}
+
+void coord_save_log(coord_t *c, job_t *j)
+{
+    for (; j->nlog_saved < j->nlog; j->nlog_saved++) {
+        char key[96];
+        snprintf(key, sizeof key, "job/%s/log/%08zu", j->id, j->nlog_saved);
+        journal_put(c->journal, key, j->log[j->nlog_saved], strlen(j->log[j->nlog_saved]));
+    }
 }
 
 void coord_save_job(coord_t *c, job_t *j)
@@ -91,21 +107,15 @@ void coord_save_job(coord_t *c, job_t *j)
     r.classes = j->classes;
     r.n_train_loss = j->ntrain_loss;
     r.train_loss = j->train_loss;
-    /* log lines not yet journalled */
-    for (; j->nlog_saved < j->nlog; j->nlog_saved++) {
-        char key[96];
-        snprintf(key, sizeof key, "job/%s/log/%08zu", j->id, j->nlog_saved);
-        journal_put(c->journal, key, j->log[j->nlog_saved], strlen(j->log[j->nlog_saved]));
-    }
-    r.nlog = (uint32_t)j->nlog;
+    coord_save_log(c, j);
+    r.nlog = (uint32_t)j->nlog; /* informative: replay counts the lines */
     size_t n = mlops__job_record__get_packed_size(&r);
     uint8_t *buf = malloc(n ? n : 1);
     if (buf) {
         mlops__job_record__pack(&r, buf);
         char key[64];
         snprintf(key, sizeof key, "job/%s", j->id);
-        journal_put(c->journal, key, buf, n);
-        free(buf);
+        journal_put_take(c->journal, key, buf, n);
     }
 out:
     free(files);
@@ -198,7 +208,10 @@ void coord_save_stage(coord_t *c, job_t *j, size_t s)
     r.state_blob.len = st->blob_len;
     r.started = st->started;
     r.seconds = st->seconds;
-    r.tasks_done_total = st->done_total;
+    /* the current phase's done tasks are counted from their records at
+     * replay, so a result need not rewrite this record */
+    r.tasks_done_total = st->done_total >= st->ndone ? st->done_total - (uint32_t)st->ndone : 0;
+    r.progress_in_tasks = 1;
     r.tasks_total_all = st->total_all;
     r.outkeys = st->outsfx;
     size_t n = mlops__stage_record__get_packed_size(&r);
@@ -207,12 +220,19 @@ void coord_save_stage(coord_t *c, job_t *j, size_t s)
     mlops__stage_record__pack(&r, buf);
     char key[64];
     snprintf(key, sizeof key, "job/%s/s/%03zu", j->id, s);
-    journal_put(c->journal, key, buf, n);
-    free(buf);
+    journal_put_take(c->journal, key, buf, n);
     st->dirty = 0;
 }
 
-static int load_stage(job_t *j, size_t s, const void *data, size_t len)
+typedef struct {
+    coord_t *c;
+    int bad;
+    /* stages whose record predates progress_in_tasks: their count is whole */
+    const stage_t **whole;
+    size_t nwhole;
+} replay_t;
+
+static int load_stage(replay_t *rp, job_t *j, size_t s, const void *data, size_t len)
 {
     Mlops__StageRecord *r = mlops__stage_record__unpack(NULL, len, data);
     if (!r) return -1;
@@ -225,6 +245,13 @@ static int load_stage(job_t *j, size_t s, const void *data, size_t len)
     stage_set_tasks(st, r->ntasks, r->kind);
     st->total_all = total_all;
     st->done_total = r->tasks_done_total;
+    if (!r->progress_in_tasks) {
+        const stage_t **w = realloc(rp->whole, (rp->nwhole + 1) * sizeof *w);
+        if (w) {
+            rp->whole = w;
+            w[rp->nwhole++] = st;
+        }
+    }
     if (r->outkeys && *r->outkeys) stage_set_output_keys(j, st, r->outkeys);
     free(st->blob);
     st->blob = NULL;
@@ -269,11 +296,18 @@ void coord_save_task(coord_t *c, job_t *j, size_t s, size_t t)
     mlops__task_record__pack(&r, buf);
     char key[80];
     snprintf(key, sizeof key, "job/%s/t/%03zu/%08zu", j->id, s, t);
-    journal_put(c->journal, key, buf, n);
-    if (buf != stackbuf) free(buf);
+    if (buf != stackbuf) journal_put_take(c->journal, key, buf, n); /* a result: no second copy */
+    else journal_put(c->journal, key, buf, n);
 }
 
-static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
+static int count_whole(const replay_t *rp, const stage_t *st)
+{
+    for (size_t i = 0; i < rp->nwhole; i++)
+        if (rp->whole[i] == st) return 1;
+    return 0;
+}
+
+static int load_task(replay_t *rp, job_t *j, size_t s, size_t t, const void *data, size_t len)
 {
     stage_t *st = &j->stages[s];
     Mlops__TaskRecord *r = mlops__task_record__unpack(NULL, len, data);
@@ -281,6 +315,7 @@ static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
     if (r->phase == st->phase) {
         task_t *tk = &st->tasks[t];
         tk->state = r->state == T_DONE ? T_DONE : (r->state == T_FAILED ? T_FAILED : T_PENDING);
+        if (tk->state == T_DONE && !count_whole(rp, st)) st->done_total++;
         tk->attempt = r->attempt;
         tk->tries = r->tries;
         tk->rows = r->rows;
@@ -303,11 +338,6 @@ static int load_task(job_t *j, size_t s, size_t t, const void *data, size_t len)
     mlops__task_record__free_unpacked(r, NULL);
     return 0;
 }
-typedef struct {
-    coord_t *c;
-    int bad;
-} replay_t;
-
 static int replay_cb(const char *key, const void *data, size_t len, void *arg)
 {
     replay_t *rp = arg;
@@ -349,7 +379,7 @@ static int replay_cb(const char *key, const void *data, size_t len, void *arg)
     if (!strncmp(slash, "/s/", 3)) {
         size_t s = strtoul(slash + 3, NULL, 10);
         if (s >= j->nstages) return 0;
-        if (load_stage(j, s, data, len) != 0) rp->bad++;
+        if (load_stage(rp, j, s, data, len) != 0) rp->bad++;
         return 0;
     }
     if (!strncmp(slash, "/t/", 3)) {
@@ -359,7 +389,7 @@ static int replay_cb(const char *key, const void *data, size_t len, void *arg)
         size_t t = strtoul(end + 1, NULL, 10);
         stage_t *st = &j->stages[s];
         if (t >= st->ntasks) return 0;
-        if (load_task(j, s, t, data, len) != 0) rp->bad++;
+        if (load_task(rp, j, s, t, data, len) != 0) rp->bad++;
         return 0;
     }
     return 0;
@@ -403,8 +433,9 @@ static void replay_finish(coord_t *c)
 
 int coord_replay(coord_t *c)
 {
-    replay_t rp = {c, 0};
+    replay_t rp = {c, 0, NULL, 0};
     journal_foreach(c->journal, "", replay_cb, &rp);
+    free(rp.whole);
     coord_registry_collect(c);
     replay_finish(c);
     return rp.bad;

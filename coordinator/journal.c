@@ -29,6 +29,7 @@ struct journal {
     size_t nops, cap;
     char error[256]; /* why the last commit failed */
     char *dir;
+    uint64_t commits, records, bytes; /* of the batches written (journal_written) */
 };
 
 /* LMDB reports a full file system as EIO (a short pwrite of its dirty
@@ -120,12 +121,16 @@ void journal_close(journal_t **pj)
     *pj = NULL;
 }
 
-static int push(journal_t *j, const char *key, const void *data, size_t len, int kind)
+/* take: data is a malloc'd buffer the op keeps (freed on failure too) */
+static int push(journal_t *j, const char *key, const void *data, size_t len, int kind, int take)
 {
     if (j->nops == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 256;
         jop_t *o = realloc(j->ops, cap * sizeof *o);
-        if (!o) return MLOPS_ENOMEM;
+        if (!o) {
+            if (take) free((void *)data);
+            return MLOPS_ENOMEM;
+        }
         j->ops = o;
         j->cap = cap;
     }
@@ -134,7 +139,9 @@ static int push(journal_t *j, const char *key, const void *data, size_t len, int
     op->data = NULL;
     op->len = len;
     op->op = kind;
-    if (kind == JOP_PUT) {
+    if (kind == JOP_PUT && take) {
+        op->data = (void *)data;
+    } else if (kind == JOP_PUT) {
         op->data = malloc(len ? len : 1);
         if (op->data && len) memcpy(op->data, data, len);
     }
@@ -149,13 +156,25 @@ static int push(journal_t *j, const char *key, const void *data, size_t len, int
 
 int journal_put(journal_t *j, const char *key, const void *data, size_t len)
 {
-    return push(j, key, data, len, JOP_PUT);
+    return push(j, key, data, len, JOP_PUT, 0);
 }
 
-int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, JOP_DEL_PREFIX); }
-int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JOP_DEL); }
+int journal_put_take(journal_t *j, const char *key, void *data, size_t len)
+{
+    return push(j, key, data, len, JOP_PUT, 1);
+}
+
+int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, JOP_DEL_PREFIX, 0); }
+int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JOP_DEL, 0); }
 
 size_t journal_pending(const journal_t *j) { return j->nops; }
+
+void journal_written(const journal_t *j, uint64_t *commits, uint64_t *records, uint64_t *bytes)
+{
+    *commits = j->commits;
+    *records = j->records;
+    *bytes = j->bytes;
+}
 
 static int apply(journal_t *j, MDB_txn *txn)
 {
@@ -202,6 +221,11 @@ int journal_commit(journal_t *j)
             else mdb_txn_abort(txn);
         }
         if (rc == 0) {
+            j->commits++;
+            for (size_t i = 0; i < j->nops; i++) {
+                j->records++;
+                j->bytes += strlen(j->ops[i].key) + j->ops[i].len;
+            }
             clear_ops(j);
             j->error[0] = 0;
             return 0;

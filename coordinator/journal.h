@@ -7,6 +7,7 @@
 #ifndef MLOPS_JOURNAL_H
 #define MLOPS_JOURNAL_H
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct journal journal_t;
 
@@ -24,6 +25,9 @@ size_t journal_mapsize(const journal_t *j);
 void journal_close(journal_t **pj);
 /* Queue a put (data copied) or a delete of every key with the prefix. */
 int journal_put(journal_t *j, const char *key, const void *data, size_t len);
+/* journal_put of a malloc'd buffer, which the journal takes (and frees,
+ * on failure too): a packed record is not copied again. */
+int journal_put_take(journal_t *j, const char *key, void *data, size_t len);
 int journal_del_prefix(journal_t *j, const char *prefix);
 int journal_del(journal_t *j, const char *key);
 /* Write the queued batch durably. 0, or (the batch kept queued, the file
@@ -33,6 +37,10 @@ int journal_del(journal_t *j, const char *key);
 int journal_commit(journal_t *j);
 const char *journal_error(const journal_t *j);
 size_t journal_pending(const journal_t *j);
+/* What the committed batches held since the journal was opened: commits,
+ * records (puts and deletes) and bytes (keys plus values), for the
+ * metrics: what the journal costs per job. */
+void journal_written(const journal_t *j, uint64_t *commits, uint64_t *records, uint64_t *bytes);
 /* Visit committed records with the prefix in key order. cb returns 0 to go on. */
 int journal_foreach(journal_t *j, const char *prefix,
                     int (*cb)(const char *key, const void *data, size_t len, void *arg), void *arg);

@@ -54,6 +54,9 @@ static const mlops_flag_t FLAGS[] = {
     {.name = "send-hwm", .type = MLOPS_FLAG_INT, .meta = "N", .lo = 16, .hi = 10000000,
      .dflt = "100000", .off = CFG(send_hwm),
      .help = "messages queued to one peer that does not read; beyond, a task is re-queued and other messages are dropped and counted"},
+    {.name = "commit-delay-ms", .type = MLOPS_FLAG_INT, .meta = "MS", .lo = 0, .hi = 1000,
+     .dflt = "20", .off = CFG(commit_delay_ms),
+     .help = "longest a journal batch stays uncommitted while no reply or message waits on it (0: commit every turn); a crash re-runs at most that much work"},
     MLOPS_FLAG_ROW_METRICS_LISTEN(CFG(metrics_listen)),
     {.name = "http", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT", .off = CFG(http_listen),
      .help = "serve the web dashboard and its JSON API on http://HOST:PORT/ (port 0 picks one, "

@@ -2,7 +2,9 @@
 # test_cancel.sh: `mlopsctl cancel` stops a job's tasks on every worker
 # within a few seconds and frees its shards (issue 8 §1.7). Two workers
 # with two slots each.
-#  - A 200 000-row job cancelled in its clean stage (400 shards): every
+#  - An 800 000-row job (a 200 000-row file four times, long enough to be
+#    still running when the cancel comes) cancelled in its clean stage
+#    (1600 shards): every
 #    worker logs the drop (one away at the cancel gets it when it
 #    registers again); within 5 s no worker reports a task executing
 #    and the shard directory lists none of the job's shards; a worker
@@ -19,8 +21,10 @@ source "$(dirname "$0")/lib_extra.sh"
 HB_MS=250
 D="$T/data"
 mkdir -p "$D"
-gen_purchases 200000 9 "$D/p.csv"
+gen_purchases 200000 9 "$D/p1.csv"
+{ cat "$D/p1.csv"; for i in 1 2 3; do tail -n +2 "$D/p1.csv"; done; } >"$D/p.csv"
 purchases_job "$D/clean.yaml" p.csv
+purchases_job "$D/clean1.yaml" p1.csv
 cluster_start 2 2
 shards() { ctl workers -o json | jget "sum(w['shards'] for w in d['workers'] if w['state'] == 'alive')"; }
 executing() { ctl workers -o json | jget "sum(w['executing'] for w in d['workers'] if w['state'] == 'alive')"; }
@@ -61,7 +65,7 @@ done1="$(ctl status "$n" -o json | jget 'd["stages"][0]["tasks_done"]')"
 assert_eq "$(job_state "$n")" cancelled "state of $n"
 [ "$done1" -lt 1000 ] || fail "$done1 tasks of $n ran"
 
-k="$(submit_wait "$D/clean.yaml" --set shard_rows=20000)" || exit 1
+k="$(submit_wait "$D/clean1.yaml" --set shard_rows=20000)" || exit 1
 assert_eq "$(job_state "$k")" succeeded "the job after the cancel"
 assert_eq "$(ctl status "$n" -o json | jget 'd["stages"][0]["tasks_done"]')" "$done1" "tasks done of $n later"
 echo "test_cancel: ok ($j's shards freed; $stopped queued tasks of $n stopped, $done1 of 2000 ran; $k ran)"

@@ -11,7 +11,10 @@
 # the reference, bit for bit, and the same `export --stage clean` bytes;
 # the jobs finished before the crash are still listed by `jobs`, as
 # succeeded, with the same `result` metrics; a job submitted after the
-# restart gets a new id and succeeds.
+# restart gets a new id and succeeds. The kill comes right after a burst
+# of assignments went out (assignments leave before their journal
+# commit): no attempt number is handed out twice across the restart (the
+# coordinator runs with -v, which logs every assignment with its attempt).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
@@ -24,6 +27,7 @@ purchases_job "$D/full.yaml" p.csv full
 SET=(--set shard_rows=1000)
 FULL=(--set shard_rows=1000 --set train.epochs=10)
 
+COORD_ARGS=-v
 cluster_start 2 1
 a="$(submit_wait "$D/clean.yaml" "${SET[@]}")" || exit 1
 save_result "$a" "$T/a.before.json"
@@ -35,6 +39,11 @@ c="$(ctl submit "$D/full.yaml" "${FULL[@]}")" || fail "submit exit $?"
 wait_for "ctl status $c -o json | grep -q '\"name\":\"train\",\"state\":\"running\"'" 90
 ep="$(head -n 1 "$CLUSTER_DIR/coordinator/endpoint")"
 assert_eq "$ep" "$MLOPS_COORDINATOR" "endpoint file"
+# kill as soon as the next assignments of the job have gone out
+LOG="$CLUSTER_DIR/logs/coordinator.log"
+sent() { grep -c " assign $c/" "$LOG"; }
+n0="$(sent)"
+wait_for "[ \"\$(sent)\" -gt $n0 ]" 60
 coord_kill
 ctl --timeout 300 jobs >/dev/null 2>&1
 assert_eq "$?" 3 "mlopsctl exit code while the coordinator is down"
@@ -50,6 +59,8 @@ rc=$?
 [ "$rc" -ne 124 ] || fail "job $c did not finish within 120 s of the restart; state $(job_state "$c")"
 [ "$rc" -eq 0 ] || fail "job $c after the coordinator restart: wait exit $rc: $(tail -n 2 "$T/wait.err")"
 save_result "$c" "$T/c.json"
+dups="$(grep -o ' attempt [0-9]* -> ' "$LOG" | sort | uniq -d | head -n 3 | tr '\n' ' ')"
+[ -z "$dups" ] || fail "attempt numbers handed out twice across the restart: $dups"
 assert_contains "$(ctl logs "$c")" "resuming at stage train" "log of $c (resumed where it was, not re-run)"
 same_metrics "$T/b.before.json" "$T/c.json" "job interrupted by a coordinator crash vs uninterrupted"
 ctl export "$c" --stage clean -o "$T/c.clean.csv" || fail "export $c exit $?"

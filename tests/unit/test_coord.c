@@ -10,7 +10,9 @@
  * has not registered; a noop job whose results arrive twice, late, or
  * with a stale attempt; task_timeout re-dispatching a stuck task (its
  * late result ignored) and max_attempts failing the job with a message
- * naming task, worker and cause; an upload whose last chunk comes short; garbage
+ * naming task, worker and cause; progress and attempt numbers restored
+ * from a disk image taken between turns (what a SIGKILL leaves); an
+ * upload whose last chunk comes short; garbage
  * frames and unexpected bodies, after which the coordinator still
  * answers. */
 #include <setjmp.h>
@@ -24,9 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coord.h"
 #include "err.h"
+#include "journal.h"
+#include "journal.pb-c.h"
 #include "transport.h"
 #include "wire.h"
 
@@ -606,6 +611,220 @@ static void test_tries_survive_restart(void **state)
     json_decref(doc);
 }
 
+/* What a SIGKILL would leave on disk now: a copy of the journal's data
+ * file into DIR/journal (between coord_poll turns no transaction is
+ * open, and each commit is whole). */
+static void crash_image(fix_t *f, const char *dir)
+{
+    char from[160], to[160];
+    snprintf(from, sizeof from, "%s/data/journal/data.mdb", f->dir);
+    mkdir(dir, 0755);
+    snprintf(to, sizeof to, "%s/journal", dir);
+    mkdir(to, 0755);
+    snprintf(to, sizeof to, "%s/journal/data.mdb", dir);
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+static int stage_record_cb(const char *key, const void *data, size_t len, void *arg)
+{
+    (void)key;
+    *(Mlops__StageRecord **)arg = mlops__stage_record__unpack(NULL, len, data);
+    return 1; /* the first one is the stage's */
+}
+
+/* A coordinator started on a crash image, in fixture g. */
+static void start_on(fix_t *g, const char *dir)
+{
+    char err[512] = "";
+    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = dir, .heartbeat_ms = HB_MS};
+    g->c = coord_new(&cfg, err, sizeof err);
+    if (!g->c) fail_msg("coord_new on the crash image %s: %s", dir, err);
+    g->ctl = dealer(g);
+}
+
+/* Progress lives in the task records (a result does not rewrite its
+ * stage's record): a coordinator started on the disk image taken after
+ * two of four results shows those two done, runs the other two again
+ * (they were running), and counts four at the end, not more; an image
+ * whose stage record is in the older form also shows two. */
+static void test_progress_after_crash(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = worker_up(f, "one");
+    char job[16];
+    submit(f, "name: prog\nnoop: {tasks: 4}\n", job);
+    envelope_t *a[2];
+    for (int i = 0; i < 2; i++) a[i] = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+    for (int i = 0; i < 2; i++) send_result(w, a[i]->task_assign, a[i]->task_assign->attempt);
+    const char *js;
+    for (int i = 0; i < 100 && stage_done(f, job, &js) < 2; i++) send_heartbeat(w);
+    assert_int_equal(stage_done(f, job, &js), 2);
+    char img[128], old[128];
+    snprintf(img, sizeof img, "%s/image", f->dir);
+    crash_image(f, img);
+    snprintf(old, sizeof old, "%s/image-old", f->dir);
+    crash_image(f, old);
+    for (int i = 0; i < 2; i++) wire_free(&a[i]);
+    zsock_destroy(&w);
+
+    /* the stage record as an older coordinator wrote it (rewritten on
+     * every result, the whole count, no progress_in_tasks): the count is
+     * taken as it is, not added to */
+    char jdir[160], key[64], err[256] = "";
+    snprintf(jdir, sizeof jdir, "%s/journal", old);
+    snprintf(key, sizeof key, "job/%s/s/000", job);
+    journal_t *jn = journal_open(jdir, err, sizeof err);
+    if (!jn) fail_msg("%s", err);
+    Mlops__StageRecord *sr = NULL;
+    assert_int_equal(journal_foreach(jn, key, stage_record_cb, &sr), 1);
+    assert_non_null(sr);
+    assert_true(sr->progress_in_tasks);
+    sr->progress_in_tasks = 0;
+    sr->tasks_done_total = 2;
+    uint8_t buf[4096];
+    size_t n = mlops__stage_record__get_packed_size(sr);
+    assert_true(n <= sizeof buf);
+    mlops__stage_record__pack(sr, buf);
+    mlops__stage_record__free_unpacked(sr, NULL);
+    assert_int_equal(journal_put(jn, key, buf, n), 0);
+    assert_int_equal(journal_commit(jn), 0);
+    journal_close(&jn);
+    fix_t h = {.c = NULL};
+    snprintf(h.dir, sizeof h.dir, "%s", f->dir);
+    start_on(&h, old);
+    assert_int_equal(stage_done(&h, job, &js), 2);
+    zsock_destroy(&h.ctl);
+    coord_destroy(&h.c);
+
+    fix_t g = {.c = NULL};
+    snprintf(g.dir, sizeof g.dir, "%s", f->dir);
+    start_on(&g, img);
+    assert_int_equal(stage_done(&g, job, &js), 2);
+    assert_string_equal(js, "running");
+    zsock_t *w2 = worker_up(&g, "two");
+    for (int i = 0; i < 2; i++) {
+        envelope_t *b = await_alive(&g, w2, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        send_result(w2, b->task_assign, b->task_assign->attempt);
+        wire_free(&b);
+    }
+    assert_string_equal(await_end(&g, job), "succeeded");
+    assert_int_equal(stage_done(&g, job, &js), 4);
+    zsock_destroy(&w2);
+    zsock_destroy(&g.ctl);
+    coord_destroy(&g.c);
+}
+
+/* Receive every TaskAssign waiting on w (none is left unread); returns
+ * how many, their highest attempt into *max. */
+static int take_assigns(zsock_t *w, uint32_t *max, envelope_t **keep, int nkeep)
+{
+    int n = 0;
+    while (zsock_events(w) & ZMQ_POLLIN) {
+        envelope_t *e = wire_recv(w, NULL, NULL, 0);
+        if (e && e->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN) {
+            if (e->task_assign->attempt > *max) *max = e->task_assign->attempt;
+            if (n < nkeep) {
+                keep[n++] = e;
+                continue;
+            }
+            n++;
+        }
+        wire_free(&e);
+    }
+    return n;
+}
+
+/* Assignments go out before the commit of their batch, under attempt
+ * numbers the journal reserved earlier. A disk image taken before each
+ * turn is what a SIGKILL between those sends and their commit leaves: a
+ * coordinator started on the image taken before the turn that sent the
+ * second burst of assignments hands out only attempts above every one
+ * sent, and the job still succeeds there. */
+static void test_attempts_never_reused(void **state)
+{
+    fix_t *f = *state;
+    zsock_destroy(&f->ctl);
+    coord_destroy(&f->c);
+    char data[128], err[512] = "";
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    coord_config_t cfg = {.bind = "tcp://127.0.0.1:*", .data_dir = data, .heartbeat_ms = HB_MS,
+                          .commit_delay_ms = 200};
+    f->c = coord_new(&cfg, err, sizeof err);
+    if (!f->c) fail_msg("coord_new: %s", err);
+    f->ctl = dealer(f);
+    /* noop keeps 256 assignments in flight per slot: one slot takes 256
+     * of the 300 tasks at once, and the rest as results come back */
+    enum { CAP = 256, TASKS = 300, NEXT = TASKS - CAP };
+    zsock_t *w = dealer(f);
+    send_register(w, "one", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    char job[16];
+    submit(f, "name: burst\nnoop: {tasks: 300}\n", job);
+    envelope_t *a[CAP];
+    uint32_t max = 0;
+    int got = 0;
+    for (int i = 0; i < 300 && got < CAP; i++) {
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        got += take_assigns(w, &max, a + got, CAP - got);
+    }
+    assert_int_equal(got, CAP);
+    for (int i = 0; i < CAP; i++) {
+        if (i < NEXT) send_result(w, a[i]->task_assign, a[i]->task_assign->attempt);
+        wire_free(&a[i]);
+    }
+    /* the next burst: their attempts are under the journalled mark */
+    char img[2][128];
+    int kept = -1;
+    got = 0;
+    for (int i = 0; i < 300 && got < NEXT; i++) {
+        if (kept < 0) {
+            snprintf(img[i % 2], sizeof img[0], "%s/image%d", f->dir, i % 2);
+            crash_image(f, img[i % 2]);
+        }
+        assert_int_equal(coord_poll(f->c, 10), 0);
+        int n = take_assigns(w, &max, a + got, NEXT - got);
+        if (n && kept < 0) kept = i % 2;
+        got += n;
+    }
+    assert_int_equal(got, NEXT);
+    for (int i = 0; i < NEXT; i++) wire_free(&a[i]);
+    zsock_destroy(&w);
+
+    fix_t g = {.c = NULL};
+    snprintf(g.dir, sizeof g.dir, "%s", f->dir);
+    start_on(&g, img[kept]);
+    zsock_t *w2 = dealer(&g);
+    send_register(w2, "after", 2);
+    wire_free((envelope_t *[]){await(&g, w2, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    const char *js = "running";
+    for (int i = 0; i < 300 && !strcmp(js, "running"); i++) {
+        assert_int_equal(coord_poll(g.c, 10), 0);
+        while (zsock_events(w2) & ZMQ_POLLIN) {
+            envelope_t *e = wire_recv(w2, NULL, NULL, 0);
+            if (e && e->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN) {
+                if (e->task_assign->attempt <= max)
+                    fail_msg("attempt %u handed out again after the restart (sent before it: up to %u)",
+                             e->task_assign->attempt, max);
+                send_result(w2, e->task_assign, e->task_assign->attempt);
+            }
+            wire_free(&e);
+        }
+        if (i % 10 == 9) stage_done(&g, job, &js);
+    }
+    assert_string_equal(js, "succeeded");
+    assert_int_equal(stage_done(&g, job, &js), TASKS);
+    zsock_destroy(&w2);
+    zsock_destroy(&g.ctl);
+    coord_destroy(&g.c);
+}
+
 /* A worker whose FIFO is full answers busy: the task goes back to the
  * queue without counting a try, so with max_attempts 1 three busy
  * answers and then a good result make a succeeded job. */
@@ -872,6 +1091,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tries_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_after_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempts_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_not_a_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),

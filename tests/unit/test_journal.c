@@ -1,6 +1,7 @@
 /* test_journal.c: the coordinator's LMDB journal (coordinator/journal.h):
- * the map grows on MDB_MAP_FULL and the batch is committed whole, and a
- * reader slot left by a process killed mid-read is cleared at open. */
+ * the map grows on MDB_MAP_FULL and the batch is committed whole, a
+ * reader slot left by a process killed mid-read is cleared at open, and
+ * the written counts behind the journal metrics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -117,11 +118,39 @@ static void test_stale_reader_cleared(void **state)
     free(dir);
 }
 
+/* journal_written counts what committed batches held, and nothing of a
+ * batch still queued: the coordinator's journal metrics. */
+static void test_written_counts(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[256] = "";
+    journal_t *j = journal_open(dir, err, sizeof err);
+    assert_non_null(j);
+    uint64_t commits = 9, records = 9, bytes = 9;
+    journal_written(j, &commits, &records, &bytes);
+    assert_true(commits == 0 && records == 0 && bytes == 0);
+    assert_int_equal(journal_put(j, "ab", "12345", 5), 0);
+    assert_int_equal(journal_del(j, "xyz"), 0);
+    journal_written(j, &commits, &records, &bytes);
+    assert_int_equal(records, 0); /* queued, not written */
+    assert_int_equal(journal_commit(j), 0);
+    assert_int_equal(journal_commit(j), 0); /* an empty batch is no commit */
+    journal_written(j, &commits, &records, &bytes);
+    assert_int_equal(commits, 1);
+    assert_int_equal(records, 2);
+    assert_int_equal(bytes, 2 + 5 + 3);
+    journal_close(&j);
+    rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_grows),
         cmocka_unit_test(test_stale_reader_cleared),
+        cmocka_unit_test(test_written_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@ static int labels_of(task_ctx_t *ctx, size_t nrows, const mlk_col *col, const ml
                      const uint8_t *keep, char ***labels, size_t *nlabels)
 {
     zhashx_t *seen = zhashx_new();
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, lens[8];
     char **v = NULL, buf[1024];
     const uint8_t *missing = col ? col->missing : vcol ? vcol->missing : NULL;
     int rc = 0;
@@ -36,7 +36,7 @@ static int labels_of(task_ctx_t *ctx, size_t nrows, const mlk_col *col, const ml
         /* a label is mostly one of a few seen already: compare with the
          * first ones before building a key and hashing it */
         size_t i = 0;
-        while (i < n && i < 8 && !(strlen(v[i]) == len && !memcmp(v[i], x, len))) i++;
+        while (i < n && i < 8 && !(lens[i] == len && !memcmp(v[i], x, len))) i++;
         if (i < n && i < 8) continue;
         memcpy(buf, x, len);
         buf[len] = 0;
@@ -55,6 +55,7 @@ static int labels_of(task_ctx_t *ctx, size_t nrows, const mlk_col *col, const ml
             rc = -1;
             break;
         }
+        if (n < 8) lens[n] = strlen(v[n]); /* a NUL inside cuts the key, as strdup does */
         n++;
     }
     zhashx_destroy(&seen);

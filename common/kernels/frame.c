@@ -343,6 +343,7 @@ int mlk_frame_view(const uint8_t *buf, size_t len, mlk_frameview **out)
         v->ncols = ncols;
         v->row_id = buf + rid_at;
         v->cols = cols;
+        v->end = buf + len;
         for (uint32_t c = 0; c < ncols; c++) {
             const uint8_t *p = buf + starts[c];
             cols[c].name = names[c];
@@ -418,8 +419,9 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
                 size += len;
             }
     }
-    /* 8 spare bytes: keep8 writes one item past the last kept one */
-    uint8_t *buf = malloc(size + 8), *p = buf;
+    /* spare bytes: keep8 writes one item past the last kept one, and a
+     * short string is copied as 16 bytes */
+    uint8_t *buf = malloc(size + 16), *p = buf;
     if (!buf) return MLOPS_ENOMEM;
     uint32_t v32 = 1;
     uint64_t n64 = k;
@@ -450,7 +452,9 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
             size_t len;
             const char *s = mlk_view_str_at(col, r, &len);
             miss[w] = col->missing[r];
-            memcpy(str + at, s, len);
+            /* most strings are short: one fixed copy, not a call */
+            if (len <= 16 && v->end - (const uint8_t *)s >= 16) memcpy(str + at, s, 16);
+            else memcpy(str + at, s, len);
             at += len;
             memcpy(off + (w + 1) * 8, &at, 8);
             w++;

@@ -88,6 +88,7 @@ typedef struct {
     size_t ncols;
     const uint8_t *row_id; /* nrows little-endian i64 */
     mlk_colview *cols;
+    const uint8_t *end; /* the end of the viewed bytes */
 } mlk_frameview;
 
 /* A view of buf[0..len) (an encoding from mlk_frame_encode, or garbage:

@@ -120,6 +120,20 @@ typedef struct mlk_qjob mlk_qjob;
 mlk_qjob *mlk_qjob_new(size_t ncols, const double *qs, size_t nq);
 void mlk_qjob_destroy(mlk_qjob **pj);
 
+/* The largest window half width mlk_qjob_set_window takes. */
+#define MLK_QWINDOW_MAX 65536
+
+/* Round 0 also asks every shard for a window of its own values around
+ * each wanted quantile (w values either side of its local order
+ * statistics, with all ties): when every shard's window covers the
+ * global order statistic (shards that are alike, as rows dealt in
+ * file order mostly are), the windows prove it exactly and the target
+ * is resolved in round 0, so a gather round is saved. The results are
+ * the same exact values either way. Call before the first request, on
+ * both the side that makes requests and the side that adds answers.
+ * 0, or MLOPS_EINVAL (w too large, or not in round 0). */
+int mlk_qjob_set_window(mlk_qjob *j, uint32_t w);
+
 /* 1 when every column's quantiles are known. */
 int mlk_qjob_done(const mlk_qjob *j);
 

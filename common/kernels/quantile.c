@@ -532,7 +532,7 @@ static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
 
 /* A shard's WINDOW answer to quantile q (in q->prefix) of a column: its
  * values of local ranks lo - W .. hi + W around its own q-quantile's
- * ranks lo, hi (W = q->bits), widened at both ends to every value equal
+ * ranks lo, hi (W = q->bits, or more for a large shard), widened at both ends to every value equal
  * to the end ones, so that the window holds ALL the shard's values with
  * keys between its first and last; into q->vals (sorted), and the count
  * of the shard's values below it into q->nshard. h is the column's
@@ -552,6 +552,10 @@ static int answer_window(query *q, query *h, const double *v, size_t n, const ui
         cnt = h->nvals;
     if (cnt == 0) return 0;
     uint64_t lo, hi, w = q->bits;
+    /* a larger shard's own quantile strays further from the global one:
+     * at least 5 standard deviations of its rank (sqrt(n q (1-q)) <= sqrt(n)/2) */
+    uint64_t wmin = (uint64_t)(2.5 * sqrt((double)cnt));
+    if (w < wmin) w = wmin;
     double g;
     mlk_qvirtual(cnt, qv, &lo, &hi, &g);
     uint64_t from = lo > w ? lo - w : 0, to = hi + w < cnt ? hi + w : cnt - 1;

@@ -17,31 +17,26 @@
 #include <string.h>
 #include <time.h>
 
-/* The distinct labels of a shard (for the coordinator's class list),
- * when the job has a label column, into *labels (malloc'd strings;
- * stops after 10001: the coordinator reports the error). */
-int wk_shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t *nlabels)
+/* The distinct labels of rows r < nrows with keep[r] (keep NULL: all)
+ * of a label column, either a frame's (col) or a viewed encoding's
+ * (vcol), in order of first appearance. */
+static int labels_of(task_ctx_t *ctx, size_t nrows, const mlk_col *col, const mlk_colview *vcol,
+                     const uint8_t *keep, char ***labels, size_t *nlabels)
 {
-    const mlops_jobspec_t *s;
-    *labels = NULL;
-    *nlabels = 0;
-    if (wk_task_spec(ctx, &s) != 0) return -1;
-    int c = s->columns.label ? mlk_frame_col(f, s->columns.label) : -1;
-    if (c >= 0 && f->cols[c].type != MLK_STR) c = -1;
     zhashx_t *seen = zhashx_new();
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, lens[8];
     char **v = NULL, buf[1024];
-    const mlk_col *col = c >= 0 ? &f->cols[c] : NULL;
+    const uint8_t *missing = col ? col->missing : vcol ? vcol->missing : NULL;
     int rc = 0;
-    for (size_t r = 0; col && r < f->nrows && n <= 10000; r++) {
-        if (col->missing[r]) continue;
+    for (size_t r = 0; missing && r < nrows && n <= 10000; r++) {
+        if (missing[r] || (keep && !keep[r])) continue;
         size_t len;
-        const char *x = mlk_str_at(col, r, &len);
+        const char *x = col ? mlk_str_at(col, r, &len) : mlk_view_str_at(vcol, r, &len);
         if (len >= sizeof buf) len = sizeof buf - 1;
         /* a label is mostly one of a few seen already: compare with the
          * first ones before building a key and hashing it */
         size_t i = 0;
-        while (i < n && i < 8 && !(strlen(v[i]) == len && !memcmp(v[i], x, len))) i++;
+        while (i < n && i < 8 && !(lens[i] == len && !memcmp(v[i], x, len))) i++;
         if (i < n && i < 8) continue;
         memcpy(buf, x, len);
         buf[len] = 0;
@@ -60,6 +55,7 @@ int wk_shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t 
             rc = -1;
             break;
         }
+        if (n < 8) lens[n] = strlen(v[n]); /* a NUL inside cuts the key, as strdup does */
         n++;
     }
     zhashx_destroy(&seen);
@@ -73,6 +69,20 @@ int wk_shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t 
     return 0;
 }
 
+/* The distinct labels of a shard (for the coordinator's class list),
+ * when the job has a label column, into *labels (malloc'd strings;
+ * stops after 10001: the coordinator reports the error). */
+int wk_shard_labels(task_ctx_t *ctx, const mlk_frame *f, char ***labels, size_t *nlabels)
+{
+    const mlops_jobspec_t *s;
+    *labels = NULL;
+    *nlabels = 0;
+    if (wk_task_spec(ctx, &s) != 0) return -1;
+    int c = s->columns.label ? mlk_frame_col(f, s->columns.label) : -1;
+    if (c >= 0 && f->cols[c].type != MLK_STR) c = -1;
+    return labels_of(ctx, f->nrows, c >= 0 ? &f->cols[c] : NULL, NULL, NULL, labels, nlabels);
+}
+
 void wk_labels_free(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++) free(v[i]);
@@ -82,13 +92,16 @@ void wk_labels_free(char **v, size_t n)
 /* ------------------------------------------------------------------ */
 /* clean                                                               */
 
+/* dropna looks at this many columns at most (a shard has the used ones) */
+#define DROPNA_MAX_COLS 256
+
 /* dropna over every column of the shard (the used columns) */
 static void dropna_all(const mlk_frame *f, int dropna, uint8_t *keep)
 {
     memset(keep, 1, f->nrows);
     if (!dropna) return;
-    size_t all[256];
-    size_t n = f->ncols < 256 ? f->ncols : 256;
+    size_t all[DROPNA_MAX_COLS];
+    size_t n = f->ncols < DROPNA_MAX_COLS ? f->ncols : DROPNA_MAX_COLS;
     for (size_t c = 0; c < n; c++) all[c] = c;
     mlk_dropna_mask(f, all, n, keep);
 }
@@ -212,27 +225,136 @@ out:
     return rc;
 }
 
+/* clean's rounds and filter read the ingest frame only to test and
+ * drop rows: they work on a view of its encoding, in the store's map
+ * when held locally (mlk_frame_view, wk_task_input_with), and the filter
+ * writes the kept rows' encoding in one pass, instead of decoding the
+ * whole frame into a copy, filtering it in place and encoding it again. */
+typedef struct {
+    task_ctx_t *ctx;
+    int dropna;
+    /* round: the request, and the answer made */
+    const uint8_t *req;
+    size_t reqlen;
+    uint8_t *ans;
+    size_t anslen;
+    /* filter: the bounds; the kept rows' encoding and counts, labels */
+    const double *lo, *hi;
+    size_t nb;
+    uint8_t *out;
+    size_t outlen, after_dropna, kept;
+    char **labels;
+    size_t nlabels;
+} clean_arg_t;
+
+/* The dropna mask of a viewed shard (all ones without dropna), and its
+ * numeric columns in spec order, copied into one aligned block. */
+static int view_rows(clean_arg_t *a, const mlk_frameview *v, int numeric, uint8_t **keep,
+                     double **block, const double ***cols, size_t *ncols)
+{
+    const mlops_jobspec_t *s;
+    *keep = NULL;
+    *block = NULL;
+    *cols = NULL;
+    if (wk_task_spec(a->ctx, &s) != 0) return -1;
+    size_t n = v->nrows, nc = numeric ? s->columns.n_numeric : 0;
+    *keep = malloc(n ? n : 1);
+    *block = malloc((n ? n : 1) * (nc ? nc : 1) * sizeof **block);
+    *cols = calloc(nc ? nc : 1, sizeof **cols);
+    if (!*keep || !*block || !*cols) return wk_task_fail(a->ctx, 1, "out of memory");
+    /* the same columns as dropna_all, which answered the first round */
+    if (a->dropna) a->after_dropna = mlk_dropna_mask_view(v, DROPNA_MAX_COLS, *keep);
+    else {
+        memset(*keep, 1, n);
+        a->after_dropna = n;
+    }
+    for (size_t c = 0; c < nc; c++) {
+        int ci = mlk_frame_view_col(v, s->columns.numeric[c]);
+        if (ci < 0 || v->cols[ci].type != MLK_F64)
+            return wk_task_fail(a->ctx, 0, "column '%s' is not a numeric column of the shard",
+                                s->columns.numeric[c]);
+        mlk_frame_view_f64(v, (size_t)ci, *block + c * n);
+        (*cols)[c] = *block + c * n;
+    }
+    *ncols = nc;
+    return 0;
+}
+
+static int view_fail(clean_arg_t *a)
+{
+    return wk_task_fail(a->ctx, 0, "shard %s is not a valid frame", a->ctx->ta->inputs[0]->key);
+}
+
+static int qround_fn(const void *data, size_t len, void *arg)
+{
+    clean_arg_t *a = arg;
+    mlk_frameview *v = NULL;
+    uint8_t *keep = NULL;
+    double *block = NULL;
+    const double **cols = NULL;
+    size_t ncols = 0;
+    int rc = mlk_frame_view(data, len, &v) != 0 ? view_fail(a) : 0;
+    if (!rc) rc = view_rows(a, v, 1, &keep, &block, &cols, &ncols);
+    /* the dropna mask goes in as it is: no copy of the kept rows */
+    if (!rc && mlk_qjob_answer_masked(a->req, a->reqlen, cols, ncols, v->nrows, keep, &a->ans,
+                                      &a->anslen, a->ctx->err, sizeof a->ctx->err) != 0)
+        rc = -1;
+    free(cols);
+    free(block);
+    free(keep);
+    mlk_frame_view_destroy(&v);
+    return rc;
+}
+
 static int run_clean_qround(task_ctx_t *ctx)
 {
     Mlops__Tasks__CleanQroundArgs *a =
         wk_task_args(ctx, &mlops__tasks__clean_qround_args__descriptor);
     if (!a) return -1;
-    mlk_frame *f = NULL;
-    uint8_t *ans = NULL;
-    size_t anslen = 0;
-    int rc = wk_task_input_frame(ctx, 0, &f);
-    if (!rc)
-        rc = wk_quantile_answer(ctx, f, a->dropna, a->quantile_request.data, a->quantile_request.len,
-                             &ans, &anslen);
+    clean_arg_t ca = {.ctx = ctx, .dropna = a->dropna, .req = a->quantile_request.data,
+                      .reqlen = a->quantile_request.len};
+    int rc = wk_task_input_with(ctx, 0, qround_fn, &ca);
     if (!rc) {
         Mlops__Tasks__CleanQroundResult res = MLOPS__TASKS__CLEAN_QROUND_RESULT__INIT;
-        res.quantile_answer.data = ans;
-        res.quantile_answer.len = anslen;
+        res.quantile_answer.data = ca.ans;
+        res.quantile_answer.len = ca.anslen;
         rc = wk_task_result_pack(ctx, &res.base);
     }
-    free(ans);
-    mlk_frame_destroy(&f);
+    free(ca.ans);
     protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc ? -1 : 0;
+}
+
+static int filter_fn(const void *data, size_t len, void *arg)
+{
+    clean_arg_t *a = arg;
+    mlk_frameview *v = NULL;
+    uint8_t *keep = NULL;
+    double *block = NULL;
+    const double **cols = NULL;
+    size_t ncols = 0;
+    const mlops_jobspec_t *s;
+    int rc = mlk_frame_view(data, len, &v) != 0 ? view_fail(a) : 0;
+    /* the numeric columns only for bounds (a job without IQR needs none) */
+    if (!rc) rc = view_rows(a, v, a->nb != 0, &keep, &block, &cols, &ncols);
+    if (!rc && a->nb && ncols != a->nb)
+        rc = wk_task_fail(a->ctx, 0, "clean: bounds for %zu columns, spec has %zu", a->nb, ncols);
+    if (!rc) {
+        a->kept = a->nb ? mlk_iqr_mask_cols(cols, ncols, v->nrows, a->lo, a->hi, keep)
+                        : a->after_dropna;
+        if (mlk_frame_encode_filtered(v, keep, &a->out, &a->outlen) != 0)
+            rc = wk_task_fail(a->ctx, 1, "out of memory encoding");
+    }
+    /* the labels of the kept rows, while the view is valid */
+    if (!rc && (rc = wk_task_spec(a->ctx, &s)) == 0) {
+        int c = s->columns.label ? mlk_frame_view_col(v, s->columns.label) : -1;
+        if (c >= 0 && v->cols[c].type == MLK_STR)
+            rc = labels_of(a->ctx, v->nrows, NULL, &v->cols[c], keep, &a->labels, &a->nlabels);
+    }
+    free(cols);
+    free(block);
+    free(keep);
+    mlk_frame_view_destroy(&v);
     return rc;
 }
 
@@ -242,47 +364,24 @@ static int run_clean_filter(task_ctx_t *ctx)
         wk_task_args(ctx, &mlops__tasks__clean_filter_args__descriptor);
     if (!a) return -1;
     int rc = -1;
-    mlk_frame *f = NULL;
-    size_t *idx = NULL, ncols = 0, nb = a->n_lo, nlabels = 0;
-    uint8_t *keep = NULL;
-    char **labels = NULL;
-    if (a->n_hi != nb) {
-        rc = wk_task_fail(ctx, 0, "clean: damaged task arguments (%zu lower, %zu upper bounds)", nb,
-                          a->n_hi);
+    clean_arg_t ca = {.ctx = ctx, .dropna = a->dropna, .lo = a->lo, .hi = a->hi, .nb = a->n_lo};
+    if (a->n_hi != a->n_lo) {
+        rc = wk_task_fail(ctx, 0, "clean: damaged task arguments (%zu lower, %zu upper bounds)",
+                          a->n_lo, a->n_hi);
         goto out;
     }
-    if (wk_task_input_frame(ctx, 0, &f) != 0) goto out;
-    keep = malloc(f->nrows ? f->nrows : 1);
-    if (!keep) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    dropna_all(f, a->dropna, keep);
-    size_t after_dropna = 0;
-    for (size_t i = 0; i < f->nrows; i++) after_dropna += keep[i];
-    if (nb) {
-        if (wk_task_numeric_cols(ctx, f, &idx, &ncols) != 0) goto out;
-        if (ncols != nb) {
-            rc = wk_task_fail(ctx, 0, "clean: bounds for %zu columns, spec has %zu", nb, ncols);
-            goto out;
-        }
-        if (mlk_iqr_mask(f, idx, ncols, a->lo, a->hi, keep) < 0) {
-            rc = wk_task_fail(ctx, 0, "clean: bad IQR columns");
-            goto out;
-        }
-    }
-    mlk_frame_filter(f, keep);
-    if ((rc = wk_task_output_frame(ctx, f)) != 0) goto out;
-    if ((rc = wk_shard_labels(ctx, f, &labels, &nlabels)) != 0) goto out;
+    if (wk_task_input_with(ctx, 0, filter_fn, &ca) != 0) goto out;
+    if ((rc = wk_task_output(ctx, NULL, ca.out, ca.outlen)) != 0) goto out;
     Mlops__Tasks__CleanFilterResult res = MLOPS__TASKS__CLEAN_FILTER_RESULT__INIT;
-    res.n_labels = nlabels;
-    res.labels = labels;
+    res.n_labels = ca.nlabels;
+    res.labels = ca.labels;
     if ((rc = wk_task_result_pack(ctx, &res.base)) != 0) goto out;
-    wk_task_metric(ctx, "rows", (double)f->nrows);
-    wk_task_metric(ctx, "rows_after_dropna", (double)after_dropna);
+    wk_task_metric(ctx, "rows", (double)ca.kept);
+    wk_task_metric(ctx, "rows_after_dropna", (double)ca.after_dropna);
     rc = 0;
 out:
-    wk_labels_free(labels, nlabels);
-    free(idx);
-    free(keep);
-    mlk_frame_destroy(&f);
+    wk_labels_free(ca.labels, ca.nlabels);
+    free(ca.out);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }

@@ -215,18 +215,46 @@ int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
 
 typedef struct {
     const char *key;
-    mlk_frame **frame; /* decode as a frame, or */
-    mlk_features **fs; /* as a feature shard */
+    int (*fn)(const void *data, size_t len, void *arg);
+    void *arg;
     int rc, found;
-} decode_arg_t;
+} with_arg_t;
 
-static int decode_cb(const char *key, const void *data, size_t len, void *arg)
+static int with_cb(const char *key, const void *data, size_t len, void *arg)
 {
-    decode_arg_t *a = arg;
+    with_arg_t *a = arg;
     if (strcmp(key, a->key)) return 1; /* past the exact key: stop */
     a->found = 1;
-    a->rc = a->frame ? mlk_frame_decode(data, len, a->frame) : mlk_features_decode(data, len, a->fs);
+    a->rc = a->fn(data, len, a->arg);
     return 1;
+}
+
+int wk_task_input_with(task_ctx_t *ctx, size_t i, int (*fn)(const void *data, size_t len, void *arg),
+                       void *arg)
+{
+    if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
+    with_arg_t a = {ctx->ta->inputs[i]->key, fn, arg, 0, 0};
+    mlops_store_foreach(ctx->store, a.key, with_cb, &a);
+    if (!a.found) {
+        void *data;
+        size_t len;
+        int rc = wk_task_input(ctx, i, &data, &len);
+        if (rc) return rc;
+        a.rc = fn(data, len, arg);
+        free(data);
+    }
+    return a.rc;
+}
+
+typedef struct {
+    mlk_frame **frame; /* decode as a frame, or */
+    mlk_features **fs; /* as a feature shard */
+} decode_arg_t;
+
+static int decode_fn(const void *data, size_t len, void *arg)
+{
+    decode_arg_t *a = arg;
+    return a->frame ? mlk_frame_decode(data, len, a->frame) : mlk_features_decode(data, len, a->fs);
 }
 
 /* Held locally: decode straight from the store's map, one copy; else
@@ -234,29 +262,21 @@ static int decode_cb(const char *key, const void *data, size_t len, void *arg)
 static int input_decoded(task_ctx_t *ctx, size_t i, decode_arg_t *a, const char *what)
 {
     if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
-    a->key = ctx->ta->inputs[i]->key;
-    mlops_store_foreach(ctx->store, a->key, decode_cb, a);
-    if (!a->found) {
-        void *data;
-        size_t len;
-        int rc = wk_task_input(ctx, i, &data, &len);
-        if (rc) return rc;
-        decode_cb(a->key, data, len, a);
-        free(data);
-    }
-    if (a->rc) return wk_task_fail(ctx, 0, "shard %s is not a valid %s", a->key, what);
+    int rc = wk_task_input_with(ctx, i, decode_fn, a);
+    /* a failed fetch already set the message (the first one is kept) */
+    if (rc) return wk_task_fail(ctx, 0, "shard %s is not a valid %s", ctx->ta->inputs[i]->key, what);
     return 0;
 }
 
 int wk_task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out)
 {
-    decode_arg_t a = {NULL, out, NULL, 0, 0};
+    decode_arg_t a = {out, NULL};
     return input_decoded(ctx, i, &a, "frame");
 }
 
 int wk_task_input_features(task_ctx_t *ctx, size_t i, mlk_features **out)
 {
-    decode_arg_t a = {NULL, NULL, out, 0, 0};
+    decode_arg_t a = {NULL, out};
     return input_decoded(ctx, i, &a, "feature shard");
 }
 

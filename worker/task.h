@@ -55,6 +55,12 @@ int wk_task_read_local(task_ctx_t *ctx, const Mlops__Tasks__LocalRange *r, const
  * store over ZeroMQ, cached locally. */
 int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len);
 int wk_task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out);
+/* Call fn(data, len, arg) once on input i's bytes without copying them
+ * when they are held locally (then data lies in the store's map and is
+ * valid only during the call), else on a fetched copy. Returns fn's
+ * value, or -1 with the task failed if the input cannot be read. */
+int wk_task_input_with(task_ctx_t *ctx, size_t i, int (*fn)(const void *data, size_t len, void *arg),
+                       void *arg);
 /* Input i decoded as a feature shard (fshard.h), from the store's map
  * when held locally (one copy instead of two). */
 int wk_task_input_features(task_ctx_t *ctx, size_t i, mlk_features **out);

@@ -31,4 +31,14 @@ void mlk_iqr_bounds(double q1, double q3, double k, double *lo, double *hi);
 long long mlk_iqr_mask(const mlk_frame *f, const size_t *cols, size_t ncols, const double *lo,
                        const double *hi, uint8_t *keep);
 
+/* mlk_dropna_mask over the first ncols columns (at most all) of a
+ * viewed encoding (frame.h): keep[r] = 1 if row r has no NaN number and
+ * no missing string there. Returns the number of rows kept. */
+size_t mlk_dropna_mask_view(const mlk_frameview *v, size_t ncols, uint8_t *keep);
+
+/* mlk_iqr_mask over columns given as arrays: cols[i][0..n) against
+ * [lo[i], hi[i]]. Returns the number of rows still kept. */
+size_t mlk_iqr_mask_cols(const double *const *cols, size_t ncols, size_t n, const double *lo,
+                         const double *hi, uint8_t *keep);
+
 #endif

@@ -149,9 +149,24 @@ static void wput(wbuf *b, const void *src, size_t len)
     b->n += len;
 }
 
+/* The encoding's size, so that it is written into one buffer of the
+ * right size (growing it by doubling copied a shard's frame twice). */
+static size_t encoded_size(const mlk_frame *f)
+{
+    size_t n = f->nrows, len = 20 + n * 8;
+    for (size_t c = 0; c < f->ncols; c++) {
+        const mlk_col *col = &f->cols[c];
+        len += 8 + strlen(col->name);
+        len += col->type == MLK_F64 ? n * 8 : n + (n + 1) * 8 + (size_t)col->off[n];
+    }
+    return len;
+}
+
 int mlk_frame_encode(const mlk_frame *f, uint8_t **out, size_t *outlen)
 {
-    wbuf b = {0};
+    size_t size = encoded_size(f);
+    wbuf b = {malloc(size ? size : 1), 0, size, 0};
+    if (!b.p) return MLOPS_ENOMEM;
     uint32_t v32 = 1;
     uint64_t n = f->nrows;
     wput(&b, "MLKF", 4);
@@ -193,13 +208,21 @@ static int rget(rbuf *b, void *dst, size_t len)
     return 0;
 }
 
-int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out)
+/* Walk and validate the layout of an encoding: nrows, ncols, the
+ * offset of the row ids, and per column its name (malloc'd), type and
+ * the offset of its data. String offsets must start at 0 and never
+ * decrease. 0, MLOPS_EPARSE or MLOPS_ENOMEM; on failure nothing is left
+ * allocated. */
+static int layout(const uint8_t *buf, size_t len, uint64_t *pn, uint32_t *pncols, size_t *rid_at,
+                  char ***pnames, mlk_coltype **ptypes, size_t **pstarts)
 {
     rbuf b = {buf, len, 0};
     char magic[4];
     uint32_t ver, ncols;
     uint64_t n;
-    *out = NULL;
+    *pnames = NULL;
+    *ptypes = NULL;
+    *pstarts = NULL;
     if (rget(&b, magic, 4) || memcmp(magic, "MLKF", 4) || rget(&b, &ver, 4) || ver != 1 ||
         rget(&b, &n, 8) || rget(&b, &ncols, 4))
         return MLOPS_EPARSE;
@@ -208,10 +231,9 @@ int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out)
     char **names = calloc(ncols ? ncols : 1, sizeof *names);
     mlk_coltype *types = calloc(ncols ? ncols : 1, sizeof *types);
     size_t *starts = calloc(ncols ? ncols : 1, sizeof *starts);
-    mlk_frame *f = NULL;
     int rc = MLOPS_EPARSE;
     if (!names || !types || !starts) { rc = MLOPS_ENOMEM; goto done; }
-    size_t rid_at = b.at;
+    *rid_at = b.at;
     if (n * 8 > b.n - b.at) goto done;
     b.at += n * 8;
     for (uint32_t c = 0; c < ncols; c++) {
@@ -229,15 +251,45 @@ int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out)
             b.at += n * 8;
         } else {
             if (n + (n + 1) * 8 > b.n - b.at) goto done;
-            uint64_t last;
-            memcpy(&last, b.p + b.at + n + n * 8, 8);
+            const uint8_t *off = b.p + b.at + n;
+            uint64_t prev, next;
+            memcpy(&prev, off, 8);
+            if (prev != 0) goto done;
+            for (uint64_t r = 0; r < n; r++, prev = next) {
+                memcpy(&next, off + (r + 1) * 8, 8);
+                if (next < prev) goto done;
+            }
             b.at += n + (n + 1) * 8;
-            if (last > b.n - b.at) goto done;
-            b.at += last;
+            if (prev > b.n - b.at) goto done;
+            b.at += prev;
         }
     }
     if (b.at != b.n) goto done;
-    f = mlk_frame_new(ncols, (const char *const *)names, types, n ? n : 1);
+    *pn = n;
+    *pncols = ncols;
+    *pnames = names;
+    *ptypes = types;
+    *pstarts = starts;
+    return 0;
+done:
+    for (uint32_t c = 0; names && c < ncols; c++) free(names[c]);
+    free(names);
+    free(types);
+    free(starts);
+    return rc;
+}
+
+int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out)
+{
+    uint32_t ncols;
+    uint64_t n;
+    size_t rid_at, *starts;
+    char **names;
+    mlk_coltype *types;
+    *out = NULL;
+    int rc = layout(buf, len, &n, &ncols, &rid_at, &names, &types, &starts);
+    if (rc) return rc;
+    mlk_frame *f = mlk_frame_new(ncols, (const char *const *)names, types, n ? n : 1);
     if (!f) { rc = MLOPS_ENOMEM; goto done; }
     memcpy(f->row_id, buf + rid_at, n * 8);
     for (uint32_t c = 0; c < ncols; c++) {
@@ -248,9 +300,6 @@ int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out)
         } else {
             memcpy(col->missing, p, n);
             memcpy(col->off, p + n, (n + 1) * 8);
-            if (col->off[0] != 0) goto done;
-            for (uint64_t r = 0; r < n; r++)
-                if (col->off[r + 1] < col->off[r]) goto done;
             uint64_t sl = col->off[n];
             col->str = malloc(sl ? sl : 1);
             if (!col->str) { rc = MLOPS_ENOMEM; goto done; }
@@ -261,12 +310,158 @@ int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out)
     f->nrows = n;
     *out = f;
     f = NULL;
-    rc = 0;
 done:
     mlk_frame_destroy(&f);
-    for (uint32_t c = 0; names && c < ncols; c++) free(names[c]);
+    for (uint32_t c = 0; c < ncols; c++) free(names[c]);
     free(names);
     free(types);
     free(starts);
     return rc;
+}
+
+/* --- views ---------------------------------------------------------- */
+
+int mlk_frame_view(const uint8_t *buf, size_t len, mlk_frameview **out)
+{
+    uint32_t ncols;
+    uint64_t n;
+    size_t rid_at, *starts;
+    char **names;
+    mlk_coltype *types;
+    *out = NULL;
+    int rc = layout(buf, len, &n, &ncols, &rid_at, &names, &types, &starts);
+    if (rc) return rc;
+    mlk_frameview *v = calloc(1, sizeof *v);
+    mlk_colview *cols = calloc(ncols ? ncols : 1, sizeof *cols);
+    if (!v || !cols) {
+        for (uint32_t c = 0; c < ncols; c++) free(names[c]);
+        free(v);
+        free(cols);
+        rc = MLOPS_ENOMEM;
+    } else {
+        v->nrows = n;
+        v->ncols = ncols;
+        v->row_id = buf + rid_at;
+        v->cols = cols;
+        v->end = buf + len;
+        for (uint32_t c = 0; c < ncols; c++) {
+            const uint8_t *p = buf + starts[c];
+            cols[c].name = names[c];
+            cols[c].type = types[c];
+            if (types[c] == MLK_F64) {
+                cols[c].f64 = p;
+            } else {
+                cols[c].missing = p;
+                cols[c].off = p + n;
+                cols[c].str = p + n + (n + 1) * 8;
+            }
+        }
+        *out = v;
+    }
+    free(names);
+    free(types);
+    free(starts);
+    return rc;
+}
+
+void mlk_frame_view_destroy(mlk_frameview **pv)
+{
+    if (!pv || !*pv) return;
+    for (size_t c = 0; c < (*pv)->ncols; c++) free((*pv)->cols[c].name);
+    free((*pv)->cols);
+    free(*pv);
+    *pv = NULL;
+}
+
+int mlk_frame_view_col(const mlk_frameview *v, const char *name)
+{
+    for (size_t c = 0; c < v->ncols; c++)
+        if (!strcmp(v->cols[c].name, name)) return (int)c;
+    return -1;
+}
+
+void mlk_frame_view_f64(const mlk_frameview *v, size_t c, double *dst)
+{
+    memcpy(dst, v->cols[c].f64, v->nrows * 8);
+}
+
+/* Copy the 8-byte items of src whose keep flag is set to dst; returns
+ * the bytes written. */
+static size_t keep8(uint8_t *dst, const uint8_t *src, const uint8_t *keep, size_t n)
+{
+    uint8_t *w = dst;
+    for (size_t r = 0; r < n; r++) {
+        memcpy(w, src + r * 8, 8);
+        w += keep[r] ? 8 : 0; /* written always, kept when flagged: no branch to mispredict */
+    }
+    return (size_t)(w - dst);
+}
+
+int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8_t **out,
+                              size_t *outlen)
+{
+    size_t n = v->nrows, k = 0;
+    for (size_t r = 0; r < n; r++) k += keep[r] != 0;
+    /* the size first: the kept strings' bytes per column */
+    size_t size = 20 + k * 8;
+    for (size_t c = 0; c < v->ncols; c++) {
+        const mlk_colview *col = &v->cols[c];
+        size += 8 + strlen(col->name);
+        if (col->type == MLK_F64) {
+            size += k * 8;
+            continue;
+        }
+        size += k + (k + 1) * 8;
+        for (size_t r = 0; r < n; r++)
+            if (keep[r]) {
+                size_t len;
+                mlk_view_str_at(col, r, &len);
+                size += len;
+            }
+    }
+    /* spare bytes: keep8 writes one item past the last kept one, and a
+     * short string is copied as 16 bytes */
+    uint8_t *buf = malloc(size + 16), *p = buf;
+    if (!buf) return MLOPS_ENOMEM;
+    uint32_t v32 = 1;
+    uint64_t n64 = k;
+    memcpy(p, "MLKF", 4);
+    memcpy(p + 4, &v32, 4);
+    memcpy(p + 8, &n64, 8);
+    v32 = (uint32_t)v->ncols;
+    memcpy(p + 16, &v32, 4);
+    p += 20;
+    p += keep8(p, v->row_id, keep, n);
+    for (size_t c = 0; c < v->ncols; c++) {
+        const mlk_colview *col = &v->cols[c];
+        uint32_t nl = (uint32_t)strlen(col->name), t = (uint32_t)col->type;
+        memcpy(p, &nl, 4);
+        memcpy(p + 4, col->name, nl);
+        memcpy(p + 4 + nl, &t, 4);
+        p += 8 + nl;
+        if (col->type == MLK_F64) {
+            p += keep8(p, col->f64, keep, n);
+            continue;
+        }
+        uint8_t *miss = p, *off = p + k, *str = p + k + (k + 1) * 8;
+        uint64_t at = 0;
+        memcpy(off, &at, 8);
+        size_t w = 0;
+        for (size_t r = 0; r < n; r++) {
+            if (!keep[r]) continue;
+            size_t len;
+            const char *s = mlk_view_str_at(col, r, &len);
+            miss[w] = col->missing[r];
+            /* most strings are short: one fixed copy, not a call */
+            if (len <= 16 && v->end - (const uint8_t *)s >= 16) memcpy(str + at, s, 16);
+            else memcpy(str + at, s, len);
+            at += len;
+            memcpy(off + (w + 1) * 8, &at, 8);
+            w++;
+        }
+        p = str + at;
+    }
+    *out = buf;
+    *outlen = (size_t)(p - buf);
+    return 0;
 }

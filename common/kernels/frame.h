@@ -13,6 +13,7 @@
 #define MLK_FRAME_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum { MLK_F64 = 1, MLK_STR = 2 } mlk_coltype;
 
@@ -63,5 +64,61 @@ void mlk_frame_filter(mlk_frame *f, const uint8_t *keep);
 int mlk_frame_encode(const mlk_frame *f, uint8_t **out, size_t *outlen);
 /* Decode a buffer (copied; the buffer may be freed afterwards). */
 int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out);
+
+/* --- a view of an encoded frame, without decoding it ------------------
+ *
+ * A task that reads a stored frame only to test or filter its rows
+ * (clean's quantile rounds and filter) need not copy every column into a
+ * new frame: a view points into the encoded bytes (validated exactly as
+ * mlk_frame_decode validates them) and borrows them, so the buffer must
+ * outlive the view. The arrays of an encoding need not be aligned for
+ * their type: numbers are read through mlk_frame_view_f64 (a copy into
+ * the caller's aligned array) or memcpy. */
+typedef struct {
+    char *name;               /* owned by the view, NUL-terminated */
+    mlk_coltype type;
+    const uint8_t *f64;       /* MLK_F64: nrows little-endian doubles */
+    const uint8_t *missing;   /* MLK_STR: nrows flags */
+    const uint8_t *off;       /* MLK_STR: nrows + 1 little-endian u64 offsets */
+    const uint8_t *str;       /* MLK_STR: the bytes the offsets point into */
+} mlk_colview;
+
+typedef struct {
+    size_t nrows;
+    size_t ncols;
+    const uint8_t *row_id; /* nrows little-endian i64 */
+    mlk_colview *cols;
+    const uint8_t *end; /* the end of the viewed bytes */
+} mlk_frameview;
+
+/* A view of buf[0..len) (an encoding from mlk_frame_encode, or garbage:
+ * MLOPS_EPARSE, as mlk_frame_decode). On success *out owns only the view
+ * structure and names; the bytes stay borrowed. */
+int mlk_frame_view(const uint8_t *buf, size_t len, mlk_frameview **out);
+void mlk_frame_view_destroy(mlk_frameview **pv);
+
+/* Column index by name, or -1. */
+int mlk_frame_view_col(const mlk_frameview *v, const char *name);
+
+/* Copy numeric column c (MLK_F64) into dst[0..nrows). */
+void mlk_frame_view_f64(const mlk_frameview *v, size_t c, double *dst);
+
+/* String value of row r of column c (MLK_STR); the offsets were
+ * validated by mlk_frame_view. */
+static inline const char *mlk_view_str_at(const mlk_colview *c, size_t r, size_t *len)
+{
+    uint64_t a, b;
+    memcpy(&a, c->off + r * 8, 8);
+    memcpy(&b, c->off + r * 8 + 8, 8);
+    *len = (size_t)(b - a);
+    return (const char *)c->str + a;
+}
+
+/* The encoding of the viewed frame with only the rows with keep[r] != 0,
+ * in order: the same bytes as mlk_frame_decode + mlk_frame_filter +
+ * mlk_frame_encode, in one pass and one exactly sized buffer. Returns 0
+ * and sets *out (malloc'd) and *outlen, or MLOPS_ENOMEM. */
+int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8_t **out,
+                              size_t *outlen);
 
 #endif

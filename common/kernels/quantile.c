@@ -2,11 +2,14 @@
  *
  * Byte formats (little-endian, the host order on supported platforms):
  *   request: "MLKQ" u32 version=2, u32 nquery, then per query
- *            u32 col, u32 kind (1 HIST, 2 GATHER), u32 bits, u64 prefix
+ *            u32 col, u32 kind (1 HIST, 2 GATHER, 3 WINDOW), u32 bits,
+ *            u64 prefix (WINDOW: bits = the window's half width W,
+ *            prefix = the double q's bits)
  *   answer:  "MLKA" u32 version=2, u32 nquery, then per query its 20
  *            request bytes echoed, then HIST: u32 nnz, nnz x (u32 bin,
  *            u64 count, u64 min key, u64 max key) with bins ascending;
- *            GATHER: u64 m, m x f64 ascending
+ *            GATHER: u64 m, m x f64 ascending;
+ *            WINDOW: u64 below, u64 m, m x f64 ascending
  *   job:     "MLKJ" u32 version=1, u32 ncols, u32 nq, f64 qs[nq], per
  *            column u64 n, u32 known, then 2*nq targets of u64 prefix,
  *            rank, count, u32 bits, state, f64 value.
@@ -47,7 +50,7 @@ static inline int has_prefix(uint64_t key, uint64_t prefix, unsigned bits)
     return bits == 0 || (key >> (64 - bits)) == prefix;
 }
 
-enum { Q_HIST = 1, Q_GATHER = 2 };
+enum { Q_HIST = 1, Q_GATHER = 2, Q_WINDOW = 3 };
 
 /* One query of a round: on a worker, what it counts or collects over its
  * shard; on the coordinator, the merged counts or values of all shards. */
@@ -55,8 +58,13 @@ typedef struct {
     uint32_t col, kind, bits;
     uint64_t prefix;
     uint64_t *counts; /* HIST: MLK_QHIST_LEN (counts | min key | max key) */
-    double *vals;     /* GATHER: values */
+    double *vals;     /* GATHER: values; WINDOW: every shard's window, in shard order */
     size_t nvals, cap;
+    /* WINDOW on the coordinator: per shard answer, the count below its
+     * window and where its values start in vals */
+    uint64_t *below;
+    size_t *wstart, *wcount;
+    size_t nshard, shard_cap;
 } query;
 
 static int push_val(query *q, double x)
@@ -129,7 +137,7 @@ static uint64_t *hist_new(void)
 
 void mlk_qhist_add(const double *v, size_t n, uint64_t prefix, unsigned bits, uint64_t *hist)
 {
-    query q = {0, Q_HIST, bits, prefix, hist, NULL, 0, 0};
+    query q = {.kind = Q_HIST, .bits = bits, .prefix = prefix, .counts = hist};
     scan_column(v, n, NULL, &q, 1);
 }
 
@@ -168,7 +176,7 @@ int mlk_qgather(const double *v, size_t n, uint64_t prefix, unsigned bits, doubl
 {
     *out = NULL;
     *nout = 0;
-    query q = {0, Q_GATHER, bits, prefix, NULL, NULL, 0, 0};
+    query q = {.kind = Q_GATHER, .bits = bits, .prefix = prefix};
     int rc = scan_column(v, n, NULL, &q, 1);
     if (rc == 0) rc = sort_values(q.vals, q.nvals);
     if (rc != 0) {
@@ -257,6 +265,7 @@ struct mlk_qjob {
     mlk_qtarget *t;  /* ncols * 2 * nq */
     query *qry;
     size_t nqry;
+    uint32_t window; /* round 0's WINDOW half width, 0: none (mlk_qjob_set_window) */
 };
 
 static void queries_free(mlk_qjob *j)
@@ -264,6 +273,9 @@ static void queries_free(mlk_qjob *j)
     for (size_t i = 0; i < j->nqry; i++) {
         free(j->qry[i].counts);
         free(j->qry[i].vals);
+        free(j->qry[i].below);
+        free(j->qry[i].wstart);
+        free(j->qry[i].wcount);
     }
     free(j->qry);
     j->qry = NULL;
@@ -292,7 +304,7 @@ static int lazy_hist(query *q)
 static int build_queries(mlk_qjob *j)
 {
     queries_free(j);
-    size_t max = j->ncols * (2 * j->nq + 1);
+    size_t max = j->ncols * (3 * j->nq + 1);
     j->qry = calloc(max, sizeof *j->qry);
     if (!j->qry) return MLOPS_ENOMEM;
     for (size_t c = 0; c < j->ncols; c++) {
@@ -300,6 +312,13 @@ static int build_queries(mlk_qjob *j)
             query *q = &j->qry[j->nqry++];
             q->col = (uint32_t)c;
             q->kind = Q_HIST; /* counts made by the first answer merged (lazy_hist) */
+            for (size_t k = 0; j->window && k < j->nq; k++) {
+                query *w = &j->qry[j->nqry++];
+                w->col = (uint32_t)c;
+                w->kind = Q_WINDOW;
+                w->bits = j->window;
+                memcpy(&w->prefix, &j->qs[k], 8);
+            }
             continue;
         }
         for (size_t k = 0; k < 2 * j->nq; k++) {
@@ -359,6 +378,15 @@ void mlk_qjob_destroy(mlk_qjob **pj)
 int mlk_qjob_done(const mlk_qjob *j)
 {
     return j->nqry == 0;
+}
+
+int mlk_qjob_set_window(mlk_qjob *j, uint32_t w)
+{
+    if (w > MLK_QWINDOW_MAX) return MLOPS_EINVAL;
+    for (size_t c = 0; c < j->ncols; c++)
+        if (j->known[c]) return MLOPS_EINVAL; /* round 0 only */
+    j->window = w;
+    return build_queries(j);
 }
 
 /* Growable little-endian byte writer. */
@@ -492,9 +520,116 @@ static void put_sparse_hist(wbuf *w, const query *q)
 
 static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
 {
+    if (kind == Q_WINDOW) {
+        double q;
+        memcpy(&q, &prefix, 8);
+        return bits >= 1 && bits <= MLK_QWINDOW_MAX && q >= 0.0 && q <= 1.0;
+    }
     if (kind != Q_HIST && kind != Q_GATHER) return 0;
     if (bits > 48 || bits % MLK_QBITS) return 0;
     return bits == 0 ? prefix == 0 : (prefix >> bits) == 0;
+}
+
+/* A shard's WINDOW answer to quantile q (in q->prefix) of a column: its
+ * values of local ranks lo - W .. hi + W around its own q-quantile's
+ * ranks lo, hi (W = q->bits, or more for a large shard), widened at both ends to every value equal
+ * to the end ones, so that the window holds ALL the shard's values with
+ * keys between its first and last; into q->vals (sorted), and the count
+ * of the shard's values below it into q->nshard. h is the column's
+ * round-0 HIST query, already answered: its dense counts give the bins
+ * to collect; a small shard's sorted keys are the values themselves. */
+static int answer_window(query *q, query *h, const double *v, size_t n, const uint8_t *keep)
+{
+    q->nvals = 0;
+    q->nshard = 0;
+    if (!h) return 0;
+    double qv;
+    memcpy(&qv, &q->prefix, 8);
+    uint64_t cnt = 0;
+    if (h->counts)
+        for (uint32_t b = 0; b < MLK_QBINS; b++) cnt += h->counts[3 * b];
+    else
+        cnt = h->nvals;
+    if (cnt == 0) return 0;
+    uint64_t lo, hi, w = q->bits;
+    /* a larger shard's own quantile strays further from the global one:
+     * at least 5 standard deviations of its rank (sqrt(n q (1-q)) <= sqrt(n)/2) */
+    uint64_t wmin = (uint64_t)(2.5 * sqrt((double)cnt));
+    if (w < wmin) w = wmin;
+    double g;
+    mlk_qvirtual(cnt, qv, &lo, &hi, &g);
+    uint64_t from = lo > w ? lo - w : 0, to = hi + w < cnt ? hi + w : cnt - 1;
+    const double *sorted;
+    double *mine = NULL;
+    uint64_t base = 0, m;
+    if (!h->counts) {
+        if (sort_values(h->vals, h->nvals) != 0) return MLOPS_ENOMEM; /* as its answer will be */
+        sorted = h->vals;
+        m = cnt;
+    } else {
+        /* the bins holding ranks from..to, then the values in them */
+        uint64_t cum = 0;
+        uint32_t b0 = 0, b1 = 0;
+        for (uint32_t b = 0; b < MLK_QBINS; b++) {
+            uint64_t c = h->counts[3 * b];
+            if (c && cum <= from && from < cum + c) {
+                b0 = b;
+                base = cum;
+            }
+            if (c && cum <= to && to < cum + c) {
+                b1 = b;
+                break;
+            }
+            cum += c;
+        }
+        /* a window that would take most of a large shard is not worth
+         * sending: the rounds find the value */
+        uint64_t span = 0;
+        int one_each = 1; /* every bin one distinct value: the counts decide alone */
+        for (uint32_t b = b0; b <= b1; b++) {
+            span += h->counts[3 * b];
+            one_each &= !h->counts[3 * b] || h->counts[3 * b + 1] == h->counts[3 * b + 2];
+        }
+        if (one_each || span > (uint64_t)64 * (2 * w + 2)) return 0;
+        query g2 = {.col = q->col, .kind = Q_GATHER};
+        for (size_t i = 0; i < n; i++) {
+            if ((keep && !keep[i]) || isnan(v[i])) continue;
+            uint32_t b = (uint32_t)(mlk_qkey(v[i]) >> (64 - MLK_QBITS));
+            if (b >= b0 && b <= b1 && push_val(&g2, v[i]) != 0) {
+                free(g2.vals);
+                return MLOPS_ENOMEM;
+            }
+        }
+        if (sort_values(g2.vals, g2.nvals) != 0) {
+            free(g2.vals);
+            return MLOPS_ENOMEM;
+        }
+        mine = g2.vals;
+        sorted = mine;
+        m = g2.nvals;
+    }
+    /* ranks from..to of the column are indexes from-base..to-base here */
+    size_t s = (size_t)(from - base), e = (size_t)(to - base);
+    if (e >= m || s > e) { /* the shard changed under the counts: send none */
+        free(mine);
+        return 0;
+    }
+    while (s > 0 && mlk_qkey(sorted[s - 1]) == mlk_qkey(sorted[s])) s--;
+    while (e + 1 < m && mlk_qkey(sorted[e + 1]) == mlk_qkey(sorted[e])) e++;
+    if (e - s + 1 > (size_t)16 * (w + 1)) { /* ties made it large: not worth its bytes */
+        free(mine);
+        return 0;
+    }
+    q->vals = malloc((e - s + 1) * sizeof *q->vals);
+    if (!q->vals) {
+        free(mine);
+        return MLOPS_ENOMEM;
+    }
+    memcpy(q->vals, sorted + s, (e - s + 1) * sizeof *q->vals);
+    q->nvals = q->cap = e - s + 1;
+    q->nshard = base + s;
+    free(mine);
+    return 0;
 }
 
 int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols, size_t ncols,
@@ -540,11 +675,22 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
     /* Queries come grouped by column (mlk_qjob_request's order); scan each
      * run of the same column once. */
     for (uint32_t i = 0; i < nqry;) {
+        if (qs[i].kind == Q_WINDOW) { /* answered below, from the counts */
+            i++;
+            continue;
+        }
         uint32_t e = i + 1;
-        while (e < nqry && qs[e].col == qs[i].col) e++;
+        while (e < nqry && qs[e].col == qs[i].col && qs[e].kind != Q_WINDOW) e++;
         if ((rc = scan_column(cols[qs[i].col], nrows, keep, qs + i, e - i)) != 0) goto out;
         i = e;
     }
+    for (uint32_t i = 0; i < nqry; i++)
+        if (qs[i].kind == Q_WINDOW) {
+            query *h = NULL;
+            for (uint32_t k = 0; k < nqry && !h; k++)
+                if (qs[k].kind == Q_HIST && qs[k].col == qs[i].col && qs[k].bits == 0) h = &qs[k];
+            if ((rc = answer_window(&qs[i], h, cols[qs[i].col], nrows, keep)) != 0) goto out;
+        }
     wbuf w = {0};
     wput(&w, "MLKA", 4);
     wu32(&w, QFMT_VERSION);
@@ -564,6 +710,10 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
                     wu32(&w, b);
                     wput(&w, q->counts + 3 * b, 24); /* count, min, max */
                 }
+        } else if (q->kind == Q_WINDOW) {
+            wu64(&w, q->nshard); /* the count below the window (answer_window) */
+            wu64(&w, q->nvals);
+            wput(&w, q->vals, q->nvals * sizeof *q->vals);
         } else {
             if ((rc = sort_values(q->vals, q->nvals)) != 0) break;
             wu64(&w, q->nvals);
@@ -581,10 +731,91 @@ out:
     return rc;
 }
 
+/* Keep one shard's window (m values at p) and the count below it. */
+static int add_window(query *q, uint64_t below, const uint8_t *p, size_t m)
+{
+    if (q->nshard == q->shard_cap) {
+        size_t nc = q->shard_cap ? q->shard_cap * 2 : 16;
+        uint64_t *b = realloc(q->below, nc * sizeof *b);
+        if (b) q->below = b;
+        size_t *ws = realloc(q->wstart, nc * sizeof *ws);
+        if (ws) q->wstart = ws;
+        size_t *wc = realloc(q->wcount, nc * sizeof *wc);
+        if (wc) q->wcount = wc;
+        if (!b || !ws || !wc) return MLOPS_ENOMEM;
+        q->shard_cap = nc;
+    }
+    if (q->nvals + m > q->cap) {
+        size_t nc = q->cap ? q->cap : 1024;
+        while (nc < q->nvals + m) nc *= 2;
+        double *nv = realloc(q->vals, nc * sizeof *nv);
+        if (!nv) return MLOPS_ENOMEM;
+        q->vals = nv;
+        q->cap = nc;
+    }
+    q->below[q->nshard] = below;
+    q->wstart[q->nshard] = q->nvals;
+    q->wcount[q->nshard++] = m;
+    if (m) memcpy(q->vals + q->nvals, p, m * 8);
+    q->nvals += m;
+    return 0;
+}
+
+/* Resolve global rank R of a column from the shards' windows for its
+ * quantile qv, if they prove it: every shard holds all its values with
+ * keys in [L, H] (L the largest first key, H the smallest last key), so
+ * the values below L are counted exactly and those in [L, H] are all
+ * here. 1 and *out when R falls among the latter, 0 when not (the
+ * rounds go on), or MLOPS_ENOMEM. */
+static int window_resolve(mlk_qjob *j, uint32_t col, double qv, uint64_t R, double *out)
+{
+    query *q = NULL;
+    for (size_t i = 0; i < j->nqry && !q; i++) {
+        double x;
+        memcpy(&x, &j->qry[i].prefix, 8);
+        if (j->qry[i].col == col && j->qry[i].kind == Q_WINDOW && x == qv) q = &j->qry[i];
+    }
+    if (!q || q->nshard == 0) return 0;
+    uint64_t L = 0, H = UINT64_MAX, below = 0;
+    for (size_t s = 0; s < q->nshard; s++) {
+        if (!q->wcount[s]) return 0;
+        uint64_t a = mlk_qkey(q->vals[q->wstart[s]]);
+        uint64_t b = mlk_qkey(q->vals[q->wstart[s] + q->wcount[s] - 1]);
+        L = a > L ? a : L;
+        H = b < H ? b : H;
+    }
+    if (L > H) return 0;
+    size_t nin = 0;
+    for (size_t s = 0; s < q->nshard; s++) {
+        below += q->below[s];
+        for (size_t k = 0; k < q->wcount[s]; k++) {
+            uint64_t key = mlk_qkey(q->vals[q->wstart[s] + k]);
+            below += key < L;
+            nin += key >= L && key <= H;
+        }
+    }
+    if (R < below || R - below >= nin) return 0;
+    double *in = malloc(nin * sizeof *in);
+    if (!in) return MLOPS_ENOMEM;
+    size_t w = 0;
+    for (size_t i = 0; i < q->nvals; i++) {
+        uint64_t key = mlk_qkey(q->vals[i]);
+        if (key >= L && key <= H) in[w++] = q->vals[i];
+    }
+    int rc = sort_values(in, nin);
+    if (rc == 0) {
+        *out = in[R - below];
+        rc = 1;
+    }
+    free(in);
+    return rc;
+}
+
 /* Walk an answer; with apply == 0 only validate it. */
 static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply, char *err,
                        size_t errlen)
 {
+    int rc = 0;
     /* a shard that sent no answer has ans NULL: no arithmetic on it */
     rbuf r = {ans, ans ? ans + anslen : ans, 0};
     uint32_t nqry;
@@ -624,6 +855,22 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
                     e[2] = hi > e[2] ? hi : e[2];
                 }
             }
+        } else if (kind == Q_WINDOW) {
+            uint64_t below = ru64(&r), m = ru64(&r);
+            if (r.bad || m > (uint64_t)(r.end - r.p) / 8)
+                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                    "quantile answer: query %u: bad window size", i);
+            for (uint64_t k = 0; k < m; k++) {
+                double a, b;
+                memcpy(&b, r.p + k * 8, 8);
+                if (k) memcpy(&a, r.p + (k - 1) * 8, 8);
+                if (isnan(b) || (k && mlk_qkey(a) > mlk_qkey(b)))
+                    return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                        "quantile answer: query %u: window not sorted", i);
+            }
+            if (apply && (rc = add_window(q, below, r.p, (size_t)m)) != 0)
+                return mlops_seterr(err, errlen, rc, "out of memory");
+            r.p += m * 8;
         } else {
             uint64_t m = ru64(&r);
             if (r.bad || m > (uint64_t)(r.end - r.p) / 8)
@@ -684,6 +931,8 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
         for (size_t k = 0; k < per; k++) {
             mlk_qtarget *tk = &t[k];
             if (tk->state == MLK_QT_HIST) {
+                uint64_t R = tk->rank;
+                int round0 = tk->bits == 0;
                 query *q = find_query(j, (uint32_t)c, Q_HIST, tk->bits, tk->prefix);
                 if (q && lazy_hist(q) != 0)
                     return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
@@ -692,6 +941,15 @@ int mlk_qjob_step(mlk_qjob *j, char *err, size_t errlen)
                                         "quantile column %zu: histogram lost values (shards "
                                         "changed between rounds?)",
                                         c);
+                double v = NAN;
+                int got = round0 && tk->state != MLK_QT_DONE
+                              ? window_resolve(j, (uint32_t)c, j->qs[k / 2], R, &v)
+                              : 0;
+                if (got < 0) return mlops_seterr(err, errlen, got, "out of memory");
+                if (got) { /* proved by the windows: no more rounds for it */
+                    tk->state = MLK_QT_DONE;
+                    tk->value = v;
+                }
             } else if (tk->state == MLK_QT_GATHER) {
                 query *q = find_query(j, (uint32_t)c, Q_GATHER, tk->bits, tk->prefix);
                 if (!q || q->nvals != tk->count)

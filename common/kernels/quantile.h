@@ -32,8 +32,11 @@
  *      MLK_QGATHER_MAX values is gathered next round, then resolved; a
  *      rank whose bin holds a single distinct key is resolved at once.
  *   3. Repeat 1-2 until mlk_qjob_done(); then mlk_qjob_result().
- * At most 5 rounds; typically 3. The job state between rounds encodes
- * to bytes (mlk_qjob_encode/decode) for a journal.
+ * At most 5 rounds; typically 3. With mlk_qjob_set_window, round 0
+ * also asks each shard for the values around its own quantiles
+ * (WINDOW): they resolve a rank in round 0 when every shard's window
+ * covers it, usually saving the gather round. The job state between
+ * rounds encodes to bytes (mlk_qjob_encode/decode) for a journal.
  *
  * Interpolation (numpy 1.24 _quantile, method 'linear'): virtual index
  * v = (n-1)*q; i = floor(v), j = i+1, gamma = v - i; if v >= n-1 then
@@ -119,6 +122,21 @@ typedef struct mlk_qjob mlk_qjob;
  * arguments (ncols or nq == 0, q outside [0,1]) or no memory. */
 mlk_qjob *mlk_qjob_new(size_t ncols, const double *qs, size_t nq);
 void mlk_qjob_destroy(mlk_qjob **pj);
+
+/* The largest window half width mlk_qjob_set_window takes. */
+#define MLK_QWINDOW_MAX 65536
+
+/* Round 0 also asks every shard for a window of its own values around
+ * each wanted quantile (w values either side of its local order
+ * statistics, at least 2.5 sqrt(n) for a shard of n values, with all
+ * ties): when every shard's window covers the
+ * global order statistic (shards that are alike, as rows dealt in
+ * file order mostly are), the windows prove it exactly and the target
+ * is resolved in round 0, so a gather round is saved. The results are
+ * the same exact values either way. Call before the first request, on
+ * both the side that makes requests and the side that adds answers.
+ * 0, or MLOPS_EINVAL (w too large, or not in round 0). */
+int mlk_qjob_set_window(mlk_qjob *j, uint32_t w);
 
 /* 1 when every column's quantiles are known. */
 int mlk_qjob_done(const mlk_qjob *j);

@@ -12,12 +12,15 @@
  * encodes again, the encoding decodes, and encoding that gives the same
  * bytes (so a value stored and read back is the value stored); a
  * failing decode leaves no output and, where it takes one, a one-line
- * message. */
+ * message. A view of a frame's bytes (clean's tasks read them so) is
+ * refused exactly when decode refuses them, and its filtered encoding
+ * and dropna mask are those of the decoded frame. */
 #include "fuzz.h"
 
 #include <string.h>
 
 #include "bytes.h"
+#include "clean.h"
 #include "err.h"
 #include "frame.h"
 #include "fshard.h"
@@ -187,6 +190,35 @@ static void model_average_check(const uint8_t *b, size_t n)
     mlk_model_destroy(&m);
 }
 
+/* mlk_frame_view against mlk_frame_decode on the same bytes; the rows
+ * kept follow the payload's own bytes. */
+static void frame_view_check(const uint8_t *b, size_t n)
+{
+    mlk_frame *f = NULL;
+    mlk_frameview *v = NULL;
+    int drc = mlk_frame_decode(b, n, &f), vrc = mlk_frame_view(b, n, &v);
+    FUZZ_CHECK(drc == vrc && (v == NULL) == (vrc != 0));
+    if (drc != 0) return;
+    FUZZ_CHECK(f->nrows == v->nrows && f->ncols == v->ncols);
+    uint8_t *keep = malloc(f->nrows + 1), *keep2 = malloc(f->nrows + 1);
+    FUZZ_CHECK(keep != NULL && keep2 != NULL);
+    FUZZ_CHECK(mlk_dropna_mask(f, NULL, 0, keep) == mlk_dropna_mask_view(v, f->ncols, keep2));
+    FUZZ_CHECK(f->nrows == 0 || memcmp(keep, keep2, f->nrows) == 0);
+    for (size_t r = 0; r < f->nrows; r++) keep[r] = (uint8_t)((b[r % n] >> (r % 8)) & 1);
+    uint8_t *got = NULL, *want = NULL;
+    size_t gl = 0, wl = 0;
+    FUZZ_CHECK(mlk_frame_encode_filtered(v, keep, &got, &gl) == 0);
+    mlk_frame_filter(f, keep);
+    FUZZ_CHECK(mlk_frame_encode(f, &want, &wl) == 0);
+    FUZZ_CHECK(gl == wl && memcmp(got, want, wl) == 0);
+    free(got);
+    free(want);
+    free(keep);
+    free(keep2);
+    mlk_frame_view_destroy(&v);
+    mlk_frame_destroy(&f);
+}
+
 /* Task arguments are read field by field: here the payload's own bytes
  * say which reads follow (2 bits each), so every mix of fields meets
  * every truncation. */
@@ -235,5 +267,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         round_trip(&codecs[which], data + 1, size - 1);
     if (which < NCODECS && !strcmp(codecs[which].name, "model")) model_average_check(data + 1, size - 1);
+    if (which < NCODECS && !strcmp(codecs[which].name, "frame")) frame_view_check(data + 1, size - 1);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* test_quantile.c: keys, exact quantiles against a sort-based reference
- * of numpy's formula, the distributed rounds over shards, hostile bytes,
+ * of numpy's formula, the distributed rounds over shards (with and
+ * without round 0's windows), hostile bytes,
  * and the dropna / IQR masks of clean.h. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +198,102 @@ static void test_distributed_rounds(void **state)
     free(keep);
 }
 
+/* Run a quantile job over nsh shards cut at cuts[] of the columns,
+ * with the given round-0 window (0: none); the results into out
+ * (ncols x nq) and the number of rounds taken. */
+static int run_sharded(const double *const *colv, size_t ncols, const uint8_t *keep,
+                       const size_t *cuts, size_t nsh, const double *qs, size_t nq, uint32_t window,
+                       double *out)
+{
+    mlk_qjob *j = mlk_qjob_new(ncols, qs, nq);
+    assert_non_null(j);
+    assert_int_equal(mlk_qjob_set_window(j, window), 0);
+    int rounds = 0;
+    while (!mlk_qjob_done(j)) {
+        uint8_t *req, *st;
+        size_t reqlen, stlen;
+        assert_int_equal(mlk_qjob_request(j, &req, &reqlen), 0);
+        for (size_t s = 0; s < nsh; s++) {
+            const double *cols[4];
+            for (size_t c = 0; c < ncols; c++) cols[c] = colv[c] + cuts[s];
+            uint8_t *ans;
+            size_t anslen;
+            char err[128];
+            assert_int_equal(mlk_qjob_answer_masked(req, reqlen, cols, ncols, cuts[s + 1] - cuts[s],
+                                                    keep ? keep + cuts[s] : NULL, &ans, &anslen,
+                                                    err, sizeof err),
+                             0);
+            if (anslen > 12)
+                assert_int_equal(mlk_qjob_add(j, ans, anslen - 1, err, sizeof err), MLOPS_EPARSE);
+            assert_int_equal(mlk_qjob_add(j, ans, anslen, err, sizeof err), 0);
+            free(ans);
+        }
+        free(req);
+        assert_int_equal(mlk_qjob_step(j, NULL, 0), 0);
+        assert_int_equal(mlk_qjob_encode(j, &st, &stlen), 0);
+        mlk_qjob_destroy(&j);
+        assert_int_equal(mlk_qjob_decode(st, stlen, &j), 0);
+        free(st);
+        rounds++;
+    }
+    for (size_t c = 0; c < ncols; c++) assert_int_equal(mlk_qjob_result(j, c, out + c * nq, NULL), 0);
+    mlk_qjob_destroy(&j);
+    return rounds;
+}
+
+/* Round 0's windows: the same exact values as without them on every
+ * kind of column (alike shards, sorted shards that no window covers,
+ * heavy ties, NaNs and dropped rows, tiny shards answered from sorted
+ * keys), and one round instead of two where the shards are alike. */
+static void test_windows(void **state)
+{
+    (void)state;
+    size_t n = 300000;
+    double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c),
+           *d = malloc(n * sizeof *d);
+    uint8_t *keep = malloc(n);
+    for (size_t i = 0; i < n; i++) {
+        keep[i] = rnd() % 11 != 0;
+        a[i] = round(urand() * 30000.0) / 100.0;          /* like prices */
+        b[i] = (double)i * 0.5 + (rnd() % 3);             /* sorted: shards differ */
+        c[i] = rnd() % 9 == 0 ? NAN : (double)(rnd() % 7); /* heavy ties */
+        d[i] = 1e6 + urand() * 1e-3;                      /* one 16-bit bin */
+    }
+    const double *cols[4] = {a, b, c, d};
+    double qs[] = {0.25, 0.75, 0.1};
+    size_t cuts[] = {0, 65536, 131072, 196608, 262144, n};
+    size_t tiny[] = {0, 3, 1000, 1001, 9000, 17000};
+    double with[12], without[12];
+    for (int masked = 0; masked < 2; masked++) {
+        int r1 = run_sharded(cols, 4, masked ? keep : NULL, cuts, 5, qs, 3, 512, with);
+        int r0 = run_sharded(cols, 4, masked ? keep : NULL, cuts, 5, qs, 3, 0, without);
+        for (size_t k = 0; k < 12; k++) same(with[k], without[k]);
+        assert_true(r1 <= r0);
+        r1 = run_sharded(cols, 4, masked ? keep : NULL, tiny, 5, qs, 3, 64, with);
+        r0 = run_sharded(cols, 4, masked ? keep : NULL, tiny, 5, qs, 3, 0, without);
+        for (size_t k = 0; k < 12; k++) same(with[k], without[k]);
+    }
+    /* alike shards: the windows prove the quantiles in round 0 */
+    const double *alike[2] = {a, d};
+    assert_int_equal(run_sharded(alike, 2, keep, cuts, 5, qs, 3, 512, with), 1);
+    assert_int_equal(run_sharded(alike, 2, keep, cuts, 5, qs, 3, 0, without), 2);
+    for (size_t k = 0; k < 6; k++) same(with[k], without[k]);
+    /* against the sort-based reference too */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keep[i]) a[m++] = a[i];
+    for (size_t k = 0; k < 3; k++) same(with[k], ref_quantile(a, m, qs[k]));
+    /* bad settings */
+    mlk_qjob *j = mlk_qjob_new(1, qs, 1);
+    assert_int_equal(mlk_qjob_set_window(j, MLK_QWINDOW_MAX + 1), MLOPS_EINVAL);
+    mlk_qjob_destroy(&j);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(keep);
+}
+
 static void test_hostile_bytes(void **state)
 {
     (void)state;
@@ -294,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_small_known),
         cmocka_unit_test(test_against_reference),
         cmocka_unit_test(test_distributed_rounds),
+        cmocka_unit_test(test_windows),
         cmocka_unit_test(test_hostile_bytes),
         cmocka_unit_test(test_clean_masks),
     };

@@ -71,7 +71,8 @@ static int cv_input(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, size_t ni
 {
     *f = NULL;
     *fold = NULL;
-    if (!rows || ninst == 0 || ninst != nfold)
+    if (!rows) return wk_task_fail(ctx, 0, "cv: damaged task arguments (no rows' folds)");
+    if (ninst == 0 || ninst != nfold)
         return wk_task_fail(ctx, 0, "cv: damaged task arguments (%zu instances, %zu folds)", ninst, nfold);
     for (size_t i = 0; i < ninst; i++)
         if (inst_fold[i] >= rows->folds)

@@ -6,15 +6,17 @@
  * instances advance in lockstep, one phase per epoch, and a task serves
  * every instance from one read of its shard (the shards the earlier
  * stages prepared once):
- *   "cv_epoch"     task s: shard s, one SGD pass per active instance over
- *                  the shard's training rows outside its fold (CvRows,
+ *   "cv_epoch"     task c*S + s: shard s, one SGD pass per active instance
+ *                  of chunk c (per_task: all of them unless their models
+ *                  would pass 64 MiB) over the shard's training rows
+ *                  outside its fold (CvRows,
  *                  worker/kind_cv.c), from the instance's epoch start
  *                  model; the parameters come back in the result (sparse)
  *                  and are mixed here per instance (cv_mix: the bytes the
  *                  train_reduce levels gave).
- *   "cv_evaluate"  task s: every instance's model on its fold's rows of
- *                  shard s; per instance the partials are merged in shard
- *                  order.
+ *   "cv_evaluate"  task c*S + s: every instance's model of chunk c on its
+ *                  fold's rows of shard s; per instance the partials are
+ *                  merged in shard order.
  * A journal written while a task ran per (instance, shard) still runs
  * on: "train_epoch", "train_reduce" (stored parameter shards) and
  * "evaluate" phases are read as before, and the next phase uses the
@@ -62,6 +64,7 @@
 #define CV_NM 6    /* accuracy, logloss, auc, f1, precision, recall: the MLOPS_METRIC_* bits */
 #define CV_NS 8    /* the scores kept per instance: CV_NM, then the fold's rows and its rows of class 1 */
 #define CV_MAX_MODEL_BYTES 2147483648.0 /* the instances' models, held in the stage's blob */
+#define CV_TASK_BYTES 67108864.0        /* the models of one cv_epoch task, at most */
 enum { M_EPOCH = 0, M_REDUCE = 1, M_EVAL = 2, M_DONE = 3 };
 
 static const char *const METRIC[CV_NM] = {"accuracy", "logloss", "auc", "f1", "precision", "recall"};
@@ -229,22 +232,39 @@ static int active_of(const job_t *j, const cvplan_t *p, uint32_t e, uint32_t **a
     return 0;
 }
 
-/* One cv_epoch task per shard for every active instance; the parameters
- * come back in the results (nothing stored), mixed here. */
-static int set_epoch_phase(job_t *j, stage_t *st, uint32_t epoch, uint32_t nact, uint32_t S)
+/* Instances per cv_epoch / cv_evaluate task: as many as keep a task's
+ * models (arguments or results) within CV_TASK_BYTES at their largest
+ * (dense) byte form, so a big grid is split across tasks instead of
+ * making messages of gigabytes. Fixed by the spec, so the same for every
+ * phase and after a restart. */
+static uint32_t per_task(const job_t *j)
 {
-    (void)epoch;
-    (void)nact;
-    int rc = stage_set_tasks(st, S, "cv_epoch");
+    const mlops_jobspec_t *sp = j->spec;
+    double dim = (sp->has_hash ? (double)sp->hash.n_features : 0) + (double)sp->columns.n_numeric + 1;
+    double bound = dim * (job_nclasses(j) > 2 ? (double)job_nclasses(j) : 1) * 8 + 256;
+    double n = floor(CV_TASK_BYTES / bound);
+    return n < 1 ? 1 : n > 100000000 ? 100000000 : (uint32_t)n;
+}
+
+/* Tasks of a phase over n instances: per shard, one per chunk of
+ * per_task instances; task c*S + s is chunk c on shard s. The parameters
+ * come back in the results (nothing stored) and are mixed here. */
+static int set_shard_phase(job_t *j, stage_t *st, uint32_t n, uint32_t S, const char *kind)
+{
+    uint32_t per = per_task(j), chunks = n ? (n + per - 1) / per : 1;
+    int rc = stage_set_tasks(st, (size_t)chunks * S, kind);
     if (!rc) stage_set_output_keys(j, st, NULL);
     return rc;
 }
 
+static int set_epoch_phase(job_t *j, stage_t *st, uint32_t nact, uint32_t S)
+{
+    return set_shard_phase(j, st, nact, S, "cv_epoch");
+}
+
 static int set_eval_phase(job_t *j, stage_t *st, const cvplan_t *p)
 {
-    int rc = stage_set_tasks(st, p->S, "cv_evaluate");
-    if (!rc) stage_set_output_keys(j, st, NULL);
-    return rc;
+    return set_shard_phase(j, st, p->T * p->K, p->S, "cv_evaluate");
 }
 
 static int cv_start(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -318,7 +338,7 @@ static int cv_start(job_t *j, stage_t *st, char *err, size_t errlen)
                  sp->cv.method == MLOPS_CV_SKLEARN ? "KFold" : "hashed", prep);
     else
         job_logf(j, "cv: %u folds on %llu training rows", K, (unsigned long long)ntr);
-    return set_epoch_phase(j, st, 0, nact, S);
+    return set_epoch_phase(j, st, nact, S);
 }
 
 static int cv_rows_of(const job_t *j, const cvplan_t *p, uint32_t fold, uint32_t s, int holdout,
@@ -362,9 +382,12 @@ static int trial_specs(const job_t *j, uint32_t T, mlops_jobspec_t **out)
 
 /* The arguments of shard s's task of a cv_epoch phase (every active
  * instance, trial-major) or of the cv_evaluate phase (every instance). */
-static int cv_shard_args(job_t *j, const cvplan_t *p, const stage_t *in, size_t s, int ev, task_args_t *out)
+static int cv_shard_args(job_t *j, const cvplan_t *p, const stage_t *in, size_t t, int ev, task_args_t *out)
 {
-    uint32_t n = ev ? p->T * p->K : p->nact;
+    uint32_t all = ev ? p->T * p->K : p->nact, per = per_task(j);
+    size_t s = t % p->S, lo = t / p->S * (size_t)per;
+    if (lo >= all) return MLOPS_EPARSE;
+    uint32_t n = all - lo < per ? all - (uint32_t)lo : per;
     mlops_jobspec_t *tr = NULL;
     Mlops__Tasks__TrainEpochArgs *ea = ev ? NULL : calloc(n + 1, sizeof *ea);
     Mlops__Tasks__EvaluateArgs *va = ev ? calloc(n + 1, sizeof *va) : NULL;
@@ -376,7 +399,7 @@ static int cv_shard_args(job_t *j, const cvplan_t *p, const stage_t *in, size_t 
     if (!rc) rc = cv_rows_of(j, p, 0, (uint32_t)s, 0, &cv);
     if (!rc && !ev) rc = trial_specs(j, p->T, &tr);
     for (uint32_t a = 0; !rc && a < n; a++) {
-        uint32_t inst = ev ? a : rd32(p->act, a);
+        uint32_t inst = ev ? (uint32_t)lo + a : rd32(p->act, lo + a);
         fold[a] = inst % p->K;
         if (ev) {
             mlops__tasks__evaluate_args__init(&va[a]);
@@ -440,8 +463,8 @@ static int cv_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err,
         goto out;
     }
     if (!strcmp(st->kind, "cv_epoch") || !strcmp(st->kind, "cv_evaluate")) {
-        if (t >= p.S) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "cv plan is damaged");
-        else rc = cv_shard_args(j, &p, in, t, !strcmp(st->kind, "cv_evaluate"), out);
+        rc = cv_shard_args(j, &p, in, t, !strcmp(st->kind, "cv_evaluate"), out);
+        if (rc == MLOPS_EPARSE) mlops_seterr(err, errlen, rc, "cv plan is damaged");
         goto out;
     }
     /* the kinds of a journal written before cv_epoch: a task per instance and shard */
@@ -701,64 +724,70 @@ static int cv_mix(const uint8_t *const *bufs, const size_t *lens, const uint64_t
     return rc;
 }
 
-/* A phase of cv_epoch or cv_evaluate tasks (one per shard) is done:
- * the active instances' epoch models into *models (per instance,
- * malloc'd), or every instance's scores into p->score. */
-static int cv_shards_done(const stage_t *st, cvplan_t *p, int ev, uint8_t **models, size_t *mlens, char *err,
-                          size_t errlen)
+/* A phase of cv_epoch or cv_evaluate tasks is done: the active
+ * instances' epoch models into *models (per instance, malloc'd), or
+ * every instance's scores into p->score. Instance a of the phase is
+ * entry a % per of the results of tasks (a / per) * S + s. */
+static int cv_shards_done(const job_t *j, const stage_t *st, cvplan_t *p, int ev, uint8_t **models, size_t *mlens,
+                          char *err, size_t errlen)
 {
-    size_t S = st->ntasks, n = ev ? (size_t)p->T * p->K : p->nact;
-    Mlops__Tasks__CvEpochResult **er = ev ? NULL : calloc(S + 1, sizeof *er);
-    Mlops__Tasks__CvEvaluateResult **vr = ev ? calloc(S + 1, sizeof *vr) : NULL;
+    size_t S = p->S, n = ev ? (size_t)p->T * p->K : p->nact, per = per_task(j);
+    size_t nt = st->ntasks;
+    Mlops__Tasks__CvEpochResult **er = ev ? NULL : calloc(nt + 1, sizeof *er);
+    Mlops__Tasks__CvEvaluateResult **vr = ev ? calloc(nt + 1, sizeof *vr) : NULL;
     const uint8_t **bufs = calloc(S + 1, sizeof *bufs);
     size_t *lens = calloc(S + 1, sizeof *lens);
     uint64_t *counts = calloc(S + 1, sizeof *counts);
-    int rc = (er || vr) && bufs && lens && counts && S == p->S ? 0 : MLOPS_ENOMEM;
-    if (!rc && S != p->S) rc = MLOPS_EPARSE;
-    for (size_t s = 0; !rc && s < S; s++) {
-        const task_t *tk = &st->tasks[s];
+    int rc = (er || vr) && bufs && lens && counts ? 0 : MLOPS_ENOMEM;
+    if (!rc && (S == 0 || nt != (n ? (n + per - 1) / per : 1) * S))
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "cv: %zu tasks for %zu instances on %zu shards", nt, n, S);
+    for (size_t t = 0; !rc && t < nt; t++) {
+        const task_t *tk = &st->tasks[t];
+        size_t lo = t / S * per, want = n - lo < per ? n - lo : per;
         if (ev) {
-            vr[s] = mlops__tasks__cv_evaluate_result__unpack(NULL, tk->result_len, tk->result);
-            if (!vr[s] || vr[s]->n_inst != n) rc = MLOPS_EPARSE;
+            vr[t] = mlops__tasks__cv_evaluate_result__unpack(NULL, tk->result_len, tk->result);
+            if (!vr[t] || vr[t]->n_inst != want) rc = MLOPS_EPARSE;
         } else {
-            er[s] = mlops__tasks__cv_epoch_result__unpack(NULL, tk->result_len, tk->result);
-            if (!er[s] || er[s]->n_inst != n || (er[s]->n_seconds && er[s]->n_seconds != n)) rc = MLOPS_EPARSE;
+            er[t] = mlops__tasks__cv_epoch_result__unpack(NULL, tk->result_len, tk->result);
+            if (!er[t] || er[t]->n_inst != want || (er[t]->n_seconds && er[t]->n_seconds != want)) rc = MLOPS_EPARSE;
         }
-        if (rc) mlops_seterr(err, errlen, rc, "cv: damaged result of task %zu", s);
+        if (rc) mlops_seterr(err, errlen, rc, "cv: damaged result of task %zu", t);
     }
     for (size_t a = 0; !rc && a < n; a++) {
         uint32_t inst = ev ? (uint32_t)a : rd32(p->act, a);
+        size_t base = a / per * S, k = a % per, share = n - a / per * per < per ? n - a / per * per : per;
         if (ev) { /* the partials in shard order, as evaluate's merge */
             mlk_metrics *acc = NULL;
             for (size_t s = 0; !rc && s < S; s++) {
                 mlk_metrics *m = NULL;
-                const ProtobufCBinaryData *b = &vr[s]->inst[a]->partial;
+                const ProtobufCBinaryData *b = &vr[base + s]->inst[k]->partial;
                 rc = mlk_metrics_decode(b->data, b->len, &m, err, errlen);
                 if (!rc && !acc) acc = m;
                 else if (!rc) {
                     rc = mlk_metrics_merge(acc, m, err, errlen);
                     mlk_metrics_destroy(&m);
                 }
-                p->seconds[inst] += st->tasks[s].seconds / (double)n;
+                p->seconds[inst] += st->tasks[base + s].seconds / (double)share;
             }
             if (!rc) fold_scores(acc, p->score + (size_t)inst * CV_NS, err, errlen);
             mlk_metrics_destroy(&acc);
             continue;
         }
         for (size_t s = 0; !rc && s < S; s++) {
-            const Mlops__Tasks__TrainEpochResult *r = er[s]->inst[a];
-            if (!r->model.len) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "cv: task %zu returned no model", s);
-            bufs[s] = r->model.data;
-            lens[s] = r->model.len;
-            counts[s] = r->count;
-            p->seconds[inst] += er[s]->n_seconds ? er[s]->seconds[a] : st->tasks[s].seconds / (double)n;
+            const Mlops__Tasks__CvEpochResult *r = er[base + s];
+            const Mlops__Tasks__TrainEpochResult *ir = r->inst[k];
+            if (!ir->model.len) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "cv: task %zu returned no model", base + s);
+            bufs[s] = ir->model.data;
+            lens[s] = ir->model.len;
+            counts[s] = ir->count;
+            p->seconds[inst] += r->n_seconds ? r->seconds[k] : st->tasks[base + s].seconds / (double)share;
         }
         if (!rc && models[inst]) rc = MLOPS_EPARSE;
         if (!rc) rc = cv_mix(bufs, lens, counts, S, &models[inst], &mlens[inst], err, errlen);
     }
-    for (size_t s = 0; s < S; s++) {
-        if (er && er[s]) mlops__tasks__cv_epoch_result__free_unpacked(er[s], NULL);
-        if (vr && vr[s]) mlops__tasks__cv_evaluate_result__free_unpacked(vr[s], NULL);
+    for (size_t t = 0; t < nt; t++) {
+        if (er && er[t]) mlops__tasks__cv_epoch_result__free_unpacked(er[t], NULL);
+        if (vr && vr[t]) mlops__tasks__cv_evaluate_result__free_unpacked(vr[t], NULL);
     }
     free(er);
     free(vr);
@@ -785,7 +814,7 @@ static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
     size_t per = mode == M_REDUCE ? (p.nparts + CV_FANIN - 1) / CV_FANIN : p.S;
     mlk_metrics *acc = NULL;
     if (!rc && shards) {
-        if ((rc = cv_shards_done(st, &p, mode == M_EVAL, models, mlens, err, errlen)) != 0) goto out;
+        if ((rc = cv_shards_done(j, st, &p, mode == M_EVAL, models, mlens, err, errlen)) != 0) goto out;
         if (mode == M_EPOCH) { /* the epoch's models are mixed: as after the last reduce level */
             mode = M_REDUCE;
             p.final = 1;
@@ -851,7 +880,7 @@ mixed:
         plan_free(&p);
         if ((rc = plan_decode(st, &p)) != 0) goto out;
         st->phase++;
-        rc = nact ? set_epoch_phase(j, st, p.epoch, nact, p.S) : set_eval_phase(j, st, &p);
+        rc = nact ? set_epoch_phase(j, st, nact, p.S) : set_eval_phase(j, st, &p);
         if (!rc) rc = 1;
         goto out;
     }
@@ -909,7 +938,7 @@ static int cv_restart(job_t *j, stage_t *st, char *err, size_t errlen)
     rc = plan_encode(st, &p, act, nact, NULL, 0, NULL, NULL);
     free(act);
     job_logf(j, "cv: parameters of epoch %u were lost with a worker: re-running the epoch", p.epoch + 1);
-    if (!rc) rc = set_epoch_phase(j, st, p.epoch, nact, p.S);
+    if (!rc) rc = set_epoch_phase(j, st, nact, p.S);
     plan_free(&p);
     return rc;
 }

@@ -9,11 +9,10 @@
  *   "cv_epoch"     task c*S + s: shard s, one SGD pass per active instance
  *                  of chunk c (per_task: all of them unless their models
  *                  would pass 64 MiB) over the shard's training rows
- *                  outside its fold (CvRows,
- *                  worker/kind_cv.c), from the instance's epoch start
- *                  model; the parameters come back in the result (sparse)
- *                  and are mixed here per instance (cv_mix: the bytes the
- *                  train_reduce levels gave).
+ *                  outside its fold (CvRows, worker/kind_cv.c), from the
+ *                  instance's epoch start model; the parameters come back
+ *                  in the result (sparse) and are mixed here per instance
+ *                  (cv_mix: the bytes the train_reduce levels gave).
  *   "cv_evaluate"  task c*S + s: every instance's model of chunk c on its
  *                  fold's rows of shard s; per instance the partials are
  *                  merged in shard order.

@@ -146,7 +146,7 @@ int wk_kind_cv_epoch(task_ctx_t *ctx)
     Mlops__Tasks__CvEpochArgs *a = wk_task_args(ctx, &mlops__tasks__cv_epoch_args__descriptor);
     if (!a) return -1;
     mlk_features *f = NULL;
-    uint8_t *fold = NULL, *skip = NULL;
+    uint8_t *fold = NULL, **skip = NULL; /* per fold, made when an instance of it first comes */
     double *dense = NULL;
     size_t n = a->n_inst;
     Mlops__Tasks__TrainEpochResult *res = calloc(n + 1, sizeof *res);
@@ -177,27 +177,26 @@ int wk_kind_cv_epoch(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    /* a mask per fold, made when an instance of it first comes (the
-     * instances come trial by trial, each trial's folds in turn) */
+    /* the instances come trial by trial, each trial's folds in turn */
     uint32_t K = a->rows->folds;
     size_t *ntrain = calloc(K, sizeof *ntrain);
-    uint8_t *made = calloc(K, 1);
-    if (!ntrain || !made || !(skip = malloc((f->nrows ? f->nrows : 1) * (size_t)K))) {
+    if (!ntrain || !(skip = calloc(K, sizeof *skip))) {
         free(ntrain);
-        free(made);
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         double t0 = now_s();
         uint32_t k = a->fold[i];
-        uint8_t *sk = skip + (size_t)k * f->nrows;
-        if (!made[k]) {
-            made[k] = 1;
+        if (!skip[k] && (skip[k] = malloc(f->nrows ? f->nrows : 1)) != NULL)
             for (size_t r = 0; r < f->nrows; r++) {
-                sk[r] = fold[r] == CV_TEST_ROW || fold[r] == k;
-                ntrain[k] += !sk[r];
+                skip[k][r] = fold[r] == CV_TEST_ROW || fold[r] == k;
+                ntrain[k] += !skip[k][r];
             }
+        const uint8_t *sk = skip[k];
+        if (!sk) {
+            rc = wk_task_fail(ctx, 1, "out of memory");
+            break;
         }
         mlops__tasks__train_epoch_result__init(&res[i]);
         resp[i] = &res[i];
@@ -209,7 +208,6 @@ int wk_kind_cv_epoch(task_ctx_t *ctx)
         secs[i] = now_s() - t0;
     }
     free(ntrain);
-    free(made);
     if (rc) goto out;
     Mlops__Tasks__CvEpochResult r = MLOPS__TASKS__CV_EPOCH_RESULT__INIT;
     r.n_inst = n;
@@ -223,6 +221,7 @@ out:
     free(res);
     free(resp);
     free(secs);
+    for (uint32_t k = 0; skip && a->rows && k < a->rows->folds; k++) free(skip[k]);
     free(skip);
     free(dense);
     free(fold);

@@ -19,7 +19,9 @@ scikit-learn's GridSearchCV in the same run. Medians of BENCH_REPS
           without interpreter start-up and imports) are the anchor time.
 
 Prints both sides' best trial and mean accuracies, the preparation times,
-and writes bench/out/search.ratio (target >= 10x). Not a test.
+both sides' CPU seconds (much less sensitive to the box's load than the
+wall times), and writes bench/out/search.ratio (the wall-time ratio,
+target >= 10x). Not a test.
 """
 import json
 import os
@@ -29,8 +31,8 @@ import sys
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import (PY, SRC, BenchError, Cluster, loadavg, med, on_sigterm_exit,  # noqa: E402
-                           purchases_csv, stage_seconds, write_ratio)
+from bench_cluster import (PY, SRC, BenchError, Cluster, children_cpu, loadavg, med,  # noqa: E402
+                           on_sigterm_exit, purchases_csv, stage_seconds, write_ratio)
 
 ROWS = int(os.environ.get("SEARCH_ROWS", "1000000"))
 REPS = int(os.environ.get("BENCH_REPS", "1"))
@@ -54,25 +56,28 @@ def job_file(cluster, csv):
 def main():
     on_sigterm_exit()
     csv = purchases_csv(ROWS)
-    mine, prep, cvs, refs = [], [], [], []
+    mine, prep, cvs, refs, mine_cpu, ref_cpu = [], [], [], [], [], []
     with Cluster(2) as cl:
         jf, spec = job_file(cl, csv)
         split = spec["split"]
         for r in range(REPS):
             dt, res = cl.run_job(jf)
             mine.append(dt)
+            mine_cpu.append(cl.last_cpu)
             prep.append(sum(stage_seconds(res, s) for s in PREP))
             cvs.append(stage_seconds(res, "cv"))
             s = res["search"]
             print(f"rep {r}: mlops {dt:.2f} s (preparation {prep[-1]:.2f} s once, cv stage {cvs[-1]:.2f} s); "
                   f"best trial {s['best']} {s['trials'][s['best']]['params']}, "
                   f"means {[round(t['mean'], 4) for t in s['trials']]}", flush=True)
+            cpu0 = children_cpu()
             out = subprocess.run([PY, os.path.join(SRC, "examples", "purchases", "reference_search.py"), csv,
                                   "--test-size", str(split["test_size"]), "--seed", str(split["seed"]),
                                   "--n-features", str(NFEAT), "--folds", str(FOLDS), "--cv-seed", "0",
                                   "--alpha", *map(str, ALPHAS), "--epochs", *map(str, EPOCHS),
                                   "--metric", "accuracy", "--n-jobs", "2"],
                                  capture_output=True, text=True, env=cl.env)
+            ref_cpu.append(children_cpu() - cpu0)
             if out.returncode != 0:
                 raise BenchError(f"reference_search.py failed: {out.stderr.strip()[-2000:]}")
             ref = json.loads(out.stdout)
@@ -86,6 +91,9 @@ def main():
           f"pandas + GridSearchCV(n_jobs=2) {anchor:.2f} s (preparation {med([x['seconds_prep'] for x in refs]):.2f} s,"
           f" search {med([x['seconds_search'] for x in refs]):.2f} s); search alone "
           f"{med([x['seconds_search'] for x in refs]) / med(cvs):.2f}x; {os.cpu_count()} CPUs ({loadavg()})")
+    print(f"CPU seconds: mlops {med(mine_cpu):.2f} (coordinator + workers + mlopsctl) vs the anchor process "
+          f"{med(ref_cpu):.2f} (with its start-up and GridSearchCV's worker processes): "
+          f"{med(ref_cpu) / med(mine_cpu):.2f}x")
     write_ratio("search", anchor / med(mine), 10)
 
 

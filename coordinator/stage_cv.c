@@ -1,19 +1,25 @@
 /* stage_cv.c: k-fold cross-validation and hyperparameter search, as one
  * stage between split and train. Every (trial, fold) pair is an
  * *instance*: the train stage's iterative parameter mixing (the same
- * train_epoch and train_reduce kinds, the same fan-in-8 tree in shard
- * order) over the shard rows outside its fold, with its trial's train.*
- * values. All instances advance in lockstep, so one phase holds the
- * tasks of every instance still training and they run in parallel on
- * all workers, over the shards the earlier stages prepared once:
- *   "train_epoch"  task a*S + s: instance act[a], shard s: one SGD pass
- *                  over the shard's training rows outside the fold
- *                  (CvRows in the arguments, worker/kind_cv.c), from the
- *                  instance's epoch start model; "<job>/cv.e<E>/<task>".
- *   "train_reduce" levels of the tree per instance; the last level
- *                  returns each instance's model of the epoch.
- *   "evaluate"     task i*S + s: instance i's model on the fold's rows of
- *                  shard s; the partials are merged in shard order.
+ * SGD epochs and the same fan-in-8 average tree in shard order) over the
+ * shard rows outside its fold, with its trial's train.* values. All
+ * instances advance in lockstep, one phase per epoch, and a task serves
+ * every instance from one read of its shard (the shards the earlier
+ * stages prepared once):
+ *   "cv_epoch"     task c*S + s: shard s, one SGD pass per active instance
+ *                  of chunk c (per_task: all of them unless their models
+ *                  would pass 64 MiB) over the shard's training rows
+ *                  outside its fold (CvRows, worker/kind_cv.c), from the
+ *                  instance's epoch start model; the parameters come back
+ *                  in the result (sparse) and are mixed here per instance
+ *                  (cv_mix: the bytes the train_reduce levels gave).
+ *   "cv_evaluate"  task c*S + s: every instance's model of chunk c on its
+ *                  fold's rows of shard s; per instance the partials are
+ *                  merged in shard order.
+ * A journal written while a task ran per (instance, shard) still runs
+ * on: "train_epoch", "train_reduce" (stored parameter shards) and
+ * "evaluate" phases are read as before, and the next phase uses the
+ * kinds above.
  * An instance whose trial has fewer epochs leaves the lockstep early.
  * Then each trial's score is the mean over its folds of search.metric;
  * the best trial (the first of equal means, as GridSearchCV ranks) has
@@ -31,7 +37,8 @@
  * Determinism: the tasks depend only on the blob, the spec and the
  * shards, and the coordinator reduces in task order, so the trial table
  * and the refitted model are the same for any number of workers. A lost
- * parameter shard of the running epoch re-runs that epoch (restart).
+ * parameter shard of the running epoch (stored only by the train_epoch
+ * phases of an older journal) re-runs that epoch (restart).
  *
  * blob: u32 mode (0 epoch, 1 reduce, 2 evaluate, 3 done), u32 epoch,
  *       u32 level, u32 final, u32 T, u32 K, u32 S, u32 nact, u32
@@ -43,6 +50,7 @@
 #include "jobschema.h"
 #include "jobsearch.h"
 #include "kfold.h"
+#include "model.h"
 #include "stages.h"
 #include "tasks.pb-c.h"
 #include <jansson.h>
@@ -55,6 +63,7 @@
 #define CV_NM 6    /* accuracy, logloss, auc, f1, precision, recall: the MLOPS_METRIC_* bits */
 #define CV_NS 8    /* the scores kept per instance: CV_NM, then the fold's rows and its rows of class 1 */
 #define CV_MAX_MODEL_BYTES 2147483648.0 /* the instances' models, held in the stage's blob */
+#define CV_TASK_BYTES 67108864.0        /* the models of one cv_epoch task, at most */
 enum { M_EPOCH = 0, M_REDUCE = 1, M_EVAL = 2, M_DONE = 3 };
 
 static const char *const METRIC[CV_NM] = {"accuracy", "logloss", "auc", "f1", "precision", "recall"};
@@ -222,21 +231,39 @@ static int active_of(const job_t *j, const cvplan_t *p, uint32_t e, uint32_t **a
     return 0;
 }
 
-static int set_epoch_phase(job_t *j, stage_t *st, uint32_t epoch, uint32_t nact, uint32_t S)
+/* Instances per cv_epoch / cv_evaluate task: as many as keep a task's
+ * models (arguments or results) within CV_TASK_BYTES at their largest
+ * (dense) byte form, so a big grid is split across tasks instead of
+ * making messages of gigabytes. Fixed by the spec, so the same for every
+ * phase and after a restart. */
+static uint32_t per_task(const job_t *j)
 {
-    int rc = stage_set_tasks(st, (size_t)nact * S, "train_epoch");
-    if (rc) return rc;
-    char sfx[16];
-    snprintf(sfx, sizeof sfx, ".e%u/", epoch);
-    stage_set_output_keys(j, st, sfx);
-    return 0;
+    const mlops_jobspec_t *sp = j->spec;
+    double dim = (sp->has_hash ? (double)sp->hash.n_features : 0) + (double)sp->columns.n_numeric + 1;
+    double bound = dim * (job_nclasses(j) > 2 ? (double)job_nclasses(j) : 1) * 8 + 256;
+    double n = floor(CV_TASK_BYTES / bound);
+    return n < 1 ? 1 : n > 100000000 ? 100000000 : (uint32_t)n;
+}
+
+/* Tasks of a phase over n instances: per shard, one per chunk of
+ * per_task instances; task c*S + s is chunk c on shard s. The parameters
+ * come back in the results (nothing stored) and are mixed here. */
+static int set_shard_phase(job_t *j, stage_t *st, uint32_t n, uint32_t S, const char *kind)
+{
+    uint32_t per = per_task(j), chunks = n ? (n + per - 1) / per : 1;
+    int rc = stage_set_tasks(st, (size_t)chunks * S, kind);
+    if (!rc) stage_set_output_keys(j, st, NULL);
+    return rc;
+}
+
+static int set_epoch_phase(job_t *j, stage_t *st, uint32_t nact, uint32_t S)
+{
+    return set_shard_phase(j, st, nact, S, "cv_epoch");
 }
 
 static int set_eval_phase(job_t *j, stage_t *st, const cvplan_t *p)
 {
-    int rc = stage_set_tasks(st, (size_t)p->T * p->K * p->S, "evaluate");
-    if (!rc) stage_set_output_keys(j, st, NULL);
-    return rc;
+    return set_shard_phase(j, st, p->T * p->K, p->S, "cv_evaluate");
 }
 
 static int cv_start(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -310,7 +337,7 @@ static int cv_start(job_t *j, stage_t *st, char *err, size_t errlen)
                  sp->cv.method == MLOPS_CV_SKLEARN ? "KFold" : "hashed", prep);
     else
         job_logf(j, "cv: %u folds on %llu training rows", K, (unsigned long long)ntr);
-    return set_epoch_phase(j, st, 0, nact, S);
+    return set_epoch_phase(j, st, nact, S);
 }
 
 static int cv_rows_of(const job_t *j, const cvplan_t *p, uint32_t fold, uint32_t s, int holdout,
@@ -331,6 +358,99 @@ static int cv_rows_of(const job_t *j, const cvplan_t *p, uint32_t fold, uint32_t
     return 0;
 }
 
+
+/* The train sections of all T trials (copies of the job's spec, each
+ * trial's values applied), *out malloc'd: what trial_train gives trial
+ * by trial, without recomputing the grid per instance. */
+static int trial_specs(const job_t *j, uint32_t T, mlops_jobspec_t **out)
+{
+    double *vals;
+    size_t n;
+    int rc = mlops_search_trials(j->spec, &vals, &n);
+    if (rc) return rc;
+    mlops_jobspec_t *tr = n == T ? malloc((T ? T : 1) * sizeof *tr) : NULL;
+    for (uint32_t t = 0; tr && t < T; t++) {
+        tr[t] = *j->spec; /* shallow: only the scalar train fields are read */
+        if (j->spec->has_search) mlops_search_apply(&tr[t], vals + (size_t)t * j->spec->search.nparams);
+    }
+    free(vals);
+    if (!tr) return n == T ? MLOPS_ENOMEM : MLOPS_EPARSE;
+    *out = tr;
+    return 0;
+}
+
+/* The arguments of shard s's task of a cv_epoch phase (every active
+ * instance, trial-major) or of the cv_evaluate phase (every instance). */
+static int cv_shard_args(job_t *j, const cvplan_t *p, const stage_t *in, size_t t, int ev, task_args_t *out)
+{
+    uint32_t all = ev ? p->T * p->K : p->nact, per = per_task(j);
+    size_t s = t % p->S, lo = t / p->S * (size_t)per;
+    if (lo >= all) return MLOPS_EPARSE;
+    uint32_t n = all - lo < per ? all - (uint32_t)lo : per;
+    mlops_jobspec_t *tr = NULL;
+    Mlops__Tasks__TrainEpochArgs *ea = ev ? NULL : calloc(n + 1, sizeof *ea);
+    Mlops__Tasks__EvaluateArgs *va = ev ? calloc(n + 1, sizeof *va) : NULL;
+    void **ptr = calloc(n + 1, sizeof *ptr);
+    uint32_t *fold = calloc(n + 1, sizeof *fold);
+    Mlops__Tasks__CvRows cv;
+    int rc = (ea || va) && ptr && fold ? 0 : MLOPS_ENOMEM;
+    if (!rc) rc = args_add_input(out, in->tasks[s].output_key);
+    if (!rc) rc = cv_rows_of(j, p, 0, (uint32_t)s, 0, &cv);
+    if (!rc && !ev) rc = trial_specs(j, p->T, &tr);
+    for (uint32_t a = 0; !rc && a < n; a++) {
+        uint32_t inst = ev ? (uint32_t)lo + a : rd32(p->act, lo + a);
+        fold[a] = inst % p->K;
+        if (ev) {
+            mlops__tasks__evaluate_args__init(&va[a]);
+            va[a].classes = (uint32_t)job_nclasses(j);
+            va[a].model.data = (uint8_t *)p->model[inst];
+            va[a].model.len = p->model_len[inst];
+            ptr[a] = &va[a];
+            continue;
+        }
+        const mlops_jobspec_t *t = &tr[inst / p->K];
+        Mlops__Tasks__TrainEpochArgs *e = &ea[a];
+        mlops__tasks__train_epoch_args__init(e);
+        e->learning_rate = (uint32_t)t->train.learning_rate;
+        e->alpha = t->train.alpha;
+        e->eta0 = t->train.eta0;
+        e->power_t = t->train.power_t;
+        e->batch_size = t->train.batch_size;
+        e->seed = t->train.seed;
+        e->shuffle = t->train.shuffle != 0;
+        e->epoch = p->epoch;
+        e->shard = (uint32_t)s;
+        e->classes = (uint32_t)job_nclasses(j);
+        e->n_features = t->has_hash ? t->hash.n_features : 0;
+        e->model.data = (uint8_t *)p->model[inst];
+        e->model.len = p->model_len[inst];
+        ptr[a] = e;
+    }
+    if (!rc && ev) {
+        Mlops__Tasks__CvEvaluateArgs c = MLOPS__TASKS__CV_EVALUATE_ARGS__INIT;
+        c.n_inst = n;
+        c.inst = (Mlops__Tasks__EvaluateArgs **)ptr;
+        c.n_fold = n;
+        c.fold = fold;
+        c.rows = &cv;
+        rc = args_pack(out, &c.base);
+    } else if (!rc) {
+        Mlops__Tasks__CvEpochArgs c = MLOPS__TASKS__CV_EPOCH_ARGS__INIT;
+        c.n_inst = n;
+        c.inst = (Mlops__Tasks__TrainEpochArgs **)ptr;
+        c.n_fold = n;
+        c.fold = fold;
+        c.rows = &cv;
+        rc = args_pack(out, &c.base);
+    }
+    free(tr);
+    free(ea);
+    free(va);
+    free(ptr);
+    free(fold);
+    return rc;
+}
+
 static int cv_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
 {
     cvplan_t p;
@@ -341,6 +461,12 @@ static int cv_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err,
         rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "cv plan is damaged");
         goto out;
     }
+    if (!strcmp(st->kind, "cv_epoch") || !strcmp(st->kind, "cv_evaluate")) {
+        rc = cv_shard_args(j, &p, in, t, !strcmp(st->kind, "cv_evaluate"), out);
+        if (rc == MLOPS_EPARSE) mlops_seterr(err, errlen, rc, "cv plan is damaged");
+        goto out;
+    }
+    /* the kinds of a journal written before cv_epoch: a task per instance and shard */
     if (!strcmp(st->kind, "train_epoch") || !strcmp(st->kind, "evaluate")) {
         int ev = !strcmp(st->kind, "evaluate");
         size_t a = t / p.S, s = t % p.S;
@@ -528,6 +654,148 @@ void stage_cv_replayed(job_t *j, const stage_t *st)
         job_logf(j, "search: cannot re-apply the best trial after a restart: %s", err);
 }
 
+
+/* An instance's scores (CV_NS) from the merged partials of its fold. */
+static void fold_scores(const mlk_metrics *acc, double *sc, char *err, size_t errlen)
+{
+    mlk_metrics_result res;
+    if (mlk_metrics_rows(acc) && mlk_metrics_compute(acc, &res, err, errlen) == 0) {
+        sc[0] = res.accuracy;
+        sc[1] = res.has_log_loss ? res.log_loss : NAN;
+        sc[2] = res.has_auc ? res.roc_auc : NAN;
+        sc[3] = res.f1;
+        sc[4] = res.precision;
+        sc[5] = res.recall;
+    }
+    /* the fold's make-up, which is the same for every trial */
+    const uint64_t *conf = mlk_metrics_confusion(acc);
+    uint32_t nc = mlk_metrics_nclasses(acc);
+    sc[6] = (double)mlk_metrics_rows(acc);
+    sc[7] = 0;
+    for (uint32_t c = 0; conf && nc >= 2 && c < nc; c++) sc[7] += (double)conf[nc + c];
+}
+
+/* The epoch's model of one instance from its n shard models: levels of
+ * the fan-in-8 tree in shard order, each the count-weighted average of
+ * its group (mlk_model_average_encoded), as the train_reduce levels
+ * computed them, so the bytes are theirs; one shard is averaged with
+ * itself, as a one-input reduce did. *out malloc'd. */
+static int cv_mix(const uint8_t *const *bufs, const size_t *lens, const uint64_t *counts, size_t n, uint8_t **out,
+                  size_t *outlen, char *err, size_t errlen)
+{
+    uint8_t **cur = calloc(n + 1, sizeof *cur);
+    size_t *clen = calloc(n + 1, sizeof *clen);
+    uint64_t *cnt = malloc((n + 1) * sizeof *cnt);
+    int rc = cur && clen && cnt && n ? 0 : MLOPS_ENOMEM;
+    int owned = 0; /* level 1 reads the results in place */
+    if (!rc) memcpy(cnt, counts, n * sizeof *cnt);
+    do {
+        size_t groups = (n + CV_FANIN - 1) / CV_FANIN;
+        for (size_t g = 0; !rc && g < groups; g++) {
+            size_t lo = g * CV_FANIN, hi = lo + CV_FANIN < n ? lo + CV_FANIN : n;
+            uint8_t *avg = NULL;
+            size_t alen = 0;
+            uint64_t total = 0;
+            for (size_t i = lo; i < hi; i++) total += cnt[i];
+            rc = mlk_model_average_encoded(owned ? (const uint8_t *const *)cur + lo : bufs + lo,
+                                           owned ? clen + lo : lens + lo, cnt + lo, hi - lo, &avg, &alen, err,
+                                           errlen);
+            for (size_t i = lo; owned && i < hi; i++) {
+                free(cur[i]);
+                cur[i] = NULL;
+            }
+            cur[g] = avg;
+            clen[g] = alen;
+            cnt[g] = total;
+        }
+        owned = 1;
+        n = groups;
+    } while (!rc && n > 1);
+    if (!rc) {
+        *out = cur[0];
+        *outlen = clen[0];
+        cur[0] = NULL;
+    }
+    for (size_t i = 0; cur && owned && i < n; i++) free(cur[i]);
+    free(cur);
+    free(clen);
+    free(cnt);
+    return rc;
+}
+
+/* A phase of cv_epoch or cv_evaluate tasks is done: the active
+ * instances' epoch models into *models (per instance, malloc'd), or
+ * every instance's scores into p->score. Instance a of the phase is
+ * entry a % per of the results of tasks (a / per) * S + s. */
+static int cv_shards_done(const job_t *j, const stage_t *st, cvplan_t *p, int ev, uint8_t **models, size_t *mlens,
+                          char *err, size_t errlen)
+{
+    size_t S = p->S, n = ev ? (size_t)p->T * p->K : p->nact, per = per_task(j);
+    size_t nt = st->ntasks;
+    Mlops__Tasks__CvEpochResult **er = ev ? NULL : calloc(nt + 1, sizeof *er);
+    Mlops__Tasks__CvEvaluateResult **vr = ev ? calloc(nt + 1, sizeof *vr) : NULL;
+    const uint8_t **bufs = calloc(S + 1, sizeof *bufs);
+    size_t *lens = calloc(S + 1, sizeof *lens);
+    uint64_t *counts = calloc(S + 1, sizeof *counts);
+    int rc = (er || vr) && bufs && lens && counts ? 0 : MLOPS_ENOMEM;
+    if (!rc && (S == 0 || nt != (n ? (n + per - 1) / per : 1) * S))
+        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "cv: %zu tasks for %zu instances on %zu shards", nt, n, S);
+    for (size_t t = 0; !rc && t < nt; t++) {
+        const task_t *tk = &st->tasks[t];
+        size_t lo = t / S * per, want = n - lo < per ? n - lo : per;
+        if (ev) {
+            vr[t] = mlops__tasks__cv_evaluate_result__unpack(NULL, tk->result_len, tk->result);
+            if (!vr[t] || vr[t]->n_inst != want) rc = MLOPS_EPARSE;
+        } else {
+            er[t] = mlops__tasks__cv_epoch_result__unpack(NULL, tk->result_len, tk->result);
+            if (!er[t] || er[t]->n_inst != want || (er[t]->n_seconds && er[t]->n_seconds != want)) rc = MLOPS_EPARSE;
+        }
+        if (rc) mlops_seterr(err, errlen, rc, "cv: damaged result of task %zu", t);
+    }
+    for (size_t a = 0; !rc && a < n; a++) {
+        uint32_t inst = ev ? (uint32_t)a : rd32(p->act, a);
+        size_t base = a / per * S, k = a % per, share = n - a / per * per < per ? n - a / per * per : per;
+        if (ev) { /* the partials in shard order, as evaluate's merge */
+            mlk_metrics *acc = NULL;
+            for (size_t s = 0; !rc && s < S; s++) {
+                mlk_metrics *m = NULL;
+                const ProtobufCBinaryData *b = &vr[base + s]->inst[k]->partial;
+                rc = mlk_metrics_decode(b->data, b->len, &m, err, errlen);
+                if (!rc && !acc) acc = m;
+                else if (!rc) {
+                    rc = mlk_metrics_merge(acc, m, err, errlen);
+                    mlk_metrics_destroy(&m);
+                }
+                p->seconds[inst] += st->tasks[base + s].seconds / (double)share;
+            }
+            if (!rc) fold_scores(acc, p->score + (size_t)inst * CV_NS, err, errlen);
+            mlk_metrics_destroy(&acc);
+            continue;
+        }
+        for (size_t s = 0; !rc && s < S; s++) {
+            const Mlops__Tasks__CvEpochResult *r = er[base + s];
+            const Mlops__Tasks__TrainEpochResult *ir = r->inst[k];
+            if (!ir->model.len) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "cv: task %zu returned no model", base + s);
+            bufs[s] = ir->model.data;
+            lens[s] = ir->model.len;
+            counts[s] = ir->count;
+            p->seconds[inst] += r->n_seconds ? r->seconds[k] : st->tasks[base + s].seconds / (double)share;
+        }
+        if (!rc && models[inst]) rc = MLOPS_EPARSE;
+        if (!rc) rc = cv_mix(bufs, lens, counts, S, &models[inst], &mlens[inst], err, errlen);
+    }
+    for (size_t t = 0; t < nt; t++) {
+        if (er && er[t]) mlops__tasks__cv_epoch_result__free_unpacked(er[t], NULL);
+        if (vr && vr[t]) mlops__tasks__cv_evaluate_result__free_unpacked(vr[t], NULL);
+    }
+    free(er);
+    free(vr);
+    free(bufs);
+    free(lens);
+    free(counts);
+    return rc;
+}
+
 static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     cvplan_t p;
@@ -538,9 +806,20 @@ static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
     size_t *mlens = calloc(ninst + 1, sizeof *mlens);
     uint32_t *act = NULL, nact = 0;
     int rc = counts && models && mlens ? 0 : MLOPS_ENOMEM;
-    int mode = !strcmp(st->kind, "train_epoch") ? M_EPOCH : !strcmp(st->kind, "evaluate") ? M_EVAL : M_REDUCE;
+    int shards = !strcmp(st->kind, "cv_epoch") || !strcmp(st->kind, "cv_evaluate");
+    int mode = !strcmp(st->kind, "train_epoch") || !strcmp(st->kind, "cv_epoch") ? M_EPOCH
+               : !strcmp(st->kind, "evaluate") || !strcmp(st->kind, "cv_evaluate") ? M_EVAL
+                                                                                  : M_REDUCE;
     size_t per = mode == M_REDUCE ? (p.nparts + CV_FANIN - 1) / CV_FANIN : p.S;
     mlk_metrics *acc = NULL;
+    if (!rc && shards) {
+        if ((rc = cv_shards_done(j, st, &p, mode == M_EVAL, models, mlens, err, errlen)) != 0) goto out;
+        if (mode == M_EPOCH) { /* the epoch's models are mixed: as after the last reduce level */
+            mode = M_REDUCE;
+            p.final = 1;
+        }
+        goto mixed;
+    }
     for (size_t t = 0; !rc && t < st->ntasks; t++) {
         const task_t *tk = &st->tasks[t];
         size_t a = per ? t / per : 0;
@@ -575,22 +854,7 @@ static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
                 mlk_metrics_destroy(&m);
             }
             if (!rc && t % p.S == p.S - 1) { /* the instance's last shard: its fold's scores */
-                mlk_metrics_result res;
-                double *sc = p.score + (size_t)inst * CV_NS;
-                if (mlk_metrics_rows(acc) && mlk_metrics_compute(acc, &res, err, errlen) == 0) {
-                    sc[0] = res.accuracy;
-                    sc[1] = res.has_log_loss ? res.log_loss : NAN;
-                    sc[2] = res.has_auc ? res.roc_auc : NAN;
-                    sc[3] = res.f1;
-                    sc[4] = res.precision;
-                    sc[5] = res.recall;
-                }
-                /* the fold's make-up, which is the same for every trial */
-                const uint64_t *conf = mlk_metrics_confusion(acc);
-                uint32_t nc = mlk_metrics_nclasses(acc);
-                sc[6] = (double)mlk_metrics_rows(acc);
-                sc[7] = 0;
-                for (uint32_t c = 0; conf && nc >= 2 && c < nc; c++) sc[7] += (double)conf[nc + c];
+                fold_scores(acc, p.score + (size_t)inst * CV_NS, err, errlen);
                 mlk_metrics_destroy(&acc);
             }
         }
@@ -598,6 +862,7 @@ static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
     }
     mlk_metrics_destroy(&acc);
     if (rc) goto out;
+mixed:
     if (mode == M_EVAL) {
         p.mode = M_DONE;
         if ((rc = finish(j, &p, err, errlen)) != 0) goto out;
@@ -614,7 +879,7 @@ static int cv_done(job_t *j, stage_t *st, char *err, size_t errlen)
         plan_free(&p);
         if ((rc = plan_decode(st, &p)) != 0) goto out;
         st->phase++;
-        rc = nact ? set_epoch_phase(j, st, p.epoch, nact, p.S) : set_eval_phase(j, st, &p);
+        rc = nact ? set_epoch_phase(j, st, nact, p.S) : set_eval_phase(j, st, &p);
         if (!rc) rc = 1;
         goto out;
     }
@@ -672,7 +937,7 @@ static int cv_restart(job_t *j, stage_t *st, char *err, size_t errlen)
     rc = plan_encode(st, &p, act, nact, NULL, 0, NULL, NULL);
     free(act);
     job_logf(j, "cv: parameters of epoch %u were lost with a worker: re-running the epoch", p.epoch + 1);
-    if (!rc) rc = set_epoch_phase(j, st, p.epoch, nact, p.S);
+    if (!rc) rc = set_epoch_phase(j, st, nact, p.S);
     plan_free(&p);
     return rc;
 }

@@ -1,43 +1,330 @@
-/* kind_cv.c: a cross-validation fold's rows of a shard (see kind_cv.h).
+/* kind_cv.c: the worker side of cross-validation (see kind_cv.h).
  * method sklearn: the coordinator computed KFold's folds over every
  * training row of the job (kfold.h) and sends the shard's slice, one byte
  * per training row in order; method hash: each row's fold comes from its
- * global id, here. Arguments come over the network and are checked. */
+ * global id, here. The cv_epoch and cv_evaluate kinds read a shard once
+ * for every (trial, fold) instance of a search: a task per instance and
+ * shard decoded the same shard and copied its fold's rows 18 times per
+ * epoch. Arguments come over the network and are checked. */
 #include "kind_cv.h"
+#include "jobspec.h"
 #include "kfold.h"
+#include "metrics.h"
+#include "model.h"
+#include "sgd.h"
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CV_TEST_ROW 255 /* the fold byte of a test row (folds < MLK_KFOLD_MAX <= 255) */
+
+/* fold[i]: the fold of row i of f, CV_TEST_ROW for a test row. 0, or -1
+ * after wk_task_fail. */
+static int cv_folds(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, const mlk_features *f, uint8_t *fold)
+{
+    if (cv->folds < 2 || cv->folds >= MLK_KFOLD_MAX || cv->folds >= CV_TEST_ROW)
+        return wk_task_fail(ctx, 0, "cv: damaged task arguments (%u folds)", cv->folds);
+    size_t ntrain = 0;
+    for (size_t i = 0; i < f->nrows; i++) ntrain += !f->test || !f->test[i];
+    if (!cv->hash && cv->assign.len != ntrain)
+        return wk_task_fail(ctx, 0, "cv: %zu fold numbers for the %zu training rows of shard %s",
+                            cv->assign.len, ntrain, ctx->ta->inputs[0]->key);
+    size_t k = 0;
+    for (size_t i = 0; i < f->nrows; i++) {
+        if (f->test && f->test[i]) {
+            fold[i] = CV_TEST_ROW;
+            continue;
+        }
+        uint32_t v = cv->hash ? mlk_kfold_hash(cv->seed, f->row_id[i], cv->folds) : cv->assign.data[k];
+        k++;
+        if (v >= cv->folds) return wk_task_fail(ctx, 0, "cv: fold %u of a row is beyond the %u folds", v, cv->folds);
+        fold[i] = (uint8_t)v;
+    }
+    return 0;
+}
 
 int wk_cv_select(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, mlk_features **f)
 {
     if (!cv) return 0;
     mlk_features *all = *f;
-    if (cv->folds < 2 || cv->folds >= MLK_KFOLD_MAX || cv->fold >= cv->folds)
+    if (cv->fold >= cv->folds)
         return wk_task_fail(ctx, 0, "cv: damaged task arguments (fold %u of %u)", cv->fold, cv->folds);
-    size_t ntrain = 0;
-    for (size_t i = 0; i < all->nrows; i++) ntrain += !all->test || !all->test[i];
-    if (!cv->hash && cv->assign.len != ntrain)
-        return wk_task_fail(ctx, 0, "cv: %zu fold numbers for the %zu training rows of shard %s",
-                            cv->assign.len, ntrain, ctx->ta->inputs[0]->key);
     uint8_t *sel = malloc(all->nrows ? all->nrows : 1);
     if (!sel) return wk_task_fail(ctx, 1, "out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < all->nrows; i++) {
-        if (all->test && all->test[i]) {
-            sel[i] = 0;
-            continue;
-        }
-        uint32_t fold = cv->hash ? mlk_kfold_hash(cv->seed, all->row_id[i], cv->folds) : cv->assign.data[k];
-        k++;
-        if (fold >= cv->folds) {
-            free(sel);
-            return wk_task_fail(ctx, 0, "cv: fold %u of a row is beyond the %u folds", fold, cv->folds);
-        }
-        sel[i] = (fold == cv->fold) == (cv->holdout != 0);
+    if (cv_folds(ctx, cv, all, sel) != 0) {
+        free(sel);
+        return -1;
     }
+    for (size_t i = 0; i < all->nrows; i++)
+        sel[i] = sel[i] != CV_TEST_ROW && (sel[i] == cv->fold) == (cv->holdout != 0);
     mlk_features *sub = mlk_features_select(all, sel, 1);
     free(sel);
     if (!sub) return wk_task_fail(ctx, 1, "out of memory");
     mlk_features_destroy(f);
     *f = sub;
     return 0;
+}
+
+/* The task's shard, and the fold of each of its rows (*fold malloc'd). */
+static int cv_input(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, size_t ninst, const uint32_t *inst_fold,
+                    size_t nfold, mlk_features **f, uint8_t **fold)
+{
+    *f = NULL;
+    *fold = NULL;
+    if (!rows) return wk_task_fail(ctx, 0, "cv: damaged task arguments (no rows' folds)");
+    if (ninst == 0 || ninst != nfold)
+        return wk_task_fail(ctx, 0, "cv: damaged task arguments (%zu instances, %zu folds)", ninst, nfold);
+    for (size_t i = 0; i < ninst; i++)
+        if (inst_fold[i] >= rows->folds)
+            return wk_task_fail(ctx, 0, "cv: damaged task arguments (fold %u of %u)", inst_fold[i], rows->folds);
+    void *data;
+    size_t len;
+    if (wk_task_input(ctx, 0, &data, &len) != 0) return -1;
+    int rc = mlk_features_decode(data, len, f);
+    free(data);
+    if (rc)
+        return wk_task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
+                            ctx->ta->inputs[0]->key);
+    if (!(*fold = malloc((*f)->nrows ? (*f)->nrows : 1))) return wk_task_fail(ctx, 1, "out of memory");
+    return cv_folds(ctx, rows, *f, *fold);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static mlk_lr lr_of(uint32_t v)
+{
+    switch (v) {
+    case MLOPS_LR_CONSTANT: return MLK_LR_CONSTANT;
+    case MLOPS_LR_INVSCALING: return MLK_LR_INVSCALING;
+    case MLOPS_LR_ADAGRAD: return MLK_LR_ADAGRAD;
+    default: return MLK_LR_OPTIMAL;
+    }
+}
+
+/* One epoch of instance a over the rows of f outside its fold (skip: the
+ * others), as train_epoch trains a copy of those rows: the kernel's skip
+ * mask visits the same rows in the same order. */
+static int cv_train_one(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, const mlk_features *f,
+                        const double *dense, const uint8_t *skip, size_t ntrain, Mlops__Tasks__TrainEpochResult *res)
+{
+    mlk_sgd_opts o;
+    mlk_sgd_opts_default(&o);
+    o.lr = lr_of(a->learning_rate);
+    o.alpha = a->alpha;
+    o.eta0 = a->eta0;
+    o.power_t = a->power_t;
+    o.batch_size = a->batch_size;
+    o.seed = a->seed;
+    o.shuffle = a->shuffle;
+    o.epoch0 = a->epoch;
+    o.shard = a->shard;
+    o.epochs = 1;
+    mlk_cmodel *m = NULL;
+    if (a->model.len) {
+        if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) return -1;
+    } else if (!(m = mlk_cmodel_new(a->classes, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD))) {
+        return wk_task_fail(ctx, 1, "out of memory");
+    }
+    mlk_sgd_data d = {f->nrows, f->csr, f->n_dense ? dense : NULL, f->n_dense, f->label};
+    double loss = 0;
+    int rc = 0;
+    if (ntrain && mlk_sgd_train_compact(m, &d, NULL, skip, &o, &loss, ctx->err, sizeof ctx->err) != 0) rc = -1;
+    if (!rc && mlk_cmodel_encode(m, &res->model.data, &res->model.len) != 0) rc = wk_task_fail(ctx, 1, "out of memory");
+    mlk_cmodel_destroy(&m);
+    res->count = ntrain;
+    res->loss = loss;
+    return rc;
+}
+
+int wk_kind_cv_epoch(task_ctx_t *ctx)
+{
+    Mlops__Tasks__CvEpochArgs *a = wk_task_args(ctx, &mlops__tasks__cv_epoch_args__descriptor);
+    if (!a) return -1;
+    mlk_features *f = NULL;
+    uint8_t *fold = NULL, **skip = NULL; /* per fold, made when an instance of it first comes */
+    double *dense = NULL;
+    size_t n = a->n_inst;
+    Mlops__Tasks__TrainEpochResult *res = calloc(n + 1, sizeof *res);
+    Mlops__Tasks__TrainEpochResult **resp = calloc(n + 1, sizeof *resp);
+    double *secs = calloc(n + 1, sizeof *secs);
+    int rc = -1;
+    if (!res || !resp || !secs) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (cv_input(ctx, a->rows, n, a->fold, a->n_fold, &f, &fold) != 0) goto out;
+    for (size_t i = 0; i < n; i++) {
+        const Mlops__Tasks__TrainEpochArgs *e = a->inst[i];
+        if (e->classes < 2 || e->classes > 65536 || e->n_features > INT32_MAX || e->cv) {
+            rc = wk_task_fail(ctx, 0, "cv: damaged task arguments (%u classes, %llu features)", e->classes,
+                              (unsigned long long)e->n_features);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < f->nrows; i++)
+        if (fold[i] != CV_TEST_ROW && (f->label[i] < 0 || (uint32_t)f->label[i] >= a->inst[0]->classes)) {
+            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
+            goto out;
+        }
+    const double *dv = f->dense64; /* f64 shards are read in place */
+    if (f->n_dense && f->dense_type != MLK_DENSE_F64) dv = dense = mlk_features_dense_f64(f);
+    if (f->n_dense && !dv) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    /* the instances come trial by trial, each trial's folds in turn */
+    uint32_t K = a->rows->folds;
+    size_t *ntrain = calloc(K, sizeof *ntrain);
+    if (!ntrain || !(skip = calloc(K, sizeof *skip))) {
+        free(ntrain);
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double t0 = now_s();
+        uint32_t k = a->fold[i];
+        if (!skip[k] && (skip[k] = malloc(f->nrows ? f->nrows : 1)) != NULL)
+            for (size_t r = 0; r < f->nrows; r++) {
+                skip[k][r] = fold[r] == CV_TEST_ROW || fold[r] == k;
+                ntrain[k] += !skip[k][r];
+            }
+        const uint8_t *sk = skip[k];
+        if (!sk) {
+            rc = wk_task_fail(ctx, 1, "out of memory");
+            break;
+        }
+        mlops__tasks__train_epoch_result__init(&res[i]);
+        resp[i] = &res[i];
+        if (a->inst[i]->classes != a->inst[0]->classes)
+            rc = wk_task_fail(ctx, 0, "cv: damaged task arguments (instances of %u and %u classes)",
+                              a->inst[i]->classes, a->inst[0]->classes);
+        else rc = cv_train_one(ctx, a->inst[i], f, dv, sk, ntrain[k], &res[i]);
+        if (rc) break;
+        secs[i] = now_s() - t0;
+    }
+    free(ntrain);
+    if (rc) goto out;
+    Mlops__Tasks__CvEpochResult r = MLOPS__TASKS__CV_EPOCH_RESULT__INIT;
+    r.n_inst = n;
+    r.inst = resp;
+    r.n_seconds = n;
+    r.seconds = secs;
+    rc = wk_task_result_pack(ctx, &r.base);
+    if (!rc) wk_task_metric(ctx, "rows", (double)f->nrows);
+out:
+    for (size_t i = 0; res && i < n; i++) free(res[i].model.data);
+    free(res);
+    free(resp);
+    free(secs);
+    for (uint32_t k = 0; skip && a->rows && k < a->rows->folds; k++) free(skip[k]);
+    free(skip);
+    free(dense);
+    free(fold);
+    mlk_features_destroy(&f);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc;
+}
+
+/* Instance a's metrics partial over the rows g of its fold. */
+static int cv_score_one(task_ctx_t *ctx, const Mlops__Tasks__EvaluateArgs *a, const mlk_features *g,
+                        const double *dense, Mlops__Tasks__EvaluateResult *res)
+{
+    mlk_cmodel *m = NULL;
+    mlk_metrics *part = NULL;
+    double *proba = NULL;
+    int rc = -1;
+    if (a->classes < 2 || a->classes > 65536 || a->n_scale_mean || a->n_scale_scale || a->cv) {
+        rc = wk_task_fail(ctx, 0, "cv: damaged evaluate arguments (%u classes)", a->classes);
+        goto out;
+    }
+    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (!(part = mlk_metrics_new(a->classes, 0))) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (g->nrows) {
+        if (!(proba = malloc(g->nrows * a->classes * sizeof *proba))) {
+            rc = wk_task_fail(ctx, 1, "out of memory");
+            goto out;
+        }
+        mlk_sgd_data d = {g->nrows, g->csr, dense, g->n_dense, NULL};
+        if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_metrics_add(part, g->nrows, g->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+    }
+    if (mlk_metrics_encode(part, &res->partial.data, &res->partial.len) != 0) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(proba);
+    mlk_metrics_destroy(&part);
+    mlk_cmodel_destroy(&m);
+    return rc;
+}
+
+int wk_kind_cv_evaluate(task_ctx_t *ctx)
+{
+    Mlops__Tasks__CvEvaluateArgs *a = wk_task_args(ctx, &mlops__tasks__cv_evaluate_args__descriptor);
+    if (!a) return -1;
+    mlk_features *f = NULL, **g = NULL;
+    uint8_t *fold = NULL, *sel = NULL;
+    double **dense = NULL;
+    size_t n = a->n_inst;
+    uint32_t K = a->rows ? a->rows->folds : 0;
+    Mlops__Tasks__EvaluateResult *res = calloc(n + 1, sizeof *res);
+    Mlops__Tasks__EvaluateResult **resp = calloc(n + 1, sizeof *resp);
+    int rc = -1;
+    if (!res || !resp) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (cv_input(ctx, a->rows, n, a->fold, a->n_fold, &f, &fold) != 0) goto out;
+    /* each fold's rows, copied when an instance of it first comes, as
+     * evaluate copies them: one shard's training rows in all */
+    g = calloc(K, sizeof *g);
+    dense = calloc(K, sizeof *dense);
+    sel = malloc(f->nrows ? f->nrows : 1);
+    if (!g || !dense || !sel) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = a->fold[i];
+        if (!g[k]) {
+            for (size_t r = 0; r < f->nrows; r++) sel[r] = fold[r] == k;
+            g[k] = mlk_features_select(f, sel, 1);
+            if (g[k] && g[k]->n_dense && g[k]->nrows) dense[k] = mlk_features_dense_f64(g[k]);
+            if (!g[k] || (g[k]->n_dense && g[k]->nrows && !dense[k])) {
+                rc = wk_task_fail(ctx, 1, "out of memory");
+                goto out;
+            }
+        }
+        mlops__tasks__evaluate_result__init(&res[i]);
+        resp[i] = &res[i];
+        if (cv_score_one(ctx, a->inst[i], g[k], dense[k], &res[i]) != 0) goto out;
+    }
+    Mlops__Tasks__CvEvaluateResult r = MLOPS__TASKS__CV_EVALUATE_RESULT__INIT;
+    r.n_inst = n;
+    r.inst = resp;
+    rc = wk_task_result_pack(ctx, &r.base);
+    if (!rc) wk_task_metric(ctx, "rows", (double)f->nrows);
+out:
+    for (size_t i = 0; res && i < n; i++) free(res[i].partial.data);
+    free(res);
+    free(resp);
+    free(sel);
+    for (uint32_t k = 0; g && k < K; k++) mlk_features_destroy(&g[k]);
+    for (uint32_t k = 0; dense && k < K; k++) free(dense[k]);
+    free(g);
+    free(dense);
+    free(fold);
+    mlk_features_destroy(&f);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc;
 }

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "quantile.h"
 #include "kinds.h"
+#include "kind_cv.h"
 #include "task.h"
 #include <math.h>
 #include <stdlib.h>
@@ -419,6 +420,8 @@ static const struct {
     {"train_reduce", wk_kind_train_reduce},
     {"lbfgs_grad", wk_kind_lbfgs_grad},
     {"evaluate", wk_kind_evaluate},
+    {"cv_epoch", wk_kind_cv_epoch},
+    {"cv_evaluate", wk_kind_cv_evaluate},
     {"ingest_idx", wk_kind_ingest_idx},
     {"knn_search", wk_kind_knn_search},
     {"knn_classify", wk_kind_knn_classify},

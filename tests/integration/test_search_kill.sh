@@ -12,7 +12,9 @@
 #     registered at the end still carries them as tags;
 # b, c and d must give the reference's trial table (params, mean, std:
 # the seconds differ), best index and every metric, bit for bit (cv.*,
-# the refitted model's train_loss, model_bytes and test metrics).
+# the refitted model's train_loss, model_bytes and test metrics). The
+# same search with 2^22 hashed features, where a cv task serves only 2
+# of the 18 instances, gives one trial table on 1 and 3 workers too.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_extra.sh"
 
@@ -44,6 +46,15 @@ EOF
 cluster_start 1 1
 ref="$(submit_wait "$D/full.yaml" "${SET[@]}")" || exit 1
 save_result "$ref" "$T/ref.json"
+# 2^22 hashed features: 33.5 MB per model at its dense size, so a cv task
+# serves 2 of the 18 (trial, fold) instances (stage_cv.c's per_task):
+# 9 tasks per shard and phase
+BIG=(--set hash.n_features=4194304)
+big1="$(submit_wait "$D/full.yaml" "${SET[@]}" "${BIG[@]}")" || exit 1
+save_result "$big1" "$T/big1.json"
+ntask="$(ctl logs "$big1" | sed -n 's/.*stage cv started: \([0-9]*\) cv_epoch tasks.*/\1/p')"
+[ -n "$ntask" ] && [ "$ntask" -gt 9 ] && [ $((ntask % 9)) -eq 0 ] ||
+    fail "a 2^22-feature search: '$ntask' cv_epoch tasks, want 9 per shard"
 
 worker_start worker-2
 worker_start worker-3
@@ -52,6 +63,10 @@ job="$(submit_wait "$D/full.yaml" "${SET[@]}")" || exit 1
 save_result "$job" "$T/three.json"
 same_search "$T/ref.json" "$T/three.json" "1 vs 3 workers"
 same_metrics "$T/ref.json" "$T/three.json" "1 vs 3 workers"
+big3="$(submit_wait "$D/full.yaml" "${SET[@]}" "${BIG[@]}")" || exit 1
+save_result "$big3" "$T/big3.json"
+same_search "$T/big1.json" "$T/big3.json" "2^22 features (9 tasks per shard), 1 vs 3 workers"
+same_metrics "$T/big1.json" "$T/big3.json" "2^22 features (9 tasks per shard), 1 vs 3 workers"
 echo "test_search_kill: 1 and 3 workers give the same trial table and model"
 
 cv_training() { # JOB: the cv stage is running, past its first phase

@@ -22,7 +22,7 @@ static const char *s_kinds[] = {"ingest",   "clean_qround", "clean_filter", "sca
                                 "hash",     "split",        "featurize",    "train_epoch",  "train_reduce",
                                 "evaluate", "ingest_idx",   "knn_search",   "knn_classify",
                                 "rec_keys", "rec_encode",   "rec_search",   "rec_recommend",
-                                "lbfgs_grad"};
+                                "lbfgs_grad", "cv_epoch", "cv_evaluate"};
 
 /* Run kind on args with no inputs and no store; returns its rc, the
  * failure text in ctx. */
@@ -128,6 +128,30 @@ static void test_out_of_bounds(void **state)
     sp.count = 3;
     assert_string_equal(run_msg("split", &sp.base, &ctx),
                         "split: damaged task arguments (0 flags for 3 rows)");
+
+    /* cv: instances without folds, a fold beyond the folds, no rows */
+    Mlops__Tasks__CvRows rows = MLOPS__TASKS__CV_ROWS__INIT;
+    rows.folds = 3;
+    Mlops__Tasks__TrainEpochArgs cve = MLOPS__TASKS__TRAIN_EPOCH_ARGS__INIT, *cvep = &cve;
+    Mlops__Tasks__CvEpochArgs ce = MLOPS__TASKS__CV_EPOCH_ARGS__INIT;
+    ce.n_inst = 1;
+    ce.inst = &cvep;
+    ce.rows = &rows;
+    assert_string_equal(run_msg("cv_epoch", &ce.base, &ctx),
+                        "cv: damaged task arguments (1 instances, 0 folds)");
+    uint32_t fold = 3;
+    ce.n_fold = 1;
+    ce.fold = &fold;
+    assert_string_equal(run_msg("cv_epoch", &ce.base, &ctx), "cv: damaged task arguments (fold 3 of 3)");
+    Mlops__Tasks__EvaluateArgs cva = MLOPS__TASKS__EVALUATE_ARGS__INIT, *cvap = &cva;
+    Mlops__Tasks__CvEvaluateArgs cv = MLOPS__TASKS__CV_EVALUATE_ARGS__INIT;
+    cv.n_inst = 1;
+    cv.inst = &cvap;
+    cv.n_fold = 1;
+    cv.fold = &fold;
+    fold = 0;
+    assert_string_equal(run_msg("cv_evaluate", &cv.base, &ctx),
+                        "cv: damaged task arguments (no rows' folds)");
 
     Mlops__Tasks__RecSearchArgs rs = MLOPS__TASKS__REC_SEARCH_ARGS__INIT;
     assert_string_equal(run_msg("rec_search", &rs.base, &ctx),

@@ -96,5 +96,11 @@ void mlops_search_apply(mlops_jobspec_t *s, const double *vals)
         } else {
             memcpy(at, &vals[i], sizeof vals[i]);
         }
+        /* a searched value counts as given: train.alpha then has
+         * SGDClassifier's meaning, as in the trial that chose it */
+        if (k->flags & MLOPS_JSF_PRESENCE) {
+            int one = 1;
+            memcpy((char *)s + k->off2, &one, sizeof one);
+        }
     }
 }

@@ -47,6 +47,7 @@ static void test_grid_order(void **state)
     for (int i = 0; i < 12; i++) assert_true(v[i] == want[i]);
     mlops_search_apply(s, v + 2 * 3);
     assert_true(s->train.alpha == 1e-5 && s->train.epochs == 20);
+    assert_true(s->train.has_alpha); /* the refit trains with the trial's alpha, not 1/(C n) */
     free(v);
     char *y;
     assert_int_equal(mlops_jobspec_to_yaml(s, &y, NULL), 0);

@@ -795,6 +795,48 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
     }
 }
 
+/* A whole epoch of step_adagrad over packed rows of a binary model, bit
+ * for bit (as epoch_plain_bin is to step_plain): the intercept, its sum
+ * and the loss in registers, the record's layout known. */
+__attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr, const size_t *perm, size_t n,
+                                                                    const int f32)
+{
+    mlk_cmodel *m = tr->m;
+    double *w = m->w, *G = m->G, *wd = m->w + tr->r.nf, *Gd = m->G + tr->r.nf;
+    const size_t nd = tr->r.nd;
+    const double alpha = tr->s.alpha, eta0 = tr->s.eta0, decay = tr->s.decay;
+    double b0 = m->b[0], Gb0 = m->Gb[0], loss_sum = tr->loss_sum;
+    for (size_t s = 0; s < n; s++) {
+        prefetch_ahead(tr, perm, s, n);
+        const uint8_t *rec = tr->pack + perm[s];
+        int32_t label;
+        uint32_t nnz;
+        memcpy(&label, rec, 4);
+        memcpy(&nnz, rec + 4, 4);
+        const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
+        const float *vf = (const float *)(const void *)(rec + rec_vals_at(nnz, 1));
+        const double *vv = (const double *)(const void *)(rec + rec_vals_at(nnz, 0));
+        const double *x = (const double *)(const void *)(rec + rec_dense_at(nnz, f32));
+        double sum = 0.0;
+        for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
+        for (size_t j = 0; j < nd; j++) sum += wd[j] * x[j];
+        double loss, g = log_dloss(sum + b0, label == 1 ? 1.0 : -1.0, &loss);
+        g = g < -MAX_DLOSS ? -MAX_DLOSS : g > MAX_DLOSS ? MAX_DLOSS : g;
+        loss_sum += loss;
+        for (uint32_t p = 0; p < nnz; p++) {
+            size_t q = (size_t)ind[p];
+            adagrad_one(&w[q], &G[q], (f32 ? (double)vf[p] : vv[p]) * g + alpha * w[q], eta0);
+        }
+        for (size_t j = 0; j < nd; j++) adagrad_one(&wd[j], &Gd[j], x[j] * g + alpha * wd[j], eta0);
+        Gb0 += g * g;
+        b0 -= eta0 * g / sqrt(Gb0 + ADAGRAD_EPS) * decay;
+    }
+    m->b[0] = b0;
+    m->Gb[0] = Gb0;
+    tr->loss_sum = loss_sum;
+    m->t += n;
+}
+
 /* Buffers of the mini-batch loop. */
 typedef struct {
     size_t cap;
@@ -1030,6 +1072,9 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
                 tr.loss_sum += step_batch(&tr, &bb, perm + s, nb, sched_eta(&tr.s, m->t), adagrad);
                 m->t++;
             }
+        } else if (adagrad && tr.pack && tr.r.kv == 1) {
+            if (tr.pack_f32) epoch_adagrad_bin(&tr, perm, n, 1);
+            else epoch_adagrad_bin(&tr, perm, n, 0);
         } else if (adagrad) {
             for (size_t s = 0; s < n; s++) {
                 step_adagrad(&tr, perm, s, n);

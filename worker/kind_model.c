@@ -26,17 +26,12 @@
 
 static int is_fshard(const void *data, size_t len) { return len >= 4 && !memcmp(data, "MLKX", 4); }
 
+/* Input i as a feature shard, decoded straight from the store's map
+ * when it is held here (one copy of the shard, not two: the epoch tasks
+ * read their shard every epoch). */
 static int input_fshard(task_ctx_t *ctx, size_t i, mlk_features **out)
 {
-    void *data;
-    size_t len;
-    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
-    int rc = mlk_features_decode(data, len, out);
-    free(data);
-    if (rc)
-        return wk_task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
-                         ctx->ta->inputs[i]->key);
-    return 0;
+    return wk_task_input_features(ctx, i, out);
 }
 
 static int output_fshard(task_ctx_t *ctx, const mlk_features *f)

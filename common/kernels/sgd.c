@@ -338,6 +338,7 @@ static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
  * more than UINT32_MAX entries (then the caller trains from the arrays
  * directly). Each row is written with fixed-size stores, no memcpy call
  * of a variable length: the copy is the cost here, not the arithmetic. */
+#define RANK_AHEAD 64
 static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, size_t nk, uint64_t **off,
                           const inset *rk, int *f32, int *one_line)
 {
@@ -383,6 +384,12 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, s
         const int32_t *ind = r->ind + p0;
         const double *val = r->val + p0;
         uint8_t *ri = rec + 8;
+        /* the ranks of entries RANK_AHEAD ahead: a large column's words
+         * of the table are evicted by the copy's streaming between two
+         * uses, and each rank would otherwise wait for L3 */
+        if (rk)
+            for (int64_t q = p0 + RANK_AHEAD; q < p0 + RANK_AHEAD + (int64_t)nnz && q < nnz_all; q++)
+                __builtin_prefetch(&rk->tab[2 * ((uint32_t)r->ind[q] >> 6)]);
         for (uint32_t p = 0; p < nnz; p++) {
             int32_t j = rk ? inset_rank(rk, (uint32_t)ind[p]) : ind[p];
             memcpy(ri + 4 * p, &j, 4);

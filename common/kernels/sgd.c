@@ -330,8 +330,8 @@ static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
 }
 
 /* Pack the rows keep[0..nk-1] (keep NULL: all rows, nk = r->n), their
- * hashed columns renumbered by rk (if non-NULL); *off gets each packed
- * row's record offset, in packing order. A record of at most 64 bytes
+ * hashed columns renumbered by rk (if non-NULL); off[0..nk-1] gets each
+ * packed row's record offset, in packing order. A record of at most 64 bytes
  * never straddles two cache lines (a gap is left before it if it
  * would), so a visit of one costs one line and one prefetch; *one_line
  * says every record is that small. NULL if out of memory or a row has
@@ -339,41 +339,31 @@ static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
  * directly). Each row is written with fixed-size stores, no memcpy call
  * of a variable length: the copy is the cost here, not the arithmetic. */
 #define RANK_AHEAD 64
-static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, size_t nk, uint64_t **off,
+static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, size_t nk, size_t *off,
                           const inset *rk, int *f32, int *one_line)
 {
     int64_t nnz_all = r->indptr ? r->indptr[r->n] : 0;
     unsigned inexact = 0;
     for (int64_t p = 0; p < nnz_all; p++) inexact |= (double)(float)r->val[p] != r->val[p];
     *f32 = !inexact;
-    *off = malloc((nk ? nk : 1) * sizeof **off);
-    if (!*off) return NULL;
     size_t total = 0, nd = r->nd;
     int small = 1;
     for (size_t i = 0; i < nk; i++) {
         size_t row = keep ? keep[i] : i;
         size_t nnz = r->indptr ? (size_t)(r->indptr[row + 1] - r->indptr[row]) : 0;
-        if (nnz > UINT32_MAX) {
-            free(*off);
-            *off = NULL;
-            return NULL;
-        }
+        if (nnz > UINT32_MAX) return NULL;
         size_t sz = rec_size(nnz, nd, *f32);
         if (sz <= 64 && (total & 63) + sz > 64) total = (total + 63) & ~(size_t)63;
         small &= sz <= 64;
-        (*off)[i] = total;
+        off[i] = total;
         total += sz;
     }
     *one_line = small;
     uint8_t *buf = big_alloc(total);
-    if (!buf) {
-        free(*off);
-        *off = NULL;
-        return NULL;
-    }
+    if (!buf) return NULL;
     for (size_t i = 0; i < nk; i++) {
         size_t row = keep ? keep[i] : i;
-        uint8_t *rec = buf + (*off)[i];
+        uint8_t *rec = buf + off[i];
         int32_t lab = y ? y[row] : 0;
         int64_t p0 = r->indptr ? r->indptr[row] : 0;
         uint32_t nnz = r->indptr ? (uint32_t)(r->indptr[row + 1] - p0) : 0;
@@ -1043,7 +1033,7 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
     tr.z = malloc(tr.r.kv * sizeof *tr.z);
     batchbuf bb;
     memset(&bb, 0, sizeof bb);
-    uint64_t *offs = NULL;
+    size_t *offs = NULL;
     uint8_t *pack = NULL;
     int32_t *lind = NULL;
     int rc = 0;
@@ -1054,7 +1044,11 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
     /* rows visited out of storage order one at a time: pack them (if the
      * memory is there; otherwise read the arrays, same result), renumbered
      * on the way; else renumber a copy of the columns */
-    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, keep, n, &offs, rk, &tr.pack_f32, &tr.pack_line);
+    /* one pass in storage order (the epoch tasks' case): the offsets go
+     * straight into perm, no second array of n to fault in and copy */
+    int direct = o->epochs == 1 && !order;
+    if (bs == 1 && (o->shuffle || order) && (direct || (offs = big_alloc(n * sizeof *offs)) != NULL))
+        tr.pack = pack = pack_rows(r, y, keep, n, direct ? perm : offs, rk, &tr.pack_f32, &tr.pack_line);
     if (!pack && r->indptr) {
         int64_t nnz = r->indptr[r->n];
         if (!(lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind))) {
@@ -1065,7 +1059,7 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
         tr.r.ind = lind;
     }
     for (unsigned e = 0; e < o->epochs; e++) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; !(pack && direct) && i < n; i++) {
             size_t row = order ? (size_t)order[i] : keep ? keep[i] : i;
             perm[i] = pack ? (size_t)offs[keep ? i : row] : row;
         }

@@ -359,6 +359,40 @@ static void test_packed_loops_match_steps(void **state)
                 }
 }
 
+/* A call of one shuffled epoch packs its offsets straight into the
+ * shuffled array, a call of several keeps them apart to start each pass
+ * from: without a weight scale to fold between calls (adagrad; constant
+ * with alpha 0), two calls of one epoch are one call of two, bit for bit. */
+static void test_one_epoch_calls(void **state)
+{
+    (void)state;
+    mlk_lr lrs[] = {MLK_LR_ADAGRAD, MLK_LR_CONSTANT};
+    for (uint32_t k = 2; k <= 3; k++)
+        for (size_t li = 0; li < 2; li++) {
+            shard sh;
+            shard_make(&sh, 64, k, 41);
+            mlk_sgd_opts o;
+            mlk_sgd_opts_default(&o);
+            o.lr = lrs[li];
+            o.alpha = li ? 0.0 : 1e-3;
+            o.eta0 = 0.05;
+            o.seed = 9;
+            o.epochs = 2;
+            mlk_model *a = model_random(k, 7), *b = model_random(k, 7);
+            char err[200] = "";
+            ok(mlk_sgd_train(a, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+            o.epochs = 1;
+            ok(mlk_sgd_train(b, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+            o.epoch0 = 1;
+            ok(mlk_sgd_train(b, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+            assert_memory_equal(a->w, b->w, a->dim * a->n_vec * sizeof(double));
+            assert_memory_equal(a->b, b->b, a->n_vec * sizeof(double));
+            assert_int_equal(a->t, b->t);
+            mlk_model_destroy(&a);
+            mlk_model_destroy(&b);
+        }
+}
+
 static void test_training_lowers_objective(void **state)
 {
     (void)state;
@@ -626,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_packed_rows_and_pass_loss),
         cmocka_unit_test(test_packed_loops_match_steps),
+        cmocka_unit_test(test_one_epoch_calls),
         cmocka_unit_test(test_training_lowers_objective),
         cmocka_unit_test(test_compact_matches_dense),
         cmocka_unit_test(test_skip_rows),

@@ -795,6 +795,7 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
 /* A whole epoch of step_adagrad over packed rows of a binary model, bit
  * for bit (as epoch_plain_bin is to step_plain): the intercept, its sum
  * and the loss in registers, the record's layout known. */
+#define LOSS_BLOCK 64
 __attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr, const size_t *perm, size_t n,
                                                                     const int f32)
 {
@@ -803,6 +804,8 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr,
     const size_t nd = tr->r.nd;
     const double alpha = tr->s.alpha, eta0 = tr->s.eta0, decay = tr->s.decay;
     double b0 = m->b[0], Gb0 = m->Gb[0], loss_sum = tr->loss_sum;
+    double la[LOSS_BLOCK], lc[LOSS_BLOCK];
+    uint8_t lk[LOSS_BLOCK];
     for (size_t s = 0; s < n; s++) {
         prefetch_ahead(tr, perm, s, n);
         const uint8_t *rec = tr->pack + perm[s];
@@ -817,9 +820,28 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr,
         double sum = 0.0;
         for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < nd; j++) sum += wd[j] * x[j];
-        double loss, g = log_dloss(sum + b0, label == 1 ? 1.0 : -1.0, &loss);
+        /* log_dloss, its log1p deferred to the block's end */
+        double y = label == 1 ? 1.0 : -1.0, z = (sum + b0) * y, g;
+        size_t k = s % LOSS_BLOCK;
+        if (z > 18.0) {
+            double e = exp(-z);
+            la[k] = e;
+            lk[k] = 0;
+            g = e * -y;
+        } else if (z < -18.0) {
+            la[k] = -z;
+            lk[k] = 0;
+            g = -y;
+        } else {
+            double e = exp(z);
+            la[k] = e;
+            lc[k] = z;
+            lk[k] = 1;
+            g = -y / (e + 1.0);
+        }
+        if (k == LOSS_BLOCK - 1 || s == n - 1)
+            for (size_t i = 0; i <= k; i++) loss_sum += lk[i] ? log1p(la[i]) - lc[i] : la[i];
         g = g < -MAX_DLOSS ? -MAX_DLOSS : g > MAX_DLOSS ? MAX_DLOSS : g;
-        loss_sum += loss;
         for (uint32_t p = 0; p < nnz; p++) {
             size_t q = (size_t)ind[p];
             adagrad_one(&w[q], &G[q], (f32 ? (double)vf[p] : vv[p]) * g + alpha * w[q], eta0);

@@ -535,10 +535,12 @@ int wk_kind_evaluate(task_ctx_t *ctx)
         goto out;
     }
     if (f->nrows) {
-        dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
+        /* an f64 dense part is read in place, as the epoch tasks do */
+        const double *dv = f->dense64;
+        if (f->n_dense && f->dense_type != MLK_DENSE_F64) dv = dense = mlk_features_dense_f64(f);
         proba = malloc(f->nrows * ncls * sizeof *proba);
-        if ((f->n_dense && !dense) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-        mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
+        if ((f->n_dense && !dv) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+        mlk_sgd_data d = {f->nrows, f->csr, f->n_dense ? dv : NULL, f->n_dense, NULL};
         if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
         if (mlk_metrics_add(part, f->nrows, f->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }

@@ -395,9 +395,9 @@ const uint8_t *train_model(const stage_t *st, size_t *len)
     return s.model;
 }
 
-/* Two assignments in flight per slot: a worker has the next epoch task
- * (its arguments decoded, its shard fetched) queued while it trains, so
- * the result -> commit -> assign round trip (10-20 ms under load) is not
- * a gap between every two tasks. The arguments hold the sparse model
- * (~0.1-0.3 MB), so a queued task costs little memory. */
-const stage_ops_t stage_train = {"train", train_start, train_args, train_done, 2, train_restart};
+/* One assignment in flight per slot. Two would hide the result ->
+ * commit -> assign round trip between a worker's epoch tasks (half the
+ * stage's wall time under load), but with two test_chaos stalled twice in
+ * four runs at the stage's last task after a coordinator restart, waiting
+ * on a lost split shard; not understood yet, so not done. */
+const stage_ops_t stage_train = {"train", train_start, train_args, train_done, 1, train_restart};

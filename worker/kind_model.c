@@ -26,17 +26,12 @@
 
 static int is_fshard(const void *data, size_t len) { return len >= 4 && !memcmp(data, "MLKX", 4); }
 
+/* Input i as a feature shard, decoded straight from the store's map
+ * when it is held here (one copy of the shard, not two: the epoch tasks
+ * read their shard every epoch). */
 static int input_fshard(task_ctx_t *ctx, size_t i, mlk_features **out)
 {
-    void *data;
-    size_t len;
-    if (wk_task_input(ctx, i, &data, &len) != 0) return -1;
-    int rc = mlk_features_decode(data, len, out);
-    free(data);
-    if (rc)
-        return wk_task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
-                         ctx->ta->inputs[i]->key);
-    return 0;
+    return wk_task_input_features(ctx, i, out);
 }
 
 static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
@@ -540,10 +535,12 @@ int wk_kind_evaluate(task_ctx_t *ctx)
         goto out;
     }
     if (f->nrows) {
-        dense = f->n_dense ? mlk_features_dense_f64(f) : NULL;
+        /* an f64 dense part is read in place, as the epoch tasks do */
+        const double *dv = f->dense64;
+        if (f->n_dense && f->dense_type != MLK_DENSE_F64) dv = dense = mlk_features_dense_f64(f);
         proba = malloc(f->nrows * ncls * sizeof *proba);
-        if ((f->n_dense && !dense) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-        mlk_sgd_data d = {f->nrows, f->csr, dense, f->n_dense, NULL};
+        if ((f->n_dense && !dv) || !proba) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
+        mlk_sgd_data d = {f->nrows, f->csr, f->n_dense ? dv : NULL, f->n_dense, NULL};
         if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
         if (mlk_metrics_add(part, f->nrows, f->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }

@@ -208,7 +208,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
     if (!a) return -1;
     prof_in_t p = {0};
     const double **cols = NULL;
-    const mlk_model *m = NULL;
+    mlk_cmodel *m = NULL; /* compact: its weights stay in L2 while the rows are scored */
     double *dense = NULL, *proba = NULL;
     uint64_t *num = NULL, *pc = NULL;
     Mlops__Tasks__ProfileCategory *cats = NULL, **catp = NULL;
@@ -218,7 +218,10 @@ int wk_kind_profile_count(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 0, "profile: damaged task arguments");
         goto out;
     }
-    if (!(m = wk_task_model(ctx, a->model.data, a->model.len))) goto out;
+    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) {
+        ctx->retry = 0;
+        goto out;
+    }
     if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
         goto out;
     size_t n = p.f->nrows, nn = a->n_numeric, K = m->n_classes, nvec = K == 2 ? 1 : K;
@@ -259,7 +262,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
         dense = fs->n_dense ? mlk_features_dense_f64(fs) : NULL;
         if (fs->n_dense && !dense) goto oom;
         mlk_sgd_data d = {n, fs->csr, dense, fs->n_dense, NULL};
-        if (mlk_sgd_predict_proba(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }
     for (size_t i = 0; i < n; i++) {
         if (!p.train[i]) continue;
@@ -295,6 +298,7 @@ out:
     free(dense);
     free(proba);
     free(cols);
+    mlk_cmodel_destroy(&m);
     prof_in_free(&p);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;

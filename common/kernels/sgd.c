@@ -254,46 +254,66 @@ static void *big_alloc(size_t n)
 
 /* The hashed inputs a call trains (the shard's, and a compact model's)
  * as a bitmap with the count of set bits before each word: the local
- * index of input j is its rank among them, one popcount away. The
- * bitmap is nf bits (128 KiB for 2^20) and stays in L2 while the rows
- * are renumbered. */
+ * index of input j is its rank among them, one popcount away. Each
+ * word sits beside its count (tab[2i], tab[2i+1]), so a rank reads one
+ * cache line, not two: the renumbering of a shard's entries is a random
+ * read per entry, and half of them missed L2 with the two arrays apart.
+ * The table is 2 nf bits (256 KiB for 2^20). */
 typedef struct {
-    uint64_t *bits;
-    uint32_t *pre;
+    uint64_t *tab; /* word i at 2i, the set bits before it at 2i + 1 */
     size_t nw, mh; /* words, set bits */
 } inset;
 
 static void inset_free(inset *s)
 {
-    free(s->bits);
-    free(s->pre);
+    free(s->tab);
+}
+
+static inline int inset_has(const inset *s, uint32_t j)
+{
+    return (int)((s->tab[2 * (j >> 6)] >> (j & 63)) & 1);
 }
 
 static inline int32_t inset_rank(const inset *s, uint32_t j)
 {
-    uint64_t wd = s->bits[j >> 6] & ((UINT64_C(1) << (j & 63)) - 1);
-    return (int32_t)(s->pre[j >> 6] + (uint32_t)__builtin_popcountll(wd));
+    const uint64_t *e = s->tab + 2 * (j >> 6);
+    uint64_t wd = e[0] & ((UINT64_C(1) << (j & 63)) - 1);
+    return (int32_t)((uint32_t)e[1] + (uint32_t)__builtin_popcountll(wd));
 }
 
-/* The set of r's hashed columns and the hashed inputs of c (if any);
- * the prefix counts are left for inset_finish. */
-static int inset_build(inset *s, const rows *r, const mlk_cmodel *c)
+/* An empty set over nf inputs. 0 or MLOPS_ENOMEM. */
+static int inset_init(inset *s, size_t nf)
 {
     memset(s, 0, sizeof *s);
-    s->nw = r->nf / 64 + 1;
-    s->bits = calloc(s->nw, sizeof *s->bits);
-    s->pre = malloc(s->nw * sizeof *s->pre);
-    if (!s->bits || !s->pre) return MLOPS_ENOMEM;
-    int64_t nnz = r->indptr ? r->indptr[r->n] : 0;
-    for (int64_t p = 0; p < nnz; p++) s->bits[(uint32_t)r->ind[p] >> 6] |= UINT64_C(1) << (r->ind[p] & 63);
-    for (size_t l = 0; c && l < c->m && c->in[l] < r->nf; l++)
-        s->bits[c->in[l] >> 6] |= UINT64_C(1) << (c->in[l] & 63);
-    uint32_t acc = 0;
+    s->nw = nf / 64 + 1;
+    s->tab = calloc(2 * s->nw, sizeof *s->tab);
+    return s->tab ? 0 : MLOPS_ENOMEM;
+}
+
+static inline void inset_add(inset *s, uint32_t j)
+{
+    s->tab[2 * (j >> 6)] |= UINT64_C(1) << (j & 63);
+}
+
+/* The prefix counts, once every input is added. */
+static void inset_finish(inset *s)
+{
+    uint64_t acc = 0;
     for (size_t i = 0; i < s->nw; i++) {
-        s->pre[i] = acc;
-        acc += (uint32_t)__builtin_popcountll(s->bits[i]);
+        s->tab[2 * i + 1] = acc;
+        acc += (uint64_t)__builtin_popcountll(s->tab[2 * i]);
     }
-    s->mh = acc;
+    s->mh = (size_t)acc;
+}
+
+/* The set of r's hashed columns and the hashed inputs of c (if any). */
+static int inset_build(inset *s, const rows *r, const mlk_cmodel *c)
+{
+    if (inset_init(s, r->nf) != 0) return MLOPS_ENOMEM;
+    int64_t nnz = r->indptr ? r->indptr[r->n] : 0;
+    for (int64_t p = 0; p < nnz; p++) inset_add(s, (uint32_t)r->ind[p]);
+    for (size_t l = 0; c && l < c->m && c->in[l] < r->nf; l++) inset_add(s, c->in[l]);
+    inset_finish(s);
     return 0;
 }
 
@@ -304,62 +324,78 @@ static uint32_t *inset_list(const inset *s, size_t nf, size_t nd)
     if (!in) return NULL;
     size_t o = 0;
     for (size_t i = 0; i < s->nw; i++)
-        for (uint64_t wd = s->bits[i]; wd; wd &= wd - 1) in[o++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(wd));
+        for (uint64_t wd = s->tab[2 * i]; wd; wd &= wd - 1) in[o++] = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(wd));
     for (size_t j = 0; j < nd; j++) in[o++] = (uint32_t)(nf + j);
     return in;
 }
 
 /* Pack the rows keep[0..nk-1] (keep NULL: all rows, nk = r->n), their
- * hashed columns renumbered by rk (if non-NULL); *off gets each packed
- * row's record offset, in packing order. NULL if out of memory or a row
- * has more than UINT32_MAX entries (then the caller trains from the
- * arrays directly). */
-static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, size_t nk, uint64_t **off,
-                          const inset *rk, int *f32)
+ * hashed columns renumbered by rk (if non-NULL); off[0..nk-1] gets each
+ * packed row's record offset, in packing order. A record of at most 64 bytes
+ * never straddles two cache lines (a gap is left before it if it
+ * would), so a visit of one costs one line and one prefetch; *one_line
+ * says every record is that small. NULL if out of memory or a row has
+ * more than UINT32_MAX entries (then the caller trains from the arrays
+ * directly). Each row is written with fixed-size stores, no memcpy call
+ * of a variable length: the copy is the cost here, not the arithmetic. */
+#define RANK_AHEAD 64
+static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, size_t nk, size_t *off,
+                          const inset *rk, int *f32, int *one_line)
 {
     int64_t nnz_all = r->indptr ? r->indptr[r->n] : 0;
     unsigned inexact = 0;
     for (int64_t p = 0; p < nnz_all; p++) inexact |= (double)(float)r->val[p] != r->val[p];
     *f32 = !inexact;
-    size_t total = 0;
+    size_t total = 0, nd = r->nd;
+    int small = 1;
     for (size_t i = 0; i < nk; i++) {
-        row_view v = row_at(r, y, keep ? keep[i] : i);
-        if (v.nnz > UINT32_MAX) return NULL;
-        total += rec_size(v.nnz, r->nd, *f32);
+        size_t row = keep ? keep[i] : i;
+        size_t nnz = r->indptr ? (size_t)(r->indptr[row + 1] - r->indptr[row]) : 0;
+        if (nnz > UINT32_MAX) return NULL;
+        size_t sz = rec_size(nnz, nd, *f32);
+        if (sz <= 64 && (total & 63) + sz > 64) total = (total + 63) & ~(size_t)63;
+        small &= sz <= 64;
+        off[i] = total;
+        total += sz;
     }
+    *one_line = small;
     uint8_t *buf = big_alloc(total);
-    *off = malloc((nk ? nk : 1) * sizeof **off);
-    if (!buf || !*off) {
-        free(buf);
-        free(*off);
-        *off = NULL;
-        return NULL;
-    }
-    size_t o = 0;
+    if (!buf) return NULL;
     for (size_t i = 0; i < nk; i++) {
-        row_view v = row_at(r, y, keep ? keep[i] : i);
-        uint32_t nnz = (uint32_t)v.nnz;
-        uint8_t *rec = buf + o;
-        (*off)[i] = o;
-        size_t dat = rec_dense_at(v.nnz, *f32), sz = rec_size(v.nnz, r->nd, *f32);
+        size_t row = keep ? keep[i] : i;
+        uint8_t *rec = buf + off[i];
+        int32_t lab = y ? y[row] : 0;
+        int64_t p0 = r->indptr ? r->indptr[row] : 0;
+        uint32_t nnz = r->indptr ? (uint32_t)(r->indptr[row + 1] - p0) : 0;
+        size_t dat = rec_dense_at(nnz, *f32);
         memset(rec + dat - 8, 0, 8); /* the padding, if any */
-        memcpy(rec, &v.y, 4);
+        memcpy(rec, &lab, 4);
         memcpy(rec + 4, &nnz, 4);
-        if (v.nnz) {
-            int32_t *ri = (int32_t *)(void *)(rec + 8);
-            if (rk)
-                for (size_t p = 0; p < v.nnz; p++) ri[p] = inset_rank(rk, (uint32_t)v.ind[p]);
-            else
-                memcpy(ri, v.ind, v.nnz * 4);
-            if (*f32) {
-                float *fv = (float *)(void *)(rec + rec_vals_at(v.nnz, 1));
-                for (size_t p = 0; p < v.nnz; p++) fv[p] = (float)v.val[p];
-            } else {
-                memcpy(rec + rec_vals_at(v.nnz, 0), v.val, v.nnz * 8);
-            }
+        const int32_t *ind = r->ind + p0;
+        const double *val = r->val + p0;
+        uint8_t *ri = rec + 8;
+        /* the ranks of entries RANK_AHEAD ahead: a large column's words
+         * of the table are evicted by the copy's streaming between two
+         * uses, and each rank would otherwise wait for L3 */
+        if (rk)
+            for (int64_t q = p0 + RANK_AHEAD; q < p0 + RANK_AHEAD + (int64_t)nnz && q < nnz_all; q++)
+                __builtin_prefetch(&rk->tab[2 * ((uint32_t)r->ind[q] >> 6)]);
+        for (uint32_t p = 0; p < nnz; p++) {
+            int32_t j = rk ? inset_rank(rk, (uint32_t)ind[p]) : ind[p];
+            memcpy(ri + 4 * p, &j, 4);
         }
-        if (r->nd) memcpy(rec + dat, v.x, r->nd * 8);
-        o += sz;
+        if (*f32) {
+            uint8_t *fv = rec + rec_vals_at(nnz, 1);
+            for (uint32_t p = 0; p < nnz; p++) {
+                float x = (float)val[p];
+                memcpy(fv + 4 * p, &x, 4);
+            }
+        } else {
+            uint8_t *dv = rec + rec_vals_at(nnz, 0);
+            for (uint32_t p = 0; p < nnz; p++) memcpy(dv + 8 * p, &val[p], 8);
+        }
+        const double *x = nd ? r->dense + row * nd : NULL;
+        for (size_t j = 0; j < nd; j++) memcpy(rec + dat + 8 * j, &x[j], 8);
     }
     return buf;
 }
@@ -507,6 +543,7 @@ typedef struct {
     size_t np;     /* dim * kv */
     const uint8_t *pack; /* packed rows (perm holds offsets), or NULL */
     int pack_f32;        /* their values are held as f32 */
+    int pack_line;       /* every record lies in one cache line */
     double loss_sum;     /* loss of the epoch so far, plus log(loss_prod) */
     double loss_prod;    /* binary: product of pending (1 + e^z) factors */
     unsigned loss_cnt;   /* factors in loss_prod */
@@ -536,7 +573,7 @@ static double loss_flush(trainer *tr)
  * label PF_DIST/2 ahead. always_inline: GCC sees a function
  * holding only prefetches as free of side effects and drops its calls
  * before it would inline it. */
-#define PF_DIST 64
+#define PF_DIST 16
 __attribute__((always_inline)) static inline void prefetch_ahead(const trainer *tr,
                                                                  const size_t *perm, size_t s,
                                                                  size_t n)
@@ -546,7 +583,7 @@ __attribute__((always_inline)) static inline void prefetch_ahead(const trainer *
         if (s + PF_DIST < n) {
             const uint8_t *rec = tr->pack + perm[s + PF_DIST];
             __builtin_prefetch(rec);
-            __builtin_prefetch(rec + 64);
+            if (!tr->pack_line) __builtin_prefetch(rec + 64);
         }
     } else {
         if (s + PF_DIST < n && r->indptr) __builtin_prefetch(&r->indptr[perm[s + PF_DIST]]);
@@ -637,6 +674,86 @@ static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, doub
     }
 }
 
+/* A whole epoch of step_plain over packed rows of a binary model: the
+ * same operations in the same order, bit for bit, with the state the
+ * row-to-row chain runs through (the weight scale, the intercept, the
+ * loss terms, t) in registers rather than in the trainer, which the
+ * stores into the weights might alias, and the record read with the
+ * layout known (f32: the values are floats). This loop is the kernel's
+ * hot path: each row's update waits on the last one's (the dense
+ * weights are in every row), so what it saves is latency per row. */
+__attribute__((always_inline)) static inline void epoch_plain_bin(trainer *tr, const size_t *perm, size_t n,
+                                                                  const int f32)
+{
+    mlk_cmodel *m = tr->m;
+    double *v = m->w, *vd = m->w + tr->r.nf;
+    const size_t nd = tr->r.nd;
+    const double alpha = tr->s.alpha, decay = tr->s.decay;
+    double wscale = tr->wscale, b0 = m->b[0];
+    double loss_sum = tr->loss_sum, loss_prod = tr->loss_prod;
+    unsigned loss_cnt = tr->loss_cnt;
+    uint64_t t = m->t;
+    for (size_t s = 0; s < n; s++, t++) {
+        double eta = sched_eta(&tr->s, t);
+        prefetch_ahead(tr, perm, s, n);
+        const uint8_t *rec = tr->pack + perm[s];
+        int32_t label;
+        uint32_t nnz;
+        memcpy(&label, rec, 4);
+        memcpy(&nnz, rec + 4, 4);
+        const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
+        const float *vf = (const float *)(const void *)(rec + rec_vals_at(nnz, 1));
+        const double *vv = (const double *)(const void *)(rec + rec_vals_at(nnz, 0));
+        const double *x = (const double *)(const void *)(rec + rec_dense_at(nnz, f32));
+        double sum = 0.0;
+        for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
+        for (size_t j = 0; j < nd; j++) sum += vd[j] * x[j];
+        double pz = sum * wscale + b0;
+        /* binary_dloss_acc */
+        double y = label == 1 ? 1.0 : -1.0, z = pz * y, dl;
+        if (z > 18.0) {
+            double e = exp(-z);
+            loss_sum += e;
+            dl = e * -y;
+        } else if (z < -18.0) {
+            loss_sum -= z;
+            dl = -y;
+        } else {
+            double e = exp(z);
+            loss_sum -= z;
+            loss_prod *= 1.0 + e;
+            if (++loss_cnt == 32) {
+                loss_sum += log(loss_prod);
+                loss_prod = 1.0;
+                loss_cnt = 0;
+            }
+            dl = -y / (e + 1.0);
+        }
+        dl = dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
+        double u = -eta * dl;
+        if (alpha > 0.0) {
+            wscale *= l2_factor(eta, alpha);
+            if (wscale < WSCALE_MIN) {
+                tr->wscale = wscale;
+                wscale_fold(tr);
+                wscale = 1.0;
+            }
+        }
+        if (u != 0.0) {
+            b0 += u * decay;
+            u = u / wscale;
+            for (uint32_t p = 0; p < nnz; p++) v[ind[p]] += (f32 ? (double)vf[p] : vv[p]) * u;
+            for (size_t j = 0; j < nd; j++) vd[j] += x[j] * u;
+        }
+    }
+    tr->wscale = wscale;
+    m->b[0] = b0;
+    tr->loss_sum = loss_sum;
+    tr->loss_prod = loss_prod;
+    tr->loss_cnt = loss_cnt;
+    m->t = t;
+}
+
 /* Adagrad update of one parameter with gradient g (L2 included). */
 static inline void adagrad_one(double *w, double *G, double g, double eta0)
 {
@@ -673,6 +790,70 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
         m->Gb[k] += z[k] * z[k];
         m->b[k] -= eta0 * z[k] / sqrt(m->Gb[k] + ADAGRAD_EPS) * tr->s.decay;
     }
+}
+
+/* A whole epoch of step_adagrad over packed rows of a binary model, bit
+ * for bit (as epoch_plain_bin is to step_plain): the intercept, its sum
+ * and the loss in registers, the record's layout known. */
+#define LOSS_BLOCK 64
+__attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr, const size_t *perm, size_t n,
+                                                                    const int f32)
+{
+    mlk_cmodel *m = tr->m;
+    double *w = m->w, *G = m->G, *wd = m->w + tr->r.nf, *Gd = m->G + tr->r.nf;
+    const size_t nd = tr->r.nd;
+    const double alpha = tr->s.alpha, eta0 = tr->s.eta0, decay = tr->s.decay;
+    double b0 = m->b[0], Gb0 = m->Gb[0], loss_sum = tr->loss_sum;
+    double la[LOSS_BLOCK], lc[LOSS_BLOCK];
+    uint8_t lk[LOSS_BLOCK];
+    for (size_t s = 0; s < n; s++) {
+        prefetch_ahead(tr, perm, s, n);
+        const uint8_t *rec = tr->pack + perm[s];
+        int32_t label;
+        uint32_t nnz;
+        memcpy(&label, rec, 4);
+        memcpy(&nnz, rec + 4, 4);
+        const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
+        const float *vf = (const float *)(const void *)(rec + rec_vals_at(nnz, 1));
+        const double *vv = (const double *)(const void *)(rec + rec_vals_at(nnz, 0));
+        const double *x = (const double *)(const void *)(rec + rec_dense_at(nnz, f32));
+        double sum = 0.0;
+        for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
+        for (size_t j = 0; j < nd; j++) sum += wd[j] * x[j];
+        /* log_dloss, its log1p deferred to the block's end */
+        double y = label == 1 ? 1.0 : -1.0, z = (sum + b0) * y, g;
+        size_t k = s % LOSS_BLOCK;
+        if (z > 18.0) {
+            double e = exp(-z);
+            la[k] = e;
+            lk[k] = 0;
+            g = e * -y;
+        } else if (z < -18.0) {
+            la[k] = -z;
+            lk[k] = 0;
+            g = -y;
+        } else {
+            double e = exp(z);
+            la[k] = e;
+            lc[k] = z;
+            lk[k] = 1;
+            g = -y / (e + 1.0);
+        }
+        if (k == LOSS_BLOCK - 1 || s == n - 1)
+            for (size_t i = 0; i <= k; i++) loss_sum += lk[i] ? log1p(la[i]) - lc[i] : la[i];
+        g = g < -MAX_DLOSS ? -MAX_DLOSS : g > MAX_DLOSS ? MAX_DLOSS : g;
+        for (uint32_t p = 0; p < nnz; p++) {
+            size_t q = (size_t)ind[p];
+            adagrad_one(&w[q], &G[q], (f32 ? (double)vf[p] : vv[p]) * g + alpha * w[q], eta0);
+        }
+        for (size_t j = 0; j < nd; j++) adagrad_one(&wd[j], &Gd[j], x[j] * g + alpha * wd[j], eta0);
+        Gb0 += g * g;
+        b0 -= eta0 * g / sqrt(Gb0 + ADAGRAD_EPS) * decay;
+    }
+    m->b[0] = b0;
+    m->Gb[0] = Gb0;
+    tr->loss_sum = loss_sum;
+    m->t += n;
 }
 
 /* Buffers of the mini-batch loop. */
@@ -874,7 +1055,7 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
     tr.z = malloc(tr.r.kv * sizeof *tr.z);
     batchbuf bb;
     memset(&bb, 0, sizeof bb);
-    uint64_t *offs = NULL;
+    size_t *offs = NULL;
     uint8_t *pack = NULL;
     int32_t *lind = NULL;
     int rc = 0;
@@ -885,7 +1066,11 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
     /* rows visited out of storage order one at a time: pack them (if the
      * memory is there; otherwise read the arrays, same result), renumbered
      * on the way; else renumber a copy of the columns */
-    if (bs == 1 && (o->shuffle || order)) tr.pack = pack = pack_rows(r, y, keep, n, &offs, rk, &tr.pack_f32);
+    /* one pass in storage order (the epoch tasks' case): the offsets go
+     * straight into perm, no second array of n to fault in and copy */
+    int direct = o->epochs == 1 && !order;
+    if (bs == 1 && (o->shuffle || order) && (direct || (offs = big_alloc(n * sizeof *offs)) != NULL))
+        tr.pack = pack = pack_rows(r, y, keep, n, direct ? perm : offs, rk, &tr.pack_f32, &tr.pack_line);
     if (!pack && r->indptr) {
         int64_t nnz = r->indptr[r->n];
         if (!(lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind))) {
@@ -896,7 +1081,7 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
         tr.r.ind = lind;
     }
     for (unsigned e = 0; e < o->epochs; e++) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; !(pack && direct) && i < n; i++) {
             size_t row = order ? (size_t)order[i] : keep ? keep[i] : i;
             perm[i] = pack ? (size_t)offs[keep ? i : row] : row;
         }
@@ -910,11 +1095,17 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
                 tr.loss_sum += step_batch(&tr, &bb, perm + s, nb, sched_eta(&tr.s, m->t), adagrad);
                 m->t++;
             }
+        } else if (adagrad && tr.pack && tr.r.kv == 1) {
+            if (tr.pack_f32) epoch_adagrad_bin(&tr, perm, n, 1);
+            else epoch_adagrad_bin(&tr, perm, n, 0);
         } else if (adagrad) {
             for (size_t s = 0; s < n; s++) {
                 step_adagrad(&tr, perm, s, n);
                 m->t++;
             }
+        } else if (tr.pack && tr.r.kv == 1) {
+            if (tr.pack_f32) epoch_plain_bin(&tr, perm, n, 1);
+            else epoch_plain_bin(&tr, perm, n, 0);
         } else {
             for (size_t s = 0; s < n; s++) {
                 step_plain(&tr, perm, s, n, sched_eta(&tr.s, m->t));
@@ -1098,25 +1289,18 @@ int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, do
     /* a column the model does not hold reads a row of zeros (index c->m),
      * so every product and sum is the dense model's */
     inset rk;
-    memset(&rk, 0, sizeof rk);
-    rk.nw = r.nf / 64 + 1;
-    rk.bits = calloc(rk.nw, sizeof *rk.bits);
-    rk.pre = malloc(rk.nw * sizeof *rk.pre);
     int64_t nnz = r.indptr ? r.indptr[r.n] : 0;
     int32_t *lind = malloc((size_t)(nnz ? nnz : 1) * sizeof *lind);
     double *w = malloc((c->m + 1) * kv * sizeof *w);
-    if (!rk.bits || !rk.pre || !lind || !w) {
+    if (inset_init(&rk, r.nf) != 0 || !lind || !w) {
         rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
         goto out;
     }
-    for (size_t l = 0; l < mh; l++) rk.bits[c->in[l] >> 6] |= UINT64_C(1) << (c->in[l] & 63);
-    for (size_t i = 0, acc = 0; i < rk.nw; i++) {
-        rk.pre[i] = (uint32_t)acc;
-        acc += (size_t)__builtin_popcountll(rk.bits[i]);
-    }
+    for (size_t l = 0; l < mh; l++) inset_add(&rk, c->in[l]);
+    inset_finish(&rk);
     for (int64_t p = 0; p < nnz; p++) {
         uint32_t j = (uint32_t)r.ind[p];
-        lind[p] = (rk.bits[j >> 6] >> (j & 63)) & 1 ? inset_rank(&rk, j) : (int32_t)c->m;
+        lind[p] = inset_has(&rk, j) ? inset_rank(&rk, j) : (int32_t)c->m;
     }
     memcpy(w, c->w, c->m * kv * sizeof *w);
     memset(w + c->m * kv, 0, kv * sizeof *w);

@@ -310,6 +310,90 @@ static void test_packed_rows_and_pass_loss(void **state)
     }
 }
 
+/* The binary epochs over packed rows run in their own loops
+ * (epoch_plain_bin, epoch_adagrad_bin in sgd.c); the generic steps over
+ * the arrays visit the same rows in the same order when no order is
+ * given and nothing is shuffled. Both must give the same bits for every
+ * schedule, with the values held as f32 (exact: +-1) or f64 (0.1 is not
+ * a float), with the weight scale folded during the epoch (alpha 0.3
+ * drives it below 1e-9 within the pass), with adagrad's sums and its
+ * losses summed in blocks (a shard of 64 rows and one of 50). */
+static void test_packed_loops_match_steps(void **state)
+{
+    (void)state;
+    mlk_lr lrs[] = {MLK_LR_OPTIMAL, MLK_LR_CONSTANT, MLK_LR_INVSCALING, MLK_LR_ADAGRAD};
+    double alphas[] = {1e-4, 0.3};
+    for (uint32_t k = 2; k <= 3; k++)
+        for (int inexact = 0; inexact <= 1; inexact++)
+            for (size_t li = 0; li < 4; li++)
+                for (size_t ai = 0; ai < 2; ai++) {
+                    shard sh; /* 50 rows: a partial block of deferred losses */
+                    shard_make(&sh, inexact ? 50 : 64, k, 31 + li);
+                    for (int64_t p = 0; inexact && p < sh.indptr[64]; p++) sh.data[p] *= 0.1;
+                    int64_t ident[64];
+                    for (int i = 0; i < 64; i++) ident[i] = i;
+                    mlk_sgd_opts o;
+                    mlk_sgd_opts_default(&o);
+                    o.lr = lrs[li];
+                    o.alpha = alphas[ai];
+                    o.eta0 = ai ? 0.5 : 0.05; /* 0.5 x 0.3: the scale shrinks 0.85 a step */
+                    o.shuffle = 0;
+                    o.epochs = 3;
+                    mlk_model *a = model_random(k, 5), *b = model_random(k, 5);
+                    char err[200] = "";
+                    double la[3], lb[3];
+                    ok(mlk_sgd_train(a, &sh.d, NULL, &o, la, err, sizeof err), err);
+                    ok(mlk_sgd_train(b, &sh.d, ident, &o, lb, err, sizeof err), err);
+                    size_t np = (size_t)(a->dim * a->n_vec);
+                    assert_memory_equal(a->w, b->w, np * sizeof(double));
+                    assert_memory_equal(a->b, b->b, a->n_vec * sizeof(double));
+                    assert_memory_equal(la, lb, sizeof la);
+                    assert_int_equal(a->t, b->t);
+                    assert_int_equal(a->n_seen, b->n_seen);
+                    assert_true((a->G == NULL) == (b->G == NULL));
+                    if (a->G) {
+                        assert_memory_equal(a->G, b->G, np * sizeof(double));
+                        assert_memory_equal(a->Gb, b->Gb, a->n_vec * sizeof(double));
+                    }
+                    mlk_model_destroy(&a);
+                    mlk_model_destroy(&b);
+                }
+}
+
+/* A call of one shuffled epoch packs its offsets straight into the
+ * shuffled array, a call of several keeps them apart to start each pass
+ * from: without a weight scale to fold between calls (adagrad; constant
+ * with alpha 0), two calls of one epoch are one call of two, bit for bit. */
+static void test_one_epoch_calls(void **state)
+{
+    (void)state;
+    mlk_lr lrs[] = {MLK_LR_ADAGRAD, MLK_LR_CONSTANT};
+    for (uint32_t k = 2; k <= 3; k++)
+        for (size_t li = 0; li < 2; li++) {
+            shard sh;
+            shard_make(&sh, 64, k, 41);
+            mlk_sgd_opts o;
+            mlk_sgd_opts_default(&o);
+            o.lr = lrs[li];
+            o.alpha = li ? 0.0 : 1e-3;
+            o.eta0 = 0.05;
+            o.seed = 9;
+            o.epochs = 2;
+            mlk_model *a = model_random(k, 7), *b = model_random(k, 7);
+            char err[200] = "";
+            ok(mlk_sgd_train(a, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+            o.epochs = 1;
+            ok(mlk_sgd_train(b, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+            o.epoch0 = 1;
+            ok(mlk_sgd_train(b, &sh.d, NULL, &o, NULL, err, sizeof err), err);
+            assert_memory_equal(a->w, b->w, a->dim * a->n_vec * sizeof(double));
+            assert_memory_equal(a->b, b->b, a->n_vec * sizeof(double));
+            assert_int_equal(a->t, b->t);
+            mlk_model_destroy(&a);
+            mlk_model_destroy(&b);
+        }
+}
+
 static void test_training_lowers_objective(void **state)
 {
     (void)state;
@@ -576,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_optimal_schedule),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_packed_rows_and_pass_loss),
+        cmocka_unit_test(test_packed_loops_match_steps),
+        cmocka_unit_test(test_one_epoch_calls),
         cmocka_unit_test(test_training_lowers_objective),
         cmocka_unit_test(test_compact_matches_dense),
         cmocka_unit_test(test_skip_rows),

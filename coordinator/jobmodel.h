@@ -111,6 +111,7 @@ typedef struct stage {
     char outsfx[16];   /* output key suffix of this phase ("/" final), "" none */
     int dirty;
     int dropped;       /* its outputs were deleted once consumed (not journalled) */
+    int held;          /* its phase's tasks wait for a stage (planner_phase_ready; not journalled) */
 } stage_t;
 
 typedef struct {

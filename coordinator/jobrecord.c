@@ -380,8 +380,12 @@ static void replay_finish(coord_t *c)
             for (size_t t = 0; t < st->ntasks; t++) {
                 task_t *tk = &st->tasks[t];
                 if (tk->state == T_DONE) st->ndone++;
-                else if (j->state == JOB_RUNNING && st->state == ST_RUNNING && tk->state == T_PENDING)
-                    coord_stage_enqueue(st, (uint32_t)t);
+                else if (j->state == JOB_RUNNING && st->state == ST_RUNNING && tk->state == T_PENDING) {
+                    /* a phase that waits for a stage stays held until it
+                     * is done (coord_job_advance below) */
+                    st->held = !planner_phase_ready(j, st);
+                    if (!st->held) coord_stage_enqueue(st, (uint32_t)t);
+                }
             }
         }
         if (j->state == JOB_QUEUED) {

@@ -148,6 +148,19 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
     if (state == JOB_CANCELLED) drop_everywhere(c, j);
 }
 
+/* Queue the tasks of the stage's phase, or hold them until what the
+ * phase needs is done (planner_phase_ready; coord_job_advance lets them
+ * go). */
+static void stage_enqueue_phase(job_t *j, stage_t *st)
+{
+    st->held = !planner_phase_ready(j, st);
+    if (st->held) {
+        job_logf(j, "stage %s: its %s tasks wait for the stages they need", st->name, st->kind);
+        return;
+    }
+    for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+}
+
 /* Whether every stage that stage s needs is done. */
 static int stage_ready(job_t *j, size_t s)
 {
@@ -161,8 +174,11 @@ void coord_job_advance(coord_t *c, job_t *j)
     if (j->state != JOB_RUNNING) return;
     /* in pipeline order; a stage with no tasks completes at once, which
      * may start others (the recursion sees them running and skips them) */
-    for (size_t s = 0; s < j->nstages && j->state == JOB_RUNNING; s++)
-        if (j->stages[s].state == ST_PENDING && stage_ready(j, s)) coord_stage_start(c, j, s);
+    for (size_t s = 0; s < j->nstages && j->state == JOB_RUNNING; s++) {
+        stage_t *st = &j->stages[s];
+        if (st->state == ST_PENDING && stage_ready(j, s)) coord_stage_start(c, j, s);
+        else if (st->state == ST_RUNNING && st->held && planner_phase_ready(j, st)) stage_enqueue_phase(j, st);
+    }
     if (j->state != JOB_RUNNING) return;
     size_t first = 0;
     while (first < j->nstages && j->stages[first].state == ST_DONE) first++;
@@ -194,7 +210,7 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s)
                   st->kind);
             st->dirty = 1;
             if (st->ntasks == 0) continue;
-            for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+            stage_enqueue_phase(j, st);
             return;
         }
         break;
@@ -229,7 +245,7 @@ void coord_stage_start(coord_t *c, job_t *j, size_t s)
         coord_stage_complete(c, j, s);
         return;
     }
-    for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+    stage_enqueue_phase(j, st);
 }
 
 void coord_job_start(coord_t *c, job_t *j)

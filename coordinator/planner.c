@@ -72,7 +72,8 @@ static int in_chain(const stage_t *p)
 /* What each stage reads besides its own blob, from an audit of its
  * start, task_args and phase_done (and the task kinds' arguments):
  *   evaluate  split's shards (or the chain's last), train's model
- *   profile   split's shards, the raw frame, train's model
+ *   profile   split's shards, the raw frame; its count phase also
+ *             train's model (planner_phase_ready), its decile rounds not
  *   promote   split's shards, the raw frame, the class list; the champion
  *             was pinned when the job started
  *   knn       classify: the chain's last shards, split's row counts,
@@ -90,10 +91,18 @@ int planner_stage_needs(job_t *j, const stage_t *r, const stage_t *p)
         return raw && p <= raw;
     }
     if (!strcmp(r->name, "knn") || !strcmp(r->name, "promote") || !strcmp(r->name, "predict") ||
-        !strcmp(r->name, "drift"))
+        !strcmp(r->name, "drift") || !strcmp(r->name, "profile"))
         return in_chain(p);
-    if (!strcmp(r->name, "evaluate") || !strcmp(r->name, "profile"))
-        return in_chain(p) || !strcmp(p->name, "train");
+    if (!strcmp(r->name, "evaluate")) return in_chain(p) || !strcmp(p->name, "train");
+    return 1;
+}
+
+int planner_phase_ready(job_t *j, const stage_t *st)
+{
+    if (!strcmp(st->name, "profile") && !strcmp(st->kind, "profile_count")) {
+        const stage_t *tr = job_stage(j, "train");
+        return !tr || tr->state == ST_DONE;
+    }
     return 1;
 }
 

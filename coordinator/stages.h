@@ -123,6 +123,10 @@ stage_t *stage_input_of(job_t *j, const stage_t *st);
  * earlier stage. lifecycle.c starts each stage once all it needs is done,
  * so stages that do not need each other run at the same time. */
 int planner_stage_needs(job_t *j, const stage_t *reader, const stage_t *producer);
+/* planner.c: whether the tasks of the stage's current phase may run: a
+ * phase can need more than its stage's start (profile's count phase
+ * scores the rows with train's model, its decile rounds do not). */
+int planner_phase_ready(job_t *j, const stage_t *st);
 /* Pack a proto/tasks.proto message as a task's arguments (a->args). */
 int args_pack(task_args_t *a, const ProtobufCMessage *m);
 /* Append a shard key to a task's inputs (copied). */

@@ -144,12 +144,23 @@ static void test_needs_recommend(void **state)
     assert_true(needs(j, "knn", "clean"));
     const char *not_knn[] = {"scale", "hash", "split", "train", "evaluate", "profile"};
     for (size_t i = 0; i < 6; i++) assert_false(needs(j, "knn", not_knn[i]));
-    /* evaluate and profile need the model and the split, not each other */
+    /* evaluate needs the model and the split; profile starts with the
+     * split (its decile rounds), only its count phase needs the model */
     assert_true(needs(j, "evaluate", "train"));
     assert_true(needs(j, "evaluate", "split"));
-    assert_true(needs(j, "profile", "train"));
+    assert_true(needs(j, "profile", "split"));
     assert_true(needs(j, "profile", "clean"));
+    assert_false(needs(j, "profile", "train"));
     assert_false(needs(j, "profile", "evaluate"));
+    stage_t *pr = job_stage(j, "profile"), *tr = job_stage(j, "train");
+    snprintf(pr->kind, sizeof pr->kind, "%s", "profile_qround");
+    assert_true(planner_phase_ready(j, pr));
+    snprintf(pr->kind, sizeof pr->kind, "%s", "profile_count");
+    tr->state = ST_RUNNING;
+    assert_false(planner_phase_ready(j, pr));
+    tr->state = ST_DONE;
+    assert_true(planner_phase_ready(j, pr));
+    tr->state = ST_PENDING;
     /* the chain and train keep the default: every earlier stage */
     for (size_t s = 0; s < j->nstages; s++) {
         stage_t *st = &j->stages[s];

@@ -172,6 +172,9 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error);
 void coord_stage_start(coord_t *c, job_t *j, size_t s);
 /* Every task of the stage's phase is done: reduce, next phase or stage. */
 void coord_stage_complete(coord_t *c, job_t *j, size_t s);
+/* Start every pending stage whose needs are done (planner_stage_needs),
+ * in pipeline order; the job succeeds once every stage is done. */
+void coord_job_advance(coord_t *c, job_t *j);
 /* Reset the task that produced `key` so it runs again. 0 if a producer is
  * (or already was) queued, -1 if the key cannot be recomputed. */
 int coord_recompute(coord_t *c, const char *key);

@@ -7,12 +7,14 @@
  * because an assignment to it did not go out (coord_task_unsent), and
  * stopping while the outbox is full (--outbox-max). A worker with room
  * whose best task is all remote takes a later task it holds the inputs of
- * first (local_task_ahead). An input without a live
+ * first (local_task_ahead). Stages running beside an earlier stage they
+ * do not need share all but one slot (side_budget). An input without a live
  * holder is recomputed by its producer (the task waits at the back of
  * its queue) or, if it cannot be, re-arms the stage or fails the job. */
 #include "coord_internal.h"
 #include "err.h"
 #include "log.h"
+#include "stages.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,13 +127,41 @@ static size_t local_task_ahead(coord_t *c, job_t *j, stage_t *st, int w)
     return 0;
 }
 
+/* Whether stage s runs beside an earlier stage it does not need (knn
+ * or profile's decile rounds beside train). */
+static int side_stage(job_t *j, size_t s)
+{
+    for (size_t p = 0; p < s; p++)
+        if (j->stages[p].state == ST_RUNNING && !planner_stage_needs(j, &j->stages[s], &j->stages[p])) return 1;
+    return 0;
+}
+
+/* How many more tasks the job's side stages may start: together they
+ * hold at most all but one of the cluster's slots, so an earlier stage's
+ * next phase always finds a free slot instead of waiting behind the side
+ * stages' longer tasks at each of its barriers (measured: train took
+ * nearly twice as long without it). With one slot the side stages wait: the
+ * stages then run in pipeline order, as one slot allows. */
+static size_t side_budget(coord_t *c, job_t *j)
+{
+    size_t slots = 0, held = 0;
+    for (size_t w = 0; w < c->nworkers; w++)
+        if (c->workers[w].alive) slots += c->workers[w].slots;
+    for (size_t s = 0; s < j->nstages; s++) {
+        const stage_t *st = &j->stages[s];
+        if (st->state != ST_RUNNING || !side_stage(j, s)) continue;
+        for (size_t t = 0; t < st->ntasks; t++) held += st->tasks[t].state == T_RUNNING;
+    }
+    return slots > held + 1 ? slots - held - 1 : 0;
+}
+
 /* Dispatch what can run from one stage. Returns 0 when no worker has
  * room for this stage's tasks. */
-static int dispatch_stage(coord_t *c, job_t *j, size_t s)
+static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
 {
     stage_t *st = &j->stages[s];
     size_t blocked = 0;
-    while (st->qhead < st->qtail) {
+    while (st->qhead < st->qtail && (!budget || *budget > 0)) {
         uint32_t t = st->queue[st->qhead];
         task_t *tk = &st->tasks[t];
         if (tk->state != T_PENDING) {
@@ -231,6 +261,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s)
         tk->dispatches++;
         tk->deadline = coord_task_deadline(j);
         wk->inflight++;
+        if (budget) (*budget)--;
         st->qhead++;
         tk->queued = 0;
         envelope_t env;
@@ -269,9 +300,16 @@ void coord_dispatch(coord_t *c)
     for (size_t i = 0; i < c->njobs && !coord_outbox_full(c); i++) {
         job_t *j = c->jobs[i];
         if (j->state != JOB_RUNNING && j->state != JOB_SUCCEEDED) continue;
+        size_t budget = SIZE_MAX;
+        int budgeted = 0;
         for (size_t s = 0; s < j->nstages; s++) {
             if (j->stages[s].qhead == j->stages[s].qtail) continue;
-            dispatch_stage(c, j, s);
+            int side = j->state == JOB_RUNNING && side_stage(j, s);
+            if (side && !budgeted) {
+                budget = side_budget(c, j);
+                budgeted = 1;
+            }
+            dispatch_stage(c, j, s, side ? &budget : NULL);
             if (j->state != JOB_RUNNING && j->state != JOB_SUCCEEDED) break;
         }
     }

@@ -101,9 +101,19 @@ void job_set_metric(job_t *j, const char *name, double v)
     metric_t *m = realloc(j->metrics, (j->nmetrics + 1) * sizeof *m);
     if (!m) return;
     j->metrics = m;
-    m[j->nmetrics].name = strdup(name);
-    m[j->nmetrics].value = v;
-    if (m[j->nmetrics].name) j->nmetrics++;
+    char *copy = strdup(name);
+    if (!copy) return;
+    /* after every metric of an earlier or the same stage: the order
+     * `result` shows does not depend on which stage finished first. Run
+     * one after another, the stages only ever append. */
+    uint32_t rank = j->metric_rank ? j->metric_rank : (j->nmetrics ? m[j->nmetrics - 1].rank : 0);
+    size_t at = j->nmetrics;
+    while (at > 0 && m[at - 1].rank > rank) at--;
+    memmove(&m[at + 1], &m[at], (j->nmetrics - at) * sizeof *m);
+    m[at].name = copy;
+    m[at].value = v;
+    m[at].rank = rank;
+    j->nmetrics++;
     j->dirty = 1;
 }
 

@@ -2,7 +2,9 @@
  * and the planner interface through which each stage kind plans its
  * tasks.
  *
- * A job is a sequence of stages run in order. A stage runs in one or more
+ * A job is a list of stages in pipeline order; a stage starts once the
+ * earlier stages it needs are done (planner_stage_needs), so stages that
+ * do not need each other run at the same time. A stage runs in one or more
  * phases (a quantile round, an SGD epoch, a reduction level); a phase is
  * a set of tasks, all of one kind, that may run in any order and on any
  * worker. When every task of a phase is done the stage's planner entry
@@ -36,6 +38,9 @@ const char *stage_state_name(int s);
 typedef struct {
     char *name;
     double value;
+    /* pipeline position (stage index + 1) of the stage that set it first:
+     * the metrics stay in pipeline order when stages run side by side */
+    uint32_t rank;
 } metric_t;
 
 typedef struct {
@@ -106,6 +111,7 @@ typedef struct stage {
     char outsfx[16];   /* output key suffix of this phase ("/" final), "" none */
     int dirty;
     int dropped;       /* its outputs were deleted once consumed (not journalled) */
+    int held;          /* its phase's tasks wait for a stage (planner_phase_ready; not journalled) */
 } stage_t;
 
 typedef struct {
@@ -135,9 +141,10 @@ typedef struct job {
     double submitted, finished;
     size_t nstages;
     stage_t *stages;
-    size_t cur;        /* index of the running stage */
+    size_t cur;        /* the first stage not done (others may run beside it) */
     metric_t *metrics;
     size_t nmetrics;
+    uint32_t metric_rank; /* rank of the metrics set now (lifecycle.c); 0 the last one's */
     double *train_loss;
     size_t ntrain_loss;
     char *model;

@@ -99,6 +99,7 @@ void coord_save_job(coord_t *c, job_t *j)
         mlops__jmetric__init(&ms[i]);
         ms[i].name = j->metrics[i].name;
         ms[i].value = j->metrics[i].value;
+        ms[i].stage_rank = j->metrics[i].rank;
         mp[i] = &ms[i];
     }
     r.n_metrics = j->nmetrics;
@@ -165,7 +166,11 @@ static int load_job(coord_t *c, const char *key, const void *data, size_t len)
         j->files[i].ino = r->files[i]->ino;
         j->files[i].mtime_ns = r->files[i]->mtime_ns;
     }
-    for (size_t i = 0; i < r->n_metrics; i++) job_set_metric(j, r->metrics[i]->name, r->metrics[i]->value);
+    for (size_t i = 0; i < r->n_metrics; i++) {
+        j->metric_rank = r->metrics[i]->stage_rank;
+        job_set_metric(j, r->metrics[i]->name, r->metrics[i]->value);
+    }
+    j->metric_rank = 0;
     for (size_t i = 0; i < r->n_classes; i++) {
         char **a = realloc(j->classes, (j->nclasses + 1) * sizeof *a);
         if (!a) break;
@@ -405,8 +410,12 @@ static void replay_finish(coord_t *c)
             for (size_t t = 0; t < st->ntasks; t++) {
                 task_t *tk = &st->tasks[t];
                 if (tk->state == T_DONE) st->ndone++;
-                else if (j->state == JOB_RUNNING && st->state == ST_RUNNING && tk->state == T_PENDING)
-                    coord_stage_enqueue(st, (uint32_t)t);
+                else if (j->state == JOB_RUNNING && st->state == ST_RUNNING && tk->state == T_PENDING) {
+                    /* a phase that waits for a stage stays held until it
+                     * is done (coord_job_advance below) */
+                    st->held = !planner_phase_ready(j, st);
+                    if (!st->held) coord_stage_enqueue(st, (uint32_t)t);
+                }
             }
         }
         if (j->state == JOB_QUEUED) {
@@ -419,13 +428,19 @@ static void replay_finish(coord_t *c)
                 coord_job_finish(c, j, JOB_FAILED, err);
                 continue;
             }
-            job_logf(j, "coordinator restarted: resuming at stage %s",
-                     j->cur < j->nstages ? j->stages[j->cur].name : "?");
-            if (j->cur < j->nstages) {
-                stage_t *st = &j->stages[j->cur];
-                if (st->state == ST_PENDING) coord_stage_start(c, j, j->cur);
-                else if (st->state == ST_RUNNING && st->ndone == st->ntasks) coord_stage_complete(c, j, j->cur);
+            /* every stage's state is journalled: several may have been
+             * running; complete those whose tasks are all done, then start
+             * every pending stage that is ready (cur_stage is only kept) */
+            char where[256] = "";
+            for (size_t s = 0, o = 0; s < j->nstages && o < sizeof where; s++)
+                if (j->stages[s].state == ST_RUNNING)
+                    o += (size_t)snprintf(where + o, sizeof where - o, "%s%s", o ? ", " : "", j->stages[s].name);
+            job_logf(j, "coordinator restarted: resuming at stage %s", where[0] ? where : "(next ready)");
+            for (size_t s = 0; s < j->nstages && j->state == JOB_RUNNING; s++) {
+                stage_t *st = &j->stages[s];
+                if (st->state == ST_RUNNING && st->ndone == st->ntasks) coord_stage_complete(c, j, s);
             }
+            coord_job_advance(c, j);
         }
     }
 }

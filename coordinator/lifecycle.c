@@ -6,7 +6,14 @@
  * The planner entries (stage_ops_t) decide what a phase is; this file
  * decides when they are called, and moves the job through its states. It
  * only marks records dirty: the loop journals them before anything that
- * depends on them is sent. */
+ * depends on them is sent.
+ *
+ * Stages run as a graph, not a line: a pending stage starts as soon as
+ * every stage it needs (planner_stage_needs) is done, so the knn of the
+ * example job runs beside scale .. profile, and evaluate beside profile.
+ * Every output depends only on its inputs, so the results are the same
+ * whatever the overlap; dispatch (dispatch.c) still serves the stages in
+ * pipeline order, so an earlier stage's queued task goes first. */
 #include "coord_internal.h"
 #include "err.h"
 #include "log.h"
@@ -129,11 +136,57 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
         }
         st->qhead = st->qtail = 0;
     }
-    if (state == JOB_SUCCEEDED) coord_registry_on_success(c, j);
+    if (state == JOB_SUCCEEDED) {
+        uint32_t rank = j->metric_rank; /* after every stage's metrics */
+        j->metric_rank = (uint32_t)j->nstages + 1;
+        coord_registry_on_success(c, j);
+        j->metric_rank = rank;
+    }
     if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
     else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
     j->dirty = 1;
     if (state == JOB_CANCELLED) drop_everywhere(c, j);
+}
+
+/* Queue the tasks of the stage's phase, or hold them until what the
+ * phase needs is done (planner_phase_ready; coord_job_advance lets them
+ * go). */
+static void stage_enqueue_phase(job_t *j, stage_t *st)
+{
+    st->held = !planner_phase_ready(j, st);
+    if (st->held) {
+        job_logf(j, "stage %s: its %s tasks wait for the stages they need", st->name, st->kind);
+        return;
+    }
+    for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+}
+
+/* Whether every stage that stage s needs is done. */
+static int stage_ready(job_t *j, size_t s)
+{
+    for (size_t p = 0; p < s; p++)
+        if (j->stages[p].state != ST_DONE && planner_stage_needs(j, &j->stages[s], &j->stages[p])) return 0;
+    return 1;
+}
+
+void coord_job_advance(coord_t *c, job_t *j)
+{
+    if (j->state != JOB_RUNNING) return;
+    /* in pipeline order; a stage with no tasks completes at once, which
+     * may start others (the recursion sees them running and skips them) */
+    for (size_t s = 0; s < j->nstages && j->state == JOB_RUNNING; s++) {
+        stage_t *st = &j->stages[s];
+        if (st->state == ST_PENDING && stage_ready(j, s)) coord_stage_start(c, j, s);
+        else if (st->state == ST_RUNNING && st->held && planner_phase_ready(j, st)) stage_enqueue_phase(j, st);
+    }
+    if (j->state != JOB_RUNNING) return;
+    size_t first = 0;
+    while (first < j->nstages && j->stages[first].state == ST_DONE) first++;
+    if (j->cur != first) {
+        j->cur = first;
+        j->dirty = 1;
+    }
+    if (first == j->nstages) coord_job_finish(c, j, JOB_SUCCEEDED, NULL);
 }
 
 void coord_stage_complete(coord_t *c, job_t *j, size_t s)
@@ -141,7 +194,10 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s)
     stage_t *st = &j->stages[s];
     for (;;) {
         char err[1024] = "";
+        /* the metrics it sets sort by stage (job_set_metric) */
+        j->metric_rank = (uint32_t)s + 1;
         int rc = st->ops->phase_done(j, st, err, sizeof err);
+        j->metric_rank = 0;
         if (rc < 0) {
             st->state = ST_FAILED;
             st->seconds = coord_now_s() - st->started;
@@ -154,7 +210,7 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s)
                   st->kind);
             st->dirty = 1;
             if (st->ntasks == 0) continue;
-            for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+            stage_enqueue_phase(j, st);
             return;
         }
         break;
@@ -164,13 +220,7 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s)
     st->dirty = 1;
     job_logf(j, "stage %s done in %.3f s", st->name, st->seconds);
     drop_consumed(c, j);
-    if (s + 1 < j->nstages) {
-        j->cur = s + 1;
-        j->dirty = 1;
-        coord_stage_start(c, j, s + 1);
-    } else {
-        coord_job_finish(c, j, JOB_SUCCEEDED, NULL);
-    }
+    coord_job_advance(c, j);
 }
 
 void coord_stage_start(coord_t *c, job_t *j, size_t s)
@@ -181,7 +231,9 @@ void coord_stage_start(coord_t *c, job_t *j, size_t s)
     st->started = coord_now_s();
     st->dirty = 1;
     char err[1024] = "";
+    j->metric_rank = (uint32_t)s + 1;
     int rc = st->ops->start(j, st, err, sizeof err);
+    j->metric_rank = 0;
     if (rc < 0) {
         st->state = ST_FAILED;
         st->dirty = 1;
@@ -193,7 +245,7 @@ void coord_stage_start(coord_t *c, job_t *j, size_t s)
         coord_stage_complete(c, j, s);
         return;
     }
-    for (size_t t = 0; t < st->ntasks; t++) coord_stage_enqueue(st, (uint32_t)t);
+    stage_enqueue_phase(j, st);
 }
 
 void coord_job_start(coord_t *c, job_t *j)
@@ -209,11 +261,7 @@ void coord_job_start(coord_t *c, job_t *j)
     j->cur = 0;
     j->dirty = 1;
     job_logf(j, "job started: %zu stages", j->nstages);
-    if (j->nstages == 0) {
-        coord_job_finish(c, j, JOB_SUCCEEDED, NULL);
-        return;
-    }
-    coord_stage_start(c, j, 0);
+    coord_job_advance(c, j);
 }
 
 /* Reset the task that produced `key` so it runs again. 0 if a producer is

@@ -58,6 +58,54 @@ int planner_stage_reads(job_t *j, const stage_t *r, const stage_t *p)
     return 0;
 }
 
+/* The row chain: each of its stages reads the shards of the one before
+ * and what the stages before it set for the whole job (the class list,
+ * scale's moments, split's row counts). */
+static int in_chain(const stage_t *p)
+{
+    static const char *chain[] = {"ingest", "join", "clean", "scale", "hash", "split"};
+    for (size_t k = 0; k < sizeof chain / sizeof *chain; k++)
+        if (!strcmp(p->name, chain[k])) return 1;
+    return 0;
+}
+
+/* What each stage reads besides its own blob, from an audit of its
+ * start, task_args and phase_done (and the task kinds' arguments):
+ *   evaluate  split's shards (or the chain's last), train's model
+ *   profile   split's shards, the raw frame; its count phase also
+ *             train's model (planner_phase_ready), its decile rounds not
+ *   promote   split's shards, the raw frame, the class list; the champion
+ *             was pinned when the job started
+ *   knn       classify: the chain's last shards, split's row counts,
+ *             scale's moments, the class list; recommend: the raw frame
+ *             (clean's, else ingest's) only
+ *   predict, drift: the chain's last shards; the pinned version
+ * train reads the chain and cv (which rewrites the train section), cv
+ * the chain, and the chain stages each other: they keep the default. */
+int planner_stage_needs(job_t *j, const stage_t *r, const stage_t *p)
+{
+    if (p >= r) return 0;
+    if (!strcmp(r->name, "knn") && j->spec && j->spec->knn.mode == MLOPS_KNN_RECOMMEND) {
+        const stage_t *raw = job_stage(j, "clean");
+        if (!raw) raw = job_stage(j, "ingest");
+        return raw && p <= raw;
+    }
+    if (!strcmp(r->name, "knn") || !strcmp(r->name, "promote") || !strcmp(r->name, "predict") ||
+        !strcmp(r->name, "drift") || !strcmp(r->name, "profile"))
+        return in_chain(p);
+    if (!strcmp(r->name, "evaluate")) return in_chain(p) || !strcmp(p->name, "train");
+    return 1;
+}
+
+int planner_phase_ready(job_t *j, const stage_t *st)
+{
+    if (!strcmp(st->name, "profile") && !strcmp(st->kind, "profile_count")) {
+        const stage_t *tr = job_stage(j, "train");
+        return !tr || tr->state == ST_DONE;
+    }
+    return 1;
+}
+
 double stage_sum_metric(const stage_t *st, const char *name)
 {
     double sum = 0, v;

@@ -117,6 +117,16 @@ char **stage_hash_args(const job_t *j, struct Mlops__Tasks__HashArgs *a);
 /* The stage whose final outputs this stage reads: the nearest earlier
  * stage among ingest, clean, scale, hash, split. NULL if none. */
 stage_t *stage_input_of(job_t *j, const stage_t *st);
+/* planner.c: whether stage `reader` may start only once `producer` (an
+ * earlier stage) is done: it reads producer's shards, blob or what
+ * producer sets for the job. A stage this does not name needs every
+ * earlier stage. lifecycle.c starts each stage once all it needs is done,
+ * so stages that do not need each other run at the same time. */
+int planner_stage_needs(job_t *j, const stage_t *reader, const stage_t *producer);
+/* planner.c: whether the tasks of the stage's current phase may run: a
+ * phase can need more than its stage's start (profile's count phase
+ * scores the rows with train's model, its decile rounds do not). */
+int planner_phase_ready(job_t *j, const stage_t *st);
 /* Pack a proto/tasks.proto message as a task's arguments (a->args). */
 int args_pack(task_args_t *a, const ProtobufCMessage *m);
 /* Append a shard key to a task's inputs (copied). */

@@ -50,9 +50,10 @@ async function pageJobs() {
     return `<h1>Jobs</h1><div class="card empty">No jobs yet. Submit one with <code>mlopsctl submit job.yaml</code>.</div>`;
   const rows = recent.map((j, i) => {
     const f = full[i] || { stages: [], error: null, seconds: null };
-    const cur = f.stages.find((s) => s.state === "running");
+    // stages that do not need each other run side by side: list them all
+    const running = f.stages.filter((s) => s.state === "running");
     const cls = j.state === "succeeded" ? "done" : j.state === "failed" ? "failed" : "";
-    const where = cur ? `${esc(cur.name)} ${cur.tasks_done}/${cur.tasks_total}` : `${j.stages_done}/${j.stages_total} stages`;
+    const where = running.length ? running.map((s) => `${esc(s.name)} ${s.tasks_done}/${s.tasks_total}`).join(", ") : `${j.stages_done}/${j.stages_total} stages`;
     return `<tr><td><a class="mono" href="/jobs/${encodeURIComponent(j.job)}">${esc(j.job)}</a></td>
       <td>${esc(j.name)}</td><td>${badge(j.state)}</td>
       <td><div class="progress">${bar(j.stages_done, j.stages_total, cls)}<small>${where}</small></div></td>

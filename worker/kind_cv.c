@@ -96,14 +96,24 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static mlk_lr lr_of(uint32_t v)
+void wk_epoch_opts(const Mlops__Tasks__TrainEpochArgs *a, mlk_sgd_opts *o)
 {
-    switch (v) {
-    case MLOPS_LR_CONSTANT: return MLK_LR_CONSTANT;
-    case MLOPS_LR_INVSCALING: return MLK_LR_INVSCALING;
-    case MLOPS_LR_ADAGRAD: return MLK_LR_ADAGRAD;
-    default: return MLK_LR_OPTIMAL;
+    mlk_sgd_opts_default(o);
+    switch (a->learning_rate) {
+    case MLOPS_LR_CONSTANT: o->lr = MLK_LR_CONSTANT; break;
+    case MLOPS_LR_INVSCALING: o->lr = MLK_LR_INVSCALING; break;
+    case MLOPS_LR_ADAGRAD: o->lr = MLK_LR_ADAGRAD; break;
+    default: o->lr = MLK_LR_OPTIMAL; break;
     }
+    o->alpha = a->alpha;
+    o->eta0 = a->eta0;
+    o->power_t = a->power_t;
+    o->batch_size = a->batch_size;
+    o->seed = a->seed;
+    o->shuffle = a->shuffle;
+    o->epoch0 = a->epoch;
+    o->shard = a->shard;
+    o->epochs = 1;
 }
 
 /* One epoch of instance a over the rows of f outside its fold (skip: the
@@ -113,17 +123,7 @@ static int cv_train_one(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, 
                         const double *dense, const uint8_t *skip, size_t ntrain, Mlops__Tasks__TrainEpochResult *res)
 {
     mlk_sgd_opts o;
-    mlk_sgd_opts_default(&o);
-    o.lr = lr_of(a->learning_rate);
-    o.alpha = a->alpha;
-    o.eta0 = a->eta0;
-    o.power_t = a->power_t;
-    o.batch_size = a->batch_size;
-    o.seed = a->seed;
-    o.shuffle = a->shuffle;
-    o.epoch0 = a->epoch;
-    o.shard = a->shard;
-    o.epochs = 1;
+    wk_epoch_opts(a, &o);
     mlk_cmodel *m = NULL;
     if (a->model.len) {
         if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) return -1;

@@ -5,6 +5,7 @@
 #ifndef MLOPS_WK_KIND_CV_H
 #define MLOPS_WK_KIND_CV_H
 #include "fshard.h"
+#include "sgd.h"
 #include "task.h"
 #include "tasks.pb-c.h"
 
@@ -14,6 +15,10 @@
  * arguments, out of memory). The train and evaluate kinds call it
  * before their own row selection. */
 int wk_cv_select(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, mlk_features **f);
+
+/* The SGD options of one epoch task's arguments: a train_epoch task's,
+ * and each instance's of a cv_epoch task (one epoch from a->epoch). */
+void wk_epoch_opts(const Mlops__Tasks__TrainEpochArgs *a, mlk_sgd_opts *o);
 
 /* cv_epoch (CvEpochArgs -> CvEpochResult): one SGD epoch of each
  * instance over the shard's training rows outside its fold, the same

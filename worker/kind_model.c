@@ -350,33 +350,13 @@ int wk_kind_featurize(task_ctx_t *ctx)
 /* ------------------------------------------------------------------ */
 /* train                                                               */
 
-static mlk_lr lr_of(uint32_t v)
-{
-    switch (v) {
-    case MLOPS_LR_CONSTANT: return MLK_LR_CONSTANT;
-    case MLOPS_LR_INVSCALING: return MLK_LR_INVSCALING;
-    case MLOPS_LR_ADAGRAD: return MLK_LR_ADAGRAD;
-    default: return MLK_LR_OPTIMAL;
-    }
-}
-
 int wk_kind_train_epoch(task_ctx_t *ctx)
 {
     Mlops__Tasks__TrainEpochArgs *a =
         wk_task_args(ctx, &mlops__tasks__train_epoch_args__descriptor);
     if (!a) return -1;
     mlk_sgd_opts o;
-    mlk_sgd_opts_default(&o);
-    o.lr = lr_of(a->learning_rate);
-    o.alpha = a->alpha;
-    o.eta0 = a->eta0;
-    o.power_t = a->power_t;
-    o.batch_size = a->batch_size;
-    o.seed = a->seed;
-    o.shuffle = a->shuffle;
-    o.epoch0 = a->epoch;
-    o.shard = a->shard;
-    o.epochs = 1;
+    wk_epoch_opts(a, &o);
     uint32_t ncls = a->classes;
     size_t mlen = a->model.len;
     const uint8_t *mbytes = a->model.data;

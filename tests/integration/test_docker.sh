@@ -107,7 +107,7 @@ cp "$MLOPS_SOURCE_DIR/examples/purchases/job.yaml" "$T/ex/job.yaml"
 "$PY" "$MLOPS_SOURCE_DIR/examples/purchases/generate.py" --rows 40000 --seed 7 \
     --out "$T/ex/data/purchases.csv" >/dev/null || fail "generate.py failed"
 SET1=(--set shard_rows=5000)
-SET2=(--set shard_rows=2000 --set train.epochs=200) # long enough to outlast the scaling and the kill below
+SET2=(--set shard_rows=1000 --set train.epochs=1000) # long enough to outlast the scaling and the kill below (200 epochs of 2000-row shards went by first once the journal sent before its commit)
 run() { # OUT.json SUBMIT-ARGS...: submit the example, wait, save its result
     local out="$1" job
     shift

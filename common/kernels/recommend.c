@@ -219,6 +219,16 @@ oom:
 
 #define SCAN_GROUP 16 /* shard users tested together against the k-th similarity */
 
+/* The scan's group test in single precision, four users a vector: a
+ * count under fb * |v| (fb a float bound 1e-5 relative under the
+ * double one) is certainly under the double bound too (the float
+ * roundings add up to under 1e-6), so a group it rejects is one the
+ * double test rejects; the others take the double path as before,
+ * and the lists keep their bits. */
+#define FLOAT_MARGIN (1.0f - 1e-5f)
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
 struct mlk_rec_index {
     size_t u_begin, u_end;
     int64_t *iptr; /* nitems + 1: item i's shard users are [iptr[i], iptr[i+1]) */
@@ -291,22 +301,31 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
     if (ns == 0 || q_count == 0)
         return 0;
     double *acc = calloc(ns, sizeof *acc);
-    uint32_t *cnt = calloc(ns, sizeof *cnt);
-    /* back's k-th similarities and their bounds, as thr and below */
+    int32_t *cnt = calloc(ns, sizeof *cnt);
+    /* back's k-th similarities and their bounds, as thr and below; bfn
+     * is bbelow * |v| in float (FLOAT_MARGIN), nf |v| in float */
     double *bthr = back ? malloc(ns * sizeof *bthr) : NULL;
     double *bbelow = back ? malloc(ns * sizeof *bbelow) : NULL;
-    if (!acc || !cnt || (back && (!bthr || !bbelow))) {
+    float *bfn = back ? malloc(ns * sizeof *bfn) : NULL;
+    float *nf = malloc(ns * sizeof *nf);
+    if (!acc || !cnt || !nf || (back && (!bthr || !bbelow || !bfn))) {
         free(acc);
         free(cnt);
         free(bthr);
         free(bbelow);
+        free(bfn);
+        free(nf);
         return mlops_seterr(err, errlen, MLOPS_ENOMEM,
                             "recommend: out of memory for a %zu-user shard", ns);
     }
     const size_t k = out->k;
+    for (size_t s = 0; s < ns; s++)
+        nf[s] = (float)d->norm[u_begin + s];
     for (size_t s = 0; back && s < ns; s++) {
         bthr[s] = back->id[s * k + k - 1] >= 0 ? back->sim[s * k + k - 1] : -INFINITY;
         bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+        bfn[s] = bthr[s] > 0 ? (float)(bbelow[s] * d->norm[u_begin + s]) * FLOAT_MARGIN
+                             : -INFINITY;
     }
     for (size_t j = 0; j < q_count; j++) {
         size_t u = q_begin + j;
@@ -349,18 +368,39 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
          * candidates near or above thr pay the division */
         double thr = lid[k - 1] >= 0 ? lsim[k - 1] : -INFINITY;
         double below = thr > 0 ? thr * (1.0 - 1e-12) : -INFINITY;
+        float fb = thr > 0 ? (float)(below * nu) * FLOAT_MARGIN : -INFINITY, nuf = (float)nu;
         for (size_t s0 = 0; s0 < ns; s0 += SCAN_GROUP) {
             size_t s1 = s0 + SCAN_GROUP < ns ? s0 + SCAN_GROUP : ns;
             /* a group none of whose users passes the bound costs a few
              * vector compares (a zero dot product passes only while the
              * bound is -inf, as its similarity 0 may still enter) */
             int any = below == -INFINITY; /* (then -inf * 0 would be NaN) */
-            if (!any && counts)
-                for (size_t s = s0; s < s1; s++)
-                    any |= (double)cnt[s] >= below * (nu * norm[s]);
-            else if (!any)
+            if (!any && counts && s1 - s0 < SCAN_GROUP) {
+                any = 1; /* the last, partial group: the exact loop decides */
+            } else if (!any && counts) {
+                /* the float test of forward and back bounds at once */
+                v4i m = {0, 0, 0, 0};
+                const v4f fbv = {fb, fb, fb, fb}, nuv = {nuf, nuf, nuf, nuf};
+                const v4f ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+                for (size_t g = 0; g < SCAN_GROUP; g += 4) {
+                    v4i c;
+                    v4f n, b;
+                    memcpy(&c, cnt + s0 + g, sizeof c);
+                    memcpy(&n, nf + s0 + g, sizeof n);
+                    v4f cf = __builtin_convertvector(c, v4f);
+                    m |= cf >= fbv * n;
+                    if (back) {
+                        memcpy(&b, bfn + s0 + g, sizeof b);
+                        m |= (b == ninf) | (cf >= b * nuv);
+                    }
+                }
+                if (!(m[0] | m[1] | m[2] | m[3]))
+                    continue;
+                any = 1;
+            } else if (!any) {
                 for (size_t s = s0; s < s1; s++)
                     any |= acc[s] >= below * (nu * norm[s]);
+            }
             if (back && !any)
                 for (size_t s = s0; s < s1; s++) {
                     double a = counts ? (double)cnt[s] : acc[s];
@@ -381,12 +421,15 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
                     back->id[s * k + k - 1] >= 0) {
                     bthr[s] = back->sim[s * k + k - 1];
                     bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+                    bfn[s] = bthr[s] > 0 ? (float)(bbelow[s] * norm[s]) * FLOAT_MARGIN
+                                         : -INFINITY;
                 }
                 if (v == u || sim < thr)
                     continue;
                 if (mlk_topk_push(out, j, sim, (int64_t)v) && lid[k - 1] >= 0) {
                     thr = lsim[k - 1];
                     below = thr > 0 ? thr * (1.0 - 1e-12) : -INFINITY;
+                    fb = thr > 0 ? (float)(below * nu) * FLOAT_MARGIN : -INFINITY;
                 }
             }
         }
@@ -399,6 +442,8 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
     free(cnt);
     free(bthr);
     free(bbelow);
+    free(bfn);
+    free(nf);
     return 0;
 }
 

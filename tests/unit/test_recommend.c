@@ -148,12 +148,91 @@ static void test_neighbors_both(void **state)
     free(it);
 }
 
+/* The definition the scan's bounds must not change: every shard user
+ * but the query offered in id order with its similarity computed
+ * directly (shared items / (|u| |v|), 0 when nothing is shared). */
+static void naive_neighbors(const mlk_rec_data *d, size_t qb, size_t qc, size_t ub, size_t ue,
+                            mlk_topk *out)
+{
+    for (size_t j = 0; j < qc; j++) {
+        size_t u = qb + j;
+        for (size_t v = ub; v < ue; v++) {
+            if (v == u)
+                continue;
+            double a = 0.0;
+            for (int64_t p = d->indptr[u], q = d->indptr[v]; p < d->indptr[u + 1] && q < d->indptr[v + 1];) {
+                if (d->items[p] == d->items[q]) {
+                    a += d->values[p] * d->values[q];
+                    p++;
+                    q++;
+                } else if (d->items[p] < d->items[q]) {
+                    p++;
+                } else {
+                    q++;
+                }
+            }
+            mlk_topk_push(out, j, a != 0.0 ? a / (d->norm[u] * d->norm[v]) : 0.0, (int64_t)v);
+        }
+    }
+}
+
+/* Larger random data (full scan groups, lists that fill early and
+ * thresholds that move, both directions): the search equals the
+ * definition bit for bit, binary and count values. */
+static void test_neighbors_naive(void **state)
+{
+    (void)state;
+    const size_t nu = 403, ni = 70, n = 12000;
+    int32_t *u = malloc(n * sizeof *u), *it = malloc(n * sizeof *it);
+    assert_non_null(u);
+    assert_non_null(it);
+    uint32_t x = 11;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        u[i] = (int32_t)((x >> 8) % (nu - 3)); /* the last 3 users: no interactions */
+        x = x * 1103515245u + 12345u;
+        /* popular items first: shared counts vary, so do the bounds */
+        uint32_t r = (x >> 8) % (ni * ni);
+        it[i] = (int32_t)(ni - 1 - (size_t)sqrt((double)r));
+    }
+    for (int values = 0; values < 2; values++)
+        for (size_t k = 1; k <= 10; k += 9) {
+            mlk_rec_data *d = mlk_rec_split(u, it, n, nu, ni, values ? MLK_REC_COUNT : MLK_REC_BINARY, NULL, 0);
+            assert_non_null(d);
+            const size_t ab = 0, ac = 190, bb = 190, be = nu;
+            mlk_topk *fwd = mlk_topk_new(ac, k), *back = mlk_topk_new(be - bb, k);
+            mlk_topk *one = mlk_topk_new(ac, k), *two = mlk_topk_new(be - bb, k);
+            mlk_topk *all = mlk_topk_new(nu, k), *want = mlk_topk_new(nu, k);
+            assert_int_equal(mlk_rec_neighbors_both(d, ab, ac, bb, be, fwd, back, NULL, 0), 0);
+            naive_neighbors(d, ab, ac, bb, be, one);
+            naive_neighbors(d, bb, be - bb, ab, ab + ac, two);
+            assert_memory_equal(fwd->sim, one->sim, ac * k * sizeof *fwd->sim);
+            assert_memory_equal(fwd->id, one->id, ac * k * sizeof *fwd->id);
+            assert_memory_equal(back->sim, two->sim, (be - bb) * k * sizeof *back->sim);
+            assert_memory_equal(back->id, two->id, (be - bb) * k * sizeof *back->id);
+            assert_int_equal(mlk_rec_neighbors(d, 0, nu, 0, nu, all, NULL, 0), 0);
+            naive_neighbors(d, 0, nu, 0, nu, want);
+            assert_memory_equal(all->sim, want->sim, nu * k * sizeof *all->sim);
+            assert_memory_equal(all->id, want->id, nu * k * sizeof *all->id);
+            mlk_topk_destroy(&fwd);
+            mlk_topk_destroy(&back);
+            mlk_topk_destroy(&one);
+            mlk_topk_destroy(&two);
+            mlk_topk_destroy(&all);
+            mlk_topk_destroy(&want);
+            mlk_rec_data_destroy(&d);
+        }
+    free(u);
+    free(it);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_neighbors_recommend_metrics),
         cmocka_unit_test(test_neighbors_both),
+        cmocka_unit_test(test_neighbors_naive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,9 +176,73 @@ static void naive_neighbors(const mlk_rec_data *d, size_t qb, size_t qc, size_t 
     }
 }
 
+/* 1 if user u has item it in training (a plain walk). */
+static int naive_seen(const mlk_rec_data *d, size_t u, int32_t it)
+{
+    for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++)
+        if (d->items[p] == it)
+            return 1;
+    return 0;
+}
+
+/* Recommendations and the popular baseline by their definitions
+ * (recommend.h), compared with the kernel's, for every user. */
+static void check_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t topn)
+{
+    size_t nu = d->nusers, ni = d->nitems;
+    int32_t *recs = malloc(nu * topn * sizeof *recs), *pop = malloc(nu * topn * sizeof *pop);
+    double *scores = malloc(nu * topn * sizeof *scores), *score = calloc(ni, sizeof *score);
+    int32_t *rank = malloc(ni * sizeof *rank);
+    assert_non_null(recs);
+    assert_non_null(pop);
+    assert_non_null(scores);
+    assert_non_null(score);
+    assert_non_null(rank);
+    assert_int_equal(mlk_rec_recommend_scored(d, nbrs, 0, topn, recs, scores, NULL, 0), 0);
+    assert_int_equal(mlk_rec_popular(d, 0, nu, topn, pop, NULL, 0), 0);
+    size_t nr = 0;
+    assert_int_equal(mlk_rec_popular_rank(d, rank, &nr), 0);
+    mlk_topk *best = mlk_topk_new(1, topn);
+    assert_non_null(best);
+    for (size_t u = 0; u < nu; u++) {
+        memset(score, 0, ni * sizeof *score);
+        for (size_t r = 0; r < nbrs->k && nbrs->id[u * nbrs->k + r] >= 0; r++) {
+            int64_t v = nbrs->id[u * nbrs->k + r];
+            for (int64_t p = d->indptr[v]; p < d->indptr[v + 1]; p++)
+                score[d->items[p]] += nbrs->sim[u * nbrs->k + r];
+        }
+        mlk_topk_clear(best);
+        for (size_t it = 0; it < ni; it++) {
+            int touched = 0;
+            for (size_t r = 0; r < nbrs->k && nbrs->id[u * nbrs->k + r] >= 0 && !touched; r++)
+                touched = naive_seen(d, (size_t)nbrs->id[u * nbrs->k + r], (int32_t)it);
+            if (touched && !naive_seen(d, u, (int32_t)it))
+                mlk_topk_push(best, 0, score[it], (int64_t)it);
+        }
+        for (size_t r = 0; r < topn; r++) {
+            assert_int_equal(recs[u * topn + r], best->id[r]);
+            double want = best->id[r] >= 0 ? best->sim[r] : 0.0;
+            assert_memory_equal(&scores[u * topn + r], &want, sizeof want);
+        }
+        size_t got = 0;
+        for (size_t r = 0; r < nr && got < topn; r++)
+            if (!naive_seen(d, u, rank[r]))
+                assert_int_equal(pop[u * topn + got++], rank[r]);
+        for (; got < topn; got++)
+            assert_int_equal(pop[u * topn + got], -1);
+    }
+    mlk_topk_destroy(&best);
+    free(recs);
+    free(pop);
+    free(scores);
+    free(score);
+    free(rank);
+}
+
 /* Larger random data (full scan groups, lists that fill early and
- * thresholds that move, both directions): the search equals the
- * definition bit for bit, binary and count values. */
+ * thresholds that move, both directions, a range against itself): the
+ * search, the recommendations and the baseline equal their definitions
+ * bit for bit, binary and count values. */
 static void test_neighbors_naive(void **state)
 {
     (void)state;
@@ -214,6 +278,15 @@ static void test_neighbors_naive(void **state)
             naive_neighbors(d, 0, nu, 0, nu, want);
             assert_memory_equal(all->sim, want->sim, nu * k * sizeof *all->sim);
             assert_memory_equal(all->id, want->id, nu * k * sizeof *all->id);
+            check_recommend(d, all, 7);
+            /* a range against itself that does not start at 0 */
+            mlk_topk *mid = mlk_topk_new(150, k), *mwant = mlk_topk_new(150, k);
+            assert_int_equal(mlk_rec_neighbors(d, 100, 150, 100, 250, mid, NULL, 0), 0);
+            naive_neighbors(d, 100, 150, 100, 250, mwant);
+            assert_memory_equal(mid->sim, mwant->sim, 150 * k * sizeof *mid->sim);
+            assert_memory_equal(mid->id, mwant->id, 150 * k * sizeof *mid->id);
+            mlk_topk_destroy(&mid);
+            mlk_topk_destroy(&mwant);
             mlk_topk_destroy(&fwd);
             mlk_topk_destroy(&back);
             mlk_topk_destroy(&one);

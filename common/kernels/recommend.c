@@ -441,14 +441,18 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
                     sim = a / pn;
                 }
                 size_t v = u_begin + s;
-                if (back && sim >= bthr[s] && mlk_topk_push(back, s, sim, (int64_t)u) &&
-                    back->id[s * k + k - 1] >= 0) {
+                /* a tie with a full list's k-th goes to the lower id:
+                 * tested here, as mlk_topk_push would first (similarities
+                 * of binary vectors tie often, and the call costs) */
+                if (back && sim >= bthr[s] &&
+                    !(sim == bthr[s] && (int64_t)u > back->id[s * k + k - 1]) &&
+                    mlk_topk_push(back, s, sim, (int64_t)u) && back->id[s * k + k - 1] >= 0) {
                     bthr[s] = back->sim[s * k + k - 1];
                     bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
                     bfn[s] = bthr[s] > 0 ? (float)(bbelow[s] * norm[s]) * FLOAT_MARGIN
                                          : -INFINITY;
                 }
-                if (v == u || sim < thr)
+                if (v == u || sim < thr || (sim == thr && (int64_t)v > lid[k - 1]))
                     continue;
                 if (mlk_topk_push(out, j, sim, (int64_t)v) && lid[k - 1] >= 0) {
                     thr = lsim[k - 1];

@@ -21,24 +21,26 @@
  *           order, votes (uniform or distance weights) and writes the
  *           predictions (frame: label, predicted) as the final output;
  *           result queries and correct ones -> knn_accuracy.
- * recommend ("rec_keys", "rec_encode", "rec_search", "rec_recommend"):
+ * recommend ("rec_keys", "rec_search", "rec_recommend"):
  *   reads the frame shards of clean (or ingest): columns knn.user and
  *   knn.item, rows in time order.
- *   phase 0 every shard returns its distinct users and items; merged and
- *           sorted here (numerically when all are numbers, else by code
- *           point): a user's id is its rank, so ties go to the lower one;
- *   phase 1 every shard -> (user id, item id) pairs ".p1/";
- *   phase 2 one task per pair of user ranges a <= b (rec_pair): the
+ *   phase 0 every shard returns its distinct users and items and writes
+ *           its (user, item) pairs in its own ids with those keys
+ *           ".p1/"; the keys are merged and sorted here (numerically
+ *           when all are numbers, else by code point): a user's id is
+ *           its rank, so ties go to the lower one. The later tasks get
+ *           the sorted keys and map each pair shard's ids to them;
+ *   phase 1 one task per pair of user ranges a <= b (rec_pair): the
  *           neighbours of range a among range b and, for a < b, of b
  *           among a from the same dot products, in one list shard
  *           (the leave-last-out data is built once per executor
  *           thread from all the pairs, recommend.h) ".p2/";
- *   phase 3 task qr: merge its R lists (the rows of each pair's shard
+ *   phase 2 task qr: merge its R lists (the rows of each pair's shard
  *           that are qr's), recommend top N unseen items,
  *           the most-popular baseline, RecBole metrics; final output
  *           frame (user, rank, item, score); result: metric sums.
- *   phase 4 "rec_export", only with register: (run between phases 1 and
- *           2, as phase 3's outputs must stay the stage's last): one
+ *   phase 3 "rec_export", only with register: (run between phases 0 and
+ *           1, as phase 2's outputs must stay the stage's last): one
  *           task returns the leave-last-out training data and the
  *           most-popular ranking (RecExportResult), kept in the blob for
  *           the recommender the job registers when it succeeds
@@ -53,7 +55,7 @@
  *              f64 mean[nscale], f64 scale[nscale];
  *   recommend: u32 nin, u64 nusers, u64 nitems, u64 range, u32 R,
  *              strings users[nusers], strings items[nitems], and once
- *              phase 4 is done: u64 len, the RecExportResult bytes. */
+ *              phase 3 is done: u64 len, the RecExportResult bytes. */
 #include "bytes.h"
 #include "err.h"
 #include "jsondump.h"
@@ -81,7 +83,7 @@ typedef struct {
     uint32_t nin, R;
     uint64_t nusers, nitems, range;
     char **users, **items;
-    uint8_t *art; /* phase 4's RecExportResult, packed; NULL before */
+    uint8_t *art; /* phase 3's RecExportResult, packed; NULL before */
     size_t art_len;
 } knnplan_t;
 
@@ -445,7 +447,7 @@ static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t
     return 0;
 }
 
-/* Phase 2's task t searches the pair of user ranges a <= b (a < b both
+/* Phase 1's task t searches the pair of user ranges a <= b (a < b both
  * ways: similarities are symmetric), in the order (0,0), (0,1), ...,
  * (0,R-1), (1,1), ...: R(R+1)/2 tasks where R x R did each pair twice. */
 static size_t rec_pairs(const knnplan_t *p) { return (size_t)p->R * (p->R + 1) / 2; }
@@ -481,37 +483,26 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
     if (!in || in->ntasks != p->nin) return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
     int rc;
     switch (p->phase) {
-    case 0:
-    case 1:
+    case 0: {
         if (t >= p->nin || !in->tasks[t].output_key)
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
         if ((rc = args_add_input(out, in->tasks[t].output_key)) != 0) return rc;
-        if (p->phase == 0) {
-            Mlops__Tasks__RecKeysArgs a = MLOPS__TASKS__REC_KEYS_ARGS__INIT;
-            a.user_column = s->knn.user;
-            a.item_column = s->knn.item;
-            return args_pack(out, &a.base);
-        } else {
-            Mlops__Tasks__RecEncodeArgs a = MLOPS__TASKS__REC_ENCODE_ARGS__INIT;
-            a.user_column = s->knn.user;
-            a.item_column = s->knn.item;
-            a.n_users = p->nusers;
-            a.users = p->users;
-            a.n_items = p->nitems;
-            a.items = p->items;
-            return args_pack(out, &a.base);
-        }
-    case 2:
-    case 3: {
+        Mlops__Tasks__RecKeysArgs a = MLOPS__TASKS__REC_KEYS_ARGS__INIT;
+        a.user_column = s->knn.user;
+        a.item_column = s->knn.item;
+        return args_pack(out, &a.base);
+    }
+    case 1:
+    case 2: {
         size_t qr = t, xr = 0;
-        if (p->phase == 2) rec_pair(p, t, &qr, &xr);
+        if (p->phase == 1) rec_pair(p, t, &qr, &xr);
         uint64_t qb, qc, xb, xc;
-        if (qr >= p->R || p->R > REC_RANGES || (p->phase == 2 && (t >= rec_pairs(p) || xr >= p->R)))
+        if (qr >= p->R || p->R > REC_RANGES || (p->phase == 1 && (t >= rec_pairs(p) || xr >= p->R)))
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
         rec_range(p, qr, &qb, &qc);
         for (uint32_t i = 0; i < p->nin; i++)
             if ((rc = add_key(out, "%s/knn.p1/%u", j->id, i)) != 0) return rc;
-        if (p->phase == 2) {
+        if (p->phase == 1) {
             rec_range(p, xr, &xb, &xc);
             Mlops__Tasks__RecSearchArgs a = MLOPS__TASKS__REC_SEARCH_ARGS__INIT;
             a.both = qr != xr;
@@ -522,6 +513,10 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
             a.query_count = qc;
             a.index_begin = xb;
             a.index_end = xb + xc;
+            a.n_user_names = p->nusers;
+            a.user_names = p->users;
+            a.n_item_names = p->nitems;
+            a.item_names = p->items;
             return args_pack(out, &a.base);
         }
         /* this range's lists in each pair's shard: after the other
@@ -542,18 +537,22 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
         a.query_count = qc;
         a.top_n = s->knn.top_n;
         a.ranges = p->R;
-        a.n_range_users = (size_t)qc;
-        a.range_users = p->users + qb;
+        a.n_user_names = p->nusers;
+        a.user_names = p->users;
         a.n_items_named = p->nitems;
         a.items_named = p->items;
         return args_pack(out, &a.base);
     }
-    case 4: {
+    case 3: {
         for (uint32_t i = 0; i < p->nin; i++)
             if ((rc = add_key(out, "%s/knn.p1/%u", j->id, i)) != 0) return rc;
         Mlops__Tasks__RecExportArgs a = MLOPS__TASKS__REC_EXPORT_ARGS__INIT;
         a.users = p->nusers;
         a.items = p->nitems;
+        a.n_user_names = p->nusers;
+        a.user_names = p->users;
+        a.n_item_names = p->nitems;
+        a.item_names = p->items;
         return args_pack(out, &a.base);
     }
     default:
@@ -563,10 +562,9 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
 
 static int rec_set_phase(job_t *j, stage_t *st, knnplan_t *p, uint32_t phase)
 {
-    static const char *kinds[5] = {"rec_keys", "rec_encode", "rec_search", "rec_recommend",
-                                   "rec_export"};
-    static const char *sfx[5] = {NULL, ".p1/", ".p2/", "/", NULL};
-    size_t n = phase <= 1 ? p->nin : phase == 2 ? rec_pairs(p) : phase == 3 ? p->R : 1;
+    static const char *kinds[4] = {"rec_keys", "rec_search", "rec_recommend", "rec_export"};
+    static const char *sfx[4] = {".p1/", ".p2/", "/", NULL};
+    size_t n = phase == 0 ? p->nin : phase == 1 ? rec_pairs(p) : phase == 2 ? p->R : 1;
     p->phase = phase;
     st->phase = phase;
     int rc = plan_encode(st, p);
@@ -584,13 +582,11 @@ static int rec_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errle
         if ((rc = rec_merge_keys(j, st, p, err, errlen)) != 0) return rc;
         job_set_metric(j, "knn_users", (double)p->nusers);
         job_set_metric(j, "knn_items", (double)p->nitems);
+        job_set_metric(j, "knn_interactions", stage_sum_metric(st, "rows"));
         job_logf(j, "knn: %llu users, %llu items, %u user ranges", (unsigned long long)p->nusers,
                  (unsigned long long)p->nitems, p->R);
-        return (rc = rec_set_phase(j, st, p, 1)) != 0 ? rc : 1;
-    case 1:
-        job_set_metric(j, "knn_interactions", stage_sum_metric(st, "rows"));
-        return (rc = rec_set_phase(j, st, p, j->spec->has_register ? 4 : 2)) != 0 ? rc : 1;
-    case 4: {
+        return (rc = rec_set_phase(j, st, p, j->spec->has_register ? 3 : 1)) != 0 ? rc : 1;
+    case 3: {
         const task_t *tk = &st->tasks[0];
         Mlops__Tasks__RecExportResult *r =
             mlops__tasks__rec_export_result__unpack(NULL, tk->result_len, tk->result);
@@ -605,11 +601,11 @@ static int rec_done(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errle
         if (!(p->art = malloc(tk->result_len ? tk->result_len : 1))) return MLOPS_ENOMEM;
         if (tk->result_len) memcpy(p->art, tk->result, tk->result_len);
         p->art_len = tk->result_len;
-        return (rc = rec_set_phase(j, st, p, 2)) != 0 ? rc : 1;
+        return (rc = rec_set_phase(j, st, p, 1)) != 0 ? rc : 1;
     }
+    case 1:
+        return (rc = rec_set_phase(j, st, p, 2)) != 0 ? rc : 1;
     case 2:
-        return (rc = rec_set_phase(j, st, p, 3)) != 0 ? rc : 1;
-    case 3:
         break;
     default:
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "knn plan is damaged");
@@ -703,8 +699,8 @@ static int knn_restart(job_t *j, stage_t *st, char *err, size_t errlen)
         rc = plan_encode(st, &p);
         if (!rc) rc = stage_set_tasks(st, (size_t)p.nqs * p.nxs, "knn_search");
         if (!rc) stage_set_output_keys(j, st, ".p0/");
-    } else if (p.mode == MODE_RECOMMEND && p.phase >= 2) {
-        rc = rec_set_phase(j, st, &p, 1);
+    } else if (p.mode == MODE_RECOMMEND && p.phase >= 1) {
+        rc = rec_set_phase(j, st, &p, 0);
     } else {
         rc = mlops_seterr(err, errlen, MLOPS_ENOTFOUND, "knn: an input shard of phase %u is lost", p.phase);
     }

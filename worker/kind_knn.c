@@ -4,8 +4,8 @@
  *
  *   knn_search     top-k of one query shard within one index shard
  *   knn_classify   merge a query shard's lists, vote, write predictions
- *   rec_keys       distinct users and items of a frame shard
- *   rec_encode     a frame shard as (user id, item id) pairs
+ *   rec_keys       distinct users and items of a frame shard (read in
+ *                  place), and its (user, item) pairs in those ids
  *   rec_search     neighbours of a user range within a user range (and,
  *                  "both", of the second within the first, from the same
  *                  dot products: one list shard, the first range's lists
@@ -16,9 +16,13 @@
  * f64 sim[nq*k], i64 id[nq*k], i32 label[nq*k] (the neighbour's class
  * index; -1 for users). Ids are global (row ids, user ids), so the lists
  * of different index shards merge with mlk_topk_merge exactly as one
- * search would rank them. Pairs are "MLKI" shards: u32 version=1, u64 n,
- * i32 user[n], i32 item[n]. Every shard and argument is checked: they
- * come from peers. */
+ * search would rank them. Pairs are "MLKK" shards: u32 version=1, u64 n,
+ * i32 user[n], i32 item[n] in the shard's own ids, then its keys: u64
+ * nusers, nusers x (u64 len, bytes), the same for the items; a task that
+ * reads them maps each shard's keys to the merged ids its arguments
+ * name (one pass over the frame where a second rec_encode phase read
+ * every shard again). Every shard and argument is checked: they come
+ * from peers. */
 #include "bytes.h"
 #include "err.h"
 #include "fshard.h"
@@ -35,7 +39,6 @@
 int wk_kind_knn_search(task_ctx_t *ctx);
 int wk_kind_knn_classify(task_ctx_t *ctx);
 int wk_kind_rec_keys(task_ctx_t *ctx);
-int wk_kind_rec_encode(task_ctx_t *ctx);
 int wk_kind_rec_search(task_ctx_t *ctx);
 int wk_kind_rec_recommend(task_ctx_t *ctx);
 
@@ -515,80 +518,129 @@ out:
 /* ------------------------------------------------------------------ */
 /* recommend                                                           */
 
-/* The user and item columns of a frame shard (string columns). */
-static int key_columns(task_ctx_t *ctx, const mlk_frame *f, const char *user, const char *item, int *cu, int *ci)
+/* The user and item columns of a viewed frame shard (string columns). */
+static int key_columns(task_ctx_t *ctx, const mlk_frameview *v, const char *user, const char *item,
+                       int *cu, int *ci)
 {
-    *cu = mlk_frame_col(f, user);
-    *ci = mlk_frame_col(f, item);
-    if (*cu < 0 || *ci < 0 || f->cols[*cu].type != MLK_STR || f->cols[*ci].type != MLK_STR)
+    *cu = mlk_frame_view_col(v, user);
+    *ci = mlk_frame_view_col(v, item);
+    if (*cu < 0 || *ci < 0 || v->cols[*cu].type != MLK_STR || v->cols[*ci].type != MLK_STR)
         return wk_task_fail(ctx, 0, "knn: shard %s has no text columns '%s' and '%s'", ctx->ta->inputs[0]->key, user,
                          item);
     return 0;
 }
 
-/* Row r of string column c in place, up to its first NUL byte (the
- * keys travel as C strings). */
-static const char *key_at(const mlk_col *c, size_t r, size_t *len)
+/* Row r of viewed string column c in place, up to its first NUL byte
+ * (the keys travel as C strings). */
+static const char *key_at(const mlk_colview *c, size_t r, size_t *len)
 {
-    const char *v = mlk_str_at(c, r, len);
+    const char *v = mlk_view_str_at(c, r, len);
     *len = strnlen(v, *len);
     return v;
 }
 
+/* What rec_keys gathers from its frame shard (read in place, so the
+ * keys are copied into the maps before the view goes). */
+typedef struct {
+    task_ctx_t *ctx;
+    const char *user, *item;
+    mlk_strid *seen[2]; /* users, items: local id = first-seen order */
+    int32_t *pairs;     /* the n pairs' local user ids, then (at rows) their item ids */
+    size_t n, rows, missing;
+} keys_arg_t;
+
+static int keys_fn(const void *data, size_t len, void *arg)
+{
+    keys_arg_t *a = arg;
+    mlk_frameview *v = NULL;
+    int cu, ci, rc = -1;
+    if (mlk_frame_view(data, len, &v) != 0)
+        return wk_task_fail(a->ctx, 0, "shard %s is not a valid frame", a->ctx->ta->inputs[0]->key);
+    if (key_columns(a->ctx, v, a->user, a->item, &cu, &ci)) goto out;
+    a->rows = v->nrows;
+    if (!(a->seen[0] = mlk_strid_new(v->nrows / 8)) || !(a->seen[1] = mlk_strid_new(v->nrows / 64)) ||
+        !(a->pairs = malloc(nz(v->nrows) * 2 * sizeof *a->pairs))) {
+        wk_task_fail(a->ctx, 1, "out of memory");
+        goto out;
+    }
+    const mlk_colview *col[2] = {&v->cols[cu], &v->cols[ci]};
+    for (size_t i = 0; i < v->nrows; i++) {
+        if (col[0]->missing[i] || col[1]->missing[i]) {
+            a->missing++;
+            continue;
+        }
+        for (int s = 0; s < 2; s++) {
+            size_t l;
+            const char *k = key_at(col[s], i, &l);
+            int64_t id = mlk_strid_add(a->seen[s], k, l);
+            if (id < 0 || id > INT32_MAX) {
+                wk_task_fail(a->ctx, 1, "out of memory");
+                goto out;
+            }
+            a->pairs[(size_t)s * v->nrows + a->n] = (int32_t)id;
+        }
+        a->n++;
+    }
+    rc = 0;
+out:
+    mlk_frame_view_destroy(&v);
+    return rc;
+}
+
 /* Args: RecKeysArgs. Result: RecKeysResult, the distinct users and items
- * in first-seen order. Rows missing either are skipped. */
+ * in first-seen order. Output: the pairs shard of the rows with both (in
+ * row order), in those lists' ids. Rows missing either are skipped. */
 int wk_kind_rec_keys(task_ctx_t *ctx)
 {
     Mlops__Tasks__RecKeysArgs *a = wk_task_args(ctx, &mlops__tasks__rec_keys_args__descriptor);
     if (!a) return -1;
-    const char *user = a->user_column, *item = a->item_column;
-    mlk_frame *f = NULL;
-    mlk_strid *seen[2] = {NULL, NULL};
+    keys_arg_t ka = {.ctx = ctx, .user = a->user_column, .item = a->item_column};
     const char **keys[2] = {NULL, NULL};
-    size_t missing = 0;
-    int rc = -1, cu, ci;
-    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
-    if (!(seen[0] = mlk_strid_new(f->nrows / 8)) || !(seen[1] = mlk_strid_new(f->nrows / 64))) {
-        wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    const mlk_col *col[2] = {&f->cols[cu], &f->cols[ci]};
-    for (size_t i = 0; i < f->nrows; i++) {
-        if (col[0]->missing[i] || col[1]->missing[i]) {
-            missing++;
-            continue;
-        }
-        for (int s = 0; s < 2; s++) {
-            size_t len;
-            const char *v = key_at(col[s], i, &len);
-            if (mlk_strid_add(seen[s], v, len) < 0) {
-                wk_task_fail(ctx, 1, "out of memory");
-                goto out;
-            }
-        }
-    }
-    size_t n[2] = {mlk_strid_count(seen[0]), mlk_strid_count(seen[1])};
+    uint8_t *buf = NULL;
+    int rc = -1;
+    if (wk_task_input_with(ctx, 0, keys_fn, &ka) != 0) goto out;
+    size_t n[2] = {mlk_strid_count(ka.seen[0]), mlk_strid_count(ka.seen[1])};
+    bw_t w;
+    bw_init(&w);
+    bw_put(&w, "MLKK", 4);
+    bw_u32(&w, 1);
+    bw_u64(&w, ka.n);
+    bw_put(&w, ka.pairs, ka.n * 4);
+    bw_put(&w, ka.pairs + ka.rows, ka.n * 4);
     for (int s = 0; s < 2; s++) {
         if (!(keys[s] = malloc(nz(n[s]) * sizeof *keys[s]))) {
+            bw_free(&w);
             wk_task_fail(ctx, 1, "out of memory");
             goto out;
         }
-        for (size_t i = 0; i < n[s]; i++) keys[s][i] = mlk_strid_key(seen[s], i);
+        bw_u64(&w, n[s]);
+        for (size_t i = 0; i < n[s]; i++) {
+            keys[s][i] = mlk_strid_key(ka.seen[s], i);
+            bw_blob(&w, keys[s][i], strlen(keys[s][i]));
+        }
     }
+    size_t len;
+    if (!(buf = bw_take(&w, &len))) {
+        wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (wk_task_output(ctx, NULL, buf, len) != 0) goto out;
     Mlops__Tasks__RecKeysResult res = MLOPS__TASKS__REC_KEYS_RESULT__INIT;
     res.n_users = n[0];
     res.users = (char **)keys[0]; /* packed, not modified */
     res.n_items = n[1];
     res.items = (char **)keys[1];
     if (wk_task_result_pack(ctx, &res.base) != 0) goto out;
-    wk_task_metric(ctx, "rows_missing", (double)missing);
+    wk_task_metric(ctx, "rows", (double)ka.n);
+    wk_task_metric(ctx, "rows_missing", (double)ka.missing);
     rc = 0;
 out:
     for (int s = 0; s < 2; s++) {
         free(keys[s]);
-        mlk_strid_destroy(&seen[s]);
+        mlk_strid_destroy(&ka.seen[s]);
     }
-    mlk_frame_destroy(&f);
+    free(ka.pairs);
+    free(buf);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }
@@ -604,135 +656,114 @@ static mlk_strid *id_map(char **ids, size_t n)
     return m;
 }
 
-/* Args: RecEncodeArgs. Output: pairs shard of the rows with both (in row
- * order). */
-int wk_kind_rec_encode(task_ctx_t *ctx)
+/* The pairs of the shards read so far, in the merged ids. */
+typedef struct {
+    task_ctx_t *ctx;
+    size_t i; /* the input being read */
+    mlk_strid *map[2]; /* the merged users and items */
+    int32_t *v[2];           /* users, items */
+    size_t n, cap;
+} pairs_arg_t;
+
+/* The shard's local ids of side s (at ids, m of them, unaligned) as
+ * merged ids at dst; its key list is read from r. 0, 1 for a damaged
+ * shard, or -1 with the task failed. */
+static int map_ids(pairs_arg_t *a, int s, br_t *r, const uint8_t *ids, size_t m, int32_t *dst)
 {
-    Mlops__Tasks__RecEncodeArgs *a = wk_task_args(ctx, &mlops__tasks__rec_encode_args__descriptor);
-    if (!a) return -1;
-    const char *user = a->user_column, *item = a->item_column;
-    mlk_strid *hu = id_map(a->users, a->n_users);
-    mlk_strid *hi = hu ? id_map(a->items, a->n_items) : NULL;
-    mlk_frame *f = NULL;
-    int32_t *pairs = NULL;
-    size_t n = 0;
-    int rc = -1, cu, ci;
-    if (!hu || !hi) {
-        wk_task_fail(ctx, 0, "rec_encode: damaged task arguments (%zu users, %zu items, or a repeated one)",
-                     a->n_users, a->n_items);
-        goto out;
-    }
-    if (wk_task_input_frame(ctx, 0, &f) || key_columns(ctx, f, user, item, &cu, &ci)) goto out;
-    pairs = malloc(nz(f->nrows) * 2 * sizeof *pairs);
-    if (!pairs) {
-        wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < f->nrows; i++) {
-        if (f->cols[cu].missing[i] || f->cols[ci].missing[i]) continue;
+    uint64_t nk = br_u64(r);
+    if (r->err || nk > (r->n - r->at) / 8) return 1;
+    int32_t *lu = malloc(nz((size_t)nk) * sizeof *lu);
+    if (!lu) return wk_task_fail(a->ctx, 1, "out of memory");
+    int rc = 0;
+    for (uint64_t k = 0; k < nk && !rc; k++) {
         size_t len;
-        const char *v = key_at(&f->cols[cu], i, &len);
-        int64_t ua = mlk_strid_find(hu, v, len);
-        v = key_at(&f->cols[ci], i, &len);
-        int64_t ib = mlk_strid_find(hi, v, len);
-        if (ua < 0 || ib < 0) {
-            wk_task_fail(ctx, 0, "rec_encode: row %lld has a user or item not in the key set",
-                      (long long)f->row_id[i]);
-            goto out;
-        }
-        pairs[n] = (int32_t)ua;
-        pairs[f->nrows + n] = (int32_t)ib;
-        n++;
+        const uint8_t *key = br_blob(r, &len);
+        int64_t id = r->err ? -1 : mlk_strid_find(a->map[s], (const char *)key, len);
+        if (id < 0) rc = 1;
+        else lu[k] = (int32_t)id;
     }
-    bw_t w;
-    bw_init(&w);
-    bw_put(&w, "MLKI", 4);
-    bw_u32(&w, 1);
-    bw_u64(&w, n);
-    bw_put(&w, pairs, n * 4);
-    bw_put(&w, pairs + f->nrows, n * 4);
-    size_t len;
-    uint8_t *out = bw_take(&w, &len);
-    if (!out) {
-        wk_task_fail(ctx, 1, "out of memory");
-        goto out;
+    memcpy(dst, ids, m * 4);
+    for (size_t j = 0; j < m && !rc; j++) {
+        if (dst[j] < 0 || (uint64_t)dst[j] >= nk) rc = 1;
+        else dst[j] = lu[dst[j]];
     }
-    rc = wk_task_output(ctx, NULL, out, len);
-    free(out);
-    if (rc) goto out;
-    wk_task_metric(ctx, "rows", (double)n);
-    rc = 0;
-out:
-    mlk_strid_destroy(&hu);
-    mlk_strid_destroy(&hi);
-    mlk_frame_destroy(&f);
-    free(pairs);
-    protobuf_c_message_free_unpacked(&a->base, NULL);
+    free(lu);
     return rc;
+}
+
+static int pairs_fn(const void *data, size_t len, void *arg)
+{
+    pairs_arg_t *a = arg;
+    br_t r;
+    br_init(&r, data, len);
+    char magic[4] = {0};
+    br_get(&r, magic, 4);
+    uint32_t ver = br_u32(&r);
+    uint64_t m = br_u64(&r);
+    int bad = r.err || memcmp(magic, "MLKK", 4) || ver != 1 || m > (len - r.at) / 8;
+    if (!bad && a->n + m > a->cap) {
+        size_t cap = (a->n + (size_t)m) * 2;
+        for (int s = 0; s < 2; s++) {
+            int32_t *x = realloc(a->v[s], cap * sizeof *x);
+            if (!x) return wk_task_fail(a->ctx, 1, "out of memory");
+            a->v[s] = x;
+        }
+        a->cap = cap;
+    }
+    const uint8_t *ids = (const uint8_t *)data + r.at;
+    if (!bad) {
+        r.at += (size_t)m * 8;
+        for (int s = 0; s < 2 && !bad; s++) {
+            int rc = map_ids(a, s, &r, ids + (size_t)s * m * 4, (size_t)m, a->v[s] + a->n);
+            if (rc < 0) return rc;
+            bad = rc != 0;
+        }
+    }
+    if (bad || !br_done(&r))
+        return wk_task_fail(a->ctx, 0, "shard %s is not a pairs shard of this job's keys",
+                            a->ctx->ta->inputs[a->i]->key);
+    a->n += (size_t)m;
+    return 0;
 }
 
 /* The pairs of inputs [0, nin), in input (= time) order, as the
- * leave-last-out data (binary user vectors). */
-static int load_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t nitems, mlk_rec_data **out)
+ * leave-last-out data (binary user vectors); users[] and items[] are
+ * the merged keys (an id is an index). */
+static int load_rec_data(task_ctx_t *ctx, size_t nin, char **users, size_t nusers, char **items,
+                         size_t nitems, mlk_rec_data **out)
 {
-    int32_t *u = NULL, *it = NULL;
-    size_t n = 0, cap = 0;
+    pairs_arg_t a = {.ctx = ctx};
     int rc = 0;
-    for (size_t i = 0; i < nin && !rc; i++) {
-        void *data;
-        size_t len;
-        if (wk_task_input(ctx, i, &data, &len) != 0) {
-            rc = -1;
-            break;
-        }
-        br_t r;
-        br_init(&r, data, len);
-        char magic[4] = {0};
-        br_get(&r, magic, 4);
-        uint32_t ver = br_u32(&r);
-        uint64_t m = br_u64(&r);
-        if (r.err || memcmp(magic, "MLKI", 4) || ver != 1 || m > (len - r.at) / 8 || len - r.at != m * 8) {
-            free(data);
-            rc = wk_task_fail(ctx, 0, "shard %s is not a pairs shard", ctx->ta->inputs[i]->key);
-            break;
-        }
-        if (n + m > cap) {
-            cap = (n + m) * 2;
-            int32_t *a = realloc(u, cap * sizeof *a), *b = a ? realloc(it, cap * sizeof *b) : NULL;
-            if (a) u = a;
-            if (b) it = b;
-            if (!a || !b) {
-                free(data);
-                rc = wk_task_fail(ctx, 1, "out of memory");
-                break;
-            }
-        }
-        br_get(&r, u + n, (size_t)m * 4);
-        br_get(&r, it + n, (size_t)m * 4);
-        n += (size_t)m;
-        free(data);
-    }
-    /* rec_keys keeps only the rows rec_encode turns into pairs, so every
-     * user and item of the key set has one: more would be damaged
-     * arguments, asking for arrays of that size */
-    if (!rc && (nusers > n || nitems > n))
+    if (!(a.map[0] = id_map(users, nusers)) || !(a.map[1] = id_map(items, nitems)))
         rc = wk_task_fail(ctx, 0,
-                          "knn: damaged task arguments (%llu users and %llu items for %zu pairs; "
+                          "knn: damaged task arguments (%zu user names, %zu item names, or a "
+                          "repeated one)",
+                          nusers, nitems);
+    for (size_t i = 0; i < nin && !rc; i++) {
+        a.i = i;
+        rc = wk_task_input_with(ctx, i, pairs_fn, &a);
+    }
+    /* rec_keys keeps only the rows it turns into pairs, so every user
+     * and item of the key set has one: more would be damaged arguments,
+     * asking for arrays of that size */
+    if (!rc && (nusers > a.n || nitems > a.n))
+        rc = wk_task_fail(ctx, 0,
+                          "knn: damaged task arguments (%zu users and %zu items for %zu pairs; "
                           "each has at least one)",
-                          (unsigned long long)nusers, (unsigned long long)nitems, n);
+                          nusers, nitems, a.n);
     if (!rc) {
         char err[512];
-        *out = mlk_rec_split(u ? u : (int32_t[]){0}, it ? it : (int32_t[]){0}, n, (size_t)nusers, (size_t)nitems,
-                             MLK_REC_BINARY, err, sizeof err);
+        *out = mlk_rec_split(a.v[0] ? a.v[0] : (int32_t[]){0}, a.v[1] ? a.v[1] : (int32_t[]){0},
+                             a.n, nusers, nitems, MLK_REC_BINARY, err, sizeof err);
         if (!*out) rc = wk_task_fail(ctx, 0, "knn: %s", err);
     }
-    free(u);
-    free(it);
+    for (int s = 0; s < 2; s++) {
+        mlk_strid_destroy(&a.map[s]);
+        free(a.v[s]);
+    }
     return rc;
 }
 
-/* Args: u64 nusers, u64 nitems, u32 k, u64 q_begin, u64 q_count,
- *       u64 u_begin, u64 u_end. Inputs: every pairs shard. */
 /* The recommendation data of a job, built once per executor thread: every
  * rec_search / rec_recommend task of the job reads the same pair shards. */
 static void rec_data_free(void *p)
@@ -741,14 +772,15 @@ static void rec_data_free(void *p)
     mlk_rec_data_destroy(&d);
 }
 
-static int cached_rec_data(task_ctx_t *ctx, size_t nin, uint64_t nusers, uint64_t nitems, mlk_rec_data **out)
+static int cached_rec_data(task_ctx_t *ctx, size_t nin, char **users, size_t nusers, char **items,
+                           size_t nitems, mlk_rec_data **out)
 {
     char key[600];
-    snprintf(key, sizeof key, "rec|%s|%zu|%llu|%llu|%s", ctx->ta->job_id, nin, (unsigned long long)nusers,
-             (unsigned long long)nitems, nin ? ctx->ta->inputs[nin - 1]->key : "");
+    snprintf(key, sizeof key, "rec|%s|%zu|%zu|%zu|%s", ctx->ta->job_id, nin, nusers, nitems,
+             nin ? ctx->ta->inputs[nin - 1]->key : "");
     *out = wk_task_cache_get(ctx, key);
     if (*out) return 0;
-    if (load_rec_data(ctx, nin, nusers, nitems, out) != 0) return -1;
+    if (load_rec_data(ctx, nin, users, nusers, items, nitems, out) != 0) return -1;
     wk_task_cache_put(ctx, key, *out, rec_data_free);
     return 0;
 }
@@ -761,17 +793,23 @@ int wk_kind_rec_search(task_ctx_t *ctx)
     uint32_t k = a->k;
     uint64_t qb = a->query_begin, qc = a->query_count, ub = a->index_begin, ue = a->index_end;
     int both = a->both;
-    protobuf_c_message_free_unpacked(&a->base, NULL);
-    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        ub > ue || ue > nu || (both && qb < ue && ub < qb + qc))
-        return wk_task_fail(ctx, 0,
-                            "rec_search: damaged task arguments (k=%u, %llu users, %llu items)", k,
-                            (unsigned long long)nu, (unsigned long long)ni);
-    uint64_t nl = both ? qc + (ue - ub) : qc;
-    if (shard_fits(ctx, "rec_search", nl * k, LIST_ENTRY, LIST_HEADER) != 0) return -1;
     mlk_rec_data *d = NULL;
-    if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
     int rc = -1;
+    uint64_t nl = both ? qc + (ue - ub) : qc;
+    if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
+        ub > ue || ue > nu || (both && qb < ue && ub < qb + qc) || a->n_user_names != nu ||
+        a->n_item_names != ni)
+        rc = wk_task_fail(ctx, 0,
+                          "rec_search: damaged task arguments (k=%u, %llu users, %llu items, %zu "
+                          "and %zu names)",
+                          k, (unsigned long long)nu, (unsigned long long)ni, a->n_user_names,
+                          a->n_item_names);
+    else if (shard_fits(ctx, "rec_search", nl * k, LIST_ENTRY, LIST_HEADER) == 0)
+        rc = cached_rec_data(ctx, ctx->ta->n_inputs, a->user_names, (size_t)nu, a->item_names,
+                             (size_t)ni, &d);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    if (rc != 0) return -1;
+    rc = -1;
     /* both ways: one list shard, the queries' lists then the index
      * users'; the two halves are views into it */
     mlk_topk *t = mlk_topk_new((size_t)nl, k);
@@ -802,12 +840,20 @@ int wk_kind_rec_export(task_ctx_t *ctx)
     Mlops__Tasks__RecExportArgs *a = wk_task_args(ctx, &mlops__tasks__rec_export_args__descriptor);
     if (!a) return -1;
     uint64_t nu = a->users, ni = a->items;
-    protobuf_c_message_free_unpacked(&a->base, NULL);
-    if (nu > INT32_MAX || ni > INT32_MAX)
-        return wk_task_fail(ctx, 0, "rec_export: damaged task arguments (%llu users, %llu items)",
-                            (unsigned long long)nu, (unsigned long long)ni);
     mlk_rec_data *d = NULL;
-    if (cached_rec_data(ctx, ctx->ta->n_inputs, nu, ni, &d) != 0) return -1;
+    int rc = -1;
+    if (nu > INT32_MAX || ni > INT32_MAX || a->n_user_names != nu || a->n_item_names != ni)
+        wk_task_fail(ctx, 0,
+                     "rec_export: damaged task arguments (%llu users, %llu items, %zu and %zu "
+                     "names)",
+                     (unsigned long long)nu, (unsigned long long)ni, a->n_user_names,
+                     a->n_item_names);
+    else
+        rc = cached_rec_data(ctx, ctx->ta->n_inputs, a->user_names, (size_t)nu, a->item_names,
+                             (size_t)ni, &d);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    if (rc != 0) return -1;
+    rc = -1;
     size_t nnz = (size_t)d->indptr[d->nusers];
     /* packed varints: at most 10 bytes a number, in one result frame */
     uint64_t numbers = (uint64_t)nnz + d->nusers + 2 * (uint64_t)d->nitems + 1;
@@ -819,7 +865,6 @@ int wk_kind_rec_export(task_ctx_t *ctx)
     int32_t *pop = malloc(nz(d->nitems) * sizeof *pop);
     int64_t *cnt = malloc(nz(d->nitems) * sizeof *cnt);
     size_t np = 0;
-    int rc = -1;
     if (!pop || !cnt || mlk_rec_popular_rank(d, pop, &np) != 0) {
         wk_task_fail(ctx, 1, "out of memory");
         goto out;
@@ -855,7 +900,7 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     uint32_t k = a->k;
     uint64_t qb = a->query_begin, qc = a->query_count;
     uint32_t topn = a->top_n, R = a->ranges;
-    char **users = a->range_users, **items = a->items_named;
+    char **users = a->user_names, **items = a->items_named;
     mlk_rec_data *d = NULL;
     knnlist_t m = {0};
     int32_t *recs = NULL, *pop = NULL;
@@ -863,19 +908,19 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     mlk_frame *f = NULL;
     int rc = -1;
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_range_users != qc ||
+        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_user_names != nu ||
         a->n_items_named != ni || (a->n_list_rows && a->n_list_rows != R)) {
         wk_task_fail(ctx, 0,
                      "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu "
                      "item names)",
-                     a->n_range_users, (unsigned long long)qc, a->n_items_named,
+                     a->n_user_names, (unsigned long long)nu, a->n_items_named,
                      (unsigned long long)ni);
         goto out;
     }
     /* the output frame: row id, rank and score, and two names a row */
     if (shard_fits(ctx, "rec_recommend", qc * topn, 3 * sizeof(double), 0) != 0) goto out;
     size_t nin = ctx->ta->n_inputs - R;
-    if (cached_rec_data(ctx, nin, nu, ni, &d) != 0) goto out;
+    if (cached_rec_data(ctx, nin, users, (size_t)nu, items, (size_t)ni, &d) != 0) goto out;
     if (lists_merge(ctx, nin, R, a->n_list_rows ? a->list_rows : NULL, (size_t)qc, k, &m) != 0) goto out;
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
@@ -908,7 +953,8 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
             f->row_id[row] = (int64_t)((qb + q) * topn + j);
             f->cols[1].f64[row] = (double)(j + 1);
             f->cols[3].f64[row] = scores[q * topn + j];
-            if (mlk_frame_str_push(f, 0, row, users[q], strlen(users[q]), 0) ||
+            const char *un = users[qb + q];
+            if (mlk_frame_str_push(f, 0, row, un, strlen(un), 0) ||
                 mlk_frame_str_push(f, 2, row, items[it], strlen(items[it]), 0)) {
                 wk_task_fail(ctx, 1, "out of memory");
                 goto out;

@@ -394,7 +394,6 @@ int wk_kind_ingest_idx(task_ctx_t *ctx);
 int wk_kind_knn_search(task_ctx_t *ctx);
 int wk_kind_knn_classify(task_ctx_t *ctx);
 int wk_kind_rec_keys(task_ctx_t *ctx);
-int wk_kind_rec_encode(task_ctx_t *ctx);
 int wk_kind_rec_search(task_ctx_t *ctx);
 int wk_kind_rec_recommend(task_ctx_t *ctx);
 int wk_kind_rec_export(task_ctx_t *ctx);
@@ -426,7 +425,6 @@ static const struct {
     {"knn_search", wk_kind_knn_search},
     {"knn_classify", wk_kind_knn_classify},
     {"rec_keys", wk_kind_rec_keys},
-    {"rec_encode", wk_kind_rec_encode},
     {"rec_search", wk_kind_rec_search},
     {"rec_recommend", wk_kind_rec_recommend},
     {"rec_export", wk_kind_rec_export},

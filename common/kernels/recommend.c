@@ -219,6 +219,16 @@ oom:
 
 #define SCAN_GROUP 16 /* shard users tested together against the k-th similarity */
 
+/* The scan's group test in single precision, four users a vector: a
+ * count under fb * |v| (fb a float bound 1e-5 relative under the
+ * double one) is certainly under the double bound too (the float
+ * roundings add up to under 1e-6), so a group it rejects is one the
+ * double test rejects; the others take the double path as before,
+ * and the lists keep their bits. */
+#define FLOAT_MARGIN (1.0f - 1e-5f)
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
 struct mlk_rec_index {
     size_t u_begin, u_end;
     int64_t *iptr; /* nitems + 1: item i's shard users are [iptr[i], iptr[i+1]) */
@@ -290,23 +300,49 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
     size_t u_begin = ix->u_begin, ns = ix->u_end - ix->u_begin;
     if (ns == 0 || q_count == 0)
         return 0;
+    /* a range against itself: each pair once, at its lower user, and
+     * offered both ways (the lists are their own back lists), where
+     * the one-way scan computed every similarity twice. The similarities
+     * are symmetric to the bit and a list's top k does not depend on
+     * the order its candidates come in, so the lists are the same. cur:
+     * per item, the first of its shard users above the query (the
+     * queries go up, so the cursors only move forward) */
+    int tri = !back && q_begin == u_begin && q_count == ns;
+    int64_t *cur = tri ? malloc((d->nitems ? d->nitems : 1) * sizeof *cur) : NULL;
+    if (tri && !cur)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM,
+                            "recommend: out of memory for a %zu-user shard", ns);
+    if (tri) {
+        back = out;
+        memcpy(cur, ix->iptr, d->nitems * sizeof *cur);
+    }
     double *acc = calloc(ns, sizeof *acc);
-    uint32_t *cnt = calloc(ns, sizeof *cnt);
-    /* back's k-th similarities and their bounds, as thr and below */
+    int32_t *cnt = calloc(ns, sizeof *cnt);
+    /* back's k-th similarities and their bounds, as thr and below; bfn
+     * is bbelow * |v| in float (FLOAT_MARGIN), nf |v| in float */
     double *bthr = back ? malloc(ns * sizeof *bthr) : NULL;
     double *bbelow = back ? malloc(ns * sizeof *bbelow) : NULL;
-    if (!acc || !cnt || (back && (!bthr || !bbelow))) {
+    float *bfn = back ? malloc(ns * sizeof *bfn) : NULL;
+    float *nf = malloc(ns * sizeof *nf);
+    if (!acc || !cnt || !nf || (back && (!bthr || !bbelow || !bfn))) {
         free(acc);
         free(cnt);
         free(bthr);
         free(bbelow);
+        free(bfn);
+        free(nf);
+        free(cur);
         return mlops_seterr(err, errlen, MLOPS_ENOMEM,
                             "recommend: out of memory for a %zu-user shard", ns);
     }
     const size_t k = out->k;
+    for (size_t s = 0; s < ns; s++)
+        nf[s] = (float)d->norm[u_begin + s];
     for (size_t s = 0; back && s < ns; s++) {
         bthr[s] = back->id[s * k + k - 1] >= 0 ? back->sim[s * k + k - 1] : -INFINITY;
         bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+        bfn[s] = bthr[s] > 0 ? (float)(bbelow[s] * d->norm[u_begin + s]) * FLOAT_MARGIN
+                             : -INFINITY;
     }
     for (size_t j = 0; j < q_count; j++) {
         size_t u = q_begin + j;
@@ -319,6 +355,13 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
         for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
             int32_t it = d->items[p];
             const int32_t *iu = ix->iuser + ix->iptr[it], *ie = ix->iuser + ix->iptr[it + 1];
+            if (tri) {
+                int64_t c = cur[it];
+                while (c < ix->iptr[it + 1] && ix->iuser[c] <= (int32_t)j)
+                    c++;
+                cur[it] = c;
+                iu = ix->iuser + c;
+            }
             if (counts) {
                 /* unrolled: the users of one item are distinct, so the
                  * four increments are independent */
@@ -333,7 +376,7 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
                     cnt[*iu]++;
             } else {
                 double vu = d->values[p];
-                const double *iv = ix->ival + ix->iptr[it];
+                const double *iv = ix->ival + (iu - ix->iuser);
                 for (; iu < ie; iu++, iv++)
                     acc[*iu] += vu * *iv;
             }
@@ -349,18 +392,39 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
          * candidates near or above thr pay the division */
         double thr = lid[k - 1] >= 0 ? lsim[k - 1] : -INFINITY;
         double below = thr > 0 ? thr * (1.0 - 1e-12) : -INFINITY;
-        for (size_t s0 = 0; s0 < ns; s0 += SCAN_GROUP) {
+        float fb = thr > 0 ? (float)(below * nu) * FLOAT_MARGIN : -INFINITY, nuf = (float)nu;
+        for (size_t s0 = tri ? j + 1 : 0; s0 < ns; s0 += SCAN_GROUP) {
             size_t s1 = s0 + SCAN_GROUP < ns ? s0 + SCAN_GROUP : ns;
             /* a group none of whose users passes the bound costs a few
              * vector compares (a zero dot product passes only while the
              * bound is -inf, as its similarity 0 may still enter) */
             int any = below == -INFINITY; /* (then -inf * 0 would be NaN) */
-            if (!any && counts)
-                for (size_t s = s0; s < s1; s++)
-                    any |= (double)cnt[s] >= below * (nu * norm[s]);
-            else if (!any)
+            if (!any && counts && s1 - s0 < SCAN_GROUP) {
+                any = 1; /* the last, partial group: the exact loop decides */
+            } else if (!any && counts) {
+                /* the float test of forward and back bounds at once */
+                v4i m = {0, 0, 0, 0};
+                const v4f fbv = {fb, fb, fb, fb}, nuv = {nuf, nuf, nuf, nuf};
+                const v4f ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+                for (size_t g = 0; g < SCAN_GROUP; g += 4) {
+                    v4i c;
+                    v4f n, b;
+                    memcpy(&c, cnt + s0 + g, sizeof c);
+                    memcpy(&n, nf + s0 + g, sizeof n);
+                    v4f cf = __builtin_convertvector(c, v4f);
+                    m |= cf >= fbv * n;
+                    if (back) {
+                        memcpy(&b, bfn + s0 + g, sizeof b);
+                        m |= (b == ninf) | (cf >= b * nuv);
+                    }
+                }
+                if (!(m[0] | m[1] | m[2] | m[3]))
+                    continue;
+                any = 1;
+            } else if (!any) {
                 for (size_t s = s0; s < s1; s++)
                     any |= acc[s] >= below * (nu * norm[s]);
+            }
             if (back && !any)
                 for (size_t s = s0; s < s1; s++) {
                     double a = counts ? (double)cnt[s] : acc[s];
@@ -377,16 +441,23 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
                     sim = a / pn;
                 }
                 size_t v = u_begin + s;
-                if (back && sim >= bthr[s] && mlk_topk_push(back, s, sim, (int64_t)u) &&
-                    back->id[s * k + k - 1] >= 0) {
+                /* a tie with a full list's k-th goes to the lower id:
+                 * tested here, as mlk_topk_push would first (similarities
+                 * of binary vectors tie often, and the call costs) */
+                if (back && sim >= bthr[s] &&
+                    !(sim == bthr[s] && (int64_t)u > back->id[s * k + k - 1]) &&
+                    mlk_topk_push(back, s, sim, (int64_t)u) && back->id[s * k + k - 1] >= 0) {
                     bthr[s] = back->sim[s * k + k - 1];
                     bbelow[s] = bthr[s] > 0 ? bthr[s] * (1.0 - 1e-12) : -INFINITY;
+                    bfn[s] = bthr[s] > 0 ? (float)(bbelow[s] * norm[s]) * FLOAT_MARGIN
+                                         : -INFINITY;
                 }
-                if (v == u || sim < thr)
+                if (v == u || sim < thr || (sim == thr && (int64_t)v > lid[k - 1]))
                     continue;
                 if (mlk_topk_push(out, j, sim, (int64_t)v) && lid[k - 1] >= 0) {
                     thr = lsim[k - 1];
                     below = thr > 0 ? thr * (1.0 - 1e-12) : -INFINITY;
+                    fb = thr > 0 ? (float)(below * nu) * FLOAT_MARGIN : -INFINITY;
                 }
             }
         }
@@ -399,6 +470,9 @@ static int neighbors(const mlk_rec_data *d, const mlk_rec_index *ix, size_t q_be
     free(cnt);
     free(bthr);
     free(bbelow);
+    free(bfn);
+    free(nf);
+    free(cur);
     return 0;
 }
 
@@ -453,23 +527,6 @@ int mlk_rec_neighbors(const mlk_rec_data *d, size_t q_begin, size_t q_count, siz
     return search_range(d, q_begin, q_count, u_begin, u_end, out, NULL, err, errlen);
 }
 
-/* 1 if user u has item it in training (items are sorted). */
-static int seen(const mlk_rec_data *d, size_t u, int32_t it)
-{
-    const int32_t *a = d->items + d->indptr[u];
-    size_t lo = 0, hi = (size_t)(d->indptr[u + 1] - d->indptr[u]);
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < it)
-            lo = mid + 1;
-        else if (a[mid] > it)
-            hi = mid;
-        else
-            return 1;
-    }
-    return 0;
-}
-
 int mlk_rec_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t q_begin, size_t topn,
                       int32_t *recs, char *err, size_t errlen)
 {
@@ -483,6 +540,9 @@ int mlk_rec_recommend_scored(const mlk_rec_data *d, const mlk_topk *nbrs, size_t
         nbrs->nq > d->nusers - q_begin)
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
     double *score = calloc(d->nitems ? d->nitems : 1, sizeof *score);
+    /* cand: 1 for a candidate item, 2 for one the user saw (marked per
+     * user, then cleared: a lookup where a search of the user's items
+     * cost a log) */
     unsigned char *cand = calloc(d->nitems ? d->nitems : 1, 1);
     int32_t *touched = malloc((d->nitems ? d->nitems : 1) * sizeof *touched);
     mlk_topk *best = mlk_topk_new(1, topn);
@@ -493,6 +553,8 @@ int mlk_rec_recommend_scored(const mlk_rec_data *d, const mlk_topk *nbrs, size_t
     }
     for (size_t j = 0; j < nbrs->nq; j++) {
         size_t u = q_begin + j, nt = 0;
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++)
+            cand[d->items[p]] = 2;
         for (size_t r = 0; r < nbrs->k; r++) {
             int64_t v = nbrs->id[j * nbrs->k + r];
             if (v < 0)
@@ -515,10 +577,13 @@ int mlk_rec_recommend_scored(const mlk_rec_data *d, const mlk_topk *nbrs, size_t
         mlk_topk_clear(best);
         for (size_t t = 0; t < nt; t++) {
             int32_t it = touched[t];
-            if (!seen(d, u, it))
-                mlk_topk_push(best, 0, score[it], it);
+            mlk_topk_push(best, 0, score[it], it);
             score[it] = 0.0;
             cand[it] = 0;
+        }
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++) {
+            score[d->items[p]] = 0.0;
+            cand[d->items[p]] = 0;
         }
         for (size_t r = 0; r < topn; r++) {
             recs[j * topn + r] = (int32_t)best->id[r];
@@ -541,25 +606,30 @@ int mlk_rec_popular(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "recommend: bad arguments");
     /* all items with a count, ranked once */
     int32_t *rank = malloc((d->nitems ? d->nitems : 1) * sizeof *rank);
-    if (!rank)
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "recommend: out of memory");
+    unsigned char *mine = calloc(d->nitems ? d->nitems : 1, 1); /* the user's, marked */
     size_t nr = 0;
-    int rc = mlk_rec_popular_rank(d, rank, &nr);
+    int rc = rank && mine ? mlk_rec_popular_rank(d, rank, &nr) : MLOPS_ENOMEM;
     if (rc) {
         free(rank);
+        free(mine);
         return mlops_seterr(err, errlen, rc, "recommend: out of memory");
     }
     for (size_t j = 0; j < q_count; j++) {
         size_t u = q_begin + j, got = 0;
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++)
+            mine[d->items[p]] = 1;
         for (size_t r = 0; r < nr && got < topn; r++) {
             int32_t it = rank[r];
-            if (!seen(d, u, it))
+            if (!mine[it])
                 recs[j * topn + got++] = it;
         }
         while (got < topn)
             recs[j * topn + got++] = -1;
+        for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++)
+            mine[d->items[p]] = 0;
     }
     free(rank);
+    free(mine);
     return 0;
 }
 

@@ -45,7 +45,7 @@ static const char *s_kinds[] = {
     "noop",         "ingest",       "clean_qround", "clean_filter", "scale_moments",
     "scale_apply",  "hash",         "split",        "train_epoch",  "train_reduce",
     "evaluate",     "ingest_idx",   "knn_search",   "knn_classify", "rec_keys",
-    "rec_encode",   "rec_search",   "rec_recommend", "join_load",   "join",
+    "rec_export",   "rec_search",   "rec_recommend", "join_load",   "join",
     "join_part",    "join_gather",  "predict",      "promote_score", "profile_qround",
     "profile_count", "no_such_kind"};
 #define NKINDS (sizeof s_kinds / sizeof *s_kinds)

@@ -148,12 +148,164 @@ static void test_neighbors_both(void **state)
     free(it);
 }
 
+/* The definition the scan's bounds must not change: every shard user
+ * but the query offered in id order with its similarity computed
+ * directly (shared items / (|u| |v|), 0 when nothing is shared). */
+static void naive_neighbors(const mlk_rec_data *d, size_t qb, size_t qc, size_t ub, size_t ue,
+                            mlk_topk *out)
+{
+    for (size_t j = 0; j < qc; j++) {
+        size_t u = qb + j;
+        for (size_t v = ub; v < ue; v++) {
+            if (v == u)
+                continue;
+            double a = 0.0;
+            for (int64_t p = d->indptr[u], q = d->indptr[v]; p < d->indptr[u + 1] && q < d->indptr[v + 1];) {
+                if (d->items[p] == d->items[q]) {
+                    a += d->values[p] * d->values[q];
+                    p++;
+                    q++;
+                } else if (d->items[p] < d->items[q]) {
+                    p++;
+                } else {
+                    q++;
+                }
+            }
+            mlk_topk_push(out, j, a != 0.0 ? a / (d->norm[u] * d->norm[v]) : 0.0, (int64_t)v);
+        }
+    }
+}
+
+/* 1 if user u has item it in training (a plain walk). */
+static int naive_seen(const mlk_rec_data *d, size_t u, int32_t it)
+{
+    for (int64_t p = d->indptr[u]; p < d->indptr[u + 1]; p++)
+        if (d->items[p] == it)
+            return 1;
+    return 0;
+}
+
+/* Recommendations and the popular baseline by their definitions
+ * (recommend.h), compared with the kernel's, for every user. */
+static void check_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t topn)
+{
+    size_t nu = d->nusers, ni = d->nitems;
+    int32_t *recs = malloc(nu * topn * sizeof *recs), *pop = malloc(nu * topn * sizeof *pop);
+    double *scores = malloc(nu * topn * sizeof *scores), *score = calloc(ni, sizeof *score);
+    int32_t *rank = malloc(ni * sizeof *rank);
+    assert_non_null(recs);
+    assert_non_null(pop);
+    assert_non_null(scores);
+    assert_non_null(score);
+    assert_non_null(rank);
+    assert_int_equal(mlk_rec_recommend_scored(d, nbrs, 0, topn, recs, scores, NULL, 0), 0);
+    assert_int_equal(mlk_rec_popular(d, 0, nu, topn, pop, NULL, 0), 0);
+    size_t nr = 0;
+    assert_int_equal(mlk_rec_popular_rank(d, rank, &nr), 0);
+    mlk_topk *best = mlk_topk_new(1, topn);
+    assert_non_null(best);
+    for (size_t u = 0; u < nu; u++) {
+        memset(score, 0, ni * sizeof *score);
+        for (size_t r = 0; r < nbrs->k && nbrs->id[u * nbrs->k + r] >= 0; r++) {
+            int64_t v = nbrs->id[u * nbrs->k + r];
+            for (int64_t p = d->indptr[v]; p < d->indptr[v + 1]; p++)
+                score[d->items[p]] += nbrs->sim[u * nbrs->k + r];
+        }
+        mlk_topk_clear(best);
+        for (size_t it = 0; it < ni; it++) {
+            int touched = 0;
+            for (size_t r = 0; r < nbrs->k && nbrs->id[u * nbrs->k + r] >= 0 && !touched; r++)
+                touched = naive_seen(d, (size_t)nbrs->id[u * nbrs->k + r], (int32_t)it);
+            if (touched && !naive_seen(d, u, (int32_t)it))
+                mlk_topk_push(best, 0, score[it], (int64_t)it);
+        }
+        for (size_t r = 0; r < topn; r++) {
+            assert_int_equal(recs[u * topn + r], best->id[r]);
+            double want = best->id[r] >= 0 ? best->sim[r] : 0.0;
+            assert_memory_equal(&scores[u * topn + r], &want, sizeof want);
+        }
+        size_t got = 0;
+        for (size_t r = 0; r < nr && got < topn; r++)
+            if (!naive_seen(d, u, rank[r]))
+                assert_int_equal(pop[u * topn + got++], rank[r]);
+        for (; got < topn; got++)
+            assert_int_equal(pop[u * topn + got], -1);
+    }
+    mlk_topk_destroy(&best);
+    free(recs);
+    free(pop);
+    free(scores);
+    free(score);
+    free(rank);
+}
+
+/* Larger random data (full scan groups, lists that fill early and
+ * thresholds that move, both directions, a range against itself): the
+ * search, the recommendations and the baseline equal their definitions
+ * bit for bit, binary and count values. */
+static void test_neighbors_naive(void **state)
+{
+    (void)state;
+    const size_t nu = 403, ni = 70, n = 12000;
+    int32_t *u = malloc(n * sizeof *u), *it = malloc(n * sizeof *it);
+    assert_non_null(u);
+    assert_non_null(it);
+    uint32_t x = 11;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        u[i] = (int32_t)((x >> 8) % (nu - 3)); /* the last 3 users: no interactions */
+        x = x * 1103515245u + 12345u;
+        /* popular items first: shared counts vary, so do the bounds */
+        uint32_t r = (x >> 8) % (ni * ni);
+        it[i] = (int32_t)(ni - 1 - (size_t)sqrt((double)r));
+    }
+    for (int values = 0; values < 2; values++)
+        for (size_t k = 1; k <= 10; k += 9) {
+            mlk_rec_data *d = mlk_rec_split(u, it, n, nu, ni, values ? MLK_REC_COUNT : MLK_REC_BINARY, NULL, 0);
+            assert_non_null(d);
+            const size_t ab = 0, ac = 190, bb = 190, be = nu;
+            mlk_topk *fwd = mlk_topk_new(ac, k), *back = mlk_topk_new(be - bb, k);
+            mlk_topk *one = mlk_topk_new(ac, k), *two = mlk_topk_new(be - bb, k);
+            mlk_topk *all = mlk_topk_new(nu, k), *want = mlk_topk_new(nu, k);
+            assert_int_equal(mlk_rec_neighbors_both(d, ab, ac, bb, be, fwd, back, NULL, 0), 0);
+            naive_neighbors(d, ab, ac, bb, be, one);
+            naive_neighbors(d, bb, be - bb, ab, ab + ac, two);
+            assert_memory_equal(fwd->sim, one->sim, ac * k * sizeof *fwd->sim);
+            assert_memory_equal(fwd->id, one->id, ac * k * sizeof *fwd->id);
+            assert_memory_equal(back->sim, two->sim, (be - bb) * k * sizeof *back->sim);
+            assert_memory_equal(back->id, two->id, (be - bb) * k * sizeof *back->id);
+            assert_int_equal(mlk_rec_neighbors(d, 0, nu, 0, nu, all, NULL, 0), 0);
+            naive_neighbors(d, 0, nu, 0, nu, want);
+            assert_memory_equal(all->sim, want->sim, nu * k * sizeof *all->sim);
+            assert_memory_equal(all->id, want->id, nu * k * sizeof *all->id);
+            check_recommend(d, all, 7);
+            /* a range against itself that does not start at 0 */
+            mlk_topk *mid = mlk_topk_new(150, k), *mwant = mlk_topk_new(150, k);
+            assert_int_equal(mlk_rec_neighbors(d, 100, 150, 100, 250, mid, NULL, 0), 0);
+            naive_neighbors(d, 100, 150, 100, 250, mwant);
+            assert_memory_equal(mid->sim, mwant->sim, 150 * k * sizeof *mid->sim);
+            assert_memory_equal(mid->id, mwant->id, 150 * k * sizeof *mid->id);
+            mlk_topk_destroy(&mid);
+            mlk_topk_destroy(&mwant);
+            mlk_topk_destroy(&fwd);
+            mlk_topk_destroy(&back);
+            mlk_topk_destroy(&one);
+            mlk_topk_destroy(&two);
+            mlk_topk_destroy(&all);
+            mlk_topk_destroy(&want);
+            mlk_rec_data_destroy(&d);
+        }
+    free(u);
+    free(it);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_neighbors_recommend_metrics),
         cmocka_unit_test(test_neighbors_both),
+        cmocka_unit_test(test_neighbors_naive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@
 static const char *s_kinds[] = {"ingest",   "clean_qround", "clean_filter", "scale_apply",
                                 "hash",     "split",        "featurize",    "train_epoch",  "train_reduce",
                                 "evaluate", "ingest_idx",   "knn_search",   "knn_classify",
-                                "rec_keys", "rec_encode",   "rec_search",   "rec_recommend",
+                                "rec_keys", "rec_export",   "rec_search",   "rec_recommend",
                                 "lbfgs_grad", "cv_epoch", "cv_evaluate"};
 
 /* Run kind on args with no inputs and no store; returns its rc, the
@@ -155,7 +155,7 @@ static void test_out_of_bounds(void **state)
 
     Mlops__Tasks__RecSearchArgs rs = MLOPS__TASKS__REC_SEARCH_ARGS__INIT;
     assert_string_equal(run_msg("rec_search", &rs.base, &ctx),
-                        "rec_search: damaged task arguments (k=0, 0 users, 0 items)");
+                        "rec_search: damaged task arguments (k=0, 0 users, 0 items, 0 and 0 names)");
 }
 
 int main(void)

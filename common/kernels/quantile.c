@@ -731,6 +731,19 @@ out:
     return rc;
 }
 
+/* Room in q->vals for m more values (capacity doubles from 1024). */
+static int vals_reserve(query *q, size_t m)
+{
+    if (q->nvals + m <= q->cap) return 0;
+    size_t nc = q->cap ? q->cap : 1024;
+    while (nc < q->nvals + m) nc *= 2;
+    double *nv = realloc(q->vals, nc * sizeof *nv);
+    if (!nv) return MLOPS_ENOMEM;
+    q->vals = nv;
+    q->cap = nc;
+    return 0;
+}
+
 /* Keep one shard's window (m values at p) and the count below it. */
 static int add_window(query *q, uint64_t below, const uint8_t *p, size_t m)
 {
@@ -745,14 +758,7 @@ static int add_window(query *q, uint64_t below, const uint8_t *p, size_t m)
         if (!b || !ws || !wc) return MLOPS_ENOMEM;
         q->shard_cap = nc;
     }
-    if (q->nvals + m > q->cap) {
-        size_t nc = q->cap ? q->cap : 1024;
-        while (nc < q->nvals + m) nc *= 2;
-        double *nv = realloc(q->vals, nc * sizeof *nv);
-        if (!nv) return MLOPS_ENOMEM;
-        q->vals = nv;
-        q->cap = nc;
-    }
+    if (vals_reserve(q, m) != 0) return MLOPS_ENOMEM;
     q->below[q->nshard] = below;
     q->wstart[q->nshard] = q->nvals;
     q->wcount[q->nshard++] = m;
@@ -877,14 +883,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
                 return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad value count", i);
             if (apply && m) {
-                if (q->nvals + m > q->cap) {
-                    size_t nc = q->cap ? q->cap : 1024;
-                    while (nc < q->nvals + m) nc *= 2;
-                    double *nv = realloc(q->vals, nc * sizeof *nv);
-                    if (!nv) return MLOPS_ENOMEM;
-                    q->vals = nv;
-                    q->cap = nc;
-                }
+                if (vals_reserve(q, m) != 0) return MLOPS_ENOMEM;
                 memcpy(q->vals + q->nvals, r.p, m * 8);
                 q->nvals += m;
             }

@@ -62,6 +62,10 @@ void mlk_frame_filter(mlk_frame *f, const uint8_t *keep);
 
 /* Encode into a new malloc'd buffer; returns 0 and sets *out, *outlen. */
 int mlk_frame_encode(const mlk_frame *f, uint8_t **out, size_t *outlen);
+/* The same encoding written into the caller's dst, which holds exactly
+ * mlk_frame_encoded_size(f) bytes (a store's reserved space). */
+size_t mlk_frame_encoded_size(const mlk_frame *f);
+void mlk_frame_encode_to(const mlk_frame *f, uint8_t *dst);
 /* Decode a buffer (copied; the buffer may be freed afterwards). */
 int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out);
 

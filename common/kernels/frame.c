@@ -396,7 +396,9 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
 {
     size_t n = v->nrows, k = 0;
     for (size_t r = 0; r < n; r++) k += keep[r] != 0;
-    /* the size first: the kept strings' bytes per column */
+    /* the size first: the kept rows' fixed-width parts exactly, and at
+     * most all of a column's string bytes (a second walk over every
+     * kept string only to size the buffer cost more than the slack) */
     size_t size = 20 + k * 8;
     for (size_t c = 0; c < v->ncols; c++) {
         const mlk_colview *col = &v->cols[c];
@@ -405,13 +407,10 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
             size += k * 8;
             continue;
         }
-        size += k + (k + 1) * 8;
-        for (size_t r = 0; r < n; r++)
-            if (keep[r]) {
-                size_t len;
-                mlk_view_str_at(col, r, &len);
-                size += len;
-            }
+        uint64_t a, z;
+        memcpy(&a, col->off, 8);
+        memcpy(&z, col->off + n * 8, 8);
+        size += k + (k + 1) * 8 + (size_t)(z - a);
     }
     /* spare bytes: keep8 writes one item past the last kept one, and a
      * short string is copied as 16 bytes */

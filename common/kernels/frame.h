@@ -120,7 +120,7 @@ static inline const char *mlk_view_str_at(const mlk_colview *c, size_t r, size_t
 
 /* The encoding of the viewed frame with only the rows with keep[r] != 0,
  * in order: the same bytes as mlk_frame_decode + mlk_frame_filter +
- * mlk_frame_encode, in one pass and one exactly sized buffer. Returns 0
+ * mlk_frame_encode, in one pass into one buffer. Returns 0
  * and sets *out (malloc'd) and *outlen, or MLOPS_ENOMEM. */
 int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8_t **out,
                               size_t *outlen);

@@ -55,6 +55,8 @@ typedef struct {
     const void *data;
     size_t len;
     int must_exist; /* OP_DEL: report MLOPS_ENOTFOUND if the key is absent */
+    int (*fill)(void *dst, size_t len, void *arg); /* OP_PUT: writes the value in place */
+    void *arg;
 } store_op;
 
 struct mlops_store_batch {
@@ -252,7 +254,7 @@ static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
         int rc = txn_begin_locked(s, 0, &txn, &seen);
         if (rc != 0)
             return rc;
-        int notfound = 0;
+        int notfound = 0, fill_rc = 0;
         const char *what = "mdb_put";
         for (size_t i = 0; i < n && rc == 0; i++) {
             const store_op *op = &ops[i];
@@ -260,7 +262,9 @@ static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
             if (op->kind == OP_PUT) {
                 MDB_val v = {.mv_size = op->len, .mv_data = (void *)op->data};
                 what = "mdb_put";
-                rc = mdb_put(txn, s->dbi, &k, &v, 0);
+                rc = mdb_put(txn, s->dbi, &k, &v, op->fill ? MDB_RESERVE : 0);
+                if (rc == 0 && op->fill && (fill_rc = op->fill(v.mv_data, op->len, op->arg)) != 0)
+                    break;
             } else if (op->kind == OP_DEL) {
                 what = "mdb_del";
                 rc = mdb_del(txn, s->dbi, &k, NULL);
@@ -272,6 +276,11 @@ static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
                 what = "delete prefix";
                 rc = del_prefix_txn(s, txn, op->key, op->keylen);
             }
+        }
+        if (fill_rc != 0) { /* the caller's own failure: nothing written */
+            mdb_txn_abort(txn);
+            pthread_rwlock_unlock(&s->lock);
+            return fill_rc;
         }
         if (rc == 0 && notfound) {
             /* Nothing changed; say so without a commit (and its fsync). */
@@ -463,6 +472,15 @@ int mlops_store_put(mlops_store_t *s, const char *key, const void *data, size_t 
         return MLOPS_EINVAL;
     if (!data)
         op.data = "";
+    return run_ops(s, &op, 1);
+}
+
+int mlops_store_put_fill(mlops_store_t *s, const char *key, size_t len,
+                         int (*fill)(void *dst, size_t len, void *arg), void *arg)
+{
+    store_op op = {.kind = OP_PUT, .key = key, .len = len, .fill = fill, .arg = arg};
+    if (!s || !key_ok(key, &op.keylen) || !fill)
+        return MLOPS_EINVAL;
     return run_ops(s, &op, 1);
 }
 

@@ -65,6 +65,14 @@ int mlops_store_sync(mlops_store_t *s);
  * MLOPS_ESTORE. */
 int mlops_store_put(mlops_store_t *s, const char *key, const void *data, size_t len);
 
+/* mlops_store_put of a value `len` bytes long that fill(dst, len, arg)
+ * writes straight into the store's reserved space (MDB_RESERVE): no
+ * copy of it is made first. fill may run more than once (the map grown
+ * and the write replayed) and must write every byte; a non-zero return
+ * aborts the write and is returned. dst is valid only during the call. */
+int mlops_store_put_fill(mlops_store_t *s, const char *key, size_t len,
+                         int (*fill)(void *dst, size_t len, void *arg), void *arg);
+
 /* A malloc'd copy of the value at `key` in *data (free() it) and its size
  * in *len. MLOPS_ENOTFOUND if absent (then *data = NULL, *len = 0). */
 int mlops_store_get(mlops_store_t *s, const char *key, void **data, size_t *len);

@@ -297,7 +297,10 @@ int wk_task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size
     return 0;
 }
 
-int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len)
+/* A task's output written as a copy of data, or by fill into the store's
+ * own space (wk_task_output_frame: the frame is encoded there once). */
+static int output_put(task_ctx_t *ctx, const char *key, const void *data, size_t len,
+                      int (*fill)(void *, size_t, void *), void *arg)
 {
     if (!key) key = ctx->ta->output_key;
     if (!key || !*key) return wk_task_fail(ctx, 0, "task has no output key");
@@ -305,7 +308,9 @@ int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t le
      * shard of a dropped job is written after its others were deleted */
     if (ctx->cancel) wk_cancel_lock(ctx->cancel);
     int dropped = ctx->cancel && ctx->ta->job_id && wk_cancel_has_locked(ctx->cancel, ctx->ta->job_id);
-    int rc = dropped ? 0 : mlops_store_put(ctx->store, key, data, len);
+    int rc = dropped ? 0
+             : fill  ? mlops_store_put_fill(ctx->store, key, len, fill, arg)
+                     : mlops_store_put(ctx->store, key, data, len);
     if (ctx->cancel) wk_cancel_unlock(ctx->cancel);
     if (dropped) {
         ctx->cancelled = 1;
@@ -324,14 +329,21 @@ int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t le
     return 0;
 }
 
+int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len)
+{
+    return output_put(ctx, key, data, len, NULL, NULL);
+}
+
+static int fill_frame(void *dst, size_t len, void *arg)
+{
+    (void)len;
+    mlk_frame_encode_to(arg, dst);
+    return 0;
+}
+
 int wk_task_output_frame(task_ctx_t *ctx, const mlk_frame *f)
 {
-    uint8_t *buf;
-    size_t len;
-    if (mlk_frame_encode(f, &buf, &len) != 0) return wk_task_fail(ctx, 1, "out of memory encoding");
-    int rc = wk_task_output(ctx, NULL, buf, len);
-    free(buf);
-    return rc;
+    return output_put(ctx, NULL, NULL, mlk_frame_encoded_size(f), fill_frame, (void *)f);
 }
 
 void wk_task_metric(task_ctx_t *ctx, const char *name, double v)

@@ -128,27 +128,6 @@ void mlk_frame_filter(mlk_frame *f, const uint8_t *keep)
 
 /* --- encoding ------------------------------------------------------- */
 
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    int err;
-} wbuf;
-
-static void wput(wbuf *b, const void *src, size_t len)
-{
-    if (b->err) return;
-    if (b->n + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + len) cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) { b->err = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    if (len) memcpy(b->p + b->n, src, len);
-    b->n += len;
-}
-
 /* The encoding's size, so that it is written into one buffer of the
  * right size (growing it by doubling copied a shard's frame twice). */
 static size_t encoded_size(const mlk_frame *f)
@@ -162,36 +141,51 @@ static size_t encoded_size(const mlk_frame *f)
     return len;
 }
 
-int mlk_frame_encode(const mlk_frame *f, uint8_t **out, size_t *outlen)
+size_t mlk_frame_encoded_size(const mlk_frame *f)
 {
-    size_t size = encoded_size(f);
-    wbuf b = {malloc(size ? size : 1), 0, size, 0};
-    if (!b.p) return MLOPS_ENOMEM;
+    return encoded_size(f);
+}
+
+static uint8_t *put(uint8_t *p, const void *src, size_t len)
+{
+    if (len) memcpy(p, src, len);
+    return p + len;
+}
+
+void mlk_frame_encode_to(const mlk_frame *f, uint8_t *p)
+{
     uint32_t v32 = 1;
     uint64_t n = f->nrows;
-    wput(&b, "MLKF", 4);
-    wput(&b, &v32, 4);
-    wput(&b, &n, 8);
+    p = put(p, "MLKF", 4);
+    p = put(p, &v32, 4);
+    p = put(p, &n, 8);
     v32 = (uint32_t)f->ncols;
-    wput(&b, &v32, 4);
-    wput(&b, f->row_id, n * 8);
+    p = put(p, &v32, 4);
+    p = put(p, f->row_id, n * 8);
     for (size_t c = 0; c < f->ncols; c++) {
         const mlk_col *col = &f->cols[c];
         uint32_t nl = (uint32_t)strlen(col->name), t = (uint32_t)col->type;
-        wput(&b, &nl, 4);
-        wput(&b, col->name, nl);
-        wput(&b, &t, 4);
+        p = put(p, &nl, 4);
+        p = put(p, col->name, nl);
+        p = put(p, &t, 4);
         if (col->type == MLK_F64) {
-            wput(&b, col->f64, n * 8);
+            p = put(p, col->f64, n * 8);
         } else {
-            wput(&b, col->missing, n);
-            wput(&b, col->off, (n + 1) * 8);
-            wput(&b, col->str, col->off[n]);
+            p = put(p, col->missing, n);
+            p = put(p, col->off, (n + 1) * 8);
+            p = put(p, col->str, col->off[n]);
         }
     }
-    if (b.err) { free(b.p); return MLOPS_ENOMEM; }
-    *out = b.p;
-    *outlen = b.n;
+}
+
+int mlk_frame_encode(const mlk_frame *f, uint8_t **out, size_t *outlen)
+{
+    size_t size = encoded_size(f);
+    uint8_t *b = malloc(size ? size : 1);
+    if (!b) return MLOPS_ENOMEM;
+    mlk_frame_encode_to(f, b);
+    *out = b;
+    *outlen = size;
     return 0;
 }
 
@@ -402,7 +396,9 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
 {
     size_t n = v->nrows, k = 0;
     for (size_t r = 0; r < n; r++) k += keep[r] != 0;
-    /* the size first: the kept strings' bytes per column */
+    /* the size first: the kept rows' fixed-width parts exactly, and at
+     * most all of a column's string bytes (a second walk over every
+     * kept string only to size the buffer cost more than the slack) */
     size_t size = 20 + k * 8;
     for (size_t c = 0; c < v->ncols; c++) {
         const mlk_colview *col = &v->cols[c];
@@ -411,13 +407,10 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
             size += k * 8;
             continue;
         }
-        size += k + (k + 1) * 8;
-        for (size_t r = 0; r < n; r++)
-            if (keep[r]) {
-                size_t len;
-                mlk_view_str_at(col, r, &len);
-                size += len;
-            }
+        uint64_t a, z;
+        memcpy(&a, col->off, 8);
+        memcpy(&z, col->off + n * 8, 8);
+        size += k + (k + 1) * 8 + (size_t)(z - a);
     }
     /* spare bytes: keep8 writes one item past the last kept one, and a
      * short string is copied as 16 bytes */

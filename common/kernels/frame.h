@@ -62,6 +62,10 @@ void mlk_frame_filter(mlk_frame *f, const uint8_t *keep);
 
 /* Encode into a new malloc'd buffer; returns 0 and sets *out, *outlen. */
 int mlk_frame_encode(const mlk_frame *f, uint8_t **out, size_t *outlen);
+/* The same encoding written into the caller's dst, which holds exactly
+ * mlk_frame_encoded_size(f) bytes (a store's reserved space). */
+size_t mlk_frame_encoded_size(const mlk_frame *f);
+void mlk_frame_encode_to(const mlk_frame *f, uint8_t *dst);
 /* Decode a buffer (copied; the buffer may be freed afterwards). */
 int mlk_frame_decode(const uint8_t *buf, size_t len, mlk_frame **out);
 
@@ -116,7 +120,7 @@ static inline const char *mlk_view_str_at(const mlk_colview *c, size_t r, size_t
 
 /* The encoding of the viewed frame with only the rows with keep[r] != 0,
  * in order: the same bytes as mlk_frame_decode + mlk_frame_filter +
- * mlk_frame_encode, in one pass and one exactly sized buffer. Returns 0
+ * mlk_frame_encode, in one pass into one buffer. Returns 0
  * and sets *out (malloc'd) and *outlen, or MLOPS_ENOMEM. */
 int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8_t **out,
                               size_t *outlen);

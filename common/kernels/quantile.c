@@ -58,6 +58,15 @@ typedef struct {
     uint32_t col, kind, bits;
     uint64_t prefix;
     uint64_t *counts; /* HIST: MLK_QHIST_LEN (counts | min key | max key) */
+    /* HIST on a worker, once its scan is done: the non-empty bins in
+     * order and their total, so that the windows and the answer walk
+     * those, not the 1.5 MB of dense counts again (nz_list) */
+    uint32_t *nz, nnz;
+    uint64_t total;
+    /* round 0's dense HIST on a worker: one bit per bin touched by the
+     * scan, which fills a bin's triple when it first meets it, so the
+     * 1.5 MB of counts are neither cleared before nor walked after */
+    uint64_t *touched;
     double *vals;     /* GATHER: values; WINDOW: every shard's window, in shard order */
     size_t nvals, cap;
     /* WINDOW on the coordinator: per shard answer, the count below its
@@ -85,18 +94,27 @@ static int push_val(query *q, double x)
  * values are skipped. */
 static int scan_column(const double *v, size_t n, const uint8_t *keep, query *qs, size_t nq)
 {
-    if (nq == 1 && qs[0].counts && qs[0].bits == 0) {
-        uint64_t *h = qs[0].counts; /* round 0: the hot case */
+    if (nq == 1 && qs[0].touched) {
+        uint64_t *h = qs[0].counts, *t = qs[0].touched, total = 0; /* round 0: the hot case */
         for (size_t i = 0; i < n; i++) {
             if ((keep && !keep[i]) || isnan(v[i])) continue;
             uint64_t k = mlk_qkey(v[i]);
-            uint64_t *e = h + 3 * (k >> (64 - MLK_QBITS));
+            uint32_t b = (uint32_t)(k >> (64 - MLK_QBITS));
+            uint64_t *e = h + 3 * b, bit = UINT64_C(1) << (b & 63);
+            total++;
+            if (!(t[b >> 6] & bit)) {
+                t[b >> 6] |= bit;
+                e[0] = 1;
+                e[1] = e[2] = k;
+                continue;
+            }
             e[0]++;
             /* Branches, not selects: a store only when the extreme moves,
              * so values of one bin do not chain through memory. */
             if (k < e[1]) e[1] = k;
             if (k > e[2]) e[2] = k;
         }
+        qs[0].total = total;
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -518,6 +536,44 @@ static void put_sparse_hist(wbuf *w, const query *q)
     }
 }
 
+/* q->nz, q->nnz and q->total from a scanned dense histogram: one walk
+ * over its counts, where the windows and the answer took one each. */
+static int nz_list(query *q)
+{
+    uint32_t nnz = 0, cap = 1024;
+    uint64_t total = 0;
+    if (!(q->nz = malloc(cap * sizeof *q->nz))) return MLOPS_ENOMEM;
+    if (q->touched) { /* the scan counted the total */
+        for (uint32_t wi = 0; wi < MLK_QBINS / 64; wi++)
+            for (uint64_t m = q->touched[wi]; m; m &= m - 1) {
+                if (nnz == cap) {
+                    uint32_t *n = realloc(q->nz, 2 * cap * sizeof *n);
+                    if (!n) return MLOPS_ENOMEM;
+                    q->nz = n;
+                    cap *= 2;
+                }
+                q->nz[nnz++] = wi * 64 + (uint32_t)__builtin_ctzll(m);
+            }
+        q->nnz = nnz;
+        return 0;
+    }
+    for (uint32_t b = 0; b < MLK_QBINS; b++) {
+        uint64_t c = q->counts[3 * b];
+        if (!c) continue;
+        if (nnz == cap) {
+            uint32_t *n = realloc(q->nz, 2 * cap * sizeof *n);
+            if (!n) return MLOPS_ENOMEM;
+            q->nz = n;
+            cap *= 2;
+        }
+        q->nz[nnz++] = b;
+        total += c;
+    }
+    q->nnz = nnz;
+    q->total = total;
+    return 0;
+}
+
 static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
 {
     if (kind == Q_WINDOW) {
@@ -537,19 +593,48 @@ static int valid_query(uint32_t kind, uint32_t bits, uint64_t prefix)
  * keys between its first and last; into q->vals (sorted), and the count
  * of the shard's values below it into q->nshard. h is the column's
  * round-0 HIST query, already answered: its dense counts give the bins
- * to collect; a small shard's sorted keys are the values themselves. */
-static int answer_window(query *q, query *h, const double *v, size_t n, const uint8_t *keep)
+ * to collect; a small shard's sorted keys are the values themselves.
+ * A column's windows (its quartiles) share one pass over its values
+ * (answer_windows): each is planned, the values of all their bins are
+ * gathered at once, then each is sorted and cut. */
+typedef struct {
+    query *q;
+    uint64_t from, to, base, w;
+    uint32_t b0, b1;
+    int gather; /* 1: collect the values of bins b0..b1 into g */
+    query g;
+} wplan;
+
+/* The window of sorted[0..m), the shard's values of ranks base.. */
+static int window_cut(wplan *p, const double *sorted, uint64_t m)
 {
+    query *q = p->q;
+    /* ranks from..to of the column are indexes from-base..to-base here */
+    size_t s = (size_t)(p->from - p->base), e = (size_t)(p->to - p->base);
+    if (e >= m || s > e) return 0; /* the shard changed under the counts: send none */
+    while (s > 0 && mlk_qkey(sorted[s - 1]) == mlk_qkey(sorted[s])) s--;
+    while (e + 1 < m && mlk_qkey(sorted[e + 1]) == mlk_qkey(sorted[e])) e++;
+    if (e - s + 1 > (size_t)16 * (p->w + 1)) return 0; /* ties made it large: not worth its bytes */
+    q->vals = malloc((e - s + 1) * sizeof *q->vals);
+    if (!q->vals) return MLOPS_ENOMEM;
+    memcpy(q->vals, sorted + s, (e - s + 1) * sizeof *q->vals);
+    q->nvals = q->cap = e - s + 1;
+    q->nshard = p->base + s;
+    return 0;
+}
+
+/* The ranks and bins of p->q's window; sets p->gather when its values
+ * are to be collected (otherwise it is answered here, maybe empty). */
+static int window_plan(wplan *p, query *h)
+{
+    query *q = p->q;
     q->nvals = 0;
     q->nshard = 0;
+    p->gather = 0;
     if (!h) return 0;
     double qv;
     memcpy(&qv, &q->prefix, 8);
-    uint64_t cnt = 0;
-    if (h->counts)
-        for (uint32_t b = 0; b < MLK_QBINS; b++) cnt += h->counts[3 * b];
-    else
-        cnt = h->nvals;
+    uint64_t cnt = h->counts ? h->total : h->nvals;
     if (cnt == 0) return 0;
     uint64_t lo, hi, w = q->bits;
     /* a larger shard's own quantile strays further from the global one:
@@ -558,78 +643,65 @@ static int answer_window(query *q, query *h, const double *v, size_t n, const ui
     if (w < wmin) w = wmin;
     double g;
     mlk_qvirtual(cnt, qv, &lo, &hi, &g);
-    uint64_t from = lo > w ? lo - w : 0, to = hi + w < cnt ? hi + w : cnt - 1;
-    const double *sorted;
-    double *mine = NULL;
-    uint64_t base = 0, m;
+    p->w = w;
+    p->from = lo > w ? lo - w : 0;
+    p->to = hi + w < cnt ? hi + w : cnt - 1;
+    p->base = 0;
     if (!h->counts) {
         if (sort_values(h->vals, h->nvals) != 0) return MLOPS_ENOMEM; /* as its answer will be */
-        sorted = h->vals;
-        m = cnt;
-    } else {
-        /* the bins holding ranks from..to, then the values in them */
-        uint64_t cum = 0;
-        uint32_t b0 = 0, b1 = 0;
-        for (uint32_t b = 0; b < MLK_QBINS; b++) {
-            uint64_t c = h->counts[3 * b];
-            if (c && cum <= from && from < cum + c) {
-                b0 = b;
-                base = cum;
-            }
-            if (c && cum <= to && to < cum + c) {
-                b1 = b;
-                break;
-            }
-            cum += c;
-        }
-        /* a window that would take most of a large shard is not worth
-         * sending: the rounds find the value */
-        uint64_t span = 0;
-        int one_each = 1; /* every bin one distinct value: the counts decide alone */
-        for (uint32_t b = b0; b <= b1; b++) {
-            span += h->counts[3 * b];
-            one_each &= !h->counts[3 * b] || h->counts[3 * b + 1] == h->counts[3 * b + 2];
-        }
-        if (one_each || span > (uint64_t)64 * (2 * w + 2)) return 0;
-        query g2 = {.col = q->col, .kind = Q_GATHER};
-        for (size_t i = 0; i < n; i++) {
-            if ((keep && !keep[i]) || isnan(v[i])) continue;
-            uint32_t b = (uint32_t)(mlk_qkey(v[i]) >> (64 - MLK_QBITS));
-            if (b >= b0 && b <= b1 && push_val(&g2, v[i]) != 0) {
-                free(g2.vals);
-                return MLOPS_ENOMEM;
-            }
-        }
-        if (sort_values(g2.vals, g2.nvals) != 0) {
-            free(g2.vals);
-            return MLOPS_ENOMEM;
-        }
-        mine = g2.vals;
-        sorted = mine;
-        m = g2.nvals;
+        return window_cut(p, h->vals, cnt);
     }
-    /* ranks from..to of the column are indexes from-base..to-base here */
-    size_t s = (size_t)(from - base), e = (size_t)(to - base);
-    if (e >= m || s > e) { /* the shard changed under the counts: send none */
-        free(mine);
-        return 0;
+    /* the bins holding ranks from..to, then the values in them */
+    uint64_t cum = 0;
+    uint32_t i0 = 0, i1 = 0;
+    for (uint32_t i = 0; i < h->nnz; i++) {
+        uint64_t c = h->counts[3 * h->nz[i]];
+        if (cum <= p->from && p->from < cum + c) {
+            i0 = i;
+            p->base = cum;
+        }
+        if (cum <= p->to && p->to < cum + c) {
+            i1 = i;
+            break;
+        }
+        cum += c;
     }
-    while (s > 0 && mlk_qkey(sorted[s - 1]) == mlk_qkey(sorted[s])) s--;
-    while (e + 1 < m && mlk_qkey(sorted[e + 1]) == mlk_qkey(sorted[e])) e++;
-    if (e - s + 1 > (size_t)16 * (w + 1)) { /* ties made it large: not worth its bytes */
-        free(mine);
-        return 0;
+    p->b0 = h->nz[i0];
+    p->b1 = h->nz[i1];
+    /* a window that would take most of a large shard is not worth
+     * sending: the rounds find the value */
+    uint64_t span = 0;
+    int one_each = 1; /* every bin one distinct value: the counts decide alone */
+    for (uint32_t i = i0; i <= i1; i++) {
+        const uint64_t *e = h->counts + 3 * h->nz[i];
+        span += e[0];
+        one_each &= e[1] == e[2];
     }
-    q->vals = malloc((e - s + 1) * sizeof *q->vals);
-    if (!q->vals) {
-        free(mine);
-        return MLOPS_ENOMEM;
-    }
-    memcpy(q->vals, sorted + s, (e - s + 1) * sizeof *q->vals);
-    q->nvals = q->cap = e - s + 1;
-    q->nshard = base + s;
-    free(mine);
+    p->gather = !(one_each || span > (uint64_t)64 * (2 * w + 2));
     return 0;
+}
+
+static int answer_windows(wplan *ps, size_t nw, query *h, const double *v, size_t n,
+                          const uint8_t *keep)
+{
+    int rc = 0, any = 0;
+    for (size_t k = 0; k < nw; k++) {
+        ps[k].g = (query){.col = ps[k].q->col, .kind = Q_GATHER};
+        if ((rc = window_plan(&ps[k], h)) != 0) return rc;
+        any |= ps[k].gather;
+    }
+    for (size_t i = 0; any && i < n && rc == 0; i++) {
+        if ((keep && !keep[i]) || isnan(v[i])) continue;
+        uint32_t b = (uint32_t)(mlk_qkey(v[i]) >> (64 - MLK_QBITS));
+        for (size_t k = 0; k < nw && rc == 0; k++)
+            if (ps[k].gather && b >= ps[k].b0 && b <= ps[k].b1) rc = push_val(&ps[k].g, v[i]);
+    }
+    for (size_t k = 0; k < nw; k++) {
+        if (rc == 0 && ps[k].gather && (rc = sort_values(ps[k].g.vals, ps[k].g.nvals)) == 0)
+            rc = window_cut(&ps[k], ps[k].g.vals, ps[k].g.nvals);
+        free(ps[k].g.vals);
+    }
+    return rc;
 }
 
 int mlk_qjob_answer(const uint8_t *req, size_t reqlen, const double *const *cols, size_t ncols,
@@ -665,12 +737,6 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
                        ncols);
             goto out;
         }
-        /* A small shard collects its keys instead of filling a dense
-         * histogram (MLK_QHIST_LEN words to clear, send and free). */
-        if (q->kind == Q_HIST && nrows >= SPARSE_ROWS && !(q->counts = hist_new())) {
-            rc = MLOPS_ENOMEM;
-            goto out;
-        }
     }
     /* Queries come grouped by column (mlk_qjob_request's order); scan each
      * run of the same column once. */
@@ -681,16 +747,48 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
         }
         uint32_t e = i + 1;
         while (e < nqry && qs[e].col == qs[i].col && qs[e].kind != Q_WINDOW) e++;
+        /* A small shard collects its keys instead of filling a dense
+         * histogram (MLK_QHIST_LEN words to clear, send and free). */
+        for (uint32_t k = i; k < e && nrows >= SPARSE_ROWS; k++) {
+            if (qs[k].kind != Q_HIST) continue;
+            if (e - i == 1 && qs[k].bits == 0) { /* the hot case: no clearing */
+                qs[k].counts = malloc(MLK_QHIST_LEN * sizeof *qs[k].counts);
+                qs[k].touched = calloc(MLK_QBINS / 64, sizeof *qs[k].touched);
+            } else {
+                qs[k].counts = hist_new();
+            }
+            if (!qs[k].counts || (e - i == 1 && qs[k].bits == 0 && !qs[k].touched)) {
+                rc = MLOPS_ENOMEM;
+                goto out;
+            }
+        }
         if ((rc = scan_column(cols[qs[i].col], nrows, keep, qs + i, e - i)) != 0) goto out;
         i = e;
     }
     for (uint32_t i = 0; i < nqry; i++)
-        if (qs[i].kind == Q_WINDOW) {
-            query *h = NULL;
-            for (uint32_t k = 0; k < nqry && !h; k++)
-                if (qs[k].kind == Q_HIST && qs[k].col == qs[i].col && qs[k].bits == 0) h = &qs[k];
-            if ((rc = answer_window(&qs[i], h, cols[qs[i].col], nrows, keep)) != 0) goto out;
+        if (qs[i].counts && (rc = nz_list(&qs[i])) != 0) goto out;
+    /* each run of one column's windows, answered together */
+    for (uint32_t i = 0; i < nqry;) {
+        if (qs[i].kind != Q_WINDOW) {
+            i++;
+            continue;
         }
+        uint32_t e = i + 1;
+        while (e < nqry && qs[e].col == qs[i].col && qs[e].kind == Q_WINDOW) e++;
+        query *h = NULL;
+        for (uint32_t k = 0; k < nqry && !h; k++)
+            if (qs[k].kind == Q_HIST && qs[k].col == qs[i].col && qs[k].bits == 0) h = &qs[k];
+        wplan *ps = calloc(e - i, sizeof *ps);
+        if (!ps) {
+            rc = MLOPS_ENOMEM;
+            goto out;
+        }
+        for (uint32_t k = i; k < e; k++) ps[k - i].q = &qs[k];
+        rc = answer_windows(ps, e - i, h, cols[qs[i].col], nrows, keep);
+        free(ps);
+        if (rc != 0) goto out;
+        i = e;
+    }
     wbuf w = {0};
     wput(&w, "MLKA", 4);
     wu32(&w, QFMT_VERSION);
@@ -702,14 +800,11 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
             if ((rc = sort_values(q->vals, q->nvals)) != 0) break;
             put_sparse_hist(&w, q);
         } else if (q->kind == Q_HIST) {
-            uint32_t nnz = 0;
-            for (uint32_t b = 0; b < MLK_QBINS; b++) nnz += q->counts[3 * b] != 0;
-            wu32(&w, nnz);
-            for (uint32_t b = 0; b < MLK_QBINS; b++)
-                if (q->counts[3 * b]) {
-                    wu32(&w, b);
-                    wput(&w, q->counts + 3 * b, 24); /* count, min, max */
-                }
+            wu32(&w, q->nnz);
+            for (uint32_t k = 0; k < q->nnz; k++) {
+                wu32(&w, q->nz[k]);
+                wput(&w, q->counts + 3 * q->nz[k], 24); /* count, min, max */
+            }
         } else if (q->kind == Q_WINDOW) {
             wu64(&w, q->nshard); /* the count below the window (answer_window) */
             wu64(&w, q->nvals);
@@ -725,10 +820,25 @@ int mlk_qjob_answer_masked(const uint8_t *req, size_t reqlen, const double *cons
 out:
     for (uint32_t i = 0; i < nqry; i++) {
         free(qs[i].counts);
+        free(qs[i].nz);
+        free(qs[i].touched);
         free(qs[i].vals);
     }
     free(qs);
     return rc;
+}
+
+/* Room in q->vals for m more values (capacity doubles from 1024). */
+static int vals_reserve(query *q, size_t m)
+{
+    if (q->nvals + m <= q->cap) return 0;
+    size_t nc = q->cap ? q->cap : 1024;
+    while (nc < q->nvals + m) nc *= 2;
+    double *nv = realloc(q->vals, nc * sizeof *nv);
+    if (!nv) return MLOPS_ENOMEM;
+    q->vals = nv;
+    q->cap = nc;
+    return 0;
 }
 
 /* Keep one shard's window (m values at p) and the count below it. */
@@ -745,14 +855,7 @@ static int add_window(query *q, uint64_t below, const uint8_t *p, size_t m)
         if (!b || !ws || !wc) return MLOPS_ENOMEM;
         q->shard_cap = nc;
     }
-    if (q->nvals + m > q->cap) {
-        size_t nc = q->cap ? q->cap : 1024;
-        while (nc < q->nvals + m) nc *= 2;
-        double *nv = realloc(q->vals, nc * sizeof *nv);
-        if (!nv) return MLOPS_ENOMEM;
-        q->vals = nv;
-        q->cap = nc;
-    }
+    if (vals_reserve(q, m) != 0) return MLOPS_ENOMEM;
     q->below[q->nshard] = below;
     q->wstart[q->nshard] = q->nvals;
     q->wcount[q->nshard++] = m;
@@ -877,14 +980,7 @@ static int walk_answer(mlk_qjob *j, const uint8_t *ans, size_t anslen, int apply
                 return mlops_seterr(err, errlen, MLOPS_EPARSE,
                                     "quantile answer: query %u: bad value count", i);
             if (apply && m) {
-                if (q->nvals + m > q->cap) {
-                    size_t nc = q->cap ? q->cap : 1024;
-                    while (nc < q->nvals + m) nc *= 2;
-                    double *nv = realloc(q->vals, nc * sizeof *nv);
-                    if (!nv) return MLOPS_ENOMEM;
-                    q->vals = nv;
-                    q->cap = nc;
-                }
+                if (vals_reserve(q, m) != 0) return MLOPS_ENOMEM;
                 memcpy(q->vals + q->nvals, r.p, m * 8);
                 q->nvals += m;
             }

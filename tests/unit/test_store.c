@@ -182,6 +182,58 @@ static void put_keys(mlops_store_t *s)
         assert_int_equal(mlops_store_put(s, KEYS[i], KEYS[i], strlen(KEYS[i])), 0);
 }
 
+/* mlops_store_put_fill: the value is written in the store's reserved
+ * space (16 MiB into a 1 MiB map: grown first, or replayed whole), and
+ * a fill that fails leaves the old value and returns its code. */
+typedef struct {
+    size_t calls;
+    unsigned seed;
+    int fail;
+} fill_arg;
+
+static int fill_fn(void *dst, size_t len, void *arg)
+{
+    fill_arg *a = arg;
+    a->calls++;
+    if (a->fail) return a->fail;
+    fill_pattern(dst, len, a->seed);
+    return 0;
+}
+
+static void test_put_fill(void **state)
+{
+    mlops_store_t *s = open_sub(*state, "fill", 0, 1 << 20);
+    assert_non_null(s);
+    const size_t big = 16u << 20; /* beyond the 1 MiB map: grown and replayed */
+    unsigned char *want = malloc(big);
+    assert_non_null(want);
+    fill_arg a = {0, 3, 0};
+    assert_int_equal(mlops_store_put_fill(s, "shard/f", big, fill_fn, &a), 0);
+    assert_true(a.calls >= 1);
+    void *d;
+    size_t n;
+    assert_int_equal(mlops_store_get(s, "shard/f", &d, &n), 0);
+    fill_pattern(want, big, 3);
+    assert_int_equal(n, big);
+    assert_memory_equal(d, want, big);
+    free(d);
+    a = (fill_arg){0, 4, MLOPS_ENOMEM};
+    assert_int_equal(mlops_store_put_fill(s, "shard/f", 100, fill_fn, &a), MLOPS_ENOMEM);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(mlops_store_get(s, "shard/f", &d, &n), 0);
+    assert_int_equal(n, big);
+    assert_memory_equal(d, want, big);
+    free(d);
+    a = (fill_arg){0, 5, 0};
+    assert_int_equal(mlops_store_put_fill(s, "shard/e", 0, fill_fn, &a), 0);
+    assert_int_equal(mlops_store_get(s, "shard/e", &d, &n), 0);
+    assert_int_equal(n, 0);
+    free(d);
+    assert_int_equal(mlops_store_put_fill(s, "shard/x", 8, NULL, NULL), MLOPS_EINVAL);
+    free(want);
+    mlops_store_close(&s);
+}
+
 static void test_prefix_list_del(void **state)
 {
     mlops_store_t *s = open_sub(*state, "p", 0, 0);
@@ -501,6 +553,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_big_values_grow_map, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_put_fill, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_prefix_list_del, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_foreach, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_batch, setup_dir, teardown_dir),

@@ -52,6 +52,7 @@ typedef struct {
     zframe_t *identity;
     zframe_t *frame;
     int early; /* a TaskAssign under a durable attempt: may go before the commit (coord.c) */
+    uint64_t batch; /* the journal batch it waits for (coord.c: batch_open when queued) */
 } coord_outmsg_t;
 
 struct coord {
@@ -74,6 +75,14 @@ struct coord {
      * committed. */
     uint64_t attempt_reserved, attempt_saved, attempt_durable;
     int64_t batch_due; /* coord.c: mono ms the open batch must be committed by, 0 none */
+    /* coord.c: journal batches are numbered; the open one takes the
+     * records (and tags the messages) of now, the committer thread may
+     * be writing the one before it, and a message goes out once its
+     * batch is durable */
+    uint64_t batch_open, batch_inflight, batch_durable;
+    uint64_t attempt_inflight; /* attempt_saved when the batch in flight was handed over */
+    zsock_t *jwake, *jwake_back; /* the committer signals the loop's poller on jwake_back */
+    double jblocked_s;           /* seconds the loop waited for journal commits */
     int meta_dirty;
     coord_outmsg_t *out;
     size_t nout, outcap;

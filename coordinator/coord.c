@@ -673,7 +673,8 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     c->registry = coord_registry_new();
     c->stream = coord_stream_new();
     c->waits = coord_waits_new();
-    if (!c->registry || !c->stream || !c->waits) {
+    c->digests = coord_digests_new();
+    if (!c->registry || !c->stream || !c->waits || !c->digests) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "cannot set up the model registry");
         coord_destroy(&c);
         return NULL;
@@ -747,6 +748,7 @@ void coord_destroy(coord_t **pc)
     coord_registry_destroy(&c->registry);
     coord_stream_destroy(&c->stream);
     coord_waits_destroy(&c->waits);
+    coord_digests_destroy(&c->digests);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);
     coord_access_close(c);

@@ -106,6 +106,7 @@ struct coord {
     struct coord_registry *registry; /* registry.c */
     struct coord_watch *watch;       /* alias_watch.c: followers waiting for a move */
     struct coord_waits *waits;       /* waits.c */
+    struct coord_digests *digests;   /* input_digest.c */
     /* access.c */
     zcert_t *cert;          /* NULL: plain connections */
     mlops_auth_t *auth;     /* the ZAP domain of the router */
@@ -319,6 +320,18 @@ coord_waits_t *coord_waits_new(void);
 void coord_waits_destroy(coord_waits_t **pw);
 int coord_waits_hold(coord_t *c, zframe_t *id, uint64_t seq, const job_t *j, const Mlops__Query *q);
 void coord_waits_tick(coord_t *c);
+
+/* input_digest.c: the SHA-256 of each input file of a job, computed on a
+ * thread from its start (the lineage of what it registers). start: begin
+ * (once per job); get: input i's digest in hex, waiting for the thread,
+ * or reading the file here if there is none (0, or MLOPS_EIO); forget:
+ * stop and free the job's (its end, its removal). */
+typedef struct coord_digests coord_digests_t;
+coord_digests_t *coord_digests_new(void);
+void coord_digests_destroy(coord_digests_t **pd);
+void coord_digest_start(coord_t *c, const job_t *j);
+int coord_digest_get(coord_t *c, const job_t *j, size_t i, char out[65]);
+void coord_digest_forget(coord_t *c, const char *job_id);
 
 /* registry.c: the model registry (versions, aliases, alias history) and
  * its journal records; registry_build.c: a succeeded job's artifact. */

@@ -15,7 +15,10 @@
  * version (mlops-recommender/1) the same way: the stage's training data
  * and settings (stage_knn_recommender), its metrics, the lineage. Its
  * name is register.model (default: the job's name), or that name with
- * "-recommender" when the same job also trains a classifier. */
+ * "-recommender" when the same job also trains a classifier.
+ *
+ * The inputs' SHA-256 were computed beside the job (input_digest.c), so
+ * the end of the job does not read its inputs again. */
 #include "coord_internal.h"
 #include "artifact.h"
 #include "err.h"
@@ -24,7 +27,6 @@
 #include "log.h"
 #include "stages.h"
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,24 +35,6 @@
 const uint8_t *train_model(const stage_t *st, size_t *len);
 static int pack_pinned(const mlops_artifact_t *a, const char *ref, int with_ref, uint8_t **out,
                        size_t *outlen);
-
-static int file_sha256(const char *path, char out[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return MLOPS_EIO;
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crypto_hash_sha256_update(&st, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return MLOPS_EIO;
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&st, h);
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
-    return 0;
-}
 
 /* The scale stage's statistics (blob: u32 phase, u32 ncols, f64 mean[],
  * f64 scale[]), or mean 0 and scale 1 without one. */
@@ -81,7 +65,7 @@ static int numeric_stats(job_t *j, mlops_artifact_t *a, char *err, size_t errlen
     return 0;
 }
 
-static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
+static int build(coord_t *c, job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
 {
     const mlops_jobspec_t *s = j->spec;
     size_t len = 0;
@@ -133,7 +117,7 @@ static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
         a->ninputs = i + 1;
         if (!in->role || !in->name) return MLOPS_ENOMEM;
         in->size = j->files[i].size;
-        if (file_sha256(j->files[i].path, in->sha256) != 0)
+        if (coord_digest_get(c, j, i, in->sha256) != 0)
             return mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
                                 j->files[i].name, j->files[i].path);
     }
@@ -255,7 +239,7 @@ static int register_recommender(coord_t *c, job_t *j, const char *name, uint32_t
         json_array_append_new(tags, json_string(s->reg.tags[i]));
     for (size_t i = 0; !rc && i < j->nfiles; i++) {
         char sha[65];
-        if (file_sha256(j->files[i].path, sha) != 0) {
+        if (coord_digest_get(c, j, i, sha) != 0) {
             rc = mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
                               j->files[i].name, j->files[i].path);
             break;
@@ -315,7 +299,7 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     char err[1024] = "";
     mlops_artifact_t *a = mlops_artifact_new();
     uint32_t version = 0;
-    int rc = a ? build(j, a, err, sizeof err) : MLOPS_ENOMEM;
+    int rc = a ? build(c, j, a, err, sizeof err) : MLOPS_ENOMEM;
     if (!rc) rc = coord_registry_add(c, name, a, j->id, &version, err, sizeof err);
     mlops_artifact_destroy(&a);
     if (rc) {

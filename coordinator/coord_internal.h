@@ -349,6 +349,21 @@ int coord_registry_valid_name(const char *s, size_t max);
  * queued. 0 with *version, or an error with err filled. */
 int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
                        uint32_t *version, char *err, size_t errlen);
+/* Ahead of the job's end (registry_build.c): write *pa (taken) as the
+ * version model `name` would get now, without a record yet. add_prebuilt
+ * at the job's end then queues its records: 1 with *version, 0 if there
+ * is none or another version came first (build it again), or an error;
+ * drop_prebuilt forgets a job's (it did not succeed). A file written for
+ * a version that never came is collected at the next start. */
+int coord_registry_prebuild(coord_t *c, const char *name, mlops_artifact_t **pa, const char *job,
+                            char *err, size_t errlen);
+int coord_registry_add_prebuilt(coord_t *c, const char *name, const char *job, uint32_t *version,
+                                char *err, size_t errlen);
+void coord_registry_drop_prebuilt(coord_t *c, const char *job);
+/* registry_build.c: once every stage the model's artifact reads is done
+ * and only knn stages still run, build and write it beside them, so the
+ * job's end only journals its records. */
+void coord_registry_prepare(coord_t *c, job_t *j);
 /* The same for an artifact given as JSON (a recommender,
  * mlops-recommender/1): "name" and "version" are set in doc here, its
  * "metrics" and "tags" go to the version's record. */

@@ -143,6 +143,7 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
         j->metric_rank = rank;
     }
     coord_digest_forget(c, j->id);
+    coord_registry_drop_prebuilt(c, j->id);
     if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
     else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
     j->dirty = 1;
@@ -222,6 +223,7 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s)
     job_logf(j, "stage %s done in %.3f s", st->name, st->seconds);
     drop_consumed(c, j);
     coord_job_advance(c, j);
+    coord_registry_prepare(c, j); /* beside the knn stages left, if only they are */
 }
 
 void coord_stage_start(coord_t *c, job_t *j, size_t s)

@@ -9,7 +9,11 @@
  *
  * Why at the end of the job and not at the end of train: the version's
  * metrics are evaluate's, which runs after train. A job whose later
- * stages fail registers nothing.
+ * stages fail registers nothing. But the artifact is built and its file
+ * written as soon as only knn stages (which add nothing to it) are left
+ * to run (coord_registry_prepare), beside them: then the job's end only
+ * journals the version's records, unless another job registered the
+ * same model meanwhile and the version number moved (built again).
  *
  * A knn stage in recommend mode with register: adds a recommender
  * version (mlops-recommender/1) the same way: the stage's training data
@@ -297,11 +301,16 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     }
     const char *name = s->reg.model ? s->reg.model : s->name;
     char err[1024] = "";
-    mlops_artifact_t *a = mlops_artifact_new();
     uint32_t version = 0;
-    int rc = a ? build(c, j, a, err, sizeof err) : MLOPS_ENOMEM;
-    if (!rc) rc = coord_registry_add(c, name, a, j->id, &version, err, sizeof err);
-    mlops_artifact_destroy(&a);
+    int rc = coord_registry_add_prebuilt(c, name, j->id, &version, err, sizeof err);
+    if (rc == 0) {
+        mlops_artifact_t *a = mlops_artifact_new();
+        rc = a ? build(c, j, a, err, sizeof err) : MLOPS_ENOMEM;
+        if (!rc) rc = coord_registry_add(c, name, a, j->id, &version, err, sizeof err);
+        mlops_artifact_destroy(&a);
+    } else if (rc == 1) {
+        rc = 0;
+    }
     if (rc) {
         LOG_E("job %s: the model was not registered: %s", j->id, err[0] ? err : mlops_strerror(rc));
         job_logf(j, "registry: the model was not registered: %s",
@@ -315,6 +324,31 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     free(j->registered);
     j->registered = strdup(ref);
     j->dirty = 1;
+}
+
+void coord_registry_prepare(coord_t *c, job_t *j)
+{
+    const mlops_jobspec_t *s = j->spec;
+    if (j->state != JOB_RUNNING || j->prepared || !s || !s->has_train || s->has_promote ||
+        s->input.format != MLOPS_INPUT_CSV)
+        return;
+    size_t left = 0;
+    for (size_t i = 0; i < j->nstages; i++) {
+        const stage_t *st = &j->stages[i];
+        if (st->state == ST_DONE) continue;
+        if (strcmp(st->name, "knn")) return; /* the artifact may still read it */
+        left++;
+    }
+    if (!left) return; /* the job ends now: built there */
+    j->prepared = 1;
+    const char *name = s->reg.model ? s->reg.model : s->name;
+    char err[1024] = "";
+    mlops_artifact_t *a = mlops_artifact_new();
+    int rc = a ? build(c, j, a, err, sizeof err) : MLOPS_ENOMEM;
+    if (!rc) rc = coord_registry_prebuild(c, name, &a, j->id, err, sizeof err);
+    mlops_artifact_destroy(&a);
+    /* the job's end builds it again, and says what went wrong */
+    if (rc) LOG_D("job %s: the artifact was not built ahead: %s", j->id, err[0] ? err : mlops_strerror(rc));
 }
 
 /* The model's PredictModel message, packed (malloc'd); with_ref: with

@@ -548,7 +548,10 @@ static void persist(coord_t *c, int force)
         if (commit_now(c) == 0) outbox_flush(c);
         return;
     }
-    commit_reap(c, 0);
+    /* a full outbox stops the receiving (coord_poll): then the loop has
+     * nothing to do but wait for the commit that empties it, and waits
+     * here rather than spin on a readable socket it does not read */
+    commit_reap(c, coord_outbox_full(c));
     if (c->jfull) return; /* the batch in flight failed: held (journal_stalled) */
     if (!journal_commit_busy(c->journal)) {
         if (!journal_pending(c->journal)) {

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "log.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,8 +23,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
-enum { JOP_PUT = 0, JOP_DEL_PREFIX = 1, JOP_DEL = 2 };
+enum { JOP_PUT = 0, JOP_DEL_PREFIX = 1, JOP_DEL = 2, JOP_SYNC = 3 /* key: a path to fsync */ };
 
 typedef struct {
     char *key;
@@ -210,6 +212,7 @@ int journal_put_take(journal_t *j, const char *key, void *data, size_t len)
 
 int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, JOP_DEL_PREFIX, 0); }
 int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JOP_DEL, 0); }
+int journal_sync_path(journal_t *j, const char *path) { return push(j, path, NULL, 0, JOP_SYNC, 0); }
 
 size_t journal_pending(const journal_t *j) { return j->nops; }
 
@@ -225,6 +228,7 @@ static int apply(const journal_t *j, MDB_txn *txn, const jop_t *ops, size_t nops
     for (size_t i = 0; i < nops; i++) {
         const jop_t *op = &ops[i];
         int rc;
+        if (op->op == JOP_SYNC) continue; /* done before the transaction (sync_paths) */
         if (op->op == JOP_PUT) {
             MDB_val k = {strlen(op->key), op->key}, v = {op->len, op->data};
             rc = mdb_put(txn, j->dbi, &k, &v, 0);
@@ -253,11 +257,32 @@ static int apply(const journal_t *j, MDB_txn *txn, const jop_t *ops, size_t nops
     return 0;
 }
 
+/* The files and directories the batch's records name, made durable
+ * before the records are (journal_sync_path). */
+static int sync_paths(const jop_t *ops, size_t nops, char *error, size_t errlen)
+{
+    for (size_t i = 0; i < nops; i++) {
+        if (ops[i].op != JOP_SYNC) continue;
+        int fd = open(ops[i].key, O_RDONLY | O_CLOEXEC);
+        int rc = fd >= 0 ? fsync(fd) : -1;
+        int e = errno;
+        if (fd >= 0) close(fd);
+        if (rc != 0) {
+            snprintf(error, errlen, "cannot make %s durable before the records that name it: %s",
+                     ops[i].key, strerror(e));
+            return MLOPS_ESTORE;
+        }
+    }
+    return 0;
+}
+
 /* Write ops in one transaction, growing the map on MDB_MAP_FULL: 0, or
  * (nothing written) MLOPS_EFULL / MLOPS_ESTORE with error filled. Runs
  * on the committer thread, or on the caller's when none is in flight. */
 static int write_batch(journal_t *j, const jop_t *ops, size_t nops, char *error, size_t errlen)
 {
+    int src = sync_paths(ops, nops, error, errlen);
+    if (src) return src;
     for (int tries = 0; tries < 8; tries++) {
         MDB_txn *txn;
         int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
@@ -297,6 +322,7 @@ static void count_written(journal_t *j, const jop_t *ops, size_t nops)
 {
     j->commits++;
     for (size_t i = 0; i < nops; i++) {
+        if (ops[i].op == JOP_SYNC) continue;
         j->records++;
         j->bytes += strlen(ops[i].key) + ops[i].len;
     }

@@ -37,6 +37,11 @@ int journal_put(journal_t *j, const char *key, const void *data, size_t len);
 int journal_put_take(journal_t *j, const char *key, void *data, size_t len);
 int journal_del_prefix(journal_t *j, const char *prefix);
 int journal_del(journal_t *j, const char *key);
+/* Make the file or directory at path durable (fsync) as part of the
+ * batch: before its records commit, so a record may name a file written
+ * without an fsync of its own. A path that cannot be synced fails the
+ * batch (MLOPS_ESTORE, kept queued, journal_error naming the path). */
+int journal_sync_path(journal_t *j, const char *path);
 /* Write the queued batch durably (after the one in flight, waited for).
  * 0, or (the batch kept queued, the file
  * as of the last commit) MLOPS_EFULL when the disk or the map is full

@@ -12,7 +12,8 @@
  *
  * A version is registered when a job with a train stage succeeds
  * (coord_registry_on_success, called by the job state machine): the
- * artifact file is written and fsync'd first, then its RegVersion and
+ * artifact file is written first (made durable by the journal's
+ * committer before the records that name it), then its RegVersion and
  * RegModel records join the same commit as the job's final record. The
  * records live under "reg/", not "job/<id>/", so `mlopsctl rm` of the
  * job keeps its models. `model rm` drops a version's record; its file is
@@ -422,9 +423,13 @@ static void sha_hex(const unsigned char *h, char out[65])
     for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
-/* Write text as DATA_DIR/models/<sha>.json, durably (tmp, fsync, rename,
- * fsync of the directory), so the journal never names a file that a
- * crash could lose. */
+/* Write text as DATA_DIR/models/<sha>.json (tmp, rename), made durable
+ * by the journal's committer before the batch that takes the records
+ * naming it (journal_sync_path: the file, then the directory), so the
+ * journal never names a file that a crash could lose, and the loop does
+ * not wait for the two fsyncs. A crash before that commit leaves a file
+ * no record names, collected at the next start; a file already there
+ * has these bytes (its name is their digest) and is not rewritten. */
 static int write_artifact(coord_t *c, const char *text, size_t len, char sha[65], char *err,
                           size_t errlen)
 {
@@ -437,6 +442,12 @@ static int write_artifact(coord_t *c, const char *text, size_t len, char sha[65]
         return mlops_seterr(err, errlen, MLOPS_EIO, "%s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/%s.json", dir, sha);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, sha);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (size_t)sb.st_size == len) {
+        if (journal_sync_path(c->journal, path) != 0 || journal_sync_path(c->journal, dir) != 0)
+            return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        return 0;
+    }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return mlops_seterr(err, errlen, MLOPS_EIO, "%s: %s", tmp, strerror(errno));
     size_t off = 0;
@@ -446,18 +457,15 @@ static int write_artifact(coord_t *c, const char *text, size_t len, char sha[65]
         if (w <= 0) break;
         off += (size_t)w;
     }
-    int ok = off == len && fsync(fd) == 0;
-    close(fd);
+    int ok = off == len;
+    if (close(fd) != 0) ok = 0;
     if (!ok || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
         return mlops_seterr(err, errlen, MLOPS_EIO, "%s: %s", path, strerror(e));
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    if (journal_sync_path(c->journal, path) != 0 || journal_sync_path(c->journal, dir) != 0)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
     return 0;
 }
 

@@ -3,7 +3,7 @@
  * reader slot left by a process killed mid-read is cleared at open, and
  * the written counts behind the journal metrics, and the commit on the
  * committer thread (journal_commit_start) beside a caller that goes on
- * queueing. */
+ * queueing, and the paths a batch makes durable before its records. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -243,6 +243,41 @@ static void test_close_writes_all(void **state)
     free(dir);
 }
 
+/* journal_sync_path: a file synced as part of the batch is not a
+ * record; a path that cannot be synced fails the batch, which stays
+ * queued with the error naming the path, and commits once it can. */
+static void test_sync_path(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[256] = "", path[512], jdir[512];
+    snprintf(jdir, sizeof jdir, "%s/j", dir);
+    snprintf(path, sizeof path, "%s/artifact.json", dir);
+    journal_t *j = journal_open(jdir, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(journal_sync_path(j, path), 0); /* not there yet */
+    assert_int_equal(journal_put(j, "reg/v", "1", 1), 0);
+    assert_int_equal(journal_commit(j), MLOPS_ESTORE);
+    assert_non_null(strstr(journal_error(j), path));
+    assert_int_equal(journal_pending(j), 2);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{}\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(journal_sync_path(j, dir), 0);
+    assert_int_equal(journal_commit_start(j), 1);
+    int rc = -1;
+    assert_int_equal(journal_commit_wait(j, &rc, NULL), 1);
+    assert_int_equal(rc, 0);
+    uint64_t commits, records, bytes;
+    journal_written(j, &commits, &records, &bytes);
+    assert_int_equal(commits, 1);
+    assert_int_equal(records, 1);
+    journal_close(&j);
+    rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_written_counts),
         cmocka_unit_test(test_commit_on_thread),
         cmocka_unit_test(test_close_writes_all),
+        cmocka_unit_test(test_sync_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

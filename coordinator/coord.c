@@ -10,7 +10,7 @@
  * before it is durable.
  *
  * Task assignments go out before the commit, so the workers compute
- * while the fsync runs (outbox_flush_early). An assignment tells no one
+ * while the fsync runs (outbox_send_ready). An assignment tells no one
  * that anything is durable: a coordinator killed before the commit
  * restarts from the last one and runs those tasks again under new
  * attempts, ignoring the old tries' results. Two rules keep that true:
@@ -26,7 +26,21 @@
  * loop goes on, and one fsync covers the results of several turns. Every
  * reply, DropJob or RegisterOk still waits for the commit of everything
  * decided before it, and commits at once. A crash loses at most that
- * delay's results, whose tasks run again. */
+ * delay's results, whose tasks run again.
+ *
+ * The commit itself runs on the journal's committer thread, so the loop
+ * does not wait for LMDB's fsyncs: it hands the batch over
+ * (journal_commit_start) and goes on receiving, handling and
+ * dispatching into the next batch. Batches are numbered; each message
+ * queued in the outbox is tagged with the batch open at that moment,
+ * which holds every record decided before the message, and goes out
+ * once that batch is durable. Tags only grow along the outbox, so the
+ * order to each peer is kept. The committer wakes the poller (jwake)
+ * when a batch is written; one batch is in flight at a time, and the
+ * next one is handed over at once if a message waits on it. A SIGKILL
+ * while a batch is in flight loses that batch and the open one, as it
+ * lost the batch of a blocking commit: nothing they hold was told to
+ * anyone. */
 #include "coord_internal.h"
 #include "err.h"
 #include "localin.h"
@@ -54,6 +68,7 @@ void coord_outbox_add(coord_t *c, zframe_t *identity, envelope_t *env)
     mlops__envelope__pack(env, zframe_data(f));
     c->out[c->nout].identity = zframe_dup(identity);
     c->out[c->nout].frame = f;
+    c->out[c->nout].batch = c->batch_open;
     c->out[c->nout].early = (env->body_case == MLOPS__ENVELOPE__BODY_TASK_ASSIGN && env->task_assign &&
                              env->task_assign->attempt <= c->attempt_durable) ||
                             env->body_case == MLOPS__ENVELOPE__BODY_HEARTBEAT;
@@ -110,19 +125,25 @@ static void outbox_flush_from(coord_t *c, size_t from)
 
 static void outbox_flush(coord_t *c) { outbox_flush_from(c, 0); }
 
-/* Send the early messages (see the top of this file) that no message
- * still waiting for the commit precedes on the same peer; keep the rest
- * in order. Past LATE_PEERS such peers everything waits: that bounds
+/* Send the messages whose batch is durable, and the early ones (see the
+ * top of this file) that no message still waiting for its commit
+ * precedes on the same peer; keep the rest in order. A durable message
+ * never follows a waiting one (tags grow), so each peer's order holds.
+ * Past LATE_PEERS such peers every early one waits too: that bounds
  * the scan, and a loop with that many clients to answer is not waiting
  * on its workers. */
 #define LATE_PEERS 32
-static void outbox_flush_early(coord_t *c)
+static void outbox_send_ready(coord_t *c)
 {
     zframe_t *late[LATE_PEERS];
     size_t nlate = 0, keep = c->nheld;
     int all_late = 0;
     for (size_t i = c->nheld; i < c->nout; i++) {
         coord_outmsg_t *m = &c->out[i];
+        if (m->batch <= c->batch_durable) {
+            send_one(c, m);
+            continue;
+        }
         int go = m->early && !all_late;
         for (size_t k = 0; go && k < nlate; k++) go = !zframe_eq(late[k], m->identity);
         if (go) {
@@ -436,13 +457,77 @@ static void journal_stalled(coord_t *c, int rc)
     outbox_flush_from(c, c->nheld);
 }
 
-/* Journal what changed, commit (unless the batch may wait: the top of
- * this file) and send what the commit releases. force: commit now. */
+/* Commit everything queued on this thread (after the batch in flight):
+ * at start-up and shutdown, and to retry a journal that could not be
+ * written. 0, or the journal's error (journal_stalled has run). */
+static int commit_now(coord_t *c)
+{
+    int64_t t0 = zclock_usecs();
+    size_t pending = journal_pending(c->journal) + (size_t)journal_commit_busy(c->journal);
+    int rc = journal_commit(c->journal);
+    double secs = (double)(zclock_usecs() - t0) / 1e6;
+    c->jblocked_s += secs;
+    if (rc != 0) {
+        /* keep running: the batch stays queued and is retried */
+        journal_stalled(c, rc);
+        return rc;
+    }
+    c->attempt_durable = c->attempt_saved;
+    c->batch_durable = c->batch_open++;
+    c->batch_due = 0;
+    if (c->jfull) {
+        LOG_I("coordinator journal written again after %.1f s: %zu held messages sent, dispatch "
+              "resumes",
+              (double)(zclock_mono() - c->jfull_since) / 1000.0, c->nheld);
+        c->jfull = 0;
+        c->nheld = 0;
+    }
+    if (pending) mlops_prom_observe(c->obs.commit, NULL, NULL, secs);
+    return 0;
+}
+
+/* The batch in flight, if it is written (wait: once it is): what waited
+ * on it may go, or, if it failed, the journal holds it queued again and
+ * the loop stalls (journal_stalled) as for a blocking commit. */
+static void commit_reap(coord_t *c, int wait)
+{
+    int rc = 0;
+    double secs = 0;
+    int64_t t0 = wait ? zclock_usecs() : 0;
+    int got = wait ? journal_commit_wait(c->journal, &rc, &secs)
+                   : journal_commit_poll(c->journal, &rc, &secs);
+    if (wait) c->jblocked_s += (double)(zclock_usecs() - t0) / 1e6;
+    if (!got) return;
+    if (rc != 0) {
+        journal_stalled(c, rc);
+        return;
+    }
+    mlops_prom_observe(c->obs.commit, NULL, NULL, secs);
+    c->batch_durable = c->batch_inflight;
+    c->attempt_durable = c->attempt_inflight;
+}
+
+/* Whether the open batch should be handed over now: a message waits on
+ * it, or it has been open --commit-delay-ms (the top of this file). */
+static int commit_due(coord_t *c)
+{
+    if (c->cfg.commit_delay_ms <= 0) return 1;
+    if (c->nout > c->nheld && c->out[c->nout - 1].batch >= c->batch_open) return 1;
+    int64_t now = zclock_mono();
+    if (!c->batch_due) c->batch_due = now + c->cfg.commit_delay_ms;
+    return now >= c->batch_due;
+}
+
+void coord_journal_idle(coord_t *c) { commit_reap(c, 1); }
+
+/* Journal what changed, hand the batch to the committer (unless it may
+ * wait: the top of this file) and send what the commits so far release.
+ * force: commit everything now, on this thread. */
 static void persist(coord_t *c, int force)
 {
     /* first, so that an assignment a full pipe refuses is re-queued in
      * this batch; not while a failed batch holds the outbox */
-    if (!c->jfull) outbox_flush_early(c);
+    if (!c->jfull) outbox_send_ready(c);
     if (c->meta_dirty) {
         coord_save_meta(c);
         c->meta_dirty = 0;
@@ -459,30 +544,29 @@ static void persist(coord_t *c, int force)
         outbox_flush_from(c, c->nheld);
         return;
     }
-    if (!force && !c->jfull && c->nout == 0 && c->cfg.commit_delay_ms > 0 &&
-        journal_pending(c->journal)) {
-        int64_t now = zclock_mono();
-        if (!c->batch_due) c->batch_due = now + c->cfg.commit_delay_ms;
-        if (now < c->batch_due) return; /* nothing waits on it yet */
-    }
-    c->batch_due = 0;
-    int64_t t0 = journal_pending(c->journal) ? zclock_usecs() : 0;
-    int rc = journal_commit(c->journal);
-    if (rc != 0) {
-        /* keep running: the batch stays queued and is retried */
-        journal_stalled(c, rc);
+    if (force || c->jfull) {
+        if (commit_now(c) == 0) outbox_flush(c);
         return;
     }
-    c->attempt_durable = c->attempt_saved;
-    if (c->jfull) {
-        LOG_I("coordinator journal written again after %.1f s: %zu held messages sent, dispatch "
-              "resumes",
-              (double)(zclock_mono() - c->jfull_since) / 1000.0, c->nheld);
-        c->jfull = 0;
-        c->nheld = 0;
+    /* a full outbox stops the receiving (coord_poll): then the loop has
+     * nothing to do but wait for the commit that empties it, and waits
+     * here rather than spin on a readable socket it does not read */
+    commit_reap(c, coord_outbox_full(c));
+    if (c->jfull) return; /* the batch in flight failed: held (journal_stalled) */
+    if (!journal_commit_busy(c->journal)) {
+        if (!journal_pending(c->journal)) {
+            /* nothing queued and nothing in flight: the open batch is
+             * empty, so what waits on it waits on nothing */
+            c->batch_durable = c->batch_open++;
+            c->batch_due = 0;
+        } else if (commit_due(c)) {
+            c->batch_due = 0;
+            c->attempt_inflight = c->attempt_saved;
+            c->batch_inflight = c->batch_open++;
+            if (journal_commit_start(c->journal) < 0 && commit_now(c) == 0) outbox_flush(c);
+        }
     }
-    if (t0) mlops_prom_observe(c->obs.commit, NULL, NULL, (double)(zclock_usecs() - t0) / 1e6);
-    outbox_flush(c);
+    if (!c->jfull) outbox_send_ready(c);
 }
 
 int coord_poll(coord_t *c, int timeout_ms)
@@ -496,6 +580,8 @@ int coord_poll(coord_t *c, int timeout_ms)
      * a real SIGINT/SIGTERM (zsys_interrupted) stops the coordinator */
     if (!which && zsys_interrupted) return MLOPS_ECANCEL;
     if (which && which == c->mon) coord_access_events(c);
+    if (which && which == c->jwake) /* a batch is written: persist() reaps it */
+        while (zsock_events(c->jwake) & ZMQ_POLLIN) zsock_wait(c->jwake);
     if (which == c->router) {
         /* drain everything waiting, bounded so heartbeats still go out */
         for (int n = 0; n < 10000 && !coord_outbox_full(c); n++) {
@@ -531,6 +617,13 @@ int coord_run(coord_t *c)
 void coord_stop(coord_t *c) { c->stop = 1; }
 const char *coord_endpoint(const coord_t *c) { return c->endpoint; }
 
+/* On the committer thread, which alone uses jwake_back. */
+static void on_committed(void *arg)
+{
+    coord_t *c = arg;
+    zsock_signal(c->jwake_back, 0);
+}
+
 static void on_interrupt(int sig)
 {
     (void)sig;
@@ -565,6 +658,14 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         coord_destroy(&c);
         return NULL;
     }
+    c->batch_open = 1;
+    c->jwake = zsys_create_pipe(&c->jwake_back);
+    if (!c->jwake) {
+        mlops_seterr(err, errlen, MLOPS_ENOMEM, "coordinator: cannot create the journal's wake pipe");
+        coord_destroy(&c);
+        return NULL;
+    }
+    journal_set_notify(c->journal, on_committed, c);
     c->by_identity = zhashx_new();
     c->shards = coord_shards_new();
     if (!c->by_identity || !c->shards) {
@@ -575,7 +676,8 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
     c->registry = coord_registry_new();
     c->stream = coord_stream_new();
     c->waits = coord_waits_new();
-    if (!c->registry || !c->stream || !c->waits) {
+    c->digests = coord_digests_new();
+    if (!c->registry || !c->stream || !c->waits || !c->digests) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "cannot set up the model registry");
         coord_destroy(&c);
         return NULL;
@@ -602,7 +704,8 @@ coord_t *coord_new(const coord_config_t *cfg, char *err, size_t errlen)
         coord_destroy(&c);
         return NULL;
     }
-    c->poller = zpoller_new(c->router, c->mon, NULL);
+    c->poller = c->mon ? zpoller_new(c->router, c->mon, c->jwake, NULL)
+                       : zpoller_new(c->router, c->jwake, NULL);
     if (!c->poller) {
         mlops_seterr(err, errlen, MLOPS_ENOMEM, "coordinator: cannot create a poller");
         coord_destroy(&c);
@@ -648,10 +751,13 @@ void coord_destroy(coord_t **pc)
     coord_registry_destroy(&c->registry);
     coord_stream_destroy(&c->stream);
     coord_waits_destroy(&c->waits);
+    coord_digests_destroy(&c->digests);
     zpoller_destroy(&c->poller);
     zsock_destroy(&c->router);
     coord_access_close(c);
-    journal_close(&c->journal);
+    journal_close(&c->journal); /* joins the committer, which signals jwake_back */
+    zsock_destroy(&c->jwake);
+    zsock_destroy(&c->jwake_back);
     free(c->endpoint);
     free(c->data_dir);
     free(c);

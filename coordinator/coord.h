@@ -55,6 +55,9 @@ int coord_run(coord_t *c);
  * from its own thread. 0, or MLOPS_ECANCEL after SIGINT/SIGTERM. */
 int coord_poll(coord_t *c, int timeout_ms);
 void coord_stop(coord_t *c);
+/* Wait until no journal commit is in flight on the committer thread (a
+ * test copying the journal's file for a crash image needs it idle). */
+void coord_journal_idle(coord_t *c);
 const char *coord_endpoint(const coord_t *c);
 void coord_destroy(coord_t **pc);
 

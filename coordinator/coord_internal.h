@@ -52,6 +52,7 @@ typedef struct {
     zframe_t *identity;
     zframe_t *frame;
     int early; /* a TaskAssign under a durable attempt: may go before the commit (coord.c) */
+    uint64_t batch; /* the journal batch it waits for (coord.c: batch_open when queued) */
 } coord_outmsg_t;
 
 struct coord {
@@ -74,6 +75,14 @@ struct coord {
      * committed. */
     uint64_t attempt_reserved, attempt_saved, attempt_durable;
     int64_t batch_due; /* coord.c: mono ms the open batch must be committed by, 0 none */
+    /* coord.c: journal batches are numbered; the open one takes the
+     * records (and tags the messages) of now, the committer thread may
+     * be writing the one before it, and a message goes out once its
+     * batch is durable */
+    uint64_t batch_open, batch_inflight, batch_durable;
+    uint64_t attempt_inflight; /* attempt_saved when the batch in flight was handed over */
+    zsock_t *jwake, *jwake_back; /* the committer signals the loop's poller on jwake_back */
+    double jblocked_s;           /* seconds the loop waited for journal commits */
     int meta_dirty;
     coord_outmsg_t *out;
     size_t nout, outcap;
@@ -97,6 +106,7 @@ struct coord {
     struct coord_registry *registry; /* registry.c */
     struct coord_watch *watch;       /* alias_watch.c: followers waiting for a move */
     struct coord_waits *waits;       /* waits.c */
+    struct coord_digests *digests;   /* input_digest.c */
     /* access.c */
     zcert_t *cert;          /* NULL: plain connections */
     mlops_auth_t *auth;     /* the ZAP domain of the router */
@@ -311,6 +321,18 @@ void coord_waits_destroy(coord_waits_t **pw);
 int coord_waits_hold(coord_t *c, zframe_t *id, uint64_t seq, const job_t *j, const Mlops__Query *q);
 void coord_waits_tick(coord_t *c);
 
+/* input_digest.c: the SHA-256 of each input file of a job, computed on a
+ * thread from its start (the lineage of what it registers). start: begin
+ * (once per job); get: input i's digest in hex, waiting for the thread,
+ * or reading the file here if there is none (0, or MLOPS_EIO); forget:
+ * stop and free the job's (its end, its removal). */
+typedef struct coord_digests coord_digests_t;
+coord_digests_t *coord_digests_new(void);
+void coord_digests_destroy(coord_digests_t **pd);
+void coord_digest_start(coord_t *c, const job_t *j);
+int coord_digest_get(coord_t *c, const job_t *j, size_t i, char out[65]);
+void coord_digest_forget(coord_t *c, const char *job_id);
+
 /* registry.c: the model registry (versions, aliases, alias history) and
  * its journal records; registry_build.c: a succeeded job's artifact. */
 typedef struct coord_registry coord_registry_t;
@@ -327,6 +349,21 @@ int coord_registry_valid_name(const char *s, size_t max);
  * queued. 0 with *version, or an error with err filled. */
 int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
                        uint32_t *version, char *err, size_t errlen);
+/* Ahead of the job's end (registry_build.c): write *pa (taken) as the
+ * version model `name` would get now, without a record yet. add_prebuilt
+ * at the job's end then queues its records: 1 with *version, 0 if there
+ * is none or another version came first (build it again), or an error;
+ * drop_prebuilt forgets a job's (it did not succeed). A file written for
+ * a version that never came is collected at the next start. */
+int coord_registry_prebuild(coord_t *c, const char *name, mlops_artifact_t **pa, const char *job,
+                            char *err, size_t errlen);
+int coord_registry_add_prebuilt(coord_t *c, const char *name, const char *job, uint32_t *version,
+                                char *err, size_t errlen);
+void coord_registry_drop_prebuilt(coord_t *c, const char *job);
+/* registry_build.c: once every stage the model's artifact reads is done
+ * and only knn stages still run, build and write it beside them, so the
+ * job's end only journals its records. */
+void coord_registry_prepare(coord_t *c, job_t *j);
 /* The same for an artifact given as JSON (a recommender,
  * mlops-recommender/1): "name" and "version" are set in doc here, its
  * "metrics" and "tags" go to the version's record. */

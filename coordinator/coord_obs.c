@@ -77,6 +77,10 @@ int coord_obs_start(coord_t *c, char *err, size_t errlen)
                                      "Records (puts and deletes) in committed journal batches.", NULL);
     o->jbytes = mlops_prom_counter(r, "mlops_coordinator_journal_written_bytes_total",
                                    "Bytes (keys plus values) of the committed journal records.", NULL);
+    o->jblocked = mlops_prom_counter(
+        r, "mlops_coordinator_journal_blocked_seconds_total",
+        "Time the loop waited for journal commits (the committer thread writes the rest beside it).",
+        NULL);
     o->bad_frames = mlops_prom_counter(r, "mlops_coordinator_bad_frames_total",
                                        "Frames from peers that did not decode or were unexpected.",
                                        NULL);
@@ -109,6 +113,10 @@ void coord_obs_tick(coord_t *c)
         mlops_prom_add(o->jbytes, NULL, NULL, (double)(bytes - o->jbytes_seen));
         o->jrecords_seen = records;
         o->jbytes_seen = bytes;
+    }
+    if (c->jblocked_s > o->jblocked_seen) {
+        mlops_prom_add(o->jblocked, NULL, NULL, c->jblocked_s - o->jblocked_seen);
+        o->jblocked_seen = c->jblocked_s;
     }
     int64_t now = zclock_mono();
     if (now < o->next_refresh) return;

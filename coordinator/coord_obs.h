@@ -17,7 +17,9 @@ typedef struct {
     mlops_prom_fam_t *workers_alive, *workers_known, *commit, *bad_frames, *uploaded;
     mlops_prom_fam_t *submitted, *loop;
     mlops_prom_fam_t *jrecords, *jbytes;
+    mlops_prom_fam_t *jblocked;
     uint64_t jrecords_seen, jbytes_seen; /* journal_written as of the last tick */
+    double jblocked_seen;                /* coord_t.jblocked_s as of the last tick */
     mlops_httpd_t *http;
     int64_t next_refresh; /* zclock_mono ms */
 } coord_obs_t;

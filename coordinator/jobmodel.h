@@ -138,6 +138,7 @@ typedef struct job {
     jfile_t *files;
     size_t nfiles;
     int uploaded;
+    int prepared;      /* registry_build.c: its artifact was built ahead (not journalled) */
     double submitted, finished;
     size_t nstages;
     stage_t *stages;

@@ -1,18 +1,31 @@
 /* journal.c: see journal.h. One environment per process, opened after
- * any fork, mdb_reader_check at open, short read transactions. */
+ * any fork, mdb_reader_check at open, short read transactions.
+ *
+ * The committer thread (started by the first journal_commit_start) owns
+ * every write transaction it runs from begin to commit, as LMDB wants: it
+ * takes the batch the caller hands over (the ops array is moved, not
+ * copied), writes, commits (LMDB's two fdatasyncs) and grows the map,
+ * while the caller goes on queueing the next batch. The caller's thread
+ * reads the journal only while no commit is in flight (journal_foreach
+ * waits first), so a map growth never remaps under a reader. */
 #include "journal.h"
 #include "err.h"
 #include "log.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
 
-enum { JOP_PUT = 0, JOP_DEL_PREFIX = 1, JOP_DEL = 2 };
+enum { JOP_PUT = 0, JOP_DEL_PREFIX = 1, JOP_DEL = 2, JOP_SYNC = 3 /* key: a path to fsync */ };
 
 typedef struct {
     char *key;
@@ -24,12 +37,27 @@ typedef struct {
 struct journal {
     MDB_env *env;
     MDB_dbi dbi;
-    size_t mapsize;
-    jop_t *ops;
+    _Atomic size_t mapsize; /* grown by whichever thread commits */
+    jop_t *ops;             /* the open batch: the caller's */
     size_t nops, cap;
     char error[256]; /* why the last commit failed */
     char *dir;
     uint64_t commits, records, bytes; /* of the batches written (journal_written) */
+    /* the batch in flight: the committer's from journal_commit_start
+     * until it says done, then the caller's again (reap) */
+    jop_t *fops;
+    size_t nfops, fcap;
+    pthread_t thread;
+    int has_thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;  /* go, done and quit change */
+    int go, done, quit; /* under mu */
+    int busy;           /* the caller's: handed over and not reaped yet */
+    int frc;            /* the committer's result, read after done */
+    double fsecs;       /* how long the commit took */
+    char ferror[256];   /* the committer's error text */
+    void (*notify)(void *);
+    void *notify_arg;
 };
 
 /* LMDB reports a full file system as EIO (a short pwrite of its dirty
@@ -56,7 +84,7 @@ int journal_reader_check(journal_t *j)
     if (dead) LOG_I("journal: cleared %d reader slots left by dead processes", dead);
     return dead;
 }
-size_t journal_mapsize(const journal_t *j) { return j->mapsize; }
+size_t journal_mapsize(const journal_t *j) { return atomic_load(&((journal_t *)j)->mapsize); }
 
 journal_t *journal_open_ex(const char *dir, size_t mapsize, char *err, size_t errlen)
 {
@@ -72,6 +100,8 @@ journal_t *journal_open_ex(const char *dir, size_t mapsize, char *err, size_t er
         free(j);
         return NULL;
     }
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
     int rc = mdb_env_create(&j->env);
     if (rc == 0) rc = mdb_env_set_mapsize(j->env, j->mapsize);
     if (rc == 0) rc = mdb_env_open(j->env, dir, 0, 0644);
@@ -99,12 +129,17 @@ journal_t *journal_open_ex(const char *dir, size_t mapsize, char *err, size_t er
     return j;
 }
 
+static void free_ops(jop_t *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ops[i].key);
+        free(ops[i].data);
+    }
+}
+
 static void clear_ops(journal_t *j)
 {
-    for (size_t i = 0; i < j->nops; i++) {
-        free(j->ops[i].key);
-        free(j->ops[i].data);
-    }
+    free_ops(j->ops, j->nops);
     j->nops = 0;
 }
 
@@ -112,9 +147,20 @@ void journal_close(journal_t **pj)
 {
     if (!pj || !*pj) return;
     journal_t *j = *pj;
-    if (j->nops) journal_commit(j);
+    if (j->nops || j->busy) journal_commit(j);
+    if (j->has_thread) {
+        pthread_mutex_lock(&j->mu);
+        j->quit = 1;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        pthread_join(j->thread, NULL);
+    }
     clear_ops(j);
     free(j->ops);
+    free_ops(j->fops, j->nfops);
+    free(j->fops);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
     mdb_env_close(j->env);
     free(j->dir);
     free(j);
@@ -166,6 +212,7 @@ int journal_put_take(journal_t *j, const char *key, void *data, size_t len)
 
 int journal_del_prefix(journal_t *j, const char *prefix) { return push(j, prefix, NULL, 0, JOP_DEL_PREFIX, 0); }
 int journal_del(journal_t *j, const char *key) { return push(j, key, NULL, 0, JOP_DEL, 0); }
+int journal_sync_path(journal_t *j, const char *path) { return push(j, path, NULL, 0, JOP_SYNC, 0); }
 
 size_t journal_pending(const journal_t *j) { return j->nops; }
 
@@ -176,11 +223,12 @@ void journal_written(const journal_t *j, uint64_t *commits, uint64_t *records, u
     *bytes = j->bytes;
 }
 
-static int apply(journal_t *j, MDB_txn *txn)
+static int apply(const journal_t *j, MDB_txn *txn, const jop_t *ops, size_t nops)
 {
-    for (size_t i = 0; i < j->nops; i++) {
-        jop_t *op = &j->ops[i];
+    for (size_t i = 0; i < nops; i++) {
+        const jop_t *op = &ops[i];
         int rc;
+        if (op->op == JOP_SYNC) continue; /* done before the transaction (sync_paths) */
         if (op->op == JOP_PUT) {
             MDB_val k = {strlen(op->key), op->key}, v = {op->len, op->data};
             rc = mdb_put(txn, j->dbi, &k, &v, 0);
@@ -209,52 +257,233 @@ static int apply(journal_t *j, MDB_txn *txn)
     return 0;
 }
 
-int journal_commit(journal_t *j)
+/* The files and directories the batch's records name, made durable
+ * before the records are (journal_sync_path). */
+static int sync_paths(const jop_t *ops, size_t nops, char *error, size_t errlen)
 {
-    if (!j->nops) return 0;
+    for (size_t i = 0; i < nops; i++) {
+        if (ops[i].op != JOP_SYNC) continue;
+        int fd = open(ops[i].key, O_RDONLY | O_CLOEXEC);
+        int rc = fd >= 0 ? fsync(fd) : -1;
+        int e = errno;
+        if (fd >= 0) close(fd);
+        if (rc != 0) {
+            snprintf(error, errlen, "cannot make %s durable before the records that name it: %s",
+                     ops[i].key, strerror(e));
+            return MLOPS_ESTORE;
+        }
+    }
+    return 0;
+}
+
+/* Write ops in one transaction, growing the map on MDB_MAP_FULL: 0, or
+ * (nothing written) MLOPS_EFULL / MLOPS_ESTORE with error filled. Runs
+ * on the committer thread, or on the caller's when none is in flight. */
+static int write_batch(journal_t *j, const jop_t *ops, size_t nops, char *error, size_t errlen)
+{
+    int src = sync_paths(ops, nops, error, errlen);
+    if (src) return src;
     for (int tries = 0; tries < 8; tries++) {
         MDB_txn *txn;
         int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
         if (rc == 0) {
-            rc = apply(j, txn);
+            rc = apply(j, txn, ops, nops);
             if (rc == 0) rc = mdb_txn_commit(txn);
             else mdb_txn_abort(txn);
         }
         if (rc == 0) {
-            j->commits++;
-            for (size_t i = 0; i < j->nops; i++) {
-                j->records++;
-                j->bytes += strlen(j->ops[i].key) + j->ops[i].len;
-            }
-            clear_ops(j);
-            j->error[0] = 0;
+            error[0] = 0;
             return 0;
         }
         if (rc != MDB_MAP_FULL) {
             /* the transaction was aborted: the file holds the last
              * committed batch, and this one stays queued for the next try */
             size_t need = 0;
-            for (size_t i = 0; i < j->nops; i++) need += j->ops[i].len + strlen(j->ops[i].key);
+            for (size_t i = 0; i < nops; i++) need += ops[i].len + strlen(ops[i].key);
             int full = rc == ENOSPC || rc == EDQUOT || (rc == EIO && disk_full(j, need));
-            snprintf(j->error, sizeof j->error, "writing %zu records failed: %s", j->nops,
+            snprintf(error, errlen, "writing %zu records failed: %s", nops,
                      full ? "no space left on the device" : mdb_strerror(rc));
             return full ? MLOPS_EFULL : MLOPS_ESTORE;
         }
-        j->mapsize *= 2;
-        if ((rc = mdb_env_set_mapsize(j->env, j->mapsize)) != 0) {
-            snprintf(j->error, sizeof j->error, "cannot grow its map to %zu MiB: %s",
-                     j->mapsize >> 20, mdb_strerror(rc));
+        size_t grown = atomic_load(&j->mapsize) * 2;
+        atomic_store(&j->mapsize, grown);
+        if ((rc = mdb_env_set_mapsize(j->env, grown)) != 0) {
+            snprintf(error, errlen, "cannot grow its map to %zu MiB: %s", grown >> 20,
+                     mdb_strerror(rc));
             return MLOPS_EFULL;
         }
-        LOG_I("journal map grown to %zu MiB", j->mapsize >> 20);
+        LOG_I("journal map grown to %zu MiB", grown >> 20);
     }
-    snprintf(j->error, sizeof j->error, "map full at %zu MiB", j->mapsize >> 20);
+    snprintf(error, errlen, "map full at %zu MiB", atomic_load(&j->mapsize) >> 20);
     return MLOPS_EFULL;
+}
+
+static void count_written(journal_t *j, const jop_t *ops, size_t nops)
+{
+    j->commits++;
+    for (size_t i = 0; i < nops; i++) {
+        if (ops[i].op == JOP_SYNC) continue;
+        j->records++;
+        j->bytes += strlen(ops[i].key) + ops[i].len;
+    }
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *committer(void *arg)
+{
+    journal_t *j = arg;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        while (!j->go && !j->quit) pthread_cond_wait(&j->cv, &j->mu);
+        if (!j->go) break; /* quit, nothing handed over */
+        j->go = 0;
+        pthread_mutex_unlock(&j->mu);
+        double t0 = mono_s();
+        int rc = write_batch(j, j->fops, j->nfops, j->ferror, sizeof j->ferror);
+        double secs = mono_s() - t0;
+        pthread_mutex_lock(&j->mu);
+        j->frc = rc;
+        j->fsecs = secs;
+        j->done = 1;
+        pthread_cond_broadcast(&j->cv);
+        void (*notify)(void *) = j->notify;
+        void *narg = j->notify_arg;
+        pthread_mutex_unlock(&j->mu);
+        /* outside the lock: the caller may be waiting on it meanwhile */
+        if (notify) notify(narg);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+void journal_set_notify(journal_t *j, void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&j->mu);
+    j->notify = fn;
+    j->notify_arg = arg;
+    pthread_mutex_unlock(&j->mu);
+}
+
+int journal_commit_busy(const journal_t *j) { return j->busy; }
+
+int journal_commit_start(journal_t *j)
+{
+    if (j->busy) return MLOPS_EINVAL; /* one in flight at a time */
+    if (!j->nops) return 0;
+    if (!j->has_thread) {
+        if (pthread_create(&j->thread, NULL, committer, j) != 0) {
+            snprintf(j->error, sizeof j->error, "cannot start the committer thread: %s",
+                     strerror(errno));
+            return MLOPS_ESTORE;
+        }
+        j->has_thread = 1;
+    }
+    /* the open batch moves to the committer; the array it had is the
+     * next open batch's (empty since its last reap) */
+    jop_t *ops = j->fops;
+    size_t cap = j->fcap;
+    j->fops = j->ops;
+    j->nfops = j->nops;
+    j->fcap = j->cap;
+    j->ops = ops;
+    j->cap = cap;
+    j->nops = 0;
+    j->busy = 1;
+    pthread_mutex_lock(&j->mu);
+    j->done = 0;
+    j->go = 1;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return 1;
+}
+
+/* The batch in flight has been written (done): count it, or put it back
+ * in front of the open batch when it failed, so the next commit writes
+ * both in their order. */
+static int reap(journal_t *j, double *secs)
+{
+    j->busy = 0;
+    if (secs) *secs = j->fsecs;
+    if (j->frc == 0) {
+        count_written(j, j->fops, j->nfops);
+        free_ops(j->fops, j->nfops);
+        j->nfops = 0;
+        return 0;
+    }
+    snprintf(j->error, sizeof j->error, "%s", j->ferror);
+    size_t n = j->nfops + j->nops;
+    if (n > j->fcap) {
+        jop_t *o = realloc(j->fops, n * sizeof *o);
+        if (!o) { /* keep them in flight's array: the next try reaps again */
+            j->busy = 1;
+            return j->frc;
+        }
+        j->fops = o;
+        j->fcap = n;
+    }
+    if (j->nops) memcpy(j->fops + j->nfops, j->ops, j->nops * sizeof *j->ops);
+    jop_t *ops = j->ops;
+    size_t cap = j->cap;
+    j->ops = j->fops;
+    j->nops = n;
+    j->cap = j->fcap;
+    j->fops = ops;
+    j->fcap = cap;
+    j->nfops = 0;
+    return j->frc;
+}
+
+int journal_commit_poll(journal_t *j, int *rc, double *secs)
+{
+    if (!j->busy) return 0;
+    pthread_mutex_lock(&j->mu);
+    int done = j->done;
+    pthread_mutex_unlock(&j->mu);
+    if (!done) return 0;
+    *rc = reap(j, secs);
+    return 1;
+}
+
+int journal_commit_wait(journal_t *j, int *rc, double *secs)
+{
+    if (!j->busy) return 0;
+    pthread_mutex_lock(&j->mu);
+    while (!j->done) pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    *rc = reap(j, secs);
+    return 1;
+}
+
+int journal_commit(journal_t *j)
+{
+    int rc = 0;
+    /* a failed batch in flight comes back in front of the open one */
+    if (journal_commit_wait(j, &rc, NULL) && j->busy) return rc;
+    if (!j->nops) return 0;
+    rc = write_batch(j, j->ops, j->nops, j->error, sizeof j->error);
+    if (rc == 0) {
+        count_written(j, j->ops, j->nops);
+        clear_ops(j);
+    }
+    return rc;
 }
 
 int journal_foreach(journal_t *j, const char *prefix,
                     int (*cb)(const char *key, const void *data, size_t len, void *arg), void *arg)
 {
+    /* no read while a commit may grow (remap) the map */
+    if (j->busy) {
+        pthread_mutex_lock(&j->mu);
+        while (!j->done) pthread_cond_wait(&j->cv, &j->mu);
+        pthread_mutex_unlock(&j->mu);
+    }
     MDB_txn *txn;
     int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn);
     if (rc) return MLOPS_ESTORE;

@@ -142,6 +142,8 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
         coord_registry_on_success(c, j);
         j->metric_rank = rank;
     }
+    coord_digest_forget(c, j->id);
+    coord_registry_drop_prebuilt(c, j->id);
     if (error) job_logf(j, "job %s: %s", job_state_name(state), error);
     else job_logf(j, "job %s in %.3f s", job_state_name(state), j->finished - j->submitted);
     j->dirty = 1;
@@ -221,6 +223,7 @@ void coord_stage_complete(coord_t *c, job_t *j, size_t s)
     job_logf(j, "stage %s done in %.3f s", st->name, st->seconds);
     drop_consumed(c, j);
     coord_job_advance(c, j);
+    coord_registry_prepare(c, j); /* beside the knn stages left, if only they are */
 }
 
 void coord_stage_start(coord_t *c, job_t *j, size_t s)
@@ -260,6 +263,7 @@ void coord_job_start(coord_t *c, job_t *j)
     j->state = JOB_RUNNING;
     j->cur = 0;
     j->dirty = 1;
+    coord_digest_start(c, j); /* the lineage of what it registers */
     job_logf(j, "job started: %zu stages", j->nstages);
     coord_job_advance(c, j);
 }
@@ -326,6 +330,7 @@ void coord_job_remove(coord_t *c, job_t *j)
         rmdir(dir);
     }
     drop_everywhere(c, j);
+    coord_digest_forget(c, j->id);
     LOG_I("job %s removed", j->id);
     for (size_t i = 0; i < c->njobs; i++)
         if (c->jobs[i] == j) {

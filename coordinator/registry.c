@@ -12,7 +12,8 @@
  *
  * A version is registered when a job with a train stage succeeds
  * (coord_registry_on_success, called by the job state machine): the
- * artifact file is written and fsync'd first, then its RegVersion and
+ * artifact file is written first (made durable by the journal's
+ * committer before the records that name it), then its RegVersion and
  * RegModel records join the same commit as the job's final record. The
  * records live under "reg/", not "job/<id>/", so `mlopsctl rm` of the
  * job keeps its models. `model rm` drops a version's record; its file is
@@ -67,13 +68,32 @@ typedef struct {
     double time;
 } regmove_t;
 
+/* An artifact written ahead of its job's end (coord_registry_prebuild):
+ * the version it was numbered for, its file's digest, its artifact. */
+typedef struct prebuilt {
+    char job[16];
+    char *name;
+    uint32_t version;
+    char sha[65];
+    mlops_artifact_t *a;
+    struct prebuilt *next;
+} prebuilt_t;
+
 struct coord_registry {
     regmodel_t *m;
     size_t nm;
     regmove_t *h; /* ascending seq */
     size_t nh;
     uint64_t next_seq;
+    prebuilt_t *pre;
 };
+
+static void prebuilt_free(prebuilt_t *p)
+{
+    free(p->name);
+    mlops_artifact_destroy(&p->a);
+    free(p);
+}
 
 coord_registry_t *coord_registry_new(void)
 {
@@ -110,6 +130,10 @@ void coord_registry_destroy(coord_registry_t **pr)
         free(r->h[i].reason);
     }
     free(r->h);
+    for (prebuilt_t *p = r->pre, *next; p; p = next) {
+        next = p->next;
+        prebuilt_free(p);
+    }
     free(r);
     *pr = NULL;
 }
@@ -399,9 +423,13 @@ static void sha_hex(const unsigned char *h, char out[65])
     for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
-/* Write text as DATA_DIR/models/<sha>.json, durably (tmp, fsync, rename,
- * fsync of the directory), so the journal never names a file that a
- * crash could lose. */
+/* Write text as DATA_DIR/models/<sha>.json (tmp, rename), made durable
+ * by the journal's committer before the batch that takes the records
+ * naming it (journal_sync_path: the file, then the directory), so the
+ * journal never names a file that a crash could lose, and the loop does
+ * not wait for the two fsyncs. A crash before that commit leaves a file
+ * no record names, collected at the next start; a file already there
+ * has these bytes (its name is their digest) and is not rewritten. */
 static int write_artifact(coord_t *c, const char *text, size_t len, char sha[65], char *err,
                           size_t errlen)
 {
@@ -414,6 +442,12 @@ static int write_artifact(coord_t *c, const char *text, size_t len, char sha[65]
         return mlops_seterr(err, errlen, MLOPS_EIO, "%s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/%s.json", dir, sha);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, sha);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (size_t)sb.st_size == len) {
+        if (journal_sync_path(c->journal, path) != 0 || journal_sync_path(c->journal, dir) != 0)
+            return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+        return 0;
+    }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return mlops_seterr(err, errlen, MLOPS_EIO, "%s: %s", tmp, strerror(errno));
     size_t off = 0;
@@ -423,18 +457,15 @@ static int write_artifact(coord_t *c, const char *text, size_t len, char sha[65]
         if (w <= 0) break;
         off += (size_t)w;
     }
-    int ok = off == len && fsync(fd) == 0;
-    close(fd);
+    int ok = off == len;
+    if (close(fd) != 0) ok = 0;
     if (!ok || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
         return mlops_seterr(err, errlen, MLOPS_EIO, "%s: %s", path, strerror(e));
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    if (journal_sync_path(c->journal, path) != 0 || journal_sync_path(c->journal, dir) != 0)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -496,32 +527,112 @@ static int add_text(coord_t *c, regmodel_t *m, uint32_t ver, const char *text, c
     return 0;
 }
 
-int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
-                       uint32_t *version, char *err, size_t errlen)
+/* Version a->version of m, whose file (digest sha) is written: its
+ * records. */
+static int add_written(coord_t *c, regmodel_t *m, const mlops_artifact_t *a, const char *job,
+                       const char *sha, char *err, size_t errlen)
 {
-    regmodel_t *m = model_get(c->registry, name);
-    if (!m) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
-    free(a->name);
-    a->name = strdup(name);
-    a->version = m->next_version;
-    char *text = mlops_artifact_to_json(a, err, errlen);
-    if (!text) return MLOPS_EINVAL;
     metric_t *ms = calloc(a->nmetrics ? a->nmetrics : 1, sizeof *ms);
-    if (!ms) {
-        free(text);
-        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
-    }
+    if (!ms) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
     size_t nm = 0;
     for (size_t i = 0; i < a->nmetrics; i++)
         if (isfinite(a->metric_values[i])) {
             ms[nm].name = a->metric_names[i];
             ms[nm++].value = a->metric_values[i];
         }
-    int rc = add_text(c, m, a->version, text, job, ms, nm, a->tags, a->ntags, err, errlen);
+    int rc = add_version(m, a->version, job, sha, coord_now_s(), ms, nm, a->tags, a->ntags);
     free(ms);
+    if (rc != 0) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    save_version(c, m, ver_find(m, a->version));
+    save_model(c, m);
+    return 0;
+}
+
+/* The artifact's text as version `ver` of `name`, written to its file:
+ * 0 with sha. */
+static int write_as(coord_t *c, const char *name, uint32_t ver, mlops_artifact_t *a, char sha[65],
+                    char *err, size_t errlen)
+{
+    free(a->name);
+    if (!(a->name = strdup(name))) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    a->version = ver;
+    char *text = mlops_artifact_to_json(a, err, errlen);
+    if (!text) return MLOPS_EINVAL;
+    int rc = write_artifact(c, text, strlen(text), sha, err, errlen);
     free(text);
+    return rc;
+}
+
+int coord_registry_add(coord_t *c, const char *name, mlops_artifact_t *a, const char *job,
+                       uint32_t *version, char *err, size_t errlen)
+{
+    regmodel_t *m = model_get(c->registry, name);
+    if (!m) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    char sha[65];
+    int rc = write_as(c, name, m->next_version, a, sha, err, errlen);
+    if (!rc) rc = add_written(c, m, a, job, sha, err, errlen);
     if (!rc) *version = a->version;
     return rc;
+}
+
+int coord_registry_prebuild(coord_t *c, const char *name, mlops_artifact_t **pa, const char *job,
+                            char *err, size_t errlen)
+{
+    coord_registry_t *r = c->registry;
+    const regmodel_t *m = model_find(r, name);
+    prebuilt_t *p = calloc(1, sizeof *p);
+    if (!p || !(p->name = strdup(name))) {
+        free(p);
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    }
+    snprintf(p->job, sizeof p->job, "%s", job);
+    p->version = m ? m->next_version : 1;
+    p->a = *pa;
+    *pa = NULL;
+    int rc = write_as(c, name, p->version, p->a, p->sha, err, errlen);
+    if (rc) {
+        prebuilt_free(p);
+        return rc;
+    }
+    p->next = r->pre;
+    r->pre = p;
+    return 0;
+}
+
+int coord_registry_add_prebuilt(coord_t *c, const char *name, const char *job, uint32_t *version,
+                                char *err, size_t errlen)
+{
+    coord_registry_t *r = c->registry;
+    prebuilt_t **pp = &r->pre;
+    while (*pp && (strcmp((*pp)->job, job) || strcmp((*pp)->name, name))) pp = &(*pp)->next;
+    prebuilt_t *p = *pp;
+    if (!p) return 0;
+    *pp = p->next;
+    regmodel_t *m = model_get(r, name);
+    int rc = 0;
+    if (!m) rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "out of memory");
+    else if (m->next_version != p->version) rc = 0; /* another job took it: build again */
+    else if ((rc = add_written(c, m, p->a, job, p->sha, err, errlen)) == 0) {
+        *version = p->version;
+        rc = 1;
+    }
+    prebuilt_free(p);
+    return rc;
+}
+
+void coord_registry_drop_prebuilt(coord_t *c, const char *job)
+{
+    coord_registry_t *r = c->registry;
+    if (!r) return;
+    for (prebuilt_t **pp = &r->pre; *pp;) {
+        prebuilt_t *p = *pp;
+        if (strcmp(p->job, job)) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        prebuilt_free(p);
+    }
 }
 
 int coord_registry_add_doc(coord_t *c, const char *name, json_t *doc, const char *job,

@@ -9,13 +9,20 @@
  *
  * Why at the end of the job and not at the end of train: the version's
  * metrics are evaluate's, which runs after train. A job whose later
- * stages fail registers nothing.
+ * stages fail registers nothing. But the artifact is built and its file
+ * written as soon as only knn stages (which add nothing to it) are left
+ * to run (coord_registry_prepare), beside them: then the job's end only
+ * journals the version's records, unless another job registered the
+ * same model meanwhile and the version number moved (built again).
  *
  * A knn stage in recommend mode with register: adds a recommender
  * version (mlops-recommender/1) the same way: the stage's training data
  * and settings (stage_knn_recommender), its metrics, the lineage. Its
  * name is register.model (default: the job's name), or that name with
- * "-recommender" when the same job also trains a classifier. */
+ * "-recommender" when the same job also trains a classifier.
+ *
+ * The inputs' SHA-256 were computed beside the job (input_digest.c), so
+ * the end of the job does not read its inputs again. */
 #include "coord_internal.h"
 #include "artifact.h"
 #include "err.h"
@@ -24,7 +31,6 @@
 #include "log.h"
 #include "stages.h"
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,24 +39,6 @@
 const uint8_t *train_model(const stage_t *st, size_t *len);
 static int pack_pinned(const mlops_artifact_t *a, const char *ref, int with_ref, uint8_t **out,
                        size_t *outlen);
-
-static int file_sha256(const char *path, char out[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return MLOPS_EIO;
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crypto_hash_sha256_update(&st, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return MLOPS_EIO;
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&st, h);
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", h[i]);
-    return 0;
-}
 
 /* The scale stage's statistics (blob: u32 phase, u32 ncols, f64 mean[],
  * f64 scale[]), or mean 0 and scale 1 without one. */
@@ -81,7 +69,7 @@ static int numeric_stats(job_t *j, mlops_artifact_t *a, char *err, size_t errlen
     return 0;
 }
 
-static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
+static int build(coord_t *c, job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
 {
     const mlops_jobspec_t *s = j->spec;
     size_t len = 0;
@@ -133,7 +121,7 @@ static int build(job_t *j, mlops_artifact_t *a, char *err, size_t errlen)
         a->ninputs = i + 1;
         if (!in->role || !in->name) return MLOPS_ENOMEM;
         in->size = j->files[i].size;
-        if (file_sha256(j->files[i].path, in->sha256) != 0)
+        if (coord_digest_get(c, j, i, in->sha256) != 0)
             return mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
                                 j->files[i].name, j->files[i].path);
     }
@@ -255,7 +243,7 @@ static int register_recommender(coord_t *c, job_t *j, const char *name, uint32_t
         json_array_append_new(tags, json_string(s->reg.tags[i]));
     for (size_t i = 0; !rc && i < j->nfiles; i++) {
         char sha[65];
-        if (file_sha256(j->files[i].path, sha) != 0) {
+        if (coord_digest_get(c, j, i, sha) != 0) {
             rc = mlops_seterr(err, errlen, MLOPS_EIO, "cannot read the uploaded input %s (%s)",
                               j->files[i].name, j->files[i].path);
             break;
@@ -313,11 +301,16 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     }
     const char *name = s->reg.model ? s->reg.model : s->name;
     char err[1024] = "";
-    mlops_artifact_t *a = mlops_artifact_new();
     uint32_t version = 0;
-    int rc = a ? build(j, a, err, sizeof err) : MLOPS_ENOMEM;
-    if (!rc) rc = coord_registry_add(c, name, a, j->id, &version, err, sizeof err);
-    mlops_artifact_destroy(&a);
+    int rc = coord_registry_add_prebuilt(c, name, j->id, &version, err, sizeof err);
+    if (rc == 0) {
+        mlops_artifact_t *a = mlops_artifact_new();
+        rc = a ? build(c, j, a, err, sizeof err) : MLOPS_ENOMEM;
+        if (!rc) rc = coord_registry_add(c, name, a, j->id, &version, err, sizeof err);
+        mlops_artifact_destroy(&a);
+    } else if (rc == 1) {
+        rc = 0;
+    }
     if (rc) {
         LOG_E("job %s: the model was not registered: %s", j->id, err[0] ? err : mlops_strerror(rc));
         job_logf(j, "registry: the model was not registered: %s",
@@ -331,6 +324,31 @@ void coord_registry_on_success(coord_t *c, job_t *j)
     free(j->registered);
     j->registered = strdup(ref);
     j->dirty = 1;
+}
+
+void coord_registry_prepare(coord_t *c, job_t *j)
+{
+    const mlops_jobspec_t *s = j->spec;
+    if (j->state != JOB_RUNNING || j->prepared || !s || !s->has_train || s->has_promote ||
+        s->input.format != MLOPS_INPUT_CSV)
+        return;
+    size_t left = 0;
+    for (size_t i = 0; i < j->nstages; i++) {
+        const stage_t *st = &j->stages[i];
+        if (st->state == ST_DONE) continue;
+        if (strcmp(st->name, "knn")) return; /* the artifact may still read it */
+        left++;
+    }
+    if (!left) return; /* the job ends now: built there */
+    j->prepared = 1;
+    const char *name = s->reg.model ? s->reg.model : s->name;
+    char err[1024] = "";
+    mlops_artifact_t *a = mlops_artifact_new();
+    int rc = a ? build(c, j, a, err, sizeof err) : MLOPS_ENOMEM;
+    if (!rc) rc = coord_registry_prebuild(c, name, &a, j->id, err, sizeof err);
+    mlops_artifact_destroy(&a);
+    /* the job's end builds it again, and says what went wrong */
+    if (rc) LOG_D("job %s: the artifact was not built ahead: %s", j->id, err[0] ? err : mlops_strerror(rc));
 }
 
 /* The model's PredictModel message, packed (malloc'd); with_ref: with

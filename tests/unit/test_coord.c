@@ -612,10 +612,11 @@ static void test_tries_survive_restart(void **state)
 }
 
 /* What a SIGKILL would leave on disk now: a copy of the journal's data
- * file into DIR/journal (between coord_poll turns no transaction is
- * open, and each commit is whole). */
+ * file into DIR/journal (once no commit is in flight on the committer
+ * thread, no transaction is open, and each commit is whole). */
 static void crash_image(fix_t *f, const char *dir)
 {
+    coord_journal_idle(f->c);
     char from[160], to[160];
     snprintf(from, sizeof from, "%s/data/journal/data.mdb", f->dir);
     mkdir(dir, 0755);

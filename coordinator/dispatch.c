@@ -19,6 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A stage's assignments in flight per worker slot: its own, or the
+ * cluster's --prefetch-tasks where it leaves that open (0). */
+static uint32_t stage_prefetch(const coord_t *c, const stage_ops_t *ops)
+{
+    if (ops->prefetch > 0) return (uint32_t)ops->prefetch;
+    return c->cfg.prefetch_tasks > 0 ? (uint32_t)c->cfg.prefetch_tasks : 2;
+}
+
 static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t ninputs, int *nlocal)
 {
     int64_t now = zclock_mono();
@@ -27,7 +35,7 @@ static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t
     uint32_t best_load = UINT32_MAX;
     for (size_t w = 0; w < c->nworkers; w++) {
         coord_worker_t *wk = &c->workers[w];
-        uint32_t cap = wk->slots * (uint32_t)(ops->prefetch > 0 ? ops->prefetch : 1);
+        uint32_t cap = wk->slots * stage_prefetch(c, ops);
         if (!wk->alive || wk->inflight >= cap || wk->paused_until > now) continue;
         int local = 0;
         for (size_t i = 0; i < ninputs; i++) local += coord_shard_held_by(c, inputs[i], (int)w);

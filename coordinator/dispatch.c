@@ -70,6 +70,7 @@ int coord_task_inputs_lost(coord_t *c, job_t *j, stage_t *st, size_t t)
 {
     task_args_t a;
     memset(&a, 0, sizeof a);
+    a.inputs_only = 1;
     char err[256];
     if (st->ops->task_args(j, st, t, &a, err, sizeof err) != 0) {
         free_args(&a);
@@ -122,7 +123,7 @@ static size_t local_task_ahead(coord_t *c, job_t *j, stage_t *st, int w)
     for (size_t q = st->qhead + 1; q < end; q++) {
         uint32_t u = st->queue[q];
         if (st->tasks[u].state != T_PENDING) continue;
-        task_args_t a = {0};
+        task_args_t a = {.inputs_only = 1};
         char err[256];
         int ok = st->ops->task_args(j, st, u, &a, err, sizeof err) == 0 && a.ninputs > 0, local = 0;
         for (size_t i = 0; ok && i < a.ninputs; i++) {
@@ -177,7 +178,9 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
             tk->queued = 0;
             continue;
         }
-        task_args_t a = {0};
+        /* the inputs first: the arguments are packed only for a task
+         * that goes out (not for one that waits for room or for an input) */
+        task_args_t a = {.inputs_only = 1};
         char err[1024] = "";
         int rc = st->ops->task_args(j, st, t, &a, err, sizeof err);
         if (rc != 0) {
@@ -255,6 +258,15 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
             free_args(&a);
             continue;
         }
+        task_args_t full = {0};
+        if ((rc = st->ops->task_args(j, st, t, &full, err, sizeof err)) != 0) {
+            free_args(&full);
+            free(refs);
+            free(rp);
+            free_args(&a);
+            coord_job_finish(c, j, JOB_FAILED, err[0] ? err : mlops_strerror(rc));
+            return 1;
+        }
         coord_worker_t *wk = &c->workers[w];
         tk->attempt = (uint32_t)(++c->next_attempt);
         if (c->next_attempt > c->attempt_reserved) {
@@ -282,8 +294,8 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         ta.kind = st->kind;
         ta.spec.data = (uint8_t *)j->spec_yaml;
         ta.spec.len = j->spec_len;
-        ta.args.data = a.args;
-        ta.args.len = a.args_len;
+        ta.args.data = full.args;
+        ta.args.len = full.args_len;
         ta.n_inputs = a.ninputs;
         ta.inputs = rp;
         ta.output_key = tk->output_key ? tk->output_key : "";
@@ -298,6 +310,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         free(refs);
         free(rp);
         free_args(&a);
+        free_args(&full);
     }
     return 1;
 }

@@ -73,6 +73,9 @@ typedef struct {
     size_t args_len;
     char **inputs;     /* malloc'd shard keys the task reads */
     size_t ninputs;
+    /* set by the caller when only the inputs are wanted (dispatch's
+     * locality and lost-input checks): args_pack then packs nothing */
+    int inputs_only;
 } task_args_t;
 
 typedef struct stage_ops {

@@ -36,6 +36,10 @@ static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t
     for (size_t w = 0; w < c->nworkers; w++) {
         coord_worker_t *wk = &c->workers[w];
         uint32_t cap = wk->slots * stage_prefetch(c, ops);
+        /* past its slots, a task waits in the worker's queue: only behind
+         * tasks of its own kind, never behind a long side-stage task
+         * (knn, profile) that would hold its epoch's barrier */
+        if (ops->prefetch == 0 && wk->inflight >= wk->slots && wk->inflight_queueable < wk->inflight) cap = wk->slots;
         if (!wk->alive || wk->inflight >= cap || wk->paused_until > now) continue;
         int local = 0;
         for (size_t i = 0; i < ninputs; i++) local += coord_shard_held_by(c, inputs[i], (int)w);
@@ -102,8 +106,7 @@ static void stage_abandon_running(coord_t *c, stage_t *st)
     for (size_t t = 0; t < st->ntasks; t++) {
         task_t *tk = &st->tasks[t];
         if (tk->state != T_RUNNING) continue;
-        if (tk->worker >= 0 && (size_t)tk->worker < c->nworkers && c->workers[tk->worker].inflight)
-            c->workers[tk->worker].inflight--;
+        coord_worker_released(c, tk->worker, st);
         tk->worker = -1;
         tk->state = T_PENDING;
         tk->attempt = 0;
@@ -280,7 +283,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         snprintf(tk->ran_on, sizeof tk->ran_on, "%s", wk->name ? wk->name : wk->id);
         tk->dispatches++;
         tk->deadline = coord_task_deadline(j);
-        wk->inflight++;
+        coord_worker_assigned(c, w, st);
         if (budget) (*budget)--;
         st->qhead++;
         tk->queued = 0;

@@ -266,7 +266,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
                 coord_task_retry(c, j, r->stage_idx, r->task_idx, why);
             return;
         }
-        if (wk->inflight) wk->inflight--;
+        coord_worker_released(c, w, st);
         tk->worker = -1;
         tk->deadline = 0;
         tk->state = T_FAILED;
@@ -285,7 +285,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
         coord_job_finish(c, j, JOB_FAILED, why);
         return;
     }
-    if (wk->inflight) wk->inflight--;
+    coord_worker_released(c, w, st);
     tk->worker = -1;
     tk->deadline = 0;
     wk->tasks_done++;

@@ -38,6 +38,9 @@ typedef struct {
     /* the longest a journal batch that no message waits on stays open
      * (coord.c: group commit over time); 0: commit at every turn */
     int commit_delay_ms;
+    /* assignments in flight per worker slot for the stages that leave it
+     * to the cluster (train's epoch tasks); 0 = the default, 2 */
+    int prefetch_tasks;
     /* directories whose files a client may name to be read in place
      * (comma-separated; NULL: every input is uploaded), common/localin.h */
     const char *local_inputs;

@@ -34,6 +34,10 @@ typedef struct {
     char *endpoint;
     uint32_t slots;
     uint32_t inflight;
+    /* of those, tasks of a stage that queues more than one per slot at
+     * its worker (prefetch 0: train's epochs): a second one is queued only
+     * behind these, never behind a long task of another stage */
+    uint32_t inflight_queueable;
     uint32_t executing; /* tasks running there, as its last Heartbeat said */
     uint64_t tasks_done;
     uint64_t shards;
@@ -224,6 +228,10 @@ int coord_worker_find(coord_t *c, zframe_t *id);
 int coord_worker_register(coord_t *c, zframe_t *id);
 /* Mark w dead and re-queue its running tasks. */
 void coord_worker_lost(coord_t *c, int w, const char *why);
+/* An assignment of stage st to worker w went out / ended (result, retry,
+ * hand-back, abandoned): its in-flight counts. w < 0 is ignored. */
+void coord_worker_assigned(coord_t *c, int w, const stage_t *st);
+void coord_worker_released(coord_t *c, int w, const stage_t *st);
 /* w said Leave (it is draining): mark it left and re-queue its running
  * tasks without counting a try (coord_task_handback). */
 void coord_worker_left(coord_t *c, int w, const char *why);

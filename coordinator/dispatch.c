@@ -19,6 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A stage's assignments in flight per worker slot: its own, or the
+ * cluster's --prefetch-tasks where it leaves that open (0). */
+static uint32_t stage_prefetch(const coord_t *c, const stage_ops_t *ops)
+{
+    if (ops->prefetch > 0) return (uint32_t)ops->prefetch;
+    return c->cfg.prefetch_tasks > 0 ? (uint32_t)c->cfg.prefetch_tasks : 2;
+}
+
 static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t ninputs, int *nlocal)
 {
     int64_t now = zclock_mono();
@@ -27,7 +35,11 @@ static int pick_worker(coord_t *c, const stage_ops_t *ops, char **inputs, size_t
     uint32_t best_load = UINT32_MAX;
     for (size_t w = 0; w < c->nworkers; w++) {
         coord_worker_t *wk = &c->workers[w];
-        uint32_t cap = wk->slots * (uint32_t)(ops->prefetch > 0 ? ops->prefetch : 1);
+        uint32_t cap = wk->slots * stage_prefetch(c, ops);
+        /* past its slots, a task waits in the worker's queue: only behind
+         * tasks of its own kind, never behind a long side-stage task
+         * (knn, profile) that would hold its epoch's barrier */
+        if (ops->prefetch == 0 && wk->inflight >= wk->slots && wk->inflight_queueable < wk->inflight) cap = wk->slots;
         if (!wk->alive || wk->inflight >= cap || wk->paused_until > now) continue;
         int local = 0;
         for (size_t i = 0; i < ninputs; i++) local += coord_shard_held_by(c, inputs[i], (int)w);
@@ -62,6 +74,7 @@ int coord_task_inputs_lost(coord_t *c, job_t *j, stage_t *st, size_t t)
 {
     task_args_t a;
     memset(&a, 0, sizeof a);
+    a.inputs_only = 1;
     char err[256];
     if (st->ops->task_args(j, st, t, &a, err, sizeof err) != 0) {
         free_args(&a);
@@ -93,8 +106,7 @@ static void stage_abandon_running(coord_t *c, stage_t *st)
     for (size_t t = 0; t < st->ntasks; t++) {
         task_t *tk = &st->tasks[t];
         if (tk->state != T_RUNNING) continue;
-        if (tk->worker >= 0 && (size_t)tk->worker < c->nworkers && c->workers[tk->worker].inflight)
-            c->workers[tk->worker].inflight--;
+        coord_worker_released(c, tk->worker, st);
         tk->worker = -1;
         tk->state = T_PENDING;
         tk->attempt = 0;
@@ -114,7 +126,7 @@ static size_t local_task_ahead(coord_t *c, job_t *j, stage_t *st, int w)
     for (size_t q = st->qhead + 1; q < end; q++) {
         uint32_t u = st->queue[q];
         if (st->tasks[u].state != T_PENDING) continue;
-        task_args_t a = {0};
+        task_args_t a = {.inputs_only = 1};
         char err[256];
         int ok = st->ops->task_args(j, st, u, &a, err, sizeof err) == 0 && a.ninputs > 0, local = 0;
         for (size_t i = 0; ok && i < a.ninputs; i++) {
@@ -169,7 +181,9 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
             tk->queued = 0;
             continue;
         }
-        task_args_t a = {0};
+        /* the inputs first: the arguments are packed only for a task
+         * that goes out (not for one that waits for room or for an input) */
+        task_args_t a = {.inputs_only = 1};
         char err[1024] = "";
         int rc = st->ops->task_args(j, st, t, &a, err, sizeof err);
         if (rc != 0) {
@@ -247,6 +261,15 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
             free_args(&a);
             continue;
         }
+        task_args_t full = {0};
+        if ((rc = st->ops->task_args(j, st, t, &full, err, sizeof err)) != 0) {
+            free_args(&full);
+            free(refs);
+            free(rp);
+            free_args(&a);
+            coord_job_finish(c, j, JOB_FAILED, err[0] ? err : mlops_strerror(rc));
+            return 1;
+        }
         coord_worker_t *wk = &c->workers[w];
         tk->attempt = (uint32_t)(++c->next_attempt);
         if (c->next_attempt > c->attempt_reserved) {
@@ -260,7 +283,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         snprintf(tk->ran_on, sizeof tk->ran_on, "%s", wk->name ? wk->name : wk->id);
         tk->dispatches++;
         tk->deadline = coord_task_deadline(j);
-        wk->inflight++;
+        coord_worker_assigned(c, w, st);
         if (budget) (*budget)--;
         st->qhead++;
         tk->queued = 0;
@@ -274,8 +297,8 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         ta.kind = st->kind;
         ta.spec.data = (uint8_t *)j->spec_yaml;
         ta.spec.len = j->spec_len;
-        ta.args.data = a.args;
-        ta.args.len = a.args_len;
+        ta.args.data = full.args;
+        ta.args.len = full.args_len;
         ta.n_inputs = a.ninputs;
         ta.inputs = rp;
         ta.output_key = tk->output_key ? tk->output_key : "";
@@ -290,6 +313,7 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         free(refs);
         free(rp);
         free_args(&a);
+        free_args(&full);
     }
     return 1;
 }

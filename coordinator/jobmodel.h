@@ -73,6 +73,9 @@ typedef struct {
     size_t args_len;
     char **inputs;     /* malloc'd shard keys the task reads */
     size_t ninputs;
+    /* set by the caller when only the inputs are wanted (dispatch's
+     * locality and lost-input checks): args_pack then packs nothing */
+    int inputs_only;
 } task_args_t;
 
 typedef struct stage_ops {
@@ -86,7 +89,7 @@ typedef struct stage_ops {
     /* Every task of the phase is done: reduce. Returns 1 if a next phase
      * was set up, 0 if the stage is complete, < 0 on error (err filled). */
     int (*phase_done)(struct job *j, struct stage *st, char *err, size_t errlen);
-    int prefetch; /* assignments in flight per worker slot */
+    int prefetch; /* assignments in flight per worker slot; 0: the coordinator's --prefetch-tasks */
     /* Optional: an input of the current phase was lost and cannot be
      * recomputed (it was made in an earlier phase). Re-arm the stage from
      * its journalled state (0), or leave it NULL and the job fails. */

@@ -415,6 +415,13 @@ static void replay_finish(coord_t *c)
                      * is done (coord_job_advance below) */
                     st->held = !planner_phase_ready(j, st);
                     if (!st->held) coord_stage_enqueue(st, (uint32_t)t);
+                } else if ((j->state == JOB_RUNNING || j->state == JOB_SUCCEEDED) && st->state == ST_DONE &&
+                           tk->state == T_PENDING) {
+                    /* a finished stage's task re-running for a lost shard
+                     * (coord_recompute): queued again too, else its
+                     * consumer, told the producer is pending, waits for
+                     * it for ever */
+                    coord_stage_enqueue(st, (uint32_t)t);
                 }
             }
         }

@@ -121,7 +121,7 @@ void coord_job_finish(coord_t *c, job_t *j, int state, const char *error)
         for (size_t t = 0; t < st->ntasks; t++) {
             task_t *tk = &st->tasks[t];
             if (tk->state == T_RUNNING && tk->worker >= 0) {
-                if (c->workers[tk->worker].inflight) c->workers[tk->worker].inflight--;
+                coord_worker_released(c, tk->worker, st);
                 tk->worker = -1;
                 tk->attempt = 0; /* late results are ignored */
             }

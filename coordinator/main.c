@@ -57,6 +57,9 @@ static const mlops_flag_t FLAGS[] = {
     {.name = "commit-delay-ms", .type = MLOPS_FLAG_INT, .meta = "MS", .lo = 0, .hi = 1000,
      .dflt = "20", .off = CFG(commit_delay_ms),
      .help = "longest a journal batch stays uncommitted while no reply or message waits on it (0: commit every turn); a crash re-runs at most that much work"},
+    {.name = "prefetch-tasks", .type = MLOPS_FLAG_INT, .meta = "N", .lo = 1, .hi = 64,
+     .dflt = "2", .off = CFG(prefetch_tasks),
+     .help = "train epoch tasks in flight per worker slot: the next waits on the worker while one runs (1: none waits)"},
     MLOPS_FLAG_ROW_METRICS_LISTEN(CFG(metrics_listen)),
     {.name = "http", .type = MLOPS_FLAG_STR, .meta = "HOST:PORT", .off = CFG(http_listen),
      .help = "serve the web dashboard and its JSON API on http://HOST:PORT/ (port 0 picks one, "

@@ -147,6 +147,7 @@ stage_t *stage_input_of(job_t *j, const stage_t *st)
 
 int args_pack(task_args_t *a, const ProtobufCMessage *m)
 {
+    if (a->inputs_only) return 0; /* a cv task's arguments are megabytes */
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *b = malloc(n ? n : 1);
     if (!b) return MLOPS_ENOMEM;

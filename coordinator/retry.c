@@ -39,7 +39,7 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     if (w >= 0 && (size_t)w < c->nworkers) {
         snprintf(where, sizeof where, "worker %s (%s)", c->workers[w].id,
                  c->workers[w].name ? c->workers[w].name : "?");
-        if (tk->state == T_RUNNING && c->workers[w].inflight) c->workers[w].inflight--;
+        if (tk->state == T_RUNNING) coord_worker_released(c, w, st);
     }
     tk->worker = -1;
     tk->deadline = 0;
@@ -80,7 +80,7 @@ void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attemp
     int w = tk->worker;
     if (w >= 0 && (size_t)w < c->nworkers) {
         coord_worker_t *wk = &c->workers[w];
-        if (wk->inflight) wk->inflight--;
+        coord_worker_released(c, w, st);
         wk->paused_until = zclock_mono() + c->hb_ms;
         LOG_W("job %s: %s task %zu not delivered to worker %s (%s): %s; re-queued", j->id, st->name,
               t, wk->id, wk->name ? wk->name : "?", why);
@@ -97,7 +97,7 @@ void coord_task_handback(coord_t *c, job_t *j, size_t s, size_t t, const char *w
     stage_t *st = &j->stages[s];
     task_t *tk = &st->tasks[t];
     int w = tk->worker;
-    if (w >= 0 && (size_t)w < c->nworkers && c->workers[w].inflight) c->workers[w].inflight--;
+    coord_worker_released(c, w, st);
     tk->worker = -1;
     tk->deadline = 0;
     tk->state = T_PENDING;

@@ -12,7 +12,7 @@
  *                  outside its fold (CvRows, worker/kind_cv.c), from the
  *                  instance's epoch start model; the parameters come back
  *                  in the result (sparse) and are mixed here per instance
- *                  (cv_mix: the bytes the train_reduce levels gave).
+ *                  (coord_mixtree: the bytes the train_reduce levels gave).
  *   "cv_evaluate"  task c*S + s: every instance's model of chunk c on its
  *                  fold's rows of shard s; per instance the partials are
  *                  merged in shard order.
@@ -59,7 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CV_FANIN 8 /* as train's tree */
+#define CV_FANIN MIXTREE_FANIN /* the reduce phases' groups: the mixing tree's */
 #define CV_NM 6    /* accuracy, logloss, auc, f1, precision, recall: the MLOPS_METRIC_* bits */
 #define CV_NS 8    /* the scores kept per instance: CV_NM, then the fold's rows and its rows of class 1 */
 #define CV_MAX_MODEL_BYTES 2147483648.0 /* the instances' models, held in the stage's blob */
@@ -675,54 +675,6 @@ static void fold_scores(const mlk_metrics *acc, double *sc, char *err, size_t er
     for (uint32_t c = 0; conf && nc >= 2 && c < nc; c++) sc[7] += (double)conf[nc + c];
 }
 
-/* The epoch's model of one instance from its n shard models: levels of
- * the fan-in-8 tree in shard order, each the count-weighted average of
- * its group (mlk_model_average_encoded), as the train_reduce levels
- * computed them, so the bytes are theirs; one shard is averaged with
- * itself, as a one-input reduce did. *out malloc'd. */
-static int cv_mix(const uint8_t *const *bufs, const size_t *lens, const uint64_t *counts, size_t n, uint8_t **out,
-                  size_t *outlen, char *err, size_t errlen)
-{
-    uint8_t **cur = calloc(n + 1, sizeof *cur);
-    size_t *clen = calloc(n + 1, sizeof *clen);
-    uint64_t *cnt = malloc((n + 1) * sizeof *cnt);
-    int rc = cur && clen && cnt && n ? 0 : MLOPS_ENOMEM;
-    int owned = 0; /* level 1 reads the results in place */
-    if (!rc) memcpy(cnt, counts, n * sizeof *cnt);
-    do {
-        size_t groups = (n + CV_FANIN - 1) / CV_FANIN;
-        for (size_t g = 0; !rc && g < groups; g++) {
-            size_t lo = g * CV_FANIN, hi = lo + CV_FANIN < n ? lo + CV_FANIN : n;
-            uint8_t *avg = NULL;
-            size_t alen = 0;
-            uint64_t total = 0;
-            for (size_t i = lo; i < hi; i++) total += cnt[i];
-            rc = mlk_model_average_encoded(owned ? (const uint8_t *const *)cur + lo : bufs + lo,
-                                           owned ? clen + lo : lens + lo, cnt + lo, hi - lo, &avg, &alen, err,
-                                           errlen);
-            for (size_t i = lo; owned && i < hi; i++) {
-                free(cur[i]);
-                cur[i] = NULL;
-            }
-            cur[g] = avg;
-            clen[g] = alen;
-            cnt[g] = total;
-        }
-        owned = 1;
-        n = groups;
-    } while (!rc && n > 1);
-    if (!rc) {
-        *out = cur[0];
-        *outlen = clen[0];
-        cur[0] = NULL;
-    }
-    for (size_t i = 0; cur && owned && i < n; i++) free(cur[i]);
-    free(cur);
-    free(clen);
-    free(cnt);
-    return rc;
-}
-
 /* A phase of cv_epoch or cv_evaluate tasks is done: the active
  * instances' epoch models into *models (per instance, malloc'd), or
  * every instance's scores into p->score. Instance a of the phase is
@@ -782,7 +734,7 @@ static int cv_shards_done(const job_t *j, const stage_t *st, cvplan_t *p, int ev
             p->seconds[inst] += r->n_seconds ? r->seconds[k] : st->tasks[base + s].seconds / (double)share;
         }
         if (!rc && models[inst]) rc = MLOPS_EPARSE;
-        if (!rc) rc = cv_mix(bufs, lens, counts, S, &models[inst], &mlens[inst], err, errlen);
+        if (!rc) rc = coord_mixtree(bufs, lens, counts, S, &models[inst], &mlens[inst], err, errlen);
     }
     for (size_t t = 0; t < nt; t++) {
         if (er && er[t]) mlops__tasks__cv_epoch_result__free_unpacked(er[t], NULL);

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRAIN_FANIN 8
+#define TRAIN_FANIN MIXTREE_FANIN /* the reduce phases' groups: the mixing tree's */
 
 typedef struct {
     uint32_t epoch, level, final;
@@ -219,23 +219,22 @@ static int gather_counts(const stage_t *st, uint64_t **counts, double *loss_sum,
 }
 
 /* The epoch's average of the models the epoch tasks returned: the tree
- * of TRAIN_FANIN groups the train_reduce phases computed, level by level
- * in memory, with the counts and the count-weighted loss sum (added in
- * task order). Each result is unpacked once and its
- * model read in place: the first level averages straight from the
- * unpacked results, no copy of the ~0.3 MB models. *model malloc'd. */
+ * the train_reduce phases computed (coord_mixtree), with the counts and
+ * the count-weighted loss sum (added in task order). Each result is
+ * unpacked once and its model read in place: the tree's first level
+ * averages straight from the unpacked results, no copy of the ~0.3 MB
+ * models. *model malloc'd. */
 static int mix_epoch(const stage_t *st, uint64_t **counts, double *loss_sum, uint8_t **model, size_t *model_len,
                      char *err, size_t errlen)
 {
     size_t n = st->ntasks;
     Mlops__Tasks__TrainEpochResult **res = calloc(n ? n : 1, sizeof *res);
     const uint8_t **src = calloc(n ? n : 1, sizeof *src);
-    uint8_t **bufs = calloc(n ? n : 1, sizeof *bufs);
     size_t *lens = calloc(n ? n : 1, sizeof *lens);
     uint64_t *cnt = malloc((n ? n : 1) * sizeof *cnt);
     *counts = calloc(n ? n : 1, sizeof **counts);
     *loss_sum = 0;
-    int rc = (!res || !src || !bufs || !lens || !cnt || !*counts) ? MLOPS_ENOMEM : 0;
+    int rc = (!res || !src || !lens || !cnt || !*counts) ? MLOPS_ENOMEM : 0;
     for (size_t t = 0; !rc && t < n; t++) {
         const task_t *tk = &st->tasks[t];
         Mlops__Tasks__TrainEpochResult *r = res[t] =
@@ -249,41 +248,11 @@ static int mix_epoch(const stage_t *st, uint64_t **counts, double *loss_sum, uin
             lens[t] = r->model.len;
         }
     }
-    /* level 1 reads the results in place; later levels their own averages */
-    int first = 1;
-    while (!rc && (n > 1 || (first && st->ntasks == 1))) {
-        /* one shard: the reduce phase of one input averaged it with itself */
-        size_t groups = (n + TRAIN_FANIN - 1) / TRAIN_FANIN;
-        for (size_t g = 0; !rc && g < groups; g++) {
-            size_t lo = g * TRAIN_FANIN, hi = lo + TRAIN_FANIN < n ? lo + TRAIN_FANIN : n;
-            uint8_t *avg = NULL;
-            size_t alen = 0;
-            uint64_t total = 0;
-            for (size_t i = lo; i < hi; i++) total += cnt[i];
-            rc = mlk_model_average_encoded(first ? src + lo : (const uint8_t *const *)bufs + lo, lens + lo, cnt + lo,
-                                           hi - lo, &avg, &alen, err, errlen);
-            for (size_t i = lo; !first && i < hi; i++) {
-                free(bufs[i]);
-                bufs[i] = NULL;
-            }
-            bufs[g] = avg;
-            lens[g] = alen;
-            cnt[g] = total;
-        }
-        n = groups;
-        first = 0;
-    }
-    if (!rc) {
-        *model = bufs[0];
-        *model_len = lens[0];
-        bufs[0] = NULL;
-    }
-    for (size_t i = 0; bufs && i < st->ntasks; i++) free(bufs[i]);
+    if (!rc) rc = coord_mixtree(src, lens, cnt, n, model, model_len, err, errlen);
     for (size_t t = 0; res && t < st->ntasks; t++)
         if (res[t]) mlops__tasks__train_epoch_result__free_unpacked(res[t], NULL);
     free(res);
     free(src);
-    free(bufs);
     free(lens);
     free(cnt);
     if (rc) {
@@ -395,9 +364,10 @@ const uint8_t *train_model(const stage_t *st, size_t *len)
     return s.model;
 }
 
-/* One assignment in flight per slot. Two would hide the result ->
- * commit -> assign round trip between a worker's epoch tasks (half the
- * stage's wall time under load), but with two test_chaos stalled twice in
- * four runs at the stage's last task after a coordinator restart, waiting
- * on a lost split shard; not understood yet, so not done. */
-const stage_ops_t stage_train = {"train", train_start, train_args, train_done, 1, train_restart};
+/* Assignments in flight per slot: the coordinator's --prefetch-tasks (2
+ * by default), so a worker has its next epoch task (arguments decoded,
+ * shard fetched) queued while it trains and the result -> commit ->
+ * assign round trip (10-30 ms under load) is not a gap between every two
+ * of its tasks. The arguments hold the sparse model (~0.1-0.3 MB), so a
+ * queued task costs little memory. */
+const stage_ops_t stage_train = {"train", train_start, train_args, train_done, 0, train_restart};

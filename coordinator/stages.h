@@ -16,6 +16,7 @@
  *   stage_promote.c   promote (the champion scored on the same test rows)
  *   stage_profile.c   profile (reference distributions of the training rows)
  *   stage_noop.c      noop (empty tasks, for the scheduler benchmark)
+ *   mixtree.c         the epoch's mixing tree (train and cv)
  * planner.c builds a job's chain of stages and holds the helpers below.
  *
  * Data flows along a chain of stages whose final outputs (key suffix
@@ -144,6 +145,14 @@ uint64_t stage_total_rows(const stage_t *st);
 void job_set_classes(job_t *j, char **labels, size_t n);
 size_t job_nclasses(const job_t *j);
 const char *job_class(const job_t *j, size_t i);
+
+/* mixtree.c: one model from the n shard models of an SGD epoch (train's
+ * and each cv instance's): the fan-in-MIXTREE_FANIN tree in shard order,
+ * each node the count-weighted average of its group. *out malloc'd;
+ * 0, or an MLOPS_E* code with err. */
+#define MIXTREE_FANIN 8
+int coord_mixtree(const uint8_t *const *bufs, const size_t *lens, const uint64_t *counts, size_t n, uint8_t **out,
+                  size_t *outlen, char *err, size_t errlen);
 
 /* stage_train.c: the rows the train stage learns from: the split's
  * training rows, or every row without a split. */

@@ -55,10 +55,28 @@ static void worker_gone(coord_t *c, int w, const char *why, int left)
         }
     }
     wk->inflight = 0;
+    wk->inflight_queueable = 0;
     coord_shard_forget_worker(c, w);
 }
 
 void coord_worker_lost(coord_t *c, int w, const char *why) { worker_gone(c, w, why, 0); }
+
+void coord_worker_assigned(coord_t *c, int w, const stage_t *st)
+{
+    if (w < 0 || (size_t)w >= c->nworkers) return;
+    coord_worker_t *wk = &c->workers[w];
+    wk->inflight++;
+    if (st->ops->prefetch == 0) wk->inflight_queueable++;
+}
+
+void coord_worker_released(coord_t *c, int w, const stage_t *st)
+{
+    if (w < 0 || (size_t)w >= c->nworkers) return;
+    coord_worker_t *wk = &c->workers[w];
+    if (wk->inflight) wk->inflight--;
+    if (st->ops->prefetch == 0 && wk->inflight_queueable) wk->inflight_queueable--;
+    if (wk->inflight_queueable > wk->inflight) wk->inflight_queueable = wk->inflight;
+}
 void coord_worker_left(coord_t *c, int w, const char *why) { worker_gone(c, w, why, 1); }
 
 int coord_worker_register(coord_t *c, zframe_t *id)
@@ -89,6 +107,7 @@ int coord_worker_register(coord_t *c, zframe_t *id)
     wk->alive = 1;
     wk->left = 0;
     wk->inflight = 0;
+    wk->inflight_queueable = 0;
     wk->last_seen = zclock_mono();
     return w;
 }

@@ -185,9 +185,24 @@ static void send_register(worker_t *w)
     LOG_I("registering with %s (%zu shards held)", w->cfg.coordinator, n);
 }
 
+/* Tasks still waiting in the FIFO when this worker registers again: the
+ * coordinator re-queued them when it restarted or gave this connection
+ * up (a new socket is a new worker to it), so their results would be
+ * ignored; running them would only delay the tasks it sends next. */
+static void drop_queued(worker_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->qtail - w->qhead;
+    for (size_t i = w->qhead; i < w->qtail; i++) wire_free(&w->q[i]);
+    w->qhead = w->qtail = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (n) LOG_I("dropped %zu queued task(s) of the previous connection: the coordinator re-queued them", n);
+}
+
 static int connect_coord(worker_t *w)
 {
     char err[512];
+    drop_queued(w);
     zsock_destroy(&w->coord);
     transport_sec_t sec = {.cert = w->cert, .server_key = w->server_key};
     w->coord = transport_dealer_connect(w->cfg.coordinator, &sec, err, sizeof err);
@@ -292,6 +307,7 @@ static void on_coord(worker_t *w)
                   env->error->message ? env->error->message : "");
         } else if (env->error->code == MLOPS__ERROR_CODE__NOT_REGISTERED) {
             LOG_W("coordinator does not know us: registering again");
+            drop_queued(w); /* it restarted or gave us up: it re-queued them */
             send_register(w);
         } else {
             LOG_W("coordinator error: %s", env->error->message ? env->error->message : "");

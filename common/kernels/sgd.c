@@ -236,6 +236,30 @@ static inline row_view rec_at(const uint8_t *rec, size_t nd, int f32)
     return v;
 }
 
+/* A packed record's header and arrays with the value type known (f32:
+ * vf holds the values, else vv), for the specialised epoch loops; both
+ * pointers are set, only the one of the record's type is read. */
+typedef struct {
+    int32_t label;
+    uint32_t nnz;
+    const int32_t *ind;
+    const float *vf;
+    const double *vv;
+    const double *x; /* the dense values (nd of them) */
+} rec_view;
+
+static inline rec_view rec_view_at(const uint8_t *rec, const int f32)
+{
+    rec_view v;
+    memcpy(&v.label, rec, 4);
+    memcpy(&v.nnz, rec + 4, 4);
+    v.ind = (const int32_t *)(const void *)(rec + 8);
+    v.vf = (const float *)(const void *)(rec + rec_vals_at(v.nnz, 1));
+    v.vv = (const double *)(const void *)(rec + rec_vals_at(v.nnz, 0));
+    v.x = (const double *)(const void *)(rec + rec_dense_at(v.nnz, f32));
+    return v;
+}
+
 /* A large buffer for random access: 2 MiB aligned and, on Linux, marked
  * for transparent huge pages, so that random visits do not also miss the
  * TLB on every row and the first touch faults 512 times less often. */
@@ -696,15 +720,11 @@ __attribute__((always_inline)) static inline void epoch_plain_bin(trainer *tr, c
     for (size_t s = 0; s < n; s++, t++) {
         double eta = sched_eta(&tr->s, t);
         prefetch_ahead(tr, perm, s, n);
-        const uint8_t *rec = tr->pack + perm[s];
-        int32_t label;
-        uint32_t nnz;
-        memcpy(&label, rec, 4);
-        memcpy(&nnz, rec + 4, 4);
-        const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
-        const float *vf = (const float *)(const void *)(rec + rec_vals_at(nnz, 1));
-        const double *vv = (const double *)(const void *)(rec + rec_vals_at(nnz, 0));
-        const double *x = (const double *)(const void *)(rec + rec_dense_at(nnz, f32));
+        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
+        const int32_t label = rv.label, *ind = rv.ind;
+        const uint32_t nnz = rv.nnz;
+        const float *vf = rv.vf;
+        const double *vv = rv.vv, *x = rv.x;
         double sum = 0.0;
         for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < nd; j++) sum += vd[j] * x[j];
@@ -808,15 +828,11 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr,
     uint8_t lk[LOSS_BLOCK];
     for (size_t s = 0; s < n; s++) {
         prefetch_ahead(tr, perm, s, n);
-        const uint8_t *rec = tr->pack + perm[s];
-        int32_t label;
-        uint32_t nnz;
-        memcpy(&label, rec, 4);
-        memcpy(&nnz, rec + 4, 4);
-        const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
-        const float *vf = (const float *)(const void *)(rec + rec_vals_at(nnz, 1));
-        const double *vv = (const double *)(const void *)(rec + rec_vals_at(nnz, 0));
-        const double *x = (const double *)(const void *)(rec + rec_dense_at(nnz, f32));
+        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
+        const int32_t label = rv.label, *ind = rv.ind;
+        const uint32_t nnz = rv.nnz;
+        const float *vf = rv.vf;
+        const double *vv = rv.vv, *x = rv.x;
         double sum = 0.0;
         for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < nd; j++) sum += wd[j] * x[j];

@@ -4,6 +4,7 @@
 #include "hasher.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define HDR 56
 #define RANK_BITMAP_MAX ((uint64_t)1 << 26) /* beyond: sorted list + binary search */
@@ -234,6 +235,8 @@ int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, ch
                                 (unsigned long long)i, p->test[i]);
     size_t pos = 0;
     int small = 1;
+    p->label_min = 0;
+    p->label_max = -1;
     uint64_t i;
     for (i = 0; i < n; i++) {
         if (rb - pos < 8) goto short_rec;
@@ -257,6 +260,8 @@ int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, ch
         if (lab < -1)
             return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: row %llu has label %d",
                                 (unsigned long long)i, lab);
+        if (i == 0 || lab < p->label_min) p->label_min = lab;
+        if (i == 0 || lab > p->label_max) p->label_max = lab;
         const uint8_t *ci = p->recs + pos + 8;
         unsigned bad = 0; /* branch-free, then locate */
         for (uint32_t q = 0; q < nnz; q++) bad |= rd32(ci + 4 * q) >= ncols;
@@ -320,5 +325,23 @@ uint8_t *mlk_fpack_aligned_copy(const void *buf, size_t len)
 {
     uint8_t *c = aligned_alloc(64, ((len ? len : 1) + 63) & ~(size_t)63);
     if (c && len) memcpy(c, buf, len);
+    return c;
+}
+
+void *mlk_fpack_alloc(size_t len)
+{
+    size_t huge = (size_t)2 << 20;
+    len = (len + huge - 1) / huge * huge;
+    void *c = aligned_alloc(huge, len ? len : huge);
+#ifdef MADV_HUGEPAGE
+    if (c) madvise(c, len ? len : huge, MADV_HUGEPAGE); /* a hint; failure is harmless */
+#endif
+    return c;
+}
+
+uint8_t *mlk_fpack_recs_copy(const mlk_fpack *p)
+{
+    uint8_t *c = mlk_fpack_alloc(p->rec_bytes);
+    if (c && p->rec_bytes) memcpy(c, p->recs, p->rec_bytes);
     return c;
 }

@@ -1267,7 +1267,9 @@ int mlk_sgd_train_packed(mlk_cmodel *m, const mlk_fpack *p, const size_t *off, s
     if ((nf > 0) != (p->hashed != 0) || (p->hashed && p->n_features != m->n_features))
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: shard has %llu hashed features, model %zu",
                             (unsigned long long)p->n_features, nf);
-    for (size_t i = 0; i < n; i++) {
+    /* every row's label in range (known from mlk_fpack_open): no pass */
+    int all_ok = p->label_min >= 0 && p->label_max < (int32_t)m->n_classes;
+    for (size_t i = 0; !all_ok && i < n; i++) {
         int32_t lab;
         if (off[i] >= p->rec_bytes)
             return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: record offset %zu beyond the shard", off[i]);
@@ -1425,6 +1427,71 @@ out:
     inset_free(&rk);
     free(lind);
     free(w);
+    return rc;
+}
+
+int mlk_sgd_predict_proba_packed(const mlk_cmodel *c, const mlk_fpack *p, const size_t *off, size_t n,
+                                 double *proba, char *err, size_t errlen)
+{
+    if (!c || !p || (n && !off)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    size_t kv = c->n_vec, nd = p->n_dense, nc = p->ncols, nf = (size_t)c->n_features;
+    if (nd != c->n_dense)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: data has %zu dense columns, model %zu", nd,
+                            (size_t)c->n_dense);
+    if ((nf > 0) != (p->hashed != 0) || (p->hashed && p->n_features != c->n_features))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: shard has %llu hashed features, model %zu",
+                            (unsigned long long)p->n_features, nf);
+    size_t mh = c->m >= nd ? c->m - nd : 0;
+    for (size_t j = 0; j < nd; j++)
+        if (c->m < nd || c->in[mh + j] != c->n_features + j)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: compact model lacks dense input %zu", j);
+    /* each shard column's row of the weights, or the zero row (index m):
+     * the products and sums of mlk_sgd_predict_proba_compact */
+    uint32_t *map = malloc((nc + 1) * sizeof *map);
+    double *w = malloc((c->m + 1) * kv * sizeof *w);
+    double *xb = malloc((PREDICT_BLOCK * nd + 1) * sizeof *xb), *z = malloc(PREDICT_BLOCK * kv * sizeof *z);
+    int rc = 0;
+    if (!map || !w || !xb || !z) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    for (size_t i = 0, l = 0; i < nc; i++) {
+        while (l < mh && c->in[l] < p->cols[i]) l++;
+        map[i] = l < mh && c->in[l] == p->cols[i] ? (uint32_t)l : (uint32_t)c->m;
+    }
+    memcpy(w, c->w, c->m * kv * sizeof *w);
+    memset(w + c->m * kv, 0, kv * sizeof *w);
+    for (size_t s = 0; s < n; s += PREDICT_BLOCK) {
+        size_t nb = n - s < PREDICT_BLOCK ? n - s : PREDICT_BLOCK;
+        /* the block's dense rows side by side, as the arrays hold them */
+        for (size_t bi = 0; bi < nb && nd; bi++) {
+            const uint8_t *rec = p->recs + off[s + bi];
+            uint32_t nnz;
+            memcpy(&nnz, rec + 4, 4);
+            memcpy(xb + bi * nd, rec + mlk_rec_dense_at(nnz, p->f32), nd * sizeof *xb);
+        }
+        if (nd > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)nd, 1.0, xb, (int)nd,
+                        w + mh * kv, (int)kv, 0.0, z, (int)kv);
+        else
+            memset(z, 0, nb * kv * sizeof *z);
+        for (size_t bi = 0; bi < nb; bi++) {
+            double *zr = z + bi * kv;
+            row_view rw = rec_at(p->recs + off[s + bi], nd, p->f32);
+            for (size_t q = 0; q < rw.nnz; q++) {
+                const double *wj = w + (size_t)map[rw.ind[q]] * kv;
+                double x = rv_val(&rw, q);
+                for (size_t k = 0; k < kv; k++) zr[k] += wj[k] * x;
+            }
+            for (size_t k = 0; k < kv; k++) zr[k] += c->b[k];
+            scores_proba(zr, kv, proba + (s + bi) * c->n_classes);
+        }
+    }
+out:
+    free(map);
+    free(w);
+    free(xb);
+    free(z);
     return rc;
 }
 

@@ -139,6 +139,13 @@ int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *pro
 int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, double *proba, char *err,
                                   size_t errlen);
 
+/* The same probabilities for the rows of a packed shard at record
+ * offsets off[0..n-1] (proba: n x K), read in place: bit for bit
+ * mlk_sgd_predict_proba_compact on those rows copied out as arrays (the
+ * dense block goes through the same dgemm calls, 256 rows at a time). */
+int mlk_sgd_predict_proba_packed(const mlk_cmodel *c, const mlk_fpack *p, const size_t *off, size_t n,
+                                 double *proba, char *err, size_t errlen);
+
 /* Full-batch objective at m: mean log loss over d plus alpha/2 ||w||^2
  * (intercepts not penalised) into *loss, and, if grad is non-NULL, its
  * gradient: dim * n_vec values laid out like m->w followed by n_vec for

@@ -50,6 +50,8 @@ static void train_both(const mlk_fpack *p, const size_t *off, const mlk_features
     for (size_t i = 0; i < p->nrows; i++) memcpy(recs + off[i], &lab[i], 4);
     mlk_fpack q = *p;
     q.recs = recs;
+    q.label_min = 0;
+    q.label_max = p->nrows ? 1 : -1;
     mlk_sgd_opts o;
     mlk_sgd_opts_default(&o);
     o.epochs = 1;

@@ -667,6 +667,24 @@ static void test_train_packed_matches_arrays(void **state)
                         free(x);
                         free(y);
                     }
+                    /* scoring the test rows from the records equals scoring them copied out */
+                    mlk_features *g = mlk_features_select(f, f->test, 1);
+                    size_t *toff = malloc((g->nrows + 1) * sizeof *toff), nt = 0;
+                    ok(mlk_fpack_open(buf, len, &pk, off, err, sizeof err), err); /* every row's offset again */
+                    for (size_t i = 0; i < f->nrows; i++)
+                        if (f->test[i]) toff[nt++] = off[i];
+                    assert_int_equal(nt, g->nrows);
+                    double *pa = malloc((nt * k + 1) * sizeof *pa), *pb = malloc((nt * k + 1) * sizeof *pb);
+                    mlk_sgd_data dg = {g->nrows, g->csr, g->dense64, ND, NULL};
+                    ok(mlk_sgd_predict_proba_compact(cb, &dg, pa, err, sizeof err), err);
+                    ok(mlk_sgd_predict_proba_packed(cb, &pk, toff, nt, pb, err, sizeof err), err);
+                    assert_memory_equal(pa, pb, nt * k * sizeof *pa);
+                    free(pa);
+                    free(pb);
+                    free(toff);
+                    mlk_features_destroy(&g);
+                    for (size_t i = 0, w = 0; i < f->nrows; i++) /* back to the training rows */
+                        if (!f->test[i]) off[w++] = off[i];
                     /* mini-batches and a model of another shape are refused */
                     o.batch_size = 4;
                     assert_int_equal(mlk_sgd_train_packed(cb, &pk, off, ntr, &o, NULL, err, sizeof err), MLOPS_EINVAL);

@@ -94,25 +94,12 @@ static int cv_decode(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, const vo
     return cv_folds(ctx, rows, (*f)->nrows, (*f)->test, (*f)->row_id, *fold);
 }
 
-/* The task's shard, and the fold of each of its rows (*fold malloc'd). */
-static int cv_input(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, size_t ninst, const uint32_t *inst_fold,
-                    size_t nfold, mlk_features **f, uint8_t **fold)
-{
-    *f = NULL;
-    *fold = NULL;
-    if (cv_args_ok(ctx, rows, ninst, inst_fold, nfold) != 0) return -1;
-    void *data;
-    size_t len;
-    if (wk_task_input(ctx, 0, &data, &len) != 0) return -1;
-    int rc = cv_decode(ctx, rows, data, len, f, fold);
-    free(data);
-    return rc;
-}
-int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, mlk_fpack *p, size_t **off,
-                   uint8_t **copy)
+int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, int shuffled, mlk_fpack *p,
+                   size_t **off, uint8_t **copy, uint8_t **recs)
 {
     *off = NULL;
     *copy = NULL;
+    *recs = NULL;
     const uint8_t *b = data;
     if ((uintptr_t)b & 7) { /* LMDB does not promise alignment: read a copy */
         if (!(b = *copy = mlk_fpack_aligned_copy(data, len))) return wk_task_fail(ctx, 1, "out of memory");
@@ -121,9 +108,12 @@ int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, 
     if (len >= 16) memcpy(&n, b + 8, 8);
     if (n > len / 8) n = 0; /* garbage: mlk_fpack_open says so */
     char why[200] = "";
-    if (!(*off = malloc((n ? n : 1) * sizeof **off))) return wk_task_fail(ctx, 1, "out of memory");
+    if (!(*off = mlk_fpack_alloc((n ? n : 1) * sizeof **off))) return wk_task_fail(ctx, 1, "out of memory");
     if (mlk_fpack_open(b, len, p, *off, why, sizeof why) != 0)
         return wk_task_fail(ctx, 0, "damaged feature shard %s: %s", ctx->ta->inputs[input]->key, why);
+    /* a large shard's records in huge pages: shuffled visits over the
+     * map's 4 KiB pages missed the TLB on every row (mlk_fpack_recs_copy) */
+    if (shuffled && p->rec_bytes >= MLK_FPACK_COPY_MIN && (*recs = mlk_fpack_recs_copy(p)) != NULL) p->recs = *recs;
     return 0;
 }
 
@@ -224,9 +214,9 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
 {
     mlk_fpack p;
     size_t *off = NULL, **koff = NULL, *kn = NULL, n = a->n_inst;
-    uint8_t *copy = NULL, *fold = NULL;
+    uint8_t *copy = NULL, *recs = NULL, *fold = NULL;
     uint32_t K = a->rows->folds;
-    int rc = wk_packed_open(ctx, 0, data, len, &p, &off, &copy);
+    int rc = wk_packed_open(ctx, 0, data, len, 1, &p, &off, &copy, &recs);
     if (!rc && (!(fold = malloc(p.nrows ? p.nrows : 1)) || !(koff = calloc(K, sizeof *koff)) ||
                 !(kn = calloc(K, sizeof *kn))))
         rc = wk_task_fail(ctx, 1, "out of memory");
@@ -263,6 +253,7 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
     free(fold);
     free(off);
     free(copy);
+    free(recs);
     return rc;
 }
 
@@ -403,6 +394,97 @@ out:
     return rc;
 }
 
+/* cv_score_one over the records at off[0..nr-1] of a packed shard, their
+ * labels lab[]. */
+static int cv_score_packed(task_ctx_t *ctx, const Mlops__Tasks__EvaluateArgs *a, const mlk_fpack *p,
+                           const size_t *off, const int32_t *lab, size_t nr, Mlops__Tasks__EvaluateResult *res)
+{
+    mlk_cmodel *m = NULL;
+    mlk_metrics *part = NULL;
+    double *proba = NULL;
+    int rc = -1;
+    if (a->classes < 2 || a->classes > 65536 || a->n_scale_mean || a->n_scale_scale || a->cv) {
+        rc = wk_task_fail(ctx, 0, "cv: damaged evaluate arguments (%u classes)", a->classes);
+        goto out;
+    }
+    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (!(part = mlk_metrics_new(a->classes, 0))) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (nr) {
+        if (!(proba = malloc(nr * a->classes * sizeof *proba))) {
+            rc = wk_task_fail(ctx, 1, "out of memory");
+            goto out;
+        }
+        if (mlk_sgd_predict_proba_packed(m, p, off, nr, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_metrics_add(part, nr, lab, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+    }
+    if (mlk_metrics_encode(part, &res->partial.data, &res->partial.len) != 0) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(proba);
+    mlk_metrics_destroy(&part);
+    mlk_cmodel_destroy(&m);
+    return rc;
+}
+
+/* cv_evaluate over a packed shard: each fold's rows as record offsets
+ * and labels, in row order (the rows the array path copies out). */
+static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArgs *a, const void *data,
+                              size_t len, Mlops__Tasks__EvaluateResult *res, Mlops__Tasks__EvaluateResult **resp)
+{
+    mlk_fpack p;
+    size_t *off = NULL, **koff = NULL, *kn = NULL, n = a->n_inst;
+    int32_t **klab = NULL;
+    uint8_t *copy = NULL, *recs = NULL, *fold = NULL;
+    uint32_t K = a->rows->folds;
+    int rc = wk_packed_open(ctx, 0, data, len, 0, &p, &off, &copy, &recs);
+    if (!rc && (!(fold = malloc(p.nrows ? p.nrows : 1)) || !(koff = calloc(K, sizeof *koff)) ||
+                !(klab = calloc(K, sizeof *klab)) || !(kn = calloc(K, sizeof *kn))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) rc = cv_folds(ctx, a->rows, p.nrows, p.test, p.row_id, fold);
+    for (size_t i = 0; !rc && i < n; i++) {
+        uint32_t k = a->fold[i];
+        if (!koff[k]) {
+            koff[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **koff);
+            klab[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **klab);
+            if (!koff[k] || !klab[k]) {
+                rc = wk_task_fail(ctx, 1, "out of memory");
+                break;
+            }
+            for (size_t r = 0; r < p.nrows; r++)
+                if (fold[r] == k) {
+                    memcpy(&klab[k][kn[k]], p.recs + off[r], 4);
+                    koff[k][kn[k]++] = off[r];
+                }
+        }
+        mlops__tasks__evaluate_result__init(&res[i]);
+        resp[i] = &res[i];
+        rc = cv_score_packed(ctx, a->inst[i], &p, koff[k], klab[k], kn[k], &res[i]);
+    }
+    if (!rc) {
+        Mlops__Tasks__CvEvaluateResult r = MLOPS__TASKS__CV_EVALUATE_RESULT__INIT;
+        r.n_inst = n;
+        r.inst = resp;
+        rc = wk_task_result_pack(ctx, &r.base);
+        if (!rc) wk_task_metric(ctx, "rows", (double)p.nrows);
+    }
+    for (uint32_t k = 0; koff && k < K; k++) free(koff[k]);
+    for (uint32_t k = 0; klab && k < K; k++) free(klab[k]);
+    free(koff);
+    free(klab);
+    free(kn);
+    free(fold);
+    free(off);
+    free(copy);
+    free(recs);
+    return rc;
+}
+
 int wk_kind_cv_evaluate(task_ctx_t *ctx)
 {
     Mlops__Tasks__CvEvaluateArgs *a = wk_task_args(ctx, &mlops__tasks__cv_evaluate_args__descriptor);
@@ -419,7 +501,19 @@ int wk_kind_cv_evaluate(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (cv_input(ctx, a->rows, n, a->fold, a->n_fold, &f, &fold) != 0) goto out;
+    if (cv_args_ok(ctx, a->rows, n, a->fold, a->n_fold) != 0) goto out;
+    void *data;
+    size_t len;
+    if (wk_task_input(ctx, 0, &data, &len) != 0) goto out;
+    if (mlk_fpack_is(data, len)) { /* scored from the records where they lie */
+        rc = cv_evaluate_packed(ctx, a, data, len, res, resp);
+        free(data);
+        goto out;
+    }
+    rc = cv_decode(ctx, a->rows, data, len, &f, &fold);
+    free(data);
+    if (rc) goto out;
+    rc = -1;
     /* each fold's rows, copied when an instance of it first comes, as
      * evaluate copies them: one shard's training rows in all */
     g = calloc(K, sizeof *g);

@@ -418,14 +418,15 @@ static int epoch_packed(epoch_in_t *e, const void *data, size_t len)
     task_ctx_t *ctx = e->ctx;
     mlk_fpack p;
     size_t *off = NULL, ntrain = 0;
-    uint8_t *copy = NULL;
+    uint8_t *copy = NULL, *recs = NULL;
     mlk_cmodel *m = NULL;
-    int rc = wk_packed_open(ctx, 0, data, len, &p, &off, &copy);
+    int rc = wk_packed_open(ctx, 0, data, len, 1, &p, &off, &copy, &recs);
+    int all_ok = !rc && p.label_min >= 0 && (uint32_t)p.label_max < e->a->classes; /* no pass over the labels */
     for (size_t i = 0; !rc && i < p.nrows; i++) {
         if (p.test && p.test[i]) continue;
         int32_t lab;
-        memcpy(&lab, p.recs + off[i], 4);
-        if (lab < 0 || (uint32_t)lab >= e->a->classes)
+        if (!all_ok) memcpy(&lab, p.recs + off[i], 4);
+        if (!all_ok && (lab < 0 || (uint32_t)lab >= e->a->classes))
             rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)p.row_id[i]);
         off[ntrain++] = off[i]; /* the kernel trains these rows, in this order */
     }
@@ -437,6 +438,7 @@ static int epoch_packed(epoch_in_t *e, const void *data, size_t len)
     mlk_cmodel_destroy(&m);
     free(off);
     free(copy);
+    free(recs);
     return rc;
 }
 
@@ -564,6 +566,72 @@ out:
 /* ------------------------------------------------------------------ */
 /* evaluate                                                            */
 
+/* An evaluate task over a packed shard. */
+typedef struct {
+    task_ctx_t *ctx;
+    const Mlops__Tasks__EvaluateArgs *a;
+    const mlk_cmodel *m;
+    int packed; /* scored here */
+    int rc;
+    mlk_features *f; /* else the shard decoded */
+} eval_in_t;
+
+/* The metrics partial over the test rows (every row without test flags),
+ * as the array path scores the rows it copies out. */
+static int eval_packed(eval_in_t *e, const void *data, size_t len)
+{
+    task_ctx_t *ctx = e->ctx;
+    uint32_t ncls = e->a->classes;
+    mlk_fpack p;
+    size_t *off = NULL, n = 0;
+    uint8_t *copy = NULL, *recs = NULL, *buf = NULL;
+    int32_t *lab = NULL;
+    double *proba = NULL;
+    mlk_metrics *part = NULL;
+    int rc = wk_packed_open(ctx, 0, data, len, 0, &p, &off, &copy, &recs);
+    if (!rc && (!(lab = malloc((p.nrows ? p.nrows : 1) * sizeof *lab)) || !(part = mlk_metrics_new(ncls, 0))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    for (size_t i = 0; !rc && i < p.nrows; i++)
+        if (!p.test || p.test[i]) {
+            memcpy(&lab[n], p.recs + off[i], 4);
+            off[n++] = off[i];
+        }
+    if (!rc && n) {
+        if (!(proba = malloc(n * ncls * sizeof *proba))) rc = wk_task_fail(ctx, 1, "out of memory");
+        else if (mlk_sgd_predict_proba_packed(e->m, &p, off, n, proba, ctx->err, sizeof ctx->err) != 0 ||
+                 mlk_metrics_add(part, n, lab, NULL, proba, ctx->err, sizeof ctx->err) != 0)
+            rc = -1;
+    }
+    size_t blen;
+    if (!rc && mlk_metrics_encode(part, &buf, &blen) != 0) rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) {
+        Mlops__Tasks__EvaluateResult res = MLOPS__TASKS__EVALUATE_RESULT__INIT;
+        res.partial.data = buf;
+        res.partial.len = blen;
+        rc = wk_task_result_pack(ctx, &res.base);
+        if (!rc) wk_task_metric(ctx, "rows", (double)n);
+    }
+    free(buf);
+    free(proba);
+    free(lab);
+    mlk_metrics_destroy(&part);
+    free(off);
+    free(copy);
+    free(recs);
+    return rc;
+}
+
+static int eval_input_fn(const void *data, size_t len, void *arg)
+{
+    eval_in_t *e = arg;
+    if (mlk_fpack_is(data, len) && !e->a->cv && !e->a->n_scale_mean) {
+        e->packed = 1;
+        e->rc = eval_packed(e, data, len);
+        return 0;
+    }
+    return mlk_features_decode(data, len, &e->f);
+}
+
 int wk_kind_evaluate(task_ctx_t *ctx)
 {
     Mlops__Tasks__EvaluateArgs *a = wk_task_args(ctx, &mlops__tasks__evaluate_args__descriptor);
@@ -583,7 +651,19 @@ int wk_kind_evaluate(task_ctx_t *ctx)
         goto out;
     }
     if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
-    if (input_fshard(ctx, 0, &all) != 0) goto out;
+    /* a packed shard is scored from its records where they lie (held
+     * here: in the store's map); scaled queries and cv rows read arrays */
+    eval_in_t e = {ctx, a, m, 0, 0, NULL};
+    if (wk_task_input_with(ctx, 0, eval_input_fn, &e) != 0) {
+        if (!e.packed)
+            rc = ctx->err[0] ? -1 : wk_task_fail(ctx, 0, "shard %s is not a valid feature shard", ctx->ta->inputs[0]->key);
+        goto out;
+    }
+    if (e.packed) {
+        rc = e.rc;
+        goto out;
+    }
+    all = e.f;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 1);

@@ -257,6 +257,29 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
     return rc;
 }
 
+/* A cv_epoch task's read of its shard (wk_task_input_with). */
+typedef struct {
+    task_ctx_t *ctx;
+    const Mlops__Tasks__CvEpochArgs *a;
+    int batched;
+    Mlops__Tasks__TrainEpochResult *res, **resp;
+    double *secs;
+    mlk_features *f; /* not packed (or batched): decoded, with */
+    uint8_t *fold;   /* the rows' folds */
+    int packed, rc;  /* packed: trained here, rc the outcome */
+} cv_in_t;
+
+static int cv_epoch_input_fn(const void *data, size_t len, void *arg)
+{
+    cv_in_t *e = arg;
+    if (mlk_fpack_is(data, len) && !e->batched) {
+        e->packed = 1;
+        e->rc = cv_epoch_packed(e->ctx, e->a, data, len, e->res, e->resp, e->secs);
+        return 0;
+    }
+    return cv_decode(e->ctx, e->a->rows, data, len, &e->f, &e->fold);
+}
+
 int wk_kind_cv_epoch(task_ctx_t *ctx)
 {
     Mlops__Tasks__CvEpochArgs *a = wk_task_args(ctx, &mlops__tasks__cv_epoch_args__descriptor);
@@ -284,20 +307,17 @@ int wk_kind_cv_epoch(task_ctx_t *ctx)
         }
         batched |= e->batch_size > 1;
     }
-    /* the shard read once; a packed one is trained from its records where
-     * they lie (mini-batches read arrays: decoded) */
-    void *data;
-    size_t len;
-    if (wk_task_input(ctx, 0, &data, &len) != 0) goto out;
-    if (mlk_fpack_is(data, len) && !batched) {
-        rc = cv_epoch_packed(ctx, a, data, len, res, resp, secs);
-        free(data);
+    /* the shard read once, in the store's map when held here; a packed
+     * one is trained from its records where they lie (mini-batches read
+     * arrays: decoded) */
+    cv_in_t in = {ctx, a, batched, res, resp, secs, NULL, NULL, 0, 0};
+    int irc = wk_task_input_with(ctx, 0, cv_epoch_input_fn, &in);
+    f = in.f;
+    fold = in.fold;
+    if (irc != 0 || in.packed) {
+        rc = in.packed ? in.rc : -1;
         goto out;
     }
-    rc = cv_decode(ctx, a->rows, data, len, &f, &fold);
-    free(data);
-    if (rc) goto out;
-    rc = -1;
     for (size_t i = 0; i < f->nrows; i++)
         if (fold[i] != CV_TEST_ROW && (f->label[i] < 0 || (uint32_t)f->label[i] >= a->inst[0]->classes)) {
             rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)f->row_id[i]);
@@ -485,6 +505,27 @@ static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArg
     return rc;
 }
 
+/* A cv_evaluate task's read of its shard. */
+typedef struct {
+    task_ctx_t *ctx;
+    const Mlops__Tasks__CvEvaluateArgs *a;
+    Mlops__Tasks__EvaluateResult *res, **resp;
+    mlk_features *f;
+    uint8_t *fold;
+    int packed, rc;
+} cv_eval_in_t;
+
+static int cv_evaluate_input_fn(const void *data, size_t len, void *arg)
+{
+    cv_eval_in_t *e = arg;
+    if (mlk_fpack_is(data, len)) {
+        e->packed = 1;
+        e->rc = cv_evaluate_packed(e->ctx, e->a, data, len, e->res, e->resp);
+        return 0;
+    }
+    return cv_decode(e->ctx, e->a->rows, data, len, &e->f, &e->fold);
+}
+
 int wk_kind_cv_evaluate(task_ctx_t *ctx)
 {
     Mlops__Tasks__CvEvaluateArgs *a = wk_task_args(ctx, &mlops__tasks__cv_evaluate_args__descriptor);
@@ -502,18 +543,15 @@ int wk_kind_cv_evaluate(task_ctx_t *ctx)
         goto out;
     }
     if (cv_args_ok(ctx, a->rows, n, a->fold, a->n_fold) != 0) goto out;
-    void *data;
-    size_t len;
-    if (wk_task_input(ctx, 0, &data, &len) != 0) goto out;
-    if (mlk_fpack_is(data, len)) { /* scored from the records where they lie */
-        rc = cv_evaluate_packed(ctx, a, data, len, res, resp);
-        free(data);
+    /* a packed shard is scored from its records where they lie */
+    cv_eval_in_t in = {ctx, a, res, resp, NULL, NULL, 0, 0};
+    int irc = wk_task_input_with(ctx, 0, cv_evaluate_input_fn, &in);
+    f = in.f;
+    fold = in.fold;
+    if (irc != 0 || in.packed) {
+        rc = in.packed ? in.rc : -1;
         goto out;
     }
-    rc = cv_decode(ctx, a->rows, data, len, &f, &fold);
-    free(data);
-    if (rc) goto out;
-    rc = -1;
     /* each fold's rows, copied when an instance of it first comes, as
      * evaluate copies them: one shard's training rows in all */
     g = calloc(K, sizeof *g);

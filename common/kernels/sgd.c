@@ -384,8 +384,8 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, s
         memset(rec + dat - 8, 0, 8); /* the padding, if any */
         memcpy(rec, &lab, 4);
         memcpy(rec + 4, &nnz, 4);
-        const int32_t *ind = r->ind + p0;
-        const double *val = r->val + p0;
+        const int32_t *ind = r->indptr ? r->ind + p0 : NULL; /* no hashed part: no arrays */
+        const double *val = r->indptr ? r->val + p0 : NULL;
         uint8_t *ri = rec + 8;
         /* the ranks of entries RANK_AHEAD ahead: a large column's words
          * of the table are evicted by the copy's streaming between two

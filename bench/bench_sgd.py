@@ -46,21 +46,24 @@ def main():
     Xtr, Xte, ytr, yte = X[:N_TRAIN], X[N_TRAIN:], y[:N_TRAIN], y[N_TRAIN:]
     c_times, c_accs, sk_times, sk_accs, c_cpus, sk_cpus = [], [], [], [], [], []
     d_times, d_cpus = [], []
+    p_times, p_cpus = [], []  # --compact: the arrays, packed per epoch task (the path before)
     with tempfile.TemporaryDirectory() as tmp:
         ftr, fte = os.path.join(tmp, "train.mlkd"), os.path.join(tmp, "test.mlkd")
         write_mlkd(ftr, 2, H[:N_TRAIN], D[:N_TRAIN], ytr)
         write_mlkd(fte, 2, H[N_TRAIN:], D[N_TRAIN:], yte)
         for r in range(REPS):
             kvs = []
-            for mode in (["--compact"], []):
+            for mode in (["--packed"], ["--compact"], []):
                 out = subprocess.run([tool, "--train", ftr, "--test", fte, "--epochs", "1", "--alpha", str(ALPHA),
                                       "--seed", str(r)] + mode, capture_output=True, text=True, env=os.environ)
                 if out.returncode != 0:
                     sys.exit(f"mlk_sgd_tool failed: {out.stderr}")
                 kvs.append(dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line))
-            kv, kd = kvs
-            if kv["test_accuracy"] != kd["test_accuracy"] or kv["model_bytes"] != kd["model_bytes"]:
-                sys.exit(f"compact and dense epochs differ: {kv} {kd}")
+            kv, kc, kd = kvs
+            if any(k["test_accuracy"] != kd["test_accuracy"] or k["model_bytes"] != kd["model_bytes"] for k in (kv, kc)):
+                sys.exit(f"packed, compact and dense epochs differ: {kv} {kc} {kd}")
+            p_times.append(float(kc["train_seconds"]))
+            p_cpus.append(float(kc["train_cpu_seconds"]))
             c_times.append(float(kv["train_seconds"]))
             c_cpus.append(float(kv["train_cpu_seconds"]))
             c_accs.append(float(kv["test_accuracy"]))
@@ -72,7 +75,8 @@ def main():
             sk_times.append(time.perf_counter() - t0)
             sk_cpus.append(time.process_time() - c0)
             sk_accs.append(clf.score(Xte, yte))
-            print(f"rep {r}: C {c_times[-1]*1e3:.1f} ms ({c_cpus[-1]*1e3:.1f} CPU; dense API "
+            print(f"rep {r}: C {c_times[-1]*1e3:.1f} ms ({c_cpus[-1]*1e3:.1f} CPU; packing per task "
+                  f"{p_times[-1]*1e3:.1f} ms, {p_cpus[-1]*1e3:.1f} CPU; dense API "
                   f"{d_times[-1]*1e3:.1f} ms, {d_cpus[-1]*1e3:.1f} CPU) acc {c_accs[-1]:.4f} | "
                   f"sklearn {sk_times[-1]*1e3:.1f} ms acc {sk_accs[-1]:.4f}", flush=True)
     c_med, sk_med = float(np.median(c_times)), float(np.median(sk_times))
@@ -82,6 +86,10 @@ def main():
     print(f"median epoch: C {c_med*1e3:.1f} ms, sklearn partial_fit {sk_med*1e3:.1f} ms, wall ratio "
           f"{sk_med / c_med:.2f}x; CPU C {c_cpu*1e3:.1f} ms, sklearn {sk_cpu*1e3:.1f} ms, CPU-time ratio "
           f"{ratio:.2f}x; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    p_med, p_cpu = float(np.median(p_times)), float(np.median(p_cpus))
+    print(f"from the arrays, packed in the task (mlk_sgd_train_compact, the epoch task before the packed "
+          f"shard): {p_med*1e3:.1f} ms wall, {p_cpu*1e3:.1f} ms CPU: wall ratio {sk_med / p_med:.2f}x, "
+          f"CPU ratio {sk_cpu / p_cpu:.2f}x")
     d_med, d_cpu = float(np.median(d_times)), float(np.median(d_cpus))
     print(f"dense API (mlk_sgd_train on a 2^20 model): {d_med*1e3:.1f} ms wall, {d_cpu*1e3:.1f} ms CPU: "
           f"wall ratio {sk_med / d_med:.2f}x, CPU ratio {sk_cpu / d_cpu:.2f}x")

@@ -7,6 +7,7 @@
  * shard decoded the same shard and copied its fold's rows 18 times per
  * epoch. Arguments come over the network and are checked. */
 #include "kind_cv.h"
+#include "fpack.h"
 #include "jobspec.h"
 #include "kfold.h"
 #include "metrics.h"
@@ -20,22 +21,23 @@
 
 /* fold[i]: the fold of row i of f, CV_TEST_ROW for a test row. 0, or -1
  * after wk_task_fail. */
-static int cv_folds(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, const mlk_features *f, uint8_t *fold)
+static int cv_folds(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, size_t nrows, const uint8_t *test,
+                    const int64_t *row_id, uint8_t *fold)
 {
     if (cv->folds < 2 || cv->folds >= MLK_KFOLD_MAX || cv->folds >= CV_TEST_ROW)
         return wk_task_fail(ctx, 0, "cv: damaged task arguments (%u folds)", cv->folds);
     size_t ntrain = 0;
-    for (size_t i = 0; i < f->nrows; i++) ntrain += !f->test || !f->test[i];
+    for (size_t i = 0; i < nrows; i++) ntrain += !test || !test[i];
     if (!cv->hash && cv->assign.len != ntrain)
         return wk_task_fail(ctx, 0, "cv: %zu fold numbers for the %zu training rows of shard %s",
                             cv->assign.len, ntrain, ctx->ta->inputs[0]->key);
     size_t k = 0;
-    for (size_t i = 0; i < f->nrows; i++) {
-        if (f->test && f->test[i]) {
+    for (size_t i = 0; i < nrows; i++) {
+        if (test && test[i]) {
             fold[i] = CV_TEST_ROW;
             continue;
         }
-        uint32_t v = cv->hash ? mlk_kfold_hash(cv->seed, f->row_id[i], cv->folds) : cv->assign.data[k];
+        uint32_t v = cv->hash ? mlk_kfold_hash(cv->seed, row_id[i], cv->folds) : cv->assign.data[k];
         k++;
         if (v >= cv->folds) return wk_task_fail(ctx, 0, "cv: fold %u of a row is beyond the %u folds", v, cv->folds);
         fold[i] = (uint8_t)v;
@@ -51,7 +53,7 @@ int wk_cv_select(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, mlk_features *
         return wk_task_fail(ctx, 0, "cv: damaged task arguments (fold %u of %u)", cv->fold, cv->folds);
     uint8_t *sel = malloc(all->nrows ? all->nrows : 1);
     if (!sel) return wk_task_fail(ctx, 1, "out of memory");
-    if (cv_folds(ctx, cv, all, sel) != 0) {
+    if (cv_folds(ctx, cv, all->nrows, all->test, all->row_id, sel) != 0) {
         free(sel);
         return -1;
     }
@@ -65,29 +67,57 @@ int wk_cv_select(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, mlk_features *
     return 0;
 }
 
-/* The task's shard, and the fold of each of its rows (*fold malloc'd). */
-static int cv_input(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, size_t ninst, const uint32_t *inst_fold,
-                    size_t nfold, mlk_features **f, uint8_t **fold)
+/* The instances' folds against the rows' folds. */
+static int cv_args_ok(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, size_t ninst, const uint32_t *inst_fold,
+                      size_t nfold)
 {
-    *f = NULL;
-    *fold = NULL;
     if (!rows) return wk_task_fail(ctx, 0, "cv: damaged task arguments (no rows' folds)");
     if (ninst == 0 || ninst != nfold)
         return wk_task_fail(ctx, 0, "cv: damaged task arguments (%zu instances, %zu folds)", ninst, nfold);
     for (size_t i = 0; i < ninst; i++)
         if (inst_fold[i] >= rows->folds)
             return wk_task_fail(ctx, 0, "cv: damaged task arguments (fold %u of %u)", inst_fold[i], rows->folds);
-    void *data;
-    size_t len;
-    if (wk_task_input(ctx, 0, &data, &len) != 0) return -1;
-    int rc = mlk_features_decode(data, len, f);
-    free(data);
-    if (rc)
+    return 0;
+}
+
+/* The shard data (any feature shard form) as arrays, and the fold of
+ * each of its rows (*fold malloc'd). */
+static int cv_decode(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, const void *data, size_t len,
+                     mlk_features **f, uint8_t **fold)
+{
+    *f = NULL;
+    *fold = NULL;
+    if (mlk_features_decode(data, len, f) != 0)
         return wk_task_fail(ctx, 0, "shard %s is not a feature shard (does the job need a hash stage?)",
                             ctx->ta->inputs[0]->key);
     if (!(*fold = malloc((*f)->nrows ? (*f)->nrows : 1))) return wk_task_fail(ctx, 1, "out of memory");
-    return cv_folds(ctx, rows, *f, *fold);
+    return cv_folds(ctx, rows, (*f)->nrows, (*f)->test, (*f)->row_id, *fold);
 }
+
+int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, int shuffled, mlk_fpack *p,
+                   size_t **off, uint8_t **copy, uint8_t **recs)
+{
+    *off = NULL;
+    *copy = NULL;
+    *recs = NULL;
+    const uint8_t *b = data;
+    if ((uintptr_t)b & 7) { /* LMDB does not promise alignment: read a copy */
+        if (!(b = *copy = mlk_fpack_aligned_copy(data, len))) return wk_task_fail(ctx, 1, "out of memory");
+    }
+    uint64_t n = 0;
+    if (len >= 16) memcpy(&n, b + 8, 8);
+    if (n > len / 8) n = 0; /* garbage: mlk_fpack_open says so */
+    char why[200] = "";
+    if (!(*off = mlk_fpack_alloc((n ? n : 1) * sizeof **off))) return wk_task_fail(ctx, 1, "out of memory");
+    if (mlk_fpack_open(b, len, p, *off, why, sizeof why) != 0)
+        return wk_task_fail(ctx, 0, "damaged feature shard %s: %s", ctx->ta->inputs[input]->key, why);
+    /* a large shard's records in huge pages: shuffled visits over the
+     * map's 4 KiB pages missed the TLB on every row (mlk_fpack_recs_copy) */
+    if (shuffled && p->rec_bytes >= MLK_FPACK_COPY_MIN && (*recs = mlk_fpack_recs_copy(p)) != NULL) p->recs = *recs;
+    return 0;
+}
+
+
 
 static double now_s(void)
 {
@@ -141,6 +171,115 @@ static int cv_train_one(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, 
     return rc;
 }
 
+static int cv_epoch_result(task_ctx_t *ctx, size_t n, Mlops__Tasks__TrainEpochResult **resp, double *secs,
+                           size_t nrows)
+{
+    Mlops__Tasks__CvEpochResult r = MLOPS__TASKS__CV_EPOCH_RESULT__INIT;
+    r.n_inst = n;
+    r.inst = resp;
+    r.n_seconds = n;
+    r.seconds = secs;
+    int rc = wk_task_result_pack(ctx, &r.base);
+    if (!rc) wk_task_metric(ctx, "rows", (double)nrows);
+    return rc;
+}
+
+/* cv_train_one over a packed shard: the records at off[0..ntrain-1]. */
+static int cv_train_packed(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, const mlk_fpack *p,
+                           const size_t *off, size_t ntrain, Mlops__Tasks__TrainEpochResult *res)
+{
+    mlk_sgd_opts o;
+    wk_epoch_opts(a, &o);
+    mlk_cmodel *m = NULL;
+    if (a->model.len) {
+        if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) return -1;
+    } else if (!(m = mlk_cmodel_new(a->classes, p->hashed ? p->n_features : 0, p->n_dense, o.lr == MLK_LR_ADAGRAD))) {
+        return wk_task_fail(ctx, 1, "out of memory");
+    }
+    double loss = 0;
+    int rc = 0;
+    if (ntrain && mlk_sgd_train_packed(m, p, off, ntrain, &o, &loss, ctx->err, sizeof ctx->err) != 0) rc = -1;
+    if (!rc && mlk_cmodel_encode(m, &res->model.data, &res->model.len) != 0) rc = wk_task_fail(ctx, 1, "out of memory");
+    mlk_cmodel_destroy(&m);
+    res->count = ntrain;
+    res->loss = loss;
+    return rc;
+}
+
+/* cv_epoch over a packed shard: each fold's training rows as a list of
+ * record offsets (made when an instance of the fold first comes), the
+ * same rows in the same order as the skip masks of the array path. */
+static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, const void *data, size_t len,
+                           Mlops__Tasks__TrainEpochResult *res, Mlops__Tasks__TrainEpochResult **resp, double *secs)
+{
+    mlk_fpack p;
+    size_t *off = NULL, **koff = NULL, *kn = NULL, n = a->n_inst;
+    uint8_t *copy = NULL, *recs = NULL, *fold = NULL;
+    uint32_t K = a->rows->folds;
+    int rc = wk_packed_open(ctx, 0, data, len, 1, &p, &off, &copy, &recs);
+    if (!rc && (!(fold = malloc(p.nrows ? p.nrows : 1)) || !(koff = calloc(K, sizeof *koff)) ||
+                !(kn = calloc(K, sizeof *kn))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) rc = cv_folds(ctx, a->rows, p.nrows, p.test, p.row_id, fold);
+    for (size_t i = 0; !rc && i < p.nrows; i++) {
+        int32_t lab;
+        memcpy(&lab, p.recs + off[i], 4);
+        if (fold[i] != CV_TEST_ROW && (lab < 0 || (uint32_t)lab >= a->inst[0]->classes))
+            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)p.row_id[i]);
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        double t0 = now_s();
+        uint32_t k = a->fold[i];
+        if (!koff[k]) {
+            if (!(koff[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **koff))) {
+                rc = wk_task_fail(ctx, 1, "out of memory");
+                break;
+            }
+            for (size_t r = 0; r < p.nrows; r++)
+                if (fold[r] != CV_TEST_ROW && fold[r] != k) koff[k][kn[k]++] = off[r];
+        }
+        mlops__tasks__train_epoch_result__init(&res[i]);
+        resp[i] = &res[i];
+        if (a->inst[i]->classes != a->inst[0]->classes)
+            rc = wk_task_fail(ctx, 0, "cv: damaged task arguments (instances of %u and %u classes)",
+                              a->inst[i]->classes, a->inst[0]->classes);
+        else rc = cv_train_packed(ctx, a->inst[i], &p, koff[k], kn[k], &res[i]);
+        secs[i] = now_s() - t0;
+    }
+    if (!rc) rc = cv_epoch_result(ctx, n, resp, secs, p.nrows);
+    for (uint32_t k = 0; koff && k < K; k++) free(koff[k]);
+    free(koff);
+    free(kn);
+    free(fold);
+    free(off);
+    free(copy);
+    free(recs);
+    return rc;
+}
+
+/* A cv_epoch task's read of its shard (wk_task_input_with). */
+typedef struct {
+    task_ctx_t *ctx;
+    const Mlops__Tasks__CvEpochArgs *a;
+    int batched;
+    Mlops__Tasks__TrainEpochResult *res, **resp;
+    double *secs;
+    mlk_features *f; /* not packed (or batched): decoded, with */
+    uint8_t *fold;   /* the rows' folds */
+    int packed, rc;  /* packed: trained here, rc the outcome */
+} cv_in_t;
+
+static int cv_epoch_input_fn(const void *data, size_t len, void *arg)
+{
+    cv_in_t *e = arg;
+    if (mlk_fpack_is(data, len) && !e->batched) {
+        e->packed = 1;
+        e->rc = cv_epoch_packed(e->ctx, e->a, data, len, e->res, e->resp, e->secs);
+        return 0;
+    }
+    return cv_decode(e->ctx, e->a->rows, data, len, &e->f, &e->fold);
+}
+
 int wk_kind_cv_epoch(task_ctx_t *ctx)
 {
     Mlops__Tasks__CvEpochArgs *a = wk_task_args(ctx, &mlops__tasks__cv_epoch_args__descriptor);
@@ -157,7 +296,8 @@ int wk_kind_cv_epoch(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (cv_input(ctx, a->rows, n, a->fold, a->n_fold, &f, &fold) != 0) goto out;
+    if (cv_args_ok(ctx, a->rows, n, a->fold, a->n_fold) != 0) goto out;
+    int batched = 0;
     for (size_t i = 0; i < n; i++) {
         const Mlops__Tasks__TrainEpochArgs *e = a->inst[i];
         if (e->classes < 2 || e->classes > 65536 || e->n_features > INT32_MAX || e->cv) {
@@ -165,6 +305,18 @@ int wk_kind_cv_epoch(task_ctx_t *ctx)
                               (unsigned long long)e->n_features);
             goto out;
         }
+        batched |= e->batch_size > 1;
+    }
+    /* the shard read once, in the store's map when held here; a packed
+     * one is trained from its records where they lie (mini-batches read
+     * arrays: decoded) */
+    cv_in_t in = {ctx, a, batched, res, resp, secs, NULL, NULL, 0, 0};
+    int irc = wk_task_input_with(ctx, 0, cv_epoch_input_fn, &in);
+    f = in.f;
+    fold = in.fold;
+    if (irc != 0 || in.packed) {
+        rc = in.packed ? in.rc : -1;
+        goto out;
     }
     for (size_t i = 0; i < f->nrows; i++)
         if (fold[i] != CV_TEST_ROW && (f->label[i] < 0 || (uint32_t)f->label[i] >= a->inst[0]->classes)) {
@@ -209,13 +361,7 @@ int wk_kind_cv_epoch(task_ctx_t *ctx)
     }
     free(ntrain);
     if (rc) goto out;
-    Mlops__Tasks__CvEpochResult r = MLOPS__TASKS__CV_EPOCH_RESULT__INIT;
-    r.n_inst = n;
-    r.inst = resp;
-    r.n_seconds = n;
-    r.seconds = secs;
-    rc = wk_task_result_pack(ctx, &r.base);
-    if (!rc) wk_task_metric(ctx, "rows", (double)f->nrows);
+    rc = cv_epoch_result(ctx, n, resp, secs, f->nrows);
 out:
     for (size_t i = 0; res && i < n; i++) free(res[i].model.data);
     free(res);
@@ -268,6 +414,118 @@ out:
     return rc;
 }
 
+/* cv_score_one over the records at off[0..nr-1] of a packed shard, their
+ * labels lab[]. */
+static int cv_score_packed(task_ctx_t *ctx, const Mlops__Tasks__EvaluateArgs *a, const mlk_fpack *p,
+                           const size_t *off, const int32_t *lab, size_t nr, Mlops__Tasks__EvaluateResult *res)
+{
+    mlk_cmodel *m = NULL;
+    mlk_metrics *part = NULL;
+    double *proba = NULL;
+    int rc = -1;
+    if (a->classes < 2 || a->classes > 65536 || a->n_scale_mean || a->n_scale_scale || a->cv) {
+        rc = wk_task_fail(ctx, 0, "cv: damaged evaluate arguments (%u classes)", a->classes);
+        goto out;
+    }
+    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
+    if (!(part = mlk_metrics_new(a->classes, 0))) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (nr) {
+        if (!(proba = malloc(nr * a->classes * sizeof *proba))) {
+            rc = wk_task_fail(ctx, 1, "out of memory");
+            goto out;
+        }
+        if (mlk_sgd_predict_proba_packed(m, p, off, nr, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (mlk_metrics_add(part, nr, lab, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+    }
+    if (mlk_metrics_encode(part, &res->partial.data, &res->partial.len) != 0) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(proba);
+    mlk_metrics_destroy(&part);
+    mlk_cmodel_destroy(&m);
+    return rc;
+}
+
+/* cv_evaluate over a packed shard: each fold's rows as record offsets
+ * and labels, in row order (the rows the array path copies out). */
+static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArgs *a, const void *data,
+                              size_t len, Mlops__Tasks__EvaluateResult *res, Mlops__Tasks__EvaluateResult **resp)
+{
+    mlk_fpack p;
+    size_t *off = NULL, **koff = NULL, *kn = NULL, n = a->n_inst;
+    int32_t **klab = NULL;
+    uint8_t *copy = NULL, *recs = NULL, *fold = NULL;
+    uint32_t K = a->rows->folds;
+    int rc = wk_packed_open(ctx, 0, data, len, 0, &p, &off, &copy, &recs);
+    if (!rc && (!(fold = malloc(p.nrows ? p.nrows : 1)) || !(koff = calloc(K, sizeof *koff)) ||
+                !(klab = calloc(K, sizeof *klab)) || !(kn = calloc(K, sizeof *kn))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) rc = cv_folds(ctx, a->rows, p.nrows, p.test, p.row_id, fold);
+    for (size_t i = 0; !rc && i < n; i++) {
+        uint32_t k = a->fold[i];
+        if (!koff[k]) {
+            koff[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **koff);
+            klab[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **klab);
+            if (!koff[k] || !klab[k]) {
+                rc = wk_task_fail(ctx, 1, "out of memory");
+                break;
+            }
+            for (size_t r = 0; r < p.nrows; r++)
+                if (fold[r] == k) {
+                    memcpy(&klab[k][kn[k]], p.recs + off[r], 4);
+                    koff[k][kn[k]++] = off[r];
+                }
+        }
+        mlops__tasks__evaluate_result__init(&res[i]);
+        resp[i] = &res[i];
+        rc = cv_score_packed(ctx, a->inst[i], &p, koff[k], klab[k], kn[k], &res[i]);
+    }
+    if (!rc) {
+        Mlops__Tasks__CvEvaluateResult r = MLOPS__TASKS__CV_EVALUATE_RESULT__INIT;
+        r.n_inst = n;
+        r.inst = resp;
+        rc = wk_task_result_pack(ctx, &r.base);
+        if (!rc) wk_task_metric(ctx, "rows", (double)p.nrows);
+    }
+    for (uint32_t k = 0; koff && k < K; k++) free(koff[k]);
+    for (uint32_t k = 0; klab && k < K; k++) free(klab[k]);
+    free(koff);
+    free(klab);
+    free(kn);
+    free(fold);
+    free(off);
+    free(copy);
+    free(recs);
+    return rc;
+}
+
+/* A cv_evaluate task's read of its shard. */
+typedef struct {
+    task_ctx_t *ctx;
+    const Mlops__Tasks__CvEvaluateArgs *a;
+    Mlops__Tasks__EvaluateResult *res, **resp;
+    mlk_features *f;
+    uint8_t *fold;
+    int packed, rc;
+} cv_eval_in_t;
+
+static int cv_evaluate_input_fn(const void *data, size_t len, void *arg)
+{
+    cv_eval_in_t *e = arg;
+    if (mlk_fpack_is(data, len)) {
+        e->packed = 1;
+        e->rc = cv_evaluate_packed(e->ctx, e->a, data, len, e->res, e->resp);
+        return 0;
+    }
+    return cv_decode(e->ctx, e->a->rows, data, len, &e->f, &e->fold);
+}
+
 int wk_kind_cv_evaluate(task_ctx_t *ctx)
 {
     Mlops__Tasks__CvEvaluateArgs *a = wk_task_args(ctx, &mlops__tasks__cv_evaluate_args__descriptor);
@@ -284,7 +542,16 @@ int wk_kind_cv_evaluate(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (cv_input(ctx, a->rows, n, a->fold, a->n_fold, &f, &fold) != 0) goto out;
+    if (cv_args_ok(ctx, a->rows, n, a->fold, a->n_fold) != 0) goto out;
+    /* a packed shard is scored from its records where they lie */
+    cv_eval_in_t in = {ctx, a, res, resp, NULL, NULL, 0, 0};
+    int irc = wk_task_input_with(ctx, 0, cv_evaluate_input_fn, &in);
+    f = in.f;
+    fold = in.fold;
+    if (irc != 0 || in.packed) {
+        rc = in.packed ? in.rc : -1;
+        goto out;
+    }
     /* each fold's rows, copied when an instance of it first comes, as
      * evaluate copies them: one shard's training rows in all */
     g = calloc(K, sizeof *g);

@@ -6,6 +6,7 @@
  * split.h, sgd.h, model.h, metrics.h, over frames (frame.h) and feature
  * shards (fshard.h). */
 #include "err.h"
+#include "fpack.h"
 #include "fshard.h"
 #include "hasher.h"
 #include "kind_cv.h"
@@ -24,7 +25,10 @@
 /* ------------------------------------------------------------------ */
 /* shard helpers                                                       */
 
-static int is_fshard(const void *data, size_t len) { return len >= 4 && !memcmp(data, "MLKX", 4); }
+static int is_fshard(const void *data, size_t len)
+{
+    return (len >= 4 && !memcmp(data, "MLKX", 4)) || mlk_fpack_is(data, len);
+}
 
 /* Input i as a feature shard, decoded straight from the store's map
  * when it is held here (one copy of the shard, not two: the epoch tasks
@@ -39,6 +43,18 @@ static int output_fshard(task_ctx_t *ctx, const mlk_features *f)
     uint8_t *buf;
     size_t len;
     if (mlk_features_encode(f, &buf, &len) != 0) return wk_task_fail(ctx, 1, "out of memory encoding");
+    int rc = wk_task_output(ctx, NULL, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* The packed form (fpack.h) when the dense part is f64, else MLKX. */
+static int output_fpack(task_ctx_t *ctx, const mlk_features *f)
+{
+    if (f->n_dense && f->dense_type != MLK_DENSE_F64) return output_fshard(ctx, f);
+    uint8_t *buf;
+    size_t len;
+    if (mlk_fpack_encode(f, &buf, &len) != 0) return wk_task_fail(ctx, 1, "out of memory encoding");
     int rc = wk_task_output(ctx, NULL, buf, len);
     free(buf);
     return rc;
@@ -334,7 +350,8 @@ int wk_kind_featurize(task_ctx_t *ctx)
     if (!rc) rc = hash_frame(ctx, f, a->hash->n_features, a->hash->alternate_sign, a->hash->classes,
                              a->hash->n_classes, &out);
     if (!rc) rc = split_flags(ctx, a->split, out, &ntest);
-    if (!rc) rc = output_fshard(ctx, out);
+    /* in the layout the epoch, cv and evaluate tasks read in place (fpack.h) */
+    if (!rc) rc = output_fpack(ctx, out);
     if (!rc) {
         wk_task_metric(ctx, "rows", (double)out->nrows);
         wk_task_metric(ctx, "rows_test", (double)ntest);
@@ -350,6 +367,93 @@ int wk_kind_featurize(task_ctx_t *ctx)
 /* ------------------------------------------------------------------ */
 /* train                                                               */
 
+/* The end of an epoch task: m's bytes in the result (a model mixed after
+ * an epoch is ~12,000 non-zero weights, so its sparse form is small; the
+ * coordinator mixes them) and, for a task with an output key, stored. */
+static int epoch_finish(task_ctx_t *ctx, const mlk_cmodel *m, size_t ntrain, double loss)
+{
+    uint8_t *buf;
+    size_t blen;
+    if (mlk_cmodel_encode(m, &buf, &blen) != 0) return wk_task_fail(ctx, 1, "out of memory");
+    int rc = ctx->ta->output_key && *ctx->ta->output_key ? wk_task_output(ctx, NULL, buf, blen) : 0;
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    Mlops__Tasks__TrainEpochResult res = MLOPS__TASKS__TRAIN_EPOCH_RESULT__INIT;
+    res.count = ntrain;
+    res.loss = loss;
+    res.model.data = buf;
+    res.model.len = blen;
+    rc = wk_task_result_pack(ctx, &res.base);
+    free(buf);
+    wk_task_metric(ctx, "rows", (double)ntrain);
+    return rc;
+}
+
+/* The task's model: decoded from the arguments, or a fresh one. */
+static int epoch_model(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, const mlk_sgd_opts *o,
+                       uint64_t n_features, size_t n_dense, mlk_cmodel **m)
+{
+    /* the compact form: the model's non-zero inputs and the shard's, never
+     * an array of all n_features (2^20) inputs */
+    if (a->model.len) return mlk_cmodel_decode(a->model.data, a->model.len, m, ctx->err, sizeof ctx->err) ? -1 : 0;
+    if (!(*m = mlk_cmodel_new(a->classes, n_features, n_dense, o->lr == MLK_LR_ADAGRAD)))
+        return wk_task_fail(ctx, 1, "out of memory");
+    return 0;
+}
+
+/* An epoch over a packed shard, its records read where they lie. */
+typedef struct {
+    task_ctx_t *ctx;
+    const Mlops__Tasks__TrainEpochArgs *a;
+    const mlk_sgd_opts *o;
+    int packed; /* the shard was packed and trained here */
+    int rc;
+    mlk_features *f; /* else the shard decoded */
+} epoch_in_t;
+
+static int epoch_packed(epoch_in_t *e, const void *data, size_t len)
+{
+    task_ctx_t *ctx = e->ctx;
+    mlk_fpack p;
+    size_t *off = NULL, ntrain = 0;
+    uint8_t *copy = NULL, *recs = NULL;
+    mlk_cmodel *m = NULL;
+    int rc = wk_packed_open(ctx, 0, data, len, 1, &p, &off, &copy, &recs);
+    int all_ok = !rc && p.label_min >= 0 && (uint32_t)p.label_max < e->a->classes; /* no pass over the labels */
+    for (size_t i = 0; !rc && i < p.nrows; i++) {
+        if (p.test && p.test[i]) continue;
+        int32_t lab;
+        if (!all_ok) memcpy(&lab, p.recs + off[i], 4);
+        if (!all_ok && (lab < 0 || (uint32_t)lab >= e->a->classes))
+            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)p.row_id[i]);
+        off[ntrain++] = off[i]; /* the kernel trains these rows, in this order */
+    }
+    if (!rc) rc = epoch_model(ctx, e->a, e->o, p.hashed ? p.n_features : 0, p.n_dense, &m);
+    double loss = 0;
+    if (!rc && ntrain && mlk_sgd_train_packed(m, &p, off, ntrain, e->o, &loss, ctx->err, sizeof ctx->err) != 0)
+        rc = -1;
+    if (!rc) rc = epoch_finish(ctx, m, ntrain, loss);
+    mlk_cmodel_destroy(&m);
+    free(off);
+    free(copy);
+    free(recs);
+    return rc;
+}
+
+static int epoch_input_fn(const void *data, size_t len, void *arg)
+{
+    epoch_in_t *e = arg;
+    if (mlk_fpack_is(data, len) && !e->a->cv && e->o->batch_size <= 1) {
+        e->packed = 1;
+        e->rc = epoch_packed(e, data, len);
+        return 0;
+    }
+    /* mini-batches and cv rows read arrays */
+    return mlk_features_decode(data, len, &e->f);
+}
+
 int wk_kind_train_epoch(task_ctx_t *ctx)
 {
     Mlops__Tasks__TrainEpochArgs *a =
@@ -358,8 +462,6 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     mlk_sgd_opts o;
     wk_epoch_opts(a, &o);
     uint32_t ncls = a->classes;
-    size_t mlen = a->model.len;
-    const uint8_t *mbytes = a->model.data;
     mlk_features *all = NULL, *f = NULL;
     mlk_cmodel *m = NULL;
     double *dense = NULL;
@@ -369,7 +471,18 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
                           (unsigned long long)a->n_features);
         goto out;
     }
-    if (input_fshard(ctx, 0, &all) != 0) goto out;
+    /* held here: read in place from the store's map (one pass, no copy) */
+    epoch_in_t e = {ctx, a, &o, 0, 0, NULL};
+    if (wk_task_input_with(ctx, 0, epoch_input_fn, &e) != 0) {
+        if (!e.packed)
+            rc = ctx->err[0] ? -1 : wk_task_fail(ctx, 0, "shard %s is not a valid feature shard", ctx->ta->inputs[0]->key);
+        goto out;
+    }
+    if (e.packed) {
+        rc = e.rc;
+        goto out;
+    }
+    all = e.f;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     f = all; /* the kernel leaves the test rows out (skip): no copy of the train rows */
     all = NULL;
@@ -382,14 +495,7 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
             goto out;
         }
     }
-    /* the compact form: the model's non-zero inputs and the shard's, never
-     * an array of all n_features (2^20) inputs */
-    if (mlen) {
-        if (mlk_cmodel_decode(mbytes, mlen, &m, ctx->err, sizeof ctx->err) != 0) goto out;
-    } else {
-        m = mlk_cmodel_new(ncls, f->csr ? f->csr->ncols : 0, f->n_dense, o.lr == MLK_LR_ADAGRAD);
-        if (!m) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    }
+    if (epoch_model(ctx, a, &o, f->csr ? f->csr->ncols : 0, f->n_dense, &m) != 0) goto out;
     const double *dv = f->dense64; /* f64 shards are read in place */
     if (f->n_dense && f->dense_type != MLK_DENSE_F64) {
         if (!(dense = mlk_features_dense_f64(f))) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
@@ -398,25 +504,7 @@ int wk_kind_train_epoch(task_ctx_t *ctx)
     mlk_sgd_data d = {f->nrows, f->csr, f->n_dense ? dv : NULL, f->n_dense, f->label};
     double loss = 0;
     if (ntrain && mlk_sgd_train_compact(m, &d, NULL, f->test, &o, &loss, ctx->err, sizeof ctx->err) != 0) goto out;
-    uint8_t *buf;
-    size_t blen;
-    if (mlk_cmodel_encode(m, &buf, &blen) != 0) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    /* the parameters go back in the result (a model mixed after an epoch
-     * is ~12,000 non-zero weights, so its sparse form is small) and the
-     * coordinator mixes them; a task with an output key also stores them */
-    rc = ctx->ta->output_key && *ctx->ta->output_key ? wk_task_output(ctx, NULL, buf, blen) : 0;
-    if (rc) {
-        free(buf);
-        goto out;
-    }
-    Mlops__Tasks__TrainEpochResult res = MLOPS__TASKS__TRAIN_EPOCH_RESULT__INIT;
-    res.count = ntrain;
-    res.loss = loss;
-    res.model.data = buf;
-    res.model.len = blen;
-    rc = wk_task_result_pack(ctx, &res.base);
-    free(buf);
-    wk_task_metric(ctx, "rows", (double)ntrain);
+    rc = epoch_finish(ctx, m, ntrain, loss);
 out:
     protobuf_c_message_free_unpacked(&a->base, NULL);
     free(dense);
@@ -478,6 +566,72 @@ out:
 /* ------------------------------------------------------------------ */
 /* evaluate                                                            */
 
+/* An evaluate task over a packed shard. */
+typedef struct {
+    task_ctx_t *ctx;
+    const Mlops__Tasks__EvaluateArgs *a;
+    const mlk_cmodel *m;
+    int packed; /* scored here */
+    int rc;
+    mlk_features *f; /* else the shard decoded */
+} eval_in_t;
+
+/* The metrics partial over the test rows (every row without test flags),
+ * as the array path scores the rows it copies out. */
+static int eval_packed(eval_in_t *e, const void *data, size_t len)
+{
+    task_ctx_t *ctx = e->ctx;
+    uint32_t ncls = e->a->classes;
+    mlk_fpack p;
+    size_t *off = NULL, n = 0;
+    uint8_t *copy = NULL, *recs = NULL, *buf = NULL;
+    int32_t *lab = NULL;
+    double *proba = NULL;
+    mlk_metrics *part = NULL;
+    int rc = wk_packed_open(ctx, 0, data, len, 0, &p, &off, &copy, &recs);
+    if (!rc && (!(lab = malloc((p.nrows ? p.nrows : 1) * sizeof *lab)) || !(part = mlk_metrics_new(ncls, 0))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    for (size_t i = 0; !rc && i < p.nrows; i++)
+        if (!p.test || p.test[i]) {
+            memcpy(&lab[n], p.recs + off[i], 4);
+            off[n++] = off[i];
+        }
+    if (!rc && n) {
+        if (!(proba = malloc(n * ncls * sizeof *proba))) rc = wk_task_fail(ctx, 1, "out of memory");
+        else if (mlk_sgd_predict_proba_packed(e->m, &p, off, n, proba, ctx->err, sizeof ctx->err) != 0 ||
+                 mlk_metrics_add(part, n, lab, NULL, proba, ctx->err, sizeof ctx->err) != 0)
+            rc = -1;
+    }
+    size_t blen;
+    if (!rc && mlk_metrics_encode(part, &buf, &blen) != 0) rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) {
+        Mlops__Tasks__EvaluateResult res = MLOPS__TASKS__EVALUATE_RESULT__INIT;
+        res.partial.data = buf;
+        res.partial.len = blen;
+        rc = wk_task_result_pack(ctx, &res.base);
+        if (!rc) wk_task_metric(ctx, "rows", (double)n);
+    }
+    free(buf);
+    free(proba);
+    free(lab);
+    mlk_metrics_destroy(&part);
+    free(off);
+    free(copy);
+    free(recs);
+    return rc;
+}
+
+static int eval_input_fn(const void *data, size_t len, void *arg)
+{
+    eval_in_t *e = arg;
+    if (mlk_fpack_is(data, len) && !e->a->cv && !e->a->n_scale_mean) {
+        e->packed = 1;
+        e->rc = eval_packed(e, data, len);
+        return 0;
+    }
+    return mlk_features_decode(data, len, &e->f);
+}
+
 int wk_kind_evaluate(task_ctx_t *ctx)
 {
     Mlops__Tasks__EvaluateArgs *a = wk_task_args(ctx, &mlops__tasks__evaluate_args__descriptor);
@@ -497,7 +651,19 @@ int wk_kind_evaluate(task_ctx_t *ctx)
         goto out;
     }
     if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
-    if (input_fshard(ctx, 0, &all) != 0) goto out;
+    /* a packed shard is scored from its records where they lie (held
+     * here: in the store's map); scaled queries and cv rows read arrays */
+    eval_in_t e = {ctx, a, m, 0, 0, NULL};
+    if (wk_task_input_with(ctx, 0, eval_input_fn, &e) != 0) {
+        if (!e.packed)
+            rc = ctx->err[0] ? -1 : wk_task_fail(ctx, 0, "shard %s is not a valid feature shard", ctx->ta->inputs[0]->key);
+        goto out;
+    }
+    if (e.packed) {
+        rc = e.rc;
+        goto out;
+    }
+    all = e.f;
     if (wk_cv_select(ctx, a->cv, &all) != 0) goto out;
     if (all->test) {
         f = mlk_features_select(all, all->test, 1);

@@ -1,6 +1,7 @@
 /* fshard.c: see fshard.h. */
 #include "fshard.h"
 #include "err.h"
+#include "fpack.h"
 #include "hasher.h"
 #include <stdlib.h>
 #include <string.h>
@@ -117,10 +118,33 @@ static void *dup_take(rb_t *r, size_t len)
     return d;
 }
 
+/* The packed form (fpack.h) as arrays, for the readers that want them. */
+static int decode_packed(const uint8_t *buf, size_t len, mlk_features **out)
+{
+    uint64_t n;
+    if (len < 16) return MLOPS_EPARSE;
+    memcpy(&n, buf + 8, 8);
+    if (n > len / 8) return MLOPS_EPARSE;
+    uint8_t *copy = ((uintptr_t)buf & 7) ? mlk_fpack_aligned_copy(buf, len) : NULL;
+    size_t *off = malloc((n ? n : 1) * sizeof *off);
+    int rc = MLOPS_ENOMEM;
+    mlk_fpack p;
+    char err[160];
+    if (off && (copy || !((uintptr_t)buf & 7))) {
+        rc = mlk_fpack_open(copy ? copy : buf, len, &p, off, err, sizeof err);
+        if (rc == 0 && !(*out = mlk_fpack_to_features(&p, off))) rc = MLOPS_ENOMEM;
+        else if (rc != 0) rc = MLOPS_EPARSE;
+    }
+    free(copy);
+    free(off);
+    return rc;
+}
+
 int mlk_features_decode(const uint8_t *buf, size_t len, mlk_features **out)
 {
     rb_t r = {buf, len, 0, 0};
     *out = NULL;
+    if (mlk_fpack_is(buf, len)) return decode_packed(buf, len, out);
     const void *magic = take(&r, 4);
     if (!magic || memcmp(magic, "MLKX", 4) || get32(&r) != 1) return MLOPS_EPARSE;
     uint64_t n = get64(&r);

@@ -13,7 +13,9 @@
  *   u32 has_csr, then (u64 n_features, i64 indptr[n+1], i32 indices[nnz],
  *   f64 data[nnz]) if has_csr,
  *   u64 n_dense, u32 dense_type (1 = f64, 2 = f32), values[n * n_dense].
- * mlk_features_decode validates a buffer that may be garbage. */
+ * mlk_features_decode validates a buffer that may be garbage; it also
+ * reads the packed form ("MLKP", fpack.h) that the featurize task
+ * writes, into the same arrays. */
 #ifndef MLK_FEATURES_H
 #define MLK_FEATURES_H
 #include <stddef.h>

@@ -12,6 +12,7 @@
  * into the rest of a dense model's array) before returning. */
 #include "sgd.h"
 #include "err.h"
+#include "fpack.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -206,22 +207,10 @@ static inline void row_axpy(const rows *r, double *v, const row_view *rw, const 
  * instead of five scattered ones (indptr, indices, data, dense, label),
  * and the shuffled array holds record offsets, so there is no indptr
  * lookup either; a row of 3 hashed values and 4 dense ones is 64 bytes,
- * one line. The visiting order and the values are unchanged. */
-static inline size_t rec_vals_at(size_t nnz, int f32)
-{
-    return f32 ? 8 + 4 * nnz : 8 + ((nnz * 4 + 7) & ~(size_t)7);
-}
-
-static inline size_t rec_dense_at(size_t nnz, int f32)
-{
-    return f32 ? 8 + ((nnz * 8 + 7) & ~(size_t)7) : rec_vals_at(nnz, 0) + 8 * nnz;
-}
-
-static size_t rec_size(size_t nnz, size_t nd, int f32)
-{
-    return rec_dense_at(nnz, f32) + 8 * nd;
-}
-
+ * one line. The visiting order and the values are unchanged. The
+ * layout is fpack.h's, which the featurize task writes once per shard
+ * (shard-local columns), so an epoch over such a shard reads its
+ * records in place (mlk_sgd_train_packed) instead of packing. */
 static inline row_view rec_at(const uint8_t *rec, size_t nd, int f32)
 {
     row_view v;
@@ -230,9 +219,33 @@ static inline row_view rec_at(const uint8_t *rec, size_t nd, int f32)
     memcpy(&nnz, rec + 4, 4);
     v.nnz = nnz;
     v.ind = (const int32_t *)(const void *)(rec + 8);
-    v.val = f32 ? NULL : (const double *)(const void *)(rec + rec_vals_at(v.nnz, 0));
-    v.valf = f32 ? (const float *)(const void *)(rec + rec_vals_at(v.nnz, 1)) : NULL;
-    v.x = nd ? (const double *)(const void *)(rec + rec_dense_at(v.nnz, f32)) : NULL;
+    v.val = f32 ? NULL : (const double *)(const void *)(rec + mlk_rec_vals_at(v.nnz, 0));
+    v.valf = f32 ? (const float *)(const void *)(rec + mlk_rec_vals_at(v.nnz, 1)) : NULL;
+    v.x = nd ? (const double *)(const void *)(rec + mlk_rec_dense_at(v.nnz, f32)) : NULL;
+    return v;
+}
+
+/* A packed record's header and arrays with the value type known (f32:
+ * vf holds the values, else vv), for the specialised epoch loops; both
+ * pointers are set, only the one of the record's type is read. */
+typedef struct {
+    int32_t label;
+    uint32_t nnz;
+    const int32_t *ind;
+    const float *vf;
+    const double *vv;
+    const double *x; /* the dense values (nd of them) */
+} rec_view;
+
+static inline rec_view rec_view_at(const uint8_t *rec, const int f32)
+{
+    rec_view v;
+    memcpy(&v.label, rec, 4);
+    memcpy(&v.nnz, rec + 4, 4);
+    v.ind = (const int32_t *)(const void *)(rec + 8);
+    v.vf = (const float *)(const void *)(rec + mlk_rec_vals_at(v.nnz, 1));
+    v.vv = (const double *)(const void *)(rec + mlk_rec_vals_at(v.nnz, 0));
+    v.x = (const double *)(const void *)(rec + mlk_rec_dense_at(v.nnz, f32));
     return v;
 }
 
@@ -352,8 +365,8 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, s
         size_t row = keep ? keep[i] : i;
         size_t nnz = r->indptr ? (size_t)(r->indptr[row + 1] - r->indptr[row]) : 0;
         if (nnz > UINT32_MAX) return NULL;
-        size_t sz = rec_size(nnz, nd, *f32);
-        if (sz <= 64 && (total & 63) + sz > 64) total = (total + 63) & ~(size_t)63;
+        size_t sz = mlk_rec_size(nnz, nd, *f32);
+        total = mlk_rec_place(total, sz);
         small &= sz <= 64;
         off[i] = total;
         total += sz;
@@ -367,12 +380,12 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, s
         int32_t lab = y ? y[row] : 0;
         int64_t p0 = r->indptr ? r->indptr[row] : 0;
         uint32_t nnz = r->indptr ? (uint32_t)(r->indptr[row + 1] - p0) : 0;
-        size_t dat = rec_dense_at(nnz, *f32);
+        size_t dat = mlk_rec_dense_at(nnz, *f32);
         memset(rec + dat - 8, 0, 8); /* the padding, if any */
         memcpy(rec, &lab, 4);
         memcpy(rec + 4, &nnz, 4);
-        const int32_t *ind = r->ind + p0;
-        const double *val = r->val + p0;
+        const int32_t *ind = r->indptr ? r->ind + p0 : NULL; /* no hashed part: no arrays */
+        const double *val = r->indptr ? r->val + p0 : NULL;
         uint8_t *ri = rec + 8;
         /* the ranks of entries RANK_AHEAD ahead: a large column's words
          * of the table are evicted by the copy's streaming between two
@@ -385,13 +398,13 @@ static uint8_t *pack_rows(const rows *r, const int32_t *y, const size_t *keep, s
             memcpy(ri + 4 * p, &j, 4);
         }
         if (*f32) {
-            uint8_t *fv = rec + rec_vals_at(nnz, 1);
+            uint8_t *fv = rec + mlk_rec_vals_at(nnz, 1);
             for (uint32_t p = 0; p < nnz; p++) {
                 float x = (float)val[p];
                 memcpy(fv + 4 * p, &x, 4);
             }
         } else {
-            uint8_t *dv = rec + rec_vals_at(nnz, 0);
+            uint8_t *dv = rec + mlk_rec_vals_at(nnz, 0);
             for (uint32_t p = 0; p < nnz; p++) memcpy(dv + 8 * p, &val[p], 8);
         }
         const double *x = nd ? r->dense + row * nd : NULL;
@@ -696,15 +709,11 @@ __attribute__((always_inline)) static inline void epoch_plain_bin(trainer *tr, c
     for (size_t s = 0; s < n; s++, t++) {
         double eta = sched_eta(&tr->s, t);
         prefetch_ahead(tr, perm, s, n);
-        const uint8_t *rec = tr->pack + perm[s];
-        int32_t label;
-        uint32_t nnz;
-        memcpy(&label, rec, 4);
-        memcpy(&nnz, rec + 4, 4);
-        const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
-        const float *vf = (const float *)(const void *)(rec + rec_vals_at(nnz, 1));
-        const double *vv = (const double *)(const void *)(rec + rec_vals_at(nnz, 0));
-        const double *x = (const double *)(const void *)(rec + rec_dense_at(nnz, f32));
+        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
+        const int32_t label = rv.label, *ind = rv.ind;
+        const uint32_t nnz = rv.nnz;
+        const float *vf = rv.vf;
+        const double *vv = rv.vv, *x = rv.x;
         double sum = 0.0;
         for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < nd; j++) sum += vd[j] * x[j];
@@ -808,15 +817,11 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr,
     uint8_t lk[LOSS_BLOCK];
     for (size_t s = 0; s < n; s++) {
         prefetch_ahead(tr, perm, s, n);
-        const uint8_t *rec = tr->pack + perm[s];
-        int32_t label;
-        uint32_t nnz;
-        memcpy(&label, rec, 4);
-        memcpy(&nnz, rec + 4, 4);
-        const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
-        const float *vf = (const float *)(const void *)(rec + rec_vals_at(nnz, 1));
-        const double *vv = (const double *)(const void *)(rec + rec_vals_at(nnz, 0));
-        const double *x = (const double *)(const void *)(rec + rec_dense_at(nnz, f32));
+        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
+        const int32_t label = rv.label, *ind = rv.ind;
+        const uint32_t nnz = rv.nnz;
+        const float *vf = rv.vf;
+        const double *vv = rv.vv, *x = rv.x;
         double sum = 0.0;
         for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < nd; j++) sum += wd[j] * x[j];
@@ -1015,17 +1020,26 @@ static int check_opts(const mlk_sgd_opts *o, uint64_t t, char *err, size_t errle
  * o->epochs epochs; rk renumbers r's hashed columns to m's inputs, which
  * hold them all. passive: a call on a dense model hands its whole
  * weight array, which every scale fold multiplies too. */
+/* Records packed before the call (a packed shard, fpack.h), read in
+ * place: the rows at off[0..n-1], in that order before any shuffle. */
+typedef struct {
+    const uint8_t *recs;
+    const size_t *off;
+    size_t n;
+    int f32, one_line, hashed;
+} packsrc;
+
 static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint8_t *skip, const inset *rk,
                       double *passive, size_t npassive, const int64_t *order, const mlk_sgd_opts *o,
-                      double *epoch_loss, char *err, size_t errlen)
+                      double *epoch_loss, char *err, size_t errlen, const packsrc *xp)
 {
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.r = *r;
-    tr.r.nf = rk->mh;
-    size_t n = r->n; /* rows trained: all, or those skip leaves */
+    if (rk) tr.r.nf = rk->mh;
+    size_t n = xp ? xp->n : r->n; /* rows trained: all, or those skip leaves */
     size_t *keep = NULL;
-    if (skip) {
+    if (skip && !xp) {
         n = 0;
         for (size_t i = 0; i < r->n; i++) n += !skip[i];
         if (!(keep = malloc((n ? n : 1) * sizeof *keep)))
@@ -1044,7 +1058,8 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
     tr.s.alpha = o->alpha;
     tr.s.eta0 = o->eta0;
     tr.s.power_t = o->power_t;
-    tr.s.decay = o->intercept_decay >= 0.0 ? o->intercept_decay : (r->indptr ? 0.01 : 1.0);
+    int hashed = r->indptr != NULL || (xp && xp->hashed);
+    tr.s.decay = o->intercept_decay >= 0.0 ? o->intercept_decay : (hashed ? 0.01 : 1.0);
     if (o->lr == MLK_LR_OPTIMAL) {
         double typw = sqrt(1.0 / sqrt(o->alpha)), unused;
         double initial_eta0 = typw / fmax(1.0, log_dloss(-typw, 1.0, &unused));
@@ -1069,7 +1084,11 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
     /* one pass in storage order (the epoch tasks' case): the offsets go
      * straight into perm, no second array of n to fault in and copy */
     int direct = o->epochs == 1 && !order;
-    if (bs == 1 && (o->shuffle || order) && (direct || (offs = big_alloc(n * sizeof *offs)) != NULL))
+    if (xp) {
+        tr.pack = xp->recs;
+        tr.pack_f32 = xp->f32;
+        tr.pack_line = xp->one_line;
+    } else if (bs == 1 && (o->shuffle || order) && (direct || (offs = big_alloc(n * sizeof *offs)) != NULL))
         tr.pack = pack = pack_rows(r, y, keep, n, direct ? perm : offs, rk, &tr.pack_f32, &tr.pack_line);
     if (!pack && r->indptr) {
         int64_t nnz = r->indptr[r->n];
@@ -1081,7 +1100,8 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
         tr.r.ind = lind;
     }
     for (unsigned e = 0; e < o->epochs; e++) {
-        for (size_t i = 0; !(pack && direct) && i < n; i++) {
+        if (xp && n) memcpy(perm, xp->off, n * sizeof *perm);
+        for (size_t i = 0; !xp && !(pack && direct) && i < n; i++) {
             size_t row = order ? (size_t)order[i] : keep ? keep[i] : i;
             perm[i] = pack ? (size_t)offs[keep ? i : row] : row;
         }
@@ -1192,7 +1212,8 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
         memcpy(c.w + l * kv, m->w + (size_t)in[l] * kv, kv * sizeof *c.w);
         if (m->G) memcpy(c.G + l * kv, m->G + (size_t)in[l] * kv, kv * sizeof *c.G);
     }
-    rc = train_core(&c, &r, d->y, NULL, &rk, m->w, (size_t)(m->dim * kv), order, o, epoch_loss, err, errlen);
+    rc = train_core(&c, &r, d->y, NULL, &rk, m->w, (size_t)(m->dim * kv), order, o, epoch_loss, err, errlen,
+                    NULL);
     for (size_t l = 0; l < c.m; l++) {
         memcpy(m->w + (size_t)in[l] * kv, c.w + l * kv, kv * sizeof *c.w);
         if (m->G) memcpy(m->G + (size_t)in[l] * kv, c.G + l * kv, kv * sizeof *c.G);
@@ -1224,10 +1245,105 @@ int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *o
         rc = mlops_seterr(err, errlen, rc, rc == MLOPS_ENOMEM ? "sgd: out of memory"
                                                               : "sgd: compact model holds an input out of range");
     } else {
-        rc = train_core(m, &r, d->y, skip, &rk, NULL, 0, order, o, epoch_loss, err, errlen);
+        rc = train_core(m, &r, d->y, skip, &rk, NULL, 0, order, o, epoch_loss, err, errlen, NULL);
     }
     inset_free(&rk);
     free(in);
+    return rc;
+}
+
+int mlk_sgd_train_packed(mlk_cmodel *m, const mlk_fpack *p, const size_t *off, size_t n, const mlk_sgd_opts *o,
+                         double *epoch_loss, char *err, size_t errlen)
+{
+    if (!m || !p || (n && !off)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    int rc = check_opts(o, m->t, err, errlen);
+    if (rc != 0) return rc;
+    if (o->batch_size > 1)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: mini-batches read arrays, not a packed shard");
+    size_t kv = m->n_vec, nd = p->n_dense, nc = p->ncols, nf = (size_t)m->n_features;
+    if (nd != m->n_dense)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: data has %zu dense columns, model %zu", nd,
+                            (size_t)m->n_dense);
+    if ((nf > 0) != (p->hashed != 0) || (p->hashed && p->n_features != m->n_features))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: shard has %llu hashed features, model %zu",
+                            (unsigned long long)p->n_features, nf);
+    /* every row's label in range (known from mlk_fpack_open): no pass */
+    int all_ok = p->label_min >= 0 && p->label_max < (int32_t)m->n_classes;
+    for (size_t i = 0; !all_ok && i < n; i++) {
+        int32_t lab;
+        if (off[i] >= p->rec_bytes)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: record offset %zu beyond the shard", off[i]);
+        memcpy(&lab, p->recs + off[i], 4);
+        if (lab < 0 || (uint32_t)lab >= m->n_classes)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: training row %zu has label %d, classes are 0..%u",
+                                i, lab, m->n_classes - 1);
+    }
+    if (o->lr == MLK_LR_ADAGRAD && mlk_cmodel_enable_adagrad(m) != 0)
+        return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+    /* the union of the model's hashed inputs and the shard's, sorted (as
+     * mlk_sgd_train_compact makes it), and where each shard column is */
+    size_t nh = 0;
+    while (nh < m->m && m->in[nh] < nf) nh++;
+    uint32_t *uin = malloc((nh + nc + nd + 1) * sizeof *uin);
+    size_t *pos = malloc((nc + 1) * sizeof *pos);
+    double *w2 = malloc(((nc + nd) * kv + 1) * sizeof *w2), *G2 = NULL;
+    if (!uin || !pos || !w2) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    size_t a = 0, b = 0, u = 0;
+    while (a < nh || b < nc) {
+        if (b == nc || (a < nh && m->in[a] < p->cols[b])) uin[u++] = m->in[a++];
+        else {
+            if (a < nh && m->in[a] == p->cols[b]) a++;
+            pos[b] = u;
+            uin[u++] = p->cols[b++];
+        }
+    }
+    size_t uh = u;
+    for (size_t j = 0; j < nd; j++) uin[u++] = (uint32_t)(nf + j);
+    if ((rc = mlk_cmodel_reindex(m, uin, u)) != 0) {
+        rc = mlops_seterr(err, errlen, rc, rc == MLOPS_ENOMEM ? "sgd: out of memory"
+                                                              : "sgd: compact model holds an input out of range");
+        goto out;
+    }
+    if (m->G && !(G2 = malloc(((nc + nd) * kv + 1) * sizeof *G2))) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    /* the weights the rows touch, in the shard's column order (its
+     * records' local indexes), then the dense ones; the model's other
+     * weights only scale with the weight scale, as the passive array */
+    for (size_t c = 0; c < nc + nd; c++) {
+        size_t g = c < nc ? pos[c] : uh + (c - nc);
+        memcpy(w2 + c * kv, m->w + g * kv, kv * sizeof *w2);
+        if (G2) memcpy(G2 + c * kv, m->G + g * kv, kv * sizeof *G2);
+    }
+    mlk_cmodel s = *m;
+    s.m = nc + nd;
+    s.in = NULL;
+    s.w = w2;
+    s.G = G2;
+    rows r;
+    memset(&r, 0, sizeof r);
+    r.n = n;
+    r.nf = nc;
+    r.nd = nd;
+    r.kv = kv;
+    packsrc xp = {p->recs, off, n, p->f32, p->one_line, p->hashed};
+    rc = train_core(&s, &r, NULL, NULL, NULL, m->w, m->m * kv, NULL, o, epoch_loss, err, errlen, &xp);
+    for (size_t c = 0; c < nc + nd; c++) {
+        size_t g = c < nc ? pos[c] : uh + (c - nc);
+        memcpy(m->w + g * kv, w2 + c * kv, kv * sizeof *w2);
+        if (G2) memcpy(m->G + g * kv, G2 + c * kv, kv * sizeof *G2);
+    }
+    m->t = s.t;
+    m->n_seen = s.n_seen;
+out:
+    free(uin);
+    free(pos);
+    free(w2);
+    free(G2);
     return rc;
 }
 
@@ -1311,6 +1427,71 @@ out:
     inset_free(&rk);
     free(lind);
     free(w);
+    return rc;
+}
+
+int mlk_sgd_predict_proba_packed(const mlk_cmodel *c, const mlk_fpack *p, const size_t *off, size_t n,
+                                 double *proba, char *err, size_t errlen)
+{
+    if (!c || !p || (n && !off)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    size_t kv = c->n_vec, nd = p->n_dense, nc = p->ncols, nf = (size_t)c->n_features;
+    if (nd != c->n_dense)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: data has %zu dense columns, model %zu", nd,
+                            (size_t)c->n_dense);
+    if ((nf > 0) != (p->hashed != 0) || (p->hashed && p->n_features != c->n_features))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: shard has %llu hashed features, model %zu",
+                            (unsigned long long)p->n_features, nf);
+    size_t mh = c->m >= nd ? c->m - nd : 0;
+    for (size_t j = 0; j < nd; j++)
+        if (c->m < nd || c->in[mh + j] != c->n_features + j)
+            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: compact model lacks dense input %zu", j);
+    /* each shard column's row of the weights, or the zero row (index m):
+     * the products and sums of mlk_sgd_predict_proba_compact */
+    uint32_t *map = malloc((nc + 1) * sizeof *map);
+    double *w = malloc((c->m + 1) * kv * sizeof *w);
+    double *xb = malloc((PREDICT_BLOCK * nd + 1) * sizeof *xb), *z = malloc(PREDICT_BLOCK * kv * sizeof *z);
+    int rc = 0;
+    if (!map || !w || !xb || !z) {
+        rc = mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
+        goto out;
+    }
+    for (size_t i = 0, l = 0; i < nc; i++) {
+        while (l < mh && c->in[l] < p->cols[i]) l++;
+        map[i] = l < mh && c->in[l] == p->cols[i] ? (uint32_t)l : (uint32_t)c->m;
+    }
+    memcpy(w, c->w, c->m * kv * sizeof *w);
+    memset(w + c->m * kv, 0, kv * sizeof *w);
+    for (size_t s = 0; s < n; s += PREDICT_BLOCK) {
+        size_t nb = n - s < PREDICT_BLOCK ? n - s : PREDICT_BLOCK;
+        /* the block's dense rows side by side, as the arrays hold them */
+        for (size_t bi = 0; bi < nb && nd; bi++) {
+            const uint8_t *rec = p->recs + off[s + bi];
+            uint32_t nnz;
+            memcpy(&nnz, rec + 4, 4);
+            memcpy(xb + bi * nd, rec + mlk_rec_dense_at(nnz, p->f32), nd * sizeof *xb);
+        }
+        if (nd > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)kv, (int)nd, 1.0, xb, (int)nd,
+                        w + mh * kv, (int)kv, 0.0, z, (int)kv);
+        else
+            memset(z, 0, nb * kv * sizeof *z);
+        for (size_t bi = 0; bi < nb; bi++) {
+            double *zr = z + bi * kv;
+            row_view rw = rec_at(p->recs + off[s + bi], nd, p->f32);
+            for (size_t q = 0; q < rw.nnz; q++) {
+                const double *wj = w + (size_t)map[rw.ind[q]] * kv;
+                double x = rv_val(&rw, q);
+                for (size_t k = 0; k < kv; k++) zr[k] += wj[k] * x;
+            }
+            for (size_t k = 0; k < kv; k++) zr[k] += c->b[k];
+            scores_proba(zr, kv, proba + (s + bi) * c->n_classes);
+        }
+    }
+out:
+    free(map);
+    free(w);
+    free(xb);
+    free(z);
     return rc;
 }
 

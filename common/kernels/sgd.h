@@ -47,6 +47,7 @@
 #ifndef MLK_SGD_H
 #define MLK_SGD_H
 #include "csr.h"
+#include "fpack.h"
 #include "model.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -114,6 +115,18 @@ int mlk_sgd_train(mlk_model *m, const mlk_sgd_data *d, const int64_t *order,
 int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *order, const uint8_t *skip,
                           const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen);
 
+/* The same training over the rows of a packed shard (fpack.h, opened
+ * by mlk_fpack_open) at record offsets off[0..n-1], in that order (the
+ * caller leaves out the test or held-out rows): the parameters, t,
+ * n_seen and losses mlk_sgd_train_compact gives on the shard's arrays
+ * with those rows skipped, bit for bit. The records are read in place
+ * (no copy, no renumbering): the weights the shard's columns name are
+ * gathered into an array in the shard's column order, trained, and
+ * put back. The rows' labels must be 0..K-1. MLOPS_EINVAL also for
+ * batch_size > 1 (mini-batches read arrays: decode the shard). */
+int mlk_sgd_train_packed(mlk_cmodel *m, const mlk_fpack *p, const size_t *off, size_t n, const mlk_sgd_opts *o,
+                         double *epoch_loss, char *err, size_t errlen);
+
 /* Class probabilities of every row of d into proba (nrows x K,
  * row-major). d->y is ignored. MLOPS_EINVAL on a shape mismatch or an
  * index out of range; MLOPS_ENOMEM. */
@@ -125,6 +138,13 @@ int mlk_sgd_predict_proba(const mlk_model *m, const mlk_sgd_data *d, double *pro
  * has weight zero. MLOPS_EINVAL also if c lacks a dense input. */
 int mlk_sgd_predict_proba_compact(const mlk_cmodel *c, const mlk_sgd_data *d, double *proba, char *err,
                                   size_t errlen);
+
+/* The same probabilities for the rows of a packed shard at record
+ * offsets off[0..n-1] (proba: n x K), read in place: bit for bit
+ * mlk_sgd_predict_proba_compact on those rows copied out as arrays (the
+ * dense block goes through the same dgemm calls, 256 rows at a time). */
+int mlk_sgd_predict_proba_packed(const mlk_cmodel *c, const mlk_fpack *p, const size_t *off, size_t n,
+                                 double *proba, char *err, size_t errlen);
 
 /* Full-batch objective at m: mean log loss over d plus alpha/2 ||w||^2
  * (intercepts not penalised) into *loss, and, if grad is non-NULL, its

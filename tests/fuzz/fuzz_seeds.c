@@ -17,6 +17,7 @@
 #include "lbfgs.h"
 #include "metrics.h"
 #include "model.h"
+#include "fpack.h"
 #include "quantile.h"
 #include "scaler.h"
 #include "tasks.pb-c.h"
@@ -96,6 +97,34 @@ static void payload_seeds(void)
     must(mlk_features_encode(fs, &b, &n) == 0, "features encode");
     put("payload", "features", 1, 1, b, n);
     free(b);
+    /* the packed form (fuzz_fpack: byte 0 = misalignment), with a dense
+     * part, test flags and inexact values in a second shard */
+    must(mlk_fpack_encode(fs, &b, &n) == 0, "fpack encode");
+    put("fpack", "hashed", 0, 1, b, n);
+    put("fpack", "hashed_misaligned", 3, 1, b, n);
+    free(b);
+    fs->n_dense = 2;
+    fs->dense64 = calloc(fs->nrows * 2 + 1, sizeof *fs->dense64);
+    fs->test = calloc(fs->nrows + 1, 1);
+    must(fs->dense64 && fs->test, "fpack dense");
+    for (size_t i = 0; i < fs->nrows; i++) {
+        fs->dense64[2 * i] = 0.25 * (double)i - 1.0;
+        fs->dense64[2 * i + 1] = 1.0 / 3.0;
+        fs->test[i] = i == 1;
+    }
+    must(mlk_fpack_encode(fs, &b, &n) == 0, "fpack encode");
+    put("fpack", "dense_test", 0, 1, b, n);
+    free(b);
+    if (m->indptr[m->nrows] > 0) m->data[0] = 0.1; /* not a float: f64 values */
+    must(mlk_fpack_encode(fs, &b, &n) == 0, "fpack encode");
+    put("fpack", "f64_values", 0, 1, b, n);
+    free(b);
+    mlk_csr *keep = fs->csr;
+    fs->csr = NULL;
+    must(mlk_fpack_encode(fs, &b, &n) == 0, "fpack encode");
+    put("fpack", "dense_only", 0, 1, b, n);
+    free(b);
+    fs->csr = keep;
     mlk_features_destroy(&fs);
     mlk_frame_destroy(&f);
 

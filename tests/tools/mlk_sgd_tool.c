@@ -11,17 +11,24 @@
  * Usage:
  *   mlk_sgd_tool --train FILE [--test FILE] [--lr optimal|constant|invscaling|adagrad]
  *     [--alpha A] [--eta0 E] [--power-t P] [--decay D] [--epochs N] [--batch B]
- *     [--seed S] [--no-shuffle] [--shards S] [--compact] [--model-out FILE] [--proba-out FILE]
+ *     [--seed S] [--no-shuffle] [--shards S] [--compact | --packed] [--model-out FILE] [--proba-out FILE]
  * With --shards S > 1 each epoch trains S contiguous shards from the current
  * model (one epoch each) and averages them weighted by their row counts:
  * the parameter-mixing step of the distributed pipeline. With --compact
  * (one shard) the model is trained as an epoch task trains it: a fresh
  * compact model (model.h), mlk_sgd_train_compact, then its byte form;
  * train_seconds then covers all three, and the bytes are decoded into a
- * dense model (untimed) for the lines below.
+ * dense model (untimed) for the lines below. With --packed the data are
+ * first written as the featurize task writes a shard (fpack.h, untimed:
+ * that is the featurize stage's work), then the epoch is timed as an
+ * epoch task runs it on such a shard: mlk_fpack_open (validation, record
+ * offsets), a copy of the records into huge pages (mlk_fpack_recs_copy,
+ * as an epoch task copies a shard of more than MLK_FPACK_COPY_MIN bytes),
+ * a fresh compact model, mlk_sgd_train_packed on them, the byte form.
  * Prints "key value" lines: train_seconds (wall), train_cpu_seconds, epoch_loss, t, nnz, model_bytes,
  * test_accuracy. Exit status 0, or 1 with a message on stderr. */
 #include "err.h"
+#include "fpack.h"
 #include "model.h"
 #include "sgd.h"
 #include <stdio.h>
@@ -210,7 +217,9 @@ int main(int argc, char **argv)
     mlk_sgd_opts o;
     mlk_sgd_opts_default(&o);
     size_t nshards = 1;
-    int compact = 0;
+    int compact = 0; /* 1 --compact, 2 --packed */
+    uint8_t *packed = NULL;
+    size_t plen = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
@@ -219,6 +228,9 @@ int main(int argc, char **argv)
             takes = 0;
         } else if (!strcmp(a, "--compact")) {
             compact = 1;
+            takes = 0;
+        } else if (!strcmp(a, "--packed")) {
+            compact = 2;
             takes = 0;
         } else if (!v) {
             fprintf(stderr, "option %s needs a value\n", a);
@@ -268,12 +280,43 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (compact == 2) { /* the shard as featurize writes it (untimed) */
+        mlk_features fs;
+        memset(&fs, 0, sizeof fs);
+        fs.nrows = train.nrows;
+        fs.row_id = calloc(train.nrows + 1, sizeof *fs.row_id);
+        fs.label = train.y;
+        fs.csr = train.nf ? &train.X : NULL;
+        fs.n_dense = train.nd;
+        fs.dense_type = MLK_DENSE_F64;
+        fs.dense64 = train.dense;
+        if (!fs.row_id || mlk_fpack_encode(&fs, &packed, &plen) != 0) {
+            fprintf(stderr, "cannot write the packed shard\n");
+            free(fs.row_id);
+            rc = 1;
+            goto out;
+        }
+        free(fs.row_id);
+    }
     double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
     int krc;
     uint8_t *cbytes = NULL;
     size_t clen = 0;
     if (nshards > 1) krc = train_mixed(&m, &train, nshards, o, losses, err, sizeof err);
-    else if (compact) {
+    else if (compact == 2) {
+        mlk_fpack p;
+        size_t *off = mlk_fpack_alloc((train.nrows + 1) * sizeof *off);
+        mlk_cmodel *c = mlk_cmodel_new(train.n_classes, train.nf, train.nd, o.lr == MLK_LR_ADAGRAD);
+        krc = off && c ? mlk_fpack_open(packed, plen, &p, off, err, sizeof err) : MLOPS_ENOMEM;
+        /* as the epoch task does */
+        uint8_t *recs = krc == 0 && p.rec_bytes >= MLK_FPACK_COPY_MIN ? mlk_fpack_recs_copy(&p) : NULL;
+        if (recs) p.recs = recs;
+        if (krc == 0) krc = mlk_sgd_train_packed(c, &p, off, train.nrows, &o, losses, err, sizeof err);
+        free(recs);
+        if (krc == 0) krc = mlk_cmodel_encode(c, &cbytes, &clen);
+        mlk_cmodel_destroy(&c);
+        free(off);
+    } else if (compact) {
         mlk_cmodel *c = mlk_cmodel_new(train.n_classes, train.nf, train.nd, o.lr == MLK_LR_ADAGRAD);
         mlk_sgd_data d = view(&train);
         krc = c ? mlk_sgd_train_compact(c, &d, NULL, NULL, &o, losses, err, sizeof err) : MLOPS_ENOMEM;
@@ -284,7 +327,7 @@ int main(int argc, char **argv)
         krc = mlk_sgd_train(m, &d, NULL, &o, losses, err, sizeof err);
     }
     double t1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
-    if (krc == 0 && compact) {
+    if (krc == 0 && compact) { /* both compact forms */
         mlk_model_destroy(&m);
         krc = mlk_model_decode(cbytes, clen, &m, err, sizeof err);
     }
@@ -342,6 +385,7 @@ int main(int argc, char **argv)
         free(proba);
     }
 out:
+    free(packed);
     mlk_model_destroy(&m);
     free(losses);
     dataset_free(&train);

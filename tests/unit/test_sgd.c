@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "err.h"
+#include "fpack.h"
+#include "hasher.h"
 #include "model.h"
 #include "sgd.h"
 
@@ -562,6 +564,144 @@ static void test_skip_rows(void **state)
         }
 }
 
+/* A random feature shard of n rows over nf hashed columns (0..7
+ * entries a row, some rows empty; values +-1, or inexact ones with
+ * exact == 0), ND dense values, labels 0..k-1 and test flags. */
+static mlk_features *fshard_random(size_t n, uint32_t k, size_t nf, int exact, uint64_t seed)
+{
+    uint64_t s = seed;
+    mlk_features *f = mlk_features_new(n);
+    assert_non_null(f);
+    f->csr = mlk_csr_new(n, nf, n * 8);
+    f->test = malloc(n);
+    f->dense64 = malloc(n * ND * sizeof(double));
+    assert_true(f->csr && f->test && f->dense64);
+    f->n_dense = ND;
+    int64_t p = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t cnt = rng_next(&s) % 8, col = rng_next(&s) % (nf / 2);
+        for (size_t c = 0; c < cnt; c++) {
+            col += 1 + rng_next(&s) % (nf / 8 + 1);
+            if (col >= nf) break;
+            f->csr->indices[p] = (int32_t)col;
+            f->csr->data[p] = exact ? (rng_unif(&s) < 0.5 ? -1.0 : 2.0) : rng_unif(&s) - 0.3;
+            p++;
+        }
+        f->csr->indptr[i + 1] = p;
+        for (size_t j = 0; j < ND; j++) f->dense64[i * ND + j] = 2.0 * rng_unif(&s) - 1.0;
+        f->label[i] = (int32_t)(rng_next(&s) % k);
+        f->test[i] = rng_next(&s) % 5 == 0;
+        f->row_id[i] = (int64_t)(1000 + 3 * i);
+    }
+    return f;
+}
+
+/* Training from the packed records in place gives the bytes, t and
+ * losses of mlk_sgd_train_compact over the arrays with the test rows
+ * skipped: every schedule, binary and multinomial, f32 and f64 values,
+ * shuffled or not, one or two epochs, from a model holding inputs the
+ * shard lacks, over two calls (the second continues the first). */
+static void test_train_packed_matches_arrays(void **state)
+{
+    (void)state;
+    mlk_lr lrs[] = {MLK_LR_OPTIMAL, MLK_LR_ADAGRAD, MLK_LR_INVSCALING, MLK_LR_CONSTANT};
+    size_t nf = 512;
+    for (uint32_t k = 2; k <= 3; k++)
+        for (size_t li = 0; li < 4; li++)
+            for (int exact = 0; exact < 2; exact++)
+                for (int variant = 0; variant < 3; variant++) {
+                    uint64_t seed = 1000 + k * 100 + li * 10 + (uint64_t)exact * 3 + (uint64_t)variant;
+                    mlk_features *f = fshard_random(300, k, nf, exact, seed);
+                    uint8_t *buf;
+                    size_t len;
+                    char err[200] = "";
+                    ok(mlk_fpack_encode(f, &buf, &len), "encode");
+                    mlk_fpack pk;
+                    size_t *off = malloc(f->nrows * sizeof *off), ntr = 0;
+                    ok(mlk_fpack_open(buf, len, &pk, off, err, sizeof err), err);
+                    assert_int_equal(pk.f32, exact);
+                    for (size_t i = 0; i < f->nrows; i++)
+                        if (!f->test[i]) off[ntr++] = off[i];
+                    mlk_sgd_opts o;
+                    mlk_sgd_opts_default(&o);
+                    o.lr = lrs[li];
+                    o.eta0 = variant == 2 ? 0.5 : 0.05;
+                    o.alpha = variant == 2 ? 0.5 : 1e-3; /* 0.5: the weight scale folds mid-epoch */
+                    o.epochs = variant == 1 ? 2 : 1;
+                    o.shuffle = variant != 1;
+                    o.seed = seed;
+                    o.shard = 3;
+                    /* a model holding inputs the shard lacks, and missing some it has */
+                    mlk_model *m0 = mlk_model_new(k, nf, ND, lrs[li] == MLK_LR_ADAGRAD);
+                    assert_non_null(m0);
+                    uint64_t s = seed;
+                    for (size_t j = 0; j < m0->dim * m0->n_vec; j++)
+                        if (rng_next(&s) % 3 == 0) m0->w[j] = rng_unif(&s) - 0.5;
+                    if (m0->G)
+                        for (size_t j = 0; j < m0->dim * m0->n_vec; j++) m0->G[j] = m0->w[j] != 0.0 ? rng_unif(&s) : 0.0;
+                    m0->t = 17;
+                    uint8_t *start;
+                    size_t slen;
+                    ok(mlk_model_encode(m0, &start, &slen), "encode");
+                    mlk_cmodel *ca = NULL, *cb = NULL;
+                    ok(mlk_cmodel_decode(start, slen, &ca, err, sizeof err), err);
+                    ok(mlk_cmodel_decode(start, slen, &cb, err, sizeof err), err);
+                    mlk_sgd_data d = {f->nrows, f->csr, f->dense64, ND, f->label};
+                    for (int call = 0; call < 2; call++) {
+                        double la[2] = {0}, lb[2] = {0};
+                        o.epoch0 = (uint64_t)call * o.epochs;
+                        int ra = mlk_sgd_train_compact(ca, &d, NULL, f->test, &o, la, err, sizeof err);
+                        int rb = mlk_sgd_train_packed(cb, &pk, off, ntr, &o, lb, err, sizeof err);
+                        assert_int_equal(ra, rb);
+                        if (ra) break;
+                        assert_memory_equal(la, lb, sizeof la);
+                        assert_int_equal(ca->t, cb->t);
+                        assert_int_equal(ca->n_seen, cb->n_seen);
+                        uint8_t *x, *y;
+                        size_t xl, yl;
+                        ok(mlk_cmodel_encode(ca, &x, &xl), "encode");
+                        ok(mlk_cmodel_encode(cb, &y, &yl), "encode");
+                        if (xl != yl || memcmp(x, y, xl) != 0)
+                            fail_msg("K=%u lr=%d exact=%d variant=%d call %d: packed bytes differ", k, (int)lrs[li],
+                                     exact, variant, call);
+                        free(x);
+                        free(y);
+                    }
+                    /* scoring the test rows from the records equals scoring them copied out */
+                    mlk_features *g = mlk_features_select(f, f->test, 1);
+                    size_t *toff = malloc((g->nrows + 1) * sizeof *toff), nt = 0;
+                    ok(mlk_fpack_open(buf, len, &pk, off, err, sizeof err), err); /* every row's offset again */
+                    for (size_t i = 0; i < f->nrows; i++)
+                        if (f->test[i]) toff[nt++] = off[i];
+                    assert_int_equal(nt, g->nrows);
+                    double *pa = malloc((nt * k + 1) * sizeof *pa), *pb = malloc((nt * k + 1) * sizeof *pb);
+                    mlk_sgd_data dg = {g->nrows, g->csr, g->dense64, ND, NULL};
+                    ok(mlk_sgd_predict_proba_compact(cb, &dg, pa, err, sizeof err), err);
+                    ok(mlk_sgd_predict_proba_packed(cb, &pk, toff, nt, pb, err, sizeof err), err);
+                    assert_memory_equal(pa, pb, nt * k * sizeof *pa);
+                    free(pa);
+                    free(pb);
+                    free(toff);
+                    mlk_features_destroy(&g);
+                    for (size_t i = 0, w = 0; i < f->nrows; i++) /* back to the training rows */
+                        if (!f->test[i]) off[w++] = off[i];
+                    /* mini-batches and a model of another shape are refused */
+                    o.batch_size = 4;
+                    assert_int_equal(mlk_sgd_train_packed(cb, &pk, off, ntr, &o, NULL, err, sizeof err), MLOPS_EINVAL);
+                    o.batch_size = 1;
+                    mlk_cmodel *c3 = mlk_cmodel_new(k, nf + 1, ND, 0);
+                    assert_int_equal(mlk_sgd_train_packed(c3, &pk, off, ntr, &o, NULL, err, sizeof err), MLOPS_EINVAL);
+                    mlk_cmodel_destroy(&c3);
+                    free(start);
+                    free(off);
+                    free(buf);
+                    mlk_model_destroy(&m0);
+                    mlk_cmodel_destroy(&ca);
+                    mlk_cmodel_destroy(&cb);
+                    mlk_features_destroy(&f);
+                }
+}
+
 static void test_predict(void **state)
 {
     (void)state;
@@ -665,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_training_lowers_objective),
         cmocka_unit_test(test_compact_matches_dense),
         cmocka_unit_test(test_skip_rows),
+        cmocka_unit_test(test_train_packed_matches_arrays),
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_bad_input),
     };

@@ -376,53 +376,27 @@ out:
     return rc;
 }
 
-/* Instance a's metrics partial over the rows g of its fold. */
-static int cv_score_one(task_ctx_t *ctx, const Mlops__Tasks__EvaluateArgs *a, const mlk_features *g,
-                        const double *dense, Mlops__Tasks__EvaluateResult *res)
-{
-    mlk_cmodel *m = NULL;
-    mlk_metrics *part = NULL;
-    double *proba = NULL;
-    int rc = -1;
-    if (a->classes < 2 || a->classes > 65536 || a->n_scale_mean || a->n_scale_scale || a->cv) {
-        rc = wk_task_fail(ctx, 0, "cv: damaged evaluate arguments (%u classes)", a->classes);
-        goto out;
-    }
-    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) goto out;
-    if (!(part = mlk_metrics_new(a->classes, 0))) {
-        rc = wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    if (g->nrows) {
-        if (!(proba = malloc(g->nrows * a->classes * sizeof *proba))) {
-            rc = wk_task_fail(ctx, 1, "out of memory");
-            goto out;
-        }
-        mlk_sgd_data d = {g->nrows, g->csr, dense, g->n_dense, NULL};
-        if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
-        if (mlk_metrics_add(part, g->nrows, g->label, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
-    }
-    if (mlk_metrics_encode(part, &res->partial.data, &res->partial.len) != 0) {
-        rc = wk_task_fail(ctx, 1, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    free(proba);
-    mlk_metrics_destroy(&part);
-    mlk_cmodel_destroy(&m);
-    return rc;
-}
+/* The rows of one fold an instance is scored on: an array block g (with
+ * its dense part), or, when p is set, the records at off[0..nr-1] of a
+ * packed shard with their labels lab[]. */
+typedef struct {
+    const mlk_features *g;
+    const double *dense;
+    const mlk_fpack *p;
+    const size_t *off;
+    const int32_t *lab;
+    size_t nr;
+} cv_rows_t;
 
-/* cv_score_one over the records at off[0..nr-1] of a packed shard, their
- * labels lab[]. */
-static int cv_score_packed(task_ctx_t *ctx, const Mlops__Tasks__EvaluateArgs *a, const mlk_fpack *p,
-                           const size_t *off, const int32_t *lab, size_t nr, Mlops__Tasks__EvaluateResult *res)
+/* Instance a's metrics partial over the rows r of its fold. */
+static int cv_score(task_ctx_t *ctx, const Mlops__Tasks__EvaluateArgs *a, const cv_rows_t *r,
+                    Mlops__Tasks__EvaluateResult *res)
 {
     mlk_cmodel *m = NULL;
     mlk_metrics *part = NULL;
     double *proba = NULL;
     int rc = -1;
+    size_t n = r->p ? r->nr : r->g->nrows;
     if (a->classes < 2 || a->classes > 65536 || a->n_scale_mean || a->n_scale_scale || a->cv) {
         rc = wk_task_fail(ctx, 0, "cv: damaged evaluate arguments (%u classes)", a->classes);
         goto out;
@@ -432,13 +406,19 @@ static int cv_score_packed(task_ctx_t *ctx, const Mlops__Tasks__EvaluateArgs *a,
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (nr) {
-        if (!(proba = malloc(nr * a->classes * sizeof *proba))) {
+    if (n) {
+        if (!(proba = malloc(n * a->classes * sizeof *proba))) {
             rc = wk_task_fail(ctx, 1, "out of memory");
             goto out;
         }
-        if (mlk_sgd_predict_proba_packed(m, p, off, nr, proba, ctx->err, sizeof ctx->err) != 0) goto out;
-        if (mlk_metrics_add(part, nr, lab, NULL, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        if (r->p) {
+            if (mlk_sgd_predict_proba_packed(m, r->p, r->off, n, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        } else {
+            mlk_sgd_data d = {n, r->g->csr, r->dense, r->g->n_dense, NULL};
+            if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
+        }
+        if (mlk_metrics_add(part, n, r->p ? r->lab : r->g->label, NULL, proba, ctx->err, sizeof ctx->err) != 0)
+            goto out;
     }
     if (mlk_metrics_encode(part, &res->partial.data, &res->partial.len) != 0) {
         rc = wk_task_fail(ctx, 1, "out of memory");
@@ -484,7 +464,8 @@ static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArg
         }
         mlops__tasks__evaluate_result__init(&res[i]);
         resp[i] = &res[i];
-        rc = cv_score_packed(ctx, a->inst[i], &p, koff[k], klab[k], kn[k], &res[i]);
+        cv_rows_t rows = {NULL, NULL, &p, koff[k], klab[k], kn[k]};
+        rc = cv_score(ctx, a->inst[i], &rows, &res[i]);
     }
     if (!rc) {
         Mlops__Tasks__CvEvaluateResult r = MLOPS__TASKS__CV_EVALUATE_RESULT__INIT;
@@ -574,7 +555,8 @@ int wk_kind_cv_evaluate(task_ctx_t *ctx)
         }
         mlops__tasks__evaluate_result__init(&res[i]);
         resp[i] = &res[i];
-        if (cv_score_one(ctx, a->inst[i], g[k], dense[k], &res[i]) != 0) goto out;
+        cv_rows_t rows = {g[k], dense[k], NULL, NULL, NULL, 0};
+        if (cv_score(ctx, a->inst[i], &rows, &res[i]) != 0) goto out;
     }
     Mlops__Tasks__CvEvaluateResult r = MLOPS__TASKS__CV_EVALUATE_RESULT__INIT;
     r.n_inst = n;

@@ -24,7 +24,14 @@ gen_purchases 200000 13 "$D/p.csv"
 purchases_job "$D/clean.yaml" p.csv
 purchases_job "$D/full.yaml" p.csv full
 SET=(--set shard_rows=1000 --set keep_stages=true)
-full_set() { [ "$(basename "$1")" = full.yaml ] && echo "--set train.epochs=10"; }
+# clean.yaml's clean stage ran in 0.2 s on 200 shards, so it could end
+# before the poll saw it and the kill landed: 1000 shards of 200 rows
+full_set() {
+    case "$(basename "$1")" in
+        full.yaml) echo "--set train.epochs=10" ;;
+        clean.yaml) echo "--set shard_rows=200" ;;
+    esac
+}
 
 cluster_start 3 1
 

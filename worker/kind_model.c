@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
+#include "packed_input.h"
 #include "scaler.h"
 #include "sgd.h"
 #include "split.h"

@@ -197,12 +197,7 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
                 !(kn = calloc(K, sizeof *kn))))
         rc = wk_task_fail(ctx, 1, "out of memory");
     if (!rc) rc = cv_folds(ctx, a->rows, p.nrows, p.test, p.row_id, fold);
-    for (size_t i = 0; !rc && i < p.nrows; i++) {
-        int32_t lab;
-        memcpy(&lab, p.recs + off[i], 4);
-        if (fold[i] != CV_TEST_ROW && (lab < 0 || (uint32_t)lab >= a->inst[0]->classes))
-            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)p.row_id[i]);
-    }
+    if (!rc) rc = wk_packed_check_labels(ctx, &p, off, a->inst[0]->classes);
     for (size_t i = 0; !rc && i < n; i++) {
         double t0 = now_s();
         uint32_t k = a->fold[i];

@@ -1,5 +1,5 @@
-/* packed_input.c: a task's packed feature shard, opened for the worker
- * kinds that read it where it lies (see packed_input.h). */
+/* packed_input.c: a task's packed feature shard, opened and checked for
+ * the worker kinds that read it where it lies (see packed_input.h). */
 #include "packed_input.h"
 #include <string.h>
 
@@ -23,5 +23,20 @@ int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, 
     /* a large shard's records in huge pages: shuffled visits over the
      * map's 4 KiB pages missed the TLB on every row (mlk_fpack_recs_copy) */
     if (shuffled && p->rec_bytes >= MLK_FPACK_COPY_MIN && (*recs = mlk_fpack_recs_copy(p)) != NULL) p->recs = *recs;
+    return 0;
+}
+
+int wk_packed_check_labels(task_ctx_t *ctx, const mlk_fpack *p, const size_t *off, uint32_t classes)
+{
+    /* the header's range over every row answers for the training rows
+     * without a pass over the records */
+    if (p->label_min >= 0 && (uint32_t)p->label_max < classes) return 0;
+    for (size_t i = 0; i < p->nrows; i++) {
+        if (p->test && p->test[i]) continue;
+        int32_t lab;
+        memcpy(&lab, p->recs + off[i], 4);
+        if (lab < 0 || (uint32_t)lab >= classes)
+            return wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)p->row_id[i]);
+    }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "kfold.h"
 #include "metrics.h"
 #include "model.h"
+#include "packed_input.h"
 #include "sgd.h"
 #include <stdlib.h>
 #include <string.h>
@@ -94,31 +95,6 @@ static int cv_decode(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, const vo
     return cv_folds(ctx, rows, (*f)->nrows, (*f)->test, (*f)->row_id, *fold);
 }
 
-int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, int shuffled, mlk_fpack *p,
-                   size_t **off, uint8_t **copy, uint8_t **recs)
-{
-    *off = NULL;
-    *copy = NULL;
-    *recs = NULL;
-    const uint8_t *b = data;
-    if ((uintptr_t)b & 7) { /* LMDB does not promise alignment: read a copy */
-        if (!(b = *copy = mlk_fpack_aligned_copy(data, len))) return wk_task_fail(ctx, 1, "out of memory");
-    }
-    uint64_t n = 0;
-    if (len >= 16) memcpy(&n, b + 8, 8);
-    if (n > len / 8) n = 0; /* garbage: mlk_fpack_open says so */
-    char why[200] = "";
-    if (!(*off = mlk_fpack_alloc((n ? n : 1) * sizeof **off))) return wk_task_fail(ctx, 1, "out of memory");
-    if (mlk_fpack_open(b, len, p, *off, why, sizeof why) != 0)
-        return wk_task_fail(ctx, 0, "damaged feature shard %s: %s", ctx->ta->inputs[input]->key, why);
-    /* a large shard's records in huge pages: shuffled visits over the
-     * map's 4 KiB pages missed the TLB on every row (mlk_fpack_recs_copy) */
-    if (shuffled && p->rec_bytes >= MLK_FPACK_COPY_MIN && (*recs = mlk_fpack_recs_copy(p)) != NULL) p->recs = *recs;
-    return 0;
-}
-
-
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -184,6 +160,76 @@ static int cv_epoch_result(task_ctx_t *ctx, size_t n, Mlops__Tasks__TrainEpochRe
     return rc;
 }
 
+/* A packed shard a cv kind reads: its rows' record offsets and folds,
+ * and each fold's list of rows, made when an instance of the fold first
+ * comes (a search's instances come trial by trial, each trial's folds in
+ * turn: a fold's list serves every trial). */
+typedef struct {
+    mlk_fpack p;
+    size_t *off;          /* each row's record offset */
+    uint8_t *copy, *recs; /* wk_packed_open's copies */
+    uint8_t *fold;        /* each row's fold, CV_TEST_ROW for a test row */
+    uint32_t K;
+    size_t **koff, *kn; /* per fold: its list's record offsets, their count */
+    int32_t **klab;     /* per fold: their labels (a scored fold's list) */
+} cv_packed_t;
+
+/* Open shard bytes (data, len) as c (shuffled: wk_packed_open's) and
+ * give each row its fold. 0, or -1 after wk_task_fail; cv_packed_free
+ * in either case. */
+static int cv_packed_open(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, const void *data, size_t len,
+                          int shuffled, cv_packed_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->K = rows->folds;
+    int rc = wk_packed_open(ctx, 0, data, len, shuffled, &c->p, &c->off, &c->copy, &c->recs);
+    if (!rc && (!(c->fold = malloc(c->p.nrows ? c->p.nrows : 1)) || !(c->koff = calloc(c->K, sizeof *c->koff)) ||
+                !(c->klab = calloc(c->K, sizeof *c->klab)) || !(c->kn = calloc(c->K, sizeof *c->kn))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) rc = cv_folds(ctx, rows, c->p.nrows, c->p.test, c->p.row_id, c->fold);
+    return rc;
+}
+
+/* Fold k's list in c, in row order, once: with in_fold 0 the training
+ * rows outside fold k (what an instance of fold k trains on), with 1
+ * the rows in it and their labels (what it is scored on). 0, or -1
+ * after wk_task_fail. */
+static int cv_fold_rows(task_ctx_t *ctx, cv_packed_t *c, uint32_t k, int in_fold)
+{
+    if (c->koff[k]) return 0;
+    size_t nrows = c->p.nrows, n = 0;
+    size_t *off = malloc((nrows ? nrows : 1) * sizeof *off);
+    int32_t *lab = in_fold ? malloc((nrows ? nrows : 1) * sizeof *lab) : NULL;
+    if (!off || (in_fold && !lab)) {
+        free(off);
+        free(lab);
+        return wk_task_fail(ctx, 1, "out of memory");
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        uint8_t f = c->fold[r];
+        if (in_fold ? f != k : f == CV_TEST_ROW || f == k) continue;
+        if (in_fold) memcpy(&lab[n], c->p.recs + c->off[r], 4);
+        off[n++] = c->off[r];
+    }
+    c->koff[k] = off;
+    c->klab[k] = lab;
+    c->kn[k] = n;
+    return 0;
+}
+
+static void cv_packed_free(cv_packed_t *c)
+{
+    for (uint32_t k = 0; c->koff && k < c->K; k++) free(c->koff[k]);
+    for (uint32_t k = 0; c->klab && k < c->K; k++) free(c->klab[k]);
+    free(c->koff);
+    free(c->klab);
+    free(c->kn);
+    free(c->fold);
+    free(c->off);
+    free(c->copy);
+    free(c->recs);
+}
+
 /* cv_train_one over a packed shard: the records at off[0..ntrain-1]. */
 static int cv_train_packed(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, const mlk_fpack *p,
                            const size_t *off, size_t ntrain, Mlops__Tasks__TrainEpochResult *res)
@@ -212,48 +258,24 @@ static int cv_train_packed(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *
 static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, const void *data, size_t len,
                            Mlops__Tasks__TrainEpochResult *res, Mlops__Tasks__TrainEpochResult **resp, double *secs)
 {
-    mlk_fpack p;
-    size_t *off = NULL, **koff = NULL, *kn = NULL, n = a->n_inst;
-    uint8_t *copy = NULL, *recs = NULL, *fold = NULL;
-    uint32_t K = a->rows->folds;
-    int rc = wk_packed_open(ctx, 0, data, len, 1, &p, &off, &copy, &recs);
-    if (!rc && (!(fold = malloc(p.nrows ? p.nrows : 1)) || !(koff = calloc(K, sizeof *koff)) ||
-                !(kn = calloc(K, sizeof *kn))))
-        rc = wk_task_fail(ctx, 1, "out of memory");
-    if (!rc) rc = cv_folds(ctx, a->rows, p.nrows, p.test, p.row_id, fold);
-    for (size_t i = 0; !rc && i < p.nrows; i++) {
-        int32_t lab;
-        memcpy(&lab, p.recs + off[i], 4);
-        if (fold[i] != CV_TEST_ROW && (lab < 0 || (uint32_t)lab >= a->inst[0]->classes))
-            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)p.row_id[i]);
-    }
+    cv_packed_t c;
+    size_t n = a->n_inst;
+    int rc = cv_packed_open(ctx, a->rows, data, len, 1, &c);
+    if (!rc) rc = wk_packed_check_labels(ctx, &c.p, c.off, a->inst[0]->classes);
     for (size_t i = 0; !rc && i < n; i++) {
         double t0 = now_s();
         uint32_t k = a->fold[i];
-        if (!koff[k]) {
-            if (!(koff[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **koff))) {
-                rc = wk_task_fail(ctx, 1, "out of memory");
-                break;
-            }
-            for (size_t r = 0; r < p.nrows; r++)
-                if (fold[r] != CV_TEST_ROW && fold[r] != k) koff[k][kn[k]++] = off[r];
-        }
+        if ((rc = cv_fold_rows(ctx, &c, k, 0)) != 0) break;
         mlops__tasks__train_epoch_result__init(&res[i]);
         resp[i] = &res[i];
         if (a->inst[i]->classes != a->inst[0]->classes)
             rc = wk_task_fail(ctx, 0, "cv: damaged task arguments (instances of %u and %u classes)",
                               a->inst[i]->classes, a->inst[0]->classes);
-        else rc = cv_train_packed(ctx, a->inst[i], &p, koff[k], kn[k], &res[i]);
+        else rc = cv_train_packed(ctx, a->inst[i], &c.p, c.koff[k], c.kn[k], &res[i]);
         secs[i] = now_s() - t0;
     }
-    if (!rc) rc = cv_epoch_result(ctx, n, resp, secs, p.nrows);
-    for (uint32_t k = 0; koff && k < K; k++) free(koff[k]);
-    free(koff);
-    free(kn);
-    free(fold);
-    free(off);
-    free(copy);
-    free(recs);
+    if (!rc) rc = cv_epoch_result(ctx, n, resp, secs, c.p.nrows);
+    cv_packed_free(&c);
     return rc;
 }
 
@@ -437,34 +459,15 @@ out:
 static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArgs *a, const void *data,
                               size_t len, Mlops__Tasks__EvaluateResult *res, Mlops__Tasks__EvaluateResult **resp)
 {
-    mlk_fpack p;
-    size_t *off = NULL, **koff = NULL, *kn = NULL, n = a->n_inst;
-    int32_t **klab = NULL;
-    uint8_t *copy = NULL, *recs = NULL, *fold = NULL;
-    uint32_t K = a->rows->folds;
-    int rc = wk_packed_open(ctx, 0, data, len, 0, &p, &off, &copy, &recs);
-    if (!rc && (!(fold = malloc(p.nrows ? p.nrows : 1)) || !(koff = calloc(K, sizeof *koff)) ||
-                !(klab = calloc(K, sizeof *klab)) || !(kn = calloc(K, sizeof *kn))))
-        rc = wk_task_fail(ctx, 1, "out of memory");
-    if (!rc) rc = cv_folds(ctx, a->rows, p.nrows, p.test, p.row_id, fold);
+    cv_packed_t c;
+    size_t n = a->n_inst;
+    int rc = cv_packed_open(ctx, a->rows, data, len, 0, &c);
     for (size_t i = 0; !rc && i < n; i++) {
         uint32_t k = a->fold[i];
-        if (!koff[k]) {
-            koff[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **koff);
-            klab[k] = malloc((p.nrows ? p.nrows : 1) * sizeof **klab);
-            if (!koff[k] || !klab[k]) {
-                rc = wk_task_fail(ctx, 1, "out of memory");
-                break;
-            }
-            for (size_t r = 0; r < p.nrows; r++)
-                if (fold[r] == k) {
-                    memcpy(&klab[k][kn[k]], p.recs + off[r], 4);
-                    koff[k][kn[k]++] = off[r];
-                }
-        }
+        if ((rc = cv_fold_rows(ctx, &c, k, 1)) != 0) break;
         mlops__tasks__evaluate_result__init(&res[i]);
         resp[i] = &res[i];
-        cv_rows_t rows = {NULL, NULL, &p, koff[k], klab[k], kn[k]};
+        cv_rows_t rows = {NULL, NULL, &c.p, c.koff[k], c.klab[k], c.kn[k]};
         rc = cv_score(ctx, a->inst[i], &rows, &res[i]);
     }
     if (!rc) {
@@ -472,17 +475,9 @@ static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArg
         r.n_inst = n;
         r.inst = resp;
         rc = wk_task_result_pack(ctx, &r.base);
-        if (!rc) wk_task_metric(ctx, "rows", (double)p.nrows);
+        if (!rc) wk_task_metric(ctx, "rows", (double)c.p.nrows);
     }
-    for (uint32_t k = 0; koff && k < K; k++) free(koff[k]);
-    for (uint32_t k = 0; klab && k < K; k++) free(klab[k]);
-    free(koff);
-    free(klab);
-    free(kn);
-    free(fold);
-    free(off);
-    free(copy);
-    free(recs);
+    cv_packed_free(&c);
     return rc;
 }
 

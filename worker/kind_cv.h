@@ -4,7 +4,6 @@
  * every (trial, fold) instance of a search from one read of a shard. */
 #ifndef MLOPS_WK_KIND_CV_H
 #define MLOPS_WK_KIND_CV_H
-#include "fpack.h"
 #include "fshard.h"
 #include "sgd.h"
 #include "task.h"
@@ -16,17 +15,6 @@
  * arguments, out of memory). The train and evaluate kinds call it
  * before their own row selection. */
 int wk_cv_select(task_ctx_t *ctx, const Mlops__Tasks__CvRows *cv, mlk_features **f);
-
-/* Open input `input`'s bytes (data, len) as a packed shard (fpack.h):
- * validated in place, or in an aligned copy (*copy, malloc'd) when data
- * is not 8-aligned; *off (malloc'd) gets each row's record offset, and
- * with shuffled set (an epoch's visits), a large shard's records are
- * copied into huge pages (*recs,
- * p->recs pointing there; left in place if that memory is not to be
- * had). 0, or -1 after wk_task_fail naming the shard and what is
- * damaged. The caller frees *off, *copy and *recs in either case. */
-int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, int shuffled, mlk_fpack *p,
-                   size_t **off, uint8_t **copy, uint8_t **recs);
 
 /* The SGD options of one epoch task's arguments: a train_epoch task's,
  * and each instance's of a cv_epoch task (one epoch from a->epoch). */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
+#include "packed_input.h"
 #include "scaler.h"
 #include "sgd.h"
 #include "split.h"
@@ -421,15 +422,9 @@ static int epoch_packed(epoch_in_t *e, const void *data, size_t len)
     uint8_t *copy = NULL, *recs = NULL;
     mlk_cmodel *m = NULL;
     int rc = wk_packed_open(ctx, 0, data, len, 1, &p, &off, &copy, &recs);
-    int all_ok = !rc && p.label_min >= 0 && (uint32_t)p.label_max < e->a->classes; /* no pass over the labels */
-    for (size_t i = 0; !rc && i < p.nrows; i++) {
-        if (p.test && p.test[i]) continue;
-        int32_t lab;
-        if (!all_ok) memcpy(&lab, p.recs + off[i], 4);
-        if (!all_ok && (lab < 0 || (uint32_t)lab >= e->a->classes))
-            rc = wk_task_fail(ctx, 0, "train: row %lld has no class label", (long long)p.row_id[i]);
-        off[ntrain++] = off[i]; /* the kernel trains these rows, in this order */
-    }
+    if (!rc) rc = wk_packed_check_labels(ctx, &p, off, e->a->classes);
+    for (size_t i = 0; !rc && i < p.nrows; i++)
+        if (!p.test || !p.test[i]) off[ntrain++] = off[i]; /* the kernel trains these rows, in this order */
     if (!rc) rc = epoch_model(ctx, e->a, e->o, p.hashed ? p.n_features : 0, p.n_dense, &m);
     double loss = 0;
     if (!rc && ntrain && mlk_sgd_train_packed(m, &p, off, ntrain, e->o, &loss, ctx->err, sizeof ctx->err) != 0)

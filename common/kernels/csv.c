@@ -935,6 +935,28 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
         char c0 = b[at];
         if (c0 == '\n' || c0 == '\r' || c0 == ' ' || c0 == '\t') goto not_plain;
         uint32_t fs = at, e;
+        /* The usual record: its next nfields structural bytes are the
+         * commas and its LF (none is the sentinel, which is not a byte):
+         * one test for the whole record, no branch per field. */
+        if (i + nfields <= np - (size_t)ix->at_end) {
+            const uint32_t *pp = pos + i;
+            unsigned odd = (unsigned char)b[pp[nfields - 1]] ^ '\n';
+            for (size_t k = 0; k + 1 < nfields; k++) odd |= (unsigned char)b[pp[k]] ^ ',';
+            if (!odd) {
+                for (size_t k = 0; k < nfields; k++) {
+                    e = pp[k];
+                    int sl = slot[k];
+                    if (sl >= 0) {
+                        ch->st[(size_t)sl * CHUNK + r] = fs;
+                        ch->ln[(size_t)sl * CHUNK + r] = e - fs;
+                    }
+                    fs = e + 1;
+                }
+                i += nfields;
+                at = fs;
+                continue;
+            }
+        }
         for (size_t k = 0;; k++) {
             if (i >= np) goto incomplete;
             e = pos[i++];
@@ -1020,15 +1042,31 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                     out[r] = v;
                 }
             } else if (pass == 1 && col->type == MLK_STR) {
+                /* str_put's steps with the column's pointers in locals:
+                 * the stores through off[] could alias col's size_t
+                 * fields, which would be reloaded on every row */
+                uint64_t *off = col->off, at = off[r0];
+                uint8_t *miss = col->missing;
+                char *str = col->str;
+                size_t cap = col->str_cap;
                 for (; r < n; r++) {
                     const char *s = ix->base + st[r];
                     size_t l = ln[r];
                     if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
-                    if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
-                    if (l == 0 || (l <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, l))) {
-                        col->off[r0 + r + 1] = col->off[r0 + r]; /* missing: drop the bytes */
-                        col->missing[r0 + r] = 1;
+                    if (at + l + 16 > cap) {
+                        if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
+                        str = col->str;
+                        cap = col->str_cap;
+                    } else if (l <= 16 && end - s >= 16) {
+                        memcpy(str + at, s, 16);
+                    } else {
+                        memcpy(str + at, s, l);
                     }
+                    /* missing: empty or an NA token (none is 1 byte long) */
+                    int na = l == 0 || (l >= 2 && l <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, l));
+                    at += na ? 0 : l;
+                    off[r0 + r + 1] = at;
+                    miss[r0 + r] = (uint8_t)na;
                 }
             } else {
                 continue;

@@ -7,12 +7,13 @@
  * only the columns a schema keeps are converted.
  *
  * Both the splitter and the parser first try the common case without the
- * tokenizer, walking a bit mask of the structural bytes (sepit): for the
- * splitter a line with no '"' is a record, ended by its LF; the parser's
- * fast path (fast_record) converts each kept field of a plain record as
- * soon as its end is found, and hands any other record to the tokenizer
- * from its first byte, so the two paths cannot disagree (test_csv_fast
- * and fuzz_csv compare them on every input). */
+ * tokenizer, from a bit mask of the structural bytes per 64-byte block:
+ * for the splitter a line with no '"' is a record, ended by its LF; the
+ * parser's fast path indexes a window of structural bytes, cuts plain
+ * records into per-column fields from that index, then converts each
+ * column in its own typed loop, and hands any other record to the
+ * tokenizer from its first byte, so the two paths cannot disagree
+ * (test_csv_fast and fuzz_csv compare them on every input). */
 #include "csv.h"
 #include "err.h"
 #include <math.h>
@@ -720,18 +721,7 @@ static size_t utf8_bad_at(const char *str, size_t n)
 }
 
 /* ------------------------------------------------------------------ */
-/* The fast path: one pass over a plain record.
- *
- * Most records hold no '"' but around a field with no '"' or line break
- * inside, no CR but the one of a CRLF, and numbers of at most 17 digits
- * with no exponent. For those the parser walks the
- * structural bytes (sepit), and converts or appends each kept field as
- * soon as its end is known: no span array, no second pass. Anything
- * else (any other quote, a stray CR, a wrong field count, a number the fast
- * conversion does not take, an NA token in a numeric column, non-UTF-8
- * text) makes fast_record give up on the record, and the general
- * tokenizer below parses it again from its first byte, so both paths
- * give the same values and messages. */
+/* The fast path's conversions. */
 
 /* The exact branch of to_double for a field of sign, digits and at most
  * one '.', at most 17 digits: 1 and *out, or 0 (to_double decides). */
@@ -845,81 +835,246 @@ static inline int ascii_run(const char *s, size_t n, const char *end)
     return !(acc & hi);
 }
 
-/* What the fast path does with field k of a record: nothing (col NULL)
- * or convert it into col, numeric or not. */
-typedef struct {
-    mlk_col *col;
-    int num;
-} field_op;
+/* ------------------------------------------------------------------ */
+/* The fast path: plain records a window at a time, in three passes.
+ *
+ * 1. index (index_window): the structural bytes (',' LF '"' CR) of up
+ *    to WIN bytes, found 64 at a time as a bit mask (mask64_full) and
+ *    flattened into an array of offsets eight at a time, with no branch
+ *    per byte or per field;
+ * 2. tokenize: walking that array, the kept fields of each plain record
+ *    become (offset, length) pairs, one array per column, up to CHUNK
+ *    records; the first record that is not plain ends the chunk;
+ * 3. convert: one typed loop per column over its pairs (numbers through
+ *    swar_number/fast_number, strings appended), each stopping at the
+ *    first field it does not take; the rows before the earliest stop
+ *    are committed.
+ * A plain record holds no '"' but around a field with no '"' or line
+ * break inside, no CR but the one of a CRLF, and numbers of at most 17
+ * digits with no exponent. The record where a chunk stopped (any other
+ * quote, a stray CR, a wrong field count, a number the fast conversion
+ * does not take, an NA token in a numeric column, non-UTF-8 text, a
+ * blank line, a record longer than the window) is parsed again from its
+ * first byte by the general tokenizer, so both paths give the same
+ * values and messages; the window's index serves the records after it,
+ * as it does not depend on the quote state. */
 
-/* Parse the plain record at *pp as row f->nrows (room reserved) with
- * field k going as op[k] says. Returns 1 (row stored,
- * *pp after the record, *nl the LFs consumed), 0 (not a plain record:
- * nothing is counted, the cursor must be re-seeked) or MLOPS_ENOMEM. */
-static inline __attribute__((always_inline)) int fast_record(sepit *it, const char **pp,
-                                                             const char *end, mlk_frame *f,
-                                                             const field_op *op, size_t nfields,
-                                                             size_t *nl)
+enum { WIN = 1 << 14, CHUNK = 128 };
+
+typedef struct {
+    const char *base; /* where the window starts */
+    uint32_t len;     /* its bytes */
+    int at_end;       /* it ends where the buffer does: pos[np - 1] = len is a sentinel LF */
+    uint32_t *pos;    /* np offsets from base, ascending; room for WIN + 1 + 8 */
+    size_t np;
+} csv_index;
+
+/* Append the offsets base + i of the set bits i of m to out, returns the
+ * new end. Writes eight at a time whatever the count (out has room):
+ * the OR keeps ctz defined once m is spent; those slots are past the end. */
+static inline __attribute__((always_inline)) uint32_t *flatten(uint32_t *out, uint32_t base,
+                                                               uint64_t m)
 {
-    const size_t r = f->nrows;
-    const char *fs = *pp;
-    for (size_t k = 0;; k++) {
-        const char *e = sepit_next(it), *fe = e, *vs = fs;
-        char t = e < end ? *e : '\n';
-        int last = k + 1 == nfields;
-        if (t == '"') {
-            /* a quoted field with commas at most inside ("toys, games"):
-             * its value is the bytes between the quotes; a '""', a line
-             * break inside, bytes after the closing quote or a quote not
-             * at the start are the general tokenizer's */
-            if (e != fs) return 0;
-            const char *q = sepit_next(it);
-            while (q < end && *q == ',') q = sepit_next(it);
-            if (q >= end || *q != '"') return 0;
-            vs = fs + 1;
-            fe = q;
-            e = sepit_next(it);
-            if (e != q + 1 && !(e == end && q + 1 == end)) return 0;
-            t = e < end ? *e : '\n';
+    const uint64_t top = UINT64_C(1) << 63;
+    uint32_t *next = out + __builtin_popcountll(m);
+    while (m) {
+        for (int k = 0; k < 8; k++) {
+            out[k] = base + (uint32_t)__builtin_ctzll(m | top);
+            m &= m - 1;
         }
-        if (t == ',') {
-            if (last) return 0;
-        } else if (t == '\n') {
-            if (!last) return 0;
-        } else if (t == '\r' && last && end - e >= 2 && e[1] == '\n') {
-            e = sepit_next(it); /* the LF after it */
-        } else {
-            return 0;
+        out += 8;
+    }
+    return next;
+}
+
+/* Index the window of at most WIN bytes at p (avail bytes readable). */
+static void index_window(csv_index *ix, const char *p, size_t avail)
+{
+    size_t n = avail < WIN ? avail : WIN;
+    uint32_t *out = ix->pos;
+    for (size_t b = 0; b < n; b += 64) out = flatten(out, (uint32_t)b, block_mask(p + b, n - b, 1));
+    ix->base = p;
+    ix->len = (uint32_t)n;
+    ix->at_end = n == avail;
+    if (ix->at_end) *out++ = (uint32_t)n;
+    ix->np = (size_t)(out - ix->pos);
+}
+
+/* A chunk's fields: column c's pair for row r at [c * CHUNK + r]; row r
+ * starts at offset rowstart[r], with pos[rowpos[r]] the first structural
+ * byte at or after it (r up to the count of rows, inclusive). */
+typedef struct {
+    uint32_t *st, *ln;
+    uint32_t rowstart[CHUNK + 1];
+    size_t rowpos[CHUNK + 1];
+} csv_chunk;
+
+enum { TOK_FULL, TOK_NOT_PLAIN, TOK_INCOMPLETE };
+
+/* Tokenize the plain records from offset `at` of the window (a record's
+ * start; pos[i] the first structural byte at or after it) into ch; field
+ * k goes to column slot[k] (-1: not kept). Returns the records taken and
+ * in *why what ended them: TOK_FULL (CHUNK records, or the window's data
+ * is all taken), TOK_NOT_PLAIN (the next record is not plain, or
+ * starts with a blank) or TOK_INCOMPLETE (it runs past the window). */
+static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, uint32_t at, const int *slot,
+                       size_t nfields, csv_chunk *ch, int *why)
+{
+    const char *b = ix->base;
+    const uint32_t *pos = ix->pos, len = ix->len;
+    const size_t np = ix->np;
+    size_t r = 0;
+    *why = TOK_FULL;
+    for (; r < CHUNK; r++) {
+        ch->rowstart[r] = at;
+        ch->rowpos[r] = i;
+        if (at >= len) {
+            if (!ix->at_end) *why = TOK_INCOMPLETE;
+            return r;
         }
-        mlk_col *col = op[k].col;
-        if (col) {
-            size_t n = (size_t)(fe - vs);
-            if (op[k].num) {
-                double v = NAN;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-                if (n && n <= 8 && end - vs >= 8) {
-                    if (!swar_number(vs, n, &v)) return 0;
-                } else
-#endif
-                    if (n && !fast_number(vs, fe, &v))
-                    return 0;
-                col->f64[r] = v;
-            } else {
-                if (!ascii_run(vs, n, end) && utf8_bad_at(vs, n) < n) return 0;
-                if (str_put(col, r, vs, n, 0, end) != 0) return MLOPS_ENOMEM;
-                if (n == 0 || (n <= 8 && NA_FIRST(vs[0]) && mlk_csv_is_na(vs, n))) {
-                    col->off[r + 1] = col->off[r]; /* missing: drop the bytes just put */
-                    col->missing[r] = 1;
+        char c0 = b[at];
+        if (c0 == '\n' || c0 == '\r' || c0 == ' ' || c0 == '\t') goto not_plain;
+        uint32_t fs = at, e;
+        /* The usual record: its next nfields structural bytes are the
+         * commas and its LF (none is the sentinel, which is not a byte):
+         * one test for the whole record, no branch per field. */
+        if (i + nfields <= np - (size_t)ix->at_end) {
+            const uint32_t *pp = pos + i;
+            unsigned odd = (unsigned char)b[pp[nfields - 1]] ^ '\n';
+            for (size_t k = 0; k + 1 < nfields; k++) odd |= (unsigned char)b[pp[k]] ^ ',';
+            if (!odd) {
+                for (size_t k = 0; k < nfields; k++) {
+                    e = pp[k];
+                    int sl = slot[k];
+                    if (sl >= 0) {
+                        ch->st[(size_t)sl * CHUNK + r] = fs;
+                        ch->ln[(size_t)sl * CHUNK + r] = e - fs;
+                    }
+                    fs = e + 1;
                 }
+                i += nfields;
+                at = fs;
+                continue;
             }
         }
-        if (last) {
-            *pp = e < end ? e + 1 : end;
-            *nl = e < end;
-            return 1;
+        for (size_t k = 0;; k++) {
+            if (i >= np) goto incomplete;
+            e = pos[i++];
+            uint32_t vs = fs, fe = e;
+            char t = e < len ? b[e] : '\n';
+            int last = k + 1 == nfields;
+            if (t == '"') {
+                /* "toys, games": the bytes between the quotes, commas at
+                 * most inside, the separator right after */
+                if (e != fs) goto not_plain;
+                uint32_t q;
+                do {
+                    if (i >= np) goto incomplete;
+                    q = pos[i++];
+                } while (q < len && b[q] == ',');
+                if (q >= len || b[q] != '"') goto not_plain;
+                if (i >= np) goto incomplete;
+                e = pos[i++];
+                if (e != q + 1) goto not_plain;
+                vs = fs + 1;
+                fe = q;
+                t = e < len ? b[e] : '\n';
+            }
+            if (t == ',') {
+                if (last) goto not_plain;
+            } else if (t == '\n') {
+                if (!last) goto not_plain;
+            } else if (t == '\r' && last) {
+                if (i >= np) goto incomplete;
+                if (pos[i] != e + 1 || e + 1 >= len || b[e + 1] != '\n') goto not_plain;
+                e = pos[i++];
+            } else {
+                goto not_plain;
+            }
+            int s = slot[k];
+            if (s >= 0) {
+                ch->st[(size_t)s * CHUNK + r] = vs;
+                ch->ln[(size_t)s * CHUNK + r] = fe - vs;
+            }
+            if (last) break;
+            fs = e + 1;
         }
-        fs = e + 1;
+        at = e < len ? e + 1 : len;
     }
+    ch->rowstart[r] = at;
+    ch->rowpos[r] = i;
+    return r;
+not_plain:
+    *why = TOK_NOT_PLAIN;
+    return r;
+incomplete:
+    *why = TOK_INCOMPLETE;
+    return r;
+}
+
+/* Convert the chunk's `rows` records into rows f->nrows.. of f (room
+ * reserved): the numeric columns first, then the strings, each loop
+ * stopping at the first field the fast path does not take. Returns the
+ * rows every column took (those are complete), or MLOPS_ENOMEM. */
+static __attribute__((noinline)) long long convert(const csv_index *ix, const csv_chunk *ch, size_t rows, mlk_frame *f,
+                         const char *end)
+{
+    const size_t r0 = f->nrows;
+    size_t n = rows;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t c = 0; c < f->ncols && n; c++) {
+            mlk_col *col = &f->cols[c];
+            const uint32_t *st = ch->st + c * CHUNK, *ln = ch->ln + c * CHUNK;
+            size_t r = 0;
+            if (pass == 0 && col->type == MLK_F64) {
+                double *out = col->f64 + r0;
+                for (; r < n; r++) {
+                    const char *s = ix->base + st[r];
+                    size_t l = ln[r];
+                    double v = NAN;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                    if (l && l <= 8 && end - s >= 8) {
+                        if (!swar_number(s, l, &v)) break;
+                    } else
+#endif
+                        if (l && !fast_number(s, s + l, &v))
+                        break;
+                    out[r] = v;
+                }
+            } else if (pass == 1 && col->type == MLK_STR) {
+                /* str_put's steps with the column's pointers in locals:
+                 * the stores through off[] could alias col's size_t
+                 * fields, which would be reloaded on every row */
+                uint64_t *off = col->off, at = off[r0];
+                uint8_t *miss = col->missing;
+                char *str = col->str;
+                size_t cap = col->str_cap;
+                for (; r < n; r++) {
+                    const char *s = ix->base + st[r];
+                    size_t l = ln[r];
+                    if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
+                    if (at + l + 16 > cap) {
+                        if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
+                        str = col->str;
+                        cap = col->str_cap;
+                    } else if (l <= 16 && end - s >= 16) {
+                        memcpy(str + at, s, 16);
+                    } else {
+                        memcpy(str + at, s, l);
+                    }
+                    /* missing: empty or an NA token (none is 1 byte long) */
+                    int na = l == 0 || (l >= 2 && l <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, l));
+                    at += na ? 0 : l;
+                    off[r0 + r + 1] = at;
+                    miss[r0 + r] = (uint8_t)na;
+                }
+            } else {
+                continue;
+            }
+            n = r;
+        }
+    }
+    return (long long)n;
 }
 
 int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int64_t first_row_id,
@@ -940,23 +1095,34 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     mlk_frame *f = mlk_frame_new(schema->ncols, schema->names, schema->types, guess);
     size_t nf_max = schema->nfields + 1;
     span *fs = malloc(nf_max * sizeof *fs);
-    field_op *op = calloc(schema->nfields, sizeof *op);
+    int *slot = malloc(schema->nfields * sizeof *slot);
+    csv_index ix = {0};
+    csv_chunk *ch = NULL;
+    int fast = !schema->general_only;
+    if (fast) {
+        ix.pos = malloc((WIN + 1 + 8) * sizeof *ix.pos);
+        ch = malloc(sizeof *ch);
+        if (ch) {
+            ch->st = malloc((schema->ncols ? schema->ncols : 1) * CHUNK * sizeof *ch->st);
+            ch->ln = malloc((schema->ncols ? schema->ncols : 1) * CHUNK * sizeof *ch->ln);
+        }
+    }
     char *scratch = NULL;
     size_t scratch_cap = 0, bad = 0;
     int rc = 0;
-    if (!f || !fs || !op) {
+    if (!f || !fs || !slot || (fast && (!ix.pos || !ch || !ch->st || !ch->ln))) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
     const char *p = buf, *end = buf + len;
     long line = first_line;
     int64_t rid = first_row_id;
-    sepit it = {buf, len, 0, 0, 1};
-    int seek = 1; /* the cursor is behind p: re-seek before the fast path */
+    size_t cur = 0; /* ix.pos[cur]: the first structural byte at or after p */
+    int indexed = 0;
+    for (size_t k = 0; k < schema->nfields; k++) slot[k] = -1;
     for (size_t c = 0; c < schema->ncols; c++) {
         mlk_col *col = &f->cols[c];
-        op[schema->index[c]].col = col;
-        op[schema->index[c]].num = col->type == MLK_F64;
+        slot[schema->index[c]] = (int)c;
         /* room for the strings up front (twice an even share of the
          * bytes), so that a column seldom grows while it is filled */
         size_t est = len / schema->nfields * 2 + 64;
@@ -964,24 +1130,41 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             col->str_cap = est;
     }
     while (p < end) {
-        if (!schema->general_only && *p != '\n' && *p != '\r' && *p != ' ' && *p != '\t') {
-            if (seek) sepit_seek(&it, p);
-            seek = 0;
-            size_t r = f->nrows, nl;
-            if (r == f->cap && (rc = mlk_frame_reserve(f, r + 1)) != 0) goto out;
-            int got = fast_record(&it, &p, end, f, op, schema->nfields, &nl);
-            if (got < 0) {
-                rc = got;
-                goto out;
+        if (fast) {
+            if (!indexed || p >= ix.base + ix.len) {
+                index_window(&ix, p, (size_t)(end - p));
+                cur = 0;
+                indexed = 1;
             }
-            if (got) {
-                f->row_id[r] = rid++;
-                f->nrows = r + 1;
-                line += (long)nl;
+            uint32_t at = (uint32_t)(p - ix.base);
+            while (cur < ix.np && ix.pos[cur] < at) cur++;
+            int why;
+            size_t rows = tokenize(&ix, cur, at, slot, schema->nfields, ch, &why);
+            size_t n = 0;
+            if (rows) {
+                size_t r0 = f->nrows;
+                if ((rc = mlk_frame_reserve(f, r0 + rows)) != 0) goto out;
+                long long got = convert(&ix, ch, rows, f, end);
+                if (got < 0) {
+                    rc = (int)got;
+                    goto out;
+                }
+                n = (size_t)got;
+                for (size_t r = 0; r < n; r++) f->row_id[r0 + r] = rid++;
+                f->nrows = r0 + n;
+                p = ix.base + ch->rowstart[n];
+                cur = ch->rowpos[n];
+                /* each record took its LF, but one that ends the buffer */
+                line += (long)n - (p == end && end[-1] != '\n');
+                if (n == rows && why == TOK_FULL) continue;
+            }
+            if (n == rows && why == TOK_INCOMPLETE && p != ix.base) {
+                indexed = 0; /* index again from this record */
                 continue;
             }
+            if (p >= end) break;
+            /* not plain, or longer than the window: the general tokenizer */
         }
-        seek = 1;
         const char *q;
         if ((*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t') &&
             (q = skip_blank(p, end)) != NULL) {
@@ -1081,7 +1264,13 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     }
 out:
     free(fs);
-    free(op);
+    free(slot);
+    free(ix.pos);
+    if (ch) {
+        free(ch->st);
+        free(ch->ln);
+        free(ch);
+    }
     free(scratch);
     if (rc != 0) {
         mlk_frame_destroy(&f);

@@ -301,12 +301,74 @@ static void test_random_agree(void **state)
     }
 }
 
+/* Buffers of many windows and chunks of the fast path (100-300 KB):
+ * mostly plain records, with every special record now and then, a
+ * record longer than a window, and CRLFs, so that a window or a chunk
+ * ends at every kind of byte: both paths must agree on all of it. */
+static void test_long_agree(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {
+        "1,\"a,b\",3",   "\"x\"\"y\",2,3", "1,2,\"a\nb\"",  "  ,1,2",        "1,NA,3",
+        "1,2",           "1,2,3,4",      "1e5,2,3",       "1,\xc3\xa9,2", "1,\xff,2",
+        "1,2,3\r",       "",             " \t",           "1,\"\",2",       "12345678901234567890,1,2"};
+    const size_t nodd = sizeof odd / sizeof *odd;
+    uint64_t seed = 0x2545f4914f6cdd1du;
+    size_t cap = 320 * 1024;
+    char *buf = malloc(cap);
+    for (int iter = 0; iter < 24; iter++) {
+        size_t len = (size_t)sprintf(buf, "a,b,c\n");
+        size_t target = 100 * 1024 + rnd(&seed, 200 * 1024);
+        while (len < target) {
+            uint64_t kind = rnd(&seed, 40);
+            if (kind == 0) {
+                const char *a = odd[rnd(&seed, nodd)];
+                memcpy(buf + len, a, strlen(a));
+                len += strlen(a);
+            } else if (kind == 1 && iter % 4 == 0) {
+                /* a record longer than a window (16 KiB) */
+                size_t wl = 17000 + rnd(&seed, 5000);
+                buf[len++] = '1';
+                buf[len++] = ',';
+                for (size_t i = 0; i < wl; i++) buf[len++] = (char)('a' + rnd(&seed, 26));
+                buf[len++] = ',';
+                buf[len++] = '2';
+            } else {
+                for (int k = 0; k < 3; k++) {
+                    if (k) buf[len++] = ',';
+                    if (rnd(&seed, 6) == 0) continue; /* empty: missing */
+                    if (rnd(&seed, 12) == 0) {
+                        len += (size_t)sprintf(buf + len, "\"%llu, %llu\"",
+                                               (unsigned long long)rnd(&seed, 100),
+                                               (unsigned long long)rnd(&seed, 100));
+                        continue;
+                    }
+                    len += (size_t)sprintf(buf + len, "%llu.%02llu",
+                                           (unsigned long long)rnd(&seed, 100000),
+                                           (unsigned long long)rnd(&seed, 100));
+                }
+            }
+            if (rnd(&seed, 9) == 0) buf[len++] = '\r';
+            buf[len++] = '\n';
+        }
+        if (iter % 2) len--; /* the last record without its LF */
+        const mlk_coltype types[][3] = {
+            {MLK_F64, MLK_F64, MLK_F64}, {MLK_STR, MLK_STR, MLK_STR}, {MLK_F64, MLK_STR, MLK_F64}};
+        outcome o = agree(buf, len, types[iter % 3], ALL3, 3, 1);
+        done(&o);
+        o = agree(buf, len, types[(iter + 1) % 3], ALL3, 3, 0);
+        done(&o);
+    }
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_random_agree),
+        cmocka_unit_test(test_long_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

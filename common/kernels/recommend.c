@@ -606,9 +606,15 @@ int mlk_rec_recommend_scored(const mlk_rec_data *d, const mlk_topk *nbrs, size_t
             }
         }
         mlk_topk_clear(best);
+        /* the full list's last entry, tested here as mlk_topk_push would
+         * first: most of the ~700 candidates a user has fall under it */
+        const double *bs = best->sim + topn - 1;
+        const int64_t *bi = best->id + topn - 1;
         for (size_t t = 0; t < nt; t++) {
             int32_t it = touched[t];
-            mlk_topk_push(best, 0, score[it], it);
+            double sc = score[it];
+            if (*bi < 0 || sc > *bs || (sc == *bs && it < *bi))
+                mlk_topk_push(best, 0, sc, it);
             score[it] = 0.0;
             cand[it] = 0;
         }
@@ -664,22 +670,35 @@ int mlk_rec_popular(const mlk_rec_data *d, size_t q_begin, size_t q_count, size_
     return 0;
 }
 
+/* (count desc, id asc): the top-k order of knn.h, a total order */
+static int popular_cmp(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0] ? -1 : 1) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
 int mlk_rec_popular_rank(const mlk_rec_data *d, int32_t *ids, size_t *n)
 {
     *n = 0;
     if (!d || !ids)
         return MLOPS_EINVAL;
-    /* (count desc, id asc) is the top-k order of knn.h */
-    mlk_topk *rank = mlk_topk_new(1, d->nitems ? d->nitems : 1);
-    if (!rank)
+    /* a sort of the (count, id) pairs, where pushing every item into one
+     * top-k list of all of them took quadratic time */
+    int64_t *pair = malloc((d->nitems ? d->nitems : 1) * 2 * sizeof *pair);
+    if (!pair)
         return MLOPS_ENOMEM;
+    size_t m = 0;
     for (size_t i = 0; i < d->nitems; i++)
-        if (d->item_count[i] > 0)
-            mlk_topk_push(rank, 0, (double)d->item_count[i], (int64_t)i);
-    *n = mlk_topk_count(rank, 0);
-    for (size_t r = 0; r < *n; r++)
-        ids[r] = (int32_t)rank->id[r];
-    mlk_topk_destroy(&rank);
+        if (d->item_count[i] > 0) {
+            pair[2 * m] = d->item_count[i];
+            pair[2 * m + 1] = (int64_t)i;
+            m++;
+        }
+    qsort(pair, m, 2 * sizeof *pair, popular_cmp);
+    for (size_t r = 0; r < m; r++)
+        ids[r] = (int32_t)pair[2 * r + 1];
+    *n = m;
+    free(pair);
     return 0;
 }
 

@@ -202,6 +202,15 @@ static void check_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t 
     assert_int_equal(mlk_rec_popular(d, 0, nu, topn, pop, NULL, 0), 0);
     size_t nr = 0;
     assert_int_equal(mlk_rec_popular_rank(d, rank, &nr), 0);
+    /* the ranking's definition: every item with a count, count
+     * descending, then id ascending */
+    size_t counted = 0;
+    for (size_t it = 0; it < ni; it++) counted += d->item_count[it] > 0;
+    assert_int_equal(nr, counted);
+    for (size_t r = 0; r + 1 < nr; r++) {
+        int64_t c0 = d->item_count[rank[r]], c1 = d->item_count[rank[r + 1]];
+        assert_true(c0 > c1 || (c0 == c1 && rank[r] < rank[r + 1]));
+    }
     mlk_topk *best = mlk_topk_new(1, topn);
     assert_non_null(best);
     for (size_t u = 0; u < nu; u++) {

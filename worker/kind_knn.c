@@ -147,9 +147,11 @@ static int idlab_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Merge the n lists in order into *out; the label of a merged slot is
- * found in the list it came from. */
-static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq, size_t k, knnlist_t *out)
+/* Merge the n lists in order into *out; with labels, the label of a
+ * merged slot is found in the list it came from, else it is -1 (user
+ * lists have none: the per-query sort was half of the merge). */
+static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq, size_t k, int labels,
+                       knnlist_t *out)
 {
     int rc = 0;
     memset(out, 0, sizeof *out);
@@ -161,10 +163,12 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
         rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t s = 0; s < n && !rc; s++)
         if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = wk_task_fail(ctx, 0, "list shapes differ");
+    if (!rc && !labels)
+        for (size_t i = 0; i < nq * k; i++) out->label[i] = -1;
     /* per query: every source's (id, label), sorted by id, then looked up */
-    idlab_t *all = rc ? NULL : malloc(nz(n * k) * sizeof *all);
-    if (!rc && !all) rc = wk_task_fail(ctx, 1, "out of memory");
-    for (size_t q = 0; q < nq && !rc; q++) {
+    idlab_t *all = rc || !labels ? NULL : malloc(nz(n * k) * sizeof *all);
+    if (!rc && labels && !all) rc = wk_task_fail(ctx, 1, "out of memory");
+    for (size_t q = 0; labels && q < nq && !rc; q++) {
         size_t m = 0;
         for (size_t s = 0; s < n; s++)
             for (size_t j = 0; j < k; j++)
@@ -209,7 +213,7 @@ static int list_rows(task_ctx_t *ctx, size_t i, knnlist_t *l, uint64_t first, si
 /* merge_lists over the list shards of inputs [first, first+n); rows[s]
  * (rows may be NULL: 0) is where input s's lists for these queries start. */
 static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, const uint64_t *rows, size_t nq,
-                       size_t k, knnlist_t *out)
+                       size_t k, int labels, knnlist_t *out)
 {
     knnlist_t *ls = calloc(nz(n), sizeof *ls);
     if (!ls) return wk_task_fail(ctx, 1, "out of memory");
@@ -218,7 +222,7 @@ static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, const uint64_t *
         rc = list_input(ctx, first + s, &ls[s]);
         if (!rc) rc = list_rows(ctx, first + s, &ls[s], rows ? rows[s] : 0, nq);
     }
-    if (!rc) rc = merge_lists(ctx, ls, n, nq, k, out);
+    if (!rc) rc = merge_lists(ctx, ls, n, nq, k, labels, out);
     for (size_t s = 0; s < n; s++) list_free(&ls[s]);
     free(ls);
     return rc;
@@ -449,13 +453,13 @@ int wk_kind_knn_classify(task_ctx_t *ctx)
         }
         int bad = prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d);
         for (size_t i = 0; i < n && !bad; i++) bad = search_index(ctx, Q, q->nrows, d, 1 + i, xtrain != 0, k, &ls[i]);
-        if (!bad) bad = merge_lists(ctx, ls, n, q->nrows, k, &m);
+        if (!bad) bad = merge_lists(ctx, ls, n, q->nrows, k, 1, &m);
         for (size_t i = 0; i < n; i++) list_free(&ls[i]);
         free(ls);
         if (bad) goto out;
     } else {
         if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
-        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, NULL, q->nrows, k, &m) != 0) goto out;
+        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, NULL, q->nrows, k, 1, &m) != 0) goto out;
     }
     size_t nq = q->nrows;
     for (size_t i = 0; i < nq; i++)
@@ -947,7 +951,7 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     d = rd->d;
     users = rd->key[0];
     items = rd->key[1];
-    if (lists_merge(ctx, nin, R, a->n_list_rows ? a->list_rows : NULL, (size_t)qc, k, &m) != 0) goto out;
+    if (lists_merge(ctx, nin, R, a->n_list_rows ? a->list_rows : NULL, (size_t)qc, k, 0, &m) != 0) goto out;
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
     scores = malloc(nz(qc * topn) * sizeof *scores);

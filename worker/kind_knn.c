@@ -772,9 +772,10 @@ static int load_rec_data(task_ctx_t *ctx, size_t nin, size_t nusers, size_t nite
     pairs_arg_t a = {.ctx = ctx};
     recdata_t *r = calloc(1, sizeof *r);
     int rc = 0;
-    /* the hints bound the first tables only: the counts come from a peer */
-    if (!r || !(a.map[0] = mlk_strid_new(nusers < (1u << 20) ? nusers : (1u << 20))) ||
-        !(a.map[1] = mlk_strid_new(nitems < (1u << 20) ? nitems : (1u << 20))))
+    /* the hints size the first tables only (they grow): the counts come
+     * from a peer, so they are capped */
+    if (!r || !(a.map[0] = mlk_strid_new(nusers < (1u << 16) ? nusers : (1u << 16))) ||
+        !(a.map[1] = mlk_strid_new(nitems < (1u << 16) ? nitems : (1u << 16))))
         rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t i = 0; i < nin && !rc; i++) {
         a.i = i;

@@ -28,8 +28,9 @@
  *           its (user, item) pairs in its own ids with those keys
  *           ".p1/"; the keys are merged and sorted here (numerically
  *           when all are numbers, else by code point): a user's id is
- *           its rank, so ties go to the lower one. The later tasks get
- *           the sorted keys and map each pair shard's ids to them;
+ *           its rank, so ties go to the lower one. The later tasks
+ *           merge and rank the pair shards' keys the same way
+ *           (mlk_strid_sort_keys), so only the counts travel;
  *   phase 1 one task per pair of user ranges a <= b (rec_pair): the
  *           neighbours of range a among range b and, for a < b, of b
  *           among a from the same dot products, in one list shard
@@ -60,6 +61,7 @@
 #include "err.h"
 #include "jsondump.h"
 #include "stages.h"
+#include "strid.h"
 #include "tasks.pb-c.h"
 #include <czmq.h>
 #include <jansson.h>
@@ -83,6 +85,7 @@ typedef struct {
     uint32_t nin, R;
     uint64_t nusers, nitems, range;
     char **users, **items;
+    int unnamed; /* decoded without the names: not to be encoded */
     uint8_t *art; /* phase 3's RecExportResult, packed; NULL before */
     size_t art_len;
 } knnplan_t;
@@ -101,6 +104,7 @@ static void plan_free(knnplan_t *p)
 
 static int plan_encode(stage_t *st, const knnplan_t *p)
 {
+    if (p->unnamed) return MLOPS_EINVAL;
     bw_t w;
     bw_init(&w);
     bw_u32(&w, p->mode);
@@ -131,7 +135,10 @@ static int plan_encode(stage_t *st, const knnplan_t *p)
     return st->blob ? 0 : MLOPS_ENOMEM;
 }
 
-static int plan_decode(const stage_t *st, knnplan_t *p, char *err, size_t errlen)
+/* names: 0 skips the recommend mode's user and item names (walked, not
+ * copied: the task arguments do not carry them), and the plan may then
+ * not be encoded again. */
+static int plan_decode_names(const stage_t *st, knnplan_t *p, int names, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     br_t r;
@@ -157,11 +164,20 @@ static int plan_decode(const stage_t *st, knnplan_t *p, char *err, size_t errlen
         p->range = br_u64(&r);
         p->R = br_u32(&r);
         if (r.err || p->nusers > r.n / 4 || p->nitems > r.n / 4) goto bad;
-        p->users = calloc(p->nusers ? p->nusers : 1, sizeof *p->users);
-        p->items = calloc(p->nitems ? p->nitems : 1, sizeof *p->items);
-        if (!p->users || !p->items) goto bad;
-        for (uint64_t i = 0; i < p->nusers && !r.err; i++) p->users[i] = br_str(&r);
-        for (uint64_t i = 0; i < p->nitems && !r.err; i++) p->items[i] = br_str(&r);
+        if (names) {
+            p->users = calloc(p->nusers ? p->nusers : 1, sizeof *p->users);
+            p->items = calloc(p->nitems ? p->nitems : 1, sizeof *p->items);
+            if (!p->users || !p->items) goto bad;
+            for (uint64_t i = 0; i < p->nusers && !r.err; i++) p->users[i] = br_str(&r);
+            for (uint64_t i = 0; i < p->nitems && !r.err; i++) p->items[i] = br_str(&r);
+        } else {
+            for (uint64_t i = 0; i < p->nusers + p->nitems && !r.err; i++) {
+                uint32_t n = br_u32(&r); /* bw_str's length, then the bytes */
+                if (r.err || n > r.n - r.at) r.err = 1;
+                else r.at += n;
+            }
+            p->unnamed = 1;
+        }
         if (!r.err && r.at < r.n) {
             uint64_t n = br_u64(&r);
             if (r.err || n > r.n - r.at || !(p->art = malloc(n ? n : 1))) goto bad;
@@ -176,6 +192,11 @@ static int plan_decode(const stage_t *st, knnplan_t *p, char *err, size_t errlen
 bad:
     plan_free(p);
     return mlops_seterr(err, errlen, MLOPS_EPARSE, "knn plan is damaged");
+}
+
+static int plan_decode(const stage_t *st, knnplan_t *p, char *err, size_t errlen)
+{
+    return plan_decode_names(st, p, 1, err, errlen);
 }
 
 static int add_key(task_args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -351,31 +372,10 @@ static stage_t *frame_stage(job_t *j)
     return s ? s : job_stage(j, "ingest");
 }
 
-static int is_number(const char *s)
-{
-    char *end;
-    if (!*s) return 0;
-    double v = strtod(s, &end);
-    return *end == 0 && isfinite(v);
-}
-
-static int num_cmp(const void *a, const void *b)
-{
-    const char *x = *(char *const *)a, *y = *(char *const *)b;
-    double u = strtod(x, NULL), v = strtod(y, NULL);
-    return u < v ? -1 : u > v ? 1 : strcmp(x, y);
-}
-
-static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* Sort ids as the class labels are sorted: numbers numerically, else by
- * code point (UTF-8 byte order). */
-static void sort_ids(char **v, size_t n)
-{
-    int numeric = 1;
-    for (size_t i = 0; i < n && numeric; i++) numeric = is_number(v[i]);
-    qsort(v, n, sizeof *v, numeric ? num_cmp : str_cmp);
-}
+ * code point (UTF-8 byte order); the workers rank the keys of the pair
+ * shards with the same function (kind_knn.c). */
+static void sort_ids(char **v, size_t n) { mlk_strid_sort_keys((const char **)v, n); }
 
 /* Merge the per-shard key sets of phase 0 (RecKeysResult). */
 static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
@@ -513,10 +513,6 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
             a.query_count = qc;
             a.index_begin = xb;
             a.index_end = xb + xc;
-            a.n_user_names = p->nusers;
-            a.user_names = p->users;
-            a.n_item_names = p->nitems;
-            a.item_names = p->items;
             return args_pack(out, &a.base);
         }
         /* this range's lists in each pair's shard: after the other
@@ -537,10 +533,6 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
         a.query_count = qc;
         a.top_n = s->knn.top_n;
         a.ranges = p->R;
-        a.n_user_names = p->nusers;
-        a.user_names = p->users;
-        a.n_items_named = p->nitems;
-        a.items_named = p->items;
         return args_pack(out, &a.base);
     }
     case 3: {
@@ -549,10 +541,6 @@ static int rec_args(job_t *j, const knnplan_t *p, size_t t, task_args_t *out, ch
         Mlops__Tasks__RecExportArgs a = MLOPS__TASKS__REC_EXPORT_ARGS__INIT;
         a.users = p->nusers;
         a.items = p->nitems;
-        a.n_user_names = p->nusers;
-        a.user_names = p->users;
-        a.n_item_names = p->nitems;
-        a.item_names = p->items;
         return args_pack(out, &a.base);
     }
     default:
@@ -667,8 +655,10 @@ static int knn_start(job_t *j, stage_t *st, char *err, size_t errlen)
 
 static int knn_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
 {
+    /* called for every task sent and for the ones dispatch looks ahead
+     * at: without the ~12,000 names (a copy each) the tasks do not get */
     knnplan_t p;
-    int rc = plan_decode(st, &p, err, errlen);
+    int rc = plan_decode_names(st, &p, 0, err, errlen);
     if (rc) return rc;
     rc = p.mode == MODE_CLASSIFY ? classify_args(j, st, &p, t, out, err, errlen)
                                  : rec_args(j, &p, t, out, err, errlen);

@@ -19,10 +19,11 @@
  * search would rank them. Pairs are "MLKK" shards: u32 version=1, u64 n,
  * i32 user[n], i32 item[n] in the shard's own ids, then its keys: u64
  * nusers, nusers x (u64 len, bytes), the same for the items; a task that
- * reads them maps each shard's keys to the merged ids its arguments
- * name (one pass over the frame where a second rec_encode phase read
- * every shard again). Every shard and argument is checked: they come
- * from peers. */
+ * reads them merges every shard's keys and ranks them as the coordinator
+ * does (mlk_strid_sort_keys: a key's id is its rank), so the ~12,000
+ * names do not travel in every task's arguments (one pass over the
+ * frame where a second rec_encode phase read every shard again). Every
+ * shard and argument is checked: they come from peers. */
 #include "bytes.h"
 #include "err.h"
 #include "fshard.h"
@@ -146,9 +147,11 @@ static int idlab_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Merge the n lists in order into *out; the label of a merged slot is
- * found in the list it came from. */
-static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq, size_t k, knnlist_t *out)
+/* Merge the n lists in order into *out; with labels, the label of a
+ * merged slot is found in the list it came from, else it is -1 (user
+ * lists have none: the per-query sort was half of the merge). */
+static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq, size_t k, int labels,
+                       knnlist_t *out)
 {
     int rc = 0;
     memset(out, 0, sizeof *out);
@@ -160,10 +163,12 @@ static int merge_lists(task_ctx_t *ctx, const knnlist_t *ls, size_t n, size_t nq
         rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t s = 0; s < n && !rc; s++)
         if (mlk_topk_merge(out->t, ls[s].t) != 0) rc = wk_task_fail(ctx, 0, "list shapes differ");
+    if (!rc && !labels)
+        for (size_t i = 0; i < nq * k; i++) out->label[i] = -1;
     /* per query: every source's (id, label), sorted by id, then looked up */
-    idlab_t *all = rc ? NULL : malloc(nz(n * k) * sizeof *all);
-    if (!rc && !all) rc = wk_task_fail(ctx, 1, "out of memory");
-    for (size_t q = 0; q < nq && !rc; q++) {
+    idlab_t *all = rc || !labels ? NULL : malloc(nz(n * k) * sizeof *all);
+    if (!rc && labels && !all) rc = wk_task_fail(ctx, 1, "out of memory");
+    for (size_t q = 0; labels && q < nq && !rc; q++) {
         size_t m = 0;
         for (size_t s = 0; s < n; s++)
             for (size_t j = 0; j < k; j++)
@@ -208,7 +213,7 @@ static int list_rows(task_ctx_t *ctx, size_t i, knnlist_t *l, uint64_t first, si
 /* merge_lists over the list shards of inputs [first, first+n); rows[s]
  * (rows may be NULL: 0) is where input s's lists for these queries start. */
 static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, const uint64_t *rows, size_t nq,
-                       size_t k, knnlist_t *out)
+                       size_t k, int labels, knnlist_t *out)
 {
     knnlist_t *ls = calloc(nz(n), sizeof *ls);
     if (!ls) return wk_task_fail(ctx, 1, "out of memory");
@@ -217,7 +222,7 @@ static int lists_merge(task_ctx_t *ctx, size_t first, size_t n, const uint64_t *
         rc = list_input(ctx, first + s, &ls[s]);
         if (!rc) rc = list_rows(ctx, first + s, &ls[s], rows ? rows[s] : 0, nq);
     }
-    if (!rc) rc = merge_lists(ctx, ls, n, nq, k, out);
+    if (!rc) rc = merge_lists(ctx, ls, n, nq, k, labels, out);
     for (size_t s = 0; s < n; s++) list_free(&ls[s]);
     free(ls);
     return rc;
@@ -448,13 +453,13 @@ int wk_kind_knn_classify(task_ctx_t *ctx)
         }
         int bad = prepare_queries(ctx, qtest != 0, nscale, mean, scale, &q, &Q, &d);
         for (size_t i = 0; i < n && !bad; i++) bad = search_index(ctx, Q, q->nrows, d, 1 + i, xtrain != 0, k, &ls[i]);
-        if (!bad) bad = merge_lists(ctx, ls, n, q->nrows, k, &m);
+        if (!bad) bad = merge_lists(ctx, ls, n, q->nrows, k, 1, &m);
         for (size_t i = 0; i < n; i++) list_free(&ls[i]);
         free(ls);
         if (bad) goto out;
     } else {
         if (features_input(ctx, 0, &q) || select_rows(ctx, 0, &q, qtest ? 1 : -1)) goto out;
-        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, NULL, q->nrows, k, &m) != 0) goto out;
+        if (lists_merge(ctx, 1, ctx->ta->n_inputs - 1, NULL, q->nrows, k, 1, &m) != 0) goto out;
     }
     size_t nq = q->nrows;
     for (size_t i = 0; i < nq; i++)
@@ -645,29 +650,19 @@ out:
     return rc;
 }
 
-/* A map of the n ids to their index (NULL if too many, a repeated id or
- * out of memory). */
-static mlk_strid *id_map(char **ids, size_t n)
-{
-    if (n > INT32_MAX) return NULL;
-    mlk_strid *m = mlk_strid_new(n);
-    for (size_t i = 0; m && i < n; i++)
-        if (mlk_strid_add(m, ids[i], strlen(ids[i])) != (int64_t)i) mlk_strid_destroy(&m);
-    return m;
-}
-
-/* The pairs of the shards read so far, in the merged ids. */
+/* The pairs of the shards read so far, in the merged keys' first-seen
+ * ids (ranked once every shard is read). */
 typedef struct {
     task_ctx_t *ctx;
-    size_t i; /* the input being read */
+    size_t i;          /* the input being read */
     mlk_strid *map[2]; /* the merged users and items */
-    int32_t *v[2];           /* users, items */
+    int32_t *v[2];     /* users, items */
     size_t n, cap;
 } pairs_arg_t;
 
 /* The shard's local ids of side s (at ids, m of them, unaligned) as
- * merged ids at dst; its key list is read from r. 0, 1 for a damaged
- * shard, or -1 with the task failed. */
+ * merged ids at dst; its key list is read from r and added to the
+ * merged keys. 0, 1 for a damaged shard, or -1 with the task failed. */
 static int map_ids(pairs_arg_t *a, int s, br_t *r, const uint8_t *ids, size_t m, int32_t *dst)
 {
     uint64_t nk = br_u64(r);
@@ -678,8 +673,11 @@ static int map_ids(pairs_arg_t *a, int s, br_t *r, const uint8_t *ids, size_t m,
     for (uint64_t k = 0; k < nk && !rc; k++) {
         size_t len;
         const uint8_t *key = br_blob(r, &len);
-        int64_t id = r->err ? -1 : mlk_strid_find(a->map[s], (const char *)key, len);
-        if (id < 0) rc = 1;
+        /* the keys are C strings (the recommender's names): one holding
+         * a NUL is damaged */
+        int64_t id = r->err || memchr(key, 0, len) ? -2 : mlk_strid_add(a->map[s], (const char *)key, len);
+        if (id == -2 || id > INT32_MAX) rc = 1;
+        else if (id < 0) rc = wk_task_fail(a->ctx, 1, "out of memory");
         else lu[k] = (int32_t)id;
     }
     memcpy(dst, ids, m * 4);
@@ -720,68 +718,105 @@ static int pairs_fn(const void *data, size_t len, void *arg)
         }
     }
     if (bad || !br_done(&r))
-        return wk_task_fail(a->ctx, 0, "shard %s is not a pairs shard of this job's keys",
-                            a->ctx->ta->inputs[a->i]->key);
+        return wk_task_fail(a->ctx, 0, "shard %s is not a pairs shard", a->ctx->ta->inputs[a->i]->key);
     a->n += (size_t)m;
     return 0;
 }
 
+/* The recommendation data of a job and its merged keys: a user's or an
+ * item's id is its rank among them (mlk_strid_sort_keys, as the
+ * coordinator ranks the same key lists), so the ~12,000 names need not
+ * travel in every task's arguments. */
+typedef struct {
+    mlk_rec_data *d;
+    mlk_strid *map[2];   /* holds the keys' bytes */
+    const char **key[2]; /* users, items by id */
+} recdata_t;
+
+static void rec_data_free(void *p)
+{
+    recdata_t *r = p;
+    if (!r) return;
+    mlk_rec_data_destroy(&r->d);
+    for (int s = 0; s < 2; s++) {
+        mlk_strid_destroy(&r->map[s]);
+        free(r->key[s]);
+    }
+    free(r);
+}
+
+/* Rank side s's merged keys: key[s] gets them sorted, and the pairs'
+ * first-seen ids become ranks. */
+static int rank_keys(pairs_arg_t *a, int s, recdata_t *r)
+{
+    size_t n = mlk_strid_count(a->map[s]);
+    int32_t *rank = malloc(nz(n) * sizeof *rank);
+    if (!(r->key[s] = malloc(nz(n) * sizeof *r->key[s])) || !rank) {
+        free(rank);
+        return wk_task_fail(a->ctx, 1, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) r->key[s][i] = mlk_strid_key(a->map[s], i);
+    mlk_strid_sort_keys(r->key[s], n);
+    for (size_t i = 0; i < n; i++)
+        rank[mlk_strid_find(a->map[s], r->key[s][i], strlen(r->key[s][i]))] = (int32_t)i;
+    for (size_t i = 0; i < a->n; i++) a->v[s][i] = rank[a->v[s][i]];
+    free(rank);
+    return 0;
+}
+
 /* The pairs of inputs [0, nin), in input (= time) order, as the
- * leave-last-out data (binary user vectors); users[] and items[] are
- * the merged keys (an id is an index). */
-static int load_rec_data(task_ctx_t *ctx, size_t nin, char **users, size_t nusers, char **items,
-                         size_t nitems, mlk_rec_data **out)
+ * leave-last-out data (binary user vectors), with the merged keys;
+ * nusers and nitems are the coordinator's counts of them (checked). */
+static int load_rec_data(task_ctx_t *ctx, size_t nin, size_t nusers, size_t nitems, recdata_t **out)
 {
     pairs_arg_t a = {.ctx = ctx};
+    recdata_t *r = calloc(1, sizeof *r);
     int rc = 0;
-    if (!(a.map[0] = id_map(users, nusers)) || !(a.map[1] = id_map(items, nitems)))
-        rc = wk_task_fail(ctx, 0,
-                          "knn: damaged task arguments (%zu user names, %zu item names, or a "
-                          "repeated one)",
-                          nusers, nitems);
+    /* the hints size the first tables only (they grow): the counts come
+     * from a peer, so they are capped */
+    if (!r || !(a.map[0] = mlk_strid_new(nusers < (1u << 16) ? nusers : (1u << 16))) ||
+        !(a.map[1] = mlk_strid_new(nitems < (1u << 16) ? nitems : (1u << 16))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t i = 0; i < nin && !rc; i++) {
         a.i = i;
         rc = wk_task_input_with(ctx, i, pairs_fn, &a);
     }
-    /* rec_keys keeps only the rows it turns into pairs, so every user
-     * and item of the key set has one: more would be damaged arguments,
-     * asking for arrays of that size */
-    if (!rc && (nusers > a.n || nitems > a.n))
+    if (!rc && (mlk_strid_count(a.map[0]) != nusers || mlk_strid_count(a.map[1]) != nitems))
         rc = wk_task_fail(ctx, 0,
-                          "knn: damaged task arguments (%zu users and %zu items for %zu pairs; "
-                          "each has at least one)",
-                          nusers, nitems, a.n);
+                          "knn: damaged task arguments (%zu users and %zu items; the pair shards "
+                          "hold %zu and %zu)",
+                          nusers, nitems, mlk_strid_count(a.map[0]), mlk_strid_count(a.map[1]));
+    for (int s = 0; s < 2 && !rc; s++) rc = rank_keys(&a, s, r);
     if (!rc) {
         char err[512];
-        *out = mlk_rec_split(a.v[0] ? a.v[0] : (int32_t[]){0}, a.v[1] ? a.v[1] : (int32_t[]){0},
-                             a.n, nusers, nitems, MLK_REC_BINARY, err, sizeof err);
-        if (!*out) rc = wk_task_fail(ctx, 0, "knn: %s", err);
+        r->d = mlk_rec_split(a.v[0] ? a.v[0] : (int32_t[]){0}, a.v[1] ? a.v[1] : (int32_t[]){0}, a.n,
+                             nusers, nitems, MLK_REC_BINARY, err, sizeof err);
+        if (!r->d) rc = wk_task_fail(ctx, 0, "knn: %s", err);
     }
     for (int s = 0; s < 2; s++) {
-        mlk_strid_destroy(&a.map[s]);
+        if (r) r->map[s] = a.map[s];
+        else mlk_strid_destroy(&a.map[s]);
         free(a.v[s]);
     }
+    if (rc) rec_data_free(r);
+    else *out = r;
     return rc;
 }
 
-/* The recommendation data of a job, built once per executor thread: every
- * rec_search / rec_recommend task of the job reads the same pair shards. */
-static void rec_data_free(void *p)
-{
-    mlk_rec_data *d = p;
-    mlk_rec_data_destroy(&d);
-}
-
-static int cached_rec_data(task_ctx_t *ctx, size_t nin, char **users, size_t nusers, char **items,
-                           size_t nitems, mlk_rec_data **out)
+/* Built once per executor thread: every rec_search / rec_recommend task
+ * of the job reads the same pair shards. */
+static int cached_rec_data(task_ctx_t *ctx, size_t nin, size_t nusers, size_t nitems,
+                           const recdata_t **out)
 {
     char key[600];
     snprintf(key, sizeof key, "rec|%s|%zu|%zu|%zu|%s", ctx->ta->job_id, nin, nusers, nitems,
              nin ? ctx->ta->inputs[nin - 1]->key : "");
     *out = wk_task_cache_get(ctx, key);
     if (*out) return 0;
-    if (load_rec_data(ctx, nin, users, nusers, items, nitems, out) != 0) return -1;
-    wk_task_cache_put(ctx, key, *out, rec_data_free);
+    recdata_t *r = NULL;
+    if (load_rec_data(ctx, nin, nusers, nitems, &r) != 0) return -1;
+    wk_task_cache_put(ctx, key, r, rec_data_free);
+    *out = r;
     return 0;
 }
 
@@ -793,22 +828,18 @@ int wk_kind_rec_search(task_ctx_t *ctx)
     uint32_t k = a->k;
     uint64_t qb = a->query_begin, qc = a->query_count, ub = a->index_begin, ue = a->index_end;
     int both = a->both;
-    mlk_rec_data *d = NULL;
+    const recdata_t *rd = NULL;
     int rc = -1;
     uint64_t nl = both ? qc + (ue - ub) : qc;
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        ub > ue || ue > nu || (both && qb < ue && ub < qb + qc) || a->n_user_names != nu ||
-        a->n_item_names != ni)
-        rc = wk_task_fail(ctx, 0,
-                          "rec_search: damaged task arguments (k=%u, %llu users, %llu items, %zu "
-                          "and %zu names)",
-                          k, (unsigned long long)nu, (unsigned long long)ni, a->n_user_names,
-                          a->n_item_names);
+        ub > ue || ue > nu || (both && qb < ue && ub < qb + qc))
+        rc = wk_task_fail(ctx, 0, "rec_search: damaged task arguments (k=%u, %llu users, %llu items)",
+                          k, (unsigned long long)nu, (unsigned long long)ni);
     else if (shard_fits(ctx, "rec_search", nl * k, LIST_ENTRY, LIST_HEADER) == 0)
-        rc = cached_rec_data(ctx, ctx->ta->n_inputs, a->user_names, (size_t)nu, a->item_names,
-                             (size_t)ni, &d);
+        rc = cached_rec_data(ctx, ctx->ta->n_inputs, (size_t)nu, (size_t)ni, &rd);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     if (rc != 0) return -1;
+    const mlk_rec_data *d = rd->d;
     rc = -1;
     /* both ways: one list shard, the queries' lists then the index
      * users'; the two halves are views into it */
@@ -840,19 +871,16 @@ int wk_kind_rec_export(task_ctx_t *ctx)
     Mlops__Tasks__RecExportArgs *a = wk_task_args(ctx, &mlops__tasks__rec_export_args__descriptor);
     if (!a) return -1;
     uint64_t nu = a->users, ni = a->items;
-    mlk_rec_data *d = NULL;
+    const recdata_t *rd = NULL;
     int rc = -1;
-    if (nu > INT32_MAX || ni > INT32_MAX || a->n_user_names != nu || a->n_item_names != ni)
-        wk_task_fail(ctx, 0,
-                     "rec_export: damaged task arguments (%llu users, %llu items, %zu and %zu "
-                     "names)",
-                     (unsigned long long)nu, (unsigned long long)ni, a->n_user_names,
-                     a->n_item_names);
+    if (nu > INT32_MAX || ni > INT32_MAX)
+        wk_task_fail(ctx, 0, "rec_export: damaged task arguments (%llu users, %llu items)",
+                     (unsigned long long)nu, (unsigned long long)ni);
     else
-        rc = cached_rec_data(ctx, ctx->ta->n_inputs, a->user_names, (size_t)nu, a->item_names,
-                             (size_t)ni, &d);
+        rc = cached_rec_data(ctx, ctx->ta->n_inputs, (size_t)nu, (size_t)ni, &rd);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     if (rc != 0) return -1;
+    const mlk_rec_data *d = rd->d;
     rc = -1;
     size_t nnz = (size_t)d->indptr[d->nusers];
     /* packed varints: at most 10 bytes a number, in one result frame */
@@ -900,28 +928,31 @@ int wk_kind_rec_recommend(task_ctx_t *ctx)
     uint32_t k = a->k;
     uint64_t qb = a->query_begin, qc = a->query_count;
     uint32_t topn = a->top_n, R = a->ranges;
-    char **users = a->user_names, **items = a->items_named;
-    mlk_rec_data *d = NULL;
+    const char *const *users = NULL, *const *items = NULL;
+    const recdata_t *rd = NULL;
+    const mlk_rec_data *d = NULL;
     knnlist_t m = {0};
     int32_t *recs = NULL, *pop = NULL;
     double *scores = NULL;
     mlk_frame *f = NULL;
     int rc = -1;
     if (k == 0 || k > (1u << 20) || nu > INT32_MAX || ni > INT32_MAX || qb > nu || qc > nu - qb ||
-        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs || a->n_user_names != nu ||
-        a->n_items_named != ni || (a->n_list_rows && a->n_list_rows != R)) {
+        topn == 0 || topn > 100000 || R == 0 || R >= ctx->ta->n_inputs ||
+        (a->n_list_rows && a->n_list_rows != R)) {
         wk_task_fail(ctx, 0,
-                     "rec_recommend: damaged task arguments (%zu of %llu user names, %zu of %llu "
-                     "item names)",
-                     a->n_user_names, (unsigned long long)nu, a->n_items_named,
-                     (unsigned long long)ni);
+                     "rec_recommend: damaged task arguments (k=%u, %llu users, %llu items, top %u, "
+                     "%u ranges)",
+                     k, (unsigned long long)nu, (unsigned long long)ni, topn, R);
         goto out;
     }
     /* the output frame: row id, rank and score, and two names a row */
     if (shard_fits(ctx, "rec_recommend", qc * topn, 3 * sizeof(double), 0) != 0) goto out;
     size_t nin = ctx->ta->n_inputs - R;
-    if (cached_rec_data(ctx, nin, users, (size_t)nu, items, (size_t)ni, &d) != 0) goto out;
-    if (lists_merge(ctx, nin, R, a->n_list_rows ? a->list_rows : NULL, (size_t)qc, k, &m) != 0) goto out;
+    if (cached_rec_data(ctx, nin, (size_t)nu, (size_t)ni, &rd) != 0) goto out;
+    d = rd->d;
+    users = rd->key[0];
+    items = rd->key[1];
+    if (lists_merge(ctx, nin, R, a->n_list_rows ? a->list_rows : NULL, (size_t)qc, k, 0, &m) != 0) goto out;
     recs = malloc(nz(qc * topn) * sizeof *recs);
     pop = malloc(nz(qc * topn) * sizeof *pop);
     scores = malloc(nz(qc * topn) * sizeof *scores);

@@ -4,6 +4,7 @@
  * string's hash, so a probe compares bytes only when the hashes match. */
 #include "strid.h"
 #include "hasher.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,4 +127,31 @@ size_t mlk_strid_count(const mlk_strid *m) { return m ? m->count : 0; }
 const char *mlk_strid_key(const mlk_strid *m, size_t id)
 {
     return m && id < m->count ? m->arena + m->off[id] : NULL;
+}
+
+static int is_number(const char *s)
+{
+    char *end;
+    if (!*s) return 0;
+    double v = strtod(s, &end);
+    return *end == 0 && isfinite(v);
+}
+
+static int num_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    double u = strtod(x, NULL), v = strtod(y, NULL);
+    return u < v ? -1 : u > v ? 1 : strcmp(x, y);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void mlk_strid_sort_keys(const char **keys, size_t n)
+{
+    int numeric = 1;
+    for (size_t i = 0; i < n && numeric; i++) numeric = is_number(keys[i]);
+    if (n > 1) qsort(keys, n, sizeof *keys, numeric ? num_cmp : str_cmp);
 }

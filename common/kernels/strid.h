@@ -34,4 +34,12 @@ size_t mlk_strid_count(const mlk_strid *m);
  * until the next mlk_strid_add or the map's end. */
 const char *mlk_strid_key(const mlk_strid *m, size_t id);
 
+/* Sorts the n NUL-terminated keys the way the recommend stage ranks its
+ * users and items (and the class labels are sorted): numerically when
+ * every key is a finite number (equal values by their bytes), else by
+ * byte order (UTF-8 code points). A total order on distinct keys, so
+ * the coordinator and every worker that sorts the same set get the same
+ * ranks. */
+void mlk_strid_sort_keys(const char **keys, size_t n);
+
 #endif

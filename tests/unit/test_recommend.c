@@ -202,6 +202,15 @@ static void check_recommend(const mlk_rec_data *d, const mlk_topk *nbrs, size_t 
     assert_int_equal(mlk_rec_popular(d, 0, nu, topn, pop, NULL, 0), 0);
     size_t nr = 0;
     assert_int_equal(mlk_rec_popular_rank(d, rank, &nr), 0);
+    /* the ranking's definition: every item with a count, count
+     * descending, then id ascending */
+    size_t counted = 0;
+    for (size_t it = 0; it < ni; it++) counted += d->item_count[it] > 0;
+    assert_int_equal(nr, counted);
+    for (size_t r = 0; r + 1 < nr; r++) {
+        int64_t c0 = d->item_count[rank[r]], c1 = d->item_count[rank[r + 1]];
+        assert_true(c0 > c1 || (c0 == c1 && rank[r] < rank[r + 1]));
+    }
     mlk_topk *best = mlk_topk_new(1, topn);
     assert_non_null(best);
     for (size_t u = 0; u < nu; u++) {
@@ -299,6 +308,53 @@ static void test_neighbors_naive(void **state)
     free(it);
 }
 
+/* A shard of more than 65536 users: the scan walks the 32-bit user
+ * lists there (16-bit ones below), with the same lists, one way and
+ * both ways, as the definition. */
+static void test_neighbors_wide_shard(void **state)
+{
+    (void)state;
+    const size_t nu = 65540, ni = 40, n = 131080, k = 10, nb = 3000; /* nb back lists checked */
+    int32_t *u = malloc(n * sizeof *u), *it = malloc(n * sizeof *it);
+    assert_non_null(u);
+    assert_non_null(it);
+    uint32_t x = 5;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        u[i] = (int32_t)((x >> 8) % nu);
+        x = x * 1103515245u + 12345u;
+        uint32_t r = (x >> 8) % (ni * ni);
+        it[i] = (int32_t)(ni - 1 - (size_t)sqrt((double)r));
+    }
+    mlk_rec_data *d = mlk_rec_split(u, it, n, nu, ni, MLK_REC_BINARY, NULL, 0);
+    assert_non_null(d);
+    const size_t qc = 25;
+    mlk_topk *one = mlk_topk_new(qc, k), *want = mlk_topk_new(qc, k);
+    assert_int_equal(mlk_rec_neighbors(d, 0, qc, 0, nu, one, NULL, 0), 0);
+    naive_neighbors(d, 0, qc, 0, nu, want);
+    assert_memory_equal(one->sim, want->sim, qc * k * sizeof *one->sim);
+    assert_memory_equal(one->id, want->id, qc * k * sizeof *one->id);
+    mlk_topk *fwd = mlk_topk_new(qc, k), *back = mlk_topk_new(nu - qc, k);
+    mlk_topk *bwant = mlk_topk_new(nb, k);
+    assert_int_equal(mlk_rec_neighbors_both(d, 0, qc, qc, nu, fwd, back, NULL, 0), 0);
+    mlk_topk_destroy(&want);
+    want = mlk_topk_new(qc, k);
+    naive_neighbors(d, 0, qc, qc, nu, want);
+    naive_neighbors(d, qc, nb, 0, qc, bwant);
+    assert_memory_equal(fwd->sim, want->sim, qc * k * sizeof *fwd->sim);
+    assert_memory_equal(fwd->id, want->id, qc * k * sizeof *fwd->id);
+    assert_memory_equal(back->sim, bwant->sim, nb * k * sizeof *back->sim);
+    assert_memory_equal(back->id, bwant->id, nb * k * sizeof *back->id);
+    mlk_topk_destroy(&one);
+    mlk_topk_destroy(&want);
+    mlk_topk_destroy(&fwd);
+    mlk_topk_destroy(&back);
+    mlk_topk_destroy(&bwant);
+    mlk_rec_data_destroy(&d);
+    free(u);
+    free(it);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_neighbors_recommend_metrics),
         cmocka_unit_test(test_neighbors_both),
         cmocka_unit_test(test_neighbors_naive),
+        cmocka_unit_test(test_neighbors_wide_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

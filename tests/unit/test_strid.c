@@ -48,10 +48,33 @@ static void test_ids(void **state)
     assert_int_equal(mlk_strid_count(NULL), 0);
 }
 
+/* The recommend stage's ranking of keys (the coordinator and every
+ * worker sort with it): numbers numerically when all are, equal values
+ * by their bytes; else byte order. */
+static void test_sort_keys(void **state)
+{
+    (void)state;
+    const char *num[] = {"10", "9", "2.5", "-1", "1.0", "1"};
+    const char *num_want[] = {"-1", "1", "1.0", "2.5", "9", "10"};
+    mlk_strid_sort_keys(num, 6);
+    for (int i = 0; i < 6; i++) assert_string_equal(num[i], num_want[i]);
+    const char *txt[] = {"u10", "10", "u9", "\xc3\xa9", "U1", "9"};
+    const char *txt_want[] = {"10", "9", "U1", "u10", "u9", "\xc3\xa9"};
+    mlk_strid_sort_keys(txt, 6);
+    for (int i = 0; i < 6; i++) assert_string_equal(txt[i], txt_want[i]);
+    /* not finite: not numbers */
+    const char *inf[] = {"inf", "2", "10"};
+    mlk_strid_sort_keys(inf, 3);
+    assert_string_equal(inf[0], "10");
+    assert_string_equal(inf[2], "inf");
+    mlk_strid_sort_keys(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_sort_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

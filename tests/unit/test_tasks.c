@@ -155,7 +155,7 @@ static void test_out_of_bounds(void **state)
 
     Mlops__Tasks__RecSearchArgs rs = MLOPS__TASKS__REC_SEARCH_ARGS__INIT;
     assert_string_equal(run_msg("rec_search", &rs.base, &ctx),
-                        "rec_search: damaged task arguments (k=0, 0 users, 0 items, 0 and 0 names)");
+                        "rec_search: damaged task arguments (k=0, 0 users, 0 items)");
 }
 
 int main(void)

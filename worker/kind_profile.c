@@ -7,11 +7,15 @@
  * same order, with the test flags and the features train used). Only the
  * training rows (test flag 0, or every row without a split) count.
  *   profile_qround: one round of the exact deciles (quantile.h) of the
- *                   numeric columns, masked to the training rows.
+ *                   numeric columns, masked to the training rows; in
+ *                   round 0 also the category counts below, which need
+ *                   neither the deciles nor the model, so that they run
+ *                   beside train instead of after it.
  *   profile_count:  per numeric column the counts in the 10 bins that
  *                   the 9 deciles bound (bin = number of edges < x, as
  *                   numpy.searchsorted(edges, x, side="left")) and the
- *                   missing count; per categorical column every distinct
+ *                   missing count; per categorical column named (none
+ *                   when round 0 counted them) every distinct
  *                   value and its count, in byte order (the top values
  *                   need exact global counts); per weight vector the
  *                   counts of the model's probability in 10 equal bins
@@ -74,34 +78,6 @@ static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, char **names, size_
     }
     *out = cols;
     return 0;
-}
-
-int wk_kind_profile_qround(task_ctx_t *ctx)
-{
-    Mlops__Tasks__ProfileQroundArgs *a =
-        wk_task_args(ctx, &mlops__tasks__profile_qround_args__descriptor);
-    if (!a) return -1;
-    prof_in_t p = {0};
-    const double **cols = NULL;
-    uint8_t *ans = NULL;
-    size_t anslen = 0;
-    int rc = -1;
-    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
-        goto out;
-    if (mlk_qjob_answer_masked(a->quantile_request.data, a->quantile_request.len, cols,
-                               a->n_numeric, p.f->nrows, p.train, &ans, &anslen, ctx->err,
-                               sizeof ctx->err) != 0)
-        goto out;
-    Mlops__Tasks__ProfileQroundResult res = MLOPS__TASKS__PROFILE_QROUND_RESULT__INIT;
-    res.quantile_answer.data = ans;
-    res.quantile_answer.len = anslen;
-    rc = wk_task_result_pack(ctx, &res.base);
-out:
-    protobuf_c_message_free_unpacked(&a->base, NULL);
-    free(ans);
-    free(cols);
-    prof_in_free(&p);
-    return rc;
 }
 
 typedef struct {
@@ -194,6 +170,77 @@ static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
     return 0;
 }
 
+/* Every named text column's distinct training values and counts into
+ * cats[0..n) (catp[c] = &cats[c]), as both kinds return them. */
+static int count_categories(task_ctx_t *ctx, const prof_in_t *p, char **names, size_t n,
+                            Mlops__Tasks__ProfileCategory *cats,
+                            Mlops__Tasks__ProfileCategory **catp)
+{
+    for (size_t c = 0; c < n; c++) {
+        mlops__tasks__profile_category__init(&cats[c]);
+        catp[c] = &cats[c];
+    }
+    for (size_t c = 0; c < n; c++) {
+        int k = mlk_frame_col(p->f, names[c]);
+        if (k < 0 || p->f->cols[k].type != MLK_STR)
+            return wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'", names[c]);
+        strref_t *v = NULL;
+        int r = count_category(&p->f->cols[k], p->train, p->f->nrows, &cats[c], &v);
+        free(v);
+        if (r) return wk_task_fail(ctx, 1, "out of memory");
+    }
+    return 0;
+}
+
+static void free_categories(Mlops__Tasks__ProfileCategory *cats, size_t n)
+{
+    for (size_t c = 0; cats && c < n; c++) {
+        for (size_t i = 0; i < cats[c].n_values; i++) free(cats[c].values[i]);
+        free(cats[c].values);
+        free(cats[c].counts);
+    }
+    free(cats);
+}
+
+int wk_kind_profile_qround(task_ctx_t *ctx)
+{
+    Mlops__Tasks__ProfileQroundArgs *a =
+        wk_task_args(ctx, &mlops__tasks__profile_qround_args__descriptor);
+    if (!a) return -1;
+    prof_in_t p = {0};
+    const double **cols = NULL;
+    uint8_t *ans = NULL;
+    size_t anslen = 0, ncat = a->n_categorical;
+    Mlops__Tasks__ProfileCategory *cats = calloc(ncat + 1, sizeof *cats);
+    Mlops__Tasks__ProfileCategory **catp = calloc(ncat + 1, sizeof *catp);
+    int rc = -1;
+    if (!cats || !catp) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
+        goto out;
+    if (count_categories(ctx, &p, a->categorical, ncat, cats, catp) != 0) goto out;
+    if (mlk_qjob_answer_masked(a->quantile_request.data, a->quantile_request.len, cols,
+                               a->n_numeric, p.f->nrows, p.train, &ans, &anslen, ctx->err,
+                               sizeof ctx->err) != 0)
+        goto out;
+    Mlops__Tasks__ProfileQroundResult res = MLOPS__TASKS__PROFILE_QROUND_RESULT__INIT;
+    res.quantile_answer.data = ans;
+    res.quantile_answer.len = anslen;
+    res.n_categorical = ncat;
+    res.categorical = catp;
+    rc = wk_task_result_pack(ctx, &res.base);
+out:
+    free_categories(cats, ncat);
+    free(catp);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    free(ans);
+    free(cols);
+    prof_in_free(&p);
+    return rc;
+}
+
 static size_t bin_of(const double *edges, double x)
 {
     size_t b = 0;
@@ -242,20 +289,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
             cnt[isnan(x) ? PROFILE_BINS : bin_of(e, x)]++;
         }
     }
-    for (size_t c = 0; c < ncat; c++) {
-        mlops__tasks__profile_category__init(&cats[c]);
-        catp[c] = &cats[c];
-        int k = mlk_frame_col(p.f, a->categorical[c]);
-        if (k < 0 || p.f->cols[k].type != MLK_STR) {
-            rc = wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'",
-                              a->categorical[c]);
-            goto out;
-        }
-        strref_t *v = NULL;
-        int r = count_category(&p.f->cols[k], p.train, n, &cats[c], &v);
-        free(v);
-        if (r) goto oom;
-    }
+    if (count_categories(ctx, &p, a->categorical, ncat, cats, catp) != 0) goto out;
     /* the model's probabilities on the features it was trained on */
     mlk_features *fs = p.fs;
     if (n) {
@@ -286,12 +320,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
 oom:
     rc = wk_task_fail(ctx, 1, "out of memory");
 out:
-    for (size_t c = 0; cats && c < ncat; c++) {
-        for (size_t i = 0; i < cats[c].n_values; i++) free(cats[c].values[i]);
-        free(cats[c].values);
-        free(cats[c].counts);
-    }
-    free(cats);
+    free_categories(cats, ncat);
     free(catp);
     free(num);
     free(pc);

@@ -84,7 +84,7 @@ static const ctl_optdef submit_opts[] = {
      .help = "a submit repeated with the same KEY answers the first job (default: random)"},
     {.name = "upload", .type = MLOPS_FLAG_BOOL,
      .help = "upload every input, even to a local cluster that reads them in place"},
-    OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+    OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef export_opts[] = {
     {.name = "stage", .type = MLOPS_FLAG_STR, .meta = "NAME",

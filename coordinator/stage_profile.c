@@ -4,23 +4,32 @@
  *   "profile_qround": rounds of the exact deciles (quantile.h, numpy's
  *                     'linear') of every numeric column over the
  *                     training rows, as clean finds its quartiles;
- *   "profile_count":  per shard the counts per decile bin, per category
- *                     and per probability bin (worker/kind_profile.c).
- * Both read the raw frame (clean, else ingest) and the split shard, as
- * promote does. Every partial is merged in shard order and is a count or
+ *   "profile_bins":   per shard the counts per decile bin (and per
+ *                     category when round 0 did not count them);
+ *   "profile_count":  per shard the counts per probability bin (and what
+ *                     no earlier phase counted) (worker/kind_profile.c).
+ * They read the raw frame (clean, else ingest) and the split shard, as
+ * promote does; a count task with no column to count, the split shard
+ * alone. Every partial is merged in shard order and is a count or
  * an exact order statistic, so the result is the same bytes with any
  * number of workers. The categories: the top PROFILE_TOP by count (ties
  * by value, byte order) plus "other".
  *
  * Only the count phase waits for train (planner_phase_ready), so what it
- * does is on the job's critical path: round 0 also counts the categories
- * (they need neither deciles nor model), and it asks each shard for a
- * window around its own deciles (mlk_qjob_set_window), which for alike
- * shards proves them without a gather round; both run beside train.
+ * does is on the job's critical path: it scores the training rows with
+ * the model and nothing else. Round 0 also counts the categories (they
+ * need neither deciles nor model) and asks each shard for a window
+ * around its own deciles (mlk_qjob_set_window), which for alike shards
+ * proves them without a gather round; the bins phase follows; all of it
+ * runs beside train. The merged categories and numeric bins wait in the
+ * blob as the reference's JSON text (integers, strings and short-form
+ * reals, which read back to the same bytes).
  * blob: u32 mode, u32 ncols, blob categories (u64 length + the merged
- *       "categorical" JSON array; length 0 while not counted), then mode
- *       ROUNDS: qjob bytes; mode COUNT: f64 edges[ncols * 9]; mode DONE:
- *       the edges, then the reference JSON text (stage_profile_reference). */
+ *       "categorical" JSON array; length 0 while not counted), blob
+ *       numeric (the same for the "numeric" array), then mode ROUNDS:
+ *       qjob bytes; modes BINS and COUNT: f64 edges[ncols * 9]; mode
+ *       DONE: the edges, then the reference JSON text
+ *       (stage_profile_reference). */
 #include "bytes.h"
 #include "err.h"
 #include "jsondump.h"
@@ -40,7 +49,7 @@
  * shard's rank of a decile */
 #define PROFILE_WINDOW 512
 
-enum { PROF_ROUNDS = 0, PROF_COUNT = 1, PROF_DONE = 2 };
+enum { PROF_ROUNDS = 0, PROF_COUNT = 1, PROF_DONE = 2, PROF_BINS = 3 };
 
 static const double s_deciles[PROFILE_EDGES] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
 
@@ -60,6 +69,8 @@ typedef struct {
     uint32_t mode, ncols;
     const char *cat; /* the merged categories' JSON text, catlen 0: not counted */
     size_t catlen;
+    const char *num; /* the same for the numeric bins */
+    size_t numlen;
     const uint8_t *rest; /* the mode's part */
     size_t restlen;
 } plan_t;
@@ -71,20 +82,23 @@ static int plan_read(const stage_t *st, plan_t *p)
     p->mode = br_u32(&r);
     p->ncols = br_u32(&r);
     p->cat = (const char *)br_blob(&r, &p->catlen);
-    if (r.err || p->mode > PROF_DONE) return MLOPS_EPARSE;
+    p->num = (const char *)br_blob(&r, &p->numlen);
+    if (r.err || p->mode > PROF_BINS) return MLOPS_EPARSE;
     p->rest = st->blob + r.at;
     p->restlen = st->blob_len - r.at;
     return 0;
 }
 
 static int set_blob(stage_t *st, uint32_t mode, uint32_t ncols, const char *cat, size_t catlen,
-                    const void *a, size_t alen, const void *b, size_t blen)
+                    const char *num, size_t numlen, const void *a, size_t alen, const void *b,
+                    size_t blen)
 {
     bw_t w;
     bw_init(&w);
     bw_u32(&w, mode);
     bw_u32(&w, ncols);
     bw_blob(&w, cat, catlen);
+    bw_blob(&w, num, numlen);
     if (alen) bw_put(&w, a, alen);
     if (blen) bw_put(&w, b, blen);
     uint8_t *blob = bw_take(&w, &st->blob_len);
@@ -112,19 +126,30 @@ static int set_qjob(stage_t *st, const mlk_qjob *q, uint32_t ncols, const char *
     size_t ql;
     int rc = mlk_qjob_encode(q, &qb, &ql);
     if (rc) return rc;
-    rc = set_blob(st, PROF_ROUNDS, ncols, cat, catlen, qb, ql, NULL, 0);
+    rc = set_blob(st, PROF_ROUNDS, ncols, cat, catlen, NULL, 0, qb, ql, NULL, 0);
     free(qb);
     if (!rc) rc = stage_set_tasks(st, ntasks, "profile_qround");
     return rc;
 }
 
-static int set_count(stage_t *st, const double *edges, uint32_t ncols, const char *cat,
-                     size_t catlen, size_t ntasks)
+/* The bins or the count phase (mode PROF_BINS or PROF_COUNT). */
+static int set_counts(stage_t *st, uint32_t mode, const void *edges, uint32_t ncols,
+                      const char *cat, size_t catlen, const char *num, size_t numlen,
+                      size_t ntasks)
 {
-    int rc = set_blob(st, PROF_COUNT, ncols, cat, catlen, edges,
+    int rc = set_blob(st, mode, ncols, cat, catlen, num, numlen, edges,
                       (size_t)ncols * PROFILE_EDGES * 8, NULL, 0);
-    if (!rc) rc = stage_set_tasks(st, ntasks, "profile_count");
+    if (!rc) rc = stage_set_tasks(st, ntasks, mode == PROF_BINS ? "profile_bins" : "profile_count");
     return rc;
+}
+
+/* What a bins or count task counts: the numeric bins, the categories,
+ * the probabilities. */
+static void counts_what(const job_t *j, const plan_t *p, int *num, int *cat, int *proba)
+{
+    *num = (p->mode == PROF_BINS || !p->numlen) && p->ncols > 0;
+    *cat = !p->catlen && n_categorical(j) > 0;
+    *proba = p->mode == PROF_COUNT;
 }
 
 static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -141,7 +166,7 @@ static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
         rc = set_qjob(st, q, (uint32_t)nn, NULL, 0, in->ntasks);
         mlk_qjob_destroy(&q);
     } else {
-        rc = set_count(st, NULL, 0, NULL, 0, in->ntasks);
+        rc = set_counts(st, PROF_COUNT, NULL, 0, NULL, 0, NULL, 0, in->ntasks);
     }
     if (!rc) stage_set_output_keys(j, st, NULL);
     return rc;
@@ -157,7 +182,9 @@ static int profile_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char 
     if (plan_read(st, &p) != 0 || p.ncols != s->columns.n_numeric)
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
     uint32_t ncols = p.ncols;
-    int rc = args_add_input(out, raw->tasks[t].output_key);
+    int num = 1, cat = 1, proba = 0;
+    if (p.mode != PROF_ROUNDS) counts_what(j, &p, &num, &cat, &proba);
+    int rc = num || cat ? args_add_input(out, raw->tasks[t].output_key) : 0;
     if (!rc) rc = args_add_input(out, in->tasks[t].output_key);
     if (rc || out->inputs_only) return rc;
     if (p.mode == PROF_ROUNDS) {
@@ -187,20 +214,20 @@ static int profile_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char 
     br_t r;
     br_init(&r, p.rest, p.restlen);
     double *edges = br_f64s(&r, ne);
-    const uint8_t *mb = train_model(job_stage(j, "train"), &mlen);
-    if (!mb || (ne && !edges)) {
+    const uint8_t *mb = proba ? train_model(job_stage(j, "train"), &mlen) : NULL;
+    if ((proba && !mb) || (ne && !edges)) {
         free(edges);
         return mlops_seterr(err, errlen, MLOPS_EINVAL, "profile: the train stage holds no model");
     }
     Mlops__Tasks__ProfileCountArgs a = MLOPS__TASKS__PROFILE_COUNT_ARGS__INIT;
-    a.n_numeric = ncols;
+    a.n_numeric = num ? ncols : 0;
     a.numeric = s->columns.numeric;
-    a.n_edges = ne;
+    a.n_edges = num ? ne : 0;
     a.edges = edges;
-    a.n_categorical = p.catlen ? 0 : n_categorical(j);
+    a.n_categorical = cat ? n_categorical(j) : 0;
     a.categorical = s->columns.categorical;
     a.model.data = (uint8_t *)mb;
-    a.model.len = mlen;
+    a.model.len = mb ? mlen : 0;
     rc = args_pack(out, &a.base);
     free(edges);
     return rc;
@@ -382,7 +409,8 @@ static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
             uint64_t n = 0;
             rc = mlk_qjob_result(q, c, &edges[c * PROFILE_EDGES], &n);
         }
-        if (!rc) rc = set_count(st, edges, (uint32_t)ncols, cat, catlen, st->ntasks);
+        if (!rc)
+            rc = set_counts(st, PROF_BINS, edges, (uint32_t)ncols, cat, catlen, NULL, 0, st->ntasks);
         if (!rc) job_logf(j, "profile: deciles exact after %u rounds", st->phase);
         free(edges);
     }
@@ -391,11 +419,38 @@ static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
     return rc ? rc : 1;
 }
 
-static int count_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t errlen)
+/* The reference's "numeric" array from the merged bin counts. */
+static json_t *numeric_json(const job_t *j, const double *edges, const uint64_t *num, size_t ncols)
 {
-    const mlops_jobspec_t *s = j->spec;
+    json_t *jn = json_array();
+    for (size_t c = 0; jn && c < ncols; c++) {
+        json_t *e = json_array();
+        for (size_t k = 0; k < PROFILE_EDGES; k++)
+            json_array_append_new(e, real_or_null(edges[c * PROFILE_EDGES + k]));
+        const uint64_t *cnt = &num[c * (PROFILE_BINS + 1)];
+        json_array_append_new(jn, json_pack("{s:s,s:o,s:o,s:I}", "column", j->spec->columns.numeric[c],
+                                            "edges", e, "counts", counts_json(cnt, PROFILE_BINS),
+                                            "missing", (json_int_t)cnt[PROFILE_BINS]));
+    }
+    return jn;
+}
+
+/* A part kept as JSON text (or just made: text), back as a tree. */
+static json_t *part_json(const char *text, const char *kept, size_t keptlen)
+{
+    return text ? json_loads(text, 0, NULL) : json_loadb(kept, keptlen, 0, NULL);
+}
+
+/* The end of the bins phase (the numeric bins, and the categories where
+ * round 0 did not count them, kept as text; the count phase follows) or
+ * of the count phase (the probabilities, and what no phase before it
+ * counted: the reference). */
+static int counts_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t errlen)
+{
     size_t ncols = p->ncols, ne = ncols * PROFILE_EDGES;
-    size_t ncat = p->catlen ? 0 : n_categorical(j); /* counted here, not in round 0 */
+    int want_num, want_cat, want_proba;
+    counts_what(j, p, &want_num, &want_cat, &want_proba);
+    size_t ncat = want_cat ? n_categorical(j) : 0;
     size_t ncls = job_nclasses(j), nvec = ncls == 2 ? 1 : ncls;
     if (p->restlen != ne * 8) return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
     Mlops__Tasks__ProfileCountResult **res = calloc(st->ntasks + 1, sizeof *res);
@@ -408,8 +463,9 @@ static int count_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t 
     for (size_t t = 0; !rc && t < st->ntasks; t++) {
         const task_t *tk = &st->tasks[t];
         res[t] = mlops__tasks__profile_count_result__unpack(NULL, tk->result_len, tk->result);
-        if (!res[t] || res[t]->n_numeric != ncols * (PROFILE_BINS + 1) ||
-            res[t]->n_categorical != ncat || res[t]->n_proba != nvec * PROFILE_BINS) {
+        if (!res[t] || res[t]->n_numeric != (want_num ? ncols * (PROFILE_BINS + 1) : 0) ||
+            res[t]->n_categorical != ncat ||
+            res[t]->n_proba != (want_proba ? nvec * PROFILE_BINS : 0)) {
             rc =
                 mlops_seterr(err, errlen, MLOPS_EPARSE, "profile: damaged counts from task %zu", t);
             break;
@@ -419,55 +475,64 @@ static int count_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t 
         for (size_t i = 0; i < res[t]->n_proba; i++) pc[i] += res[t]->proba[i];
         rows += res[t]->rows;
     }
-    char *cattext = NULL;
-    if (!rc && !p->catlen) rc = categories_text(j, cats, st->ntasks, &cattext, err, errlen);
-    json_t *doc = NULL, *jc = NULL;
-    /* the categories' text back into the document: strings and integers
-     * only, so the dump below writes the same bytes again */
-    if (!rc && !(jc = cattext ? json_loads(cattext, 0, NULL)
-                              : json_loadb(p->cat, p->catlen, 0, NULL)))
-        rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
-    if (!rc) {
-        json_t *jn = json_array(), *jp = json_array(), *pe = json_array();
-        for (size_t c = 0; c < ncols; c++) {
-            json_t *e = json_array();
-            for (size_t k = 0; k < PROFILE_EDGES; k++)
-                json_array_append_new(e, real_or_null(edges[c * PROFILE_EDGES + k]));
-            const uint64_t *cnt = &num[c * (PROFILE_BINS + 1)];
-            json_array_append_new(jn,
-                                  json_pack("{s:s,s:o,s:o,s:I}", "column", s->columns.numeric[c],
-                                            "edges", e, "counts", counts_json(cnt, PROFILE_BINS),
-                                            "missing", (json_int_t)cnt[PROFILE_BINS]));
-        }
-        for (size_t k = 0; k <= PROFILE_BINS; k++)
-            json_array_append_new(pe, json_real((double)k / PROFILE_BINS));
-        for (size_t k = 0; k < nvec; k++)
-            json_array_append_new(jp, json_pack("{s:s,s:o}", "class",
-                                                job_class(j, ncls == 2 ? 1 : k), "counts",
-                                                counts_json(&pc[k * PROFILE_BINS], PROFILE_BINS)));
-        doc = json_pack("{s:I,s:o,s:o,s:{s:o,s:o}}", "rows", (json_int_t)rows, "numeric", jn,
-                        "categorical", jc, "proba", "edges", pe, "classes", jp);
-        jc = NULL; /* the document took it (or freed it on failure) */
-        if (!doc) rc = MLOPS_ENOMEM;
+    char *cattext = NULL, *numtext = NULL, *text = NULL;
+    if (!rc && want_cat) rc = categories_text(j, cats, st->ntasks, &cattext, err, errlen);
+    if (!rc && want_num) {
+        json_t *jn = numeric_json(j, edges, num, ncols);
+        numtext = jn ? mlops_json_dumps(jn, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(jn);
+        if (!numtext) rc = MLOPS_ENOMEM;
     }
-    json_decref(jc);
-    char *text = doc && !rc ? mlops_json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (!rc && !text) rc = MLOPS_ENOMEM;
-    json_decref(doc);
+    const char *cat = cattext ? cattext : p->cat, *nums = numtext ? numtext : p->num;
+    size_t catlen = cattext ? strlen(cattext) : p->catlen;
+    size_t numlen = numtext ? strlen(numtext) : p->numlen;
+    if (!rc && p->mode == PROF_BINS) {
+        rc = set_counts(st, PROF_COUNT, edges, (uint32_t)ncols, cat, catlen, nums, numlen,
+                        st->ntasks);
+    } else if (!rc) {
+        json_t *doc = NULL, *jc = NULL, *jn = NULL;
+        /* the parts' text back into the document: the dump below writes
+         * the same bytes again */
+        jc = part_json(cattext, p->cat, p->catlen);
+        jn = ncols ? part_json(numtext, p->num, p->numlen) : json_array();
+        if (!jc || !jn) rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
+        if (!rc) {
+            json_t *jp = json_array(), *pe = json_array();
+            for (size_t k = 0; k <= PROFILE_BINS; k++)
+                json_array_append_new(pe, json_real((double)k / PROFILE_BINS));
+            for (size_t k = 0; k < nvec; k++)
+                json_array_append_new(jp, json_pack("{s:s,s:o}", "class",
+                                                    job_class(j, ncls == 2 ? 1 : k), "counts",
+                                                    counts_json(&pc[k * PROFILE_BINS], PROFILE_BINS)));
+            doc = json_pack("{s:I,s:o,s:o,s:{s:o,s:o}}", "rows", (json_int_t)rows, "numeric", jn,
+                            "categorical", jc, "proba", "edges", pe, "classes", jp);
+            jc = jn = NULL; /* the document took them (or freed them on failure) */
+            if (!doc) rc = MLOPS_ENOMEM;
+        }
+        json_decref(jc);
+        json_decref(jn);
+        text = doc && !rc ? mlops_json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (!rc && !text) rc = MLOPS_ENOMEM;
+        json_decref(doc);
+        if (!rc)
+            rc = set_blob(st, PROF_DONE, (uint32_t)ncols, NULL, 0, NULL, 0, edges, ne * 8, text,
+                          strlen(text));
+        if (!rc)
+            job_logf(j, "profile: reference distributions of %llu training rows",
+                     (unsigned long long)rows);
+    }
     for (size_t t = 0; res && t < st->ntasks; t++)
         if (res[t]) mlops__tasks__profile_count_result__free_unpacked(res[t], NULL);
     free(res);
     free(cats);
     free(cattext);
+    free(numtext);
     free(num);
     free(pc);
-    if (!rc) rc = set_blob(st, PROF_DONE, (uint32_t)ncols, NULL, 0, edges, ne * 8, text, strlen(text));
-    if (!rc)
-        job_logf(j, "profile: reference distributions of %llu training rows",
-                 (unsigned long long)rows);
     free(edges);
     free(text);
-    return rc;
+    if (rc) return rc;
+    return p->mode == PROF_BINS ? 1 : 0;
 }
 
 static int profile_done(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -475,7 +540,7 @@ static int profile_done(job_t *j, stage_t *st, char *err, size_t errlen)
     plan_t p;
     if (plan_read(st, &p) != 0) return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
     if (p.mode == PROF_ROUNDS) return rounds_done(j, st, &p, err, errlen);
-    if (p.mode == PROF_COUNT) return count_done(j, st, &p, err, errlen);
+    if (p.mode == PROF_COUNT || p.mode == PROF_BINS) return counts_done(j, st, &p, err, errlen);
     return 0;
 }
 

@@ -1,11 +1,14 @@
-/* kind_profile.c: the "profile_qround" and "profile_count" task kinds:
+/* kind_profile.c: the "profile_qround", "profile_bins" and
+ * "profile_count" task kinds:
  * one shard's part of the training rows' reference distributions, which
  * the registered artifact keeps for drift monitoring (stage_profile.c).
  *
- * Both read the shard's raw frame (input 0: the values before this job's
+ * They read the shard's raw frame (input 0: the values before this job's
  * scaler and hasher) and its split shard (input 1: the same rows in the
- * same order, with the test flags and the features train used). Only the
- * training rows (test flag 0, or every row without a split) count.
+ * same order, with the test flags and the features train used); a count
+ * task asked for no column counts only the model's probabilities and
+ * reads the split shard alone (input 0). Only the training rows (test
+ * flag 0, or every row without a split) count.
  *   profile_qround: one round of the exact deciles (quantile.h) of the
  *                   numeric columns, masked to the training rows; in
  *                   round 0 also the category counts below, which need
@@ -19,11 +22,16 @@
  *                   value and its count, in byte order (the top values
  *                   need exact global counts); per weight vector the
  *                   counts of the model's probability in 10 equal bins
- *                   of [0, 1] (bin = min(floor(10 p), 9)).
+ *                   of [0, 1] (bin = min(floor(10 p), 9)); each part only
+ *                   where asked (columns named, a model given): the
+ *                   bins phase ("profile_bins", the same kind) counts
+ *                   the columns beside train, the count phase after it
+ *                   only the probabilities.
  * Everything returned is a count, so the coordinator's sums are the same
  * whatever the number of workers. */
 #include "kinds.h"
 #include "err.h"
+#include "fpack.h"
 #include "fshard.h"
 #include "model.h"
 #include "quantile.h"
@@ -38,7 +46,8 @@
 
 typedef struct {
     mlk_frame *f;
-    mlk_features *fs;
+    mlk_features *fs; /* only where the model scores the rows */
+    size_t nrows;
     uint8_t *train; /* 1 = a training row */
 } prof_in_t;
 
@@ -49,16 +58,59 @@ static void prof_in_free(prof_in_t *p)
     free(p->train);
 }
 
-static int prof_inputs(task_ctx_t *ctx, prof_in_t *p)
+/* The training mask of a split shard (data, len) into p: of a packed
+ * shard its test flags alone, read where they lie (the records are
+ * validated, not copied: the decile rounds and the bins need no
+ * features, and the copy was most of reading the shard). */
+static int read_mask(const void *data, size_t len, void *arg)
 {
-    if (wk_task_input_frame(ctx, 0, &p->f) != 0) return -1;
-    if (wk_task_input_features(ctx, 1, &p->fs) != 0) return -1;
-    if (p->fs->nrows != p->f->nrows)
+    prof_in_t *p = arg;
+    const uint8_t *test = NULL;
+    mlk_features *fs = NULL;
+    uint8_t *copy = NULL;
+    mlk_fpack pk;
+    if (mlk_fpack_is(data, len)) {
+        char err[256];
+        if (((uintptr_t)data & 7) && !(copy = mlk_fpack_aligned_copy(data, len))) return -1;
+        if (mlk_fpack_open(copy ? copy : data, len, &pk, NULL, err, sizeof err) != 0) {
+            free(copy);
+            return -1;
+        }
+        p->nrows = pk.nrows;
+        test = pk.test;
+    } else {
+        if (mlk_features_decode(data, len, &fs) != 0) return -1;
+        p->nrows = fs->nrows;
+        test = fs->test;
+    }
+    p->train = malloc(p->nrows ? p->nrows : 1);
+    for (size_t i = 0; p->train && i < p->nrows; i++) p->train[i] = !test || !test[i];
+    free(copy);
+    mlk_features_destroy(&fs);
+    return p->train ? 0 : -1;
+}
+
+/* The frame (unless !frame), the split shard's training mask, and with
+ * features its features too. */
+static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, int frame, int features)
+{
+    if (frame && wk_task_input_frame(ctx, 0, &p->f) != 0) return -1;
+    size_t si = frame ? 1 : 0;
+    if (features) {
+        if (wk_task_input_features(ctx, si, &p->fs) != 0) return -1;
+        p->nrows = p->fs->nrows;
+        if (!(p->train = malloc(p->nrows ? p->nrows : 1)))
+            return wk_task_fail(ctx, 1, "out of memory");
+        for (size_t i = 0; i < p->nrows; i++) p->train[i] = !p->fs->test || !p->fs->test[i];
+    } else if (si >= ctx->ta->n_inputs || wk_task_input_with(ctx, si, read_mask, p) != 0) {
+        /* as wk_task_input_features: a failed fetch already set the
+         * message (the first one is kept) */
+        return wk_task_fail(ctx, 0, "shard %s is not a valid feature shard",
+                            si < ctx->ta->n_inputs ? ctx->ta->inputs[si]->key : "(none)");
+    }
+    if (frame && p->nrows != p->f->nrows)
         return wk_task_fail(ctx, 0, "profile: split shard %s does not match frame %s",
                             ctx->ta->inputs[1]->key, ctx->ta->inputs[0]->key);
-    size_t n = p->f->nrows;
-    if (!(p->train = malloc(n ? n : 1))) return wk_task_fail(ctx, 1, "out of memory");
-    for (size_t i = 0; i < n; i++) p->train[i] = !p->fs->test || !p->fs->test[i];
     return 0;
 }
 
@@ -218,7 +270,8 @@ int wk_kind_profile_qround(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
+    if (prof_inputs(ctx, &p, 1, 0) != 0 ||
+        numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
         goto out;
     if (count_categories(ctx, &p, a->categorical, ncat, cats, catp) != 0) goto out;
     if (mlk_qjob_answer_masked(a->quantile_request.data, a->quantile_request.len, cols,
@@ -265,18 +318,21 @@ int wk_kind_profile_count(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 0, "profile: damaged task arguments");
         goto out;
     }
-    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) {
+    if (a->model.len &&
+        mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) {
         ctx->retry = 0;
         goto out;
     }
-    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
+    int frame = a->n_numeric + ncat > 0;
+    if (prof_inputs(ctx, &p, frame, m != NULL) != 0 ||
+        (frame && numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0))
         goto out;
-    size_t n = p.f->nrows, nn = a->n_numeric, K = m->n_classes, nvec = K == 2 ? 1 : K;
+    size_t n = p.nrows, nn = a->n_numeric, K = m ? m->n_classes : 0, nvec = K == 2 ? 1 : K;
     num = calloc(nn * (PROFILE_BINS + 1) + 1, sizeof *num);
-    pc = calloc(nvec * PROFILE_BINS, sizeof *pc);
+    pc = calloc(nvec * PROFILE_BINS + 1, sizeof *pc);
     cats = calloc(ncat + 1, sizeof *cats);
     catp = calloc(ncat + 1, sizeof *catp);
-    proba = malloc((n * K + 1) * sizeof *proba);
+    proba = malloc((m ? n * K + 1 : 1) * sizeof *proba);
     if (!num || !pc || !cats || !catp || !proba) goto oom;
     uint64_t rows = 0;
     for (size_t i = 0; i < n; i++) rows += p.train[i];
@@ -292,13 +348,13 @@ int wk_kind_profile_count(task_ctx_t *ctx)
     if (count_categories(ctx, &p, a->categorical, ncat, cats, catp) != 0) goto out;
     /* the model's probabilities on the features it was trained on */
     mlk_features *fs = p.fs;
-    if (n) {
+    if (n && m) {
         dense = fs->n_dense ? mlk_features_dense_f64(fs) : NULL;
         if (fs->n_dense && !dense) goto oom;
         mlk_sgd_data d = {n, fs->csr, dense, fs->n_dense, NULL};
         if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; m && i < n; i++) {
         if (!p.train[i]) continue;
         for (size_t k = 0; k < nvec; k++) {
             double x = proba[i * K + (K == 2 ? 1 : k)];

@@ -54,7 +54,7 @@ static void test_round_trips(void **state)
 {
     (void)state;
     uint64_t x = 0x9E3779B97F4A7C15ULL;
-    for (int i = 0; i < 20000; i++) {
+    for (int i = 0; i < 8000; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         double d;
         uint64_t bits = x;
@@ -127,7 +127,7 @@ static void test_direct_equals_rewrite(void **state)
     (void)state;
     static const size_t layouts[] = {JSON_COMPACT, JSON_COMPACT | JSON_PRESERVE_ORDER, 0,
                                      JSON_INDENT(1) | JSON_PRESERVE_ORDER, JSON_INDENT(2)};
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < 150; i++) {
         json_t *t = json_array();
         for (int k = 0; k < 3; k++) json_array_append_new(t, rnd_tree(0));
         for (size_t l = 0; l < sizeof layouts / sizeof *layouts; l++) {
@@ -142,7 +142,7 @@ static void test_direct_equals_rewrite(void **state)
         json_decref(t);
     }
     /* reals one by one, of every kind */
-    for (int i = 0; i < 20000; i++) {
+    for (int i = 0; i < 8000; i++) {
         json_t *a = json_pack("[f]", rnd_real());
         char *x = mlops_json_dumps(a, JSON_COMPACT), *y = mlops_json_dumps(a, JSON_COMPACT | JSON_ESCAPE_SLASH);
         assert_string_equal(x, y);

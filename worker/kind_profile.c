@@ -45,17 +45,19 @@
 #define PROFILE_BINS 10
 
 typedef struct {
-    mlk_frame *f;
     mlk_features *fs; /* only where the model scores the rows */
     size_t nrows;
     uint8_t *train; /* 1 = a training row */
+    double **num;   /* the numeric columns asked for, copied from the frame */
+    size_t nnum;
 } prof_in_t;
 
 static void prof_in_free(prof_in_t *p)
 {
-    mlk_frame_destroy(&p->f);
     mlk_features_destroy(&p->fs);
     free(p->train);
+    for (size_t c = 0; p->num && c < p->nnum; c++) free(p->num[c]);
+    free(p->num);
 }
 
 /* The training mask of a split shard (data, len) into p: of a packed
@@ -90,11 +92,70 @@ static int read_mask(const void *data, size_t len, void *arg)
     return p->train ? 0 : -1;
 }
 
-/* The frame (unless !frame), the split shard's training mask, and with
- * features its features too. */
-static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, int frame, int features)
+/* What a task reads of the raw frame: the named numeric columns
+ * (copied out) and the named text columns' counts (cats), in one view
+ * of the stored encoding (frame.h): the decode copied every column,
+ * the text ones included, and cost ~60 times the view. */
+typedef struct {
+    task_ctx_t *ctx;
+    prof_in_t *p;
+    char **numeric, **categorical;
+    size_t nn, ncat;
+    Mlops__Tasks__ProfileCategory *cats;
+    Mlops__Tasks__ProfileCategory **catp;
+} frame_read_t;
+
+static int count_category(const mlk_colview *col, const uint8_t *train, size_t n,
+                          Mlops__Tasks__ProfileCategory *cat);
+
+static int read_frame(const void *data, size_t len, void *arg)
 {
-    if (frame && wk_task_input_frame(ctx, 0, &p->f) != 0) return -1;
+    frame_read_t *fr = arg;
+    task_ctx_t *ctx = fr->ctx;
+    prof_in_t *p = fr->p;
+    mlk_frameview *v = NULL;
+    if (mlk_frame_view(data, len, &v) != 0)
+        return wk_task_fail(ctx, 0, "shard %s is not a valid frame", ctx->ta->inputs[0]->key);
+    int rc = 0;
+    if (v->nrows != p->nrows)
+        rc = wk_task_fail(ctx, 0, "profile: split shard %s does not match frame %s",
+                          ctx->ta->inputs[1]->key, ctx->ta->inputs[0]->key);
+    if (!rc && !(p->num = calloc(fr->nn + 1, sizeof *p->num))) rc = wk_task_fail(ctx, 1, "out of memory");
+    for (size_t c = 0; !rc && c < fr->nn; c++) {
+        int k = mlk_frame_view_col(v, fr->numeric[c]);
+        if (k < 0 || v->cols[k].type != MLK_F64) {
+            rc = wk_task_fail(ctx, 0, "profile: the frame has no numeric column '%s'",
+                              fr->numeric[c]);
+            break;
+        }
+        p->nnum = c + 1;
+        if (!(p->num[c] = malloc((v->nrows + 1) * sizeof **p->num))) {
+            rc = wk_task_fail(ctx, 1, "out of memory");
+            break;
+        }
+        mlk_frame_view_f64(v, (size_t)k, p->num[c]);
+    }
+    for (size_t c = 0; c < fr->ncat; c++) {
+        mlops__tasks__profile_category__init(&fr->cats[c]);
+        fr->catp[c] = &fr->cats[c];
+    }
+    for (size_t c = 0; !rc && c < fr->ncat; c++) {
+        int k = mlk_frame_view_col(v, fr->categorical[c]);
+        if (k < 0 || v->cols[k].type != MLK_STR)
+            rc = wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'",
+                              fr->categorical[c]);
+        else if (count_category(&v->cols[k], p->train, v->nrows, &fr->cats[c]) != 0)
+            rc = wk_task_fail(ctx, 1, "out of memory");
+    }
+    mlk_frame_view_destroy(&v);
+    return rc;
+}
+
+/* The split shard's training mask (and with features its features),
+ * then with fr what fr asks of the frame. */
+static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, frame_read_t *fr, int features)
+{
+    int frame = fr != NULL;
     size_t si = frame ? 1 : 0;
     if (features) {
         if (wk_task_input_features(ctx, si, &p->fs) != 0) return -1;
@@ -108,27 +169,13 @@ static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, int frame, int features)
         return wk_task_fail(ctx, 0, "shard %s is not a valid feature shard",
                             si < ctx->ta->n_inputs ? ctx->ta->inputs[si]->key : "(none)");
     }
-    if (frame && p->nrows != p->f->nrows)
-        return wk_task_fail(ctx, 0, "profile: split shard %s does not match frame %s",
-                            ctx->ta->inputs[1]->key, ctx->ta->inputs[0]->key);
-    return 0;
-}
-
-/* The f64 columns of the named numeric columns. */
-static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, char **names, size_t n,
-                        const double ***out)
-{
-    const double **cols = calloc(n ? n : 1, sizeof *cols);
-    if (!cols) return wk_task_fail(ctx, 1, "out of memory");
-    for (size_t c = 0; c < n; c++) {
-        int k = mlk_frame_col(f, names[c]);
-        if (k < 0 || f->cols[k].type != MLK_F64) {
-            free(cols);
-            return wk_task_fail(ctx, 0, "profile: the frame has no numeric column '%s'", names[c]);
-        }
-        cols[c] = f->cols[k].f64;
+    if (frame) {
+        fr->ctx = ctx;
+        fr->p = p;
+        if (ctx->ta->n_inputs < 1 || wk_task_input_with(ctx, 0, read_frame, fr) != 0)
+            return wk_task_fail(ctx, 0, "shard %s is not a valid frame",
+                                ctx->ta->n_inputs ? ctx->ta->inputs[0]->key : "(none)");
     }
-    *out = cols;
     return 0;
 }
 
@@ -165,9 +212,10 @@ static uint64_t str_hash(const char *s, size_t len)
  * cat. They are counted in an open-addressing table first and only the
  * distinct ones sorted: a shard has ~10,000 users in 52,000 rows, and a
  * sort of every row's string was most of the profile stage. The strings
- * point into the frame, which outlives the result. */
-static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
-                          Mlops__Tasks__ProfileCategory *cat, strref_t **vals)
+ * point into the viewed frame while they are counted; the result holds
+ * copies. */
+static int count_category(const mlk_colview *col, const uint8_t *train, size_t n,
+                          Mlops__Tasks__ProfileCategory *cat)
 {
     size_t cap = 16;
     while (cap < 2 * n) cap <<= 1;
@@ -186,7 +234,7 @@ static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
             continue;
         }
         strref_t r;
-        r.s = mlk_str_at(col, i, &r.len);
+        r.s = mlk_view_str_at(col, i, &r.len);
         size_t h = (size_t)str_hash(r.s, r.len) & (cap - 1);
         while (slot[h] && strref_cmp(&v[slot[h] - 1].r, &r)) h = (h + 1) & (cap - 1);
         if (slot[h]) {
@@ -201,46 +249,19 @@ static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
     qsort(v, d, sizeof *v, strcount_cmp);
     cat->values = calloc(d ? d : 1, sizeof *cat->values);
     cat->counts = calloc(d ? d : 1, sizeof *cat->counts);
-    strref_t *out = malloc((d ? d : 1) * sizeof *out);
-    if (!cat->values || !cat->counts || !out) {
+    if (!cat->values || !cat->counts) {
         free(v);
-        free(out);
         return MLOPS_ENOMEM;
     }
     for (size_t i = 0; i < d; i++) {
-        out[i] = v[i].r;
         if (!(cat->values[i] = strndup(v[i].r.s, v[i].r.len))) {
             free(v);
-            free(out);
             return MLOPS_ENOMEM;
         }
         cat->counts[i] = v[i].count;
         cat->n_values = cat->n_counts = i + 1;
     }
     free(v);
-    *vals = out;
-    return 0;
-}
-
-/* Every named text column's distinct training values and counts into
- * cats[0..n) (catp[c] = &cats[c]), as both kinds return them. */
-static int count_categories(task_ctx_t *ctx, const prof_in_t *p, char **names, size_t n,
-                            Mlops__Tasks__ProfileCategory *cats,
-                            Mlops__Tasks__ProfileCategory **catp)
-{
-    for (size_t c = 0; c < n; c++) {
-        mlops__tasks__profile_category__init(&cats[c]);
-        catp[c] = &cats[c];
-    }
-    for (size_t c = 0; c < n; c++) {
-        int k = mlk_frame_col(p->f, names[c]);
-        if (k < 0 || p->f->cols[k].type != MLK_STR)
-            return wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'", names[c]);
-        strref_t *v = NULL;
-        int r = count_category(&p->f->cols[k], p->train, p->f->nrows, &cats[c], &v);
-        free(v);
-        if (r) return wk_task_fail(ctx, 1, "out of memory");
-    }
     return 0;
 }
 
@@ -270,12 +291,12 @@ int wk_kind_profile_qround(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 1, "out of memory");
         goto out;
     }
-    if (prof_inputs(ctx, &p, 1, 0) != 0 ||
-        numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
-        goto out;
-    if (count_categories(ctx, &p, a->categorical, ncat, cats, catp) != 0) goto out;
+    frame_read_t fr = {.numeric = a->numeric, .nn = a->n_numeric, .categorical = a->categorical,
+                       .ncat = ncat, .cats = cats, .catp = catp};
+    if (prof_inputs(ctx, &p, &fr, 0) != 0) goto out;
+    cols = (const double **)p.num;
     if (mlk_qjob_answer_masked(a->quantile_request.data, a->quantile_request.len, cols,
-                               a->n_numeric, p.f->nrows, p.train, &ans, &anslen, ctx->err,
+                               a->n_numeric, p.nrows, p.train, &ans, &anslen, ctx->err,
                                sizeof ctx->err) != 0)
         goto out;
     Mlops__Tasks__ProfileQroundResult res = MLOPS__TASKS__PROFILE_QROUND_RESULT__INIT;
@@ -289,7 +310,6 @@ out:
     free(catp);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     free(ans);
-    free(cols);
     prof_in_free(&p);
     return rc;
 }
@@ -323,17 +343,18 @@ int wk_kind_profile_count(task_ctx_t *ctx)
         ctx->retry = 0;
         goto out;
     }
-    int frame = a->n_numeric + ncat > 0;
-    if (prof_inputs(ctx, &p, frame, m != NULL) != 0 ||
-        (frame && numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0))
-        goto out;
+    cats = calloc(ncat + 1, sizeof *cats);
+    catp = calloc(ncat + 1, sizeof *catp);
+    if (!cats || !catp) goto oom;
+    frame_read_t fr = {.numeric = a->numeric, .nn = a->n_numeric, .categorical = a->categorical,
+                       .ncat = ncat, .cats = cats, .catp = catp};
+    if (prof_inputs(ctx, &p, a->n_numeric + ncat > 0 ? &fr : NULL, m != NULL) != 0) goto out;
+    cols = (const double **)p.num;
     size_t n = p.nrows, nn = a->n_numeric, K = m ? m->n_classes : 0, nvec = K == 2 ? 1 : K;
     num = calloc(nn * (PROFILE_BINS + 1) + 1, sizeof *num);
     pc = calloc(nvec * PROFILE_BINS + 1, sizeof *pc);
-    cats = calloc(ncat + 1, sizeof *cats);
-    catp = calloc(ncat + 1, sizeof *catp);
     proba = malloc((m ? n * K + 1 : 1) * sizeof *proba);
-    if (!num || !pc || !cats || !catp || !proba) goto oom;
+    if (!num || !pc || !proba) goto oom;
     uint64_t rows = 0;
     for (size_t i = 0; i < n; i++) rows += p.train[i];
     for (size_t c = 0; c < nn; c++) {
@@ -345,7 +366,6 @@ int wk_kind_profile_count(task_ctx_t *ctx)
             cnt[isnan(x) ? PROFILE_BINS : bin_of(e, x)]++;
         }
     }
-    if (count_categories(ctx, &p, a->categorical, ncat, cats, catp) != 0) goto out;
     /* the model's probabilities on the features it was trained on */
     mlk_features *fs = p.fs;
     if (n && m) {
@@ -382,7 +402,6 @@ out:
     free(pc);
     free(dense);
     free(proba);
-    free(cols);
     mlk_cmodel_destroy(&m);
     prof_in_free(&p);
     protobuf_c_message_free_unpacked(&a->base, NULL);

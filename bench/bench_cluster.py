@@ -144,6 +144,7 @@ class Cluster:
         self.env = dict(os.environ)
         self.endpoint = None
         self.last_cpu = 0.0
+        self.submit_json = None  # whether submit --wait -o json prints the result
 
     def __enter__(self):
         cmd = [CTL, "up", "--workers", str(self.workers), "--port", "0",
@@ -218,21 +219,31 @@ class Cluster:
     def run_job(self, job_file, *sets, upload=False):
         """Submit JOB_FILE with --wait (and --upload with UPLOAD: the
         bytes travel even though `up` reads inputs in place), then fetch
-        its result. Returns (seconds from submit to the end of result,
+        its result (printed by submit itself where `-o json` is taken). Returns (seconds from submit to the end of result,
         result dict)."""
+        # an mlopsctl whose `submit --wait -o json` prints the result
+        # (the wait's last reply) needs no second process for it
+        if self.submit_json is None:
+            self.submit_json = "--output" in self.ctl("submit", "--help").stdout
         args = ["submit", job_file, "--wait"] + (["--upload"] if upload else [])
+        args += ["-o", "json"] if self.submit_json else []
         for s in sets:
             args += ["--set", s]
         pids = self.pids()
         cpu0 = sum(proc_cpu(p) for p in pids) + children_cpu()
         t0 = time.perf_counter()
         r = self.ctl(*args, check=False)
-        job = r.stdout.split()[0] if r.stdout.split() else None
+        try:
+            res = json.loads(r.stdout) if self.submit_json else None
+            job = res["job"] if res else (r.stdout.split()[0] if r.stdout.split() else None)
+        except (ValueError, KeyError, TypeError):
+            res, job = None, None
         if r.returncode != 0 or job is None:
             logs = self.ctl("logs", job, check=False).stdout[-2000:] if job else ""
             raise BenchError(f"job {job_file} failed ({r.returncode}): {r.stderr.strip()[-2000:]}\n{logs}\n"
                              f"{self.log_tails()}")
-        res = json.loads(self.ctl("result", job, "-o", "json").stdout)
+        if res is None:
+            res = json.loads(self.ctl("result", job, "-o", "json").stdout)
         dt = time.perf_counter() - t0
         self.last_cpu = sum(proc_cpu(p) for p in pids) + children_cpu() - cpu0
         if res.get("state") != "succeeded":

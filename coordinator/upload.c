@@ -252,6 +252,25 @@ void coord_on_submit(coord_t *c, zframe_t *id, envelope_t *env)
     ack_job(c, id, env->seq, j);
 }
 
+/* A complete upload, made durable by the journal's committer before the
+ * batch that records the job as uploaded (journal_sync_path: the file,
+ * then its directory, which holds its name): the loop does not wait for
+ * the fsyncs, and the ack that follows goes out after that commit, so an
+ * acknowledged upload is on disk. A failed fsync now fails the commit
+ * (journal_error names the file); the old fsync on the loop ignored it. */
+static int sync_upload(coord_t *c, const jfile_t *f)
+{
+    char dir[4200];
+    const char *slash = strrchr(f->path, '/');
+    size_t n = slash ? (size_t)(slash - f->path) : 0;
+    if (n >= sizeof dir) n = 0;
+    memcpy(dir, f->path, n);
+    dir[n] = 0;
+    int rc = journal_sync_path(c->journal, f->path);
+    if (!rc && n) rc = journal_sync_path(c->journal, dir);
+    return rc;
+}
+
 void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env)
 {
     Mlops__UploadChunk *u = env->upload_chunk;
@@ -305,9 +324,13 @@ void coord_on_upload(coord_t *c, zframe_t *id, envelope_t *env)
     f->received += u->data.len;
     mlops_prom_add(c->obs.uploaded, NULL, NULL, (double)u->data.len);
     if (f->received == f->size && f->fd >= 0) {
-        fsync(f->fd);
         close(f->fd);
         f->fd = -1;
+        if (sync_upload(c, f) != 0) {
+            coord_reply_error(c, id, env->seq, MLOPS__ERROR_CODE__INTERNAL, "out of memory");
+            coord_job_finish(c, j, JOB_FAILED, "out of memory");
+            return;
+        }
     }
     int done = 1;
     for (size_t i = 0; i < j->nfiles; i++)

@@ -1,4 +1,4 @@
-/* cmd_submit.c: `submit JOB.yaml [--set k=v]... [--wait]`.
+/* cmd_submit.c: `submit JOB.yaml [--set k=v]... [--wait] [-o json]`.
  *
  * Everything that can be checked locally is checked before a byte is
  * sent: the job file parses and validates with the --set overrides
@@ -20,7 +20,12 @@
  * input is also offered by its absolute path; one started with
  * --local-inputs (as `up` does) takes the files it may read in place,
  * named in JobAck.local_files, and those are not uploaded. Any other
- * coordinator ignores the offer, and --upload sends no offer. */
+ * coordinator ignores the offer, and --upload sends no offer.
+ *
+ * Output: the job id; with -o json one JSON document instead, so that a
+ * script reads one thing: {"job": ID}, or with --wait the ended job's
+ * result (the document `result JOB -o json` prints), which the wait's
+ * last reply already holds: no second connection, no second query. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,10 +503,18 @@ int cmd_submit(ctl_ctx *ctx, const ctl_args *a)
             goto out;
         }
     }
-    printf("%s\n", job_id);
+    int wait = ctl_flag(a, "wait");
+    if (!ctx->json) printf("%s\n", job_id);
+    else if (!wait) {
+        json_t *o = json_pack("{s:s}", "job", job_id);
+        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (t) printf("%s\n", t);
+        free(t);
+        json_decref(o);
+    }
     fflush(stdout);
     code = CTL_EXIT_OK;
-    if (ctl_flag(a, "wait")) {
+    if (wait) {
         ctl_client_destroy(&c);
         code = ctl_follow_job(ctx, job_id);
     }

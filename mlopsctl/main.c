@@ -7,6 +7,7 @@
  * drives argument parsing,
  * `mlopsctl --help`, `mlopsctl CMD --help` and dispatch, so help and
  * behaviour cannot drift apart. Commands live in cmd_*.c. */
+#include <cblas.h>
 #include <czmq.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ static const ctl_optdef submit_opts[] = {
      .help = "a submit repeated with the same KEY answers the first job (default: random)"},
     {.name = "upload", .type = MLOPS_FLAG_BOOL,
      .help = "upload every input, even to a local cluster that reads them in place"},
-    OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
+    OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef read_opts[] = {OPT_OUTPUT, OPT_COORD, OPT_TIMEOUT, OPT_HELP, OPT_END};
 static const ctl_optdef export_opts[] = {
     {.name = "stage", .type = MLOPS_FLAG_STR, .meta = "NAME",
@@ -237,8 +238,22 @@ static int has_option(const ctl_optdef *defs, const char *lng, char shrt)
     return 0;
 }
 
+/* OpenBLAS (linked for `model recommend`, whose one query is small)
+ * starts its threads when it loads, and idle they spin in sched_yield
+ * for about 2^28 cycles: measured, half of mlopsctl's CPU in a short
+ * `submit --wait`. One thread, and the others stopped; the stop is
+ * OpenBLAS's own exported (undeclared) call, taken weakly, so a build
+ * whose OpenBLAS lacks it only keeps the spinning. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+static void blas_quiet(void)
+{
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
+}
+
 int main(int argc, char **argv)
 {
+    blas_quiet();
     /* No czmq signal handler: Ctrl-C simply ends the client. */
     zsys_handler_set(NULL);
     mlog_init("ctl", MLOG_WARN);

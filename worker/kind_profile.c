@@ -1,25 +1,37 @@
-/* kind_profile.c: the "profile_qround" and "profile_count" task kinds:
+/* kind_profile.c: the "profile_qround", "profile_bins" and
+ * "profile_count" task kinds:
  * one shard's part of the training rows' reference distributions, which
  * the registered artifact keeps for drift monitoring (stage_profile.c).
  *
- * Both read the shard's raw frame (input 0: the values before this job's
+ * They read the shard's raw frame (input 0: the values before this job's
  * scaler and hasher) and its split shard (input 1: the same rows in the
- * same order, with the test flags and the features train used). Only the
- * training rows (test flag 0, or every row without a split) count.
+ * same order, with the test flags and the features train used); a count
+ * task asked for no column counts only the model's probabilities and
+ * reads the split shard alone (input 0). Only the training rows (test
+ * flag 0, or every row without a split) count.
  *   profile_qround: one round of the exact deciles (quantile.h) of the
- *                   numeric columns, masked to the training rows.
+ *                   numeric columns, masked to the training rows; in
+ *                   round 0 also the category counts below, which need
+ *                   neither the deciles nor the model, so that they run
+ *                   beside train instead of after it.
  *   profile_count:  per numeric column the counts in the 10 bins that
  *                   the 9 deciles bound (bin = number of edges < x, as
  *                   numpy.searchsorted(edges, x, side="left")) and the
- *                   missing count; per categorical column every distinct
+ *                   missing count; per categorical column named (none
+ *                   when round 0 counted them) every distinct
  *                   value and its count, in byte order (the top values
  *                   need exact global counts); per weight vector the
  *                   counts of the model's probability in 10 equal bins
- *                   of [0, 1] (bin = min(floor(10 p), 9)).
+ *                   of [0, 1] (bin = min(floor(10 p), 9)); each part only
+ *                   where asked (columns named, a model given): the
+ *                   bins phase ("profile_bins", the same kind) counts
+ *                   the columns beside train, the count phase after it
+ *                   only the probabilities.
  * Everything returned is a count, so the coordinator's sums are the same
  * whatever the number of workers. */
 #include "kinds.h"
 #include "err.h"
+#include "fpack.h"
 #include "fshard.h"
 #include "model.h"
 #include "quantile.h"
@@ -33,75 +45,138 @@
 #define PROFILE_BINS 10
 
 typedef struct {
-    mlk_frame *f;
-    mlk_features *fs;
+    mlk_features *fs; /* only where the model scores the rows */
+    size_t nrows;
     uint8_t *train; /* 1 = a training row */
+    double **num;   /* the numeric columns asked for, copied from the frame */
+    size_t nnum;
 } prof_in_t;
 
 static void prof_in_free(prof_in_t *p)
 {
-    mlk_frame_destroy(&p->f);
     mlk_features_destroy(&p->fs);
     free(p->train);
+    for (size_t c = 0; p->num && c < p->nnum; c++) free(p->num[c]);
+    free(p->num);
 }
 
-static int prof_inputs(task_ctx_t *ctx, prof_in_t *p)
+/* The training mask of a split shard (data, len) into p: of a packed
+ * shard its test flags alone, read where they lie (the records are
+ * validated, not copied: the decile rounds and the bins need no
+ * features, and the copy was most of reading the shard). */
+static int read_mask(const void *data, size_t len, void *arg)
 {
-    if (wk_task_input_frame(ctx, 0, &p->f) != 0) return -1;
-    if (wk_task_input_features(ctx, 1, &p->fs) != 0) return -1;
-    if (p->fs->nrows != p->f->nrows)
-        return wk_task_fail(ctx, 0, "profile: split shard %s does not match frame %s",
-                            ctx->ta->inputs[1]->key, ctx->ta->inputs[0]->key);
-    size_t n = p->f->nrows;
-    if (!(p->train = malloc(n ? n : 1))) return wk_task_fail(ctx, 1, "out of memory");
-    for (size_t i = 0; i < n; i++) p->train[i] = !p->fs->test || !p->fs->test[i];
-    return 0;
-}
-
-/* The f64 columns of the named numeric columns. */
-static int numeric_cols(task_ctx_t *ctx, const mlk_frame *f, char **names, size_t n,
-                        const double ***out)
-{
-    const double **cols = calloc(n ? n : 1, sizeof *cols);
-    if (!cols) return wk_task_fail(ctx, 1, "out of memory");
-    for (size_t c = 0; c < n; c++) {
-        int k = mlk_frame_col(f, names[c]);
-        if (k < 0 || f->cols[k].type != MLK_F64) {
-            free(cols);
-            return wk_task_fail(ctx, 0, "profile: the frame has no numeric column '%s'", names[c]);
+    prof_in_t *p = arg;
+    const uint8_t *test = NULL;
+    mlk_features *fs = NULL;
+    uint8_t *copy = NULL;
+    mlk_fpack pk;
+    if (mlk_fpack_is(data, len)) {
+        char err[256];
+        if (((uintptr_t)data & 7) && !(copy = mlk_fpack_aligned_copy(data, len))) return -1;
+        if (mlk_fpack_open(copy ? copy : data, len, &pk, NULL, err, sizeof err) != 0) {
+            free(copy);
+            return -1;
         }
-        cols[c] = f->cols[k].f64;
+        p->nrows = pk.nrows;
+        test = pk.test;
+    } else {
+        if (mlk_features_decode(data, len, &fs) != 0) return -1;
+        p->nrows = fs->nrows;
+        test = fs->test;
     }
-    *out = cols;
-    return 0;
+    p->train = malloc(p->nrows ? p->nrows : 1);
+    for (size_t i = 0; p->train && i < p->nrows; i++) p->train[i] = !test || !test[i];
+    free(copy);
+    mlk_features_destroy(&fs);
+    return p->train ? 0 : -1;
 }
 
-int wk_kind_profile_qround(task_ctx_t *ctx)
+/* What a task reads of the raw frame: the named numeric columns
+ * (copied out) and the named text columns' counts (cats), in one view
+ * of the stored encoding (frame.h): the decode copied every column,
+ * the text ones included, and cost ~60 times the view. */
+typedef struct {
+    task_ctx_t *ctx;
+    prof_in_t *p;
+    char **numeric, **categorical;
+    size_t nn, ncat;
+    Mlops__Tasks__ProfileCategory *cats;
+    Mlops__Tasks__ProfileCategory **catp;
+} frame_read_t;
+
+static int count_category(const mlk_colview *col, const uint8_t *train, size_t n,
+                          Mlops__Tasks__ProfileCategory *cat);
+
+static int read_frame(const void *data, size_t len, void *arg)
 {
-    Mlops__Tasks__ProfileQroundArgs *a =
-        wk_task_args(ctx, &mlops__tasks__profile_qround_args__descriptor);
-    if (!a) return -1;
-    prof_in_t p = {0};
-    const double **cols = NULL;
-    uint8_t *ans = NULL;
-    size_t anslen = 0;
-    int rc = -1;
-    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
-        goto out;
-    if (mlk_qjob_answer_masked(a->quantile_request.data, a->quantile_request.len, cols,
-                               a->n_numeric, p.f->nrows, p.train, &ans, &anslen, ctx->err,
-                               sizeof ctx->err) != 0)
-        goto out;
-    Mlops__Tasks__ProfileQroundResult res = MLOPS__TASKS__PROFILE_QROUND_RESULT__INIT;
-    res.quantile_answer.data = ans;
-    res.quantile_answer.len = anslen;
-    rc = wk_task_result_pack(ctx, &res.base);
-out:
-    protobuf_c_message_free_unpacked(&a->base, NULL);
-    free(ans);
-    free(cols);
-    prof_in_free(&p);
+    frame_read_t *fr = arg;
+    task_ctx_t *ctx = fr->ctx;
+    prof_in_t *p = fr->p;
+    mlk_frameview *v = NULL;
+    if (mlk_frame_view(data, len, &v) != 0)
+        return wk_task_fail(ctx, 0, "shard %s is not a valid frame", ctx->ta->inputs[0]->key);
+    int rc = 0;
+    if (v->nrows != p->nrows)
+        rc = wk_task_fail(ctx, 0, "profile: split shard %s does not match frame %s",
+                          ctx->ta->inputs[1]->key, ctx->ta->inputs[0]->key);
+    if (!rc && !(p->num = calloc(fr->nn + 1, sizeof *p->num))) rc = wk_task_fail(ctx, 1, "out of memory");
+    for (size_t c = 0; !rc && c < fr->nn; c++) {
+        int k = mlk_frame_view_col(v, fr->numeric[c]);
+        if (k < 0 || v->cols[k].type != MLK_F64) {
+            rc = wk_task_fail(ctx, 0, "profile: the frame has no numeric column '%s'",
+                              fr->numeric[c]);
+            break;
+        }
+        p->nnum = c + 1;
+        if (!(p->num[c] = malloc((v->nrows + 1) * sizeof **p->num))) {
+            rc = wk_task_fail(ctx, 1, "out of memory");
+            break;
+        }
+        mlk_frame_view_f64(v, (size_t)k, p->num[c]);
+    }
+    for (size_t c = 0; c < fr->ncat; c++) {
+        mlops__tasks__profile_category__init(&fr->cats[c]);
+        fr->catp[c] = &fr->cats[c];
+    }
+    for (size_t c = 0; !rc && c < fr->ncat; c++) {
+        int k = mlk_frame_view_col(v, fr->categorical[c]);
+        if (k < 0 || v->cols[k].type != MLK_STR)
+            rc = wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'",
+                              fr->categorical[c]);
+        else if (count_category(&v->cols[k], p->train, v->nrows, &fr->cats[c]) != 0)
+            rc = wk_task_fail(ctx, 1, "out of memory");
+    }
+    mlk_frame_view_destroy(&v);
     return rc;
+}
+
+/* The split shard's training mask (and with features its features),
+ * then with fr what fr asks of the frame. */
+static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, frame_read_t *fr, int features)
+{
+    int frame = fr != NULL;
+    size_t si = frame ? 1 : 0;
+    if (features) {
+        if (wk_task_input_features(ctx, si, &p->fs) != 0) return -1;
+        p->nrows = p->fs->nrows;
+        if (!(p->train = malloc(p->nrows ? p->nrows : 1)))
+            return wk_task_fail(ctx, 1, "out of memory");
+        for (size_t i = 0; i < p->nrows; i++) p->train[i] = !p->fs->test || !p->fs->test[i];
+    } else if (si >= ctx->ta->n_inputs || wk_task_input_with(ctx, si, read_mask, p) != 0) {
+        /* as wk_task_input_features: a failed fetch already set the
+         * message (the first one is kept) */
+        return wk_task_fail(ctx, 0, "shard %s is not a valid feature shard",
+                            si < ctx->ta->n_inputs ? ctx->ta->inputs[si]->key : "(none)");
+    }
+    if (frame) {
+        fr->ctx = ctx;
+        fr->p = p;
+        if (ctx->ta->n_inputs < 1 || wk_task_input_with(ctx, 0, read_frame, fr) != 0)
+            return wk_task_fail(ctx, 0, "shard %s is not a valid frame",
+                                ctx->ta->n_inputs ? ctx->ta->inputs[0]->key : "(none)");
+    }
+    return 0;
 }
 
 typedef struct {
@@ -137,9 +212,10 @@ static uint64_t str_hash(const char *s, size_t len)
  * cat. They are counted in an open-addressing table first and only the
  * distinct ones sorted: a shard has ~10,000 users in 52,000 rows, and a
  * sort of every row's string was most of the profile stage. The strings
- * point into the frame, which outlives the result. */
-static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
-                          Mlops__Tasks__ProfileCategory *cat, strref_t **vals)
+ * point into the viewed frame while they are counted; the result holds
+ * copies. */
+static int count_category(const mlk_colview *col, const uint8_t *train, size_t n,
+                          Mlops__Tasks__ProfileCategory *cat)
 {
     size_t cap = 16;
     while (cap < 2 * n) cap <<= 1;
@@ -158,7 +234,7 @@ static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
             continue;
         }
         strref_t r;
-        r.s = mlk_str_at(col, i, &r.len);
+        r.s = mlk_view_str_at(col, i, &r.len);
         size_t h = (size_t)str_hash(r.s, r.len) & (cap - 1);
         while (slot[h] && strref_cmp(&v[slot[h] - 1].r, &r)) h = (h + 1) & (cap - 1);
         if (slot[h]) {
@@ -173,25 +249,69 @@ static int count_category(const mlk_col *col, const uint8_t *train, size_t n,
     qsort(v, d, sizeof *v, strcount_cmp);
     cat->values = calloc(d ? d : 1, sizeof *cat->values);
     cat->counts = calloc(d ? d : 1, sizeof *cat->counts);
-    strref_t *out = malloc((d ? d : 1) * sizeof *out);
-    if (!cat->values || !cat->counts || !out) {
+    if (!cat->values || !cat->counts) {
         free(v);
-        free(out);
         return MLOPS_ENOMEM;
     }
     for (size_t i = 0; i < d; i++) {
-        out[i] = v[i].r;
         if (!(cat->values[i] = strndup(v[i].r.s, v[i].r.len))) {
             free(v);
-            free(out);
             return MLOPS_ENOMEM;
         }
         cat->counts[i] = v[i].count;
         cat->n_values = cat->n_counts = i + 1;
     }
     free(v);
-    *vals = out;
     return 0;
+}
+
+static void free_categories(Mlops__Tasks__ProfileCategory *cats, size_t n)
+{
+    for (size_t c = 0; cats && c < n; c++) {
+        for (size_t i = 0; i < cats[c].n_values; i++) free(cats[c].values[i]);
+        free(cats[c].values);
+        free(cats[c].counts);
+    }
+    free(cats);
+}
+
+int wk_kind_profile_qround(task_ctx_t *ctx)
+{
+    Mlops__Tasks__ProfileQroundArgs *a =
+        wk_task_args(ctx, &mlops__tasks__profile_qround_args__descriptor);
+    if (!a) return -1;
+    prof_in_t p = {0};
+    const double **cols = NULL;
+    uint8_t *ans = NULL;
+    size_t anslen = 0, ncat = a->n_categorical;
+    Mlops__Tasks__ProfileCategory *cats = calloc(ncat + 1, sizeof *cats);
+    Mlops__Tasks__ProfileCategory **catp = calloc(ncat + 1, sizeof *catp);
+    int rc = -1;
+    if (!cats || !catp) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    frame_read_t fr = {.numeric = a->numeric, .nn = a->n_numeric, .categorical = a->categorical,
+                       .ncat = ncat, .cats = cats, .catp = catp};
+    if (prof_inputs(ctx, &p, &fr, 0) != 0) goto out;
+    cols = (const double **)p.num;
+    if (mlk_qjob_answer_masked(a->quantile_request.data, a->quantile_request.len, cols,
+                               a->n_numeric, p.nrows, p.train, &ans, &anslen, ctx->err,
+                               sizeof ctx->err) != 0)
+        goto out;
+    Mlops__Tasks__ProfileQroundResult res = MLOPS__TASKS__PROFILE_QROUND_RESULT__INIT;
+    res.quantile_answer.data = ans;
+    res.quantile_answer.len = anslen;
+    res.n_categorical = ncat;
+    res.categorical = catp;
+    rc = wk_task_result_pack(ctx, &res.base);
+out:
+    free_categories(cats, ncat);
+    free(catp);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    free(ans);
+    prof_in_free(&p);
+    return rc;
 }
 
 static size_t bin_of(const double *edges, double x)
@@ -218,19 +338,23 @@ int wk_kind_profile_count(task_ctx_t *ctx)
         rc = wk_task_fail(ctx, 0, "profile: damaged task arguments");
         goto out;
     }
-    if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) {
+    if (a->model.len &&
+        mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) {
         ctx->retry = 0;
         goto out;
     }
-    if (prof_inputs(ctx, &p) != 0 || numeric_cols(ctx, p.f, a->numeric, a->n_numeric, &cols) != 0)
-        goto out;
-    size_t n = p.f->nrows, nn = a->n_numeric, K = m->n_classes, nvec = K == 2 ? 1 : K;
-    num = calloc(nn * (PROFILE_BINS + 1) + 1, sizeof *num);
-    pc = calloc(nvec * PROFILE_BINS, sizeof *pc);
     cats = calloc(ncat + 1, sizeof *cats);
     catp = calloc(ncat + 1, sizeof *catp);
-    proba = malloc((n * K + 1) * sizeof *proba);
-    if (!num || !pc || !cats || !catp || !proba) goto oom;
+    if (!cats || !catp) goto oom;
+    frame_read_t fr = {.numeric = a->numeric, .nn = a->n_numeric, .categorical = a->categorical,
+                       .ncat = ncat, .cats = cats, .catp = catp};
+    if (prof_inputs(ctx, &p, a->n_numeric + ncat > 0 ? &fr : NULL, m != NULL) != 0) goto out;
+    cols = (const double **)p.num;
+    size_t n = p.nrows, nn = a->n_numeric, K = m ? m->n_classes : 0, nvec = K == 2 ? 1 : K;
+    num = calloc(nn * (PROFILE_BINS + 1) + 1, sizeof *num);
+    pc = calloc(nvec * PROFILE_BINS + 1, sizeof *pc);
+    proba = malloc((m ? n * K + 1 : 1) * sizeof *proba);
+    if (!num || !pc || !proba) goto oom;
     uint64_t rows = 0;
     for (size_t i = 0; i < n; i++) rows += p.train[i];
     for (size_t c = 0; c < nn; c++) {
@@ -242,29 +366,15 @@ int wk_kind_profile_count(task_ctx_t *ctx)
             cnt[isnan(x) ? PROFILE_BINS : bin_of(e, x)]++;
         }
     }
-    for (size_t c = 0; c < ncat; c++) {
-        mlops__tasks__profile_category__init(&cats[c]);
-        catp[c] = &cats[c];
-        int k = mlk_frame_col(p.f, a->categorical[c]);
-        if (k < 0 || p.f->cols[k].type != MLK_STR) {
-            rc = wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'",
-                              a->categorical[c]);
-            goto out;
-        }
-        strref_t *v = NULL;
-        int r = count_category(&p.f->cols[k], p.train, n, &cats[c], &v);
-        free(v);
-        if (r) goto oom;
-    }
     /* the model's probabilities on the features it was trained on */
     mlk_features *fs = p.fs;
-    if (n) {
+    if (n && m) {
         dense = fs->n_dense ? mlk_features_dense_f64(fs) : NULL;
         if (fs->n_dense && !dense) goto oom;
         mlk_sgd_data d = {n, fs->csr, dense, fs->n_dense, NULL};
         if (mlk_sgd_predict_proba_compact(m, &d, proba, ctx->err, sizeof ctx->err) != 0) goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; m && i < n; i++) {
         if (!p.train[i]) continue;
         for (size_t k = 0; k < nvec; k++) {
             double x = proba[i * K + (K == 2 ? 1 : k)];
@@ -286,18 +396,12 @@ int wk_kind_profile_count(task_ctx_t *ctx)
 oom:
     rc = wk_task_fail(ctx, 1, "out of memory");
 out:
-    for (size_t c = 0; cats && c < ncat; c++) {
-        for (size_t i = 0; i < cats[c].n_values; i++) free(cats[c].values[i]);
-        free(cats[c].values);
-        free(cats[c].counts);
-    }
-    free(cats);
+    free_categories(cats, ncat);
     free(catp);
     free(num);
     free(pc);
     free(dense);
     free(proba);
-    free(cols);
     mlk_cmodel_destroy(&m);
     prof_in_free(&p);
     protobuf_c_message_free_unpacked(&a->base, NULL);

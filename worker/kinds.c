@@ -433,6 +433,7 @@ static const struct {
     {"drift", wk_kind_drift},
     {"profile_qround", wk_kind_profile_qround},
     {"profile_count", wk_kind_profile_count},
+    {"profile_bins", wk_kind_profile_count}, /* the same counts, asked for before the model exists */
 };
 
 task_kind_fn wk_task_kind_find(const char *kind)

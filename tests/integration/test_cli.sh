@@ -179,6 +179,16 @@ for c in num + ["category"]:
 print("export matches pandas: %d rows" % len(got))
 EOF
 
+# submit --wait -o json: one document, the ended job's result, the same
+# as `result -o json` prints; without --wait {"job": ID}
+ctl submit "$J/small.yaml" --wait -o json >"$T/sw.json" 2>/dev/null || fail "submit --wait -o json exit $?"
+swjob="$(jget 'd["job"]' <"$T/sw.json")" || fail "submit --wait -o json printed no JSON: $(head -c 300 "$T/sw.json")"
+ctl result "$swjob" -o json >"$T/sw-result.json" || fail "result exit $?"
+"$PY" -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:3]); assert a==b and a["state"]=="succeeded", (a, b)' \
+    "$T/sw.json" "$T/sw-result.json" || fail "submit --wait -o json differs from result -o json"
+out="$(ctl submit "$J/small.yaml" -o json)" || fail "submit -o json exit $?"
+assert_eq "$(jget 'sorted(d)' <<<"$out")" '["job"]' "submit -o json keys"
+
 # a job that only schedules 50 empty tasks
 printf 'name: fifty\nnoop: {tasks: 50}\n' >"$J/noop.yaml"
 noop="$(ctl submit "$J/noop.yaml")" || fail "noop submit exit $?"
@@ -192,6 +202,9 @@ bad="$(ctl submit "$J/small.yaml" --set input=bad.csv --wait 2>"$T/bad.err")"
 assert_eq "$?" 1 "submit --wait of a failing job"
 assert_contains "$(cat "$T/bad.err")" "job $bad failed: "
 assert_contains "$(cat "$T/bad.err")" "bad.csv:3: column 'price': 'abc' is not a number"
+out="$(ctl submit "$J/small.yaml" --set input=bad.csv --wait -o json 2>/dev/null)"
+assert_eq "$?" 1 "submit --wait -o json of a failing job"
+assert_eq "$(jget 'd["state"]' <<<"$out")" failed "submit --wait -o json of a failing job: state"
 
 # cancel: a long noop job, cancelled at once; wait then exits 1
 long="$(ctl submit "$J/noop.yaml" --set noop.tasks=200000)" || fail "long noop submit exit $?"

@@ -2,7 +2,11 @@
  * (stage_profile.c): the shards' category lists, each in byte order, are
  * merged k ways into exact global counts (distinct, top, other), and a
  * list out of order (a damaged or hostile worker result) fails the stage
- * with a message naming the task and column, never a wrong profile. */
+ * with a message naming the task and column, never a wrong profile. The
+ * same lists returned by the decile round 0 (which counts them beside
+ * train), with the numeric bins from the bins phase and only the
+ * probabilities from the count phase, give the same reference bytes as
+ * when the count phase counts everything. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +15,7 @@
 
 #include "bytes.h"
 #include "jobmodel.h"
+#include "quantile.h"
 #include "stages.h"
 #include "tasks.pb-c.h"
 #include <stdlib.h>
@@ -23,9 +28,26 @@ static const char *SPEC = "name: t\n"
                           "split: {test_size: 0.2}\n"
                           "train: {epochs: 1}\n";
 
+/* "v:n,v:n" into vals (pointing into buf) and counts; the count. */
+static size_t parse_list(const char *list, char *buf, size_t buflen, char **vals, uint64_t *counts)
+{
+    size_t n = 0;
+    snprintf(buf, buflen, "%s", list);
+    for (char *p = strtok(buf, ","); p && n < 8; p = strtok(NULL, ",")) {
+        char *colon = strchr(p, ':');
+        *colon = 0;
+        vals[n] = p;
+        counts[n++] = strtoull(colon + 1, NULL, 10);
+    }
+    return n;
+}
+
 /* A job in profile's count phase with one result per list in `lists`
- * (each "v:n,v:n"), ntasks = nlists. */
-static job_t *count_phase(const char *const *lists, size_t nlists)
+ * (each "v:n,v:n"), ntasks = nlists; with in_round0 the lists came with
+ * the decile round 0 instead, and the count phase returns none. */
+static job_t *count_phase(const char *const *lists, size_t nlists, int in_round0);
+
+static job_t *new_job(void)
 {
     job_t *j = calloc(1, sizeof *j);
     assert_non_null(j);
@@ -37,34 +59,158 @@ static job_t *count_phase(const char *const *lists, size_t nlists)
     labels[0] = strdup("0");
     labels[1] = strdup("1");
     job_set_classes(j, labels, 2);
-    stage_t *st = job_stage(j, "profile");
-    assert_non_null(st);
-    assert_int_equal(stage_set_tasks(st, nlists, "profile_count"), 0);
+    return j;
+}
+
+static const double s_deciles[9] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+
+/* Profile's first decile round: the ROUNDS blob as profile_start sets it. */
+static void rounds_start(stage_t *st)
+{
+    mlk_qjob *q = mlk_qjob_new(1, s_deciles, 9);
+    uint8_t *qb;
+    size_t ql;
+    assert_int_equal(mlk_qjob_encode(q, &qb, &ql), 0);
+    mlk_qjob_destroy(&q);
     bw_t w;
     bw_init(&w);
-    bw_u32(&w, 1); /* PROF_COUNT */
-    bw_u32(&w, 1); /* one numeric column */
-    for (int k = 0; k < 9; k++) bw_f64(&w, k + 1.0);
+    bw_u32(&w, 0); /* PROF_ROUNDS */
+    bw_u32(&w, 1);
+    bw_blob(&w, NULL, 0); /* no categories yet */
+    bw_blob(&w, NULL, 0); /* nor numeric bins */
+    bw_put(&w, qb, ql);
+    free(qb);
     st->blob = bw_take(&w, &st->blob_len);
+}
+
+/* Every task's answer to the current round over one numeric column of
+ * 1..40, round 0's with its list in `lists` (each "v:n,v:n"). */
+static void round_results(stage_t *st, const char *const *lists, size_t nlists, uint32_t round)
+{
+    double col[40];
+    for (int i = 0; i < 40; i++) col[i] = i + 1;
+    const double *cols[1] = {col};
+    char err[512] = "";
+    mlk_qjob *q;
+    assert_int_equal(stage_set_tasks(st, nlists, "profile_qround"), 0);
+    /* the request as profile_args makes it: round 0 asks for windows */
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    assert_int_equal(br_u32(&r), 0);
+    br_u32(&r);
+    size_t catlen;
+    br_blob(&r, &catlen);
+    assert_int_equal(catlen == 0, round == 0);
+    br_blob(&r, &catlen);
+    assert_int_equal(mlk_qjob_decode(st->blob + r.at, st->blob_len - r.at, &q), 0);
+    if (round == 0) assert_int_equal(mlk_qjob_set_window(q, 512), 0);
+    uint8_t *req;
+    size_t rl;
+    assert_int_equal(mlk_qjob_request(q, &req, &rl), 0);
+    mlk_qjob_destroy(&q);
     for (size_t t = 0; t < nlists; t++) {
+        uint8_t *ans;
+        size_t al;
+        assert_int_equal(
+            mlk_qjob_answer_masked(req, rl, cols, 1, 40, NULL, &ans, &al, err, sizeof err), 0);
         char *vals[8], buf[256];
-        uint64_t counts[8], num[11] = {0}, proba[10] = {0};
-        size_t n = 0;
-        snprintf(buf, sizeof buf, "%s", lists[t]);
-        for (char *p = strtok(buf, ","); p && n < 8; p = strtok(NULL, ",")) {
-            char *colon = strchr(p, ':');
-            *colon = 0;
-            vals[n] = p;
-            counts[n++] = strtoull(colon + 1, NULL, 10);
-        }
+        uint64_t counts[8];
         Mlops__Tasks__ProfileCategory cat = MLOPS__TASKS__PROFILE_CATEGORY__INIT, *catp = &cat;
-        cat.n_values = cat.n_counts = n;
+        cat.n_values = cat.n_counts = parse_list(lists[t], buf, sizeof buf, vals, counts);
         cat.values = vals;
         cat.counts = counts;
+        Mlops__Tasks__ProfileQroundResult res = MLOPS__TASKS__PROFILE_QROUND_RESULT__INIT;
+        res.quantile_answer.data = ans;
+        res.quantile_answer.len = al;
+        res.n_categorical = round == 0;
+        res.categorical = &catp;
+        task_t *tk = &st->tasks[t];
+        tk->result_len = mlops__tasks__profile_qround_result__get_packed_size(&res);
+        tk->result = malloc(tk->result_len);
+        mlops__tasks__profile_qround_result__pack(&res, tk->result);
+        tk->state = T_DONE;
+        free(ans);
+    }
+    free(req);
+}
+
+static void free_results(stage_t *st)
+{
+    for (size_t t = 0; t < st->ntasks; t++) {
+        free(st->tasks[t].result);
+        st->tasks[t].result = NULL;
+    }
+}
+
+/* The decile rounds, round 0 returning the lists, until the count phase
+ * is set. */
+static void rounds(job_t *j, const char *const *lists, size_t nlists)
+{
+    stage_t *st = job_stage(j, "profile");
+    char err[512] = "";
+    rounds_start(st);
+    for (uint32_t round = 0; round < 5; round++) {
+        round_results(st, lists, nlists, round);
+        if (st->ops->phase_done(j, st, err, sizeof err) != 1) fail_msg("round %u: %s", round, err);
+        free_results(st);
+        if (!strcmp(st->kind, "profile_bins")) return;
+    }
+    fail_msg("the deciles of 1..40 were not exact after 5 rounds");
+}
+
+/* The bins phase after the rounds: every task's bins of 1..40 (the
+ * deciles put 4 values in each bin). */
+static void bins(job_t *j, size_t nlists)
+{
+    stage_t *st = job_stage(j, "profile");
+    for (size_t t = 0; t < nlists; t++) {
+        uint64_t num[11] = {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 0};
         Mlops__Tasks__ProfileCountResult r = MLOPS__TASKS__PROFILE_COUNT_RESULT__INIT;
         r.n_numeric = 11;
         r.numeric = num;
-        r.n_categorical = 1;
+        r.rows = 40;
+        task_t *tk = &st->tasks[t];
+        tk->result_len = mlops__tasks__profile_count_result__get_packed_size(&r);
+        tk->result = malloc(tk->result_len);
+        mlops__tasks__profile_count_result__pack(&r, tk->result);
+        tk->state = T_DONE;
+    }
+    char err[512] = "";
+    if (st->ops->phase_done(j, st, err, sizeof err) != 1) fail_msg("bins: %s", err);
+    free_results(st);
+}
+
+static job_t *count_phase(const char *const *lists, size_t nlists, int in_round0)
+{
+    job_t *j = new_job();
+    stage_t *st = job_stage(j, "profile");
+    assert_non_null(st);
+    if (in_round0) {
+        rounds(j, lists, nlists);
+        bins(j, nlists);
+    } else {
+        assert_int_equal(stage_set_tasks(st, nlists, "profile_count"), 0);
+        bw_t w;
+        bw_init(&w);
+        bw_u32(&w, 1); /* PROF_COUNT */
+        bw_u32(&w, 1); /* one numeric column */
+        bw_blob(&w, NULL, 0); /* the categories: counted in this phase */
+        bw_blob(&w, NULL, 0); /* the numeric bins too */
+        for (int k = 0; k < 9; k++) bw_f64(&w, k + 1.0);
+        st->blob = bw_take(&w, &st->blob_len);
+    }
+    assert_string_equal(st->kind, "profile_count");
+    for (size_t t = 0; t < nlists; t++) {
+        char *vals[8], buf[256];
+        uint64_t counts[8], num[11] = {0}, proba[10] = {0};
+        Mlops__Tasks__ProfileCategory cat = MLOPS__TASKS__PROFILE_CATEGORY__INIT, *catp = &cat;
+        cat.n_values = cat.n_counts = parse_list(lists[t], buf, sizeof buf, vals, counts);
+        cat.values = vals;
+        cat.counts = counts;
+        Mlops__Tasks__ProfileCountResult r = MLOPS__TASKS__PROFILE_COUNT_RESULT__INIT;
+        r.n_numeric = in_round0 ? 0 : 11;
+        r.numeric = num;
+        r.n_categorical = !in_round0;
         r.categorical = &catp;
         r.n_proba = 10;
         r.proba = proba;
@@ -104,7 +250,7 @@ static void test_merge(void **state)
 {
     (void)state;
     const char *lists[] = {"a:2,b:1", "a:1,c:5", "", "b:4,d:1"};
-    job_t *j = count_phase(lists, 4);
+    job_t *j = count_phase(lists, 4, 0);
     stage_t *st = job_stage(j, "profile");
     char err[512] = "";
     assert_int_equal(st->ops->phase_done(j, st, err, sizeof err), 0);
@@ -122,11 +268,62 @@ static void test_out_of_order_refused(void **state)
 {
     (void)state;
     const char *lists[] = {"a:2,b:1", "c:1,a:5"};
-    job_t *j = count_phase(lists, 2);
+    job_t *j = count_phase(lists, 2, 0);
     stage_t *st = job_stage(j, "profile");
     char err[512] = "";
     assert_true(st->ops->phase_done(j, st, err, sizeof err) < 0);
     assert_string_equal(err, "profile: damaged counts from task 1 (column 'c' not in byte order)");
+    assert_null(stage_profile_reference(j));
+    free_job(&j);
+}
+
+/* The categories' part of the reference text. */
+static char *categorical_part(const char *ref)
+{
+    const char *a = strstr(ref, "\"categorical\":"), *b = a ? strstr(a, ",\"proba\":") : NULL;
+    assert_non_null(b);
+    return strndup(a, (size_t)(b - a));
+}
+
+static void test_round0_same_bytes(void **state)
+{
+    (void)state;
+    const char *lists[] = {"a:2,b:1", "a:1,c:5", "", "b:4,d:1"};
+    char err[512] = "";
+    job_t *j0 = count_phase(lists, 4, 0), *j1 = count_phase(lists, 4, 1);
+    stage_t *s0 = job_stage(j0, "profile"), *s1 = job_stage(j1, "profile");
+    assert_int_equal(s0->ops->phase_done(j0, s0, err, sizeof err), 0);
+    assert_int_equal(s1->ops->phase_done(j1, s1, err, sizeof err), 0);
+    char *r0 = stage_profile_reference(j0), *r1 = stage_profile_reference(j1);
+    assert_non_null(r0);
+    assert_non_null(r1);
+    char *c0 = categorical_part(r0), *c1 = categorical_part(r1);
+    assert_string_equal(c0, c1);
+    /* numpy.quantile(numpy.repeat(numpy.arange(1, 41), 4), deciles), as
+     * mlops_json_dumps writes them (%.17g where %.15g does not read back) */
+    assert_non_null(strstr(r1, "\"counts\":[16,16,16,16,16,16,16,16,16,16],\"missing\":0}]"));
+    assert_non_null(strstr(r1, "\"edges\":[4.9,8.8,12.699999999999996,16.6,20.5,24.399999999999991,"
+                               "28.299999999999997,32.2,36.099999999999994]"));
+    free(c0);
+    free(c1);
+    free(r0);
+    free(r1);
+    free_job(&j0);
+    free_job(&j1);
+}
+
+static void test_round0_out_of_order_refused(void **state)
+{
+    (void)state;
+    const char *lists[] = {"a:2,b:1", "c:1,a:5"};
+    job_t *j = new_job();
+    char err[512] = "";
+    stage_t *st = job_stage(j, "profile");
+    rounds_start(st);
+    round_results(st, lists, 2, 0);
+    assert_true(st->ops->phase_done(j, st, err, sizeof err) < 0);
+    assert_string_equal(err, "profile: damaged counts from task 1 (column 'c' not in byte order)");
+    free_results(st);
     assert_null(stage_profile_reference(j));
     free_job(&j);
 }
@@ -136,6 +333,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_out_of_order_refused),
+        cmocka_unit_test(test_round0_same_bytes),
+        cmocka_unit_test(test_round0_out_of_order_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,10 +15,11 @@
 
 #define MULTI_PF_DIST 16 /* records prefetched ahead (32 and 64 measured no better) */
 /* The most plain models of a group. Measured (18 models, 65536 rows of
- * the purchases' width, one thread, CPU time, loaded box): 2 to 4 plain
- * models together 1.1-1.2x one at a time, 6 and 8 slower (their weights
- * no longer fit L2 beside the records); adagrad models, with twice the
- * state, were slower in any group (0.64-0.95x) and step alone. */
+ * the purchases' width, one thread, CPU time, medians of 5 on the
+ * loaded 2-CPU box): groups of 1, 4, 6 and 8 at 0.99x, 1.01x, 1.04x and
+ * 0.79x one model at a time (8 models' weights no longer fit L2 beside
+ * the records); adagrad models, with twice the state, measured no
+ * better in groups and step alone. */
 #define MULTI_MAX 4
 
 /* One model of the pass and its training state. */

@@ -6,10 +6,11 @@
  * one's (the dense weights are in every row), so a single model leaves
  * the core mostly waiting on latency. The chains of different models
  * are independent: the pass interleaves the models' steps (step s of
- * every model of a group, then step s + 1), so the out-of-order core
- * overlaps them, and models that visit the same rows in the same order
- * (the trials of one fold) share one shuffled order and one read of
- * each record. Each model's own arithmetic is the sequence
+ * every model of a group, then step s + 1), so that the out-of-order
+ * core can overlap them (on the loaded 2-CPU box it measured about even
+ * with one model at a time: sgd_multi.c), and models that visit the
+ * same rows in the same order (the trials of one fold) share one
+ * shuffled order and one read of each record. Each model's own arithmetic is the sequence
  * mlk_sgd_train_packed performs, so each model, its t, n_seen and loss
  * are the bits training it alone gives.
  *

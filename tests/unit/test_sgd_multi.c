@@ -8,7 +8,7 @@
  * and sharing one, more instances than a group; batch_size 16, bad
  * options and a bad record offset fail as they fail alone, naming the
  * instance. The last case times the pass against one-at-a-time on a
- * larger shard and prints the ratio (SGD_MULTI_ROWS rows, default 60000;
+ * larger shard and prints the ratio (SGD_MULTI_ROWS rows, default 20000;
  * a printout, not a timed assertion). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -250,7 +250,7 @@ static void test_search_shape_timed(void **state)
 {
     (void)state;
     const char *env = getenv("SGD_MULTI_ROWS");
-    size_t rows = env ? (size_t)strtoull(env, NULL, 10) : 60000, nf = 65536;
+    size_t rows = env ? (size_t)strtoull(env, NULL, 10) : 20000, nf = 65536;
     if (rows < 10) rows = 10;
     mlk_features *f = fshard_random(rows, 2, nf, 1, 77);
     /* the purchases columns: a category of 20, an item of 2,000, a user

@@ -57,22 +57,26 @@ static int minst_init(minst *q, mlk_sgd_inst *in, const mlk_fpack *p, char *err,
     mlk_cmodel *m = in->m;
     const mlk_sgd_opts *o = &in->o;
     size_t nd = p->n_dense, nc = p->ncols, nf = (size_t)m->n_features;
-    if (in->n && !in->off) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    if (in->n && !in->off)
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     if (nd != m->n_dense)
-        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: data has %zu dense columns, model %zu", nd,
-                            (size_t)m->n_dense);
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: data has %zu dense columns, model %zu",
+                            nd, (size_t)m->n_dense);
     if ((nf > 0) != (p->hashed != 0) || (p->hashed && p->n_features != m->n_features))
-        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: shard has %llu hashed features, model %zu",
+        return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                            "sgd: shard has %llu hashed features, model %zu",
                             (unsigned long long)p->n_features, nf);
     int all_ok = p->label_min >= 0 && p->label_max < (int32_t)m->n_classes;
     for (size_t i = 0; !all_ok && i < in->n; i++) {
         int32_t lab;
         if (in->off[i] >= p->rec_bytes)
-            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: record offset %zu beyond the shard", in->off[i]);
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "sgd: record offset %zu beyond the shard", in->off[i]);
         memcpy(&lab, p->recs + in->off[i], 4);
         if (lab < 0 || (uint32_t)lab >= m->n_classes)
-            return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: training row %zu has label %d, classes are 0..%u",
-                                i, lab, m->n_classes - 1);
+            return mlops_seterr(err, errlen, MLOPS_EINVAL,
+                                "sgd: training row %zu has label %d, classes are 0..%u", i, lab,
+                                m->n_classes - 1);
     }
     q->adagrad = o->lr == MLK_LR_ADAGRAD;
     if (q->adagrad && mlk_cmodel_enable_adagrad(m) != 0)
@@ -100,8 +104,9 @@ static int minst_init(minst *q, mlk_sgd_inst *in, const mlk_fpack *p, char *err,
     int rc = mlk_cmodel_reindex(m, uin, u);
     free(uin);
     if (rc != 0)
-        return mlops_seterr(err, errlen, rc, rc == MLOPS_ENOMEM ? "sgd: out of memory"
-                                                              : "sgd: compact model holds an input out of range");
+        return mlops_seterr(err, errlen, rc,
+                            rc == MLOPS_ENOMEM ? "sgd: out of memory"
+                                               : "sgd: compact model holds an input out of range");
     if (m->G && !(q->G2 = malloc((nc + nd + 1) * sizeof *q->G2)))
         return mlops_seterr(err, errlen, MLOPS_ENOMEM, "sgd: out of memory");
     for (size_t c = 0; c < nc + nd; c++) {
@@ -161,19 +166,21 @@ static int minst_order(minst *q, minst *all, size_t i)
  * their order are epoch_plain_bin's and epoch_adagrad_bin's. */
 
 /* Phase 1: the score of record rec under model q's weights. */
-__attribute__((always_inline)) static inline double step_score(const minst *q, const rec_view *rv, size_t nc,
-                                                               size_t nd, const int f32)
+__attribute__((always_inline)) static inline double step_score(const minst *q, const rec_view *rv,
+                                                               size_t nc, size_t nd, const int f32)
 {
     const double *v = q->w2, *vd = q->w2 + nc;
     double sum = 0.0;
-    for (uint32_t p = 0; p < rv->nnz; p++) sum += v[rv->ind[p]] * (f32 ? (double)rv->vf[p] : rv->vv[p]);
+    for (uint32_t p = 0; p < rv->nnz; p++)
+        sum += v[rv->ind[p]] * (f32 ? (double)rv->vf[p] : rv->vv[p]);
     for (size_t j = 0; j < nd; j++) sum += vd[j] * rv->x[j];
     return sum;
 }
 
 /* Phase 2, plain SGD: the loss, the shrink and the step's update u
  * (divided by the weight scale; 0: none). */
-__attribute__((always_inline)) static inline double plain_mid(minst *q, int32_t label, double sum, size_t np)
+__attribute__((always_inline)) static inline double plain_mid(minst *q, int32_t label, double sum,
+                                                              size_t np)
 {
     const double alpha = q->s.alpha;
     double eta = sched_eta(&q->s, q->t);
@@ -217,18 +224,20 @@ __attribute__((always_inline)) static inline double plain_mid(minst *q, int32_t 
 }
 
 /* Phase 3, plain SGD: the row's weights plus u times its values. */
-__attribute__((always_inline)) static inline void plain_update(minst *q, const rec_view *rv, double u, size_t nc,
-                                                               size_t nd, const int f32)
+__attribute__((always_inline)) static inline void
+plain_update(minst *q, const rec_view *rv, double u, size_t nc, size_t nd, const int f32)
 {
     if (u == 0.0) return;
     double *v = q->w2, *vd = q->w2 + nc;
-    for (uint32_t p = 0; p < rv->nnz; p++) v[rv->ind[p]] += (f32 ? (double)rv->vf[p] : rv->vv[p]) * u;
+    for (uint32_t p = 0; p < rv->nnz; p++)
+        v[rv->ind[p]] += (f32 ? (double)rv->vf[p] : rv->vv[p]) * u;
     for (size_t j = 0; j < nd; j++) vd[j] += rv->x[j] * u;
 }
 
 /* Phase 2, adagrad: the loss (its log1p deferred to the block's end)
  * and the derivative g at step s. */
-__attribute__((always_inline)) static inline double ada_mid(minst *q, int32_t label, double sum, size_t s)
+__attribute__((always_inline)) static inline double ada_mid(minst *q, int32_t label, double sum,
+                                                            size_t s)
 {
     double y = label == 1 ? 1.0 : -1.0, z = (sum + q->b0) * y, g;
     size_t k = s % LOSS_BLOCK;
@@ -249,13 +258,14 @@ __attribute__((always_inline)) static inline double ada_mid(minst *q, int32_t la
         g = -y / (e + 1.0);
     }
     if (k == LOSS_BLOCK - 1 || s == q->n - 1)
-        for (size_t i = 0; i <= k; i++) q->loss_sum += q->lk[i] ? log1p(q->la[i]) - q->lc[i] : q->la[i];
+        for (size_t i = 0; i <= k; i++)
+            q->loss_sum += q->lk[i] ? log1p(q->la[i]) - q->lc[i] : q->la[i];
     return g < -MAX_DLOSS ? -MAX_DLOSS : g > MAX_DLOSS ? MAX_DLOSS : g;
 }
 
 /* Phase 3, adagrad: each of the row's parameters and the intercept. */
-__attribute__((always_inline)) static inline void ada_update(minst *q, const rec_view *rv, double g, size_t nc,
-                                                             size_t nd, const int f32)
+__attribute__((always_inline)) static inline void ada_update(minst *q, const rec_view *rv, double g,
+                                                             size_t nc, size_t nd, const int f32)
 {
     double *w = q->w2, *G = q->G2, *wd = q->w2 + nc, *Gd = q->G2 + nc;
     const double alpha = q->s.alpha, eta0 = q->s.eta0;
@@ -268,11 +278,10 @@ __attribute__((always_inline)) static inline void ada_update(minst *q, const rec
     q->b0 -= eta0 * g / sqrt(q->Gb0 + ADAGRAD_EPS) * q->s.decay;
 }
 
-
 /* The models q[0..ng-1] (ng <= MULTI_MAX) stepped together, step s of
  * each in turn, phase by phase. */
-__attribute__((always_inline)) static inline void group_pass(minst *const *q, size_t ng, const mlk_fpack *p,
-                                                             const int f32)
+__attribute__((always_inline)) static inline void group_pass(minst *const *q, size_t ng,
+                                                             const mlk_fpack *p, const int f32)
 {
     const uint8_t *recs = p->recs;
     size_t nc = p->ncols, nd = p->n_dense, nmax = 0;
@@ -293,8 +302,9 @@ __attribute__((always_inline)) static inline void group_pass(minst *const *q, si
                 x[g] = step_score(q[g], &rv[g], nc, nd, f32);
             }
         for (size_t g = 0; g < ng; g++)
-            if (s < q[g]->n) x[g] = q[g]->adagrad ? ada_mid(q[g], rv[g].label, x[g], s)
-                                                  : plain_mid(q[g], rv[g].label, x[g], nc + nd);
+            if (s < q[g]->n)
+                x[g] = q[g]->adagrad ? ada_mid(q[g], rv[g].label, x[g], s)
+                                     : plain_mid(q[g], rv[g].label, x[g], nc + nd);
         for (size_t g = 0; g < ng; g++)
             if (s < q[g]->n) {
                 if (q[g]->adagrad) ada_update(q[g], &rv[g], x[g], nc, nd, f32);
@@ -318,8 +328,9 @@ static int minst_finish(minst *q, const mlk_fpack *p, char *err, size_t errlen)
     if (q->in->loss) q->in->loss[0] = q->n ? q->loss_sum / (double)q->n : 0.0;
     int finite = isfinite(q->wscale) && isfinite(q->b0);
     for (size_t j = 0; finite && j < np; j++) finite = isfinite(q->w2[j]);
-    if (!finite) rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
-                                   "sgd: parameters not finite after epoch 1; lower eta0 or raise alpha");
+    if (!finite)
+        rc = mlops_seterr(err, errlen, MLOPS_EINVAL,
+                          "sgd: parameters not finite after epoch 1; lower eta0 or raise alpha");
     else m->n_seen += q->n;
     if (q->wscale != 1.0) minst_fold(q, q->wscale, np);
     for (size_t c = 0; c < np; c++) {
@@ -345,10 +356,11 @@ static int interleaved(const mlk_sgd_inst *in)
     return in->m && in->m->n_vec == 1 && in->o.epochs == 1 && in->o.batch_size <= 1;
 }
 
-int mlk_sgd_multi_train_packed(mlk_sgd_inst *in, size_t ninst, const mlk_fpack *p, size_t *bad, char *err,
-                               size_t errlen)
+int mlk_sgd_multi_train_packed(mlk_sgd_inst *in, size_t ninst, const mlk_fpack *p, size_t *bad,
+                               char *err, size_t errlen)
 {
-    if (!p || (ninst && !in)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
+    if (!p || (ninst && !in))
+        return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     minst *q = calloc(ninst + 1, sizeof *q), **grp = calloc(ninst + 1, sizeof *grp);
     size_t *idx = malloc((ninst + 1) * sizeof *idx), nq = 0, at = 0;
     int rc = 0;
@@ -361,7 +373,8 @@ int mlk_sgd_multi_train_packed(mlk_sgd_inst *in, size_t ninst, const mlk_fpack *
         at = i;
         if (!in[i].m) rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
         else if (!interleaved(&in[i]) || check_opts(&in[i].o, in[i].m->t, err, errlen) != 0)
-            rc = mlk_sgd_train_packed(in[i].m, p, in[i].off, in[i].n, &in[i].o, in[i].loss, err, errlen);
+            rc = mlk_sgd_train_packed(in[i].m, p, in[i].off, in[i].n, &in[i].o, in[i].loss, err,
+                                      errlen);
         else {
             idx[nq] = i;
             rc = minst_init(&q[nq++], &in[i], p, err, errlen); /* freed below either way */

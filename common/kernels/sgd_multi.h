@@ -38,9 +38,10 @@ typedef struct {
 
 /* Train every instance of in[0..ninst-1] over p (see the top). 0, or
  * mlk_sgd_train_packed's error for the first instance it fails for,
- * with *bad (if non-NULL) set to that instance's index and the message
- * naming it; the other models may be partly trained then. */
-int mlk_sgd_multi_train_packed(mlk_sgd_inst *in, size_t ninst, const mlk_fpack *p, size_t *bad, char *err,
-                               size_t errlen);
+ * with *bad (if non-NULL) set to that instance's index and err holding
+ * the message training it alone gives; the other models may be partly
+ * trained then. */
+int mlk_sgd_multi_train_packed(mlk_sgd_inst *in, size_t ninst, const mlk_fpack *p, size_t *bad,
+                               char *err, size_t errlen);
 
 #endif

@@ -6,8 +6,8 @@
  * and f64 values, shuffled or not, fresh models and models holding
  * inputs the shard lacks, instances over different row sets (cv folds)
  * and sharing one, more instances than a group; batch_size 16, bad
- * options and a bad record offset fail as they fail alone, naming the
- * instance. The last case times the pass against one-at-a-time on a
+ * options and a bad label fail as they fail alone, with the instance's
+ * index. The last case times the pass against one-at-a-time on a
  * larger shard and prints the ratio (SGD_MULTI_ROWS rows, default 20000;
  * a printout, not a timed assertion). */
 #include <setjmp.h>
@@ -74,7 +74,8 @@ static mlk_features *fshard_random(size_t n, uint32_t k, size_t nf, int exact, u
 
 /* A start model of k classes: fresh, or holding random inputs (some
  * the shard lacks) with t = 17. Encoded, so each side decodes a copy. */
-static void start_model(uint32_t k, size_t nf, int adagrad, int fresh, uint64_t seed, uint8_t **buf, size_t *len)
+static void start_model(uint32_t k, size_t nf, int adagrad, int fresh, uint64_t seed, uint8_t **buf,
+                        size_t *len)
 {
     mlk_model *m0 = mlk_model_new(k, nf, ND, adagrad);
     assert_non_null(m0);
@@ -83,7 +84,8 @@ static void start_model(uint32_t k, size_t nf, int adagrad, int fresh, uint64_t 
         for (size_t j = 0; j < m0->dim * m0->n_vec; j++)
             if (rng_next(&s) % 3 == 0) m0->w[j] = rng_unif(&s) - 0.5;
         if (m0->G)
-            for (size_t j = 0; j < m0->dim * m0->n_vec; j++) m0->G[j] = m0->w[j] != 0.0 ? rng_unif(&s) : 0.0;
+            for (size_t j = 0; j < m0->dim * m0->n_vec; j++)
+                m0->G[j] = m0->w[j] != 0.0 ? rng_unif(&s) : 0.0;
         m0->t = 17;
     }
     ok(mlk_model_encode(m0, buf, len), "encode");
@@ -96,7 +98,8 @@ static void same_model(const mlk_cmodel *a, const mlk_cmodel *b, const char *wha
     size_t xl, yl;
     ok(mlk_cmodel_encode(a, &x, &xl), "encode");
     ok(mlk_cmodel_encode(b, &y, &yl), "encode");
-    if (xl != yl || memcmp(x, y, xl) != 0) fail_msg("%s: instance %zu: model bytes differ", what, i);
+    if (xl != yl || memcmp(x, y, xl) != 0)
+        fail_msg("%s: instance %zu: model bytes differ", what, i);
     free(x);
     free(y);
 }
@@ -104,10 +107,14 @@ static void same_model(const mlk_cmodel *a, const mlk_cmodel *b, const char *wha
 /* The options of instance i of a pass over schedule mix mix. */
 static void inst_opts(mlk_sgd_opts *o, int mix, size_t i, uint64_t seed)
 {
-    static const mlk_lr lrs[] = {MLK_LR_ADAGRAD, MLK_LR_OPTIMAL, MLK_LR_CONSTANT, MLK_LR_INVSCALING};
+    static const mlk_lr lrs[] = {MLK_LR_ADAGRAD, MLK_LR_OPTIMAL, MLK_LR_CONSTANT,
+                                 MLK_LR_INVSCALING};
     mlk_sgd_opts_default(o);
     o->lr = mix < 4 ? lrs[mix] : lrs[i % 4];
-    o->alpha = o->lr == MLK_LR_ADAGRAD ? 1.0 / 3000.0 : (i % 3 == 0 ? 1e-4 : i % 3 == 1 ? 1e-3 : 1e-5);
+    o->alpha = o->lr == MLK_LR_ADAGRAD ? 1.0 / 3000.0
+                                       : (i % 3 == 0   ? 1e-4
+                                          : i % 3 == 1 ? 1e-3
+                                                       : 1e-5);
     o->eta0 = o->lr == MLK_LR_ADAGRAD ? 0.1 : 0.05;
     if (o->lr == MLK_LR_CONSTANT && i % 2) {
         o->eta0 = 0.5;
@@ -147,7 +154,8 @@ static void one_case(uint32_t k, int exact, int mix, int fresh, uint64_t seed)
         inst_opts(&in[i].o, mix, i, seed);
         uint8_t *mb;
         size_t ml;
-        start_model(k, nf, in[i].o.lr == MLK_LR_ADAGRAD, fresh || i % 5 == 0, seed + 7 * i, &mb, &ml);
+        start_model(k, nf, in[i].o.lr == MLK_LR_ADAGRAD, fresh || i % 5 == 0, seed + 7 * i, &mb,
+                    &ml);
         in[i].m = alone[i] = NULL;
         ok(mlk_cmodel_decode(mb, ml, &in[i].m, err, sizeof err), err);
         ok(mlk_cmodel_decode(mb, ml, &alone[i], err, sizeof err), err);
@@ -155,14 +163,17 @@ static void one_case(uint32_t k, int exact, int mix, int fresh, uint64_t seed)
         in[i].off = fold[i % 4];
         in[i].n = nfold[i % 4];
         in[i].loss = &lb[i];
-        ok(mlk_sgd_train_packed(alone[i], &pk, in[i].off, in[i].n, &in[i].o, &la[i], err, sizeof err), err);
+        ok(mlk_sgd_train_packed(alone[i], &pk, in[i].off, in[i].n, &in[i].o, &la[i], err,
+                                sizeof err),
+           err);
     }
     ok(mlk_sgd_multi_train_packed(in, NI, &pk, NULL, err, sizeof err), err);
     char what[120];
     snprintf(what, sizeof what, "K=%u exact=%d mix=%d fresh=%d", k, exact, mix, fresh);
     for (size_t i = 0; i < NI; i++) {
         same_model(alone[i], in[i].m, what, i);
-        if (memcmp(&la[i], &lb[i], sizeof la[i]) != 0) fail_msg("%s: instance %zu: loss differs", what, i);
+        if (memcmp(&la[i], &lb[i], sizeof la[i]) != 0)
+            fail_msg("%s: instance %zu: loss differs", what, i);
         assert_int_equal(alone[i]->t, in[i].m->t);
         assert_int_equal(alone[i]->n_seen, in[i].m->n_seen);
         mlk_cmodel_destroy(&in[i].m);
@@ -181,16 +192,19 @@ static void test_matches_alone(void **state)
         for (int exact = 0; exact < 2; exact++)
             for (int mix = 0; mix < 6; mix++)
                 for (int fresh = 0; fresh < 2; fresh++)
-                    one_case(k, exact, mix, fresh, 100 + k * 50 + (uint64_t)exact * 20 + (uint64_t)mix * 3 + (uint64_t)fresh);
+                    one_case(k, exact, mix, fresh,
+                             100 + k * 50 + (uint64_t)exact * 20 + (uint64_t)mix * 3 +
+                                 (uint64_t)fresh);
 }
 
-/* Failures as alone, with the instance named: mini-batches (which read
- * arrays), bad options, a record offset beyond the shard. */
+/* Failures as alone, with the instance's index: mini-batches (which
+ * read arrays), bad options, a row whose label is out of range. */
 static void test_errors(void **state)
 {
     (void)state;
     mlk_features *f = fshard_random(100, 2, 256, 1, 9);
-    for (size_t i = 0; i < f->nrows; i++) f->label[i] = i % 2 ? 1 : 7; /* labels out of range for 2 classes */
+    for (size_t i = 0; i < f->nrows; i++)
+        f->label[i] = i % 2 ? 1 : 7; /* labels out of range for 2 classes */
     uint8_t *buf;
     size_t len;
     char err[200] = "", err2[200] = "";
@@ -223,7 +237,8 @@ static void test_errors(void **state)
             assert_int_equal(rc, MLOPS_EINVAL);
             assert_int_equal(bad, 1);
             mlk_cmodel *m = mlk_cmodel_new(2, 256, ND, 0);
-            int rc2 = mlk_sgd_train_packed(m, &pk, in[1].off, in[1].n, &in[1].o, NULL, err2, sizeof err2);
+            int rc2 =
+                mlk_sgd_train_packed(m, &pk, in[1].off, in[1].n, &in[1].o, NULL, err2, sizeof err2);
             assert_int_equal(rc2, rc);
             assert_string_equal(err, err2);
             assert_null(strchr(err, '\n'));
@@ -265,7 +280,8 @@ static void test_search_shape_timed(void **state)
             f->csr->data[3 * i + c] = h & 1 ? 1.0 : -1.0;
         }
         for (int c = 1; c < 3; c++) /* increasing within the row */
-            for (int d = c; d > 0 && f->csr->indices[3 * i + d - 1] > f->csr->indices[3 * i + d]; d--) {
+            for (int d = c; d > 0 && f->csr->indices[3 * i + d - 1] > f->csr->indices[3 * i + d];
+                 d--) {
                 int32_t t = f->csr->indices[3 * i + d];
                 double x = f->csr->data[3 * i + d];
                 f->csr->indices[3 * i + d] = f->csr->indices[3 * i + d - 1];
@@ -296,7 +312,10 @@ static void test_search_shape_timed(void **state)
         for (size_t i = 0; i < T * K; i++) {
             mlk_sgd_opts_default(&in[i].o);
             in[i].o.lr = lr ? MLK_LR_ADAGRAD : MLK_LR_OPTIMAL;
-            in[i].o.alpha = lr ? 1.0 / (double)rows : (i / K) % 3 == 0 ? 1e-5 : (i / K) % 3 == 1 ? 1e-4 : 1e-3;
+            in[i].o.alpha = lr                 ? 1.0 / (double)rows
+                            : (i / K) % 3 == 0 ? 1e-5
+                            : (i / K) % 3 == 1 ? 1e-4
+                                               : 1e-3;
             in[i].o.eta0 = 0.1;
             in[i].o.epochs = 1;
             in[i].o.seed = 42;
@@ -309,17 +328,21 @@ static void test_search_shape_timed(void **state)
         }
         double t0 = now_s();
         for (size_t i = 0; i < T * K; i++)
-            ok(mlk_sgd_train_packed(alone[i], &pk, in[i].off, in[i].n, &in[i].o, NULL, err, sizeof err), err);
+            ok(mlk_sgd_train_packed(alone[i], &pk, in[i].off, in[i].n, &in[i].o, NULL, err,
+                                    sizeof err),
+               err);
         double t1 = now_s();
         ok(mlk_sgd_multi_train_packed(in, T * K, &pk, NULL, err, sizeof err), err);
         double t2 = now_s();
         for (size_t i = 0; i < T * K; i++) {
-            same_model(alone[i], in[i].m, lr ? "search shape, adagrad" : "search shape, optimal", i);
+            same_model(alone[i], in[i].m, lr ? "search shape, adagrad" : "search shape, optimal",
+                       i);
             mlk_cmodel_destroy(&in[i].m);
             mlk_cmodel_destroy(&alone[i]);
         }
-        printf("sgd_multi: %d x %d instances over %zu rows (%s): one at a time %.3f s, one pass %.3f s: %.2fx\n", T,
-               K, rows, lr ? "adagrad" : "optimal", t1 - t0, t2 - t1, (t1 - t0) / (t2 - t1));
+        printf("sgd_multi: %d x %d instances over %zu rows (%s): one at a time %.3f s, one pass "
+               "%.3f s: %.2fx\n",
+               T, K, rows, lr ? "adagrad" : "optimal", t1 - t0, t2 - t1, (t1 - t0) / (t2 - t1));
     }
     for (int q = 0; q < K; q++) free(fold[q]);
     free(off);

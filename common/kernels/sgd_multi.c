@@ -16,10 +16,11 @@
 #define MULTI_PF_DIST 16 /* records prefetched ahead (32 and 64 measured no better) */
 /* The most plain models of a group: the 6 trials of a fold in a
  * search's grid read each record once. Measured (18 models, 65536 rows
- * of the purchases' width, one thread, CPU time, medians of 5 on the
- * loaded 2-CPU box): groups of 1, 4, 6 and 8 at 0.99x, 1.01x, 1.04x and
- * 0.79x one model at a time (8 models' weights no longer fit L2 beside
- * the records); in the cluster (bench_search's job, 400k rows, 2
+ * of the purchases' width, one thread, CPU time, medians of 5): on the
+ * box at load 1.7, groups of 1, 2, 4, 6 and 8 at 1.05x, 1.08x, 1.21x,
+ * 1.23x and 1.13x one model at a time (at load 9-12: 0.99x, -, 1.01x,
+ * 1.04x, 0.79x; 8 models' weights no longer fit L2 beside the
+ * records); in the cluster (bench_search's job, 400k rows, 2
  * workers) groups of 6 took the workers 4.2-4.3 CPU-s, of 4 4.5-5.2.
  * Adagrad models, with twice the state, measured no better in groups
  * and step alone. */

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "packed_input.h"
 #include "sgd.h"
+#include "sgd_multi.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -230,51 +231,68 @@ static void cv_packed_free(cv_packed_t *c)
     free(c->recs);
 }
 
-/* cv_train_one over a packed shard: the records at off[0..ntrain-1]. */
-static int cv_train_packed(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, const mlk_fpack *p,
-                           const size_t *off, size_t ntrain, Mlops__Tasks__TrainEpochResult *res)
+/* Instance a's start model over a packed shard p into *m. 0, or -1
+ * after wk_task_fail (or with ctx->err set). */
+static int cv_start_model(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a, const mlk_fpack *p,
+                          mlk_cmodel **m)
 {
-    mlk_sgd_opts o;
-    wk_epoch_opts(a, &o);
-    mlk_cmodel *m = NULL;
-    if (a->model.len) {
-        if (mlk_cmodel_decode(a->model.data, a->model.len, &m, ctx->err, sizeof ctx->err) != 0) return -1;
-    } else if (!(m = mlk_cmodel_new(a->classes, p->hashed ? p->n_features : 0, p->n_dense, o.lr == MLK_LR_ADAGRAD))) {
+    if (a->model.len) return mlk_cmodel_decode(a->model.data, a->model.len, m, ctx->err, sizeof ctx->err) ? -1 : 0;
+    if (!(*m = mlk_cmodel_new(a->classes, p->hashed ? p->n_features : 0, p->n_dense,
+                              a->learning_rate == MLOPS_LR_ADAGRAD)))
         return wk_task_fail(ctx, 1, "out of memory");
-    }
-    double loss = 0;
-    int rc = 0;
-    if (ntrain && mlk_sgd_train_packed(m, p, off, ntrain, &o, &loss, ctx->err, sizeof ctx->err) != 0) rc = -1;
-    if (!rc && mlk_cmodel_encode(m, &res->model.data, &res->model.len) != 0) rc = wk_task_fail(ctx, 1, "out of memory");
-    mlk_cmodel_destroy(&m);
-    res->count = ntrain;
-    res->loss = loss;
-    return rc;
+    return 0;
 }
 
 /* cv_epoch over a packed shard: each fold's training rows as a list of
  * record offsets (made when an instance of the fold first comes), the
- * same rows in the same order as the skip masks of the array path. */
+ * same rows in the same order as the skip masks of the array path, and
+ * every instance with rows trained in one interleaved pass
+ * (sgd_multi.h: each model the bits of training it alone; the pass
+ * overlaps the instances' row-to-row chains and reads each record once
+ * for the trials of a fold). */
 static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, const void *data, size_t len,
                            Mlops__Tasks__TrainEpochResult *res, Mlops__Tasks__TrainEpochResult **resp, double *secs)
 {
     cv_packed_t c;
-    size_t n = a->n_inst;
+    size_t n = a->n_inst, nt = 0;
+    double t0 = now_s();
+    mlk_cmodel **m = calloc(n + 1, sizeof *m);
+    mlk_sgd_inst *in = calloc(n + 1, sizeof *in);
     int rc = cv_packed_open(ctx, a->rows, data, len, 1, &c);
+    if (!rc && (!m || !in)) rc = wk_task_fail(ctx, 1, "out of memory");
     if (!rc) rc = wk_packed_check_labels(ctx, &c.p, c.off, a->inst[0]->classes);
     for (size_t i = 0; !rc && i < n; i++) {
-        double t0 = now_s();
         uint32_t k = a->fold[i];
         if ((rc = cv_fold_rows(ctx, &c, k, 0)) != 0) break;
         mlops__tasks__train_epoch_result__init(&res[i]);
         resp[i] = &res[i];
-        if (a->inst[i]->classes != a->inst[0]->classes)
+        if (a->inst[i]->classes != a->inst[0]->classes) {
             rc = wk_task_fail(ctx, 0, "cv: damaged task arguments (instances of %u and %u classes)",
                               a->inst[i]->classes, a->inst[0]->classes);
-        else rc = cv_train_packed(ctx, a->inst[i], &c.p, c.koff[k], c.kn[k], &res[i]);
-        secs[i] = now_s() - t0;
+            break;
+        }
+        if ((rc = cv_start_model(ctx, a->inst[i], &c.p, &m[i])) != 0) break;
+        res[i].count = c.kn[k];
+        if (!c.kn[k]) continue; /* nothing to train: the start model as it is */
+        mlk_sgd_inst *q = &in[nt];
+        nt++;
+        wk_epoch_opts(a->inst[i], &q->o);
+        q->m = m[i];
+        q->off = c.koff[k];
+        q->n = c.kn[k];
+        q->loss = &res[i].loss;
     }
+    if (!rc && nt && mlk_sgd_multi_train_packed(in, nt, &c.p, NULL, ctx->err, sizeof ctx->err) != 0) rc = -1;
+    for (size_t i = 0; !rc && i < n; i++)
+        if (mlk_cmodel_encode(m[i], &res[i].model.data, &res[i].model.len) != 0)
+            rc = wk_task_fail(ctx, 1, "out of memory");
+    /* the pass trains them together: each its share of the task's time */
+    double share = (now_s() - t0) / (double)(n ? n : 1);
+    for (size_t i = 0; !rc && i < n; i++) secs[i] = share;
     if (!rc) rc = cv_epoch_result(ctx, n, resp, secs, c.p.nrows);
+    for (size_t i = 0; m && i < n; i++) mlk_cmodel_destroy(&m[i]);
+    free(m);
+    free(in);
     cv_packed_free(&c);
     return rc;
 }

@@ -339,6 +339,22 @@ void *mlk_fpack_alloc(size_t len)
     return c;
 }
 
+void *mlk_fpack_buf_get(mlk_fpack_buf *b, size_t len)
+{
+    if (b->p && b->cap >= len) return b->p;
+    free(b->p);
+    b->p = mlk_fpack_alloc(len);
+    b->cap = b->p ? len : 0;
+    return b->p;
+}
+
+void mlk_fpack_buf_free(mlk_fpack_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->cap = 0;
+}
+
 uint8_t *mlk_fpack_recs_copy(const mlk_fpack *p)
 {
     uint8_t *c = mlk_fpack_alloc(p->rec_bytes);

@@ -85,15 +85,16 @@ static int packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t l
     size_t nb = (n ? n : 1) * sizeof **off;
     if (!(*off = pool_take(pl ? &pl->off : NULL, pl ? &pl->off_busy : NULL, nb, fresh_off)))
         return wk_task_fail(ctx, 1, "out of memory");
-    if (mlk_fpack_open(b, len, p, *off, why, sizeof why) != 0)
-        return wk_task_fail(ctx, 0, "damaged feature shard %s: %s", ctx->ta->inputs[input]->key, why);
     /* a large shard's records in huge pages: shuffled visits over the
-     * map's 4 KiB pages missed the TLB on every row (mlk_fpack_recs_copy) */
-    if (shuffled && p->rec_bytes >= MLK_FPACK_COPY_MIN &&
-        (*recs = pool_take(pl ? &pl->recs : NULL, pl ? &pl->recs_busy : NULL, p->rec_bytes, fresh_recs)) != NULL) {
-        memcpy(*recs, p->recs, p->rec_bytes);
-        p->recs = *recs;
-    }
+     * map's 4 KiB pages missed the TLB on every row (mlk_fpack_recs_copy);
+     * copied as they are checked, in one pass (without the memory, they
+     * are read where they lie) */
+    size_t rb = shuffled ? mlk_fpack_rec_bytes(b, len) : 0;
+    if (rb >= MLK_FPACK_COPY_MIN)
+        *recs = pool_take(pl ? &pl->recs : NULL, pl ? &pl->recs_busy : NULL, rb, fresh_recs);
+    int orc = *recs ? mlk_fpack_open_copy(b, len, p, *off, *recs, why, sizeof why)
+                    : mlk_fpack_open(b, len, p, *off, why, sizeof why);
+    if (orc != 0) return wk_task_fail(ctx, 0, "damaged feature shard %s: %s", ctx->ta->inputs[input]->key, why);
     return 0;
 }
 

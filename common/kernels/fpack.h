@@ -114,6 +114,19 @@ int mlk_fpack_encode(const mlk_features *f, uint8_t **out, size_t *outlen);
  * (the caller adds the shard's key); MLOPS_EINVAL if misaligned. */
 int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, char *err, size_t errlen);
 
+/* The record bytes buf's header announces (0 for a header too short or
+ * a count beyond len): what mlk_fpack_open_copy's recs must hold. */
+size_t mlk_fpack_rec_bytes(const uint8_t *buf, size_t len);
+
+/* mlk_fpack_open with the records copied into recs (at least
+ * mlk_fpack_rec_bytes(buf, len) bytes, 8-aligned; e.g. huge pages for a
+ * shuffled epoch) as the walk goes, and p->recs pointing there: one pass
+ * over the shard's bytes instead of a walk and then a copy (the walk
+ * reads each step of the copy from the cache). What is checked is the
+ * copy, which the epoch reads. On an error recs holds part of them. */
+int mlk_fpack_open_copy(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, uint8_t *recs, char *err,
+                        size_t errlen);
+
 /* The shard as arrays (fshard.h): hashed columns back to global ones,
  * values as f64 (exact), the dense part f64; bit for bit the shard that
  * was encoded. NULL when out of memory. */

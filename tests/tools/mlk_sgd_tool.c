@@ -166,11 +166,11 @@ static int packed_epoch(const uint8_t *buf, size_t len, const dataset *train, co
     mlk_fpack p;
     size_t *off = mlk_fpack_buf_get(offb, (train->nrows + 1) * sizeof *off);
     mlk_cmodel *c = mlk_cmodel_new(train->n_classes, train->nf, train->nd, o->lr == MLK_LR_ADAGRAD);
-    int krc = off && c ? mlk_fpack_open(buf, len, &p, off, err, errlen) : MLOPS_ENOMEM;
-    if (krc == 0 && p.rec_bytes >= MLK_FPACK_COPY_MIN) {
-        uint8_t *recs = mlk_fpack_buf_get(recb, p.rec_bytes);
-        if (recs) p.recs = memcpy(recs, p.recs, p.rec_bytes);
-    }
+    size_t rb = mlk_fpack_rec_bytes(buf, len);
+    uint8_t *recs = rb >= MLK_FPACK_COPY_MIN ? mlk_fpack_buf_get(recb, rb) : NULL;
+    int krc = !off || !c ? MLOPS_ENOMEM
+              : recs     ? mlk_fpack_open_copy(buf, len, &p, off, recs, err, errlen)
+                         : mlk_fpack_open(buf, len, &p, off, err, errlen);
     if (krc == 0) krc = mlk_sgd_train_packed_own(c, &p, off, train->nrows, o, losses, err, errlen);
     if (krc == 0) krc = mlk_cmodel_encode(c, out, outlen);
     mlk_cmodel_destroy(&c);

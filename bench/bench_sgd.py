@@ -1,12 +1,15 @@
 """Benchmark: one SGD epoch of binary logistic regression on ~1M rows of
 hashed categorical (3 columns, 2^20 features) + standardised numeric (4
-columns) data. C side: mlk_sgd_tool --compact, the epoch as the train
-stage's epoch task runs it (measured inside the tool: a fresh compact
-model, mlk_sgd_train_compact, which renumbers the shard's columns to its
-inputs and packs the rows, and the encoded result; shuffled, per-row
-updates); the same epoch through mlk_sgd_train on a dense 2^20 model (the
-API of before, now gathering into the compact form and putting back) is
-timed too and printed beside it. Anchor: scikit-learn
+columns) data. C side: mlk_sgd_tool --packed, the epoch as the train
+stage's epoch task runs it on the packed shard featurize writes
+(measured inside the tool: the shard validated and its records copied
+into huge pages in one pass, a fresh compact model, the shuffled per-row
+epoch over the records, the encoded result), with the offset list and the
+record copy in buffers a previous epoch used, as a worker's executor
+thread keeps them from task to task; `--packed --cold` (the thread's
+first task: fresh pages) is timed and printed too, as are the epoch from
+the arrays (--compact, mlk_sgd_train_compact: the epoch task before the
+packed shard) and through mlk_sgd_train on a dense 2^20 model. Anchor: scikit-learn
 SGDClassifier(loss='log_loss').partial_fit on the same CSR matrix (the call
 only; data prep excluded). Both one thread, same alpha (1e-4, 'optimal').
 Prints medians over the repetitions and both test accuracies (on 200k
@@ -47,21 +50,24 @@ def main():
     c_times, c_accs, sk_times, sk_accs, c_cpus, sk_cpus = [], [], [], [], [], []
     d_times, d_cpus = [], []
     p_times, p_cpus = [], []  # --compact: the arrays, packed per epoch task (the path before)
+    k_times, k_cpus = [], []  # --packed --cold: an executor thread's first epoch task
     with tempfile.TemporaryDirectory() as tmp:
         ftr, fte = os.path.join(tmp, "train.mlkd"), os.path.join(tmp, "test.mlkd")
         write_mlkd(ftr, 2, H[:N_TRAIN], D[:N_TRAIN], ytr)
         write_mlkd(fte, 2, H[N_TRAIN:], D[N_TRAIN:], yte)
         for r in range(REPS):
             kvs = []
-            for mode in (["--packed"], ["--compact"], []):
+            for mode in (["--packed"], ["--packed", "--cold"], ["--compact"], []):
                 out = subprocess.run([tool, "--train", ftr, "--test", fte, "--epochs", "1", "--alpha", str(ALPHA),
                                       "--seed", str(r)] + mode, capture_output=True, text=True, env=os.environ)
                 if out.returncode != 0:
                     sys.exit(f"mlk_sgd_tool failed: {out.stderr}")
                 kvs.append(dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line))
-            kv, kc, kd = kvs
-            if any(k["test_accuracy"] != kd["test_accuracy"] or k["model_bytes"] != kd["model_bytes"] for k in (kv, kc)):
-                sys.exit(f"packed, compact and dense epochs differ: {kv} {kc} {kd}")
+            kv, kk, kc, kd = kvs
+            if any(k["test_accuracy"] != kd["test_accuracy"] or k["model_bytes"] != kd["model_bytes"] for k in (kv, kk, kc)):
+                sys.exit(f"packed, compact and dense epochs differ: {kv} {kk} {kc} {kd}")
+            k_times.append(float(kk["train_seconds"]))
+            k_cpus.append(float(kk["train_cpu_seconds"]))
             p_times.append(float(kc["train_seconds"]))
             p_cpus.append(float(kc["train_cpu_seconds"]))
             c_times.append(float(kv["train_seconds"]))
@@ -75,7 +81,8 @@ def main():
             sk_times.append(time.perf_counter() - t0)
             sk_cpus.append(time.process_time() - c0)
             sk_accs.append(clf.score(Xte, yte))
-            print(f"rep {r}: C {c_times[-1]*1e3:.1f} ms ({c_cpus[-1]*1e3:.1f} CPU; packing per task "
+            print(f"rep {r}: C {c_times[-1]*1e3:.1f} ms ({c_cpus[-1]*1e3:.1f} CPU; cold {k_times[-1]*1e3:.1f} ms, "
+                  f"{k_cpus[-1]*1e3:.1f} CPU; packing per task "
                   f"{p_times[-1]*1e3:.1f} ms, {p_cpus[-1]*1e3:.1f} CPU; dense API "
                   f"{d_times[-1]*1e3:.1f} ms, {d_cpus[-1]*1e3:.1f} CPU) acc {c_accs[-1]:.4f} | "
                   f"sklearn {sk_times[-1]*1e3:.1f} ms acc {sk_accs[-1]:.4f}", flush=True)
@@ -86,6 +93,10 @@ def main():
     print(f"median epoch: C {c_med*1e3:.1f} ms, sklearn partial_fit {sk_med*1e3:.1f} ms, wall ratio "
           f"{sk_med / c_med:.2f}x; CPU C {c_cpu*1e3:.1f} ms, sklearn {sk_cpu*1e3:.1f} ms, CPU-time ratio "
           f"{ratio:.2f}x; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    k_med, k_cpu = float(np.median(k_times)), float(np.median(k_cpus))
+    print(f"an executor thread's first epoch task (--packed --cold, fresh pages for the offsets and the copy): "
+          f"{k_med*1e3:.1f} ms wall, {k_cpu*1e3:.1f} ms CPU: wall ratio {sk_med / k_med:.2f}x, "
+          f"CPU ratio {sk_cpu / k_cpu:.2f}x")
     p_med, p_cpu = float(np.median(p_times)), float(np.median(p_cpus))
     print(f"from the arrays, packed in the task (mlk_sgd_train_compact, the epoch task before the packed "
           f"shard): {p_med*1e3:.1f} ms wall, {p_cpu*1e3:.1f} ms CPU: wall ratio {sk_med / p_med:.2f}x, "

@@ -417,23 +417,23 @@ typedef struct {
 static int epoch_packed(epoch_in_t *e, const void *data, size_t len)
 {
     task_ctx_t *ctx = e->ctx;
-    mlk_fpack p;
-    size_t *off = NULL, ntrain = 0;
-    uint8_t *copy = NULL, *recs = NULL;
+    wk_packed_t w;
+    size_t ntrain = 0;
     mlk_cmodel *m = NULL;
-    int rc = wk_packed_open(ctx, 0, data, len, 1, &p, &off, &copy, &recs);
-    if (!rc) rc = wk_packed_check_labels(ctx, &p, off, e->a->classes);
-    for (size_t i = 0; !rc && i < p.nrows; i++)
-        if (!p.test || !p.test[i]) off[ntrain++] = off[i]; /* the kernel trains these rows, in this order */
-    if (!rc) rc = epoch_model(ctx, e->a, e->o, p.hashed ? p.n_features : 0, p.n_dense, &m);
+    int rc = wk_packed_take(ctx, 0, data, len, 1, &w);
+    const mlk_fpack *p = &w.p;
+    size_t *off = w.off;
+    if (!rc) rc = wk_packed_check_labels(ctx, p, off, e->a->classes);
+    for (size_t i = 0; !rc && i < p->nrows; i++)
+        if (!p->test || !p->test[i]) off[ntrain++] = off[i]; /* the kernel trains these rows, in this order */
+    if (!rc) rc = epoch_model(ctx, e->a, e->o, p->hashed ? p->n_features : 0, p->n_dense, &m);
     double loss = 0;
-    if (!rc && ntrain && mlk_sgd_train_packed(m, &p, off, ntrain, e->o, &loss, ctx->err, sizeof ctx->err) != 0)
+    /* the offsets are this task's own: shuffled in place */
+    if (!rc && ntrain && mlk_sgd_train_packed_own(m, p, off, ntrain, e->o, &loss, ctx->err, sizeof ctx->err) != 0)
         rc = -1;
     if (!rc) rc = epoch_finish(ctx, m, ntrain, loss);
     mlk_cmodel_destroy(&m);
-    free(off);
-    free(copy);
-    free(recs);
+    wk_packed_release(&w);
     return rc;
 }
 
@@ -577,13 +577,15 @@ static int eval_packed(eval_in_t *e, const void *data, size_t len)
 {
     task_ctx_t *ctx = e->ctx;
     uint32_t ncls = e->a->classes;
-    mlk_fpack p;
-    size_t *off = NULL, n = 0;
-    uint8_t *copy = NULL, *recs = NULL, *buf = NULL;
+    wk_packed_t w;
+    size_t n = 0;
+    uint8_t *buf = NULL;
     int32_t *lab = NULL;
     double *proba = NULL;
     mlk_metrics *part = NULL;
-    int rc = wk_packed_open(ctx, 0, data, len, 0, &p, &off, &copy, &recs);
+    int rc = wk_packed_take(ctx, 0, data, len, 0, &w);
+    const mlk_fpack p = w.p;
+    size_t *off = w.off;
     if (!rc && (!(lab = malloc((p.nrows ? p.nrows : 1) * sizeof *lab)) || !(part = mlk_metrics_new(ncls, 0))))
         rc = wk_task_fail(ctx, 1, "out of memory");
     for (size_t i = 0; !rc && i < p.nrows; i++)
@@ -610,9 +612,7 @@ static int eval_packed(eval_in_t *e, const void *data, size_t len)
     free(proba);
     free(lab);
     mlk_metrics_destroy(&part);
-    free(off);
-    free(copy);
-    free(recs);
+    wk_packed_release(&w);
     return rc;
 }
 

@@ -21,6 +21,29 @@
 int wk_packed_open(task_ctx_t *ctx, size_t input, const void *data, size_t len, int shuffled, mlk_fpack *p,
                    size_t **off, uint8_t **copy, uint8_t **recs);
 
+/* A shard opened by wk_packed_take: p, its record offsets (off) and the
+ * memory behind them. */
+typedef struct {
+    mlk_fpack p;
+    size_t *off;
+    uint8_t *copy, *recs;
+    int fresh_off, fresh_recs; /* not the thread's pooled buffers */
+} wk_packed_t;
+
+/* wk_packed_open into w, with the offsets and the huge-page copy in this
+ * executor thread's buffers, kept for its next task (grown to the
+ * largest shard it has opened: memory bounded by the largest shard, not
+ * by their number) instead of fresh pages each task. Give them back with
+ * wk_packed_release, in either case. */
+int wk_packed_take(task_ctx_t *ctx, size_t input, const void *data, size_t len, int shuffled, wk_packed_t *w);
+
+/* Give back what wk_packed_take took (w is zeroed). */
+void wk_packed_release(wk_packed_t *w);
+
+/* Free this thread's pooled buffers now (they are freed when it exits);
+ * nothing if one is in use. */
+void wk_packed_pool_free(void);
+
 /* 0 when every training row (test flag 0) of p, its record at off[i],
  * has a label in [0, classes); else -1 after wk_task_fail naming the
  * first row that has none. */

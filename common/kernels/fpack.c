@@ -187,7 +187,22 @@ static uint32_t rd32(const uint8_t *p)
     return v;
 }
 
-int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, char *err, size_t errlen)
+/* Copy the records src[have..] into dst up to at least byte x (in steps
+ * of COPY_STEP, so the walk below reads each step from L2 right after
+ * its copy); returns the new end. */
+#define COPY_STEP ((size_t)64 << 10)
+static size_t copy_ahead(uint8_t *dst, const uint8_t *src, size_t have, size_t x, size_t rb)
+{
+    size_t to = have + COPY_STEP > x ? have + COPY_STEP : x;
+    if (to > rb) to = rb;
+    memcpy(dst + have, src + have, to - have);
+    return to;
+}
+
+/* mlk_fpack_open's walk; with dst, over a copy of the records made as
+ * it goes (the bytes checked are the copy's, the ones read later). */
+static int fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, uint8_t *dst, char *err,
+                      size_t errlen)
 {
     memset(p, 0, sizeof *p);
     if ((uintptr_t)buf & 7)
@@ -223,8 +238,12 @@ int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, ch
     p->one_line = (flags & MLK_FPACK_ONE_LINE) != 0;
     p->row_id = (const int64_t *)(const void *)(buf + HDR);
     p->test = has_test ? buf + HDR + 8 * n + 4 * ncols : NULL;
-    p->recs = buf + at;
+    const uint8_t *src = buf + at;
+    p->recs = dst ? dst : src;
     p->rec_bytes = rb;
+    size_t have = dst ? 0 : rb; /* record bytes copied */
+#define NEED(x) \
+    if ((x) > have) have = copy_ahead(dst, src, have, (x), rb)
     for (uint64_t c = 0; c < ncols; c++)
         if (p->cols[c] >= nf || (c && p->cols[c] <= p->cols[c - 1]))
             return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: column %llu (%u) out of order or >= %llu",
@@ -240,10 +259,14 @@ int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, ch
     uint64_t i;
     for (i = 0; i < n; i++) {
         if (rb - pos < 8) goto short_rec;
+        NEED(pos + 8);
         uint32_t nnz = rd32(p->recs + pos + 4);
         if (nnz == MLK_REC_GAP) { /* a gap: the record is on the next line */
             size_t next = (pos + 63) & ~(size_t)63;
-            if (next == pos || next > rb || rb - next < 8 || rd32(p->recs + next + 4) == MLK_REC_GAP)
+            if (next == pos || next > rb || rb - next < 8)
+                return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: a gap at byte %zu of the records", pos);
+            NEED(next + 8);
+            if (rd32(p->recs + next + 4) == MLK_REC_GAP)
                 return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: a gap at byte %zu of the records", pos);
             pos = next;
             nnz = rd32(p->recs + pos + 4);
@@ -251,6 +274,7 @@ int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, ch
         if (nnz > (rb - pos) / 4 || (!p->hashed && nnz)) goto short_rec;
         size_t sz = mlk_rec_size(nnz, (size_t)nd, f32);
         if (sz > rb - pos) goto short_rec;
+        NEED(pos + sz);
         if (mlk_rec_place(pos, sz) != pos)
             return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: record %llu straddles a line",
                                 (unsigned long long)i);
@@ -273,12 +297,30 @@ int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, ch
     }
     if (pos != rb)
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: %zu bytes after the last record", rb - pos);
+#undef NEED
     if (p->one_line && !small)
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: one-line flag on records over 64 bytes");
     return 0;
 short_rec:
     return mlops_seterr(err, errlen, MLOPS_EPARSE, "packed shard: record %llu (byte %zu) is cut short",
                         (unsigned long long)i, pos);
+}
+
+int mlk_fpack_open(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, char *err, size_t errlen)
+{
+    return fpack_open(buf, len, p, off, NULL, err, errlen);
+}
+
+size_t mlk_fpack_rec_bytes(const uint8_t *buf, size_t len)
+{
+    uint64_t rb = len >= HDR ? rd64(buf + 40) : 0;
+    return rb <= len ? (size_t)rb : 0;
+}
+
+int mlk_fpack_open_copy(const uint8_t *buf, size_t len, mlk_fpack *p, size_t *off, uint8_t *recs, char *err,
+                        size_t errlen)
+{
+    return fpack_open(buf, len, p, off, recs, err, errlen);
 }
 
 mlk_features *mlk_fpack_to_features(const mlk_fpack *p, const size_t *off)
@@ -337,6 +379,22 @@ void *mlk_fpack_alloc(size_t len)
     if (c) madvise(c, len ? len : huge, MADV_HUGEPAGE); /* a hint; failure is harmless */
 #endif
     return c;
+}
+
+void *mlk_fpack_buf_get(mlk_fpack_buf *b, size_t len)
+{
+    if (b->p && b->cap >= len) return b->p;
+    free(b->p);
+    b->p = mlk_fpack_alloc(len);
+    b->cap = b->p ? len : 0;
+    return b->p;
+}
+
+void mlk_fpack_buf_free(mlk_fpack_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->cap = 0;
 }
 
 uint8_t *mlk_fpack_recs_copy(const mlk_fpack *p)

@@ -747,6 +747,183 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr,
     m->t += n;
 }
 
+/* The loops above with the dense part's weights (and adagrad's sums) in
+ * registers for a constant nd of at most ND_REG (always_inline with a
+ * literal ND): in memory each row's dense dot product waited on the
+ * last row's stores to them through store-to-load forwarding, on the
+ * row-to-row chain; the hashed columns' stores cannot reach them (their
+ * local indexes are below ncols, checked by mlk_fpack_open). The label's
+ * sign is applied by negation instead of a product by -1 (exact, so the
+ * same bits), one multiply fewer on the chain. Every other operation is
+ * the loops' own, in their order. */
+#define ND_REG 8
+__attribute__((always_inline)) static inline void epoch_plain_bin_nd(trainer *tr, const size_t *perm, size_t n,
+                                                                     const int f32, const size_t ND)
+{
+    mlk_cmodel *m = tr->m;
+    double *v = m->w, *vd = m->w + tr->r.nf;
+    const double alpha = tr->s.alpha, decay = tr->s.decay;
+    double wscale = tr->wscale, b0 = m->b[0];
+    double loss_sum = tr->loss_sum, loss_prod = tr->loss_prod;
+    unsigned loss_cnt = tr->loss_cnt;
+    uint64_t t = m->t;
+    double wr[ND_REG];
+    for (size_t j = 0; j < ND; j++) wr[j] = vd[j];
+    for (size_t s = 0; s < n; s++, t++) {
+        double eta = sched_eta(&tr->s, t);
+        prefetch_ahead(tr, perm, s, n);
+        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
+        const int32_t label = rv.label, *ind = rv.ind;
+        const uint32_t nnz = rv.nnz;
+        const float *vf = rv.vf;
+        const double *vv = rv.vv, *x = rv.x;
+        double sum = 0.0;
+        for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
+        for (size_t j = 0; j < ND; j++) sum += wr[j] * x[j];
+        double pz = sum * wscale + b0;
+        double y = label == 1 ? 1.0 : -1.0, z = label == 1 ? pz : -pz, dl;
+        if (z > 18.0) {
+            double e = exp(-z);
+            loss_sum += e;
+            dl = e * -y;
+        } else if (z < -18.0) {
+            loss_sum -= z;
+            dl = -y;
+        } else {
+            double e = exp(z);
+            loss_sum -= z;
+            loss_prod *= 1.0 + e;
+            if (++loss_cnt == 32) {
+                loss_sum += log(loss_prod);
+                loss_prod = 1.0;
+                loss_cnt = 0;
+            }
+            dl = -y / (e + 1.0);
+        }
+        dl = dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
+        double u = -eta * dl;
+        if (alpha > 0.0) {
+            wscale *= l2_factor(eta, alpha);
+            if (wscale < WSCALE_MIN) {
+                for (size_t j = 0; j < ND; j++) vd[j] = wr[j];
+                tr->wscale = wscale;
+                wscale_fold(tr);
+                wscale = 1.0;
+                for (size_t j = 0; j < ND; j++) wr[j] = vd[j];
+            }
+        }
+        if (u != 0.0) {
+            b0 += u * decay;
+            u = u / wscale;
+            for (uint32_t p = 0; p < nnz; p++) v[ind[p]] += (f32 ? (double)vf[p] : vv[p]) * u;
+            for (size_t j = 0; j < ND; j++) wr[j] += x[j] * u;
+        }
+    }
+    for (size_t j = 0; j < ND; j++) vd[j] = wr[j];
+    tr->wscale = wscale;
+    m->b[0] = b0;
+    tr->loss_sum = loss_sum;
+    tr->loss_prod = loss_prod;
+    tr->loss_cnt = loss_cnt;
+    m->t = t;
+}
+
+__attribute__((always_inline)) static inline void epoch_adagrad_bin_nd(trainer *tr, const size_t *perm, size_t n,
+                                                                       const int f32, const size_t ND)
+{
+    mlk_cmodel *m = tr->m;
+    double *w = m->w, *G = m->G, *wd = m->w + tr->r.nf, *Gd = m->G + tr->r.nf;
+    const double alpha = tr->s.alpha, eta0 = tr->s.eta0, decay = tr->s.decay;
+    double b0 = m->b[0], Gb0 = m->Gb[0], loss_sum = tr->loss_sum;
+    double la[LOSS_BLOCK], lc[LOSS_BLOCK];
+    uint8_t lk[LOSS_BLOCK];
+    double wr[ND_REG], Gr[ND_REG];
+    for (size_t j = 0; j < ND; j++) {
+        wr[j] = wd[j];
+        Gr[j] = Gd[j];
+    }
+    for (size_t s = 0; s < n; s++) {
+        prefetch_ahead(tr, perm, s, n);
+        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
+        const int32_t label = rv.label, *ind = rv.ind;
+        const uint32_t nnz = rv.nnz;
+        const float *vf = rv.vf;
+        const double *vv = rv.vv, *x = rv.x;
+        double sum = 0.0;
+        for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
+        for (size_t j = 0; j < ND; j++) sum += wr[j] * x[j];
+        double y = label == 1 ? 1.0 : -1.0, zb = sum + b0, z = label == 1 ? zb : -zb, g;
+        size_t k = s % LOSS_BLOCK;
+        if (z > 18.0) {
+            double e = exp(-z);
+            la[k] = e;
+            lk[k] = 0;
+            g = e * -y;
+        } else if (z < -18.0) {
+            la[k] = -z;
+            lk[k] = 0;
+            g = -y;
+        } else {
+            double e = exp(z);
+            la[k] = e;
+            lc[k] = z;
+            lk[k] = 1;
+            g = -y / (e + 1.0);
+        }
+        if (k == LOSS_BLOCK - 1 || s == n - 1)
+            for (size_t i = 0; i <= k; i++) loss_sum += lk[i] ? log1p(la[i]) - lc[i] : la[i];
+        g = g < -MAX_DLOSS ? -MAX_DLOSS : g > MAX_DLOSS ? MAX_DLOSS : g;
+        for (uint32_t p = 0; p < nnz; p++) {
+            size_t q = (size_t)ind[p];
+            adagrad_one(&w[q], &G[q], (f32 ? (double)vf[p] : vv[p]) * g + alpha * w[q], eta0);
+        }
+        for (size_t j = 0; j < ND; j++) adagrad_one(&wr[j], &Gr[j], x[j] * g + alpha * wr[j], eta0);
+        Gb0 += g * g;
+        b0 -= eta0 * g / sqrt(Gb0 + ADAGRAD_EPS) * decay;
+    }
+    for (size_t j = 0; j < ND; j++) {
+        wd[j] = wr[j];
+        Gd[j] = Gr[j];
+    }
+    m->b[0] = b0;
+    m->Gb[0] = Gb0;
+    tr->loss_sum = loss_sum;
+    m->t += n;
+}
+
+/* An epoch of a binary model over packed rows: the register form for
+ * nd <= ND_REG, each value of nd and of the value type its own loop. */
+#define ND_CASES(F, f32)                                                                                           \
+    switch (nd) {                                                                                                  \
+    case 0: F(tr, perm, n, f32, 0); return;                                                                        \
+    case 1: F(tr, perm, n, f32, 1); return;                                                                        \
+    case 2: F(tr, perm, n, f32, 2); return;                                                                        \
+    case 3: F(tr, perm, n, f32, 3); return;                                                                        \
+    case 4: F(tr, perm, n, f32, 4); return;                                                                        \
+    case 5: F(tr, perm, n, f32, 5); return;                                                                        \
+    case 6: F(tr, perm, n, f32, 6); return;                                                                        \
+    case 7: F(tr, perm, n, f32, 7); return;                                                                        \
+    case 8: F(tr, perm, n, f32, 8); return;                                                                        \
+    default: break;                                                                                                \
+    }
+static void epoch_packed_bin(trainer *tr, const size_t *perm, size_t n, int adagrad)
+{
+    size_t nd = tr->r.nd;
+    if (adagrad && tr->pack_f32) {
+        ND_CASES(epoch_adagrad_bin_nd, 1)
+        epoch_adagrad_bin(tr, perm, n, 1);
+    } else if (adagrad) {
+        ND_CASES(epoch_adagrad_bin_nd, 0)
+        epoch_adagrad_bin(tr, perm, n, 0);
+    } else if (tr->pack_f32) {
+        ND_CASES(epoch_plain_bin_nd, 1)
+        epoch_plain_bin(tr, perm, n, 1);
+    } else {
+        ND_CASES(epoch_plain_bin_nd, 0)
+        epoch_plain_bin(tr, perm, n, 0);
+    }
+}
+
 /* Buffers of the mini-batch loop. */
 typedef struct {
     size_t cap;
@@ -893,6 +1070,7 @@ typedef struct {
     const size_t *off;
     size_t n;
     int f32, one_line, hashed;
+    size_t *own; /* off itself, when the caller gives it to be shuffled in place */
 } packsrc;
 
 static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint8_t *skip, const inset *rk,
@@ -932,7 +1110,10 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
         tr.s.optimal_init = 1.0 / (initial_eta0 * o->alpha);
     }
     size_t bs = o->batch_size > 1 ? o->batch_size : 1;
-    size_t *perm = big_alloc(n * sizeof *perm); /* shuffled: random access */
+    /* the visits: the caller's own list for one epoch (no fresh pages to
+     * fault in and no copy), else an array of n (shuffled: random access) */
+    size_t *own = xp && o->epochs == 1 ? xp->own : NULL;
+    size_t *perm = own ? own : big_alloc(n * sizeof *perm);
     tr.z = malloc(tr.r.kv * sizeof *tr.z);
     batchbuf bb;
     memset(&bb, 0, sizeof bb);
@@ -966,7 +1147,7 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
         tr.r.ind = lind;
     }
     for (unsigned e = 0; e < o->epochs; e++) {
-        if (xp && n) memcpy(perm, xp->off, n * sizeof *perm);
+        if (xp && n && !own) memcpy(perm, xp->off, n * sizeof *perm);
         for (size_t i = 0; !xp && !(pack && direct) && i < n; i++) {
             size_t row = order ? (size_t)order[i] : keep ? keep[i] : i;
             perm[i] = pack ? (size_t)offs[keep ? i : row] : row;
@@ -982,16 +1163,14 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
                 m->t++;
             }
         } else if (adagrad && tr.pack && tr.r.kv == 1) {
-            if (tr.pack_f32) epoch_adagrad_bin(&tr, perm, n, 1);
-            else epoch_adagrad_bin(&tr, perm, n, 0);
+            epoch_packed_bin(&tr, perm, n, 1);
         } else if (adagrad) {
             for (size_t s = 0; s < n; s++) {
                 step_adagrad(&tr, perm, s, n);
                 m->t++;
             }
         } else if (tr.pack && tr.r.kv == 1) {
-            if (tr.pack_f32) epoch_plain_bin(&tr, perm, n, 1);
-            else epoch_plain_bin(&tr, perm, n, 0);
+            epoch_packed_bin(&tr, perm, n, 0);
         } else {
             for (size_t s = 0; s < n; s++) {
                 step_plain(&tr, perm, s, n, sched_eta(&tr.s, m->t));
@@ -1010,7 +1189,7 @@ static int train_core(mlk_cmodel *m, const rows *r, const int32_t *y, const uint
     }
 done:
     if (tr.wscale != 1.0) wscale_fold(&tr);
-    free(perm);
+    if (!own) free(perm);
     free(pack);
     free(offs);
     free(lind);
@@ -1118,8 +1297,8 @@ int mlk_sgd_train_compact(mlk_cmodel *m, const mlk_sgd_data *d, const int64_t *o
     return rc;
 }
 
-int mlk_sgd_train_packed(mlk_cmodel *m, const mlk_fpack *p, const size_t *off, size_t n, const mlk_sgd_opts *o,
-                         double *epoch_loss, char *err, size_t errlen)
+static int train_packed(mlk_cmodel *m, const mlk_fpack *p, const size_t *off, size_t *own, size_t n,
+                        const mlk_sgd_opts *o, double *epoch_loss, char *err, size_t errlen)
 {
     if (!m || !p || (n && !off)) return mlops_seterr(err, errlen, MLOPS_EINVAL, "sgd: model or data is NULL");
     int rc = check_opts(o, m->t, err, errlen);
@@ -1196,7 +1375,7 @@ int mlk_sgd_train_packed(mlk_cmodel *m, const mlk_fpack *p, const size_t *off, s
     r.nf = nc;
     r.nd = nd;
     r.kv = kv;
-    packsrc xp = {p->recs, off, n, p->f32, p->one_line, p->hashed};
+    packsrc xp = {p->recs, off, n, p->f32, p->one_line, p->hashed, own};
     rc = train_core(&s, &r, NULL, NULL, NULL, m->w, m->m * kv, NULL, o, epoch_loss, err, errlen, &xp);
     for (size_t c = 0; c < nc + nd; c++) {
         size_t g = c < nc ? pos[c] : uh + (c - nc);
@@ -1211,6 +1390,18 @@ out:
     free(w2);
     free(G2);
     return rc;
+}
+
+int mlk_sgd_train_packed(mlk_cmodel *m, const mlk_fpack *p, const size_t *off, size_t n, const mlk_sgd_opts *o,
+                         double *epoch_loss, char *err, size_t errlen)
+{
+    return train_packed(m, p, off, NULL, n, o, epoch_loss, err, errlen);
+}
+
+int mlk_sgd_train_packed_own(mlk_cmodel *m, const mlk_fpack *p, size_t *off, size_t n, const mlk_sgd_opts *o,
+                             double *epoch_loss, char *err, size_t errlen)
+{
+    return train_packed(m, p, off, off, n, o, epoch_loss, err, errlen);
 }
 
 /* ---- prediction and objective --------------------------------------- */

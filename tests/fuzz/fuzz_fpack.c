@@ -11,7 +11,10 @@
  * to arrays that encode back (mlk_fpack_encode) into a shard that opens
  * and converts to the same arrays, and re-encodes to the same bytes;
  * one epoch trains from the records in place (every visited label made
- * valid), the bytes it gives being those of the array path. */
+ * valid), the bytes it gives being those of the array path, and with
+ * the offsets given over (mlk_sgd_train_packed_own) the same bytes;
+ * mlk_fpack_open_copy answers as mlk_fpack_open (code, message, fields,
+ * offsets), its copy holding the records' bytes. */
 #include "fuzz.h"
 
 #include <string.h>
@@ -64,6 +67,20 @@ static void train_both(const mlk_fpack *p, const size_t *off, const mlk_features
         int ra = mlk_sgd_train_compact(a, &d, NULL, f->test, &o, NULL, err, sizeof err);
         int rb = mlk_sgd_train_packed(b, &q, keep, n, &o, NULL, err, sizeof err);
         FUZZ_CHECK(ra == rb);
+        mlk_cmodel *c = mlk_cmodel_new(2, p->hashed ? p->n_features : 0, p->n_dense, 0);
+        if (c) {
+            int rc = mlk_sgd_train_packed_own(c, &q, keep, n, &o, NULL, err, sizeof err);
+            FUZZ_CHECK(rc == rb);
+            uint8_t *x = NULL, *y = NULL;
+            size_t xl = 0, yl = 0;
+            if (rc == 0) {
+                FUZZ_CHECK(mlk_cmodel_encode(b, &x, &xl) == 0 && mlk_cmodel_encode(c, &y, &yl) == 0);
+                FUZZ_CHECK(xl == yl && memcmp(x, y, xl) == 0);
+            }
+            free(x);
+            free(y);
+            mlk_cmodel_destroy(&c);
+        }
         if (ra == 0) {
             uint8_t *x = NULL, *y = NULL;
             size_t xl = 0, yl = 0;
@@ -101,6 +118,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf = room;
         err[0] = 0;
         rc = mlk_fpack_open(buf, len, &p, off, err, sizeof err);
+    }
+    {
+        mlk_fpack pc;
+        char errc[256] = "";
+        size_t *offc = malloc((len / 8 + 1) * sizeof *offc);
+        uint8_t *dst = aligned_alloc(8, (len + 8) & ~(size_t)7);
+        FUZZ_CHECK(offc && dst);
+        FUZZ_CHECK(mlk_fpack_rec_bytes(buf, len) <= len);
+        int rcc = mlk_fpack_open_copy(buf, len, &pc, offc, dst, errc, sizeof errc);
+        FUZZ_CHECK(rcc == rc && strcmp(err, errc) == 0);
+        if (rc == 0) {
+            FUZZ_CHECK(pc.recs == dst && pc.rec_bytes == mlk_fpack_rec_bytes(buf, len));
+            FUZZ_CHECK(pc.rec_bytes == 0 || memcmp(pc.recs, p.recs, pc.rec_bytes) == 0);
+            pc.recs = p.recs;
+            FUZZ_CHECK(memcmp(&pc, &p, sizeof p) == 0 && memcmp(offc, off, p.nrows * sizeof *off) == 0);
+        }
+        free(offc);
+        free(dst);
     }
     if (rc != 0) {
         FUZZ_CHECK(rc < 0 && err[0] != 0 && strchr(err, '\n') == NULL);

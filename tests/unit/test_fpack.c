@@ -222,12 +222,64 @@ static void test_damage(void **state)
     mlk_features_destroy(&f);
 }
 
+/* mlk_fpack_open_copy: on every shard, every truncation and single
+ * changed byte, the answer of mlk_fpack_open (code, message, every field
+ * and offset) with p->recs at the copy, which holds the records' bytes. */
+static void open_both(const uint8_t *c, size_t len, uint8_t *dst)
+{
+    mlk_fpack p, q;
+    size_t off[128], off2[128];
+    char e1[200] = "", e2[200] = "";
+    int r1 = mlk_fpack_open(c, len, &p, off, e1, sizeof e1);
+    size_t rb = mlk_fpack_rec_bytes(c, len);
+    assert_true(rb <= len);
+    int r2 = mlk_fpack_open_copy(c, len, &q, off2, dst, e2, sizeof e2);
+    assert_int_equal(r1, r2);
+    assert_string_equal(e1, e2);
+    if (r1) return;
+    assert_int_equal(rb, p.rec_bytes);
+    assert_ptr_equal(q.recs, dst);
+    assert_memory_equal(q.recs, p.recs, p.rec_bytes);
+    q.recs = p.recs;
+    assert_memory_equal(&p, &q, sizeof p);
+    assert_memory_equal(off, off2, p.nrows * sizeof *off);
+}
+
+static void test_open_copy(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 6; k++) { /* f32 and f64 values, gaps or none, tests flags, no hashed part */
+        mlk_features *f = shard(k == 5 ? 100 : 40, k == 4 ? 0 : 256, (size_t)(k % 3) * 4 + 1, k == 4 ? 2 : (size_t)(k % 2) * 3,
+                                k % 2, k % 2, (uint64_t)(300 + k));
+        uint8_t *b;
+        size_t len;
+        assert_int_equal(mlk_fpack_encode(f, &b, &len), 0);
+        uint8_t *c = aligned_alloc(64, (len + 63) & ~(size_t)63), *dst = aligned_alloc(64, (len + 63) & ~(size_t)63);
+        assert_true(c && dst);
+        for (size_t cut = 0; cut <= len; cut++) {
+            memcpy(c, b, cut);
+            open_both(c, cut, dst);
+        }
+        uint64_t s = 17 + (uint64_t)k;
+        for (int t = 0; t < 2000; t++) {
+            memcpy(c, b, len);
+            c[rng(&s) % len] ^= (uint8_t)(1u << (rng(&s) % 8));
+            open_both(c, len, dst);
+        }
+        free(c);
+        free(dst);
+        free(b);
+        mlk_features_destroy(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_open_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

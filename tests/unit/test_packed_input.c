@@ -208,6 +208,71 @@ static void test_labels(void **state)
     free(buf);
 }
 
+/* wk_packed_take: the offsets and the huge-page copy come from the
+ * thread's buffers, the same ones task after task (grown to the larger
+ * shard), a second shard open at once gets its own; the records and
+ * offsets are wk_packed_open's; a damaged shard is refused the same. */
+static void test_take_reuses(void **state)
+{
+    (void)state;
+    enum { N = 200000 }; /* records past MLK_FPACK_COPY_MIN */
+    int32_t *lab = malloc(N * sizeof *lab);
+    assert_non_null(lab);
+    for (size_t i = 0; i < N; i++) lab[i] = (int32_t)(i % 3 == 0);
+    size_t len, slen;
+    uint8_t *big = packed(N, lab, 0, &len), *small = packed(50, lab, 1, &slen);
+    task_ctx_t ctx;
+    Mlops__TaskAssign ta;
+    Mlops__ShardRef in, *ins[1];
+    ctx_init(&ctx, &ta, &in, ins);
+    mlk_fpack p;
+    size_t *off;
+    uint8_t *copy, *recs;
+    assert_int_equal(wk_packed_open(&ctx, 0, big, len, 1, &p, &off, &copy, &recs), 0);
+    wk_packed_t a, b, c;
+    assert_int_equal(wk_packed_take(&ctx, 0, big, len, 1, &a), 0);
+    assert_int_equal(a.fresh_off, 0);
+    assert_int_equal(a.fresh_recs, 0);
+    assert_ptr_equal(a.p.recs, a.recs);
+    assert_int_equal(a.p.nrows, N);
+    assert_memory_equal(a.off, off, N * sizeof *off);
+    assert_memory_equal(a.p.recs, recs, p.rec_bytes);
+    size_t *off1 = a.off;
+    uint8_t *recs1 = a.recs;
+    /* a second shard while the first is open: its own buffers */
+    assert_int_equal(wk_packed_take(&ctx, 0, small, slen, 1, &b), 0);
+    assert_int_equal(b.fresh_off, 1);
+    assert_true(b.off != off1);
+    assert_null(b.recs); /* small: read in place */
+    wk_packed_release(&b);
+    wk_packed_release(&a);
+    assert_null(a.off);
+    /* the next task: the same buffers, the small shard in them too */
+    assert_int_equal(wk_packed_take(&ctx, 0, small, slen, 0, &c), 0);
+    assert_ptr_equal(c.off, off1);
+    assert_int_equal(wk_packed_check_labels(&ctx, &c.p, c.off, 2), 0);
+    wk_packed_release(&c);
+    assert_int_equal(wk_packed_take(&ctx, 0, big, len, 1, &c), 0);
+    assert_ptr_equal(c.off, off1);
+    assert_ptr_equal(c.recs, recs1);
+    assert_memory_equal(c.off, off, N * sizeof *off);
+    wk_packed_release(&c);
+    /* damaged: refused, named, the buffers given back */
+    assert_int_equal(wk_packed_take(&ctx, 0, big, len / 2, 1, &c), -1);
+    assert_int_equal(strncmp(ctx.err, "damaged feature shard j1/hash/0: ", 33), 0);
+    wk_packed_release(&c);
+    assert_int_equal(wk_packed_take(&ctx, 0, small, slen, 0, &c), 0);
+    assert_ptr_equal(c.off, off1);
+    wk_packed_release(&c);
+    wk_packed_pool_free();
+    free(off);
+    free(copy);
+    free(recs);
+    free(big);
+    free(small);
+    free(lab);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_recs_copy),
         cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_take_reuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

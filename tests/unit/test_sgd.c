@@ -702,6 +702,109 @@ static void test_train_packed_matches_arrays(void **state)
                 }
 }
 
+/* A binary shard like fshard_random's with nd dense columns. */
+static mlk_features *fshard_nd(size_t n, size_t nf, size_t nd, int exact, uint64_t seed)
+{
+    mlk_features *f = fshard_random(n, 2, nf, exact, seed);
+    uint64_t s = seed ^ 0x5bd1e995;
+    free(f->dense64);
+    f->dense64 = malloc((n * nd + 1) * sizeof(double));
+    assert_non_null(f->dense64);
+    f->n_dense = nd;
+    for (size_t i = 0; i < n * nd; i++) f->dense64[i] = 2.0 * rng_unif(&s) - 1.0;
+    return f;
+}
+
+static void cmodel_bytes_equal(const mlk_cmodel *a, const mlk_cmodel *b, const char *what)
+{
+    uint8_t *x, *y;
+    size_t xl, yl;
+    ok(mlk_cmodel_encode(a, &x, &xl), "encode");
+    ok(mlk_cmodel_encode(b, &y, &yl), "encode");
+    if (xl != yl || memcmp(x, y, xl) != 0) fail_msg("%s: model bytes differ", what);
+    assert_int_equal(a->t, b->t);
+    assert_int_equal(a->n_seen, b->n_seen);
+    free(x);
+    free(y);
+}
+
+/* The binary epoch loops over packed records keep the dense weights (and
+ * adagrad's sums) in registers for nd <= 8, one loop per nd: in storage
+ * order they give the bits of the per-row steps over the arrays (no
+ * packing without a shuffle), for every nd of the register loops and one
+ * beyond (the general loop), both schedules, f32 and f64 values, with the
+ * weight scale folding mid-epoch. With the offsets given over
+ * (mlk_sgd_train_packed_own) a shuffled epoch gives the bits of one that
+ * copies them, and leaves its visits (a permutation of them) in the list. */
+static void test_train_packed_nd_and_own(void **state)
+{
+    (void)state;
+    size_t nds[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    mlk_lr lrs[] = {MLK_LR_OPTIMAL, MLK_LR_ADAGRAD};
+    for (size_t di = 0; di < sizeof nds / sizeof *nds; di++)
+        for (size_t li = 0; li < 2; li++)
+            for (int exact = 0; exact < 2; exact++)
+                for (int fold = 0; fold < 2; fold++) {
+                    size_t nd = nds[di], nf = 256;
+                    char what[120], err[200] = "";
+                    snprintf(what, sizeof what, "nd=%zu lr=%d exact=%d fold=%d", nd, (int)lrs[li], exact, fold);
+                    uint64_t seed = 7000 + di * 16 + li * 4 + (uint64_t)exact * 2 + (uint64_t)fold;
+                    mlk_features *f = fshard_nd(400, nf, nd, exact, seed);
+                    memset(f->test, 0, f->nrows);
+                    uint8_t *buf;
+                    size_t len;
+                    ok(mlk_fpack_encode(f, &buf, &len), "encode");
+                    mlk_fpack pk;
+                    size_t *off = malloc(f->nrows * sizeof *off), *own = malloc(f->nrows * sizeof *own);
+                    ok(mlk_fpack_open(buf, len, &pk, off, err, sizeof err), err);
+                    mlk_sgd_opts o;
+                    mlk_sgd_opts_default(&o);
+                    o.lr = lrs[li];
+                    o.eta0 = 0.05;
+                    o.alpha = fold ? 0.5 : 1e-3; /* 0.5: the weight scale folds */
+                    o.epochs = 1;
+                    o.shuffle = 0;
+                    o.seed = seed;
+                    mlk_cmodel *ca = mlk_cmodel_new(2, nf, nd, lrs[li] == MLK_LR_ADAGRAD);
+                    mlk_cmodel *cb = mlk_cmodel_new(2, nf, nd, lrs[li] == MLK_LR_ADAGRAD);
+                    mlk_cmodel *cc = mlk_cmodel_new(2, nf, nd, lrs[li] == MLK_LR_ADAGRAD);
+                    assert_true(ca && cb && cc);
+                    mlk_sgd_data d = {f->nrows, f->csr, nd ? f->dense64 : NULL, nd, f->label};
+                    for (int call = 0; call < 2; call++) { /* in order, then shuffled */
+                        double la = 0, lb = 0, lc = 0;
+                        o.shuffle = call;
+                        o.epoch0 = (uint64_t)call;
+                        memcpy(own, off, f->nrows * sizeof *own);
+                        int ra = call ? 0 : mlk_sgd_train_compact(ca, &d, NULL, NULL, &o, &la, err, sizeof err);
+                        ok(ra, err);
+                        ok(mlk_sgd_train_packed(cb, &pk, off, f->nrows, &o, &lb, err, sizeof err), err);
+                        ok(mlk_sgd_train_packed_own(cc, &pk, own, f->nrows, &o, &lc, err, sizeof err), err);
+                        if (!call) {
+                            assert_memory_equal(&la, &lb, sizeof la);
+                            cmodel_bytes_equal(ca, cb, what);
+                        }
+                        assert_memory_equal(&lb, &lc, sizeof lb);
+                        cmodel_bytes_equal(cb, cc, what);
+                    }
+                    /* own holds the shuffled visits: the same offsets, another order */
+                    size_t moved = 0;
+                    for (size_t i = 0; i < f->nrows; i++) moved += own[i] != off[i];
+                    assert_true(moved > f->nrows / 2);
+                    for (size_t i = 0; i < f->nrows; i++) {
+                        size_t hits = 0;
+                        for (size_t j = 0; j < f->nrows; j++) hits += own[j] == off[i];
+                        assert_int_equal(hits, 1);
+                    }
+                    mlk_cmodel_destroy(&ca);
+                    mlk_cmodel_destroy(&cb);
+                    mlk_cmodel_destroy(&cc);
+                    free(own);
+                    free(off);
+                    free(buf);
+                    mlk_features_destroy(&f);
+                }
+}
+
 static void test_predict(void **state)
 {
     (void)state;
@@ -806,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_compact_matches_dense),
         cmocka_unit_test(test_skip_rows),
         cmocka_unit_test(test_train_packed_matches_arrays),
+        cmocka_unit_test(test_train_packed_nd_and_own),
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_bad_input),
     };

@@ -530,30 +530,6 @@ static void wscale_mul(trainer *tr, double f)
     if (tr->wscale < WSCALE_MIN) wscale_fold(tr);
 }
 
-/* Binary log loss at score p for label y (0/1), scikit-learn's
- * derivative (clipped); the loss is added to the epoch's sum, with the
- * log(1 + e^z) terms gathered as a product and logged every 32 rows
- * (each factor is below 2^27 for |z| <= 18) to save a log per row. */
-static inline double binary_dloss_acc(trainer *tr, double p, int32_t label)
-{
-    double y = label == 1 ? 1.0 : -1.0, z = p * y, dl;
-    if (z > 18.0) {
-        double e = exp(-z);
-        tr->loss_sum += e;
-        dl = e * -y;
-    } else if (z < -18.0) {
-        tr->loss_sum -= z;
-        dl = -y;
-    } else {
-        double e = exp(z);
-        tr->loss_sum -= z;
-        tr->loss_prod *= 1.0 + e;
-        if (++tr->loss_cnt == 32) loss_flush(tr);
-        dl = -y / (e + 1.0);
-    }
-    return dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
-}
-
 /* One plain SGD step on row perm[s] of n; adds its loss to the epoch's. */
 static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, double eta)
 {
@@ -565,7 +541,7 @@ static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, doub
     size_t kv = r->kv;
     row_dot(r, m->w, &rw, z);
     for (size_t k = 0; k < kv; k++) z[k] = z[k] * tr->wscale + m->b[k];
-    if (kv == 1) z[0] = binary_dloss_acc(tr, z[0], rw.y);
+    if (kv == 1) z[0] = bin_dloss_acc(z[0], rw.y, &tr->loss_sum, &tr->loss_prod, &tr->loss_cnt);
     else tr->loss_sum += loss_grad(z, rw.y, kv, z);
     int any = 0;
     for (size_t k = 0; k < kv; k++) {
@@ -611,27 +587,7 @@ __attribute__((always_inline)) static inline void epoch_plain_bin(trainer *tr, c
         for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < nd; j++) sum += vd[j] * x[j];
         double pz = sum * wscale + b0;
-        /* binary_dloss_acc */
-        double y = label == 1 ? 1.0 : -1.0, z = pz * y, dl;
-        if (z > 18.0) {
-            double e = exp(-z);
-            loss_sum += e;
-            dl = e * -y;
-        } else if (z < -18.0) {
-            loss_sum -= z;
-            dl = -y;
-        } else {
-            double e = exp(z);
-            loss_sum -= z;
-            loss_prod *= 1.0 + e;
-            if (++loss_cnt == 32) {
-                loss_sum += log(loss_prod);
-                loss_prod = 1.0;
-                loss_cnt = 0;
-            }
-            dl = -y / (e + 1.0);
-        }
-        dl = dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
+        double dl = bin_dloss_acc(pz, label, &loss_sum, &loss_prod, &loss_cnt);
         double u = -eta * dl;
         if (alpha > 0.0) {
             wscale *= l2_factor(eta, alpha);
@@ -781,26 +737,7 @@ __attribute__((always_inline)) static inline void epoch_plain_bin_nd(trainer *tr
         for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < ND; j++) sum += wr[j] * x[j];
         double pz = sum * wscale + b0;
-        double y = label == 1 ? 1.0 : -1.0, z = label == 1 ? pz : -pz, dl;
-        if (z > 18.0) {
-            double e = exp(-z);
-            loss_sum += e;
-            dl = e * -y;
-        } else if (z < -18.0) {
-            loss_sum -= z;
-            dl = -y;
-        } else {
-            double e = exp(z);
-            loss_sum -= z;
-            loss_prod *= 1.0 + e;
-            if (++loss_cnt == 32) {
-                loss_sum += log(loss_prod);
-                loss_prod = 1.0;
-                loss_cnt = 0;
-            }
-            dl = -y / (e + 1.0);
-        }
-        dl = dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
+        double dl = bin_dloss_acc(pz, label, &loss_sum, &loss_prod, &loss_cnt);
         double u = -eta * dl;
         if (alpha > 0.0) {
             wscale *= l2_factor(eta, alpha);

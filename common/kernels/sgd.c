@@ -530,30 +530,6 @@ static void wscale_mul(trainer *tr, double f)
     if (tr->wscale < WSCALE_MIN) wscale_fold(tr);
 }
 
-/* Binary log loss at score p for label y (0/1), scikit-learn's
- * derivative (clipped); the loss is added to the epoch's sum, with the
- * log(1 + e^z) terms gathered as a product and logged every 32 rows
- * (each factor is below 2^27 for |z| <= 18) to save a log per row. */
-static inline double binary_dloss_acc(trainer *tr, double p, int32_t label)
-{
-    double y = label == 1 ? 1.0 : -1.0, z = p * y, dl;
-    if (z > 18.0) {
-        double e = exp(-z);
-        tr->loss_sum += e;
-        dl = e * -y;
-    } else if (z < -18.0) {
-        tr->loss_sum -= z;
-        dl = -y;
-    } else {
-        double e = exp(z);
-        tr->loss_sum -= z;
-        tr->loss_prod *= 1.0 + e;
-        if (++tr->loss_cnt == 32) loss_flush(tr);
-        dl = -y / (e + 1.0);
-    }
-    return dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
-}
-
 /* One plain SGD step on row perm[s] of n; adds its loss to the epoch's. */
 static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, double eta)
 {
@@ -565,7 +541,7 @@ static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, doub
     size_t kv = r->kv;
     row_dot(r, m->w, &rw, z);
     for (size_t k = 0; k < kv; k++) z[k] = z[k] * tr->wscale + m->b[k];
-    if (kv == 1) z[0] = binary_dloss_acc(tr, z[0], rw.y);
+    if (kv == 1) z[0] = bin_dloss_acc(z[0], rw.y, &tr->loss_sum, &tr->loss_prod, &tr->loss_cnt);
     else tr->loss_sum += loss_grad(z, rw.y, kv, z);
     int any = 0;
     for (size_t k = 0; k < kv; k++) {
@@ -578,82 +554,6 @@ static void step_plain(trainer *tr, const size_t *perm, size_t s, size_t n, doub
         for (size_t k = 0; k < kv; k++) z[k] = z[k] / tr->wscale;
         row_axpy(r, m->w, &rw, z);
     }
-}
-
-/* A whole epoch of step_plain over packed rows of a binary model: the
- * same operations in the same order, bit for bit, with the state the
- * row-to-row chain runs through (the weight scale, the intercept, the
- * loss terms, t) in registers rather than in the trainer, which the
- * stores into the weights might alias, and the record read with the
- * layout known (f32: the values are floats). This loop is the kernel's
- * hot path: each row's update waits on the last one's (the dense
- * weights are in every row), so what it saves is latency per row. */
-__attribute__((always_inline)) static inline void epoch_plain_bin(trainer *tr, const size_t *perm, size_t n,
-                                                                  const int f32)
-{
-    mlk_cmodel *m = tr->m;
-    double *v = m->w, *vd = m->w + tr->r.nf;
-    const size_t nd = tr->r.nd;
-    const double alpha = tr->s.alpha, decay = tr->s.decay;
-    double wscale = tr->wscale, b0 = m->b[0];
-    double loss_sum = tr->loss_sum, loss_prod = tr->loss_prod;
-    unsigned loss_cnt = tr->loss_cnt;
-    uint64_t t = m->t;
-    for (size_t s = 0; s < n; s++, t++) {
-        double eta = sched_eta(&tr->s, t);
-        prefetch_ahead(tr, perm, s, n);
-        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
-        const int32_t label = rv.label, *ind = rv.ind;
-        const uint32_t nnz = rv.nnz;
-        const float *vf = rv.vf;
-        const double *vv = rv.vv, *x = rv.x;
-        double sum = 0.0;
-        for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
-        for (size_t j = 0; j < nd; j++) sum += vd[j] * x[j];
-        double pz = sum * wscale + b0;
-        /* binary_dloss_acc */
-        double y = label == 1 ? 1.0 : -1.0, z = pz * y, dl;
-        if (z > 18.0) {
-            double e = exp(-z);
-            loss_sum += e;
-            dl = e * -y;
-        } else if (z < -18.0) {
-            loss_sum -= z;
-            dl = -y;
-        } else {
-            double e = exp(z);
-            loss_sum -= z;
-            loss_prod *= 1.0 + e;
-            if (++loss_cnt == 32) {
-                loss_sum += log(loss_prod);
-                loss_prod = 1.0;
-                loss_cnt = 0;
-            }
-            dl = -y / (e + 1.0);
-        }
-        dl = dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
-        double u = -eta * dl;
-        if (alpha > 0.0) {
-            wscale *= l2_factor(eta, alpha);
-            if (wscale < WSCALE_MIN) {
-                tr->wscale = wscale;
-                wscale_fold(tr);
-                wscale = 1.0;
-            }
-        }
-        if (u != 0.0) {
-            b0 += u * decay;
-            u = u / wscale;
-            for (uint32_t p = 0; p < nnz; p++) v[ind[p]] += (f32 ? (double)vf[p] : vv[p]) * u;
-            for (size_t j = 0; j < nd; j++) vd[j] += x[j] * u;
-        }
-    }
-    tr->wscale = wscale;
-    m->b[0] = b0;
-    tr->loss_sum = loss_sum;
-    tr->loss_prod = loss_prod;
-    tr->loss_cnt = loss_cnt;
-    m->t = t;
 }
 
 /* One adagrad step on row perm[s] of n; L2 only on the inputs of the
@@ -687,78 +587,23 @@ static void step_adagrad(trainer *tr, const size_t *perm, size_t s, size_t n)
     }
 }
 
-/* A whole epoch of step_adagrad over packed rows of a binary model, bit
- * for bit (as epoch_plain_bin is to step_plain): the intercept, its sum
- * and the loss in registers, the record's layout known. */
-#define LOSS_BLOCK 64
-__attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr, const size_t *perm, size_t n,
-                                                                    const int f32)
-{
-    mlk_cmodel *m = tr->m;
-    double *w = m->w, *G = m->G, *wd = m->w + tr->r.nf, *Gd = m->G + tr->r.nf;
-    const size_t nd = tr->r.nd;
-    const double alpha = tr->s.alpha, eta0 = tr->s.eta0, decay = tr->s.decay;
-    double b0 = m->b[0], Gb0 = m->Gb[0], loss_sum = tr->loss_sum;
-    double la[LOSS_BLOCK], lc[LOSS_BLOCK];
-    uint8_t lk[LOSS_BLOCK];
-    for (size_t s = 0; s < n; s++) {
-        prefetch_ahead(tr, perm, s, n);
-        const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
-        const int32_t label = rv.label, *ind = rv.ind;
-        const uint32_t nnz = rv.nnz;
-        const float *vf = rv.vf;
-        const double *vv = rv.vv, *x = rv.x;
-        double sum = 0.0;
-        for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
-        for (size_t j = 0; j < nd; j++) sum += wd[j] * x[j];
-        /* log_dloss, its log1p deferred to the block's end */
-        double y = label == 1 ? 1.0 : -1.0, z = (sum + b0) * y, g;
-        size_t k = s % LOSS_BLOCK;
-        if (z > 18.0) {
-            double e = exp(-z);
-            la[k] = e;
-            lk[k] = 0;
-            g = e * -y;
-        } else if (z < -18.0) {
-            la[k] = -z;
-            lk[k] = 0;
-            g = -y;
-        } else {
-            double e = exp(z);
-            la[k] = e;
-            lc[k] = z;
-            lk[k] = 1;
-            g = -y / (e + 1.0);
-        }
-        if (k == LOSS_BLOCK - 1 || s == n - 1)
-            for (size_t i = 0; i <= k; i++) loss_sum += lk[i] ? log1p(la[i]) - lc[i] : la[i];
-        g = g < -MAX_DLOSS ? -MAX_DLOSS : g > MAX_DLOSS ? MAX_DLOSS : g;
-        for (uint32_t p = 0; p < nnz; p++) {
-            size_t q = (size_t)ind[p];
-            adagrad_one(&w[q], &G[q], (f32 ? (double)vf[p] : vv[p]) * g + alpha * w[q], eta0);
-        }
-        for (size_t j = 0; j < nd; j++) adagrad_one(&wd[j], &Gd[j], x[j] * g + alpha * wd[j], eta0);
-        Gb0 += g * g;
-        b0 -= eta0 * g / sqrt(Gb0 + ADAGRAD_EPS) * decay;
-    }
-    m->b[0] = b0;
-    m->Gb[0] = Gb0;
-    tr->loss_sum = loss_sum;
-    m->t += n;
-}
-
-/* The loops above with the dense part's weights (and adagrad's sums) in
- * registers for a constant nd of at most ND_REG (always_inline with a
- * literal ND): in memory each row's dense dot product waited on the
- * last row's stores to them through store-to-load forwarding, on the
- * row-to-row chain; the hashed columns' stores cannot reach them (their
- * local indexes are below ncols, checked by mlk_fpack_open). The label's
- * sign is applied by negation instead of a product by -1 (exact, so the
- * same bits), one multiply fewer on the chain. Every other operation is
- * the loops' own, in their order. */
+/* A whole epoch of step_plain over packed rows of a binary model: the
+ * same operations in the same order, bit for bit, with the state the
+ * row-to-row chain runs through (the weight scale, the intercept, the
+ * loss terms, t) in registers rather than in the trainer, which the
+ * stores into the weights might alias, and the record read with the
+ * layout known (f32: the values are floats). This loop is the kernel's
+ * hot path: each row's update waits on the last one's (the dense
+ * weights are in every row), so what it saves is latency per row.
+ * Called with a literal ND of at most ND_REG (always_inline), the dense
+ * part's weights are in registers too: in memory each row's dense dot
+ * product waited on the last row's stores to them through
+ * store-to-load forwarding, on the chain; the hashed columns' stores
+ * cannot reach them (their local indexes are below ncols, checked by
+ * mlk_fpack_open). A larger or a runtime ND works on them in memory. */
 #define ND_REG 8
-__attribute__((always_inline)) static inline void epoch_plain_bin_nd(trainer *tr, const size_t *perm, size_t n,
-                                                                     const int f32, const size_t ND)
+__attribute__((always_inline)) static inline void epoch_plain_bin(trainer *tr, const size_t *perm, size_t n,
+                                                                  const int f32, const size_t ND)
 {
     mlk_cmodel *m = tr->m;
     double *v = m->w, *vd = m->w + tr->r.nf;
@@ -767,8 +612,10 @@ __attribute__((always_inline)) static inline void epoch_plain_bin_nd(trainer *tr
     double loss_sum = tr->loss_sum, loss_prod = tr->loss_prod;
     unsigned loss_cnt = tr->loss_cnt;
     uint64_t t = m->t;
-    double wr[ND_REG];
-    for (size_t j = 0; j < ND; j++) wr[j] = vd[j];
+    const int inreg = ND <= ND_REG;
+    double wloc[ND_REG], *wr = inreg ? wloc : vd;
+    if (inreg)
+        for (size_t j = 0; j < ND; j++) wr[j] = vd[j];
     for (size_t s = 0; s < n; s++, t++) {
         double eta = sched_eta(&tr->s, t);
         prefetch_ahead(tr, perm, s, n);
@@ -781,35 +628,18 @@ __attribute__((always_inline)) static inline void epoch_plain_bin_nd(trainer *tr
         for (uint32_t p = 0; p < nnz; p++) sum += v[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < ND; j++) sum += wr[j] * x[j];
         double pz = sum * wscale + b0;
-        double y = label == 1 ? 1.0 : -1.0, z = label == 1 ? pz : -pz, dl;
-        if (z > 18.0) {
-            double e = exp(-z);
-            loss_sum += e;
-            dl = e * -y;
-        } else if (z < -18.0) {
-            loss_sum -= z;
-            dl = -y;
-        } else {
-            double e = exp(z);
-            loss_sum -= z;
-            loss_prod *= 1.0 + e;
-            if (++loss_cnt == 32) {
-                loss_sum += log(loss_prod);
-                loss_prod = 1.0;
-                loss_cnt = 0;
-            }
-            dl = -y / (e + 1.0);
-        }
-        dl = dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
+        double dl = bin_dloss_acc(pz, label, &loss_sum, &loss_prod, &loss_cnt);
         double u = -eta * dl;
         if (alpha > 0.0) {
             wscale *= l2_factor(eta, alpha);
             if (wscale < WSCALE_MIN) {
-                for (size_t j = 0; j < ND; j++) vd[j] = wr[j];
+                if (inreg)
+                    for (size_t j = 0; j < ND; j++) vd[j] = wr[j];
                 tr->wscale = wscale;
                 wscale_fold(tr);
                 wscale = 1.0;
-                for (size_t j = 0; j < ND; j++) wr[j] = vd[j];
+                if (inreg)
+                    for (size_t j = 0; j < ND; j++) wr[j] = vd[j];
             }
         }
         if (u != 0.0) {
@@ -819,7 +649,8 @@ __attribute__((always_inline)) static inline void epoch_plain_bin_nd(trainer *tr
             for (size_t j = 0; j < ND; j++) wr[j] += x[j] * u;
         }
     }
-    for (size_t j = 0; j < ND; j++) vd[j] = wr[j];
+    if (inreg)
+        for (size_t j = 0; j < ND; j++) vd[j] = wr[j];
     tr->wscale = wscale;
     m->b[0] = b0;
     tr->loss_sum = loss_sum;
@@ -828,8 +659,12 @@ __attribute__((always_inline)) static inline void epoch_plain_bin_nd(trainer *tr
     m->t = t;
 }
 
-__attribute__((always_inline)) static inline void epoch_adagrad_bin_nd(trainer *tr, const size_t *perm, size_t n,
-                                                                       const int f32, const size_t ND)
+/* A whole epoch of step_adagrad over packed rows of a binary model, bit
+ * for bit (as epoch_plain_bin is to step_plain): the intercept, its sum
+ * and the loss in registers, the record's layout known, and for a
+ * literal ND of at most ND_REG the dense weights and their sums too. */
+__attribute__((always_inline)) static inline void epoch_adagrad_bin(trainer *tr, const size_t *perm, size_t n,
+                                                                    const int f32, const size_t ND)
 {
     mlk_cmodel *m = tr->m;
     double *w = m->w, *G = m->G, *wd = m->w + tr->r.nf, *Gd = m->G + tr->r.nf;
@@ -837,11 +672,13 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin_nd(trainer *
     double b0 = m->b[0], Gb0 = m->Gb[0], loss_sum = tr->loss_sum;
     double la[LOSS_BLOCK], lc[LOSS_BLOCK];
     uint8_t lk[LOSS_BLOCK];
-    double wr[ND_REG], Gr[ND_REG];
-    for (size_t j = 0; j < ND; j++) {
-        wr[j] = wd[j];
-        Gr[j] = Gd[j];
-    }
+    const int inreg = ND <= ND_REG;
+    double wloc[ND_REG], Gloc[ND_REG], *wr = inreg ? wloc : wd, *Gr = inreg ? Gloc : Gd;
+    if (inreg)
+        for (size_t j = 0; j < ND; j++) {
+            wr[j] = wd[j];
+            Gr[j] = Gd[j];
+        }
     for (size_t s = 0; s < n; s++) {
         prefetch_ahead(tr, perm, s, n);
         const rec_view rv = rec_view_at(tr->pack + perm[s], f32);
@@ -852,6 +689,8 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin_nd(trainer *
         double sum = 0.0;
         for (uint32_t p = 0; p < nnz; p++) sum += w[ind[p]] * (f32 ? (double)vf[p] : vv[p]);
         for (size_t j = 0; j < ND; j++) sum += wr[j] * x[j];
+        /* log_dloss, its log1p deferred to the block's end; the sign by
+         * negation (exact, as in bin_dloss_acc) */
         double y = label == 1 ? 1.0 : -1.0, zb = sum + b0, z = label == 1 ? zb : -zb, g;
         size_t k = s % LOSS_BLOCK;
         if (z > 18.0) {
@@ -881,18 +720,20 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin_nd(trainer *
         Gb0 += g * g;
         b0 -= eta0 * g / sqrt(Gb0 + ADAGRAD_EPS) * decay;
     }
-    for (size_t j = 0; j < ND; j++) {
-        wd[j] = wr[j];
-        Gd[j] = Gr[j];
-    }
+    if (inreg)
+        for (size_t j = 0; j < ND; j++) {
+            wd[j] = wr[j];
+            Gd[j] = Gr[j];
+        }
     m->b[0] = b0;
     m->Gb[0] = Gb0;
     tr->loss_sum = loss_sum;
     m->t += n;
 }
 
-/* An epoch of a binary model over packed rows: the register form for
- * nd <= ND_REG, each value of nd and of the value type its own loop. */
+/* An epoch of a binary model over packed rows: each value of nd up to
+ * ND_REG and of the value type its own loop (the weights in registers),
+ * a larger nd one loop over them in memory. */
 #define ND_CASES(F, f32)                                                                                           \
     switch (nd) {                                                                                                  \
     case 0: F(tr, perm, n, f32, 0); return;                                                                        \
@@ -904,23 +745,19 @@ __attribute__((always_inline)) static inline void epoch_adagrad_bin_nd(trainer *
     case 6: F(tr, perm, n, f32, 6); return;                                                                        \
     case 7: F(tr, perm, n, f32, 7); return;                                                                        \
     case 8: F(tr, perm, n, f32, 8); return;                                                                        \
-    default: break;                                                                                                \
+    default: F(tr, perm, n, f32, nd); return;                                                                      \
     }
 static void epoch_packed_bin(trainer *tr, const size_t *perm, size_t n, int adagrad)
 {
     size_t nd = tr->r.nd;
     if (adagrad && tr->pack_f32) {
-        ND_CASES(epoch_adagrad_bin_nd, 1)
-        epoch_adagrad_bin(tr, perm, n, 1);
+        ND_CASES(epoch_adagrad_bin, 1)
     } else if (adagrad) {
-        ND_CASES(epoch_adagrad_bin_nd, 0)
-        epoch_adagrad_bin(tr, perm, n, 0);
+        ND_CASES(epoch_adagrad_bin, 0)
     } else if (tr->pack_f32) {
-        ND_CASES(epoch_plain_bin_nd, 1)
-        epoch_plain_bin(tr, perm, n, 1);
+        ND_CASES(epoch_plain_bin, 1)
     } else {
-        ND_CASES(epoch_plain_bin_nd, 0)
-        epoch_plain_bin(tr, perm, n, 0);
+        ND_CASES(epoch_plain_bin, 0)
     }
 }
 

@@ -190,26 +190,7 @@ __attribute__((always_inline)) static inline double plain_mid(minst *q, int32_t 
     double eta = sched_eta(&q->s, q->t);
     double wscale = q->wscale;
     double pz = sum * wscale + q->b0;
-    double y = label == 1 ? 1.0 : -1.0, z = pz * y, dl;
-    if (z > 18.0) {
-        double e = exp(-z);
-        q->loss_sum += e;
-        dl = e * -y;
-    } else if (z < -18.0) {
-        q->loss_sum -= z;
-        dl = -y;
-    } else {
-        double e = exp(z);
-        q->loss_sum -= z;
-        q->loss_prod *= 1.0 + e;
-        if (++q->loss_cnt == 32) {
-            q->loss_sum += log(q->loss_prod);
-            q->loss_prod = 1.0;
-            q->loss_cnt = 0;
-        }
-        dl = -y / (e + 1.0);
-    }
-    dl = dl < -MAX_DLOSS ? -MAX_DLOSS : dl > MAX_DLOSS ? MAX_DLOSS : dl;
+    double dl = bin_dloss_acc(pz, label, &q->loss_sum, &q->loss_prod, &q->loss_cnt);
     double u = -eta * dl;
     if (alpha > 0.0) {
         wscale *= l2_factor(eta, alpha);

@@ -487,6 +487,10 @@ static int counts_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
     size_t catlen = cattext ? strlen(cattext) : p->catlen;
     size_t numlen = numtext ? strlen(numtext) : p->numlen;
     if (!rc && p->mode == PROF_BINS) {
+        /* a phase number of its own: a restart loads only the journalled
+         * tasks of the stage's phase, and the bins tasks' results are not
+         * counts (they were read as such after a restart mid-count) */
+        st->phase++;
         rc = set_counts(st, PROF_COUNT, edges, (uint32_t)ncols, cat, catlen, nums, numlen,
                         st->ntasks);
     } else if (!rc) {

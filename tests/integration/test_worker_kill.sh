@@ -28,7 +28,9 @@ SET=(--set shard_rows=1000 --set keep_stages=true)
 # before the poll saw it and the kill landed: 1000 shards of 200 rows
 full_set() {
     case "$(basename "$1")" in
-        full.yaml) echo "--set train.epochs=10" ;;
+        # 10 epochs trained in 1.1 s, and a CI run's polls missed every
+        # epoch phase: 30 epochs give the poll about 30 windows
+        full.yaml) echo "--set train.epochs=30" ;;
         clean.yaml) echo "--set shard_rows=200" ;;
     esac
 }
@@ -70,8 +72,13 @@ killed_run() {
     [ "$when" != "$3" ] || when=""
     ref="$(basename "$jf" .yaml)"
     job="$(ctl submit "$jf" "${SET[@]}" $(full_set "$jf"))" || fail "submit exit $?"
-    # grep, not python: the poll must be quick to catch a short phase
-    wait_for "stage_running $job $stage $when" 30
+    # grep, not python, and no sleep between polls: an epoch phase of
+    # 200 tasks lasts tens of milliseconds
+    local deadline=$((SECONDS + 31))
+    until stage_running "$job" "$stage" $when; do
+        [ "$SECONDS" -lt "$deadline" ] ||
+            fail "$tag: timed out after 30s waiting for $job's $3 (job $(job_state "$job"))"
+    done
     kill_worker "$victim"
     state="$(job_state "$job")"
     [ "$state" = running ] ||

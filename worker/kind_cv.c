@@ -243,6 +243,40 @@ static int cv_start_model(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a
     return 0;
 }
 
+/* The bytes of instance e's arguments less its start model (and its
+ * cv rows, unused here) into buf: what besides the model decides its
+ * epoch, whichever fields the message grows. 0, or -1 when they do not
+ * fit (then it is trained on its own). */
+#define CV_KEY_MAX 512
+static int cv_inst_key(const Mlops__Tasks__TrainEpochArgs *e, uint8_t *buf, size_t *len)
+{
+    Mlops__Tasks__TrainEpochArgs c = *e;
+    c.model.len = 0;
+    c.model.data = NULL;
+    c.cv = NULL;
+    if (mlops__tasks__train_epoch_args__get_packed_size(&c) > CV_KEY_MAX) return -1;
+    *len = mlops__tasks__train_epoch_args__pack(&c, buf);
+    return 0;
+}
+
+/* Instance i's twin among the instances before it that train: the same
+ * fold, the same arguments and the same start model bytes, so the same
+ * epoch bit for bit (a grid's trials that differ only in train.epochs
+ * run the same epochs until the shorter one stops). Its index, or i. */
+static size_t cv_twin(const Mlops__Tasks__CvEpochArgs *a, const size_t *twin, uint8_t (*key)[CV_KEY_MAX],
+                      const size_t *klen, size_t i)
+{
+    const ProtobufCBinaryData *mi = &a->inst[i]->model;
+    for (size_t j = 0; j < i; j++) {
+        const ProtobufCBinaryData *mj = &a->inst[j]->model;
+        if (twin[j] != j || a->fold[j] != a->fold[i] || !klen[j] || klen[j] != klen[i] ||
+            memcmp(key[j], key[i], klen[i]) || mj->len != mi->len || (mi->len && memcmp(mj->data, mi->data, mi->len)))
+            continue;
+        return j;
+    }
+    return i;
+}
+
 /* cv_epoch over a packed shard: each fold's training rows as a list of
  * record offsets (made when an instance of the fold first comes), the
  * same rows in the same order as the skip masks of the array path, and
@@ -258,8 +292,10 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
     double t0 = now_s();
     mlk_cmodel **m = calloc(n + 1, sizeof *m);
     mlk_sgd_inst *in = calloc(n + 1, sizeof *in);
+    size_t *twin = calloc(n + 1, sizeof *twin), *klen = calloc(n + 1, sizeof *klen);
+    uint8_t(*key)[CV_KEY_MAX] = malloc((n + 1) * sizeof *key);
     int rc = cv_packed_open(ctx, a->rows, data, len, 1, &c);
-    if (!rc && (!m || !in)) rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc && (!m || !in || !twin || !klen || !key)) rc = wk_task_fail(ctx, 1, "out of memory");
     if (!rc) rc = wk_packed_check_labels(ctx, &c.w.p, c.w.off, a->inst[0]->classes);
     for (size_t i = 0; !rc && i < n; i++) {
         uint32_t k = a->fold[i];
@@ -271,8 +307,12 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
                               a->inst[i]->classes, a->inst[0]->classes);
             break;
         }
-        if ((rc = cv_start_model(ctx, a->inst[i], &c.w.p, &m[i])) != 0) break;
         res[i].count = c.kn[k];
+        twin[i] = i;
+        if (c.kn[k] && cv_inst_key(a->inst[i], key[i], &klen[i]) == 0 &&
+            (twin[i] = cv_twin(a, twin, key, klen, i)) != i)
+            continue; /* trained once, as its twin */
+        if ((rc = cv_start_model(ctx, a->inst[i], &c.w.p, &m[i])) != 0) break;
         if (!c.kn[k]) continue; /* nothing to train: the start model as it is */
         mlk_sgd_inst *q = &in[nt];
         nt++;
@@ -283,9 +323,19 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
         q->loss = &res[i].loss;
     }
     if (!rc && nt && mlk_sgd_multi_train_packed(in, nt, &c.w.p, NULL, ctx->err, sizeof ctx->err) != 0) rc = -1;
-    for (size_t i = 0; !rc && i < n; i++)
-        if (mlk_cmodel_encode(m[i], &res[i].model.data, &res[i].model.len) != 0)
+    for (size_t i = 0; !rc && i < n; i++) {
+        const Mlops__Tasks__TrainEpochResult *t = &res[twin[i]];
+        if (twin[i] == i) {
+            if (mlk_cmodel_encode(m[i], &res[i].model.data, &res[i].model.len) != 0)
+                rc = wk_task_fail(ctx, 1, "out of memory");
+        } else if (!(res[i].model.data = malloc(t->model.len))) {
             rc = wk_task_fail(ctx, 1, "out of memory");
+        } else {
+            memcpy(res[i].model.data, t->model.data, t->model.len);
+            res[i].model.len = t->model.len;
+            res[i].loss = t->loss;
+        }
+    }
     /* the pass trains them together: each its share of the task's time */
     double share = (now_s() - t0) / (double)(n ? n : 1);
     for (size_t i = 0; !rc && i < n; i++) secs[i] = share;
@@ -293,6 +343,9 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
     for (size_t i = 0; m && i < n; i++) mlk_cmodel_destroy(&m[i]);
     free(m);
     free(in);
+    free(twin);
+    free(klen);
+    free(key);
     cv_packed_free(&c);
     return rc;
 }

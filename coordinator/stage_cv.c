@@ -675,6 +675,21 @@ static void fold_scores(const mlk_metrics *acc, double *sc, char *err, size_t er
     for (uint32_t c = 0; conf && nc >= 2 && c < nc; c++) sc[7] += (double)conf[nc + c];
 }
 
+/* Whether active instances b and a of an epoch phase got the same
+ * results from every shard: model bytes and counts (instance x is entry
+ * x % per of the results of tasks (x / per) * S + s). */
+static int same_parts(Mlops__Tasks__CvEpochResult *const *er, size_t S, size_t per, size_t b, size_t a)
+{
+    for (size_t s = 0; s < S; s++) {
+        const Mlops__Tasks__TrainEpochResult *x = er[b / per * S + s]->inst[b % per];
+        const Mlops__Tasks__TrainEpochResult *y = er[a / per * S + s]->inst[a % per];
+        if (x->count != y->count || x->model.len != y->model.len ||
+            memcmp(x->model.data, y->model.data, x->model.len))
+            return 0;
+    }
+    return 1;
+}
+
 /* A phase of cv_epoch or cv_evaluate tasks is done: the active
  * instances' epoch models into *models (per instance, malloc'd), or
  * every instance's scores into p->score. Instance a of the phase is
@@ -734,7 +749,18 @@ static int cv_shards_done(const job_t *j, const stage_t *st, cvplan_t *p, int ev
             p->seconds[inst] += r->n_seconds ? r->seconds[k] : st->tasks[base + s].seconds / (double)share;
         }
         if (!rc && models[inst]) rc = MLOPS_EPARSE;
-        if (!rc) rc = coord_mixtree(bufs, lens, counts, S, &models[inst], &mlens[inst], err, errlen);
+        /* the same parts as an earlier instance's (trials that differ
+         * only in train.epochs, until the shorter stops): the same mix */
+        size_t twin = a;
+        for (size_t b = 0; !rc && twin == a && b < a; b++)
+            if (same_parts(er, S, per, b, a)) twin = b;
+        uint32_t tinst = twin < a ? rd32(p->act, twin) : inst;
+        if (!rc && twin < a) {
+            if (!(models[inst] = malloc(mlens[tinst]))) rc = MLOPS_ENOMEM;
+            else memcpy(models[inst], models[tinst], mlens[inst] = mlens[tinst]);
+        } else if (!rc) {
+            rc = coord_mixtree(bufs, lens, counts, S, &models[inst], &mlens[inst], err, errlen);
+        }
     }
     for (size_t t = 0; t < nt; t++) {
         if (er && er[t]) mlops__tasks__cv_epoch_result__free_unpacked(er[t], NULL);

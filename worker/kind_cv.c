@@ -166,28 +166,30 @@ static int cv_epoch_result(task_ctx_t *ctx, size_t n, Mlops__Tasks__TrainEpochRe
  * comes (a search's instances come trial by trial, each trial's folds in
  * turn: a fold's list serves every trial). */
 typedef struct {
-    mlk_fpack p;
-    size_t *off;          /* each row's record offset */
-    uint8_t *copy, *recs; /* wk_packed_open's copies */
+    wk_packed_t w;        /* the shard (w.p), its rows' record offsets (w.off), in the thread's reused buffers */
     uint8_t *fold;        /* each row's fold, CV_TEST_ROW for a test row */
     uint32_t K;
     size_t **koff, *kn; /* per fold: its list's record offsets, their count */
     int32_t **klab;     /* per fold: their labels (a scored fold's list) */
 } cv_packed_t;
 
-/* Open shard bytes (data, len) as c (shuffled: wk_packed_open's) and
- * give each row its fold. 0, or -1 after wk_task_fail; cv_packed_free
- * in either case. */
+/* Open shard bytes (data, len) as c (shuffled: wk_packed_take's) and
+ * give each row its fold. The offsets and the records' huge-page copy
+ * are the executor thread's buffers, kept from task to task as
+ * train_epoch keeps them: fresh ones were faulted in and cleared by the
+ * kernel on every task (each epoch's task per shard). 0, or -1 after
+ * wk_task_fail; cv_packed_free in either case. */
 static int cv_packed_open(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, const void *data, size_t len,
                           int shuffled, cv_packed_t *c)
 {
     memset(c, 0, sizeof *c);
     c->K = rows->folds;
-    int rc = wk_packed_open(ctx, 0, data, len, shuffled, &c->p, &c->off, &c->copy, &c->recs);
-    if (!rc && (!(c->fold = malloc(c->p.nrows ? c->p.nrows : 1)) || !(c->koff = calloc(c->K, sizeof *c->koff)) ||
-                !(c->klab = calloc(c->K, sizeof *c->klab)) || !(c->kn = calloc(c->K, sizeof *c->kn))))
+    int rc = wk_packed_take(ctx, 0, data, len, shuffled, &c->w);
+    if (!rc && (!(c->fold = malloc(c->w.p.nrows ? c->w.p.nrows : 1)) ||
+                !(c->koff = calloc(c->K, sizeof *c->koff)) || !(c->klab = calloc(c->K, sizeof *c->klab)) ||
+                !(c->kn = calloc(c->K, sizeof *c->kn))))
         rc = wk_task_fail(ctx, 1, "out of memory");
-    if (!rc) rc = cv_folds(ctx, rows, c->p.nrows, c->p.test, c->p.row_id, c->fold);
+    if (!rc) rc = cv_folds(ctx, rows, c->w.p.nrows, c->w.p.test, c->w.p.row_id, c->fold);
     return rc;
 }
 
@@ -198,7 +200,7 @@ static int cv_packed_open(task_ctx_t *ctx, const Mlops__Tasks__CvRows *rows, con
 static int cv_fold_rows(task_ctx_t *ctx, cv_packed_t *c, uint32_t k, int in_fold)
 {
     if (c->koff[k]) return 0;
-    size_t nrows = c->p.nrows, n = 0;
+    size_t nrows = c->w.p.nrows, n = 0;
     size_t *off = malloc((nrows ? nrows : 1) * sizeof *off);
     int32_t *lab = in_fold ? malloc((nrows ? nrows : 1) * sizeof *lab) : NULL;
     if (!off || (in_fold && !lab)) {
@@ -209,8 +211,8 @@ static int cv_fold_rows(task_ctx_t *ctx, cv_packed_t *c, uint32_t k, int in_fold
     for (size_t r = 0; r < nrows; r++) {
         uint8_t f = c->fold[r];
         if (in_fold ? f != k : f == CV_TEST_ROW || f == k) continue;
-        if (in_fold) memcpy(&lab[n], c->p.recs + c->off[r], 4);
-        off[n++] = c->off[r];
+        if (in_fold) memcpy(&lab[n], c->w.p.recs + c->w.off[r], 4);
+        off[n++] = c->w.off[r];
     }
     c->koff[k] = off;
     c->klab[k] = lab;
@@ -226,9 +228,7 @@ static void cv_packed_free(cv_packed_t *c)
     free(c->klab);
     free(c->kn);
     free(c->fold);
-    free(c->off);
-    free(c->copy);
-    free(c->recs);
+    wk_packed_release(&c->w);
 }
 
 /* Instance a's start model over a packed shard p into *m. 0, or -1
@@ -241,6 +241,40 @@ static int cv_start_model(task_ctx_t *ctx, const Mlops__Tasks__TrainEpochArgs *a
                               a->learning_rate == MLOPS_LR_ADAGRAD)))
         return wk_task_fail(ctx, 1, "out of memory");
     return 0;
+}
+
+/* The bytes of instance e's arguments less its start model (and its
+ * cv rows, unused here) into buf: what besides the model decides its
+ * epoch, whichever fields the message grows. 0, or -1 when they do not
+ * fit (then it is trained on its own). */
+#define CV_KEY_MAX 512
+static int cv_inst_key(const Mlops__Tasks__TrainEpochArgs *e, uint8_t *buf, size_t *len)
+{
+    Mlops__Tasks__TrainEpochArgs c = *e;
+    c.model.len = 0;
+    c.model.data = NULL;
+    c.cv = NULL;
+    if (mlops__tasks__train_epoch_args__get_packed_size(&c) > CV_KEY_MAX) return -1;
+    *len = mlops__tasks__train_epoch_args__pack(&c, buf);
+    return 0;
+}
+
+/* Instance i's twin among the instances before it that train: the same
+ * fold, the same arguments and the same start model bytes, so the same
+ * epoch bit for bit (a grid's trials that differ only in train.epochs
+ * run the same epochs until the shorter one stops). Its index, or i. */
+static size_t cv_twin(const Mlops__Tasks__CvEpochArgs *a, const size_t *twin, uint8_t (*key)[CV_KEY_MAX],
+                      const size_t *klen, size_t i)
+{
+    const ProtobufCBinaryData *mi = &a->inst[i]->model;
+    for (size_t j = 0; j < i; j++) {
+        const ProtobufCBinaryData *mj = &a->inst[j]->model;
+        if (twin[j] != j || a->fold[j] != a->fold[i] || !klen[j] || klen[j] != klen[i] ||
+            memcmp(key[j], key[i], klen[i]) || mj->len != mi->len || (mi->len && memcmp(mj->data, mi->data, mi->len)))
+            continue;
+        return j;
+    }
+    return i;
 }
 
 /* cv_epoch over a packed shard: each fold's training rows as a list of
@@ -258,9 +292,11 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
     double t0 = now_s();
     mlk_cmodel **m = calloc(n + 1, sizeof *m);
     mlk_sgd_inst *in = calloc(n + 1, sizeof *in);
+    size_t *twin = calloc(n + 1, sizeof *twin), *klen = calloc(n + 1, sizeof *klen);
+    uint8_t(*key)[CV_KEY_MAX] = malloc((n + 1) * sizeof *key);
     int rc = cv_packed_open(ctx, a->rows, data, len, 1, &c);
-    if (!rc && (!m || !in)) rc = wk_task_fail(ctx, 1, "out of memory");
-    if (!rc) rc = wk_packed_check_labels(ctx, &c.p, c.off, a->inst[0]->classes);
+    if (!rc && (!m || !in || !twin || !klen || !key)) rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) rc = wk_packed_check_labels(ctx, &c.w.p, c.w.off, a->inst[0]->classes);
     for (size_t i = 0; !rc && i < n; i++) {
         uint32_t k = a->fold[i];
         if ((rc = cv_fold_rows(ctx, &c, k, 0)) != 0) break;
@@ -271,8 +307,12 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
                               a->inst[i]->classes, a->inst[0]->classes);
             break;
         }
-        if ((rc = cv_start_model(ctx, a->inst[i], &c.p, &m[i])) != 0) break;
         res[i].count = c.kn[k];
+        twin[i] = i;
+        if (c.kn[k] && cv_inst_key(a->inst[i], key[i], &klen[i]) == 0 &&
+            (twin[i] = cv_twin(a, twin, key, klen, i)) != i)
+            continue; /* trained once, as its twin */
+        if ((rc = cv_start_model(ctx, a->inst[i], &c.w.p, &m[i])) != 0) break;
         if (!c.kn[k]) continue; /* nothing to train: the start model as it is */
         mlk_sgd_inst *q = &in[nt];
         nt++;
@@ -282,17 +322,30 @@ static int cv_epoch_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEpochArgs *a, 
         q->n = c.kn[k];
         q->loss = &res[i].loss;
     }
-    if (!rc && nt && mlk_sgd_multi_train_packed(in, nt, &c.p, NULL, ctx->err, sizeof ctx->err) != 0) rc = -1;
-    for (size_t i = 0; !rc && i < n; i++)
-        if (mlk_cmodel_encode(m[i], &res[i].model.data, &res[i].model.len) != 0)
+    if (!rc && nt && mlk_sgd_multi_train_packed(in, nt, &c.w.p, NULL, ctx->err, sizeof ctx->err) != 0) rc = -1;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const Mlops__Tasks__TrainEpochResult *t = &res[twin[i]];
+        if (twin[i] == i) {
+            if (mlk_cmodel_encode(m[i], &res[i].model.data, &res[i].model.len) != 0)
+                rc = wk_task_fail(ctx, 1, "out of memory");
+        } else if (!(res[i].model.data = malloc(t->model.len))) {
             rc = wk_task_fail(ctx, 1, "out of memory");
+        } else {
+            memcpy(res[i].model.data, t->model.data, t->model.len);
+            res[i].model.len = t->model.len;
+            res[i].loss = t->loss;
+        }
+    }
     /* the pass trains them together: each its share of the task's time */
     double share = (now_s() - t0) / (double)(n ? n : 1);
     for (size_t i = 0; !rc && i < n; i++) secs[i] = share;
-    if (!rc) rc = cv_epoch_result(ctx, n, resp, secs, c.p.nrows);
+    if (!rc) rc = cv_epoch_result(ctx, n, resp, secs, c.w.p.nrows);
     for (size_t i = 0; m && i < n; i++) mlk_cmodel_destroy(&m[i]);
     free(m);
     free(in);
+    free(twin);
+    free(klen);
+    free(key);
     cv_packed_free(&c);
     return rc;
 }
@@ -485,7 +538,7 @@ static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArg
         if ((rc = cv_fold_rows(ctx, &c, k, 1)) != 0) break;
         mlops__tasks__evaluate_result__init(&res[i]);
         resp[i] = &res[i];
-        cv_rows_t rows = {NULL, NULL, &c.p, c.koff[k], c.klab[k], c.kn[k]};
+        cv_rows_t rows = {NULL, NULL, &c.w.p, c.koff[k], c.klab[k], c.kn[k]};
         rc = cv_score(ctx, a->inst[i], &rows, &res[i]);
     }
     if (!rc) {
@@ -493,7 +546,7 @@ static int cv_evaluate_packed(task_ctx_t *ctx, const Mlops__Tasks__CvEvaluateArg
         r.n_inst = n;
         r.inst = resp;
         rc = wk_task_result_pack(ctx, &r.base);
-        if (!rc) wk_task_metric(ctx, "rows", (double)c.p.nrows);
+        if (!rc) wk_task_metric(ctx, "rows", (double)c.w.p.nrows);
     }
     cv_packed_free(&c);
     return rc;

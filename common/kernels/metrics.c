@@ -133,6 +133,71 @@ static size_t merge_runs(score_run *dst, const score_run *a, size_t na, const sc
     return w;
 }
 
+/* The run list of n scores with their labels (pos[i]: class 1) into
+ * add, ascending, equal scores one run, as qsort by score and
+ * merge_runs make it; returns its length. For scores without the sign
+ * bit (probabilities) a double's bits order as its value, so the bits
+ * with the label below them are sorted as integers, 11 bits a pass,
+ * skipping a pass where every key has the same digit: qsort's calls of
+ * cmp_run were most of a cv search's scoring. Equal keys are the same
+ * score and label, so their order cannot show. tmp: 2 n keys. Any
+ * other score (negative, -0.0): qsort. */
+#define RADIX_BITS 11
+#define RADIX_N (1u << RADIX_BITS)
+#define RADIX_PASSES ((64 + RADIX_BITS - 1) / RADIX_BITS)
+static size_t score_runs(score_run *add, size_t n, const double *score, size_t stride, const int32_t *y_true,
+                         uint64_t *tmp, size_t (*cnt)[RADIX_N])
+{
+    uint64_t *a = tmp, *b = tmp + n;
+    int plain = 1;
+    for (size_t i = 0; i < n && plain; i++) {
+        uint64_t u;
+        memcpy(&u, &score[i * stride], 8);
+        plain = !(u >> 63);
+        a[i] = u << 1 | (uint64_t)(y_true[i] == 1);
+    }
+    if (!plain) {
+        for (size_t i = 0; i < n; i++) {
+            add[i].score = score[i * stride];
+            add[i].npos = y_true[i] == 1;
+            add[i].nneg = y_true[i] != 1;
+        }
+        qsort(add, n, sizeof *add, cmp_run);
+        return merge_runs(add, add, n, NULL, 0);
+    }
+    memset(cnt, 0, RADIX_PASSES * sizeof *cnt);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned d = 0; d < RADIX_PASSES; d++) cnt[d][(a[i] >> (d * RADIX_BITS)) & (RADIX_N - 1)]++;
+    for (unsigned d = 0; d < RADIX_PASSES; d++) {
+        unsigned sh = d * RADIX_BITS;
+        if (cnt[d][(a[0] >> sh) & (RADIX_N - 1)] == n) continue; /* one digit: the order stands */
+        size_t sum = 0;
+        for (unsigned v = 0; v < RADIX_N; v++) {
+            size_t c = cnt[d][v];
+            cnt[d][v] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) b[cnt[d][(a[i] >> sh) & (RADIX_N - 1)]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bits = a[i] >> 1;
+        double sc;
+        memcpy(&sc, &bits, 8);
+        if (w == 0 || add[w - 1].score != sc) {
+            add[w].score = sc;
+            add[w].npos = add[w].nneg = 0;
+            w++;
+        }
+        if (a[i] & 1) add[w - 1].npos++;
+        else add[w - 1].nneg++;
+    }
+    return w;
+}
+
 /* m->runs = merge(m->runs, add[0..nadd)). */
 static int runs_merge_into(mlk_metrics *m, const score_run *add, size_t nadd)
 {
@@ -174,25 +239,27 @@ int mlk_metrics_add(mlk_metrics *m, size_t n, const int32_t *y_true, const int32
 
     double *row = NULL;
     score_run *add = NULL;
+    uint64_t *keys = NULL;
+    size_t (*cnt)[RADIX_N] = NULL;
     if (proba) {
         row = malloc(k * sizeof *row);
-        if (k == 2 && n) add = malloc(n * sizeof *add);
-        if (!row || (k == 2 && n && !add)) {
+        if (k == 2 && n) {
+            add = malloc(n * sizeof *add);
+            keys = malloc(2 * n * sizeof *keys);
+            cnt = malloc(RADIX_PASSES * sizeof *cnt);
+        }
+        if (!row || (k == 2 && n && (!add || !keys || !cnt))) {
             free(row);
             free(add);
+            free(keys);
+            free(cnt);
             return mlops_seterr(err, errlen, MLOPS_ENOMEM, "metrics: out of memory");
         }
-        for (size_t i = 0; i < n; i++) {
-            if (add) {
-                add[i].score = proba[i * 2 + 1];
-                add[i].npos = y_true[i] == 1;
-                add[i].nneg = y_true[i] != 1;
-            }
-        }
         if (add) {
-            qsort(add, n, sizeof *add, cmp_run);
-            /* compress equal scores in place, then merge */
-            size_t w = merge_runs(add, add, n, NULL, 0);
+            /* the scores' runs, then merged */
+            size_t w = score_runs(add, n, proba + 1, 2, y_true, keys, cnt);
+            free(keys);
+            free(cnt);
             if (runs_merge_into(m, add, w) != 0) {
                 free(row);
                 free(add);

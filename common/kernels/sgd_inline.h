@@ -121,8 +121,10 @@ static inline uint64_t splitmix64(uint64_t *s)
  * epoch, shard). The items are row indexes or packed-record offsets; the
  * permutation depends only on n and the seeds. The swap partners are drawn
  * SHUF_AHEAD steps early (same draws, same order) so that their slots can
- * be prefetched: the random swaps are otherwise one cache miss each. */
-#define SHUF_AHEAD 16
+ * be prefetched: the random swaps are otherwise one cache miss each.
+ * 64 ahead keeps more of those misses in flight than 16 did (1M items:
+ * best of 15, 2.91 ms against 3.26 ms; 128: 2.82 ms, within the noise). */
+#define SHUF_AHEAD 64
 static inline void shuffle_items(size_t *perm, size_t n, uint64_t seed, uint64_t epoch, uint64_t shard)
 {
     if (n < 2) return;

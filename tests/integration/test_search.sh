@@ -175,6 +175,21 @@ if errs:
     print("\n".join(errs), file=sys.stderr)
     sys.exit(1)
 EOF
+# trials that differ only in train.epochs run the same first epochs
+# (trained once per task and mixed once, kind_cv.c and stage_cv.c): the
+# grid's 2-epoch trial of alpha 1e-5 (a twin of the 6-epoch one) scores
+# what a search of that trial alone does, bit for bit
+job="$(submit_wait "$D/full.yaml" "${SET[@]}" --set 'cv={seed: 7}' \
+    --set 'search={grid: {train.alpha: [1e-5], train.epochs: [2]}, metric: accuracy, folds: 3}')" || exit 1
+save_result "$job" "$T/alone.json"
+"$PY" - "$T/grid.json" "$T/alone.json" <<'EOF' || fail "twin trials: the grid's trial differs from the same trial alone ($job)"
+import json, sys
+g = json.load(open(sys.argv[1]))["search"]["trials"]
+a = json.load(open(sys.argv[2]))["search"]["trials"]
+t = [x for x in g if x["params"] == {"train.alpha": 1e-5, "train.epochs": 2}]
+if len(t) != 1 or len(a) != 1 or (t[0]["mean"], t[0]["std"]) != (a[0]["mean"], a[0]["std"]):
+    sys.exit("grid trial %s, alone %s" % (t, a))
+EOF
 # random search: n trials drawn from a log-uniform range and a list
 job="$(submit_wait "$D/full.yaml" "${SET[@]}" \
     --set 'search={grid: {train.alpha: {loguniform: [1e-5, 1e-1]}, train.epochs: [2, 3]}, random: {n: 4, seed: 9}, metric: logloss, folds: 2}')" || exit 1

@@ -1,6 +1,7 @@
 /* test_metrics.c: metric values on small hand-checked examples
  * (scikit-learn's docstring cases), merge = single partial, edge cases
- * (one class, empty partials, bad input) and garbage buffers. */
+ * (one class, empty partials, bad input), garbage buffers, and the
+ * sorted score runs of one add the same bytes as row by row. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,6 +90,56 @@ static void test_multiclass_macro(void **state)
     assert_false(r.has_log_loss);
     assert_false(r.has_auc);
     mlk_metrics_destroy(&m);
+}
+
+/* One add of n rows against n adds of one row (whose runs need no
+ * sort, only merge_runs): the same partial, byte for byte, for scores
+ * the radix path sorts (ties, 0, denormals, 1, labels mixed within a
+ * score) and for those it leaves to qsort (negative, -0.0). */
+static void test_sorted_runs_bytes(void **state)
+{
+    (void)state;
+    enum { N = 3000, K = 2 };
+    int32_t *yt = malloc(N * sizeof *yt);
+    double *pr = malloc(N * K * sizeof *pr);
+    assert_non_null(yt);
+    assert_non_null(pr);
+    char err[160];
+    for (int neg = 0; neg < 2; neg++) {
+        srand(11 + neg);
+        for (int i = 0; i < N; i++) {
+            /* scores that differ in each pass's digits, with ties */
+            int c = rand() % 8;
+            double p = c == 0   ? 0.0
+                       : c == 1 ? 1.0
+                       : c == 2 ? 4.9e-322 * (rand() % 4)
+                       : c == 3 ? (double)rand() / RAND_MAX
+                       : c == 4 ? 0.5 + (rand() % 4096) * 0x1p-52
+                       : c == 5 ? 0.5 + (rand() % 4096) * 0x1p-41
+                       : c == 6 ? 0.5 + (rand() % 4096) * 0x1p-30
+                                : (rand() % 64) / 64.0;
+            if (neg && rand() % 4 == 0) p = rand() % 2 ? -0.0 : -p - 0.25;
+            yt[i] = rand() % 2;
+            pr[2 * i] = 1 - p;
+            pr[2 * i + 1] = p;
+        }
+        mlk_metrics *one = mlk_metrics_new(K, 0), *rows = mlk_metrics_new(K, 0);
+        assert_int_equal(mlk_metrics_add(one, N, yt, NULL, pr, err, sizeof err), 0);
+        for (int i = 0; i < N; i++)
+            assert_int_equal(mlk_metrics_add(rows, 1, yt + i, NULL, pr + 2 * i, err, sizeof err), 0);
+        uint8_t *a, *b;
+        size_t al, bl;
+        assert_int_equal(mlk_metrics_encode(one, &a, &al), 0);
+        assert_int_equal(mlk_metrics_encode(rows, &b, &bl), 0);
+        assert_int_equal(al, bl);
+        assert_memory_equal(a, b, al);
+        free(a);
+        free(b);
+        mlk_metrics_destroy(&one);
+        mlk_metrics_destroy(&rows);
+    }
+    free(yt);
+    free(pr);
 }
 
 static void test_merge_equals_single(void **state)
@@ -249,7 +300,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary),   cmocka_unit_test(test_multiclass_macro),
         cmocka_unit_test(test_merge_equals_single), cmocka_unit_test(test_edges),
-        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_garbage), cmocka_unit_test(test_sorted_runs_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -331,7 +331,7 @@ static int run_clean_qround(task_ctx_t *ctx)
 
 /* The filter's work on a viewed shard before its output is written: the
  * kept rows' mask and counts, their labels, and the output's size. Kept
- * in a (the view borrows the shard's bytes) for filter_encode. */
+ * in a (the view borrows the shard's bytes) for filter_derive or filter_fn. */
 static int filter_rows(clean_arg_t *a, const void *data, size_t len)
 {
     double *block = NULL;

@@ -57,6 +57,12 @@ typedef struct {
     int must_exist; /* OP_DEL: report MLOPS_ENOTFOUND if the key is absent */
     int (*fill)(void *dst, size_t len, void *arg); /* OP_PUT: writes the value in place */
     void *arg;
+    /* OP_PUT derived from the value at src (mlops_store_put_derived): plan
+     * sizes it from src, then derive writes it in place */
+    const char *src;
+    size_t srclen;
+    int (*plan)(const void *src, size_t srclen, size_t *len, void *arg);
+    int (*derive)(void *dst, size_t len, const void *src, size_t srclen, void *arg);
 } store_op;
 
 struct mlops_store_batch {
@@ -239,6 +245,8 @@ static int disk_full(const mlops_store_t *s, size_t need)
     return avail < (uint64_t)need + (1u << 20);
 }
 
+static void drop_mapped(const mlops_store_t *s, const void *data, size_t len);
+
 /* Apply ops[0..n) in one write transaction, growing the map and
  * replaying on MDB_MAP_FULL. 0 or an MLOPS_E* code. */
 static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
@@ -259,7 +267,30 @@ static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
         for (size_t i = 0; i < n && rc == 0; i++) {
             const store_op *op = &ops[i];
             MDB_val k = {.mv_size = op->keylen, .mv_data = (void *)op->key};
-            if (op->kind == OP_PUT) {
+            if (op->kind == OP_PUT && op->src) { /* read and written in this one transaction */
+                MDB_val sk = {.mv_size = op->srclen, .mv_data = (void *)op->src}, sv, v;
+                what = "mdb_get";
+                if ((rc = mdb_get(txn, s->dbi, &sk, &sv)) == MDB_NOTFOUND) {
+                    fill_rc = MLOPS_ENOTFOUND;
+                    rc = 0;
+                    break;
+                }
+                size_t len = 0;
+                if (rc == 0 && (fill_rc = op->plan(sv.mv_data, sv.mv_size, &len, op->arg)) != 0) break;
+                if (need < len + op->keylen + 64) need = len + op->keylen + 64; /* for a grow */
+                v.mv_size = len;
+                what = "mdb_put";
+                if (rc == 0) rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE);
+                if (rc == 0 && (fill_rc = op->derive(v.mv_data, len, sv.mv_data, sv.mv_size, op->arg)) != 0)
+                    break;
+                /* src's pages as a read drops them (they lie in the map: it was
+                 * committed before this transaction, so none of them is dirty) */
+                MDB_envinfo info;
+                if (rc == 0 && mdb_env_info(s->env, &info) == 0 &&
+                    (const char *)sv.mv_data >= (const char *)info.me_mapaddr &&
+                    (const char *)sv.mv_data + sv.mv_size <= (const char *)info.me_mapaddr + s->mapsize)
+                    drop_mapped(s, sv.mv_data, sv.mv_size);
+            } else if (op->kind == OP_PUT) {
                 MDB_val v = {.mv_size = op->len, .mv_data = (void *)op->data};
                 what = "mdb_put";
                 rc = mdb_put(txn, s->dbi, &k, &v, op->fill ? MDB_RESERVE : 0);
@@ -480,6 +511,18 @@ int mlops_store_put_fill(mlops_store_t *s, const char *key, size_t len,
 {
     store_op op = {.kind = OP_PUT, .key = key, .len = len, .fill = fill, .arg = arg};
     if (!s || !key_ok(key, &op.keylen) || !fill)
+        return MLOPS_EINVAL;
+    return run_ops(s, &op, 1);
+}
+
+int mlops_store_put_derived(mlops_store_t *s, const char *key, const char *src,
+                            int (*plan)(const void *src, size_t srclen, size_t *len, void *arg),
+                            int (*derive)(void *dst, size_t len, const void *src, size_t srclen,
+                                          void *arg),
+                            void *arg)
+{
+    store_op op = {.kind = OP_PUT, .key = key, .src = src, .plan = plan, .derive = derive, .arg = arg};
+    if (!s || !key_ok(key, &op.keylen) || !key_ok(src, &op.srclen) || !plan || !derive)
         return MLOPS_EINVAL;
     return run_ops(s, &op, 1);
 }

@@ -73,6 +73,22 @@ int mlops_store_put(mlops_store_t *s, const char *key, const void *data, size_t 
 int mlops_store_put_fill(mlops_store_t *s, const char *key, size_t len,
                          int (*fill)(void *dst, size_t len, void *arg), void *arg);
 
+/* A value derived from the value at `src`, read and written in one write
+ * transaction, so that neither is copied first and no read transaction
+ * is open around the write (a write inside mlops_store_foreach's read
+ * could deadlock on growing the map): plan(src, srclen, &len, arg) says
+ * the new value's size, then derive(dst, len, src, srclen, arg) writes
+ * all of it into the reserved space. Both may run more than once (the
+ * map grown and the write replayed: plan must start over) and see src
+ * only during the call. MLOPS_ENOTFOUND when `src` is not stored
+ * (nothing written, neither called); a non-zero return of plan or
+ * derive aborts the write and is returned; else as mlops_store_put. */
+int mlops_store_put_derived(mlops_store_t *s, const char *key, const char *src,
+                            int (*plan)(const void *src, size_t srclen, size_t *len, void *arg),
+                            int (*derive)(void *dst, size_t len, const void *src, size_t srclen,
+                                          void *arg),
+                            void *arg);
+
 /* A malloc'd copy of the value at `key` in *data (free() it) and its size
  * in *len. MLOPS_ENOTFOUND if absent (then *data = NULL, *len = 0). */
 int mlops_store_get(mlops_store_t *s, const char *key, void **data, size_t *len);

@@ -398,6 +398,9 @@ int coord_registry_gate(coord_t *c, const char *name, const char *alias, uint32_
                         const char *fingerprint, const char *reason);
 /* A job ended JOB_SUCCEEDED: register its trained model, if it has one. */
 void coord_registry_on_success(coord_t *c, job_t *j);
+/* Whether a job registers a version when it succeeds (a trained model,
+ * a recommender), i.e. needs its inputs' digests. */
+int coord_registry_registers(const job_t *j);
 /* The registry's verbs (models, model-*, alias-moves): the reply, or
  * NULL with *code and msg set. */
 /* {"moves": [moves with seq > since, oldest first], "next": the last

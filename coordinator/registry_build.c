@@ -269,6 +269,13 @@ static int register_recommender(coord_t *c, job_t *j, const char *name, uint32_t
     return rc;
 }
 
+int coord_registry_registers(const job_t *j)
+{
+    const mlops_jobspec_t *s = j->spec;
+    return s && ((s->has_register && s->has_knn && s->knn.mode == MLOPS_KNN_RECOMMEND) ||
+                 s->has_train);
+}
+
 void coord_registry_on_success(coord_t *c, job_t *j)
 {
     const mlops_jobspec_t *s = j->spec;

@@ -230,7 +230,8 @@ out:
  * drop rows: they work on a view of its encoding, in the store's map
  * when held locally (mlk_frame_view, wk_task_input_with), and the filter
  * writes the kept rows' encoding in one pass, instead of decoding the
- * whole frame into a copy, filtering it in place and encoding it again. */
+ * whole frame into a copy, filtering it in place and encoding it again;
+ * held locally, into the store's own space (wk_task_output_derived). */
 typedef struct {
     task_ctx_t *ctx;
     int dropna;
@@ -246,6 +247,8 @@ typedef struct {
     size_t outlen, after_dropna, kept;
     char **labels;
     size_t nlabels;
+    mlk_frameview *v; /* filter: the viewed input and its kept rows */
+    uint8_t *keep;
 } clean_arg_t;
 
 /* The dropna mask of a viewed shard (all ones without dropna), and its
@@ -326,36 +329,77 @@ static int run_clean_qround(task_ctx_t *ctx)
     return rc ? -1 : 0;
 }
 
-static int filter_fn(const void *data, size_t len, void *arg)
+/* The filter's work on a viewed shard before its output is written: the
+ * kept rows' mask and counts, their labels, and the output's size. Kept
+ * in a (the view borrows the shard's bytes) for filter_derive or filter_fn. */
+static int filter_rows(clean_arg_t *a, const void *data, size_t len)
 {
-    clean_arg_t *a = arg;
-    mlk_frameview *v = NULL;
-    uint8_t *keep = NULL;
     double *block = NULL;
     const double **cols = NULL;
     size_t ncols = 0;
     const mlops_jobspec_t *s;
-    int rc = mlk_frame_view(data, len, &v) != 0 ? view_fail(a) : 0;
+    int rc = mlk_frame_view(data, len, &a->v) != 0 ? view_fail(a) : 0;
     /* the numeric columns only for bounds (a job without IQR needs none) */
-    if (!rc) rc = view_rows(a, v, a->nb != 0, &keep, &block, &cols, &ncols);
+    if (!rc) rc = view_rows(a, a->v, a->nb != 0, &a->keep, &block, &cols, &ncols);
     if (!rc && a->nb && ncols != a->nb)
         rc = wk_task_fail(a->ctx, 0, "clean: bounds for %zu columns, spec has %zu", a->nb, ncols);
     if (!rc) {
-        a->kept = a->nb ? mlk_iqr_mask_cols(cols, ncols, v->nrows, a->lo, a->hi, keep)
+        a->kept = a->nb ? mlk_iqr_mask_cols(cols, ncols, a->v->nrows, a->lo, a->hi, a->keep)
                         : a->after_dropna;
-        if (mlk_frame_encode_filtered(v, keep, &a->out, &a->outlen) != 0)
-            rc = wk_task_fail(a->ctx, 1, "out of memory encoding");
+        a->outlen = mlk_frame_filtered_size(a->v, a->keep);
     }
     /* the labels of the kept rows, while the view is valid */
     if (!rc && (rc = wk_task_spec(a->ctx, &s)) == 0) {
-        int c = s->columns.label ? mlk_frame_view_col(v, s->columns.label) : -1;
-        if (c >= 0 && v->cols[c].type == MLK_STR)
-            rc = labels_of(a->ctx, v->nrows, NULL, &v->cols[c], keep, &a->labels, &a->nlabels);
+        int c = s->columns.label ? mlk_frame_view_col(a->v, s->columns.label) : -1;
+        if (c >= 0 && a->v->cols[c].type == MLK_STR)
+            rc = labels_of(a->ctx, a->v->nrows, NULL, &a->v->cols[c], a->keep, &a->labels,
+                           &a->nlabels);
     }
     free(cols);
     free(block);
-    free(keep);
-    mlk_frame_view_destroy(&v);
+    return rc;
+}
+
+/* What filter_rows made, let go (before a replay, and at the end). */
+static void filter_reset(clean_arg_t *a)
+{
+    mlk_frame_view_destroy(&a->v);
+    free(a->keep);
+    a->keep = NULL;
+    wk_labels_free(a->labels, a->nlabels);
+    a->labels = NULL;
+    a->nlabels = 0;
+}
+
+/* Held locally: the shard is read and the kept rows written in one store
+ * transaction (wk_task_output_derived), straight into the store's
+ * reserved space; no copy of the output is made first. */
+static int filter_plan(const void *src, size_t srclen, size_t *len, void *arg)
+{
+    clean_arg_t *a = arg;
+    filter_reset(a); /* a replay after the map grew starts over */
+    if (filter_rows(a, src, srclen) != 0) return 1;
+    *len = a->outlen;
+    return 0;
+}
+
+static int filter_derive(void *dst, size_t len, const void *src, size_t srclen, void *arg)
+{
+    (void)src;
+    (void)srclen;
+    clean_arg_t *a = arg;
+    mlk_frame_encode_filtered_to(a->v, a->keep, dst, len);
+    return 0;
+}
+
+/* Fetched from another worker: the copy is filtered into a buffer. */
+static int filter_fn(const void *data, size_t len, void *arg)
+{
+    clean_arg_t *a = arg;
+    int rc = filter_rows(a, data, len);
+    if (!rc && mlk_frame_encode_filtered(a->v, a->keep, &a->out, &a->outlen) != 0)
+        rc = wk_task_fail(a->ctx, 1, "out of memory encoding");
+    mlk_frame_view_destroy(&a->v); /* data goes away after the call */
     return rc;
 }
 
@@ -371,8 +415,13 @@ static int run_clean_filter(task_ctx_t *ctx)
                           a->n_lo, a->n_hi);
         goto out;
     }
-    if (wk_task_input_with(ctx, 0, filter_fn, &ca) != 0) goto out;
-    if ((rc = wk_task_output(ctx, NULL, ca.out, ca.outlen)) != 0) goto out;
+    int drc = wk_task_output_derived(ctx, 0, filter_plan, filter_derive, &ca);
+    if (drc < 0) goto out;
+    if (drc == 1) { /* not held here */
+        filter_reset(&ca);
+        if (wk_task_input_with(ctx, 0, filter_fn, &ca) != 0) goto out;
+        if ((rc = wk_task_output(ctx, NULL, ca.out, ca.outlen)) != 0) goto out;
+    }
     Mlops__Tasks__CleanFilterResult res = MLOPS__TASKS__CLEAN_FILTER_RESULT__INIT;
     res.n_labels = ca.nlabels;
     res.labels = ca.labels;
@@ -381,7 +430,7 @@ static int run_clean_filter(task_ctx_t *ctx)
     wk_task_metric(ctx, "rows_after_dropna", (double)ca.after_dropna);
     rc = 0;
 out:
-    wk_labels_free(ca.labels, ca.nlabels);
+    filter_reset(&ca);
     free(ca.out);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;

@@ -297,10 +297,20 @@ int wk_task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size
     return 0;
 }
 
-/* A task's output written as a copy of data, or by fill into the store's
- * own space (wk_task_output_frame: the frame is encoded there once). */
-static int output_put(task_ctx_t *ctx, const char *key, const void *data, size_t len,
-                      int (*fill)(void *, size_t, void *), void *arg)
+/* How an output is written: a copy of data, by fill into the store's own
+ * space (wk_task_output_frame: the frame is encoded there once), or
+ * derived from a stored input in the same transaction (src). */
+typedef struct {
+    const void *data;
+    size_t len;
+    int (*fill)(void *, size_t, void *);
+    const char *src;
+    int (*plan)(const void *, size_t, size_t *, void *);
+    int (*derive)(void *, size_t, const void *, size_t, void *);
+    void *arg;
+} put_how;
+
+static int output_put(task_ctx_t *ctx, const char *key, const put_how *h)
 {
     if (!key) key = ctx->ta->output_key;
     if (!key || !*key) return wk_task_fail(ctx, 0, "task has no output key");
@@ -308,19 +318,22 @@ static int output_put(task_ctx_t *ctx, const char *key, const void *data, size_t
      * shard of a dropped job is written after its others were deleted */
     if (ctx->cancel) wk_cancel_lock(ctx->cancel);
     int dropped = ctx->cancel && ctx->ta->job_id && wk_cancel_has_locked(ctx->cancel, ctx->ta->job_id);
-    int rc = dropped ? 0
-             : fill  ? mlops_store_put_fill(ctx->store, key, len, fill, arg)
-                     : mlops_store_put(ctx->store, key, data, len);
+    int rc = dropped  ? 0
+             : h->src ? mlops_store_put_derived(ctx->store, key, h->src, h->plan, h->derive, h->arg)
+             : h->fill ? mlops_store_put_fill(ctx->store, key, h->len, h->fill, h->arg)
+                       : mlops_store_put(ctx->store, key, h->data, h->len);
     if (ctx->cancel) wk_cancel_unlock(ctx->cancel);
     if (dropped) {
         ctx->cancelled = 1;
         return wk_task_fail(ctx, 0, "job %s was cancelled", ctx->ta->job_id);
     }
+    if (h->src && rc == MLOPS_ENOTFOUND) return 1; /* the input is not held here */
+    if (rc > 0) return -1; /* plan's or derive's own failure: the task's message is set */
     if (rc == MLOPS_EFULL) /* another worker may have room: retryable */
         return wk_task_fail(ctx, 1, "store: no space left on the device writing %s (%zu bytes)", key,
-                            len);
+                            h->len);
     if (rc != 0)
-        return wk_task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, len);
+        return wk_task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, h->len);
     char **o = realloc(ctx->outputs, (ctx->noutputs + 1) * sizeof *o);
     if (!o) return wk_task_fail(ctx, 1, "out of memory");
     ctx->outputs = o;
@@ -331,7 +344,8 @@ static int output_put(task_ctx_t *ctx, const char *key, const void *data, size_t
 
 int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len)
 {
-    return output_put(ctx, key, data, len, NULL, NULL);
+    put_how h = {.data = data, .len = len};
+    return output_put(ctx, key, &h);
 }
 
 static int fill_frame(void *dst, size_t len, void *arg)
@@ -343,7 +357,20 @@ static int fill_frame(void *dst, size_t len, void *arg)
 
 int wk_task_output_frame(task_ctx_t *ctx, const mlk_frame *f)
 {
-    return output_put(ctx, NULL, NULL, mlk_frame_encoded_size(f), fill_frame, (void *)f);
+    put_how h = {.len = mlk_frame_encoded_size(f), .fill = fill_frame, .arg = (void *)f};
+    return output_put(ctx, NULL, &h);
+}
+
+int wk_task_output_derived(task_ctx_t *ctx, size_t i,
+                           int (*plan)(const void *src, size_t srclen, size_t *len, void *arg),
+                           int (*derive)(void *dst, size_t len, const void *src, size_t srclen,
+                                         void *arg),
+                           void *arg)
+{
+    if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
+    if (wk_task_check_cancel(ctx)) return -1;
+    put_how h = {.src = ctx->ta->inputs[i]->key, .plan = plan, .derive = derive, .arg = arg};
+    return output_put(ctx, NULL, &h);
 }
 
 void wk_task_metric(task_ctx_t *ctx, const char *name, double v)

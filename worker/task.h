@@ -71,6 +71,18 @@ int wk_task_numeric_cols(task_ctx_t *ctx, const mlk_frame *f, size_t **idx, size
 /* Write the task's output shard (to ta->output_key, or key if given). */
 int wk_task_output(task_ctx_t *ctx, const char *key, const void *data, size_t len);
 int wk_task_output_frame(task_ctx_t *ctx, const mlk_frame *f);
+/* The task's output shard derived from input i when the local store
+ * holds it: read and written in one store transaction
+ * (mlops_store_put_derived, whose plan and derive are these), so neither
+ * is copied first. 1 when input i is not held here (nothing written:
+ * read it with wk_task_input_with and write with wk_task_output); -1
+ * with the task failed; 0. plan and derive return 0, or a positive value
+ * after failing the task themselves. */
+int wk_task_output_derived(task_ctx_t *ctx, size_t i,
+                           int (*plan)(const void *src, size_t srclen, size_t *len, void *arg),
+                           int (*derive)(void *dst, size_t len, const void *src, size_t srclen,
+                                         void *arg),
+                           void *arg);
 void wk_task_metric(task_ctx_t *ctx, const char *name, double v);
 /* Take ownership of a result buffer. */
 void wk_task_result(task_ctx_t *ctx, uint8_t *data, size_t len);

@@ -380,25 +380,28 @@ void mlk_frame_view_f64(const mlk_frameview *v, size_t c, double *dst)
 }
 
 /* Copy the 8-byte items of src whose keep flag is set to dst; returns
- * the bytes written. */
-static size_t keep8(uint8_t *dst, const uint8_t *src, const uint8_t *keep, size_t n)
+ * the bytes written. room: the bytes writable from dst on, as the
+ * branch-free loop writes one item past the last kept one. */
+static size_t keep8(uint8_t *dst, size_t room, const uint8_t *src, const uint8_t *keep, size_t n)
 {
     uint8_t *w = dst;
-    for (size_t r = 0; r < n; r++) {
+    size_t r = 0;
+    for (; r < n && (size_t)(w - dst) + 8 <= room; r++) {
         memcpy(w, src + r * 8, 8);
         w += keep[r] ? 8 : 0; /* written always, kept when flagged: no branch to mispredict */
     }
+    for (; r < n; r++) /* only at the end of a buffer sized exactly */
+        if (keep[r]) {
+            memcpy(w, src + r * 8, 8);
+            w += 8;
+        }
     return (size_t)(w - dst);
 }
 
-int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8_t **out,
-                              size_t *outlen)
+size_t mlk_frame_filtered_size(const mlk_frameview *v, const uint8_t *keep)
 {
     size_t n = v->nrows, k = 0;
     for (size_t r = 0; r < n; r++) k += keep[r] != 0;
-    /* the size first: the kept rows' fixed-width parts exactly, and at
-     * most all of a column's string bytes (a second walk over every
-     * kept string only to size the buffer cost more than the slack) */
     size_t size = 20 + k * 8;
     for (size_t c = 0; c < v->ncols; c++) {
         const mlk_colview *col = &v->cols[c];
@@ -407,15 +410,24 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
             size += k * 8;
             continue;
         }
-        uint64_t a, z;
+        /* the kept strings' bytes from the offsets alone (no string is read) */
+        uint64_t bytes = 0, a, b;
         memcpy(&a, col->off, 8);
-        memcpy(&z, col->off + n * 8, 8);
-        size += k + (k + 1) * 8 + (size_t)(z - a);
+        for (size_t r = 0; r < n; r++, a = b) {
+            memcpy(&b, col->off + (r + 1) * 8, 8);
+            bytes += keep[r] ? b - a : 0;
+        }
+        size += k + (k + 1) * 8 + (size_t)bytes;
     }
-    /* spare bytes: keep8 writes one item past the last kept one, and a
-     * short string is copied as 16 bytes */
-    uint8_t *buf = malloc(size + 16), *p = buf;
-    if (!buf) return MLOPS_ENOMEM;
+    return size;
+}
+
+void mlk_frame_encode_filtered_to(const mlk_frameview *v, const uint8_t *keep, uint8_t *dst,
+                                  size_t size)
+{
+    size_t n = v->nrows, k = 0;
+    for (size_t r = 0; r < n; r++) k += keep[r] != 0;
+    uint8_t *p = dst, *end = dst + size;
     uint32_t v32 = 1;
     uint64_t n64 = k;
     memcpy(p, "MLKF", 4);
@@ -424,7 +436,7 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
     v32 = (uint32_t)v->ncols;
     memcpy(p + 16, &v32, 4);
     p += 20;
-    p += keep8(p, v->row_id, keep, n);
+    p += keep8(p, (size_t)(end - p), v->row_id, keep, n);
     for (size_t c = 0; c < v->ncols; c++) {
         const mlk_colview *col = &v->cols[c];
         uint32_t nl = (uint32_t)strlen(col->name), t = (uint32_t)col->type;
@@ -433,7 +445,7 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
         memcpy(p + 4 + nl, &t, 4);
         p += 8 + nl;
         if (col->type == MLK_F64) {
-            p += keep8(p, col->f64, keep, n);
+            p += keep8(p, (size_t)(end - p), col->f64, keep, n);
             continue;
         }
         uint8_t *miss = p, *off = p + k, *str = p + k + (k + 1) * 8;
@@ -445,8 +457,10 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
             size_t len;
             const char *s = mlk_view_str_at(col, r, &len);
             miss[w] = col->missing[r];
-            /* most strings are short: one fixed copy, not a call */
-            if (len <= 16 && v->end - (const uint8_t *)s >= 16) memcpy(str + at, s, 16);
+            /* most strings are short: one fixed copy, not a call, where
+             * both the source and the destination have 16 bytes left */
+            if (len <= 16 && v->end - (const uint8_t *)s >= 16 && end - (str + at) >= 16)
+                memcpy(str + at, s, 16);
             else memcpy(str + at, s, len);
             at += len;
             memcpy(off + (w + 1) * 8, &at, 8);
@@ -454,7 +468,16 @@ int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8
         }
         p = str + at;
     }
+}
+
+int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8_t **out,
+                              size_t *outlen)
+{
+    size_t size = mlk_frame_filtered_size(v, keep);
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) return MLOPS_ENOMEM;
+    mlk_frame_encode_filtered_to(v, keep, buf, size);
     *out = buf;
-    *outlen = (size_t)(p - buf);
+    *outlen = size;
     return 0;
 }

@@ -124,5 +124,12 @@ static inline const char *mlk_view_str_at(const mlk_colview *c, size_t r, size_t
  * and sets *out (malloc'd) and *outlen, or MLOPS_ENOMEM. */
 int mlk_frame_encode_filtered(const mlk_frameview *v, const uint8_t *keep, uint8_t **out,
                               size_t *outlen);
+/* The same encoding's exact size (the kept strings' bytes counted from
+ * the offsets), and the encoding written into dst, which holds exactly
+ * that many bytes (a store's reserved space: nothing past it is
+ * touched). */
+size_t mlk_frame_filtered_size(const mlk_frameview *v, const uint8_t *keep);
+void mlk_frame_encode_filtered_to(const mlk_frameview *v, const uint8_t *keep, uint8_t *dst,
+                                  size_t size);
 
 #endif

@@ -115,6 +115,16 @@ static void test_filtered_matches_decode_filter_encode(void **state)
         assert_int_equal(mlk_frame_encode(g, &want, &wantlen), 0);
         assert_int_equal(gotlen, wantlen);
         assert_memory_equal(got, want, wantlen);
+        /* the exact size, and the same bytes written into a buffer of
+         * exactly that size (a store's reserved space): nothing past it */
+        size_t exact = mlk_frame_filtered_size(v, keep);
+        assert_int_equal(exact, wantlen);
+        uint8_t *into = malloc(exact + 32);
+        memset(into, 0xA5, exact + 32);
+        mlk_frame_encode_filtered_to(v, keep, into, exact);
+        assert_memory_equal(into, want, wantlen);
+        for (size_t i = exact; i < exact + 32; i++) assert_int_equal(into[i], 0xA5);
+        free(into);
         /* string values read through the view are the frame's */
         for (size_t c = 0; c < ncols; c++)
             if (f->cols[c].type == MLK_STR)

@@ -234,6 +234,83 @@ static void test_put_fill(void **state)
     mlops_store_close(&s);
 }
 
+/* mlops_store_put_derived: the new value is planned and written from the
+ * stored source in one write transaction (16 MiB derived into a 1 MiB
+ * map: replayed after the map grew, the plan starting over); a missing
+ * source writes nothing and calls neither; a failing plan or derive
+ * leaves the old value and returns its code. */
+typedef struct {
+    size_t plans, derives;
+    int fail_plan, fail_derive;
+} derive_arg;
+
+static int plan_fn(const void *src, size_t srclen, size_t *len, void *arg)
+{
+    derive_arg *a = arg;
+    (void)src;
+    a->plans++;
+    *len = srclen * 2;
+    return a->fail_plan;
+}
+
+static int derive_fn(void *dst, size_t len, const void *src, size_t srclen, void *arg)
+{
+    derive_arg *a = arg;
+    a->derives++;
+    if (a->fail_derive) return a->fail_derive;
+    assert_int_equal(len, srclen * 2);
+    memcpy(dst, src, srclen); /* the source, then its bytes inverted */
+    for (size_t i = 0; i < srclen; i++) ((unsigned char *)dst)[srclen + i] = (unsigned char)~((const unsigned char *)src)[i];
+    return 0;
+}
+
+static void test_put_derived(void **state)
+{
+    mlops_store_t *s = open_sub(*state, "derived", 0, 1 << 20);
+    assert_non_null(s);
+    const size_t half = 8u << 20;
+    unsigned char *src = malloc(half);
+    assert_non_null(src);
+    fill_pattern(src, half, 9);
+    assert_int_equal(mlops_store_put(s, "shard/src", src, half), 0);
+    derive_arg a = {0};
+    assert_int_equal(mlops_store_put_derived(s, "shard/out", "shard/src", plan_fn, derive_fn, &a), 0);
+    assert_true(a.plans >= 1);
+    assert_true(a.derives >= 1 && a.plans >= a.derives); /* a replay plans again */
+    void *d;
+    size_t n;
+    assert_int_equal(mlops_store_get(s, "shard/out", &d, &n), 0);
+    assert_int_equal(n, 2 * half);
+    assert_memory_equal(d, src, half);
+    for (size_t i = 0; i < half; i++) assert_int_equal(((unsigned char *)d)[half + i], (unsigned char)~src[i]);
+    free(d);
+    /* the source is untouched */
+    assert_int_equal(mlops_store_get(s, "shard/src", &d, &n), 0);
+    assert_int_equal(n, half);
+    assert_memory_equal(d, src, half);
+    free(d);
+    /* no source: nothing written, nothing called */
+    a = (derive_arg){0};
+    assert_int_equal(mlops_store_put_derived(s, "shard/none", "shard/gone", plan_fn, derive_fn, &a),
+                     MLOPS_ENOTFOUND);
+    assert_int_equal(a.plans + a.derives, 0);
+    assert_int_equal(mlops_store_has(s, "shard/none"), 0);
+    /* a failing plan or derive: its code, the old value kept */
+    a = (derive_arg){.fail_plan = 1};
+    assert_int_equal(mlops_store_put_derived(s, "shard/out", "shard/src", plan_fn, derive_fn, &a), 1);
+    assert_int_equal(a.derives, 0);
+    a = (derive_arg){.fail_derive = 2};
+    assert_int_equal(mlops_store_put_derived(s, "shard/out", "shard/src", plan_fn, derive_fn, &a), 2);
+    assert_int_equal(mlops_store_get(s, "shard/out", &d, &n), 0);
+    assert_int_equal(n, 2 * half);
+    assert_memory_equal(d, src, half);
+    free(d);
+    assert_int_equal(mlops_store_put_derived(s, "shard/x", "shard/src", NULL, derive_fn, &a), MLOPS_EINVAL);
+    assert_int_equal(mlops_store_put_derived(s, "shard/x", "", plan_fn, derive_fn, &a), MLOPS_EINVAL);
+    free(src);
+    mlops_store_close(&s);
+}
+
 static void test_prefix_list_del(void **state)
 {
     mlops_store_t *s = open_sub(*state, "p", 0, 0);
@@ -554,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_big_values_grow_map, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_put_fill, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_put_derived, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_prefix_list_del, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_foreach, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_batch, setup_dir, teardown_dir),

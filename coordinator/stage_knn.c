@@ -171,11 +171,7 @@ static int plan_decode_names(const stage_t *st, knnplan_t *p, int names, char *e
             for (uint64_t i = 0; i < p->nusers && !r.err; i++) p->users[i] = br_str(&r);
             for (uint64_t i = 0; i < p->nitems && !r.err; i++) p->items[i] = br_str(&r);
         } else {
-            for (uint64_t i = 0; i < p->nusers + p->nitems && !r.err; i++) {
-                uint32_t n = br_u32(&r); /* bw_str's length, then the bytes */
-                if (r.err || n > r.n - r.at) r.err = 1;
-                else r.at += n;
-            }
+            for (uint64_t i = 0; i < p->nusers + p->nitems && !r.err; i++) br_skip_str(&r);
             p->unnamed = 1;
         }
         if (!r.err && r.at < r.n) {

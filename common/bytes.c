@@ -81,6 +81,13 @@ char *br_str(br_t *r)
     return s;
 }
 
+void br_skip_str(br_t *r)
+{
+    uint32_t n = br_u32(r);
+    if (r->err || n > r->n - r->at) r->err = 1;
+    else r->at += n;
+}
+
 const uint8_t *br_blob(br_t *r, size_t *len)
 {
     uint64_t n = br_u64(r);

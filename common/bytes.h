@@ -38,6 +38,8 @@ uint64_t br_u64(br_t *r);
 double br_f64(br_t *r);
 /* A string into a malloc'd NUL-terminated copy (NULL on error). */
 char *br_str(br_t *r);
+/* Step over a string (bw_str's layout) without copying it. */
+void br_skip_str(br_t *r);
 /* A blob as a pointer into the buffer (borrowed) and its length. */
 const uint8_t *br_blob(br_t *r, size_t *len);
 /* n doubles into a new malloc'd array (NULL and r->err on a short buffer). */

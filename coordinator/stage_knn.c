@@ -171,11 +171,7 @@ static int plan_decode_names(const stage_t *st, knnplan_t *p, int names, char *e
             for (uint64_t i = 0; i < p->nusers && !r.err; i++) p->users[i] = br_str(&r);
             for (uint64_t i = 0; i < p->nitems && !r.err; i++) p->items[i] = br_str(&r);
         } else {
-            for (uint64_t i = 0; i < p->nusers + p->nitems && !r.err; i++) {
-                uint32_t n = br_u32(&r); /* bw_str's length, then the bytes */
-                if (r.err || n > r.n - r.at) r.err = 1;
-                else r.at += n;
-            }
+            for (uint64_t i = 0; i < p->nusers + p->nitems && !r.err; i++) br_skip_str(&r);
             p->unnamed = 1;
         }
         if (!r.err && r.at < r.n) {
@@ -377,49 +373,86 @@ static stage_t *frame_stage(job_t *j)
  * shards with the same function (kind_knn.c). */
 static void sort_ids(char **v, size_t n) { mlk_strid_sort_keys((const char **)v, n); }
 
-/* Merge the per-shard key sets of phase 0 (RecKeysResult). */
+/* A bump allocator for unpacking the key sets: each of the 16 results
+ * holds nearly every user and item (~12,000 strings at 1M rows), and
+ * protobuf-c's malloc and free per string made the merge ~60 ms of the
+ * coordinator's loop between the phases, with the workers idle. */
+typedef struct {
+    uint8_t *blk[48];
+    size_t nblk, used, cap, cap0; /* cap0: the first block's size */
+} keyarena_t;
+
+static void *keyarena_alloc(void *data, size_t size)
+{
+    keyarena_t *a = data;
+    size = (size + 15) & ~(size_t)15;
+    if (a->nblk == 0 || size > a->cap - a->used) {
+        /* doubling blocks: 48 of them hold more than any result */
+        size_t cap = ((size_t)1 << 20) << (a->nblk < 24 ? a->nblk : 24);
+        if (size > cap) cap = size;
+        if (a->nblk == sizeof a->blk / sizeof *a->blk) return NULL;
+        uint8_t *b = malloc(cap);
+        if (!b) return NULL;
+        if (a->nblk == 0) a->cap0 = cap;
+        a->blk[a->nblk++] = b;
+        a->used = 0;
+        a->cap = cap;
+    }
+    void *p = a->blk[a->nblk - 1] + a->used;
+    a->used += size;
+    return p;
+}
+
+static void keyarena_nofree(void *data, void *p)
+{
+    (void)data;
+    (void)p;
+}
+
+/* Forget every allocation, keeping the first block for the next unpack. */
+static void keyarena_reset(keyarena_t *a, int all)
+{
+    for (size_t i = all ? 0 : 1; i < a->nblk; i++) free(a->blk[i]);
+    a->nblk = all || a->nblk == 0 ? 0 : 1;
+    a->used = 0;
+    a->cap = a->nblk ? a->cap0 : 0;
+}
+
+/* Merge the per-shard key sets of phase 0 (RecKeysResult). The merged
+ * lists are in first-seen order before the sort, which is a total order
+ * (mlk_strid_sort_keys), so the ranks do not depend on that order. */
 static int rec_merge_keys(job_t *j, stage_t *st, knnplan_t *p, char *err, size_t errlen)
 {
-    zhashx_t *seen[2] = {zhashx_new(), zhashx_new()};
+    mlk_strid *seen[2] = {mlk_strid_new(1u << 14), mlk_strid_new(1u << 12)};
     char **v[2] = {NULL, NULL};
-    size_t n[2] = {0, 0}, cap[2] = {0, 0};
+    size_t n[2] = {0, 0};
+    keyarena_t arena = {.nblk = 0};
+    ProtobufCAllocator alloc = {keyarena_alloc, keyarena_nofree, &arena};
     int rc = seen[0] && seen[1] ? 0 : MLOPS_ENOMEM;
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
         const task_t *tk = &st->tasks[t];
         Mlops__Tasks__RecKeysResult *r =
-            mlops__tasks__rec_keys_result__unpack(NULL, tk->result_len, tk->result);
+            mlops__tasks__rec_keys_result__unpack(&alloc, tk->result_len, tk->result);
         if (!r) {
             rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "knn: damaged key set from task %zu", t);
             break;
         }
         char **got[2] = {r->users, r->items};
         size_t ngot[2] = {r->n_users, r->n_items};
-        for (int s = 0; s < 2 && !rc; s++) {
-            for (size_t i = 0; i < ngot[s] && !rc; i++) {
-                if (zhashx_lookup(seen[s], got[s][i])) continue;
-                char *x = strdup(got[s][i]);
-                if (!x) {
-                    rc = MLOPS_ENOMEM;
-                    break;
-                }
-                if (n[s] == cap[s]) {
-                    cap[s] = cap[s] ? cap[s] * 2 : 1024;
-                    char **a = realloc(v[s], cap[s] * sizeof *a);
-                    if (!a) {
-                        free(x);
-                        rc = MLOPS_ENOMEM;
-                        break;
-                    }
-                    v[s] = a;
-                }
-                zhashx_insert(seen[s], x, (void *)1);
-                v[s][n[s]++] = x;
-            }
-        }
-        mlops__tasks__rec_keys_result__free_unpacked(r, NULL);
+        for (int s = 0; s < 2 && !rc; s++)
+            for (size_t i = 0; i < ngot[s] && !rc; i++)
+                if (mlk_strid_add(seen[s], got[s][i], strlen(got[s][i])) < 0) rc = MLOPS_ENOMEM;
+        keyarena_reset(&arena, 0);
     }
-    zhashx_destroy(&seen[0]);
-    zhashx_destroy(&seen[1]);
+    keyarena_reset(&arena, 1);
+    for (int s = 0; s < 2 && !rc; s++) {
+        size_t m = mlk_strid_count(seen[s]);
+        if (!(v[s] = calloc(m ? m : 1, sizeof *v[s]))) rc = MLOPS_ENOMEM;
+        for (; !rc && n[s] < m; n[s]++)
+            if (!(v[s][n[s]] = strdup(mlk_strid_key(seen[s], n[s])))) rc = MLOPS_ENOMEM;
+    }
+    mlk_strid_destroy(&seen[0]);
+    mlk_strid_destroy(&seen[1]);
     if (!rc && (n[0] == 0 || n[1] == 0))
         rc = mlops_seterr(err, errlen, MLOPS_EINVAL, "knn: no rows with both '%s' and '%s'", j->spec->knn.user,
                             j->spec->knn.item);

@@ -31,6 +31,11 @@ typedef struct {
 /* Could s start an NA token? (every token starts with one of these) */
 #define NA_FIRST(c) ((c) == 'N' || (c) == 'n' || (c) == '#' || (c) == '<' || (c) == '-' || (c) == '1')
 
+/* NA_FIRST as a table, and the lengths of NA tokens as bits (2, 3, 4, 6, 7, 8) */
+static const unsigned char na_first[256] = {['N'] = 1, ['n'] = 1, ['#'] = 1,
+                                            ['<'] = 1, ['-'] = 1, ['1'] = 1};
+#define NA_LENGTHS 0x1DCu
+
 /* Bytes a message quotes from a bad field at most. */
 #define MSG_FIELD_MAX 40
 
@@ -810,7 +815,13 @@ static inline int ascii_run(const char *s, size_t n, const char *end)
 {
     const uint64_t hi = UINT64_C(0x8080808080808080);
     uint64_t acc = 0, a, b;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
+    /* the high bits of 16 bytes are one movemask */
+    if (n <= 16 && (size_t)(end - s) >= 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)s));
+        return !(m & ((1u << n) - 1));
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (n <= 16 && (size_t)(end - s) >= 16) {
         memcpy(&a, s, 8);
         memcpy(&b, s + 8, 8);
@@ -907,6 +918,12 @@ typedef struct {
     uint32_t *st, *ln;
     uint32_t rowstart[CHUNK + 1];
     size_t rowpos[CHUNK + 1];
+    /* usual[r]: row r's structural bytes are exactly its commas and LF,
+     * so field k of the record spans from after pos[rowpos[r] + k - 1]
+     * (or rowstart[r]) to pos[rowpos[r] + k], and st/ln hold nothing for
+     * it; convert reads the index instead, which saves tokenize a store
+     * per field */
+    uint8_t usual[CHUNK];
 } csv_chunk;
 
 enum { TOK_FULL, TOK_NOT_PLAIN, TOK_INCOMPLETE };
@@ -934,7 +951,7 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
         }
         char c0 = b[at];
         if (c0 == '\n' || c0 == '\r' || c0 == ' ' || c0 == '\t') goto not_plain;
-        uint32_t fs = at, e;
+        uint32_t fs = at, e = at;
         /* The usual record: its next nfields structural bytes are the
          * commas and its LF (none is the sentinel, which is not a byte):
          * one test for the whole record, no branch per field. */
@@ -943,20 +960,13 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
             unsigned odd = (unsigned char)b[pp[nfields - 1]] ^ '\n';
             for (size_t k = 0; k + 1 < nfields; k++) odd |= (unsigned char)b[pp[k]] ^ ',';
             if (!odd) {
-                for (size_t k = 0; k < nfields; k++) {
-                    e = pp[k];
-                    int sl = slot[k];
-                    if (sl >= 0) {
-                        ch->st[(size_t)sl * CHUNK + r] = fs;
-                        ch->ln[(size_t)sl * CHUNK + r] = e - fs;
-                    }
-                    fs = e + 1;
-                }
+                ch->usual[r] = 1;
+                at = pp[nfields - 1] + 1;
                 i += nfields;
-                at = fs;
                 continue;
             }
         }
+        ch->usual[r] = 0;
         for (size_t k = 0;; k++) {
             if (i >= np) goto incomplete;
             e = pos[i++];
@@ -1012,12 +1022,31 @@ incomplete:
     return r;
 }
 
+/* Where field k of the chunk's row r starts (the offset from the window's
+ * base) and, in *l, its length: from the index for a usual row, else
+ * from the column's pairs st/ln. */
+static inline __attribute__((always_inline)) uint32_t field_at(const csv_index *ix,
+                                                               const csv_chunk *ch,
+                                                               const uint32_t *st,
+                                                               const uint32_t *ln, size_t k,
+                                                               size_t r, size_t *l)
+{
+    if (ch->usual[r]) {
+        const uint32_t *pp = ix->pos + ch->rowpos[r];
+        uint32_t a = k ? pp[k - 1] + 1 : ch->rowstart[r];
+        *l = pp[k] - a;
+        return a;
+    }
+    *l = ln[r];
+    return st[r];
+}
+
 /* Convert the chunk's `rows` records into rows f->nrows.. of f (room
  * reserved): the numeric columns first, then the strings, each loop
  * stopping at the first field the fast path does not take. Returns the
  * rows every column took (those are complete), or MLOPS_ENOMEM. */
 static __attribute__((noinline)) long long convert(const csv_index *ix, const csv_chunk *ch, size_t rows, mlk_frame *f,
-                         const char *end)
+                         const size_t *index, const char *end)
 {
     const size_t r0 = f->nrows;
     size_t n = rows;
@@ -1025,12 +1054,13 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
         for (size_t c = 0; c < f->ncols && n; c++) {
             mlk_col *col = &f->cols[c];
             const uint32_t *st = ch->st + c * CHUNK, *ln = ch->ln + c * CHUNK;
+            const size_t k = index[c];
             size_t r = 0;
             if (pass == 0 && col->type == MLK_F64) {
                 double *out = col->f64 + r0;
                 for (; r < n; r++) {
-                    const char *s = ix->base + st[r];
-                    size_t l = ln[r];
+                    size_t l;
+                    const char *s = ix->base + field_at(ix, ch, st, ln, k, r, &l);
                     double v = NAN;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
                     if (l && l <= 8 && end - s >= 8) {
@@ -1050,8 +1080,8 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                 char *str = col->str;
                 size_t cap = col->str_cap;
                 for (; r < n; r++) {
-                    const char *s = ix->base + st[r];
-                    size_t l = ln[r];
+                    size_t l;
+                    const char *s = ix->base + field_at(ix, ch, st, ln, k, r, &l);
                     if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
                     if (at + l + 16 > cap) {
                         if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
@@ -1062,8 +1092,12 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                     } else {
                         memcpy(str + at, s, l);
                     }
-                    /* missing: empty or an NA token (none is 1 byte long) */
-                    int na = l == 0 || (l >= 2 && l <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, l));
+                    /* missing: empty or an NA token (2, 3, 4, 6, 7 or 8 bytes,
+                     * starting with one of NA_FIRST's bytes): the length
+                     * and first byte as two table tests, as most strings
+                     * pass both with no branch taken */
+                    int na = l == 0 || (l <= 8 && ((NA_LENGTHS >> l) & na_first[(unsigned char)s[0]]) &&
+                                        mlk_csv_is_na(s, l));
                     at += na ? 0 : l;
                     off[r0 + r + 1] = at;
                     miss[r0 + r] = (uint8_t)na;
@@ -1103,8 +1137,9 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
         ix.pos = malloc((WIN + 1 + 8) * sizeof *ix.pos);
         ch = malloc(sizeof *ch);
         if (ch) {
-            ch->st = malloc((schema->ncols ? schema->ncols : 1) * CHUNK * sizeof *ch->st);
-            ch->ln = malloc((schema->ncols ? schema->ncols : 1) * CHUNK * sizeof *ch->ln);
+            size_t nc = schema->ncols ? schema->ncols : 1;
+            ch->st = malloc(nc * CHUNK * sizeof *ch->st);
+            ch->ln = malloc(nc * CHUNK * sizeof *ch->ln);
         }
     }
     char *scratch = NULL;
@@ -1144,7 +1179,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             if (rows) {
                 size_t r0 = f->nrows;
                 if ((rc = mlk_frame_reserve(f, r0 + rows)) != 0) goto out;
-                long long got = convert(&ix, ch, rows, f, end);
+                long long got = convert(&ix, ch, rows, f, schema->index, end);
                 if (got < 0) {
                     rc = (int)got;
                     goto out;

@@ -809,6 +809,70 @@ static inline __attribute__((always_inline)) int swar_number(const char *s, size
 }
 #endif
 
+#if defined(__SSSE3__) && !defined(MLK_CSV_SCALAR) && defined(__BYTE_ORDER__) &&                \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <tmmintrin.h>
+#define MLK_CSV_SHUF 1
+
+/* swar_number's squeeze and alignment as one byte shuffle: for a field
+ * of sign byte s (0 or 1), k digits and the '.' after the first d of
+ * them (d = k: none, or a trailing one), byte j of the 8 digits holds
+ * field byte SHUF_IDX(s, k, d, j), most significant first, with 0x80
+ * (pshufb's "zero") above the k digits. A constant table. */
+#define SHUF_T(k, j) ((j) - (8 - (k)))
+#define SHUF_IDX(s, k, d, j)                                                                       \
+    ((j) < 8 - (k) ? 0x80 : SHUF_T(k, j) + (s) + (SHUF_T(k, j) >= (d)))
+#define SHUF_ROW(s, k, d)                                                                          \
+    {SHUF_IDX(s, k, d, 0), SHUF_IDX(s, k, d, 1), SHUF_IDX(s, k, d, 2), SHUF_IDX(s, k, d, 3),       \
+     SHUF_IDX(s, k, d, 4), SHUF_IDX(s, k, d, 5), SHUF_IDX(s, k, d, 6), SHUF_IDX(s, k, d, 7)}
+#define SHUF_D(s, k)                                                                               \
+    SHUF_ROW(s, k, 0), SHUF_ROW(s, k, 1), SHUF_ROW(s, k, 2), SHUF_ROW(s, k, 3), SHUF_ROW(s, k, 4), \
+        SHUF_ROW(s, k, 5), SHUF_ROW(s, k, 6), SHUF_ROW(s, k, 7), SHUF_ROW(s, k, 8)
+#define SHUF_K(s)                                                                                  \
+    SHUF_D(s, 0), SHUF_D(s, 1), SHUF_D(s, 2), SHUF_D(s, 3), SHUF_D(s, 4), SHUF_D(s, 5),          \
+        SHUF_D(s, 6), SHUF_D(s, 7), SHUF_D(s, 8)
+static const uint8_t shuf_tab[2 * 9 * 9][8] = {SHUF_K(0), SHUF_K(1)};
+
+/* swar_number with SSSE3: the '.' found by one compare, the sign skipped,
+ * the '.' squeezed out and the digits right-aligned by one pshufb from
+ * shuf_tab, checked as bytes <= 9 in one compare; then swar_number's
+ * three multiplies. The same mantissa and count of decimals as
+ * swar_number and fast_number, so the same double; 0 where either would
+ * refuse (a second '.' or a sign after the first byte is shuffled in as
+ * a digit and fails the check). */
+static inline __attribute__((always_inline)) int shuf_number(const char *s, size_t n, double *out)
+{
+    __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)s);
+    unsigned c0 = (unsigned char)s[0];
+    unsigned sg = c0 == '-' || c0 == '+';
+    unsigned dm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) &
+                  ((1u << n) - 1);
+    unsigned hasdot = dm != 0;
+    unsigned dabs = dm ? (unsigned)__builtin_ctz(dm) : (unsigned)n;
+    unsigned k = (unsigned)n - sg - hasdot, d = dabs - sg;
+    if (k == 0) return 0;
+    __m128i ctl = _mm_loadl_epi64((const __m128i *)(const void *)shuf_tab[sg * 81 + k * 9 + d]);
+    __m128i z = _mm_shuffle_epi8(_mm_sub_epi8(x, _mm_set1_epi8('0')), ctl);
+    if ((_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(z, _mm_set1_epi8(9)), _mm_set1_epi8(9))) &
+         0xff) != 0xff)
+        return 0;
+    uint64_t v = (uint64_t)_mm_cvtsi128_si64(z);
+    v = v * 10 + (v >> 8);
+    v = (((v & UINT64_C(0x000000FF000000FF)) * (100 + (UINT64_C(1000000) << 32))) +
+         (((v >> 16) & UINT64_C(0x000000FF000000FF)) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    int neg = c0 == '-';
+    if (v == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 1;
+    }
+    double r = (double)v;
+    if (k != d) r /= pow10_exact[k - d];
+    *out = neg ? -r : r;
+    return 1;
+}
+#endif
+
 /* 1 if s[0..n) is all ASCII. Short fields (the common case) are tested
  * as two 8-byte words when 16 bytes are readable. */
 static inline int ascii_run(const char *s, size_t n, const char *end)
@@ -918,12 +982,6 @@ typedef struct {
     uint32_t *st, *ln;
     uint32_t rowstart[CHUNK + 1];
     size_t rowpos[CHUNK + 1];
-    /* usual[r]: row r's structural bytes are exactly its commas and LF,
-     * so field k of the record spans from after pos[rowpos[r] + k - 1]
-     * (or rowstart[r]) to pos[rowpos[r] + k], and st/ln hold nothing for
-     * it; convert reads the index instead, which saves tokenize a store
-     * per field */
-    uint8_t usual[CHUNK];
 } csv_chunk;
 
 enum { TOK_FULL, TOK_NOT_PLAIN, TOK_INCOMPLETE };
@@ -951,7 +1009,7 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
         }
         char c0 = b[at];
         if (c0 == '\n' || c0 == '\r' || c0 == ' ' || c0 == '\t') goto not_plain;
-        uint32_t fs = at, e = at;
+        uint32_t fs = at, e;
         /* The usual record: its next nfields structural bytes are the
          * commas and its LF (none is the sentinel, which is not a byte):
          * one test for the whole record, no branch per field. */
@@ -960,13 +1018,20 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
             unsigned odd = (unsigned char)b[pp[nfields - 1]] ^ '\n';
             for (size_t k = 0; k + 1 < nfields; k++) odd |= (unsigned char)b[pp[k]] ^ ',';
             if (!odd) {
-                ch->usual[r] = 1;
-                at = pp[nfields - 1] + 1;
+                for (size_t k = 0; k < nfields; k++) {
+                    e = pp[k];
+                    int sl = slot[k];
+                    if (sl >= 0) {
+                        ch->st[(size_t)sl * CHUNK + r] = fs;
+                        ch->ln[(size_t)sl * CHUNK + r] = e - fs;
+                    }
+                    fs = e + 1;
+                }
                 i += nfields;
+                at = fs;
                 continue;
             }
         }
-        ch->usual[r] = 0;
         for (size_t k = 0;; k++) {
             if (i >= np) goto incomplete;
             e = pos[i++];
@@ -1022,31 +1087,12 @@ incomplete:
     return r;
 }
 
-/* Where field k of the chunk's row r starts (the offset from the window's
- * base) and, in *l, its length: from the index for a usual row, else
- * from the column's pairs st/ln. */
-static inline __attribute__((always_inline)) uint32_t field_at(const csv_index *ix,
-                                                               const csv_chunk *ch,
-                                                               const uint32_t *st,
-                                                               const uint32_t *ln, size_t k,
-                                                               size_t r, size_t *l)
-{
-    if (ch->usual[r]) {
-        const uint32_t *pp = ix->pos + ch->rowpos[r];
-        uint32_t a = k ? pp[k - 1] + 1 : ch->rowstart[r];
-        *l = pp[k] - a;
-        return a;
-    }
-    *l = ln[r];
-    return st[r];
-}
-
 /* Convert the chunk's `rows` records into rows f->nrows.. of f (room
  * reserved): the numeric columns first, then the strings, each loop
  * stopping at the first field the fast path does not take. Returns the
  * rows every column took (those are complete), or MLOPS_ENOMEM. */
 static __attribute__((noinline)) long long convert(const csv_index *ix, const csv_chunk *ch, size_t rows, mlk_frame *f,
-                         const size_t *index, const char *end)
+                         const char *end)
 {
     const size_t r0 = f->nrows;
     size_t n = rows;
@@ -1054,17 +1100,20 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
         for (size_t c = 0; c < f->ncols && n; c++) {
             mlk_col *col = &f->cols[c];
             const uint32_t *st = ch->st + c * CHUNK, *ln = ch->ln + c * CHUNK;
-            const size_t k = index[c];
             size_t r = 0;
             if (pass == 0 && col->type == MLK_F64) {
                 double *out = col->f64 + r0;
                 for (; r < n; r++) {
-                    size_t l;
-                    const char *s = ix->base + field_at(ix, ch, st, ln, k, r, &l);
+                    const char *s = ix->base + st[r];
+                    size_t l = ln[r];
                     double v = NAN;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
                     if (l && l <= 8 && end - s >= 8) {
+#ifdef MLK_CSV_SHUF
+                        if (!shuf_number(s, l, &v)) break;
+#else
                         if (!swar_number(s, l, &v)) break;
+#endif
                     } else
 #endif
                         if (l && !fast_number(s, s + l, &v))
@@ -1080,8 +1129,8 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                 char *str = col->str;
                 size_t cap = col->str_cap;
                 for (; r < n; r++) {
-                    size_t l;
-                    const char *s = ix->base + field_at(ix, ch, st, ln, k, r, &l);
+                    const char *s = ix->base + st[r];
+                    size_t l = ln[r];
                     if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
                     if (at + l + 16 > cap) {
                         if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
@@ -1179,7 +1228,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             if (rows) {
                 size_t r0 = f->nrows;
                 if ((rc = mlk_frame_reserve(f, r0 + rows)) != 0) goto out;
-                long long got = convert(&ix, ch, rows, f, schema->index, end);
+                long long got = convert(&ix, ch, rows, f, end);
                 if (got < 0) {
                     rc = (int)got;
                     goto out;

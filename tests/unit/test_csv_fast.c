@@ -301,6 +301,55 @@ static void test_random_agree(void **state)
     }
 }
 
+/* Every field of 1 to 5 bytes over the bytes a short number is made of
+ * (digits, '.', signs, 'e', a space, a letter), and random ones of 6 to
+ * 8 bytes, as the first and as the last field of a record: the fast
+ * conversion of short numbers (one shuffle with SSSE3, the SWAR word
+ * otherwise) must give the general path's doubles, -0.0 included, and
+ * refuse what it refuses. */
+static void test_short_numbers_agree(void **state)
+{
+    (void)state;
+    static const char alpha[] = "0159.-+e a";
+    enum { NA = sizeof alpha - 1, NENUM = 10 + 100 + 1000 + 10000 + 100000, NRAND = 60000 };
+    size_t cap = 16 + (size_t)(NENUM + NRAND) * 12;
+    char *first = malloc(cap), *last = malloc(cap);
+    assert_non_null(first);
+    assert_non_null(last);
+    size_t lf = (size_t)sprintf(first, "a,b\n"), ll = (size_t)sprintf(last, "a,b\n");
+    uint64_t seed = 0x243f6a8885a308d3u;
+    for (size_t i = 0; i < NENUM + NRAND; i++) {
+        char fld[8];
+        size_t n = 0;
+        if (i < NENUM) { /* i's length and digits in base NA, shortest first */
+            size_t code = i, w = 1, pw = NA;
+            while (code >= pw) code -= pw, w++, pw *= NA;
+            for (size_t at = 0; at < w; at++, code /= NA) fld[at] = alpha[code % NA];
+            n = w;
+        } else { /* mostly digits */
+            n = 6 + rnd(&seed, 3);
+            for (size_t at = 0; at < n; at++)
+                fld[at] = alpha[rnd(&seed, 10) < 7 ? rnd(&seed, 4) : rnd(&seed, NA)];
+        }
+        memcpy(first + lf, fld, n);
+        lf += n;
+        lf += (size_t)sprintf(first + lf, ",7\n");
+        ll += (size_t)sprintf(last + ll, "7,");
+        memcpy(last + ll, fld, n);
+        ll += n;
+        last[ll++] = '\n';
+    }
+    const mlk_coltype types[] = {MLK_F64, MLK_F64};
+    const size_t keep[] = {0, 1};
+    outcome o = agree(first, lf, types, keep, 2, 1);
+    assert_true(o.f->nrows > 1000); /* most fields of digits are numbers */
+    done(&o);
+    o = agree(last, ll, types, keep, 2, 1);
+    done(&o);
+    free(first);
+    free(last);
+}
+
 /* Buffers of many windows and chunks of the fast path (100-300 KB):
  * mostly plain records, with every special record now and then, a
  * record longer than a window, and CRLFs, so that a window or a chunk
@@ -369,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_random_agree),
         cmocka_unit_test(test_long_agree),
+        cmocka_unit_test(test_short_numbers_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -940,7 +940,8 @@ typedef struct {
     const char *base; /* where the window starts */
     uint32_t len;     /* its bytes */
     int at_end;       /* it ends where the buffer does: pos[np - 1] = len is a sentinel LF */
-    uint32_t *pos;    /* np offsets from base, ascending; room for WIN + 1 + 8 */
+    uint32_t *pos;    /* np offsets from base, ascending; room for WIN + 1 + 8, and
+                       * pos[-1] = UINT32_MAX, so that pos[-1] + 1 is offset 0 */
     size_t np;
 } csv_index;
 
@@ -975,11 +976,15 @@ static void index_window(csv_index *ix, const char *p, size_t avail)
     ix->np = (size_t)(out - ix->pos);
 }
 
-/* A chunk's fields: column c's pair for row r at [c * CHUNK + r]; row r
- * starts at offset rowstart[r], with pos[rowpos[r]] the first structural
- * byte at or after it (r up to the count of rows, inclusive). */
+/* A chunk's fields, row by row: field k of row r spans the window's
+ * offsets [fb[r * stride + k], fe[r * stride + k]) (stride: the fields
+ * per record rounded up to 4, so that a usual record is copied from the
+ * index in whole groups of four); row r starts at offset rowstart[r],
+ * with pos[rowpos[r]] the first structural byte at or after it (r up to
+ * the count of rows, inclusive). */
 typedef struct {
-    uint32_t *st, *ln;
+    uint32_t *fb, *fe;
+    size_t stride;
     uint32_t rowstart[CHUNK + 1];
     size_t rowpos[CHUNK + 1];
 } csv_chunk;
@@ -987,17 +992,17 @@ typedef struct {
 enum { TOK_FULL, TOK_NOT_PLAIN, TOK_INCOMPLETE };
 
 /* Tokenize the plain records from offset `at` of the window (a record's
- * start; pos[i] the first structural byte at or after it) into ch; field
- * k goes to column slot[k] (-1: not kept). Returns the records taken and
+ * start; pos[i] the first structural byte at or after it) into ch.
+ * Returns the records taken and
  * in *why what ended them: TOK_FULL (CHUNK records, or the window's data
  * is all taken), TOK_NOT_PLAIN (the next record is not plain, or
  * starts with a blank) or TOK_INCOMPLETE (it runs past the window). */
-static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, uint32_t at, const int *slot,
-                       size_t nfields, csv_chunk *ch, int *why)
+static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, uint32_t at,
+                                                 size_t nfields, csv_chunk *ch, int *why)
 {
     const char *b = ix->base;
     const uint32_t *pos = ix->pos, len = ix->len;
-    const size_t np = ix->np;
+    const size_t np = ix->np, stride = ch->stride;
     size_t r = 0;
     *why = TOK_FULL;
     for (; r < CHUNK; r++) {
@@ -1010,25 +1015,34 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
         char c0 = b[at];
         if (c0 == '\n' || c0 == '\r' || c0 == ' ' || c0 == '\t') goto not_plain;
         uint32_t fs = at, e;
+        uint32_t *rb = ch->fb + r * stride, *re = ch->fe + r * stride;
         /* The usual record: its next nfields structural bytes are the
-         * commas and its LF (none is the sentinel, which is not a byte):
-         * one test for the whole record, no branch per field. */
+         * commas and its LF (none is the sentinel, which is not a byte),
+         * and the one before them is the LF just before it (pos[-1] + 1
+         * is 0 for the window's first): one test for the whole record,
+         * no branch per field, then field k is (pp[k - 1], pp[k]) for
+         * every k, copied four at a time */
         if (i + nfields <= np - (size_t)ix->at_end) {
             const uint32_t *pp = pos + i;
-            unsigned odd = (unsigned char)b[pp[nfields - 1]] ^ '\n';
+            uint32_t odd = ((unsigned char)b[pp[nfields - 1]] ^ '\n') | ((pp[-1] + 1) ^ at);
             for (size_t k = 0; k + 1 < nfields; k++) odd |= (unsigned char)b[pp[k]] ^ ',';
             if (!odd) {
-                for (size_t k = 0; k < nfields; k++) {
-                    e = pp[k];
-                    int sl = slot[k];
-                    if (sl >= 0) {
-                        ch->st[(size_t)sl * CHUNK + r] = fs;
-                        ch->ln[(size_t)sl * CHUNK + r] = e - fs;
-                    }
-                    fs = e + 1;
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
+                const __m128i one = _mm_set1_epi32(1);
+                for (size_t k = 0; k < stride; k += 4) {
+                    __m128i e4 = _mm_loadu_si128((const __m128i *)(const void *)(pp + k));
+                    __m128i b4 = _mm_loadu_si128((const __m128i *)(const void *)(pp + k - 1));
+                    _mm_storeu_si128((__m128i *)(void *)(re + k), e4);
+                    _mm_storeu_si128((__m128i *)(void *)(rb + k), _mm_add_epi32(b4, one));
                 }
+#else
+                for (size_t k = 0; k < stride; k++) {
+                    re[k] = pp[k];
+                    rb[k] = pp[k - 1] + 1;
+                }
+#endif
                 i += nfields;
-                at = fs;
+                at = pp[nfields - 1] + 1;
                 continue;
             }
         }
@@ -1066,11 +1080,8 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
             } else {
                 goto not_plain;
             }
-            int s = slot[k];
-            if (s >= 0) {
-                ch->st[(size_t)s * CHUNK + r] = vs;
-                ch->ln[(size_t)s * CHUNK + r] = fe - vs;
-            }
+            rb[k] = vs;
+            re[k] = fe;
             if (last) break;
             fs = e + 1;
         }
@@ -1092,20 +1103,22 @@ incomplete:
  * stopping at the first field the fast path does not take. Returns the
  * rows every column took (those are complete), or MLOPS_ENOMEM. */
 static __attribute__((noinline)) long long convert(const csv_index *ix, const csv_chunk *ch, size_t rows, mlk_frame *f,
-                         const char *end)
+                         const size_t *index, const char *end)
 {
     const size_t r0 = f->nrows;
     size_t n = rows;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t c = 0; c < f->ncols && n; c++) {
             mlk_col *col = &f->cols[c];
-            const uint32_t *st = ch->st + c * CHUNK, *ln = ch->ln + c * CHUNK;
+            const size_t stride = ch->stride;
+            const uint32_t *fb = ch->fb + index[c], *fe = ch->fe + index[c];
             size_t r = 0;
             if (pass == 0 && col->type == MLK_F64) {
                 double *out = col->f64 + r0;
                 for (; r < n; r++) {
-                    const char *s = ix->base + st[r];
-                    size_t l = ln[r];
+                    const char *s = ix->base + fb[0];
+                    size_t l = fe[0] - fb[0];
+                    fb += stride, fe += stride;
                     double v = NAN;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
                     if (l && l <= 8 && end - s >= 8) {
@@ -1129,8 +1142,9 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                 char *str = col->str;
                 size_t cap = col->str_cap;
                 for (; r < n; r++) {
-                    const char *s = ix->base + st[r];
-                    size_t l = ln[r];
+                    const char *s = ix->base + fb[0];
+                    size_t l = fe[0] - fb[0];
+                    fb += stride, fe += stride;
                     if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
                     if (at + l + 16 > cap) {
                         if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
@@ -1183,18 +1197,19 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     csv_chunk *ch = NULL;
     int fast = !schema->general_only;
     if (fast) {
-        ix.pos = malloc((WIN + 1 + 8) * sizeof *ix.pos);
+        ix.pos = malloc((WIN + 2 + 8) * sizeof *ix.pos);
+        if (ix.pos) *ix.pos++ = UINT32_MAX; /* pos[-1]: see tokenize */
         ch = malloc(sizeof *ch);
         if (ch) {
-            size_t nc = schema->ncols ? schema->ncols : 1;
-            ch->st = malloc(nc * CHUNK * sizeof *ch->st);
-            ch->ln = malloc(nc * CHUNK * sizeof *ch->ln);
+            ch->stride = (schema->nfields + 3) & ~(size_t)3;
+            ch->fb = malloc(ch->stride * CHUNK * sizeof *ch->fb);
+            ch->fe = malloc(ch->stride * CHUNK * sizeof *ch->fe);
         }
     }
     char *scratch = NULL;
     size_t scratch_cap = 0, bad = 0;
     int rc = 0;
-    if (!f || !fs || !slot || (fast && (!ix.pos || !ch || !ch->st || !ch->ln))) {
+    if (!f || !fs || !slot || (fast && (!ix.pos || !ch || !ch->fb || !ch->fe))) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
@@ -1223,12 +1238,12 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             uint32_t at = (uint32_t)(p - ix.base);
             while (cur < ix.np && ix.pos[cur] < at) cur++;
             int why;
-            size_t rows = tokenize(&ix, cur, at, slot, schema->nfields, ch, &why);
+            size_t rows = tokenize(&ix, cur, at, schema->nfields, ch, &why);
             size_t n = 0;
             if (rows) {
                 size_t r0 = f->nrows;
                 if ((rc = mlk_frame_reserve(f, r0 + rows)) != 0) goto out;
-                long long got = convert(&ix, ch, rows, f, end);
+                long long got = convert(&ix, ch, rows, f, schema->index, end);
                 if (got < 0) {
                     rc = (int)got;
                     goto out;
@@ -1349,10 +1364,10 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
 out:
     free(fs);
     free(slot);
-    free(ix.pos);
+    free(ix.pos ? ix.pos - 1 : NULL);
     if (ch) {
-        free(ch->st);
-        free(ch->ln);
+        free(ch->fb);
+        free(ch->fe);
         free(ch);
     }
     free(scratch);

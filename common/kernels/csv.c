@@ -629,19 +629,33 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
         }
         rec++;
         left--;
-        const char *e = sepit_next(&it);
-        if (e >= end) {
-            p = end;
-        } else if (*e == '\n') {
-            line++;
-            p = e + 1;
-        } else {
-            size_t nf, nlines;
-            const char *next;
-            next_record(p, end, NULL, 0, &nf, &next, &nlines);
-            line += (long)nlines;
-            p = next;
-            sepit_seek(&it, p);
+        const char *first = p;
+        /* the record ends at the first LF outside quotes: a '"' opens a
+         * quoted field only as a field's first byte (next_record's rule),
+         * which the mask walk follows through "" and line breaks */
+        for (;;) {
+            const char *e = sepit_next(&it);
+            if (e >= end) {
+                p = end;
+                break;
+            }
+            if (*e == '\n') {
+                line++;
+                p = e + 1;
+                break;
+            }
+            if (e != first && e[-1] != ',') continue; /* a '"' inside a field is data */
+            for (;;) { /* inside the quotes: to the '"' not followed by another */
+                const char *q = sepit_next(&it);
+                if (q >= end) break;
+                if (*q == '\n') {
+                    line++;
+                } else if (q + 1 < end && q[1] == '"') {
+                    sepit_next(&it); /* "" is one '"' of the data */
+                } else {
+                    break;
+                }
+            }
         }
     }
     *offsets = off;

@@ -8,7 +8,8 @@
  *
  * Both the splitter and the parser first try the common case without the
  * tokenizer, from a bit mask of the structural bytes per 64-byte block:
- * for the splitter a line with no '"' is a record, ended by its LF; the
+ * for the splitter a record ends at its first LF outside quotes, the
+ * quotes followed bit by bit through the mask of LF and '"'; the
  * parser's fast path indexes a window of structural bytes, cuts plain
  * records into per-column fields from that index, then converts each
  * column in its own typed loop, and hands any other record to the
@@ -595,8 +596,8 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
     long *lines = NULL;
     uint64_t rec = 0;
     size_t left = 0; /* records until the next shard starts */
-    /* the next LF or '"' comes from the structural mask: a line with no
-     * '"' is one record, ended by that LF */
+    /* the next LF or '"' comes from the structural mask (see the record
+     * walk below) */
     sepit it = {buf, len, 0, 0, 0};
     sepit_seek(&it, p);
     while (p < end) {
@@ -931,13 +932,14 @@ static inline int ascii_run(const char *s, size_t n, const char *end)
  *    to WIN bytes, found 64 at a time as a bit mask (mask64_full) and
  *    flattened into an array of offsets eight at a time, with no branch
  *    per byte or per field;
- * 2. tokenize: walking that array, the kept fields of each plain record
- *    become (offset, length) pairs, one array per column, up to CHUNK
- *    records; the first record that is not plain ends the chunk;
+ * 2. tokenize: walking that array, the fields of each plain record
+ *    become (start, end) pairs, row by row, up to CHUNK records (a usual
+ *    record's copied from the array four at a time); the first record
+ *    that is not plain ends the chunk;
  * 3. convert: one typed loop per column over its pairs (numbers through
- *    swar_number/fast_number, strings appended), each stopping at the
- *    first field it does not take; the rows before the earliest stop
- *    are committed.
+ *    shuf_number with SSSE3 or swar_number, else fast_number; strings
+ *    appended), each stopping at the first field it does not take;
+ *    the rows before the earliest stop are committed.
  * A plain record holds no '"' but around a field with no '"' or line
  * break inside, no CR but the one of a CRLF, and numbers of at most 17
  * digits with no exponent. The record where a chunk stopped (any other
@@ -1173,8 +1175,9 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                      * starting with one of NA_FIRST's bytes): the length
                      * and first byte as two table tests, as most strings
                      * pass both with no branch taken */
-                    int na = l == 0 || (l <= 8 && ((NA_LENGTHS >> l) & na_first[(unsigned char)s[0]]) &&
-                                        mlk_csv_is_na(s, l));
+                    int na = l == 0 ||
+                             (l <= 8 && ((NA_LENGTHS >> l) & na_first[(unsigned char)s[0]]) &&
+                              mlk_csv_is_na(s, l));
                     at += na ? 0 : l;
                     off[r0 + r + 1] = at;
                     miss[r0 + r] = (uint8_t)na;

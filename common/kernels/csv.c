@@ -776,7 +776,10 @@ static inline __attribute__((always_inline)) int fast_number(const char *s, cons
     return 1;
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
+    !(defined(__SSSE3__) && !defined(MLK_CSV_SCALAR))
+/* (with SSSE3 shuf_number below takes its place: the scalar builds,
+ * test_csv_scalar and test_csv_fast_scalar, test this one) */
 /* fast_number for a field of at most 8 bytes with 8 readable, without a
  * loop or a branch per digit: the '.' is found and squeezed out of the
  * word, the digits are checked and converted 8 at a time (the SWAR

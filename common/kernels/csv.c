@@ -8,7 +8,8 @@
  *
  * Both the splitter and the parser first try the common case without the
  * tokenizer, from a bit mask of the structural bytes per 64-byte block:
- * for the splitter a line with no '"' is a record, ended by its LF; the
+ * for the splitter a record ends at its first LF outside quotes, the
+ * quotes followed bit by bit through the mask of LF and '"'; the
  * parser's fast path indexes a window of structural bytes, cuts plain
  * records into per-column fields from that index, then converts each
  * column in its own typed loop, and hands any other record to the
@@ -30,6 +31,11 @@ typedef struct {
 
 /* Could s start an NA token? (every token starts with one of these) */
 #define NA_FIRST(c) ((c) == 'N' || (c) == 'n' || (c) == '#' || (c) == '<' || (c) == '-' || (c) == '1')
+
+/* NA_FIRST as a table, and the lengths of NA tokens as bits (2, 3, 4, 6, 7, 8) */
+static const unsigned char na_first[256] = {['N'] = 1, ['n'] = 1, ['#'] = 1,
+                                            ['<'] = 1, ['-'] = 1, ['1'] = 1};
+#define NA_LENGTHS 0x1DCu
 
 /* Bytes a message quotes from a bad field at most. */
 #define MSG_FIELD_MAX 40
@@ -590,8 +596,8 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
     long *lines = NULL;
     uint64_t rec = 0;
     size_t left = 0; /* records until the next shard starts */
-    /* the next LF or '"' comes from the structural mask: a line with no
-     * '"' is one record, ended by that LF */
+    /* the next LF or '"' comes from the structural mask (see the record
+     * walk below) */
     sepit it = {buf, len, 0, 0, 0};
     sepit_seek(&it, p);
     while (p < end) {
@@ -624,19 +630,33 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
         }
         rec++;
         left--;
-        const char *e = sepit_next(&it);
-        if (e >= end) {
-            p = end;
-        } else if (*e == '\n') {
-            line++;
-            p = e + 1;
-        } else {
-            size_t nf, nlines;
-            const char *next;
-            next_record(p, end, NULL, 0, &nf, &next, &nlines);
-            line += (long)nlines;
-            p = next;
-            sepit_seek(&it, p);
+        const char *first = p;
+        /* the record ends at the first LF outside quotes: a '"' opens a
+         * quoted field only as a field's first byte (next_record's rule),
+         * which the mask walk follows through "" and line breaks */
+        for (;;) {
+            const char *e = sepit_next(&it);
+            if (e >= end) {
+                p = end;
+                break;
+            }
+            if (*e == '\n') {
+                line++;
+                p = e + 1;
+                break;
+            }
+            if (e != first && e[-1] != ',') continue; /* a '"' inside a field is data */
+            for (;;) { /* inside the quotes: to the '"' not followed by another */
+                const char *q = sepit_next(&it);
+                if (q >= end) break;
+                if (*q == '\n') {
+                    line++;
+                } else if (q + 1 < end && q[1] == '"') {
+                    sepit_next(&it); /* "" is one '"' of the data */
+                } else {
+                    break;
+                }
+            }
         }
     }
     *offsets = off;
@@ -756,7 +776,10 @@ static inline __attribute__((always_inline)) int fast_number(const char *s, cons
     return 1;
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
+    !(defined(__SSSE3__) && !defined(MLK_CSV_SCALAR))
+/* (with SSSE3 shuf_number below takes its place: the scalar builds,
+ * test_csv_scalar and test_csv_fast_scalar, test this one) */
 /* fast_number for a field of at most 8 bytes with 8 readable, without a
  * loop or a branch per digit: the '.' is found and squeezed out of the
  * word, the digits are checked and converted 8 at a time (the SWAR
@@ -804,13 +827,83 @@ static inline __attribute__((always_inline)) int swar_number(const char *s, size
 }
 #endif
 
+#if defined(__SSSE3__) && !defined(MLK_CSV_SCALAR) && defined(__BYTE_ORDER__) &&                \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <tmmintrin.h>
+#define MLK_CSV_SHUF 1
+
+/* swar_number's squeeze and alignment as one byte shuffle: for a field
+ * of sign byte s (0 or 1), k digits and the '.' after the first d of
+ * them (d = k: none, or a trailing one), byte j of the 8 digits holds
+ * field byte SHUF_IDX(s, k, d, j), most significant first, with 0x80
+ * (pshufb's "zero") above the k digits. A constant table. */
+#define SHUF_T(k, j) ((j) - (8 - (k)))
+#define SHUF_IDX(s, k, d, j)                                                                       \
+    ((j) < 8 - (k) ? 0x80 : SHUF_T(k, j) + (s) + (SHUF_T(k, j) >= (d)))
+#define SHUF_ROW(s, k, d)                                                                          \
+    {SHUF_IDX(s, k, d, 0), SHUF_IDX(s, k, d, 1), SHUF_IDX(s, k, d, 2), SHUF_IDX(s, k, d, 3),       \
+     SHUF_IDX(s, k, d, 4), SHUF_IDX(s, k, d, 5), SHUF_IDX(s, k, d, 6), SHUF_IDX(s, k, d, 7)}
+#define SHUF_D(s, k)                                                                               \
+    SHUF_ROW(s, k, 0), SHUF_ROW(s, k, 1), SHUF_ROW(s, k, 2), SHUF_ROW(s, k, 3), SHUF_ROW(s, k, 4), \
+        SHUF_ROW(s, k, 5), SHUF_ROW(s, k, 6), SHUF_ROW(s, k, 7), SHUF_ROW(s, k, 8)
+#define SHUF_K(s)                                                                                  \
+    SHUF_D(s, 0), SHUF_D(s, 1), SHUF_D(s, 2), SHUF_D(s, 3), SHUF_D(s, 4), SHUF_D(s, 5),          \
+        SHUF_D(s, 6), SHUF_D(s, 7), SHUF_D(s, 8)
+static const uint8_t shuf_tab[2 * 9 * 9][8] = {SHUF_K(0), SHUF_K(1)};
+
+/* swar_number with SSSE3: the '.' found by one compare, the sign skipped,
+ * the '.' squeezed out and the digits right-aligned by one pshufb from
+ * shuf_tab, checked as bytes <= 9 in one compare; then swar_number's
+ * three multiplies. The same mantissa and count of decimals as
+ * swar_number and fast_number, so the same double; 0 where either would
+ * refuse (a second '.' or a sign after the first byte is shuffled in as
+ * a digit and fails the check). */
+static inline __attribute__((always_inline)) int shuf_number(const char *s, size_t n, double *out)
+{
+    __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)s);
+    unsigned c0 = (unsigned char)s[0];
+    unsigned sg = c0 == '-' || c0 == '+';
+    unsigned dm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) &
+                  ((1u << n) - 1);
+    unsigned hasdot = dm != 0;
+    unsigned dabs = dm ? (unsigned)__builtin_ctz(dm) : (unsigned)n;
+    unsigned k = (unsigned)n - sg - hasdot, d = dabs - sg;
+    if (k == 0) return 0;
+    __m128i ctl = _mm_loadl_epi64((const __m128i *)(const void *)shuf_tab[sg * 81 + k * 9 + d]);
+    __m128i z = _mm_shuffle_epi8(_mm_sub_epi8(x, _mm_set1_epi8('0')), ctl);
+    if ((_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(z, _mm_set1_epi8(9)), _mm_set1_epi8(9))) &
+         0xff) != 0xff)
+        return 0;
+    uint64_t v = (uint64_t)_mm_cvtsi128_si64(z);
+    v = v * 10 + (v >> 8);
+    v = (((v & UINT64_C(0x000000FF000000FF)) * (100 + (UINT64_C(1000000) << 32))) +
+         (((v >> 16) & UINT64_C(0x000000FF000000FF)) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    int neg = c0 == '-';
+    if (v == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 1;
+    }
+    double r = (double)v;
+    if (k != d) r /= pow10_exact[k - d];
+    *out = neg ? -r : r;
+    return 1;
+}
+#endif
+
 /* 1 if s[0..n) is all ASCII. Short fields (the common case) are tested
  * as two 8-byte words when 16 bytes are readable. */
 static inline int ascii_run(const char *s, size_t n, const char *end)
 {
     const uint64_t hi = UINT64_C(0x8080808080808080);
     uint64_t acc = 0, a, b;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
+    /* the high bits of 16 bytes are one movemask */
+    if (n <= 16 && (size_t)(end - s) >= 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)s));
+        return !(m & ((1u << n) - 1));
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (n <= 16 && (size_t)(end - s) >= 16) {
         memcpy(&a, s, 8);
         memcpy(&b, s + 8, 8);
@@ -842,13 +935,14 @@ static inline int ascii_run(const char *s, size_t n, const char *end)
  *    to WIN bytes, found 64 at a time as a bit mask (mask64_full) and
  *    flattened into an array of offsets eight at a time, with no branch
  *    per byte or per field;
- * 2. tokenize: walking that array, the kept fields of each plain record
- *    become (offset, length) pairs, one array per column, up to CHUNK
- *    records; the first record that is not plain ends the chunk;
+ * 2. tokenize: walking that array, the fields of each plain record
+ *    become (start, end) pairs, row by row, up to CHUNK records (a usual
+ *    record's copied from the array four at a time); the first record
+ *    that is not plain ends the chunk;
  * 3. convert: one typed loop per column over its pairs (numbers through
- *    swar_number/fast_number, strings appended), each stopping at the
- *    first field it does not take; the rows before the earliest stop
- *    are committed.
+ *    shuf_number with SSSE3 or swar_number, else fast_number; strings
+ *    appended), each stopping at the first field it does not take;
+ *    the rows before the earliest stop are committed.
  * A plain record holds no '"' but around a field with no '"' or line
  * break inside, no CR but the one of a CRLF, and numbers of at most 17
  * digits with no exponent. The record where a chunk stopped (any other
@@ -865,7 +959,8 @@ typedef struct {
     const char *base; /* where the window starts */
     uint32_t len;     /* its bytes */
     int at_end;       /* it ends where the buffer does: pos[np - 1] = len is a sentinel LF */
-    uint32_t *pos;    /* np offsets from base, ascending; room for WIN + 1 + 8 */
+    uint32_t *pos;    /* np offsets from base, ascending; room for WIN + 1 + 8, and
+                       * pos[-1] = UINT32_MAX, so that pos[-1] + 1 is offset 0 */
     size_t np;
 } csv_index;
 
@@ -900,11 +995,15 @@ static void index_window(csv_index *ix, const char *p, size_t avail)
     ix->np = (size_t)(out - ix->pos);
 }
 
-/* A chunk's fields: column c's pair for row r at [c * CHUNK + r]; row r
- * starts at offset rowstart[r], with pos[rowpos[r]] the first structural
- * byte at or after it (r up to the count of rows, inclusive). */
+/* A chunk's fields, row by row: field k of row r spans the window's
+ * offsets [fb[r * stride + k], fe[r * stride + k]) (stride: the fields
+ * per record rounded up to 4, so that a usual record is copied from the
+ * index in whole groups of four); row r starts at offset rowstart[r],
+ * with pos[rowpos[r]] the first structural byte at or after it (r up to
+ * the count of rows, inclusive). */
 typedef struct {
-    uint32_t *st, *ln;
+    uint32_t *fb, *fe;
+    size_t stride;
     uint32_t rowstart[CHUNK + 1];
     size_t rowpos[CHUNK + 1];
 } csv_chunk;
@@ -912,17 +1011,17 @@ typedef struct {
 enum { TOK_FULL, TOK_NOT_PLAIN, TOK_INCOMPLETE };
 
 /* Tokenize the plain records from offset `at` of the window (a record's
- * start; pos[i] the first structural byte at or after it) into ch; field
- * k goes to column slot[k] (-1: not kept). Returns the records taken and
+ * start; pos[i] the first structural byte at or after it) into ch.
+ * Returns the records taken and
  * in *why what ended them: TOK_FULL (CHUNK records, or the window's data
  * is all taken), TOK_NOT_PLAIN (the next record is not plain, or
  * starts with a blank) or TOK_INCOMPLETE (it runs past the window). */
-static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, uint32_t at, const int *slot,
-                       size_t nfields, csv_chunk *ch, int *why)
+static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, uint32_t at,
+                                                 size_t nfields, csv_chunk *ch, int *why)
 {
     const char *b = ix->base;
     const uint32_t *pos = ix->pos, len = ix->len;
-    const size_t np = ix->np;
+    const size_t np = ix->np, stride = ch->stride;
     size_t r = 0;
     *why = TOK_FULL;
     for (; r < CHUNK; r++) {
@@ -935,25 +1034,34 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
         char c0 = b[at];
         if (c0 == '\n' || c0 == '\r' || c0 == ' ' || c0 == '\t') goto not_plain;
         uint32_t fs = at, e;
+        uint32_t *rb = ch->fb + r * stride, *re = ch->fe + r * stride;
         /* The usual record: its next nfields structural bytes are the
-         * commas and its LF (none is the sentinel, which is not a byte):
-         * one test for the whole record, no branch per field. */
+         * commas and its LF (none is the sentinel, which is not a byte),
+         * and the one before them is the LF just before it (pos[-1] + 1
+         * is 0 for the window's first): one test for the whole record,
+         * no branch per field, then field k is (pp[k - 1], pp[k]) for
+         * every k, copied four at a time */
         if (i + nfields <= np - (size_t)ix->at_end) {
             const uint32_t *pp = pos + i;
-            unsigned odd = (unsigned char)b[pp[nfields - 1]] ^ '\n';
+            uint32_t odd = ((unsigned char)b[pp[nfields - 1]] ^ '\n') | ((pp[-1] + 1) ^ at);
             for (size_t k = 0; k + 1 < nfields; k++) odd |= (unsigned char)b[pp[k]] ^ ',';
             if (!odd) {
-                for (size_t k = 0; k < nfields; k++) {
-                    e = pp[k];
-                    int sl = slot[k];
-                    if (sl >= 0) {
-                        ch->st[(size_t)sl * CHUNK + r] = fs;
-                        ch->ln[(size_t)sl * CHUNK + r] = e - fs;
-                    }
-                    fs = e + 1;
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
+                const __m128i one = _mm_set1_epi32(1);
+                for (size_t k = 0; k < stride; k += 4) {
+                    __m128i e4 = _mm_loadu_si128((const __m128i *)(const void *)(pp + k));
+                    __m128i b4 = _mm_loadu_si128((const __m128i *)(const void *)(pp + k - 1));
+                    _mm_storeu_si128((__m128i *)(void *)(re + k), e4);
+                    _mm_storeu_si128((__m128i *)(void *)(rb + k), _mm_add_epi32(b4, one));
                 }
+#else
+                for (size_t k = 0; k < stride; k++) {
+                    re[k] = pp[k];
+                    rb[k] = pp[k - 1] + 1;
+                }
+#endif
                 i += nfields;
-                at = fs;
+                at = pp[nfields - 1] + 1;
                 continue;
             }
         }
@@ -991,11 +1099,8 @@ static __attribute__((noinline)) size_t tokenize(const csv_index *ix, size_t i, 
             } else {
                 goto not_plain;
             }
-            int s = slot[k];
-            if (s >= 0) {
-                ch->st[(size_t)s * CHUNK + r] = vs;
-                ch->ln[(size_t)s * CHUNK + r] = fe - vs;
-            }
+            rb[k] = vs;
+            re[k] = fe;
             if (last) break;
             fs = e + 1;
         }
@@ -1017,24 +1122,30 @@ incomplete:
  * stopping at the first field the fast path does not take. Returns the
  * rows every column took (those are complete), or MLOPS_ENOMEM. */
 static __attribute__((noinline)) long long convert(const csv_index *ix, const csv_chunk *ch, size_t rows, mlk_frame *f,
-                         const char *end)
+                         const size_t *index, const char *end)
 {
     const size_t r0 = f->nrows;
     size_t n = rows;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t c = 0; c < f->ncols && n; c++) {
             mlk_col *col = &f->cols[c];
-            const uint32_t *st = ch->st + c * CHUNK, *ln = ch->ln + c * CHUNK;
+            const size_t stride = ch->stride;
+            const uint32_t *fb = ch->fb + index[c], *fe = ch->fe + index[c];
             size_t r = 0;
             if (pass == 0 && col->type == MLK_F64) {
                 double *out = col->f64 + r0;
                 for (; r < n; r++) {
-                    const char *s = ix->base + st[r];
-                    size_t l = ln[r];
+                    const char *s = ix->base + fb[0];
+                    size_t l = fe[0] - fb[0];
+                    fb += stride, fe += stride;
                     double v = NAN;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
                     if (l && l <= 8 && end - s >= 8) {
+#ifdef MLK_CSV_SHUF
+                        if (!shuf_number(s, l, &v)) break;
+#else
                         if (!swar_number(s, l, &v)) break;
+#endif
                     } else
 #endif
                         if (l && !fast_number(s, s + l, &v))
@@ -1050,8 +1161,9 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                 char *str = col->str;
                 size_t cap = col->str_cap;
                 for (; r < n; r++) {
-                    const char *s = ix->base + st[r];
-                    size_t l = ln[r];
+                    const char *s = ix->base + fb[0];
+                    size_t l = fe[0] - fb[0];
+                    fb += stride, fe += stride;
                     if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
                     if (at + l + 16 > cap) {
                         if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
@@ -1062,8 +1174,13 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                     } else {
                         memcpy(str + at, s, l);
                     }
-                    /* missing: empty or an NA token (none is 1 byte long) */
-                    int na = l == 0 || (l >= 2 && l <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, l));
+                    /* missing: empty or an NA token (2, 3, 4, 6, 7 or 8 bytes,
+                     * starting with one of NA_FIRST's bytes): the length
+                     * and first byte as two table tests, as most strings
+                     * pass both with no branch taken */
+                    int na = l == 0 ||
+                             (l <= 8 && ((NA_LENGTHS >> l) & na_first[(unsigned char)s[0]]) &&
+                              mlk_csv_is_na(s, l));
                     at += na ? 0 : l;
                     off[r0 + r + 1] = at;
                     miss[r0 + r] = (uint8_t)na;
@@ -1100,17 +1217,19 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     csv_chunk *ch = NULL;
     int fast = !schema->general_only;
     if (fast) {
-        ix.pos = malloc((WIN + 1 + 8) * sizeof *ix.pos);
+        ix.pos = malloc((WIN + 2 + 8) * sizeof *ix.pos);
+        if (ix.pos) *ix.pos++ = UINT32_MAX; /* pos[-1]: see tokenize */
         ch = malloc(sizeof *ch);
         if (ch) {
-            ch->st = malloc((schema->ncols ? schema->ncols : 1) * CHUNK * sizeof *ch->st);
-            ch->ln = malloc((schema->ncols ? schema->ncols : 1) * CHUNK * sizeof *ch->ln);
+            ch->stride = (schema->nfields + 3) & ~(size_t)3;
+            ch->fb = malloc(ch->stride * CHUNK * sizeof *ch->fb);
+            ch->fe = malloc(ch->stride * CHUNK * sizeof *ch->fe);
         }
     }
     char *scratch = NULL;
     size_t scratch_cap = 0, bad = 0;
     int rc = 0;
-    if (!f || !fs || !slot || (fast && (!ix.pos || !ch || !ch->st || !ch->ln))) {
+    if (!f || !fs || !slot || (fast && (!ix.pos || !ch || !ch->fb || !ch->fe))) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
@@ -1139,12 +1258,12 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             uint32_t at = (uint32_t)(p - ix.base);
             while (cur < ix.np && ix.pos[cur] < at) cur++;
             int why;
-            size_t rows = tokenize(&ix, cur, at, slot, schema->nfields, ch, &why);
+            size_t rows = tokenize(&ix, cur, at, schema->nfields, ch, &why);
             size_t n = 0;
             if (rows) {
                 size_t r0 = f->nrows;
                 if ((rc = mlk_frame_reserve(f, r0 + rows)) != 0) goto out;
-                long long got = convert(&ix, ch, rows, f, end);
+                long long got = convert(&ix, ch, rows, f, schema->index, end);
                 if (got < 0) {
                     rc = (int)got;
                     goto out;
@@ -1265,10 +1384,10 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
 out:
     free(fs);
     free(slot);
-    free(ix.pos);
+    free(ix.pos ? ix.pos - 1 : NULL);
     if (ch) {
-        free(ch->st);
-        free(ch->ln);
+        free(ch->fb);
+        free(ch->fe);
         free(ch);
     }
     free(scratch);

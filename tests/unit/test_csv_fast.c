@@ -301,6 +301,118 @@ static void test_random_agree(void **state)
     }
 }
 
+/* Every field of 1 to 4 bytes over the bytes a short number is made of
+ * (digits, '.', signs, 'e', a space, a letter), and random ones of 5 to
+ * 8 bytes, as the first and as the last field of a record: the fast
+ * conversion of short numbers (one shuffle with SSSE3, the SWAR word
+ * otherwise) must give the general path's doubles, -0.0 included, and
+ * refuse what it refuses. */
+static void test_short_numbers_agree(void **state)
+{
+    (void)state;
+    static const char alpha[] = "0159.-+e a";
+    enum { NA = sizeof alpha - 1, NENUM = 10 + 100 + 1000 + 10000, NRAND = 50000 };
+    size_t cap = 16 + (size_t)(NENUM + NRAND) * 12;
+    char *first = malloc(cap), *last = malloc(cap);
+    assert_non_null(first);
+    assert_non_null(last);
+    size_t lf = (size_t)sprintf(first, "a,b\n"), ll = (size_t)sprintf(last, "a,b\n");
+    uint64_t seed = 0x243f6a8885a308d3u;
+    for (size_t i = 0; i < NENUM + NRAND; i++) {
+        char fld[8];
+        size_t n = 0;
+        if (i < NENUM) { /* i's length and digits in base NA, shortest first */
+            size_t code = i, w = 1, pw = NA;
+            while (code >= pw) code -= pw, w++, pw *= NA;
+            for (size_t at = 0; at < w; at++, code /= NA) fld[at] = alpha[code % NA];
+            n = w;
+        } else { /* mostly digits */
+            n = 5 + rnd(&seed, 4);
+            for (size_t at = 0; at < n; at++)
+                fld[at] = alpha[rnd(&seed, 10) < 7 ? rnd(&seed, 4) : rnd(&seed, NA)];
+        }
+        memcpy(first + lf, fld, n);
+        lf += n;
+        lf += (size_t)sprintf(first + lf, ",7\n");
+        ll += (size_t)sprintf(last + ll, "7,");
+        memcpy(last + ll, fld, n);
+        ll += n;
+        last[ll++] = '\n';
+    }
+    const mlk_coltype types[] = {MLK_F64, MLK_F64};
+    const size_t keep[] = {0, 1};
+    outcome o = agree(first, lf, types, keep, 2, 1);
+    assert_true(o.f->nrows > 1000); /* most fields of digits are numbers */
+    done(&o);
+    o = agree(last, ll, types, keep, 2, 1);
+    done(&o);
+    free(first);
+    free(last);
+}
+
+/* The splitter's walk through quotes against the general tokenizer: in
+ * random text of quotes, "", commas, line breaks and blanks, every shard
+ * of one record must parse (general path) as exactly one record, kept or
+ * skipped, or be the last one with its quote left open, and start at the
+ * line the LFs before it say. */
+static void test_split_random(void **state)
+{
+    (void)state;
+    static const char *const atoms[] = {"a", "1", ",", "\"", "\"\"", "\n", "\r\n", " ", "\r",
+                                        "\"x,\ny\"", "\n\n", ",\"", "\"\n"};
+    const size_t natoms = sizeof atoms / sizeof *atoms;
+    const mlk_coltype types[] = {MLK_STR, MLK_STR};
+    uint64_t seed = 0x13198a2e03707344u;
+    char buf[600];
+    for (int iter = 0; iter < 2500; iter++) {
+        size_t len = (size_t)sprintf(buf, "a,b\n");
+        size_t natom = rnd(&seed, 80);
+        for (size_t i = 0; i < natom; i++) {
+            const char *a = atoms[rnd(&seed, natoms)];
+            memcpy(buf + len, a, strlen(a));
+            len += strlen(a);
+        }
+        uint64_t *off;
+        long *lines;
+        size_t ns;
+        uint64_t total;
+        assert_int_equal(mlk_csv_split(buf, len, 4, 1, &off, &lines, &ns, &total), 0);
+        assert_int_equal(ns, total);
+        for (size_t i = 0; i < ns; i++) {
+            size_t end = i + 1 < ns ? off[i + 1] : len;
+            long line = 1;
+            for (size_t b = 0; b < off[i]; b++) line += buf[b] == '\n';
+            assert_int_equal(lines[i], line);
+            char **hdr = NULL;
+            size_t nhdr, ds, index[2];
+            char err[256];
+            assert_int_equal(mlk_csv_header(buf, len, &hdr, &nhdr, &ds, err, sizeof err), 0);
+            mlk_csv_schema sch;
+            const char *want[] = {"a", "b"};
+            assert_int_equal(mlk_csv_schema_init(&sch, (const char *const *)hdr, nhdr, want, types,
+                                                 2, index, err, sizeof err),
+                             0);
+            sch.general_only = 1;
+            mlk_frame *f = NULL;
+            size_t bad = 0;
+            int rc = mlk_csv_parse(buf + off[i], end - off[i], &sch, 0, lines[i], "t.csv", 1, &f,
+                                   &bad, err, sizeof err);
+            if (rc != 0) {
+                assert_true(i + 1 == ns && strstr(err, "unterminated") != NULL);
+            } else {
+                if (f->nrows + bad != 1)
+                    fprintf(stderr, "shard %zu of [%.*s] holds %zu records\n", i, (int)len, buf,
+                            f->nrows + bad);
+                assert_int_equal(f->nrows + bad, 1);
+            }
+            mlk_frame_destroy(&f);
+            mlk_csv_names_free(&hdr, nhdr);
+        }
+        free(off);
+        free(lines);
+    }
+}
+
 /* Buffers of many windows and chunks of the fast path (100-300 KB):
  * mostly plain records, with every special record now and then, a
  * record longer than a window, and CRLFs, so that a window or a chunk
@@ -369,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_random_agree),
         cmocka_unit_test(test_long_agree),
+        cmocka_unit_test(test_short_numbers_agree),
+        cmocka_unit_test(test_split_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,9 +31,9 @@
  * whatever the number of workers. */
 #include "kinds.h"
 #include "err.h"
-#include "fpack.h"
 #include "fshard.h"
 #include "model.h"
+#include "profile_mask.h"
 #include "quantile.h"
 #include "sgd.h"
 #include "task.h"
@@ -60,36 +60,18 @@ static void prof_in_free(prof_in_t *p)
     free(p->num);
 }
 
-/* The training mask of a split shard (data, len) into p: of a packed
- * shard its test flags alone, read where they lie (the records are
- * validated, not copied: the decile rounds and the bins need no
- * features, and the copy was most of reading the shard). */
+/* The training mask of a split shard (data, len) into p (profile_mask.h:
+ * a packed shard's test flags alone, read where they lie). */
+typedef struct {
+    task_ctx_t *ctx;
+    size_t input;
+    prof_in_t *p;
+} mask_read_t;
+
 static int read_mask(const void *data, size_t len, void *arg)
 {
-    prof_in_t *p = arg;
-    const uint8_t *test = NULL;
-    mlk_features *fs = NULL;
-    uint8_t *copy = NULL;
-    mlk_fpack pk;
-    if (mlk_fpack_is(data, len)) {
-        char err[256];
-        if (((uintptr_t)data & 7) && !(copy = mlk_fpack_aligned_copy(data, len))) return -1;
-        if (mlk_fpack_open(copy ? copy : data, len, &pk, NULL, err, sizeof err) != 0) {
-            free(copy);
-            return -1;
-        }
-        p->nrows = pk.nrows;
-        test = pk.test;
-    } else {
-        if (mlk_features_decode(data, len, &fs) != 0) return -1;
-        p->nrows = fs->nrows;
-        test = fs->test;
-    }
-    p->train = malloc(p->nrows ? p->nrows : 1);
-    for (size_t i = 0; p->train && i < p->nrows; i++) p->train[i] = !test || !test[i];
-    free(copy);
-    mlk_features_destroy(&fs);
-    return p->train ? 0 : -1;
+    mask_read_t *m = arg;
+    return wk_profile_mask(m->ctx, m->input, data, len, &m->p->train, &m->p->nrows);
 }
 
 /* What a task reads of the raw frame: the named numeric columns
@@ -163,11 +145,13 @@ static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, frame_read_t *fr, int feat
         if (!(p->train = malloc(p->nrows ? p->nrows : 1)))
             return wk_task_fail(ctx, 1, "out of memory");
         for (size_t i = 0; i < p->nrows; i++) p->train[i] = !p->fs->test || !p->fs->test[i];
-    } else if (si >= ctx->ta->n_inputs || wk_task_input_with(ctx, si, read_mask, p) != 0) {
-        /* as wk_task_input_features: a failed fetch already set the
-         * message (the first one is kept) */
-        return wk_task_fail(ctx, 0, "shard %s is not a valid feature shard",
-                            si < ctx->ta->n_inputs ? ctx->ta->inputs[si]->key : "(none)");
+    } else {
+        mask_read_t m = {ctx, si, p};
+        if (si >= ctx->ta->n_inputs || wk_task_input_with(ctx, si, read_mask, &m) != 0)
+            /* as wk_task_input_features: a failed fetch already set the
+             * message (the first one is kept) */
+            return wk_task_fail(ctx, 0, "shard %s is not a valid feature shard",
+                                si < ctx->ta->n_inputs ? ctx->ta->inputs[si]->key : "(none)");
     }
     if (frame) {
         fr->ctx = ctx;

@@ -21,7 +21,12 @@
  * need neither deciles nor model) and asks each shard for a window
  * around its own deciles (mlk_qjob_set_window), which for alike shards
  * proves them without a gather round; the bins phase follows; all of it
- * runs beside train. The merged categories and numeric bins wait in the
+ * runs beside train. Where split is fused (featurize tasks, reading the
+ * raw frames profile reads), those tasks answer round 0 themselves from
+ * the frame and flags they hold (stage_profile_featurize_args,
+ * worker/profile_round0.c) and the stage merges their results as it
+ * starts: its first tasks are round 1's or the bins', one pass over the
+ * shards fewer. The merged categories and numeric bins wait in the
  * blob as the reference's JSON text (integers, strings and short-form
  * reals, which read back to the same bytes).
  * blob: u32 PROF_LAYOUT, u32 base (the stage's phase number of decile
@@ -167,8 +172,23 @@ static void counts_what(const job_t *j, const plan_t *p, int *num, int *cat, int
     *proba = p->mode == PROF_COUNT;
 }
 
+static int rounds_merge(job_t *j, stage_t *st, const plan_t *p, const task_t *tasks, const char *who,
+                        char *err, size_t errlen);
+
+/* The featurize tasks answered round 0 (stage_profile_featurize_args):
+ * the split stage fused, reading the raw frames profile reads, and every
+ * task's result there (a coordinator of round 5 asked for none). */
+static int round0_in_split(job_t *j, const stage_t *in, const stage_t *raw)
+{
+    if (strcmp(in->kind, "featurize") || stage_input_of(j, (stage_t *)in) != raw) return 0;
+    for (size_t t = 0; t < in->ntasks; t++)
+        if (!in->tasks[t].result_len) return 0;
+    return 1;
+}
+
 /* Round 0 (or with no numeric column the count phase) at the stage's
- * current phase number. */
+ * current phase number; where the featurize tasks answered round 0, its
+ * merge at once: the stage's first tasks are round 1's or the bins'. */
 static int plan_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     stage_t *in = stage_input_of(j, st), *raw = raw_stage(j);
@@ -182,6 +202,11 @@ static int plan_start(job_t *j, stage_t *st, char *err, size_t errlen)
         if (!q) return MLOPS_ENOMEM;
         rc = set_qjob(st, st->phase, q, (uint32_t)nn, NULL, 0, in->ntasks);
         mlk_qjob_destroy(&q);
+        plan_t p;
+        if (!rc && round0_in_split(j, in, raw) && plan_read(st, &p) == 0) {
+            rc = rounds_merge(j, st, &p, in->tasks, "split task", err, errlen);
+            if (rc == 1) rc = 0;
+        }
     } else {
         rc = set_counts(st, st->phase, PROF_COUNT, NULL, 0, NULL, 0, NULL, 0, in->ntasks);
     }
@@ -192,6 +217,22 @@ static int plan_start(job_t *j, stage_t *st, char *err, size_t errlen)
 static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     return plan_start(j, st, err, errlen);
+}
+
+int stage_profile_featurize_args(const job_t *j, Mlops__Tasks__FeaturizeArgs *fa)
+{
+    size_t nn = j->spec->columns.n_numeric;
+    if (!job_stage((job_t *)j, "profile") || !nn) return 0;
+    mlk_qjob *q = mlk_qjob_new(nn, s_deciles, PROFILE_EDGES);
+    int rc = q ? mlk_qjob_set_window(q, PROFILE_WINDOW) : MLOPS_ENOMEM;
+    if (!rc) rc = mlk_qjob_request(q, &fa->profile_request.data, &fa->profile_request.len);
+    mlk_qjob_destroy(&q);
+    if (rc) return rc;
+    fa->n_profile_numeric = nn;
+    fa->profile_numeric = j->spec->columns.numeric;
+    fa->n_profile_categorical = n_categorical(j);
+    fa->profile_categorical = j->spec->columns.categorical;
+    return 0;
 }
 
 void stage_profile_replayed(job_t *j, stage_t *st)
@@ -411,7 +452,10 @@ static int categories_text(job_t *j, Mlops__Tasks__ProfileCategory ***cats, size
     return rc;
 }
 
-static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t errlen)
+/* The end of a decile round: the answers of tasks[0..st->ntasks) (the
+ * stage's, or round 0's from the split stage's, named by who). */
+static int rounds_merge(job_t *j, stage_t *st, const plan_t *p, const task_t *tasks, const char *who,
+                        char *err, size_t errlen)
 {
     mlk_qjob *q = plan_qjob(st, p);
     if (!q) return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
@@ -421,11 +465,11 @@ static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
     Mlops__Tasks__ProfileCategory ***cats = calloc(st->ntasks + 1, sizeof *cats);
     int rc = res && cats ? 0 : MLOPS_ENOMEM;
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
-        const task_t *tk = &st->tasks[t];
+        const task_t *tk = &tasks[t];
         res[t] = mlops__tasks__profile_qround_result__unpack(NULL, tk->result_len, tk->result);
         if (!res[t] || res[t]->n_categorical != (counting ? ncat : 0))
             rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
-                              "profile: damaged quantile answer from task %zu", t);
+                              "profile: damaged quantile answer from %s %zu", who, t);
         else rc = mlk_qjob_add(q, res[t]->quantile_answer.data, res[t]->quantile_answer.len, err,
                                errlen);
         if (!rc) cats[t] = res[t]->categorical;
@@ -457,6 +501,11 @@ static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
     free(text);
     mlk_qjob_destroy(&q);
     return rc ? rc : 1;
+}
+
+static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t errlen)
+{
+    return rounds_merge(j, st, p, st->tasks, "task", err, errlen);
 }
 
 /* The reference's "numeric" array from the merged bin counts. */

@@ -9,7 +9,10 @@
  * when the count phase counts everything. A running stage replayed with
  * a blob of round 5's layout (no layout word) is re-planned from round 0
  * at a phase number of its own and gives the same bytes; a done one's
- * reference is still read. */
+ * reference is still read. Round 0 answered by the featurize tasks (their
+ * results, merged when the stage starts: its first tasks are the bins')
+ * gives the same bytes too, and a damaged answer there names the split
+ * task. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,13 +52,24 @@ static size_t parse_list(const char *list, char *buf, size_t buflen, char **vals
  * (each "v:n,v:n"), ntasks = nlists; with in_round0 the lists came with
  * the decile round 0 instead, and the count phase returns none. */
 static job_t *count_phase(const char *const *lists, size_t nlists, int in_round0, int old);
+static void count_results(job_t *j, const char *const *lists, size_t nlists, int in_round0);
+static void free_job(job_t **pj);
 
-static job_t *new_job(void)
+/* as SPEC, with the scaler: split fused into featurize tasks */
+static const char *SPEC_FUSED = "name: t\n"
+                                "input: in.csv\n"
+                                "columns: {label: y, numeric: [a], categorical: [c]}\n"
+                                "scale: true\n"
+                                "hash: {n_features: 1024}\n"
+                                "split: {test_size: 0.2}\n"
+                                "train: {epochs: 1}\n";
+
+static job_t *new_job_of(const char *spec)
 {
     job_t *j = calloc(1, sizeof *j);
     assert_non_null(j);
     char err[512] = "";
-    if (mlops_jobspec_parse(SPEC, strlen(SPEC), NULL, &j->spec, err, sizeof err) != 0)
+    if (mlops_jobspec_parse(spec, strlen(spec), NULL, &j->spec, err, sizeof err) != 0)
         fail_msg("job file: %s", err);
     if (planner_build(j, err, sizeof err) != 0) fail_msg("planner_build: %s", err);
     char **labels = malloc(2 * sizeof *labels);
@@ -64,6 +78,8 @@ static job_t *new_job(void)
     job_set_classes(j, labels, 2);
     return j;
 }
+
+static job_t *new_job(void) { return new_job_of(SPEC); }
 
 #define PROF_LAYOUT 0x32465250u
 
@@ -258,6 +274,14 @@ static job_t *count_phase(const char *const *lists, size_t nlists, int in_round0
         for (int k = 0; k < 9; k++) bw_f64(&w, k + 1.0);
         st->blob = bw_take(&w, &st->blob_len);
     }
+    count_results(j, lists, nlists, in_round0);
+    return j;
+}
+
+/* The count phase's results: with in_round0 only the probabilities. */
+static void count_results(job_t *j, const char *const *lists, size_t nlists, int in_round0)
+{
+    stage_t *st = job_stage(j, "profile");
     assert_string_equal(st->kind, "profile_count");
     for (size_t t = 0; t < nlists; t++) {
         char *vals[8], buf[256];
@@ -279,7 +303,6 @@ static job_t *count_phase(const char *const *lists, size_t nlists, int in_round0
         mlops__tasks__profile_count_result__pack(&r, tk->result);
         tk->state = T_DONE;
     }
-    return j;
 }
 
 static void free_job(job_t **pj)
@@ -427,6 +450,63 @@ static void test_old_layout(void **state)
     free_job(&j2);
 }
 
+/* A fused job whose featurize tasks answered round 0 (the answers as a
+ * profile_qround task gives them, moved to the split stage's tasks);
+ * with damage, task 1's answer cut short. The profile stage started. */
+static job_t *split_round0(const char *const *lists, size_t nlists, int damage, int *rc, char *err,
+                           size_t errlen)
+{
+    job_t *j0 = new_job(), *j = new_job_of(SPEC_FUSED);
+    stage_t *s0 = job_stage(j0, "profile"), *st = job_stage(j, "profile"), *sp = job_stage(j, "split");
+    rounds_start(s0);
+    round_results(s0, lists, nlists, 0);
+    input_shards(j, nlists);
+    assert_string_equal(sp->kind, "featurize");
+    for (size_t t = 0; t < nlists; t++) {
+        sp->tasks[t].result = s0->tasks[t].result;
+        sp->tasks[t].result_len = s0->tasks[t].result_len - (damage && t == 1 ? 3 : 0);
+        sp->tasks[t].state = T_DONE;
+        s0->tasks[t].result = NULL;
+    }
+    free_job(&j0);
+    st->phase = 0;
+    *rc = st->ops->start(j, st, err, errlen);
+    return j;
+}
+
+static void test_round0_in_split(void **state)
+{
+    (void)state;
+    const char *lists[] = {"a:2,b:1", "a:1,c:5", "", "b:4,d:1"};
+    char err[512] = "";
+    int rc;
+    job_t *j1 = count_phase(lists, 4, 1, 0), *j2 = split_round0(lists, 4, 0, &rc, err, sizeof err);
+    stage_t *s1 = job_stage(j1, "profile"), *s2 = job_stage(j2, "profile");
+    assert_int_equal(rc, 0);
+    /* round 0 merged at the start: its first tasks are the bins' */
+    assert_string_equal(s2->kind, "profile_bins");
+    assert_int_equal(s2->phase, 1);
+    assert_int_equal(s2->ntasks, 4);
+    bins(j2, 4);
+    assert_int_equal(s2->phase, 2);
+    count_results(j2, lists, 4, 1);
+    assert_int_equal(s1->ops->phase_done(j1, s1, err, sizeof err), 0);
+    assert_int_equal(s2->ops->phase_done(j2, s2, err, sizeof err), 0);
+    char *r1 = stage_profile_reference(j1), *r2 = stage_profile_reference(j2);
+    assert_non_null(r1);
+    assert_non_null(r2);
+    assert_string_equal(r1, r2);
+    free(r1);
+    free(r2);
+    free_job(&j1);
+    free_job(&j2);
+    /* a damaged answer fails the stage, naming the split task */
+    job_t *j3 = split_round0(lists, 4, 1, &rc, err, sizeof err);
+    assert_true(rc < 0);
+    assert_string_equal(err, "profile: damaged quantile answer from split task 1");
+    free_job(&j3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_round0_same_bytes),
         cmocka_unit_test(test_round0_out_of_order_refused),
         cmocka_unit_test(test_old_layout),
+        cmocka_unit_test(test_round0_in_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,6 +204,7 @@ static int plan_start(job_t *j, stage_t *st, char *err, size_t errlen)
         mlk_qjob_destroy(&q);
         plan_t p;
         if (!rc && round0_in_split(j, in, raw) && plan_read(st, &p) == 0) {
+            st->total_all -= (uint32_t)in->ntasks; /* round 0's tasks never run here: not progress */
             rc = rounds_merge(j, st, &p, in->tasks, "split task", err, errlen);
             if (rc == 1) rc = 0;
         }

@@ -487,6 +487,7 @@ static void test_round0_in_split(void **state)
     assert_string_equal(s2->kind, "profile_bins");
     assert_int_equal(s2->phase, 1);
     assert_int_equal(s2->ntasks, 4);
+    assert_int_equal(s2->total_all, 4); /* round 0 ran no task of its own */
     bins(j2, 4);
     assert_int_equal(s2->phase, 2);
     count_results(j2, lists, 4, 1);

@@ -27,12 +27,17 @@
  *                   bins phase ("profile_bins", the same kind) counts
  *                   the columns beside train, the count phase after it
  *                   only the probabilities.
+ * A count task with the model and no column reads a packed split shard
+ * where it lies (read_packed_proba). Round 0 is usually answered by the
+ * featurize tasks instead (profile_round0.h).
  * Everything returned is a count, so the coordinator's sums are the same
  * whatever the number of workers. */
 #include "kinds.h"
+#include "fpack.h"
 #include "err.h"
 #include "fshard.h"
 #include "model.h"
+#include "packed_input.h"
 #include "profile_counts.h"
 #include "profile_mask.h"
 #include "quantile.h"
@@ -208,6 +213,42 @@ out:
     return rc;
 }
 
+/* The count phase with a model and no column to count: a packed split
+ * shard's training mask and the model's probabilities of every row, read
+ * in place (mlk_sgd_predict_proba_packed: bit for bit the arrays' ones),
+ * where decoding the shard into arrays was most of the task, on the
+ * job's critical path after train. An encoded shard: nothing (packed 0),
+ * the caller decodes it. */
+typedef struct {
+    task_ctx_t *ctx;
+    const mlk_cmodel *m;
+    prof_in_t *p;
+    double *proba;
+    int packed;
+} packed_proba_t;
+
+static int read_packed_proba(const void *data, size_t len, void *arg)
+{
+    packed_proba_t *pp = arg;
+    task_ctx_t *ctx = pp->ctx;
+    if (!mlk_fpack_is(data, len)) return 0;
+    pp->packed = 1;
+    wk_packed_t w;
+    int rc = wk_packed_take(ctx, 0, data, len, 0, &w);
+    size_t n = rc ? 0 : w.p.nrows;
+    if (!rc && (!(pp->p->train = malloc(n ? n : 1)) ||
+                !(pp->proba = malloc((n * pp->m->n_classes + 1) * sizeof *pp->proba))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) {
+        pp->p->nrows = n;
+        for (size_t i = 0; i < n; i++) pp->p->train[i] = !w.p.test || !w.p.test[i];
+        if (n && mlk_sgd_predict_proba_packed(pp->m, &w.p, w.off, n, pp->proba, ctx->err, sizeof ctx->err) != 0)
+            rc = -1;
+    }
+    wk_packed_release(&w);
+    return rc;
+}
+
 static size_t bin_of(const double *edges, double x)
 {
     size_t b = 0;
@@ -242,12 +283,21 @@ int wk_kind_profile_count(task_ctx_t *ctx)
     if (!cats || !catp) goto oom;
     frame_read_t fr = {.numeric = a->numeric, .nn = a->n_numeric, .categorical = a->categorical,
                        .ncat = ncat, .cats = cats, .catp = catp};
-    if (prof_inputs(ctx, &p, a->n_numeric + ncat > 0 ? &fr : NULL, m != NULL) != 0) goto out;
+    packed_proba_t pp = {ctx, m, &p, NULL, 0};
+    if (m && a->n_numeric + ncat == 0) {
+        if (wk_task_input_with(ctx, 0, read_packed_proba, &pp) != 0) {
+            wk_task_fail(ctx, 0, "shard %s is not a valid feature shard", ctx->ta->inputs[0]->key);
+            proba = pp.proba;
+            goto out;
+        }
+        proba = pp.proba;
+    }
+    if (!pp.packed && prof_inputs(ctx, &p, a->n_numeric + ncat > 0 ? &fr : NULL, m != NULL) != 0) goto out;
     cols = (const double **)p.num;
     size_t n = p.nrows, nn = a->n_numeric, K = m ? m->n_classes : 0, nvec = K == 2 ? 1 : K;
     num = calloc(nn * (PROFILE_BINS + 1) + 1, sizeof *num);
     pc = calloc(nvec * PROFILE_BINS + 1, sizeof *pc);
-    proba = malloc((m ? n * K + 1 : 1) * sizeof *proba);
+    if (!proba) proba = malloc((m ? n * K + 1 : 1) * sizeof *proba);
     if (!num || !pc || !proba) goto oom;
     uint64_t rows = 0;
     for (size_t i = 0; i < n; i++) rows += p.train[i];
@@ -262,7 +312,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
     }
     /* the model's probabilities on the features it was trained on */
     mlk_features *fs = p.fs;
-    if (n && m) {
+    if (n && m && !pp.packed) {
         dense = fs->n_dense ? mlk_features_dense_f64(fs) : NULL;
         if (fs->n_dense && !dense) goto oom;
         mlk_sgd_data d = {n, fs->csr, dense, fs->n_dense, NULL};

@@ -223,7 +223,10 @@ static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
 int stage_profile_featurize_args(const job_t *j, Mlops__Tasks__FeaturizeArgs *fa)
 {
     size_t nn = j->spec->columns.n_numeric;
-    if (!job_stage((job_t *)j, "profile") || !nn) return 0;
+    stage_t *split = job_stage((job_t *)j, "split");
+    /* featurize must read the frames profile reads (round0_in_split) */
+    if (!job_stage((job_t *)j, "profile") || !nn || !split || stage_input_of((job_t *)j, split) != raw_stage((job_t *)j))
+        return 0;
     mlk_qjob *q = mlk_qjob_new(nn, s_deciles, PROFILE_EDGES);
     int rc = q ? mlk_qjob_set_window(q, PROFILE_WINDOW) : MLOPS_ENOMEM;
     if (!rc) rc = mlk_qjob_request(q, &fa->profile_request.data, &fa->profile_request.len);

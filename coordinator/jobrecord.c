@@ -268,6 +268,7 @@ static int load_stage(replay_t *rp, job_t *j, size_t s, const void *data, size_t
     st->dirty = 0;
     mlops__stage_record__free_unpacked(r, NULL);
     if (st->ops == &stage_cv) stage_cv_replayed(j, st); /* the search's best values into the spec */
+    if (st->ops == &stage_profile) stage_profile_replayed(j, st); /* an older layout: re-planned */
     return 0;
 }
 

@@ -21,15 +21,25 @@
  * need neither deciles nor model) and asks each shard for a window
  * around its own deciles (mlk_qjob_set_window), which for alike shards
  * proves them without a gather round; the bins phase follows; all of it
- * runs beside train. The merged categories and numeric bins wait in the
+ * runs beside train. Where split is fused (featurize tasks, reading the
+ * raw frames profile reads), those tasks answer round 0 themselves from
+ * the frame and flags they hold (stage_profile_featurize_args,
+ * worker/profile_round0.c) and the stage merges their results as it
+ * starts: its first tasks are round 1's or the bins', one pass over the
+ * shards fewer. The merged categories and numeric bins wait in the
  * blob as the reference's JSON text (integers, strings and short-form
  * reals, which read back to the same bytes).
- * blob: u32 mode, u32 ncols, blob categories (u64 length + the merged
+ * blob: u32 PROF_LAYOUT, u32 base (the stage's phase number of decile
+ *       round 0), u32 mode, u32 ncols, blob categories (u64 length + the merged
  *       "categorical" JSON array; length 0 while not counted), blob
  *       numeric (the same for the "numeric" array), then mode ROUNDS:
  *       qjob bytes; modes BINS and COUNT: f64 edges[ncols * 9]; mode
  *       DONE: the edges, then the reference JSON text
- *       (stage_profile_reference). */
+ *       (stage_profile_reference).
+ * A blob of another layout (round 5's began with the mode) found by a
+ * restart re-plans a running stage from round 0, at a phase number no
+ * journalled task has (stage_profile_replayed); a done one's reference
+ * is still read. */
 #include "bytes.h"
 #include "err.h"
 #include "jsondump.h"
@@ -51,6 +61,10 @@
 
 enum { PROF_ROUNDS = 0, PROF_COUNT = 1, PROF_DONE = 2, PROF_BINS = 3 };
 
+/* the blob's first word ("PRF2"): round 5's blob began with the mode,
+ * 0..3, and had no base */
+#define PROF_LAYOUT 0x32465250u
+
 static const double s_deciles[PROFILE_EDGES] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
 
 static stage_t *raw_stage(job_t *j)
@@ -66,7 +80,7 @@ static size_t n_categorical(const job_t *j)
 
 /* The journalled blob, read back (pointers into st->blob). */
 typedef struct {
-    uint32_t mode, ncols;
+    uint32_t base, mode, ncols;
     const char *cat; /* the merged categories' JSON text, catlen 0: not counted */
     size_t catlen;
     const char *num; /* the same for the numeric bins */
@@ -75,10 +89,14 @@ typedef struct {
     size_t restlen;
 } plan_t;
 
+/* 0; 1 for a blob of another layout (stage_profile_replayed);
+ * MLOPS_EPARSE for a damaged one. */
 static int plan_read(const stage_t *st, plan_t *p)
 {
     br_t r;
     br_init(&r, st->blob, st->blob_len);
+    if (br_u32(&r) != PROF_LAYOUT || r.err) return 1;
+    p->base = br_u32(&r);
     p->mode = br_u32(&r);
     p->ncols = br_u32(&r);
     p->cat = (const char *)br_blob(&r, &p->catlen);
@@ -89,12 +107,14 @@ static int plan_read(const stage_t *st, plan_t *p)
     return 0;
 }
 
-static int set_blob(stage_t *st, uint32_t mode, uint32_t ncols, const char *cat, size_t catlen,
+static int set_blob(stage_t *st, uint32_t base, uint32_t mode, uint32_t ncols, const char *cat, size_t catlen,
                     const char *num, size_t numlen, const void *a, size_t alen, const void *b,
                     size_t blen)
 {
     bw_t w;
     bw_init(&w);
+    bw_u32(&w, PROF_LAYOUT);
+    bw_u32(&w, base);
     bw_u32(&w, mode);
     bw_u32(&w, ncols);
     bw_blob(&w, cat, catlen);
@@ -114,30 +134,30 @@ static mlk_qjob *plan_qjob(const stage_t *st, const plan_t *p)
 {
     mlk_qjob *q = NULL;
     if (mlk_qjob_decode(p->rest, p->restlen, &q) != 0) return NULL;
-    if (st->phase == 0 && mlk_qjob_set_window(q, PROFILE_WINDOW) != 0) mlk_qjob_destroy(&q);
+    if (st->phase == p->base && mlk_qjob_set_window(q, PROFILE_WINDOW) != 0) mlk_qjob_destroy(&q);
     return q;
 }
 
 /* The next phase: ntasks tasks (one per input shard) of that kind. */
-static int set_qjob(stage_t *st, const mlk_qjob *q, uint32_t ncols, const char *cat,
+static int set_qjob(stage_t *st, uint32_t base, const mlk_qjob *q, uint32_t ncols, const char *cat,
                     size_t catlen, size_t ntasks)
 {
     uint8_t *qb;
     size_t ql;
     int rc = mlk_qjob_encode(q, &qb, &ql);
     if (rc) return rc;
-    rc = set_blob(st, PROF_ROUNDS, ncols, cat, catlen, NULL, 0, qb, ql, NULL, 0);
+    rc = set_blob(st, base, PROF_ROUNDS, ncols, cat, catlen, NULL, 0, qb, ql, NULL, 0);
     free(qb);
     if (!rc) rc = stage_set_tasks(st, ntasks, "profile_qround");
     return rc;
 }
 
 /* The bins or the count phase (mode PROF_BINS or PROF_COUNT). */
-static int set_counts(stage_t *st, uint32_t mode, const void *edges, uint32_t ncols,
+static int set_counts(stage_t *st, uint32_t base, uint32_t mode, const void *edges, uint32_t ncols,
                       const char *cat, size_t catlen, const char *num, size_t numlen,
                       size_t ntasks)
 {
-    int rc = set_blob(st, mode, ncols, cat, catlen, num, numlen, edges,
+    int rc = set_blob(st, base, mode, ncols, cat, catlen, num, numlen, edges,
                       (size_t)ncols * PROFILE_EDGES * 8, NULL, 0);
     if (!rc) rc = stage_set_tasks(st, ntasks, mode == PROF_BINS ? "profile_bins" : "profile_count");
     return rc;
@@ -152,7 +172,24 @@ static void counts_what(const job_t *j, const plan_t *p, int *num, int *cat, int
     *proba = p->mode == PROF_COUNT;
 }
 
-static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
+static int rounds_merge(job_t *j, stage_t *st, const plan_t *p, const task_t *tasks, const char *who,
+                        char *err, size_t errlen);
+
+/* The featurize tasks answered round 0 (stage_profile_featurize_args):
+ * the split stage fused, reading the raw frames profile reads, and every
+ * task's result there (a coordinator of round 5 asked for none). */
+static int round0_in_split(job_t *j, const stage_t *in, const stage_t *raw)
+{
+    if (strcmp(in->kind, "featurize") || stage_input_of(j, (stage_t *)in) != raw) return 0;
+    for (size_t t = 0; t < in->ntasks; t++)
+        if (!in->tasks[t].result_len) return 0;
+    return 1;
+}
+
+/* Round 0 (or with no numeric column the count phase) at the stage's
+ * current phase number; where the featurize tasks answered round 0, its
+ * merge at once: the stage's first tasks are round 1's or the bins'. */
+static int plan_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     stage_t *in = stage_input_of(j, st), *raw = raw_stage(j);
     if (!in || !raw || raw->ntasks != in->ntasks)
@@ -163,13 +200,60 @@ static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
     if (nn) {
         mlk_qjob *q = mlk_qjob_new(nn, s_deciles, PROFILE_EDGES);
         if (!q) return MLOPS_ENOMEM;
-        rc = set_qjob(st, q, (uint32_t)nn, NULL, 0, in->ntasks);
+        rc = set_qjob(st, st->phase, q, (uint32_t)nn, NULL, 0, in->ntasks);
         mlk_qjob_destroy(&q);
+        plan_t p;
+        if (!rc && round0_in_split(j, in, raw) && plan_read(st, &p) == 0) {
+            st->total_all -= (uint32_t)in->ntasks; /* round 0's tasks never run here: not progress */
+            rc = rounds_merge(j, st, &p, in->tasks, "split task", err, errlen);
+            if (rc == 1) rc = 0;
+        }
     } else {
-        rc = set_counts(st, PROF_COUNT, NULL, 0, NULL, 0, NULL, 0, in->ntasks);
+        rc = set_counts(st, st->phase, PROF_COUNT, NULL, 0, NULL, 0, NULL, 0, in->ntasks);
     }
     if (!rc) stage_set_output_keys(j, st, NULL);
     return rc;
+}
+
+static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
+{
+    return plan_start(j, st, err, errlen);
+}
+
+int stage_profile_featurize_args(const job_t *j, Mlops__Tasks__FeaturizeArgs *fa)
+{
+    size_t nn = j->spec->columns.n_numeric;
+    stage_t *split = job_stage((job_t *)j, "split");
+    /* featurize must read the frames profile reads (round0_in_split) */
+    if (!job_stage((job_t *)j, "profile") || !nn || !split || stage_input_of((job_t *)j, split) != raw_stage((job_t *)j))
+        return 0;
+    mlk_qjob *q = mlk_qjob_new(nn, s_deciles, PROFILE_EDGES);
+    int rc = q ? mlk_qjob_set_window(q, PROFILE_WINDOW) : MLOPS_ENOMEM;
+    if (!rc) rc = mlk_qjob_request(q, &fa->profile_request.data, &fa->profile_request.len);
+    mlk_qjob_destroy(&q);
+    if (rc) return rc;
+    fa->n_profile_numeric = nn;
+    fa->profile_numeric = j->spec->columns.numeric;
+    fa->n_profile_categorical = n_categorical(j);
+    fa->profile_categorical = j->spec->columns.categorical;
+    return 0;
+}
+
+void stage_profile_replayed(job_t *j, stage_t *st)
+{
+    plan_t p;
+    if (st->state != ST_RUNNING || plan_read(st, &p) != 1) return;
+    /* its tasks' journalled results may be of that layout too: a phase
+     * number none of them has, so none is loaded as done */
+    char err[512] = "";
+    uint32_t phase = st->phase;
+    st->phase = phase + 1;
+    if (plan_start(j, st, err, sizeof err) != 0) {
+        st->phase = phase; /* its tasks then fail the job, saying why */
+        job_logf(j, "profile: cannot re-plan a plan of another layout: %s", err);
+        return;
+    }
+    job_logf(j, "profile: a plan of another layout (an older coordinator's): rerunning the stage from round 0");
 }
 
 static int profile_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err, size_t errlen)
@@ -200,7 +284,7 @@ static int profile_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char 
         a.quantile_request.len = rl;
         a.n_numeric = ncols;
         a.numeric = s->columns.numeric;
-        if (st->phase == 0) {
+        if (st->phase == p.base) {
             a.n_categorical = n_categorical(j);
             a.categorical = s->columns.categorical;
         }
@@ -372,21 +456,24 @@ static int categories_text(job_t *j, Mlops__Tasks__ProfileCategory ***cats, size
     return rc;
 }
 
-static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t errlen)
+/* The end of a decile round: the answers of tasks[0..st->ntasks) (the
+ * stage's, or round 0's from the split stage's, named by who). */
+static int rounds_merge(job_t *j, stage_t *st, const plan_t *p, const task_t *tasks, const char *who,
+                        char *err, size_t errlen)
 {
     mlk_qjob *q = plan_qjob(st, p);
     if (!q) return mlops_seterr(err, errlen, MLOPS_EPARSE, "profile plan is damaged");
     size_t ncat = n_categorical(j), ncols = p->ncols;
-    int counting = st->phase == 0; /* round 0 counted the categories */
+    int counting = st->phase == p->base; /* round 0 counted the categories */
     Mlops__Tasks__ProfileQroundResult **res = calloc(st->ntasks + 1, sizeof *res);
     Mlops__Tasks__ProfileCategory ***cats = calloc(st->ntasks + 1, sizeof *cats);
     int rc = res && cats ? 0 : MLOPS_ENOMEM;
     for (size_t t = 0; t < st->ntasks && !rc; t++) {
-        const task_t *tk = &st->tasks[t];
+        const task_t *tk = &tasks[t];
         res[t] = mlops__tasks__profile_qround_result__unpack(NULL, tk->result_len, tk->result);
         if (!res[t] || res[t]->n_categorical != (counting ? ncat : 0))
             rc = mlops_seterr(err, errlen, MLOPS_EPARSE,
-                              "profile: damaged quantile answer from task %zu", t);
+                              "profile: damaged quantile answer from %s %zu", who, t);
         else rc = mlk_qjob_add(q, res[t]->quantile_answer.data, res[t]->quantile_answer.len, err,
                                errlen);
         if (!rc) cats[t] = res[t]->categorical;
@@ -401,7 +488,7 @@ static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
     size_t catlen = text ? strlen(text) : p->catlen;
     if (!rc) rc = mlk_qjob_step(q, err, errlen);
     if (!rc) st->phase++;
-    if (!rc && !mlk_qjob_done(q)) rc = set_qjob(st, q, (uint32_t)ncols, cat, catlen, st->ntasks);
+    if (!rc && !mlk_qjob_done(q)) rc = set_qjob(st, p->base, q, (uint32_t)ncols, cat, catlen, st->ntasks);
     else if (!rc) {
         double *edges = calloc(ncols * PROFILE_EDGES + 1, sizeof *edges);
         if (!edges) rc = MLOPS_ENOMEM;
@@ -410,13 +497,19 @@ static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
             rc = mlk_qjob_result(q, c, &edges[c * PROFILE_EDGES], &n);
         }
         if (!rc)
-            rc = set_counts(st, PROF_BINS, edges, (uint32_t)ncols, cat, catlen, NULL, 0, st->ntasks);
-        if (!rc) job_logf(j, "profile: deciles exact after %u rounds", st->phase);
+            rc = set_counts(st, p->base, PROF_BINS, edges, (uint32_t)ncols, cat, catlen, NULL, 0,
+                            st->ntasks);
+        if (!rc) job_logf(j, "profile: deciles exact after %u rounds", st->phase - p->base);
         free(edges);
     }
     free(text);
     mlk_qjob_destroy(&q);
     return rc ? rc : 1;
+}
+
+static int rounds_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t errlen)
+{
+    return rounds_merge(j, st, p, st->tasks, "task", err, errlen);
 }
 
 /* The reference's "numeric" array from the merged bin counts. */
@@ -491,7 +584,7 @@ static int counts_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
          * tasks of the stage's phase, and the bins tasks' results are not
          * counts (they were read as such after a restart mid-count) */
         st->phase++;
-        rc = set_counts(st, PROF_COUNT, edges, (uint32_t)ncols, cat, catlen, nums, numlen,
+        rc = set_counts(st, p->base, PROF_COUNT, edges, (uint32_t)ncols, cat, catlen, nums, numlen,
                         st->ntasks);
     } else if (!rc) {
         json_t *doc = NULL, *jc = NULL, *jn = NULL;
@@ -519,7 +612,7 @@ static int counts_done(job_t *j, stage_t *st, const plan_t *p, char *err, size_t
         if (!rc && !text) rc = MLOPS_ENOMEM;
         json_decref(doc);
         if (!rc)
-            rc = set_blob(st, PROF_DONE, (uint32_t)ncols, NULL, 0, NULL, 0, edges, ne * 8, text,
+            rc = set_blob(st, p->base, PROF_DONE, (uint32_t)ncols, NULL, 0, NULL, 0, edges, ne * 8, text,
                           strlen(text));
         if (!rc)
             job_logf(j, "profile: reference distributions of %llu training rows",
@@ -548,11 +641,30 @@ static int profile_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
+/* Round 5's layout (no PROF_LAYOUT, no base), as far as a done stage
+ * needs it. */
+static int plan_read_old(const stage_t *st, plan_t *p)
+{
+    br_t r;
+    br_init(&r, st->blob, st->blob_len);
+    p->base = 0;
+    p->mode = br_u32(&r);
+    p->ncols = br_u32(&r);
+    p->cat = (const char *)br_blob(&r, &p->catlen);
+    p->num = (const char *)br_blob(&r, &p->numlen);
+    if (r.err) return MLOPS_EPARSE;
+    p->rest = st->blob + r.at;
+    p->restlen = st->blob_len - r.at;
+    return 0;
+}
+
 char *stage_profile_reference(const job_t *j)
 {
     const stage_t *st = job_stage((job_t *)j, "profile");
     plan_t p;
-    if (!st || plan_read(st, &p) != 0 || p.mode != PROF_DONE) return NULL;
+    int rc = st ? plan_read(st, &p) : -1;
+    if (rc == 1) rc = plan_read_old(st, &p);
+    if (rc != 0 || p.mode != PROF_DONE) return NULL;
     size_t off = (size_t)p.ncols * PROFILE_EDGES * 8;
     if (p.restlen <= off) return NULL;
     return strndup((const char *)p.rest + off, p.restlen - off);

@@ -12,6 +12,9 @@
  * read, applies the scale statistics, hashes and flags the rows, and
  * writes the split feature shard once, where the three stages wrote three
  * copies (the bytes are the same: the same kernels in the same order).
+ * With a profile stage, a featurize task also answers the profile's
+ * decile round 0 and counts its categories (stage_profile_featurize_args:
+ * its result).
  * Args: SplitArgs, or FeaturizeArgs (proto/tasks.proto).
  * blob: u32 method, u64 seed, u64 N, u64 n_test, u64 ntasks,
  *       u64 first_rank[ntasks], and for sklearn u8 flags[N]. */
@@ -116,7 +119,9 @@ static int split_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
         fa.scale = &sa;
         fa.hash = &ha;
         fa.split = &a;
-        rc = args_pack(out, &fa.base);
+        rc = stage_profile_featurize_args(j, &fa);
+        if (!rc) rc = args_pack(out, &fa.base);
+        free(fa.profile_request.data);
     }
     free(cls);
     free(mean);

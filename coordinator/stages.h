@@ -74,6 +74,17 @@ int stage_evaluate_curves(const stage_t *st, mlk_metrics_curves *c, uint64_t **c
 /* stage_profile.c: the reference distributions as JSON text (malloc'd),
  * or NULL while the profile stage has not finished or the job has none. */
 char *stage_profile_reference(const job_t *j);
+/* stage_profile.c: after replay loaded a running profile stage, re-plan
+ * it from round 0 if its blob is of another layout (an older
+ * coordinator's) instead of failing the job (jobrecord.c calls it). */
+void stage_profile_replayed(job_t *j, stage_t *st);
+/* stage_profile.c: the profile's round 0 for a featurize task to answer
+ * (fa->profile_*: the request malloc'd, the caller frees
+ * fa->profile_request.data; the column names borrowed from the spec);
+ * nothing when the job has no profile stage or it counts no numeric
+ * column. 0 or MLOPS_ENOMEM. */
+struct Mlops__Tasks__FeaturizeArgs;
+int stage_profile_featurize_args(const job_t *j, struct Mlops__Tasks__FeaturizeArgs *fa);
 
 /* stage_knn.c: the recommender part of a recommend job's artifact
  * (docs/model-format.md, mlops-recommender/1: kind, settings, columns,

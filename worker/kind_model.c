@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "packed_input.h"
+#include "profile_round0.h"
 #include "scaler.h"
 #include "sgd.h"
 #include "split.h"
@@ -334,6 +335,7 @@ int wk_kind_featurize(task_ctx_t *ctx)
     if (!a) return -1;
     mlk_frame *f = NULL;
     mlk_features *out = NULL;
+    wk_profile_round0 *prof = NULL;
     size_t *idx = NULL, n = 0;
     int64_t ntest = 0;
     int rc = 0;
@@ -345,12 +347,15 @@ int wk_kind_featurize(task_ctx_t *ctx)
     if (!rc) rc = wk_task_numeric_cols(ctx, f, &idx, &n);
     if (!rc && n != a->scale->n_mean)
         rc = wk_task_fail(ctx, 0, "scale: %zu statistics for %zu columns", a->scale->n_mean, n);
+    /* the raw values the profile's deciles need, before the scaler */
+    if (!rc) rc = wk_profile_round0_begin(ctx, a, f, &prof);
     /* the same transform as scale_apply, in place on the parsed frame */
     for (size_t c = 0; !rc && c < n; c++)
         mlk_scaler_transform(f->cols[idx[c]].f64, f->nrows, a->scale->mean[c], a->scale->scale[c]);
     if (!rc) rc = hash_frame(ctx, f, a->hash->n_features, a->hash->alternate_sign, a->hash->classes,
                              a->hash->n_classes, &out);
     if (!rc) rc = split_flags(ctx, a->split, out, &ntest);
+    if (!rc && prof) rc = wk_profile_round0_finish(ctx, prof, a, f, out->test);
     /* in the layout the epoch, cv and evaluate tasks read in place (fpack.h) */
     if (!rc) rc = output_fpack(ctx, out);
     if (!rc) {
@@ -359,6 +364,7 @@ int wk_kind_featurize(task_ctx_t *ctx)
         wk_task_metric(ctx, "nnz", out->csr ? (double)out->csr->indptr[out->nrows] : 0.0);
     }
     free(idx);
+    wk_profile_round0_destroy(&prof);
     mlk_frame_destroy(&f);
     mlk_features_destroy(&out);
     protobuf_c_message_free_unpacked(&a->base, NULL);

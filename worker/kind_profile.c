@@ -27,13 +27,19 @@
  *                   bins phase ("profile_bins", the same kind) counts
  *                   the columns beside train, the count phase after it
  *                   only the probabilities.
+ * A count task with the model and no column reads a packed split shard
+ * where it lies (read_packed_proba). Round 0 is usually answered by the
+ * featurize tasks instead (profile_round0.h).
  * Everything returned is a count, so the coordinator's sums are the same
  * whatever the number of workers. */
 #include "kinds.h"
-#include "err.h"
 #include "fpack.h"
+#include "err.h"
 #include "fshard.h"
 #include "model.h"
+#include "packed_input.h"
+#include "profile_counts.h"
+#include "profile_mask.h"
 #include "quantile.h"
 #include "sgd.h"
 #include "task.h"
@@ -60,36 +66,18 @@ static void prof_in_free(prof_in_t *p)
     free(p->num);
 }
 
-/* The training mask of a split shard (data, len) into p: of a packed
- * shard its test flags alone, read where they lie (the records are
- * validated, not copied: the decile rounds and the bins need no
- * features, and the copy was most of reading the shard). */
+/* The training mask of a split shard (data, len) into p (profile_mask.h:
+ * a packed shard's test flags alone, read where they lie). */
+typedef struct {
+    task_ctx_t *ctx;
+    size_t input;
+    prof_in_t *p;
+} mask_read_t;
+
 static int read_mask(const void *data, size_t len, void *arg)
 {
-    prof_in_t *p = arg;
-    const uint8_t *test = NULL;
-    mlk_features *fs = NULL;
-    uint8_t *copy = NULL;
-    mlk_fpack pk;
-    if (mlk_fpack_is(data, len)) {
-        char err[256];
-        if (((uintptr_t)data & 7) && !(copy = mlk_fpack_aligned_copy(data, len))) return -1;
-        if (mlk_fpack_open(copy ? copy : data, len, &pk, NULL, err, sizeof err) != 0) {
-            free(copy);
-            return -1;
-        }
-        p->nrows = pk.nrows;
-        test = pk.test;
-    } else {
-        if (mlk_features_decode(data, len, &fs) != 0) return -1;
-        p->nrows = fs->nrows;
-        test = fs->test;
-    }
-    p->train = malloc(p->nrows ? p->nrows : 1);
-    for (size_t i = 0; p->train && i < p->nrows; i++) p->train[i] = !test || !test[i];
-    free(copy);
-    mlk_features_destroy(&fs);
-    return p->train ? 0 : -1;
+    mask_read_t *m = arg;
+    return wk_profile_mask(m->ctx, m->input, data, len, &m->p->train, &m->p->nrows);
 }
 
 /* What a task reads of the raw frame: the named numeric columns
@@ -105,8 +93,11 @@ typedef struct {
     Mlops__Tasks__ProfileCategory **catp;
 } frame_read_t;
 
-static int count_category(const mlk_colview *col, const uint8_t *train, size_t n,
-                          Mlops__Tasks__ProfileCategory *cat);
+/* The strings of a viewed text column (profile_counts.h). */
+static const char *view_str_at(const void *col, size_t r, size_t *len)
+{
+    return mlk_view_str_at(col, r, len);
+}
 
 static int read_frame(const void *data, size_t len, void *arg)
 {
@@ -144,7 +135,8 @@ static int read_frame(const void *data, size_t len, void *arg)
         if (k < 0 || v->cols[k].type != MLK_STR)
             rc = wk_task_fail(ctx, 0, "profile: the frame has no text column '%s'",
                               fr->categorical[c]);
-        else if (count_category(&v->cols[k], p->train, v->nrows, &fr->cats[c]) != 0)
+        else if (wk_profile_count_category(&v->cols[k], view_str_at, v->cols[k].missing, p->train, v->nrows,
+                                           &fr->cats[c]) != 0)
             rc = wk_task_fail(ctx, 1, "out of memory");
     }
     mlk_frame_view_destroy(&v);
@@ -163,11 +155,13 @@ static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, frame_read_t *fr, int feat
         if (!(p->train = malloc(p->nrows ? p->nrows : 1)))
             return wk_task_fail(ctx, 1, "out of memory");
         for (size_t i = 0; i < p->nrows; i++) p->train[i] = !p->fs->test || !p->fs->test[i];
-    } else if (si >= ctx->ta->n_inputs || wk_task_input_with(ctx, si, read_mask, p) != 0) {
-        /* as wk_task_input_features: a failed fetch already set the
-         * message (the first one is kept) */
-        return wk_task_fail(ctx, 0, "shard %s is not a valid feature shard",
-                            si < ctx->ta->n_inputs ? ctx->ta->inputs[si]->key : "(none)");
+    } else {
+        mask_read_t m = {ctx, si, p};
+        if (si >= ctx->ta->n_inputs || wk_task_input_with(ctx, si, read_mask, &m) != 0)
+            /* as wk_task_input_features: a failed fetch already set the
+             * message (the first one is kept) */
+            return wk_task_fail(ctx, 0, "shard %s is not a valid feature shard",
+                                si < ctx->ta->n_inputs ? ctx->ta->inputs[si]->key : "(none)");
     }
     if (frame) {
         fr->ctx = ctx;
@@ -179,101 +173,6 @@ static int prof_inputs(task_ctx_t *ctx, prof_in_t *p, frame_read_t *fr, int feat
     return 0;
 }
 
-typedef struct {
-    const char *s;
-    size_t len;
-} strref_t;
-
-static int strref_cmp(const void *pa, const void *pb)
-{
-    const strref_t *a = pa, *b = pb;
-    int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
-    return c ? c : (a->len > b->len) - (a->len < b->len);
-}
-
-typedef struct {
-    strref_t r;
-    uint64_t count;
-} strcount_t;
-
-static int strcount_cmp(const void *pa, const void *pb)
-{
-    return strref_cmp(&((const strcount_t *)pa)->r, &((const strcount_t *)pb)->r);
-}
-
-static uint64_t str_hash(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h;
-}
-
-/* Column c's distinct training values (byte order) and their counts into
- * cat. They are counted in an open-addressing table first and only the
- * distinct ones sorted: a shard has ~10,000 users in 52,000 rows, and a
- * sort of every row's string was most of the profile stage. The strings
- * point into the viewed frame while they are counted; the result holds
- * copies. */
-static int count_category(const mlk_colview *col, const uint8_t *train, size_t n,
-                          Mlops__Tasks__ProfileCategory *cat)
-{
-    size_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
-    uint32_t *slot = calloc(cap, sizeof *slot); /* 0 empty, else index + 1 into v */
-    strcount_t *v = malloc((n ? n : 1) * sizeof *v);
-    if (!slot || !v) {
-        free(slot);
-        free(v);
-        return MLOPS_ENOMEM;
-    }
-    size_t d = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!train[i]) continue;
-        if (col->missing[i]) {
-            cat->missing++;
-            continue;
-        }
-        strref_t r;
-        r.s = mlk_view_str_at(col, i, &r.len);
-        size_t h = (size_t)str_hash(r.s, r.len) & (cap - 1);
-        while (slot[h] && strref_cmp(&v[slot[h] - 1].r, &r)) h = (h + 1) & (cap - 1);
-        if (slot[h]) {
-            v[slot[h] - 1].count++;
-            continue;
-        }
-        v[d].r = r;
-        v[d].count = 1;
-        slot[h] = (uint32_t)++d;
-    }
-    free(slot);
-    qsort(v, d, sizeof *v, strcount_cmp);
-    cat->values = calloc(d ? d : 1, sizeof *cat->values);
-    cat->counts = calloc(d ? d : 1, sizeof *cat->counts);
-    if (!cat->values || !cat->counts) {
-        free(v);
-        return MLOPS_ENOMEM;
-    }
-    for (size_t i = 0; i < d; i++) {
-        if (!(cat->values[i] = strndup(v[i].r.s, v[i].r.len))) {
-            free(v);
-            return MLOPS_ENOMEM;
-        }
-        cat->counts[i] = v[i].count;
-        cat->n_values = cat->n_counts = i + 1;
-    }
-    free(v);
-    return 0;
-}
-
-static void free_categories(Mlops__Tasks__ProfileCategory *cats, size_t n)
-{
-    for (size_t c = 0; cats && c < n; c++) {
-        for (size_t i = 0; i < cats[c].n_values; i++) free(cats[c].values[i]);
-        free(cats[c].values);
-        free(cats[c].counts);
-    }
-    free(cats);
-}
 
 int wk_kind_profile_qround(task_ctx_t *ctx)
 {
@@ -306,11 +205,47 @@ int wk_kind_profile_qround(task_ctx_t *ctx)
     res.categorical = catp;
     rc = wk_task_result_pack(ctx, &res.base);
 out:
-    free_categories(cats, ncat);
+    wk_profile_categories_free(cats, ncat);
     free(catp);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     free(ans);
     prof_in_free(&p);
+    return rc;
+}
+
+/* The count phase with a model and no column to count: a packed split
+ * shard's training mask and the model's probabilities of every row, read
+ * in place (mlk_sgd_predict_proba_packed: bit for bit the arrays' ones),
+ * where decoding the shard into arrays was most of the task, on the
+ * job's critical path after train. An encoded shard: nothing (packed 0),
+ * the caller decodes it. */
+typedef struct {
+    task_ctx_t *ctx;
+    const mlk_cmodel *m;
+    prof_in_t *p;
+    double *proba;
+    int packed;
+} packed_proba_t;
+
+static int read_packed_proba(const void *data, size_t len, void *arg)
+{
+    packed_proba_t *pp = arg;
+    task_ctx_t *ctx = pp->ctx;
+    if (!mlk_fpack_is(data, len)) return 0;
+    pp->packed = 1;
+    wk_packed_t w;
+    int rc = wk_packed_take(ctx, 0, data, len, 0, &w);
+    size_t n = rc ? 0 : w.p.nrows;
+    if (!rc && (!(pp->p->train = malloc(n ? n : 1)) ||
+                !(pp->proba = malloc((n * pp->m->n_classes + 1) * sizeof *pp->proba))))
+        rc = wk_task_fail(ctx, 1, "out of memory");
+    if (!rc) {
+        pp->p->nrows = n;
+        for (size_t i = 0; i < n; i++) pp->p->train[i] = !w.p.test || !w.p.test[i];
+        if (n && mlk_sgd_predict_proba_packed(pp->m, &w.p, w.off, n, pp->proba, ctx->err, sizeof ctx->err) != 0)
+            rc = -1;
+    }
+    wk_packed_release(&w);
     return rc;
 }
 
@@ -348,12 +283,21 @@ int wk_kind_profile_count(task_ctx_t *ctx)
     if (!cats || !catp) goto oom;
     frame_read_t fr = {.numeric = a->numeric, .nn = a->n_numeric, .categorical = a->categorical,
                        .ncat = ncat, .cats = cats, .catp = catp};
-    if (prof_inputs(ctx, &p, a->n_numeric + ncat > 0 ? &fr : NULL, m != NULL) != 0) goto out;
+    packed_proba_t pp = {ctx, m, &p, NULL, 0};
+    if (m && a->n_numeric + ncat == 0) {
+        if (wk_task_input_with(ctx, 0, read_packed_proba, &pp) != 0) {
+            wk_task_fail(ctx, 0, "shard %s is not a valid feature shard", ctx->ta->inputs[0]->key);
+            proba = pp.proba;
+            goto out;
+        }
+        proba = pp.proba;
+    }
+    if (!pp.packed && prof_inputs(ctx, &p, a->n_numeric + ncat > 0 ? &fr : NULL, m != NULL) != 0) goto out;
     cols = (const double **)p.num;
     size_t n = p.nrows, nn = a->n_numeric, K = m ? m->n_classes : 0, nvec = K == 2 ? 1 : K;
     num = calloc(nn * (PROFILE_BINS + 1) + 1, sizeof *num);
     pc = calloc(nvec * PROFILE_BINS + 1, sizeof *pc);
-    proba = malloc((m ? n * K + 1 : 1) * sizeof *proba);
+    if (!proba) proba = malloc((m ? n * K + 1 : 1) * sizeof *proba);
     if (!num || !pc || !proba) goto oom;
     uint64_t rows = 0;
     for (size_t i = 0; i < n; i++) rows += p.train[i];
@@ -368,7 +312,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
     }
     /* the model's probabilities on the features it was trained on */
     mlk_features *fs = p.fs;
-    if (n && m) {
+    if (n && m && !pp.packed) {
         dense = fs->n_dense ? mlk_features_dense_f64(fs) : NULL;
         if (fs->n_dense && !dense) goto oom;
         mlk_sgd_data d = {n, fs->csr, dense, fs->n_dense, NULL};
@@ -396,7 +340,7 @@ int wk_kind_profile_count(task_ctx_t *ctx)
 oom:
     rc = wk_task_fail(ctx, 1, "out of memory");
 out:
-    free_categories(cats, ncat);
+    wk_profile_categories_free(cats, ncat);
     free(catp);
     free(num);
     free(pc);

@@ -90,13 +90,15 @@ typedef struct {
 } plan_t;
 
 /* 0; 1 for a blob of another layout (stage_profile_replayed);
- * MLOPS_EPARSE for a damaged one. */
-static int plan_read(const stage_t *st, plan_t *p)
+ * MLOPS_EPARSE for a damaged one. old: read it as round 5's layout (no
+ * PROF_LAYOUT, no base), as far as a done stage needs it. */
+static int plan_read_as(const stage_t *st, plan_t *p, int old)
 {
     br_t r;
     br_init(&r, st->blob, st->blob_len);
-    if (br_u32(&r) != PROF_LAYOUT || r.err) return 1;
-    p->base = br_u32(&r);
+    if (old) p->base = 0;
+    else if (br_u32(&r) != PROF_LAYOUT || r.err) return 1;
+    else p->base = br_u32(&r);
     p->mode = br_u32(&r);
     p->ncols = br_u32(&r);
     p->cat = (const char *)br_blob(&r, &p->catlen);
@@ -106,6 +108,8 @@ static int plan_read(const stage_t *st, plan_t *p)
     p->restlen = st->blob_len - r.at;
     return 0;
 }
+
+static int plan_read(const stage_t *st, plan_t *p) { return plan_read_as(st, p, 0); }
 
 static int set_blob(stage_t *st, uint32_t base, uint32_t mode, uint32_t ncols, const char *cat, size_t catlen,
                     const char *num, size_t numlen, const void *a, size_t alen, const void *b,
@@ -641,29 +645,12 @@ static int profile_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-/* Round 5's layout (no PROF_LAYOUT, no base), as far as a done stage
- * needs it. */
-static int plan_read_old(const stage_t *st, plan_t *p)
-{
-    br_t r;
-    br_init(&r, st->blob, st->blob_len);
-    p->base = 0;
-    p->mode = br_u32(&r);
-    p->ncols = br_u32(&r);
-    p->cat = (const char *)br_blob(&r, &p->catlen);
-    p->num = (const char *)br_blob(&r, &p->numlen);
-    if (r.err) return MLOPS_EPARSE;
-    p->rest = st->blob + r.at;
-    p->restlen = st->blob_len - r.at;
-    return 0;
-}
-
 char *stage_profile_reference(const job_t *j)
 {
     const stage_t *st = job_stage((job_t *)j, "profile");
     plan_t p;
     int rc = st ? plan_read(st, &p) : -1;
-    if (rc == 1) rc = plan_read_old(st, &p);
+    if (rc == 1) rc = plan_read_as(st, &p, 1); /* round 5's layout: no PROF_LAYOUT, no base */
     if (rc != 0 || p.mode != PROF_DONE) return NULL;
     size_t off = (size_t)p.ncols * PROFILE_EDGES * 8;
     if (p.restlen <= off) return NULL;

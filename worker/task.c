@@ -329,11 +329,12 @@ static int output_put(task_ctx_t *ctx, const char *key, const put_how *h)
     }
     if (h->src && rc == MLOPS_ENOTFOUND) return 1; /* the input is not held here */
     if (rc > 0) return -1; /* plan's or derive's own failure: the task's message is set */
+    /* a derived value's size is known only inside the store's write */
+    char size[48] = "";
+    if (!h->src) snprintf(size, sizeof size, " (%zu bytes)", h->len);
     if (rc == MLOPS_EFULL) /* another worker may have room: retryable */
-        return wk_task_fail(ctx, 1, "store: no space left on the device writing %s (%zu bytes)", key,
-                            h->len);
-    if (rc != 0)
-        return wk_task_fail(ctx, 1, "store: writing %s (%zu bytes) failed", key, h->len);
+        return wk_task_fail(ctx, 1, "store: no space left on the device writing %s%s", key, size);
+    if (rc != 0) return wk_task_fail(ctx, 1, "store: writing %s%s failed", key, size);
     char **o = realloc(ctx->outputs, (ctx->noutputs + 1) * sizeof *o);
     if (!o) return wk_task_fail(ctx, 1, "out of memory");
     ctx->outputs = o;

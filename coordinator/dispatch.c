@@ -8,7 +8,8 @@
  * stopping while the outbox is full (--outbox-max). A worker with room
  * whose best task is all remote takes a later task it holds the inputs of
  * first (local_task_ahead). Stages running beside an earlier stage they
- * do not need share all but one slot (side_budget). An input without a live
+ * do not need share all but one slot (side_budget), offered after the
+ * other stages, the last side stage first. An input without a live
  * holder is recomputed by its producer (the task waits at the back of
  * its queue) or, if it cannot be, re-arms the stage or fails the job. */
 #include "coord_internal.h"
@@ -326,9 +327,18 @@ void coord_dispatch(coord_t *c)
         if (j->state != JOB_RUNNING && j->state != JOB_SUCCEEDED) continue;
         size_t budget = SIZE_MAX;
         int budgeted = 0;
-        for (size_t s = 0; s < j->nstages; s++) {
+        /* the stages in order, but the side stages after the others and
+         * from the last back: in the purchases job knn, the job's longest
+         * path, is offered the side budget before profile, whose count
+         * phase waits for train anyway (8 interleaved sets of 3 jobs at
+         * 1M rows, 2 workers: the sets' medians 1.85-2.15 s, median 2.05,
+         * before; 1.76-2.23 s, median 1.88, after; faster in 6 of 8) */
+        for (size_t k = 0; k < 2 * j->nstages; k++) {
+            int pass = k >= j->nstages; /* 0: the other stages, 1: the side stages */
+            size_t s = pass ? 2 * j->nstages - 1 - k : k;
             if (j->stages[s].qhead == j->stages[s].qtail) continue;
             int side = j->state == JOB_RUNNING && side_stage(j, s);
+            if (side != pass) continue;
             if (side && !budgeted) {
                 budget = side_budget(c, j);
                 budgeted = 1;

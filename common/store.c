@@ -283,13 +283,12 @@ static int run_ops(mlops_store_t *s, const store_op *ops, size_t n)
                 if (rc == 0) rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE);
                 if (rc == 0 && (fill_rc = op->derive(v.mv_data, len, sv.mv_data, sv.mv_size, op->arg)) != 0)
                     break;
-                /* src's pages as a read drops them (they lie in the map: it was
-                 * committed before this transaction, so none of them is dirty) */
-                MDB_envinfo info;
-                if (rc == 0 && mdb_env_info(s->env, &info) == 0 &&
-                    (const char *)sv.mv_data >= (const char *)info.me_mapaddr &&
-                    (const char *)sv.mv_data + sv.mv_size <= (const char *)info.me_mapaddr + s->mapsize)
-                    drop_mapped(s, sv.mv_data, sv.mv_size);
+                /* src's pages as a read drops them: they lie in the map, as src
+                 * was committed before this transaction and this one writes
+                 * only key (another key: mlops_store_put_derived), so none of
+                 * them is a dirty copy (a large value's overflow pages are
+                 * its own; drop_mapped leaves small ones alone) */
+                if (rc == 0) drop_mapped(s, sv.mv_data, sv.mv_size);
             } else if (op->kind == OP_PUT) {
                 MDB_val v = {.mv_size = op->len, .mv_data = (void *)op->data};
                 what = "mdb_put";
@@ -522,7 +521,10 @@ int mlops_store_put_derived(mlops_store_t *s, const char *key, const char *src,
                             void *arg)
 {
     store_op op = {.kind = OP_PUT, .key = key, .src = src, .plan = plan, .derive = derive, .arg = arg};
-    if (!s || !key_ok(key, &op.keylen) || !key_ok(src, &op.srclen) || !plan || !derive)
+    /* src is read while key is written: the same key would free the
+     * pages being read */
+    if (!s || !key_ok(key, &op.keylen) || !key_ok(src, &op.srclen) || !plan || !derive ||
+        !strcmp(key, src))
         return MLOPS_EINVAL;
     return run_ops(s, &op, 1);
 }

@@ -238,7 +238,8 @@ static void test_put_fill(void **state)
  * stored source in one write transaction (16 MiB derived into a 1 MiB
  * map: replayed after the map grew, the plan starting over); a missing
  * source writes nothing and calls neither; a failing plan or derive
- * leaves the old value and returns its code. */
+ * leaves the old value and returns its code; the source's pages, dropped
+ * from the mapping after the read, read back the same. */
 typedef struct {
     size_t plans, derives;
     int fail_plan, fail_derive;
@@ -307,6 +308,8 @@ static void test_put_derived(void **state)
     free(d);
     assert_int_equal(mlops_store_put_derived(s, "shard/x", "shard/src", NULL, derive_fn, &a), MLOPS_EINVAL);
     assert_int_equal(mlops_store_put_derived(s, "shard/x", "", plan_fn, derive_fn, &a), MLOPS_EINVAL);
+    /* a value derived from itself would free the pages being read */
+    assert_int_equal(mlops_store_put_derived(s, "shard/src", "shard/src", plan_fn, derive_fn, &a), MLOPS_EINVAL);
     free(src);
     mlops_store_close(&s);
 }

@@ -193,7 +193,7 @@ static int round0_in_split(job_t *j, const stage_t *in, const stage_t *raw)
 /* Round 0 (or with no numeric column the count phase) at the stage's
  * current phase number; where the featurize tasks answered round 0, its
  * merge at once: the stage's first tasks are round 1's or the bins'. */
-static int plan_start(job_t *j, stage_t *st, char *err, size_t errlen)
+static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
 {
     stage_t *in = stage_input_of(j, st), *raw = raw_stage(j);
     if (!in || !raw || raw->ntasks != in->ntasks)
@@ -217,11 +217,6 @@ static int plan_start(job_t *j, stage_t *st, char *err, size_t errlen)
     }
     if (!rc) stage_set_output_keys(j, st, NULL);
     return rc;
-}
-
-static int profile_start(job_t *j, stage_t *st, char *err, size_t errlen)
-{
-    return plan_start(j, st, err, errlen);
 }
 
 int stage_profile_featurize_args(const job_t *j, Mlops__Tasks__FeaturizeArgs *fa)
@@ -252,7 +247,7 @@ void stage_profile_replayed(job_t *j, stage_t *st)
     char err[512] = "";
     uint32_t phase = st->phase;
     st->phase = phase + 1;
-    if (plan_start(j, st, err, sizeof err) != 0) {
+    if (profile_start(j, st, err, sizeof err) != 0) {
         st->phase = phase; /* its tasks then fail the job, saying why */
         job_logf(j, "profile: cannot re-plan a plan of another layout: %s", err);
         return;

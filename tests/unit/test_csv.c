@@ -9,6 +9,7 @@
 #include "csv.h"
 #include "err.h"
 #include "frame.h"
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,39 @@ static void test_frame_roundtrip_and_garbage(void **state)
     mlk_frame_destroy(&p.f);
 }
 
+static void test_first_row_and_line_range(void **state)
+{
+    (void)state;
+    /* a peer's task arguments give the first row id and line: ones the
+     * shard's records would overflow are refused in one line */
+    const char *hdr[] = {"a"};
+    const char *want[] = {"a"};
+    mlk_coltype ty[] = {MLK_F64};
+    size_t index[1];
+    char err[256];
+    mlk_csv_schema s;
+    assert_int_equal(mlk_csv_schema_init(&s, hdr, 1, want, ty, 1, index, err, sizeof err), 0);
+    mlk_frame *f = NULL;
+    size_t bad;
+    assert_int_equal(mlk_csv_parse("1\n2\n", 4, &s, INT64_MAX, 2, "r.csv", 0, &f, &bad, err,
+                                   sizeof err),
+                     MLOPS_EINVAL);
+    assert_null(f);
+    assert_non_null(strstr(err, "r.csv: first row"));
+    assert_null(strchr(err, '\n'));
+    assert_int_equal(mlk_csv_parse("1\n2\n", 4, &s, 0, LONG_MAX, "r.csv", 0, &f, &bad, err,
+                                   sizeof err),
+                     MLOPS_EINVAL);
+    assert_int_equal(mlk_csv_parse("1\n2\n", 4, &s, -1, 2, "r.csv", 0, &f, &bad, err, sizeof err),
+                     MLOPS_EINVAL);
+    assert_int_equal(mlk_csv_parse("1\n2\n", 4, &s, INT64_MAX - 4, LONG_MAX - 5, "r.csv", 0, &f,
+                                   &bad, err, sizeof err),
+                     0);
+    assert_int_equal(f->nrows, 2);
+    assert_int_equal(f->row_id[1], INT64_MAX - 3);
+    mlk_frame_destroy(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_split_matches_parse),
         cmocka_unit_test(test_frame_roundtrip_and_garbage),
+        cmocka_unit_test(test_first_row_and_line_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -680,7 +680,7 @@ static int map_ids(pairs_arg_t *a, int s, br_t *r, const uint8_t *ids, size_t m,
         else if (id < 0) rc = wk_task_fail(a->ctx, 1, "out of memory");
         else lu[k] = (int32_t)id;
     }
-    memcpy(dst, ids, m * 4);
+    if (m) memcpy(dst, ids, m * 4);
     for (size_t j = 0; j < m && !rc; j++) {
         if (dst[j] < 0 || (uint64_t)dst[j] >= nk) rc = 1;
         else dst[j] = lu[dst[j]];
@@ -712,7 +712,10 @@ static int pairs_fn(const void *data, size_t len, void *arg)
     if (!bad) {
         r.at += (size_t)m * 8;
         for (int s = 0; s < 2 && !bad; s++) {
-            int rc = map_ids(a, s, &r, ids + (size_t)s * m * 4, (size_t)m, a->v[s] + a->n);
+            /* a shard of no pairs still lists its keys; v[s] may be
+             * unallocated then */
+            int32_t *dst = m ? a->v[s] + a->n : NULL;
+            int rc = map_ids(a, s, &r, ids + (size_t)s * m * 4, (size_t)m, dst);
             if (rc < 0) return rc;
             bad = rc != 0;
         }

@@ -7,6 +7,7 @@
 #include "keys.h"
 #include "log.h"
 #include <czmq.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static pthread_mutex_t zap_mu = PTHREAD_MUTEX_INITIALIZER;
 static zactor_t *zap_actor;
 static int zap_refs;
 static _Atomic unsigned zap_next;
+static _Atomic int zap_failed; /* the last handler started could not bind */
 
 static void stores_open(mlops_auth_t *a)
 {
@@ -97,8 +99,18 @@ static void zap_run(zsock_t *pipe, void *args)
 {
     (void)args;
     zsock_t *rep = zsock_new(ZMQ_REP);
-    if (!rep || zsock_bind(rep, "inproc://zeromq.zap.01") != 0) {
+    /* a handler destroyed a moment ago (its last server gone) holds the
+     * endpoint until libzmq's reaper thread has closed its socket: the
+     * bind is tried again for up to a second */
+    int rc = -1;
+    for (int i = 0; rep && i < 200; i++) {
+        rc = zsock_bind(rep, "inproc://zeromq.zap.01");
+        if (rc == 0 || zmq_errno() != EADDRINUSE) break;
+        zclock_sleep(5);
+    }
+    if (rc != 0) {
         zsock_destroy(&rep);
+        zap_failed = 1; /* seen by mlops_auth_new once zactor_new returns */
         zsock_signal(pipe, 1);
         return;
     }
@@ -170,7 +182,14 @@ mlops_auth_t *mlops_auth_new(const char *worker_dir, const char *client_dir, con
         return NULL;
     }
     pthread_mutex_lock(&zap_mu);
-    if (!zap_actor) zap_actor = zactor_new(zap_run, NULL);
+    if (!zap_actor) {
+        zap_failed = 0;
+        zap_actor = zactor_new(zap_run, NULL);
+        /* czmq's zactor_new drops the handler's start status: an actor
+         * that could not bind has ended, and a command sent to it would
+         * wait for ever */
+        if (zap_actor && zap_failed) zactor_destroy(&zap_actor);
+    }
     if (!zap_actor) {
         pthread_mutex_unlock(&zap_mu);
         free(a->what);

@@ -5,6 +5,11 @@
 #include "err.h"
 #include <string.h>
 
+/* ZMQ_ZAP_ENFORCE_DOMAIN: a draft option in zmq.h's draft section,
+ * which Debian's libzmq5 is built with; czmq's setter for it is compiled
+ * out there, so it is set through zmq_setsockopt. */
+#define TRANSPORT_ZAP_ENFORCE_DOMAIN 93
+
 static void tune(zsock_t *s)
 {
     zsock_set_linger(s, 200);
@@ -21,7 +26,13 @@ static int secure(zsock_t *s, const transport_sec_t *sec, int server, char *err,
     zcert_apply(sec->cert, s);
     if (server) {
         zsock_set_curve_server(s, 1);
-        if (sec->zap_domain) zsock_set_zap_domain(s, sec->zap_domain);
+        if (sec->zap_domain) {
+            zsock_set_zap_domain(s, sec->zap_domain);
+            /* fail closed: with no ZAP handler to ask, libzmq would let
+             * any CURVE key in */
+            int one = 1;
+            zmq_setsockopt(zsock_resolve(s), TRANSPORT_ZAP_ENFORCE_DOMAIN, &one, sizeof one);
+        }
         return 0;
     }
     if (!sec->server_key || strlen(sec->server_key) != 40)
@@ -88,9 +99,15 @@ zsock_t *transport_router_bind_hwm(const char *endpoint, const char *advertise_h
 
 /* A DEALER with our tuning, linger 0 and the security of sec, connected
  * to endpoint; a peer socket also queues only to a completed connection
- * and gives up a send after send_timeout_ms. */
+ * and gives up a send after send_timeout_ms. With `mon`, the socket is
+ * watched (transport_monitor) before it connects: libzmq drops the events
+ * of a socket nobody is watching yet, and a handshake refused for a
+ * mechanism mismatch is not followed by another (the coordinator logged
+ * one refusal per client), so a monitor attached after the connect could
+ * miss the only event that says why. */
 static zsock_t *dealer_connect(const char *endpoint, int peer, int send_timeout_ms,
-                               const transport_sec_t *sec, char *err, size_t errlen)
+                               const transport_sec_t *sec, zsock_t **mon, char *err,
+                               size_t errlen)
 {
     zsock_t *s = zsock_new(ZMQ_DEALER);
     if (!s) {
@@ -107,9 +124,11 @@ static zsock_t *dealer_connect(const char *endpoint, int peer, int send_timeout_
         zsock_destroy(&s);
         return NULL;
     }
+    if (mon) *mon = transport_monitor(s);
     if (zsock_connect(s, "%s", endpoint) < 0) {
         mlops_seterr(err, errlen, MLOPS_EINVAL, "cannot connect to %s: %s", endpoint,
                      zmq_strerror(zmq_errno()));
+        if (mon) zsock_destroy(mon);
         zsock_destroy(&s);
         return NULL;
     }
@@ -119,13 +138,19 @@ static zsock_t *dealer_connect(const char *endpoint, int peer, int send_timeout_
 zsock_t *transport_dealer_connect(const char *endpoint, const transport_sec_t *sec, char *err,
                                   size_t errlen)
 {
-    return dealer_connect(endpoint, 0, 0, sec, err, errlen);
+    return dealer_connect(endpoint, 0, 0, sec, NULL, err, errlen);
+}
+
+zsock_t *transport_dealer_connect_watched(const char *endpoint, const transport_sec_t *sec,
+                                          zsock_t **mon, char *err, size_t errlen)
+{
+    return dealer_connect(endpoint, 0, 0, sec, mon, err, errlen);
 }
 
 zsock_t *transport_peer_connect(const char *endpoint, int send_timeout_ms,
                                 const transport_sec_t *sec, char *err, size_t errlen)
 {
-    return dealer_connect(endpoint, 1, send_timeout_ms, sec, err, errlen);
+    return dealer_connect(endpoint, 1, send_timeout_ms, sec, NULL, err, errlen);
 }
 
 char *transport_endpoint_host(const char *endpoint)

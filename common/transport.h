@@ -34,6 +34,11 @@ zsock_t *transport_router_bind_hwm(const char *endpoint, const char *advertise_h
 /* DEALER connected to `endpoint`. NULL on failure with err filled. */
 zsock_t *transport_dealer_connect(const char *endpoint, const transport_sec_t *sec, char *err,
                                   size_t errlen);
+/* The same, with *mon set to a monitor of it (transport_monitor; NULL if
+ * none could be made) attached before the connect, so that no event of
+ * the first connection is missed. */
+zsock_t *transport_dealer_connect_watched(const char *endpoint, const transport_sec_t *sec,
+                                          zsock_t **mon, char *err, size_t errlen);
 
 /* DEALER to a peer's store: messages are queued only on a completed
  * connection (ZMQ_IMMEDIATE) and a send gives up after send_timeout_ms,

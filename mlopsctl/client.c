@@ -49,9 +49,8 @@ ctl_client *ctl_client_new_store(const char *endpoint, const char *what, int tim
         ctl_client_destroy(&c);
         return NULL;
     }
-    c->sock = transport_dealer_connect(endpoint, &sec, err, errlen);
+    c->sock = transport_dealer_connect_watched(endpoint, &sec, &c->mon, err, errlen);
     if (!c->sock) ctl_client_destroy(&c);
-    else c->mon = transport_monitor(c->sock);
     return c;
 }
 

@@ -53,18 +53,9 @@ assert_eq "$(sort -u "$T/ids" | grep -c '^j')" "$JOBS" "distinct job ids printed
 "$PY" - "$MLOPS_COORDINATOR" "$T/flooder.ready" <<'PYEOF' &
 import sys, time, zmq
 ep, ready = sys.argv[1], sys.argv[2]
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-def field(num, wt, v):
-    if wt == 0:
-        return varint(num << 3) + varint(v)
-    return varint((num << 3) | 2) + varint(len(v)) + v
+import os
+sys.path.insert(0, os.path.join(os.environ["MLOPS_SOURCE_DIR"], "tests", "integration"))
+from envelope import field  # noqa: E402
 ctx = zmq.Context()
 d = ctx.socket(zmq.DEALER)
 d.setsockopt(zmq.RCVHWM, 1)
@@ -72,7 +63,7 @@ d.setsockopt(zmq.LINGER, 0)
 d.connect(ep)
 for seq in range(1, 40001):
     # Envelope{version 1, seq, query (40) = Query{verb "jobs"}}
-    d.send(field(1, 0, 1) + field(2, 0, seq) + field(40, 2, field(1, 2, b"jobs")))
+    d.send(field(1, 1) + field(2, seq) + field(40, field(1, b"jobs")))
 open(ready, "w").close()
 time.sleep(600)
 PYEOF

@@ -103,44 +103,8 @@ def zcert_keys(path):
     get = lambda k: re.search(k + r'\s*=\s*"(.{40})"', text).group(1).encode()
     return get("public-key"), (get("secret-key") if "secret-key" in text else None)
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-def f(num, v):
-    if isinstance(v, int):
-        return varint(num << 3) + varint(v)
-    v = v.encode() if isinstance(v, str) else v
-    return varint((num << 3) | 2) + varint(len(v)) + v
-
-def env(seq, num, body):
-    return f(1, 1) + f(2, seq) + f(num, body)
-
-def rv(buf, i):
-    n = s = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << s
-        s += 7
-        if not b & 0x80:
-            return n, i
-
-def parse(buf):
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = rv(buf, i)
-        if key & 7 == 0:
-            out[key >> 3], i = rv(buf, i)
-        else:
-            n, i = rv(buf, i)
-            out[key >> 3], i = buf[i:i + n], i + n
-    return out
+sys.path.insert(0, os.path.join(os.environ["MLOPS_SOURCE_DIR"], "tests", "integration"))
+from envelope import envelope as env, field as f, parse  # noqa: E402
 
 ctx = zmq.Context()
 ctx.setsockopt(zmq.LINGER, 0)

@@ -130,16 +130,8 @@ port = int(port)
 problems = []
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+sys.path.insert(0, os.path.join(os.environ["MLOPS_SOURCE_DIR"], "tests", "integration"))
+from envelope import parse, read_varint, varint  # noqa: E402
 
 
 def field(num, wt, payload):
@@ -153,38 +145,6 @@ def envelope(version, seq, body_field=None, body=b""):
     if body_field is not None:
         e += field(body_field, 2, body)
     return e
-
-
-def parse(buf):
-    """Top-level fields of a protobuf message: {num: value} (last wins)."""
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(buf, i)
-        elif wt == 2:
-            n, i = read_varint(buf, i)
-            v, i = buf[i:i + n], i + n
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        out[num] = v
-    return out
-
-
-def read_varint(buf, i):
-    n = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
 
 
 PING = envelope(1, 7, 40, field(1, 2, b"ping"))                  # Query{verb="ping"}

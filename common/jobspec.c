@@ -960,6 +960,19 @@ static int search_rule(vctx *c, const ynode *y, mlops_jobspec_t *s)
         if (!strcmp(p->key, "train.alpha") && s->train.learning_rate == MLOPS_LR_OPTIMAL && p->lo <= 0)
             return verr(c, mget(g, p->key, NULL),
                         "search.grid.train.alpha: learning_rate optimal needs alpha > 0");
+        /* a trial's C would be ignored beside an alpha (and an alpha would
+         * override C): the two spellings of the penalty exclude each
+         * other in a grid as in train */
+        int is_c = !strcmp(p->key, "train.C"), is_alpha = !strcmp(p->key, "train.alpha");
+        if ((is_c && s->train.has_alpha) || (is_alpha && s->train.has_C))
+            return verr(c, mget(g, p->key, NULL),
+                        "search.grid.%s: cannot be combined with %s (the job's penalty: search one of "
+                        "C and alpha, and give the other nowhere)",
+                        p->key, is_c ? "train.alpha" : "train.C");
+        for (size_t k = 0; is_c && k < s->search.nparams; k++)
+            if (!strcmp(s->search.params[k].key, "train.alpha"))
+                return verr(c, mget(g, p->key, NULL),
+                            "search.grid.train.C: cannot be combined with search.grid.train.alpha");
     }
     uint64_t n = mlops_search_count(s);
     if (n > s->search.max_trials)

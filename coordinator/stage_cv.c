@@ -359,6 +359,20 @@ static int cv_rows_of(const job_t *j, const cvplan_t *p, uint32_t fold, uint32_t
 }
 
 
+/* The rows an instance of fold `fold` fits on, for its alpha = 1/(C n)
+ * when the trial gives C: the training rows outside the fold, exactly
+ * with method sklearn (KFold's fold sizes: n // K, one more for the
+ * first n % K); with method hash, whose folds are only about equal and
+ * counted by the workers as they read, the expected n - n // K. */
+static uint64_t cv_fit_rows(const job_t *j, const cvplan_t *p, uint32_t fold)
+{
+    uint64_t n = 0;
+    for (uint32_t s = 0; s < p->S; s++) n += rd64(p->ntrain, s);
+    uint64_t in_fold = n / p->K;
+    if (j->spec->cv.method == MLOPS_CV_SKLEARN && fold < n % p->K) in_fold++;
+    return n - in_fold;
+}
+
 /* The train sections of all T trials (copies of the job's spec, each
  * trial's values applied), *out malloc'd: what trial_train gives trial
  * by trial, without recomputing the grid per instance. */
@@ -411,17 +425,10 @@ static int cv_shard_args(job_t *j, const cvplan_t *p, const stage_t *in, size_t 
         const mlops_jobspec_t *t = &tr[inst / p->K];
         Mlops__Tasks__TrainEpochArgs *e = &ea[a];
         mlops__tasks__train_epoch_args__init(e);
-        e->learning_rate = (uint32_t)t->train.learning_rate;
-        e->alpha = t->train.alpha;
-        e->eta0 = t->train.eta0;
-        e->power_t = t->train.power_t;
-        e->batch_size = t->train.batch_size;
-        e->seed = t->train.seed;
-        e->shuffle = t->train.shuffle != 0;
+        stage_train_sgd_args(t, cv_fit_rows(j, p, inst % p->K), e);
         e->epoch = p->epoch;
         e->shard = (uint32_t)s;
         e->classes = (uint32_t)job_nclasses(j);
-        e->n_features = t->has_hash ? t->hash.n_features : 0;
         e->model.data = (uint8_t *)p->model[inst];
         e->model.len = p->model_len[inst];
         ptr[a] = e;
@@ -491,17 +498,10 @@ static int cv_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *err,
             goto out;
         }
         Mlops__Tasks__TrainEpochArgs e = MLOPS__TASKS__TRAIN_EPOCH_ARGS__INIT;
-        e.learning_rate = (uint32_t)tr.train.learning_rate;
-        e.alpha = tr.train.alpha;
-        e.eta0 = tr.train.eta0;
-        e.power_t = tr.train.power_t;
-        e.batch_size = tr.train.batch_size;
-        e.seed = tr.train.seed;
-        e.shuffle = tr.train.shuffle != 0;
+        stage_train_sgd_args(&tr, cv_fit_rows(j, &p, inst % p.K), &e);
         e.epoch = p.epoch;
         e.shard = (uint32_t)s;
         e.classes = (uint32_t)job_nclasses(j);
-        e.n_features = tr.has_hash ? tr.hash.n_features : 0;
         e.model.data = (uint8_t *)p.model[inst];
         e.model.len = p.model_len[inst];
         e.cv = &cv;

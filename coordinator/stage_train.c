@@ -83,14 +83,18 @@ uint64_t stage_train_rows(job_t *j, const stage_t *st)
     return j->spec->has_split ? (uint64_t)job_metric(j, "rows_train", (double)total) : total;
 }
 
-/* SGDClassifier's alpha of the job: as given, or LogisticRegression's C
- * turned into the same penalty on the mean loss, 1/(C n_train). */
+/* SGDClassifier's alpha of a train section fitted on n rows: as given,
+ * or LogisticRegression's C turned into the same penalty on the mean
+ * loss, 1/(C n). */
+static double train_alpha_n(const mlops_jobspec_t *sp, uint64_t n)
+{
+    if (sp->train.has_alpha) return sp->train.alpha;
+    return 1.0 / (sp->train.C * (double)(n ? n : 1));
+}
+
 static double train_alpha(job_t *j, const stage_t *st)
 {
-    const mlops_jobspec_t *sp = j->spec;
-    if (sp->train.has_alpha) return sp->train.alpha;
-    uint64_t n = stage_train_rows(j, st);
-    return 1.0 / (sp->train.C * (double)(n ? n : 1));
+    return train_alpha_n(j->spec, stage_train_rows(j, st));
 }
 
 /* The schedule: as given, else SGDClassifier's 'optimal' with its alpha,
@@ -109,6 +113,18 @@ static double train_eta0(const mlops_jobspec_t *sp)
     if (sp->train.has_eta0 || train_lr(sp) != MLOPS_LR_ADAGRAD || sp->train.has_learning_rate)
         return sp->train.eta0;
     return 0.1;
+}
+
+void stage_train_sgd_args(const mlops_jobspec_t *sp, uint64_t n_fit, Mlops__Tasks__TrainEpochArgs *a)
+{
+    a->learning_rate = (uint32_t)train_lr(sp);
+    a->alpha = train_alpha_n(sp, n_fit);
+    a->eta0 = train_eta0(sp);
+    a->power_t = sp->train.power_t;
+    a->batch_size = sp->train.batch_size;
+    a->seed = sp->train.seed;
+    a->shuffle = sp->train.shuffle != 0;
+    a->n_features = sp->has_hash ? sp->hash.n_features : 0;
 }
 
 static int set_epoch_phase(job_t *j, stage_t *st, uint32_t epoch)
@@ -147,17 +163,10 @@ static int train_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
         stage_t *in = stage_input_of(j, st);
         if ((rc = args_add_input(out, in->tasks[t].output_key)) != 0) return rc;
         Mlops__Tasks__TrainEpochArgs a = MLOPS__TASKS__TRAIN_EPOCH_ARGS__INIT;
-        a.learning_rate = (uint32_t)train_lr(sp);
-        a.alpha = train_alpha(j, st);
-        a.eta0 = train_eta0(sp);
-        a.power_t = sp->train.power_t;
-        a.batch_size = sp->train.batch_size;
-        a.seed = sp->train.seed;
-        a.shuffle = sp->train.shuffle != 0;
+        stage_train_sgd_args(sp, stage_train_rows(j, st), &a);
         a.epoch = s.epoch;
         a.shard = (uint32_t)t;
         a.classes = (uint32_t)job_nclasses(j);
-        a.n_features = sp->has_hash ? sp->hash.n_features : 0;
         a.model.data = (uint8_t *)s.model;
         a.model.len = s.model_len;
         return args_pack(out, &a.base);

@@ -168,6 +168,13 @@ int coord_mixtree(const uint8_t *const *bufs, const size_t *lens, const uint64_t
 /* stage_train.c: the rows the train stage learns from: the split's
  * training rows, or every row without a split. */
 uint64_t stage_train_rows(job_t *j, const stage_t *st);
+/* The SGD fields of an epoch's arguments (schedule, alpha, eta0,
+ * power_t, batch size, seed, shuffle, n_features) for train section sp
+ * fitted on n_fit rows: what train sends, and cv for each instance on
+ * the rows outside its fold, so that a fold fits the model train would
+ * (without train.alpha: alpha = 1/(C n_fit) and adagrad). */
+struct Mlops__Tasks__TrainEpochArgs;
+void stage_train_sgd_args(const mlops_jobspec_t *sp, uint64_t n_fit, struct Mlops__Tasks__TrainEpochArgs *a);
 /* stage_lbfgs.c: the model of a finished lbfgs train stage, or NULL. */
 const uint8_t *stage_lbfgs_model(const stage_t *st, size_t *len);
 

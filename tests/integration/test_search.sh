@@ -10,9 +10,11 @@
 #    random_state=7) puts there (each fold's row count and class-1 count
 #    equal scikit-learn's, which a different assignment would not give),
 #    and the CV mean accuracy is within 1 point of cross_val_score(
-#    SGDClassifier(loss='log_loss', same alpha and epochs)) (train.C is
-#    not on this branch, so not LogisticRegression(C)); LogisticRegression
-#    is printed beside it;
+#    SGDClassifier(loss='log_loss', same alpha and epochs));
+#    LogisticRegression is printed beside it;
+#  - cv of the default model (a grid over train.C, no alpha): each fold
+#    fits what train would on its rows, so C changes the scores, and C = 1
+#    is within 1 point of cross_val_score(LogisticRegression(C=1));
 #  - a 3 x 2 grid (alpha 1e-5, 1e-3, 1e-1 x epochs 2, 6; metric accuracy,
 #    3 folds): "search" in result -o json as specified, the table in
 #    `mlopsctl result`, the best trial equal to GridSearchCV's when the
@@ -52,6 +54,8 @@ bad "search: 1200 trials exceed search.max_trials (1000)" \
     --set "search.grid={train.alpha: [$(seq -s, 1 40)], train.epochs: [$(seq -s, 1 30)]}"
 bad "search: 6 trials exceed search.max_trials (5)" --set 'search.grid={train.epochs: [1, 2, 3, 4, 5, 6]}' \
     --set search.max_trials=5
+# full.yaml gives train.alpha: a grid over C would be ignored beside it
+bad "search.grid.train.C: cannot be combined with train.alpha" --set 'search.grid={train.C: [0.5, 1]}'
 purchases_job "$D/clean.yaml" p.csv
 out="$(ctl submit "$D/clean.yaml" --set 'cv={folds: 3}' 2>&1)"
 assert_eq "$?" 2 "submit of cv without train: exit"
@@ -87,6 +91,38 @@ if abs(mu - mean) > 1e-12 or abs(sd - m["cv.accuracy.std"]) > 1e-12:
     errs.append("cv.accuracy mean/std are not the folds' mean and ddof-0 std")
 print("cv accuracy: mlops %.4f +- %.4f, SGDClassifier %.4f +- %.4f, LogisticRegression(C=1) %.4f" %
       (mean, m["cv.accuracy.std"], r["sgd.accuracy.mean"], r["sgd.accuracy.std"], r["logreg.accuracy.mean"]))
+if errs:
+    print("\n".join(errs), file=sys.stderr)
+    sys.exit(1)
+EOF
+
+# --- cv of the default model: train.C, no alpha -------------------------
+# each fold fits what train would fit on its rows (alpha = 1/(C n_fit)
+# with n_fit the rows outside the fold, and adagrad): a grid over C gives
+# different scores (before, cv used SGDClassifier's alpha whatever C
+# was, so both trials were the same model), and C = 1 is within 1 point
+# of cross_val_score(LogisticRegression(C=1)) on the same folds
+sed 's/^train: .*/train: {model: logistic, epochs: 5}/' "$D/full.yaml" >"$D/byc.yaml"
+job="$(submit_wait "$D/byc.yaml" "${SET[@]}" --set 'cv={folds: 3, seed: 7, method: sklearn}' \
+    --set 'search={grid: {train.C: [0.0001, 1]}, metric: accuracy, folds: 3}')" || exit 1
+save_result "$job" "$T/cgrid.json"
+"$PY" - "$T/cgrid.json" "$T/ref.cv.json" <<'EOF' || fail "search over train.C, job $job (see above)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = json.load(open(sys.argv[2]))
+t = d["search"]["trials"]
+errs = []
+if [x["params"] for x in t] != [{"train.C": 0.0001}, {"train.C": 1}]:
+    sys.exit("trials %s" % [x["params"] for x in t])
+lo, hi = t[0]["mean"], t[1]["mean"]
+if abs(hi - lo) < 0.005:
+    errs.append("C 1e-4 and C 1 score %.4f and %.4f: C does not reach the folds" % (lo, hi))
+if abs(hi - r["logreg.accuracy.mean"]) > 0.01:
+    errs.append("C 1: cv accuracy %.4f, cross_val_score(LogisticRegression(C=1)) %.4f: more than 1 point" %
+                (hi, r["logreg.accuracy.mean"]))
+if d["search"]["best"] != 1:
+    errs.append("best trial %s, want 1 (C = 1)" % d["search"]["best"])
+print("cv over C: C=1e-4 %.4f, C=1 %.4f, LogisticRegression(C=1) %.4f" % (lo, hi, r["logreg.accuracy.mean"]))
 if errs:
     print("\n".join(errs), file=sys.stderr)
     sys.exit(1)

@@ -119,6 +119,8 @@ static void test_refused(void **state)
         {"search={metric: auc}", "search: missing required key 'grid'"},
         {"search={grid: {train.alpha: [1e-4]}, random: {n: 2, n: 3}}", "search.random: duplicate key 'n'"},
         {"cv={folds: 1}", "cv.folds: expected an integer in 2..100, got '1'"},
+        /* BASE gives alpha: a C searched beside it would be ignored */
+        {"search={grid: {train.C: [1, 2]}}", "search.grid.train.C: cannot be combined with train.alpha"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *sets[1] = {bad[i].set};
@@ -129,6 +131,41 @@ static void test_refused(void **state)
                          MLOPS_EINVAL);
         if (!strstr(err, bad[i].want)) fail_msg("%s: got '%s', want '%s'", bad[i].set, err, bad[i].want);
     }
+    /* a job that gives C (or neither) */
+    static const char *BY_C = "name: s\n"
+                              "input: d.csv\n"
+                              "columns: {label: y, numeric: [a]}\n"
+                              "train: {epochs: 5, C: 2}\n";
+    struct {
+        const char *set, *want;
+    } bad_c[] = {
+        {"search={grid: {train.alpha: [1e-4]}}", "search.grid.train.alpha: cannot be combined with train.C"},
+        {"train.C=1", NULL},
+        {"search={grid: {train.C: [1, 2], train.alpha: [1e-4]}}",
+         "search.grid.train.C: cannot be combined with search.grid.train.alpha"},
+    };
+    for (size_t i = 0; i < sizeof bad_c / sizeof bad_c[0]; i++) {
+        const char *sets[1] = {bad_c[i].set};
+        char err[512] = "";
+        mlops_jobspec_t *s = NULL;
+        int rc = mlops_jobspec_parse_with_sets(BY_C, strlen(BY_C), "job.yaml", sets, 1, &s, err, sizeof err);
+        if (!bad_c[i].want) { /* C searched with C given: the grid's values win, as for any key */
+            assert_int_equal(rc, 0);
+            mlops_jobspec_destroy(&s);
+            continue;
+        }
+        assert_int_equal(rc, MLOPS_EINVAL);
+        if (!strstr(err, bad_c[i].want)) fail_msg("%s: got '%s', want '%s'", bad_c[i].set, err, bad_c[i].want);
+    }
+    /* neither given: C and alpha in one grid are refused too */
+    const char *sets[1] = {"search={grid: {train.C: [1, 2], train.alpha: [1e-4]}}"};
+    static const char *NEITHER = "name: s\ninput: d.csv\ncolumns: {label: y, numeric: [a]}\ntrain: {epochs: 5}\n";
+    char err[512] = "";
+    mlops_jobspec_t *s = NULL;
+    assert_int_equal(mlops_jobspec_parse_with_sets(NEITHER, strlen(NEITHER), "job.yaml", sets, 1, &s, err, sizeof err),
+                     MLOPS_EINVAL);
+    if (!strstr(err, "search.grid.train.C: cannot be combined with search.grid.train.alpha"))
+        fail_msg("C and alpha in one grid: got '%s'", err);
 }
 
 static void test_no_search(void **state)

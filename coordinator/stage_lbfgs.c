@@ -122,32 +122,34 @@ static int lbfgs_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     Mlops__Tasks__LbfgsGradArgs a = MLOPS__TASKS__LBFGS_GRAD_ARGS__INIT;
     a.classes = (uint32_t)job_nclasses(j);
     a.n_features = j->spec->has_hash ? j->spec->hash.n_features : 0;
-    mlk_lbfgs *ls = NULL;
+    double *x = NULL;
     uint32_t *active = NULL;
     if (s.state_len) {
-        if (mlk_lbfgs_decode(s.state, s.state_len, &ls, err, errlen) != 0) return MLOPS_EPARSE;
+        /* the point only (every task of an evaluation gets the same one):
+         * a decode would copy the solver's history, ~2 MB, per task */
+        size_t n = 0;
+        if (mlk_lbfgs_peek_x(s.state, s.state_len, &x, &n, err, errlen) != 0) return MLOPS_EPARSE;
         size_t kv = n_vec(j), nw = (s.na + s.nd) * kv;
-        if (mlk_lbfgs_n(ls) != nw + kv) {
-            mlk_lbfgs_destroy(&ls);
+        if (n != nw + kv) {
+            free(x);
             return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
         }
         active = malloc((s.na ? s.na : 1) * sizeof *active);
         if (!active) {
-            mlk_lbfgs_destroy(&ls);
+            free(x);
             return MLOPS_ENOMEM;
         }
         memcpy(active, s.active, s.na * 4);
-        const double *x = mlk_lbfgs_x(ls);
         a.n_active = s.na;
         a.active = active;
         a.n_w = nw;
-        a.w = (double *)x;
+        a.w = x;
         a.n_b = kv;
-        a.b = (double *)x + nw;
+        a.b = x + nw;
     }
     rc = args_pack(out, &a.base);
     free(active);
-    mlk_lbfgs_destroy(&ls);
+    free(x);
     return rc;
 }
 
@@ -344,4 +346,9 @@ const uint8_t *stage_lbfgs_model(const stage_t *st, size_t *len)
     return s.model;
 }
 
-const stage_ops_t stage_lbfgs = {"train", lbfgs_start, lbfgs_args, lbfgs_done, 1, NULL};
+/* Prefetch 0, as train's epochs: the coordinator's --prefetch-tasks (2)
+ * per slot, a second one queued only behind tasks of such barrier
+ * phases (dispatch.c), so a worker has its next shard's gradient task
+ * while it computes one, instead of a result -> assign round trip
+ * between each two of an evaluation's tasks (it had 1). */
+const stage_ops_t stage_lbfgs = {"train", lbfgs_start, lbfgs_args, lbfgs_done, 0, NULL};

@@ -9,43 +9,170 @@
  * inputs and the result the gradient of the inputs this shard touches:
  * a few thousand values where the model has 2^20. The arguments come
  * over the network and are checked: a mismatch fails the task, not
- * retryable. Kernel: logistic.h over a feature shard (fshard.h). */
+ * retryable.
+ *
+ * A packed shard (fpack.h, what featurize writes) is read where it lies
+ * in the store's map, and the weights and gradient live in the shard's
+ * own column space (its few thousand distinct columns): no decode into
+ * arrays, no model or gradient of n_features entries to allocate, zero
+ * and scan on each of the ~100 evaluations of a fit (those were half a
+ * task's time). Any other feature shard is decoded (fshard.h) and goes
+ * through the dense kernel. Both give the same sums, bit for bit
+ * (logistic.h). */
 #include "err.h"
 #include "fshard.h"
 #include "kinds.h"
 #include "logistic.h"
 #include "model.h"
+#include "packed_input.h"
 #include <stdlib.h>
 #include <string.h>
 
-int wk_kind_lbfgs_grad(task_ctx_t *ctx)
+typedef struct {
+    task_ctx_t *ctx;
+    Mlops__Tasks__LbfgsGradArgs *a;
+    int packed, rc;
+    mlk_features *f; /* the decoded shard, when not packed */
+} lbfgs_in_t;
+
+/* The arguments against the shard: its hashed width nf and dense width
+ * nd, kv score vectors. 0, or -1 after wk_task_fail. */
+static int check_args(task_ctx_t *ctx, const Mlops__Tasks__LbfgsGradArgs *a, uint64_t nf, uint64_t nd,
+                      size_t kv)
 {
-    Mlops__Tasks__LbfgsGradArgs *a = wk_task_args(ctx, &mlops__tasks__lbfgs_grad_args__descriptor);
-    if (!a) return -1;
+    if (nf != a->n_features)
+        return wk_task_fail(ctx, 0, "lbfgs: shard has %llu hashed columns, the job %llu", (unsigned long long)nf,
+                            (unsigned long long)a->n_features);
+    size_t na = a->n_active;
+    if ((a->n_w && a->n_w != (na + nd) * kv) || (a->n_b && a->n_b != kv) || (!a->n_w && na))
+        return wk_task_fail(ctx, 0,
+                            "lbfgs: damaged task arguments (%zu weights for %zu active inputs, "
+                            "%llu dense, %zu vectors)",
+                            a->n_w, na, (unsigned long long)nd, kv);
+    for (size_t i = 0; i < na; i++)
+        if (a->active[i] >= nf || (i && a->active[i] <= a->active[i - 1]))
+            return wk_task_fail(ctx, 0, "lbfgs: damaged task arguments (active input %zu is %u)", i,
+                                a->active[i]);
+    return 0;
+}
+
+/* The result: count training rows, their loss, and the gradient: of the
+ * hashed inputs some row touched (flag touched[c] for the nc columns of
+ * g, nc * kv values; column c is hashed input cols[c], or c without
+ * cols), then of the nd dense inputs (gd) and the intercepts (gb). The
+ * touched inputs travel in increasing order, as the columns are. */
+static int send_result(task_ctx_t *ctx, size_t count, double loss, const uint8_t *touched, size_t nc,
+                       const uint32_t *cols, const double *g, const double *gd, size_t nd, double *gb, size_t kv)
+{
+    size_t nt = 0;
+    for (size_t c = 0; c < nc; c++) nt += touched[c];
+    uint32_t *tidx = malloc((nt ? nt : 1) * sizeof *tidx);
+    double *grad = malloc(((nt + nd) * kv + 1) * sizeof *grad);
+    if (!tidx || !grad) {
+        free(tidx);
+        free(grad);
+        return wk_task_fail(ctx, 1, "out of memory");
+    }
+    for (size_t c = 0, t = 0; c < nc; c++)
+        if (touched[c]) {
+            tidx[t] = cols ? cols[c] : (uint32_t)c;
+            memcpy(grad + t * kv, g + c * kv, kv * sizeof *grad);
+            t++;
+        }
+    memcpy(grad + nt * kv, gd, nd * kv * sizeof *grad);
+    Mlops__Tasks__LbfgsGradResult res = MLOPS__TASKS__LBFGS_GRAD_RESULT__INIT;
+    res.count = count;
+    res.loss = loss;
+    res.n_touched = nt;
+    res.touched = tidx;
+    res.n_grad = (nt + nd) * kv;
+    res.grad = grad;
+    res.n_grad_b = kv;
+    res.grad_b = gb;
+    res.n_dense = nd;
+    int rc = wk_task_result_pack(ctx, &res.base);
+    wk_task_metric(ctx, "rows", (double)count);
+    free(tidx);
+    free(grad);
+    return rc;
+}
+
+static int grad_packed(lbfgs_in_t *e, const void *data, size_t len)
+{
+    task_ctx_t *ctx = e->ctx;
+    const Mlops__Tasks__LbfgsGradArgs *a = e->a;
+    wk_packed_t w;
+    int rc = wk_packed_take(ctx, 0, data, len, 0, &w); /* released at out, failed or not */
+    const mlk_fpack *p = &w.p;
+    size_t kv = a->classes == 2 ? 1 : a->classes, nc = p->ncols, nd = p->n_dense, na = a->n_active;
+    double *wl = NULL, *wd = NULL, *b = NULL, *gl = NULL, *gd = NULL, *gb = NULL;
+    uint8_t *tl = NULL;
+    if (!rc) rc = check_args(ctx, a, p->hashed ? p->n_features : 0, nd, kv);
+    if (!rc) rc = wk_packed_check_labels(ctx, p, w.off, a->classes);
+    if (rc) goto out;
+    wl = calloc(nc * kv + 1, sizeof *wl);
+    wd = calloc(nd * kv + 1, sizeof *wd);
+    b = calloc(kv, sizeof *b);
+    gl = calloc(nc * kv + 1, sizeof *gl);
+    gd = calloc(nd * kv + 1, sizeof *gd);
+    gb = calloc(kv, sizeof *gb);
+    tl = calloc(nc + 1, 1);
+    if (!wl || !wd || !b || !gl || !gd || !gb || !tl) {
+        rc = wk_task_fail(ctx, 1, "out of memory");
+        goto out;
+    }
+    /* the weights of the shard's columns: both lists increase; a column
+     * no training row of the job holds is not active and weighs 0 (no
+     * weights at all: the starting point, zero) */
+    if (a->n_w) {
+        for (size_t c = 0, i = 0; c < nc; c++) {
+            while (i < na && a->active[i] < p->cols[c]) i++;
+            if (i < na && a->active[i] == p->cols[c]) memcpy(wl + c * kv, a->w + i * kv, kv * sizeof *wl);
+        }
+        memcpy(wd, a->w + na * kv, nd * kv * sizeof *wd);
+    }
+    if (a->n_b) memcpy(b, a->b, kv * sizeof *b);
+    double loss = 0.0;
+    if (mlk_logistic_loss_grad_packed(p, w.off, kv, wl, wd, b, &loss, gl, gd, gb, tl, ctx->err,
+                                      sizeof ctx->err) != 0) {
+        rc = -1;
+        goto out;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < p->nrows; i++) count += !(p->test && p->test[i]);
+    rc = send_result(ctx, count, loss, tl, nc, p->cols, gl, gd, nd, gb, kv);
+out:
+    free(wl);
+    free(wd);
+    free(b);
+    free(gl);
+    free(gd);
+    free(gb);
+    free(tl);
+    wk_packed_release(&w);
+    return rc;
+}
+
+static int input_fn(const void *data, size_t len, void *arg)
+{
+    lbfgs_in_t *e = arg;
+    if (mlk_fpack_is(data, len)) {
+        e->packed = 1;
+        e->rc = grad_packed(e, data, len);
+        return 0;
+    }
+    return mlk_features_decode(data, len, &e->f);
+}
+
+/* A decoded shard: its training rows through the dense kernel. */
+static int grad_arrays(task_ctx_t *ctx, const Mlops__Tasks__LbfgsGradArgs *a, mlk_features *all)
+{
     uint32_t ncls = a->classes;
-    mlk_features *all = NULL, *f = NULL;
+    mlk_features *f = NULL;
     mlk_model *m = NULL;
     double *dense = NULL, *gw = NULL, *gb = NULL;
     uint8_t *touched = NULL;
-    uint32_t *tidx = NULL;
-    double *tgrad = NULL;
     int rc = -1;
-    if (ncls < 2 || ncls > 65536 || a->n_features > INT32_MAX) {
-        rc = wk_task_fail(ctx, 0, "lbfgs: damaged task arguments (%u classes, %llu features)", ncls,
-                          (unsigned long long)a->n_features);
-        goto out;
-    }
-    {
-        void *data;
-        size_t len;
-        if (wk_task_input(ctx, 0, &data, &len) != 0) goto out;
-        int drc = mlk_features_decode(data, len, &all);
-        free(data);
-        if (drc) {
-            rc = wk_task_fail(ctx, 0, "shard %s is not a feature shard", ctx->ta->inputs[0]->key);
-            goto out;
-        }
-    }
     if (all->test) {
         f = mlk_features_select(all, all->test, 0);
         if (!f) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
@@ -54,26 +181,11 @@ int wk_kind_lbfgs_grad(task_ctx_t *ctx)
         all = NULL;
     }
     uint64_t nf = f->csr ? f->csr->ncols : 0, nd = f->n_dense;
-    if (nf != a->n_features) {
-        rc = wk_task_fail(ctx, 0, "lbfgs: shard has %llu hashed columns, the job %llu",
-                          (unsigned long long)nf, (unsigned long long)a->n_features);
-        goto out;
-    }
     m = mlk_model_new(ncls, nf, nd, 0);
     if (!m) { rc = wk_task_fail(ctx, 1, "out of memory (model of %u classes, %llu inputs)", ncls,
                                 (unsigned long long)(nf + nd)); goto out; }
     size_t kv = m->n_vec, na = a->n_active;
-    if ((a->n_w && a->n_w != (na + nd) * kv) || (a->n_b && a->n_b != kv) || (!a->n_w && na)) {
-        rc = wk_task_fail(ctx, 0, "lbfgs: damaged task arguments (%zu weights for %zu active inputs, "
-                          "%llu dense, %zu vectors)", a->n_w, na, (unsigned long long)nd, kv);
-        goto out;
-    }
-    for (size_t i = 0; i < na; i++)
-        if (a->active[i] >= nf || (i && a->active[i] <= a->active[i - 1])) {
-            rc = wk_task_fail(ctx, 0, "lbfgs: damaged task arguments (active input %zu is %u)", i,
-                              a->active[i]);
-            goto out;
-        }
+    if (check_args(ctx, a, nf, nd, kv) != 0) goto out;
     if (a->n_w) {
         for (size_t i = 0; i < na; i++) memcpy(m->w + (size_t)a->active[i] * kv, a->w + i * kv, kv * 8);
         memcpy(m->w + nf * kv, a->w + na * kv, nd * kv * 8);
@@ -92,40 +204,38 @@ int wk_kind_lbfgs_grad(task_ctx_t *ctx)
     mlk_sgd_data d = {f->nrows, f->csr, dense, nd, f->label};
     double loss = 0.0;
     if (mlk_logistic_loss_grad(m, &d, &loss, gw, gb, touched, ctx->err, sizeof ctx->err) != 0) goto out;
-    size_t nt = 0;
-    for (size_t j = 0; j < nf; j++) nt += touched[j];
-    tidx = malloc((nt ? nt : 1) * sizeof *tidx);
-    tgrad = malloc(((nt + nd) * kv + 1) * sizeof *tgrad);
-    if (!tidx || !tgrad) { rc = wk_task_fail(ctx, 1, "out of memory"); goto out; }
-    for (size_t j = 0, t = 0; j < nf; j++)
-        if (touched[j]) {
-            tidx[t] = (uint32_t)j;
-            memcpy(tgrad + t * kv, gw + j * kv, kv * 8);
-            t++;
-        }
-    memcpy(tgrad + nt * kv, gw + nf * kv, nd * kv * 8);
-    Mlops__Tasks__LbfgsGradResult res = MLOPS__TASKS__LBFGS_GRAD_RESULT__INIT;
-    res.count = f->nrows;
-    res.loss = loss;
-    res.n_touched = nt;
-    res.touched = tidx;
-    res.n_grad = (nt + nd) * kv;
-    res.grad = tgrad;
-    res.n_grad_b = kv;
-    res.grad_b = gb;
-    res.n_dense = nd;
-    rc = wk_task_result_pack(ctx, &res.base);
-    wk_task_metric(ctx, "rows", (double)f->nrows);
+    rc = send_result(ctx, f->nrows, loss, touched, nf, NULL, gw, gw + nf * kv, nd, gb, kv);
 out:
-    protobuf_c_message_free_unpacked(&a->base, NULL);
     free(dense);
     free(gw);
     free(gb);
     free(touched);
-    free(tidx);
-    free(tgrad);
     mlk_model_destroy(&m);
     mlk_features_destroy(&all);
     mlk_features_destroy(&f);
+    return rc;
+}
+
+int wk_kind_lbfgs_grad(task_ctx_t *ctx)
+{
+    Mlops__Tasks__LbfgsGradArgs *a = wk_task_args(ctx, &mlops__tasks__lbfgs_grad_args__descriptor);
+    if (!a) return -1;
+    int rc = -1;
+    if (a->classes < 2 || a->classes > 65536 || a->n_features > INT32_MAX) {
+        rc = wk_task_fail(ctx, 0, "lbfgs: damaged task arguments (%u classes, %llu features)", a->classes,
+                          (unsigned long long)a->n_features);
+        goto out;
+    }
+    /* held here: read in place from the store's map */
+    lbfgs_in_t e = {ctx, a, 0, 0, NULL};
+    if (wk_task_input_with(ctx, 0, input_fn, &e) != 0) {
+        if (!e.packed)
+            rc = ctx->err[0] ? -1
+                             : wk_task_fail(ctx, 0, "shard %s is not a feature shard", ctx->ta->inputs[0]->key);
+        goto out;
+    }
+    rc = e.packed ? e.rc : grad_arrays(ctx, a, e.f);
+out:
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return rc;
 }

@@ -381,9 +381,19 @@ int mlk_lbfgs_encode(const mlk_lbfgs *s, uint8_t **buf, size_t *len)
     return 0;
 }
 
-int mlk_lbfgs_decode(const uint8_t *buf, size_t len, mlk_lbfgs **out, char *err, size_t errlen)
+/* The header of an encoded state: n, the options, the words and the
+ * scalars, and where the arrays start. */
+typedef struct {
+    uint64_t n;
+    mlk_lbfgs_opts o;
+    uint32_t u[NU32];
+    double dv[NF64];
+    const uint8_t *arrays;
+} header_t;
+
+/* h from buf, checked. 0, or MLOPS_EPARSE with a message. */
+static int read_header(const uint8_t *buf, size_t len, header_t *h, char *err, size_t errlen)
 {
-    *out = NULL;
     size_t head = 4 + 4 + 8 + 12 + 24;
     if (!buf || len < head + NU32 * 4 + NF64 * 8 || memcmp(buf, MAGIC, 4) != 0)
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "lbfgs: not a solver state (%zu bytes)", len);
@@ -408,13 +418,44 @@ int mlk_lbfgs_decode(const uint8_t *buf, size_t len, mlk_lbfgs **out, char *err,
     if (ver != VERSION || !pad_ok || !opts_ok(&o) || n == 0 || n > ((uint64_t)1 << 32) ||
         len != enc_len((size_t)n, o.m))
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "lbfgs: damaged solver state (%zu bytes)", len);
-    uint32_t u[NU32];
-    double dv[NF64];
-    memcpy(u, p, sizeof u), p += sizeof u;
-    memcpy(dv, p, sizeof dv), p += sizeof dv;
+    uint32_t *u = h->u;
+    memcpy(u, p, NU32 * 4), p += NU32 * 4;
+    memcpy(h->dv, p, NF64 * 8), p += NF64 * 8;
     if (u[0] > P_STOPPED || u[1] > MLK_LBFGS_LINESEARCH || u[4] > o.m || u[5] >= o.m || u[7] != 0)
         return mlops_seterr(err, errlen, MLOPS_EPARSE, "lbfgs: damaged solver state (phase %u)", u[0]);
-    mlk_lbfgs *s = alloc_state((size_t)n, &o);
+    h->n = n;
+    h->o = o;
+    h->arrays = p;
+    return 0;
+}
+
+int mlk_lbfgs_peek_x(const uint8_t *buf, size_t len, double **x, size_t *n, char *err, size_t errlen)
+{
+    *x = NULL;
+    *n = 0;
+    header_t h;
+    int rc = read_header(buf, len, &h, err, errlen);
+    if (rc) return rc;
+    size_t nn = (size_t)h.n;
+    double *v = malloc(nn * 8);
+    if (!v) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "lbfgs: out of memory");
+    memcpy(v, h.arrays + 3 * nn * 8, nn * 8); /* after x, g and d: xt, what mlk_lbfgs_x gives */
+    *x = v;
+    *n = nn;
+    return 0;
+}
+
+int mlk_lbfgs_decode(const uint8_t *buf, size_t len, mlk_lbfgs **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    header_t h;
+    int rc = read_header(buf, len, &h, err, errlen);
+    if (rc) return rc;
+    const mlk_lbfgs_opts o = h.o;
+    const uint32_t *u = h.u;
+    const double *dv = h.dv;
+    const uint8_t *p = h.arrays;
+    mlk_lbfgs *s = alloc_state((size_t)h.n, &o);
     if (!s) return mlops_seterr(err, errlen, MLOPS_ENOMEM, "lbfgs: out of memory");
     s->phase = u[0], s->status = u[1], s->iter = u[2], s->evals = u[3];
     s->npairs = u[4], s->head = u[5], s->nls = u[6];

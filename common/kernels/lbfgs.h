@@ -81,4 +81,11 @@ int mlk_lbfgs_encode(const mlk_lbfgs *s, uint8_t **buf, size_t *len);
  * MLOPS_ENOMEM. */
 int mlk_lbfgs_decode(const uint8_t *buf, size_t len, mlk_lbfgs **out, char *err, size_t errlen);
 
+/* The point to evaluate next of an encoded state, what mlk_lbfgs_x of its
+ * decode gives, copied into *x (malloc'd, *n values) without decoding
+ * the rest (the history is most of a state's bytes): the header is
+ * checked as mlk_lbfgs_decode checks it. MLOPS_EPARSE with a message,
+ * MLOPS_ENOMEM. */
+int mlk_lbfgs_peek_x(const uint8_t *buf, size_t len, double **x, size_t *n, char *err, size_t errlen);
+
 #endif

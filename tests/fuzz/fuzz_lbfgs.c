@@ -6,7 +6,9 @@
  * leaves no output and a one-line message; what decodes encodes to the
  * same bytes (the state is kept exactly); a decoded running solver takes
  * one more evaluation (the gradient of ½‖x‖² at its point) and answers a
- * status or a one-line error, and its state still encodes and decodes. */
+ * status or a one-line error, and its state still encodes and decodes;
+ * mlk_lbfgs_peek_x takes exactly the states that decode, and gives their
+ * point. */
 #include "fuzz.h"
 
 #include <math.h>
@@ -20,6 +22,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512] = "";
     mlk_lbfgs *s = NULL;
     int rc = mlk_lbfgs_decode(data, size, &s, err, sizeof err);
+    /* the point alone (the coordinator's read for the tasks): taken
+     * exactly when the whole state decodes, and the same point */
+    double *px = NULL;
+    size_t pn = 0;
+    char perr[512] = "";
+    int prc = mlk_lbfgs_peek_x(data, size, &px, &pn, perr, sizeof perr);
+    FUZZ_CHECK((prc == 0) == (rc == 0));
+    FUZZ_CHECK(prc == 0 || (px == NULL && perr[0] != 0 && strchr(perr, '\n') == NULL));
+    if (rc == 0) FUZZ_CHECK(pn == mlk_lbfgs_n(s) && memcmp(px, mlk_lbfgs_x(s), pn * sizeof *px) == 0);
+    free(px);
     if (rc != 0) {
         FUZZ_CHECK(rc < 0 && s == NULL && err[0] != 0 && strchr(err, '\n') == NULL);
         return 0;

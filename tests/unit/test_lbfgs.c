@@ -17,6 +17,9 @@
 #include <string.h>
 
 #include "err.h"
+#include "fpack.h"
+#include "fshard.h"
+#include "hasher.h"
 #include "lbfgs.h"
 #include "logistic.h"
 #include "model.h"
@@ -43,6 +46,15 @@ static int drive(mlk_lbfgs **s, int roundtrip)
             uint8_t *buf;
             size_t len;
             assert_int_equal(mlk_lbfgs_encode(*s, &buf, &len), 0);
+            /* the point alone, as the coordinator reads it for the tasks */
+            double *px;
+            size_t pn;
+            assert_int_equal(mlk_lbfgs_peek_x(buf, len, &px, &pn, err, sizeof err), 0);
+            assert_int_equal(pn, 2);
+            assert_memory_equal(px, mlk_lbfgs_x(*s), 2 * sizeof *px);
+            free(px);
+            assert_int_equal(mlk_lbfgs_peek_x(buf, len - 1, &px, &pn, err, sizeof err), MLOPS_EPARSE);
+            assert_null(px);
             mlk_lbfgs_destroy(s);
             assert_int_equal(mlk_lbfgs_decode(buf, len, s, err, sizeof err), 0);
             free(buf);
@@ -244,6 +256,116 @@ static void test_logistic_gradient(void **state)
     grad_check(4);
 }
 
+static uint64_t xs(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* The packed kernel against the dense one over the same training rows:
+ * a 300-row shard over 2^12 hashed inputs (sparse rows of 0-6 entries,
+ * f32-exact values or not, some test rows, 2 dense columns, a few rows
+ * of label -1 among the test rows), K classes. The loss and every
+ * gradient entry must be the same doubles, bit for bit, the touched
+ * columns the same, in the shard's column space. */
+static void packed_check(uint32_t K, int f32_values)
+{
+    const size_t n = 300, nf = 4096, nd = 2;
+    uint64_t x = 0x9e3779b97f4a7c15ull + K * 131 + (uint64_t)f32_values;
+#define RND() xs(&x)
+    mlk_features *f = mlk_features_new(n);
+    f->csr = mlk_csr_new(n, nf, n * 6);
+    f->test = calloc(n, 1);
+    f->n_dense = nd;
+    f->dense_type = MLK_DENSE_F64;
+    f->dense64 = malloc(n * nd * sizeof *f->dense64);
+    assert_true(f->csr && f->test && f->dense64);
+    size_t p = 0;
+    for (size_t i = 0; i < n; i++) {
+        f->row_id[i] = (int64_t)(1000 + i);
+        f->test[i] = RND() % 5 == 0;
+        int none = f->test[i] && RND() % 4 == 0;
+        f->label[i] = none ? -1 : (int32_t)(RND() % K);
+        f->csr->indptr[i] = (int64_t)p;
+        size_t k = RND() % 7;
+        int32_t col = (int32_t)(RND() % 64);
+        for (size_t q = 0; q < k; q++) {
+            col += 1 + (int32_t)(RND() % 600);
+            if (col >= (int32_t)nf) break;
+            f->csr->indices[p] = col;
+            double mag = (double)(1 + RND() % 3), sign = RND() % 2 ? 1.0 : -1.0;
+            f->csr->data[p] = f32_values ? mag * sign : ((double)(RND() % 100000) - 50000) / 7.0;
+            p++;
+        }
+        for (size_t j = 0; j < nd; j++) f->dense64[i * nd + j] = ((double)(RND() % 2001) - 1000) / 333.0;
+    }
+    f->csr->indptr[n] = (int64_t)p;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(mlk_fpack_encode(f, &buf, &len), 0);
+    mlk_fpack pk;
+    size_t *off = malloc(n * sizeof *off);
+    char err[256];
+    assert_int_equal(mlk_fpack_open(buf, len, &pk, off, err, sizeof err), 0);
+    assert_int_equal(pk.f32, f32_values);
+
+    mlk_features *tr = mlk_features_select(f, f->test, 0);
+    mlk_model *m = mlk_model_new(K, nf, nd, 0);
+    size_t kv = m->n_vec, np = (size_t)m->dim * kv;
+    for (size_t j = 0; j < np; j++) m->w[j] = 0.01 * (double)((RND() % 2001) - 1000) / 7.0;
+    for (size_t k = 0; k < kv; k++) m->b[k] = 0.03 * (double)k - 0.1;
+    mlk_sgd_data d = {tr->nrows, tr->csr, tr->dense64, nd, tr->label};
+    double loss = 0.25, *gw = calloc(np, sizeof *gw), gb[8] = {0};
+    uint8_t *touched = calloc(nf, 1);
+    assert_int_equal(mlk_logistic_loss_grad(m, &d, &loss, gw, gb, touched, err, sizeof err), 0);
+
+    size_t nc = pk.ncols;
+    double *wl = calloc(nc * kv + 1, sizeof *wl), *gl = calloc(nc * kv + 1, sizeof *gl);
+    double gd[2 * 8] = {0}, gb2[8] = {0}, loss2 = 0.25;
+    uint8_t *tl = calloc(nc + 1, 1);
+    for (size_t c = 0; c < nc; c++) memcpy(wl + c * kv, m->w + (size_t)pk.cols[c] * kv, kv * sizeof *wl);
+    assert_int_equal(mlk_logistic_loss_grad_packed(&pk, off, kv, wl, m->w + nf * kv, m->b, &loss2, gl, gd, gb2,
+                                                   tl, err, sizeof err),
+                     0);
+    assert_memory_equal(&loss, &loss2, sizeof loss);
+    assert_memory_equal(gb, gb2, kv * sizeof *gb);
+    assert_memory_equal(gw + nf * kv, gd, nd * kv * sizeof *gd);
+    size_t nt = 0, nt2 = 0;
+    for (size_t j = 0; j < nf; j++) nt += touched[j];
+    for (size_t c = 0; c < nc; c++) {
+        nt2 += tl[c];
+        assert_int_equal(tl[c], touched[pk.cols[c]]);
+        assert_memory_equal(gl + c * kv, gw + (size_t)pk.cols[c] * kv, kv * sizeof *gl);
+    }
+    assert_int_equal(nt, nt2);
+    assert_true(nt > 100 && nt < nc); /* some columns only test rows hold */
+    assert_int_equal(mlk_logistic_loss_grad_packed(&pk, off, 0, wl, m->w, m->b, &loss2, gl, gd, gb2, tl, err,
+                                                   sizeof err),
+                     MLOPS_EINVAL);
+    free(wl);
+    free(gl);
+    free(tl);
+    free(gw);
+    free(touched);
+    free(off);
+    free(buf);
+    mlk_model_destroy(&m);
+    mlk_features_destroy(&tr);
+    mlk_features_destroy(&f);
+#undef RND
+}
+
+static void test_logistic_packed(void **state)
+{
+    (void)state;
+    packed_check(2, 1);
+    packed_check(2, 0);
+    packed_check(3, 1);
+    packed_check(5, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_quadratic_and_limits),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_logistic_gradient),
+        cmocka_unit_test(test_logistic_packed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,6 +66,16 @@ wait_for() {
     done
 }
 
+# poll_for CMD SECS: like wait_for, without the sleep between tries, for
+# a state that lasts only tens of milliseconds (a stage's phase)
+poll_for() {
+    local cmd="$1" secs="$2"
+    local deadline=$((SECONDS + ${secs%.*} + 1))
+    until eval "$cmd" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for: $cmd"
+    done
+}
+
 jget() {
     "$PY" -c 'import json, sys
 d = json.load(sys.stdin)

@@ -74,13 +74,24 @@ assert_contains "$(ctl logs "$dropped")" "re-running ingest task"
 
 # a worker killed in train: its split shards are recomputed from the
 # input through the dropped ingest (and clean, if gone) shards
-j="$(ctl submit "$D/job.yaml" --set train.epochs=40)" || fail "submit exit $?"
-wait_for "[ \"\$(stage_state $j train)\" = running ]" 60 || fail "train never started"
-kill -9 "$(worker_pid worker-2)"
+# 400 epochs (about 1 s on a fast box; 40 took 0.1 s, and CI's poll saw
+# the job done before it saw train running). worker-2 is stopped first
+# and killed only if train is still running then: stopped, it holds its
+# split shards from every later epoch, so train cannot end without them
+# and the kill always lands in train.
+train_running() { # JOB (grep, not python: polled without sleeps)
+    ctl status "$1" -o json | grep -q '"name":"train","state":"running"'
+}
+j="$(ctl submit "$D/job.yaml" --set train.epochs=400)" || fail "submit exit $?"
+poll_for "train_running $j" 60
+pid2="$(worker_pid worker-2)"
+kill -STOP "$pid2"
+train_running "$j" || { kill -CONT "$pid2"; fail "train of $j ended before worker-2 was stopped: nothing tested"; }
+kill -KILL "$pid2"
 worker_start worker-2b 1
 ctl wait "$j" >/dev/null 2>"$T/wait.err" || fail "job after a worker kill: $(cat "$T/wait.err")"
 assert_contains "$(ctl logs "$j")" "lost: re-running split task"
-ref="$(submit_wait "$D/job.yaml" --set train.epochs=40 --set keep_stages=true)" || exit 1
+ref="$(submit_wait "$D/job.yaml" --set train.epochs=400 --set keep_stages=true)" || exit 1
 save_result "$j" "$T/killed.json"
 save_result "$ref" "$T/ref.json"
 same_metrics "$T/ref.json" "$T/killed.json" "worker killed in train vs keep_stages"

@@ -7,7 +7,8 @@
 # heartbeat at 1 s:
 #  - one worker runs a long train stage; a second one joins on a fresh
 #    data directory (it holds none of the shards);
-#  - worker-1 is SIGKILLed and 1.5 intervals later worker-2 SIGSTOPped:
+#  - worker-1 is SIGKILLed while it holds a train task, and 1.5
+#    intervals later worker-2 SIGSTOPped:
 #    worker-1 is declared lost first (at 2-3 intervals), so while
 #    worker-2 still counts as alive the train tasks find their split
 #    shards lost and their producers (split, and upstream clean and
@@ -31,11 +32,40 @@ wait_for "[ \"\$(stage_state $job train)\" = running ]" 60
 worker_start worker-2 1
 wait_for '[ "$(alive_workers)" -eq 2 ]' 20
 pid2="$(worker_pid worker-2)"
+# worker-1 dies holding a train task, so that at its loss a train task
+# is queued again while worker-2 counts as alive, and that task finds its
+# split shard lost. Killed at a random moment it could hold none: an
+# epoch takes milliseconds, and a poll of its tasks is stale by the time
+# it returns (CI: worker-1 was seen holding two, and held none at its
+# kill; the next epoch's tasks had all gone to worker-2). So worker-1 is
+# stopped first, which freezes what it holds, and killed only once the
+# coordinator, having had 100 ms for the results already sent, still
+# counts it running a train task; else it is continued and tried again.
+w1_holds() {
+    ctl tasks "$job" -o json | grep -q '"state":"running","worker":"worker-1"'
+}
+pid1="$(worker_pid worker-1)"
+held=0
+for _ in $(seq 100); do
+    kill -STOP "$pid1" || fail "cannot stop worker-1 (pid $pid1)"
+    sleep 0.1
+    if w1_holds; then held=1; break; fi
+    kill -CONT "$pid1"
+    sleep "0.0$((RANDOM % 10))"
+done
+[ "$held" = 1 ] || fail "worker-1 never held a train task when stopped (100 tries)"
 kill_worker worker-1
 sleep 1.5
 kill -STOP "$pid2" || fail "cannot stop worker-2 (pid $pid2)"
 wait_for '[ "$(alive_workers)" -eq 0 ]' 20
-reruns="$(ctl logs "$job" | grep -c 'lost: re-running')"
+# the re-runs may be set a few ms after the last worker's loss: on a fast
+# box the train task that finds its shard lost is the one re-queued from
+# worker-2 when it expires (the single read here missed them)
+deadline=$((SECONDS + 6))
+until reruns="$(ctl logs "$job" | grep -c 'lost: re-running')" && [ "$reruns" -gt 0 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || break
+    sleep 0.1
+done
 [ "$reruns" -gt 0 ] || { kill -CONT "$pid2"; fail "no task was set to re-run for a lost shard before the restart: nothing tested (log: $(ctl logs "$job" | tail -n 3))"; }
 [ "$(job_state "$job")" = running ] || { kill -CONT "$pid2"; fail "job $job is $(job_state "$job") before the restart"; }
 sleep 0.5 # past --commit-delay-ms: the re-runs are journalled

@@ -4,9 +4,10 @@
  *
  * The model and the rows are those of model.h and sgd.h (binary: one
  * vector scoring class 1; K > 2: softmax over K vectors). The loss is
- * scikit-learn's exactly, with no shortcuts: binary log(1 + e^z) - y z
- * (HalfBinomialLoss), multinomial logsumexp(z) - z_y
- * (HalfMultinomialLoss); no penalty (the caller adds ½‖w‖²/C). A hashed
+ * scikit-learn's, with no shortcuts: binary log(1 + e^z) - y z
+ * (HalfBinomialLoss; softplus.h, with its own exp and log1p, each
+ * within 2 ulp), multinomial logsumexp(z) - z_y (HalfMultinomialLoss,
+ * libm's exp and log); no penalty (the caller adds ½‖w‖²/C). A hashed
  * input no row holds gets no gradient, so the caller can keep and send
  * only the inputs the rows touch. */
 #ifndef MLK_LOGISTIC_H

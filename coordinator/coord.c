@@ -251,6 +251,10 @@ static void on_result(coord_t *c, int w, envelope_t *env)
     }
     if (!r->ok) {
         const char *why = r->error && *r->error ? r->error : "task failed (no message)";
+        if (r->args_missing) {
+            coord_task_args_missing(c, j, r->stage_idx, r->task_idx, r->attempt);
+            return;
+        }
         if (r->busy) {
             coord_task_unsent(c, j, r->stage_idx, r->task_idx, r->attempt, why);
             return;
@@ -734,6 +738,7 @@ void coord_destroy(coord_t **pc)
     free(c->jobs);
     for (size_t w = 0; w < c->nworkers; w++) {
         zframe_destroy(&c->workers[w].identity);
+        free(c->workers[w].args_kept);
         free(c->workers[w].name);
         free(c->workers[w].endpoint);
     }

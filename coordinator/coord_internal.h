@@ -49,6 +49,10 @@ typedef struct {
     int has_usage;                     /* a Heartbeat has said the two below */
     uint64_t store_bytes, rss_bytes;   /* as of the worker's last Heartbeat */
     int64_t paused_until; /* mono ms: its pipe or its queue was full, dispatch waits */
+    /* args_repeat.c: the last task arguments sent to it with their bytes */
+    uint8_t *args_kept;
+    size_t args_kept_len;
+    uint64_t args_kept_id;
 } coord_worker_t;
 
 /* A message waiting in the outbox for the journal commit. */
@@ -259,6 +263,18 @@ void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attemp
 /* The worker of running task t handed it back (it is stopping): re-queue
  * it with no try counted, since nothing went wrong with the task. */
 void coord_task_handback(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
+/* args_repeat.c: arguments sent once per worker while they repeat. For
+ * an assignment of `attempt` to worker w with these args bytes: 1 if
+ * they are the bytes w was last sent (*id: the id they went under; send
+ * them as a repeat), else 0 (*id: the id to send them under, 0 for none;
+ * w is now assumed to keep them). */
+int coord_args_repeat(coord_t *c, int w, const uint8_t *args, size_t len, uint64_t attempt, uint64_t *id);
+/* Assume nothing of what w keeps (an assignment to it was not delivered,
+ * it was lost or registered again). */
+void coord_args_forget(coord_t *c, int w);
+/* Worker said args_missing for attempt `attempt` of task t of stage s:
+ * forget what it keeps and queue the task again, no try counted. */
+void coord_task_args_missing(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt);
 /* dispatch.c: 1 if an input shard of task t has no live holder now (it
  * went with a worker that left or died), so a fetch failure of the task
  * is explained by the loss, not by the task. */

@@ -300,6 +300,11 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         ta.spec.len = j->spec_len;
         ta.args.data = full.args;
         ta.args.len = full.args_len;
+        if (coord_args_repeat(c, w, full.args, full.args_len, tk->attempt, &ta.args_id)) {
+            ta.args_repeat = 1;
+            ta.args.data = NULL;
+            ta.args.len = 0;
+        }
         ta.n_inputs = a.ninputs;
         ta.inputs = rp;
         ta.output_key = tk->output_key ? tk->output_key : "";
@@ -309,8 +314,8 @@ static int dispatch_stage(coord_t *c, job_t *j, size_t s, size_t *budget)
         mlops_prom_add(c->obs.dispatched, st->kind, NULL, 1);
         wk->last_sent = zclock_mono();
         coord_save_task(c, j, s, t);
-        LOG_D("assign %s/%s/%u (%s) attempt %u -> %s", j->id, st->name, t, st->kind, tk->attempt,
-              wk->id);
+        LOG_D("assign %s/%s/%u (%s) attempt %u -> %s%s", j->id, st->name, t, st->kind, tk->attempt,
+              wk->id, ta.args_repeat ? " (its arguments: a repeat)" : "");
         free(refs);
         free(rp);
         free_args(&a);

@@ -81,6 +81,7 @@ void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attemp
     if (w >= 0 && (size_t)w < c->nworkers) {
         coord_worker_t *wk = &c->workers[w];
         coord_worker_released(c, w, st);
+        coord_args_forget(c, w); /* it may have carried the bytes a repeat names */
         wk->paused_until = zclock_mono() + c->hb_ms;
         LOG_W("job %s: %s task %zu not delivered to worker %s (%s): %s; re-queued", j->id, st->name,
               t, wk->id, wk->name ? wk->name : "?", why);

@@ -56,6 +56,7 @@ static void worker_gone(coord_t *c, int w, const char *why, int left)
     }
     wk->inflight = 0;
     wk->inflight_queueable = 0;
+    coord_args_forget(c, w);
     coord_shard_forget_worker(c, w);
 }
 
@@ -104,6 +105,7 @@ int coord_worker_register(coord_t *c, zframe_t *id)
         zhashx_insert(c->by_identity, key, (void *)(intptr_t)(w + 1));
     }
     coord_worker_t *wk = &c->workers[w];
+    coord_args_forget(c, w); /* a new process, or one that lost our messages */
     wk->alive = 1;
     wk->left = 0;
     wk->inflight = 0;

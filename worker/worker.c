@@ -58,6 +58,11 @@ struct worker {
     int64_t hb_ms, last_recv, last_sent, reconnect_at, backoff;
     int registered;
     int64_t register_at; /* when the last Register was sent */
+    /* the args bytes of the last TaskAssign that carried an args_id, which
+     * a later one names with args_repeat (coordinator/args_repeat.c) */
+    uint8_t *args_kept;
+    size_t args_kept_len;
+    uint64_t args_kept_id;
     char worker_id[16];
     uint64_t seq;
     uint64_t bad_frames;
@@ -221,6 +226,59 @@ static int connect_coord(worker_t *w)
 
 /* Answer an assignment the FIFO has no room for: busy, so the
  * coordinator gives it to a worker with room and counts no try. */
+/* A repeat's bytes put back in ta (the message then owns a copy), or
+ * those of a new args_id kept. -1: a repeat of args this worker does not
+ * hold (refuse_args answers it). */
+static int resolve_args(worker_t *w, Mlops__TaskAssign *ta)
+{
+    if (ta->args_repeat) {
+        if (!ta->args_id || ta->args_id != w->args_kept_id || !w->args_kept || ta->args.len) return -1;
+        uint8_t *copy = malloc(w->args_kept_len);
+        if (!copy) return -1;
+        memcpy(copy, w->args_kept, w->args_kept_len);
+        ta->args.data = copy; /* freed with the message (protobuf-c's default allocator) */
+        ta->args.len = w->args_kept_len;
+        ta->args_repeat = 0;
+        return 0;
+    }
+    if (ta->args_id && ta->args.len) {
+        uint8_t *copy = realloc(w->args_kept, ta->args.len);
+        if (!copy) { /* keep nothing: a repeat is answered args_missing */
+            free(w->args_kept);
+            w->args_kept = NULL;
+            w->args_kept_len = 0;
+            w->args_kept_id = 0;
+            return 0;
+        }
+        memcpy(copy, ta->args.data, ta->args.len);
+        w->args_kept = copy;
+        w->args_kept_len = ta->args.len;
+        w->args_kept_id = ta->args_id;
+    }
+    return 0;
+}
+
+/* The answer to a repeat of args this worker does not hold: the
+ * coordinator sends the task again with its bytes, no try counted. */
+static void refuse_args(worker_t *w, const Mlops__TaskAssign *ta)
+{
+    LOG_I("task %s/%u/%u names arguments %llu, which this worker does not hold: asked again", ta->job_id,
+          ta->stage_idx, ta->task_idx, (unsigned long long)ta->args_id);
+    envelope_t env;
+    wire_init(&env, 0);
+    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+    r.job_id = ta->job_id;
+    r.stage_idx = ta->stage_idx;
+    r.task_idx = ta->task_idx;
+    r.attempt = ta->attempt;
+    r.error = "task arguments not held by this worker";
+    r.retry = 1;
+    r.args_missing = 1;
+    env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+    env.task_result = &r;
+    send_env(w, &env);
+}
+
 static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
 {
     char text[256];
@@ -285,7 +343,8 @@ static void on_coord(worker_t *w)
         break;
     case MLOPS__ENVELOPE__BODY_HEARTBEAT: break;
     case MLOPS__ENVELOPE__BODY_TASK_ASSIGN:
-        if (queue_push(w, env) == 0) env = NULL; /* the executor frees it */
+        if (resolve_args(w, env->task_assign) != 0) refuse_args(w, env->task_assign);
+        else if (queue_push(w, env) == 0) env = NULL; /* the executor frees it */
         else refuse_busy(w, env->task_assign);
         break;
     case MLOPS__ENVELOPE__BODY_DROP_JOB:
@@ -629,6 +688,7 @@ void worker_destroy(worker_t **pw)
     wk_obs_destroy(&w->obs);
     for (size_t i = w->qhead; i < w->qtail; i++) wire_free(&w->q[i]);
     free(w->q);
+    free(w->args_kept);
     zframe_destroy(&w->held);
     zsock_destroy(&w->results);
     zsock_destroy(&w->coord);

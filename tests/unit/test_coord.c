@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "coord.h"
+#include "coord_internal.h"
 #include "err.h"
 #include "journal.h"
 #include "journal.pb-c.h"
@@ -848,6 +849,82 @@ static void test_busy_not_a_try(void **state)
     zsock_destroy(&w);
 }
 
+/* args_repeat.c: arguments of 4 KiB and more go once per worker while
+ * they repeat, under the attempt that carried them; anything that may
+ * have kept them from the worker (an undelivered assignment, the worker
+ * lost or registering again, an args_missing answer) makes the next one
+ * carry its bytes again. */
+static void test_args_repeat(void **state)
+{
+    fix_t *f = *state;
+    zsock_t *w = worker_up(f, "rep");
+    coord_t *c = f->c;
+    assert_int_equal(c->nworkers, 1);
+    uint8_t a[5000], b[5000];
+    memset(a, 7, sizeof a);
+    memset(b, 7, sizeof b);
+    b[4999] = 8;
+    uint64_t id = 99;
+    assert_int_equal(coord_args_repeat(c, 0, a, 100, 10, &id), 0); /* short: as they are */
+    assert_int_equal(id, 0);
+    assert_int_equal(coord_args_repeat(c, 0, a, sizeof a, 11, &id), 0); /* first: its bytes */
+    assert_int_equal(id, 11);
+    assert_int_equal(coord_args_repeat(c, 0, a, sizeof a, 12, &id), 1); /* a repeat of 11 */
+    assert_int_equal(id, 11);
+    assert_int_equal(coord_args_repeat(c, 0, a, sizeof a - 1, 13, &id), 0); /* other length */
+    assert_int_equal(id, 13);
+    assert_int_equal(coord_args_repeat(c, 0, b, sizeof b - 1, 14, &id), 1); /* same bytes as 13 */
+    assert_int_equal(id, 13);
+    assert_int_equal(coord_args_repeat(c, 0, b, sizeof b, 15, &id), 0); /* the last byte differs */
+    assert_int_equal(id, 15);
+    assert_int_equal(coord_args_repeat(c, -1, b, sizeof b, 16, &id), 0); /* no such worker */
+    assert_int_equal(id, 0);
+    assert_int_equal(coord_args_repeat(c, 1, b, sizeof b, 16, &id), 0);
+    coord_args_forget(c, 0);
+    assert_int_equal(coord_args_repeat(c, 0, b, sizeof b, 17, &id), 0); /* forgotten: bytes again */
+    assert_int_equal(id, 17);
+    /* registering again forgets */
+    send_register(w, "rep", 1);
+    wire_free((envelope_t *[]){await(f, w, MLOPS__ENVELOPE__BODY_REGISTER_OK)});
+    assert_int_equal(coord_args_repeat(c, 0, b, sizeof b, 18, &id), 0);
+    assert_int_equal(id, 18);
+    assert_int_equal(coord_args_repeat(c, 0, b, sizeof b, 19, &id), 1);
+
+    /* args_missing for a running task: queued again, no try counted, and
+     * the worker's kept arguments forgotten */
+    char job[16];
+    submit(f, "name: miss\nmax_attempts: 1\nnoop: {tasks: 1}\n", job);
+    uint32_t last = 0;
+    for (int i = 0; i < 3; i++) {
+        envelope_t *e = await_alive(f, w, MLOPS__ENVELOPE__BODY_TASK_ASSIGN);
+        Mlops__TaskAssign *ta = e->task_assign;
+        assert_true(ta->attempt != last);
+        last = ta->attempt;
+        assert_int_equal(coord_args_repeat(c, 0, b, sizeof b, 20 + i, &id), i > 0 ? 0 : 1);
+        if (i < 2) {
+            envelope_t env;
+            wire_init(&env, 0);
+            Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
+            r.job_id = ta->job_id;
+            r.stage_idx = ta->stage_idx;
+            r.task_idx = ta->task_idx;
+            r.attempt = ta->attempt;
+            r.retry = 1;
+            r.args_missing = 1;
+            r.error = "task arguments not held by this worker";
+            env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
+            env.task_result = &r;
+            send_env(w, &env);
+        } else {
+            send_result(w, ta, ta->attempt);
+        }
+        wire_free(&e);
+        idle(f, 20);
+    }
+    assert_string_equal(await_end(f, job), "succeeded"); /* max_attempts 1: no try was counted */
+    zsock_destroy(&w);
+}
+
 /* A worker that takes the task and dies each time: lost workers count
  * against max_attempts too, so a task that kills its worker cannot loop
  * for ever. */
@@ -1095,6 +1172,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_progress_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempts_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_not_a_try, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_args_repeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_short_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),

@@ -44,7 +44,10 @@ struct mlops_store {
     size_t mapsize;         /* current map size, changed under the write lock */
     pthread_rwlock_t lock;  /* read: any transaction; write: resizing the map */
     char *dir;
+    uint64_t serial;        /* this open's number in the process (snapshot ids) */
 };
+
+static _Atomic uint64_t store_serials;
 
 enum { OP_PUT = 1, OP_DEL = 2, OP_DEL_PREFIX = 3 };
 
@@ -367,6 +370,7 @@ mlops_store_t *mlops_store_open_ex(const char *dir, int flags, size_t mapsize, c
         return NULL;
     }
     s->flags = flags;
+    s->serial = ++store_serials;
     if (pthread_rwlock_init(&s->lock, NULL) != 0) {
         free(s->dir);
         free(s);
@@ -614,9 +618,30 @@ int mlops_store_has(mlops_store_t *s, const char *key)
     return lmdb_code(s, "mdb_get", mrc);
 }
 
+typedef struct {
+    int (*cb)(const char *key, const void *data, size_t len, void *arg);
+    void *arg;
+} plain_cb_t;
+
+static int plain_cb(const char *key, const void *data, size_t len, uint64_t snap, void *arg)
+{
+    (void)snap;
+    plain_cb_t *p = arg;
+    return p->cb(key, data, len, p->arg);
+}
+
 int mlops_store_foreach(mlops_store_t *s, const char *prefix,
                         int (*cb)(const char *key, const void *data, size_t len, void *arg),
                         void *arg)
+{
+    if (!cb) return MLOPS_EINVAL;
+    plain_cb_t p = {cb, arg};
+    return mlops_store_foreach_snap(s, prefix, plain_cb, &p);
+}
+
+int mlops_store_foreach_snap(mlops_store_t *s, const char *prefix,
+                             int (*cb)(const char *key, const void *data, size_t len, uint64_t snap, void *arg),
+                             void *arg)
 {
     size_t plen;
     if (!s || !cb || !prefix_ok(prefix, &plen))
@@ -625,6 +650,11 @@ int mlops_store_foreach(mlops_store_t *s, const char *prefix,
     int rc = txn_begin_locked(s, MDB_RDONLY, &txn, NULL);
     if (rc != 0)
         return rc;
+    /* unique in the process: the transaction id of the last write seen
+     * (LMDB's, from 0) with this open's number above it, so a store
+     * closed and opened again (a test, a fuzzer), whose ids start over at
+     * the same map address, never repeats one; never 0 */
+    uint64_t snap = (s->serial << 40) + ((uint64_t)mdb_txn_id(txn) & (((uint64_t)1 << 40) - 1)) + 1;
     MDB_cursor *cur;
     int mrc = mdb_cursor_open(txn, s->dbi, &cur);
     if (mrc == 0) {
@@ -640,7 +670,7 @@ int mlops_store_foreach(mlops_store_t *s, const char *prefix,
             }
             memcpy(kbuf, k.mv_data, k.mv_size);
             kbuf[k.mv_size] = '\0';
-            rc = cb(kbuf, v.mv_data, v.mv_size, arg);
+            rc = cb(kbuf, v.mv_data, v.mv_size, snap, arg);
             drop_mapped(s, v.mv_data, v.mv_size);
             if (rc != 0)
                 break;

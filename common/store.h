@@ -25,6 +25,7 @@
 #ifndef MLOPS_STORE_H
 #define MLOPS_STORE_H
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct mlops_store mlops_store_t;
 typedef struct mlops_store_batch mlops_store_batch_t;
@@ -118,6 +119,15 @@ void mlops_store_list_free(char ***keys, size_t n);
 int mlops_store_foreach(mlops_store_t *s, const char *prefix,
                         int (*cb)(const char *key, const void *data, size_t len, void *arg),
                         void *arg);
+
+/* mlops_store_foreach, cb also given the snapshot's id (LMDB's
+ * transaction id of the last write it sees, with the store's open
+ * counted in the process above it; never 0): two calls that see the
+ * same id see the same bytes at the same addresses, so what was checked
+ * of a value under one id holds under it (worker/packed_cache.c). */
+int mlops_store_foreach_snap(mlops_store_t *s, const char *prefix,
+                             int (*cb)(const char *key, const void *data, size_t len, uint64_t snap, void *arg),
+                             void *arg);
 
 /* --- batches: several writes in ONE transaction (group commit) --------
  * A batch records puts and deletes (copying keys and values) and applies

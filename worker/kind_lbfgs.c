@@ -16,7 +16,9 @@
  * own column space (its few thousand distinct columns): no decode into
  * arrays, no model or gradient of n_features entries to allocate, zero
  * and scan on each of the ~100 evaluations of a fit (those were half a
- * task's time). Any other feature shard is decoded (fshard.h) and goes
+ * task's time). Nor is the shard walked and checked again on each of
+ * them: it is opened once per store snapshot (packed_cache.h). Any
+ * other feature shard is decoded (fshard.h) and goes
  * through the dense kernel. Both give the same sums, bit for bit
  * (logistic.h). */
 #include "err.h"
@@ -24,6 +26,7 @@
 #include "kinds.h"
 #include "logistic.h"
 #include "model.h"
+#include "packed_cache.h"
 #include "packed_input.h"
 #include <stdlib.h>
 #include <string.h>
@@ -97,12 +100,14 @@ static int send_result(task_ctx_t *ctx, size_t count, double loss, const uint8_t
     return rc;
 }
 
-static int grad_packed(lbfgs_in_t *e, const void *data, size_t len)
+static int grad_packed(lbfgs_in_t *e, const void *data, size_t len, uint64_t snap)
 {
     task_ctx_t *ctx = e->ctx;
     const Mlops__Tasks__LbfgsGradArgs *a = e->a;
     wk_packed_t w;
-    int rc = wk_packed_take(ctx, 0, data, len, 0, &w); /* released at out, failed or not */
+    /* each evaluation reads the same shard again: opened once per store
+     * snapshot (packed_cache.h); released at out, failed or not */
+    int rc = wk_packed_take_cached(ctx, 0, data, len, snap, &w);
     const mlk_fpack *p = &w.p;
     size_t kv = a->classes == 2 ? 1 : a->classes, nc = p->ncols, nd = p->n_dense, na = a->n_active;
     double *wl = NULL, *wd = NULL, *b = NULL, *gl = NULL, *gd = NULL, *gb = NULL;
@@ -153,12 +158,12 @@ out:
     return rc;
 }
 
-static int input_fn(const void *data, size_t len, void *arg)
+static int input_fn(const void *data, size_t len, uint64_t snap, void *arg)
 {
     lbfgs_in_t *e = arg;
     if (mlk_fpack_is(data, len)) {
         e->packed = 1;
-        e->rc = grad_packed(e, data, len);
+        e->rc = grad_packed(e, data, len, snap);
         return 0;
     }
     return mlk_features_decode(data, len, &e->f);
@@ -228,7 +233,7 @@ int wk_kind_lbfgs_grad(task_ctx_t *ctx)
     }
     /* held here: read in place from the store's map */
     lbfgs_in_t e = {ctx, a, 0, 0, NULL};
-    if (wk_task_input_with(ctx, 0, input_fn, &e) != 0) {
+    if (wk_task_input_with_snap(ctx, 0, input_fn, &e) != 0) {
         if (!e.packed)
             rc = ctx->err[0] ? -1
                              : wk_task_fail(ctx, 0, "shard %s is not a feature shard", ctx->ta->inputs[0]->key);

@@ -1,6 +1,7 @@
 /* packed_input.c: a task's packed feature shard, opened and checked for
  * the worker kinds that read it where it lies (see packed_input.h). */
 #include "packed_input.h"
+#include "packed_cache.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,11 @@ int wk_packed_take(task_ctx_t *ctx, size_t input, const void *data, size_t len, 
 
 void wk_packed_release(wk_packed_t *w)
 {
+    if (w->cached) {
+        wk_packed_cache_unref(w->cached);
+        memset(w, 0, sizeof *w);
+        return;
+    }
     packed_pool_t *pl = pool_ok ? pthread_getspecific(pool_key) : NULL;
     if (w->off && w->fresh_off) free(w->off);
     else if (w->off && pl) pl->off_busy = 0;

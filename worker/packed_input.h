@@ -28,6 +28,7 @@ typedef struct {
     size_t *off;
     uint8_t *copy, *recs;
     int fresh_off, fresh_recs; /* not the thread's pooled buffers */
+    void *cached;              /* p and off are a packed_cache.c entry's */
 } wk_packed_t;
 
 /* wk_packed_open into w, with the offsets and the huge-page copy in this

@@ -215,35 +215,54 @@ int wk_task_input(task_ctx_t *ctx, size_t i, void **data, size_t *len)
 
 typedef struct {
     const char *key;
-    int (*fn)(const void *data, size_t len, void *arg);
+    int (*fn)(const void *data, size_t len, uint64_t snap, void *arg);
     void *arg;
     int rc, found;
 } with_arg_t;
 
-static int with_cb(const char *key, const void *data, size_t len, void *arg)
+static int with_cb(const char *key, const void *data, size_t len, uint64_t snap, void *arg)
 {
     with_arg_t *a = arg;
     if (strcmp(key, a->key)) return 1; /* past the exact key: stop */
     a->found = 1;
-    a->rc = a->fn(data, len, a->arg);
+    a->rc = a->fn(data, len, snap, a->arg);
     return 1;
 }
 
-int wk_task_input_with(task_ctx_t *ctx, size_t i, int (*fn)(const void *data, size_t len, void *arg),
-                       void *arg)
+int wk_task_input_with_snap(task_ctx_t *ctx, size_t i,
+                            int (*fn)(const void *data, size_t len, uint64_t snap, void *arg), void *arg)
 {
     if (i >= ctx->ta->n_inputs) return wk_task_fail(ctx, 0, "task has no input %zu", i);
     with_arg_t a = {ctx->ta->inputs[i]->key, fn, arg, 0, 0};
-    mlops_store_foreach(ctx->store, a.key, with_cb, &a);
+    mlops_store_foreach_snap(ctx->store, a.key, with_cb, &a);
     if (!a.found) {
         void *data;
         size_t len;
         int rc = wk_task_input(ctx, i, &data, &len);
         if (rc) return rc;
-        a.rc = fn(data, len, arg);
+        a.rc = fn(data, len, 0, arg); /* a fetched copy: no snapshot */
         free(data);
     }
     return a.rc;
+}
+
+typedef struct {
+    int (*fn)(const void *data, size_t len, void *arg);
+    void *arg;
+} plain_fn_t;
+
+static int plain_fn(const void *data, size_t len, uint64_t snap, void *arg)
+{
+    (void)snap;
+    plain_fn_t *p = arg;
+    return p->fn(data, len, p->arg);
+}
+
+int wk_task_input_with(task_ctx_t *ctx, size_t i, int (*fn)(const void *data, size_t len, void *arg),
+                       void *arg)
+{
+    plain_fn_t p = {fn, arg};
+    return wk_task_input_with_snap(ctx, i, plain_fn, &p);
 }
 
 typedef struct {

@@ -61,6 +61,10 @@ int wk_task_input_frame(task_ctx_t *ctx, size_t i, mlk_frame **out);
  * value, or -1 with the task failed if the input cannot be read. */
 int wk_task_input_with(task_ctx_t *ctx, size_t i, int (*fn)(const void *data, size_t len, void *arg),
                        void *arg);
+/* The same, fn also given the store snapshot the bytes were read in
+ * (mlops_store_foreach_snap), or 0 for a fetched copy. */
+int wk_task_input_with_snap(task_ctx_t *ctx, size_t i,
+                            int (*fn)(const void *data, size_t len, uint64_t snap, void *arg), void *arg);
 /* Input i decoded as a feature shard (fshard.h), from the store's map
  * when held locally (one copy instead of two). */
 int wk_task_input_features(task_ctx_t *ctx, size_t i, mlk_features **out);

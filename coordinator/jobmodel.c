@@ -200,6 +200,7 @@ void coord_job_free(job_t **pj)
         free(st->tasks);
         free(st->queue);
         free(st->blob);
+        stage_rt_drop(st);
     }
     free(j->stages);
     for (size_t i = 0; i < j->nfiles; i++) {
@@ -228,4 +229,11 @@ void coord_job_free(job_t **pj)
     mlops_jobspec_destroy(&j->spec);
     free(j);
     *pj = NULL;
+}
+
+void stage_rt_drop(stage_t *st)
+{
+    if (st->rt && st->rt_free) st->rt_free(st->rt);
+    st->rt = NULL;
+    st->rt_free = NULL;
 }

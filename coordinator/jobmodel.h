@@ -115,6 +115,10 @@ typedef struct stage {
     int dirty;
     int dropped;       /* its outputs were deleted once consumed (not journalled) */
     int held;          /* its phase's tasks wait for a stage (planner_phase_ready; not journalled) */
+    /* the ops' own cache of what blob holds, for the current phase (not
+     * journalled: rebuilt from blob when absent); stage_rt_drop frees it */
+    void *rt;
+    void (*rt_free)(void *rt);
 } stage_t;
 
 typedef struct {
@@ -185,6 +189,9 @@ int planner_stage_reads(job_t *j, const stage_t *reader, const stage_t *producer
 
 /* helpers shared by planner entries (jobmodel.c) */
 int stage_set_tasks(stage_t *st, size_t ntasks, const char *kind);
+/* Free st's rt (its blob was replaced from the journal, or the job is
+ * freed). */
+void stage_rt_drop(stage_t *st);
 /* Output keys of the phase's tasks: "<job>/<stage><suffix><task>".
  * suffix "/" marks the stage's final output (recomputable after the stage
  * ends); ".pN/" an intermediate one; NULL no output. */

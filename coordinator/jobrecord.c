@@ -258,6 +258,7 @@ static int load_stage(replay_t *rp, job_t *j, size_t s, const void *data, size_t
         }
     }
     if (r->outkeys && *r->outkeys) stage_set_output_keys(j, st, r->outkeys);
+    stage_rt_drop(st);
     free(st->blob);
     st->blob = NULL;
     st->blob_len = r->state_blob.len;

@@ -83,6 +83,37 @@ static int lencode(stage_t *st, uint32_t final, double C, uint64_t nd, uint64_t 
     return 0;
 }
 
+/* st->rt: what the blob's solver state is, kept for its phase so that
+ * each evaluation does not decode the ~2 MB state again (lbfgs_done) nor
+ * pack the same arguments for each of its tasks (lbfgs_args): the
+ * solver as the last evaluation left it, and the phase's packed
+ * arguments once made. Rebuilt from the blob when absent (a restart
+ * replays the blob and drops this). */
+typedef struct {
+    uint32_t phase; /* the phase both are of */
+    mlk_lbfgs *ls;  /* NULL: decode the blob's */
+    uint8_t *args;  /* NULL: not made yet */
+    size_t args_len;
+} lrt_t;
+
+static void lrt_free(void *p)
+{
+    lrt_t *rt = p;
+    if (!rt) return;
+    mlk_lbfgs_destroy(&rt->ls);
+    free(rt->args);
+    free(rt);
+}
+
+/* st's rt if it is of the current phase, else NULL (and dropped). */
+static lrt_t *lrt_of(stage_t *st)
+{
+    lrt_t *rt = st->rt_free == lrt_free ? st->rt : NULL;
+    if (rt && rt->phase == st->phase) return rt;
+    stage_rt_drop(st);
+    return NULL;
+}
+
 static uint32_t n_vec(const job_t *j) { return job_nclasses(j) == 2 ? 1 : (uint32_t)job_nclasses(j); }
 
 static int lbfgs_start(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -102,6 +133,7 @@ static int lbfgs_start(job_t *j, stage_t *st, char *err, size_t errlen)
         C = 1.0 / (sp->train.alpha * (double)(n ? n : 1));
     }
     j->ntrain_loss = 0;
+    stage_rt_drop(st);
     job_logf(j, "train: L-BFGS on LogisticRegression's objective, C %.6g, %llu training rows, max_iter %u, tol %g",
              C, (unsigned long long)n, sp->train.max_iter, sp->train.tol);
     int rc = lencode(st, 0, C, 0, 0, NULL, NULL, 0, NULL, 0);
@@ -119,6 +151,15 @@ static int lbfgs_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     if (!in || t >= in->ntasks) return mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
     int rc = args_add_input(out, in->tasks[t].output_key);
     if (rc) return rc;
+    if (out->inputs_only) return 0;
+    /* every task of an evaluation gets the same arguments: packed once */
+    lrt_t *rt = lrt_of(st);
+    if (rt && rt->args) {
+        if (!(out->args = malloc(rt->args_len ? rt->args_len : 1))) return MLOPS_ENOMEM;
+        memcpy(out->args, rt->args, rt->args_len);
+        out->args_len = rt->args_len;
+        return 0;
+    }
     Mlops__Tasks__LbfgsGradArgs a = MLOPS__TASKS__LBFGS_GRAD_ARGS__INIT;
     a.classes = (uint32_t)job_nclasses(j);
     a.n_features = j->spec->has_hash ? j->spec->hash.n_features : 0;
@@ -150,6 +191,17 @@ static int lbfgs_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     rc = args_pack(out, &a.base);
     free(active);
     free(x);
+    if (rc == 0) { /* kept for the phase's other tasks (without memory: packed again) */
+        if (!rt && (rt = calloc(1, sizeof *rt)) != NULL) {
+            rt->phase = st->phase;
+            st->rt = rt;
+            st->rt_free = lrt_free;
+        }
+        if (rt && !rt->args && (rt->args = malloc(out->args_len ? out->args_len : 1)) != NULL) {
+            memcpy(rt->args, out->args, out->args_len);
+            rt->args_len = out->args_len;
+        }
+    }
     return rc;
 }
 
@@ -246,7 +298,14 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
         active = malloc((na ? na : 1) * sizeof *active);
         if (!active) { rc = MLOPS_ENOMEM; goto out; }
         memcpy(active, s.active, na * 4);
-        if (mlk_lbfgs_decode(s.state, s.state_len, &ls, err, errlen) != 0) { rc = MLOPS_EPARSE; goto out; }
+        lrt_t *rt = lrt_of(st);
+        if (rt && rt->ls) { /* the solver the blob's state was encoded from */
+            ls = rt->ls;
+            rt->ls = NULL;
+        } else if (mlk_lbfgs_decode(s.state, s.state_len, &ls, err, errlen) != 0) {
+            rc = MLOPS_EPARSE;
+            goto out;
+        }
         if (mlk_lbfgs_n(ls) != (na + nd) * kv + kv) {
             rc = mlops_seterr(err, errlen, MLOPS_EPARSE, "train plan is damaged");
             goto out;
@@ -298,13 +357,24 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
     }
     if ((rc = mlk_lbfgs_encode(ls, &sbuf, &slen)) != 0) goto out;
     if (st_rc == MLK_LBFGS_RUNNING) {
+        stage_rt_drop(st); /* of the phase that ends */
         if ((rc = lencode(st, 0, C, nd, na, active, sbuf, slen, NULL, 0)) != 0) goto out;
         st->phase++;
         if ((rc = stage_set_tasks(st, nt, "lbfgs_grad")) != 0) goto out;
         stage_set_output_keys(j, st, NULL);
+        /* the solver kept for the next evaluation: what the blob now holds */
+        lrt_t *rt = calloc(1, sizeof *rt);
+        if (rt) {
+            rt->phase = st->phase;
+            rt->ls = ls;
+            ls = NULL;
+            st->rt = rt;
+            st->rt_free = lrt_free;
+        }
         rc = 1;
         goto out;
     }
+    stage_rt_drop(st);
     /* stopped: the last accepted point is the model */
     lstate_t s2 = s;
     s2.nd = nd;

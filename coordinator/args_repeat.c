@@ -19,7 +19,6 @@
  * assignment that did not arrive, and a worker lost or registering
  * again, forget what it holds the same way. */
 #include "coord_internal.h"
-#include "log.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,24 +56,4 @@ void coord_args_forget(coord_t *c, int w)
     wk->args_kept = NULL;
     wk->args_kept_len = 0;
     wk->args_kept_id = 0;
-}
-
-void coord_task_args_missing(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt)
-{
-    if (s >= j->nstages || t >= j->stages[s].ntasks) return;
-    stage_t *st = &j->stages[s];
-    task_t *tk = &st->tasks[t];
-    if (tk->state != T_RUNNING || tk->attempt != attempt) return;
-    int w = tk->worker;
-    if (w >= 0 && (size_t)w < c->nworkers) {
-        LOG_I("job %s: %s task %zu: worker %s does not hold the arguments it was sent; sending them again",
-              j->id, st->name, t, c->workers[w].id);
-        coord_worker_released(c, w, st);
-        coord_args_forget(c, w);
-    }
-    tk->worker = -1;
-    tk->deadline = 0;
-    tk->state = T_PENDING;
-    coord_stage_enqueue(st, (uint32_t)t);
-    coord_save_task(c, j, s, t);
 }

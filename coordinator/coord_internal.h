@@ -260,6 +260,10 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
  * not counted as a try, and no dispatch to that worker for one heartbeat
  * interval. Nothing if the task has moved on. */
 void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why);
+/* retry.c: its worker said args_missing for attempt `attempt` of task t
+ * of stage s (args_repeat.c): forget what it keeps and queue the task
+ * again, no try counted, no pause. */
+void coord_task_args_missing(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt);
 /* The worker of running task t handed it back (it is stopping): re-queue
  * it with no try counted, since nothing went wrong with the task. */
 void coord_task_handback(coord_t *c, job_t *j, size_t s, size_t t, const char *why);
@@ -272,9 +276,6 @@ int coord_args_repeat(coord_t *c, int w, const uint8_t *args, size_t len, uint64
 /* Assume nothing of what w keeps (an assignment to it was not delivered,
  * it was lost or registered again). */
 void coord_args_forget(coord_t *c, int w);
-/* Worker said args_missing for attempt `attempt` of task t of stage s:
- * forget what it keeps and queue the task again, no try counted. */
-void coord_task_args_missing(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt);
 /* dispatch.c: 1 if an input shard of task t has no live holder now (it
  * went with a worker that left or died), so a fetch failure of the task
  * is explained by the loss, not by the task. */

@@ -71,7 +71,12 @@ int coord_task_retry(coord_t *c, job_t *j, size_t s, size_t t, const char *why)
     return -1;
 }
 
-void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why)
+/* Attempt `attempt` of task t of stage s never started on its worker:
+ * back to the queue, no try counted. why: the assignment never got
+ * there (its pipe or queue was full: that worker gets none for one
+ * heartbeat interval); NULL: it named kept arguments the worker does not
+ * hold (args_repeat.c). Either way the worker is assumed to keep none. */
+static void requeue_unstarted(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why)
 {
     if (s >= j->nstages || t >= j->stages[s].ntasks) return;
     stage_t *st = &j->stages[s];
@@ -82,15 +87,30 @@ void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attemp
         coord_worker_t *wk = &c->workers[w];
         coord_worker_released(c, w, st);
         coord_args_forget(c, w); /* it may have carried the bytes a repeat names */
-        wk->paused_until = zclock_mono() + c->hb_ms;
-        LOG_W("job %s: %s task %zu not delivered to worker %s (%s): %s; re-queued", j->id, st->name,
-              t, wk->id, wk->name ? wk->name : "?", why);
+        if (why) {
+            wk->paused_until = zclock_mono() + c->hb_ms;
+            LOG_W("job %s: %s task %zu not delivered to worker %s (%s): %s; re-queued", j->id, st->name,
+                  t, wk->id, wk->name ? wk->name : "?", why);
+        } else {
+            LOG_I("job %s: %s task %zu: worker %s does not hold the arguments it was sent; sending them again",
+                  j->id, st->name, t, wk->id);
+        }
     }
     tk->worker = -1;
     tk->deadline = 0;
     tk->state = T_PENDING;
     coord_stage_enqueue(st, (uint32_t)t);
     coord_save_task(c, j, s, t);
+}
+
+void coord_task_unsent(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt, const char *why)
+{
+    requeue_unstarted(c, j, s, t, attempt, why ? why : "not delivered");
+}
+
+void coord_task_args_missing(coord_t *c, job_t *j, size_t s, size_t t, uint32_t attempt)
+{
+    requeue_unstarted(c, j, s, t, attempt, NULL);
 }
 
 void coord_task_handback(coord_t *c, job_t *j, size_t s, size_t t, const char *why)

@@ -258,12 +258,11 @@ static int resolve_args(worker_t *w, Mlops__TaskAssign *ta)
     return 0;
 }
 
-/* The answer to a repeat of args this worker does not hold: the
- * coordinator sends the task again with its bytes, no try counted. */
-static void refuse_args(worker_t *w, const Mlops__TaskAssign *ta)
+/* A TaskAssign answered without running it: the coordinator queues the
+ * task again, no try counted (busy: elsewhere, after a pause;
+ * args_missing: with its arguments' bytes). */
+static void refuse(worker_t *w, const Mlops__TaskAssign *ta, const char *text, int busy, int args_missing)
 {
-    LOG_I("task %s/%u/%u names arguments %llu, which this worker does not hold: asked again", ta->job_id,
-          ta->stage_idx, ta->task_idx, (unsigned long long)ta->args_id);
     envelope_t env;
     wire_init(&env, 0);
     Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
@@ -271,12 +270,21 @@ static void refuse_args(worker_t *w, const Mlops__TaskAssign *ta)
     r.stage_idx = ta->stage_idx;
     r.task_idx = ta->task_idx;
     r.attempt = ta->attempt;
-    r.error = "task arguments not held by this worker";
+    r.error = (char *)text;
     r.retry = 1;
-    r.args_missing = 1;
+    r.busy = busy;
+    r.args_missing = args_missing;
     env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
     env.task_result = &r;
     send_env(w, &env);
+}
+
+/* The answer to a repeat of args this worker does not hold. */
+static void refuse_args(worker_t *w, const Mlops__TaskAssign *ta)
+{
+    LOG_I("task %s/%u/%u names arguments %llu, which this worker does not hold: asked again", ta->job_id,
+          ta->stage_idx, ta->task_idx, (unsigned long long)ta->args_id);
+    refuse(w, ta, "task arguments not held by this worker", 0, 1);
 }
 
 static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
@@ -285,19 +293,7 @@ static void refuse_busy(worker_t *w, const Mlops__TaskAssign *ta)
     snprintf(text, sizeof text, "worker %s: task queue full (%d waiting, --queue-max)", w->cfg.name,
              w->cfg.queue_max);
     LOG_W("%s: %s/%u/%u sent back", text, ta->job_id, ta->stage_idx, ta->task_idx);
-    envelope_t env;
-    wire_init(&env, 0);
-    Mlops__TaskResult r = MLOPS__TASK_RESULT__INIT;
-    r.job_id = ta->job_id;
-    r.stage_idx = ta->stage_idx;
-    r.task_idx = ta->task_idx;
-    r.attempt = ta->attempt;
-    r.error = text;
-    r.retry = 1;
-    r.busy = 1;
-    env.body_case = MLOPS__ENVELOPE__BODY_TASK_RESULT;
-    env.task_result = &r;
-    send_env(w, &env);
+    refuse(w, ta, text, 1, 0);
 }
 
 

@@ -14,6 +14,10 @@ types, truncated fields), and read only the few fields they check.
                               top-level fields (varints as ints,
                               the others as bytes)
     parse(buf)                {num: value} of them (the last one wins)
+    ScriptCoordinator(worker_bin, tmp, name)
+                              a ROUTER playing the coordinator to a real
+                              mlops-worker it starts (test_worker_register,
+                              test_args_repeat)
 """
 
 
@@ -71,3 +75,52 @@ def fields(buf):
 
 def parse(buf):
     return {num: v for num, _, v in fields(buf)}
+
+
+class ScriptCoordinator:
+    """A plain ZeroMQ ROUTER on 127.0.0.1 (an ephemeral port) playing the
+    coordinator to one real mlops-worker, which it starts (--name NAME,
+    its store and its log, worker.log, under TMP). send() writes one
+    envelope to the worker once `ident` is known (the ROUTER identity of
+    the worker's first message); stop() ends the worker."""
+
+    def __init__(self, worker_bin, tmp, name):
+        import subprocess
+        import zmq
+        self.ctx = zmq.Context()
+        self.r = self.ctx.socket(zmq.ROUTER)
+        self.r.linger = 0
+        port = self.r.bind_to_random_port("tcp://127.0.0.1")
+        self.log_path = tmp + "/worker.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([worker_bin, "--coordinator", "tcp://127.0.0.1:%d" % port,
+                                      "--data-dir", tmp + "/store", "--name", name],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.ident = None
+        self.seq = 100
+
+    def send(self, body_field, body):
+        self.seq += 1
+        self.r.send_multipart([self.ident, envelope(self.seq, body_field, body)])
+
+    def log_tail(self, n=3000):
+        with open(self.log_path) as f:
+            return f.read()[-n:]
+
+    def stop(self, errors=None):
+        """End the worker. With ERRORS (a list), add one if the worker had
+        exited by itself, and if any, print them and the log's tail and
+        exit 1."""
+        import subprocess
+        import sys
+        if errors is not None and self.proc.poll() is not None:
+            errors.append("the worker exited (%s)" % self.proc.returncode)
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        if errors:
+            print("\n".join(errors), file=sys.stderr)
+            print(self.log_tail(), file=sys.stderr)
+            sys.exit(1)

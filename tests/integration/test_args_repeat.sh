@@ -20,32 +20,18 @@
 source "$(dirname "$0")/lib.sh"
 
 "$PY" - "$MLOPS_BUILD_DIR/mlops-worker" "$T" <<'EOF' || fail "argument repeats (see above)"
-import os, subprocess, sys, time
-import zmq
+import os, sys, time
 
 sys.path.insert(0, os.path.join(os.environ["MLOPS_SOURCE_DIR"], "tests", "integration"))
-from envelope import envelope, field, fields, parse  # noqa: E402
+from envelope import ScriptCoordinator, field, parse  # noqa: E402
 
 worker_bin, tmp = sys.argv[1], sys.argv[2]
 HB_MS = 500
 SPEC = "name: rep\ninput: p.csv\ncolumns: {label: y, numeric: [x]}\n"
 
-ctx = zmq.Context()
-r = ctx.socket(zmq.ROUTER)
-r.linger = 0
-port = r.bind_to_random_port("tcp://127.0.0.1")
-log = open(tmp + "/worker.log", "w")
-w = subprocess.Popen([worker_bin, "--coordinator", "tcp://127.0.0.1:%d" % port, "--data-dir", tmp + "/store",
-                      "--name", "ar"], stdout=log, stderr=subprocess.STDOUT)
-ident = None
-seq = 100
+sc = ScriptCoordinator(worker_bin, tmp, "ar")
+r, send = sc.r, sc.send
 attempt = 0
-
-
-def send(body_field, body):
-    global seq
-    seq += 1
-    r.send_multipart([ident, envelope(seq, body_field, body)])
 
 
 def lbfgs_args(classes):
@@ -99,8 +85,7 @@ def expect(what, res, want):
 try:
     if not r.poll(10000):
         sys.exit("the worker never registered (see %s/worker.log)" % tmp)
-    frames = r.recv_multipart()
-    ident = frames[0]
+    sc.ident = r.recv_multipart()[0]
     send(11, field(1, "w1") + field(2, HB_MS))
     expect("a repeat of nothing held", task(args_id=5, repeat=True), "args_missing")
     expect("arguments under id 5", task(lbfgs_args(3), args_id=5), "(3 classes")
@@ -114,17 +99,7 @@ try:
     expect("a repeat of 7", task(args_id=7, repeat=True), "(4 classes")
     expect("arguments with no id", task(lbfgs_args(5)), "(5 classes")
     expect("a repeat of 7 after them", task(args_id=7, repeat=True), "(4 classes")
-    if w.poll() is not None:
-        errors.append("the worker exited (%s)" % w.returncode)
 finally:
-    w.terminate()
-    try:
-        w.wait(10)
-    except subprocess.TimeoutExpired:
-        w.kill()
-if errors:
-    print("\n".join(errors), file=sys.stderr)
-    print(open(tmp + "/worker.log").read()[-3000:], file=sys.stderr)
-    sys.exit(1)
+    sc.stop(errors)
 print("test_args_repeat: repeats run on the kept arguments; the others are asked for again")
 EOF

@@ -39,6 +39,20 @@ model_of() { # JOB OUT: the registered model's artifact
     ctl model export "$reg" -o "$2" || fail "model export $reg exit $?"
 }
 iterations() { ctl logs "$1" 2>/dev/null | grep -c 'L-BFGS iteration'; }
+# as_reference JOB TAG WHAT: JOB succeeds with the reference's metrics and
+# weights (coefficients, intercepts), bit for bit; its result and model
+# under $T/TAG.*
+as_reference() {
+    timeout 120 "$MLOPSCTL" wait "$1" >/dev/null 2>"$T/wait.err" ||
+        fail "job $1 after $3: $(tail -n 2 "$T/wait.err")"
+    save_result "$1" "$T/$2.json"
+    model_of "$1" "$T/$2.model.json"
+    same_metrics "$T/ref.json" "$T/$2.json" "$3"
+    "$PY" -c 'import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+sys.exit(0 if a["weights"] == b["weights"] else "weights differ")' "$T/ref.model.json" "$T/$2.model.json" ||
+        fail "the model after $3 differs"
+}
 
 cluster_start 2 1
 ref="$(submit_wait "$D/job.yaml")" || exit 1
@@ -54,17 +68,7 @@ at="$(iterations "$job")"
 ep="$MLOPS_COORDINATOR"
 coord_kill
 coord_start "$ep"
-timeout 120 "$MLOPSCTL" wait "$job" >/dev/null 2>"$T/wait.err" ||
-    fail "job $job after the coordinator's restart: $(tail -n 2 "$T/wait.err")"
-save_result "$job" "$T/restart.json"
-model_of "$job" "$T/restart.model.json"
-same_metrics "$T/ref.json" "$T/restart.json" "a coordinator restart at iteration $at"
-"$PY" - "$T/ref.model.json" "$T/restart.model.json" <<'EOF' || fail "the model after the restart differs"
-import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-if a["weights"] != b["weights"]:  # coefficients and intercepts
-    sys.exit("weights differ")
-EOF
+as_reference "$job" restart "the coordinator's restart at iteration $at"
 echo "test_lbfgs_kill: coordinator killed at iteration $at: the same model"
 
 # c. a worker
@@ -87,16 +91,6 @@ done
 [ "$held" = 1 ] || fail "worker-2 never held a gradient task when stopped (100 tries)"
 at="$(iterations "$job")"
 kill_worker worker-2
-timeout 120 "$MLOPSCTL" wait "$job" >/dev/null 2>"$T/wait.err" ||
-    fail "job $job after worker-2's kill: $(tail -n 2 "$T/wait.err")"
-save_result "$job" "$T/killed.json"
-model_of "$job" "$T/killed.model.json"
-same_metrics "$T/ref.json" "$T/killed.json" "worker-2 killed at iteration $at"
-"$PY" - "$T/ref.model.json" "$T/killed.model.json" <<'EOF' || fail "the model after the worker's kill differs"
-import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-if a["weights"] != b["weights"]:  # coefficients and intercepts
-    sys.exit("weights differ")
-EOF
+as_reference "$job" killed "worker-2's kill at iteration $at"
 assert_contains "$(ctl logs "$job")" "worker lost"
 echo "test_lbfgs_kill: ok (worker-2 killed at iteration $at: the same model)"

@@ -20,16 +20,13 @@
 source "$(dirname "$0")/lib.sh"
 
 "$PY" - "$MLOPS_BUILD_DIR/mlops-worker" "$T" <<'EOF' || fail "worker registration (see above)"
-import os, subprocess, sys, time
-import zmq
+import os, sys, time
 
 sys.path.insert(0, os.path.join(os.environ["MLOPS_SOURCE_DIR"], "tests", "integration"))
-from envelope import envelope, field, fields  # noqa: E402
+from envelope import ScriptCoordinator, field, fields  # noqa: E402
 
 worker_bin, tmp = sys.argv[1], sys.argv[2]
 HB_MS = 400
-
-
 
 
 def body_of(buf):
@@ -42,27 +39,13 @@ REGISTER_OK = field(1, "w1") + field(2, HB_MS)
 NOT_REGISTERED = field(1, 2) + field(2, "register first")
 HEARTBEAT = b""
 
-ctx = zmq.Context()
-r = ctx.socket(zmq.ROUTER)
-r.linger = 0
-port = r.bind_to_random_port("tcp://127.0.0.1")
-log = open(tmp + "/worker.log", "w")
-w = subprocess.Popen([worker_bin, "--coordinator", "tcp://127.0.0.1:%d" % port, "--data-dir", tmp + "/store",
-                      "--name", "wr"], stdout=log, stderr=subprocess.STDOUT)
-ident = None
-seq = 100
-
-
-def send(body_field, body):
-    global seq
-    seq += 1
-    r.send_multipart([ident, envelope(seq, body_field, body)])
+sc = ScriptCoordinator(worker_bin, tmp, "wr")
+r, send = sc.r, sc.send
 
 
 def registers_within(seconds):
     """Registers received in the next SECONDS, heartbeats sent meanwhile
     (so the worker does not take the coordinator for gone)."""
-    global ident
     n, end, next_beat = 0, time.monotonic() + seconds, 0
     while time.monotonic() < end:
         if time.monotonic() >= next_beat:
@@ -70,7 +53,7 @@ def registers_within(seconds):
             next_beat = time.monotonic() + HB_MS / 2000
         if r.poll(20):
             frames = r.recv_multipart()
-            ident = frames[0]
+            sc.ident = frames[0]
             if body_of(frames[-1]) == 10:
                 n += 1
     return n
@@ -81,7 +64,7 @@ try:
     if not r.poll(10000):
         sys.exit("the worker never registered (see %s/worker.log)" % tmp)
     frames = r.recv_multipart()
-    ident = frames[0]
+    sc.ident = frames[0]
     if body_of(frames[-1]) != 10:
         sys.exit("the worker's first message is not a Register")
     # registered, then a burst of errors answered before its Register is
@@ -109,17 +92,7 @@ try:
     n = registers_within(0.6)
     if n != 1:
         errors.append("its Register unanswered for 3 heartbeats, then an error: %d Registers, want 1" % n)
-    if w.poll() is not None:
-        errors.append("the worker exited (%s)" % w.returncode)
 finally:
-    w.terminate()
-    try:
-        w.wait(10)
-    except subprocess.TimeoutExpired:
-        w.kill()
-if errors:
-    print("\n".join(errors), file=sys.stderr)
-    print(open(tmp + "/worker.log").read()[-3000:], file=sys.stderr)
-    sys.exit(1)
+    sc.stop(errors)
 print("test_worker_register: one Register per burst of errors, and again after a lost one")
 EOF

@@ -16,49 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fpack.h"
-#include "hasher.h"
 #include "packed_cache.h"
+#include "packed_fixture.h"
 #include "store.h"
 
-static void ctx_init(task_ctx_t *ctx, Mlops__TaskAssign *ta, Mlops__ShardRef *in, Mlops__ShardRef **ins,
-                     const char *key)
+/* n rows labelled 0, 1, 0, ..., no test rows: fixture's packed() */
+static uint8_t *packed_n(size_t n, size_t *len)
 {
-    mlops__task_assign__init(ta);
-    mlops__shard_ref__init(in);
-    in->key = (char *)key;
-    ins[0] = in;
-    ta->job_id = "j1";
-    ta->n_inputs = 1;
-    ta->inputs = ins;
-    memset(ctx, 0, sizeof *ctx);
-    ctx->ta = ta;
-}
-
-/* n rows, two hashed columns and one dense value each, packed (in an
- * 8-aligned malloc'd buffer). */
-static uint8_t *packed(size_t n, size_t *len)
-{
-    mlk_features *f = mlk_features_new(n);
-    assert_non_null(f);
-    f->csr = mlk_csr_new(n, 16, 2 * n + 1);
-    assert_non_null(f->csr);
-    f->n_dense = 1;
-    f->dense64 = malloc(n * sizeof(double) + 8);
-    assert_non_null(f->dense64);
-    for (size_t i = 0; i < n; i++) {
-        f->csr->indices[2 * i] = (int32_t)(i % 7);
-        f->csr->indices[2 * i + 1] = (int32_t)(8 + i % 5);
-        f->csr->data[2 * i] = 1.0;
-        f->csr->data[2 * i + 1] = -0.5 * (double)i;
-        f->csr->indptr[i + 1] = (int64_t)(2 * i + 2);
-        f->dense64[i] = (double)i / 3.0;
-        f->row_id[i] = (int64_t)(100 + i);
-        f->label[i] = (int32_t)(i % 2);
-    }
-    uint8_t *buf = NULL;
-    assert_int_equal(mlk_fpack_encode(f, &buf, len), 0);
-    mlk_features_destroy(&f);
+    int32_t *lab = malloc(n * sizeof *lab + 4);
+    assert_non_null(lab);
+    for (size_t i = 0; i < n; i++) lab[i] = (int32_t)(i % 2);
+    uint8_t *buf = packed(n, lab, 0, len);
+    free(lab);
     return buf;
 }
 
@@ -91,11 +60,11 @@ static void test_hits_and_misses(void **state)
     (void)state;
     enum { N = 50 };
     size_t len, ref[N];
-    uint8_t *buf = packed(N, &len);
+    uint8_t *buf = packed_n(N, &len);
     task_ctx_t ctx;
     Mlops__TaskAssign ta;
     Mlops__ShardRef in, *ins[1];
-    ctx_init(&ctx, &ta, &in, ins, "j1/hash/0");
+    ctx_init_key(&ctx, &ta, &in, ins, "j1/hash/0");
     fresh_offsets(&ctx, buf, len, ref, N);
     wk_packed_cache_clear();
     uint64_t h0 = hits(), k0 = kept();
@@ -121,11 +90,11 @@ static void test_hits_and_misses(void **state)
     assert_null(w.cached);
     wk_packed_release(&w);
     assert_int_equal(hits(), h0 + 1);
-    ctx_init(&ctx, &ta, &in, ins, "j1/hash/1");
+    ctx_init_key(&ctx, &ta, &in, ins, "j1/hash/1");
     assert_int_equal(wk_packed_take_cached(&ctx, 0, buf, len, 8, &w), 0);
     assert_null(w.cached);
     wk_packed_release(&w);
-    ctx_init(&ctx, &ta, &in, ins, "j1/hash/0");
+    ctx_init_key(&ctx, &ta, &in, ins, "j1/hash/0");
     assert_int_equal(wk_packed_take_cached(&ctx, 0, buf, len, 8, &w), 0); /* now kept under 8 */
     assert_non_null(w.cached);
     wk_packed_release(&w);
@@ -177,12 +146,12 @@ static void test_in_use_survives(void **state)
     (void)state;
     enum { N = 20 };
     size_t len;
-    uint8_t *buf = packed(N, &len);
+    uint8_t *buf = packed_n(N, &len);
     task_ctx_t ctx;
     Mlops__TaskAssign ta;
     Mlops__ShardRef in, *ins[1];
     wk_packed_cache_clear();
-    ctx_init(&ctx, &ta, &in, ins, "j1/keep/0");
+    ctx_init_key(&ctx, &ta, &in, ins, "j1/keep/0");
     wk_packed_t held, w;
     assert_int_equal(wk_packed_take_cached(&ctx, 0, buf, len, 3, &held), 0);
     wk_packed_release(&held);
@@ -191,14 +160,14 @@ static void test_in_use_survives(void **state)
     char key[32];
     for (int i = 0; i < 3 * PACKED_CACHE_ENTRIES; i++) {
         snprintf(key, sizeof key, "j1/other/%d", i);
-        ctx_init(&ctx, &ta, &in, ins, key);
+        ctx_init_key(&ctx, &ta, &in, ins, key);
         assert_int_equal(wk_packed_take_cached(&ctx, 0, buf, len, 3, &w), 0);
         wk_packed_release(&w);
     }
     assert_int_equal(held.p.nrows, N);
     assert_int_equal(held.off[N - 1] > held.off[0], 1); /* still its memory */
     wk_packed_release(&held);
-    ctx_init(&ctx, &ta, &in, ins, "j1/keep/0");
+    ctx_init_key(&ctx, &ta, &in, ins, "j1/keep/0");
     assert_int_equal(wk_packed_take_cached(&ctx, 0, buf, len, 3, &w), 0); /* and still kept */
     assert_non_null(w.cached);
     wk_packed_release(&w);

@@ -114,6 +114,19 @@ static lrt_t *lrt_of(stage_t *st)
     return NULL;
 }
 
+/* A fresh rt for st's current phase, set on st (NULL without memory:
+ * then nothing is kept, and the blob is read as before). */
+static lrt_t *lrt_new(stage_t *st)
+{
+    stage_rt_drop(st);
+    lrt_t *rt = calloc(1, sizeof *rt);
+    if (!rt) return NULL;
+    rt->phase = st->phase;
+    st->rt = rt;
+    st->rt_free = lrt_free;
+    return rt;
+}
+
 static uint32_t n_vec(const job_t *j) { return job_nclasses(j) == 2 ? 1 : (uint32_t)job_nclasses(j); }
 
 static int lbfgs_start(job_t *j, stage_t *st, char *err, size_t errlen)
@@ -192,11 +205,7 @@ static int lbfgs_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
     free(active);
     free(x);
     if (rc == 0) { /* kept for the phase's other tasks (without memory: packed again) */
-        if (!rt && (rt = calloc(1, sizeof *rt)) != NULL) {
-            rt->phase = st->phase;
-            st->rt = rt;
-            st->rt_free = lrt_free;
-        }
+        if (!rt) rt = lrt_new(st);
         if (rt && !rt->args && (rt->args = malloc(out->args_len ? out->args_len : 1)) != NULL) {
             memcpy(rt->args, out->args, out->args_len);
             rt->args_len = out->args_len;
@@ -363,13 +372,10 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
         if ((rc = stage_set_tasks(st, nt, "lbfgs_grad")) != 0) goto out;
         stage_set_output_keys(j, st, NULL);
         /* the solver kept for the next evaluation: what the blob now holds */
-        lrt_t *rt = calloc(1, sizeof *rt);
+        lrt_t *rt = lrt_new(st);
         if (rt) {
-            rt->phase = st->phase;
             rt->ls = ls;
             ls = NULL;
-            st->rt = rt;
-            st->rt_free = lrt_free;
         }
         rc = 1;
         goto out;

@@ -324,7 +324,9 @@ static void on_result(coord_t *c, int w, envelope_t *env)
         }
     }
     for (size_t i = 0; i < r->n_outputs; i++) coord_shard_add(c, r->outputs[i], w);
-    coord_save_task(c, j, r->stage_idx, r->task_idx);
+    /* a volatile result (stage_ops_t) is not journalled: the record of
+     * its dispatch stands, and a restart runs the task again */
+    if (!st->ops->volatile_results) coord_save_task(c, j, r->stage_idx, r->task_idx);
     if (j->state != JOB_RUNNING) return;
     if (st->state != ST_RUNNING) return; /* a recomputed shard of a finished stage */
     /* progress only: the task record above carries it (replay counts the
@@ -539,7 +541,7 @@ static void persist(coord_t *c, int force)
     for (size_t i = 0; i < c->njobs; i++) {
         job_t *j = c->jobs[i];
         for (size_t s = 0; s < j->nstages; s++)
-            if (j->stages[s].dirty) coord_save_stage(c, j, s);
+            if (j->stages[s].dirty && (force || stage_save_due(j, &j->stages[s]))) coord_save_stage(c, j, s);
         /* a log line alone does not rewrite the job's record (its spec) */
         if (j->dirty) coord_save_job(c, j);
         else if (j->nlog_saved < j->nlog) coord_save_log(c, j);

@@ -231,6 +231,12 @@ void coord_job_free(job_t **pj)
     *pj = NULL;
 }
 
+int stage_save_due(const job_t *j, const stage_t *st)
+{
+    return !st->ops || !st->ops->save_due || j->state != JOB_RUNNING || st->state != ST_RUNNING ||
+           st->ops->save_due(j, st);
+}
+
 void stage_rt_drop(stage_t *st)
 {
     if (st->rt && st->rt_free) st->rt_free(st->rt);

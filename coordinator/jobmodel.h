@@ -94,6 +94,17 @@ typedef struct stage_ops {
      * recomputed (it was made in an earlier phase). Re-arm the stage from
      * its journalled state (0), or leave it NULL and the job fails. */
     int (*restart)(struct job *j, struct stage *st, char *err, size_t errlen);
+    /* 1: its tasks' results are not journalled, only that they were
+     * sent (the record of the dispatch): a restarted coordinator runs
+     * the phase's tasks again. For tasks that write nothing and cost
+     * less to run again than their result costs to journal. */
+    int volatile_results;
+    /* Optional: whether the record of a running stage, changed (dirty),
+     * is journalled now; 0 lets it wait for a later phase. A restart
+     * then resumes from the record last journalled, which must lead to
+     * the same result (a deterministic stage repeats its phases).
+     * NULL: always now. */
+    int (*save_due)(const struct job *j, const struct stage *st);
 } stage_ops_t;
 
 typedef struct stage {
@@ -192,6 +203,9 @@ int stage_set_tasks(stage_t *st, size_t ntasks, const char *kind);
 /* Free st's rt (its blob was replaced from the journal, or the job is
  * freed). */
 void stage_rt_drop(stage_t *st);
+/* Whether st's changed record is journalled now: always, but while the
+ * job and the stage run and the stage's save_due says it may wait. */
+int stage_save_due(const job_t *j, const stage_t *st);
 /* Output keys of the phase's tasks: "<job>/<stage><suffix><task>".
  * suffix "/" marks the stage's final output (recomputable after the stage
  * ends); ".pN/" an intermediate one; NULL no output. */

@@ -333,6 +333,7 @@ static void on_result(coord_t *c, int w, envelope_t *env)
      * done tasks), so the stage record and its blob are not rewritten */
     st->ndone++;
     st->done_total++;
+    if (st->ops->task_done) st->ops->task_done(j, st, r->task_idx);
     if (st->ndone == st->ntasks) coord_stage_complete(c, j, r->stage_idx);
 }
 

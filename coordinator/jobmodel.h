@@ -105,6 +105,10 @@ typedef struct stage_ops {
      * the same result (a deterministic stage repeats its phases).
      * NULL: always now. */
     int (*save_due)(const struct job *j, const struct stage *st);
+    /* Optional: task t of the current phase is done (its result is in
+     * the task), before phase_done when it is the last: a reduction can
+     * begin while the other tasks run. Cannot fail: phase_done decides. */
+    void (*task_done)(struct job *j, struct stage *st, size_t t);
 } stage_ops_t;
 
 typedef struct stage {

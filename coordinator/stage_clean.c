@@ -276,4 +276,4 @@ static int clean_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return rc ? rc : 1;
 }
 
-const stage_ops_t stage_clean = {"clean", clean_start, clean_args, clean_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_clean = {"clean", clean_start, clean_args, clean_done, 2, NULL, 0, NULL, NULL};

@@ -966,4 +966,4 @@ json_t *stage_cv_search_json(const job_t *j)
                      (json_int_t)job_metric(j, "search.best", 0));
 }
 
-const stage_ops_t stage_cv = {"cv", cv_start, cv_args, cv_done, 2, cv_restart, 0, NULL};
+const stage_ops_t stage_cv = {"cv", cv_start, cv_args, cv_done, 2, cv_restart, 0, NULL, NULL};

@@ -118,4 +118,4 @@ out:
     return rc;
 }
 
-const stage_ops_t stage_drift = {"drift", drift_start, drift_args, drift_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_drift = {"drift", drift_start, drift_args, drift_done, 2, NULL, 0, NULL, NULL};

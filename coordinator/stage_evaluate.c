@@ -205,4 +205,4 @@ static int eval_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-const stage_ops_t stage_evaluate = {"evaluate", eval_start, eval_args, eval_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_evaluate = {"evaluate", eval_start, eval_args, eval_done, 2, NULL, 0, NULL, NULL};

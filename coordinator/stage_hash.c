@@ -54,4 +54,4 @@ static int hash_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-const stage_ops_t stage_hash = {"hash", hash_start, hash_args, hash_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_hash = {"hash", hash_start, hash_args, hash_done, 2, NULL, 0, NULL, NULL};

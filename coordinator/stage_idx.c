@@ -333,4 +333,4 @@ static int idx_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-const stage_ops_t stage_ingest_idx = {"ingest", idx_start, idx_args, idx_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_ingest_idx = {"ingest", idx_start, idx_args, idx_done, 2, NULL, 0, NULL, NULL};

@@ -338,4 +338,4 @@ static int ingest_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return stage_merge_labels(j, st, err, errlen);
 }
 
-const stage_ops_t stage_ingest = {"ingest", ingest_start, ingest_args, ingest_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_ingest = {"ingest", ingest_start, ingest_args, ingest_done, 2, NULL, 0, NULL, NULL};

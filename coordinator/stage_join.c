@@ -463,4 +463,4 @@ static int join_restart(job_t *j, stage_t *st, char *err, size_t errlen)
     return join_start(j, st, err, errlen);
 }
 
-const stage_ops_t stage_join = {"join", join_start, join_args, join_done, 2, join_restart, 0, NULL};
+const stage_ops_t stage_join = {"join", join_start, join_args, join_done, 2, join_restart, 0, NULL, NULL};

@@ -732,7 +732,7 @@ static int knn_restart(job_t *j, stage_t *st, char *err, size_t errlen)
     return rc;
 }
 
-const stage_ops_t stage_knn = {"knn", knn_start, knn_args, knn_done, 2, knn_restart, 0, NULL};
+const stage_ops_t stage_knn = {"knn", knn_start, knn_args, knn_done, 2, knn_restart, 0, NULL, NULL};
 
 /* ------------------------------------------------------------------ */
 /* the registered recommender                                          */

@@ -29,4 +29,4 @@ static int noop_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-const stage_ops_t stage_noop = {"noop", noop_start, noop_args, noop_done, 256, NULL, 0, NULL};
+const stage_ops_t stage_noop = {"noop", noop_start, noop_args, noop_done, 256, NULL, 0, NULL, NULL};

@@ -60,4 +60,4 @@ static int predict_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-const stage_ops_t stage_predict = {"predict", predict_start, predict_args, predict_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_predict = {"predict", predict_start, predict_args, predict_done, 2, NULL, 0, NULL, NULL};

@@ -652,4 +652,4 @@ char *stage_profile_reference(const job_t *j)
     return strndup((const char *)p.rest + off, p.restlen - off);
 }
 
-const stage_ops_t stage_profile = {"profile", profile_start, profile_args, profile_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_profile = {"profile", profile_start, profile_args, profile_done, 2, NULL, 0, NULL, NULL};

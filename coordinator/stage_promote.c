@@ -126,4 +126,4 @@ static int promote_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-const stage_ops_t stage_promote = {"promote", promote_start, promote_args, promote_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_promote = {"promote", promote_start, promote_args, promote_done, 2, NULL, 0, NULL, NULL};

@@ -129,4 +129,4 @@ static int scale_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 1;
 }
 
-const stage_ops_t stage_scale = {"scale", scale_start, scale_args, scale_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_scale = {"scale", scale_start, scale_args, scale_done, 2, NULL, 0, NULL, NULL};

@@ -140,4 +140,4 @@ static int split_done(job_t *j, stage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-const stage_ops_t stage_split = {"split", split_start, split_args, split_done, 2, NULL, 0, NULL};
+const stage_ops_t stage_split = {"split", split_start, split_args, split_done, 2, NULL, 0, NULL, NULL};

@@ -379,4 +379,4 @@ const uint8_t *train_model(const stage_t *st, size_t *len)
  * assign round trip (10-30 ms under load) is not a gap between every two
  * of its tasks. The arguments hold the sparse model (~0.1-0.3 MB), so a
  * queued task costs little memory. */
-const stage_ops_t stage_train = {"train", train_start, train_args, train_done, 0, train_restart, 0, NULL};
+const stage_ops_t stage_train = {"train", train_start, train_args, train_done, 0, train_restart, 0, NULL, NULL};

@@ -128,8 +128,14 @@ static inline const uint8_t *train_rec(const mlk_fpack *p, const size_t *off, si
  * the gradient. The weights do not change within a pass, so scoring a
  * block ahead gives each row the score the row-by-row loop gave it, and
  * the sums take the rows in the same order. f32 is a constant where
- * this is inlined: one copy of the loops per value width. */
-enum { BLOCK = 64 };
+ * this is inlined: one copy of the loops per value width.
+ *
+ * The records are read in order, but from the store's map, in 4 KiB
+ * pages, where the hardware's prefetcher stops at each page's end: the
+ * loop asks for the line PF_AHEAD bytes on (16 records of the purchases
+ * shard). Measured on one cold 50k-row shard: 1.56 -> 1.39 ms (median of
+ * 5 alternated; 512 and 2048 were no better). */
+enum { BLOCK = 64, PF_AHEAD = 1024 };
 
 static inline __attribute__((always_inline)) double packed_loss_binary(
     const mlk_fpack *p, const size_t *off, const double *wl, const double *wd, const double *b, double *gl,
@@ -148,6 +154,7 @@ static inline __attribute__((always_inline)) double packed_loss_binary(
             size_t nnz;
             const uint8_t *rec = train_rec(p, off, i, &y, &nnz);
             if (!rec) continue;
+            __builtin_prefetch(rec + PF_AHEAD);
             const int32_t *ind = (const int32_t *)(const void *)(rec + 8);
             const double *x = (const double *)(const void *)(rec + mlk_rec_dense_at(nnz, f32));
             double z = b[0];

@@ -105,12 +105,6 @@ static int lencode(stage_t *st, uint32_t final, double C, uint64_t nd, uint64_t 
     return 0;
 }
 
-/* st->rt: what the blob's solver state is, kept for its phase so that
- * each evaluation does not decode the ~2 MB state again (lbfgs_done) nor
- * pack the same arguments for each of its tasks (lbfgs_args): the
- * solver as the last evaluation left it, and the phase's packed
- * arguments once made. Rebuilt from the blob when absent (a restart
- * replays the blob and drops this). */
 /* An evaluation's sums over its tasks' results, in shard order: tasks
  * [0, next) added. */
 typedef struct {
@@ -130,12 +124,66 @@ static void sum_free(lsum_t *sm)
     memset(sm, 0, sizeof *sm);
 }
 
+/* Each task's (shard's) touched inputs, as their places among the
+ * active ones, from an evaluation whose results carried them: the same
+ * at every evaluation, so the later ones' results leave them out
+ * (LbfgsGradArgs.touched_known) once every task's are held. */
 typedef struct {
-    uint32_t phase; /* the phase all three are of */
+    size_t nt;
+    uint32_t **pos; /* pos[t]: n[t] places, ascending */
+    size_t *n;
+    uint8_t *have;
+} ltouch_t;
+
+static void touch_free(ltouch_t *tp)
+{
+    for (size_t t = 0; tp->pos && t < tp->nt; t++) free(tp->pos[t]);
+    free(tp->pos);
+    free(tp->n);
+    free(tp->have);
+    memset(tp, 0, sizeof *tp);
+}
+
+/* tp with room for nt tasks' (nothing held), unless it has it; -1
+ * without memory. */
+static int touch_init(ltouch_t *tp, size_t nt)
+{
+    if (tp->nt == nt && tp->pos) return 0;
+    touch_free(tp);
+    tp->pos = calloc(nt ? nt : 1, sizeof *tp->pos);
+    tp->n = calloc(nt ? nt : 1, sizeof *tp->n);
+    tp->have = calloc(nt ? nt : 1, 1);
+    if (!tp->pos || !tp->n || !tp->have) {
+        touch_free(tp);
+        return -1;
+    }
+    tp->nt = nt;
+    return 0;
+}
+
+static int touch_complete(const ltouch_t *tp, size_t nt)
+{
+    if (!tp->have || tp->nt != nt || nt == 0) return 0;
+    for (size_t t = 0; t < nt; t++)
+        if (!tp->have[t]) return 0;
+    return 1;
+}
+
+/* st->rt: what the blob's solver state is, kept for its phase so that
+ * each evaluation does not decode the ~2 MB state again (lbfgs_done) nor
+ * pack the same arguments for each of its tasks (lbfgs_args): the
+ * solver as the last evaluation left it, the phase's packed arguments
+ * once made, its sums so far, and the touched inputs (kept from phase
+ * to phase). Rebuilt from the blob when absent (a restart replays the
+ * blob and drops this; the next results carry their touched inputs
+ * again). */
+typedef struct {
+    uint32_t phase; /* the phase all these are of */
     mlk_lbfgs *ls;  /* NULL: decode the blob's */
     uint8_t *args;  /* NULL: not made yet */
     size_t args_len;
     lsum_t sum;     /* the results summed so far (lbfgs_task_done) */
+    ltouch_t touch;
 } lrt_t;
 
 static void lrt_free(void *p)
@@ -145,6 +193,7 @@ static void lrt_free(void *p)
     mlk_lbfgs_destroy(&rt->ls);
     free(rt->args);
     sum_free(&rt->sum);
+    touch_free(&rt->touch);
     free(rt);
 }
 
@@ -243,6 +292,7 @@ static int lbfgs_args(job_t *j, stage_t *st, size_t t, task_args_t *out, char *e
         a.w = x;
         a.n_b = kv;
         a.b = x + nw;
+        a.touched_known = rt && touch_complete(&rt->touch, st->ntasks);
     }
     rc = args_pack(out, &a.base);
     free(active);
@@ -316,8 +366,10 @@ static Mlops__Tasks__LbfgsGradResult *result_of(const stage_t *st, size_t t, siz
 {
     const task_t *tk = &st->tasks[t];
     Mlops__Tasks__LbfgsGradResult *r = mlops__tasks__lbfgs_grad_result__unpack(NULL, tk->result_len, tk->result);
-    if (!r || r->n_grad_b != kv || r->n_dense != nd || r->n_grad != (r->n_touched + nd) * kv ||
-        nd > ((uint64_t)1 << 24)) {
+    /* touched inputs left out: touched_count says how many grad holds */
+    uint64_t ntouch = r && !r->n_touched ? r->touched_count : (r ? r->n_touched : 0);
+    if (!r || r->n_grad_b != kv || r->n_dense != nd || ntouch > r->n_grad || r->n_grad != (ntouch + nd) * kv ||
+        (r->n_touched && r->touched_count && r->touched_count != r->n_touched) || nd > ((uint64_t)1 << 24)) {
         if (r) mlops__tasks__lbfgs_grad_result__free_unpacked(r, NULL);
         mlops_seterr(err, errlen, MLOPS_EPARSE, "train: damaged result of task %zu", t);
         return NULL;
@@ -325,25 +377,51 @@ static Mlops__Tasks__LbfgsGradResult *result_of(const stage_t *st, size_t t, siz
     return r;
 }
 
-/* Task t's result added into sm (the task before it added last). */
-static int sum_add(lsum_t *sm, const Mlops__Tasks__LbfgsGradResult *r, size_t t, size_t nd, size_t kv, char *err,
-                   size_t errlen)
+/* Task t's result added into sm (the task before it added last). Its
+ * touched inputs are the result's, whose places are kept in tp (when
+ * given) for the results after that leave them out, or tp's. */
+static int sum_add(lsum_t *sm, ltouch_t *tp, const Mlops__Tasks__LbfgsGradResult *r, size_t t, size_t nd,
+                   size_t kv, char *err, size_t errlen)
 {
     const uint32_t *active = sm->active;
     size_t na = sm->na, nw = (na + nd) * kv;
     double *g = sm->g;
+    size_t nt = r->n_touched ? r->n_touched : (size_t)r->touched_count;
+    const uint32_t *kept = NULL;
+    uint32_t *keep = NULL;
+    if (!r->n_touched && r->touched_count) {
+        if (!tp || t >= tp->nt || !tp->have[t] || tp->n[t] != nt)
+            return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                "train: task %zu left out its %zu touched inputs, which this coordinator does not hold",
+                                t, nt);
+        kept = tp->pos[t];
+    } else if (tp && t < tp->nt && !tp->have[t]) {
+        keep = malloc((nt ? nt : 1) * sizeof *keep); /* without memory: the next results carry them again */
+    }
     sm->count += r->count;
     sm->f += r->loss;
     size_t pos = 0;
-    for (size_t i = 0; i < r->n_touched; i++) {
-        /* both lists ascend: walk forward */
-        while (pos < na && active[pos] < r->touched[i]) pos++;
-        if (pos == na || active[pos] != r->touched[i])
-            return mlops_seterr(err, errlen, MLOPS_EPARSE, "train: task %zu touched hashed input %u, not active", t,
-                                r->touched[i]);
+    for (size_t i = 0; i < nt; i++) {
+        if (kept) {
+            pos = kept[i];
+        } else {
+            /* both lists ascend: walk forward */
+            while (pos < na && active[pos] < r->touched[i]) pos++;
+            if (pos == na || active[pos] != r->touched[i]) {
+                free(keep);
+                return mlops_seterr(err, errlen, MLOPS_EPARSE,
+                                    "train: task %zu touched hashed input %u, not active", t, r->touched[i]);
+            }
+            if (keep) keep[i] = (uint32_t)pos;
+        }
         for (size_t k = 0; k < kv; k++) g[pos * kv + k] += r->grad[i * kv + k];
     }
-    for (size_t q = 0; q < nd * kv; q++) g[na * kv + q] += r->grad[r->n_touched * kv + q];
+    if (keep) {
+        tp->pos[t] = keep;
+        tp->n[t] = nt;
+        tp->have[t] = 1;
+    }
+    for (size_t q = 0; q < nd * kv; q++) g[na * kv + q] += r->grad[nt * kv + q];
     for (size_t k = 0; k < kv; k++) g[nw + k] += r->grad_b[k];
     sm->next = t + 1;
     return 0;
@@ -388,7 +466,9 @@ static void lbfgs_task_done(job_t *j, stage_t *st, size_t t)
         size_t k = rt->sum.next;
         Mlops__Tasks__LbfgsGradResult *r = result_of(st, k, kv, s.nd, err, sizeof err);
         if (!r) return;
-        int rc = sum_add(&rt->sum, r, k, s.nd, kv, err, sizeof err);
+        int rc = touch_init(&rt->touch, st->ntasks) == 0
+                     ? sum_add(&rt->sum, &rt->touch, r, k, s.nd, kv, err, sizeof err)
+                     : -1;
         mlops__tasks__lbfgs_grad_result__free_unpacked(r, NULL);
         if (rc) {
             rt->sum.next = k; /* lbfgs_done meets it again, and fails */
@@ -410,6 +490,7 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
     uint64_t nd = s.nd;
     size_t na = s.na;
     lsum_t own = {0}, *sm = &own; /* the sums: rt's, begun by lbfgs_task_done, or this call's */
+    ltouch_t own_touch = {0}, *tp = &own_touch; /* the touched inputs: rt's, or this call's */
     if (!s.state_len) { /* the first evaluation, at zero: the active inputs */
         Mlops__Tasks__LbfgsGradResult **rs = calloc(nt ? nt : 1, sizeof *rs);
         if (!rs) return MLOPS_ENOMEM;
@@ -425,7 +506,8 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
         }
         if (rc == 0) rc = gather_active(rs, nt, &active, &na);
         if (rc == 0) rc = sum_init(sm, (const uint8_t *)active, na, nd, kv);
-        for (size_t t = 0; t < nt && rc == 0; t++) rc = sum_add(sm, rs[t], t, nd, kv, err, errlen);
+        if (rc == 0 && touch_init(tp, nt) != 0) rc = MLOPS_ENOMEM;
+        for (size_t t = 0; t < nt && rc == 0; t++) rc = sum_add(sm, tp, rs[t], t, nd, kv, err, errlen);
         for (size_t t = 0; t < nt; t++)
             if (rs[t]) mlops__tasks__lbfgs_grad_result__free_unpacked(rs[t], NULL);
         free(rs);
@@ -465,10 +547,12 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
         /* the sums, in shard order: on from where lbfgs_task_done stopped */
         if (rt && rt->sum.ready) sm = &rt->sum;
         else if ((rc = sum_init(sm, s.active, na, nd, kv)) != 0) goto out;
+        if (rt) tp = &rt->touch;
+        if (touch_init(tp, nt) != 0) { rc = MLOPS_ENOMEM; goto out; }
         for (size_t t = sm->next; t < nt; t++) {
             Mlops__Tasks__LbfgsGradResult *r = result_of(st, t, kv, nd, err, errlen);
             if (!r) { rc = MLOPS_EPARSE; goto out; }
-            rc = sum_add(sm, r, t, nd, kv, err, errlen);
+            rc = sum_add(sm, tp, r, t, nd, kv, err, errlen);
             mlops__tasks__lbfgs_grad_result__free_unpacked(r, NULL);
             if (rc) goto out;
         }
@@ -500,6 +584,9 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
     }
     if ((rc = mlk_lbfgs_encode(ls, &sbuf, &slen)) != 0) goto out;
     if (st_rc == MLK_LBFGS_RUNNING) {
+        /* the touched inputs go on to the next phase's rt */
+        ltouch_t keep = *tp;
+        memset(tp, 0, sizeof *tp);
         stage_rt_drop(st); /* of the phase that ends */
         if ((rc = lencode(st, 0, C, nd, na, active, sbuf, slen, NULL, 0, j->ntrain_loss)) != 0) goto out;
         st->phase++;
@@ -510,6 +597,9 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
         if (rt) {
             rt->ls = ls;
             ls = NULL;
+            rt->touch = keep;
+        } else {
+            touch_free(&keep);
         }
         rc = 1;
         goto out;
@@ -538,6 +628,7 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
     rc = 0;
 out:
     sum_free(&own);
+    touch_free(&own_touch);
     free(active);
     free(sbuf);
     free(mbuf);

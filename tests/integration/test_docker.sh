@@ -135,8 +135,23 @@ ctl keygen --cluster --out "$T/keys" >/dev/null || fail "keygen --cluster"
 chown -R 10001:10001 "$T/keys" || fail "cannot give the keys to uid 10001"
 export MLOPS_KEYS="$T/keys" MLOPS_KEY="$T/keys/client.key" MLOPS_SERVER_KEY="$T/keys/coordinator.key"
 COMPOSE_UP=1
-compose --profile prometheus up -d --scale worker=3 >>"$COMPOSE_LOG" 2>&1 ||
-    { cat "$COMPOSE_LOG" >&2; fail "docker-compose up -d --scale worker=3 failed"; }
+# the free ports are free when picked, not when docker binds them: a
+# test running beside this one can take one in between ("port is
+# already allocated"); then the project goes down and up again on new
+# ones (it holds nothing yet), three tries at most
+for try in 1 2 3; do
+    : >"$T/up.log"
+    compose --profile prometheus up -d --scale worker=3 >>"$T/up.log" 2>&1 && { cat "$T/up.log" >>"$COMPOSE_LOG"; break; }
+    cat "$T/up.log" >>"$COMPOSE_LOG"
+    if [ "$try" -lt 3 ] && grep -qE 'port is already allocated|address already in use' "$T/up.log"; then
+        echo "test_docker: a published port was taken before docker bound it; again on new ports" >&2
+        compose --profile prometheus down -v >>"$COMPOSE_LOG" 2>&1
+        export MLOPS_PORT="$(free_port)" MLOPS_HTTP_PORT="$(free_port)" MLOPS_PROMETHEUS_PORT="$(free_port)"
+        continue
+    fi
+    cat "$COMPOSE_LOG" >&2
+    fail "docker-compose up -d --scale worker=3 failed"
+done
 export MLOPS_COORDINATOR="tcp://127.0.0.1:$MLOPS_PORT"
 wait_for '[ "$(alive_workers)" = 3 ]' 60
 health() { docker inspect -f '{{.State.Health.Status}}' "$@"; }

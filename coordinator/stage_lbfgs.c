@@ -360,16 +360,18 @@ static int make_model(job_t *j, const lstate_t *s, const double *x, uint64_t n_s
 }
 
 /* The result of task t, unpacked and checked against the evaluation's
- * shapes (nd dense inputs, kv vectors); NULL with err set. */
-static Mlops__Tasks__LbfgsGradResult *result_of(const stage_t *st, size_t t, size_t kv, uint64_t nd, char *err,
+ * shapes (*nd dense inputs, kv vectors; *nd UINT64_MAX: the first
+ * evaluation's first result, which tells it); NULL with err set. */
+static Mlops__Tasks__LbfgsGradResult *result_of(const stage_t *st, size_t t, size_t kv, uint64_t *nd, char *err,
                                                 size_t errlen)
 {
     const task_t *tk = &st->tasks[t];
     Mlops__Tasks__LbfgsGradResult *r = mlops__tasks__lbfgs_grad_result__unpack(NULL, tk->result_len, tk->result);
+    if (r && *nd == UINT64_MAX) *nd = r->n_dense;
     /* touched inputs left out: touched_count says how many grad holds */
     uint64_t ntouch = r && !r->n_touched ? r->touched_count : (r ? r->n_touched : 0);
-    if (!r || r->n_grad_b != kv || r->n_dense != nd || ntouch > r->n_grad || r->n_grad != (ntouch + nd) * kv ||
-        (r->n_touched && r->touched_count && r->touched_count != r->n_touched) || nd > ((uint64_t)1 << 24)) {
+    if (!r || r->n_grad_b != kv || r->n_dense != *nd || ntouch > r->n_grad || r->n_grad != (ntouch + *nd) * kv ||
+        (r->n_touched && r->touched_count && r->touched_count != r->n_touched) || *nd > ((uint64_t)1 << 24)) {
         if (r) mlops__tasks__lbfgs_grad_result__free_unpacked(r, NULL);
         mlops_seterr(err, errlen, MLOPS_EPARSE, "train: damaged result of task %zu", t);
         return NULL;
@@ -464,7 +466,8 @@ static void lbfgs_task_done(job_t *j, stage_t *st, size_t t)
     if (!rt->sum.ready && sum_init(&rt->sum, s.active, s.na, s.nd, kv) != 0) return;
     while (rt->sum.next < st->ntasks && st->tasks[rt->sum.next].state == T_DONE) {
         size_t k = rt->sum.next;
-        Mlops__Tasks__LbfgsGradResult *r = result_of(st, k, kv, s.nd, err, sizeof err);
+        uint64_t nd = s.nd;
+        Mlops__Tasks__LbfgsGradResult *r = result_of(st, k, kv, &nd, err, sizeof err);
         if (!r) return;
         int rc = touch_init(&rt->touch, st->ntasks) == 0
                      ? sum_add(&rt->sum, &rt->touch, r, k, s.nd, kv, err, sizeof err)
@@ -494,16 +497,9 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
     if (!s.state_len) { /* the first evaluation, at zero: the active inputs */
         Mlops__Tasks__LbfgsGradResult **rs = calloc(nt ? nt : 1, sizeof *rs);
         if (!rs) return MLOPS_ENOMEM;
-        for (size_t t = 0; t < nt && rc == 0; t++) {
-            /* the first result tells the dense width */
-            if (t == 0) {
-                Mlops__Tasks__LbfgsGradResult *r0 = mlops__tasks__lbfgs_grad_result__unpack(
-                    NULL, st->tasks[0].result_len, st->tasks[0].result);
-                if (r0) nd = r0->n_dense;
-                if (r0) mlops__tasks__lbfgs_grad_result__free_unpacked(r0, NULL);
-            }
-            if (!(rs[t] = result_of(st, t, kv, nd, err, errlen))) rc = MLOPS_EPARSE;
-        }
+        nd = UINT64_MAX; /* the first result tells the dense width */
+        for (size_t t = 0; t < nt && rc == 0; t++)
+            if (!(rs[t] = result_of(st, t, kv, &nd, err, errlen))) rc = MLOPS_EPARSE;
         if (rc == 0) rc = gather_active(rs, nt, &active, &na);
         if (rc == 0) rc = sum_init(sm, (const uint8_t *)active, na, nd, kv);
         if (rc == 0 && touch_init(tp, nt) != 0) rc = MLOPS_ENOMEM;
@@ -550,7 +546,7 @@ static int lbfgs_done(job_t *j, stage_t *st, char *err, size_t errlen)
         if (rt) tp = &rt->touch;
         if (touch_init(tp, nt) != 0) { rc = MLOPS_ENOMEM; goto out; }
         for (size_t t = sm->next; t < nt; t++) {
-            Mlops__Tasks__LbfgsGradResult *r = result_of(st, t, kv, nd, err, errlen);
+            Mlops__Tasks__LbfgsGradResult *r = result_of(st, t, kv, &nd, err, errlen);
             if (!r) { rc = MLOPS_EPARSE; goto out; }
             rc = sum_add(sm, tp, r, t, nd, kv, err, errlen);
             mlops__tasks__lbfgs_grad_result__free_unpacked(r, NULL);

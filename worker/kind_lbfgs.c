@@ -73,25 +73,16 @@ static lbfgs_args_t *args_of(task_ctx_t *ctx)
     if (c && c->len == len && (!len || !memcmp(c->bytes, data, len))) return c;
     Mlops__Tasks__LbfgsGradArgs *a = wk_task_args(ctx, &mlops__tasks__lbfgs_grad_args__descriptor);
     if (!a) return NULL;
-    if (!c) {
-        if (!(c = calloc(1, sizeof *c))) {
-            protobuf_c_message_free_unpacked(&a->base, NULL);
-            wk_task_fail(ctx, 1, "out of memory");
-            return NULL;
-        }
+    if (!c && (c = calloc(1, sizeof *c)) != NULL) {
         c->owned = !ctx->thread;
         if (c->owned) {
             c->a = a;
             return c;
         }
-        wk_task_cache_put(ctx, key, c, args_free);
-        if (wk_task_cache_get(ctx, key) != c) {
-            protobuf_c_message_free_unpacked(&a->base, NULL);
-            wk_task_fail(ctx, 1, "out of memory");
-            return NULL;
-        }
+        wk_task_cache_put(ctx, key, c, args_free); /* frees c if it cannot keep it */
+        c = wk_task_cache_get(ctx, key);
     }
-    uint8_t *b = malloc(len ? len : 1);
+    uint8_t *b = c ? malloc(len ? len : 1) : NULL;
     if (!b) {
         protobuf_c_message_free_unpacked(&a->base, NULL);
         wk_task_fail(ctx, 1, "out of memory");

@@ -14,7 +14,11 @@
  * records into per-column fields from that index, then converts each
  * column in its own typed loop, and hands any other record to the
  * tokenizer from its first byte, so the two paths cannot disagree
- * (test_csv_fast and fuzz_csv compare them on every input). */
+ * (test_csv_fast and fuzz_csv compare them on every input).
+ *
+ * The block masks, the index and the numeric columns each have an
+ * AVX-512, an AVX2 and an SSE2 or portable form, chosen per call from the
+ * CPU; string columns are copied by one loop for all (str_column). */
 #include "csv.h"
 #include "err.h"
 #include <limits.h>
@@ -42,8 +46,8 @@ static const unsigned char na_first[256] = {['N'] = 1, ['n'] = 1, ['#'] = 1,
  * AVX-512BW, the numeric columns 8 rows at a time with DQ and CD too) are
  * compiled in for x86-64 whatever the build's -march and taken only where
  * the CPU has those (__builtin_cpu_supports); elsewhere, and in the test
- * builds with MLK_CSV_NO_AVX512 or MLK_CSV_SCALAR, the SSE2 or portable
- * code runs: both give the same bytes. */
+ * builds with MLK_CSV_NO_AVX512 or MLK_CSV_SCALAR, the AVX2, SSE2 or
+ * portable code runs: all give the same bytes. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(MLK_CSV_SCALAR) &&                      \
     !defined(MLK_CSV_NO_AVX512)
 #include <immintrin.h>
@@ -52,6 +56,22 @@ static const unsigned char na_first[256] = {['N'] = 1, ['n'] = 1, ['#'] = 1,
 /* whether this CPU takes the AVX-512BW paths (a load of libgcc's CPU
  * model, read once per call of the splitter, the parser or a column) */
 static inline int cpu_avx512(void) { return __builtin_cpu_supports("avx512bw"); }
+#endif
+
+/* AVX2 paths, for the x86-64 CPUs without AVX-512BW that have AVX2 (the
+ * same three: the splitter's record skip, the parser's index, the
+ * numeric columns, here 4 rows at a time), taken where the CPU has AVX2
+ * and BMI2 and not AVX-512BW; MLK_CSV_NO_AVX2 (the _sse2 test builds)
+ * leaves them out. They give the AVX-512 and SSE2 paths' bytes. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MLK_CSV_SCALAR) &&                      \
+    !defined(MLK_CSV_NO_AVX2)
+#include <immintrin.h>
+#define MLK_CSV_AVX2 1
+#define AVX2_TARGET __attribute__((target("avx2,bmi,bmi2,popcnt")))
+static inline int cpu_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2");
+}
 #endif
 
 /* Bytes a message quotes from a bad field at most. */
@@ -644,6 +664,54 @@ AVX512_TARGET static size_t skip_records_avx512(const char **pp, const char *end
 }
 #endif
 
+#ifdef MLK_CSV_AVX2
+/* The 64-bit mask of the bytes of the block lo:hi (two 32-byte halves)
+ * equal to c */
+#define AVX2_EQ64(lo, hi, c)                                                                       \
+    ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8((lo), (c))) |                     \
+     (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8((hi), (c))) << 32)
+
+/* skip_records_avx512 with AVX2: each 64-byte block's masks from two
+ * 32-byte loads; the same records vouched for, so the same shards. */
+AVX2_TARGET static size_t skip_records_avx2(const char **pp, const char *end, size_t want)
+{
+    const char *p = *pp, *after = p;
+    size_t got = 0;
+    uint64_t prev = 1;
+    const __m256i nl = _mm256_set1_epi8('\n'), qu = _mm256_set1_epi8('"');
+    const __m256i sp = _mm256_set1_epi8(' '), tb = _mm256_set1_epi8('\t');
+    const __m256i cr = _mm256_set1_epi8('\r');
+    for (const char *b = p; end - b >= 64; b += 64) {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)b);
+        __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(b + 32));
+        uint64_t lf = AVX2_EQ64(lo, hi, nl);
+        uint64_t q = AVX2_EQ64(lo, hi, qu);
+        __m256i bll = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(lo, sp), _mm256_cmpeq_epi8(lo, tb)),
+                                      _mm256_cmpeq_epi8(lo, cr));
+        __m256i blh = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(hi, sp), _mm256_cmpeq_epi8(hi, tb)),
+                                      _mm256_cmpeq_epi8(hi, cr));
+        uint64_t bl = lf | (uint64_t)(uint32_t)_mm256_movemask_epi8(bll) |
+                      (uint64_t)(uint32_t)_mm256_movemask_epi8(blh) << 32;
+        uint64_t stop = q | (bl & ((lf << 1) | prev));
+        uint64_t ok = lf & (stop ? (stop & -stop) - 1 : ~UINT64_C(0));
+        size_t n = (size_t)__builtin_popcountll(ok);
+        if (n > want - got) {
+            uint64_t rest = ok;
+            for (size_t i = want - got; i; i--) rest &= rest - 1;
+            ok &= ~rest;
+            n = want - got;
+            stop = 1;
+        }
+        got += n;
+        if (ok) after = b + 64 - __builtin_clzll(ok);
+        if (stop) break;
+        prev = lf >> 63;
+    }
+    *pp = after;
+    return got;
+}
+#endif
+
 int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_rows,
                   uint64_t **offsets, long **first_lines, size_t *nshards, uint64_t *total_rows)
 {
@@ -663,16 +731,25 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
      * walk below) */
     sepit it = {buf, len, 0, 0, 0};
     sepit_seek(&it, p);
+    int wide = 0; /* 2: the AVX-512 record skip, 1: the AVX2 one */
 #ifdef MLK_CSV_AVX512
-    const int avx512 = cpu_avx512();
+    if (cpu_avx512()) wide = 2;
+#endif
+#ifdef MLK_CSV_AVX2
+    if (!wide && cpu_avx2()) wide = 1;
 #endif
     while (p < end) {
-#ifdef MLK_CSV_AVX512
-        if (avx512 && left > 0) {
+        if (wide && left > 0) {
             /* the shard's next plain records, counted 64 bytes at a
              * time; the next shard's first is walked below, where its
              * start is taken */
-            size_t k = skip_records_avx512(&p, end, left);
+            size_t k = 0;
+#ifdef MLK_CSV_AVX512
+            if (wide == 2) k = skip_records_avx512(&p, end, left);
+#endif
+#ifdef MLK_CSV_AVX2
+            if (wide == 1) k = skip_records_avx2(&p, end, left);
+#endif
             if (k) {
                 rec += k;
                 left -= k;
@@ -681,7 +758,6 @@ int mlk_csv_split(const char *buf, size_t len, size_t data_start, size_t shard_r
                 continue;
             }
         }
-#endif
         const char *start = p;
         long start_line = line;
         const char *q;
@@ -1053,6 +1129,84 @@ VNUM_TARGET static size_t numbers_avx512(const char *base, const uint32_t *fb, c
 }
 #endif
 
+#ifdef MLK_CSV_AVX2
+/* The same for 4 rows at a time with AVX2, one per 64-bit lane, on CPUs
+ * without AVX-512. AVX2 has no byte masks, lzcnt or compress of lanes,
+ * so each lane's small counts (length, sign, digits, where the '.' is)
+ * are kept as bytes repeated across the lane, and shuf_tab's row is
+ * computed in place (byte j: 0x80 below the digits, else the field byte
+ * SHUF_IDX names) instead of gathered; the first '.' is the count of
+ * bytes below it (a sum of absolute differences); the mantissa, below
+ * 10^8, becomes a double exactly through 2^52's bit pattern. The same
+ * mantissa, decimals and division, so the same doubles; whole groups of
+ * 4 rows while every field is one shuf_number takes, the rest left to
+ * the scalar loop. */
+AVX2_TARGET static size_t numbers_avx2(const char *base, const uint32_t *fb, const uint32_t *fe,
+                                       size_t stride, size_t n, const char *end, double *out)
+{
+    const uint64_t room = (uint64_t)(end - base);
+    const __m256i bytepos = _mm256_set1_epi64x(0x0706050403020100);
+    /* pshufb works in 16-byte halves: byte 0 of each 64-bit lane to all its bytes */
+    const __m256i bcast = _mm256_setr_epi64x(0, 0x0808080808080808, 0, 0x0808080808080808);
+    const __m256i ones8 = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();
+    const __m256i w10 = _mm256_set1_epi16(0x010a), w100 = _mm256_set1_epi32(0x00010064);
+    const __m256i lowbyte = _mm256_set1_epi64x(0xff), nine = _mm256_set1_epi8(9);
+    const __m256i magic = _mm256_set1_epi64x(0x4330000000000000);
+    const __m256d two52 = _mm256_set1_pd(4503599627370496.0);
+    const __m256i signbit = _mm256_set1_epi64x((long long)UINT64_C(0x8000000000000000));
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const uint32_t *b = fb + r * stride, *e = fe + r * stride;
+        uint32_t o0 = b[0], o1 = b[stride], o2 = b[2 * stride], o3 = b[3 * stride];
+        uint32_t l0 = e[0] - o0, l1 = e[stride] - o1, l2 = e[2 * stride] - o2, l3 = e[3 * stride] - o3;
+        /* 1 <= len <= 8, and 8 bytes readable */
+        if (((l0 - 1) | (l1 - 1) | (l2 - 1) | (l3 - 1)) > 7) break;
+        if ((uint64_t)o0 + 8 > room || (uint64_t)o1 + 8 > room || (uint64_t)o2 + 8 > room ||
+            (uint64_t)o3 + 8 > room)
+            break;
+        uint64_t x0, x1, x2, x3;
+        memcpy(&x0, base + o0, 8);
+        memcpy(&x1, base + o1, 8);
+        memcpy(&x2, base + o2, 8);
+        memcpy(&x3, base + o3, 8);
+        __m256i x = _mm256_setr_epi64x((long long)x0, (long long)x1, (long long)x2, (long long)x3);
+        __m256i lenb = _mm256_shuffle_epi8(
+            _mm256_cvtepu32_epi64(_mm_setr_epi32((int)l0, (int)l1, (int)l2, (int)l3)), bcast);
+        __m256i valid = _mm256_cmpgt_epi8(lenb, bytepos);
+        __m256i dots = _mm256_and_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('.')), valid);
+        __m256i c0 = _mm256_shuffle_epi8(x, bcast);
+        __m256i negb = _mm256_cmpeq_epi8(c0, _mm256_set1_epi8('-'));
+        __m256i sgb = _mm256_or_si256(negb, _mm256_cmpeq_epi8(c0, _mm256_set1_epi8('+'))); /* -1: a sign */
+        /* the first '.' at byte j: the 0xff bytes below its lowest bit,
+         * counted; 8 with no '.', which min() turns into len */
+        __m256i low = _mm256_and_si256(dots, _mm256_sub_epi64(zero, dots));
+        __m256i below = _mm256_and_si256(_mm256_sub_epi64(low, _mm256_set1_epi64x(1)), ones8);
+        __m256i jb = _mm256_shuffle_epi8(_mm256_sad_epu8(below, zero), bcast);
+        __m256i dabs = _mm256_min_epu8(jb, lenb);
+        __m256i hasdot = _mm256_cmpgt_epi8(lenb, jb); /* -1: a '.' */
+        __m256i kb = _mm256_add_epi8(_mm256_add_epi8(lenb, sgb), hasdot); /* the digits */
+        __m256i db = _mm256_add_epi8(dabs, sgb);                          /* before the '.' */
+        if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(kb, zero))) break;
+        /* shuf_tab's row: t = j - (8 - k); below 0 zero, else t + s + (t >= d) */
+        __m256i t = _mm256_sub_epi8(_mm256_add_epi8(bytepos, kb), _mm256_set1_epi8(8));
+        __m256i ctl = _mm256_sub_epi8(_mm256_sub_epi8(t, sgb),
+                                      _mm256_cmpgt_epi8(t, _mm256_sub_epi8(db, ones8)));
+        ctl = _mm256_or_si256(_mm256_add_epi8(ctl, bcast), _mm256_cmpgt_epi8(zero, t));
+        __m256i z = _mm256_shuffle_epi8(_mm256_sub_epi8(x, _mm256_set1_epi8('0')), ctl);
+        if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(z, nine), nine)) != -1) break;
+        __m256i v = _mm256_madd_epi16(_mm256_maddubs_epi16(z, w10), w100);
+        v = _mm256_add_epi64(_mm256_mul_epu32(v, _mm256_set1_epi64x(10000)), _mm256_srli_epi64(v, 32));
+        __m256d dbl = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(v, magic)), two52);
+        __m256i kd = _mm256_and_si256(_mm256_sub_epi8(kb, db), lowbyte);
+        dbl = _mm256_div_pd(dbl, _mm256_i64gather_pd(pow10_exact, kd, 8));
+        dbl = _mm256_castsi256_pd(
+            _mm256_xor_si256(_mm256_castpd_si256(dbl), _mm256_and_si256(negb, signbit)));
+        _mm256_storeu_pd(out + r, dbl);
+    }
+    return r;
+}
+#endif
+
 /* 1 if s[0..n) is all ASCII. Short fields (the common case) are tested
  * as two 8-byte words when 16 bytes are readable. */
 static inline int ascii_run(const char *s, size_t n, const char *end)
@@ -1189,6 +1343,67 @@ AVX512_TARGET static void index_window_avx512(csv_index *ix, const char *p, size
             out += __builtin_popcount((unsigned)k);
             at = _mm512_add_epi32(at, _mm512_set1_epi32(16));
         }
+    }
+    ix->base = p;
+    ix->len = (uint32_t)n;
+    ix->at_end = n == avail;
+    if (ix->at_end) *out++ = (uint32_t)n;
+    ix->np = (size_t)(out - ix->pos);
+}
+#endif
+
+#ifdef MLK_CSV_AVX2
+/* flat_tab[v]: the places of the set bits of the byte v, lowest first */
+static uint8_t flat_tab[256][8];
+
+__attribute__((constructor)) static void flat_tab_init(void)
+{
+    for (unsigned v = 0; v < 256; v++)
+        for (unsigned b = 0, k = 0; b < 8; b++)
+            if (v >> b & 1) flat_tab[v][k++] = (uint8_t)b;
+}
+
+/* flatten with AVX2, a byte of the mask a step: its places from
+ * flat_tab widened to 8 offsets, one store, whatever the count (no
+ * chain of one ctz per structural byte). */
+AVX2_TARGET static inline uint32_t *flatten_avx2(uint32_t *out, uint32_t base, uint64_t m)
+{
+    __m256i at = _mm256_set1_epi32((int)base);
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (int q = 0; q < 8; q++, m >>= 8) {
+        unsigned v = (unsigned)(m & 0xff);
+        __m256i k = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)flat_tab[v]));
+        _mm256_storeu_si256((__m256i *)(void *)out, _mm256_add_epi32(k, at));
+        out += __builtin_popcount(v);
+        at = _mm256_add_epi32(at, eight);
+    }
+    return out;
+}
+
+/* index_window with AVX2: a 64-byte block's mask from two 32-byte loads
+ * (eight compares, two movemasks, instead of SSE2's sixteen and four),
+ * flattened by flatten_avx2. The same offsets, so the same index. */
+AVX2_TARGET static void index_window_avx2(csv_index *ix, const char *p, size_t avail)
+{
+    size_t n = avail < WIN ? avail : WIN;
+    uint32_t *out = ix->pos;
+    const __m256i nl = _mm256_set1_epi8('\n'), qu = _mm256_set1_epi8('"');
+    const __m256i co = _mm256_set1_epi8(','), cr = _mm256_set1_epi8('\r');
+    for (size_t b = 0; b < n; b += 64) {
+        uint64_t m;
+        if (n - b >= 64) {
+            __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(p + b));
+            __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + b + 32));
+            __m256i ml = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(lo, nl), _mm256_cmpeq_epi8(lo, qu)),
+                                         _mm256_or_si256(_mm256_cmpeq_epi8(lo, co), _mm256_cmpeq_epi8(lo, cr)));
+            __m256i mh = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(hi, nl), _mm256_cmpeq_epi8(hi, qu)),
+                                         _mm256_or_si256(_mm256_cmpeq_epi8(hi, co), _mm256_cmpeq_epi8(hi, cr)));
+            m = (uint64_t)(uint32_t)_mm256_movemask_epi8(ml) |
+                (uint64_t)(uint32_t)_mm256_movemask_epi8(mh) << 32;
+        } else {
+            m = tail_mask(p + b, n - b, 1);
+        }
+        out = flatten_avx2(out, (uint32_t)b, m);
     }
     ix->base = p;
     ix->len = (uint32_t)n;
@@ -1341,8 +1556,16 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                 if (cpu_vnum()) {
                     r = numbers_avx512(ix->base, fb, fe, stride, n, end, out);
                     fb += r * stride, fe += r * stride;
-                }
+                } else
 #endif
+                {
+#ifdef MLK_CSV_AVX2
+                    if (cpu_avx2()) {
+                        r = numbers_avx2(ix->base, fb, fe, stride, n, end, out);
+                        fb += r * stride, fe += r * stride;
+                    }
+#endif
+                }
                 for (; r < n; r++) {
                     const char *s = ix->base + fb[0];
                     size_t l = fe[0] - fb[0];
@@ -1437,6 +1660,9 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
 #ifdef MLK_CSV_AVX512
     const int avx512 = cpu_avx512();
 #endif
+#ifdef MLK_CSV_AVX2
+    const int avx2 = cpu_avx2();
+#endif
     if (fast) {
         ix.pos = malloc((WIN + 2 + 16) * sizeof *ix.pos);
         if (ix.pos) *ix.pos++ = UINT32_MAX; /* pos[-1]: see tokenize */
@@ -1475,6 +1701,11 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
 #ifdef MLK_CSV_AVX512
                 if (avx512)
                     index_window_avx512(&ix, p, (size_t)(end - p));
+                else
+#endif
+#ifdef MLK_CSV_AVX2
+                    if (avx2)
+                    index_window_avx2(&ix, p, (size_t)(end - p));
                 else
 #endif
                     index_window(&ix, p, (size_t)(end - p));

@@ -1535,6 +1535,68 @@ incomplete:
     return r;
 }
 
+/* The usual string fields of a chunk's column from row r on: ASCII, at
+ * most 16 bytes with 16 readable, room for them in str, no NA token
+ * possible. Appends them (off, miss and *at as str_put would) and
+ * returns the row of the first other field, or n. A leaf of its own, so
+ * that its variables stay in registers: the stores through str, off and
+ * miss could alias anything in memory, and a loop that also called out
+ * for the other fields kept them on the stack. */
+static __attribute__((noinline)) size_t str_run(const char *base, const char *end,
+                                                const uint32_t *fb, const uint32_t *fe,
+                                                size_t stride, size_t r, size_t n, char *str,
+                                                size_t cap, uint64_t *off, uint8_t *miss,
+                                                uint64_t *atp)
+{
+    uint64_t at = *atp;
+    for (size_t k = r * stride; r < n; r++, k += stride) {
+        const char *s = base + fb[k];
+        size_t l = fe[k] - fb[k];
+        if (l > 16 || end - s < 16 || at + l + 16 > cap || !ascii_run(s, l, end)) break;
+        unsigned cand = (l - 1 < 8) & (NA_LENGTHS >> (l & 15)) & na_first[(unsigned char)s[0]];
+        if (cand || l == 0) break;
+        memcpy(str + at, s, 16);
+        at += l;
+        off[r + 1] = at;
+        miss[r] = 0;
+    }
+    *atp = at;
+    return r;
+}
+
+/* The string column col's fields of a chunk (window base, offsets fb,
+ * fe at `stride`) into its rows r0..r0 + n: str_run's, and the others
+ * one at a time with str_put's steps, stopping at the first that is not
+ * valid UTF-8; returns the rows done, or MLOPS_ENOMEM. */
+static __attribute__((noinline)) long long str_column(const char *base, const uint32_t *fb,
+                                                      const uint32_t *fe, size_t stride, size_t n,
+                                                      const char *end, mlk_col *col, size_t r0)
+{
+    uint64_t *off = col->off + r0, at = off[0];
+    uint8_t *miss = col->missing + r0;
+    size_t r = 0;
+    for (;;) {
+        r = str_run(base, end, fb, fe, stride, r, n, col->str, col->str_cap, off, miss, &at);
+        if (r == n) break;
+        const char *s = base + fb[r * stride];
+        size_t l = fe[r * stride] - fb[r * stride];
+        if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
+        if (at + l + 16 > col->str_cap) {
+            if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
+        } else {
+            memcpy(col->str + at, s, l);
+        }
+        /* missing: empty or an NA token (2, 3, 4, 6, 7 or 8 bytes,
+         * starting with one of NA_FIRST's bytes) */
+        int na = l == 0 || (l <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, l));
+        at += na ? 0 : l;
+        off[r + 1] = at;
+        miss[r] = (uint8_t)na;
+        r++;
+    }
+    return (long long)r;
+}
+
 /* Convert the chunk's `rows` records into rows f->nrows.. of f (room
  * reserved): the numeric columns first, then the strings, each loop
  * stopping at the first field the fast path does not take. Returns the
@@ -1585,38 +1647,9 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                     out[r] = v;
                 }
             } else if (pass == 1 && col->type == MLK_STR) {
-                /* str_put's steps with the column's pointers in locals:
-                 * the stores through off[] could alias col's size_t
-                 * fields, which would be reloaded on every row */
-                uint64_t *off = col->off, at = off[r0];
-                uint8_t *miss = col->missing;
-                char *str = col->str;
-                size_t cap = col->str_cap;
-                for (; r < n; r++) {
-                    const char *s = ix->base + fb[0];
-                    size_t l = fe[0] - fb[0];
-                    fb += stride, fe += stride;
-                    if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
-                    if (at + l + 16 > cap) {
-                        if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
-                        str = col->str;
-                        cap = col->str_cap;
-                    } else if (l <= 16 && end - s >= 16) {
-                        memcpy(str + at, s, 16);
-                    } else {
-                        memcpy(str + at, s, l);
-                    }
-                    /* missing: empty or an NA token (2, 3, 4, 6, 7 or 8 bytes,
-                     * starting with one of NA_FIRST's bytes): the length
-                     * and first byte as two table tests, as most strings
-                     * pass both with no branch taken */
-                    int na = l == 0 ||
-                             (l <= 8 && ((NA_LENGTHS >> l) & na_first[(unsigned char)s[0]]) &&
-                              mlk_csv_is_na(s, l));
-                    at += na ? 0 : l;
-                    off[r0 + r + 1] = at;
-                    miss[r0 + r] = (uint8_t)na;
-                }
+                long long got = str_column(ix->base, fb, fe, stride, n, end, col, r0);
+                if (got < 0) return got;
+                r = (size_t)got;
             } else {
                 continue;
             }

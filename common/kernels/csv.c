@@ -1535,9 +1535,48 @@ incomplete:
     return r;
 }
 
-/* The usual string fields of a chunk's column from row r on: ASCII, at
- * most 16 bytes with 16 readable, room for them in str, no NA token
- * possible. Appends them (off, miss and *at as str_put would) and
+/* Two values of a string column that str_column found valid UTF-8, not
+ * NA and at most 16 bytes (the last two non-ASCII ones), kept across
+ * chunks: a categorical column's few non-ASCII values ("家居") then pass
+ * str_run by a compare instead of leaving it for utf8_bad_at. */
+typedef struct {
+    unsigned char v[2][16];
+    uint32_t len[2]; /* UINT32_MAX: empty */
+    unsigned next;
+} str_seen;
+
+/* Whether the field s of l bytes (at most 16, 16 readable) is one of
+ * seen's values. */
+static inline int seen_has(const str_seen *seen, const char *s, size_t l)
+{
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+    unsigned want = (1u << l) - 1;
+    for (int j = 0; j < 2; j++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)seen->v[j]);
+        unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, v));
+        if (seen->len[j] == l && (eq & want) == want) return 1;
+    }
+    return 0;
+#else
+    for (int j = 0; j < 2; j++)
+        if (seen->len[j] == l && memcmp(seen->v[j], s, l) == 0) return 1;
+    return 0;
+#endif
+}
+
+/* Keep the field s (valid UTF-8, not NA, at most 16 bytes, 16 readable)
+ * in seen, in place of the older value. */
+static void seen_put(str_seen *seen, const char *s, size_t l)
+{
+    memcpy(seen->v[seen->next], s, 16);
+    seen->len[seen->next] = (uint32_t)l;
+    seen->next ^= 1;
+}
+
+/* The usual string fields of a chunk's column from row r on: valid
+ * UTF-8 (ASCII, or one of seen's values), at most 16 bytes with 16
+ * readable, room for them in str, no NA token possible. Appends them (off, miss and *at as str_put would) and
  * returns the row of the first other field, or n. A leaf of its own, so
  * that its variables stay in registers: the stores through str, off and
  * miss could alias anything in memory, and a loop that also called out
@@ -1546,13 +1585,14 @@ static __attribute__((noinline)) size_t str_run(const char *base, const char *en
                                                 const uint32_t *fb, const uint32_t *fe,
                                                 size_t stride, size_t r, size_t n, char *str,
                                                 size_t cap, uint64_t *off, uint8_t *miss,
-                                                uint64_t *atp)
+                                                uint64_t *atp, const str_seen *seen)
 {
     uint64_t at = *atp;
     for (size_t k = r * stride; r < n; r++, k += stride) {
         const char *s = base + fb[k];
         size_t l = fe[k] - fb[k];
-        if (l > 16 || end - s < 16 || at + l + 16 > cap || !ascii_run(s, l, end)) break;
+        if (l > 16 || end - s < 16 || at + l + 16 > cap) break;
+        if (!ascii_run(s, l, end) && !seen_has(seen, s, l)) break;
         unsigned cand = (l - 1 < 8) & (NA_LENGTHS >> (l & 15)) & na_first[(unsigned char)s[0]];
         if (cand || l == 0) break;
         memcpy(str + at, s, 16);
@@ -1570,17 +1610,19 @@ static __attribute__((noinline)) size_t str_run(const char *base, const char *en
  * valid UTF-8; returns the rows done, or MLOPS_ENOMEM. */
 static __attribute__((noinline)) long long str_column(const char *base, const uint32_t *fb,
                                                       const uint32_t *fe, size_t stride, size_t n,
-                                                      const char *end, mlk_col *col, size_t r0)
+                                                      const char *end, mlk_col *col, size_t r0,
+                                                      str_seen *seen)
 {
     uint64_t *off = col->off + r0, at = off[0];
     uint8_t *miss = col->missing + r0;
     size_t r = 0;
     for (;;) {
-        r = str_run(base, end, fb, fe, stride, r, n, col->str, col->str_cap, off, miss, &at);
+        r = str_run(base, end, fb, fe, stride, r, n, col->str, col->str_cap, off, miss, &at, seen);
         if (r == n) break;
         const char *s = base + fb[r * stride];
         size_t l = fe[r * stride] - fb[r * stride];
-        if (!ascii_run(s, l, end) && utf8_bad_at(s, l) < l) break;
+        int ascii = ascii_run(s, l, end);
+        if (!ascii && utf8_bad_at(s, l) < l) break;
         if (at + l + 16 > col->str_cap) {
             if (str_put(col, r0 + r, s, l, 0, end) != 0) return MLOPS_ENOMEM;
         } else {
@@ -1589,6 +1631,7 @@ static __attribute__((noinline)) long long str_column(const char *base, const ui
         /* missing: empty or an NA token (2, 3, 4, 6, 7 or 8 bytes,
          * starting with one of NA_FIRST's bytes) */
         int na = l == 0 || (l <= 8 && NA_FIRST(s[0]) && mlk_csv_is_na(s, l));
+        if (!ascii && !na && l <= 16 && end - s >= 16) seen_put(seen, s, l);
         at += na ? 0 : l;
         off[r + 1] = at;
         miss[r] = (uint8_t)na;
@@ -1601,8 +1644,9 @@ static __attribute__((noinline)) long long str_column(const char *base, const ui
  * reserved): the numeric columns first, then the strings, each loop
  * stopping at the first field the fast path does not take. Returns the
  * rows every column took (those are complete), or MLOPS_ENOMEM. */
-static __attribute__((noinline)) long long convert(const csv_index *ix, const csv_chunk *ch, size_t rows, mlk_frame *f,
-                         const size_t *index, const char *end)
+static __attribute__((noinline)) long long convert(const csv_index *ix, const csv_chunk *ch,
+                                                   size_t rows, mlk_frame *f, const size_t *index,
+                                                   const char *end, str_seen *seen)
 {
     const size_t r0 = f->nrows;
     size_t n = rows;
@@ -1647,7 +1691,7 @@ static __attribute__((noinline)) long long convert(const csv_index *ix, const cs
                     out[r] = v;
                 }
             } else if (pass == 1 && col->type == MLK_STR) {
-                long long got = str_column(ix->base, fb, fe, stride, n, end, col, r0);
+                long long got = str_column(ix->base, fb, fe, stride, n, end, col, r0, &seen[c]);
                 if (got < 0) return got;
                 r = (size_t)got;
             } else {
@@ -1689,6 +1733,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
     int *slot = malloc(schema->nfields * sizeof *slot);
     csv_index ix = {0};
     csv_chunk *ch = NULL;
+    str_seen *seen = NULL;
     int fast = !schema->general_only;
 #ifdef MLK_CSV_AVX512
     const int avx512 = cpu_avx512();
@@ -1705,11 +1750,13 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             ch->fb = malloc(ch->stride * CHUNK * sizeof *ch->fb);
             ch->fe = malloc(ch->stride * CHUNK * sizeof *ch->fe);
         }
+        if ((seen = calloc(schema->ncols, sizeof *seen)) != NULL)
+            for (size_t c = 0; c < schema->ncols; c++) seen[c].len[0] = seen[c].len[1] = UINT32_MAX;
     }
     char *scratch = NULL;
     size_t scratch_cap = 0, bad = 0;
     int rc = 0;
-    if (!f || !fs || !slot || (fast && (!ix.pos || !ch || !ch->fb || !ch->fe))) {
+    if (!f || !fs || !slot || (fast && (!ix.pos || !ch || !ch->fb || !ch->fe || !seen))) {
         rc = MLOPS_ENOMEM;
         goto out;
     }
@@ -1753,7 +1800,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
             if (rows) {
                 size_t r0 = f->nrows;
                 if ((rc = mlk_frame_reserve(f, r0 + rows)) != 0) goto out;
-                long long got = convert(&ix, ch, rows, f, schema->index, end);
+                long long got = convert(&ix, ch, rows, f, schema->index, end, seen);
                 if (got < 0) {
                     rc = (int)got;
                     goto out;
@@ -1874,6 +1921,7 @@ int mlk_csv_parse(const char *buf, size_t len, const mlk_csv_schema *schema, int
 out:
     free(fs);
     free(slot);
+    free(seen);
     free(ix.pos ? ix.pos - 1 : NULL);
     if (ch) {
         free(ch->fb);

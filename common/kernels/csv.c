@@ -1588,14 +1588,30 @@ static __attribute__((noinline)) size_t str_run(const char *base, const char *en
                                                 uint64_t *atp, const str_seen *seen)
 {
     uint64_t at = *atp;
-    for (size_t k = r * stride; r < n; r++, k += stride) {
+    /* the rows whose fields surely fit in str (each adds at most 16
+     * bytes) and have 16 bytes readable (the starts grow row by row):
+     * no test of either in the loop */
+    size_t room = cap >= at + 32 ? (size_t)(cap - at - 32) / 16 : 0;
+    size_t lim = n - r < room ? n : r + room;
+    while (lim > r && end - (base + fb[(lim - 1) * stride]) < 16) lim--;
+    for (size_t k = r * stride; r < lim; r++, k += stride) {
         const char *s = base + fb[k];
         size_t l = fe[k] - fb[k];
-        if (l > 16 || end - s < 16 || at + l + 16 > cap) break;
-        if (!ascii_run(s, l, end) && !seen_has(seen, s, l)) break;
-        unsigned cand = (l - 1 < 8) & (NA_LENGTHS >> (l & 15)) & na_first[(unsigned char)s[0]];
-        if (cand || l == 0) break;
+        /* one branch for the usual field: 1 to 16 bytes, ASCII, no NA
+         * token possible */
+        unsigned odd = (l - 1 > 15) |
+                       ((l - 1 < 8) & (NA_LENGTHS >> (l & 15)) & na_first[(unsigned char)s[0]]);
+#if defined(__SSE2__) && !defined(MLK_CSV_SCALAR)
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+        unsigned high = (unsigned)_mm_movemask_epi8(x) & ((2u << ((l - 1) & 15)) - 1);
+        if (odd | high) {
+            if (odd || !seen_has(seen, s, l)) break;
+        }
+        _mm_storeu_si128((__m128i *)(void *)(str + at), x);
+#else
+        if (odd || (!ascii_run(s, l, end) && !seen_has(seen, s, l))) break;
         memcpy(str + at, s, 16);
+#endif
         at += l;
         off[r + 1] = at;
         miss[r] = 0;

@@ -1,9 +1,10 @@
 /* test_csv_fast.c: the CSV parser's fast path (plain records, converted
  * as they are scanned) against its general tokenizer: for every input
  * both must give the same frame bytes, the same return code, the same
- * message and the same count of skipped rows. Built twice: with SSE2
- * (test_csv_fast) and with the portable byte-at-a-time structural scan
- * (test_csv_fast_scalar, -DMLK_CSV_SCALAR). */
+ * message and the same count of skipped rows. Built four times: with
+ * the CPU's best path (test_csv_fast: AVX-512, AVX2 or SSE2), without
+ * AVX-512 (_avx2), with SSE2 only (_sse2) and with the portable
+ * byte-at-a-time structural scan (_scalar, -DMLK_CSV_SCALAR). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
